@@ -1,0 +1,265 @@
+/*
+ * cli.c - option tables -> getopt_long and --help; messages and exit codes.
+ */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_verbosity = 0;
+const cli_cmd_info *cli_current;
+
+static int table_len(const cli_opt *o)
+{
+    int n = 0;
+    while (o && o[n].name)
+        n++;
+    return n;
+}
+
+int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
+{
+    /* Built once per command invocation. */
+    static struct option longs[128];
+    static char shorts[256];
+    static const cli_cmd_info *built;
+    if (built != info) {
+        built = info;
+        int n = table_len(info->opts), k = 0;
+        size_t sp = 0;
+        shorts[sp++] = ':'; /* report a missing value as ':' */
+        for (int i = 0; i < n && k < 126; i++, k++) {
+            const cli_opt *o = &info->opts[i];
+            longs[k] = (struct option){o->name, o->has_arg, NULL, o->key};
+            if (o->key > 0 && o->key < 256 && isalnum(o->key) && sp + 3 < sizeof shorts) {
+                shorts[sp++] = (char)o->key;
+                if (o->has_arg == required_argument)
+                    shorts[sp++] = ':';
+                else if (o->has_arg == optional_argument) {
+                    shorts[sp++] = ':';
+                    shorts[sp++] = ':';
+                }
+            }
+        }
+        longs[k++] = (struct option){"help", no_argument, NULL, 'h'};
+        longs[k] = (struct option){0, 0, 0, 0};
+        if (sp + 2 < sizeof shorts)
+            shorts[sp++] = 'h';
+        shorts[sp] = 0;
+        optind = 1;
+        opterr = 0;
+    }
+    int idx = -1;
+    int c = getopt_long(argc, argv, shorts, longs, &idx);
+    if (c == 'h') {
+        cli_help(info, stdout);
+        return 'h';
+    }
+    if (c == '?' || c == ':') {
+        const char *what = argv[optind - 1];
+        if (c == ':')
+            cli_usage_error(info, "option '%s' needs a value", what);
+        else if (optopt && optopt < 256 && isprint(optopt) && strncmp(what, "--", 2) != 0)
+            cli_usage_error(info, "unknown option '-%c'", optopt);
+        else
+            cli_usage_error(info, "unknown option '%s'", what);
+        return '?';
+    }
+    return c;
+}
+
+static void wrap(FILE *f, const char *text, int indent, int width)
+{
+    int col = indent;
+    const char *p = text;
+    while (*p) {
+        if (*p == '\n') {
+            fputc('\n', f);
+            fprintf(f, "%*s", indent, "");
+            col = indent;
+            p++;
+            continue;
+        }
+        const char *w = p;
+        while (*w && *w != ' ' && *w != '\n')
+            w++;
+        int len = (int)(w - p);
+        if (col > indent && col + 1 + len > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, (size_t)len, f);
+        col += len;
+        p = w;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
+
+void cli_help(const cli_cmd_info *info, FILE *f)
+{
+    fprintf(f, "Usage: hpcz %s %s\n\n", info->name, info->synopsis);
+    wrap(f, info->summary, 0, 79);
+    if (info->description) {
+        fputc('\n', f);
+        wrap(f, info->description, 0, 79);
+    }
+    fputs("\nOptions:\n", f);
+    int n = table_len(info->opts);
+    for (int i = 0; i < n + 1; i++) {
+        const cli_opt help = {"help", 'h', no_argument, NULL, "show this help and exit"};
+        const cli_opt *o = i < n ? &info->opts[i] : &help;
+        char left[64];
+        int k = 0;
+        if (o->key > 0 && o->key < 256 && isalnum(o->key))
+            k = snprintf(left, sizeof left, "  -%c, --%s", o->key, o->name);
+        else
+            k = snprintf(left, sizeof left, "      --%s", o->name);
+        if (o->arg && (size_t)k < sizeof left)
+            snprintf(left + k, sizeof left - (size_t)k,
+                     o->has_arg == optional_argument ? "[=%s]" : " %s", o->arg);
+        fputs(left, f);
+        int col = (int)strlen(left);
+        if (col >= 28) {
+            fputc('\n', f);
+            col = 0;
+        }
+        fprintf(f, "%*s", 28 - col, "");
+        wrap(f, o->help, 28, 79);
+    }
+}
+
+int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hpcz %s: ", info ? info->name : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'hpcz %s%s--help' for more information.\n", info ? info->name : "",
+            info ? " " : "");
+    return EXIT_USAGE;
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hpcz: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+int cli_file_error(const char *file, const hpcz_error *err)
+{
+    if (file && strcmp(file, "-") == 0)
+        file = "<stdin>";
+    if (file)
+        return cli_error("%s: %s", file, err->msg);
+    return cli_error("%s", err->msg);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    if (cli_verbosity < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hpcz: warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_note(const char *fmt, ...)
+{
+    if (cli_verbosity < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hpcz: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, long long lo,
+                   long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cli_usage_error(info, "--%s: '%s' is not an integer in [%lld, %lld]", opt, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mul = 1;
+    if (end != s) {
+        if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib"))
+            mul = 1024, end += strlen(end);
+        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib"))
+            mul = 1024.0 * 1024, end += strlen(end);
+        else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib"))
+            mul = 1024.0 * 1024 * 1024, end += strlen(end);
+    }
+    if (errno || end == s || *end || v < 0 || v * mul > 1e18) {
+        cli_usage_error(info, "--%s: '%s' is not a size (e.g. 4096, 64K, 1M)", opt, s);
+        return false;
+    }
+    *out = (unsigned long long)(v * mul);
+    return true;
+}
+
+const char *cli_bytes(uint64_t n)
+{
+    static char bufs[8][32];
+    static int k;
+    char *b = bufs[k++ & 7];
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(b, 32, "%llu B", (unsigned long long)n);
+    else
+        snprintf(b, 32, "%.1f %s", v, units[u]);
+    return b;
+}
+
+const char *cli_count(uint64_t n)
+{
+    static char bufs[8][32];
+    static int k;
+    char *b = bufs[k++ & 7];
+    char tmp[32];
+    int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)n);
+    int o = 0;
+    for (int i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0)
+            b[o++] = ',';
+        b[o++] = tmp[i];
+    }
+    b[o] = 0;
+    return b;
+}

@@ -1,0 +1,110 @@
+/*
+ * convert.c - `hpcz convert IN -o OUT`: rewrite a model.
+ */
+#include "cli.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+enum { OPT_OUTPUT = 'o', OPT_EXTERNAL = 256, OPT_EXTERNAL_NAME, OPT_IN_PLACE, OPT_NO_VERIFY };
+
+static const cli_opt opts[] = {
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the model to FILE ('-': stdout)"},
+    {"external-data", OPT_EXTERNAL, optional_argument, "SIZE",
+     "store tensors of at least SIZE bytes (default 1K) in an external data file next to the "
+     "output, as models over 2 GB must be"},
+    {"external-name", OPT_EXTERNAL_NAME, required_argument, "NAME",
+     "name of the external data file (default: OUTPUT.data)"},
+    {"in-place", OPT_IN_PLACE, no_argument, NULL,
+     "allow the output to replace the input (without -o: write back to IN)"},
+    {"quiet", 'q', no_argument, NULL, "no notes or warnings on stderr"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "convert", "IN -o OUT [options]",
+    "Read a model and write it back out. An ONNX model that goes through unchanged keeps every "
+    "field: ops, attributes, metadata, opsets, doc strings, functions, external data.",
+    "IN and OUT are ONNX files; '-' reads standard input or writes standard output. Tensors "
+    "stored in external files are read through mmap and written inline unless --external-data "
+    "is given. The output is written to a temporary file and renamed, so a failed run never "
+    "leaves a partial file.",
+    opts,
+};
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, "-") || !strcmp(b, "-"))
+        return false;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    const char *out = NULL, *ext_name = NULL;
+    bool in_place = false;
+    hpcz_save_opts so = {0};
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case OPT_OUTPUT:
+            out = optarg;
+            break;
+        case OPT_EXTERNAL: {
+            unsigned long long sz = 1024;
+            if (optarg && !cli_parse_size(&info, "external-data", optarg, &sz))
+                return EXIT_USAGE;
+            so.external = 1;
+            so.external_threshold = sz ? (size_t)sz : 1;
+            break;
+        }
+        case OPT_EXTERNAL_NAME:
+            ext_name = optarg;
+            break;
+        case OPT_IN_PLACE:
+            in_place = true;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(&info, "missing IN");
+    if (optind + 1 < argc)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    const char *in = argv[optind];
+    if (!out) {
+        if (!in_place)
+            return cli_usage_error(&info, "missing -o OUT (or --in-place to rewrite IN)");
+        if (!strcmp(in, "-"))
+            return cli_usage_error(&info, "--in-place needs a file, not standard input");
+        out = in;
+    }
+    if (ext_name && !so.external)
+        return cli_usage_error(&info, "--external-name needs --external-data");
+    if (so.external && !strcmp(out, "-"))
+        return cli_usage_error(&info, "--external-data needs an output file, not standard output");
+    if (ext_name && strchr(ext_name, '/'))
+        return cli_usage_error(&info, "--external-name: '%s' must be a plain file name", ext_name);
+    so.external_name = ext_name;
+    if (!in_place && (same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
+        return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
+
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    if (!m)
+        return cli_file_error(in, &err);
+    hpcz_status st = hpcz_onnx_save(m, out, &so, &err);
+    hpcz_model_free(m);
+    if (st)
+        return cli_file_error(out, &err);
+    return EXIT_OK;
+}

@@ -1,0 +1,327 @@
+/*
+ * inspect.c - `hpcz inspect MODEL`: what is in a model.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_JSON = 'j', OPT_TOP = 'n', OPT_ALL = 'a' };
+
+static const cli_opt opts[] = {
+    {"json", OPT_JSON, no_argument, NULL,
+     "print a JSON document (schema hpcz.inspect version 1, see docs/json.md) instead of text"},
+    {"top", OPT_TOP, required_argument, "N", "list the N largest tensors (default 10)"},
+    {"all", OPT_ALL, no_argument, NULL, "list every tensor"},
+    {"quiet", 'q', no_argument, NULL, "no warnings on stderr"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "inspect", "MODEL [options]",
+    "Show a model's inputs and outputs, opsets, node count, op histogram, parameters and bytes "
+    "per dtype, the largest tensors with their sparsity (share of exact zeros), and file size.",
+    "MODEL is an ONNX file, or '-' for standard input. Weights are initializers and the tensors "
+    "of Constant nodes, in subgraphs too.",
+    opts,
+};
+
+static void shape_str(char *buf, size_t cap, const hpcz_value *v)
+{
+    if (v->ndim < 0) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < v->ndim && k < cap; i++) {
+        const hpcz_dim *d = &v->dims[i];
+        if (d->size >= 0)
+            k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)d->size);
+        else
+            k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? "," : "", d->param ? d->param : "?");
+    }
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+static void tensor_shape_str(char *buf, size_t cap, const hpcz_tensor *t)
+{
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < t->ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+static void json_values(hpcz_json *j, const char *key, hpcz_value **vals, size_t n)
+{
+    hpcz_json_array_begin(j, key);
+    for (size_t i = 0; i < n; i++) {
+        const hpcz_value *v = vals[i];
+        hpcz_json_object_begin(j, NULL);
+        hpcz_json_string(j, "name", v->name);
+        hpcz_json_string(j, "dtype", v->dtype ? hpcz_dtype_name(v->dtype) : NULL);
+        if (v->ndim < 0) {
+            hpcz_json_null(j, "shape");
+        } else {
+            hpcz_json_array_begin(j, "shape");
+            for (int d = 0; d < v->ndim; d++) {
+                if (v->dims[d].size >= 0)
+                    hpcz_json_int(j, NULL, v->dims[d].size);
+                else
+                    hpcz_json_string(j, NULL, v->dims[d].param);
+            }
+            hpcz_json_array_end(j);
+        }
+        hpcz_json_bool(j, "has_initializer", v->init != NULL);
+        hpcz_json_object_end(j);
+    }
+    hpcz_json_array_end(j);
+}
+
+/* Graph inputs that are really initializers (IR < 4 style) are not inputs a
+ * user feeds: list them apart. */
+static size_t real_inputs(const hpcz_graph *g, hpcz_value **out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        if (!g->inputs[i]->init)
+            out[k++] = g->inputs[i];
+    return k;
+}
+
+static void print_json(const hpcz_model *m, const hpcz_model_summary *s, size_t top)
+{
+    hpcz_json j;
+    hpcz_json_init(&j, stdout);
+    hpcz_json_object_begin(&j, NULL);
+    hpcz_json_string(&j, "schema", "hpcz.inspect");
+    hpcz_json_int(&j, "version", 1);
+    hpcz_json_object_begin(&j, "file");
+    hpcz_json_string(&j, "path", m->path);
+    hpcz_json_uint(&j, "bytes", m->file_size);
+    hpcz_json_string(&j, "format", "onnx");
+    hpcz_json_object_end(&j);
+    hpcz_json_int(&j, "ir_version", m->ir_version);
+    hpcz_json_object_begin(&j, "producer");
+    hpcz_json_string(&j, "name", m->producer_name);
+    hpcz_json_string(&j, "version", m->producer_version);
+    hpcz_json_object_end(&j);
+    hpcz_json_array_begin(&j, "opsets");
+    for (size_t i = 0; i < m->n_opsets; i++) {
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "domain", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx");
+        hpcz_json_int(&j, "version", m->opsets[i].version);
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_array_end(&j);
+    hpcz_value **ins = malloc((m->graph->n_inputs + 1) * sizeof *ins);
+    size_t n_ins = ins ? real_inputs(m->graph, ins) : 0;
+    json_values(&j, "inputs", ins, n_ins);
+    free(ins);
+    json_values(&j, "outputs", m->graph->outputs, m->graph->n_outputs);
+    hpcz_json_object_begin(&j, "nodes");
+    hpcz_json_uint(&j, "total", s->n_nodes_total);
+    hpcz_json_uint(&j, "main_graph", s->n_nodes);
+    hpcz_json_uint(&j, "subgraphs", s->n_subgraphs);
+    hpcz_json_object_end(&j);
+    hpcz_json_array_begin(&j, "op_types");
+    for (size_t i = 0; i < s->n_ops; i++) {
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "op_type", s->ops[i].op_type);
+        hpcz_json_string(&j, "domain", *s->ops[i].domain ? s->ops[i].domain : "ai.onnx");
+        hpcz_json_uint(&j, "count", s->ops[i].count);
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_array_end(&j);
+    hpcz_json_object_begin(&j, "parameters");
+    hpcz_json_uint(&j, "count", s->params);
+    hpcz_json_uint(&j, "bytes", s->param_bytes);
+    hpcz_json_int(&j, "zeros", s->zeros);
+    hpcz_json_double(&j, "sparsity", s->params ? (double)s->zeros / (double)s->params : 0.0);
+    hpcz_json_array_begin(&j, "by_dtype");
+    for (size_t i = 0; i < s->n_dtypes; i++) {
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "dtype", hpcz_dtype_name(s->dtypes[i].dtype));
+        hpcz_json_uint(&j, "tensors", s->dtypes[i].tensors);
+        hpcz_json_uint(&j, "count", s->dtypes[i].params);
+        hpcz_json_uint(&j, "bytes", s->dtypes[i].bytes);
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_array_end(&j);
+    hpcz_json_object_end(&j);
+    hpcz_json_array_begin(&j, "tensors");
+    for (size_t i = 0; i < s->n_weights && i < top; i++) {
+        const hpcz_weight_stat *w = &s->weights[i];
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "name", w->name);
+        hpcz_json_string(&j, "dtype", hpcz_dtype_name(w->tensor->dtype));
+        hpcz_json_array_begin(&j, "shape");
+        for (int d = 0; d < w->tensor->ndim; d++)
+            hpcz_json_int(&j, NULL, w->tensor->dims[d]);
+        hpcz_json_array_end(&j);
+        hpcz_json_int(&j, "count", w->tensor->numel);
+        hpcz_json_uint(&j, "bytes", w->bytes);
+        if (w->zeros >= 0) {
+            hpcz_json_int(&j, "zeros", w->zeros);
+            hpcz_json_double(&j, "sparsity",
+                             w->tensor->numel ? (double)w->zeros / (double)w->tensor->numel : 0.0);
+        } else {
+            hpcz_json_null(&j, "zeros");
+            hpcz_json_null(&j, "sparsity");
+        }
+        hpcz_json_string(&j, "source", w->source);
+        hpcz_json_string(&j, "graph", w->graph);
+        hpcz_json_bool(&j, "external", w->tensor->external);
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_array_end(&j);
+    hpcz_json_object_begin(&j, "metadata");
+    for (size_t i = 0; i < m->n_meta; i++)
+        hpcz_json_string(&j, m->meta[i].key ? m->meta[i].key : "", m->meta[i].value);
+    hpcz_json_object_end(&j);
+    hpcz_json_object_end(&j);
+    hpcz_json_finish(&j);
+}
+
+static void print_values(const char *label, hpcz_value **vals, size_t n)
+{
+    size_t w = 4;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(vals[i]->name) > w)
+            w = strlen(vals[i]->name);
+    if (n == 0)
+        printf("%-10s (none)\n", label);
+    for (size_t i = 0; i < n; i++) {
+        char shape[512];
+        shape_str(shape, sizeof shape, vals[i]);
+        printf("%-10s %-*s  %-8s %s\n", i ? "" : label, (int)w, vals[i]->name,
+               vals[i]->dtype ? hpcz_dtype_name(vals[i]->dtype) : "?", shape);
+    }
+}
+
+static void print_text(const hpcz_model *m, const hpcz_model_summary *s, size_t top)
+{
+    printf("%-10s %s (%s)\n", "model", strcmp(m->path, "-") ? m->path : "<stdin>",
+           cli_bytes(m->file_size));
+    printf("%-10s ir %lld", "format", (long long)m->ir_version);
+    if (m->producer_name && *m->producer_name)
+        printf(", producer %s%s%s", m->producer_name, m->producer_version ? " " : "",
+               m->producer_version ? m->producer_version : "");
+    printf("\n%-10s", "opsets");
+    for (size_t i = 0; i < m->n_opsets; i++)
+        printf(" %s %lld%s", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx",
+               (long long)m->opsets[i].version, i + 1 < m->n_opsets ? "," : "");
+    printf("\n");
+    hpcz_value **ins = malloc((m->graph->n_inputs + 1) * sizeof *ins);
+    size_t n_ins = ins ? real_inputs(m->graph, ins) : 0;
+    print_values("inputs", ins, n_ins);
+    free(ins);
+    print_values("outputs", m->graph->outputs, m->graph->n_outputs);
+    printf("%-10s %s", "nodes", cli_count(s->n_nodes_total));
+    if (s->n_subgraphs)
+        printf(" (%s in %zu subgraph%s)", cli_count(s->n_nodes_total - s->n_nodes),
+               s->n_subgraphs, s->n_subgraphs == 1 ? "" : "s");
+    printf("\n");
+    for (size_t i = 0; i < s->n_ops; i++) {
+        if (i % 4 == 0)
+            printf("%-10s", i ? "" : "ops");
+        char op[256];
+        if (*s->ops[i].domain)
+            snprintf(op, sizeof op, "%s:%s", s->ops[i].domain, s->ops[i].op_type);
+        else
+            snprintf(op, sizeof op, "%s", s->ops[i].op_type);
+        printf(" %s %zu%s", op, s->ops[i].count,
+               i + 1 < s->n_ops ? (i % 4 == 3 ? ",\n" : ",") : "\n");
+    }
+    printf("%-10s %s (%s)", "params", cli_count(s->params), cli_bytes(s->param_bytes));
+    if (s->params)
+        printf(", sparsity %.1f%%", 100.0 * (double)s->zeros / (double)s->params);
+    printf("\n");
+    for (size_t i = 0; i < s->n_dtypes; i++)
+        printf("%-10s   %-8s %s in %llu tensor%s (%s)\n", "", hpcz_dtype_name(s->dtypes[i].dtype),
+               cli_count(s->dtypes[i].params), (unsigned long long)s->dtypes[i].tensors,
+               s->dtypes[i].tensors == 1 ? "" : "s", cli_bytes(s->dtypes[i].bytes));
+    if (!s->n_weights)
+        return;
+    size_t shown = s->n_weights < top ? s->n_weights : top;
+    printf("\n%s tensors%s:\n", shown < s->n_weights ? "largest" : "all",
+           shown < s->n_weights ? "" : "");
+    size_t nw = 4;
+    for (size_t i = 0; i < shown; i++)
+        if (strlen(s->weights[i].name) > nw)
+            nw = strlen(s->weights[i].name);
+    if (nw > 48)
+        nw = 48;
+    printf("  %-*s  %-8s %-20s %12s %10s %8s\n", (int)nw, "name", "dtype", "shape", "params",
+           "bytes", "zeros");
+    for (size_t i = 0; i < shown; i++) {
+        const hpcz_weight_stat *w = &s->weights[i];
+        char shape[256], zeros[32];
+        tensor_shape_str(shape, sizeof shape, w->tensor);
+        if (w->zeros < 0)
+            snprintf(zeros, sizeof zeros, "-");
+        else
+            snprintf(zeros, sizeof zeros, "%.1f%%",
+                     w->tensor->numel ? 100.0 * (double)w->zeros / (double)w->tensor->numel : 0.0);
+        printf("  %-*s  %-8s %-20s %12s %10s %8s%s\n", (int)nw, w->name,
+               hpcz_dtype_name(w->tensor->dtype), shape, cli_count((uint64_t)w->tensor->numel),
+               cli_bytes(w->bytes), zeros,
+               !strcmp(w->source, "constant") ? "  (Constant node)" : "");
+    }
+    if (shown < s->n_weights)
+        printf("  ... %zu more (--all lists every tensor)\n", s->n_weights - shown);
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    bool json = false;
+    long long top = 10;
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case '?':
+            return EXIT_USAGE;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_TOP:
+            if (!cli_parse_int(&info, "top", optarg, 0, 1000000000, &top))
+                return EXIT_USAGE;
+            break;
+        case OPT_ALL:
+            top = -1;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(&info, "missing MODEL");
+    if (optind + 1 < argc)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    const char *path = argv[optind];
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_onnx_load(path, NULL, &err);
+    if (!m)
+        return cli_file_error(path, &err);
+    hpcz_model_summary s;
+    if (hpcz_model_summarize(m, &s, &err)) {
+        hpcz_model_free(m);
+        return cli_file_error(path, &err);
+    }
+    if (json)
+        print_json(m, &s, (size_t)-1); /* machines get every tensor */
+    else
+        print_text(m, &s, top < 0 ? (size_t)-1 : (size_t)top);
+    hpcz_model_summary_release(&s);
+    hpcz_model_free(m);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cli_error("writing standard output failed");
+    return EXIT_OK;
+}

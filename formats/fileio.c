@@ -1,0 +1,206 @@
+/*
+ * fileio.c - whole-file reads and atomic (temp + rename) writes.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+hpcz_status hpcz_file_read(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len,
+                           hpcz_error *err)
+{
+    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hpcz_fail(err, HPCZ_ERR_IO, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return hpcz_fail(err, HPCZ_ERR_IO, "is a directory, expected a file");
+    }
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    if (max_bytes < SIZE_MAX && (uint64_t)cap > max_bytes + 1)
+        cap = (size_t)max_bytes + 1;
+    uint8_t *buf = malloc(cap);
+    size_t n = 0;
+    if (!buf) {
+        close(fd);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (;;) {
+        if (n == cap) {
+            if ((uint64_t)n > max_bytes) {
+                free(buf);
+                close(fd);
+                return hpcz_fail(err, HPCZ_ERR_IO, "file is larger than %llu bytes",
+                                 (unsigned long long)max_bytes);
+            }
+            size_t ncap = cap * 2;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            return hpcz_fail(err, HPCZ_ERR_IO, "%s", strerror(e));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if ((uint64_t)n > max_bytes) {
+        free(buf);
+        return hpcz_fail(err, HPCZ_ERR_IO, "file is larger than %llu bytes",
+                         (unsigned long long)max_bytes);
+    }
+    *out = buf;
+    *len = n;
+    return HPCZ_OK;
+}
+
+/* ------------------------------------------------------------ atomic output */
+
+struct hpcz_outfile {
+    FILE *f;
+    char *path;
+    char *tmp; /* NULL for stdout */
+    int slot;
+};
+
+/* Temporary names still on disk, for the signal handler. Fixed size so the
+ * handler needs no allocation. */
+#define MAX_OPEN_OUTFILES 64
+static char tmp_names[MAX_OPEN_OUTFILES][PATH_MAX];
+static volatile sig_atomic_t tmp_used[MAX_OPEN_OUTFILES];
+
+void hpcz_outfile_cleanup_all(void)
+{
+    for (int i = 0; i < MAX_OPEN_OUTFILES; i++)
+        if (tmp_used[i]) {
+            unlink(tmp_names[i]);
+            tmp_used[i] = 0;
+        }
+}
+
+hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err)
+{
+    hpcz_outfile *o = calloc(1, sizeof *o);
+    if (!o) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    o->slot = -1;
+    if (strcmp(path, "-") == 0) {
+        o->f = stdout;
+        return o;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        free(o);
+        hpcz_fail(err, HPCZ_ERR_IO, "%s: is a directory", path);
+        return NULL;
+    }
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    size_t need = strlen(path) + 16;
+    o->path = strdup(path);
+    o->tmp = malloc(need);
+    if (!o->path || !o->tmp) {
+        free(o->path);
+        free(o->tmp);
+        free(o);
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(o->tmp, need, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        int e = errno;
+        hpcz_fail(err, HPCZ_ERR_IO, "%s: cannot create a file there: %s", path, strerror(e));
+        free(o->path);
+        free(o->tmp);
+        free(o);
+        return NULL;
+    }
+    mode_t um = umask(0); /* mkstemp makes 0600; outputs are ordinary files */
+    umask(um);
+    if (fchmod(fd, 0666 & ~um) != 0) {
+        /* not fatal: the file is still ours to write */
+    }
+    o->f = fdopen(fd, "wb");
+    for (int i = 0; i < MAX_OPEN_OUTFILES; i++)
+        if (!tmp_used[i] && strlen(o->tmp) < PATH_MAX) {
+            strcpy(tmp_names[i], o->tmp);
+            tmp_used[i] = 1;
+            o->slot = i;
+            break;
+        }
+    return o;
+}
+
+FILE *hpcz_outfile_stream(hpcz_outfile *o)
+{
+    return o->f;
+}
+
+static void release(hpcz_outfile *o)
+{
+    if (o->slot >= 0)
+        tmp_used[o->slot] = 0;
+    free(o->path);
+    free(o->tmp);
+    free(o);
+}
+
+hpcz_status hpcz_outfile_commit(hpcz_outfile *o, hpcz_error *err)
+{
+    hpcz_status st = HPCZ_OK;
+    if (!o->tmp) {
+        if (fflush(o->f) != 0)
+            st = hpcz_fail(err, HPCZ_ERR_IO, "writing standard output: %s", strerror(errno));
+        release(o);
+        return st;
+    }
+    int bad = fflush(o->f) != 0 || ferror(o->f);
+    int e = errno;
+    if (fclose(o->f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        unlink(o->tmp);
+        st = hpcz_fail(err, HPCZ_ERR_IO, "%s: write failed: %s", o->path, strerror(e));
+    } else if (rename(o->tmp, o->path) != 0) {
+        e = errno;
+        unlink(o->tmp);
+        st = hpcz_fail(err, HPCZ_ERR_IO, "%s: %s", o->path, strerror(e));
+    }
+    release(o);
+    return st;
+}
+
+void hpcz_outfile_abort(hpcz_outfile *o)
+{
+    if (!o)
+        return;
+    if (o->tmp) {
+        fclose(o->f);
+        unlink(o->tmp);
+    }
+    release(o);
+}

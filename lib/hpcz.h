@@ -1,0 +1,448 @@
+/*
+ * hpcz.h - the public API of libhpcz: the IR, errors and the model formats.
+ *
+ * Conventions (see README "Library"):
+ *  - Every exported symbol starts with hpcz_ / HPCZ_.
+ *  - Functions that can fail return an hpcz_status (0 on success) and fill
+ *    an hpcz_error with a one-line, lowercase message; the library never
+ *    prints or exits.
+ *  - Lifecycle verbs: _new/_free for heap objects (_free(NULL) is a no-op).
+ *  - Small IR objects (nodes, values, attributes, names) live in the model's
+ *    arena and are freed with the model; tensor payloads are either borrowed
+ *    from the model's backing storage (protobuf buffers, mmap'd external
+ *    data) or owned by the tensor (see hpcz_tensor_set_data).
+ */
+#ifndef HPCZ_H
+#define HPCZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HPCZ_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum hpcz_status {
+    HPCZ_OK = 0,
+    HPCZ_ERR_IO,          /* a file could not be read or written */
+    HPCZ_ERR_PARSE,       /* the bytes are not what they claim to be */
+    HPCZ_ERR_INVALID,     /* well-formed but inconsistent (cycle, undefined input, ...) */
+    HPCZ_ERR_UNSUPPORTED, /* valid but beyond what hpcz implements */
+    HPCZ_ERR_NOMEM,       /* allocation failed or a size is beyond limits */
+    HPCZ_ERR_USAGE,       /* a bad argument from the caller */
+    HPCZ_ERR_COUNT
+} hpcz_status;
+
+typedef struct hpcz_error {
+    hpcz_status status;
+    char msg[1024];
+} hpcz_error;
+
+/* Sets err (may be NULL) and returns st, so callers write
+ * `return hpcz_fail(err, HPCZ_ERR_PARSE, "node '%s': ...", name);` */
+hpcz_status hpcz_fail(hpcz_error *err, hpcz_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to err->msg (used to add a file name). */
+void hpcz_error_prefix(hpcz_error *err, const char *prefix);
+const char *hpcz_status_name(hpcz_status st);
+
+/* ---------------------------------------------------------------- dtypes */
+
+/* Numbering is ONNX's TensorProto.DataType. */
+typedef enum hpcz_dtype {
+    HPCZ_DTYPE_UNDEFINED = 0,
+    HPCZ_DTYPE_FLOAT = 1,
+    HPCZ_DTYPE_UINT8 = 2,
+    HPCZ_DTYPE_INT8 = 3,
+    HPCZ_DTYPE_UINT16 = 4,
+    HPCZ_DTYPE_INT16 = 5,
+    HPCZ_DTYPE_INT32 = 6,
+    HPCZ_DTYPE_INT64 = 7,
+    HPCZ_DTYPE_STRING = 8,
+    HPCZ_DTYPE_BOOL = 9,
+    HPCZ_DTYPE_FLOAT16 = 10,
+    HPCZ_DTYPE_DOUBLE = 11,
+    HPCZ_DTYPE_UINT32 = 12,
+    HPCZ_DTYPE_UINT64 = 13,
+    HPCZ_DTYPE_COMPLEX64 = 14,
+    HPCZ_DTYPE_COMPLEX128 = 15,
+    HPCZ_DTYPE_BFLOAT16 = 16,
+    HPCZ_DTYPE_FLOAT8E4M3FN = 17,
+    HPCZ_DTYPE_FLOAT8E4M3FNUZ = 18,
+    HPCZ_DTYPE_FLOAT8E5M2 = 19,
+    HPCZ_DTYPE_FLOAT8E5M2FNUZ = 20,
+    HPCZ_DTYPE_UINT4 = 21,
+    HPCZ_DTYPE_INT4 = 22,
+    HPCZ_DTYPE_FLOAT4E2M1 = 23,
+    HPCZ_DTYPE_FLOAT8E8M0 = 24,
+    HPCZ_DTYPE_UINT2 = 25,
+    HPCZ_DTYPE_INT2 = 26,
+    HPCZ_DTYPE_COUNT
+} hpcz_dtype;
+
+/* Name as ONNX spells it in lowercase ("float", "int8", ...); "dtype<N>" for
+ * values outside the table (returned in a static buffer). */
+const char *hpcz_dtype_name(int dtype);
+/* Bits per element (4 for int4, 0 for string/undefined/unknown). */
+int hpcz_dtype_bits(int dtype);
+/* Bytes needed for n elements, packed for sub-byte types. */
+size_t hpcz_dtype_nbytes(int dtype, int64_t n);
+/* 1 for floating dtypes (including fp16/bf16/fp8). */
+int hpcz_dtype_is_float(int dtype);
+
+/* ---------------------------------------------------------------- IR */
+
+typedef struct hpcz_model hpcz_model;
+typedef struct hpcz_graph hpcz_graph;
+typedef struct hpcz_node hpcz_node;
+typedef struct hpcz_value hpcz_value;
+typedef struct hpcz_tensor hpcz_tensor;
+typedef struct hpcz_attr hpcz_attr;
+
+/* Upper bound on elements of one tensor (2^40): larger claims are rejected
+ * as corrupt instead of attempted. */
+#define HPCZ_MAX_NUMEL ((int64_t)1 << 40)
+#define HPCZ_MAX_RANK 64
+
+/* Optional quantization parameters of a tensor (set by quantization passes). */
+typedef struct hpcz_qparams {
+    hpcz_tensor *scale;      /* float, per tensor / per axis / per block */
+    hpcz_tensor *zero_point; /* may be NULL (symmetric) */
+    int axis;                /* -1 per tensor */
+    int block_size;          /* 0 unless blocked */
+} hpcz_qparams;
+
+struct hpcz_tensor {
+    const char *name;   /* NULL for unnamed attribute tensors */
+    int dtype;          /* hpcz_dtype (kept as int: files may carry new types) */
+    int ndim;
+    int64_t *dims;
+    int64_t numel;
+    void *data;         /* dense little-endian payload; see hpcz_tensor_data() */
+    size_t nbytes;
+    unsigned owns_data : 1; /* data was malloc'd for this tensor */
+    unsigned dirty : 1;     /* payload or header changed since it was read */
+    unsigned external : 1;  /* payload came from an external data file */
+    hpcz_qparams *quant;
+    const void *src;    /* the Onnx__TensorProto it was read from, or NULL */
+    hpcz_model *model;
+};
+
+typedef struct hpcz_dim {
+    int64_t size;       /* -1 when unknown or symbolic */
+    const char *param;  /* symbolic name, or NULL */
+} hpcz_dim;
+
+struct hpcz_value {
+    const char *name;
+    int dtype;          /* HPCZ_DTYPE_UNDEFINED when not known */
+    int ndim;           /* -1 when the rank is unknown */
+    hpcz_dim *dims;
+    hpcz_tensor *init;  /* initializer that defines this value, or NULL */
+    hpcz_node *producer;/* node that outputs it, or NULL */
+    hpcz_graph *graph;  /* graph that defines it */
+    unsigned is_input : 1;      /* listed in graph.input */
+    unsigned is_output : 1;     /* listed in graph.output */
+    unsigned is_sparse_init : 1;/* defined by a sparse initializer */
+    unsigned type_dirty : 1;    /* dtype/shape changed: rewrite value_info */
+    const void *src;    /* Onnx__ValueInfoProto (input/output/value_info) or NULL */
+    int aux;            /* free for passes and the runtime */
+};
+
+typedef enum hpcz_attr_type {
+    HPCZ_ATTR_UNDEFINED = 0,
+    HPCZ_ATTR_FLOAT = 1,
+    HPCZ_ATTR_INT = 2,
+    HPCZ_ATTR_STRING = 3,
+    HPCZ_ATTR_TENSOR = 4,
+    HPCZ_ATTR_GRAPH = 5,
+    HPCZ_ATTR_FLOATS = 6,
+    HPCZ_ATTR_INTS = 7,
+    HPCZ_ATTR_STRINGS = 8,
+    HPCZ_ATTR_TENSORS = 9,
+    HPCZ_ATTR_GRAPHS = 10,
+    HPCZ_ATTR_SPARSE_TENSOR = 11,
+    HPCZ_ATTR_SPARSE_TENSORS = 12,
+    HPCZ_ATTR_TYPE_PROTO = 13,
+    HPCZ_ATTR_TYPE_PROTOS = 14
+} hpcz_attr_type;
+
+typedef struct hpcz_bytes {
+    const uint8_t *data;
+    size_t len;
+} hpcz_bytes;
+
+struct hpcz_attr {
+    const char *name;
+    hpcz_attr_type type;
+    float f;
+    int64_t i;
+    hpcz_bytes s;
+    hpcz_tensor *t;
+    hpcz_graph *g;
+    size_t n;           /* element count of the list member in use */
+    float *floats;
+    int64_t *ints;
+    hpcz_bytes *strings;
+    hpcz_tensor **tensors;
+    hpcz_graph **graphs;
+    const void *src;    /* Onnx__AttributeProto or NULL (sparse tensors, type protos and
+                           ref_attr_name/doc_string travel through it) */
+};
+
+struct hpcz_node {
+    const char *name;   /* may be NULL */
+    const char *op_type;
+    const char *domain; /* NULL or "" for the default domain */
+    size_t n_inputs;
+    hpcz_value **inputs;    /* NULL entries: omitted optional inputs ("") */
+    size_t n_outputs;
+    hpcz_value **outputs;   /* NULL entries: omitted optional outputs */
+    size_t n_attrs;
+    hpcz_attr *attrs;
+    hpcz_graph *graph;
+    const void *src;    /* Onnx__NodeProto or NULL */
+    int aux;            /* free for passes and the runtime */
+};
+
+struct hpcz_graph {
+    const char *name;
+    hpcz_graph *parent; /* enclosing graph of a subgraph, NULL at top level */
+    hpcz_node *owner;   /* node whose attribute holds this subgraph */
+    hpcz_model *model;
+    size_t n_nodes, cap_nodes;
+    hpcz_node **nodes;  /* in file order (topological for valid models) */
+    size_t n_inputs;
+    hpcz_value **inputs;
+    size_t n_outputs;
+    hpcz_value **outputs;
+    size_t n_value_info;
+    hpcz_value **value_info;
+    size_t n_inits, cap_inits;
+    hpcz_tensor **inits; /* initializers in file order */
+    struct hpcz_valmap *values; /* name -> value defined in this graph */
+    const void *src;    /* Onnx__GraphProto or NULL */
+};
+
+typedef struct hpcz_opset {
+    const char *domain; /* "" for ai.onnx */
+    int64_t version;
+} hpcz_opset;
+
+typedef struct hpcz_kv {
+    const char *key;
+    const char *value;
+} hpcz_kv;
+
+struct hpcz_model {
+    int64_t ir_version;
+    const char *producer_name;
+    const char *producer_version;
+    const char *domain;
+    int64_t model_version;
+    const char *doc_string;
+    size_t n_opsets;
+    hpcz_opset *opsets;
+    size_t n_meta;
+    hpcz_kv *meta;
+    hpcz_graph *graph;
+    const void *src;         /* Onnx__ModelProto or NULL */
+    const char *path;        /* file it was read from ("-" for stdin) */
+    uint64_t file_size;      /* bytes of that file (0 when unknown) */
+    struct hpcz_model_priv *priv;
+};
+
+/* Creates an empty model with an empty top-level graph and opset ai.onnx 21. */
+hpcz_model *hpcz_model_new(void);
+void hpcz_model_free(hpcz_model *m);
+/* Copies s into the model's arena (NULL stays NULL). */
+const char *hpcz_model_strdup(hpcz_model *m, const char *s);
+/* Zeroed arena allocation, freed with the model; NULL on overflow/OOM. */
+void *hpcz_model_alloc(hpcz_model *m, size_t size);
+/* Version of the opset imported for a domain (NULL/"" = ai.onnx, "ai.onnx"
+ * accepted); 0 when not imported. */
+int64_t hpcz_model_opset(const hpcz_model *m, const char *domain);
+
+/* Values: lookup walks outward through enclosing graphs. */
+hpcz_value *hpcz_graph_find_value(const hpcz_graph *g, const char *name);
+/* Finds or creates a value named `name` defined in g. */
+hpcz_value *hpcz_graph_value(hpcz_graph *g, const char *name);
+/* Adds a node (appended; hpcz_graph_toposort puts it in place). */
+hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *name,
+                               size_t n_inputs, size_t n_outputs);
+/* Removes the nodes with aux == -1 in one sweep (cheap bulk removal). */
+void hpcz_graph_sweep(hpcz_graph *g);
+/* Replaces every use of `from` by `to` in g and its subgraphs, and in the
+ * graph outputs. Returns the number of uses rewired. */
+size_t hpcz_graph_replace_uses(hpcz_graph *g, hpcz_value *from, hpcz_value *to);
+/* Number of nodes (in g and nested subgraphs) that read v. */
+size_t hpcz_graph_count_uses(const hpcz_graph *g, const hpcz_value *v);
+/* Sorts g's nodes topologically (stable for already sorted graphs). */
+hpcz_status hpcz_graph_toposort(hpcz_graph *g, hpcz_error *err);
+/* Attaches a tensor as initializer of a (new or existing) value. */
+hpcz_status hpcz_graph_add_initializer(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err);
+
+/* Attributes. */
+const hpcz_attr *hpcz_node_attr(const hpcz_node *n, const char *name);
+int64_t hpcz_node_attr_int(const hpcz_node *n, const char *name, int64_t dflt);
+float hpcz_node_attr_float(const hpcz_node *n, const char *name, float dflt);
+/* NUL-terminated copy in the arena, or dflt. */
+const char *hpcz_node_attr_string(const hpcz_node *n, const char *name, const char *dflt);
+/* Opset of the node's domain in the model. */
+int64_t hpcz_node_opset(const hpcz_node *n);
+
+/* Tensors. */
+hpcz_tensor *hpcz_tensor_new(hpcz_model *m, const char *name, int dtype, int ndim,
+                             const int64_t *dims);
+/* Dense payload, decoding typed proto fields on first use; NULL + err on failure. */
+void *hpcz_tensor_data(hpcz_tensor *t, hpcz_error *err);
+/* Replaces the payload; takes ownership of `data` when own != 0. */
+void hpcz_tensor_set_data(hpcz_tensor *t, void *data, size_t nbytes, int own);
+/* Allocates an owned zeroed payload of the right size; NULL on OOM. */
+void *hpcz_tensor_alloc(hpcz_tensor *t);
+
+/* Verifier: every input defined (in scope), each value produced once, no
+ * cycles, initializer/value_info types consistent; recurses into subgraphs. */
+hpcz_status hpcz_model_verify(const hpcz_model *m, hpcz_error *err);
+
+/* Walks every graph (top level first, then subgraphs depth-first). */
+typedef int (*hpcz_graph_visit_fn)(hpcz_graph *g, void *ctx);
+int hpcz_model_foreach_graph(hpcz_model *m, hpcz_graph_visit_fn fn, void *ctx);
+
+/* ---------------------------------------------------------------- ONNX */
+
+typedef struct hpcz_load_opts {
+    int skip_verify;        /* do not run hpcz_model_verify after reading */
+    const char *base_dir;   /* external data folder for buffers/stdin (default: cwd) */
+} hpcz_load_opts;
+
+/* Reads an ONNX model ("-" = stdin). opts may be NULL. Error messages do not
+ * repeat the path; callers prefix it. */
+hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_error *err);
+hpcz_model *hpcz_onnx_load_buffer(const void *buf, size_t len, const hpcz_load_opts *opts,
+                                  hpcz_error *err);
+
+typedef struct hpcz_save_opts {
+    int external;              /* write large tensors to an external data file */
+    size_t external_threshold; /* bytes; tensors at least this big go external (default 1024) */
+    const char *external_name; /* data file name, relative to the model (default "<model>.data") */
+    int regenerate;            /* rebuild every proto object from the IR (tests) */
+} hpcz_save_opts;
+
+/* Writes an ONNX model atomically (temporary file + rename; "-" = stdout). */
+hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_save_opts *opts,
+                           hpcz_error *err);
+/* Serializes to a malloc'd buffer (inline data only). */
+hpcz_status hpcz_onnx_serialize(const hpcz_model *m, const hpcz_save_opts *opts, uint8_t **out,
+                                size_t *out_len, hpcz_error *err);
+
+/* Canonical bytes of a serialized ModelProto (parse + re-serialize in field
+ * order), for semantic comparison of two files. */
+hpcz_status hpcz_onnx_canonicalize(const void *buf, size_t len, uint8_t **out, size_t *out_len,
+                                   hpcz_error *err);
+
+/* A standalone TensorProto (.pb test data). The tensor lives in its own small
+ * model (free with hpcz_model_free(t->model)). */
+hpcz_tensor *hpcz_tensorproto_load(const char *path, hpcz_error *err);
+hpcz_tensor *hpcz_tensorproto_load_buffer(const void *buf, size_t len, hpcz_error *err);
+hpcz_status hpcz_tensorproto_serialize(const hpcz_tensor *t, uint8_t **out, size_t *out_len,
+                                       hpcz_error *err);
+hpcz_status hpcz_tensorproto_canonicalize(const void *buf, size_t len, uint8_t **out,
+                                          size_t *out_len, hpcz_error *err);
+
+/* ---------------------------------------------------------------- files */
+
+/* Reads a whole file ("-" = stdin) into a malloc'd buffer (mmap is used by the
+ * model reader itself). Refuses directories and files above max_bytes. */
+hpcz_status hpcz_file_read(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len,
+                           hpcz_error *err);
+
+/* Atomic output: writes go to a temporary file in the target's folder, which
+ * hpcz_outfile_commit renames over the target; abort (or a signal, see
+ * hpcz_outfile_cleanup_all) removes it. "-" writes to stdout directly. */
+typedef struct hpcz_outfile hpcz_outfile;
+hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err);
+FILE *hpcz_outfile_stream(hpcz_outfile *f);
+hpcz_status hpcz_outfile_commit(hpcz_outfile *f, hpcz_error *err);
+void hpcz_outfile_abort(hpcz_outfile *f);
+/* Async-signal-safe: unlinks every temporary file still open. */
+void hpcz_outfile_cleanup_all(void);
+
+
+/* ---------------------------------------------------------------- summary */
+
+typedef struct hpcz_op_count {
+    const char *op_type;
+    const char *domain; /* "" for ai.onnx */
+    size_t count;
+} hpcz_op_count;
+
+typedef struct hpcz_dtype_stat {
+    int dtype;
+    uint64_t tensors;
+    uint64_t params;
+    uint64_t bytes;
+} hpcz_dtype_stat;
+
+typedef struct hpcz_weight_stat {
+    hpcz_tensor *tensor;
+    const char *name;
+    const char *source; /* "initializer" or "constant" (a Constant node's value) */
+    const char *graph;  /* NULL for the main graph, else the subgraph's name */
+    uint64_t bytes;
+    int64_t zeros;      /* exact zeros; -1 when not countable (strings) */
+} hpcz_weight_stat;
+
+typedef struct hpcz_model_summary {
+    size_t n_nodes;         /* top-level graph */
+    size_t n_nodes_total;   /* including every subgraph */
+    size_t n_subgraphs;
+    size_t n_ops;
+    hpcz_op_count *ops;     /* sorted by count, then name */
+    size_t n_dtypes;
+    hpcz_dtype_stat *dtypes;/* sorted by bytes */
+    size_t n_weights;
+    hpcz_weight_stat *weights; /* sorted by bytes, then name */
+    uint64_t params;
+    uint64_t param_bytes;
+    int64_t zeros;
+} hpcz_model_summary;
+
+/* Counts ops, parameters per dtype and exact zeros of every weight
+ * (initializers and Constant-node tensors, subgraphs included). */
+hpcz_status hpcz_model_summarize(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err);
+void hpcz_model_summary_release(hpcz_model_summary *s);
+
+/* ---------------------------------------------------------------- JSON */
+
+/* A streaming JSON writer with stable formatting (2-space indent, keys in the
+ * order written, doubles with 17 significant digits trimmed, NaN/Inf as null). */
+typedef struct hpcz_json {
+    FILE *f;
+    int depth;
+    unsigned char has_items[64];
+} hpcz_json;
+
+void hpcz_json_init(hpcz_json *j, FILE *f);
+void hpcz_json_object_begin(hpcz_json *j, const char *key); /* key NULL in arrays/top */
+void hpcz_json_object_end(hpcz_json *j);
+void hpcz_json_array_begin(hpcz_json *j, const char *key);
+void hpcz_json_array_end(hpcz_json *j);
+void hpcz_json_string(hpcz_json *j, const char *key, const char *val); /* NULL -> null */
+void hpcz_json_int(hpcz_json *j, const char *key, int64_t val);
+void hpcz_json_uint(hpcz_json *j, const char *key, uint64_t val);
+void hpcz_json_double(hpcz_json *j, const char *key, double val);
+void hpcz_json_bool(hpcz_json *j, const char *key, int val);
+void hpcz_json_null(hpcz_json *j, const char *key);
+/* Ends the document with a newline. */
+void hpcz_json_finish(hpcz_json *j);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HPCZ_H */

@@ -1,0 +1,85 @@
+/*
+ * internal.h - helpers shared inside libhpcz (not installed).
+ */
+#ifndef HPCZ_INTERNAL_H
+#define HPCZ_INTERNAL_H
+
+#include "hpcz.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HPCZ_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Invariant checks: a failure is a bug in hpcz, not bad input. */
+#define HPCZ_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            hpcz_assert_fail(#cond, __FILE__, __LINE__);                                           \
+    } while (0)
+_Noreturn void hpcz_assert_fail(const char *what, const char *file, int line);
+
+/* ---- arena: bump allocator for small objects, freed at once */
+typedef struct hpcz_arena {
+    struct hpcz_arena_block *head;
+    size_t total;
+} hpcz_arena;
+void *hpcz_arena_alloc(hpcz_arena *a, size_t size);
+void hpcz_arena_release(hpcz_arena *a);
+char *hpcz_arena_strndup(hpcz_arena *a, const char *s, size_t n);
+
+/* ---- overflow-checked size arithmetic; return false on overflow */
+static inline bool hpcz_mul_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* ---- name -> value map (open addressing, grows) */
+typedef struct hpcz_valmap {
+    size_t cap, count;
+    hpcz_value **slots;
+} hpcz_valmap;
+hpcz_value *hpcz_valmap_get(const hpcz_valmap *m, const char *name);
+bool hpcz_valmap_put(hpcz_valmap *m, hpcz_value *v);
+void hpcz_valmap_release(hpcz_valmap *m);
+
+/* ---- model bookkeeping */
+typedef struct hpcz_mapping {
+    void *addr;
+    size_t len;
+    char *path;
+} hpcz_mapping;
+
+struct hpcz_model_priv {
+    hpcz_arena arena;
+    hpcz_tensor **tensors; /* every tensor, for freeing owned payloads */
+    size_t n_tensors, cap_tensors;
+    hpcz_graph **graphs; /* every graph (valmaps to free) */
+    size_t n_graphs, cap_graphs;
+    void *proto;           /* unpacked protobuf message kept alive for borrowing */
+    void (*proto_free)(void *);
+    hpcz_mapping *maps;    /* mmap'd external data files */
+    size_t n_maps;
+    char *base_dir;        /* folder that external data paths are relative to */
+};
+
+hpcz_graph *hpcz_graph_new_internal(hpcz_model *m, hpcz_graph *parent);
+hpcz_tensor *hpcz_tensor_new_empty(hpcz_model *m);
+/* Topological order of g's nodes into out[g->n_nodes] without changing g. */
+hpcz_status hpcz_graph_topo_order(const hpcz_graph *g, hpcz_node **out, hpcz_error *err);
+bool hpcz_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
+/* ---- string buffer */
+typedef struct hpcz_strbuf {
+    char *buf;
+    size_t len, cap;
+} hpcz_strbuf;
+void hpcz_strbuf_printf(hpcz_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hpcz_strbuf_append(hpcz_strbuf *sb, const char *s, size_t n);
+void hpcz_strbuf_release(hpcz_strbuf *sb);
+
+/* Decodes a tensor's payload from its source proto (formats/onnx). */
+hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err);
+
+#endif

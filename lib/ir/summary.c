@@ -1,0 +1,189 @@
+/*
+ * summary.c - what is in a model: op histogram, parameters, sparsity.
+ */
+#include "internal.h"
+
+typedef struct collect {
+    hpcz_model_summary *s;
+    size_t cap_ops, cap_dtypes, cap_weights;
+    hpcz_error *err;
+    hpcz_status st;
+} collect;
+
+static int64_t count_zeros(hpcz_tensor *t, hpcz_error *err)
+{
+    const uint8_t *d = hpcz_tensor_data(t, err);
+    if (!d)
+        return t->numel == 0 ? 0 : -1;
+    int bits = hpcz_dtype_bits(t->dtype);
+    int64_t z = 0, n = t->numel;
+    switch (t->dtype) {
+    case HPCZ_DTYPE_FLOAT: {
+        const uint32_t *p = (const uint32_t *)d;
+        for (int64_t i = 0; i < n; i++)
+            z += (p[i] & 0x7fffffffu) == 0;
+        return z;
+    }
+    case HPCZ_DTYPE_DOUBLE: {
+        const uint64_t *p = (const uint64_t *)d;
+        for (int64_t i = 0; i < n; i++)
+            z += (p[i] & 0x7fffffffffffffffull) == 0;
+        return z;
+    }
+    case HPCZ_DTYPE_FLOAT16:
+    case HPCZ_DTYPE_BFLOAT16: {
+        const uint16_t *p = (const uint16_t *)d;
+        for (int64_t i = 0; i < n; i++)
+            z += (p[i] & 0x7fffu) == 0;
+        return z;
+    }
+    default:
+        break;
+    }
+    if (bits == 4) {
+        for (int64_t i = 0; i < n; i++)
+            z += ((d[i / 2] >> (4 * (i & 1))) & 0xf) == 0;
+        return z;
+    }
+    if (bits == 0 || bits % 8)
+        return -1;
+    size_t es = (size_t)bits / 8;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *e = d + (size_t)i * es;
+        bool zero = true;
+        for (size_t k = 0; k < es && zero; k++)
+            zero = e[k] == 0;
+        z += zero;
+    }
+    return z;
+}
+
+static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char *source,
+                       const hpcz_graph *g)
+{
+    hpcz_model_summary *s = c->s;
+    if (!hpcz_grow((void **)&s->weights, &c->cap_weights, s->n_weights + 1, sizeof *s->weights)) {
+        c->st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        return;
+    }
+    hpcz_weight_stat *w = &s->weights[s->n_weights++];
+    w->tensor = t;
+    w->name = name ? name : "";
+    w->source = source;
+    w->graph = g->parent ? (g->name ? g->name : "") : NULL;
+    w->bytes = hpcz_dtype_nbytes(t->dtype, t->numel);
+    hpcz_error e2;
+    w->zeros = count_zeros(t, &e2);
+    s->params += (uint64_t)t->numel;
+    s->param_bytes += w->bytes;
+    if (w->zeros > 0)
+        s->zeros += w->zeros;
+    hpcz_dtype_stat *ds = NULL;
+    for (size_t i = 0; i < s->n_dtypes; i++)
+        if (s->dtypes[i].dtype == t->dtype)
+            ds = &s->dtypes[i];
+    if (!ds) {
+        if (!hpcz_grow((void **)&s->dtypes, &c->cap_dtypes, s->n_dtypes + 1, sizeof *s->dtypes)) {
+            c->st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+            return;
+        }
+        ds = &s->dtypes[s->n_dtypes++];
+        memset(ds, 0, sizeof *ds);
+        ds->dtype = t->dtype;
+    }
+    ds->tensors++;
+    ds->params += (uint64_t)t->numel;
+    ds->bytes += w->bytes;
+}
+
+static int visit(hpcz_graph *g, void *ctx)
+{
+    collect *c = ctx;
+    hpcz_model_summary *s = c->s;
+    if (g->parent)
+        s->n_subgraphs++;
+    else
+        s->n_nodes = g->n_nodes;
+    s->n_nodes_total += g->n_nodes;
+    for (size_t i = 0; i < g->n_inits; i++)
+        add_weight(c, g->inits[i], g->inits[i]->name, "initializer", g);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        const char *dom = n->domain && strcmp(n->domain, "ai.onnx") ? n->domain : "";
+        hpcz_op_count *oc = NULL;
+        for (size_t k = 0; k < s->n_ops && !oc; k++)
+            if (strcmp(s->ops[k].op_type, n->op_type) == 0 && strcmp(s->ops[k].domain, dom) == 0)
+                oc = &s->ops[k];
+        if (!oc) {
+            if (!hpcz_grow((void **)&s->ops, &c->cap_ops, s->n_ops + 1, sizeof *s->ops)) {
+                c->st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+                return 1;
+            }
+            oc = &s->ops[s->n_ops++];
+            oc->op_type = n->op_type;
+            oc->domain = dom;
+            oc->count = 0;
+        }
+        oc->count++;
+        if (strcmp(n->op_type, "Constant") == 0 && !*dom) {
+            const hpcz_attr *a = hpcz_node_attr(n, "value");
+            if (a && a->type == HPCZ_ATTR_TENSOR && a->t) {
+                /* named after the node's output: that is how the graph refers to it */
+                const char *nm = n->n_outputs && n->outputs[0] ? n->outputs[0]->name : a->t->name;
+                add_weight(c, a->t, nm, "constant", g);
+            }
+        }
+    }
+    return c->st != HPCZ_OK;
+}
+
+static int cmp_ops(const void *a, const void *b)
+{
+    const hpcz_op_count *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    int r = strcmp(x->op_type, y->op_type);
+    return r ? r : strcmp(x->domain, y->domain);
+}
+
+static int cmp_dtypes(const void *a, const void *b)
+{
+    const hpcz_dtype_stat *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return x->dtype - y->dtype;
+}
+
+static int cmp_weights(const void *a, const void *b)
+{
+    const hpcz_weight_stat *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+hpcz_status hpcz_model_summarize(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err)
+{
+    memset(out, 0, sizeof *out);
+    collect c = {.s = out, .err = err};
+    hpcz_model_foreach_graph(m, visit, &c);
+    if (c.st) {
+        hpcz_model_summary_release(out);
+        return c.st;
+    }
+    if (out->n_ops)
+        qsort(out->ops, out->n_ops, sizeof *out->ops, cmp_ops);
+    if (out->n_dtypes)
+        qsort(out->dtypes, out->n_dtypes, sizeof *out->dtypes, cmp_dtypes);
+    if (out->n_weights)
+        qsort(out->weights, out->n_weights, sizeof *out->weights, cmp_weights);
+    return HPCZ_OK;
+}
+
+void hpcz_model_summary_release(hpcz_model_summary *s)
+{
+    free(s->ops);
+    free(s->dtypes);
+    free(s->weights);
+    memset(s, 0, sizeof *s);
+}
