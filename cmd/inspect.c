@@ -184,12 +184,8 @@ static void print_json(const hpcz_model *m, const hpcz_model_summary *s, size_t 
     hpcz_json_finish(&j);
 }
 
-static void print_values(const char *label, hpcz_value **vals, size_t n)
+static void print_values(const char *label, hpcz_value **vals, size_t n, size_t w)
 {
-    size_t w = 4;
-    for (size_t i = 0; i < n; i++)
-        if (strlen(vals[i]->name) > w)
-            w = strlen(vals[i]->name);
     if (n == 0)
         printf("%-10s (none)\n", label);
     for (size_t i = 0; i < n; i++) {
@@ -215,9 +211,16 @@ static void print_text(const hpcz_model *m, const hpcz_model_summary *s, size_t 
     printf("\n");
     hpcz_value **ins = malloc((m->graph->n_inputs + 1) * sizeof *ins);
     size_t n_ins = ins ? real_inputs(m->graph, ins) : 0;
-    print_values("inputs", ins, n_ins);
+    size_t w = 4;
+    for (size_t i = 0; i < n_ins; i++)
+        if (strlen(ins[i]->name) > w)
+            w = strlen(ins[i]->name);
+    for (size_t i = 0; i < m->graph->n_outputs; i++)
+        if (strlen(m->graph->outputs[i]->name) > w)
+            w = strlen(m->graph->outputs[i]->name);
+    print_values("inputs", ins, n_ins, w);
     free(ins);
-    print_values("outputs", m->graph->outputs, m->graph->n_outputs);
+    print_values("outputs", m->graph->outputs, m->graph->n_outputs, w);
     printf("%-10s %s", "nodes", cli_count(s->n_nodes_total));
     if (s->n_subgraphs)
         printf(" (%s in %zu subgraph%s)", cli_count(s->n_nodes_total - s->n_nodes),

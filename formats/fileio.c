@@ -112,7 +112,7 @@ hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         free(o);
-        hpcz_fail(err, HPCZ_ERR_IO, "%s: is a directory", path);
+        hpcz_fail(err, HPCZ_ERR_IO, "is a directory");
         return NULL;
     }
     const char *slash = strrchr(path, '/');
@@ -131,7 +131,8 @@ hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err)
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
         int e = errno;
-        hpcz_fail(err, HPCZ_ERR_IO, "%s: cannot create a file there: %s", path, strerror(e));
+        hpcz_fail(err, HPCZ_ERR_IO, "cannot create a file there: %s",
+                  e == ENOENT ? "no such folder" : strerror(e));
         free(o->path);
         free(o->tmp);
         free(o);
@@ -184,11 +185,11 @@ hpcz_status hpcz_outfile_commit(hpcz_outfile *o, hpcz_error *err)
     }
     if (bad) {
         unlink(o->tmp);
-        st = hpcz_fail(err, HPCZ_ERR_IO, "%s: write failed: %s", o->path, strerror(e));
+        st = hpcz_fail(err, HPCZ_ERR_IO, "write failed: %s", strerror(e));
     } else if (rename(o->tmp, o->path) != 0) {
         e = errno;
         unlink(o->tmp);
-        st = hpcz_fail(err, HPCZ_ERR_IO, "%s: %s", o->path, strerror(e));
+        st = hpcz_fail(err, HPCZ_ERR_IO, "rename: %s", strerror(e));
     }
     release(o);
     return st;

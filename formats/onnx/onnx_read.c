@@ -43,7 +43,8 @@ static hpcz_status map_external(hpcz_model *m, const char *rel, const uint8_t **
         }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return hpcz_fail(err, HPCZ_ERR_IO, "external data file '%s': %s", path, strerror(errno));
+        return hpcz_fail(err, HPCZ_ERR_IO, "external data file '%s': %s", path,
+                         errno == ENOENT ? "no such file" : strerror(errno));
     struct stat stt;
     if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
         close(fd);

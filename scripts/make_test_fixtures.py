@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Writes the small broken models under tests/data/bad/ that the CLI tests feed
+to hpcz (each one must give a one-line error and exit status 1, never a crash).
+
+Usage: /usr/bin/python3 scripts/make_test_fixtures.py   (Debian's python3-onnx is enough)
+The outputs are committed; rerun only to change them.
+"""
+import os
+
+import onnx
+from onnx import TensorProto, helper
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "data", "bad")
+
+
+def save(model, name):
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def model_of(nodes, inputs, outputs, inits=()):
+    g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="fixture")
+
+
+def vi(name, shape=(1, 4)):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field(num, payload):
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    # a -> b -> a
+    save(model_of([helper.make_node("Relu", ["b"], ["a"], name="first"),
+                   helper.make_node("Relu", ["a"], ["b"], name="second")],
+                  [vi("x")], [vi("b")]), "cycle.onnx")
+    save(model_of([helper.make_node("Add", ["x", "missing"], ["y"], name="add")],
+                  [vi("x")], [vi("y")]), "undefined_input.onnx")
+    save(model_of([helper.make_node("Relu", ["x"], ["y"], name="r1"),
+                   helper.make_node("Relu", ["x"], ["y"], name="r2")],
+                  [vi("x")], [vi("y")]), "two_producers.onnx")
+    # dims claiming 2^62 elements with 4 bytes of data
+    huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**31, 2**31], raw_data=b"\0" * 4)
+    save(model_of([helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+                  [vi("x")], [vi("y")], [huge]), "huge_dims.onnx")
+    short = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4], raw_data=b"\0" * 12)
+    save(model_of([helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+                  [vi("x")], [vi("y")], [short]), "short_raw_data.onnx")
+    esc = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4],
+                      data_location=TensorProto.EXTERNAL)
+    for k, v in (("location", "../../../etc/passwd"), ("offset", "0"), ("length", "16")):
+        e = esc.external_data.add()
+        e.key, e.value = k, v
+    save(model_of([helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+                  [vi("x")], [vi("y")], [esc]), "external_escape.onnx")
+    gone = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4],
+                       data_location=TensorProto.EXTERNAL)
+    for k, v in (("location", "missing.bin"), ("offset", "0"), ("length", "16")):
+        e = gone.external_data.add()
+        e.key, e.value = k, v
+    save(model_of([helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+                  [vi("x")], [vi("y")], [gone]), "external_missing.onnx")
+    # 300 levels of If-in-If, written directly in wire format:
+    # GraphProto.node(1) -> NodeProto.attribute(5) -> AttributeProto.g(6) -> GraphProto ...
+    inner = b""
+    for _ in range(300):
+        inner = field(1, field(5, field(6, inner)))
+    with open(os.path.join(OUT, "deep_nesting.onnx"), "wb") as f:
+        f.write(varint(1 << 3) + varint(8) + field(7, inner))
+    # truncated: the first half of a real model
+    with open(os.path.join(ROOT, "samples", "digits_cnn.onnx"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(OUT, "truncated.onnx"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    with open(os.path.join(OUT, "empty.onnx"), "wb"):
+        pass
+    with open(os.path.join(OUT, "not_onnx.txt"), "w") as f:
+        f.write("this is a text file, not a model\n")
+
+
+if __name__ == "__main__":
+    main()

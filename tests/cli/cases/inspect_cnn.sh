@@ -1,0 +1,1 @@
+$HPCZ inspect samples/digits_cnn.onnx

@@ -1,0 +1,1 @@
+$HPCZ inspect --json samples/digits_mlp.onnx

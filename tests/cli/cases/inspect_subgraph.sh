@@ -1,0 +1,1 @@
+$HPCZ inspect samples/patterns/if_subgraph.onnx

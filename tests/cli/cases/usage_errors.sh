@@ -1,0 +1,12 @@
+# each of these is a usage error: message on stderr, status 2, nothing on stdout
+$HPCZ; echo "no command: $?"
+$HPCZ frobnicate; echo "unknown command: $?"
+$HPCZ --frobnicate; echo "unknown global option: $?"
+$HPCZ inspect; echo "inspect without MODEL: $?"
+$HPCZ inspect --bogus samples/digits_cnn.onnx; echo "inspect unknown option: $?"
+$HPCZ inspect --top; echo "inspect --top without value: $?"
+$HPCZ inspect --top=-3 samples/digits_cnn.onnx; echo "inspect --top negative: $?"
+$HPCZ inspect a.onnx b.onnx; echo "inspect two models: $?"
+$HPCZ convert samples/digits_cnn.onnx; echo "convert without -o: $?"
+$HPCZ convert samples/digits_cnn.onnx -o - --external-data; echo "external data to stdout: $?"
+$HPCZ convert samples/digits_cnn.onnx -o $TMP/x.onnx --external-data=lots; echo "bad size: $?"
