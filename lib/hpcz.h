@@ -275,6 +275,11 @@ hpcz_value *hpcz_graph_value(hpcz_graph *g, const char *name);
 /* Adds a node (appended; hpcz_graph_toposort puts it in place). */
 hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *name,
                                size_t n_inputs, size_t n_outputs);
+/* Appends v to the graph's inputs / outputs (sets is_input / is_output). */
+hpcz_status hpcz_graph_add_input(hpcz_graph *g, hpcz_value *v, hpcz_error *err);
+hpcz_status hpcz_graph_add_output(hpcz_graph *g, hpcz_value *v, hpcz_error *err);
+/* Wires output i of n to v (v->producer = n). */
+void hpcz_node_set_output(hpcz_node *n, size_t i, hpcz_value *v);
 /* Removes the nodes with aux == -1 in one sweep (cheap bulk removal). */
 void hpcz_graph_sweep(hpcz_graph *g);
 /* Replaces every use of `from` by `to` in g and its subgraphs, and in the
@@ -441,6 +446,115 @@ void hpcz_json_bool(hpcz_json *j, const char *key, int val);
 void hpcz_json_null(hpcz_json *j, const char *key);
 /* Ends the document with a newline. */
 void hpcz_json_finish(hpcz_json *j);
+
+
+/* ================================================================ runtime
+ * The CPU execution engine (lib/runtime/) and the .npy tensor format
+ * (formats/npy.c). */
+
+#define HPCZ_ARRAY_MAX_RANK 16
+
+/* A dense tensor handed to or returned by the runtime. `data` is owned by
+ * the array when it came from hpcz_array_alloc, hpcz_npy_load,
+ * hpcz_array_from_tensor or hpcz_plan_run's outputs (release with
+ * hpcz_array_release); otherwise the caller manages it. */
+typedef struct hpcz_array {
+    int dtype;                          /* hpcz_dtype */
+    int ndim;
+    int64_t dims[HPCZ_ARRAY_MAX_RANK];
+    int64_t numel;
+    void *data;
+    size_t nbytes;
+} hpcz_array;
+
+/* Sets dtype/shape and allocates a zeroed payload (64-byte aligned). */
+hpcz_status hpcz_array_alloc(hpcz_array *a, int dtype, int ndim, const int64_t *dims,
+                             hpcz_error *err);
+/* Frees the payload and zeroes the array (a zeroed array is a no-op). */
+void hpcz_array_release(hpcz_array *a);
+/* Copies a tensor (initializer, .pb test data) into a new array. */
+hpcz_status hpcz_array_from_tensor(hpcz_tensor *t, hpcz_array *out, hpcz_error *err);
+/* "float [1,3,224,224]" into buf. */
+void hpcz_array_describe(const hpcz_array *a, char *buf, size_t cap);
+
+/* .npy (NumPy format 1.0/2.0/3.0): little-endian, C order; dtypes f2 f4 f8
+ * i1 u1 i2 u2 i4 u4 i8 u8 b1. Fortran order and big-endian are rejected. */
+hpcz_status hpcz_npy_load(const char *path, hpcz_array *out, hpcz_error *err);
+hpcz_status hpcz_npy_load_buffer(const void *buf, size_t len, hpcz_array *out, hpcz_error *err);
+/* Written atomically (hpcz_outfile). */
+hpcz_status hpcz_npy_save(const char *path, const hpcz_array *a, hpcz_error *err);
+
+/* Called with every intermediate tensor as it is produced (graph inputs,
+ * constants folded at plan time and subgraph values excluded). The array
+ * and its data are valid only during the call. */
+typedef void (*hpcz_observer_fn)(void *ctx, const hpcz_node *node, const char *name,
+                                 const hpcz_array *a);
+
+typedef struct hpcz_plan_opts {
+    int threads;                 /* 0: all cores */
+    const char *backend;         /* NULL or "cpu" */
+    size_t n_dims;               /* symbolic dimensions fixed by name (--dim) */
+    const char *const *dim_names;
+    const int64_t *dim_values;
+    hpcz_observer_fn observer;   /* NULL: no observation, no cost */
+    void *observer_ctx;
+} hpcz_plan_opts;
+
+typedef struct hpcz_plan hpcz_plan;
+
+/* Prepares the model's main graph for execution: every op (subgraphs
+ * included) is checked against the backend, nodes are ordered, and when
+ * every input dimension is known (fixed or by opts->dim_*) shapes, kernels
+ * and the activation arena are planned now; otherwise at the first run.
+ * The model must outlive the plan. An unsupported op fails with
+ * HPCZ_ERR_UNSUPPORTED and "node 'NAME' (OP, opset N): not supported". */
+hpcz_plan *hpcz_plan_new(hpcz_model *m, const hpcz_plan_opts *opts, hpcz_error *err);
+void hpcz_plan_free(hpcz_plan *p);
+
+/* The inputs a caller feeds (graph inputs without an initializer), in graph
+ * order, and the graph outputs. */
+size_t hpcz_plan_n_inputs(const hpcz_plan *p);
+const hpcz_value *hpcz_plan_input(const hpcz_plan *p, size_t i);
+size_t hpcz_plan_n_outputs(const hpcz_plan *p);
+const hpcz_value *hpcz_plan_output(const hpcz_plan *p, size_t i);
+/* Index of the input named `name`, or -1. */
+int hpcz_plan_input_index(const hpcz_plan *p, const char *name);
+/* Checks an array against input i's declared dtype and shape (symbolic
+ * dimensions match anything, or their fixed value). On mismatch the message
+ * is "input 'x': expected float [batch,3,224,224], got int64 [1,3]". */
+hpcz_status hpcz_plan_check_input(const hpcz_plan *p, size_t i, const hpcz_array *a,
+                                  hpcz_error *err);
+
+/* Runs the graph. inputs[i] matches hpcz_plan_input(i); outputs (n_outputs
+ * zeroed or released arrays) receive freshly allocated results owned by the
+ * caller. A change of input shapes re-plans. Results do not depend on the
+ * thread count. */
+hpcz_status hpcz_plan_run(hpcz_plan *p, const hpcz_array *inputs, hpcz_array *outputs,
+                          hpcz_error *err);
+
+typedef struct hpcz_plan_stats {
+    uint64_t arena_bytes;    /* the planned activation arena (peak of live buffers) */
+    uint64_t dynamic_peak;   /* peak bytes of buffers allocated at run time */
+    uint64_t const_bytes;    /* tensors computed once at plan time */
+    size_t n_nodes;          /* nodes run per call */
+    size_t n_folded;         /* nodes evaluated at plan time */
+    size_t n_dynamic;        /* nodes whose output shapes are only known at run time */
+    int threads;
+} hpcz_plan_stats;
+void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out);
+
+/* Whether the backend ("cpu" when NULL) implements node n at its opset;
+ * with dtypes (n->n_inputs entries, HPCZ_DTYPE_UNDEFINED = unknown) the
+ * input types are checked too. */
+int hpcz_runtime_supports(const char *backend, const hpcz_node *n, const int *dtypes);
+
+/* Per-node timing for profiling: when set, hpcz_plan_run adds each node's
+ * wall time (ns) into times[k] for the k-th node of the run order. */
+size_t hpcz_plan_n_nodes(const hpcz_plan *p);
+const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k);
+void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times);
+
+/* ============================================================ end runtime */
 
 #ifdef __cplusplus
 }

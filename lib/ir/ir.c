@@ -160,6 +160,40 @@ hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *n
     return n;
 }
 
+static hpcz_status append_value(hpcz_graph *g, hpcz_value ***arr, size_t *n, hpcz_value *v,
+                                hpcz_error *err)
+{
+    /* arena arrays: copy on growth (graph IO lists are short) */
+    hpcz_value **na = hpcz_model_alloc(g->model, (*n + 1) * sizeof *na);
+    if (!na)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (*n)
+        memcpy(na, *arr, *n * sizeof *na);
+    na[(*n)++] = v;
+    *arr = na;
+    return HPCZ_OK;
+}
+
+hpcz_status hpcz_graph_add_input(hpcz_graph *g, hpcz_value *v, hpcz_error *err)
+{
+    v->is_input = 1;
+    return append_value(g, &g->inputs, &g->n_inputs, v, err);
+}
+
+hpcz_status hpcz_graph_add_output(hpcz_graph *g, hpcz_value *v, hpcz_error *err)
+{
+    v->is_output = 1;
+    return append_value(g, &g->outputs, &g->n_outputs, v, err);
+}
+
+void hpcz_node_set_output(hpcz_node *n, size_t i, hpcz_value *v)
+{
+    HPCZ_ASSERT(i < n->n_outputs);
+    n->outputs[i] = v;
+    if (v)
+        v->producer = n;
+}
+
 void hpcz_graph_sweep(hpcz_graph *g)
 {
     size_t k = 0;

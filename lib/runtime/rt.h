@@ -1,0 +1,196 @@
+/*
+ * rt.h - what the engine, the backends and the kernels share (not installed).
+ *
+ * A kernel is one function per op. The engine calls it twice over a plan's
+ * life: once in "infer" mode at plan time, where it only declares its outputs'
+ * dtypes and shapes with rt_out() (input data is present only for constants
+ * and values folded at plan time) and returns, and then at every run, where
+ * rt_out() hands it the planned buffer. Writing the shape logic once, in the
+ * kernel, keeps shape inference and execution from drifting apart.
+ */
+#ifndef HPCZ_RT_H
+#define HPCZ_RT_H
+
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+
+#define RT_MAX_RANK HPCZ_ARRAY_MAX_RANK
+#define RT_ALIGN 64
+
+typedef struct rt_ctx rt_ctx;
+typedef struct rt_exec rt_exec;
+typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
+
+enum {
+    RT_SHAPE_ONLY = 1 << 0, /* output data depends only on input shapes (Shape, Size) */
+    RT_NOFOLD = 1 << 1,     /* never evaluate at plan time (control flow) */
+    RT_ALWAYS_DYNAMIC = 1 << 2, /* outputs allocated at run time (control flow) */
+};
+
+/* Bit masks of dtypes, for rt_op.tmask. */
+#define RT_T(d) (1ull << (d))
+#define RT_TF32 RT_T(HPCZ_DTYPE_FLOAT)
+#define RT_TFLOATS (RT_T(HPCZ_DTYPE_FLOAT) | RT_T(HPCZ_DTYPE_DOUBLE) | RT_T(HPCZ_DTYPE_FLOAT16))
+#define RT_TINTS                                                                                   \
+    (RT_T(HPCZ_DTYPE_INT8) | RT_T(HPCZ_DTYPE_UINT8) | RT_T(HPCZ_DTYPE_INT16) |                      \
+     RT_T(HPCZ_DTYPE_UINT16) | RT_T(HPCZ_DTYPE_INT32) | RT_T(HPCZ_DTYPE_UINT32) |                   \
+     RT_T(HPCZ_DTYPE_INT64) | RT_T(HPCZ_DTYPE_UINT64))
+#define RT_TNUM (RT_TFLOATS | RT_TINTS | RT_T(HPCZ_DTYPE_BFLOAT16))
+#define RT_TBOOL RT_T(HPCZ_DTYPE_BOOL)
+#define RT_TALL (RT_TNUM | RT_TBOOL)
+
+typedef struct rt_op {
+    const char *domain;   /* "" for ai.onnx */
+    const char *name;
+    int min_opset;        /* first opset whose semantics the kernel follows */
+    uint64_t tmask;       /* accepted dtypes of input 0; 0 = any */
+    unsigned flags;
+    rt_kernel_fn run;
+    /* Attribute combinations the kernel declines (NULL: all accepted). */
+    bool (*check)(const hpcz_node *n);
+} rt_op;
+
+struct rt_ctx {
+    const hpcz_node *node;
+    const rt_op *op;
+    int opset;
+    size_t n_in, n_out;
+    hpcz_array **in;      /* NULL entries: omitted optional inputs */
+    hpcz_array **out;     /* NULL entries: omitted optional outputs */
+    const unsigned char *out_planned; /* per output: buffer assigned by the plan */
+    bool infer;           /* plan time: declare outputs, touch no data that may be absent */
+    bool need_data;       /* set by rt_need when a shape depends on unknown data */
+    int threads;
+    rt_exec *exec;        /* the running plan (for subgraph ops) */
+    void **state;         /* per-node cache a kernel may fill (freed with free()) */
+    hpcz_error *err;
+};
+
+/* ---- kernel helpers (engine.c) */
+/* Declares output i. Infer mode: records dtype/shape and returns the slot
+ * (data NULL). Run mode: returns the slot with its buffer (planned, or
+ * allocated now). NULL with c->err set on failure; NULL without error for an
+ * omitted output. */
+hpcz_array *rt_out(rt_ctx *c, size_t i, int dtype, int ndim, const int64_t *dims);
+/* Input i's data when it is known; in infer mode NULL (and c->need_data set)
+ * when it is not, so the node runs with dynamic outputs. */
+const void *rt_need(rt_ctx *c, size_t i);
+hpcz_status rt_unsupported(rt_ctx *c);
+hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline hpcz_array *rt_in(const rt_ctx *c, size_t i)
+{
+    return i < c->n_in ? c->in[i] : NULL;
+}
+
+/* attributes */
+int64_t rt_attr_i(const rt_ctx *c, const char *name, int64_t dflt);
+float rt_attr_f(const rt_ctx *c, const char *name, float dflt);
+/* Integer list; NULL when absent. */
+const int64_t *rt_attr_ints(const rt_ctx *c, const char *name, size_t *n);
+const float *rt_attr_floats(const rt_ctx *c, const char *name, size_t *n);
+/* Compares a string attribute (dflt when absent). */
+bool rt_attr_is(const rt_ctx *c, const char *name, const char *dflt, const char *val);
+/* Copies a string attribute into buf (dflt when absent). */
+void rt_attr_s(const rt_ctx *c, const char *name, const char *dflt, char *buf, size_t cap);
+bool rt_node_attr_is(const hpcz_node *n, const char *name, const char *dflt, const char *val);
+
+/* ---- shapes and values */
+int64_t rt_numel(int ndim, const int64_t *dims);
+bool rt_same_shape(const hpcz_array *a, const hpcz_array *b);
+/* Multidirectional (numpy) broadcast of n shapes; false when incompatible. */
+bool rt_broadcast_shape(const hpcz_array *const *a, size_t n, int *ndim, int64_t *dims);
+/* Normalises an axis in [-r, r) to [0, r); -1 when out of range. */
+int rt_axis(int64_t axis, int rank);
+size_t rt_esize(int dtype);
+/* Reads an int32/int64 input (data must be known) into out (max entries). */
+bool rt_ints(const hpcz_array *a, int64_t *out, size_t max);
+static inline int64_t rt_int_at(const hpcz_array *a, int64_t i)
+{
+    return a->dtype == HPCZ_DTYPE_INT32 ? ((const int32_t *)a->data)[i]
+                                        : ((const int64_t *)a->data)[i];
+}
+
+/* Generic element access (slow paths: rare dtypes, shape ops). */
+double rt_load_d(const void *p, int dtype, int64_t i);
+int64_t rt_load_i(const void *p, int dtype, int64_t i);
+void rt_store_d(void *p, int dtype, int64_t i, double v);
+void rt_store_i(void *p, int dtype, int64_t i, int64_t v);
+static inline bool rt_is_int(int dt)
+{
+    return (RT_TINTS | RT_TBOOL) & RT_T(dt);
+}
+
+/* fp16 and bf16 */
+float rt_h2f(uint16_t h);
+uint16_t rt_f2h(float f);
+static inline float rt_bf2f(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+uint16_t rt_f2bf(float f);
+
+/* Loops over an output with broadcast inputs: rows of `inner` contiguous
+ * output elements; per input the element stride inside a row is 0 or 1. */
+typedef struct rt_bcast {
+    int nd;                       /* outer dims */
+    int64_t dims[RT_MAX_RANK];
+    int64_t str[4][RT_MAX_RANK];  /* element strides of inputs over outer dims */
+    int64_t inner;
+    int istr[4];
+    int n;
+    int64_t rows;
+} rt_bcast;
+void rt_bcast_init(rt_bcast *b, const hpcz_array *out, const hpcz_array *const *ins, int n);
+void rt_bcast_row(const rt_bcast *b, int64_t row, int64_t *off);
+
+/* Aligned buffers. */
+void *rt_alloc(size_t n);
+void rt_free(void *p);
+
+/* Parallel loops only pay off above a few microseconds of work. */
+#define RT_PAR_MIN 32768
+
+/* ---- op tables (one per family file) */
+typedef struct rt_op_table {
+    const rt_op *ops;
+    size_t n;
+} rt_op_table;
+extern const rt_op_table rt_ops_elementwise, rt_ops_gemm, rt_ops_conv, rt_ops_pool,
+    rt_ops_norm, rt_ops_reduce, rt_ops_shape, rt_ops_rnn, rt_ops_control, rt_ops_quant,
+    rt_ops_misc;
+const rt_op *rt_op_find(const char *domain, const char *name, int opset);
+
+/* ---- backends (backend.c) */
+typedef struct rt_backend {
+    const char *name;
+    /* op, opset, attributes; dtypes (NULL or per input, 0 = unknown) */
+    int (*supports_op)(const hpcz_node *n, const int *dtypes);
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    void (*copy_in)(void *dst, const void *src, size_t n);
+    void (*copy_out)(void *dst, const void *src, size_t n);
+    hpcz_status (*run_node)(rt_ctx *c);
+    void (*set_threads)(int n);
+} rt_backend;
+const rt_backend *rt_backend_get(const char *name);
+
+/* ---- subgraph execution (engine.c), used by If/Loop */
+typedef struct rt_sub rt_sub;
+/* A plan for a subgraph nested in the running plan (outer values resolved
+ * through it). Built once per node and cached in c->state. */
+rt_sub *rt_sub_get(rt_ctx *c, const hpcz_graph *g, size_t slot);
+/* Runs the subgraph with its formal inputs bound to `inputs` (borrowed);
+ * outputs become owned copies the caller releases. */
+hpcz_status rt_sub_run(rt_ctx *c, rt_sub *s, hpcz_array *const *inputs, size_t n_inputs,
+                       hpcz_array *outputs, size_t n_outputs);
+
+/* ---- GEMM helper shared by conv/gemm/rnn: C = alpha*op(A)*op(B) + beta*C */
+void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc);
+
+#endif
