@@ -1,0 +1,1242 @@
+/*
+ * engine.c - plans a graph (order, shapes, constant folding, activation
+ * arena) and runs it through a backend.
+ *
+ * Planning happens per set of input shapes. Each node is either
+ *  - folded: all its inputs are known at plan time (initializers, Constant
+ *    nodes, Shape of a statically shaped value, ...) so it runs once during
+ *    planning and its outputs become constants; this is how shape
+ *    subexpressions (Shape -> Gather -> Concat -> Reshape) get values;
+ *  - static: its kernel declared output shapes in infer mode, so its outputs
+ *    get offsets in one arena, assigned by liveness;
+ *  - dynamic: an output shape depends on data only known at run time (or on
+ *    another dynamic value), so its outputs are allocated when it runs and
+ *    freed after their last use.
+ * Subgraphs (If/Loop bodies) are planned with every node dynamic, since the
+ * shapes of loop-carried values may change between iterations.
+ */
+#include "rt.h"
+
+#include <time.h>
+
+enum slot_kind { SLOT_NONE, SLOT_INPUT, SLOT_CONST, SLOT_STATIC, SLOT_DYNAMIC, SLOT_OUTER };
+
+typedef struct rt_slot {
+    hpcz_array a;
+    const hpcz_value *v;
+    enum slot_kind kind;
+    bool init_const;   /* an initializer: survives re-planning */
+    bool owned;        /* a.data was allocated by the engine */
+    bool is_output;
+    size_t offset;     /* in the arena (SLOT_STATIC) */
+    int first, last;   /* producing step and last reading step */
+    struct rt_slot *outer; /* SLOT_OUTER: the slot of the enclosing plan */
+} rt_slot;
+
+typedef struct rt_step {
+    const hpcz_node *node;
+    const rt_op *op;
+    int opset;
+    size_t n_in, n_out;
+    int *in, *out;     /* slot indices, -1 for omitted */
+    bool folded, dynamic;
+    void *state;
+    rt_sub **subs;     /* nested plans, one per subgraph slot */
+    size_t n_subs;
+    int *frees;        /* dynamic slots whose last reader is this step */
+    size_t n_frees;
+} rt_step;
+
+struct rt_exec {
+    const hpcz_graph *g;
+    rt_exec *parent;
+    hpcz_plan *root;
+    const rt_backend *be;
+    bool sub;                  /* a subgraph: everything dynamic */
+    rt_slot *slots;
+    size_t n_slots;
+    const hpcz_value **keys;   /* pointer map value -> slot */
+    int *vals;
+    size_t cap;
+    rt_step *steps;
+    size_t n_steps;
+    int *in_slots, *out_slots; /* graph inputs (fed), outputs */
+    size_t n_in, n_out;
+    uint8_t *arena;
+    size_t arena_size;
+    bool planned;
+    uint64_t const_bytes, dyn_now, dyn_peak;
+    size_t n_folded, n_dynamic;
+};
+
+struct rt_sub {
+    rt_exec e;
+};
+
+struct hpcz_plan {
+    hpcz_model *m;
+    rt_exec e;
+    hpcz_plan_opts opts;
+    int threads;
+    char **dim_names;
+    int64_t *dim_values;
+    uint64_t *profile;
+};
+
+static hpcz_status exec_run(rt_exec *e, hpcz_error *err);
+static void exec_release(rt_exec *e);
+
+/* ------------------------------------------------------------ kernel helpers */
+
+static const char *node_name(const hpcz_node *n)
+{
+    return n->name ? n->name : "";
+}
+
+hpcz_status rt_unsupported(rt_ctx *c)
+{
+    return hpcz_fail(c->err, HPCZ_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): not supported",
+                     node_name(c->node), c->node->op_type, c->opset);
+}
+
+hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return hpcz_fail(c->err, HPCZ_ERR_INVALID, "node '%s' (%s): %s", node_name(c->node),
+                     c->node->op_type, msg);
+}
+
+hpcz_array *rt_out(rt_ctx *c, size_t i, int dtype, int ndim, const int64_t *dims)
+{
+    if (i >= c->n_out || !c->out[i])
+        return NULL;
+    hpcz_array *a = c->out[i];
+    if (ndim < 0 || ndim > RT_MAX_RANK) {
+        rt_bad(c, "output rank %d beyond %d", ndim, RT_MAX_RANK);
+        return NULL;
+    }
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (dims[d] < 0 || (dims[d] && n > HPCZ_MAX_NUMEL / dims[d])) {
+            rt_bad(c, "output %zu has an invalid or too large shape", i);
+            return NULL;
+        }
+        n *= dims[d];
+    }
+    size_t nb = hpcz_dtype_nbytes(dtype, n);
+    if (c->out_planned && c->out_planned[i] && !c->infer) {
+        /* the plan already fixed this buffer: the kernel must agree */
+        if (a->dtype != dtype || a->ndim != ndim ||
+            memcmp(a->dims, dims, (size_t)ndim * sizeof *dims) != 0) {
+            rt_bad(c, "output %zu shape differs from the planned one", i);
+            return NULL;
+        }
+        return a;
+    }
+    a->dtype = dtype;
+    a->ndim = ndim;
+    if (ndim)
+        memcpy(a->dims, dims, (size_t)ndim * sizeof *dims);
+    a->numel = n;
+    a->nbytes = nb;
+    if (c->infer) {
+        a->data = NULL;
+        return a;
+    }
+    if (a->data) /* a dynamic slot reused without release: never expected */
+        rt_free(a->data);
+    a->data = rt_alloc(nb);
+    if (!a->data) {
+        hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (%zu bytes for node '%s')", nb,
+                  node_name(c->node));
+        return NULL;
+    }
+    if (c->exec) {
+        c->exec->dyn_now += nb;
+        rt_exec *root = c->exec;
+        while (root->parent)
+            root = root->parent;
+        uint64_t total = c->exec->dyn_now;
+        if (total > root->dyn_peak)
+            root->dyn_peak = total;
+    }
+    return a;
+}
+
+const void *rt_need(rt_ctx *c, size_t i)
+{
+    hpcz_array *a = rt_in(c, i);
+    if (!a)
+        return NULL;
+    if (!a->data && a->numel == 0)
+        return "";
+    if (!a->data)
+        c->need_data = true;
+    return a->data;
+}
+
+static const hpcz_attr *attr(const rt_ctx *c, const char *name)
+{
+    return hpcz_node_attr(c->node, name);
+}
+
+int64_t rt_attr_i(const rt_ctx *c, const char *name, int64_t dflt)
+{
+    return hpcz_node_attr_int(c->node, name, dflt);
+}
+
+float rt_attr_f(const rt_ctx *c, const char *name, float dflt)
+{
+    return hpcz_node_attr_float(c->node, name, dflt);
+}
+
+const int64_t *rt_attr_ints(const rt_ctx *c, const char *name, size_t *n)
+{
+    const hpcz_attr *a = attr(c, name);
+    if (!a || a->type != HPCZ_ATTR_INTS) {
+        *n = 0;
+        return NULL;
+    }
+    *n = a->n;
+    return a->ints ? a->ints : (const int64_t *)"";
+}
+
+const float *rt_attr_floats(const rt_ctx *c, const char *name, size_t *n)
+{
+    const hpcz_attr *a = attr(c, name);
+    if (!a || a->type != HPCZ_ATTR_FLOATS) {
+        *n = 0;
+        return NULL;
+    }
+    *n = a->n;
+    return a->floats;
+}
+
+bool rt_node_attr_is(const hpcz_node *n, const char *name, const char *dflt, const char *val)
+{
+    const hpcz_attr *a = hpcz_node_attr(n, name);
+    if (!a || a->type != HPCZ_ATTR_STRING)
+        return strcmp(dflt, val) == 0;
+    return a->s.len == strlen(val) && memcmp(a->s.data, val, a->s.len) == 0;
+}
+
+bool rt_attr_is(const rt_ctx *c, const char *name, const char *dflt, const char *val)
+{
+    return rt_node_attr_is(c->node, name, dflt, val);
+}
+
+void rt_attr_s(const rt_ctx *c, const char *name, const char *dflt, char *buf, size_t cap)
+{
+    const hpcz_attr *a = attr(c, name);
+    if (!a || a->type != HPCZ_ATTR_STRING) {
+        snprintf(buf, cap, "%s", dflt);
+        return;
+    }
+    size_t n = a->s.len < cap - 1 ? a->s.len : cap - 1;
+    memcpy(buf, a->s.data, n);
+    buf[n] = 0;
+}
+
+/* ------------------------------------------------------------ value -> slot map */
+
+static size_t ptr_hash(const void *p, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+static int map_get(const rt_exec *e, const hpcz_value *v)
+{
+    if (!e->cap)
+        return -1;
+    for (size_t i = ptr_hash(v, e->cap);; i = (i + 1) & (e->cap - 1)) {
+        if (!e->keys[i])
+            return -1;
+        if (e->keys[i] == v)
+            return e->vals[i];
+    }
+}
+
+static bool map_put(rt_exec *e, const hpcz_value *v, int slot)
+{
+    if ((e->n_slots + 1) * 2 > e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 64;
+        const hpcz_value **nk = calloc(nc, sizeof *nk);
+        int *nv = calloc(nc, sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return false;
+        }
+        for (size_t i = 0; i < e->cap; i++)
+            if (e->keys[i]) {
+                size_t j = ptr_hash(e->keys[i], nc);
+                while (nk[j])
+                    j = (j + 1) & (nc - 1);
+                nk[j] = e->keys[i];
+                nv[j] = e->vals[i];
+            }
+        free(e->keys);
+        free(e->vals);
+        e->keys = nk;
+        e->vals = nv;
+        e->cap = nc;
+    }
+    size_t i = ptr_hash(v, e->cap);
+    while (e->keys[i])
+        i = (i + 1) & (e->cap - 1);
+    e->keys[i] = v;
+    e->vals[i] = slot;
+    return true;
+}
+
+/* Slot of v in e, created on first sight (outer-scope values link to the
+ * enclosing plan's slot). Slots are created before planning and never move
+ * afterwards, since nested plans keep pointers to them. */
+static int slot_of(rt_exec *e, const hpcz_value *v, size_t *cap_slots, hpcz_error *err)
+{
+    int s = map_get(e, v);
+    if (s >= 0)
+        return s;
+    if (!hpcz_grow((void **)&e->slots, cap_slots, e->n_slots + 1, sizeof *e->slots)) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    rt_slot *sl = &e->slots[e->n_slots];
+    memset(sl, 0, sizeof *sl);
+    sl->v = v;
+    sl->first = sl->last = -1;
+    if (v->graph != e->g) {
+        rt_exec *p = e->parent;
+        int ps = -1;
+        while (p && (ps = map_get(p, v)) < 0)
+            p = p->parent;
+        if (!p) {
+            hpcz_fail(err, HPCZ_ERR_INVALID, "value '%s' is not defined in scope", v->name);
+            return -1;
+        }
+        sl->kind = SLOT_OUTER;
+        sl->outer = &p->slots[ps];
+        while (sl->outer->kind == SLOT_OUTER)
+            sl->outer = sl->outer->outer;
+    }
+    if (!map_put(e, v, (int)e->n_slots)) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    return (int)e->n_slots++;
+}
+
+static inline rt_slot *resolve(rt_slot *s)
+{
+    return s->kind == SLOT_OUTER ? s->outer : s;
+}
+
+/* ------------------------------------------------------------ building */
+
+static hpcz_status array_from_tensor_borrow(hpcz_tensor *t, hpcz_array *a, hpcz_error *err)
+{
+    if (t->ndim > RT_MAX_RANK)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "tensor '%s': rank %d beyond %d",
+                         t->name ? t->name : "", t->ndim, RT_MAX_RANK);
+    void *d = hpcz_tensor_data(t, err);
+    if (!d)
+        return err ? err->status : HPCZ_ERR_INVALID;
+    memset(a, 0, sizeof *a);
+    a->dtype = t->dtype;
+    a->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++)
+        a->dims[i] = t->dims[i];
+    a->numel = t->numel;
+    a->nbytes = hpcz_dtype_nbytes(t->dtype, t->numel);
+    if (t->nbytes < a->nbytes)
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s': payload too short",
+                         t->name ? t->name : "");
+    a->data = d;
+    return HPCZ_OK;
+}
+
+static hpcz_status check_ops(const rt_backend *be, const hpcz_graph *g, hpcz_error *err)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        if (!be->supports_op(n, NULL))
+            return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): not supported",
+                             node_name(n), n->op_type, (int)hpcz_node_opset(n));
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            hpcz_status st = HPCZ_OK;
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                st = check_ops(be, at->g, err);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < at->n && !st; k++)
+                    st = check_ops(be, at->graphs[k], err);
+            if (st)
+                return st;
+        }
+    }
+    return HPCZ_OK;
+}
+
+/* Marks slot reads by nodes of subgraph sub (transitively) as reads by step k
+ * of e: the owner node must keep outer values alive while its body runs. */
+static void mark_sub_reads(rt_exec *e, const hpcz_graph *sub, int k)
+{
+    for (size_t i = 0; i < sub->n_nodes; i++) {
+        const hpcz_node *n = sub->nodes[i];
+        for (size_t j = 0; j < n->n_inputs; j++) {
+            int s = n->inputs[j] ? map_get(e, n->inputs[j]) : -1;
+            if (s >= 0 && e->slots[s].last < k)
+                e->slots[s].last = k;
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                mark_sub_reads(e, at->g, k);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t q = 0; q < at->n; q++)
+                    mark_sub_reads(e, at->graphs[q], k);
+        }
+    }
+    for (size_t o = 0; o < sub->n_outputs; o++) {
+        int s = map_get(e, sub->outputs[o]);
+        if (s >= 0 && e->slots[s].last < k)
+            e->slots[s].last = k;
+    }
+}
+
+static hpcz_status exec_build(rt_exec *e, const hpcz_graph *g, rt_exec *parent,
+                              const rt_backend *be, hpcz_error *err)
+{
+    hpcz_status st = HPCZ_OK;
+    e->g = g;
+    e->parent = parent;
+    e->be = be;
+    size_t cap_slots = 0;
+    /* graph inputs and initializers first */
+    e->in_slots = calloc(g->n_inputs + 1, sizeof *e->in_slots);
+    e->out_slots = calloc(g->n_outputs + 1, sizeof *e->out_slots);
+    e->steps = calloc(g->n_nodes + 1, sizeof *e->steps);
+    hpcz_node **order = calloc(g->n_nodes + 1, sizeof *order);
+    if (!e->in_slots || !e->out_slots || !e->steps || !order) {
+        free(order);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < g->n_inits; i++) {
+        hpcz_tensor *t = g->inits[i];
+        hpcz_value *v = hpcz_valmap_get(g->values, t->name);
+        if (!v)
+            continue;
+        int s = slot_of(e, v, &cap_slots, err);
+        if (s < 0) {
+            st = err->status;
+            goto out;
+        }
+        rt_slot *sl = &e->slots[s];
+        if ((st = array_from_tensor_borrow(t, &sl->a, err)))
+            goto out;
+        sl->kind = SLOT_CONST;
+        sl->init_const = true;
+    }
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        hpcz_value *v = g->inputs[i];
+        int s = slot_of(e, v, &cap_slots, err);
+        if (s < 0) {
+            st = err->status;
+            goto out;
+        }
+        if (e->slots[s].kind == SLOT_CONST)
+            continue; /* an input with a default (initializer): not fed */
+        e->slots[s].kind = SLOT_INPUT;
+        e->in_slots[e->n_in++] = s;
+    }
+    if ((st = hpcz_graph_topo_order(g, order, err)))
+        goto out;
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const hpcz_node *n = order[k];
+        rt_step *sp = &e->steps[e->n_steps++];
+        sp->node = n;
+        sp->opset = (int)hpcz_node_opset(n);
+        sp->op = rt_op_find(n->domain, n->op_type, sp->opset);
+        if (!sp->op || !be->supports_op(n, NULL)) {
+            st = hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): not supported",
+                           node_name(n), n->op_type, sp->opset);
+            goto out;
+        }
+        sp->n_in = n->n_inputs;
+        sp->n_out = n->n_outputs;
+        sp->in = calloc(sp->n_in + 1, sizeof *sp->in);
+        sp->out = calloc(sp->n_out + 1, sizeof *sp->out);
+        if (!sp->in || !sp->out) {
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t j = 0; j < sp->n_in; j++) {
+            sp->in[j] = -1;
+            if (!n->inputs[j])
+                continue;
+            int s = slot_of(e, n->inputs[j], &cap_slots, err);
+            if (s < 0) {
+                st = err->status;
+                goto out;
+            }
+            sp->in[j] = s;
+        }
+        for (size_t j = 0; j < sp->n_out; j++) {
+            sp->out[j] = -1;
+            if (!n->outputs[j])
+                continue;
+            int s = slot_of(e, n->outputs[j], &cap_slots, err);
+            if (s < 0) {
+                st = err->status;
+                goto out;
+            }
+            sp->out[j] = s;
+        }
+        size_t nsub = 0;
+        for (size_t a = 0; a < n->n_attrs; a++)
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH)
+                nsub++;
+            else if (n->attrs[a].type == HPCZ_ATTR_GRAPHS)
+                nsub += n->attrs[a].n;
+        if (nsub) {
+            sp->subs = calloc(nsub + 2, sizeof *sp->subs);
+            sp->n_subs = nsub + 2;
+            if (!sp->subs) {
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+    }
+    /* values read only inside subgraphs still need slots here */
+    for (size_t o = 0; o < g->n_outputs; o++) {
+        int s = slot_of(e, g->outputs[o], &cap_slots, err);
+        if (s < 0) {
+            st = err->status;
+            goto out;
+        }
+        e->out_slots[e->n_out++] = s;
+        e->slots[s].is_output = true;
+    }
+out:
+    free(order);
+    return st;
+}
+
+/* ------------------------------------------------------------ planning */
+
+static void slot_clear(rt_exec *e, rt_slot *s)
+{
+    if (s->owned && s->a.data) {
+        if (s->kind == SLOT_DYNAMIC)
+            e->dyn_now -= s->a.nbytes;
+        rt_free(s->a.data);
+    }
+    s->owned = false;
+    s->a.data = NULL;
+}
+
+static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_array **outs,
+                     unsigned char *planned, hpcz_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->node = sp->node;
+    c->op = sp->op;
+    c->opset = sp->opset;
+    c->n_in = sp->n_in;
+    c->n_out = sp->n_out;
+    c->in = ins;
+    c->out = outs;
+    c->out_planned = planned;
+    c->exec = e;
+    c->state = &sp->state;
+    c->err = err;
+    c->threads = e->root ? e->root->threads : 1;
+    for (size_t j = 0; j < sp->n_in; j++)
+        ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
+    for (size_t j = 0; j < sp->n_out; j++) {
+        outs[j] = sp->out[j] >= 0 ? &e->slots[sp->out[j]].a : NULL;
+        if (planned)
+            planned[j] = sp->out[j] >= 0 && e->slots[sp->out[j]].kind == SLOT_STATIC;
+    }
+}
+
+static bool dtype_ok(const rt_step *sp, hpcz_array *const *ins)
+{
+    if (!sp->op->tmask || sp->n_in == 0 || !ins[0])
+        return true;
+    return (sp->op->tmask & RT_T(ins[0]->dtype)) != 0;
+}
+
+static hpcz_status step_unsupported(const rt_step *sp, hpcz_error *err)
+{
+    return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): not supported",
+                     node_name(sp->node), sp->node->op_type, sp->opset);
+}
+
+#define MAX_IO 64
+
+/* Shape planning of e for the current input arrays (already bound to the
+ * input slots, data may be NULL). */
+static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
+{
+    hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    unsigned char planned[MAX_IO];
+    /* forget the previous plan */
+    for (size_t s = 0; s < e->n_slots; s++) {
+        rt_slot *sl = &e->slots[s];
+        if (sl->kind == SLOT_OUTER || sl->init_const || sl->kind == SLOT_INPUT)
+            continue;
+        slot_clear(e, sl);
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->kind = SLOT_NONE;
+    }
+    for (size_t s = 0; s < e->n_slots; s++)
+        e->slots[s].first = e->slots[s].last = -1;
+    e->const_bytes = 0;
+    e->n_folded = e->n_dynamic = 0;
+    free(e->arena);
+    e->arena = NULL;
+    e->arena_size = 0;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        free(sp->frees);
+        sp->frees = NULL;
+        sp->n_frees = 0;
+        sp->folded = sp->dynamic = false;
+        if (sp->n_in > MAX_IO || sp->n_out > MAX_IO)
+            return step_unsupported(sp, err);
+        rt_ctx c;
+        fill_ctx(e, sp, &c, ins, outs, NULL, err);
+        bool all_data = true, all_shapes = true;
+        for (size_t j = 0; j < sp->n_in; j++) {
+            if (!ins[j])
+                continue;
+            rt_slot *sl = resolve(&e->slots[sp->in[j]]);
+            bool shape = sl->kind == SLOT_CONST || sl->kind == SLOT_STATIC ||
+                         (sl->kind == SLOT_INPUT && !e->sub);
+            bool data = sl->kind == SLOT_CONST && (!e->sub || e->slots[sp->in[j]].kind != SLOT_OUTER);
+            all_shapes &= shape;
+            all_data &= data;
+        }
+        unsigned fl = sp->op->flags;
+        bool fold = !(fl & RT_NOFOLD) && (all_data || ((fl & RT_SHAPE_ONLY) && all_shapes));
+        if (fold) {
+            if (!dtype_ok(sp, ins))
+                return step_unsupported(sp, err);
+            c.infer = false;
+            hpcz_status st = e->be->run_node(&c);
+            if (st)
+                return st;
+            for (size_t j = 0; j < sp->n_out; j++)
+                if (sp->out[j] >= 0) {
+                    rt_slot *o = &e->slots[sp->out[j]];
+                    o->kind = SLOT_CONST;
+                    o->owned = true;
+                    e->const_bytes += o->a.nbytes;
+                }
+            sp->folded = true;
+            e->n_folded++;
+            continue;
+        }
+        bool dyn = e->sub || !all_shapes || (fl & RT_ALWAYS_DYNAMIC);
+        if (!dyn) {
+            if (!dtype_ok(sp, ins))
+                return step_unsupported(sp, err);
+            c.infer = true;
+            hpcz_status st = e->be->run_node(&c);
+            if (st)
+                return st;
+            dyn = c.need_data;
+        }
+        for (size_t j = 0; j < sp->n_out; j++)
+            if (sp->out[j] >= 0) {
+                rt_slot *o = &e->slots[sp->out[j]];
+                o->kind = dyn ? SLOT_DYNAMIC : SLOT_STATIC;
+                o->first = (int)k;
+                if (dyn)
+                    memset(&o->a, 0, sizeof o->a);
+            }
+        sp->dynamic = dyn;
+        e->n_dynamic += dyn;
+    }
+    /* liveness: last reader of each slot (subgraph reads count for the owner) */
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded)
+            continue;
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0 && e->slots[sp->in[j]].last < (int)k)
+                e->slots[sp->in[j]].last = (int)k;
+        const hpcz_node *n = sp->node;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                mark_sub_reads(e, at->g, (int)k);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t q = 0; q < at->n; q++)
+                    mark_sub_reads(e, at->graphs[q], (int)k);
+        }
+    }
+    int end = (int)e->n_steps;
+    for (size_t s = 0; s < e->n_slots; s++) {
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output)
+            sl->last = end;
+        if (sl->kind == SLOT_STATIC && sl->last < sl->first)
+            sl->last = sl->first; /* unread output still needs a buffer */
+        if (sl->kind == SLOT_DYNAMIC && sl->last >= 0 && sl->last < end) {
+            rt_step *sp = &e->steps[sl->last];
+            int *nf = realloc(sp->frees, (sp->n_frees + 1) * sizeof *nf);
+            if (!nf)
+                return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            sp->frees = nf;
+            sp->frees[sp->n_frees++] = (int)s;
+        }
+    }
+    /* Arena: place the largest buffers first, each at the lowest offset that
+     * does not overlap a placed buffer whose lifetime intersects its own
+     * (greedy by size, as TFLite's arena planner does). */
+    size_t n_static = 0;
+    int *idx = malloc((e->n_slots + 1) * sizeof *idx);
+    if (!idx)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; s < e->n_slots; s++)
+        if (e->slots[s].kind == SLOT_STATIC)
+            idx[n_static++] = (int)s;
+    for (size_t i = 1; i < n_static; i++) { /* insertion sort by size, descending */
+        int x = idx[i];
+        size_t j = i;
+        while (j > 0 && e->slots[idx[j - 1]].a.nbytes < e->slots[x].a.nbytes) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = x;
+    }
+    size_t total = 0;
+    typedef struct { size_t lo, hi; } range;
+    range *busy = malloc((n_static + 1) * sizeof *busy);
+    if (!busy) {
+        free(idx);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n_static; i++) {
+        rt_slot *sl = &e->slots[idx[i]];
+        size_t need = (sl->a.nbytes + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+        if (!need)
+            need = RT_ALIGN;
+        size_t nb = 0;
+        for (size_t j = 0; j < i; j++) {
+            rt_slot *o = &e->slots[idx[j]];
+            if (o->last < sl->first || sl->last < o->first)
+                continue;
+            size_t oneed = (o->a.nbytes + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+            busy[nb++] = (range){o->offset, o->offset + (oneed ? oneed : RT_ALIGN)};
+        }
+        for (size_t a = 1; a < nb; a++) { /* sort by start */
+            range x = busy[a];
+            size_t b = a;
+            while (b > 0 && busy[b - 1].lo > x.lo) {
+                busy[b] = busy[b - 1];
+                b--;
+            }
+            busy[b] = x;
+        }
+        size_t off = 0;
+        for (size_t a = 0; a < nb; a++) {
+            if (busy[a].lo >= off + need)
+                break;
+            if (busy[a].hi > off)
+                off = busy[a].hi;
+        }
+        sl->offset = off;
+        if (off + need > total)
+            total = off + need;
+    }
+    free(busy);
+    e->arena_size = total;
+    if (total) {
+        e->arena = rt_alloc(total);
+        if (!e->arena) {
+            free(idx);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory (arena of %zu bytes)", total);
+        }
+    }
+    for (size_t i = 0; i < n_static; i++) {
+        rt_slot *sl = &e->slots[idx[i]];
+        sl->a.data = e->arena + sl->offset;
+    }
+    free(idx);
+    e->planned = true;
+    return HPCZ_OK;
+}
+
+/* ------------------------------------------------------------ running */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
+{
+    hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    unsigned char planned[MAX_IO];
+    hpcz_plan *root = e->root;
+    bool observe = root && !e->sub && root->opts.observer;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded)
+            continue;
+        rt_ctx c;
+        fill_ctx(e, sp, &c, ins, outs, planned, err);
+        if (sp->dynamic) {
+            for (size_t j = 0; j < sp->n_out; j++)
+                if (sp->out[j] >= 0) {
+                    rt_slot *o = &e->slots[sp->out[j]];
+                    slot_clear(e, o);
+                    memset(&o->a, 0, sizeof o->a);
+                }
+            if (!dtype_ok(sp, ins))
+                return step_unsupported(sp, err);
+        }
+        uint64_t t0 = root && root->profile && !e->sub ? now_ns() : 0;
+        hpcz_status st = e->be->run_node(&c);
+        if (st)
+            return st;
+        if (t0)
+            root->profile[k] += now_ns() - t0;
+        if (sp->dynamic)
+            for (size_t j = 0; j < sp->n_out; j++)
+                if (sp->out[j] >= 0) {
+                    rt_slot *o = &e->slots[sp->out[j]];
+                    o->owned = o->a.data != NULL;
+                    if (!o->a.data && o->a.numel == 0)
+                        o->owned = false;
+                }
+        if (observe)
+            for (size_t j = 0; j < sp->n_out; j++)
+                if (outs[j])
+                    root->opts.observer(root->opts.observer_ctx, sp->node,
+                                        sp->node->outputs[j]->name, outs[j]);
+        for (size_t f = 0; f < sp->n_frees; f++)
+            slot_clear(e, &e->slots[sp->frees[f]]);
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status array_copy(hpcz_array *dst, const hpcz_array *src, hpcz_error *err)
+{
+    *dst = *src;
+    dst->data = rt_alloc(src->nbytes);
+    if (!dst->data)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (src->nbytes)
+        memcpy(dst->data, src->data, src->nbytes);
+    return HPCZ_OK;
+}
+
+static void exec_release(rt_exec *e)
+{
+    for (size_t s = 0; s < e->n_slots; s++)
+        if (e->slots[s].kind != SLOT_OUTER)
+            slot_clear(e, &e->slots[s]);
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        free(sp->in);
+        free(sp->out);
+        free(sp->frees);
+        free(sp->state);
+        for (size_t q = 0; q < sp->n_subs; q++)
+            if (sp->subs[q]) {
+                exec_release(&sp->subs[q]->e);
+                free(sp->subs[q]);
+            }
+        free(sp->subs);
+    }
+    free(e->steps);
+    free(e->slots);
+    free(e->keys);
+    free(e->vals);
+    free(e->in_slots);
+    free(e->out_slots);
+    free(e->arena);
+    memset(e, 0, sizeof *e);
+}
+
+/* ------------------------------------------------------------ subgraphs */
+
+rt_sub *rt_sub_get(rt_ctx *c, const hpcz_graph *g, size_t slot)
+{
+    rt_exec *e = c->exec;
+    rt_step *sp = NULL;
+    for (size_t k = 0; k < e->n_steps; k++)
+        if (e->steps[k].node == c->node) {
+            sp = &e->steps[k];
+            break;
+        }
+    if (!sp || slot >= sp->n_subs) {
+        rt_bad(c, "subgraph slot %zu out of range", slot);
+        return NULL;
+    }
+    if (sp->subs[slot])
+        return sp->subs[slot];
+    rt_sub *s = calloc(1, sizeof *s);
+    if (!s) {
+        hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->e.sub = true;
+    s->e.root = e->root;
+    if (exec_build(&s->e, g, e, e->be, c->err) || exec_plan(&s->e, c->err)) {
+        exec_release(&s->e);
+        free(s);
+        return NULL;
+    }
+    sp->subs[slot] = s;
+    return s;
+}
+
+hpcz_status rt_sub_run(rt_ctx *c, rt_sub *s, hpcz_array *const *inputs, size_t n_inputs,
+                       hpcz_array *outputs, size_t n_outputs)
+{
+    rt_exec *e = &s->e;
+    if (n_inputs != e->g->n_inputs)
+        return rt_bad(c, "subgraph expects %zu inputs, got %zu", e->g->n_inputs, n_inputs);
+    if (n_outputs > e->n_out)
+        return rt_bad(c, "subgraph has %zu outputs, %zu wanted", e->n_out, n_outputs);
+    /* inputs: borrowed views (formal inputs of a body are never initializers) */
+    for (size_t i = 0; i < e->n_in && i < n_inputs; i++) {
+        rt_slot *sl = &e->slots[e->in_slots[i]];
+        sl->a = *inputs[i];
+        sl->owned = false;
+    }
+    hpcz_status st = exec_run(e, c->err);
+    for (size_t o = 0; o < n_outputs && !st; o++) {
+        rt_slot *sl = resolve(&e->slots[e->out_slots[o]]);
+        if (sl->kind == SLOT_DYNAMIC && sl->owned && sl == &e->slots[e->out_slots[o]]) {
+            outputs[o] = sl->a; /* move */
+            sl->owned = false;
+            e->dyn_now -= sl->a.nbytes;
+            memset(&sl->a, 0, sizeof sl->a);
+        } else if (sl->a.data || sl->a.numel == 0) {
+            st = array_copy(&outputs[o], &sl->a, c->err);
+        } else {
+            st = rt_bad(c, "subgraph output %zu was not computed", o);
+        }
+    }
+    /* drop what the body still holds (graph outputs not taken, inputs) */
+    for (size_t s2 = 0; s2 < e->n_slots; s2++) {
+        rt_slot *sl = &e->slots[s2];
+        if (sl->kind == SLOT_DYNAMIC)
+            slot_clear(e, sl);
+        if (sl->kind == SLOT_INPUT)
+            memset(&sl->a, 0, sizeof sl->a);
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------ public API */
+
+static int default_threads(void);
+
+static bool input_dims_known(const hpcz_plan *p)
+{
+    for (size_t i = 0; i < p->e.n_in; i++) {
+        const hpcz_value *v = p->e.slots[p->e.in_slots[i]].v;
+        if (v->ndim < 0)
+            return false;
+        for (int d = 0; d < v->ndim; d++) {
+            if (v->dims[d].size >= 0)
+                continue;
+            bool fixed = false;
+            for (size_t k = 0; k < p->opts.n_dims && v->dims[d].param; k++)
+                if (!strcmp(p->dim_names[k], v->dims[d].param))
+                    fixed = true;
+            if (!fixed)
+                return false;
+        }
+    }
+    return true;
+}
+
+static int64_t dim_value(const hpcz_plan *p, const hpcz_dim *d)
+{
+    if (d->size >= 0)
+        return d->size;
+    for (size_t k = 0; k < p->opts.n_dims && d->param; k++)
+        if (!strcmp(p->dim_names[k], d->param))
+            return p->dim_values[k];
+    return -1;
+}
+
+hpcz_plan *hpcz_plan_new(hpcz_model *m, const hpcz_plan_opts *opts, hpcz_error *err)
+{
+    hpcz_plan_opts dflt = {0};
+    if (!opts)
+        opts = &dflt;
+    const rt_backend *be = rt_backend_get(opts->backend);
+    if (!be) {
+        hpcz_fail(err, HPCZ_ERR_USAGE, "unknown backend '%s'", opts->backend);
+        return NULL;
+    }
+    hpcz_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->m = m;
+    p->opts = *opts;
+    p->threads = opts->threads > 0 ? opts->threads : default_threads();
+    p->e.root = p;
+    if (opts->n_dims) {
+        p->dim_names = calloc(opts->n_dims, sizeof *p->dim_names);
+        p->dim_values = calloc(opts->n_dims, sizeof *p->dim_values);
+        if (!p->dim_names || !p->dim_values) {
+            hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < opts->n_dims; i++) {
+            p->dim_names[i] = strdup(opts->dim_names[i]);
+            p->dim_values[i] = opts->dim_values[i];
+            if (!p->dim_names[i]) {
+                hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+        }
+    }
+    p->opts.dim_names = NULL;
+    p->opts.dim_values = NULL;
+    if (check_ops(be, m->graph, err))
+        goto fail;
+    if (exec_build(&p->e, m->graph, NULL, be, err))
+        goto fail;
+    if (input_dims_known(p)) {
+        for (size_t i = 0; i < p->e.n_in; i++) {
+            rt_slot *sl = &p->e.slots[p->e.in_slots[i]];
+            const hpcz_value *v = sl->v;
+            memset(&sl->a, 0, sizeof sl->a);
+            sl->a.dtype = v->dtype;
+            sl->a.ndim = v->ndim;
+            if (v->ndim > RT_MAX_RANK) {
+                hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "input '%s': rank %d beyond %d", v->name,
+                          v->ndim, RT_MAX_RANK);
+                goto fail;
+            }
+            for (int d = 0; d < v->ndim; d++)
+                sl->a.dims[d] = dim_value(p, &v->dims[d]);
+            sl->a.numel = rt_numel(v->ndim, sl->a.dims);
+            sl->a.nbytes = hpcz_dtype_nbytes(v->dtype, sl->a.numel);
+        }
+        be->set_threads(p->threads);
+        if (exec_plan(&p->e, err))
+            goto fail;
+    }
+    return p;
+fail:
+    hpcz_plan_free(p);
+    return NULL;
+}
+
+void hpcz_plan_free(hpcz_plan *p)
+{
+    if (!p)
+        return;
+    exec_release(&p->e);
+    for (size_t i = 0; i < p->opts.n_dims && p->dim_names; i++)
+        free(p->dim_names[i]);
+    free(p->dim_names);
+    free(p->dim_values);
+    free(p);
+}
+
+size_t hpcz_plan_n_inputs(const hpcz_plan *p)
+{
+    return p->e.n_in;
+}
+
+const hpcz_value *hpcz_plan_input(const hpcz_plan *p, size_t i)
+{
+    return i < p->e.n_in ? p->e.slots[p->e.in_slots[i]].v : NULL;
+}
+
+size_t hpcz_plan_n_outputs(const hpcz_plan *p)
+{
+    return p->e.n_out;
+}
+
+const hpcz_value *hpcz_plan_output(const hpcz_plan *p, size_t i)
+{
+    return i < p->e.n_out ? p->e.slots[p->e.out_slots[i]].v : NULL;
+}
+
+int hpcz_plan_input_index(const hpcz_plan *p, const char *name)
+{
+    for (size_t i = 0; i < p->e.n_in; i++)
+        if (!strcmp(p->e.slots[p->e.in_slots[i]].v->name, name))
+            return (int)i;
+    return -1;
+}
+
+static void value_describe(const hpcz_plan *p, const hpcz_value *v, char *buf, size_t cap)
+{
+    size_t k = (size_t)snprintf(buf, cap, "%s ",
+                                v->dtype ? hpcz_dtype_name(v->dtype) : "?");
+    if (v->ndim < 0) {
+        snprintf(buf + k, cap - k, "[?]");
+        return;
+    }
+    k += (size_t)snprintf(buf + k, cap - k, "[");
+    for (int d = 0; d < v->ndim && k < cap; d++) {
+        int64_t fixed = dim_value(p, &v->dims[d]);
+        if (v->dims[d].size < 0 && v->dims[d].param && fixed < 0)
+            k += (size_t)snprintf(buf + k, cap - k, "%s%s", d ? "," : "", v->dims[d].param);
+        else if (fixed >= 0)
+            k += (size_t)snprintf(buf + k, cap - k, "%s%lld", d ? "," : "", (long long)fixed);
+        else
+            k += (size_t)snprintf(buf + k, cap - k, "%s?", d ? "," : "");
+    }
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+void hpcz_array_describe(const hpcz_array *a, char *buf, size_t cap)
+{
+    size_t k = (size_t)snprintf(buf, cap, "%s [", hpcz_dtype_name(a->dtype));
+    for (int d = 0; d < a->ndim && k < cap; d++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", d ? "," : "", (long long)a->dims[d]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+hpcz_status hpcz_plan_check_input(const hpcz_plan *p, size_t i, const hpcz_array *a,
+                                  hpcz_error *err)
+{
+    const hpcz_value *v = hpcz_plan_input(p, i);
+    if (!v)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "input %zu out of range", i);
+    bool ok = (v->dtype == HPCZ_DTYPE_UNDEFINED || v->dtype == a->dtype);
+    if (ok && v->ndim >= 0) {
+        ok = v->ndim == a->ndim;
+        for (int d = 0; ok && d < v->ndim; d++) {
+            int64_t want = dim_value(p, &v->dims[d]);
+            if (want >= 0 && want != a->dims[d])
+                ok = false;
+        }
+    }
+    if (ok && a->ndim > RT_MAX_RANK)
+        ok = false;
+    if (ok && a->numel && !a->data)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "input '%s': no data", v->name);
+    if (ok)
+        return HPCZ_OK;
+    char want[512], got[512];
+    value_describe(p, v, want, sizeof want);
+    hpcz_array_describe(a, got, sizeof got);
+    return hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s': expected %s, got %s", v->name, want, got);
+}
+
+hpcz_status hpcz_plan_run(hpcz_plan *p, const hpcz_array *inputs, hpcz_array *outputs,
+                          hpcz_error *err)
+{
+    rt_exec *e = &p->e;
+    bool replan = !e->planned;
+    for (size_t i = 0; i < e->n_in; i++) {
+        hpcz_status st = hpcz_plan_check_input(p, i, &inputs[i], err);
+        if (st)
+            return st;
+        rt_slot *sl = &e->slots[e->in_slots[i]];
+        if (sl->a.dtype != inputs[i].dtype || sl->a.ndim != inputs[i].ndim ||
+            memcmp(sl->a.dims, inputs[i].dims, (size_t)inputs[i].ndim * sizeof(int64_t)) != 0)
+            replan = true;
+        sl->a = inputs[i];
+        sl->a.numel = rt_numel(inputs[i].ndim, inputs[i].dims);
+        sl->a.nbytes = hpcz_dtype_nbytes(inputs[i].dtype, sl->a.numel);
+    }
+    e->be->set_threads(p->threads);
+    if (replan) {
+        /* input data must not be used for folding: plan on shapes only */
+        void *saved[MAX_IO * 4];
+        size_t n = e->n_in < MAX_IO * 4 ? e->n_in : MAX_IO * 4;
+        for (size_t i = 0; i < n; i++) {
+            saved[i] = e->slots[e->in_slots[i]].a.data;
+            e->slots[e->in_slots[i]].a.data = NULL;
+        }
+        hpcz_status st = exec_plan(e, err);
+        for (size_t i = 0; i < n; i++)
+            e->slots[e->in_slots[i]].a.data = saved[i];
+        if (st) {
+            e->planned = false;
+            return st;
+        }
+    }
+    e->dyn_now = 0;
+    hpcz_status st = exec_run(e, err);
+    for (size_t o = 0; o < e->n_out; o++) {
+        rt_slot *sl = resolve(&e->slots[e->out_slots[o]]);
+        if (!st) {
+            if (!sl->a.data && sl->a.numel)
+                st = hpcz_fail(err, HPCZ_ERR_INVALID, "output '%s' was not computed", sl->v->name);
+            else
+                st = array_copy(&outputs[o], &sl->a, err);
+        }
+    }
+    for (size_t s = 0; s < e->n_slots; s++) {
+        rt_slot *sl = &e->slots[s];
+        if (sl->kind == SLOT_DYNAMIC)
+            slot_clear(e, sl);
+    }
+    if (st)
+        for (size_t o = 0; o < e->n_out; o++)
+            hpcz_array_release(&outputs[o]);
+    return st;
+}
+
+void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->arena_bytes = p->e.arena_size;
+    out->dynamic_peak = p->e.dyn_peak;
+    out->const_bytes = p->e.const_bytes;
+    out->n_nodes = p->e.n_steps - p->e.n_folded;
+    out->n_folded = p->e.n_folded;
+    out->n_dynamic = p->e.n_dynamic;
+    out->threads = p->threads;
+}
+
+size_t hpcz_plan_n_nodes(const hpcz_plan *p)
+{
+    return p->e.n_steps;
+}
+
+const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k)
+{
+    return k < p->e.n_steps ? p->e.steps[k].node : NULL;
+}
+
+void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times)
+{
+    p->profile = times;
+}
+
+int hpcz_runtime_supports(const char *backend, const hpcz_node *n, const int *dtypes)
+{
+    const rt_backend *be = rt_backend_get(backend);
+    return be && be->supports_op(n, dtypes);
+}
+
+#include <unistd.h>
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
