@@ -263,3 +263,28 @@ const char *cli_count(uint64_t n)
     b[o] = 0;
     return b;
 }
+
+static void log_note(void *user, const char *pass, const char *msg)
+{
+    (void)user;
+    if (cli_verbosity > 0)
+        fprintf(stderr, "hpcz: %s: %s\n", pass, msg);
+}
+
+int cli_run_pipeline(hpcz_model *m, const char *spec, const char *model_path)
+{
+    hpcz_error err = {0};
+    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
+    if (!pl) {
+        fprintf(stderr, "hpcz: --passes: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    hpcz_pass_ctx ctx;
+    hpcz_pass_ctx_init(&ctx);
+    ctx.log = log_note;
+    hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
+    hpcz_pipeline_free(pl);
+    if (st)
+        return cli_file_error(model_path, &err);
+    return EXIT_OK;
+}

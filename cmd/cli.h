@@ -71,5 +71,10 @@ extern const cli_cmd_info *cli_current;
 /* Commands */
 int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_passes(int argc, char **argv);
+
+/* Runs a --passes pipeline on m, printing pass notes to stderr with -v.
+ * Returns an exit status (EXIT_USAGE for a bad pipeline). */
+int cli_run_pipeline(hpcz_model *m, const char *spec, const char *model_path);
 
 #endif

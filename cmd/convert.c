@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { OPT_OUTPUT = 'o', OPT_EXTERNAL = 256, OPT_EXTERNAL_NAME, OPT_IN_PLACE, OPT_NO_VERIFY };
+enum { OPT_OUTPUT = 'o', OPT_EXTERNAL = 256, OPT_EXTERNAL_NAME, OPT_IN_PLACE, OPT_PASSES };
 
 static const cli_opt opts[] = {
     {"output", OPT_OUTPUT, required_argument, "FILE", "write the model to FILE ('-': stdout)"},
@@ -17,6 +17,10 @@ static const cli_opt opts[] = {
      "name of the external data file (default: OUTPUT.data)"},
     {"in-place", OPT_IN_PLACE, no_argument, NULL,
      "allow the output to replace the input (without -o: write back to IN)"},
+    {"passes", OPT_PASSES, required_argument, "PIPELINE",
+     "run passes on the model before writing it, e.g. 'fold-bn,eliminate,dce' (hpcz passes "
+     "lists them)"},
+    {"verbose", 'v', no_argument, NULL, "say what each pass did (on stderr)"},
     {"quiet", 'q', no_argument, NULL, "no notes or warnings on stderr"},
     {0},
 };
@@ -44,7 +48,7 @@ static bool same_file(const char *a, const char *b)
 
 int cmd_convert(int argc, char **argv)
 {
-    const char *out = NULL, *ext_name = NULL;
+    const char *out = NULL, *ext_name = NULL, *passes = NULL;
     bool in_place = false;
     hpcz_save_opts so = {0};
     int c;
@@ -68,6 +72,12 @@ int cmd_convert(int argc, char **argv)
             break;
         case OPT_IN_PLACE:
             in_place = true;
+            break;
+        case OPT_PASSES:
+            passes = optarg;
+            break;
+        case 'v':
+            cli_verbosity = 1;
             break;
         case 'q':
             cli_verbosity = -1;
@@ -98,10 +108,25 @@ int cmd_convert(int argc, char **argv)
     if (!in_place && (same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
 
+    if (passes) {
+        /* a bad pipeline is a usage error: say so before reading anything */
+        hpcz_error perr;
+        hpcz_pipeline *pl = hpcz_pipeline_parse(passes, &perr);
+        if (!pl)
+            return cli_usage_error(&info, "--passes: %s", perr.msg);
+        hpcz_pipeline_free(pl);
+    }
     hpcz_error err = {0};
     hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
     if (!m)
         return cli_file_error(in, &err);
+    if (passes) {
+        int rc = cli_run_pipeline(m, passes, in);
+        if (rc) {
+            hpcz_model_free(m);
+            return rc;
+        }
+    }
     hpcz_status st = hpcz_onnx_save(m, out, &so, &err);
     hpcz_model_free(m);
     if (st)

@@ -16,7 +16,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"inspect", cmd_inspect, "show what is in a model: ops, parameters, sizes, sparsity"},
-    {"convert", cmd_convert, "rewrite a model (ONNX to ONNX, inline or external data)"},
+    {"convert", cmd_convert, "rewrite a model (ONNX to ONNX, inline or external data, --passes)"},
+    {"passes", cmd_passes, "list the passes and their options"},
 };
 
 static void usage(FILE *f)

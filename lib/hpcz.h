@@ -556,6 +556,88 @@ void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times);
 
 /* ============================================================ end runtime */
 
+/* ---------------------------------------------------------------- passes
+ *
+ * Every transformation is a pass: a table entry with a name, a one-line
+ * summary, a typed option table (which drives parsing, defaults and help) and
+ * a run function over the IR. Pipelines are strings:
+ *     fold-bn,prune-magnitude{sparsity=0.5,scope=global},quantize-int8{per-channel}
+ * A bare option name inside braces sets a bool option to true.
+ * Adding a pass: see lib/passes/passes.h.
+ */
+
+typedef enum hpcz_opt_type {
+    HPCZ_OPT_BOOL,
+    HPCZ_OPT_INT,
+    HPCZ_OPT_FLOAT,
+    HPCZ_OPT_STRING,
+    HPCZ_OPT_ENUM /* one of `choices`, '|' separated */
+} hpcz_opt_type;
+
+typedef struct hpcz_pass_opt {
+    const char *name;
+    hpcz_opt_type type;
+    const char *dflt;    /* default as text ("0.5", "true", "l1"); NULL = no default */
+    const char *help;
+    const char *choices; /* HPCZ_OPT_ENUM only */
+    double lo, hi;       /* numeric range, inclusive; lo == hi == 0: unbounded */
+} hpcz_pass_opt;
+
+typedef union hpcz_optval {
+    int64_t i;
+    double f;
+    const char *s; /* strings and enums */
+    int b;
+} hpcz_optval;
+
+typedef struct hpcz_pass_ctx hpcz_pass_ctx;
+typedef struct hpcz_pass_args hpcz_pass_args;
+
+typedef struct hpcz_pass {
+    const char *name;
+    const char *summary;
+    const hpcz_pass_opt *opts; /* terminated by a zeroed entry; NULL = none */
+    hpcz_status (*run)(hpcz_model *m, const hpcz_pass_args *args, hpcz_pass_ctx *ctx,
+                       hpcz_error *err);
+} hpcz_pass;
+
+struct hpcz_pass_args {
+    const hpcz_pass *pass;
+    hpcz_optval *vals;   /* parallel to pass->opts */
+    unsigned char *set;  /* 1 where the pipeline string gave the value */
+};
+
+/* Context of a pipeline run: how passes report what they did. */
+struct hpcz_pass_ctx {
+    int verify; /* run hpcz_model_verify after every pass (on in debug builds by default) */
+    /* Called for each note a pass makes ("folded 4 BatchNormalization nodes"); may be NULL. */
+    void (*log)(void *user, const char *pass, const char *msg);
+    void *log_user;
+    size_t nodes_removed;
+    size_t nodes_added;
+};
+
+/* Every registered pass, in listing order. */
+const hpcz_pass *const *hpcz_pass_list(size_t *n);
+const hpcz_pass *hpcz_pass_find(const char *name);
+/* Value of an option by name (asserts that the option exists). */
+hpcz_optval hpcz_pass_arg(const hpcz_pass_args *a, const char *name);
+int hpcz_pass_arg_set(const hpcz_pass_args *a, const char *name);
+
+typedef struct hpcz_pipeline hpcz_pipeline;
+/* Parses a pipeline string. Errors are HPCZ_ERR_USAGE with the closest valid
+ * name ("unknown pass 'fold-b': did you mean 'fold-bn'?"). */
+hpcz_pipeline *hpcz_pipeline_parse(const char *spec, hpcz_error *err);
+/* Appends another pipeline string to p (commands build presets this way). */
+hpcz_status hpcz_pipeline_append(hpcz_pipeline *p, const char *spec, hpcz_error *err);
+size_t hpcz_pipeline_length(const hpcz_pipeline *p);
+hpcz_status hpcz_pipeline_run(hpcz_pipeline *p, hpcz_model *m, hpcz_pass_ctx *ctx,
+                              hpcz_error *err);
+void hpcz_pipeline_free(hpcz_pipeline *p);
+void hpcz_pass_ctx_init(hpcz_pass_ctx *ctx);
+void hpcz_pass_note(hpcz_pass_ctx *ctx, const char *pass, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #ifdef __cplusplus
 }
 #endif

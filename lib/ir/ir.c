@@ -197,10 +197,25 @@ void hpcz_node_set_output(hpcz_node *n, size_t i, hpcz_value *v)
 void hpcz_graph_sweep(hpcz_graph *g)
 {
     size_t k = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->aux != -1)
-            g->nodes[k++] = g->nodes[i];
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        if (n->aux != -1) {
+            g->nodes[k++] = n;
+            continue;
+        }
+        for (size_t j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] && n->outputs[j]->producer == n)
+                n->outputs[j]->producer = NULL;
+    }
     g->n_nodes = k;
+    /* value_info of values nothing defines any more goes too */
+    size_t kv = 0;
+    for (size_t i = 0; i < g->n_value_info; i++) {
+        hpcz_value *v = g->value_info[i];
+        if (v->producer || v->init || v->is_input || v->is_sparse_init)
+            g->value_info[kv++] = v;
+    }
+    g->n_value_info = kv;
 }
 
 static size_t rewire(hpcz_graph *g, hpcz_value *from, hpcz_value *to, bool count_only)

@@ -1,0 +1,77 @@
+/*
+ * passes.c - `hpcz passes`: list the passes, their options and defaults.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+static const cli_opt opts[] = {
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "passes", "[PASS...]",
+    "List the passes that --passes pipelines are made of, with their options and defaults.",
+    "A pipeline is a comma-separated list of passes, each with optional settings in braces: "
+    "'fold-bn,eliminate,dce'. A bare option name in braces turns a boolean option on. Every "
+    "command that writes a model accepts --passes; its own options are a preset pipeline.",
+    opts,
+};
+
+static const char *type_name(const hpcz_pass_opt *o)
+{
+    switch (o->type) {
+    case HPCZ_OPT_BOOL:
+        return "bool";
+    case HPCZ_OPT_INT:
+        return "int";
+    case HPCZ_OPT_FLOAT:
+        return "number";
+    case HPCZ_OPT_STRING:
+        return "text";
+    case HPCZ_OPT_ENUM:
+        return o->choices;
+    }
+    return "?";
+}
+
+static void show(const hpcz_pass *p)
+{
+    printf("%s\n    %s\n", p->name, p->summary);
+    for (const hpcz_pass_opt *o = p->opts; o && o->name; o++) {
+        printf("    %-18s %-16s %s", o->name, type_name(o), o->help);
+        if (o->dflt)
+            printf(" (default %s)", o->dflt);
+        printf("\n");
+    }
+}
+
+int cmd_passes(int argc, char **argv)
+{
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        if (c == 'h')
+            return EXIT_OK;
+        return EXIT_USAGE;
+    }
+    size_t n;
+    const hpcz_pass *const *list = hpcz_pass_list(&n);
+    if (optind < argc) {
+        for (int i = optind; i < argc; i++) {
+            const hpcz_pass *p = hpcz_pass_find(argv[i]);
+            if (!p) {
+                hpcz_error err;
+                hpcz_pipeline_free(hpcz_pipeline_parse(argv[i], &err));
+                return cli_usage_error(&info, "%s", err.msg);
+            }
+            show(p);
+        }
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            printf("\n");
+        show(list[i]);
+    }
+    return EXIT_OK;
+}

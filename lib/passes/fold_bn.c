@@ -1,0 +1,304 @@
+/*
+ * fold_bn.c - fold inference BatchNormalization into the preceding Conv,
+ * Gemm or MatMul: y = (x*W + b - mean) * gamma/sqrt(var+eps) + beta
+ * becomes x*(W*s) + ((b - mean)*s + beta) with s = gamma/sqrt(var+eps).
+ */
+#include "passes.h"
+
+#include <math.h>
+
+static bool is_op(const hpcz_node *n, const char *op)
+{
+    return n && !strcmp(n->op_type, op) && (!n->domain || !*n->domain);
+}
+
+/* Reads the 4 BN parameter tensors as float arrays of length c. */
+static bool bn_params(const hpcz_node *bn, int64_t c, const float *p[4])
+{
+    for (int k = 0; k < 4; k++) {
+        hpcz_tensor *t = bn->n_inputs > (size_t)(k + 1) ? hpcz_value_const(bn->inputs[k + 1]) : NULL;
+        hpcz_error e;
+        if (!t || t->dtype != HPCZ_DTYPE_FLOAT || t->numel != c)
+            return false;
+        p[k] = hpcz_tensor_data(t, &e);
+        if (!p[k])
+            return false;
+    }
+    return true;
+}
+
+typedef struct fold {
+    hpcz_graph *g;
+    hpcz_node *prod, *bn;
+    int64_t c;      /* channels */
+    float *scale;   /* s[c] */
+    float *shift;   /* beta - mean*s */
+    hpcz_error *err;
+} fold;
+
+/* The producer's bias as a writable float[c] tensor (created at zero if absent)
+ * wired into input slot idx. */
+static float *bias_slot(fold *f, size_t idx)
+{
+    hpcz_node *n = f->prod;
+    if (n->n_inputs > idx && n->inputs[idx]) {
+        hpcz_tensor *t = hpcz_writable_weight(f->g, n, idx, f->err);
+        return t && t->numel == f->c ? t->data : NULL;
+    }
+    /* grow the input list: Conv takes B as its third input */
+    hpcz_value **ni = hpcz_model_alloc(f->g->model, (idx + 1) * sizeof *ni);
+    if (!ni)
+        return NULL;
+    for (size_t i = 0; i < n->n_inputs; i++)
+        ni[i] = n->inputs[i];
+    n->inputs = ni;
+    n->n_inputs = idx + 1;
+    const char *name = hpcz_unique_name(f->g, n->name && *n->name ? n->name : n->op_type, "bias");
+    int64_t dims[1] = {f->c};
+    hpcz_tensor *t = hpcz_new_float_init(f->g, name, 1, dims, f->err);
+    if (!t)
+        return NULL;
+    n->inputs[idx] = hpcz_graph_find_value(f->g, name);
+    return t->data;
+}
+
+static bool fold_conv(fold *f)
+{
+    hpcz_node *n = f->prod;
+    hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim < 3 || w->dims[0] != f->c)
+        return false;
+    if (n->n_inputs > 2 && n->inputs[2]) {
+        hpcz_tensor *b = hpcz_value_const(n->inputs[2]);
+        if (!b || b->dtype != HPCZ_DTYPE_FLOAT || b->numel != f->c)
+            return false;
+    }
+    w = hpcz_writable_weight(f->g, n, 1, f->err);
+    if (!w)
+        return false;
+    float *wd = w->data;
+    int64_t per = w->numel / f->c;
+    for (int64_t o = 0; o < f->c; o++)
+        for (int64_t k = 0; k < per; k++)
+            wd[o * per + k] *= f->scale[o];
+    float *b = bias_slot(f, 2);
+    if (!b)
+        return false;
+    for (int64_t o = 0; o < f->c; o++)
+        b[o] = b[o] * f->scale[o] + f->shift[o];
+    return true;
+}
+
+static bool fold_gemm(fold *f)
+{
+    hpcz_node *n = f->prod;
+    int64_t trans_b = hpcz_node_attr_int(n, "transB", 0);
+    float alpha = hpcz_node_attr_float(n, "alpha", 1.0f);
+    float beta = hpcz_node_attr_float(n, "beta", 1.0f);
+    hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 2 || w->dims[trans_b ? 0 : 1] != f->c)
+        return false;
+    hpcz_tensor *ct = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
+    if (n->n_inputs > 2 && n->inputs[2] && !ct)
+        return false;
+    /* C must broadcast per output column: scalar, [N] or [1,N] */
+    float cvals_scalar = 0;
+    const float *cvals = NULL;
+    bool c_scalar = false;
+    if (ct) {
+        hpcz_error e;
+        if (ct->dtype != HPCZ_DTYPE_FLOAT)
+            return false;
+        cvals = hpcz_tensor_data(ct, &e);
+        if (!cvals)
+            return false;
+        if (ct->numel == 1) {
+            c_scalar = true;
+            cvals_scalar = cvals[0];
+        } else if (!(ct->numel == f->c && (ct->ndim == 1 || (ct->ndim == 2 && ct->dims[0] == 1)))) {
+            return false;
+        }
+    }
+    w = hpcz_writable_weight(f->g, n, 1, f->err);
+    if (!w)
+        return false;
+    float *wd = w->data;
+    int64_t k_dim = w->numel / f->c;
+    for (int64_t o = 0; o < f->c; o++)
+        for (int64_t k = 0; k < k_dim; k++) {
+            int64_t idx = trans_b ? o * k_dim + k : k * f->c + o;
+            wd[idx] *= f->scale[o];
+        }
+    /* new C = (beta*C - mean)*s + beta_bn, with Gemm's beta set to 1 */
+    float *old = NULL;
+    if (cvals && !c_scalar) {
+        old = malloc((size_t)f->c * sizeof *old);
+        if (!old)
+            return false;
+        memcpy(old, cvals, (size_t)f->c * sizeof *old);
+    }
+    if (ct && (c_scalar || ct->ndim != 1)) {
+        /* replace by a fresh [N] tensor */
+        const char *name = hpcz_unique_name(f->g, n->name && *n->name ? n->name : "gemm", "bias");
+        int64_t dims[1] = {f->c};
+        hpcz_tensor *t = hpcz_new_float_init(f->g, name, 1, dims, f->err);
+        if (!t) {
+            free(old);
+            return false;
+        }
+        n->inputs[2] = hpcz_graph_find_value(f->g, name);
+    }
+    float *b = bias_slot(f, 2);
+    if (!b) {
+        free(old);
+        return false;
+    }
+    for (int64_t o = 0; o < f->c; o++) {
+        float c0 = ct ? (c_scalar ? cvals_scalar : old[o]) : 0.0f;
+        b[o] = beta * c0 * f->scale[o] + f->shift[o];
+    }
+    free(old);
+    (void)alpha; /* alpha multiplies A*B only: scaling B's columns commutes with it */
+    for (size_t a = 0; a < n->n_attrs; a++)
+        if (!strcmp(n->attrs[a].name, "beta")) {
+            n->attrs[a].f = 1.0f;
+            n->attrs[a].src = NULL;
+        }
+    return true;
+}
+
+/* MatMul with a constant [K,N] weight and a 2-D output: BN channels are the
+ * columns. The bias becomes an Add that replaces the BN node. */
+static bool fold_matmul(fold *f)
+{
+    hpcz_node *n = f->prod;
+    hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    hpcz_value *x = n->inputs[0];
+    if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 2 || w->dims[1] != f->c || !x ||
+        x->ndim != 2)
+        return false;
+    w = hpcz_writable_weight(f->g, n, 1, f->err);
+    if (!w)
+        return false;
+    float *wd = w->data;
+    for (int64_t k = 0; k < w->dims[0]; k++)
+        for (int64_t o = 0; o < f->c; o++)
+            wd[k * f->c + o] *= f->scale[o];
+    const char *name = hpcz_unique_name(f->g, n->name && *n->name ? n->name : "matmul", "bias");
+    int64_t dims[1] = {f->c};
+    hpcz_tensor *t = hpcz_new_float_init(f->g, name, 1, dims, f->err);
+    if (!t)
+        return false;
+    memcpy(t->data, f->shift, (size_t)f->c * sizeof(float));
+    /* the BN node becomes Add(matmul_out, bias) in place */
+    hpcz_node *bn = f->bn;
+    bn->op_type = "Add";
+    bn->n_attrs = 0;
+    bn->n_inputs = 2;
+    bn->inputs[1] = hpcz_graph_find_value(f->g, name);
+    bn->n_outputs = 1;
+    bn->src = NULL;
+    return true;
+}
+
+static hpcz_status fold_graph(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err)
+{
+    /* subgraphs first: counting uses below covers them as they end up */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            hpcz_attr *at = &n->attrs[a];
+            hpcz_status st;
+            if (at->type == HPCZ_ATTR_GRAPH && at->g && (st = fold_graph(at->g, ctx, folded, err)))
+                return st;
+            if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < at->n; k++)
+                    if ((st = fold_graph(at->graphs[k], ctx, folded, err)))
+                        return st;
+        }
+    }
+    hpcz_count_uses(g);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *bn = g->nodes[i];
+        if (!is_op(bn, "BatchNormalization") || bn->n_inputs < 5 || !bn->inputs[0])
+            continue;
+        /* inference form only: one output (or unused training outputs) */
+        bool training = hpcz_node_attr_int(bn, "training_mode", 0) != 0;
+        for (size_t j = 1; j < bn->n_outputs; j++)
+            if (bn->outputs[j] && (bn->outputs[j]->aux > 0 || bn->outputs[j]->is_output))
+                training = true;
+        if (training)
+            continue;
+        hpcz_value *x = bn->inputs[0];
+        hpcz_node *p = x->producer;
+        if (!p || p->graph != g || x->aux != 1 || x->is_output || p->aux == -1)
+            continue;
+        bool conv = is_op(p, "Conv"), gemm = is_op(p, "Gemm"), mm = is_op(p, "MatMul");
+        if (!conv && !gemm && !mm)
+            continue;
+        if (p->n_inputs < 2 || !hpcz_value_const(p->inputs[1]))
+            continue;
+        /* channel count from the BN scale */
+        hpcz_tensor *gamma = hpcz_value_const(bn->inputs[1]);
+        if (!gamma || gamma->ndim != 1)
+            continue;
+        int64_t c = gamma->numel;
+        const float *prm[4];
+        if (!bn_params(bn, c, prm))
+            continue;
+        double eps = hpcz_node_attr_float(bn, "epsilon", 1e-5f);
+        float *scale = malloc((size_t)c * sizeof *scale), *shift = malloc((size_t)c * sizeof *shift);
+        if (!scale || !shift) {
+            free(scale);
+            free(shift);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t k = 0; k < c; k++) {
+            /* double for the rsqrt: var can be tiny or huge */
+            double s = (double)prm[0][k] / sqrt((double)prm[3][k] + eps);
+            scale[k] = (float)s;
+            shift[k] = (float)((double)prm[1][k] - (double)prm[2][k] * s);
+        }
+        fold f = {g, p, bn, c, scale, shift, err};
+        bool ok = conv ? fold_conv(&f) : gemm ? fold_gemm(&f) : fold_matmul(&f);
+        free(scale);
+        free(shift);
+        if (!ok) {
+            if (err->status == HPCZ_ERR_NOMEM)
+                return HPCZ_ERR_NOMEM;
+            continue;
+        }
+        if (!mm) {
+            /* the producer now writes BN's output (its name survives) */
+            hpcz_value *y = bn->outputs[0];
+            x->producer = NULL;
+            p->outputs[0] = y;
+            y->producer = p;
+            bn->aux = -1;
+            ctx->nodes_removed++;
+        }
+        (*folded)++;
+        hpcz_pass_note(ctx, "fold-bn", "folded '%s' into %s '%s'", bn->name ? bn->name : "",
+                       p->op_type, p->name ? p->name : "");
+    }
+    hpcz_graph_sweep(g);
+    return HPCZ_OK;
+}
+
+static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    (void)a;
+    size_t folded = 0;
+    hpcz_status st = fold_graph(m->graph, ctx, &folded, err);
+    if (!st)
+        hpcz_pass_note(ctx, "fold-bn", "%zu BatchNormalization node%s folded", folded,
+                       folded == 1 ? "" : "s");
+    return st;
+}
+
+const hpcz_pass hpcz_pass_fold_bn = {
+    "fold-bn",
+    "fold inference BatchNormalization into the preceding Conv, Gemm or MatMul",
+    NULL,
+    run,
+};

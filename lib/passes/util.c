@@ -1,0 +1,174 @@
+/*
+ * util.c - helpers shared by passes.
+ */
+#include "passes.h"
+
+#include <stdio.h>
+
+hpcz_tensor *hpcz_value_const(const hpcz_value *v)
+{
+    if (!v)
+        return NULL;
+    if (v->init)
+        return v->init;
+    const hpcz_node *p = v->producer;
+    if (p && !strcmp(p->op_type, "Constant") && (!p->domain || !*p->domain)) {
+        const hpcz_attr *a = hpcz_node_attr(p, "value");
+        if (a && a->type == HPCZ_ATTR_TENSOR)
+            return a->t;
+    }
+    return NULL;
+}
+
+static void zero_aux(hpcz_graph *g)
+{
+    for (size_t i = 0; i < g->values->cap; i++)
+        if (g->values->slots[i])
+            g->values->slots[i]->aux = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j])
+                n->inputs[j]->aux = 0;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH && n->attrs[a].g)
+                zero_aux(n->attrs[a].g);
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < n->attrs[a].n; k++)
+                    zero_aux(n->attrs[a].graphs[k]);
+        }
+    }
+}
+
+static void count(hpcz_graph *g)
+{
+    for (size_t i = 0; i < g->n_outputs; i++)
+        g->outputs[i]->aux++;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j])
+                n->inputs[j]->aux++;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH && n->attrs[a].g)
+                count(n->attrs[a].g);
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < n->attrs[a].n; k++)
+                    count(n->attrs[a].graphs[k]);
+        }
+    }
+}
+
+void hpcz_count_uses(hpcz_graph *g)
+{
+    zero_aux(g);
+    count(g);
+}
+
+bool hpcz_bypass_node(hpcz_graph *g, hpcz_node *n, hpcz_value *in, hpcz_value *out)
+{
+    if (!in || !out || in == out)
+        return false;
+    if (!out->is_output) {
+        int uses = out->aux;
+        hpcz_graph_replace_uses(g, out, in);
+        in->aux += uses - 1;
+        out->aux = 0;
+        n->aux = -1;
+        return true;
+    }
+    /* out names a graph output: keep the name by renaming in's producer */
+    hpcz_node *p = in->producer;
+    if (!p || p->graph != g || in->is_output || in->is_input || in->init || in->aux != 1)
+        return false;
+    for (size_t j = 0; j < p->n_outputs; j++)
+        if (p->outputs[j] == in) {
+            p->outputs[j] = out;
+            out->producer = p;
+        }
+    if (out->dtype == HPCZ_DTYPE_UNDEFINED)
+        out->dtype = in->dtype;
+    in->producer = NULL;
+    in->aux = 0;
+    n->aux = -1;
+    return true;
+}
+
+const char *hpcz_unique_name(hpcz_graph *g, const char *base, const char *suffix)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s_%s", base, suffix);
+    for (int k = 2; hpcz_graph_find_value(g, buf); k++)
+        snprintf(buf, sizeof buf, "%s_%s_%d", base, suffix, k);
+    return hpcz_model_strdup(g->model, buf);
+}
+
+hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, const int64_t *dims,
+                                 hpcz_error *err)
+{
+    hpcz_tensor *t = hpcz_tensor_new(g->model, name, HPCZ_DTYPE_FLOAT, ndim, dims);
+    if (!t || !hpcz_tensor_alloc(t)) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (hpcz_graph_add_initializer(g, t, err))
+        return NULL;
+    hpcz_value *v = hpcz_graph_find_value(g, name);
+    v->ndim = ndim;
+    v->dims = ndim ? hpcz_model_alloc(g->model, (size_t)ndim * sizeof *v->dims) : NULL;
+    for (int i = 0; i < ndim; i++)
+        v->dims[i].size = dims[i];
+    return t;
+}
+
+hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err)
+{
+    hpcz_value *v = user->inputs[idx];
+    hpcz_tensor *t = hpcz_value_const(v);
+    if (!t) {
+        hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s' is not constant", v ? v->name : "");
+        return NULL;
+    }
+    const void *src = hpcz_tensor_data(t, err);
+    if (!src && t->numel)
+        return NULL;
+    size_t nb = hpcz_dtype_nbytes(t->dtype, t->numel);
+    hpcz_graph *top = g;
+    while (top->parent)
+        top = top->parent;
+    bool shared = v->is_output || v->is_input || hpcz_graph_count_uses(top, v) > 1;
+    if (shared) {
+        /* another node reads it: give this node its own copy */
+        const char *name = hpcz_unique_name(g, v->name, "copy");
+        hpcz_tensor *c = hpcz_tensor_new(g->model, name, t->dtype, t->ndim, t->dims);
+        void *d = c ? hpcz_tensor_alloc(c) : NULL;
+        if (!d) {
+            hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        if (nb)
+            memcpy(d, src, nb);
+        if (hpcz_graph_add_initializer(g, c, err))
+            return NULL;
+        hpcz_value *nv = hpcz_graph_find_value(g, name);
+        nv->ndim = t->ndim;
+        nv->dims = t->ndim ? hpcz_model_alloc(g->model, (size_t)t->ndim * sizeof *nv->dims) : NULL;
+        for (int i = 0; i < t->ndim; i++)
+            nv->dims[i].size = t->dims[i];
+        user->inputs[idx] = nv;
+        return c;
+    }
+    if (!t->owns_data) {
+        /* borrowed from the file (possibly a read-only mmap): own a copy */
+        void *d = malloc(nb ? nb : 1);
+        if (!d) {
+            hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        if (nb)
+            memcpy(d, src, nb);
+        hpcz_tensor_set_data(t, d, nb, 1);
+    }
+    t->dirty = 1;
+    return t;
+}

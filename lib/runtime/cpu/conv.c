@@ -1,0 +1,462 @@
+/*
+ * conv.c - Conv (im2col + sgemm; 1x1 as plain GEMM; depthwise with its own
+ * kernel), ConvTranspose (sgemm + col2im), ConvInteger and QLinearConv.
+ *
+ * Spatial dimensions are normalised to three (D, H, W), missing ones being
+ * 1, so 1-D, 2-D and 3-D convolutions share every loop.
+ */
+#include "../rt.h"
+#include "conv_geom.h"
+
+bool rt_conv_geom(rt_ctx *c, const hpcz_array *x, const int64_t *kdims, bool transpose,
+                  conv_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    int nsp = x->ndim - 2;
+    if (nsp < 1 || nsp > 3)
+        return false;
+    g->nsp = nsp;
+    size_t n;
+    const int64_t *ks = rt_attr_ints(c, "kernel_shape", &n);
+    if (ks && (int)n != nsp)
+        return false;
+    const int64_t *st = rt_attr_ints(c, "strides", &n);
+    if (st && (int)n != nsp)
+        return false;
+    const int64_t *dl = rt_attr_ints(c, "dilations", &n);
+    if (dl && (int)n != nsp)
+        return false;
+    const int64_t *pd = rt_attr_ints(c, "pads", &n);
+    if (pd && (int)n != 2 * nsp)
+        return false;
+    const int64_t *op = rt_attr_ints(c, "output_padding", &n);
+    if (op && (int)n != nsp)
+        return false;
+    const int64_t *os = rt_attr_ints(c, "output_shape", &n);
+    if (os && (int)n != nsp && (int)n != nsp + 2)
+        return false;
+    if (os && (int)n == nsp + 2)
+        os += 2;
+    char ap[32];
+    rt_attr_s(c, "auto_pad", "NOTSET", ap, sizeof ap);
+    bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER");
+    bool valid = !strcmp(ap, "VALID");
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = g->k[i] = g->out[i] = g->stride[i] = g->dil[i] = 1;
+        g->pb[i] = g->pe[i] = 0;
+    }
+    for (int s = 0; s < nsp; s++) {
+        int i = 3 - nsp + s;
+        g->in[i] = x->dims[2 + s];
+        g->k[i] = ks ? ks[s] : kdims[s];
+        g->stride[i] = st ? st[s] : 1;
+        g->dil[i] = dl ? dl[s] : 1;
+        if (g->k[i] < 1 || g->stride[i] < 1 || g->dil[i] < 1)
+            return false;
+        int64_t ek = (g->k[i] - 1) * g->dil[i] + 1;
+        if (!transpose) {
+            if (same_upper || same_lower) {
+                int64_t o = (g->in[i] + g->stride[i] - 1) / g->stride[i];
+                int64_t tot = (o - 1) * g->stride[i] + ek - g->in[i];
+                if (tot < 0)
+                    tot = 0;
+                g->pb[i] = same_upper ? tot / 2 : tot - tot / 2;
+                g->pe[i] = tot - g->pb[i];
+            } else if (!valid && pd) {
+                g->pb[i] = pd[s];
+                g->pe[i] = pd[nsp + s];
+            }
+            int64_t num = g->in[i] + g->pb[i] + g->pe[i] - ek;
+            if (num < 0)
+                return false;
+            g->out[i] = num / g->stride[i] + 1;
+        } else {
+            int64_t opad = op ? op[s] : 0;
+            int64_t full = g->stride[i] * (g->in[i] - 1) + opad + ek;
+            if (os || same_upper || same_lower) {
+                int64_t o = os ? os[s] : g->in[i] * g->stride[i];
+                int64_t tot = full - o;
+                if (tot < 0)
+                    tot = 0;
+                if (same_upper) {
+                    g->pb[i] = tot / 2;
+                    g->pe[i] = tot - tot / 2;
+                } else {
+                    g->pb[i] = tot - tot / 2;
+                    g->pe[i] = tot / 2;
+                }
+                g->out[i] = o;
+            } else {
+                if (pd && !valid) {
+                    g->pb[i] = pd[s];
+                    g->pe[i] = pd[nsp + s];
+                }
+                g->out[i] = full - g->pb[i] - g->pe[i];
+                if (g->out[i] < 0)
+                    return false;
+            }
+        }
+        if (g->pb[i] < 0 || g->pe[i] < 0)
+            return false;
+    }
+    g->ksize = g->k[0] * g->k[1] * g->k[2];
+    g->isize = g->in[0] * g->in[1] * g->in[2];
+    g->osize = g->out[0] * g->out[1] * g->out[2];
+    return true;
+}
+
+/* col[(c*K + kk), o] for channels [0, cn) of x (one image, one group). Rows
+ * are independent, so the split over threads does not change any value. */
+static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col, int threads)
+{
+    int64_t K = g->ksize, O = g->osize, rows = cn * K;
+#pragma omp parallel for if (rows * O > RT_PAR_MIN) num_threads(threads)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t ch = r / K, kk = r % K;
+        int64_t kw = kk % g->k[2], kh = (kk / g->k[2]) % g->k[1], kd = kk / (g->k[2] * g->k[1]);
+        const float *xc = x + ch * g->isize;
+        float *dst = col + r * O;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                float *d = dst + (od * g->out[1] + oh) * g->out[2];
+                if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
+                    memset(d, 0, (size_t)g->out[2] * sizeof *d);
+                    continue;
+                }
+                const float *src = xc + (id * g->in[1] + ih) * g->in[2];
+                int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2];
+                if (sw == 1) {
+                    for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                        int64_t iw = ow + off;
+                        d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
+                    }
+                } else {
+                    for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                        int64_t iw = ow * sw + off;
+                        d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Depthwise 2-D (and 1-D/3-D with D == 1 handled by the generic path):
+ * one channel per iteration; each output sums its taps in (kh, kw) order. */
+static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
+                      const conv_geom *g, int threads)
+{
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
+#pragma omp parallel for if (C * g->osize > RT_PAR_MIN / 4) num_threads(threads)
+    for (int64_t ch = 0; ch < C; ch++) {
+        const float *xc = x + ch * IH * IW;
+        const float *wc = w + ch * g->k[1] * g->k[2];
+        float *yc = y + ch * OH * OW;
+        float b = bias ? bias[ch] : 0;
+        for (int64_t i = 0; i < OH * OW; i++)
+            yc[i] = b;
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                float wv = wc[kh * g->k[2] + kw];
+                int64_t offw = kw * g->dil[2] - g->pb[2], sw = g->stride[2];
+                /* valid ow range: 0 <= ow*sw + offw < IW */
+                int64_t lo = offw >= 0 ? 0 : (-offw + sw - 1) / sw;
+                int64_t hi = IW - offw <= 0 ? 0 : (IW - offw + sw - 1) / sw;
+                if (hi > OW)
+                    hi = OW;
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                    if (ih < 0 || ih >= IH)
+                        continue;
+                    const float *xr = xc + ih * IW + offw;
+                    float *yr = yc + oh * OW;
+                    if (sw == 1)
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            yr[ow] += wv * xr[ow];
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            yr[ow] += wv * xr[ow * sw];
+                }
+            }
+    }
+}
+
+static hpcz_status k_conv(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
+    if (x->dtype != HPCZ_DTYPE_FLOAT || w->dtype != HPCZ_DTYPE_FLOAT ||
+        (b && b->dtype != HPCZ_DTYPE_FLOAT))
+        return rt_unsupported(c);
+    if (x->ndim < 3 || x->ndim > 5 || w->ndim != x->ndim)
+        return rt_unsupported(c);
+    int64_t group = rt_attr_i(c, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
+    if (group < 1 || C % group || M % group || w->dims[1] != C / group)
+        return rt_bad(c, "channels do not match the weights and groups");
+    if (b && (b->ndim != 1 || b->dims[0] != M))
+        return rt_bad(c, "bias must have M entries");
+    conv_geom g;
+    if (!rt_conv_geom(c, x, w->dims + 2, false, &g))
+        return rt_bad(c, "invalid kernel, strides, pads or dilations");
+    for (int s = 0; s < g.nsp; s++)
+        if (g.k[3 - g.nsp + s] != w->dims[2 + s])
+            return rt_bad(c, "kernel_shape differs from the weights");
+    int64_t dims[5] = {N, M};
+    for (int s = 0; s < g.nsp; s++)
+        dims[2 + s] = g.out[3 - g.nsp + s];
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
+    float *yd = y->data;
+    int64_t Cg = C / group, Mg = M / group, K = Cg * g.ksize, O = g.osize;
+    if (group == C && Mg == 1 && g.k[0] == 1 && g.in[0] == 1) {
+        for (int64_t n = 0; n < N; n++)
+            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->threads);
+        return HPCZ_OK;
+    }
+    bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
+                     !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
+    float *col = NULL;
+    if (!pointwise) {
+        size_t need = (size_t)K * (size_t)O * sizeof(float);
+        col = rt_alloc(need);
+        if (!col)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (im2col %zu bytes)", need);
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = xd + (n * C + gi * Cg) * g.isize;
+            float *yg = yd + (n * M + gi * Mg) * O;
+            const float *src = xg;
+            if (!pointwise) {
+                im2col(xg, Cg, &g, col, c->threads);
+                src = col;
+            }
+            float beta = 0;
+            if (bd) {
+                for (int64_t m = 0; m < Mg; m++) {
+                    float bv = bd[gi * Mg + m];
+                    float *row = yg + m * O;
+                    for (int64_t o = 0; o < O; o++)
+                        row[o] = bv;
+                }
+                beta = 1;
+            }
+            rt_sgemm(false, false, Mg, O, K, 1.0f, wd + gi * Mg * K, K, src, O, beta, yg, O);
+        }
+    rt_free(col);
+    return HPCZ_OK;
+}
+
+/* ---------------------------------------------------------------- ConvTranspose */
+
+static hpcz_status k_convtranspose(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
+    if (x->dtype != HPCZ_DTYPE_FLOAT || w->dtype != HPCZ_DTYPE_FLOAT ||
+        (b && b->dtype != HPCZ_DTYPE_FLOAT))
+        return rt_unsupported(c);
+    if (x->ndim < 3 || x->ndim > 5 || w->ndim != x->ndim)
+        return rt_unsupported(c);
+    int64_t group = rt_attr_i(c, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1];
+    if (group < 1 || C % group || w->dims[0] != C)
+        return rt_bad(c, "channels do not match the weights and groups");
+    int64_t Mg = w->dims[1], M = Mg * group, Cg = C / group;
+    conv_geom g;
+    if (!rt_conv_geom(c, x, w->dims + 2, true, &g))
+        return rt_bad(c, "invalid kernel, strides, pads or dilations");
+    int64_t dims[5] = {N, M};
+    for (int s = 0; s < g.nsp; s++)
+        dims[2 + s] = g.out[3 - g.nsp + s];
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    int64_t K = g.ksize, I = g.isize, O = g.osize;
+    float *col = rt_alloc((size_t)Mg * K * I * sizeof(float));
+    if (!col)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
+    float *yd = y->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < group; gi++) {
+            /* col[Mg*K, I] = W_g^T [Mg*K, Cg] x X_g [Cg, I] */
+            rt_sgemm(true, false, Mg * K, I, Cg, 1.0f, wd + gi * Cg * Mg * K, Mg * K,
+                     xd + (n * C + gi * Cg) * I, I, 0.0f, col, I);
+            /* col2im: scatter-add, one output channel per thread */
+#pragma omp parallel for if (Mg * K * I > RT_PAR_MIN) num_threads(c->threads)
+            for (int64_t m = 0; m < Mg; m++) {
+                float *ym = yd + (n * M + gi * Mg + m) * O;
+                float bv = bd ? bd[gi * Mg + m] : 0;
+                for (int64_t o = 0; o < O; o++)
+                    ym[o] = bv;
+                for (int64_t kk = 0; kk < K; kk++) {
+                    int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1],
+                            kd = kk / (g.k[2] * g.k[1]);
+                    const float *cr = col + (m * K + kk) * I;
+                    for (int64_t id = 0; id < g.in[0]; id++) {
+                        int64_t od = id * g.stride[0] - g.pb[0] + kd * g.dil[0];
+                        if (od < 0 || od >= g.out[0])
+                            continue;
+                        for (int64_t ih = 0; ih < g.in[1]; ih++) {
+                            int64_t oh = ih * g.stride[1] - g.pb[1] + kh * g.dil[1];
+                            if (oh < 0 || oh >= g.out[1])
+                                continue;
+                            const float *src = cr + (id * g.in[1] + ih) * g.in[2];
+                            float *dst = ym + (od * g.out[1] + oh) * g.out[2];
+                            for (int64_t iw = 0; iw < g.in[2]; iw++) {
+                                int64_t ow = iw * g.stride[2] - g.pb[2] + kw * g.dil[2];
+                                if (ow >= 0 && ow < g.out[2])
+                                    dst[ow] += src[iw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    rt_free(col);
+    return HPCZ_OK;
+}
+
+/* ------------------------------------------------ ConvInteger, QLinearConv */
+
+/* acc[n][m][o] in int32 with zero points (x per tensor, w per tensor or per
+ * output channel). */
+static void int_conv(const hpcz_array *x, const hpcz_array *w, int32_t xzp,
+                     const hpcz_array *wzp, int64_t group, const conv_geom *g, int32_t *acc)
+{
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], Cg = C / group, Mg = M / group;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            int64_t gi = m / Mg;
+            int32_t wz = wzp && wzp->numel ? (int32_t)rt_load_i(wzp->data, wzp->dtype,
+                                                                 wzp->numel == 1 ? 0 : m)
+                                           : 0;
+            for (int64_t od = 0; od < g->out[0]; od++)
+                for (int64_t oh = 0; oh < g->out[1]; oh++)
+                    for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                        int32_t s = 0;
+                        for (int64_t cc = 0; cc < Cg; cc++) {
+                            int64_t ch = gi * Cg + cc;
+                            for (int64_t kd = 0; kd < g->k[0]; kd++) {
+                                int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
+                                for (int64_t kh = 0; kh < g->k[1]; kh++) {
+                                    int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                                    for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                                        int64_t iw = ow * g->stride[2] - g->pb[2] + kw * g->dil[2];
+                                        int32_t xv;
+                                        if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1] ||
+                                            iw < 0 || iw >= g->in[2])
+                                            xv = 0; /* padding holds the zero point */
+                                        else
+                                            xv = (int32_t)rt_load_i(
+                                                     x->data, x->dtype,
+                                                     ((n * C + ch) * g->in[0] + id) * g->in[1] * g->in[2] +
+                                                         ih * g->in[2] + iw) -
+                                                 xzp;
+                                        int32_t wv = (int32_t)rt_load_i(
+                                                         w->data, w->dtype,
+                                                         ((m * Cg + cc) * g->k[0] + kd) * g->k[1] * g->k[2] +
+                                                             kh * g->k[2] + kw) -
+                                                     wz;
+                                        s += xv * wv;
+                                    }
+                                }
+                            }
+                        }
+                        acc[(n * M + m) * g->osize + (od * g->out[1] + oh) * g->out[2] + ow] = s;
+                    }
+        }
+}
+
+static bool is_q8(int dt)
+{
+    return dt == HPCZ_DTYPE_INT8 || dt == HPCZ_DTYPE_UINT8;
+}
+
+static hpcz_status int_conv_prep(rt_ctx *c, const hpcz_array *x, const hpcz_array *w,
+                                 int64_t *group, conv_geom *g, int64_t *dims)
+{
+    if (!is_q8(x->dtype) || !is_q8(w->dtype) || x->ndim < 3 || x->ndim > 5 || w->ndim != x->ndim)
+        return rt_unsupported(c);
+    *group = rt_attr_i(c, "group", 1);
+    int64_t C = x->dims[1], M = w->dims[0];
+    if (*group < 1 || C % *group || M % *group || w->dims[1] != C / *group)
+        return rt_bad(c, "channels do not match the weights and groups");
+    if (!rt_conv_geom(c, x, w->dims + 2, false, g))
+        return rt_bad(c, "invalid kernel, strides, pads or dilations");
+    dims[0] = x->dims[0];
+    dims[1] = M;
+    for (int s = 0; s < g->nsp; s++)
+        dims[2 + s] = g->out[3 - g->nsp + s];
+    return HPCZ_OK;
+}
+
+static hpcz_status k_convinteger(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *xzp = rt_in(c, 2), *wzp = rt_in(c, 3);
+    int64_t group, dims[5];
+    conv_geom g;
+    hpcz_status st = int_conv_prep(c, x, w, &group, &g, dims);
+    if (st)
+        return st;
+    if (xzp && xzp->numel > 1)
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_INT32, x->ndim, dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    int32_t xz = xzp && xzp->numel ? (int32_t)rt_load_i(xzp->data, xzp->dtype, 0) : 0;
+    int_conv(x, w, xz, wzp, group, &g, y->data);
+    return HPCZ_OK;
+}
+
+static hpcz_status k_qlinearconv(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *xs = rt_in(c, 1), *xzp = rt_in(c, 2), *w = rt_in(c, 3),
+               *ws = rt_in(c, 4), *wzp = rt_in(c, 5), *ys = rt_in(c, 6), *yzp = rt_in(c, 7),
+               *b = rt_in(c, 8);
+    int64_t group, dims[5];
+    conv_geom g;
+    hpcz_status st = int_conv_prep(c, x, w, &group, &g, dims);
+    if (st)
+        return st;
+    int64_t M = w->dims[0];
+    if (!xs || !ws || !ys || xs->numel != 1 || ys->numel != 1 ||
+        (ws->numel != 1 && ws->numel != M) || (xzp && xzp->numel > 1) ||
+        (yzp && yzp->numel > 1) || (b && b->dtype != HPCZ_DTYPE_INT32))
+        return rt_unsupported(c);
+    int odt = yzp ? yzp->dtype : HPCZ_DTYPE_UINT8;
+    hpcz_array *y = rt_out(c, 0, odt, x->ndim, dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    int32_t *acc = malloc((size_t)(y->numel ? y->numel : 1) * sizeof *acc);
+    if (!acc)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    int32_t xz = xzp && xzp->numel ? (int32_t)rt_load_i(xzp->data, xzp->dtype, 0) : 0;
+    int_conv(x, w, xz, wzp, group, &g, acc);
+    float sx = (float)rt_load_d(xs->data, xs->dtype, 0), sy = (float)rt_load_d(ys->data, ys->dtype, 0);
+    int64_t zy = yzp ? rt_load_i(yzp->data, yzp->dtype, 0) : 0;
+    int64_t lo = odt == HPCZ_DTYPE_INT8 ? -128 : 0, hi = odt == HPCZ_DTYPE_INT8 ? 127 : 255;
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t m = (i / g.osize) % M;
+        int32_t a = acc[i] + (b ? ((const int32_t *)b->data)[m] : 0);
+        float sw = (float)rt_load_d(ws->data, ws->dtype, ws->numel == 1 ? 0 : m);
+        double v = nearbyint((double)((float)a * (sx * sw / sy))) + (double)zy;
+        int64_t q = (int64_t)v;
+        rt_store_i(y->data, odt, i, q < lo ? lo : q > hi ? hi : q);
+    }
+    free(acc);
+    return HPCZ_OK;
+}
+
+static const rt_op ops[] = {
+    {"", "Conv", 1, RT_TF32, 0, k_conv, NULL},
+    {"", "ConvTranspose", 1, RT_TF32, 0, k_convtranspose, NULL},
+    {"", "ConvInteger", 10, 0, 0, k_convinteger, NULL},
+    {"", "QLinearConv", 10, 0, 0, k_qlinearconv, NULL},
+};
+
+const rt_op_table rt_ops_conv = {ops, HPCZ_ARRAY_SIZE(ops)};

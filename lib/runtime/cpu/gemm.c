@@ -1,0 +1,280 @@
+/*
+ * gemm.c - Gemm, MatMul (batched, broadcast), MatMulInteger, QLinearMatMul.
+ * float32 products go through OpenBLAS sgemm.
+ */
+#include "../rt.h"
+
+/* ---------------------------------------------------------------- Gemm */
+
+static hpcz_status k_gemm(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *cc = rt_in(c, 2);
+    if (a->dtype != HPCZ_DTYPE_FLOAT || b->dtype != HPCZ_DTYPE_FLOAT ||
+        (cc && cc->dtype != HPCZ_DTYPE_FLOAT))
+        return rt_unsupported(c);
+    if (a->ndim != 2 || b->ndim != 2)
+        return rt_bad(c, "A and B must be 2-D");
+    bool ta = rt_attr_i(c, "transA", 0), tb = rt_attr_i(c, "transB", 0);
+    float alpha = rt_attr_f(c, "alpha", 1.0f), beta = rt_attr_f(c, "beta", 1.0f);
+    int64_t m = ta ? a->dims[1] : a->dims[0], k = ta ? a->dims[0] : a->dims[1];
+    int64_t kb = tb ? b->dims[1] : b->dims[0], n = tb ? b->dims[0] : b->dims[1];
+    if (k != kb)
+        return rt_bad(c, "inner dimensions differ (%lld vs %lld)", (long long)k, (long long)kb);
+    int64_t dims[2] = {m, n};
+    if (cc) {
+        hpcz_array fake = {.ndim = 2, .dims = {m, n}};
+        const hpcz_array *ins[2] = {&fake, cc};
+        int nd;
+        int64_t bd[RT_MAX_RANK];
+        if (cc->ndim > 2 || !rt_broadcast_shape(ins, 2, &nd, bd) || bd[0] != m || bd[1] != n)
+            return rt_bad(c, "C does not broadcast to [M,N]");
+    }
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 2, dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    float *yd = y->data;
+    float bgemm = 0;
+    if (cc && beta != 0 && cc->numel) {
+        const float *cd = cc->data;
+        int64_t cm = cc->ndim == 2 ? cc->dims[0] : 1;
+        int64_t cn = cc->ndim >= 1 ? cc->dims[cc->ndim - 1] : 1;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                yd[i * n + j] = beta * cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+        bgemm = 1;
+    }
+    rt_sgemm(ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bgemm, yd, n);
+    return HPCZ_OK;
+}
+
+/* ---------------------------------------------------------------- MatMul */
+
+typedef struct mm_shape {
+    int64_t m, k, n;
+    int nd;                       /* output rank */
+    int64_t dims[RT_MAX_RANK];    /* output dims */
+    int nb;                       /* batch rank */
+    int64_t bdims[RT_MAX_RANK], astr[RT_MAX_RANK], bstr[RT_MAX_RANK];
+    int64_t batches;
+} mm_shape;
+
+static bool mm_infer(const hpcz_array *a, const hpcz_array *b, mm_shape *s)
+{
+    if (a->ndim < 1 || b->ndim < 1)
+        return false;
+    int ar = a->ndim, br = b->ndim;
+    s->m = ar == 1 ? 1 : a->dims[ar - 2];
+    s->k = a->dims[ar - 1];
+    int64_t kb = br == 1 ? b->dims[0] : b->dims[br - 2];
+    s->n = br == 1 ? 1 : b->dims[br - 1];
+    if (s->k != kb)
+        return false;
+    int abat = ar > 2 ? ar - 2 : 0, bbat = br > 2 ? br - 2 : 0;
+    s->nb = abat > bbat ? abat : bbat;
+    s->batches = 1;
+    int64_t as = s->m * s->k, bs = s->k * s->n;
+    for (int d = s->nb - 1; d >= 0; d--) {
+        int ai = d - (s->nb - abat), bi = d - (s->nb - bbat);
+        int64_t ad = ai >= 0 ? a->dims[ai] : 1, bd = bi >= 0 ? b->dims[bi] : 1;
+        if (ad != bd && ad != 1 && bd != 1)
+            return false;
+        s->bdims[d] = ad > bd ? ad : bd;
+        if (ad == 0 || bd == 0)
+            s->bdims[d] = 0;
+        s->astr[d] = ad == 1 ? 0 : as;
+        s->bstr[d] = bd == 1 ? 0 : bs;
+        as *= ad;
+        bs *= bd;
+        s->batches *= s->bdims[d];
+    }
+    s->nd = 0;
+    for (int d = 0; d < s->nb; d++)
+        s->dims[s->nd++] = s->bdims[d];
+    if (ar > 1)
+        s->dims[s->nd++] = s->m;
+    if (br > 1)
+        s->dims[s->nd++] = s->n;
+    return true;
+}
+
+static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *ao, int64_t *bo)
+{
+    *ao = *bo = 0;
+    for (int d = s->nb - 1; d >= 0; d--) {
+        int64_t i = bi % s->bdims[d];
+        bi /= s->bdims[d];
+        *ao += i * s->astr[d];
+        *bo += i * s->bstr[d];
+    }
+}
+
+static hpcz_status k_matmul(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
+    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)))
+        return rt_unsupported(c);
+    mm_shape s;
+    if (!mm_infer(a, b, &s))
+        return rt_bad(c, "shapes do not multiply");
+    hpcz_array *y = rt_out(c, 0, a->dtype, s.nd, s.dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    int64_t mn = s.m * s.n;
+    if (a->dtype == HPCZ_DTYPE_FLOAT) {
+        const float *ad = a->data, *bd = b->data;
+        float *yd = y->data;
+        /* B shared by every batch and A contiguous: one tall GEMM */
+        bool b_shared = true, a_contig = true;
+        for (int d = 0; d < s.nb; d++) {
+            b_shared &= s.bstr[d] == 0 || s.bdims[d] == 1;
+            a_contig &= s.astr[d] != 0 || s.bdims[d] == 1;
+        }
+        if (b_shared && a_contig) {
+            rt_sgemm(false, false, s.m * s.batches, s.n, s.k, 1.0f, ad, s.k, bd, s.n, 0.0f, yd, s.n);
+            return HPCZ_OK;
+        }
+        for (int64_t bi = 0; bi < s.batches; bi++) {
+            int64_t ao, bo;
+            mm_offsets(&s, bi, &ao, &bo);
+            rt_sgemm(false, false, s.m, s.n, s.k, 1.0f, ad + ao, s.k, bd + bo, s.n, 0.0f,
+                     yd + bi * mn, s.n);
+        }
+        return HPCZ_OK;
+    }
+    bool ints = rt_is_int(a->dtype);
+    for (int64_t bi = 0; bi < s.batches; bi++) {
+        int64_t ao, bo;
+        mm_offsets(&s, bi, &ao, &bo);
+        for (int64_t i = 0; i < s.m; i++)
+            for (int64_t j = 0; j < s.n; j++) {
+                int64_t yo = bi * mn + i * s.n + j;
+                if (ints) {
+                    int64_t acc = 0;
+                    for (int64_t q = 0; q < s.k; q++)
+                        acc += rt_load_i(a->data, a->dtype, ao + i * s.k + q) *
+                               rt_load_i(b->data, b->dtype, bo + q * s.n + j);
+                    rt_store_i(y->data, y->dtype, yo, acc);
+                } else {
+                    double acc = 0;
+                    for (int64_t q = 0; q < s.k; q++)
+                        acc += rt_load_d(a->data, a->dtype, ao + i * s.k + q) *
+                               rt_load_d(b->data, b->dtype, bo + q * s.n + j);
+                    rt_store_d(y->data, y->dtype, yo, acc);
+                }
+            }
+    }
+    return HPCZ_OK;
+}
+
+/* ------------------------------------------------ integer and quantized MatMul */
+
+static bool is_q8(int dt)
+{
+    return dt == HPCZ_DTYPE_INT8 || dt == HPCZ_DTYPE_UINT8;
+}
+
+/* Zero point of A for row i (per-row allowed by MatMulInteger) or B column j. */
+static int32_t zp_at(const hpcz_array *zp, int64_t idx)
+{
+    if (!zp || zp->numel == 0)
+        return 0;
+    return (int32_t)rt_load_i(zp->data, zp->dtype, zp->numel == 1 ? 0 : idx);
+}
+
+/* acc[bi][i][j] = sum_k (A - azp) * (B - bzp), in int32 (wrapping like the
+ * reference's int32 arithmetic). */
+static void int_matmul(const mm_shape *s, const hpcz_array *a, const hpcz_array *b,
+                       const hpcz_array *azp, const hpcz_array *bzp, int32_t *acc)
+{
+    int64_t mn = s->m * s->n;
+    for (int64_t bi = 0; bi < s->batches; bi++) {
+        int64_t ao, bo;
+        mm_offsets(s, bi, &ao, &bo);
+        for (int64_t i = 0; i < s->m; i++) {
+            int32_t za = zp_at(azp, i);
+            int32_t *row = acc + bi * mn + i * s->n;
+            for (int64_t j = 0; j < s->n; j++)
+                row[j] = 0;
+            for (int64_t q = 0; q < s->k; q++) {
+                int32_t av = (int32_t)rt_load_i(a->data, a->dtype, ao + i * s->k + q) - za;
+                if (!av)
+                    continue;
+                for (int64_t j = 0; j < s->n; j++) {
+                    int32_t bv = (int32_t)rt_load_i(b->data, b->dtype, bo + q * s->n + j) -
+                                 zp_at(bzp, j);
+                    row[j] = (int32_t)((uint32_t)row[j] + (uint32_t)(av * bv));
+                }
+            }
+        }
+    }
+}
+
+static hpcz_status k_matmulinteger(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *azp = rt_in(c, 2), *bzp = rt_in(c, 3);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype))
+        return rt_unsupported(c);
+    mm_shape s;
+    if (!mm_infer(a, b, &s))
+        return rt_bad(c, "shapes do not multiply");
+    if ((azp && azp->numel > 1 && azp->numel != s.m) || (bzp && bzp->numel > 1 && bzp->numel != s.n))
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_INT32, s.nd, s.dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    int_matmul(&s, a, b, azp, bzp, y->data);
+    return HPCZ_OK;
+}
+
+static int64_t sat(int dt, double v)
+{
+    double r = nearbyint(v);
+    double lo = dt == HPCZ_DTYPE_INT8 ? -128 : 0, hi = dt == HPCZ_DTYPE_INT8 ? 127 : 255;
+    if (r < lo)
+        r = lo;
+    if (r > hi)
+        r = hi;
+    return (int64_t)r;
+}
+
+static hpcz_status k_qlinearmatmul(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *as = rt_in(c, 1), *azp = rt_in(c, 2), *b = rt_in(c, 3),
+               *bs = rt_in(c, 4), *bzp = rt_in(c, 5), *ys = rt_in(c, 6), *yzp = rt_in(c, 7);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !as || !bs || !ys)
+        return rt_unsupported(c);
+    mm_shape s;
+    if (!mm_infer(a, b, &s))
+        return rt_bad(c, "shapes do not multiply");
+    if (as->numel != 1 || ys->numel != 1 || (bs->numel != 1 && bs->numel != s.n) ||
+        (azp && azp->numel > 1) || (yzp && yzp->numel > 1))
+        return rt_unsupported(c);
+    int odt = yzp ? yzp->dtype : HPCZ_DTYPE_UINT8;
+    hpcz_array *y = rt_out(c, 0, odt, s.nd, s.dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    int32_t *acc = malloc((size_t)(y->numel ? y->numel : 1) * sizeof *acc);
+    if (!acc)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    int_matmul(&s, a, b, azp, bzp, acc);
+    double sa = rt_load_d(as->data, as->dtype, 0), sy = rt_load_d(ys->data, ys->dtype, 0);
+    int64_t zy = yzp ? rt_load_i(yzp->data, yzp->dtype, 0) : 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t j = i % s.n;
+        /* the reference multiplies in float32 */
+        float scale = (float)sa * (float)rt_load_d(bs->data, bs->dtype, bs->numel == 1 ? 0 : j) /
+                      (float)sy;
+        rt_store_i(y->data, odt, i, sat(odt, (double)((float)acc[i] * scale) + (double)zy));
+    }
+    free(acc);
+    return HPCZ_OK;
+}
+
+static const rt_op ops[] = {
+    {"", "Gemm", 7, RT_TF32, 0, k_gemm, NULL},
+    {"", "MatMul", 1, RT_TNUM, 0, k_matmul, NULL},
+    {"", "MatMulInteger", 10, 0, 0, k_matmulinteger, NULL},
+    {"", "QLinearMatMul", 10, 0, 0, k_qlinearmatmul, NULL},
+};
+
+const rt_op_table rt_ops_gemm = {ops, HPCZ_ARRAY_SIZE(ops)};

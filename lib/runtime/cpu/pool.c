@@ -1,0 +1,190 @@
+/*
+ * pool.c - MaxPool, AveragePool, LpPool and their Global forms.
+ * One (image, channel) plane per iteration: threads never share an output.
+ */
+#include "../rt.h"
+#include "conv_geom.h"
+
+enum { POOL_MAX, POOL_AVG, POOL_LP };
+
+static bool pool_geom(rt_ctx *c, const hpcz_array *x, conv_geom *g)
+{
+    size_t nk;
+    const int64_t *ks = rt_attr_ints(c, "kernel_shape", &nk);
+    if (!ks || (int)nk != x->ndim - 2)
+        return false;
+    if (!rt_conv_geom(c, x, ks, false, g))
+        return false;
+    if (rt_attr_i(c, "ceil_mode", 0) && rt_attr_is(c, "auto_pad", "NOTSET", "NOTSET")) {
+        for (int i = 0; i < 3; i++) {
+            int64_t ek = (g->k[i] - 1) * g->dil[i] + 1;
+            int64_t num = g->in[i] + g->pb[i] + g->pe[i] - ek;
+            int64_t o = (num + g->stride[i] - 1) / g->stride[i] + 1;
+            /* the last window must start inside the input or the left padding */
+            if ((o - 1) * g->stride[i] >= g->in[i] + g->pb[i])
+                o--;
+            g->out[i] = o;
+        }
+        g->osize = g->out[0] * g->out[1] * g->out[2];
+    }
+    return true;
+}
+
+static hpcz_status pool(rt_ctx *c, int kind)
+{
+    hpcz_array *x = rt_in(c, 0);
+    if (!hpcz_dtype_is_float(x->dtype) && !(kind == POOL_MAX && (x->dtype == HPCZ_DTYPE_INT8 ||
+                                                                  x->dtype == HPCZ_DTYPE_UINT8)))
+        return rt_unsupported(c);
+    if (x->ndim < 3 || x->ndim > 5)
+        return rt_unsupported(c);
+    conv_geom g;
+    if (!pool_geom(c, x, &g))
+        return rt_bad(c, "invalid kernel_shape, strides, pads or dilations");
+    int64_t dims[5] = {x->dims[0], x->dims[1]};
+    for (int s = 0; s < g.nsp; s++)
+        dims[2 + s] = g.out[3 - g.nsp + s];
+    hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, dims);
+    if (!y)
+        return c->err->status;
+    hpcz_array *ind = c->n_out > 1 ? rt_out(c, 1, HPCZ_DTYPE_INT64, x->ndim, dims) : NULL;
+    if (c->n_out > 1 && c->out[1] && !ind)
+        return c->err->status;
+    if (c->infer)
+        return HPCZ_OK;
+    bool include_pad = rt_attr_i(c, "count_include_pad", 0) != 0;
+    bool col_major = rt_attr_i(c, "storage_order", 0) != 0;
+    double p = kind == POOL_LP ? (double)rt_attr_i(c, "p", 2) : 0;
+    int64_t planes = x->dims[0] * x->dims[1];
+    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
+#pragma omp parallel for if (planes * g.osize * g.ksize > RT_PAR_MIN) num_threads(c->threads)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t ibase = pl * g.isize, obase = pl * g.osize;
+        const float *xf = (const float *)x->data + ibase;
+        for (int64_t od = 0; od < g.out[0]; od++)
+            for (int64_t oh = 0; oh < g.out[1]; oh++)
+                for (int64_t ow = 0; ow < g.out[2]; ow++) {
+                    double acc = kind == POOL_MAX ? -INFINITY : 0;
+                    int64_t best = -1, cnt = 0, cnt_pad = 0;
+                    for (int64_t kd = 0; kd < g.k[0]; kd++) {
+                        int64_t id = od * g.stride[0] - g.pb[0] + kd * g.dil[0];
+                        for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                            int64_t ih = oh * g.stride[1] - g.pb[1] + kh * g.dil[1];
+                            for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                                int64_t iw = ow * g.stride[2] - g.pb[2] + kw * g.dil[2];
+                                bool in_pad = id >= -g.pb[0] && id < g.in[0] + g.pe[0] &&
+                                              ih >= -g.pb[1] && ih < g.in[1] + g.pe[1] &&
+                                              iw >= -g.pb[2] && iw < g.in[2] + g.pe[2];
+                                cnt_pad += in_pad;
+                                if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 ||
+                                    iw >= g.in[2])
+                                    continue;
+                                int64_t off = (id * g.in[1] + ih) * g.in[2] + iw;
+                                double v = f32 ? xf[off] : rt_load_d(x->data, x->dtype, ibase + off);
+                                cnt++;
+                                if (kind == POOL_MAX) {
+                                    if (v > acc || best < 0) {
+                                        acc = v;
+                                        best = off;
+                                    }
+                                } else if (kind == POOL_AVG) {
+                                    acc += v;
+                                } else {
+                                    acc += pow(fabs(v), p);
+                                }
+                            }
+                        }
+                    }
+                    int64_t o = obase + (od * g.out[1] + oh) * g.out[2] + ow;
+                    double r = acc;
+                    if (kind == POOL_AVG)
+                        r = acc / (double)(include_pad ? cnt_pad : cnt);
+                    else if (kind == POOL_LP)
+                        r = pow(acc, 1.0 / p);
+                    if (f32)
+                        ((float *)y->data)[o] = (float)r;
+                    else
+                        rt_store_d(y->data, y->dtype, o, r);
+                    if (ind) {
+                        int64_t bi = best < 0 ? 0 : best;
+                        int64_t idx = ibase + bi;
+                        if (col_major) {
+                            /* column-major index within the plane, planes stay row-major */
+                            int64_t iw2 = bi % g.in[2], ih2 = (bi / g.in[2]) % g.in[1],
+                                    id2 = bi / (g.in[2] * g.in[1]);
+                            idx = ibase + (iw2 * g.in[1] + ih2) * g.in[0] + id2;
+                        }
+                        ((int64_t *)ind->data)[o] = idx;
+                    }
+                }
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status k_maxpool(rt_ctx *c) { return pool(c, POOL_MAX); }
+static hpcz_status k_avgpool(rt_ctx *c) { return pool(c, POOL_AVG); }
+static hpcz_status k_lppool(rt_ctx *c) { return pool(c, POOL_LP); }
+
+static hpcz_status global_pool(rt_ctx *c, int kind)
+{
+    hpcz_array *x = rt_in(c, 0);
+    if (!hpcz_dtype_is_float(x->dtype) || x->ndim < 2)
+        return rt_unsupported(c);
+    int64_t dims[RT_MAX_RANK];
+    for (int d = 0; d < x->ndim; d++)
+        dims[d] = d < 2 ? x->dims[d] : 1;
+    hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    int64_t planes = x->dims[0] * x->dims[1], S = planes ? x->numel / planes : 0;
+    double p = kind == POOL_LP ? (double)rt_attr_i(c, "p", 2) : 0;
+    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
+#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        if (f32 && kind != POOL_LP) {
+            const float *s = (const float *)x->data + pl * S;
+            float acc = kind == POOL_MAX ? -INFINITY : 0;
+            if (kind == POOL_MAX)
+                for (int64_t i = 0; i < S; i++)
+                    acc = s[i] > acc ? s[i] : acc;
+            else {
+                for (int64_t i = 0; i < S; i++)
+                    acc += s[i];
+                acc /= (float)S;
+            }
+            ((float *)y->data)[pl] = acc;
+            continue;
+        }
+        double acc = kind == POOL_MAX ? -INFINITY : 0;
+        for (int64_t i = 0; i < S; i++) {
+            double v = rt_load_d(x->data, x->dtype, pl * S + i);
+            if (kind == POOL_MAX)
+                acc = v > acc ? v : acc;
+            else if (kind == POOL_AVG)
+                acc += v;
+            else
+                acc += pow(fabs(v), p);
+        }
+        if (kind == POOL_AVG)
+            acc /= (double)S;
+        else if (kind == POOL_LP)
+            acc = pow(acc, 1.0 / p);
+        rt_store_d(y->data, y->dtype, pl, acc);
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status k_gmaxpool(rt_ctx *c) { return global_pool(c, POOL_MAX); }
+static hpcz_status k_gavgpool(rt_ctx *c) { return global_pool(c, POOL_AVG); }
+static hpcz_status k_glppool(rt_ctx *c) { return global_pool(c, POOL_LP); }
+
+static const rt_op ops[] = {
+    {"", "MaxPool", 1, 0, 0, k_maxpool, NULL},
+    {"", "AveragePool", 1, 0, 0, k_avgpool, NULL},
+    {"", "LpPool", 2, 0, 0, k_lppool, NULL},
+    {"", "GlobalMaxPool", 1, 0, 0, k_gmaxpool, NULL},
+    {"", "GlobalAveragePool", 1, 0, 0, k_gavgpool, NULL},
+    {"", "GlobalLpPool", 2, 0, 0, k_glppool, NULL},
+};
+
+const rt_op_table rt_ops_pool = {ops, HPCZ_ARRAY_SIZE(ops)};

@@ -1,0 +1,368 @@
+/*
+ * util.c - arrays, shapes, broadcasting and dtype conversions for kernels.
+ */
+#include "rt.h"
+
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
+
+void *rt_alloc(size_t n)
+{
+    void *p = NULL;
+    size_t sz = (n + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+    if (posix_memalign(&p, RT_ALIGN, sz ? sz : RT_ALIGN))
+        return NULL;
+    return p;
+}
+
+void rt_free(void *p)
+{
+    free(p);
+}
+
+hpcz_status hpcz_array_alloc(hpcz_array *a, int dtype, int ndim, const int64_t *dims,
+                             hpcz_error *err)
+{
+    memset(a, 0, sizeof *a);
+    if (ndim < 0 || ndim > HPCZ_ARRAY_MAX_RANK)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "rank %d beyond %d", ndim,
+                         HPCZ_ARRAY_MAX_RANK);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 0 || (dims[i] && n > HPCZ_MAX_NUMEL / dims[i]))
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "shape too large");
+        n *= dims[i];
+        a->dims[i] = dims[i];
+    }
+    if (hpcz_dtype_bits(dtype) == 0)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "dtype %s has no fixed size",
+                         hpcz_dtype_name(dtype));
+    a->dtype = dtype;
+    a->ndim = ndim;
+    a->numel = n;
+    a->nbytes = hpcz_dtype_nbytes(dtype, n);
+    a->data = rt_alloc(a->nbytes);
+    if (!a->data)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory (%zu bytes)", a->nbytes);
+    memset(a->data, 0, a->nbytes);
+    return HPCZ_OK;
+}
+
+void hpcz_array_release(hpcz_array *a)
+{
+    if (!a)
+        return;
+    rt_free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+hpcz_status hpcz_array_from_tensor(hpcz_tensor *t, hpcz_array *out, hpcz_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (t->ndim > HPCZ_ARRAY_MAX_RANK)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "rank %d beyond %d", t->ndim,
+                         HPCZ_ARRAY_MAX_RANK);
+    if (hpcz_dtype_bits(t->dtype) == 0)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "tensors of dtype %s are not supported",
+                         hpcz_dtype_name(t->dtype));
+    void *d = hpcz_tensor_data(t, err);
+    if (!d)
+        return err ? err->status : HPCZ_ERR_INVALID;
+    hpcz_status st = hpcz_array_alloc(out, t->dtype, t->ndim, t->dims, err);
+    if (st)
+        return st;
+    if (t->nbytes < out->nbytes) {
+        hpcz_array_release(out);
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "tensor payload too short");
+    }
+    if (out->nbytes)
+        memcpy(out->data, d, out->nbytes);
+    return HPCZ_OK;
+}
+
+int64_t rt_numel(int ndim, const int64_t *dims)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= dims[i];
+    return n;
+}
+
+bool rt_same_shape(const hpcz_array *a, const hpcz_array *b)
+{
+    return a->ndim == b->ndim && !memcmp(a->dims, b->dims, (size_t)a->ndim * sizeof *a->dims);
+}
+
+bool rt_broadcast_shape(const hpcz_array *const *a, size_t n, int *ndim, int64_t *dims)
+{
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] && a[i]->ndim > r)
+            r = a[i]->ndim;
+    for (int d = 0; d < r; d++)
+        dims[d] = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!a[i])
+            continue;
+        int off = r - a[i]->ndim;
+        for (int d = 0; d < a[i]->ndim; d++) {
+            int64_t x = a[i]->dims[d];
+            int64_t *y = &dims[off + d];
+            if (x == *y || x == 1)
+                continue;
+            if (*y == 1)
+                *y = x;
+            else
+                return false;
+        }
+    }
+    *ndim = r;
+    return true;
+}
+
+int rt_axis(int64_t axis, int rank)
+{
+    if (axis < -rank || axis >= (rank ? rank : 1))
+        return -1;
+    return (int)(axis < 0 ? axis + rank : axis);
+}
+
+size_t rt_esize(int dtype)
+{
+    return (size_t)(hpcz_dtype_bits(dtype) / 8);
+}
+
+bool rt_ints(const hpcz_array *a, int64_t *out, size_t max)
+{
+    if ((a->dtype != HPCZ_DTYPE_INT64 && a->dtype != HPCZ_DTYPE_INT32) || (size_t)a->numel > max)
+        return false;
+    for (int64_t i = 0; i < a->numel; i++)
+        out[i] = rt_int_at(a, i);
+    return true;
+}
+
+/* ---- fp16 / bf16 */
+
+float rt_h2f(uint16_t h)
+{
+#ifdef __F16C__
+    return _cvtsh_ss(h);
+#else
+    uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
+    if (e == 0) {
+        if (m == 0)
+            u = s;
+        else {
+            e = 127 - 15 + 1;
+            while (!(m & 0x400)) {
+                m <<= 1;
+                e--;
+            }
+            m &= 0x3ff;
+            u = s | (e << 23) | (m << 13);
+        }
+    } else if (e == 31)
+        u = s | 0x7f800000 | (m << 13);
+    else
+        u = s | ((e + 127 - 15) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+#endif
+}
+
+uint16_t rt_f2h(float f)
+{
+#ifdef __F16C__
+    return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+#else
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t e = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t m = x & 0x7fffff;
+    if (((x >> 23) & 0xff) == 0xff)
+        return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {
+        if (e < -10)
+            return (uint16_t)sign;
+        m |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - e);
+        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1)))
+            r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = (uint32_t)(e << 10) | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
+        r++;
+    return (uint16_t)(sign | r);
+#endif
+}
+
+uint16_t rt_f2bf(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffff) > 0x7f800000)
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+/* ---- generic element access */
+
+double rt_load_d(const void *p, int dtype, int64_t i)
+{
+    switch (dtype) {
+    case HPCZ_DTYPE_FLOAT: return ((const float *)p)[i];
+    case HPCZ_DTYPE_DOUBLE: return ((const double *)p)[i];
+    case HPCZ_DTYPE_FLOAT16: return rt_h2f(((const uint16_t *)p)[i]);
+    case HPCZ_DTYPE_BFLOAT16: return rt_bf2f(((const uint16_t *)p)[i]);
+    case HPCZ_DTYPE_UINT64: return (double)((const uint64_t *)p)[i];
+    default: return (double)rt_load_i(p, dtype, i);
+    }
+}
+
+int64_t rt_load_i(const void *p, int dtype, int64_t i)
+{
+    switch (dtype) {
+    case HPCZ_DTYPE_INT8: return ((const int8_t *)p)[i];
+    case HPCZ_DTYPE_UINT8: return ((const uint8_t *)p)[i];
+    case HPCZ_DTYPE_BOOL: return ((const uint8_t *)p)[i] != 0;
+    case HPCZ_DTYPE_INT16: return ((const int16_t *)p)[i];
+    case HPCZ_DTYPE_UINT16: return ((const uint16_t *)p)[i];
+    case HPCZ_DTYPE_INT32: return ((const int32_t *)p)[i];
+    case HPCZ_DTYPE_UINT32: return ((const uint32_t *)p)[i];
+    case HPCZ_DTYPE_INT64: return ((const int64_t *)p)[i];
+    case HPCZ_DTYPE_UINT64: return (int64_t)((const uint64_t *)p)[i];
+    default: {
+        double d = rt_load_d(p, dtype, i);
+        if (d != d)
+            return INT64_MIN;
+        if (d >= 9.2233720368547758e18)
+            return INT64_MAX;
+        if (d <= -9.2233720368547758e18)
+            return INT64_MIN;
+        return (int64_t)d;
+    }
+    }
+}
+
+void rt_store_d(void *p, int dtype, int64_t i, double v)
+{
+    switch (dtype) {
+    case HPCZ_DTYPE_FLOAT: ((float *)p)[i] = (float)v; break;
+    case HPCZ_DTYPE_DOUBLE: ((double *)p)[i] = v; break;
+    case HPCZ_DTYPE_FLOAT16: ((uint16_t *)p)[i] = rt_f2h((float)v); break;
+    case HPCZ_DTYPE_BFLOAT16: ((uint16_t *)p)[i] = rt_f2bf((float)v); break;
+    case HPCZ_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    default: {
+        /* float -> int conversion truncates toward zero (C and numpy agree);
+         * out-of-range values are undefined in both, clamp to stay defined */
+        int64_t x;
+        if (v != v)
+            x = 0;
+        else if (v >= 9.2233720368547758e18)
+            x = INT64_MAX;
+        else if (v <= -9.2233720368547758e18)
+            x = INT64_MIN;
+        else
+            x = (int64_t)v;
+        if (dtype == HPCZ_DTYPE_UINT64 && v >= 9.2233720368547758e18 && v < 1.8446744073709552e19)
+            x = (int64_t)(uint64_t)v;
+        rt_store_i(p, dtype, i, x);
+    }
+    }
+}
+
+void rt_store_i(void *p, int dtype, int64_t i, int64_t v)
+{
+    switch (dtype) {
+    case HPCZ_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
+    case HPCZ_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case HPCZ_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case HPCZ_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
+    case HPCZ_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+    case HPCZ_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case HPCZ_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+    case HPCZ_DTYPE_INT64: ((int64_t *)p)[i] = v; break;
+    case HPCZ_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    default: rt_store_d(p, dtype, i, (double)v); break;
+    }
+}
+
+/* ---- broadcasting */
+
+void rt_bcast_init(rt_bcast *b, const hpcz_array *out, const hpcz_array *const *ins, int n)
+{
+    int r = out->ndim;
+    int64_t str[4][RT_MAX_RANK + 1];
+    int64_t dims[RT_MAX_RANK + 1];
+    for (int k = 0; k < n; k++) {
+        int off = r - ins[k]->ndim;
+        int64_t s = 1;
+        for (int d = r - 1; d >= 0; d--) {
+            int64_t dim = d >= off ? ins[k]->dims[d - off] : 1;
+            str[k][d] = dim == 1 ? 0 : s;
+            s *= dim;
+        }
+    }
+    /* merge adjacent dims where every input is either contiguous across the
+     * boundary or broadcast along both */
+    int nd = 0;
+    for (int d = 0; d < r; d++) {
+        if (out->dims[d] == 1)
+            continue;
+        if (nd > 0) {
+            bool ok = true;
+            for (int k = 0; k < n && ok; k++) {
+                int64_t prev = str[k][nd - 1], cur = str[k][d];
+                ok = (prev == 0 && cur == 0) || (cur != 0 && prev == cur * out->dims[d]);
+            }
+            if (ok) {
+                dims[nd - 1] *= out->dims[d];
+                for (int k = 0; k < n; k++)
+                    str[k][nd - 1] = str[k][d];
+                continue;
+            }
+        }
+        dims[nd] = out->dims[d];
+        for (int k = 0; k < n; k++)
+            str[k][nd] = str[k][d];
+        nd++;
+    }
+    if (nd == 0) {
+        dims[0] = 1;
+        for (int k = 0; k < n; k++)
+            str[k][0] = 0;
+        nd = 1;
+    }
+    b->n = n;
+    b->inner = dims[nd - 1];
+    for (int k = 0; k < n; k++)
+        b->istr[k] = str[k][nd - 1] ? 1 : 0;
+    b->nd = nd - 1;
+    b->rows = 1;
+    for (int d = 0; d < nd - 1; d++) {
+        b->dims[d] = dims[d];
+        b->rows *= dims[d];
+        for (int k = 0; k < n; k++)
+            b->str[k][d] = str[k][d];
+    }
+}
+
+void rt_bcast_row(const rt_bcast *b, int64_t row, int64_t *off)
+{
+    for (int k = 0; k < b->n; k++)
+        off[k] = 0;
+    for (int d = b->nd - 1; d >= 0; d--) {
+        int64_t i = row % b->dims[d];
+        row /= b->dims[d];
+        for (int k = 0; k < b->n; k++)
+            off[k] += i * b->str[k][d];
+    }
+}
