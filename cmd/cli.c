@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <regex.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -287,4 +288,18 @@ int cli_run_pipeline(hpcz_model *m, const char *spec, const char *model_path)
     if (st)
         return cli_file_error(model_path, &err);
     return EXIT_OK;
+}
+
+bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *pattern)
+{
+    regex_t re;
+    int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+        char buf[256];
+        regerror(rc, &re, buf, sizeof buf);
+        cli_usage_error(info, "--%s: '%s' is not a valid regular expression: %s", opt, pattern, buf);
+        return false;
+    }
+    regfree(&re);
+    return true;
 }

@@ -61,6 +61,9 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
                    long long hi, long long *out);
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out);
 
+/* POSIX extended regex check for --include/--exclude (usage error when bad). */
+bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *pattern);
+
 /* Human-readable helpers (static rotating buffers). */
 const char *cli_bytes(uint64_t n);   /* "1.5 MiB" */
 const char *cli_count(uint64_t n);   /* "12,345" */
@@ -72,6 +75,8 @@ extern const cli_cmd_info *cli_current;
 int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_passes(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Runs a --passes pipeline on m, printing pass notes to stderr with -v.
  * Returns an exit status (EXIT_USAGE for a bad pipeline). */

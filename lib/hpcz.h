@@ -315,6 +315,11 @@ void *hpcz_tensor_alloc(hpcz_tensor *t);
  * cycles, initializer/value_info types consistent; recurses into subgraphs. */
 hpcz_status hpcz_model_verify(const hpcz_model *m, hpcz_error *err);
 
+/* Fills in the element type of values the file leaves untyped, from each
+ * op's typing rule (outputs the rules cannot type stay UNDEFINED). Does not
+ * mark values dirty: nothing changes in the written model. */
+void hpcz_model_infer_dtypes(hpcz_model *m);
+
 /* Walks every graph (top level first, then subgraphs depth-first). */
 typedef int (*hpcz_graph_visit_fn)(hpcz_graph *g, void *ctx);
 int hpcz_model_foreach_graph(hpcz_model *m, hpcz_graph_visit_fn fn, void *ctx);
@@ -553,6 +558,9 @@ int hpcz_runtime_supports(const char *backend, const hpcz_node *n, const int *dt
 size_t hpcz_plan_n_nodes(const hpcz_plan *p);
 const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k);
 void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times);
+/* Multiply-add FLOPs (2 per MAC) of the k-th node from its planned shapes:
+ * Conv, ConvTranspose, Gemm, MatMul; 0 for other ops or unknown shapes. */
+uint64_t hpcz_plan_node_flops(const hpcz_plan *p, size_t k);
 
 /* ============================================================ end runtime */
 

@@ -94,6 +94,28 @@ static hpcz_status dce_graph(hpcz_graph *g, hpcz_pass_ctx *ctx, dce_stats *s, hp
     return HPCZ_OK;
 }
 
+size_t hpcz_drop_unused_inits(hpcz_graph *g)
+{
+    hpcz_graph *top = g;
+    while (top->parent)
+        top = top->parent;
+    hpcz_count_uses(top);
+    size_t keep = 0, dropped = 0;
+    for (size_t i = 0; i < g->n_inits; i++) {
+        hpcz_tensor *t = g->inits[i];
+        hpcz_value *v = hpcz_valmap_get(g->values, t->name);
+        if (v && v->init == t && v->aux <= 0 && !v->is_output && !v->is_input) {
+            v->init = NULL;
+            dropped++;
+            continue;
+        }
+        g->inits[keep++] = t;
+    }
+    g->n_inits = keep;
+    hpcz_graph_sweep(g);
+    return dropped;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     (void)a;

@@ -16,9 +16,34 @@
 
 #include "internal.h"
 
+#include <regex.h>
+
 extern const hpcz_pass hpcz_pass_fold_bn;
 extern const hpcz_pass hpcz_pass_eliminate;
 extern const hpcz_pass hpcz_pass_dce;
+extern const hpcz_pass hpcz_pass_upgrade_opset;
+extern const hpcz_pass hpcz_pass_quantize_int8;
+extern const hpcz_pass hpcz_pass_quantize_int4;
+extern const hpcz_pass hpcz_pass_to_fp16;
+
+/* ---- node selection shared by quantization and pruning */
+typedef struct hpcz_node_filter {
+    regex_t inc, exc;
+    bool has_inc, has_exc;
+    char *ops; /* comma-separated op types, NULL = any */
+} hpcz_node_filter;
+hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const char *exclude,
+                             const char *op_types, hpcz_error *err);
+/* op type allowed, include matches name or op type (if given), exclude matches neither */
+bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n);
+bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type);
+void hpcz_filter_release(hpcz_node_filter *f);
+
+/* ---- opset upgrade (lib/passes/opset.c): rewrites every ai.onnx node whose
+ * schema changed between the model's opset and `target`, then sets the
+ * import. Fails (changing nothing) on ops it cannot convert. */
+hpcz_status hpcz_model_upgrade_opset(hpcz_model *m, int64_t target, hpcz_pass_ctx *ctx,
+                                     hpcz_error *err);
 
 /* ---- helpers */
 
@@ -48,5 +73,17 @@ hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, cons
  * into a new initializer and rewires `user`'s input `idx`. Returns the tensor to
  * write, or NULL on error. The payload is materialized and owned. */
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err);
+
+/* Removes g's initializers that nothing reads any more; returns how many. */
+size_t hpcz_drop_unused_inits(hpcz_graph *g);
+
+/* A new initializer "<base>_const[_N]" holding a copy of data; its value. */
+hpcz_value *hpcz_new_const(hpcz_graph *g, const char *base, int dtype, int ndim,
+                           const int64_t *dims, const void *data, hpcz_error *err);
+/* Sets input idx, growing the input list with empty inputs as needed. */
+bool hpcz_node_set_input(hpcz_node *n, size_t idx, hpcz_value *v);
+void hpcz_node_remove_attr(hpcz_node *n, const char *name);
+/* Adds (or resets) an attribute; fill in its value. */
+hpcz_attr *hpcz_node_add_attr(hpcz_node *n, const char *name, hpcz_attr_type type);
 
 #endif

@@ -13,6 +13,10 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_fold_bn,
     &hpcz_pass_eliminate,
     &hpcz_pass_dce,
+    &hpcz_pass_upgrade_opset,
+    &hpcz_pass_quantize_int8,
+    &hpcz_pass_quantize_int4,
+    &hpcz_pass_to_fp16,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

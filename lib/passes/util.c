@@ -172,3 +172,72 @@ hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hp
     t->dirty = 1;
     return t;
 }
+
+hpcz_value *hpcz_new_const(hpcz_graph *g, const char *base, int dtype, int ndim,
+                           const int64_t *dims, const void *data, hpcz_error *err)
+{
+    const char *name = hpcz_unique_name(g, base, "const");
+    hpcz_tensor *t = hpcz_tensor_new(g->model, name, dtype, ndim, dims);
+    void *d = t ? hpcz_tensor_alloc(t) : NULL;
+    if (!d) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    size_t nb = hpcz_dtype_nbytes(dtype, t->numel);
+    if (nb && data)
+        memcpy(d, data, nb);
+    if (hpcz_graph_add_initializer(g, t, err))
+        return NULL;
+    hpcz_value *v = hpcz_graph_find_value(g, name);
+    v->ndim = ndim;
+    v->dims = ndim ? hpcz_model_alloc(g->model, (size_t)ndim * sizeof *v->dims) : NULL;
+    for (int i = 0; i < ndim; i++)
+        v->dims[i].size = dims[i];
+    return v;
+}
+
+bool hpcz_node_set_input(hpcz_node *n, size_t idx, hpcz_value *v)
+{
+    if (idx >= n->n_inputs) {
+        hpcz_value **ni = hpcz_model_alloc(n->graph->model, (idx + 1) * sizeof *ni);
+        if (!ni)
+            return false;
+        for (size_t i = 0; i < n->n_inputs; i++)
+            ni[i] = n->inputs[i];
+        n->inputs = ni;
+        n->n_inputs = idx + 1;
+    }
+    n->inputs[idx] = v;
+    return true;
+}
+
+void hpcz_node_remove_attr(hpcz_node *n, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, name))
+            n->attrs[k++] = n->attrs[i];
+    n->n_attrs = k;
+}
+
+hpcz_attr *hpcz_node_add_attr(hpcz_node *n, const char *name, hpcz_attr_type type)
+{
+    for (size_t i = 0; i < n->n_attrs; i++)
+        if (!strcmp(n->attrs[i].name, name)) {
+            hpcz_attr *a = &n->attrs[i];
+            memset(a, 0, sizeof *a);
+            a->name = hpcz_model_strdup(n->graph->model, name);
+            a->type = type;
+            return a;
+        }
+    hpcz_attr *na = hpcz_model_alloc(n->graph->model, (n->n_attrs + 1) * sizeof *na);
+    if (!na)
+        return NULL;
+    if (n->n_attrs)
+        memcpy(na, n->attrs, n->n_attrs * sizeof *na);
+    n->attrs = na;
+    hpcz_attr *a = &n->attrs[n->n_attrs++];
+    a->name = hpcz_model_strdup(n->graph->model, name);
+    a->type = type;
+    return a;
+}

@@ -167,6 +167,23 @@ hpcz_array *rt_out(rt_ctx *c, size_t i, int dtype, int ndim, const int64_t *dims
     return a;
 }
 
+hpcz_status rt_out_take(rt_ctx *c, size_t i, hpcz_array *a)
+{
+    if (i >= c->n_out || !c->out[i]) {
+        hpcz_array_release(a);
+        return HPCZ_OK;
+    }
+    if (c->infer || (c->out_planned && c->out_planned[i]))
+        return rt_bad(c, "output %zu cannot be adopted", i);
+    if (c->out[i]->data)
+        rt_free(c->out[i]->data);
+    *c->out[i] = *a;
+    memset(a, 0, sizeof *a);
+    if (c->exec)
+        c->exec->dyn_now += c->out[i]->nbytes;
+    return HPCZ_OK;
+}
+
 const void *rt_need(rt_ctx *c, size_t i)
 {
     hpcz_array *a = rt_in(c, i);
@@ -588,7 +605,6 @@ static hpcz_status step_unsupported(const rt_step *sp, hpcz_error *err)
 static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
 {
     hpcz_array *ins[MAX_IO], *outs[MAX_IO];
-    unsigned char planned[MAX_IO];
     /* forget the previous plan */
     for (size_t s = 0; s < e->n_slots; s++) {
         rt_slot *sl = &e->slots[s];
@@ -1226,6 +1242,32 @@ const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k)
 void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times)
 {
     p->profile = times;
+}
+
+uint64_t hpcz_plan_node_flops(const hpcz_plan *p, size_t k)
+{
+    if (k >= p->e.n_steps)
+        return 0;
+    const rt_step *sp = &p->e.steps[k];
+    if (sp->folded || sp->n_in < 2 || sp->n_out < 1 || sp->in[0] < 0 || sp->in[1] < 0 ||
+        sp->out[0] < 0)
+        return 0;
+    const hpcz_array *a = &p->e.slots[sp->in[0]].a, *b = &p->e.slots[sp->in[1]].a,
+                     *y = &p->e.slots[sp->out[0]].a;
+    const char *op = sp->node->op_type;
+    if (y->numel <= 0 || a->ndim < 1 || b->ndim < 1)
+        return 0;
+    if (!strcmp(op, "Conv")) /* each output: C/group * kernel MACs */
+        return 2ull * (uint64_t)y->numel * (uint64_t)(b->numel / (b->dims[0] ? b->dims[0] : 1));
+    if (!strcmp(op, "ConvTranspose")) /* each input: M/group * kernel MACs */
+        return 2ull * (uint64_t)a->numel * (uint64_t)(b->numel / (b->dims[0] ? b->dims[0] : 1));
+    if (!strcmp(op, "Gemm")) {
+        int64_t kk = hpcz_node_attr_int(sp->node, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
+        return 2ull * (uint64_t)y->numel * (uint64_t)kk;
+    }
+    if (!strcmp(op, "MatMul"))
+        return 2ull * (uint64_t)y->numel * (uint64_t)a->dims[a->ndim - 1];
+    return 0;
 }
 
 int hpcz_runtime_supports(const char *backend, const hpcz_node *n, const int *dtypes)

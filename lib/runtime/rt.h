@@ -77,6 +77,9 @@ hpcz_array *rt_out(rt_ctx *c, size_t i, int dtype, int ndim, const int64_t *dims
 /* Input i's data when it is known; in infer mode NULL (and c->need_data set)
  * when it is not, so the node runs with dynamic outputs. */
 const void *rt_need(rt_ctx *c, size_t i);
+/* Run mode, dynamic output: adopts an array allocated with rt_alloc (moved:
+ * *a is zeroed). */
+hpcz_status rt_out_take(rt_ctx *c, size_t i, hpcz_array *a);
 hpcz_status rt_unsupported(rt_ctx *c);
 hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline hpcz_array *rt_in(const rt_ctx *c, size_t i)

@@ -1,0 +1,497 @@
+/*
+ * quantize.c - `hpcz quantize IN -o OUT`: a preset pipeline of clean-ups and a
+ * quantization pass, with a one-screen summary of what changed.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+    OPT_OUTPUT = 'o',
+    OPT_MODE = 256,
+    OPT_DTYPE,
+    OPT_PER_CHANNEL,
+    OPT_PER_TENSOR,
+    OPT_SYMMETRIC,
+    OPT_ASYMMETRIC,
+    OPT_WEIGHT_DTYPE,
+    OPT_REDUCE_RANGE,
+    OPT_BLOCK_SIZE,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_OP_TYPES,
+    OPT_KEEP_IO,
+    OPT_DRY_RUN,
+    OPT_JSON,
+    OPT_NO_FOLD,
+    OPT_ALLOW_REQUANT,
+    OPT_PASSES,
+    OPT_IN_PLACE,
+    OPT_CLIP,
+};
+
+static const cli_opt opts[] = {
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the quantized model to FILE ('-': stdout)"},
+    {"mode", OPT_MODE, required_argument, "MODE",
+     "weight-only (default): weights quantized, activations stay float"},
+    {"dtype", OPT_DTYPE, required_argument, "TYPE",
+     "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)"},
+    {"per-channel", OPT_PER_CHANNEL, no_argument, NULL, "one int8 scale per output channel (default)"},
+    {"per-tensor", OPT_PER_TENSOR, no_argument, NULL, "one int8 scale per weight tensor"},
+    {"symmetric", OPT_SYMMETRIC, no_argument, NULL,
+     "zero point 0 (default for int8; int4 then uses int4 instead of uint4)"},
+    {"asymmetric", OPT_ASYMMETRIC, no_argument, NULL,
+     "a zero point per scale (default for int4)"},
+    {"weight-dtype", OPT_WEIGHT_DTYPE, required_argument, "TYPE", "int8 (default) or uint8 weights"},
+    {"reduce-range", OPT_REDUCE_RANGE, no_argument, NULL,
+     "7-bit weights, for engines that accumulate u8*s8 pairs in 16 bits"},
+    {"block-size", OPT_BLOCK_SIZE, required_argument, "N", "int4 block length: 16..1024, power of 2 (default 32)"},
+    {"clip", OPT_CLIP, required_argument, "HOW",
+     "weight range: mse (default: the clipping with least squared error) or minmax"},
+    {"op-types", OPT_OP_TYPES, required_argument, "LIST",
+     "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul)"},
+    {"include", OPT_INCLUDE, required_argument, "REGEX",
+     "only nodes whose name or op type matches (POSIX extended regex)"},
+    {"exclude", OPT_EXCLUDE, required_argument, "REGEX", "skip nodes whose name or op type matches"},
+    {"keep-io-types", OPT_KEEP_IO, no_argument, NULL,
+     "fp16: model inputs and outputs stay float32 (Casts inside)"},
+    {"no-fold", OPT_NO_FOLD, no_argument, NULL,
+     "do not fold BatchNormalization and remove no-op nodes first"},
+    {"allow-requantize", OPT_ALLOW_REQUANT, no_argument, NULL,
+     "quantize the float weights left in an already quantized model"},
+    {"passes", OPT_PASSES, required_argument, "PIPELINE",
+     "run this pipeline instead of the preset (hpcz passes lists them)"},
+    {"dry-run", OPT_DRY_RUN, no_argument, NULL,
+     "print the plan per tensor and the resulting sizes; write nothing"},
+    {"json", OPT_JSON, required_argument, "FILE", "write the summary as JSON (schema hpcz.quantize 1) to FILE ('-': stdout)"},
+    {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
+    {"verbose", 'v', no_argument, NULL, "print what every pass did"},
+    {"quiet", 'q', no_argument, NULL, "no summary on stderr"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "quantize", "IN -o OUT [options]",
+    "Quantize a model's weights and write it in QDQ form (integer initializers behind "
+    "DequantizeLinear), which ONNX Runtime runs and fuses into integer kernels, or convert it "
+    "to float16.",
+    "The preset pipeline is 'fold-bn,eliminate,<quantization pass>,dce'; --passes replaces it. "
+    "The same input and options always give the same bytes. A summary of what changed goes to "
+    "stderr; --json writes it for machines. Exit status: 0 ok, 1 failed, 2 usage.",
+    opts,
+};
+
+typedef struct notes {
+    char **lines;
+    size_t n, cap;
+} notes;
+
+static void collect_note(void *user, const char *pass, const char *msg)
+{
+    notes *nt = user;
+    if (cli_verbosity > 0)
+        fprintf(stderr, "hpcz: %s: %s\n", pass, msg);
+    if (nt->n == nt->cap) {
+        nt->cap = nt->cap ? nt->cap * 2 : 64;
+        char **nl = realloc(nt->lines, nt->cap * sizeof *nl);
+        if (!nl)
+            return;
+        nt->lines = nl;
+    }
+    size_t l = strlen(pass) + strlen(msg) + 3;
+    char *s = malloc(l);
+    if (!s)
+        return;
+    snprintf(s, l, "%s: %s", pass, msg);
+    nt->lines[nt->n++] = s;
+}
+
+static size_t count_quant_nodes(hpcz_model *m)
+{
+    static const char *const q[] = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+                                    "QLinearConv", "QLinearMatMul", "MatMulInteger",
+                                    "ConvInteger", "MatMulNBits"};
+    hpcz_model_summary s;
+    hpcz_error err;
+    if (hpcz_model_summarize(m, &s, &err))
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s.n_ops; i++)
+        for (size_t k = 0; k < sizeof q / sizeof q[0]; k++)
+            if (!strcmp(s.ops[i].op_type, q[k]))
+                n += s.ops[i].count;
+    hpcz_model_summary_release(&s);
+    return n;
+}
+
+/* Nodes of the selected op types, quantized (weight from a DequantizeLinear)
+ * or not, by op type. */
+typedef struct op_tally {
+    const char *op;
+    size_t quantized, kept;
+} op_tally;
+
+typedef struct tally {
+    op_tally t[32];
+    size_t n;
+    const char *op_types;
+    int fp16;
+} tally;
+
+static bool listed(const char *list, const char *op)
+{
+    size_t ol = strlen(op);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == ol && !strncmp(p, op, l))
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+static int tally_graph(hpcz_graph *g, void *ctx)
+{
+    tally *t = ctx;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        if (!listed(t->op_types, n->op_type) || n->n_inputs < 2 || !n->inputs[1])
+            continue;
+        const hpcz_value *w = n->inputs[1];
+        bool q;
+        if (t->fp16)
+            q = w->dtype == HPCZ_DTYPE_FLOAT16;
+        else
+            q = w->producer && !strcmp(w->producer->op_type, "DequantizeLinear");
+        op_tally *e = NULL;
+        for (size_t k = 0; k < t->n && !e; k++)
+            if (!strcmp(t->t[k].op, n->op_type))
+                e = &t->t[k];
+        if (!e && t->n < 32) {
+            e = &t->t[t->n++];
+            e->op = n->op_type;
+            e->quantized = e->kept = 0;
+        }
+        if (e) {
+            if (q)
+                e->quantized++;
+            else
+                e->kept++;
+        }
+    }
+    return 0;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, "-") || !strcmp(b, "-"))
+        return false;
+    if (!strcmp(a, b))
+        return true;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cmd_quantize(int argc, char **argv)
+{
+    const char *out = NULL, *mode = "weight-only", *dtype = "int8", *weight_dtype = "int8";
+    const char *include = NULL, *exclude = NULL, *op_types = NULL, *json = NULL, *passes = NULL;
+    const char *clip = "mse";
+    int per_channel = 1, symmetric = -1, reduce_range = 0, keep_io = 0, dry_run = 0, fold = 1;
+    int allow_requant = 0, in_place = 0;
+    long long block = 32;
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case OPT_OUTPUT:
+            out = optarg;
+            break;
+        case OPT_MODE:
+            mode = optarg;
+            break;
+        case OPT_DTYPE:
+            dtype = optarg;
+            break;
+        case OPT_PER_CHANNEL:
+            per_channel = 1;
+            break;
+        case OPT_PER_TENSOR:
+            per_channel = 0;
+            break;
+        case OPT_SYMMETRIC:
+            symmetric = 1;
+            break;
+        case OPT_ASYMMETRIC:
+            symmetric = 0;
+            break;
+        case OPT_WEIGHT_DTYPE:
+            weight_dtype = optarg;
+            break;
+        case OPT_REDUCE_RANGE:
+            reduce_range = 1;
+            break;
+        case OPT_BLOCK_SIZE:
+            if (!cli_parse_int(&info, "block-size", optarg, 16, 1024, &block))
+                return EXIT_USAGE;
+            if (block & (block - 1))
+                return cli_usage_error(&info, "--block-size: %lld is not a power of 2", block);
+            break;
+        case OPT_CLIP:
+            clip = optarg;
+            break;
+        case OPT_INCLUDE:
+            include = optarg;
+            break;
+        case OPT_EXCLUDE:
+            exclude = optarg;
+            break;
+        case OPT_OP_TYPES:
+            op_types = optarg;
+            break;
+        case OPT_KEEP_IO:
+            keep_io = 1;
+            break;
+        case OPT_NO_FOLD:
+            fold = 0;
+            break;
+        case OPT_ALLOW_REQUANT:
+            allow_requant = 1;
+            break;
+        case OPT_PASSES:
+            passes = optarg;
+            break;
+        case OPT_DRY_RUN:
+            dry_run = 1;
+            break;
+        case OPT_JSON:
+            json = optarg;
+            break;
+        case OPT_IN_PLACE:
+            in_place = 1;
+            break;
+        case 'v':
+            cli_verbosity = 1;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(&info, "missing IN");
+    if (optind + 1 < argc)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    const char *in = argv[optind];
+    if (!out && !dry_run)
+        return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
+    if (strcmp(mode, "weight-only"))
+        return cli_usage_error(&info, "--mode: '%s' is not a mode this build offers (weight-only)", mode);
+    int fp16 = !strcmp(dtype, "fp16") || !strcmp(dtype, "float16");
+    int int4 = !strcmp(dtype, "int4");
+    if (!fp16 && !int4 && strcmp(dtype, "int8"))
+        return cli_usage_error(&info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
+    if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
+        return cli_usage_error(&info, "--weight-dtype: '%s' is not int8 or uint8", weight_dtype);
+    if (strcmp(clip, "mse") && strcmp(clip, "minmax"))
+        return cli_usage_error(&info, "--clip: '%s' is not mse or minmax", clip);
+    if ((include && !cli_check_regex(&info, "include", include)) ||
+        (exclude && !cli_check_regex(&info, "exclude", exclude)))
+        return EXIT_USAGE;
+    if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
+        return cli_usage_error(&info, "--json - and -o - both want standard output");
+    if (out && !in_place && same_file(in, out))
+        return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
+
+    /* the preset pipeline, as a string: what --passes would say */
+    char spec[2048];
+    if (passes) {
+        snprintf(spec, sizeof spec, "%s", passes);
+    } else {
+        char filt[1024] = "";
+        size_t k = 0;
+        if (op_types)
+            k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", op_types);
+        if (include && k < sizeof filt)
+            k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", include);
+        if (exclude && k < sizeof filt)
+            snprintf(filt + k, sizeof filt - k, ",exclude=%s", exclude);
+        if ((include && (strchr(include, ',') || strchr(include, '{') || strchr(include, '}'))) ||
+            (exclude && (strchr(exclude, ',') || strchr(exclude, '{') || strchr(exclude, '}'))))
+            return cli_usage_error(&info, "--include/--exclude: use '|' instead of ',' and no braces");
+        char q[1400];
+        if (fp16)
+            snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", keep_io ? "true" : "false",
+                     include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
+                     exclude ? exclude : "");
+        else if (int4)
+            snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
+                     symmetric == 1 ? "true" : "false", clip, filt);
+        else
+            snprintf(q, sizeof q,
+                     "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,"
+                     "clip=%s%s}",
+                     per_channel ? "true" : "false", weight_dtype,
+                     symmetric == 0 || !strcmp(weight_dtype, "uint8") ? "false" : "true",
+                     reduce_range ? "true" : "false", clip, filt);
+        snprintf(spec, sizeof spec, "%s%s,dce", fold ? "fold-bn,eliminate," : "", q);
+    }
+    hpcz_error err = {0};
+    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
+    if (!pl)
+        return cli_usage_error(&info, "%s", err.msg);
+
+    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    if (!m) {
+        hpcz_pipeline_free(pl);
+        return cli_file_error(in, &err);
+    }
+    uint64_t in_bytes = m->file_size;
+    hpcz_model_summary before;
+    if (hpcz_model_summarize(m, &before, &err)) {
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return cli_file_error(in, &err);
+    }
+    size_t already = count_quant_nodes(m);
+    if (already && !allow_requant) {
+        hpcz_model_summary_release(&before);
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return cli_error("%s: the model is already quantized (%zu quantization nodes); "
+                         "--allow-requantize quantizes the float weights left",
+                         strcmp(in, "-") ? in : "<stdin>", already);
+    }
+    notes nt = {0};
+    hpcz_pass_ctx ctx;
+    hpcz_pass_ctx_init(&ctx);
+    ctx.log = collect_note;
+    ctx.log_user = &nt;
+    hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
+    hpcz_pipeline_free(pl);
+    int rc = EXIT_OK;
+    uint8_t *bytes = NULL;
+    size_t out_bytes = 0;
+    hpcz_model_summary after;
+    memset(&after, 0, sizeof after);
+    if (st) {
+        rc = cli_file_error(in, &err);
+        goto done;
+    }
+    if (hpcz_model_summarize(m, &after, &err)) {
+        rc = cli_file_error(in, &err);
+        goto done;
+    }
+    /* the size of what would be written (always serialized: deterministic) */
+    if (hpcz_onnx_serialize(m, NULL, &bytes, &out_bytes, &err)) {
+        rc = cli_file_error(out ? out : in, &err);
+        goto done;
+    }
+    if (!dry_run) {
+        if (!strcmp(out, "-")) {
+            if (fwrite(bytes, 1, out_bytes, stdout) != out_bytes || fflush(stdout)) {
+                rc = cli_error("writing standard output failed");
+                goto done;
+            }
+        } else if ((st = hpcz_onnx_save(m, out, NULL, &err))) {
+            rc = cli_file_error(out, &err);
+            goto done;
+        }
+    }
+    tally t = {.op_types = op_types ? op_types : "Conv,ConvTranspose,Gemm,MatMul", .fp16 = fp16};
+    hpcz_model_foreach_graph(m, tally_graph, &t);
+    if (dry_run) {
+        /* the plan per tensor: the notes of the quantization pass */
+        FILE *pf = json && !strcmp(json, "-") ? stderr : stdout;
+        for (size_t i = 0; i < nt.n; i++)
+            if (!strncmp(nt.lines[i], "quantize: ", 10) || !strncmp(nt.lines[i], "to-fp16: ", 9))
+                fprintf(pf, "%s\n", strchr(nt.lines[i], ' ') + 1);
+        uint64_t wbits = 0;
+        for (size_t i = 0; i < after.n_dtypes; i++)
+            wbits += after.dtypes[i].bytes * 8;
+        fprintf(pf, "weights: %s -> %s (%.2f bits per weight overall)\n",
+                cli_bytes(before.param_bytes), cli_bytes(after.param_bytes),
+                before.params ? (double)wbits / (double)before.params : 0.0);
+        fprintf(pf, "model: %s -> %s (not written: --dry-run)\n", cli_bytes(in_bytes),
+                cli_bytes(out_bytes));
+    }
+    if (cli_verbosity >= 0) {
+        const char *what = fp16 ? "fp16" : int4 ? "int4 weight-only" : "int8 weight-only";
+        fprintf(stderr, "hpcz quantize: %s, %s\n", what,
+                fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
+                     : (int4 ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));
+        fprintf(stderr, "  size     %s -> %s (%.1f%%)\n", cli_bytes(in_bytes), cli_bytes(out_bytes),
+                in_bytes ? 100.0 * (double)out_bytes / (double)in_bytes : 0.0);
+        fprintf(stderr, "  weights  %s -> %s\n", cli_bytes(before.param_bytes), cli_bytes(after.param_bytes));
+        for (size_t i = 0; i < t.n; i++)
+            fprintf(stderr, "  %-16s %zu %s, %zu kept float\n", t.t[i].op, t.t[i].quantized,
+                    fp16 ? "float16" : "quantized", t.t[i].kept);
+        fprintf(stderr, "  nodes    %zu -> %zu\n", before.n_nodes_total, after.n_nodes_total);
+        for (size_t i = 0; i < nt.n; i++)
+            if (strstr(nt.lines[i], "kept float32"))
+                fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
+    }
+    if (json) {
+        FILE *jf = !strcmp(json, "-") ? stdout : NULL;
+        hpcz_outfile *of = NULL;
+        if (!jf) {
+            of = hpcz_outfile_open(json, &err);
+            if (!of) {
+                rc = cli_file_error(json, &err);
+                goto done;
+            }
+            jf = hpcz_outfile_stream(of);
+        }
+        hpcz_json j;
+        hpcz_json_init(&j, jf);
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "schema", "hpcz.quantize");
+        hpcz_json_int(&j, "version", 1);
+        hpcz_json_string(&j, "input", in);
+        hpcz_json_string(&j, "output", dry_run ? NULL : out);
+        hpcz_json_bool(&j, "dry_run", dry_run);
+        hpcz_json_string(&j, "pipeline", spec);
+        hpcz_json_string(&j, "mode", mode);
+        hpcz_json_string(&j, "dtype", fp16 ? "fp16" : dtype);
+        hpcz_json_object_begin(&j, "size");
+        hpcz_json_uint(&j, "before", in_bytes);
+        hpcz_json_uint(&j, "after", out_bytes);
+        hpcz_json_uint(&j, "weight_bytes_before", before.param_bytes);
+        hpcz_json_uint(&j, "weight_bytes_after", after.param_bytes);
+        hpcz_json_object_end(&j);
+        hpcz_json_array_begin(&j, "ops");
+        for (size_t i = 0; i < t.n; i++) {
+            hpcz_json_object_begin(&j, NULL);
+            hpcz_json_string(&j, "op_type", t.t[i].op);
+            hpcz_json_uint(&j, "quantized", t.t[i].quantized);
+            hpcz_json_uint(&j, "kept_float", t.t[i].kept);
+            hpcz_json_object_end(&j);
+        }
+        hpcz_json_array_end(&j);
+        hpcz_json_array_begin(&j, "notes");
+        for (size_t i = 0; i < nt.n; i++)
+            hpcz_json_string(&j, NULL, nt.lines[i]);
+        hpcz_json_array_end(&j);
+        hpcz_json_object_end(&j);
+        hpcz_json_finish(&j);
+        if (of && hpcz_outfile_commit(of, &err))
+            rc = cli_file_error(json, &err);
+    }
+done:
+    free(bytes);
+    for (size_t i = 0; i < nt.n; i++)
+        free(nt.lines[i]);
+    free(nt.lines);
+    hpcz_model_summary_release(&before);
+    hpcz_model_summary_release(&after);
+    hpcz_model_free(m);
+    return rc;
+}

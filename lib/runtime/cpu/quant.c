@@ -1,0 +1,168 @@
+/*
+ * quant.c - QuantizeLinear, DequantizeLinear (per tensor, per axis,
+ * blocked) and DynamicQuantizeLinear.
+ */
+#include "../rt.h"
+
+static bool qrange(int dt, double *lo, double *hi)
+{
+    switch (dt) {
+    case HPCZ_DTYPE_INT8: *lo = -128; *hi = 127; return true;
+    case HPCZ_DTYPE_UINT8: *lo = 0; *hi = 255; return true;
+    case HPCZ_DTYPE_INT16: *lo = -32768; *hi = 32767; return true;
+    case HPCZ_DTYPE_UINT16: *lo = 0; *hi = 65535; return true;
+    case HPCZ_DTYPE_INT32: *lo = -2147483648.0; *hi = 2147483647.0; return true;
+    default: return false;
+    }
+}
+
+/* Index into scale/zero point for element i of x: per tensor, per axis or
+ * per block along axis. */
+typedef struct qmap {
+    int mode; /* 0 tensor, 1 axis, 2 blocked */
+    int64_t inner, len, block, nblk;
+} qmap;
+
+static bool qmap_init(rt_ctx *c, const hpcz_array *x, const hpcz_array *s, qmap *m)
+{
+    memset(m, 0, sizeof *m);
+    if (s->numel == 1 && rt_attr_i(c, "block_size", 0) <= 0)
+        return true; /* per tensor (a per-axis [1] scale is the same thing) */
+    int axis = rt_axis(rt_attr_i(c, "axis", 1), x->ndim);
+    if (axis < 0)
+        return false;
+    m->len = x->dims[axis];
+    m->inner = 1;
+    for (int d = axis + 1; d < x->ndim; d++)
+        m->inner *= x->dims[d];
+    int64_t bs = rt_attr_i(c, "block_size", 0);
+    if (bs > 0) {
+        if (s->ndim != x->ndim)
+            return false;
+        m->mode = 2;
+        m->block = bs;
+        m->nblk = s->dims[axis];
+        if (m->nblk != (m->len + bs - 1) / bs)
+            return false;
+        for (int d = 0; d < x->ndim; d++)
+            if (d != axis && s->dims[d] != x->dims[d])
+                return false;
+        return true;
+    }
+    if (s->ndim != 1 || s->dims[0] != m->len)
+        return false;
+    m->mode = 1;
+    return true;
+}
+
+static inline int64_t qidx(const qmap *m, int64_t i)
+{
+    if (m->mode == 0)
+        return 0;
+    int64_t a = (i / m->inner) % m->len;
+    if (m->mode == 1)
+        return a;
+    int64_t outer = i / (m->inner * m->len), in = i % m->inner;
+    return (outer * m->nblk + a / m->block) * m->inner + in;
+}
+
+static hpcz_status k_quantize(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *s = rt_in(c, 1), *zp = rt_in(c, 2);
+    if (!hpcz_dtype_is_float(x->dtype) || x->dtype == HPCZ_DTYPE_BFLOAT16 || !s)
+        return rt_unsupported(c);
+    int odt = zp ? zp->dtype : (int)rt_attr_i(c, "output_dtype", HPCZ_DTYPE_UINT8);
+    if (!odt)
+        odt = HPCZ_DTYPE_UINT8;
+    double lo, hi;
+    if (!qrange(odt, &lo, &hi) || odt == HPCZ_DTYPE_INT32)
+        return rt_unsupported(c);
+    qmap m;
+    if (!qmap_init(c, x, s, &m))
+        return rt_bad(c, "scale shape does not match axis/block_size");
+    hpcz_array *y = rt_out(c, 0, odt, x->ndim, x->dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t q = qidx(&m, i);
+        /* the reference divides in the input's precision */
+        double sc = rt_load_d(s->data, s->dtype, q);
+        double v;
+        if (x->dtype == HPCZ_DTYPE_FLOAT || x->dtype == HPCZ_DTYPE_FLOAT16)
+            v = nearbyintf((float)rt_load_d(x->data, x->dtype, i) / (float)sc);
+        else
+            v = nearbyint(rt_load_d(x->data, x->dtype, i) / sc);
+        v += zp ? (double)rt_load_i(zp->data, zp->dtype, q) : 0;
+        v = v < lo ? lo : v > hi ? hi : v;
+        rt_store_i(y->data, odt, i, (int64_t)v);
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status k_dequantize(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *s = rt_in(c, 1), *zp = rt_in(c, 2);
+    double lo, hi;
+    if (!qrange(x->dtype, &lo, &hi) || !s || !hpcz_dtype_is_float(s->dtype) ||
+        s->dtype == HPCZ_DTYPE_BFLOAT16)
+        return rt_unsupported(c);
+    int odt = (int)rt_attr_i(c, "output_dtype", 0);
+    if (!odt)
+        odt = s->dtype;
+    qmap m;
+    if (!qmap_init(c, x, s, &m))
+        return rt_bad(c, "scale shape does not match axis/block_size");
+    hpcz_array *y = rt_out(c, 0, odt, x->ndim, x->dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t q = qidx(&m, i);
+        int64_t v = rt_load_i(x->data, x->dtype, i) - (zp ? rt_load_i(zp->data, zp->dtype, q) : 0);
+        float r = (float)v * (float)rt_load_d(s->data, s->dtype, q);
+        rt_store_d(y->data, odt, i, r);
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status k_dynquant(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0);
+    if (x->dtype != HPCZ_DTYPE_FLOAT)
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_UINT8, x->ndim, x->dims);
+    hpcz_array *ys = rt_out(c, 1, HPCZ_DTYPE_FLOAT, 0, NULL);
+    hpcz_array *yz = rt_out(c, 2, HPCZ_DTYPE_UINT8, 0, NULL);
+    if ((!y && c->out[0]) || (!ys && c->n_out > 1 && c->out[1]) ||
+        (!yz && c->n_out > 2 && c->out[2]))
+        return c->err->status;
+    if (c->infer)
+        return HPCZ_OK;
+    const float *xd = x->data;
+    float mn = 0, mx = 0;
+    for (int64_t i = 0; i < x->numel; i++) {
+        mn = xd[i] < mn ? xd[i] : mn;
+        mx = xd[i] > mx ? xd[i] : mx;
+    }
+    float scale = (mx - mn) / 255.0f;
+    float zpf = scale == 0 ? 0 : nearbyintf(-mn / scale);
+    zpf = zpf < 0 ? 0 : zpf > 255 ? 255 : zpf;
+    if (ys)
+        *(float *)ys->data = scale;
+    if (yz)
+        *(uint8_t *)yz->data = (uint8_t)zpf;
+    if (y)
+        for (int64_t i = 0; i < x->numel; i++) {
+            float v = scale == 0 ? zpf : nearbyintf(xd[i] / scale) + zpf;
+            v = v < 0 ? 0 : v > 255 ? 255 : v;
+            ((uint8_t *)y->data)[i] = (uint8_t)v;
+        }
+    return HPCZ_OK;
+}
+
+static const rt_op ops[] = {
+    {"", "QuantizeLinear", 10, 0, 0, k_quantize, NULL},
+    {"", "DequantizeLinear", 10, 0, 0, k_dequantize, NULL},
+    {"", "DynamicQuantizeLinear", 11, 0, 0, k_dynquant, NULL},
+};
+
+const rt_op_table rt_ops_quant = {ops, HPCZ_ARRAY_SIZE(ops)};

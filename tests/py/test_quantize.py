@@ -1,0 +1,199 @@
+"""hpcz quantize checked through an independent runtime (ONNX Runtime) and
+checker (onnx.checker with full shape inference): accuracy and logit SQNR on
+the digits test split, determinism, weights in Constant nodes and subgraphs,
+opset upgrades, and float16 conversion that survives values outside float16's
+range where a naive cast breaks the model.
+
+Usage: python test_quantize.py HPCZ SOURCE_ROOT
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+HPCZ, ROOT = sys.argv[1:3]
+TMP = tempfile.mkdtemp(prefix="hpcz-quant-")
+SAMPLES = os.path.join(ROOT, "samples")
+X = np.load(os.path.join(SAMPLES, "digits", "test_input.npy"))
+Y = np.load(os.path.join(SAMPLES, "digits", "test_labels.npy"))
+passed, failed = 0, 0
+
+
+def check(cond, what):
+    global passed, failed
+    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
+    print("PASS" if cond else "FAIL", what, flush=True)
+
+
+def quantize(src, name, *args):
+    dst = os.path.join(TMP, name)
+    r = subprocess.run([HPCZ, "quantize", src, "-o", dst, "-q", *args], capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr)
+    return dst if r.returncode == 0 else None
+
+
+def session(path):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def run(path, feeds):
+    return session(path).run(None, feeds)
+
+
+def sqnr(ref, out):
+    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
+
+
+def digits(model, name, args, max_drop, min_sqnr, fp16_io=False):
+    src = os.path.join(SAMPLES, model)
+    out = quantize(src, name, *args)
+    check(out is not None, "%s %s: hpcz quantize succeeds" % (model, " ".join(args)))
+    if not out:
+        return
+    onnx.checker.check_model(out, full_check=True)
+    ref = run(src, {"input": X})[0]
+    got = run(out, {"input": X.astype(np.float16) if fp16_io else X})[0].astype(np.float32)
+    acc_ref = 100 * np.mean(ref.argmax(1) == Y)
+    acc = 100 * np.mean(got.argmax(1) == Y)
+    s = sqnr(ref, got)
+    print("   %s %s: top-1 %.2f%% (float %.2f%%), logit SQNR %.1f dB, %d bytes"
+          % (model, " ".join(args), acc, acc_ref, s, os.path.getsize(out)))
+    check(acc_ref - acc <= max_drop, "%s %s: top-1 drop %.2f <= %.2f points" % (model, " ".join(args), acc_ref - acc, max_drop))
+    check(s >= min_sqnr, "%s %s: logit SQNR %.1f >= %.1f dB" % (model, " ".join(args), s, min_sqnr))
+    return out
+
+
+def main():
+    # accuracy targets of the issue, with SQNR floors measured once and kept with margin
+    q8 = digits("digits_cnn.onnx", "cnn_int8.onnx", [], 0.5, 38)
+    digits("digits_cnn.onnx", "cnn_int8_pt.onnx", ["--per-tensor"], 0.5, 35)
+    digits("digits_cnn.onnx", "cnn_int4.onnx", ["--dtype", "int4"], 2.0, 24)
+    digits("digits_cnn.onnx", "cnn_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
+    digits("digits_cnn.onnx", "cnn_fp16_io.onnx", ["--dtype", "fp16"], 0.0, 45, fp16_io=True)
+    digits("digits_mlp.onnx", "mlp_int8.onnx", [], 0.5, 40)
+    digits("digits_mlp.onnx", "mlp_int4.onnx", ["--dtype", "int4", "--block-size", "32"], 2.0, 24)
+    digits("digits_mlp.onnx", "mlp_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
+
+    # deterministic: same bytes twice
+    again = quantize(os.path.join(SAMPLES, "digits_cnn.onnx"), "cnn_int8_again.onnx")
+    check(open(q8, "rb").read() == open(again, "rb").read(), "int8 output is byte-identical across runs")
+
+    # the int8 model stores int8 weights: fewer bytes than a quarter + scales
+    m = onnx.load(q8)
+    kinds = {t.data_type for t in m.graph.initializer}
+    check(TensorProto.INT8 in kinds, "int8 initializers present")
+    check(os.path.getsize(q8) < 0.4 * os.path.getsize(os.path.join(SAMPLES, "digits_cnn.onnx")),
+          "int8 model is under 40% of the float file")
+
+    # weights held in Constant nodes are weights
+    pat = os.path.join(SAMPLES, "patterns")
+    cw = os.path.join(pat, "const_weights.onnx")
+    out = quantize(cw, "const_int8.onnx")
+    onnx.checker.check_model(out, full_check=True)
+    feeds = {"input": np.load(os.path.join(pat, "const_weights.input_input.npy"))}
+    ref, got = run(cw, feeds)[0], run(out, feeds)[0]
+    check(sqnr(ref, got) > 30, "Constant-node weights quantized, SQNR %.1f dB" % sqnr(ref, got))
+    check(sum(n.op_type == "DequantizeLinear" for n in onnx.load(out).graph.node) == 3,
+          "the 3 Constant-node weights (2 Conv, 1 Gemm) go through DequantizeLinear")
+
+    # weights used inside If branches
+    ifm = os.path.join(pat, "if_subgraph.onnx")
+    out = quantize(ifm, "if_int8.onnx", "--block-size", "16")
+    onnx.checker.check_model(out, full_check=True)
+    x = np.load(os.path.join(pat, "if_subgraph.input_x.npy"))
+    for c in ("true", "false"):
+        cond = np.load(os.path.join(pat, "if_subgraph.input_cond_%s.npy" % c))
+        ref, got = run(ifm, {"x": x, "cond": cond})[0], run(out, {"x": x, "cond": cond})[0]
+        check(sqnr(ref, got) > 30, "If model with cond=%s: SQNR %.1f dB" % (c, sqnr(ref, got)))
+    check(any(n.op_type == "DequantizeLinear" for n in onnx.load(out).graph.node),
+          "the weight read inside the If branch is quantized")
+
+    # opset upgrade: an opset-10 model with ops whose schema changed, to 21 for int4
+    rng = np.random.default_rng(1)
+    w = numpy_helper.from_array(rng.normal(size=(16, 8)).astype(np.float32), "W")
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["a"], name="mm"),
+        helper.make_node("Unsqueeze", ["a"], ["b"], name="unsq", axes=[0]),
+        helper.make_node("ReduceMean", ["b"], ["c"], name="rmean", axes=[0], keepdims=0),
+        helper.make_node("Softmax", ["c"], ["d"], name="sm", axis=1),
+        helper.make_node("Clip", ["d"], ["e"], name="clip", min=0.01, max=0.9),
+        helper.make_node("Split", ["e"], ["s1", "s2"], name="split", axis=1, split=[3, 5]),
+        helper.make_node("Squeeze", ["s1"], ["y"], name="sq", axes=[0]),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3]),
+                           helper.make_tensor_value_info("s2", TensorProto.FLOAT, [1, 5])], initializer=[w])
+    old = os.path.join(TMP, "opset10.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)], ir_version=5), old)
+    up = os.path.join(TMP, "opset21.onnx")
+    r = subprocess.run([HPCZ, "convert", old, "-o", up, "--passes", "upgrade-opset{to=21}"], capture_output=True, text=True)
+    check(r.returncode == 0, "upgrade-opset 10 -> 21 runs: %s" % r.stderr.strip())
+    onnx.checker.check_model(up, full_check=True)
+    feeds = {"x": rng.normal(size=(1, 16)).astype(np.float32)}
+    a, b = run(old, feeds), run(up, feeds)
+    check(all(np.allclose(p, q, rtol=1e-6, atol=1e-7) for p, q in zip(a, b)),
+          "opset 10 -> 21 (Unsqueeze, ReduceMean, Softmax, Clip, Split, Squeeze) gives the same outputs")
+    out = quantize(old, "opset10_int4.onnx", "--dtype", "int4", "--block-size", "16")
+    check(out is not None and onnx.load(out).opset_import[0].version == 21, "int4 upgrades the opset to 21")
+
+    # float16 with values float16 cannot hold
+    c = 4
+    nodes = [
+        helper.make_node("Conv", ["x", "cw"], ["c1"], name="conv"),
+        helper.make_node("BatchNormalization", ["c1", "g", "b", "mean", "var"], ["bn"], name="bn_big_var"),
+        helper.make_node("Mul", ["bn", "big"], ["scaled"], name="mul_2p20"),
+        helper.make_node("Abs", ["scaled"], ["ab"], name="abs"),
+        helper.make_node("Clip", ["ab", "tiny", "hi"], ["cl"], name="clip_1e-10"),
+        helper.make_node("Log", ["cl"], ["lg"], name="log"),
+        helper.make_node("Relu", ["lg"], ["y"], name="relu"),
+    ]
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(c, 1, 3, 3)).astype(np.float32), "cw"),
+        numpy_helper.from_array(np.ones(c, np.float32), "g"),
+        numpy_helper.from_array(np.zeros(c, np.float32), "b"),
+        numpy_helper.from_array(np.zeros(c, np.float32), "mean"),
+        numpy_helper.from_array(np.full(c, 1e8, np.float32), "var"),
+        numpy_helper.from_array(np.array(2.0 ** 20, np.float32), "big"),
+        numpy_helper.from_array(np.array(1e-10, np.float32), "tiny"),
+        numpy_helper.from_array(np.array(1e30, np.float32), "hi"),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 6, 6])], initializer=inits)
+    src = os.path.join(TMP, "ranges.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    feeds = {"x": rng.normal(size=(1, 1, 8, 8)).astype(np.float32)}
+    ref = run(src, feeds)[0]
+    r = subprocess.run([HPCZ, "quantize", src, "-o", os.path.join(TMP, "ranges16.onnx"), "--dtype", "fp16",
+                        "--keep-io-types", "--no-fold"], capture_output=True, text=True)
+    check(r.returncode == 0, "fp16 on out-of-range constants runs")
+    got = run(os.path.join(TMP, "ranges16.onnx"), feeds)[0]
+    check(np.all(np.isfinite(got)) and np.allclose(ref, got, rtol=2e-2, atol=2e-2),
+          "fp16 model with var=1e8, 2^20 and a 1e-10 Clip stays close to float32 (max diff %.3g)" % np.max(np.abs(ref - got)))
+    for node in ("bn_big_var", "mul_2p20", "clip_1e-10"):
+        check(node in r.stderr, "the summary says why '%s' stayed float32" % node)
+    # the naive cast that hpcz avoids really breaks this model
+    naive = onnx.load(src)
+    for t in naive.graph.initializer:
+        arr = numpy_helper.to_array(t)
+        if arr.dtype == np.float32:
+            t.CopyFrom(numpy_helper.from_array(arr.astype(np.float16), t.name))
+    naive.graph.input[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    naive.graph.output[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.save(naive, os.path.join(TMP, "naive16.onnx"))
+    bad = run(os.path.join(TMP, "naive16.onnx"), {"x": feeds["x"].astype(np.float16)})[0].astype(np.float32)
+    check(not np.allclose(ref, bad, rtol=2e-2, atol=2e-2), "a naive float16 cast of the same model is wrong (control)")
+
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
