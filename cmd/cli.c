@@ -265,7 +265,7 @@ const char *cli_count(uint64_t n)
     return b;
 }
 
-static void log_note(void *user, const char *pass, const char *msg)
+void cli_log_note(void *user, const char *pass, const char *msg)
 {
     (void)user;
     if (cli_verbosity > 0)
@@ -282,7 +282,7 @@ int cli_run_pipeline(hpcz_model *m, const char *spec, const char *model_path)
     }
     hpcz_pass_ctx ctx;
     hpcz_pass_ctx_init(&ctx);
-    ctx.log = log_note;
+    ctx.log = cli_log_note;
     hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
     hpcz_pipeline_free(pl);
     if (st)
@@ -301,5 +301,20 @@ bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *patt
         return false;
     }
     regfree(&re);
+    return true;
+}
+
+bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = nc;
     return true;
 }

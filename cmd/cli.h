@@ -76,6 +76,13 @@ int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_passes(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+
+/* Pass-note logger for hpcz_pass_ctx.log: prints with -v. */
+void cli_log_note(void *user, const char *pass, const char *msg);
+/* Grows a malloc'd array of `layer`-like elements; false on OOM. */
+#define hpcz_grow_cli(arr, cap, need) cli_grow((void **)(arr), (cap), (need), sizeof **(arr))
+bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem);
 int cmd_run(int argc, char **argv);
 
 /* Runs a --passes pipeline on m, printing pass notes to stderr with -v.

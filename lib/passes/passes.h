@@ -25,6 +25,8 @@ extern const hpcz_pass hpcz_pass_upgrade_opset;
 extern const hpcz_pass hpcz_pass_quantize_int8;
 extern const hpcz_pass hpcz_pass_quantize_int4;
 extern const hpcz_pass hpcz_pass_to_fp16;
+extern const hpcz_pass hpcz_pass_prune_magnitude;
+extern const hpcz_pass hpcz_pass_prune_nm;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {

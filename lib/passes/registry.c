@@ -17,6 +17,8 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_quantize_int8,
     &hpcz_pass_quantize_int4,
     &hpcz_pass_to_fp16,
+    &hpcz_pass_prune_magnitude,
+    &hpcz_pass_prune_nm,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

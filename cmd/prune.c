@@ -1,0 +1,382 @@
+/*
+ * prune.c - `hpcz prune IN -o OUT`: magnitude or N:M pruning as a preset
+ * pipeline, with parameters, non-zeros and per-layer sparsity before/after.
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+    OPT_OUTPUT = 'o',
+    OPT_METHOD = 256,
+    OPT_SPARSITY,
+    OPT_SCOPE,
+    OPT_PATTERN,
+    OPT_MIN_PARAMS,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_OP_TYPES,
+    OPT_KEEP_FIRST_LAST,
+    OPT_FOLD_BN,
+    OPT_PASSES,
+    OPT_JSON,
+    OPT_IN_PLACE,
+    OPT_DRY_RUN,
+};
+
+static const cli_opt opts[] = {
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the pruned model to FILE ('-': stdout)"},
+    {"method", OPT_METHOD, required_argument, "M",
+     "magnitude (default: zero the smallest weights) or nm (N:M groups, see --pattern)"},
+    {"sparsity", OPT_SPARSITY, required_argument, "S", "magnitude: share of weights to zero, in [0, 1) (default 0.5)"},
+    {"scope", OPT_SCOPE, required_argument, "SCOPE",
+     "magnitude: 'layer' (each layer to S, default) or 'global' (one threshold across layers)"},
+    {"pattern", OPT_PATTERN, required_argument, "N:M",
+     "nm: keep N of every M weights along the reduction axis (default 2:4)"},
+    {"min-params", OPT_MIN_PARAMS, required_argument, "N", "skip weights with fewer than N elements"},
+    {"op-types", OPT_OP_TYPES, required_argument, "LIST",
+     "ops whose weights are pruned (default Conv,ConvTranspose,Gemm,MatMul)"},
+    {"include", OPT_INCLUDE, required_argument, "REGEX",
+     "only nodes whose name or op type matches (POSIX extended regex)"},
+    {"exclude", OPT_EXCLUDE, required_argument, "REGEX", "skip nodes whose name or op type matches"},
+    {"keep-first-last", OPT_KEEP_FIRST_LAST, no_argument, NULL, "leave the first and last layers dense"},
+    {"fold-bn", OPT_FOLD_BN, no_argument, NULL, "fold BatchNormalization into convolutions first"},
+    {"passes", OPT_PASSES, required_argument, "PIPELINE", "run this pipeline instead of the preset"},
+    {"json", OPT_JSON, required_argument, "FILE", "write the report as JSON (schema hpcz.prune 1) to FILE ('-': stdout)"},
+    {"dry-run", OPT_DRY_RUN, no_argument, NULL, "report what would be pruned; write nothing"},
+    {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
+    {"verbose", 'v', no_argument, NULL, "print what every pass did"},
+    {"quiet", 'q', no_argument, NULL, "no report on stderr"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "prune", "IN -o OUT [options]",
+    "Prune a model's weights: unstructured magnitude pruning per layer or with one global "
+    "threshold, or N:M semi-structured sparsity (the 2:4 pattern sparse tensor cores run).",
+    "Weights are the constant inputs of Conv, ConvTranspose, Gemm and MatMul, whether "
+    "initializers or Constant nodes, subgraphs included. '-' reads standard input and writes "
+    "standard output, so prune sits in pipes: hpcz prune - -o - < a.onnx | hpcz quantize - -o b.onnx. "
+    "The report goes to stderr. Zeros shrink the file once it is stored sparse (.hpcz).",
+    opts,
+};
+
+typedef struct layer {
+    const hpcz_node *node;
+    int64_t numel;
+    int64_t zeros_before, zeros_after;
+} layer;
+
+typedef struct layers {
+    layer *l;
+    size_t n, cap;
+    const char *op_types;
+    int after;
+} layers;
+
+static bool listed(const char *list, const char *op)
+{
+    size_t ol = strlen(op);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == ol && !strncmp(p, op, l))
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+static hpcz_tensor *const_of(const hpcz_value *v)
+{
+    if (!v)
+        return NULL;
+    if (v->init)
+        return v->init;
+    if (v->producer && !strcmp(v->producer->op_type, "Constant")) {
+        const hpcz_attr *a = hpcz_node_attr(v->producer, "value");
+        return a ? a->t : NULL;
+    }
+    return NULL;
+}
+
+static int64_t zeros_of(hpcz_tensor *t)
+{
+    hpcz_error e;
+    const float *d = hpcz_tensor_data(t, &e);
+    int64_t z = 0;
+    for (int64_t i = 0; d && i < t->numel; i++)
+        z += d[i] == 0.0f;
+    return z;
+}
+
+static int scan_layers(hpcz_graph *g, void *ctx)
+{
+    layers *L = ctx;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        if (!listed(L->op_types, n->op_type) || n->n_inputs < 2)
+            continue;
+        hpcz_tensor *t = const_of(n->inputs[1]);
+        if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        layer *e = NULL;
+        for (size_t k = 0; k < L->n && !e; k++)
+            if (L->l[k].node == n)
+                e = &L->l[k];
+        if (!e) {
+            if (L->after || !hpcz_grow_cli(&L->l, &L->cap, L->n + 1))
+                continue;
+            e = &L->l[L->n++];
+            e->node = n;
+            e->numel = t->numel;
+            e->zeros_before = zeros_of(t);
+            e->zeros_after = e->zeros_before;
+        }
+        if (L->after)
+            e->zeros_after = zeros_of(t);
+    }
+    return 0;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, "-") || !strcmp(b, "-"))
+        return false;
+    if (!strcmp(a, b))
+        return true;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+    const char *out = NULL, *method = "magnitude", *scope = "layer", *pattern = "2:4";
+    const char *include = NULL, *exclude = NULL, *op_types = NULL, *passes = NULL, *json = NULL;
+    double sparsity = 0.5;
+    long long min_params = 0;
+    int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0;
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case OPT_OUTPUT:
+            out = optarg;
+            break;
+        case OPT_METHOD:
+            method = optarg;
+            break;
+        case OPT_SPARSITY: {
+            char *end;
+            sparsity = strtod(optarg, &end);
+            if (end == optarg || *end || !(sparsity >= 0 && sparsity < 1))
+                return cli_usage_error(&info, "--sparsity: '%s' is not a number in [0, 1)", optarg);
+            break;
+        }
+        case OPT_SCOPE:
+            scope = optarg;
+            break;
+        case OPT_PATTERN:
+            pattern = optarg;
+            break;
+        case OPT_MIN_PARAMS:
+            if (!cli_parse_int(&info, "min-params", optarg, 0, 1000000000000LL, &min_params))
+                return EXIT_USAGE;
+            break;
+        case OPT_INCLUDE:
+            include = optarg;
+            break;
+        case OPT_EXCLUDE:
+            exclude = optarg;
+            break;
+        case OPT_OP_TYPES:
+            op_types = optarg;
+            break;
+        case OPT_KEEP_FIRST_LAST:
+            keep_fl = 1;
+            break;
+        case OPT_FOLD_BN:
+            fold = 1;
+            break;
+        case OPT_PASSES:
+            passes = optarg;
+            break;
+        case OPT_JSON:
+            json = optarg;
+            break;
+        case OPT_DRY_RUN:
+            dry_run = 1;
+            break;
+        case OPT_IN_PLACE:
+            in_place = 1;
+            break;
+        case 'v':
+            cli_verbosity = 1;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(&info, "missing IN");
+    if (optind + 1 < argc)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    const char *in = argv[optind];
+    if (!out && !dry_run)
+        return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
+    if (strcmp(method, "magnitude") && strcmp(method, "nm"))
+        return cli_usage_error(&info, "--method: '%s' is not magnitude or nm", method);
+    if (strcmp(scope, "layer") && strcmp(scope, "global"))
+        return cli_usage_error(&info, "--scope: '%s' is not layer or global", scope);
+    long long pn = 0, pm = 0;
+    {
+        char *colon = strchr(pattern, ':'), *e1, *e2;
+        if (colon) {
+            pn = strtoll(pattern, &e1, 10);
+            pm = strtoll(colon + 1, &e2, 10);
+        }
+        if (!colon || e1 != colon || *e2 || pn < 1 || pm < 2 || pm > 64 || pn >= pm)
+            return cli_usage_error(&info, "--pattern: '%s' is not N:M with 1 <= N < M <= 64 (e.g. 2:4)",
+                                   pattern);
+    }
+    if ((include && !cli_check_regex(&info, "include", include)) ||
+        (exclude && !cli_check_regex(&info, "exclude", exclude)))
+        return EXIT_USAGE;
+    if ((include && strpbrk(include, ",{}")) || (exclude && strpbrk(exclude, ",{}")))
+        return cli_usage_error(&info, "--include/--exclude: use '|' instead of ',' and no braces");
+    if (out && !in_place && same_file(in, out))
+        return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
+    if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
+        return cli_usage_error(&info, "--json - and -o - both want standard output");
+
+    char spec[2048], filt[1024] = "";
+    size_t k = 0;
+    k += (size_t)snprintf(filt + k, sizeof filt - k, ",min-params=%lld,keep-first-last=%s", min_params,
+                          keep_fl ? "true" : "false");
+    if (op_types && k < sizeof filt)
+        k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", op_types);
+    if (include && k < sizeof filt)
+        k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", include);
+    if (exclude && k < sizeof filt)
+        snprintf(filt + k, sizeof filt - k, ",exclude=%s", exclude);
+    if (passes)
+        snprintf(spec, sizeof spec, "%s", passes);
+    else if (!strcmp(method, "magnitude"))
+        snprintf(spec, sizeof spec, "%sprune-magnitude{sparsity=%g,scope=%s%s}",
+                 fold ? "fold-bn,dce," : "", sparsity, scope, filt);
+    else
+        snprintf(spec, sizeof spec, "%sprune-nm{n=%lld,m=%lld%s}", fold ? "fold-bn,dce," : "", pn, pm, filt);
+    hpcz_error err = {0};
+    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
+    if (!pl)
+        return cli_usage_error(&info, "%s", err.msg);
+    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    if (!m) {
+        hpcz_pipeline_free(pl);
+        return cli_file_error(in, &err);
+    }
+    layers L = {.op_types = op_types ? op_types : "Conv,ConvTranspose,Gemm,MatMul"};
+    hpcz_model_summary before, after;
+    memset(&after, 0, sizeof after);
+    int rc = EXIT_OK;
+    if (hpcz_model_summarize(m, &before, &err)) {
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return cli_file_error(in, &err);
+    }
+    hpcz_model_foreach_graph(m, scan_layers, &L);
+    hpcz_pass_ctx ctx;
+    hpcz_pass_ctx_init(&ctx);
+    ctx.log = cli_log_note;
+    hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
+    hpcz_pipeline_free(pl);
+    if (st) {
+        rc = cli_file_error(in, &err);
+        goto done;
+    }
+    L.after = 1;
+    hpcz_model_foreach_graph(m, scan_layers, &L);
+    if (hpcz_model_summarize(m, &after, &err)) {
+        rc = cli_file_error(in, &err);
+        goto done;
+    }
+    if (!dry_run && (st = hpcz_onnx_save(m, out, NULL, &err))) {
+        rc = cli_file_error(out, &err);
+        goto done;
+    }
+    if (cli_verbosity >= 0) {
+        uint64_t nz_b = before.params - (uint64_t)before.zeros, nz_a = after.params - (uint64_t)after.zeros;
+        fprintf(stderr, "hpcz prune: %s\n", spec);
+        fprintf(stderr, "  parameters  %s -> %s\n", cli_count(before.params), cli_count(after.params));
+        fprintf(stderr, "  non-zeros   %s -> %s (%.1f%% of the parameters are zero)\n", cli_count(nz_b),
+                cli_count(nz_a), after.params ? 100.0 * (double)after.zeros / (double)after.params : 0.0);
+        fprintf(stderr, "  %-32s %-14s %10s %9s %9s\n", "layer", "op", "weights", "before", "after");
+        for (size_t i = 0; i < L.n; i++) {
+            const layer *l = &L.l[i];
+            const char *nm = l->node->name && *l->node->name ? l->node->name : l->node->outputs[0]->name;
+            fprintf(stderr, "  %-32.32s %-14s %10s %8.1f%% %8.1f%%\n", nm, l->node->op_type,
+                    cli_count((uint64_t)l->numel), 100.0 * (double)l->zeros_before / (double)l->numel,
+                    100.0 * (double)l->zeros_after / (double)l->numel);
+        }
+        if (dry_run)
+            fprintf(stderr, "  (not written: --dry-run)\n");
+    }
+    if (json) {
+        FILE *jf = !strcmp(json, "-") ? stdout : NULL;
+        hpcz_outfile *of = NULL;
+        if (!jf) {
+            if (!(of = hpcz_outfile_open(json, &err))) {
+                rc = cli_file_error(json, &err);
+                goto done;
+            }
+            jf = hpcz_outfile_stream(of);
+        }
+        hpcz_json j;
+        hpcz_json_init(&j, jf);
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "schema", "hpcz.prune");
+        hpcz_json_int(&j, "version", 1);
+        hpcz_json_string(&j, "input", in);
+        hpcz_json_string(&j, "output", dry_run ? NULL : out);
+        hpcz_json_string(&j, "pipeline", spec);
+        hpcz_json_object_begin(&j, "parameters");
+        hpcz_json_uint(&j, "before", before.params);
+        hpcz_json_uint(&j, "after", after.params);
+        hpcz_json_object_end(&j);
+        hpcz_json_object_begin(&j, "nonzeros");
+        hpcz_json_uint(&j, "before", before.params - (uint64_t)before.zeros);
+        hpcz_json_uint(&j, "after", after.params - (uint64_t)after.zeros);
+        hpcz_json_object_end(&j);
+        hpcz_json_array_begin(&j, "layers");
+        for (size_t i = 0; i < L.n; i++) {
+            const layer *l = &L.l[i];
+            hpcz_json_object_begin(&j, NULL);
+            hpcz_json_string(&j, "node", l->node->name);
+            hpcz_json_string(&j, "op_type", l->node->op_type);
+            hpcz_json_int(&j, "weights", l->numel);
+            hpcz_json_double(&j, "sparsity_before", (double)l->zeros_before / (double)l->numel);
+            hpcz_json_double(&j, "sparsity_after", (double)l->zeros_after / (double)l->numel);
+            hpcz_json_object_end(&j);
+        }
+        hpcz_json_array_end(&j);
+        hpcz_json_object_end(&j);
+        hpcz_json_finish(&j);
+        if (of && hpcz_outfile_commit(of, &err))
+            rc = cli_file_error(json, &err);
+    }
+done:
+    free(L.l);
+    hpcz_model_summary_release(&before);
+    hpcz_model_summary_release(&after);
+    hpcz_model_free(m);
+    return rc;
+}

@@ -1,0 +1,117 @@
+"""hpcz prune checked with numpy and ONNX Runtime: exact sparsity per layer,
+one global threshold, the N:M pattern along the reduction axis, weights in
+Constant nodes, pipes (prune | quantize), and the pruned models run.
+
+Usage: python test_prune.py HPCZ SOURCE_ROOT
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+HPCZ, ROOT = sys.argv[1:3]
+TMP = tempfile.mkdtemp(prefix="hpcz-prune-")
+S = os.path.join(ROOT, "samples")
+X = np.load(os.path.join(S, "digits", "test_input.npy"))
+Y = np.load(os.path.join(S, "digits", "test_labels.npy"))
+passed, failed = 0, 0
+
+
+def check(cond, what):
+    global passed, failed
+    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
+    print("PASS" if cond else "FAIL", what, flush=True)
+
+
+def prune(src, name, *args):
+    dst = os.path.join(TMP, name)
+    r = subprocess.run([HPCZ, "prune", src, "-o", dst, "-q", *args], capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr)
+    return dst
+
+
+def weights(path):
+    m = onnx.load(path)
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Constant":
+            inits[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    out = {}
+    for n in m.graph.node:
+        if n.op_type in ("Conv", "Gemm", "MatMul") and n.input[1] in inits:
+            out[n.name] = (n, inits[n.input[1]])
+    return out
+
+
+def accuracy(path):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    o = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"input": X})[0]
+    return 100 * np.mean(o.argmax(1) == Y)
+
+
+def main():
+    cnn = os.path.join(S, "digits_cnn.onnx")
+    orig = weights(cnn)
+    out = prune(cnn, "l50.onnx", "--sparsity", "0.5")
+    w = weights(out)
+    for name, (n, arr) in w.items():
+        k = int(np.floor(0.5 * arr.size))
+        zeros = int(np.sum(arr == 0))
+        check(zeros == k, "per layer: %s has exactly %d zeros (got %d)" % (name, k, zeros))
+        # the zeros are the smallest magnitudes of the original
+        o = orig[name][1].ravel()
+        kept = np.abs(o[arr.ravel() != 0])
+        dropped = np.abs(o[arr.ravel() == 0])
+        check(kept.min() >= dropped.max(), "per layer: %s zeroed its smallest weights" % name)
+        check(np.array_equal(arr.ravel()[arr.ravel() != 0], o[arr.ravel() != 0]), "%s: kept weights unchanged" % name)
+    acc = accuracy(out)
+    print("   digits_cnn 50%% per layer: top-1 %.2f%%" % acc)
+
+    out = prune(cnn, "g70.onnx", "--sparsity", "0.7", "--scope", "global")
+    w = weights(out)
+    allw = np.concatenate([orig[k][1].ravel() for k in w])
+    pruned = np.concatenate([w[k][1].ravel() for k in w])
+    check(np.sum(pruned == 0) == int(np.floor(0.7 * allw.size)), "global: exactly 70% of all weights are zero")
+    thr = np.abs(allw[pruned == 0]).max()
+    check(np.abs(allw[pruned != 0]).min() >= thr, "global: one threshold across every layer")
+    print("   digits_cnn 70%% global: top-1 %.2f%%" % accuracy(out))
+
+    mlp = os.path.join(S, "digits_mlp.onnx")
+    out = prune(mlp, "nm.onnx", "--method", "nm", "--pattern", "2:4")
+    for name, (n, arr) in weights(out).items():
+        trans_b = any(a.name == "transB" and a.i == 1 for a in n.attribute)
+        k_major = arr if trans_b else arr.T  # rows = outputs, columns = reduction axis
+        groups = k_major.reshape(k_major.shape[0], -1, 4)
+        check(np.all(np.sum(groups != 0, axis=2) <= 2), "2:4: %s keeps at most 2 of every 4 along K" % name)
+        check(np.sum(arr == 0) == arr.size // 2, "2:4: %s is exactly 50%% sparse" % name)
+    print("   digits_mlp 2:4: top-1 %.2f%%" % accuracy(out))
+
+    cw = os.path.join(S, "patterns", "const_weights.onnx")
+    out = prune(cw, "cw.onnx", "--sparsity", "0.5")
+    w = weights(out)
+    check(len(w) == 3 and all(np.sum(a == 0) == a.size // 2 for _, a in w.values()),
+          "weights in Constant nodes are pruned")
+
+    # pipes: prune | quantize, nothing but the model on stdout
+    p1 = subprocess.Popen([HPCZ, "prune", "-", "-o", "-", "-q", "--sparsity", "0.5"], stdin=open(mlp, "rb"),
+                          stdout=subprocess.PIPE)
+    r = subprocess.run([HPCZ, "quantize", "-", "-o", os.path.join(TMP, "pq.onnx"), "-q"], stdin=p1.stdout,
+                       capture_output=True)
+    p1.wait()
+    check(p1.returncode == 0 and r.returncode == 0, "hpcz prune - -o - | hpcz quantize - -o x.onnx")
+    onnx.checker.check_model(os.path.join(TMP, "pq.onnx"), full_check=True)
+    print("   digits_mlp 50%% + int8: top-1 %.2f%%" % accuracy(os.path.join(TMP, "pq.onnx")))
+
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
