@@ -6,7 +6,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { OPT_OUTPUT = 'o', OPT_EXTERNAL = 256, OPT_EXTERNAL_NAME, OPT_IN_PLACE, OPT_PASSES };
+enum {
+    OPT_OUTPUT = 'o',
+    OPT_EXTERNAL = 256,
+    OPT_EXTERNAL_NAME,
+    OPT_IN_PLACE,
+    OPT_PASSES,
+    OPT_FORMAT,
+    OPT_ZSTD_LEVEL,
+};
 
 static const cli_opt opts[] = {
     {"output", OPT_OUTPUT, required_argument, "FILE", "write the model to FILE ('-': stdout)"},
@@ -15,6 +23,10 @@ static const cli_opt opts[] = {
      "output, as models over 2 GB must be"},
     {"external-name", OPT_EXTERNAL_NAME, required_argument, "NAME",
      "name of the external data file (default: OUTPUT.data)"},
+    {"format", OPT_FORMAT, required_argument, "onnx|hpcz",
+     "output format (default: hpcz when OUT ends in .hpcz, else onnx; needed for -o - as hpcz)"},
+    {"zstd-level", OPT_ZSTD_LEVEL, required_argument, "N",
+     ".hpcz: zstd level 1..19 for compressed payloads (default 3, fast), 0: no zstd"},
     {"in-place", OPT_IN_PLACE, no_argument, NULL,
      "allow the output to replace the input (without -o: write back to IN)"},
     {"passes", OPT_PASSES, required_argument, "PIPELINE",
@@ -29,7 +41,10 @@ static const cli_cmd_info info = {
     "convert", "IN -o OUT [options]",
     "Read a model and write it back out. An ONNX model that goes through unchanged keeps every "
     "field: ops, attributes, metadata, opsets, doc strings, functions, external data.",
-    "IN and OUT are ONNX files; '-' reads standard input or writes standard output. Tensors "
+    "IN and OUT are ONNX or .hpcz files (IN is told by its first bytes, OUT by its extension "
+    "or --format); '-' reads standard input or writes standard output. A .hpcz file holds the "
+    "ONNX model with each tensor stored raw, zstd-compressed or sparse, whichever is smallest "
+    "(formats/hpcz/FORMAT.md); converting it back gives the same ONNX model. Tensors "
     "stored in external files are read through mmap and written inline unless --external-data "
     "is given. The output is written to a temporary file and renamed, so a failed run never "
     "leaves a partial file.",
@@ -51,6 +66,8 @@ int cmd_convert(int argc, char **argv)
     const char *out = NULL, *ext_name = NULL, *passes = NULL;
     bool in_place = false;
     hpcz_save_opts so = {0};
+    hpcz_hpcz_opts ho = {0};
+    hpcz_format fmt = HPCZ_FORMAT_AUTO;
     int c;
     while ((c = cli_getopt(argc, argv, &info)) != -1) {
         switch (c) {
@@ -76,6 +93,21 @@ int cmd_convert(int argc, char **argv)
         case OPT_PASSES:
             passes = optarg;
             break;
+        case OPT_FORMAT:
+            if (!strcmp(optarg, "onnx"))
+                fmt = HPCZ_FORMAT_ONNX;
+            else if (!strcmp(optarg, "hpcz"))
+                fmt = HPCZ_FORMAT_HPCZ;
+            else
+                return cli_usage_error(&info, "--format: '%s' is not onnx or hpcz", optarg);
+            break;
+        case OPT_ZSTD_LEVEL: {
+            long long lv;
+            if (!cli_parse_int(&info, "zstd-level", optarg, 0, 19, &lv))
+                return EXIT_USAGE;
+            ho.zstd_level = lv ? (int)lv : -1;
+            break;
+        }
         case 'v':
             cli_verbosity = 1;
             break;
@@ -98,6 +130,11 @@ int cmd_convert(int argc, char **argv)
             return cli_usage_error(&info, "--in-place needs a file, not standard input");
         out = in;
     }
+    if (fmt == HPCZ_FORMAT_AUTO)
+        fmt = hpcz_format_from_path(out);
+    if (fmt == HPCZ_FORMAT_HPCZ && so.external)
+        return cli_usage_error(&info, "--external-data is for ONNX output: a .hpcz file holds "
+                                      "every tensor");
     if (ext_name && !so.external)
         return cli_usage_error(&info, "--external-name needs --external-data");
     if (so.external && !strcmp(out, "-"))
@@ -117,7 +154,7 @@ int cmd_convert(int argc, char **argv)
         hpcz_pipeline_free(pl);
     }
     hpcz_error err = {0};
-    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m)
         return cli_file_error(in, &err);
     if (passes) {
@@ -127,7 +164,7 @@ int cmd_convert(int argc, char **argv)
             return rc;
         }
     }
-    hpcz_status st = hpcz_onnx_save(m, out, &so, &err);
+    hpcz_status st = hpcz_model_save(m, out, fmt, &so, &ho, &err);
     hpcz_model_free(m);
     if (st)
         return cli_file_error(out, &err);

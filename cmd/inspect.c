@@ -21,7 +21,7 @@ static const cli_cmd_info info = {
     "inspect", "MODEL [options]",
     "Show a model's inputs and outputs, opsets, node count, op histogram, parameters and bytes "
     "per dtype, the largest tensors with their sparsity (share of exact zeros), and file size.",
-    "MODEL is an ONNX file, or '-' for standard input. Weights are initializers and the tensors "
+    "MODEL is an ONNX or .hpcz file, or '-' for standard input. Weights are initializers and the tensors "
     "of Constant nodes, in subgraphs too.",
     opts,
 };
@@ -100,7 +100,22 @@ static void print_json(const hpcz_model *m, const hpcz_model_summary *s, size_t 
     hpcz_json_object_begin(&j, "file");
     hpcz_json_string(&j, "path", m->path);
     hpcz_json_uint(&j, "bytes", m->file_size);
-    hpcz_json_string(&j, "format", "onnx");
+    hpcz_json_string(&j, "format", hpcz_model_format(m));
+    hpcz_hpcz_info hi;
+    bool is_hpcz = hpcz_hpcz_model_info(m, &hi);
+    if (is_hpcz) {
+        char ver[32];
+        snprintf(ver, sizeof ver, "%d.%d", hi.major, hi.minor);
+        hpcz_json_string(&j, "hpcz_version", ver);
+        hpcz_json_uint(&j, "skeleton_bytes", hi.skeleton_bytes);
+        hpcz_json_uint(&j, "table_tensors", hi.n_tensors);
+        hpcz_json_uint(&j, "stored_bytes", hi.stored_bytes);
+        hpcz_json_uint(&j, "raw_bytes", hi.raw_bytes);
+        hpcz_json_object_begin(&j, "encodings");
+        for (int e = 0; e < HPCZ_HPCZ_ENC_COUNT; e++)
+            hpcz_json_uint(&j, hpcz_hpcz_encoding_name(e), hi.by_encoding[e]);
+        hpcz_json_object_end(&j);
+    }
     hpcz_json_object_end(&j);
     hpcz_json_int(&j, "ir_version", m->ir_version);
     hpcz_json_object_begin(&j, "producer");
@@ -173,6 +188,16 @@ static void print_json(const hpcz_model *m, const hpcz_model_summary *s, size_t 
         hpcz_json_string(&j, "source", w->source);
         hpcz_json_string(&j, "graph", w->graph);
         hpcz_json_bool(&j, "external", w->tensor->external);
+        if (is_hpcz) {
+            hpcz_hpcz_tensor_info ti;
+            if (hpcz_hpcz_tensor_storage(w->tensor, &ti)) {
+                hpcz_json_string(&j, "encoding", hpcz_hpcz_encoding_name(ti.encoding));
+                hpcz_json_uint(&j, "stored_bytes", ti.stored_bytes);
+            } else {
+                hpcz_json_string(&j, "encoding", "inline");
+                hpcz_json_null(&j, "stored_bytes");
+            }
+        }
         hpcz_json_object_end(&j);
     }
     hpcz_json_array_end(&j);
@@ -204,6 +229,21 @@ static void print_text(const hpcz_model *m, const hpcz_model_summary *s, size_t 
     if (m->producer_name && *m->producer_name)
         printf(", producer %s%s%s", m->producer_name, m->producer_version ? " " : "",
                m->producer_version ? m->producer_version : "");
+    hpcz_hpcz_info hi;
+    bool is_hpcz = hpcz_hpcz_model_info(m, &hi);
+    if (is_hpcz) {
+        printf("\n%-10s hpcz %d.%d, %lu tensor%s in the table (", "container", hi.major,
+               hi.minor, (unsigned long)hi.n_tensors, hi.n_tensors == 1 ? "" : "s");
+        const char *sep = "";
+        for (int e = 0; e < HPCZ_HPCZ_ENC_COUNT; e++)
+            if (hi.by_encoding[e]) {
+                printf("%s%lu %s", sep, (unsigned long)hi.by_encoding[e],
+                       hpcz_hpcz_encoding_name(e));
+                sep = ", ";
+            }
+        printf("%s), %s", *sep ? "" : "none", cli_bytes(hi.stored_bytes));
+        printf(" stored for %s", cli_bytes(hi.raw_bytes));
+    }
     printf("\n%-10s", "opsets");
     for (size_t i = 0; i < m->n_opsets; i++)
         printf(" %s %lld%s", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx",
@@ -256,8 +296,11 @@ static void print_text(const hpcz_model *m, const hpcz_model_summary *s, size_t 
             nw = strlen(s->weights[i].name);
     if (nw > 48)
         nw = 48;
-    printf("  %-*s  %-8s %-20s %12s %10s %8s\n", (int)nw, "name", "dtype", "shape", "params",
+    printf("  %-*s  %-8s %-20s %12s %10s %8s", (int)nw, "name", "dtype", "shape", "params",
            "bytes", "zeros");
+    if (is_hpcz)
+        printf("  %-11s %10s", "encoding", "stored");
+    printf("\n");
     for (size_t i = 0; i < shown; i++) {
         const hpcz_weight_stat *w = &s->weights[i];
         char shape[256], zeros[32];
@@ -267,10 +310,18 @@ static void print_text(const hpcz_model *m, const hpcz_model_summary *s, size_t 
         else
             snprintf(zeros, sizeof zeros, "%.1f%%",
                      w->tensor->numel ? 100.0 * (double)w->zeros / (double)w->tensor->numel : 0.0);
-        printf("  %-*s  %-8s %-20s %12s %10s %8s%s\n", (int)nw, w->name,
+        printf("  %-*s  %-8s %-20s %12s %10s %8s", (int)nw, w->name,
                hpcz_dtype_name(w->tensor->dtype), shape, cli_count((uint64_t)w->tensor->numel),
-               cli_bytes(w->bytes), zeros,
-               !strcmp(w->source, "constant") ? "  (Constant node)" : "");
+               cli_bytes(w->bytes), zeros);
+        if (is_hpcz) {
+            hpcz_hpcz_tensor_info ti;
+            if (hpcz_hpcz_tensor_storage(w->tensor, &ti))
+                printf("  %-11s %10s", hpcz_hpcz_encoding_name(ti.encoding),
+                       cli_bytes(ti.stored_bytes));
+            else
+                printf("  %-11s %10s", "inline", "-");
+        }
+        printf("%s\n", !strcmp(w->source, "constant") ? "  (Constant node)" : "");
     }
     if (shown < s->n_weights)
         printf("  ... %zu more (--all lists every tensor)\n", s->n_weights - shown);
@@ -310,7 +361,7 @@ int cmd_inspect(int argc, char **argv)
         return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
     const char *path = argv[optind];
     hpcz_error err = {0};
-    hpcz_model *m = hpcz_onnx_load(path, NULL, &err);
+    hpcz_model *m = hpcz_model_load(path, NULL, &err);
     if (!m)
         return cli_file_error(path, &err);
     hpcz_model_summary s;

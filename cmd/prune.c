@@ -25,17 +25,24 @@ enum {
     OPT_JSON,
     OPT_IN_PLACE,
     OPT_DRY_RUN,
+    OPT_RATIO,
+    OPT_CRITERION,
 };
 
 static const cli_opt opts[] = {
     {"output", OPT_OUTPUT, required_argument, "FILE", "write the pruned model to FILE ('-': stdout)"},
     {"method", OPT_METHOD, required_argument, "M",
-     "magnitude (default: zero the smallest weights) or nm (N:M groups, see --pattern)"},
+     "magnitude (default: zero the smallest weights), nm (N:M groups, see --pattern) or channel "
+     "(remove whole output channels and everything that reads them)"},
     {"sparsity", OPT_SPARSITY, required_argument, "S", "magnitude: share of weights to zero, in [0, 1) (default 0.5)"},
     {"scope", OPT_SCOPE, required_argument, "SCOPE",
      "magnitude: 'layer' (each layer to S, default) or 'global' (one threshold across layers)"},
     {"pattern", OPT_PATTERN, required_argument, "N:M",
      "nm: keep N of every M weights along the reduction axis (default 2:4)"},
+    {"ratio", OPT_RATIO, required_argument, "R",
+     "channel: share of output channels removed from each prunable group, in [0, 1) (default 0.25)"},
+    {"criterion", OPT_CRITERION, required_argument, "C",
+     "channel: importance by filter l1 (default) or l2 norm, or bn-gamma (|BatchNorm scale|)"},
     {"min-params", OPT_MIN_PARAMS, required_argument, "N", "skip weights with fewer than N elements"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
      "ops whose weights are pruned (default Conv,ConvTranspose,Gemm,MatMul)"},
@@ -56,7 +63,8 @@ static const cli_opt opts[] = {
 static const cli_cmd_info info = {
     "prune", "IN -o OUT [options]",
     "Prune a model's weights: unstructured magnitude pruning per layer or with one global "
-    "threshold, or N:M semi-structured sparsity (the 2:4 pattern sparse tensor cores run).",
+    "threshold, N:M semi-structured sparsity (the 2:4 pattern sparse tensor cores run), or "
+    "structured channel pruning that really removes channels: smaller tensors, fewer MACs.",
     "Weights are the constant inputs of Conv, ConvTranspose, Gemm and MatMul, whether "
     "initializers or Constant nodes, subgraphs included. '-' reads standard input and writes "
     "standard output, so prune sits in pipes: hpcz prune - -o - < a.onnx | hpcz quantize - -o b.onnx. "
@@ -66,7 +74,7 @@ static const cli_cmd_info info = {
 
 typedef struct layer {
     const hpcz_node *node;
-    int64_t numel;
+    int64_t numel, numel_after;
     int64_t zeros_before, zeros_after;
 } layer;
 
@@ -135,9 +143,12 @@ static int scan_layers(hpcz_graph *g, void *ctx)
             e->numel = t->numel;
             e->zeros_before = zeros_of(t);
             e->zeros_after = e->zeros_before;
+            e->numel_after = t->numel;
         }
-        if (L->after)
+        if (L->after) {
             e->zeros_after = zeros_of(t);
+            e->numel_after = t->numel;
+        }
     }
     return 0;
 }
@@ -158,7 +169,8 @@ int cmd_prune(int argc, char **argv)
 {
     const char *out = NULL, *method = "magnitude", *scope = "layer", *pattern = "2:4";
     const char *include = NULL, *exclude = NULL, *op_types = NULL, *passes = NULL, *json = NULL;
-    double sparsity = 0.5;
+    double sparsity = 0.5, ratio = 0.25;
+    const char *criterion = "l1";
     long long min_params = 0;
     int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0;
     int c;
@@ -179,6 +191,16 @@ int cmd_prune(int argc, char **argv)
                 return cli_usage_error(&info, "--sparsity: '%s' is not a number in [0, 1)", optarg);
             break;
         }
+        case OPT_RATIO: {
+            char *end;
+            ratio = strtod(optarg, &end);
+            if (end == optarg || *end || !(ratio >= 0 && ratio < 1))
+                return cli_usage_error(&info, "--ratio: '%s' is not a number in [0, 1)", optarg);
+            break;
+        }
+        case OPT_CRITERION:
+            criterion = optarg;
+            break;
         case OPT_SCOPE:
             scope = optarg;
             break;
@@ -233,8 +255,10 @@ int cmd_prune(int argc, char **argv)
     const char *in = argv[optind];
     if (!out && !dry_run)
         return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
-    if (strcmp(method, "magnitude") && strcmp(method, "nm"))
-        return cli_usage_error(&info, "--method: '%s' is not magnitude or nm", method);
+    if (strcmp(method, "magnitude") && strcmp(method, "nm") && strcmp(method, "channel"))
+        return cli_usage_error(&info, "--method: '%s' is not magnitude, nm or channel", method);
+    if (strcmp(criterion, "l1") && strcmp(criterion, "l2") && strcmp(criterion, "bn-gamma"))
+        return cli_usage_error(&info, "--criterion: '%s' is not l1, l2 or bn-gamma", criterion);
     if (strcmp(scope, "layer") && strcmp(scope, "global"))
         return cli_usage_error(&info, "--scope: '%s' is not layer or global", scope);
     long long pn = 0, pm = 0;
@@ -273,8 +297,12 @@ int cmd_prune(int argc, char **argv)
     else if (!strcmp(method, "magnitude"))
         snprintf(spec, sizeof spec, "%sprune-magnitude{sparsity=%g,scope=%s%s}",
                  fold ? "fold-bn,dce," : "", sparsity, scope, filt);
-    else
+    else if (!strcmp(method, "nm"))
         snprintf(spec, sizeof spec, "%sprune-nm{n=%lld,m=%lld%s}", fold ? "fold-bn,dce," : "", pn, pm, filt);
+    else
+        snprintf(spec, sizeof spec, "prune-channel{ratio=%g,criterion=%s%s%s%s%s}%s", ratio, criterion,
+                 include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
+                 exclude ? exclude : "", fold ? ",fold-bn,dce" : "");
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
     if (!pl)
@@ -319,13 +347,15 @@ int cmd_prune(int argc, char **argv)
         fprintf(stderr, "  parameters  %s -> %s\n", cli_count(before.params), cli_count(after.params));
         fprintf(stderr, "  non-zeros   %s -> %s (%.1f%% of the parameters are zero)\n", cli_count(nz_b),
                 cli_count(nz_a), after.params ? 100.0 * (double)after.zeros / (double)after.params : 0.0);
-        fprintf(stderr, "  %-32s %-14s %10s %9s %9s\n", "layer", "op", "weights", "before", "after");
+        fprintf(stderr, "  %-32s %-10s %10s %10s %8s %8s\n", "layer", "op", "weights", "after",
+                "zeros", "after");
         for (size_t i = 0; i < L.n; i++) {
             const layer *l = &L.l[i];
             const char *nm = l->node->name && *l->node->name ? l->node->name : l->node->outputs[0]->name;
-            fprintf(stderr, "  %-32.32s %-14s %10s %8.1f%% %8.1f%%\n", nm, l->node->op_type,
-                    cli_count((uint64_t)l->numel), 100.0 * (double)l->zeros_before / (double)l->numel,
-                    100.0 * (double)l->zeros_after / (double)l->numel);
+            fprintf(stderr, "  %-32.32s %-10s %10s %10s %7.1f%% %7.1f%%\n", nm, l->node->op_type,
+                    cli_count((uint64_t)l->numel), cli_count((uint64_t)l->numel_after),
+                    100.0 * (double)l->zeros_before / (double)l->numel,
+                    l->numel_after ? 100.0 * (double)l->zeros_after / (double)l->numel_after : 0.0);
         }
         if (dry_run)
             fprintf(stderr, "  (not written: --dry-run)\n");
@@ -363,8 +393,10 @@ int cmd_prune(int argc, char **argv)
             hpcz_json_string(&j, "node", l->node->name);
             hpcz_json_string(&j, "op_type", l->node->op_type);
             hpcz_json_int(&j, "weights", l->numel);
+            hpcz_json_int(&j, "weights_after", l->numel_after);
             hpcz_json_double(&j, "sparsity_before", (double)l->zeros_before / (double)l->numel);
-            hpcz_json_double(&j, "sparsity_after", (double)l->zeros_after / (double)l->numel);
+            hpcz_json_double(&j, "sparsity_after",
+                             l->numel_after ? (double)l->zeros_after / (double)l->numel_after : 0.0);
             hpcz_json_object_end(&j);
         }
         hpcz_json_array_end(&j);

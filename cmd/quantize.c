@@ -349,7 +349,7 @@ int cmd_quantize(int argc, char **argv)
     if (!pl)
         return cli_usage_error(&info, "%s", err.msg);
 
-    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m) {
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);

@@ -646,6 +646,99 @@ void hpcz_pass_ctx_init(hpcz_pass_ctx *ctx);
 void hpcz_pass_note(hpcz_pass_ctx *ctx, const char *pass, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ================================================================ .hpcz
+ * hpcz's own model container (formats/hpcz/, spec in formats/hpcz/FORMAT.md):
+ * the ONNX ModelProto with tensor payloads moved out into a table, each
+ * payload stored raw, as a zstd frame or sparse (bitmask + nonzeros, optionally
+ * zstd), 64-byte aligned for mmap, with checksums. Lossless with respect to
+ * ONNX: .onnx -> .hpcz -> .onnx gives the same model. */
+
+typedef enum hpcz_hpcz_encoding {
+    HPCZ_HPCZ_ENC_RAW = 0,         /* the payload as it is */
+    HPCZ_HPCZ_ENC_ZSTD = 1,        /* one zstd frame of the payload */
+    HPCZ_HPCZ_ENC_SPARSE = 2,      /* bitmask of nonzero elements + the nonzero elements */
+    HPCZ_HPCZ_ENC_SPARSE_ZSTD = 3, /* one zstd frame of the sparse form */
+    HPCZ_HPCZ_ENC_COUNT
+} hpcz_hpcz_encoding;
+
+typedef struct hpcz_hpcz_opts {
+    int zstd_level;        /* 1..19 (0: 3, fast); -1: never zstd */
+    size_t inline_max;     /* payloads smaller than this many bytes stay inline in the skeleton
+                              (0: 64; 1: every non-empty payload goes to the table) */
+    const char *encoding;  /* NULL or "auto": the smallest encoding (raw unless another saves
+                              at least 1/64); "raw", "zstd", "sparse", "sparse-zstd": that
+                              one for every table payload (tests) */
+} hpcz_hpcz_opts;
+
+/* Writes m as .hpcz atomically (hpcz_outfile; "-" = stdout). opts may be NULL.
+ * The same model and options always give the same bytes. m is not changed
+ * (tensor sources are swapped while the skeleton is written, then restored). */
+hpcz_status hpcz_hpcz_save(const hpcz_model *m, const char *path, const hpcz_hpcz_opts *opts,
+                           hpcz_error *err);
+/* Serializes to a malloc'd buffer. */
+hpcz_status hpcz_hpcz_serialize(const hpcz_model *m, const hpcz_hpcz_opts *opts, uint8_t **out,
+                                size_t *out_len, hpcz_error *err);
+
+/* Reads a .hpcz file ("-" = stdin). The file is mmap'd: raw payloads are
+ * borrowed from the mapping, encoded ones decoded once. Every checksum is
+ * verified; a corrupt, truncated or newer-major file fails with one line. */
+hpcz_model *hpcz_hpcz_load(const char *path, const hpcz_load_opts *opts, hpcz_error *err);
+/* Reads from memory. With copy == 0, buf is borrowed and must outlive the
+ * model; else it is copied. max_decoded bounds the bytes decoded from encoded
+ * payloads in all (0: no bound beyond the format's own), e.g. for fuzzing. */
+hpcz_model *hpcz_hpcz_load_buffer(const void *buf, size_t len, int copy, uint64_t max_decoded,
+                                  const hpcz_load_opts *opts, hpcz_error *err);
+
+/* How a tensor's payload is stored in the .hpcz file it was read from. */
+typedef struct hpcz_hpcz_tensor_info {
+    int encoding;          /* hpcz_hpcz_encoding */
+    int field;             /* the TensorProto field it fills (FORMAT.md "field") */
+    uint32_t index;        /* entry in the tensor table */
+    uint64_t offset;       /* of the stored bytes in the file */
+    uint64_t stored_bytes; /* in the file */
+    uint64_t raw_bytes;    /* decoded */
+} hpcz_hpcz_tensor_info;
+/* 1 and *out filled when t's payload came from a .hpcz tensor table; 0 for
+ * tensors kept inline in the skeleton and for models of other formats. */
+int hpcz_hpcz_tensor_storage(const hpcz_tensor *t, hpcz_hpcz_tensor_info *out);
+
+typedef struct hpcz_hpcz_info {
+    int major, minor;
+    uint32_t n_tensors;     /* table entries */
+    uint64_t skeleton_bytes;
+    uint64_t stored_bytes;  /* all payloads as stored */
+    uint64_t raw_bytes;     /* all payloads decoded */
+    uint32_t by_encoding[HPCZ_HPCZ_ENC_COUNT];
+} hpcz_hpcz_info;
+/* 1 and *out filled when m was read from a .hpcz file, else 0. */
+int hpcz_hpcz_model_info(const hpcz_model *m, hpcz_hpcz_info *out);
+/* "raw", "zstd", "sparse", "sparse-zstd"; "?" outside the table. */
+const char *hpcz_hpcz_encoding_name(int encoding);
+/* The format's 64-bit checksum (FORMAT.md "Checksum"). */
+uint64_t hpcz_hpcz_checksum(const void *data, size_t len);
+
+/* Model files of either format. */
+typedef enum hpcz_format {
+    HPCZ_FORMAT_AUTO = 0, /* by magic when reading, by extension when writing */
+    HPCZ_FORMAT_ONNX,
+    HPCZ_FORMAT_HPCZ
+} hpcz_format;
+/* HPCZ_FORMAT_HPCZ for paths ending in ".hpcz", else HPCZ_FORMAT_ONNX. */
+hpcz_format hpcz_format_from_path(const char *path);
+/* "onnx" or "hpcz": the format m was read from ("onnx" for models built in memory). */
+const char *hpcz_model_format(const hpcz_model *m);
+/* Reads a model of either format, told apart by the magic "HPCZ" ("-" =
+ * stdin: read whole, then sniffed). */
+hpcz_model *hpcz_model_load(const char *path, const hpcz_load_opts *opts, hpcz_error *err);
+/* Writes m as `format` (AUTO: by path's extension; stdout "-" with AUTO is
+ * ONNX). onnx_opts / hpcz_opts may be NULL; ONNX external data does not apply
+ * to .hpcz (HPCZ_ERR_USAGE). */
+hpcz_status hpcz_model_save(const hpcz_model *m, const char *path, hpcz_format format,
+                            const hpcz_save_opts *onnx_opts, const hpcz_hpcz_opts *hpcz_opts,
+                            hpcz_error *err);
+
+/* ============================================================ end .hpcz */
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,13 @@ hpcz_status hpcz_wire_check(const uint8_t *buf, size_t len, const ProtobufCMessa
 hpcz_status hpcz_onnx_tensor_from_proto(hpcz_model *m, const Onnx__TensorProto *tp,
                                         hpcz_tensor **out, hpcz_error *err);
 
+/* Builds a model over an unpacked ModelProto (the .hpcz reader's entry). Takes
+ * ownership of `owner` in every case: owner_free(owner) runs when the model is
+ * freed, or at once on failure; mp must stay valid until then. */
+hpcz_model *hpcz_onnx_model_from_proto(const Onnx__ModelProto *mp, void *owner,
+                                       void (*owner_free)(void *), const hpcz_load_opts *opts,
+                                       const char *base_dir, hpcz_error *err);
+
 #define HPCZ_PROTO_MAX_DEPTH 100
 
 #endif

@@ -575,19 +575,26 @@ static hpcz_model *model_from_buffer(const void *buf, size_t len, const hpcz_loa
         hpcz_fail(err, HPCZ_ERR_PARSE, "not an ONNX model (protobuf decoding failed)");
         return NULL;
     }
+    return hpcz_onnx_model_from_proto(mp, mp, free_model_proto, opts, base_dir, err);
+}
+
+hpcz_model *hpcz_onnx_model_from_proto(const Onnx__ModelProto *mp, void *owner,
+                                       void (*owner_free)(void *), const hpcz_load_opts *opts,
+                                       const char *base_dir, hpcz_error *err)
+{
     if (!mp->graph) {
-        onnx__model_proto__free_unpacked(mp, NULL);
+        owner_free(owner);
         hpcz_fail(err, HPCZ_ERR_PARSE, "not an ONNX model (no graph)");
         return NULL;
     }
     hpcz_model *m = hpcz_model_new();
     if (!m) {
-        onnx__model_proto__free_unpacked(mp, NULL);
+        owner_free(owner);
         hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    m->priv->proto = mp;
-    m->priv->proto_free = free_model_proto;
+    m->priv->proto = owner;
+    m->priv->proto_free = owner_free;
     m->priv->base_dir = strdup(base_dir ? base_dir : ".");
     m->src = mp;
     m->ir_version = mp->has_ir_version ? mp->ir_version : 0;

@@ -27,6 +27,7 @@ extern const hpcz_pass hpcz_pass_quantize_int4;
 extern const hpcz_pass hpcz_pass_to_fp16;
 extern const hpcz_pass hpcz_pass_prune_magnitude;
 extern const hpcz_pass hpcz_pass_prune_nm;
+extern const hpcz_pass hpcz_pass_prune_channel;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {

@@ -19,6 +19,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_to_fp16,
     &hpcz_pass_prune_magnitude,
     &hpcz_pass_prune_nm,
+    &hpcz_pass_prune_channel,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

@@ -11,6 +11,8 @@
 #include <omp.h>
 #endif
 
+static int n_threads = 1; /* set per run by cpu_set_threads */
+
 static const rt_op_table *const tables[] = {
     &rt_ops_elementwise, &rt_ops_gemm, &rt_ops_conv,    &rt_ops_pool,
     &rt_ops_norm,        &rt_ops_reduce, &rt_ops_shape, &rt_ops_rnn,
@@ -76,11 +78,13 @@ static hpcz_status cpu_run_node(rt_ctx *c)
 
 static void cpu_set_threads(int n)
 {
-    /* OpenBLAS partitions sgemm by blocks of C, never along K, so each
-     * element of C is the same sum whatever the thread count. */
-    openblas_set_num_threads(n);
+    /* One thread pool: OpenMP. OpenBLAS runs single-threaded inside our
+     * parallel loops (its own pthreads would compete with OpenMP's spinning
+     * workers, and its partition would depend on the thread count). */
+    openblas_set_num_threads(1);
+    n_threads = n > 0 ? n : 1;
 #ifdef _OPENMP
-    omp_set_num_threads(n);
+    omp_set_num_threads(n_threads);
 #endif
 }
 
@@ -95,7 +99,19 @@ static const rt_backend cpu_backend = {
     .set_threads = cpu_set_threads,
 };
 
-static const rt_backend *const backends[] = {&cpu_backend};
+/* The oracle for tests: same ops, naive kernels (ref/ref.c). */
+static const rt_backend ref_backend = {
+    .name = "ref",
+    .supports_op = cpu_supports,
+    .alloc = cpu_alloc,
+    .free = rt_free,
+    .copy_in = cpu_copy,
+    .copy_out = cpu_copy,
+    .run_node = rt_ref_run_node,
+    .set_threads = cpu_set_threads,
+};
+
+static const rt_backend *const backends[] = {&cpu_backend, &ref_backend};
 
 const rt_backend *rt_backend_get(const char *name)
 {
@@ -107,11 +123,40 @@ const rt_backend *rt_backend_get(const char *name)
     return NULL;
 }
 
-void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-              int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc)
+int rt_threads(void)
 {
-    if (m <= 0 || n <= 0)
+    return n_threads;
+}
+
+void rt_act_apply(const rt_act *act, float *y, int64_t n)
+{
+    if (!act || act->kind == RT_ACT_NONE)
         return;
+    float a = act->a, b = act->b;
+    switch (act->kind) {
+    case RT_ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0 ? y[i] : 0;
+        break;
+    case RT_ACT_CLIP:
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] < a ? a : y[i];
+            y[i] = v > b ? b : v;
+        }
+        break;
+    case RT_ACT_LEAKY:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] >= 0 ? y[i] : a * y[i];
+        break;
+    default:
+        break;
+    }
+}
+
+static void sgemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                        float *cm, int64_t ldc)
+{
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++)
@@ -121,4 +166,65 @@ void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, co
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta,
                 cm, (blasint)ldc);
+}
+
+/* Threads split C into column (or row) blocks, one single-threaded OpenBLAS
+ * call each. K is never split, and OpenBLAS accumulates each element of C
+ * over K in the same order whatever the block of C it belongs to (K blocks,
+ * then a sequential FMA chain inside its micro-kernel), so the result does
+ * not depend on the thread count (tests/runtime checks it bit for bit). */
+void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc,
+                 const float *bias_m, const float *bias_n, const rt_act *act)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    int t = n_threads;
+    double work = (double)m * (double)n * (double)k;
+    int64_t nb = 1, mb = 1;
+    if (t > 1 && work > 2e5) {
+        int64_t want = n >= 1024 ? 2 * t : t;
+        if (n >= 32 * want)
+            nb = want;
+        else if (m >= 16 * t)
+            mb = t;
+        else if (n >= 16 * t)
+            nb = t;
+    }
+    /* block edges on multiples of 16 columns / 8 rows (whole micro-tiles) */
+    int64_t nstep = nb > 1 ? ((n + nb - 1) / nb + 15) / 16 * 16 : n;
+    int64_t mstep = mb > 1 ? ((m + mb - 1) / mb + 7) / 8 * 8 : m;
+    nb = (n + nstep - 1) / nstep;
+    mb = (m + mstep - 1) / mstep;
+    int64_t blocks = nb * mb;
+    bool epi = bias_m || bias_n || (act && act->kind != RT_ACT_NONE);
+#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1) num_threads(t)
+    for (int64_t q = 0; q < blocks; q++) {
+        int64_t i0 = (q / nb) * mstep, j0 = (q % nb) * nstep;
+        int64_t mm = m - i0 < mstep ? m - i0 : mstep;
+        int64_t nn = n - j0 < nstep ? n - j0 : nstep;
+        const float *ab = ta ? a + i0 : a + i0 * lda;
+        const float *bb = tb ? b + j0 * ldb : b + j0;
+        float *cb = cm + i0 * ldc + j0;
+        sgemm_block(ta, tb, mm, nn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
+        if (epi)
+            for (int64_t i = 0; i < mm; i++) {
+                float *row = cb + i * ldc;
+                if (bias_m) {
+                    float bv = bias_m[i0 + i];
+                    for (int64_t j = 0; j < nn; j++)
+                        row[j] += bv;
+                }
+                if (bias_n)
+                    for (int64_t j = 0; j < nn; j++)
+                        row[j] += bias_n[j0 + j];
+                rt_act_apply(act, row, nn);
+            }
+    }
+}
+
+void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc)
+{
+    rt_sgemm_ex(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc, NULL, NULL, NULL);
 }

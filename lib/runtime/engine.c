@@ -40,6 +40,9 @@ typedef struct rt_step {
     size_t n_in, n_out;
     int *in, *out;     /* slot indices, -1 for omitted */
     bool folded, dynamic;
+    bool fused;        /* an activation merged into its producer's epilogue */
+    rt_act act;        /* the activation this step applies (RT_FUSE_ACT ops) */
+    int out0_built;    /* out[0] before fusion rewired it */
     void *state;
     rt_sub **subs;     /* nested plans, one per subgraph slot */
     size_t n_subs;
@@ -517,6 +520,7 @@ static hpcz_status exec_build(rt_exec *e, const hpcz_graph *g, rt_exec *parent,
             }
             sp->out[j] = s;
         }
+        sp->out0_built = sp->n_out ? sp->out[0] : -1;
         size_t nsub = 0;
         for (size_t a = 0; a < n->n_attrs; a++)
             if (n->attrs[a].type == HPCZ_ATTR_GRAPH)
@@ -576,6 +580,7 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->state = &sp->state;
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
+    c->act = sp->act.kind != RT_ACT_NONE ? &sp->act : NULL;
     for (size_t j = 0; j < sp->n_in; j++)
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
     for (size_t j = 0; j < sp->n_out; j++) {
@@ -599,6 +604,139 @@ static hpcz_status step_unsupported(const rt_step *sp, hpcz_error *err)
 }
 
 #define MAX_IO 64
+
+static void mark_sub_flag(rt_exec *e, const hpcz_graph *sub, bool *flag)
+{
+    for (size_t i = 0; i < sub->n_nodes; i++) {
+        const hpcz_node *n = sub->nodes[i];
+        for (size_t j = 0; j < n->n_inputs; j++) {
+            int s = n->inputs[j] ? map_get(e, n->inputs[j]) : -1;
+            if (s >= 0)
+                flag[s] = true;
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                mark_sub_flag(e, at->g, flag);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t q = 0; q < at->n; q++)
+                    mark_sub_flag(e, at->graphs[q], flag);
+        }
+    }
+    for (size_t o = 0; o < sub->n_outputs; o++) {
+        int s = map_get(e, sub->outputs[o]);
+        if (s >= 0)
+            flag[s] = true;
+    }
+}
+
+/* Which activation step sp is, if it can be fused (float32, constant
+ * parameters). */
+static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
+{
+    const char *op = sp->node->op_type;
+    if (sp->dynamic || sp->folded || sp->n_out != 1 || sp->out[0] < 0 || sp->n_in < 1 ||
+        sp->in[0] < 0 || e->slots[sp->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
+        return false;
+    memset(act, 0, sizeof *act);
+    if (!strcmp(op, "Relu") && (!sp->node->domain || !*sp->node->domain)) {
+        act->kind = RT_ACT_RELU;
+        return true;
+    }
+    if (!strcmp(op, "LeakyRelu")) {
+        act->kind = RT_ACT_LEAKY;
+        act->a = hpcz_node_attr_float(sp->node, "alpha", 0.01f);
+        return true;
+    }
+    if (!strcmp(op, "Clip")) {
+        act->kind = RT_ACT_CLIP;
+        act->a = -INFINITY;
+        act->b = INFINITY;
+        if (sp->opset < 11) {
+            act->a = hpcz_node_attr_float(sp->node, "min", -3.402823e+38f);
+            act->b = hpcz_node_attr_float(sp->node, "max", 3.402823e+38f);
+            return true;
+        }
+        for (size_t j = 1; j < sp->n_in && j < 3; j++) {
+            if (sp->in[j] < 0)
+                continue;
+            rt_slot *sl = resolve(&e->slots[sp->in[j]]);
+            if (sl->kind != SLOT_CONST || sl->a.numel != 1 || sl->a.dtype != HPCZ_DTYPE_FLOAT)
+                return false;
+            float v = *(const float *)sl->a.data;
+            if (j == 1)
+                act->a = v;
+            else
+                act->b = v;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Conv/Gemm/Add followed by its only reader Relu/Clip/LeakyRelu: the
+ * producer writes the activation's output directly (saves a pass over
+ * memory and a buffer). Not done under an observer, which must see the
+ * unfused tensor. */
+static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
+{
+    int *reads = calloc(e->n_slots + 1, sizeof *reads);
+    int *reader = calloc(e->n_slots + 1, sizeof *reader);
+    bool *sub = calloc(e->n_slots + 1, sizeof *sub);
+    if (!reads || !reader || !sub) {
+        free(reads);
+        free(reader);
+        free(sub);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded)
+            continue;
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0) {
+                reads[sp->in[j]]++;
+                reader[sp->in[j]] = (int)k;
+            }
+        const hpcz_node *n = sp->node;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                mark_sub_flag(e, at->g, sub);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t q = 0; q < at->n; q++)
+                    mark_sub_flag(e, at->graphs[q], sub);
+        }
+    }
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->n_out < 1 ||
+            sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        rt_step *cons = &e->steps[reader[s]];
+        rt_act act;
+        if (cons->in[0] != s || !activation_of(e, cons, &act))
+            continue;
+        int t = cons->out[0];
+        if (!rt_same_shape(&e->slots[t].a, &sl->a))
+            continue;
+        sp->act = act;
+        sp->out[0] = t;
+        e->slots[t].first = (int)k;
+        cons->fused = true;
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->kind = SLOT_NONE;
+    }
+    free(reads);
+    free(reader);
+    free(sub);
+    return HPCZ_OK;
+}
 
 /* Shape planning of e for the current input arrays (already bound to the
  * input slots, data may be NULL). */
@@ -626,7 +764,10 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         free(sp->frees);
         sp->frees = NULL;
         sp->n_frees = 0;
-        sp->folded = sp->dynamic = false;
+        sp->folded = sp->dynamic = sp->fused = false;
+        sp->act.kind = RT_ACT_NONE;
+        if (sp->n_out)
+            sp->out[0] = sp->out0_built;
         if (sp->n_in > MAX_IO || sp->n_out > MAX_IO)
             return step_unsupported(sp, err);
         rt_ctx c;
@@ -683,10 +824,15 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->dynamic = dyn;
         e->n_dynamic += dyn;
     }
+    if (!e->sub && !(e->root && e->root->opts.observer)) {
+        hpcz_status st = fuse_activations(e, err);
+        if (st)
+            return st;
+    }
     /* liveness: last reader of each slot (subgraph reads count for the owner) */
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
-        if (sp->folded)
+        if (sp->folded || sp->fused)
             continue;
         for (size_t j = 0; j < sp->n_in; j++)
             if (sp->in[j] >= 0 && e->slots[sp->in[j]].last < (int)k)
@@ -811,7 +957,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
     bool observe = root && !e->sub && root->opts.observer;
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
-        if (sp->folded)
+        if (sp->folded || sp->fused)
             continue;
         rt_ctx c;
         fill_ctx(e, sp, &c, ins, outs, planned, err);

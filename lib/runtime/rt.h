@@ -24,6 +24,7 @@ typedef struct rt_exec rt_exec;
 typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
 
 enum {
+    RT_FUSE_ACT = 1 << 3,   /* applies ctx->act to its output (Conv, Gemm, Add) */
     RT_SHAPE_ONLY = 1 << 0, /* output data depends only on input shapes (Shape, Size) */
     RT_NOFOLD = 1 << 1,     /* never evaluate at plan time (control flow) */
     RT_ALWAYS_DYNAMIC = 1 << 2, /* outputs allocated at run time (control flow) */
@@ -52,7 +53,16 @@ typedef struct rt_op {
     bool (*check)(const hpcz_node *n);
 } rt_op;
 
+/* An activation fused into the producing kernel's epilogue at plan time. */
+typedef enum rt_act_kind { RT_ACT_NONE, RT_ACT_RELU, RT_ACT_CLIP, RT_ACT_LEAKY } rt_act_kind;
+typedef struct rt_act {
+    rt_act_kind kind;
+    float a, b; /* clip: min, max; leaky: alpha */
+} rt_act;
+void rt_act_apply(const rt_act *act, float *y, int64_t n);
+
 struct rt_ctx {
+    const rt_act *act;    /* NULL or the fused activation (RT_FUSE_ACT ops) */
     const hpcz_node *node;
     const rt_op *op;
     int opset;
@@ -60,6 +70,7 @@ struct rt_ctx {
     hpcz_array **in;      /* NULL entries: omitted optional inputs */
     hpcz_array **out;     /* NULL entries: omitted optional outputs */
     const unsigned char *out_planned; /* per output: buffer assigned by the plan */
+    bool reference;       /* "ref" backend: take the plain generic paths */
     bool infer;           /* plan time: declare outputs, touch no data that may be absent */
     bool need_data;       /* set by rt_need when a shape depends on unknown data */
     int threads;
@@ -181,6 +192,7 @@ typedef struct rt_backend {
     void (*set_threads)(int n);
 } rt_backend;
 const rt_backend *rt_backend_get(const char *name);
+hpcz_status rt_ref_run_node(rt_ctx *c); /* ref/ref.c */
 
 /* ---- subgraph execution (engine.c), used by If/Loop */
 typedef struct rt_sub rt_sub;
@@ -192,8 +204,17 @@ rt_sub *rt_sub_get(rt_ctx *c, const hpcz_graph *g, size_t slot);
 hpcz_status rt_sub_run(rt_ctx *c, rt_sub *s, hpcz_array *const *inputs, size_t n_inputs,
                        hpcz_array *outputs, size_t n_outputs);
 
-/* ---- GEMM helper shared by conv/gemm/rnn: C = alpha*op(A)*op(B) + beta*C */
+/* ---- GEMM helper shared by conv/gemm/rnn: C = alpha*op(A)*op(B) + beta*C.
+ * Threads split C into blocks of a fixed size (never K), each block one
+ * single-threaded OpenBLAS call: every element is the same sum for any
+ * thread count. */
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc);
+/* Same, then C[i][j] += bias_m[i] + bias_n[j] (either may be NULL) and the
+ * activation, per block while it is in cache. */
+void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc,
+                 const float *bias_m, const float *bias_n, const rt_act *act);
+int rt_threads(void);
 
 #endif

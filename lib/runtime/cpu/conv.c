@@ -146,7 +146,7 @@ static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col, i
 /* Depthwise 2-D (and 1-D/3-D with D == 1 handled by the generic path):
  * one channel per iteration; each output sums its taps in (kh, kw) order. */
 static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
-                      const conv_geom *g, int threads)
+                      const conv_geom *g, int threads, const rt_act *act)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
 #pragma omp parallel for if (C * g->osize > RT_PAR_MIN / 4) num_threads(threads)
@@ -180,6 +180,7 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
                             yr[ow] += wv * xr[ow * sw];
                 }
             }
+        rt_act_apply(act, yc, OH * OW);
     }
 }
 
@@ -214,7 +215,7 @@ static hpcz_status k_conv(rt_ctx *c)
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.ksize, O = g.osize;
     if (group == C && Mg == 1 && g.k[0] == 1 && g.in[0] == 1) {
         for (int64_t n = 0; n < N; n++)
-            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->threads);
+            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->threads, c->act);
         return HPCZ_OK;
     }
     bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
@@ -235,17 +236,8 @@ static hpcz_status k_conv(rt_ctx *c)
                 im2col(xg, Cg, &g, col, c->threads);
                 src = col;
             }
-            float beta = 0;
-            if (bd) {
-                for (int64_t m = 0; m < Mg; m++) {
-                    float bv = bd[gi * Mg + m];
-                    float *row = yg + m * O;
-                    for (int64_t o = 0; o < O; o++)
-                        row[o] = bv;
-                }
-                beta = 1;
-            }
-            rt_sgemm(false, false, Mg, O, K, 1.0f, wd + gi * Mg * K, K, src, O, beta, yg, O);
+            rt_sgemm_ex(false, false, Mg, O, K, 1.0f, wd + gi * Mg * K, K, src, O, 0.0f, yg, O,
+                        bd ? bd + gi * Mg : NULL, NULL, c->act);
         }
     rt_free(col);
     return HPCZ_OK;
@@ -453,7 +445,7 @@ static hpcz_status k_qlinearconv(rt_ctx *c)
 }
 
 static const rt_op ops[] = {
-    {"", "Conv", 1, RT_TF32, 0, k_conv, NULL},
+    {"", "Conv", 1, RT_TF32, RT_FUSE_ACT, k_conv, NULL},
     {"", "ConvTranspose", 1, RT_TF32, 0, k_convtranspose, NULL},
     {"", "ConvInteger", 10, 0, 0, k_convinteger, NULL},
     {"", "QLinearConv", 10, 0, 0, k_qlinearconv, NULL},

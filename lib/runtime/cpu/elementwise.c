@@ -270,7 +270,7 @@ static hpcz_status k_unary(rt_ctx *c)
     uparam p;
     uparams(c, &p);
     int64_t n = x->numel;
-    if (x->dtype == HPCZ_DTYPE_FLOAT) {
+    if (x->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
         const float *xs = x->data;
         float *ys = y->data;
         if (u->ff) {
@@ -504,7 +504,7 @@ static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
     rt_bcast bc;
     rt_bcast_init(&bc, o, ins, 2);
     int64_t L = bc.inner;
-    bool fast = op && op->ff && a->dtype == HPCZ_DTYPE_FLOAT && b->dtype == HPCZ_DTYPE_FLOAT &&
+    bool fast = op && op->ff && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT && b->dtype == HPCZ_DTYPE_FLOAT &&
                 o->dtype == HPCZ_DTYPE_FLOAT;
     bool ints = rt_is_int(a->dtype) && rt_is_int(b->dtype);
     int64_t rows = bc.rows;
@@ -597,7 +597,7 @@ static hpcz_status k_binary(rt_ctx *c)
     /* integer Pow with a float exponent computes in double */
     if (!strcmp(op->name, "Pow") && !(aint && bint))
         fi = NULL;
-    if (!strcmp(op->name, "Pow") && a->dtype == HPCZ_DTYPE_FLOAT && b->numel == 1 &&
+    if (!strcmp(op->name, "Pow") && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT && b->numel == 1 &&
         hpcz_dtype_is_float(b->dtype)) {
         double e = rt_load_d(b->data, b->dtype, 0);
         const float *x = a->data;
@@ -635,6 +635,8 @@ static hpcz_status k_binary(rt_ctx *c)
         return HPCZ_OK;
     }
     binary_apply(c, op, fd, (aint && bint) ? fi : NULL, a, b, o);
+    if (c->act && o->dtype == HPCZ_DTYPE_FLOAT)
+        rt_act_apply(c->act, o->data, o->numel);
     return HPCZ_OK;
 }
 
@@ -788,7 +790,7 @@ static hpcz_status k_clip(rt_ctx *c)
         }
     }
     int64_t n = x->numel;
-    if (x->dtype == HPCZ_DTYPE_FLOAT) {
+    if (x->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
         const float *a = x->data;
         float *b = y->data;
         float fl = (float)lo, fh = (float)hi;
@@ -844,7 +846,7 @@ static const rt_op ops[] = {
     {"", "IsNaN", 9, 0, 0, k_unary_pred, NULL},
     {"", "IsInf", 10, 0, 0, k_unary_pred, NULL},
     {"", "BitwiseNot", 18, 0, 0, k_unary_pred, NULL},
-    {"", "Add", 7, 0, 0, k_binary, broadcast_legacy_ok},
+    {"", "Add", 7, 0, RT_FUSE_ACT, k_binary, broadcast_legacy_ok},
     {"", "Sub", 7, 0, 0, k_binary, broadcast_legacy_ok},
     {"", "Mul", 7, 0, 0, k_binary, broadcast_legacy_ok},
     {"", "Div", 7, 0, 0, k_binary, broadcast_legacy_ok},

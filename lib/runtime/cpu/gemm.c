@@ -34,6 +34,12 @@ static hpcz_status k_gemm(rt_ctx *c)
         return y ? HPCZ_OK : c->err->status;
     float *yd = y->data;
     float bgemm = 0;
+    if (cc && beta == 1 && cc->numel == n && (cc->ndim == 1 || (cc->ndim == 2 && cc->dims[0] == 1))) {
+        /* the common case: a bias row, added in the GEMM epilogue */
+        rt_sgemm_ex(ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], 0.0f, yd, n,
+                    NULL, cc->data, c->act);
+        return HPCZ_OK;
+    }
     if (cc && beta != 0 && cc->numel) {
         const float *cd = cc->data;
         int64_t cm = cc->ndim == 2 ? cc->dims[0] : 1;
@@ -43,7 +49,8 @@ static hpcz_status k_gemm(rt_ctx *c)
                 yd[i * n + j] = beta * cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
         bgemm = 1;
     }
-    rt_sgemm(ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bgemm, yd, n);
+    rt_sgemm_ex(ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], bgemm, yd, n,
+                NULL, NULL, c->act);
     return HPCZ_OK;
 }
 
@@ -120,7 +127,7 @@ static hpcz_status k_matmul(rt_ctx *c)
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
     int64_t mn = s.m * s.n;
-    if (a->dtype == HPCZ_DTYPE_FLOAT) {
+    if (a->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
         const float *ad = a->data, *bd = b->data;
         float *yd = y->data;
         /* B shared by every batch and A contiguous: one tall GEMM */
@@ -271,7 +278,7 @@ static hpcz_status k_qlinearmatmul(rt_ctx *c)
 }
 
 static const rt_op ops[] = {
-    {"", "Gemm", 7, RT_TF32, 0, k_gemm, NULL},
+    {"", "Gemm", 7, RT_TF32, RT_FUSE_ACT, k_gemm, NULL},
     {"", "MatMul", 1, RT_TNUM, 0, k_matmul, NULL},
     {"", "MatMulInteger", 10, 0, 0, k_matmulinteger, NULL},
     {"", "QLinearMatMul", 10, 0, 0, k_qlinearmatmul, NULL},

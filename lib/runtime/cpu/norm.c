@@ -42,7 +42,7 @@ static hpcz_status softmax(rt_ctx *c, int kind)
 #pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t l = 0; l < lines; l++) {
         int64_t o = l / inner, i = l % inner, base = o * len * inner + i;
-        if (f32 && inner == 1 && kind != SM_HARD) {
+        if (f32 && inner == 1 && kind != SM_HARD && !c->reference) {
             const float *s = (const float *)x->data + base;
             float *d = (float *)y->data + base;
             float mx = -INFINITY;
@@ -127,7 +127,7 @@ static hpcz_status k_batchnorm(rt_ctx *c)
         mul[ch] = s / sqrtf(v + (float)eps);
         add[ch] = b - m * mul[ch];
     }
-    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
+    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT && !c->reference;
 #pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t p = 0; p < N * C; p++) {
         int64_t ch = p % C;
@@ -298,8 +298,8 @@ static hpcz_status layer_norm(rt_ctx *c, bool rms)
                     (float)rt_load_d(bi->data, bi->dtype, off[0] + i * bc.istr[0]);
         }
     }
-    double eps = rt_attr_f(c, "epsilon", rms ? 1e-5f : 1e-5f);
-    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
+    double eps = rt_attr_f(c, "epsilon", 1e-5f);
+    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT && !c->reference;
 #pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t o = 0; o < outer; o++) {
         int64_t base = o * len;

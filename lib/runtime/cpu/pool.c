@@ -30,6 +30,68 @@ static bool pool_geom(rt_ctx *c, const hpcz_array *x, conv_geom *g)
     return true;
 }
 
+/* 2-D float pooling: window bounds clipped once per output row/column
+ * instead of testing every tap. */
+static void pool2d_f32(const float *x, float *y, int64_t planes, const conv_geom *g, bool is_max,
+                       bool include_pad, int threads)
+{
+    int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
+#pragma omp parallel for if (planes * g->osize * g->ksize > RT_PAR_MIN) num_threads(threads)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * IH * IW;
+        float *yp = y + pl * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * g->stride[1] - g->pb[1];
+            int64_t kh0 = 0, kh1 = g->k[1];
+            while (kh0 < kh1 && h0 + kh0 * g->dil[1] < 0)
+                kh0++;
+            while (kh1 > kh0 && h0 + (kh1 - 1) * g->dil[1] >= IH)
+                kh1--;
+            /* taps inside the padded extent, for count_include_pad */
+            int64_t ph0 = 0, ph1 = g->k[1];
+            while (ph0 < ph1 && h0 + ph0 * g->dil[1] < -g->pb[1])
+                ph0++;
+            while (ph1 > ph0 && h0 + (ph1 - 1) * g->dil[1] >= IH + g->pe[1])
+                ph1--;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * g->stride[2] - g->pb[2];
+                int64_t kw0 = 0, kw1 = g->k[2];
+                while (kw0 < kw1 && w0 + kw0 * g->dil[2] < 0)
+                    kw0++;
+                while (kw1 > kw0 && w0 + (kw1 - 1) * g->dil[2] >= IW)
+                    kw1--;
+                float acc = is_max ? -INFINITY : 0;
+                for (int64_t kh = kh0; kh < kh1; kh++) {
+                    const float *row = xp + (h0 + kh * g->dil[1]) * IW + w0;
+                    if (is_max)
+                        for (int64_t kw = kw0; kw < kw1; kw++) {
+                            float v = row[kw * g->dil[2]];
+                            acc = v > acc ? v : acc;
+                        }
+                    else
+                        for (int64_t kw = kw0; kw < kw1; kw++)
+                            acc += row[kw * g->dil[2]];
+                }
+                if (!is_max) {
+                    int64_t cnt;
+                    if (include_pad) {
+                        int64_t pw0 = 0, pw1 = g->k[2];
+                        while (pw0 < pw1 && w0 + pw0 * g->dil[2] < -g->pb[2])
+                            pw0++;
+                        while (pw1 > pw0 && w0 + (pw1 - 1) * g->dil[2] >= IW + g->pe[2])
+                            pw1--;
+                        cnt = (ph1 - ph0) * (pw1 - pw0);
+                    } else {
+                        cnt = (kh1 - kh0) * (kw1 - kw0);
+                    }
+                    acc = (float)((double)acc / (double)cnt);
+                }
+                yp[oh * OW + ow] = acc;
+            }
+        }
+    }
+}
+
 static hpcz_status pool(rt_ctx *c, int kind)
 {
     hpcz_array *x = rt_in(c, 0);
@@ -57,6 +119,10 @@ static hpcz_status pool(rt_ctx *c, int kind)
     double p = kind == POOL_LP ? (double)rt_attr_i(c, "p", 2) : 0;
     int64_t planes = x->dims[0] * x->dims[1];
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
+    if (f32 && !ind && kind != POOL_LP && g.in[0] == 1 && g.k[0] == 1 && !c->reference) {
+        pool2d_f32(x->data, y->data, planes, &g, kind == POOL_MAX, include_pad, c->threads);
+        return HPCZ_OK;
+    }
 #pragma omp parallel for if (planes * g.osize * g.ksize > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t ibase = pl * g.isize, obase = pl * g.osize;
@@ -141,7 +207,7 @@ static hpcz_status global_pool(rt_ctx *c, int kind)
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
 #pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t pl = 0; pl < planes; pl++) {
-        if (f32 && kind != POOL_LP) {
+        if (f32 && kind != POOL_LP && !c->reference) {
             const float *s = (const float *)x->data + pl * S;
             float acc = kind == POOL_MAX ? -INFINITY : 0;
             if (kind == POOL_MAX)
