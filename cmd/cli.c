@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <regex.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -317,4 +318,44 @@ bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem)
     *arr = p;
     *cap = nc;
     return true;
+}
+
+static void progress_bar(void *ctx, size_t done, size_t total)
+{
+    const char *what = ctx;
+    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
+    fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", what, fill, "##############################",
+            width - fill, "", done, total);
+    if (done >= total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
+                  hpcz_calib_table **out)
+{
+    hpcz_error err = {0};
+    hpcz_plan_opts po = {0};
+    po.threads = o->threads;
+    hpcz_plan *plan = hpcz_plan_new(m, &po, &err);
+    if (!plan)
+        return cli_file_error(m->path, &err);
+    hpcz_dataset *d = hpcz_dataset_open(data, plan, max_samples, &err);
+    if (!d) {
+        hpcz_plan_free(plan);
+        return err.status == HPCZ_ERR_USAGE ? (fprintf(stderr, "hpcz: --calib: %s\n", err.msg), EXIT_USAGE)
+                                            : cli_error("%s", err.msg);
+    }
+    if (hpcz_dataset_is_random(d))
+        cli_warn("calibrating on random data: the ranges are a proxy, not your data's");
+    if (isatty(STDERR_FILENO) && cli_verbosity >= 0) {
+        o->progress = progress_bar;
+        o->progress_ctx = (void *)"calibrating";
+    }
+    hpcz_status st = hpcz_calibrate(m, d, o, out, &err);
+    hpcz_dataset_free(d);
+    hpcz_plan_free(plan);
+    if (st)
+        return cli_file_error(m->path, &err);
+    return EXIT_OK;
 }

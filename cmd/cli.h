@@ -61,6 +61,11 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
                    long long hi, long long *out);
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out);
 
+/* Calibrates m on DATA (folder, .npy, random:N) with a progress bar on a
+ * TTY; returns an exit status. */
+int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
+                  hpcz_calib_table **out);
+
 /* POSIX extended regex check for --include/--exclude (usage error when bad). */
 bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *pattern);
 
@@ -77,6 +82,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_passes(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* Pass-note logger for hpcz_pass_ctx.log: prints with -v. */
 void cli_log_note(void *user, const char *pass, const char *msg);

@@ -30,12 +30,30 @@ enum {
     OPT_PASSES,
     OPT_IN_PLACE,
     OPT_CLIP,
+    OPT_CALIB,
+    OPT_CALIB_SAMPLES,
+    OPT_CALIB_METHOD,
+    OPT_CALIB_TABLE,
+    OPT_ACT_DTYPE,
+    OPT_THREADS,
+    OPT_NO_REDUCE_RANGE,
 };
 
 static const cli_opt opts[] = {
     {"output", OPT_OUTPUT, required_argument, "FILE", "write the quantized model to FILE ('-': stdout)"},
     {"mode", OPT_MODE, required_argument, "MODE",
-     "weight-only (default): weights quantized, activations stay float"},
+     "weight-only (default): weights quantized, activations stay float; static: weights and "
+     "activations in int8 with calibrated ranges (QDQ)"},
+    {"calib", OPT_CALIB, required_argument, "DATA",
+     "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "
+     "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)"},
+    {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
+    {"calib-method", OPT_CALIB_METHOD, required_argument, "M",
+     "minmax (default), moving-minmax, percentile:99.99, entropy or mse"},
+    {"calib-table", OPT_CALIB_TABLE, required_argument, "FILE",
+     "reuse ranges from 'hpcz calibrate' instead of calibrating"},
+    {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: int8 (default, asymmetric) or uint8 activations"},
+    {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)"},
     {"per-channel", OPT_PER_CHANNEL, no_argument, NULL, "one int8 scale per output channel (default)"},
@@ -46,7 +64,9 @@ static const cli_opt opts[] = {
      "a zero point per scale (default for int4)"},
     {"weight-dtype", OPT_WEIGHT_DTYPE, required_argument, "TYPE", "int8 (default) or uint8 weights"},
     {"reduce-range", OPT_REDUCE_RANGE, no_argument, NULL,
-     "7-bit weights, for engines that accumulate u8*s8 pairs in 16 bits"},
+     "7-bit weights, for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
+     "Runtime's kernels saturate otherwise); default in static mode"},
+    {"no-reduce-range", OPT_NO_REDUCE_RANGE, no_argument, NULL, "full 8-bit weights in static mode"},
     {"block-size", OPT_BLOCK_SIZE, required_argument, "N", "int4 block length: 16..1024, power of 2 (default 32)"},
     {"clip", OPT_CLIP, required_argument, "HOW",
      "weight range: mse (default: the clipping with least squared error) or minmax"},
@@ -202,8 +222,10 @@ int cmd_quantize(int argc, char **argv)
     const char *out = NULL, *mode = "weight-only", *dtype = "int8", *weight_dtype = "int8";
     const char *include = NULL, *exclude = NULL, *op_types = NULL, *json = NULL, *passes = NULL;
     const char *clip = "mse";
-    int per_channel = 1, symmetric = -1, reduce_range = 0, keep_io = 0, dry_run = 0, fold = 1;
-    int allow_requant = 0, in_place = 0;
+    int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
+    int allow_requant = 0, in_place = 0, threads = 0;
+    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "int8";
+    long long calib_samples = 0;
     long long block = 32;
     int c;
     while ((c = cli_getopt(argc, argv, &info)) != -1) {
@@ -237,6 +259,9 @@ int cmd_quantize(int argc, char **argv)
         case OPT_REDUCE_RANGE:
             reduce_range = 1;
             break;
+        case OPT_NO_REDUCE_RANGE:
+            reduce_range = 0;
+            break;
         case OPT_BLOCK_SIZE:
             if (!cli_parse_int(&info, "block-size", optarg, 16, 1024, &block))
                 return EXIT_USAGE;
@@ -246,6 +271,29 @@ int cmd_quantize(int argc, char **argv)
         case OPT_CLIP:
             clip = optarg;
             break;
+        case OPT_CALIB:
+            calib = optarg;
+            break;
+        case OPT_CALIB_SAMPLES:
+            if (!cli_parse_int(&info, "calib-samples", optarg, 1, 100000000, &calib_samples))
+                return EXIT_USAGE;
+            break;
+        case OPT_CALIB_METHOD:
+            calib_method = optarg;
+            break;
+        case OPT_CALIB_TABLE:
+            calib_table = optarg;
+            break;
+        case OPT_ACT_DTYPE:
+            act_dtype = optarg;
+            break;
+        case OPT_THREADS: {
+            long long t;
+            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &t))
+                return EXIT_USAGE;
+            threads = (int)t;
+            break;
+        }
         case OPT_INCLUDE:
             include = optarg;
             break;
@@ -293,10 +341,30 @@ int cmd_quantize(int argc, char **argv)
     const char *in = argv[optind];
     if (!out && !dry_run)
         return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
-    if (strcmp(mode, "weight-only"))
-        return cli_usage_error(&info, "--mode: '%s' is not a mode this build offers (weight-only)", mode);
+    int is_static = !strcmp(mode, "static");
+    if (strcmp(mode, "weight-only") && !is_static)
+        return cli_usage_error(&info, "--mode: '%s' is not weight-only or static", mode);
     int fp16 = !strcmp(dtype, "fp16") || !strcmp(dtype, "float16");
     int int4 = !strcmp(dtype, "int4");
+    hpcz_calib_opts copts = {0};
+    {
+        hpcz_error cerr;
+        if (hpcz_calib_method_parse(calib_method, &copts, &cerr))
+            return cli_usage_error(&info, "--calib-method: %s", cerr.msg);
+        copts.bits = 8;
+        copts.threads = threads;
+    }
+    if (strcmp(act_dtype, "uint8") && strcmp(act_dtype, "int8"))
+        return cli_usage_error(&info, "--act-dtype: '%s' is not uint8 or int8", act_dtype);
+    if (is_static && (fp16 || int4))
+        return cli_usage_error(&info, "--mode static quantizes to int8: drop --dtype %s", dtype);
+    if (is_static && !calib && !calib_table)
+        return cli_usage_error(&info, "--mode static needs calibration data: --calib DIR (or "
+                               "--calib random:N as a proxy) or --calib-table FILE");
+    if (calib && calib_table)
+        return cli_usage_error(&info, "--calib and --calib-table: give one");
+    if (reduce_range < 0)
+        reduce_range = is_static && !strcmp(act_dtype, "uint8"); /* u8*s8 saturation, see --help */
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
         return cli_usage_error(&info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
     if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
@@ -335,6 +403,12 @@ int cmd_quantize(int argc, char **argv)
         else if (int4)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
+        else if (is_static)
+            snprintf(q, sizeof q,
+                     "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
+                     "reduce-range=%s,clip=%s%s}",
+                     per_channel ? "true" : "false", weight_dtype, act_dtype,
+                     symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, filt);
         else
             snprintf(q, sizeof q,
                      "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,"
@@ -375,13 +449,47 @@ int cmd_quantize(int argc, char **argv)
     hpcz_pass_ctx_init(&ctx);
     ctx.log = collect_note;
     ctx.log_user = &nt;
-    hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
-    hpcz_pipeline_free(pl);
+    hpcz_status st = HPCZ_OK;
+    hpcz_calib_table *table = NULL;
     int rc = EXIT_OK;
     uint8_t *bytes = NULL;
     size_t out_bytes = 0;
     hpcz_model_summary after;
     memset(&after, 0, sizeof after);
+    if (calib || calib_table) {
+        /* ranges are measured on the model as the quantization pass will see
+         * it: after the preset's clean-ups */
+        if (!passes && fold) {
+            hpcz_pipeline *pre = hpcz_pipeline_parse("fold-bn,eliminate", &err);
+            st = pre ? hpcz_pipeline_run(pre, m, &ctx, &err) : err.status;
+            hpcz_pipeline_free(pre);
+            if (!st) {
+                hpcz_pipeline_free(pl);
+                char *q = strstr(spec, "fold-bn,eliminate,");
+                pl = hpcz_pipeline_parse(q ? q + strlen("fold-bn,eliminate,") : spec, &err);
+                if (!pl)
+                    st = err.status;
+            }
+        }
+        if (!st && calib_table) {
+            table = hpcz_calib_table_load(calib_table, &err);
+            if (!table) {
+                hpcz_pipeline_free(pl);
+                rc = cli_file_error(calib_table, &err);
+                goto early;
+            }
+        } else if (!st) {
+            rc = cli_calibrate(m, calib, (size_t)calib_samples, &copts, &table);
+            if (rc) {
+                hpcz_pipeline_free(pl);
+                goto early;
+            }
+        }
+        ctx.calib = table;
+    }
+    if (!st)
+        st = hpcz_pipeline_run(pl, m, &ctx, &err);
+    hpcz_pipeline_free(pl);
     if (st) {
         rc = cli_file_error(in, &err);
         goto done;
@@ -424,7 +532,7 @@ int cmd_quantize(int argc, char **argv)
                 cli_bytes(out_bytes));
     }
     if (cli_verbosity >= 0) {
-        const char *what = fp16 ? "fp16" : int4 ? "int4 weight-only" : "int8 weight-only";
+        const char *what = fp16 ? "fp16" : int4 ? "int4 weight-only" : is_static ? "int8 static" : "int8 weight-only";
         fprintf(stderr, "hpcz quantize: %s, %s\n", what,
                 fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
                      : (int4 ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));
@@ -435,6 +543,15 @@ int cmd_quantize(int argc, char **argv)
             fprintf(stderr, "  %-16s %zu %s, %zu kept float\n", t.t[i].op, t.t[i].quantized,
                     fp16 ? "float16" : "quantized", t.t[i].kept);
         fprintf(stderr, "  nodes    %zu -> %zu\n", before.n_nodes_total, after.n_nodes_total);
+        if (table)
+            fprintf(stderr, "  calibration  %s over %zu sample%s%s%s\n", table->method, table->samples,
+                    table->samples == 1 ? "" : "s", calib_table ? " (from " : "",
+                    calib_table ? calib_table : (table->random ? " of random data: a proxy, not your data" : ""));
+        if (table && calib_table)
+            fprintf(stderr, "  )\n");
+        for (size_t i = 0; i < nt.n; i++)
+            if (strstr(nt.lines[i], "activation tensors quantized"))
+                fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
         for (size_t i = 0; i < nt.n; i++)
             if (strstr(nt.lines[i], "kept float32"))
                 fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
@@ -461,6 +578,14 @@ int cmd_quantize(int argc, char **argv)
         hpcz_json_string(&j, "pipeline", spec);
         hpcz_json_string(&j, "mode", mode);
         hpcz_json_string(&j, "dtype", fp16 ? "fp16" : dtype);
+        if (table) {
+            hpcz_json_object_begin(&j, "calibration");
+            hpcz_json_string(&j, "method", table->method);
+            hpcz_json_uint(&j, "samples", table->samples);
+            hpcz_json_bool(&j, "random_data", table->random);
+            hpcz_json_string(&j, "table", calib_table);
+            hpcz_json_object_end(&j);
+        }
         hpcz_json_object_begin(&j, "size");
         hpcz_json_uint(&j, "before", in_bytes);
         hpcz_json_uint(&j, "after", out_bytes);
@@ -486,7 +611,9 @@ int cmd_quantize(int argc, char **argv)
             rc = cli_file_error(json, &err);
     }
 done:
+early:
     free(bytes);
+    hpcz_calib_table_free(table);
     for (size_t i = 0; i < nt.n; i++)
         free(nt.lines[i]);
     free(nt.lines);

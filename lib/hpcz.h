@@ -452,6 +452,31 @@ void hpcz_json_null(hpcz_json *j, const char *key);
 /* Ends the document with a newline. */
 void hpcz_json_finish(hpcz_json *j);
 
+/* A parsed JSON value (hpcz_json_parse). Objects keep key order. */
+typedef enum hpcz_jtype {
+    HPCZ_JSON_NULL,
+    HPCZ_JSON_BOOL,
+    HPCZ_JSON_NUMBER,
+    HPCZ_JSON_STRING,
+    HPCZ_JSON_ARRAY,
+    HPCZ_JSON_OBJECT
+} hpcz_jtype;
+
+typedef struct hpcz_jval {
+    hpcz_jtype type;
+    int b;
+    double num;
+    char *s;
+    size_t n;                 /* items of arrays and objects */
+    struct hpcz_jval **items;
+    char **keys;              /* objects */
+} hpcz_jval;
+
+hpcz_jval *hpcz_json_parse(const char *text, size_t len, hpcz_error *err);
+void hpcz_json_free(hpcz_jval *v);
+/* Member of an object by key, or NULL. */
+const hpcz_jval *hpcz_json_get(const hpcz_jval *obj, const char *key);
+
 
 /* ================================================================ runtime
  * The CPU execution engine (lib/runtime/) and the .npy tensor format
@@ -623,6 +648,8 @@ struct hpcz_pass_ctx {
     void *log_user;
     size_t nodes_removed;
     size_t nodes_added;
+    /* activation ranges for static quantization (NULL: none) */
+    const struct hpcz_calib_table *calib;
 };
 
 /* Every registered pass, in listing order. */
@@ -738,6 +765,78 @@ hpcz_status hpcz_model_save(const hpcz_model *m, const char *path, hpcz_format f
                             hpcz_error *err);
 
 /* ============================================================ end .hpcz */
+
+/* ---------------------------------------------------------------- calibration
+ * Data sets for calibration and evaluation, streaming activation statistics
+ * over hpcz's runtime, and calibration tables (versioned JSON, reusable). */
+
+typedef struct hpcz_dataset hpcz_dataset;
+
+/* spec is a folder holding either one .npy per model input named after it
+ * with a leading batch axis ("input.npy"), or one .npy per input per sample
+ * ("input_0.npy", "input_1.npy", ...), or ONNX test_data_set_* folders of
+ * input_<i>.pb; or a single .npy file (one-input models); or "random:N" for N
+ * seeded standard-normal samples (a proxy, said so). Every array is checked
+ * against the plan's input (dtype, rank, non-batch dims): a mismatch names
+ * the file and the expected shape. max_samples 0 = all. */
+hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_samples,
+                                hpcz_error *err);
+size_t hpcz_dataset_size(const hpcz_dataset *d);
+int hpcz_dataset_is_random(const hpcz_dataset *d);
+/* Samples per run that the model allows (its batch dim if fixed, else 32). */
+size_t hpcz_dataset_batch_size(const hpcz_dataset *d);
+/* Stacks samples [start, start + n) of every input along axis 0 into
+ * inputs[hpcz_plan_n_inputs] (freshly allocated; release them). */
+hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_array *inputs,
+                               hpcz_error *err);
+void hpcz_dataset_free(hpcz_dataset *d);
+
+typedef enum hpcz_calib_method {
+    HPCZ_CALIB_MINMAX,
+    HPCZ_CALIB_MOVING_MINMAX, /* exponential moving average of per-batch min/max */
+    HPCZ_CALIB_PERCENTILE,
+    HPCZ_CALIB_ENTROPY,       /* KL-divergence threshold (TensorRT's method) */
+    HPCZ_CALIB_MSE            /* clipping that minimises the expected squared error */
+} hpcz_calib_method;
+
+typedef struct hpcz_calib_opts {
+    hpcz_calib_method method;
+    double percentile;   /* HPCZ_CALIB_PERCENTILE, e.g. 99.99 */
+    int bits;            /* activation bits the range is chosen for (8) */
+    int threads;
+    /* called after each batch; may be NULL */
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+} hpcz_calib_opts;
+
+typedef struct hpcz_calib_range {
+    const char *name;
+    float min, max;      /* the range to quantize to */
+    float seen_min, seen_max;
+} hpcz_calib_range;
+
+typedef struct hpcz_calib_table {
+    char *method;        /* "minmax", "percentile:99.99", ... */
+    size_t samples;
+    int random;          /* calibrated on random data */
+    size_t n;
+    hpcz_calib_range *r; /* sorted by name */
+    uint64_t hist_bytes; /* memory the statistics took (constant in the sample count) */
+    void *storage;
+} hpcz_calib_table;
+
+/* Parses "minmax", "moving-minmax", "percentile[:P]", "entropy", "mse". */
+hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_error *err);
+/* Runs every sample through the model and returns the range of every float
+ * tensor (graph inputs and every intermediate). Memory does not grow with the
+ * number of samples: statistics are histograms of fixed size. */
+hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts *o,
+                           hpcz_calib_table **out, hpcz_error *err);
+const hpcz_calib_range *hpcz_calib_find(const hpcz_calib_table *t, const char *name);
+/* JSON schema "hpcz.calibration" version 1 (docs/json.md). */
+hpcz_status hpcz_calib_table_save(const hpcz_calib_table *t, const char *path, hpcz_error *err);
+hpcz_calib_table *hpcz_calib_table_load(const char *path, hpcz_error *err);
+void hpcz_calib_table_free(hpcz_calib_table *t);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,7 @@ typedef struct hz_slot {
     Onnx__TensorProto *tp;
     Onnx__StringStringEntryProto **saved_ext;
     size_t saved_n_ext;
+    int patched;
     uint8_t *decoded;   /* owned buffer of raw_len bytes, or NULL (borrowed from the file) */
     int decoded_mmap;
     const uint8_t *data;
@@ -69,10 +70,10 @@ static void hz_file_free(void *arg)
     hz_file *f = arg;
     if (!f)
         return;
-    for (uint32_t i = 0; i < f->n; i++) {
+    for (uint32_t i = 0; f->slots && i < f->n; i++) {
         hz_slot *s = &f->slots[i];
         Onnx__TensorProto *tp = s->tp;
-        if (tp) {
+        if (tp && s->patched) {
             /* give protobuf-c back what it allocated, nothing of ours */
             tp->has_raw_data = 0;
             tp->raw_data.data = NULL;
@@ -359,6 +360,7 @@ static void patch(hz_slot *s)
     s->saved_n_ext = tp->n_external_data;
     tp->external_data = NULL;
     tp->n_external_data = 0;
+    s->patched = 1;
     void *d = (void *)s->data;
     switch (s->field) {
     case HZ_FIELD_RAW:

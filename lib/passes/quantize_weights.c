@@ -485,3 +485,384 @@ const hpcz_pass hpcz_pass_quantize_int4 = {
     int4_opts,
     run_int4,
 };
+
+/* ================================================================ static
+ * Static int8: weights as above, and every float activation read or written
+ * by a quantized op gets a QuantizeLinear/DequantizeLinear pair with the
+ * range calibration measured (ctx->calib), placed right after the tensor's
+ * producer; quantized consumers read the DequantizeLinear output, others the
+ * float original. Biases of Conv/Gemm become int32 with scale s_x * s_w, so
+ * ONNX Runtime fuses DQ -> Conv -> Q into QLinearConv (and QGemm, QLinearMatMul,
+ * QLinearAdd, ...). */
+
+static const char *const static_ops_default =
+    "Conv,ConvTranspose,Gemm,MatMul,Add,Mul,Relu,Clip,LeakyRelu,Sigmoid,MaxPool,AveragePool,"
+    "GlobalAveragePool,Concat,Flatten,Reshape,Transpose,Squeeze,Unsqueeze,Resize,Split";
+
+typedef struct sq {
+    hpcz_model *m;
+    hpcz_graph *g;
+    const hpcz_calib_table *calib;
+    hpcz_pass_ctx *ctx;
+    hpcz_error *err;
+    hpcz_qrange act;
+    bool act_symmetric;
+    qopts wopt;
+    size_t n_acts, n_missing, n_nodes;
+    /* tensor -> its DequantizeLinear output (value aux indexes) */
+    hpcz_value **from, **to;
+    float *scale;
+    size_t n_map, cap_map;
+} sq;
+
+static bool weight_slot(const hpcz_node *n, size_t j)
+{
+    size_t idx;
+    weight_role r;
+    return j == 1 && weight_of(n, &idx, &r);
+}
+
+static bool bias_slot(const hpcz_node *n, size_t j)
+{
+    return j == 2 && (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose") ||
+                      !strcmp(n->op_type, "Gemm"));
+}
+
+/* The DequantizeLinear output standing for activation v (made once). */
+static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
+{
+    for (size_t i = 0; i < s->n_map; i++)
+        if (s->from[i] == v) {
+            *scale_out = s->scale[i];
+            return s->to[i];
+        }
+    const hpcz_calib_range *r = hpcz_calib_find(s->calib, v->name);
+    if (!r) {
+        s->n_missing++;
+        hpcz_pass_note(s->ctx, "quantize", "'%s': no calibrated range: kept float", v->name);
+        return NULL;
+    }
+    float scale;
+    int zp;
+    hpcz_qparams_for(r->min, r->max, s->act, s->act_symmetric, &scale, &zp);
+    hpcz_graph *g = s->g;
+    hpcz_model *m = s->m;
+    const char *base = v->name;
+    hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, base, "scale"), HPCZ_DTYPE_FLOAT, 0, NULL);
+    hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, base, "zero_point"), s->act.dtype, 0, NULL);
+    if (!st || !zt || !hpcz_tensor_alloc(st) || !hpcz_tensor_alloc(zt))
+        return NULL;
+    *(float *)st->data = scale;
+    hpcz_qstore(zt->data, s->act.dtype, 0, zp);
+    hpcz_value *sv = new_init_value(g, st, s->err), *zv = sv ? new_init_value(g, zt, s->err) : NULL;
+    if (!zv)
+        return NULL;
+    hpcz_node *q = hpcz_graph_add_node(g, "QuantizeLinear", hpcz_unique_name(g, base, "QuantizeLinear"), 3, 1);
+    hpcz_node *dq = q ? hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 3, 1) : NULL;
+    if (!dq)
+        return NULL;
+    hpcz_value *qv = hpcz_graph_value(g, hpcz_unique_name(g, base, "quantized"));
+    hpcz_value *dv = hpcz_graph_value(g, hpcz_unique_name(g, base, "dequantized"));
+    q->inputs[0] = v;
+    q->inputs[1] = sv;
+    q->inputs[2] = zv;
+    hpcz_node_set_output(q, 0, qv);
+    qv->dtype = s->act.dtype;
+    dq->inputs[0] = qv;
+    dq->inputs[1] = sv;
+    dq->inputs[2] = zv;
+    hpcz_node_set_output(dq, 0, dv);
+    dv->dtype = HPCZ_DTYPE_FLOAT;
+    if (!hpcz_grow((void **)&s->from, &s->cap_map, s->n_map + 1, sizeof *s->from))
+        return NULL;
+    size_t cap2 = s->n_map;
+    hpcz_value **nt = realloc(s->to, (cap2 + 1) * sizeof *nt);
+    float *ns = realloc(s->scale, (cap2 + 1) * sizeof *ns);
+    if (nt)
+        s->to = nt;
+    if (ns)
+        s->scale = ns;
+    if (!nt || !ns)
+        return NULL;
+    s->from[s->n_map] = v;
+    s->to[s->n_map] = dv;
+    s->scale[s->n_map] = scale;
+    s->n_map++;
+    s->n_acts++;
+    *scale_out = scale;
+    return dv;
+}
+
+/* int32 bias with per-channel scale s_x * s_w[c] behind a DequantizeLinear. */
+static hpcz_status quantize_bias(sq *s, hpcz_node *n, float sx)
+{
+    hpcz_value *bv = n->inputs[2];
+    hpcz_tensor *b = hpcz_value_const(bv);
+    hpcz_node *wdq = n->inputs[1] ? n->inputs[1]->producer : NULL;
+    if (!b || b->dtype != HPCZ_DTYPE_FLOAT || b->ndim != 1 || !wdq ||
+        strcmp(wdq->op_type, "DequantizeLinear"))
+        return HPCZ_OK;
+    hpcz_tensor *ws = hpcz_value_const(wdq->inputs[1]);
+    if (!ws || (ws->numel != 1 && ws->numel != b->numel))
+        return HPCZ_OK;
+    const float *bd = hpcz_tensor_data(b, s->err);
+    const float *wsd = hpcz_tensor_data(ws, s->err);
+    if (!bd || !wsd)
+        return s->err->status;
+    hpcz_graph *g = s->g;
+    const char *base = bv->name;
+    int64_t c = b->numel;
+    hpcz_tensor *qt = hpcz_tensor_new(s->m, hpcz_unique_name(g, base, "quantized"), HPCZ_DTYPE_INT32, 1, &c);
+    hpcz_tensor *st = hpcz_tensor_new(s->m, hpcz_unique_name(g, base, "scale"), HPCZ_DTYPE_FLOAT, 1, &c);
+    if (!qt || !st || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(st))
+        return hpcz_fail(s->err, HPCZ_ERR_NOMEM, "out of memory");
+    int32_t *q = qt->data;
+    float *sc = st->data;
+    for (int64_t i = 0; i < c; i++) {
+        sc[i] = sx * wsd[ws->numel == 1 ? 0 : i];
+        double v = sc[i] > 0 ? nearbyint((double)bd[i] / sc[i]) : 0;
+        q[i] = v > 2147483647.0 ? 2147483647 : v < -2147483648.0 ? INT32_MIN : (int32_t)v;
+    }
+    hpcz_value *qv = new_init_value(g, qt, s->err), *sv = qv ? new_init_value(g, st, s->err) : NULL;
+    if (!sv)
+        return s->err->status;
+    hpcz_node *dq = hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 2, 1);
+    hpcz_attr *ax = dq ? hpcz_node_add_attr(dq, "axis", HPCZ_ATTR_INT) : NULL;
+    if (!ax)
+        return hpcz_fail(s->err, HPCZ_ERR_NOMEM, "out of memory");
+    ax->i = 0;
+    dq->inputs[0] = qv;
+    dq->inputs[1] = sv;
+    hpcz_value *out = hpcz_graph_value(g, hpcz_unique_name(g, base, "dequantized"));
+    out->dtype = HPCZ_DTYPE_FLOAT;
+    hpcz_node_set_output(dq, 0, out);
+    n->inputs[2] = out;
+    return HPCZ_OK;
+}
+
+/* Relu (and Clip to [0, hi]) after a quantized op is folded into the op's
+ * output quantization: a range that starts at 0 makes QuantizeLinear clamp
+ * the negatives, exactly what the activation did (ONNX Runtime's quantizer
+ * does the same). One rounding instead of two, and the op fuses. */
+static size_t fold_activations(sq *s, const hpcz_node_filter *f)
+{
+    hpcz_graph *g = s->g;
+    size_t folded = 0;
+    if (s->act_symmetric)
+        return 0; /* zero maps to the middle of the range: Q would not clamp */
+    hpcz_count_uses(g);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *r = g->nodes[i];
+        bool relu = !strcmp(r->op_type, "Relu"), clip = !strcmp(r->op_type, "Clip");
+        if ((!relu && !clip) || !hpcz_filter_match(f, r) || r->n_inputs < 1 || !r->inputs[0] ||
+            !r->outputs[0])
+            continue;
+        if (clip) {
+            hpcz_tensor *lo = r->n_inputs > 1 && r->inputs[1] ? hpcz_value_const(r->inputs[1]) : NULL;
+            const float *lv = lo && lo->dtype == HPCZ_DTYPE_FLOAT && lo->numel == 1 ? hpcz_tensor_data(lo, s->err) : NULL;
+            if (!lv || *lv != 0.0f)
+                continue;
+        }
+        hpcz_value *v = r->inputs[0], *y = r->outputs[0];
+        hpcz_node *p = v->producer;
+        const hpcz_calib_range *ry = hpcz_calib_find(s->calib, y->name);
+        if (!p || p->graph != g || !hpcz_filter_match(f, p) || v->aux != 1 || v->is_output ||
+            !ry || ry->min != 0.0f || p->aux == -1)
+            continue;
+        static const char *const fusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul"};
+        bool ok = false;
+        for (size_t k = 0; k < HPCZ_ARRAY_SIZE(fusable); k++)
+            ok |= !strcmp(p->op_type, fusable[k]);
+        if (!ok)
+            continue;
+        for (size_t k = 0; k < p->n_outputs; k++)
+            if (p->outputs[k] == v)
+                hpcz_node_set_output(p, k, y);
+        v->producer = NULL;
+        r->aux = -1;
+        folded++;
+        hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) folded into the quantized output of '%s'",
+                       r->name ? r->name : "", r->op_type, p->name ? p->name : "");
+    }
+    hpcz_graph_sweep(g);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        g->nodes[i]->aux = 0;
+    return folded;
+}
+
+static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
+{
+    hpcz_graph *g = s->g;
+    hpcz_status st;
+    fold_activations(s, f);
+    size_t n0 = g->n_nodes;
+    hpcz_node **nodes = malloc((n0 ? n0 : 1) * sizeof *nodes);
+    if (!nodes)
+        return hpcz_fail(s->err, HPCZ_ERR_NOMEM, "out of memory");
+    memcpy(nodes, g->nodes, n0 * sizeof *nodes);
+    for (size_t i = 0; i < n0; i++) {
+        hpcz_node *n = nodes[i];
+        if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
+            continue;
+        bool has_float = false;
+        for (size_t j = 0; j < n->n_inputs; j++)
+            has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
+        if (!has_float)
+            continue;
+        s->n_nodes++;
+        /* weights: per-channel int8, as in weight-only mode */
+        size_t widx;
+        weight_role role;
+        if (weight_of(n, &widx, &role)) {
+            hpcz_value *wv = n->inputs[widx];
+            hpcz_tensor *w = hpcz_value_const(wv);
+            if (w->numel >= s->wopt.min_size) {
+                qstats qs = {0};
+                if ((st = quantize_one(wv->graph, wv, role, &s->wopt, s->ctx, &qs, s->err)) ||
+                    (st = drop_float_weight(wv->graph, wv))) {
+                    free(nodes);
+                    return st;
+                }
+            }
+        }
+        /* activations in */
+        float sx = 0;
+        for (size_t j = 0; j < n->n_inputs; j++) {
+            hpcz_value *v = n->inputs[j];
+            if (!v || v->dtype != HPCZ_DTYPE_FLOAT || weight_slot(n, j) || bias_slot(n, j))
+                continue;
+            if (v->producer && !strcmp(v->producer->op_type, "DequantizeLinear"))
+                continue;
+            if (!strcmp(n->op_type, "Resize") && j > 0)
+                continue; /* roi and scales */
+            if (!strcmp(n->op_type, "Clip") && j > 0)
+                continue; /* bounds stay float: ORT's QDQ Clip reads them as constants */
+            float sc = 0;
+            hpcz_value *dv;
+            if (hpcz_value_const(v)) {
+                /* a float constant operand (Add/Mul by a constant): quantized with its own range */
+                continue;
+            }
+            dv = act_qdq(s, v, &sc);
+            if (dv) {
+                n->inputs[j] = dv;
+                if (j == 0)
+                    sx = sc;
+            } else if (s->err->status == HPCZ_ERR_NOMEM) {
+                free(nodes);
+                return HPCZ_ERR_NOMEM;
+            }
+        }
+        if (sx > 0 && n->n_inputs > 2 && n->inputs[2] && bias_slot(n, 2) &&
+            (st = quantize_bias(s, n, sx))) {
+            free(nodes);
+            return st;
+        }
+    }
+    /* outputs of quantized nodes: quantize for every consumer that is quantized */
+    for (size_t i = 0; i < n0; i++) {
+        hpcz_node *n = nodes[i];
+        if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
+            continue;
+        for (size_t k = 0; k < n->n_outputs; k++) {
+            hpcz_value *v = n->outputs[k];
+            if (!v || v->dtype != HPCZ_DTYPE_FLOAT)
+                continue;
+            /* consumers that are float (not selected) keep reading v; graph
+             * outputs get a Q/DQ pair too so the last op fuses, and the output
+             * name moves to the DequantizeLinear */
+            if (v->is_output) {
+                float sc;
+                hpcz_value *dv = act_qdq(s, v, &sc);
+                if (!dv)
+                    continue;
+                /* swap names: the model's interface keeps its output name */
+                hpcz_node *dq = dv->producer;
+                hpcz_value *inner = hpcz_graph_value(g, hpcz_unique_name(g, v->name, "float"));
+                inner->dtype = HPCZ_DTYPE_FLOAT;
+                for (size_t q = 0; q < n->n_outputs; q++)
+                    if (n->outputs[q] == v)
+                        hpcz_node_set_output(n, q, inner);
+                hpcz_graph_replace_uses(g, v, inner);
+                for (size_t q = 0; q < g->n_outputs; q++)
+                    if (g->outputs[q] == inner)
+                        g->outputs[q] = v;
+                hpcz_node_set_output(dq, 0, v);
+                /* other readers of dv (none yet) and the map now point at v */
+                for (size_t q = 0; q < s->n_map; q++)
+                    if (s->to[q] == dv) {
+                        s->to[q] = v;
+                        s->from[q] = inner;
+                    }
+            }
+        }
+    }
+    free(nodes);
+    return hpcz_graph_toposort(g, s->err);
+}
+
+static const hpcz_pass_opt static_opts[] = {
+    {"per-channel", HPCZ_OPT_BOOL, "true", "one weight scale per output channel", NULL, 0, 0},
+    {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
+    {"act-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the activations", "int8|uint8", 0, 0},
+    {"act-symmetric", HPCZ_OPT_BOOL, "false", "activations with zero point 0 (else asymmetric)", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_BOOL, "false", "7-bit weights, for u8*s8 engines without VNNI", NULL, 0, 0},
+    {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
+    {"op-types", HPCZ_OPT_STRING, NULL, "ops that run in int8 (default: Conv, Gemm, MatMul, Add, Mul, pooling, Concat, activations, reshapes)", NULL, 0, 0},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
+    {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
+    {0},
+};
+
+static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
+                              hpcz_error *err)
+{
+    if (!ctx || !ctx->calib)
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "static quantization needs activation ranges: give calibration data "
+                         "(--calib DIR, --calib random:N) or a table (--calib-table FILE)");
+    sq s = {0};
+    s.m = m;
+    s.g = m->graph;
+    s.calib = ctx->calib;
+    s.ctx = ctx;
+    s.err = err;
+    bool reduce = hpcz_pass_arg(a, "reduce-range").b;
+    s.act_symmetric = hpcz_pass_arg(a, "act-symmetric").b;
+    int act = !strcmp(hpcz_pass_arg(a, "act-dtype").s, "int8") ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8;
+    s.act = hpcz_qrange_of(act, 0, 0);
+    s.wopt.dtype = !strcmp(hpcz_pass_arg(a, "weight-dtype").s, "uint8") ? HPCZ_DTYPE_UINT8 : HPCZ_DTYPE_INT8;
+    s.wopt.per_channel = hpcz_pass_arg(a, "per-channel").b;
+    s.wopt.symmetric = s.wopt.dtype == HPCZ_DTYPE_INT8;
+    s.wopt.reduce_range = reduce;
+    s.wopt.mse = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
+    s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
+    const char *ops = hpcz_pass_arg(a, "op-types").s;
+    hpcz_node_filter f;
+    hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      ops && *ops ? ops : static_ops_default, err);
+    if (st)
+        return st;
+    st = hpcz_model_upgrade_opset(m, s.wopt.per_channel ? 13 : 10, ctx, err);
+    if (!st) {
+        hpcz_model_infer_dtypes(m);
+        st = static_graph(&s, &f);
+    }
+    if (!st)
+        hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
+                       "(%s), %zu without a calibrated range kept float",
+                       s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing);
+    hpcz_filter_release(&f);
+    free(s.from);
+    free(s.to);
+    free(s.scale);
+    return st;
+}
+
+const hpcz_pass hpcz_pass_quantize_static = {
+    "quantize-static",
+    "static int8: weights and calibrated activations in QDQ form (ONNX Runtime fuses it to QLinear ops)",
+    static_opts,
+    run_static,
+};

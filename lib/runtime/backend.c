@@ -168,11 +168,20 @@ static void sgemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
                 cm, (blasint)ldc);
 }
 
-/* Threads split C into column (or row) blocks, one single-threaded OpenBLAS
- * call each. K is never split, and OpenBLAS accumulates each element of C
- * over K in the same order whatever the block of C it belongs to (K blocks,
- * then a sequential FMA chain inside its micro-kernel), so the result does
- * not depend on the thread count (tests/runtime checks it bit for bit). */
+/* Up to 8 (a power of two) blocks of at least `unit`. */
+static int64_t pow2_blocks(int64_t len, int64_t unit)
+{
+    int64_t b = 1;
+    while (b < 8 && len / (b * 2) >= unit)
+        b *= 2;
+    return b;
+}
+
+/* C is cut into column (or row) blocks, one single-threaded OpenBLAS call
+ * each, and threads take blocks. OpenBLAS's result for an element depends
+ * on how C is cut (its kernels and packing differ at block edges), so the
+ * cut depends only on the shape, never on the thread count: the same calls
+ * happen with 1 or 16 threads, and the bytes are the same. */
 void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc,
                  const float *bias_m, const float *bias_n, const rt_act *act)
@@ -182,14 +191,11 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     int t = n_threads;
     double work = (double)m * (double)n * (double)k;
     int64_t nb = 1, mb = 1;
-    if (t > 1 && work > 2e5) {
-        int64_t want = n >= 1024 ? 2 * t : t;
-        if (n >= 32 * want)
-            nb = want;
-        else if (m >= 16 * t)
-            mb = t;
-        else if (n >= 16 * t)
-            nb = t;
+    if (work > 4e6) {
+        if (n >= 384)
+            nb = pow2_blocks(n, 192);
+        else
+            mb = pow2_blocks(m, 64);
     }
     /* block edges on multiples of 16 columns / 8 rows (whole micro-tiles) */
     int64_t nstep = nb > 1 ? ((n + nb - 1) / nb + 15) / 16 * 16 : n;
@@ -198,7 +204,7 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     mb = (m + mstep - 1) / mstep;
     int64_t blocks = nb * mb;
     bool epi = bias_m || bias_n || (act && act->kind != RT_ACT_NONE);
-#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1) num_threads(t)
+#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1 && t > 1) num_threads(t)
     for (int64_t q = 0; q < blocks; q++) {
         int64_t i0 = (q / nb) * mstep, j0 = (q % nb) * nstep;
         int64_t mm = m - i0 < mstep ? m - i0 : mstep;

@@ -143,44 +143,59 @@ static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col, i
     }
 }
 
-/* Depthwise 2-D (and 1-D/3-D with D == 1 handled by the generic path):
- * one channel per iteration; each output sums its taps in (kh, kw) order. */
+/* Depthwise 2-D: one channel per iteration. Each output row accumulates
+ * its taps in (kh, kw) order while it sits in L1; the valid column range of
+ * each tap is computed once, so the inner loop is a plain (vectorizable)
+ * multiply-add over a contiguous or strided input row. */
 static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
                       const conv_geom *g, int threads, const rt_act *act)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
-#pragma omp parallel for if (C * g->osize > RT_PAR_MIN / 4) num_threads(threads)
+    int64_t KH = g->k[1], KW = g->k[2], sw = g->stride[2];
+    int64_t lo[64], hi[64], offw[64];
+    if (KW > 64)
+        KW = 64; /* callers guarantee KW <= 64 */
+    for (int64_t kw = 0; kw < KW; kw++) {
+        offw[kw] = kw * g->dil[2] - g->pb[2];
+        /* valid ow range: 0 <= ow*sw + offw < IW */
+        lo[kw] = offw[kw] >= 0 ? 0 : (-offw[kw] + sw - 1) / sw;
+        hi[kw] = IW - offw[kw] <= 0 ? 0 : (IW - offw[kw] + sw - 1) / sw;
+        if (hi[kw] > OW)
+            hi[kw] = OW;
+        if (lo[kw] > hi[kw])
+            lo[kw] = hi[kw];
+    }
+#pragma omp parallel for schedule(dynamic, 4) if (C * g->osize > RT_PAR_MIN / 4) num_threads(threads)
     for (int64_t ch = 0; ch < C; ch++) {
         const float *xc = x + ch * IH * IW;
-        const float *wc = w + ch * g->k[1] * g->k[2];
+        const float *wc = w + ch * KH * g->k[2];
         float *yc = y + ch * OH * OW;
         float b = bias ? bias[ch] : 0;
-        for (int64_t i = 0; i < OH * OW; i++)
-            yc[i] = b;
-        for (int64_t kh = 0; kh < g->k[1]; kh++)
-            for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                float wv = wc[kh * g->k[2] + kw];
-                int64_t offw = kw * g->dil[2] - g->pb[2], sw = g->stride[2];
-                /* valid ow range: 0 <= ow*sw + offw < IW */
-                int64_t lo = offw >= 0 ? 0 : (-offw + sw - 1) / sw;
-                int64_t hi = IW - offw <= 0 ? 0 : (IW - offw + sw - 1) / sw;
-                if (hi > OW)
-                    hi = OW;
-                for (int64_t oh = 0; oh < OH; oh++) {
-                    int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-                    if (ih < 0 || ih >= IH)
-                        continue;
-                    const float *xr = xc + ih * IW + offw;
-                    float *yr = yc + oh * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *restrict yr = yc + oh * OW;
+            for (int64_t i = 0; i < OW; i++)
+                yr[i] = b;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                if (ih < 0 || ih >= IH)
+                    continue;
+                const float *xrow = xc + ih * IW;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    float wv = wc[kh * g->k[2] + kw];
+                    const float *restrict xr = xrow + offw[kw];
                     if (sw == 1)
-                        for (int64_t ow = lo; ow < hi; ow++)
+                        for (int64_t ow = lo[kw]; ow < hi[kw]; ow++)
                             yr[ow] += wv * xr[ow];
+                    else if (sw == 2)
+                        for (int64_t ow = lo[kw]; ow < hi[kw]; ow++)
+                            yr[ow] += wv * xr[2 * ow];
                     else
-                        for (int64_t ow = lo; ow < hi; ow++)
+                        for (int64_t ow = lo[kw]; ow < hi[kw]; ow++)
                             yr[ow] += wv * xr[ow * sw];
                 }
             }
-        rt_act_apply(act, yc, OH * OW);
+            rt_act_apply(act, yr, OW);
+        }
     }
 }
 
@@ -213,7 +228,7 @@ static hpcz_status k_conv(rt_ctx *c)
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.ksize, O = g.osize;
-    if (group == C && Mg == 1 && g.k[0] == 1 && g.in[0] == 1) {
+    if (group == C && Mg == 1 && g.k[0] == 1 && g.in[0] == 1 && g.k[2] <= 64) {
         for (int64_t n = 0; n < N; n++)
             depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->threads, c->act);
         return HPCZ_OK;

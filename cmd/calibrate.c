@@ -1,0 +1,117 @@
+/*
+ * calibrate.c - `hpcz calibrate MODEL --calib DATA -o table.json`: measure
+ * activation ranges once, reuse them with `hpcz quantize --calib-table`.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+enum {
+    OPT_OUTPUT = 'o',
+    OPT_CALIB = 256,
+    OPT_SAMPLES,
+    OPT_METHOD,
+    OPT_NO_FOLD,
+    OPT_THREADS,
+};
+
+static const cli_opt opts[] = {
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the table (JSON, schema hpcz.calibration 1) to FILE ('-': stdout)"},
+    {"calib", OPT_CALIB, required_argument, "DATA",
+     "a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per sample), test_data_set_* "
+     "folders, a .npy file, or random:N"},
+    {"calib-samples", OPT_SAMPLES, required_argument, "N", "use at most N samples"},
+    {"calib-method", OPT_METHOD, required_argument, "M",
+     "minmax (default), moving-minmax, percentile:99.99, entropy or mse"},
+    {"no-fold", OPT_NO_FOLD, no_argument, NULL,
+     "measure the model as it is (by default BatchNorm is folded and no-op nodes removed first, "
+     "as hpcz quantize does)"},
+    {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
+    {"quiet", 'q', no_argument, NULL, "no notes on stderr"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "calibrate", "MODEL --calib DATA -o TABLE [options]",
+    "Run calibration data through the model with hpcz's runtime and write the range of every "
+    "float tensor, so that CI can cache it and 'hpcz quantize --calib-table TABLE' skip the run.",
+    "Statistics stream: memory does not grow with the number of samples. The same data and "
+    "options give the same table whatever --threads.",
+    opts,
+};
+
+int cmd_calibrate(int argc, char **argv)
+{
+    const char *out = NULL, *data = NULL, *method = "minmax";
+    long long samples = 0, threads = 0;
+    int fold = 1;
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case OPT_OUTPUT:
+            out = optarg;
+            break;
+        case OPT_CALIB:
+            data = optarg;
+            break;
+        case OPT_SAMPLES:
+            if (!cli_parse_int(&info, "calib-samples", optarg, 1, 100000000, &samples))
+                return EXIT_USAGE;
+            break;
+        case OPT_METHOD:
+            method = optarg;
+            break;
+        case OPT_NO_FOLD:
+            fold = 0;
+            break;
+        case OPT_THREADS:
+            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &threads))
+                return EXIT_USAGE;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(&info, "missing MODEL");
+    if (optind + 1 < argc)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    if (!data)
+        return cli_usage_error(&info, "missing --calib DATA");
+    if (!out)
+        return cli_usage_error(&info, "missing -o TABLE");
+    hpcz_calib_opts co = {0};
+    hpcz_error err = {0};
+    if (hpcz_calib_method_parse(method, &co, &err))
+        return cli_usage_error(&info, "--calib-method: %s", err.msg);
+    co.bits = 8;
+    co.threads = (int)threads;
+    const char *in = argv[optind];
+    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    if (!m)
+        return cli_file_error(in, &err);
+    if (fold) {
+        int rc = cli_run_pipeline(m, "fold-bn,eliminate", in);
+        if (rc) {
+            hpcz_model_free(m);
+            return rc;
+        }
+    }
+    hpcz_calib_table *t = NULL;
+    int rc = cli_calibrate(m, data, (size_t)samples, &co, &t);
+    if (!rc) {
+        if (hpcz_calib_table_save(t, out, &err))
+            rc = cli_file_error(out, &err);
+        else
+            cli_note("calibrate: %zu tensors, %s over %zu samples%s, %s of statistics", t->n, t->method,
+                     t->samples, t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
+    }
+    hpcz_calib_table_free(t);
+    hpcz_model_free(m);
+    return rc;
+}

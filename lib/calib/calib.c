@@ -1,0 +1,550 @@
+/*
+ * calib.c - activation statistics and the ranges chosen from them.
+ *
+ * Each float tensor gets a fixed-size record: exact min/max, moving-average
+ * min/max, and a 2048-bin histogram of |x| over [0, amax] that is re-binned
+ * (adjacent bins merged) when a larger value arrives. Memory is therefore
+ * constant in the number of samples, and the result does not depend on how
+ * samples are split into batches except for the moving average, which is
+ * per batch by definition.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#define NBINS 2048
+
+typedef struct tstat {
+    char *name;
+    double min, max;
+    double ma_min, ma_max;
+    int ma_init;
+    double amax;             /* histogram covers [0, amax] */
+    uint64_t hist[NBINS];    /* nonzero values only: zeros are exact in any range */
+    uint64_t count;          /* all finite values */
+    uint64_t zeros;
+} tstat;
+
+typedef struct observer {
+    tstat **t;
+    size_t n, cap;
+    hpcz_valmap index;       /* name -> position (through a dummy value) */
+    hpcz_value *keys;
+    size_t cap_keys;
+    int failed;
+} observer;
+
+static tstat *stat_for(observer *o, const char *name)
+{
+    hpcz_value *k = hpcz_valmap_get(&o->index, name);
+    if (k)
+        return o->t[k->aux];
+    if (!hpcz_grow((void **)&o->t, &o->cap, o->n + 1, sizeof *o->t)) {
+        o->failed = 1;
+        return NULL;
+    }
+    tstat *s = calloc(1, sizeof *s);
+    hpcz_value *key = calloc(1, sizeof *key);
+    if (!s || !key) {
+        free(s);
+        free(key);
+        o->failed = 1;
+        return NULL;
+    }
+    s->name = strdup(name);
+    s->min = INFINITY;
+    s->max = -INFINITY;
+    key->name = s->name;
+    key->aux = (int)o->n;
+    if (!hpcz_valmap_put(&o->index, key)) {
+        o->failed = 1;
+        return NULL;
+    }
+    o->t[o->n++] = s;
+    return s;
+}
+
+static void observe_floats(tstat *s, const float *x, int64_t n)
+{
+    double lo = INFINITY, hi = -INFINITY, amax = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v))
+            continue;
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
+        double a = fabs(v);
+        if (a > amax)
+            amax = a;
+    }
+    if (lo > hi)
+        return; /* nothing finite */
+    if (lo < s->min)
+        s->min = lo;
+    if (hi > s->max)
+        s->max = hi;
+    if (!s->ma_init) {
+        s->ma_min = lo;
+        s->ma_max = hi;
+        s->ma_init = 1;
+    } else {
+        /* ORT's and PyTorch's moving-average observer constant */
+        s->ma_min += 0.01 * (lo - s->ma_min);
+        s->ma_max += 0.01 * (hi - s->ma_max);
+    }
+    if (amax > s->amax) {
+        if (s->amax == 0) {
+            s->amax = amax;
+        } else {
+            /* grow by a power of two and merge bins: the old edges stay edges */
+            int f = 1;
+            while (s->amax * f < amax)
+                f *= 2;
+            uint64_t nh[NBINS] = {0};
+            for (int b = 0; b < NBINS; b++)
+                nh[b / f] += s->hist[b];
+            memcpy(s->hist, nh, sizeof nh);
+            s->amax *= f;
+        }
+    }
+    double scale = s->amax > 0 ? NBINS / s->amax : 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v))
+            continue;
+        s->count++;
+        if (v == 0.0f) {
+            s->zeros++;
+            continue;
+        }
+        int b = (int)(fabs(v) * scale);
+        s->hist[b >= NBINS ? NBINS - 1 : b]++;
+    }
+}
+
+static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    observer *o = ctx;
+    if (a->dtype != HPCZ_DTYPE_FLOAT || !name)
+        return;
+    tstat *s = stat_for(o, name);
+    if (s)
+        observe_floats(s, a->data, a->numel);
+}
+
+/* ------------------------------------------------------------ methods */
+
+static double percentile_amax(const tstat *s, double pct)
+{
+    if (s->count == 0 || s->amax == 0)
+        return 0;
+    uint64_t want = (uint64_t)ceil(pct / 100.0 * (double)s->count);
+    uint64_t acc = s->zeros;
+    if (acc >= want)
+        return s->amax / NBINS;
+    for (int b = 0; b < NBINS; b++) {
+        acc += s->hist[b];
+        if (acc >= want)
+            return (b + 1) * s->amax / NBINS;
+    }
+    return s->amax;
+}
+
+/* TensorRT's entropy calibration on |x|: the threshold whose 128-level
+ * quantized distribution has the least KL divergence from the reference. */
+static double entropy_amax(const tstat *s, int levels)
+{
+    if (s->count == 0 || s->amax == 0)
+        return 0;
+    int last = NBINS - 1;
+    while (last > 0 && s->hist[last] == 0)
+        last--;
+    int start = levels;
+    if (last + 1 <= start)
+        return (last + 1) * s->amax / NBINS;
+    double best = INFINITY;
+    int best_i = last + 1;
+    double *p = malloc(NBINS * sizeof *p), *q = malloc(NBINS * sizeof *q);
+    if (!p || !q) {
+        free(p);
+        free(q);
+        return s->amax;
+    }
+    for (int i = start; i <= last + 1; i += (last + 1 - start) / 256 + 1) {
+        /* reference: bins [0, i) with the tail folded into the last one */
+        double tail = 0;
+        for (int b = i; b < NBINS; b++)
+            tail += (double)s->hist[b];
+        for (int b = 0; b < i; b++)
+            p[b] = (double)s->hist[b];
+        p[i - 1] += tail;
+        /* candidate: merge into `levels` groups, spread over the non-empty bins */
+        double per = (double)i / levels;
+        for (int l = 0; l < levels; l++) {
+            int b0 = (int)floor(l * per), b1 = (int)floor((l + 1) * per);
+            if (l == levels - 1)
+                b1 = i;
+            double sum = 0;
+            int nz = 0;
+            for (int b = b0; b < b1; b++) {
+                sum += (double)s->hist[b];
+                nz += s->hist[b] != 0;
+            }
+            for (int b = b0; b < b1; b++)
+                q[b] = s->hist[b] != 0 && nz ? sum / nz : 0;
+        }
+        double ps = 0, qs = 0;
+        for (int b = 0; b < i; b++) {
+            ps += p[b];
+            qs += q[b];
+        }
+        if (ps <= 0 || qs <= 0)
+            continue;
+        double kl = 0;
+        for (int b = 0; b < i; b++) {
+            if (p[b] <= 0)
+                continue;
+            double pp = p[b] / ps, qq = q[b] / qs;
+            kl += pp * log(pp / (qq > 0 ? qq : 1e-12));
+        }
+        if (kl < best) {
+            best = kl;
+            best_i = i;
+        }
+    }
+    free(p);
+    free(q);
+    return best_i * s->amax / NBINS;
+}
+
+/* Clipping threshold minimising the expected squared error of a uniform
+ * quantizer with `levels` steps over [-T, T] (or [0, T] for one-sided data). */
+static double mse_amax(const tstat *s, int levels, bool one_sided)
+{
+    if (s->count == 0 || s->amax == 0)
+        return 0;
+    double best = INFINITY, best_t = s->amax;
+    for (int k = 8; k <= NBINS; k += 8) {
+        double t = k * s->amax / NBINS;
+        double step = (one_sided ? t : 2 * t) / (levels - 1);
+        double err = 0;
+        for (int b = 0; b < NBINS; b++) {
+            if (!s->hist[b])
+                continue;
+            double x = (b + 0.5) * s->amax / NBINS;
+            double e = x > t ? (x - t) * (x - t) : step * step / 12.0;
+            err += e * (double)s->hist[b];
+        }
+        if (err < best) {
+            best = err;
+            best_t = t;
+        }
+    }
+    return best_t;
+}
+
+hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_error *err)
+{
+    o->percentile = 99.99;
+    if (!strcmp(s, "minmax"))
+        o->method = HPCZ_CALIB_MINMAX;
+    else if (!strcmp(s, "moving-minmax") || !strcmp(s, "moving-average"))
+        o->method = HPCZ_CALIB_MOVING_MINMAX;
+    else if (!strcmp(s, "entropy"))
+        o->method = HPCZ_CALIB_ENTROPY;
+    else if (!strcmp(s, "mse"))
+        o->method = HPCZ_CALIB_MSE;
+    else if (!strncmp(s, "percentile", 10) && (s[10] == 0 || s[10] == ':')) {
+        o->method = HPCZ_CALIB_PERCENTILE;
+        if (s[10] == ':') {
+            char *end;
+            double p = strtod(s + 11, &end);
+            if (end == s + 11 || *end || !(p > 50 && p <= 100))
+                return hpcz_fail(err, HPCZ_ERR_USAGE, "'%s': the percentile must be in (50, 100]", s);
+            o->percentile = p;
+        }
+    } else {
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "'%s' is not a calibration method (minmax, moving-minmax, percentile:P, "
+                         "entropy, mse)",
+                         s);
+    }
+    return HPCZ_OK;
+}
+
+static const char *method_text(const hpcz_calib_opts *o, char *buf, size_t cap)
+{
+    switch (o->method) {
+    case HPCZ_CALIB_MINMAX:
+        return "minmax";
+    case HPCZ_CALIB_MOVING_MINMAX:
+        return "moving-minmax";
+    case HPCZ_CALIB_ENTROPY:
+        return "entropy";
+    case HPCZ_CALIB_MSE:
+        return "mse";
+    case HPCZ_CALIB_PERCENTILE:
+        snprintf(buf, cap, "percentile:%g", o->percentile);
+        return buf;
+    }
+    return "?";
+}
+
+static void choose(const tstat *s, const hpcz_calib_opts *o, hpcz_calib_range *r)
+{
+    double lo = s->min, hi = s->max;
+    if (!(lo <= hi)) {
+        lo = hi = 0;
+    }
+    r->seen_min = (float)lo;
+    r->seen_max = (float)hi;
+    int levels = 1 << (o->bits > 0 ? o->bits : 8);
+    double t = -1;
+    switch (o->method) {
+    case HPCZ_CALIB_MINMAX:
+        break;
+    case HPCZ_CALIB_MOVING_MINMAX:
+        lo = s->ma_min;
+        hi = s->ma_max;
+        break;
+    case HPCZ_CALIB_PERCENTILE:
+        t = percentile_amax(s, o->percentile);
+        break;
+    case HPCZ_CALIB_ENTROPY:
+        t = entropy_amax(s, levels / 2);
+        break;
+    case HPCZ_CALIB_MSE:
+        t = mse_amax(s, levels, lo >= 0);
+        break;
+    }
+    if (t >= 0) {
+        if (lo < -t)
+            lo = -t;
+        if (hi > t)
+            hi = t;
+    }
+    r->min = (float)(lo < 0 ? lo : 0);
+    r->max = (float)(hi > 0 ? hi : 0);
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    return strcmp(((const hpcz_calib_range *)a)->name, ((const hpcz_calib_range *)b)->name);
+}
+
+hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts *o,
+                           hpcz_calib_table **out, hpcz_error *err)
+{
+    observer ob = {0};
+    hpcz_plan_opts po = {0};
+    po.threads = o->threads;
+    po.observer = on_tensor;
+    po.observer_ctx = &ob;
+    hpcz_status st = HPCZ_OK;
+    hpcz_plan *plan = hpcz_plan_new(m, &po, err);
+    if (!plan)
+        return err->status;
+    size_t n_in = hpcz_plan_n_inputs(plan), n_out = hpcz_plan_n_outputs(plan);
+    hpcz_array *ins = calloc(n_in ? n_in : 1, sizeof *ins);
+    hpcz_array *outs = calloc(n_out ? n_out : 1, sizeof *outs);
+    if (!ins || !outs) {
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    size_t total = hpcz_dataset_size(d), bs = hpcz_dataset_batch_size(d);
+    for (size_t start = 0; start < total && !st; start += bs) {
+        size_t n = total - start < bs ? total - start : bs;
+        if ((st = hpcz_dataset_batch(d, start, n, ins, err)))
+            break;
+        for (size_t i = 0; i < n_in; i++) {
+            const hpcz_value *v = hpcz_plan_input(plan, i);
+            if (ins[i].dtype == HPCZ_DTYPE_FLOAT) {
+                tstat *s = stat_for(&ob, v->name);
+                if (s)
+                    observe_floats(s, ins[i].data, ins[i].numel);
+            }
+        }
+        st = hpcz_plan_run(plan, ins, outs, err);
+        for (size_t i = 0; i < n_in; i++)
+            hpcz_array_release(&ins[i]);
+        /* graph outputs were observed as node outputs */
+        for (size_t i = 0; i < n_out; i++)
+            hpcz_array_release(&outs[i]);
+        if (ob.failed && !st)
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        if (o->progress)
+            o->progress(o->progress_ctx, start + n, total);
+    }
+    if (st)
+        goto done;
+    hpcz_calib_table *t = calloc(1, sizeof *t);
+    if (!t) {
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    char mb[64];
+    t->method = strdup(method_text(o, mb, sizeof mb));
+    t->samples = total;
+    t->random = hpcz_dataset_is_random(d);
+    t->n = ob.n;
+    t->r = calloc(ob.n ? ob.n : 1, sizeof *t->r);
+    t->hist_bytes = (uint64_t)ob.n * sizeof(tstat);
+    if (!t->r || !t->method) {
+        hpcz_calib_table_free(t);
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    char **names = calloc(ob.n ? ob.n : 1, sizeof *names);
+    for (size_t i = 0; i < ob.n && names; i++) {
+        names[i] = ob.t[i]->name;
+        ob.t[i]->name = NULL;
+        t->r[i].name = names[i];
+        choose(ob.t[i], o, &t->r[i]);
+    }
+    t->storage = names;
+    qsort(t->r, t->n, sizeof *t->r, cmp_range);
+    *out = t;
+done:
+    free(ins);
+    free(outs);
+    hpcz_plan_free(plan);
+    for (size_t i = 0; i < ob.n; i++) {
+        free(ob.t[i]->name);
+        free(ob.t[i]);
+    }
+    free(ob.t);
+    for (size_t i = 0; i < ob.index.cap; i++)
+        free(ob.index.slots ? ob.index.slots[i] : NULL);
+    hpcz_valmap_release(&ob.index);
+    return st;
+}
+
+const hpcz_calib_range *hpcz_calib_find(const hpcz_calib_table *t, const char *name)
+{
+    if (!t)
+        return NULL;
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(t->r[mid].name, name);
+        if (c == 0)
+            return &t->r[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void hpcz_calib_table_free(hpcz_calib_table *t)
+{
+    if (!t)
+        return;
+    char **names = t->storage;
+    for (size_t i = 0; names && i < t->n; i++)
+        free(names[i]);
+    free(names);
+    free(t->r);
+    free(t->method);
+    free(t);
+}
+
+hpcz_status hpcz_calib_table_save(const hpcz_calib_table *t, const char *path, hpcz_error *err)
+{
+    hpcz_outfile *of = hpcz_outfile_open(path, err);
+    if (!of)
+        return err->status;
+    hpcz_json j;
+    hpcz_json_init(&j, hpcz_outfile_stream(of));
+    hpcz_json_object_begin(&j, NULL);
+    hpcz_json_string(&j, "schema", "hpcz.calibration");
+    hpcz_json_int(&j, "version", 1);
+    hpcz_json_string(&j, "method", t->method);
+    hpcz_json_uint(&j, "samples", t->samples);
+    hpcz_json_bool(&j, "random_data", t->random);
+    hpcz_json_object_begin(&j, "tensors");
+    for (size_t i = 0; i < t->n; i++) {
+        hpcz_json_object_begin(&j, t->r[i].name);
+        hpcz_json_double(&j, "min", t->r[i].min);
+        hpcz_json_double(&j, "max", t->r[i].max);
+        hpcz_json_double(&j, "seen_min", t->r[i].seen_min);
+        hpcz_json_double(&j, "seen_max", t->r[i].seen_max);
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_object_end(&j);
+    hpcz_json_object_end(&j);
+    hpcz_json_finish(&j);
+    return hpcz_outfile_commit(of, err);
+}
+
+hpcz_calib_table *hpcz_calib_table_load(const char *path, hpcz_error *err)
+{
+    uint8_t *buf;
+    size_t len;
+    if (hpcz_file_read(path, (uint64_t)1 << 30, &buf, &len, err))
+        return NULL;
+    hpcz_jval *doc = hpcz_json_parse((const char *)buf, len, err);
+    free(buf);
+    if (!doc)
+        return NULL;
+    hpcz_calib_table *t = NULL;
+    const hpcz_jval *schema = hpcz_json_get(doc, "schema"), *ver = hpcz_json_get(doc, "version");
+    const hpcz_jval *tens = hpcz_json_get(doc, "tensors");
+    if (!schema || schema->type != HPCZ_JSON_STRING || strcmp(schema->s, "hpcz.calibration")) {
+        hpcz_fail(err, HPCZ_ERR_PARSE, "not a calibration table (schema is not hpcz.calibration)");
+        goto out;
+    }
+    if (!ver || ver->type != HPCZ_JSON_NUMBER || ver->num != 1) {
+        hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "calibration table version %g is not supported (1 is)",
+                  ver && ver->type == HPCZ_JSON_NUMBER ? ver->num : 0.0);
+        goto out;
+    }
+    if (!tens || tens->type != HPCZ_JSON_OBJECT) {
+        hpcz_fail(err, HPCZ_ERR_PARSE, "calibration table without \"tensors\"");
+        goto out;
+    }
+    t = calloc(1, sizeof *t);
+    char **names = t ? calloc(tens->n ? tens->n : 1, sizeof *names) : NULL;
+    if (!t || !names) {
+        free(t);
+        t = NULL;
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    t->storage = names;
+    t->r = calloc(tens->n ? tens->n : 1, sizeof *t->r);
+    const hpcz_jval *meth = hpcz_json_get(doc, "method"), *smp = hpcz_json_get(doc, "samples");
+    t->method = strdup(meth && meth->type == HPCZ_JSON_STRING ? meth->s : "unknown");
+    t->samples = smp && smp->type == HPCZ_JSON_NUMBER ? (size_t)smp->num : 0;
+    const hpcz_jval *rnd = hpcz_json_get(doc, "random_data");
+    t->random = rnd && rnd->type == HPCZ_JSON_BOOL && rnd->b;
+    for (size_t i = 0; i < tens->n && t->r; i++) {
+        const hpcz_jval *e = tens->items[i];
+        const hpcz_jval *mn = hpcz_json_get(e, "min"), *mx = hpcz_json_get(e, "max");
+        if (!mn || !mx || mn->type != HPCZ_JSON_NUMBER || mx->type != HPCZ_JSON_NUMBER ||
+            !(mn->num <= mx->num)) {
+            hpcz_fail(err, HPCZ_ERR_PARSE, "tensor '%s': needs numbers min <= max", tens->keys[i]);
+            hpcz_calib_table_free(t);
+            t = NULL;
+            goto out;
+        }
+        names[i] = strdup(tens->keys[i]);
+        t->r[i].name = names[i];
+        t->r[i].min = (float)mn->num;
+        t->r[i].max = (float)mx->num;
+        const hpcz_jval *smin = hpcz_json_get(e, "seen_min"), *smax = hpcz_json_get(e, "seen_max");
+        t->r[i].seen_min = smin && smin->type == HPCZ_JSON_NUMBER ? (float)smin->num : t->r[i].min;
+        t->r[i].seen_max = smax && smax->type == HPCZ_JSON_NUMBER ? (float)smax->num : t->r[i].max;
+        t->n++;
+    }
+    if (t)
+        qsort(t->r, t->n, sizeof *t->r, cmp_range);
+out:
+    hpcz_json_free(doc);
+    return t;
+}

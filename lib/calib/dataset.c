@@ -1,0 +1,441 @@
+/*
+ * dataset.c - calibration and evaluation data: .npy folders, per-sample .npy
+ * files, ONNX test_data_set_* folders, or seeded random samples.
+ *
+ * A data set is a list of chunks; a chunk holds one array per model input
+ * with the same leading (batch) length. Batches are stacked across chunks.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+typedef struct chunk {
+    hpcz_array *a; /* [n_inputs] */
+    size_t rows;
+} chunk;
+
+struct hpcz_dataset {
+    hpcz_plan *plan;
+    size_t n_inputs;
+    chunk *chunks;
+    size_t n_chunks, cap_chunks;
+    size_t total;
+    int random;
+    size_t fixed_batch; /* > 0 when the model's batch dim is a number */
+};
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+static void describe_input(const hpcz_value *v, char *buf, size_t cap)
+{
+    size_t k = (size_t)snprintf(buf, cap, "%s [", v->dtype ? hpcz_dtype_name(v->dtype) : "?");
+    for (int i = 0; i < v->ndim && k < cap; i++) {
+        if (v->dims[i].size >= 0)
+            k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)v->dims[i].size);
+        else
+            k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? "," : "", v->dims[i].param ? v->dims[i].param : "?");
+    }
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+/* Checks a (possibly batch-less) array against input i; adds the batch axis
+ * when the array is one sample without it. */
+static hpcz_status fit_input(hpcz_dataset *d, size_t i, hpcz_array *a, const char *file,
+                             hpcz_error *err)
+{
+    const hpcz_value *v = hpcz_plan_input(d->plan, i);
+    char want[256], got[256];
+    describe_input(v, want, sizeof want);
+    hpcz_array_describe(a, got, sizeof got);
+    if (v->dtype && a->dtype != v->dtype)
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s", file, v->name,
+                         want, got);
+    if (v->ndim >= 1 && a->ndim == v->ndim - 1) {
+        /* one sample without its batch axis */
+        for (int k = a->ndim; k > 0; k--)
+            a->dims[k] = a->dims[k - 1];
+        a->dims[0] = 1;
+        a->ndim++;
+    }
+    if (v->ndim >= 0 && a->ndim != v->ndim)
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s", file, v->name,
+                         want, got);
+    for (int k = 1; k < a->ndim && v->ndim >= 0; k++)
+        if (v->dims[k].size >= 0 && v->dims[k].size != a->dims[k])
+            return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s", file,
+                             v->name, want, got);
+    if (a->ndim == 0)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "%s: input '%s' is a scalar: no samples to stack",
+                         file, v->name);
+    return HPCZ_OK;
+}
+
+static hpcz_status add_chunk(hpcz_dataset *d, hpcz_array *arrays, hpcz_error *err)
+{
+    size_t rows = d->n_inputs ? (size_t)arrays[0].dims[0] : 0;
+    for (size_t i = 1; i < d->n_inputs; i++)
+        if ((size_t)arrays[i].dims[0] != rows)
+            return hpcz_fail(err, HPCZ_ERR_INVALID,
+                             "inputs '%s' and '%s' hold different sample counts (%zu and %lld)",
+                             hpcz_plan_input(d->plan, 0)->name, hpcz_plan_input(d->plan, i)->name, rows,
+                             (long long)arrays[i].dims[0]);
+    if (!hpcz_grow((void **)&d->chunks, &d->cap_chunks, d->n_chunks + 1, sizeof *d->chunks))
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    d->chunks[d->n_chunks].a = arrays;
+    d->chunks[d->n_chunks].rows = rows;
+    d->n_chunks++;
+    d->total += rows;
+    return HPCZ_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted entries of a folder (no dot files). */
+static char **list_dir(const char *dir, size_t *n, hpcz_error *err)
+{
+    DIR *dd = opendir(dir);
+    if (!dd) {
+        hpcz_fail(err, HPCZ_ERR_IO, "%s: %s", dir, errno == ENOENT ? "no such file or folder" : strerror(errno));
+        return NULL;
+    }
+    char **names = NULL;
+    size_t cap = 0;
+    *n = 0;
+    struct dirent *e;
+    while ((e = readdir(dd))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (!hpcz_grow((void **)&names, &cap, *n + 1, sizeof *names))
+            break;
+        names[(*n)++] = strdup(e->d_name);
+    }
+    closedir(dd);
+    if (*n)
+        qsort(names, *n, sizeof *names, cmp_str);
+    return names ? names : calloc(1, sizeof *names);
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static hpcz_status load_pb_sets(hpcz_dataset *d, const char *dir, char **names, size_t n,
+                                hpcz_error *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (strncmp(names[k], "test_data_set_", 14))
+            continue;
+        hpcz_array *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
+        if (!arrays)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < d->n_inputs; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s/input_%zu.pb", dir, names[k], i);
+            hpcz_tensor *t = hpcz_tensorproto_load(path, err);
+            if (!t) {
+                hpcz_error_prefix(err, path);
+                free(arrays);
+                return err->status;
+            }
+            hpcz_status st = hpcz_array_from_tensor(t, &arrays[i], err);
+            hpcz_model_free(t->model);
+            if (!st)
+                st = fit_input(d, i, &arrays[i], path, err);
+            if (st) {
+                for (size_t j = 0; j <= i; j++)
+                    hpcz_array_release(&arrays[j]);
+                free(arrays);
+                return st;
+            }
+        }
+        hpcz_status st = add_chunk(d, arrays, err);
+        if (st)
+            return st;
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status load_npy_dir(hpcz_dataset *d, const char *dir, char **names, size_t n,
+                                hpcz_error *err)
+{
+    /* layout 1: <input>.npy per input, batch axis first */
+    bool all_whole = d->n_inputs > 0;
+    char path[4096];
+    for (size_t i = 0; i < d->n_inputs && all_whole; i++) {
+        snprintf(path, sizeof path, "%s.npy", hpcz_plan_input(d->plan, i)->name);
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(names[k], path);
+        all_whole = found;
+    }
+    if (all_whole) {
+        hpcz_array *arrays = calloc(d->n_inputs, sizeof *arrays);
+        if (!arrays)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < d->n_inputs; i++) {
+            snprintf(path, sizeof path, "%s/%s.npy", dir, hpcz_plan_input(d->plan, i)->name);
+            hpcz_status st = hpcz_npy_load(path, &arrays[i], err);
+            if (st)
+                hpcz_error_prefix(err, path);
+            else
+                st = fit_input(d, i, &arrays[i], path, err);
+            if (st) {
+                for (size_t j = 0; j <= i; j++)
+                    hpcz_array_release(&arrays[j]);
+                free(arrays);
+                return st;
+            }
+        }
+        return add_chunk(d, arrays, err);
+    }
+    /* layout 2: <input>_<k>.npy per sample */
+    for (size_t k = 0;; k++) {
+        bool have = true;
+        for (size_t i = 0; i < d->n_inputs && have; i++) {
+            snprintf(path, sizeof path, "%s/%s_%zu.npy", dir, hpcz_plan_input(d->plan, i)->name, k);
+            struct stat st;
+            have = stat(path, &st) == 0;
+        }
+        if (!have) {
+            if (k == 0) {
+                const char *in0 = d->n_inputs ? hpcz_plan_input(d->plan, 0)->name : "input";
+                return hpcz_fail(err, HPCZ_ERR_INVALID,
+                                 "%s: no data for the model's inputs: expected %s.npy (batch axis "
+                                 "first), %s_0.npy, ... or test_data_set_*/input_0.pb",
+                                 dir, in0, in0);
+            }
+            break;
+        }
+        hpcz_array *arrays = calloc(d->n_inputs, sizeof *arrays);
+        if (!arrays)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < d->n_inputs; i++) {
+            snprintf(path, sizeof path, "%s/%s_%zu.npy", dir, hpcz_plan_input(d->plan, i)->name, k);
+            hpcz_status st = hpcz_npy_load(path, &arrays[i], err);
+            if (st)
+                hpcz_error_prefix(err, path);
+            else
+                st = fit_input(d, i, &arrays[i], path, err);
+            if (st) {
+                for (size_t j = 0; j <= i; j++)
+                    hpcz_array_release(&arrays[j]);
+                free(arrays);
+                return st;
+            }
+        }
+        hpcz_status st = add_chunk(d, arrays, err);
+        if (st)
+            return st;
+    }
+    return HPCZ_OK;
+}
+
+/* splitmix64: small, seeded, reproducible */
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
+{
+    hpcz_array *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
+    if (!arrays)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    uint64_t seed = 0x68706378u; /* "hpcz" */
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        const hpcz_value *v = hpcz_plan_input(d->plan, i);
+        if (v->dtype != HPCZ_DTYPE_FLOAT || v->ndim < 1) {
+            free(arrays);
+            return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
+                             "random calibration data is only made for float inputs with a batch "
+                             "axis; input '%s' is not one: give --calib DIR",
+                             v->name);
+        }
+        int64_t dims[HPCZ_ARRAY_MAX_RANK];
+        dims[0] = (int64_t)n;
+        for (int k = 1; k < v->ndim; k++) {
+            if (v->dims[k].size < 0) {
+                free(arrays);
+                return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
+                                 "input '%s' has a symbolic dimension besides the batch: random "
+                                 "data needs every size",
+                                 v->name);
+            }
+            dims[k] = v->dims[k].size;
+        }
+        hpcz_status st = hpcz_array_alloc(&arrays[i], HPCZ_DTYPE_FLOAT, v->ndim, dims, err);
+        if (st) {
+            free(arrays);
+            return st;
+        }
+        float *f = arrays[i].data;
+        for (int64_t k = 0; k < arrays[i].numel; k += 2) {
+            /* Box-Muller from two uniforms */
+            double u1 = ((double)(mix(&seed) >> 11) + 1.0) / 9007199254740993.0;
+            double u2 = (double)(mix(&seed) >> 11) / 9007199254740992.0;
+            double r = sqrt(-2.0 * log(u1));
+            f[k] = (float)(r * cos(2 * M_PI * u2));
+            if (k + 1 < arrays[i].numel)
+                f[k + 1] = (float)(r * sin(2 * M_PI * u2));
+        }
+    }
+    d->random = 1;
+    return add_chunk(d, arrays, err);
+}
+
+hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_samples,
+                                hpcz_error *err)
+{
+    hpcz_dataset *d = calloc(1, sizeof *d);
+    if (!d) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    d->plan = plan;
+    d->n_inputs = hpcz_plan_n_inputs(plan);
+    if (d->n_inputs > 0) {
+        const hpcz_value *v0 = hpcz_plan_input(plan, 0);
+        if (v0->ndim >= 1 && v0->dims[0].size > 0)
+            d->fixed_batch = (size_t)v0->dims[0].size;
+    }
+    hpcz_status st = HPCZ_OK;
+    if (!strncmp(spec, "random:", 7)) {
+        char *end;
+        unsigned long long n = strtoull(spec + 7, &end, 10);
+        if (end == spec + 7 || *end || n == 0 || n > 1000000)
+            st = hpcz_fail(err, HPCZ_ERR_USAGE, "'%s': random:N needs N in [1, 1000000]", spec);
+        else
+            st = make_random(d, (size_t)n, err);
+    } else {
+        struct stat sst;
+        if (stat(spec, &sst) != 0) {
+            st = hpcz_fail(err, HPCZ_ERR_IO, "%s: no such file or folder", spec);
+        } else if (S_ISDIR(sst.st_mode)) {
+            size_t n;
+            char **names = list_dir(spec, &n, err);
+            if (!names) {
+                st = err->status;
+            } else {
+                bool pb = false;
+                for (size_t k = 0; k < n; k++)
+                    pb |= !strncmp(names[k], "test_data_set_", 14);
+                st = pb ? load_pb_sets(d, spec, names, n, err) : load_npy_dir(d, spec, names, n, err);
+                free_list(names, n);
+            }
+        } else if (d->n_inputs == 1) {
+            hpcz_array *arrays = calloc(1, sizeof *arrays);
+            if (!arrays)
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            else if ((st = hpcz_npy_load(spec, &arrays[0], err)))
+                hpcz_error_prefix(err, spec);
+            else if (!(st = fit_input(d, 0, &arrays[0], spec, err)))
+                st = add_chunk(d, arrays, err);
+            if (st && arrays) {
+                hpcz_array_release(&arrays[0]);
+                free(arrays);
+            }
+        } else {
+            st = hpcz_fail(err, HPCZ_ERR_USAGE,
+                           "%s: the model has %zu inputs: give a folder with one .npy per input",
+                           spec, d->n_inputs);
+        }
+    }
+    if (!st && d->total == 0)
+        st = hpcz_fail(err, HPCZ_ERR_INVALID, "%s: no samples", spec);
+    if (st) {
+        hpcz_dataset_free(d);
+        return NULL;
+    }
+    if (max_samples && d->total > max_samples)
+        d->total = max_samples;
+    return d;
+}
+
+size_t hpcz_dataset_size(const hpcz_dataset *d)
+{
+    return d->total;
+}
+
+int hpcz_dataset_is_random(const hpcz_dataset *d)
+{
+    return d->random;
+}
+
+size_t hpcz_dataset_batch_size(const hpcz_dataset *d)
+{
+    return d->fixed_batch ? d->fixed_batch : 32;
+}
+
+hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_array *inputs,
+                               hpcz_error *err)
+{
+    if (start + n > d->total)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "batch past the end of the data set");
+    memset(inputs, 0, d->n_inputs * sizeof *inputs);
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        const hpcz_array *proto = &d->chunks[0].a[i];
+        int64_t dims[HPCZ_ARRAY_MAX_RANK];
+        memcpy(dims, proto->dims, sizeof dims);
+        dims[0] = (int64_t)n;
+        hpcz_status st = hpcz_array_alloc(&inputs[i], proto->dtype, proto->ndim, dims, err);
+        if (st) {
+            for (size_t j = 0; j < i; j++)
+                hpcz_array_release(&inputs[j]);
+            return st;
+        }
+        size_t row_bytes = proto->dims[0] ? proto->nbytes / (size_t)proto->dims[0] : 0;
+        size_t done = 0, skip = start;
+        for (size_t c = 0; c < d->n_chunks && done < n; c++) {
+            const hpcz_array *a = &d->chunks[c].a[i];
+            size_t rows = d->chunks[c].rows;
+            if (skip >= rows) {
+                skip -= rows;
+                continue;
+            }
+            size_t rb = rows ? a->nbytes / rows : 0;
+            if (rb != row_bytes) {
+                for (size_t j = 0; j <= i; j++)
+                    hpcz_array_release(&inputs[j]);
+                return hpcz_fail(err, HPCZ_ERR_INVALID,
+                                 "input '%s': samples of different shapes cannot share a batch",
+                                 nz(hpcz_plan_input(d->plan, i)->name));
+            }
+            size_t take = rows - skip < n - done ? rows - skip : n - done;
+            memcpy((uint8_t *)inputs[i].data + done * row_bytes, (const uint8_t *)a->data + skip * rb,
+                   take * rb);
+            done += take;
+            skip = 0;
+        }
+    }
+    return HPCZ_OK;
+}
+
+void hpcz_dataset_free(hpcz_dataset *d)
+{
+    if (!d)
+        return;
+    for (size_t c = 0; c < d->n_chunks; c++) {
+        for (size_t i = 0; i < d->n_inputs; i++)
+            hpcz_array_release(&d->chunks[c].a[i]);
+        free(d->chunks[c].a);
+    }
+    free(d->chunks);
+    free(d);
+}

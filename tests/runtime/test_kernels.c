@@ -1,0 +1,256 @@
+/*
+ * test_kernels.c - the optimized CPU kernels against the "ref" backend's
+ * naive kernels on random inputs, op by op (ggml test-backend-ops style):
+ * the error is normalised by the reference's magnitude and compared with a
+ * per-op bound (accumulating ops get more room than elementwise ones).
+ * Also: the optimized result has the same bytes with 1 and 2 threads.
+ */
+#include "hpcz.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, cases;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+typedef struct spec {
+    const char *label;
+    const char *op;
+    int n_in;
+    int64_t shapes[4][5];
+    int ranks[4];
+    bool positive;     /* inputs in (0.1, 1.1] (Sqrt, Log) */
+    double tol;        /* bound on max|cpu - ref| / max|ref| */
+    const char *attrs; /* "name=i:1;name=is:1,1;name=f:0.5;name=s:tanh" */
+    const char *then_op; /* a second node fed by the first (fusion) */
+} spec;
+
+static hpcz_value *value(hpcz_graph *g, const char *name, int rank, const int64_t *dims)
+{
+    hpcz_value *v = hpcz_graph_value(g, name);
+    v->dtype = HPCZ_DTYPE_FLOAT;
+    v->ndim = rank;
+    if (rank >= 0 && dims) {
+        v->dims = hpcz_model_alloc(g->model, (size_t)(rank + 1) * sizeof *v->dims);
+        for (int i = 0; i < rank; i++)
+            v->dims[i].size = dims[i];
+    } else {
+        v->ndim = -1;
+    }
+    return v;
+}
+
+static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
+{
+    if (!spec_s)
+        return;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", spec_s);
+    n->attrs = hpcz_model_alloc(m, 8 * sizeof *n->attrs);
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '='), *colon = eq ? strchr(eq, ':') : NULL;
+        if (!eq || !colon)
+            continue;
+        *eq = *colon = 0;
+        hpcz_attr *a = &n->attrs[n->n_attrs++];
+        a->name = hpcz_model_strdup(m, tok);
+        const char *kind = eq + 1, *val = colon + 1;
+        if (!strcmp(kind, "i")) {
+            a->type = HPCZ_ATTR_INT;
+            a->i = strtoll(val, NULL, 10);
+        } else if (!strcmp(kind, "f")) {
+            a->type = HPCZ_ATTR_FLOAT;
+            a->f = strtof(val, NULL);
+        } else if (!strcmp(kind, "s")) {
+            a->type = HPCZ_ATTR_STRING;
+            a->s.data = (const uint8_t *)hpcz_model_strdup(m, val);
+            a->s.len = strlen(val);
+        } else {
+            a->type = HPCZ_ATTR_INTS;
+            a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
+            for (const char *p = val; *p;) {
+                a->ints[a->n++] = strtoll(p, (char **)&p, 10);
+                if (*p == ',')
+                    p++;
+            }
+        }
+    }
+}
+
+static hpcz_model *build(const spec *s)
+{
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    g->inputs = hpcz_model_alloc(m, 4 * sizeof *g->inputs);
+    g->outputs = hpcz_model_alloc(m, 1 * sizeof *g->outputs);
+    hpcz_node *n = hpcz_graph_add_node(g, s->op, "n0", (size_t)s->n_in, 1);
+    parse_attrs(m, n, s->attrs);
+    for (int i = 0; i < s->n_in; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        hpcz_value *v = value(g, name, s->ranks[i], s->shapes[i]);
+        v->is_input = 1;
+        g->inputs[g->n_inputs++] = v;
+        n->inputs[i] = v;
+    }
+    hpcz_value *y = value(g, "y0", -1, NULL);
+    y->producer = n;
+    n->outputs[0] = y;
+    if (s->then_op) {
+        hpcz_node *n2 = hpcz_graph_add_node(g, s->then_op, "n1", 1, 1);
+        n2->inputs[0] = y;
+        y = value(g, "y1", -1, NULL);
+        y->producer = n2;
+        n2->outputs[0] = y;
+    }
+    y->is_output = 1;
+    g->outputs[g->n_outputs++] = y;
+    return m;
+}
+
+static bool run(hpcz_model *m, const char *backend, int threads, hpcz_array *ins, hpcz_array *out,
+                hpcz_error *err)
+{
+    hpcz_plan_opts po = {.threads = threads, .backend = backend};
+    hpcz_plan *p = hpcz_plan_new(m, &po, err);
+    if (!p)
+        return false;
+    bool ok = hpcz_plan_run(p, ins, out, err) == HPCZ_OK;
+    hpcz_plan_free(p);
+    return ok;
+}
+
+static void check(const spec *s)
+{
+    cases++;
+    hpcz_model *m = build(s);
+    hpcz_array ins[4];
+    memset(ins, 0, sizeof ins);
+    hpcz_error err = {0};
+    for (int i = 0; i < s->n_in; i++) {
+        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
+        float *d = ins[i].data;
+        for (int64_t k = 0; k < ins[i].numel; k++)
+            d[k] = s->positive ? fabsf(frand()) + 0.1f : frand();
+    }
+    hpcz_array a = {0}, b = {0}, r = {0};
+    bool ok = run(m, "cpu", 1, ins, &a, &err) && run(m, "cpu", 2, ins, &b, &err) &&
+              run(m, "ref", 1, ins, &r, &err);
+    double maxref = 0, maxerr = 0;
+    if (ok) {
+        ok = a.numel == r.numel && a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes);
+        if (!ok)
+            snprintf(err.msg, sizeof err.msg, "1 and 2 threads differ (or shapes differ)");
+        for (int64_t k = 0; ok && k < a.numel; k++) {
+            double x = ((const float *)a.data)[k], y = ((const float *)r.data)[k];
+            maxref = fmax(maxref, fabs(y));
+            maxerr = fmax(maxerr, fabs(x - y));
+            if (isnan(x) != isnan(y))
+                maxerr = INFINITY;
+        }
+    }
+    double nerr = maxerr / fmax(maxref, 1e-3);
+    bool good = ok && nerr <= s->tol;
+    if (!good)
+        failures++;
+    printf("%s %-28s %-12s normalized error %.2e (bound %.0e)%s%s\n", good ? "PASS" : "FAIL",
+           s->label, s->op, nerr, s->tol, ok ? "" : ": ", ok ? "" : err.msg);
+    for (int i = 0; i < 4; i++)
+        hpcz_array_release(&ins[i]);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
+#define S4(...) {__VA_ARGS__}
+#define T_ACC 2e-5  /* sums of up to a few thousand products */
+#define T_EW 1e-6   /* elementwise: float vs double evaluation */
+
+static const spec specs[] = {
+    {"conv3x3 pad1", "Conv", 3, {S4(2, 8, 17, 19), S4(16, 8, 3, 3), S4(16)}, {4, 4, 1}, 0, T_ACC,
+     "pads=is:1,1,1,1", NULL},
+    {"conv3x3 s2 dil2", "Conv", 2, {S4(1, 4, 23, 20), S4(6, 4, 3, 3)}, {4, 4}, 0, T_ACC,
+     "strides=is:2,2;dilations=is:2,2;pads=is:2,1,0,2", NULL},
+    {"conv grouped", "Conv", 3, {S4(1, 8, 12, 12), S4(8, 2, 3, 3), S4(8)}, {4, 4, 1}, 0, T_ACC,
+     "group=i:4;auto_pad=s:SAME_UPPER", NULL},
+    {"conv depthwise s1", "Conv", 3, {S4(2, 16, 30, 31), S4(16, 1, 3, 3), S4(16)}, {4, 4, 1}, 0,
+     T_ACC, "group=i:16;pads=is:1,1,1,1", NULL},
+    {"conv depthwise s2 5x5", "Conv", 2, {S4(1, 12, 29, 33), S4(12, 1, 5, 5)}, {4, 4}, 0, T_ACC,
+     "group=i:12;strides=is:2,2;pads=is:2,2,2,2", NULL},
+    {"conv 1x1", "Conv", 3, {S4(2, 32, 14, 14), S4(64, 32, 1, 1), S4(64)}, {4, 4, 1}, 0, T_ACC,
+     NULL, NULL},
+    {"conv 1x1 big (blocked gemm)", "Conv", 2, {S4(1, 64, 56, 56), S4(128, 64, 1, 1)}, {4, 4}, 0,
+     T_ACC, NULL, NULL},
+    {"conv 1-D", "Conv", 2, {S4(2, 3, 40, 0), S4(5, 3, 4, 0)}, {3, 3}, 0, T_ACC,
+     "strides=is:3;pads=is:1,2", NULL},
+    {"conv 3-D", "Conv", 2, {{1, 2, 6, 7, 5}, {4, 2, 3, 3, 3}}, {5, 5}, 0, T_ACC,
+     "pads=is:1,0,1,1,0,1", NULL},
+    {"conv+relu fused", "Conv", 3, {S4(1, 8, 20, 20), S4(16, 8, 3, 3), S4(16)}, {4, 4, 1}, 0,
+     T_ACC, "pads=is:1,1,1,1", "Relu"},
+    {"depthwise+relu fused", "Conv", 2, {S4(1, 8, 20, 20), S4(8, 1, 3, 3)}, {4, 4}, 0, T_ACC,
+     "group=i:8;pads=is:1,1,1,1", "Relu"},
+    {"gemm transB bias", "Gemm", 3, {S4(33, 70), S4(50, 70), S4(50)}, {2, 2, 1}, 0, T_ACC,
+     "transB=i:1", NULL},
+    {"gemm transA alpha beta", "Gemm", 3, {S4(70, 33), S4(70, 50), S4(33, 50)}, {2, 2, 2}, 0,
+     T_ACC, "transA=i:1;alpha=f:0.5;beta=f:2", NULL},
+    {"gemm+relu fused", "Gemm", 3, {S4(16, 300), S4(300, 40), S4(40)}, {2, 2, 1}, 0, T_ACC, NULL,
+     "Relu"},
+    {"matmul batched bcast", "MatMul", 2, {S4(3, 1, 17, 30), S4(4, 30, 9)}, {4, 3}, 0, T_ACC, NULL,
+     NULL},
+    {"matmul 2-D large", "MatMul", 2, {S4(200, 300), S4(300, 500)}, {2, 2}, 0, T_ACC, NULL, NULL},
+    {"relu", "Relu", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
+    {"sigmoid", "Sigmoid", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"tanh", "Tanh", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"exp", "Exp", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"erf", "Erf", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"gelu", "Gelu", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"gelu tanh", "Gelu", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, "approximate=s:tanh", NULL},
+    {"sqrt", "Sqrt", 1, {S4(3, 50, 70)}, {3}, 1, T_EW, NULL, NULL},
+    {"reciprocal", "Reciprocal", 1, {S4(3, 50, 70)}, {3}, 1, T_EW, NULL, NULL},
+    {"leakyrelu", "LeakyRelu", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, "alpha=f:0.1", NULL},
+    {"hardsigmoid", "HardSigmoid", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"hardswish", "HardSwish", 1, {S4(3, 50, 70)}, {3}, 0, T_EW, NULL, NULL},
+    {"add bcast", "Add", 2, {S4(2, 16, 9, 9), S4(16, 1, 1)}, {4, 3}, 0, T_EW, NULL, NULL},
+    {"add+relu fused", "Add", 2, {S4(2, 16, 9, 9), S4(2, 16, 9, 9)}, {4, 4}, 0, T_EW, NULL, "Relu"},
+    {"mul bcast both", "Mul", 2, {S4(5, 1, 7), S4(1, 6, 7)}, {3, 3}, 0, T_EW, NULL, NULL},
+    {"div long row", "Div", 2, {S4(300000), S4(300000)}, {1, 1}, 1, T_EW, NULL, NULL},
+    {"sub scalar", "Sub", 2, {S4(40, 40), S4(0)}, {2, 0}, 0, T_EW, NULL, NULL},
+    {"max", "Max", 2, {S4(40, 40), S4(40)}, {2, 1}, 0, 0, NULL, NULL},
+    {"prelu", "PRelu", 2, {S4(2, 8, 5, 5), S4(8, 1, 1)}, {4, 3}, 0, T_EW, NULL, NULL},
+    {"softmax last", "Softmax", 1, {S4(4, 7, 33)}, {3}, 0, T_EW, NULL, NULL},
+    {"softmax axis1", "Softmax", 1, {S4(4, 7, 33)}, {3}, 0, T_EW, "axis=i:1", NULL},
+    {"logsoftmax", "LogSoftmax", 1, {S4(4, 7, 33)}, {3}, 0, T_EW, NULL, NULL},
+    {"layernorm", "LayerNormalization", 3, {S4(4, 6, 64), S4(64), S4(64)}, {3, 1, 1}, 0, 1e-5,
+     NULL, NULL},
+    {"maxpool 3x3 s2 pad", "MaxPool", 1, {S4(2, 4, 15, 17)}, {4}, 0, 0,
+     "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1", NULL},
+    {"avgpool ceil incl pad", "AveragePool", 1, {S4(2, 4, 15, 17)}, {4}, 0, T_EW,
+     "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1;ceil_mode=i:1;count_include_pad=i:1",
+     NULL},
+    {"globalavgpool", "GlobalAveragePool", 1, {S4(2, 8, 13, 13)}, {4}, 0, T_EW, NULL, NULL},
+    {"transpose", "Transpose", 1, {S4(3, 4, 5, 6)}, {4}, 0, 0, "perm=is:0,2,3,1", NULL},
+    {"reducemean", "ReduceMean", 1, {S4(3, 4, 5, 6)}, {4}, 0, T_EW, "axes=is:1,3", NULL},
+    {"clip", "Clip", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
+};
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        spec s = specs[i];
+        check(&s);
+    }
+    printf("%d cases, %d failed\n", cases, failures);
+    return failures ? 1 : 0;
+}

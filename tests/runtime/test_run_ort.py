@@ -1,0 +1,112 @@
+"""`hpcz run` outputs against ONNX Runtime (PyPI onnxruntime in the test
+venv): the digits models on the whole test split and every samples/patterns
+model, within 1e-5 relative (|a-b| <= 1e-5 * max(1, |b|)); the same bytes
+with --threads 1 and 2; a .npy round trip of every dtype the writer knows.
+
+Usage: python test_run_ort.py HPCZ SOURCE_ROOT
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnxruntime as ort
+
+HPCZ, ROOT = sys.argv[1:3]
+TMP = tempfile.mkdtemp(prefix="hpcz-run-")
+SAMPLES = os.path.join(ROOT, "samples")
+passed, failed = 0, 0
+
+
+def check(cond, what):
+    global passed, failed
+    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
+    print("PASS" if cond else "FAIL", what, flush=True)
+
+
+def hpcz_run(model, feeds, out, *extra):
+    args = [HPCZ, "run", model, "-o", out, "-q", *extra]
+    for name, path in feeds.items():
+        args += ["--input", f"{name}={path}"]
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr)
+    return r.returncode
+
+
+def sanitize(name):
+    return name.replace("/", "_")
+
+
+def compare(label, model, feeds):
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    want = sess.run(None, {k: np.load(v) for k, v in feeds.items()})
+    outs = {}
+    for threads in ("1", "2"):
+        d = os.path.join(TMP, f"{sanitize(label)}-{threads}")
+        rc = hpcz_run(model, feeds, d, "--threads", threads)
+        check(rc == 0, f"{label}: hpcz run --threads {threads} exits 0")
+        if rc:
+            return
+        outs[threads] = [np.load(os.path.join(d, sanitize(o.name) + ".npy")) for o in sess.get_outputs()]
+    for i, (w, g) in enumerate(zip(want, outs["1"])):
+        ok = g.shape == w.shape and g.dtype == w.dtype
+        if ok and w.dtype.kind == "f":
+            err = np.abs(g.astype(np.float64) - w) / np.maximum(1.0, np.abs(w))
+            ok = bool(np.all(err <= 1e-5))
+            detail = f"max rel err {err.max():.2e}"
+        else:
+            ok = ok and np.array_equal(g, w)
+            detail = "exact"
+        check(ok, f"{label}: output {i} matches onnxruntime ({detail})")
+    same = all(np.array_equal(a, b) and a.tobytes() == b.tobytes() for a, b in zip(outs["1"], outs["2"]))
+    check(same, f"{label}: identical bytes with 1 and 2 threads")
+
+
+# digits models on the whole test split
+x = os.path.join(SAMPLES, "digits", "test_input.npy")
+for m in ("digits_cnn", "digits_mlp"):
+    compare(m, os.path.join(SAMPLES, m + ".onnx"), {"input": x})
+
+# exporter patterns, every case
+manifest = json.load(open(os.path.join(SAMPLES, "patterns", "manifest.json")))
+for name, entry in manifest.items():
+    for case, files in entry["cases"].items():
+        feeds = {k: os.path.join(SAMPLES, "patterns", v) for k, v in files["inputs"].items()}
+        compare(f"patterns/{name}/{case}", os.path.join(SAMPLES, "patterns", entry["model"]), feeds)
+
+# --json summary is machine-readable and alone on stdout
+r = subprocess.run([HPCZ, "run", os.path.join(SAMPLES, "digits_mlp.onnx"), "--input", f"input={x}",
+                    "--bench", "3", "--json"], capture_output=True, text=True)
+try:
+    doc = json.loads(r.stdout)
+    ok = doc["schema"] == "hpcz.run" and doc["bench"]["runs"] == 3 and doc["outputs"][0]["shape"] == [450, 10]
+except Exception as e:  # noqa: BLE001
+    print(e, r.stdout[:500])
+    ok = False
+check(r.returncode == 0 and ok, "--json --bench prints one JSON document")
+
+# .npy: what hpcz writes numpy reads, for every dtype (identity model per dtype)
+from onnx import TensorProto, helper  # noqa: E402
+
+for dt in (np.float32, np.float16, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32,
+           np.uint32, np.int64, np.uint64, np.bool_):
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dt))
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", elem, ["n", 3])],
+                          [helper.make_tensor_value_info("y", elem, ["n", 3])])
+    mp = os.path.join(TMP, f"id_{np.dtype(dt).name}.onnx")
+    open(mp, "wb").write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    a = (np.arange(6).reshape(2, 3) % 2 == 1) if dt == np.bool_ else np.arange(6, dtype=dt).reshape(2, 3)
+    ip = os.path.join(TMP, f"in_{np.dtype(dt).name}.npy")
+    np.save(ip, a)
+    d = os.path.join(TMP, f"out_{np.dtype(dt).name}")
+    rc = hpcz_run(mp, {"x": ip}, d)
+    got = np.load(os.path.join(d, "y.npy")) if rc == 0 else None
+    check(rc == 0 and got.dtype == a.dtype and np.array_equal(got, a), f".npy round trip {np.dtype(dt).name}")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
