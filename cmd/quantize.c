@@ -52,7 +52,7 @@ static const cli_opt opts[] = {
      "minmax (default), moving-minmax, percentile:99.99, entropy or mse"},
     {"calib-table", OPT_CALIB_TABLE, required_argument, "FILE",
      "reuse ranges from 'hpcz calibrate' instead of calibrating"},
-    {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: int8 (default, asymmetric) or uint8 activations"},
+    {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: uint8 (default) or int8 activations (asymmetric unless --symmetric)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)"},
@@ -224,7 +224,7 @@ int cmd_quantize(int argc, char **argv)
     const char *clip = "mse";
     int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
     int allow_requant = 0, in_place = 0, threads = 0;
-    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "int8";
+    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8";
     long long calib_samples = 0;
     long long block = 32;
     int c;
@@ -364,7 +364,7 @@ int cmd_quantize(int argc, char **argv)
     if (calib && calib_table)
         return cli_usage_error(&info, "--calib and --calib-table: give one");
     if (reduce_range < 0)
-        reduce_range = is_static && !strcmp(act_dtype, "uint8"); /* u8*s8 saturation, see --help */
+        reduce_range = is_static; /* u8*s8 pair saturation on x86 without VNNI, see --help */
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
         return cli_usage_error(&info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
     if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))

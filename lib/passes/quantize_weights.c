@@ -804,7 +804,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 static const hpcz_pass_opt static_opts[] = {
     {"per-channel", HPCZ_OPT_BOOL, "true", "one weight scale per output channel", NULL, 0, 0},
     {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
-    {"act-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the activations", "int8|uint8", 0, 0},
+    {"act-dtype", HPCZ_OPT_ENUM, "uint8", "integer type of the activations", "uint8|int8", 0, 0},
     {"act-symmetric", HPCZ_OPT_BOOL, "false", "activations with zero point 0 (else asymmetric)", NULL, 0, 0},
     {"reduce-range", HPCZ_OPT_BOOL, "false", "7-bit weights, for u8*s8 engines without VNNI", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},

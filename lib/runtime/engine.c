@@ -134,7 +134,7 @@ hpcz_array *rt_out(rt_ctx *c, size_t i, int dtype, int ndim, const int64_t *dims
     if (c->out_planned && c->out_planned[i] && !c->infer) {
         /* the plan already fixed this buffer: the kernel must agree */
         if (a->dtype != dtype || a->ndim != ndim ||
-            memcmp(a->dims, dims, (size_t)ndim * sizeof *dims) != 0) {
+            (ndim && memcmp(a->dims, dims, (size_t)ndim * sizeof *dims) != 0)) {
             rt_bad(c, "output %zu shape differs from the planned one", i);
             return NULL;
         }
