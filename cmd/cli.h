@@ -83,6 +83,56 @@ int cmd_passes(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* ---- accuracy gates and reports (cmd/report.c), shared by report, quantize
+ * and prune */
+enum {
+    CLI_OPT_MAX_TOP1_DROP = 900,
+    CLI_OPT_MIN_TOP1_AGREEMENT,
+    CLI_OPT_MIN_COSINE,
+    CLI_OPT_MIN_SQNR,
+    CLI_OPT_MAX_ABS,
+};
+#define CLI_OPT_GATE_FIRST CLI_OPT_MAX_TOP1_DROP
+#define CLI_OPT_GATE_LAST CLI_OPT_MAX_ABS
+#define CLI_GATE_OPTIONS                                                                           \
+    {"max-top1-drop", CLI_OPT_MAX_TOP1_DROP, required_argument, "P",                              \
+     "gate: top-1 accuracy may drop at most P points (without --labels: the share of changed "     \
+     "predictions)"},                                                                              \
+        {"min-top1-agreement", CLI_OPT_MIN_TOP1_AGREEMENT, required_argument, "P",                 \
+         "gate: at least P% of top-1 predictions unchanged"},                                      \
+        {"min-cosine", CLI_OPT_MIN_COSINE, required_argument, "C", "gate: output cosine similarity at least C"}, \
+        {"min-sqnr", CLI_OPT_MIN_SQNR, required_argument, "DB", "gate: output SQNR at least DB decibels"}, \
+    {                                                                                              \
+        "max-abs", CLI_OPT_MAX_ABS, required_argument, "E", "gate: largest absolute output error at most E" \
+    }
+
+enum { GATE_MAX_TOP1_DROP, GATE_MIN_TOP1_AGREEMENT, GATE_MIN_COSINE, GATE_MIN_SQNR, GATE_MAX_ABS };
+#define CLI_MAX_GATES 32
+typedef struct cli_gate {
+    int kind;
+    double value;
+    char output[256]; /* "" = every output */
+} cli_gate;
+typedef struct cli_gates {
+    cli_gate g[CLI_MAX_GATES];
+    size_t n;
+} cli_gates;
+void cli_gates_init(cli_gates *g);
+/* Handles a gate option key; false (usage error printed) on a bad value. */
+bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const char *arg);
+
+typedef struct cli_report_opts {
+    const char *a_path, *b_path;
+    const char *data, *labels, *json, *md;
+    FILE *text;          /* text report destination, NULL = none */
+    int bench, threads, no_layers, all_layers;
+    size_t max_samples;
+    const cli_gates *gates;
+} cli_report_opts;
+/* Compares a and b and writes the requested reports; EXIT_THRESHOLD when a gate breaks. */
+int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);
 
 /* Pass-note logger for hpcz_pass_ctx.log: prints with -v. */
 void cli_log_note(void *user, const char *pass, const char *msg);

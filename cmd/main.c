@@ -18,6 +18,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "show what is in a model: ops, parameters, sizes, sparsity"},
     {"convert", cmd_convert, "rewrite a model (ONNX to ONNX, inline or external data, --passes)"},
     {"quantize", cmd_quantize, "int8 / int4 weight quantization (QDQ) or float16 conversion"},
+    {"report", cmd_report, "accuracy delta of two models on data; CI gates (exit 3)"},
     {"calibrate", cmd_calibrate, "measure activation ranges on data; write a reusable table"},
     {"prune", cmd_prune, "magnitude (per layer or global) and N:M pruning"},
     {"passes", cmd_passes, "list the passes and their options"},

@@ -838,6 +838,62 @@ hpcz_status hpcz_calib_table_save(const hpcz_calib_table *t, const char *path, h
 hpcz_calib_table *hpcz_calib_table_load(const char *path, hpcz_error *err);
 void hpcz_calib_table_free(hpcz_calib_table *t);
 
+/* ---------------------------------------------------------------- compare
+ * Accuracy delta of two models on the same data (lib/report/compare.c). */
+
+typedef struct hpcz_output_metrics {
+    const char *name;
+    uint64_t count;          /* elements compared */
+    double max_abs, mean_abs, rmse, cosine, sqnr_db;
+    int is_scores;           /* [N, C] float scores: top-k agreement computed */
+    double top1_agreement;   /* share of samples, 0..1 */
+    double top5_agreement;
+    int has_labels;
+    double acc_a, acc_b;     /* top-1 accuracy against the labels, 0..1 */
+    double drop_points;      /* (acc_a - acc_b) * 100 */
+    double drop_ci95;        /* half-width of the 95% interval of the paired drop, points */
+    uint64_t samples;
+} hpcz_output_metrics;
+
+typedef struct hpcz_layer_metrics {
+    const char *name;        /* tensor name in model A */
+    const char *op_type;     /* op of A that produced it */
+    const char *what;        /* what was done to it in B: "int8", "int4", "fp16", "pruned 50%", "kept float" */
+    const char *matched;     /* name of the tensor of B compared with it */
+    double sqnr_db, cosine, max_abs;
+    uint64_t count;
+    size_t order;            /* position in A's execution order */
+} hpcz_layer_metrics;
+
+typedef struct hpcz_compare_opts {
+    int threads;
+    const int64_t *labels;   /* class index per sample, or NULL */
+    size_t n_labels;
+    int per_layer;           /* compare every intermediate tensor */
+    size_t max_samples;      /* 0: all */
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+} hpcz_compare_opts;
+
+typedef struct hpcz_compare_result {
+    size_t samples;
+    size_t n_outputs;
+    hpcz_output_metrics *outputs;
+    size_t n_layers;
+    hpcz_layer_metrics *layers;   /* worst SQNR first */
+    size_t n_unmatched;
+    char **unmatched;             /* float tensors of A with no counterpart in B */
+    void *storage;
+} hpcz_compare_result;
+
+/* Runs A and B on the same samples of `data` (a hpcz_dataset spec) and
+ * measures how B's outputs (and, with per_layer, intermediate tensors matched
+ * by name, following QDQ pairs) differ from A's. The models must take the
+ * same inputs (B may take float16 where A takes float32). */
+hpcz_status hpcz_compare(hpcz_model *a, hpcz_model *b, const char *data, const hpcz_compare_opts *o,
+                         hpcz_compare_result **out, hpcz_error *err);
+void hpcz_compare_result_free(hpcz_compare_result *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,9 +7,6 @@
 #include "rt.h"
 
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int n_threads = 1; /* set per run by cpu_set_threads */
 
@@ -78,14 +75,11 @@ static hpcz_status cpu_run_node(rt_ctx *c)
 
 static void cpu_set_threads(int n)
 {
-    /* One thread pool: OpenMP. OpenBLAS runs single-threaded inside our
-     * parallel loops (its own pthreads would compete with OpenMP's spinning
-     * workers, and its partition would depend on the thread count). */
+    /* One thread pool (pool.c). OpenBLAS runs single-threaded inside our
+     * tasks: its own threads would compete with ours, and its partition of
+     * C would depend on the thread count. */
     openblas_set_num_threads(1);
     n_threads = n > 0 ? n : 1;
-#ifdef _OPENMP
-    omp_set_num_threads(n_threads);
-#endif
 }
 
 static const rt_backend cpu_backend = {
@@ -168,6 +162,49 @@ static void sgemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
                 cm, (blasint)ldc);
 }
 
+typedef struct gemm_job {
+    bool ta, tb;
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *cm;
+    int64_t ldc;
+    const float *bias_m, *bias_n;
+    const rt_act *act;
+    int64_t nb, nstep, mstep;
+} gemm_job;
+
+static void gemm_block_task(void *ctx, int64_t q)
+{
+    const gemm_job *j = ctx;
+    int64_t i0 = (q / j->nb) * j->mstep, j0 = (q % j->nb) * j->nstep;
+    int64_t mm = j->m - i0 < j->mstep ? j->m - i0 : j->mstep;
+    int64_t nn = j->n - j0 < j->nstep ? j->n - j0 : j->nstep;
+    const float *ab = j->ta ? j->a + i0 : j->a + i0 * j->lda;
+    const float *bb = j->tb ? j->b + j0 * j->ldb : j->b + j0;
+    float *cb = j->cm + i0 * j->ldc + j0;
+    sgemm_block(j->ta, j->tb, mm, nn, j->k, j->alpha, ab, j->lda, bb, j->ldb, j->beta, cb, j->ldc);
+    bool epi = j->bias_m || j->bias_n || (j->act && j->act->kind != RT_ACT_NONE);
+    if (!epi)
+        return;
+    for (int64_t i = 0; i < mm; i++) {
+        float *row = cb + i * j->ldc;
+        if (j->bias_m) {
+            float bv = j->bias_m[i0 + i];
+            for (int64_t c = 0; c < nn; c++)
+                row[c] += bv;
+        }
+        if (j->bias_n)
+            for (int64_t c = 0; c < nn; c++)
+                row[c] += j->bias_n[j0 + c];
+        rt_act_apply(j->act, row, nn);
+    }
+}
+
 /* Up to 8 (a power of two) blocks of at least `unit`. */
 static int64_t pow2_blocks(int64_t len, int64_t unit)
 {
@@ -188,7 +225,6 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
 {
     if (m <= 0 || n <= 0)
         return;
-    int t = n_threads;
     double work = (double)m * (double)n * (double)k;
     int64_t nb = 1, mb = 1;
     if (work > 4e6) {
@@ -202,31 +238,9 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     int64_t mstep = mb > 1 ? ((m + mb - 1) / mb + 7) / 8 * 8 : m;
     nb = (n + nstep - 1) / nstep;
     mb = (m + mstep - 1) / mstep;
-    int64_t blocks = nb * mb;
-    bool epi = bias_m || bias_n || (act && act->kind != RT_ACT_NONE);
-#pragma omp parallel for schedule(dynamic, 1) if (blocks > 1 && t > 1) num_threads(t)
-    for (int64_t q = 0; q < blocks; q++) {
-        int64_t i0 = (q / nb) * mstep, j0 = (q % nb) * nstep;
-        int64_t mm = m - i0 < mstep ? m - i0 : mstep;
-        int64_t nn = n - j0 < nstep ? n - j0 : nstep;
-        const float *ab = ta ? a + i0 : a + i0 * lda;
-        const float *bb = tb ? b + j0 * ldb : b + j0;
-        float *cb = cm + i0 * ldc + j0;
-        sgemm_block(ta, tb, mm, nn, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
-        if (epi)
-            for (int64_t i = 0; i < mm; i++) {
-                float *row = cb + i * ldc;
-                if (bias_m) {
-                    float bv = bias_m[i0 + i];
-                    for (int64_t j = 0; j < nn; j++)
-                        row[j] += bv;
-                }
-                if (bias_n)
-                    for (int64_t j = 0; j < nn; j++)
-                        row[j] += bias_n[j0 + j];
-                rt_act_apply(act, row, nn);
-            }
-    }
+    gemm_job j = {ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc, bias_m, bias_n, act,
+                  nb, nstep, mstep};
+    rt_parallel_for(nb * mb, gemm_block_task, &j);
 }
 
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,

@@ -162,6 +162,12 @@ typedef struct rt_bcast {
 void rt_bcast_init(rt_bcast *b, const hpcz_array *out, const hpcz_array *const *ins, int n);
 void rt_bcast_row(const rt_bcast *b, int64_t row, int64_t *off);
 
+/* Runs fn(ctx, i) for i in [0, n) on the runtime's thread pool (pool.c);
+ * the caller takes part. Each i must be the same work whatever thread runs
+ * it, which keeps results independent of the thread count. */
+typedef void (*rt_task_fn)(void *ctx, int64_t i);
+void rt_parallel_for(int64_t n, rt_task_fn fn, void *ctx);
+
 /* Aligned buffers. */
 void *rt_alloc(size_t n);
 void rt_free(void *p);

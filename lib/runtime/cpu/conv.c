@@ -106,97 +106,124 @@ bool rt_conv_geom(rt_ctx *c, const hpcz_array *x, const int64_t *kdims, bool tra
 }
 
 /* col[(c*K + kk), o] for channels [0, cn) of x (one image, one group). Rows
- * are independent, so the split over threads does not change any value. */
-static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col, int threads)
+ * are independent tasks. */
+typedef struct im2col_job {
+    const float *x;
+    const conv_geom *g;
+    float *col;
+} im2col_job;
+
+static void im2col_row(void *ctx, int64_t r)
 {
-    int64_t K = g->ksize, O = g->osize, rows = cn * K;
-#pragma omp parallel for if (rows * O > RT_PAR_MIN) num_threads(threads)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t ch = r / K, kk = r % K;
-        int64_t kw = kk % g->k[2], kh = (kk / g->k[2]) % g->k[1], kd = kk / (g->k[2] * g->k[1]);
-        const float *xc = x + ch * g->isize;
-        float *dst = col + r * O;
-        for (int64_t od = 0; od < g->out[0]; od++) {
-            int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
-            for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-                float *d = dst + (od * g->out[1] + oh) * g->out[2];
-                if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
-                    memset(d, 0, (size_t)g->out[2] * sizeof *d);
-                    continue;
+    const im2col_job *j = ctx;
+    const conv_geom *g = j->g;
+    int64_t K = g->ksize, O = g->osize;
+    int64_t ch = r / K, kk = r % K;
+    int64_t kw = kk % g->k[2], kh = (kk / g->k[2]) % g->k[1], kd = kk / (g->k[2] * g->k[1]);
+    const float *xc = j->x + ch * g->isize;
+    float *dst = j->col + r * O;
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
+        for (int64_t oh = 0; oh < g->out[1]; oh++) {
+            int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+            float *d = dst + (od * g->out[1] + oh) * g->out[2];
+            if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
+                memset(d, 0, (size_t)g->out[2] * sizeof *d);
+                continue;
+            }
+            const float *src = xc + (id * g->in[1] + ih) * g->in[2];
+            int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2];
+            if (sw == 1) {
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t iw = ow + off;
+                    d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
                 }
-                const float *src = xc + (id * g->in[1] + ih) * g->in[2];
-                int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2];
-                if (sw == 1) {
-                    for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                        int64_t iw = ow + off;
-                        d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
-                    }
-                } else {
-                    for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                        int64_t iw = ow * sw + off;
-                        d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
-                    }
+            } else {
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t iw = ow * sw + off;
+                    d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
                 }
             }
         }
     }
 }
 
-/* Depthwise 2-D: one channel per iteration. Each output row accumulates
- * its taps in (kh, kw) order while it sits in L1; the valid column range of
+static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col)
+{
+    im2col_job j = {x, g, col};
+    rt_parallel_for(cn * g->ksize, im2col_row, &j);
+}
+
+/* Depthwise 2-D: one channel per task. Each output row accumulates its
+ * taps in (kh, kw) order while it sits in L1; the valid column range of
  * each tap is computed once, so the inner loop is a plain (vectorizable)
  * multiply-add over a contiguous or strided input row. */
-static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
-                      const conv_geom *g, int threads, const rt_act *act)
+typedef struct dw_job {
+    const float *x, *w, *bias;
+    float *y;
+    const conv_geom *g;
+    const rt_act *act;
+    int64_t lo[64], hi[64], offw[64];
+} dw_job;
+
+static void dw_channel(void *ctx, int64_t ch)
 {
+    const dw_job *j = ctx;
+    const conv_geom *g = j->g;
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
     int64_t KH = g->k[1], KW = g->k[2], sw = g->stride[2];
-    int64_t lo[64], hi[64], offw[64];
-    if (KW > 64)
-        KW = 64; /* callers guarantee KW <= 64 */
-    for (int64_t kw = 0; kw < KW; kw++) {
-        offw[kw] = kw * g->dil[2] - g->pb[2];
-        /* valid ow range: 0 <= ow*sw + offw < IW */
-        lo[kw] = offw[kw] >= 0 ? 0 : (-offw[kw] + sw - 1) / sw;
-        hi[kw] = IW - offw[kw] <= 0 ? 0 : (IW - offw[kw] + sw - 1) / sw;
-        if (hi[kw] > OW)
-            hi[kw] = OW;
-        if (lo[kw] > hi[kw])
-            lo[kw] = hi[kw];
-    }
-#pragma omp parallel for schedule(dynamic, 4) if (C * g->osize > RT_PAR_MIN / 4) num_threads(threads)
-    for (int64_t ch = 0; ch < C; ch++) {
-        const float *xc = x + ch * IH * IW;
-        const float *wc = w + ch * KH * g->k[2];
-        float *yc = y + ch * OH * OW;
-        float b = bias ? bias[ch] : 0;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            float *restrict yr = yc + oh * OW;
-            for (int64_t i = 0; i < OW; i++)
-                yr[i] = b;
-            for (int64_t kh = 0; kh < KH; kh++) {
-                int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-                if (ih < 0 || ih >= IH)
-                    continue;
-                const float *xrow = xc + ih * IW;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    float wv = wc[kh * g->k[2] + kw];
-                    const float *restrict xr = xrow + offw[kw];
-                    if (sw == 1)
-                        for (int64_t ow = lo[kw]; ow < hi[kw]; ow++)
-                            yr[ow] += wv * xr[ow];
-                    else if (sw == 2)
-                        for (int64_t ow = lo[kw]; ow < hi[kw]; ow++)
-                            yr[ow] += wv * xr[2 * ow];
-                    else
-                        for (int64_t ow = lo[kw]; ow < hi[kw]; ow++)
-                            yr[ow] += wv * xr[ow * sw];
-                }
+    const float *xc = j->x + ch * IH * IW;
+    const float *wc = j->w + ch * KH * KW;
+    float *yc = j->y + ch * OH * OW;
+    float b = j->bias ? j->bias[ch] : 0;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *restrict yr = yc + oh * OW;
+        for (int64_t i = 0; i < OW; i++)
+            yr[i] = b;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+            if (ih < 0 || ih >= IH)
+                continue;
+            const float *xrow = xc + ih * IW;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                float wv = wc[kh * KW + kw];
+                const float *restrict xr = xrow + j->offw[kw];
+                int64_t lo = j->lo[kw], hi = j->hi[kw];
+                if (sw == 1)
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xr[ow];
+                else if (sw == 2)
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xr[2 * ow];
+                else
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow] += wv * xr[ow * sw];
             }
-            rt_act_apply(act, yr, OW);
         }
+        rt_act_apply(j->act, yr, OW);
     }
+}
+
+/* Requires KW <= 64. */
+static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
+                      const conv_geom *g, const rt_act *act)
+{
+    dw_job j = {.x = x, .w = w, .bias = bias, .y = y, .g = g, .act = act};
+    int64_t OW = g->out[2], IW = g->in[2], sw = g->stride[2];
+    for (int64_t kw = 0; kw < g->k[2]; kw++) {
+        int64_t off = kw * g->dil[2] - g->pb[2];
+        /* valid ow range: 0 <= ow*sw + off < IW */
+        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t hi = IW - off <= 0 ? 0 : (IW - off + sw - 1) / sw;
+        if (hi > OW)
+            hi = OW;
+        if (lo > hi)
+            lo = hi;
+        j.offw[kw] = off;
+        j.lo[kw] = lo;
+        j.hi[kw] = hi;
+    }
+    rt_parallel_for(C, dw_channel, &j);
 }
 
 static hpcz_status k_conv(rt_ctx *c)
@@ -230,7 +257,7 @@ static hpcz_status k_conv(rt_ctx *c)
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.ksize, O = g.osize;
     if (group == C && Mg == 1 && g.k[0] == 1 && g.in[0] == 1 && g.k[2] <= 64) {
         for (int64_t n = 0; n < N; n++)
-            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->threads, c->act);
+            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->act);
         return HPCZ_OK;
     }
     bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
@@ -248,7 +275,7 @@ static hpcz_status k_conv(rt_ctx *c)
             float *yg = yd + (n * M + gi * Mg) * O;
             const float *src = xg;
             if (!pointwise) {
-                im2col(xg, Cg, &g, col, c->threads);
+                im2col(xg, Cg, &g, col);
                 src = col;
             }
             rt_sgemm_ex(false, false, Mg, O, K, 1.0f, wd + gi * Mg * K, K, src, O, 0.0f, yg, O,
@@ -293,8 +320,7 @@ static hpcz_status k_convtranspose(rt_ctx *c)
             /* col[Mg*K, I] = W_g^T [Mg*K, Cg] x X_g [Cg, I] */
             rt_sgemm(true, false, Mg * K, I, Cg, 1.0f, wd + gi * Cg * Mg * K, Mg * K,
                      xd + (n * C + gi * Cg) * I, I, 0.0f, col, I);
-            /* col2im: scatter-add, one output channel per thread */
-#pragma omp parallel for if (Mg * K * I > RT_PAR_MIN) num_threads(c->threads)
+            /* col2im: scatter-add, one output channel at a time */
             for (int64_t m = 0; m < Mg; m++) {
                 float *ym = yd + (n * M + gi * Mg + m) * O;
                 float bv = bd ? bd[gi * Mg + m] : 0;

@@ -255,6 +255,25 @@ static void uparams(const rt_ctx *c, uparam *p)
     p->gamma = (float)p->gamma;
 }
 
+/* Elementwise work is cut in chunks of a fixed size (independent of the
+ * thread count). */
+#define EW_CHUNK 16384
+
+typedef struct unary_job {
+    ufn_fast ff;
+    const float *x;
+    float *y;
+    int64_t n;
+    const uparam *p;
+} unary_job;
+
+static void unary_chunk(void *ctx, int64_t b)
+{
+    const unary_job *j = ctx;
+    int64_t lo = b * EW_CHUNK, len = j->n - lo < EW_CHUNK ? j->n - lo : EW_CHUNK;
+    j->ff(j->x + lo, j->y + lo, len, j->p);
+}
+
 static hpcz_status k_unary(rt_ctx *c)
 {
     const hpcz_array *x = rt_in(c, 0);
@@ -274,15 +293,9 @@ static hpcz_status k_unary(rt_ctx *c)
         const float *xs = x->data;
         float *ys = y->data;
         if (u->ff) {
-            /* chunks of fixed size: the same elementwise result for any thread count */
-            int64_t chunk = 16384, nch = (n + chunk - 1) / chunk;
-#pragma omp parallel for if (n > RT_PAR_MIN) num_threads(c->threads)
-            for (int64_t b = 0; b < nch; b++) {
-                int64_t lo = b * chunk, len = n - lo < chunk ? n - lo : chunk;
-                u->ff(xs + lo, ys + lo, len, &p);
-            }
+            unary_job j = {u->ff, xs, ys, n, &p};
+            rt_parallel_for((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j);
         } else {
-#pragma omp parallel for if (n > RT_PAR_MIN / 8) num_threads(c->threads)
             for (int64_t i = 0; i < n; i++)
                 ys[i] = (float)u->fd(xs[i], &p);
         }
@@ -495,53 +508,78 @@ static const bop *bop_find(const char *name)
     return NULL;
 }
 
-/* Applies o = a (op) b over a broadcast. Inputs and output may alias when
- * shapes are equal (variadic accumulation). */
-static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
-                         const hpcz_array *a, const hpcz_array *b, hpcz_array *o)
-{
-    const hpcz_array *ins[2] = {a, b};
+typedef struct binary_job {
+    const bop *op;
+    bfn_d fd;
+    bfn_i fi;
+    const hpcz_array *a, *b;
+    hpcz_array *o;
     rt_bcast bc;
-    rt_bcast_init(&bc, o, ins, 2);
-    int64_t L = bc.inner;
-    bool fast = op && op->ff && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT && b->dtype == HPCZ_DTYPE_FLOAT &&
-                o->dtype == HPCZ_DTYPE_FLOAT;
-    bool ints = rt_is_int(a->dtype) && rt_is_int(b->dtype);
-    int64_t rows = bc.rows;
-    int nt = (rows > 1 && o->numel > RT_PAR_MIN) ? c->threads : 1;
-    if (fast && rows == 1 && L > RT_PAR_MIN && c->threads > 1) {
-        /* one long row: split it in fixed chunks (thread-count independent) */
-        int64_t chunk = 16384, nch = (L + chunk - 1) / chunk;
-        const float *pa = a->data, *pb = b->data;
-        float *po = o->data;
-#pragma omp parallel for num_threads(c->threads)
-        for (int64_t q = 0; q < nch; q++) {
-            int64_t lo = q * chunk, len = L - lo < chunk ? L - lo : chunk;
-            op->ff(pa + (bc.istr[0] ? lo : 0), pb + (bc.istr[1] ? lo : 0), po + lo, len,
-                   bc.istr[0], bc.istr[1]);
-        }
+    bool fast, ints;
+    int64_t rows_per_task;
+} binary_job;
+
+static void binary_rows(void *ctx, int64_t t)
+{
+    const binary_job *j = ctx;
+    const rt_bcast *bc = &j->bc;
+    const hpcz_array *a = j->a, *b = j->b;
+    hpcz_array *o = j->o;
+    int64_t L = bc->inner;
+    int64_t r0 = t * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    if (r1 > bc->rows)
+        r1 = bc->rows;
+    if (j->rows_per_task == 0) { /* one long float row, cut in chunks */
+        int64_t lo = t * EW_CHUNK, len = L - lo < EW_CHUNK ? L - lo : EW_CHUNK;
+        j->op->ff((const float *)a->data + (bc->istr[0] ? lo : 0),
+                  (const float *)b->data + (bc->istr[1] ? lo : 0), (float *)o->data + lo, len,
+                  bc->istr[0], bc->istr[1]);
         return;
     }
-#pragma omp parallel for num_threads(nt) if (nt > 1)
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         int64_t off[2];
-        rt_bcast_row(&bc, r, off);
+        rt_bcast_row(bc, r, off);
         int64_t ob = r * L;
-        if (fast) {
-            op->ff((const float *)a->data + off[0], (const float *)b->data + off[1],
-                   (float *)o->data + ob, L, bc.istr[0], bc.istr[1]);
-        } else if (ints && fi) {
+        if (j->fast) {
+            j->op->ff((const float *)a->data + off[0], (const float *)b->data + off[1],
+                      (float *)o->data + ob, L, bc->istr[0], bc->istr[1]);
+        } else if (j->ints && j->fi) {
             for (int64_t i = 0; i < L; i++)
                 rt_store_i(o->data, o->dtype, ob + i,
-                           fi(rt_load_i(a->data, a->dtype, off[0] + i * bc.istr[0]),
-                              rt_load_i(b->data, b->dtype, off[1] + i * bc.istr[1])));
+                           j->fi(rt_load_i(a->data, a->dtype, off[0] + i * bc->istr[0]),
+                                 rt_load_i(b->data, b->dtype, off[1] + i * bc->istr[1])));
         } else {
             for (int64_t i = 0; i < L; i++)
                 rt_store_d(o->data, o->dtype, ob + i,
-                           fd(rt_load_d(a->data, a->dtype, off[0] + i * bc.istr[0]),
-                              rt_load_d(b->data, b->dtype, off[1] + i * bc.istr[1])));
+                           j->fd(rt_load_d(a->data, a->dtype, off[0] + i * bc->istr[0]),
+                                 rt_load_d(b->data, b->dtype, off[1] + i * bc->istr[1])));
         }
     }
+}
+
+/* Applies o = a (op) b over a broadcast. Inputs and output may alias when
+ * shapes are equal (variadic accumulation). Tasks are fixed groups of rows
+ * (or fixed chunks of a single row). */
+static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
+                         const hpcz_array *a, const hpcz_array *b, hpcz_array *o)
+{
+    binary_job j = {.op = op, .fd = fd, .fi = fi, .a = a, .b = b, .o = o};
+    const hpcz_array *ins[2] = {a, b};
+    rt_bcast_init(&j.bc, o, ins, 2);
+    j.fast = op && op->ff && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT &&
+             b->dtype == HPCZ_DTYPE_FLOAT && o->dtype == HPCZ_DTYPE_FLOAT;
+    j.ints = rt_is_int(a->dtype) && rt_is_int(b->dtype);
+    int64_t L = j.bc.inner;
+    if (j.bc.rows == 1 && j.fast) {
+        rt_parallel_for((L + EW_CHUNK - 1) / EW_CHUNK, binary_rows, &j);
+        return;
+    }
+    j.rows_per_task = L >= EW_CHUNK ? 1 : EW_CHUNK / (L ? L : 1);
+    if (!j.fast) /* generic paths are for small tensors: one task */
+        j.rows_per_task = j.bc.rows;
+    if (j.rows_per_task < 1)
+        j.rows_per_task = 1;
+    rt_parallel_for((j.bc.rows + j.rows_per_task - 1) / j.rows_per_task, binary_rows, &j);
 }
 
 static hpcz_status k_binary(rt_ctx *c)
@@ -794,7 +832,6 @@ static hpcz_status k_clip(rt_ctx *c)
         const float *a = x->data;
         float *b = y->data;
         float fl = (float)lo, fh = (float)hi;
-#pragma omp parallel for if (n > RT_PAR_MIN) num_threads(c->threads)
         for (int64_t i = 0; i < n; i++) {
             float v = a[i] < fl ? fl : a[i];
             b[i] = v > fh ? fh : v;

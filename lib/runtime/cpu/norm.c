@@ -39,7 +39,6 @@ static hpcz_status softmax(rt_ctx *c, int kind)
     }
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
     int64_t lines = outer * inner;
-#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t l = 0; l < lines; l++) {
         int64_t o = l / inner, i = l % inner, base = o * len * inner + i;
         if (f32 && inner == 1 && kind != SM_HARD && !c->reference) {
@@ -128,7 +127,6 @@ static hpcz_status k_batchnorm(rt_ctx *c)
         add[ch] = b - m * mul[ch];
     }
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT && !c->reference;
-#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t p = 0; p < N * C; p++) {
         int64_t ch = p % C;
         if (f32) {
@@ -163,7 +161,6 @@ static hpcz_status k_instancenorm(rt_ctx *c)
         return y ? HPCZ_OK : c->err->status;
     double eps = rt_attr_f(c, "epsilon", 1e-5f);
     int64_t S = x->numel / (N * C);
-#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t p = 0; p < N * C; p++) {
         int64_t ch = p % C;
         double mean = 0, var = 0;
@@ -300,7 +297,6 @@ static hpcz_status layer_norm(rt_ctx *c, bool rms)
     }
     double eps = rt_attr_f(c, "epsilon", 1e-5f);
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT && !c->reference;
-#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t o = 0; o < outer; o++) {
         int64_t base = o * len;
         if (f32) {

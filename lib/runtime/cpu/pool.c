@@ -32,14 +32,22 @@ static bool pool_geom(rt_ctx *c, const hpcz_array *x, conv_geom *g)
 
 /* 2-D float pooling: window bounds clipped once per output row/column
  * instead of testing every tap. */
-static void pool2d_f32(const float *x, float *y, int64_t planes, const conv_geom *g, bool is_max,
-                       bool include_pad, int threads)
+typedef struct pool_job {
+    const float *x;
+    float *y;
+    const conv_geom *g;
+    bool is_max, include_pad;
+} pool_job;
+
+static void pool2d_plane(void *ctx, int64_t pl)
 {
+    const pool_job *j = ctx;
+    const conv_geom *g = j->g;
+    bool is_max = j->is_max, include_pad = j->include_pad;
     int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
-#pragma omp parallel for if (planes * g->osize * g->ksize > RT_PAR_MIN) num_threads(threads)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * IH * IW;
-        float *yp = y + pl * OH * OW;
+    {
+        const float *xp = j->x + pl * IH * IW;
+        float *yp = j->y + pl * OH * OW;
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * g->stride[1] - g->pb[1];
             int64_t kh0 = 0, kh1 = g->k[1];
@@ -92,6 +100,13 @@ static void pool2d_f32(const float *x, float *y, int64_t planes, const conv_geom
     }
 }
 
+static void pool2d_f32(const float *x, float *y, int64_t planes, const conv_geom *g, bool is_max,
+                       bool include_pad)
+{
+    pool_job j = {x, y, g, is_max, include_pad};
+    rt_parallel_for(planes, pool2d_plane, &j);
+}
+
 static hpcz_status pool(rt_ctx *c, int kind)
 {
     hpcz_array *x = rt_in(c, 0);
@@ -120,10 +135,9 @@ static hpcz_status pool(rt_ctx *c, int kind)
     int64_t planes = x->dims[0] * x->dims[1];
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
     if (f32 && !ind && kind != POOL_LP && g.in[0] == 1 && g.k[0] == 1 && !c->reference) {
-        pool2d_f32(x->data, y->data, planes, &g, kind == POOL_MAX, include_pad, c->threads);
+        pool2d_f32(x->data, y->data, planes, &g, kind == POOL_MAX, include_pad);
         return HPCZ_OK;
     }
-#pragma omp parallel for if (planes * g.osize * g.ksize > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t ibase = pl * g.isize, obase = pl * g.osize;
         const float *xf = (const float *)x->data + ibase;
@@ -205,7 +219,6 @@ static hpcz_status global_pool(rt_ctx *c, int kind)
     int64_t planes = x->dims[0] * x->dims[1], S = planes ? x->numel / planes : 0;
     double p = kind == POOL_LP ? (double)rt_attr_i(c, "p", 2) : 0;
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
-#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
     for (int64_t pl = 0; pl < planes; pl++) {
         if (f32 && kind != POOL_LP && !c->reference) {
             const float *s = (const float *)x->data + pl * S;

@@ -139,7 +139,6 @@ static hpcz_status k_reduce(rt_ctx *c)
             inner = 1;
         int64_t lenb = first < 0 ? 1 : len;
         bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
-#pragma omp parallel for if (x->numel > RT_PAR_MIN) num_threads(c->threads)
         for (int64_t o = 0; o < on; o++) {
             int64_t oo = o / inner, ii = o % inner, base = oo * lenb * inner + ii;
             double acc = red_init(k);

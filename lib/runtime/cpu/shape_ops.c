@@ -254,7 +254,7 @@ static hpcz_status k_dropout(rt_ctx *c)
 
 /* y[out index] = x[permuted index]; rows of the innermost output dim are
  * contiguous runs or strided reads. */
-static void transpose_any(const hpcz_array *x, const int64_t *perm, hpcz_array *y, int threads)
+static void transpose_any(const hpcz_array *x, const int64_t *perm, hpcz_array *y)
 {
     int r = x->ndim;
     size_t es = rt_esize(x->dtype);
@@ -268,7 +268,6 @@ static void transpose_any(const hpcz_array *x, const int64_t *perm, hpcz_array *
         ys[d] = xs[perm[d]]; /* input stride of output dim d */
     int64_t inner = r ? y->dims[r - 1] : 1, rows = inner ? y->numel / inner : 0;
     int64_t istr = r ? ys[r - 1] : 1;
-#pragma omp parallel for if (y->numel > RT_PAR_MIN) num_threads(threads)
     for (int64_t row = 0; row < rows; row++) {
         int64_t rem = row, off = 0;
         for (int d = r - 2; d >= 0; d--) {
@@ -322,7 +321,7 @@ static hpcz_status k_transpose(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, x->dtype, r, d);
     if (!y || c->infer || !y->numel)
         RET_OUT(y);
-    transpose_any(x, perm, y, c->threads);
+    transpose_any(x, perm, y);
     return HPCZ_OK;
 }
 

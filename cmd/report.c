@@ -1,0 +1,774 @@
+/*
+ * report.c - `hpcz report ORIGINAL COMPRESSED --data DIR`: the accuracy
+ * delta in text, JSON and Markdown (+SVG), and CI gates with exit status 3.
+ * The gate and report code is shared with quantize and prune (--report).
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ gates */
+
+void cli_gates_init(cli_gates *g)
+{
+    memset(g, 0, sizeof *g);
+}
+
+static bool parse_gate(const cli_cmd_info *info, const char *opt, const char *arg, cli_gates *g, int kind)
+{
+    if (g->n >= CLI_MAX_GATES) {
+        cli_usage_error(info, "--%s: too many gates", opt);
+        return false;
+    }
+    cli_gate *e = &g->g[g->n];
+    const char *eq = strrchr(arg, '=');
+    const char *num = eq ? eq + 1 : arg;
+    char *end;
+    double v = strtod(num, &end);
+    if (end == num || *end || !isfinite(v)) {
+        cli_usage_error(info, "--%s: '%s' is not a number (or OUTPUT=NUMBER)", opt, arg);
+        return false;
+    }
+    e->kind = kind;
+    e->value = v;
+    e->output[0] = 0;
+    if (eq) {
+        size_t l = (size_t)(eq - arg);
+        if (l >= sizeof e->output) {
+            cli_usage_error(info, "--%s: output name too long", opt);
+            return false;
+        }
+        memcpy(e->output, arg, l);
+        e->output[l] = 0;
+    }
+    g->n++;
+    return true;
+}
+
+bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const char *arg)
+{
+    switch (key) {
+    case CLI_OPT_MAX_TOP1_DROP:
+        return parse_gate(info, "max-top1-drop", arg, g, GATE_MAX_TOP1_DROP);
+    case CLI_OPT_MIN_TOP1_AGREEMENT:
+        return parse_gate(info, "min-top1-agreement", arg, g, GATE_MIN_TOP1_AGREEMENT);
+    case CLI_OPT_MIN_COSINE:
+        return parse_gate(info, "min-cosine", arg, g, GATE_MIN_COSINE);
+    case CLI_OPT_MIN_SQNR:
+        return parse_gate(info, "min-sqnr", arg, g, GATE_MIN_SQNR);
+    case CLI_OPT_MAX_ABS:
+        return parse_gate(info, "max-abs", arg, g, GATE_MAX_ABS);
+    }
+    return false;
+}
+
+static const char *const gate_names[] = {
+    [GATE_MAX_TOP1_DROP] = "max-top1-drop",
+    [GATE_MIN_TOP1_AGREEMENT] = "min-top1-agreement",
+    [GATE_MIN_COSINE] = "min-cosine",
+    [GATE_MIN_SQNR] = "min-sqnr",
+    [GATE_MAX_ABS] = "max-abs",
+};
+
+typedef struct gate_result {
+    const cli_gate *gate;
+    const char *output;
+    double measured;
+    bool broken;
+    bool proxy; /* top-1 drop without labels: disagreement used as the bound */
+} gate_result;
+
+/* Evaluates every gate on every output it names; returns the number of results. */
+static size_t eval_gates(const cli_gates *g, const hpcz_compare_result *r, gate_result *res, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const cli_gate *e = &g->g[i];
+        for (size_t o = 0; o < r->n_outputs && k < cap; o++) {
+            const hpcz_output_metrics *m = &r->outputs[o];
+            if (e->output[0] && strcmp(e->output, m->name))
+                continue;
+            gate_result *x = &res[k];
+            x->gate = e;
+            x->output = m->name;
+            x->proxy = false;
+            switch (e->kind) {
+            case GATE_MAX_TOP1_DROP:
+                if (!m->is_scores)
+                    continue;
+                if (m->has_labels) {
+                    x->measured = m->drop_points;
+                } else {
+                    x->measured = 100.0 * (1.0 - m->top1_agreement);
+                    x->proxy = true;
+                }
+                x->broken = x->measured > e->value;
+                break;
+            case GATE_MIN_TOP1_AGREEMENT:
+                if (!m->is_scores)
+                    continue;
+                x->measured = 100.0 * m->top1_agreement;
+                x->broken = x->measured < e->value;
+                break;
+            case GATE_MIN_COSINE:
+                x->measured = m->cosine;
+                x->broken = !(x->measured >= e->value);
+                break;
+            case GATE_MIN_SQNR:
+                x->measured = m->sqnr_db;
+                x->broken = !(x->measured >= e->value);
+                break;
+            case GATE_MAX_ABS:
+                x->measured = m->max_abs;
+                x->broken = !(x->measured <= e->value);
+                break;
+            }
+            k++;
+        }
+    }
+    return k;
+}
+
+/* ------------------------------------------------------------ sizes & latency */
+
+typedef struct model_size {
+    uint64_t file, params, nonzeros, param_bytes;
+    double bits_per_weight;
+    double latency_ms; /* median; < 0: not measured */
+    double latency_min_ms;
+} model_size;
+
+static void sizes_of(hpcz_model *m, model_size *s)
+{
+    hpcz_model_summary sum;
+    hpcz_error e;
+    memset(s, 0, sizeof *s);
+    s->latency_ms = -1;
+    s->file = m->file_size;
+    if (hpcz_model_summarize(m, &sum, &e) == HPCZ_OK) {
+        s->params = sum.params;
+        s->nonzeros = sum.params - (uint64_t)sum.zeros;
+        s->param_bytes = sum.param_bytes;
+        /* weights only: integer scale/zero-point tensors count in the bytes */
+        s->bits_per_weight = sum.params ? 8.0 * (double)sum.param_bytes / (double)sum.params : 0;
+        hpcz_model_summary_release(&sum);
+    }
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static hpcz_status bench(hpcz_model *m, const char *data, int threads, int runs, model_size *s,
+                         hpcz_error *err)
+{
+    hpcz_plan_opts po = {0};
+    po.threads = threads;
+    hpcz_plan *p = hpcz_plan_new(m, &po, err);
+    if (!p)
+        return err->status;
+    hpcz_dataset *d = hpcz_dataset_open(data, p, 1, err);
+    hpcz_status st = d ? HPCZ_OK : err->status;
+    size_t ni = hpcz_plan_n_inputs(p), no = hpcz_plan_n_outputs(p);
+    hpcz_array *in = calloc(ni ? ni : 1, sizeof *in), *out = calloc(no ? no : 1, sizeof *out);
+    double *t = calloc((size_t)runs, sizeof *t);
+    if (!st && (!in || !out || !t))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = hpcz_dataset_batch(d, 0, 1, in, err);
+    /* float16 inputs: convert */
+    for (size_t i = 0; i < ni && !st; i++) {
+        const hpcz_value *v = hpcz_plan_input(p, i);
+        if (v->dtype == HPCZ_DTYPE_FLOAT16 && in[i].dtype == HPCZ_DTYPE_FLOAT) {
+            hpcz_array h;
+            if ((st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, in[i].ndim, in[i].dims, err)))
+                break;
+            const float *f = in[i].data;
+            uint16_t *hd = h.data;
+            for (int64_t k = 0; k < h.numel; k++) {
+                /* round to nearest via the library helper is internal: use a simple cast path */
+                float x = f[k];
+                uint32_t u;
+                memcpy(&u, &x, 4);
+                uint32_t sign = (u >> 16) & 0x8000u;
+                int32_t e2 = (int32_t)((u >> 23) & 0xff) - 127 + 15;
+                uint32_t man = (u >> 13) & 0x3ffu;
+                hd[k] = (uint16_t)(e2 <= 0 ? sign : e2 >= 31 ? (sign | 0x7c00u) : (sign | ((uint32_t)e2 << 10) | man));
+            }
+            hpcz_array_release(&in[i]);
+            in[i] = h;
+        }
+    }
+    for (int r = -1; r < runs && !st; r++) {
+        double t0 = now_ms();
+        st = hpcz_plan_run(p, in, out, err);
+        double dt = now_ms() - t0;
+        if (r >= 0)
+            t[r] = dt;
+        for (size_t i = 0; i < no; i++)
+            hpcz_array_release(&out[i]);
+    }
+    if (!st) {
+        qsort(t, (size_t)runs, sizeof *t, cmp_double);
+        s->latency_ms = t[runs / 2];
+        s->latency_min_ms = t[0];
+    }
+    for (size_t i = 0; i < ni && in; i++)
+        hpcz_array_release(&in[i]);
+    free(in);
+    free(out);
+    free(t);
+    hpcz_dataset_free(d);
+    hpcz_plan_free(p);
+    return st;
+}
+
+/* ------------------------------------------------------------ writers */
+
+static void print_text(FILE *f, const char *a_path, const char *b_path, const char *data,
+                       const char *labels, const hpcz_compare_result *r, const model_size *sa,
+                       const model_size *sb, const gate_result *gr, size_t ng, size_t max_layers)
+{
+    fprintf(f, "hpcz report: %s vs %s\n", a_path, b_path);
+    fprintf(f, "data: %s (%zu samples)%s%s\n\n", data, r->samples, labels ? ", labels: " : "",
+            labels ? labels : "");
+    fprintf(f, "outputs\n  %-16s %11s %11s %11s %9s %8s %9s %9s\n", "name", "max abs", "mean abs",
+            "rmse", "cosine", "SQNR dB", "top-1 agr", "top-5 agr");
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const hpcz_output_metrics *m = &r->outputs[i];
+        char t1[16] = "-", t5[16] = "-";
+        if (m->is_scores) {
+            snprintf(t1, sizeof t1, "%.2f%%", 100 * m->top1_agreement);
+            snprintf(t5, sizeof t5, "%.2f%%", 100 * m->top5_agreement);
+        }
+        fprintf(f, "  %-16s %11.4g %11.4g %11.4g %9.6f %8.2f %9s %9s\n", m->name, m->max_abs, m->mean_abs,
+                m->rmse, m->cosine, m->sqnr_db, t1, t5);
+    }
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const hpcz_output_metrics *m = &r->outputs[i];
+        if (!m->has_labels)
+            continue;
+        fprintf(f, "\naccuracy on the labels\n  %-16s %.2f%% -> %.2f%%, drop %.2f points (95%% CI %.2f to %.2f)\n",
+                m->name, 100 * m->acc_a, 100 * m->acc_b, m->drop_points, m->drop_points - m->drop_ci95,
+                m->drop_points + m->drop_ci95);
+    }
+    fprintf(f, "\nsizes                %14s %14s\n", "original", "compressed");
+    fprintf(f, "  file               %14s %14s\n", cli_bytes(sa->file), cli_bytes(sb->file));
+    fprintf(f, "  parameters         %14s %14s\n", cli_count(sa->params), cli_count(sb->params));
+    fprintf(f, "  non-zeros          %14s %14s\n", cli_count(sa->nonzeros), cli_count(sb->nonzeros));
+    fprintf(f, "  weight bytes       %14s %14s\n", cli_bytes(sa->param_bytes), cli_bytes(sb->param_bytes));
+    fprintf(f, "  bits per weight    %14.2f %14.2f\n", sa->bits_per_weight, sb->bits_per_weight);
+    if (sa->latency_ms >= 0)
+        fprintf(f, "  latency (median)   %11.3f ms %11.3f ms\n", sa->latency_ms, sb->latency_ms);
+    if (r->n_layers) {
+        fprintf(f, "\nlayers, worst first (%zu compared)\n  %-44s %-18s %-34s %8s %9s %10s\n", r->n_layers,
+                "tensor", "op", "what was done", "SQNR dB", "cosine", "max abs");
+        for (size_t i = 0; i < r->n_layers && i < max_layers; i++) {
+            const hpcz_layer_metrics *l = &r->layers[i];
+            fprintf(f, "  %-44.44s %-18.18s %-34.34s %8.2f %9.6f %10.4g\n", l->name, l->op_type, l->what,
+                    l->sqnr_db, l->cosine, l->max_abs);
+        }
+        if (r->n_layers > max_layers)
+            fprintf(f, "  ... %zu more (--all-layers)\n", r->n_layers - max_layers);
+    }
+    if (r->n_unmatched) {
+        fprintf(f, "\nunmatched (no counterpart in the compressed model, or reshaped): %zu\n", r->n_unmatched);
+        for (size_t i = 0; i < r->n_unmatched && i < max_layers; i++)
+            fprintf(f, "  %s\n", r->unmatched[i]);
+    }
+    if (ng) {
+        fprintf(f, "\ngates\n");
+        for (size_t i = 0; i < ng; i++) {
+            const gate_result *x = &gr[i];
+            fprintf(f, "  %s %s %g on %s: measured %.6g%s\n", x->broken ? "BROKEN" : "ok    ",
+                    gate_names[x->gate->kind], x->gate->value, x->output, x->measured,
+                    x->proxy ? " (no labels: share of changed top-1 predictions, an upper bound)" : "");
+        }
+    }
+}
+
+static void write_json(FILE *f, const char *a_path, const char *b_path, const char *data,
+                       const char *labels, const hpcz_compare_result *r, const model_size *sa,
+                       const model_size *sb, const gate_result *gr, size_t ng)
+{
+    hpcz_json j;
+    hpcz_json_init(&j, f);
+    hpcz_json_object_begin(&j, NULL);
+    hpcz_json_string(&j, "schema", "hpcz.report");
+    hpcz_json_int(&j, "version", 1);
+    hpcz_json_string(&j, "original", a_path);
+    hpcz_json_string(&j, "compressed", b_path);
+    hpcz_json_string(&j, "data", data);
+    hpcz_json_string(&j, "labels", labels);
+    hpcz_json_uint(&j, "samples", r->samples);
+    hpcz_json_array_begin(&j, "outputs");
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const hpcz_output_metrics *m = &r->outputs[i];
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "name", m->name);
+        hpcz_json_double(&j, "max_abs", m->max_abs);
+        hpcz_json_double(&j, "mean_abs", m->mean_abs);
+        hpcz_json_double(&j, "rmse", m->rmse);
+        hpcz_json_double(&j, "cosine", m->cosine);
+        hpcz_json_double(&j, "sqnr_db", m->sqnr_db);
+        if (m->is_scores) {
+            hpcz_json_double(&j, "top1_agreement", m->top1_agreement);
+            hpcz_json_double(&j, "top5_agreement", m->top5_agreement);
+        } else {
+            hpcz_json_null(&j, "top1_agreement");
+            hpcz_json_null(&j, "top5_agreement");
+        }
+        if (m->has_labels) {
+            hpcz_json_object_begin(&j, "accuracy");
+            hpcz_json_double(&j, "original", m->acc_a);
+            hpcz_json_double(&j, "compressed", m->acc_b);
+            hpcz_json_double(&j, "drop_points", m->drop_points);
+            hpcz_json_double(&j, "drop_ci95_points", m->drop_ci95);
+            hpcz_json_object_end(&j);
+        } else {
+            hpcz_json_null(&j, "accuracy");
+        }
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_array_end(&j);
+    const model_size *ss[2] = {sa, sb};
+    const char *keys[2] = {"original", "compressed"};
+    hpcz_json_object_begin(&j, "sizes");
+    for (int k = 0; k < 2; k++) {
+        hpcz_json_object_begin(&j, keys[k]);
+        hpcz_json_uint(&j, "file_bytes", ss[k]->file);
+        hpcz_json_uint(&j, "parameters", ss[k]->params);
+        hpcz_json_uint(&j, "nonzeros", ss[k]->nonzeros);
+        hpcz_json_uint(&j, "weight_bytes", ss[k]->param_bytes);
+        hpcz_json_double(&j, "bits_per_weight", ss[k]->bits_per_weight);
+        if (ss[k]->latency_ms >= 0)
+            hpcz_json_double(&j, "latency_median_ms", ss[k]->latency_ms);
+        else
+            hpcz_json_null(&j, "latency_median_ms");
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_object_end(&j);
+    hpcz_json_array_begin(&j, "layers");
+    for (size_t i = 0; i < r->n_layers; i++) {
+        const hpcz_layer_metrics *l = &r->layers[i];
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "tensor", l->name);
+        hpcz_json_string(&j, "matched", l->matched);
+        hpcz_json_string(&j, "op_type", l->op_type);
+        hpcz_json_string(&j, "what", l->what);
+        hpcz_json_double(&j, "sqnr_db", l->sqnr_db);
+        hpcz_json_double(&j, "cosine", l->cosine);
+        hpcz_json_double(&j, "max_abs", l->max_abs);
+        hpcz_json_uint(&j, "order", l->order);
+        hpcz_json_object_end(&j);
+    }
+    hpcz_json_array_end(&j);
+    hpcz_json_array_begin(&j, "unmatched");
+    for (size_t i = 0; i < r->n_unmatched; i++)
+        hpcz_json_string(&j, NULL, r->unmatched[i]);
+    hpcz_json_array_end(&j);
+    hpcz_json_array_begin(&j, "gates");
+    bool any = false;
+    for (size_t i = 0; i < ng; i++) {
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "gate", gate_names[gr[i].gate->kind]);
+        hpcz_json_string(&j, "output", gr[i].output);
+        hpcz_json_double(&j, "threshold", gr[i].gate->value);
+        hpcz_json_double(&j, "measured", gr[i].measured);
+        hpcz_json_bool(&j, "broken", gr[i].broken);
+        hpcz_json_bool(&j, "upper_bound", gr[i].proxy);
+        hpcz_json_object_end(&j);
+        any |= gr[i].broken;
+    }
+    hpcz_json_array_end(&j);
+    hpcz_json_bool(&j, "passed", !any);
+    hpcz_json_object_end(&j);
+    hpcz_json_finish(&j);
+}
+
+static void xml_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
+}
+
+static int cmp_order(const void *x, const void *y)
+{
+    const hpcz_layer_metrics *a = *(const hpcz_layer_metrics *const *)x;
+    const hpcz_layer_metrics *b = *(const hpcz_layer_metrics *const *)y;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* Horizontal bars of per-layer SQNR in execution order; red below 20 dB. */
+static void write_svg(FILE *f, const hpcz_compare_result *r)
+{
+    size_t n = r->n_layers;
+    const hpcz_layer_metrics **ord = malloc((n ? n : 1) * sizeof *ord);
+    if (!ord)
+        return;
+    for (size_t i = 0; i < n; i++)
+        ord[i] = &r->layers[i];
+    qsort(ord, n, sizeof *ord, cmp_order);
+    double maxv = 10;
+    for (size_t i = 0; i < n; i++)
+        if (ord[i]->sqnr_db > maxv && ord[i]->sqnr_db < 199)
+            maxv = ord[i]->sqnr_db;
+    maxv = ceil(maxv / 10) * 10;
+    int row = 18, left = 320, width = 420, top = 40, h = top + (int)n * row + 40;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"11\">\n", left + width + 70, h);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\">Per-layer SQNR (dB), compressed vs original</text>\n");
+    for (int t = 0; t <= (int)maxv; t += 10) {
+        double x = left + (double)t / maxv * width;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, top - 5, x,
+                top + (int)n * row);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%d</text>\n", x,
+                top + (int)n * row + 15, t);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const hpcz_layer_metrics *l = ord[i];
+        double v = l->sqnr_db < 0 ? 0 : l->sqnr_db > maxv ? maxv : l->sqnr_db;
+        int y = top + (int)i * row;
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6, y + 12);
+        char label[80];
+        snprintf(label, sizeof label, "%.40s (%s)", l->name, l->op_type);
+        xml_escape(f, label);
+        fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>",
+                left, y + 2, v / maxv * width, row - 4, l->sqnr_db < 20 ? "#d9534f" : "#4a7ebb");
+        xml_escape(f, l->name);
+        fprintf(f, ": %.2f dB, %s</title></rect>\n", l->sqnr_db, l->what);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#333\">%.1f</text>\n", left + v / maxv * width + 4, y + 12,
+                l->sqnr_db);
+    }
+    fprintf(f, "</svg>\n");
+    free(ord);
+}
+
+static int write_md(const char *path, const char *a_path, const char *b_path, const char *data,
+                    const hpcz_compare_result *r, const model_size *sa, const model_size *sb,
+                    const gate_result *gr, size_t ng)
+{
+    hpcz_error err;
+    /* the chart goes next to the Markdown file, linked relatively */
+    char svg[4096];
+    snprintf(svg, sizeof svg, "%s", path);
+    char *dot = strrchr(svg, '.');
+    char *slash = strrchr(svg, '/');
+    if (dot && (!slash || dot > slash))
+        *dot = 0;
+    strncat(svg, ".svg", sizeof svg - strlen(svg) - 1);
+    const char *svg_base = strrchr(svg, '/') ? strrchr(svg, '/') + 1 : svg;
+    hpcz_outfile *so = hpcz_outfile_open(svg, &err);
+    if (!so)
+        return cli_file_error(svg, &err);
+    write_svg(hpcz_outfile_stream(so), r);
+    if (hpcz_outfile_commit(so, &err))
+        return cli_file_error(svg, &err);
+    hpcz_outfile *of = hpcz_outfile_open(path, &err);
+    if (!of)
+        return cli_file_error(path, &err);
+    FILE *f = hpcz_outfile_stream(of);
+    bool any = false;
+    for (size_t i = 0; i < ng; i++)
+        any |= gr[i].broken;
+    fprintf(f, "# hpcz accuracy report\n\n`%s` vs `%s` on `%s` (%zu samples)%s\n\n", a_path, b_path, data,
+            r->samples, ng ? (any ? " — **gates broken**" : " — gates passed") : "");
+    fprintf(f, "## Outputs\n\n| output | max abs | mean abs | cosine | SQNR dB | top-1 agreement | accuracy |\n"
+               "|---|---:|---:|---:|---:|---:|---|\n");
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const hpcz_output_metrics *m = &r->outputs[i];
+        char acc[96] = "";
+        if (m->has_labels)
+            snprintf(acc, sizeof acc, "%.2f%% → %.2f%% (drop %.2f ± %.2f)", 100 * m->acc_a, 100 * m->acc_b,
+                     m->drop_points, m->drop_ci95);
+        char agr[32] = "";
+        if (m->is_scores)
+            snprintf(agr, sizeof agr, "%.2f%%", 100 * m->top1_agreement);
+        fprintf(f, "| `%s` | %.4g | %.4g | %.6f | %.2f | %s | %s |\n", m->name, m->max_abs, m->mean_abs,
+                m->cosine, m->sqnr_db, agr, acc);
+    }
+    fprintf(f, "\n## Sizes\n\n| | original | compressed |\n|---|---:|---:|\n");
+    fprintf(f, "| file | %s | %s |\n", cli_bytes(sa->file), cli_bytes(sb->file));
+    fprintf(f, "| parameters | %s | %s |\n", cli_count(sa->params), cli_count(sb->params));
+    fprintf(f, "| non-zeros | %s | %s |\n", cli_count(sa->nonzeros), cli_count(sb->nonzeros));
+    fprintf(f, "| bits per weight | %.2f | %.2f |\n", sa->bits_per_weight, sb->bits_per_weight);
+    if (sa->latency_ms >= 0)
+        fprintf(f, "| latency (median) | %.3f ms | %.3f ms |\n", sa->latency_ms, sb->latency_ms);
+    if (r->n_layers) {
+        fprintf(f, "\n## Layers\n\n![per-layer SQNR](%s)\n\n| tensor | op | what was done | SQNR dB | cosine |\n"
+                   "|---|---|---|---:|---:|\n", svg_base);
+        for (size_t i = 0; i < r->n_layers; i++)
+            fprintf(f, "| `%s` | %s | %s | %.2f | %.6f |\n", r->layers[i].name, r->layers[i].op_type,
+                    r->layers[i].what, r->layers[i].sqnr_db, r->layers[i].cosine);
+    }
+    if (ng) {
+        fprintf(f, "\n## Gates\n\n| gate | output | threshold | measured | |\n|---|---|---:|---:|---|\n");
+        for (size_t i = 0; i < ng; i++)
+            fprintf(f, "| %s | `%s` | %g | %.6g | %s |\n", gate_names[gr[i].gate->kind], gr[i].output,
+                    gr[i].gate->value, gr[i].measured, gr[i].broken ? "**broken**" : "ok");
+    }
+    if (hpcz_outfile_commit(of, &err))
+        return cli_file_error(path, &err);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ shared driver */
+
+static void progress_bar(void *ctx, size_t done, size_t total)
+{
+    (void)ctx;
+    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
+    fprintf(stderr, "\rcomparing [%.*s%*s] %zu/%zu", fill, "##############################", width - fill, "",
+            done, total);
+    if (done >= total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
+{
+    hpcz_error err = {0};
+    hpcz_array labels = {0};
+    if (o->labels) {
+        if (hpcz_npy_load(o->labels, &labels, &err))
+            return cli_file_error(o->labels, &err);
+        if ((labels.dtype != HPCZ_DTYPE_INT64 && labels.dtype != HPCZ_DTYPE_INT32) || labels.ndim != 1) {
+            hpcz_array_release(&labels);
+            return cli_error("%s: labels must be a 1-D int64 or int32 array of class indices", o->labels);
+        }
+        if (labels.dtype == HPCZ_DTYPE_INT32) {
+            hpcz_array l64;
+            if (hpcz_array_alloc(&l64, HPCZ_DTYPE_INT64, 1, labels.dims, &err)) {
+                hpcz_array_release(&labels);
+                return cli_error("%s", err.msg);
+            }
+            for (int64_t i = 0; i < labels.numel; i++)
+                ((int64_t *)l64.data)[i] = ((int32_t *)labels.data)[i];
+            hpcz_array_release(&labels);
+            labels = l64;
+        }
+    }
+    hpcz_compare_opts co = {0};
+    co.threads = o->threads;
+    co.per_layer = !o->no_layers;
+    co.max_samples = o->max_samples;
+    if (o->labels) {
+        co.labels = labels.data;
+        co.n_labels = (size_t)labels.numel;
+        if (o->max_samples && co.n_labels > o->max_samples)
+            co.n_labels = o->max_samples;
+    }
+    if (isatty(STDERR_FILENO) && cli_verbosity >= 0)
+        co.progress = progress_bar;
+    hpcz_compare_result *r = NULL;
+    hpcz_status st = hpcz_compare(a, b, o->data, &co, &r, &err);
+    if (st) {
+        hpcz_array_release(&labels);
+        const char *what = o->labels && strstr(err.msg, "labels") ? o->labels : o->data;
+        return cli_file_error(what, &err);
+    }
+    model_size sa, sb;
+    sizes_of(a, &sa);
+    sizes_of(b, &sb);
+    if (o->bench > 0) {
+        if ((st = bench(a, o->data, o->threads, o->bench, &sa, &err)) ||
+            (st = bench(b, o->data, o->threads, o->bench, &sb, &err))) {
+            hpcz_compare_result_free(r);
+            hpcz_array_release(&labels);
+            return cli_error("benchmark: %s", err.msg);
+        }
+    }
+    gate_result gr[CLI_MAX_GATES * 8];
+    size_t ng = eval_gates(o->gates, r, gr, sizeof gr / sizeof gr[0]);
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < ng; i++)
+        if (gr[i].broken)
+            rc = EXIT_THRESHOLD;
+    if (o->text && cli_verbosity >= 0)
+        print_text(o->text, o->a_path, o->b_path, o->data, o->labels, r, &sa, &sb, gr, ng,
+                   o->all_layers ? (size_t)-1 : 20);
+    if (o->json) {
+        if (!strcmp(o->json, "-")) {
+            write_json(stdout, o->a_path, o->b_path, o->data, o->labels, r, &sa, &sb, gr, ng);
+        } else {
+            hpcz_outfile *of = hpcz_outfile_open(o->json, &err);
+            if (!of) {
+                rc = cli_file_error(o->json, &err);
+            } else {
+                write_json(hpcz_outfile_stream(of), o->a_path, o->b_path, o->data, o->labels, r, &sa, &sb,
+                           gr, ng);
+                if (hpcz_outfile_commit(of, &err))
+                    rc = cli_file_error(o->json, &err);
+            }
+        }
+    }
+    if (o->md) {
+        int mr = write_md(o->md, o->a_path, o->b_path, o->data, r, &sa, &sb, gr, ng);
+        if (mr)
+            rc = mr;
+    }
+    for (size_t i = 0; i < ng; i++)
+        if (gr[i].broken)
+            fprintf(stderr, "hpcz: threshold broken: %s %g on '%s' (measured %.6g)\n",
+                    gate_names[gr[i].gate->kind], gr[i].gate->value, gr[i].output, gr[i].measured);
+    hpcz_compare_result_free(r);
+    hpcz_array_release(&labels);
+    return rc;
+}
+
+/* ------------------------------------------------------------ command */
+
+enum {
+    OPT_DATA = 'd',
+    OPT_LABELS = 256,
+    OPT_JSON,
+    OPT_MD,
+    OPT_BENCH,
+    OPT_THREADS,
+    OPT_SAMPLES,
+    OPT_NO_LAYERS,
+    OPT_ALL_LAYERS,
+};
+
+static const cli_opt opts[] = {
+    {"data", OPT_DATA, required_argument, "DATA",
+     "inputs: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy), test_data_set_* "
+     "folders, a .npy file, or random:N"},
+    {"labels", OPT_LABELS, required_argument, "FILE", "class index per sample (.npy, int64): accuracy and its drop"},
+    {"samples", OPT_SAMPLES, required_argument, "N", "use the first N samples"},
+    {"json", OPT_JSON, required_argument, "FILE", "write the report as JSON (schema hpcz.report 1; '-': stdout)"},
+    {"md", OPT_MD, required_argument, "FILE", "write a Markdown report, with its SVG chart next to it"},
+    {"bench", OPT_BENCH, required_argument, "N", "also time both models, median of N runs on one sample"},
+    {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
+    {"no-layers", OPT_NO_LAYERS, no_argument, NULL, "compare outputs only"},
+    {"all-layers", OPT_ALL_LAYERS, no_argument, NULL, "list every layer in the text report (default: 20 worst)"},
+    CLI_GATE_OPTIONS,
+    {"quiet", 'q', no_argument, NULL, "no text report"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "report", "ORIGINAL COMPRESSED --data DATA [options]",
+    "Run both models on the same inputs with hpcz's runtime and report how the compressed one "
+    "differs: per output (max/mean abs error, RMSE, cosine, SQNR, top-1/top-5 agreement, accuracy "
+    "against labels with a 95% interval), per layer (every intermediate tensor matched by name, "
+    "through QDQ pairs, worst first), sizes and latency.",
+    "Gates take NUMBER or OUTPUT=NUMBER. Exit status: 0 ok, 1 failure, 2 usage, 3 a gate is broken "
+    "(the report names it).",
+    opts,
+};
+
+int cmd_report(int argc, char **argv)
+{
+    cli_gates gates;
+    cli_gates_init(&gates);
+    cli_report_opts ro = {0};
+    ro.gates = &gates;
+    ro.text = stdout;
+    long long n;
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case OPT_DATA:
+            ro.data = optarg;
+            break;
+        case OPT_LABELS:
+            ro.labels = optarg;
+            break;
+        case OPT_JSON:
+            ro.json = optarg;
+            break;
+        case OPT_MD:
+            ro.md = optarg;
+            break;
+        case OPT_BENCH:
+            if (!cli_parse_int(&info, "bench", optarg, 1, 100000, &n))
+                return EXIT_USAGE;
+            ro.bench = (int)n;
+            break;
+        case OPT_THREADS:
+            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &n))
+                return EXIT_USAGE;
+            ro.threads = (int)n;
+            break;
+        case OPT_SAMPLES:
+            if (!cli_parse_int(&info, "samples", optarg, 1, 1000000000, &n))
+                return EXIT_USAGE;
+            ro.max_samples = (size_t)n;
+            break;
+        case OPT_NO_LAYERS:
+            ro.no_layers = 1;
+            break;
+        case OPT_ALL_LAYERS:
+            ro.all_layers = 1;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
+                if (!cli_gates_option(&info, &gates, c, optarg))
+                    return EXIT_USAGE;
+                break;
+            }
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind < 2)
+        return cli_usage_error(&info, "needs ORIGINAL and COMPRESSED");
+    if (argc - optind > 2)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 2]);
+    if (!ro.data)
+        return cli_usage_error(&info, "missing --data DATA");
+    if (ro.json && !strcmp(ro.json, "-"))
+        ro.text = NULL; /* stdout carries the JSON */
+    ro.a_path = argv[optind];
+    ro.b_path = argv[optind + 1];
+    if (!strcmp(ro.a_path, "-") && !strcmp(ro.b_path, "-"))
+        return cli_usage_error(&info, "only one model can come from standard input");
+    hpcz_error err = {0};
+    hpcz_model *a = hpcz_onnx_load(ro.a_path, NULL, &err);
+    if (!a)
+        return cli_file_error(ro.a_path, &err);
+    hpcz_model *b = hpcz_onnx_load(ro.b_path, NULL, &err);
+    if (!b) {
+        hpcz_model_free(a);
+        return cli_file_error(ro.b_path, &err);
+    }
+    int rc = cli_report(a, b, &ro);
+    hpcz_model_free(a);
+    hpcz_model_free(b);
+    return rc;
+}

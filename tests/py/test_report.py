@@ -1,0 +1,136 @@
+"""hpcz report checked against an independent computation: the outputs of
+both models written by `hpcz run` as .npy, metrics recomputed with numpy; the
+JSON schema pinned; a damaged model breaks a gate with exit status 3 and the
+damaged layer at the top; bad input gives one line and status 1.
+
+Usage: python test_report.py HPCZ SOURCE_ROOT
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+HPCZ, ROOT = sys.argv[1:3]
+TMP = tempfile.mkdtemp(prefix="hpcz-report-")
+S = os.path.join(ROOT, "samples")
+DATA = os.path.join(S, "digits", "test_input.npy")
+LABELS = os.path.join(S, "digits", "test_labels.npy")
+passed, failed = 0, 0
+
+
+def check(cond, what):
+    global passed, failed
+    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
+    print("PASS" if cond else "FAIL", what, flush=True)
+
+
+def hpcz(*args):
+    return subprocess.run([HPCZ, *args], capture_output=True, text=True)
+
+
+def run_logits(model):
+    out = os.path.join(TMP, os.path.basename(model) + ".out")
+    os.makedirs(out, exist_ok=True)
+    r = hpcz("run", model, "--input", "input=" + DATA, "-o", out)
+    assert r.returncode == 0, r.stderr
+    return np.load(os.path.join(out, "logits.npy")).astype(np.float64)
+
+
+def close(a, b, rel=1e-6):
+    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+
+
+SCHEMA_KEYS = ["schema", "version", "original", "compressed", "data", "labels", "samples", "outputs",
+               "sizes", "layers", "unmatched", "gates", "passed"]
+OUTPUT_KEYS = ["name", "max_abs", "mean_abs", "rmse", "cosine", "sqnr_db", "top1_agreement",
+               "top5_agreement", "accuracy"]
+LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "cosine", "max_abs", "order"]
+
+
+def main():
+    cnn = os.path.join(S, "digits_cnn.onnx")
+    q = os.path.join(TMP, "q.onnx")
+    r = hpcz("quantize", cnn, "-o", q, "--mode", "static", "--calib", os.path.join(S, "digits", "calib"), "-q")
+    check(r.returncode == 0, "static int8 model made")
+    js = os.path.join(TMP, "r.json")
+    md = os.path.join(TMP, "r.md")
+    r = hpcz("report", cnn, q, "--data", DATA, "--labels", LABELS, "--json", js, "--md", md,
+             "--max-top1-drop", "0.5", "--min-sqnr", "25")
+    check(r.returncode == 0, "report on the int8 model passes its gates (status %d)" % r.returncode)
+    doc = json.load(open(js))
+    check(list(doc.keys()) == SCHEMA_KEYS and doc["schema"] == "hpcz.report" and doc["version"] == 1,
+          "report JSON: schema hpcz.report 1 with the documented keys in order")
+    o = doc["outputs"][0]
+    check(list(o.keys()) == OUTPUT_KEYS, "output entries have the documented keys")
+    check(all(list(l.keys()) == LAYER_KEYS for l in doc["layers"]) and len(doc["layers"]) >= 5,
+          "per-layer entries have the documented keys (%d layers)" % len(doc["layers"]))
+    check(all(isinstance(o[k], float) or isinstance(o[k], int) for k in OUTPUT_KEYS[1:8]),
+          "numbers are JSON numbers, not strings")
+    # independent computation from hpcz run's .npy outputs
+    a, b = run_logits(cnn), run_logits(q)
+    y = np.load(LABELS)
+    err = a - b
+    sq = 10 * np.log10(np.sum(a * a) / np.sum(err * err))
+    cos = np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b))
+    check(close(o["max_abs"], np.max(np.abs(err)), 1e-5), "max_abs matches numpy (%g vs %g)" % (o["max_abs"], np.max(np.abs(err))))
+    check(close(o["mean_abs"], np.mean(np.abs(err)), 1e-5), "mean_abs matches numpy")
+    check(close(o["rmse"], np.sqrt(np.mean(err * err)), 1e-5), "rmse matches numpy")
+    check(close(o["sqnr_db"], sq, 1e-5), "sqnr matches numpy (%.4f vs %.4f)" % (o["sqnr_db"], sq))
+    check(close(o["cosine"], cos, 1e-9), "cosine matches numpy")
+    check(close(o["top1_agreement"], np.mean(a.argmax(1) == b.argmax(1))), "top-1 agreement matches numpy")
+    acc_a, acc_b = np.mean(a.argmax(1) == y), np.mean(b.argmax(1) == y)
+    check(close(o["accuracy"]["original"], acc_a) and close(o["accuracy"]["compressed"], acc_b),
+          "accuracy of both models matches numpy (%.4f, %.4f)" % (acc_a, acc_b))
+    d = (a.argmax(1) == y).astype(float) - (b.argmax(1) == y).astype(float)
+    ci = 100 * 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if d.std() > 0 else 0.0
+    check(close(o["accuracy"]["drop_points"], 100 * d.mean()) and close(o["accuracy"]["drop_ci95_points"], ci, 1e-5),
+          "drop and its 95% interval match numpy")
+    check(doc["passed"] is True and all(not g["broken"] for g in doc["gates"]), "gates recorded as passed")
+    svg = os.path.join(TMP, "r.svg")
+    check(os.path.exists(svg) and open(svg).read().startswith("<svg") and "r.svg" in open(md).read(),
+          "Markdown report links its SVG chart")
+
+    # a damaged model: the pointwise conv's weights scrambled
+    m = onnx.load(cnn)
+    rng = np.random.default_rng(0)
+    for t in m.graph.initializer:
+        if t.name == "pointwise.0.weight":
+            w = numpy_helper.to_array(t)
+            t.CopyFrom(numpy_helper.from_array(rng.permutation(w.ravel()).reshape(w.shape).astype(np.float32), t.name))
+    bad = os.path.join(TMP, "damaged.onnx")
+    onnx.save(m, bad)
+    js2 = os.path.join(TMP, "bad.json")
+    r = hpcz("report", cnn, bad, "--data", DATA, "--labels", LABELS, "--json", js2, "--min-sqnr", "30", "-q")
+    check(r.returncode == 3, "a damaged model breaks --min-sqnr: status 3 (got %d)" % r.returncode)
+    check("threshold broken: min-sqnr 30" in r.stderr, "stderr names the broken gate")
+    doc = json.load(open(js2))
+    check(doc["passed"] is False and doc["gates"][0]["broken"], "JSON records the broken gate")
+    check("/pointwise/" in doc["layers"][0]["tensor"],
+          "the damaged layer is at the top of the per-layer table (%s)" % doc["layers"][0]["tensor"])
+
+    # bad input: one line, status 1
+    r = hpcz("report", cnn, os.path.join(S, "patterns", "symbolic_batch.onnx"), "--data", DATA)
+    check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, "models with different inputs: one line, status 1")
+    short = os.path.join(TMP, "short_labels.npy")
+    np.save(short, y[:10])
+    r = hpcz("report", cnn, q, "--data", DATA, "--labels", short)
+    check(r.returncode == 1 and "10 entries for 450 samples" in r.stderr, "labels of the wrong length: " + r.stderr.strip())
+    wrong = os.path.join(TMP, "wrong.npy")
+    np.save(wrong, np.zeros((3, 5), np.float32))
+    r = hpcz("report", cnn, q, "--data", wrong)
+    check(r.returncode == 1 and "wrong.npy" in r.stderr and "[batch,1,8,8]" in r.stderr,
+          "data that does not match the model: " + r.stderr.strip())
+    r = hpcz("report", cnn, q)
+    check(r.returncode == 2, "missing --data: usage error")
+
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
