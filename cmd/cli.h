@@ -131,6 +131,8 @@ typedef struct cli_report_opts {
     size_t max_samples;
     const cli_gates *gates;
 } cli_report_opts;
+/* All gates hold on r; *worst_sqnr (may be NULL) gets the lowest output SQNR. */
+bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr);
 /* Compares a and b and writes the requested reports; EXIT_THRESHOLD when a gate breaks. */
 int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);
 

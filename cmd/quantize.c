@@ -6,7 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <sys/stat.h>
+#include <time.h>
 
 enum {
     OPT_OUTPUT = 'o',
@@ -37,6 +39,11 @@ enum {
     OPT_ACT_DTYPE,
     OPT_THREADS,
     OPT_NO_REDUCE_RANGE,
+    OPT_REPORT,
+    OPT_DATA,
+    OPT_LABELS,
+    OPT_AUTO_FALLBACK,
+    OPT_BUDGET,
 };
 
 static const cli_opt opts[] = {
@@ -86,6 +93,15 @@ static const cli_opt opts[] = {
     {"dry-run", OPT_DRY_RUN, no_argument, NULL,
      "print the plan per tensor and the resulting sizes; write nothing"},
     {"json", OPT_JSON, required_argument, "FILE", "write the summary as JSON (schema hpcz.quantize 1) to FILE ('-': stdout)"},
+    {"data", OPT_DATA, required_argument, "DATA",
+     "data for --report and the gates (default: the --calib data)"},
+    {"labels", OPT_LABELS, required_argument, "FILE", "class index per --data sample (.npy): accuracy and its drop"},
+    {"report", OPT_REPORT, required_argument, "FILE", "compare with the original on --data and write the report (JSON, schema hpcz.report 1)"},
+    CLI_GATE_OPTIONS,
+    {"auto-fallback", OPT_AUTO_FALLBACK, no_argument, NULL,
+     "when a gate breaks, return the most sensitive layers to float (ranked by one per-layer "
+     "comparison, then bisected) until the gates hold"},
+    {"budget", OPT_BUDGET, required_argument, "SECONDS", "time limit for --auto-fallback; the best model found is kept"},
     {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
     {"verbose", 'v', no_argument, NULL, "print what every pass did"},
     {"quiet", 'q', no_argument, NULL, "no summary on stderr"},
@@ -205,6 +221,289 @@ static int tally_graph(hpcz_graph *g, void *ctx)
     return 0;
 }
 
+/* ------------------------------------------------------------ auto-fallback */
+
+typedef struct fallback_info {
+    size_t n_kept;
+    char **kept;
+    char **kept_op;
+    double *kept_sqnr;
+    int evaluations;
+    double seconds, one_eval;
+    int satisfied;
+} fallback_info;
+
+static void fallback_info_release(fallback_info *f)
+{
+    for (size_t i = 0; i < f->n_kept; i++) {
+        free(f->kept[i]);
+        free(f->kept_op[i]);
+    }
+    free(f->kept);
+    free(f->kept_op);
+    free(f->kept_sqnr);
+}
+
+typedef struct fallback_req {
+    hpcz_model *orig;
+    const uint8_t *bytes;
+    size_t len;
+    int fold;
+    hpcz_pipeline *post;
+    const hpcz_calib_table *table;
+    const char *data, *labels;
+    const cli_gates *gates;
+    int threads;
+    double budget;
+} fallback_req;
+
+typedef struct keep_set {
+    char **names;
+    size_t n;
+} keep_set;
+
+static int keep_cb(void *user, const hpcz_node *n)
+{
+    const keep_set *k = user;
+    for (size_t i = 0; i < k->n; i++)
+        if (n->name && !strcmp(n->name, k->names[i]))
+            return 1;
+    return 0;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The quantized model with the nodes of `keep` left float. */
+static hpcz_model *requantize(const fallback_req *r, keep_set *keep, hpcz_error *err)
+{
+    hpcz_model *m = hpcz_onnx_load_buffer(r->bytes, r->len, NULL, err);
+    if (!m)
+        return NULL;
+    hpcz_pass_ctx ctx;
+    hpcz_pass_ctx_init(&ctx);
+    ctx.calib = r->table;
+    ctx.keep_float = keep_cb;
+    ctx.keep_float_user = keep;
+    hpcz_status st = HPCZ_OK;
+    if (r->fold) {
+        hpcz_pipeline *pre = hpcz_pipeline_parse("fold-bn,eliminate", err);
+        st = pre ? hpcz_pipeline_run(pre, m, &ctx, err) : err->status;
+        hpcz_pipeline_free(pre);
+    }
+    if (!st)
+        st = hpcz_pipeline_run(r->post, m, &ctx, err);
+    if (st) {
+        hpcz_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static const hpcz_node *op_behind(hpcz_model *m, const char *tensor)
+{
+    const hpcz_value *v = hpcz_graph_find_value(m->graph, tensor);
+    for (int hops = 0; v && v->producer && hops < 4; hops++) {
+        const hpcz_node *p = v->producer;
+        if (strcmp(p->op_type, "DequantizeLinear") && strcmp(p->op_type, "QuantizeLinear"))
+            return p;
+        v = p->n_inputs ? p->inputs[0] : NULL;
+    }
+    return v ? v->producer : NULL;
+}
+
+/* The lowest SQNR among the compared tensors feeding node p, walking back
+ * through tensors that were not compared (folded away, say); graph inputs
+ * and constants are exact (200 dB). */
+static double inputs_sqnr(const hpcz_compare_result *cr, const hpcz_node *p, int depth)
+{
+    double best = 200.0;
+    for (size_t j = 0; p && j < p->n_inputs; j++) {
+        const hpcz_value *in = p->inputs[j];
+        if (!in || in->init)
+            continue;
+        double s = 200.0;
+        bool found = false;
+        for (size_t k = 0; k < cr->n_layers && !found; k++)
+            if (!strcmp(cr->layers[k].name, in->name)) {
+                s = cr->layers[k].sqnr_db;
+                found = true;
+            }
+        if (!found && depth > 0 && in->producer)
+            s = inputs_sqnr(cr, in->producer, depth - 1);
+        if (s < best)
+            best = s;
+    }
+    return best;
+}
+
+/* Accuracy-aware quantization: one per-layer comparison ranks the quantized
+ * layers by how much their outputs moved; then the smallest number k of the
+ * worst layers that must stay float for the gates to hold is bisected, one
+ * output-only evaluation per trial. */
+static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **better, fallback_info *fb)
+{
+    hpcz_error err = {0};
+    double t0 = wall_s();
+    hpcz_compare_opts co = {0};
+    co.threads = r->threads;
+    co.per_layer = 1;
+    hpcz_array lab = {0};
+    if (r->labels) {
+        if (hpcz_npy_load(r->labels, &lab, &err))
+            return cli_file_error(r->labels, &err);
+        if (lab.dtype != HPCZ_DTYPE_INT64 || lab.ndim != 1) {
+            hpcz_array_release(&lab);
+            return cli_error("%s: labels must be a 1-D int64 array", r->labels);
+        }
+        co.labels = lab.data;
+        co.n_labels = (size_t)lab.numel;
+    }
+    hpcz_compare_result *cr = NULL;
+    if (hpcz_compare(r->orig, first, r->data, &co, &cr, &err)) {
+        hpcz_array_release(&lab);
+        return cli_file_error(r->data, &err);
+    }
+    fb->evaluations = 1;
+    fb->one_eval = wall_s() - t0;
+    if (cli_gates_pass(r->gates, cr, NULL)) {
+        fb->satisfied = 1;
+        fb->seconds = wall_s() - t0;
+        hpcz_compare_result_free(cr);
+        hpcz_array_release(&lab);
+        return EXIT_OK;
+    }
+    /* ranking by the SQNR each layer loses locally: its input's SQNR minus its
+     * output's (a deep layer inherits the error of everything before it, so
+     * the plain per-layer SQNR would blame the last layers) */
+    size_t nl = cr->n_layers;
+    size_t *rank = calloc(nl + 1, sizeof *rank);
+    double *loss = calloc(nl + 1, sizeof *loss);
+    for (size_t i = 0; i < nl && rank && loss; i++) {
+        rank[i] = i;
+        const hpcz_value *v = hpcz_graph_find_value(r->orig->graph, cr->layers[i].name);
+        /* noise powers add: the noise this layer adds, relative to the signal */
+        double in_sq = inputs_sqnr(cr, v ? v->producer : NULL, 8);
+        double added = pow(10.0, -cr->layers[i].sqnr_db / 10.0) - pow(10.0, -in_sq / 10.0);
+        loss[i] = added > 0 ? added : 0;
+    }
+    for (size_t i = 0; i < nl && rank && loss; i++) /* insertion sort: stable, small n */
+        for (size_t j = i; j > 0 && loss[rank[j]] > loss[rank[j - 1]]; j--) {
+            size_t t = rank[j];
+            rank[j] = rank[j - 1];
+            rank[j - 1] = t;
+        }
+    keep_set all = {calloc(nl + 1, sizeof(char *)), 0};
+    const char **ops = calloc(nl + 1, sizeof *ops);
+    double *sq = calloc(nl + 1, sizeof *sq);
+    for (size_t ri = 0; ri < nl && all.names && rank && loss; ri++) {
+        size_t i = rank[ri];
+        if (!strcmp(cr->layers[i].what, "kept float"))
+            continue;
+        const hpcz_node *n = op_behind(first, cr->layers[i].matched);
+        if (!n || !n->name || !*n->name)
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < all.n; k++)
+            dup |= !strcmp(all.names[k], n->name);
+        if (dup)
+            continue;
+        ops[all.n] = n->op_type;
+        sq[all.n] = cr->layers[i].sqnr_db;
+        all.names[all.n++] = strdup(n->name);
+    }
+    free(rank);
+    free(loss);
+    hpcz_compare_result_free(cr);
+    co.per_layer = 0;
+    /* bisect the smallest k whose model passes */
+    size_t lo = 0, hi = all.n;
+    hpcz_model *best = NULL;
+    size_t best_k = 0;
+    double best_score = -INFINITY;
+    bool hi_known = false;
+    int rc = EXIT_OK;
+    while (lo < hi || !hi_known) {
+        size_t k = hi_known ? lo + (hi - lo) / 2 : hi;
+        if (hi_known && k == lo)
+            k = lo + 1;
+        if (r->budget > 0 && wall_s() - t0 > r->budget) {
+            cli_warn("auto-fallback: --budget of %g s reached", r->budget);
+            break;
+        }
+        keep_set ks = {all.names, k};
+        hpcz_model *cand = requantize(r, &ks, &err);
+        if (!cand) {
+            rc = cli_error("auto-fallback: %s", err.msg);
+            break;
+        }
+        hpcz_compare_result *res = NULL;
+        if (hpcz_compare(r->orig, cand, r->data, &co, &res, &err)) {
+            hpcz_model_free(cand);
+            rc = cli_file_error(r->data, &err);
+            break;
+        }
+        fb->evaluations++;
+        double score;
+        bool pass = cli_gates_pass(r->gates, res, &score);
+        hpcz_compare_result_free(res);
+        if (pass) {
+            hpcz_model_free(best);
+            best = cand;
+            best_k = k;
+            best_score = INFINITY;
+            hi = k;
+            hi_known = true;
+            fb->satisfied = 1;
+        } else {
+            if (!fb->satisfied && score > best_score) {
+                hpcz_model_free(best);
+                best = cand;
+                best_k = k;
+                best_score = score;
+            } else {
+                hpcz_model_free(cand);
+            }
+            if (!hi_known) {
+                hi_known = true; /* even all-float layers fail: nothing to bisect */
+                lo = hi;
+                break;
+            }
+            lo = k;
+        }
+        if (hi_known && hi - lo <= 1 && fb->satisfied)
+            break;
+    }
+    fb->seconds = wall_s() - t0;
+    if (best && best_k) {
+        fb->n_kept = best_k;
+        fb->kept = calloc(best_k, sizeof(char *));
+        fb->kept_op = calloc(best_k, sizeof(char *));
+        fb->kept_sqnr = calloc(best_k, sizeof(double));
+        for (size_t i = 0; i < best_k && fb->kept && fb->kept_op && fb->kept_sqnr; i++) {
+            fb->kept[i] = strdup(all.names[i]);
+            fb->kept_op[i] = strdup(ops[i]);
+            fb->kept_sqnr[i] = sq[i];
+        }
+    }
+    for (size_t i = 0; i < all.n; i++)
+        free(all.names[i]);
+    free(all.names);
+    free(ops);
+    free(sq);
+    hpcz_array_release(&lab);
+    if (rc) {
+        hpcz_model_free(best);
+        return rc;
+    }
+    *better = best;
+    return EXIT_OK;
+}
+
 static bool same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -226,6 +525,11 @@ int cmd_quantize(int argc, char **argv)
     int allow_requant = 0, in_place = 0, threads = 0;
     const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8";
     long long calib_samples = 0;
+    const char *report = NULL, *data = NULL, *labels = NULL;
+    int auto_fallback = 0;
+    double budget = 0;
+    cli_gates gates;
+    cli_gates_init(&gates);
     long long block = 32;
     int c;
     while ((c = cli_getopt(argc, argv, &info)) != -1) {
@@ -324,6 +628,25 @@ int cmd_quantize(int argc, char **argv)
         case OPT_IN_PLACE:
             in_place = 1;
             break;
+        case OPT_REPORT:
+            report = optarg;
+            break;
+        case OPT_DATA:
+            data = optarg;
+            break;
+        case OPT_LABELS:
+            labels = optarg;
+            break;
+        case OPT_AUTO_FALLBACK:
+            auto_fallback = 1;
+            break;
+        case OPT_BUDGET: {
+            char *end;
+            budget = strtod(optarg, &end);
+            if (end == optarg || *end || !(budget > 0))
+                return cli_usage_error(&info, "--budget: '%s' is not a positive number of seconds", optarg);
+            break;
+        }
         case 'v':
             cli_verbosity = 1;
             break;
@@ -331,11 +654,23 @@ int cmd_quantize(int argc, char **argv)
             cli_verbosity = -1;
             break;
         default:
+            if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
+                if (!cli_gates_option(&info, &gates, c, optarg))
+                    return EXIT_USAGE;
+                break;
+            }
             return EXIT_USAGE;
         }
     }
     if (optind >= argc)
         return cli_usage_error(&info, "missing IN");
+    if (!data && calib)
+        data = calib;
+    bool evaluate = report || gates.n || auto_fallback;
+    if (evaluate && !data)
+        return cli_usage_error(&info, "--report and the gates need data: --data DIR (or --calib DIR)");
+    if (auto_fallback && !gates.n)
+        return cli_usage_error(&info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
     if (optind + 1 < argc)
         return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
     const char *in = argv[optind];
@@ -444,12 +779,22 @@ int cmd_quantize(int argc, char **argv)
                          "--allow-requantize quantizes the float weights left",
                          strcmp(in, "-") ? in : "<stdin>", already);
     }
+    uint8_t *orig_bytes = NULL;
+    size_t orig_len = 0;
+    if (evaluate && hpcz_onnx_serialize(m, NULL, &orig_bytes, &orig_len, &err)) {
+        hpcz_model_summary_release(&before);
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return cli_file_error(in, &err);
+    }
     notes nt = {0};
     hpcz_pass_ctx ctx;
     hpcz_pass_ctx_init(&ctx);
     ctx.log = collect_note;
     ctx.log_user = &nt;
     hpcz_status st = HPCZ_OK;
+    hpcz_model *orig = NULL;
+    fallback_info fb = {0};
     hpcz_calib_table *table = NULL;
     int rc = EXIT_OK;
     uint8_t *bytes = NULL;
@@ -489,11 +834,40 @@ int cmd_quantize(int argc, char **argv)
     }
     if (!st)
         st = hpcz_pipeline_run(pl, m, &ctx, &err);
-    hpcz_pipeline_free(pl);
     if (st) {
+        hpcz_pipeline_free(pl);
         rc = cli_file_error(in, &err);
         goto done;
     }
+    if (evaluate) {
+        orig = hpcz_onnx_load_buffer(orig_bytes, orig_len, NULL, &err);
+        if (!orig) {
+            hpcz_pipeline_free(pl);
+            rc = cli_file_error(in, &err);
+            goto done;
+        }
+        orig->file_size = in_bytes;
+        orig->path = in;
+    }
+    if (auto_fallback) {
+        fallback_req req = {orig, orig_bytes, orig_len, !passes && fold, pl, table, data, labels,
+                            &gates, threads, budget};
+        hpcz_model *better = NULL;
+        rc = run_fallback(&req, m, &better, &fb);
+        if (rc) {
+            hpcz_pipeline_free(pl);
+            goto done;
+        }
+        if (better) {
+            hpcz_model_free(m);
+            m = better;
+            /* the first run's notes describe a model that is gone */
+            for (size_t i = 0; i < nt.n; i++)
+                free(nt.lines[i]);
+            nt.n = 0;
+        }
+    }
+    hpcz_pipeline_free(pl);
     if (hpcz_model_summarize(m, &after, &err)) {
         rc = cli_file_error(in, &err);
         goto done;
@@ -610,8 +984,34 @@ int cmd_quantize(int argc, char **argv)
         if (of && hpcz_outfile_commit(of, &err))
             rc = cli_file_error(json, &err);
     }
+    if (fb.n_kept && cli_verbosity >= 0) {
+        fprintf(stderr, "  auto-fallback: %zu layer%s kept float, %d evaluations in %.2f s (one evaluation: %.2f s)%s\n",
+                fb.n_kept, fb.n_kept == 1 ? "" : "s", fb.evaluations, fb.seconds, fb.one_eval,
+                fb.satisfied ? "" : ", gates still broken: kept the best model found");
+        for (size_t i = 0; i < fb.n_kept; i++)
+            fprintf(stderr, "    %s (%s): its output was at %.1f dB SQNR quantized\n", fb.kept[i],
+                    fb.kept_op[i], fb.kept_sqnr[i]);
+    } else if (auto_fallback && cli_verbosity >= 0 && fb.evaluations) {
+        fprintf(stderr, "  auto-fallback: the gates hold with every layer quantized (%d evaluation%s)\n",
+                fb.evaluations, fb.evaluations == 1 ? "" : "s");
+    }
+    if (evaluate && !rc) {
+        cli_report_opts ro = {0};
+        ro.a_path = in;
+        ro.b_path = dry_run ? "(not written)" : out;
+        ro.data = data;
+        ro.labels = labels;
+        ro.json = report;
+        ro.threads = threads;
+        ro.gates = &gates;
+        ro.text = NULL;
+        rc = cli_report(orig, m, &ro);
+    }
 done:
 early:
+    fallback_info_release(&fb);
+    hpcz_model_free(orig);
+    free(orig_bytes);
     free(bytes);
     hpcz_calib_table_free(table);
     for (size_t i = 0; i < nt.n; i++)

@@ -133,6 +133,22 @@ static size_t eval_gates(const cli_gates *g, const hpcz_compare_result *r, gate_
     return k;
 }
 
+bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr)
+{
+    gate_result gr[CLI_MAX_GATES * 8];
+    size_t ng = eval_gates(g, r, gr, sizeof gr / sizeof gr[0]);
+    bool ok = true;
+    for (size_t i = 0; i < ng; i++)
+        ok &= !gr[i].broken;
+    if (worst_sqnr) {
+        *worst_sqnr = INFINITY;
+        for (size_t i = 0; i < r->n_outputs; i++)
+            if (r->outputs[i].sqnr_db < *worst_sqnr)
+                *worst_sqnr = r->outputs[i].sqnr_db;
+    }
+    return ok;
+}
+
 /* ------------------------------------------------------------ sizes & latency */
 
 typedef struct model_size {

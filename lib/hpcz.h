@@ -650,6 +650,10 @@ struct hpcz_pass_ctx {
     size_t nodes_added;
     /* activation ranges for static quantization (NULL: none) */
     const struct hpcz_calib_table *calib;
+    /* nodes that quantization passes must leave in float (accuracy fallback);
+     * NULL: none */
+    int (*keep_float)(void *user, const hpcz_node *n);
+    void *keep_float_user;
 };
 
 /* Every registered pass, in listing order. */

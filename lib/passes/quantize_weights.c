@@ -295,6 +295,10 @@ static int collect(hpcz_graph *g, void *ctx)
         weight_role role;
         if (!hpcz_filter_match(&s->o->filter, n) || !weight_of(n, &idx, &role))
             continue;
+        if (s->ctx && s->ctx->keep_float && s->ctx->keep_float(s->ctx->keep_float_user, n)) {
+            s->st->skipped++;
+            continue;
+        }
         hpcz_value *wv = n->inputs[idx];
         hpcz_tensor *w = hpcz_value_const(wv);
         if (w->numel < s->o->min_size) {
@@ -666,6 +670,9 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
         hpcz_value *v = r->inputs[0], *y = r->outputs[0];
         hpcz_node *p = v->producer;
         const hpcz_calib_range *ry = hpcz_calib_find(s->calib, y->name);
+        if (p && s->ctx->keep_float && (s->ctx->keep_float(s->ctx->keep_float_user, p) ||
+                                         s->ctx->keep_float(s->ctx->keep_float_user, r)))
+            continue;
         if (!p || p->graph != g || !hpcz_filter_match(f, p) || v->aux != 1 || v->is_output ||
             !ry || ry->min != 0.0f || p->aux == -1)
             continue;
@@ -690,6 +697,19 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
     return folded;
 }
 
+/* A node the caller keeps float, or an activation right after one (the pair
+ * would otherwise be folded together). */
+static bool kept_float(const sq *s, const hpcz_node *n)
+{
+    if (!s->ctx->keep_float)
+        return false;
+    if (s->ctx->keep_float(s->ctx->keep_float_user, n))
+        return true;
+    bool act = !strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip");
+    const hpcz_node *p = act && n->n_inputs && n->inputs[0] ? n->inputs[0]->producer : NULL;
+    return p && s->ctx->keep_float(s->ctx->keep_float_user, p);
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
@@ -703,6 +723,8 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
     for (size_t i = 0; i < n0; i++) {
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
+            continue;
+        if (kept_float(s, n))
             continue;
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
@@ -763,6 +785,8 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
     for (size_t i = 0; i < n0; i++) {
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
+            continue;
+        if (kept_float(s, n))
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];

@@ -122,7 +122,7 @@ int rt_threads(void)
     return n_threads;
 }
 
-void rt_act_apply(const rt_act *act, float *y, int64_t n)
+RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
     if (!act || act->kind == RT_ACT_NONE)
         return;

@@ -17,6 +17,19 @@
 #include <stdarg.h>
 
 #define RT_MAX_RANK HPCZ_ARRAY_MAX_RANK
+
+/* Hot loops are compiled twice, for AVX2 and for the baseline ISA, and the
+ * loader picks one per machine (GNU ifunc): the build stays portable and the
+ * compiler vectorizes 8 floats wide where it can. Both clones compute the
+ * same values (ISO C mode: no FMA contraction). */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && !defined(HPCZ_NO_CLONES)
+#define RT_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef RT_HOT
+#define RT_HOT
+#endif
 #define RT_ALIGN 64
 
 typedef struct rt_ctx rt_ctx;

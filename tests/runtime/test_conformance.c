@@ -22,7 +22,7 @@
 #define ATOL 1e-7
 
 typedef struct reason {
-    char op[128];
+    char op[192];
     int count;
 } reason;
 
@@ -107,7 +107,7 @@ static double load_d(const hpcz_array *a, int64_t i)
 
 static bool equal_arrays(const hpcz_array *got, const hpcz_array *want, char *why, size_t cap)
 {
-    char g[256], w[256];
+    char g[200], w[200];
     if (got->dtype != want->dtype || got->ndim != want->ndim ||
         memcmp(got->dims, want->dims, (size_t)got->ndim * sizeof got->dims[0]) != 0) {
         hpcz_array_describe(got, g, sizeof g);
@@ -161,7 +161,7 @@ enum { R_PASS, R_FAIL, R_SKIP };
 
 static int run_test(const char *dir, const char *name, char *why, size_t cap)
 {
-    char path[4096];
+    char path[9000];
     hpcz_error err = {0};
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     hpcz_model *m = hpcz_onnx_load(path, NULL, &err);
@@ -237,7 +237,7 @@ static int run_test(const char *dir, const char *name, char *why, size_t cap)
     if (hpcz_plan_run(p, ins, outs, &err))
         goto plan_error;
     for (size_t i = 0; i < n_out; i++) {
-        char w[512];
+        char w[600];
         if (!equal_arrays(&outs[i], &want[i], w, sizeof w)) {
             snprintf(why, cap, "output %zu (%s): %s", i, hpcz_plan_output(p, i)->name, w);
             res = R_FAIL;

@@ -113,7 +113,7 @@ typedef struct im2col_job {
     float *col;
 } im2col_job;
 
-static void im2col_row(void *ctx, int64_t r)
+RT_HOT static void im2col_row(void *ctx, int64_t r)
 {
     const im2col_job *j = ctx;
     const conv_geom *g = j->g;
@@ -166,7 +166,77 @@ typedef struct dw_job {
     int64_t lo[64], hi[64], offw[64];
 } dw_job;
 
-static void dw_channel(void *ctx, int64_t ch)
+/* Adds taps (kh, kw) of one output row over columns [c0, c1) of yr. */
+static inline void dw_row_taps(const dw_job *j, const float *xc, const float *wc, float *yr,
+                               int64_t oh, int64_t c0, int64_t c1)
+{
+    const conv_geom *g = j->g;
+    int64_t IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2], sw = g->stride[2];
+    for (int64_t kh = 0; kh < KH; kh++) {
+        int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+        if (ih < 0 || ih >= IH)
+            continue;
+        const float *xrow = xc + ih * IW;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            float wv = wc[kh * KW + kw];
+            const float *xr = xrow + j->offw[kw];
+            int64_t lo = j->lo[kw] > c0 ? j->lo[kw] : c0, hi = j->hi[kw] < c1 ? j->hi[kw] : c1;
+            if (sw == 1)
+                for (int64_t ow = lo; ow < hi; ow++)
+                    yr[ow] += wv * xr[ow];
+            else
+                for (int64_t ow = lo; ow < hi; ow++)
+                    yr[ow] += wv * xr[ow * sw];
+        }
+    }
+}
+
+#define DW_BLOCK 16
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DW_AVX2 1
+/* 16 outputs of one row in two registers over all taps; mul then add, like
+ * the portable loop, so both give the same bits. Stride 1 or 2; the caller
+ * guarantees every load stays inside the input row. */
+__attribute__((target("avx2"))) static void dw_block16_avx2(const dw_job *j, const float *xc,
+                                                             const float *wc, float *yr,
+                                                             int64_t oh, int64_t ow0, float b)
+{
+    const conv_geom *g = j->g;
+    int64_t IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2], sw = g->stride[2];
+    __m256 a0 = _mm256_set1_ps(b), a1 = a0;
+    for (int64_t kh = 0; kh < KH; kh++) {
+        int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+        if (ih < 0 || ih >= IH)
+            continue;
+        const float *xrow = xc + ih * IW;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            __m256 w = _mm256_set1_ps(wc[kh * KW + kw]);
+            const float *xr = xrow + j->offw[kw] + ow0 * sw;
+            __m256 x0, x1;
+            if (sw == 1) {
+                x0 = _mm256_loadu_ps(xr);
+                x1 = _mm256_loadu_ps(xr + 8);
+            } else {
+                __m256 v0 = _mm256_loadu_ps(xr), v1 = _mm256_loadu_ps(xr + 8);
+                __m256 v2 = _mm256_loadu_ps(xr + 16), v3 = _mm256_loadu_ps(xr + 24);
+                /* even elements, in order */
+                x0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                    _mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
+                x1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                    _mm256_castps_pd(_mm256_shuffle_ps(v2, v3, 0x88)), 0xD8));
+            }
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(w, x0));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(w, x1));
+        }
+    }
+    _mm256_storeu_ps(yr + ow0, a0);
+    _mm256_storeu_ps(yr + ow0 + 8, a1);
+}
+#endif
+
+RT_HOT static void dw_channel(void *ctx, int64_t ch)
 {
     const dw_job *j = ctx;
     const conv_geom *g = j->g;
@@ -176,29 +246,63 @@ static void dw_channel(void *ctx, int64_t ch)
     const float *wc = j->w + ch * KH * KW;
     float *yc = j->y + ch * OH * OW;
     float b = j->bias ? j->bias[ch] : 0;
+    /* columns where every tap is inside the input: blocks of DW_BLOCK outputs
+     * accumulate in registers over all taps; the borders take the row loop.
+     * Both sum bias + taps in (kh, kw) order, so the values agree. */
+    int64_t ilo = 0, ihi = OW;
+    for (int64_t kw = 0; kw < KW; kw++) {
+        ilo = j->lo[kw] > ilo ? j->lo[kw] : ilo;
+        ihi = j->hi[kw] < ihi ? j->hi[kw] : ihi;
+    }
+    int64_t iend = ihi > ilo ? ilo + (ihi - ilo) / DW_BLOCK * DW_BLOCK : ilo;
+    /* the vector path loads 16*sw floats per tap: last column it may start */
+    int64_t max_off = 0;
+    for (int64_t kw = 0; kw < KW; kw++)
+        max_off = j->offw[kw] > max_off ? j->offw[kw] : max_off;
+#ifdef DW_AVX2
+    bool vec = (sw == 1 || sw == 2) && __builtin_cpu_supports("avx2");
+#else
+    bool vec = false;
+#endif
     for (int64_t oh = 0; oh < OH; oh++) {
         float *restrict yr = yc + oh * OW;
-        for (int64_t i = 0; i < OW; i++)
+        for (int64_t i = 0; i < ilo; i++)
             yr[i] = b;
-        for (int64_t kh = 0; kh < KH; kh++) {
-            int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-            if (ih < 0 || ih >= IH)
+        for (int64_t i = iend; i < OW; i++)
+            yr[i] = b;
+        dw_row_taps(j, xc, wc, yr, oh, 0, ilo);
+        dw_row_taps(j, xc, wc, yr, oh, iend, OW);
+        for (int64_t ow0 = ilo; ow0 < iend; ow0 += DW_BLOCK) {
+#ifdef DW_AVX2
+            if (vec && ow0 * sw + max_off + DW_BLOCK * sw <= IW) {
+                dw_block16_avx2(j, xc, wc, yr, oh, ow0, b);
                 continue;
-            const float *xrow = xc + ih * IW;
-            for (int64_t kw = 0; kw < KW; kw++) {
-                float wv = wc[kh * KW + kw];
-                const float *restrict xr = xrow + j->offw[kw];
-                int64_t lo = j->lo[kw], hi = j->hi[kw];
-                if (sw == 1)
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        yr[ow] += wv * xr[ow];
-                else if (sw == 2)
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        yr[ow] += wv * xr[2 * ow];
-                else
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        yr[ow] += wv * xr[ow * sw];
             }
+#endif
+            float acc[DW_BLOCK];
+            for (int i = 0; i < DW_BLOCK; i++)
+                acc[i] = b;
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                if (ih < 0 || ih >= IH)
+                    continue;
+                const float *xrow = xc + ih * IW;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    float wv = wc[kh * KW + kw];
+                    const float *xr = xrow + j->offw[kw] + ow0 * sw;
+                    if (sw == 1)
+                        for (int i = 0; i < DW_BLOCK; i++)
+                            acc[i] += wv * xr[i];
+                    else if (sw == 2)
+                        for (int i = 0; i < DW_BLOCK; i++)
+                            acc[i] += wv * xr[2 * i];
+                    else
+                        for (int i = 0; i < DW_BLOCK; i++)
+                            acc[i] += wv * xr[i * sw];
+                }
+            }
+            for (int i = 0; i < DW_BLOCK; i++)
+                yr[ow0 + i] = acc[i];
         }
         rt_act_apply(j->act, yr, OW);
     }
@@ -431,7 +535,7 @@ static hpcz_status int_conv_prep(rt_ctx *c, const hpcz_array *x, const hpcz_arra
 static hpcz_status k_convinteger(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *xzp = rt_in(c, 2), *wzp = rt_in(c, 3);
-    int64_t group, dims[5];
+    int64_t group = 1, dims[5];
     conv_geom g;
     hpcz_status st = int_conv_prep(c, x, w, &group, &g, dims);
     if (st)
@@ -451,7 +555,7 @@ static hpcz_status k_qlinearconv(rt_ctx *c)
     hpcz_array *x = rt_in(c, 0), *xs = rt_in(c, 1), *xzp = rt_in(c, 2), *w = rt_in(c, 3),
                *ws = rt_in(c, 4), *wzp = rt_in(c, 5), *ys = rt_in(c, 6), *yzp = rt_in(c, 7),
                *b = rt_in(c, 8);
-    int64_t group, dims[5];
+    int64_t group = 1, dims[5];
     conv_geom g;
     hpcz_status st = int_conv_prep(c, x, w, &group, &g, dims);
     if (st)

@@ -83,43 +83,43 @@ static int64_t ui_relu(int64_t x) { return x > 0 ? x : 0; }
 static int64_t ui_id(int64_t x) { return x; }
 
 /* Fast float loops for the ops that dominate CNNs and transformers. */
-static void f_relu(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_relu(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : 0;
 }
-static void f_abs(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_abs(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = fabsf(x[i]);
 }
-static void f_neg(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_neg(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = -x[i];
 }
-static void f_sqrt(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_sqrt(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = sqrtf(x[i]);
 }
-static void f_recip(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_recip(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = 1.0f / x[i];
 }
-static void f_leaky(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_leaky(const float *x, float *y, int64_t n, const uparam *p)
 {
     float a = (float)p->alpha;
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] >= 0 ? x[i] : a * x[i];
 }
-static void f_hsig(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_hsig(const float *x, float *y, int64_t n, const uparam *p)
 {
     float a = (float)p->alpha, b = (float)p->beta;
     for (int64_t i = 0; i < n; i++) {
@@ -127,7 +127,7 @@ static void f_hsig(const float *x, float *y, int64_t n, const uparam *p)
         y[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
 }
-static void f_hswish(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_hswish(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++) {
@@ -136,31 +136,31 @@ static void f_hswish(const float *x, float *y, int64_t n, const uparam *p)
         y[i] = x[i] * v;
     }
 }
-static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = expf(x[i]);
 }
-static void f_sigmoid(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_sigmoid(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
-static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = tanhf(x[i]);
 }
-static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++)
         y[i] = erff(x[i]);
 }
-static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
+RT_HOT static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
 {
     if (p->mode) {
         for (int64_t i = 0; i < n; i++) {
@@ -357,7 +357,7 @@ typedef double (*bfn_d)(double a, double b);
 typedef int64_t (*bfn_i)(int64_t a, int64_t b);
 
 #define FBIN(NAME, EXPR)                                                                           \
-    static void NAME(const float *restrict a, const float *restrict b, float *restrict o,        \
+    RT_HOT static void NAME(const float *restrict a, const float *restrict b, float *restrict o,        \
                      int64_t n, int sa, int sb)                                                    \
     {                                                                                              \
         if (sa && sb) {                                                                            \

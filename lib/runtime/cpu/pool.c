@@ -39,7 +39,7 @@ typedef struct pool_job {
     bool is_max, include_pad;
 } pool_job;
 
-static void pool2d_plane(void *ctx, int64_t pl)
+RT_HOT static void pool2d_plane(void *ctx, int64_t pl)
 {
     const pool_job *j = ctx;
     const conv_geom *g = j->g;

@@ -254,7 +254,7 @@ static hpcz_status k_dropout(rt_ctx *c)
 
 /* y[out index] = x[permuted index]; rows of the innermost output dim are
  * contiguous runs or strided reads. */
-static void transpose_any(const hpcz_array *x, const int64_t *perm, hpcz_array *y)
+RT_HOT static void transpose_any(const hpcz_array *x, const int64_t *perm, hpcz_array *y)
 {
     int r = x->ndim;
     size_t es = rt_esize(x->dtype);
