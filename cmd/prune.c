@@ -27,6 +27,10 @@ enum {
     OPT_DRY_RUN,
     OPT_RATIO,
     OPT_CRITERION,
+    OPT_DATA,
+    OPT_LABELS,
+    OPT_REPORT,
+    OPT_THREADS,
 };
 
 static const cli_opt opts[] = {
@@ -54,6 +58,12 @@ static const cli_opt opts[] = {
     {"passes", OPT_PASSES, required_argument, "PIPELINE", "run this pipeline instead of the preset"},
     {"json", OPT_JSON, required_argument, "FILE", "write the report as JSON (schema hpcz.prune 1) to FILE ('-': stdout)"},
     {"dry-run", OPT_DRY_RUN, no_argument, NULL, "report what would be pruned; write nothing"},
+    {"data", OPT_DATA, required_argument, "DATA",
+     "inputs for --report and the gates: a folder of .npy, test_data_set_* folders, a .npy file"},
+    {"labels", OPT_LABELS, required_argument, "FILE", "class index per --data sample (.npy): accuracy and its drop"},
+    {"report", OPT_REPORT, required_argument, "FILE", "compare with the original on --data and write the report (JSON, schema hpcz.report 1)"},
+    {"threads", OPT_THREADS, required_argument, "N", "threads for the comparison (default: all cores)"},
+    CLI_GATE_OPTIONS,
     {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
     {"verbose", 'v', no_argument, NULL, "print what every pass did"},
     {"quiet", 'q', no_argument, NULL, "no report on stderr"},
@@ -172,7 +182,10 @@ int cmd_prune(int argc, char **argv)
     double sparsity = 0.5, ratio = 0.25;
     const char *criterion = "l1";
     long long min_params = 0;
-    int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0;
+    int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0, threads = 0;
+    const char *data = NULL, *labels = NULL, *report = NULL;
+    cli_gates gates;
+    cli_gates_init(&gates);
     int c;
     while ((c = cli_getopt(argc, argv, &info)) != -1) {
         switch (c) {
@@ -238,6 +251,22 @@ int cmd_prune(int argc, char **argv)
         case OPT_IN_PLACE:
             in_place = 1;
             break;
+        case OPT_DATA:
+            data = optarg;
+            break;
+        case OPT_LABELS:
+            labels = optarg;
+            break;
+        case OPT_REPORT:
+            report = optarg;
+            break;
+        case OPT_THREADS: {
+            long long t;
+            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &t))
+                return EXIT_USAGE;
+            threads = (int)t;
+            break;
+        }
         case 'v':
             cli_verbosity = 1;
             break;
@@ -245,9 +274,17 @@ int cmd_prune(int argc, char **argv)
             cli_verbosity = -1;
             break;
         default:
+            if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
+                if (!cli_gates_option(&info, &gates, c, optarg))
+                    return EXIT_USAGE;
+                break;
+            }
             return EXIT_USAGE;
         }
     }
+    bool evaluate = report || gates.n;
+    if (evaluate && !data)
+        return cli_usage_error(&info, "--report and the gates need --data DATA");
     if (optind >= argc)
         return cli_usage_error(&info, "missing IN");
     if (optind + 1 < argc)
@@ -313,6 +350,22 @@ int cmd_prune(int argc, char **argv)
         return cli_file_error(in, &err);
     }
     layers L = {.op_types = op_types ? op_types : "Conv,ConvTranspose,Gemm,MatMul"};
+    hpcz_model *orig = NULL;
+    if (evaluate) {
+        uint8_t *ob;
+        size_t ol;
+        if (hpcz_onnx_serialize(m, NULL, &ob, &ol, &err) == HPCZ_OK) {
+            orig = hpcz_onnx_load_buffer(ob, ol, NULL, &err);
+            free(ob);
+        }
+        if (!orig) {
+            hpcz_pipeline_free(pl);
+            hpcz_model_free(m);
+            return cli_file_error(in, &err);
+        }
+        orig->file_size = m->file_size;
+        orig->path = in;
+    }
     hpcz_model_summary before, after;
     memset(&after, 0, sizeof after);
     int rc = EXIT_OK;
@@ -405,7 +458,19 @@ int cmd_prune(int argc, char **argv)
         if (of && hpcz_outfile_commit(of, &err))
             rc = cli_file_error(json, &err);
     }
+    if (evaluate && !rc) {
+        cli_report_opts ro = {0};
+        ro.a_path = in;
+        ro.b_path = dry_run ? "(not written)" : out;
+        ro.data = data;
+        ro.labels = labels;
+        ro.json = report;
+        ro.threads = threads;
+        ro.gates = &gates;
+        rc = cli_report(orig, m, &ro);
+    }
 done:
+    hpcz_model_free(orig);
     free(L.l);
     hpcz_model_summary_release(&before);
     hpcz_model_summary_release(&after);

@@ -166,73 +166,49 @@ typedef struct dw_job {
     int64_t lo[64], hi[64], offw[64];
 } dw_job;
 
-/* Adds taps (kh, kw) of one output row over columns [c0, c1) of yr. */
-static inline void dw_row_taps(const dw_job *j, const float *xc, const float *wc, float *yr,
-                               int64_t oh, int64_t c0, int64_t c1)
-{
-    const conv_geom *g = j->g;
-    int64_t IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2], sw = g->stride[2];
-    for (int64_t kh = 0; kh < KH; kh++) {
-        int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-        if (ih < 0 || ih >= IH)
-            continue;
-        const float *xrow = xc + ih * IW;
-        for (int64_t kw = 0; kw < KW; kw++) {
-            float wv = wc[kh * KW + kw];
-            const float *xr = xrow + j->offw[kw];
-            int64_t lo = j->lo[kw] > c0 ? j->lo[kw] : c0, hi = j->hi[kw] < c1 ? j->hi[kw] : c1;
-            if (sw == 1)
-                for (int64_t ow = lo; ow < hi; ow++)
-                    yr[ow] += wv * xr[ow];
-            else
-                for (int64_t ow = lo; ow < hi; ow++)
-                    yr[ow] += wv * xr[ow * sw];
-        }
-    }
-}
-
-#define DW_BLOCK 16
+/* The channel is first copied into a zero-padded plane, so every output is
+ * an interior one: blocks of 8 outputs accumulate over all taps in
+ * registers (bias, then taps in (kh, kw) order; mul then add, in the AVX2
+ * and the portable path alike, so they give the same bits). Padding taps
+ * add w*0. The scratch plane is per thread and kept for the next call. */
+static _Thread_local float *dw_scratch;
+static _Thread_local size_t dw_scratch_cap;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define DW_AVX2 1
-/* 16 outputs of one row in two registers over all taps; mul then add, like
- * the portable loop, so both give the same bits. Stride 1 or 2; the caller
- * guarantees every load stays inside the input row. */
-__attribute__((target("avx2"))) static void dw_block16_avx2(const dw_job *j, const float *xc,
-                                                             const float *wc, float *yr,
-                                                             int64_t oh, int64_t ow0, float b)
+__attribute__((target("avx2"))) static void dw_row_avx2(const float *pp, int64_t PW,
+                                                         const float *wc, const conv_geom *g,
+                                                         float *yr, int64_t OW, float b)
 {
-    const conv_geom *g = j->g;
-    int64_t IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2], sw = g->stride[2];
-    __m256 a0 = _mm256_set1_ps(b), a1 = a0;
-    for (int64_t kh = 0; kh < KH; kh++) {
-        int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-        if (ih < 0 || ih >= IH)
-            continue;
-        const float *xrow = xc + ih * IW;
-        for (int64_t kw = 0; kw < KW; kw++) {
-            __m256 w = _mm256_set1_ps(wc[kh * KW + kw]);
-            const float *xr = xrow + j->offw[kw] + ow0 * sw;
-            __m256 x0, x1;
-            if (sw == 1) {
-                x0 = _mm256_loadu_ps(xr);
-                x1 = _mm256_loadu_ps(xr + 8);
-            } else {
-                __m256 v0 = _mm256_loadu_ps(xr), v1 = _mm256_loadu_ps(xr + 8);
-                __m256 v2 = _mm256_loadu_ps(xr + 16), v3 = _mm256_loadu_ps(xr + 24);
-                /* even elements, in order */
-                x0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                    _mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
-                x1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                    _mm256_castps_pd(_mm256_shuffle_ps(v2, v3, 0x88)), 0xD8));
+    int64_t KH = g->k[1], KW = g->k[2], sw = g->stride[2], dh = g->dil[1], dw = g->dil[2];
+    int64_t nblk = (OW + 7) / 8;
+    for (int64_t q = 0; q < nblk; q++) {
+        __m256 acc = _mm256_set1_ps(b);
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *row = pp + kh * dh * PW + q * 8 * sw;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                __m256 w = _mm256_set1_ps(wc[kh * KW + kw]);
+                const float *xr = row + kw * dw;
+                __m256 x;
+                if (sw == 1) {
+                    x = _mm256_loadu_ps(xr);
+                } else {
+                    __m256 v0 = _mm256_loadu_ps(xr), v1 = _mm256_loadu_ps(xr + 8);
+                    x = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                        _mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
+                }
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w, x));
             }
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(w, x0));
-            a1 = _mm256_add_ps(a1, _mm256_mul_ps(w, x1));
+        }
+        if (q * 8 + 8 <= OW) {
+            _mm256_storeu_ps(yr + q * 8, acc);
+        } else { /* the last, partial block (its loads stay in the padded plane) */
+            float tmp[8];
+            _mm256_storeu_ps(tmp, acc);
+            memcpy(yr + q * 8, tmp, (size_t)(OW - q * 8) * sizeof *tmp);
         }
     }
-    _mm256_storeu_ps(yr + ow0, a0);
-    _mm256_storeu_ps(yr + ow0 + 8, a1);
 }
 #endif
 
@@ -241,68 +217,61 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
     const dw_job *j = ctx;
     const conv_geom *g = j->g;
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
-    int64_t KH = g->k[1], KW = g->k[2], sw = g->stride[2];
+    int64_t KH = g->k[1], KW = g->k[2], sh = g->stride[1], sw = g->stride[2];
+    int64_t dh = g->dil[1], dw = g->dil[2];
+    int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1;
+    int64_t PW = (OW - 1) * sw + (KW - 1) * dw + 1 + 16 * sw; /* vector loads may overrun */
+    size_t need = (size_t)(PH * PW);
+    if (need > dw_scratch_cap) {
+        float *p = rt_alloc(need * sizeof *p);
+        if (!p)
+            return; /* cannot happen in practice; the output stays unset */
+        rt_free(dw_scratch);
+        dw_scratch = p;
+        dw_scratch_cap = need;
+    }
+    float *pad = dw_scratch;
     const float *xc = j->x + ch * IH * IW;
+    for (int64_t ph = 0; ph < PH; ph++) {
+        float *prow = pad + ph * PW;
+        int64_t ih = ph - g->pb[1];
+        if (ih < 0 || ih >= IH) {
+            memset(prow, 0, (size_t)PW * sizeof *prow);
+            continue;
+        }
+        int64_t left = g->pb[2] < PW ? g->pb[2] : PW;
+        memset(prow, 0, (size_t)left * sizeof *prow);
+        int64_t ncopy = IW < PW - left ? IW : PW - left;
+        memcpy(prow + left, xc + ih * IW, (size_t)ncopy * sizeof *prow);
+        if (left + ncopy < PW)
+            memset(prow + left + ncopy, 0, (size_t)(PW - left - ncopy) * sizeof *prow);
+    }
     const float *wc = j->w + ch * KH * KW;
     float *yc = j->y + ch * OH * OW;
     float b = j->bias ? j->bias[ch] : 0;
-    /* columns where every tap is inside the input: blocks of DW_BLOCK outputs
-     * accumulate in registers over all taps; the borders take the row loop.
-     * Both sum bias + taps in (kh, kw) order, so the values agree. */
-    int64_t ilo = 0, ihi = OW;
-    for (int64_t kw = 0; kw < KW; kw++) {
-        ilo = j->lo[kw] > ilo ? j->lo[kw] : ilo;
-        ihi = j->hi[kw] < ihi ? j->hi[kw] : ihi;
-    }
-    int64_t iend = ihi > ilo ? ilo + (ihi - ilo) / DW_BLOCK * DW_BLOCK : ilo;
-    /* the vector path loads 16*sw floats per tap: last column it may start */
-    int64_t max_off = 0;
-    for (int64_t kw = 0; kw < KW; kw++)
-        max_off = j->offw[kw] > max_off ? j->offw[kw] : max_off;
 #ifdef DW_AVX2
     bool vec = (sw == 1 || sw == 2) && __builtin_cpu_supports("avx2");
 #else
     bool vec = false;
 #endif
     for (int64_t oh = 0; oh < OH; oh++) {
-        float *restrict yr = yc + oh * OW;
-        for (int64_t i = 0; i < ilo; i++)
-            yr[i] = b;
-        for (int64_t i = iend; i < OW; i++)
-            yr[i] = b;
-        dw_row_taps(j, xc, wc, yr, oh, 0, ilo);
-        dw_row_taps(j, xc, wc, yr, oh, iend, OW);
-        for (int64_t ow0 = ilo; ow0 < iend; ow0 += DW_BLOCK) {
+        const float *pp = pad + oh * sh * PW;
+        float *yr = yc + oh * OW;
+        int64_t done = 0;
 #ifdef DW_AVX2
-            if (vec && ow0 * sw + max_off + DW_BLOCK * sw <= IW) {
-                dw_block16_avx2(j, xc, wc, yr, oh, ow0, b);
-                continue;
-            }
+        if (vec) {
+            dw_row_avx2(pp, PW, wc, g, yr, OW, b);
+            done = OW;
+        }
 #endif
-            float acc[DW_BLOCK];
-            for (int i = 0; i < DW_BLOCK; i++)
-                acc[i] = b;
+        for (int64_t ow = done; ow < OW; ow++) {
+            float acc = b;
             for (int64_t kh = 0; kh < KH; kh++) {
-                int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
-                if (ih < 0 || ih >= IH)
-                    continue;
-                const float *xrow = xc + ih * IW;
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    float wv = wc[kh * KW + kw];
-                    const float *xr = xrow + j->offw[kw] + ow0 * sw;
-                    if (sw == 1)
-                        for (int i = 0; i < DW_BLOCK; i++)
-                            acc[i] += wv * xr[i];
-                    else if (sw == 2)
-                        for (int i = 0; i < DW_BLOCK; i++)
-                            acc[i] += wv * xr[2 * i];
-                    else
-                        for (int i = 0; i < DW_BLOCK; i++)
-                            acc[i] += wv * xr[i * sw];
-                }
+                const float *row = pp + kh * dh * PW + ow * sw;
+                for (int64_t kw = 0; kw < KW; kw++)
+                    acc += wc[kh * KW + kw] * row[kw * dw];
             }
-            for (int i = 0; i < DW_BLOCK; i++)
-                yr[ow0 + i] = acc[i];
+            yr[ow] = acc;
         }
         rt_act_apply(j->act, yr, OW);
     }
