@@ -31,6 +31,9 @@ enum {
     OPT_LABELS,
     OPT_REPORT,
     OPT_THREADS,
+    OPT_RECONSTRUCT,
+    OPT_CALIB,
+    OPT_CALIB_SAMPLES,
 };
 
 static const cli_opt opts[] = {
@@ -47,6 +50,13 @@ static const cli_opt opts[] = {
      "channel: share of output channels removed from each prunable group, in [0, 1) (default 0.25)"},
     {"criterion", OPT_CRITERION, required_argument, "C",
      "channel: importance by filter l1 (default) or l2 norm, or bn-gamma (|BatchNorm scale|)"},
+    {"reconstruct", OPT_RECONSTRUCT, no_argument, NULL,
+     "magnitude/nm: choose what to remove by OBS saliency and update the remaining weights of "
+     "each layer to reproduce its output on --calib data (least squares with the layer's input "
+     "Gram matrix, SparseGPT-style), then restore each output's mean through the bias"},
+    {"calib", OPT_CALIB, required_argument, "DATA",
+     "calibration data for --reconstruct: a folder of .npy, test_data_set_* folders, a .npy file, or random:N"},
+    {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
     {"min-params", OPT_MIN_PARAMS, required_argument, "N", "skip weights with fewer than N elements"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
      "ops whose weights are pruned (default Conv,ConvTranspose,Gemm,MatMul)"},
@@ -183,7 +193,9 @@ int cmd_prune(int argc, char **argv)
     const char *criterion = "l1";
     long long min_params = 0;
     int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0, threads = 0;
-    const char *data = NULL, *labels = NULL, *report = NULL;
+    const char *data = NULL, *labels = NULL, *report = NULL, *calib = NULL;
+    int reconstruct = 0;
+    long long calib_samples = 0;
     cli_gates gates;
     cli_gates_init(&gates);
     int c;
@@ -254,6 +266,16 @@ int cmd_prune(int argc, char **argv)
         case OPT_DATA:
             data = optarg;
             break;
+        case OPT_RECONSTRUCT:
+            reconstruct = 1;
+            break;
+        case OPT_CALIB:
+            calib = optarg;
+            break;
+        case OPT_CALIB_SAMPLES:
+            if (!cli_parse_int(&info, "calib-samples", optarg, 1, 100000000, &calib_samples))
+                return EXIT_USAGE;
+            break;
         case OPT_LABELS:
             labels = optarg;
             break;
@@ -282,6 +304,14 @@ int cmd_prune(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (!data && calib && strncmp(calib, "random:", 7))
+        data = calib;
+    if (reconstruct && !calib)
+        return cli_usage_error(&info, "--reconstruct needs calibration data: --calib DIR (or random:N)");
+    if (reconstruct && strcmp(method, "magnitude") && strcmp(method, "nm"))
+        return cli_usage_error(&info, "--reconstruct works with --method magnitude or nm");
+    if (reconstruct && !strcmp(scope, "global"))
+        return cli_usage_error(&info, "--reconstruct chooses per layer: drop --scope global");
     bool evaluate = report || gates.n;
     if (evaluate && !data)
         return cli_usage_error(&info, "--report and the gates need --data DATA");
@@ -331,6 +361,14 @@ int cmd_prune(int argc, char **argv)
         snprintf(filt + k, sizeof filt - k, ",exclude=%s", exclude);
     if (passes)
         snprintf(spec, sizeof spec, "%s", passes);
+    else if (reconstruct && !strcmp(method, "magnitude"))
+        snprintf(spec, sizeof spec, "%sprune-reconstruct{sparsity=%g%s%s%s%s%s}", fold ? "fold-bn,dce," : "",
+                 sparsity, op_types ? ",op-types=" : "", op_types ? op_types : "", include ? ",include=" : "",
+                 include ? include : "", "");
+    else if (reconstruct)
+        snprintf(spec, sizeof spec, "%sprune-reconstruct{n=%lld,m=%lld%s%s%s%s}", fold ? "fold-bn,dce," : "", pn,
+                 pm, op_types ? ",op-types=" : "", op_types ? op_types : "", include ? ",include=" : "",
+                 include ? include : "");
     else if (!strcmp(method, "magnitude"))
         snprintf(spec, sizeof spec, "%sprune-magnitude{sparsity=%g,scope=%s%s}",
                  fold ? "fold-bn,dce," : "", sparsity, scope, filt);
@@ -378,6 +416,9 @@ int cmd_prune(int argc, char **argv)
     hpcz_pass_ctx ctx;
     hpcz_pass_ctx_init(&ctx);
     ctx.log = cli_log_note;
+    ctx.data = calib;
+    ctx.data_samples = (size_t)calib_samples;
+    ctx.threads = threads;
     hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
     hpcz_pipeline_free(pl);
     if (st) {

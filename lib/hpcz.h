@@ -654,6 +654,11 @@ struct hpcz_pass_ctx {
      * NULL: none */
     int (*keep_float)(void *user, const hpcz_node *n);
     void *keep_float_user;
+    /* calibration data for data-aware passes (reconstruction, GPTQ, BatchNorm
+     * re-estimation): a hpcz_dataset spec, NULL = none */
+    const char *data;
+    size_t data_samples; /* 0 = all */
+    int threads;
 };
 
 /* Every registered pass, in listing order. */

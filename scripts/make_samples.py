@@ -63,7 +63,7 @@ SEED = 0
 OPSET = 17
 MAX_COMMITTED_BYTES = 1 << 20  # every committed sample file must stay below 1 MiB
 
-CALIB_SAMPLES = 128
+CALIB_SAMPLES = 512
 TEST_DATA_SAMPLES = 8
 
 

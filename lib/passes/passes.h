@@ -29,6 +29,7 @@ extern const hpcz_pass hpcz_pass_quantize_static;
 extern const hpcz_pass hpcz_pass_prune_magnitude;
 extern const hpcz_pass hpcz_pass_prune_nm;
 extern const hpcz_pass hpcz_pass_prune_channel;
+extern const hpcz_pass hpcz_pass_prune_reconstruct;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {

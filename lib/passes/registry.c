@@ -21,6 +21,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_prune_magnitude,
     &hpcz_pass_prune_nm,
     &hpcz_pass_prune_channel,
+    &hpcz_pass_prune_reconstruct,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

@@ -205,11 +205,12 @@ static void gemm_block_task(void *ctx, int64_t q)
     }
 }
 
-/* Up to 8 (a power of two) blocks of at least `unit`. */
+/* Up to 4 (a power of two) blocks of at least `unit`: enough to share among
+ * a few threads, few enough that one thread loses little to repacking. */
 static int64_t pow2_blocks(int64_t len, int64_t unit)
 {
     int64_t b = 1;
-    while (b < 8 && len / (b * 2) >= unit)
+    while (b < 4 && len / (b * 2) >= unit)
         b *= 2;
     return b;
 }

@@ -15,6 +15,7 @@
 #include "rt.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -24,7 +25,7 @@
 #endif
 
 #define POOL_MAX 64
-#define SPIN_ROUNDS 20000 /* ~50-100 us of pause instructions */
+#define SPIN_ROUNDS 4000 /* ~10-20 us of pause instructions, yielding now and then */
 
 typedef struct job {
     rt_task_fn fn;
@@ -61,8 +62,11 @@ static void *worker(void *arg)
     uint64_t seen = atomic_load(&P.gen);
     for (;;) {
         for (int s = 0; s < SPIN_ROUNDS && atomic_load_explicit(&P.gen, memory_order_acquire) == seen;
-             s++)
+             s++) {
             CPU_RELAX();
+            if (s % 512 == 511)
+                sched_yield(); /* on a busy machine, let the caller's thread run */
+        }
         pthread_mutex_lock(&P.mu);
         while (atomic_load(&P.gen) == seen)
             pthread_cond_wait(&P.wake, &P.mu);

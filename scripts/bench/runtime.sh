@@ -77,8 +77,9 @@ hpcz_bench() { # MODEL INPUT_NAME=FILE... -> "median_ms conv_gflops gemm_gflops 
 import json, sys
 d = json.load(sys.stdin)
 g = {p["op_type"]: p.get("gflops") for p in d.get("profile", [])}
-fmt = lambda v: "-" if v is None else f"{v:.1f}"
-print(f"{d[\"bench\"][\"median_ms\"]:.3f} {fmt(g.get(\"Conv\"))} {fmt(g.get(\"Gemm\"))} {d[\"memory\"][\"peak_activation_bytes\"]}")'
+fmt = lambda v: "-" if v is None else "%.1f" % v
+print("%.3f %s %s %d" % (d["bench"]["median_ms"], fmt(g.get("Conv")), fmt(g.get("Gemm")),
+                         d["memory"]["peak_activation_bytes"]))'
 }
 
 # digits: batch 1 and the 8-sample test set

@@ -109,6 +109,34 @@ def main():
     onnx.checker.check_model(os.path.join(TMP, "pq.onnx"), full_check=True)
     print("   digits_mlp 50%% + int8: top-1 %.2f%%" % accuracy(os.path.join(TMP, "pq.onnx")))
 
+    # --reconstruct: the targets against plain magnitude at the same sparsity
+    calib = os.path.join(S, "digits", "calib")
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    ref = ort.InferenceSession(cnn, so, providers=["CPUExecutionProvider"]).run(None, {"input": X})[0]
+
+    def sq(path):
+        o = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"input": X})[0]
+        return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum((ref - o).astype(np.float64) ** 2))
+
+    base = accuracy(cnn)
+    for label, args in (("50% unstructured", ["--sparsity", "0.5"]), ("2:4", ["--method", "nm", "--pattern", "2:4"])):
+        plain = prune(cnn, "plain.onnx", "--fold-bn", *args)
+        rec = prune(cnn, "rec.onnx", "--fold-bn", "--reconstruct", "--calib", calib, *args)
+        a_plain, a_rec, s_plain, s_rec = accuracy(plain), accuracy(rec), sq(plain), sq(rec)
+        print("   %s: magnitude %.2f%% / %.1f dB, reconstructed %.2f%% / %.1f dB (float %.2f%%)"
+              % (label, a_plain, s_plain, a_rec, s_rec, base))
+        check(base - a_rec <= 1.0, "--reconstruct %s: top-1 drop %.2f <= 1 point" % (label, base - a_rec))
+        check(s_rec >= s_plain + 10, "--reconstruct %s: SQNR %.1f dB >= magnitude's %.1f + 10" % (label, s_rec, s_plain))
+        w = weights(rec)
+        if label == "2:4":
+            check(all(np.sum(a == 0) >= a.size // 2 for n, a in w.values() if n.op_type == "Gemm"),
+                  "reconstructed 2:4 keeps the pattern's sparsity")
+    rec80 = prune(cnn, "rec80.onnx", "--fold-bn", "--reconstruct", "--calib", calib, "--sparsity", "0.8")
+    print("   80%% unstructured reconstructed: %.2f%% / %.1f dB" % (accuracy(rec80), sq(rec80)))
+    r = subprocess.run([HPCZ, "prune", cnn, "-o", os.path.join(TMP, "x.onnx"), "--reconstruct"], capture_output=True, text=True)
+    check(r.returncode == 2 and "calibration data" in r.stderr, "--reconstruct without data: usage error")
+
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 

@@ -41,7 +41,7 @@ static bool exists(const char *p)
 
 static bool close_enough(const hpcz_array *got, const hpcz_array *want, char *why, size_t cap)
 {
-    char g[256], w[256];
+    char g[160], w[160];
     if (got->dtype != want->dtype || got->ndim != want->ndim ||
         memcmp(got->dims, want->dims, (size_t)got->ndim * sizeof got->dims[0])) {
         hpcz_array_describe(got, g, sizeof g);
@@ -89,7 +89,7 @@ static bool run_model(hpcz_model *m, int threads, const hpcz_array *ins, hpcz_ar
     }
     hpcz_plan *p = hpcz_plan_new(m, &po, &err);
     if (!p) {
-        snprintf(why, cap, "plan: %s", err.msg);
+        snprintf(why, cap, "plan: %.400s", err.msg);
         return false;
     }
     bool ok = hpcz_plan_run(p, ins, outs, &err) == HPCZ_OK;
@@ -108,7 +108,7 @@ static bool run_model(hpcz_model *m, int threads, const hpcz_array *ins, hpcz_ar
             snprintf(err.msg, sizeof err.msg, "second run differs");
     }
     if (!ok)
-        snprintf(why, cap, "run: %s", err.msg);
+        snprintf(why, cap, "run: %.400s", err.msg);
     hpcz_plan_free(p);
     return ok;
 }

@@ -132,18 +132,21 @@ RT_HOT static void im2col_row(void *ctx, int64_t r)
                 continue;
             }
             const float *src = xc + (id * g->in[1] + ih) * g->in[2];
-            int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2];
-            if (sw == 1) {
-                for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    int64_t iw = ow + off;
-                    d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
-                }
-            } else {
-                for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    int64_t iw = ow * sw + off;
-                    d[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0;
-                }
-            }
+            int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2], OW = g->out[2];
+            /* valid columns [lo, hi): 0 <= ow*sw + off < in */
+            int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+            int64_t hi = g->in[2] - off <= 0 ? 0 : (g->in[2] - off + sw - 1) / sw;
+            hi = hi < OW ? hi : OW;
+            lo = lo < hi ? lo : hi;
+            for (int64_t ow = 0; ow < lo; ow++)
+                d[ow] = 0;
+            if (sw == 1)
+                memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof *d);
+            else
+                for (int64_t ow = lo; ow < hi; ow++)
+                    d[ow] = src[ow * sw + off];
+            for (int64_t ow = hi; ow < OW; ow++)
+                d[ow] = 0;
         }
     }
 }

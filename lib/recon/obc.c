@@ -1,0 +1,253 @@
+/*
+ * obc.c - data-aware weight compression in the style of Optimal Brain
+ * Compression / SparseGPT / GPTQ, shared by pruning and quantization.
+ *
+ * For one layer with weight W (rows = outputs, K = reduction) and the Gram
+ * matrix H = X^T X of its inputs on calibration data, columns are processed
+ * in order: each column is pruned (or quantized), and the error it makes is
+ * spread over the columns not yet processed through the inverse Hessian,
+ * which minimises ||X W^T - X W'^T||^2 for the kept weights. The inverse is
+ * taken once (Cholesky through OpenBLAS/LAPACK) as in SparseGPT.
+ */
+#include "obc.h"
+
+#include <cblas.h>
+#include <math.h>
+
+/* LAPACK (bundled in OpenBLAS) */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+
+/* ------------------------------------------------------------ Gram matrices */
+
+hpcz_status hpcz_gram_init(hpcz_gram *g, int64_t K, hpcz_error *err)
+{
+    memset(g, 0, sizeof *g);
+    if (K <= 0 || K > 32768)
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "reduction length %lld is beyond 32768", (long long)K);
+    g->K = K;
+    g->H = calloc((size_t)(K * K), sizeof *g->H);
+    g->sum = calloc((size_t)K, sizeof *g->sum);
+    if (!g->H || !g->sum) {
+        hpcz_gram_release(g);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory for a %lld x %lld Gram matrix", (long long)K,
+                         (long long)K);
+    }
+    return HPCZ_OK;
+}
+
+void hpcz_gram_release(hpcz_gram *g)
+{
+    free(g->H);
+    free(g->sum);
+    memset(g, 0, sizeof *g);
+}
+
+void hpcz_gram_add_rows(hpcz_gram *g, const float *x, int64_t rows)
+{
+    /* H += X^T X in double, in chunks so the double copy stays small */
+    const int64_t K = g->K, chunk = 256;
+    double *buf = malloc((size_t)(chunk * K) * sizeof *buf);
+    if (!buf)
+        return;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        int64_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        for (int64_t i = 0; i < n * K; i++)
+            buf[i] = x[r0 * K + i];
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t k = 0; k < K; k++)
+                g->sum[k] += buf[r * K + k];
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)n, 1.0, buf, (int)K, 1.0, g->H,
+                    (int)K);
+    }
+    g->rows += (uint64_t)rows;
+    free(buf);
+}
+
+/* ------------------------------------------------------------ OBC */
+
+static void symmetrize_from_upper(double *a, int64_t K)
+{
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++)
+            a[i * K + j] = a[j * K + i];
+}
+
+typedef struct sal {
+    double s;
+    int64_t i;
+} sal;
+
+static int cmp_sal(const void *x, const void *y)
+{
+    const sal *a = x, *b = y;
+    if (a->s != b->s)
+        return a->s < b->s ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static double quant_value(double w, double scale, int zp, int qmin, int qmax)
+{
+    double q = nearbyint(w / scale) + zp;
+    if (q < qmin)
+        q = qmin;
+    if (q > qmax)
+        q = qmax;
+    return scale * (q - zp);
+}
+
+static void group_params(const double *w, int64_t n, int64_t stride, const hpcz_obc_opts *o, double *scale,
+                         int *zp)
+{
+    double lo = 0, hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = w[i * stride];
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
+    }
+    if (o->symmetric) {
+        double m = fmax(-lo, hi);
+        *scale = m / o->qmax;
+        *zp = 0;
+    } else {
+        *scale = (hi - lo) / (o->qmax - o->qmin);
+        *zp = *scale > 0 ? (int)nearbyint(o->qmin - lo / *scale) : 0;
+        if (*zp < o->qmin)
+            *zp = o->qmin;
+        if (*zp > o->qmax)
+            *zp = o->qmax;
+    }
+    if (!(*scale > 0))
+        *scale = 1.0;
+}
+
+hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const hpcz_obc_opts *o,
+                         hpcz_error *err)
+{
+    double *H = g->H;
+    symmetrize_from_upper(H, K);
+    /* inputs that were always zero carry no information: drop their weights */
+    double mean_diag = 0;
+    for (int64_t i = 0; i < K; i++) {
+        if (H[i * K + i] == 0) {
+            H[i * K + i] = 1;
+            for (int64_t r = 0; r < rows; r++)
+                W[r * K + i] = 0;
+        }
+        mean_diag += H[i * K + i];
+    }
+    mean_diag /= (double)K;
+    double damp = (o->damp > 0 ? o->damp : 0.01) * mean_diag;
+    for (int64_t i = 0; i < K; i++)
+        H[i * K + i] += damp;
+    /* U upper with H^-1 = U^T U: potrf/potri/potrf; LAPACK is column-major,
+     * so its 'L' is our upper triangle */
+    int n = (int)K, info = 0;
+    dpotrf_("L", &n, H, &n, &info);
+    if (!info)
+        dpotri_("L", &n, H, &n, &info);
+    if (!info) {
+        symmetrize_from_upper(H, K);
+        dpotrf_("L", &n, H, &n, &info);
+    }
+    if (info)
+        return hpcz_fail(err, HPCZ_ERR_INVALID,
+                         "the layer's input Gram matrix is not positive definite (LAPACK info %d)", info);
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++)
+            H[i * K + j] = 0; /* U is upper */
+    const int64_t B = 128;
+    double *err1 = malloc((size_t)(rows * B) * sizeof *err1);
+    unsigned char *mask = malloc((size_t)(rows * B));
+    sal *sv = malloc((size_t)(rows * B) * sizeof *sv);
+    double *gscale = malloc((size_t)rows * sizeof *gscale);
+    int *gzp = malloc((size_t)rows * sizeof *gzp);
+    if (!err1 || !mask || !sv || !gscale || !gzp) {
+        free(err1);
+        free(mask);
+        free(sv);
+        free(gscale);
+        free(gzp);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    if (o->mode == HPCZ_OBC_QUANT && o->group <= 0)
+        for (int64_t r = 0; r < rows; r++)
+            group_params(W + r * K, K, 1, o, &gscale[r], &gzp[r]);
+    for (int64_t i1 = 0; i1 < K; i1 += B) {
+        int64_t i2 = i1 + B < K ? i1 + B : K, cnt = i2 - i1;
+        memset(mask, 0, (size_t)(rows * cnt));
+        if (o->mode == HPCZ_OBC_PRUNE && o->n == 0) {
+            /* unstructured: the block's lowest saliencies w^2 / U_ii^2 */
+            int64_t m = 0;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cnt; c++) {
+                    double d = H[(i1 + c) * K + i1 + c];
+                    double w = W[r * K + i1 + c];
+                    sv[m++] = (sal){w * w / (d * d), r * cnt + c};
+                }
+            int64_t k = (int64_t)floor(o->sparsity * (double)m);
+            qsort(sv, (size_t)m, sizeof *sv, cmp_sal);
+            for (int64_t q = 0; q < k; q++)
+                mask[sv[q].i] = 1;
+        }
+        for (int64_t c = 0; c < cnt; c++) {
+            int64_t i = i1 + c;
+            double d = H[i * K + i];
+            if (o->mode == HPCZ_OBC_PRUNE && o->n > 0 && (i % o->m) == 0) {
+                /* N:M: per row, the m - n lowest saliencies of the group */
+                for (int64_t r = 0; r < rows; r++) {
+                    sal grp[64];
+                    int64_t gl = o->m;
+                    for (int64_t j = 0; j < gl && i + j < K; j++) {
+                        double dj = H[(i + j) * K + i + j];
+                        double w = W[r * K + i + j];
+                        grp[j] = (sal){w * w / (dj * dj), j};
+                    }
+                    qsort(grp, (size_t)gl, sizeof *grp, cmp_sal);
+                    /* groups never straddle blocks: the caller checks 128 % m == 0 and K % m == 0 */
+                    for (int64_t j = 0; j < gl - o->n; j++)
+                        mask[r * cnt + c + grp[j].i] = 1;
+                }
+            }
+            if (o->mode == HPCZ_OBC_QUANT && o->group > 0 && (i % o->group) == 0) {
+                int64_t gl = i + o->group < K ? o->group : K - i;
+                for (int64_t r = 0; r < rows; r++)
+                    group_params(W + r * K + i, gl, 1, o, &gscale[r], &gzp[r]);
+                if (o->scales_out)
+                    for (int64_t r = 0; r < rows; r++) {
+                        o->scales_out[r * o->n_groups + i / o->group] = (float)gscale[r];
+                        o->zps_out[r * o->n_groups + i / o->group] = gzp[r];
+                    }
+            }
+            for (int64_t r = 0; r < rows; r++) {
+                double w = W[r * K + i], q;
+                if (o->mode == HPCZ_OBC_PRUNE)
+                    q = mask[r * cnt + c] ? 0.0 : w;
+                else
+                    q = quant_value(w, gscale[r], gzp[r], o->qmin, o->qmax);
+                double e = (w - q) / d;
+                W[r * K + i] = q;
+                err1[r * B + c] = e;
+                for (int64_t j = i + 1; j < i2; j++)
+                    W[r * K + j] -= e * H[i * K + j];
+            }
+        }
+        /* the block's error on the columns after it */
+        if (i2 < K)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(K - i2), (int)cnt, -1.0,
+                        err1, (int)B, H + i1 * K + i2, (int)K, 1.0, W + i2, (int)K);
+    }
+    if (o->mode == HPCZ_OBC_QUANT && o->group <= 0 && o->scales_out)
+        for (int64_t r = 0; r < rows; r++) {
+            o->scales_out[r] = (float)gscale[r];
+            o->zps_out[r] = gzp[r];
+        }
+    free(err1);
+    free(mask);
+    free(sv);
+    free(gscale);
+    free(gzp);
+    return HPCZ_OK;
+}

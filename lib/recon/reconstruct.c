@@ -1,0 +1,536 @@
+/*
+ * reconstruct.c - data-aware pruning: layer by layer, in execution order,
+ * the layer's input Gram matrix is measured on calibration data with the
+ * layers before it already pruned, then obc.c chooses the mask (OBS
+ * saliency) and updates the kept weights to reproduce the layer's output;
+ * finally the output mean is restored through the bias.
+ */
+#include "obc.h"
+#include "passes.h"
+
+#include <cblas.h>
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct layer_geom {
+    int kind; /* 0 conv, 1 gemm (transB), 2 gemm/matmul with [K, N] weight */
+    int64_t rows, K;
+    /* conv */
+    int nd; /* spatial dims: 1 or 2 */
+    int64_t k[2], s[2], d[2], p0[2], p1[2];
+} layer_geom;
+
+/* Geometry of a layer we can reconstruct; false (with why) otherwise. */
+static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
+{
+    hpcz_tensor *w = n->n_inputs > 1 ? hpcz_value_const(n->inputs[1]) : NULL;
+    memset(lg, 0, sizeof *lg);
+    if (!w || w->dtype != HPCZ_DTYPE_FLOAT) {
+        *why = "no constant float weight";
+        return false;
+    }
+    if (!strcmp(n->op_type, "Conv")) {
+        if (hpcz_node_attr_int(n, "group", 1) != 1) {
+            *why = "grouped convolution";
+            return false;
+        }
+        const char *ap = hpcz_node_attr_string(n, "auto_pad", "NOTSET");
+        if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) {
+            *why = "auto_pad SAME";
+            return false;
+        }
+        if (w->ndim != 3 && w->ndim != 4) {
+            *why = "not a 1-D or 2-D convolution";
+            return false;
+        }
+        lg->kind = 0;
+        lg->nd = w->ndim - 2;
+        lg->rows = w->dims[0];
+        lg->K = w->numel / w->dims[0];
+        const hpcz_attr *st = hpcz_node_attr(n, "strides"), *dl = hpcz_node_attr(n, "dilations"),
+                        *pd = hpcz_node_attr(n, "pads");
+        for (int i = 0; i < lg->nd; i++) {
+            lg->k[i] = w->dims[2 + i];
+            lg->s[i] = st && (int)st->n == lg->nd ? st->ints[i] : 1;
+            lg->d[i] = dl && (int)dl->n == lg->nd ? dl->ints[i] : 1;
+            lg->p0[i] = pd && (int)pd->n == 2 * lg->nd && strcmp(ap, "VALID") ? pd->ints[i] : 0;
+            lg->p1[i] = pd && (int)pd->n == 2 * lg->nd && strcmp(ap, "VALID") ? pd->ints[lg->nd + i] : 0;
+        }
+        return true;
+    }
+    if (!strcmp(n->op_type, "Gemm")) {
+        if (hpcz_node_attr_int(n, "transA", 0)) {
+            *why = "Gemm with transA";
+            return false;
+        }
+        bool tb = hpcz_node_attr_int(n, "transB", 0) != 0;
+        lg->kind = tb ? 1 : 2;
+        lg->rows = w->dims[tb ? 0 : 1];
+        lg->K = w->dims[tb ? 1 : 0];
+        return true;
+    }
+    if (!strcmp(n->op_type, "MatMul") && w->ndim == 2) {
+        lg->kind = 2;
+        lg->rows = w->dims[1];
+        lg->K = w->dims[0];
+        return true;
+    }
+    *why = "not a Conv, Gemm or 2-D MatMul";
+    return false;
+}
+
+typedef struct grab {
+    const char *name;
+    const layer_geom *lg;
+    float *rows;          /* this batch's input rows */
+    int64_t n_rows;
+    size_t cap;
+    int failed;
+} grab;
+
+static float *room(grab *gb, int64_t more)
+{
+    size_t need = (size_t)((gb->n_rows + more) * gb->lg->K);
+    if (need > gb->cap) {
+        size_t nc = gb->cap ? gb->cap : 1024;
+        while (nc < need)
+            nc *= 2;
+        float *np = realloc(gb->rows, nc * sizeof *np);
+        if (!np) {
+            gb->failed = 1;
+            return NULL;
+        }
+        gb->rows = np;
+        gb->cap = nc;
+    }
+    return gb->rows + gb->n_rows * gb->lg->K;
+}
+
+/* Appends the layer-input rows of array a: as they are for matrix products,
+ * im2col patches (n, oy, ox) x (c, ky, kx) for convolutions. */
+static void add_input(grab *gb, const hpcz_array *a)
+{
+    const layer_geom *lg = gb->lg;
+    if (a->dtype != HPCZ_DTYPE_FLOAT)
+        return;
+    if (lg->kind != 0) {
+        if (a->numel % lg->K) {
+            gb->failed = 1;
+            return;
+        }
+        int64_t r = a->numel / lg->K;
+        float *p = room(gb, r);
+        if (p) {
+            memcpy(p, a->data, (size_t)a->numel * sizeof *p);
+            gb->n_rows += r;
+        }
+        return;
+    }
+    int64_t N = a->dims[0], C = a->dims[1];
+    int64_t H = lg->nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
+    int64_t kh = lg->nd == 2 ? lg->k[0] : 1, kw = lg->k[lg->nd - 1];
+    int64_t sh = lg->nd == 2 ? lg->s[0] : 1, sw = lg->s[lg->nd - 1];
+    int64_t dh = lg->nd == 2 ? lg->d[0] : 1, dw = lg->d[lg->nd - 1];
+    int64_t ph = lg->nd == 2 ? lg->p0[0] : 0, pw = lg->p0[lg->nd - 1];
+    int64_t ph1 = lg->nd == 2 ? lg->p1[0] : 0, pw1 = lg->p1[lg->nd - 1];
+    if (a->ndim != lg->nd + 2 || C * kh * kw != lg->K) {
+        gb->failed = 1;
+        return;
+    }
+    int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
+    int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
+    if (OH <= 0 || OW <= 0)
+        return;
+    float *p = room(gb, N * OH * OW);
+    if (!p)
+        return;
+    const float *x = a->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++)
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t ky = 0; ky < kh; ky++)
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+                            *p++ = iy < 0 || iy >= H || ix < 0 || ix >= Wd ? 0.0f
+                                                                           : x[((n * C + c) * H + iy) * Wd + ix];
+                        }
+    gb->n_rows += N * OH * OW;
+}
+
+static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    grab *gb = ctx;
+    if (name && !strcmp(name, gb->name))
+        add_input(gb, a);
+}
+
+/* Statistics of one layer's inputs: H = Xp^T Xp over the inputs it sees in
+ * the model being pruned (Xp), C = Xp^T Xo against the inputs of the same
+ * layer in the model before this pass (Xo), and both column sums. With C the
+ * layer can also undo the error of the layers pruned before it. */
+typedef struct stats {
+    hpcz_gram g;         /* H and sum of Xp */
+    double *C;           /* K x K */
+    double *sum_o;
+} stats;
+
+static hpcz_status run_batch(hpcz_plan *p, hpcz_array *in, size_t ni, int in_idx, grab *gb, hpcz_error *err)
+{
+    gb->n_rows = 0;
+    if (in_idx >= 0) {
+        add_input(gb, &in[in_idx]);
+        return HPCZ_OK;
+    }
+    size_t no = hpcz_plan_n_outputs(p);
+    hpcz_array *out = calloc(no ? no : 1, sizeof *out);
+    if (!out)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hpcz_status st = hpcz_plan_run(p, in, out, err);
+    for (size_t i = 0; i < no; i++)
+        hpcz_array_release(&out[i]);
+    free(out);
+    (void)ni;
+    return st;
+}
+
+static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, const hpcz_node *layer,
+                           const layer_geom *lg, stats *sx, hpcz_error *err)
+{
+    int64_t K = lg->K;
+    grab gp = {layer->inputs[0]->name, lg, NULL, 0, 0, 0}, go = gp;
+    hpcz_plan_opts po = {0}, pr = {0};
+    po.threads = pr.threads = ctx->threads;
+    po.observer = on_tensor;
+    po.observer_ctx = &gp;
+    pr.observer = on_tensor;
+    pr.observer_ctx = &go;
+    hpcz_plan *plan = hpcz_plan_new(m, &po, err);
+    if (!plan)
+        return err->status;
+    hpcz_plan *rplan = hpcz_plan_new(ref, &pr, err);
+    if (!rplan) {
+        hpcz_plan_free(plan);
+        return err->status;
+    }
+    hpcz_dataset *d = hpcz_dataset_open(ctx->data, plan, ctx->data_samples, err);
+    hpcz_status st = d ? HPCZ_OK : err->status;
+    size_t ni = hpcz_plan_n_inputs(plan);
+    hpcz_array *in = calloc(ni ? ni : 1, sizeof *in);
+    if (!st && !in)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    sx->C = calloc((size_t)(K * K), sizeof *sx->C);
+    sx->sum_o = calloc((size_t)K, sizeof *sx->sum_o);
+    double *bp = NULL, *bo = NULL;
+    size_t bcap = 0;
+    if (!st && (!sx->C || !sx->sum_o))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    int in_idx = hpcz_plan_input_index(plan, gp.name);
+    size_t total = d ? hpcz_dataset_size(d) : 0, bs = d ? hpcz_dataset_batch_size(d) : 1;
+    if (bs > 8)
+        bs = 8; /* im2col rows of a batch are held twice */
+    for (size_t s0 = 0; s0 < total && !st; s0 += bs) {
+        size_t n = total - s0 < bs ? total - s0 : bs;
+        if ((st = hpcz_dataset_batch(d, s0, n, in, err)))
+            break;
+        st = run_batch(rplan, in, ni, in_idx, &go, err);
+        if (!st)
+            st = run_batch(plan, in, ni, in_idx, &gp, err);
+        for (size_t i = 0; i < ni; i++)
+            hpcz_array_release(&in[i]);
+        if (!st && (gp.failed || go.failed || gp.n_rows != go.n_rows))
+            st = hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s' of '%s' has an unexpected shape", gp.name,
+                           layer->name ? layer->name : "");
+        if (st || !gp.n_rows)
+            continue;
+        int64_t R = gp.n_rows;
+        if ((size_t)(R * K) > bcap) {
+            bcap = (size_t)(R * K);
+            double *n1 = realloc(bp, bcap * sizeof *n1);
+            if (n1)
+                bp = n1;
+            double *n2 = n1 ? realloc(bo, bcap * sizeof *n2) : NULL;
+            if (n2)
+                bo = n2;
+            if (!n1 || !n2) {
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+        for (int64_t i = 0; i < R * K; i++) {
+            bp[i] = gp.rows[i];
+            bo[i] = go.rows[i];
+        }
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t k = 0; k < K; k++) {
+                sx->g.sum[k] += bp[r * K + k];
+                sx->sum_o[k] += bo[r * K + k];
+            }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)R, 1.0, bp, (int)K, 1.0, sx->g.H, (int)K);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)R, 1.0, bp, (int)K, bo, (int)K,
+                    1.0, sx->C, (int)K);
+        sx->g.rows += (uint64_t)R;
+    }
+    free(bp);
+    free(bo);
+    free(gp.rows);
+    free(go.rows);
+    free(in);
+    hpcz_dataset_free(d);
+    hpcz_plan_free(plan);
+    hpcz_plan_free(rplan);
+    return st;
+}
+
+extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+                   const int *ldb, int *info);
+
+/* W <- W C^T H^-1: the dense weights that best map the pruned model's inputs
+ * to the original layer's outputs (least squares, damped like OBC). */
+static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *sx, double damp_frac,
+                              hpcz_error *err)
+{
+    double *A = malloc((size_t)(K * K) * sizeof *A);
+    double *B = malloc((size_t)(K * rows) * sizeof *B);
+    if (!A || !B) {
+        free(A);
+        free(B);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    memcpy(A, sx->g.H, (size_t)(K * K) * sizeof *A);
+    double md = 0;
+    for (int64_t i = 0; i < K; i++) {
+        for (int64_t j = 0; j < i; j++)
+            A[i * K + j] = A[j * K + i];
+        md += A[i * K + i];
+    }
+    md /= (double)K;
+    for (int64_t i = 0; i < K; i++)
+        A[i * K + i] += (md > 0 ? damp_frac * md : 1e-8) + (A[i * K + i] == 0 ? 1.0 : 0.0);
+    /* B = C W^T (K x rows), column-major view for LAPACK: B^T row-major */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)rows, (int)K, 1.0, sx->C, (int)K, W, (int)K,
+                0.0, B, (int)rows);
+    /* solve A X = B; row-major B (K x rows) is column-major rows x K: transpose to solve */
+    double *Bc = malloc((size_t)(K * rows) * sizeof *Bc);
+    if (!Bc) {
+        free(A);
+        free(B);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < rows; r++)
+            Bc[r * K + k] = B[k * rows + r]; /* column r of the K x rows matrix */
+    int n = (int)K, nrhs = (int)rows, info = 0;
+    dposv_("L", &n, &nrhs, A, &n, Bc, &n, &info);
+    if (!info)
+        memcpy(W, Bc, (size_t)(K * rows) * sizeof *W); /* column r = row r of W */
+    free(A);
+    free(B);
+    free(Bc);
+    return info ? hpcz_fail(err, HPCZ_ERR_INVALID, "least-squares solve failed (LAPACK info %d)", info)
+                : HPCZ_OK;
+}
+
+/* W as rows x K doubles, and back */
+static void weight_to_rows(const float *w, const layer_geom *lg, double *W)
+{
+    if (lg->kind == 2) {
+        for (int64_t k = 0; k < lg->K; k++)
+            for (int64_t r = 0; r < lg->rows; r++)
+                W[r * lg->K + k] = w[k * lg->rows + r];
+    } else {
+        for (int64_t i = 0; i < lg->rows * lg->K; i++)
+            W[i] = w[i];
+    }
+}
+
+static void rows_to_weight(const double *W, const layer_geom *lg, float *w)
+{
+    if (lg->kind == 2) {
+        for (int64_t k = 0; k < lg->K; k++)
+            for (int64_t r = 0; r < lg->rows; r++)
+                w[k * lg->rows + r] = (float)W[r * lg->K + k];
+    } else {
+        for (int64_t i = 0; i < lg->rows * lg->K; i++)
+            w[i] = (float)W[i];
+    }
+}
+
+/* Restores each output's mean: b += (W_old - W_new) . mean(x). */
+static hpcz_status correct_bias(hpcz_graph *g, hpcz_node *n, const layer_geom *lg, const double *Wold,
+                                const double *Wnew, const stats *sx, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    const hpcz_gram *gr = &sx->g;
+    if (!gr->rows || !strcmp(n->op_type, "MatMul"))
+        return HPCZ_OK; /* MatMul has no bias to carry the correction */
+    double beta = !strcmp(n->op_type, "Gemm") ? hpcz_node_attr_float(n, "beta", 1.0f) : 1.0;
+    float *b = NULL;
+    if (n->n_inputs > 2 && n->inputs[2]) {
+        hpcz_tensor *bt = hpcz_value_const(n->inputs[2]);
+        if (!bt || bt->dtype != HPCZ_DTYPE_FLOAT || bt->numel != lg->rows || beta == 0) {
+            hpcz_pass_note(ctx, "prune-reconstruct", "'%s': bias not per output: mean not corrected",
+                           n->name ? n->name : "");
+            return HPCZ_OK;
+        }
+        bt = hpcz_writable_weight(g, n, 2, err);
+        if (!bt)
+            return err->status;
+        b = bt->data;
+    } else {
+        int64_t dims[1] = {lg->rows};
+        hpcz_value *v = hpcz_new_const(g, n->name && *n->name ? n->name : n->op_type, HPCZ_DTYPE_FLOAT, 1,
+                                       dims, NULL, err);
+        if (!v || !hpcz_node_set_input(n, 2, v))
+            return v ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+        b = v->init->data;
+        beta = 1.0;
+    }
+    /* the original layer's mean output on the original inputs, minus the
+     * pruned layer's on the pruned model's inputs */
+    double nr = (double)gr->rows;
+    for (int64_t r = 0; r < lg->rows; r++) {
+        double dlt = 0;
+        for (int64_t k = 0; k < lg->K; k++)
+            dlt += Wold[r * lg->K + k] * (sx->sum_o[k] / nr) - Wnew[r * lg->K + k] * (gr->sum[k] / nr);
+        b[r] += (float)(dlt / beta);
+    }
+    return HPCZ_OK;
+}
+
+static const hpcz_pass_opt opts[] = {
+    {"sparsity", HPCZ_OPT_FLOAT, "0.5", "unstructured: share of each layer's weights set to zero, in [0, 1)", NULL, 0, 0.999999},
+    {"n", HPCZ_OPT_INT, "0", "N:M: weights kept per group (0: unstructured)", NULL, 0, 64},
+    {"m", HPCZ_OPT_INT, "4", "N:M: group length along the reduction axis (2, 4, 8, 16, 32 or 64)", NULL, 2, 64},
+    {"op-types", HPCZ_OPT_STRING, "Conv,Gemm,MatMul", "ops whose weights are pruned", NULL, 0, 0},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
+    {"bias-correction", HPCZ_OPT_BOOL, "true", "restore each output's mean through the bias", NULL, 0, 0},
+    {0},
+};
+
+static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    if (!ctx->data)
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "reconstruction needs calibration data (--calib DIR, or random:N as a proxy)");
+    hpcz_obc_opts oo = {0};
+    oo.mode = HPCZ_OBC_PRUNE;
+    oo.sparsity = hpcz_pass_arg(a, "sparsity").f;
+    oo.n = hpcz_pass_arg(a, "n").i;
+    oo.m = hpcz_pass_arg(a, "m").i;
+    oo.damp = hpcz_pass_arg(a, "damp").f;
+    bool bias_corr = hpcz_pass_arg(a, "bias-correction").b;
+    if (oo.n > 0 && (oo.n >= oo.m || 128 % oo.m))
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "prune-reconstruct: pattern %lld:%lld needs n < m and m dividing 128",
+                         (long long)oo.n, (long long)oo.m);
+    hpcz_node_filter f;
+    hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      hpcz_pass_arg(a, "op-types").s, err);
+    if (st)
+        return st;
+    /* the model as it was before this pass: the outputs every layer must reproduce */
+    uint8_t *rb = NULL;
+    size_t rl = 0;
+    if ((st = hpcz_onnx_serialize(m, NULL, &rb, &rl, err))) {
+        hpcz_filter_release(&f);
+        return st;
+    }
+    hpcz_model *ref = hpcz_onnx_load_buffer(rb, rl, NULL, err);
+    free(rb);
+    if (!ref) {
+        hpcz_filter_release(&f);
+        return err->status;
+    }
+    hpcz_graph *g = m->graph;
+    size_t nn = g->n_nodes, done = 0;
+    hpcz_node **order = malloc((nn ? nn : 1) * sizeof *order);
+    if (!order) {
+        hpcz_filter_release(&f);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    st = hpcz_graph_topo_order(g, order, err);
+    for (size_t i = 0; i < nn && !st; i++) {
+        hpcz_node *n = order[i];
+        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0])
+            continue;
+        layer_geom lg;
+        const char *why = NULL;
+        if (!geometry(n, &lg, &why)) {
+            if (hpcz_value_const(n->inputs[1]))
+                hpcz_pass_note(ctx, "prune-reconstruct", "'%s' (%s) left dense: %s", n->name ? n->name : "",
+                               n->op_type, why);
+            continue;
+        }
+        if (oo.n > 0 && lg.K % oo.m) {
+            hpcz_pass_note(ctx, "prune-reconstruct", "'%s': reduction length %lld is not a multiple of %lld: left dense",
+                           n->name ? n->name : "", (long long)lg.K, (long long)oo.m);
+            continue;
+        }
+        stats sx = {0};
+        hpcz_gram *grp = &sx.g;
+        if ((st = hpcz_gram_init(&sx.g, lg.K, err)))
+            break;
+        if ((st = measure(m, ref, ctx, n, &lg, &sx, err))) {
+            hpcz_gram_release(&sx.g);
+            free(sx.C);
+            free(sx.sum_o);
+            break;
+        }
+        hpcz_tensor *w = hpcz_writable_weight(g, n, 1, err);
+        size_t sz = (size_t)(lg.rows * lg.K);
+        double *W = w ? malloc(sz * sizeof *W) : NULL, *W0 = W ? malloc(sz * sizeof *W0) : NULL;
+        if (!W0) {
+            free(W);
+            hpcz_gram_release(&sx.g);
+            free(sx.C);
+            free(sx.sum_o);
+            st = w ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+            break;
+        }
+        weight_to_rows(w->data, &lg, W);
+        memcpy(W0, W, sz * sizeof *W);
+        st = compensate(W, lg.rows, lg.K, &sx, oo.damp, err);
+        if (!st)
+            st = hpcz_obc_run(W, lg.rows, lg.K, grp, &oo, err);
+        if (!st) {
+            rows_to_weight(W, &lg, w->data);
+            if (bias_corr)
+                st = correct_bias(g, n, &lg, W0, W, &sx, ctx, err);
+            int64_t z = 0;
+            for (size_t k = 0; k < sz; k++)
+                z += W[k] == 0;
+            hpcz_pass_note(ctx, "prune-reconstruct", "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows",
+                           n->inputs[1]->name, n->name ? n->name : "", 100.0 * (double)z / (double)sz,
+                           (unsigned long long)sx.g.rows);
+            done++;
+        }
+        free(W);
+        free(W0);
+        hpcz_gram_release(&sx.g);
+        free(sx.C);
+        free(sx.sum_o);
+        if (st) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "layer '%s'", n->name ? n->name : "");
+            hpcz_error_prefix(err, pre);
+        }
+    }
+    free(order);
+    hpcz_filter_release(&f);
+    hpcz_model_free(ref);
+    if (!st && done == 0)
+        st = hpcz_fail(err, HPCZ_ERR_INVALID, "no layer could be reconstructed");
+    if (!st)
+        hpcz_pass_note(ctx, "prune-reconstruct", "%zu layer%s pruned and reconstructed", done, done == 1 ? "" : "s");
+    return st;
+}
+
+const hpcz_pass hpcz_pass_prune_reconstruct = {
+    "prune-reconstruct",
+    "data-aware pruning: OBS-saliency masks and least-squares weight updates per layer (SparseGPT-style)",
+    opts,
+    run,
+};
