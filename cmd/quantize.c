@@ -44,6 +44,7 @@ enum {
     OPT_LABELS,
     OPT_AUTO_FALLBACK,
     OPT_BUDGET,
+    OPT_ALGO,
 };
 
 static const cli_opt opts[] = {
@@ -51,6 +52,9 @@ static const cli_opt opts[] = {
     {"mode", OPT_MODE, required_argument, "MODE",
      "weight-only (default): weights quantized, activations stay float; static: weights and "
      "activations in int8 with calibrated ranges (QDQ)"},
+    {"algo", OPT_ALGO, required_argument, "ALGO",
+     "weight-only: rtn (default, round to nearest) or gptq (quantize columns in order and "
+     "compensate each error on the rest, using the layer inputs' Gram matrix on --calib data)"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "
      "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)"},
@@ -527,6 +531,7 @@ int cmd_quantize(int argc, char **argv)
     long long calib_samples = 0;
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
+    const char *algo = "rtn";
     double budget = 0;
     cli_gates gates;
     cli_gates_init(&gates);
@@ -631,6 +636,9 @@ int cmd_quantize(int argc, char **argv)
         case OPT_REPORT:
             report = optarg;
             break;
+        case OPT_ALGO:
+            algo = optarg;
+            break;
         case OPT_DATA:
             data = optarg;
             break;
@@ -698,6 +706,13 @@ int cmd_quantize(int argc, char **argv)
                                "--calib random:N as a proxy) or --calib-table FILE");
     if (calib && calib_table)
         return cli_usage_error(&info, "--calib and --calib-table: give one");
+    int gptq = !strcmp(algo, "gptq");
+    if (!gptq && strcmp(algo, "rtn"))
+        return cli_usage_error(&info, "--algo: '%s' is not rtn or gptq", algo);
+    if (gptq && (is_static || fp16))
+        return cli_usage_error(&info, "--algo gptq is for weight-only int8/int4");
+    if (gptq && !calib)
+        return cli_usage_error(&info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
     if (reduce_range < 0)
         reduce_range = is_static; /* u8*s8 pair saturation on x86 without VNNI, see --help */
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
@@ -735,6 +750,9 @@ int cmd_quantize(int argc, char **argv)
             snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", keep_io ? "true" : "false",
                      include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
                      exclude ? exclude : "");
+        else if (gptq)
+            snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%lld,symmetric=%s%s%s}", int4 ? "int4" : "int8",
+                     block, symmetric == 1 ? "true" : "false", include ? ",include=" : "", include ? include : "");
         else if (int4)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
@@ -801,7 +819,10 @@ int cmd_quantize(int argc, char **argv)
     size_t out_bytes = 0;
     hpcz_model_summary after;
     memset(&after, 0, sizeof after);
-    if (calib || calib_table) {
+    ctx.data = calib;
+    ctx.data_samples = (size_t)calib_samples;
+    ctx.threads = threads;
+    if (is_static && (calib || calib_table)) {
         /* ranges are measured on the model as the quantization pass will see
          * it: after the preset's clean-ups */
         if (!passes && fold) {
@@ -906,7 +927,8 @@ int cmd_quantize(int argc, char **argv)
                 cli_bytes(out_bytes));
     }
     if (cli_verbosity >= 0) {
-        const char *what = fp16 ? "fp16" : int4 ? "int4 weight-only" : is_static ? "int8 static" : "int8 weight-only";
+        const char *what = fp16 ? "fp16" : int4 ? (gptq ? "int4 weight-only (GPTQ)" : "int4 weight-only")
+                           : is_static ? "int8 static" : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
         fprintf(stderr, "hpcz quantize: %s, %s\n", what,
                 fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
                      : (int4 ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));

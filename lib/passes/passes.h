@@ -30,6 +30,7 @@ extern const hpcz_pass hpcz_pass_prune_magnitude;
 extern const hpcz_pass hpcz_pass_prune_nm;
 extern const hpcz_pass hpcz_pass_prune_channel;
 extern const hpcz_pass hpcz_pass_prune_reconstruct;
+extern const hpcz_pass hpcz_pass_quantize_gptq;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {

@@ -22,6 +22,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_prune_nm,
     &hpcz_pass_prune_channel,
     &hpcz_pass_prune_reconstruct,
+    &hpcz_pass_quantize_gptq,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

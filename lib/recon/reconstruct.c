@@ -7,6 +7,7 @@
  */
 #include "obc.h"
 #include "passes.h"
+#include "qmath.h"
 
 #include <cblas.h>
 
@@ -333,6 +334,13 @@ static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *s
                 : HPCZ_OK;
 }
 
+static void symmetrize_upper(double *a, int64_t K)
+{
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < i; j++)
+            a[i * K + j] = a[j * K + i];
+}
+
 /* W as rows x K doubles, and back */
 static void weight_to_rows(const float *w, const layer_geom *lg, double *W)
 {
@@ -408,6 +416,7 @@ static const hpcz_pass_opt opts[] = {
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
     {"bias-correction", HPCZ_OPT_BOOL, "true", "restore each output's mean through the bias", NULL, 0, 0},
+    {"compensate", HPCZ_OPT_BOOL, "true", "refit each layer to undo the error of the layers pruned before it", NULL, 0, 0},
     {0},
 };
 
@@ -492,7 +501,8 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         }
         weight_to_rows(w->data, &lg, W);
         memcpy(W0, W, sz * sizeof *W);
-        st = compensate(W, lg.rows, lg.K, &sx, oo.damp, err);
+        if (hpcz_pass_arg(a, "compensate").b)
+            st = compensate(W, lg.rows, lg.K, &sx, oo.damp, err);
         if (!st)
             st = hpcz_obc_run(W, lg.rows, lg.K, grp, &oo, err);
         if (!st) {
@@ -533,4 +543,323 @@ const hpcz_pass hpcz_pass_prune_reconstruct = {
     "data-aware pruning: OBS-saliency masks and least-squares weight updates per layer (SparseGPT-style)",
     opts,
     run,
+};
+
+/* ================================================================ GPTQ
+ * Weight-only quantization with the same machinery: columns are quantized in
+ * order and each one's rounding error is compensated on the columns not yet
+ * quantized. Scales are chosen per block of `block-size` inputs as the
+ * columns are reached (from the already compensated weights). Convolution
+ * columns are visited as (ky, kx, ic) so that a block runs along the input
+ * channels, which is how DequantizeLinear's blocked scales are laid out. */
+
+static hpcz_value *init_value(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err)
+{
+    if (hpcz_graph_add_initializer(g, t, err))
+        return NULL;
+    hpcz_value *v = hpcz_graph_find_value(g, t->name);
+    v->ndim = t->ndim;
+    v->dims = t->ndim ? hpcz_model_alloc(g->model, (size_t)t->ndim * sizeof *v->dims) : NULL;
+    for (int i = 0; i < t->ndim; i++)
+        v->dims[i].size = t->dims[i];
+    return v;
+}
+
+static void permute_cols(double *W, int64_t rows, int64_t K, const int64_t *perm, bool inverse)
+{
+    double *tmp = malloc((size_t)K * sizeof *tmp);
+    if (!tmp)
+        return;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < K; k++) {
+            if (inverse)
+                tmp[perm[k]] = W[r * K + k];
+            else
+                tmp[k] = W[r * K + perm[k]];
+        }
+        memcpy(W + r * K, tmp, (size_t)K * sizeof *tmp);
+    }
+    free(tmp);
+}
+
+static void permute_sym(double *A, int64_t K, const int64_t *perm)
+{
+    double *tmp = malloc((size_t)(K * K) * sizeof *tmp);
+    if (!tmp)
+        return;
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < K; j++)
+            tmp[i * K + j] = A[perm[i] * K + perm[j]];
+    memcpy(A, tmp, (size_t)(K * K) * sizeof *tmp);
+    free(tmp);
+}
+
+typedef struct gptq_opts {
+    int dtype;
+    int64_t block;   /* > 0 blocked; 0 per output channel */
+    bool symmetric;
+} gptq_opts;
+
+/* Emits q/scale/zero-point initializers and a DequantizeLinear feeding the
+ * layer in place of its float weight. codes/scales are in "rows x groups"
+ * order (after un-permuting). */
+static hpcz_status emit(hpcz_graph *g, hpcz_node *n, const layer_geom *lg, const double *W, const float *sc,
+                        const int *zp, int64_t n_groups, const gptq_opts *o, hpcz_error *err)
+{
+    hpcz_value *wv = n->inputs[1];
+    hpcz_tensor *w = hpcz_value_const(wv);
+    hpcz_model *m = g->model;
+    int nd = w->ndim;
+    int axis;
+    int64_t sdims[HPCZ_MAX_RANK];
+    int s_nd;
+    if (o->block > 0) {
+        axis = lg->kind == 0 ? 1 : lg->kind == 1 ? 1 : 0;
+        s_nd = nd;
+        for (int i = 0; i < nd; i++)
+            sdims[i] = i == axis ? (w->dims[i] + o->block - 1) / o->block : w->dims[i];
+    } else {
+        axis = lg->kind == 2 ? 1 : 0;
+        s_nd = 1;
+        sdims[0] = lg->rows;
+    }
+    const char *base = wv->name;
+    hpcz_tensor *qt = hpcz_tensor_new(m, hpcz_unique_name(g, base, "quantized"), o->dtype, nd, w->dims);
+    hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, base, "scale"), HPCZ_DTYPE_FLOAT, s_nd, sdims);
+    hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, base, "zero_point"), o->dtype, s_nd, sdims);
+    if (!qt || !st || !zt || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(st) || !hpcz_tensor_alloc(zt))
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    float *sd = st->data;
+    int64_t K = lg->K, rows = lg->rows;
+    int64_t spatial = lg->kind == 0 ? K / w->dims[1] : 1, ic = lg->kind == 0 ? w->dims[1] : K;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < K; k++) {
+            /* group of column k in the visiting order */
+            int64_t grp = 0, sidx = 0;
+            if (o->block > 0) {
+                if (lg->kind == 0) {
+                    int64_t c = k / spatial, sp = k % spatial; /* weight order (ic, ky, kx) */
+                    int64_t pos = sp * ic + c;                 /* visiting order (ky, kx, ic) */
+                    grp = pos / o->block;
+                    sidx = (r * sdims[1] + c / o->block) * spatial + sp;
+                } else {
+                    grp = k / o->block;
+                    sidx = lg->kind == 1 ? r * n_groups + grp : grp * rows + r;
+                }
+            } else {
+                sidx = r;
+            }
+            float s = sc[r * n_groups + grp];
+            int z = zp[r * n_groups + grp];
+            int q = (int)nearbyint(W[r * K + k] / s) + z;
+            int64_t widx = lg->kind == 2 ? k * rows + r : r * K + k;
+            hpcz_qstore(qt->data, o->dtype, (size_t)widx, q);
+            sd[sidx] = s;
+            hpcz_qstore(zt->data, o->dtype, (size_t)sidx, z);
+        }
+    hpcz_value *qv = init_value(g, qt, err), *sv = qv ? init_value(g, st, err) : NULL;
+    hpcz_value *zv = sv ? init_value(g, zt, err) : NULL;
+    if (!zv)
+        return err->status;
+    hpcz_node *dq = hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 3, 1);
+    hpcz_attr *aa = dq ? hpcz_node_add_attr(dq, "axis", HPCZ_ATTR_INT) : NULL;
+    if (!aa)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    aa->i = axis;
+    if (o->block > 0) {
+        hpcz_attr *ba = hpcz_node_add_attr(dq, "block_size", HPCZ_ATTR_INT);
+        if (!ba)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        ba->i = o->block;
+    }
+    dq->inputs[0] = qv;
+    dq->inputs[1] = sv;
+    dq->inputs[2] = zv;
+    hpcz_value *out = hpcz_graph_value(g, hpcz_unique_name(g, base, "dequantized"));
+    out->dtype = HPCZ_DTYPE_FLOAT;
+    hpcz_node_set_output(dq, 0, out);
+    n->inputs[1] = out;
+    return HPCZ_OK;
+}
+
+static const hpcz_pass_opt gptq_opts_table[] = {
+    {"dtype", HPCZ_OPT_ENUM, "int4", "weight type", "int4|int8", 0, 0},
+    {"block-size", HPCZ_OPT_INT, "32", "int4: inputs per scale (16..1024, power of 2); int8: per channel", NULL, 16, 1024},
+    {"symmetric", HPCZ_OPT_BOOL, "false", "zero point 0 (int4 then int4, else uint4 with zero points)", NULL, 0, 0},
+    {"op-types", HPCZ_OPT_STRING, "Conv,Gemm,MatMul", "ops whose weights are quantized", NULL, 0, 0},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
+    {"compensate", HPCZ_OPT_BOOL, "false",
+     "also refit each layer to undo the error of the layers before it (helps large errors; with "
+     "small ones it fits the calibration data more than it generalises)", NULL, 0, 0},
+    {0},
+};
+
+static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    if (!ctx->data)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "GPTQ needs calibration data (--calib DIR, or random:N as a proxy)");
+    gptq_opts go = {0};
+    bool int4 = !strcmp(hpcz_pass_arg(a, "dtype").s, "int4");
+    go.symmetric = hpcz_pass_arg(a, "symmetric").b || !int4;
+    go.dtype = int4 ? (go.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4) : HPCZ_DTYPE_INT8;
+    go.block = int4 ? hpcz_pass_arg(a, "block-size").i : 0;
+    if (go.block & (go.block - 1))
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "quantize-gptq{block-size}: %lld is not a power of 2", (long long)go.block);
+    double damp = hpcz_pass_arg(a, "damp").f;
+    bool comp = hpcz_pass_arg(a, "compensate").b;
+    hpcz_node_filter f;
+    hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      hpcz_pass_arg(a, "op-types").s, err);
+    if (st)
+        return st;
+    if ((st = hpcz_model_upgrade_opset(m, int4 ? 21 : 13, ctx, err))) {
+        hpcz_filter_release(&f);
+        return st;
+    }
+    uint8_t *rb = NULL;
+    size_t rl = 0;
+    if ((st = hpcz_onnx_serialize(m, NULL, &rb, &rl, err))) {
+        hpcz_filter_release(&f);
+        return st;
+    }
+    hpcz_model *ref = hpcz_onnx_load_buffer(rb, rl, NULL, err);
+    free(rb);
+    if (!ref) {
+        hpcz_filter_release(&f);
+        return err->status;
+    }
+    hpcz_graph *g = m->graph;
+    size_t nn = g->n_nodes, done = 0;
+    hpcz_node **order = malloc((nn ? nn : 1) * sizeof *order);
+    /* quantized layers stay float (their weights on the grid) until every
+     * layer is done, so later layers are measured on a plain float model */
+    typedef struct pending {
+        hpcz_node *n;
+        layer_geom lg;
+        double *W;
+        float *sc;
+        int *zp;
+        int64_t ng;
+        gptq_opts lo;
+    } pending;
+    pending *pend = calloc(nn ? nn : 1, sizeof *pend);
+    size_t n_pend = 0;
+    if (!order || !pend)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = hpcz_graph_topo_order(g, order, err);
+    for (size_t i = 0; i < nn && !st; i++) {
+        hpcz_node *n = order[i];
+        layer_geom lg;
+        const char *why;
+        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry(n, &lg, &why))
+            continue;
+        hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+        if (w->numel < 16)
+            continue;
+        gptq_opts lo = go;
+        int64_t red = lg.kind == 0 ? w->dims[1] : lg.K; /* length of the blocked axis */
+        if (lo.block > 0 && red % lo.block) {
+            /* blocks must tile the axis: this layer goes int8 per channel */
+            lo.block = 0;
+            lo.dtype = HPCZ_DTYPE_INT8;
+            lo.symmetric = true;
+            hpcz_pass_note(ctx, "quantize-gptq", "'%s': input axis of %lld is not a multiple of %lld: int8 per channel",
+                           n->name ? n->name : "", (long long)red, (long long)go.block);
+        }
+        stats sx = {0};
+        if ((st = hpcz_gram_init(&sx.g, lg.K, err)))
+            break;
+        st = measure(m, ref, ctx, n, &lg, &sx, err);
+        size_t sz = (size_t)(lg.rows * lg.K);
+        int64_t ng = lo.block > 0 ? lg.K / lo.block : 1;
+        double *W = st ? NULL : malloc(sz * sizeof *W);
+        float *sc = W ? malloc((size_t)(lg.rows * ng) * sizeof *sc) : NULL;
+        int *zp = sc ? malloc((size_t)(lg.rows * ng) * sizeof *zp) : NULL;
+        int64_t *perm = zp ? malloc((size_t)lg.K * sizeof *perm) : NULL;
+        if (!st && !perm)
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        if (!st) {
+            const float *wd = hpcz_tensor_data(w, err);
+            weight_to_rows(wd, &lg, W);
+            if (comp)
+                st = compensate(W, lg.rows, lg.K, &sx, damp, err);
+        }
+        if (!st) {
+            /* visiting order: conv columns by (ky, kx, ic) */
+            int64_t spatial = lg.kind == 0 ? lg.K / w->dims[1] : 1, icn = lg.K / spatial;
+            for (int64_t k = 0; k < lg.K; k++)
+                perm[k] = lg.kind == 0 ? (k % icn) * spatial + k / icn : k;
+            symmetrize_upper(sx.g.H, lg.K);
+            permute_sym(sx.g.H, lg.K, perm);
+            permute_cols(W, lg.rows, lg.K, perm, false);
+            hpcz_qrange r = hpcz_qrange_of(lo.dtype, lo.symmetric, 0);
+            hpcz_obc_opts oo = {0};
+            oo.mode = HPCZ_OBC_QUANT;
+            oo.damp = damp;
+            oo.qmin = r.qmin;
+            oo.qmax = r.qmax;
+            oo.symmetric = lo.symmetric;
+            oo.group = lo.block;
+            oo.n_groups = ng;
+            oo.scales_out = sc;
+            oo.zps_out = zp;
+            st = hpcz_obc_run(W, lg.rows, lg.K, &sx.g, &oo, err);
+            if (!st) {
+                permute_cols(W, lg.rows, lg.K, perm, true);
+                hpcz_tensor *wt = hpcz_writable_weight(g, n, 1, err);
+                if (!wt)
+                    st = err->status;
+                else
+                    rows_to_weight(W, &lg, wt->data);
+            }
+            if (!st) {
+                pend[n_pend++] = (pending){n, lg, W, sc, zp, ng, lo};
+                W = NULL;
+                sc = NULL;
+                zp = NULL;
+                done++;
+                hpcz_pass_note(ctx, "quantize-gptq", "%s ('%s'): %s%s, from %llu input rows", w->name ? w->name : "",
+                               n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
+                               lo.block ? " blocked" : " per channel", (unsigned long long)sx.g.rows);
+            }
+        }
+        free(W);
+        free(sc);
+        free(zp);
+        free(perm);
+        hpcz_gram_release(&sx.g);
+        free(sx.C);
+        free(sx.sum_o);
+    }
+    for (size_t k = 0; k < n_pend; k++) {
+        pending *p = &pend[k];
+        if (!st)
+            st = emit(g, p->n, &p->lg, p->W, p->sc, p->zp, p->ng, &p->lo, err);
+        free(p->W);
+        free(p->sc);
+        free(p->zp);
+    }
+    free(pend);
+    free(order);
+    hpcz_filter_release(&f);
+    hpcz_model_free(ref);
+    if (!st) {
+        hpcz_drop_unused_inits(g);
+        st = hpcz_graph_toposort(g, err);
+    }
+    if (!st && done == 0)
+        st = hpcz_fail(err, HPCZ_ERR_INVALID, "no layer could be quantized with GPTQ");
+    if (!st)
+        hpcz_pass_note(ctx, "quantize-gptq", "%zu layer%s quantized with error compensation", done, done == 1 ? "" : "s");
+    return st;
+}
+
+const hpcz_pass hpcz_pass_quantize_gptq = {
+    "quantize-gptq",
+    "GPTQ weight-only quantization: columns quantized in order, each error compensated on the rest",
+    gptq_opts_table,
+    run_gptq,
 };

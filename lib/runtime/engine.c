@@ -937,6 +937,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     }
     free(idx);
     e->planned = true;
+    if (!e->parent)
+        e->dyn_peak = 0; /* folding at plan time is not activation memory */
     return HPCZ_OK;
 }
 

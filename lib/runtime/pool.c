@@ -45,8 +45,13 @@ static struct {
     atomic_int active; /* workers holding a pointer to the current job */
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
+/* Set while a thread runs tasks: a task that itself calls rt_parallel_for
+ * runs that loop inline instead of waiting on workers busy with its parent. */
+static _Thread_local bool in_task;
+
 static void run_tasks(job *j)
 {
+    in_task = true;
     for (;;) {
         int64_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n)
@@ -54,6 +59,7 @@ static void run_tasks(job *j)
         j->fn(j->ctx, i);
         atomic_fetch_add(&j->done, 1);
     }
+    in_task = false;
 }
 
 static void *worker(void *arg)
@@ -88,7 +94,7 @@ void rt_parallel_for(int64_t n, rt_task_fn fn, void *ctx)
     int t = rt_threads();
     if (t > POOL_MAX + 1)
         t = POOL_MAX + 1;
-    if (t <= 1 || n <= 1) {
+    if (t <= 1 || n <= 1 || in_task) {
         for (int64_t i = 0; i < n; i++)
             fn(ctx, i);
         return;

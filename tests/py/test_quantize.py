@@ -72,6 +72,26 @@ def digits(model, name, args, max_drop, min_sqnr, fp16_io=False):
 
 
 
+def gptq_checks():
+    calib = os.path.join(SAMPLES, "digits", "calib")
+    src = os.path.join(SAMPLES, "digits_mlp.onnx")
+    ref = run(src, {"input": X})[0]
+    for dtype, extra in (("int4", ["--block-size", "32"]), ("int8", [])):
+        rtn = quantize(src, "mlp_rtn_%s.onnx" % dtype, "--dtype", dtype, *extra)
+        gq = quantize(src, "mlp_gptq_%s.onnx" % dtype, "--dtype", dtype, "--algo", "gptq", "--calib", calib, *extra)
+        onnx.checker.check_model(gq, full_check=True)
+        s_rtn, s_gq = sqnr(ref, run(rtn, {"input": X})[0]), sqnr(ref, run(gq, {"input": X})[0])
+        print("   digits_mlp %s: round-to-nearest %.1f dB, GPTQ %.1f dB" % (dtype, s_rtn, s_gq))
+        check(s_gq >= s_rtn + 3, "GPTQ %s: logit SQNR %.1f >= RTN %.1f + 3 dB" % (dtype, s_gq, s_rtn))
+    cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
+    gq = quantize(cnn, "cnn_gptq_int4.onnx", "--dtype", "int4", "--algo", "gptq", "--calib", calib)
+    rtn = quantize(cnn, "cnn_rtn_int4.onnx", "--dtype", "int4")
+    ref = run(cnn, {"input": X})[0]
+    s_rtn, s_gq = sqnr(ref, run(rtn, {"input": X})[0]), sqnr(ref, run(gq, {"input": X})[0])
+    print("   digits_cnn int4: round-to-nearest %.1f dB, GPTQ %.1f dB" % (s_rtn, s_gq))
+    check(s_gq >= s_rtn + 3, "GPTQ int4 on the CNN: %.1f >= %.1f + 3 dB" % (s_gq, s_rtn))
+
+
 def static_checks():
     calib = os.path.join(SAMPLES, "digits", "calib")
     cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
@@ -236,6 +256,7 @@ def main():
     check(not np.allclose(ref, bad, rtol=2e-2, atol=2e-2), "a naive float16 cast of the same model is wrong (control)")
 
     static_checks()
+    gptq_checks()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 

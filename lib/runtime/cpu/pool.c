@@ -39,11 +39,46 @@ typedef struct pool_job {
     bool is_max, include_pad;
 } pool_job;
 
+/* Max pooling without dilation: the max over the window's rows first, as
+ * one contiguous (vectorizable) pass per input row, then over columns. Max
+ * is exact, so the order does not matter. */
+RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
+{
+    const conv_geom *g = j->g;
+    int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
+    const float *xp = j->x + pl * IH * IW;
+    float *yp = j->y + pl * OH * OW;
+    float rowmax[4096];
+    for (int64_t oh = 0; oh < OH; oh++) {
+        int64_t h0 = oh * g->stride[1] - g->pb[1];
+        int64_t ha = h0 < 0 ? 0 : h0, hb = h0 + g->k[1] < IH ? h0 + g->k[1] : IH;
+        for (int64_t iw = 0; iw < IW; iw++)
+            rowmax[iw] = -INFINITY;
+        for (int64_t ih = ha; ih < hb; ih++) {
+            const float *row = xp + ih * IW;
+            for (int64_t iw = 0; iw < IW; iw++)
+                rowmax[iw] = row[iw] > rowmax[iw] ? row[iw] : rowmax[iw];
+        }
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t w0 = ow * g->stride[2] - g->pb[2];
+            int64_t wa = w0 < 0 ? 0 : w0, wb = w0 + g->k[2] < IW ? w0 + g->k[2] : IW;
+            float acc = -INFINITY;
+            for (int64_t iw = wa; iw < wb; iw++)
+                acc = rowmax[iw] > acc ? rowmax[iw] : acc;
+            yp[oh * OW + ow] = acc;
+        }
+    }
+}
+
 RT_HOT static void pool2d_plane(void *ctx, int64_t pl)
 {
     const pool_job *j = ctx;
     const conv_geom *g = j->g;
     bool is_max = j->is_max, include_pad = j->include_pad;
+    if (is_max && g->dil[1] == 1 && g->dil[2] == 1 && g->in[2] <= 4096) {
+        maxpool2d_plane(j, pl);
+        return;
+    }
     int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
     {
         const float *xp = j->x + pl * IH * IW;
