@@ -34,6 +34,7 @@ enum {
     OPT_RECONSTRUCT,
     OPT_CALIB,
     OPT_CALIB_SAMPLES,
+    OPT_RECAL_BN,
 };
 
 static const cli_opt opts[] = {
@@ -54,8 +55,10 @@ static const cli_opt opts[] = {
      "magnitude/nm: choose what to remove by OBS saliency and update the remaining weights of "
      "each layer to reproduce its output on --calib data (least squares with the layer's input "
      "Gram matrix, SparseGPT-style), then restore each output's mean through the bias"},
+    {"recalibrate-bn", OPT_RECAL_BN, no_argument, NULL,
+     "channel: re-estimate every BatchNorm's mean and variance on --calib data after pruning"},
     {"calib", OPT_CALIB, required_argument, "DATA",
-     "calibration data for --reconstruct: a folder of .npy, test_data_set_* folders, a .npy file, or random:N"},
+     "calibration data for --reconstruct and --recalibrate-bn: a folder of .npy, test_data_set_* folders, a .npy file, or random:N"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
     {"min-params", OPT_MIN_PARAMS, required_argument, "N", "skip weights with fewer than N elements"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
@@ -194,7 +197,7 @@ int cmd_prune(int argc, char **argv)
     long long min_params = 0;
     int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0, threads = 0;
     const char *data = NULL, *labels = NULL, *report = NULL, *calib = NULL;
-    int reconstruct = 0;
+    int reconstruct = 0, recal_bn = 0;
     long long calib_samples = 0;
     cli_gates gates;
     cli_gates_init(&gates);
@@ -269,6 +272,9 @@ int cmd_prune(int argc, char **argv)
         case OPT_RECONSTRUCT:
             reconstruct = 1;
             break;
+        case OPT_RECAL_BN:
+            recal_bn = 1;
+            break;
         case OPT_CALIB:
             calib = optarg;
             break;
@@ -306,6 +312,8 @@ int cmd_prune(int argc, char **argv)
     }
     if (!data && calib && strncmp(calib, "random:", 7))
         data = calib;
+    if (recal_bn && !calib)
+        return cli_usage_error(&info, "--recalibrate-bn needs calibration data: --calib DIR");
     if (reconstruct && !calib)
         return cli_usage_error(&info, "--reconstruct needs calibration data: --calib DIR (or random:N)");
     if (reconstruct && strcmp(method, "magnitude") && strcmp(method, "nm"))
@@ -375,9 +383,9 @@ int cmd_prune(int argc, char **argv)
     else if (!strcmp(method, "nm"))
         snprintf(spec, sizeof spec, "%sprune-nm{n=%lld,m=%lld%s}", fold ? "fold-bn,dce," : "", pn, pm, filt);
     else
-        snprintf(spec, sizeof spec, "prune-channel{ratio=%g,criterion=%s%s%s%s%s}%s", ratio, criterion,
+        snprintf(spec, sizeof spec, "prune-channel{ratio=%g,criterion=%s%s%s%s%s}%s%s", ratio, criterion,
                  include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
-                 exclude ? exclude : "", fold ? ",fold-bn,dce" : "");
+                 exclude ? exclude : "", recal_bn ? ",recalibrate-bn" : "", fold ? ",fold-bn,dce" : "");
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
     if (!pl)

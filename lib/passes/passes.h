@@ -21,6 +21,7 @@
 extern const hpcz_pass hpcz_pass_fold_bn;
 extern const hpcz_pass hpcz_pass_eliminate;
 extern const hpcz_pass hpcz_pass_dce;
+extern const hpcz_pass hpcz_pass_fold_constants;
 extern const hpcz_pass hpcz_pass_upgrade_opset;
 extern const hpcz_pass hpcz_pass_quantize_int8;
 extern const hpcz_pass hpcz_pass_quantize_int4;
@@ -31,6 +32,7 @@ extern const hpcz_pass hpcz_pass_prune_nm;
 extern const hpcz_pass hpcz_pass_prune_channel;
 extern const hpcz_pass hpcz_pass_prune_reconstruct;
 extern const hpcz_pass hpcz_pass_quantize_gptq;
+extern const hpcz_pass hpcz_pass_recalibrate_bn;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {

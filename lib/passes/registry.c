@@ -13,6 +13,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_fold_bn,
     &hpcz_pass_eliminate,
     &hpcz_pass_dce,
+    &hpcz_pass_fold_constants,
     &hpcz_pass_upgrade_opset,
     &hpcz_pass_quantize_int8,
     &hpcz_pass_quantize_int4,
@@ -23,6 +24,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_prune_channel,
     &hpcz_pass_prune_reconstruct,
     &hpcz_pass_quantize_gptq,
+    &hpcz_pass_recalibrate_bn,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

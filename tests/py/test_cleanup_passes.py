@@ -110,6 +110,29 @@ def model_noops():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
 
 
+def model_foldable():
+    # a weight transposed at run time, a bias computed from two constants, a
+    # shape computed from a constant tensor: all foldable; x stays dynamic
+    w = numpy_helper.from_array(rng.normal(size=(8, 16)).astype(np.float32), "Wt")
+    b1 = numpy_helper.from_array(rng.normal(size=(8,)).astype(np.float32), "b1")
+    b2 = numpy_helper.from_array(rng.normal(size=(8,)).astype(np.float32), "b2")
+    shp_src = numpy_helper.from_array(np.zeros((4, 2), np.float32), "shape_src")
+    nodes = [
+        helper.make_node("Transpose", ["Wt"], ["W"], name="tr_w", perm=[1, 0]),
+        helper.make_node("Add", ["b1", "b2"], ["b"], name="bias_sum"),
+        helper.make_node("Constant", [], ["two"], name="c2", value=numpy_helper.from_array(np.array(2.0, np.float32))),
+        helper.make_node("Mul", ["b", "two"], ["b2x"], name="bias_scale"),
+        helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"),
+        helper.make_node("Add", ["m", "b2x"], ["a"], name="add_bias"),
+        helper.make_node("Shape", ["shape_src"], ["s"], name="shape_of_const"),
+        helper.make_node("Reshape", ["a", "s"], ["y"], name="reshape"),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 2])],
+                          initializer=[w, b1, b2, shp_src])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
 def main():
     cnn = os.path.join(ROOT, "samples", "digits_cnn.onnx")
     x = np.load(os.path.join(ROOT, "samples", "digits", "test_input.npy"))
@@ -144,6 +167,16 @@ def main():
     check(ops == ["Relu"], "eliminate,dce leaves only Relu (got %s)" % ops)
     check([o.name for o in m.graph.output] == ["y"], "graph output name kept")
     check("shape" not in [i.name for i in m.graph.initializer], "unused Reshape shape removed")
+    onnx.checker.check_model(m, full_check=True)
+
+    src = save(model_foldable(), "foldable.onnx")
+    feeds = {"x": rng.normal(size=(1, 16)).astype(np.float32)}
+    out = hpcz_passes(src, "fold-constants,dce")
+    ok, worst = same_outputs(src, out, feeds)
+    check(ok, "fold-constants,dce: outputs equal (%.2e)" % worst)
+    m = onnx.load(out)
+    ops = sorted(n.op_type for n in m.graph.node)
+    check(ops == ["Add", "MatMul", "Reshape"], "constant chains evaluated away (left: %s)" % ops)
     onnx.checker.check_model(m, full_check=True)
 
     print("%d passed, %d failed" % (passed, failed))

@@ -122,6 +122,20 @@ def main():
           % (n_params(cnn), n_params(dst)))
     print("   digits_cnn 25%% channels: top-1 %.2f%%" % (100 * np.mean(out.argmax(1) == Y)))
 
+    # BatchNorm re-estimation on calibration data recovers accuracy
+    calib = os.path.join(ROOT, "samples", "digits", "calib")
+    accs = {}
+    for crit in ("l1", "bn-gamma"):
+        for recal in (False, True):
+            dst = os.path.join(TMP, "cnn_%s_%d.onnx" % (crit, recal))
+            args = ["--ratio", "0.25", "--criterion", crit, "-q"] + (["--recalibrate-bn", "--calib", calib] if recal else [])
+            r = prune(cnn, dst, *args)
+            check(r.returncode == 0, "channel %s%s runs" % (crit, " + recalibrate-bn" if recal else ""))
+            accs[(crit, recal)] = 100 * np.mean(run(dst, {"input": X})[0].argmax(1) == Y)
+        print("   digits_cnn 25%% channels, %s: %.2f%% -> %.2f%% with --recalibrate-bn"
+              % (crit, accs[(crit, False)], accs[(crit, True)]))
+        check(accs[(crit, True)] > accs[(crit, False)], "--recalibrate-bn improves %s pruning" % crit)
+
     # untraceable: a Reshape with a size written into the model, and a conv output as graph output
     w1 = T("w1", rng.normal(size=(4, 3, 1, 1)))
     w2 = T("w2", rng.normal(size=(4, 4, 1, 1)))

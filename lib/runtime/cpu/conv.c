@@ -302,6 +302,47 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
     rt_parallel_for(C, dw_channel, &j);
 }
 
+/* Small images in a batch: one GEMM over every image's columns
+ * (col [K, N*O]) instead of N small ones, then a reorder to NCHW. */
+static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array *w,
+                                const hpcz_array *b, hpcz_array *y, const conv_geom *g,
+                                bool pointwise)
+{
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], K = C * g->ksize, O = g->osize;
+    size_t need = ((size_t)K + (size_t)M) * (size_t)(N * O) * sizeof(float);
+    float *col = rt_alloc(need);
+    if (!col)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (im2col %zu bytes)", need);
+    float *tmp = col + K * N * O;
+    const float *xd = x->data;
+    if (pointwise) {
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++)
+                memcpy(col + (k * N + n) * O, xd + (n * C + k) * O, (size_t)O * sizeof(float));
+    } else {
+        /* im2col of each image into its own slice of every row */
+        float *one = rt_alloc((size_t)K * (size_t)O * sizeof(float));
+        if (!one) {
+            rt_free(col);
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t n = 0; n < N; n++) {
+            im2col(xd + n * C * g->isize, C, g, one);
+            for (int64_t k = 0; k < K; k++)
+                memcpy(col + (k * N + n) * O, one + k * O, (size_t)O * sizeof(float));
+        }
+        rt_free(one);
+    }
+    rt_sgemm_ex(false, false, M, N * O, K, 1.0f, w->data, K, col, N * O, 0.0f, tmp, N * O,
+                b ? b->data : NULL, NULL, c->act);
+    float *yd = y->data;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++)
+            memcpy(yd + (n * M + m) * O, tmp + (m * N + n) * O, (size_t)O * sizeof(float));
+    rt_free(col);
+    return HPCZ_OK;
+}
+
 static hpcz_status k_conv(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
@@ -338,6 +379,8 @@ static hpcz_status k_conv(rt_ctx *c)
     }
     bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
                      !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
+    if (N > 1 && group == 1 && O < 1024)
+        return conv_batched(c, x, w, b, y, &g, pointwise);
     float *col = NULL;
     if (!pointwise) {
         size_t need = (size_t)K * (size_t)O * sizeof(float);
