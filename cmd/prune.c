@@ -421,6 +421,14 @@ int cmd_prune(int argc, char **argv)
         return cli_file_error(in, &err);
     }
     hpcz_model_foreach_graph(m, scan_layers, &L);
+    /* MACs per sample, measured by running one sample (data given, or random) */
+    uint64_t macs_before = 0, macs_after = 0;
+    bool have_macs = false;
+    {
+        hpcz_error merr;
+        const char *md = data ? data : calib && strncmp(calib, "random:", 7) ? calib : NULL;
+        have_macs = hpcz_model_macs(m, md, threads, &macs_before, &merr) == HPCZ_OK;
+    }
     hpcz_pass_ctx ctx;
     hpcz_pass_ctx_init(&ctx);
     ctx.log = cli_log_note;
@@ -439,6 +447,11 @@ int cmd_prune(int argc, char **argv)
         rc = cli_file_error(in, &err);
         goto done;
     }
+    if (have_macs) {
+        hpcz_error merr;
+        const char *md = data ? data : calib && strncmp(calib, "random:", 7) ? calib : NULL;
+        have_macs = hpcz_model_macs(m, md, threads, &macs_after, &merr) == HPCZ_OK;
+    }
     if (!dry_run && (st = hpcz_onnx_save(m, out, NULL, &err))) {
         rc = cli_file_error(out, &err);
         goto done;
@@ -449,6 +462,9 @@ int cmd_prune(int argc, char **argv)
         fprintf(stderr, "  parameters  %s -> %s\n", cli_count(before.params), cli_count(after.params));
         fprintf(stderr, "  non-zeros   %s -> %s (%.1f%% of the parameters are zero)\n", cli_count(nz_b),
                 cli_count(nz_a), after.params ? 100.0 * (double)after.zeros / (double)after.params : 0.0);
+        if (have_macs)
+            fprintf(stderr, "  MACs        %s -> %s per sample (%.1f%%)\n", cli_count(macs_before),
+                    cli_count(macs_after), macs_before ? 100.0 * (double)macs_after / (double)macs_before : 0.0);
         fprintf(stderr, "  %-32s %-10s %10s %10s %8s %8s\n", "layer", "op", "weights", "after",
                 "zeros", "after");
         for (size_t i = 0; i < L.n; i++) {
@@ -488,6 +504,14 @@ int cmd_prune(int argc, char **argv)
         hpcz_json_uint(&j, "before", before.params - (uint64_t)before.zeros);
         hpcz_json_uint(&j, "after", after.params - (uint64_t)after.zeros);
         hpcz_json_object_end(&j);
+        if (have_macs) {
+            hpcz_json_object_begin(&j, "macs_per_sample");
+            hpcz_json_uint(&j, "before", macs_before);
+            hpcz_json_uint(&j, "after", macs_after);
+            hpcz_json_object_end(&j);
+        } else {
+            hpcz_json_null(&j, "macs_per_sample");
+        }
         hpcz_json_array_begin(&j, "layers");
         for (size_t i = 0; i < L.n; i++) {
             const layer *l = &L.l[i];

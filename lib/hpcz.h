@@ -903,6 +903,11 @@ hpcz_status hpcz_compare(hpcz_model *a, hpcz_model *b, const char *data, const h
                          hpcz_compare_result **out, hpcz_error *err);
 void hpcz_compare_result_free(hpcz_compare_result *r);
 
+/* Multiply-accumulates of Conv/Gemm/MatMul (float or quantized) for one
+ * sample of `data` (a hpcz_dataset spec; NULL: one random sample), from the
+ * shapes of a real run. */
+hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, uint64_t *out, hpcz_error *err);
+
 #ifdef __cplusplus
 }
 #endif

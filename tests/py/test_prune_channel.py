@@ -122,6 +122,27 @@ def main():
           % (n_params(cnn), n_params(dst)))
     print("   digits_cnn 25%% channels: top-1 %.2f%%" % (100 * np.mean(out.argmax(1) == Y)))
 
+    def macs(path):
+        m = onnx.shape_inference.infer_shapes(onnx.load(path))
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+        m = onnx.shape_inference.infer_shapes(m)
+        shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+                  for v in list(m.graph.value_info) + list(m.graph.output)}
+        inits = {t.name: list(t.dims) for t in m.graph.initializer}
+        total = 0
+        for n in m.graph.node:
+            if n.op_type in ("Conv", "Gemm"):
+                w = inits[n.input[1]]
+                k = int(np.prod(w[1:])) if n.op_type == "Conv" else w[1]
+                total += int(np.prod(shapes[n.output[0]])) * k
+        return total
+
+    r = prune(cnn, os.path.join(TMP, "cnn_macs.onnx"), "--ratio", "0.25")
+    mm = re.search(r"MACs\s+([\d,]+) -> ([\d,]+)", r.stderr)
+    got = (int(mm.group(1).replace(",", "")), int(mm.group(2).replace(",", ""))) if mm else None
+    want = (macs(cnn), macs(os.path.join(TMP, "cnn_macs.onnx")))
+    check(got == want, "MACs per sample reported %s equal the shapes' count %s" % (got, want))
+
     # BatchNorm re-estimation on calibration data recovers accuracy
     calib = os.path.join(ROOT, "samples", "digits", "calib")
     accs = {}

@@ -111,6 +111,7 @@ typedef struct im2col_job {
     const float *x;
     const conv_geom *g;
     float *col;
+    int64_t rows, rows_per_task;
 } im2col_job;
 
 RT_HOT static void im2col_row(void *ctx, int64_t r)
@@ -151,10 +152,23 @@ RT_HOT static void im2col_row(void *ctx, int64_t r)
     }
 }
 
+/* Tasks of whole rows, at least ~8K floats each (fixed by the shape). */
+static void im2col_rows(void *ctx, int64_t t)
+{
+    const im2col_job *j = ctx;
+    int64_t r1 = (t + 1) * j->rows_per_task;
+    if (r1 > j->rows)
+        r1 = j->rows;
+    for (int64_t r = t * j->rows_per_task; r < r1; r++)
+        im2col_row(ctx, r);
+}
+
 static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col)
 {
-    im2col_job j = {x, g, col};
-    rt_parallel_for(cn * g->ksize, im2col_row, &j);
+    int64_t rows = cn * g->ksize;
+    int64_t per = g->osize >= 8192 ? 1 : 8192 / (g->osize ? g->osize : 1);
+    im2col_job j = {x, g, col, rows, per};
+    rt_parallel_for((rows + per - 1) / per, im2col_rows, &j);
 }
 
 /* Depthwise 2-D: one channel per task. Each output row accumulates its
