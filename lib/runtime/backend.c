@@ -241,7 +241,7 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     mb = (m + mstep - 1) / mstep;
     gemm_job j = {ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc, bias_m, bias_n, act,
                   nb, nstep, mstep};
-    rt_parallel_for(nb * mb, gemm_block_task, &j);
+    rt_parallel_for_work(nb * mb, gemm_block_task, &j, work / 16);
 }
 
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,

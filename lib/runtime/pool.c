@@ -130,3 +130,13 @@ void rt_parallel_for(int64_t n, rt_task_fn fn, void *ctx)
     while (atomic_load(&P.active) > 0)
         CPU_RELAX();
 }
+
+void rt_parallel_for_work(int64_t n, rt_task_fn fn, void *ctx, double work)
+{
+    if (work < 65536) {
+        for (int64_t i = 0; i < n; i++)
+            fn(ctx, i);
+        return;
+    }
+    rt_parallel_for(n, fn, ctx);
+}

@@ -180,6 +180,9 @@ void rt_bcast_row(const rt_bcast *b, int64_t row, int64_t *off);
  * it, which keeps results independent of the thread count. */
 typedef void (*rt_task_fn)(void *ctx, int64_t i);
 void rt_parallel_for(int64_t n, rt_task_fn fn, void *ctx);
+/* Same, inline on the calling thread when `work` (elements touched) is too
+ * small to pay for waking workers. */
+void rt_parallel_for_work(int64_t n, rt_task_fn fn, void *ctx, double work);
 
 /* Aligned buffers. */
 void *rt_alloc(size_t n);

@@ -123,6 +123,19 @@ def op_histogram(path) -> str:
     return " ".join("%s:%d" % kv for kv in sorted(counts.items()))
 
 
+REPEAT = 3
+
+
+def timed(fn, repeat: int = REPEAT) -> float:
+    """Median wall-clock seconds of repeat calls of fn() (each one a complete run)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 class Timer:
     """with Timer() as t: ...; t.s is the wall-clock seconds."""
 
@@ -199,3 +212,96 @@ def fresh_dir(*parts) -> Path:
         if f.is_file():
             os.unlink(f)
     return d
+
+
+# --------------------------------------------------------------------------
+# The "ranges" model: constants float16 cannot hold (as in tests/py/test_quantize.py)
+# --------------------------------------------------------------------------
+
+RANGES_CHANNELS = 4
+
+
+RANGES_MODELS = {"ranges": True, "ranges_nomul": False}
+
+
+def make_ranges_model(path, with_mul: bool = True) -> None:
+    """Conv -> BatchNormalization(var=1e8) -> Mul(2^20) -> Abs -> Clip(min=1e-10) -> Log -> Relu.
+
+    float16's largest finite value is 65504 and its smallest subnormal ~6e-8: var=1e8
+    and 2^20 overflow, the Clip minimum underflows to 0 (and Log(0) = -inf).
+    with_mul=False ("ranges_nomul") leaves out the Mul and the Relu (output: the
+    Log), so that an error in the BatchNorm variance is neither offset by an error
+    in the multiplier nor hidden by the Relu.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    c = RANGES_CHANNELS
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Conv", ["x", "cw"], ["c1"], name="conv"),
+        helper.make_node("BatchNormalization", ["c1", "g", "b", "mean", "var"], ["bn"], name="bn_big_var"),
+    ]
+    if with_mul:
+        nodes.append(helper.make_node("Mul", ["bn", "big"], ["scaled"], name="mul_2p20"))
+    nodes += [
+        helper.make_node("Abs", ["scaled" if with_mul else "bn"], ["ab"], name="abs"),
+        helper.make_node("Clip", ["ab", "tiny", "hi"], ["cl"], name="clip_1e-10"),
+        helper.make_node("Log", ["cl"], ["lg" if with_mul else "y"], name="log"),
+    ]
+    if with_mul:
+        nodes.append(helper.make_node("Relu", ["lg"], ["y"], name="relu"))
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(c, 1, 3, 3)).astype(np.float32), "cw"),
+        numpy_helper.from_array(np.ones(c, np.float32), "g"),
+        numpy_helper.from_array(np.zeros(c, np.float32), "b"),
+        numpy_helper.from_array(np.zeros(c, np.float32), "mean"),
+        numpy_helper.from_array(np.full(c, 1e8, np.float32), "var"),
+        numpy_helper.from_array(np.array(1e-10, np.float32), "tiny"),
+        numpy_helper.from_array(np.array(1e30, np.float32), "hi"),
+    ]
+    if with_mul:
+        inits.append(numpy_helper.from_array(np.array(2.0**20, np.float32), "big"))
+    g = helper.make_graph(nodes, "ranges", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 6, 6])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def ranges_input() -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(1, 1, 8, 8)).astype(np.float32)
+
+
+def evaluate_ranges(ref_path, path) -> dict:
+    """SQNR of path's output against ref_path's, plus a note: finite?, max |diff|, exact zeros."""
+    x = ranges_input()
+    ref = np.asarray(ort_run(ref_path, {"x": x})[0], np.float32)
+    got = np.asarray(ort_run(path, {"x": x})[0], np.float32)
+    finite = bool(np.all(np.isfinite(got)))
+    note = "finite" if finite else "NON-FINITE (%d nan, %d inf)" % (np.isnan(got).sum(), np.isinf(got).sum())
+    if finite:
+        note += ", max |diff| %.3g" % float(np.max(np.abs(ref - got)))
+    note += ", zeros %d/%d (float32: %d)" % (int((got == 0).sum()), got.size, int((ref == 0).sum()))
+    return {"sqnr_db": sqnr_db(ref, got), "size": file_size(path), "note": note}
+
+
+def changed_constants(src, dst, rtol: float = 0.01) -> str:
+    """Initializers of src whose value in dst (by name, any float dtype) differs by more than rtol."""
+    import onnx
+    from onnx import numpy_helper
+
+    def inits(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    a, b = inits(src), inits(dst)
+    out = []
+    for name, v in a.items():
+        if name not in b or v.dtype.kind != "f":
+            continue
+        w = b[name].astype(np.float64)
+        v = v.astype(np.float64)
+        if w.shape == v.shape and not np.allclose(v, w, rtol=rtol, atol=0):
+            i = int(np.argmax(np.abs(v - w)))
+            out.append("%s %.3g->%.3g" % (name, v.flat[i], w.flat[i]))
+    return ", ".join(out)

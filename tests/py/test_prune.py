@@ -134,6 +134,21 @@ def main():
                   "reconstructed 2:4 keeps the pattern's sparsity")
     rec80 = prune(cnn, "rec80.onnx", "--fold-bn", "--reconstruct", "--calib", calib, "--sparsity", "0.8")
     print("   80%% unstructured reconstructed: %.2f%% / %.1f dB" % (accuracy(rec80), sq(rec80)))
+    # sensitivity table (JSON) and a parameter budget chosen from it
+    sj = os.path.join(TMP, "sens.json")
+    r = subprocess.run([HPCZ, "prune", cnn, "--sensitivity", "--calib", calib, "--json", sj], capture_output=True, text=True)
+    check(r.returncode == 0, "--sensitivity runs")
+    import json as _json
+    doc = _json.load(open(sj))
+    check(doc["schema"] == "hpcz.sensitivity" and len(doc["layers"]) == 5 and
+          all(l["sqnr_db"][0] > l["sqnr_db"][-1] for l in doc["layers"]),
+          "sensitivity: every layer loses more SQNR at 90% than at 25%")
+    tp = os.path.join(TMP, "target.onnx")
+    r = subprocess.run([HPCZ, "prune", cnn, "-o", tp, "--target-params", "4000", "--calib", calib, "-q"],
+                       capture_output=True, text=True)
+    nz = sum(int(np.count_nonzero(numpy_helper.to_array(t))) for t in onnx.load(tp).graph.initializer)
+    check(r.returncode == 0 and nz <= 4000, "--target-params 4000 leaves %d non-zeros" % nz)
+    print("   --target-params 4000: top-1 %.2f%%" % accuracy(tp))
     r = subprocess.run([HPCZ, "prune", cnn, "-o", os.path.join(TMP, "x.onnx"), "--reconstruct"], capture_output=True, text=True)
     check(r.returncode == 2 and "calibration data" in r.stderr, "--reconstruct without data: usage error")
 

@@ -168,7 +168,7 @@ static void im2col(const float *x, int64_t cn, const conv_geom *g, float *col)
     int64_t rows = cn * g->ksize;
     int64_t per = g->osize >= 8192 ? 1 : 8192 / (g->osize ? g->osize : 1);
     im2col_job j = {x, g, col, rows, per};
-    rt_parallel_for((rows + per - 1) / per, im2col_rows, &j);
+    rt_parallel_for_work((rows + per - 1) / per, im2col_rows, &j, (double)rows * (double)g->osize);
 }
 
 /* Depthwise 2-D: one channel per task. Each output row accumulates its
@@ -313,7 +313,7 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
         j.lo[kw] = lo;
         j.hi[kw] = hi;
     }
-    rt_parallel_for(C, dw_channel, &j);
+    rt_parallel_for_work(C, dw_channel, &j, (double)C * (double)g->osize * (double)g->ksize);
 }
 
 /* Small images in a batch: one GEMM over every image's columns

@@ -294,7 +294,7 @@ static hpcz_status k_unary(rt_ctx *c)
         float *ys = y->data;
         if (u->ff) {
             unary_job j = {u->ff, xs, ys, n, &p};
-            rt_parallel_for((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j);
+            rt_parallel_for_work((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)n);
         } else {
             for (int64_t i = 0; i < n; i++)
                 ys[i] = (float)u->fd(xs[i], &p);
@@ -579,7 +579,8 @@ static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
         j.rows_per_task = j.bc.rows;
     if (j.rows_per_task < 1)
         j.rows_per_task = 1;
-    rt_parallel_for((j.bc.rows + j.rows_per_task - 1) / j.rows_per_task, binary_rows, &j);
+    rt_parallel_for_work((j.bc.rows + j.rows_per_task - 1) / j.rows_per_task, binary_rows, &j,
+                         (double)o->numel);
 }
 
 static hpcz_status k_binary(rt_ctx *c)

@@ -139,7 +139,7 @@ static void pool2d_f32(const float *x, float *y, int64_t planes, const conv_geom
                        bool include_pad)
 {
     pool_job j = {x, y, g, is_max, include_pad};
-    rt_parallel_for(planes, pool2d_plane, &j);
+    rt_parallel_for_work(planes, pool2d_plane, &j, (double)planes * (double)g->osize * (double)g->ksize);
 }
 
 static hpcz_status pool(rt_ctx *c, int kind)
