@@ -50,7 +50,8 @@ enum {
 static const cli_opt opts[] = {
     {"output", OPT_OUTPUT, required_argument, "FILE", "write the quantized model to FILE ('-': stdout)"},
     {"mode", OPT_MODE, required_argument, "MODE",
-     "weight-only (default): weights quantized, activations stay float; static: weights and "
+     "weight-only (default): weights quantized, activations stay float; dynamic: MatMul/Gemm "
+     "with int8 weights and activations quantized at run time; static: weights and "
      "activations in int8 with calibrated ranges (QDQ)"},
     {"algo", OPT_ALGO, required_argument, "ALGO",
      "weight-only: rtn (default, round to nearest) or gptq (quantize columns in order and "
@@ -202,7 +203,9 @@ static int tally_graph(hpcz_graph *g, void *ctx)
             continue;
         const hpcz_value *w = n->inputs[1];
         bool q;
-        if (t->fp16)
+        if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger"))
+            q = true;
+        else if (t->fp16)
             q = w->dtype == HPCZ_DTYPE_FLOAT16;
         else
             q = w->producer && !strcmp(w->producer->op_type, "DequantizeLinear");
@@ -684,9 +687,10 @@ int cmd_quantize(int argc, char **argv)
     const char *in = argv[optind];
     if (!out && !dry_run)
         return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
-    int is_static = !strcmp(mode, "static");
-    if (strcmp(mode, "weight-only") && !is_static)
-        return cli_usage_error(&info, "--mode: '%s' is not weight-only or static", mode);
+    int is_static = !strcmp(mode, "static"), is_dynamic = !strcmp(mode, "dynamic");
+    if (strcmp(mode, "weight-only") && !is_static && !is_dynamic)
+        return cli_usage_error(&info, "--mode: '%s' is not weight-only, dynamic or static", mode);
+
     int fp16 = !strcmp(dtype, "fp16") || !strcmp(dtype, "float16");
     int int4 = !strcmp(dtype, "int4");
     hpcz_calib_opts copts = {0};
@@ -699,6 +703,8 @@ int cmd_quantize(int argc, char **argv)
     }
     if (strcmp(act_dtype, "uint8") && strcmp(act_dtype, "int8"))
         return cli_usage_error(&info, "--act-dtype: '%s' is not uint8 or int8", act_dtype);
+    if (is_dynamic && (fp16 || int4))
+        return cli_usage_error(&info, "--mode dynamic quantizes to int8: drop --dtype %s", dtype);
     if (is_static && (fp16 || int4))
         return cli_usage_error(&info, "--mode static quantizes to int8: drop --dtype %s", dtype);
     if (is_static && !calib && !calib_table)
@@ -714,7 +720,7 @@ int cmd_quantize(int argc, char **argv)
     if (gptq && !calib)
         return cli_usage_error(&info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
     if (reduce_range < 0)
-        reduce_range = is_static; /* u8*s8 pair saturation on x86 without VNNI, see --help */
+        reduce_range = is_static || is_dynamic; /* u8*s8 pair saturation on x86 without VNNI, see --help */
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
         return cli_usage_error(&info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
     if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
@@ -756,6 +762,10 @@ int cmd_quantize(int argc, char **argv)
         else if (int4)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
+        else if (is_dynamic)
+            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,reduce-range=%s%s%s%s%s}",
+                     per_channel ? "true" : "false", reduce_range ? "true" : "false", include ? ",include=" : "",
+                     include ? include : "", exclude ? ",exclude=" : "", exclude ? exclude : "");
         else if (is_static)
             snprintf(q, sizeof q,
                      "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
@@ -909,7 +919,8 @@ int cmd_quantize(int argc, char **argv)
             goto done;
         }
     }
-    tally t = {.op_types = op_types ? op_types : "Conv,ConvTranspose,Gemm,MatMul", .fp16 = fp16};
+    tally t = {.op_types = op_types ? op_types : is_dynamic ? "MatMul,Gemm,MatMulInteger" : "Conv,ConvTranspose,Gemm,MatMul",
+               .fp16 = fp16};
     hpcz_model_foreach_graph(m, tally_graph, &t);
     if (dry_run) {
         /* the plan per tensor: the notes of the quantization pass */
@@ -928,7 +939,7 @@ int cmd_quantize(int argc, char **argv)
     }
     if (cli_verbosity >= 0) {
         const char *what = fp16 ? "fp16" : int4 ? (gptq ? "int4 weight-only (GPTQ)" : "int4 weight-only")
-                           : is_static ? "int8 static" : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
+                           : is_static ? "int8 static" : is_dynamic ? "int8 dynamic" : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
         fprintf(stderr, "hpcz quantize: %s, %s\n", what,
                 fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
                      : (int4 ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));

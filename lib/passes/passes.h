@@ -27,6 +27,7 @@ extern const hpcz_pass hpcz_pass_quantize_int8;
 extern const hpcz_pass hpcz_pass_quantize_int4;
 extern const hpcz_pass hpcz_pass_to_fp16;
 extern const hpcz_pass hpcz_pass_quantize_static;
+extern const hpcz_pass hpcz_pass_quantize_dynamic;
 extern const hpcz_pass hpcz_pass_prune_magnitude;
 extern const hpcz_pass hpcz_pass_prune_nm;
 extern const hpcz_pass hpcz_pass_prune_channel;

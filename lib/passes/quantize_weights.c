@@ -890,3 +890,188 @@ const hpcz_pass hpcz_pass_quantize_static = {
     static_opts,
     run_static,
 };
+
+/* ================================================================ dynamic
+ * MatMul and Gemm with int8 weights and activations quantized at run time:
+ * DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp, W_zp) -> Cast ->
+ * Mul(x_scale * W_scale) [-> Add(bias)], the form ONNX Runtime's
+ * quantize_dynamic writes. Weights are per output column (W_zp a vector). */
+
+static hpcz_value *node_out(hpcz_graph *g, hpcz_node *n, size_t k, const char *base, const char *suffix, int dtype)
+{
+    hpcz_value *v = hpcz_graph_value(g, hpcz_unique_name(g, base, suffix));
+    if (v) {
+        v->dtype = dtype;
+        hpcz_node_set_output(n, k, v);
+    }
+    return v;
+}
+
+static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, bool reduce, hpcz_pass_ctx *ctx,
+                                hpcz_error *err)
+{
+    bool gemm = !strcmp(n->op_type, "Gemm");
+    hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    const float *wd = hpcz_tensor_data(w, err);
+    if (!wd)
+        return err->status;
+    bool tb = gemm && hpcz_node_attr_int(n, "transB", 0);
+    float alpha = gemm ? hpcz_node_attr_float(n, "alpha", 1.0f) : 1.0f;
+    float beta = gemm ? hpcz_node_attr_float(n, "beta", 1.0f) : 1.0f;
+    int64_t K = w->dims[tb ? 1 : 0], N = w->dims[tb ? 0 : 1];
+    hpcz_model *m = g->model;
+    const char *base = n->name && *n->name ? n->name : n->outputs[0]->name;
+    int64_t kd[2] = {K, N}, nd[1] = {N};
+    hpcz_tensor *qt = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "quantized"), HPCZ_DTYPE_INT8, 2, kd);
+    hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "zero_point"), HPCZ_DTYPE_INT8,
+                                      per_channel ? 1 : 0, nd);
+    hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "scale"), HPCZ_DTYPE_FLOAT,
+                                      per_channel ? 1 : 0, nd);
+    if (!qt || !zt || !st || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(zt) || !hpcz_tensor_alloc(st))
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hpcz_qrange r = hpcz_qrange_of(HPCZ_DTYPE_INT8, 1, reduce);
+    float *sd = st->data;
+    float *col = malloc((size_t)K * sizeof *col);
+    int *qc = malloc((size_t)K * sizeof *qc);
+    if (!col || !qc) {
+        free(col);
+        free(qc);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    float tensor_scale = 0;
+    int tzp = 0;
+    if (!per_channel)
+        hpcz_choose_qparams(wd, (size_t)w->numel, 1, r, 1, 1, &tensor_scale, &tzp);
+    for (int64_t j = 0; j < N; j++) {
+        for (int64_t k = 0; k < K; k++)
+            col[k] = wd[tb ? j * K + k : k * N + j];
+        float s = tensor_scale;
+        int z = 0;
+        if (per_channel)
+            hpcz_choose_qparams(col, (size_t)K, 1, r, 1, 1, &s, &z);
+        hpcz_quantize_span(col, (size_t)K, 1, s, z, r, qc);
+        for (int64_t k = 0; k < K; k++)
+            ((int8_t *)qt->data)[k * N + j] = (int8_t)qc[k];
+        if (per_channel)
+            sd[j] = s * alpha;
+    }
+    if (!per_channel)
+        sd[0] = tensor_scale * alpha;
+    free(col);
+    free(qc);
+    hpcz_value *qv = new_init_value(g, qt, err), *zv = qv ? new_init_value(g, zt, err) : NULL;
+    hpcz_value *sv = zv ? new_init_value(g, st, err) : NULL;
+    if (!sv)
+        return err->status;
+    hpcz_value *x = n->inputs[0], *y = n->outputs[0];
+    hpcz_node *dql = hpcz_graph_add_node(g, "DynamicQuantizeLinear", hpcz_unique_name(g, base, "DynamicQuantizeLinear"), 1, 3);
+    hpcz_node *mmi = dql ? hpcz_graph_add_node(g, "MatMulInteger", hpcz_unique_name(g, base, "MatMulInteger"), 4, 1) : NULL;
+    hpcz_node *cast = mmi ? hpcz_graph_add_node(g, "Cast", hpcz_unique_name(g, base, "Cast"), 1, 1) : NULL;
+    hpcz_node *msc = cast ? hpcz_graph_add_node(g, "Mul", hpcz_unique_name(g, base, "scale_product"), 2, 1) : NULL;
+    hpcz_node *mul = msc ? hpcz_graph_add_node(g, "Mul", hpcz_unique_name(g, base, "rescale"), 2, 1) : NULL;
+    hpcz_attr *to = mul ? hpcz_node_add_attr(cast, "to", HPCZ_ATTR_INT) : NULL;
+    if (!to)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    to->i = HPCZ_DTYPE_FLOAT;
+    dql->inputs[0] = x;
+    hpcz_value *xq = node_out(g, dql, 0, base, "x_quantized", HPCZ_DTYPE_UINT8);
+    hpcz_value *xs = node_out(g, dql, 1, base, "x_scale", HPCZ_DTYPE_FLOAT);
+    hpcz_value *xz = node_out(g, dql, 2, base, "x_zero_point", HPCZ_DTYPE_UINT8);
+    mmi->inputs[0] = xq;
+    mmi->inputs[1] = qv;
+    mmi->inputs[2] = xz;
+    mmi->inputs[3] = zv;
+    hpcz_value *y32 = node_out(g, mmi, 0, base, "int32", HPCZ_DTYPE_INT32);
+    cast->inputs[0] = y32;
+    hpcz_value *yf = node_out(g, cast, 0, base, "float", HPCZ_DTYPE_FLOAT);
+    msc->inputs[0] = xs;
+    msc->inputs[1] = sv;
+    hpcz_value *sc = node_out(g, msc, 0, base, "scale", HPCZ_DTYPE_FLOAT);
+    mul->inputs[0] = yf;
+    mul->inputs[1] = sc;
+    hpcz_value *bias = gemm && n->n_inputs > 2 ? n->inputs[2] : NULL;
+    if (!xq || !xs || !xz || !y32 || !yf || !sc)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (bias) {
+        hpcz_value *pre = node_out(g, mul, 0, base, "unbiased", HPCZ_DTYPE_FLOAT);
+        hpcz_node *add = hpcz_graph_add_node(g, "Add", hpcz_unique_name(g, base, "bias"), 2, 1);
+        if (!pre || !add)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        add->inputs[0] = pre;
+        add->inputs[1] = bias;
+        if (beta != 1.0f) {
+            hpcz_tensor *bt = hpcz_value_const(bias);
+            const float *bd = bt && bt->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_data(bt, err) : NULL;
+            if (!bd)
+                return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "Gemm '%s': beta with a computed C", base);
+            float *scaled = malloc((size_t)(bt->numel ? bt->numel : 1) * sizeof *scaled);
+            if (!scaled)
+                return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            for (int64_t i = 0; i < bt->numel; i++)
+                scaled[i] = bd[i] * beta;
+            hpcz_value *nb = hpcz_new_const(g, bias->name, HPCZ_DTYPE_FLOAT, bt->ndim, bt->dims, scaled, err);
+            free(scaled);
+            if (!nb)
+                return err->status;
+            add->inputs[1] = nb;
+        }
+        hpcz_node_set_output(add, 0, y);
+    } else {
+        hpcz_node_set_output(mul, 0, y);
+    }
+    n->aux = -1;
+    hpcz_pass_note(ctx, "quantize", "'%s' (%s): int8 weights [%lld x %lld]%s, activations quantized at run time", base,
+                   n->op_type, (long long)K, (long long)N, per_channel ? " per column" : "");
+    return HPCZ_OK;
+}
+
+static const hpcz_pass_opt dynamic_opts[] = {
+    {"per-channel", HPCZ_OPT_BOOL, "true", "one weight scale per output column", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_BOOL, "true", "7-bit weights (u8*s8 saturation on x86 without VNNI)", NULL, 0, 0},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
+    {0},
+};
+
+static hpcz_status run_dynamic(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    hpcz_node_filter f;
+    hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      "MatMul,Gemm", err);
+    if (st)
+        return st;
+    if ((st = hpcz_model_upgrade_opset(m, 11, ctx, err))) {
+        hpcz_filter_release(&f);
+        return st;
+    }
+    hpcz_graph *g = m->graph;
+    size_t n0 = g->n_nodes, done = 0;
+    for (size_t i = 0; i < n0 && !st; i++) {
+        hpcz_node *n = g->nodes[i];
+        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !n->outputs[0])
+            continue;
+        if (ctx->keep_float && ctx->keep_float(ctx->keep_float_user, n))
+            continue;
+        hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+        if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 2 || w->numel < 16 || hpcz_value_const(n->inputs[0]))
+            continue;
+        if (!strcmp(n->op_type, "Gemm") && hpcz_node_attr_int(n, "transA", 0))
+            continue;
+        st = dynamic_node(g, n, hpcz_pass_arg(a, "per-channel").b, hpcz_pass_arg(a, "reduce-range").b, ctx, err);
+        done += !st;
+    }
+    hpcz_filter_release(&f);
+    if (st)
+        return st;
+    hpcz_graph_sweep(g);
+    hpcz_drop_unused_inits(g);
+    hpcz_pass_note(ctx, "quantize", "%zu MatMul/Gemm node%s quantized dynamically", done, done == 1 ? "" : "s");
+    return hpcz_graph_toposort(g, err);
+}
+
+const hpcz_pass hpcz_pass_quantize_dynamic = {
+    "quantize-dynamic",
+    "dynamic int8 for MatMul/Gemm: int8 weights, activations quantized at run time (MatMulInteger)",
+    dynamic_opts,
+    run_dynamic,
+};

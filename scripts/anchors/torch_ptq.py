@@ -12,7 +12,8 @@ checked against ONNX Runtime's float logits first.
 * PTQ: torch.ao.quantization FX graph mode, get_default_qconfig_mapping("fbgemm")
   (activations quint8 HistogramObserver with reduce_range=True, weights qint8
   per-channel symmetric), prepare_fx (fuses Conv+BN+ReLU) -> calibrate on the same
-  512 images (batches of 64) -> convert_fx. Timed: deepcopy + prepare + calibrate +
+  512 images (batches of 64) -> convert_fx. (Debian's torch has no FBGEMM engine:
+  there the "qnnpack" qconfig and engine are used, per-tensor, no reduce_range.) Timed: deepcopy + prepare + calibrate +
   convert (median of 3). Size: bytes of torch.save(state_dict).
 * Pruning: torch.nn.utils.prune.global_unstructured(L1Unstructured) over every
   Conv2d and Linear weight at 50% and 80%, no fine-tuning, then prune.remove.
@@ -47,6 +48,8 @@ from torch.ao.quantization import get_default_qconfig_mapping  # noqa: E402
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx  # noqa: E402
 
 TORCH = torch.__version__.split("+")[0]
+# Debian's python3-torch 1.13 is built without FBGEMM: fall back to QNNPACK there.
+ENGINE = "fbgemm" if "fbgemm" in torch.backends.quantized.supported_engines else "qnnpack"
 CALIB_BATCH = 64
 
 
@@ -107,7 +110,7 @@ def state_bytes(net: nn.Module) -> int:
 
 
 def ptq(net: nn.Module, calib: np.ndarray) -> nn.Module:
-    prepared = prepare_fx(copy.deepcopy(net).eval(), get_default_qconfig_mapping("fbgemm"),
+    prepared = prepare_fx(copy.deepcopy(net).eval(), get_default_qconfig_mapping(ENGINE),
                           example_inputs=(torch.from_numpy(calib[:1]),))
     with torch.no_grad():
         for i in range(0, len(calib), CALIB_BATCH):
@@ -132,7 +135,7 @@ def sparsity(net: nn.Module) -> float:
 def main() -> int:
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    torch.backends.quantized.engine = "fbgemm"
+    torch.backends.quantized.engine = ENGINE
     x, labels = common.test_data()
     calib = common.calib_input()
     rows = []
@@ -156,7 +159,7 @@ def main() -> int:
         seconds = common.timed(lambda: holder.__setitem__("q", ptq(net, calib)))
         got = logits(holder["q"], x)
         acc = common.top1(got, labels)
-        rows.append(common.row(f"PyTorch {TORCH}", "PTQ FX fbgemm static int8", model,
+        rows.append(common.row(f"PyTorch {TORCH}", f"PTQ FX {ENGINE} static int8", model,
                                {"top1": acc, "drop": base - acc, "sqnr_db": common.sqnr_db(ref, got),
                                 "size": state_bytes(holder["q"])}, seconds, "size: torch.save(state_dict)"))
         for amount in (0.5, 0.8):

@@ -72,6 +72,14 @@ def digits(model, name, args, max_drop, min_sqnr, fp16_io=False):
 
 
 
+def dynamic_checks():
+    digits("digits_mlp.onnx", "mlp_dynamic.onnx", ["--mode", "dynamic"], 0.5, 35)
+    m = onnx.load(os.path.join(TMP, "mlp_dynamic.onnx"))
+    ops = {n.op_type for n in m.graph.node}
+    check({"DynamicQuantizeLinear", "MatMulInteger"} <= ops and "Gemm" not in ops,
+          "dynamic: every Gemm became DynamicQuantizeLinear + MatMulInteger")
+
+
 def gptq_checks():
     calib = os.path.join(SAMPLES, "digits", "calib")
     src = os.path.join(SAMPLES, "digits_mlp.onnx")
@@ -257,6 +265,7 @@ def main():
 
     static_checks()
     gptq_checks()
+    dynamic_checks()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
