@@ -84,6 +84,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
 
 /* ---- accuracy gates and reports (cmd/report.c), shared by report, quantize
  * and prune */

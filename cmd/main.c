@@ -21,6 +21,7 @@ static const command commands[] = {
     {"report", cmd_report, "accuracy delta of two models on data; CI gates (exit 3)"},
     {"calibrate", cmd_calibrate, "measure activation ranges on data; write a reusable table"},
     {"prune", cmd_prune, "magnitude (per layer or global) and N:M pruning"},
+    {"batch", cmd_batch, "one recipe over a folder or manifest of models: -j, resumable, --shard K/N"},
     {"passes", cmd_passes, "list the passes and their options"},
     {"run", cmd_run, "run a model on inputs with the CPU runtime, write outputs, benchmark"},
 };

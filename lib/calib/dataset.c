@@ -262,6 +262,8 @@ static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
     for (size_t i = 0; i < d->n_inputs; i++) {
         const hpcz_value *v = hpcz_plan_input(d->plan, i);
         if (v->dtype != HPCZ_DTYPE_FLOAT || v->ndim < 1) {
+            for (size_t j = 0; j < i; j++)
+                hpcz_array_release(&arrays[j]);
             free(arrays);
             return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
                              "random calibration data is only made for float inputs with a batch "
@@ -272,6 +274,8 @@ static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
         dims[0] = (int64_t)n;
         for (int k = 1; k < v->ndim; k++) {
             if (v->dims[k].size < 0) {
+                for (size_t j = 0; j < i; j++)
+                    hpcz_array_release(&arrays[j]);
                 free(arrays);
                 return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
                                  "input '%s' has a symbolic dimension besides the batch: random "
@@ -282,6 +286,8 @@ static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
         }
         hpcz_status st = hpcz_array_alloc(&arrays[i], HPCZ_DTYPE_FLOAT, v->ndim, dims, err);
         if (st) {
+            for (size_t j = 0; j < i; j++)
+                hpcz_array_release(&arrays[j]);
             free(arrays);
             return st;
         }

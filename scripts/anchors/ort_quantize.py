@@ -163,7 +163,8 @@ def main() -> int:
                 with quiet():
                     quant_pre_process(str(src), str(pre))
                     quantize_dynamic(str(pre), str(dst), per_channel=True, weight_type=wt)
-            add(f"quantize_dynamic {wname} per-channel", model, dst, common.timed(run), common.op_histogram(dst))
+            add(f"quantize_dynamic {wname} per-channel", model, dst, common.timed(run))
+            rows[-1]["ops"] = common.op_histogram(dst)
         # MatMulNBits (int4 / int8 weight-only) on the model as is, then on the MatMul rewrite
         mm = out / f"{model}.matmul.onnx"
         n_gemm = gemm_to_matmul(src, mm)

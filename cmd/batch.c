@@ -1,0 +1,546 @@
+/*
+ * batch.c - `hpcz batch MODELS -o OUTDIR --recipe 'quantize --mode weight-only'`:
+ * one recipe over a folder or manifest of models, N jobs at a time,
+ * resumable, shardable across machines by an existing scheduler (Slurm job
+ * arrays, GNU parallel) with --shard K/N, a summary table and JSON per shard.
+ */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { OPT_OUTPUT = 'o', OPT_JOBS = 'j', OPT_RECIPE = 256, OPT_SHARD, OPT_FORCE, OPT_JSON, OPT_DRY };
+
+static const cli_opt opts[] = {
+    {"output", OPT_OUTPUT, required_argument, "DIR", "folder for the results (created if missing)"},
+    {"recipe", OPT_RECIPE, required_argument, "RECIPE",
+     "the hpcz command run on each model, without the model and -o: e.g. 'quantize --mode "
+     "weight-only' or 'prune --sparsity 0.5'; or @FILE to read it from a file"},
+    {"jobs", OPT_JOBS, required_argument, "N", "models processed at once (default 1)"},
+    {"shard", OPT_SHARD, required_argument, "K/N",
+     "process only the K-th of N equal shares of the sorted model list (K from 1), for Slurm job "
+     "arrays or GNU parallel; shares are disjoint and cover every model"},
+    {"force", OPT_FORCE, no_argument, NULL, "redo models already done (by default a rerun resumes)"},
+    {"json", OPT_JSON, required_argument, "FILE",
+     "summary as JSON (schema hpcz.batch 1; default OUTDIR/batch-summary[-K-of-N].json)"},
+    {"dry-run", OPT_DRY, no_argument, NULL, "list what would run; run nothing"},
+    {"quiet", 'q', no_argument, NULL, "no table on stdout"},
+    {0},
+};
+
+static const cli_cmd_info info = {
+    "batch", "MODELS -o OUTDIR --recipe RECIPE [options]",
+    "Run one recipe over many models: MODELS is a folder (every *.onnx and *.hpcz in it) or a "
+    "manifest file (one model path per line, '#' comments, relative to the manifest).",
+    "Each model's output goes to OUTDIR/NAME.onnx and its log to OUTDIR/NAME.log. A model whose "
+    "output and record (OUTDIR/.hpcz-batch/NAME.json) exist and whose input has not changed is "
+    "skipped, so an interrupted batch resumes where it stopped. Exit status: 0 all ok, 1 a "
+    "model failed, 3 a recipe's gate broke (and none failed), 2 usage.",
+    opts,
+};
+
+typedef struct job {
+    char *path;  /* input model */
+    char *name;  /* output stem */
+    pid_t pid;
+    int status;  /* exit status, -1 not run, -2 skipped (done before) */
+    double t0, seconds;
+    uint64_t in_bytes, out_bytes;
+} job;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_jobs(const void *a, const void *b)
+{
+    return strcmp(((const job *)a)->path, ((const job *)b)->path);
+}
+
+static bool has_ext(const char *s, const char *ext)
+{
+    size_t l = strlen(s), e = strlen(ext);
+    return l > e && !strcmp(s + l - e, ext);
+}
+
+static int add_job(job **jobs, size_t *n, size_t *cap, const char *path)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        job *nj = realloc(*jobs, *cap * sizeof *nj);
+        if (!nj)
+            return -1;
+        *jobs = nj;
+    }
+    job *j = &(*jobs)[(*n)++];
+    memset(j, 0, sizeof *j);
+    j->path = strdup(path);
+    j->status = -1;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    j->name = strdup(base);
+    char *dot = strrchr(j->name, '.');
+    if (dot)
+        *dot = 0;
+    return j->path && j->name ? 0 : -1;
+}
+
+/* Splits a recipe into argv words: single and double quotes group. */
+static int split_words(char *s, char **argv, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        while (*s == ' ' || *s == '\t' || *s == '\n')
+            s++;
+        if (!*s)
+            break;
+        char *w = s, *o = s;
+        char q = 0;
+        while (*s && (q || (*s != ' ' && *s != '\t' && *s != '\n'))) {
+            if (!q && (*s == '\'' || *s == '"')) {
+                q = *s++;
+                continue;
+            }
+            if (q && *s == q) {
+                q = 0;
+                s++;
+                continue;
+            }
+            *o++ = *s++;
+        }
+        if (*s)
+            s++;
+        *o = 0;
+        argv[n++] = w;
+    }
+    return n;
+}
+
+static uint64_t file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* The record of a finished model: input size and mtime, exit status. */
+static void record_path(char *buf, size_t cap, const char *outdir, const job *j)
+{
+    snprintf(buf, cap, "%s/.hpcz-batch/%s.json", outdir, j->name);
+}
+
+static bool already_done(const char *outdir, const job *j, const char *out_path)
+{
+    char rp[4096];
+    record_path(rp, sizeof rp, outdir, j);
+    uint8_t *buf;
+    size_t len;
+    hpcz_error err;
+    if (hpcz_file_read(rp, 1 << 20, &buf, &len, &err))
+        return false;
+    hpcz_jval *doc = hpcz_json_parse((const char *)buf, len, &err);
+    free(buf);
+    if (!doc)
+        return false;
+    struct stat st;
+    bool ok = stat(j->path, &st) == 0 && access(out_path, F_OK) == 0;
+    const hpcz_jval *sz = hpcz_json_get(doc, "input_bytes"), *mt = hpcz_json_get(doc, "input_mtime"),
+                    *ex = hpcz_json_get(doc, "exit");
+    ok = ok && sz && mt && ex && sz->num == (double)st.st_size && mt->num == (double)st.st_mtime &&
+         (ex->num == 0 || ex->num == 3);
+    hpcz_json_free(doc);
+    return ok;
+}
+
+static void write_record(const char *outdir, const job *j)
+{
+    char rp[4096];
+    record_path(rp, sizeof rp, outdir, j);
+    struct stat st;
+    if (stat(j->path, &st) != 0)
+        return;
+    hpcz_error err;
+    hpcz_outfile *of = hpcz_outfile_open(rp, &err);
+    if (!of)
+        return;
+    hpcz_json js;
+    hpcz_json_init(&js, hpcz_outfile_stream(of));
+    hpcz_json_object_begin(&js, NULL);
+    hpcz_json_string(&js, "input", j->path);
+    hpcz_json_uint(&js, "input_bytes", (uint64_t)st.st_size);
+    hpcz_json_int(&js, "input_mtime", (int64_t)st.st_mtime);
+    hpcz_json_int(&js, "exit", j->status);
+    hpcz_json_double(&js, "seconds", j->seconds);
+    hpcz_json_object_end(&js);
+    hpcz_json_finish(&js);
+    hpcz_outfile_commit(of, &err);
+}
+
+static void free_jobs(job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(jobs[i].path);
+        free(jobs[i].name);
+    }
+    free(jobs);
+}
+
+static const char *status_word(int st)
+{
+    switch (st) {
+    case -2:
+        return "done before";
+    case -1:
+        return "not run";
+    case 0:
+        return "ok";
+    case 3:
+        return "gate broken";
+    default:
+        return "failed";
+    }
+}
+
+int cmd_batch(int argc, char **argv)
+{
+    const char *outdir = NULL, *recipe = NULL, *json = NULL;
+    long long jobs_n = 1, shard_k = 1, shard_n = 1;
+    int force = 0, dry = 0;
+    int c;
+    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+        switch (c) {
+        case 'h':
+            return EXIT_OK;
+        case OPT_OUTPUT:
+            outdir = optarg;
+            break;
+        case OPT_RECIPE:
+            recipe = optarg;
+            break;
+        case OPT_JOBS:
+            if (!cli_parse_int(&info, "jobs", optarg, 1, 256, &jobs_n))
+                return EXIT_USAGE;
+            break;
+        case OPT_SHARD: {
+            char *e1, *e2;
+            shard_k = strtoll(optarg, &e1, 10);
+            shard_n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
+            if (*e1 != '/' || *e2 || shard_n < 1 || shard_k < 1 || shard_k > shard_n)
+                return cli_usage_error(&info, "--shard: '%s' is not K/N with 1 <= K <= N", optarg);
+            break;
+        }
+        case OPT_FORCE:
+            force = 1;
+            break;
+        case OPT_JSON:
+            json = optarg;
+            break;
+        case OPT_DRY:
+            dry = 1;
+            break;
+        case 'q':
+            cli_verbosity = -1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(&info, "missing MODELS (a folder or a manifest)");
+    if (optind + 1 < argc)
+        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    if (!outdir)
+        return cli_usage_error(&info, "missing -o OUTDIR");
+    if (!recipe)
+        return cli_usage_error(&info, "missing --recipe");
+    /* the recipe: words of an hpcz command */
+    char *rtext = NULL;
+    if (recipe[0] == '@') {
+        uint8_t *b;
+        size_t l;
+        hpcz_error err;
+        if (hpcz_file_read(recipe + 1, 1 << 16, &b, &l, &err))
+            return cli_file_error(recipe + 1, &err);
+        rtext = realloc(b, l + 1);
+        rtext[l] = 0;
+    } else {
+        rtext = strdup(recipe);
+    }
+    char *rwords[128];
+    int nr = split_words(rtext, rwords, 120);
+    static const char *const allowed[] = {"quantize", "prune", "convert"};
+    bool ok_cmd = false;
+    for (size_t i = 0; nr > 0 && i < sizeof allowed / sizeof allowed[0]; i++)
+        ok_cmd |= !strcmp(rwords[0], allowed[i]);
+    if (!ok_cmd) {
+        free(rtext);
+        return cli_usage_error(&info, "--recipe must start with quantize, prune or convert");
+    }
+    for (int i = 1; i < nr; i++)
+        if (!strcmp(rwords[i], "-o") || !strcmp(rwords[i], "--output") || !strncmp(rwords[i], "--output=", 9)) {
+            free(rtext);
+            return cli_usage_error(&info, "--recipe: leave -o out (batch names the outputs)");
+        }
+    /* the models */
+    const char *src = argv[optind];
+    job *jobs = NULL;
+    size_t n = 0, cap = 0;
+    struct stat sst;
+    if (stat(src, &sst) != 0) {
+        free(rtext);
+        return cli_error("%s: no such file or folder", src);
+    }
+    if (S_ISDIR(sst.st_mode)) {
+        DIR *d = opendir(src);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.' || (!has_ext(e->d_name, ".onnx") && !has_ext(e->d_name, ".hpcz")))
+                continue;
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", src, e->d_name);
+            if (add_job(&jobs, &n, &cap, p)) {
+                closedir(d);
+                free(rtext);
+                free_jobs(jobs, n);
+                return cli_error("out of memory");
+            }
+        }
+        if (d)
+            closedir(d);
+    } else {
+        uint8_t *b;
+        size_t l;
+        hpcz_error err;
+        if (hpcz_file_read(src, 1 << 24, &b, &l, &err)) {
+            free(rtext);
+            return cli_file_error(src, &err);
+        }
+        char *text = (char *)b, *save = NULL;
+        text = realloc(text, l + 1);
+        text[l] = 0;
+        const char *slash = strrchr(src, '/');
+        int dl = slash ? (int)(slash - src) : 0;
+        int lineno = 0;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            lineno++;
+            while (*line == ' ' || *line == '\t')
+                line++;
+            char *end = line + strlen(line);
+            while (end > line && (end[-1] == ' ' || end[-1] == '\r' || end[-1] == '\t'))
+                *--end = 0;
+            if (!*line || *line == '#')
+                continue;
+            char p[4096];
+            if (line[0] == '/' || !dl)
+                snprintf(p, sizeof p, "%s", line);
+            else
+                snprintf(p, sizeof p, "%.*s/%s", dl, src, line);
+            if (access(p, R_OK) != 0) {
+                free(text);
+                free(rtext);
+                free_jobs(jobs, n);
+                return cli_error("%s:%d: %s: no such model", src, lineno, p);
+            }
+            if (add_job(&jobs, &n, &cap, p)) {
+                free(text);
+                free(rtext);
+                free_jobs(jobs, n);
+                return cli_error("out of memory");
+            }
+        }
+        free(text);
+    }
+    if (n == 0) {
+        free(rtext);
+        free_jobs(jobs, n);
+        return cli_error("%s: no models (*.onnx, *.hpcz)", src);
+    }
+    qsort(jobs, n, sizeof *jobs, cmp_jobs);
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(jobs[i].name, jobs[i - 1].name)) {
+            free(rtext);
+            int rc = cli_error("%s and %s would write the same output name '%s'", jobs[i - 1].path, jobs[i].path,
+                             jobs[i].name);
+            free_jobs(jobs, n);
+            return rc;
+        }
+    /* shard: contiguous, equal shares of the sorted list */
+    size_t lo = (size_t)((shard_k - 1) * (long long)n / shard_n), hi = (size_t)(shard_k * (long long)n / shard_n);
+    if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
+        int rc = cli_error("%s: %s", outdir, strerror(errno));
+        free(rtext);
+        free_jobs(jobs, n);
+        return rc;
+    }
+    char sd[4096];
+    snprintf(sd, sizeof sd, "%s/.hpcz-batch", outdir);
+    if (mkdir(sd, 0777) != 0 && errno != EEXIST) {
+        int rc = cli_error("%s: %s", sd, strerror(errno));
+        free(rtext);
+        free_jobs(jobs, n);
+        return rc;
+    }
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl <= 0) {
+        free(rtext);
+        free_jobs(jobs, n);
+        return cli_error("cannot find the hpcz executable");
+    }
+    self[sl] = 0;
+    const char *ext = strcmp(rwords[0], "convert") ? ".onnx" : ".onnx";
+    size_t running = 0, next = lo;
+    int worst = 0;
+    double t_all = now_s();
+    while (next < hi || running) {
+        while (next < hi && running < (size_t)jobs_n) {
+            job *j = &jobs[next++];
+            char out[4096];
+            snprintf(out, sizeof out, "%s/%s%s", outdir, j->name, ext);
+            j->in_bytes = file_size(j->path);
+            if (!force && already_done(outdir, j, out)) {
+                j->status = -2;
+                j->out_bytes = file_size(out);
+                continue;
+            }
+            if (dry) {
+                printf("%s %s %s -o %s\n", self, rtext, j->path, out);
+                continue;
+            }
+            char *av[140];
+            int k = 0;
+            av[k++] = self;
+            for (int w = 0; w < nr; w++)
+                av[k++] = rwords[w];
+            av[k++] = j->path;
+            av[k++] = "-o";
+            av[k++] = out;
+            av[k] = NULL;
+            char logp[4096];
+            snprintf(logp, sizeof logp, "%s/%s.log", outdir, j->name);
+            j->t0 = now_s();
+            pid_t pid = fork();
+            if (pid == 0) {
+                int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                    dup2(fd, STDERR_FILENO);
+                    dup2(fd, STDOUT_FILENO);
+                }
+                int nul = open("/dev/null", O_RDONLY);
+                if (nul >= 0)
+                    dup2(nul, STDIN_FILENO);
+                execv(self, av);
+                _exit(127);
+            }
+            if (pid < 0) {
+                j->status = 1;
+                continue;
+            }
+            j->pid = pid;
+            running++;
+        }
+        if (!running)
+            break;
+        int wst;
+        pid_t done = wait(&wst);
+        if (done < 0)
+            break;
+        for (size_t i = lo; i < hi; i++)
+            if (jobs[i].pid == done) {
+                job *j = &jobs[i];
+                j->pid = 0;
+                j->seconds = now_s() - j->t0;
+                j->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+                char out[4096];
+                snprintf(out, sizeof out, "%s/%s%s", outdir, j->name, ext);
+                j->out_bytes = file_size(out);
+                write_record(outdir, j);
+                running--;
+                if (cli_verbosity >= 0 && isatty(STDERR_FILENO))
+                    fprintf(stderr, "hpcz batch: %s: %s (%.1f s)\n", j->name, status_word(j->status), j->seconds);
+            }
+    }
+    if (dry) {
+        free(rtext);
+        free_jobs(jobs, n);
+        return EXIT_OK;
+    }
+    size_t n_ok = 0, n_fail = 0, n_gate = 0, n_skip = 0;
+    for (size_t i = lo; i < hi; i++) {
+        int st = jobs[i].status;
+        if (st == 0)
+            n_ok++;
+        else if (st == -2)
+            n_skip++;
+        else if (st == 3)
+            n_gate++;
+        else
+            n_fail++;
+    }
+    worst = n_fail ? EXIT_FAIL : n_gate ? EXIT_THRESHOLD : EXIT_OK;
+    if (cli_verbosity >= 0) {
+        printf("%-32s %-12s %12s %12s %9s\n", "model", "status", "input", "output", "seconds");
+        for (size_t i = lo; i < hi; i++) {
+            const job *j = &jobs[i];
+            printf("%-32.32s %-12s %12s %12s %9.2f\n", j->name, status_word(j->status), cli_bytes(j->in_bytes),
+                   j->out_bytes ? cli_bytes(j->out_bytes) : "-", j->seconds);
+        }
+        printf("%zu ok, %zu done before, %zu gate broken, %zu failed (shard %lld/%lld: %zu of %zu models, %.1f s)\n",
+               n_ok, n_skip, n_gate, n_fail, shard_k, shard_n, hi - lo, n, now_s() - t_all);
+    }
+    char jp[4096];
+    if (!json) {
+        if (shard_n > 1)
+            snprintf(jp, sizeof jp, "%s/batch-summary-%lld-of-%lld.json", outdir, shard_k, shard_n);
+        else
+            snprintf(jp, sizeof jp, "%s/batch-summary.json", outdir);
+        json = jp;
+    }
+    hpcz_error err;
+    hpcz_outfile *of = strcmp(json, "-") ? hpcz_outfile_open(json, &err) : NULL;
+    if (strcmp(json, "-") && !of) {
+        worst = cli_file_error(json, &err);
+    } else {
+        hpcz_json js;
+        hpcz_json_init(&js, of ? hpcz_outfile_stream(of) : stdout);
+        hpcz_json_object_begin(&js, NULL);
+        hpcz_json_string(&js, "schema", "hpcz.batch");
+        hpcz_json_int(&js, "version", 1);
+        hpcz_json_string(&js, "recipe", recipe);
+        hpcz_json_object_begin(&js, "shard");
+        hpcz_json_int(&js, "k", shard_k);
+        hpcz_json_int(&js, "n", shard_n);
+        hpcz_json_object_end(&js);
+        hpcz_json_array_begin(&js, "models");
+        for (size_t i = lo; i < hi; i++) {
+            const job *j = &jobs[i];
+            hpcz_json_object_begin(&js, NULL);
+            hpcz_json_string(&js, "input", j->path);
+            hpcz_json_string(&js, "name", j->name);
+            hpcz_json_string(&js, "status", status_word(j->status));
+            hpcz_json_int(&js, "exit", j->status < 0 ? 0 : j->status);
+            hpcz_json_uint(&js, "input_bytes", j->in_bytes);
+            hpcz_json_uint(&js, "output_bytes", j->out_bytes);
+            hpcz_json_double(&js, "seconds", j->seconds);
+            hpcz_json_object_end(&js);
+        }
+        hpcz_json_array_end(&js);
+        hpcz_json_object_end(&js);
+        hpcz_json_finish(&js);
+        if (of && hpcz_outfile_commit(of, &err))
+            worst = cli_file_error(json, &err);
+    }
+    free_jobs(jobs, n);
+    free(rtext);
+    return worst;
+}
