@@ -11,6 +11,7 @@ samples/digits/calib/, the 512 images the anchors use):
   quantize --mode static --calib D --no-reduce-range
   quantize --mode static --calib D --calib-method entropy | percentile:99.99
   quantize --mode weight-only                      (int8 per-channel, activations float)
+  quantize --mode dynamic                          (MatMul/Gemm int8, activations quantized at run time)
   quantize --dtype int4  |  --dtype int4 --algo gptq --calib D
   quantize --dtype fp16 --keep-io-types            (also on the "ranges" models, with and without --no-fold)
   prune --sparsity 0.5|0.8                         (per layer, hpcz's default)
@@ -50,7 +51,8 @@ QUANTIZE = [
     ("static int8", "static minmax --no-reduce-range", ["quantize", "--mode", "static", "--calib", "{calib}", "--no-reduce-range"]),
     ("static int8", "static entropy", ["quantize", "--mode", "static", "--calib", "{calib}", "--calib-method", "entropy"]),
     ("static int8", "static percentile:99.99", ["quantize", "--mode", "static", "--calib", "{calib}", "--calib-method", "percentile:99.99"]),
-    ("weight-only int8", "weight-only int8 per-channel", ["quantize", "--mode", "weight-only"]),
+    ("weight-only/dynamic int8", "weight-only int8 per-channel", ["quantize", "--mode", "weight-only"]),
+    ("weight-only/dynamic int8", "dynamic int8", ["quantize", "--mode", "dynamic"]),
     ("int4", "int4 rtn b32", ["quantize", "--dtype", "int4"]),
     ("int4", "int4 gptq b32", ["quantize", "--dtype", "int4", "--algo", "gptq", "--calib", "{calib}"]),
     ("fp16", "fp16 --keep-io-types", ["quantize", "--dtype", "fp16", "--keep-io-types"]),
@@ -78,15 +80,15 @@ RANGES = [
 ANCHOR_TASKS = [
     ("quantize_static", "static int8"),
     ("PTQ FX", "static int8"),
-    ("quantize_dynamic", "weight-only int8"),
-    ("MatMulNBits int8", "weight-only int8"),
+    ("quantize_dynamic", "weight-only/dynamic int8"),
+    ("MatMulNBits int8", "weight-only/dynamic int8"),
     ("MatMulNBits int4", "int4"),
     ("convert_float_to_float16", "fp16"),
     ("prune global L1 50%", "prune 50%"),
     ("prune global L1 80%", "prune 80%"),
     ("float32", "float32"),
 ]
-TASK_ORDER = ["float32", "static int8", "weight-only int8", "int4", "fp16", "prune 50%", "prune 80%", "prune 2:4"]
+TASK_ORDER = ["float32", "static int8", "weight-only/dynamic int8", "int4", "fp16", "prune 50%", "prune 80%", "prune 2:4"]
 MODEL_ORDER = ["digits_cnn", "digits_mlp", "ranges", "ranges_nomul"]
 
 
