@@ -12,6 +12,8 @@ static bool qrange(int dt, double *lo, double *hi)
     case HPCZ_DTYPE_INT16: *lo = -32768; *hi = 32767; return true;
     case HPCZ_DTYPE_UINT16: *lo = 0; *hi = 65535; return true;
     case HPCZ_DTYPE_INT32: *lo = -2147483648.0; *hi = 2147483647.0; return true;
+    case HPCZ_DTYPE_INT4: *lo = -8; *hi = 7; return true;
+    case HPCZ_DTYPE_UINT4: *lo = 0; *hi = 15; return true;
     default: return false;
     }
 }
@@ -75,8 +77,9 @@ static hpcz_status k_quantize(rt_ctx *c)
     if (!odt)
         odt = HPCZ_DTYPE_UINT8;
     double lo, hi;
-    if (!qrange(odt, &lo, &hi) || odt == HPCZ_DTYPE_INT32)
-        return rt_unsupported(c);
+    if (!qrange(odt, &lo, &hi) || odt == HPCZ_DTYPE_INT32 || odt == HPCZ_DTYPE_INT4 ||
+        odt == HPCZ_DTYPE_UINT4)
+        return rt_unsupported(c); /* packed 4-bit outputs: not written by this kernel */
     qmap m;
     if (!qmap_init(c, x, s, &m))
         return rt_bad(c, "scale shape does not match axis/block_size");
@@ -99,6 +102,16 @@ static hpcz_status k_quantize(rt_ctx *c)
     return HPCZ_OK;
 }
 
+/* Integer element i, including packed 4-bit types (element 0 in the low nibble). */
+static inline int64_t load_q(const void *buf, int dtype, int64_t i)
+{
+    if (dtype == HPCZ_DTYPE_INT4 || dtype == HPCZ_DTYPE_UINT4) {
+        int v = (((const uint8_t *)buf)[i / 2] >> (4 * (i & 1))) & 0xf;
+        return dtype == HPCZ_DTYPE_INT4 && v >= 8 ? v - 16 : v;
+    }
+    return rt_load_i(buf, dtype, i);
+}
+
 static hpcz_status k_dequantize(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *s = rt_in(c, 1), *zp = rt_in(c, 2);
@@ -117,7 +130,7 @@ static hpcz_status k_dequantize(rt_ctx *c)
         return y ? HPCZ_OK : c->err->status;
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t q = qidx(&m, i);
-        int64_t v = rt_load_i(x->data, x->dtype, i) - (zp ? rt_load_i(zp->data, zp->dtype, q) : 0);
+        int64_t v = load_q(x->data, x->dtype, i) - (zp ? load_q(zp->data, zp->dtype, q) : 0);
         float r = (float)v * (float)rt_load_d(s->data, s->dtype, q);
         rt_store_d(y->data, odt, i, r);
     }
