@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <regex.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -358,4 +359,16 @@ int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_cali
     if (st)
         return cli_file_error(m->path, &err);
     return EXIT_OK;
+}
+
+bool cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, "-") || !strcmp(b, "-"))
+        return false;
+    if (!strcmp(a, b))
+        return true;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }

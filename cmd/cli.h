@@ -66,6 +66,9 @@ bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, un
 int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
                   hpcz_calib_table **out);
 
+/* Same file (same path, or same inode through links); never for "-". */
+bool cli_same_file(const char *a, const char *b);
+
 /* POSIX extended regex check for --include/--exclude (usage error when bad). */
 bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *pattern);
 

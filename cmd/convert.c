@@ -51,15 +51,6 @@ static const cli_cmd_info info = {
     opts,
 };
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!strcmp(a, "-") || !strcmp(b, "-"))
-        return false;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
-        return false;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 int cmd_convert(int argc, char **argv)
 {
@@ -142,7 +133,7 @@ int cmd_convert(int argc, char **argv)
     if (ext_name && strchr(ext_name, '/'))
         return cli_usage_error(&info, "--external-name: '%s' must be a plain file name", ext_name);
     so.external_name = ext_name;
-    if (!in_place && (same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
+    if (!in_place && (cli_same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
 
     if (passes) {

@@ -475,17 +475,6 @@ static int run_sensitivity(hpcz_model *m, const char *in, const char *data, cons
     return rc;
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!strcmp(a, "-") || !strcmp(b, "-"))
-        return false;
-    if (!strcmp(a, b))
-        return true;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
-        return false;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 int cmd_prune(int argc, char **argv)
 {
@@ -672,7 +661,7 @@ int cmd_prune(int argc, char **argv)
         return EXIT_USAGE;
     if ((include && strpbrk(include, ",{}")) || (exclude && strpbrk(exclude, ",{}")))
         return cli_usage_error(&info, "--include/--exclude: use '|' instead of ',' and no braces");
-    if (out && !in_place && same_file(in, out))
+    if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
     if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
         return cli_usage_error(&info, "--json - and -o - both want standard output");
@@ -737,20 +726,10 @@ int cmd_prune(int argc, char **argv)
     }
     layers L = {.op_types = op_types ? op_types : "Conv,ConvTranspose,Gemm,MatMul"};
     hpcz_model *orig = NULL;
-    if (evaluate) {
-        uint8_t *ob;
-        size_t ol;
-        if (hpcz_onnx_serialize(m, NULL, &ob, &ol, &err) == HPCZ_OK) {
-            orig = hpcz_onnx_load_buffer(ob, ol, NULL, &err);
-            free(ob);
-        }
-        if (!orig) {
-            hpcz_pipeline_free(pl);
-            hpcz_model_free(m);
-            return cli_file_error(in, &err);
-        }
-        orig->file_size = m->file_size;
-        orig->path = in;
+    if (evaluate && !(orig = hpcz_model_clone(m, &err))) {
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return cli_file_error(in, &err);
     }
     hpcz_model_summary before, after;
     memset(&after, 0, sizeof after);

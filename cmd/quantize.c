@@ -511,17 +511,6 @@ static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **b
     return EXIT_OK;
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!strcmp(a, "-") || !strcmp(b, "-"))
-        return false;
-    if (!strcmp(a, b))
-        return true;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
-        return false;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 int cmd_quantize(int argc, char **argv)
 {
@@ -732,7 +721,7 @@ int cmd_quantize(int argc, char **argv)
         return EXIT_USAGE;
     if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
         return cli_usage_error(&info, "--json - and -o - both want standard output");
-    if (out && !in_place && same_file(in, out))
+    if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
 
     /* the preset pipeline, as a string: what --passes would say */

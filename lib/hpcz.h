@@ -289,7 +289,8 @@ size_t hpcz_graph_replace_uses(hpcz_graph *g, hpcz_value *from, hpcz_value *to);
 size_t hpcz_graph_count_uses(const hpcz_graph *g, const hpcz_value *v);
 /* Sorts g's nodes topologically (stable for already sorted graphs). */
 hpcz_status hpcz_graph_toposort(hpcz_graph *g, hpcz_error *err);
-/* Attaches a tensor as initializer of a (new or existing) value. */
+/* Attaches a tensor as initializer of a (new or existing) value; a value without
+ * a shape takes the tensor's. */
 hpcz_status hpcz_graph_add_initializer(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err);
 
 /* Attributes. */
@@ -350,6 +351,9 @@ hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_sav
 /* Serializes to a malloc'd buffer (inline data only). */
 hpcz_status hpcz_onnx_serialize(const hpcz_model *m, const hpcz_save_opts *opts, uint8_t **out,
                                 size_t *out_len, hpcz_error *err);
+
+/* An independent copy of m (through its serialization: every field kept). */
+hpcz_model *hpcz_model_clone(const hpcz_model *m, hpcz_error *err);
 
 /* Canonical bytes of a serialized ModelProto (parse + re-serialize in field
  * order), for semantic comparison of two files. */

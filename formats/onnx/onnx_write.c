@@ -592,3 +592,19 @@ hpcz_status hpcz_onnx_canonicalize(const void *buf, size_t len, uint8_t **out, s
     onnx__model_proto__free_unpacked(mp, NULL);
     return HPCZ_OK;
 }
+
+hpcz_model *hpcz_model_clone(const hpcz_model *m, hpcz_error *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (hpcz_onnx_serialize(m, NULL, &buf, &len, err))
+        return NULL;
+    hpcz_load_opts lo = {.skip_verify = 1};
+    hpcz_model *c = hpcz_onnx_load_buffer(buf, len, &lo, err);
+    free(buf);
+    if (c) {
+        c->file_size = m->file_size;
+        c->path = m->path ? hpcz_model_strdup(c, m->path) : NULL;
+    }
+    return c;
+}

@@ -269,6 +269,15 @@ hpcz_status hpcz_graph_add_initializer(hpcz_graph *g, hpcz_tensor *t, hpcz_error
     v->init = t;
     if (v->dtype == HPCZ_DTYPE_UNDEFINED)
         v->dtype = t->dtype;
+    if (v->ndim < 0 && !v->src) {
+        /* a new initializer: its value gets the tensor's shape */
+        v->dims = t->ndim ? hpcz_model_alloc(g->model, (size_t)t->ndim * sizeof *v->dims) : NULL;
+        if (t->ndim && !v->dims)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < t->ndim; i++)
+            v->dims[i].size = t->dims[i];
+        v->ndim = t->ndim;
+    }
     return HPCZ_OK;
 }
 

@@ -74,6 +74,9 @@ bool hpcz_bypass_node(hpcz_graph *g, hpcz_node *n, hpcz_value *in, hpcz_value *o
 /* Fresh unique value/tensor name "<base>_<suffix>[_N]" in g's scope. */
 const char *hpcz_unique_name(hpcz_graph *g, const char *base, const char *suffix);
 
+/* Adds t as initializer of g; its value (shaped like t). */
+hpcz_value *hpcz_add_init_value(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err);
+
 /* A new float32 initializer in g, with an owned zeroed payload. */
 hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, const int64_t *dims,
                                  hpcz_error *err);

@@ -86,17 +86,6 @@ static void rewire_inputs(hpcz_graph *g, hpcz_value *from, hpcz_value *to)
     }
 }
 
-static hpcz_value *new_init_value(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err)
-{
-    if (hpcz_graph_add_initializer(g, t, err))
-        return NULL;
-    hpcz_value *v = hpcz_graph_find_value(g, t->name);
-    v->ndim = t->ndim;
-    v->dims = t->ndim ? hpcz_model_alloc(g->model, (size_t)t->ndim * sizeof *v->dims) : NULL;
-    for (int i = 0; i < t->ndim; i++)
-        v->dims[i].size = t->dims[i];
-    return v;
-}
 
 /* Quantizes weight value w (consumed with the given role) in graph g. */
 static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role, const qopts *o,
@@ -218,8 +207,8 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
     }
     free(qbuf);
     free(gbuf);
-    hpcz_value *qv = new_init_value(g, qt, err), *sv = qv ? new_init_value(g, scale, err) : NULL;
-    hpcz_value *zv = sv ? new_init_value(g, zpt, err) : NULL;
+    hpcz_value *qv = hpcz_add_init_value(g, qt, err), *sv = qv ? hpcz_add_init_value(g, scale, err) : NULL;
+    hpcz_value *zv = sv ? hpcz_add_init_value(g, zpt, err) : NULL;
     if (!zv)
         return err->status;
     hpcz_node *dq = hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 3, 1);
@@ -558,7 +547,7 @@ static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
         return NULL;
     *(float *)st->data = scale;
     hpcz_qstore(zt->data, s->act.dtype, 0, zp);
-    hpcz_value *sv = new_init_value(g, st, s->err), *zv = sv ? new_init_value(g, zt, s->err) : NULL;
+    hpcz_value *sv = hpcz_add_init_value(g, st, s->err), *zv = sv ? hpcz_add_init_value(g, zt, s->err) : NULL;
     if (!zv)
         return NULL;
     hpcz_node *q = hpcz_graph_add_node(g, "QuantizeLinear", hpcz_unique_name(g, base, "QuantizeLinear"), 3, 1);
@@ -627,7 +616,7 @@ static hpcz_status quantize_bias(sq *s, hpcz_node *n, float sx)
         double v = sc[i] > 0 ? nearbyint((double)bd[i] / sc[i]) : 0;
         q[i] = v > 2147483647.0 ? 2147483647 : v < -2147483648.0 ? INT32_MIN : (int32_t)v;
     }
-    hpcz_value *qv = new_init_value(g, qt, s->err), *sv = qv ? new_init_value(g, st, s->err) : NULL;
+    hpcz_value *qv = hpcz_add_init_value(g, qt, s->err), *sv = qv ? hpcz_add_init_value(g, st, s->err) : NULL;
     if (!sv)
         return s->err->status;
     hpcz_node *dq = hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 2, 1);
@@ -959,8 +948,8 @@ static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, b
         sd[0] = tensor_scale * alpha;
     free(col);
     free(qc);
-    hpcz_value *qv = new_init_value(g, qt, err), *zv = qv ? new_init_value(g, zt, err) : NULL;
-    hpcz_value *sv = zv ? new_init_value(g, st, err) : NULL;
+    hpcz_value *qv = hpcz_add_init_value(g, qt, err), *zv = qv ? hpcz_add_init_value(g, zt, err) : NULL;
+    hpcz_value *sv = zv ? hpcz_add_init_value(g, st, err) : NULL;
     if (!sv)
         return err->status;
     hpcz_value *x = n->inputs[0], *y = n->outputs[0];

@@ -103,6 +103,13 @@ const char *hpcz_unique_name(hpcz_graph *g, const char *base, const char *suffix
     return hpcz_model_strdup(g->model, buf);
 }
 
+hpcz_value *hpcz_add_init_value(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err)
+{
+    if (hpcz_graph_add_initializer(g, t, err))
+        return NULL;
+    return hpcz_graph_find_value(g, t->name);
+}
+
 hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, const int64_t *dims,
                                  hpcz_error *err)
 {
@@ -111,14 +118,7 @@ hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, cons
         hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if (hpcz_graph_add_initializer(g, t, err))
-        return NULL;
-    hpcz_value *v = hpcz_graph_find_value(g, name);
-    v->ndim = ndim;
-    v->dims = ndim ? hpcz_model_alloc(g->model, (size_t)ndim * sizeof *v->dims) : NULL;
-    for (int i = 0; i < ndim; i++)
-        v->dims[i].size = dims[i];
-    return t;
+    return hpcz_add_init_value(g, t, err) ? t : NULL;
 }
 
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err)
@@ -148,13 +148,9 @@ hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hp
         }
         if (nb)
             memcpy(d, src, nb);
-        if (hpcz_graph_add_initializer(g, c, err))
+        hpcz_value *nv = hpcz_add_init_value(g, c, err);
+        if (!nv)
             return NULL;
-        hpcz_value *nv = hpcz_graph_find_value(g, name);
-        nv->ndim = t->ndim;
-        nv->dims = t->ndim ? hpcz_model_alloc(g->model, (size_t)t->ndim * sizeof *nv->dims) : NULL;
-        for (int i = 0; i < t->ndim; i++)
-            nv->dims[i].size = t->dims[i];
         user->inputs[idx] = nv;
         return c;
     }
@@ -186,14 +182,7 @@ hpcz_value *hpcz_new_const(hpcz_graph *g, const char *base, int dtype, int ndim,
     size_t nb = hpcz_dtype_nbytes(dtype, t->numel);
     if (nb && data)
         memcpy(d, data, nb);
-    if (hpcz_graph_add_initializer(g, t, err))
-        return NULL;
-    hpcz_value *v = hpcz_graph_find_value(g, name);
-    v->ndim = ndim;
-    v->dims = ndim ? hpcz_model_alloc(g->model, (size_t)ndim * sizeof *v->dims) : NULL;
-    for (int i = 0; i < ndim; i++)
-        v->dims[i].size = dims[i];
-    return v;
+    return hpcz_add_init_value(g, t, err);
 }
 
 bool hpcz_node_set_input(hpcz_node *n, size_t idx, hpcz_value *v)

@@ -441,14 +441,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     if (st)
         return st;
     /* the model as it was before this pass: the outputs every layer must reproduce */
-    uint8_t *rb = NULL;
-    size_t rl = 0;
-    if ((st = hpcz_onnx_serialize(m, NULL, &rb, &rl, err))) {
-        hpcz_filter_release(&f);
-        return st;
-    }
-    hpcz_model *ref = hpcz_onnx_load_buffer(rb, rl, NULL, err);
-    free(rb);
+    hpcz_model *ref = hpcz_model_clone(m, err);
     if (!ref) {
         hpcz_filter_release(&f);
         return err->status;
@@ -553,17 +546,6 @@ const hpcz_pass hpcz_pass_prune_reconstruct = {
  * columns are visited as (ky, kx, ic) so that a block runs along the input
  * channels, which is how DequantizeLinear's blocked scales are laid out. */
 
-static hpcz_value *init_value(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err)
-{
-    if (hpcz_graph_add_initializer(g, t, err))
-        return NULL;
-    hpcz_value *v = hpcz_graph_find_value(g, t->name);
-    v->ndim = t->ndim;
-    v->dims = t->ndim ? hpcz_model_alloc(g->model, (size_t)t->ndim * sizeof *v->dims) : NULL;
-    for (int i = 0; i < t->ndim; i++)
-        v->dims[i].size = t->dims[i];
-    return v;
-}
 
 static void permute_cols(double *W, int64_t rows, int64_t K, const int64_t *perm, bool inverse)
 {
@@ -657,8 +639,8 @@ static hpcz_status emit(hpcz_graph *g, hpcz_node *n, const layer_geom *lg, const
             sd[sidx] = s;
             hpcz_qstore(zt->data, o->dtype, (size_t)sidx, z);
         }
-    hpcz_value *qv = init_value(g, qt, err), *sv = qv ? init_value(g, st, err) : NULL;
-    hpcz_value *zv = sv ? init_value(g, zt, err) : NULL;
+    hpcz_value *qv = hpcz_add_init_value(g, qt, err), *sv = qv ? hpcz_add_init_value(g, st, err) : NULL;
+    hpcz_value *zv = sv ? hpcz_add_init_value(g, zt, err) : NULL;
     if (!zv)
         return err->status;
     hpcz_node *dq = hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 3, 1);
@@ -718,14 +700,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         hpcz_filter_release(&f);
         return st;
     }
-    uint8_t *rb = NULL;
-    size_t rl = 0;
-    if ((st = hpcz_onnx_serialize(m, NULL, &rb, &rl, err))) {
-        hpcz_filter_release(&f);
-        return st;
-    }
-    hpcz_model *ref = hpcz_onnx_load_buffer(rb, rl, NULL, err);
-    free(rb);
+    hpcz_model *ref = hpcz_model_clone(m, err);
     if (!ref) {
         hpcz_filter_release(&f);
         return err->status;

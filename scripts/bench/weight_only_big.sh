@@ -13,6 +13,7 @@
 # not synced, and removed between runs), for N runs each:
 #   cp big.onnx out/copy.onnx
 #   hpcz quantize big.onnx -o out/q.onnx --mode weight-only   (int8 per-channel, the default)
+#   the same with --clip minmax (no search for the clipping with least squared error)
 # and prints the median and best wall time and peak RSS of each, the output size,
 # and the ratio quantize/cp. With --perf (or when quantize is slower than 2x cp,
 # if perf works here) it records one quantize run with `perf record -g` and prints
@@ -76,14 +77,18 @@ stats() { # "s rss" lines on stdin -> "median best max_rss"
   sort -n | awk '{t[NR]=$1; if ($2>r) r=$2} END {m=(NR%2)?t[(NR+1)/2]:(t[NR/2]+t[NR/2+1])/2; printf "%.3f %.3f %d\n", m, t[1], r}'
 }
 
-cp_lines="" q_lines=""
-for _ in $(seq "$runs"); do   # interleaved, so drift in the machine's load hits both
+cp_lines="" q_lines="" m_lines=""
+for _ in $(seq "$runs"); do   # interleaved, so drift in the machine's load hits all three
   cp_lines+="$(one "$work/out/copy.onnx" cp "$work/big.onnx" "$work/out/copy.onnx")"$'\n'
   q_lines+="$(one "$work/out/q.onnx" "$hpcz" quantize "$work/big.onnx" -o "$work/out/q.onnx" --mode weight-only -q)"$'\n'
+  m_lines+="$(one "$work/out/m.onnx" "$hpcz" quantize "$work/big.onnx" -o "$work/out/m.onnx" --mode weight-only \
+              --clip minmax -q)"$'\n'
 done
 read -r cp_med cp_best cp_rss <<<"$(printf '%s' "$cp_lines" | stats)"
 read -r q_med q_best q_rss <<<"$(printf '%s' "$q_lines" | stats)"
+read -r m_med m_best m_rss <<<"$(printf '%s' "$m_lines" | stats)"
 size_q=$(stat -c %s "$work/out/q.onnx")
+size_m=$(stat -c %s "$work/out/m.onnx")
 ratio=$(echo "$q_med / $cp_med" | bc -l)
 
 printf '\ninput %s: %d bytes (%.1f MiB); %d runs each, warm page cache, %s cores\n' "$work/big.onnx" "$size_in" \
@@ -93,7 +98,10 @@ printf '|%s|\n' "---|---:|---:|---:|---:"
 printf '| %-44s | %9.3f | %9.3f | %12.1f | %14d |\n' "cp" "$cp_med" "$cp_best" "$(echo "$cp_rss / 1024" | bc -l)" "$size_in"
 printf '| %-44s | %9.3f | %9.3f | %12.1f | %14d |\n' "hpcz quantize --mode weight-only (int8)" "$q_med" "$q_best" \
   "$(echo "$q_rss / 1024" | bc -l)" "$size_q"
-printf 'ratio quantize / cp (medians): %.2f   (goal <= 2.00: %s)\n' "$ratio" \
+printf '| %-44s | %9.3f | %9.3f | %12.1f | %14d |\n' "  the same with --clip minmax (no MSE search)" "$m_med" "$m_best" \
+  "$(echo "$m_rss / 1024" | bc -l)" "$size_m"
+printf 'ratio quantize / cp (medians): %.2f, with --clip minmax %.2f   (goal <= 2.00: %s)\n' "$ratio" \
+  "$(echo "$m_med / $cp_med" | bc -l)" \
   "$( [ "$(echo "$ratio <= 2" | bc -l)" = 1 ] && echo met || echo NOT met)"
 
 if [ "$want_perf" = 1 ] || [ "$(echo "$ratio > 2" | bc -l)" = 1 ]; then
