@@ -726,7 +726,9 @@ int cmd_prune(int argc, char **argv)
     }
     layers L = {.op_types = op_types ? op_types : "Conv,ConvTranspose,Gemm,MatMul"};
     hpcz_model *orig = NULL;
-    if (evaluate && !(orig = hpcz_model_clone(m, &err))) {
+    /* with data, every run says how much the outputs moved */
+    const char *delta_data = data ? data : calib && strncmp(calib, "random:", 7) ? calib : NULL;
+    if ((evaluate || delta_data) && !(orig = hpcz_model_clone(m, &err))) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);
         return cli_file_error(in, &err);
@@ -849,6 +851,25 @@ int cmd_prune(int argc, char **argv)
         hpcz_json_finish(&j);
         if (of && hpcz_outfile_commit(of, &err))
             rc = cli_file_error(json, &err);
+    }
+    if (!evaluate && delta_data && !rc && cli_verbosity >= 0) {
+        hpcz_compare_opts co = {0};
+        co.threads = threads;
+        hpcz_compare_result *cr = NULL;
+        hpcz_error cerr;
+        if (hpcz_compare(orig, m, delta_data, &co, &cr, &cerr) == HPCZ_OK) {
+            for (size_t i = 0; i < cr->n_outputs; i++) {
+                const hpcz_output_metrics *om = &cr->outputs[i];
+                fprintf(stderr, "  output '%s' on %s (%zu samples): cosine %.6f, SQNR %.2f dB", om->name, delta_data,
+                        cr->samples, om->cosine, om->sqnr_db);
+                if (om->is_scores)
+                    fprintf(stderr, ", top-1 agreement %.2f%%", 100 * om->top1_agreement);
+                fputc('\n', stderr);
+            }
+            hpcz_compare_result_free(cr);
+        } else {
+            cli_warn("output delta not measured: %s", cerr.msg);
+        }
     }
     if (evaluate && !rc) {
         cli_report_opts ro = {0};

@@ -7,7 +7,7 @@ float16.convert_float_to_float16(model, keep_io_types=True) (onnxconverter-commo
 clamped) on:
 
 * samples/digits_cnn.onnx and samples/digits_mlp.onnx: top-1, drop, logit SQNR,
-  size, wall time of load + convert + save (median of 3), evaluated by
+  size, wall time of load + convert + save (best of 5), evaluated by
   common.evaluate (ONNX Runtime CPU, one thread);
 * the "ranges" model of common.make_ranges_model (BatchNorm var 1e8, a 2^20 Mul,
   a Clip min 1e-10 before Log; float16 cannot hold those constants), and the

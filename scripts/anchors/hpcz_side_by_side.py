@@ -19,7 +19,7 @@ samples/digits/calib/, the 512 images the anchors use):
   prune --sparsity 0.5|0.8 --fold-bn --reconstruct --calib D
   prune --method nm --pattern 2:4  |  ... --fold-bn --reconstruct --calib D
 
-Each run is timed as a process (wall clock, median of 3; the release build
+Each run is timed as a process (wall clock, best of 5; the release build
 build-rel/hpcz, built if missing) and its output evaluated by common.evaluate
 exactly like the anchors' (ONNX Runtime CPU, one thread, 450 test images). Then
 it prints ONE markdown table of every row: hpcz's and those the anchor scripts
@@ -103,7 +103,7 @@ def hpcz_binary(arg) -> Path:
 
 
 def run_hpcz(hpcz: Path, argv: list, src: Path, dst: Path):
-    """Median wall seconds of 3 runs of `hpcz ARGV SRC -o DST`, or (None, error line)."""
+    """Best wall seconds of common.REPEAT runs of `hpcz ARGV SRC -o DST`, or (None, error line)."""
     cmd = [str(hpcz), argv[0], str(src), "-o", str(dst)] + [a.format(calib=CALIB) for a in argv[1:]]
     times = []
     for _ in range(common.REPEAT):
@@ -112,7 +112,7 @@ def run_hpcz(hpcz: Path, argv: list, src: Path, dst: Path):
         times.append(time.perf_counter() - t0)
         if r.returncode != 0:
             return None, "exit %d: %s" % (r.returncode, (r.stderr.strip().splitlines() or [""])[-1])
-    return float(np.median(times)), " ".join(cmd[1:]).replace(str(common.ROOT) + "/", "")
+    return float(min(times)), " ".join(cmd[1:]).replace(str(common.ROOT) + "/", "")
 
 
 def task_of(row: dict) -> str:
@@ -125,7 +125,7 @@ def task_of(row: dict) -> str:
 
 
 def ort_static_fresh_process(model: str) -> float:
-    """Median wall seconds of a fresh python that imports onnxruntime and runs pre-process +
+    """Best wall seconds of a fresh python that imports onnxruntime and runs pre-process +
     quantize_static (minmax, reduce_range, per-channel QDQ) exactly as ort_quantize.py does."""
     out = common.fresh_dir("ort_process")
     code = f"""
@@ -207,7 +207,7 @@ def main() -> int:
     # speed: static int8, minmax, per-channel, reduce-range on both sides
     ort_rows = {r["model"]: r for r in common.load_rows("ort_quantize")
                 if r["method"] == "quantize_static QDQ minmax reduce_range"}
-    print("\nstatic int8 end to end (minmax, per-channel, reduce-range; 512 calibration images; median of %d):"
+    print("\nstatic int8 end to end (minmax, per-channel, reduce-range; 512 calibration images; best of %d):"
           % common.REPEAT)
     print("| model | hpcz s (process) | ORT s (in-process call) | ORT s (fresh python process) | hpcz/ORT call | hpcz/ORT process |")
     print("|---|---:|---:|---:|---:|---:|")

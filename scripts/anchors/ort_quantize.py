@@ -21,7 +21,7 @@ images of samples/digits/calib/input.npy (fed in batches of 64):
   is not timed) and quantized again; the same for 8 bits.
 
 Each run is timed end to end (wall clock, in this process: model load, calibration,
-quantization, save; median of 3 runs; excluding the one-time `import onnxruntime.quantization`,
+quantization, save; best of 5 runs; excluding the one-time `import onnxruntime.quantization`,
 printed separately). Every output is evaluated by common.evaluate (ONNX Runtime CPU,
 one thread): top-1 on the 450-image test split, logit SQNR against the float
 model, file size. Rows go to build/anchors/results/ort_quantize.json and a

@@ -14,7 +14,7 @@ checked against ONNX Runtime's float logits first.
   per-channel symmetric), prepare_fx (fuses Conv+BN+ReLU) -> calibrate on the same
   512 images (batches of 64) -> convert_fx. (Debian's torch has no FBGEMM engine:
   there the "qnnpack" qconfig and engine are used, per-tensor, no reduce_range.) Timed: deepcopy + prepare + calibrate +
-  convert (median of 3). Size: bytes of torch.save(state_dict).
+  convert (best of 5). Size: bytes of torch.save(state_dict).
 * Pruning: torch.nn.utils.prune.global_unstructured(L1Unstructured) over every
   Conv2d and Linear weight at 50% and 80%, no fine-tuning, then prune.remove.
   Size: "-" (the tensors stay dense).

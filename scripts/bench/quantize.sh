@@ -16,8 +16,8 @@
 #  3. quantizer speed on resnet18, end to end, with the same 32 seeded random
 #     calibration images (a .npy folder) on both sides: the hpcz process vs ORT's
 #     quant_pre_process + quantize_static (QDQ, per-channel, MinMax, reduce_range
-#     like hpcz's static default) timed inside python, plus the python start and
-#     imports of a fresh process measured separately.
+#     like hpcz's static default) timed inside python (best of 2 each), plus the
+#     python start and imports of a fresh process measured separately.
 # Builds build-rel/ (release) if needed; uses .venv-anchors/ (made by
 # scripts/anchors/setup.sh --no-torch if it lacks onnxruntime).
 set -euo pipefail
@@ -189,20 +189,25 @@ class Reader(CalibrationDataReader):  # batch 1: the zoo models have a fixed bat
 
 import contextlib, io, logging
 logging.getLogger().setLevel(logging.WARNING)
-t0 = time.perf_counter()
-with contextlib.redirect_stdout(io.StringIO()):
-    quant_pre_process(src, work + "/ort.pre.onnx")
-    t_pre = time.perf_counter() - t0
-    quantize_static(work + "/ort.pre.onnx", work + "/ort.int8.onnx", Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
-print("%.3f %.3f %.3f" % (time.perf_counter() - t0, t_import, t_pre))
+best = None
+for _ in range(2):  # best of 2, like the hpcz side
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        quant_pre_process(src, work + "/ort.pre.onnx")
+        t_pre = time.perf_counter() - t0
+        quantize_static(work + "/ort.pre.onnx", work + "/ort.int8.onnx", Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+    t = time.perf_counter() - t0
+    if best is None or t < best[0]:
+        best = (t, t_pre)
+print("%.3f %.3f %.3f" % (best[0], t_import, best[1]))
 EOF
 )"
   hbest=$(echo "if ($h1 < $h2) $h1 else $h2" | bc -l)
   echo "quantizer, resnet18, static int8 (minmax, per-channel, reduce-range), the same 32 random images:"
   printf '  hpcz quantize (whole process, best of 2)            %8.3f s\n' "$hbest"
-  printf '  ORT quant_pre_process + quantize_static (in python) %8.3f s  (pre-process %.3f s)\n' "$o_call" "$o_pre"
+  printf '  ORT quant_pre_process + quantize_static (best of 2)  %8.3f s  (pre-process %.3f s)\n' "$o_call" "$o_pre"
   printf '  ORT python start-up imports (not in the line above) %8.3f s\n' "$o_import"
   printf '  ratio hpcz / ORT                                    %8.3f\n' "$(echo "$hbest / $o_call" | bc -l)"
   ls -l "$work/h.onnx" "$work/ort.int8.onnx" | awk '{printf "  %-40s %12d bytes\n", $9, $5}'
