@@ -43,6 +43,8 @@ typedef struct rt_step {
     bool fused;        /* an activation merged into its producer's epilogue */
     rt_act act;        /* the activation this step applies (RT_FUSE_ACT ops) */
     int out0_built;    /* out[0] before fusion rewired it */
+    int in0_built;     /* in[0] before int8 fusion rewired it */
+    rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
     void *state;
     rt_sub **subs;     /* nested plans, one per subgraph slot */
     size_t n_subs;
@@ -521,6 +523,7 @@ static hpcz_status exec_build(rt_exec *e, const hpcz_graph *g, rt_exec *parent,
             sp->out[j] = s;
         }
         sp->out0_built = sp->n_out ? sp->out[0] : -1;
+        sp->in0_built = sp->n_in ? sp->in[0] : -1;
         size_t nsub = 0;
         for (size_t a = 0; a < n->n_attrs; a++)
             if (n->attrs[a].type == HPCZ_ATTR_GRAPH)
@@ -738,6 +741,198 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+static bool is_onnx_op(const rt_step *sp, const char *op)
+{
+    return !strcmp(sp->node->op_type, op) && (!sp->node->domain || !*sp->node->domain);
+}
+
+/* Slot s when it holds a plan-time constant (else NULL). */
+static const hpcz_array *const_of(rt_exec *e, const rt_step *sp, size_t j)
+{
+    if (j >= sp->n_in || sp->in[j] < 0 || e->slots[sp->in[j]].kind != SLOT_CONST)
+        return NULL;
+    return &e->slots[sp->in[j]].a;
+}
+
+static bool q8_dtype(int dt)
+{
+    return dt == HPCZ_DTYPE_UINT8 || dt == HPCZ_DTYPE_INT8;
+}
+
+/* A per-tensor scale (float, one element) and optional zero point of dtype
+ * dt (one element) at inputs 1 and 2 of a Q/DQ step. */
+static bool per_tensor_qparams(rt_exec *e, const rt_step *q, int dt, float *scale, int32_t *zp)
+{
+    const hpcz_array *s = const_of(e, q, 1), *z = const_of(e, q, 2);
+    if (!s || s->dtype != HPCZ_DTYPE_FLOAT || s->numel != 1 ||
+        hpcz_node_attr_int(q->node, "block_size", 0) > 0)
+        return false;
+    if (q->n_in > 2 && q->in[2] >= 0 && (!z || z->dtype != dt || z->numel != 1))
+        return false;
+    *scale = *(const float *)s->data;
+    *zp = z ? (int32_t)rt_load_i(z->data, dt, 0) : 0;
+    return true;
+}
+
+static bool int8_fusion_disabled(void)
+{
+    const char *v = getenv("HPCZ_NO_INT8_FUSION");
+    return v && *v && strcmp(v, "0");
+}
+
+/* int8 QDQ fusion: DequantizeLinear(x_q) + DequantizeLinear(const W_q)
+ * [+ DequantizeLinear(const int32 b_q)] -> Conv/Gemm/MatMul -> its only
+ * reader QuantizeLinear (per tensor, u8/s8) becomes one integer kernel
+ * (cpu/qgemm.c) reading x_q and writing the Q's output. A DequantizeLinear
+ * of x left without readers is skipped. The cpu backend only (the ref
+ * backend stays the float oracle); off with HPCZ_NO_INT8_FUSION=1 and under
+ * an observer (which must see every tensor). */
+static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
+{
+    if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
+        return HPCZ_OK;
+    int *reads = calloc(e->n_slots + 1, sizeof *reads);
+    int *reader = calloc(e->n_slots + 1, sizeof *reader);
+    int *prod = malloc((e->n_slots + 1) * sizeof *prod);
+    bool *sub = calloc(e->n_slots + 1, sizeof *sub);
+    if (!reads || !reader || !prod || !sub) {
+        free(reads);
+        free(reader);
+        free(prod);
+        free(sub);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t s = 0; s < e->n_slots; s++)
+        prod[s] = -1;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        for (size_t j = 0; j < sp->n_out; j++)
+            if (sp->out[j] >= 0)
+                prod[sp->out[j]] = (int)k;
+        if (sp->folded || sp->fused)
+            continue;
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0) {
+                reads[sp->in[j]]++;
+                reader[sp->in[j]] = (int)k;
+            }
+        const hpcz_node *n = sp->node;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                mark_sub_flag(e, at->g, sub);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t q = 0; q < at->n; q++)
+                    mark_sub_flag(e, at->graphs[q], sub);
+        }
+    }
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->dynamic || sp->fused || sp->act.kind != RT_ACT_NONE ||
+            sp->n_out != 1 || sp->n_in < 2 || sp->in[0] < 0 || sp->in[1] < 0 || sp->out[0] < 0)
+            continue;
+        if (!is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") && !is_onnx_op(sp, "MatMul"))
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        /* x: a DequantizeLinear run at run time, per tensor */
+        int kx = prod[sp->in[0]], kw = prod[sp->in[1]];
+        if (kx < 0 || kw < 0)
+            continue;
+        rt_step *dx = &e->steps[kx], *dw = &e->steps[kw];
+        if (!is_onnx_op(dx, "DequantizeLinear") || dx->folded || dx->dynamic || dx->fused ||
+            dx->in[0] < 0 || sub[sp->in[0]])
+            continue;
+        rt_slot *xq = &e->slots[dx->in[0]];
+        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT && xq->kind != SLOT_CONST) ||
+            !q8_dtype(xq->a.dtype))
+            continue;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.x = &xq->a;
+        if (!per_tensor_qparams(e, dx, xq->a.dtype, &d.xs, &d.xzp))
+            continue;
+        /* W: a DequantizeLinear of constants, folded at plan time */
+        if (!is_onnx_op(dw, "DequantizeLinear") || !dw->folded ||
+            hpcz_node_attr_int(dw->node, "block_size", 0) > 0)
+            continue;
+        d.w = const_of(e, dw, 0);
+        d.ws = const_of(e, dw, 1);
+        d.wzp = const_of(e, dw, 2);
+        if (!d.w || !d.ws || !q8_dtype(d.w->dtype) || (dw->n_in > 2 && dw->in[2] >= 0 && !d.wzp))
+            continue;
+        d.w_axis = hpcz_node_attr_int(dw->node, "axis", 1);
+        /* bias: absent, or a folded DequantizeLinear of int32 with no zero point */
+        if (sp->n_in > 2 && sp->in[2] >= 0) {
+            int kb = prod[sp->in[2]];
+            if (kb < 0)
+                continue;
+            rt_step *db = &e->steps[kb];
+            if (!is_onnx_op(db, "DequantizeLinear") || !db->folded ||
+                (db->n_in > 2 && db->in[2] >= 0) ||
+                hpcz_node_attr_int(db->node, "block_size", 0) > 0)
+                continue;
+            d.b = const_of(e, db, 0);
+            d.bs = const_of(e, db, 1);
+            if (!d.b || !d.bs || d.b->dtype != HPCZ_DTYPE_INT32 || d.b->ndim != 1)
+                continue;
+            if (d.bs->numel != 1 && rt_axis(hpcz_node_attr_int(db->node, "axis", 1), 1) != 0)
+                continue;
+        }
+        /* y: the only reader is a per-tensor QuantizeLinear to u8/s8 */
+        rt_step *q = &e->steps[reader[s]];
+        if (!is_onnx_op(q, "QuantizeLinear") || q->fused || q->dynamic || q->n_out != 1 ||
+            q->in[0] != s || q->out[0] < 0 || e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        rt_slot *yq = &e->slots[q->out[0]];
+        if (!q8_dtype(yq->a.dtype) || !rt_same_shape(&yq->a, &sl->a))
+            continue;
+        if (q->n_in < 3 || q->in[2] < 0) {
+            int64_t odt = hpcz_node_attr_int(q->node, "output_dtype", 0);
+            if (odt && odt != HPCZ_DTYPE_UINT8)
+                continue;
+        }
+        d.y = &yq->a;
+        if (!per_tensor_qparams(e, q, yq->a.dtype, &d.ys, &d.yzp))
+            continue;
+        rt_qpack *qp = rt_qpack_new(&d);
+        if (!qp)
+            continue;
+        sp->qp = qp;
+        reads[sp->in[0]]--;
+        reads[dx->in[0]]++;
+        sp->in[0] = dx->in[0];
+        sp->out[0] = q->out[0];
+        yq->first = (int)k;
+        q->fused = true;
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->kind = SLOT_NONE;
+    }
+    /* DequantizeLinear steps whose every reader was fused away */
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "DequantizeLinear") || sp->folded || sp->dynamic || sp->fused ||
+            sp->n_out != 1 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (reads[s] || sl->is_output || sub[s] || sl->kind != SLOT_STATIC)
+            continue;
+        sp->fused = true;
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->kind = SLOT_NONE;
+    }
+    free(reads);
+    free(reader);
+    free(prod);
+    free(sub);
+    return HPCZ_OK;
+}
+
 /* Shape planning of e for the current input arrays (already bound to the
  * input slots, data may be NULL). */
 static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
@@ -768,6 +963,10 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->act.kind = RT_ACT_NONE;
         if (sp->n_out)
             sp->out[0] = sp->out0_built;
+        if (sp->n_in)
+            sp->in[0] = sp->in0_built;
+        rt_qpack_free(sp->qp);
+        sp->qp = NULL;
         if (sp->n_in > MAX_IO || sp->n_out > MAX_IO)
             return step_unsupported(sp, err);
         rt_ctx c;
@@ -826,6 +1025,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     }
     if (!e->sub && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fuse_activations(e, err);
+        if (!st)
+            st = fuse_qdq(e, err);
         if (st)
             return st;
     }
@@ -974,7 +1175,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
                 return step_unsupported(sp, err);
         }
         uint64_t t0 = root && root->profile && !e->sub ? now_ns() : 0;
-        hpcz_status st = e->be->run_node(&c);
+        hpcz_status st = sp->qp ? rt_qpack_run(&c, sp->qp) : e->be->run_node(&c);
         if (st)
             return st;
         if (t0)
@@ -1020,6 +1221,7 @@ static void exec_release(rt_exec *e)
         free(sp->out);
         free(sp->frees);
         free(sp->state);
+        rt_qpack_free(sp->qp);
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {
                 exec_release(&sp->subs[q]->e);

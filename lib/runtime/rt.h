@@ -239,4 +239,26 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *bias_m, const float *bias_n, const rt_act *act);
 int rt_threads(void);
 
+/* ---- int8 QDQ fusion (cpu/qgemm.c): DQ(x u8/s8) + DQ(const W) [+ DQ(const int32 b)]
+ * -> Conv/Gemm/MatMul -> QuantizeLinear, run as one integer kernel. The engine
+ * recognises the pattern at plan time and describes it; rt_qpack_new checks it
+ * and packs the weights (NULL: not supported, the nodes run as they are). */
+typedef struct rt_qdesc {
+    const hpcz_node *node;       /* the Conv/Gemm/MatMul (attributes) */
+    const hpcz_array *x;         /* x_q: dtype and planned shape */
+    float xs;
+    int32_t xzp;
+    const hpcz_array *w, *ws, *wzp; /* quantized weight, its scale, zero point (may be NULL) */
+    int64_t w_axis;              /* DequantizeLinear axis of the weight */
+    const hpcz_array *b, *bs;    /* int32 bias and its scale (NULL: no bias) */
+    const hpcz_array *y;         /* y_q: dtype and planned shape */
+    float ys;
+    int32_t yzp;
+} rt_qdesc;
+typedef struct rt_qpack rt_qpack;
+rt_qpack *rt_qpack_new(const rt_qdesc *d);
+void rt_qpack_free(rt_qpack *p);
+/* Runs the fused node: c->in[0] is x_q, c->out[0] is y_q (planned). */
+hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);
+
 #endif

@@ -2,8 +2,9 @@
 # Benchmark (not a test): weight-only int8 quantization of a ~540 MB float model
 # against `cp` of the same file, in the same run. Project goal: quantize <= 2x cp.
 #
-#   scripts/bench/weight_only_big.sh [--runs N] [--tensors N] [--dim D] [--perf]
+#   scripts/bench/weight_only_big.sh [--runs N] [--tensors N] [--dim D] [--perf] [--keep]
 #                                    (defaults: 3 runs, 8 tensors of 4096x4096)
+# (needs ~1.3 GB in build/bench-wo/, removed at the end unless --keep)
 #
 # Makes build/bench-wo/big.onnx with Debian's /usr/bin/python3 (onnx 1.12, numpy):
 # a chain of MatMuls x[1,D] -> W0 -> ... -> W(N-1), each W a seeded random DxD
@@ -16,18 +17,19 @@
 #   the same with --clip minmax (no search for the clipping with least squared error)
 # and prints the median and best wall time and peak RSS of each, the output size,
 # and the ratio quantize/cp. With --perf (or when quantize is slower than 2x cp,
-# if perf works here) it records one quantize run with `perf record -g` and prints
-# the top of `perf report` (what dominates). Uses build-rel/ (release, built if needed).
+# if perf works here) it records one run of each quantize command with `perf record`
+# and prints the top of `perf report` (what dominates, by self time). Uses build-rel/ (release, built if needed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-runs=3 tensors=8 dim=4096 want_perf=0
+runs=3 tensors=8 dim=4096 want_perf=0 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --tensors) tensors=$2; shift 2 ;;
     --dim) dim=$2; shift 2 ;;
     --perf) want_perf=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "weight_only_big.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -107,15 +109,16 @@ printf 'ratio quantize / cp (medians): %.2f, with --clip minmax %.2f   (goal <= 
 if [ "$want_perf" = 1 ] || [ "$(echo "$ratio > 2" | bc -l)" = 1 ]; then
   if perf record -o "$work/perf.data" -g -- true >/dev/null 2>&1; then
     echo
-    echo "perf record -g of one quantize run; top of perf report (children = inclusive):"
-    perf record -q -o "$work/perf.data" -g -- "$hpcz" quantize "$work/big.onnx" -o "$work/out/q.onnx" \
-      --mode weight-only -q >/dev/null 2>&1
-    perf report -i "$work/perf.data" --no-children --stdio --percent-limit 2 -g none 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -25
-    echo "-- inclusive (children) --"
-    perf report -i "$work/perf.data" --children --stdio --percent-limit 5 -g none 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -25
+    for extra in "" "--clip minmax"; do
+      echo "perf record of one 'hpcz quantize --mode weight-only $extra' run; perf report, self time >= 2%:"
+      # shellcheck disable=SC2086
+      perf record -q -o "$work/perf.data" -- "$hpcz" quantize "$work/big.onnx" -o "$work/out/q.onnx" \
+        --mode weight-only $extra -q >/dev/null 2>&1
+      perf report -i "$work/perf.data" --stdio --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+      echo
+    done
   else
     echo "(perf cannot record here: no profile)"
   fi
 fi
+[ "$keep" = 1 ] || rm -rf "$work"

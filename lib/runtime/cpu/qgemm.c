@@ -1,0 +1,492 @@
+/*
+ * qgemm.c - the integer kernel behind int8 QDQ fusion: DequantizeLinear(x_q)
+ * + DequantizeLinear(W_q) [+ DequantizeLinear(b_q int32)] -> Conv / Gemm /
+ * MatMul -> QuantizeLinear, run as one op on the quantized tensors.
+ *
+ * Arithmetic: both operands are widened to int16 with their zero point
+ * subtracted (x - x_zp and w - w_zp both lie in [-255, 255]), and vpmaddwd
+ * (int16 x int16 -> int32 pair sums) accumulates in int32. Nothing saturates:
+ * a pair sum is at most 2 * 255 * 255 and K is capped at 32768, so the int32
+ * sum is exact for any uint8/int8 data, full range included (vpmaddubsw,
+ * which saturates to int16 when two u8 x s8 products exceed 32767, is not
+ * used). Zero points need no correction terms: padding is the zero point,
+ * i.e. 0 after the subtraction.
+ *
+ * Requantisation per output channel m, as QuantizeLinear rounds:
+ *   v = (float)(acc + bias_i[m]) * mult[m] + bias_f[m],  mult = xs * ws[m] / ys
+ *   y = clamp(rint(v) (ties to even), qmin - yzp, qmax - yzp) + yzp
+ * bias_i is the int32 bias when its scale is exactly xs * ws[m] (what
+ * quantizers write), otherwise bias_f carries it in float.
+ *
+ * Layout: C[m][n] = sum_k A[m][k] B[k][n], m = output channel, n = output
+ * pixel (Conv) or row of x (Gemm/MatMul). A (weights) is packed once, at plan
+ * time, in blocks of MR=4 channels: per pair of k, four 32-bit words (w[k],
+ * w[k+1]) as int16. B is packed per task in panels of NR=16 columns: per pair
+ * of k, sixteen such words. The 4x16 micro-kernel keeps 8 accumulators.
+ *
+ * Threads: tasks are (image, group, panel of 16 columns), fixed by the shape;
+ * each output element is computed by one task in one way, so the bytes do
+ * not depend on the thread count.
+ */
+#include "../rt.h"
+#include "conv_geom.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define QG_X86 1
+#endif
+
+#define MR 4
+#define NR 16
+#define QG_MAX_K 32768
+
+struct rt_qpack {
+    bool conv, avx2;
+    conv_geom g;
+    int64_t batch, cin, groups, M, Mg, K, kp, mblk;
+    int64_t rows; /* Gemm/MatMul: rows of x */
+    int xdt, ydt;
+    int32_t xzp, yzp, qlo, qhi;
+    float lo, hi;  /* clamp bounds of v: qlo - yzp, qhi - yzp */
+    int32_t *wp;   /* [groups][mblk][kp][MR] */
+    int32_t *bi;   /* [M] */
+    float *mult, *bf; /* [M] */
+};
+
+void rt_qpack_free(rt_qpack *p)
+{
+    if (!p)
+        return;
+    rt_free(p->wp);
+    free(p->bi);
+    free(p->mult);
+    free(p->bf);
+    free(p);
+}
+
+static bool q8(int dt)
+{
+    return dt == HPCZ_DTYPE_UINT8 || dt == HPCZ_DTYPE_INT8;
+}
+
+static inline uint32_t pair16(int32_t lo, int32_t hi)
+{
+    return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
+}
+
+rt_qpack *rt_qpack_new(const rt_qdesc *d)
+{
+    const hpcz_node *n = d->node;
+    const char *op = n->op_type;
+    const hpcz_array *x = d->x, *w = d->w, *y = d->y;
+    if (!q8(x->dtype) || !q8(w->dtype) || !q8(y->dtype) || !d->ws ||
+        d->ws->dtype != HPCZ_DTYPE_FLOAT)
+        return NULL;
+    if (d->wzp && (d->wzp->dtype != w->dtype || d->wzp->numel != d->ws->numel))
+        return NULL;
+    if (!(d->xs > 0) || !(d->ys > 0) || !isfinite(d->xs) || !isfinite(d->ys))
+        return NULL;
+    rt_qpack *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->xdt = x->dtype;
+    p->ydt = y->dtype;
+    p->xzp = d->xzp;
+    p->yzp = d->yzp;
+    p->qlo = y->dtype == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    p->qhi = y->dtype == HPCZ_DTYPE_UINT8 ? 255 : 127;
+    p->lo = (float)(p->qlo - p->yzp);
+    p->hi = (float)(p->qhi - p->yzp);
+    bool wt = false; /* weight stored [K][M] (else [M][K]) */
+    int out_axis = 0;
+    if (!strcmp(op, "Conv")) {
+        if (x->ndim < 3 || x->ndim > 5 || w->ndim != x->ndim)
+            goto fail;
+        rt_ctx c;
+        memset(&c, 0, sizeof c);
+        c.node = n;
+        p->conv = true;
+        p->groups = hpcz_node_attr_int(n, "group", 1);
+        p->batch = x->dims[0];
+        p->cin = x->dims[1];
+        p->M = w->dims[0];
+        if (p->groups < 1 || p->M % p->groups || w->dims[1] * p->groups != p->cin)
+            goto fail;
+        if (!rt_conv_geom(&c, x, w->dims + 2, false, &p->g))
+            goto fail;
+        p->Mg = p->M / p->groups;
+        p->K = w->numel / p->M;
+        if (y->ndim != x->ndim || y->dims[0] != p->batch || y->dims[1] != p->M)
+            goto fail;
+        for (int s = 0; s < x->ndim - 2; s++)
+            if (y->dims[2 + s] != p->g.out[3 - (x->ndim - 2) + s])
+                goto fail;
+    } else {
+        bool gemm = !strcmp(op, "Gemm");
+        if (!gemm && strcmp(op, "MatMul"))
+            goto fail;
+        if (w->ndim != 2 || x->ndim < 2)
+            goto fail;
+        if (gemm) {
+            if (x->ndim != 2 || hpcz_node_attr_int(n, "transA", 0) ||
+                hpcz_node_attr_float(n, "alpha", 1.0f) != 1.0f ||
+                (d->b && hpcz_node_attr_float(n, "beta", 1.0f) != 1.0f))
+                goto fail;
+            wt = !hpcz_node_attr_int(n, "transB", 0);
+        } else {
+            wt = true;
+        }
+        p->groups = 1;
+        p->K = x->dims[x->ndim - 1];
+        p->M = wt ? w->dims[1] : w->dims[0];
+        if ((wt ? w->dims[0] : w->dims[1]) != p->K)
+            goto fail;
+        p->Mg = p->M;
+        p->rows = x->numel / (p->K ? p->K : 1);
+        p->batch = 1;
+        out_axis = wt ? 1 : 0;
+        if (y->numel != p->rows * p->M || y->dims[y->ndim - 1] != p->M)
+            goto fail;
+    }
+    if (p->K < 1 || p->K > QG_MAX_K || p->M < 1)
+        goto fail;
+    int64_t nch = d->ws->numel;
+    if (nch != 1) {
+        if (nch != p->M || rt_axis(d->w_axis, w->ndim) != out_axis)
+            goto fail;
+    }
+    if (d->b && (d->b->dtype != HPCZ_DTYPE_INT32 || d->b->numel != p->M || !d->bs ||
+                 d->bs->dtype != HPCZ_DTYPE_FLOAT || (d->bs->numel != 1 && d->bs->numel != p->M)))
+        goto fail;
+    p->kp = (p->K + 1) / 2;
+    p->mblk = (p->Mg + MR - 1) / MR;
+    size_t nw = (size_t)(p->groups * p->mblk * p->kp * MR);
+    p->wp = rt_alloc(nw * sizeof *p->wp);
+    p->bi = calloc((size_t)p->M, sizeof *p->bi);
+    p->mult = calloc((size_t)p->M, sizeof *p->mult);
+    p->bf = calloc((size_t)p->M, sizeof *p->bf);
+    if (!p->wp || !p->bi || !p->mult || !p->bf)
+        goto fail;
+    memset(p->wp, 0, nw * sizeof *p->wp);
+    const float *ws = d->ws->data;
+    for (int64_t m = 0; m < p->M; m++) {
+        float wsm = ws[nch == 1 ? 0 : m];
+        if (!(wsm > 0) || !isfinite(wsm))
+            goto fail;
+        p->mult[m] = (float)((double)d->xs * (double)wsm / (double)d->ys);
+        if (d->b) {
+            int32_t bq = ((const int32_t *)d->b->data)[m];
+            float bsm = ((const float *)d->bs->data)[d->bs->numel == 1 ? 0 : m];
+            if (bsm == d->xs * wsm && bq > -(1 << 30) && bq < (1 << 30))
+                p->bi[m] = bq;
+            else
+                p->bf[m] = (float)((double)bq * (double)bsm / (double)d->ys);
+        }
+    }
+    for (int64_t gi = 0; gi < p->groups; gi++)
+        for (int64_t mb = 0; mb < p->mblk; mb++)
+            for (int64_t r = 0; r < MR; r++) {
+                int64_t ml = mb * MR + r;
+                if (ml >= p->Mg)
+                    continue;
+                int64_t m = gi * p->Mg + ml;
+                int32_t zp = d->wzp ? (int32_t)rt_load_i(d->wzp->data, w->dtype,
+                                                         nch == 1 ? 0 : m)
+                                    : 0;
+                int32_t *dst = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
+                for (int64_t k = 0; k < p->K; k += 2) {
+                    int64_t i0 = wt ? k * p->M + m : m * p->K + k;
+                    int32_t v0 = (int32_t)rt_load_i(w->data, w->dtype, i0) - zp, v1 = 0;
+                    if (k + 1 < p->K) {
+                        int64_t i1 = wt ? (k + 1) * p->M + m : m * p->K + k + 1;
+                        v1 = (int32_t)rt_load_i(w->data, w->dtype, i1) - zp;
+                    }
+                    dst[(k / 2) * MR] = (int32_t)pair16(v0, v1);
+                }
+            }
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2");
+#endif
+    return p;
+fail:
+    rt_qpack_free(p);
+    return NULL;
+}
+
+/* ---- micro-kernels: c[MR][NR] = sum over kp pairs */
+
+static void ukr_generic(const int32_t *a, const int32_t *b, int64_t bstr, int64_t kp, int32_t *c)
+{
+    for (int i = 0; i < MR * NR; i++)
+        c[i] = 0;
+    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr)
+        for (int r = 0; r < MR; r++) {
+            int32_t a0 = (int16_t)(uint16_t)((uint32_t)a[r] & 0xffff);
+            int32_t a1 = (int16_t)(uint16_t)((uint32_t)a[r] >> 16);
+            for (int j = 0; j < NR; j++) {
+                int32_t b0 = (int16_t)(uint16_t)((uint32_t)b[j] & 0xffff);
+                int32_t b1 = (int16_t)(uint16_t)((uint32_t)b[j] >> 16);
+                c[r * NR + j] += a0 * b0 + a1 * b1;
+            }
+        }
+}
+
+#ifdef QG_X86
+__attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int32_t *b,
+                                                     int64_t bstr, int64_t kp, int32_t *c)
+{
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00;
+    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
+        __m256i a0 = _mm256_set1_epi32(a[0]);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(b0, a0));
+        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(b1, a0));
+        __m256i a1 = _mm256_set1_epi32(a[1]);
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(b0, a1));
+        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(b1, a1));
+        __m256i a2 = _mm256_set1_epi32(a[2]);
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(b0, a2));
+        c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(b1, a2));
+        __m256i a3 = _mm256_set1_epi32(a[3]);
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(b0, a3));
+        c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(b1, a3));
+    }
+    _mm256_storeu_si256((__m256i *)(c + 0), c00);
+    _mm256_storeu_si256((__m256i *)(c + 8), c01);
+    _mm256_storeu_si256((__m256i *)(c + 16), c10);
+    _mm256_storeu_si256((__m256i *)(c + 24), c11);
+    _mm256_storeu_si256((__m256i *)(c + 32), c20);
+    _mm256_storeu_si256((__m256i *)(c + 40), c21);
+    _mm256_storeu_si256((__m256i *)(c + 48), c30);
+    _mm256_storeu_si256((__m256i *)(c + 56), c31);
+}
+
+/* One row of 16 contiguous outputs (same arithmetic as requant_one). */
+__attribute__((target("avx2"))) static void requant_row16_avx2(const rt_qpack *p, int64_t m,
+                                                               const int32_t *acc, void *dst)
+{
+    __m256i bi = _mm256_set1_epi32(p->bi[m]);
+    __m256 mult = _mm256_set1_ps(p->mult[m]), bf = _mm256_set1_ps(p->bf[m]);
+    __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
+    __m256i zp = _mm256_set1_epi32(p->yzp);
+    __m256i q[2];
+    for (int h = 0; h < 2; h++) {
+        __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + 8 * h)), bi);
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), mult), bf);
+        v = _mm256_max_ps(_mm256_min_ps(v, hi), lo);
+        q[h] = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp); /* MXCSR: nearest even */
+    }
+    __m128i s0 = _mm_packs_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
+    __m128i s1 = _mm_packs_epi32(_mm256_castsi256_si128(q[1]), _mm256_extracti128_si256(q[1], 1));
+    __m128i r = p->ydt == HPCZ_DTYPE_UINT8 ? _mm_packus_epi16(s0, s1) : _mm_packs_epi16(s0, s1);
+    _mm_storeu_si128((__m128i *)dst, r);
+}
+#endif
+
+static inline int32_t requant_one(const rt_qpack *p, int64_t m, int32_t acc)
+{
+    float v = (float)(int32_t)((uint32_t)acc + (uint32_t)p->bi[m]) * p->mult[m] + p->bf[m];
+    v = v < p->hi ? v : p->hi;
+    v = v > p->lo ? v : p->lo;
+    return (int32_t)nearbyintf(v) + p->yzp;
+}
+
+/* Requantises a tile: rows m0.. (mr valid) x columns n0.. (nr valid) into y
+ * at y[m * ldm + n * ldn] (elements). */
+static void epilogue(const rt_qpack *p, const int32_t *tile, int64_t m0, int mr, int64_t n0,
+                     int nr, void *y, int64_t ldm, int64_t ldn)
+{
+    for (int r = 0; r < mr; r++) {
+        int64_t m = m0 + r;
+        const int32_t *acc = tile + r * NR;
+#ifdef QG_X86
+        if (p->avx2 && ldn == 1 && nr == NR) {
+            requant_row16_avx2(p, m, acc, (uint8_t *)y + m * ldm + n0);
+            continue;
+        }
+#endif
+        for (int j = 0; j < nr; j++) {
+            int32_t q = requant_one(p, m, acc[j]);
+            int64_t at = m * ldm + (n0 + j) * ldn;
+            if (p->ydt == HPCZ_DTYPE_UINT8)
+                ((uint8_t *)y)[at] = (uint8_t)q;
+            else
+                ((int8_t *)y)[at] = (int8_t)q;
+        }
+    }
+}
+
+typedef struct qjob {
+    const rt_qpack *p;
+    const void *x;
+    void *y;
+    int64_t b;         /* image (Conv) */
+    int64_t npanel, N, npad; /* panels per group; columns; padded columns */
+    int32_t *col;      /* Conv: [groups][kp][npad] words (x[k], x[k+1]) as int16 */
+    int failed;
+} qjob;
+
+static inline int32_t xat(const rt_qpack *p, const void *x, int64_t i)
+{
+    return (p->xdt == HPCZ_DTYPE_UINT8 ? (int32_t)((const uint8_t *)x)[i]
+                                       : (int32_t)((const int8_t *)x)[i]) - p->xzp;
+}
+
+/* One row k of the im2col matrix of image b, group gi, written to every
+ * other int16 of dst (dst[2 n], n < npad; x - x_zp, 0 in the padding). */
+RT_HOT static void im2col_k(const rt_qpack *p, const void *x, int64_t b, int64_t gi, int64_t k,
+                            int64_t npad, int16_t *dst)
+{
+    const conv_geom *g = &p->g;
+    int64_t cg = p->cin / p->groups;
+    int64_t kw = k % g->k[2], kh = (k / g->k[2]) % g->k[1], kd = (k / (g->k[2] * g->k[1])) % g->k[0];
+    int64_t ci = k / g->ksize;
+    int64_t co = (b * p->cin + gi * cg + ci) * g->isize;
+    int64_t OW = g->out[2], sw = g->stride[2], offw = kw * g->dil[2] - g->pb[2];
+    /* ow range whose iw = ow * sw + offw lies in [0, W) */
+    int64_t lo = offw >= 0 ? 0 : (-offw + sw - 1) / sw;
+    int64_t hi = g->in[2] - offw <= 0 ? 0 : (g->in[2] - offw + sw - 1) / sw;
+    hi = hi < OW ? hi : OW;
+    lo = lo < hi ? lo : hi;
+    int64_t n = 0;
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        int64_t id = od * g->stride[0] + kd * g->dil[0] - g->pb[0];
+        for (int64_t oh = 0; oh < g->out[1]; oh++, n += OW) {
+            int64_t ih = oh * g->stride[1] + kh * g->dil[1] - g->pb[1];
+            int16_t *d = dst + 2 * n;
+            if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
+                for (int64_t ow = 0; ow < OW; ow++)
+                    d[2 * ow] = 0;
+                continue;
+            }
+            int64_t ro = co + (id * g->in[1] + ih) * g->in[2] + offw;
+            for (int64_t ow = 0; ow < lo; ow++)
+                d[2 * ow] = 0;
+            if (p->xdt == HPCZ_DTYPE_UINT8) {
+                const uint8_t *s = (const uint8_t *)x + ro;
+                for (int64_t ow = lo; ow < hi; ow++)
+                    d[2 * ow] = (int16_t)((int32_t)s[ow * sw] - p->xzp);
+            } else {
+                const int8_t *s = (const int8_t *)x + ro;
+                for (int64_t ow = lo; ow < hi; ow++)
+                    d[2 * ow] = (int16_t)((int32_t)s[ow * sw] - p->xzp);
+            }
+            for (int64_t ow = hi; ow < OW; ow++)
+                d[2 * ow] = 0;
+        }
+    }
+    for (int64_t m = g->osize; m < npad; m++)
+        dst[2 * m] = 0;
+}
+
+/* Task (group, pair of k rows): both halves of col row q. */
+static void im2col_task(void *ctx, int64_t t)
+{
+    const qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t gi = t / p->kp, q = t % p->kp;
+    int16_t *row = (int16_t *)(jb->col + (gi * p->kp + q) * jb->npad);
+    im2col_k(p, jb->x, jb->b, gi, 2 * q, jb->npad, row);
+    if (2 * q + 1 < p->K)
+        im2col_k(p, jb->x, jb->b, gi, 2 * q + 1, jb->npad, row + 1);
+    else
+        for (int64_t m = 0; m < jb->npad; m++)
+            row[2 * m + 1] = 0;
+}
+
+static void pack_rows(const rt_qpack *p, const void *x, int64_t n0, int nr, int16_t *B)
+{
+    for (int j = 0; j < NR; j++) {
+        int64_t row = (n0 + j) * p->K;
+        for (int64_t k = 0; k < p->K; k++)
+            B[(k >> 1) * 2 * NR + 2 * j + (k & 1)] = j < nr ? (int16_t)xat(p, x, row + k) : 0;
+    }
+    if (p->K & 1)
+        for (int j = 0; j < NR; j++)
+            B[(p->K >> 1) * 2 * NR + 2 * j + 1] = 0;
+}
+
+static void panel(const rt_qpack *p, const qjob *jb, int64_t gi, int64_t n0, int nr,
+                  const int32_t *B, int64_t bstr)
+{
+    int32_t tile[MR * NR] __attribute__((aligned(32)));
+    for (int64_t mb = 0; mb < p->mblk; mb++) {
+        const int32_t *A = p->wp + ((gi * p->mblk + mb) * p->kp) * MR;
+#ifdef QG_X86
+        if (p->avx2)
+            ukr_avx2(A, B, bstr, p->kp, tile);
+        else
+#endif
+            ukr_generic(A, B, bstr, p->kp, tile);
+        int64_t ml = mb * MR;
+        int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
+        int64_t m0 = gi * p->Mg + ml;
+        if (p->conv) {
+            uint8_t *yb = (uint8_t *)jb->y + jb->b * p->M * p->g.osize;
+            epilogue(p, tile, m0, mr, n0, nr, yb, p->g.osize, 1);
+        } else {
+            epilogue(p, tile, m0, mr, n0, nr, jb->y, 1, p->M);
+        }
+    }
+}
+
+/* Conv: task (group, panel of 16 columns) reads the im2col matrix in place. */
+static void conv_task(void *ctx, int64_t t)
+{
+    const qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t gi = t / jb->npanel, pn = t % jb->npanel;
+    int64_t n0 = pn * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    panel(p, jb, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad);
+}
+
+/* Gemm/MatMul: task = panel of 16 rows of x, packed here. */
+static void rows_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t n0 = t * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    int32_t *B = rt_alloc((size_t)(p->kp * NR) * sizeof(int32_t));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    pack_rows(p, jb->x, n0, nr, (int16_t *)B);
+    panel(p, jb, 0, n0, nr, B, NR);
+    rt_free(B);
+}
+
+hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
+{
+    hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+    if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
+        return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, 0};
+    jb.N = p->conv ? p->g.osize : p->rows;
+    jb.npanel = (jb.N + NR - 1) / NR;
+    jb.npad = jb.npanel * NR;
+    if (jb.N <= 0)
+        return HPCZ_OK;
+    if (!p->conv) {
+        double work = (double)jb.npanel * NR * (double)p->M * (double)p->K;
+        rt_parallel_for_work(jb.npanel, rows_task, &jb, work / 4);
+    } else {
+        jb.col = rt_alloc((size_t)(p->groups * p->kp * jb.npad) * sizeof(int32_t));
+        if (!jb.col)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
+        for (jb.b = 0; jb.b < p->batch; jb.b++) {
+            rt_parallel_for_work(p->groups * p->kp, im2col_task, &jb,
+                                 (double)(p->groups * p->kp * jb.npad) * 2);
+            rt_parallel_for_work(p->groups * jb.npanel, conv_task, &jb, work / 4);
+        }
+        rt_free(jb.col);
+    }
+    if (jb.failed)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    return HPCZ_OK;
+}

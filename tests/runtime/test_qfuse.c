@@ -1,0 +1,486 @@
+/*
+ * test_qfuse.c - int8 QDQ fusion (lib/runtime/cpu/qgemm.c):
+ *  1. DQ(x) + DQ(W) [+ DQ(b)] -> Conv/Gemm/MatMul -> Q on random shapes (odd
+ *     sizes, groups, strides, padding; per-tensor and per-channel weights;
+ *     u8/s8 activations, s8/u8 weights, u8/s8 outputs): the fused integer
+ *     kernel against the "ref" backend (dequantize, float Conv/Gemm, quantize)
+ *     and against the cpu backend with fusion off. Bound: |diff| <= 1 unit of
+ *     the quantized output (float accumulation in the reference rounds
+ *     differently near .5); how many elements differ is printed.
+ *  2. Saturation: u8 activations at 255 with zero point 0 and full-range
+ *     int8 weights (-128/127) over a long K, where u8 x s8 pair sums exceed
+ *     int16 (vpmaddubsw would saturate): exact against an int64 reference.
+ *  3. The digits static QDQ model (hpcz quantize --mode static) on the 450
+ *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
+ *     within one quantization step.
+ *  4. Every fused case with 1 and 2 threads: identical bytes.
+ * A fused node is recognised by its QuantizeLinear not running (profile 0).
+ *
+ * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
+ */
+#include "hpcz.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures, cases;
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint32_t urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 32);
+}
+static int irange(int lo, int hi) /* [lo, hi] */
+{
+    return lo + (int)(urand() % (uint32_t)(hi - lo + 1));
+}
+static float frange(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(urand() >> 8) / 16777216.0f;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        failures++;                                                                                \
+        printf("FAIL: ");                                                                          \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+    } while (0)
+
+typedef struct qcase {
+    const char *label;
+    const char *op;
+    int xdt, wdt, ydt;
+    bool per_channel, bias, odd_bias_scale;
+    int xrank;
+    int64_t xd[5];
+    int wrank;
+    int64_t wd[5];
+    const char *attrs; /* "name=i:1;name=is:1,1" */
+    int wlo, whi;      /* weight range (before the zero point) */
+    bool saturate;     /* x = 255, xzp 0, weights -128/127, exact check */
+} qcase;
+
+static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
+{
+    if (!spec_s)
+        return;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", spec_s);
+    n->attrs = hpcz_model_alloc(m, 8 * sizeof *n->attrs);
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '='), *colon = eq ? strchr(eq, ':') : NULL;
+        if (!eq || !colon)
+            continue;
+        *eq = *colon = 0;
+        hpcz_attr *a = &n->attrs[n->n_attrs++];
+        a->name = hpcz_model_strdup(m, tok);
+        const char *kind = eq + 1, *val = colon + 1;
+        if (!strcmp(kind, "i")) {
+            a->type = HPCZ_ATTR_INT;
+            a->i = strtoll(val, NULL, 10);
+        } else {
+            a->type = HPCZ_ATTR_INTS;
+            a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
+            for (const char *p = val; *p;) {
+                a->ints[a->n++] = strtoll(p, (char **)&p, 10);
+                if (*p == ',')
+                    p++;
+            }
+        }
+    }
+}
+
+static void *init(hpcz_model *m, const char *name, int dt, int ndim, const int64_t *dims)
+{
+    hpcz_error err = {0};
+    hpcz_tensor *t = hpcz_tensor_new(m, name, dt, ndim, dims);
+    void *d = hpcz_tensor_alloc(t);
+    hpcz_graph_add_initializer(m->graph, t, &err);
+    return d;
+}
+
+static void set_int(void *p, int dt, int64_t i, int v)
+{
+    if (dt == HPCZ_DTYPE_UINT8)
+        ((uint8_t *)p)[i] = (uint8_t)v;
+    else if (dt == HPCZ_DTYPE_INT8)
+        ((int8_t *)p)[i] = (int8_t)v;
+    else
+        ((int32_t *)p)[i] = v;
+}
+
+static int get_int(const void *p, int dt, int64_t i)
+{
+    return dt == HPCZ_DTYPE_UINT8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
+}
+
+static hpcz_node *node(hpcz_graph *g, const char *op, const char *name, int nin,
+                       const char *const *ins, const char *out)
+{
+    hpcz_node *n = hpcz_graph_add_node(g, op, name, (size_t)nin, 1);
+    for (int i = 0; i < nin; i++)
+        n->inputs[i] = ins[i] ? hpcz_graph_value(g, ins[i]) : NULL;
+    hpcz_value *v = hpcz_graph_value(g, out);
+    hpcz_node_set_output(n, 0, v);
+    return n;
+}
+
+static void set_axis(hpcz_model *m, hpcz_node *n, int64_t axis)
+{
+    n->attrs = hpcz_model_alloc(m, sizeof *n->attrs);
+    n->attrs[0].name = hpcz_model_strdup(m, "axis");
+    n->attrs[0].type = HPCZ_ATTR_INT;
+    n->attrs[0].i = axis;
+    n->n_attrs = 1;
+}
+
+/* The graph of case c with random data; x (graph input) filled in *x. For
+ * the saturation case, *exact gets the expected outputs. */
+static hpcz_model *build(const qcase *c, hpcz_array *x, float *ys_out, int32_t *yzp_out,
+                         int64_t *K_out)
+{
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    bool conv = !strcmp(c->op, "Conv"), gemm = !strcmp(c->op, "Gemm");
+    int64_t M, K;
+    int w_axis;
+    if (conv) {
+        M = c->wd[0];
+        K = 1;
+        for (int i = 1; i < c->wrank; i++)
+            K *= c->wd[i];
+        w_axis = 0;
+    } else if (gemm) { /* transB=1: W [M][K] */
+        M = c->wd[0];
+        K = c->wd[1];
+        w_axis = 0;
+    } else {
+        K = c->wd[0];
+        M = c->wd[1];
+        w_axis = 1;
+    }
+    *K_out = K;
+    /* x */
+    hpcz_value *xv = hpcz_graph_value(g, "x");
+    xv->dtype = c->xdt;
+    xv->ndim = c->xrank;
+    xv->dims = hpcz_model_alloc(m, (size_t)c->xrank * sizeof *xv->dims);
+    for (int i = 0; i < c->xrank; i++)
+        xv->dims[i].size = c->xd[i];
+    hpcz_graph_add_input(g, xv, &err);
+    hpcz_array_alloc(x, c->xdt, c->xrank, c->xd, &err);
+    int xlo = c->xdt == HPCZ_DTYPE_UINT8 ? 0 : -128, xhi = xlo + 255;
+    for (int64_t i = 0; i < x->numel; i++)
+        set_int(x->data, c->xdt, i, c->saturate ? 255 : irange(xlo, xhi));
+    float xs = c->saturate ? 1.0f : frange(0.005f, 0.05f);
+    int xzp = c->saturate ? 0 : c->xdt == HPCZ_DTYPE_UINT8 ? irange(0, 255) : irange(-30, 30);
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = xs;
+    set_int(init(m, "xzp", c->xdt, 0, NULL), c->xdt, 0, xzp);
+    /* W */
+    int64_t nch = c->per_channel ? M : 1, chd[1] = {nch};
+    void *w = init(m, "wq", c->wdt, c->wrank, c->wd);
+    float *ws = init(m, "ws", HPCZ_DTYPE_FLOAT, c->per_channel ? 1 : 0, chd);
+    void *wzp = init(m, "wzp", c->wdt, c->per_channel ? 1 : 0, chd);
+    double wsum = 0;
+    for (int64_t i = 0; i < nch; i++) {
+        ws[i] = c->saturate ? 1.0f : frange(0.002f, 0.03f);
+        wsum += ws[i];
+        set_int(wzp, c->wdt, i, c->wdt == HPCZ_DTYPE_UINT8 ? irange(100, 155) : 0);
+    }
+    int64_t wn = 1;
+    for (int i = 0; i < c->wrank; i++)
+        wn *= c->wd[i];
+    for (int64_t i = 0; i < wn; i++) {
+        int v;
+        if (c->saturate) {
+            /* column/row patterns: all 127, all -128, mixed */
+            int64_t ch = conv || gemm ? i / K : i % M;
+            v = ch % 3 == 0 ? 127 : ch % 3 == 1 ? -128 : (urand() & 1 ? 127 : -128);
+        } else {
+            v = irange(c->wlo, c->whi);
+        }
+        set_int(w, c->wdt, i, v);
+    }
+    /* y scale: spread the outputs over the range */
+    float ys = c->saturate ? 262144.0f
+                           : (float)(xs * (wsum / (double)nch) * 90.0 * 90.0 * sqrt((double)K) / 40.0);
+    int ylo = c->ydt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    int yzp = c->saturate ? 0 : irange(ylo + 60, ylo + 195);
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = ys;
+    set_int(init(m, "yzp", c->ydt, 0, NULL), c->ydt, 0, yzp);
+    *ys_out = ys;
+    *yzp_out = yzp;
+    /* b */
+    if (c->bias) {
+        int64_t bd[1] = {M};
+        int32_t *b = init(m, "bq", HPCZ_DTYPE_INT32, 1, bd);
+        float *bs = init(m, "bs", HPCZ_DTYPE_FLOAT, 1, bd);
+        for (int64_t i = 0; i < M; i++) {
+            b[i] = irange(-20000, 20000);
+            bs[i] = xs * ws[c->per_channel ? i : 0] * (c->odd_bias_scale ? 1.37f : 1.0f);
+        }
+    }
+    const char *dx[] = {"x", "xs", "xzp"}, *dwi[] = {"wq", "ws", "wzp"}, *db[] = {"bq", "bs"};
+    node(g, "DequantizeLinear", "dqx", 3, dx, "xf");
+    hpcz_node *ndw = node(g, "DequantizeLinear", "dqw", 3, dwi, "wf");
+    if (c->per_channel)
+        set_axis(m, ndw, w_axis);
+    if (c->bias) {
+        hpcz_node *ndb = node(g, "DequantizeLinear", "dqb", 2, db, "bf");
+        set_axis(m, ndb, 0);
+    }
+    const char *oi[] = {"xf", "wf", "bf"};
+    hpcz_node *op = node(g, c->op, "op", c->bias ? 3 : 2, oi, "yf");
+    parse_attrs(m, op, c->attrs);
+    if (gemm) {
+        hpcz_attr *a = hpcz_model_alloc(m, (op->n_attrs + 1) * sizeof *a);
+        if (op->n_attrs)
+            memcpy(a, op->attrs, op->n_attrs * sizeof *a);
+        a[op->n_attrs].name = hpcz_model_strdup(m, "transB");
+        a[op->n_attrs].type = HPCZ_ATTR_INT;
+        a[op->n_attrs].i = 1;
+        op->attrs = a;
+        op->n_attrs++;
+    }
+    const char *qi[] = {"yf", "ys", "yzp"};
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    return m;
+}
+
+/* Runs m; *fused: how many QuantizeLinear nodes were skipped (fused). */
+static bool run(hpcz_model *m, const char *backend, int threads, bool nofuse,
+                const hpcz_array *x, hpcz_array *out, int *fused, hpcz_error *err)
+{
+    if (nofuse)
+        setenv("HPCZ_NO_INT8_FUSION", "1", 1);
+    hpcz_plan_opts po = {.threads = threads, .backend = backend};
+    hpcz_plan *p = hpcz_plan_new(m, &po, err);
+    if (!p) {
+        unsetenv("HPCZ_NO_INT8_FUSION");
+        return false;
+    }
+    size_t nn = hpcz_plan_n_nodes(p);
+    uint64_t *times = calloc(nn + 1, sizeof *times);
+    hpcz_plan_set_profile(p, times);
+    bool ok = hpcz_plan_run(p, x, out, err) == HPCZ_OK; /* plans here with symbolic dims */
+    unsetenv("HPCZ_NO_INT8_FUSION");
+    if (fused) {
+        *fused = 0;
+        for (size_t k = 0; k < nn; k++)
+            if (!strcmp(hpcz_plan_node(p, k)->op_type, "QuantizeLinear"))
+                *fused += times[k] == 0;
+    }
+    hpcz_plan_set_profile(p, NULL);
+    free(times);
+    hpcz_plan_free(p);
+    return ok;
+}
+
+/* Exact expected output of the saturation case (MatMul or Gemm, x = 255,
+ * xzp = 0, xs = ws = 1, no bias): rint(acc / ys) clamped. */
+static int exact_sat(const qcase *c, const hpcz_model *m, int64_t row, int64_t col, int64_t K,
+                     float ys)
+{
+    const hpcz_value *wv = hpcz_graph_find_value(m->graph, "wq");
+    hpcz_error err = {0};
+    const void *w = hpcz_tensor_data(wv->init, &err);
+    int64_t M = !strcmp(c->op, "MatMul") ? c->wd[1] : c->wd[0];
+    int64_t acc = 0;
+    for (int64_t k = 0; k < K; k++) {
+        int64_t i = !strcmp(c->op, "MatMul") ? k * M + col : col * K + k;
+        acc += 255 * (int64_t)get_int(w, c->wdt, i);
+    }
+    (void)row;
+    double v = nearbyint((double)acc / ys);
+    int lo = c->ydt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    return v < lo ? lo : v > lo + 255 ? lo + 255 : (int)v;
+}
+
+static void check(const qcase *c)
+{
+    cases++;
+    hpcz_array x = {0}, a = {0}, b = {0}, r = {0}, u = {0};
+    float ys;
+    int32_t yzp;
+    int64_t K;
+    hpcz_model *m = build(c, &x, &ys, &yzp, &K);
+    hpcz_error err = {0};
+    int fa = 0, fb = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &x, &a, &fa, &err) &&
+              run(m, "cpu", 2, false, &x, &b, &fb, &err) &&
+              run(m, "cpu", 1, true, &x, &u, &fu, &err) &&
+              run(m, "ref", 1, false, &x, &r, NULL, &err);
+    if (!ok) {
+        FAIL("%s: %s", c->label, err.msg);
+        goto out;
+    }
+    if (!fa || !fb || fu) {
+        FAIL("%s: fused %d/%d (expected), unfused run fused %d", c->label, fa, fb, fu);
+        goto out;
+    }
+    if (a.nbytes != b.nbytes || memcmp(a.data, b.data, a.nbytes)) {
+        FAIL("%s: 1 and 2 threads differ", c->label);
+        goto out;
+    }
+    if (a.numel != r.numel || a.dtype != r.dtype || a.numel != u.numel) {
+        FAIL("%s: shapes/dtypes differ from the reference", c->label);
+        goto out;
+    }
+    int maxd = 0, maxu = 0;
+    int64_t nd = 0, nsat = 0, nlo = 0;
+    int lo = c->ydt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t i = 0; i < a.numel; i++) {
+        int va = get_int(a.data, c->ydt, i), vr = get_int(r.data, c->ydt, i);
+        int vu = get_int(u.data, c->ydt, i);
+        int d = abs(va - vr);
+        maxd = d > maxd ? d : maxd;
+        maxu = abs(va - vu) > maxu ? abs(va - vu) : maxu;
+        nd += d != 0;
+        nsat += va == lo + 255;
+        nlo += va == lo;
+    }
+    int64_t nexact_bad = 0;
+    if (c->saturate && strcmp(c->op, "Conv")) {
+        int64_t M = !strcmp(c->op, "MatMul") ? c->wd[1] : c->wd[0];
+        for (int64_t i = 0; i < a.numel; i++)
+            nexact_bad += get_int(a.data, c->ydt, i) != exact_sat(c, m, i / M, i % M, K, ys);
+    }
+    bool good = maxd <= 1 && maxu <= 1 && (!c->saturate || (nexact_bad == 0 && maxd == 0));
+    if (!good)
+        failures++;
+    printf("%s %-34s %-6s K=%-5lld max|fused-ref| %d (%lld of %lld differ), max|fused-unfused| %d"
+           ", clamped %lld/%lld%s\n",
+           good ? "PASS" : "FAIL", c->label, c->op, (long long)K, maxd, (long long)nd,
+           (long long)a.numel, maxu, (long long)nlo, (long long)nsat,
+           c->saturate && strcmp(c->op, "Conv") ? (nexact_bad ? ", NOT exact" : ", exact") : "");
+    (void)yzp;
+out:
+    hpcz_array_release(&x);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&r);
+    hpcz_array_release(&u);
+    hpcz_model_free(m);
+}
+
+#define U8 HPCZ_DTYPE_UINT8
+#define S8 HPCZ_DTYPE_INT8
+#define D4(a, b, c, d) {a, b, c, d, 0}
+
+static const qcase qcases[] = {
+    {"conv3x3 pad1 u8/s8 per-channel", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(1, 16, 28, 28), 4, D4(16, 16, 3, 3), "pads=is:1,1,1,1", -63, 63, false},
+    {"conv3x3 odd sizes full-range w", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(2, 5, 13, 11), 4, D4(7, 5, 3, 3), "pads=is:1,0,2,1", -128, 127, false},
+    {"conv s2 dil2 per-tensor s8 out", "Conv", U8, S8, S8, false, true, false, 4,
+     D4(1, 3, 23, 20), 4, D4(6, 3, 3, 3), "strides=is:2,2;dilations=is:2,2;pads=is:2,1,0,2",
+     -128, 127, false},
+    {"conv s8 act, u8 weights with zp", "Conv", S8, U8, U8, true, false, false, 4,
+     D4(1, 8, 9, 10), 4, D4(9, 8, 3, 3), "pads=is:1,1,1,1", 0, 255, false},
+    {"conv grouped", "Conv", U8, S8, U8, true, true, false, 4, D4(1, 8, 12, 12), 4,
+     D4(10, 4, 3, 3), "group=i:2;pads=is:1,1,1,1", -63, 63, false},
+    {"conv depthwise", "Conv", U8, S8, U8, true, true, false, 4, D4(1, 16, 15, 17), 4,
+     D4(16, 1, 3, 3), "group=i:16;pads=is:1,1,1,1", -63, 63, false},
+    {"conv 1x1 (pointwise)", "Conv", U8, S8, U8, true, true, false, 4, D4(2, 33, 7, 9), 4,
+     D4(19, 33, 1, 1), NULL, -128, 127, false},
+    {"conv 1-D", "Conv", U8, S8, S8, true, true, false, 3, D4(2, 3, 40, 0), 3, D4(5, 3, 4, 0),
+     "strides=is:3;pads=is:1,2", -128, 127, false},
+    {"conv float-bias path (bias scale)", "Conv", U8, S8, U8, true, true, true, 4,
+     D4(1, 6, 8, 8), 4, D4(5, 6, 3, 3), "pads=is:1,1,1,1", -63, 63, false},
+    {"gemm transB per-channel", "Gemm", U8, S8, U8, true, true, false, 2, D4(3, 77, 0, 0), 2,
+     D4(10, 77, 0, 0), NULL, -63, 63, false},
+    {"gemm 37 rows s8/s8", "Gemm", S8, S8, S8, false, true, false, 2, D4(37, 130, 0, 0), 2,
+     D4(21, 130, 0, 0), NULL, -128, 127, false},
+    {"matmul 3-D x per-channel", "MatMul", U8, S8, U8, true, false, false, 3, D4(2, 9, 65, 0), 2,
+     D4(65, 23, 0, 0), NULL, -128, 127, false},
+    {"saturation matmul x=255 w=+-127/-128", "MatMul", U8, S8, S8, false, false, false, 2,
+     D4(5, 1024, 0, 0), 2, D4(1024, 9, 0, 0), NULL, -128, 127, true},
+    {"saturation gemm x=255 w=+-127/-128", "Gemm", U8, S8, S8, false, false, false, 2,
+     D4(17, 1023, 0, 0), 2, D4(6, 1023, 0, 0), NULL, -128, 127, true},
+    {"saturation conv x=255 (vs ref)", "Conv", U8, S8, S8, false, false, false, 4,
+     D4(1, 32, 6, 6), 4, D4(6, 32, 4, 4), NULL, -128, 127, true},
+};
+
+/* 3: the digits static model, fused vs not. */
+static void check_digits(const char *exe, const char *samples)
+{
+    char model[256], cmd[4096], path[4096];
+    snprintf(model, sizeof model, "/tmp/hpcz_qfuse_%d.onnx", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "'%s' quantize '%s/digits_cnn.onnx' -o '%s' --mode static --calib '%s/digits/calib'"
+             " -q >/dev/null 2>&1",
+             exe, samples, model, samples);
+    cases++;
+    if (system(cmd) != 0) {
+        FAIL("digits: %s failed", cmd);
+        return;
+    }
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_onnx_load(model, NULL, &err);
+    unlink(model);
+    hpcz_array x = {0}, labels = {0}, a = {0}, b = {0}, u = {0};
+    snprintf(path, sizeof path, "%s/digits/test_input.npy", samples);
+    bool ok = m && hpcz_npy_load(path, &x, &err) == HPCZ_OK;
+    snprintf(path, sizeof path, "%s/digits/test_labels.npy", samples);
+    ok = ok && hpcz_npy_load(path, &labels, &err) == HPCZ_OK;
+    int fa = 0, fu = 1;
+    ok = ok && run(m, "cpu", 1, false, &x, &a, &fa, &err) &&
+         run(m, "cpu", 2, false, &x, &b, NULL, &err) && run(m, "cpu", 1, true, &x, &u, &fu, &err);
+    if (!ok) {
+        FAIL("digits: %s", err.msg);
+        goto out;
+    }
+    const hpcz_value *sv = hpcz_graph_find_value(m->graph, "logits_scale");
+    float step = sv && sv->init ? *(const float *)hpcz_tensor_data(sv->init, &err) : 0;
+    int64_t n = a.dims[0], same = 0, ca = 0, cu = 0;
+    double maxd = 0;
+    const float *la = a.data, *lu = u.data;
+    for (int64_t i = 0; i < n; i++) {
+        int ba = 0, bu = 0;
+        for (int j = 1; j < 10; j++) {
+            ba = la[i * 10 + j] > la[i * 10 + ba] ? j : ba;
+            bu = lu[i * 10 + j] > lu[i * 10 + bu] ? j : bu;
+        }
+        for (int j = 0; j < 10; j++)
+            maxd = fmax(maxd, fabs((double)la[i * 10 + j] - lu[i * 10 + j]));
+        same += ba == bu;
+        int64_t lab = ((const int64_t *)labels.data)[i];
+        ca += ba == lab;
+        cu += bu == lab;
+    }
+    bool thr = a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes);
+    bool good = fa == 5 && !fu && same == n && step > 0 && maxd <= step * 1.001 && thr;
+    if (!good)
+        failures++;
+    printf("%s digits static QDQ (%d of 5 Conv/Gemm fused), %lld samples: top-1 agree %lld, accuracy fused %lld unfused "
+           "%lld, max|logit diff| %.5f (step %.5f), 1 vs 2 threads %s, unfused run skipped %d Q\n",
+           good ? "PASS" : "FAIL", fa, (long long)n, (long long)same, (long long)ca, (long long)cu,
+           maxd, step, thr ? "identical" : "DIFFER", fu);
+out:
+    hpcz_array_release(&x);
+    hpcz_array_release(&labels);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    for (size_t i = 0; i < sizeof qcases / sizeof qcases[0]; i++)
+        check(&qcases[i]);
+    if (argc >= 3)
+        check_digits(argv[1], argv[2]);
+    printf("%d cases, %d failures\n", cases, failures);
+    return failures ? 1 : 0;
+}
