@@ -270,7 +270,9 @@ const char *cli_count(uint64_t n)
 void cli_log_note(void *user, const char *pass, const char *msg)
 {
     (void)user;
-    if (cli_verbosity > 0)
+    /* what a pass declined to do is said even without -v */
+    bool declined = strstr(msg, "left dense") || strstr(msg, "left alone") || strstr(msg, "not folded");
+    if (cli_verbosity > 0 || (cli_verbosity == 0 && declined))
         fprintf(stderr, "hpcz: %s: %s\n", pass, msg);
 }
 

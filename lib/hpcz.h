@@ -272,7 +272,8 @@ int64_t hpcz_model_opset(const hpcz_model *m, const char *domain);
 hpcz_value *hpcz_graph_find_value(const hpcz_graph *g, const char *name);
 /* Finds or creates a value named `name` defined in g. */
 hpcz_value *hpcz_graph_value(hpcz_graph *g, const char *name);
-/* Adds a node (appended; hpcz_graph_toposort puts it in place). */
+/* Adds a node (appended; hpcz_graph_toposort puts it in place). A non-empty
+ * name already used in g gets a suffix (_2, _3, ...). */
 hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *name,
                                size_t n_inputs, size_t n_outputs);
 /* Appends v to the graph's inputs / outputs (sets is_input / is_output). */

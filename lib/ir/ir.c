@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <sys/mman.h>
 
 static bool track(void **arr, size_t *n, size_t *cap, void *item)
@@ -138,6 +139,14 @@ hpcz_value *hpcz_graph_value(hpcz_graph *g, const char *name)
     return v;
 }
 
+static bool node_name_taken(const hpcz_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->name && !strcmp(g->nodes[i]->name, name))
+            return true;
+    return false;
+}
+
 hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *name,
                                size_t n_inputs, size_t n_outputs)
 {
@@ -146,7 +155,18 @@ hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *n
     if (!n)
         return NULL;
     n->op_type = hpcz_model_strdup(m, op_type);
-    n->name = hpcz_model_strdup(m, name);
+    if (name && *name && node_name_taken(g, name)) {
+        /* node names must be unique (ONNX Runtime refuses duplicates) */
+        char buf[512];
+        for (int k = 2;; k++) {
+            snprintf(buf, sizeof buf, "%s_%d", name, k);
+            if (!node_name_taken(g, buf))
+                break;
+        }
+        n->name = hpcz_model_strdup(m, buf);
+    } else {
+        n->name = hpcz_model_strdup(m, name);
+    }
     n->graph = g;
     n->n_inputs = n_inputs;
     n->n_outputs = n_outputs;

@@ -87,6 +87,128 @@ static void rewire_inputs(hpcz_graph *g, hpcz_value *from, hpcz_value *to)
 }
 
 
+/* Round to nearest, ties to even, for |v| < 2^22 (values are clamped to the
+ * integer range first): what QuantizeLinear does, without a libm call. */
+static inline float rint_small(float v)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
+    return (v + magic) - magic;
+}
+
+/* 8-bit weights laid out as [outer, alen, inner] with one scale per index
+ * along alen (or one for everything when per_tensor; then alen counts all
+ * elements and outer == inner == 1): a min/max pass in memory order, the
+ * clipping search (mse) on a deterministic subsample of at most ~1024 values
+ * per channel, then one quantizing pass in memory order. Bandwidth-bound
+ * work: the weight is read twice and the int8 result written once. */
+static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner, bool per_tensor,
+                      hpcz_qrange r, bool symmetric, bool mse, float *scales, int *zps, void *out)
+{
+    int64_t nch = per_tensor ? 1 : alen;
+    float *lo = calloc((size_t)nch, sizeof *lo), *hi = calloc((size_t)nch, sizeof *hi);
+    if (!lo || !hi) {
+        free(lo);
+        free(hi);
+        return;
+    }
+    if (per_tensor) {
+        float l = 0, h = 0;
+        for (int64_t i = 0; i < alen; i++) {
+            l = x[i] < l ? x[i] : l;
+            h = x[i] > h ? x[i] : h;
+        }
+        lo[0] = l;
+        hi[0] = h;
+    } else if (inner == 1) {
+        for (int64_t a = 0; a < outer; a++) {
+            const float *row = x + a * alen;
+            for (int64_t c = 0; c < alen; c++) {
+                lo[c] = row[c] < lo[c] ? row[c] : lo[c];
+                hi[c] = row[c] > hi[c] ? row[c] : hi[c];
+            }
+        }
+    } else {
+        for (int64_t a = 0; a < outer; a++)
+            for (int64_t c = 0; c < alen; c++) {
+                const float *p = x + (a * alen + c) * inner;
+                float l = lo[c], h = hi[c];
+                for (int64_t b = 0; b < inner; b++) {
+                    l = p[b] < l ? p[b] : l;
+                    h = p[b] > h ? p[b] : h;
+                }
+                lo[c] = l;
+                hi[c] = h;
+            }
+    }
+    for (int64_t c = 0; c < nch; c++)
+        hpcz_qparams_for(lo[c], hi[c], r, symmetric, &scales[c], &zps[c]);
+    if (mse) {
+        enum { NK = 11 };
+        float *cs = malloc((size_t)(nch * NK) * sizeof *cs);
+        int *cz = malloc((size_t)(nch * NK) * sizeof *cz);
+        double *e = calloc((size_t)(nch * NK), sizeof *e);
+        if (cs && cz && e) {
+            for (int64_t c = 0; c < nch; c++)
+                for (int k = 0; k < NK; k++) {
+                    float f = 1.0f - 0.05f * (float)k;
+                    hpcz_qparams_for(lo[c] * f, hi[c] * f, r, symmetric, &cs[c * NK + k], &cz[c * NK + k]);
+                }
+            /* the subsample: every stride-th value of each channel */
+            int64_t per = per_tensor ? alen : outer * inner;
+            int64_t stride = per > 1024 ? per / 1024 : 1;
+            for (int64_t c = 0; c < nch; c++)
+                for (int64_t j = 0; j < per; j += stride) {
+                    float v;
+                    if (per_tensor)
+                        v = x[j];
+                    else
+                        v = x[((j / inner) * alen + c) * inner + j % inner];
+                    for (int k = 0; k < NK; k++) {
+                        float sc = cs[c * NK + k];
+                        float q = v / sc + (float)cz[c * NK + k];
+                        q = q < (float)r.qmin ? (float)r.qmin : q > (float)r.qmax ? (float)r.qmax : q;
+                        float d = v - sc * (rint_small(q) - (float)cz[c * NK + k]);
+                        e[c * NK + k] += (double)d * d;
+                    }
+                }
+            for (int64_t c = 0; c < nch; c++) {
+                int best = 0;
+                for (int k = 1; k < NK; k++)
+                    if (e[c * NK + k] < e[c * NK + best])
+                        best = k;
+                scales[c] = cs[c * NK + best];
+                zps[c] = cz[c * NK + best];
+            }
+        }
+        free(cs);
+        free(cz);
+        free(e);
+    }
+    free(lo);
+    free(hi);
+    const float qmin = (float)r.qmin, qmax = (float)r.qmax;
+    bool is_signed = r.dtype == HPCZ_DTYPE_INT8;
+    int64_t rows = per_tensor ? 1 : outer;
+    #pragma omp parallel for schedule(static) if (rows * alen * inner > (1 << 20))
+    for (int64_t a = 0; a < rows; a++) {
+        for (int64_t c = 0; c < alen; c++) {
+            int64_t ch = per_tensor ? 0 : c;
+            float sc = scales[ch], zf = (float)zps[ch];
+            int64_t n = per_tensor ? 1 : inner;
+            int64_t base = per_tensor ? c : (a * alen + c) * inner;
+            for (int64_t b = 0; b < n; b++) {
+                float q = x[base + b] / sc + zf;
+                q = q < qmin ? qmin : q > qmax ? qmax : q;
+                int v = (int)rint_small(q);
+                if (is_signed)
+                    ((int8_t *)out)[base + b] = (int8_t)v;
+                else
+                    ((uint8_t *)out)[base + b] = (uint8_t)v;
+            }
+        }
+    }
+}
+
 /* Quantizes weight value w (consumed with the given role) in graph g. */
 static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role, const qopts *o,
                                 hpcz_pass_ctx *ctx, qstats *st, hpcz_error *err)
@@ -141,11 +263,28 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
         free(gbuf);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
-    if (axis < 0) {
+    if (o->block <= 0 && (o->dtype == HPCZ_DTYPE_INT8 || o->dtype == HPCZ_DTYPE_UINT8)) {
+        /* 8-bit per tensor or per channel: streaming passes (quantize8) */
+        int64_t nch = axis < 0 ? 1 : alen;
+        int *zq = malloc((size_t)nch * sizeof *zq);
+        if (!zq) {
+            free(qbuf);
+            free(gbuf);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        if (axis < 0) {
+            outer = 1;
+            inner = 1;
+        }
+        quantize8(x, outer, axis < 0 ? w->numel : alen, inner, axis < 0, r, o->symmetric, o->mse, sd, zq,
+                  qt->data);
+        for (int64_t c = 0; c < nch; c++)
+            hpcz_qstore(zpt->data, o->dtype, (size_t)c, zq[c]);
+        free(zq);
+    } else if (axis < 0) {
         float s;
         int z;
         hpcz_choose_qparams(x, (size_t)w->numel, 1, r, o->symmetric, o->mse, &s, &z);
-        hpcz_quantize_span(x, (size_t)w->numel, 1, s, z, r, NULL);
         sd[0] = s;
         hpcz_qstore(zpt->data, o->dtype, 0, z);
         for (int64_t i = 0; i < w->numel; i++) {
@@ -154,7 +293,7 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
             hpcz_qstore(qt->data, o->dtype, (size_t)i, q);
         }
     } else if (o->block <= 0) {
-        /* per channel: the channel's elements are strided */
+        /* per channel, other types: the channel's elements are strided */
         for (int64_t c = 0; c < alen; c++) {
             /* gather channel c: outer x inner elements */
             size_t cnt = (size_t)(outer * inner), k = 0;

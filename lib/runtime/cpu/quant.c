@@ -4,6 +4,142 @@
  */
 #include "../rt.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define Q_X86 1
+#endif
+
+/* ---- fast paths: float32 <-> uint8/int8 with a per-tensor scale and zero
+ * point, in fixed chunks on the thread pool (elementwise: any split gives
+ * the same bytes). Same arithmetic as the generic loops below:
+ * Q: clamp(rint(x / s) + zp) (ties to even); DQ: (float)(q - zp) * s. */
+typedef struct qfast {
+    const void *src;
+    void *dst;
+    int64_t n;
+    float s;
+    int32_t zp;
+    bool u8;
+} qfast;
+
+#define QF_CHUNK 16384
+
+static void quant_scalar(const qfast *j, int64_t i0, int64_t i1)
+{
+    const float *x = j->src;
+    float lo = j->u8 ? 0.f : -128.f, hi = j->u8 ? 255.f : 127.f;
+    for (int64_t i = i0; i < i1; i++) {
+        float v = nearbyintf(x[i] / j->s) + (float)j->zp;
+        v = v < lo ? lo : v > hi ? hi : v;
+        if (j->u8)
+            ((uint8_t *)j->dst)[i] = (uint8_t)v;
+        else
+            ((int8_t *)j->dst)[i] = (int8_t)v;
+    }
+}
+
+static void dequant_scalar(const qfast *j, int64_t i0, int64_t i1)
+{
+    float *y = j->dst;
+    for (int64_t i = i0; i < i1; i++) {
+        int32_t q = j->u8 ? ((const uint8_t *)j->src)[i] : ((const int8_t *)j->src)[i];
+        y[i] = (float)(q - j->zp) * j->s;
+    }
+}
+
+#ifdef Q_X86
+__attribute__((target("avx2"))) static void quant_avx2(const qfast *j, int64_t i0, int64_t i1)
+{
+    const float *x = j->src;
+    __m256 s = _mm256_set1_ps(j->s), zp = _mm256_set1_ps((float)j->zp);
+    __m256 lo = _mm256_set1_ps(j->u8 ? 0.f : -128.f), hi = _mm256_set1_ps(j->u8 ? 255.f : 127.f);
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        __m256i q[2];
+        for (int h = 0; h < 2; h++) {
+            __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * h), s);
+            v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm256_add_ps(v, zp);
+            v = _mm256_max_ps(_mm256_min_ps(v, hi), lo);
+            q[h] = _mm256_cvtps_epi32(v);
+        }
+        __m128i a = _mm_packs_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
+        __m128i b = _mm_packs_epi32(_mm256_castsi256_si128(q[1]), _mm256_extracti128_si256(q[1], 1));
+        __m128i r = j->u8 ? _mm_packus_epi16(a, b) : _mm_packs_epi16(a, b);
+        _mm_storeu_si128((__m128i *)((uint8_t *)j->dst + i), r);
+    }
+    quant_scalar(j, i, i1);
+}
+
+__attribute__((target("avx2"))) static void dequant_avx2(const qfast *j, int64_t i0, int64_t i1)
+{
+    float *y = j->dst;
+    __m256 s = _mm256_set1_ps(j->s);
+    __m256i zp = _mm256_set1_epi32(j->zp);
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)((const uint8_t *)j->src + i));
+        __m256i q = j->u8 ? _mm256_cvtepu8_epi32(b) : _mm256_cvtepi8_epi32(b);
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, zp)), s);
+        _mm256_storeu_ps(y + i, v);
+    }
+    dequant_scalar(j, i, i1);
+}
+#endif
+
+static bool have_avx2(void)
+{
+#ifdef Q_X86
+    static int v = -1;
+    if (v < 0)
+        v = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return v == 1;
+#else
+    return false;
+#endif
+}
+
+static void quant_task(void *ctx, int64_t t)
+{
+    const qfast *j = ctx;
+    int64_t i0 = t * QF_CHUNK, i1 = i0 + QF_CHUNK < j->n ? i0 + QF_CHUNK : j->n;
+#ifdef Q_X86
+    if (have_avx2()) {
+        quant_avx2(j, i0, i1);
+        return;
+    }
+#endif
+    quant_scalar(j, i0, i1);
+}
+
+static void dequant_task(void *ctx, int64_t t)
+{
+    const qfast *j = ctx;
+    int64_t i0 = t * QF_CHUNK, i1 = i0 + QF_CHUNK < j->n ? i0 + QF_CHUNK : j->n;
+#ifdef Q_X86
+    if (have_avx2()) {
+        dequant_avx2(j, i0, i1);
+        return;
+    }
+#endif
+    dequant_scalar(j, i0, i1);
+}
+
+/* The fast path applies: float32 side, per-tensor float32 scale, u8/s8 side. */
+static bool qfast_ok(const rt_ctx *c, const hpcz_array *fl, const hpcz_array *s,
+                     const hpcz_array *zp, int qdt)
+{
+    return !c->reference && fl->dtype == HPCZ_DTYPE_FLOAT && s->dtype == HPCZ_DTYPE_FLOAT &&
+           s->numel == 1 && rt_attr_i(c, "block_size", 0) <= 0 &&
+           (qdt == HPCZ_DTYPE_UINT8 || qdt == HPCZ_DTYPE_INT8) && (!zp || zp->numel == 1);
+}
+
+static void qfast_run(const qfast *j, rt_task_fn fn)
+{
+    int64_t nt = (j->n + QF_CHUNK - 1) / QF_CHUNK;
+    rt_parallel_for_work(nt, fn, (void *)j, (double)j->n * 4);
+}
+
 static bool qrange(int dt, double *lo, double *hi)
 {
     switch (dt) {
@@ -86,6 +222,13 @@ static hpcz_status k_quantize(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, odt, x->ndim, x->dims);
     if (!y || c->infer)
         return y ? HPCZ_OK : c->err->status;
+    if (qfast_ok(c, x, s, zp, odt)) {
+        qfast j = {x->data, y->data, x->numel, *(const float *)s->data,
+                   zp ? (int32_t)rt_load_i(zp->data, zp->dtype, 0) : 0,
+                   odt == HPCZ_DTYPE_UINT8};
+        qfast_run(&j, quant_task);
+        return HPCZ_OK;
+    }
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t q = qidx(&m, i);
         /* the reference divides in the input's precision */
@@ -128,6 +271,13 @@ static hpcz_status k_dequantize(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, odt, x->ndim, x->dims);
     if (!y || c->infer)
         return y ? HPCZ_OK : c->err->status;
+    if (qfast_ok(c, y, s, zp, x->dtype) && (!zp || zp->dtype == x->dtype)) {
+        qfast j = {x->data, y->data, x->numel, *(const float *)s->data,
+                   zp ? (int32_t)rt_load_i(zp->data, zp->dtype, 0) : 0,
+                   x->dtype == HPCZ_DTYPE_UINT8};
+        qfast_run(&j, dequant_task);
+        return HPCZ_OK;
+    }
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t q = qidx(&m, i);
         int64_t v = load_q(x->data, x->dtype, i) - (zp ? load_q(zp->data, zp->dtype, q) : 0);
