@@ -782,7 +782,7 @@ int cmd_quantize(int argc, char **argv)
     }
     uint64_t in_bytes = m->file_size;
     hpcz_model_summary before;
-    if (hpcz_model_summarize(m, &before, &err)) {
+    if (hpcz_model_summarize_sizes(m, &before, &err)) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);
         return cli_file_error(in, &err);
@@ -888,7 +888,7 @@ int cmd_quantize(int argc, char **argv)
         }
     }
     hpcz_pipeline_free(pl);
-    if (hpcz_model_summarize(m, &after, &err)) {
+    if (hpcz_model_summarize_sizes(m, &after, &err)) {
         rc = cli_file_error(in, &err);
         goto done;
     }

@@ -431,6 +431,8 @@ typedef struct hpcz_model_summary {
 /* Counts ops, parameters per dtype and exact zeros of every weight
  * (initializers and Constant-node tensors, subgraphs included). */
 hpcz_status hpcz_model_summarize(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err);
+/* The same without reading payloads (zeros reported as -1): sizes only. */
+hpcz_status hpcz_model_summarize_sizes(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err);
 void hpcz_model_summary_release(hpcz_model_summary *s);
 
 /* ---------------------------------------------------------------- JSON */

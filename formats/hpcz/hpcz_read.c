@@ -402,8 +402,8 @@ static int cmp_slot_tp(const void *a, const void *b)
 static hpcz_model *load_file(hz_file *f, uint64_t max_decoded, const hpcz_load_opts *opts,
                              const char *base_dir, hpcz_error *err)
 {
-    uint64_t table_off;
-    uint32_t table_len, entry_size;
+    uint64_t table_off = 0;
+    uint32_t table_len = 0, entry_size = 0;
     if (check_header(f, &table_off, &table_len, &entry_size, err) ||
         parse_table(f, table_off, table_len, entry_size, err)) {
         hz_file_free(f);

@@ -5,6 +5,7 @@
 
 typedef struct collect {
     hpcz_model_summary *s;
+    bool sizes_only;
     size_t cap_ops, cap_dtypes, cap_weights;
     hpcz_error *err;
     hpcz_status st;
@@ -73,7 +74,7 @@ static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char 
     w->graph = g->parent ? (g->name ? g->name : "") : NULL;
     w->bytes = hpcz_dtype_nbytes(t->dtype, t->numel);
     hpcz_error e2;
-    w->zeros = count_zeros(t, &e2);
+    w->zeros = c->sizes_only ? -1 : count_zeros(t, &e2);
     s->params += (uint64_t)t->numel;
     s->param_bytes += w->bytes;
     if (w->zeros > 0)
@@ -162,10 +163,10 @@ static int cmp_weights(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-hpcz_status hpcz_model_summarize(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err)
+static hpcz_status summarize(hpcz_model *m, hpcz_model_summary *out, bool sizes_only, hpcz_error *err)
 {
     memset(out, 0, sizeof *out);
-    collect c = {.s = out, .err = err};
+    collect c = {.s = out, .sizes_only = sizes_only, .err = err};
     hpcz_model_foreach_graph(m, visit, &c);
     if (c.st) {
         hpcz_model_summary_release(out);
@@ -178,6 +179,16 @@ hpcz_status hpcz_model_summarize(hpcz_model *m, hpcz_model_summary *out, hpcz_er
     if (out->n_weights)
         qsort(out->weights, out->n_weights, sizeof *out->weights, cmp_weights);
     return HPCZ_OK;
+}
+
+hpcz_status hpcz_model_summarize(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err)
+{
+    return summarize(m, out, false, err);
+}
+
+hpcz_status hpcz_model_summarize_sizes(hpcz_model *m, hpcz_model_summary *out, hpcz_error *err)
+{
+    return summarize(m, out, true, err);
 }
 
 void hpcz_model_summary_release(hpcz_model_summary *s)

@@ -153,24 +153,35 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
                     float f = 1.0f - 0.05f * (float)k;
                     hpcz_qparams_for(lo[c] * f, hi[c] * f, r, symmetric, &cs[c * NK + k], &cz[c * NK + k]);
                 }
-            /* the subsample: every stride-th value of each channel */
+            /* the subsample: every stride-th value of each channel (about 256), visited in
+             * memory order (column channels: whole sampled rows) */
             int64_t per = per_tensor ? alen : outer * inner;
-            int64_t stride = per > 1024 ? per / 1024 : 1;
-            for (int64_t c = 0; c < nch; c++)
-                for (int64_t j = 0; j < per; j += stride) {
-                    float v;
-                    if (per_tensor)
-                        v = x[j];
-                    else
-                        v = x[((j / inner) * alen + c) * inner + j % inner];
-                    for (int k = 0; k < NK; k++) {
-                        float sc = cs[c * NK + k];
-                        float q = v / sc + (float)cz[c * NK + k];
-                        q = q < (float)r.qmin ? (float)r.qmin : q > (float)r.qmax ? (float)r.qmax : q;
-                        float d = v - sc * (rint_small(q) - (float)cz[c * NK + k]);
-                        e[c * NK + k] += (double)d * d;
-                    }
-                }
+            int64_t stride = per > 256 ? per / 256 : 1;
+            float *inv = malloc((size_t)(nch * NK) * sizeof *inv);
+            for (int64_t i = 0; inv && i < nch * NK; i++)
+                inv[i] = 1.0f / cs[i];
+#define ACC(c, v)                                                                                  \
+    for (int k = 0; k < NK && inv; k++) {                                                          \
+        float sc = cs[(c) * NK + k], zf = (float)cz[(c) * NK + k];                                 \
+        float q = (v) * inv[(c) * NK + k] + zf; /* a search: the reciprocal is close enough */     \
+        q = q < (float)r.qmin ? (float)r.qmin : q > (float)r.qmax ? (float)r.qmax : q;             \
+        float d = (v) - sc * (rint_small(q) - zf);                                                 \
+        e[(c) * NK + k] += (double)d * d;                                                          \
+    }
+            if (per_tensor) {
+                for (int64_t j = 0; j < per; j += stride)
+                    ACC(0, x[j])
+            } else if (inner == 1) {
+                for (int64_t a = 0; a < outer; a += stride)
+                    for (int64_t c = 0; c < alen; c++)
+                        ACC(c, x[a * alen + c])
+            } else {
+                for (int64_t c = 0; c < nch; c++)
+                    for (int64_t j = 0; j < per; j += stride)
+                        ACC(c, x[((j / inner) * alen + c) * inner + j % inner])
+            }
+#undef ACC
+            free(inv);
             for (int64_t c = 0; c < nch; c++) {
                 int best = 0;
                 for (int k = 1; k < NK; k++)
@@ -188,25 +199,71 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
     free(hi);
     const float qmin = (float)r.qmin, qmax = (float)r.qmax;
     bool is_signed = r.dtype == HPCZ_DTYPE_INT8;
-    int64_t rows = per_tensor ? 1 : outer;
-    #pragma omp parallel for schedule(static) if (rows * alen * inner > (1 << 20))
-    for (int64_t a = 0; a < rows; a++) {
-        for (int64_t c = 0; c < alen; c++) {
-            int64_t ch = per_tensor ? 0 : c;
-            float sc = scales[ch], zf = (float)zps[ch];
-            int64_t n = per_tensor ? 1 : inner;
-            int64_t base = per_tensor ? c : (a * alen + c) * inner;
-            for (int64_t b = 0; b < n; b++) {
-                float q = x[base + b] / sc + zf;
+    /* multiplying by the reciprocal rounds like dividing but for rare last-bit
+     * ties; the stored integers are what defines the model either way */
+    float *inv = malloc((size_t)nch * sizeof *inv), *zf = malloc((size_t)nch * sizeof *zf);
+    if (!inv || !zf) {
+        free(inv);
+        free(zf);
+        return;
+    }
+    for (int64_t c = 0; c < nch; c++) {
+        inv[c] = 1.0f / scales[c];
+        zf[c] = (float)zps[c];
+    }
+    int8_t *o8 = out;
+    uint8_t *u8 = out;
+    if (per_tensor) {
+        float iv = inv[0], z = zf[0];
+        #pragma omp parallel for schedule(static) if (alen > (1 << 20))
+        for (int64_t i = 0; i < alen; i++) {
+            float q = x[i] * iv + z;
+            q = q < qmin ? qmin : q > qmax ? qmax : q;
+            int v = (int)rint_small(q);
+            if (is_signed)
+                o8[i] = (int8_t)v;
+            else
+                u8[i] = (uint8_t)v;
+        }
+    } else if (inner == 1) {
+        #pragma omp parallel for schedule(static) if (outer * alen > (1 << 20))
+        for (int64_t a = 0; a < outer; a++) {
+            const float *row = x + a * alen;
+            if (is_signed) {
+                int8_t *dst = o8 + a * alen;
+                for (int64_t c = 0; c < alen; c++) {
+                    float q = row[c] * inv[c] + zf[c];
+                    q = q < qmin ? qmin : q > qmax ? qmax : q;
+                    dst[c] = (int8_t)(int)rint_small(q);
+                }
+            } else {
+                uint8_t *dst = u8 + a * alen;
+                for (int64_t c = 0; c < alen; c++) {
+                    float q = row[c] * inv[c] + zf[c];
+                    q = q < qmin ? qmin : q > qmax ? qmax : q;
+                    dst[c] = (uint8_t)(int)rint_small(q);
+                }
+            }
+        }
+    } else {
+        #pragma omp parallel for schedule(static) if (outer * alen * inner > (1 << 20))
+        for (int64_t ac = 0; ac < outer * alen; ac++) {
+            int64_t c = ac % alen;
+            const float *p = x + ac * inner;
+            float iv = inv[c], z = zf[c];
+            for (int64_t b = 0; b < inner; b++) {
+                float q = p[b] * iv + z;
                 q = q < qmin ? qmin : q > qmax ? qmax : q;
                 int v = (int)rint_small(q);
                 if (is_signed)
-                    ((int8_t *)out)[base + b] = (int8_t)v;
+                    o8[ac * inner + b] = (int8_t)v;
                 else
-                    ((uint8_t *)out)[base + b] = (uint8_t)v;
+                    u8[ac * inner + b] = (uint8_t)v;
             }
         }
     }
+    free(inv);
+    free(zf);
 }
 
 /* Quantizes weight value w (consumed with the given role) in graph g. */

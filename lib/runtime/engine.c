@@ -867,7 +867,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         d.w_axis = hpcz_node_attr_int(dw->node, "axis", 1);
         /* bias: absent, or a folded DequantizeLinear of int32 with no zero point */
-        if (sp->n_in > 2 && sp->in[2] >= 0) {
+        if (sp->n_in > 2 && sp->in[2] >= 0 && !is_onnx_op(sp, "MatMul")) {
             int kb = prod[sp->in[2]];
             if (kb < 0)
                 continue;

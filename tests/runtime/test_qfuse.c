@@ -13,7 +13,10 @@
  *  3. The digits static QDQ model (hpcz quantize --mode static) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
- *  4. Every fused case with 1 and 2 threads: identical bytes.
+ *  4. Every fused case with 1 and 2 threads: identical bytes; and the same
+ *     bytes from the other kernel paths (HPCZ_QGEMM_NO_U8S8: int16/vpmaddwd
+ *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
+ *     portable C micro-kernels and epilogue).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -332,6 +335,26 @@ static void check(const qcase *c)
         FAIL("%s: 1 and 2 threads differ", c->label);
         goto out;
     }
+    static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2"};
+    for (int i = 0; i < 3; i++) {
+        hpcz_array o = {0};
+        if (i < 2)
+            setenv(paths[i], "1", 1);
+        else {
+            setenv(paths[0], "1", 1);
+            setenv(paths[1], "1", 1);
+        }
+        bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
+        unsetenv(paths[0]);
+        unsetenv(paths[1]);
+        bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
+        hpcz_array_release(&o);
+        if (!same) {
+            FAIL("%s: %s%s changes the result", c->label, i == 1 ? "" : paths[0],
+                 i == 0 ? "" : i == 1 ? paths[1] : "+NO_AVX2");
+            goto out;
+        }
+    }
     if (a.numel != r.numel || a.dtype != r.dtype || a.numel != u.numel) {
         FAIL("%s: shapes/dtypes differ from the reference", c->label);
         goto out;
@@ -397,6 +420,12 @@ static const qcase qcases[] = {
      "strides=is:3;pads=is:1,2", -128, 127, false},
     {"conv float-bias path (bias scale)", "Conv", U8, S8, U8, true, true, true, 4,
      D4(1, 6, 8, 8), 4, D4(5, 6, 3, 3), "pads=is:1,1,1,1", -63, 63, false},
+    {"conv s8 act 7-bit w (u8s8 path)", "Conv", S8, S8, S8, true, true, false, 4,
+     D4(2, 12, 11, 9), 4, D4(13, 12, 3, 3), "strides=is:2,1;pads=is:1,1,1,1", -64, 64, false},
+    {"conv 5x5 s8 act u8 out 7-bit w", "Conv", S8, S8, U8, false, true, false, 4,
+     D4(1, 7, 19, 21), 4, D4(11, 7, 5, 5), "pads=is:2,2,2,2", -63, 63, false},
+    {"matmul s8 act 7-bit w", "MatMul", S8, S8, U8, true, false, false, 2, D4(19, 201, 0, 0), 2,
+     D4(201, 35, 0, 0), NULL, -63, 63, false},
     {"gemm transB per-channel", "Gemm", U8, S8, U8, true, true, false, 2, D4(3, 77, 0, 0), 2,
      D4(10, 77, 0, 0), NULL, -63, 63, false},
     {"gemm 37 rows s8/s8", "Gemm", S8, S8, S8, false, true, false, 2, D4(37, 130, 0, 0), 2,

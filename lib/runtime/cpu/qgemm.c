@@ -42,6 +42,10 @@
 
 struct rt_qpack {
     bool conv, avx2;
+    bool u8s8;     /* 7-bit weights: the vpmaddubsw path (see rt_qpack_new) */
+    int64_t kq;    /* u8s8: quads of k */
+    int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
+    int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
     conv_geom g;
     int64_t batch, cin, groups, M, Mg, K, kp, mblk;
     int64_t rows; /* Gemm/MatMul: rows of x */
@@ -58,6 +62,7 @@ void rt_qpack_free(rt_qpack *p)
     if (!p)
         return;
     rt_free(p->wp);
+    rt_free(p->wq);
     free(p->bi);
     free(p->mult);
     free(p->bf);
@@ -205,8 +210,47 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 }
             }
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2");
+    p->avx2 = __builtin_cpu_supports("avx2") && !getenv("HPCZ_QGEMM_NO_AVX2");
 #endif
+    /* 7-bit weights (|w - w_zp| <= 64, what --reduce-range writes): x is
+     * used as uint8 (int8 x biased by 128) and vpmaddubsw's int16 pair
+     * sums cannot saturate, 2 * 255 * 64 = 32640 <= 32767. The zero point
+     * of x becomes a per-channel constant, -x_zp * sum_k(w - w_zp), folded
+     * into bi; padding holds x_zp. Full-range weights keep the int16 path. */
+    bool small = p->K <= 16384;
+    for (size_t i = 0; small && i < nw; i++) {
+        int32_t lo = (int16_t)(uint16_t)((uint32_t)p->wp[i] & 0xffff);
+        int32_t hi = (int16_t)(uint16_t)((uint32_t)p->wp[i] >> 16);
+        small = lo >= -64 && lo <= 64 && hi >= -64 && hi <= 64;
+    }
+    if (small && !getenv("HPCZ_QGEMM_NO_U8S8")) {
+        p->u8s8 = true;
+        p->kq = (p->K + 3) / 4;
+        p->xzu = p->xdt == HPCZ_DTYPE_UINT8 ? p->xzp : p->xzp + 128;
+        size_t nq = (size_t)(p->groups * p->mblk * p->kq * MR);
+        p->wq = rt_alloc(nq * sizeof *p->wq);
+        if (!p->wq)
+            goto fail;
+        memset(p->wq, 0, nq * sizeof *p->wq);
+        for (int64_t gi = 0; gi < p->groups; gi++)
+            for (int64_t mb = 0; mb < p->mblk; mb++)
+                for (int64_t r = 0; r < MR; r++) {
+                    const int32_t *src = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
+                    uint8_t *dst = (uint8_t *)(p->wq + ((gi * p->mblk + mb) * p->kq) * MR + r);
+                    int64_t sum = 0;
+                    for (int64_t k = 0; k < p->K; k++) {
+                        uint32_t word = (uint32_t)src[(k / 2) * MR];
+                        int32_t v = (int16_t)(uint16_t)(k & 1 ? word >> 16 : word & 0xffff);
+                        dst[(k / 4) * MR * 4 + (k & 3)] = (uint8_t)(int8_t)v;
+                        sum += v;
+                    }
+                    int64_t ml = mb * MR + r;
+                    if (ml < p->Mg) {
+                        int64_t m = gi * p->Mg + ml;
+                        p->bi[m] = (int32_t)((int64_t)p->bi[m] - (int64_t)p->xzu * sum);
+                    }
+                }
+    }
     return p;
 fail:
     rt_qpack_free(p);
@@ -230,6 +274,69 @@ static void ukr_generic(const int32_t *a, const int32_t *b, int64_t bstr, int64_
             }
         }
 }
+
+/* u8s8: b holds per quad of k 16 columns x 4 uint8, a per quad MR x 4 int8. */
+static void ukr8_generic(const int32_t *a, const uint8_t *b, int64_t kq, int32_t *c)
+{
+    for (int i = 0; i < MR * NR; i++)
+        c[i] = 0;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR)
+        for (int r = 0; r < MR; r++) {
+            const int8_t *w = (const int8_t *)&a[r];
+            for (int j = 0; j < NR; j++)
+                c[r * NR + j] += b[4 * j] * w[0] + b[4 * j + 1] * w[1] + b[4 * j + 2] * w[2] +
+                                 b[4 * j + 3] * w[3];
+        }
+}
+
+#ifdef QG_X86
+__attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const uint8_t *b,
+                                                      int64_t kq, int32_t *c)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b);
+        __m256i b1 = _mm256_load_si256((const __m256i *)(b + 32));
+        __m256i a0 = _mm256_set1_epi32(a[0]);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a0), one));
+        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a0), one));
+        __m256i a1 = _mm256_set1_epi32(a[1]);
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a1), one));
+        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a1), one));
+        __m256i a2 = _mm256_set1_epi32(a[2]);
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a2), one));
+        c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a2), one));
+        __m256i a3 = _mm256_set1_epi32(a[3]);
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a3), one));
+        c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
+    }
+    _mm256_storeu_si256((__m256i *)(c + 0), c00);
+    _mm256_storeu_si256((__m256i *)(c + 8), c01);
+    _mm256_storeu_si256((__m256i *)(c + 16), c10);
+    _mm256_storeu_si256((__m256i *)(c + 24), c11);
+    _mm256_storeu_si256((__m256i *)(c + 32), c20);
+    _mm256_storeu_si256((__m256i *)(c + 40), c21);
+    _mm256_storeu_si256((__m256i *)(c + 48), c30);
+    _mm256_storeu_si256((__m256i *)(c + 56), c31);
+}
+
+/* Interleaves rows r[0..3] (16 bytes each) into 16 columns x 4 bytes. */
+__attribute__((target("avx2"))) static void quad16_avx2(const uint8_t *r0, const uint8_t *r1,
+                                                        const uint8_t *r2, const uint8_t *r3,
+                                                        uint8_t *dst)
+{
+    __m128i a = _mm_loadu_si128((const __m128i *)r0), b = _mm_loadu_si128((const __m128i *)r1);
+    __m128i c = _mm_loadu_si128((const __m128i *)r2), d = _mm_loadu_si128((const __m128i *)r3);
+    __m128i t0 = _mm_unpacklo_epi8(a, b), t1 = _mm_unpackhi_epi8(a, b);
+    __m128i t2 = _mm_unpacklo_epi8(c, d), t3 = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
+    _mm_storeu_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
+}
+#endif
 
 #ifdef QG_X86
 __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int32_t *b,
@@ -325,6 +432,7 @@ typedef struct qjob {
     int64_t b;         /* image (Conv) */
     int64_t npanel, N, npad; /* panels per group; columns; padded columns */
     int32_t *col;      /* Conv: [groups][kp][npad] words (x[k], x[k+1]) as int16 */
+    uint8_t *col8;     /* Conv, u8s8: [groups][4 kq][npad] x as uint8 */
     int failed;
 } qjob;
 
@@ -408,18 +516,88 @@ static void pack_rows(const rt_qpack *p, const void *x, int64_t n0, int nr, int1
             B[(p->K >> 1) * 2 * NR + 2 * j + 1] = 0;
 }
 
+/* u8s8: x as uint8 (int8 biased by 128) */
+static inline uint8_t xu(const rt_qpack *p, const void *x, int64_t i)
+{
+    uint8_t v = ((const uint8_t *)x)[i];
+    return p->xdt == HPCZ_DTYPE_UINT8 ? v : (uint8_t)(v ^ 0x80);
+}
+
+/* u8s8: row k of the im2col matrix as uint8, x_zp in the padding. */
+RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_t gi, int64_t k,
+                             int64_t npad, uint8_t *dst)
+{
+    const conv_geom *g = &p->g;
+    uint8_t zp = (uint8_t)p->xzu;
+    int64_t cg = p->cin / p->groups;
+    int64_t kw = k % g->k[2], kh = (k / g->k[2]) % g->k[1], kd = (k / (g->k[2] * g->k[1])) % g->k[0];
+    int64_t ci = k / g->ksize;
+    int64_t co = (b * p->cin + gi * cg + ci) * g->isize;
+    int64_t OW = g->out[2], sw = g->stride[2], offw = kw * g->dil[2] - g->pb[2];
+    int64_t lo = offw >= 0 ? 0 : (-offw + sw - 1) / sw;
+    int64_t hi = g->in[2] - offw <= 0 ? 0 : (g->in[2] - offw + sw - 1) / sw;
+    hi = hi < OW ? hi : OW;
+    lo = lo < hi ? lo : hi;
+    bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
+    int64_t n = 0;
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        int64_t id = od * g->stride[0] + kd * g->dil[0] - g->pb[0];
+        for (int64_t oh = 0; oh < g->out[1]; oh++, n += OW) {
+            int64_t ih = oh * g->stride[1] + kh * g->dil[1] - g->pb[1];
+            uint8_t *d = dst + n;
+            if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
+                memset(d, zp, (size_t)OW);
+                continue;
+            }
+            const uint8_t *s = (const uint8_t *)x + co + (id * g->in[1] + ih) * g->in[2] + offw;
+            memset(d, zp, (size_t)lo);
+            if (sw == 1 && !s8) {
+                memcpy(d + lo, s + lo, (size_t)(hi - lo));
+            } else {
+                uint8_t flip = s8 ? 0x80 : 0;
+                for (int64_t ow = lo; ow < hi; ow++)
+                    d[ow] = (uint8_t)(s[ow * sw] ^ flip);
+            }
+            memset(d + hi, zp, (size_t)(OW - hi));
+        }
+    }
+    memset(dst + g->osize, zp, (size_t)(npad - g->osize));
+}
+
+static void im2col8_task(void *ctx, int64_t t)
+{
+    const qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t k4 = 4 * p->kq, gi = t / k4, k = t % k4;
+    uint8_t *row = jb->col8 + (gi * k4 + k) * jb->npad;
+    if (k < p->K)
+        im2col8_k(p, jb->x, jb->b, gi, k, jb->npad, row);
+    else
+        memset(row, 0, (size_t)jb->npad);
+}
+
 static void panel(const rt_qpack *p, const qjob *jb, int64_t gi, int64_t n0, int nr,
                   const int32_t *B, int64_t bstr)
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
     for (int64_t mb = 0; mb < p->mblk; mb++) {
-        const int32_t *A = p->wp + ((gi * p->mblk + mb) * p->kp) * MR;
+        if (p->u8s8) {
+            const int32_t *A = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
 #ifdef QG_X86
-        if (p->avx2)
-            ukr_avx2(A, B, bstr, p->kp, tile);
-        else
+            if (p->avx2)
+                ukr8_avx2(A, (const uint8_t *)B, p->kq, tile);
+            else
 #endif
-            ukr_generic(A, B, bstr, p->kp, tile);
+                ukr8_generic(A, (const uint8_t *)B, p->kq, tile);
+        } else {
+            const int32_t *A = p->wp + ((gi * p->mblk + mb) * p->kp) * MR;
+#ifdef QG_X86
+            if (p->avx2)
+                ukr_avx2(A, B, bstr, p->kp, tile);
+            else
+#endif
+                ukr_generic(A, B, bstr, p->kp, tile);
+        }
         int64_t ml = mb * MR;
         int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
         int64_t m0 = gi * p->Mg + ml;
@@ -435,12 +613,37 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t gi, int64_t n0, int
 /* Conv: task (group, panel of 16 columns) reads the im2col matrix in place. */
 static void conv_task(void *ctx, int64_t t)
 {
-    const qjob *jb = ctx;
+    qjob *jb = ctx;
     const rt_qpack *p = jb->p;
     int64_t gi = t / jb->npanel, pn = t % jb->npanel;
     int64_t n0 = pn * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    panel(p, jb, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad);
+    if (!p->u8s8) {
+        panel(p, jb, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad);
+        return;
+    }
+    /* u8s8: interleave four im2col rows at a time into the panel */
+    uint8_t *B = rt_alloc((size_t)(p->kq * 4 * NR));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    const uint8_t *base = jb->col8 + gi * 4 * p->kq * jb->npad + n0;
+    for (int64_t q = 0; q < p->kq; q++) {
+        const uint8_t *r = base + 4 * q * jb->npad;
+        uint8_t *dst = B + q * 4 * NR;
+#ifdef QG_X86
+        if (p->avx2) {
+            quad16_avx2(r, r + jb->npad, r + 2 * jb->npad, r + 3 * jb->npad, dst);
+            continue;
+        }
+#endif
+        for (int j = 0; j < NR; j++)
+            for (int i = 0; i < 4; i++)
+                dst[4 * j + i] = r[i * jb->npad + j];
+    }
+    panel(p, jb, gi, n0, nr, (const int32_t *)B, NR);
+    rt_free(B);
 }
 
 /* Gemm/MatMul: task = panel of 16 rows of x, packed here. */
@@ -455,7 +658,15 @@ static void rows_task(void *ctx, int64_t t)
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    pack_rows(p, jb->x, n0, nr, (int16_t *)B);
+    if (p->u8s8) {
+        uint8_t *B8 = (uint8_t *)B; /* kq * 4 * NR bytes <= kp * NR words */
+        for (int j = 0; j < NR; j++)
+            for (int64_t k = 0; k < 4 * p->kq; k++)
+                B8[(k >> 2) * 4 * NR + 4 * j + (k & 3)] =
+                    j < nr && k < p->K ? xu(p, jb->x, (n0 + j) * p->K + k) : 0;
+    } else {
+        pack_rows(p, jb->x, n0, nr, (int16_t *)B);
+    }
     panel(p, jb, 0, n0, nr, B, NR);
     rt_free(B);
 }
@@ -465,7 +676,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, 0};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, NULL, 0};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
@@ -474,6 +685,17 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     if (!p->conv) {
         double work = (double)jb.npanel * NR * (double)p->M * (double)p->K;
         rt_parallel_for_work(jb.npanel, rows_task, &jb, work / 4);
+    } else if (p->u8s8) {
+        jb.col8 = rt_alloc((size_t)(p->groups * 4 * p->kq * jb.npad));
+        if (!jb.col8)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
+        for (jb.b = 0; jb.b < p->batch; jb.b++) {
+            rt_parallel_for_work(p->groups * 4 * p->kq, im2col8_task, &jb,
+                                 (double)(p->groups * p->kq * jb.npad) * 4);
+            rt_parallel_for_work(p->groups * jb.npanel, conv_task, &jb, work / 4);
+        }
+        rt_free(jb.col8);
     } else {
         jb.col = rt_alloc((size_t)(p->groups * p->kp * jb.npad) * sizeof(int32_t));
         if (!jb.col)
