@@ -80,6 +80,27 @@ def dynamic_checks():
           "dynamic: every Gemm became DynamicQuantizeLinear + MatMulInteger")
 
 
+def shared_bias_check():
+    # exporters share one bias between convolutions (torch's resnet18 does):
+    # each gets its own int32 bias, and every node name stays unique
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.normal(size=(4, 4, 3, 3)).astype(np.float32), "w2"),
+             numpy_helper.from_array(rng.normal(size=(4,)).astype(np.float32), "shared_bias")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "shared_bias"], ["a"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["b"], name="relu"),
+             helper.make_node("Conv", ["b", "w2", "shared_bias"], ["y"], name="conv2", pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], initializer=inits)
+    src = os.path.join(TMP, "shared_bias.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    out = quantize(src, "shared_bias_s8.onnx", "--mode", "static", "--calib", "random:8")
+    names = [n.name for n in onnx.load(out).graph.node]
+    check(len(names) == len(set(names)), "static int8 with a shared bias: node names unique")
+    x = rng.normal(size=(1, 3, 8, 8)).astype(np.float32)
+    check(sqnr(run(src, {"x": x})[0], run(out, {"x": x})[0]) > 25, "ONNX Runtime loads and runs it")
+
+
 def gptq_checks():
     calib = os.path.join(SAMPLES, "digits", "calib")
     src = os.path.join(SAMPLES, "digits_mlp.onnx")
@@ -266,6 +287,7 @@ def main():
     static_checks()
     gptq_checks()
     dynamic_checks()
+    shared_bias_check()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
