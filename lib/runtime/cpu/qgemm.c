@@ -432,7 +432,8 @@ typedef struct qjob {
     int64_t b;         /* image (Conv) */
     int64_t npanel, N, npad; /* panels per group; columns; padded columns */
     int32_t *col;      /* Conv: [groups][kp][npad] words (x[k], x[k+1]) as int16 */
-    uint8_t *col8;     /* Conv, u8s8: [groups][4 kq][npad] x as uint8 */
+    uint8_t *col8;     /* Conv, u8s8: [images][groups][4 kq][npad] x as uint8 */
+    bool direct;       /* Conv, u8s8: 1x1 stride 1 unpadded, x read in place */
     int failed;
 } qjob;
 
@@ -546,19 +547,22 @@ RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_
             int64_t ih = oh * g->stride[1] + kh * g->dil[1] - g->pb[1];
             uint8_t *d = dst + n;
             if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
-                memset(d, zp, (size_t)OW);
+                for (int64_t ow = 0; ow < OW; ow++)
+                    d[ow] = zp;
                 continue;
             }
             const uint8_t *s = (const uint8_t *)x + co + (id * g->in[1] + ih) * g->in[2] + offw;
-            memset(d, zp, (size_t)lo);
-            if (sw == 1 && !s8) {
-                memcpy(d + lo, s + lo, (size_t)(hi - lo));
-            } else {
-                uint8_t flip = s8 ? 0x80 : 0;
+            for (int64_t ow = 0; ow < lo; ow++)
+                d[ow] = zp;
+            uint8_t flip = s8 ? 0x80 : 0;
+            if (sw == 1)
+                for (int64_t ow = lo; ow < hi; ow++)
+                    d[ow] = (uint8_t)(s[ow] ^ flip);
+            else
                 for (int64_t ow = lo; ow < hi; ow++)
                     d[ow] = (uint8_t)(s[ow * sw] ^ flip);
-            }
-            memset(d + hi, zp, (size_t)(OW - hi));
+            for (int64_t ow = hi; ow < OW; ow++)
+                d[ow] = zp;
         }
     }
     memset(dst + g->osize, zp, (size_t)(npad - g->osize));
@@ -568,15 +572,15 @@ static void im2col8_task(void *ctx, int64_t t)
 {
     const qjob *jb = ctx;
     const rt_qpack *p = jb->p;
-    int64_t k4 = 4 * p->kq, gi = t / k4, k = t % k4;
-    uint8_t *row = jb->col8 + (gi * k4 + k) * jb->npad;
+    int64_t k4 = 4 * p->kq, k = t % k4, bg = t / k4, gi = bg % p->groups, bl = bg / p->groups;
+    uint8_t *row = jb->col8 + t * jb->npad;
     if (k < p->K)
-        im2col8_k(p, jb->x, jb->b, gi, k, jb->npad, row);
+        im2col8_k(p, jb->x, jb->b + bl, gi, k, jb->npad, row);
     else
         memset(row, 0, (size_t)jb->npad);
 }
 
-static void panel(const rt_qpack *p, const qjob *jb, int64_t gi, int64_t n0, int nr,
+static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0, int nr,
                   const int32_t *B, int64_t bstr)
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
@@ -602,7 +606,7 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t gi, int64_t n0, int
         int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
         int64_t m0 = gi * p->Mg + ml;
         if (p->conv) {
-            uint8_t *yb = (uint8_t *)jb->y + jb->b * p->M * p->g.osize;
+            uint8_t *yb = (uint8_t *)jb->y + b * p->M * p->g.osize;
             epilogue(p, tile, m0, mr, n0, nr, yb, p->g.osize, 1);
         } else {
             epilogue(p, tile, m0, mr, n0, nr, jb->y, 1, p->M);
@@ -610,7 +614,8 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t gi, int64_t n0, int
     }
 }
 
-/* Conv: task (group, panel of 16 columns) reads the im2col matrix in place. */
+/* Conv, int16 path: task (group, panel of 16 columns) reads the im2col
+ * matrix of image jb->b in place. */
 static void conv_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
@@ -618,32 +623,57 @@ static void conv_task(void *ctx, int64_t t)
     int64_t gi = t / jb->npanel, pn = t % jb->npanel;
     int64_t n0 = pn * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    if (!p->u8s8) {
-        panel(p, jb, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad);
-        return;
-    }
-    /* u8s8: interleave four im2col rows at a time into the panel */
-    uint8_t *B = rt_alloc((size_t)(p->kq * 4 * NR));
+    panel(p, jb, jb->b, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad);
+}
+
+/* Conv, u8s8 path: task (image of the chunk from jb->b, group, panel)
+ * interleaves four rows at a time into the panel: im2col rows, or for a
+ * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct). */
+static void conv8_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t per_img = p->groups * jb->npanel;
+    int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
+    int64_t n0 = pn * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    uint8_t sbuf[8192] __attribute__((aligned(32)));
+    size_t nbytes = (size_t)(p->kq * 4 * NR);
+    uint8_t *B = nbytes <= sizeof sbuf ? sbuf : rt_alloc(nbytes);
     if (!B) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    const uint8_t *base = jb->col8 + gi * 4 * p->kq * jb->npad + n0;
-    for (int64_t q = 0; q < p->kq; q++) {
-        const uint8_t *r = base + 4 * q * jb->npad;
-        uint8_t *dst = B + q * 4 * NR;
-#ifdef QG_X86
-        if (p->avx2) {
-            quad16_avx2(r, r + jb->npad, r + 2 * jb->npad, r + 3 * jb->npad, dst);
-            continue;
+    if (jb->direct) {
+        int64_t cg = p->cin / p->groups;
+        const uint8_t *xb =
+            (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi * cg) * p->g.isize + n0;
+        uint8_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80;
+        for (int64_t k = 0; k < 4 * p->kq; k++) {
+            uint8_t *dst = B + (k >> 2) * 4 * NR + (k & 3);
+            const uint8_t *r = xb + k * p->g.isize;
+            for (int j = 0; j < NR; j++)
+                dst[4 * j] = k < p->K && j < nr ? (uint8_t)(r[j] ^ flip) : 0;
         }
+    } else {
+        const uint8_t *base = jb->col8 + (bl * p->groups + gi) * 4 * p->kq * jb->npad + n0;
+        for (int64_t q = 0; q < p->kq; q++) {
+            const uint8_t *r = base + 4 * q * jb->npad;
+            uint8_t *dst = B + q * 4 * NR;
+#ifdef QG_X86
+            if (p->avx2) {
+                quad16_avx2(r, r + jb->npad, r + 2 * jb->npad, r + 3 * jb->npad, dst);
+                continue;
+            }
 #endif
-        for (int j = 0; j < NR; j++)
-            for (int i = 0; i < 4; i++)
-                dst[4 * j + i] = r[i * jb->npad + j];
+            for (int j = 0; j < NR; j++)
+                for (int i = 0; i < 4; i++)
+                    dst[4 * j + i] = r[i * jb->npad + j];
+        }
     }
-    panel(p, jb, gi, n0, nr, (const int32_t *)B, NR);
-    rt_free(B);
+    panel(p, jb, jb->b + bl, gi, n0, nr, (const int32_t *)B, NR);
+    if (B != sbuf)
+        rt_free(B);
 }
 
 /* Gemm/MatMul: task = panel of 16 rows of x, packed here. */
@@ -667,7 +697,7 @@ static void rows_task(void *ctx, int64_t t)
     } else {
         pack_rows(p, jb->x, n0, nr, (int16_t *)B);
     }
-    panel(p, jb, 0, n0, nr, B, NR);
+    panel(p, jb, 0, 0, n0, nr, B, NR);
     rt_free(B);
 }
 
@@ -676,7 +706,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, NULL, 0};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, NULL, false, 0};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
@@ -686,14 +716,27 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         double work = (double)jb.npanel * NR * (double)p->M * (double)p->K;
         rt_parallel_for_work(jb.npanel, rows_task, &jb, work / 4);
     } else if (p->u8s8) {
-        jb.col8 = rt_alloc((size_t)(p->groups * 4 * p->kq * jb.npad));
-        if (!jb.col8)
-            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        /* images in chunks (sized by the shape alone) of at most 16 MiB of im2col */
+        const conv_geom *g = &p->g;
+        jb.direct = g->ksize == 1 && g->stride[0] == 1 && g->stride[1] == 1 &&
+                    g->stride[2] == 1 && !g->pb[0] && !g->pb[1] && !g->pb[2] &&
+                    g->osize == g->isize;
+        int64_t img = p->groups * 4 * p->kq * jb.npad, nimg = p->batch;
+        if (!jb.direct) {
+            nimg = ((int64_t)16 << 20) / img;
+            nimg = nimg < 1 ? 1 : nimg > p->batch ? p->batch : nimg;
+            jb.col8 = rt_alloc((size_t)(nimg * img));
+            if (!jb.col8)
+                return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        }
         double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
-        for (jb.b = 0; jb.b < p->batch; jb.b++) {
-            rt_parallel_for_work(p->groups * 4 * p->kq, im2col8_task, &jb,
-                                 (double)(p->groups * p->kq * jb.npad) * 4);
-            rt_parallel_for_work(p->groups * jb.npanel, conv_task, &jb, work / 4);
+        for (jb.b = 0; jb.b < p->batch; jb.b += nimg) {
+            int64_t cnt = p->batch - jb.b < nimg ? p->batch - jb.b : nimg;
+            if (!jb.direct)
+                rt_parallel_for_work(cnt * p->groups * 4 * p->kq, im2col8_task, &jb,
+                                     (double)(cnt * img));
+            rt_parallel_for_work(cnt * p->groups * jb.npanel, conv8_task, &jb,
+                                 work * (double)cnt / 4);
         }
         rt_free(jb.col8);
     } else {
