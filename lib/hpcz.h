@@ -829,6 +829,7 @@ typedef struct hpcz_calib_range {
     const char *name;
     float min, max;      /* the range to quantize to */
     float seen_min, seen_max;
+    float abs_p99;       /* 99th percentile of |x| (0: not known) */
 } hpcz_calib_range;
 
 typedef struct hpcz_calib_table {

@@ -302,6 +302,7 @@ static void choose(const tstat *s, const hpcz_calib_opts *o, hpcz_calib_range *r
     }
     r->seen_min = (float)lo;
     r->seen_max = (float)hi;
+    r->abs_p99 = (float)percentile_amax(s, 99.0);
     int levels = 1 << (o->bits > 0 ? o->bits : 8);
     double t = -1;
     switch (o->method) {
@@ -474,6 +475,7 @@ hpcz_status hpcz_calib_table_save(const hpcz_calib_table *t, const char *path, h
         hpcz_json_double(&j, "max", t->r[i].max);
         hpcz_json_double(&j, "seen_min", t->r[i].seen_min);
         hpcz_json_double(&j, "seen_max", t->r[i].seen_max);
+        hpcz_json_double(&j, "abs_p99", t->r[i].abs_p99);
         hpcz_json_object_end(&j);
     }
     hpcz_json_object_end(&j);
@@ -540,6 +542,8 @@ hpcz_calib_table *hpcz_calib_table_load(const char *path, hpcz_error *err)
         const hpcz_jval *smin = hpcz_json_get(e, "seen_min"), *smax = hpcz_json_get(e, "seen_max");
         t->r[i].seen_min = smin && smin->type == HPCZ_JSON_NUMBER ? (float)smin->num : t->r[i].min;
         t->r[i].seen_max = smax && smax->type == HPCZ_JSON_NUMBER ? (float)smax->num : t->r[i].max;
+        const hpcz_jval *pq = hpcz_json_get(e, "abs_p99");
+        t->r[i].abs_p99 = pq && pq->type == HPCZ_JSON_NUMBER ? (float)pq->num : 0.0f;
         t->n++;
     }
     if (t)

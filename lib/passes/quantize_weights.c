@@ -153,10 +153,11 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
                     float f = 1.0f - 0.05f * (float)k;
                     hpcz_qparams_for(lo[c] * f, hi[c] * f, r, symmetric, &cs[c * NK + k], &cz[c * NK + k]);
                 }
-            /* the subsample: every stride-th value of each channel (about 256), visited in
+            /* every value, or every stride-th of each channel, visited in
              * memory order (column channels: whole sampled rows) */
             int64_t per = per_tensor ? alen : outer * inner;
-            int64_t stride = per > 256 ? per / 256 : 1;
+            /* large tensors (bandwidth-bound work): about 256 values per channel */
+            int64_t stride = per * nch > (1 << 22) && per > 256 ? per / 256 : 1;
             float *inv = malloc((size_t)(nch * NK) * sizeof *inv);
             for (int64_t i = 0; inv && i < nch * NK; i++)
                 inv[i] = 1.0f / cs[i];
@@ -696,6 +697,10 @@ typedef struct sq {
     hpcz_error *err;
     hpcz_qrange act;
     bool act_symmetric;
+    double outlier_ratio;   /* > 0: keep float when max|range| > ratio * p99.99 */
+    hpcz_node **shape_nodes; /* float shape arithmetic: left float */
+    size_t n_shape;
+    size_t n_outliers;
     qopts wopt;
     size_t n_acts, n_missing, n_nodes;
     /* tensor -> its DequantizeLinear output (value aux indexes) */
@@ -729,6 +734,17 @@ static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
     if (!r) {
         s->n_missing++;
         hpcz_pass_note(s->ctx, "quantize", "'%s': no calibrated range: kept float", v->name);
+        return NULL;
+    }
+    float amax = fmaxf(-r->min, r->max);
+    if (s->outlier_ratio > 0 && r->abs_p99 > 0 && amax > s->outlier_ratio * r->abs_p99) {
+        /* 99% of the values would share a few of the 256 levels: the
+         * range is the outliers'. Activations have one scale, so no per-channel
+         * rescue: leave the tensor float (the consumers run in float). */
+        s->n_outliers++;
+        hpcz_pass_note(s->ctx, "quantize",
+                       "'%s' kept float: outliers dominate its range (max |x| %g, 99%% of values below %g)",
+                       v->name, amax, r->abs_p99);
         return NULL;
     }
     float scale;
@@ -895,11 +911,53 @@ static bool kept_float(const sq *s, const hpcz_node *n)
     return p && s->ctx->keep_float(s->ctx->keep_float_user, p);
 }
 
+/* Float nodes that only do shape arithmetic: every float input comes from a
+ * Cast of integers or from other such nodes (or is a constant). */
+static void find_shape_nodes(sq *s)
+{
+    hpcz_graph *g = s->g;
+    s->shape_nodes = calloc(g->n_nodes + 1, sizeof *s->shape_nodes);
+    if (!s->shape_nodes)
+        return;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        bool shape = false;
+        if (!strcmp(n->op_type, "Cast") && n->n_inputs && n->inputs[0] &&
+            n->inputs[0]->dtype != HPCZ_DTYPE_UNDEFINED && !hpcz_dtype_is_float(n->inputs[0]->dtype)) {
+            shape = true;
+        } else {
+            bool any = false, all = true;
+            for (size_t j = 0; j < n->n_inputs; j++) {
+                const hpcz_value *v = n->inputs[j];
+                if (!v || v->dtype != HPCZ_DTYPE_FLOAT || hpcz_value_const(v))
+                    continue;
+                any = true;
+                bool from_shape = false;
+                for (size_t k = 0; k < s->n_shape && !from_shape; k++)
+                    from_shape = v->producer == s->shape_nodes[k];
+                all &= from_shape;
+            }
+            shape = any && all;
+        }
+        if (shape)
+            s->shape_nodes[s->n_shape++] = n;
+    }
+}
+
+static bool is_shape_node(const sq *s, const hpcz_node *n)
+{
+    for (size_t k = 0; k < s->n_shape; k++)
+        if (s->shape_nodes[k] == n)
+            return true;
+    return false;
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
     hpcz_status st;
     fold_activations(s, f);
+    find_shape_nodes(s);
     size_t n0 = g->n_nodes;
     hpcz_node **nodes = malloc((n0 ? n0 : 1) * sizeof *nodes);
     if (!nodes)
@@ -909,7 +967,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n))
+        if (kept_float(s, n) || is_shape_node(s, n))
             continue;
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
@@ -971,7 +1029,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n))
+        if (kept_float(s, n) || is_shape_node(s, n))
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];
@@ -1021,6 +1079,9 @@ static const hpcz_pass_opt static_opts[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
+    {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
+     "keep an activation float when its range exceeds this many times its 99th percentile "
+     "of |x| (0: never)", NULL, 0, 1e9},
     {0},
 };
 
@@ -1047,6 +1108,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.wopt.reduce_range = reduce;
     s.wopt.mse = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
     s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
+    s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
@@ -1060,12 +1122,14 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     }
     if (!st)
         hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
-                       "(%s), %zu without a calibrated range kept float",
-                       s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing);
+                       "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "
+                       "%zu shape-arithmetic nodes left float",
+                       s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape);
     hpcz_filter_release(&f);
     free(s.from);
     free(s.to);
     free(s.scale);
+    free(s.shape_nodes);
     return st;
 }
 

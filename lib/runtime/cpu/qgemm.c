@@ -3,14 +3,21 @@
  * + DequantizeLinear(W_q) [+ DequantizeLinear(b_q int32)] -> Conv / Gemm /
  * MatMul -> QuantizeLinear, run as one op on the quantized tensors.
  *
- * Arithmetic: both operands are widened to int16 with their zero point
- * subtracted (x - x_zp and w - w_zp both lie in [-255, 255]), and vpmaddwd
- * (int16 x int16 -> int32 pair sums) accumulates in int32. Nothing saturates:
- * a pair sum is at most 2 * 255 * 255 and K is capped at 32768, so the int32
- * sum is exact for any uint8/int8 data, full range included (vpmaddubsw,
- * which saturates to int16 when two u8 x s8 products exceed 32767, is not
- * used). Zero points need no correction terms: padding is the zero point,
- * i.e. 0 after the subtraction.
+ * Two exact integer paths (int32 accumulation, nothing saturates):
+ *  - u8s8 (weights with |w - w_zp| <= 64, what `hpcz quantize` writes by
+ *    default with --reduce-range): x as uint8 (int8 x biased by 128),
+ *    weights as int8, vpmaddubsw then vpmaddwd by ones. vpmaddubsw saturates
+ *    when a pair of u8 x s8 products leaves int16; here a pair is at most
+ *    2 * 255 * 64 = 32640 <= 32767, so it cannot. The x zero point becomes
+ *    -x_zp * sum_k (w - w_zp), a per-channel constant folded into the bias;
+ *    padding holds x_zp. K <= 16384.
+ *  - int16 (any other weights, e.g. full-range int8 or uint8 with a zero
+ *    point): both operands widened to int16 with their zero points
+ *    subtracted (x - x_zp, w - w_zp in [-255, 255]) and vpmaddwd (int16 x
+ *    int16 -> int32 pair sums, no saturation). A pair sum is at most
+ *    2 * 255 * 255 and K <= 16384, so the int32 sum (plus a bias below 2^30)
+ *    is exact. Padding is 0 (the zero point after subtraction).
+ * Without AVX2, portable C micro-kernels compute the same integers.
  *
  * Requantisation per output channel m, as QuantizeLinear rounds:
  *   v = (float)(acc + bias_i[m]) * mult[m] + bias_f[m],  mult = xs * ws[m] / ys
@@ -21,10 +28,14 @@
  * Layout: C[m][n] = sum_k A[m][k] B[k][n], m = output channel, n = output
  * pixel (Conv) or row of x (Gemm/MatMul). A (weights) is packed once, at plan
  * time, in blocks of MR=4 channels: per pair of k, four 32-bit words (w[k],
- * w[k+1]) as int16. B is packed per task in panels of NR=16 columns: per pair
- * of k, sixteen such words. The 4x16 micro-kernel keeps 8 accumulators.
+ * w[k+1]) as int16 (u8s8: per quad of k, four words of 4 x int8). B comes in
+ * panels of NR=16 columns: per pair (quad) of k, sixteen such words; the
+ * int16 path reads them straight from an interleaved im2col matrix, the u8s8
+ * path interleaves four uint8 im2col rows (or rows of x for a 1x1 Conv) per
+ * task. The 4x16 micro-kernel keeps 8 accumulators.
  *
- * Threads: tasks are (image, group, panel of 16 columns), fixed by the shape;
+ * Threads: tasks are (image, group, panel of 16 columns), fixed by the shape
+ * (as is the chunking of images);
  * each output element is computed by one task in one way, so the bytes do
  * not depend on the thread count.
  */
@@ -38,7 +49,7 @@
 
 #define MR 4
 #define NR 16
-#define QG_MAX_K 32768
+#define QG_MAX_K 16384
 
 struct rt_qpack {
     bool conv, avx2;
@@ -540,7 +551,51 @@ RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_
     hi = hi < OW ? hi : OW;
     lo = lo < hi ? lo : hi;
     bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
+    uint8_t flip = s8 ? 0x80 : 0;
     int64_t n = 0;
+    if (sw == 1 && g->stride[1] == 1 && OW == g->in[2]) {
+        /* stride 1 along H and W, output as wide as the input: the valid
+         * output rows of one od are a single shifted copy of the input
+         * plane, then the columns that wrapped around are set to x_zp */
+        int64_t H = g->in[1], W = g->in[2], OH = g->out[1];
+        int64_t offh = kh * g->dil[1] - g->pb[1];
+        int64_t hlo = offh >= 0 ? 0 : -offh, hhi = H - offh < OH ? H - offh : OH;
+        hlo = hlo < OH ? hlo : OH;
+        hhi = hhi > hlo ? hhi : hlo;
+        for (int64_t od = 0; od < g->out[0]; od++, n += OH * OW) {
+            int64_t id = od * g->stride[0] + kd * g->dil[0] - g->pb[0];
+            uint8_t *d = dst + n;
+            if (id < 0 || id >= g->in[0] || hlo == hhi) {
+                memset(d, zp, (size_t)(OH * OW));
+                continue;
+            }
+            const uint8_t *plane = (const uint8_t *)x + co + id * H * W;
+            int64_t s0 = (hlo + offh) * W + offw, len = (hhi - hlo) * OW;
+            int64_t a = s0 < 0 ? -s0 : 0, e = H * W - s0 < len ? H * W - s0 : len;
+            uint8_t *dv = d + hlo * OW;
+            memset(d, zp, (size_t)(hlo * OW));
+            memset(dv, zp, (size_t)(a < len ? a : len));
+            if (e > a) {
+                if (flip)
+                    for (int64_t i = a; i < e; i++)
+                        dv[i] = (uint8_t)(plane[s0 + i] ^ flip);
+                else
+                    memcpy(dv + a, plane + s0 + a, (size_t)(e - a));
+            }
+            if (e < len)
+                memset(dv + (e > a ? e : a), zp, (size_t)(len - (e > a ? e : a)));
+            memset(d + hhi * OW, zp, (size_t)((OH - hhi) * OW));
+            if (lo > 0 || hi < OW)
+                for (int64_t oh = hlo; oh < hhi; oh++) {
+                    for (int64_t ow = 0; ow < lo; ow++)
+                        d[oh * OW + ow] = zp;
+                    for (int64_t ow = hi; ow < OW; ow++)
+                        d[oh * OW + ow] = zp;
+                }
+        }
+        memset(dst + g->osize, zp, (size_t)(npad - g->osize));
+        return;
+    }
     for (int64_t od = 0; od < g->out[0]; od++) {
         int64_t id = od * g->stride[0] + kd * g->dil[0] - g->pb[0];
         for (int64_t oh = 0; oh < g->out[1]; oh++, n += OW) {
@@ -554,7 +609,6 @@ RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_
             const uint8_t *s = (const uint8_t *)x + co + (id * g->in[1] + ih) * g->in[2] + offw;
             for (int64_t ow = 0; ow < lo; ow++)
                 d[ow] = zp;
-            uint8_t flip = s8 ? 0x80 : 0;
             if (sw == 1)
                 for (int64_t ow = lo; ow < hi; ow++)
                     d[ow] = (uint8_t)(s[ow] ^ flip);
