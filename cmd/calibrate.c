@@ -92,7 +92,7 @@ int cmd_calibrate(int argc, char **argv)
     co.bits = 8;
     co.threads = (int)threads;
     const char *in = argv[optind];
-    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m)
         return cli_file_error(in, &err);
     if (fold) {

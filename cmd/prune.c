@@ -699,7 +699,7 @@ int cmd_prune(int argc, char **argv)
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
     if (!pl)
         return cli_usage_error(&info, "%s", err.msg);
-    hpcz_model *m = hpcz_onnx_load(in, NULL, &err);
+    hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m) {
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);
@@ -773,7 +773,7 @@ int cmd_prune(int argc, char **argv)
         const char *md = data ? data : calib && strncmp(calib, "random:", 7) ? calib : NULL;
         have_macs = hpcz_model_macs(m, md, threads, &macs_after, &merr) == HPCZ_OK;
     }
-    if (!dry_run && (st = hpcz_onnx_save(m, out, NULL, &err))) {
+    if (!dry_run && (st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, NULL, NULL, &err))) {
         rc = cli_file_error(out, &err);
         goto done;
     }

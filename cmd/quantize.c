@@ -903,9 +903,13 @@ int cmd_quantize(int argc, char **argv)
                 rc = cli_error("writing standard output failed");
                 goto done;
             }
-        } else if ((st = hpcz_onnx_save(m, out, NULL, &err))) {
+        } else if ((st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, NULL, NULL, &err))) {
             rc = cli_file_error(out, &err);
             goto done;
+        } else if (hpcz_format_from_path(out) == HPCZ_FORMAT_HPCZ) {
+            struct stat ost;
+            if (stat(out, &ost) == 0)
+                out_bytes = (size_t)ost.st_size; /* the container, not the ONNX form */
         }
     }
     tally t = {.op_types = op_types ? op_types : is_dynamic ? "MatMul,Gemm,MatMulInteger" : "Conv,ConvTranspose,Gemm,MatMul",

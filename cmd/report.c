@@ -775,10 +775,10 @@ int cmd_report(int argc, char **argv)
     if (!strcmp(ro.a_path, "-") && !strcmp(ro.b_path, "-"))
         return cli_usage_error(&info, "only one model can come from standard input");
     hpcz_error err = {0};
-    hpcz_model *a = hpcz_onnx_load(ro.a_path, NULL, &err);
+    hpcz_model *a = hpcz_model_load(ro.a_path, NULL, &err);
     if (!a)
         return cli_file_error(ro.a_path, &err);
-    hpcz_model *b = hpcz_onnx_load(ro.b_path, NULL, &err);
+    hpcz_model *b = hpcz_model_load(ro.b_path, NULL, &err);
     if (!b) {
         hpcz_model_free(a);
         return cli_file_error(ro.b_path, &err);

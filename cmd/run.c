@@ -239,7 +239,7 @@ int cmd_run(int argc, char **argv)
         USAGE( "--profile needs --bench");
     const char *path = argv[optind];
     hpcz_error err = {0};
-    hpcz_model *m = hpcz_onnx_load(path, NULL, &err);
+    hpcz_model *m = hpcz_model_load(path, NULL, &err);
     if (!m)
         return cli_file_error(path, &err);
     const char *dnames[64];
