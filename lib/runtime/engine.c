@@ -44,6 +44,7 @@ typedef struct rt_step {
     rt_act act;        /* the activation this step applies (RT_FUSE_ACT ops) */
     int out0_built;    /* out[0] before fusion rewired it */
     int in0_built;     /* in[0] before int8 fusion rewired it */
+    int in1_built;     /* in[1] (rewired by int8 Add fusion) */
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
     void *state;
     rt_sub **subs;     /* nested plans, one per subgraph slot */
@@ -524,6 +525,7 @@ static hpcz_status exec_build(rt_exec *e, const hpcz_graph *g, rt_exec *parent,
         }
         sp->out0_built = sp->n_out ? sp->out[0] : -1;
         sp->in0_built = sp->n_in ? sp->in[0] : -1;
+        sp->in1_built = sp->n_in > 1 ? sp->in[1] : -1;
         size_t nsub = 0;
         for (size_t a = 0; a < n->n_attrs; a++)
             if (n->attrs[a].type == HPCZ_ATTR_GRAPH)
@@ -783,8 +785,10 @@ static bool int8_fusion_disabled(void)
 /* int8 QDQ fusion: DequantizeLinear(x_q) + DequantizeLinear(const W_q)
  * [+ DequantizeLinear(const int32 b_q)] -> Conv/Gemm/MatMul -> its only
  * reader QuantizeLinear (per tensor, u8/s8) becomes one integer kernel
- * (cpu/qgemm.c) reading x_q and writing the Q's output. A DequantizeLinear
- * of x left without readers is skipped. The cpu backend only (the ref
+ * (cpu/qgemm.c) reading x_q and writing the Q's output; likewise
+ * DequantizeLinear(a_q) + DequantizeLinear(b_q) -> Add (same shapes) -> Q.
+ * A DequantizeLinear of x left without readers is skipped, and so are float
+ * weights read only by fused nodes. The cpu backend only (the ref
  * backend stays the float oracle); off with HPCZ_NO_INT8_FUSION=1 and under
  * an observer (which must see every tensor). */
 static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
@@ -831,7 +835,9 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         if (sp->folded || sp->dynamic || sp->fused || sp->act.kind != RT_ACT_NONE ||
             sp->n_out != 1 || sp->n_in < 2 || sp->in[0] < 0 || sp->in[1] < 0 || sp->out[0] < 0)
             continue;
-        if (!is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") && !is_onnx_op(sp, "MatMul"))
+        bool add = is_onnx_op(sp, "Add");
+        if (!add && !is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") &&
+            !is_onnx_op(sp, "MatMul"))
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
@@ -856,18 +862,35 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         d.x = &xq->a;
         if (!per_tensor_qparams(e, dx, xq->a.dtype, &d.xs, &d.xzp))
             continue;
+        if (add) {
+            /* Add: both inputs DequantizeLinear run at run time, same shape */
+            if (!is_onnx_op(dw, "DequantizeLinear") || dw->folded || dw->dynamic || dw->fused ||
+                dw->in[0] < 0 || sub[sp->in[1]] || sp->n_in != 2)
+                continue;
+            rt_slot *x2 = &e->slots[dw->in[0]];
+            if ((x2->kind != SLOT_STATIC && x2->kind != SLOT_INPUT && x2->kind != SLOT_CONST) ||
+                !q8_dtype(x2->a.dtype) || !rt_same_shape(&x2->a, &xq->a) ||
+                !rt_same_shape(&x2->a, &sl->a))
+                continue;
+            d.x2 = &x2->a;
+            if (!per_tensor_qparams(e, dw, x2->a.dtype, &d.xs2, &d.xzp2))
+                continue;
+        }
         /* W: a DequantizeLinear of constants, folded at plan time */
-        if (!is_onnx_op(dw, "DequantizeLinear") || !dw->folded ||
-            hpcz_node_attr_int(dw->node, "block_size", 0) > 0)
-            continue;
-        d.w = const_of(e, dw, 0);
-        d.ws = const_of(e, dw, 1);
-        d.wzp = const_of(e, dw, 2);
-        if (!d.w || !d.ws || !q8_dtype(d.w->dtype) || (dw->n_in > 2 && dw->in[2] >= 0 && !d.wzp))
-            continue;
-        d.w_axis = hpcz_node_attr_int(dw->node, "axis", 1);
+        if (!add) {
+            if (!is_onnx_op(dw, "DequantizeLinear") || !dw->folded ||
+                hpcz_node_attr_int(dw->node, "block_size", 0) > 0)
+                continue;
+            d.w = const_of(e, dw, 0);
+            d.ws = const_of(e, dw, 1);
+            d.wzp = const_of(e, dw, 2);
+            if (!d.w || !d.ws || !q8_dtype(d.w->dtype) ||
+                (dw->n_in > 2 && dw->in[2] >= 0 && !d.wzp))
+                continue;
+            d.w_axis = hpcz_node_attr_int(dw->node, "axis", 1);
+        }
         /* bias: absent, or a folded DequantizeLinear of int32 with no zero point */
-        if (sp->n_in > 2 && sp->in[2] >= 0 && !is_onnx_op(sp, "MatMul")) {
+        if (sp->n_in > 2 && sp->in[2] >= 0 && !is_onnx_op(sp, "MatMul") && !add) {
             int kb = prod[sp->in[2]];
             if (kb < 0)
                 continue;
@@ -903,14 +926,48 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         if (!qp)
             continue;
         sp->qp = qp;
+        e->const_bytes += rt_qpack_bytes(qp);
         reads[sp->in[0]]--;
         reads[dx->in[0]]++;
         sp->in[0] = dx->in[0];
+        if (add) {
+            reads[sp->in[1]]--;
+            reads[dw->in[0]]++;
+            sp->in[1] = dw->in[0];
+        }
         sp->out[0] = q->out[0];
         yq->first = (int)k;
         q->fused = true;
         memset(&sl->a, 0, sizeof sl->a);
         sl->kind = SLOT_NONE;
+    }
+    /* Float weights and biases (folded DequantizeLinear outputs) read only
+     * by fused steps: the packed integer copy replaces them (shapes stay,
+     * for hpcz_plan_node_flops). */
+    for (size_t s = 0; s < e->n_slots; s++) {
+        rt_slot *sl = &e->slots[s];
+        if (sl->kind != SLOT_CONST || sl->init_const || !sl->owned || !sl->a.data ||
+            sl->is_output || sub[s] || prod[s] < 0 || !e->steps[prod[s]].folded)
+            continue;
+        bool only_fused = false, other = false;
+        for (size_t k = 0; k < e->n_steps && !other; k++) {
+            const rt_step *sp = &e->steps[k];
+            if (sp->folded || sp->fused)
+                continue;
+            for (size_t j = 0; j < sp->n_in; j++)
+                if (sp->in[j] == (int)s) {
+                    if (sp->qp && j > 0)
+                        only_fused = true;
+                    else
+                        other = true;
+                }
+        }
+        if (!only_fused || other)
+            continue;
+        e->const_bytes -= sl->a.nbytes;
+        rt_free(sl->a.data);
+        sl->a.data = NULL;
+        sl->owned = false;
     }
     /* DequantizeLinear steps whose every reader was fused away */
     for (size_t k = 0; k < e->n_steps; k++) {
@@ -965,6 +1022,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             sp->out[0] = sp->out0_built;
         if (sp->n_in)
             sp->in[0] = sp->in0_built;
+        if (sp->n_in > 1)
+            sp->in[1] = sp->in1_built;
         rt_qpack_free(sp->qp);
         sp->qp = NULL;
         if (sp->n_in > MAX_IO || sp->n_out > MAX_IO)

@@ -251,6 +251,9 @@ typedef struct rt_qdesc {
     const hpcz_array *w, *ws, *wzp; /* quantized weight, its scale, zero point (may be NULL) */
     int64_t w_axis;              /* DequantizeLinear axis of the weight */
     const hpcz_array *b, *bs;    /* int32 bias and its scale (NULL: no bias) */
+    const hpcz_array *x2;        /* Add: the second quantized input (same shape) */
+    float xs2;
+    int32_t xzp2;
     const hpcz_array *y;         /* y_q: dtype and planned shape */
     float ys;
     int32_t yzp;
@@ -258,7 +261,10 @@ typedef struct rt_qdesc {
 typedef struct rt_qpack rt_qpack;
 rt_qpack *rt_qpack_new(const rt_qdesc *d);
 void rt_qpack_free(rt_qpack *p);
-/* Runs the fused node: c->in[0] is x_q, c->out[0] is y_q (planned). */
+/* Bytes of packed weights and per-channel constants it holds. */
+size_t rt_qpack_bytes(const rt_qpack *p);
+/* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second), c->out[0]
+ * is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);
 
 #endif

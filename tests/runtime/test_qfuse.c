@@ -10,13 +10,16 @@
  *  2. Saturation: u8 activations at 255 with zero point 0 and full-range
  *     int8 weights (-128/127) over a long K, where u8 x s8 pair sums exceed
  *     int16 (vpmaddubsw would saturate): exact against an int64 reference.
+ *     Also DQ(a) + DQ(b) -> Add -> Q: the same bytes as unfused (same float
+ *     arithmetic), within 1 of the ref backend.
  *  3. The digits static QDQ model (hpcz quantize --mode static) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
  *  4. Every fused case with 1 and 2 threads: identical bytes; and the same
  *     bytes from the other kernel paths (HPCZ_QGEMM_NO_U8S8: int16/vpmaddwd
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
- *     portable C micro-kernels and epilogue).
+ *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
+ *     through the grouped GEMM instead of the direct kernel).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -335,23 +338,23 @@ static void check(const qcase *c)
         FAIL("%s: 1 and 2 threads differ", c->label);
         goto out;
     }
-    static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2"};
-    for (int i = 0; i < 3; i++) {
+    /* the other kernel paths: same bytes */
+    static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
+                                        "HPCZ_QGEMM_NO_DW"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7};
+    for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        if (i < 2)
-            setenv(paths[i], "1", 1);
-        else {
-            setenv(paths[0], "1", 1);
-            setenv(paths[1], "1", 1);
-        }
+        for (int e = 0; e < 3; e++)
+            if (combos[i] & (1u << e))
+                setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        unsetenv(paths[0]);
-        unsetenv(paths[1]);
+        for (int e = 0; e < 3; e++)
+            unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: %s%s changes the result", c->label, i == 1 ? "" : paths[0],
-                 i == 0 ? "" : i == 1 ? paths[1] : "+NO_AVX2");
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW) changes the result",
+                 c->label, combos[i]);
             goto out;
         }
     }
@@ -414,6 +417,20 @@ static const qcase qcases[] = {
      D4(10, 4, 3, 3), "group=i:2;pads=is:1,1,1,1", -63, 63, false},
     {"conv depthwise", "Conv", U8, S8, U8, true, true, false, 4, D4(1, 16, 15, 17), 4,
      D4(16, 1, 3, 3), "group=i:16;pads=is:1,1,1,1", -63, 63, false},
+    {"conv depthwise s2 5x5 s8 full-range", "Conv", S8, S8, U8, true, true, false, 4,
+     D4(2, 12, 29, 33), 4, D4(12, 1, 5, 5), "group=i:12;strides=is:2,2;pads=is:2,2,2,2",
+     -128, 127, false},
+    {"conv depthwise x2 multiplier dil2", "Conv", U8, S8, S8, true, true, false, 4,
+     D4(1, 6, 14, 11), 4, D4(12, 1, 3, 3), "group=i:6;dilations=is:2,2;pads=is:2,1,2,1",
+     -63, 63, false},
+    {"conv 1x1 s8 act 7-bit w (direct)", "Conv", S8, S8, U8, true, true, false, 4,
+     D4(2, 37, 9, 11), 4, D4(21, 37, 1, 1), NULL, -64, 64, false},
+    {"conv 1x1 u8 act 7-bit w (direct)", "Conv", U8, S8, S8, false, true, false, 4,
+     D4(1, 24, 8, 8), 4, D4(16, 24, 1, 1), NULL, -63, 63, false},
+    {"conv 7x7 s2 pad3 u8 (stem-like)", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(1, 3, 40, 75), 4, D4(8, 3, 7, 7), "strides=is:2,2;pads=is:3,3,3,3", -63, 63, false},
+    {"conv 3x3 s2 s8 act wide rows", "Conv", S8, S8, S8, true, true, false, 4,
+     D4(1, 5, 21, 67), 4, D4(6, 5, 3, 3), "strides=is:2,2;pads=is:1,1,1,1", -64, 64, false},
     {"conv 1x1 (pointwise)", "Conv", U8, S8, U8, true, true, false, 4, D4(2, 33, 7, 9), 4,
      D4(19, 33, 1, 1), NULL, -128, 127, false},
     {"conv 1-D", "Conv", U8, S8, S8, true, true, false, 3, D4(2, 3, 40, 0), 3, D4(5, 3, 4, 0),
@@ -443,6 +460,79 @@ static const qcase qcases[] = {
     {"saturation conv x=255 (vs ref)", "Conv", U8, S8, S8, false, false, false, 4,
      D4(1, 32, 6, 6), 4, D4(6, 32, 4, 4), NULL, -128, 127, true},
 };
+
+/* DQ(a) + DQ(b) -> Add -> Q, n elements. */
+static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    int64_t dims[2] = {3, n / 3};
+    hpcz_array in[2];
+    memset(in, 0, sizeof in);
+    const char *nm[2] = {"a", "b"};
+    int dts[2] = {adt, bdt};
+    for (int i = 0; i < 2; i++) {
+        hpcz_value *v = hpcz_graph_value(g, nm[i]);
+        v->dtype = dts[i];
+        v->ndim = 2;
+        v->dims = hpcz_model_alloc(m, 2 * sizeof *v->dims);
+        v->dims[0].size = dims[0];
+        v->dims[1].size = dims[1];
+        hpcz_graph_add_input(g, v, &err);
+        hpcz_array_alloc(&in[i], dts[i], 2, dims, &err);
+        int lo = dts[i] == HPCZ_DTYPE_UINT8 ? 0 : -128;
+        for (int64_t k = 0; k < in[i].numel; k++)
+            set_int(in[i].data, dts[i], k, irange(lo, lo + 255));
+    }
+    *(float *)init(m, "as", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.05f);
+    set_int(init(m, "az", adt, 0, NULL), adt, 0, irange(0, 100));
+    *(float *)init(m, "bs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.05f);
+    set_int(init(m, "bz", bdt, 0, NULL), bdt, 0, irange(-20, 20));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.08f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 100 : -10);
+    const char *da[] = {"a", "as", "az"}, *db[] = {"b", "bs", "bz"}, *ad[] = {"af", "bf"},
+               *qi[] = {"sum", "ys", "yz"};
+    node(g, "DequantizeLinear", "dqa", 3, da, "af");
+    node(g, "DequantizeLinear", "dqb", 3, db, "bf");
+    node(g, "Add", "add", 2, ad, "sum");
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, u = {0}, r = {0}, v = {0};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, in, &a, &fa, &err) &&
+              run(m, "cpu", 2, false, in, &b, NULL, &err) &&
+              run(m, "cpu", 1, true, in, &u, &fu, &err) && run(m, "ref", 1, false, in, &r, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &v, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    int maxr = 0;
+    bool same = false;
+    if (ok) {
+        same = a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
+               !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, v.data, a.nbytes);
+        for (int64_t k = 0; k < a.numel; k++) {
+            int d = abs(get_int(a.data, ydt, k) - get_int(r.data, ydt, k));
+            maxr = d > maxr ? d : maxr;
+        }
+    }
+    bool good = ok && fa == 1 && !fu && same && maxr <= 1;
+    if (!good)
+        failures++;
+    printf("%s %-34s Add    n=%lld fused %d, same bytes as unfused/2 threads/no-AVX2: %s, "
+           "max|fused-ref| %d%s%s\n",
+           good ? "PASS" : "FAIL", label, (long long)a.numel, fa, same ? "yes" : "NO", maxr,
+           ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in[0]);
+    hpcz_array_release(&in[1]);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&r);
+    hpcz_array_release(&v);
+    hpcz_model_free(m);
+}
 
 /* 3: the digits static model, fused vs not. */
 static void check_digits(const char *exe, const char *samples)
@@ -492,10 +582,11 @@ static void check_digits(const char *exe, const char *samples)
         cu += bu == lab;
     }
     bool thr = a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes);
-    bool good = fa == 5 && !fu && same == n && step > 0 && maxd <= step * 1.001 && thr;
+    bool good = fa == 6 && !fu && same == n && step > 0 && maxd <= step * 1.001 && thr;
     if (!good)
         failures++;
-    printf("%s digits static QDQ (%d of 5 Conv/Gemm fused), %lld samples: top-1 agree %lld, accuracy fused %lld unfused "
+    printf("%s digits static QDQ (%d nodes fused, want 5 Conv/Gemm + 1 Add), %lld samples: top-1 "
+           "agree %lld, accuracy fused %lld unfused "
            "%lld, max|logit diff| %.5f (step %.5f), 1 vs 2 threads %s, unfused run skipped %d Q\n",
            good ? "PASS" : "FAIL", fa, (long long)n, (long long)same, (long long)ca, (long long)cu,
            maxd, step, thr ? "identical" : "DIFFER", fu);
@@ -512,6 +603,8 @@ int main(int argc, char **argv)
 {
     for (size_t i = 0; i < sizeof qcases / sizeof qcases[0]; i++)
         check(&qcases[i]);
+    check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
+    check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
     if (argc >= 3)
         check_digits(argv[1], argv[2]);
     printf("%d cases, %d failures\n", cases, failures);

@@ -17,6 +17,12 @@
  *    int16 -> int32 pair sums, no saturation). A pair sum is at most
  *    2 * 255 * 255 and K <= 16384, so the int32 sum (plus a bias below 2^30)
  *    is exact. Padding is 0 (the zero point after subtraction).
+ *  - depthwise Conv (one input channel per group, 1-D/2-D): a direct kernel
+ *    over the int16 plane (x - x_zp, zero padding, columns split by phase
+ *    for strides), int32 sums; stride 1 and dilation 1 along W pair
+ *    neighbouring taps in one vpmaddwd (int16 products, no saturation).
+ *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed weights.
+ * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic.
  * Without AVX2, portable C micro-kernels compute the same integers.
  *
  * Requantisation per output channel m, as QuantizeLinear rounds:
@@ -50,13 +56,22 @@
 #define MR 4
 #define NR 16
 #define QG_MAX_K 16384
+#define QG_DW_MAXKW 64
 
 struct rt_qpack {
     bool conv, avx2;
+    bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
+    int x2dt;
+    float xs, xs2, ys;
+    int32_t xzp2;
+    int64_t numel;
     bool u8s8;     /* 7-bit weights: the vpmaddubsw path (see rt_qpack_new) */
+    bool dw;       /* depthwise (one input channel per group, 1-D/2-D): direct kernel */
+    int16_t *dww;  /* dw: [M][ksize] w - w_zp */
     int64_t kq;    /* u8s8: quads of k */
     int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
     int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
+    size_t bytes;  /* packed data kept for the run */
     conv_geom g;
     int64_t batch, cin, groups, M, Mg, K, kp, mblk;
     int64_t rows; /* Gemm/MatMul: rows of x */
@@ -74,10 +89,18 @@ void rt_qpack_free(rt_qpack *p)
         return;
     rt_free(p->wp);
     rt_free(p->wq);
+    free(p->dww);
     free(p->bi);
     free(p->mult);
     free(p->bf);
     free(p);
+}
+
+/* Test switches: set and not "0". */
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0");
 }
 
 static bool q8(int dt)
@@ -90,11 +113,47 @@ static inline uint32_t pair16(int32_t lo, int32_t hi)
     return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
 }
 
+/* Add: y = Q(DQ(a) + DQ(b)) with the unfused ops' float arithmetic, in the
+ * same order (so the bytes match the unfused graph):
+ * v = rint(((float)(a - za) * sa + (float)(b - zb) * sb) / sy) + zy, clamped. */
+static rt_qpack *qadd_new(const rt_qdesc *d)
+{
+    const hpcz_array *x = d->x, *x2 = d->x2, *y = d->y;
+    if (!x2 || !q8(x->dtype) || !q8(x2->dtype) || !q8(y->dtype) || x->numel != y->numel ||
+        x2->numel != y->numel || !isfinite(d->xs) || !isfinite(d->xs2) || !(d->ys > 0) ||
+        !isfinite(d->ys))
+        return NULL;
+    rt_qpack *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->add = true;
+    p->xdt = x->dtype;
+    p->x2dt = x2->dtype;
+    p->ydt = y->dtype;
+    p->xs = d->xs;
+    p->xs2 = d->xs2;
+    p->ys = d->ys;
+    p->xzp = d->xzp;
+    p->xzp2 = d->xzp2;
+    p->yzp = d->yzp;
+    p->numel = y->numel;
+    p->qlo = y->dtype == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    p->qhi = y->dtype == HPCZ_DTYPE_UINT8 ? 255 : 127;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
+    return p;
+}
+
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
     const hpcz_node *n = d->node;
     const char *op = n->op_type;
+    if (!strcmp(op, "Add"))
+        return qadd_new(d);
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
+    if (!w)
+        return NULL;
     if (!q8(x->dtype) || !q8(w->dtype) || !q8(y->dtype) || !d->ws ||
         d->ws->dtype != HPCZ_DTYPE_FLOAT)
         return NULL;
@@ -221,20 +280,38 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 }
             }
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2") && !getenv("HPCZ_QGEMM_NO_AVX2");
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     /* 7-bit weights (|w - w_zp| <= 64, what --reduce-range writes): x is
      * used as uint8 (int8 x biased by 128) and vpmaddubsw's int16 pair
      * sums cannot saturate, 2 * 255 * 64 = 32640 <= 32767. The zero point
      * of x becomes a per-channel constant, -x_zp * sum_k(w - w_zp), folded
      * into bi; padding holds x_zp. Full-range weights keep the int16 path. */
-    bool small = p->K <= 16384;
+    /* depthwise: a direct kernel over padded int16 planes (int16 semantics:
+     * x - x_zp, no correction term in bi) */
+    if (p->conv && p->cin == p->groups && p->g.in[0] == 1 && p->g.k[0] == 1 &&
+        p->g.k[2] <= QG_DW_MAXKW &&
+        !env_on("HPCZ_QGEMM_NO_DW")) {
+        p->dw = true;
+        p->dww = malloc((size_t)(p->M * p->K) * sizeof *p->dww);
+        if (!p->dww)
+            goto fail;
+        for (int64_t m = 0; m < p->M; m++) {
+            int64_t gi = m / p->Mg, ml = m % p->Mg, mb = ml / MR, r = ml % MR;
+            const int32_t *src = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
+            for (int64_t k = 0; k < p->K; k++) {
+                uint32_t word = (uint32_t)src[(k / 2) * MR];
+                p->dww[m * p->K + k] = (int16_t)(uint16_t)(k & 1 ? word >> 16 : word & 0xffff);
+            }
+        }
+    }
+    bool small = p->K <= 16384 && !p->dw;
     for (size_t i = 0; small && i < nw; i++) {
         int32_t lo = (int16_t)(uint16_t)((uint32_t)p->wp[i] & 0xffff);
         int32_t hi = (int16_t)(uint16_t)((uint32_t)p->wp[i] >> 16);
         small = lo >= -64 && lo <= 64 && hi >= -64 && hi <= 64;
     }
-    if (small && !getenv("HPCZ_QGEMM_NO_U8S8")) {
+    if (small && !env_on("HPCZ_QGEMM_NO_U8S8")) {
         p->u8s8 = true;
         p->kq = (p->K + 3) / 4;
         p->xzu = p->xdt == HPCZ_DTYPE_UINT8 ? p->xzp : p->xzp + 128;
@@ -262,10 +339,24 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                     }
                 }
     }
+    /* the int16 packing is only kept when it is the path that runs */
+    if (p->u8s8 || p->dw) {
+        rt_free(p->wp);
+        p->wp = NULL;
+    }
+    p->bytes = (size_t)p->M * (sizeof *p->bi + sizeof *p->mult + sizeof *p->bf) +
+               (p->wp ? nw * sizeof *p->wp : 0) +
+               (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
+               (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0);
     return p;
 fail:
     rt_qpack_free(p);
     return NULL;
+}
+
+size_t rt_qpack_bytes(const rt_qpack *p)
+{
+    return p ? p->bytes : 0;
 }
 
 /* ---- micro-kernels: c[MR][NR] = sum over kp pairs */
@@ -333,6 +424,29 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
     _mm256_storeu_si256((__m256i *)(c + 56), c31);
 }
 
+/* Same for the first 8 columns only (edge panels with at most 8 columns). */
+__attribute__((target("avx2"))) static void ukr8_avx2_n8(const int32_t *a, const uint8_t *b,
+                                                         int64_t kq, int32_t *c)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b);
+        __m256i t0 = _mm256_maddubs_epi16(b0, _mm256_set1_epi32(a[0]));
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(t0, one));
+        __m256i t1 = _mm256_maddubs_epi16(b0, _mm256_set1_epi32(a[1]));
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(t1, one));
+        __m256i t2 = _mm256_maddubs_epi16(b0, _mm256_set1_epi32(a[2]));
+        c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(t2, one));
+        __m256i t3 = _mm256_maddubs_epi16(b0, _mm256_set1_epi32(a[3]));
+        c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(t3, one));
+    }
+    _mm256_storeu_si256((__m256i *)(c + 0), c0);
+    _mm256_storeu_si256((__m256i *)(c + 16), c1);
+    _mm256_storeu_si256((__m256i *)(c + 32), c2);
+    _mm256_storeu_si256((__m256i *)(c + 48), c3);
+}
+
 /* Interleaves rows r[0..3] (16 bytes each) into 16 columns x 4 bytes. */
 __attribute__((target("avx2"))) static void quad16_avx2(const uint8_t *r0, const uint8_t *r1,
                                                         const uint8_t *r2, const uint8_t *r3,
@@ -379,6 +493,23 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
     _mm256_storeu_si256((__m256i *)(c + 40), c21);
     _mm256_storeu_si256((__m256i *)(c + 48), c30);
     _mm256_storeu_si256((__m256i *)(c + 56), c31);
+}
+
+__attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const int32_t *b,
+                                                        int64_t bstr, int64_t kp, int32_t *c)
+{
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(b0, _mm256_set1_epi32(a[0])));
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(b0, _mm256_set1_epi32(a[1])));
+        c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(b0, _mm256_set1_epi32(a[2])));
+        c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(b0, _mm256_set1_epi32(a[3])));
+    }
+    _mm256_storeu_si256((__m256i *)(c + 0), c0);
+    _mm256_storeu_si256((__m256i *)(c + 16), c1);
+    _mm256_storeu_si256((__m256i *)(c + 32), c2);
+    _mm256_storeu_si256((__m256i *)(c + 48), c3);
 }
 
 /* One row of 16 contiguous outputs (same arithmetic as requant_one). */
@@ -445,6 +576,7 @@ typedef struct qjob {
     int32_t *col;      /* Conv: [groups][kp][npad] words (x[k], x[k+1]) as int16 */
     uint8_t *col8;     /* Conv, u8s8: [images][groups][4 kq][npad] x as uint8 */
     bool direct;       /* Conv, u8s8: 1x1 stride 1 unpadded, x read in place */
+    int64_t nrows, rpt; /* u8s8 im2col: rows in the chunk, rows per task */
     int failed;
 } qjob;
 
@@ -535,6 +667,23 @@ static inline uint8_t xu(const rt_qpack *p, const void *x, int64_t i)
     return p->xdt == HPCZ_DTYPE_UINT8 ? v : (uint8_t)(v ^ 0x80);
 }
 
+#ifdef QG_X86
+/* d[i] = s[2 i] ^ flip for i < n (reads s[0 .. 2 n - 2] only). */
+__attribute__((target("avx2"))) static void even_bytes_avx2(const uint8_t *s, uint8_t *d,
+                                                            int64_t n, uint8_t flip)
+{
+    const __m128i lo = _mm_set1_epi16(0xff), f = _mm_set1_epi8((char)flip);
+    int64_t i = 0;
+    for (; i + 16 < n; i += 16) { /* last byte read: s[2 i + 31] <= s[2 n - 3] */
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(s + 2 * i)), lo);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(s + 2 * i + 16)), lo);
+        _mm_storeu_si128((__m128i *)(d + i), _mm_xor_si128(_mm_packus_epi16(a, b), f));
+    }
+    for (; i < n; i++)
+        d[i] = (uint8_t)(s[2 * i] ^ flip);
+}
+#endif
+
 /* u8s8: row k of the im2col matrix as uint8, x_zp in the padding. */
 RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_t gi, int64_t k,
                              int64_t npad, uint8_t *dst)
@@ -612,6 +761,10 @@ RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_
             if (sw == 1)
                 for (int64_t ow = lo; ow < hi; ow++)
                     d[ow] = (uint8_t)(s[ow] ^ flip);
+#ifdef QG_X86
+            else if (sw == 2 && p->avx2)
+                even_bytes_avx2(s + lo * 2, d + lo, hi - lo, flip);
+#endif
             else
                 for (int64_t ow = lo; ow < hi; ow++)
                     d[ow] = (uint8_t)(s[ow * sw] ^ flip);
@@ -622,16 +775,20 @@ RT_HOT static void im2col8_k(const rt_qpack *p, const void *x, int64_t b, int64_
     memset(dst + g->osize, zp, (size_t)(npad - g->osize));
 }
 
+/* Task t: rows [t * rows_per_task, ...) of all (image, group, k) rows. */
 static void im2col8_task(void *ctx, int64_t t)
 {
     const qjob *jb = ctx;
     const rt_qpack *p = jb->p;
-    int64_t k4 = 4 * p->kq, k = t % k4, bg = t / k4, gi = bg % p->groups, bl = bg / p->groups;
-    uint8_t *row = jb->col8 + t * jb->npad;
-    if (k < p->K)
-        im2col8_k(p, jb->x, jb->b + bl, gi, k, jb->npad, row);
-    else
-        memset(row, 0, (size_t)jb->npad);
+    int64_t k4 = 4 * p->kq;
+    for (int64_t i = t * jb->rpt; i < (t + 1) * jb->rpt && i < jb->nrows; i++) {
+        int64_t k = i % k4, bg = i / k4, gi = bg % p->groups, bl = bg / p->groups;
+        uint8_t *row = jb->col8 + i * jb->npad;
+        if (k < p->K)
+            im2col8_k(p, jb->x, jb->b + bl, gi, k, jb->npad, row);
+        else
+            memset(row, 0, (size_t)jb->npad);
+    }
 }
 
 static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0, int nr,
@@ -642,7 +799,9 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
         if (p->u8s8) {
             const int32_t *A = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
 #ifdef QG_X86
-            if (p->avx2)
+            if (p->avx2 && nr <= 8)
+                ukr8_avx2_n8(A, (const uint8_t *)B, p->kq, tile);
+            else if (p->avx2)
                 ukr8_avx2(A, (const uint8_t *)B, p->kq, tile);
             else
 #endif
@@ -650,7 +809,9 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
         } else {
             const int32_t *A = p->wp + ((gi * p->mblk + mb) * p->kp) * MR;
 #ifdef QG_X86
-            if (p->avx2)
+            if (p->avx2 && nr <= 8)
+                ukr_avx2_n8(A, B, bstr, p->kp, tile);
+            else if (p->avx2)
                 ukr_avx2(A, B, bstr, p->kp, tile);
             else
 #endif
@@ -703,11 +864,25 @@ static void conv8_task(void *ctx, int64_t t)
         const uint8_t *xb =
             (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi * cg) * p->g.isize + n0;
         uint8_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80;
-        for (int64_t k = 0; k < 4 * p->kq; k++) {
-            uint8_t *dst = B + (k >> 2) * 4 * NR + (k & 3);
-            const uint8_t *r = xb + k * p->g.isize;
-            for (int j = 0; j < NR; j++)
-                dst[4 * j] = k < p->K && j < nr ? (uint8_t)(r[j] ^ flip) : 0;
+        int64_t is = p->g.isize;
+        for (int64_t q = 0; q < p->kq; q++) {
+            uint8_t *dq = B + q * 4 * NR;
+            const uint8_t *r = xb + 4 * q * is;
+#ifdef QG_X86
+            if (p->avx2 && nr == NR && 4 * q + 3 < p->K) {
+                quad16_avx2(r, r + is, r + 2 * is, r + 3 * is, dq);
+                if (flip)
+                    for (int i = 0; i < 4 * NR; i++)
+                        dq[i] ^= flip;
+                continue;
+            }
+#endif
+            for (int64_t k = 4 * q; k < 4 * q + 4; k++) {
+                uint8_t *dst = dq + (k & 3);
+                const uint8_t *rk = xb + k * is;
+                for (int j = 0; j < NR; j++)
+                    dst[4 * j] = k < p->K && j < nr ? (uint8_t)(rk[j] ^ flip) : 0;
+            }
         }
     } else {
         const uint8_t *base = jb->col8 + (bl * p->groups + gi) * 4 * p->kq * jb->npad + n0;
@@ -729,6 +904,59 @@ static void conv8_task(void *ctx, int64_t t)
     if (B != sbuf)
         rt_free(B);
 }
+
+#ifdef QG_X86
+/* Gemm/MatMul with fewer than 8 rows, u8s8 path: one row of x against the
+ * packed weights, 8 output channels (two blocks of MR) per vector: the x
+ * quad broadcast, vpmaddubsw, vpmaddwd by ones. Task = (row, 16 blocks). */
+#define GEMV_BLOCKS 16
+__attribute__((target("avx2"))) static void gemv_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t nch = (p->mblk + GEMV_BLOCKS - 1) / GEMV_BLOCKS;
+    int64_t row = t / nch, mb0 = (t % nch) * GEMV_BLOCKS;
+    int64_t mb1 = mb0 + GEMV_BLOCKS < p->mblk ? mb0 + GEMV_BLOCKS : p->mblk;
+    uint8_t sbuf[4096] __attribute__((aligned(32)));
+    size_t nb = (size_t)(4 * p->kq);
+    uint8_t *xr = nb <= sizeof sbuf ? sbuf : rt_alloc(nb);
+    if (!xr) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t k = 0; k < 4 * p->kq; k++)
+        xr[k] = k < p->K ? xu(p, jb->x, row * p->K + k) : 0;
+    const __m256i one = _mm256_set1_epi16(1);
+    int32_t sums[2 * MR] __attribute__((aligned(32)));
+    for (int64_t mb = mb0; mb < mb1; mb += 2) {
+        const int32_t *A0 = p->wq + mb * p->kq * MR;
+        const int32_t *A1 = mb + 1 < mb1 ? A0 + p->kq * MR : NULL;
+        __m256i acc = _mm256_setzero_si256();
+        for (int64_t q = 0; q < p->kq; q++) {
+            __m128i w0 = _mm_loadu_si128((const __m128i *)(A0 + q * MR));
+            __m128i w1 = A1 ? _mm_loadu_si128((const __m128i *)(A1 + q * MR)) : _mm_setzero_si128();
+            int32_t xq;
+            memcpy(&xq, xr + 4 * q, 4);
+            __m256i m = _mm256_maddubs_epi16(_mm256_set1_epi32(xq), _mm256_set_m128i(w1, w0));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(m, one));
+        }
+        _mm256_store_si256((__m256i *)sums, acc);
+        for (int i = 0; i < 2 * MR; i++) {
+            int64_t m = mb * MR + i;
+            if (m >= p->M || (i >= MR && !A1))
+                continue;
+            int32_t q = requant_one(p, m, sums[i]);
+            int64_t at = row * p->M + m;
+            if (p->ydt == HPCZ_DTYPE_UINT8)
+                ((uint8_t *)jb->y)[at] = (uint8_t)q;
+            else
+                ((int8_t *)jb->y)[at] = (int8_t)q;
+        }
+    }
+    if (xr != sbuf)
+        rt_free(xr);
+}
+#endif
 
 /* Gemm/MatMul: task = panel of 16 rows of x, packed here. */
 static void rows_task(void *ctx, int64_t t)
@@ -755,18 +983,335 @@ static void rows_task(void *ctx, int64_t t)
     rt_free(B);
 }
 
+#ifdef QG_X86
+/* d[j] = x[j * step] - zp as int16 for j < n, step 1 or 2 (reads only
+ * x[0 .. (n - 1) * step]); x int8 when s8. */
+__attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int64_t step,
+                                                           int16_t *d, int64_t n, int32_t zp,
+                                                           bool s8)
+{
+    const __m256i z = _mm256_set1_epi16((short)zp);
+    const __m128i ff = _mm_set1_epi16(0xff);
+    int64_t j = 0;
+    for (; j + 16 < n; j += 16) {
+        __m128i v;
+        if (step == 1) {
+            v = _mm_loadu_si128((const __m128i *)(x + j));
+        } else { /* even bytes of 32; last byte read x[2 j + 31] < x[2 (n - 1)] */
+            __m128i a = _mm_loadu_si128((const __m128i *)(x + 2 * j));
+            __m128i b = _mm_loadu_si128((const __m128i *)(x + 2 * j + 16));
+            v = _mm_packus_epi16(_mm_and_si128(a, ff), _mm_and_si128(b, ff));
+        }
+        __m256i w = s8 ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+        _mm256_storeu_si256((__m256i *)(d + j), _mm256_sub_epi16(w, z));
+    }
+    for (; j < n; j++) {
+        int32_t v = s8 ? (int32_t)(int8_t)x[j * step] : (int32_t)x[j * step];
+        d[j] = (int16_t)(v - zp);
+    }
+}
+
+/* Stride 1, dilation 1 along W, whole plane: taps kw and kw + 1 read
+ * neighbouring int16, so one vpmaddwd with the pair (w[kw], w[kw + 1])
+ * serves two taps: on src + i it gives the even outputs i, i + 2, ..., on
+ * src + i + 1 the odd ones. Sums of 16 outputs stay in registers over all
+ * taps. Reads up to 32 int16 past the plane (slack). */
+__attribute__((target("avx2"))) static void dw_flat_pairs_avx2(const int16_t *pl, int64_t Wq,
+                                                               int64_t dh, const int16_t *wk,
+                                                               int64_t KH, int64_t KW,
+                                                               int32_t *acc, int64_t n16)
+{
+    int32_t wpair[256];
+    int64_t off[256], np = 0;
+    for (int64_t kh = 0; kh < KH; kh++)
+        for (int64_t kw = 0; kw < KW; kw += 2) {
+            int32_t w0 = wk[kh * KW + kw], w1 = kw + 1 < KW ? wk[kh * KW + kw + 1] : 0;
+            wpair[np] = (int32_t)pair16(w0, w1);
+            off[np++] = kh * dh * Wq + kw;
+        }
+    for (int64_t i = 0; i < n16; i += 16) {
+        __m256i e = _mm256_setzero_si256(), o = e;
+        for (int64_t t = 0; t < np; t++) {
+            const int16_t *s = pl + off[t] + i;
+            __m256i w = _mm256_set1_epi32(wpair[t]);
+            e = _mm256_add_epi32(e, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
+            o = _mm256_add_epi32(o, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 1)), w));
+        }
+        __m256i lo = _mm256_unpacklo_epi32(e, o), hi = _mm256_unpackhi_epi32(e, o);
+        _mm256_storeu_si256((__m256i *)(acc + i), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(acc + i + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+}
+#endif
+
+/* Requantises n sums of channel m into y (acc has 16 readable slack). */
+static void dw_requant_row(const rt_qpack *p, int64_t m, const int32_t *acc, int64_t n,
+                           uint8_t *yrow)
+{
+    int64_t ow = 0;
+#ifdef QG_X86
+    if (p->avx2) {
+        for (; ow + NR <= n; ow += NR)
+            requant_row16_avx2(p, m, acc + ow, yrow + ow);
+        if (ow < n) { /* tail through a 16-wide buffer */
+            uint8_t tmp[NR];
+            requant_row16_avx2(p, m, acc + ow, tmp);
+            memcpy(yrow + ow, tmp, (size_t)(n - ow));
+            ow = n;
+        }
+    }
+#endif
+    for (; ow < n; ow++) {
+        int32_t q = requant_one(p, m, acc[ow]);
+        if (p->ydt == HPCZ_DTYPE_UINT8)
+            yrow[ow] = (uint8_t)q;
+        else
+            ((int8_t *)yrow)[ow] = (int8_t)q;
+    }
+}
+
+/* Depthwise: task (image, output channel): the input plane with x_zp
+ * subtracted and zero padding as int16, then per output row the int32 sums
+ * over the window, requantised like the GEMM paths. */
+RT_HOT static void dw_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    const conv_geom *g = &p->g;
+    int64_t b = t / p->M, m = t % p->M, ci = m / p->Mg;
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    int64_t sh = g->stride[1], sw = g->stride[2], dh = g->dil[1], dwl = g->dil[2];
+    /* columns split by phase (c % sw) so that strided taps read contiguously:
+     * column c of padded row r is at pl[((c % sw) * Hp + r) * Wq + c / sw] */
+    int64_t Hp = H + g->pb[1] + g->pe[1], Wp = W + g->pb[2] + g->pe[2];
+    int64_t Wq = (Wp + sw - 1) / sw;
+    /* stride 1: whole planes at once, outputs on the padded width (columns
+     * OW..Wq-1 unused), taps reading up to (k - 1) * dil past the plane */
+    bool flat = sh == 1 && sw == 1;
+    int64_t slack = flat ? (g->k[2] - 1) * dwl + 48 : 0;
+    size_t plb = ((size_t)(sw * Hp * Wq + slack) * sizeof(int16_t) + RT_ALIGN - 1) / RT_ALIGN *
+                 RT_ALIGN;
+    size_t need = plb + (size_t)((flat ? (OH * Wq + 15) / 16 * 16 : OW) + 16) * sizeof(int32_t);
+    char *buf = rt_alloc(need);
+    if (!buf) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    int16_t *pl = (int16_t *)buf;
+    int32_t *acc = (int32_t *)(buf + plb);
+    int64_t nacc = flat ? OH * Wq : OW;
+    int64_t nacc16 = flat ? (nacc + 15) / 16 * 16 : nacc;
+    memset(acc + nacc, 0, (size_t)(nacc16 - nacc + 16) * sizeof(int32_t)); /* tails */
+    memset(pl, 0, (size_t)(sw * Hp * Wq + slack) * sizeof(int16_t));
+    const void *xc = (const char *)jb->x + (b * p->cin + ci) * g->isize;
+    bool u8 = p->xdt == HPCZ_DTYPE_UINT8;
+    int64_t jr[2][2] = {{0, 0}, {0, 0}}; /* sw <= 2: per phase, the j range fed by x */
+    for (int64_t ph = 0; ph < sw && ph < 2; ph++) {
+        int64_t i0 = ph - g->pb[2];
+        int64_t jlo = i0 >= 0 ? 0 : (-i0 + sw - 1) / sw;
+        int64_t jhi = W - i0 <= 0 ? 0 : (W - i0 + sw - 1) / sw;
+        jr[ph][0] = jlo;
+        jr[ph][1] = jhi < Wq ? jhi : Wq;
+    }
+    for (int64_t ih = 0; ih < H; ih++) {
+        int64_t r = ih + g->pb[1];
+#ifdef QG_X86
+        if (p->avx2 && sw <= 2) {
+            for (int64_t ph = 0; ph < sw; ph++)
+                if (jr[ph][1] > jr[ph][0])
+                    widen_row_avx2((const uint8_t *)xc + ih * W + ph - g->pb[2] + jr[ph][0] * sw,
+                                   sw, pl + (ph * Hp + r) * Wq + jr[ph][0],
+                                   jr[ph][1] - jr[ph][0], p->xzp, !u8);
+            continue;
+        }
+#endif
+        if (sw == 1) {
+            int16_t *d = pl + r * Wq + g->pb[2];
+            if (u8) {
+                const uint8_t *s = (const uint8_t *)xc + ih * W;
+                for (int64_t iw = 0; iw < W; iw++)
+                    d[iw] = (int16_t)((int32_t)s[iw] - p->xzp);
+            } else {
+                const int8_t *s = (const int8_t *)xc + ih * W;
+                for (int64_t iw = 0; iw < W; iw++)
+                    d[iw] = (int16_t)((int32_t)s[iw] - p->xzp);
+            }
+            continue;
+        }
+        for (int64_t ph = 0; ph < sw; ph++) {
+            /* padded column j * sw + ph is input column iw = j * sw + ph - pb */
+            int64_t i0 = ph - g->pb[2];
+            int64_t jlo = i0 >= 0 ? 0 : (-i0 + sw - 1) / sw;
+            int64_t jhi = W - i0 <= 0 ? 0 : (W - i0 + sw - 1) / sw;
+            jhi = jhi < Wq ? jhi : Wq;
+            int16_t *d = pl + (ph * Hp + r) * Wq;
+            if (u8) {
+                const uint8_t *s = (const uint8_t *)xc + ih * W + i0;
+                for (int64_t j = jlo; j < jhi; j++)
+                    d[j] = (int16_t)((int32_t)s[j * sw] - p->xzp);
+            } else {
+                const int8_t *s = (const int8_t *)xc + ih * W + i0;
+                for (int64_t j = jlo; j < jhi; j++)
+                    d[j] = (int16_t)((int32_t)s[j * sw] - p->xzp);
+            }
+        }
+    }
+    const int16_t *wk = p->dww + m * p->K;
+    int64_t tapoff[QG_DW_MAXKW]; /* per kw: where its column 0 lies in pl */
+    for (int64_t kw = 0; kw < g->k[2]; kw++) {
+        int64_t off = kw * dwl;
+        tapoff[kw] = (off % sw) * Hp * Wq + off / sw;
+    }
+    uint8_t *yrow = (uint8_t *)jb->y + (b * p->M + m) * g->osize;
+#ifdef QG_X86
+    bool pairs = flat && dwl == 1 && p->avx2 && g->k[1] * ((g->k[2] + 1) / 2) <= 256;
+    if (pairs)
+        dw_flat_pairs_avx2(pl, Wq, dh, wk, g->k[1], g->k[2], acc, nacc16);
+#else
+    bool pairs = false;
+#endif
+    if (flat && !pairs) {
+        for (int64_t i = 0; i < nacc; i++)
+            acc[i] = 0;
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                int32_t w = wk[kh * g->k[2] + kw];
+                const int16_t *src = pl + kh * dh * Wq + kw * dwl;
+                for (int64_t i = 0; i < nacc; i++)
+                    acc[i] += w * src[i];
+            }
+    }
+    for (int64_t oh = 0; oh < OH; oh++, yrow += OW) {
+        if (flat) {
+            dw_requant_row(p, m, acc + oh * Wq, OW, yrow);
+            continue;
+        }
+        for (int64_t ow = 0; ow < OW; ow++)
+            acc[ow] = 0;
+        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+            const int16_t *rowp = pl + (oh * sh + kh * dh) * Wq;
+            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                int32_t w = wk[kh * g->k[2] + kw];
+                const int16_t *src = rowp + tapoff[kw];
+                for (int64_t ow = 0; ow < OW; ow++)
+                    acc[ow] += w * src[ow];
+            }
+        }
+        dw_requant_row(p, m, acc, OW, yrow);
+    }
+    rt_free(buf);
+}
+
+typedef struct qadd_job {
+    const rt_qpack *p;
+    const void *a, *b;
+    void *y;
+} qadd_job;
+
+#define QADD_CHUNK 16384
+
+static inline int32_t q8at(int dt, const void *x, int64_t i)
+{
+    return dt == HPCZ_DTYPE_UINT8 ? (int32_t)((const uint8_t *)x)[i]
+                                  : (int32_t)((const int8_t *)x)[i];
+}
+
+static void qadd_scalar(const rt_qpack *p, const qadd_job *j, int64_t i0, int64_t i1)
+{
+    float lo = (float)p->qlo, hi = (float)p->qhi;
+    for (int64_t i = i0; i < i1; i++) {
+        float fa = (float)(q8at(p->xdt, j->a, i) - p->xzp) * p->xs;
+        float fb = (float)(q8at(p->x2dt, j->b, i) - p->xzp2) * p->xs2;
+        float v = nearbyintf((fa + fb) / p->ys) + (float)p->yzp;
+        v = v < lo ? lo : v > hi ? hi : v;
+        if (p->ydt == HPCZ_DTYPE_UINT8)
+            ((uint8_t *)j->y)[i] = (uint8_t)v;
+        else
+            ((int8_t *)j->y)[i] = (int8_t)v;
+    }
+}
+
+#ifdef QG_X86
+__attribute__((target("avx2"))) static __m256 qadd_load8(int dt, const void *x, int64_t i,
+                                                         int32_t zp, float s)
+{
+    __m128i b = _mm_loadl_epi64((const __m128i *)((const uint8_t *)x + i));
+    __m256i q = dt == HPCZ_DTYPE_UINT8 ? _mm256_cvtepu8_epi32(b) : _mm256_cvtepi8_epi32(b);
+    q = _mm256_sub_epi32(q, _mm256_set1_epi32(zp));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(s));
+}
+
+__attribute__((target("avx2"))) static void qadd_avx2(const rt_qpack *p, const qadd_job *j,
+                                                      int64_t i0, int64_t i1)
+{
+    __m256 ys = _mm256_set1_ps(p->ys), zp = _mm256_set1_ps((float)p->yzp);
+    __m256 lo = _mm256_set1_ps((float)p->qlo), hi = _mm256_set1_ps((float)p->qhi);
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        __m256i q[2];
+        for (int h = 0; h < 2; h++) {
+            __m256 fa = qadd_load8(p->xdt, j->a, i + 8 * h, p->xzp, p->xs);
+            __m256 fb = qadd_load8(p->x2dt, j->b, i + 8 * h, p->xzp2, p->xs2);
+            __m256 v = _mm256_div_ps(_mm256_add_ps(fa, fb), ys);
+            v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm256_max_ps(_mm256_min_ps(_mm256_add_ps(v, zp), hi), lo);
+            q[h] = _mm256_cvtps_epi32(v);
+        }
+        __m128i a = _mm_packs_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
+        __m128i b = _mm_packs_epi32(_mm256_castsi256_si128(q[1]), _mm256_extracti128_si256(q[1], 1));
+        __m128i r = p->ydt == HPCZ_DTYPE_UINT8 ? _mm_packus_epi16(a, b) : _mm_packs_epi16(a, b);
+        _mm_storeu_si128((__m128i *)((uint8_t *)j->y + i), r);
+    }
+    qadd_scalar(p, j, i, i1);
+}
+#endif
+
+static void qadd_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    const rt_qpack *p = j->p;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < p->numel ? i0 + QADD_CHUNK : p->numel;
+#ifdef QG_X86
+    if (p->avx2) {
+        qadd_avx2(p, j, i0, i1);
+        return;
+    }
+#endif
+    qadd_scalar(p, j, i0, i1);
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
+    if (p->add) {
+        hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *y = c->out[0];
+        if (!a || !b || !y || !a->data || !b->data || !y->data || a->dtype != p->xdt ||
+            b->dtype != p->x2dt || y->dtype != p->ydt || a->numel != p->numel ||
+            b->numel != p->numel || y->numel != p->numel)
+            return rt_bad(c, "int8 fused Add: inputs do not match the plan");
+        qadd_job j = {p, a->data, b->data, y->data};
+        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, qadd_task, &j,
+                             (double)p->numel * 4);
+        return HPCZ_OK;
+    }
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, NULL, false, 0};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, NULL, false, 0, 0, 0};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
     if (jb.N <= 0)
         return HPCZ_OK;
-    if (!p->conv) {
+    if (p->dw) {
+        rt_parallel_for_work(p->batch * p->M, dw_task, &jb,
+                             (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
+#ifdef QG_X86
+    } else if (!p->conv && p->u8s8 && p->avx2 && p->rows < 8) {
+        int64_t nch = (p->mblk + GEMV_BLOCKS - 1) / GEMV_BLOCKS;
+        rt_parallel_for_work(p->rows * nch, gemv_task, &jb,
+                             (double)p->rows * (double)p->M * (double)p->K / 4);
+#endif
+    } else if (!p->conv) {
         double work = (double)jb.npanel * NR * (double)p->M * (double)p->K;
         rt_parallel_for_work(jb.npanel, rows_task, &jb, work / 4);
     } else if (p->u8s8) {
@@ -786,9 +1331,13 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
         for (jb.b = 0; jb.b < p->batch; jb.b += nimg) {
             int64_t cnt = p->batch - jb.b < nimg ? p->batch - jb.b : nimg;
-            if (!jb.direct)
-                rt_parallel_for_work(cnt * p->groups * 4 * p->kq, im2col8_task, &jb,
+            if (!jb.direct) {
+                /* rows in tasks of about 8 KiB (fixed by the shape) */
+                jb.nrows = cnt * p->groups * 4 * p->kq;
+                jb.rpt = 8192 / jb.npad > 1 ? 8192 / jb.npad : 1;
+                rt_parallel_for_work((jb.nrows + jb.rpt - 1) / jb.rpt, im2col8_task, &jb,
                                      (double)(cnt * img));
+            }
             rt_parallel_for_work(cnt * p->groups * jb.npanel, conv8_task, &jb,
                                  work * (double)cnt / 4);
         }
