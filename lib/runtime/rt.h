@@ -21,9 +21,11 @@
 /* Hot loops are compiled twice, for AVX2 and for the baseline ISA, and the
  * loader picks one per machine (GNU ifunc): the build stays portable and the
  * compiler vectorizes 8 floats wide where it can. Both clones compute the
- * same values (ISO C mode: no FMA contraction). */
+ * same values (ISO C mode: no FMA contraction). Clang resolves clones of an
+ * extern function only where its declaration carries the attribute too, so
+ * clang builds (the fuzzers) use the baseline ISA. */
 #if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones) && !defined(HPCZ_NO_CLONES)
+#if __has_attribute(target_clones) && !defined(HPCZ_NO_CLONES) && !defined(__clang__)
 #define RT_HOT __attribute__((target_clones("avx2", "default")))
 #endif
 #endif
