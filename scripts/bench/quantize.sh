@@ -4,14 +4,17 @@
 #
 #   scripts/bench/quantize.sh [--runs N] [--threads N]     (defaults 20, all cores)
 #
-# For torchvision resnet18 and mobilenet_v2 (random weights, batch 1, 224x224;
-# exported into build/zoo/ by scripts/make_samples.py --zoo, which needs Debian's
-# python3-torchvision; a model whose export fails is skipped and named):
-#  1. hpcz quantize --mode static --calib random:32 -> build/bench-quantize/<m>.int8.onnx
+# For the bundled digits samples (samples/digits_cnn.onnx, digits_mlp.onnx; batch 8
+# of the test split, calibrated on samples/digits/calib) and torchvision resnet18 and
+# mobilenet_v2 (random weights, batch 1, 224x224; exported into build/zoo/ by
+# scripts/make_samples.py --zoo, which needs Debian's python3-torchvision; a model
+# whose export fails is skipped and named):
+#  1. hpcz quantize --mode static (--calib random:32 for the zoo) -> build/bench-quantize/<m>.int8.onnx
 #  2. median latency of hpcz run --bench N on the fp32 and the int8 QDQ model, and
 #     of ONNX Runtime (CPU EP, ORT_ENABLE_ALL, same intra-op threads, one warm-up)
 #     on the same two files; ratios hpcz-int8/hpcz-fp32 and hpcz-int8/ORT-int8.
-#     (hpcz's runtime may execute QDQ in float: this only reports what it measures.)
+#     hpcz fuses the QDQ Conv/Gemm/MatMul/Add into int8 kernels at plan time
+#     (HPCZ_NO_INT8_FUSION=1 turns that off: the hpcz_i8_unf column).
 #     Also the output SQNR of each int8 model against ORT fp32 on the zoo input.
 #  3. quantizer speed on resnet18, end to end, with the same 32 seeded random
 #     calibration images (a .npy folder) on both sides: the hpcz process vs ORT's
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "quantize.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +50,7 @@ if [ ! -f "$zoo/resnet18.onnx" ] || [ ! -f "$zoo/mobilenet_v2.onnx" ]; then
   /usr/bin/python3 scripts/make_samples.py --no-digits --no-patterns --zoo --zoo-out "$zoo" >&2 ||
     echo "quantize.sh: zoo export failed (status $?); benchmarking whatever was written" >&2
 fi
-models=()
+models=(digits_cnn digits_mlp)
 for m in resnet18 mobilenet_v2; do
   if [ -f "$zoo/$m.onnx" ] && [ -f "$zoo/$m.input_input.npy" ]; then models+=("$m")
   else echo "quantize.sh: skipping $m: its export failed (no $zoo/$m.onnx)" >&2; fi
@@ -59,7 +62,8 @@ rm -rf "$work"; mkdir -p "$work/calib"
 # 32 seeded random images, the same for hpcz and ORT in step 3
 "$py" -c "
 import numpy as np
-np.save('$work/calib/input.npy', np.random.default_rng(0).standard_normal((32, 3, 224, 224), dtype=np.float32))"
+np.save('$work/calib/input.npy', np.random.default_rng(0).standard_normal((32, 3, 224, 224), dtype=np.float32))
+np.save('$work/digits.input.npy', np.load('samples/digits/test_input.npy')[:8])"
 
 secs() { # command... -> wall seconds of one run (stdout/stderr to $work/log)
   local t0 t1
@@ -144,24 +148,29 @@ EOF
 
 echo "hpcz $("$hpcz" --version 2>/dev/null | head -1), $threads threads, $runs runs after a warm-up (medians)"
 echo
-printf '| %-12s | %9s | %9s | %9s | %9s | %9s | %9s | %8s | %8s | %9s | %9s |\n' model quant_s \
-  hpcz_fp32 hpcz_int8 ORT_fp32 ORT_int8 int8/fp32 int8/ORT SQNR_ORT SQNR_hpcz 'ORT i8/f32'
-printf '|%s|\n' "---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+printf '| %-12s | %9s | %9s | %9s | %11s | %9s | %9s | %9s | %8s | %8s | %9s | %9s |\n' model quant_s \
+  hpcz_fp32 hpcz_int8 hpcz_i8_unf ORT_fp32 ORT_int8 int8/fp32 int8/ORT SQNR_ORT SQNR_hpcz 'ORT i8/f32'
+printf '|%s|\n' "---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
 for m in "${models[@]}"; do
-  src=$zoo/$m.onnx inp=$zoo/$m.input_input.npy q=$work/$m.int8.onnx
-  qs=$(secs "$hpcz" quantize "$src" -o "$q" --mode static --calib random:32) || continue
+  case $m in
+    digits_*) src=samples/$m.onnx inp=$work/digits.input.npy calib=samples/digits/calib ;;
+    *) src=$zoo/$m.onnx inp=$zoo/$m.input_input.npy calib=random:32 ;;
+  esac
+  q=$work/$m.int8.onnx
+  qs=$(secs "$hpcz" quantize "$src" -o "$q" --mode static --calib "$calib") || continue
   qort=$(ort_loadable "$q")
-  hf=$(hpcz_ms "$src" "$inp"); hq=$(hpcz_ms "$q" "$inp")
+  hf=$(hpcz_ms "$src" "$inp"); hq=$(hpcz_ms "$q" "$inp"); hu=$(HPCZ_NO_INT8_FUSION=1 hpcz_ms "$q" "$inp")
   of=$(ort_ms "$src" "$inp"); oq=$(ort_ms "$qort" "$inp")
   mkdir -p "$work/out-$m"
   "$hpcz" run "$q" --input "input=$inp" -o "$work/out-$m" --threads "$threads" -q
   read -r s_ort s_hpcz <<<"$(sqnr "$src" "$qort" "$inp" "$work/out-$m/logits.npy")"
-  printf '| %-12s | %9.2f | %9s | %9s | %9s | %9s | %9.2f | %8.2f | %8s | %9s | %9.2f |\n' "$m" "$qs" "$hf" "$hq" \
+  printf '| %-12s | %9.2f | %9s | %9s | %11s | %9s | %9s | %9.2f | %8.2f | %8s | %9s | %9.2f |\n' "$m" "$qs" "$hf" "$hq" "$hu" \
     "$of" "$oq" "$(echo "$hq / $hf" | bc -l)" "$(echo "$hq / $oq" | bc -l)" "$s_ort" "$s_hpcz" "$(echo "$oq / $of" | bc -l)"
 done
-echo "(ms per run; quant_s: hpcz quantize --mode static --calib random:32, one process; int8/fp32 and"
+echo "(ms per run; quant_s: hpcz quantize --mode static, one process; hpcz_i8_unf: the int8 model with"
+echo " HPCZ_NO_INT8_FUSION=1 (QDQ simulated in float); int8/fp32 and"
 echo " int8/ORT: hpcz-int8/hpcz-fp32 and hpcz-int8/ORT-int8; SQNR: logits of the int8 model run by ORT and"
-echo " by hpcz, against ORT fp32, on the zoo input, dB; ORT i8/f32: ORT-int8/ORT-fp32)"
+echo " by hpcz, against ORT fp32, on the same input, dB; ORT i8/f32: ORT-int8/ORT-fp32)"
 
 # quantizer speed, resnet18, same 32 images on both sides
 if [[ " ${models[*]} " == *" resnet18 "* ]]; then
