@@ -255,10 +255,9 @@ int cmd_batch(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(&info, "missing MODELS (a folder or a manifest)");
-    if (optind + 1 < argc)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    const char *src = cli_operand(&info, argc, argv, "MODELS (a folder or a manifest)");
+    if (!src)
+        return EXIT_USAGE;
     if (!outdir)
         return cli_usage_error(&info, "missing -o OUTDIR");
     if (!recipe)
@@ -292,7 +291,6 @@ int cmd_batch(int argc, char **argv)
             return cli_usage_error(&info, "--recipe: leave -o out (batch names the outputs)");
         }
     /* the models */
-    const char *src = argv[optind];
     job *jobs = NULL;
     size_t n = 0, cap = 0;
     struct stat sst;

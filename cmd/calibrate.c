@@ -77,10 +77,9 @@ int cmd_calibrate(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(&info, "missing MODEL");
-    if (optind + 1 < argc)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
+    const char *in = cli_operand(&info, argc, argv, "MODEL");
+    if (!in)
+        return EXIT_USAGE;
     if (!data)
         return cli_usage_error(&info, "missing --calib DATA");
     if (!out)
@@ -91,7 +90,6 @@ int cmd_calibrate(int argc, char **argv)
         return cli_usage_error(&info, "--calib-method: %s", err.msg);
     co.bits = 8;
     co.threads = (int)threads;
-    const char *in = argv[optind];
     hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m)
         return cli_file_error(in, &err);

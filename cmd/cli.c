@@ -151,6 +151,19 @@ int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+const char *cli_operand(const cli_cmd_info *info, int argc, char **argv, const char *what)
+{
+    if (optind >= argc) {
+        cli_usage_error(info, "missing %s", what);
+        return NULL;
+    }
+    if (optind + 1 < argc) {
+        cli_usage_error(info, "unexpected argument '%s'", argv[optind + 1]);
+        return NULL;
+    }
+    return argv[optind];
+}
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;

@@ -49,6 +49,9 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info);
 void cli_help(const cli_cmd_info *info, FILE *f);
 /* "hpcz CMD: <msg>\nTry 'hpcz CMD --help' for more information." -> EXIT_USAGE */
 int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The one operand left after the options (argv[optind]); NULL after printing
+ * the usage error "missing WHAT" or "unexpected argument '...'". */
+const char *cli_operand(const cli_cmd_info *info, int argc, char **argv, const char *what);
 /* "hpcz: error: <msg>" -> EXIT_FAIL */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a library error for a file: "hpcz: error: FILE: MSG". */

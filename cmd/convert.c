@@ -109,11 +109,9 @@ int cmd_convert(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(&info, "missing IN");
-    if (optind + 1 < argc)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
-    const char *in = argv[optind];
+    const char *in = cli_operand(&info, argc, argv, "IN");
+    if (!in)
+        return EXIT_USAGE;
     if (!out) {
         if (!in_place)
             return cli_usage_error(&info, "missing -o OUT (or --in-place to rewrite IN)");

@@ -355,11 +355,9 @@ int cmd_inspect(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(&info, "missing MODEL");
-    if (optind + 1 < argc)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
-    const char *path = argv[optind];
+    const char *path = cli_operand(&info, argc, argv, "MODEL");
+    if (!path)
+        return EXIT_USAGE;
     hpcz_error err = {0};
     hpcz_model *m = hpcz_model_load(path, NULL, &err);
     if (!m)

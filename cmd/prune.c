@@ -121,19 +121,6 @@ typedef struct layers {
     int after;
 } layers;
 
-static bool listed(const char *list, const char *op)
-{
-    size_t ol = strlen(op);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == ol && !strncmp(p, op, l))
-            return true;
-        p = e ? e + 1 : NULL;
-    }
-    return false;
-}
-
 static hpcz_tensor *const_of(const hpcz_value *v)
 {
     if (!v)
@@ -162,7 +149,7 @@ static int scan_layers(hpcz_graph *g, void *ctx)
     layers *L = ctx;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
-        if (!listed(L->op_types, n->op_type) || n->n_inputs < 2)
+        if (!hpcz_list_contains(L->op_types, n->op_type) || n->n_inputs < 2)
             continue;
         hpcz_tensor *t = const_of(n->inputs[1]);
         if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
@@ -233,7 +220,7 @@ static int collect_rows(hpcz_graph *g, void *ctx)
         return 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *nd = g->nodes[i];
-        if (!listed(ops, nd->op_type) || nd->n_inputs < 2 || !nd->name || !*nd->name)
+        if (!hpcz_list_contains(ops, nd->op_type) || nd->n_inputs < 2 || !nd->name || !*nd->name)
             continue;
         hpcz_tensor *t = const_of(nd->inputs[1]);
         if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
@@ -623,11 +610,9 @@ int cmd_prune(int argc, char **argv)
     bool evaluate = report || gates.n;
     if (evaluate && !data)
         return cli_usage_error(&info, "--report and the gates need --data DATA");
-    if (optind >= argc)
-        return cli_usage_error(&info, "missing IN");
-    if (optind + 1 < argc)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
-    const char *in = argv[optind];
+    const char *in = cli_operand(&info, argc, argv, "IN");
+    if (!in)
+        return EXIT_USAGE;
     if (!out && !dry_run && !sensitivity)
         return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
     bool targeted = target_params >= 0 || target_macs >= 0;

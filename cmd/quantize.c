@@ -181,25 +181,12 @@ typedef struct tally {
     int fp16;
 } tally;
 
-static bool listed(const char *list, const char *op)
-{
-    size_t ol = strlen(op);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == ol && !strncmp(p, op, l))
-            return true;
-        p = e ? e + 1 : NULL;
-    }
-    return false;
-}
-
 static int tally_graph(hpcz_graph *g, void *ctx)
 {
     tally *t = ctx;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
-        if (!listed(t->op_types, n->op_type) || n->n_inputs < 2 || !n->inputs[1])
+        if (!hpcz_list_contains(t->op_types, n->op_type) || n->n_inputs < 2 || !n->inputs[1])
             continue;
         const hpcz_value *w = n->inputs[1];
         bool q;
@@ -662,8 +649,9 @@ int cmd_quantize(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(&info, "missing IN");
+    const char *in = cli_operand(&info, argc, argv, "IN");
+    if (!in)
+        return EXIT_USAGE;
     if (!data && calib)
         data = calib;
     bool evaluate = report || gates.n || auto_fallback;
@@ -671,9 +659,6 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&info, "--report and the gates need data: --data DIR (or --calib DIR)");
     if (auto_fallback && !gates.n)
         return cli_usage_error(&info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
-    if (optind + 1 < argc)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 1]);
-    const char *in = argv[optind];
     if (!out && !dry_run)
         return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
     int is_static = !strcmp(mode, "static"), is_dynamic = !strcmp(mode, "dynamic");

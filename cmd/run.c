@@ -229,15 +229,13 @@ int cmd_run(int argc, char **argv)
             USAGE_RC(EXIT_USAGE);
         }
     }
-    if (optind >= argc)
-        USAGE( "missing MODEL");
-    if (optind + 1 < argc)
-        USAGE( "unexpected argument '%s'", argv[optind + 1]);
+    const char *path = cli_operand(&info, argc, argv, "MODEL");
+    if (!path)
+        USAGE_RC(EXIT_USAGE);
     if (n_inputs && inputs_dir)
         USAGE( "--input and --inputs cannot be combined");
     if (profile && !bench)
         USAGE( "--profile needs --bench");
-    const char *path = argv[optind];
     hpcz_error err = {0};
     hpcz_model *m = hpcz_model_load(path, NULL, &err);
     if (!m)

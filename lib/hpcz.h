@@ -50,6 +50,9 @@ hpcz_status hpcz_fail(hpcz_error *err, hpcz_status st, const char *fmt, ...)
 /* Prepends "prefix: " to err->msg (used to add a file name). */
 void hpcz_error_prefix(hpcz_error *err, const char *prefix);
 const char *hpcz_status_name(hpcz_status st);
+/* 1 if name is one of the entries of list, a comma- (or space-) separated
+ * list such as "Conv,MatMul" (--op-types); a NULL list holds nothing. */
+int hpcz_list_contains(const char *list, const char *name);
 
 /* ---------------------------------------------------------------- dtypes */
 

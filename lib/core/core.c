@@ -302,3 +302,19 @@ void hpcz_strbuf_release(hpcz_strbuf *sb)
     free(sb->buf);
     memset(sb, 0, sizeof *sb);
 }
+
+int hpcz_list_contains(const char *list, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = list; p && *p;) {
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ' && *e != '\t')
+            e++;
+        if ((size_t)(e - p) == nl && e > p && !strncmp(p, name, nl))
+            return true;
+        p = e;
+    }
+    return false;
+}

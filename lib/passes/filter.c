@@ -5,7 +5,6 @@
  */
 #include "passes.h"
 
-#include <ctype.h>
 
 hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const char *exclude,
                              const char *op_types, hpcz_error *err)
@@ -39,26 +38,9 @@ hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const cha
     return HPCZ_OK;
 }
 
-static bool in_list(const char *list, const char *op)
-{
-    size_t ol = strlen(op);
-    const char *p = list;
-    while (*p) {
-        while (*p == ',' || isspace((unsigned char)*p))
-            p++;
-        const char *e = p;
-        while (*e && *e != ',' && !isspace((unsigned char)*e))
-            e++;
-        if ((size_t)(e - p) == ol && !strncmp(p, op, ol))
-            return true;
-        p = e;
-    }
-    return false;
-}
-
 bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type)
 {
-    return !f->ops || in_list(f->ops, op_type);
+    return !f->ops || hpcz_list_contains(f->ops, op_type);
 }
 
 bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n)

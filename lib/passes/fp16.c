@@ -57,19 +57,6 @@ typedef struct fctx {
     size_t n_half, n_float, n_casts, n_tensors;
 } fctx;
 
-static bool in_list(const char *list, const char *op)
-{
-    size_t ol = strlen(op);
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == ol && !strncmp(p, op, l))
-            return true;
-        p = e ? e + 1 : NULL;
-    }
-    return false;
-}
-
 /* Why constant t cannot be float16, or NULL. */
 static const char *range_problem(hpcz_tensor *t, char *buf, size_t cap)
 {
@@ -122,7 +109,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
         snprintf(why, cap, "op in domain '%s'", n->domain);
         return P_FLOAT;
     }
-    if (in_list(f->block, op)) {
+    if (hpcz_list_contains(f->block, op)) {
         snprintf(why, cap, "%s is in the float32 block list", op);
         return P_FLOAT;
     }
