@@ -679,40 +679,72 @@ static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
     return false;
 }
 
+/* Who reads each slot, for the fusion passes: reads[s] counts the steps that
+ * read slot s (folded and fused steps excluded), reader[s] is the last of
+ * them, prod[s] the step that writes s (-1: none), sub[s] whether a subgraph
+ * reads it (then it is never fused away). */
+typedef struct slot_use {
+    int *reads, *reader, *prod;
+    bool *sub;
+} slot_use;
+
+static void slot_use_free(slot_use *u)
+{
+    free(u->reads);
+    free(u->reader);
+    free(u->prod);
+    free(u->sub);
+}
+
+static hpcz_status slot_use_count(rt_exec *e, slot_use *u, hpcz_error *err)
+{
+    u->reads = calloc(e->n_slots + 1, sizeof *u->reads);
+    u->reader = calloc(e->n_slots + 1, sizeof *u->reader);
+    u->prod = malloc((e->n_slots + 1) * sizeof *u->prod);
+    u->sub = calloc(e->n_slots + 1, sizeof *u->sub);
+    if (!u->reads || !u->reader || !u->prod || !u->sub) {
+        slot_use_free(u);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t s = 0; s < e->n_slots; s++)
+        u->prod[s] = -1;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        for (size_t j = 0; j < sp->n_out; j++)
+            if (sp->out[j] >= 0)
+                u->prod[sp->out[j]] = (int)k;
+        if (sp->folded || sp->fused)
+            continue;
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0) {
+                u->reads[sp->in[j]]++;
+                u->reader[sp->in[j]] = (int)k;
+            }
+        const hpcz_node *n = sp->node;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            const hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                mark_sub_flag(e, at->g, u->sub);
+            else if (at->type == HPCZ_ATTR_GRAPHS)
+                for (size_t q = 0; q < at->n; q++)
+                    mark_sub_flag(e, at->graphs[q], u->sub);
+        }
+    }
+    return HPCZ_OK;
+}
+
 /* Conv/Gemm/Add followed by its only reader Relu/Clip/LeakyRelu: the
  * producer writes the activation's output directly (saves a pass over
  * memory and a buffer). Not done under an observer, which must see the
  * unfused tensor. */
 static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
 {
-    int *reads = calloc(e->n_slots + 1, sizeof *reads);
-    int *reader = calloc(e->n_slots + 1, sizeof *reader);
-    bool *sub = calloc(e->n_slots + 1, sizeof *sub);
-    if (!reads || !reader || !sub) {
-        free(reads);
-        free(reader);
-        free(sub);
-        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    }
-    for (size_t k = 0; k < e->n_steps; k++) {
-        rt_step *sp = &e->steps[k];
-        if (sp->folded)
-            continue;
-        for (size_t j = 0; j < sp->n_in; j++)
-            if (sp->in[j] >= 0) {
-                reads[sp->in[j]]++;
-                reader[sp->in[j]] = (int)k;
-            }
-        const hpcz_node *n = sp->node;
-        for (size_t a = 0; a < n->n_attrs; a++) {
-            const hpcz_attr *at = &n->attrs[a];
-            if (at->type == HPCZ_ATTR_GRAPH && at->g)
-                mark_sub_flag(e, at->g, sub);
-            else if (at->type == HPCZ_ATTR_GRAPHS)
-                for (size_t q = 0; q < at->n; q++)
-                    mark_sub_flag(e, at->graphs[q], sub);
-        }
-    }
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    int *reads = u.reads, *reader = u.reader;
+    bool *sub = u.sub;
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
         if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->n_out < 1 ||
@@ -737,9 +769,7 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
         memset(&sl->a, 0, sizeof sl->a);
         sl->kind = SLOT_NONE;
     }
-    free(reads);
-    free(reader);
-    free(sub);
+    slot_use_free(&u);
     return HPCZ_OK;
 }
 
@@ -795,41 +825,12 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
 {
     if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
         return HPCZ_OK;
-    int *reads = calloc(e->n_slots + 1, sizeof *reads);
-    int *reader = calloc(e->n_slots + 1, sizeof *reader);
-    int *prod = malloc((e->n_slots + 1) * sizeof *prod);
-    bool *sub = calloc(e->n_slots + 1, sizeof *sub);
-    if (!reads || !reader || !prod || !sub) {
-        free(reads);
-        free(reader);
-        free(prod);
-        free(sub);
-        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    }
-    for (size_t s = 0; s < e->n_slots; s++)
-        prod[s] = -1;
-    for (size_t k = 0; k < e->n_steps; k++) {
-        rt_step *sp = &e->steps[k];
-        for (size_t j = 0; j < sp->n_out; j++)
-            if (sp->out[j] >= 0)
-                prod[sp->out[j]] = (int)k;
-        if (sp->folded || sp->fused)
-            continue;
-        for (size_t j = 0; j < sp->n_in; j++)
-            if (sp->in[j] >= 0) {
-                reads[sp->in[j]]++;
-                reader[sp->in[j]] = (int)k;
-            }
-        const hpcz_node *n = sp->node;
-        for (size_t a = 0; a < n->n_attrs; a++) {
-            const hpcz_attr *at = &n->attrs[a];
-            if (at->type == HPCZ_ATTR_GRAPH && at->g)
-                mark_sub_flag(e, at->g, sub);
-            else if (at->type == HPCZ_ATTR_GRAPHS)
-                for (size_t q = 0; q < at->n; q++)
-                    mark_sub_flag(e, at->graphs[q], sub);
-        }
-    }
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    int *reads = u.reads, *reader = u.reader, *prod = u.prod;
+    bool *sub = u.sub;
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
         if (sp->folded || sp->dynamic || sp->fused || sp->act.kind != RT_ACT_NONE ||
@@ -983,10 +984,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         memset(&sl->a, 0, sizeof sl->a);
         sl->kind = SLOT_NONE;
     }
-    free(reads);
-    free(reader);
-    free(prod);
-    free(sub);
+    slot_use_free(&u);
     return HPCZ_OK;
 }
 
