@@ -606,6 +606,28 @@ static hpcz_status k_gather(rt_ctx *c)
     return HPCZ_OK;
 }
 
+/* GatherElements/ScatterElements: the offset in x (strides xs) of element o
+ * of idx, whose coordinate along axis is replaced by the index it holds;
+ * -1 when that index is out of range. */
+static int64_t elements_offset(const hpcz_array *x, const hpcz_array *idx, const int64_t *xs, int axis,
+                               int64_t o)
+{
+    int64_t rem = o, off = 0;
+    for (int k = x->ndim - 1; k >= 0; k--) {
+        int64_t i = rem % idx->dims[k];
+        rem /= idx->dims[k];
+        if (k == axis) {
+            i = rt_int_at(idx, o);
+            if (i < 0)
+                i += x->dims[k];
+            if (i < 0 || i >= x->dims[k])
+                return -1;
+        }
+        off += i * xs[k];
+    }
+    return off;
+}
+
 static hpcz_status k_gather_elements(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *idx = rt_in(c, 1);
@@ -625,19 +647,9 @@ static hpcz_status k_gather_elements(rt_ctx *c)
         s *= x->dims[k];
     }
     for (int64_t o = 0; o < y->numel; o++) {
-        int64_t rem = o, off = 0;
-        for (int k = r - 1; k >= 0; k--) {
-            int64_t i = rem % idx->dims[k];
-            rem /= idx->dims[k];
-            if (k == axis) {
-                i = rt_int_at(idx, o);
-                if (i < 0)
-                    i += x->dims[k];
-                if (i < 0 || i >= x->dims[k])
-                    return rt_bad(c, "index out of range");
-            }
-            off += i * xs[k];
-        }
+        int64_t off = elements_offset(x, idx, xs, axis, o);
+        if (off < 0)
+            return rt_bad(c, "index out of range");
         memcpy((uint8_t *)y->data + (size_t)o * es, (const uint8_t *)x->data + (size_t)off * es, es);
     }
     return HPCZ_OK;
@@ -723,19 +735,9 @@ static hpcz_status k_scatter_elements(rt_ctx *c)
         s *= x->dims[k];
     }
     for (int64_t o = 0; o < u->numel; o++) {
-        int64_t rem = o, off = 0;
-        for (int k = r - 1; k >= 0; k--) {
-            int64_t i = rem % idx->dims[k];
-            rem /= idx->dims[k];
-            if (k == axis) {
-                i = rt_int_at(idx, o);
-                if (i < 0)
-                    i += x->dims[k];
-                if (i < 0 || i >= x->dims[k])
-                    return rt_bad(c, "index out of range");
-            }
-            off += i * xs[k];
-        }
+        int64_t off = elements_offset(x, idx, xs, axis, o);
+        if (off < 0)
+            return rt_bad(c, "index out of range");
         if (rt_is_int(x->dtype) && !strcmp(red, "none"))
             rt_store_i(y->data, y->dtype, off, rt_load_i(u->data, u->dtype, o));
         else
