@@ -179,7 +179,9 @@ int cli_file_error(const char *file, const hpcz_error *err)
 {
     if (file && strcmp(file, "-") == 0)
         file = "<stdin>";
-    if (file)
+    size_t fl = file ? strlen(file) : 0;
+    /* messages that already start with "FILE:" are not prefixed twice */
+    if (file && !(strncmp(err->msg, file, fl) == 0 && err->msg[fl] == ':'))
         return cli_error("%s: %s", file, err->msg);
     return cli_error("%s", err->msg);
 }

@@ -133,36 +133,45 @@ static void free_list(char **l, size_t n)
     free(l);
 }
 
+/* One ONNX test_data_set folder: input_<i>.pb for each model input. */
+static hpcz_status load_pb_set(hpcz_dataset *d, const char *set, hpcz_error *err)
+{
+    hpcz_array *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
+    if (!arrays)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/input_%zu.pb", set, i);
+        hpcz_tensor *t = hpcz_tensorproto_load(path, err);
+        if (!t) {
+            hpcz_error_prefix(err, path);
+            free(arrays);
+            return err->status;
+        }
+        hpcz_status st = hpcz_array_from_tensor(t, &arrays[i], err);
+        hpcz_model_free(t->model);
+        if (!st)
+            st = fit_input(d, i, &arrays[i], path, err);
+        if (st) {
+            for (size_t j = 0; j <= i; j++)
+                hpcz_array_release(&arrays[j]);
+            free(arrays);
+            return st;
+        }
+    }
+    return add_chunk(d, arrays, err);
+}
+
+/* A folder of test_data_set_* folders, in name order. */
 static hpcz_status load_pb_sets(hpcz_dataset *d, const char *dir, char **names, size_t n,
                                 hpcz_error *err)
 {
     for (size_t k = 0; k < n; k++) {
         if (strncmp(names[k], "test_data_set_", 14))
             continue;
-        hpcz_array *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
-        if (!arrays)
-            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < d->n_inputs; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s/input_%zu.pb", dir, names[k], i);
-            hpcz_tensor *t = hpcz_tensorproto_load(path, err);
-            if (!t) {
-                hpcz_error_prefix(err, path);
-                free(arrays);
-                return err->status;
-            }
-            hpcz_status st = hpcz_array_from_tensor(t, &arrays[i], err);
-            hpcz_model_free(t->model);
-            if (!st)
-                st = fit_input(d, i, &arrays[i], path, err);
-            if (st) {
-                for (size_t j = 0; j <= i; j++)
-                    hpcz_array_release(&arrays[j]);
-                free(arrays);
-                return st;
-            }
-        }
-        hpcz_status st = add_chunk(d, arrays, err);
+        char set[4096];
+        snprintf(set, sizeof set, "%s/%s", dir, names[k]);
+        hpcz_status st = load_pb_set(d, set, err);
         if (st)
             return st;
     }
@@ -215,7 +224,7 @@ static hpcz_status load_npy_dir(hpcz_dataset *d, const char *dir, char **names, 
                 const char *in0 = d->n_inputs ? hpcz_plan_input(d->plan, 0)->name : "input";
                 return hpcz_fail(err, HPCZ_ERR_INVALID,
                                  "%s: no data for the model's inputs: expected %s.npy (batch axis "
-                                 "first), %s_0.npy, ... or test_data_set_*/input_0.pb",
+                                 "first), %s_0.npy, ..., input_0.pb or test_data_set_*/input_0.pb",
                                  dir, in0, in0);
             }
             break;
@@ -339,10 +348,14 @@ hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_sa
             if (!names) {
                 st = err->status;
             } else {
-                bool pb = false;
-                for (size_t k = 0; k < n; k++)
+                bool pb = false, one_set = false;
+                for (size_t k = 0; k < n; k++) {
                     pb |= !strncmp(names[k], "test_data_set_", 14);
-                st = pb ? load_pb_sets(d, spec, names, n, err) : load_npy_dir(d, spec, names, n, err);
+                    one_set |= !strcmp(names[k], "input_0.pb");
+                }
+                st = pb        ? load_pb_sets(d, spec, names, n, err)
+                     : one_set ? load_pb_set(d, spec, err) /* a test_data_set folder itself */
+                               : load_npy_dir(d, spec, names, n, err);
                 free_list(names, n);
             }
         } else if (d->n_inputs == 1) {
