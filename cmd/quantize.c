@@ -156,7 +156,7 @@ static size_t count_quant_nodes(hpcz_model *m)
                                     "ConvInteger", "MatMulNBits"};
     hpcz_model_summary s;
     hpcz_error err;
-    if (hpcz_model_summarize(m, &s, &err))
+    if (hpcz_model_summarize_sizes(m, &s, &err))
         return 0;
     size_t n = 0;
     for (size_t i = 0; i < s.n_ops; i++)
