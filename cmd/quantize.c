@@ -877,8 +877,10 @@ int cmd_quantize(int argc, char **argv)
         rc = cli_file_error(in, &err);
         goto done;
     }
-    /* the size of what would be written (always serialized: deterministic) */
-    if (hpcz_onnx_serialize(m, NULL, &bytes, &out_bytes, &err)) {
+    /* the size of what would be written (deterministic; only standard output
+     * needs the bytes in memory) */
+    if (out && !dry_run && !strcmp(out, "-") ? hpcz_onnx_serialize(m, NULL, &bytes, &out_bytes, &err)
+                                             : hpcz_onnx_serialized_size(m, NULL, &out_bytes, &err)) {
         rc = cli_file_error(out ? out : in, &err);
         goto done;
     }

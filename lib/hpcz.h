@@ -355,6 +355,9 @@ hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_sav
 /* Serializes to a malloc'd buffer (inline data only). */
 hpcz_status hpcz_onnx_serialize(const hpcz_model *m, const hpcz_save_opts *opts, uint8_t **out,
                                 size_t *out_len, hpcz_error *err);
+/* The size hpcz_onnx_serialize would give, without serializing. */
+hpcz_status hpcz_onnx_serialized_size(const hpcz_model *m, const hpcz_save_opts *opts,
+                                      size_t *out_len, hpcz_error *err);
 
 /* An independent copy of m (through its serialization: every field kept). */
 hpcz_model *hpcz_model_clone(const hpcz_model *m, hpcz_error *err);

@@ -506,6 +506,22 @@ hpcz_status hpcz_onnx_serialize(const hpcz_model *m, const hpcz_save_opts *opts,
     return w.st;
 }
 
+hpcz_status hpcz_onnx_serialized_size(const hpcz_model *m, const hpcz_save_opts *opts,
+                                      size_t *out_len, hpcz_error *err)
+{
+    hpcz_save_opts local = opts ? *opts : (hpcz_save_opts){0};
+    local.external = 0;
+    writer w = {.opts = &local, .err = err};
+    Onnx__ModelProto *mp = w_model(&w, m);
+    size_t size = 0;
+    if (!w.st && mp)
+        w.st = check_limit(&w, mp, &size);
+    if (!w.st)
+        *out_len = size;
+    hpcz_arena_release(&w.arena);
+    return w.st;
+}
+
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
