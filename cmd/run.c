@@ -138,6 +138,19 @@ static int cmp_prof(const void *a, const void *b)
     return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : strcmp(x->op, y->op);
 }
 
+typedef struct node_prof {
+    size_t k;
+    uint64_t ns;
+} node_prof;
+
+static int cmp_node_prof(const void *a, const void *b)
+{
+    const node_prof *x = a, *y = b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : (x->k > y->k) - (x->k < y->k);
+}
+
+enum { SLOWEST_NODES = 10 };
+
 static double value_at(const hpcz_array *a, int64_t i)
 {
     switch (a->dtype) {
@@ -396,7 +409,8 @@ int cmd_run(int argc, char **argv)
     }
     /* per-op-type profile */
     op_prof *ops = NULL;
-    size_t n_ops = 0;
+    node_prof *slow = NULL;
+    size_t n_ops = 0, n_slow = 0;
     uint64_t total_ns = 0;
     if (prof) {
         ops = calloc(n_nodes + 1, sizeof *ops);
@@ -414,6 +428,13 @@ int cmd_run(int argc, char **argv)
         }
         if (ops)
             qsort(ops, n_ops, sizeof *ops, cmp_prof);
+        slow = calloc(n_nodes + 1, sizeof *slow);
+        for (size_t k = 0; slow && k < n_nodes; k++)
+            if (prof[k])
+                slow[n_slow++] = (node_prof){k, prof[k]};
+        if (slow)
+            qsort(slow, n_slow, sizeof *slow, cmp_node_prof);
+        n_slow = n_slow < SLOWEST_NODES ? n_slow : SLOWEST_NODES;
     }
     uint64_t peak = stats.arena_bytes + stats.dynamic_peak;
     if (rc == EXIT_OK && json) {
@@ -479,6 +500,19 @@ int cmd_run(int argc, char **argv)
                 hpcz_json_object_end(&j);
             }
             hpcz_json_array_end(&j);
+            hpcz_json_array_begin(&j, "slowest_nodes");
+            for (size_t q = 0; q < n_slow; q++) {
+                const hpcz_node *nd = hpcz_plan_node(p, slow[q].k);
+                uint64_t fl = hpcz_plan_node_flops(p, slow[q].k) * (uint64_t)bench;
+                hpcz_json_object_begin(&j, NULL);
+                hpcz_json_string(&j, "name", nd->name ? nd->name : "");
+                hpcz_json_string(&j, "op_type", nd->op_type);
+                hpcz_json_double(&j, "ms_per_run", (double)slow[q].ns / 1e6 / (double)bench);
+                if (fl)
+                    hpcz_json_double(&j, "gflops", (double)fl / (double)slow[q].ns);
+                hpcz_json_object_end(&j);
+            }
+            hpcz_json_array_end(&j);
         }
         hpcz_json_object_end(&j);
         hpcz_json_finish(&j);
@@ -520,9 +554,26 @@ int cmd_run(int argc, char **argv)
                        (double)ops[q].ns / 1e6 / (double)bench,
                        total_ns ? 100.0 * (double)ops[q].ns / (double)total_ns : 0.0, gf);
             }
+            printf("\nslowest nodes%*s %10s %7s %9s\n", 33, "", "ms/run", "share", "GFLOP/s");
+            for (size_t q = 0; q < n_slow; q++) {
+                const hpcz_node *nd = hpcz_plan_node(p, slow[q].k);
+                uint64_t fl = hpcz_plan_node_flops(p, slow[q].k) * (uint64_t)bench;
+                char gf[32] = "", nm[64];
+                if (fl)
+                    snprintf(gf, sizeof gf, "%.1f", (double)fl / (double)slow[q].ns);
+                const char *name = nd->name && *nd->name ? nd->name : "?";
+                size_t len = strlen(name), keep = 44 - strlen(nd->op_type) - 3;
+                if (len > keep) /* the end of a long name says most */
+                    snprintf(nm, sizeof nm, "...%s (%s)", name + len - (keep - 3), nd->op_type);
+                else
+                    snprintf(nm, sizeof nm, "%s (%s)", name, nd->op_type);
+                printf("%-46s %10.3f %6.1f%% %9s\n", nm, (double)slow[q].ns / 1e6 / (double)bench,
+                       total_ns ? 100.0 * (double)slow[q].ns / (double)total_ns : 0.0, gf);
+            }
         }
     }
     free(ops);
+    free(slow);
     for (size_t i = 0; i < no; i++)
         free(files[i]);
     free(files);

@@ -18,13 +18,17 @@
  *    2 * 255 * 255 and K <= 16384, so the int32 sum (plus a bias below 2^30)
  *    is exact. Padding is 0 (the zero point after subtraction).
  *  - depthwise Conv (one input channel per group, 1-D/2-D): a direct kernel
- *    over the int16 plane (x - x_zp, zero padding, columns split by phase
- *    for strides), int32 sums; stride 1 and dilation 1 along W pair
- *    neighbouring taps in one vpmaddwd (int16 products, no saturation).
+ *    over the int16 plane (x - x_zp, zero padding), int32 sums, a task per
+ *    run of channels (see dw_plan); with AVX2 and dilation 1 along W,
+ *    stride 1 (whole plane) and stride 2 along W pair neighbouring taps in
+ *    one vpmaddwd (int16 products, no saturation); other geometries read
+ *    columns split by phase, in portable C.
  *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed weights.
  * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic.
  * Without AVX2, portable C micro-kernels compute the same integers.
  *
+ * Full Conv tiles are requantised by the AVX2 micro-kernels in registers
+ * (no int32 tile in memory); edge tiles and Gemm/MatMul go through the tile.
  * Requantisation per output channel m, as QuantizeLinear rounds:
  *   v = (float)(acc + bias_i[m]) * mult[m] + bias_f[m],  mult = xs * ws[m] / ys
  *   y = clamp(rint(v) (ties to even), qmin - yzp, qmax - yzp) + yzp
@@ -58,6 +62,11 @@
 #define QG_MAX_K 16384
 #define QG_DW_MAXKW 64
 
+enum { DW_GENERIC, DW_FLAT, DW_S2 };
+
+struct rt_qpack;
+static bool dw_plan(struct rt_qpack *p);
+
 struct rt_qpack {
     bool conv, avx2;
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
@@ -68,6 +77,12 @@ struct rt_qpack {
     bool u8s8;     /* 7-bit weights: the vpmaddubsw path (see rt_qpack_new) */
     bool dw;       /* depthwise (one input channel per group, 1-D/2-D): direct kernel */
     int16_t *dww;  /* dw: [M][ksize] w - w_zp */
+    int dwk;       /* dw kernel: DW_GENERIC, DW_FLAT, DW_S2 (dw_plan) */
+    int64_t dwcb;  /* dw: output channels per task */
+    int64_t dwrs, dwnp; /* dw fast paths: plane row stride; weight pairs per channel */
+    size_t dwplane;     /* dw fast paths: int16 elements of the plane */
+    int32_t *dwpw;      /* dw fast paths: [M][dwnp] pairs (w[kh][kw], w[kh][kw + 1]) */
+    int64_t *dwoff;     /* dw fast paths: [dwnp] plane offset of each pair */
     int64_t kq;    /* u8s8: quads of k */
     int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
     int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
@@ -90,6 +105,8 @@ void rt_qpack_free(rt_qpack *p)
     rt_free(p->wp);
     rt_free(p->wq);
     free(p->dww);
+    free(p->dwpw);
+    free(p->dwoff);
     free(p->bi);
     free(p->mult);
     free(p->bf);
@@ -304,6 +321,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 p->dww[m * p->K + k] = (int16_t)(uint16_t)(k & 1 ? word >> 16 : word & 0xffff);
             }
         }
+        if (!dw_plan(p))
+            goto fail;
     }
     bool small = p->K <= 16384 && !p->dw;
     for (size_t i = 0; small && i < nw; i++) {
@@ -347,7 +366,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     p->bytes = (size_t)p->M * (sizeof *p->bi + sizeof *p->mult + sizeof *p->bf) +
                (p->wp ? nw * sizeof *p->wp : 0) +
                (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
-               (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0);
+               (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
+               (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0);
     return p;
 fail:
     rt_qpack_free(p);
@@ -359,7 +379,33 @@ size_t rt_qpack_bytes(const rt_qpack *p)
     return p ? p->bytes : 0;
 }
 
-/* ---- micro-kernels: c[MR][NR] = sum over kp pairs */
+#ifdef QG_X86
+/* Sixteen sums of channel m (a0: the first 8, a1: the next 8) requantised
+ * to 16 bytes, the same arithmetic as requant_one. */
+__attribute__((target("avx2"), always_inline)) static inline __m128i
+rq16_avx2(const rt_qpack *p, int64_t m, __m256i a0, __m256i a1)
+{
+    __m256i bi = _mm256_set1_epi32(p->bi[m]);
+    __m256 mult = _mm256_set1_ps(p->mult[m]), bf = _mm256_set1_ps(p->bf[m]);
+    __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
+    __m256i zp = _mm256_set1_epi32(p->yzp);
+    __m256 v0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a0, bi)), mult), bf);
+    __m256 v1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a1, bi)), mult), bf);
+    v0 = _mm256_max_ps(_mm256_min_ps(v0, hi), lo);
+    v1 = _mm256_max_ps(_mm256_min_ps(v1, hi), lo);
+    __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), zp); /* MXCSR: nearest even */
+    __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), zp);
+    /* packs work per 128-bit lane: (q0 lo, q1 lo, q0 hi, q1 hi) as int16 */
+    __m256i s = _mm256_packs_epi32(q0, q1);
+    s = _mm256_permute4x64_epi64(s, 0xd8); /* q0 lo, q0 hi, q1 lo, q1 hi */
+    __m128i a = _mm256_castsi256_si128(s), b = _mm256_extracti128_si256(s, 1);
+    return p->ydt == HPCZ_DTYPE_UINT8 ? _mm_packus_epi16(a, b) : _mm_packs_epi16(a, b);
+}
+
+#endif
+
+/* ---- micro-kernels: c[MR][NR] = sum over kp pairs; the AVX2 ones, given
+ * y, requantise the full tile themselves: row r to y + (m0 + r) * ldm. */
 
 static void ukr_generic(const int32_t *a, const int32_t *b, int64_t bstr, int64_t kp, int32_t *c)
 {
@@ -393,7 +439,8 @@ static void ukr8_generic(const int32_t *a, const uint8_t *b, int64_t kq, int32_t
 
 #ifdef QG_X86
 __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const uint8_t *b,
-                                                      int64_t kq, int32_t *c)
+                                                      int64_t kq, int32_t *c, const rt_qpack *p,
+                                                      int64_t m0, uint8_t *y, int64_t ldm)
 {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
@@ -413,6 +460,13 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
         __m256i a3 = _mm256_set1_epi32(a[3]);
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a3), one));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
+    }
+    if (y) {
+        _mm_storeu_si128((__m128i *)(y + m0 * ldm), rq16_avx2(p, m0, c00, c01));
+        _mm_storeu_si128((__m128i *)(y + (m0 + 1) * ldm), rq16_avx2(p, m0 + 1, c10, c11));
+        _mm_storeu_si128((__m128i *)(y + (m0 + 2) * ldm), rq16_avx2(p, m0 + 2, c20, c21));
+        _mm_storeu_si128((__m128i *)(y + (m0 + 3) * ldm), rq16_avx2(p, m0 + 3, c30, c31));
+        return;
     }
     _mm256_storeu_si256((__m256i *)(c + 0), c00);
     _mm256_storeu_si256((__m256i *)(c + 8), c01);
@@ -465,7 +519,9 @@ __attribute__((target("avx2"))) static void quad16_avx2(const uint8_t *r0, const
 
 #ifdef QG_X86
 __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int32_t *b,
-                                                     int64_t bstr, int64_t kp, int32_t *c)
+                                                     int64_t bstr, int64_t kp, int32_t *c,
+                                                     const rt_qpack *p, int64_t m0, uint8_t *y,
+                                                     int64_t ldm)
 {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00;
@@ -484,6 +540,13 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
         __m256i a3 = _mm256_set1_epi32(a[3]);
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(b0, a3));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(b1, a3));
+    }
+    if (y) {
+        _mm_storeu_si128((__m128i *)(y + m0 * ldm), rq16_avx2(p, m0, c00, c01));
+        _mm_storeu_si128((__m128i *)(y + (m0 + 1) * ldm), rq16_avx2(p, m0 + 1, c10, c11));
+        _mm_storeu_si128((__m128i *)(y + (m0 + 2) * ldm), rq16_avx2(p, m0 + 2, c20, c21));
+        _mm_storeu_si128((__m128i *)(y + (m0 + 3) * ldm), rq16_avx2(p, m0 + 3, c30, c31));
+        return;
     }
     _mm256_storeu_si256((__m256i *)(c + 0), c00);
     _mm256_storeu_si256((__m256i *)(c + 8), c01);
@@ -512,25 +575,13 @@ __attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const 
     _mm256_storeu_si256((__m256i *)(c + 48), c3);
 }
 
-/* One row of 16 contiguous outputs (same arithmetic as requant_one). */
+/* One row of 16 contiguous outputs. */
 __attribute__((target("avx2"))) static void requant_row16_avx2(const rt_qpack *p, int64_t m,
                                                                const int32_t *acc, void *dst)
 {
-    __m256i bi = _mm256_set1_epi32(p->bi[m]);
-    __m256 mult = _mm256_set1_ps(p->mult[m]), bf = _mm256_set1_ps(p->bf[m]);
-    __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
-    __m256i zp = _mm256_set1_epi32(p->yzp);
-    __m256i q[2];
-    for (int h = 0; h < 2; h++) {
-        __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + 8 * h)), bi);
-        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), mult), bf);
-        v = _mm256_max_ps(_mm256_min_ps(v, hi), lo);
-        q[h] = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp); /* MXCSR: nearest even */
-    }
-    __m128i s0 = _mm_packs_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
-    __m128i s1 = _mm_packs_epi32(_mm256_castsi256_si128(q[1]), _mm256_extracti128_si256(q[1], 1));
-    __m128i r = p->ydt == HPCZ_DTYPE_UINT8 ? _mm_packus_epi16(s0, s1) : _mm_packs_epi16(s0, s1);
-    _mm_storeu_si128((__m128i *)dst, r);
+    _mm_storeu_si128((__m128i *)dst,
+                     rq16_avx2(p, m, _mm256_loadu_si256((const __m256i *)acc),
+                               _mm256_loadu_si256((const __m256i *)(acc + 8))));
 }
 #endif
 
@@ -796,14 +847,23 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
     for (int64_t mb = 0; mb < p->mblk; mb++) {
+        int64_t ml = mb * MR;
+        int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
+        int64_t m0 = gi * p->Mg + ml;
+        /* Conv, full tile: the micro-kernel requantises into y itself */
+        uint8_t *yd = p->conv && mr == MR && nr == NR
+                          ? (uint8_t *)jb->y + b * p->M * p->g.osize + n0
+                          : NULL;
         if (p->u8s8) {
             const int32_t *A = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
 #ifdef QG_X86
             if (p->avx2 && nr <= 8)
                 ukr8_avx2_n8(A, (const uint8_t *)B, p->kq, tile);
-            else if (p->avx2)
-                ukr8_avx2(A, (const uint8_t *)B, p->kq, tile);
-            else
+            else if (p->avx2) {
+                ukr8_avx2(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
+                if (yd)
+                    continue;
+            } else
 #endif
                 ukr8_generic(A, (const uint8_t *)B, p->kq, tile);
         } else {
@@ -811,15 +871,14 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
 #ifdef QG_X86
             if (p->avx2 && nr <= 8)
                 ukr_avx2_n8(A, B, bstr, p->kp, tile);
-            else if (p->avx2)
-                ukr_avx2(A, B, bstr, p->kp, tile);
-            else
+            else if (p->avx2) {
+                ukr_avx2(A, B, bstr, p->kp, tile, p, m0, yd, p->g.osize);
+                if (yd)
+                    continue;
+            } else
 #endif
                 ukr_generic(A, B, bstr, p->kp, tile);
         }
-        int64_t ml = mb * MR;
-        int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
-        int64_t m0 = gi * p->Mg + ml;
         if (p->conv) {
             uint8_t *yb = (uint8_t *)jb->y + b * p->M * p->g.osize;
             epilogue(p, tile, m0, mr, n0, nr, yb, p->g.osize, 1);
@@ -993,6 +1052,16 @@ __attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int
     const __m256i z = _mm256_set1_epi16((short)zp);
     const __m128i ff = _mm_set1_epi16(0xff);
     int64_t j = 0;
+    if (step == 1 && n >= 16) { /* 16 at a time, the last 16 overlapping */
+        for (;; j += 16) {
+            j = j + 16 <= n ? j : n - 16;
+            __m128i v = _mm_loadu_si128((const __m128i *)(x + j));
+            __m256i w = s8 ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+            _mm256_storeu_si256((__m256i *)(d + j), _mm256_sub_epi16(w, z));
+            if (j + 16 == n)
+                return;
+        }
+    }
     for (; j + 16 < n; j += 16) {
         __m128i v;
         if (step == 1) {
@@ -1011,35 +1080,79 @@ __attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int
     }
 }
 
-/* Stride 1, dilation 1 along W, whole plane: taps kw and kw + 1 read
- * neighbouring int16, so one vpmaddwd with the pair (w[kw], w[kw + 1])
- * serves two taps: on src + i it gives the even outputs i, i + 2, ..., on
- * src + i + 1 the odd ones. Sums of 16 outputs stay in registers over all
- * taps. Reads up to 32 int16 past the plane (slack). */
-__attribute__((target("avx2"))) static void dw_flat_pairs_avx2(const int16_t *pl, int64_t Wq,
-                                                               int64_t dh, const int16_t *wk,
-                                                               int64_t KH, int64_t KW,
-                                                               int32_t *acc, int64_t n16)
+/* Depthwise fast paths (AVX2, dilation 1 along W, fixed at plan time in
+ * dw_plan). A task owns a run of channels and one int16 plane (x - x_zp,
+ * rows of p->dwrs, zero padding): zeroed once, only the interior is
+ * rewritten per input channel, so the padding stays zero. The weights of a
+ * channel come as pairs (w[kh][kw], w[kh][kw + 1]) for one vpmaddwd (int16
+ * products summed in int32: no saturation), at plane offsets p->dwoff.
+ *
+ * DW_FLAT, stride 1: the whole plane at once, outputs on the padded width
+ * (row stride dwrs): taps kw and kw + 1 read neighbouring int16, so the pair
+ * on src + i gives the even outputs i, i + 2, ..., on src + i + 1 the odd
+ * ones. 16 outputs per step, requantised in registers to a staging row set,
+ * of which the OW valid columns of each row are copied out. Reads up to 48
+ * int16 past the plane (slack). */
+__attribute__((target("avx2"))) static void dw_flat_avx2(const rt_qpack *p, const int16_t *pl,
+                                                         int64_t m, uint8_t *stage, uint8_t *y)
 {
-    int32_t wpair[256];
-    int64_t off[256], np = 0;
-    for (int64_t kh = 0; kh < KH; kh++)
-        for (int64_t kw = 0; kw < KW; kw += 2) {
-            int32_t w0 = wk[kh * KW + kw], w1 = kw + 1 < KW ? wk[kh * KW + kw + 1] : 0;
-            wpair[np] = (int32_t)pair16(w0, w1);
-            off[np++] = kh * dh * Wq + kw;
-        }
+    const conv_geom *g = &p->g;
+    int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs, np = p->dwnp;
+    int64_t n16 = (OH * rs + 15) / 16 * 16;
+    const int32_t *wp = p->dwpw + m * np;
+    const int64_t *off = p->dwoff;
     for (int64_t i = 0; i < n16; i += 16) {
         __m256i e = _mm256_setzero_si256(), o = e;
         for (int64_t t = 0; t < np; t++) {
             const int16_t *s = pl + off[t] + i;
-            __m256i w = _mm256_set1_epi32(wpair[t]);
+            __m256i w = _mm256_set1_epi32(wp[t]);
             e = _mm256_add_epi32(e, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
             o = _mm256_add_epi32(o, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 1)), w));
         }
         __m256i lo = _mm256_unpacklo_epi32(e, o), hi = _mm256_unpackhi_epi32(e, o);
-        _mm256_storeu_si256((__m256i *)(acc + i), _mm256_permute2x128_si256(lo, hi, 0x20));
-        _mm256_storeu_si256((__m256i *)(acc + i + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+        _mm_storeu_si128((__m128i *)(stage + i),
+                         rq16_avx2(p, m, _mm256_permute2x128_si256(lo, hi, 0x20),
+                                   _mm256_permute2x128_si256(lo, hi, 0x31)));
+    }
+    if (rs == OW) {
+        memcpy(y, stage, (size_t)(OH * OW));
+        return;
+    }
+    for (int64_t oh = 0; oh < OH; oh++)
+        memcpy(y + oh * OW, stage + oh * rs, (size_t)OW);
+}
+
+/* DW_S2, stride 2 along W: output j reads columns 2 j + kw, so a pair
+ * (w[kw], w[kw + 1]) on the plane row from column 2 j0 + kw gives outputs
+ * j0 .. j0 + 7 in one vpmaddwd, with no deinterleaving. Any stride along H.
+ * Rows are wide enough (dwrs >= 2 * OW rounded up to 16, + KW) for the
+ * loads of the last step. */
+__attribute__((target("avx2"))) static void dw_s2_avx2(const rt_qpack *p, const int16_t *pl,
+                                                       int64_t m, uint8_t *y)
+{
+    const conv_geom *g = &p->g;
+    int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs, np = p->dwnp, sh = g->stride[1];
+    const int32_t *wp = p->dwpw + m * np;
+    const int64_t *off = p->dwoff;
+    for (int64_t oh = 0; oh < OH; oh++, y += OW) {
+        const int16_t *rb = pl + oh * sh * rs;
+        for (int64_t j0 = 0; j0 < OW; j0 += 16) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+            for (int64_t t = 0; t < np; t++) {
+                const int16_t *s = rb + off[t] + 2 * j0;
+                __m256i w = _mm256_set1_epi32(wp[t]);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 16)), w));
+            }
+            __m128i v = rq16_avx2(p, m, a0, a1);
+            if (j0 + 16 <= OW) {
+                _mm_storeu_si128((__m128i *)(y + j0), v);
+            } else {
+                uint8_t tmp[16];
+                _mm_storeu_si128((__m128i *)tmp, v);
+                memcpy(y + j0, tmp, (size_t)(OW - j0));
+            }
+        }
     }
 }
 #endif
@@ -1070,15 +1183,15 @@ static void dw_requant_row(const rt_qpack *p, int64_t m, const int32_t *acc, int
     }
 }
 
-/* Depthwise: task (image, output channel): the input plane with x_zp
- * subtracted and zero padding as int16, then per output row the int32 sums
- * over the window, requantised like the GEMM paths. */
-RT_HOT static void dw_task(void *ctx, int64_t t)
+/* Depthwise, any geometry (DW_GENERIC): one output channel m of image b.
+ * The input plane with x_zp subtracted and zero padding as int16, then per
+ * output row the int32 sums over the window, requantised like the GEMM
+ * paths. */
+RT_HOT static void dw_channel_generic(qjob *jb, int64_t b, int64_t m)
 {
-    qjob *jb = ctx;
     const rt_qpack *p = jb->p;
     const conv_geom *g = &p->g;
-    int64_t b = t / p->M, m = t % p->M, ci = m / p->Mg;
+    int64_t ci = m / p->Mg;
     int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
     int64_t sh = g->stride[1], sw = g->stride[2], dh = g->dil[1], dwl = g->dil[2];
     /* columns split by phase (c % sw) so that strided taps read contiguously:
@@ -1163,14 +1276,7 @@ RT_HOT static void dw_task(void *ctx, int64_t t)
         tapoff[kw] = (off % sw) * Hp * Wq + off / sw;
     }
     uint8_t *yrow = (uint8_t *)jb->y + (b * p->M + m) * g->osize;
-#ifdef QG_X86
-    bool pairs = flat && dwl == 1 && p->avx2 && g->k[1] * ((g->k[2] + 1) / 2) <= 256;
-    if (pairs)
-        dw_flat_pairs_avx2(pl, Wq, dh, wk, g->k[1], g->k[2], acc, nacc16);
-#else
-    bool pairs = false;
-#endif
-    if (flat && !pairs) {
+    if (flat) {
         for (int64_t i = 0; i < nacc; i++)
             acc[i] = 0;
         for (int64_t kh = 0; kh < g->k[1]; kh++)
@@ -1200,6 +1306,96 @@ RT_HOT static void dw_task(void *ctx, int64_t t)
         dw_requant_row(p, m, acc, OW, yrow);
     }
     rt_free(buf);
+}
+
+/* Depthwise task: (image, run of p->dwcb output channels). */
+static void dw_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t nblk = (p->M + p->dwcb - 1) / p->dwcb;
+    int64_t b = t / nblk, m0 = t % nblk * p->dwcb;
+    int64_t m1 = m0 + p->dwcb < p->M ? m0 + p->dwcb : p->M;
+    if (p->dwk == DW_GENERIC) {
+        for (int64_t m = m0; m < m1; m++)
+            dw_channel_generic(jb, b, m);
+        return;
+    }
+#ifdef QG_X86
+    const conv_geom *g = &p->g;
+    int64_t H = g->in[1], W = g->in[2], rs = p->dwrs;
+    size_t plb = (p->dwplane * sizeof(int16_t) + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+    size_t stb = p->dwk == DW_FLAT ? (size_t)((g->out[1] * rs + 15) / 16 * 16) : 0;
+    char *buf = rt_alloc(plb + stb);
+    if (!buf) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    int16_t *pl = (int16_t *)buf;
+    memset(pl, 0, p->dwplane * sizeof(int16_t));
+    bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
+    int64_t last = -1;
+    for (int64_t m = m0; m < m1; m++) {
+        int64_t ci = m / p->Mg;
+        if (ci != last) { /* interior rows of the plane: x - x_zp */
+            const uint8_t *xc = (const uint8_t *)jb->x + (b * p->cin + ci) * g->isize;
+            for (int64_t ih = 0; ih < H; ih++)
+                widen_row_avx2(xc + ih * W, 1, pl + (ih + g->pb[1]) * rs + g->pb[2], W, p->xzp, s8);
+            last = ci;
+        }
+        uint8_t *y = (uint8_t *)jb->y + (b * p->M + m) * g->osize;
+        if (p->dwk == DW_FLAT)
+            dw_flat_avx2(p, pl, m, (uint8_t *)buf + plb, y);
+        else
+            dw_s2_avx2(p, pl, m, y);
+    }
+    rt_free(buf);
+#endif
+}
+
+/* Chooses the depthwise kernel and lays out its plane and weight pairs. */
+static bool dw_plan(rt_qpack *p)
+{
+    const conv_geom *g = &p->g;
+    p->dwk = DW_GENERIC;
+    int64_t per = g->osize * p->K; /* MACs per channel */
+    p->dwcb = per >= 16384 ? 1 : (16384 + per - 1) / per;
+    p->dwcb = p->dwcb < p->M ? p->dwcb : p->M;
+#ifdef QG_X86
+    int64_t KH = g->k[1], KW = g->k[2], dh = g->dil[1];
+    int64_t Hp = g->in[1] + g->pb[1] + g->pe[1], Wp = g->in[2] + g->pb[2] + g->pe[2];
+    int64_t np = KH * ((KW + 1) / 2);
+    if (!p->avx2 || g->dil[2] != 1 || np > 256)
+        return true;
+    if (g->stride[1] == 1 && g->stride[2] == 1) {
+        p->dwk = DW_FLAT;
+        p->dwrs = Wp;
+        p->dwplane = (size_t)(Hp * Wp + KW + 48);
+    } else if (g->stride[2] == 2) {
+        p->dwk = DW_S2;
+        int64_t need = 2 * ((g->out[2] + 15) / 16 * 16) + KW;
+        p->dwrs = Wp > need ? Wp : need;
+        p->dwplane = (size_t)(Hp * p->dwrs);
+    } else {
+        return true;
+    }
+    p->dwnp = np;
+    p->dwoff = malloc((size_t)np * sizeof *p->dwoff);
+    p->dwpw = malloc((size_t)(p->M * np) * sizeof *p->dwpw);
+    if (!p->dwoff || !p->dwpw)
+        return false;
+    for (int64_t kh = 0, t = 0; kh < KH; kh++)
+        for (int64_t kw = 0; kw < KW; kw += 2, t++)
+            p->dwoff[t] = kh * dh * p->dwrs + kw;
+    for (int64_t m = 0; m < p->M; m++) {
+        const int16_t *wk = p->dww + m * p->K;
+        for (int64_t kh = 0, t = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw += 2, t++)
+                p->dwpw[m * np + t] = (int32_t)pair16(wk[kh * KW + kw],
+                                                      kw + 1 < KW ? wk[kh * KW + kw + 1] : 0);
+    }
+#endif
+    return true;
 }
 
 typedef struct qadd_job {
@@ -1303,7 +1499,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     if (jb.N <= 0)
         return HPCZ_OK;
     if (p->dw) {
-        rt_parallel_for_work(p->batch * p->M, dw_task, &jb,
+        rt_parallel_for_work(p->batch * ((p->M + p->dwcb - 1) / p->dwcb), dw_task, &jb,
                              (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
 #ifdef QG_X86
     } else if (!p->conv && p->u8s8 && p->avx2 && p->rows < 8) {
