@@ -8,6 +8,7 @@
 #include "qmath.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 
 typedef struct weight_role {
@@ -95,13 +96,52 @@ static inline float rint_small(float v)
     return (v + magic) - magic;
 }
 
+/* One float of a payload that may sit at any offset (used in place in the
+ * mapped file): a plain load where the target allows it. */
+static inline float ldf(const unsigned char *b, int64_t i)
+{
+    float v;
+    memcpy(&v, b + 4 * i, sizeof v);
+    return v;
+}
+
+enum { NK = 11 }; /* clipping candidates: the range times 1.0, 0.95, ... 0.5 */
+enum { CBLK = 512 }; /* channels per task in the column-channel loops */
+
+/* The squared error of every candidate k on channels [c0, c1) of a weight laid
+ * out [rows, alen] (inner == 1), over the rows 0, stride, 2*stride, ...:
+ * e[k * nch + c] (channel-contiguous, so the loop over channels vectorises).
+ * Each sum adds its rows in the same order whatever the blocking, so the
+ * result does not depend on the number of threads. */
+static void mse_cols(const unsigned char *xb, int64_t rows, int64_t alen, int64_t stride, int64_t c0,
+                     int64_t c1, int64_t nch, const float *cs, const float *inv, const float *zf,
+                     hpcz_qrange r, double *e)
+{
+    const float qmin = (float)r.qmin, qmax = (float)r.qmax;
+    for (int64_t a = 0; a < rows; a += stride) {
+        const unsigned char *row = xb + 4 * a * alen;
+        for (int k = 0; k < NK; k++) {
+            const float *sk = cs + k * nch, *ik = inv + k * nch, *zk = zf + k * nch;
+            double *ek = e + k * nch;
+            for (int64_t c = c0; c < c1; c++) {
+                float v = ldf(row, c);
+                float q = v * ik[c] + zk[c]; /* a search: the reciprocal is close enough */
+                q = q < qmin ? qmin : q > qmax ? qmax : q;
+                float d = v - sk[c] * (rint_small(q) - zk[c]);
+                ek[c] += (double)d * d;
+            }
+        }
+    }
+}
+
 /* 8-bit weights laid out as [outer, alen, inner] with one scale per index
  * along alen (or one for everything when per_tensor; then alen counts all
  * elements and outer == inner == 1): a min/max pass in memory order, the
  * clipping search (mse) on a deterministic subsample of at most ~1024 values
  * per channel, then one quantizing pass in memory order. Bandwidth-bound
- * work: the weight is read twice and the int8 result written once. */
-static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner, bool per_tensor,
+ * work: the weight is read twice and the int8 result written once. xb is the
+ * float payload, possibly unaligned. */
+static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int64_t inner, bool per_tensor,
                       hpcz_qrange r, bool symmetric, bool mse, float *scales, int *zps, void *out)
 {
     int64_t nch = per_tensor ? 1 : alen;
@@ -114,27 +154,55 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
     if (per_tensor) {
         float l = 0, h = 0;
         for (int64_t i = 0; i < alen; i++) {
-            l = x[i] < l ? x[i] : l;
-            h = x[i] > h ? x[i] : h;
+            float v = ldf(xb, i);
+            l = v < l ? v : l;
+            h = v > h ? v : h;
         }
         lo[0] = l;
         hi[0] = h;
     } else if (inner == 1) {
-        for (int64_t a = 0; a < outer; a++) {
-            const float *row = x + a * alen;
-            for (int64_t c = 0; c < alen; c++) {
-                lo[c] = row[c] < lo[c] ? row[c] : lo[c];
-                hi[c] = row[c] > hi[c] ? row[c] : hi[c];
+        /* rows in memory order, split among threads that each keep their own
+         * minima and maxima, folded after: exact, so any split gives the same */
+        int nt = outer * alen > (1 << 20) ? omp_get_max_threads() : 1;
+        float *plo = calloc((size_t)(nt * alen), sizeof *plo), *phi = calloc((size_t)(nt * alen), sizeof *phi);
+        if (plo && phi) {
+            #pragma omp parallel num_threads(nt) if (nt > 1)
+            {
+                int t = omp_get_thread_num(), tn = omp_get_num_threads();
+                float *l = plo + t * alen, *h = phi + t * alen;
+                for (int64_t a = outer * t / tn; a < outer * (t + 1) / tn; a++) {
+                    const unsigned char *row = xb + 4 * a * alen;
+                    for (int64_t c = 0; c < alen; c++) {
+                        float v = ldf(row, c);
+                        l[c] = v < l[c] ? v : l[c];
+                        h[c] = v > h[c] ? v : h[c];
+                    }
+                }
             }
+            for (int t = 0; t < nt; t++)
+                for (int64_t c = 0; c < alen; c++) {
+                    lo[c] = plo[t * alen + c] < lo[c] ? plo[t * alen + c] : lo[c];
+                    hi[c] = phi[t * alen + c] > hi[c] ? phi[t * alen + c] : hi[c];
+                }
+        } else {
+            for (int64_t a = 0; a < outer; a++)
+                for (int64_t c = 0; c < alen; c++) {
+                    float v = ldf(xb + 4 * a * alen, c);
+                    lo[c] = v < lo[c] ? v : lo[c];
+                    hi[c] = v > hi[c] ? v : hi[c];
+                }
         }
+        free(plo);
+        free(phi);
     } else {
         for (int64_t a = 0; a < outer; a++)
             for (int64_t c = 0; c < alen; c++) {
-                const float *p = x + (a * alen + c) * inner;
+                int64_t base = (a * alen + c) * inner;
                 float l = lo[c], h = hi[c];
                 for (int64_t b = 0; b < inner; b++) {
-                    l = p[b] < l ? p[b] : l;
-                    h = p[b] > h ? p[b] : h;
+                    float v = ldf(xb, base + b);
+                    l = v < l ? v : l;
+                    h = v > h ? v : h;
                 }
                 lo[c] = l;
                 hi[c] = h;
@@ -143,57 +211,64 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
     for (int64_t c = 0; c < nch; c++)
         hpcz_qparams_for(lo[c], hi[c], r, symmetric, &scales[c], &zps[c]);
     if (mse) {
-        enum { NK = 11 };
+        /* candidates k of channel c at [k * nch + c] */
         float *cs = malloc((size_t)(nch * NK) * sizeof *cs);
         int *cz = malloc((size_t)(nch * NK) * sizeof *cz);
+        float *czf = malloc((size_t)(nch * NK) * sizeof *czf);
+        float *inv = malloc((size_t)(nch * NK) * sizeof *inv);
         double *e = calloc((size_t)(nch * NK), sizeof *e);
-        if (cs && cz && e) {
+        if (cs && cz && czf && inv && e) {
             for (int64_t c = 0; c < nch; c++)
                 for (int k = 0; k < NK; k++) {
                     float f = 1.0f - 0.05f * (float)k;
-                    hpcz_qparams_for(lo[c] * f, hi[c] * f, r, symmetric, &cs[c * NK + k], &cz[c * NK + k]);
+                    hpcz_qparams_for(lo[c] * f, hi[c] * f, r, symmetric, &cs[k * nch + c], &cz[k * nch + c]);
                 }
+            for (int64_t i = 0; i < nch * NK; i++) {
+                inv[i] = 1.0f / cs[i];
+                czf[i] = (float)cz[i];
+            }
             /* every value, or every stride-th of each channel, visited in
              * memory order (column channels: whole sampled rows) */
             int64_t per = per_tensor ? alen : outer * inner;
             /* large tensors (bandwidth-bound work): about 256 values per channel */
             int64_t stride = per * nch > (1 << 22) && per > 256 ? per / 256 : 1;
-            float *inv = malloc((size_t)(nch * NK) * sizeof *inv);
-            for (int64_t i = 0; inv && i < nch * NK; i++)
-                inv[i] = 1.0f / cs[i];
 #define ACC(c, v)                                                                                  \
-    for (int k = 0; k < NK && inv; k++) {                                                          \
-        float sc = cs[(c) * NK + k], zf = (float)cz[(c) * NK + k];                                 \
-        float q = (v) * inv[(c) * NK + k] + zf; /* a search: the reciprocal is close enough */     \
+    for (int k = 0; k < NK; k++) {                                                                 \
+        int64_t ix = k * nch + (c);                                                                \
+        float sc = cs[ix], zk = czf[ix];                                                           \
+        float q = (v) * inv[ix] + zk; /* a search: the reciprocal is close enough */               \
         q = q < (float)r.qmin ? (float)r.qmin : q > (float)r.qmax ? (float)r.qmax : q;             \
-        float d = (v) - sc * (rint_small(q) - zf);                                                 \
-        e[(c) * NK + k] += (double)d * d;                                                          \
+        float d = (v) - sc * (rint_small(q) - zk);                                                 \
+        e[ix] += (double)d * d;                                                                    \
     }
             if (per_tensor) {
                 for (int64_t j = 0; j < per; j += stride)
-                    ACC(0, x[j])
+                    ACC(0, ldf(xb, j))
             } else if (inner == 1) {
-                for (int64_t a = 0; a < outer; a += stride)
-                    for (int64_t c = 0; c < alen; c++)
-                        ACC(c, x[a * alen + c])
+                int64_t work = (outer / stride) * alen * NK;
+                #pragma omp parallel for schedule(static) if (work > (1 << 18))
+                for (int64_t c0 = 0; c0 < alen; c0 += CBLK)
+                    mse_cols(xb, outer, alen, stride, c0, c0 + CBLK < alen ? c0 + CBLK : alen, nch, cs,
+                             inv, czf, r, e);
             } else {
                 for (int64_t c = 0; c < nch; c++)
                     for (int64_t j = 0; j < per; j += stride)
-                        ACC(c, x[((j / inner) * alen + c) * inner + j % inner])
+                        ACC(c, ldf(xb, ((j / inner) * alen + c) * inner + j % inner))
             }
 #undef ACC
-            free(inv);
             for (int64_t c = 0; c < nch; c++) {
                 int best = 0;
                 for (int k = 1; k < NK; k++)
-                    if (e[c * NK + k] < e[c * NK + best])
+                    if (e[k * nch + c] < e[best * nch + c])
                         best = k;
-                scales[c] = cs[c * NK + best];
-                zps[c] = cz[c * NK + best];
+                scales[c] = cs[best * nch + c];
+                zps[c] = cz[best * nch + c];
             }
         }
         free(cs);
         free(cz);
+        free(czf);
+        free(inv);
         free(e);
     }
     free(lo);
@@ -218,7 +293,7 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
         float iv = inv[0], z = zf[0];
         #pragma omp parallel for schedule(static) if (alen > (1 << 20))
         for (int64_t i = 0; i < alen; i++) {
-            float q = x[i] * iv + z;
+            float q = ldf(xb, i) * iv + z;
             q = q < qmin ? qmin : q > qmax ? qmax : q;
             int v = (int)rint_small(q);
             if (is_signed)
@@ -229,18 +304,18 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
     } else if (inner == 1) {
         #pragma omp parallel for schedule(static) if (outer * alen > (1 << 20))
         for (int64_t a = 0; a < outer; a++) {
-            const float *row = x + a * alen;
+            const unsigned char *row = xb + 4 * a * alen;
             if (is_signed) {
                 int8_t *dst = o8 + a * alen;
                 for (int64_t c = 0; c < alen; c++) {
-                    float q = row[c] * inv[c] + zf[c];
+                    float q = ldf(row, c) * inv[c] + zf[c];
                     q = q < qmin ? qmin : q > qmax ? qmax : q;
                     dst[c] = (int8_t)(int)rint_small(q);
                 }
             } else {
                 uint8_t *dst = u8 + a * alen;
                 for (int64_t c = 0; c < alen; c++) {
-                    float q = row[c] * inv[c] + zf[c];
+                    float q = ldf(row, c) * inv[c] + zf[c];
                     q = q < qmin ? qmin : q > qmax ? qmax : q;
                     dst[c] = (uint8_t)(int)rint_small(q);
                 }
@@ -250,10 +325,10 @@ static void quantize8(const float *x, int64_t outer, int64_t alen, int64_t inner
         #pragma omp parallel for schedule(static) if (outer * alen * inner > (1 << 20))
         for (int64_t ac = 0; ac < outer * alen; ac++) {
             int64_t c = ac % alen;
-            const float *p = x + ac * inner;
+            const unsigned char *p = xb + 4 * ac * inner;
             float iv = inv[c], z = zf[c];
             for (int64_t b = 0; b < inner; b++) {
-                float q = p[b] * iv + z;
+                float q = ldf(p, b) * iv + z;
                 q = q < qmin ? qmin : q > qmax ? qmax : q;
                 int v = (int)rint_small(q);
                 if (is_signed)
@@ -273,9 +348,12 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
 {
     hpcz_model *m = g->model;
     hpcz_tensor *w = hpcz_value_const(wv);
-    const float *x = hpcz_tensor_data(w, err);
-    if (!x)
+    /* 8-bit per tensor or per channel reads the payload where it lies */
+    bool q8 = o->block <= 0 && (o->dtype == HPCZ_DTYPE_INT8 || o->dtype == HPCZ_DTYPE_UINT8);
+    const void *xb = q8 ? hpcz_tensor_bytes(w, err) : hpcz_tensor_data(w, err);
+    if (!xb)
         return err->status;
+    const float *x = q8 ? NULL : xb;
     int nd = w->ndim;
     hpcz_qrange r = hpcz_qrange_of(o->dtype, o->symmetric, o->reduce_range);
     /* scale tensor shape */
@@ -321,7 +399,7 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
         free(gbuf);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
-    if (o->block <= 0 && (o->dtype == HPCZ_DTYPE_INT8 || o->dtype == HPCZ_DTYPE_UINT8)) {
+    if (q8) {
         /* 8-bit per tensor or per channel: streaming passes (quantize8) */
         int64_t nch = axis < 0 ? 1 : alen;
         int *zq = malloc((size_t)nch * sizeof *zq);
@@ -334,7 +412,7 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
             outer = 1;
             inner = 1;
         }
-        quantize8(x, outer, axis < 0 ? w->numel : alen, inner, axis < 0, r, o->symmetric, o->mse, sd, zq,
+        quantize8(xb, outer, axis < 0 ? w->numel : alen, inner, axis < 0, r, o->symmetric, o->mse, sd, zq,
                   qt->data);
         for (int64_t c = 0; c < nch; c++)
             hpcz_qstore(zpt->data, o->dtype, (size_t)c, zq[c]);
@@ -722,6 +800,20 @@ static bool bias_slot(const hpcz_node *n, size_t j)
                       !strcmp(n->op_type, "Gemm"));
 }
 
+/* Ops whose output values are some of their input 0's values (or a
+ * reshaping of them). */
+static bool same_scale_op(const hpcz_node *n)
+{
+    static const char *const ops[] = {"MaxPool", "GlobalMaxPool", "Flatten", "Reshape",
+                                      "Transpose", "Squeeze", "Unsqueeze"};
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
+        return false;
+    for (size_t k = 0; k < HPCZ_ARRAY_SIZE(ops); k++)
+        if (!strcmp(n->op_type, ops[k]))
+            return true;
+    return false;
+}
+
 /* The DequantizeLinear output standing for activation v (made once). */
 static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
 {
@@ -730,14 +822,29 @@ static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
             *scale_out = s->scale[i];
             return s->to[i];
         }
-    const hpcz_calib_range *r = hpcz_calib_find(s->calib, v->name);
-    if (!r) {
+    /* the output of an op that only moves or selects values (MaxPool,
+     * reshapes) of a quantized input shares that input's scale and zero
+     * point, as ONNX Runtime's quantizer does: Q(op(DQ(x))) is then op(x)
+     * exactly, and runtimes run the op on the integers */
+    hpcz_node *p = v->producer;
+    hpcz_node *pdq = p && p->n_outputs >= 1 && p->outputs[0] == v && same_scale_op(p) &&
+                             p->n_inputs >= 1 && p->inputs[0] && p->inputs[0]->producer
+                         ? p->inputs[0]->producer
+                         : NULL;
+    hpcz_tensor *pst = NULL;
+    if (pdq && (strcmp(pdq->op_type, "DequantizeLinear") || pdq->n_inputs < 3 ||
+                !pdq->inputs[1] || !pdq->inputs[2] || !(pst = hpcz_value_const(pdq->inputs[1])) ||
+                pst->dtype != HPCZ_DTYPE_FLOAT || pst->numel != 1 ||
+                !hpcz_value_const(pdq->inputs[2])))
+        pdq = NULL;
+    const hpcz_calib_range *r = pdq ? NULL : hpcz_calib_find(s->calib, v->name);
+    if (!r && !pdq) {
         s->n_missing++;
         hpcz_pass_note(s->ctx, "quantize", "'%s': no calibrated range: kept float", v->name);
         return NULL;
     }
-    float amax = fmaxf(-r->min, r->max);
-    if (s->outlier_ratio > 0 && r->abs_p99 > 0 && amax > s->outlier_ratio * r->abs_p99) {
+    float amax = r ? fmaxf(-r->min, r->max) : 0;
+    if (r && s->outlier_ratio > 0 && r->abs_p99 > 0 && amax > s->outlier_ratio * r->abs_p99) {
         /* 99% of the values would share a few of the 256 levels: the
          * range is the outliers'. Activations have one scale, so no per-channel
          * rescue: leave the tensor float (the consumers run in float). */
@@ -749,19 +856,30 @@ static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
     }
     float scale;
     int zp;
-    hpcz_qparams_for(r->min, r->max, s->act, s->act_symmetric, &scale, &zp);
     hpcz_graph *g = s->g;
     hpcz_model *m = s->m;
     const char *base = v->name;
-    hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, base, "scale"), HPCZ_DTYPE_FLOAT, 0, NULL);
-    hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, base, "zero_point"), s->act.dtype, 0, NULL);
-    if (!st || !zt || !hpcz_tensor_alloc(st) || !hpcz_tensor_alloc(zt))
-        return NULL;
-    *(float *)st->data = scale;
-    hpcz_qstore(zt->data, s->act.dtype, 0, zp);
-    hpcz_value *sv = hpcz_add_init_value(g, st, s->err), *zv = sv ? hpcz_add_init_value(g, zt, s->err) : NULL;
-    if (!zv)
-        return NULL;
+    hpcz_value *sv, *zv;
+    if (pdq) {
+        sv = pdq->inputs[1];
+        zv = pdq->inputs[2];
+        const float *sd = hpcz_tensor_data(pst, s->err);
+        if (!sd)
+            return NULL;
+        scale = *sd;
+    } else {
+        hpcz_qparams_for(r->min, r->max, s->act, s->act_symmetric, &scale, &zp);
+        hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, base, "scale"), HPCZ_DTYPE_FLOAT, 0, NULL);
+        hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, base, "zero_point"), s->act.dtype, 0, NULL);
+        if (!st || !zt || !hpcz_tensor_alloc(st) || !hpcz_tensor_alloc(zt))
+            return NULL;
+        *(float *)st->data = scale;
+        hpcz_qstore(zt->data, s->act.dtype, 0, zp);
+        sv = hpcz_add_init_value(g, st, s->err);
+        zv = sv ? hpcz_add_init_value(g, zt, s->err) : NULL;
+        if (!zv)
+            return NULL;
+    }
     hpcz_node *q = hpcz_graph_add_node(g, "QuantizeLinear", hpcz_unique_name(g, base, "QuantizeLinear"), 3, 1);
     hpcz_node *dq = q ? hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 3, 1) : NULL;
     if (!dq)

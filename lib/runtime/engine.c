@@ -942,6 +942,54 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         memset(&sl->a, 0, sizeof sl->a);
         sl->kind = SLOT_NONE;
     }
+    /* DequantizeLinear(x_q) -> MaxPool or a reshape -> its only reader
+     * QuantizeLinear with the same scale, zero point and type (what
+     * `hpcz quantize` and ONNX Runtime's quantizer write): the op only moves
+     * or selects values, max commutes with the (monotonic) dequantization
+     * and Q(DQ(v)) = v, so the op runs on x_q and writes the Q's output
+     * (pool.c has an 8-bit MaxPool; the reshapes take any type). */
+    static const char *const passthrough[] = {"MaxPool", "Flatten", "Reshape", "Transpose",
+                                              "Squeeze", "Unsqueeze"};
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        bool pass = false;
+        for (size_t o = 0; o < sizeof passthrough / sizeof *passthrough && !pass; o++)
+            pass = is_onnx_op(sp, passthrough[o]);
+        if (!pass || sp->folded || sp->dynamic || sp->fused || sp->n_out != 1 || sp->n_in < 1 ||
+            sp->in[0] < 0 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || sub[sp->in[0]])
+            continue;
+        int kx = prod[sp->in[0]];
+        if (kx < 0)
+            continue;
+        rt_step *dx = &e->steps[kx], *q = &e->steps[reader[s]];
+        if (!is_onnx_op(dx, "DequantizeLinear") || dx->folded || dx->dynamic || dx->fused ||
+            dx->in[0] < 0 || !is_onnx_op(q, "QuantizeLinear") || q->fused || q->dynamic ||
+            q->n_out != 1 || q->in[0] != s || q->out[0] < 0 ||
+            e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        rt_slot *xq = &e->slots[dx->in[0]], *yq = &e->slots[q->out[0]];
+        float xs, ys;
+        int32_t xzp, yzp;
+        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT) || !q8_dtype(xq->a.dtype) ||
+            yq->a.dtype != xq->a.dtype || !rt_same_shape(&yq->a, &sl->a) ||
+            !per_tensor_qparams(e, dx, xq->a.dtype, &xs, &xzp) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp) || xs != ys || xzp != yzp ||
+            !(xs > 0))
+            continue;
+        reads[sp->in[0]]--;
+        reads[dx->in[0]]++;
+        sp->in[0] = dx->in[0];
+        sp->out[0] = q->out[0];
+        yq->first = (int)k;
+        q->fused = true;
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->kind = SLOT_NONE;
+    }
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
      * for hpcz_plan_node_flops). */

@@ -10,6 +10,8 @@
  *  2. Saturation: u8 activations at 255 with zero point 0 and full-range
  *     int8 weights (-128/127) over a long K, where u8 x s8 pair sums exceed
  *     int16 (vpmaddubsw would saturate): exact against an int64 reference.
+ *     Also DQ -> MaxPool/Transpose -> Q with one scale: run on the integers,
+ *     the same bytes as unfused.
  *     Also DQ(a) + DQ(b) -> Add -> Q: the same bytes as unfused (same float
  *     arithmetic), within 1 of the ref backend.
  *  3. The digits static QDQ model (hpcz quantize --mode static) on the 450
@@ -556,6 +558,67 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     hpcz_model_free(m);
 }
 
+/* DQ(x) -> MaxPool -> Q -> DQ -> Transpose -> Q: with the same scale and
+ * zero point throughout, both ops run on the integers (2 Q fused) and give
+ * the unfused graph's bytes; with another scale after MaxPool only the
+ * Transpose (same scale on both sides) fuses. */
+static void check_passthrough(const char *label, int dt, bool same_params)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    int64_t dims[4] = {2, 5, 13, 11};
+    hpcz_value *xv = hpcz_graph_value(g, "x");
+    xv->dtype = dt;
+    xv->ndim = 4;
+    xv->dims = hpcz_model_alloc(m, 4 * sizeof *xv->dims);
+    for (int i = 0; i < 4; i++)
+        xv->dims[i].size = dims[i];
+    hpcz_graph_add_input(g, xv, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, dt, 4, dims, &err);
+    int lo = dt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < in.numel; k++)
+        set_int(in.data, dt, k, irange(lo, lo + 255));
+    float xs = frange(0.01f, 0.05f);
+    int xz = dt == HPCZ_DTYPE_UINT8 ? 37 : -11;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = xs;
+    set_int(init(m, "xz", dt, 0, NULL), dt, 0, xz);
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = same_params ? xs : xs * 1.5f;
+    set_int(init(m, "yz", dt, 0, NULL), dt, 0, xz);
+    const char *dx[] = {"x", "xs", "xz"}, *pi[] = {"xf"}, *q1[] = {"pf", "ys", "yz"},
+               *d2[] = {"pq", "ys", "yz"}, *ti[] = {"pd"}, *q2[] = {"tf", "ys", "yz"};
+    node(g, "DequantizeLinear", "dqx", 3, dx, "xf");
+    hpcz_node *mp = node(g, "MaxPool", "pool", 1, pi, "pf");
+    parse_attrs(m, mp, "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1");
+    node(g, "QuantizeLinear", "q1", 3, q1, "pq");
+    node(g, "DequantizeLinear", "dq2", 3, d2, "pd");
+    hpcz_node *tr = node(g, "Transpose", "tr", 1, ti, "tf");
+    parse_attrs(m, tr, "perm=is:0,2,3,1");
+    node(g, "QuantizeLinear", "q2", 3, q2, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, u = {0};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, &a, &fa, &err) &&
+              run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, &u, &fu, &err);
+    bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
+                !memcmp(a.data, b.data, a.nbytes);
+    int want = same_params ? 2 : 1; /* the Transpose always fuses */
+    bool good = ok && same && fa == want && !fu;
+    if (!good)
+        failures++;
+    printf("%s %-34s fused %d Q (want %d), same bytes as unfused/2 threads: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, fa, want, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_model_free(m);
+}
+
 /* 3: the digits static model, fused vs not. */
 static void check_digits(const char *exe, const char *samples)
 {
@@ -604,10 +667,10 @@ static void check_digits(const char *exe, const char *samples)
         cu += bu == lab;
     }
     bool thr = a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes);
-    bool good = fa == 6 && !fu && same == n && step > 0 && maxd <= step * 1.001 && thr;
+    bool good = fa == 8 && !fu && same == n && step > 0 && maxd <= step * 1.001 && thr;
     if (!good)
         failures++;
-    printf("%s digits static QDQ (%d nodes fused, want 5 Conv/Gemm + 1 Add), %lld samples: top-1 "
+    printf("%s digits static QDQ (%d nodes fused, want 5 Conv/Gemm + 1 Add + MaxPool and Flatten on the integers), %lld samples: top-1 "
            "agree %lld, accuracy fused %lld unfused "
            "%lld, max|logit diff| %.5f (step %.5f), 1 vs 2 threads %s, unfused run skipped %d Q\n",
            good ? "PASS" : "FAIL", fa, (long long)n, (long long)same, (long long)ca, (long long)cu,
@@ -627,6 +690,9 @@ int main(int argc, char **argv)
         check(&qcases[i]);
     check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
+    check_passthrough("maxpool+transpose u8 same params", U8, true);
+    check_passthrough("maxpool+transpose s8 same params", S8, true);
+    check_passthrough("maxpool+transpose u8 other scale", U8, false);
     if (argc >= 3)
         check_digits(argv[1], argv[2]);
     printf("%d cases, %d failures\n", cases, failures);

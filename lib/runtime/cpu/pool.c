@@ -35,6 +35,8 @@ static bool pool_geom(rt_ctx *c, const hpcz_array *x, conv_geom *g)
 typedef struct pool_job {
     const float *x;
     float *y;
+    const void *xi; /* 8-bit MaxPool */
+    void *yi;
     const conv_geom *g;
     bool is_max, include_pad;
 } pool_job;
@@ -69,6 +71,41 @@ RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
         }
     }
 }
+
+/* The same for 8-bit integers (max commutes with dequantization, so a
+ * quantized MaxPool between DequantizeLinear and QuantizeLinear of the same
+ * scale and zero point runs here on the integers; see fuse_qdq). */
+#define MAXPOOL2D_INT(NAME, T, TMIN)                                                         \
+    RT_HOT static void NAME(void *ctx, int64_t pl)                                           \
+    {                                                                                        \
+        const pool_job *j = ctx;                                                             \
+        const conv_geom *g = j->g;                                                           \
+        int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];                \
+        const T *xp = (const T *)j->xi + pl * IH * IW;                                       \
+        T *yp = (T *)j->yi + pl * OH * OW;                                                   \
+        T rowmax[4096];                                                                      \
+        for (int64_t oh = 0; oh < OH; oh++) {                                                \
+            int64_t h0 = oh * g->stride[1] - g->pb[1];                                       \
+            int64_t ha = h0 < 0 ? 0 : h0, hb = h0 + g->k[1] < IH ? h0 + g->k[1] : IH;        \
+            for (int64_t iw = 0; iw < IW; iw++)                                              \
+                rowmax[iw] = TMIN;                                                           \
+            for (int64_t ih = ha; ih < hb; ih++) {                                           \
+                const T *row = xp + ih * IW;                                                 \
+                for (int64_t iw = 0; iw < IW; iw++)                                          \
+                    rowmax[iw] = row[iw] > rowmax[iw] ? row[iw] : rowmax[iw];                \
+            }                                                                                \
+            for (int64_t ow = 0; ow < OW; ow++) {                                            \
+                int64_t w0 = ow * g->stride[2] - g->pb[2];                                   \
+                int64_t wa = w0 < 0 ? 0 : w0, wb = w0 + g->k[2] < IW ? w0 + g->k[2] : IW;    \
+                T acc = TMIN;                                                                \
+                for (int64_t iw = wa; iw < wb; iw++)                                         \
+                    acc = rowmax[iw] > acc ? rowmax[iw] : acc;                               \
+                yp[oh * OW + ow] = acc;                                                      \
+            }                                                                                \
+        }                                                                                    \
+    }
+MAXPOOL2D_INT(maxpool2d_plane_u8, uint8_t, 0)
+MAXPOOL2D_INT(maxpool2d_plane_s8, int8_t, INT8_MIN)
 
 RT_HOT static void pool2d_plane(void *ctx, int64_t pl)
 {
@@ -138,7 +175,7 @@ RT_HOT static void pool2d_plane(void *ctx, int64_t pl)
 static void pool2d_f32(const float *x, float *y, int64_t planes, const conv_geom *g, bool is_max,
                        bool include_pad)
 {
-    pool_job j = {x, y, g, is_max, include_pad};
+    pool_job j = {x, y, NULL, NULL, g, is_max, include_pad};
     rt_parallel_for_work(planes, pool2d_plane, &j, (double)planes * (double)g->osize * (double)g->ksize);
 }
 
@@ -171,6 +208,16 @@ static hpcz_status pool(rt_ctx *c, int kind)
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
     if (f32 && !ind && kind != POOL_LP && g.in[0] == 1 && g.k[0] == 1 && !c->reference) {
         pool2d_f32(x->data, y->data, planes, &g, kind == POOL_MAX, include_pad);
+        return HPCZ_OK;
+    }
+    if ((x->dtype == HPCZ_DTYPE_UINT8 || x->dtype == HPCZ_DTYPE_INT8) && !ind &&
+        kind == POOL_MAX && g.in[0] == 1 && g.k[0] == 1 && g.dil[1] == 1 &&
+        g.dil[2] == 1 && g.in[2] <= 4096 && !c->reference) {
+        pool_job j = {NULL, NULL, x->data, y->data, &g, true, false};
+        rt_parallel_for_work(planes,
+                             x->dtype == HPCZ_DTYPE_UINT8 ? maxpool2d_plane_u8
+                                                          : maxpool2d_plane_s8,
+                             &j, (double)planes * (double)g.osize * (double)g.ksize);
         return HPCZ_OK;
     }
     for (int64_t pl = 0; pl < planes; pl++) {
