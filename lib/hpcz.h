@@ -334,6 +334,12 @@ int hpcz_model_foreach_graph(hpcz_model *m, hpcz_graph_visit_fn fn, void *ctx);
 typedef struct hpcz_load_opts {
     int skip_verify;        /* do not run hpcz_model_verify after reading */
     const char *base_dir;   /* external data folder for buffers/stdin (default: cwd) */
+    /* hpcz_onnx_load_buffer: the buffer stays valid and unchanged until the
+     * model is freed, so large raw_data payloads are used where they lie
+     * instead of copied (hpcz_onnx_load does this with its mapping of a
+     * regular file) */
+    int borrow;
+    size_t borrow_min;      /* payloads of at least this many bytes (0: 4096) */
 } hpcz_load_opts;
 
 /* Reads an ONNX model ("-" = stdin). opts may be NULL. Error messages do not

@@ -81,5 +81,9 @@ void hpcz_strbuf_release(hpcz_strbuf *sb);
 
 /* Decodes a tensor's payload from its source proto (formats/onnx). */
 hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err);
+/* The dense payload for reading, like hpcz_tensor_data but without the
+ * aligned copy of a raw_data payload used in place in the file: the pointer
+ * may be unaligned for the type (load elements with memcpy). */
+const void *hpcz_tensor_bytes(hpcz_tensor *t, hpcz_error *err);
 
 #endif

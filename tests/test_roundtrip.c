@@ -178,7 +178,10 @@ static bool check_model(const char *path, char *why, size_t cap)
         snprintf(why, cap, "read: %s", err.msg);
         return false;
     }
-    hpcz_model *m = hpcz_onnx_load_buffer(orig, orig_len, NULL, &err);
+    /* every raw_data payload used in place in the buffer (what reading a file
+     * does for large ones): the writer must still give the same model back */
+    hpcz_load_opts lo = {.borrow = 1, .borrow_min = 1};
+    hpcz_model *m = hpcz_onnx_load_buffer(orig, orig_len, &lo, &err);
     if (!m) {
         snprintf(why, cap, "load: %s", err.msg);
         free(orig);

@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *nz(const char *s)
@@ -183,10 +185,25 @@ hpcz_status hpcz_onnx_tensor_from_proto(hpcz_model *m, const Onnx__TensorProto *
                              "tensor '%s': raw_data has %zu bytes, expected %zu for %s%s",
                              nz(t->name), tp->raw_data.len, want, hpcz_dtype_name(t->dtype),
                              numel ? "" : " (empty)");
-        t->data = tp->raw_data.data;
+        int bits = hpcz_dtype_bits(t->dtype);
+        size_t align = bits >= 8 ? (size_t)bits / 8 : 1;
+        /* A payload used in place in the file may sit at any offset: typed
+         * access then takes an aligned copy, on first use (decode below). */
+        if ((uintptr_t)tp->raw_data.data % align == 0)
+            t->data = tp->raw_data.data;
         t->nbytes = tp->raw_data.len;
     }
     return HPCZ_OK;
+}
+
+const void *hpcz_tensor_bytes(hpcz_tensor *t, hpcz_error *err)
+{
+    const Onnx__TensorProto *tp = t->src;
+    if (!t->data && t->numel && tp && !t->external && tp->has_raw_data &&
+        hpcz_dtype_bits(t->dtype) > 0 &&
+        tp->raw_data.len == hpcz_dtype_nbytes(t->dtype, t->numel))
+        return tp->raw_data.data;
+    return hpcz_tensor_data(t, err);
 }
 
 /* Decodes typed repeated fields (float_data, int32_data, ...) into a dense
@@ -205,6 +222,20 @@ hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err)
                          nz(t->name), hpcz_dtype_name(t->dtype));
     size_t nb = hpcz_dtype_nbytes(t->dtype, t->numel);
     size_t n = (size_t)t->numel;
+    if (tp->has_raw_data && !t->external) {
+        /* raw_data at an offset that does not suit the type (used in place) */
+        if (tp->raw_data.len != nb)
+            return hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s': raw_data has %zu bytes, expected %zu",
+                             nz(t->name), tp->raw_data.len, nb);
+        void *d = malloc(nb ? nb : 1);
+        if (!d)
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        memcpy(d, tp->raw_data.data, nb);
+        t->data = d;
+        t->owns_data = 1;
+        t->nbytes = nb;
+        return HPCZ_OK;
+    }
 #define COUNT_CHECK(field, count)                                                                  \
     if (tp->n_##field != (count))                                                                  \
         return hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s': %s has %zu values, expected %zu",    \
@@ -558,9 +589,182 @@ static void free_model_proto(void *p)
     onnx__model_proto__free_unpacked(p, NULL);
 }
 
-static hpcz_model *model_from_buffer(const void *buf, size_t len, const hpcz_load_opts *opts,
-                                     const char *base_dir, hpcz_error *err)
+/* ------------------------------------------------------------ payloads in place
+ *
+ * protobuf-c copies every bytes field it unpacks. For a model read from a
+ * buffer that outlives it (the mmap'd file), large raw_data payloads are used
+ * where they lie instead: protobuf-c unpacks a copy of the wire in which each
+ * of them is replaced by a 16-byte marker (a nonce of this load and the
+ * payload's index), and the TensorProtos holding a marker are then pointed at
+ * the payload in the buffer. The writer re-emits such a proto as it is, so
+ * the payload goes from the input mapping to the output file untouched. */
+
+#define MARKER_LEN 16
+#define BORROW_MIN_DEFAULT 4096
+
+typedef struct borrowed_proto {
+    Onnx__ModelProto *mp;
+    ProtobufCBinaryData **fix; /* raw_data fields that point into the buffer */
+    size_t n_fix, cap_fix;
+} borrowed_proto;
+
+static void free_borrowed_proto(void *p)
 {
+    borrowed_proto *b = p;
+    for (size_t i = 0; i < b->n_fix; i++) {
+        /* not protobuf-c's to free */
+        b->fix[i]->data = NULL;
+        b->fix[i]->len = 0;
+    }
+    onnx__model_proto__free_unpacked(b->mp, NULL);
+    free(b->fix);
+    free(b);
+}
+
+typedef struct fixer {
+    borrowed_proto *b;
+    const uint8_t *buf;
+    const hpcz_wire_span *spans;
+    size_t n;
+    uint8_t *used;
+    uint8_t nonce[8];
+    bool nomem;
+} fixer;
+
+static void fix_tensor(fixer *f, Onnx__TensorProto *tp)
+{
+    ProtobufCBinaryData *bd = &tp->raw_data;
+    if (!tp->has_raw_data || bd->len != MARKER_LEN || memcmp(bd->data, f->nonce, 8) != 0)
+        return;
+    uint64_t idx = 0;
+    for (int i = 0; i < 8; i++)
+        idx |= (uint64_t)bd->data[8 + i] << (8 * i);
+    if (idx >= f->n || f->used[idx])
+        return;
+    if (!hpcz_grow((void **)&f->b->fix, &f->b->cap_fix, f->b->n_fix + 1, sizeof *f->b->fix)) {
+        f->nomem = true;
+        return;
+    }
+    f->used[idx] = 1;
+    f->b->fix[f->b->n_fix++] = bd;
+    free(bd->data); /* the marker (protobuf-c allocates with malloc) */
+    bd->data = (uint8_t *)f->buf + f->spans[idx].off;
+    bd->len = f->spans[idx].len;
+}
+
+/* Every message under msg, through the descriptors (nesting is bounded by
+ * hpcz_wire_check). */
+static void fix_message(fixer *f, ProtobufCMessage *msg)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    if (d == &onnx__tensor_proto__descriptor)
+        fix_tensor(f, (Onnx__TensorProto *)msg);
+    char *base = (char *)msg;
+    for (unsigned i = 0; i < d->n_fields && !f->nomem; i++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[i];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t cnt = *(size_t *)(base + fd->quantifier_offset);
+            ProtobufCMessage **arr = *(ProtobufCMessage ***)(base + fd->offset);
+            for (size_t j = 0; j < cnt && arr; j++)
+                if (arr[j])
+                    fix_message(f, arr[j]);
+        } else {
+            if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                *(uint32_t *)(base + fd->quantifier_offset) != fd->id)
+                continue;
+            ProtobufCMessage *sub = *(ProtobufCMessage **)(base + fd->offset);
+            if (sub)
+                fix_message(f, sub);
+        }
+    }
+}
+
+static void make_nonce(uint8_t nonce[8])
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)nonce ^
+            (uint64_t)ts.tv_sec;
+    }
+    memcpy(nonce, &v, 8);
+}
+
+/* Unpacks buf with raw_data payloads of at least min_len bytes left in buf:
+ * *owner (with (*owner)->mp) on success, *owner NULL when there is nothing to
+ * leave in place (the caller unpacks as usual). */
+static hpcz_status unpack_in_place(const uint8_t *buf, size_t len, size_t min_len,
+                                   borrowed_proto **owner, hpcz_error *err)
+{
+    *owner = NULL;
+    const ProtobufCFieldDescriptor *raw =
+        protobuf_c_message_descriptor_get_field_by_name(&onnx__tensor_proto__descriptor, "raw_data");
+    if (!raw)
+        return HPCZ_OK;
+    hpcz_wire_span *spans = NULL;
+    size_t n = 0;
+    hpcz_status st = hpcz_wire_find_payloads(buf, len, &onnx__model_proto__descriptor,
+                                             &onnx__tensor_proto__descriptor, raw->id, min_len,
+                                             HPCZ_PROTO_MAX_DEPTH, &spans, &n, err);
+    if (st || n == 0) {
+        free(spans);
+        return st;
+    }
+    fixer f = {.buf = buf, .spans = spans, .n = n};
+    make_nonce(f.nonce);
+    uint8_t *markers = malloc(n * MARKER_LEN);
+    f.used = calloc(n, 1);
+    f.b = calloc(1, sizeof *f.b);
+    uint8_t *wire = NULL;
+    size_t wire_len = 0;
+    Onnx__ModelProto *mp = NULL;
+    if (!markers || !f.used || !f.b) {
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(markers + i * MARKER_LEN, f.nonce, 8);
+        for (int k = 0; k < 8; k++)
+            markers[i * MARKER_LEN + 8 + k] = (uint8_t)((uint64_t)i >> (8 * k));
+    }
+    if ((st = hpcz_wire_replace_payloads(buf, len, &onnx__model_proto__descriptor, spans, n,
+                                         markers, MARKER_LEN, &wire, &wire_len, err)))
+        goto out;
+    mp = onnx__model_proto__unpack(NULL, wire_len, wire);
+    if (!mp) {
+        st = hpcz_fail(err, HPCZ_ERR_PARSE, "not an ONNX model (protobuf decoding failed)");
+        goto out;
+    }
+    f.b->mp = mp;
+    fix_message(&f, &mp->base);
+    if (f.nomem) {
+        free_borrowed_proto(f.b);
+        f.b = NULL;
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    *owner = f.b;
+    f.b = NULL;
+out:
+    free(f.b);
+    free(wire);
+    free(markers);
+    free(f.used);
+    free(spans);
+    return st;
+}
+
+/* borrow: buf stays valid and unchanged until the model is freed; *borrowed
+ * then says whether the model uses it. */
+static hpcz_model *model_from_buffer(const void *buf, size_t len, const hpcz_load_opts *opts,
+                                     const char *base_dir, bool borrow, size_t borrow_min,
+                                     bool *borrowed, hpcz_error *err)
+{
+    if (borrowed)
+        *borrowed = false;
     if (len == 0) {
         hpcz_fail(err, HPCZ_ERR_PARSE, "empty file");
         return NULL;
@@ -569,6 +773,17 @@ static hpcz_model *model_from_buffer(const void *buf, size_t len, const hpcz_loa
         hpcz_error_prefix(err, "not an ONNX model");
         err->status = HPCZ_ERR_PARSE;
         return NULL;
+    }
+    if (borrow) {
+        borrowed_proto *owner;
+        if (unpack_in_place(buf, len, borrow_min ? borrow_min : BORROW_MIN_DEFAULT, &owner, err))
+            return NULL;
+        if (owner) {
+            if (borrowed)
+                *borrowed = true;
+            return hpcz_onnx_model_from_proto(owner->mp, owner, free_borrowed_proto, opts, base_dir,
+                                              err);
+        }
     }
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
     if (!mp) {
@@ -635,7 +850,8 @@ hpcz_model *hpcz_onnx_model_from_proto(const Onnx__ModelProto *mp, void *owner,
 hpcz_model *hpcz_onnx_load_buffer(const void *buf, size_t len, const hpcz_load_opts *opts,
                                   hpcz_error *err)
 {
-    return model_from_buffer(buf, len, opts, opts ? opts->base_dir : NULL, err);
+    return model_from_buffer(buf, len, opts, opts ? opts->base_dir : NULL, opts && opts->borrow,
+                             opts ? opts->borrow_min : 0, NULL, err);
 }
 
 hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_error *err)
@@ -645,7 +861,8 @@ hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_er
         size_t len;
         if (hpcz_file_read(path, UINT64_MAX, &buf, &len, err))
             return NULL;
-        hpcz_model *m = model_from_buffer(buf, len, opts, opts ? opts->base_dir : NULL, err);
+        hpcz_model *m = model_from_buffer(buf, len, opts, opts ? opts->base_dir : NULL, false, 0,
+                                          NULL, err);
         free(buf);
         if (m) {
             m->path = hpcz_model_strdup(m, "-");
@@ -676,7 +893,7 @@ hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_er
         size_t len;
         if (hpcz_file_read(path, UINT64_MAX, &buf, &len, err))
             return NULL;
-        hpcz_model *m = model_from_buffer(buf, len, opts, ".", err);
+        hpcz_model *m = model_from_buffer(buf, len, opts, ".", false, 0, NULL, err);
         free(buf);
         return m;
     }
@@ -704,11 +921,28 @@ hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_er
     } else {
         strcpy(dir, ".");
     }
+    /* large payloads stay in the mapping, which then lives as long as the model */
+    bool borrowed = false;
     hpcz_model *m = model_from_buffer(addr, len, opts, opts && opts->base_dir ? opts->base_dir : dir,
-                                      err);
-    /* protobuf-c copied what it needed; the file mapping can go. */
-    if (addr)
-        munmap(addr, len);
+                                      true, opts ? opts->borrow_min : 0, &borrowed, err);
+    if (m && borrowed) {
+        struct hpcz_model_priv *p = m->priv;
+        hpcz_mapping *nm = realloc(p->maps, (p->n_maps + 1) * sizeof *nm);
+        char *tag = strdup(""); /* no external data path is empty */
+        if (!nm || !tag) {
+            free(tag);
+            if (nm)
+                p->maps = nm;
+            hpcz_model_free(m);
+            munmap(addr, len);
+            hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        p->maps = nm;
+        p->maps[p->n_maps++] = (hpcz_mapping){addr, len, tag};
+    } else if (addr) {
+        munmap(addr, len); /* protobuf-c copied what it needed */
+    }
     if (m) {
         m->path = hpcz_model_strdup(m, path);
         m->file_size = len;

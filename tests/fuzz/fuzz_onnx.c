@@ -10,6 +10,7 @@
 #include "hpcz.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,6 +20,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* External data resolves against a folder that does not exist. */
     hpcz_load_opts lo = {.base_dir = "/nonexistent-hpcz-fuzz"};
     hpcz_model *m = hpcz_onnx_load_buffer(data, size, &lo, &err);
+    /* the same with every raw_data payload used in place in `data`: it must
+     * accept the same inputs and write the same bytes */
+    hpcz_load_opts lb = lo;
+    lb.borrow = 1;
+    lb.borrow_min = 1;
+    hpcz_error err_b;
+    hpcz_model *mb = hpcz_onnx_load_buffer(data, size, &lb, &err_b);
+    if (!m != !mb)
+        abort();
+    if (mb) {
+        uint8_t *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        hpcz_status sa = hpcz_onnx_serialize(m, NULL, &a, &al, &err);
+        hpcz_status sb = hpcz_onnx_serialize(mb, NULL, &b, &bl, &err_b);
+        if (sa != sb || (sa == HPCZ_OK && (al != bl || memcmp(a, b, al) != 0)))
+            abort();
+        free(a);
+        free(b);
+        hpcz_model_free(mb);
+    }
     if (m) {
         hpcz_model_summary s;
         if (hpcz_model_summarize(m, &s, &err) == HPCZ_OK)
