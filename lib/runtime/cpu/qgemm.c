@@ -66,6 +66,7 @@ enum { DW_GENERIC, DW_FLAT, DW_S2 };
 
 struct rt_qpack;
 static bool dw_plan(struct rt_qpack *p);
+static bool implicit_plan(struct rt_qpack *p);
 
 struct rt_qpack {
     bool conv, avx2;
@@ -86,6 +87,10 @@ struct rt_qpack {
     int64_t kq;    /* u8s8: quads of k */
     int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
     int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
+    bool implicit; /* u8s8 2-D Conv, stride 1 or 2 along W (AVX2): no im2col
+                    * matrix, panels gathered from a padded copy of x */
+    int64_t ipw, iplane; /* implicit: padded row length; bytes per padded channel plane */
+    int64_t *ikoff;      /* implicit: [4 kq] offset of row k's tap in the padded image */
     size_t bytes;  /* packed data kept for the run */
     conv_geom g;
     int64_t batch, cin, groups, M, Mg, K, kp, mblk;
@@ -107,6 +112,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->dww);
     free(p->dwpw);
     free(p->dwoff);
+    free(p->ikoff);
     free(p->bi);
     free(p->mult);
     free(p->bf);
@@ -358,6 +364,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                     }
                 }
     }
+    if (p->conv && !implicit_plan(p))
+        goto fail;
     /* the int16 packing is only kept when it is the path that runs */
     if (p->u8s8 || p->dw) {
         rt_free(p->wp);
@@ -461,13 +469,6 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a3), one));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
     }
-    if (y) {
-        _mm_storeu_si128((__m128i *)(y + m0 * ldm), rq16_avx2(p, m0, c00, c01));
-        _mm_storeu_si128((__m128i *)(y + (m0 + 1) * ldm), rq16_avx2(p, m0 + 1, c10, c11));
-        _mm_storeu_si128((__m128i *)(y + (m0 + 2) * ldm), rq16_avx2(p, m0 + 2, c20, c21));
-        _mm_storeu_si128((__m128i *)(y + (m0 + 3) * ldm), rq16_avx2(p, m0 + 3, c30, c31));
-        return;
-    }
     _mm256_storeu_si256((__m256i *)(c + 0), c00);
     _mm256_storeu_si256((__m256i *)(c + 8), c01);
     _mm256_storeu_si256((__m256i *)(c + 16), c10);
@@ -476,6 +477,13 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
     _mm256_storeu_si256((__m256i *)(c + 40), c21);
     _mm256_storeu_si256((__m256i *)(c + 48), c30);
     _mm256_storeu_si256((__m256i *)(c + 56), c31);
+    /* requantised from the stored tile: keeping the sums in registers for
+     * this makes GCC copy and spill accumulators inside the loop */
+    if (y)
+        for (int r = 0; r < MR; r++)
+            _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm),
+                             rq16_avx2(p, m0 + r, _mm256_loadu_si256((const __m256i *)(c + r * NR)),
+                                       _mm256_loadu_si256((const __m256i *)(c + r * NR + 8))));
 }
 
 /* Same for the first 8 columns only (edge panels with at most 8 columns). */
@@ -541,13 +549,6 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(b0, a3));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(b1, a3));
     }
-    if (y) {
-        _mm_storeu_si128((__m128i *)(y + m0 * ldm), rq16_avx2(p, m0, c00, c01));
-        _mm_storeu_si128((__m128i *)(y + (m0 + 1) * ldm), rq16_avx2(p, m0 + 1, c10, c11));
-        _mm_storeu_si128((__m128i *)(y + (m0 + 2) * ldm), rq16_avx2(p, m0 + 2, c20, c21));
-        _mm_storeu_si128((__m128i *)(y + (m0 + 3) * ldm), rq16_avx2(p, m0 + 3, c30, c31));
-        return;
-    }
     _mm256_storeu_si256((__m256i *)(c + 0), c00);
     _mm256_storeu_si256((__m256i *)(c + 8), c01);
     _mm256_storeu_si256((__m256i *)(c + 16), c10);
@@ -556,6 +557,13 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
     _mm256_storeu_si256((__m256i *)(c + 40), c21);
     _mm256_storeu_si256((__m256i *)(c + 48), c30);
     _mm256_storeu_si256((__m256i *)(c + 56), c31);
+    /* requantised from the stored tile: keeping the sums in registers for
+     * this makes GCC copy and spill accumulators inside the loop */
+    if (y)
+        for (int r = 0; r < MR; r++)
+            _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm),
+                             rq16_avx2(p, m0 + r, _mm256_loadu_si256((const __m256i *)(c + r * NR)),
+                                       _mm256_loadu_si256((const __m256i *)(c + r * NR + 8))));
 }
 
 __attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const int32_t *b,
@@ -625,7 +633,8 @@ typedef struct qjob {
     int64_t b;         /* image (Conv) */
     int64_t npanel, N, npad; /* panels per group; columns; padded columns */
     int32_t *col;      /* Conv: [groups][kp][npad] words (x[k], x[k+1]) as int16 */
-    uint8_t *col8;     /* Conv, u8s8: [images][groups][4 kq][npad] x as uint8 */
+    uint8_t *col8;     /* Conv, u8s8: [images][groups][4 kq][npad] x as uint8;
+                        * implicit: the padded image (IMPLICIT_FRONT bytes in) */
     bool direct;       /* Conv, u8s8: 1x1 stride 1 unpadded, x read in place */
     int64_t nrows, rpt; /* u8s8 im2col: rows in the chunk, rows per task */
     int failed;
@@ -886,6 +895,146 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
             epilogue(p, tile, m0, mr, n0, nr, jb->y, 1, p->M);
         }
     }
+}
+
+#ifdef QG_X86
+/* ---- implicit im2col (u8s8, 2-D, AVX2). The image is copied once into
+ * planes with x_zp borders (x as uint8, rows of p->ipw bytes, slack after
+ * each row and IMPLICIT_FRONT bytes before the first plane), then each task
+ * builds its B panel straight from it: the 16 columns of a panel are runs of
+ * consecutive output pixels of at most a few output rows, and within a run
+ * the taps of one row k are contiguous (stride 1) or every other byte
+ * (stride 2) in the padded plane. A run is one unaligned load (two for
+ * stride 2, even bytes packed) at the run's offset minus its first column,
+ * blended into the row; four rows are interleaved into one quad of the
+ * panel. No K x N matrix is written or read. */
+#define IMPLICIT_FRONT 64
+#define IMPLICIT_MAXSEG 16
+
+static void implicit_pad_task(void *ctx, int64_t t)
+{
+    const qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    const conv_geom *g = &p->g;
+    int64_t H = g->in[1], W = g->in[2], Hp = H + g->pb[1] + g->pe[1];
+    uint8_t zp = (uint8_t)p->xzu, flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80;
+    const uint8_t *xc = (const uint8_t *)jb->x + (jb->b * p->cin + t) * g->isize;
+    uint8_t *d = jb->col8 + IMPLICIT_FRONT + t * p->iplane;
+    memset(d, zp, (size_t)(g->pb[1] * p->ipw));
+    for (int64_t ih = 0; ih < H; ih++) {
+        uint8_t *r = d + (ih + g->pb[1]) * p->ipw;
+        memset(r, zp, (size_t)g->pb[2]);
+        if (flip)
+            for (int64_t iw = 0; iw < W; iw++)
+                r[g->pb[2] + iw] = (uint8_t)(xc[ih * W + iw] ^ flip);
+        else
+            memcpy(r + g->pb[2], xc + ih * W, (size_t)W);
+        memset(r + g->pb[2] + W, zp, (size_t)(p->ipw - g->pb[2] - W));
+    }
+    memset(d + (H + g->pb[1]) * p->ipw, zp, (size_t)(p->iplane - (H + g->pb[1]) * p->ipw));
+    (void)Hp;
+}
+
+__attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    const conv_geom *g = &p->g;
+    int64_t gi = t / jb->npanel, pn = t % jb->npanel;
+    int64_t n0 = pn * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    int64_t OW = g->out[2], sh = g->stride[1], sw = g->stride[2];
+    /* runs of the panel: base (offset of column 0 of the run's load) and mask */
+    int64_t base[IMPLICIT_MAXSEG];
+    __m128i mask[IMPLICIT_MAXSEG];
+    int nseg = 0;
+    for (int j = 0; j < NR;) {
+        int64_t n = n0 + j < jb->N ? n0 + j : jb->N - 1;
+        int64_t oh = n / OW, ow = n % OW;
+        int len = (int)(OW - ow < NR - j ? OW - ow : NR - j);
+        if (n0 + j >= jb->N)
+            len = NR - j;
+        uint8_t mb[16];
+        for (int i = 0; i < 16; i++)
+            mb[i] = i >= j && i < j + len ? 0xff : 0;
+        base[nseg] = oh * sh * p->ipw + ow * sw - (int64_t)j * sw;
+        mask[nseg++] = _mm_loadu_si128((const __m128i *)mb);
+        j += len;
+    }
+    static _Thread_local uint8_t sbuf[8192] __attribute__((aligned(32)));
+    size_t nbytes = (size_t)(p->kq * 4 * NR);
+    uint8_t *B = nbytes <= sizeof sbuf ? sbuf : rt_alloc(nbytes);
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    const uint8_t *img = jb->col8 + IMPLICIT_FRONT + gi * (p->cin / p->groups) * p->iplane;
+    const __m128i ff = _mm_set1_epi16(0xff);
+    for (int64_t q = 0; q < p->kq; q++) {
+        __m128i r[4];
+        for (int i = 0; i < 4; i++) {
+            int64_t k = 4 * q + i;
+            if (k >= p->K) {
+                r[i] = _mm_setzero_si128();
+                continue;
+            }
+            const uint8_t *src = img + p->ikoff[k];
+            __m128i v = _mm_setzero_si128();
+            for (int sgi = 0; sgi < nseg; sgi++) {
+                const uint8_t *a = src + base[sgi];
+                __m128i l;
+                if (sw == 1) {
+                    l = _mm_loadu_si128((const __m128i *)a);
+                } else {
+                    __m128i lo = _mm_and_si128(_mm_loadu_si128((const __m128i *)a), ff);
+                    __m128i hi = _mm_and_si128(_mm_loadu_si128((const __m128i *)(a + 16)), ff);
+                    l = _mm_packus_epi16(lo, hi);
+                }
+                v = nseg == 1 ? l : _mm_blendv_epi8(v, l, mask[sgi]);
+            }
+            r[i] = v;
+        }
+        __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+        __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+        uint8_t *dst = B + q * 4 * NR;
+        _mm_store_si128((__m128i *)dst, _mm_unpacklo_epi16(t0, t2));
+        _mm_store_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(t0, t2));
+        _mm_store_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
+        _mm_store_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
+    }
+    panel(p, jb, jb->b, gi, n0, nr, (const int32_t *)B, NR);
+    if (B != sbuf)
+        rt_free(B);
+}
+#endif
+
+/* Sets up the implicit im2col of a u8s8 Conv when it applies. */
+static bool implicit_plan(rt_qpack *p)
+{
+#ifdef QG_X86
+    const conv_geom *g = &p->g;
+    if (!p->avx2 || !p->u8s8 || g->in[0] != 1 || g->k[0] != 1 || g->ksize == 1 ||
+        (g->stride[2] != 1 && g->stride[2] != 2) || env_on("HPCZ_QGEMM_NO_IMPLICIT"))
+        return true;
+    int64_t Hp = g->in[1] + g->pb[1] + g->pe[1], Wp = g->in[2] + g->pb[2] + g->pe[2];
+    /* a row's loads reach at most 31 bytes past the last tap of a run */
+    p->ipw = Wp + 32;
+    p->iplane = (Hp + 1) * p->ipw;
+    int64_t cg = p->cin / p->groups;
+    if (p->iplane > ((int64_t)1 << 40) / (cg ? cg : 1))
+        return true;
+    p->ikoff = malloc((size_t)p->K * sizeof *p->ikoff);
+    if (!p->ikoff)
+        return false;
+    for (int64_t k = 0; k < p->K; k++) {
+        int64_t kw = k % g->k[2], kh = (k / g->k[2]) % g->k[1], ci = k / g->ksize;
+        p->ikoff[k] = ci * p->iplane + kh * g->dil[1] * p->ipw + kw * g->dil[2];
+    }
+    p->implicit = true;
+#else
+    (void)p;
+#endif
+    return true;
 }
 
 /* Conv, int16 path: task (group, panel of 16 columns) reads the im2col
@@ -1510,6 +1659,24 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     } else if (!p->conv) {
         double work = (double)jb.npanel * NR * (double)p->M * (double)p->K;
         rt_parallel_for_work(jb.npanel, rows_task, &jb, work / 4);
+#ifdef QG_X86
+    } else if (p->implicit) {
+        int64_t cg = p->cin / p->groups;
+        size_t bytes = (size_t)(IMPLICIT_FRONT + p->cin * p->iplane + 64);
+        jb.col8 = rt_alloc(bytes);
+        if (!jb.col8)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        memset(jb.col8, p->xzu, IMPLICIT_FRONT);
+        memset(jb.col8 + bytes - 64, p->xzu, 64);
+        double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
+        for (jb.b = 0; jb.b < p->batch; jb.b++) {
+            rt_parallel_for_work(p->cin, implicit_pad_task, &jb,
+                                 (double)p->cin * (double)p->iplane);
+            rt_parallel_for_work(p->groups * jb.npanel, implicit_task, &jb, work / 4);
+        }
+        (void)cg;
+        rt_free(jb.col8);
+#endif
     } else if (p->u8s8) {
         /* images in chunks (sized by the shape alone) of at most 16 MiB of im2col */
         const conv_geom *g = &p->g;
