@@ -83,6 +83,20 @@ RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
         int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];                \
         const T *xp = (const T *)j->xi + pl * IH * IW;                                       \
         T *yp = (T *)j->yi + pl * OH * OW;                                                   \
+        if (g->k[1] == 2 && g->k[2] == 2 && g->stride[1] == 2 && g->stride[2] == 2 &&        \
+            !g->pb[1] && !g->pb[2] && 2 * OH <= IH && 2 * OW <= IW) {                        \
+            /* 2x2, stride 2, windows inside the plane: four loads per output */             \
+            for (int64_t oh = 0; oh < OH; oh++) {                                            \
+                const T *r0 = xp + 2 * oh * IW, *r1 = r0 + IW;                               \
+                T *yr = yp + oh * OW;                                                        \
+                for (int64_t ow = 0; ow < OW; ow++) {                                        \
+                    T a = r0[2 * ow] > r0[2 * ow + 1] ? r0[2 * ow] : r0[2 * ow + 1];         \
+                    T b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];         \
+                    yr[ow] = a > b ? a : b;                                                  \
+                }                                                                            \
+            }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
         T rowmax[4096];                                                                      \
         for (int64_t oh = 0; oh < OH; oh++) {                                                \
             int64_t h0 = oh * g->stride[1] - g->pb[1];                                       \

@@ -388,28 +388,53 @@ size_t rt_qpack_bytes(const rt_qpack *p)
 }
 
 #ifdef QG_X86
-/* Sixteen sums of channel m (a0: the first 8, a1: the next 8) requantised
- * to 16 bytes, the same arithmetic as requant_one. */
-__attribute__((target("avx2"), always_inline)) static inline __m128i
-rq16_avx2(const rt_qpack *p, int64_t m, __m256i a0, __m256i a1)
+/* Requantisation constants of channel m in registers. Built once per
+ * channel, outside the loops: stores through uint8_t pointers may alias
+ * anything, so the compiler would reload them from p at every store. */
+typedef struct rqc {
+    __m256i bi, zp;
+    __m256 mult, bf, lo, hi;
+    bool u8;
+} rqc;
+
+__attribute__((target("avx2"), always_inline)) static inline rqc rqc_of(const rt_qpack *p,
+                                                                        int64_t m)
 {
-    __m256i bi = _mm256_set1_epi32(p->bi[m]);
-    __m256 mult = _mm256_set1_ps(p->mult[m]), bf = _mm256_set1_ps(p->bf[m]);
-    __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
-    __m256i zp = _mm256_set1_epi32(p->yzp);
-    __m256 v0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a0, bi)), mult), bf);
-    __m256 v1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a1, bi)), mult), bf);
-    v0 = _mm256_max_ps(_mm256_min_ps(v0, hi), lo);
-    v1 = _mm256_max_ps(_mm256_min_ps(v1, hi), lo);
-    __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), zp); /* MXCSR: nearest even */
-    __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), zp);
+    rqc r;
+    r.bi = _mm256_set1_epi32(p->bi[m]);
+    r.zp = _mm256_set1_epi32(p->yzp);
+    r.mult = _mm256_set1_ps(p->mult[m]);
+    r.bf = _mm256_set1_ps(p->bf[m]);
+    r.lo = _mm256_set1_ps(p->lo);
+    r.hi = _mm256_set1_ps(p->hi);
+    r.u8 = p->ydt == HPCZ_DTYPE_UINT8;
+    return r;
+}
+
+/* Sixteen sums (a0: the first 8, a1: the next 8) requantised to 16 bytes,
+ * the same arithmetic as requant_one. */
+__attribute__((target("avx2"), always_inline)) static inline __m128i rq16(const rqc *r,
+                                                                         __m256i a0, __m256i a1)
+{
+    __m256 v0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a0, r->bi)), r->mult), r->bf);
+    __m256 v1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a1, r->bi)), r->mult), r->bf);
+    v0 = _mm256_max_ps(_mm256_min_ps(v0, r->hi), r->lo);
+    v1 = _mm256_max_ps(_mm256_min_ps(v1, r->hi), r->lo);
+    __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), r->zp); /* MXCSR: nearest even */
+    __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), r->zp);
     /* packs work per 128-bit lane: (q0 lo, q1 lo, q0 hi, q1 hi) as int16 */
     __m256i s = _mm256_packs_epi32(q0, q1);
     s = _mm256_permute4x64_epi64(s, 0xd8); /* q0 lo, q0 hi, q1 lo, q1 hi */
     __m128i a = _mm256_castsi256_si128(s), b = _mm256_extracti128_si256(s, 1);
-    return p->ydt == HPCZ_DTYPE_UINT8 ? _mm_packus_epi16(a, b) : _mm_packs_epi16(a, b);
+    return r->u8 ? _mm_packus_epi16(a, b) : _mm_packs_epi16(a, b);
 }
 
+__attribute__((target("avx2"), always_inline)) static inline __m128i
+rq16_avx2(const rt_qpack *p, int64_t m, __m256i a0, __m256i a1)
+{
+    rqc r = rqc_of(p, m);
+    return rq16(&r, a0, a1);
+}
 #endif
 
 /* ---- micro-kernels: c[MR][NR] = sum over kp pairs; the AVX2 ones, given
@@ -1179,11 +1204,29 @@ static void rows_task(void *ctx, int64_t t)
         return;
     }
     if (p->u8s8) {
-        uint8_t *B8 = (uint8_t *)B; /* kq * 4 * NR bytes <= kp * NR words */
-        for (int j = 0; j < NR; j++)
-            for (int64_t k = 0; k < 4 * p->kq; k++)
-                B8[(k >> 2) * 4 * NR + 4 * j + (k & 3)] =
-                    j < nr && k < p->K ? xu(p, jb->x, (n0 + j) * p->K + k) : 0;
+        /* kq * 4 * NR bytes <= kp * NR words: per quad of k, row j's four
+         * bytes (x as uint8) are word j */
+        uint32_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80808080u;
+        int64_t full = p->K / 4;
+        for (int j = 0; j < NR; j++) {
+            uint32_t *d = (uint32_t *)B + j;
+            if (j >= nr) {
+                for (int64_t q = 0; q < p->kq; q++)
+                    d[q * NR] = 0;
+                continue;
+            }
+            const uint8_t *xr = (const uint8_t *)jb->x + (n0 + j) * p->K;
+            for (int64_t q = 0; q < full; q++) {
+                uint32_t w;
+                memcpy(&w, xr + 4 * q, 4);
+                d[q * NR] = w ^ flip;
+            }
+            if (full < p->kq) { /* the last quad's missing k meet zero weights */
+                uint32_t w = 0;
+                memcpy(&w, xr + 4 * full, (size_t)(p->K - 4 * full));
+                d[full * NR] = w ^ flip;
+            }
+        }
     } else {
         pack_rows(p, jb->x, n0, nr, (int16_t *)B);
     }
@@ -1242,14 +1285,18 @@ __attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int
  * ones. 16 outputs per step, requantised in registers to a staging row set,
  * of which the OW valid columns of each row are copied out. Reads up to 48
  * int16 past the plane (slack). */
-__attribute__((target("avx2"))) static void dw_flat_avx2(const rt_qpack *p, const int16_t *pl,
-                                                         int64_t m, uint8_t *stage, uint8_t *y)
+/* The bodies are inlined with np a constant where it is 3x3's 6 (the taps
+ * unrolled, weights held in registers) and a variable otherwise. */
+__attribute__((target("avx2"), always_inline)) static inline void
+dw_flat_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *stage, uint8_t *y,
+             int64_t np)
 {
     const conv_geom *g = &p->g;
-    int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs, np = p->dwnp;
+    int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs;
     int64_t n16 = (OH * rs + 15) / 16 * 16;
     const int32_t *wp = p->dwpw + m * np;
     const int64_t *off = p->dwoff;
+    const rqc rq = rqc_of(p, m);
     for (int64_t i = 0; i < n16; i += 16) {
         __m256i e = _mm256_setzero_si256(), o = e;
         for (int64_t t = 0; t < np; t++) {
@@ -1260,8 +1307,8 @@ __attribute__((target("avx2"))) static void dw_flat_avx2(const rt_qpack *p, cons
         }
         __m256i lo = _mm256_unpacklo_epi32(e, o), hi = _mm256_unpackhi_epi32(e, o);
         _mm_storeu_si128((__m128i *)(stage + i),
-                         rq16_avx2(p, m, _mm256_permute2x128_si256(lo, hi, 0x20),
-                                   _mm256_permute2x128_si256(lo, hi, 0x31)));
+                         rq16(&rq, _mm256_permute2x128_si256(lo, hi, 0x20),
+                              _mm256_permute2x128_si256(lo, hi, 0x31)));
     }
     if (rs == OW) {
         memcpy(y, stage, (size_t)(OH * OW));
@@ -1271,18 +1318,28 @@ __attribute__((target("avx2"))) static void dw_flat_avx2(const rt_qpack *p, cons
         memcpy(y + oh * OW, stage + oh * rs, (size_t)OW);
 }
 
+__attribute__((target("avx2"))) static void dw_flat_avx2(const rt_qpack *p, const int16_t *pl,
+                                                         int64_t m, uint8_t *stage, uint8_t *y)
+{
+    if (p->dwnp == 6)
+        dw_flat_body(p, pl, m, stage, y, 6);
+    else
+        dw_flat_body(p, pl, m, stage, y, p->dwnp);
+}
+
 /* DW_S2, stride 2 along W: output j reads columns 2 j + kw, so a pair
  * (w[kw], w[kw + 1]) on the plane row from column 2 j0 + kw gives outputs
  * j0 .. j0 + 7 in one vpmaddwd, with no deinterleaving. Any stride along H.
  * Rows are wide enough (dwrs >= 2 * OW rounded up to 16, + KW) for the
  * loads of the last step. */
-__attribute__((target("avx2"))) static void dw_s2_avx2(const rt_qpack *p, const int16_t *pl,
-                                                       int64_t m, uint8_t *y)
+__attribute__((target("avx2"), always_inline)) static inline void
+dw_s2_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *y, int64_t np)
 {
     const conv_geom *g = &p->g;
-    int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs, np = p->dwnp, sh = g->stride[1];
+    int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs, sh = g->stride[1];
     const int32_t *wp = p->dwpw + m * np;
     const int64_t *off = p->dwoff;
+    const rqc rq = rqc_of(p, m);
     for (int64_t oh = 0; oh < OH; oh++, y += OW) {
         const int16_t *rb = pl + oh * sh * rs;
         for (int64_t j0 = 0; j0 < OW; j0 += 16) {
@@ -1293,7 +1350,7 @@ __attribute__((target("avx2"))) static void dw_s2_avx2(const rt_qpack *p, const 
                 a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
                 a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 16)), w));
             }
-            __m128i v = rq16_avx2(p, m, a0, a1);
+            __m128i v = rq16(&rq, a0, a1);
             if (j0 + 16 <= OW) {
                 _mm_storeu_si128((__m128i *)(y + j0), v);
             } else {
@@ -1303,6 +1360,15 @@ __attribute__((target("avx2"))) static void dw_s2_avx2(const rt_qpack *p, const 
             }
         }
     }
+}
+
+__attribute__((target("avx2"))) static void dw_s2_avx2(const rt_qpack *p, const int16_t *pl,
+                                                       int64_t m, uint8_t *y)
+{
+    if (p->dwnp == 6)
+        dw_s2_body(p, pl, m, y, 6);
+    else
+        dw_s2_body(p, pl, m, y, p->dwnp);
 }
 #endif
 
