@@ -657,6 +657,8 @@ typedef struct qjob {
     void *y;
     int64_t b;         /* image (Conv) */
     int64_t npanel, N, npad; /* panels per group; columns; padded columns */
+    int64_t mch, mper; /* GEMM tasks also split the channel blocks: mch runs of mper
+                        * (task index t = outer * mch + run; see split_channels) */
     int32_t *col;      /* Conv: [groups][kp][npad] words (x[k], x[k+1]) as int16 */
     uint8_t *col8;     /* Conv, u8s8: [images][groups][4 kq][npad] x as uint8;
                         * implicit: the padded image (IMPLICIT_FRONT bytes in) */
@@ -876,11 +878,13 @@ static void im2col8_task(void *ctx, int64_t t)
     }
 }
 
+/* Channel blocks [mc * mper, (mc + 1) * mper) of one panel. */
 static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0, int nr,
-                  const int32_t *B, int64_t bstr)
+                  const int32_t *B, int64_t bstr, int64_t mc)
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
-    for (int64_t mb = 0; mb < p->mblk; mb++) {
+    int64_t mb1 = (mc + 1) * jb->mper < p->mblk ? (mc + 1) * jb->mper : p->mblk;
+    for (int64_t mb = mc * jb->mper; mb < mb1; mb++) {
         int64_t ml = mb * MR;
         int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
         int64_t m0 = gi * p->Mg + ml;
@@ -963,6 +967,8 @@ static void implicit_pad_task(void *ctx, int64_t t)
 __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
     const rt_qpack *p = jb->p;
     const conv_geom *g = &p->g;
     int64_t gi = t / jb->npanel, pn = t % jb->npanel;
@@ -1027,7 +1033,7 @@ __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
         _mm_store_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
         _mm_store_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
     }
-    panel(p, jb, jb->b, gi, n0, nr, (const int32_t *)B, NR);
+    panel(p, jb, jb->b, gi, n0, nr, (const int32_t *)B, NR, mc);
     if (B != sbuf)
         rt_free(B);
 }
@@ -1067,11 +1073,13 @@ static bool implicit_plan(rt_qpack *p)
 static void conv_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
     const rt_qpack *p = jb->p;
     int64_t gi = t / jb->npanel, pn = t % jb->npanel;
     int64_t n0 = pn * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    panel(p, jb, jb->b, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad);
+    panel(p, jb, jb->b, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad, mc);
 }
 
 /* Conv, u8s8 path: task (image of the chunk from jb->b, group, panel)
@@ -1080,6 +1088,8 @@ static void conv_task(void *ctx, int64_t t)
 static void conv8_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
     const rt_qpack *p = jb->p;
     int64_t per_img = p->groups * jb->npanel;
     int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
@@ -1133,7 +1143,7 @@ static void conv8_task(void *ctx, int64_t t)
                     dst[4 * j + i] = r[i * jb->npad + j];
         }
     }
-    panel(p, jb, jb->b + bl, gi, n0, nr, (const int32_t *)B, NR);
+    panel(p, jb, jb->b + bl, gi, n0, nr, (const int32_t *)B, NR, mc);
     if (B != sbuf)
         rt_free(B);
 }
@@ -1195,6 +1205,8 @@ __attribute__((target("avx2"))) static void gemv_task(void *ctx, int64_t t)
 static void rows_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
     const rt_qpack *p = jb->p;
     int64_t n0 = t * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
@@ -1230,7 +1242,7 @@ static void rows_task(void *ctx, int64_t t)
     } else {
         pack_rows(p, jb->x, n0, nr, (int16_t *)B);
     }
-    panel(p, jb, 0, 0, n0, nr, B, NR);
+    panel(p, jb, 0, 0, n0, nr, B, NR, mc);
     rt_free(B);
 }
 
@@ -1691,6 +1703,18 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+/* With few panels (small images: 7x7 is 4 panels), tasks also take runs
+ * of channel blocks, so that threads have about 16 tasks to share. Fixed
+ * by the shape; each output is still computed once, the same way. */
+static int64_t split_channels(qjob *jb, int64_t outer)
+{
+    int64_t mblk = jb->p->mblk, want = outer >= 16 ? 1 : (16 + outer - 1) / outer;
+    want = want < mblk ? want : mblk;
+    jb->mper = (mblk + want - 1) / want;
+    jb->mch = (mblk + jb->mper - 1) / jb->mper;
+    return jb->mch;
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
     if (p->add) {
@@ -1707,10 +1731,11 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, NULL, NULL, false, 0, 0, 0};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
+    split_channels(&jb, p->groups * jb.npanel);
     if (jb.N <= 0)
         return HPCZ_OK;
     if (p->dw) {
@@ -1724,7 +1749,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 #endif
     } else if (!p->conv) {
         double work = (double)jb.npanel * NR * (double)p->M * (double)p->K;
-        rt_parallel_for_work(jb.npanel, rows_task, &jb, work / 4);
+        rt_parallel_for_work(jb.npanel * jb.mch, rows_task, &jb, work / 4);
 #ifdef QG_X86
     } else if (p->implicit) {
         int64_t cg = p->cin / p->groups;
@@ -1738,7 +1763,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         for (jb.b = 0; jb.b < p->batch; jb.b++) {
             rt_parallel_for_work(p->cin, implicit_pad_task, &jb,
                                  (double)p->cin * (double)p->iplane);
-            rt_parallel_for_work(p->groups * jb.npanel, implicit_task, &jb, work / 4);
+            rt_parallel_for_work(p->groups * jb.npanel * jb.mch, implicit_task, &jb, work / 4);
         }
         (void)cg;
         rt_free(jb.col8);
@@ -1767,7 +1792,8 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
                 rt_parallel_for_work((jb.nrows + jb.rpt - 1) / jb.rpt, im2col8_task, &jb,
                                      (double)(cnt * img));
             }
-            rt_parallel_for_work(cnt * p->groups * jb.npanel, conv8_task, &jb,
+            int64_t outer = cnt * p->groups * jb.npanel;
+            rt_parallel_for_work(outer * split_channels(&jb, outer), conv8_task, &jb,
                                  work * (double)cnt / 4);
         }
         rt_free(jb.col8);
@@ -1779,7 +1805,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         for (jb.b = 0; jb.b < p->batch; jb.b++) {
             rt_parallel_for_work(p->groups * p->kp, im2col_task, &jb,
                                  (double)(p->groups * p->kp * jb.npad) * 2);
-            rt_parallel_for_work(p->groups * jb.npanel, conv_task, &jb, work / 4);
+            rt_parallel_for_work(p->groups * jb.npanel * jb.mch, conv_task, &jb, work / 4);
         }
         rt_free(jb.col);
     }
