@@ -131,6 +131,12 @@ static bool q8(int dt)
     return dt == HPCZ_DTYPE_UINT8 || dt == HPCZ_DTYPE_INT8;
 }
 
+static inline int32_t q8load(const void *data, int dt, int64_t i)
+{
+    return dt == HPCZ_DTYPE_UINT8 ? (int32_t)((const uint8_t *)data)[i]
+                                  : (int32_t)((const int8_t *)data)[i];
+}
+
 static inline uint32_t pair16(int32_t lo, int32_t hi)
 {
     return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
@@ -294,10 +300,10 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 int32_t *dst = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
                 for (int64_t k = 0; k < p->K; k += 2) {
                     int64_t i0 = wt ? k * p->M + m : m * p->K + k;
-                    int32_t v0 = (int32_t)rt_load_i(w->data, w->dtype, i0) - zp, v1 = 0;
+                    int32_t v0 = q8load(w->data, w->dtype, i0) - zp, v1 = 0;
                     if (k + 1 < p->K) {
                         int64_t i1 = wt ? (k + 1) * p->M + m : m * p->K + k + 1;
-                        v1 = (int32_t)rt_load_i(w->data, w->dtype, i1) - zp;
+                        v1 = q8load(w->data, w->dtype, i1) - zp;
                     }
                     dst[(k / 2) * MR] = (int32_t)pair16(v0, v1);
                 }

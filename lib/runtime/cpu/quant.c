@@ -278,6 +278,30 @@ static hpcz_status k_dequantize(rt_ctx *c)
         qfast_run(&j, dequant_task);
         return HPCZ_OK;
     }
+    if (m.mode == 1 && odt == HPCZ_DTYPE_FLOAT && s->dtype == HPCZ_DTYPE_FLOAT &&
+        (x->dtype == HPCZ_DTYPE_INT8 || x->dtype == HPCZ_DTYPE_UINT8) &&
+        (!zp || zp->dtype == x->dtype)) {
+        /* per axis, 8-bit (the weights of per-channel models): runs of
+         * `inner` elements share a scale and zero point */
+        const float *sd = s->data;
+        float *yd = y->data;
+        bool u8 = x->dtype == HPCZ_DTYPE_UINT8;
+        for (int64_t i0 = 0, run = 0; i0 < x->numel; i0 += m.inner, run++) {
+            int64_t a = run % m.len;
+            float sc = sd[a];
+            int32_t z = zp ? (u8 ? ((const uint8_t *)zp->data)[a] : ((const int8_t *)zp->data)[a]) : 0;
+            if (u8) {
+                const uint8_t *xs = (const uint8_t *)x->data + i0;
+                for (int64_t i = 0; i < m.inner; i++)
+                    yd[i0 + i] = (float)((int32_t)xs[i] - z) * sc;
+            } else {
+                const int8_t *xs = (const int8_t *)x->data + i0;
+                for (int64_t i = 0; i < m.inner; i++)
+                    yd[i0 + i] = (float)((int32_t)xs[i] - z) * sc;
+            }
+        }
+        return HPCZ_OK;
+    }
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t q = qidx(&m, i);
         int64_t v = load_q(x->data, x->dtype, i) - (zp ? load_q(zp->data, zp->dtype, q) : 0);
