@@ -884,12 +884,61 @@ static void im2col8_task(void *ctx, int64_t t)
     }
 }
 
+#ifdef QG_X86
+/* u8s8, a panel of at most NARROW columns (the last of a 7x7 image has 1):
+ * each column as a GEMV against two channel blocks at a time (the column's
+ * quad broadcast, vpmaddubsw, vpmaddwd by ones), not a tile that computes 8
+ * columns. */
+#define NARROW 5
+__attribute__((target("avx2"))) static void panel_narrow(const rt_qpack *p, const qjob *jb,
+                                                         int64_t b, int64_t gi, int64_t n0, int nr,
+                                                         const uint8_t *B, int64_t mb0,
+                                                         int64_t mb1)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    int32_t sums[2 * MR] __attribute__((aligned(32)));
+    for (int j = 0; j < nr; j++)
+        for (int64_t mb = mb0; mb < mb1; mb += 2) {
+            const int32_t *A0 = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
+            const int32_t *A1 = mb + 1 < mb1 ? A0 + p->kq * MR : NULL;
+            __m256i acc = _mm256_setzero_si256();
+            for (int64_t q = 0; q < p->kq; q++) {
+                __m128i w0 = _mm_loadu_si128((const __m128i *)(A0 + q * MR));
+                __m128i w1 = A1 ? _mm_loadu_si128((const __m128i *)(A1 + q * MR)) : w0;
+                int32_t xq;
+                memcpy(&xq, B + q * 4 * NR + 4 * j, 4);
+                __m256i m = _mm256_maddubs_epi16(_mm256_set1_epi32(xq), _mm256_set_m128i(w1, w0));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(m, one));
+            }
+            _mm256_store_si256((__m256i *)sums, acc);
+            for (int i = 0; i < 2 * MR; i++) {
+                int64_t ml = mb * MR + i;
+                if (ml >= p->Mg || (i >= MR && !A1))
+                    continue;
+                int64_t m = gi * p->Mg + ml;
+                int32_t q = requant_one(p, m, sums[i]);
+                int64_t at = (b * p->M + m) * p->g.osize + n0 + j;
+                if (p->ydt == HPCZ_DTYPE_UINT8)
+                    ((uint8_t *)jb->y)[at] = (uint8_t)q;
+                else
+                    ((int8_t *)jb->y)[at] = (int8_t)q;
+            }
+        }
+}
+#endif
+
 /* Channel blocks [mc * mper, (mc + 1) * mper) of one panel. */
 static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0, int nr,
                   const int32_t *B, int64_t bstr, int64_t mc)
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
     int64_t mb1 = (mc + 1) * jb->mper < p->mblk ? (mc + 1) * jb->mper : p->mblk;
+#ifdef QG_X86
+    if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW) {
+        panel_narrow(p, jb, b, gi, n0, nr, (const uint8_t *)B, mc * jb->mper, mb1);
+        return;
+    }
+#endif
     for (int64_t mb = mc * jb->mper; mb < mb1; mb++) {
         int64_t ml = mb * MR;
         int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
