@@ -434,7 +434,9 @@ int cmd_run(int argc, char **argv)
                 slow[n_slow++] = (node_prof){k, prof[k]};
         if (slow)
             qsort(slow, n_slow, sizeof *slow, cmp_node_prof);
-        n_slow = n_slow < SLOWEST_NODES ? n_slow : SLOWEST_NODES;
+        /* JSON lists every node that ran, the text the slowest few */
+        if (!json)
+            n_slow = n_slow < SLOWEST_NODES ? n_slow : SLOWEST_NODES;
     }
     uint64_t peak = stats.arena_bytes + stats.dynamic_peak;
     if (rc == EXIT_OK && json) {
@@ -500,7 +502,7 @@ int cmd_run(int argc, char **argv)
                 hpcz_json_object_end(&j);
             }
             hpcz_json_array_end(&j);
-            hpcz_json_array_begin(&j, "slowest_nodes");
+            hpcz_json_array_begin(&j, "nodes_by_time");
             for (size_t q = 0; q < n_slow; q++) {
                 const hpcz_node *nd = hpcz_plan_node(p, slow[q].k);
                 uint64_t fl = hpcz_plan_node_flops(p, slow[q].k) * (uint64_t)bench;

@@ -75,6 +75,7 @@ RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
 /* The same for 8-bit integers (max commutes with dequantization, so a
  * quantized MaxPool between DequantizeLinear and QuantizeLinear of the same
  * scale and zero point runs here on the integers; see fuse_qdq). */
+#define MAXPOOL_ROW 8704
 #define MAXPOOL2D_INT(NAME, T, TMIN)                                                         \
     RT_HOT static void NAME(void *ctx, int64_t pl)                                           \
     {                                                                                        \
@@ -94,6 +95,44 @@ RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
                     T b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];         \
                     yr[ow] = a > b ? a : b;                                                  \
                 }                                                                            \
+            }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
+        int64_t sw = g->stride[2], KW = g->k[2], pw = g->pb[2];                              \
+        int64_t L = sw * OW + KW + sw; /* padded row: [0, pw) and [pw + IW, L) are TMIN */  \
+        if (sw <= 2 && pw + IW <= L && L <= MAXPOOL_ROW) {                                   \
+            /* rows max over the window's rows into a padded row, then (stride 2:           \
+             * its even and odd columns split) the max over kw of shifted runs:           \
+             * every loop contiguous, so vectorised */                                      \
+            T rp[MAXPOOL_ROW], ph[2][MAXPOOL_ROW / 2 + 1], acc[MAXPOOL_ROW];                 \
+            for (int64_t oh = 0; oh < OH; oh++) {                                            \
+                int64_t h0 = oh * g->stride[1] - g->pb[1];                                   \
+                int64_t ha = h0 < 0 ? 0 : h0, hb = h0 + g->k[1] < IH ? h0 + g->k[1] : IH;    \
+                for (int64_t i = 0; i < L; i++)                                              \
+                    rp[i] = TMIN;                                                            \
+                for (int64_t ih = ha; ih < hb; ih++) {                                       \
+                    const T *row = xp + ih * IW;                                             \
+                    T *d = rp + pw;                                                          \
+                    for (int64_t iw = 0; iw < IW; iw++)                                      \
+                        d[iw] = row[iw] > d[iw] ? row[iw] : d[iw];                           \
+                }                                                                            \
+                const T *s0 = rp, *s1 = rp;                                                  \
+                if (sw == 2) {                                                               \
+                    for (int64_t j = 0; j < L / 2; j++) {                                    \
+                        ph[0][j] = rp[2 * j];                                                \
+                        ph[1][j] = rp[2 * j + 1];                                            \
+                    }                                                                        \
+                    s0 = ph[0];                                                              \
+                    s1 = ph[1];                                                              \
+                }                                                                            \
+                for (int64_t ow = 0; ow < OW; ow++)                                          \
+                    acc[ow] = s0[ow];                                                        \
+                for (int64_t kw = 1; kw < KW; kw++) {                                        \
+                    const T *src = sw == 2 ? (kw & 1 ? s1 : s0) + kw / 2 : rp + kw;          \
+                    for (int64_t ow = 0; ow < OW; ow++)                                      \
+                        acc[ow] = src[ow] > acc[ow] ? src[ow] : acc[ow];                     \
+                }                                                                            \
+                memcpy(yp + oh * OW, acc, (size_t)OW * sizeof(T));                           \
             }                                                                                \
             return;                                                                          \
         }                                                                                    \
