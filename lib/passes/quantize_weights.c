@@ -105,15 +105,63 @@ static inline float ldf(const unsigned char *b, int64_t i)
     return v;
 }
 
+/* The loops over whole weights (the clipping search is compute-bound) are
+ * compiled for AVX2 and for the baseline ISA, picked per machine (as the
+ * runtime's hot loops, lib/runtime/rt.h); both give the same values (ISO C
+ * mode: no FMA contraction). */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && !defined(HPCZ_NO_CLONES) && !defined(__clang__)
+#define QW_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef QW_HOT
+#define QW_HOT
+#endif
+
 enum { NK = 11 }; /* clipping candidates: the range times 1.0, 0.95, ... 0.5 */
 enum { CBLK = 512 }; /* channels per task in the column-channel loops */
+
+/* Running minima and maxima of a row of column channels. */
+QW_HOT static void minmax_row(const unsigned char *row, int64_t n, float *lo, float *hi)
+{
+    for (int64_t c = 0; c < n; c++) {
+        float v = ldf(row, c);
+        lo[c] = v < lo[c] ? v : lo[c];
+        hi[c] = v > hi[c] ? v : hi[c];
+    }
+}
+
+/* A row of column channels quantized with per-channel reciprocal and zero point. */
+QW_HOT static void quant_row(const unsigned char *row, int64_t n, const float *inv, const float *zf,
+                             float qmin, float qmax, bool is_signed, void *out)
+{
+    if (is_signed) {
+        int8_t *dst = out;
+        for (int64_t c = 0; c < n; c++) {
+            float q = ldf(row, c) * inv[c] + zf[c];
+            q = q < qmin ? qmin : q > qmax ? qmax : q;
+            dst[c] = (int8_t)(int)rint_small(q);
+        }
+    } else {
+        uint8_t *dst = out;
+        for (int64_t c = 0; c < n; c++) {
+            float q = ldf(row, c) * inv[c] + zf[c];
+            q = q < qmin ? qmin : q > qmax ? qmax : q;
+            dst[c] = (uint8_t)(int)rint_small(q);
+        }
+    }
+}
+
+/* Rows per task in the parallel loops: a busy core (the machine is shared)
+ * then delays only the tasks it holds, not a fixed half of the work. */
+#define ROWS_PER_TASK(alen) ((alen) >= 16384 ? 16 : 262144 / ((alen) > 0 ? (alen) : 1))
 
 /* The squared error of every candidate k on channels [c0, c1) of a weight laid
  * out [rows, alen] (inner == 1), over the rows 0, stride, 2*stride, ...:
  * e[k * nch + c] (channel-contiguous, so the loop over channels vectorises).
  * Each sum adds its rows in the same order whatever the blocking, so the
  * result does not depend on the number of threads. */
-static void mse_cols(const unsigned char *xb, int64_t rows, int64_t alen, int64_t stride, int64_t c0,
+QW_HOT static void mse_cols(const unsigned char *xb, int64_t rows, int64_t alen, int64_t stride, int64_t c0,
                      int64_t c1, int64_t nch, const float *cs, const float *inv, const float *zf,
                      hpcz_qrange r, double *e)
 {
@@ -166,18 +214,15 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
         int nt = outer * alen > (1 << 20) ? omp_get_max_threads() : 1;
         float *plo = calloc((size_t)(nt * alen), sizeof *plo), *phi = calloc((size_t)(nt * alen), sizeof *phi);
         if (plo && phi) {
+            int64_t rpt = ROWS_PER_TASK(alen);
             #pragma omp parallel num_threads(nt) if (nt > 1)
             {
-                int t = omp_get_thread_num(), tn = omp_get_num_threads();
+                int t = omp_get_thread_num();
                 float *l = plo + t * alen, *h = phi + t * alen;
-                for (int64_t a = outer * t / tn; a < outer * (t + 1) / tn; a++) {
-                    const unsigned char *row = xb + 4 * a * alen;
-                    for (int64_t c = 0; c < alen; c++) {
-                        float v = ldf(row, c);
-                        l[c] = v < l[c] ? v : l[c];
-                        h[c] = v > h[c] ? v : h[c];
-                    }
-                }
+                #pragma omp for schedule(dynamic)
+                for (int64_t a0 = 0; a0 < outer; a0 += rpt)
+                    for (int64_t a = a0; a < a0 + rpt && a < outer; a++)
+                        minmax_row(xb + 4 * a * alen, alen, l, h);
             }
             for (int t = 0; t < nt; t++)
                 for (int64_t c = 0; c < alen; c++) {
@@ -186,11 +231,7 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
                 }
         } else {
             for (int64_t a = 0; a < outer; a++)
-                for (int64_t c = 0; c < alen; c++) {
-                    float v = ldf(xb + 4 * a * alen, c);
-                    lo[c] = v < lo[c] ? v : lo[c];
-                    hi[c] = v > hi[c] ? v : hi[c];
-                }
+                minmax_row(xb + 4 * a * alen, alen, lo, hi);
         }
         free(plo);
         free(phi);
@@ -246,7 +287,7 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
                     ACC(0, ldf(xb, j))
             } else if (inner == 1) {
                 int64_t work = (outer / stride) * alen * NK;
-                #pragma omp parallel for schedule(static) if (work > (1 << 18))
+                #pragma omp parallel for schedule(dynamic) if (work > (1 << 18))
                 for (int64_t c0 = 0; c0 < alen; c0 += CBLK)
                     mse_cols(xb, outer, alen, stride, c0, c0 + CBLK < alen ? c0 + CBLK : alen, nch, cs,
                              inv, czf, r, e);
@@ -291,7 +332,7 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
     uint8_t *u8 = out;
     if (per_tensor) {
         float iv = inv[0], z = zf[0];
-        #pragma omp parallel for schedule(static) if (alen > (1 << 20))
+        #pragma omp parallel for schedule(dynamic, 262144) if (alen > (1 << 20))
         for (int64_t i = 0; i < alen; i++) {
             float q = ldf(xb, i) * iv + z;
             q = q < qmin ? qmin : q > qmax ? qmax : q;
@@ -302,27 +343,13 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
                 u8[i] = (uint8_t)v;
         }
     } else if (inner == 1) {
-        #pragma omp parallel for schedule(static) if (outer * alen > (1 << 20))
-        for (int64_t a = 0; a < outer; a++) {
-            const unsigned char *row = xb + 4 * a * alen;
-            if (is_signed) {
-                int8_t *dst = o8 + a * alen;
-                for (int64_t c = 0; c < alen; c++) {
-                    float q = ldf(row, c) * inv[c] + zf[c];
-                    q = q < qmin ? qmin : q > qmax ? qmax : q;
-                    dst[c] = (int8_t)(int)rint_small(q);
-                }
-            } else {
-                uint8_t *dst = u8 + a * alen;
-                for (int64_t c = 0; c < alen; c++) {
-                    float q = ldf(row, c) * inv[c] + zf[c];
-                    q = q < qmin ? qmin : q > qmax ? qmax : q;
-                    dst[c] = (uint8_t)(int)rint_small(q);
-                }
-            }
-        }
+        int64_t rpt = ROWS_PER_TASK(alen);
+        #pragma omp parallel for schedule(dynamic) if (outer * alen > (1 << 20))
+        for (int64_t a0 = 0; a0 < outer; a0 += rpt)
+            for (int64_t a = a0; a < a0 + rpt && a < outer; a++)
+                quant_row(xb + 4 * a * alen, alen, inv, zf, qmin, qmax, is_signed, u8 + a * alen);
     } else {
-        #pragma omp parallel for schedule(static) if (outer * alen * inner > (1 << 20))
+        #pragma omp parallel for schedule(dynamic, 1024) if (outer * alen * inner > (1 << 20))
         for (int64_t ac = 0; ac < outer * alen; ac++) {
             int64_t c = ac % alen;
             const unsigned char *p = xb + 4 * ac * inner;
