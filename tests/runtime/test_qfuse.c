@@ -447,6 +447,12 @@ static const qcase qcases[] = {
     {"conv depthwise s3 (generic)", "Conv", U8, S8, U8, true, true, false, 4,
      D4(1, 4, 17, 19), 4, D4(4, 1, 3, 3), "group=i:4;strides=is:3,3;pads=is:1,1,1,1", -63, 63,
      false},
+    /* 7x7 images: 4 panels, so the tasks also split the channel blocks;
+     * the last panel (1 column) runs as GEMVs */
+    {"conv 1x1 7x7 512->256 (split channels)", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(1, 512, 7, 7), 4, D4(256, 512, 1, 1), NULL, -63, 63, false},
+    {"conv 3x3 7x7 s8 act (split, implicit)", "Conv", S8, S8, S8, true, true, false, 4,
+     D4(1, 64, 7, 7), 4, D4(132, 64, 3, 3), "pads=is:1,1,1,1", -64, 64, false},
     {"conv 1x1 s8 act 7-bit w (direct)", "Conv", S8, S8, U8, true, true, false, 4,
      D4(2, 37, 9, 11), 4, D4(21, 37, 1, 1), NULL, -64, 64, false},
     {"conv 1x1 u8 act 7-bit w (direct)", "Conv", U8, S8, S8, false, true, false, 4,

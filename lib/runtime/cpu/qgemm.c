@@ -632,11 +632,42 @@ static inline int32_t requant_one(const rt_qpack *p, int64_t m, int32_t acc)
     return (int32_t)nearbyintf(v) + p->yzp;
 }
 
+#ifdef QG_X86
+/* Gemm/MatMul layout (y[n][m], ldm 1): the four channel rows requantised
+ * to 16 bytes each, transposed to 16 words of four channels, one word per
+ * row of x. */
+__attribute__((target("avx2"))) static void epilogue_t4_avx2(const rt_qpack *p,
+                                                             const int32_t *tile, int64_t m0,
+                                                             int64_t n0, int nr, uint8_t *y,
+                                                             int64_t ldn)
+{
+    __m128i r[MR];
+    for (int i = 0; i < MR; i++)
+        r[i] = rq16_avx2(p, m0 + i, _mm256_loadu_si256((const __m256i *)(tile + i * NR)),
+                         _mm256_loadu_si256((const __m256i *)(tile + i * NR + 8)));
+    __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+    __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+    uint32_t w[NR];
+    _mm_storeu_si128((__m128i *)w, _mm_unpacklo_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(w + 4), _mm_unpackhi_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(w + 8), _mm_unpacklo_epi16(t1, t3));
+    _mm_storeu_si128((__m128i *)(w + 12), _mm_unpackhi_epi16(t1, t3));
+    for (int j = 0; j < nr; j++)
+        memcpy(y + (n0 + j) * ldn + m0, &w[j], 4);
+}
+#endif
+
 /* Requantises a tile: rows m0.. (mr valid) x columns n0.. (nr valid) into y
  * at y[m * ldm + n * ldn] (elements). */
 static void epilogue(const rt_qpack *p, const int32_t *tile, int64_t m0, int mr, int64_t n0,
                      int nr, void *y, int64_t ldm, int64_t ldn)
 {
+#ifdef QG_X86
+    if (p->avx2 && ldm == 1 && mr == MR) {
+        epilogue_t4_avx2(p, tile, m0, n0, nr, y, ldn);
+        return;
+    }
+#endif
     for (int r = 0; r < mr; r++) {
         int64_t m = m0 + r;
         const int32_t *acc = tile + r * NR;
@@ -1265,7 +1296,9 @@ static void rows_task(void *ctx, int64_t t)
     const rt_qpack *p = jb->p;
     int64_t n0 = t * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    int32_t *B = rt_alloc((size_t)(p->kp * NR) * sizeof(int32_t));
+    static _Thread_local int32_t sbuf[2048] __attribute__((aligned(32)));
+    size_t nb = (size_t)(p->kp * NR);
+    int32_t *B = nb <= sizeof sbuf / sizeof *sbuf ? sbuf : rt_alloc(nb * sizeof(int32_t));
     if (!B) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -1298,7 +1331,8 @@ static void rows_task(void *ctx, int64_t t)
         pack_rows(p, jb->x, n0, nr, (int16_t *)B);
     }
     panel(p, jb, 0, 0, n0, nr, B, NR, mc);
-    rt_free(B);
+    if (B != sbuf)
+        rt_free(B);
 }
 
 #ifdef QG_X86
@@ -1763,7 +1797,10 @@ static void qadd_task(void *ctx, int64_t t)
  * by the shape; each output is still computed once, the same way. */
 static int64_t split_channels(qjob *jb, int64_t outer)
 {
-    int64_t mblk = jb->p->mblk, want = outer >= 16 ? 1 : (16 + outer - 1) / outer;
+    const rt_qpack *p = jb->p;
+    /* small products run on one thread anyway (rt_parallel_for_work) */
+    double macs = (double)outer * NR * (double)p->Mg * (double)p->K;
+    int64_t mblk = p->mblk, want = outer >= 16 || macs < 4e6 ? 1 : (16 + outer - 1) / outer;
     want = want < mblk ? want : mblk;
     jb->mper = (mblk + want - 1) / want;
     jb->mch = (mblk + jb->mper - 1) / jb->mper;
