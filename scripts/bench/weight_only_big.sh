@@ -16,8 +16,9 @@
 #   hpcz quantize big.onnx -o out/q.onnx --mode weight-only   (int8 per-channel, the default)
 #   the same with --clip minmax (no search for the clipping with least squared error)
 # and prints the median and best wall time and peak RSS of each, the output size,
-# and the ratio quantize/cp. With --perf (or when quantize is slower than 2x cp,
-# if perf works here) it records one run of each quantize command with `perf record`
+# and the ratio quantize/cp (hpcz reads the weights in place in its mapping of
+# big.onnx, so its peak RSS counts those 512 MiB of page-cache pages). With
+# --perf (or when quantize is slower than 2x cp, if perf works here) it records one run of each quantize command with `perf record`
 # and prints the top of `perf report` (what dominates, by self time). Uses build-rel/ (release, built if needed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --dim) dim=$2; shift 2 ;;
     --perf) want_perf=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "weight_only_big.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
