@@ -84,6 +84,8 @@ struct rt_qpack {
     size_t dwplane;     /* dw fast paths: int16 elements of the plane */
     int32_t *dwpw;      /* dw fast paths: [M][dwnp] pairs (w[kh][kw], w[kh][kw + 1]) */
     int64_t *dwoff;     /* dw fast paths: [dwnp] plane offset of each pair */
+    int8_t dwzero[16];  /* dw, W < 16: padding offsets in a row's 16-wide spill */
+    int dwnz;
     int64_t kq;    /* u8s8: quads of k */
     int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
     int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
@@ -1373,6 +1375,27 @@ __attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int
     }
 }
 
+/* A row of n < 16 bytes (16 readable) widened as in widen_row_avx2 with
+ * one 32-byte store: its spill past the row is set back to 0 where it
+ * landed on padding (p->dwzero lists those offsets; the spill's data
+ * columns belong to later rows, which are written afterwards), or entirely
+ * for the last row. */
+__attribute__((target("avx2"))) static void widen_short_avx2(const rt_qpack *p, const uint8_t *x,
+                                                             int16_t *d, int32_t zp, bool s8,
+                                                             bool last)
+{
+    int64_t n = p->g.in[2];
+    __m128i v = _mm_loadu_si128((const __m128i *)x);
+    __m256i w = s8 ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+    _mm256_storeu_si256((__m256i *)d, _mm256_sub_epi16(w, _mm256_set1_epi16((short)zp)));
+    if (last) /* the spill reaches past the last data row: zero all but data */
+        for (int64_t o = n; o < 16; o++)
+            d[o] = 0;
+    else
+        for (int i = 0; i < p->dwnz; i++)
+            d[p->dwzero[i]] = 0;
+}
+
 /* Depthwise fast paths (AVX2, dilation 1 along W, fixed at plan time in
  * dw_plan). A task owns a run of channels and one int16 plane (x - x_zp,
  * rows of p->dwrs, zero padding): zeroed once, only the interior is
@@ -1415,7 +1438,14 @@ dw_flat_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *stage, ui
         memcpy(y, stage, (size_t)(OH * OW));
         return;
     }
-    for (int64_t oh = 0; oh < OH; oh++)
+    /* 16-byte stores while their spill stays inside the plane: rows after
+     * oh are written later and overwrite it (stage has 16 readable slack) */
+    int64_t oh = 0;
+    if (OW <= 16)
+        for (; oh * OW + 16 <= OH * OW; oh++)
+            _mm_storeu_si128((__m128i *)(y + oh * OW),
+                             _mm_loadu_si128((const __m128i *)(stage + oh * rs)));
+    for (; oh < OH; oh++)
         memcpy(y + oh * OW, stage + oh * rs, (size_t)OW);
 }
 
@@ -1655,8 +1685,17 @@ static void dw_task(void *ctx, int64_t t)
         int64_t ci = m / p->Mg;
         if (ci != last) { /* interior rows of the plane: x - x_zp */
             const uint8_t *xc = (const uint8_t *)jb->x + (b * p->cin + ci) * g->isize;
-            for (int64_t ih = 0; ih < H; ih++)
-                widen_row_avx2(xc + ih * W, 1, pl + (ih + g->pb[1]) * rs + g->pb[2], W, p->xzp, s8);
+            const uint8_t *xend = (const uint8_t *)jb->x + p->batch * p->cin * g->isize;
+            for (int64_t ih = 0; ih < H; ih++) {
+                int16_t *d = pl + (ih + g->pb[1]) * rs + g->pb[2];
+                if (W < 16 && xend - (xc + ih * W) >= 16)
+                    /* spill end (d + 16) past the last row's data end */
+                    widen_short_avx2(p, xc + ih * W, d, p->xzp, s8,
+                                     (ih + g->pb[1]) * rs + g->pb[2] + 16 >
+                                         (H - 1 + g->pb[1]) * rs + g->pb[2] + W);
+                else
+                    widen_row_avx2(xc + ih * W, 1, d, W, p->xzp, s8);
+            }
             last = ci;
         }
         uint8_t *y = (uint8_t *)jb->y + (b * p->M + m) * g->osize;
@@ -1696,6 +1735,13 @@ static bool dw_plan(rt_qpack *p)
         return true;
     }
     p->dwnp = np;
+    /* a 16-wide row store spills 16 - W elements: those on padding columns
+     * (row of dwrs: [0, pb) and [pb + W, dwrs)) are zeroed back */
+    for (int64_t o = g->in[2]; o < 16; o++) {
+        int64_t col = (g->pb[2] + o) % p->dwrs;
+        if (col < g->pb[2] || col >= g->pb[2] + g->in[2])
+            p->dwzero[p->dwnz++] = (int8_t)o;
+    }
     p->dwoff = malloc((size_t)np * sizeof *p->dwoff);
     p->dwpw = malloc((size_t)(p->M * np) * sizeof *p->dwpw);
     if (!p->dwoff || !p->dwpw)
