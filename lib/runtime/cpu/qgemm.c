@@ -103,6 +103,7 @@ struct rt_qpack {
     int32_t *wp;   /* [groups][mblk][kp][MR] */
     int32_t *bi;   /* [M] */
     float *mult, *bf; /* [M] */
+    bool has_bf;      /* some bf[m] != 0 (else the add is skipped: x + 0 = x) */
 };
 
 void rt_qpack_free(rt_qpack *p)
@@ -287,6 +288,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 p->bi[m] = bq;
             else
                 p->bf[m] = (float)((double)bq * (double)bsm / (double)d->ys);
+            p->has_bf |= p->bf[m] != 0;
         }
     }
     for (int64_t gi = 0; gi < p->groups; gi++)
@@ -402,7 +404,7 @@ size_t rt_qpack_bytes(const rt_qpack *p)
 typedef struct rqc {
     __m256i bi, zp;
     __m256 mult, bf, lo, hi;
-    bool u8;
+    bool u8, has_bf;
 } rqc;
 
 __attribute__((target("avx2"), always_inline)) static inline rqc rqc_of(const rt_qpack *p,
@@ -416,6 +418,7 @@ __attribute__((target("avx2"), always_inline)) static inline rqc rqc_of(const rt
     r.lo = _mm256_set1_ps(p->lo);
     r.hi = _mm256_set1_ps(p->hi);
     r.u8 = p->ydt == HPCZ_DTYPE_UINT8;
+    r.has_bf = p->has_bf;
     return r;
 }
 
@@ -424,8 +427,12 @@ __attribute__((target("avx2"), always_inline)) static inline rqc rqc_of(const rt
 __attribute__((target("avx2"), always_inline)) static inline __m128i rq16(const rqc *r,
                                                                          __m256i a0, __m256i a1)
 {
-    __m256 v0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a0, r->bi)), r->mult), r->bf);
-    __m256 v1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a1, r->bi)), r->mult), r->bf);
+    __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a0, r->bi)), r->mult);
+    __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a1, r->bi)), r->mult);
+    if (r->has_bf) {
+        v0 = _mm256_add_ps(v0, r->bf);
+        v1 = _mm256_add_ps(v1, r->bf);
+    }
     v0 = _mm256_max_ps(_mm256_min_ps(v0, r->hi), r->lo);
     v1 = _mm256_max_ps(_mm256_min_ps(v1, r->hi), r->lo);
     __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), r->zp); /* MXCSR: nearest even */
