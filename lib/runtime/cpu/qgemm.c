@@ -1059,6 +1059,56 @@ static void implicit_pad_task(void *ctx, int64_t t)
     (void)Hp;
 }
 
+/* Row k of the panel: its runs gathered (loads at img + koff + base) and
+ * blended. Inlined with nseg and sw constants for the common cases. */
+__attribute__((target("avx2"), always_inline)) static inline __m128i
+implicit_row(const uint8_t *src, int nseg, const int64_t *base, const __m128i *mask, int64_t sw)
+{
+    const __m128i ff = _mm_set1_epi16(0xff);
+    __m128i v = _mm_setzero_si128();
+    for (int sgi = 0; sgi < nseg; sgi++) {
+        const uint8_t *a = src + base[sgi];
+        __m128i l;
+        if (sw == 1) {
+            l = _mm_loadu_si128((const __m128i *)a);
+        } else {
+            __m128i lo = _mm_and_si128(_mm_loadu_si128((const __m128i *)a), ff);
+            __m128i hi = _mm_and_si128(_mm_loadu_si128((const __m128i *)(a + 16)), ff);
+            l = _mm_packus_epi16(lo, hi);
+        }
+        v = nseg == 1 ? l : sgi == 0 ? _mm_and_si128(l, mask[0]) : _mm_blendv_epi8(v, l, mask[sgi]);
+    }
+    return v;
+}
+
+/* The B panel (kq quads of 16 columns x 4 bytes) of the rows k < K. */
+__attribute__((target("avx2"), always_inline)) static inline void
+implicit_gather(uint8_t *B, const uint8_t *img, const int64_t *koff, int64_t K, int64_t kq,
+                int nseg, const int64_t *base, const __m128i *mask, int64_t sw)
+{
+    for (int64_t q = 0; q < kq; q++) {
+        __m128i r[4];
+        if (4 * q + 3 < K) {
+            const int64_t *ko = koff + 4 * q;
+            r[0] = implicit_row(img + ko[0], nseg, base, mask, sw);
+            r[1] = implicit_row(img + ko[1], nseg, base, mask, sw);
+            r[2] = implicit_row(img + ko[2], nseg, base, mask, sw);
+            r[3] = implicit_row(img + ko[3], nseg, base, mask, sw);
+        } else {
+            for (int i = 0; i < 4; i++)
+                r[i] = 4 * q + i < K ? implicit_row(img + koff[4 * q + i], nseg, base, mask, sw)
+                                     : _mm_setzero_si128();
+        }
+        __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+        __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+        uint8_t *dst = B + q * 4 * NR;
+        _mm_store_si128((__m128i *)dst, _mm_unpacklo_epi16(t0, t2));
+        _mm_store_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(t0, t2));
+        _mm_store_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
+        _mm_store_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
+    }
+}
+
 __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
@@ -1095,39 +1145,16 @@ __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
         return;
     }
     const uint8_t *img = jb->col8 + IMPLICIT_FRONT + gi * (p->cin / p->groups) * p->iplane;
-    const __m128i ff = _mm_set1_epi16(0xff);
-    for (int64_t q = 0; q < p->kq; q++) {
-        __m128i r[4];
-        for (int i = 0; i < 4; i++) {
-            int64_t k = 4 * q + i;
-            if (k >= p->K) {
-                r[i] = _mm_setzero_si128();
-                continue;
-            }
-            const uint8_t *src = img + p->ikoff[k];
-            __m128i v = _mm_setzero_si128();
-            for (int sgi = 0; sgi < nseg; sgi++) {
-                const uint8_t *a = src + base[sgi];
-                __m128i l;
-                if (sw == 1) {
-                    l = _mm_loadu_si128((const __m128i *)a);
-                } else {
-                    __m128i lo = _mm_and_si128(_mm_loadu_si128((const __m128i *)a), ff);
-                    __m128i hi = _mm_and_si128(_mm_loadu_si128((const __m128i *)(a + 16)), ff);
-                    l = _mm_packus_epi16(lo, hi);
-                }
-                v = nseg == 1 ? l : _mm_blendv_epi8(v, l, mask[sgi]);
-            }
-            r[i] = v;
-        }
-        __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
-        __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
-        uint8_t *dst = B + q * 4 * NR;
-        _mm_store_si128((__m128i *)dst, _mm_unpacklo_epi16(t0, t2));
-        _mm_store_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(t0, t2));
-        _mm_store_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
-        _mm_store_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
-    }
+    if (sw == 1 && nseg == 1)
+        implicit_gather(B, img, p->ikoff, p->K, p->kq, 1, base, mask, 1);
+    else if (sw == 1 && nseg == 2)
+        implicit_gather(B, img, p->ikoff, p->K, p->kq, 2, base, mask, 1);
+    else if (sw == 2 && nseg == 1)
+        implicit_gather(B, img, p->ikoff, p->K, p->kq, 1, base, mask, 2);
+    else if (sw == 2 && nseg == 2)
+        implicit_gather(B, img, p->ikoff, p->K, p->kq, 2, base, mask, 2);
+    else
+        implicit_gather(B, img, p->ikoff, p->K, p->kq, nseg, base, mask, sw);
     panel(p, jb, jb->b, gi, n0, nr, (const int32_t *)B, NR, mc);
     if (B != sbuf)
         rt_free(B);
