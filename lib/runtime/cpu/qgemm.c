@@ -452,6 +452,23 @@ rq16_avx2(const rt_qpack *p, int64_t m, __m256i a0, __m256i a1)
 }
 #endif
 
+#ifdef QG_X86
+/* A full tile (MR channels x 16 columns) requantised to y + (m0 + r) * ldm:
+ * all four rows computed before the first store, so that the constants
+ * shared by the rows are loaded once (a store through uint8_t * could
+ * change them, as far as the compiler knows). */
+__attribute__((target("avx2"), always_inline)) static inline void
+rq_tile_store(const rt_qpack *p, int64_t m0, const int32_t *c, uint8_t *y, int64_t ldm)
+{
+    __m128i o[MR];
+    for (int r = 0; r < MR; r++)
+        o[r] = rq16_avx2(p, m0 + r, _mm256_loadu_si256((const __m256i *)(c + r * NR)),
+                         _mm256_loadu_si256((const __m256i *)(c + r * NR + 8)));
+    for (int r = 0; r < MR; r++)
+        _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm), o[r]);
+}
+#endif
+
 /* ---- micro-kernels: c[MR][NR] = sum over kp pairs; the AVX2 ones, given
  * y, requantise the full tile themselves: row r to y + (m0 + r) * ldm. */
 
@@ -520,10 +537,7 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
     /* requantised from the stored tile: keeping the sums in registers for
      * this makes GCC copy and spill accumulators inside the loop */
     if (y)
-        for (int r = 0; r < MR; r++)
-            _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm),
-                             rq16_avx2(p, m0 + r, _mm256_loadu_si256((const __m256i *)(c + r * NR)),
-                                       _mm256_loadu_si256((const __m256i *)(c + r * NR + 8))));
+        rq_tile_store(p, m0, c, y, ldm);
 }
 
 /* Same for the first 8 columns only (edge panels with at most 8 columns). */
@@ -600,10 +614,7 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
     /* requantised from the stored tile: keeping the sums in registers for
      * this makes GCC copy and spill accumulators inside the loop */
     if (y)
-        for (int r = 0; r < MR; r++)
-            _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm),
-                             rq16_avx2(p, m0 + r, _mm256_loadu_si256((const __m256i *)(c + r * NR)),
-                                       _mm256_loadu_si256((const __m256i *)(c + r * NR + 8))));
+        rq_tile_store(p, m0, c, y, ldm);
 }
 
 __attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const int32_t *b,
