@@ -1425,7 +1425,7 @@ __attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int
  * landed on padding (p->dwzero lists those offsets; the spill's data
  * columns belong to later rows, which are written afterwards), or entirely
  * for the last row. */
-__attribute__((target("avx2"))) static void widen_short_avx2(const rt_qpack *p, const uint8_t *x,
+__attribute__((target("avx2"), always_inline)) static inline void widen_short_avx2(const rt_qpack *p, const uint8_t *x,
                                                              int16_t *d, int32_t zp, bool s8,
                                                              bool last)
 {
@@ -1516,23 +1516,35 @@ dw_s2_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *y, int64_t 
     const int32_t *wp = p->dwpw + m * np;
     const int64_t *off = p->dwoff;
     const rqc rq = rqc_of(p, m);
-    for (int64_t oh = 0; oh < OH; oh++, y += OW) {
+    int64_t end = OH * OW;
+    for (int64_t oh = 0; oh < OH; oh++) {
         const int16_t *rb = pl + oh * sh * rs;
         for (int64_t j0 = 0; j0 < OW; j0 += 16) {
             __m256i a0 = _mm256_setzero_si256(), a1 = a0;
-            for (int64_t t = 0; t < np; t++) {
-                const int16_t *s = rb + off[t] + 2 * j0;
-                __m256i w = _mm256_set1_epi32(wp[t]);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 16)), w));
+            if (OW - j0 <= 8) { /* the last 8 or fewer: one accumulator */
+                for (int64_t t = 0; t < np; t++)
+                    a0 = _mm256_add_epi32(
+                        a0, _mm256_madd_epi16(
+                                _mm256_loadu_si256((const __m256i *)(rb + off[t] + 2 * j0)),
+                                _mm256_set1_epi32(wp[t])));
+            } else {
+                for (int64_t t = 0; t < np; t++) {
+                    const int16_t *s = rb + off[t] + 2 * j0;
+                    __m256i w = _mm256_set1_epi32(wp[t]);
+                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
+                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 16)), w));
+                }
             }
             __m128i v = rq16(&rq, a0, a1);
-            if (j0 + 16 <= OW) {
-                _mm_storeu_si128((__m128i *)(y + j0), v);
+            /* 16-byte stores whose spill stays inside the plane (later
+             * columns and rows overwrite it); an exact copy at its end */
+            int64_t at = oh * OW + j0;
+            if (at + 16 <= end) {
+                _mm_storeu_si128((__m128i *)(y + at), v);
             } else {
                 uint8_t tmp[16];
                 _mm_storeu_si128((__m128i *)tmp, v);
-                memcpy(y + j0, tmp, (size_t)(OW - j0));
+                memcpy(y + at, tmp, (size_t)(OW - j0));
             }
         }
     }
@@ -1699,6 +1711,46 @@ RT_HOT static void dw_channel_generic(qjob *jb, int64_t b, int64_t m)
     rt_free(buf);
 }
 
+#ifdef QG_X86
+/* Fast paths: output channels [m0, m1) of image b on plane pl (stage:
+ * DW_FLAT's output rows). The plane is zeroed once; per input channel only
+ * its interior rows are rewritten (x - x_zp). */
+__attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b, int64_t m0,
+                                                             int64_t m1, int16_t *pl,
+                                                             uint8_t *stage)
+{
+    const rt_qpack *p = jb->p;
+    const conv_geom *g = &p->g;
+    int64_t H = g->in[1], W = g->in[2], rs = p->dwrs, pt = g->pb[1], pw = g->pb[2];
+    memset(pl, 0, p->dwplane * sizeof(int16_t));
+    bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
+    int32_t zp = p->xzp;
+    const uint8_t *xend = (const uint8_t *)jb->x + p->batch * p->cin * g->isize;
+    /* rows whose 16-wide store spills past the last row's data end */
+    int64_t lastdata = (H - 1 + pt) * rs + pw + W;
+    int64_t last = -1;
+    for (int64_t m = m0; m < m1; m++) {
+        int64_t ci = m / p->Mg;
+        if (ci != last) {
+            const uint8_t *xc = (const uint8_t *)jb->x + (b * p->cin + ci) * g->isize;
+            for (int64_t ih = 0; ih < H; ih++) {
+                int64_t at = (ih + pt) * rs + pw;
+                if (W < 16 && xend - (xc + ih * W) >= 16)
+                    widen_short_avx2(p, xc + ih * W, pl + at, zp, s8, at + 16 > lastdata);
+                else
+                    widen_row_avx2(xc + ih * W, 1, pl + at, W, zp, s8);
+            }
+            last = ci;
+        }
+        uint8_t *y = (uint8_t *)jb->y + (b * p->M + m) * g->osize;
+        if (p->dwk == DW_FLAT)
+            dw_flat_avx2(p, pl, m, stage, y);
+        else
+            dw_s2_avx2(p, pl, m, y);
+    }
+}
+#endif
+
 /* Depthwise task: (image, run of p->dwcb output channels). */
 static void dw_task(void *ctx, int64_t t)
 {
@@ -1714,7 +1766,7 @@ static void dw_task(void *ctx, int64_t t)
     }
 #ifdef QG_X86
     const conv_geom *g = &p->g;
-    int64_t H = g->in[1], W = g->in[2], rs = p->dwrs;
+    int64_t rs = p->dwrs;
     size_t plb = (p->dwplane * sizeof(int16_t) + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
     size_t stb = p->dwk == DW_FLAT ? (size_t)((g->out[1] * rs + 15) / 16 * 16) : 0;
     char *buf = rt_alloc(plb + stb);
@@ -1722,34 +1774,10 @@ static void dw_task(void *ctx, int64_t t)
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    int16_t *pl = (int16_t *)buf;
-    memset(pl, 0, p->dwplane * sizeof(int16_t));
-    bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
-    int64_t last = -1;
-    for (int64_t m = m0; m < m1; m++) {
-        int64_t ci = m / p->Mg;
-        if (ci != last) { /* interior rows of the plane: x - x_zp */
-            const uint8_t *xc = (const uint8_t *)jb->x + (b * p->cin + ci) * g->isize;
-            const uint8_t *xend = (const uint8_t *)jb->x + p->batch * p->cin * g->isize;
-            for (int64_t ih = 0; ih < H; ih++) {
-                int16_t *d = pl + (ih + g->pb[1]) * rs + g->pb[2];
-                if (W < 16 && xend - (xc + ih * W) >= 16)
-                    /* spill end (d + 16) past the last row's data end */
-                    widen_short_avx2(p, xc + ih * W, d, p->xzp, s8,
-                                     (ih + g->pb[1]) * rs + g->pb[2] + 16 >
-                                         (H - 1 + g->pb[1]) * rs + g->pb[2] + W);
-                else
-                    widen_row_avx2(xc + ih * W, 1, d, W, p->xzp, s8);
-            }
-            last = ci;
-        }
-        uint8_t *y = (uint8_t *)jb->y + (b * p->M + m) * g->osize;
-        if (p->dwk == DW_FLAT)
-            dw_flat_avx2(p, pl, m, (uint8_t *)buf + plb, y);
-        else
-            dw_s2_avx2(p, pl, m, y);
-    }
+    dw_channels_avx2(jb, b, m0, m1, (int16_t *)buf, (uint8_t *)buf + plb);
     rt_free(buf);
+#else
+    (void)b;
 #endif
 }
 
