@@ -75,6 +75,42 @@ RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
 /* The same for 8-bit integers (max commutes with dequantization, so a
  * quantized MaxPool between DequantizeLinear and QuantizeLinear of the same
  * scale and zero point runs here on the integers; see fuse_qdq). */
+/* e[j] = s[2 j], o[j] = s[2 j + 1] for j < n (bytes). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static void split_even_odd_avx2(const uint8_t *s, uint8_t *e,
+                                                                uint8_t *o, int64_t n)
+{
+    const __m256i sh = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                        0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(s + 2 * j)), sh);
+        v = _mm256_permute4x64_epi64(v, 0xd8); /* even 16 bytes, then odd 16 */
+        _mm_storeu_si128((__m128i *)(e + j), _mm256_castsi256_si128(v));
+        _mm_storeu_si128((__m128i *)(o + j), _mm256_extracti128_si256(v, 1));
+    }
+    for (; j < n; j++) {
+        e[j] = s[2 * j];
+        o[j] = s[2 * j + 1];
+    }
+}
+#endif
+
+static void split_even_odd(const uint8_t *s, uint8_t *e, uint8_t *o, int64_t n)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) {
+        split_even_odd_avx2(s, e, o, n);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < n; j++) {
+        e[j] = s[2 * j];
+        o[j] = s[2 * j + 1];
+    }
+}
+
 #define MAXPOOL_ROW 8704
 #define MAXPOOL2D_INT(NAME, T, TMIN)                                                         \
     RT_HOT static void NAME(void *ctx, int64_t pl)                                           \
@@ -118,10 +154,8 @@ RT_HOT static void maxpool2d_plane(const pool_job *j, int64_t pl)
                 }                                                                            \
                 const T *s0 = rp, *s1 = rp;                                                  \
                 if (sw == 2) {                                                               \
-                    for (int64_t j = 0; j < L / 2; j++) {                                    \
-                        ph[0][j] = rp[2 * j];                                                \
-                        ph[1][j] = rp[2 * j + 1];                                            \
-                    }                                                                        \
+                    split_even_odd((const uint8_t *)rp, (uint8_t *)ph[0], (uint8_t *)ph[1],  \
+                                   L / 2);                                                   \
                     s0 = ph[0];                                                              \
                     s1 = ph[1];                                                              \
                 }                                                                            \

@@ -722,6 +722,8 @@ typedef struct qjob {
     bool direct;       /* Conv, u8s8: 1x1 stride 1 unpadded, x read in place */
     int64_t nrows, rpt; /* u8s8 im2col: rows in the chunk, rows per task */
     int failed;
+    int64_t ppt;       /* Conv: consecutive panels per task (conv_group_task) */
+    rt_task_fn inner;  /* Conv: the per-panel task conv_group_task runs */
 } qjob;
 
 static inline int32_t xat(const rt_qpack *p, const void *x, int64_t i)
@@ -1911,6 +1913,33 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+/* Conv tasks take PPT consecutive panels (64 columns): a 64-byte line of
+ * an output row is then written by one thread, where adjacent 16-column
+ * panels on two threads would bounce it between their caches. The inner
+ * task index is (X * npanel + panel) * mch + run, as the per-panel tasks
+ * decode it; conv_groups sets the grouping and returns the task count. */
+#define PPT 4
+static void conv_group_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    int64_t mc = t % jb->mch, u = t / jb->mch;
+    int64_t ng = (jb->npanel + jb->ppt - 1) / jb->ppt;
+    int64_t X = u / ng, gr = u % ng;
+    int64_t p1 = (gr + 1) * jb->ppt < jb->npanel ? (gr + 1) * jb->ppt : jb->npanel;
+    for (int64_t pn = gr * jb->ppt; pn < p1; pn++)
+        jb->inner(ctx, (X * jb->npanel + pn) * jb->mch + mc);
+}
+
+static int64_t split_channels(qjob *jb, int64_t outer);
+
+static int64_t conv_groups(qjob *jb, int64_t nx, rt_task_fn inner)
+{
+    jb->ppt = jb->npanel >= 2 * PPT ? PPT : 1;
+    jb->inner = inner;
+    int64_t tasks = nx * ((jb->npanel + jb->ppt - 1) / jb->ppt);
+    return tasks * split_channels(jb, tasks);
+}
+
 /* With few panels (small images: 7x7 is 4 panels), tasks also take runs
  * of channel blocks, so that threads have about 16 tasks to share. Fixed
  * by the shape; each output is still computed once, the same way. */
@@ -1942,7 +1971,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
@@ -1974,7 +2003,8 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         for (jb.b = 0; jb.b < p->batch; jb.b++) {
             rt_parallel_for_work(p->cin, implicit_pad_task, &jb,
                                  (double)p->cin * (double)p->iplane);
-            rt_parallel_for_work(p->groups * jb.npanel * jb.mch, implicit_task, &jb, work / 4);
+            rt_parallel_for_work(conv_groups(&jb, p->groups, implicit_task), conv_group_task,
+                                 &jb, work / 4);
         }
         (void)cg;
         rt_free(jb.col8);
@@ -2003,9 +2033,8 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
                 rt_parallel_for_work((jb.nrows + jb.rpt - 1) / jb.rpt, im2col8_task, &jb,
                                      (double)(cnt * img));
             }
-            int64_t outer = cnt * p->groups * jb.npanel;
-            rt_parallel_for_work(outer * split_channels(&jb, outer), conv8_task, &jb,
-                                 work * (double)cnt / 4);
+            rt_parallel_for_work(conv_groups(&jb, cnt * p->groups, conv8_task), conv_group_task,
+                                 &jb, work * (double)cnt / 4);
         }
         rt_free(jb.col8);
     } else {
@@ -2016,7 +2045,8 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         for (jb.b = 0; jb.b < p->batch; jb.b++) {
             rt_parallel_for_work(p->groups * p->kp, im2col_task, &jb,
                                  (double)(p->groups * p->kp * jb.npad) * 2);
-            rt_parallel_for_work(p->groups * jb.npanel * jb.mch, conv_task, &jb, work / 4);
+            rt_parallel_for_work(conv_groups(&jb, p->groups, conv_task), conv_group_task, &jb,
+                                 work / 4);
         }
         rt_free(jb.col);
     }
