@@ -485,16 +485,25 @@ static hpcz_status check_limit(writer *w, const Onnx__ModelProto *mp, size_t *si
     return HPCZ_OK;
 }
 
+/* The ModelProto of m with every tensor inline, and its serialized size
+ * (checked against protobuf's limit); w's arena holds it. */
+static Onnx__ModelProto *inline_proto(writer *w, const hpcz_model *m, size_t *size)
+{
+    Onnx__ModelProto *mp = w_model(w, m);
+    *size = 0;
+    if (!w->st && mp)
+        w->st = check_limit(w, mp, size);
+    return mp;
+}
+
 hpcz_status hpcz_onnx_serialize(const hpcz_model *m, const hpcz_save_opts *opts, uint8_t **out,
                                 size_t *out_len, hpcz_error *err)
 {
     hpcz_save_opts local = opts ? *opts : (hpcz_save_opts){0};
     local.external = 0;
     writer w = {.opts = &local, .err = err};
-    Onnx__ModelProto *mp = w_model(&w, m);
-    size_t size = 0;
-    if (!w.st && mp)
-        w.st = check_limit(&w, mp, &size);
+    size_t size;
+    Onnx__ModelProto *mp = inline_proto(&w, m, &size);
     if (!w.st) {
         *out = malloc(size ? size : 1);
         if (!*out)
@@ -512,10 +521,8 @@ hpcz_status hpcz_onnx_serialized_size(const hpcz_model *m, const hpcz_save_opts 
     hpcz_save_opts local = opts ? *opts : (hpcz_save_opts){0};
     local.external = 0;
     writer w = {.opts = &local, .err = err};
-    Onnx__ModelProto *mp = w_model(&w, m);
-    size_t size = 0;
-    if (!w.st && mp)
-        w.st = check_limit(&w, mp, &size);
+    size_t size;
+    inline_proto(&w, m, &size);
     if (!w.st)
         *out_len = size;
     hpcz_arena_release(&w.arena);

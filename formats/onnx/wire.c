@@ -19,8 +19,23 @@ static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return false;
 }
 
-static hpcz_status walk(const uint8_t *p, const uint8_t *end, const ProtobufCMessageDescriptor *desc,
-                        int depth, int max_depth, hpcz_error *err)
+/* What a walk collects: with target set, the spans of the length-delimited
+ * field `field` (at least min_len bytes) of messages of type target, which it
+ * does not descend into. */
+typedef struct find_ctx {
+    const uint8_t *base;
+    const ProtobufCMessageDescriptor *target;
+    uint32_t field;
+    size_t min_len;
+    hpcz_wire_span *spans;
+    size_t n, cap;
+} find_ctx;
+
+/* Checks the wire format of one message (and of every submessage field
+ * desc knows), bounded by max_depth; collects spans into c when given. */
+static hpcz_status walk(find_ctx *c, const uint8_t *p, const uint8_t *end,
+                        const ProtobufCMessageDescriptor *desc, int depth, int max_depth,
+                        hpcz_error *err)
 {
     if (depth > max_depth)
         return hpcz_fail(err, HPCZ_ERR_PARSE, "protobuf messages nested deeper than %d levels",
@@ -53,14 +68,20 @@ static hpcz_status walk(const uint8_t *p, const uint8_t *end, const ProtobufCMes
             if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p))
                 return hpcz_fail(err, HPCZ_ERR_PARSE,
                                  "truncated protobuf (a length runs past the end of the data)");
-            const ProtobufCFieldDescriptor *fd =
-                desc && field <= UINT32_MAX
-                    ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
-                    : NULL;
-            if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-                hpcz_status st = walk(p, p + v, fd->descriptor, depth + 1, max_depth, err);
-                if (st)
-                    return st;
+            if (c && c->target && desc == c->target && field == c->field && v >= c->min_len) {
+                if (!hpcz_grow((void **)&c->spans, &c->cap, c->n + 1, sizeof *c->spans))
+                    return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                c->spans[c->n++] = (hpcz_wire_span){(size_t)(p - c->base), (size_t)v};
+            } else {
+                const ProtobufCFieldDescriptor *fd =
+                    desc && field <= UINT32_MAX
+                        ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
+                        : NULL;
+                if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+                    hpcz_status st = walk(c, p, p + v, fd->descriptor, depth + 1, max_depth, err);
+                    if (st)
+                        return st;
+                }
             }
             p += v;
             break;
@@ -75,76 +96,10 @@ static hpcz_status walk(const uint8_t *p, const uint8_t *end, const ProtobufCMes
 hpcz_status hpcz_wire_check(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
                             int max_depth, hpcz_error *err)
 {
-    return walk(buf, buf + len, desc, 0, max_depth, err);
+    return walk(NULL, buf, buf + len, desc, 0, max_depth, err);
 }
 
 /* ------------------------------------------------------------ payloads in place */
-
-typedef struct find_ctx {
-    const uint8_t *base;
-    const ProtobufCMessageDescriptor *target;
-    uint32_t field;
-    size_t min_len;
-    hpcz_wire_span *spans;
-    size_t n, cap;
-} find_ctx;
-
-static hpcz_status find(find_ctx *c, const uint8_t *p, const uint8_t *end,
-                        const ProtobufCMessageDescriptor *desc, int depth, int max_depth,
-                        hpcz_error *err)
-{
-    if (depth > max_depth)
-        return hpcz_fail(err, HPCZ_ERR_PARSE, "protobuf messages nested deeper than %d levels",
-                         max_depth);
-    while (p < end) {
-        uint64_t key, v;
-        if (!read_varint(&p, end, &key))
-            return hpcz_fail(err, HPCZ_ERR_PARSE, "truncated or corrupt protobuf (bad field key)");
-        switch (key & 7) {
-        case 0:
-            if (!read_varint(&p, end, &v))
-                return hpcz_fail(err, HPCZ_ERR_PARSE, "truncated protobuf (varint)");
-            break;
-        case 1:
-            if (end - p < 8)
-                return hpcz_fail(err, HPCZ_ERR_PARSE, "truncated protobuf (fixed64)");
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return hpcz_fail(err, HPCZ_ERR_PARSE, "truncated protobuf (fixed32)");
-            p += 4;
-            break;
-        case 2: {
-            if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return hpcz_fail(err, HPCZ_ERR_PARSE,
-                                 "truncated protobuf (a length runs past the end of the data)");
-            uint64_t field = key >> 3;
-            if (desc == c->target && field == c->field && v >= c->min_len) {
-                if (!hpcz_grow((void **)&c->spans, &c->cap, c->n + 1, sizeof *c->spans))
-                    return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-                c->spans[c->n++] = (hpcz_wire_span){(size_t)(p - c->base), (size_t)v};
-            } else {
-                const ProtobufCFieldDescriptor *fd =
-                    desc && field <= UINT32_MAX
-                        ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
-                        : NULL;
-                if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-                    hpcz_status st = find(c, p, p + v, fd->descriptor, depth + 1, max_depth, err);
-                    if (st)
-                        return st;
-                }
-            }
-            p += v;
-            break;
-        }
-        default:
-            return hpcz_fail(err, HPCZ_ERR_PARSE, "corrupt protobuf (wire type %u)",
-                             (unsigned)(key & 7));
-        }
-    }
-    return HPCZ_OK;
-}
 
 hpcz_status hpcz_wire_find_payloads(const uint8_t *buf, size_t len,
                                     const ProtobufCMessageDescriptor *desc,
@@ -153,7 +108,7 @@ hpcz_status hpcz_wire_find_payloads(const uint8_t *buf, size_t len,
                                     size_t *n, hpcz_error *err)
 {
     find_ctx c = {.base = buf, .target = target, .field = field, .min_len = min_len};
-    hpcz_status st = find(&c, buf, buf + len, desc, 0, max_depth, err);
+    hpcz_status st = walk(&c, buf, buf + len, desc, 0, max_depth, err);
     if (st) {
         free(c.spans);
         return st;

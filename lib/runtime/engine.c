@@ -812,6 +812,27 @@ static bool int8_fusion_disabled(void)
     return v && *v && strcmp(v, "0");
 }
 
+/* Step sp reads slot v at input j instead of what it read. */
+static void read_instead(int *reads, rt_step *sp, size_t j, int v)
+{
+    reads[sp->in[j]]--;
+    reads[v]++;
+    sp->in[j] = v;
+}
+
+/* Step k now reads x_q (slot xq) and writes the output of QuantizeLinear
+ * q, which is skipped; the float slot sl between them is dropped. */
+static void fuse_into(rt_exec *e, int *reads, size_t k, int xq, rt_step *q, rt_slot *sl)
+{
+    rt_step *sp = &e->steps[k];
+    read_instead(reads, sp, 0, xq);
+    sp->out[0] = q->out[0];
+    e->slots[q->out[0]].first = (int)k;
+    q->fused = true;
+    memset(&sl->a, 0, sizeof sl->a);
+    sl->kind = SLOT_NONE;
+}
+
 /* int8 QDQ fusion: DequantizeLinear(x_q) + DequantizeLinear(const W_q)
  * [+ DequantizeLinear(const int32 b_q)] -> Conv/Gemm/MatMul -> its only
  * reader QuantizeLinear (per tensor, u8/s8) becomes one integer kernel
@@ -928,19 +949,9 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         sp->qp = qp;
         e->const_bytes += rt_qpack_bytes(qp);
-        reads[sp->in[0]]--;
-        reads[dx->in[0]]++;
-        sp->in[0] = dx->in[0];
-        if (add) {
-            reads[sp->in[1]]--;
-            reads[dw->in[0]]++;
-            sp->in[1] = dw->in[0];
-        }
-        sp->out[0] = q->out[0];
-        yq->first = (int)k;
-        q->fused = true;
-        memset(&sl->a, 0, sizeof sl->a);
-        sl->kind = SLOT_NONE;
+        if (add)
+            read_instead(reads, sp, 1, dw->in[0]);
+        fuse_into(e, reads, k, dx->in[0], q, sl);
     }
     /* DequantizeLinear(x_q) -> MaxPool or a reshape -> its only reader
      * QuantizeLinear with the same scale, zero point and type (what
@@ -981,14 +992,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp) || xs != ys || xzp != yzp ||
             !(xs > 0))
             continue;
-        reads[sp->in[0]]--;
-        reads[dx->in[0]]++;
-        sp->in[0] = dx->in[0];
-        sp->out[0] = q->out[0];
-        yq->first = (int)k;
-        q->fused = true;
-        memset(&sl->a, 0, sizeof sl->a);
-        sl->kind = SLOT_NONE;
+        fuse_into(e, reads, k, dx->in[0], q, sl);
     }
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,

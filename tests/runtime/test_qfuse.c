@@ -575,7 +575,7 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
  * zero point throughout, both ops run on the integers (2 Q fused) and give
  * the unfused graph's bytes; with another scale after MaxPool only the
  * Transpose (same scale on both sides) fuses. */
-static void check_passthrough(const char *label, int dt, bool same_params)
+static void check_passthrough(const char *label, int dt, bool same_params, const char *pool)
 {
     cases++;
     hpcz_model *m = hpcz_model_new();
@@ -604,7 +604,7 @@ static void check_passthrough(const char *label, int dt, bool same_params)
                *d2[] = {"pq", "ys", "yz"}, *ti[] = {"pd"}, *q2[] = {"tf", "ys", "yz"};
     node(g, "DequantizeLinear", "dqx", 3, dx, "xf");
     hpcz_node *mp = node(g, "MaxPool", "pool", 1, pi, "pf");
-    parse_attrs(m, mp, "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1");
+    parse_attrs(m, mp, pool);
     node(g, "QuantizeLinear", "q1", 3, q1, "pq");
     node(g, "DequantizeLinear", "dq2", 3, d2, "pd");
     hpcz_node *tr = node(g, "Transpose", "tr", 1, ti, "tf");
@@ -703,9 +703,15 @@ int main(int argc, char **argv)
         check(&qcases[i]);
     check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
-    check_passthrough("maxpool+transpose u8 same params", U8, true);
-    check_passthrough("maxpool+transpose s8 same params", S8, true);
-    check_passthrough("maxpool+transpose u8 other scale", U8, false);
+    const char *p3s2 = "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1";
+    check_passthrough("maxpool+transpose u8 same params", U8, true, p3s2);
+    check_passthrough("maxpool+transpose s8 same params", S8, true, p3s2);
+    check_passthrough("maxpool+transpose u8 other scale", U8, false, p3s2);
+    check_passthrough("maxpool 2x2/2 s8", S8, true, "kernel_shape=is:2,2;strides=is:2,2");
+    check_passthrough("maxpool 3x2 s(1,3) pads u8", U8, true,
+                      "kernel_shape=is:3,2;strides=is:1,3;pads=is:0,2,1,1");
+    check_passthrough("maxpool 4x4/3 ceil s8", S8, true,
+                      "kernel_shape=is:4,4;strides=is:3,3;pads=is:1,1,1,1;ceil_mode=i:1");
     if (argc >= 3)
         check_digits(argv[1], argv[2]);
     printf("%d cases, %d failures\n", cases, failures);

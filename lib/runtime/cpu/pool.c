@@ -112,6 +112,12 @@ static void split_even_odd(const uint8_t *s, uint8_t *e, uint8_t *o, int64_t n)
 }
 
 #define MAXPOOL_ROW 8704
+
+/* Length of the 8-bit MaxPool's padded row (see MAXPOOL2D_INT). */
+static int64_t maxpool_row_len(const conv_geom *g)
+{
+    return g->stride[2] * g->out[2] + g->k[2] + g->stride[2];
+}
 #define MAXPOOL2D_INT(NAME, T, TMIN)                                                         \
     RT_HOT static void NAME(void *ctx, int64_t pl)                                           \
     {                                                                                        \
@@ -136,59 +142,47 @@ static void split_even_odd(const uint8_t *s, uint8_t *e, uint8_t *o, int64_t n)
         }                                                                                    \
         int64_t sw = g->stride[2], KW = g->k[2], pw = g->pb[2];                              \
         int64_t L = sw * OW + KW + sw; /* padded row: [0, pw) and [pw + IW, L) are TMIN */  \
-        if (sw <= 2 && pw + IW <= L && L <= MAXPOOL_ROW) {                                   \
-            /* rows max over the window's rows into a padded row, then (stride 2:           \
-             * its even and odd columns split) the max over kw of shifted runs:           \
-             * every loop contiguous, so vectorised */                                      \
-            T rp[MAXPOOL_ROW], ph[2][MAXPOOL_ROW / 2 + 1], acc[MAXPOOL_ROW];                 \
-            for (int64_t oh = 0; oh < OH; oh++) {                                            \
-                int64_t h0 = oh * g->stride[1] - g->pb[1];                                   \
-                int64_t ha = h0 < 0 ? 0 : h0, hb = h0 + g->k[1] < IH ? h0 + g->k[1] : IH;    \
-                for (int64_t i = 0; i < L; i++)                                              \
-                    rp[i] = TMIN;                                                            \
-                for (int64_t ih = ha; ih < hb; ih++) {                                       \
-                    const T *row = xp + ih * IW;                                             \
-                    T *d = rp + pw;                                                          \
-                    for (int64_t iw = 0; iw < IW; iw++)                                      \
-                        d[iw] = row[iw] > d[iw] ? row[iw] : d[iw];                           \
-                }                                                                            \
-                const T *s0 = rp, *s1 = rp;                                                  \
-                if (sw == 2) {                                                               \
-                    split_even_odd((const uint8_t *)rp, (uint8_t *)ph[0], (uint8_t *)ph[1],  \
-                                   L / 2);                                                   \
-                    s0 = ph[0];                                                              \
-                    s1 = ph[1];                                                              \
-                }                                                                            \
-                for (int64_t ow = 0; ow < OW; ow++)                                          \
-                    acc[ow] = s0[ow];                                                        \
-                for (int64_t kw = 1; kw < KW; kw++) {                                        \
-                    const T *src = sw == 2 ? (kw & 1 ? s1 : s0) + kw / 2 : rp + kw;          \
-                    for (int64_t ow = 0; ow < OW; ow++)                                      \
-                        acc[ow] = src[ow] > acc[ow] ? src[ow] : acc[ow];                     \
-                }                                                                            \
-                memcpy(yp + oh * OW, acc, (size_t)OW * sizeof(T));                           \
-            }                                                                                \
-            return;                                                                          \
-        }                                                                                    \
-        T rowmax[4096];                                                                      \
+        /* rows max over the window's rows into a padded row, then the max over kw:        \
+         * stride 1 as shifted runs, stride 2 on its even and odd columns split, so        \
+         * every loop is contiguous (vectorised); larger strides column by column.         \
+         * pool() checks that L fits MAXPOOL_ROW. */                                        \
+        T rp[MAXPOOL_ROW], ph[2][MAXPOOL_ROW / 2 + 1], acc[MAXPOOL_ROW];                     \
         for (int64_t oh = 0; oh < OH; oh++) {                                                \
             int64_t h0 = oh * g->stride[1] - g->pb[1];                                       \
             int64_t ha = h0 < 0 ? 0 : h0, hb = h0 + g->k[1] < IH ? h0 + g->k[1] : IH;        \
-            for (int64_t iw = 0; iw < IW; iw++)                                              \
-                rowmax[iw] = TMIN;                                                           \
+            for (int64_t i = 0; i < L; i++)                                                  \
+                rp[i] = TMIN;                                                                \
             for (int64_t ih = ha; ih < hb; ih++) {                                           \
                 const T *row = xp + ih * IW;                                                 \
+                T *d = rp + pw;                                                              \
                 for (int64_t iw = 0; iw < IW; iw++)                                          \
-                    rowmax[iw] = row[iw] > rowmax[iw] ? row[iw] : rowmax[iw];                \
+                    d[iw] = row[iw] > d[iw] ? row[iw] : d[iw];                               \
             }                                                                                \
-            for (int64_t ow = 0; ow < OW; ow++) {                                            \
-                int64_t w0 = ow * g->stride[2] - g->pb[2];                                   \
-                int64_t wa = w0 < 0 ? 0 : w0, wb = w0 + g->k[2] < IW ? w0 + g->k[2] : IW;    \
-                T acc = TMIN;                                                                \
-                for (int64_t iw = wa; iw < wb; iw++)                                         \
-                    acc = rowmax[iw] > acc ? rowmax[iw] : acc;                               \
-                yp[oh * OW + ow] = acc;                                                      \
+            T *yr = yp + oh * OW;                                                            \
+            if (sw > 2) {                                                                    \
+                for (int64_t ow = 0; ow < OW; ow++) {                                        \
+                    T m = TMIN;                                                              \
+                    for (int64_t kw = 0; kw < KW; kw++)                                      \
+                        m = rp[ow * sw + kw] > m ? rp[ow * sw + kw] : m;                     \
+                    yr[ow] = m;                                                              \
+                }                                                                            \
+                continue;                                                                    \
             }                                                                                \
+            const T *s0 = rp, *s1 = rp;                                                      \
+            if (sw == 2) {                                                                   \
+                split_even_odd((const uint8_t *)rp, (uint8_t *)ph[0], (uint8_t *)ph[1],      \
+                               L / 2);                                                       \
+                s0 = ph[0];                                                                  \
+                s1 = ph[1];                                                                  \
+            }                                                                                \
+            for (int64_t ow = 0; ow < OW; ow++)                                              \
+                acc[ow] = s0[ow];                                                            \
+            for (int64_t kw = 1; kw < KW; kw++) {                                            \
+                const T *src = sw == 2 ? (kw & 1 ? s1 : s0) + kw / 2 : rp + kw;              \
+                for (int64_t ow = 0; ow < OW; ow++)                                          \
+                    acc[ow] = src[ow] > acc[ow] ? src[ow] : acc[ow];                         \
+            }                                                                                \
+            memcpy(yr, acc, (size_t)OW * sizeof(T));                                         \
         }                                                                                    \
     }
 MAXPOOL2D_INT(maxpool2d_plane_u8, uint8_t, 0)
@@ -299,7 +293,8 @@ static hpcz_status pool(rt_ctx *c, int kind)
     }
     if ((x->dtype == HPCZ_DTYPE_UINT8 || x->dtype == HPCZ_DTYPE_INT8) && !ind &&
         kind == POOL_MAX && g.in[0] == 1 && g.k[0] == 1 && g.dil[1] == 1 &&
-        g.dil[2] == 1 && g.in[2] <= 4096 && !c->reference) {
+        g.dil[2] == 1 && !c->reference && g.pb[2] + g.in[2] <= maxpool_row_len(&g) &&
+        maxpool_row_len(&g) <= MAXPOOL_ROW) {
         pool_job j = {NULL, NULL, x->data, y->data, &g, true, false};
         rt_parallel_for_work(planes,
                              x->dtype == HPCZ_DTYPE_UINT8 ? maxpool2d_plane_u8
