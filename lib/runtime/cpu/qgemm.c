@@ -63,6 +63,7 @@
 #define QG_DW_MAXKW 64
 
 enum { DW_GENERIC, DW_FLAT, DW_S2 };
+#define DW_MAXNP 256 /* weight pairs of a fast-path depthwise kernel */
 
 struct rt_qpack;
 static bool dw_plan(struct rt_qpack *p);
@@ -84,8 +85,9 @@ struct rt_qpack {
     size_t dwplane;     /* dw fast paths: int16 elements of the plane */
     int32_t *dwpw;      /* dw fast paths: [M][dwnp] pairs (w[kh][kw], w[kh][kw + 1]) */
     int64_t *dwoff;     /* dw fast paths: [dwnp] plane offset of each pair */
-    int8_t dwzero[16];  /* dw, W < 16: padding offsets in a row's 16-wide spill */
-    int dwnz;
+    int16_t dwkeep[2][16]; /* dw, W < 16: lanes a row's 16-wide store keeps (-1) or
+                            * zeroes (0): [0] spill on later rows' data kept, padding
+                            * zeroed; [1] (near the plane's end) all spill zeroed */
     int64_t kq;    /* u8s8: quads of k */
     int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
     int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
@@ -1423,24 +1425,17 @@ __attribute__((target("avx2"))) static void widen_row_avx2(const uint8_t *x, int
 }
 
 /* A row of n < 16 bytes (16 readable) widened as in widen_row_avx2 with
- * one 32-byte store: its spill past the row is set back to 0 where it
- * landed on padding (p->dwzero lists those offsets; the spill's data
- * columns belong to later rows, which are written afterwards), or entirely
- * for the last row. */
-__attribute__((target("avx2"), always_inline)) static inline void widen_short_avx2(const rt_qpack *p, const uint8_t *x,
-                                                             int16_t *d, int32_t zp, bool s8,
-                                                             bool last)
+ * one 32-byte store, its spill past the row masked (p->dwkeep): lanes on
+ * padding become 0, lanes on later rows' data are written again by those
+ * rows; near the plane's end (last) every spill lane is 0. */
+__attribute__((target("avx2"), always_inline)) static inline void
+widen_short_avx2(const rt_qpack *p, const uint8_t *x, int16_t *d, int32_t zp, bool s8, bool last)
 {
-    int64_t n = p->g.in[2];
     __m128i v = _mm_loadu_si128((const __m128i *)x);
     __m256i w = s8 ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
-    _mm256_storeu_si256((__m256i *)d, _mm256_sub_epi16(w, _mm256_set1_epi16((short)zp)));
-    if (last) /* the spill reaches past the last data row: zero all but data */
-        for (int64_t o = n; o < 16; o++)
-            d[o] = 0;
-    else
-        for (int i = 0; i < p->dwnz; i++)
-            d[p->dwzero[i]] = 0;
+    w = _mm256_sub_epi16(w, _mm256_set1_epi16((short)zp));
+    w = _mm256_and_si256(w, _mm256_loadu_si256((const __m256i *)p->dwkeep[last]));
+    _mm256_storeu_si256((__m256i *)d, w);
 }
 
 /* Depthwise fast paths (AVX2, dilation 1 along W, fixed at plan time in
@@ -1458,6 +1453,29 @@ __attribute__((target("avx2"), always_inline)) static inline void widen_short_av
  * int16 past the plane (slack). */
 /* The bodies are inlined with np a constant where it is 3x3's 6 (the taps
  * unrolled, weights held in registers) and a variable otherwise. */
+/* n bytes, exactly: rows up to 16 as two overlapping moves. */
+static inline void copy_row(uint8_t *d, const uint8_t *s, int64_t n)
+{
+    uint64_t a, b;
+    uint32_t c, e;
+    if (n > 16) {
+        memcpy(d, s, (size_t)n);
+    } else if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&c, s, 4);
+        memcpy(&e, s + n - 4, 4);
+        memcpy(d, &c, 4);
+        memcpy(d + n - 4, &e, 4);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
 __attribute__((target("avx2"), always_inline)) static inline void
 dw_flat_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *stage, uint8_t *y,
              int64_t np)
@@ -1465,16 +1483,21 @@ dw_flat_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *stage, ui
     const conv_geom *g = &p->g;
     int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs;
     int64_t n16 = (OH * rs + 15) / 16 * 16;
-    const int32_t *wp = p->dwpw + m * np;
-    const int64_t *off = p->dwoff;
+    /* taps and weights in registers before the loop (stores through
+     * uint8_t * would make the compiler reload them) */
+    const int16_t *src[DW_MAXNP];
+    __m256i wv[DW_MAXNP];
+    for (int64_t t = 0; t < np; t++) {
+        src[t] = pl + p->dwoff[t];
+        wv[t] = _mm256_set1_epi32(p->dwpw[m * np + t]);
+    }
     const rqc rq = rqc_of(p, m);
     for (int64_t i = 0; i < n16; i += 16) {
         __m256i e = _mm256_setzero_si256(), o = e;
         for (int64_t t = 0; t < np; t++) {
-            const int16_t *s = pl + off[t] + i;
-            __m256i w = _mm256_set1_epi32(wp[t]);
-            e = _mm256_add_epi32(e, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
-            o = _mm256_add_epi32(o, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 1)), w));
+            const int16_t *s = src[t] + i;
+            e = _mm256_add_epi32(e, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), wv[t]));
+            o = _mm256_add_epi32(o, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 1)), wv[t]));
         }
         __m256i lo = _mm256_unpacklo_epi32(e, o), hi = _mm256_unpackhi_epi32(e, o);
         _mm_storeu_si128((__m128i *)(stage + i),
@@ -1485,15 +1508,8 @@ dw_flat_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *stage, ui
         memcpy(y, stage, (size_t)(OH * OW));
         return;
     }
-    /* 16-byte stores while their spill stays inside the plane: rows after
-     * oh are written later and overwrite it (stage has 16 readable slack) */
-    int64_t oh = 0;
-    if (OW <= 16)
-        for (; oh * OW + 16 <= OH * OW; oh++)
-            _mm_storeu_si128((__m128i *)(y + oh * OW),
-                             _mm_loadu_si128((const __m128i *)(stage + oh * rs)));
-    for (; oh < OH; oh++)
-        memcpy(y + oh * OW, stage + oh * rs, (size_t)OW);
+    for (int64_t oh = 0; oh < OH; oh++)
+        copy_row(y + oh * OW, stage + oh * rs, OW);
 }
 
 __attribute__((target("avx2"))) static void dw_flat_avx2(const rt_qpack *p, const int16_t *pl,
@@ -1515,8 +1531,13 @@ dw_s2_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *y, int64_t 
 {
     const conv_geom *g = &p->g;
     int64_t OH = g->out[1], OW = g->out[2], rs = p->dwrs, sh = g->stride[1];
-    const int32_t *wp = p->dwpw + m * np;
     const int64_t *off = p->dwoff;
+    __m256i wv[DW_MAXNP];
+    for (int64_t t = 0; t < np; t++)
+        wv[t] = _mm256_set1_epi32(p->dwpw[m * np + t]);
+    int64_t offs[DW_MAXNP];
+    for (int64_t t = 0; t < np; t++)
+        offs[t] = off[t];
     const rqc rq = rqc_of(p, m);
     int64_t end = OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
@@ -1527,14 +1548,13 @@ dw_s2_body(const rt_qpack *p, const int16_t *pl, int64_t m, uint8_t *y, int64_t 
                 for (int64_t t = 0; t < np; t++)
                     a0 = _mm256_add_epi32(
                         a0, _mm256_madd_epi16(
-                                _mm256_loadu_si256((const __m256i *)(rb + off[t] + 2 * j0)),
-                                _mm256_set1_epi32(wp[t])));
+                                _mm256_loadu_si256((const __m256i *)(rb + offs[t] + 2 * j0)),
+                                wv[t]));
             } else {
                 for (int64_t t = 0; t < np; t++) {
-                    const int16_t *s = rb + off[t] + 2 * j0;
-                    __m256i w = _mm256_set1_epi32(wp[t]);
-                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), w));
-                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 16)), w));
+                    const int16_t *s = rb + offs[t] + 2 * j0;
+                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)s), wv[t]));
+                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(s + 16)), wv[t]));
                 }
             }
             __m128i v = rq16(&rq, a0, a1);
@@ -1795,7 +1815,7 @@ static bool dw_plan(rt_qpack *p)
     int64_t KH = g->k[1], KW = g->k[2], dh = g->dil[1];
     int64_t Hp = g->in[1] + g->pb[1] + g->pe[1], Wp = g->in[2] + g->pb[2] + g->pe[2];
     int64_t np = KH * ((KW + 1) / 2);
-    if (!p->avx2 || g->dil[2] != 1 || np > 256)
+    if (!p->avx2 || g->dil[2] != 1 || np > DW_MAXNP)
         return true;
     if (g->stride[1] == 1 && g->stride[2] == 1) {
         p->dwk = DW_FLAT;
@@ -1811,11 +1831,12 @@ static bool dw_plan(rt_qpack *p)
     }
     p->dwnp = np;
     /* a 16-wide row store spills 16 - W elements: those on padding columns
-     * (row of dwrs: [0, pb) and [pb + W, dwrs)) are zeroed back */
-    for (int64_t o = g->in[2]; o < 16; o++) {
+     * (row of dwrs: [0, pb) and [pb + W, dwrs)) are zeroed by the mask */
+    for (int64_t o = 0; o < 16; o++) {
         int64_t col = (g->pb[2] + o) % p->dwrs;
-        if (col < g->pb[2] || col >= g->pb[2] + g->in[2])
-            p->dwzero[p->dwnz++] = (int8_t)o;
+        bool data = o < g->in[2] || (col >= g->pb[2] && col < g->pb[2] + g->in[2]);
+        p->dwkeep[0][o] = data ? -1 : 0;
+        p->dwkeep[1][o] = o < g->in[2] ? -1 : 0;
     }
     p->dwoff = malloc((size_t)np * sizeof *p->dwoff);
     p->dwpw = malloc((size_t)(p->M * np) * sizeof *p->dwpw);
