@@ -35,7 +35,8 @@ static const cli_opt opts[] = {
     {"bench", OPT_BENCH, required_argument, "N",
      "run N times after a warm-up run; print median and min latency and peak activation memory"},
     {"profile", OPT_PROFILE, no_argument, NULL,
-     "with --bench: time per op type, and GFLOP/s of Conv/Gemm/MatMul"},
+     "with --bench: time per op type and of the slowest nodes (every node with --json), "
+     "and GFLOP/s of Conv/Gemm/MatMul"},
     {"json", OPT_JSON, no_argument, NULL,
      "print a JSON summary (schema hpcz.run version 1) on stdout and nothing else there"},
     {"quiet", 'q', no_argument, NULL, "no notes on stderr"},

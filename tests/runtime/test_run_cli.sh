@@ -50,5 +50,16 @@ expect "--bench prints latency and memory" 0 "" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --input "input=$x" --bench 3
 grep -q "^latency  median" "$tmp/out" && grep -q "peak activations" "$tmp/out" &&
   pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL --bench output"; cat "$tmp/out"; }
+# --profile: per op type and the slowest nodes in text; with --json every node
+# that ran, each named, slowest first
+expect "--profile text" 0 "" -- \
+  "$hpcz" run "$s/digits_cnn.onnx" --input "input=$x" --bench 2 --profile
+grep -q "^Conv  " "$tmp/out" && grep -q "^slowest nodes" "$tmp/out" &&
+  grep -q "(Conv) " "$tmp/out" &&
+  pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL --profile text"; cat "$tmp/out"; }
+"$hpcz" run "$s/digits_cnn.onnx" --input "input=$x" --bench 2 --profile --json >"$tmp/prof.json" &&
+  awk '/"nodes_by_time"/{f=1} f && /"name"/{n++} END{exit !(n >= 10)}' "$tmp/prof.json" &&
+  grep -q '"op_type": "Gemm"' "$tmp/prof.json" &&
+  pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL --profile --json"; cat "$tmp/prof.json"; }
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
