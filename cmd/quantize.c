@@ -76,7 +76,7 @@ static const cli_opt opts[] = {
      "a zero point per scale (default for int4)"},
     {"weight-dtype", OPT_WEIGHT_DTYPE, required_argument, "TYPE", "int8 (default) or uint8 weights"},
     {"reduce-range", OPT_REDUCE_RANGE, no_argument, NULL,
-     "7-bit weights, for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
+     "weights within [-64, 64], for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
      "Runtime's kernels saturate otherwise); default in static mode"},
     {"no-reduce-range", OPT_NO_REDUCE_RANGE, no_argument, NULL, "full 8-bit weights in static mode"},
     {"block-size", OPT_BLOCK_SIZE, required_argument, "N", "int4 block length: 16..1024, power of 2 (default 32)"},

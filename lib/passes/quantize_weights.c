@@ -705,7 +705,7 @@ static const hpcz_pass_opt int8_opts[] = {
     {"per-channel", HPCZ_OPT_BOOL, "true", "one scale per output channel (else per tensor)", NULL, 0, 0},
     {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
     {"symmetric", HPCZ_OPT_BOOL, "true", "zero point 0 (int8: range [-127, 127])", NULL, 0, 0},
-    {"reduce-range", HPCZ_OPT_BOOL, "false", "7-bit weights, for u8*s8 engines without VNNI", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_BOOL, "false", "weights within [-64, 64], for u8*s8 engines without VNNI", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul", "ops whose weights are quantized", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -1218,7 +1218,7 @@ static const hpcz_pass_opt static_opts[] = {
     {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
     {"act-dtype", HPCZ_OPT_ENUM, "uint8", "integer type of the activations", "uint8|int8", 0, 0},
     {"act-symmetric", HPCZ_OPT_BOOL, "false", "activations with zero point 0 (else asymmetric)", NULL, 0, 0},
-    {"reduce-range", HPCZ_OPT_BOOL, "false", "7-bit weights, for u8*s8 engines without VNNI", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_BOOL, "false", "weights within [-64, 64], for u8*s8 engines without VNNI", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"op-types", HPCZ_OPT_STRING, NULL, "ops that run in int8 (default: Conv, Gemm, MatMul, Add, Mul, pooling, Concat, activations, reshapes)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -1421,7 +1421,7 @@ static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, b
 
 static const hpcz_pass_opt dynamic_opts[] = {
     {"per-channel", HPCZ_OPT_BOOL, "true", "one weight scale per output column", NULL, 0, 0},
-    {"reduce-range", HPCZ_OPT_BOOL, "true", "7-bit weights (u8*s8 saturation on x86 without VNNI)", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_BOOL, "true", "weights within [-64, 64] (u8*s8 saturation on x86 without VNNI)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {0},

@@ -28,8 +28,14 @@ hpcz_qrange hpcz_qrange_of(int dtype, int symmetric, int reduce_range)
     default:
         HPCZ_ASSERT(!"not an integer quantization type");
     }
-    if (symmetric && r.qmin < 0)
-        r.qmin = -r.qmax; /* [-127, 127]: zero is exact and the range is balanced */
+    if (symmetric && r.qmin < 0) {
+        /* [-127, 127]: zero is exact and the range is balanced; reduced int8
+         * [-64, 64], what ONNX Runtime's quantizer uses: u8 x s8 pair sums
+         * stay within int16 (2 * 255 * 64 = 32640) */
+        if (reduce_range && dtype == HPCZ_DTYPE_INT8)
+            r.qmax = 64;
+        r.qmin = -r.qmax;
+    }
     return r;
 }
 

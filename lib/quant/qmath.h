@@ -19,8 +19,9 @@ typedef struct hpcz_qrange {
 
 /* The integer range of dtype: symmetric signed types drop the lowest value
  * (int8: [-127, 127]) so that zero-point-free scales are exact; reduce_range
- * takes one bit off (int8 [-63, 63], uint8 [0, 127]) for engines that
- * accumulate u8*s8 pairs in 16 bits. */
+ * takes one bit off (int8 [-64, 63], symmetric [-64, 64] as ONNX Runtime's
+ * quantizer; uint8 [0, 127]) for engines that accumulate u8*s8 pairs in 16
+ * bits (|w| <= 64 keeps them below 32767). */
 hpcz_qrange hpcz_qrange_of(int dtype, int symmetric, int reduce_range);
 
 /* Scale and zero point for the range [lo, hi] (which always includes 0). */
