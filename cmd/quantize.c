@@ -74,7 +74,8 @@ static const cli_opt opts[] = {
      "zero point 0 (default for int8; int4 then uses int4 instead of uint4)"},
     {"asymmetric", OPT_ASYMMETRIC, no_argument, NULL,
      "a zero point per scale (default for int4)"},
-    {"weight-dtype", OPT_WEIGHT_DTYPE, required_argument, "TYPE", "int8 (default) or uint8 weights"},
+    {"weight-dtype", OPT_WEIGHT_DTYPE, required_argument, "TYPE",
+     "int8 or uint8 weights (default int8; uint8 with per-column zero points in dynamic mode)"},
     {"reduce-range", OPT_REDUCE_RANGE, no_argument, NULL,
      "weights within [-64, 64], for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
      "Runtime's kernels saturate otherwise); default in static mode"},
@@ -501,7 +502,7 @@ static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **b
 
 int cmd_quantize(int argc, char **argv)
 {
-    const char *out = NULL, *mode = "weight-only", *dtype = "int8", *weight_dtype = "int8";
+    const char *out = NULL, *mode = "weight-only", *dtype = "int8", *weight_dtype = NULL;
     const char *include = NULL, *exclude = NULL, *op_types = NULL, *json = NULL, *passes = NULL;
     const char *clip = "mse";
     int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
@@ -693,8 +694,12 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&info, "--algo gptq is for weight-only int8/int4");
     if (gptq && !calib)
         return cli_usage_error(&info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
-    if (reduce_range < 0)
-        reduce_range = is_static || is_dynamic; /* u8*s8 pair saturation on x86 without VNNI, see --help */
+    /* dynamic: uint8 weights with a zero point per column by default (ONNX
+     * Runtime runs them with u8*u8 kernels, which do not saturate) */
+    if (!weight_dtype)
+        weight_dtype = is_dynamic ? "uint8" : "int8";
+    if (reduce_range < 0) /* u8*s8 pair saturation on x86 without VNNI, see --help */
+        reduce_range = is_static || (is_dynamic && !strcmp(weight_dtype, "int8"));
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
         return cli_usage_error(&info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
     if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
@@ -737,8 +742,9 @@ int cmd_quantize(int argc, char **argv)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
         else if (is_dynamic)
-            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,reduce-range=%s%s%s%s%s}",
-                     per_channel ? "true" : "false", reduce_range ? "true" : "false", include ? ",include=" : "",
+            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s%s%s%s}",
+                     per_channel ? "true" : "false", weight_dtype, reduce_range ? "true" : "false",
+                     include ? ",include=" : "",
                      include ? include : "", exclude ? ",exclude=" : "", exclude ? exclude : "");
         else if (is_static)
             snprintf(q, sizeof q,

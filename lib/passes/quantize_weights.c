@@ -1301,9 +1301,10 @@ static hpcz_value *node_out(hpcz_graph *g, hpcz_node *n, size_t k, const char *b
     return v;
 }
 
-static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, bool reduce, hpcz_pass_ctx *ctx,
-                                hpcz_error *err)
+static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, bool reduce, int wdt,
+                                hpcz_pass_ctx *ctx, hpcz_error *err)
 {
+    bool u8 = wdt == HPCZ_DTYPE_UINT8; /* asymmetric, a zero point per column */
     bool gemm = !strcmp(n->op_type, "Gemm");
     hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
     const float *wd = hpcz_tensor_data(w, err);
@@ -1316,14 +1317,14 @@ static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, b
     hpcz_model *m = g->model;
     const char *base = n->name && *n->name ? n->name : n->outputs[0]->name;
     int64_t kd[2] = {K, N}, nd[1] = {N};
-    hpcz_tensor *qt = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "quantized"), HPCZ_DTYPE_INT8, 2, kd);
-    hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "zero_point"), HPCZ_DTYPE_INT8,
+    hpcz_tensor *qt = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "quantized"), wdt, 2, kd);
+    hpcz_tensor *zt = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "zero_point"), wdt,
                                       per_channel ? 1 : 0, nd);
     hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, n->inputs[1]->name, "scale"), HPCZ_DTYPE_FLOAT,
                                       per_channel ? 1 : 0, nd);
     if (!qt || !zt || !st || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(zt) || !hpcz_tensor_alloc(st))
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    hpcz_qrange r = hpcz_qrange_of(HPCZ_DTYPE_INT8, 1, reduce);
+    hpcz_qrange r = hpcz_qrange_of(wdt, !u8, reduce);
     float *sd = st->data;
     float *col = malloc((size_t)K * sizeof *col);
     int *qc = malloc((size_t)K * sizeof *qc);
@@ -1335,22 +1336,26 @@ static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, b
     float tensor_scale = 0;
     int tzp = 0;
     if (!per_channel)
-        hpcz_choose_qparams(wd, (size_t)w->numel, 1, r, 1, 1, &tensor_scale, &tzp);
+        hpcz_choose_qparams(wd, (size_t)w->numel, 1, r, !u8, 1, &tensor_scale, &tzp);
     for (int64_t j = 0; j < N; j++) {
         for (int64_t k = 0; k < K; k++)
             col[k] = wd[tb ? j * K + k : k * N + j];
         float s = tensor_scale;
-        int z = 0;
+        int z = tzp;
         if (per_channel)
-            hpcz_choose_qparams(col, (size_t)K, 1, r, 1, 1, &s, &z);
+            hpcz_choose_qparams(col, (size_t)K, 1, r, !u8, 1, &s, &z);
         hpcz_quantize_span(col, (size_t)K, 1, s, z, r, qc);
         for (int64_t k = 0; k < K; k++)
-            ((int8_t *)qt->data)[k * N + j] = (int8_t)qc[k];
-        if (per_channel)
+            hpcz_qstore(qt->data, wdt, k * N + j, qc[k]);
+        if (per_channel) {
             sd[j] = s * alpha;
+            hpcz_qstore(zt->data, wdt, j, z);
+        }
     }
-    if (!per_channel)
+    if (!per_channel) {
         sd[0] = tensor_scale * alpha;
+        hpcz_qstore(zt->data, wdt, 0, tzp);
+    }
     free(col);
     free(qc);
     hpcz_value *qv = hpcz_add_init_value(g, qt, err), *zv = qv ? hpcz_add_init_value(g, zt, err) : NULL;
@@ -1414,14 +1419,18 @@ static hpcz_status dynamic_node(hpcz_graph *g, hpcz_node *n, bool per_channel, b
         hpcz_node_set_output(mul, 0, y);
     }
     n->aux = -1;
-    hpcz_pass_note(ctx, "quantize", "'%s' (%s): int8 weights [%lld x %lld]%s, activations quantized at run time", base,
-                   n->op_type, (long long)K, (long long)N, per_channel ? " per column" : "");
+    hpcz_pass_note(ctx, "quantize", "'%s' (%s): %s weights [%lld x %lld]%s, activations quantized at run time",
+                   base, n->op_type, u8 ? "uint8" : "int8", (long long)K, (long long)N,
+                   per_channel ? " per column" : "");
     return HPCZ_OK;
 }
 
 static const hpcz_pass_opt dynamic_opts[] = {
     {"per-channel", HPCZ_OPT_BOOL, "true", "one weight scale per output column", NULL, 0, 0},
-    {"reduce-range", HPCZ_OPT_BOOL, "true", "weights within [-64, 64] (u8*s8 saturation on x86 without VNNI)", NULL, 0, 0},
+    {"weight-dtype", HPCZ_OPT_ENUM, "uint8",
+     "uint8 (asymmetric, a zero point per column: u8*u8 kernels do not saturate) or int8", "uint8|int8", 0, 0},
+    {"reduce-range", HPCZ_OPT_BOOL, "false",
+     "int8 weights within [-64, 64] (u8*s8 saturation on x86 without VNNI); uint8 [0, 127]", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {0},
@@ -1451,7 +1460,9 @@ static hpcz_status run_dynamic(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass
             continue;
         if (!strcmp(n->op_type, "Gemm") && hpcz_node_attr_int(n, "transA", 0))
             continue;
-        st = dynamic_node(g, n, hpcz_pass_arg(a, "per-channel").b, hpcz_pass_arg(a, "reduce-range").b, ctx, err);
+        st = dynamic_node(g, n, hpcz_pass_arg(a, "per-channel").b, hpcz_pass_arg(a, "reduce-range").b,
+                          strcmp(hpcz_pass_arg(a, "weight-dtype").s, "int8") ? HPCZ_DTYPE_UINT8 : HPCZ_DTYPE_INT8,
+                          ctx, err);
         done += !st;
     }
     hpcz_filter_release(&f);
@@ -1465,7 +1476,7 @@ static hpcz_status run_dynamic(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass
 
 const hpcz_pass hpcz_pass_quantize_dynamic = {
     "quantize-dynamic",
-    "dynamic int8 for MatMul/Gemm: int8 weights, activations quantized at run time (MatMulInteger)",
+    "dynamic int8 for MatMul/Gemm: 8-bit weights, activations quantized at run time (MatMulInteger)",
     dynamic_opts,
     run_dynamic,
 };
