@@ -80,7 +80,9 @@ static const cli_opt opts[] = {
      "weights within [-64, 64], for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
      "Runtime's kernels saturate otherwise); default in static mode"},
     {"no-reduce-range", OPT_NO_REDUCE_RANGE, no_argument, NULL, "full 8-bit weights in static mode"},
-    {"block-size", OPT_BLOCK_SIZE, required_argument, "N", "int4 block length: 16..1024, power of 2 (default 32)"},
+    {"block-size", OPT_BLOCK_SIZE, required_argument, "N",
+     "weights in blocks of N along the reduction axis: 16..1024, power of 2 (int4: default 32; "
+     "int8 weight-only: per channel unless given)"},
     {"clip", OPT_CLIP, required_argument, "HOW",
      "weight range: mse (default: the clipping with least squared error) or minmax"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
@@ -515,7 +517,7 @@ int cmd_quantize(int argc, char **argv)
     double budget = 0;
     cli_gates gates;
     cli_gates_init(&gates);
-    long long block = 32;
+    long long block = 0; /* 0: not given (int4: 32; int8: per channel) */
     int c;
     while ((c = cli_getopt(argc, argv, &info)) != -1) {
         switch (c) {
@@ -694,6 +696,10 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&info, "--algo gptq is for weight-only int8/int4");
     if (gptq && !calib)
         return cli_usage_error(&info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
+    if (block && (is_static || is_dynamic || fp16))
+        return cli_usage_error(&info, "--block-size is for weight-only int8 and int4");
+    if (!block && (int4 || gptq))
+        block = 32;
     /* dynamic: uint8 weights with a zero point per column by default (ONNX
      * Runtime runs them with u8*u8 kernels, which do not saturate) */
     if (!weight_dtype)
@@ -752,13 +758,17 @@ int cmd_quantize(int argc, char **argv)
                      "reduce-range=%s,clip=%s%s}",
                      per_channel ? "true" : "false", weight_dtype, act_dtype,
                      symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, filt);
-        else
+        else {
+            char blk[32] = "";
+            if (block)
+                snprintf(blk, sizeof blk, ",block-size=%lld", block);
             snprintf(q, sizeof q,
-                     "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,"
+                     "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,"
                      "clip=%s%s}",
                      per_channel ? "true" : "false", weight_dtype,
                      symmetric == 0 || !strcmp(weight_dtype, "uint8") ? "false" : "true",
-                     reduce_range ? "true" : "false", clip, filt);
+                     reduce_range ? "true" : "false", blk, clip, filt);
+        }
         snprintf(spec, sizeof spec, "%s%s,dce", fold ? "fold-bn,eliminate," : "", q);
     }
     hpcz_error err = {0};
@@ -928,7 +938,7 @@ int cmd_quantize(int argc, char **argv)
                            : is_static ? "int8 static" : is_dynamic ? "int8 dynamic" : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
         fprintf(stderr, "hpcz quantize: %s, %s\n", what,
                 fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
-                     : (int4 ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));
+                     : (int4 || block ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));
         fprintf(stderr, "  size     %s -> %s (%.1f%%)\n", cli_bytes(in_bytes), cli_bytes(out_bytes),
                 in_bytes ? 100.0 * (double)out_bytes / (double)in_bytes : 0.0);
         fprintf(stderr, "  weights  %s -> %s\n", cli_bytes(before.param_bytes), cli_bytes(after.param_bytes));

@@ -706,6 +706,9 @@ static const hpcz_pass_opt int8_opts[] = {
     {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
     {"symmetric", HPCZ_OPT_BOOL, "true", "zero point 0 (int8: range [-127, 127])", NULL, 0, 0},
     {"reduce-range", HPCZ_OPT_BOOL, "false", "weights within [-64, 64], for u8*s8 engines without VNNI", NULL, 0, 0},
+    {"block-size", HPCZ_OPT_INT, "0",
+     "0: per channel or tensor; else elements per scale along the reduction axis (16..1024, power "
+     "of 2; opset 21)", NULL, 0, 1024},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul", "ops whose weights are quantized", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -713,6 +716,16 @@ static const hpcz_pass_opt int8_opts[] = {
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
     {0},
 };
+
+/* block-size: 0, or a power of 2 in [16, 1024] */
+static hpcz_status block_opt(const hpcz_pass_args *a, const char *pass, qopts *o, hpcz_error *err)
+{
+    o->block = hpcz_pass_arg(a, "block-size").i;
+    if (o->block && (o->block < 16 || (o->block & (o->block - 1))))
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "%s{block-size}: %lld is not a power of 2 in 16..1024",
+                         pass, (long long)o->block);
+    return HPCZ_OK;
+}
 
 static hpcz_status common_opts(const hpcz_pass_args *a, qopts *o, hpcz_error *err)
 {
@@ -730,8 +743,8 @@ static hpcz_status run_int8(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     o.per_channel = hpcz_pass_arg(a, "per-channel").b;
     o.symmetric = hpcz_pass_arg(a, "symmetric").b;
     o.reduce_range = hpcz_pass_arg(a, "reduce-range").b;
-    hpcz_status st = common_opts(a, &o, err);
-    if (st)
+    hpcz_status st = block_opt(a, "quantize-int8", &o, err);
+    if (st || (st = common_opts(a, &o, err)))
         return st;
     st = quantize_weights(m, &o, ctx, err);
     hpcz_filter_release(&o.filter);
@@ -755,11 +768,10 @@ static hpcz_status run_int4(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     qopts o = {0};
     o.symmetric = hpcz_pass_arg(a, "symmetric").b;
     o.dtype = o.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4;
-    o.block = hpcz_pass_arg(a, "block-size").i;
-    if (o.block & (o.block - 1))
-        return hpcz_fail(err, HPCZ_ERR_USAGE, "quantize-int4{block-size}: %lld is not a power of 2",
-                         (long long)o.block);
-    hpcz_status st = common_opts(a, &o, err);
+    hpcz_status st = block_opt(a, "quantize-int4", &o, err);
+    if (st)
+        return st;
+    st = common_opts(a, &o, err);
     if (st)
         return st;
     st = quantize_weights(m, &o, ctx, err);

@@ -212,6 +212,12 @@ def main():
     digits("digits_cnn.onnx", "cnn_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
     digits("digits_cnn.onnx", "cnn_fp16_io.onnx", ["--dtype", "fp16"], 0.0, 45, fp16_io=True)
     digits("digits_mlp.onnx", "mlp_int8.onnx", [], 0.5, 40)
+    # int8 in blocks (opset 21 blocked DequantizeLinear), like ORT's MatMulNBits int8 anchor
+    b64 = digits("digits_mlp.onnx", "mlp_int8_b64.onnx", ["--block-size", "64"], 0.5, 48)
+    if b64:
+        dqs = [n for n in onnx.load(b64).graph.node if n.op_type == "DequantizeLinear"]
+        bs = [a.i for n in dqs for a in n.attribute if a.name == "block_size"]
+        check(len(dqs) == 3 and bs == [64, 64, 64], "int8 --block-size 64: 3 blocked DequantizeLinear")
     digits("digits_mlp.onnx", "mlp_int4.onnx", ["--dtype", "int4", "--block-size", "32"], 2.0, 24)
     digits("digits_mlp.onnx", "mlp_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
 
