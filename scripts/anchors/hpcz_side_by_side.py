@@ -10,8 +10,8 @@ samples/digits/calib/, the 512 images the anchors use):
   quantize --mode static --calib D                 (minmax; hpcz's static default is --reduce-range)
   quantize --mode static --calib D --no-reduce-range
   quantize --mode static --calib D --calib-method entropy | percentile:99.99
-  quantize --mode weight-only                      (int8 per-channel, activations float)
-  quantize --mode dynamic                          (MatMul/Gemm int8, activations quantized at run time)
+  quantize --mode weight-only [--block-size 64]    (int8 per-channel or in blocks, activations float)
+  quantize --mode dynamic                          (MatMul/Gemm, uint8 weights, activations quantized at run time)
   quantize --dtype int4  |  --dtype int4 --algo gptq --calib D
   quantize --dtype fp16 --keep-io-types            (also on the "ranges" models, with and without --no-fold)
   prune --sparsity 0.5|0.8                         (per layer, hpcz's default)
@@ -52,7 +52,9 @@ QUANTIZE = [
     ("static int8", "static entropy", ["quantize", "--mode", "static", "--calib", "{calib}", "--calib-method", "entropy"]),
     ("static int8", "static percentile:99.99", ["quantize", "--mode", "static", "--calib", "{calib}", "--calib-method", "percentile:99.99"]),
     ("weight-only/dynamic int8", "weight-only int8 per-channel", ["quantize", "--mode", "weight-only"]),
-    ("weight-only/dynamic int8", "dynamic int8", ["quantize", "--mode", "dynamic"]),
+    ("weight-only/dynamic int8", "weight-only int8 blocks of 64", ["quantize", "--mode", "weight-only",
+                                                                   "--block-size", "64"]),
+    ("weight-only/dynamic int8", "dynamic int8 (uint8 weights)", ["quantize", "--mode", "dynamic"]),
     ("int4", "int4 rtn b32", ["quantize", "--dtype", "int4"]),
     ("int4", "int4 gptq b32", ["quantize", "--dtype", "int4", "--algo", "gptq", "--calib", "{calib}"]),
     ("fp16", "fp16 --keep-io-types", ["quantize", "--dtype", "fp16", "--keep-io-types"]),
