@@ -65,21 +65,106 @@ static tstat *stat_for(observer *o, const char *name)
     return s;
 }
 
+#if defined(__x86_64__)
+#include <float.h>
+#include <immintrin.h>
+#define CALIB_X86 1
+
+/* Min and max of the finite x[i] (NaN and infinities skipped). */
+__attribute__((target("avx2"))) static void minmax_avx2(const float *x, int64_t n, float *lo_out,
+                                                        float *hi_out)
+{
+    const __m256 pinf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+    const __m256 big = _mm256_set1_ps(FLT_MAX), absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 lo = pinf, hi = ninf;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 fin = _mm256_cmp_ps(_mm256_and_ps(v, absm), big, _CMP_LE_OQ); /* NaN: false */
+        lo = _mm256_min_ps(lo, _mm256_blendv_ps(pinf, v, fin));
+        hi = _mm256_max_ps(hi, _mm256_blendv_ps(ninf, v, fin));
+    }
+    float l[8], h[8], rl = INFINITY, rh = -INFINITY;
+    _mm256_storeu_ps(l, lo);
+    _mm256_storeu_ps(h, hi);
+    for (int k = 0; k < 8; k++) {
+        rl = l[k] < rl ? l[k] : rl;
+        rh = h[k] > rh ? h[k] : rh;
+    }
+    for (; i < n; i++)
+        if (isfinite(x[i])) {
+            rl = x[i] < rl ? x[i] : rl;
+            rh = x[i] > rh ? x[i] : rh;
+        }
+    *lo_out = rl;
+    *hi_out = rh;
+}
+
+/* Histogram bins (int)(|v| * scale) of x, counted into h[0, NBINS); zeros
+ * into h[NBINS], non-finite values into h[NBINS + 1]. The bin is computed in
+ * double, as the scalar code does. */
+__attribute__((target("avx2"))) static void hist_avx2(const float *x, int64_t n, double scale,
+                                                      uint32_t *h)
+{
+    const __m256 big = _mm256_set1_ps(FLT_MAX), zero = _mm256_setzero_ps();
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256d sc = _mm256_set1_pd(scale);
+    const __m256i last = _mm256_set1_epi32(NBINS - 1), zbin = _mm256_set1_epi32(NBINS),
+                  nbin = _mm256_set1_epi32(NBINS + 1);
+    int32_t idx[8] __attribute__((aligned(32)));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), a = _mm256_and_ps(v, absm);
+        __m256 fin = _mm256_cmp_ps(a, big, _CMP_LE_OQ), isz = _mm256_cmp_ps(v, zero, _CMP_EQ_OQ);
+        a = _mm256_and_ps(a, fin); /* non-finite lanes: 0, replaced below */
+        __m128i b0 = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), sc));
+        __m128i b1 = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), sc));
+        __m256i b = _mm256_min_epi32(_mm256_set_m128i(b1, b0), last);
+        b = _mm256_blendv_epi8(b, zbin, _mm256_castps_si256(isz));
+        b = _mm256_blendv_epi8(nbin, b, _mm256_castps_si256(fin));
+        _mm256_store_si256((__m256i *)idx, b);
+        for (int k = 0; k < 8; k++)
+            h[idx[k]]++;
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v)) {
+            h[NBINS + 1]++;
+        } else if (v == 0.0f) {
+            h[NBINS]++;
+        } else {
+            int b = (int)(fabs(v) * scale);
+            h[b >= NBINS ? NBINS - 1 : b]++;
+        }
+    }
+}
+#endif
+
 static void observe_floats(tstat *s, const float *x, int64_t n)
 {
     double lo = INFINITY, hi = -INFINITY, amax = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (!isfinite(v))
-            continue;
-        if (v < lo)
-            lo = v;
-        if (v > hi)
-            hi = v;
-        double a = fabs(v);
-        if (a > amax)
-            amax = a;
-    }
+#ifdef CALIB_X86
+    bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) {
+        float l, h;
+        minmax_avx2(x, n, &l, &h);
+        lo = l;
+        hi = h;
+        amax = fmax(-lo, hi);
+    } else
+#endif
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i];
+            if (!isfinite(v))
+                continue;
+            if (v < lo)
+                lo = v;
+            if (v > hi)
+                hi = v;
+            double a = fabs(v);
+            if (a > amax)
+                amax = a;
+        }
     if (lo > hi)
         return; /* nothing finite */
     if (lo < s->min)
@@ -111,6 +196,21 @@ static void observe_floats(tstat *s, const float *x, int64_t n)
         }
     }
     double scale = s->amax > 0 ? NBINS / s->amax : 0;
+#ifdef CALIB_X86
+    /* in chunks that a uint32 count cannot overflow */
+    for (int64_t c0 = 0; avx2 && c0 < n; c0 += (int64_t)1 << 30) {
+        static _Thread_local uint32_t h[NBINS + 2];
+        memset(h, 0, sizeof h);
+        int64_t len = n - c0 < ((int64_t)1 << 30) ? n - c0 : (int64_t)1 << 30;
+        hist_avx2(x + c0, len, scale, h);
+        for (int b = 0; b < NBINS; b++)
+            s->hist[b] += h[b];
+        s->zeros += h[NBINS];
+        s->count += (uint64_t)len - h[NBINS + 1];
+    }
+    if (avx2)
+        return;
+#endif
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         if (!isfinite(v))
