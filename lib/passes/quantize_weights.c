@@ -182,6 +182,54 @@ QW_HOT static void mse_cols(const unsigned char *xb, int64_t rows, int64_t alen,
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* The squared errors of the NK candidates of one channel whose values are
+ * xb[idx(j)] for j = 0, stride, 2 * stride, ... < per (idx as in quantize8's
+ * row-channel case), the candidates in the lanes of two 8-float vectors:
+ * each lane does the scalar ACC's float operations and adds (double)d * d in
+ * the same order, so e[] gets the same sums. */
+__attribute__((target("avx2"))) static void mse_row_channel_avx2(
+    const unsigned char *xb, int64_t c, int64_t alen, int64_t inner, int64_t per, int64_t stride,
+    int64_t nch, const float *cs, const float *inv, const float *zf, hpcz_qrange r, double *e)
+{
+    float s16[16] = {0}, i16[16] = {0}, z16[16] = {0};
+    for (int k = 0; k < NK; k++) {
+        s16[k] = cs[k * nch + c];
+        i16[k] = inv[k * nch + c];
+        z16[k] = zf[k * nch + c];
+    }
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 qmin = _mm256_set1_ps((float)r.qmin), qmax = _mm256_set1_ps((float)r.qmax);
+    __m256 sv[2], iv[2], zv[2];
+    for (int h = 0; h < 2; h++) {
+        sv[h] = _mm256_loadu_ps(s16 + 8 * h);
+        iv[h] = _mm256_loadu_ps(i16 + 8 * h);
+        zv[h] = _mm256_loadu_ps(z16 + 8 * h);
+    }
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                      _mm256_setzero_pd()};
+    for (int64_t j = 0; j < per; j += stride) {
+        __m256 v = _mm256_set1_ps(ldf(xb, ((j / inner) * alen + c) * inner + j % inner));
+        for (int h = 0; h < 2; h++) {
+            __m256 q = _mm256_add_ps(_mm256_mul_ps(v, iv[h]), zv[h]);
+            q = _mm256_min_ps(_mm256_max_ps(q, qmin), qmax);
+            q = _mm256_sub_ps(_mm256_add_ps(q, magic), magic);
+            __m256 d = _mm256_sub_ps(v, _mm256_mul_ps(sv[h], _mm256_sub_ps(q, zv[h])));
+            __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d));
+            __m256d d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+            acc[2 * h] = _mm256_add_pd(acc[2 * h], _mm256_mul_pd(d0, d0));
+            acc[2 * h + 1] = _mm256_add_pd(acc[2 * h + 1], _mm256_mul_pd(d1, d1));
+        }
+    }
+    double out[16];
+    for (int h = 0; h < 4; h++)
+        _mm256_storeu_pd(out + 4 * h, acc[h]);
+    for (int k = 0; k < NK; k++)
+        e[k * nch + c] += out[k];
+}
+#endif
+
 /* 8-bit weights laid out as [outer, alen, inner] with one scale per index
  * along alen (or one for everything when per_tensor; then alen counts all
  * elements and outer == inner == 1): a min/max pass in memory order, the
@@ -292,9 +340,16 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
                     mse_cols(xb, outer, alen, stride, c0, c0 + CBLK < alen ? c0 + CBLK : alen, nch, cs,
                              inv, czf, r, e);
             } else {
-                for (int64_t c = 0; c < nch; c++)
-                    for (int64_t j = 0; j < per; j += stride)
-                        ACC(c, ldf(xb, ((j / inner) * alen + c) * inner + j % inner))
+#if defined(__x86_64__)
+                if (__builtin_cpu_supports("avx2")) {
+                    #pragma omp parallel for schedule(dynamic) if (per / stride * nch * NK > (1 << 18))
+                    for (int64_t c = 0; c < nch; c++)
+                        mse_row_channel_avx2(xb, c, alen, inner, per, stride, nch, cs, inv, czf, r, e);
+                } else
+#endif
+                    for (int64_t c = 0; c < nch; c++)
+                        for (int64_t j = 0; j < per; j += stride)
+                            ACC(c, ldf(xb, ((j / inner) * alen + c) * inner + j % inner))
             }
 #undef ACC
             for (int64_t c = 0; c < nch; c++) {
