@@ -23,12 +23,15 @@
  *    stride 1 (whole plane) and stride 2 along W pair neighbouring taps in
  *    one vpmaddwd (int16 products, no saturation); other geometries read
  *    columns split by phase, in portable C.
- *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed weights.
+ *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed
+ *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
  * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic.
  * Without AVX2, portable C micro-kernels compute the same integers.
  *
- * Full Conv tiles are requantised by the AVX2 micro-kernels in registers
- * (no int32 tile in memory); edge tiles and Gemm/MatMul go through the tile.
+ * Full Conv tiles are requantised by the AVX2 micro-kernels right after the
+ * k loop, from the stored tile (rq_tile_store; keeping the sums in registers
+ * made GCC spill accumulators inside the loop); edge tiles and Gemm/MatMul
+ * go through epilogue() (Gemm's transposed layout vectorised too).
  * Requantisation per output channel m, as QuantizeLinear rounds:
  *   v = (float)(acc + bias_i[m]) * mult[m] + bias_f[m],  mult = xs * ws[m] / ys
  *   y = clamp(rint(v) (ties to even), qmin - yzp, qmax - yzp) + yzp
@@ -40,14 +43,16 @@
  * time, in blocks of MR=4 channels: per pair of k, four 32-bit words (w[k],
  * w[k+1]) as int16 (u8s8: per quad of k, four words of 4 x int8). B comes in
  * panels of NR=16 columns: per pair (quad) of k, sixteen such words; the
- * int16 path reads them straight from an interleaved im2col matrix, the u8s8
- * path interleaves four uint8 im2col rows (or rows of x for a 1x1 Conv) per
- * task. The 4x16 micro-kernel keeps 8 accumulators.
+ * int16 path reads them straight from an interleaved im2col matrix; the u8s8
+ * path gathers each panel from a padded copy of x (implicit im2col: 2-D,
+ * stride 1 or 2 along W), from rows of x (1x1 stride-1 Conv), or from uint8
+ * im2col rows (the rest). The 4x16 micro-kernel keeps 8 accumulators.
  *
- * Threads: tasks are (image, group, panel of 16 columns), fixed by the shape
- * (as is the chunking of images);
- * each output element is computed by one task in one way, so the bytes do
- * not depend on the thread count.
+ * Threads: tasks are (image, group, 4 consecutive panels), with the channel
+ * blocks split into runs as well when there are few panels (split_channels),
+ * all fixed by the shape (as is the chunking of images); each output element
+ * is computed by one task in one way, so the bytes do not depend on the
+ * thread count.
  */
 #include "../rt.h"
 #include "conv_geom.h"
