@@ -935,7 +935,10 @@ int cmd_quantize(int argc, char **argv)
     }
     if (cli_verbosity >= 0) {
         const char *what = fp16 ? "fp16" : int4 ? (gptq ? "int4 weight-only (GPTQ)" : "int4 weight-only")
-                           : is_static ? "int8 static" : is_dynamic ? "int8 dynamic" : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
+                           : is_static ? "int8 static"
+                           : is_dynamic ? (!strcmp(weight_dtype, "uint8") ? "int8 dynamic (uint8 weights)"
+                                                                          : "int8 dynamic (int8 weights)")
+                           : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
         fprintf(stderr, "hpcz quantize: %s, %s\n", what,
                 fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
                      : (int4 || block ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));
