@@ -244,6 +244,13 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     rt_parallel_for_work(nb * mb, gemm_block_task, &j, work / 16);
 }
 
+/* c[m][n] = a[m][k] b[k][n], row-major doubles (integer-exact uses). */
+void rt_dgemm(int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, 1.0,
+                a, (blasint)k, b, (blasint)n, 0.0, c, (blasint)n);
+}
+
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc)
 {

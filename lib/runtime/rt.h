@@ -232,6 +232,7 @@ hpcz_status rt_sub_run(rt_ctx *c, rt_sub *s, hpcz_array *const *inputs, size_t n
  * Threads split C into blocks of a fixed size (never K), each block one
  * single-threaded OpenBLAS call: every element is the same sum for any
  * thread count. */
+void rt_dgemm(int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
 void rt_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc);
 /* Same, then C[i][j] += bias_m[i] + bias_n[j] (either may be NULL) and the

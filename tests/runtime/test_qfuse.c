@@ -571,6 +571,61 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     hpcz_model_free(m);
 }
 
+/* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
+ * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
+ * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
+ * the ref backend's plain loops, byte for byte. K past 257 takes the double
+ * GEMM. */
+static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, int64_t N)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    int64_t xd[2] = {M, K}, wd[2] = {K, N}, nd[1] = {N};
+    hpcz_value *xv = hpcz_graph_value(g, "x");
+    xv->dtype = HPCZ_DTYPE_FLOAT;
+    xv->ndim = 2;
+    xv->dims = hpcz_model_alloc(m, 2 * sizeof *xv->dims);
+    xv->dims[0].size = M;
+    xv->dims[1].size = K;
+    hpcz_graph_add_input(g, xv, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, HPCZ_DTYPE_FLOAT, 2, xd, &err);
+    for (int64_t i = 0; i < in.numel; i++)
+        ((float *)in.data)[i] = frange(-3.0f, 5.0f);
+    void *w = init(m, "w", wdt, 2, wd), *z = init(m, "wz", wdt, 1, nd);
+    int lo = wdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t i = 0; i < K * N; i++)
+        set_int(w, wdt, i, irange(lo, lo + 255));
+    for (int64_t j = 0; j < N; j++)
+        set_int(z, wdt, j, irange(lo + 100, lo + 155));
+    const char *di[] = {"x"}, *mi[] = {"xq", "w", "xz", "wz"};
+    hpcz_node *dq = hpcz_graph_add_node(g, "DynamicQuantizeLinear", "dql", 1, 3);
+    dq->inputs[0] = hpcz_graph_value(g, di[0]);
+    const char *outs[] = {"xq", "xs", "xz"};
+    for (int k = 0; k < 3; k++)
+        hpcz_node_set_output(dq, (size_t)k, hpcz_graph_value(g, outs[k]));
+    node(g, "MatMulInteger", "mmi", 4, mi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, r = {0};
+    bool ok = run(m, "cpu", 1, false, &in, &a, NULL, &err) &&
+              run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+              run(m, "ref", 1, false, &in, &r, NULL, &err);
+    bool same = ok && a.nbytes == r.nbytes && !memcmp(a.data, r.data, a.nbytes) &&
+                !memcmp(a.data, b.data, a.nbytes);
+    if (!same)
+        failures++;
+    printf("%s %-34s [%lld x %lld] x [%lld x %lld] int32, same bytes as ref/2 threads: %s%s%s\n",
+           same ? "PASS" : "FAIL", label, (long long)M, (long long)K, (long long)K, (long long)N,
+           same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* DQ(x) -> MaxPool -> Q -> DQ -> Transpose -> Q: with the same scale and
  * zero point throughout, both ops run on the integers (2 Q fused) and give
  * the unfused graph's bytes; with another scale after MaxPool only the
@@ -703,6 +758,8 @@ int main(int argc, char **argv)
         check(&qcases[i]);
     check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
+    check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
+    check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
     const char *p3s2 = "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1";
     check_passthrough("maxpool+transpose u8 same params", U8, true, p3s2);
     check_passthrough("maxpool+transpose s8 same params", S8, true, p3s2);

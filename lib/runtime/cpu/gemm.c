@@ -216,6 +216,69 @@ static void int_matmul(const mm_shape *s, const hpcz_array *a, const hpcz_array 
     }
 }
 
+static inline int32_t q8_at(const hpcz_array *x, int64_t i)
+{
+    return x->dtype == HPCZ_DTYPE_UINT8 ? (int32_t)((const uint8_t *)x->data)[i]
+                                        : (int32_t)((const int8_t *)x->data)[i];
+}
+
+/* The same through a float or double GEMM of the zero-point-shifted values
+ * (|a - azp|, |b - bzp| <= 255): every product and partial sum is an
+ * integer the type holds exactly (float while k * 255 * 255 < 2^24, double
+ * below 2^53), so the result is exact whatever the summation order, then
+ * wrapped to int32 like the reference. False when out of memory. */
+static bool int_matmul_blas(const mm_shape *s, const hpcz_array *a, const hpcz_array *b,
+                            const hpcz_array *azp, const hpcz_array *bzp, int32_t *acc)
+{
+    bool f32 = (double)s->k * 65025.0 < 16777216.0;
+    size_t es = f32 ? sizeof(float) : sizeof(double);
+    size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n), nc = (size_t)(s->m * s->n);
+    void *ab = rt_alloc((na ? na : 1) * es), *bb = rt_alloc((nb ? nb : 1) * es);
+    void *cb = rt_alloc((nc ? nc : 1) * es);
+    bool ok = ab && bb && cb;
+    int32_t *bz = ok ? malloc((size_t)(s->n ? s->n : 1) * sizeof *bz) : NULL;
+    ok = ok && bz;
+    for (int64_t j = 0; ok && j < s->n; j++)
+        bz[j] = zp_at(bzp, j);
+    for (int64_t bi = 0; ok && bi < s->batches; bi++) {
+        int64_t ao, bo;
+        mm_offsets(s, bi, &ao, &bo);
+        for (int64_t i = 0; i < s->m; i++) {
+            int32_t za = zp_at(azp, i);
+            for (int64_t q = 0; q < s->k; q++) {
+                int32_t v = q8_at(a, ao + i * s->k + q) - za;
+                if (f32)
+                    ((float *)ab)[i * s->k + q] = (float)v;
+                else
+                    ((double *)ab)[i * s->k + q] = v;
+            }
+        }
+        for (int64_t q = 0; q < s->k; q++)
+            for (int64_t j = 0; j < s->n; j++) {
+                int32_t v = q8_at(b, bo + q * s->n + j) - bz[j];
+                if (f32)
+                    ((float *)bb)[q * s->n + j] = (float)v;
+                else
+                    ((double *)bb)[q * s->n + j] = v;
+            }
+        int32_t *out = acc + bi * (int64_t)nc;
+        if (f32) {
+            rt_sgemm(false, false, s->m, s->n, s->k, 1.0f, ab, s->k, bb, s->n, 0.0f, cb, s->n);
+            for (size_t i = 0; i < nc; i++)
+                out[i] = (int32_t)((const float *)cb)[i];
+        } else {
+            rt_dgemm(s->m, s->n, s->k, ab, bb, cb);
+            for (size_t i = 0; i < nc; i++)
+                out[i] = (int32_t)(uint32_t)(int64_t)((const double *)cb)[i];
+        }
+    }
+    free(bz);
+    rt_free(ab);
+    rt_free(bb);
+    rt_free(cb);
+    return ok;
+}
+
 static hpcz_status k_matmulinteger(rt_ctx *c)
 {
     hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *azp = rt_in(c, 2), *bzp = rt_in(c, 3);
@@ -229,7 +292,9 @@ static hpcz_status k_matmulinteger(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_INT32, s.nd, s.dims);
     if (!y || c->infer)
         return y ? HPCZ_OK : c->err->status;
-    int_matmul(&s, a, b, azp, bzp, y->data);
+    /* the naive loop for the reference backend and for products too small to gain */
+    if (c->reference || s.m * s.n * s.k < 4096 || !int_matmul_blas(&s, a, b, azp, bzp, y->data))
+        int_matmul(&s, a, b, azp, bzp, y->data);
     return HPCZ_OK;
 }
 

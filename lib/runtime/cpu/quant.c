@@ -134,6 +134,31 @@ static bool qfast_ok(const rt_ctx *c, const hpcz_array *fl, const hpcz_array *s,
            (qdt == HPCZ_DTYPE_UINT8 || qdt == HPCZ_DTYPE_INT8) && (!zp || zp->numel == 1);
 }
 
+#ifdef Q_X86
+/* Running min and max from 0 (NaN skipped, as the scalar comparisons skip
+ * it: vminps returns its second operand when one is NaN) over whole groups
+ * of 8; returns how many it covered. */
+__attribute__((target("avx2"))) static int64_t minmax_avx2(const float *x, int64_t n, float *mn,
+                                                           float *mx)
+{
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        lo = _mm256_min_ps(v, lo);
+        hi = _mm256_max_ps(v, hi);
+    }
+    float l[8], h[8];
+    _mm256_storeu_ps(l, lo);
+    _mm256_storeu_ps(h, hi);
+    for (int k = 0; k < 8; k++) {
+        *mn = l[k] < *mn ? l[k] : *mn;
+        *mx = h[k] > *mx ? h[k] : *mx;
+    }
+    return i;
+}
+#endif
+
 static void qfast_run(const qfast *j, rt_task_fn fn)
 {
     int64_t nt = (j->n + QF_CHUNK - 1) / QF_CHUNK;
@@ -326,7 +351,12 @@ static hpcz_status k_dynquant(rt_ctx *c)
         return HPCZ_OK;
     const float *xd = x->data;
     float mn = 0, mx = 0;
-    for (int64_t i = 0; i < x->numel; i++) {
+    int64_t i0 = 0;
+#ifdef Q_X86
+    if (!c->reference && __builtin_cpu_supports("avx2"))
+        i0 = minmax_avx2(xd, x->numel, &mn, &mx);
+#endif
+    for (int64_t i = i0; i < x->numel; i++) {
         mn = xd[i] < mn ? xd[i] : mn;
         mx = xd[i] > mx ? xd[i] : mx;
     }
@@ -337,7 +367,10 @@ static hpcz_status k_dynquant(rt_ctx *c)
         *(float *)ys->data = scale;
     if (yz)
         *(uint8_t *)yz->data = (uint8_t)zpf;
-    if (y)
+    if (y && scale > 0 && !c->reference) { /* QuantizeLinear's arithmetic exactly */
+        qfast j = {xd, y->data, x->numel, scale, (int32_t)zpf, true};
+        qfast_run(&j, quant_task);
+    } else if (y)
         for (int64_t i = 0; i < x->numel; i++) {
             float v = scale == 0 ? zpf : nearbyintf(xd[i] / scale) + zpf;
             v = v < 0 ? 0 : v > 255 ? 255 : v;

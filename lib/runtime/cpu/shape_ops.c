@@ -1121,6 +1121,12 @@ static hpcz_status k_eyelike(rt_ctx *c)
 
 /* ---------------------------------------------------------------- Cast */
 
+RT_HOT static void cast_i32_f32(const int32_t *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)x[i];
+}
+
 static bool castable(int dt)
 {
     return (RT_TALL | RT_T(HPCZ_DTYPE_BFLOAT16)) & RT_T(dt);
@@ -1164,6 +1170,22 @@ static hpcz_status do_cast(rt_ctx *c, int to)
                 h = alt;
             ((uint16_t *)y->data)[i] = h;
         }
+        return HPCZ_OK;
+    }
+    /* the casts of quantized graphs (MatMulInteger's int32 result, 8-bit
+     * tensors to float): typed loops, exact like the generic path */
+    if (to == HPCZ_DTYPE_FLOAT && x->dtype == HPCZ_DTYPE_INT32) {
+        cast_i32_f32(x->data, y->data, n);
+        return HPCZ_OK;
+    }
+    if (to == HPCZ_DTYPE_FLOAT && x->dtype == HPCZ_DTYPE_UINT8) {
+        for (int64_t i = 0; i < n; i++)
+            ((float *)y->data)[i] = (float)((const uint8_t *)x->data)[i];
+        return HPCZ_OK;
+    }
+    if (to == HPCZ_DTYPE_FLOAT && x->dtype == HPCZ_DTYPE_INT8) {
+        for (int64_t i = 0; i < n; i++)
+            ((float *)y->data)[i] = (float)((const int8_t *)x->data)[i];
         return HPCZ_OK;
     }
     bool ints_in = rt_is_int(x->dtype), ints_out = rt_is_int(to);
