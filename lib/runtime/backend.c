@@ -70,7 +70,13 @@ static hpcz_status cpu_run_node(rt_ctx *c)
 {
     if (c->op->check && !c->op->check(c->node))
         return rt_unsupported(c);
-    return c->op->run(c);
+    hpcz_status st = c->op->run(c);
+    if (st == HPCZ_ERR_UNSUPPORTED && rt_has_f16_input(c)) {
+        /* a float32-only kernel on float16 data: run it widened */
+        *c->err = (hpcz_error){0};
+        st = rt_run_f16_via_f32(c, c->op->run);
+    }
+    return st;
 }
 
 static void cpu_set_threads(int n)

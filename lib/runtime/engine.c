@@ -105,6 +105,85 @@ hpcz_status rt_unsupported(rt_ctx *c)
                      node_name(c->node), c->node->op_type, c->opset);
 }
 
+/* float16 for kernels written for float32: the float16 inputs widened to
+ * float32 copies, the kernel run on them (its float32 outputs in temporary
+ * arrays), and those outputs rounded to float16 into the real ones (other
+ * outputs, e.g. MaxPool's int64 indices, copied). One rounding per output
+ * instead of one per operation, as ONNX Runtime's CPU kernels do for most
+ * float16 ops. */
+hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
+{
+    hpcz_array *ins[64], *outs[64], ti[64], to[64];
+    if (c->n_in > 64 || c->n_out > 64)
+        return rt_unsupported(c);
+    memset(ti, 0, sizeof ti);
+    memset(to, 0, sizeof to);
+    hpcz_status st = HPCZ_OK;
+    for (size_t j = 0; j < c->n_in; j++) {
+        ins[j] = c->in[j];
+        if (!c->in[j] || c->in[j]->dtype != HPCZ_DTYPE_FLOAT16)
+            continue;
+        const hpcz_array *x = c->in[j];
+        ti[j].dtype = HPCZ_DTYPE_FLOAT;
+        ti[j].ndim = x->ndim;
+        memcpy(ti[j].dims, x->dims, sizeof ti[j].dims);
+        ti[j].numel = x->numel;
+        ti[j].nbytes = (size_t)x->numel * sizeof(float);
+        if (x->data) {
+            ti[j].data = rt_alloc(ti[j].nbytes ? ti[j].nbytes : 1);
+            if (!ti[j].data) {
+                st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            for (int64_t i = 0; i < x->numel; i++)
+                ((float *)ti[j].data)[i] = rt_h2f(((const uint16_t *)x->data)[i]);
+        }
+        ins[j] = &ti[j];
+    }
+    for (size_t k = 0; k < c->n_out; k++)
+        outs[k] = c->out[k] ? &to[k] : NULL;
+    rt_ctx c2 = *c;
+    c2.in = ins;
+    c2.out = outs;
+    c2.out_planned = NULL;
+    c2.exec = NULL; /* the temporaries are not the plan's dynamic memory */
+    if ((st = run(&c2)))
+        goto done;
+    c->need_data = c2.need_data;
+    for (size_t k = 0; k < c->n_out; k++) {
+        if (!c->out[k])
+            continue;
+        bool f = to[k].dtype == HPCZ_DTYPE_FLOAT;
+        hpcz_array *y = rt_out(c, k, f ? HPCZ_DTYPE_FLOAT16 : to[k].dtype, to[k].ndim, to[k].dims);
+        if (!y) {
+            st = c->err->status ? c->err->status : HPCZ_ERR_INVALID;
+            goto done;
+        }
+        if (c->infer || !to[k].data)
+            continue;
+        if (f)
+            for (int64_t i = 0; i < y->numel; i++)
+                ((uint16_t *)y->data)[i] = rt_f2h(((const float *)to[k].data)[i]);
+        else
+            memcpy(y->data, to[k].data, y->nbytes);
+    }
+done:
+    for (size_t j = 0; j < c->n_in; j++)
+        rt_free(ti[j].data);
+    for (size_t k = 0; k < c->n_out; k++)
+        rt_free(to[k].data);
+    return st;
+}
+
+/* Inputs of dtype float16 (the cases rt_run_f16_via_f32 handles). */
+bool rt_has_f16_input(const rt_ctx *c)
+{
+    for (size_t j = 0; j < c->n_in; j++)
+        if (c->in[j] && c->in[j]->dtype == HPCZ_DTYPE_FLOAT16)
+            return true;
+    return false;
+}
+
 hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...)
 {
     char msg[768];
@@ -599,7 +678,11 @@ static bool dtype_ok(const rt_step *sp, hpcz_array *const *ins)
 {
     if (!sp->op->tmask || sp->n_in == 0 || !ins[0])
         return true;
-    return (sp->op->tmask & RT_T(ins[0]->dtype)) != 0;
+    uint64_t m = sp->op->tmask;
+    /* float32 kernels take float16 widened (rt_run_f16_via_f32) */
+    if (m & RT_T(HPCZ_DTYPE_FLOAT))
+        m |= RT_T(HPCZ_DTYPE_FLOAT16);
+    return (m & RT_T(ins[0]->dtype)) != 0;
 }
 
 static hpcz_status step_unsupported(const rt_step *sp, hpcz_error *err)

@@ -107,6 +107,9 @@ const void *rt_need(rt_ctx *c, size_t i);
  * *a is zeroed). */
 hpcz_status rt_out_take(rt_ctx *c, size_t i, hpcz_array *a);
 hpcz_status rt_unsupported(rt_ctx *c);
+/* Runs a float32 kernel on a node with float16 inputs (converting around it). */
+hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c));
+bool rt_has_f16_input(const rt_ctx *c);
 hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline hpcz_array *rt_in(const rt_ctx *c, size_t i)
 {

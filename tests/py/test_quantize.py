@@ -209,7 +209,18 @@ def main():
     q8 = digits("digits_cnn.onnx", "cnn_int8.onnx", [], 0.5, 38)
     digits("digits_cnn.onnx", "cnn_int8_pt.onnx", ["--per-tensor"], 0.5, 35)
     digits("digits_cnn.onnx", "cnn_int4.onnx", ["--dtype", "int4"], 2.0, 24)
-    digits("digits_cnn.onnx", "cnn_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
+    h16 = digits("digits_cnn.onnx", "cnn_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
+    if h16:
+        # hpcz's own runtime runs the float16 model too (float32 kernels on
+        # widened inputs, outputs rounded to float16), close to ORT's run
+        out = os.path.join(TMP, "fp16_run")
+        r = subprocess.run([HPCZ, "run", h16, "--input", "input=" + os.path.join(SAMPLES, "digits", "test_input.npy"),
+                            "-o", out, "-q"], capture_output=True, text=True)
+        check(r.returncode == 0, "hpcz run on the float16 model: %s" % r.stderr.strip())
+        if r.returncode == 0:
+            got = np.load(os.path.join(out, "logits.npy"))
+            ref = run(h16, {"input": X})[0]
+            check(sqnr(ref, got) > 50, "hpcz vs ORT on the float16 model: %.1f dB > 50" % sqnr(ref, got))
     digits("digits_cnn.onnx", "cnn_fp16_io.onnx", ["--dtype", "fp16"], 0.0, 45, fp16_io=True)
     digits("digits_mlp.onnx", "mlp_int8.onnx", [], 0.5, 40)
     # int8 in blocks (opset 21 blocked DequantizeLinear), like ORT's MatMulNBits int8 anchor

@@ -104,9 +104,21 @@ static const ref_op ref_ops[] = {
     {"Gemm", ref_gemm},
 };
 
+static hpcz_status ref_run(rt_ctx *c);
+
 hpcz_status rt_ref_run_node(rt_ctx *c)
 {
     c->reference = true;
+    hpcz_status st = ref_run(c);
+    if (st == HPCZ_ERR_UNSUPPORTED && rt_has_f16_input(c)) {
+        *c->err = (hpcz_error){0};
+        st = rt_run_f16_via_f32(c, ref_run);
+    }
+    return st;
+}
+
+static hpcz_status ref_run(rt_ctx *c)
+{
     if (!c->node->domain || !*c->node->domain)
         for (size_t i = 0; i < HPCZ_ARRAY_SIZE(ref_ops); i++)
             if (!strcmp(ref_ops[i].name, c->node->op_type))
