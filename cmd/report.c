@@ -610,6 +610,15 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
     hpcz_status st = hpcz_compare(a, b, o->data, &co, &r, &err);
     if (st) {
         hpcz_array_release(&labels);
+        /* a model the runtime cannot plan is named by its file (the
+         * compressed one may only exist in memory) */
+        static const char *const pre[2] = {"original model: ", "compressed model: "};
+        for (int k = 0; k < 2; k++)
+            if (!strncmp(err.msg, pre[k], strlen(pre[k]))) {
+                const char *path = k ? o->b_path : o->a_path;
+                const char *rest = err.msg + strlen(pre[k]);
+                return path ? cli_error("%s: %s", path, rest) : cli_error("%s%s", pre[k], rest);
+            }
         const char *what = o->labels && strstr(err.msg, "labels") ? o->labels : o->data;
         return cli_file_error(what, &err);
     }

@@ -357,8 +357,10 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         pb.observer_ctx = &lc;
     }
     hpcz_plan *plan_a = hpcz_plan_new(ma, &pa, err);
-    if (!plan_a)
+    if (!plan_a) {
+        hpcz_error_prefix(err, "original model");
         return err->status;
+    }
     hpcz_plan *plan_b = hpcz_plan_new(mb, &pb, err);
     if (!plan_b) {
         hpcz_plan_free(plan_a);
