@@ -1749,7 +1749,14 @@ __attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b
     const rt_qpack *p = jb->p;
     const conv_geom *g = &p->g;
     int64_t H = g->in[1], W = g->in[2], rs = p->dwrs, pt = g->pb[1], pw = g->pb[2];
-    memset(pl, 0, p->dwplane * sizeof(int16_t));
+    /* zero the padding only (rows above, below and the slack after; the
+     * columns around each interior row): the interior is written per channel */
+    memset(pl, 0, (size_t)(pt * rs) * sizeof(int16_t));
+    for (int64_t r = pt; r < pt + H; r++) {
+        memset(pl + r * rs, 0, (size_t)pw * sizeof(int16_t));
+        memset(pl + r * rs + pw + W, 0, (size_t)(rs - pw - W) * sizeof(int16_t));
+    }
+    memset(pl + (pt + H) * rs, 0, (p->dwplane - (size_t)((pt + H) * rs)) * sizeof(int16_t));
     bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
     int32_t zp = p->xzp;
     const uint8_t *xend = (const uint8_t *)jb->x + p->batch * p->cin * g->isize;
