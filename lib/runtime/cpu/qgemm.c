@@ -275,18 +275,21 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     p->kp = (p->K + 1) / 2;
     p->mblk = (p->Mg + MR - 1) / MR;
     size_t nw = (size_t)(p->groups * p->mblk * p->kp * MR);
-    p->wp = rt_alloc(nw * sizeof *p->wp);
     p->bi = calloc((size_t)p->M, sizeof *p->bi);
     p->mult = calloc((size_t)p->M, sizeof *p->mult);
     p->bf = calloc((size_t)p->M, sizeof *p->bf);
-    if (!p->wp || !p->bi || !p->mult || !p->bf)
+    int32_t *zpc = calloc((size_t)p->M, sizeof *zpc); /* w_zp per output channel */
+    if (!p->bi || !p->mult || !p->bf || !zpc) {
+        free(zpc);
         goto fail;
-    memset(p->wp, 0, nw * sizeof *p->wp);
+    }
     const float *ws = d->ws->data;
     for (int64_t m = 0; m < p->M; m++) {
         float wsm = ws[nch == 1 ? 0 : m];
-        if (!(wsm > 0) || !isfinite(wsm))
+        if (!(wsm > 0) || !isfinite(wsm)) {
+            free(zpc);
             goto fail;
+        }
         p->mult[m] = (float)((double)d->xs * (double)wsm / (double)d->ys);
         if (d->b) {
             int32_t bq = ((const int32_t *)d->b->data)[m];
@@ -297,97 +300,89 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 p->bf[m] = (float)((double)bq * (double)bsm / (double)d->ys);
             p->has_bf |= p->bf[m] != 0;
         }
+        zpc[m] = d->wzp ? q8load(d->wzp->data, w->dtype, nch == 1 ? 0 : m) : 0;
     }
-    for (int64_t gi = 0; gi < p->groups; gi++)
-        for (int64_t mb = 0; mb < p->mblk; mb++)
-            for (int64_t r = 0; r < MR; r++) {
-                int64_t ml = mb * MR + r;
-                if (ml >= p->Mg)
-                    continue;
-                int64_t m = gi * p->Mg + ml;
-                int32_t zp = d->wzp ? (int32_t)rt_load_i(d->wzp->data, w->dtype,
-                                                         nch == 1 ? 0 : m)
-                                    : 0;
-                int32_t *dst = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
-                for (int64_t k = 0; k < p->K; k += 2) {
-                    int64_t i0 = wt ? k * p->M + m : m * p->K + k;
-                    int32_t v0 = q8load(w->data, w->dtype, i0) - zp, v1 = 0;
-                    if (k + 1 < p->K) {
-                        int64_t i1 = wt ? (k + 1) * p->M + m : m * p->K + k + 1;
-                        v1 = q8load(w->data, w->dtype, i1) - zp;
-                    }
-                    dst[(k / 2) * MR] = (int32_t)pair16(v0, v1);
-                }
-            }
+    /* w - w_zp of output channel m at reduction index k */
+#define WV(m, k) (q8load(w->data, w->dtype, wt ? (k) * p->M + (m) : (m) * p->K + (k)) - zpc[m])
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
-    /* 7-bit weights (|w - w_zp| <= 64, what --reduce-range writes): x is
-     * used as uint8 (int8 x biased by 128) and vpmaddubsw's int16 pair
-     * sums cannot saturate, 2 * 255 * 64 = 32640 <= 32767. The zero point
-     * of x becomes a per-channel constant, -x_zp * sum_k(w - w_zp), folded
-     * into bi; padding holds x_zp. Full-range weights keep the int16 path. */
-    /* depthwise: a direct kernel over padded int16 planes (int16 semantics:
-     * x - x_zp, no correction term in bi) */
+    /* Each layout is packed straight from the weights, only the one that runs:
+     * - depthwise: a direct kernel over padded int16 planes (int16
+     *   semantics: x - x_zp, no correction term in bi), dww [M][K];
+     * - 7-bit weights (|w - w_zp| <= 64, what --reduce-range writes): x is
+     *   used as uint8 (int8 x biased by 128) and vpmaddubsw's int16 pair
+     *   sums cannot saturate, 2 * 255 * 64 = 32640 <= 32767. The zero point
+     *   of x becomes a per-channel constant, -x_zp * sum_k(w - w_zp), folded
+     *   into bi; padding holds x_zp;
+     * - full-range weights: the int16 pairs of wp. */
     if (p->conv && p->cin == p->groups && p->g.in[0] == 1 && p->g.k[0] == 1 &&
-        p->g.k[2] <= QG_DW_MAXKW &&
-        !env_on("HPCZ_QGEMM_NO_DW")) {
+        p->g.k[2] <= QG_DW_MAXKW && !env_on("HPCZ_QGEMM_NO_DW")) {
         p->dw = true;
         p->dww = malloc((size_t)(p->M * p->K) * sizeof *p->dww);
-        if (!p->dww)
+        if (!p->dww) {
+            free(zpc);
             goto fail;
-        for (int64_t m = 0; m < p->M; m++) {
-            int64_t gi = m / p->Mg, ml = m % p->Mg, mb = ml / MR, r = ml % MR;
-            const int32_t *src = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
-            for (int64_t k = 0; k < p->K; k++) {
-                uint32_t word = (uint32_t)src[(k / 2) * MR];
-                p->dww[m * p->K + k] = (int16_t)(uint16_t)(k & 1 ? word >> 16 : word & 0xffff);
-            }
         }
-        if (!dw_plan(p))
+        for (int64_t m = 0; m < p->M; m++)
+            for (int64_t k = 0; k < p->K; k++)
+                p->dww[m * p->K + k] = (int16_t)WV(m, k);
+        if (!dw_plan(p)) {
+            free(zpc);
             goto fail;
+        }
     }
-    bool small = p->K <= 16384 && !p->dw;
-    for (size_t i = 0; small && i < nw; i++) {
-        int32_t lo = (int16_t)(uint16_t)((uint32_t)p->wp[i] & 0xffff);
-        int32_t hi = (int16_t)(uint16_t)((uint32_t)p->wp[i] >> 16);
-        small = lo >= -64 && lo <= 64 && hi >= -64 && hi <= 64;
-    }
-    if (small && !env_on("HPCZ_QGEMM_NO_U8S8")) {
+    bool small = p->K <= 16384 && !p->dw && !env_on("HPCZ_QGEMM_NO_U8S8");
+    for (int64_t m = 0; small && m < p->M; m++)
+        for (int64_t k = 0; small && k < p->K; k++) {
+            int32_t v = WV(m, k);
+            small = v >= -64 && v <= 64;
+        }
+    if (small) {
         p->u8s8 = true;
         p->kq = (p->K + 3) / 4;
         p->xzu = p->xdt == HPCZ_DTYPE_UINT8 ? p->xzp : p->xzp + 128;
         size_t nq = (size_t)(p->groups * p->mblk * p->kq * MR);
         p->wq = rt_alloc(nq * sizeof *p->wq);
-        if (!p->wq)
+        if (!p->wq) {
+            free(zpc);
             goto fail;
+        }
         memset(p->wq, 0, nq * sizeof *p->wq);
         for (int64_t gi = 0; gi < p->groups; gi++)
             for (int64_t mb = 0; mb < p->mblk; mb++)
-                for (int64_t r = 0; r < MR; r++) {
-                    const int32_t *src = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
+                for (int64_t r = 0; r < MR && mb * MR + r < p->Mg; r++) {
+                    int64_t m = gi * p->Mg + mb * MR + r;
                     uint8_t *dst = (uint8_t *)(p->wq + ((gi * p->mblk + mb) * p->kq) * MR + r);
                     int64_t sum = 0;
                     for (int64_t k = 0; k < p->K; k++) {
-                        uint32_t word = (uint32_t)src[(k / 2) * MR];
-                        int32_t v = (int16_t)(uint16_t)(k & 1 ? word >> 16 : word & 0xffff);
+                        int32_t v = WV(m, k);
                         dst[(k / 4) * MR * 4 + (k & 3)] = (uint8_t)(int8_t)v;
                         sum += v;
                     }
-                    int64_t ml = mb * MR + r;
-                    if (ml < p->Mg) {
-                        int64_t m = gi * p->Mg + ml;
-                        p->bi[m] = (int32_t)((int64_t)p->bi[m] - (int64_t)p->xzu * sum);
-                    }
+                    p->bi[m] = (int32_t)((int64_t)p->bi[m] - (int64_t)p->xzu * sum);
+                }
+    } else if (!p->dw) {
+        p->wp = rt_alloc(nw * sizeof *p->wp);
+        if (!p->wp) {
+            free(zpc);
+            goto fail;
+        }
+        memset(p->wp, 0, nw * sizeof *p->wp);
+        for (int64_t gi = 0; gi < p->groups; gi++)
+            for (int64_t mb = 0; mb < p->mblk; mb++)
+                for (int64_t r = 0; r < MR && mb * MR + r < p->Mg; r++) {
+                    int64_t m = gi * p->Mg + mb * MR + r;
+                    int32_t *dst = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
+                    for (int64_t k = 0; k < p->K; k += 2)
+                        dst[(k / 2) * MR] =
+                            (int32_t)pair16(WV(m, k), k + 1 < p->K ? WV(m, k + 1) : 0);
                 }
     }
+#undef WV
+    free(zpc);
     if (p->conv && !implicit_plan(p))
         goto fail;
-    /* the int16 packing is only kept when it is the path that runs */
-    if (p->u8s8 || p->dw) {
-        rt_free(p->wp);
-        p->wp = NULL;
-    }
     p->bytes = (size_t)p->M * (sizeof *p->bi + sizeof *p->mult + sizeof *p->bf) +
                (p->wp ? nw * sizeof *p->wp : 0) +
                (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
