@@ -435,8 +435,15 @@ __attribute__((target("avx2"), always_inline)) static inline __m128i rq16(const 
         v0 = _mm256_add_ps(v0, r->bf);
         v1 = _mm256_add_ps(v1, r->bf);
     }
-    v0 = _mm256_max_ps(_mm256_min_ps(v0, r->hi), r->lo);
-    v1 = _mm256_max_ps(_mm256_min_ps(v1, r->hi), r->lo);
+    v0 = _mm256_min_ps(v0, r->hi);
+    v1 = _mm256_min_ps(v1, r->hi);
+    if (!r->u8) {
+        /* uint8 needs no lower clamp: below lo = -y_zp, round(v) + y_zp <= 0
+         * (or INT_MIN + y_zp, y_zp >= 0, when v is out of int32's range) and
+         * the saturating packs give 0; an int8 zero point can be negative */
+        v0 = _mm256_max_ps(v0, r->lo);
+        v1 = _mm256_max_ps(v1, r->lo);
+    }
     __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), r->zp); /* MXCSR: nearest even */
     __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), r->zp);
     /* packs work per 128-bit lane: (q0 lo, q1 lo, q0 hi, q1 hi) as int16 */
