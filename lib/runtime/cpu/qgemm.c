@@ -147,6 +147,23 @@ static inline int32_t q8load(const void *data, int dt, int64_t i)
                                   : (int32_t)((const int8_t *)data)[i];
 }
 
+/* Row m of the weights minus its zero point: out[k] = w[m][k] - zp (the
+ * weight stored [M][K], or [K][M] when wt). */
+static void weight_row(const hpcz_array *w, bool wt, int64_t M, int64_t K, int64_t m, int32_t zp,
+                       int16_t *out)
+{
+    int64_t step = wt ? M : 1, base = wt ? m : m * K;
+    if (w->dtype == HPCZ_DTYPE_INT8) {
+        const int8_t *x = (const int8_t *)w->data + base;
+        for (int64_t k = 0; k < K; k++)
+            out[k] = (int16_t)(x[k * step] - zp);
+    } else {
+        const uint8_t *x = (const uint8_t *)w->data + base;
+        for (int64_t k = 0; k < K; k++)
+            out[k] = (int16_t)(x[k * step] - zp);
+    }
+}
+
 static inline uint32_t pair16(int32_t lo, int32_t hi)
 {
     return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
@@ -302,8 +319,16 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         }
         zpc[m] = d->wzp ? q8load(d->wzp->data, w->dtype, nch == 1 ? 0 : m) : 0;
     }
-    /* w - w_zp of output channel m at reduction index k */
-#define WV(m, k) (q8load(w->data, w->dtype, wt ? (k) * p->M + (m) : (m) * p->K + (k)) - zpc[m])
+    /* w - w_zp as int16 rows [M][K] (what every layout is packed from) */
+    int16_t *wr = malloc((size_t)(p->M * p->K) * sizeof *wr);
+    if (!wr) {
+        free(zpc);
+        goto fail;
+    }
+    for (int64_t m = 0; m < p->M; m++)
+        weight_row(w, wt, p->M, p->K, m, zpc[m], wr + m * p->K);
+    free(zpc);
+#define WV(m, k) ((int32_t)wr[(m) * p->K + (k)])
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
@@ -321,23 +346,24 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         p->dw = true;
         p->dww = malloc((size_t)(p->M * p->K) * sizeof *p->dww);
         if (!p->dww) {
-            free(zpc);
+            free(wr);
             goto fail;
         }
-        for (int64_t m = 0; m < p->M; m++)
-            for (int64_t k = 0; k < p->K; k++)
-                p->dww[m * p->K + k] = (int16_t)WV(m, k);
+        memcpy(p->dww, wr, (size_t)(p->M * p->K) * sizeof *p->dww);
         if (!dw_plan(p)) {
-            free(zpc);
+            free(wr);
             goto fail;
         }
     }
     bool small = p->K <= 16384 && !p->dw && !env_on("HPCZ_QGEMM_NO_U8S8");
-    for (int64_t m = 0; small && m < p->M; m++)
-        for (int64_t k = 0; small && k < p->K; k++) {
-            int32_t v = WV(m, k);
-            small = v >= -64 && v <= 64;
+    if (small) {
+        int16_t lo = 0, hi = 0; /* int16 like wr, so the loop vectorises */
+        for (int64_t i = 0; i < p->M * p->K; i++) {
+            lo = wr[i] < lo ? wr[i] : lo;
+            hi = wr[i] > hi ? wr[i] : hi;
         }
+        small = lo >= -64 && hi <= 64;
+    }
     if (small) {
         p->u8s8 = true;
         p->kq = (p->K + 3) / 4;
@@ -345,7 +371,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         size_t nq = (size_t)(p->groups * p->mblk * p->kq * MR);
         p->wq = rt_alloc(nq * sizeof *p->wq);
         if (!p->wq) {
-            free(zpc);
+            free(wr);
             goto fail;
         }
         memset(p->wq, 0, nq * sizeof *p->wq);
@@ -354,18 +380,19 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 for (int64_t r = 0; r < MR && mb * MR + r < p->Mg; r++) {
                     int64_t m = gi * p->Mg + mb * MR + r;
                     uint8_t *dst = (uint8_t *)(p->wq + ((gi * p->mblk + mb) * p->kq) * MR + r);
-                    int64_t sum = 0;
-                    for (int64_t k = 0; k < p->K; k++) {
-                        int32_t v = WV(m, k);
-                        dst[(k / 4) * MR * 4 + (k & 3)] = (uint8_t)(int8_t)v;
-                        sum += v;
-                    }
+                    const int16_t *row = wr + m * p->K;
+                    int32_t sum = 0; /* |sum| <= 64 * 16384 */
+                    for (int64_t k = 0; k < p->K; k++)
+                        sum += row[k];
+                    for (int64_t q = 0; q < p->kq; q++)
+                        for (int64_t i = 0; i < 4 && 4 * q + i < p->K; i++)
+                            dst[q * MR * 4 + i] = (uint8_t)(int8_t)row[4 * q + i];
                     p->bi[m] = (int32_t)((int64_t)p->bi[m] - (int64_t)p->xzu * sum);
                 }
     } else if (!p->dw) {
         p->wp = rt_alloc(nw * sizeof *p->wp);
         if (!p->wp) {
-            free(zpc);
+            free(wr);
             goto fail;
         }
         memset(p->wp, 0, nw * sizeof *p->wp);
@@ -380,7 +407,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 }
     }
 #undef WV
-    free(zpc);
+    free(wr);
     if (p->conv && !implicit_plan(p))
         goto fail;
     p->bytes = (size_t)p->M * (sizeof *p->bi + sizeof *p->mult + sizeof *p->bf) +
