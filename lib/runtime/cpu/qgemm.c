@@ -503,6 +503,24 @@ rq_tile_store(const rt_qpack *p, int64_t m0, const int32_t *c, uint8_t *y, int64
     for (int r = 0; r < MR; r++)
         _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm), o[r]);
 }
+/* The end of both 4x16 micro-kernels: the eight sums stored as the tile,
+ * which is requantised to y when given (from memory: keeping the sums in
+ * registers for this makes GCC copy and spill accumulators inside the loop). */
+__attribute__((target("avx2"), always_inline)) static inline void
+tile_out(int32_t *c, __m256i c00, __m256i c01, __m256i c10, __m256i c11, __m256i c20, __m256i c21,
+         __m256i c30, __m256i c31, const rt_qpack *p, int64_t m0, uint8_t *y, int64_t ldm)
+{
+    _mm256_storeu_si256((__m256i *)(c + 0), c00);
+    _mm256_storeu_si256((__m256i *)(c + 8), c01);
+    _mm256_storeu_si256((__m256i *)(c + 16), c10);
+    _mm256_storeu_si256((__m256i *)(c + 24), c11);
+    _mm256_storeu_si256((__m256i *)(c + 32), c20);
+    _mm256_storeu_si256((__m256i *)(c + 40), c21);
+    _mm256_storeu_si256((__m256i *)(c + 48), c30);
+    _mm256_storeu_si256((__m256i *)(c + 56), c31);
+    if (y)
+        rq_tile_store(p, m0, c, y, ldm);
+}
 #endif
 
 /* ---- micro-kernels: c[MR][NR] = sum over kp pairs; the AVX2 ones, given
@@ -562,18 +580,7 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a3), one));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
     }
-    _mm256_storeu_si256((__m256i *)(c + 0), c00);
-    _mm256_storeu_si256((__m256i *)(c + 8), c01);
-    _mm256_storeu_si256((__m256i *)(c + 16), c10);
-    _mm256_storeu_si256((__m256i *)(c + 24), c11);
-    _mm256_storeu_si256((__m256i *)(c + 32), c20);
-    _mm256_storeu_si256((__m256i *)(c + 40), c21);
-    _mm256_storeu_si256((__m256i *)(c + 48), c30);
-    _mm256_storeu_si256((__m256i *)(c + 56), c31);
-    /* requantised from the stored tile: keeping the sums in registers for
-     * this makes GCC copy and spill accumulators inside the loop */
-    if (y)
-        rq_tile_store(p, m0, c, y, ldm);
+    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
 }
 
 /* Same for the first 8 columns only (edge panels with at most 8 columns). */
@@ -639,18 +646,7 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(b0, a3));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(b1, a3));
     }
-    _mm256_storeu_si256((__m256i *)(c + 0), c00);
-    _mm256_storeu_si256((__m256i *)(c + 8), c01);
-    _mm256_storeu_si256((__m256i *)(c + 16), c10);
-    _mm256_storeu_si256((__m256i *)(c + 24), c11);
-    _mm256_storeu_si256((__m256i *)(c + 32), c20);
-    _mm256_storeu_si256((__m256i *)(c + 40), c21);
-    _mm256_storeu_si256((__m256i *)(c + 48), c30);
-    _mm256_storeu_si256((__m256i *)(c + 56), c31);
-    /* requantised from the stored tile: keeping the sums in registers for
-     * this makes GCC copy and spill accumulators inside the loop */
-    if (y)
-        rq_tile_store(p, m0, c, y, ldm);
+    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
 }
 
 __attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const int32_t *b,
