@@ -73,6 +73,7 @@ enum { DW_GENERIC, DW_FLAT, DW_S2 };
 struct rt_qpack;
 static bool dw_plan(struct rt_qpack *p);
 static bool implicit_plan(struct rt_qpack *p);
+static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 
 struct rt_qpack {
     bool conv, avx2;
@@ -111,6 +112,8 @@ struct rt_qpack {
     int32_t *bi;   /* [M] */
     float *mult, *bf; /* [M] */
     bool has_bf;      /* some bf[m] != 0 (else the add is skipped: x + 0 = x) */
+    bool rqsat;       /* |v| < 2^30 for every possible sum (rq_bound): the AVX2
+                       * requantisation clamps by saturating packs, not in float */
 };
 
 void rt_qpack_free(rt_qpack *p)
@@ -407,6 +410,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 }
     }
 #undef WV
+    rq_bound(p, wr);
     free(wr);
     if (p->conv && !implicit_plan(p))
         goto fail;
@@ -421,6 +425,24 @@ fail:
     return NULL;
 }
 
+/* rqsat: whether every requantised value v = (acc + bi) * mult + bf stays
+ * below 2^30 in magnitude, so that rint(v) is exact in int32 and the clamps
+ * can be saturating packs (rq16). |acc + bi| <= 255 * sum_k |w - w_zp| + |bi|
+ * on every path (x - x_zp or u8 x, both within 255 in magnitude). */
+static void rq_bound(rt_qpack *p, const int16_t *wr)
+{
+    p->rqsat = p->yzp >= -32768 && p->yzp <= 32767 && !env_on("HPCZ_QGEMM_NO_RQSAT");
+    for (int64_t m = 0; m < p->M && p->rqsat; m++) {
+        const int16_t *row = wr + m * p->K;
+        int32_t s = 0; /* <= 255 * 16384: int32 and int16 lanes, so it vectorises */
+        for (int64_t k = 0; k < p->K; k++)
+            s += abs(row[k]);
+        double v = (255.0 * (double)s + fabs((double)p->bi[m])) * fabs((double)p->mult[m]) +
+                   fabs((double)p->bf[m]);
+        p->rqsat = v < 1073741824.0;
+    }
+}
+
 size_t rt_qpack_bytes(const rt_qpack *p)
 {
     return p ? p->bytes : 0;
@@ -433,7 +455,8 @@ size_t rt_qpack_bytes(const rt_qpack *p)
 typedef struct rqc {
     __m256i bi, zp;
     __m256 mult, bf, lo, hi;
-    bool u8, has_bf;
+    __m256i zp16;
+    bool u8, has_bf, sat;
 } rqc;
 
 __attribute__((target("avx2"), always_inline)) static inline rqc rqc_of(const rt_qpack *p,
@@ -446,13 +469,20 @@ __attribute__((target("avx2"), always_inline)) static inline rqc rqc_of(const rt
     r.bf = _mm256_set1_ps(p->bf[m]);
     r.lo = _mm256_set1_ps(p->lo);
     r.hi = _mm256_set1_ps(p->hi);
+    r.zp16 = _mm256_set1_epi16((int16_t)p->yzp);
     r.u8 = p->ydt == HPCZ_DTYPE_UINT8;
     r.has_bf = p->has_bf;
+    r.sat = p->rqsat;
     return r;
 }
 
 /* Sixteen sums (a0: the first 8, a1: the next 8) requantised to 16 bytes,
- * the same arithmetic as requant_one. */
+ * the same arithmetic as requant_one. With r->sat (no v can reach 2^30,
+ * rq_bound) the clamps are the saturating packs: rint(v) is exact in int32,
+ * packs to int16 saturate beyond +-32767, y_zp is added with int16
+ * saturation, and the final pack to 8 bits clamps to the type's range,
+ * which is [qlo, qhi]; every step is monotone, so the bytes are those of
+ * clamp(rint(v), lo, hi) + y_zp. */
 __attribute__((target("avx2"), always_inline)) static inline __m128i rq16(const rqc *r,
                                                                          __m256i a0, __m256i a1)
 {
@@ -462,22 +492,57 @@ __attribute__((target("avx2"), always_inline)) static inline __m128i rq16(const 
         v0 = _mm256_add_ps(v0, r->bf);
         v1 = _mm256_add_ps(v1, r->bf);
     }
-    v0 = _mm256_min_ps(v0, r->hi);
-    v1 = _mm256_min_ps(v1, r->hi);
-    if (!r->u8) {
-        /* uint8 needs no lower clamp: below lo = -y_zp, round(v) + y_zp <= 0
-         * (or INT_MIN + y_zp, y_zp >= 0, when v is out of int32's range) and
-         * the saturating packs give 0; an int8 zero point can be negative */
-        v0 = _mm256_max_ps(v0, r->lo);
-        v1 = _mm256_max_ps(v1, r->lo);
+    __m256i s;
+    if (r->sat) {
+        s = _mm256_packs_epi32(_mm256_cvtps_epi32(v0), _mm256_cvtps_epi32(v1));
+        s = _mm256_adds_epi16(s, r->zp16);
+    } else {
+        v0 = _mm256_min_ps(v0, r->hi);
+        v1 = _mm256_min_ps(v1, r->hi);
+        if (!r->u8) {
+            /* uint8 needs no lower clamp: below lo = -y_zp, round(v) + y_zp <= 0
+             * (or INT_MIN + y_zp, y_zp >= 0, when v is out of int32's range) and
+             * the saturating packs give 0; an int8 zero point can be negative */
+            v0 = _mm256_max_ps(v0, r->lo);
+            v1 = _mm256_max_ps(v1, r->lo);
+        }
+        __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), r->zp); /* MXCSR: nearest even */
+        __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), r->zp);
+        s = _mm256_packs_epi32(q0, q1);
     }
-    __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), r->zp); /* MXCSR: nearest even */
-    __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), r->zp);
     /* packs work per 128-bit lane: (q0 lo, q1 lo, q0 hi, q1 hi) as int16 */
-    __m256i s = _mm256_packs_epi32(q0, q1);
     s = _mm256_permute4x64_epi64(s, 0xd8); /* q0 lo, q0 hi, q1 lo, q1 hi */
     __m128i a = _mm256_castsi256_si128(s), b = _mm256_extracti128_si256(s, 1);
     return r->u8 ? _mm_packus_epi16(a, b) : _mm_packs_epi16(a, b);
+}
+
+/* Two rows, m (a0, a1) and m + 1 (b0, b1), the rqsat way: one pack to bytes
+ * for both, one permute; the low half is row m, the high half row m + 1. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+rq_pair(const rt_qpack *p, int64_t m, __m256i a0, __m256i a1, __m256i b0, __m256i b1,
+        __m256i zp16, bool u8, bool has_bf)
+{
+    __m256i bia = _mm256_set1_epi32(p->bi[m]), bib = _mm256_set1_epi32(p->bi[m + 1]);
+    __m256 ma = _mm256_set1_ps(p->mult[m]), mb = _mm256_set1_ps(p->mult[m + 1]);
+    __m256 va0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a0, bia)), ma);
+    __m256 va1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a1, bia)), ma);
+    __m256 vb0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(b0, bib)), mb);
+    __m256 vb1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(b1, bib)), mb);
+    if (has_bf) {
+        __m256 fa = _mm256_set1_ps(p->bf[m]), fb = _mm256_set1_ps(p->bf[m + 1]);
+        va0 = _mm256_add_ps(va0, fa);
+        va1 = _mm256_add_ps(va1, fa);
+        vb0 = _mm256_add_ps(vb0, fb);
+        vb1 = _mm256_add_ps(vb1, fb);
+    }
+    /* row m as int16: columns 0-3, 8-11 | 4-7, 12-15 */
+    __m256i qa = _mm256_packs_epi32(_mm256_cvtps_epi32(va0), _mm256_cvtps_epi32(va1));
+    __m256i qb = _mm256_packs_epi32(_mm256_cvtps_epi32(vb0), _mm256_cvtps_epi32(vb1));
+    qa = _mm256_adds_epi16(qa, zp16);
+    qb = _mm256_adds_epi16(qb, zp16);
+    __m256i o = u8 ? _mm256_packus_epi16(qa, qb) : _mm256_packs_epi16(qa, qb);
+    /* dwords: a0-3 a8-11 b0-3 b8-11 | a4-7 a12-15 b4-7 b12-15 */
+    return _mm256_permutevar8x32_epi32(o, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 __attribute__((target("avx2"), always_inline)) static inline __m128i
@@ -496,6 +561,26 @@ rq16_avx2(const rt_qpack *p, int64_t m, __m256i a0, __m256i a1)
 __attribute__((target("avx2"), always_inline)) static inline void
 rq_tile_store(const rt_qpack *p, int64_t m0, const int32_t *c, uint8_t *y, int64_t ldm)
 {
+    if (p->rqsat) {
+        const __m256i zp16 = _mm256_set1_epi16((int16_t)p->yzp);
+        bool u8 = p->ydt == HPCZ_DTYPE_UINT8;
+        __m256i o[MR / 2];
+        for (int r = 0; r < MR; r += 2) {
+            const __m256i *t = (const __m256i *)(c + r * NR);
+            o[r / 2] = p->has_bf ? rq_pair(p, m0 + r, _mm256_loadu_si256(t), _mm256_loadu_si256(t + 1),
+                                           _mm256_loadu_si256(t + 2), _mm256_loadu_si256(t + 3),
+                                           zp16, u8, true)
+                                 : rq_pair(p, m0 + r, _mm256_loadu_si256(t), _mm256_loadu_si256(t + 1),
+                                           _mm256_loadu_si256(t + 2), _mm256_loadu_si256(t + 3),
+                                           zp16, u8, false);
+        }
+        for (int r = 0; r < MR; r += 2) {
+            _mm_storeu_si128((__m128i *)(y + (m0 + r) * ldm), _mm256_castsi256_si128(o[r / 2]));
+            _mm_storeu_si128((__m128i *)(y + (m0 + r + 1) * ldm),
+                             _mm256_extracti128_si256(o[r / 2], 1));
+        }
+        return;
+    }
     __m128i o[MR];
     for (int r = 0; r < MR; r++)
         o[r] = rq16_avx2(p, m0 + r, _mm256_loadu_si256((const __m256i *)(c + r * NR)),
@@ -581,6 +666,65 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
     }
     tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
+}
+
+/* Full 4x16 tiles of channel blocks [mb0, mb1) of one u8s8 Conv panel, the
+ * rqsat way: the loop over blocks in one function (constants hoisted, no
+ * call per tile) and each tile requantised from its registers, two rows per
+ * pack (rq_pair), straight into y + m * ldm. */
+__attribute__((target("avx2"), always_inline)) static inline void
+panel8_rqsat_body(const rt_qpack *p, const int32_t *A, const uint8_t *b0p, int64_t kq, int64_t m0,
+                  int64_t nblk, uint8_t *y, int64_t ldm, bool u8, bool has_bf)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->yzp);
+    for (int64_t blk = 0; blk < nblk; blk++, m0 += MR) {
+        const uint8_t *b = b0p;
+        __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+                c21 = c00, c30 = c00, c31 = c00;
+        for (int64_t q = 0; q < kq; q++, A += MR, b += 4 * NR) {
+            __m256i b0 = _mm256_load_si256((const __m256i *)b);
+            __m256i b1 = _mm256_load_si256((const __m256i *)(b + 32));
+            __m256i a0 = _mm256_set1_epi32(A[0]);
+            c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a0), one));
+            c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a0), one));
+            __m256i a1 = _mm256_set1_epi32(A[1]);
+            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a1), one));
+            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a1), one));
+            __m256i a2 = _mm256_set1_epi32(A[2]);
+            c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a2), one));
+            c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a2), one));
+            __m256i a3 = _mm256_set1_epi32(A[3]);
+            c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a3), one));
+            c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
+            /* pins the sums to registers: without it GCC copies and spills
+             * them inside the loop, as it sees them live into rq_pair */
+            __asm__("" : "+x"(c00), "+x"(c01), "+x"(c10), "+x"(c11), "+x"(c20), "+x"(c21),
+                    "+x"(c30), "+x"(c31));
+        }
+        __m256i o0 = rq_pair(p, m0, c00, c01, c10, c11, zp16, u8, has_bf);
+        __m256i o1 = rq_pair(p, m0 + 2, c20, c21, c30, c31, zp16, u8, has_bf);
+        uint8_t *yr = y + m0 * ldm;
+        _mm_storeu_si128((__m128i *)yr, _mm256_castsi256_si128(o0));
+        _mm_storeu_si128((__m128i *)(yr + ldm), _mm256_extracti128_si256(o0, 1));
+        _mm_storeu_si128((__m128i *)(yr + 2 * ldm), _mm256_castsi256_si128(o1));
+        _mm_storeu_si128((__m128i *)(yr + 3 * ldm), _mm256_extracti128_si256(o1, 1));
+    }
+}
+
+__attribute__((target("avx2"))) static void panel8_rqsat(const rt_qpack *p, const int32_t *A,
+                                                         const uint8_t *B, int64_t m0,
+                                                         int64_t nblk, uint8_t *y, int64_t ldm)
+{
+    bool u8 = p->ydt == HPCZ_DTYPE_UINT8;
+    if (u8 && !p->has_bf)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, false);
+    else if (u8)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, true);
+    else if (!p->has_bf)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, false);
+    else
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, true);
 }
 
 /* Same for the first 8 columns only (edge panels with at most 8 columns). */
@@ -1024,7 +1168,20 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
         return;
     }
 #endif
-    for (int64_t mb = mc * jb->mper; mb < mb1; mb++) {
+    int64_t mb = mc * jb->mper;
+#ifdef QG_X86
+    if (p->u8s8 && p->avx2 && p->conv && p->rqsat && nr == NR) {
+        /* the full channel blocks in one call */
+        int64_t full = p->Mg / MR < mb1 ? p->Mg / MR : mb1;
+        if (full > mb) {
+            panel8_rqsat(p, p->wq + ((gi * p->mblk + mb) * p->kq) * MR, (const uint8_t *)B,
+                         gi * p->Mg + mb * MR, full - mb,
+                         (uint8_t *)jb->y + b * p->M * p->g.osize + n0, p->g.osize);
+            mb = full;
+        }
+    }
+#endif
+    for (; mb < mb1; mb++) {
         int64_t ml = mb * MR;
         int mr = (int)(p->Mg - ml < MR ? p->Mg - ml : MR);
         int64_t m0 = gi * p->Mg + ml;
