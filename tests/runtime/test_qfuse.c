@@ -342,20 +342,20 @@ static void check(const qcase *c)
     }
     /* the other kernel paths: same bytes */
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
-                                        "HPCZ_QGEMM_NO_DW"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7};
+                                        "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 3; e++)
+        for (int e = 0; e < 4; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 3; e++)
+        for (int e = 0; e < 4; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT) changes the result",
                  c->label, combos[i]);
             goto out;
         }
