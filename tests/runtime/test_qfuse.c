@@ -342,20 +342,21 @@ static void check(const qcase *c)
     }
     /* the other kernel paths: same bytes */
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
-                                        "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12};
+                                        "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
+                                        "HPCZ_QGEMM_NO_DWCL"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 4; e++)
+        for (int e = 0; e < 5; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 4; e++)
+        for (int e = 0; e < 5; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -453,6 +454,24 @@ static const qcase qcases[] = {
      D4(6, 1, 5, 0), "group=i:6;strides=is:2;pads=is:2,2", -63, 63, false},
     {"conv depthwise s3 (generic)", "Conv", U8, S8, U8, true, true, false, 4,
      D4(1, 4, 17, 19), 4, D4(4, 1, 3, 3), "group=i:4;strides=is:3,3;pads=is:1,1,1,1", -63, 63,
+     false},
+    /* small maps with a multiple of 16 channels: channels in vector lanes
+     * (dwcl, HPCZ_QGEMM_NO_DWCL turns it off) */
+    {"conv depthwise dwcl 7x7 32 ch", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(2, 32, 7, 7), 4, D4(32, 1, 3, 3), "group=i:32;pads=is:1,1,1,1", -63, 63, false},
+    {"conv depthwise dwcl s2 14x14 48 ch s8 full-range", "Conv", S8, S8, S8, true, true, false,
+     4, D4(1, 48, 14, 14), 4, D4(48, 1, 3, 3), "group=i:48;strides=is:2,2;pads=is:1,1,1,1",
+     -128, 127, false},
+    {"conv depthwise dwcl 5x5 dil2 asym pads 9x11", "Conv", U8, S8, U8, true, true, true, 4,
+     D4(1, 16, 9, 11), 4, D4(16, 1, 5, 5), "group=i:16;dilations=is:2,1;pads=is:3,1,2,2",
+     -63, 63, false},
+    {"conv depthwise dwcl 3x3 map (< 16 pixels)", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(1, 16, 3, 3), 4, D4(16, 1, 3, 3), "group=i:16;pads=is:1,1,1,1", -63, 63, false},
+    {"conv depthwise dwcl s2 5x5 -> 3x3 32 ch", "Conv", U8, S8, S8, true, true, false, 4,
+     D4(2, 32, 5, 5), 4, D4(32, 1, 3, 3), "group=i:32;strides=is:2,2;pads=is:1,1,1,1", -63,
+     63, false},
+    {"conv depthwise dwcl 1-D s2 k4", "Conv", S8, S8, U8, false, true, false, 3,
+     D4(2, 16, 40, 0), 3, D4(16, 1, 4, 0), "group=i:16;strides=is:2;pads=is:1,2", -63, 63,
      false},
     /* 7x7 images: 4 panels, so the tasks also split the channel blocks;
      * the last panel (1 column) runs as GEMVs */

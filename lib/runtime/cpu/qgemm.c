@@ -22,7 +22,8 @@
  *    run of channels (see dw_plan); with AVX2 and dilation 1 along W,
  *    stride 1 (whole plane) and stride 2 along W pair neighbouring taps in
  *    one vpmaddwd (int16 products, no saturation); other geometries read
- *    columns split by phase, in portable C.
+ *    columns split by phase, in portable C. Small maps (<= 256 pixels) with
+ *    16k channels run 16 channels per task in vector lanes (dwcl_task).
  *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed
  *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
  * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic.
@@ -73,6 +74,9 @@ enum { DW_GENERIC, DW_FLAT, DW_S2 };
 struct rt_qpack;
 static bool dw_plan(struct rt_qpack *p);
 static bool implicit_plan(struct rt_qpack *p);
+#if defined(__x86_64__)
+static bool dwcl_plan(struct rt_qpack *p);
+#endif
 static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 
 struct rt_qpack {
@@ -94,6 +98,10 @@ struct rt_qpack {
     int16_t dwkeep[2][16]; /* dw, W < 16: lanes a row's 16-wide store keeps (-1) or
                             * zeroes (0): [0] spill on later rows' data kept, padding
                             * zeroed; [1] (near the plane's end) all spill zeroed */
+    bool dwcl;     /* dw on a small map, 16 channels at a time in vector lanes (dwcl_task) */
+    int64_t dwclnp, dwclHp, dwclWp; /* dwcl: tap pairs; padded plane height, width */
+    int16_t *dwclw;    /* dwcl: [M / 16][dwclnp][2][16] tap pairs interleaved per lane */
+    int64_t *dwcloff;  /* dwcl: [2 dwclnp] plane offset (int16 elements) of each tap */
     int64_t kq;    /* u8s8: quads of k */
     int32_t xzu;   /* u8s8: zero point of x as uint8 (s8 x is biased by 128) */
     int32_t *wq;   /* u8s8: [groups][mblk][kq][MR] words of four int8 */
@@ -125,6 +133,8 @@ void rt_qpack_free(rt_qpack *p)
     free(p->dww);
     free(p->dwpw);
     free(p->dwoff);
+    rt_free(p->dwclw);
+    free(p->dwcloff);
     free(p->ikoff);
     free(p->bi);
     free(p->mult);
@@ -418,7 +428,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                (p->wp ? nw * sizeof *p->wp : 0) +
                (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
                (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
-               (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0);
+               (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0) +
+               (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0);
     return p;
 fail:
     rt_qpack_free(p);
@@ -1968,6 +1979,244 @@ __attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b
 #endif
 
 /* Depthwise task: (image, run of p->dwcb output channels). */
+#ifdef QG_X86
+/* ---- depthwise on small maps, channels in vector lanes (dwcl). The
+ * planar kernel above pays per channel (widening, padding, row copies),
+ * which dominates on 14x14 and 7x7 maps. Here a task takes 16 channels:
+ * 16 x 16 byte transposes turn their planes into one padded plane of
+ * pixels, each pixel 16 int16 lanes (x - x_zp, zero padding); every output
+ * pixel is a sum over tap pairs (two pixels interleaved, vpmaddwd against
+ * the pair's weights per lane), requantised per lane (the rqsat way) and
+ * transposed back into the 16 channel rows. Same integers, same bytes. */
+#define DWCL_MAXPIX 256 /* input pixels of a map this path takes (16x16: above, the
+                          * planar kernel takes fewer instructions) */
+#define DWCL_STACK 16384 /* bytes of padded plane kept on the stack */
+
+/* r[i] becomes byte i of every r[j]: a 16 x 16 byte transpose. */
+__attribute__((target("avx2"), always_inline)) static inline void tr16x16(__m128i *r)
+{
+    __m128i t[16], u[16], v[16];
+    for (int i = 0; i < 8; i++) { /* row pair i; columns 0-7 | 8-15 */
+        t[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        t[i + 8] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) /* rows 4i..4i+3; columns 8h + 0-3 | 8h + 4-7 */
+        for (int i = 0; i < 4; i++) {
+            u[h * 8 + 2 * i] = _mm_unpacklo_epi16(t[h * 8 + 2 * i], t[h * 8 + 2 * i + 1]);
+            u[h * 8 + 2 * i + 1] = _mm_unpackhi_epi16(t[h * 8 + 2 * i], t[h * 8 + 2 * i + 1]);
+        }
+    for (int cq = 0; cq < 4; cq++) { /* columns 4cq..4cq+3; rows 8j..8j+7 */
+        int h = cq / 2, gq = cq % 2;
+        for (int j = 0; j < 2; j++) {
+            __m128i a = u[h * 8 + 4 * j + gq], b = u[h * 8 + 4 * j + 2 + gq];
+            v[cq * 4 + 2 * j] = _mm_unpacklo_epi32(a, b);
+            v[cq * 4 + 2 * j + 1] = _mm_unpackhi_epi32(a, b);
+        }
+    }
+    for (int cq = 0; cq < 4; cq++)
+        for (int e = 0; e < 2; e++) {
+            __m128i a = v[cq * 4 + e], b = v[cq * 4 + 2 + e];
+            r[4 * cq + 2 * e] = _mm_unpacklo_epi64(a, b);
+            r[4 * cq + 2 * e + 1] = _mm_unpackhi_epi64(a, b);
+        }
+}
+
+/* Lanes (c0 + 0-3, c0 + 8-11) or (c0 + 4-7, c0 + 12-15) of v: the order of
+ * vpunpcklwd / vpunpckhwd followed by vpmaddwd. */
+static void dwcl_lanes(const void *v, int64_t c0, bool hi, void *o)
+{
+    for (int i = 0; i < 8; i++) {
+        int64_t c = c0 + (i < 4 ? i : i + 4) + (hi ? 4 : 0);
+        memcpy((char *)o + 4 * i, (const char *)v + 4 * c, 4); /* int32 or float */
+    }
+}
+
+/* The sums of one output pixel, 16 channels: lanes 0-3, 8-11 (*lo) and
+ * 4-7, 12-15 (*hi). off: the taps' offsets in elements of the plane. */
+__attribute__((target("avx2"), always_inline)) static inline void
+dwcl_taps(const int16_t *base, const int64_t *off, const __m256i *wv, int64_t np, __m256i *lo,
+          __m256i *hi)
+{
+    __m256i alo = _mm256_setzero_si256(), ahi = alo;
+    for (int64_t tp = 0; tp < np; tp++) {
+        __m256i ta = _mm256_loadu_si256((const __m256i *)(base + off[2 * tp]));
+        __m256i tq = _mm256_loadu_si256((const __m256i *)(base + off[2 * tp + 1]));
+        alo = _mm256_add_epi32(alo, _mm256_madd_epi16(_mm256_unpacklo_epi16(ta, tq), wv[2 * tp]));
+        ahi = _mm256_add_epi32(ahi,
+                               _mm256_madd_epi16(_mm256_unpackhi_epi16(ta, tq), wv[2 * tp + 1]));
+    }
+    *lo = alo;
+    *hi = ahi;
+}
+
+__attribute__((target("avx2"))) static void dwcl_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    const conv_geom *g = &p->g;
+    int64_t nrun = p->M / 16, b = t / nrun, c0 = t % nrun * 16;
+    int64_t W = g->in[2], Wp = p->dwclWp, OW = g->out[2];
+    int64_t isz = g->isize, osz = g->osize, sh = g->stride[1], sw = g->stride[2];
+    size_t tb = (size_t)(p->dwclHp * Wp) * 16 * sizeof(int16_t);
+    int16_t sbuf[DWCL_STACK / sizeof(int16_t)] __attribute__((aligned(32)));
+    int16_t *T = tb <= sizeof sbuf ? sbuf : rt_alloc(tb);
+    if (!T) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    {
+        /* zero the padding only: the map's pixels are all written below */
+        int64_t H = g->in[1], top = g->pb[1], l = g->pb[2], rgt = g->pe[2];
+        size_t px = 16 * sizeof(int16_t);
+        memset(T, 0, (size_t)(top * Wp) * px);
+        memset(T + (top + H) * Wp * 16, 0, (size_t)((p->dwclHp - top - H) * Wp) * px);
+        for (int64_t ih = 0; ih < H; ih++) {
+            int16_t *row = T + (top + ih) * Wp * 16;
+            if (l)
+                memset(row, 0, (size_t)l * px);
+            if (rgt)
+                memset(row + (l + W) * 16, 0, (size_t)rgt * px);
+        }
+    }
+    const uint8_t *xb = (const uint8_t *)jb->x + (b * p->cin + c0) * isz;
+    bool s8 = p->xdt != HPCZ_DTYPE_UINT8;
+    const __m256i xzp = _mm256_set1_epi16((int16_t)p->xzp);
+    /* chunks of 16 pixels; the last one ends at the map's end (overlapping
+     * the one before: the same values written twice) unless the map is
+     * smaller than 16 pixels */
+    for (int64_t c = 0; c < isz; c += 16) {
+        int64_t q0 = c + 16 <= isz || isz < 16 ? c : isz - 16;
+        int n = isz < 16 ? (int)isz : 16;
+        __m128i r[16];
+        for (int ch = 0; ch < 16; ch++) {
+            if (n == 16) {
+                r[ch] = _mm_loadu_si128((const __m128i *)(xb + ch * isz + q0));
+            } else {
+                uint8_t tmp[16] = {0};
+                memcpy(tmp, xb + ch * isz, (size_t)n);
+                r[ch] = _mm_loadu_si128((const __m128i *)tmp);
+            }
+        }
+        tr16x16(r); /* r[i]: pixel q0 + i, 16 channels */
+        int64_t ih = q0 / W, iw = q0 % W;
+        for (int i = 0; i < n; i++) {
+            __m256i v = s8 ? _mm256_cvtepi8_epi16(r[i]) : _mm256_cvtepu8_epi16(r[i]);
+            _mm256_storeu_si256((__m256i *)(T + ((ih + g->pb[1]) * Wp + iw + g->pb[2]) * 16),
+                                _mm256_sub_epi16(v, xzp));
+            if (++iw == W) {
+                iw = 0;
+                ih++;
+            }
+        }
+    }
+    int32_t lo_bi[8], hi_bi[8];
+    float lo_m[8], hi_m[8], lo_f[8], hi_f[8];
+    dwcl_lanes(p->bi, c0, false, lo_bi);
+    dwcl_lanes(p->bi, c0, true, hi_bi);
+    dwcl_lanes(p->mult, c0, false, lo_m);
+    dwcl_lanes(p->mult, c0, true, hi_m);
+    dwcl_lanes(p->bf, c0, false, lo_f);
+    dwcl_lanes(p->bf, c0, true, hi_f);
+    const __m256i bil = _mm256_loadu_si256((const __m256i *)lo_bi);
+    const __m256i bih = _mm256_loadu_si256((const __m256i *)hi_bi);
+    const __m256 ml = _mm256_loadu_ps(lo_m), mh = _mm256_loadu_ps(hi_m);
+    const __m256 fl = _mm256_loadu_ps(lo_f), fh = _mm256_loadu_ps(hi_f);
+    const __m256i yzp = _mm256_set1_epi16((int16_t)p->yzp);
+    bool u8 = p->ydt == HPCZ_DTYPE_UINT8, has_bf = p->has_bf;
+    int64_t np = p->dwclnp;
+    const __m256i *wv = (const __m256i *)(p->dwclw + (c0 / 16) * np * 32);
+    const int64_t *off = p->dwcloff;
+    uint8_t *yb = (uint8_t *)jb->y + (b * p->M + c0) * osz;
+    __m128i keep[16]; /* the previous chunk's pixels, before the transpose */
+    for (int64_t c = 0; c < osz; c += 16) {
+        int64_t q0 = c + 16 <= osz || osz < 16 ? c : osz - 16;
+        int n = osz < 16 ? (int)osz : 16;
+        /* the last chunk overlaps the one before: those pixels are kept */
+        int done = (int)(c - q0);
+        __m128i o[16];
+        for (int i = 0; i < done; i++)
+            o[i] = keep[16 - done + i];
+        int64_t oh = c / OW, ow = c % OW;
+        for (int i = done; i < n; i++) {
+            const int16_t *base = T + (oh * sh * Wp + ow * sw) * 16;
+            if (++ow == OW) {
+                ow = 0;
+                oh++;
+            }
+            __m256i alo, ahi;
+            if (np == 5) /* 3x3: unrolled */
+                dwcl_taps(base, off, wv, 5, &alo, &ahi);
+            else
+                dwcl_taps(base, off, wv, np, &alo, &ahi);
+            __m256 vl = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(alo, bil)), ml);
+            __m256 vh = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(ahi, bih)), mh);
+            if (has_bf) {
+                vl = _mm256_add_ps(vl, fl);
+                vh = _mm256_add_ps(vh, fh);
+            }
+            /* channels 0-3, 4-7 | 8-11, 12-15 as int16 */
+            __m256i s = _mm256_packs_epi32(_mm256_cvtps_epi32(vl), _mm256_cvtps_epi32(vh));
+            s = _mm256_adds_epi16(s, yzp);
+            s = u8 ? _mm256_packus_epi16(s, s) : _mm256_packs_epi16(s, s);
+            o[i] = _mm256_castsi256_si128(_mm256_permute4x64_epi64(s, 0x08));
+        }
+        for (int i = n; i < 16; i++)
+            o[i] = _mm_setzero_si128();
+        memcpy(keep, o, sizeof keep);
+        tr16x16(o); /* o[ch]: channel c0 + ch, pixels q0.. */
+        for (int ch = 0; ch < 16; ch++) {
+            if (n == 16) {
+                _mm_storeu_si128((__m128i *)(yb + ch * osz + q0), o[ch]);
+            } else {
+                uint8_t tmp[16];
+                _mm_storeu_si128((__m128i *)tmp, o[ch]);
+                memcpy(yb + ch * osz, tmp, (size_t)n);
+            }
+        }
+    }
+    if (T != sbuf)
+        rt_free(T);
+}
+
+/* Takes the dwcl path for 2-D depthwise (multiplier 1) on a map of at most
+ * DWCL_MAXPIX pixels with a multiple of 16 channels; the weights become,
+ * per run of 16 channels and pair of taps, the two lane orders of
+ * dwcl_lanes, each lane (w[tap a], w[tap b]). An odd last tap pairs with
+ * weight 0 on tap 0's pixel. */
+static bool dwcl_plan(rt_qpack *p)
+{
+    const conv_geom *g = &p->g;
+    if (!p->avx2 || p->M != p->cin || p->M % 16 || g->isize > DWCL_MAXPIX || p->K > 64 ||
+        env_on("HPCZ_QGEMM_NO_DWCL"))
+        return true;
+    int64_t KW = g->k[2];
+    p->dwclnp = (p->K + 1) / 2;
+    p->dwclHp = g->in[1] + g->pb[1] + g->pe[1];
+    p->dwclWp = g->in[2] + g->pb[2] + g->pe[2];
+    p->dwcloff = malloc((size_t)(2 * p->dwclnp) * sizeof *p->dwcloff);
+    p->dwclw = rt_alloc((size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw);
+    if (!p->dwcloff || !p->dwclw)
+        return false;
+    for (int64_t k = 0; k < 2 * p->dwclnp; k++) {
+        int64_t kk = k < p->K ? k : 0;
+        p->dwcloff[k] = ((kk / KW) * g->dil[1] * p->dwclWp + (kk % KW) * g->dil[2]) * 16;
+    }
+    for (int64_t c0 = 0; c0 < p->M; c0 += 16)
+        for (int64_t tp = 0; tp < p->dwclnp; tp++)
+            for (int hi = 0; hi < 2; hi++) {
+                int16_t *d = p->dwclw + ((c0 / 16 * p->dwclnp + tp) * 2 + hi) * 16;
+                for (int i = 0; i < 8; i++) {
+                    int64_t c = c0 + (i < 4 ? i : i + 4) + (hi ? 4 : 0);
+                    const int16_t *wk = p->dww + c * p->K;
+                    d[2 * i] = wk[2 * tp];
+                    d[2 * i + 1] = 2 * tp + 1 < p->K ? wk[2 * tp + 1] : 0;
+                }
+            }
+    p->dwcl = true;
+    return true;
+}
+#endif
+
 static void dw_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
@@ -2006,6 +2255,8 @@ static bool dw_plan(rt_qpack *p)
     p->dwcb = per >= 16384 ? 1 : (16384 + per - 1) / per;
     p->dwcb = p->dwcb < p->M ? p->dwcb : p->M;
 #ifdef QG_X86
+    if (!dwcl_plan(p))
+        return false;
     int64_t KH = g->k[1], KW = g->k[2], dh = g->dil[1];
     int64_t Hp = g->in[1] + g->pb[1] + g->pe[1], Wp = g->in[2] + g->pb[2] + g->pe[2];
     int64_t np = KH * ((KW + 1) / 2);
@@ -2193,6 +2444,12 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     split_channels(&jb, p->groups * jb.npanel);
     if (jb.N <= 0)
         return HPCZ_OK;
+#ifdef QG_X86
+    if (p->dw && p->dwcl && p->rqsat) {
+        rt_parallel_for_work(p->batch * (p->M / 16), dwcl_task, &jb,
+                             (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
+    } else
+#endif
     if (p->dw) {
         rt_parallel_for_work(p->batch * ((p->M + p->dwcb - 1) / p->dwcb), dw_task, &jb,
                              (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
