@@ -778,6 +778,17 @@ __attribute__((target("avx2"))) static void quad16_avx2(const uint8_t *r0, const
 #endif
 
 #ifdef QG_X86
+/* Flips the top bit of 64 bytes (int8 x as uint8). */
+__attribute__((target("avx2"))) static void flip64_avx2(uint8_t *d)
+{
+    const __m256i f = _mm256_set1_epi8((char)0x80);
+    _mm256_storeu_si256((__m256i *)d, _mm256_xor_si256(_mm256_loadu_si256((__m256i *)d), f));
+    _mm256_storeu_si256((__m256i *)(d + 32),
+                        _mm256_xor_si256(_mm256_loadu_si256((__m256i *)(d + 32)), f));
+}
+#endif
+
+#ifdef QG_X86
 __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int32_t *b,
                                                      int64_t bstr, int64_t kp, int32_t *c,
                                                      const rt_qpack *p, int64_t m0, uint8_t *y,
@@ -1430,7 +1441,7 @@ static void conv8_task(void *ctx, int64_t t)
     int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
     int64_t n0 = pn * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    uint8_t sbuf[8192] __attribute__((aligned(32)));
+    uint8_t sbuf[16384] __attribute__((aligned(32))); /* K <= 1024 */
     size_t nbytes = (size_t)(p->kq * 4 * NR);
     uint8_t *B = nbytes <= sizeof sbuf ? sbuf : rt_alloc(nbytes);
     if (!B) {
@@ -1443,15 +1454,39 @@ static void conv8_task(void *ctx, int64_t t)
             (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi * cg) * p->g.isize + n0;
         uint8_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80;
         int64_t is = p->g.isize;
-        for (int64_t q = 0; q < p->kq; q++) {
+        /* rows are read 16 bytes at a time; past the end of x (a short
+         * last panel) or past K they come from a zeroed copy */
+        const uint8_t *xend = (const uint8_t *)jb->x + p->batch * p->cin * is;
+        int64_t q = 0;
+#ifdef QG_X86
+        if (p->avx2) /* the quads whose four rows are all inside x and K */
+            for (; q < p->kq && 4 * q + 3 < p->K && xb + (4 * q + 3) * is + NR <= xend; q++) {
+                const uint8_t *r = xb + 4 * q * is;
+                quad16_avx2(r, r + is, r + 2 * is, r + 3 * is, B + q * 4 * NR);
+                if (flip)
+                    flip64_avx2(B + q * 4 * NR);
+            }
+#endif
+        for (; q < p->kq; q++) {
             uint8_t *dq = B + q * 4 * NR;
             const uint8_t *r = xb + 4 * q * is;
 #ifdef QG_X86
-            if (p->avx2 && nr == NR && 4 * q + 3 < p->K) {
-                quad16_avx2(r, r + is, r + 2 * is, r + 3 * is, dq);
+            if (p->avx2) {
+                uint8_t tmp[4][NR];
+                const uint8_t *rr[4];
+                for (int i = 0; i < 4; i++) {
+                    int64_t k = 4 * q + i;
+                    rr[i] = r + i * is;
+                    if (k < p->K && rr[i] + NR <= xend)
+                        continue;
+                    memset(tmp[i], 0, NR);
+                    if (k < p->K)
+                        memcpy(tmp[i], rr[i], (size_t)nr);
+                    rr[i] = tmp[i];
+                }
+                quad16_avx2(rr[0], rr[1], rr[2], rr[3], dq);
                 if (flip)
-                    for (int i = 0; i < 4 * NR; i++)
-                        dq[i] ^= flip;
+                    flip64_avx2(dq);
                 continue;
             }
 #endif
