@@ -163,6 +163,19 @@ static void sgemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
                 cm[i * ldc + j] = beta == 0 ? 0 : beta * cm[i * ldc + j];
         return;
     }
+    if (m == 1) {
+        /* one row (batch-1 Gemm/MatMul): a GEMV. OpenBLAS's sgemm would
+         * pack all of B first, a copy of the weights on every call (5 MB
+         * for mobilenet_v2's classifier: 1.5 ms against 0.3 ms) */
+        int incx = ta ? (int)lda : 1;
+        if (tb)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)n, (blasint)k, alpha, b,
+                        (blasint)ldb, a, incx, beta, cm, 1);
+        else
+            cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)k, (blasint)n, alpha, b, (blasint)ldb,
+                        a, incx, beta, cm, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta,
                 cm, (blasint)ldc);

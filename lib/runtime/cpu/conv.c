@@ -229,6 +229,44 @@ __attribute__((target("avx2"))) static void dw_row_avx2(const float *pp, int64_t
 }
 #endif
 
+#ifdef DW_AVX2
+/* 3x3, dilation 1, stride 1 along W, on the padded plane: the nine weights
+ * in registers and the taps unrolled; bias, then the taps in (kh, kw)
+ * order, mul then add, as dw_row_avx2 and the portable loop do (so the same
+ * bits). Rows of y get the activation as they are done. */
+__attribute__((target("avx2"))) static void dw3x3_avx2(const float *pad, int64_t PW,
+                                                       const float *wc, float *yc, int64_t OH,
+                                                       int64_t OW, int64_t sh, float b,
+                                                       const rt_act *act)
+{
+    __m256 w[9];
+    for (int i = 0; i < 9; i++)
+        w[i] = _mm256_set1_ps(wc[i]);
+    const __m256 bv = _mm256_set1_ps(b);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = yc + oh * OW;
+        const float *r0 = pad + oh * sh * PW;
+        for (int64_t q = 0; q < OW; q += 8) {
+            __m256 acc = bv;
+            for (int kh = 0; kh < 3; kh++) {
+                const float *r = r0 + kh * PW + q;
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3], _mm256_loadu_ps(r)));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 1], _mm256_loadu_ps(r + 1)));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 2], _mm256_loadu_ps(r + 2)));
+            }
+            if (q + 8 <= OW) {
+                _mm256_storeu_ps(yr + q, acc);
+            } else { /* the last, partial block (its loads stay in the padded plane) */
+                float tmp[8];
+                _mm256_storeu_ps(tmp, acc);
+                memcpy(yr + q, tmp, (size_t)(OW - q) * sizeof *tmp);
+            }
+        }
+        rt_act_apply(act, yr, OW);
+    }
+}
+#endif
+
 RT_HOT static void dw_channel(void *ctx, int64_t ch)
 {
     const dw_job *j = ctx;
@@ -268,6 +306,10 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
     float b = j->bias ? j->bias[ch] : 0;
 #ifdef DW_AVX2
     bool vec = (sw == 1 || sw == 2) && __builtin_cpu_supports("avx2");
+    if (vec && sw == 1 && KH == 3 && KW == 3 && dh == 1 && dw == 1) {
+        dw3x3_avx2(pad, PW, wc, yc, OH, OW, sh, b, j->act);
+        return;
+    }
 #else
     bool vec = false;
 #endif
