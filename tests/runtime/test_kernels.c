@@ -193,6 +193,12 @@ static const spec specs[] = {
      "group=i:12;strides=is:2,2;pads=is:2,2,2,2", NULL},
     {"conv 1x1", "Conv", 3, {S4(2, 32, 14, 14), S4(64, 32, 1, 1), S4(64)}, {4, 4, 1}, 0, T_ACC,
      NULL, NULL},
+    /* 1x1 with K <= 64 and M >= 32: the direct FMA kernel (pw_task), with
+     * rows past the last multiple of 4, columns past the last multiple of 16 */
+    {"conv 1x1 small K, M=37, relu fused", "Conv", 3, {S4(1, 20, 9, 15), S4(37, 20, 1, 1),
+     S4(37)}, {4, 4, 1}, 0, T_ACC, NULL, "Relu"},
+    {"conv 1x1 small K, no bias, 130 columns", "Conv", 2, {S4(1, 7, 10, 13), S4(32, 7, 1, 1)},
+     {4, 4}, 0, T_ACC, NULL, NULL},
     {"conv 1x1 big (blocked gemm)", "Conv", 2, {S4(1, 64, 56, 56), S4(128, 64, 1, 1)}, {4, 4}, 0,
      T_ACC, NULL, NULL},
     {"conv 1-D", "Conv", 2, {S4(2, 3, 40, 0), S4(5, 3, 4, 0)}, {3, 3}, 0, T_ACC,

@@ -358,6 +358,82 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
     rt_parallel_for_work(C, dw_channel, &j, (double)C * (double)g->osize * (double)g->ksize);
 }
 
+#ifdef DW_AVX2
+/* 1x1 convolution with few input channels (K <= PW_MAXK) and at least 32
+ * output channels (fewer reuse each panel too little), y[m][n] = b[m] +
+ * sum_k w[m][k] x[k][n]: OpenBLAS packs all of x first, which costs as
+ * much as the arithmetic when K is this small. Here x is read in place:
+ * a task takes 128 columns (its K x 128 panel stays in L1 or L2) and all rows;
+ * 4 x 16 tiles of FMAs over k, bias first, in k order. Columns past the
+ * last multiple of 16 take the same sums with fmaf. */
+#define PW_MAXK 64
+#define PW_COLS 128
+typedef struct pw_job {
+    const float *x, *w, *bias;
+    float *y;
+    int64_t M, K, N;
+    const rt_act *act;
+} pw_job;
+
+__attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
+{
+    const pw_job *j = ctx;
+    int64_t K = j->K, N = j->N, M = j->M;
+    int64_t n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    int64_t nv = n0 + (n1 - n0) / 16 * 16; /* vector columns end */
+    for (int64_t n = n0; n < nv; n += 16) {
+        const float *xp = j->x + n;
+        int64_t m = 0;
+        for (; m + 4 <= M; m += 4) {
+            const float *w0 = j->w + m * K;
+            __m256 c[4][2];
+            for (int r = 0; r < 4; r++)
+                c[r][0] = c[r][1] = _mm256_set1_ps(j->bias ? j->bias[m + r] : 0.0f);
+            for (int64_t k = 0; k < K; k++) {
+                __m256 x0 = _mm256_loadu_ps(xp + k * N), x1 = _mm256_loadu_ps(xp + k * N + 8);
+                for (int r = 0; r < 4; r++) {
+                    __m256 wv = _mm256_broadcast_ss(w0 + r * K + k);
+                    c[r][0] = _mm256_fmadd_ps(wv, x0, c[r][0]);
+                    c[r][1] = _mm256_fmadd_ps(wv, x1, c[r][1]);
+                }
+            }
+            for (int r = 0; r < 4; r++) {
+                float *yr = j->y + (m + r) * N + n;
+                _mm256_storeu_ps(yr, c[r][0]);
+                _mm256_storeu_ps(yr + 8, c[r][1]);
+            }
+        }
+        for (; m < M; m++) {
+            const float *wr = j->w + m * K;
+            __m256 c0 = _mm256_set1_ps(j->bias ? j->bias[m] : 0.0f), c1 = c0;
+            for (int64_t k = 0; k < K; k++) {
+                __m256 wv = _mm256_broadcast_ss(wr + k);
+                c0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp + k * N), c0);
+                c1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp + k * N + 8), c1);
+            }
+            _mm256_storeu_ps(j->y + m * N + n, c0);
+            _mm256_storeu_ps(j->y + m * N + n + 8, c1);
+        }
+    }
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t n = nv; n < n1; n++) {
+            float acc = j->bias ? j->bias[m] : 0.0f;
+            for (int64_t k = 0; k < K; k++)
+                acc = fmaf(j->w[m * K + k], j->x[k * N + n], acc);
+            j->y[m * N + n] = acc;
+        }
+        rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
+    }
+}
+
+/* Whether pw_task takes this 1x1 convolution (needs AVX2 and FMA). */
+static bool pw_small_k(int64_t M, int64_t K)
+{
+    return K <= PW_MAXK && M >= 32 && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
+}
+#endif
+
 /* Small images in a batch: one GEMM over every image's columns
  * (col [K, N*O]) instead of N small ones, then a reorder to NCHW. */
 static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array *w,
@@ -449,6 +525,14 @@ static hpcz_status k_conv(rt_ctx *c)
             const float *xg = xd + (n * C + gi * Cg) * g.isize;
             float *yg = yd + (n * M + gi * Mg) * O;
             const float *src = xg;
+#ifdef DW_AVX2
+            if (pointwise && pw_small_k(Mg, K)) {
+                pw_job pj = {xg, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
+                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS, pw_task, &pj,
+                                     (double)Mg * (double)K * (double)O);
+                continue;
+            }
+#endif
             if (!pointwise) {
                 im2col(xg, Cg, &g, col);
                 src = col;
