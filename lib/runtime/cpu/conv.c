@@ -525,18 +525,18 @@ static hpcz_status k_conv(rt_ctx *c)
             const float *xg = xd + (n * C + gi * Cg) * g.isize;
             float *yg = yd + (n * M + gi * Mg) * O;
             const float *src = xg;
+            if (!pointwise) {
+                im2col(xg, Cg, &g, col);
+                src = col;
+            }
 #ifdef DW_AVX2
-            if (pointwise && pw_small_k(Mg, K)) {
-                pw_job pj = {xg, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
+            if (pw_small_k(Mg, K)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
+                pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
                 rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS, pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
                 continue;
             }
 #endif
-            if (!pointwise) {
-                im2col(xg, Cg, &g, col);
-                src = col;
-            }
             rt_sgemm_ex(false, false, Mg, O, K, 1.0f, wd + gi * Mg * K, K, src, O, 0.0f, yg, O,
                         bd ? bd + gi * Mg : NULL, NULL, c->act);
         }
