@@ -189,6 +189,11 @@ static const spec specs[] = {
      T_ACC, "group=i:16;pads=is:1,1,1,1", NULL},
     {"conv depthwise 7x7 map", "Conv", 3, {S4(1, 24, 7, 7), S4(24, 1, 3, 3), S4(24)}, {4, 4, 1},
      0, T_ACC, "group=i:24;pads=is:1,1,1,1", NULL},
+    /* 3x3 stride 2: the even/odd split planes, odd and even left pads */
+    {"conv depthwise s2 3x3 pad 1", "Conv", 3, {S4(1, 8, 15, 17), S4(8, 1, 3, 3), S4(8)},
+     {4, 4, 1}, 0, T_ACC, "group=i:8;strides=is:2,2;pads=is:1,1,1,1", NULL},
+    {"conv depthwise s2 3x3 pads 0,2,2,0 wide", "Conv", 2, {S4(1, 4, 9, 40), S4(4, 1, 3, 3)},
+     {4, 4}, 0, T_ACC, "group=i:4;strides=is:2,2;pads=is:0,2,2,0", NULL},
     {"conv depthwise s2 5x5", "Conv", 2, {S4(1, 12, 29, 33), S4(12, 1, 5, 5)}, {4, 4}, 0, T_ACC,
      "group=i:12;strides=is:2,2;pads=is:2,2,2,2", NULL},
     {"conv 1x1", "Conv", 3, {S4(2, 32, 14, 14), S4(64, 32, 1, 1), S4(64)}, {4, 4, 1}, 0, T_ACC,

@@ -267,6 +267,74 @@ __attribute__((target("avx2"))) static void dw3x3_avx2(const float *pad, int64_t
 }
 #endif
 
+#ifdef DW_AVX2
+/* 3x3, dilation 1, stride 2 along W: the padded plane is built already split
+ * into its even and odd columns (ev, od: PH rows of hs floats), so the taps
+ * of 8 outputs are three plain loads per row (even j, odd j, even j + 1),
+ * not two loads and two shuffles each. Same order of operations as
+ * dw_row_avx2 (so the same bits). */
+__attribute__((target("avx2"))) static void dw3x3s2_avx2(const float *xc, const conv_geom *g,
+                                                         int64_t PH, int64_t hs, float *ev,
+                                                         const float *wc, float *yc, float b,
+                                                         const rt_act *act)
+{
+    int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
+    int64_t sh = g->stride[1], pt = g->pb[1], pl = g->pb[2];
+    float *od = ev + PH * hs;
+    /* x column c is padded column c + pl: an even one goes to ev, an odd one
+     * to od, at (c + pl) / 2. So x's even columns 2i land at de[i], its odd
+     * columns 2i + 1 at dd[i]: */
+    float *de = pl % 2 ? od + pl / 2 : ev + pl / 2;
+    float *dd = pl % 2 ? ev + (pl + 1) / 2 : od + pl / 2;
+    for (int64_t r = 0; r < PH; r++) {
+        memset(ev + r * hs, 0, (size_t)hs * sizeof *ev);
+        memset(od + r * hs, 0, (size_t)hs * sizeof *od);
+        int64_t ih = r - pt;
+        if (ih < 0 || ih >= IH)
+            continue;
+        const float *xr = xc + ih * IW;
+        float *re = de + r * hs, *ro = dd + r * hs;
+        int64_t i = 0;
+        for (; 2 * i + 16 <= IW; i += 8) {
+            __m256 v0 = _mm256_loadu_ps(xr + 2 * i), v1 = _mm256_loadu_ps(xr + 2 * i + 8);
+            _mm256_storeu_ps(re + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                         _mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8)));
+            _mm256_storeu_ps(ro + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                         _mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xDD)), 0xD8)));
+        }
+        for (; 2 * i < IW; i++) {
+            re[i] = xr[2 * i];
+            if (2 * i + 1 < IW)
+                ro[i] = xr[2 * i + 1];
+        }
+    }
+    __m256 w[9];
+    for (int k = 0; k < 9; k++)
+        w[k] = _mm256_set1_ps(wc[k]);
+    const __m256 bv = _mm256_set1_ps(b);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = yc + oh * OW;
+        for (int64_t q = 0; q < OW; q += 8) {
+            __m256 acc = bv;
+            for (int kh = 0; kh < 3; kh++) {
+                const float *e = ev + (oh * sh + kh) * hs + q, *o = od + (oh * sh + kh) * hs + q;
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3], _mm256_loadu_ps(e)));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 1], _mm256_loadu_ps(o)));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 2], _mm256_loadu_ps(e + 1)));
+            }
+            if (q + 8 <= OW) {
+                _mm256_storeu_ps(yr + q, acc);
+            } else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, acc);
+                memcpy(yr + q, tmp, (size_t)(OW - q) * sizeof *tmp);
+            }
+        }
+        rt_act_apply(act, yr, OW);
+    }
+}
+#endif
+
 RT_HOT static void dw_channel(void *ctx, int64_t ch)
 {
     const dw_job *j = ctx;
@@ -276,7 +344,16 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
     int64_t dh = g->dil[1], dw = g->dil[2];
     int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1;
     int64_t PW = (OW - 1) * sw + (KW - 1) * dw + 1 + 16 * sw; /* vector loads may overrun */
+#ifdef DW_AVX2
+    bool s2k3 = sw == 2 && KH == 3 && KW == 3 && dh == 1 && dw == 1 &&
+                __builtin_cpu_supports("avx2");
+    /* split planes: outputs read up to column OW + 8 (+ 8 of overrun); x's
+     * columns land up to (pl + IW + 1) / 2 */
+    int64_t hs = OW + 16 > (g->pb[2] + IW + 1) / 2 + 1 ? OW + 16 : (g->pb[2] + IW + 1) / 2 + 1;
+    size_t need = s2k3 ? (size_t)(2 * PH * hs) : (size_t)(PH * PW);
+#else
     size_t need = (size_t)(PH * PW);
+#endif
     if (need > dw_scratch_cap) {
         float *p = rt_alloc(need * sizeof *p);
         if (!p)
@@ -287,6 +364,13 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
     }
     float *pad = dw_scratch;
     const float *xc = j->x + ch * IH * IW;
+#ifdef DW_AVX2
+    if (s2k3) {
+        dw3x3s2_avx2(xc, g, PH, hs, pad, j->w + ch * 9, j->y + ch * OH * OW,
+                     j->bias ? j->bias[ch] : 0, j->act);
+        return;
+    }
+#endif
     for (int64_t ph = 0; ph < PH; ph++) {
         float *prow = pad + ph * PW;
         int64_t ih = ph - g->pb[1];
