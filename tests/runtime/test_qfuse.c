@@ -771,10 +771,42 @@ out:
     hpcz_model_free(m);
 }
 
+/* Random depthwise geometries on small maps (the dwcl path when the
+ * channels are a multiple of 16 and the map at most 256 pixels, the planar
+ * kernels otherwise), each through check(): every kernel path, 1 and 2
+ * threads and the float reference. Seeded, so the same shapes every run. */
+static void check_random_dw(int n)
+{
+    static char labels[64][64], attrs[64][160];
+    for (int i = 0; i < n && i < 64; i++) {
+        int64_t C = (int64_t[]){16, 32, 48, 24}[irange(0, 3)];
+        int64_t H = irange(1, 16), W = irange(1, 16), kh = irange(1, 5), kw = irange(1, 5);
+        int64_t sh = irange(1, 3), sw = irange(1, 3), dh = irange(1, 2), dw = irange(1, 2);
+        int64_t pt = irange(0, kh - 1), pl = irange(0, kw - 1), pb = irange(0, kh - 1),
+                pr = irange(0, kw - 1);
+        if (H + pt + pb < dh * (kh - 1) + 1 || W + pl + pr < dw * (kw - 1) + 1) {
+            i--; /* no output: draw again */
+            continue;
+        }
+        snprintf(labels[i], sizeof labels[i], "dw random %d: %dx%d k%dx%d", i, (int)H, (int)W,
+                 (int)kh, (int)kw);
+        snprintf(attrs[i], sizeof attrs[i],
+                 "group=i:%lld;strides=is:%lld,%lld;dilations=is:%lld,%lld;pads=is:%lld,%lld,%lld,%lld",
+                 (long long)C, (long long)sh, (long long)sw, (long long)dh, (long long)dw,
+                 (long long)pt, (long long)pl, (long long)pb, (long long)pr);
+        bool s8x = irange(0, 1), s8y = irange(0, 1), full = irange(0, 3) == 0;
+        qcase c = {labels[i], "Conv", s8x ? S8 : U8, S8, s8y ? S8 : U8, true, true, false, 4,
+                   D4(irange(1, 2), C, H, W), 4, D4(C, 1, kh, kw), attrs[i],
+                   full ? -128 : -63, full ? 127 : 63, false};
+        check(&c);
+    }
+}
+
 int main(int argc, char **argv)
 {
     for (size_t i = 0; i < sizeof qcases / sizeof qcases[0]; i++)
         check(&qcases[i]);
+    check_random_dw(40);
     check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
