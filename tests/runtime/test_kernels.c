@@ -270,12 +270,47 @@ static const spec specs[] = {
     {"clip", "Clip", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
 };
 
+static int ipick(int lo, int hi) /* [lo, hi], from the same seeded stream */
+{
+    float u = frand() * 0.5f + 0.5f; /* [0, 1] */
+    int v = lo + (int)(u * (float)(hi - lo + 1));
+    return v > hi ? hi : v < lo ? lo : v;
+}
+
+/* Seeded random shapes for the float fast paths: 3x3 depthwise (stride 1
+ * or 2 along W, any pads, with and without a fused Relu) and 1x1 / im2col
+ * convolutions with K <= 64 (the direct FMA kernel), batch 1. */
+static void check_random_convs(int n)
+{
+    static char labels[64][64], attrs[64][128];
+    for (int i = 0; i < n && i < 64; i++) {
+        bool dw = i % 2 == 0;
+        int64_t H = ipick(1, 40), W = ipick(1, 40);
+        int sh = ipick(1, 2), sw = ipick(1, 2), pt = ipick(0, 2), pl = ipick(0, 2), pb = ipick(0, 2),
+            pr = ipick(0, 2);
+        int kh = dw ? 3 : ipick(1, 3), kw = dw ? 3 : ipick(1, 3);
+        if (H + pt + pb < kh || W + pl + pr < kw) {
+            i--;
+            continue;
+        }
+        int64_t C = dw ? ipick(1, 40) : ipick(1, 64 / (kh * kw)), M = dw ? C : ipick(32, 70);
+        snprintf(labels[i], sizeof labels[i], "random %s %dx%d k%dx%d s%d,%d C%d M%d",
+                 dw ? "depthwise" : "conv", (int)H, (int)W, kh, kw, sh, sw, (int)C, (int)M);
+        snprintf(attrs[i], sizeof attrs[i], "group=i:%d;strides=is:%d,%d;pads=is:%d,%d,%d,%d",
+                 dw ? (int)C : 1, sh, sw, pt, pl, pb, pr);
+        spec s = {labels[i], "Conv", 3, {S4(1, C, H, W), S4(M, dw ? 1 : C, kh, kw), S4(M)},
+                  {4, 4, 1}, false, T_ACC, attrs[i], i % 3 == 0 ? "Relu" : NULL};
+        check(&s);
+    }
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         spec s = specs[i];
         check(&s);
     }
+    check_random_convs(40);
     printf("%d cases, %d failed\n", cases, failures);
     return failures ? 1 : 0;
 }
