@@ -204,6 +204,8 @@ static const spec specs[] = {
      S4(37)}, {4, 4, 1}, 0, T_ACC, NULL, "Relu"},
     {"conv 1x1 small K, no bias, 130 columns", "Conv", 2, {S4(1, 7, 10, 13), S4(32, 7, 1, 1)},
      {4, 4}, 0, T_ACC, NULL, NULL},
+    {"conv 1x1 14x14 K=96 (small map, masked tail)", "Conv", 3, {S4(1, 96, 14, 14),
+     S4(40, 96, 1, 1), S4(40)}, {4, 4, 1}, 0, T_ACC, NULL, "Relu"},
     {"conv 3x3 s2 stem (im2col, K = 27)", "Conv", 3, {S4(1, 3, 30, 34), S4(32, 3, 3, 3), S4(32)},
      {4, 4, 1}, 0, T_ACC, "strides=is:2,2;pads=is:1,1,1,1", NULL},
     {"conv 1x1 big (blocked gemm)", "Conv", 2, {S4(1, 64, 56, 56), S4(128, 64, 1, 1)}, {4, 4}, 0,

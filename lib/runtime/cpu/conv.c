@@ -452,6 +452,8 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
  * last multiple of 16 take the same sums with fmaf. */
 #define PW_MAXK 64
 #define PW_COLS 128
+#define PW_MAXN 256   /* or maps this small with K <= 3 PW_MAXK */
+#define PW_MAXW 65536 /* with at most this many weights (256 KiB) */
 typedef struct pw_job {
     const float *x, *w, *bias;
     float *y;
@@ -459,61 +461,80 @@ typedef struct pw_job {
     const rt_act *act;
 } pw_job;
 
+/* Columns [n, n + nr) (nr <= 16) of every row: 4 x 16 tiles; a short panel
+ * (the last one) loads and stores through lane masks. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+pw_panel(const pw_job *j, int64_t n, int nr)
+{
+    int64_t K = j->K, N = j->N, M = j->M;
+    const float *xp = j->x + n;
+    bool full = nr == 16;
+    __m256i k0 = _mm256_setzero_si256(), k1 = k0;
+    if (!full) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+        k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+    }
+#define PW_LOAD(p, k) (full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k))
+#define PW_STORE(p, k, v) (full ? _mm256_storeu_ps(p, v) : _mm256_maskstore_ps(p, k, v))
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *w0 = j->w + m * K;
+        __m256 c[4][2];
+        for (int r = 0; r < 4; r++)
+            c[r][0] = c[r][1] = _mm256_set1_ps(j->bias ? j->bias[m + r] : 0.0f);
+        for (int64_t k = 0; k < K; k++) {
+            __m256 x0 = PW_LOAD(xp + k * N, k0), x1 = PW_LOAD(xp + k * N + 8, k1);
+            for (int r = 0; r < 4; r++) {
+                __m256 wv = _mm256_broadcast_ss(w0 + r * K + k);
+                c[r][0] = _mm256_fmadd_ps(wv, x0, c[r][0]);
+                c[r][1] = _mm256_fmadd_ps(wv, x1, c[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            float *yr = j->y + (m + r) * N + n;
+            PW_STORE(yr, k0, c[r][0]);
+            PW_STORE(yr + 8, k1, c[r][1]);
+        }
+    }
+    for (; m < M; m++) {
+        const float *wr = j->w + m * K;
+        __m256 c0 = _mm256_set1_ps(j->bias ? j->bias[m] : 0.0f), c1 = c0;
+        for (int64_t k = 0; k < K; k++) {
+            __m256 wv = _mm256_broadcast_ss(wr + k);
+            c0 = _mm256_fmadd_ps(wv, PW_LOAD(xp + k * N, k0), c0);
+            c1 = _mm256_fmadd_ps(wv, PW_LOAD(xp + k * N + 8, k1), c1);
+        }
+        PW_STORE(j->y + m * N + n, k0, c0);
+        PW_STORE(j->y + m * N + n + 8, k1, c1);
+    }
+#undef PW_LOAD
+#undef PW_STORE
+}
+
 __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
 {
     const pw_job *j = ctx;
-    int64_t K = j->K, N = j->N, M = j->M;
-    int64_t n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
-    int64_t nv = n0 + (n1 - n0) / 16 * 16; /* vector columns end */
-    for (int64_t n = n0; n < nv; n += 16) {
-        const float *xp = j->x + n;
-        int64_t m = 0;
-        for (; m + 4 <= M; m += 4) {
-            const float *w0 = j->w + m * K;
-            __m256 c[4][2];
-            for (int r = 0; r < 4; r++)
-                c[r][0] = c[r][1] = _mm256_set1_ps(j->bias ? j->bias[m + r] : 0.0f);
-            for (int64_t k = 0; k < K; k++) {
-                __m256 x0 = _mm256_loadu_ps(xp + k * N), x1 = _mm256_loadu_ps(xp + k * N + 8);
-                for (int r = 0; r < 4; r++) {
-                    __m256 wv = _mm256_broadcast_ss(w0 + r * K + k);
-                    c[r][0] = _mm256_fmadd_ps(wv, x0, c[r][0]);
-                    c[r][1] = _mm256_fmadd_ps(wv, x1, c[r][1]);
-                }
-            }
-            for (int r = 0; r < 4; r++) {
-                float *yr = j->y + (m + r) * N + n;
-                _mm256_storeu_ps(yr, c[r][0]);
-                _mm256_storeu_ps(yr + 8, c[r][1]);
-            }
-        }
-        for (; m < M; m++) {
-            const float *wr = j->w + m * K;
-            __m256 c0 = _mm256_set1_ps(j->bias ? j->bias[m] : 0.0f), c1 = c0;
-            for (int64_t k = 0; k < K; k++) {
-                __m256 wv = _mm256_broadcast_ss(wr + k);
-                c0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp + k * N), c0);
-                c1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp + k * N + 8), c1);
-            }
-            _mm256_storeu_ps(j->y + m * N + n, c0);
-            _mm256_storeu_ps(j->y + m * N + n + 8, c1);
-        }
-    }
-    for (int64_t m = 0; m < M; m++) {
-        for (int64_t n = nv; n < n1; n++) {
-            float acc = j->bias ? j->bias[m] : 0.0f;
-            for (int64_t k = 0; k < K; k++)
-                acc = fmaf(j->w[m * K + k], j->x[k * N + n], acc);
-            j->y[m * N + n] = acc;
-        }
+    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    int64_t n = n0;
+    for (; n + 16 <= n1; n += 16)
+        pw_panel(j, n, 16);
+    if (n < n1)
+        pw_panel(j, n, (int)(n1 - n));
+    for (int64_t m = 0; m < j->M; m++)
         rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
-    }
 }
 
 /* Whether pw_task takes this 1x1 convolution (needs AVX2 and FMA). */
-static bool pw_small_k(int64_t M, int64_t K)
+static bool pw_small_k(int64_t M, int64_t K, int64_t N)
 {
-    return K <= PW_MAXK && M >= 32 && __builtin_cpu_supports("avx2") &&
+    /* small maps: every 16-column panel reads all the weights again, so
+     * only while they stay in L2 (on 7x7 maps with 150K+ weights OpenBLAS,
+     * packing them once per call, measured faster), and K up to 192 (the
+     * K x 16 panel then stays in L1; at K = 384 and 576 OpenBLAS was
+     * 5-10% faster) */
+    bool small_map = N <= PW_MAXN && K <= 3 * PW_MAXK && M * K <= PW_MAXW;
+    return (K <= PW_MAXK || small_map) && M >= 32 && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma");
 }
 #endif
@@ -614,7 +635,7 @@ static hpcz_status k_conv(rt_ctx *c)
                 src = col;
             }
 #ifdef DW_AVX2
-            if (pw_small_k(Mg, K)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
+            if (pw_small_k(Mg, K, O)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
                 pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
                 rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS, pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
