@@ -693,26 +693,53 @@ panel8_rqsat_body(const rt_qpack *p, const int32_t *A, const uint8_t *b0p, int64
         const uint8_t *b = b0p;
         __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
                 c21 = c00, c30 = c00, c31 = c00;
-        for (int64_t q = 0; q < kq; q++, A += MR, b += 4 * NR) {
-            __m256i b0 = _mm256_load_si256((const __m256i *)b);
-            __m256i b1 = _mm256_load_si256((const __m256i *)(b + 32));
-            __m256i a0 = _mm256_set1_epi32(A[0]);
-            c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a0), one));
-            c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a0), one));
-            __m256i a1 = _mm256_set1_epi32(A[1]);
-            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a1), one));
-            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a1), one));
-            __m256i a2 = _mm256_set1_epi32(A[2]);
-            c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a2), one));
-            c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a2), one));
-            __m256i a3 = _mm256_set1_epi32(A[3]);
-            c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a3), one));
-            c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a3), one));
-            /* pins the sums to registers: without it GCC copies and spills
-             * them inside the loop, as it sees them live into rq_pair */
-            __asm__("" : "+x"(c00), "+x"(c01), "+x"(c10), "+x"(c11), "+x"(c20), "+x"(c21),
-                    "+x"(c30), "+x"(c31));
-        }
+        /* the k loop in assembly: the intrinsics compiled to four extra
+         * register moves per iteration (the sums shuffled through the
+         * temporaries); here 33 instructions per quad of k, 16 of them the
+         * multiplies (vpmaddubsw, then vpmaddwd by ones) */
+        const int32_t *ap = A;
+        int64_t n = kq;
+        __asm__("1:\n\t"
+                "vmovdqa (%[b]), %%ymm11\n\t"
+                "vmovdqa 32(%[b]), %%ymm12\n\t"
+                "vpbroadcastd (%[a]), %%ymm13\n\t"
+                "vpmaddubsw %%ymm13, %%ymm11, %%ymm14\n\t"
+                "vpmaddubsw %%ymm13, %%ymm12, %%ymm15\n\t"
+                "vpmaddwd %[one], %%ymm14, %%ymm14\n\t"
+                "vpmaddwd %[one], %%ymm15, %%ymm15\n\t"
+                "vpaddd %%ymm14, %[c00], %[c00]\n\t"
+                "vpaddd %%ymm15, %[c01], %[c01]\n\t"
+                "vpbroadcastd 4(%[a]), %%ymm13\n\t"
+                "vpmaddubsw %%ymm13, %%ymm11, %%ymm14\n\t"
+                "vpmaddubsw %%ymm13, %%ymm12, %%ymm15\n\t"
+                "vpmaddwd %[one], %%ymm14, %%ymm14\n\t"
+                "vpmaddwd %[one], %%ymm15, %%ymm15\n\t"
+                "vpaddd %%ymm14, %[c10], %[c10]\n\t"
+                "vpaddd %%ymm15, %[c11], %[c11]\n\t"
+                "vpbroadcastd 8(%[a]), %%ymm13\n\t"
+                "vpmaddubsw %%ymm13, %%ymm11, %%ymm14\n\t"
+                "vpmaddubsw %%ymm13, %%ymm12, %%ymm15\n\t"
+                "vpmaddwd %[one], %%ymm14, %%ymm14\n\t"
+                "vpmaddwd %[one], %%ymm15, %%ymm15\n\t"
+                "vpaddd %%ymm14, %[c20], %[c20]\n\t"
+                "vpaddd %%ymm15, %[c21], %[c21]\n\t"
+                "vpbroadcastd 12(%[a]), %%ymm13\n\t"
+                "vpmaddubsw %%ymm13, %%ymm11, %%ymm14\n\t"
+                "vpmaddubsw %%ymm13, %%ymm12, %%ymm15\n\t"
+                "vpmaddwd %[one], %%ymm14, %%ymm14\n\t"
+                "vpmaddwd %[one], %%ymm15, %%ymm15\n\t"
+                "vpaddd %%ymm14, %[c30], %[c30]\n\t"
+                "vpaddd %%ymm15, %[c31], %[c31]\n\t"
+                "add $16, %[a]\n\t"
+                "add $64, %[b]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b\n\t"
+                : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),
+                  [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31),
+                  [a] "+r"(ap), [b] "+r"(b), [n] "+r"(n)
+                : [one] "x"(one)
+                : "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+        A += kq * MR;
         __m256i o0 = rq_pair(p, m0, c00, c01, c10, c11, zp16, u8, has_bf);
         __m256i o1 = rq_pair(p, m0 + 2, c20, c21, c30, c31, zp16, u8, has_bf);
         uint8_t *yr = y + m0 * ldm;
