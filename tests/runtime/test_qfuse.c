@@ -343,20 +343,20 @@ static void check(const qcase *c)
     /* the other kernel paths: same bytes */
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
-                                        "HPCZ_QGEMM_NO_DWCL"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16};
+                                        "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 5; e++)
+        for (int e = 0; e < 6; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 5; e++)
+        for (int e = 0; e < 6; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -479,6 +479,12 @@ static const qcase qcases[] = {
      D4(1, 512, 7, 7), 4, D4(256, 512, 1, 1), NULL, -63, 63, false},
     {"conv 3x3 7x7 s8 act (split, implicit)", "Conv", S8, S8, S8, true, true, false, 4,
      D4(1, 64, 7, 7), 4, D4(132, 64, 3, 3), "pads=is:1,1,1,1", -64, 64, false},
+    /* weights beyond 256 KiB: a task's panels gathered first, the channel
+     * blocks in chunks over all of them (implicit_group_task) */
+    {"conv 3x3 128->256 6x6 (weight chunks)", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(1, 128, 6, 11), 4, D4(256, 128, 3, 3), "pads=is:1,1,1,1", -64, 64, false},
+    {"conv 3x3 s2 128->260 (weight chunks, edge block)", "Conv", S8, S8, S8, true, true, false,
+     4, D4(2, 128, 9, 13), 4, D4(260, 128, 3, 3), "strides=is:2,2;pads=is:1,0,1,1", -63, 63, false},
     {"conv 1x1 s8 act 7-bit w (direct)", "Conv", S8, S8, U8, true, true, false, 4,
      D4(2, 37, 9, 11), 4, D4(21, 37, 1, 1), NULL, -64, 64, false},
     {"conv 1x1 u8 act 7-bit w (direct)", "Conv", U8, S8, S8, false, true, false, 4,

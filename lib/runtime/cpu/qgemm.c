@@ -108,6 +108,7 @@ struct rt_qpack {
     bool implicit; /* u8s8 2-D Conv, stride 1 or 2 along W (AVX2): no im2col
                     * matrix, panels gathered from a padded copy of x */
     int64_t ipw, iplane; /* implicit: padded row length; bytes per padded channel plane */
+    bool wchunk;         /* implicit, weights beyond IMPLICIT_BIGW: implicit_group_task */
     int64_t *ikoff;      /* implicit: [4 kq] offset of row k's tap in the padded image */
     size_t bytes;  /* packed data kept for the run */
     conv_geom g;
@@ -1205,19 +1206,17 @@ __attribute__((target("avx2"))) static void panel_narrow(const rt_qpack *p, cons
 }
 #endif
 
-/* Channel blocks [mc * mper, (mc + 1) * mper) of one panel. */
-static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0, int nr,
-                  const int32_t *B, int64_t bstr, int64_t mc)
+/* Channel blocks [mb, mb1) of one panel. */
+static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0,
+                         int nr, const int32_t *B, int64_t bstr, int64_t mb, int64_t mb1)
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
-    int64_t mb1 = (mc + 1) * jb->mper < p->mblk ? (mc + 1) * jb->mper : p->mblk;
 #ifdef QG_X86
     if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW) {
-        panel_narrow(p, jb, b, gi, n0, nr, (const uint8_t *)B, mc * jb->mper, mb1);
+        panel_narrow(p, jb, b, gi, n0, nr, (const uint8_t *)B, mb, mb1);
         return;
     }
 #endif
-    int64_t mb = mc * jb->mper;
 #ifdef QG_X86
     if (p->u8s8 && p->avx2 && p->conv && p->rqsat && nr == NR) {
         /* the full channel blocks in one call */
@@ -1270,6 +1269,14 @@ static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int6
             epilogue(p, tile, m0, mr, n0, nr, jb->y, 1, p->M);
         }
     }
+}
+
+/* Channel blocks [mc * mper, (mc + 1) * mper) of one panel. */
+static void panel(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0, int nr,
+                  const int32_t *B, int64_t bstr, int64_t mc)
+{
+    int64_t mb1 = (mc + 1) * jb->mper < p->mblk ? (mc + 1) * jb->mper : p->mblk;
+    panel_blocks(p, jb, b, gi, n0, nr, B, bstr, mc * jb->mper, mb1);
 }
 
 #ifdef QG_X86
@@ -1360,16 +1367,12 @@ implicit_gather(uint8_t *B, const uint8_t *img, const int64_t *koff, int64_t K, 
     }
 }
 
-__attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
+/* Gathers the panel of columns [n0, n0 + 16) of group gi into B. */
+__attribute__((target("avx2"))) static void implicit_build(const qjob *jb, int64_t gi, int64_t n0,
+                                                           uint8_t *B)
 {
-    qjob *jb = ctx;
-    int64_t mc = t % jb->mch;
-    t /= jb->mch;
     const rt_qpack *p = jb->p;
     const conv_geom *g = &p->g;
-    int64_t gi = t / jb->npanel, pn = t % jb->npanel;
-    int64_t n0 = pn * NR;
-    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
     int64_t OW = g->out[2], sh = g->stride[1], sw = g->stride[2];
     /* runs of the panel: base (offset of column 0 of the run's load) and mask */
     int64_t base[IMPLICIT_MAXSEG];
@@ -1388,13 +1391,6 @@ __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
         mask[nseg++] = _mm_loadu_si128((const __m128i *)mb);
         j += len;
     }
-    static _Thread_local uint8_t sbuf[8192] __attribute__((aligned(32)));
-    size_t nbytes = (size_t)(p->kq * 4 * NR);
-    uint8_t *B = nbytes <= sizeof sbuf ? sbuf : rt_alloc(nbytes);
-    if (!B) {
-        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
-        return;
-    }
     const uint8_t *img = jb->col8 + IMPLICIT_FRONT + gi * (p->cin / p->groups) * p->iplane;
     if (sw == 1 && nseg == 1)
         implicit_gather(B, img, p->ikoff, p->K, p->kq, 1, base, mask, 1);
@@ -1406,9 +1402,83 @@ __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
         implicit_gather(B, img, p->ikoff, p->K, p->kq, 2, base, mask, 2);
     else
         implicit_gather(B, img, p->ikoff, p->K, p->kq, nseg, base, mask, sw);
+}
+
+/* A per-thread buffer of at least n bytes, kept for the next task (the
+ * panels of a deep Conv are tens of KiB: not on the stack, not allocated
+ * per task). NULL when out of memory. */
+static _Thread_local uint8_t *panel_buf;
+static _Thread_local size_t panel_cap;
+static uint8_t *panel_scratch(size_t n)
+{
+    if (n > panel_cap) {
+        uint8_t *q = rt_alloc(n);
+        if (!q)
+            return NULL;
+        rt_free(panel_buf);
+        panel_buf = q;
+        panel_cap = n;
+    }
+    return panel_buf;
+}
+
+__attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
+    const rt_qpack *p = jb->p;
+    int64_t gi = t / jb->npanel, pn = t % jb->npanel;
+    int64_t n0 = pn * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    uint8_t *B = panel_scratch((size_t)(p->kq * 4 * NR));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    implicit_build(jb, gi, n0, B);
     panel(p, jb, jb->b, gi, n0, nr, (const int32_t *)B, NR, mc);
-    if (B != sbuf)
-        rt_free(B);
+}
+
+/* Weights of a u8s8 Conv beyond this many bytes do not stay in L2 while one
+ * panel after another streams all of them (resnet18's 3x3 convs at 14x14
+ * and 7x7 have 590 KiB and 2.3 MiB): implicit_group_task then gathers a
+ * task's panels first and runs the channel blocks in chunks of about
+ * IMPLICIT_CHUNK bytes of weights over all its panels, so each chunk is
+ * read from memory once per task, not once per panel. */
+#define IMPLICIT_BIGW (256 << 10)
+#define IMPLICIT_CHUNK (48 << 10)
+
+/* Task t: as conv_group_task over implicit_task, the same outputs computed
+ * the same way (only the order of tiles differs). */
+__attribute__((target("avx2"))) static void implicit_group_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t mc = t % jb->mch, u = t / jb->mch;
+    int64_t ng = (jb->npanel + jb->ppt - 1) / jb->ppt;
+    int64_t gi = u / ng, gr = u % ng;
+    int64_t p0 = gr * jb->ppt, p1 = p0 + jb->ppt < jb->npanel ? p0 + jb->ppt : jb->npanel;
+    size_t pb = (size_t)(p->kq * 4 * NR);
+    uint8_t *B = panel_scratch(pb * (size_t)(p1 - p0));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t pn = p0; pn < p1; pn++)
+        implicit_build(jb, gi, pn * NR, B + (size_t)(pn - p0) * pb);
+    int64_t mb0 = mc * jb->mper, mb1 = (mc + 1) * jb->mper < p->mblk ? (mc + 1) * jb->mper : p->mblk;
+    int64_t step = IMPLICIT_CHUNK / (p->kq * 4 * MR);
+    step = step < 1 ? 1 : step;
+    for (int64_t mb = mb0; mb < mb1; mb += step) {
+        int64_t me = mb + step < mb1 ? mb + step : mb1;
+        for (int64_t pn = p0; pn < p1; pn++) {
+            int64_t n0 = pn * NR;
+            int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+            panel_blocks(p, jb, jb->b, gi, n0, nr,
+                         (const int32_t *)(B + (size_t)(pn - p0) * pb), NR, mb, me);
+        }
+    }
 }
 #endif
 
@@ -1435,6 +1505,7 @@ static bool implicit_plan(rt_qpack *p)
         p->ikoff[k] = ci * p->iplane + kh * g->dil[1] * p->ipw + kw * g->dil[2];
     }
     p->implicit = true;
+    p->wchunk = (double)p->Mg * (double)p->kq * 4 > IMPLICIT_BIGW && !env_on("HPCZ_QGEMM_NO_WCHUNK");
 #else
     (void)p;
 #endif
@@ -2537,8 +2608,9 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         for (jb.b = 0; jb.b < p->batch; jb.b++) {
             rt_parallel_for_work(p->cin, implicit_pad_task, &jb,
                                  (double)p->cin * (double)p->iplane);
-            rt_parallel_for_work(conv_groups(&jb, p->groups, implicit_task), conv_group_task,
-                                 &jb, work / 4);
+            int64_t nt = conv_groups(&jb, p->groups, implicit_task);
+            rt_parallel_for_work(nt, p->wchunk ? implicit_group_task : conv_group_task, &jb,
+                                 work / 4);
         }
         (void)cg;
         rt_free(jb.col8);
