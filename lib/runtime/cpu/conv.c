@@ -539,6 +539,24 @@ static bool pw_small_k(int64_t M, int64_t K, int64_t N)
 }
 #endif
 
+/* The calling thread's im2col buffer, grown as needed and kept: a fresh
+ * allocation per call came back from the kernel as new pages every run
+ * (resnet18's 7 MiB im2col matrices: about 900 page faults per run). */
+static _Thread_local float *col_scratch;
+static _Thread_local size_t col_cap;
+static float *col_buffer(size_t bytes)
+{
+    if (bytes > col_cap) {
+        float *p = rt_alloc(bytes);
+        if (!p)
+            return NULL;
+        rt_free(col_scratch);
+        col_scratch = p;
+        col_cap = bytes;
+    }
+    return col_scratch;
+}
+
 /* Small images in a batch: one GEMM over every image's columns
  * (col [K, N*O]) instead of N small ones, then a reorder to NCHW. */
 static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array *w,
@@ -547,7 +565,7 @@ static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array
 {
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], K = C * g->ksize, O = g->osize;
     size_t need = ((size_t)K + (size_t)M) * (size_t)(N * O) * sizeof(float);
-    float *col = rt_alloc(need);
+    float *col = col_buffer(need);
     if (!col)
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (im2col %zu bytes)", need);
     float *tmp = col + K * N * O;
@@ -559,10 +577,8 @@ static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array
     } else {
         /* im2col of each image into its own slice of every row */
         float *one = rt_alloc((size_t)K * (size_t)O * sizeof(float));
-        if (!one) {
-            rt_free(col);
+        if (!one)
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
-        }
         for (int64_t n = 0; n < N; n++) {
             im2col(xd + n * C * g->isize, C, g, one);
             for (int64_t k = 0; k < K; k++)
@@ -576,7 +592,6 @@ static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++)
             memcpy(yd + (n * M + m) * O, tmp + (m * N + n) * O, (size_t)O * sizeof(float));
-    rt_free(col);
     return HPCZ_OK;
 }
 
@@ -621,7 +636,7 @@ static hpcz_status k_conv(rt_ctx *c)
     float *col = NULL;
     if (!pointwise) {
         size_t need = (size_t)K * (size_t)O * sizeof(float);
-        col = rt_alloc(need);
+        col = col_buffer(need);
         if (!col)
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (im2col %zu bytes)", need);
     }
@@ -645,7 +660,6 @@ static hpcz_status k_conv(rt_ctx *c)
             rt_sgemm_ex(false, false, Mg, O, K, 1.0f, wd + gi * Mg * K, K, src, O, 0.0f, yg, O,
                         bd ? bd + gi * Mg : NULL, NULL, c->act);
         }
-    rt_free(col);
     return HPCZ_OK;
 }
 
