@@ -193,6 +193,16 @@ void rt_parallel_for_work(int64_t n, rt_task_fn fn, void *ctx, double work);
 void *rt_alloc(size_t n);
 void rt_free(void *p);
 
+/* A scratch buffer that grows as needed and is kept for the next call;
+ * declared _Thread_local by its user, one per use, so concurrent tasks
+ * never share one. Fresh per-call allocations of megabytes came back from
+ * the kernel as new pages on every run. NULL when out of memory. */
+typedef struct rt_scratch {
+    void *p;
+    size_t cap;
+} rt_scratch;
+void *rt_scratch_get(rt_scratch *s, size_t n);
+
 /* Parallel loops only pay off above a few microseconds of work. */
 #define RT_PAR_MIN 32768
 

@@ -21,6 +21,19 @@ void rt_free(void *p)
     free(p);
 }
 
+void *rt_scratch_get(rt_scratch *s, size_t n)
+{
+    if (n > s->cap) {
+        void *p = rt_alloc(n);
+        if (!p)
+            return NULL;
+        rt_free(s->p);
+        s->p = p;
+        s->cap = n;
+    }
+    return s->p;
+}
+
 hpcz_status hpcz_array_alloc(hpcz_array *a, int dtype, int ndim, const int64_t *dims,
                              hpcz_error *err)
 {

@@ -188,12 +188,25 @@ typedef struct dw_job {
  * registers (bias, then taps in (kh, kw) order; mul then add, in the AVX2
  * and the portable path alike, so they give the same bits). Padding taps
  * add w*0. The scratch plane is per thread and kept for the next call. */
-static _Thread_local float *dw_scratch;
-static _Thread_local size_t dw_scratch_cap;
+static _Thread_local rt_scratch dw_scratch;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define DW_AVX2 1
+/* The first min(n, 8) lanes of v to y (a row's last, partial block: its
+ * loads stayed in the padded plane, its stores must stay in the row). */
+__attribute__((target("avx2"), always_inline)) static inline void store_upto8(float *y, __m256 v,
+                                                                             int64_t n)
+{
+    if (n >= 8) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    float tmp[8];
+    _mm256_storeu_ps(tmp, v);
+    memcpy(y, tmp, (size_t)n * sizeof *tmp);
+}
+
 __attribute__((target("avx2"))) static void dw_row_avx2(const float *pp, int64_t PW,
                                                          const float *wc, const conv_geom *g,
                                                          float *yr, int64_t OW, float b)
@@ -218,13 +231,7 @@ __attribute__((target("avx2"))) static void dw_row_avx2(const float *pp, int64_t
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(w, x));
             }
         }
-        if (q * 8 + 8 <= OW) {
-            _mm256_storeu_ps(yr + q * 8, acc);
-        } else { /* the last, partial block (its loads stay in the padded plane) */
-            float tmp[8];
-            _mm256_storeu_ps(tmp, acc);
-            memcpy(yr + q * 8, tmp, (size_t)(OW - q * 8) * sizeof *tmp);
-        }
+        store_upto8(yr + q * 8, acc, OW - q * 8);
     }
 }
 #endif
@@ -254,13 +261,7 @@ __attribute__((target("avx2"))) static void dw3x3_avx2(const float *pad, int64_t
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 1], _mm256_loadu_ps(r + 1)));
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 2], _mm256_loadu_ps(r + 2)));
             }
-            if (q + 8 <= OW) {
-                _mm256_storeu_ps(yr + q, acc);
-            } else { /* the last, partial block (its loads stay in the padded plane) */
-                float tmp[8];
-                _mm256_storeu_ps(tmp, acc);
-                memcpy(yr + q, tmp, (size_t)(OW - q) * sizeof *tmp);
-            }
+            store_upto8(yr + q, acc, OW - q);
         }
         rt_act_apply(act, yr, OW);
     }
@@ -322,13 +323,7 @@ __attribute__((target("avx2"))) static void dw3x3s2_avx2(const float *xc, const 
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 1], _mm256_loadu_ps(o)));
                 acc = _mm256_add_ps(acc, _mm256_mul_ps(w[kh * 3 + 2], _mm256_loadu_ps(e + 1)));
             }
-            if (q + 8 <= OW) {
-                _mm256_storeu_ps(yr + q, acc);
-            } else {
-                float tmp[8];
-                _mm256_storeu_ps(tmp, acc);
-                memcpy(yr + q, tmp, (size_t)(OW - q) * sizeof *tmp);
-            }
+            store_upto8(yr + q, acc, OW - q);
         }
         rt_act_apply(act, yr, OW);
     }
@@ -354,15 +349,9 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
 #else
     size_t need = (size_t)(PH * PW);
 #endif
-    if (need > dw_scratch_cap) {
-        float *p = rt_alloc(need * sizeof *p);
-        if (!p)
-            return; /* cannot happen in practice; the output stays unset */
-        rt_free(dw_scratch);
-        dw_scratch = p;
-        dw_scratch_cap = need;
-    }
-    float *pad = dw_scratch;
+    float *pad = rt_scratch_get(&dw_scratch, need * sizeof(float));
+    if (!pad)
+        return; /* cannot happen in practice; the output stays unset */
     const float *xc = j->x + ch * IH * IW;
 #ifdef DW_AVX2
     if (s2k3) {
@@ -539,23 +528,9 @@ static bool pw_small_k(int64_t M, int64_t K, int64_t N)
 }
 #endif
 
-/* The calling thread's im2col buffer, grown as needed and kept: a fresh
- * allocation per call came back from the kernel as new pages every run
- * (resnet18's 7 MiB im2col matrices: about 900 page faults per run). */
-static _Thread_local float *col_scratch;
-static _Thread_local size_t col_cap;
-static float *col_buffer(size_t bytes)
-{
-    if (bytes > col_cap) {
-        float *p = rt_alloc(bytes);
-        if (!p)
-            return NULL;
-        rt_free(col_scratch);
-        col_scratch = p;
-        col_cap = bytes;
-    }
-    return col_scratch;
-}
+/* The calling thread's im2col matrix (rt_scratch: a fresh 7 MiB allocation
+ * per resnet18 conv meant about 900 page faults per run). */
+static _Thread_local rt_scratch col_scratch;
 
 /* Small images in a batch: one GEMM over every image's columns
  * (col [K, N*O]) instead of N small ones, then a reorder to NCHW. */
@@ -565,7 +540,7 @@ static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array
 {
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], K = C * g->ksize, O = g->osize;
     size_t need = ((size_t)K + (size_t)M) * (size_t)(N * O) * sizeof(float);
-    float *col = col_buffer(need);
+    float *col = rt_scratch_get(&col_scratch, need);
     if (!col)
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (im2col %zu bytes)", need);
     float *tmp = col + K * N * O;
@@ -636,7 +611,7 @@ static hpcz_status k_conv(rt_ctx *c)
     float *col = NULL;
     if (!pointwise) {
         size_t need = (size_t)K * (size_t)O * sizeof(float);
-        col = col_buffer(need);
+        col = rt_scratch_get(&col_scratch, need);
         if (!col)
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (im2col %zu bytes)", need);
     }

@@ -125,6 +125,10 @@ struct rt_qpack {
                        * requantisation clamps by saturating packs, not in float */
 };
 
+/* A task's u8s8 panels (tens of KiB for a deep Conv: not on the stack, not
+ * allocated per task). */
+static _Thread_local rt_scratch panel_scratch;
+
 void rt_qpack_free(rt_qpack *p)
 {
     if (!p)
@@ -1404,24 +1408,6 @@ __attribute__((target("avx2"))) static void implicit_build(const qjob *jb, int64
         implicit_gather(B, img, p->ikoff, p->K, p->kq, nseg, base, mask, sw);
 }
 
-/* A per-thread buffer of at least n bytes, kept for the next task (the
- * panels of a deep Conv are tens of KiB: not on the stack, not allocated
- * per task). NULL when out of memory. */
-static _Thread_local uint8_t *panel_buf;
-static _Thread_local size_t panel_cap;
-static uint8_t *panel_scratch(size_t n)
-{
-    if (n > panel_cap) {
-        uint8_t *q = rt_alloc(n);
-        if (!q)
-            return NULL;
-        rt_free(panel_buf);
-        panel_buf = q;
-        panel_cap = n;
-    }
-    return panel_buf;
-}
-
 __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
@@ -1431,7 +1417,7 @@ __attribute__((target("avx2"))) static void implicit_task(void *ctx, int64_t t)
     int64_t gi = t / jb->npanel, pn = t % jb->npanel;
     int64_t n0 = pn * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    uint8_t *B = panel_scratch((size_t)(p->kq * 4 * NR));
+    uint8_t *B = rt_scratch_get(&panel_scratch, (size_t)(p->kq * 4 * NR));
     if (!B) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -1460,7 +1446,7 @@ __attribute__((target("avx2"))) static void implicit_group_task(void *ctx, int64
     int64_t gi = u / ng, gr = u % ng;
     int64_t p0 = gr * jb->ppt, p1 = p0 + jb->ppt < jb->npanel ? p0 + jb->ppt : jb->npanel;
     size_t pb = (size_t)(p->kq * 4 * NR);
-    uint8_t *B = panel_scratch(pb * (size_t)(p1 - p0));
+    uint8_t *B = rt_scratch_get(&panel_scratch, pb * (size_t)(p1 - p0));
     if (!B) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -1539,9 +1525,7 @@ static void conv8_task(void *ctx, int64_t t)
     int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
     int64_t n0 = pn * NR;
     int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    uint8_t sbuf[16384] __attribute__((aligned(32))); /* K <= 1024 */
-    size_t nbytes = (size_t)(p->kq * 4 * NR);
-    uint8_t *B = nbytes <= sizeof sbuf ? sbuf : rt_alloc(nbytes);
+    uint8_t *B = rt_scratch_get(&panel_scratch, (size_t)(p->kq * 4 * NR));
     if (!B) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -1612,8 +1596,6 @@ static void conv8_task(void *ctx, int64_t t)
         }
     }
     panel(p, jb, jb->b + bl, gi, n0, nr, (const int32_t *)B, NR, mc);
-    if (B != sbuf)
-        rt_free(B);
 }
 
 #ifdef QG_X86
@@ -2123,7 +2105,7 @@ __attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b
  * transposed back into the 16 channel rows. Same integers, same bytes. */
 #define DWCL_MAXPIX 256 /* input pixels of a map this path takes (16x16: above, the
                           * planar kernel takes fewer instructions) */
-#define DWCL_STACK 16384 /* bytes of padded plane kept on the stack */
+static _Thread_local rt_scratch dwcl_scratch; /* a task's padded plane */
 
 /* r[i] becomes byte i of every r[j]: a 16 x 16 byte transpose. */
 __attribute__((target("avx2"), always_inline)) static inline void tr16x16(__m128i *r)
@@ -2191,8 +2173,7 @@ __attribute__((target("avx2"))) static void dwcl_task(void *ctx, int64_t t)
     int64_t W = g->in[2], Wp = p->dwclWp, OW = g->out[2];
     int64_t isz = g->isize, osz = g->osize, sh = g->stride[1], sw = g->stride[2];
     size_t tb = (size_t)(p->dwclHp * Wp) * 16 * sizeof(int16_t);
-    int16_t sbuf[DWCL_STACK / sizeof(int16_t)] __attribute__((aligned(32)));
-    int16_t *T = tb <= sizeof sbuf ? sbuf : rt_alloc(tb);
+    int16_t *T = rt_scratch_get(&dwcl_scratch, tb);
     if (!T) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -2307,8 +2288,6 @@ __attribute__((target("avx2"))) static void dwcl_task(void *ctx, int64_t t)
             }
         }
     }
-    if (T != sbuf)
-        rt_free(T);
 }
 
 /* Takes the dwcl path for 2-D depthwise (multiplier 1) on a map of at most
