@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,6 +56,8 @@ typedef struct job {
     int status;  /* exit status, -1 not run, -2 skipped (done before) */
     double t0, seconds;
     uint64_t in_bytes, out_bytes;
+    uint64_t in_hash;  /* of the input's bytes, for resuming */
+    int hashed;
 } job;
 
 static double now_s(void)
@@ -133,13 +137,46 @@ static uint64_t file_size(const char *p)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-/* The record of a finished model: input size and mtime, exit status. */
+/* A content hash of a file (the .hpcz payload checksum over its bytes). */
+static bool hash_file(const char *p, uint64_t *h, uint64_t *size)
+{
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return false;
+    }
+    *size = (uint64_t)st.st_size;
+    if (st.st_size == 0) {
+        close(fd);
+        *h = hpcz_hpcz_checksum("", 0);
+        return true;
+    }
+    void *a = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (a == MAP_FAILED)
+        return false;
+    *h = hpcz_hpcz_checksum(a, (size_t)st.st_size);
+    munmap(a, (size_t)st.st_size);
+    return true;
+}
+
+static void hex64(char out[17], uint64_t v)
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+}
+
+/* The record of a finished model (OUTDIR/.hpcz-batch/NAME.json): the recipe,
+ * the input's content hash, the output's size and hash, the exit status. A
+ * rerun skips the model only when all of them still hold. */
 static void record_path(char *buf, size_t cap, const char *outdir, const job *j)
 {
     snprintf(buf, cap, "%s/.hpcz-batch/%s.json", outdir, j->name);
 }
 
-static bool already_done(const char *outdir, const job *j, const char *out_path)
+static bool already_done(const char *outdir, job *j, const char *out_path, const char *recipe_hash)
 {
     char rp[4096];
     record_path(rp, sizeof rp, outdir, j);
@@ -152,38 +189,105 @@ static bool already_done(const char *outdir, const job *j, const char *out_path)
     free(buf);
     if (!doc)
         return false;
-    struct stat st;
-    bool ok = stat(j->path, &st) == 0 && access(out_path, F_OK) == 0;
-    const hpcz_jval *sz = hpcz_json_get(doc, "input_bytes"), *mt = hpcz_json_get(doc, "input_mtime"),
+    uint64_t in_size, out_hash, out_size;
+    if (!j->hashed && hash_file(j->path, &j->in_hash, &in_size))
+        j->hashed = 1;
+    const hpcz_jval *rc = hpcz_json_get(doc, "recipe_hash"), *ih = hpcz_json_get(doc, "input_hash"),
+                    *oh = hpcz_json_get(doc, "output_hash"), *ob = hpcz_json_get(doc, "output_bytes"),
                     *ex = hpcz_json_get(doc, "exit");
-    ok = ok && sz && mt && ex && sz->num == (double)st.st_size && mt->num == (double)st.st_mtime &&
-         (ex->num == 0 || ex->num == 3);
+    char want_in[17], want_out[17];
+    bool ok = j->hashed && rc && ih && oh && ob && ex && rc->s && ih->s && oh->s &&
+              !strcmp(rc->s, recipe_hash) && (ex->num == 0 || ex->num == 3) &&
+              hash_file(out_path, &out_hash, &out_size) && ob->num == (double)out_size;
+    if (ok) {
+        hex64(want_in, j->in_hash);
+        hex64(want_out, out_hash);
+        ok = !strcmp(ih->s, want_in) && !strcmp(oh->s, want_out);
+    }
     hpcz_json_free(doc);
     return ok;
 }
 
-static void write_record(const char *outdir, const job *j)
+static void write_record(const char *outdir, job *j, const char *out_path, const char *recipe,
+                         const char *recipe_hash)
 {
     char rp[4096];
     record_path(rp, sizeof rp, outdir, j);
-    struct stat st;
-    if (stat(j->path, &st) != 0)
+    uint64_t out_hash = 0, out_size = 0;
+    /* hashed before the run: a model changed while it ran is redone next time */
+    if (!j->hashed)
         return;
+    bool have_out = hash_file(out_path, &out_hash, &out_size);
     hpcz_error err;
     hpcz_outfile *of = hpcz_outfile_open(rp, &err);
     if (!of)
         return;
+    char h[17];
     hpcz_json js;
     hpcz_json_init(&js, hpcz_outfile_stream(of));
     hpcz_json_object_begin(&js, NULL);
     hpcz_json_string(&js, "input", j->path);
-    hpcz_json_uint(&js, "input_bytes", (uint64_t)st.st_size);
-    hpcz_json_int(&js, "input_mtime", (int64_t)st.st_mtime);
+    hpcz_json_string(&js, "recipe", recipe);
+    hpcz_json_string(&js, "recipe_hash", recipe_hash);
+    hex64(h, j->in_hash);
+    hpcz_json_string(&js, "input_hash", h);
+    hpcz_json_uint(&js, "input_bytes", j->in_bytes);
+    hex64(h, out_hash);
+    hpcz_json_string(&js, "output_hash", have_out ? h : NULL);
+    hpcz_json_uint(&js, "output_bytes", out_size);
     hpcz_json_int(&js, "exit", j->status);
     hpcz_json_double(&js, "seconds", j->seconds);
     hpcz_json_object_end(&js);
     hpcz_json_finish(&js);
     hpcz_outfile_commit(of, &err);
+}
+
+/* Workers still running when batch is told to stop: they go with it. */
+static volatile pid_t live[256];
+
+static void on_stop(int sig)
+{
+    for (int i = 0; i < 256; i++)
+        if (live[i] > 0)
+            kill(live[i], SIGTERM);
+    hpcz_outfile_cleanup_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void live_set(pid_t pid, pid_t to)
+{
+    for (int i = 0; i < 256; i++)
+        if (live[i] == pid) {
+            live[i] = to;
+            return;
+        }
+}
+
+/* Temporary files a killed run of these jobs left in OUTDIR (".NAME.onnx.XXXXXX"). */
+static void remove_stale_temps(const char *outdir, const job *jobs, size_t lo, size_t hi, const char *ext)
+{
+    DIR *d = opendir(outdir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] != '.')
+            continue;
+        size_t l = strlen(e->d_name);
+        for (size_t i = lo; i < hi; i++) {
+            size_t nl = strlen(jobs[i].name), el = strlen(ext);
+            /* "." NAME EXT "." 6 random characters, or the same for the log's record */
+            if (l == 1 + nl + el + 7 && !strncmp(e->d_name + 1, jobs[i].name, nl) &&
+                !strncmp(e->d_name + 1 + nl, ext, el) && e->d_name[1 + nl + el] == '.') {
+                char p[4096];
+                snprintf(p, sizeof p, "%s/%s", outdir, e->d_name);
+                unlink(p);
+                break;
+            }
+        }
+    }
+    closedir(d);
 }
 
 static void free_jobs(job *jobs, size_t n)
@@ -233,8 +337,11 @@ int cmd_batch(int argc, char **argv)
             break;
         case OPT_SHARD: {
             char *e1, *e2;
+            errno = 0;
             shard_k = strtoll(optarg, &e1, 10);
             shard_n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
+            if (errno == ERANGE || shard_n > 1000000)
+                return cli_usage_error(&info, "--shard: '%s': N is at most 1000000", optarg);
             if (*e1 != '/' || *e2 || shard_n < 1 || shard_k < 1 || shard_k > shard_n)
                 return cli_usage_error(&info, "--shard: '%s' is not K/N with 1 <= K <= N", optarg);
             break;
@@ -275,6 +382,9 @@ int cmd_batch(int argc, char **argv)
     } else {
         rtext = strdup(recipe);
     }
+    /* what a record is keyed by: the recipe's words before splitting */
+    char rtext_orig[17];
+    hex64(rtext_orig, hpcz_hpcz_checksum(rtext, strlen(rtext)));
     char *rwords[128];
     int nr = split_words(rtext, rwords, 120);
     static const char *const allowed[] = {"quantize", "prune", "convert"};
@@ -290,6 +400,27 @@ int cmd_batch(int argc, char **argv)
             free(rtext);
             return cli_usage_error(&info, "--recipe: leave -o out (batch names the outputs)");
         }
+    /* Outputs that every model would share: --external-name names one data
+     * file in OUTDIR, so each model gets its own ("NAME.X", or X with {name}
+     * replaced); convert --format hpcz writes .hpcz files. */
+    int ext_word = -1, ext_eq = 0;
+    const char *ext = ".onnx";
+    for (int i = 1; i < nr; i++) {
+        if (!strcmp(rwords[i], "--external-name") && i + 1 < nr) {
+            ext_word = ++i;
+        } else if (!strncmp(rwords[i], "--external-name=", 16)) {
+            ext_word = i;
+            ext_eq = 16;
+        } else if ((!strcmp(rwords[i], "--format") && i + 1 < nr && !strcmp(rwords[i + 1], "hpcz")) ||
+                   !strcmp(rwords[i], "--format=hpcz")) {
+            ext = ".hpcz";
+        }
+    }
+    if (ext_word >= 0 && strchr(rwords[ext_word] + ext_eq, '/')) {
+        free(rtext);
+        return cli_usage_error(&info, "--recipe: --external-name '%s' must be a plain file name",
+                               rwords[ext_word] + ext_eq);
+    }
     /* the models */
     job *jobs = NULL;
     size_t n = 0, cap = 0;
@@ -396,7 +527,13 @@ int cmd_batch(int argc, char **argv)
         return cli_error("cannot find the hpcz executable");
     }
     self[sl] = 0;
-    const char *ext = strcmp(rwords[0], "convert") ? ".onnx" : ".onnx";
+    remove_stale_temps(outdir, jobs, lo, hi, ext);
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    pid_t parent = getpid();
     size_t running = 0, next = lo;
     int worst = 0;
     double t_all = now_s();
@@ -406,29 +543,63 @@ int cmd_batch(int argc, char **argv)
             char out[4096];
             snprintf(out, sizeof out, "%s/%s%s", outdir, j->name, ext);
             j->in_bytes = file_size(j->path);
-            if (!force && already_done(outdir, j, out)) {
+            if (!force && already_done(outdir, j, out, rtext_orig)) {
                 j->status = -2;
                 j->out_bytes = file_size(out);
                 continue;
             }
-            if (dry) {
-                printf("%s %s %s -o %s\n", self, rtext, j->path, out);
-                continue;
-            }
             char *av[140];
+            char ext_arg[4096];
             int k = 0;
             av[k++] = self;
             for (int w = 0; w < nr; w++)
                 av[k++] = rwords[w];
+            if (ext_word >= 0) {
+                const char *x = rwords[ext_word] + ext_eq, *at = strstr(x, "{name}");
+                if (at)
+                    snprintf(ext_arg, sizeof ext_arg, "%.*s%.*s%s%s", ext_eq, rwords[ext_word],
+                             (int)(at - x), x, j->name, at + 6);
+                else
+                    snprintf(ext_arg, sizeof ext_arg, "%.*s%s.%s", ext_eq, rwords[ext_word], j->name, x);
+                av[1 + ext_word] = ext_arg;
+            }
+            if (!j->hashed) {
+                uint64_t sz;
+                j->hashed = hash_file(j->path, &j->in_hash, &sz);
+            }
             av[k++] = j->path;
             av[k++] = "-o";
             av[k++] = out;
             av[k] = NULL;
+            if (dry) {
+                for (int w = 0; w < k; w++) {
+                    const char *a = av[w];
+                    bool plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                 "0123456789-_./=:,+@%") == strlen(a);
+                    if (plain) {
+                        fputs(a, stdout);
+                    } else {
+                        putchar('\'');
+                        for (; *a; a++)
+                            fputs(*a == '\'' ? "'\\''" : (char[]){*a, 0}, stdout);
+                        putchar('\'');
+                    }
+                    putchar(w + 1 < k ? ' ' : '\n');
+                }
+                continue;
+            }
             char logp[4096];
             snprintf(logp, sizeof logp, "%s/%s.log", outdir, j->name);
             j->t0 = now_s();
             pid_t pid = fork();
             if (pid == 0) {
+                /* a worker outlives no batch, even one killed with SIGKILL */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                    _exit(128 + SIGTERM);
+                signal(SIGINT, SIG_DFL);
+                signal(SIGTERM, SIG_DFL);
+                signal(SIGHUP, SIG_DFL);
                 int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 if (fd >= 0) {
                     dup2(fd, STDERR_FILENO);
@@ -445,6 +616,7 @@ int cmd_batch(int argc, char **argv)
                 continue;
             }
             j->pid = pid;
+            live_set(0, pid);
             running++;
         }
         if (!running)
@@ -456,13 +628,14 @@ int cmd_batch(int argc, char **argv)
         for (size_t i = lo; i < hi; i++)
             if (jobs[i].pid == done) {
                 job *j = &jobs[i];
+                live_set(j->pid, 0);
                 j->pid = 0;
                 j->seconds = now_s() - j->t0;
                 j->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
                 char out[4096];
                 snprintf(out, sizeof out, "%s/%s%s", outdir, j->name, ext);
                 j->out_bytes = file_size(out);
-                write_record(outdir, j);
+                write_record(outdir, j, out, recipe, rtext_orig);
                 running--;
                 if (cli_verbosity >= 0 && isatty(STDERR_FILENO))
                     fprintf(stderr, "hpcz batch: %s: %s (%.1f s)\n", j->name, status_word(j->status), j->seconds);

@@ -131,6 +131,7 @@ int cmd_convert(int argc, char **argv)
     if (ext_name && strchr(ext_name, '/'))
         return cli_usage_error(&info, "--external-name: '%s' must be a plain file name", ext_name);
     so.external_name = ext_name;
+    so.overwrite_inputs = in_place;
     if (!in_place && (cli_same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
 

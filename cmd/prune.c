@@ -758,7 +758,7 @@ int cmd_prune(int argc, char **argv)
         const char *md = data ? data : calib && strncmp(calib, "random:", 7) ? calib : NULL;
         have_macs = hpcz_model_macs(m, md, threads, &macs_after, &merr) == HPCZ_OK;
     }
-    if (!dry_run && (st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, NULL, NULL, &err))) {
+    if (!dry_run && (st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, &(hpcz_save_opts){.overwrite_inputs = in_place}, NULL, &err))) {
         rc = cli_file_error(out, &err);
         goto done;
     }

@@ -906,7 +906,7 @@ int cmd_quantize(int argc, char **argv)
                 rc = cli_error("writing standard output failed");
                 goto done;
             }
-        } else if ((st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, NULL, NULL, &err))) {
+        } else if ((st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, &(hpcz_save_opts){.overwrite_inputs = in_place}, NULL, &err))) {
             rc = cli_file_error(out, &err);
             goto done;
         } else if (hpcz_format_from_path(out) == HPCZ_FORMAT_HPCZ) {

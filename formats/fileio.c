@@ -77,8 +77,9 @@ hpcz_status hpcz_file_read(const char *path, uint64_t max_bytes, uint8_t **out, 
 
 struct hpcz_outfile {
     FILE *f;
-    char *path;
-    char *tmp; /* NULL for stdout */
+    char *path;  /* the file renamed over (a symlink's resolved target) */
+    char *tmp;   /* NULL for stdout and for files written in place */
+    int direct;  /* a device, FIFO or socket written through its own fd */
     int slot;
 };
 
@@ -97,6 +98,69 @@ void hpcz_outfile_cleanup_all(void)
         }
 }
 
+/* Follows a chain of symbolic links from path to the name it finally stands
+ * for, which need not exist yet (a dangling link names the file to create).
+ * Relative link targets are taken from the link's folder. Returns a malloc'd
+ * path, or NULL with errno set (ELOOP past 40 links). */
+static char *resolve_links(const char *path)
+{
+    char *cur = strdup(path);
+    for (int hops = 0; cur; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            return cur; /* not there yet, or the end of the chain */
+        if (hops == 40) {
+            free(cur);
+            errno = ELOOP;
+            return NULL;
+        }
+        char target[PATH_MAX];
+        ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n < 0) {
+            free(cur);
+            return NULL;
+        }
+        target[n] = 0;
+        char *next;
+        const char *slash = strrchr(cur, '/');
+        if (target[0] == '/' || !slash) {
+            next = strdup(target);
+        } else {
+            size_t dl = (size_t)(slash - cur) + 1;
+            next = malloc(dl + (size_t)n + 1);
+            if (next) {
+                memcpy(next, cur, dl);
+                memcpy(next + dl, target, (size_t)n + 1);
+            }
+        }
+        free(cur);
+        cur = next;
+    }
+    errno = ENOMEM;
+    return NULL;
+}
+
+static hpcz_outfile *open_direct(hpcz_outfile *o, const char *path, hpcz_error *err)
+{
+    /* a FIFO waits for its reader here, as any writer to it does */
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        hpcz_fail(err, HPCZ_ERR_IO, "cannot write there: %s", strerror(e));
+        free(o);
+        return NULL;
+    }
+    o->f = fdopen(fd, "wb");
+    if (!o->f) {
+        close(fd);
+        free(o);
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    o->direct = 1;
+    return o;
+}
+
 hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err)
 {
     hpcz_outfile *o = calloc(1, sizeof *o);
@@ -110,24 +174,37 @@ hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err)
         return o;
     }
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            free(o);
+            hpcz_fail(err, HPCZ_ERR_IO, "is a directory");
+            return NULL;
+        }
+        /* /dev/null, a terminal, a FIFO, /dev/fd/N of a pipe: written
+         * through, never replaced by a regular file */
+        if (!S_ISREG(st.st_mode))
+            return open_direct(o, path, err);
+    }
+    /* a symlink is written through: the rename replaces its target */
+    char *real = resolve_links(path);
+    if (!real) {
+        int e = errno;
         free(o);
-        hpcz_fail(err, HPCZ_ERR_IO, "is a directory");
+        hpcz_fail(err, HPCZ_ERR_IO, "cannot follow the link: %s", strerror(e));
         return NULL;
     }
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    size_t need = strlen(path) + 16;
-    o->path = strdup(path);
+    const char *slash = strrchr(real, '/');
+    size_t dir_len = slash ? (size_t)(slash - real) + 1 : 0;
+    size_t need = strlen(real) + 16;
+    o->path = real;
     o->tmp = malloc(need);
-    if (!o->path || !o->tmp) {
+    if (!o->tmp) {
         free(o->path);
-        free(o->tmp);
         free(o);
         hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    snprintf(o->tmp, need, "%.*s.%s.XXXXXX", (int)dir_len, path, path + dir_len);
+    snprintf(o->tmp, need, "%.*s.%s.XXXXXX", (int)dir_len, real, real + dir_len);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
         int e = errno;
@@ -144,6 +221,15 @@ hpcz_outfile *hpcz_outfile_open(const char *path, hpcz_error *err)
         /* not fatal: the file is still ours to write */
     }
     o->f = fdopen(fd, "wb");
+    if (!o->f) {
+        close(fd);
+        unlink(o->tmp);
+        free(o->path);
+        free(o->tmp);
+        free(o);
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     for (int i = 0; i < MAX_OPEN_OUTFILES; i++)
         if (!tmp_used[i] && strlen(o->tmp) < PATH_MAX) {
             strcpy(tmp_names[i], o->tmp);
@@ -168,10 +254,30 @@ static void release(hpcz_outfile *o)
     free(o);
 }
 
+/* Makes a rename durable: the folder's entry reaches the disk too. */
+static void sync_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
 hpcz_status hpcz_outfile_commit(hpcz_outfile *o, hpcz_error *err)
 {
     hpcz_status st = HPCZ_OK;
-    if (!o->tmp) {
+    if (!o->tmp && !o->direct) {
         if (fflush(o->f) != 0)
             st = hpcz_fail(err, HPCZ_ERR_IO, "writing standard output: %s", strerror(errno));
         release(o);
@@ -179,17 +285,28 @@ hpcz_status hpcz_outfile_commit(hpcz_outfile *o, hpcz_error *err)
     }
     int bad = fflush(o->f) != 0 || ferror(o->f);
     int e = errno;
+    /* the bytes reach the disk before the name does: a crash leaves the old
+     * file or the new one, never a renamed empty one */
+    if (!bad && o->tmp && fsync(fileno(o->f)) != 0 && errno != EINVAL && errno != EROFS) {
+        bad = 1;
+        e = errno;
+    }
     if (fclose(o->f) != 0 && !bad) {
         bad = 1;
         e = errno;
     }
-    if (bad) {
+    if (o->direct) {
+        if (bad)
+            st = hpcz_fail(err, HPCZ_ERR_IO, "write failed: %s", strerror(e));
+    } else if (bad) {
         unlink(o->tmp);
         st = hpcz_fail(err, HPCZ_ERR_IO, "write failed: %s", strerror(e));
     } else if (rename(o->tmp, o->path) != 0) {
         e = errno;
         unlink(o->tmp);
         st = hpcz_fail(err, HPCZ_ERR_IO, "rename: %s", strerror(e));
+    } else {
+        sync_dir_of(o->path);
     }
     release(o);
     return st;
@@ -202,6 +319,8 @@ void hpcz_outfile_abort(hpcz_outfile *o)
     if (o->tmp) {
         fclose(o->f);
         unlink(o->tmp);
+    } else if (o->direct) {
+        fclose(o->f);
     }
     release(o);
 }

@@ -263,6 +263,9 @@ struct hpcz_model {
 /* Creates an empty model with an empty top-level graph and opset ai.onnx 21. */
 hpcz_model *hpcz_model_new(void);
 void hpcz_model_free(hpcz_model *m);
+/* The external data file m's tensors are read from that `path` names (the
+ * same file through any link), or NULL: an output must not replace it. */
+const char *hpcz_model_source_file(const hpcz_model *m, const char *path);
 /* Copies s into the model's arena (NULL stays NULL). */
 const char *hpcz_model_strdup(hpcz_model *m, const char *s);
 /* Zeroed arena allocation, freed with the model; NULL on overflow/OOM. */
@@ -353,6 +356,7 @@ typedef struct hpcz_save_opts {
     size_t external_threshold; /* bytes; tensors at least this big go external (default 1024) */
     const char *external_name; /* data file name, relative to the model (default "<model>.data") */
     int regenerate;            /* rebuild every proto object from the IR (tests) */
+    int overwrite_inputs;      /* may replace the external data files m was read from */
 } hpcz_save_opts;
 
 /* Writes an ONNX model atomically (temporary file + rename; "-" = stdout). */

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes the small broken models under tests/data/bad/ that the CLI tests feed
-to hpcz (each one must give a one-line error and exit status 1, never a crash).
+to hpcz (each one must give a one-line error and exit status 1, never a crash),
+and the valid but hostile ones under tests/data/hostile/ (names and shapes
+that once hung or misled hpcz).
 
 Usage: /usr/bin/python3 scripts/make_test_fixtures.py   (Debian's python3-onnx is enough)
 The outputs are committed; rerun only to change them.
@@ -12,6 +14,7 @@ from onnx import TensorProto, helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "bad")
+HOSTILE = os.path.join(ROOT, "tests", "data", "hostile")
 
 
 def save(model, name):
@@ -44,7 +47,21 @@ def field(num, payload):
     return varint(num << 3 | 2) + varint(len(payload)) + payload
 
 
+def hostile():
+    os.makedirs(HOSTILE, exist_ok=True)
+    # a 600-character initializer name: quantize's new tensor names once
+    # went through a 512-byte buffer and the retry loop never ended
+    name = "layer_" + "w" * 594
+    w = helper.make_tensor(name, TensorProto.FLOAT, [16, 8],
+                           [((i * 37) % 23 - 11) / 10.0 for i in range(128)])
+    m = model_of([helper.make_node("MatMul", ["x", name], ["y"], name="mm_" + "n" * 600)],
+                 [vi("x", (1, 16))], [vi("y", (1, 8))], [w])
+    with open(os.path.join(HOSTILE, "long_name.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+
+
 def main():
+    hostile()
     os.makedirs(OUT, exist_ok=True)
     # a -> b -> a
     save(model_of([helper.make_node("Relu", ["b"], ["a"], name="first"),

@@ -756,6 +756,28 @@ static void test_corruption(const uint8_t *good, size_t len)
         fix_header_checksum(f);
         expect_fail(f, len, "tensor 'constant'", "bad zstd frame");
     }
+    /* one zstd frame shared by two entries (each passes its own ratio check,
+     * together they decode to more than the file can hold: a 38 KB file
+     * made 64 GiB that way) */
+    {
+        uint8_t *e1 = entry_at((uint8_t *)good, 1);
+        size_t eo1 = (size_t)(e1 - good);
+        RESET();
+        CHECK(rd64(f + eo1 + 16) == rd64(f + eo2 + 16), "entries 1 and 2 decode to the same size");
+        memcpy(f + eo1, f + eo2, 8);           /* offset */
+        memcpy(f + eo1 + 8, f + eo2 + 8, 8);   /* stored length */
+        memcpy(f + eo1 + 24, f + eo2 + 24, 8); /* checksum */
+        f[eo1 + 36] = f[eo2 + 36];             /* zstd */
+        fix_header_checksum(f);
+        expect_fail(f, len, "zstd payload shares bytes with entry", "a shared zstd frame");
+        /* an encoded payload inside a raw one is refused too */
+        RESET();
+        uint64_t off1 = rd64(f + eo1) + 64, stored2 = rd64(f + eo2 + 8);
+        wr64(f + eo2, off1);
+        wr64(f + eo2 + 24, hpcz_hpcz_checksum(f + off1, (size_t)stored2));
+        fix_header_checksum(f);
+        expect_fail(f, len, "shares bytes with entry", "a raw payload over a zstd frame");
+    }
     /* the decode budget */
     {
         hpcz_error err;

@@ -156,6 +156,54 @@ static hpcz_status check_header(hz_file *f, uint64_t *table_off, uint32_t *table
     return HPCZ_OK;
 }
 
+typedef struct hz_span {
+    uint64_t offset, end;
+    uint32_t idx;
+    int enc;
+} hz_span;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const hz_span *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Raw payloads may share bytes (they are read in place), but an encoded one
+ * may not: 64 entries over one zstd frame would each pass the ratio check and
+ * together decode to 64 times what the file can hold. With encoded payloads
+ * disjoint, all that is decoded is bounded by the file's size times the
+ * ratio limit. */
+static hpcz_status check_overlaps(hz_file *f, hpcz_error *err)
+{
+    if (f->n < 2)
+        return HPCZ_OK;
+    hz_span *sp = malloc(f->n * sizeof *sp);
+    if (!sp)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < f->n; i++)
+        sp[i] = (hz_span){f->slots[i].offset, f->slots[i].offset + f->slots[i].stored_len, i,
+                          f->slots[i].encoding != HPCZ_HPCZ_ENC_RAW};
+    qsort(sp, f->n, sizeof *sp, cmp_span);
+    const hz_span *far = &sp[0], *far_enc = sp[0].enc ? &sp[0] : NULL; /* furthest reaching so far */
+    hpcz_status st = HPCZ_OK;
+    for (uint32_t k = 1; k < f->n && !st; k++) {
+        const hz_span *s = &sp[k];
+        if (s->enc && s->offset < far->end)
+            st = CORRUPT("tensor table entry %" PRIu32 ": its %s payload shares bytes with entry %" PRIu32,
+                         s->idx, hpcz_hpcz_encoding_name(f->slots[s->idx].encoding), far->idx);
+        else if (far_enc && s->offset < far_enc->end)
+            st = CORRUPT("tensor table entry %" PRIu32 ": its payload shares bytes with entry %" PRIu32
+                         "'s %s payload",
+                         s->idx, far_enc->idx, hpcz_hpcz_encoding_name(f->slots[far_enc->idx].encoding));
+        if (s->end > far->end)
+            far = s;
+        if (s->enc && (!far_enc || s->end > far_enc->end))
+            far_enc = s;
+    }
+    free(sp);
+    return st;
+}
+
 static hpcz_status parse_table(hz_file *f, uint64_t table_off, uint32_t table_len,
                                uint32_t entry_size, hpcz_error *err)
 {
@@ -234,7 +282,7 @@ static hpcz_status parse_table(hz_file *f, uint64_t table_off, uint32_t table_le
                            " bytes cannot hold %" PRIu64,
                            i, hpcz_hpcz_encoding_name(s->encoding), s->stored_len, s->raw_len);
     }
-    return HPCZ_OK;
+    return check_overlaps(f, err);
 }
 
 /* ------------------------------------------------------------ references */

@@ -494,6 +494,10 @@ hpcz_status hpcz_model_save(const hpcz_model *m, const char *path, hpcz_format f
 {
     if (format == HPCZ_FORMAT_AUTO)
         format = hpcz_format_from_path(path);
+    const char *src = hpcz_model_source_file(m, path);
+    if (src && !(onnx_opts && onnx_opts->overwrite_inputs))
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "refusing to overwrite the input's external data (use --in-place)");
     if (format == HPCZ_FORMAT_HPCZ) {
         if (onnx_opts && onnx_opts->external)
             return hpcz_fail(err, HPCZ_ERR_USAGE,

@@ -43,7 +43,24 @@ static hpcz_status map_external(hpcz_model *m, const char *rel, const uint8_t **
             *size = p->maps[i].len;
             return HPCZ_OK;
         }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A link inside the folder may point anywhere (w.bin -> /etc/passwd):
+     * the file's real path must still lie inside the model's real folder. */
+    char real[PATH_MAX], real_base[PATH_MAX];
+    if (!realpath(path, real))
+        return hpcz_fail(err, HPCZ_ERR_IO, "external data file '%s': %s", path,
+                         errno == ENOENT ? "no such file" : strerror(errno));
+    if (!realpath(p->base_dir ? p->base_dir : ".", real_base))
+        return hpcz_fail(err, HPCZ_ERR_IO, "model folder '%s': %s", p->base_dir ? p->base_dir : ".",
+                         strerror(errno));
+    size_t bl = strlen(real_base);
+    if (bl > 1 && strncmp(real, real_base, bl) != 0)
+        bl = 0;
+    if (!(bl == 1 || (bl && real[bl] == '/')))
+        return hpcz_fail(err, HPCZ_ERR_INVALID,
+                         "external data file '%s' is a link to '%s', outside the model's folder",
+                         path, real);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return hpcz_fail(err, HPCZ_ERR_IO, "external data file '%s': %s", path,
                          errno == ENOENT ? "no such file" : strerror(errno));

@@ -562,6 +562,11 @@ hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_sav
             return hpcz_fail(err, HPCZ_ERR_USAGE, "output path too long");
         memcpy(data_path, path, dir_len);
         strcpy(data_path + dir_len, data_name);
+        const char *src = hpcz_model_source_file(m, data_path);
+        if (src && !local.overwrite_inputs)
+            return hpcz_fail(err, HPCZ_ERR_USAGE,
+                             "refusing to write external data over the input's '%s' "
+                             "(use --in-place or another --external-name)", src);
         data_out = hpcz_outfile_open(data_path, err);
         if (!data_out)
             return err->status;

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 static bool track(void **arr, size_t *n, size_t *cap, void *item)
 {
@@ -615,4 +616,15 @@ static int foreach_graph(hpcz_graph *g, hpcz_graph_visit_fn fn, void *ctx)
 int hpcz_model_foreach_graph(hpcz_model *m, hpcz_graph_visit_fn fn, void *ctx)
 {
     return m->graph ? foreach_graph(m->graph, fn, ctx) : 0;
+}
+
+const char *hpcz_model_source_file(const hpcz_model *m, const char *path)
+{
+    struct stat so, si;
+    if (!m || !m->priv || !path || !strcmp(path, "-") || stat(path, &so) != 0)
+        return NULL;
+    for (size_t i = 0; i < m->priv->n_maps; i++)
+        if (stat(m->priv->maps[i].path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+            return m->priv->maps[i].path;
+    return NULL;
 }

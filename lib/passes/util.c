@@ -96,11 +96,18 @@ bool hpcz_bypass_node(hpcz_graph *g, hpcz_node *n, hpcz_value *in, hpcz_value *o
 
 const char *hpcz_unique_name(hpcz_graph *g, const char *base, const char *suffix)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s_%s", base, suffix);
-    for (int k = 2; hpcz_graph_find_value(g, buf); k++)
-        snprintf(buf, sizeof buf, "%s_%s_%d", base, suffix, k);
-    return hpcz_model_strdup(g->model, buf);
+    /* Sized from the names: a fixed buffer cut long names short, so the
+     * numbered retries all looked alike and the loop never ended. */
+    size_t need = strlen(base) + strlen(suffix) + 24;
+    char *buf = malloc(need);
+    if (!buf)
+        return NULL;
+    snprintf(buf, need, "%s_%s", base, suffix);
+    for (unsigned long long k = 2; hpcz_graph_find_value(g, buf); k++)
+        snprintf(buf, need, "%s_%s_%llu", base, suffix, k);
+    const char *r = hpcz_model_strdup(g->model, buf);
+    free(buf);
+    return r;
 }
 
 hpcz_value *hpcz_add_init_value(hpcz_graph *g, hpcz_tensor *t, hpcz_error *err)
