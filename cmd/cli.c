@@ -342,11 +342,10 @@ static void progress_bar(void *ctx, size_t done, size_t total)
 {
     const char *what = ctx;
     int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
-    fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", what, fill, "##############################",
+    dprintf(STDERR_FILENO, "\r%s [%.*s%*s] %zu/%zu", what, fill, "##############################",
             width - fill, "", done, total);
     if (done >= total)
-        fputs("\r\033[K", stderr);
-    fflush(stderr);
+        dprintf(STDERR_FILENO, "\r\033[K");
 }
 
 int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
@@ -374,7 +373,29 @@ int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_cali
     hpcz_dataset_free(d);
     hpcz_plan_free(plan);
     if (st)
-        return cli_file_error(m->path, &err);
+        return cli_file_error(data, &err);
+    /* NaN/Inf inside the model: a tensor with nothing finite has no range */
+    const hpcz_calib_table *t = *out;
+    size_t n_bad = 0;
+    const hpcz_calib_range *first = NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        const hpcz_calib_range *r = &t->r[i];
+        if (r->nonfinite && !r->finite) {
+            int rc = cli_error("%s: tensor '%s' was NaN or Inf in every value on the calibration "
+                               "data: it has no range to quantize to", m->path, r->name);
+            hpcz_calib_table_free(*out);
+            *out = NULL;
+            return rc;
+        }
+        if (r->nonfinite && !n_bad++)
+            first = r;
+    }
+    if (n_bad)
+        cli_warn("%s: %zu tensor%s held NaN or Inf on the calibration data (first: '%s', %llu of %llu "
+                 "values); ranges cover the finite values only",
+                 m->path, n_bad, n_bad == 1 ? "" : "s", first->name,
+                 (unsigned long long)first->nonfinite,
+                 (unsigned long long)(first->nonfinite + first->finite));
     return EXIT_OK;
 }
 
@@ -388,4 +409,244 @@ bool cli_same_file(const char *a, const char *b)
     if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
         return false;
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Levenshtein distance, capped: enough to suggest a name for a typo. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 255 || lb > 255)
+        return SIZE_MAX;
+    size_t row[256];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cli_closest(const char *s, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(s, names[i]);
+        if (d < bd) {
+            bd = d;
+            best = names[i];
+        }
+    }
+    /* a suggestion only when it is near: at most a third of the name differs */
+    size_t l = strlen(s);
+    return best && bd <= (l < 3 ? 1 : l / 3 + 1) ? best : NULL;
+}
+
+/* "'a', 'b', 'c'" into buf, cut with "..." when long. */
+void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k + 8 < cap; i++) {
+        int w = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= cap - k) {
+            snprintf(buf + (k < cap - 4 ? k : cap - 4), 4, "...");
+            return;
+        }
+        k += (size_t)w;
+    }
+}
+
+static void collect_params(const hpcz_graph *g, const char **names, size_t *n, size_t cap)
+{
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const hpcz_value *v = g->inputs[i];
+        for (int d = 0; v && d < v->ndim; d++) {
+            const char *p = v->dims[d].param;
+            if (!p || !*p)
+                continue;
+            bool seen = false;
+            for (size_t k = 0; k < *n && !seen; k++)
+                seen = !strcmp(names[k], p);
+            if (!seen && *n < cap)
+                names[(*n)++] = p;
+        }
+    }
+}
+
+int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims)
+{
+    const char *names[256];
+    size_t n = 0;
+    collect_params(m->graph, names, &n, 256);
+    for (size_t i = 0; i < n_dims; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(names[k], dims[i]);
+        if (found)
+            continue;
+        if (!n)
+            return cli_usage_error(info, "--dim %s: the model's inputs have no symbolic dimensions",
+                                   dims[i]);
+        const char *near = cli_closest(dims[i], names, n);
+        char list[512];
+        cli_list_names(list, sizeof list, names, n);
+        if (near)
+            return cli_usage_error(info, "--dim %s: the model has no symbolic dimension '%s'; did you "
+                                         "mean '%s'?", dims[i], dims[i], near);
+        return cli_usage_error(info, "--dim %s: the model has no symbolic dimension '%s' (it has %s)",
+                               dims[i], dims[i], list);
+    }
+    return EXIT_OK;
+}
+
+int cli_check_output(const char *path)
+{
+    if (!path || !strcmp(path, "-"))
+        return EXIT_OK;
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return cli_error("%s: is a directory", path);
+        if (!S_ISREG(st.st_mode))
+            return access(path, W_OK) == 0 ? EXIT_OK
+                                           : cli_error("%s: cannot write there: %s", path, strerror(errno));
+    }
+    /* a new file (or a rename over one) needs a writable folder */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (access(dir, W_OK) != 0)
+        return cli_error("%s: cannot create a file there: %s", path,
+                         errno == ENOENT ? "no such folder" : strerror(errno));
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ terminal text */
+
+/* Names come from the model, and a model is hostile until proven otherwise:
+ * an ESC in a tensor name could rewrite the terminal. Text bound for a
+ * terminal (stdout when it is one, stderr always) passes through this
+ * filter: control characters other than newline and tab, DEL, and bytes
+ * that are not UTF-8 are shown as \xNN. Progress bars write their \r and
+ * ESC [K straight to the descriptor. */
+typedef struct text_filter {
+    int fd;
+    unsigned char pend[4]; /* the start of a UTF-8 sequence cut by a write */
+    size_t n_pend;
+} text_filter;
+
+static void put_all(int fd, const char *b, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+static ssize_t filter_write(void *cookie, const char *buf, size_t size)
+{
+    text_filter *t = cookie;
+    char out[4096 + 64];
+    size_t k = 0;
+    unsigned char seq[8];
+    size_t i = 0;
+    while (i < size || t->n_pend) {
+        if (k > 4096) {
+            put_all(t->fd, out, k);
+            k = 0;
+        }
+        /* the next complete character: pending bytes first */
+        size_t have = t->n_pend;
+        memcpy(seq, t->pend, have);
+        while (have < 4 && i < size && (have == 0 || (buf[i] & 0xc0) == 0x80))
+            seq[have++] = (unsigned char)buf[i++];
+        seq[have] = 0;
+        t->n_pend = 0;
+        unsigned char c = seq[0];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+                k += (size_t)snprintf(out + k, 8, "\\x%02x", c);
+            else
+                out[k++] = (char)c;
+            /* bytes taken after an ASCII one belong to the next round */
+            for (size_t j = 1; j < have; j++)
+                k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
+            continue;
+        }
+        size_t l = hpcz_utf8_len(seq);
+        if (l && l <= have) {
+            memcpy(out + k, seq, l);
+            k += l;
+            for (size_t j = l; j < have; j++)
+                k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
+            continue;
+        }
+        if (i == size && have < 4 && !l) {
+            /* maybe cut by the write: keep it if it could still complete */
+            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+            if (need > have) {
+                memcpy(t->pend, seq, have);
+                t->n_pend = have;
+                break;
+            }
+        }
+        for (size_t j = 0; j < have; j++)
+            k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
+    }
+    put_all(t->fd, out, k);
+    return (ssize_t)size;
+}
+
+static int filter_close(void *cookie)
+{
+    text_filter *t = cookie;
+    char out[32];
+    size_t k = 0;
+    for (size_t j = 0; j < t->n_pend; j++)
+        k += (size_t)snprintf(out + k, 8, "\\x%02x", t->pend[j]);
+    t->n_pend = 0;
+    put_all(t->fd, out, k);
+    return 0;
+}
+
+static FILE *filtered(FILE *orig, int fd)
+{
+    static text_filter tf[2];
+    text_filter *t = &tf[fd == STDERR_FILENO];
+    t->fd = fd;
+    fflush(orig);
+    FILE *f = fopencookie(t, "w", (cookie_io_functions_t){.write = filter_write, .close = filter_close});
+    if (!f)
+        return orig;
+    setvbuf(f, NULL, fd == STDERR_FILENO ? _IONBF : _IOLBF, 0);
+    return f;
+}
+
+void cli_filter_terminal_text(void)
+{
+    if (isatty(STDOUT_FILENO))
+        stdout = filtered(stdout, STDOUT_FILENO);
+    stderr = filtered(stderr, STDERR_FILENO);
 }

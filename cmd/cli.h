@@ -69,8 +69,22 @@ bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, un
 int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
                   hpcz_calib_table **out);
 
+/* Before the work: an error (EXIT_FAIL) when path cannot be written (its
+ * folder is missing or read-only), so no output is written while another
+ * fails; EXIT_OK for "-" and NULL. */
+int cli_check_output(const char *path);
+
 /* Same file (same path, or same inode through links); never for "-". */
 bool cli_same_file(const char *a, const char *b);
+
+/* The name in names[0..n) nearest to s by edit distance, or NULL when none
+ * is near enough to be a typo of it. */
+const char *cli_closest(const char *s, const char *const *names, size_t n);
+/* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
+ * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
+/* "'a', 'b', 'c'" into buf (cut with "..." when long). */
+void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n);
+int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);
 
 /* POSIX extended regex check for --include/--exclude (usage error when bad). */
 bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *pattern);
@@ -78,6 +92,10 @@ bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *patt
 /* Human-readable helpers (static rotating buffers). */
 const char *cli_bytes(uint64_t n);   /* "1.5 MiB" */
 const char *cli_count(uint64_t n);   /* "12,345" */
+
+/* Shows control characters and bytes that are no UTF-8 as \xNN in text
+ * sent to stderr, and to stdout when it is a terminal (main calls it once). */
+void cli_filter_terminal_text(void);
 
 extern int cli_verbosity; /* -q: -1, default 0, -v: 1 */
 extern const cli_cmd_info *cli_current;
@@ -138,6 +156,9 @@ typedef struct cli_report_opts {
     size_t max_samples;
     const cli_gates *gates;
 } cli_report_opts;
+/* Usage error (EXIT_USAGE) when a gate names an output m does not have,
+ * with the closest name; EXIT_OK otherwise. */
+int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m);
 /* All gates hold on r; *worst_sqnr (may be NULL) gets the lowest output SQNR. */
 bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr);
 /* Compares a and b and writes the requested reports; EXIT_THRESHOLD when a gate breaks. */

@@ -53,6 +53,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
     signal(SIGPIPE, on_signal);
+    cli_filter_terminal_text();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

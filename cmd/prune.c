@@ -648,6 +648,14 @@ int cmd_prune(int argc, char **argv)
         return cli_usage_error(&info, "--include/--exclude: use '|' instead of ',' and no braces");
     if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
+    {
+        const char *outs[] = {out, json, report};
+        for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+            int orc = cli_check_output(outs[i]);
+            if (orc)
+                return orc;
+        }
+    }
     if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
         return cli_usage_error(&info, "--json - and -o - both want standard output");
 
@@ -688,6 +696,12 @@ int cmd_prune(int argc, char **argv)
     if (!m) {
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);
+    }
+    int grc = cli_check_gate_outputs(&info, &gates, m);
+    if (grc) {
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return grc;
     }
     if (sensitivity || targeted) {
         const char *sdata = calib ? calib : data;

@@ -719,6 +719,14 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&info, "--json - and -o - both want standard output");
     if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
+    {
+        const char *outs[] = {out, json, report};
+        for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+            int orc = cli_check_output(outs[i]);
+            if (orc)
+                return orc;
+        }
+    }
 
     /* the preset pipeline, as a string: what --passes would say */
     char spec[2048];
@@ -781,6 +789,12 @@ int cmd_quantize(int argc, char **argv)
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);
     }
+    int grc = cli_check_gate_outputs(&info, &gates, m);
+    if (grc) {
+        hpcz_pipeline_free(pl);
+        hpcz_model_free(m);
+        return grc;
+    }
     uint64_t in_bytes = m->file_size;
     hpcz_model_summary before;
     if (hpcz_model_summarize_sizes(m, &before, &err)) {
@@ -839,6 +853,10 @@ int cmd_quantize(int argc, char **argv)
         }
         if (!st && calib_table) {
             table = hpcz_calib_table_load(calib_table, &err);
+            if (table && hpcz_calib_table_check(table, m, &err)) {
+                hpcz_calib_table_free(table);
+                table = NULL;
+            }
             if (!table) {
                 hpcz_pipeline_free(pl);
                 rc = cli_file_error(calib_table, &err);
@@ -950,11 +968,10 @@ int cmd_quantize(int argc, char **argv)
                     fp16 ? "float16" : "quantized", t.t[i].kept);
         fprintf(stderr, "  nodes    %zu -> %zu\n", before.n_nodes_total, after.n_nodes_total);
         if (table)
-            fprintf(stderr, "  calibration  %s over %zu sample%s%s%s\n", table->method, table->samples,
+            fprintf(stderr, "  calibration  %s over %zu sample%s%s%s%s\n", table->method, table->samples,
                     table->samples == 1 ? "" : "s", calib_table ? " (from " : "",
-                    calib_table ? calib_table : (table->random ? " of random data: a proxy, not your data" : ""));
-        if (table && calib_table)
-            fprintf(stderr, "  )\n");
+                    calib_table ? calib_table : (table->random ? " of random data: a proxy, not your data" : ""),
+                    calib_table ? ")" : "");
         for (size_t i = 0; i < nt.n; i++)
             if (strstr(nt.lines[i], "activation tensors quantized"))
                 fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);

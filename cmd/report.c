@@ -74,6 +74,35 @@ static const char *const gate_names[] = {
     [GATE_MAX_ABS] = "max-abs",
 };
 
+int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m)
+{
+    const hpcz_graph *gr = m->graph;
+    const char *names[256];
+    size_t n = 0;
+    for (size_t i = 0; i < gr->n_outputs && n < 256; i++)
+        if (gr->outputs[i])
+            names[n++] = gr->outputs[i]->name;
+    for (size_t i = 0; i < g->n; i++) {
+        const char *want = g->g[i].output;
+        if (!want[0])
+            continue;
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(names[k], want);
+        if (found)
+            continue;
+        const char *near = cli_closest(want, names, n);
+        char list[512];
+        cli_list_names(list, sizeof list, names, n);
+        if (near)
+            return cli_usage_error(info, "--%s: the model has no output '%s'; did you mean '%s'?",
+                                   gate_names[g->g[i].kind], want, near);
+        return cli_usage_error(info, "--%s: the model has no output '%s' (outputs: %s)",
+                               gate_names[g->g[i].kind], want, list);
+    }
+    return EXIT_OK;
+}
+
 typedef struct gate_result {
     const cli_gate *gate;
     const char *output;
@@ -415,10 +444,50 @@ static void write_json(FILE *f, const char *a_path, const char *b_path, const ch
     hpcz_json_finish(&j);
 }
 
+/* A Markdown code span that stays one table cell: a fence longer than any
+ * run of backticks inside, '|' escaped (GFM splits cells on it even in
+ * code), control characters and bytes that are no UTF-8 as U+FFFD. */
+static void md_code(FILE *f, const char *s)
+{
+    size_t run = 0, longest = 0;
+    for (const char *p = s; *p; p++) {
+        run = *p == '`' ? run + 1 : 0;
+        longest = run > longest ? run : longest;
+    }
+    char fence[8] = "`";
+    size_t fl = longest + 1 < sizeof fence ? longest + 1 : sizeof fence - 1;
+    memset(fence, '`', fl);
+    fence[fl] = 0;
+    bool pad = s[0] == '`' || (*s && s[strlen(s) - 1] == '`');
+    fprintf(f, "%s%s", fence, pad ? " " : "");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t l = hpcz_utf8_len(p);
+        if (*p == '|')
+            fputs("\\|", f);
+        else if (!l || *p < 0x20 || *p == 0x7f)
+            fputs("\xef\xbf\xbd", f);
+        else {
+            fwrite(p, 1, l, f);
+            p += l - 1;
+        }
+    }
+    fprintf(f, "%s%s", pad ? " " : "", fence);
+}
+
 static void xml_escape(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t l = hpcz_utf8_len(p);
+        if (!l || (*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
+            fputs("\xef\xbf\xbd", f); /* not allowed in XML, or not UTF-8 */
+            continue;
+        }
+        if (l > 1) {
+            fwrite(p, 1, l, f);
+            p += l - 1;
+            continue;
+        }
+        switch (*p) {
         case '<':
             fputs("&lt;", f);
             break;
@@ -432,7 +501,7 @@ static void xml_escape(FILE *f, const char *s)
             fputs("&quot;", f);
             break;
         default:
-            fputc(*s, f);
+            fputc(*p, f);
         }
     }
 }
@@ -517,8 +586,14 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
     bool any = false;
     for (size_t i = 0; i < ng; i++)
         any |= gr[i].broken;
-    fprintf(f, "# hpcz accuracy report\n\n`%s` vs `%s` on `%s` (%zu samples)%s\n\n", a_path, b_path, data,
-            r->samples, ng ? (any ? " — **gates broken**" : " — gates passed") : "");
+    fputs("# hpcz accuracy report\n\n", f);
+    md_code(f, a_path);
+    fputs(" vs ", f);
+    md_code(f, b_path);
+    fputs(" on ", f);
+    md_code(f, data);
+    fprintf(f, " (%zu samples)%s\n\n", r->samples,
+            ng ? (any ? " — **gates broken**" : " — gates passed") : "");
     fprintf(f, "## Outputs\n\n| output | max abs | mean abs | cosine | SQNR dB | top-1 agreement | accuracy |\n"
                "|---|---:|---:|---:|---:|---:|---|\n");
     for (size_t i = 0; i < r->n_outputs; i++) {
@@ -530,8 +605,10 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
         char agr[32] = "";
         if (m->is_scores)
             snprintf(agr, sizeof agr, "%.2f%%", 100 * m->top1_agreement);
-        fprintf(f, "| `%s` | %.4g | %.4g | %.6f | %.2f | %s | %s |\n", m->name, m->max_abs, m->mean_abs,
-                m->cosine, m->sqnr_db, agr, acc);
+        fputs("| ", f);
+        md_code(f, m->name);
+        fprintf(f, " | %.4g | %.4g | %.6f | %.2f | %s | %s |\n", m->max_abs, m->mean_abs, m->cosine,
+                m->sqnr_db, agr, acc);
     }
     fprintf(f, "\n## Sizes\n\n| | original | compressed |\n|---|---:|---:|\n");
     fprintf(f, "| file | %s | %s |\n", cli_bytes(sa->file), cli_bytes(sb->file));
@@ -543,15 +620,23 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
     if (r->n_layers) {
         fprintf(f, "\n## Layers\n\n![per-layer SQNR](%s)\n\n| tensor | op | what was done | SQNR dB | cosine |\n"
                    "|---|---|---|---:|---:|\n", svg_base);
-        for (size_t i = 0; i < r->n_layers; i++)
-            fprintf(f, "| `%s` | %s | %s | %.2f | %.6f |\n", r->layers[i].name, r->layers[i].op_type,
-                    r->layers[i].what, r->layers[i].sqnr_db, r->layers[i].cosine);
+        for (size_t i = 0; i < r->n_layers; i++) {
+            fputs("| ", f);
+            md_code(f, r->layers[i].name);
+            fputs(" | ", f);
+            md_code(f, r->layers[i].op_type);
+            fprintf(f, " | %s | %.2f | %.6f |\n", r->layers[i].what, r->layers[i].sqnr_db,
+                    r->layers[i].cosine);
+        }
     }
     if (ng) {
         fprintf(f, "\n## Gates\n\n| gate | output | threshold | measured | |\n|---|---|---:|---:|---|\n");
-        for (size_t i = 0; i < ng; i++)
-            fprintf(f, "| %s | `%s` | %g | %.6g | %s |\n", gate_names[gr[i].gate->kind], gr[i].output,
-                    gr[i].gate->value, gr[i].measured, gr[i].broken ? "**broken**" : "ok");
+        for (size_t i = 0; i < ng; i++) {
+            fprintf(f, "| %s | ", gate_names[gr[i].gate->kind]);
+            md_code(f, gr[i].output);
+            fprintf(f, " | %g | %.6g | %s |\n", gr[i].gate->value, gr[i].measured,
+                    gr[i].broken ? "**broken**" : "ok");
+        }
     }
     if (hpcz_outfile_commit(of, &err))
         return cli_file_error(path, &err);
@@ -564,11 +649,10 @@ static void progress_bar(void *ctx, size_t done, size_t total)
 {
     (void)ctx;
     int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
-    fprintf(stderr, "\rcomparing [%.*s%*s] %zu/%zu", fill, "##############################", width - fill, "",
-            done, total);
+    dprintf(STDERR_FILENO, "\rcomparing [%.*s%*s] %zu/%zu", fill, "##############################",
+            width - fill, "", done, total);
     if (done >= total)
-        fputs("\r\033[K", stderr);
-    fflush(stderr);
+        dprintf(STDERR_FILENO, "\r\033[K");
 }
 
 int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
@@ -619,7 +703,7 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
                 const char *rest = err.msg + strlen(pre[k]);
                 return path ? cli_error("%s: %s", path, rest) : cli_error("%s%s", pre[k], rest);
             }
-        const char *what = o->labels && strstr(err.msg, "labels") ? o->labels : o->data;
+        const char *what = o->labels && (strstr(err.msg, "labels") || !strncmp(err.msg, "label ", 6)) ? o->labels : o->data;
         return cli_file_error(what, &err);
     }
     model_size sa, sb;
@@ -792,7 +876,9 @@ int cmd_report(int argc, char **argv)
         hpcz_model_free(a);
         return cli_file_error(ro.b_path, &err);
     }
-    int rc = cli_report(a, b, &ro);
+    int rc = cli_check_gate_outputs(&info, &gates, a);
+    if (!rc)
+        rc = cli_report(a, b, &ro);
     hpcz_model_free(a);
     hpcz_model_free(b);
     return rc;

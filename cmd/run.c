@@ -251,9 +251,11 @@ int cmd_run(int argc, char **argv)
     if (profile && !bench)
         USAGE( "--profile needs --bench");
     hpcz_error err = {0};
+    if (outdir && !strcmp(outdir, "-"))
+        USAGE("-o takes a folder for the outputs' .npy files, not '-'");
     hpcz_model *m = hpcz_model_load(path, NULL, &err);
     if (!m)
-        return cli_file_error(path, &err);
+        USAGE_RC(cli_file_error(path, &err));
     const char *dnames[64];
     int64_t dvals[64];
     for (size_t i = 0; i < n_dims; i++) {
@@ -262,13 +264,16 @@ int cmd_run(int argc, char **argv)
     }
     hpcz_plan_opts po = {.threads = (int)threads, .n_dims = n_dims, .dim_names = dnames,
                          .dim_values = dvals};
-    hpcz_plan *p = hpcz_plan_new(m, &po, &err);
+    hpcz_plan *p = NULL;
     hpcz_array *in = NULL, *out = NULL;
     double *times = NULL;
     uint64_t *prof = NULL;
     size_t ni = 0, no = 0;
+    if ((rc = cli_check_dims(&info, m, dnames, n_dims)))
+        goto done;
+    p = hpcz_plan_new(m, &po, &err);
     if (!p) {
-        rc = cli_error("%s", err.msg);
+        rc = cli_file_error(path, &err);
         goto done;
     }
     ni = hpcz_plan_n_inputs(p);
@@ -335,13 +340,13 @@ int cmd_run(int argc, char **argv)
             goto done;
         }
         if (hpcz_plan_check_input(p, i, &in[i], &err)) {
-            rc = cli_error("%s", err.msg);
+            rc = cli_file_error(path, &err);
             goto done;
         }
     }
     size_t n_nodes = hpcz_plan_n_nodes(p);
     if (hpcz_plan_run(p, in, out, &err)) {
-        rc = cli_error("%s", err.msg);
+        rc = cli_file_error(path, &err);
         goto done;
     }
     double median = 0, best = 0;
@@ -370,7 +375,7 @@ int cmd_run(int argc, char **argv)
             if (o2 != tmp)
                 free(o2);
             if (st) {
-                rc = cli_error("%s", err.msg);
+                rc = cli_file_error(path, &err);
                 goto done;
             }
         }
@@ -525,17 +530,32 @@ int cmd_run(int argc, char **argv)
                 char d[512];
                 hpcz_array_describe(&out[i], d, sizeof d);
                 double mn = INFINITY, mx = -INFINITY, sum = 0;
+                int64_t nan = 0, inf = 0, fin = 0;
                 for (int64_t e = 0; e < out[i].numel; e++) {
                     double v = value_at(&out[i], e);
+                    if (isnan(v)) {
+                        nan++;
+                        continue;
+                    }
+                    if (isinf(v))
+                        inf++;
+                    else
+                        fin++, sum += v;
                     mn = v < mn ? v : mn;
                     mx = v > mx ? v : mx;
-                    sum += v;
                 }
-                if (out[i].numel && !isnan(sum))
-                    printf("%s  %s  min %.6g  max %.6g  mean %.6g\n", hpcz_plan_output(p, i)->name,
-                           d, mn, mx, sum / (double)out[i].numel);
+                char nf[96] = "";
+                if (nan || inf)
+                    snprintf(nf, sizeof nf, "  NaN %lld  Inf %lld", (long long)nan, (long long)inf);
+                if (nan + inf < out[i].numel || inf)
+                    printf("%s  %s  min %.6g  max %.6g  mean %.6g%s\n", hpcz_plan_output(p, i)->name,
+                           d, mn, mx, fin ? sum / (double)fin : NAN, nf);
                 else
-                    printf("%s  %s\n", hpcz_plan_output(p, i)->name, d);
+                    printf("%s  %s%s\n", hpcz_plan_output(p, i)->name, d, nf);
+                if (nan || inf)
+                    cli_warn("output '%s' holds %lld NaN and %lld Inf of %lld values",
+                             hpcz_plan_output(p, i)->name, (long long)nan, (long long)inf,
+                             (long long)out[i].numel);
             }
         if (outdir && cli_verbosity >= 0)
             for (size_t i = 0; i < no; i++)

@@ -73,6 +73,80 @@ hpcz_status hpcz_file_read(const char *path, uint64_t max_bytes, uint8_t **out, 
     return HPCZ_OK;
 }
 
+/* A model read from a stream (stdin, a pipe, a device) cannot be mapped, so
+ * it is read whole; an ONNX protobuf is at most 2 GiB, so reading stops
+ * there (/dev/zero once read 5.7 GB in 8 s), and bytes that cannot start a
+ * protobuf stop it at once. A .hpcz stream (magic "HPCZ") has no such limit
+ * when allow_hpcz is set. */
+hpcz_status hpcz_model_stream_read(const char *path, int allow_hpcz, uint8_t **out, size_t *len,
+                                   hpcz_error *err)
+{
+    const uint64_t onnx_max = (uint64_t)2 << 30;
+    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hpcz_fail(err, HPCZ_ERR_IO, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    size_t cap = 65536, n = 0;
+    uint64_t limit = onnx_max;
+    uint8_t *buf = malloc(cap);
+    hpcz_status st = HPCZ_OK;
+    if (!buf) {
+        close(fd);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    bool sniffed = false;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap * 2;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = hpcz_fail(err, HPCZ_ERR_IO, "%s", strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (!sniffed && n >= 4) {
+            sniffed = true;
+            if (allow_hpcz && memcmp(buf, "HPCZ", 4) == 0) {
+                limit = UINT64_MAX;
+            } else {
+                /* a protobuf starts with a tag: field number >= 1, wire type 0-5 */
+                uint8_t b = buf[0];
+                if ((b & 7) > 5 || (!(b & 0x80) && (b >> 3) == 0)) {
+                    st = hpcz_fail(err, HPCZ_ERR_PARSE,
+                                   "not an ONNX model (it starts with byte 0x%02x, which no "
+                                   "protobuf can)", b);
+                    break;
+                }
+            }
+        }
+        if ((uint64_t)n > limit) {
+            st = hpcz_fail(err, HPCZ_ERR_PARSE,
+                           "not an ONNX model: more than 2 GiB, the protobuf limit (larger "
+                           "models keep their tensors in external data)");
+            break;
+        }
+    }
+    close(fd);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *len = n;
+    return HPCZ_OK;
+}
+
 /* ------------------------------------------------------------ atomic output */
 
 struct hpcz_outfile {

@@ -390,6 +390,11 @@ hpcz_status hpcz_tensorproto_canonicalize(const void *buf, size_t len, uint8_t *
 
 /* Reads a whole file ("-" = stdin) into a malloc'd buffer (mmap is used by the
  * model reader itself). Refuses directories and files above max_bytes. */
+/* A model from stdin ("-"), a pipe or a device, read whole: at most 2 GiB
+ * unless allow_hpcz and it starts with .hpcz's magic; bytes no protobuf can
+ * start with fail at once. */
+hpcz_status hpcz_model_stream_read(const char *path, int allow_hpcz, uint8_t **out, size_t *len,
+                                   hpcz_error *err);
 hpcz_status hpcz_file_read(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len,
                            hpcz_error *err);
 
@@ -462,6 +467,10 @@ typedef struct hpcz_json {
 } hpcz_json;
 
 void hpcz_json_init(hpcz_json *j, FILE *f);
+/* Length (1-4) of the well-formed UTF-8 sequence at p (NUL-terminated), or 0
+ * when the bytes there are not one. Names from a model may hold anything:
+ * writers of JSON, Markdown and terminal text check them with this. */
+size_t hpcz_utf8_len(const unsigned char *p);
 void hpcz_json_object_begin(hpcz_json *j, const char *key); /* key NULL in arrays/top */
 void hpcz_json_object_end(hpcz_json *j);
 void hpcz_json_array_begin(hpcz_json *j, const char *key);
@@ -846,6 +855,8 @@ typedef struct hpcz_calib_range {
     float min, max;      /* the range to quantize to */
     float seen_min, seen_max;
     float abs_p99;       /* 99th percentile of |x| (0: not known) */
+    uint64_t nonfinite;  /* NaN and Inf values seen (left out of the range) */
+    uint64_t finite;     /* finite values seen */
 } hpcz_calib_range;
 
 typedef struct hpcz_calib_table {
@@ -855,13 +866,24 @@ typedef struct hpcz_calib_table {
     size_t n;
     hpcz_calib_range *r; /* sorted by name */
     uint64_t hist_bytes; /* memory the statistics took (constant in the sample count) */
+    uint64_t model_fingerprint; /* hpcz_model_fingerprint of the model measured (0: not known) */
     void *storage;
 } hpcz_calib_table;
+
+/* A hash of m's top graph: inputs, nodes (op type, output names) and
+ * initializers (names and bytes). Tables remember it to refuse a model with
+ * other weights or structure. */
+uint64_t hpcz_model_fingerprint(const hpcz_model *m);
+/* Fails (HPCZ_ERR_USAGE) when t cannot be m's: an empty table, a model input
+ * or most of the table's tensors missing from m, or another fingerprint. */
+hpcz_status hpcz_calib_table_check(const hpcz_calib_table *t, const hpcz_model *m, hpcz_error *err);
 
 /* Parses "minmax", "moving-minmax", "percentile[:P]", "entropy", "mse". */
 hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_error *err);
 /* Runs every sample through the model and returns the range of every float
- * tensor (graph inputs and every intermediate). Memory does not grow with the
+ * tensor (graph inputs and every intermediate). NaN and Inf are left out of
+ * the ranges and counted (hpcz_calib_range.nonfinite); calibration data whose
+ * inputs hold them fails, naming the input and the sample. Memory does not grow with the
  * number of samples: statistics are histograms of fixed size. */
 hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts *o,
                            hpcz_calib_table **out, hpcz_error *err);

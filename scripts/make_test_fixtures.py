@@ -8,6 +8,7 @@ Usage: /usr/bin/python3 scripts/make_test_fixtures.py   (Debian's python3-onnx i
 The outputs are committed; rerun only to change them.
 """
 import os
+import struct
 
 import onnx
 from onnx import TensorProto, helper
@@ -58,6 +59,61 @@ def hostile():
                  [vi("x", (1, 16))], [vi("y", (1, 8))], [w])
     with open(os.path.join(HOSTILE, "long_name.onnx"), "wb") as f:
         f.write(m.SerializeToString())
+    # NaN in a weight: quantizing it once gave 0 silently
+    vals = [((i * 37) % 23 - 11) / 10.0 for i in range(128)]
+    vals[77] = float("nan")
+    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 8], vals)
+    m = model_of([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+                 [vi("x", (1, 16))], [vi("y", (1, 8))], [w])
+    with open(os.path.join(HOSTILE, "nan_weight.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    # Range whose element count overflows: once an empty tensor
+    for name, dt, start, limit, delta in (
+            ("range_float", TensorProto.FLOAT, 0.0, 3e38, 1e-38),
+            ("range_int64", TensorProto.INT64, -2**63, 2**63 - 1, 1)):
+        inits = [helper.make_tensor(k, dt, [], [v])
+                 for k, v in (("start", start), ("limit", limit), ("delta", delta))]
+        out = helper.make_tensor_value_info("y", dt, [None])
+        g = helper.make_graph([helper.make_node("Range", ["start", "limit", "delta"], ["y"], name="range")],
+                              name, [], [out], initializer=inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="fixture")
+        with open(os.path.join(HOSTILE, name + ".onnx"), "wb") as f:
+            f.write(m.SerializeToString())
+    # outputs holding NaN and Inf: Sqrt and Log of [-1, 0, 4, 9]
+    m = model_of([helper.make_node("Sqrt", ["x"], ["s"], name="sqrt"),
+                  helper.make_node("Log", ["x"], ["l"], name="log")],
+                 [vi("x", (4,))], [vi("s", (4,)), vi("l", (4,))])
+    with open(os.path.join(HOSTILE, "sqrt_log.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    write_npy(os.path.join(HOSTILE, "sqrt_log_x.npy"), "<f4", (4,),
+              struct.pack("<4f", -1.0, 0.0, 4.0, 9.0))
+
+    # names that would rewrite a terminal (ESC), split a Markdown table (|,
+    # backticks) and break JSON (a byte that is not UTF-8); the placeholder
+    # "#FF#" becomes the byte 0xff after serializing (protobuf refuses to
+    # set it)
+    bad = "y\x1b[31m|`red`#FF#"
+    m = model_of([helper.make_node("Relu", ["x"], [bad], name="relu\x1b]0;title\x07")],
+                 [vi("x", ("batch", 4))], [vi(bad, ("batch", 4))])
+    data = m.SerializeToString().replace(b"#FF#", b"\xff\xfe\x80\x80")
+    with open(os.path.join(HOSTILE, "names.onnx"), "wb") as f:
+        f.write(data)
+    x = [(i % 5) - 2.0 for i in range(12)]
+    write_npy(os.path.join(HOSTILE, "names_x.npy"), "<f4", (3, 4), struct.pack("<12f", *x))
+    x[9] = float("nan")  # in sample 2
+    write_npy(os.path.join(HOSTILE, "names_nan.npy"), "<f4", (3, 4), struct.pack("<12f", *x))
+    # labels no class can match: once an accuracy figure all the same
+    write_npy(os.path.join(HOSTILE, "labels_negative.npy"), "<i8", (3,), struct.pack("<3q", 0, -1, 2))
+    write_npy(os.path.join(HOSTILE, "labels_huge.npy"), "<i8", (3,), struct.pack("<3q", 0, 2, 2**62))
+
+
+def write_npy(path, descr, shape, payload):
+    """A .npy file (format 1.0) without numpy."""
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, "".join("%d," % d for d in shape))
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload)
 
 
 def main():

@@ -583,7 +583,7 @@ static hpcz_model *finish(hpcz_model *m, const char *path, uint64_t size)
 /* Reads a non-regular file or stdin whole; *is_hpcz from its magic. */
 static hpcz_status read_whole(const char *path, uint8_t **buf, size_t *len, hpcz_error *err)
 {
-    return hpcz_file_read(path, UINT64_MAX, buf, len, err);
+    return hpcz_model_stream_read(path, 1, buf, len, err);
 }
 
 static bool has_magic(const uint8_t *b, size_t len)

@@ -876,7 +876,7 @@ hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_er
     if (strcmp(path, "-") == 0) {
         uint8_t *buf;
         size_t len;
-        if (hpcz_file_read(path, UINT64_MAX, &buf, &len, err))
+        if (hpcz_model_stream_read(path, 0, &buf, &len, err))
             return NULL;
         hpcz_model *m = model_from_buffer(buf, len, opts, opts ? opts->base_dir : NULL, false, 0,
                                           NULL, err);
@@ -908,7 +908,7 @@ hpcz_model *hpcz_onnx_load(const char *path, const hpcz_load_opts *opts, hpcz_er
         close(fd);
         uint8_t *buf;
         size_t len;
-        if (hpcz_file_read(path, UINT64_MAX, &buf, &len, err))
+        if (hpcz_model_stream_read(path, 0, &buf, &len, err))
             return NULL;
         hpcz_model *m = model_from_buffer(buf, len, opts, ".", false, 0, NULL, err);
         free(buf);

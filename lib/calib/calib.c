@@ -23,6 +23,7 @@ typedef struct tstat {
     double amax;             /* histogram covers [0, amax] */
     uint64_t hist[NBINS];    /* nonzero values only: zeros are exact in any range */
     uint64_t count;          /* all finite values */
+    uint64_t seen;           /* all values, finite or not */
     uint64_t zeros;
 } tstat;
 
@@ -143,6 +144,7 @@ __attribute__((target("avx2"))) static void hist_avx2(const float *x, int64_t n,
 static void observe_floats(tstat *s, const float *x, int64_t n)
 {
     double lo = INFINITY, hi = -INFINITY, amax = 0;
+    s->seen += (uint64_t)n;
 #ifdef CALIB_X86
     bool avx2 = __builtin_cpu_supports("avx2");
     if (avx2) {
@@ -402,6 +404,8 @@ static void choose(const tstat *s, const hpcz_calib_opts *o, hpcz_calib_range *r
     }
     r->seen_min = (float)lo;
     r->seen_max = (float)hi;
+    r->finite = s->count;
+    r->nonfinite = s->seen - s->count;
     r->abs_p99 = (float)percentile_amax(s, 99.0);
     int levels = 1 << (o->bits > 0 ? o->bits : 8);
     double t = -1;
@@ -461,13 +465,30 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
         size_t n = total - start < bs ? total - start : bs;
         if ((st = hpcz_dataset_batch(d, start, n, ins, err)))
             break;
-        for (size_t i = 0; i < n_in; i++) {
+        for (size_t i = 0; i < n_in && !st; i++) {
             const hpcz_value *v = hpcz_plan_input(plan, i);
             if (ins[i].dtype == HPCZ_DTYPE_FLOAT) {
                 tstat *s = stat_for(&ob, v->name);
-                if (s)
+                if (s) {
+                    uint64_t before = s->seen - s->count;
                     observe_floats(s, ins[i].data, ins[i].numel);
+                    if (s->seen - s->count > before) {
+                        /* which sample: the batch's first one holding NaN/Inf */
+                        const float *x = ins[i].data;
+                        int64_t per = n ? ins[i].numel / (int64_t)n : 0, at = 0;
+                        while (at < ins[i].numel && isfinite(x[at]))
+                            at++;
+                        st = hpcz_fail(err, HPCZ_ERR_INVALID,
+                                       "calibration data: input '%s' holds NaN or Inf (sample %zu)",
+                                       v->name, start + (size_t)(per ? at / per : 0));
+                    }
+                }
             }
+        }
+        if (st) {
+            for (size_t i = 0; i < n_in; i++)
+                hpcz_array_release(&ins[i]);
+            break;
         }
         st = hpcz_plan_run(plan, ins, outs, err);
         for (size_t i = 0; i < n_in; i++)
@@ -507,6 +528,7 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
         choose(ob.t[i], o, &t->r[i]);
     }
     t->storage = names;
+    t->model_fingerprint = hpcz_model_fingerprint(m);
     qsort(t->r, t->n, sizeof *t->r, cmp_range);
     *out = t;
 done:
@@ -568,6 +590,11 @@ hpcz_status hpcz_calib_table_save(const hpcz_calib_table *t, const char *path, h
     hpcz_json_string(&j, "method", t->method);
     hpcz_json_uint(&j, "samples", t->samples);
     hpcz_json_bool(&j, "random_data", t->random);
+    if (t->model_fingerprint) {
+        char fp[17];
+        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)t->model_fingerprint);
+        hpcz_json_string(&j, "model_fingerprint", fp);
+    }
     hpcz_json_object_begin(&j, "tensors");
     for (size_t i = 0; i < t->n; i++) {
         hpcz_json_object_begin(&j, t->r[i].name);
@@ -625,6 +652,9 @@ hpcz_calib_table *hpcz_calib_table_load(const char *path, hpcz_error *err)
     t->samples = smp && smp->type == HPCZ_JSON_NUMBER ? (size_t)smp->num : 0;
     const hpcz_jval *rnd = hpcz_json_get(doc, "random_data");
     t->random = rnd && rnd->type == HPCZ_JSON_BOOL && rnd->b;
+    const hpcz_jval *fp = hpcz_json_get(doc, "model_fingerprint");
+    if (fp && fp->type == HPCZ_JSON_STRING)
+        t->model_fingerprint = strtoull(fp->s, NULL, 16);
     for (size_t i = 0; i < tens->n && t->r; i++) {
         const hpcz_jval *e = tens->items[i];
         const hpcz_jval *mn = hpcz_json_get(e, "min"), *mx = hpcz_json_get(e, "max");
@@ -651,4 +681,70 @@ hpcz_calib_table *hpcz_calib_table_load(const char *path, hpcz_error *err)
 out:
     hpcz_json_free(doc);
     return t;
+}
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+    uint8_t b[16];
+    uint64_t x = hpcz_hpcz_checksum(p, n);
+    memcpy(b, &h, 8);
+    memcpy(b + 8, &x, 8);
+    return hpcz_hpcz_checksum(b, sizeof b);
+}
+
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+    return mix(h, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+uint64_t hpcz_model_fingerprint(const hpcz_model *m)
+{
+    const hpcz_graph *g = m->graph;
+    uint64_t h = 0x68706378; /* "hpcz" */
+    for (size_t i = 0; i < g->n_inputs; i++)
+        h = mix_str(h, g->inputs[i] ? g->inputs[i]->name : "");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        h = mix_str(h, n->op_type);
+        for (size_t k = 0; k < n->n_outputs; k++)
+            h = mix_str(h, n->outputs[k] ? n->outputs[k]->name : "");
+    }
+    for (size_t i = 0; i < g->n_inits; i++) {
+        hpcz_tensor *t = g->inits[i];
+        hpcz_error err;
+        h = mix_str(h, t->name);
+        const void *d = t->numel ? hpcz_tensor_bytes(t, &err) : NULL;
+        if (d)
+            h = mix(h, d, t->nbytes);
+    }
+    return h ? h : 1;
+}
+
+hpcz_status hpcz_calib_table_check(const hpcz_calib_table *t, const hpcz_model *m, hpcz_error *err)
+{
+    if (!t->n)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the calibration table holds no tensor ranges");
+    size_t found = 0;
+    for (size_t i = 0; i < t->n; i++)
+        found += hpcz_graph_find_value(m->graph, t->r[i].name) != NULL;
+    const hpcz_graph *g = m->graph;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const hpcz_value *v = g->inputs[i];
+        if (v && v->dtype == HPCZ_DTYPE_FLOAT && !v->init && !hpcz_calib_find(t, v->name))
+            return hpcz_fail(err, HPCZ_ERR_USAGE,
+                             "the calibration table has no range for the model's input '%s' "
+                             "(%zu of its %zu tensors are in this model): made for another model?",
+                             v->name, found, t->n);
+    }
+    if (found * 10 < t->n * 9)
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "only %zu of the calibration table's %zu tensors are in this model: made "
+                         "for another model?", found, t->n);
+    uint64_t fp = hpcz_model_fingerprint(m);
+    if (t->model_fingerprint && t->model_fingerprint != fp)
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "the calibration table was measured on a model with other weights or "
+                         "structure (fingerprint %016llx, this model %016llx): calibrate again",
+                         (unsigned long long)t->model_fingerprint, (unsigned long long)fp);
+    return HPCZ_OK;
 }

@@ -708,6 +708,33 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
         free(s.c);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
+    /* NaN and Inf have no 8- or 4-bit code: they would come out as 0 (or
+     * poison a whole channel's scale), silently */
+    for (size_t i = 0; i < s.n; i++) {
+        hpcz_tensor *wt = hpcz_value_const(s.c[i].w);
+        if (wt->dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        const float *x = hpcz_tensor_data(wt, err);
+        if (!x && wt->numel) {
+            free(s.c);
+            return err->status;
+        }
+        int64_t bad = 0, first = -1;
+        for (int64_t k = 0; k < wt->numel; k++)
+            if (!isfinite(x[k])) {
+                bad++;
+                if (first < 0)
+                    first = k;
+            }
+        if (bad) {
+            hpcz_fail(err, HPCZ_ERR_INVALID,
+                      "weight '%s' holds %lld NaN or Inf value%s (first at element %lld): they "
+                      "cannot be quantized; fix the model or leave its node out with --exclude",
+                      s.c[i].w->name, (long long)bad, bad == 1 ? "" : "s", (long long)first);
+            free(s.c);
+            return err->status;
+        }
+    }
     for (size_t i = 0; i < s.n && !st; i++) {
         cand *c = &s.c[i];
         qopts local = *o;

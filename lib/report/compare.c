@@ -486,6 +486,17 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
                         A->samples++;
                         if (o->labels) {
                             int64_t lab = o->labels[start + r];
+                            if (lab < 0 || lab >= c) {
+                                /* a label no class can match would count as a miss
+                                 * for both models: an accuracy of nothing */
+                                if (!st)
+                                    st = hpcz_fail(err, HPCZ_ERR_INVALID,
+                                                   "label %lld of sample %zu is not a class of output "
+                                                   "'%s' (0 to %lld)",
+                                                   (long long)lab, start + r,
+                                                   hpcz_plan_output(plan_a, i)->name, (long long)(c - 1));
+                                break;
+                            }
                             int ca = ia[0] == lab, cb = ib[0] == lab;
                             A->correct_a += (uint64_t)ca;
                             A->correct_b += (uint64_t)cb;

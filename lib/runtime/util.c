@@ -96,9 +96,12 @@ hpcz_status hpcz_array_from_tensor(hpcz_tensor *t, hpcz_array *out, hpcz_error *
 
 int64_t rt_numel(int ndim, const int64_t *dims)
 {
+    /* saturates: a count past int64 is INT64_MAX, which every allocation
+     * refuses (the product of hostile dims once overflowed: UB) */
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
-        n *= dims[i];
+        if (__builtin_mul_overflow(n, dims[i], &n))
+            return INT64_MAX;
     return n;
 }
 

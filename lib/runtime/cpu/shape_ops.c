@@ -110,8 +110,8 @@ static hpcz_status k_reshape(rt_ctx *c)
             neg = (int)i;
         } else if (sh[i] < 0) {
             return rt_bad(c, "negative dimension in shape");
-        } else {
-            known *= sh[i];
+        } else if (__builtin_mul_overflow(known, sh[i], &known) || known > HPCZ_MAX_NUMEL) {
+            return rt_bad(c, "shape has more than 2^40 elements");
         }
     }
     if (neg >= 0) {
@@ -1075,13 +1075,22 @@ static hpcz_status k_range(rt_ctx *c)
                 st = rt_load_i(d->data, dt, 0);
         if (st == 0)
             return rt_bad(c, "delta is 0");
-        n = (b - a) / st + (((b - a) % st) != 0 && ((b - a) > 0) == (st > 0));
+        __int128 span = (__int128)b - a, q = span / st;
+        q += (span % st) != 0 && (span > 0) == (st > 0);
+        if (q > HPCZ_MAX_NUMEL)
+            return rt_bad(c, "the range would have more than 2^40 elements");
+        n = (int64_t)q;
     } else {
         double a = rt_load_d(s->data, dt, 0), b = rt_load_d(l->data, dt, 0),
                st = rt_load_d(d->data, dt, 0);
         if (st == 0)
             return rt_bad(c, "delta is 0");
-        n = (int64_t)ceil((b - a) / st);
+        double q = ceil((b - a) / st);
+        if (isnan(q))
+            return rt_bad(c, "start, limit or delta is NaN or Inf");
+        if (q > (double)HPCZ_MAX_NUMEL)
+            return rt_bad(c, "the range would have more than 2^40 elements");
+        n = q > 0 ? (int64_t)q : 0;
     }
     if (n < 0)
         n = 0;
