@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PROTOBUF_LIMIT ((uint64_t)2 << 30)
 
@@ -535,6 +538,31 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
+/* After an in-place rewrite with external data: the input's data files
+ * named like the new one plus a suffix (what an earlier in-place write
+ * made: "m.onnx.data.1a2b3c") belong to no model any more. Others are left
+ * alone: another model may share them. */
+static void retire_old_data(const hpcz_model *m, const char *new_data)
+{
+    const char *s = strrchr(new_data, '.');
+    size_t stem = strlen(new_data);
+    /* new_data is "D" or "D.XXXXXX": the stem D */
+    if (s && strlen(s) == 7 && strspn(s + 1, "0123456789abcdef") == 6)
+        stem = (size_t)(s - new_data);
+    for (size_t i = 0; i < m->priv->n_maps; i++) {
+        const char *old = m->priv->maps[i].path;
+        const char *os = strrchr(old, '/'), *ns = strrchr(new_data, '/');
+        const char *ob = os ? os + 1 : old, *nb = ns ? ns + 1 : new_data;
+        size_t nstem = stem - (size_t)(nb - new_data);
+        struct stat a, b;
+        if (stat(old, &a) == 0 && stat(new_data, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            continue;
+        if (!strncmp(ob, nb, nstem) && ob[nstem] == '.' && strlen(ob + nstem) == 7 &&
+            strspn(ob + nstem + 1, "0123456789abcdef") == 6)
+            unlink(old);
+    }
+}
+
 hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_save_opts *opts,
                            hpcz_error *err)
 {
@@ -544,6 +572,14 @@ hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_sav
     writer w = {.opts = &local, .err = err};
     hpcz_outfile *data_out = NULL, *model_out = NULL;
     char data_name[PATH_MAX], data_path[PATH_MAX];
+    char *replaced_data = NULL; /* the input's data file an in-place write retires */
+    bool in_place_model = false;
+    {
+        struct stat a, b;
+        in_place_model = local.overwrite_inputs && m->path && strcmp(path, "-") &&
+                         stat(path, &a) == 0 && stat(m->path, &b) == 0 && a.st_dev == b.st_dev &&
+                         a.st_ino == b.st_ino;
+    }
     if (local.external) {
         if (strcmp(path, "-") == 0)
             return hpcz_fail(err, HPCZ_ERR_USAGE,
@@ -567,9 +603,33 @@ hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_sav
             return hpcz_fail(err, HPCZ_ERR_USAGE,
                              "refusing to write external data over the input's '%s' "
                              "(use --in-place or another --external-name)", src);
+        if (src) {
+            /* In place: two renames one after the other would pair the old
+             * model with the new data if the process died between them. The
+             * new data goes under a name of its own; renaming the model is
+             * then the one step that switches both, and the old data file is
+             * removed after it. */
+            if (strlen(data_path) + 8 > sizeof data_path)
+                return hpcz_fail(err, HPCZ_ERR_USAGE, "output path too long");
+            struct stat st;
+            size_t base = strlen(data_name), pbase = strlen(data_path);
+            for (unsigned k = 0;; k++) {
+                uint32_t r = 0;
+                if (getrandom(&r, sizeof r, 0) != sizeof r)
+                    r = (uint32_t)getpid() * 2654435761u + k;
+                snprintf(data_name + base, 8, ".%06x", r & 0xffffff);
+                strcpy(data_path + pbase, data_name + base);
+                if (lstat(data_path, &st) != 0 || k == 64)
+                    break;
+            }
+            if (!(replaced_data = strdup(src)))
+                return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
         data_out = hpcz_outfile_open(data_path, err);
-        if (!data_out)
+        if (!data_out) {
+            free(replaced_data);
             return err->status;
+        }
         w.data_f = hpcz_outfile_stream(data_out);
         w.data_name = data_name;
     }
@@ -596,6 +656,13 @@ hpcz_status hpcz_onnx_save(const hpcz_model *m, const char *path, const hpcz_sav
         w.st = hpcz_outfile_commit(model_out, err);
     else if (model_out)
         hpcz_outfile_abort(model_out);
+    if (!w.st && replaced_data)
+        unlink(replaced_data);
+    if (!w.st && in_place_model && data_out)
+        retire_old_data(m, data_path);
+    else if (w.st && replaced_data && data_out)
+        unlink(data_path); /* committed, but its model was not */
+    free(replaced_data);
     hpcz_arena_release(&w.arena);
     return w.st;
 }
