@@ -28,9 +28,9 @@ expect "--inputs test_data_set folder" 0 "" -- \
   "$hpcz" run "$s/digits_cnn.onnx" --inputs "$s/digits/test_data_set_0" -o "$tmp/o2"
 expect "--inputs folder of <name>.npy" 0 "" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --inputs "$s/digits/calib" -o "$tmp/o3"
-expect "wrong dtype" 1 "^hpcz: error: input 'input': expected float \[batch,1,8,8\], got int64 \[\]$" -- \
+expect "wrong dtype" 1 "^hpcz: error: [^ ]*digits_mlp.onnx: input 'input': expected float \[batch,1,8,8\], got int64 \[\]$" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --input "input=$s/patterns/int64_side_input.input_sample_rate.npy"
-expect "wrong rank" 1 "^hpcz: error: input 'input': expected float \[batch,1,8,8\], got float \[" -- \
+expect "wrong rank" 1 "^hpcz: error: [^ ]*digits_mlp.onnx: input 'input': expected float \[batch,1,8,8\], got float \[" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --input "input=$s/patterns/int64_side_input.input_audio.npy"
 expect "--dim fixes a symbolic dimension" 1 "expected float \[7,1,8,8\], got float \[450,1,8,8\]" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --input "input=$x" --dim batch=7
@@ -44,7 +44,7 @@ expect "unreadable .npy" 1 "^hpcz: error: .*: not a .npy file" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --input "input=$s/digits_mlp.onnx"
 # an op the runtime lacks: exactly the documented message
 cp "$root/../shared/onnx-node-tests/node/test_det_2d/model.onnx" "$tmp/det.onnx" 2>/dev/null &&
-  expect "unsupported op" 1 "^hpcz: error: node '[^']*' \(Det, opset [0-9]+\): not supported$" -- \
+  expect "unsupported op" 1 "^hpcz: error: [^ ]*det.onnx: node '[^']*' \(Det, opset [0-9]+\): not supported$" -- \
     "$hpcz" run "$tmp/det.onnx" --inputs "$root/../shared/onnx-node-tests/node/test_det_2d/test_data_set_0"
 expect "--bench prints latency and memory" 0 "" -- \
   "$hpcz" run "$s/digits_mlp.onnx" --input "input=$x" --bench 3
