@@ -216,9 +216,8 @@ static void gen_bash(FILE *f, const cli_cmd_info *const *cmds, size_t n)
               "            COMPREPLY=($(compgen -W \"",
               f);
         for (const cli_opt *o = c->opts; o && o->name; o++)
-            fprintf(f, "--%s%s ", o->name, o->has_arg == optional_argument ? "=" : "");
+            fprintf(f, "--%s ", o->name);
         fputs("--help\" -- \"$cur\"))\n"
-              "            [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null\n"
               "            return\n"
               "        fi\n",
               f);
