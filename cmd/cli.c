@@ -176,9 +176,9 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
             cli_usage_error(info, "option '%s' needs a value", what);
         } else if (optopt && optopt < 256 && isprint(optopt) && strncmp(what, "--", 2) != 0) {
             cli_usage_error(info, "unknown option '-%c'", optopt);
-        } else if (!strncmp(what, "--", 2) && optopt && (idx = (int)(strchr(what, '=') - what)) > 0 &&
-                   find_long(info, what + 2, (size_t)idx - 2)) {
-            cli_usage_error(info, "option '%.*s' takes no value", idx, what);
+        } else if (!strncmp(what, "--", 2) && optopt && strchr(what, '=') &&
+                   find_long(info, what + 2, strcspn(what + 2, "="))) {
+            cli_usage_error(info, "option '%.*s' takes no value", (int)strcspn(what, "="), what);
         } else {
             /* getopt_long also lands here for an ambiguous abbreviation */
             char name[128];

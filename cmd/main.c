@@ -139,7 +139,12 @@ int main(int argc, char **argv)
         return c->fn(argc - 1, argv + 1);
     if (name[0] != '-')
         return not_a_command(name);
-    fprintf(stderr, "hpcz: unknown option '%s'\n", name);
+    static const char *const globals[] = {"--help", "--version"};
+    const char *near = cli_closest(name, globals, 2, sizeof globals[0]);
+    if (near)
+        fprintf(stderr, "hpcz: unknown option '%s'; did you mean '%s'?\n", name, near);
+    else
+        fprintf(stderr, "hpcz: unknown option '%s'\n", name);
     fputs("Try 'hpcz --help' for the list of commands.\n", stderr);
     return EXIT_USAGE;
 }

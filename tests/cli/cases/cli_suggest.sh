@@ -8,3 +8,4 @@ $HPCZ quantize samples/digits_mlp.onnx -o x.onnx --mdoe static; echo "--mdoe: $?
 $HPCZ inspect --jsn samples/digits_mlp.onnx; echo "--jsn: $?"
 $HPCZ prune x.onnx --sparsty 0.5; echo "--sparsty: $?"
 $HPCZ inspect --json=x samples/digits_mlp.onnx; echo "--json=x: $?"
+$HPCZ --hlep; echo "--hlep: $?"
