@@ -19,10 +19,20 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_OUTPUT = 'o', OPT_JOBS = 'j', OPT_RECIPE = 256, OPT_SHARD, OPT_FORCE, OPT_JSON, OPT_DRY };
+enum {
+    OPT_OUTPUT = 'o',
+    OPT_JOBS = 'j',
+    OPT_FORCE = 'f',
+    OPT_RECIPE = 256,
+    OPT_SHARD,
+    OPT_JSON,
+    OPT_JSON_FILE,
+    OPT_DRY,
+};
 
 static const cli_opt opts[] = {
-    {"output", OPT_OUTPUT, required_argument, "DIR", "folder for the results (created if missing)"},
+    {"output", OPT_OUTPUT, required_argument, "DIR", "folder for the results (created if missing)",
+     NULL, CLI_FILES_DIR},
     {"recipe", OPT_RECIPE, required_argument, "RECIPE",
      "the hpcz command run on each model, without the model and -o: e.g. 'quantize --mode "
      "weight-only' or 'prune --sparsity 0.5'; or @FILE to read it from a file"},
@@ -31,22 +41,36 @@ static const cli_opt opts[] = {
      "process only the K-th of N equal shares of the sorted model list (K from 1), for Slurm job "
      "arrays or GNU parallel; shares are disjoint and cover every model"},
     {"force", OPT_FORCE, no_argument, NULL, "redo models already done (by default a rerun resumes)"},
-    {"json", OPT_JSON, required_argument, "FILE",
-     "summary as JSON (schema hpcz.batch 1; default OUTDIR/batch-summary[-K-of-N].json)"},
+    {"json", OPT_JSON, no_argument, NULL,
+     "print the summary as JSON (schema hpcz.batch 1) on stdout instead of the table (and write "
+     "no summary file)"},
+    {"json-file", OPT_JSON_FILE, required_argument, "FILE",
+     "write the JSON summary to FILE (default OUTDIR/batch-summary[-K-of-N].json)", NULL, "json"},
     {"dry-run", OPT_DRY, no_argument, NULL, "list what would run; run nothing"},
     {"quiet", 'q', no_argument, NULL, "no table on stdout"},
     {0},
 };
 
-static const cli_cmd_info info = {
+static const cli_exit batch_exits[] = {
+    {EXIT_OK, "every model succeeded or was done before"},
+    {EXIT_FAIL, "a model failed (its log says why), or the batch itself could not run"},
+    {EXIT_USAGE, "usage error: bad option or value, missing argument, a recipe hpcz batch cannot run"},
+    {EXIT_THRESHOLD, "a recipe's gate broke on a model, and none failed"},
+    CLI_EXIT_END,
+};
+
+const cli_cmd_info cmd_batch_info = {
     "batch", "MODELS -o OUTDIR --recipe RECIPE [options]",
     "Run one recipe over many models: MODELS is a folder (every *.onnx and *.hpcz in it) or a "
     "manifest file (one model path per line, '#' comments, relative to the manifest).",
     "Each model's output goes to OUTDIR/NAME.onnx and its log to OUTDIR/NAME.log. A model whose "
     "output and record (OUTDIR/.hpcz-batch/NAME.json) exist and whose input has not changed is "
-    "skipped, so an interrupted batch resumes where it stopped. Exit status: 0 all ok, 1 a "
-    "model failed, 3 a recipe's gate broke (and none failed), 2 usage.",
+    "skipped, so an interrupted batch resumes where it stopped.",
     opts,
+    .exits = batch_exits,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_ANY,
+    .legacy = CLI_LEGACY_JSON_FILE,
 };
 
 typedef struct job {
@@ -320,8 +344,9 @@ int cmd_batch(int argc, char **argv)
     const char *outdir = NULL, *recipe = NULL, *json = NULL;
     long long jobs_n = 1, shard_k = 1, shard_n = 1;
     int force = 0, dry = 0;
+    bool json_flag = false;
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    while ((c = cli_getopt(argc, argv, &cmd_batch_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -332,7 +357,7 @@ int cmd_batch(int argc, char **argv)
             recipe = optarg;
             break;
         case OPT_JOBS:
-            if (!cli_parse_int(&info, "jobs", optarg, 1, 256, &jobs_n))
+            if (!cli_parse_int(&cmd_batch_info, "jobs", optarg, 1, 256, &jobs_n))
                 return EXIT_USAGE;
             break;
         case OPT_SHARD: {
@@ -341,15 +366,18 @@ int cmd_batch(int argc, char **argv)
             shard_k = strtoll(optarg, &e1, 10);
             shard_n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
             if (errno == ERANGE || shard_n > 1000000)
-                return cli_usage_error(&info, "--shard: '%s': N is at most 1000000", optarg);
+                return cli_usage_error(&cmd_batch_info, "--shard: '%s': N is at most 1000000", optarg);
             if (*e1 != '/' || *e2 || shard_n < 1 || shard_k < 1 || shard_k > shard_n)
-                return cli_usage_error(&info, "--shard: '%s' is not K/N with 1 <= K <= N", optarg);
+                return cli_usage_error(&cmd_batch_info, "--shard: '%s' is not K/N with 1 <= K <= N", optarg);
             break;
         }
         case OPT_FORCE:
             force = 1;
             break;
         case OPT_JSON:
+            json_flag = true;
+            break;
+        case OPT_JSON_FILE:
             json = optarg;
             break;
         case OPT_DRY:
@@ -362,13 +390,17 @@ int cmd_batch(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    const char *src = cli_operand(&info, argc, argv, "MODELS (a folder or a manifest)");
+    const char *src = cli_operand(&cmd_batch_info, argc, argv, "MODELS (a folder or a manifest)");
     if (!src)
         return EXIT_USAGE;
     if (!outdir)
-        return cli_usage_error(&info, "missing -o OUTDIR");
+        return cli_usage_error(&cmd_batch_info, "missing -o OUTDIR");
     if (!recipe)
-        return cli_usage_error(&info, "missing --recipe");
+        return cli_usage_error(&cmd_batch_info, "missing --recipe");
+    if (json_flag && json)
+        return cli_usage_error(&cmd_batch_info, "--json and --json-file: give one");
+    if (json_flag)
+        json = "-";
     /* the recipe: words of an hpcz command */
     char *rtext = NULL;
     if (recipe[0] == '@') {
@@ -393,12 +425,12 @@ int cmd_batch(int argc, char **argv)
         ok_cmd |= !strcmp(rwords[0], allowed[i]);
     if (!ok_cmd) {
         free(rtext);
-        return cli_usage_error(&info, "--recipe must start with quantize, prune or convert");
+        return cli_usage_error(&cmd_batch_info, "--recipe must start with quantize, prune or convert");
     }
     for (int i = 1; i < nr; i++)
         if (!strcmp(rwords[i], "-o") || !strcmp(rwords[i], "--output") || !strncmp(rwords[i], "--output=", 9)) {
             free(rtext);
-            return cli_usage_error(&info, "--recipe: leave -o out (batch names the outputs)");
+            return cli_usage_error(&cmd_batch_info, "--recipe: leave -o out (batch names the outputs)");
         }
     /* Outputs that every model would share: --external-name names one data
      * file in OUTDIR, so each model gets its own ("NAME.X", or X with {name}
@@ -418,7 +450,7 @@ int cmd_batch(int argc, char **argv)
     }
     if (ext_word >= 0 && strchr(rwords[ext_word] + ext_eq, '/')) {
         free(rtext);
-        return cli_usage_error(&info, "--recipe: --external-name '%s' must be a plain file name",
+        return cli_usage_error(&cmd_batch_info, "--recipe: --external-name '%s' must be a plain file name",
                                rwords[ext_word] + ext_eq);
     }
     /* the models */
@@ -659,7 +691,7 @@ int cmd_batch(int argc, char **argv)
             n_fail++;
     }
     worst = n_fail ? EXIT_FAIL : n_gate ? EXIT_THRESHOLD : EXIT_OK;
-    if (cli_verbosity >= 0) {
+    if (cli_verbosity >= 0 && strcmp(json ? json : "", "-")) { /* --json: the JSON instead */
         printf("%-32s %-12s %12s %12s %9s\n", "model", "status", "input", "output", "seconds");
         for (size_t i = lo; i < hi; i++) {
             const job *j = &jobs[i];

@@ -16,13 +16,15 @@ enum {
 };
 
 static const cli_opt opts[] = {
-    {"output", OPT_OUTPUT, required_argument, "FILE", "write the table (JSON, schema hpcz.calibration 1) to FILE ('-': stdout)"},
+    {"output", OPT_OUTPUT, required_argument, "FILE",
+     "write the table (JSON, schema hpcz.calibration 1) to FILE ('-': stdout)", NULL, "json"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per sample), test_data_set_* "
-     "folders, a .npy file, or random:N"},
+     "folders, a .npy file, or random:N", NULL, "npy"},
     {"calib-samples", OPT_SAMPLES, required_argument, "N", "use at most N samples"},
     {"calib-method", OPT_METHOD, required_argument, "M",
-     "minmax (default), moving-minmax, percentile:99.99, entropy or mse"},
+     "minmax (default), moving-minmax, percentile:99.99, entropy or mse",
+     "minmax|moving-minmax|entropy|mse"},
     {"no-fold", OPT_NO_FOLD, no_argument, NULL,
      "measure the model as it is (by default BatchNorm is folded and no-op nodes removed first, "
      "as hpcz quantize does)"},
@@ -31,13 +33,17 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_calibrate_info = {
     "calibrate", "MODEL --calib DATA -o TABLE [options]",
     "Run calibration data through the model with hpcz's runtime and write the range of every "
     "float tensor, so that CI can cache it and 'hpcz quantize --calib-table TABLE' skip the run.",
     "Statistics stream: memory does not grow with the number of samples. The same data and "
     "options give the same table whatever --threads.",
     opts,
+    .exits = cli_exits_basic,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = 0,
 };
 
 int cmd_calibrate(int argc, char **argv)
@@ -46,7 +52,7 @@ int cmd_calibrate(int argc, char **argv)
     long long samples = 0, threads = 0;
     int fold = 1;
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    while ((c = cli_getopt(argc, argv, &cmd_calibrate_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -57,7 +63,7 @@ int cmd_calibrate(int argc, char **argv)
             data = optarg;
             break;
         case OPT_SAMPLES:
-            if (!cli_parse_int(&info, "calib-samples", optarg, 1, 100000000, &samples))
+            if (!cli_parse_int(&cmd_calibrate_info, "calib-samples", optarg, 1, 100000000, &samples))
                 return EXIT_USAGE;
             break;
         case OPT_METHOD:
@@ -67,7 +73,7 @@ int cmd_calibrate(int argc, char **argv)
             fold = 0;
             break;
         case OPT_THREADS:
-            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &threads))
+            if (!cli_parse_int(&cmd_calibrate_info, "threads", optarg, 0, 1024, &threads))
                 return EXIT_USAGE;
             break;
         case 'q':
@@ -77,17 +83,17 @@ int cmd_calibrate(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    const char *in = cli_operand(&info, argc, argv, "MODEL");
+    const char *in = cli_operand(&cmd_calibrate_info, argc, argv, "MODEL");
     if (!in)
         return EXIT_USAGE;
     if (!data)
-        return cli_usage_error(&info, "missing --calib DATA");
+        return cli_usage_error(&cmd_calibrate_info, "missing --calib DATA");
     if (!out)
-        return cli_usage_error(&info, "missing -o TABLE");
+        return cli_usage_error(&cmd_calibrate_info, "missing -o TABLE");
     hpcz_calib_opts co = {0};
     hpcz_error err = {0};
     if (hpcz_calib_method_parse(method, &co, &err))
-        return cli_usage_error(&info, "--calib-method: %s", err.msg);
+        return cli_usage_error(&cmd_calibrate_info, "--calib-method: %s", err.msg);
     co.bits = 8;
     co.threads = (int)threads;
     hpcz_model *m = hpcz_model_load(in, NULL, &err);

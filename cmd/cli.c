@@ -15,12 +15,119 @@
 int cli_verbosity = 0;
 const cli_cmd_info *cli_current;
 
+const cli_exit cli_exits_basic[] = {CLI_EXIT_OK_FAIL_USAGE, CLI_EXIT_END};
+const cli_exit cli_exits_gates[] = {CLI_EXIT_OK_FAIL_USAGE, CLI_EXIT_GATE, CLI_EXIT_END};
+
 static int table_len(const cli_opt *o)
 {
     int n = 0;
     while (o && o[n].name)
         n++;
     return n;
+}
+
+static const cli_opt *find_long(const cli_cmd_info *info, const char *name, size_t len)
+{
+    const cli_opt *hit = NULL;
+    int n = table_len(info->opts), hits = 0;
+    for (int i = 0; i < n; i++) {
+        const cli_opt *o = &info->opts[i];
+        if (strncmp(o->name, name, len))
+            continue;
+        if (!o->name[len])
+            return o; /* exact */
+        hit = o;      /* an abbreviation, as getopt_long takes them */
+        hits++;
+    }
+    return hits == 1 ? hit : NULL;
+}
+
+static const cli_opt *find_short(const cli_cmd_info *info, int key)
+{
+    int n = table_len(info->opts);
+    for (int i = 0; i < n; i++)
+        if (info->opts[i].key == key)
+            return &info->opts[i];
+    return NULL;
+}
+
+/* Marks the words of argv that getopt_long will leave as operands; returns
+ * how many there are. */
+static int scan_operands(int argc, char **argv, const cli_cmd_info *info, bool *is_op)
+{
+    int count = 0;
+    bool dashdash = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        is_op[i] = false;
+        if (dashdash || a[0] != '-' || !a[1]) {
+            is_op[i] = true;
+            count++;
+        } else if (!strcmp(a, "--")) {
+            dashdash = true;
+        } else if (a[1] == '-') {
+            const char *eq = strchr(a + 2, '=');
+            const cli_opt *o = find_long(info, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
+            if (o && o->has_arg == required_argument && !eq)
+                i++;
+        } else {
+            for (const char *p = a + 1; *p; p++) {
+                const cli_opt *o = find_short(info, (unsigned char)*p);
+                if (o && o->has_arg != no_argument) {
+                    if (!p[1] && o->has_arg == required_argument)
+                        i++;
+                    break;
+                }
+            }
+        }
+    }
+    return count;
+}
+
+static void deprecated(const char *old, const char *use)
+{
+    fprintf(stderr, "hpcz: note: '%s' is deprecated; use %s\n", old, use);
+}
+
+/* Rewrites the spellings of info->legacy into today's, with a note each. */
+static void legacy_rewrite(int argc, char **argv, const cli_cmd_info *info)
+{
+    static char bufs[4][4096]; /* argv words built here live as long as argv */
+    int nb = 0;
+    if (!info->legacy)
+        return;
+    bool *is_op = calloc((size_t)argc + 1, sizeof *is_op);
+    if (!is_op)
+        return;
+    int extra = scan_operands(argc, argv, info, is_op) - info->max_operands;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if ((info->legacy & CLI_LEGACY_J_JSON) && !strcmp(argv[i], "-j")) {
+            deprecated("-j", "--json");
+            argv[i] = (char *)"--json";
+        } else if ((info->legacy & CLI_LEGACY_JSON_FILE) && !strncmp(argv[i], "--json=", 7)) {
+            if (!strcmp(argv[i] + 7, "-")) {
+                deprecated("--json=-", "--json");
+                argv[i] = (char *)"--json";
+            } else if (nb < 4) {
+                deprecated("--json=FILE", "--json-file FILE");
+                snprintf(bufs[nb], sizeof bufs[nb], "--json-file=%s", argv[i] + 7);
+                argv[i] = bufs[nb++];
+            }
+        } else if ((info->legacy & CLI_LEGACY_JSON_FILE) && extra > 0 && !strcmp(argv[i], "--json") &&
+                   i + 1 < argc && is_op[i + 1]) {
+            /* one operand too many, right after --json: the old --json FILE */
+            if (!strcmp(argv[i + 1], "-"))
+                deprecated("--json -", "--json");
+            else
+                deprecated("--json FILE", "--json-file FILE");
+            argv[i] = (char *)"--json-file";
+            is_op[++i] = false;
+            extra--;
+        }
+    }
+    free(is_op);
 }
 
 int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
@@ -31,6 +138,8 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
     static const cli_cmd_info *built;
     if (built != info) {
         built = info;
+        cli_current = info;
+        legacy_rewrite(argc, argv, info);
         int n = table_len(info->opts), k = 0;
         size_t sp = 0;
         shorts[sp++] = ':'; /* report a missing value as ':' */
@@ -63,15 +172,98 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
     }
     if (c == '?' || c == ':') {
         const char *what = argv[optind - 1];
-        if (c == ':')
+        if (c == ':') {
             cli_usage_error(info, "option '%s' needs a value", what);
-        else if (optopt && optopt < 256 && isprint(optopt) && strncmp(what, "--", 2) != 0)
+        } else if (optopt && optopt < 256 && isprint(optopt) && strncmp(what, "--", 2) != 0) {
             cli_usage_error(info, "unknown option '-%c'", optopt);
-        else
-            cli_usage_error(info, "unknown option '%s'", what);
+        } else if (!strncmp(what, "--", 2) && optopt && strchr(what, '=') &&
+                   find_long(info, what + 2, strcspn(what + 2, "="))) {
+            cli_usage_error(info, "option '%.*s' takes no value", (int)strcspn(what, "="), what);
+        } else {
+            /* getopt_long also lands here for an ambiguous abbreviation */
+            char name[128];
+            snprintf(name, sizeof name, "%s", what + (strncmp(what, "--", 2) ? 0 : 2));
+            name[strcspn(name, "=")] = 0;
+            const char *near = info->opts ? cli_closest(name, &info->opts[0].name, (size_t)table_len(info->opts),
+                                                        sizeof(cli_opt))
+                                          : NULL;
+            if (near)
+                cli_usage_error(info, "unknown option '%s'; did you mean '--%s'?", what, near);
+            else
+                cli_usage_error(info, "unknown option '%s'", what);
+        }
         return '?';
     }
     return c;
+}
+
+int cli_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1; /* a transposition */
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+const char *cli_closest(const char *s, const char *const *names, size_t n, size_t stride)
+{
+    const char *best = NULL;
+    int best_d = 1 << 30;
+    size_t ls = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)names + i * stride);
+        if (!name)
+            continue;
+        int d = cli_edit_distance(s, name);
+        if (d < best_d) {
+            best_d = d;
+            best = name;
+        }
+    }
+    /* close: at most 2 edits, and fewer than a third of the word */
+    if (!best || best_d == 0 || best_d > 2 || (size_t)best_d * 3 > ls + 1)
+        return NULL;
+    return best;
+}
+
+bool cli_claim_stdout(const cli_cmd_info *info, const char *opt)
+{
+    static const char *taken;
+    static const cli_cmd_info *by;
+    if (by != info)
+        taken = NULL, by = info;
+    if (taken) {
+        cli_usage_error(info, "%s and %s both write to standard output; send one to a file", taken, opt);
+        return false;
+    }
+    taken = opt;
+    return true;
+}
+
+bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force)
+{
+    if (force || !isatty(STDOUT_FILENO))
+        return true;
+    cli_usage_error(info, "refusing to write a binary model to a terminal; redirect standard "
+                          "output, or use -f/--force");
+    return false;
 }
 
 static void wrap(FILE *f, const char *text, int indent, int width)
@@ -136,6 +328,13 @@ void cli_help(const cli_cmd_info *info, FILE *f)
         }
         fprintf(f, "%*s", 28 - col, "");
         wrap(f, o->help, 28, 79);
+    }
+    if (info->exits) {
+        fputs("\nExit status:\n", f);
+        for (const cli_exit *e = info->exits; e->code >= 0; e++) {
+            fprintf(f, "  %d  ", e->code);
+            wrap(f, e->what, 5, 79);
+        }
     }
 }
 
@@ -411,48 +610,6 @@ bool cli_same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Levenshtein distance, capped: enough to suggest a name for a typo. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 255 || lb > 255)
-        return SIZE_MAX;
-    size_t row[256];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-const char *cli_closest(const char *s, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    size_t bd = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(s, names[i]);
-        if (d < bd) {
-            bd = d;
-            best = names[i];
-        }
-    }
-    /* a suggestion only when it is near: at most a third of the name differs */
-    size_t l = strlen(s);
-    return best && bd <= (l < 3 ? 1 : l / 3 + 1) ? best : NULL;
-}
-
 /* "'a', 'b', 'c'" into buf, cut with "..." when long. */
 void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n)
 {
@@ -499,7 +656,7 @@ int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *co
         if (!n)
             return cli_usage_error(info, "--dim %s: the model's inputs have no symbolic dimensions",
                                    dims[i]);
-        const char *near = cli_closest(dims[i], names, n);
+        const char *near = cli_closest(dims[i], names, n, sizeof *names);
         char list[512];
         cli_list_names(list, sizeof list, names, n);
         if (near)

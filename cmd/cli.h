@@ -6,6 +6,8 @@
  *      static cli_opt table (it drives getopt_long and --help alike);
  *   2. its declaration below;
  *   3. a row in the command table in cmd/main.c (and the file in meson.build).
+ * The same tables generate `hpcz --help`, the man page (docs/hpcz.1) and the
+ * bash completion (scripts/completion/hpcz.bash): `hpcz __gen man|bash`.
  *
  * Only cmd/ prints to the terminal or chooses an exit status; the library
  * returns statuses and messages.
@@ -32,7 +34,38 @@ typedef struct cli_opt {
     int has_arg;        /* no_argument, required_argument, optional_argument */
     const char *arg;    /* placeholder in help ("N", "FILE") */
     const char *help;
+    const char *values; /* the value's choices, "a|b|c" (completion), or NULL */
+    const char *files;  /* a file value (completion): CLI_FILES_* or extensions "onnx|hpcz" */
 } cli_opt;
+
+/* cli_opt.files and cli_cmd_info.operand_files besides a list of extensions */
+#define CLI_FILES_ANY "*"
+#define CLI_FILES_DIR "/"
+#define CLI_FILES_MODEL "onnx|hpcz"
+
+typedef struct cli_exit {
+    int code;         /* -1 ends a list */
+    const char *what; /* meaning for this command */
+} cli_exit;
+
+/* Exit code lists: every command returns 0, 1 (but passes) and 2; commands
+ * with accuracy gates also 3. */
+#define CLI_EXIT_OK_FAIL_USAGE                                                                     \
+    {EXIT_OK, "success"},                                                                          \
+        {EXIT_FAIL, "the work failed: unreadable or invalid model or data, i/o error, "            \
+                    "unsupported op (one line on stderr names the file)"},                         \
+        {EXIT_USAGE, "usage error: bad option or value, missing argument"}
+#define CLI_EXIT_GATE {EXIT_THRESHOLD, "a gate (--max-X, --min-X) was broken"}
+#define CLI_EXIT_END {-1, NULL}
+extern const cli_exit cli_exits_basic[];  /* 0, 1, 2 */
+extern const cli_exit cli_exits_gates[];  /* 0, 1, 2, 3 */
+
+/* Spellings a command accepted before the conventions of the README's CLI
+ * section; they still work, with a note on stderr. */
+enum {
+    CLI_LEGACY_J_JSON = 1,    /* -j meant --json (inspect, run) */
+    CLI_LEGACY_JSON_FILE = 2, /* --json FILE (a separate word) and --json=FILE meant --json-file */
+};
 
 typedef struct cli_cmd_info {
     const char *name;
@@ -40,6 +73,10 @@ typedef struct cli_cmd_info {
     const char *summary;     /* one line */
     const char *description; /* paragraph(s) after the synopsis, may be NULL */
     const cli_opt *opts;     /* terminated by a zeroed entry */
+    const cli_exit *exits;   /* the exit codes it can return, ended by CLI_EXIT_END */
+    int max_operands;        /* operands after the options (legacy --json FILE) */
+    const char *operand_files; /* completion of the operands, as cli_opt.files */
+    unsigned legacy;         /* CLI_LEGACY_* */
 } cli_cmd_info;
 
 /* Iterates over options like getopt_long; on a bad option prints the usage
@@ -52,6 +89,9 @@ int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) __attribute_
 /* The one operand left after the options (argv[optind]); NULL after printing
  * the usage error "missing WHAT" or "unexpected argument '...'". */
 const char *cli_operand(const cli_cmd_info *info, int argc, char **argv, const char *what);
+/* Runs `hpcz __gen man|bash`: the man page or the bash completion from the
+ * option tables. */
+int cli_gen(int argc, char **argv, const cli_cmd_info *const *cmds, size_t n);
 /* "hpcz: error: <msg>" -> EXIT_FAIL */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a library error for a file: "hpcz: error: FILE: MSG". */
@@ -73,13 +113,21 @@ int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_cali
  * folder is missing or read-only), so no output is written while another
  * fails; EXIT_OK for "-" and NULL. */
 int cli_check_output(const char *path);
+/* Standard output is taken by option OPT (e.g. "-o -", "--json"); false
+ * after a usage error naming both when another option took it first. */
+bool cli_claim_stdout(const cli_cmd_info *info, const char *opt);
+/* A model (or other binary data) is about to go to standard output: false
+ * after a usage error when that is a terminal and force is not set. */
+bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force);
+/* Levenshtein distance with transpositions, for "did you mean". */
+int cli_edit_distance(const char *a, const char *b);
+/* The closest of names (n entries, stride bytes apart) to s, or NULL when
+ * none is close. */
+const char *cli_closest(const char *s, const char *const *names, size_t n, size_t stride);
 
 /* Same file (same path, or same inode through links); never for "-". */
 bool cli_same_file(const char *a, const char *b);
 
-/* The name in names[0..n) nearest to s by edit distance, or NULL when none
- * is near enough to be a typo of it. */
-const char *cli_closest(const char *s, const char *const *names, size_t n);
 /* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
  * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
 /* "'a', 'b', 'c'" into buf (cut with "..." when long). */
@@ -100,7 +148,9 @@ void cli_filter_terminal_text(void);
 extern int cli_verbosity; /* -q: -1, default 0, -v: 1 */
 extern const cli_cmd_info *cli_current;
 
-/* Commands */
+/* Commands, and their option tables (for --help, man page, completion) */
+extern const cli_cmd_info cmd_inspect_info, cmd_convert_info, cmd_passes_info, cmd_quantize_info,
+    cmd_prune_info, cmd_calibrate_info, cmd_report_info, cmd_batch_info, cmd_run_info;
 int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_passes(int argc, char **argv);
@@ -150,7 +200,7 @@ bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const cha
 
 typedef struct cli_report_opts {
     const char *a_path, *b_path;
-    const char *data, *labels, *json, *md;
+    const char *data, *labels, *json /* "-": stdout */, *md;
     FILE *text;          /* text report destination, NULL = none */
     int bench, threads, no_layers, all_layers;
     size_t max_samples;

@@ -14,17 +14,21 @@ enum {
     OPT_PASSES,
     OPT_FORMAT,
     OPT_ZSTD_LEVEL,
+    OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
-    {"output", OPT_OUTPUT, required_argument, "FILE", "write the model to FILE ('-': stdout)"},
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the model to FILE ('-': stdout)", NULL,
+     CLI_FILES_MODEL},
+    {"force", OPT_FORCE, no_argument, NULL, "write the model to standard output even when it is a terminal"},
     {"external-data", OPT_EXTERNAL, optional_argument, "SIZE",
      "store tensors of at least SIZE bytes (default 1K) in an external data file next to the "
      "output, as models over 2 GB must be"},
     {"external-name", OPT_EXTERNAL_NAME, required_argument, "NAME",
      "name of the external data file (default: OUTPUT.data)"},
     {"format", OPT_FORMAT, required_argument, "onnx|hpcz",
-     "output format (default: hpcz when OUT ends in .hpcz, else onnx; needed for -o - as hpcz)"},
+     "output format (default: hpcz when OUT ends in .hpcz, else onnx; needed for -o - as hpcz)",
+     "onnx|hpcz"},
     {"zstd-level", OPT_ZSTD_LEVEL, required_argument, "N",
      ".hpcz: zstd level 1..19 for compressed payloads (default 3, fast), 0: no zstd"},
     {"in-place", OPT_IN_PLACE, no_argument, NULL,
@@ -37,7 +41,7 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_convert_info = {
     "convert", "IN -o OUT [options]",
     "Read a model and write it back out. An ONNX model that goes through unchanged keeps every "
     "field: ops, attributes, metadata, opsets, doc strings, functions, external data.",
@@ -49,18 +53,22 @@ static const cli_cmd_info info = {
     "is given. The output is written to a temporary file and renamed, so a failed run never "
     "leaves a partial file.",
     opts,
+    .exits = cli_exits_basic,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = 0,
 };
 
 
 int cmd_convert(int argc, char **argv)
 {
     const char *out = NULL, *ext_name = NULL, *passes = NULL;
-    bool in_place = false;
+    bool in_place = false, force = false;
     hpcz_save_opts so = {0};
     hpcz_hpcz_opts ho = {0};
     hpcz_format fmt = HPCZ_FORMAT_AUTO;
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    while ((c = cli_getopt(argc, argv, &cmd_convert_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -69,7 +77,7 @@ int cmd_convert(int argc, char **argv)
             break;
         case OPT_EXTERNAL: {
             unsigned long long sz = 1024;
-            if (optarg && !cli_parse_size(&info, "external-data", optarg, &sz))
+            if (optarg && !cli_parse_size(&cmd_convert_info, "external-data", optarg, &sz))
                 return EXIT_USAGE;
             so.external = 1;
             so.external_threshold = sz ? (size_t)sz : 1;
@@ -81,6 +89,9 @@ int cmd_convert(int argc, char **argv)
         case OPT_IN_PLACE:
             in_place = true;
             break;
+        case OPT_FORCE:
+            force = true;
+            break;
         case OPT_PASSES:
             passes = optarg;
             break;
@@ -90,11 +101,11 @@ int cmd_convert(int argc, char **argv)
             else if (!strcmp(optarg, "hpcz"))
                 fmt = HPCZ_FORMAT_HPCZ;
             else
-                return cli_usage_error(&info, "--format: '%s' is not onnx or hpcz", optarg);
+                return cli_usage_error(&cmd_convert_info, "--format: '%s' is not onnx or hpcz", optarg);
             break;
         case OPT_ZSTD_LEVEL: {
             long long lv;
-            if (!cli_parse_int(&info, "zstd-level", optarg, 0, 19, &lv))
+            if (!cli_parse_int(&cmd_convert_info, "zstd-level", optarg, 0, 19, &lv))
                 return EXIT_USAGE;
             ho.zstd_level = lv ? (int)lv : -1;
             break;
@@ -109,27 +120,29 @@ int cmd_convert(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    const char *in = cli_operand(&info, argc, argv, "IN");
+    const char *in = cli_operand(&cmd_convert_info, argc, argv, "IN");
     if (!in)
         return EXIT_USAGE;
     if (!out) {
         if (!in_place)
-            return cli_usage_error(&info, "missing -o OUT (or --in-place to rewrite IN)");
+            return cli_usage_error(&cmd_convert_info, "missing -o OUT (or --in-place to rewrite IN)");
         if (!strcmp(in, "-"))
-            return cli_usage_error(&info, "--in-place needs a file, not standard input");
+            return cli_usage_error(&cmd_convert_info, "--in-place needs a file, not standard input");
         out = in;
     }
     if (fmt == HPCZ_FORMAT_AUTO)
         fmt = hpcz_format_from_path(out);
     if (fmt == HPCZ_FORMAT_HPCZ && so.external)
-        return cli_usage_error(&info, "--external-data is for ONNX output: a .hpcz file holds "
+        return cli_usage_error(&cmd_convert_info, "--external-data is for ONNX output: a .hpcz file holds "
                                       "every tensor");
     if (ext_name && !so.external)
-        return cli_usage_error(&info, "--external-name needs --external-data");
+        return cli_usage_error(&cmd_convert_info, "--external-name needs --external-data");
     if (so.external && !strcmp(out, "-"))
-        return cli_usage_error(&info, "--external-data needs an output file, not standard output");
+        return cli_usage_error(&cmd_convert_info, "--external-data needs an output file, not standard output");
+    if (!strcmp(out, "-") && !cli_binary_stdout_ok(&cmd_convert_info, force))
+        return EXIT_USAGE;
     if (ext_name && strchr(ext_name, '/'))
-        return cli_usage_error(&info, "--external-name: '%s' must be a plain file name", ext_name);
+        return cli_usage_error(&cmd_convert_info, "--external-name: '%s' must be a plain file name", ext_name);
     so.external_name = ext_name;
     so.overwrite_inputs = in_place;
     if (!in_place && (cli_same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
@@ -140,7 +153,7 @@ int cmd_convert(int argc, char **argv)
         hpcz_error perr;
         hpcz_pipeline *pl = hpcz_pipeline_parse(passes, &perr);
         if (!pl)
-            return cli_usage_error(&info, "--passes: %s", perr.msg);
+            return cli_usage_error(&cmd_convert_info, "--passes: %s", perr.msg);
         hpcz_pipeline_free(pl);
     }
     hpcz_error err = {0};

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_JSON = 'j', OPT_TOP = 'n', OPT_ALL = 'a' };
+enum { OPT_TOP = 'n', OPT_ALL = 'a', OPT_JSON = 256 };
 
 static const cli_opt opts[] = {
     {"json", OPT_JSON, no_argument, NULL,
@@ -17,13 +17,17 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_inspect_info = {
     "inspect", "MODEL [options]",
     "Show a model's inputs and outputs, opsets, node count, op histogram, parameters and bytes "
     "per dtype, the largest tensors with their sparsity (share of exact zeros), and file size.",
     "MODEL is an ONNX or .hpcz file, or '-' for standard input. Weights are initializers and the tensors "
     "of Constant nodes, in subgraphs too.",
     opts,
+    .exits = cli_exits_basic,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = CLI_LEGACY_J_JSON,
 };
 
 static void shape_str(char *buf, size_t cap, const hpcz_value *v)
@@ -332,7 +336,7 @@ int cmd_inspect(int argc, char **argv)
     bool json = false;
     long long top = 10;
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    while ((c = cli_getopt(argc, argv, &cmd_inspect_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -342,7 +346,7 @@ int cmd_inspect(int argc, char **argv)
             json = true;
             break;
         case OPT_TOP:
-            if (!cli_parse_int(&info, "top", optarg, 0, 1000000000, &top))
+            if (!cli_parse_int(&cmd_inspect_info, "top", optarg, 0, 1000000000, &top))
                 return EXIT_USAGE;
             break;
         case OPT_ALL:
@@ -355,7 +359,7 @@ int cmd_inspect(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    const char *path = cli_operand(&info, argc, argv, "MODEL");
+    const char *path = cli_operand(&cmd_inspect_info, argc, argv, "MODEL");
     if (!path)
         return EXIT_USAGE;
     hpcz_error err = {0};

@@ -9,22 +9,45 @@
 #include <unistd.h>
 
 typedef struct command {
-    const char *name;
     int (*fn)(int argc, char **argv);
-    const char *summary;
+    const cli_cmd_info *info;
 } command;
 
 static const command commands[] = {
-    {"inspect", cmd_inspect, "show what is in a model: ops, parameters, sizes, sparsity"},
-    {"convert", cmd_convert, "rewrite a model (ONNX to ONNX, inline or external data, --passes)"},
-    {"quantize", cmd_quantize, "int8 / int4 weight quantization (QDQ) or float16 conversion"},
-    {"report", cmd_report, "accuracy delta of two models on data; CI gates (exit 3)"},
-    {"calibrate", cmd_calibrate, "measure activation ranges on data; write a reusable table"},
-    {"prune", cmd_prune, "magnitude (per layer or global) and N:M pruning"},
-    {"batch", cmd_batch, "one recipe over a folder or manifest of models: -j, resumable, --shard K/N"},
-    {"passes", cmd_passes, "list the passes and their options"},
-    {"run", cmd_run, "run a model on inputs with the CPU runtime, write outputs, benchmark"},
+    {cmd_inspect, &cmd_inspect_info},   {cmd_convert, &cmd_convert_info},
+    {cmd_quantize, &cmd_quantize_info}, {cmd_report, &cmd_report_info},
+    {cmd_calibrate, &cmd_calibrate_info}, {cmd_prune, &cmd_prune_info},
+    {cmd_batch, &cmd_batch_info},       {cmd_passes, &cmd_passes_info},
+    {cmd_run, &cmd_run_info},
 };
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* Words of text from column col (the line's start already written), lines
+ * after the first indented by indent. */
+static void wrap_at(FILE *f, const char *text, int indent, int col)
+{
+    if (col < indent) {
+        fprintf(f, "%*s", indent - col, "");
+        col = indent;
+    }
+    int start = col;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, " ");
+        if (col > start && col + 1 + (int)len > 79) {
+            fprintf(f, "\n%*s", indent, "");
+            col = start = indent;
+        } else if (col > start) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, len, f);
+        col += (int)len;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
 
 static void usage(FILE *f)
 {
@@ -32,12 +55,46 @@ static void usage(FILE *f)
           "hpcz makes neural-network models smaller and faster and measures what that\n"
           "cost in accuracy.\n\nCommands:\n",
           f);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const cli_cmd_info *c = commands[i].info;
+        fprintf(f, "%s  hpcz %s %s\n", i ? "\n" : "", c->name, c->synopsis);
+        wrap_at(f, c->summary, 6, 0);
+    }
     fputs("\nRun 'hpcz <command> --help' for a command's options. '-' stands for standard\n"
-          "input or output wherever a file is taken.\n\n"
-          "Exit status: 0 ok, 1 the work failed, 2 usage error, 3 a threshold was broken.\n",
+          "input or output wherever a file is taken; a model is not written to a terminal\n"
+          "unless -f/--force is given. --json prints JSON on standard output instead of\n"
+          "the text, --json-file FILE writes it to FILE.\n\n"
+          "Exit status:\n",
           f);
+    for (const cli_exit *e = cli_exits_gates; e->code >= 0; e++) {
+        char what[256];
+        snprintf(what, sizeof what, "%s%s", e->what,
+                 e->code == EXIT_THRESHOLD ? " (quantize, prune, report, batch)" : "");
+        fprintf(f, "  %d  ", e->code);
+        wrap_at(f, what, 5, 5);
+    }
+}
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].info->name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static int not_a_command(const char *name)
+{
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        names[i] = commands[i].info->name;
+    const char *near = cli_closest(name, names, N_COMMANDS, sizeof names[0]);
+    if (near)
+        fprintf(stderr, "hpcz: '%s' is not a command; did you mean '%s'?\n", name, near);
+    else
+        fprintf(stderr, "hpcz: '%s' is not a command\n", name);
+    fputs("Try 'hpcz --help' for the list of commands.\n", stderr);
+    return EXIT_USAGE;
 }
 
 static void on_signal(int sig)
@@ -62,24 +119,33 @@ int main(int argc, char **argv)
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         if (!strcmp(name, "help") && argc > 2) {
             char *sub[] = {argv[2], "--help", NULL};
-            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-                if (!strcmp(commands[i].name, argv[2]))
-                    return commands[i].fn(2, sub);
+            const command *c = find_command(argv[2]);
+            return c ? c->fn(2, sub) : not_a_command(argv[2]);
         }
         usage(stdout);
         return EXIT_OK;
+    }
+    if (!strcmp(name, "__gen")) { /* hidden: docs and completion from the tables */
+        const cli_cmd_info *infos[N_COMMANDS];
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            infos[i] = commands[i].info;
+        return cli_gen(argc - 1, argv + 1, infos, N_COMMANDS);
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
         printf("hpcz %s\n", HPCZ_VERSION_STRING);
         return EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(commands[i].name, name))
-            return commands[i].fn(argc - 1, argv + 1);
-    if (name[0] == '-')
-        fprintf(stderr, "hpcz: unknown option '%s'\n", name);
+    const command *c = find_command(name);
+    if (c)
+        return c->fn(argc - 1, argv + 1);
+    if (name[0] != '-')
+        return not_a_command(name);
+    static const char *const globals[] = {"--help", "--version"};
+    const char *near = cli_closest(name, globals, 2, sizeof globals[0]);
+    if (near)
+        fprintf(stderr, "hpcz: unknown option '%s'; did you mean '%s'?\n", name, near);
     else
-        fprintf(stderr, "hpcz: '%s' is not a command\n", name);
+        fprintf(stderr, "hpcz: unknown option '%s'\n", name);
     fputs("Try 'hpcz --help' for the list of commands.\n", stderr);
     return EXIT_USAGE;
 }

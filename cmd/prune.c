@@ -40,22 +40,29 @@ enum {
     OPT_SENSITIVITY,
     OPT_TARGET_PARAMS,
     OPT_TARGET_MACS,
+    OPT_JSON_FILE,
+    OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
-    {"output", OPT_OUTPUT, required_argument, "FILE", "write the pruned model to FILE ('-': stdout)"},
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the pruned model to FILE ('-': stdout)",
+     NULL, CLI_FILES_MODEL},
+    {"force", OPT_FORCE, no_argument, NULL, "write the model to standard output even when it is a terminal"},
     {"method", OPT_METHOD, required_argument, "M",
      "magnitude (default: zero the smallest weights), nm (N:M groups, see --pattern) or channel "
-     "(remove whole output channels and everything that reads them)"},
+     "(remove whole output channels and everything that reads them)",
+     "magnitude|nm|channel"},
     {"sparsity", OPT_SPARSITY, required_argument, "S", "magnitude: share of weights to zero, in [0, 1) (default 0.5)"},
     {"scope", OPT_SCOPE, required_argument, "SCOPE",
-     "magnitude: 'layer' (each layer to S, default) or 'global' (one threshold across layers)"},
+     "magnitude: 'layer' (each layer to S, default) or 'global' (one threshold across layers)",
+     "layer|global"},
     {"pattern", OPT_PATTERN, required_argument, "N:M",
      "nm: keep N of every M weights along the reduction axis (default 2:4)"},
     {"ratio", OPT_RATIO, required_argument, "R",
      "channel: share of output channels removed from each prunable group, in [0, 1) (default 0.25)"},
     {"criterion", OPT_CRITERION, required_argument, "C",
-     "channel: importance by filter l1 (default) or l2 norm, or bn-gamma (|BatchNorm scale|)"},
+     "channel: importance by filter l1 (default) or l2 norm, or bn-gamma (|BatchNorm scale|)",
+     "l1|l2|bn-gamma"},
     {"reconstruct", OPT_RECONSTRUCT, no_argument, NULL,
      "magnitude/nm: choose what to remove by OBS saliency and update the remaining weights of "
      "each layer to reproduce its output on --calib data (least squares with the layer's input "
@@ -63,7 +70,8 @@ static const cli_opt opts[] = {
     {"recalibrate-bn", OPT_RECAL_BN, no_argument, NULL,
      "channel: re-estimate every BatchNorm's mean and variance on --calib data after pruning"},
     {"calib", OPT_CALIB, required_argument, "DATA",
-     "calibration data for --reconstruct and --recalibrate-bn: a folder of .npy, test_data_set_* folders, a .npy file, or random:N"},
+     "calibration data for --reconstruct and --recalibrate-bn: a folder of .npy, test_data_set_* folders, a .npy file, or random:N",
+     NULL, "npy"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
     {"sensitivity", OPT_SENSITIVITY, no_argument, NULL,
      "prune each layer alone at 25/50/75/90% (magnitude or channel) on --calib data and print "
@@ -82,12 +90,20 @@ static const cli_opt opts[] = {
     {"keep-first-last", OPT_KEEP_FIRST_LAST, no_argument, NULL, "leave the first and last layers dense"},
     {"fold-bn", OPT_FOLD_BN, no_argument, NULL, "fold BatchNormalization into convolutions first"},
     {"passes", OPT_PASSES, required_argument, "PIPELINE", "run this pipeline instead of the preset"},
-    {"json", OPT_JSON, required_argument, "FILE", "write the report as JSON (schema hpcz.prune 1) to FILE ('-': stdout)"},
+    {"json", OPT_JSON, no_argument, NULL,
+     "print the report as JSON (schema hpcz.prune 1; with --sensitivity hpcz.sensitivity 1, "
+     "instead of the table) on stdout"},
+    {"json-file", OPT_JSON_FILE, required_argument, "FILE", "write the JSON report to FILE instead",
+     NULL, "json"},
     {"dry-run", OPT_DRY_RUN, no_argument, NULL, "report what would be pruned; write nothing"},
     {"data", OPT_DATA, required_argument, "DATA",
-     "inputs for --report and the gates: a folder of .npy, test_data_set_* folders, a .npy file"},
-    {"labels", OPT_LABELS, required_argument, "FILE", "class index per --data sample (.npy): accuracy and its drop"},
-    {"report", OPT_REPORT, required_argument, "FILE", "compare with the original on --data and write the report (JSON, schema hpcz.report 1)"},
+     "inputs for --report and the gates: a folder of .npy, test_data_set_* folders, a .npy file",
+     NULL, "npy"},
+    {"labels", OPT_LABELS, required_argument, "FILE", "class index per --data sample (.npy): accuracy and its drop",
+     NULL, "npy"},
+    {"report", OPT_REPORT, required_argument, "FILE",
+     "compare with the original on --data and write the report (JSON, schema hpcz.report 1) to "
+     "FILE ('-': stdout)", NULL, "json"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for the comparison (default: all cores)"},
     CLI_GATE_OPTIONS,
     {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
@@ -96,7 +112,7 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_prune_info = {
     "prune", "IN -o OUT [options]",
     "Prune a model's weights: unstructured magnitude pruning per layer or with one global "
     "threshold, N:M semi-structured sparsity (the 2:4 pattern sparse tensor cores run), or "
@@ -106,6 +122,10 @@ static const cli_cmd_info info = {
     "standard output, so prune sits in pipes: hpcz prune - -o - < a.onnx | hpcz quantize - -o b.onnx. "
     "The report goes to stderr. Zeros shrink the file once it is stored sparse (.hpcz).",
     opts,
+    .exits = cli_exits_gates,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = CLI_LEGACY_JSON_FILE,
 };
 
 typedef struct layer {
@@ -337,23 +357,25 @@ static int run_sensitivity(hpcz_model *m, const char *in, const char *data, cons
     if (has_ex)
         regfree(&rex);
     if (!rc && print) {
-        printf("sensitivity: %s pruning of one layer at a time, output SQNR dB (top-1 agreement) on %s\n",
-               channel ? "channel" : "magnitude", data);
-        printf("  %-32s %10s", "layer", "weights");
-        for (int k = 0; k < N_RATIOS; k++)
-            printf("   %13.0f%%", 100 * sens_ratios[k]);
-        printf("\n");
-        for (size_t i = 0; i < n; i++) {
-            printf("  %-32.32s %10s", rows[i].node->name, cli_count((uint64_t)rows[i].numel));
-            for (int k = 0; k < N_RATIOS; k++) {
-                if (isnan(rows[i].sqnr[k]))
-                    printf("   %14s", "-");
-                else
-                    printf("   %6.1f (%5.1f%%)", rows[i].sqnr[k], 100 * rows[i].agree[k]);
-            }
+        if (!json || strcmp(json, "-")) { /* --json: the JSON instead of the table */
+            printf("sensitivity: %s pruning of one layer at a time, output SQNR dB (top-1 agreement) on %s\n",
+                   channel ? "channel" : "magnitude", data);
+            printf("  %-32s %10s", "layer", "weights");
+            for (int k = 0; k < N_RATIOS; k++)
+                printf("   %13.0f%%", 100 * sens_ratios[k]);
             printf("\n");
+            for (size_t i = 0; i < n; i++) {
+                printf("  %-32.32s %10s", rows[i].node->name, cli_count((uint64_t)rows[i].numel));
+                for (int k = 0; k < N_RATIOS; k++) {
+                    if (isnan(rows[i].sqnr[k]))
+                        printf("   %14s", "-");
+                    else
+                        printf("   %6.1f (%5.1f%%)", rows[i].sqnr[k], 100 * rows[i].agree[k]);
+                }
+                printf("\n");
+            }
+            printf("  (%zu evaluations; '-': not prunable alone)\n", evals);
         }
-        printf("  (%zu evaluations; '-': not prunable alone)\n", evals);
         if (json) {
             hpcz_outfile *of = strcmp(json, "-") ? hpcz_outfile_open(json, &err) : NULL;
             FILE *jf = of ? hpcz_outfile_stream(of) : stdout;
@@ -470,7 +492,8 @@ int cmd_prune(int argc, char **argv)
     double sparsity = 0.5, ratio = 0.25;
     const char *criterion = "l1";
     long long min_params = 0;
-    int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0, threads = 0;
+    int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0, threads = 0, force = 0, json_flag = 0;
+    const char *json_file = NULL;
     const char *data = NULL, *labels = NULL, *report = NULL, *calib = NULL;
     int reconstruct = 0, recal_bn = 0, sensitivity = 0;
     long long target_params = -1, target_macs = -1;
@@ -478,7 +501,7 @@ int cmd_prune(int argc, char **argv)
     cli_gates gates;
     cli_gates_init(&gates);
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    while ((c = cli_getopt(argc, argv, &cmd_prune_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -492,14 +515,14 @@ int cmd_prune(int argc, char **argv)
             char *end;
             sparsity = strtod(optarg, &end);
             if (end == optarg || *end || !(sparsity >= 0 && sparsity < 1))
-                return cli_usage_error(&info, "--sparsity: '%s' is not a number in [0, 1)", optarg);
+                return cli_usage_error(&cmd_prune_info, "--sparsity: '%s' is not a number in [0, 1)", optarg);
             break;
         }
         case OPT_RATIO: {
             char *end;
             ratio = strtod(optarg, &end);
             if (end == optarg || *end || !(ratio >= 0 && ratio < 1))
-                return cli_usage_error(&info, "--ratio: '%s' is not a number in [0, 1)", optarg);
+                return cli_usage_error(&cmd_prune_info, "--ratio: '%s' is not a number in [0, 1)", optarg);
             break;
         }
         case OPT_CRITERION:
@@ -512,7 +535,7 @@ int cmd_prune(int argc, char **argv)
             pattern = optarg;
             break;
         case OPT_MIN_PARAMS:
-            if (!cli_parse_int(&info, "min-params", optarg, 0, 1000000000000LL, &min_params))
+            if (!cli_parse_int(&cmd_prune_info, "min-params", optarg, 0, 1000000000000LL, &min_params))
                 return EXIT_USAGE;
             break;
         case OPT_INCLUDE:
@@ -534,7 +557,13 @@ int cmd_prune(int argc, char **argv)
             passes = optarg;
             break;
         case OPT_JSON:
-            json = optarg;
+            json_flag = 1;
+            break;
+        case OPT_JSON_FILE:
+            json_file = optarg;
+            break;
+        case OPT_FORCE:
+            force = 1;
             break;
         case OPT_DRY_RUN:
             dry_run = 1;
@@ -555,18 +584,18 @@ int cmd_prune(int argc, char **argv)
             sensitivity = 1;
             break;
         case OPT_TARGET_PARAMS:
-            if (!cli_parse_int(&info, "target-params", optarg, 0, (long long)1 << 50, &target_params))
+            if (!cli_parse_int(&cmd_prune_info, "target-params", optarg, 0, (long long)1 << 50, &target_params))
                 return EXIT_USAGE;
             break;
         case OPT_TARGET_MACS:
-            if (!cli_parse_int(&info, "target-macs", optarg, 0, (long long)1 << 60, &target_macs))
+            if (!cli_parse_int(&cmd_prune_info, "target-macs", optarg, 0, (long long)1 << 60, &target_macs))
                 return EXIT_USAGE;
             break;
         case OPT_CALIB:
             calib = optarg;
             break;
         case OPT_CALIB_SAMPLES:
-            if (!cli_parse_int(&info, "calib-samples", optarg, 1, 100000000, &calib_samples))
+            if (!cli_parse_int(&cmd_prune_info, "calib-samples", optarg, 1, 100000000, &calib_samples))
                 return EXIT_USAGE;
             break;
         case OPT_LABELS:
@@ -577,7 +606,7 @@ int cmd_prune(int argc, char **argv)
             break;
         case OPT_THREADS: {
             long long t;
-            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &t))
+            if (!cli_parse_int(&cmd_prune_info, "threads", optarg, 0, 1024, &t))
                 return EXIT_USAGE;
             threads = (int)t;
             break;
@@ -590,7 +619,7 @@ int cmd_prune(int argc, char **argv)
             break;
         default:
             if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
-                if (!cli_gates_option(&info, &gates, c, optarg))
+                if (!cli_gates_option(&cmd_prune_info, &gates, c, optarg))
                     return EXIT_USAGE;
                 break;
             }
@@ -600,36 +629,36 @@ int cmd_prune(int argc, char **argv)
     if (!data && calib && strncmp(calib, "random:", 7))
         data = calib;
     if (recal_bn && !calib)
-        return cli_usage_error(&info, "--recalibrate-bn needs calibration data: --calib DIR");
+        return cli_usage_error(&cmd_prune_info, "--recalibrate-bn needs calibration data: --calib DIR");
     if (reconstruct && !calib)
-        return cli_usage_error(&info, "--reconstruct needs calibration data: --calib DIR (or random:N)");
+        return cli_usage_error(&cmd_prune_info, "--reconstruct needs calibration data: --calib DIR (or random:N)");
     if (reconstruct && strcmp(method, "magnitude") && strcmp(method, "nm"))
-        return cli_usage_error(&info, "--reconstruct works with --method magnitude or nm");
+        return cli_usage_error(&cmd_prune_info, "--reconstruct works with --method magnitude or nm");
     if (reconstruct && !strcmp(scope, "global"))
-        return cli_usage_error(&info, "--reconstruct chooses per layer: drop --scope global");
+        return cli_usage_error(&cmd_prune_info, "--reconstruct chooses per layer: drop --scope global");
     bool evaluate = report || gates.n;
     if (evaluate && !data)
-        return cli_usage_error(&info, "--report and the gates need --data DATA");
-    const char *in = cli_operand(&info, argc, argv, "IN");
+        return cli_usage_error(&cmd_prune_info, "--report and the gates need --data DATA");
+    const char *in = cli_operand(&cmd_prune_info, argc, argv, "IN");
     if (!in)
         return EXIT_USAGE;
     if (!out && !dry_run && !sensitivity)
-        return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
+        return cli_usage_error(&cmd_prune_info, "missing -o OUT (or --dry-run)");
     bool targeted = target_params >= 0 || target_macs >= 0;
     if ((sensitivity || targeted) && !calib && !data)
-        return cli_usage_error(&info, "--sensitivity and --target-* measure on data: --calib DIR");
+        return cli_usage_error(&cmd_prune_info, "--sensitivity and --target-* measure on data: --calib DIR");
     if (target_macs >= 0 && strcmp(method, "channel"))
-        return cli_usage_error(&info, "--target-macs needs --method channel (zeros do not remove MACs)");
+        return cli_usage_error(&cmd_prune_info, "--target-macs needs --method channel (zeros do not remove MACs)");
     if ((sensitivity || targeted) && strcmp(method, "magnitude") && strcmp(method, "channel"))
-        return cli_usage_error(&info, "--sensitivity and --target-* work with --method magnitude or channel");
+        return cli_usage_error(&cmd_prune_info, "--sensitivity and --target-* work with --method magnitude or channel");
     if (targeted && reconstruct)
-        return cli_usage_error(&info, "--target-* and --reconstruct: not together yet");
+        return cli_usage_error(&cmd_prune_info, "--target-* and --reconstruct: not together yet");
     if (strcmp(method, "magnitude") && strcmp(method, "nm") && strcmp(method, "channel"))
-        return cli_usage_error(&info, "--method: '%s' is not magnitude, nm or channel", method);
+        return cli_usage_error(&cmd_prune_info, "--method: '%s' is not magnitude, nm or channel", method);
     if (strcmp(criterion, "l1") && strcmp(criterion, "l2") && strcmp(criterion, "bn-gamma"))
-        return cli_usage_error(&info, "--criterion: '%s' is not l1, l2 or bn-gamma", criterion);
+        return cli_usage_error(&cmd_prune_info, "--criterion: '%s' is not l1, l2 or bn-gamma", criterion);
     if (strcmp(scope, "layer") && strcmp(scope, "global"))
-        return cli_usage_error(&info, "--scope: '%s' is not layer or global", scope);
+        return cli_usage_error(&cmd_prune_info, "--scope: '%s' is not layer or global", scope);
     long long pn = 0, pm = 0;
     {
         char *colon = strchr(pattern, ':'), *e1, *e2;
@@ -638,16 +667,27 @@ int cmd_prune(int argc, char **argv)
             pm = strtoll(colon + 1, &e2, 10);
         }
         if (!colon || e1 != colon || *e2 || pn < 1 || pm < 2 || pm > 64 || pn >= pm)
-            return cli_usage_error(&info, "--pattern: '%s' is not N:M with 1 <= N < M <= 64 (e.g. 2:4)",
+            return cli_usage_error(&cmd_prune_info, "--pattern: '%s' is not N:M with 1 <= N < M <= 64 (e.g. 2:4)",
                                    pattern);
     }
-    if ((include && !cli_check_regex(&info, "include", include)) ||
-        (exclude && !cli_check_regex(&info, "exclude", exclude)))
+    if ((include && !cli_check_regex(&cmd_prune_info, "include", include)) ||
+        (exclude && !cli_check_regex(&cmd_prune_info, "exclude", exclude)))
         return EXIT_USAGE;
     if ((include && strpbrk(include, ",{}")) || (exclude && strpbrk(exclude, ",{}")))
-        return cli_usage_error(&info, "--include/--exclude: use '|' instead of ',' and no braces");
+        return cli_usage_error(&cmd_prune_info, "--include/--exclude: use '|' instead of ',' and no braces");
     if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
+    if (json_flag && json_file)
+        return cli_usage_error(&cmd_prune_info, "--json and --json-file: give one");
+    json = json_flag ? "-" : json_file;
+    bool model_out = out && !dry_run && !sensitivity && !strcmp(out, "-");
+    if ((model_out && !cli_claim_stdout(&cmd_prune_info, "-o -")) ||
+        (json_flag && !cli_claim_stdout(&cmd_prune_info, "--json")) ||
+        (json_file && !strcmp(json_file, "-") && !cli_claim_stdout(&cmd_prune_info, "--json-file -")) ||
+        (report && !strcmp(report, "-") && !cli_claim_stdout(&cmd_prune_info, "--report -")))
+        return EXIT_USAGE;
+    if (model_out && !cli_binary_stdout_ok(&cmd_prune_info, force))
+        return EXIT_USAGE;
     {
         const char *outs[] = {out, json, report};
         for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
@@ -656,8 +696,6 @@ int cmd_prune(int argc, char **argv)
                 return orc;
         }
     }
-    if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
-        return cli_usage_error(&info, "--json - and -o - both want standard output");
 
     char spec[2048], filt[1024] = "";
     size_t k = 0;
@@ -691,13 +729,13 @@ int cmd_prune(int argc, char **argv)
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
     if (!pl)
-        return cli_usage_error(&info, "%s", err.msg);
+        return cli_usage_error(&cmd_prune_info, "%s", err.msg);
     hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m) {
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);
     }
-    int grc = cli_check_gate_outputs(&info, &gates, m);
+    int grc = cli_check_gate_outputs(&cmd_prune_info, &gates, m);
     if (grc) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);

@@ -45,29 +45,39 @@ enum {
     OPT_AUTO_FALLBACK,
     OPT_BUDGET,
     OPT_ALGO,
+    OPT_JSON_FILE,
+    OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
-    {"output", OPT_OUTPUT, required_argument, "FILE", "write the quantized model to FILE ('-': stdout)"},
+    {"output", OPT_OUTPUT, required_argument, "FILE", "write the quantized model to FILE ('-': stdout)",
+     NULL, CLI_FILES_MODEL},
+    {"force", OPT_FORCE, no_argument, NULL, "write the model to standard output even when it is a terminal"},
     {"mode", OPT_MODE, required_argument, "MODE",
      "weight-only (default): weights quantized, activations stay float; dynamic: MatMul/Gemm "
      "with int8 weights and activations quantized at run time; static: weights and "
-     "activations in int8 with calibrated ranges (QDQ)"},
+     "activations in int8 with calibrated ranges (QDQ)",
+     "weight-only|dynamic|static"},
     {"algo", OPT_ALGO, required_argument, "ALGO",
      "weight-only: rtn (default, round to nearest) or gptq (quantize columns in order and "
-     "compensate each error on the rest, using the layer inputs' Gram matrix on --calib data)"},
+     "compensate each error on the rest, using the layer inputs' Gram matrix on --calib data)",
+     "rtn|gptq"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "
-     "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)"},
+     "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)",
+     NULL, "npy"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
     {"calib-method", OPT_CALIB_METHOD, required_argument, "M",
-     "minmax (default), moving-minmax, percentile:99.99, entropy or mse"},
+     "minmax (default), moving-minmax, percentile:99.99, entropy or mse",
+     "minmax|moving-minmax|entropy|mse"},
     {"calib-table", OPT_CALIB_TABLE, required_argument, "FILE",
-     "reuse ranges from 'hpcz calibrate' instead of calibrating"},
-    {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: uint8 (default) or int8 activations (asymmetric unless --symmetric)"},
+     "reuse ranges from 'hpcz calibrate' instead of calibrating", NULL, "json"},
+    {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: uint8 (default) or int8 activations (asymmetric unless --symmetric)",
+     "uint8|int8"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
-     "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)"},
+     "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)",
+     "int8|int4|fp16"},
     {"per-channel", OPT_PER_CHANNEL, no_argument, NULL, "one int8 scale per output channel (default)"},
     {"per-tensor", OPT_PER_TENSOR, no_argument, NULL, "one int8 scale per weight tensor"},
     {"symmetric", OPT_SYMMETRIC, no_argument, NULL,
@@ -75,7 +85,8 @@ static const cli_opt opts[] = {
     {"asymmetric", OPT_ASYMMETRIC, no_argument, NULL,
      "a zero point per scale (default for int4)"},
     {"weight-dtype", OPT_WEIGHT_DTYPE, required_argument, "TYPE",
-     "int8 or uint8 weights (default int8; uint8 with per-column zero points in dynamic mode)"},
+     "int8 or uint8 weights (default int8; uint8 with per-column zero points in dynamic mode)",
+     "int8|uint8"},
     {"reduce-range", OPT_REDUCE_RANGE, no_argument, NULL,
      "weights within [-64, 64], for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
      "Runtime's kernels saturate otherwise); default in static mode"},
@@ -84,7 +95,8 @@ static const cli_opt opts[] = {
      "weights in blocks of N along the reduction axis: 16..1024, power of 2 (int4: default 32; "
      "int8 weight-only: per channel unless given)"},
     {"clip", OPT_CLIP, required_argument, "HOW",
-     "weight range: mse (default: the clipping with least squared error) or minmax"},
+     "weight range: mse (default: the clipping with least squared error) or minmax",
+     "mse|minmax"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
      "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul)"},
     {"include", OPT_INCLUDE, required_argument, "REGEX",
@@ -100,11 +112,17 @@ static const cli_opt opts[] = {
      "run this pipeline instead of the preset (hpcz passes lists them)"},
     {"dry-run", OPT_DRY_RUN, no_argument, NULL,
      "print the plan per tensor and the resulting sizes; write nothing"},
-    {"json", OPT_JSON, required_argument, "FILE", "write the summary as JSON (schema hpcz.quantize 1) to FILE ('-': stdout)"},
+    {"json", OPT_JSON, no_argument, NULL,
+     "print the summary as JSON (schema hpcz.quantize 1, see docs/json.md) on stdout"},
+    {"json-file", OPT_JSON_FILE, required_argument, "FILE", "write the JSON summary to FILE instead",
+     NULL, "json"},
     {"data", OPT_DATA, required_argument, "DATA",
-     "data for --report and the gates (default: the --calib data)"},
-    {"labels", OPT_LABELS, required_argument, "FILE", "class index per --data sample (.npy): accuracy and its drop"},
-    {"report", OPT_REPORT, required_argument, "FILE", "compare with the original on --data and write the report (JSON, schema hpcz.report 1)"},
+     "data for --report and the gates (default: the --calib data)", NULL, "npy"},
+    {"labels", OPT_LABELS, required_argument, "FILE", "class index per --data sample (.npy): accuracy and its drop",
+     NULL, "npy"},
+    {"report", OPT_REPORT, required_argument, "FILE",
+     "compare with the original on --data and write the report (JSON, schema hpcz.report 1) to "
+     "FILE ('-': stdout)", NULL, "json"},
     CLI_GATE_OPTIONS,
     {"auto-fallback", OPT_AUTO_FALLBACK, no_argument, NULL,
      "when a gate breaks, return the most sensitive layers to float (ranked by one per-layer "
@@ -116,15 +134,19 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_quantize_info = {
     "quantize", "IN -o OUT [options]",
     "Quantize a model's weights and write it in QDQ form (integer initializers behind "
     "DequantizeLinear), which ONNX Runtime runs and fuses into integer kernels, or convert it "
     "to float16.",
     "The preset pipeline is 'fold-bn,eliminate,<quantization pass>,dce'; --passes replaces it. "
     "The same input and options always give the same bytes. A summary of what changed goes to "
-    "stderr; --json writes it for machines. Exit status: 0 ok, 1 failed, 2 usage.",
+    "stderr; --json prints it for machines.",
     opts,
+    .exits = cli_exits_gates,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = CLI_LEGACY_JSON_FILE,
 };
 
 typedef struct notes {
@@ -508,7 +530,8 @@ int cmd_quantize(int argc, char **argv)
     const char *include = NULL, *exclude = NULL, *op_types = NULL, *json = NULL, *passes = NULL;
     const char *clip = "mse";
     int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
-    int allow_requant = 0, in_place = 0, threads = 0;
+    int allow_requant = 0, in_place = 0, threads = 0, force = 0, json_flag = 0;
+    const char *json_file = NULL;
     const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8";
     long long calib_samples = 0;
     const char *report = NULL, *data = NULL, *labels = NULL;
@@ -519,7 +542,7 @@ int cmd_quantize(int argc, char **argv)
     cli_gates_init(&gates);
     long long block = 0; /* 0: not given (int4: 32; int8: per channel) */
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    while ((c = cli_getopt(argc, argv, &cmd_quantize_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -554,10 +577,10 @@ int cmd_quantize(int argc, char **argv)
             reduce_range = 0;
             break;
         case OPT_BLOCK_SIZE:
-            if (!cli_parse_int(&info, "block-size", optarg, 16, 1024, &block))
+            if (!cli_parse_int(&cmd_quantize_info, "block-size", optarg, 16, 1024, &block))
                 return EXIT_USAGE;
             if (block & (block - 1))
-                return cli_usage_error(&info, "--block-size: %lld is not a power of 2", block);
+                return cli_usage_error(&cmd_quantize_info, "--block-size: %lld is not a power of 2", block);
             break;
         case OPT_CLIP:
             clip = optarg;
@@ -566,7 +589,7 @@ int cmd_quantize(int argc, char **argv)
             calib = optarg;
             break;
         case OPT_CALIB_SAMPLES:
-            if (!cli_parse_int(&info, "calib-samples", optarg, 1, 100000000, &calib_samples))
+            if (!cli_parse_int(&cmd_quantize_info, "calib-samples", optarg, 1, 100000000, &calib_samples))
                 return EXIT_USAGE;
             break;
         case OPT_CALIB_METHOD:
@@ -580,7 +603,7 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_THREADS: {
             long long t;
-            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &t))
+            if (!cli_parse_int(&cmd_quantize_info, "threads", optarg, 0, 1024, &t))
                 return EXIT_USAGE;
             threads = (int)t;
             break;
@@ -610,7 +633,13 @@ int cmd_quantize(int argc, char **argv)
             dry_run = 1;
             break;
         case OPT_JSON:
-            json = optarg;
+            json_flag = 1;
+            break;
+        case OPT_JSON_FILE:
+            json_file = optarg;
+            break;
+        case OPT_FORCE:
+            force = 1;
             break;
         case OPT_IN_PLACE:
             in_place = 1;
@@ -634,7 +663,7 @@ int cmd_quantize(int argc, char **argv)
             char *end;
             budget = strtod(optarg, &end);
             if (end == optarg || *end || !(budget > 0))
-                return cli_usage_error(&info, "--budget: '%s' is not a positive number of seconds", optarg);
+                return cli_usage_error(&cmd_quantize_info, "--budget: '%s' is not a positive number of seconds", optarg);
             break;
         }
         case 'v':
@@ -645,28 +674,28 @@ int cmd_quantize(int argc, char **argv)
             break;
         default:
             if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
-                if (!cli_gates_option(&info, &gates, c, optarg))
+                if (!cli_gates_option(&cmd_quantize_info, &gates, c, optarg))
                     return EXIT_USAGE;
                 break;
             }
             return EXIT_USAGE;
         }
     }
-    const char *in = cli_operand(&info, argc, argv, "IN");
+    const char *in = cli_operand(&cmd_quantize_info, argc, argv, "IN");
     if (!in)
         return EXIT_USAGE;
     if (!data && calib)
         data = calib;
     bool evaluate = report || gates.n || auto_fallback;
     if (evaluate && !data)
-        return cli_usage_error(&info, "--report and the gates need data: --data DIR (or --calib DIR)");
+        return cli_usage_error(&cmd_quantize_info, "--report and the gates need data: --data DIR (or --calib DIR)");
     if (auto_fallback && !gates.n)
-        return cli_usage_error(&info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
+        return cli_usage_error(&cmd_quantize_info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
     if (!out && !dry_run)
-        return cli_usage_error(&info, "missing -o OUT (or --dry-run)");
+        return cli_usage_error(&cmd_quantize_info, "missing -o OUT (or --dry-run)");
     int is_static = !strcmp(mode, "static"), is_dynamic = !strcmp(mode, "dynamic");
     if (strcmp(mode, "weight-only") && !is_static && !is_dynamic)
-        return cli_usage_error(&info, "--mode: '%s' is not weight-only, dynamic or static", mode);
+        return cli_usage_error(&cmd_quantize_info, "--mode: '%s' is not weight-only, dynamic or static", mode);
 
     int fp16 = !strcmp(dtype, "fp16") || !strcmp(dtype, "float16");
     int int4 = !strcmp(dtype, "int4");
@@ -674,30 +703,30 @@ int cmd_quantize(int argc, char **argv)
     {
         hpcz_error cerr;
         if (hpcz_calib_method_parse(calib_method, &copts, &cerr))
-            return cli_usage_error(&info, "--calib-method: %s", cerr.msg);
+            return cli_usage_error(&cmd_quantize_info, "--calib-method: %s", cerr.msg);
         copts.bits = 8;
         copts.threads = threads;
     }
     if (strcmp(act_dtype, "uint8") && strcmp(act_dtype, "int8"))
-        return cli_usage_error(&info, "--act-dtype: '%s' is not uint8 or int8", act_dtype);
+        return cli_usage_error(&cmd_quantize_info, "--act-dtype: '%s' is not uint8 or int8", act_dtype);
     if (is_dynamic && (fp16 || int4))
-        return cli_usage_error(&info, "--mode dynamic quantizes to int8: drop --dtype %s", dtype);
+        return cli_usage_error(&cmd_quantize_info, "--mode dynamic quantizes to int8: drop --dtype %s", dtype);
     if (is_static && (fp16 || int4))
-        return cli_usage_error(&info, "--mode static quantizes to int8: drop --dtype %s", dtype);
+        return cli_usage_error(&cmd_quantize_info, "--mode static quantizes to int8: drop --dtype %s", dtype);
     if (is_static && !calib && !calib_table)
-        return cli_usage_error(&info, "--mode static needs calibration data: --calib DIR (or "
+        return cli_usage_error(&cmd_quantize_info, "--mode static needs calibration data: --calib DIR (or "
                                "--calib random:N as a proxy) or --calib-table FILE");
     if (calib && calib_table)
-        return cli_usage_error(&info, "--calib and --calib-table: give one");
+        return cli_usage_error(&cmd_quantize_info, "--calib and --calib-table: give one");
     int gptq = !strcmp(algo, "gptq");
     if (!gptq && strcmp(algo, "rtn"))
-        return cli_usage_error(&info, "--algo: '%s' is not rtn or gptq", algo);
+        return cli_usage_error(&cmd_quantize_info, "--algo: '%s' is not rtn or gptq", algo);
     if (gptq && (is_static || fp16))
-        return cli_usage_error(&info, "--algo gptq is for weight-only int8/int4");
+        return cli_usage_error(&cmd_quantize_info, "--algo gptq is for weight-only int8/int4");
     if (gptq && !calib)
-        return cli_usage_error(&info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
+        return cli_usage_error(&cmd_quantize_info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
     if (block && (is_static || is_dynamic || fp16))
-        return cli_usage_error(&info, "--block-size is for weight-only int8 and int4");
+        return cli_usage_error(&cmd_quantize_info, "--block-size is for weight-only int8 and int4");
     if (!block && (int4 || gptq))
         block = 32;
     /* dynamic: uint8 weights with a zero point per column by default (ONNX
@@ -707,16 +736,24 @@ int cmd_quantize(int argc, char **argv)
     if (reduce_range < 0) /* u8*s8 pair saturation on x86 without VNNI, see --help */
         reduce_range = is_static || (is_dynamic && !strcmp(weight_dtype, "int8"));
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
-        return cli_usage_error(&info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
+        return cli_usage_error(&cmd_quantize_info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
     if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
-        return cli_usage_error(&info, "--weight-dtype: '%s' is not int8 or uint8", weight_dtype);
+        return cli_usage_error(&cmd_quantize_info, "--weight-dtype: '%s' is not int8 or uint8", weight_dtype);
     if (strcmp(clip, "mse") && strcmp(clip, "minmax"))
-        return cli_usage_error(&info, "--clip: '%s' is not mse or minmax", clip);
-    if ((include && !cli_check_regex(&info, "include", include)) ||
-        (exclude && !cli_check_regex(&info, "exclude", exclude)))
+        return cli_usage_error(&cmd_quantize_info, "--clip: '%s' is not mse or minmax", clip);
+    if ((include && !cli_check_regex(&cmd_quantize_info, "include", include)) ||
+        (exclude && !cli_check_regex(&cmd_quantize_info, "exclude", exclude)))
         return EXIT_USAGE;
-    if (json && !strcmp(json, "-") && out && !strcmp(out, "-"))
-        return cli_usage_error(&info, "--json - and -o - both want standard output");
+    if (json_flag && json_file)
+        return cli_usage_error(&cmd_quantize_info, "--json and --json-file: give one");
+    json = json_flag ? "-" : json_file;
+    if ((out && !dry_run && !strcmp(out, "-") && !cli_claim_stdout(&cmd_quantize_info, "-o -")) ||
+        (json_flag && !cli_claim_stdout(&cmd_quantize_info, "--json")) ||
+        (json_file && !strcmp(json_file, "-") && !cli_claim_stdout(&cmd_quantize_info, "--json-file -")) ||
+        (report && !strcmp(report, "-") && !cli_claim_stdout(&cmd_quantize_info, "--report -")))
+        return EXIT_USAGE;
+    if (out && !dry_run && !strcmp(out, "-") && !cli_binary_stdout_ok(&cmd_quantize_info, force))
+        return EXIT_USAGE;
     if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
     {
@@ -743,7 +780,7 @@ int cmd_quantize(int argc, char **argv)
             snprintf(filt + k, sizeof filt - k, ",exclude=%s", exclude);
         if ((include && (strchr(include, ',') || strchr(include, '{') || strchr(include, '}'))) ||
             (exclude && (strchr(exclude, ',') || strchr(exclude, '{') || strchr(exclude, '}'))))
-            return cli_usage_error(&info, "--include/--exclude: use '|' instead of ',' and no braces");
+            return cli_usage_error(&cmd_quantize_info, "--include/--exclude: use '|' instead of ',' and no braces");
         char q[1400];
         if (fp16)
             snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", keep_io ? "true" : "false",
@@ -782,14 +819,14 @@ int cmd_quantize(int argc, char **argv)
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
     if (!pl)
-        return cli_usage_error(&info, "%s", err.msg);
+        return cli_usage_error(&cmd_quantize_info, "%s", err.msg);
 
     hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m) {
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);
     }
-    int grc = cli_check_gate_outputs(&info, &gates, m);
+    int grc = cli_check_gate_outputs(&cmd_quantize_info, &gates, m);
     if (grc) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);
@@ -938,7 +975,7 @@ int cmd_quantize(int argc, char **argv)
     hpcz_model_foreach_graph(m, tally_graph, &t);
     if (dry_run) {
         /* the plan per tensor: the notes of the quantization pass */
-        FILE *pf = json && !strcmp(json, "-") ? stderr : stdout;
+        FILE *pf = (json && !strcmp(json, "-")) || (report && !strcmp(report, "-")) ? stderr : stdout;
         for (size_t i = 0; i < nt.n; i++)
             if (!strncmp(nt.lines[i], "quantize: ", 10) || !strncmp(nt.lines[i], "to-fp16: ", 9))
                 fprintf(pf, "%s\n", strchr(nt.lines[i], ' ') + 1);

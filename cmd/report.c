@@ -91,7 +91,7 @@ int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const h
             found = !strcmp(names[k], want);
         if (found)
             continue;
-        const char *near = cli_closest(want, names, n);
+        const char *near = cli_closest(want, names, n, sizeof *names);
         char list[512];
         cli_list_names(list, sizeof list, names, n);
         if (near)
@@ -767,16 +767,22 @@ enum {
     OPT_SAMPLES,
     OPT_NO_LAYERS,
     OPT_ALL_LAYERS,
+    OPT_JSON_FILE,
 };
 
 static const cli_opt opts[] = {
     {"data", OPT_DATA, required_argument, "DATA",
      "inputs: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy), test_data_set_* "
-     "folders, a .npy file, or random:N"},
-    {"labels", OPT_LABELS, required_argument, "FILE", "class index per sample (.npy, int64): accuracy and its drop"},
+     "folders, a .npy file, or random:N", NULL, "npy"},
+    {"labels", OPT_LABELS, required_argument, "FILE", "class index per sample (.npy, int64): accuracy and its drop",
+     NULL, "npy"},
     {"samples", OPT_SAMPLES, required_argument, "N", "use the first N samples"},
-    {"json", OPT_JSON, required_argument, "FILE", "write the report as JSON (schema hpcz.report 1; '-': stdout)"},
-    {"md", OPT_MD, required_argument, "FILE", "write a Markdown report, with its SVG chart next to it"},
+    {"json", OPT_JSON, no_argument, NULL,
+     "print the report as JSON (schema hpcz.report 1, see docs/json.md) on stdout instead of text"},
+    {"json-file", OPT_JSON_FILE, required_argument, "FILE", "write the JSON report to FILE (the text still goes to stdout)",
+     NULL, "json"},
+    {"md", OPT_MD, required_argument, "FILE", "write a Markdown report, with its SVG chart next to it",
+     NULL, "md"},
     {"bench", OPT_BENCH, required_argument, "N", "also time both models, median of N runs on one sample"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
     {"no-layers", OPT_NO_LAYERS, no_argument, NULL, "compare outputs only"},
@@ -786,15 +792,18 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_report_info = {
     "report", "ORIGINAL COMPRESSED --data DATA [options]",
     "Run both models on the same inputs with hpcz's runtime and report how the compressed one "
     "differs: per output (max/mean abs error, RMSE, cosine, SQNR, top-1/top-5 agreement, accuracy "
     "against labels with a 95% interval), per layer (every intermediate tensor matched by name, "
     "through QDQ pairs, worst first), sizes and latency.",
-    "Gates take NUMBER or OUTPUT=NUMBER. Exit status: 0 ok, 1 failure, 2 usage, 3 a gate is broken "
-    "(the report names it).",
+    "Gates take NUMBER or OUTPUT=NUMBER; a broken gate is named on stderr and gives exit status 3.",
     opts,
+    .exits = cli_exits_gates,
+    .max_operands = 2,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = CLI_LEGACY_JSON_FILE,
 };
 
 int cmd_report(int argc, char **argv)
@@ -806,7 +815,9 @@ int cmd_report(int argc, char **argv)
     ro.text = stdout;
     long long n;
     int c;
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+    bool json_flag = false;
+    const char *json_file = NULL;
+    while ((c = cli_getopt(argc, argv, &cmd_report_info)) != -1) {
         switch (c) {
         case 'h':
             return EXIT_OK;
@@ -817,23 +828,26 @@ int cmd_report(int argc, char **argv)
             ro.labels = optarg;
             break;
         case OPT_JSON:
-            ro.json = optarg;
+            json_flag = true;
+            break;
+        case OPT_JSON_FILE:
+            json_file = optarg;
             break;
         case OPT_MD:
             ro.md = optarg;
             break;
         case OPT_BENCH:
-            if (!cli_parse_int(&info, "bench", optarg, 1, 100000, &n))
+            if (!cli_parse_int(&cmd_report_info, "bench", optarg, 1, 100000, &n))
                 return EXIT_USAGE;
             ro.bench = (int)n;
             break;
         case OPT_THREADS:
-            if (!cli_parse_int(&info, "threads", optarg, 0, 1024, &n))
+            if (!cli_parse_int(&cmd_report_info, "threads", optarg, 0, 1024, &n))
                 return EXIT_USAGE;
             ro.threads = (int)n;
             break;
         case OPT_SAMPLES:
-            if (!cli_parse_int(&info, "samples", optarg, 1, 1000000000, &n))
+            if (!cli_parse_int(&cmd_report_info, "samples", optarg, 1, 1000000000, &n))
                 return EXIT_USAGE;
             ro.max_samples = (size_t)n;
             break;
@@ -848,7 +862,7 @@ int cmd_report(int argc, char **argv)
             break;
         default:
             if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
-                if (!cli_gates_option(&info, &gates, c, optarg))
+                if (!cli_gates_option(&cmd_report_info, &gates, c, optarg))
                     return EXIT_USAGE;
                 break;
             }
@@ -856,17 +870,26 @@ int cmd_report(int argc, char **argv)
         }
     }
     if (argc - optind < 2)
-        return cli_usage_error(&info, "needs ORIGINAL and COMPRESSED");
+        return cli_usage_error(&cmd_report_info, "needs ORIGINAL and COMPRESSED");
     if (argc - optind > 2)
-        return cli_usage_error(&info, "unexpected argument '%s'", argv[optind + 2]);
+        return cli_usage_error(&cmd_report_info, "unexpected argument '%s'", argv[optind + 2]);
     if (!ro.data)
-        return cli_usage_error(&info, "missing --data DATA");
-    if (ro.json && !strcmp(ro.json, "-"))
-        ro.text = NULL; /* stdout carries the JSON */
+        return cli_usage_error(&cmd_report_info, "missing --data DATA");
+    if (json_flag && json_file)
+        return cli_usage_error(&cmd_report_info, "--json and --json-file: give one");
+    ro.json = json_flag ? "-" : json_file;
+    /* the text report is the default on stdout; an output asked for there
+     * replaces it, two are an error */
+    if ((json_flag && !cli_claim_stdout(&cmd_report_info, "--json")) ||
+        (json_file && !strcmp(json_file, "-") && !cli_claim_stdout(&cmd_report_info, "--json-file -")) ||
+        (ro.md && !strcmp(ro.md, "-") && !cli_claim_stdout(&cmd_report_info, "--md -")))
+        return EXIT_USAGE;
+    if ((ro.json && !strcmp(ro.json, "-")) || (ro.md && !strcmp(ro.md, "-")))
+        ro.text = NULL;
     ro.a_path = argv[optind];
     ro.b_path = argv[optind + 1];
     if (!strcmp(ro.a_path, "-") && !strcmp(ro.b_path, "-"))
-        return cli_usage_error(&info, "only one model can come from standard input");
+        return cli_usage_error(&cmd_report_info, "only one model can come from standard input");
     hpcz_error err = {0};
     hpcz_model *a = hpcz_model_load(ro.a_path, NULL, &err);
     if (!a)
@@ -876,7 +899,7 @@ int cmd_report(int argc, char **argv)
         hpcz_model_free(a);
         return cli_file_error(ro.b_path, &err);
     }
-    int rc = cli_check_gate_outputs(&info, &gates, a);
+    int rc = cli_check_gate_outputs(&cmd_report_info, &gates, a);
     if (!rc)
         rc = cli_report(a, b, &ro);
     hpcz_model_free(a);

@@ -15,8 +15,8 @@ enum {
     OPT_INPUT = 'i',
     OPT_OUTPUT = 'o',
     OPT_THREADS = 't',
-    OPT_JSON = 'j',
     OPT_INPUTS = 256,
+    OPT_JSON,
     OPT_DIM,
     OPT_BENCH,
     OPT_PROFILE,
@@ -27,9 +27,9 @@ static const cli_opt opts[] = {
      "feed input NAME from FILE (.npy, or a TensorProto .pb); repeatable"},
     {"inputs", OPT_INPUTS, required_argument, "DIR",
      "feed every input from DIR: <input name>.npy files, or an ONNX test_data_set_N folder "
-     "(input_<i>.pb in graph input order)"},
+     "(input_<i>.pb in graph input order)", NULL, CLI_FILES_DIR},
     {"output", OPT_OUTPUT, required_argument, "OUTDIR",
-     "write each output as OUTDIR/<output name>.npy ('/' in names becomes '_')"},
+     "write each output as OUTDIR/<output name>.npy ('/' in names becomes '_')", NULL, CLI_FILES_DIR},
     {"dim", OPT_DIM, required_argument, "NAME=VALUE", "fix the symbolic dimension NAME; repeatable"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
     {"bench", OPT_BENCH, required_argument, "N",
@@ -43,13 +43,17 @@ static const cli_opt opts[] = {
     {0},
 };
 
-static const cli_cmd_info info = {
+const cli_cmd_info cmd_run_info = {
     "run", "MODEL (--input NAME=FILE ... | --inputs DIR) [-o OUTDIR] [options]",
     "Run a model with hpcz's CPU runtime.",
     "Inputs must match the model's declared dtype and shape (symbolic dimensions take their "
     "value from the input or from --dim). Without -o, each output's shape and value range is "
     "printed. Results do not depend on --threads.",
     opts,
+    .exits = cli_exits_basic,
+    .max_operands = 1,
+    .operand_files = CLI_FILES_MODEL,
+    .legacy = CLI_LEGACY_J_JSON,
 };
 
 typedef struct kv {
@@ -188,8 +192,8 @@ int cmd_run(int argc, char **argv)
         free_kvs(dims, n_dims);                                                                    \
         return (code);                                                                             \
     } while (0)
-#define USAGE(...) USAGE_RC(cli_usage_error(&info, __VA_ARGS__))
-    while ((c = cli_getopt(argc, argv, &info)) != -1) {
+#define USAGE(...) USAGE_RC(cli_usage_error(&cmd_run_info, __VA_ARGS__))
+    while ((c = cli_getopt(argc, argv, &cmd_run_info)) != -1) {
         switch (c) {
         case 'h':
             USAGE_RC(EXIT_OK);
@@ -223,11 +227,11 @@ int cmd_run(int argc, char **argv)
             break;
         }
         case OPT_THREADS:
-            if (!cli_parse_int(&info, "threads", optarg, 1, 1024, &threads))
+            if (!cli_parse_int(&cmd_run_info, "threads", optarg, 1, 1024, &threads))
                 USAGE_RC(EXIT_USAGE);
             break;
         case OPT_BENCH:
-            if (!cli_parse_int(&info, "bench", optarg, 1, 1000000, &bench))
+            if (!cli_parse_int(&cmd_run_info, "bench", optarg, 1, 1000000, &bench))
                 USAGE_RC(EXIT_USAGE);
             break;
         case OPT_PROFILE:
@@ -243,7 +247,7 @@ int cmd_run(int argc, char **argv)
             USAGE_RC(EXIT_USAGE);
         }
     }
-    const char *path = cli_operand(&info, argc, argv, "MODEL");
+    const char *path = cli_operand(&cmd_run_info, argc, argv, "MODEL");
     if (!path)
         USAGE_RC(EXIT_USAGE);
     if (n_inputs && inputs_dir)
@@ -269,7 +273,7 @@ int cmd_run(int argc, char **argv)
     double *times = NULL;
     uint64_t *prof = NULL;
     size_t ni = 0, no = 0;
-    if ((rc = cli_check_dims(&info, m, dnames, n_dims)))
+    if ((rc = cli_check_dims(&cmd_run_info, m, dnames, n_dims)))
         goto done;
     p = hpcz_plan_new(m, &po, &err);
     if (!p) {

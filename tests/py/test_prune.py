@@ -136,7 +136,7 @@ def main():
     print("   80%% unstructured reconstructed: %.2f%% / %.1f dB" % (accuracy(rec80), sq(rec80)))
     # sensitivity table (JSON) and a parameter budget chosen from it
     sj = os.path.join(TMP, "sens.json")
-    r = subprocess.run([HPCZ, "prune", cnn, "--sensitivity", "--calib", calib, "--json", sj], capture_output=True, text=True)
+    r = subprocess.run([HPCZ, "prune", cnn, "--sensitivity", "--calib", calib, "--json-file", sj], capture_output=True, text=True)
     check(r.returncode == 0, "--sensitivity runs")
     import json as _json
     doc = _json.load(open(sj))

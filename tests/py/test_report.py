@@ -59,7 +59,7 @@ def main():
     check(r.returncode == 0, "static int8 model made")
     js = os.path.join(TMP, "r.json")
     md = os.path.join(TMP, "r.md")
-    r = hpcz("report", cnn, q, "--data", DATA, "--labels", LABELS, "--json", js, "--md", md,
+    r = hpcz("report", cnn, q, "--data", DATA, "--labels", LABELS, "--json-file", js, "--md", md,
              "--max-top1-drop", "0.5", "--min-sqnr", "25")
     check(r.returncode == 0, "report on the int8 model passes its gates (status %d)" % r.returncode)
     doc = json.load(open(js))
@@ -105,7 +105,7 @@ def main():
     bad = os.path.join(TMP, "damaged.onnx")
     onnx.save(m, bad)
     js2 = os.path.join(TMP, "bad.json")
-    r = hpcz("report", cnn, bad, "--data", DATA, "--labels", LABELS, "--json", js2, "--min-sqnr", "30", "-q")
+    r = hpcz("report", cnn, bad, "--data", DATA, "--labels", LABELS, "--json-file", js2, "--min-sqnr", "30", "-q")
     check(r.returncode == 3, "a damaged model breaks --min-sqnr: status 3 (got %d)" % r.returncode)
     check("threshold broken: min-sqnr 30" in r.stderr, "stderr names the broken gate")
     doc = json.load(open(js2))

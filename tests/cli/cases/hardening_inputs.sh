@@ -33,5 +33,5 @@ $HPCZ prune samples/digits_cnn.onnx -o $TMP/p.onnx --sparsity 0.5 -q
 $HPCZ quantize $TMP/p.onnx -o $TMP/q.onnx --mode static --calib-table $TMP/cnn.json 2>&1 | sed 's/fingerprint [0-9a-f]*, this model [0-9a-f]*/fingerprint F1, this model F2/'; echo "other weights: $?"
 $HPCZ quantize samples/digits_cnn.onnx -o $TMP/q.onnx --mode static --calib-table $TMP/cnn.json -q; echo "its own table: $?"
 # an unwritable --json writes no model either
-$HPCZ quantize samples/digits_mlp.onnx -o $TMP/w.onnx --json $TMP/no/such/r.json; echo "unwritable --json: $?"
+$HPCZ quantize samples/digits_mlp.onnx -o $TMP/w.onnx --json-file $TMP/no/such/r.json; echo "unwritable --json-file: $?"
 ls $TMP/w.onnx 2>&1 | sed "s|$TMP|\$TMP|"

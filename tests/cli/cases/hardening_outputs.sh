@@ -3,7 +3,7 @@
 ln -s /dev/null $TMP/null
 $HPCZ convert samples/digits_cnn.onnx -o $TMP/null; echo "through a link to /dev/null: $?"
 stat -c '%F' $TMP/null /dev/null
-$HPCZ quantize samples/digits_mlp.onnx -o $TMP/null --json $TMP/null -q; echo "model and JSON to /dev/null: $?"
+$HPCZ quantize samples/digits_mlp.onnx -o $TMP/null --json-file $TMP/null -q; echo "model and JSON to /dev/null: $?"
 stat -c '%F' $TMP/null /dev/null
 mkfifo $TMP/fifo
 timeout 20 sh -c "wc -c < $TMP/fifo" > $TMP/count &

@@ -1,1 +1,1 @@
-$HPCZ quantize samples/digits_mlp.onnx -o $TMP/q.onnx -q --json -
+$HPCZ quantize samples/digits_mlp.onnx -o $TMP/q.onnx -q --json

@@ -1,0 +1,11 @@
+# a mistyped command or long option gets the closest name
+$HPCZ quantise samples/digits_mlp.onnx; echo "quantise: $?"
+$HPCZ inpsect samples/digits_mlp.onnx; echo "inpsect: $?"
+$HPCZ prun; echo "prun: $?"
+$HPCZ help quantise; echo "help quantise: $?"
+$HPCZ compress x.onnx; echo "compress: $?"
+$HPCZ quantize samples/digits_mlp.onnx -o x.onnx --mdoe static; echo "--mdoe: $?"
+$HPCZ inspect --jsn samples/digits_mlp.onnx; echo "--jsn: $?"
+$HPCZ prune x.onnx --sparsty 0.5; echo "--sparsty: $?"
+$HPCZ inspect --json=x samples/digits_mlp.onnx; echo "--json=x: $?"
+$HPCZ --hlep; echo "--hlep: $?"
