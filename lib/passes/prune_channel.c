@@ -798,6 +798,26 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         g->n_value_info = kv;
     }
     hpcz_drop_unused_inits(g);
+    {
+        /* weights held by Constant nodes were sliced into new initializers:
+         * the Constant nodes must go too, or the model grows (565 KiB ->
+         * 894 KiB on a model of that form) */
+        hpcz_count_uses(g);
+        size_t dead = 0;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            hpcz_node *n = g->nodes[i];
+            bool is_const = !strcmp(n->op_type, "Constant") && (!n->domain || !*n->domain);
+            if (is_const && n->n_outputs == 1 && n->outputs[0] && !n->outputs[0]->is_output &&
+                n->outputs[0]->aux == 0) {
+                n->aux = -1;
+                dead++;
+            } else {
+                n->aux = 0;
+            }
+        }
+        if (dead)
+            hpcz_graph_sweep(g);
+    }
     hpcz_pass_note(ctx, "prune-channel", "%zu group%s pruned (%lld of %lld channels removed), %zu left alone",
                    groups, groups == 1 ? "" : "s", (long long)removed_total, (long long)channels_total,
                    skipped);

@@ -143,6 +143,33 @@ def main():
     want = (macs(cnn), macs(os.path.join(TMP, "cnn_macs.onnx")))
     check(got == want, "MACs per sample reported %s equal the shapes' count %s" % (got, want))
 
+    # weights held by Constant nodes (issue 11, defect 6): the sliced copies
+    # replace them, the model shrinks and computes what the kept channels do
+    cw = os.path.join(ROOT, "samples", "patterns", "const_weights.onnx")
+    dst = os.path.join(TMP, "const_weights_c50.onnx")
+    r = prune(cw, dst, "--ratio", "0.5")
+    check(r.returncode == 0, "channel pruning of Constant-node weights runs: " + r.stderr.strip()[-200:])
+
+    def all_params(path):
+        m = onnx.load(path)
+        n = sum(int(np.prod(t.dims)) for t in m.graph.initializer)
+        for node in m.graph.node:
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value":
+                        n += int(np.prod(a.t.dims))
+        return n
+    pb, pa = all_params(cw), all_params(dst)
+    check(pa < 0.6 * pb, "Constant-node weights: parameters shrink (%d -> %d)" % (pb, pa))
+    check(os.path.getsize(dst) < os.path.getsize(cw),
+          "Constant-node weights: the file shrinks (%d -> %d bytes)" % (os.path.getsize(cw), os.path.getsize(dst)))
+    mm = re.search(r"parameters\s+([\d,]+) -> ([\d,]+)", r.stderr)
+    check(mm and int(mm.group(2).replace(",", "")) == pa,
+          "the report's parameter count is the file's (%s vs %d)" % (mm.group(2) if mm else None, pa))
+    onnx.checker.check_model(dst, full_check=True)
+    xin = np.load(os.path.join(ROOT, "samples", "patterns", "const_weights.input_input.npy"))
+    check(run(dst, {"input": xin})[0].shape == (1, 10), "the pruned model runs in ONNX Runtime")
+
     # BatchNorm re-estimation on calibration data recovers accuracy
     calib = os.path.join(ROOT, "samples", "digits", "calib")
     accs = {}
