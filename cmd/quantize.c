@@ -284,10 +284,111 @@ typedef struct keep_set {
 static int keep_cb(void *user, const hpcz_node *n)
 {
     const keep_set *k = user;
-    for (size_t i = 0; i < k->n; i++)
-        if (n->name && !strcmp(n->name, k->names[i]))
+    /* by node name, or by first output for nodes without one */
+    const char *id = n->name && *n->name ? n->name : n->n_outputs && n->outputs[0] ? n->outputs[0]->name : NULL;
+    for (size_t i = 0; id && i < k->n; i++)
+        if (!strcmp(id, k->names[i]))
             return 1;
     return 0;
+}
+
+/* ------------------------------------------------------------ NaN and Inf */
+
+/* A compressed model whose values turn NaN/Inf on the data where the
+ * original's stay finite is never written. float16 repairs itself: the node
+ * where it first broke (or the nodes reading a Cast that overflowed) stays
+ * float32, and the model is converted again, up to 32 times. Other modes
+ * fail. *m is replaced by the repaired model. */
+static int repair_nonfinite(const char *in, const char *data, int fp16, int threads,
+                            const uint8_t *orig_bytes, size_t orig_len, hpcz_pipeline *pl,
+                            hpcz_pass_ctx *ctx, notes *nt, hpcz_model **m)
+{
+    keep_set keep = {NULL, 0};
+    int rc = EXIT_OK;
+    hpcz_error err = {0};
+    int (*saved_fn)(void *, const hpcz_node *) = ctx->keep_float;
+    void *saved_user = ctx->keep_float_user;
+    for (int round = 0;; round++) {
+        hpcz_model *orig = hpcz_onnx_load_buffer(orig_bytes, orig_len, NULL, &err);
+        if (!orig) {
+            rc = cli_file_error(in, &err);
+            break;
+        }
+        hpcz_nonfinite nf;
+        if (hpcz_find_nonfinite(orig, *m, data, 32, threads, &nf, &err)) {
+            hpcz_model_free(orig);
+            rc = cli_file_error(data, &err);
+            break;
+        }
+        hpcz_model_free(orig);
+        if (!nf.node)
+            break;
+        const char *nname = nf.node->name && *nf.node->name ? nf.node->name : "";
+        if (!fp16 || round == 32) {
+            rc = cli_error("%s: the compressed model turns NaN or Inf on %s where the original stays finite "
+                           "(first at '%s' of node '%s' (%s): %lld of %lld values; output '%s'): not written",
+                           in, data, nf.tensor, nname, nf.node->op_type, (long long)nf.bad_values,
+                           (long long)nf.values, nf.n_outputs ? nf.output : "none yet");
+            break;
+        }
+        /* which nodes stay float32: the one that broke, or, when a Cast the
+         * conversion added overflowed, every node that reads it */
+        const hpcz_graph *g = nf.node->graph;
+        size_t before = keep.n;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const hpcz_node *n = g->nodes[i];
+            bool take = false;
+            if (nf.added_by_compression) {
+                for (size_t k = 0; k < n->n_inputs && !take; k++)
+                    take = n->inputs[k] && !strcmp(n->inputs[k]->name, nf.tensor);
+            } else {
+                take = n == nf.node;
+            }
+            const char *id = n->name && *n->name ? n->name : n->n_outputs && n->outputs[0] ? n->outputs[0]->name : NULL;
+            if (!take || !id)
+                continue;
+            char **nn = realloc(keep.names, (keep.n + 1) * sizeof *nn);
+            if (!nn || !(nn[keep.n] = strdup(id))) {
+                keep.names = nn ? nn : keep.names;
+                rc = cli_error("out of memory");
+                break;
+            }
+            keep.names = nn;
+            keep.n++;
+        }
+        if (rc)
+            break;
+        if (keep.n == before) {
+            rc = cli_error("%s: the float16 model turns NaN or Inf at '%s' on %s and no node can be kept in "
+                           "float32 for it: not written", in, nf.tensor, data);
+            break;
+        }
+        cli_note("float16: '%s' turned NaN or Inf on the data; %s kept in float32", nf.tensor,
+                 nf.added_by_compression ? "the nodes reading it are" : "its node is");
+        hpcz_model *again = hpcz_onnx_load_buffer(orig_bytes, orig_len, NULL, &err);
+        if (!again) {
+            rc = cli_file_error(in, &err);
+            break;
+        }
+        for (size_t i = 0; i < nt->n; i++)
+            free(nt->lines[i]);
+        nt->n = 0;
+        ctx->keep_float = keep_cb;
+        ctx->keep_float_user = &keep;
+        if (hpcz_pipeline_run(pl, again, ctx, &err)) {
+            hpcz_model_free(again);
+            rc = cli_file_error(in, &err);
+            break;
+        }
+        hpcz_model_free(*m);
+        *m = again;
+    }
+    ctx->keep_float = saved_fn;
+    ctx->keep_float_user = saved_user;
+    for (size_t i = 0; i < keep.n; i++)
+        free(keep.names[i]);
+    free(keep.names);
+    return rc;
 }
 
 static double wall_s(void)
@@ -850,7 +951,12 @@ int cmd_quantize(int argc, char **argv)
     }
     uint8_t *orig_bytes = NULL;
     size_t orig_len = 0;
-    if (evaluate && hpcz_onnx_serialize(m, NULL, &orig_bytes, &orig_len, &err)) {
+    /* the data the compressed model is checked on for NaN/Inf */
+    const char *finite_data = calib ? calib : data;
+    if (fp16 && !finite_data)
+        cli_note("float16 without --calib or --data: only constants were checked, not activation ranges "
+                 "(values past 65504 become Inf); give data to keep such nodes in float32");
+    if ((evaluate || finite_data) && hpcz_onnx_serialize(m, NULL, &orig_bytes, &orig_len, &err)) {
         hpcz_model_summary_release(&before);
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);
@@ -873,10 +979,11 @@ int cmd_quantize(int argc, char **argv)
     ctx.data = calib;
     ctx.data_samples = (size_t)calib_samples;
     ctx.threads = threads;
-    if (is_static && (calib || calib_table)) {
+    if ((is_static && (calib || calib_table)) || (fp16 && calib)) {
         /* ranges are measured on the model as the quantization pass will see
-         * it: after the preset's clean-ups */
-        if (!passes && fold) {
+         * it: after the preset's clean-ups (float16: the ranges float16
+         * cannot carry keep their nodes in float32) */
+        if (!passes && fold && is_static) {
             hpcz_pipeline *pre = hpcz_pipeline_parse("fold-bn,eliminate", &err);
             st = pre ? hpcz_pipeline_run(pre, m, &ctx, &err) : err.status;
             hpcz_pipeline_free(pre);
@@ -913,6 +1020,11 @@ int cmd_quantize(int argc, char **argv)
     if (st) {
         hpcz_pipeline_free(pl);
         rc = cli_file_error(in, &err);
+        goto done;
+    }
+    if (finite_data && (rc = repair_nonfinite(in, finite_data, fp16, threads, orig_bytes, orig_len, pl,
+                                               &ctx, &nt, &m))) {
+        hpcz_pipeline_free(pl);
         goto done;
     }
     if (evaluate) {

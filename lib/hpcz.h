@@ -832,6 +832,23 @@ hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_arr
                                hpcz_error *err);
 void hpcz_dataset_free(hpcz_dataset *d);
 
+/* Where a compressed model turns NaN/Inf on data where the original stays
+ * finite (hpcz_find_nonfinite). */
+typedef struct hpcz_nonfinite {
+    size_t samples;               /* samples both models ran */
+    size_t n_outputs;             /* graph outputs of the compressed model hit */
+    char output[256];             /* the first of them */
+    const hpcz_node *node;        /* the first node of the compressed model whose output
+                                     broke (NULL: none); valid while that model lives */
+    char tensor[256];             /* that output's name */
+    int added_by_compression;     /* the tensor is not in the original (a Cast it added) */
+    int64_t bad_values, values;   /* NaN/Inf among that tensor's values, on its first batch */
+} hpcz_nonfinite;
+/* Runs orig and comp on data (a hpcz_dataset spec; max_samples 0 = all) and
+ * fills r. Tensors the original itself makes NaN/Inf are not blamed. */
+hpcz_status hpcz_find_nonfinite(hpcz_model *orig, hpcz_model *comp, const char *data,
+                                size_t max_samples, int threads, hpcz_nonfinite *r, hpcz_error *err);
+
 typedef enum hpcz_calib_method {
     HPCZ_CALIB_MINMAX,
     HPCZ_CALIB_MOVING_MINMAX, /* exponential moving average of per-batch min/max */

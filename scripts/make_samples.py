@@ -280,6 +280,7 @@ _NUMPY_OPS: Dict[str, Callable] = {
     "MatMul": _binary(np.matmul),
     "Relu": _unary(lambda x: np.maximum(x, 0)),
     "Sqrt": _unary(np.sqrt),
+    "Log": _unary(np.log),
     "Erf": _unary(erf),
     "Conv": _conv,
     "MaxPool": _pool(np.max, -np.inf),
@@ -636,6 +637,58 @@ def make_const_weights(r: np.random.Generator):
     return model, cases
 
 
+def make_logmel_int16(r: np.random.Generator):
+    """A log-mel front end fed int16-range audio (as openWakeWord's is): the
+    STFT as two Convs (Hann-windowed cos and sin kernels, hop 128), power,
+    a mel matrix and Log. Its Conv outputs reach about 1e6: float16's 65504
+    overflows there to Inf, and every output turns Inf/NaN (issue 11 defect
+    5). Only data can tell: every constant fits float16."""
+    n_fft, hop, bins, mels, samples = 256, 128, 64, 20, 3200
+    t = np.arange(n_fft)
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * t / n_fft)
+    k = np.arange(bins)[:, None]
+    cos_k = (win * np.cos(2 * np.pi * k * t / n_fft)).astype(np.float32)[:, None, :]
+    sin_k = (-win * np.sin(2 * np.pi * k * t / n_fft)).astype(np.float32)[:, None, :]
+    # triangular mel-like filters over the bins
+    centers = np.linspace(1, bins - 2, mels + 2)
+    mel = np.zeros((bins, mels), np.float32)
+    for m_ in range(mels):
+        lo, c, hi = centers[m_], centers[m_ + 1], centers[m_ + 2]
+        for b_ in range(bins):
+            if lo <= b_ <= c:
+                mel[b_, m_] = (b_ - lo) / max(c - lo, 1e-6)
+            elif c < b_ <= hi:
+                mel[b_, m_] = (hi - b_) / max(hi - c, 1e-6)
+    inits = [numpy_helper.from_array(cos_k, "stft_cos"), numpy_helper.from_array(sin_k, "stft_sin"),
+             numpy_helper.from_array(mel, "mel"), numpy_helper.from_array(np.array(1e-6, np.float32), "eps")]
+    conv = dict(strides=[hop])
+    nodes = [
+        helper.make_node("Conv", ["audio", "stft_cos"], ["re"], name="stft_re", **conv),
+        helper.make_node("Conv", ["audio", "stft_sin"], ["im"], name="stft_im", **conv),
+        helper.make_node("Mul", ["re", "re"], ["re2"], name="re2"),
+        helper.make_node("Mul", ["im", "im"], ["im2"], name="im2"),
+        helper.make_node("Add", ["re2", "im2"], ["power"], name="power"),
+        helper.make_node("Transpose", ["power"], ["power_t"], name="to_time_major", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["power_t", "mel"], ["mel_power"], name="mel_matmul"),
+        helper.make_node("Add", ["mel_power", "eps"], ["mel_eps"], name="add_eps"),
+        helper.make_node("Log", ["mel_eps"], ["logmel"], name="log"),
+    ]
+    frames = (samples - n_fft) // hop + 1
+    g = helper.make_graph(
+        nodes, "logmel_int16",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, 1, samples])],
+        [helper.make_tensor_value_info("logmel", TensorProto.FLOAT, [1, frames, mels])],
+        initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="hpcz-samples")
+    model.ir_version = 8
+    # a voiced sound: harmonics of 150 Hz at 16 kHz, int16 scale, with noise
+    tt = np.arange(samples) / 16000.0
+    audio = sum(np.sin(2 * np.pi * 150 * h * tt) / h for h in range(1, 6)) * 9000
+    audio = (audio + r.standard_normal(samples) * 300).astype(np.float32).reshape(1, 1, samples)
+    feeds = {"audio": audio}
+    return model, {"": (feeds, run_reference(model, feeds))}
+
+
 def make_patterns(out: Path) -> dict:
     """Write samples/patterns/: models, seeded inputs, expected outputs, manifest.json.
 
@@ -665,6 +718,7 @@ def make_patterns(out: Path) -> dict:
             "output",
             dynamic_axes={"input": {0: "batch", 1: "seq"}, "output": {0: "batch", 1: "seq"}},
         ),
+        "logmel_int16": lambda: make_logmel_int16(r),
     }
 
     manifest = {}

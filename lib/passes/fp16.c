@@ -101,6 +101,37 @@ static bool shape_float(const hpcz_value *v)
     return v && v->aux == 1;
 }
 
+/* Ranges measured on data (a calibration table) that float16 cannot carry:
+ * a float input or output beyond 65504 overflows to Inf (a log-mel front
+ * end's power spectrum), one whose values mostly lie below float16's
+ * smallest normal (6.1e-5) loses its precision. */
+static bool observed_problem(const hpcz_calib_table *t, const hpcz_node *n, char *why, size_t cap)
+{
+    for (int side = 0; side < 2; side++) {
+        size_t cnt = side ? n->n_outputs : n->n_inputs;
+        hpcz_value *const *vs = side ? n->outputs : n->inputs;
+        for (size_t i = 0; i < cnt; i++) {
+            const hpcz_value *v = vs[i];
+            if (!v || (!side && float32_slot(n, i)))
+                continue;
+            const hpcz_calib_range *r = hpcz_calib_find(t, v->name);
+            if (!r)
+                continue;
+            double amax = fmax(fabs(r->seen_min), fabs(r->seen_max));
+            if (amax > 65504.0) {
+                snprintf(why, cap, "'%s' reaches %g on the data, beyond float16's 65504", v->name, amax);
+                return true;
+            }
+            if (side && r->abs_p99 > 0 && r->abs_p99 < 6.1e-5) {
+                snprintf(why, cap, "99%% of '%s' lies below %g on the data, under float16's smallest "
+                         "normal number", v->name, (double)r->abs_p99);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* Decide node precision: P_HALF or P_FLOAT, with the reason for float. */
 static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
 {
@@ -122,6 +153,12 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
         snprintf(why, cap, "excluded");
         return P_FLOAT;
     }
+    if (f->ctx && f->ctx->keep_float && f->ctx->keep_float(f->ctx->keep_float_user, n)) {
+        snprintf(why, cap, "its values turned NaN or Inf in float16 on the data");
+        return P_FLOAT;
+    }
+    if (f->ctx && f->ctx->calib && observed_problem(f->ctx->calib, n, why, cap))
+        return P_FLOAT;
     if (!strcmp(op, "Cast")) {
         /* a Cast from an integer type starts shape arithmetic unless it feeds float math */
         int64_t to = hpcz_node_attr_int(n, "to", 0);

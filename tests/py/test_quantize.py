@@ -161,6 +161,29 @@ def gptq_checks():
     check(s_gq >= s_rtn + 3, "GPTQ int4 on the CNN: %.1f >= %.1f + 3 dB" % (s_gq, s_rtn))
 
 
+def logmel_checks():
+    """Issue 11 defect 5: a log-mel front end on int16-range audio overflows
+    float16 in its STFT Convs although every constant fits. With data (--calib
+    or --data) hpcz keeps what overflows in float32; without, it says that
+    activations went unchecked."""
+    src = os.path.join(SAMPLES, "patterns", "logmel_int16.onnx")
+    audio = os.path.join(SAMPLES, "patterns", "logmel_int16.input_audio.npy")
+    feeds = {"audio": np.load(audio)}
+    ref = run(src, feeds)[0]
+    for how in (["--calib", audio], ["--data", audio]):
+        out = quantize(src, "logmel16%s.onnx" % how[0].strip("-"), "--dtype", "fp16", "--keep-io-types", *how)
+        check(out is not None, "logmel fp16 %s runs" % how[0])
+        if out:
+            got = run(out, feeds)[0]
+            cos = float(np.sum(ref * got) / np.sqrt(np.sum(ref * ref) * np.sum(got * got)))
+            check(np.all(np.isfinite(got)) and cos >= 0.9999,
+                  "logmel fp16 %s: finite outputs in ORT, cosine %.6f >= 0.9999" % (how[0], cos))
+    r = subprocess.run([HPCZ, "quantize", src, "-o", os.path.join(TMP, "logmel16_blind.onnx"), "--dtype", "fp16",
+                        "--keep-io-types"], capture_output=True, text=True)
+    check(r.returncode == 0 and "activation ranges" in r.stderr,
+          "logmel fp16 without data says activations were not checked: " + r.stderr.strip()[-160:])
+
+
 def static_checks():
     calib = os.path.join(SAMPLES, "digits", "calib")
     cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
@@ -341,6 +364,7 @@ def main():
     bad = run(os.path.join(TMP, "naive16.onnx"), {"x": feeds["x"].astype(np.float16)})[0].astype(np.float32)
     check(not np.allclose(ref, bad, rtol=2e-2, atol=2e-2), "a naive float16 cast of the same model is wrong (control)")
 
+    logmel_checks()
     static_checks()
     gptq_checks()
     dynamic_checks()
