@@ -887,9 +887,12 @@ int cmd_quantize(int argc, char **argv)
             snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", keep_io ? "true" : "false",
                      include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
                      exclude ? exclude : "");
-        else if (gptq)
-            snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%lld,symmetric=%s%s%s}", int4 ? "int4" : "int8",
-                     block, symmetric == 1 ? "true" : "false", include ? ",include=" : "", include ? include : "");
+        else if (gptq) /* then round-to-nearest for the layers GPTQ cannot measure (subgraphs) */
+            snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%lld,symmetric=%s%s%s},%s{block-size=%lld%s%s%s}",
+                     int4 ? "int4" : "int8", block, symmetric == 1 ? "true" : "false",
+                     include ? ",include=" : "", include ? include : "", int4 ? "quantize-int4" : "quantize-int8",
+                     block, int4 ? (symmetric == 1 ? ",symmetric=true" : ",symmetric=false") : "",
+                     include ? ",include=" : "", include ? include : "");
         else if (int4)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);

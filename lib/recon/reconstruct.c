@@ -420,6 +420,36 @@ static const hpcz_pass_opt opts[] = {
     {0},
 };
 
+
+typedef struct sub_note {
+    hpcz_pass_ctx *ctx;
+    hpcz_node_filter *f;
+    size_t n;
+} sub_note;
+
+static void note_sub_layers(sub_note *sn, hpcz_graph *g, const hpcz_node *owner)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        layer_geom lg;
+        const char *why;
+        if (hpcz_filter_match(sn->f, n) && n->n_inputs >= 2 && n->inputs[0] && geometry(n, &lg, &why)) {
+            sn->n++;
+            hpcz_pass_note(sn->ctx, "quantize-gptq",
+                           "'%s' (%s) sits in a subgraph of '%s' (%s): GPTQ cannot observe its inputs; "
+                           "round-to-nearest instead", n->name ? n->name : "", n->op_type,
+                           owner->name ? owner->name : "", owner->op_type);
+        }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            hpcz_attr *at = &n->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                note_sub_layers(sn, at->g, n);
+            for (size_t k = 0; at->type == HPCZ_ATTR_GRAPHS && k < at->n; k++)
+                note_sub_layers(sn, at->graphs[k], n);
+        }
+    }
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     if (!ctx->data)
@@ -825,8 +855,22 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         hpcz_drop_unused_inits(g);
         st = hpcz_graph_toposort(g, err);
     }
-    if (!st && done == 0)
-        st = hpcz_fail(err, HPCZ_ERR_INVALID, "no layer could be quantized with GPTQ");
+    if (!st) {
+        /* layers inside If/Loop/Scan bodies: the runtime does not hand their
+         * inputs to observers, so GPTQ has no Hessian for them; say so (the
+         * CLI runs RTN after GPTQ for what is left) */
+        sub_note sn = {ctx, &f, 0};
+        for (size_t i = 0; i < g->n_nodes; i++)
+            for (size_t a = 0; a < g->nodes[i]->n_attrs; a++) {
+                hpcz_attr *at = &g->nodes[i]->attrs[a];
+                if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                    note_sub_layers(&sn, at->g, g->nodes[i]);
+                for (size_t k = 0; at->type == HPCZ_ATTR_GRAPHS && k < at->n; k++)
+                    note_sub_layers(&sn, at->graphs[k], g->nodes[i]);
+            }
+        if (done == 0)
+            hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in subgraphs)", sn.n);
+    }
     if (!st)
         hpcz_pass_note(ctx, "quantize-gptq", "%zu layer%s quantized with error compensation", done, done == 1 ? "" : "s");
     return st;
