@@ -4,6 +4,8 @@
 #   scripts/install-deps.sh --test   + what the tests need (python3-venv for the
 #                                      test virtual environment)
 #   scripts/install-deps.sh --samples + what scripts/make_samples.py needs
+#   scripts/install-deps.sh --zoo    + what scripts/zoo/make_data.py needs (speech,
+#                                      fonts, PIL, licence texts as words)
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libprotobuf-c-dev protobuf-c-compiler
@@ -13,6 +15,7 @@ for arg in "$@"; do
     --test) pkgs+=(python3 python3-venv python3-pip) ;;
     --samples) pkgs+=(python3 python3-torch python3-sklearn python3-onnx python3-torchvision) ;;
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+    --zoo) pkgs+=(python3 python3-venv espeak-ng python3-pil fonts-dejavu-core fonts-dejavu-extra base-files) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

@@ -123,18 +123,18 @@ fetch_one() {
 }
 
 status=0
-while IFS=$'\t' read -r name spec path want lic task what; do
+while IFS=$'\t' read -r name spec path want _lic task _what; do
   case "$name" in ''|'#'*) continue ;; esac
   if [ $# -gt 0 ]; then
     hit=0
     for m in "$@"; do [ "$m" = "$name" ] && hit=1; done
     [ $hit = 1 ] || continue
   fi
-  fetch_one "$task, $lic" "$name" "$spec" "$path" "$want" "$zoo/models/$name.onnx" || status=1
+  fetch_one "$task" "$name" "$spec" "$path" "$want" "$zoo/models/$name.onnx" || status=1
 done < "$here/models.tsv"
 
 # auxiliary files (vocab, charsets) the data and metric scripts need
-while IFS=$'\t' read -r file spec path want what; do
+while IFS=$'\t' read -r file spec path want _what; do
   case "$file" in ''|'#'*) continue ;; esac
   fetch_one "aux" "$file" "$spec" "$path" "$want" "$zoo/aux/$file" >/dev/null || {
     printf 'FAIL  aux %s (%s)\n' "$file" "$spec"; status=1; }
