@@ -692,6 +692,19 @@ static hpcz_status drop_float_weight(hpcz_graph *g, hpcz_value *wv)
     return HPCZ_OK;
 }
 
+typedef struct sort_ctx {
+    hpcz_error *err;
+    hpcz_status st;
+} sort_ctx;
+
+static int sort_graph(hpcz_graph *g, void *ctx)
+{
+    sort_ctx *sc = ctx;
+    if (!sc->st)
+        sc->st = hpcz_graph_toposort(g, sc->err);
+    return sc->st != HPCZ_OK;
+}
+
 static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx *ctx,
                                   hpcz_error *err)
 {
@@ -765,7 +778,12 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
     free(s.c);
     if (st)
         return st;
-    if ((st = hpcz_graph_toposort(m->graph, err)))
+    /* DequantizeLinear nodes were appended to whichever graph held the
+     * weight: subgraphs (an If branch's Constant weights) need sorting as
+     * much as the main graph (ONNX Runtime refuses the model otherwise) */
+    sort_ctx sc = {err, HPCZ_OK};
+    hpcz_model_foreach_graph(m, sort_graph, &sc);
+    if ((st = sc.st))
         return st;
     char kinds[128] = "";
     size_t k = 0;

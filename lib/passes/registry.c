@@ -356,6 +356,40 @@ void hpcz_pass_note(hpcz_pass_ctx *ctx, const char *pass, const char *fmt, ...)
     ctx->log(ctx->log_user, pass, buf);
 }
 
+/* ONNX wants every graph's nodes in topological order, subgraphs too (ONNX
+ * Runtime refuses a model otherwise): a pass that appends nodes must sort
+ * the graph it appended to. Checked after every pass in debug builds. */
+static hpcz_status check_sorted(hpcz_graph *g, hpcz_error *err)
+{
+    for (size_t i = 0; i < g->n_nodes; i++)
+        g->nodes[i]->aux = (int)i;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const hpcz_value *v = n->inputs[k];
+            if (v && v->producer && v->producer->graph == g && v->producer->aux >= (int)i)
+                return hpcz_fail(err, HPCZ_ERR_INVALID,
+                                 "node '%s' (%s) reads '%s' before '%s' makes it: the graph%s%s is not "
+                                 "sorted", n->name ? n->name : "", n->op_type, v->name,
+                                 v->producer->name ? v->producer->name : "", g->parent ? " of " : "",
+                                 g->parent && g->owner && g->owner->name ? g->owner->name : "");
+        }
+    }
+    hpcz_status st = HPCZ_OK;
+    for (size_t i = 0; i < g->n_nodes && !st; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t a = 0; a < n->n_attrs && !st; a++) {
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH && n->attrs[a].g)
+                st = check_sorted(n->attrs[a].g, err);
+            for (size_t k = 0; n->attrs[a].type == HPCZ_ATTR_GRAPHS && k < n->attrs[a].n && !st; k++)
+                st = check_sorted(n->attrs[a].graphs[k], err);
+        }
+    }
+    for (size_t i = 0; i < g->n_nodes; i++)
+        g->nodes[i]->aux = 0;
+    return st;
+}
+
 hpcz_status hpcz_pipeline_run(hpcz_pipeline *pl, hpcz_model *m, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     hpcz_pass_ctx local;
@@ -372,7 +406,9 @@ hpcz_status hpcz_pipeline_run(hpcz_pipeline *pl, hpcz_model *m, hpcz_pass_ctx *c
             hpcz_error_prefix(err, pre);
             return st;
         }
-        if (ctx->verify && (st = hpcz_model_verify(m, err))) {
+        if (ctx->verify && !(st = hpcz_model_verify(m, err)))
+            st = check_sorted(m->graph, err);
+        if (ctx->verify && st) {
             char pre[200];
             snprintf(pre, sizeof pre, "internal error: pass '%s' left an invalid model", a->pass->name);
             hpcz_error_prefix(err, pre);

@@ -161,6 +161,39 @@ def gptq_checks():
     check(s_gq >= s_rtn + 3, "GPTQ int4 on the CNN: %.1f >= %.1f + 3 dB" % (s_gq, s_rtn))
 
 
+def subgraph_constant_checks():
+    """Weights held by Constant nodes inside an If branch (silero-vad's form):
+    the DequantizeLinear nodes go into the branch, sorted, so ONNX Runtime
+    loads the model (it refused an unsorted branch)."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(16, 16)).astype(np.float32)
+    then_g = helper.make_graph(
+        [helper.make_node("Constant", [], ["w"], value=numpy_helper.from_array(w, "w")),
+         helper.make_node("MatMul", ["x", "w"], ["t"], name="then_mm")],
+        "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2, 16])])
+    else_g = helper.make_graph(
+        [helper.make_node("Constant", [], ["w2"], value=numpy_helper.from_array(-w, "w2")),
+         helper.make_node("MatMul", ["x", "w2"], ["e"], name="else_mm")],
+        "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 16])])
+    g = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then_g, else_branch=else_g)],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16]),
+              helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 16])])
+    src = os.path.join(TMP, "if_const.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    x = rng.normal(size=(2, 16)).astype(np.float32)
+    for mode in (["--mode", "weight-only"], ["--dtype", "int4"]):
+        out = quantize(src, "if_const_q%s.onnx" % mode[-1], *mode)
+        check(out is not None, "Constant weights in If branches quantize (%s)" % mode[-1])
+        if out:
+            for c in (True, False):
+                ref = run(src, {"x": x, "cond": np.array(c)})[0]
+                got = run(out, {"x": x, "cond": np.array(c)})[0]
+                check(sqnr(ref, got) > 20, "%s, branch %s: ONNX Runtime loads and runs it (SQNR %.1f dB)"
+                      % (mode[-1], c, sqnr(ref, got)))
+
+
 def logmel_checks():
     """Issue 11 defect 5: a log-mel front end on int16-range audio overflows
     float16 in its STFT Convs although every constant fits. With data (--calib
@@ -365,6 +398,7 @@ def main():
     check(not np.allclose(ref, bad, rtol=2e-2, atol=2e-2), "a naive float16 cast of the same model is wrong (control)")
 
     logmel_checks()
+    subgraph_constant_checks()
     static_checks()
     gptq_checks()
     dynamic_checks()
