@@ -33,7 +33,10 @@ const rt_op *rt_op_find(const char *domain, const char *name, int opset)
     for (size_t t = 0; t < HPCZ_ARRAY_SIZE(tables); t++)
         for (size_t i = 0; i < tables[t]->n; i++) {
             const rt_op *op = &tables[t]->ops[i];
-            if (strcmp(op->name, name) || !same_domain(op->domain, domain))
+            /* first byte before strcmp: this runs a few times per node while
+             * planning, over a table of some hundred ops */
+            if (op->name[0] != name[0] || strcmp(op->name, name) ||
+                !same_domain(op->domain, domain))
                 continue;
             if (op->min_opset <= opset && (!best || op->min_opset > best->min_opset))
                 best = op;
