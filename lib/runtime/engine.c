@@ -1657,12 +1657,16 @@ static void exec_release(rt_exec *e)
 rt_sub *rt_sub_get(rt_ctx *c, const hpcz_graph *g, size_t slot)
 {
     rt_exec *e = c->exec;
+    /* the step is the one whose state fill_ctx handed the kernel (a search
+     * by node made each run of an If or Loop cost the whole graph) */
     rt_step *sp = NULL;
-    for (size_t k = 0; k < e->n_steps; k++)
-        if (e->steps[k].node == c->node) {
+    if (e && c->state && e->n_steps) {
+        uintptr_t at = (uintptr_t)c->state - offsetof(rt_step, state), lo = (uintptr_t)e->steps;
+        size_t k = (at - lo) / sizeof *e->steps;
+        if (at >= lo && k < e->n_steps && at == (uintptr_t)&e->steps[k] &&
+            e->steps[k].node == c->node)
             sp = &e->steps[k];
-            break;
-        }
+    }
     if (!sp || slot >= sp->n_subs) {
         rt_bad(c, "subgraph slot %zu out of range", slot);
         return NULL;
