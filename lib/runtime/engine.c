@@ -693,6 +693,8 @@ static hpcz_status step_unsupported(const rt_step *sp, hpcz_error *err)
 }
 
 #define MAX_IO 64
+/* hpcz_plan_opts.shapes_only: the largest result folded at plan time */
+#define RT_SHAPES_FOLD_MAX ((uint64_t)64 << 20)
 
 static void mark_sub_flag(rt_exec *e, const hpcz_graph *sub, bool *flag)
 {
@@ -1406,6 +1408,7 @@ out:
 static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
 {
     hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    bool shapes_only = e->root && e->root->opts.shapes_only;
     /* forget the previous plan */
     for (size_t s = 0; s < e->n_slots; s++) {
         rt_slot *sl = &e->slots[s];
@@ -1454,6 +1457,21 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         }
         unsigned fl = sp->op->flags;
         bool fold = !(fl & RT_NOFOLD) && (all_data || ((fl & RT_SHAPE_ONLY) && all_shapes));
+        if (fold && shapes_only) {
+            /* a plan for shapes only folds what stays small (shape
+             * subexpressions), not a ConstantOfShape of gigabytes */
+            if (!dtype_ok(sp, ins))
+                return step_unsupported(sp, err);
+            c.infer = true;
+            hpcz_status st = e->be->run_node(&c);
+            if (st)
+                return st;
+            uint64_t bytes = 0;
+            for (size_t j = 0; j < sp->n_out; j++)
+                bytes += outs[j] ? outs[j]->nbytes : 0;
+            fold = !c.need_data && bytes <= RT_SHAPES_FOLD_MAX;
+            c.need_data = false;
+        }
         if (fold) {
             if (!dtype_ok(sp, ins))
                 return step_unsupported(sp, err);
@@ -1493,7 +1511,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->dynamic = dyn;
         e->n_dynamic += dyn;
     }
-    if (!e->sub && !(e->root && e->root->opts.observer)) {
+    if (!e->sub && !shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fuse_activations(e, err);
         if (!st)
             st = fuse_qdq(e, err);
@@ -1538,7 +1556,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
      * does not overlap a placed buffer whose lifetime intersects its own
      * (greedy by size, as TFLite's arena planner does). */
     size_t total = 0;
-    hpcz_status st = arena_place(e, &total, err);
+    hpcz_status st = shapes_only ? HPCZ_OK : arena_place(e, &total, err);
     if (st)
         return st;
     e->arena_size = total;
@@ -1928,10 +1946,39 @@ hpcz_status hpcz_plan_check_input(const hpcz_plan *p, size_t i, const hpcz_array
     return hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s': expected %s, got %s", v->name, want, got);
 }
 
+hpcz_status hpcz_plan_shapes(hpcz_plan *p, const hpcz_array *inputs, hpcz_error *err)
+{
+    rt_exec *e = &p->e;
+    for (size_t i = 0; i < e->n_in; i++) {
+        hpcz_array a = inputs[i];
+        a.data = NULL;
+        a.numel = 0; /* no data wanted: the check then looks at dtype and shape only */
+        hpcz_status st = hpcz_plan_check_input(p, i, &a, err);
+        if (st)
+            return st;
+    }
+    for (size_t i = 0; i < e->n_in; i++) {
+        rt_slot *sl = &e->slots[e->in_slots[i]];
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->a.dtype = inputs[i].dtype;
+        sl->a.ndim = inputs[i].ndim;
+        memcpy(sl->a.dims, inputs[i].dims, (size_t)inputs[i].ndim * sizeof(int64_t));
+        sl->a.numel = rt_numel(inputs[i].ndim, inputs[i].dims);
+        sl->a.nbytes = hpcz_dtype_nbytes(inputs[i].dtype, sl->a.numel);
+    }
+    e->be->set_threads(p->threads);
+    hpcz_status st = exec_plan(e, err);
+    if (st)
+        e->planned = false;
+    return st;
+}
+
 hpcz_status hpcz_plan_run(hpcz_plan *p, const hpcz_array *inputs, hpcz_array *outputs,
                           hpcz_error *err)
 {
     rt_exec *e = &p->e;
+    if (p->opts.shapes_only)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "a plan for shapes only does not run");
     bool replan = !e->planned;
     for (size_t i = 0; i < e->n_in; i++) {
         hpcz_status st = hpcz_plan_check_input(p, i, &inputs[i], err);
@@ -2009,6 +2056,30 @@ const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k)
 void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times)
 {
     p->profile = times;
+}
+
+int hpcz_plan_node_folded(const hpcz_plan *p, size_t k)
+{
+    return k < p->e.n_steps && p->e.planned && p->e.steps[k].folded;
+}
+
+const hpcz_array *hpcz_plan_node_output(const hpcz_plan *p, size_t k, size_t j)
+{
+    if (k >= p->e.n_steps || !p->e.planned)
+        return NULL;
+    const rt_step *sp = &p->e.steps[k];
+    if (sp->dynamic || j >= sp->n_out || sp->node->outputs[j] == NULL)
+        return NULL;
+    /* the slot built for the output (fusion may have rewired out[0]) */
+    int s = j == 0 ? sp->out0_built : sp->out[j];
+    if (s < 0)
+        return NULL;
+    const rt_slot *sl = &p->e.slots[s];
+    if (sl->kind != SLOT_STATIC && sl->kind != SLOT_CONST && sl->kind != SLOT_NONE)
+        return NULL;
+    if (sl->kind == SLOT_NONE) /* fused away: the fused output has the same shape */
+        sl = &p->e.slots[sp->out[0]];
+    return &sl->a;
 }
 
 uint64_t hpcz_plan_node_flops(const hpcz_plan *p, size_t k)
