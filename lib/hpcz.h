@@ -825,7 +825,10 @@ typedef struct hpcz_dataset hpcz_dataset;
  * input_<i>.pb; or a single .npy file (one-input models); or "random:N" for N
  * seeded standard-normal samples (a proxy, said so). Every array is checked
  * against the plan's input (dtype, rank, non-batch dims): a mismatch names
- * the file and the expected shape. max_samples 0 = all. */
+ * the file and the expected shape. max_samples 0 = all. Large .npy files
+ * are mapped, not read: only the rows a batch copies are touched, so memory
+ * follows the samples used, not the file size; files past max_samples are not
+ * opened. */
 hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_samples,
                                 hpcz_error *err);
 size_t hpcz_dataset_size(const hpcz_dataset *d);
