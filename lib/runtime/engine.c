@@ -1301,7 +1301,17 @@ static bool arena_greedy(rt_exec *e, arena_ctx *c, const int *set, size_t n, siz
                 return false;
             off = top_query(c, 1, 0, c->tleaves, (size_t)sl->first, (size_t)sl->last);
         } else {
-            qsort(c->busy, c->nb, sizeof *c->busy, cmp_range);
+            if (c->nb > 16) {
+                qsort(c->busy, c->nb, sizeof *c->busy, cmp_range);
+            } else { /* usually two or three: insertion sort */
+                for (size_t x = 1; x < c->nb; x++) {
+                    arena_range r = c->busy[x];
+                    size_t y = x;
+                    for (; y > 0 && cmp_range(&c->busy[y - 1], &r) > 0; y--)
+                        c->busy[y] = c->busy[y - 1];
+                    c->busy[y] = r;
+                }
+            }
             for (size_t a = 0; a < c->nb; a++) {
                 if (c->busy[a].lo >= off + need)
                     break;
