@@ -47,17 +47,8 @@ def field(num, payload):
     return varint(num << 3 | 2) + varint(len(payload)) + payload
 
 
-def hostile():
+def hostile_loops():
     os.makedirs(HOSTILE, exist_ok=True)
-    # a 600-character initializer name: quantize's new tensor names once
-    # went through a 512-byte buffer and the retry loop never ended
-    name = "layer_" + "w" * 594
-    w = helper.make_tensor(name, TensorProto.FLOAT, [16, 8],
-                           [((i * 37) % 23 - 11) / 10.0 for i in range(128)])
-    m = model_of([helper.make_node("MatMul", ["x", name], ["y"], name="mm_" + "n" * 600)],
-                 [vi("x", (1, 16))], [vi("y", (1, 8))], [w])
-    with open(os.path.join(HOSTILE, "long_name.onnx"), "wb") as f:
-        f.write(m.SerializeToString())
     # Loops that must never run: `hpcz prune` once ran the model to count
     # MACs and hung on 2^62 iterations, or grew to gigabytes stacking scan
     # outputs. A MatMul before the loop and one in its body.
@@ -86,8 +77,22 @@ def hostile():
             f.write(m.SerializeToString())
 
 
+def hostile():
+    os.makedirs(HOSTILE, exist_ok=True)
+    # a 600-character initializer name: quantize's new tensor names once
+    # went through a 512-byte buffer and the retry loop never ended
+    name = "layer_" + "w" * 594
+    w = helper.make_tensor(name, TensorProto.FLOAT, [16, 8],
+                           [((i * 37) % 23 - 11) / 10.0 for i in range(128)])
+    m = model_of([helper.make_node("MatMul", ["x", name], ["y"], name="mm_" + "n" * 600)],
+                 [vi("x", (1, 16))], [vi("y", (1, 8))], [w])
+    with open(os.path.join(HOSTILE, "long_name.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+
+
 def main():
     hostile()
+    hostile_loops()
     os.makedirs(OUT, exist_ok=True)
     # a -> b -> a
     save(model_of([helper.make_node("Relu", ["b"], ["a"], name="first"),
