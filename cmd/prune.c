@@ -281,8 +281,8 @@ static int run_sensitivity(hpcz_model *m, const char *in, const char *data, cons
         free(bytes);
         return cli_file_error(in, &err);
     }
-    uint64_t base_macs = 0;
-    if (channel && hpcz_model_macs(m, data, threads, &base_macs, &err)) {
+    hpcz_macs bm = {0};
+    if (channel && hpcz_model_macs(m, data, threads, &bm, &err)) {
         free(bytes);
         hpcz_model_summary_release(&base);
         return cli_file_error(data, &err);
@@ -344,9 +344,9 @@ static int run_sensitivity(hpcz_model *m, const char *in, const char *data, cons
                 r->params_cut[k] = channel ? (int64_t)base.params - (int64_t)s2.params : (int64_t)nz0 - (int64_t)nz1;
                 hpcz_model_summary_release(&s2);
             }
-            uint64_t mc = 0;
+            hpcz_macs mc;
             if (channel && hpcz_model_macs(c, data, threads, &mc, &err) == HPCZ_OK)
-                r->macs_cut[k] = (int64_t)base_macs - (int64_t)mc;
+                r->macs_cut[k] = (int64_t)bm.macs - (int64_t)mc.macs;
             hpcz_compare_result_free(res);
             hpcz_model_free(orig);
             hpcz_model_free(c);
@@ -415,7 +415,7 @@ static int run_sensitivity(hpcz_model *m, const char *in, const char *data, cons
         /* greedy: the step with the least added output noise per unit of budget */
         int *lvl = calloc(n + 1, sizeof *lvl);
         int64_t have_p = channel ? (int64_t)base.params : (int64_t)(base.params - (uint64_t)base.zeros);
-        int64_t have_m = (int64_t)base_macs;
+        int64_t have_m = (int64_t)bm.macs;
         bool use_macs = target_macs >= 0;
         for (size_t i = 0; i < n && lvl; i++)
             lvl[i] = -1;
@@ -779,8 +779,9 @@ int cmd_prune(int argc, char **argv)
         return cli_file_error(in, &err);
     }
     hpcz_model_foreach_graph(m, scan_layers, &L);
-    /* MACs per sample, measured by running one sample (data given, or random) */
-    uint64_t macs_before = 0, macs_after = 0;
+    /* MACs per sample, counted from shapes (symbolic dimensions from the
+     * data when given); the model is not run */
+    hpcz_macs macs_before = {0}, macs_after = {0};
     bool have_macs = false;
     {
         hpcz_error merr;
@@ -810,6 +811,7 @@ int cmd_prune(int argc, char **argv)
         const char *md = data ? data : calib && strncmp(calib, "random:", 7) ? calib : NULL;
         have_macs = hpcz_model_macs(m, md, threads, &macs_after, &merr) == HPCZ_OK;
     }
+    bool macs_estimate = have_macs && (macs_before.estimate || macs_after.estimate);
     if (!dry_run && (st = hpcz_model_save(m, out, HPCZ_FORMAT_AUTO, &(hpcz_save_opts){.overwrite_inputs = in_place}, NULL, &err))) {
         rc = cli_file_error(out, &err);
         goto done;
@@ -821,8 +823,10 @@ int cmd_prune(int argc, char **argv)
         fprintf(stderr, "  non-zeros   %s -> %s (%.1f%% of the parameters are zero)\n", cli_count(nz_b),
                 cli_count(nz_a), after.params ? 100.0 * (double)after.zeros / (double)after.params : 0.0);
         if (have_macs)
-            fprintf(stderr, "  MACs        %s -> %s per sample (%.1f%%)\n", cli_count(macs_before),
-                    cli_count(macs_after), macs_before ? 100.0 * (double)macs_after / (double)macs_before : 0.0);
+            fprintf(stderr, "  MACs        %s -> %s per sample (%.1f%%)%s\n", cli_count(macs_before.macs),
+                    cli_count(macs_after.macs),
+                    macs_before.macs ? 100.0 * (double)macs_after.macs / (double)macs_before.macs : 0.0,
+                    macs_estimate ? " (estimate: Loop/If bodies counted once, or shapes known only at run time)" : "");
         fprintf(stderr, "  %-32s %-10s %10s %10s %8s %8s\n", "layer", "op", "weights", "after",
                 "zeros", "after");
         for (size_t i = 0; i < L.n; i++) {
@@ -864,8 +868,9 @@ int cmd_prune(int argc, char **argv)
         hpcz_json_object_end(&j);
         if (have_macs) {
             hpcz_json_object_begin(&j, "macs_per_sample");
-            hpcz_json_uint(&j, "before", macs_before);
-            hpcz_json_uint(&j, "after", macs_after);
+            hpcz_json_uint(&j, "before", macs_before.macs);
+            hpcz_json_uint(&j, "after", macs_after.macs);
+            hpcz_json_bool(&j, "estimate", macs_estimate);
             hpcz_json_object_end(&j);
         } else {
             hpcz_json_null(&j, "macs_per_sample");

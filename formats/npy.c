@@ -6,6 +6,10 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct npy_type {
     const char *descr; /* without the byte-order character */
@@ -41,9 +45,11 @@ static const char *dict_value(const char *h, size_t len, const char *key)
     return NULL;
 }
 
-hpcz_status hpcz_npy_load_buffer(const void *buf, size_t len, hpcz_array *out, hpcz_error *err)
+/* Parses and checks the header of the .npy bytes b[0, len): out gets dtype
+ * and shape (no data), *data_off where the data starts. */
+static hpcz_status npy_header(const uint8_t *b, size_t len, hpcz_array *out, size_t *data_off,
+                              hpcz_error *err)
 {
-    const uint8_t *b = buf;
     memset(out, 0, sizeof *out);
     if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
         return hpcz_fail(err, HPCZ_ERR_PARSE, "not a .npy file (bad magic)");
@@ -148,14 +154,83 @@ hpcz_status hpcz_npy_load_buffer(const void *buf, size_t len, hpcz_array *out, h
                        len - hoff - hlen, need);
         goto out;
     }
-    st = hpcz_array_alloc(out, dtype, nd, dims, err);
-    if (st)
-        goto out;
-    if (need)
-        memcpy(out->data, b + hoff + hlen, need);
+    out->dtype = dtype;
+    out->ndim = nd;
+    memcpy(out->dims, dims, (size_t)nd * sizeof *dims);
+    out->numel = n;
+    out->nbytes = need;
+    *data_off = hoff + hlen;
 out:
     free(h);
     return st;
+}
+
+hpcz_status hpcz_npy_load_buffer(const void *buf, size_t len, hpcz_array *out, hpcz_error *err)
+{
+    hpcz_array hdr;
+    size_t off;
+    memset(out, 0, sizeof *out);
+    hpcz_status st = npy_header(buf, len, &hdr, &off, err);
+    if (st)
+        return st;
+    st = hpcz_array_alloc(out, hdr.dtype, hdr.ndim, hdr.dims, err);
+    if (st)
+        return st;
+    if (hdr.nbytes)
+        memcpy(out->data, (const uint8_t *)buf + off, hdr.nbytes);
+    return HPCZ_OK;
+}
+
+/* Below this size a file is read, not mapped: a folder of thousands of
+ * one-sample files must not use up the process's mappings. */
+#define NPY_MAP_MIN ((size_t)1 << 20)
+
+hpcz_status hpcz_npy_map(const char *path, hpcz_npy_mapped *out, hpcz_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat sst;
+    if (fd < 0 || fstat(fd, &sst) != 0 || !S_ISREG(sst.st_mode) ||
+        (uint64_t)sst.st_size < NPY_MAP_MIN || (uint64_t)sst.st_size > NPY_MAX_FILE) {
+        if (fd >= 0)
+            close(fd);
+        return hpcz_npy_load(path, &out->a, err);
+    }
+    size_t len = (size_t)sst.st_size;
+    void *addr = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (addr == MAP_FAILED)
+        return hpcz_npy_load(path, &out->a, err);
+    size_t off;
+    hpcz_status st = npy_header(addr, len, &out->a, &off, err);
+    if (st) {
+        munmap(addr, len);
+        return st;
+    }
+    out->a.data = out->a.nbytes ? (uint8_t *)addr + off : NULL;
+    out->addr = addr;
+    out->len = len;
+    return HPCZ_OK;
+}
+
+void hpcz_npy_mapped_drop(hpcz_npy_mapped *m, const void *p, size_t n)
+{
+    if (!m->addr || !n)
+        return;
+    /* whole pages inside [p, p + n) only: neighbours may still be wanted */
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + pg - 1) / pg * pg, hi = ((uintptr_t)p + n) / pg * pg;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void hpcz_npy_unmap(hpcz_npy_mapped *m)
+{
+    if (m->addr)
+        munmap(m->addr, m->len);
+    else
+        hpcz_array_release(&m->a);
+    memset(m, 0, sizeof *m);
 }
 
 hpcz_status hpcz_npy_load(const char *path, hpcz_array *out, hpcz_error *err)

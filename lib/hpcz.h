@@ -560,6 +560,10 @@ typedef struct hpcz_plan_opts {
     const int64_t *dim_values;
     hpcz_observer_fn observer;   /* NULL: no observation, no cost */
     void *observer_ctx;
+    /* plan shapes, never run (hpcz_model_macs): no activation arena, no
+     * fusion, results folded at plan time only up to 64 MiB per node (larger
+     * ones stay nodes with a shape); hpcz_plan_run refuses */
+    int shapes_only;
 } hpcz_plan_opts;
 
 typedef struct hpcz_plan hpcz_plan;
@@ -586,6 +590,11 @@ int hpcz_plan_input_index(const hpcz_plan *p, const char *name);
  * is "input 'x': expected float [batch,3,224,224], got int64 [1,3]". */
 hpcz_status hpcz_plan_check_input(const hpcz_plan *p, size_t i, const hpcz_array *a,
                                   hpcz_error *err);
+
+/* Plans for inputs of these dtypes and shapes (inputs[i] matches
+ * hpcz_plan_input(i); their data is not read and may be NULL) without
+ * running anything but the plan-time folding of constants. */
+hpcz_status hpcz_plan_shapes(hpcz_plan *p, const hpcz_array *inputs, hpcz_error *err);
 
 /* Runs the graph. inputs[i] matches hpcz_plan_input(i); outputs (n_outputs
  * zeroed or released arrays) receive freshly allocated results owned by the
@@ -615,6 +624,12 @@ int hpcz_runtime_supports(const char *backend, const hpcz_node *n, const int *dt
 size_t hpcz_plan_n_nodes(const hpcz_plan *p);
 const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k);
 void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times);
+/* 1 when the k-th node was evaluated at plan time (it does not run). */
+int hpcz_plan_node_folded(const hpcz_plan *p, size_t k);
+/* dtype and shape of output j of the k-th node as planned (data not to be
+ * read); NULL before planning, for omitted outputs, and when the shape is
+ * only known at run time (control flow, data-dependent shapes). */
+const hpcz_array *hpcz_plan_node_output(const hpcz_plan *p, size_t k, size_t j);
 /* Multiply-add FLOPs (2 per MAC) of the k-th node from its planned shapes:
  * Conv, ConvTranspose, Gemm, MatMul; 0 for other ops or unknown shapes. */
 uint64_t hpcz_plan_node_flops(const hpcz_plan *p, size_t k);
@@ -819,7 +834,10 @@ typedef struct hpcz_dataset hpcz_dataset;
  * input_<i>.pb; or a single .npy file (one-input models); or "random:N" for N
  * seeded standard-normal samples (a proxy, said so). Every array is checked
  * against the plan's input (dtype, rank, non-batch dims): a mismatch names
- * the file and the expected shape. max_samples 0 = all. */
+ * the file and the expected shape. max_samples 0 = all. Large .npy files
+ * are mapped, not read: only the rows a batch copies are touched, so memory
+ * follows the samples used, not the file size; files past max_samples are not
+ * opened. */
 hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_samples,
                                 hpcz_error *err);
 size_t hpcz_dataset_size(const hpcz_dataset *d);
@@ -966,10 +984,25 @@ hpcz_status hpcz_compare(hpcz_model *a, hpcz_model *b, const char *data, const h
                          hpcz_compare_result **out, hpcz_error *err);
 void hpcz_compare_result_free(hpcz_compare_result *r);
 
-/* Multiply-accumulates of Conv/Gemm/MatMul (float or quantized) for one
- * sample of `data` (a hpcz_dataset spec; NULL: one random sample), from the
- * shapes of a real run. */
-hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, uint64_t *out, hpcz_error *err);
+typedef struct hpcz_macs {
+    uint64_t macs;      /* per sample */
+    /* 1 when part of the count is an estimate: bodies of Loop/Scan/If
+     * (counted for one iteration, a constant trip count up to 10^6, or the
+     * larger If branch), nodes whose shapes only a run would tell (declared
+     * shapes taken), or ops the runtime lacks */
+    int estimate;
+    size_t n_unknown;   /* Conv/Gemm/MatMul nodes whose shape could not be found (counted 0) */
+} hpcz_macs;
+
+/* Multiply-accumulates of Conv/Gemm/MatMul (float or quantized, with a
+ * constant weight) per sample, counted statically: the model is planned for
+ * shapes (hpcz_plan_opts.shapes_only) and never run, so the time and memory
+ * taken do not depend on what a run would do (a Loop of 2^62 iterations).
+ * Symbolic dimensions come from one sample of `data` (a hpcz_dataset spec)
+ * when given, else are 1; a fixed leading dimension of the first input is
+ * the batch and divided out. Fails only on bad data or out of memory. */
+hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, hpcz_macs *out,
+                            hpcz_error *err);
 
 #ifdef __cplusplus
 }

@@ -86,4 +86,19 @@ hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err);
  * may be unaligned for the type (load elements with memcpy). */
 const void *hpcz_tensor_bytes(hpcz_tensor *t, hpcz_error *err);
 
+/* A .npy file mapped read-only (formats/npy.c): a.data points into the
+ * mapping and pages are read as they are touched, so memory follows the
+ * rows used, not the file size. Small files, stdin and FIFOs are read whole
+ * instead (addr NULL, a owns its data). */
+typedef struct hpcz_npy_mapped {
+    hpcz_array a;
+    void *addr;
+    size_t len;
+} hpcz_npy_mapped;
+hpcz_status hpcz_npy_map(const char *path, hpcz_npy_mapped *out, hpcz_error *err);
+/* Gives back the resident pages wholly inside [p, p + n) of a mapping (they
+ * are read again if touched); nothing for a file read whole. */
+void hpcz_npy_mapped_drop(hpcz_npy_mapped *m, const void *p, size_t n);
+void hpcz_npy_unmap(hpcz_npy_mapped *m);
+
 #endif

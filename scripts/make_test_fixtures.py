@@ -48,6 +48,36 @@ def field(num, payload):
     return varint(num << 3 | 2) + varint(len(payload)) + payload
 
 
+def hostile_loops():
+    os.makedirs(HOSTILE, exist_ok=True)
+    # Loops that must never run: `hpcz prune` once ran the model to count
+    # MACs and hung on 2^62 iterations, or grew to gigabytes stacking scan
+    # outputs. A MatMul before the loop and one in its body.
+    w0 = helper.make_tensor("w0", TensorProto.FLOAT, [4, 4], [((i * 7) % 9 - 4) / 4.0 for i in range(16)])
+    w1 = helper.make_tensor("w1", TensorProto.FLOAT, [4, 4], [((i * 5) % 7 - 3) / 4.0 for i in range(16)])
+    for name, trips, scan in (("loop_2e62.onnx", 2**62, False), ("loop_scan.onnx", 10**12, True)):
+        body_out = [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), vi("h_out", (1, 4))]
+        body_nodes = [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+                      helper.make_node("MatMul", ["h_in", "w1"], ["h_out"], name="body_mm")]
+        if scan:
+            body_nodes.append(helper.make_node("Identity", ["h_out"], ["s_out"], name="scan_copy"))
+            body_out.append(vi("s_out", (1, 4)))
+        body = helper.make_graph(
+            body_nodes, "body",
+            [helper.make_tensor_value_info("iter", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), vi("h_in", (1, 4))],
+            body_out)
+        trip = helper.make_tensor("trips", TensorProto.INT64, [], [trips])
+        cond = helper.make_tensor("cond", TensorProto.BOOL, [], [True])
+        outs = [vi("y", (1, 4))] + ([vi("ys", (None, 1, 4))] if scan else [])
+        m = model_of([helper.make_node("MatMul", ["x", "w0"], ["h"], name="mm"),
+                      helper.make_node("Loop", ["trips", "cond", "h"], [o.name for o in outs],
+                                       name="loop", body=body)],
+                     [vi("x", (1, 4))], outs, [w0, w1, trip, cond])
+        with open(os.path.join(HOSTILE, name), "wb") as f:
+            f.write(m.SerializeToString())
+
+
 def hostile():
     os.makedirs(HOSTILE, exist_ok=True)
     # a 600-character initializer name: quantize's new tensor names once
@@ -118,6 +148,7 @@ def write_npy(path, descr, shape, payload):
 
 def main():
     hostile()
+    hostile_loops()
     os.makedirs(OUT, exist_ok=True)
     # a -> b -> a
     save(model_of([helper.make_node("Relu", ["b"], ["a"], name="first"),

@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+/* A chunk's arrays are .npy files mapped (hpcz_npy_map: only the rows a
+ * batch copies are read, so memory follows the samples used, not the file
+ * size) or arrays held whole (small files, .pb, random data). */
 typedef struct chunk {
-    hpcz_array *a; /* [n_inputs] */
+    hpcz_npy_mapped *m; /* [n_inputs] */
     size_t rows;
 } chunk;
 
@@ -24,6 +27,7 @@ struct hpcz_dataset {
     chunk *chunks;
     size_t n_chunks, cap_chunks;
     size_t total;
+    size_t want;        /* samples wanted (0: all): loading stops there */
     int random;
     size_t fixed_batch; /* > 0 when the model's batch dim is a number */
 };
@@ -78,22 +82,40 @@ static hpcz_status fit_input(hpcz_dataset *d, size_t i, hpcz_array *a, const cha
     return HPCZ_OK;
 }
 
-static hpcz_status add_chunk(hpcz_dataset *d, hpcz_array *arrays, hpcz_error *err)
+static void release_arrays(hpcz_npy_mapped *m, size_t n)
 {
-    size_t rows = d->n_inputs ? (size_t)arrays[0].dims[0] : 0;
+    for (size_t i = 0; m && i < n; i++)
+        hpcz_npy_unmap(&m[i]);
+    free(m);
+}
+
+/* Takes the arrays (freed on failure too). */
+static hpcz_status add_chunk(hpcz_dataset *d, hpcz_npy_mapped *arrays, hpcz_error *err)
+{
+    size_t rows = d->n_inputs ? (size_t)arrays[0].a.dims[0] : 0;
     for (size_t i = 1; i < d->n_inputs; i++)
-        if ((size_t)arrays[i].dims[0] != rows)
-            return hpcz_fail(err, HPCZ_ERR_INVALID,
-                             "inputs '%s' and '%s' hold different sample counts (%zu and %lld)",
-                             hpcz_plan_input(d->plan, 0)->name, hpcz_plan_input(d->plan, i)->name, rows,
-                             (long long)arrays[i].dims[0]);
-    if (!hpcz_grow((void **)&d->chunks, &d->cap_chunks, d->n_chunks + 1, sizeof *d->chunks))
+        if ((size_t)arrays[i].a.dims[0] != rows) {
+            hpcz_fail(err, HPCZ_ERR_INVALID,
+                      "inputs '%s' and '%s' hold different sample counts (%zu and %lld)",
+                      hpcz_plan_input(d->plan, 0)->name, hpcz_plan_input(d->plan, i)->name, rows,
+                      (long long)arrays[i].a.dims[0]);
+            release_arrays(arrays, d->n_inputs);
+            return err->status;
+        }
+    if (!hpcz_grow((void **)&d->chunks, &d->cap_chunks, d->n_chunks + 1, sizeof *d->chunks)) {
+        release_arrays(arrays, d->n_inputs);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    d->chunks[d->n_chunks].a = arrays;
+    }
+    d->chunks[d->n_chunks].m = arrays;
     d->chunks[d->n_chunks].rows = rows;
     d->n_chunks++;
     d->total += rows;
     return HPCZ_OK;
+}
+
+static bool have_enough(const hpcz_dataset *d)
+{
+    return d->want && d->total >= d->want;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -136,7 +158,7 @@ static void free_list(char **l, size_t n)
 /* One ONNX test_data_set folder: input_<i>.pb for each model input. */
 static hpcz_status load_pb_set(hpcz_dataset *d, const char *set, hpcz_error *err)
 {
-    hpcz_array *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
+    hpcz_npy_mapped *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
     if (!arrays)
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < d->n_inputs; i++) {
@@ -145,28 +167,27 @@ static hpcz_status load_pb_set(hpcz_dataset *d, const char *set, hpcz_error *err
         hpcz_tensor *t = hpcz_tensorproto_load(path, err);
         if (!t) {
             hpcz_error_prefix(err, path);
-            free(arrays);
+            release_arrays(arrays, d->n_inputs);
             return err->status;
         }
-        hpcz_status st = hpcz_array_from_tensor(t, &arrays[i], err);
+        hpcz_status st = hpcz_array_from_tensor(t, &arrays[i].a, err);
         hpcz_model_free(t->model);
         if (!st)
-            st = fit_input(d, i, &arrays[i], path, err);
+            st = fit_input(d, i, &arrays[i].a, path, err);
         if (st) {
-            for (size_t j = 0; j <= i; j++)
-                hpcz_array_release(&arrays[j]);
-            free(arrays);
+            release_arrays(arrays, d->n_inputs);
             return st;
         }
     }
     return add_chunk(d, arrays, err);
 }
 
-/* A folder of test_data_set_* folders, in name order. */
+/* A folder of test_data_set_* folders, in name order (up to the samples
+ * wanted). */
 static hpcz_status load_pb_sets(hpcz_dataset *d, const char *dir, char **names, size_t n,
                                 hpcz_error *err)
 {
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n && !have_enough(d); k++) {
         if (strncmp(names[k], "test_data_set_", 14))
             continue;
         char set[4096];
@@ -176,6 +197,33 @@ static hpcz_status load_pb_sets(hpcz_dataset *d, const char *dir, char **names, 
             return st;
     }
     return HPCZ_OK;
+}
+
+/* <input>.npy (k < 0) or <input>_<k>.npy of every input in dir, mapped, as
+ * one chunk. */
+static hpcz_status load_npy_chunk(hpcz_dataset *d, const char *dir, long k, hpcz_error *err)
+{
+    hpcz_npy_mapped *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
+    if (!arrays)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        char path[4096];
+        const char *name = hpcz_plan_input(d->plan, i)->name;
+        if (k < 0)
+            snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+        else
+            snprintf(path, sizeof path, "%s/%s_%ld.npy", dir, name, k);
+        hpcz_status st = hpcz_npy_map(path, &arrays[i], err);
+        if (st)
+            hpcz_error_prefix(err, path);
+        else
+            st = fit_input(d, i, &arrays[i].a, path, err);
+        if (st) {
+            release_arrays(arrays, d->n_inputs);
+            return st;
+        }
+    }
+    return add_chunk(d, arrays, err);
 }
 
 static hpcz_status load_npy_dir(hpcz_dataset *d, const char *dir, char **names, size_t n,
@@ -191,28 +239,10 @@ static hpcz_status load_npy_dir(hpcz_dataset *d, const char *dir, char **names, 
             found = !strcmp(names[k], path);
         all_whole = found;
     }
-    if (all_whole) {
-        hpcz_array *arrays = calloc(d->n_inputs, sizeof *arrays);
-        if (!arrays)
-            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < d->n_inputs; i++) {
-            snprintf(path, sizeof path, "%s/%s.npy", dir, hpcz_plan_input(d->plan, i)->name);
-            hpcz_status st = hpcz_npy_load(path, &arrays[i], err);
-            if (st)
-                hpcz_error_prefix(err, path);
-            else
-                st = fit_input(d, i, &arrays[i], path, err);
-            if (st) {
-                for (size_t j = 0; j <= i; j++)
-                    hpcz_array_release(&arrays[j]);
-                free(arrays);
-                return st;
-            }
-        }
-        return add_chunk(d, arrays, err);
-    }
-    /* layout 2: <input>_<k>.npy per sample */
-    for (size_t k = 0;; k++) {
+    if (all_whole)
+        return load_npy_chunk(d, dir, -1, err);
+    /* layout 2: <input>_<k>.npy per sample (up to the samples wanted) */
+    for (size_t k = 0; !have_enough(d); k++) {
         bool have = true;
         for (size_t i = 0; i < d->n_inputs && have; i++) {
             snprintf(path, sizeof path, "%s/%s_%zu.npy", dir, hpcz_plan_input(d->plan, i)->name, k);
@@ -229,24 +259,7 @@ static hpcz_status load_npy_dir(hpcz_dataset *d, const char *dir, char **names, 
             }
             break;
         }
-        hpcz_array *arrays = calloc(d->n_inputs, sizeof *arrays);
-        if (!arrays)
-            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < d->n_inputs; i++) {
-            snprintf(path, sizeof path, "%s/%s_%zu.npy", dir, hpcz_plan_input(d->plan, i)->name, k);
-            hpcz_status st = hpcz_npy_load(path, &arrays[i], err);
-            if (st)
-                hpcz_error_prefix(err, path);
-            else
-                st = fit_input(d, i, &arrays[i], path, err);
-            if (st) {
-                for (size_t j = 0; j <= i; j++)
-                    hpcz_array_release(&arrays[j]);
-                free(arrays);
-                return st;
-            }
-        }
-        hpcz_status st = add_chunk(d, arrays, err);
+        hpcz_status st = load_npy_chunk(d, dir, (long)k, err);
         if (st)
             return st;
     }
@@ -264,16 +277,14 @@ static uint64_t mix(uint64_t *s)
 
 static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
 {
-    hpcz_array *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
+    hpcz_npy_mapped *arrays = calloc(d->n_inputs ? d->n_inputs : 1, sizeof *arrays);
     if (!arrays)
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     uint64_t seed = 0x68706378u; /* "hpcz" */
     for (size_t i = 0; i < d->n_inputs; i++) {
         const hpcz_value *v = hpcz_plan_input(d->plan, i);
         if (v->dtype != HPCZ_DTYPE_FLOAT || v->ndim < 1) {
-            for (size_t j = 0; j < i; j++)
-                hpcz_array_release(&arrays[j]);
-            free(arrays);
+            release_arrays(arrays, d->n_inputs);
             return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
                              "random calibration data is only made for float inputs with a batch "
                              "axis; input '%s' is not one: give --calib DIR",
@@ -283,9 +294,7 @@ static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
         dims[0] = (int64_t)n;
         for (int k = 1; k < v->ndim; k++) {
             if (v->dims[k].size < 0) {
-                for (size_t j = 0; j < i; j++)
-                    hpcz_array_release(&arrays[j]);
-                free(arrays);
+                release_arrays(arrays, d->n_inputs);
                 return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
                                  "input '%s' has a symbolic dimension besides the batch: random "
                                  "data needs every size",
@@ -293,21 +302,19 @@ static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
             }
             dims[k] = v->dims[k].size;
         }
-        hpcz_status st = hpcz_array_alloc(&arrays[i], HPCZ_DTYPE_FLOAT, v->ndim, dims, err);
+        hpcz_status st = hpcz_array_alloc(&arrays[i].a, HPCZ_DTYPE_FLOAT, v->ndim, dims, err);
         if (st) {
-            for (size_t j = 0; j < i; j++)
-                hpcz_array_release(&arrays[j]);
-            free(arrays);
+            release_arrays(arrays, d->n_inputs);
             return st;
         }
-        float *f = arrays[i].data;
-        for (int64_t k = 0; k < arrays[i].numel; k += 2) {
+        float *f = arrays[i].a.data;
+        for (int64_t k = 0; k < arrays[i].a.numel; k += 2) {
             /* Box-Muller from two uniforms */
             double u1 = ((double)(mix(&seed) >> 11) + 1.0) / 9007199254740993.0;
             double u2 = (double)(mix(&seed) >> 11) / 9007199254740992.0;
             double r = sqrt(-2.0 * log(u1));
             f[k] = (float)(r * cos(2 * M_PI * u2));
-            if (k + 1 < arrays[i].numel)
+            if (k + 1 < arrays[i].a.numel)
                 f[k + 1] = (float)(r * sin(2 * M_PI * u2));
         }
     }
@@ -324,6 +331,7 @@ hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_sa
         return NULL;
     }
     d->plan = plan;
+    d->want = max_samples;
     d->n_inputs = hpcz_plan_n_inputs(plan);
     if (d->n_inputs > 0) {
         const hpcz_value *v0 = hpcz_plan_input(plan, 0);
@@ -359,17 +367,18 @@ hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_sa
                 free_list(names, n);
             }
         } else if (d->n_inputs == 1) {
-            hpcz_array *arrays = calloc(1, sizeof *arrays);
+            /* mapped: a large file costs only the samples used */
+            hpcz_npy_mapped *arrays = calloc(1, sizeof *arrays);
             if (!arrays)
                 st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-            else if ((st = hpcz_npy_load(spec, &arrays[0], err)))
+            else if ((st = hpcz_npy_map(spec, &arrays[0], err)))
                 hpcz_error_prefix(err, spec);
-            else if (!(st = fit_input(d, 0, &arrays[0], spec, err)))
-                st = add_chunk(d, arrays, err);
-            if (st && arrays) {
-                hpcz_array_release(&arrays[0]);
-                free(arrays);
+            else if (!(st = fit_input(d, 0, &arrays[0].a, spec, err))) {
+                st = add_chunk(d, arrays, err); /* takes the arrays */
+                arrays = NULL;
             }
+            if (st && arrays)
+                release_arrays(arrays, 1);
         } else {
             st = hpcz_fail(err, HPCZ_ERR_USAGE,
                            "%s: the model has %zu inputs: give a folder with one .npy per input",
@@ -409,7 +418,7 @@ hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_arr
         return hpcz_fail(err, HPCZ_ERR_USAGE, "batch past the end of the data set");
     memset(inputs, 0, d->n_inputs * sizeof *inputs);
     for (size_t i = 0; i < d->n_inputs; i++) {
-        const hpcz_array *proto = &d->chunks[0].a[i];
+        const hpcz_array *proto = &d->chunks[0].m[i].a;
         int64_t dims[HPCZ_ARRAY_MAX_RANK];
         memcpy(dims, proto->dims, sizeof dims);
         dims[0] = (int64_t)n;
@@ -422,7 +431,8 @@ hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_arr
         size_t row_bytes = proto->dims[0] ? proto->nbytes / (size_t)proto->dims[0] : 0;
         size_t done = 0, skip = start;
         for (size_t c = 0; c < d->n_chunks && done < n; c++) {
-            const hpcz_array *a = &d->chunks[c].a[i];
+            hpcz_npy_mapped *m = &d->chunks[c].m[i];
+            const hpcz_array *a = &m->a;
             size_t rows = d->chunks[c].rows;
             if (skip >= rows) {
                 skip -= rows;
@@ -437,8 +447,10 @@ hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_arr
                                  nz(hpcz_plan_input(d->plan, i)->name));
             }
             size_t take = rows - skip < n - done ? rows - skip : n - done;
-            memcpy((uint8_t *)inputs[i].data + done * row_bytes, (const uint8_t *)a->data + skip * rb,
-                   take * rb);
+            const uint8_t *from = (const uint8_t *)a->data + skip * rb;
+            memcpy((uint8_t *)inputs[i].data + done * row_bytes, from, take * rb);
+            /* rows copied out of a mapping are not kept resident */
+            hpcz_npy_mapped_drop(m, from, take * rb);
             done += take;
             skip = 0;
         }
@@ -450,11 +462,8 @@ void hpcz_dataset_free(hpcz_dataset *d)
 {
     if (!d)
         return;
-    for (size_t c = 0; c < d->n_chunks; c++) {
-        for (size_t i = 0; i < d->n_inputs; i++)
-            hpcz_array_release(&d->chunks[c].a[i]);
-        free(d->chunks[c].a);
-    }
+    for (size_t c = 0; c < d->n_chunks; c++)
+        release_arrays(d->chunks[c].m, d->n_inputs);
     free(d->chunks);
     free(d);
 }

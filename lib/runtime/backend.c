@@ -7,6 +7,7 @@
 #include "rt.h"
 
 #include <cblas.h>
+#include <pthread.h>
 
 static int n_threads = 1; /* set per run by cpu_set_threads */
 
@@ -25,19 +26,73 @@ static bool same_domain(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* Every op of the tables sorted by name (ties in table order), built once:
+ * a lookup runs a few times per node while planning, and a linear scan of
+ * some hundred names was most of the planning time of a large graph. */
+typedef struct op_ref {
+    const rt_op *op;
+    size_t pos; /* in table order */
+} op_ref;
+
+static op_ref *by_name;
+static size_t n_by_name;
+static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
+
+static int cmp_op_ref(const void *pa, const void *pb)
+{
+    const op_ref *a = pa, *b = pb;
+    int c = strcmp(a->op->name, b->op->name);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static void index_ops(void)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < HPCZ_ARRAY_SIZE(tables); t++)
+        n += tables[t]->n;
+    op_ref *r = malloc((n + 1) * sizeof *r);
+    if (!r)
+        return; /* lookups scan the tables instead */
+    n = 0;
+    for (size_t t = 0; t < HPCZ_ARRAY_SIZE(tables); t++)
+        for (size_t i = 0; i < tables[t]->n; i++, n++)
+            r[n] = (op_ref){&tables[t]->ops[i], n};
+    qsort(r, n, sizeof *r, cmp_op_ref);
+    by_name = r;
+    n_by_name = n;
+}
+
 /* Entries of one op are listed by ascending min_opset; the newest entry not
- * newer than the node's opset applies. */
+ * newer than the node's opset applies (the first listed among equals). */
+static void consider(const rt_op *op, const char *domain, int opset, const rt_op **best)
+{
+    if (!same_domain(op->domain, domain))
+        return;
+    if (op->min_opset <= opset && (!*best || op->min_opset > (*best)->min_opset))
+        *best = op;
+}
+
 const rt_op *rt_op_find(const char *domain, const char *name, int opset)
 {
     const rt_op *best = NULL;
-    for (size_t t = 0; t < HPCZ_ARRAY_SIZE(tables); t++)
-        for (size_t i = 0; i < tables[t]->n; i++) {
-            const rt_op *op = &tables[t]->ops[i];
-            if (strcmp(op->name, name) || !same_domain(op->domain, domain))
-                continue;
-            if (op->min_opset <= opset && (!best || op->min_opset > best->min_opset))
-                best = op;
-        }
+    pthread_once(&by_name_once, index_ops);
+    if (!by_name) {
+        for (size_t t = 0; t < HPCZ_ARRAY_SIZE(tables); t++)
+            for (size_t i = 0; i < tables[t]->n; i++)
+                if (!strcmp(tables[t]->ops[i].name, name))
+                    consider(&tables[t]->ops[i], domain, opset, &best);
+        return best;
+    }
+    size_t lo = 0, hi = n_by_name;
+    while (lo < hi) { /* first entry not before name */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(by_name[mid].op->name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < n_by_name && !strcmp(by_name[i].op->name, name); i++)
+        consider(by_name[i].op, domain, opset, &best);
     return best;
 }
 

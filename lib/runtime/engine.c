@@ -17,6 +17,7 @@
  */
 #include "rt.h"
 
+#include <limits.h>
 #include <time.h>
 
 enum slot_kind { SLOT_NONE, SLOT_INPUT, SLOT_CONST, SLOT_STATIC, SLOT_DYNAMIC, SLOT_OUTER };
@@ -692,6 +693,8 @@ static hpcz_status step_unsupported(const rt_step *sp, hpcz_error *err)
 }
 
 #define MAX_IO 64
+/* hpcz_plan_opts.shapes_only: the largest result folded at plan time */
+#define RT_SHAPES_FOLD_MAX ((uint64_t)64 << 20)
 
 static void mark_sub_flag(rt_exec *e, const hpcz_graph *sub, bool *flag)
 {
@@ -1079,32 +1082,34 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     }
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
-     * for hpcz_plan_node_flops). */
+     * for hpcz_plan_node_flops). One pass over the reads (not one per
+     * constant: that was quadratic in the layer count). */
+    unsigned char *use = calloc(e->n_slots + 1, 1); /* 1: read by a fused kernel, 2: by another */
+    if (!use) {
+        slot_use_free(&u);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < e->n_steps; k++) {
+        const rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->fused)
+            continue;
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0)
+                use[sp->in[j]] |= sp->qp && j > 0 ? 1 : 2;
+    }
     for (size_t s = 0; s < e->n_slots; s++) {
         rt_slot *sl = &e->slots[s];
         if (sl->kind != SLOT_CONST || sl->init_const || !sl->owned || !sl->a.data ||
             sl->is_output || sub[s] || prod[s] < 0 || !e->steps[prod[s]].folded)
             continue;
-        bool only_fused = false, other = false;
-        for (size_t k = 0; k < e->n_steps && !other; k++) {
-            const rt_step *sp = &e->steps[k];
-            if (sp->folded || sp->fused)
-                continue;
-            for (size_t j = 0; j < sp->n_in; j++)
-                if (sp->in[j] == (int)s) {
-                    if (sp->qp && j > 0)
-                        only_fused = true;
-                    else
-                        other = true;
-                }
-        }
-        if (!only_fused || other)
+        if (use[s] != 1)
             continue;
         e->const_bytes -= sl->a.nbytes;
         rt_free(sl->a.data);
         sl->a.data = NULL;
         sl->owned = false;
     }
+    free(use);
     /* DequantizeLinear steps whose every reader was fused away */
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
@@ -1123,11 +1128,297 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* ------------------------------------------------------------ arena placement
+ *
+ * Greedy by size: the static buffers, largest first (ties in slot order),
+ * each at the lowest offset clear of the placed buffers whose lifetime
+ * [first, last] meets its own. Scanning every placed buffer for those made
+ * planning quadratic in the node count (80k nodes: 10 s). Here the buffers,
+ * sorted by `first`, sit under a max-tree of the `last` of those placed so
+ * far, so a query visits only the buffers it meets (times a log factor).
+ *
+ * That is near-linear while few buffers are alive together, so the work is
+ * bounded: ARENA_BUDGET + ARENA_PER_NODE per buffer meetings in all. A graph
+ * that needs more (thousands of graph outputs, or the inputs of a Concat of
+ * thousands, alive together) is planned again with the buffers living longer
+ * than ARENA_LONG steps in a region of their own at the bottom and the
+ * others above it, each set by the same greedy, where a buffer that meets
+ * more than ARENA_MAX_MEET placed ones goes right above the highest of them
+ * (a tree over the steps holds the top of what is placed at each step).
+ * Every placement is valid; on ordinary graphs the arena is exactly the
+ * plain greedy's. */
+
+#define ARENA_BUDGET ((size_t)1 << 20)
+#define ARENA_PER_NODE 64
+#define ARENA_MAX_MEET 256
+#define ARENA_LONG 64
+
+typedef struct arena_range {
+    size_t lo, hi;
+} arena_range;
+
+typedef struct arena_ctx {
+    const rt_exec *e;
+    int *byfirst;        /* the set's slots sorted by first */
+    int *pos;            /* slot -> index in byfirst */
+    int *mx;             /* tree over byfirst: max last of placed buffers, INT_MIN: none */
+    size_t leaves;       /* of mx: power of two >= set size */
+    size_t *top_tag;     /* tree over steps: top of buffers alive through the whole node */
+    size_t *top_sub;     /* ... alive at some step of the node */
+    size_t tleaves;      /* of the step tree: power of two > number of steps */
+    arena_range *busy;
+    size_t nb, cap;      /* meetings found, allowed for this buffer */
+    bool overflow;
+} arena_ctx;
+
+static size_t arena_need(const rt_slot *sl)
+{
+    size_t need = (sl->a.nbytes + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+    return need ? need : RT_ALIGN;
+}
+
+static int cmp_size_desc(const void *pa, const void *pb, void *ctx)
+{
+    const rt_exec *e = ctx;
+    int a = *(const int *)pa, b = *(const int *)pb;
+    size_t na = e->slots[a].a.nbytes, nbb = e->slots[b].a.nbytes;
+    if (na != nbb)
+        return na > nbb ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+static int cmp_first(const void *pa, const void *pb, void *ctx)
+{
+    const rt_exec *e = ctx;
+    int a = *(const int *)pa, b = *(const int *)pb;
+    int fa = e->slots[a].first, fb = e->slots[b].first;
+    if (fa != fb)
+        return (fa > fb) - (fa < fb);
+    return (a > b) - (a < b);
+}
+
+static int cmp_range(const void *pa, const void *pb)
+{
+    const arena_range *a = pa, *b = pb;
+    if (a->lo != b->lo)
+        return a->lo > b->lo ? 1 : -1;
+    return (a->hi > b->hi) - (a->hi < b->hi);
+}
+
+/* Collects into busy the placed buffers among byfirst[lo, hi) (tree node
+ * `node`, only positions below `end`) whose last >= first; sets overflow
+ * past c->cap. */
+static void arena_meet(arena_ctx *c, size_t node, size_t lo, size_t hi, size_t end, int first)
+{
+    if (lo >= end || c->mx[node] < first || c->overflow)
+        return;
+    if (hi - lo == 1) {
+        const rt_slot *o = &c->e->slots[c->byfirst[lo]];
+        if (c->nb == c->cap) {
+            c->overflow = true;
+            return;
+        }
+        c->busy[c->nb++] = (arena_range){o->offset, o->offset + arena_need(o)};
+        return;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    arena_meet(c, 2 * node, lo, mid, end, first);
+    arena_meet(c, 2 * node + 1, mid, hi, end, first);
+}
+
+/* Raises the top over steps [a, b] to at least v (node covers [lo, hi)). */
+static void top_raise(arena_ctx *c, size_t node, size_t lo, size_t hi, size_t a, size_t b,
+                      size_t v)
+{
+    if (b < lo || a >= hi)
+        return;
+    if (c->top_sub[node] < v)
+        c->top_sub[node] = v;
+    if (a <= lo && hi - 1 <= b) {
+        if (c->top_tag[node] < v)
+            c->top_tag[node] = v;
+        return;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    top_raise(c, 2 * node, lo, mid, a, b, v);
+    top_raise(c, 2 * node + 1, mid, hi, a, b, v);
+}
+
+/* Top of the placed buffers alive at some step of [a, b]. */
+static size_t top_query(const arena_ctx *c, size_t node, size_t lo, size_t hi, size_t a,
+                        size_t b)
+{
+    if (b < lo || a >= hi)
+        return 0;
+    if (a <= lo && hi - 1 <= b)
+        return c->top_sub[node];
+    size_t mid = lo + (hi - lo) / 2;
+    size_t l = top_query(c, 2 * node, lo, mid, a, b);
+    size_t r = top_query(c, 2 * node + 1, mid, hi, a, b);
+    size_t m = l > r ? l : r;
+    return m > c->top_tag[node] ? m : c->top_tag[node];
+}
+
+/* Places the n slots of set[] (sorted by size, descending) at offsets from
+ * `base`; *top receives the end of the highest. With strict, gives up (returns
+ * false) when the meetings pass the budget; otherwise a buffer that meets
+ * more than ARENA_MAX_MEET placed ones goes above them. */
+static bool arena_greedy(rt_exec *e, arena_ctx *c, const int *set, size_t n, size_t base,
+                         bool strict, size_t *top)
+{
+    memcpy(c->byfirst, set, n * sizeof *set);
+    qsort_r(c->byfirst, n, sizeof *c->byfirst, cmp_first, e);
+    for (size_t i = 0; i < n; i++)
+        c->pos[c->byfirst[i]] = (int)i;
+    c->leaves = 1;
+    while (c->leaves < n)
+        c->leaves *= 2;
+    for (size_t i = 0; i < 2 * c->leaves; i++)
+        c->mx[i] = INT_MIN;
+    memset(c->top_tag, 0, 2 * c->tleaves * sizeof *c->top_tag);
+    memset(c->top_sub, 0, 2 * c->tleaves * sizeof *c->top_sub);
+    size_t total = 0, budget = ARENA_BUDGET + ARENA_PER_NODE * n;
+    for (size_t i = 0; i < n; i++) {
+        rt_slot *sl = &e->slots[set[i]];
+        size_t need = arena_need(sl);
+        c->cap = strict ? budget : ARENA_MAX_MEET;
+        /* buffers with first <= sl->last: a prefix of byfirst */
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (e->slots[c->byfirst[mid]].first <= sl->last)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        c->nb = 0;
+        c->overflow = false;
+        arena_meet(c, 1, 0, c->leaves, lo, sl->first);
+        size_t off = 0;
+        budget -= c->nb;
+        if (c->overflow) {
+            if (strict)
+                return false;
+            off = top_query(c, 1, 0, c->tleaves, (size_t)sl->first, (size_t)sl->last);
+        } else {
+            if (c->nb > 16) {
+                qsort(c->busy, c->nb, sizeof *c->busy, cmp_range);
+            } else { /* usually two or three: insertion sort */
+                for (size_t x = 1; x < c->nb; x++) {
+                    arena_range r = c->busy[x];
+                    size_t y = x;
+                    for (; y > 0 && cmp_range(&c->busy[y - 1], &r) > 0; y--)
+                        c->busy[y] = c->busy[y - 1];
+                    c->busy[y] = r;
+                }
+            }
+            for (size_t a = 0; a < c->nb; a++) {
+                if (c->busy[a].lo >= off + need)
+                    break;
+                if (c->busy[a].hi > off)
+                    off = c->busy[a].hi;
+            }
+        }
+        sl->offset = off;
+        if (off + need > total)
+            total = off + need;
+        top_raise(c, 1, 0, c->tleaves, (size_t)sl->first, (size_t)sl->last, off + need);
+        size_t leaf = c->leaves + (size_t)c->pos[set[i]];
+        c->mx[leaf] = sl->last;
+        for (leaf /= 2; leaf; leaf /= 2)
+            c->mx[leaf] = c->mx[2 * leaf] > c->mx[2 * leaf + 1] ? c->mx[2 * leaf] : c->mx[2 * leaf + 1];
+    }
+    for (size_t i = 0; i < n; i++)
+        e->slots[set[i]].offset += base;
+    *top = total;
+    return true;
+}
+
+/* Places every SLOT_STATIC slot of e: sets their offsets and *total_out to
+ * the arena size. */
+static hpcz_status arena_place(rt_exec *e, size_t *total_out, hpcz_error *err)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < e->n_slots; s++)
+        n += e->slots[s].kind == SLOT_STATIC;
+    arena_ctx c = {.e = e};
+    int *idx = malloc((n + 1) * sizeof *idx);
+    int *split = malloc((n + 1) * sizeof *split);
+    c.byfirst = malloc((n + 1) * sizeof *c.byfirst);
+    c.pos = malloc((e->n_slots + 1) * sizeof *c.pos);
+    size_t leaves = 1;
+    while (leaves < n)
+        leaves *= 2;
+    c.mx = malloc(2 * leaves * sizeof *c.mx);
+    c.tleaves = 1;
+    while (c.tleaves < e->n_steps + 1) /* lifetimes end at n_steps (graph outputs) */
+        c.tleaves *= 2;
+    c.top_tag = malloc(2 * c.tleaves * sizeof *c.top_tag);
+    c.top_sub = malloc(2 * c.tleaves * sizeof *c.top_sub);
+    c.busy = malloc((n + ARENA_MAX_MEET + 1) * sizeof *c.busy);
+    hpcz_status st = HPCZ_OK;
+    if (!idx || !split || !c.byfirst || !c.pos || !c.mx || !c.top_tag || !c.top_sub || !c.busy) {
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    n = 0;
+    for (size_t s = 0; s < e->n_slots; s++)
+        if (e->slots[s].kind == SLOT_STATIC)
+            idx[n++] = (int)s;
+    qsort_r(idx, n, sizeof *idx, cmp_size_desc, e);
+    size_t total = 0;
+    if (!arena_greedy(e, &c, idx, n, 0, true, &total)) {
+        /* long-lived buffers at the bottom, the others above (both lists
+         * keep the size order) */
+        size_t nl = 0, ns = 0;
+        for (size_t i = 0; i < n; i++) {
+            const rt_slot *sl = &e->slots[idx[i]];
+            if (sl->last - sl->first > ARENA_LONG)
+                split[nl++] = idx[i];
+        }
+        for (size_t i = 0; i < n; i++) {
+            const rt_slot *sl = &e->slots[idx[i]];
+            if (sl->last - sl->first <= ARENA_LONG)
+                split[nl + ns++] = idx[i];
+        }
+        size_t low = 0, high = 0;
+        arena_greedy(e, &c, split, nl, 0, false, &low);
+        arena_greedy(e, &c, split + nl, ns, low, false, &high);
+        total = low + high;
+    }
+    *total_out = total;
+#ifdef HPCZ_DEBUG
+    /* debug builds: no two buffers alive together share bytes (naive check,
+     * small graphs only) */
+    for (size_t i = 0; n <= 2048 && i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            const rt_slot *x = &e->slots[idx[i]], *y = &e->slots[idx[j]];
+            if (x->last < y->first || y->last < x->first)
+                continue;
+            HPCZ_ASSERT(x->offset + arena_need(x) <= y->offset ||
+                        y->offset + arena_need(y) <= x->offset);
+        }
+    for (size_t i = 0; i < n; i++)
+        HPCZ_ASSERT(e->slots[idx[i]].offset + arena_need(&e->slots[idx[i]]) <= total);
+#endif
+out:
+    free(idx);
+    free(split);
+    free(c.byfirst);
+    free(c.pos);
+    free(c.mx);
+    free(c.top_tag);
+    free(c.top_sub);
+    free(c.busy);
+    return st;
+}
+
 /* Shape planning of e for the current input arrays (already bound to the
  * input slots, data may be NULL). */
 static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
 {
     hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    bool shapes_only = e->root && e->root->opts.shapes_only;
     /* forget the previous plan */
     for (size_t s = 0; s < e->n_slots; s++) {
         rt_slot *sl = &e->slots[s];
@@ -1176,6 +1467,21 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         }
         unsigned fl = sp->op->flags;
         bool fold = !(fl & RT_NOFOLD) && (all_data || ((fl & RT_SHAPE_ONLY) && all_shapes));
+        if (fold && shapes_only) {
+            /* a plan for shapes only folds what stays small (shape
+             * subexpressions), not a ConstantOfShape of gigabytes */
+            if (!dtype_ok(sp, ins))
+                return step_unsupported(sp, err);
+            c.infer = true;
+            hpcz_status st = e->be->run_node(&c);
+            if (st)
+                return st;
+            uint64_t bytes = 0;
+            for (size_t j = 0; j < sp->n_out; j++)
+                bytes += outs[j] ? outs[j]->nbytes : 0;
+            fold = !c.need_data && bytes <= RT_SHAPES_FOLD_MAX;
+            c.need_data = false;
+        }
         if (fold) {
             if (!dtype_ok(sp, ins))
                 return step_unsupported(sp, err);
@@ -1215,7 +1521,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->dynamic = dyn;
         e->n_dynamic += dyn;
     }
-    if (!e->sub && !(e->root && e->root->opts.observer)) {
+    if (!e->sub && !shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fuse_activations(e, err);
         if (!st)
             st = fuse_qdq(e, err);
@@ -1259,76 +1565,19 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     /* Arena: place the largest buffers first, each at the lowest offset that
      * does not overlap a placed buffer whose lifetime intersects its own
      * (greedy by size, as TFLite's arena planner does). */
-    size_t n_static = 0;
-    int *idx = malloc((e->n_slots + 1) * sizeof *idx);
-    if (!idx)
-        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    for (size_t s = 0; s < e->n_slots; s++)
-        if (e->slots[s].kind == SLOT_STATIC)
-            idx[n_static++] = (int)s;
-    for (size_t i = 1; i < n_static; i++) { /* insertion sort by size, descending */
-        int x = idx[i];
-        size_t j = i;
-        while (j > 0 && e->slots[idx[j - 1]].a.nbytes < e->slots[x].a.nbytes) {
-            idx[j] = idx[j - 1];
-            j--;
-        }
-        idx[j] = x;
-    }
     size_t total = 0;
-    typedef struct { size_t lo, hi; } range;
-    range *busy = malloc((n_static + 1) * sizeof *busy);
-    if (!busy) {
-        free(idx);
-        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n_static; i++) {
-        rt_slot *sl = &e->slots[idx[i]];
-        size_t need = (sl->a.nbytes + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
-        if (!need)
-            need = RT_ALIGN;
-        size_t nb = 0;
-        for (size_t j = 0; j < i; j++) {
-            rt_slot *o = &e->slots[idx[j]];
-            if (o->last < sl->first || sl->last < o->first)
-                continue;
-            size_t oneed = (o->a.nbytes + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
-            busy[nb++] = (range){o->offset, o->offset + (oneed ? oneed : RT_ALIGN)};
-        }
-        for (size_t a = 1; a < nb; a++) { /* sort by start */
-            range x = busy[a];
-            size_t b = a;
-            while (b > 0 && busy[b - 1].lo > x.lo) {
-                busy[b] = busy[b - 1];
-                b--;
-            }
-            busy[b] = x;
-        }
-        size_t off = 0;
-        for (size_t a = 0; a < nb; a++) {
-            if (busy[a].lo >= off + need)
-                break;
-            if (busy[a].hi > off)
-                off = busy[a].hi;
-        }
-        sl->offset = off;
-        if (off + need > total)
-            total = off + need;
-    }
-    free(busy);
+    hpcz_status st = shapes_only ? HPCZ_OK : arena_place(e, &total, err);
+    if (st)
+        return st;
     e->arena_size = total;
     if (total) {
         e->arena = rt_alloc(total);
-        if (!e->arena) {
-            free(idx);
+        if (!e->arena)
             return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory (arena of %zu bytes)", total);
-        }
     }
-    for (size_t i = 0; i < n_static; i++) {
-        rt_slot *sl = &e->slots[idx[i]];
-        sl->a.data = e->arena + sl->offset;
-    }
-    free(idx);
+    for (size_t s = 0; s < e->n_slots; s++)
+        if (e->slots[s].kind == SLOT_STATIC)
+            e->slots[s].a.data = e->arena + e->slots[s].offset;
     e->planned = true;
     if (!e->parent)
         e->dyn_peak = 0; /* folding at plan time is not activation memory */
@@ -1436,12 +1685,16 @@ static void exec_release(rt_exec *e)
 rt_sub *rt_sub_get(rt_ctx *c, const hpcz_graph *g, size_t slot)
 {
     rt_exec *e = c->exec;
+    /* the step is the one whose state fill_ctx handed the kernel (a search
+     * by node made each run of an If or Loop cost the whole graph) */
     rt_step *sp = NULL;
-    for (size_t k = 0; k < e->n_steps; k++)
-        if (e->steps[k].node == c->node) {
+    if (e && c->state && e->n_steps) {
+        uintptr_t at = (uintptr_t)c->state - offsetof(rt_step, state), lo = (uintptr_t)e->steps;
+        size_t k = (at - lo) / sizeof *e->steps;
+        if (at >= lo && k < e->n_steps && at == (uintptr_t)&e->steps[k] &&
+            e->steps[k].node == c->node)
             sp = &e->steps[k];
-            break;
-        }
+    }
     if (!sp || slot >= sp->n_subs) {
         rt_bad(c, "subgraph slot %zu out of range", slot);
         return NULL;
@@ -1703,10 +1956,39 @@ hpcz_status hpcz_plan_check_input(const hpcz_plan *p, size_t i, const hpcz_array
     return hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s': expected %s, got %s", v->name, want, got);
 }
 
+hpcz_status hpcz_plan_shapes(hpcz_plan *p, const hpcz_array *inputs, hpcz_error *err)
+{
+    rt_exec *e = &p->e;
+    for (size_t i = 0; i < e->n_in; i++) {
+        hpcz_array a = inputs[i];
+        a.data = NULL;
+        a.numel = 0; /* no data wanted: the check then looks at dtype and shape only */
+        hpcz_status st = hpcz_plan_check_input(p, i, &a, err);
+        if (st)
+            return st;
+    }
+    for (size_t i = 0; i < e->n_in; i++) {
+        rt_slot *sl = &e->slots[e->in_slots[i]];
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->a.dtype = inputs[i].dtype;
+        sl->a.ndim = inputs[i].ndim;
+        memcpy(sl->a.dims, inputs[i].dims, (size_t)inputs[i].ndim * sizeof(int64_t));
+        sl->a.numel = rt_numel(inputs[i].ndim, inputs[i].dims);
+        sl->a.nbytes = hpcz_dtype_nbytes(inputs[i].dtype, sl->a.numel);
+    }
+    e->be->set_threads(p->threads);
+    hpcz_status st = exec_plan(e, err);
+    if (st)
+        e->planned = false;
+    return st;
+}
+
 hpcz_status hpcz_plan_run(hpcz_plan *p, const hpcz_array *inputs, hpcz_array *outputs,
                           hpcz_error *err)
 {
     rt_exec *e = &p->e;
+    if (p->opts.shapes_only)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "a plan for shapes only does not run");
     bool replan = !e->planned;
     for (size_t i = 0; i < e->n_in; i++) {
         hpcz_status st = hpcz_plan_check_input(p, i, &inputs[i], err);
@@ -1784,6 +2066,30 @@ const hpcz_node *hpcz_plan_node(const hpcz_plan *p, size_t k)
 void hpcz_plan_set_profile(hpcz_plan *p, uint64_t *times)
 {
     p->profile = times;
+}
+
+int hpcz_plan_node_folded(const hpcz_plan *p, size_t k)
+{
+    return k < p->e.n_steps && p->e.planned && p->e.steps[k].folded;
+}
+
+const hpcz_array *hpcz_plan_node_output(const hpcz_plan *p, size_t k, size_t j)
+{
+    if (k >= p->e.n_steps || !p->e.planned)
+        return NULL;
+    const rt_step *sp = &p->e.steps[k];
+    if (sp->dynamic || j >= sp->n_out || sp->node->outputs[j] == NULL)
+        return NULL;
+    /* the slot built for the output (fusion may have rewired out[0]) */
+    int s = j == 0 ? sp->out0_built : sp->out[j];
+    if (s < 0)
+        return NULL;
+    const rt_slot *sl = &p->e.slots[s];
+    if (sl->kind != SLOT_STATIC && sl->kind != SLOT_CONST && sl->kind != SLOT_NONE)
+        return NULL;
+    if (sl->kind == SLOT_NONE) /* fused away: the fused output has the same shape */
+        sl = &p->e.slots[sp->out[0]];
+    return &sl->a;
 }
 
 uint64_t hpcz_plan_node_flops(const hpcz_plan *p, size_t k)
