@@ -22,6 +22,7 @@ static const cli_opt opts[] = {
      "a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per sample), test_data_set_* "
      "folders, a .npy file, or random:N", NULL, "npy"},
     {"calib-samples", OPT_SAMPLES, required_argument, "N", "use at most N samples"},
+    CLI_DIM_OPTION,
     {"calib-method", OPT_METHOD, required_argument, "M",
      "minmax (default), moving-minmax, percentile:99.99, entropy or mse",
      "minmax|moving-minmax|entropy|mse"},
@@ -48,6 +49,7 @@ const cli_cmd_info cmd_calibrate_info = {
 
 int cmd_calibrate(int argc, char **argv)
 {
+    cli_dims dims = {0};
     const char *out = NULL, *data = NULL, *method = "minmax";
     long long samples = 0, threads = 0;
     int fold = 1;
@@ -61,6 +63,10 @@ int cmd_calibrate(int argc, char **argv)
             break;
         case OPT_CALIB:
             data = optarg;
+            break;
+        case CLI_OPT_DIM:
+            if (!cli_dims_option(&cmd_calibrate_info, &dims, optarg))
+                return EXIT_USAGE;
             break;
         case OPT_SAMPLES:
             if (!cli_parse_int(&cmd_calibrate_info, "calib-samples", optarg, 1, 100000000, &samples))
@@ -99,6 +105,11 @@ int cmd_calibrate(int argc, char **argv)
     hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m)
         return cli_file_error(in, &err);
+    int drc = cli_dims_apply(&cmd_calibrate_info, &dims, m);
+    if (drc) {
+        hpcz_model_free(m);
+        return drc;
+    }
     if (fold) {
         int rc = cli_run_pipeline(m, "fold-bn,eliminate", in);
         if (rc) {
@@ -112,8 +123,8 @@ int cmd_calibrate(int argc, char **argv)
         if (hpcz_calib_table_save(t, out, &err))
             rc = cli_file_error(out, &err);
         else
-            cli_note("calibrate: %zu tensors, %s over %zu samples%s, %s of statistics", t->n, t->method,
-                     t->samples, t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
+            cli_note("calibrate: %zu tensors, %s over %zu sample%s%s, %s of statistics", t->n, t->method,
+                     t->samples, t->samples == 1 ? "" : "s", t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
     }
     hpcz_calib_table_free(t);
     hpcz_model_free(m);

@@ -807,3 +807,42 @@ void cli_filter_terminal_text(void)
         stdout = filtered(stdout, STDOUT_FILENO);
     stderr = filtered(stderr, STDERR_FILENO);
 }
+
+bool cli_dims_option(const cli_cmd_info *info, cli_dims *d, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof d->name[0]) {
+        cli_usage_error(info, "--dim expects NAME=VALUE, got '%s'", arg);
+        return false;
+    }
+    if (d->n == sizeof d->values / sizeof d->values[0]) {
+        cli_usage_error(info, "too many --dim options");
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(eq + 1, &end, 10);
+    if (end == eq + 1 || *end || errno || v < 0 || v > ((long long)1 << 40)) {
+        cli_usage_error(info, "--dim %.*s: '%s' is not a non-negative integer", (int)(eq - arg), arg, eq + 1);
+        return false;
+    }
+    memcpy(d->name[d->n], arg, (size_t)(eq - arg));
+    d->name[d->n][eq - arg] = 0;
+    d->names[d->n] = d->name[d->n];
+    d->values[d->n] = v;
+    d->n++;
+    return true;
+}
+
+int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model *m)
+{
+    if (!d->n)
+        return EXIT_OK;
+    int rc = cli_check_dims(info, m, d->names, d->n);
+    if (rc)
+        return rc;
+    hpcz_error err;
+    if (hpcz_set_default_dims(d->n, d->names, d->values, &err))
+        return cli_error("%s", err.msg);
+    return EXIT_OK;
+}

@@ -130,6 +130,25 @@ bool cli_same_file(const char *a, const char *b);
 
 /* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
  * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
+/* --dim NAME=VALUE for the commands that plan models on data (quantize,
+ * calibrate, prune; run has its own): sizes of symbolic dimensions. */
+#define CLI_OPT_DIM 950
+#define CLI_DIM_OPTION                                                                             \
+    {"dim", CLI_OPT_DIM, required_argument, "NAME=VALUE",                                         \
+     "fix the symbolic input dimension NAME for calibration and checks (random:N data needs every " \
+     "size); repeatable"}
+typedef struct cli_dims {
+    char name[16][128];
+    const char *names[16];
+    int64_t values[16];
+    size_t n;
+} cli_dims;
+/* Parses one --dim value into d; false after a usage error. */
+bool cli_dims_option(const cli_cmd_info *info, cli_dims *d, const char *arg);
+/* Checks d's names against m's inputs (usage error with the closest) and
+ * makes them every plan's sizes (hpcz_set_default_dims). */
+int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model *m);
+
 /* "'a', 'b', 'c'" into buf (cut with "..." when long). */
 void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n);
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);

@@ -73,6 +73,7 @@ static const cli_opt opts[] = {
      "calibration data for --reconstruct and --recalibrate-bn: a folder of .npy, test_data_set_* folders, a .npy file, or random:N",
      NULL, "npy"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
+    CLI_DIM_OPTION,
     {"sensitivity", OPT_SENSITIVITY, no_argument, NULL,
      "prune each layer alone at 25/50/75/90% (magnitude or channel) on --calib data and print "
      "the output SQNR and top-1 agreement per layer and ratio; writes no model"},
@@ -487,6 +488,7 @@ static int run_sensitivity(hpcz_model *m, const char *in, const char *data, cons
 
 int cmd_prune(int argc, char **argv)
 {
+    cli_dims dims = {0};
     const char *out = NULL, *method = "magnitude", *scope = "layer", *pattern = "2:4";
     const char *include = NULL, *exclude = NULL, *op_types = NULL, *passes = NULL, *json = NULL;
     double sparsity = 0.5, ratio = 0.25;
@@ -593,6 +595,10 @@ int cmd_prune(int argc, char **argv)
             break;
         case OPT_CALIB:
             calib = optarg;
+            break;
+        case CLI_OPT_DIM:
+            if (!cli_dims_option(&cmd_prune_info, &dims, optarg))
+                return EXIT_USAGE;
             break;
         case OPT_CALIB_SAMPLES:
             if (!cli_parse_int(&cmd_prune_info, "calib-samples", optarg, 1, 100000000, &calib_samples))
@@ -736,6 +742,8 @@ int cmd_prune(int argc, char **argv)
         return cli_file_error(in, &err);
     }
     int grc = cli_check_gate_outputs(&cmd_prune_info, &gates, m);
+    if (!grc)
+        grc = cli_dims_apply(&cmd_prune_info, &dims, m);
     if (grc) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);

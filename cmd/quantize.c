@@ -67,6 +67,7 @@ static const cli_opt opts[] = {
      "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)",
      NULL, "npy"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
+    CLI_DIM_OPTION,
     {"calib-method", OPT_CALIB_METHOD, required_argument, "M",
      "minmax (default), moving-minmax, percentile:99.99, entropy or mse",
      "minmax|moving-minmax|entropy|mse"},
@@ -627,6 +628,7 @@ static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **b
 
 int cmd_quantize(int argc, char **argv)
 {
+    cli_dims dims = {0};
     const char *out = NULL, *mode = "weight-only", *dtype = "int8", *weight_dtype = NULL;
     const char *include = NULL, *exclude = NULL, *op_types = NULL, *json = NULL, *passes = NULL;
     const char *clip = "mse";
@@ -688,6 +690,10 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_CALIB:
             calib = optarg;
+            break;
+        case CLI_OPT_DIM:
+            if (!cli_dims_option(&cmd_quantize_info, &dims, optarg))
+                return EXIT_USAGE;
             break;
         case OPT_CALIB_SAMPLES:
             if (!cli_parse_int(&cmd_quantize_info, "calib-samples", optarg, 1, 100000000, &calib_samples))
@@ -931,6 +937,8 @@ int cmd_quantize(int argc, char **argv)
         return cli_file_error(in, &err);
     }
     int grc = cli_check_gate_outputs(&cmd_quantize_info, &gates, m);
+    if (!grc)
+        grc = cli_dims_apply(&cmd_quantize_info, &dims, m);
     if (grc) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);

@@ -568,6 +568,16 @@ typedef struct hpcz_plan_opts {
 
 typedef struct hpcz_plan hpcz_plan;
 
+/* Sizes that every plan made after this call gives the named symbolic
+ * dimensions unless its own options name them (the CLI's --dim for
+ * quantize, calibrate and prune: calibration, random data, reconstruction
+ * and comparisons all plan models of their own). Process-wide; n = 0
+ * clears them. */
+hpcz_status hpcz_set_default_dims(size_t n, const char *const *names, const int64_t *values,
+                                  hpcz_error *err);
+/* The size a plan gives symbolic dimension `name`, or -1 when none. */
+int64_t hpcz_plan_dim(const hpcz_plan *p, const char *name);
+
 /* Prepares the model's main graph for execution: every op (subgraphs
  * included) is checked against the backend, nodes are ordered, and when
  * every input dimension is known (fixed or by opts->dim_*) shapes, kernels

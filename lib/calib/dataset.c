@@ -21,9 +21,18 @@ typedef struct chunk {
     size_t rows;
 } chunk;
 
+/* How an input's files hold its samples. */
+enum {
+    LAY_BATCH = 0, /* the leading axis is the model's batch axis: sample i is a[i:i+1] */
+    LAY_SLICE = 1, /* one axis more than the input: sample i is a[i], fed whole (scalars,
+                      recurrent state, a batch dim fixed inside each sample) */
+    LAY_SAME = 2,  /* a scalar given once: every sample gets it */
+};
+
 struct hpcz_dataset {
     hpcz_plan *plan;
     size_t n_inputs;
+    int *layout;        /* [n_inputs], from the first chunk; every chunk agrees */
     chunk *chunks;
     size_t n_chunks, cap_chunks;
     size_t total;
@@ -62,24 +71,41 @@ static hpcz_status fit_input(hpcz_dataset *d, size_t i, hpcz_array *a, const cha
     if (v->dtype && a->dtype != v->dtype)
         return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s", file, v->name,
                          want, got);
-    if (v->ndim >= 1 && a->ndim == v->ndim - 1) {
+    int lay = LAY_BATCH;
+    if (v->ndim == 0 && a->ndim == 0) {
+        lay = LAY_SAME; /* one scalar for every sample */
+    } else if (v->ndim >= 0 && a->ndim == v->ndim + 1) {
+        lay = LAY_SLICE; /* samples along an extra leading axis, each fed as it is */
+    } else if (v->ndim >= 1 && a->ndim == v->ndim - 1) {
         /* one sample without its batch axis */
         for (int k = a->ndim; k > 0; k--)
             a->dims[k] = a->dims[k - 1];
         a->dims[0] = 1;
         a->ndim++;
     }
-    if (v->ndim >= 0 && a->ndim != v->ndim)
+    if (lay == LAY_BATCH && v->ndim >= 0 && a->ndim != v->ndim)
         return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s", file, v->name,
                          want, got);
-    for (int k = 1; k < a->ndim && v->ndim >= 0; k++)
-        if (v->dims[k].size >= 0 && v->dims[k].size != a->dims[k])
-            return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s", file,
-                             v->name, want, got);
-    if (a->ndim == 0)
-        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "%s: input '%s' is a scalar: no samples to stack",
+    int off = lay == LAY_SLICE ? 1 : 0, first = lay == LAY_SLICE ? 0 : 1;
+    for (int k = first; lay != LAY_SAME && k < v->ndim; k++)
+        if (v->dims[k].size >= 0 && v->dims[k].size != a->dims[k + off])
+            return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s' expects %s, got %s (%s)", file,
+                             v->name, want, got,
+                             lay == LAY_SLICE ? "one axis more than the input: samples along it"
+                                              : "the first axis is the batch");
+    if (d->n_chunks == 0 && d->layout) {
+        d->layout[i] = lay;
+    } else if (d->layout && d->layout[i] != lay) {
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "%s: input '%s': its files hold samples in different layouts",
                          file, v->name);
+    }
     return HPCZ_OK;
+}
+
+/* Samples an input's array holds in layout lay (LAY_SAME: any number). */
+static size_t rows_of(const hpcz_array *a, int lay)
+{
+    return lay == LAY_SAME ? SIZE_MAX : (size_t)a->dims[0];
 }
 
 static void release_arrays(hpcz_npy_mapped *m, size_t n)
@@ -92,16 +118,24 @@ static void release_arrays(hpcz_npy_mapped *m, size_t n)
 /* Takes the arrays (freed on failure too). */
 static hpcz_status add_chunk(hpcz_dataset *d, hpcz_npy_mapped *arrays, hpcz_error *err)
 {
-    size_t rows = d->n_inputs ? (size_t)arrays[0].a.dims[0] : 0;
-    for (size_t i = 1; i < d->n_inputs; i++)
-        if ((size_t)arrays[i].a.dims[0] != rows) {
+    size_t rows = SIZE_MAX, first = 0;
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        size_t r = rows_of(&arrays[i].a, d->layout[i]);
+        if (r == SIZE_MAX)
+            continue;
+        if (rows == SIZE_MAX) {
+            rows = r;
+            first = i;
+        } else if (r != rows) {
             hpcz_fail(err, HPCZ_ERR_INVALID,
-                      "inputs '%s' and '%s' hold different sample counts (%zu and %lld)",
-                      hpcz_plan_input(d->plan, 0)->name, hpcz_plan_input(d->plan, i)->name, rows,
-                      (long long)arrays[i].a.dims[0]);
+                      "inputs '%s' and '%s' hold different sample counts (%zu and %zu)",
+                      hpcz_plan_input(d->plan, first)->name, hpcz_plan_input(d->plan, i)->name, rows, r);
             release_arrays(arrays, d->n_inputs);
             return err->status;
         }
+    }
+    if (rows == SIZE_MAX) /* only scalars given once: one sample */
+        rows = d->n_inputs ? 1 : 0;
     if (!hpcz_grow((void **)&d->chunks, &d->cap_chunks, d->n_chunks + 1, sizeof *d->chunks)) {
         release_arrays(arrays, d->n_inputs);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
@@ -287,20 +321,24 @@ static hpcz_status make_random(hpcz_dataset *d, size_t n, hpcz_error *err)
             release_arrays(arrays, d->n_inputs);
             return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
                              "random calibration data is only made for float inputs with a batch "
-                             "axis; input '%s' is not one: give --calib DIR",
-                             v->name);
+                             "axis; input '%s' (%s%s) is not one: give --calib DIR with real data",
+                             v->name, v->dtype ? hpcz_dtype_name(v->dtype) : "?",
+                             v->ndim == 0 ? ", a scalar" : "");
         }
+        d->layout[i] = LAY_BATCH;
         int64_t dims[HPCZ_ARRAY_MAX_RANK];
         dims[0] = (int64_t)n;
         for (int k = 1; k < v->ndim; k++) {
-            if (v->dims[k].size < 0) {
+            dims[k] = v->dims[k].size >= 0 ? v->dims[k].size
+                      : v->dims[k].param ? hpcz_plan_dim(d->plan, v->dims[k].param) : -1;
+            if (dims[k] < 0) {
                 release_arrays(arrays, d->n_inputs);
-                return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED,
-                                 "input '%s' has a symbolic dimension besides the batch: random "
-                                 "data needs every size",
-                                 v->name);
+                return hpcz_fail(err, HPCZ_ERR_USAGE,
+                                 "input '%s': random data needs the size of its dimension '%s': "
+                                 "give --dim %s=N",
+                                 v->name, v->dims[k].param ? v->dims[k].param : "?",
+                                 v->dims[k].param ? v->dims[k].param : "NAME");
             }
-            dims[k] = v->dims[k].size;
         }
         hpcz_status st = hpcz_array_alloc(&arrays[i].a, HPCZ_DTYPE_FLOAT, v->ndim, dims, err);
         if (st) {
@@ -333,6 +371,12 @@ hpcz_dataset *hpcz_dataset_open(const char *spec, hpcz_plan *plan, size_t max_sa
     d->plan = plan;
     d->want = max_samples;
     d->n_inputs = hpcz_plan_n_inputs(plan);
+    d->layout = calloc(d->n_inputs + 1, sizeof *d->layout);
+    if (!d->layout) {
+        free(d);
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     if (d->n_inputs > 0) {
         const hpcz_value *v0 = hpcz_plan_input(plan, 0);
         if (v0->ndim >= 1 && v0->dims[0].size > 0)
@@ -408,6 +452,10 @@ int hpcz_dataset_is_random(const hpcz_dataset *d)
 
 size_t hpcz_dataset_batch_size(const hpcz_dataset *d)
 {
+    /* a sample fed whole (LAY_SLICE) is one run */
+    for (size_t i = 0; i < d->n_inputs; i++)
+        if (d->layout[i] == LAY_SLICE)
+            return 1;
     return d->fixed_batch ? d->fixed_batch : 32;
 }
 
@@ -419,10 +467,29 @@ hpcz_status hpcz_dataset_batch(hpcz_dataset *d, size_t start, size_t n, hpcz_arr
     memset(inputs, 0, d->n_inputs * sizeof *inputs);
     for (size_t i = 0; i < d->n_inputs; i++) {
         const hpcz_array *proto = &d->chunks[0].m[i].a;
+        int lay = d->layout[i];
+        if (lay == LAY_SAME) {
+            hpcz_status st = hpcz_array_alloc(&inputs[i], proto->dtype, 0, proto->dims, err);
+            if (st) {
+                for (size_t j = 0; j < i; j++)
+                    hpcz_array_release(&inputs[j]);
+                return st;
+            }
+            memcpy(inputs[i].data, proto->data, proto->nbytes);
+            continue;
+        }
+        if (lay == LAY_SLICE && n != 1) {
+            for (size_t j = 0; j < i; j++)
+                hpcz_array_release(&inputs[j]);
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "input '%s': its samples run one at a time",
+                             nz(hpcz_plan_input(d->plan, i)->name));
+        }
         int64_t dims[HPCZ_ARRAY_MAX_RANK];
         memcpy(dims, proto->dims, sizeof dims);
         dims[0] = (int64_t)n;
-        hpcz_status st = hpcz_array_alloc(&inputs[i], proto->dtype, proto->ndim, dims, err);
+        hpcz_status st = lay == LAY_SLICE
+                             ? hpcz_array_alloc(&inputs[i], proto->dtype, proto->ndim - 1, proto->dims + 1, err)
+                             : hpcz_array_alloc(&inputs[i], proto->dtype, proto->ndim, dims, err);
         if (st) {
             for (size_t j = 0; j < i; j++)
                 hpcz_array_release(&inputs[j]);
@@ -465,5 +532,6 @@ void hpcz_dataset_free(hpcz_dataset *d)
     for (size_t c = 0; c < d->n_chunks; c++)
         release_arrays(d->chunks[c].m, d->n_inputs);
     free(d->chunks);
+    free(d->layout);
     free(d);
 }

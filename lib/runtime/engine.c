@@ -1790,11 +1790,68 @@ static int64_t dim_value(const hpcz_plan *p, const hpcz_dim *d)
     return -1;
 }
 
+/* Sizes of symbolic dimensions every plan takes unless its options fix them
+ * (hpcz_set_default_dims: the CLI's --dim). */
+#define MAX_DEFAULT_DIMS 64
+static char *default_dim_names[MAX_DEFAULT_DIMS];
+static int64_t default_dim_values[MAX_DEFAULT_DIMS];
+static size_t n_default_dims;
+
+hpcz_status hpcz_set_default_dims(size_t n, const char *const *names, const int64_t *values,
+                                  hpcz_error *err)
+{
+    if (n > MAX_DEFAULT_DIMS)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "more than %d dimensions", MAX_DEFAULT_DIMS);
+    for (size_t i = 0; i < n_default_dims; i++)
+        free(default_dim_names[i]);
+    n_default_dims = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(default_dim_names[i] = strdup(names[i])))
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        default_dim_values[i] = values[i];
+        n_default_dims = i + 1;
+    }
+    return HPCZ_OK;
+}
+
+int64_t hpcz_plan_dim(const hpcz_plan *p, const char *name)
+{
+    for (size_t k = 0; k < p->opts.n_dims; k++)
+        if (!strcmp(p->dim_names[k], name))
+            return p->dim_values[k];
+    return -1;
+}
+
 hpcz_plan *hpcz_plan_new(hpcz_model *m, const hpcz_plan_opts *opts, hpcz_error *err)
 {
     hpcz_plan_opts dflt = {0};
     if (!opts)
         opts = &dflt;
+    /* the defaults join the options' own (which win) */
+    const char *mnames[2 * MAX_DEFAULT_DIMS + 64];
+    int64_t mvalues[2 * MAX_DEFAULT_DIMS + 64];
+    hpcz_plan_opts merged;
+    if (n_default_dims && opts->n_dims <= 64 + MAX_DEFAULT_DIMS) {
+        merged = *opts;
+        size_t k = 0;
+        for (size_t i = 0; i < opts->n_dims; i++) {
+            mnames[k] = opts->dim_names[i];
+            mvalues[k++] = opts->dim_values[i];
+        }
+        for (size_t i = 0; i < n_default_dims; i++) {
+            bool given = false;
+            for (size_t j = 0; j < opts->n_dims && !given; j++)
+                given = !strcmp(opts->dim_names[j], default_dim_names[i]);
+            if (!given) {
+                mnames[k] = default_dim_names[i];
+                mvalues[k++] = default_dim_values[i];
+            }
+        }
+        merged.n_dims = k;
+        merged.dim_names = mnames;
+        merged.dim_values = mvalues;
+        opts = &merged;
+    }
     const rt_backend *be = rt_backend_get(opts->backend);
     if (!be) {
         hpcz_fail(err, HPCZ_ERR_USAGE, "unknown backend '%s'", opts->backend);

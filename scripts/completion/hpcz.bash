@@ -68,6 +68,7 @@ _hpcz() {
         --algo) COMPREPLY=($(compgen -W "rtn gptq" -- "$cur")); return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
+        --dim) return ;;
         --calib-method) COMPREPLY=($(compgen -W "minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --calib-table) _hpcz_files 'json'; return ;;
         --act-dtype) COMPREPLY=($(compgen -W "uint8 int8" -- "$cur")); return ;;
@@ -92,7 +93,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-method --calib-table --act-dtype --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -123,11 +124,12 @@ _hpcz() {
         -o|--output) _hpcz_files 'json'; return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
+        --dim) return ;;
         --calib-method) COMPREPLY=($(compgen -W "minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --threads) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --calib --calib-samples --calib-method --no-fold --threads --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --calib --calib-samples --dim --calib-method --no-fold --threads --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -143,6 +145,7 @@ _hpcz() {
         --criterion) COMPREPLY=($(compgen -W "l1 l2 bn-gamma" -- "$cur")); return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
+        --dim) return ;;
         --target-params) return ;;
         --target-macs) return ;;
         --min-params) return ;;
@@ -162,7 +165,7 @@ _hpcz() {
         --max-abs) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --recalibrate-bn --calib --calib-samples --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --recalibrate-bn --calib --calib-samples --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
