@@ -8,7 +8,9 @@
  *     values that float16 flushes to zero or keeps with >10% error (a Clip
  *     minimum of 1e-10 before a Log, STFT kernels around 1e-17);
  *   - its op is in the block list (ops that need float32 or have no float16
- *     meaning: Range, random generators, ...), or it holds subgraphs;
+ *     meaning: Range, random generators, ...), or it holds subgraphs (If,
+ *     Loop, Scan stay float32 at their boundary; their bodies are converted
+ *     like the main graph, reading and returning float32);
  *   - it only computes shape arithmetic (its float inputs come from Casts of
  *     integers or from other such nodes), which float16 would round.
  * Casts go where a float16 value meets a float32 consumer or the other way,
@@ -54,7 +56,13 @@ typedef struct fctx {
     const char *block;
     bool keep_io;
     hpcz_error *err;
-    size_t n_half, n_float, n_casts, n_tensors;
+    size_t n_half, n_float, n_casts, n_tensors, n_subgraphs;
+    /* float16 copies of float32 initializers, model-wide: two If branches
+     * reading one weight share one copy */
+    struct hconst {
+        hpcz_value *from, *to;
+    } *hc;
+    size_t n_hc, cap_hc;
 } fctx;
 
 /* Why constant t cannot be float16, or NULL. */
@@ -282,31 +290,6 @@ static bool reads_float(const hpcz_node *n)
     return false;
 }
 
-/* Outer-scope values a subgraph reads (recursively), for the Casts that keep
- * float32 subgraphs reading float32. */
-static void outer_reads(hpcz_graph *sub, const hpcz_graph *outer, hpcz_value ***list, size_t *n,
-                        size_t *cap)
-{
-    for (size_t i = 0; i < sub->n_nodes; i++) {
-        hpcz_node *nd = sub->nodes[i];
-        for (size_t j = 0; j < nd->n_inputs; j++) {
-            hpcz_value *v = nd->inputs[j];
-            if (v && v->graph == outer && hpcz_grow((void **)list, cap, *n + 1, sizeof **list))
-                (*list)[(*n)++] = v;
-        }
-        for (size_t a = 0; a < nd->n_attrs; a++) {
-            if (nd->attrs[a].type == HPCZ_ATTR_GRAPH && nd->attrs[a].g)
-                outer_reads(nd->attrs[a].g, outer, list, n, cap);
-            if (nd->attrs[a].type == HPCZ_ATTR_GRAPHS)
-                for (size_t k = 0; k < nd->attrs[a].n; k++)
-                    outer_reads(nd->attrs[a].graphs[k], outer, list, n, cap);
-        }
-    }
-    for (size_t i = 0; i < sub->n_outputs; i++)
-        if (sub->outputs[i]->graph == outer && hpcz_grow((void **)list, cap, *n + 1, sizeof **list))
-            (*list)[(*n)++] = sub->outputs[i];
-}
-
 static hpcz_status convert_graph(fctx *f)
 {
     hpcz_graph *g = f->g;
@@ -340,11 +323,6 @@ static hpcz_status convert_graph(fctx *f)
         }
     }
     /* 2. float16 constants for half readers; half outputs become float16 */
-    typedef struct hconst {
-        hpcz_value *from, *to;
-    } hconst;
-    hconst *hc = NULL;
-    size_t n_hc = 0, cap_hc = 0;
     for (size_t i = 0; i < n0; i++) {
         hpcz_node *n = g->nodes[i];
         if (n->aux != P_HALF)
@@ -378,24 +356,25 @@ static hpcz_status convert_graph(fctx *f)
             if (!v || float32_slot(n, j) || !v->init || v->init->dtype != HPCZ_DTYPE_FLOAT)
                 continue;
             hpcz_value *hv = NULL;
-            for (size_t k = 0; k < n_hc && !hv; k++)
-                if (hc[k].from == v)
-                    hv = hc[k].to;
+            for (size_t k = 0; k < f->n_hc && !hv; k++)
+                if (f->hc[k].from == v)
+                    hv = f->hc[k].to;
             if (!hv) {
+                /* unique where the copy lives and where it is read */
                 const char *name = hpcz_unique_name(g, v->name, "fp16");
-                hpcz_tensor *h = to_half(m, v->init, name, err);
-                if (!h || hpcz_graph_add_initializer(v->graph, h, err)) {
-                    free(hc);
+                if (name && hpcz_graph_find_value(v->graph, name))
+                    name = hpcz_unique_name(v->graph, name, "fp16");
+                hpcz_tensor *h = name ? to_half(m, v->init, name, err) : NULL;
+                if (!name)
+                    hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                if (!h || hpcz_graph_add_initializer(v->graph, h, err))
                     return err->status;
-                }
                 hv = hpcz_graph_find_value(v->graph, name);
                 hv->ndim = v->ndim;
                 hv->dims = v->dims;
-                if (!hpcz_grow((void **)&hc, &cap_hc, n_hc + 1, sizeof *hc)) {
-                    free(hc);
+                if (!hpcz_grow((void **)&f->hc, &f->cap_hc, f->n_hc + 1, sizeof *f->hc))
                     return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-                }
-                hc[n_hc++] = (hconst){v, hv};
+                f->hc[f->n_hc++] = (struct hconst){v, hv};
                 f->n_tensors++;
             }
             n->inputs[j] = hv;
@@ -404,7 +383,6 @@ static hpcz_status convert_graph(fctx *f)
             if (is_float_value(n->outputs[j]))
                 set_half(n->outputs[j]);
     }
-    free(hc);
     if (!f->keep_io && !g->parent)
         for (size_t i = 0; i < g->n_inputs; i++)
             if (!g->inputs[i]->init && is_float_value(g->inputs[i]))
@@ -427,32 +405,25 @@ static hpcz_status convert_graph(fctx *f)
             }
             n->inputs[j] = cv;
         }
-        /* float32 subgraphs reading float16 outer values */
-        for (size_t a = 0; a < n->n_attrs; a++) {
-            hpcz_graph **subs = n->attrs[a].type == HPCZ_ATTR_GRAPH ? &n->attrs[a].g
-                                : n->attrs[a].type == HPCZ_ATTR_GRAPHS ? n->attrs[a].graphs
-                                                                       : NULL;
-            size_t ns = n->attrs[a].type == HPCZ_ATTR_GRAPH ? 1 : n->attrs[a].n;
-            for (size_t k = 0; subs && k < ns; k++) {
-                hpcz_value **list = NULL;
-                size_t nl = 0, cl = 0;
-                outer_reads(subs[k], g, &list, &nl, &cl);
-                for (size_t r = 0; r < nl; r++)
-                    if (list[r]->dtype == HPCZ_DTYPE_FLOAT16) {
-                        hpcz_value *cv = cast_of(f, &cc, list[r], HPCZ_DTYPE_FLOAT);
-                        if (cv)
-                            hpcz_graph_replace_uses(subs[k], list[r], cv);
-                    }
-                free(list);
-            }
-        }
     }
-    /* 4. graph outputs stay float32 with keep-io-types */
-    for (size_t i = 0; i < g->n_outputs && f->keep_io; i++) {
+    /* 4. graph outputs stay float32 with keep-io-types, and always in a
+     * subgraph: the If/Loop/Scan around it keeps its float32 types */
+    for (size_t i = 0; i < g->n_outputs && (f->keep_io || g->parent); i++) {
         hpcz_value *v = g->outputs[i];
         hpcz_node *p = v->producer;
-        if (v->dtype != HPCZ_DTYPE_FLOAT16 || !p)
+        if (v->dtype != HPCZ_DTYPE_FLOAT16)
             continue;
+        if (!p || p->graph != g) {
+            /* a subgraph passing on an outer (now float16) value: a Cast here */
+            hpcz_value *cv = cast_of(f, &cc, v, HPCZ_DTYPE_FLOAT);
+            if (!cv) {
+                free(cc.c);
+                return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            }
+            g->outputs[i] = cv;
+            cv->is_output = 1;
+            continue;
+        }
         const char *name = hpcz_unique_name(g, v->name, "fp16");
         hpcz_value *hv = hpcz_graph_value(g, name);
         hv->dtype = HPCZ_DTYPE_FLOAT16;
@@ -479,7 +450,47 @@ static hpcz_status convert_graph(fctx *f)
     free(cc.c);
     for (size_t i = 0; i < g->n_nodes; i++)
         g->nodes[i]->aux = 0;
-    return hpcz_graph_toposort(g, err);
+    if ((st = hpcz_graph_toposort(g, err)))
+        return st;
+    /* 5. the subgraphs (If branches, Loop and Scan bodies), after the graph
+     * around them, so their reads of outer values see the final types: each
+     * converts on its own, reading and returning float32 at its boundary */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            hpcz_graph **subs = n->attrs[a].type == HPCZ_ATTR_GRAPH ? &n->attrs[a].g
+                                : n->attrs[a].type == HPCZ_ATTR_GRAPHS ? n->attrs[a].graphs
+                                                                       : NULL;
+            size_t ns = n->attrs[a].type == HPCZ_ATTR_GRAPH ? 1 : n->attrs[a].n;
+            for (size_t k = 0; subs && k < ns; k++) {
+                if (!subs[k])
+                    continue;
+                f->g = subs[k];
+                f->n_subgraphs++;
+                st = convert_graph(f);
+                f->g = g;
+                if (st)
+                    return st;
+            }
+        }
+    }
+    return HPCZ_OK;
+}
+
+static void drop_unused_everywhere(hpcz_graph *g)
+{
+    hpcz_drop_unused_inits(g);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH && n->attrs[a].g)
+                drop_unused_everywhere(n->attrs[a].g);
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < n->attrs[a].n; k++)
+                    if (n->attrs[a].graphs[k])
+                        drop_unused_everywhere(n->attrs[a].graphs[k]);
+        }
+    }
 }
 
 static const hpcz_pass_opt opts[] = {
@@ -514,13 +525,19 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     if (!st)
         st = convert_graph(&f);
     if (!st)
-        hpcz_drop_unused_inits(m->graph); /* the float32 originals of converted weights */
+        drop_unused_everywhere(m->graph); /* the float32 originals of converted weights */
     hpcz_filter_release(&f.filter);
+    free(f.hc);
     free(block);
     if (st)
         return st;
-    hpcz_pass_note(ctx, "to-fp16", "%zu nodes in float16, %zu kept float32, %zu float tensors "
-                   "converted, %zu Casts", f.n_half, f.n_float, f.n_tensors, f.n_casts);
+    if (f.n_subgraphs)
+        hpcz_pass_note(ctx, "to-fp16", "%zu nodes in float16, %zu kept float32 (%zu subgraphs "
+                       "included), %zu float tensors converted, %zu Casts", f.n_half, f.n_float,
+                       f.n_subgraphs, f.n_tensors, f.n_casts);
+    else
+        hpcz_pass_note(ctx, "to-fp16", "%zu nodes in float16, %zu kept float32, %zu float tensors "
+                       "converted, %zu Casts", f.n_half, f.n_float, f.n_tensors, f.n_casts);
     return HPCZ_OK;
 }
 

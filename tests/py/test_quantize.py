@@ -194,6 +194,63 @@ def subgraph_constant_checks():
                       % (mode[-1], c, sqnr(ref, got)))
 
 
+def fp16_subgraph_checks():
+    """float16 reaches into If branches (silero-vad keeps its whole network
+    there; the If itself stays float32): the branch MatMul runs in float16,
+    the weight is stored once as float16 though both branches read it, and
+    branch outputs are cast back to float32 (the If keeps its types)."""
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(16, 16)).astype(np.float32) / 4
+    then_g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["t0"], name="then_mm"),
+         helper.make_node("Relu", ["t0"], ["t"], name="then_relu")],
+        "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2, 16])])
+    else_g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["e0"], name="else_mm"),
+         helper.make_node("Neg", ["e0"], ["e"], name="else_neg")],
+        "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 16])])
+    pass_g = helper.make_graph([helper.make_node("Identity", ["h"], ["hi"], name="pass_h")], "pass", [],
+                               [helper.make_tensor_value_info("hi", TensorProto.FLOAT, [2, 16])])
+    g = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["h"], name="tanh"),
+         helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then_g, else_branch=else_g),
+         helper.make_node("If", ["cond"], ["z"], name="if_pass", then_branch=pass_g,
+                          else_branch=helper.make_graph(
+                              [helper.make_node("Neg", ["h"], ["hn"], name="neg_h")], "neg", [],
+                              [helper.make_tensor_value_info("hn", TensorProto.FLOAT, [2, 16])]))],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16]),
+              helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 16]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 16])],
+        initializer=[numpy_helper.from_array(w, "W")])
+    src = os.path.join(TMP, "if_fp16.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    x = rng.normal(size=(2, 16)).astype(np.float32)
+    for io in (["--keep-io-types"], []):
+        out = quantize(src, "if_fp16_out%d.onnx" % len(io), "--dtype", "fp16", *io)
+        check(out is not None, "fp16 %s of a model with If branches" % (io or "without --keep-io-types"))
+        if not out:
+            continue
+        onnx.checker.check_model(out, full_check=True)
+        m = onnx.load(out)
+        inits = {t.name: t for t in m.graph.initializer}
+        check(len(inits) == 1 and list(inits.values())[0].data_type == TensorProto.FLOAT16,
+              "fp16 %s: the weight both branches read is one float16 initializer (%s)"
+              % (io, [(t.name, t.data_type) for t in inits.values()]))
+        ifs = [n for n in m.graph.node if n.op_type == "If" and n.name == "if"][0]
+        then_b = [a.g for a in ifs.attribute if a.name == "then_branch"][0]
+        check(any(n.op_type == "MatMul" for n in then_b.node) and
+              any(n.op_type == "Cast" and n.attribute[0].i == TensorProto.FLOAT for n in then_b.node),
+              "fp16 %s: the branch MatMul is float16 with a Cast back to float32 at the branch output" % io)
+        xin = x if io else x.astype(np.float16)
+        for c in (True, False):
+            ref = run(src, {"x": x, "cond": np.array(c)})
+            got = run(out, {"x": xin, "cond": np.array(c)})
+            check(all(gg.dtype == np.float32 for gg in got), "fp16 %s: If outputs stay float32" % io)
+            s = min(sqnr(r, gg.astype(np.float32)) for r, gg in zip(ref, got))
+            check(s > 40, "fp16 %s, branch %s: ONNX Runtime runs it, SQNR %.1f dB > 40" % (io, c, s))
+
+
 def logmel_checks():
     """Issue 11 defect 5: a log-mel front end on int16-range audio overflows
     float16 in its STFT Convs although every constant fits. With data (--calib
@@ -398,6 +455,7 @@ def main():
     check(not np.allclose(ref, bad, rtol=2e-2, atol=2e-2), "a naive float16 cast of the same model is wrong (control)")
 
     logmel_checks()
+    fp16_subgraph_checks()
     subgraph_constant_checks()
     static_checks()
     gptq_checks()
