@@ -5,6 +5,8 @@
  */
 #include "cli.h"
 
+#include <sys/stat.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,7 +566,11 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
                     const gate_result *gr, size_t ng)
 {
     hpcz_error err;
-    /* the chart goes next to the Markdown file, linked relatively */
+    /* the chart goes next to the Markdown file, linked relatively; a report
+     * sent to standard output, a pipe or a device has no "next to" (it used
+     * to make a file named "-.svg"), so it goes without the chart */
+    struct stat stt;
+    bool chart = strcmp(path, "-") && (stat(path, &stt) || S_ISREG(stt.st_mode));
     char svg[4096];
     snprintf(svg, sizeof svg, "%s", path);
     char *dot = strrchr(svg, '.');
@@ -573,12 +579,14 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
         *dot = 0;
     strncat(svg, ".svg", sizeof svg - strlen(svg) - 1);
     const char *svg_base = strrchr(svg, '/') ? strrchr(svg, '/') + 1 : svg;
-    hpcz_outfile *so = hpcz_outfile_open(svg, &err);
-    if (!so)
-        return cli_file_error(svg, &err);
-    write_svg(hpcz_outfile_stream(so), r);
-    if (hpcz_outfile_commit(so, &err))
-        return cli_file_error(svg, &err);
+    if (chart && r->n_layers) {
+        hpcz_outfile *so = hpcz_outfile_open(svg, &err);
+        if (!so)
+            return cli_file_error(svg, &err);
+        write_svg(hpcz_outfile_stream(so), r);
+        if (hpcz_outfile_commit(so, &err))
+            return cli_file_error(svg, &err);
+    }
     hpcz_outfile *of = hpcz_outfile_open(path, &err);
     if (!of)
         return cli_file_error(path, &err);
@@ -618,8 +626,11 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
     if (sa->latency_ms >= 0)
         fprintf(f, "| latency (median) | %.3f ms | %.3f ms |\n", sa->latency_ms, sb->latency_ms);
     if (r->n_layers) {
-        fprintf(f, "\n## Layers\n\n![per-layer SQNR](%s)\n\n| tensor | op | what was done | SQNR dB | cosine |\n"
-                   "|---|---|---|---:|---:|\n", svg_base);
+        if (chart)
+            fprintf(f, "\n## Layers\n\n![per-layer SQNR](%s)\n\n", svg_base);
+        else
+            fprintf(f, "\n## Layers\n\n(no chart: this report was not written to a file)\n\n");
+        fprintf(f, "| tensor | op | what was done | SQNR dB | cosine |\n|---|---|---|---:|---:|\n");
         for (size_t i = 0; i < r->n_layers; i++) {
             fputs("| ", f);
             md_code(f, r->layers[i].name);

@@ -12,3 +12,6 @@ $HPCZ report $m $m --data $d --json --md - > $TMP/out; echo "report --json --md 
 $HPCZ quantize $m -o - --dry-run --json -q | grep -c '"dry_run": true'
 $HPCZ quantize $m -o - -q --report $TMP/r.json --data $d | $HPCZ inspect - | grep -c "DequantizeLinear"
 $HPCZ report $m $m --data $d --json | grep -c '"schema": "hpcz.report"'
+# a Markdown report on stdout has no file to put its chart next to: no "-.svg"
+r=$PWD; (mkdir $TMP/md && cd $TMP/md && $HPCZ report $r/$m $r/$m --data $r/$d --md - | grep -c "no chart"; ls)
+$HPCZ report $m $m --data $d --md $TMP/r.md -q; ls $TMP | grep -c "^r\.\(md\|svg\)$"
