@@ -5,6 +5,30 @@
  */
 #include "passes.h"
 
+#include <ctype.h>
+
+
+hpcz_status hpcz_op_list_check(const char *list, hpcz_error *err)
+{
+    for (const char *it = list; *it;) {
+        while (isspace((unsigned char)*it))
+            it++;
+        size_t l = strcspn(it, ",");
+        size_t tl = l;
+        while (tl && isspace((unsigned char)it[tl - 1]))
+            tl--;
+        bool ok = tl && isupper((unsigned char)it[0]);
+        for (size_t i = 0; ok && i < tl; i++)
+            ok = isalnum((unsigned char)it[i]) || it[i] == '_';
+        if (!ok)
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "'%.*s' is not an op type name (like Conv or MatMul)",
+                             (int)tl, it);
+        if (!it[l])
+            break;
+        it += l + 1;
+    }
+    return HPCZ_OK;
+}
 
 hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const char *exclude,
                              const char *op_types, hpcz_error *err)
@@ -29,10 +53,22 @@ hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const cha
         f->has_exc = true;
     }
     if (op_types && *op_types) {
-        f->ops = strdup(op_types);
+        /* "MatMul, Gemm" as "MatMul,Gemm"; every item an op type name, so a
+         * misspelt option swallowed into the list is not silently ignored */
+        f->ops = malloc(strlen(op_types) + 1);
         if (!f->ops) {
             hpcz_filter_release(f);
             return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        char *o = f->ops;
+        for (const char *s = op_types; *s; s++)
+            if (!isspace((unsigned char)*s))
+                *o++ = *s;
+        *o = 0;
+        hpcz_status st = hpcz_op_list_check(f->ops, err);
+        if (st) {
+            hpcz_filter_release(f);
+            return st;
         }
     }
     return HPCZ_OK;

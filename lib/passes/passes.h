@@ -41,6 +41,8 @@ typedef struct hpcz_node_filter {
     bool has_inc, has_exc;
     char *ops; /* comma-separated op types, NULL = any */
 } hpcz_node_filter;
+/* Every item of a comma list an op type name ("Conv, MatMul"); usage error. */
+hpcz_status hpcz_op_list_check(const char *list, hpcz_error *err);
 hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const char *exclude,
                              const char *op_types, hpcz_error *err);
 /* op type allowed, include matches name or op type (if given), exclude matches neither */

@@ -58,6 +58,38 @@ static int opt_index(const hpcz_pass *p, const char *name)
     return -1;
 }
 
+/* The option name a "k=v" or "k" item at s (up to end) starts with, or -1. */
+static int option_key(const hpcz_pass *p, const char *s, const char *end)
+{
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    const char *k = s;
+    while (s < end && *s != '=' && *s != ',')
+        s++;
+    const char *ke = s;
+    while (ke > k && isspace((unsigned char)ke[-1]))
+        ke--;
+    char key[128];
+    size_t kl = (size_t)(ke - k);
+    if (!kl || kl >= sizeof key)
+        return -1;
+    memcpy(key, k, kl);
+    key[kl] = 0;
+    return opt_index(p, key);
+}
+
+static bool option_at(const hpcz_pass *p, const char *s, const char *end)
+{
+    return option_key(p, s, end) >= 0;
+}
+
+/* s starts "k=..." with k a string option */
+static bool string_option_at(const hpcz_pass *p, const char *s, const char *end)
+{
+    int i = option_key(p, s, end);
+    return i >= 0 && p->opts[i].type == HPCZ_OPT_STRING && memchr(s, '=', (size_t)(end - s));
+}
+
 hpcz_optval hpcz_pass_arg(const hpcz_pass_args *a, const char *name)
 {
     int i = opt_index(a->pass, name);
@@ -172,6 +204,11 @@ static hpcz_status parse_value(const hpcz_pass *p, const hpcz_pass_opt *o, const
                          text, o->choices);
     }
     case HPCZ_OPT_STRING:
+        if (!strcmp(o->name, "op-types") && text && hpcz_op_list_check(text, err)) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "%s{%s}: %s", p->name, o->name, why);
+        }
         out->s = hpcz_arena_strndup(ar, text, strlen(text));
         return HPCZ_OK;
     }
@@ -228,8 +265,14 @@ static hpcz_status parse_step(hpcz_pipeline *pl, const char *s, size_t len, hpcz
         end--;
         while (body < end) {
             const char *comma = memchr(body, ',', (size_t)(end - body));
+            /* a string option's value may hold commas (op-types=MatMul,Gemm):
+             * a segment that does not start with an option name goes on the
+             * value before it */
+            if (comma && string_option_at(p, body, comma))
+                while (comma && !option_at(p, comma + 1, end))
+                    comma = memchr(comma + 1, ',', (size_t)(end - comma - 1));
             const char *item_end = comma ? comma : end;
-            char item[512];
+            char item[4096];
             size_t il = (size_t)(item_end - body);
             if (il >= sizeof item)
                 return hpcz_fail(err, HPCZ_ERR_USAGE, "%s: option too long", p->name);
