@@ -439,15 +439,15 @@ static const hpcz_node *op_behind(hpcz_model *m, const char *tensor)
 
 /* The lowest SQNR among the compared tensors feeding node p, walking back
  * through tensors that were not compared (folded away, say); graph inputs
- * and constants are exact (200 dB). */
+ * and constants are exact (infinite SQNR). */
 static double inputs_sqnr(const hpcz_compare_result *cr, const hpcz_node *p, int depth)
 {
-    double best = 200.0;
+    double best = INFINITY;
     for (size_t j = 0; p && j < p->n_inputs; j++) {
         const hpcz_value *in = p->inputs[j];
         if (!in || in->init)
             continue;
-        double s = 200.0;
+        double s = INFINITY;
         bool found = false;
         for (size_t k = 0; k < cr->n_layers && !found; k++)
             if (!strcmp(cr->layers[k].name, in->name)) {

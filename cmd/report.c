@@ -292,8 +292,8 @@ static void print_text(FILE *f, const char *a_path, const char *b_path, const ch
     fprintf(f, "hpcz report: %s vs %s\n", a_path, b_path);
     fprintf(f, "data: %s (%zu samples)%s%s\n\n", data, r->samples, labels ? ", labels: " : "",
             labels ? labels : "");
-    fprintf(f, "outputs\n  %-16s %11s %11s %11s %9s %8s %9s %9s\n", "name", "max abs", "mean abs",
-            "rmse", "cosine", "SQNR dB", "top-1 agr", "top-5 agr");
+    fprintf(f, "outputs\n  %-16s %11s %11s %11s %9s %9s %8s %9s %9s\n", "name", "max abs", "mean abs",
+            "rmse", "cosine", "worst cos", "SQNR dB", "top-1 agr", "top-5 agr");
     for (size_t i = 0; i < r->n_outputs; i++) {
         const hpcz_output_metrics *m = &r->outputs[i];
         char t1[16] = "-", t5[16] = "-";
@@ -301,8 +301,8 @@ static void print_text(FILE *f, const char *a_path, const char *b_path, const ch
             snprintf(t1, sizeof t1, "%.2f%%", 100 * m->top1_agreement);
             snprintf(t5, sizeof t5, "%.2f%%", 100 * m->top5_agreement);
         }
-        fprintf(f, "  %-16s %11.4g %11.4g %11.4g %9.6f %8.2f %9s %9s\n", m->name, m->max_abs, m->mean_abs,
-                m->rmse, m->cosine, m->sqnr_db, t1, t5);
+        fprintf(f, "  %-16s %11.4g %11.4g %11.4g %9.6f %9.6f %8.2f %9s %9s\n", m->name, m->max_abs,
+                m->mean_abs, m->rmse, m->cosine, m->cos_worst, m->sqnr_db, t1, t5);
     }
     for (size_t i = 0; i < r->n_outputs; i++) {
         const hpcz_output_metrics *m = &r->outputs[i];
@@ -370,7 +370,10 @@ static void write_json(FILE *f, const char *a_path, const char *b_path, const ch
         hpcz_json_double(&j, "mean_abs", m->mean_abs);
         hpcz_json_double(&j, "rmse", m->rmse);
         hpcz_json_double(&j, "cosine", m->cosine);
-        hpcz_json_double(&j, "sqnr_db", m->sqnr_db);
+        hpcz_json_double(&j, "cosine_worst", m->cos_worst);
+        hpcz_json_double(&j, "cosine_mean", m->cos_mean);
+        hpcz_json_double(&j, "sqnr_db", m->sqnr_db); /* null when identical */
+        hpcz_json_bool(&j, "identical", isinf(m->sqnr_db) && m->sqnr_db > 0);
         if (m->is_scores) {
             hpcz_json_double(&j, "top1_agreement", m->top1_agreement);
             hpcz_json_double(&j, "top5_agreement", m->top5_agreement);
@@ -416,7 +419,8 @@ static void write_json(FILE *f, const char *a_path, const char *b_path, const ch
         hpcz_json_string(&j, "matched", l->matched);
         hpcz_json_string(&j, "op_type", l->op_type);
         hpcz_json_string(&j, "what", l->what);
-        hpcz_json_double(&j, "sqnr_db", l->sqnr_db);
+        hpcz_json_double(&j, "sqnr_db", l->sqnr_db); /* null when identical */
+        hpcz_json_bool(&j, "identical", isinf(l->sqnr_db) && l->sqnr_db > 0);
         hpcz_json_double(&j, "cosine", l->cosine);
         hpcz_json_double(&j, "max_abs", l->max_abs);
         hpcz_json_uint(&j, "order", l->order);
@@ -602,8 +606,8 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
     md_code(f, data);
     fprintf(f, " (%zu samples)%s\n\n", r->samples,
             ng ? (any ? " — **gates broken**" : " — gates passed") : "");
-    fprintf(f, "## Outputs\n\n| output | max abs | mean abs | cosine | SQNR dB | top-1 agreement | accuracy |\n"
-               "|---|---:|---:|---:|---:|---:|---|\n");
+    fprintf(f, "## Outputs\n\n| output | max abs | mean abs | cosine | worst sample cosine | SQNR dB | "
+               "top-1 agreement | accuracy |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (size_t i = 0; i < r->n_outputs; i++) {
         const hpcz_output_metrics *m = &r->outputs[i];
         char acc[96] = "";
@@ -615,8 +619,8 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
             snprintf(agr, sizeof agr, "%.2f%%", 100 * m->top1_agreement);
         fputs("| ", f);
         md_code(f, m->name);
-        fprintf(f, " | %.4g | %.4g | %.6f | %.2f | %s | %s |\n", m->max_abs, m->mean_abs, m->cosine,
-                m->sqnr_db, agr, acc);
+        fprintf(f, " | %.4g | %.4g | %.6f | %.6f | %.2f | %s | %s |\n", m->max_abs, m->mean_abs, m->cosine,
+                m->cos_worst, m->sqnr_db, agr, acc);
     }
     fprintf(f, "\n## Sizes\n\n| | original | compressed |\n|---|---:|---:|\n");
     fprintf(f, "| file | %s | %s |\n", cli_bytes(sa->file), cli_bytes(sb->file));

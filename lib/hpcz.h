@@ -944,7 +944,8 @@ void hpcz_calib_table_free(hpcz_calib_table *t);
 typedef struct hpcz_output_metrics {
     const char *name;
     uint64_t count;          /* elements compared */
-    double max_abs, mean_abs, rmse, cosine, sqnr_db;
+    double max_abs, mean_abs, rmse, cosine, sqnr_db; /* sqnr_db: +inf when identical */
+    double cos_worst, cos_mean; /* cosine per sample: the lowest and the mean */
     int is_scores;           /* [N, C] float scores: top-k agreement computed */
     double top1_agreement;   /* share of samples, 0..1 */
     double top5_agreement;
@@ -960,7 +961,7 @@ typedef struct hpcz_layer_metrics {
     const char *op_type;     /* op of A that produced it */
     const char *what;        /* what was done to it in B: "int8", "int4", "fp16", "pruned 50%", "kept float" */
     const char *matched;     /* name of the tensor of B compared with it */
-    double sqnr_db, cosine, max_abs;
+    double sqnr_db, cosine, max_abs; /* sqnr_db: +inf when identical */
     uint64_t count;
     size_t order;            /* position in A's execution order */
 } hpcz_layer_metrics;

@@ -46,7 +46,7 @@ static void acc_add(acc *s, const float *a, const float *b, int64_t n)
 static double acc_sqnr(const acc *s)
 {
     if (s->err2 == 0)
-        return s->ref2 > 0 ? 200.0 : 0.0; /* identical: report a ceiling, not infinity */
+        return s->count ? INFINITY : 0.0; /* identical (all zeros too): no noise at all */
     if (!isfinite(s->err2))
         return -200.0;
     if (s->ref2 == 0)
@@ -56,6 +56,8 @@ static double acc_sqnr(const acc *s)
 
 static double acc_cos(const acc *s)
 {
+    if (s->err2 == 0 && s->count)
+        return 1.0; /* identical: exactly, not 1 - 2e-16 from the square roots */
     if (s->a2 == 0 && s->b2 == 0)
         return 1.0;
     if (s->a2 == 0 || s->b2 == 0)
@@ -63,21 +65,44 @@ static double acc_cos(const acc *s)
     return s->dot / (sqrt(s->a2) * sqrt(s->b2));
 }
 
-/* float32 view of an output (float16 converted) in buf, or NULL */
-static const float *as_float(const hpcz_array *x, float **tmp)
+/* float32 view of an output (float16 converted) in buf, or NULL; with
+ * ints, integer and bool tensors too (model outputs: token ids, masks,
+ * class indices compare as numbers) */
+static const float *as_float_of(const hpcz_array *x, float **tmp, bool ints)
 {
     if (x->dtype == HPCZ_DTYPE_FLOAT)
         return x->data;
-    if (x->dtype != HPCZ_DTYPE_FLOAT16)
+    bool is_int = x->dtype == HPCZ_DTYPE_INT64 || x->dtype == HPCZ_DTYPE_INT32 ||
+                  x->dtype == HPCZ_DTYPE_INT16 || x->dtype == HPCZ_DTYPE_INT8 ||
+                  x->dtype == HPCZ_DTYPE_UINT8 || x->dtype == HPCZ_DTYPE_UINT16 ||
+                  x->dtype == HPCZ_DTYPE_UINT32 || x->dtype == HPCZ_DTYPE_UINT64 ||
+                  x->dtype == HPCZ_DTYPE_BOOL;
+    if (x->dtype != HPCZ_DTYPE_FLOAT16 && x->dtype != HPCZ_DTYPE_DOUBLE && !(ints && is_int))
         return NULL;
     float *f = malloc((size_t)(x->numel ? x->numel : 1) * sizeof *f);
     if (!f)
         return NULL;
-    const uint16_t *h = x->data;
-    for (int64_t i = 0; i < x->numel; i++)
-        f[i] = hpcz_f16_to_f32(h[i]);
+    for (int64_t i = 0; i < x->numel; i++) {
+        switch (x->dtype) {
+        case HPCZ_DTYPE_FLOAT16: f[i] = hpcz_f16_to_f32(((const uint16_t *)x->data)[i]); break;
+        case HPCZ_DTYPE_DOUBLE: f[i] = (float)((const double *)x->data)[i]; break;
+        case HPCZ_DTYPE_INT64: f[i] = (float)((const int64_t *)x->data)[i]; break;
+        case HPCZ_DTYPE_UINT64: f[i] = (float)((const uint64_t *)x->data)[i]; break;
+        case HPCZ_DTYPE_INT32: f[i] = (float)((const int32_t *)x->data)[i]; break;
+        case HPCZ_DTYPE_UINT32: f[i] = (float)((const uint32_t *)x->data)[i]; break;
+        case HPCZ_DTYPE_INT16: f[i] = ((const int16_t *)x->data)[i]; break;
+        case HPCZ_DTYPE_UINT16: f[i] = ((const uint16_t *)x->data)[i]; break;
+        case HPCZ_DTYPE_INT8: f[i] = ((const int8_t *)x->data)[i]; break;
+        default: f[i] = ((const uint8_t *)x->data)[i]; break; /* uint8, bool */
+        }
+    }
     *tmp = f;
     return f;
+}
+
+static const float *as_float(const hpcz_array *x, float **tmp)
+{
+    return as_float_of(x, tmp, false);
 }
 
 /* ------------------------------------------------------------ per layer */
@@ -314,6 +339,8 @@ static const char *describe(hpcz_model *a, hpcz_model *b, const char *name, char
 
 typedef struct out_acc {
     acc a;
+    double cos_sum, cos_worst; /* per sample */
+    uint64_t cos_n;
     uint64_t top1, top5, samples, correct_a, correct_b;
     double d_sum, d_sq; /* paired per-sample differences for the CI */
     bool scores;
@@ -466,11 +493,26 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         for (size_t i = 0; i < n_out && !st; i++) {
             hpcz_array *x = &oa[i], *y = &ob[b_out[i]];
             float *tx = NULL, *ty = NULL;
-            const float *fx = as_float(x, &tx), *fy = as_float(y, &ty);
+            const float *fx = as_float_of(x, &tx, true), *fy = as_float_of(y, &ty, true);
             if (fx && fy && x->numel == y->numel) {
                 out_acc *A = &oacc[i];
                 acc_add(&A->a, fx, fy, x->numel);
-                if (x->ndim == 2 && x->dims[1] >= 2 && (size_t)x->dims[0] == n) {
+                /* cosine per sample (an embedding's row, a map): the worst and
+                 * the mean; the whole batch as one sample without a batch axis */
+                size_t rows = x->ndim >= 1 && (size_t)x->dims[0] == n && n ? n : 1;
+                int64_t per = x->numel / (int64_t)rows;
+                for (size_t r = 0; r < rows && per > 0; r++) {
+                    acc one = {0};
+                    acc_add(&one, fx + r * (size_t)per, fy + r * (size_t)per, per);
+                    double cs = isfinite(one.err2) ? acc_cos(&one) : 0.0;
+                    if (!A->cos_n || cs < A->cos_worst)
+                        A->cos_worst = cs;
+                    A->cos_sum += cs;
+                    A->cos_n++;
+                }
+                bool float_out = x->dtype == HPCZ_DTYPE_FLOAT || x->dtype == HPCZ_DTYPE_FLOAT16 ||
+                                 x->dtype == HPCZ_DTYPE_DOUBLE;
+                if (float_out && x->ndim == 2 && x->dims[1] >= 2 && (size_t)x->dims[0] == n) {
                     A->scores = true;
                     int64_t c = x->dims[1];
                     int k = c >= 5 ? 5 : (int)c;
@@ -554,6 +596,8 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         m->rmse = A->a.count ? sqrt(A->a.err2 / (double)A->a.count) : 0;
         m->cosine = acc_cos(&A->a);
         m->sqnr_db = acc_sqnr(&A->a);
+        m->cos_worst = A->cos_n ? A->cos_worst : m->cosine;
+        m->cos_mean = A->cos_n ? A->cos_sum / (double)A->cos_n : m->cosine;
         m->is_scores = A->scores;
         m->samples = A->samples;
         if (A->samples) {

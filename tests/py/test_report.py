@@ -47,9 +47,9 @@ def close(a, b, rel=1e-6):
 
 SCHEMA_KEYS = ["schema", "version", "original", "compressed", "data", "labels", "samples", "outputs",
                "sizes", "layers", "unmatched", "gates", "passed"]
-OUTPUT_KEYS = ["name", "max_abs", "mean_abs", "rmse", "cosine", "sqnr_db", "top1_agreement",
+OUTPUT_KEYS = ["name", "max_abs", "mean_abs", "rmse", "cosine", "cosine_worst", "cosine_mean", "sqnr_db", "identical", "top1_agreement",
                "top5_agreement", "accuracy"]
-LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "cosine", "max_abs", "order"]
+LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "identical", "cosine", "max_abs", "order"]
 
 
 def main():
@@ -82,6 +82,10 @@ def main():
     check(close(o["rmse"], np.sqrt(np.mean(err * err)), 1e-5), "rmse matches numpy")
     check(close(o["sqnr_db"], sq, 1e-5), "sqnr matches numpy (%.4f vs %.4f)" % (o["sqnr_db"], sq))
     check(close(o["cosine"], cos, 1e-9), "cosine matches numpy")
+    rows = np.sum(a * b, 1) / np.sqrt(np.sum(a * a, 1) * np.sum(b * b, 1))
+    check(close(o["cosine_worst"], rows.min(), 1e-7) and close(o["cosine_mean"], rows.mean(), 1e-7),
+          "per-sample cosine, worst and mean, match numpy (%.6f %.6f)" % (rows.min(), rows.mean()))
+    check(o["identical"] is False, "not identical")
     check(close(o["top1_agreement"], np.mean(a.argmax(1) == b.argmax(1))), "top-1 agreement matches numpy")
     acc_a, acc_b = np.mean(a.argmax(1) == y), np.mean(b.argmax(1) == y)
     check(close(o["accuracy"]["original"], acc_a) and close(o["accuracy"]["compressed"], acc_b),
@@ -112,6 +116,27 @@ def main():
     check(doc["passed"] is False and doc["gates"][0]["broken"], "JSON records the broken gate")
     check("/pointwise/" in doc["layers"][0]["tensor"],
           "the damaged layer is at the top of the per-layer table (%s)" % doc["layers"][0]["tensor"])
+
+    # identical models: SQNR is infinite (text "inf", JSON null with identical: true), integer
+    # outputs are compared too (issue 13: bit-identical integer outputs showed 0.00 dB)
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("ArgMax", ["x"], ["cls"], axis=1, keepdims=0),
+         onnx.helper.make_node("Relu", ["x"], ["emb"])], "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 6])],
+        [onnx.helper.make_tensor_value_info("cls", onnx.TensorProto.INT64, ["n"]),
+         onnx.helper.make_tensor_value_info("emb", onnx.TensorProto.FLOAT, ["n", 6])])
+    im = os.path.join(TMP, "int_out.onnx")
+    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8), im)
+    xs = os.path.join(TMP, "x6.npy")
+    np.save(xs, np.random.default_rng(1).normal(size=(8, 6)).astype(np.float32))
+    r = hpcz("report", im, im, "--data", xs, "--json")
+    doc = json.loads(r.stdout)
+    cls = [o for o in doc["outputs"] if o["name"] == "cls"][0]
+    check(r.returncode == 0 and cls["identical"] is True and cls["sqnr_db"] is None and cls["cosine"] == 1
+          and cls["cosine_worst"] == 1, "identical integer output: identical, SQNR null (infinite), cosine 1")
+    r = hpcz("report", im, im, "--data", xs, "--no-layers")
+    line = [l for l in r.stdout.splitlines() if l.strip().startswith("cls")]
+    check(line and line[0].split()[6] == "inf", "text report prints inf for identical outputs: %s" % line)
 
     # bad input: one line, status 1
     r = hpcz("report", cnn, os.path.join(S, "patterns", "symbolic_batch.onnx"), "--data", DATA)
