@@ -140,6 +140,7 @@ typedef struct layers {
     size_t n, cap;
     const char *op_types;
     int after;
+    size_t hint; /* where the next layer of the second scan probably is */
 } layers;
 
 static hpcz_tensor *const_of(const hpcz_value *v)
@@ -175,10 +176,17 @@ static int scan_layers(hpcz_graph *g, void *ctx)
         hpcz_tensor *t = const_of(n->inputs[1]);
         if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
             continue;
+        /* the second scan meets the layers in the first scan's order: look
+         * where the last one was found first (a search from the start per
+         * layer was quadratic: 20k layers, seconds) */
         layer *e = NULL;
-        for (size_t k = 0; k < L->n && !e; k++)
+        if (L->after && L->hint < L->n && L->l[L->hint].node == n)
+            e = &L->l[L->hint];
+        for (size_t k = 0; k < L->n && !e && L->after; k++)
             if (L->l[k].node == n)
                 e = &L->l[k];
+        if (e)
+            L->hint = (size_t)(e - L->l) + 1;
         if (!e) {
             if (L->after || !hpcz_grow_cli(&L->l, &L->cap, L->n + 1))
                 continue;

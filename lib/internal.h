@@ -62,6 +62,7 @@ struct hpcz_model_priv {
     hpcz_mapping *maps;    /* mmap'd external data files */
     size_t n_maps;
     char *base_dir;        /* folder that external data paths are relative to */
+    struct hpcz_uses *uses; /* reader counts while a pass holds them (hpcz_uses_begin) */
 };
 
 hpcz_graph *hpcz_graph_new_internal(hpcz_model *m, hpcz_graph *parent);

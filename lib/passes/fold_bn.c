@@ -289,7 +289,11 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
 {
     (void)a;
     size_t folded = 0;
-    hpcz_status st = fold_graph(m->graph, ctx, &folded, err);
+    hpcz_status st = hpcz_uses_begin(m, err);
+    if (st)
+        return st;
+    st = fold_graph(m->graph, ctx, &folded, err);
+    hpcz_uses_end(m);
     if (!st)
         hpcz_pass_note(ctx, "fold-bn", "%zu BatchNormalization node%s folded", folded,
                        folded == 1 ? "" : "s");

@@ -86,6 +86,21 @@ hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, cons
 /* Makes t safe to modify for node use: if the value has other users, copies it
  * into a new initializer and rewires `user`'s input `idx`. Returns the tensor to
  * write, or NULL on error. The payload is materialized and owned. */
+/* Reader counts of every value of the model, for a pass that asks "is this
+ * weight shared?" once per layer (hpcz_writable_weight scanned the whole
+ * model each time: quadratic, 8 s for a 20k-layer chain). Between begin and
+ * end the pass changes which node reads what only through
+ * hpcz_writable_weight, which keeps the counts. Nested begins are counted. */
+/* A set of pointers (open addressing); add returns 1 when new, 0 when seen,
+ * -1 out of memory. */
+typedef struct hpcz_ptrset {
+    const void **k;
+    size_t n, cap;
+} hpcz_ptrset;
+int hpcz_ptrset_add(hpcz_ptrset *s, const void *p);
+void hpcz_ptrset_free(hpcz_ptrset *s);
+hpcz_status hpcz_uses_begin(hpcz_model *m, hpcz_error *err);
+void hpcz_uses_end(hpcz_model *m);
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err);
 
 /* Removes g's initializers that nothing reads any more; returns how many. */

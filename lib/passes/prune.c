@@ -26,6 +26,7 @@ typedef struct pscan {
     hpcz_node_filter *filter;
     int64_t min_params;
     int order;
+    hpcz_ptrset seen; /* weights already collected */
 } pscan;
 
 static bool prunable(const hpcz_node *n, int *reduce_axis)
@@ -67,10 +68,12 @@ static int collect(hpcz_graph *g, void *ctx)
         hpcz_tensor *t = hpcz_value_const(n->inputs[1]);
         if (t->numel < s->min_params)
             continue;
-        bool dup = false;
-        for (size_t k = 0; k < s->n; k++)
-            dup |= s->w[k].value == n->inputs[1];
-        if (dup)
+        int fresh = hpcz_ptrset_add(&s->seen, n->inputs[1]); /* a weight two nodes share: once */
+        if (fresh < 0) {
+            free(order);
+            return 1;
+        }
+        if (!fresh)
             continue;
         if (!hpcz_grow((void **)&s->w, &s->cap, s->n + 1, sizeof *s->w)) {
             free(order);
@@ -166,7 +169,9 @@ static hpcz_status gather(hpcz_model *m, const hpcz_pass_args *a, popts *po, psc
     memset(s, 0, sizeof *s);
     s->filter = &po->filter;
     s->min_params = po->min_params;
-    if (hpcz_model_foreach_graph(m, collect, s)) {
+    int bad = hpcz_model_foreach_graph(m, collect, s);
+    hpcz_ptrset_free(&s->seen);
+    if (bad) {
         hpcz_filter_release(&po->filter);
         free(s->w);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
@@ -216,18 +221,20 @@ static hpcz_status run_magnitude(hpcz_model *m, const hpcz_pass_args *a, hpcz_pa
     if (st)
         return st;
     hpcz_tensor **ts = calloc(s.n, sizeof *ts);
-    if (!ts) {
-        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (!ts || hpcz_uses_begin(m, err)) {
+        st = ts ? err->status : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < s.n; i++) {
         ts[i] = hpcz_writable_weight(s.w[i].node->graph, s.w[i].node, s.w[i].idx, err);
         if (!ts[i]) {
             st = err->status;
+            hpcz_uses_end(m);
             goto out;
         }
         s.w[i].value = s.w[i].node->inputs[s.w[i].idx];
     }
+    hpcz_uses_end(m);
     if (!global) {
         for (size_t i = 0; i < s.n; i++) {
             int64_t k = (int64_t)floor(sparsity * (double)ts[i]->numel);
@@ -290,6 +297,8 @@ static hpcz_status run_nm(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx 
     if (st)
         return st;
     size_t done = 0;
+    st = hpcz_uses_begin(m, err);
+    bool held = !st;
     for (size_t i = 0; i < s.n && !st; i++) {
         pweight *pw = &s.w[i];
         hpcz_tensor *t0 = hpcz_value_const(pw->value);
@@ -335,6 +344,8 @@ static hpcz_status run_nm(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx 
         layer_note(ctx, "prune-nm", pw, t);
         done++;
     }
+    if (held)
+        hpcz_uses_end(m);
     if (!st)
         hpcz_pass_note(ctx, "prune-nm", "%zu layer%s pruned to %lld:%lld", done, done == 1 ? "" : "s",
                        (long long)keep, (long long)grp);

@@ -128,6 +128,168 @@ hpcz_tensor *hpcz_new_float_init(hpcz_graph *g, const char *name, int ndim, cons
     return hpcz_add_init_value(g, t, err) ? t : NULL;
 }
 
+static size_t ptr_hash(const void *p, size_t cap)
+{
+    uintptr_t h = (uintptr_t)p;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 7) & (cap - 1);
+}
+
+int hpcz_ptrset_add(hpcz_ptrset *s, const void *p)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        size_t nc = s->cap ? 2 * s->cap : 64;
+        const void **nk = calloc(nc, sizeof *nk);
+        if (!nk)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->k[i]) {
+                size_t j = ptr_hash(s->k[i], nc);
+                while (nk[j])
+                    j = (j + 1) & (nc - 1);
+                nk[j] = s->k[i];
+            }
+        free(s->k);
+        s->k = nk;
+        s->cap = nc;
+    }
+    size_t j = ptr_hash(p, s->cap);
+    while (s->k[j] && s->k[j] != p)
+        j = (j + 1) & (s->cap - 1);
+    if (s->k[j])
+        return 0;
+    s->k[j] = p;
+    s->n++;
+    return 1;
+}
+
+void hpcz_ptrset_free(hpcz_ptrset *s)
+{
+    free(s->k);
+    memset(s, 0, sizeof *s);
+}
+
+typedef struct hpcz_uses {
+    const hpcz_value **key;
+    size_t *count;
+    size_t cap, depth; /* cap a power of two */
+} hpcz_uses;
+
+static size_t uses_slot(const hpcz_uses *u, const hpcz_value *v)
+{
+    size_t i = ptr_hash(v, u->cap);
+    while (u->key[i] && u->key[i] != v)
+        i = (i + 1) & (u->cap - 1);
+    return i;
+}
+
+static void uses_count_graph(hpcz_uses *u, const hpcz_graph *g)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        for (size_t j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j]) {
+                size_t s = uses_slot(u, n->inputs[j]);
+                u->key[s] = n->inputs[j];
+                u->count[s]++;
+            }
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH && n->attrs[a].g)
+                uses_count_graph(u, n->attrs[a].g);
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < n->attrs[a].n; k++)
+                    if (n->attrs[a].graphs[k])
+                        uses_count_graph(u, n->attrs[a].graphs[k]);
+        }
+    }
+}
+
+static size_t uses_inputs(const hpcz_graph *g)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        t += n->n_inputs;
+        for (size_t a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPH && n->attrs[a].g)
+                t += uses_inputs(n->attrs[a].g);
+            if (n->attrs[a].type == HPCZ_ATTR_GRAPHS)
+                for (size_t k = 0; k < n->attrs[a].n; k++)
+                    if (n->attrs[a].graphs[k])
+                        t += uses_inputs(n->attrs[a].graphs[k]);
+        }
+    }
+    return t;
+}
+
+hpcz_status hpcz_uses_begin(hpcz_model *m, hpcz_error *err)
+{
+    if (m->priv->uses) {
+        m->priv->uses->depth++;
+        return HPCZ_OK;
+    }
+    hpcz_uses *u = calloc(1, sizeof *u);
+    size_t need = 2 * uses_inputs(m->graph) + 64; /* room for the copies made later */
+    size_t cap = 64;
+    while (cap < 2 * need)
+        cap <<= 1;
+    if (u) {
+        u->cap = cap;
+        u->key = calloc(cap, sizeof *u->key);
+        u->count = calloc(cap, sizeof *u->count);
+    }
+    if (!u || !u->key || !u->count) {
+        if (u) {
+            free(u->key);
+            free(u->count);
+        }
+        free(u);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    u->depth = 1;
+    uses_count_graph(u, m->graph);
+    m->priv->uses = u;
+    return HPCZ_OK;
+}
+
+void hpcz_uses_end(hpcz_model *m)
+{
+    hpcz_uses *u = m->priv->uses;
+    if (!u || --u->depth)
+        return;
+    free(u->key);
+    free(u->count);
+    free(u);
+    m->priv->uses = NULL;
+}
+
+/* readers of v: from the held counts, else by scanning the model */
+static size_t reader_count(hpcz_graph *top, const hpcz_value *v)
+{
+    hpcz_uses *u = top->model->priv->uses;
+    if (!u)
+        return hpcz_graph_count_uses(top, v);
+    size_t s = uses_slot(u, v);
+    return u->key[s] ? u->count[s] : 0;
+}
+
+/* one reader moved from v to nv (a fresh copy) */
+static void reader_moved(hpcz_graph *top, const hpcz_value *v, const hpcz_value *nv)
+{
+    hpcz_uses *u = top->model->priv->uses;
+    if (!u)
+        return;
+    size_t s = uses_slot(u, v);
+    if (u->key[s] && u->count[s])
+        u->count[s]--;
+    /* room: the table holds 4x the reads counted at begin, and a reader moves
+     * to a copy at most once (the copy has one reader, so it is not shared) */
+    s = uses_slot(u, nv);
+    u->key[s] = nv;
+    u->count[s]++;
+}
+
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err)
 {
     hpcz_value *v = user->inputs[idx];
@@ -143,7 +305,7 @@ hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hp
     hpcz_graph *top = g;
     while (top->parent)
         top = top->parent;
-    bool shared = v->is_output || v->is_input || hpcz_graph_count_uses(top, v) > 1;
+    bool shared = v->is_output || v->is_input || reader_count(top, v) > 1;
     if (shared) {
         /* another node reads it: give this node its own copy */
         const char *name = hpcz_unique_name(g, v->name, "copy");
@@ -159,6 +321,7 @@ hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hp
         if (!nv)
             return NULL;
         user->inputs[idx] = nv;
+        reader_moved(top, v, nv);
         return c;
     }
     if (!t->owns_data) {
