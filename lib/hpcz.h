@@ -230,6 +230,7 @@ struct hpcz_graph {
     hpcz_tensor **inits; /* initializers in file order */
     struct hpcz_valmap *values; /* name -> value defined in this graph */
     const void *src;    /* Onnx__GraphProto or NULL */
+    struct hpcz_name_index *node_names; /* hpcz_graph_add_node's cache of node names */
 };
 
 typedef struct hpcz_opset {

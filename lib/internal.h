@@ -66,6 +66,7 @@ struct hpcz_model_priv {
 };
 
 hpcz_graph *hpcz_graph_new_internal(hpcz_model *m, hpcz_graph *parent);
+void hpcz_name_index_free(struct hpcz_name_index *x);
 hpcz_tensor *hpcz_tensor_new_empty(hpcz_model *m);
 /* Topological order of g's nodes into out[g->n_nodes] without changing g. */
 hpcz_status hpcz_graph_topo_order(const hpcz_graph *g, hpcz_node **out, hpcz_error *err);

@@ -79,6 +79,7 @@ void hpcz_model_free(hpcz_model *m)
         free(p->tensors);
         for (size_t i = 0; i < p->n_graphs; i++) {
             hpcz_valmap_release(p->graphs[i]->values);
+            hpcz_name_index_free(p->graphs[i]->node_names);
             free(p->graphs[i]->nodes);
             free(p->graphs[i]->inits);
         }
@@ -140,11 +141,110 @@ hpcz_value *hpcz_graph_value(hpcz_graph *g, const char *name)
     return v;
 }
 
-static bool node_name_taken(const hpcz_graph *g, const char *name)
+/* The names of a graph's nodes, for unique names in hpcz_graph_add_node
+ * (a scan of every node per added node made every pass that adds nodes
+ * quadratic: 20k weights quantized in 18 s). Valid while the graph has the
+ * node count and last node it had when the index last saw it; passes that
+ * remove or reorder nodes make it rebuild on the next add. */
+typedef struct hpcz_name_index {
+    const char **k;
+    size_t n, cap;     /* cap a power of two */
+    size_t n_nodes;    /* g->n_nodes when last in step */
+    const hpcz_node *last;
+} hpcz_name_index;
+
+static uint64_t name_hash(const char *s)
 {
-    for (size_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->name && !strcmp(g->nodes[i]->name, name))
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+void hpcz_name_index_free(hpcz_name_index *x)
+{
+    if (x) {
+        free(x->k);
+        free(x);
+    }
+}
+
+static bool name_index_put(hpcz_name_index *x, const char *name)
+{
+    if (2 * (x->n + 1) > x->cap) {
+        size_t nc = x->cap ? 2 * x->cap : 256;
+        const char **nk = calloc(nc, sizeof *nk);
+        if (!nk)
+            return false;
+        for (size_t i = 0; i < x->cap; i++)
+            if (x->k[i]) {
+                size_t j = (size_t)name_hash(x->k[i]) & (nc - 1);
+                while (nk[j])
+                    j = (j + 1) & (nc - 1);
+                nk[j] = x->k[i];
+            }
+        free(x->k);
+        x->k = nk;
+        x->cap = nc;
+    }
+    size_t j = (size_t)name_hash(name) & (x->cap - 1);
+    while (x->k[j]) {
+        if (!strcmp(x->k[j], name))
             return true;
+        j = (j + 1) & (x->cap - 1);
+    }
+    x->k[j] = name;
+    x->n++;
+    return true;
+}
+
+/* the graph's name index, rebuilt when the graph changed behind its back;
+ * NULL when out of memory (callers scan instead) */
+static hpcz_name_index *name_index(hpcz_graph *g)
+{
+    hpcz_name_index *x = g->node_names;
+    const hpcz_node *last = g->n_nodes ? g->nodes[g->n_nodes - 1] : NULL;
+    if (x && x->n_nodes == g->n_nodes && x->last == last)
+        return x;
+    if (!x) {
+        x = calloc(1, sizeof *x);
+        if (!x)
+            return NULL;
+        g->node_names = x;
+    }
+    memset(x->k, 0, x->cap * sizeof *x->k);
+    x->n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->name && *g->nodes[i]->name && !name_index_put(x, g->nodes[i]->name)) {
+            x->n_nodes = (size_t)-1; /* out of memory: rebuild next time */
+            return NULL;
+        }
+    x->n_nodes = g->n_nodes;
+    x->last = last;
+    return x;
+}
+
+static bool node_name_taken(hpcz_graph *g, const char *name)
+{
+    if (g->n_nodes < 64) {
+        for (size_t i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i]->name && !strcmp(g->nodes[i]->name, name))
+                return true;
+        return false;
+    }
+    hpcz_name_index *x = name_index(g);
+    if (!x) {
+        for (size_t i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i]->name && !strcmp(g->nodes[i]->name, name))
+                return true;
+        return false;
+    }
+    size_t j = (size_t)name_hash(name) & (x->cap - 1);
+    while (x->k[j]) {
+        if (!strcmp(x->k[j], name))
+            return true;
+        j = (j + 1) & (x->cap - 1);
+    }
     return false;
 }
 
@@ -177,7 +277,19 @@ hpcz_node *hpcz_graph_add_node(hpcz_graph *g, const char *op_type, const char *n
         return NULL;
     if (!hpcz_grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes))
         return NULL;
+    hpcz_name_index *x = g->node_names;
+    bool in_step = x && x->n_nodes == g->n_nodes &&
+                   x->last == (g->n_nodes ? g->nodes[g->n_nodes - 1] : NULL);
     g->nodes[g->n_nodes++] = n;
+    if (in_step) {
+        /* keep the index in step with the node just added */
+        if (n->name && *n->name && !name_index_put(x, n->name))
+            x->n_nodes = (size_t)-1;
+        else {
+            x->n_nodes = g->n_nodes;
+            x->last = n;
+        }
+    }
     return n;
 }
 

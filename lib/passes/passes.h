@@ -98,6 +98,7 @@ typedef struct hpcz_ptrset {
     size_t n, cap;
 } hpcz_ptrset;
 int hpcz_ptrset_add(hpcz_ptrset *s, const void *p);
+bool hpcz_ptrset_has(const hpcz_ptrset *s, const void *p);
 void hpcz_ptrset_free(hpcz_ptrset *s);
 hpcz_status hpcz_uses_begin(hpcz_model *m, hpcz_error *err);
 void hpcz_uses_end(hpcz_model *m);

@@ -50,8 +50,19 @@ static bool weight_of(const hpcz_node *n, size_t *idx, weight_role *role)
     return true;
 }
 
+/* a node input slot that reads a weight */
+typedef struct reader {
+    hpcz_node *n;
+    size_t j;
+} reader;
+
 typedef struct qopts {
     int dtype;          /* int8 / uint8 / int4 / uint4 */
+    /* the weight's readers, found in one scan for all weights (has_readers);
+     * otherwise quantize_one scans the weight's graph */
+    const reader *readers;
+    size_t n_readers;
+    bool has_readers;
     bool per_channel;
     bool symmetric;
     bool reduce_range;
@@ -589,7 +600,13 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
             return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         ba->i = o->block;
     }
-    rewire_inputs(wv->graph, wv, out);
+    if (o->has_readers) {
+        for (size_t r = 0; r < o->n_readers; r++)
+            if (o->readers[r].n->inputs[o->readers[r].j] == wv)
+                o->readers[r].n->inputs[o->readers[r].j] = out;
+    } else {
+        rewire_inputs(wv->graph, wv, out);
+    }
     uint64_t before = hpcz_dtype_nbytes(HPCZ_DTYPE_FLOAT, w->numel);
     uint64_t after = hpcz_dtype_nbytes(o->dtype, w->numel) + 4 * (uint64_t)scale->numel +
                      hpcz_dtype_nbytes(o->dtype, zpt->numel);
@@ -622,6 +639,9 @@ typedef struct cand {
     hpcz_graph *g;      /* where the weight is defined */
     weight_role role;
     bool conflict;
+    bool done;          /* quantized */
+    reader *r;          /* every node input reading w */
+    size_t nr, cr;
 } cand;
 
 typedef struct scan {
@@ -630,7 +650,53 @@ typedef struct scan {
     const qopts *o;
     qstats *st;
     hpcz_pass_ctx *ctx;
+    hpcz_ptrset seen;   /* the candidates' weights */
+    /* weight -> candidate index (open addressing, cap a power of two) */
+    const hpcz_value **mk;
+    size_t *mv, mcap;
 } scan;
+
+static size_t cand_slot(const scan *s, const hpcz_value *v)
+{
+    uintptr_t h = (uintptr_t)v;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 7) & (s->mcap - 1);
+    while (s->mk[i] && s->mk[i] != v)
+        i = (i + 1) & (s->mcap - 1);
+    return i;
+}
+
+/* every input slot of every node (subgraphs too) that reads a candidate */
+static int collect_readers(hpcz_graph *g, void *ctx)
+{
+    scan *s = ctx;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        for (size_t j = 0; j < n->n_inputs; j++) {
+            if (!n->inputs[j])
+                continue;
+            size_t k = cand_slot(s, n->inputs[j]);
+            if (!s->mk[k])
+                continue;
+            cand *c = &s->c[s->mv[k]];
+            if (!hpcz_grow((void **)&c->r, &c->cr, c->nr + 1, sizeof *c->r))
+                return 1;
+            c->r[c->nr++] = (reader){n, j};
+        }
+    }
+    return 0;
+}
+
+static void scan_release(scan *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->c[i].r);
+    free(s->c);
+    free(s->mk);
+    free(s->mv);
+    hpcz_ptrset_free(&s->seen);
+}
 
 static int collect(hpcz_graph *g, void *ctx)
 {
@@ -653,8 +719,13 @@ static int collect(hpcz_graph *g, void *ctx)
                            wv->name, (long long)w->numel);
             continue;
         }
+        /* a weight two nodes share is one candidate (a set, then the search
+         * only for the rare shared one: a search per weight was quadratic) */
+        int fresh = hpcz_ptrset_add(&s->seen, wv);
+        if (fresh < 0)
+            return 1;
         cand *found = NULL;
-        for (size_t k = 0; k < s->n && !found; k++)
+        for (size_t k = 0; !fresh && k < s->n && !found; k++)
             if (s->c[k].w == wv)
                 found = &s->c[k];
         if (found) {
@@ -665,9 +736,50 @@ static int collect(hpcz_graph *g, void *ctx)
         }
         if (!hpcz_grow((void **)&s->c, &s->cap, s->n + 1, sizeof *s->c))
             return 1;
-        s->c[s->n++] = (cand){wv, wv->graph, role, false};
+        s->c[s->n++] = (cand){wv, wv->graph, role, false, false, NULL, 0, 0};
     }
     return 0;
+}
+
+/* After every weight is quantized: the float weights nothing reads any more
+ * go, each graph compacted once (one compaction per weight was quadratic). */
+static void drop_float_weights(scan *s)
+{
+    hpcz_ptrset gone = {0};
+    hpcz_ptrset graphs = {0};
+    for (size_t i = 0; i < s->n; i++) {
+        cand *c = &s->c[i];
+        hpcz_value *wv = c->w;
+        if (!c->done || wv->is_output || wv->is_input)
+            continue;
+        bool read = false;
+        for (size_t r = 0; r < c->nr && !read; r++)
+            read = c->r[r].n->inputs[c->r[r].j] == wv;
+        if (read)
+            continue;
+        if (wv->init) {
+            if (hpcz_ptrset_add(&gone, wv->init) < 0 || hpcz_ptrset_add(&graphs, wv->graph) < 0)
+                break;
+            wv->init = NULL;
+        } else if (wv->producer) {
+            wv->producer->aux = -1; /* the Constant node that held it */
+            if (hpcz_ptrset_add(&graphs, wv->producer->graph) < 0)
+                break;
+        }
+    }
+    for (size_t i = 0; i < graphs.cap; i++) {
+        hpcz_graph *dg = (hpcz_graph *)graphs.k[i];
+        if (!dg)
+            continue;
+        size_t k = 0;
+        for (size_t t = 0; t < dg->n_inits; t++)
+            if (!hpcz_ptrset_has(&gone, dg->inits[t]))
+                dg->inits[k++] = dg->inits[t];
+        dg->n_inits = k;
+        hpcz_graph_sweep(dg);
+    }
+    hpcz_ptrset_free(&gone);
+    hpcz_ptrset_free(&graphs);
 }
 
 static hpcz_status drop_float_weight(hpcz_graph *g, hpcz_value *wv)
@@ -716,9 +828,28 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
     if (st)
         return st;
     qstats qs = {0};
-    scan s = {NULL, 0, 0, o, &qs, ctx};
+    scan s = {NULL, 0, 0, o, &qs, ctx, {0}, NULL, NULL, 0};
     if (hpcz_model_foreach_graph(m, collect, &s)) {
-        free(s.c);
+        scan_release(&s);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    /* the readers of every weight in one scan of the model */
+    s.mcap = 64;
+    while (s.mcap < 2 * s.n + 2)
+        s.mcap <<= 1;
+    s.mk = calloc(s.mcap, sizeof *s.mk);
+    s.mv = calloc(s.mcap, sizeof *s.mv);
+    if (!s.mk || !s.mv) {
+        scan_release(&s);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s.n; i++) {
+        size_t k = cand_slot(&s, s.c[i].w);
+        s.mk[k] = s.c[i].w;
+        s.mv[k] = i;
+    }
+    if (hpcz_model_foreach_graph(m, collect_readers, &s)) {
+        scan_release(&s);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     /* NaN and Inf have no 8- or 4-bit code: they would come out as 0 (or
@@ -729,7 +860,7 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
             continue;
         const float *x = hpcz_tensor_data(wt, err);
         if (!x && wt->numel) {
-            free(s.c);
+            scan_release(&s);
             return err->status;
         }
         int64_t bad = 0, first = -1;
@@ -744,13 +875,16 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
                       "weight '%s' holds %lld NaN or Inf value%s (first at element %lld): they "
                       "cannot be quantized; fix the model or leave its node out with --exclude",
                       s.c[i].w->name, (long long)bad, bad == 1 ? "" : "s", (long long)first);
-            free(s.c);
+            scan_release(&s);
             return err->status;
         }
     }
     for (size_t i = 0; i < s.n && !st; i++) {
         cand *c = &s.c[i];
         qopts local = *o;
+        local.readers = c->r;
+        local.n_readers = c->nr;
+        local.has_readers = true;
         hpcz_tensor *wt = hpcz_value_const(c->w);
         if (local.block > 0 && wt->dims[c->role.reduce_axis] < local.block) {
             /* blocks longer than the axis would cost more than they save */
@@ -772,10 +906,11 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
             local.per_channel = false;
         }
         st = quantize_one(c->g, c->w, c->role, &local, ctx, &qs, err);
-        if (!st)
-            st = drop_float_weight(c->g, c->w);
+        c->done = !st;
     }
-    free(s.c);
+    if (!st)
+        drop_float_weights(&s);
+    scan_release(&s);
     if (st)
         return st;
     /* DequantizeLinear nodes were appended to whichever graph held the

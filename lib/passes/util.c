@@ -164,6 +164,16 @@ int hpcz_ptrset_add(hpcz_ptrset *s, const void *p)
     return 1;
 }
 
+bool hpcz_ptrset_has(const hpcz_ptrset *s, const void *p)
+{
+    if (!s->cap)
+        return false;
+    size_t j = ptr_hash(p, s->cap);
+    while (s->k[j] && s->k[j] != p)
+        j = (j + 1) & (s->cap - 1);
+    return s->k[j] != NULL;
+}
+
 void hpcz_ptrset_free(hpcz_ptrset *s)
 {
     free(s->k);
