@@ -78,6 +78,8 @@ VARIANTS = [
      HPCZ_Q + ["--dtype", "fp16", "--keep-io-types"]),
     ("occ_fp16", "fp16", "onnxconverter-common convert_float_to_float16(keep_io_types=True)", "peer", "occ_fp16"),
     ("hpcz_w8", "int8 weight-only", "hpcz quantize --mode weight-only", "hpcz", HPCZ_Q + ["--mode", "weight-only"]),
+    ("hpcz_w8_calib", "int8 weight-only", "hpcz quantize --mode weight-only --calib (GPTQ)", "hpcz",
+     HPCZ_Q + ["--mode", "weight-only", "--calib", "CALIB"]),
     ("hpcz_dyn", "int8 dynamic", "hpcz quantize --mode dynamic", "hpcz", HPCZ_Q + ["--mode", "dynamic"]),
     ("ort_dyn", "int8 dynamic", "ORT quantize_dynamic", "peer", "ort_dyn"),
     ("ort_dyn_pc", "int8 dynamic", "ORT quantize_dynamic per_channel", "peer", "ort_dyn_pc"),
@@ -89,6 +91,9 @@ VARIANTS = [
      HPCZ_Q + ["--mode", "static", "--calib", "CALIB", "--calib-method", "percentile"]),
     ("hpcz_static_mse", "int8 static", "hpcz quantize --mode static --calib-method mse", "hpcz",
      HPCZ_Q + ["--mode", "static", "--calib", "CALIB", "--calib-method", "mse"]),
+    ("hpcz_static_fallback", "int8 static",
+     "hpcz quantize --mode static --auto-fallback --min-cosine 0.99 (gate on the calibration set)", "hpcz",
+     HPCZ_Q + ["--mode", "static", "--calib", "CALIB", "--auto-fallback", "--min-cosine", "0.99"]),
     ("ort_static_minmax", "int8 static", "ORT quant_pre_process + quantize_static QDQ per-channel MinMax", "peer",
      "ort_static_minmax"),
     ("ort_static_entropy", "int8 static", "ORT quant_pre_process + quantize_static QDQ per-channel Entropy", "peer",
@@ -579,6 +584,17 @@ def targets(rows):
             cm, cw, _ = summarize(ev)
             return cw >= 0.999, f"worst {fmt_cos(cw)}, mean {fmt_cos(cm)}"
         check("weight-only int8 cosine", name, v.get("hpcz_w8"), w8)
+        check("weight-only int8 cosine", name + " (--calib: GPTQ)", v.get("hpcz_w8_calib"), w8)
+
+        fb = v.get("hpcz_static_fallback")
+        fb_size = (fb or {}).get("tool", {}).get("size")
+
+        def fallback(ev):
+            cm, cw, _ = summarize(ev)
+            rel = fb_size / v["fp32"]["fp32_size"] if fb_size and "fp32" in v else float("nan")
+            return (cm >= 0.99 and rel <= 0.5,
+                    f"mean cosine {fmt_cos(cm)} (worst {fmt_cos(cw)}), size {rel:.3f} of fp32")
+        check("static --auto-fallback --min-cosine 0.99: cosine >= 0.99 at <= 0.5 of fp32 size", name, fb, fallback)
 
         peers = [(p, summarize(v[p]["eval"])[2]) for p in ("ort_static_minmax", "ort_static_entropy",
                                                            "ort_static_percentile", "nncf")
