@@ -1,0 +1,443 @@
+/*
+ * contrib.c - ONNX Runtime's contrib ops (domain com.microsoft) that its
+ * quantizers and transformer optimizer write: MatMulNBits (block-quantized
+ * weights), the Gelu variants (QuickGelu, FastGelu, BiasGelu; plain Gelu is
+ * the ai.onnx kernel of elementwise.c) and SkipLayerNormalization /
+ * SkipSimplifiedLayerNormalization. FusedMatMul, DynamicQuantizeMatMul and
+ * MatMulIntegerToFloat live in gemm.c, SimplifiedLayerNormalization (ai.onnx
+ * domain in ORT's graphs) in norm.c. Semantics follow ORT's CPU kernels.
+ */
+#include "../rt.h"
+
+#include <cblas.h>
+
+/* ================================================================ MatMulNBits */
+
+/* Y = A dequant(B)^T (+ bias): B is N rows of K codes of `bits` bits, packed
+ * low bits first into bytes, block_size codes per blob (the last block of a
+ * row padded); code q of block b of row n stands for (q - zp[n][b]) * scale[n][b].
+ * Zero points: absent (2^(bits-1)), packed uint8 like B (rows padded to whole
+ * bytes), or unpacked floats. g_idx (deprecated, ORT: 4 bits) gives each k its
+ * block instead of k / block_size. */
+typedef struct nbits_w {
+    int64_t K, N, bs, nblk, blob, zrow;
+    int bits;
+    const uint8_t *b;
+    const float *scales;
+    const uint8_t *zp8;   /* packed zero points, or NULL */
+    const float *zpf;     /* float zero points, or NULL */
+    const int32_t *gidx;  /* NULL: k / bs */
+} nbits_w;
+
+static inline float nb_zp(const nbits_w *w, int64_t n, int64_t blk)
+{
+    if (w->zpf)
+        return w->zpf[n * w->nblk + blk];
+    if (w->zp8) {
+        int per = 8 / w->bits;
+        uint8_t byte = w->zp8[n * w->zrow + blk / per];
+        return (float)((byte >> ((blk % per) * w->bits)) & ((1 << w->bits) - 1));
+    }
+    return (float)(1 << (w->bits - 1));
+}
+
+static inline int nb_code(const nbits_w *w, int64_t n, int64_t k)
+{
+    const uint8_t *row = w->b + n * w->nblk * w->blob;
+    int64_t blk = k / w->bs, j = k % w->bs;
+    int per = 8 / w->bits;
+    uint8_t byte = row[blk * w->blob + j / per];
+    return (byte >> ((j % per) * w->bits)) & ((1 << w->bits) - 1);
+}
+
+/* Row n of dequant(B) (K floats). The scale multiplies the exact difference
+ * (q - zp): one rounding per weight. */
+RT_HOT static void nb_dequant_row(const nbits_w *w, int64_t n, float *dst)
+{
+    if (w->gidx) {
+        for (int64_t k = 0; k < w->K; k++) {
+            int64_t blk = w->gidx[k];
+            dst[k] = ((float)nb_code(w, n, k) - nb_zp(w, n, blk)) * w->scales[n * w->nblk + blk];
+        }
+        return;
+    }
+    const uint8_t *row = w->b + n * w->nblk * w->blob;
+    for (int64_t blk = 0; blk < w->nblk; blk++) {
+        float s = w->scales[n * w->nblk + blk], z = nb_zp(w, n, blk);
+        const uint8_t *src = row + blk * w->blob;
+        float *d = dst + blk * w->bs;
+        int64_t len = w->K - blk * w->bs < w->bs ? w->K - blk * w->bs : w->bs;
+        if (w->bits == 4 && len == w->bs) {
+            for (int64_t i = 0; i < w->blob; i++) {
+                d[2 * i] = ((float)(src[i] & 15) - z) * s;
+                d[2 * i + 1] = ((float)(src[i] >> 4) - z) * s;
+            }
+        } else if (w->bits == 8) {
+            for (int64_t i = 0; i < len; i++)
+                d[i] = ((float)src[i] - z) * s;
+        } else {
+            int per = 8 / w->bits, mask = (1 << w->bits) - 1;
+            for (int64_t i = 0; i < len; i++)
+                d[i] = ((float)((src[i / per] >> ((i % per) * w->bits)) & mask) - z) * s;
+        }
+    }
+}
+
+/* Column blocks of NB_COLS(K) weights rows, dequantized into a panel of about
+ * 128 KiB (in L2) by the task that multiplies it; row blocks of NB_ROWS rows of
+ * A. Both fixed by the shape: the same OpenBLAS calls for any thread count. */
+#define NB_ROWS 256
+
+static int64_t nb_cols(int64_t K)
+{
+    int64_t c = 32768 / (K > 0 ? K : 1) / 16 * 16;
+    return c < 16 ? 16 : c > 256 ? 256 : c;
+}
+
+typedef struct nbits_job {
+    const nbits_w *w;
+    const float *a, *bias;
+    float *y;
+    int64_t M, cols, ncb;
+} nbits_job;
+
+static void nbits_task(void *ctx, int64_t q)
+{
+    const nbits_job *j = ctx;
+    const nbits_w *w = j->w;
+    int64_t rb = q / j->ncb, cb = q % j->ncb;
+    int64_t r0 = rb * NB_ROWS, c0 = cb * j->cols;
+    int64_t m = j->M - r0 < NB_ROWS ? j->M - r0 : NB_ROWS;
+    int64_t nc = w->N - c0 < j->cols ? w->N - c0 : j->cols;
+    static _Thread_local rt_scratch panel_s;
+    float *panel = rt_scratch_get(&panel_s, (size_t)(nc * w->K) * sizeof(float));
+    if (!panel)
+        return; /* checked by the caller beforehand (same size for every task) */
+    for (int64_t n = 0; n < nc; n++)
+        nb_dequant_row(w, c0 + n, panel + n * w->K);
+    const float *a = j->a + r0 * w->K;
+    float *y = j->y + r0 * w->N + c0;
+    if (m == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)nc, (blasint)w->K, 1.0f, panel,
+                    (blasint)w->K, a, 1, 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)nc,
+                    (blasint)w->K, 1.0f, a, (blasint)w->K, panel, (blasint)w->K, 0.0f, y,
+                    (blasint)w->N);
+    if (j->bias)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t n = 0; n < nc; n++)
+                y[i * w->N + n] += j->bias[c0 + n];
+}
+
+static bool nbits_ok(const hpcz_node *n)
+{
+    int64_t bits = hpcz_node_attr_int(n, "bits", 4), bs = hpcz_node_attr_int(n, "block_size", 0);
+    return (bits == 2 || bits == 4 || bits == 8) && bs >= 16 && (bs & (bs - 1)) == 0 &&
+           hpcz_node_attr_int(n, "K", 0) > 0 && hpcz_node_attr_int(n, "N", 0) > 0;
+}
+
+static hpcz_status k_matmulnbits(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *sc = rt_in(c, 2), *zp = rt_in(c, 3),
+               *gi = rt_in(c, 4), *bias = rt_in(c, 5);
+    if (a->dtype != HPCZ_DTYPE_FLOAT || !b || b->dtype != HPCZ_DTYPE_UINT8 || !sc ||
+        sc->dtype != HPCZ_DTYPE_FLOAT || (bias && bias->dtype != HPCZ_DTYPE_FLOAT) ||
+        (zp && zp->dtype != HPCZ_DTYPE_UINT8 && zp->dtype != HPCZ_DTYPE_FLOAT) ||
+        (gi && gi->dtype != HPCZ_DTYPE_INT32))
+        return rt_unsupported(c);
+    nbits_w w = {.K = rt_attr_i(c, "K", 0), .N = rt_attr_i(c, "N", 0),
+                 .bs = rt_attr_i(c, "block_size", 0), .bits = (int)rt_attr_i(c, "bits", 4)};
+    w.nblk = (w.K + w.bs - 1) / w.bs;
+    w.blob = w.bs * w.bits / 8;
+    w.zrow = (w.nblk * w.bits + 7) / 8;
+    if (a->ndim < 1 || a->dims[a->ndim - 1] != w.K)
+        return rt_bad(c, "A's last dimension is not K = %lld", (long long)w.K);
+    if (b->numel != w.N * w.nblk * w.blob)
+        return rt_bad(c, "B has %lld bytes, not N x ceil(K / block_size) x blob = %lld",
+                      (long long)b->numel, (long long)(w.N * w.nblk * w.blob));
+    if (sc->numel != w.N * w.nblk)
+        return rt_bad(c, "scales has %lld entries, not N x ceil(K / block_size) = %lld",
+                      (long long)sc->numel, (long long)(w.N * w.nblk));
+    if (zp && zp->numel != w.N * (zp->dtype == HPCZ_DTYPE_UINT8 ? w.zrow : w.nblk))
+        return rt_bad(c, "zero_points has %lld entries, not %lld", (long long)zp->numel,
+                      (long long)(w.N * (zp->dtype == HPCZ_DTYPE_UINT8 ? w.zrow : w.nblk)));
+    if (bias && bias->numel != w.N)
+        return rt_bad(c, "bias has %lld entries, not N = %lld", (long long)bias->numel,
+                      (long long)w.N);
+    if (gi && gi->numel != w.K)
+        return rt_bad(c, "g_idx has %lld entries, not K = %lld", (long long)gi->numel,
+                      (long long)w.K);
+    /* ORT ignores packed zero points when g_idx is given (it uses 2^(bits-1)):
+     * no result to match that the weights meant */
+    if (gi && zp && zp->dtype == HPCZ_DTYPE_UINT8)
+        return rt_unsupported(c);
+    int64_t dims[RT_MAX_RANK];
+    memcpy(dims, a->dims, sizeof dims);
+    dims[a->ndim - 1] = w.N;
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, a->ndim, dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    w.b = b->data;
+    w.scales = sc->data;
+    if (zp && zp->dtype == HPCZ_DTYPE_UINT8)
+        w.zp8 = zp->data;
+    else if (zp)
+        w.zpf = zp->data;
+    if (gi) {
+        w.gidx = gi->data;
+        for (int64_t k = 0; k < w.K; k++)
+            if (w.gidx[k] < 0 || w.gidx[k] >= w.nblk)
+                return rt_bad(c, "g_idx[%lld] = %d is not a block index", (long long)k,
+                              (int)w.gidx[k]);
+    }
+    int64_t M = a->numel / w.K;
+    const float *ad = a->data, *bd = bias ? bias->data : NULL;
+    float *yd = y->data;
+    if (c->reference) {
+        float *row = malloc((size_t)w.K * sizeof *row);
+        if (!row)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        for (int64_t n = 0; n < w.N; n++) {
+            for (int64_t k = 0; k < w.K; k++) {
+                int64_t blk = w.gidx ? w.gidx[k] : k / w.bs;
+                row[k] = ((float)nb_code(&w, n, k) - nb_zp(&w, n, blk)) * w.scales[n * w.nblk + blk];
+            }
+            for (int64_t m = 0; m < M; m++) {
+                double acc = 0;
+                for (int64_t k = 0; k < w.K; k++)
+                    acc += (double)ad[m * w.K + k] * row[k];
+                yd[m * w.N + n] = (float)acc + (bd ? bd[n] : 0.0f);
+            }
+        }
+        free(row);
+        return HPCZ_OK;
+    }
+    nbits_job j = {&w, ad, bd, yd, M, nb_cols(w.K), 0};
+    j.ncb = (w.N + j.cols - 1) / j.cols;
+    /* every task needs the same panel: fail here rather than in a task */
+    static _Thread_local rt_scratch probe;
+    if (!rt_scratch_get(&probe, (size_t)(j.cols * w.K) * sizeof(float)))
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    int64_t nrb = (M + NB_ROWS - 1) / NB_ROWS;
+    rt_parallel_for_work(nrb * j.ncb, nbits_task, &j, (double)M * (double)w.N * (double)w.K / 16);
+    return HPCZ_OK;
+}
+
+/* ================================================================ Gelu variants */
+
+typedef enum { G_QUICK, G_FAST, G_BIAS } gelu_kind;
+
+/* ORT's constants: sqrt(2/pi) and 0.044715 * sqrt(2/pi) */
+#define FG_B 0.7978845608028654f
+#define FG_C 0.035677408136300125f
+
+static inline float gelu_f(gelu_kind k, float v, float alpha)
+{
+    switch (k) {
+    case G_QUICK:
+        return v * (1.0f / (1.0f + expf(-(alpha * v))));
+    case G_FAST:
+        return 0.5f * v * (tanhf(v * (FG_C * v * v + FG_B)) + 1.0f);
+    default:
+        return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+    }
+}
+
+static inline double gelu_d(gelu_kind k, double v, double alpha)
+{
+    switch (k) {
+    case G_QUICK:
+        return v / (1.0 + exp(-(alpha * v)));
+    case G_FAST:
+        return 0.5 * v * (tanh(v * ((double)FG_C * v * v + (double)FG_B)) + 1.0);
+    default:
+        return 0.5 * v * (1.0 + erf(v * M_SQRT1_2));
+    }
+}
+
+typedef struct gelu_job {
+    gelu_kind k;
+    float alpha;
+    const float *x, *bias;
+    float *y;
+    int64_t n, h;
+} gelu_job;
+
+#define GELU_CHUNK 16384
+
+static void gelu_task(void *ctx, int64_t q)
+{
+    const gelu_job *j = ctx;
+    int64_t lo = q * GELU_CHUNK, hi = lo + GELU_CHUNK < j->n ? lo + GELU_CHUNK : j->n;
+    for (int64_t i = lo; i < hi; i++) {
+        float v = j->x[i];
+        if (j->bias)
+            v += j->bias[i % j->h];
+        j->y[i] = gelu_f(j->k, v, j->alpha);
+    }
+}
+
+/* QuickGelu x sigmoid(alpha x); FastGelu (tanh form) and BiasGelu (erf form)
+ * of x + bias, bias 1-D over the last dimension. */
+static hpcz_status gelu_family(rt_ctx *c, gelu_kind k)
+{
+    hpcz_array *x = rt_in(c, 0), *bias = k == G_QUICK ? NULL : rt_in(c, 1);
+    int dt = x->dtype;
+    if ((dt != HPCZ_DTYPE_FLOAT && dt != HPCZ_DTYPE_DOUBLE) || (bias && bias->dtype != dt))
+        return rt_unsupported(c);
+    if (k == G_BIAS && !bias)
+        return rt_bad(c, "BiasGelu needs its bias input");
+    int64_t h = x->ndim ? x->dims[x->ndim - 1] : 1;
+    if (bias && (bias->ndim != 1 || bias->numel != h))
+        return rt_bad(c, "bias must be 1-D with the last dimension of the input (%lld)",
+                      (long long)h);
+    hpcz_array *y = rt_out(c, 0, dt, x->ndim, x->dims);
+    if (!y || c->infer || x->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    float alpha = k == G_QUICK ? rt_attr_f(c, "alpha", 1.702f) : 0.0f;
+    if (dt == HPCZ_DTYPE_FLOAT && !c->reference) {
+        gelu_job j = {k, alpha, x->data, bias ? bias->data : NULL, y->data, x->numel, h};
+        rt_parallel_for_work((x->numel + GELU_CHUNK - 1) / GELU_CHUNK, gelu_task, &j,
+                             (double)x->numel * 8);
+        return HPCZ_OK;
+    }
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = rt_load_d(x->data, dt, i);
+        if (bias)
+            v = dt == HPCZ_DTYPE_FLOAT ? (double)((float)v + ((const float *)bias->data)[i % h])
+                                       : v + rt_load_d(bias->data, dt, i % h);
+        rt_store_d(y->data, dt, i, gelu_d(k, v, alpha));
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status k_quickgelu(rt_ctx *c) { return gelu_family(c, G_QUICK); }
+static hpcz_status k_fastgelu(rt_ctx *c) { return gelu_family(c, G_FAST); }
+static hpcz_status k_biasgelu(rt_ctx *c) { return gelu_family(c, G_BIAS); }
+
+/* ================================================ SkipLayerNormalization */
+
+/* s = input + skip (+ bias), then LayerNorm (or RMSNorm: simplified) of s over
+ * the last dimension with gamma (and beta). skip is the input's shape or
+ * broadcasts over its leading dimensions ((1, S, H) or (S, H)). Outputs:
+ * output, mean, inv_std_var (shape [.., 1]; ORT's CPU kernel leaves these two
+ * unwritten: hpcz writes the statistics, mean 0 for the simplified form) and
+ * input_skip_bias_sum. */
+static hpcz_status skip_norm(rt_ctx *c, bool simplified)
+{
+    hpcz_array *x = rt_in(c, 0), *sk = rt_in(c, 1), *g = rt_in(c, 2);
+    hpcz_array *be = simplified ? NULL : rt_in(c, 3), *bias = rt_in(c, simplified ? 3 : 4);
+    int dt = x->dtype;
+    if ((dt != HPCZ_DTYPE_FLOAT && dt != HPCZ_DTYPE_DOUBLE) || !sk || !g || sk->dtype != dt ||
+        g->dtype != dt || (be && be->dtype != dt) || (bias && bias->dtype != dt))
+        return rt_unsupported(c);
+    if (x->ndim < 1)
+        return rt_bad(c, "input must have a hidden dimension");
+    int64_t H = x->dims[x->ndim - 1];
+    if (g->numel != H || (be && be->numel != H) || (bias && bias->numel != H))
+        return rt_bad(c, "gamma, beta and bias must have the hidden size (%lld) entries",
+                      (long long)H);
+    /* skip: the input's trailing dimensions, after leading 1s */
+    int s0 = 0;
+    while (s0 < sk->ndim - 1 && sk->dims[s0] == 1)
+        s0++;
+    int sr = sk->ndim - s0;
+    bool skip_ok = sr >= 1 && sr <= x->ndim && sk->numel > 0;
+    for (int d = 0; skip_ok && d < sr; d++)
+        skip_ok = sk->dims[s0 + d] == x->dims[x->ndim - sr + d];
+    if (!skip_ok)
+        return rt_bad(c, "skip does not match the input (same shape, or broadcast over batch)");
+    int64_t sdims[RT_MAX_RANK];
+    memcpy(sdims, x->dims, sizeof sdims);
+    sdims[x->ndim - 1] = 1;
+    hpcz_array *y = rt_out(c, 0, dt, x->ndim, x->dims), *mo = NULL, *io = NULL, *so = NULL;
+    if (!y)
+        return c->err->status;
+    if (c->n_out > 1 && c->out[1] && !(mo = rt_out(c, 1, HPCZ_DTYPE_FLOAT, x->ndim, sdims)))
+        return c->err->status;
+    if (c->n_out > 2 && c->out[2] && !(io = rt_out(c, 2, HPCZ_DTYPE_FLOAT, x->ndim, sdims)))
+        return c->err->status;
+    if (c->n_out > 3 && c->out[3] && !(so = rt_out(c, 3, dt, x->ndim, x->dims)))
+        return c->err->status;
+    if (c->infer || x->numel == 0)
+        return HPCZ_OK;
+    double eps = rt_attr_f(c, "epsilon", 1e-12f);
+    int64_t rows = x->numel / H, srows = sk->numel / H;
+    bool f32 = dt == HPCZ_DTYPE_FLOAT && !c->reference;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t base = r * H, sbase = (r % srows) * H;
+        if (f32) {
+            const float *xs = (const float *)x->data + base, *ss = (const float *)sk->data + sbase;
+            const float *bv = bias ? bias->data : NULL, *gv = g->data, *bev = be ? be->data : NULL;
+            float *d = (float *)y->data + base;
+            for (int64_t i = 0; i < H; i++) {
+                float v = xs[i] + ss[i];
+                d[i] = bv ? v + bv[i] : v;
+            }
+            if (so)
+                memcpy((float *)so->data + base, d, (size_t)H * sizeof(float));
+            float mean = 0, var = 0;
+            if (!simplified) {
+                for (int64_t i = 0; i < H; i++)
+                    mean += d[i];
+                mean /= (float)H;
+            }
+            for (int64_t i = 0; i < H; i++) {
+                float t = d[i] - mean;
+                var += t * t;
+            }
+            var /= (float)H;
+            float inv = 1.0f / sqrtf(var + (float)eps);
+            for (int64_t i = 0; i < H; i++)
+                d[i] = (d[i] - mean) * inv * gv[i] + (bev ? bev[i] : 0.0f);
+            if (mo)
+                ((float *)mo->data)[r] = mean;
+            if (io)
+                ((float *)io->data)[r] = inv;
+            continue;
+        }
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < H; i++) {
+            double v = rt_load_d(x->data, dt, base + i) + rt_load_d(sk->data, dt, sbase + i);
+            if (dt == HPCZ_DTYPE_FLOAT)
+                v = (float)v;
+            if (bias)
+                v += rt_load_d(bias->data, dt, i);
+            rt_store_d(y->data, dt, base + i, v); /* rounded to the type, as ORT keeps it */
+            if (so)
+                rt_store_d(so->data, dt, base + i, v);
+            mean += rt_load_d(y->data, dt, base + i);
+        }
+        mean = simplified ? 0 : mean / (double)H;
+        for (int64_t i = 0; i < H; i++) {
+            double t = rt_load_d(y->data, dt, base + i) - mean;
+            var += t * t;
+        }
+        var /= (double)H;
+        double inv = 1.0 / sqrt(var + eps);
+        for (int64_t i = 0; i < H; i++)
+            rt_store_d(y->data, dt, base + i,
+                       (rt_load_d(y->data, dt, base + i) - mean) * inv * rt_load_d(g->data, dt, i) +
+                           (be ? rt_load_d(be->data, dt, i) : 0.0));
+        if (mo)
+            ((float *)mo->data)[r] = (float)mean;
+        if (io)
+            ((float *)io->data)[r] = (float)inv;
+    }
+    return HPCZ_OK;
+}
+
+static hpcz_status k_skipln(rt_ctx *c) { return skip_norm(c, false); }
+static hpcz_status k_skipsln(rt_ctx *c) { return skip_norm(c, true); }
+
+static const rt_op ops[] = {
+    {"com.microsoft", "MatMulNBits", 1, RT_TF32, 0, k_matmulnbits, nbits_ok},
+    {"com.microsoft", "QuickGelu", 1, RT_TFLOATS, 0, k_quickgelu, NULL},
+    {"com.microsoft", "FastGelu", 1, RT_TFLOATS, 0, k_fastgelu, NULL},
+    {"com.microsoft", "BiasGelu", 1, RT_TFLOATS, 0, k_biasgelu, NULL},
+    {"com.microsoft", "SkipLayerNormalization", 1, RT_TFLOATS, 0, k_skipln, NULL},
+    {"com.microsoft", "SkipSimplifiedLayerNormalization", 1, RT_TFLOATS, 0, k_skipsln, NULL},
+};
+
+const rt_op_table rt_ops_contrib = {ops, HPCZ_ARRAY_SIZE(ops)};
