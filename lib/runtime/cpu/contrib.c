@@ -83,15 +83,16 @@ RT_HOT static void nb_dequant_row(const nbits_w *w, int64_t n, float *dst)
     }
 }
 
-/* Column blocks of NB_COLS(K) weights rows, dequantized into a panel of about
- * 128 KiB (in L2) by the task that multiplies it; row blocks of NB_ROWS rows of
+/* Column blocks of nb_cols(K) weight rows, dequantized into a panel of about
+ * 512 KiB (in L2) by the task that multiplies it (smaller panels cost more
+ * than they save: OpenBLAS packs A again for every call); row blocks of NB_ROWS rows of
  * A. Both fixed by the shape: the same OpenBLAS calls for any thread count. */
 #define NB_ROWS 256
 
 static int64_t nb_cols(int64_t K)
 {
-    int64_t c = 32768 / (K > 0 ? K : 1) / 16 * 16;
-    return c < 16 ? 16 : c > 256 ? 256 : c;
+    int64_t c = 131072 / (K > 0 ? K : 1) / 16 * 16;
+    return c < 16 ? 16 : c > 512 ? 512 : c;
 }
 
 typedef struct nbits_job {
@@ -99,7 +100,156 @@ typedef struct nbits_job {
     const float *a, *bias;
     float *y;
     int64_t M, cols, ncb;
+    /* GEMV path: A de-interleaved to match the packing, M rows of `lda`
+     * floats, zero past K (4 bits: codes 2i in ae, 2i + 1 in ao; 8 bits: ae) */
+    const float *ae, *ao;
+    int64_t lda;
+    bool avx2;
 } nbits_job;
+
+/* One row of A against row n of dequant(B), B of 4 or 8 bits without g_idx:
+ * every weight dequantized exactly as nb_dequant_row does, multiplied and
+ * added in 8 lanes (lane l: bytes i + l of each 8), then the lanes summed in a
+ * fixed order. The AVX2 kernel computes the same values lane for lane (mul,
+ * then add: no FMA). */
+static float nb_lanes_sum(const float *acc)
+{
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static float nb_dot_scalar(const nbits_w *w, int64_t n, const float *ae, const float *ao)
+{
+    float acc[8] = {0};
+    const uint8_t *row = w->b + n * w->nblk * w->blob;
+    for (int64_t blk = 0; blk < w->nblk; blk++) {
+        float s = w->scales[n * w->nblk + blk], z = nb_zp(w, n, blk);
+        const uint8_t *src = row + blk * w->blob;
+        const float *e = ae + blk * w->blob;
+        if (w->bits == 4) {
+            const float *o = ao + blk * w->blob;
+            for (int64_t i = 0; i < w->blob; i += 8)
+                for (int l = 0; l < 8; l++) {
+                    float lo = ((float)(src[i + l] & 15) - z) * s;
+                    float hi = ((float)(src[i + l] >> 4) - z) * s;
+                    acc[l] = acc[l] + lo * e[i + l];
+                    acc[l] = acc[l] + hi * o[i + l];
+                }
+        } else {
+            for (int64_t i = 0; i < w->blob; i += 8)
+                for (int l = 0; l < 8; l++)
+                    acc[l] = acc[l] + (((float)src[i + l] - z) * s) * e[i + l];
+        }
+    }
+    return nb_lanes_sum(acc);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static float nb_dot_avx2(const nbits_w *w, int64_t n,
+                                                         const float *ae, const float *ao)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m128i mask = _mm_set1_epi8(15);
+    const uint8_t *row = w->b + n * w->nblk * w->blob;
+    for (int64_t blk = 0; blk < w->nblk; blk++) {
+        __m256 vs = _mm256_set1_ps(w->scales[n * w->nblk + blk]);
+        __m256 vz = _mm256_set1_ps(nb_zp(w, n, blk));
+        const uint8_t *src = row + blk * w->blob;
+        const float *e = ae + blk * w->blob;
+        if (w->bits == 4) {
+            const float *o = ao + blk * w->blob;
+            for (int64_t i = 0; i < w->blob; i += 8) {
+                __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+                __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(b, mask)));
+                __m256 hi = _mm256_cvtepi32_ps(
+                    _mm256_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), mask)));
+                lo = _mm256_mul_ps(_mm256_sub_ps(lo, vz), vs);
+                hi = _mm256_mul_ps(_mm256_sub_ps(hi, vz), vs);
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(lo, _mm256_loadu_ps(e + i)));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(hi, _mm256_loadu_ps(o + i)));
+            }
+        } else {
+            for (int64_t i = 0; i < w->blob; i += 8) {
+                __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                q = _mm256_mul_ps(_mm256_sub_ps(q, vz), vs);
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(q, _mm256_loadu_ps(e + i)));
+            }
+        }
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    return nb_lanes_sum(lanes);
+}
+
+/* nb_dequant_row for 4 and 8 bits without g_idx: the same values. */
+__attribute__((target("avx2"))) static void nb_dequant_row_avx2(const nbits_w *w, int64_t n,
+                                                                float *dst)
+{
+    const __m128i mask = _mm_set1_epi8(15);
+    const uint8_t *row = w->b + n * w->nblk * w->blob;
+    for (int64_t blk = 0; blk < w->nblk; blk++) {
+        float s = w->scales[n * w->nblk + blk], z = nb_zp(w, n, blk);
+        __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+        const uint8_t *src = row + blk * w->blob;
+        float *d = dst + blk * w->bs;
+        int64_t len = w->K - blk * w->bs < w->bs ? w->K - blk * w->bs : w->bs, i = 0;
+        if (w->bits == 4) {
+            for (; 2 * i + 16 <= len; i += 8) { /* 8 bytes: 16 codes in order */
+                __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+                __m128i codes = _mm_unpacklo_epi8(_mm_and_si128(b, mask),
+                                                  _mm_and_si128(_mm_srli_epi16(b, 4), mask));
+                __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(codes));
+                __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(codes, 8)));
+                _mm256_storeu_ps(d + 2 * i, _mm256_mul_ps(_mm256_sub_ps(q0, vz), vs));
+                _mm256_storeu_ps(d + 2 * i + 8, _mm256_mul_ps(_mm256_sub_ps(q1, vz), vs));
+            }
+            for (int64_t k = 2 * i; k < len; k++)
+                d[k] = ((float)((src[k / 2] >> ((k & 1) * 4)) & 15) - z) * s;
+        } else {
+            for (; i + 8 <= len; i += 8) {
+                __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_sub_ps(q, vz), vs));
+            }
+            for (; i < len; i++)
+                d[i] = ((float)src[i] - z) * s;
+        }
+    }
+}
+#endif
+
+/* HPCZ_NBITS_NO_AVX2 (set, not "0"): the portable kernel (tests: same bytes). */
+static bool nb_use_avx2(void)
+{
+#if defined(__x86_64__)
+    const char *v = getenv("HPCZ_NBITS_NO_AVX2");
+    return __builtin_cpu_supports("avx2") && !(v && *v && strcmp(v, "0"));
+#else
+    return false;
+#endif
+}
+
+/* A few rows of A: fused dequantize-and-dot per weight row, no panel. */
+#define NB_GEMV_ROWS 4
+#define NB_GEMV_COLS 64
+
+static void nbits_gemv_task(void *ctx, int64_t q)
+{
+    const nbits_job *j = ctx;
+    const nbits_w *w = j->w;
+    int64_t c0 = q * NB_GEMV_COLS, nc = w->N - c0 < NB_GEMV_COLS ? w->N - c0 : NB_GEMV_COLS;
+    for (int64_t n = c0; n < c0 + nc; n++)
+        for (int64_t m = 0; m < j->M; m++) {
+            const float *e = j->ae + m * j->lda, *o = j->ao ? j->ao + m * j->lda : NULL;
+#if defined(__x86_64__)
+            float v = j->avx2 ? nb_dot_avx2(w, n, e, o) : nb_dot_scalar(w, n, e, o);
+#else
+            float v = nb_dot_scalar(w, n, e, o);
+#endif
+            j->y[m * w->N + n] = j->bias ? v + j->bias[n] : v;
+        }
+}
 
 static void nbits_task(void *ctx, int64_t q)
 {
@@ -113,8 +263,15 @@ static void nbits_task(void *ctx, int64_t q)
     float *panel = rt_scratch_get(&panel_s, (size_t)(nc * w->K) * sizeof(float));
     if (!panel)
         return; /* checked by the caller beforehand (same size for every task) */
-    for (int64_t n = 0; n < nc; n++)
+    for (int64_t n = 0; n < nc; n++) {
+#if defined(__x86_64__)
+        if (j->avx2) {
+            nb_dequant_row_avx2(w, c0 + n, panel + n * w->K);
+            continue;
+        }
+#endif
         nb_dequant_row(w, c0 + n, panel + n * w->K);
+    }
     const float *a = j->a + r0 * w->K;
     float *y = j->y + r0 * w->N + c0;
     if (m == 1)
@@ -213,7 +370,27 @@ static hpcz_status k_matmulnbits(rt_ctx *c)
         free(row);
         return HPCZ_OK;
     }
-    nbits_job j = {&w, ad, bd, yd, M, nb_cols(w.K), 0};
+    if (M <= NB_GEMV_ROWS && !w.gidx && (w.bits == 4 || w.bits == 8)) {
+        int64_t lda = w.nblk * w.blob; /* bytes of a weight row: one A value per byte (and lane) */
+        float *buf = calloc((size_t)(M * lda * (w.bits == 4 ? 2 : 1)), sizeof *buf);
+        if (!buf)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        float *ae = buf, *ao = w.bits == 4 ? buf + M * lda : NULL;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < w.K; k++) {
+                if (w.bits == 4)
+                    (k & 1 ? ao : ae)[m * lda + k / 2] = ad[m * w.K + k];
+                else
+                    ae[m * lda + k] = ad[m * w.K + k];
+            }
+        nbits_job j = {&w, ad, bd, yd, M, 0, 0, ae, ao, lda, nb_use_avx2()};
+        rt_parallel_for_work((w.N + NB_GEMV_COLS - 1) / NB_GEMV_COLS, nbits_gemv_task, &j,
+                             (double)M * (double)w.N * (double)w.K / 4);
+        free(buf);
+        return HPCZ_OK;
+    }
+    nbits_job j = {&w, ad, bd, yd, M, nb_cols(w.K), 0, NULL, NULL, 0,
+                   !w.gidx && (w.bits == 4 || w.bits == 8) && nb_use_avx2()};
     j.ncb = (w.N + j.cols - 1) / j.cols;
     /* every task needs the same panel: fail here rather than in a task */
     static _Thread_local rt_scratch probe;
