@@ -156,6 +156,15 @@ def test_matmulnbits():
             (" bias" if bias else "") + (" g_idx" if gidx else "")
         model, arrays = nbits_model(label, bits, bs, K, N, a_shape, zp, bias, gidx)
         compare(label, model, arrays, atol=2e-4, rtol=1e-4)
+    # float16 A and scales (run widened to float32, rounded once)
+    K, N, bs = 64, 16, 32
+    q = rng.integers(0, 16, size=(N, K)).astype(np.uint8)
+    inits = [nh.from_array(pack_codes(q, 4).reshape(N, 2, 16), "B"),
+             nh.from_array((rng.random(N * 2) * 0.1).astype(np.float16), "scales")]
+    node = oh.make_node("MatMulNBits", ["A", "B", "scales"], ["Y"], domain="com.microsoft", K=K, N=N, bits=4,
+                        block_size=bs)
+    m = save_model("MatMulNBits float16", [node], [vi("A", TP.FLOAT16, [3, K])], [vi("Y", TP.FLOAT16)], inits)
+    compare("MatMulNBits float16", m, {"A": rng.standard_normal((3, K)).astype(np.float16)}, atol=2e-3, rtol=2e-3)
     # accuracy_level 4: ORT quantizes A to int8 per block; hpcz computes in float
     model, arrays = nbits_model("MatMulNBits accuracy_level=4", 4, 32, 128, 16, (3, 128), acc=4)
     compare("MatMulNBits accuracy_level=4 (ORT: int8 A)", model, arrays, atol=0.05, rtol=0.02)
