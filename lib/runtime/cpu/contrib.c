@@ -21,7 +21,7 @@
  * block instead of k / block_size. */
 typedef struct nbits_w {
     int64_t K, N, bs, nblk, blob, zrow;
-    int bits;
+    int bits, plog; /* plog: log2 of codes per byte (8 / bits = 1 << plog) */
     const uint8_t *b;
     const float *scales;
     const uint8_t *zp8;   /* packed zero points, or NULL */
@@ -33,10 +33,9 @@ static inline float nb_zp(const nbits_w *w, int64_t n, int64_t blk)
 {
     if (w->zpf)
         return w->zpf[n * w->nblk + blk];
-    if (w->zp8) {
-        int per = 8 / w->bits;
-        uint8_t byte = w->zp8[n * w->zrow + blk / per];
-        return (float)((byte >> ((blk % per) * w->bits)) & ((1 << w->bits) - 1));
+    if (w->zp8) { /* shifts: a division per block was most of a 4-bit GEMV */
+        uint8_t byte = w->zp8[n * w->zrow + (blk >> w->plog)];
+        return (float)((byte >> ((blk & ((1 << w->plog) - 1)) * w->bits)) & ((1 << w->bits) - 1));
     }
     return (float)(1 << (w->bits - 1));
 }
@@ -83,16 +82,22 @@ RT_HOT static void nb_dequant_row(const nbits_w *w, int64_t n, float *dst)
     }
 }
 
-/* Column blocks of nb_cols(K) weight rows, dequantized into a panel of about
- * 512 KiB (in L2) by the task that multiplies it (smaller panels cost more
- * than they save: OpenBLAS packs A again for every call); row blocks of NB_ROWS rows of
- * A. Both fixed by the shape: the same OpenBLAS calls for any thread count. */
+/* Column blocks of nb_cols(K, N) weight rows, dequantized into a panel of
+ * about 512 KiB (up to 1.5 times that; in L2) by the task that multiplies it
+ * (smaller panels cost more than they save: OpenBLAS packs A again for every
+ * call). The block count is a power of two, so that 2 or 4 threads get equal
+ * shares (5 blocks on 2 threads cost 12%). Row blocks of NB_ROWS rows of A.
+ * Both fixed by the shape: the same OpenBLAS calls for any thread count. */
 #define NB_ROWS 256
 
-static int64_t nb_cols(int64_t K)
+static int64_t nb_cols(int64_t K, int64_t N)
 {
-    int64_t c = 131072 / (K > 0 ? K : 1) / 16 * 16;
-    return c < 16 ? 16 : c > 512 ? 512 : c;
+    int64_t target = 131072 / (K > 0 ? K : 1), nblocks = 1;
+    target = target < 16 ? 16 : target;
+    while (N / nblocks > target * 3 / 2 && N / (nblocks * 2) >= 16)
+        nblocks *= 2;
+    int64_t c = ((N + nblocks - 1) / nblocks + 15) / 16 * 16;
+    return c < 16 ? 16 : c;
 }
 
 typedef struct nbits_job {
@@ -104,82 +109,181 @@ typedef struct nbits_job {
      * floats, zero past K (4 bits: codes 2i in ae, 2i + 1 in ao; 8 bits: ae) */
     const float *ae, *ao;
     int64_t lda;
+    const float *asum; /* GEMV path: sums of A per row and block (M x nblk) */
     bool avx2;
 } nbits_job;
 
-/* One row of A against row n of dequant(B), B of 4 or 8 bits without g_idx:
- * every weight dequantized exactly as nb_dequant_row does, multiplied and
- * added in 8 lanes (lane l: bytes i + l of each 8), then the lanes summed in a
- * fixed order. The AVX2 kernel computes the same values lane for lane (mul,
- * then add: no FMA). */
+/* Up to NB_GEMV_ROWS rows of A against row n of dequant(B), B of 4 or 8 bits
+ * without g_idx, each code decoded once for all rows. Per block b,
+ * sum_k (q_k - z) s a_k = s (sum_k q_k a_k) - s z asum_b: the codes' dot with A
+ * in 8 lanes (8-byte units: low codes, then high codes, each a fused
+ * multiply-add), scaled into the row's lanes by one more, the zero-point term
+ * kept apart; at the end the lanes are summed in a fixed order. The AVX2+FMA
+ * kernel and the portable one (fmaf) compute the same values lane for lane. */
+#define NB_GEMV_ROWS 4
+
 static float nb_lanes_sum(const float *acc)
 {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-static float nb_dot_scalar(const nbits_w *w, int64_t n, const float *ae, const float *ao)
+static void nb_gemv_scalar(const nbits_w *w, int64_t n, const nbits_job *j, float *out)
 {
-    float acc[8] = {0};
+    float acc[NB_GEMV_ROWS][8] = {{0}}, corr[NB_GEMV_ROWS] = {0};
     const uint8_t *row = w->b + n * w->nblk * w->blob;
     for (int64_t blk = 0; blk < w->nblk; blk++) {
-        float s = w->scales[n * w->nblk + blk], z = nb_zp(w, n, blk);
+        float s = w->scales[n * w->nblk + blk], sz = s * nb_zp(w, n, blk);
         const uint8_t *src = row + blk * w->blob;
-        const float *e = ae + blk * w->blob;
-        if (w->bits == 4) {
-            const float *o = ao + blk * w->blob;
-            for (int64_t i = 0; i < w->blob; i += 8)
-                for (int l = 0; l < 8; l++) {
-                    float lo = ((float)(src[i + l] & 15) - z) * s;
-                    float hi = ((float)(src[i + l] >> 4) - z) * s;
-                    acc[l] = acc[l] + lo * e[i + l];
-                    acc[l] = acc[l] + hi * o[i + l];
+        for (int64_t m = 0; m < j->M; m++) {
+            const float *e = j->ae + m * j->lda + blk * w->blob;
+            const float *o = j->ao ? j->ao + m * j->lda + blk * w->blob : NULL;
+            float d[8] = {0};
+            for (int64_t i = 0; i < w->blob; i += 8) {
+                if (w->bits == 4) {
+                    for (int l = 0; l < 8; l++)
+                        d[l] = fmaf((float)(src[i + l] & 15), e[i + l], d[l]);
+                    for (int l = 0; l < 8; l++)
+                        d[l] = fmaf((float)(src[i + l] >> 4), o[i + l], d[l]);
+                } else {
+                    for (int l = 0; l < 8; l++)
+                        d[l] = fmaf((float)src[i + l], e[i + l], d[l]);
                 }
-        } else {
-            for (int64_t i = 0; i < w->blob; i += 8)
-                for (int l = 0; l < 8; l++)
-                    acc[l] = acc[l] + (((float)src[i + l] - z) * s) * e[i + l];
+            }
+            for (int l = 0; l < 8; l++)
+                acc[m][l] = fmaf(d[l], s, acc[m][l]);
+            corr[m] = corr[m] + sz * j->asum[m * w->nblk + blk];
         }
     }
-    return nb_lanes_sum(acc);
+    for (int64_t m = 0; m < j->M; m++)
+        out[m] = nb_lanes_sum(acc[m]) - corr[m];
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-__attribute__((target("avx2"))) static float nb_dot_avx2(const nbits_w *w, int64_t n,
-                                                         const float *ae, const float *ao)
+__attribute__((always_inline, target("avx2,fma"))) static inline void
+nb_gemv_avx2_m(const nbits_w *w, int64_t n, const nbits_job *j, float *out, const int M)
 {
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[NB_GEMV_ROWS];
+    float corr[NB_GEMV_ROWS];
+    for (int m = 0; m < M; m++) {
+        acc[m] = _mm256_setzero_ps();
+        corr[m] = 0;
+    }
     const __m128i mask = _mm_set1_epi8(15);
     const uint8_t *row = w->b + n * w->nblk * w->blob;
     for (int64_t blk = 0; blk < w->nblk; blk++) {
-        __m256 vs = _mm256_set1_ps(w->scales[n * w->nblk + blk]);
-        __m256 vz = _mm256_set1_ps(nb_zp(w, n, blk));
+        float s = w->scales[n * w->nblk + blk], sz = s * nb_zp(w, n, blk);
         const uint8_t *src = row + blk * w->blob;
-        const float *e = ae + blk * w->blob;
-        if (w->bits == 4) {
-            const float *o = ao + blk * w->blob;
-            for (int64_t i = 0; i < w->blob; i += 8) {
-                __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+        __m256 d[NB_GEMV_ROWS];
+        for (int m = 0; m < M; m++)
+            d[m] = _mm256_setzero_ps();
+        int64_t off = blk * w->blob;
+        for (int64_t i = 0; i < w->blob; i += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+            if (w->bits == 4) {
                 __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(b, mask)));
                 __m256 hi = _mm256_cvtepi32_ps(
                     _mm256_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), mask)));
-                lo = _mm256_mul_ps(_mm256_sub_ps(lo, vz), vs);
-                hi = _mm256_mul_ps(_mm256_sub_ps(hi, vz), vs);
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(lo, _mm256_loadu_ps(e + i)));
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(hi, _mm256_loadu_ps(o + i)));
-            }
-        } else {
-            for (int64_t i = 0; i < w->blob; i += 8) {
-                __m128i b = _mm_loadl_epi64((const __m128i *)(src + i));
+                for (int m = 0; m < M; m++) {
+                    d[m] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(j->ae + m * j->lda + off + i), d[m]);
+                    d[m] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(j->ao + m * j->lda + off + i), d[m]);
+                }
+            } else {
                 __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-                q = _mm256_mul_ps(_mm256_sub_ps(q, vz), vs);
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(q, _mm256_loadu_ps(e + i)));
+                for (int m = 0; m < M; m++)
+                    d[m] = _mm256_fmadd_ps(q, _mm256_loadu_ps(j->ae + m * j->lda + off + i), d[m]);
             }
         }
+        __m256 vs = _mm256_set1_ps(s);
+        for (int m = 0; m < M; m++) {
+            acc[m] = _mm256_fmadd_ps(d[m], vs, acc[m]);
+            corr[m] = corr[m] + sz * j->asum[m * w->nblk + blk];
+        }
     }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, acc);
-    return nb_lanes_sum(lanes);
+    for (int m = 0; m < M; m++) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc[m]);
+        out[m] = nb_lanes_sum(lanes) - corr[m];
+    }
+}
+
+/* One row of A (decoding) against 4 weight rows at once: 4 independent
+ * chains share the loads of A. Per column exactly the arithmetic above. */
+__attribute__((always_inline, target("avx2,fma"))) static inline void
+nb_gemv4_avx2_b(const nbits_w *w, int64_t n0, const nbits_job *j, float *out, const bool four)
+{
+    __m256 acc[4];
+    float corr[4] = {0};
+    const uint8_t *rows[4];
+    for (int c = 0; c < 4; c++) {
+        acc[c] = _mm256_setzero_ps();
+        rows[c] = w->b + (n0 + c) * w->nblk * w->blob;
+    }
+    const __m128i mask = _mm_set1_epi8(15);
+    for (int64_t blk = 0; blk < w->nblk; blk++) {
+        __m256 d[4];
+        for (int c = 0; c < 4; c++)
+            d[c] = _mm256_setzero_ps();
+        int64_t off = blk * w->blob;
+        for (int64_t i = 0; i < w->blob; i += 8) {
+            __m256 e = _mm256_loadu_ps(j->ae + off + i);
+            if (four) {
+                __m256 o = _mm256_loadu_ps(j->ao + off + i);
+                for (int c = 0; c < 4; c++) {
+                    __m128i b = _mm_loadl_epi64((const __m128i *)(rows[c] + off + i));
+                    __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(b, mask)));
+                    __m256 hi = _mm256_cvtepi32_ps(
+                        _mm256_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), mask)));
+                    d[c] = _mm256_fmadd_ps(lo, e, d[c]);
+                    d[c] = _mm256_fmadd_ps(hi, o, d[c]);
+                }
+            } else {
+                for (int c = 0; c < 4; c++) {
+                    __m128i b = _mm_loadl_epi64((const __m128i *)(rows[c] + off + i));
+                    d[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), e, d[c]);
+                }
+            }
+        }
+        float as = j->asum[blk];
+        for (int c = 0; c < 4; c++) {
+            float sc = w->scales[(n0 + c) * w->nblk + blk], sz = sc * nb_zp(w, n0 + c, blk);
+            acc[c] = _mm256_fmadd_ps(d[c], _mm256_set1_ps(sc), acc[c]);
+            corr[c] = corr[c] + sz * as;
+        }
+    }
+    for (int c = 0; c < 4; c++) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc[c]);
+        out[c] = nb_lanes_sum(lanes) - corr[c];
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void nb_gemv4_avx2(const nbits_w *w, int64_t n0,
+                                                              const nbits_job *j, float *out)
+{
+    if (w->bits == 4)
+        nb_gemv4_avx2_b(w, n0, j, out, true);
+    else
+        nb_gemv4_avx2_b(w, n0, j, out, false);
+}
+
+__attribute__((target("avx2,fma"))) static void nb_gemv_avx2(const nbits_w *w, int64_t n,
+                                                             const nbits_job *j, float *out)
+{
+    switch (j->M) {
+    case 1:
+        nb_gemv_avx2_m(w, n, j, out, 1);
+        break;
+    case 2:
+        nb_gemv_avx2_m(w, n, j, out, 2);
+        break;
+    case 3:
+        nb_gemv_avx2_m(w, n, j, out, 3);
+        break;
+    default:
+        nb_gemv_avx2_m(w, n, j, out, 4);
+        break;
+    }
 }
 
 /* nb_dequant_row for 4 and 8 bits without g_idx: the same values. */
@@ -219,19 +323,18 @@ __attribute__((target("avx2"))) static void nb_dequant_row_avx2(const nbits_w *w
 }
 #endif
 
-/* HPCZ_NBITS_NO_AVX2 (set, not "0"): the portable kernel (tests: same bytes). */
+/* HPCZ_NBITS_NO_AVX2 (set, not "0"): the portable kernels (tests: same bytes). */
 static bool nb_use_avx2(void)
 {
 #if defined(__x86_64__)
     const char *v = getenv("HPCZ_NBITS_NO_AVX2");
-    return __builtin_cpu_supports("avx2") && !(v && *v && strcmp(v, "0"));
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           !(v && *v && strcmp(v, "0"));
 #else
     return false;
 #endif
 }
 
-/* A few rows of A: fused dequantize-and-dot per weight row, no panel. */
-#define NB_GEMV_ROWS 4
 #define NB_GEMV_COLS 64
 
 static void nbits_gemv_task(void *ctx, int64_t q)
@@ -239,16 +342,27 @@ static void nbits_gemv_task(void *ctx, int64_t q)
     const nbits_job *j = ctx;
     const nbits_w *w = j->w;
     int64_t c0 = q * NB_GEMV_COLS, nc = w->N - c0 < NB_GEMV_COLS ? w->N - c0 : NB_GEMV_COLS;
-    for (int64_t n = c0; n < c0 + nc; n++)
-        for (int64_t m = 0; m < j->M; m++) {
-            const float *e = j->ae + m * j->lda, *o = j->ao ? j->ao + m * j->lda : NULL;
+    int64_t n = c0;
 #if defined(__x86_64__)
-            float v = j->avx2 ? nb_dot_avx2(w, n, e, o) : nb_dot_scalar(w, n, e, o);
-#else
-            float v = nb_dot_scalar(w, n, e, o);
-#endif
-            j->y[m * w->N + n] = j->bias ? v + j->bias[n] : v;
+    if (j->avx2 && j->M == 1)
+        for (; n + 4 <= c0 + nc; n += 4) {
+            float v[4];
+            nb_gemv4_avx2(w, n, j, v);
+            for (int c = 0; c < 4; c++)
+                j->y[n + c] = j->bias ? v[c] + j->bias[n + c] : v[c];
         }
+#endif
+    for (; n < c0 + nc; n++) {
+        float v[NB_GEMV_ROWS];
+#if defined(__x86_64__)
+        if (j->avx2)
+            nb_gemv_avx2(w, n, j, v);
+        else
+#endif
+            nb_gemv_scalar(w, n, j, v);
+        for (int64_t m = 0; m < j->M; m++)
+            j->y[m * w->N + n] = j->bias ? v[m] + j->bias[n] : v[m];
+    }
 }
 
 static void nbits_task(void *ctx, int64_t q)
@@ -306,6 +420,7 @@ static hpcz_status k_matmulnbits(rt_ctx *c)
     nbits_w w = {.K = rt_attr_i(c, "K", 0), .N = rt_attr_i(c, "N", 0),
                  .bs = rt_attr_i(c, "block_size", 0), .bits = (int)rt_attr_i(c, "bits", 4)};
     w.nblk = (w.K + w.bs - 1) / w.bs;
+    w.plog = w.bits == 8 ? 0 : w.bits == 4 ? 1 : 2;
     w.blob = w.bs * w.bits / 8;
     w.zrow = (w.nblk * w.bits + 7) / 8;
     if (a->ndim < 1 || a->dims[a->ndim - 1] != w.K)
@@ -372,24 +487,28 @@ static hpcz_status k_matmulnbits(rt_ctx *c)
     }
     if (M <= NB_GEMV_ROWS && !w.gidx && (w.bits == 4 || w.bits == 8)) {
         int64_t lda = w.nblk * w.blob; /* bytes of a weight row: one A value per byte (and lane) */
-        float *buf = calloc((size_t)(M * lda * (w.bits == 4 ? 2 : 1)), sizeof *buf);
+        size_t nf = (size_t)(M * lda * (w.bits == 4 ? 2 : 1) + M * w.nblk);
+        float *buf = calloc(nf, sizeof *buf);
         if (!buf)
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
         float *ae = buf, *ao = w.bits == 4 ? buf + M * lda : NULL;
+        float *asum = buf + M * lda * (w.bits == 4 ? 2 : 1);
         for (int64_t m = 0; m < M; m++)
             for (int64_t k = 0; k < w.K; k++) {
+                float v = ad[m * w.K + k];
                 if (w.bits == 4)
-                    (k & 1 ? ao : ae)[m * lda + k / 2] = ad[m * w.K + k];
+                    (k & 1 ? ao : ae)[m * lda + k / 2] = v;
                 else
-                    ae[m * lda + k] = ad[m * w.K + k];
+                    ae[m * lda + k] = v;
+                asum[m * w.nblk + k / w.bs] += v;
             }
-        nbits_job j = {&w, ad, bd, yd, M, 0, 0, ae, ao, lda, nb_use_avx2()};
+        nbits_job j = {&w, ad, bd, yd, M, 0, 0, ae, ao, lda, asum, nb_use_avx2()};
         rt_parallel_for_work((w.N + NB_GEMV_COLS - 1) / NB_GEMV_COLS, nbits_gemv_task, &j,
                              (double)M * (double)w.N * (double)w.K / 4);
         free(buf);
         return HPCZ_OK;
     }
-    nbits_job j = {&w, ad, bd, yd, M, nb_cols(w.K), 0, NULL, NULL, 0,
+    nbits_job j = {&w, ad, bd, yd, M, nb_cols(w.K, w.N), 0, NULL, NULL, 0, NULL,
                    !w.gidx && (w.bits == 4 || w.bits == 8) && nb_use_avx2()};
     j.ncb = (w.N + j.cols - 1) / j.cols;
     /* every task needs the same panel: fail here rather than in a task */
