@@ -2,7 +2,7 @@
 # MatMulNBits against the float MatMul it replaces: one 384x1536 layer
 # (x [1, M, 384] -> y [1, M, 1536]) as a float MatMul and as ONNX Runtime's
 # MatMulNBits (its own MatMulNBitsQuantizer: 4 bits block 32 asymmetric, and
-# 8 bits block 128), for M = 1 (a GEMV, memory bound) and M = 128 (a GEMM).
+# 8 bits block 128), for M = 1 (decoding: a GEMV), 4 and 128 (a GEMM).
 # One timing line per model: hpcz run --bench median, the ratio to the float
 # MatMul of the same M (goal <= 1.0), and ONNX Runtime's median beside it.
 #
@@ -10,6 +10,9 @@
 #
 # Needs build-rel/ (built here) and a Python with onnx, onnxruntime and numpy
 # (HPCZ_TEST_PYTHON, default .venv-test/bin/python: what scripts/test.sh makes).
+# The float MatMul is OpenBLAS: on a CPU it does not recognise it runs its
+# generic Prescott kernels (about 10x slower GEMMs); OPENBLAS_CORETYPE=SkylakeX
+# (or Haswell) gives the fair baseline there (lib/runtime/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=200
@@ -18,7 +21,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "matmulnbits.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -62,7 +65,7 @@ def ort_ms(model, x):
     return 1e3 * float(np.median(t))
 
 print(f"layer {K}x{N}, {runs} runs, {threads} threads")
-for m in (1, 128):
+for m in (1, 4, 128):
     x = rng.standard_normal((1, m, K)).astype(np.float32)
     xp = os.path.join(tmp, f"x{m}.npy")
     np.save(xp, x)
