@@ -90,6 +90,10 @@ RT_HOT static void nb_dequant_row(const nbits_w *w, int64_t n, float *dst)
  * Both fixed by the shape: the same OpenBLAS calls for any thread count. */
 #define NB_ROWS 256
 
+/* A task's panel (the calling thread's, allocated before the tasks start, is
+ * the one its own tasks use). */
+static _Thread_local rt_scratch nb_panel;
+
 static int64_t nb_cols(int64_t K, int64_t N)
 {
     int64_t target = 131072 / (K > 0 ? K : 1), nblocks = 1;
@@ -373,8 +377,7 @@ static void nbits_task(void *ctx, int64_t q)
     int64_t r0 = rb * NB_ROWS, c0 = cb * j->cols;
     int64_t m = j->M - r0 < NB_ROWS ? j->M - r0 : NB_ROWS;
     int64_t nc = w->N - c0 < j->cols ? w->N - c0 : j->cols;
-    static _Thread_local rt_scratch panel_s;
-    float *panel = rt_scratch_get(&panel_s, (size_t)(nc * w->K) * sizeof(float));
+    float *panel = rt_scratch_get(&nb_panel, (size_t)(nc * w->K) * sizeof(float));
     if (!panel)
         return; /* checked by the caller beforehand (same size for every task) */
     for (int64_t n = 0; n < nc; n++) {
@@ -512,8 +515,7 @@ static hpcz_status k_matmulnbits(rt_ctx *c)
                    !w.gidx && (w.bits == 4 || w.bits == 8) && nb_use_avx2()};
     j.ncb = (w.N + j.cols - 1) / j.cols;
     /* every task needs the same panel: fail here rather than in a task */
-    static _Thread_local rt_scratch probe;
-    if (!rt_scratch_get(&probe, (size_t)(j.cols * w.K) * sizeof(float)))
+    if (!rt_scratch_get(&nb_panel, (size_t)(j.cols * w.K) * sizeof(float)))
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
     int64_t nrb = (M + NB_ROWS - 1) / NB_ROWS;
     rt_parallel_for_work(nrb * j.ncb, nbits_task, &j, (double)M * (double)w.N * (double)w.K / 16);
