@@ -5,8 +5,8 @@ float or absent zero points, K not a multiple of the block, 2-D/3-D A, bias,
 g_idx; weights packed by hand and by ORT's MatMulNBitsQuantizer),
 DynamicQuantizeMatMul, MatMulIntegerToFloat, FusedMatMul, QuickGelu,
 FastGelu, Gelu, BiasGelu, SkipLayerNormalization,
-SkipSimplifiedLayerNormalization, SimplifiedLayerNormalization and
-LayerNormalization before opset 17. Every model also runs with --threads 1
+SkipSimplifiedLayerNormalization, EmbedLayerNormalization,
+SimplifiedLayerNormalization and LayerNormalization before opset 17. Every model also runs with --threads 1
 and 2 (same bytes). `hpcz report ORIGINAL ORT_INT4` works on the quantized
 model.
 
@@ -399,6 +399,32 @@ def test_norms():
     compare("LayerNormalization opset 14", m, {"x": x}, atol=2e-5, rtol=2e-5)
 
 
+def test_embedln():
+    B, S, H, V = 3, 6, 32, 50
+    ids = rng.integers(0, V, size=(B, S)).astype(np.int32)
+    seg = rng.integers(0, 2, size=(B, S)).astype(np.int32)
+    mask = (rng.random((B, S)) > 0.3).astype(np.int32)
+    pos = rng.permutation(S).reshape(1, S).astype(np.int32)
+    inits = [nh.from_array(rng.standard_normal((V, H)).astype(np.float32), "word"),
+             nh.from_array(rng.standard_normal((16, H)).astype(np.float32), "position"),
+             nh.from_array(rng.standard_normal((2, H)).astype(np.float32), "segment"),
+             nh.from_array(rng.standard_normal(H).astype(np.float32), "gamma"),
+             nh.from_array(rng.standard_normal(H).astype(np.float32), "beta")]
+    i32 = TP.INT32
+    for label, names, feeds in (
+            ("EmbedLayerNormalization segment mask", ["ids", "seg", "word", "position", "segment", "gamma", "beta", "mask"],
+             {"ids": ids, "seg": seg, "mask": mask}),
+            ("EmbedLayerNormalization no segment", ["ids", "", "word", "position", "", "gamma", "beta", "mask"],
+             {"ids": ids, "mask": mask}),
+            ("EmbedLayerNormalization position_ids", ["ids", "seg", "word", "position", "segment", "gamma", "beta", "",
+                                                      "pos"], {"ids": ids, "seg": seg, "pos": pos})):
+        node = oh.make_node("EmbedLayerNormalization", names, ["y", "mask_index", "embedding_sum"],
+                            domain="com.microsoft", epsilon=1e-5)
+        m = save_model(label, [node], [vi(k, i32, list(v.shape)) for k, v in feeds.items()],
+                       [vi("y"), vi("mask_index", i32), vi("embedding_sum")], inits)
+        compare(label, m, feeds, atol=2e-5, rtol=2e-5)
+
+
 def main():
     test_matmulnbits()
     test_ort_quantizer()
@@ -406,6 +432,7 @@ def main():
     test_fusedmatmul()
     test_gelus()
     test_norms()
+    test_embedln()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -3,7 +3,7 @@
  * quantizers and transformer optimizer write: MatMulNBits (block-quantized
  * weights), the Gelu variants (QuickGelu, FastGelu, BiasGelu; plain Gelu is
  * the ai.onnx kernel of elementwise.c) and SkipLayerNormalization /
- * SkipSimplifiedLayerNormalization. FusedMatMul, DynamicQuantizeMatMul and
+ * SkipSimplifiedLayerNormalization, EmbedLayerNormalization. FusedMatMul, DynamicQuantizeMatMul and
  * MatMulIntegerToFloat live in gemm.c, SimplifiedLayerNormalization (ai.onnx
  * domain in ORT's graphs) in norm.c. Semantics follow ORT's CPU kernels.
  */
@@ -729,6 +729,96 @@ static hpcz_status skip_norm(rt_ctx *c, bool simplified)
 static hpcz_status k_skipln(rt_ctx *c) { return skip_norm(c, false); }
 static hpcz_status k_skipsln(rt_ctx *c) { return skip_norm(c, true); }
 
+/* ================================================ EmbedLayerNormalization */
+
+/* BERT's embeddings (ORT's transformer optimizer): per token s = word[id] +
+ * position[p] (+ segment[seg]), p = position_ids (rows [B, S] or [1, S]) or the
+ * token's index, then LayerNorm over the hidden size with gamma and beta.
+ * Outputs: output [B, S, H], mask_index [B] (the number of ones in each mask
+ * row, 0 without a mask: what ORT's CPU kernel writes) and embedding_sum (s). */
+static hpcz_status k_embedln(rt_ctx *c)
+{
+    hpcz_array *ids = rt_in(c, 0), *seg = rt_in(c, 1), *we = rt_in(c, 2), *pe = rt_in(c, 3),
+               *se = rt_in(c, 4), *g = rt_in(c, 5), *be = rt_in(c, 6), *mask = rt_in(c, 7),
+               *pos = rt_in(c, 8);
+    if (ids->dtype != HPCZ_DTYPE_INT32 || !we || !pe || !g || !be ||
+        we->dtype != HPCZ_DTYPE_FLOAT || pe->dtype != HPCZ_DTYPE_FLOAT ||
+        g->dtype != HPCZ_DTYPE_FLOAT || be->dtype != HPCZ_DTYPE_FLOAT ||
+        (se && se->dtype != HPCZ_DTYPE_FLOAT) || (seg && seg->dtype != HPCZ_DTYPE_INT32) ||
+        (mask && mask->dtype != HPCZ_DTYPE_INT32) || (pos && pos->dtype != HPCZ_DTYPE_INT32))
+        return rt_unsupported(c);
+    if (ids->ndim != 2 || we->ndim != 2 || pe->ndim != 2 || (se && se->ndim != 2))
+        return rt_bad(c, "input_ids must be 2-D and the embeddings 2-D");
+    int64_t B = ids->dims[0], S = ids->dims[1], H = we->dims[1];
+    if (pe->dims[1] != H || (se && se->dims[1] != H) || g->numel != H || be->numel != H)
+        return rt_bad(c, "the embeddings, gamma and beta must have one hidden size (%lld)",
+                      (long long)H);
+    if ((!seg) != (!se) || (seg && !rt_same_shape(seg, ids)) || (mask && !rt_same_shape(mask, ids)))
+        return rt_bad(c, "segment_ids (with segment_embedding) and mask must have input_ids' shape");
+    if (pos && (pos->ndim != 2 || pos->dims[1] != S || (pos->dims[0] != B && pos->dims[0] != 1)))
+        return rt_bad(c, "position_ids must be [batch, sequence] or [1, sequence]");
+    if (!pos && S > pe->dims[0])
+        return rt_bad(c, "sequence length %lld exceeds the %lld position embeddings", (long long)S,
+                      (long long)pe->dims[0]);
+    int64_t dims[3] = {B, S, H};
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 3, dims), *mi = NULL, *es = NULL;
+    if (!y)
+        return c->err->status;
+    if (c->n_out > 1 && c->out[1] && !(mi = rt_out(c, 1, HPCZ_DTYPE_INT32, 1, dims)))
+        return c->err->status;
+    if (c->n_out > 2 && c->out[2] && !(es = rt_out(c, 2, HPCZ_DTYPE_FLOAT, 3, dims)))
+        return c->err->status;
+    if (c->infer)
+        return HPCZ_OK;
+    const int32_t *idd = ids->data, *sgd = seg ? seg->data : NULL, *pd = pos ? pos->data : NULL;
+    const float *gd = g->data, *bd = be->data;
+    double eps = rt_attr_f(c, "epsilon", 1e-12f);
+    for (int64_t t = 0; t < B * S; t++) {
+        int64_t w = idd[t], p = pd ? pd[(pos->dims[0] == 1 ? 0 : t / S) * S + t % S] : t % S;
+        int64_t sg = sgd ? sgd[t] : 0;
+        if (w < 0 || w >= we->dims[0] || p < 0 || p >= pe->dims[0] || (se && (sg < 0 || sg >= se->dims[0])))
+            return rt_bad(c, "token %lld: an id is out of its embedding's range", (long long)t);
+        const float *wr = (const float *)we->data + w * H, *pr = (const float *)pe->data + p * H;
+        const float *sr = se ? (const float *)se->data + sg * H : NULL;
+        float *d = (float *)y->data + t * H;
+        for (int64_t i = 0; i < H; i++) {
+            float v = wr[i] + pr[i];
+            d[i] = sr ? v + sr[i] : v;
+        }
+        if (es)
+            memcpy((float *)es->data + t * H, d, (size_t)H * sizeof(float));
+        if (c->reference) {
+            double mean = 0, var = 0;
+            for (int64_t i = 0; i < H; i++)
+                mean += d[i];
+            mean /= (double)H;
+            for (int64_t i = 0; i < H; i++)
+                var += (d[i] - mean) * (d[i] - mean);
+            double inv = 1.0 / sqrt(var / (double)H + eps);
+            for (int64_t i = 0; i < H; i++)
+                d[i] = (float)((d[i] - mean) * inv * gd[i] + bd[i]);
+            continue;
+        }
+        float mean = 0, var = 0;
+        for (int64_t i = 0; i < H; i++)
+            mean += d[i];
+        mean /= (float)H;
+        for (int64_t i = 0; i < H; i++)
+            var += (d[i] - mean) * (d[i] - mean);
+        float inv = 1.0f / sqrtf(var / (float)H + (float)eps);
+        for (int64_t i = 0; i < H; i++)
+            d[i] = (d[i] - mean) * inv * gd[i] + bd[i];
+    }
+    if (mi)
+        for (int64_t b = 0; b < B; b++) {
+            int32_t n = 0;
+            for (int64_t i = 0; mask && i < S; i++)
+                n += ((const int32_t *)mask->data)[b * S + i] == 1;
+            ((int32_t *)mi->data)[b] = n;
+        }
+    return HPCZ_OK;
+}
+
 static const rt_op ops[] = {
     {"com.microsoft", "MatMulNBits", 1, RT_TF32, 0, k_matmulnbits, nbits_ok},
     {"com.microsoft", "QuickGelu", 1, RT_TFLOATS, 0, k_quickgelu, NULL},
@@ -736,6 +826,7 @@ static const rt_op ops[] = {
     {"com.microsoft", "BiasGelu", 1, RT_TFLOATS, 0, k_biasgelu, NULL},
     {"com.microsoft", "SkipLayerNormalization", 1, RT_TFLOATS, 0, k_skipln, NULL},
     {"com.microsoft", "SkipSimplifiedLayerNormalization", 1, RT_TFLOATS, 0, k_skipsln, NULL},
+    {"com.microsoft", "EmbedLayerNormalization", 1, RT_T(HPCZ_DTYPE_INT32), 0, k_embedln, NULL},
 };
 
 const rt_op_table rt_ops_contrib = {ops, HPCZ_ARRAY_SIZE(ops)};
