@@ -8,7 +8,8 @@ FastGelu, Gelu, BiasGelu, SkipLayerNormalization,
 SkipSimplifiedLayerNormalization, EmbedLayerNormalization,
 SimplifiedLayerNormalization and LayerNormalization before opset 17. Every model also runs with --threads 1
 and 2 (same bytes). `hpcz report ORIGINAL ORT_INT4` works on the quantized
-model.
+model. With the zoo (.zoo/), ORT's transformer optimizer on MiniLM and its
+int4 version run against ORT too.
 
 Usage: python test_contrib_ops.py HPCZ SOURCE_ROOT
 """
@@ -32,7 +33,7 @@ TMP = tempfile.mkdtemp(prefix="hpcz-contrib-")
 rng = np.random.default_rng(13)
 passed, failed = 0, 0
 ort.set_default_logger_severity(3)
-logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+logging.disable(logging.INFO)  # ORT's quantizer and transformer optimizer narrate every step
 
 
 def check(cond, what):
@@ -425,6 +426,35 @@ def test_embedln():
         compare(label, m, feeds, atol=2e-5, rtol=2e-5)
 
 
+def test_zoo_minilm():
+    """ORT's transformer optimizer on the zoo's MiniLM (SkipLayerNormalization, BiasGelu,
+    EmbedLayerNormalization; attention fusion off), then its int4 MatMulNBits: both against ORT.
+    Skipped without the zoo (.zoo/, scripts/bench/zoo.sh)."""
+    src = os.path.join(ROOT, ".zoo", "models", "minilm_l3.onnx")
+    data = os.path.join(ROOT, ".zoo", "data", "minilm_l3", "eval")
+    if not os.path.exists(src) or not os.path.isdir(data):
+        print("SKIP zoo MiniLM: no .zoo/models/minilm_l3.onnx")
+        return
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+    fo = FusionOptions("bert")
+    fo.enable_attention = False
+    opt = os.path.join(TMP, "minilm_opt.onnx")
+    optimize_model(src, model_type="bert", num_heads=0, hidden_size=0, optimization_options=fo,
+                   opt_level=0).save_model_to_file(opt)
+    ops = {n.op_type for n in onnx.load(opt).graph.node}
+    check({"SkipLayerNormalization", "BiasGelu", "EmbedLayerNormalization"} <= ops,
+          "zoo MiniLM: the optimizer wrote SkipLayerNormalization, BiasGelu, EmbedLayerNormalization")
+    q = MatMulNBitsQuantizer(onnx.load(opt), block_size=32, is_symmetric=False)
+    q.process()
+    q4 = os.path.join(TMP, "minilm_opt_q4.onnx")
+    q.model.save_model_to_file(q4, False)
+    feeds = {k[:-4]: np.load(os.path.join(data, k))[:4, :32] for k in os.listdir(data) if k.endswith(".npy")}
+    compare("zoo MiniLM optimized", opt, feeds, atol=1e-4, rtol=1e-4)
+    compare("zoo MiniLM optimized int4", q4, feeds, atol=1e-4, rtol=1e-4)
+
+
 def main():
     test_matmulnbits()
     test_ort_quantizer()
@@ -433,6 +463,7 @@ def main():
     test_gelus()
     test_norms()
     test_embedln()
+    test_zoo_minilm()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
