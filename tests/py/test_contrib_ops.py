@@ -5,7 +5,7 @@ float or absent zero points, K not a multiple of the block, 2-D/3-D A, bias,
 g_idx; weights packed by hand and by ORT's MatMulNBitsQuantizer),
 DynamicQuantizeMatMul, MatMulIntegerToFloat, FusedMatMul, QuickGelu,
 FastGelu, Gelu, BiasGelu, SkipLayerNormalization,
-SkipSimplifiedLayerNormalization, EmbedLayerNormalization,
+SkipSimplifiedLayerNormalization, EmbedLayerNormalization, Attention,
 SimplifiedLayerNormalization and LayerNormalization before opset 17. Every model also runs with --threads 1
 and 2 (same bytes). `hpcz report ORIGINAL ORT_INT4` works on the quantized
 model. With the zoo (.zoo/), ORT's transformer optimizer on MiniLM and its
@@ -426,9 +426,39 @@ def test_embedln():
         compare(label, m, feeds, atol=2e-5, rtol=2e-5)
 
 
+def test_attention():
+    B, S, H, NH = 2, 7, 16, 4
+    x = rng.standard_normal((B, S, H)).astype(np.float32)
+    w = (rng.standard_normal((H, 3 * H)) * 0.3).astype(np.float32)
+    b = rng.standard_normal(3 * H).astype(np.float32)
+    raw = (rng.random((B, S)) > 0.3).astype(np.int32)
+    raw[0, :2] = 0  # a query whose earlier keys are all masked (unidirectional)
+    cases = [("no mask", None, {}), ("lengths", np.array([5, 0], np.int32), {}),
+             ("end and start", np.array([5, 7, 1, 0], np.int32), {}), ("raw [B, T]", raw, {}),
+             ("raw [B, S, T]", (rng.random((B, S, S)) > 0.3).astype(np.int32), {}),
+             ("unidirectional", None, {"unidirectional": 1}),
+             ("unidirectional raw", raw, {"unidirectional": 1}),
+             ("scale, mask_filter_value", raw, {"scale": 0.3, "mask_filter_value": -50.0}),
+             ("qkv_hidden_sizes", None, {"qkv_hidden_sizes": [16, 16, 8]}),
+             ("attention_bias", None, {})]
+    for label, mask, attrs in cases:
+        wv, bv = (w[:, :40], b[:40]) if "qkv_hidden_sizes" in attrs else (w, b)
+        names = ["x", "w", "b"] + (["mask"] if mask is not None else [])
+        inputs = [vi("x", shape=[B, S, H])] + ([vi("mask", TP.INT32, list(mask.shape))] if mask is not None else [])
+        inits = [nh.from_array(wv, "w"), nh.from_array(bv, "b")]
+        feeds = {"x": x, **({"mask": mask} if mask is not None else {})}
+        if label == "attention_bias":
+            names += ["", "", "ab"]
+            inits.append(nh.from_array(rng.standard_normal((1, NH, S, S)).astype(np.float32), "ab"))
+        node = oh.make_node("Attention", names, ["y"], domain="com.microsoft", num_heads=NH, **attrs)
+        m = save_model(f"Attention {label}", [node], inputs, [vi("y")], inits)
+        compare(f"Attention {label}", m, feeds, atol=2e-5, rtol=2e-5)
+
+
 def test_zoo_minilm():
     """ORT's transformer optimizer on the zoo's MiniLM (SkipLayerNormalization, BiasGelu,
-    EmbedLayerNormalization; attention fusion off), then its int4 MatMulNBits: both against ORT.
+    EmbedLayerNormalization; attention fusion off), then its int4 MatMulNBits, and with
+    attention fusion (Attention): all against ORT.
     Skipped without the zoo (.zoo/, scripts/bench/zoo.sh)."""
     src = os.path.join(ROOT, ".zoo", "models", "minilm_l3.onnx")
     data = os.path.join(ROOT, ".zoo", "data", "minilm_l3", "eval")
@@ -451,8 +481,14 @@ def test_zoo_minilm():
     q4 = os.path.join(TMP, "minilm_opt_q4.onnx")
     q.model.save_model_to_file(q4, False)
     feeds = {k[:-4]: np.load(os.path.join(data, k))[:4, :32] for k in os.listdir(data) if k.endswith(".npy")}
+    feeds["attention_mask"][1, 20:] = 0
     compare("zoo MiniLM optimized", opt, feeds, atol=1e-4, rtol=1e-4)
     compare("zoo MiniLM optimized int4", q4, feeds, atol=1e-4, rtol=1e-4)
+    att = os.path.join(TMP, "minilm_att.onnx")
+    optimize_model(src, model_type="bert", num_heads=0, hidden_size=0, opt_level=0).save_model_to_file(att)
+    check("Attention" in {n.op_type for n in onnx.load(att).graph.node},
+          "zoo MiniLM: the optimizer with attention fusion wrote Attention")
+    compare("zoo MiniLM optimized with Attention", att, feeds, atol=1e-4, rtol=1e-4)
 
 
 def main():
@@ -463,6 +499,7 @@ def main():
     test_gelus()
     test_norms()
     test_embedln()
+    test_attention()
     test_zoo_minilm()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

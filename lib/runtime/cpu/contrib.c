@@ -10,6 +10,7 @@
 #include "../rt.h"
 
 #include <cblas.h>
+#include <float.h>
 
 /* ================================================================ MatMulNBits */
 
@@ -819,6 +820,164 @@ static hpcz_status k_embedln(rt_ctx *c)
     return HPCZ_OK;
 }
 
+/* ================================================================ Attention */
+
+/* ORT's fused BERT self-attention, without a KV cache: QKV = input weights
+ * (+ bias), split into num_heads heads (Q and K of hidden_size / num_heads,
+ * V of v_hidden_size / num_heads: qkv_hidden_sizes), per head
+ * softmax(scale Q K^T + mask (+ attention_bias)) V. The mask is additive
+ * (mask_filter_value, default -10000, where a key is masked): mask_index [B]
+ * (keys at or past the length), [2B] (and before the start), [B, T] or
+ * [B, S, T] raw (0 masks; ORT's CPU kernel has no 4-D form); unidirectional gives keys after
+ * the query the lowest float instead (ORT: so a query whose earlier keys are
+ * all masked still attends to none of the later ones). past/present, rotary and past_sequence_length: declined. */
+static bool attention_ok(const hpcz_node *n)
+{
+    for (size_t i = 4; i < n->n_inputs; i++)
+        if (n->inputs[i] && i != 5)
+            return false; /* past, past_sequence_length */
+    for (size_t i = 1; i < n->n_outputs; i++)
+        if (n->outputs[i])
+            return false; /* present */
+    return hpcz_node_attr_int(n, "do_rotary", 0) == 0 && hpcz_node_attr_int(n, "num_heads", 0) > 0;
+}
+
+static hpcz_status k_msattention(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *wt = rt_in(c, 1), *bias = rt_in(c, 2), *mask = rt_in(c, 3),
+               *ab = rt_in(c, 5);
+    if (x->dtype != HPCZ_DTYPE_FLOAT || !wt || wt->dtype != HPCZ_DTYPE_FLOAT ||
+        (bias && bias->dtype != HPCZ_DTYPE_FLOAT) || (ab && ab->dtype != HPCZ_DTYPE_FLOAT) ||
+        (mask && mask->dtype != HPCZ_DTYPE_INT32))
+        return rt_unsupported(c);
+    int64_t nh = rt_attr_i(c, "num_heads", 0);
+    if (x->ndim != 3 || wt->ndim != 2 || wt->dims[0] != x->dims[2])
+        return rt_bad(c, "input must be [batch, sequence, hidden] and weights [hidden, 3 x hidden]");
+    int64_t B = x->dims[0], S = x->dims[1], Hin = x->dims[2], W3 = wt->dims[1], Hq, Hv;
+    size_t nq;
+    const int64_t *qkv = rt_attr_ints(c, "qkv_hidden_sizes", &nq);
+    if (qkv) {
+        if (nq != 3 || qkv[0] != qkv[1] || qkv[0] + qkv[1] + qkv[2] != W3)
+            return rt_bad(c, "qkv_hidden_sizes must be 3 sizes, Q's and K's equal, summing to the weights' columns");
+        Hq = qkv[0];
+        Hv = qkv[2];
+    } else {
+        if (W3 % 3)
+            return rt_bad(c, "the weights' columns are not 3 x hidden");
+        Hq = Hv = W3 / 3;
+    }
+    if (Hq % nh || Hv % nh)
+        return rt_bad(c, "num_heads does not divide the hidden sizes");
+    if (bias && bias->numel != W3)
+        return rt_bad(c, "bias must have %lld entries", (long long)W3);
+    int64_t T = S, hq = Hq / nh, hv = Hv / nh;
+    int mk = 0; /* 1: lengths [B], 2: [2B], 3: raw [B, T], 4: raw [B, S, T] */
+    if (mask) {
+        if (mask->ndim == 1 && mask->dims[0] == B)
+            mk = 1;
+        else if (mask->ndim == 1 && mask->dims[0] == 2 * B)
+            mk = 2;
+        else if (mask->ndim == 2 && mask->dims[0] == B && mask->dims[1] == T)
+            mk = 3;
+        else if (mask->ndim == 3 && mask->dims[0] == B && mask->dims[1] == S && mask->dims[2] == T)
+            mk = 4;
+        else /* ORT's CPU kernel has no 4-D masks either */
+            return rt_unsupported(c);
+    }
+    if (ab && (ab->ndim != 4 || (ab->dims[0] != B && ab->dims[0] != 1) ||
+               (ab->dims[1] != nh && ab->dims[1] != 1) || ab->dims[2] != S || ab->dims[3] != T))
+        return rt_bad(c, "attention_bias must be [batch or 1, heads or 1, sequence, sequence]");
+    int64_t dims[3] = {B, S, Hv};
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 3, dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    float scale = rt_attr_f(c, "scale", 0.0f);
+    if (scale <= 0)
+        scale = 1.0f / sqrtf((float)hq);
+    float filt = rt_attr_f(c, "mask_filter_value", -10000.0f);
+    bool uni = rt_attr_i(c, "unidirectional", 0) != 0;
+    float *qkvb = malloc((size_t)(B * S * W3 + S * T) * sizeof(float));
+    if (!qkvb)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    float *sc = qkvb + B * S * W3;
+    const float *xd = x->data, *wd = wt->data, *bd = bias ? bias->data : NULL;
+    const int32_t *md = mask ? mask->data : NULL;
+    if (c->reference) {
+        for (int64_t r = 0; r < B * S; r++)
+            for (int64_t j = 0; j < W3; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < Hin; k++)
+                    acc += (double)xd[r * Hin + k] * wd[k * W3 + j];
+                qkvb[r * W3 + j] = (float)acc + (bd ? bd[j] : 0.0f);
+            }
+    } else {
+        rt_sgemm_ex(false, false, B * S, W3, Hin, 1.0f, xd, Hin, wd, W3, 0.0f, qkvb, W3, NULL, bd, NULL);
+    }
+    float *yd = y->data;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < nh; h++) {
+            const float *q = qkvb + b * S * W3 + h * hq, *k = qkvb + b * S * W3 + Hq + h * hq;
+            const float *v = qkvb + b * S * W3 + 2 * Hq + h * hv;
+            if (c->reference) {
+                for (int64_t i = 0; i < S; i++)
+                    for (int64_t t = 0; t < T; t++) {
+                        double acc = 0;
+                        for (int64_t d = 0; d < hq; d++)
+                            acc += (double)q[i * W3 + d] * k[t * W3 + d];
+                        sc[i * T + t] = (float)acc * scale;
+                    }
+            } else {
+                rt_sgemm(false, true, S, T, hq, scale, q, W3, k, W3, 0.0f, sc, T);
+            }
+            for (int64_t i = 0; i < S; i++) {
+                float *row = sc + i * T;
+                for (int64_t t = 0; t < T; t++) {
+                    bool masked = false;
+                    if (mk == 1)
+                        masked = t >= md[b];
+                    else if (mk == 2)
+                        masked = t >= md[b] || t < md[B + b];
+                    else if (mk == 3)
+                        masked = md[b * T + t] <= 0;
+                    else if (mk == 4)
+                        masked = md[(b * S + i) * T + t] <= 0;
+                    if (masked)
+                        row[t] += filt;
+                    if (uni && t > i) { /* ORT: the lowest float, not the filter value */
+                        row[t] = -FLT_MAX;
+                        continue;
+                    }
+                    if (ab)
+                        row[t] += ((const float *)ab->data)[(((ab->dims[0] == 1 ? 0 : b) * ab->dims[1] +
+                                                             (ab->dims[1] == 1 ? 0 : h)) * S + i) * T + t];
+                }
+                float mx = row[0], sum = 0;
+                for (int64_t t = 1; t < T; t++)
+                    mx = row[t] > mx ? row[t] : mx;
+                for (int64_t t = 0; t < T; t++) {
+                    row[t] = expf(row[t] - mx);
+                    sum += row[t];
+                }
+                for (int64_t t = 0; t < T; t++)
+                    row[t] /= sum;
+            }
+            float *o = yd + b * S * Hv + h * hv;
+            if (c->reference) {
+                for (int64_t i = 0; i < S; i++)
+                    for (int64_t d = 0; d < hv; d++) {
+                        double acc = 0;
+                        for (int64_t t = 0; t < T; t++)
+                            acc += (double)sc[i * T + t] * v[t * W3 + d];
+                        o[i * Hv + d] = (float)acc;
+                    }
+            } else {
+                rt_sgemm(false, false, S, hv, T, 1.0f, sc, T, v, W3, 0.0f, o, Hv);
+            }
+        }
+    free(qkvb);
+    return HPCZ_OK;
+}
+
 static const rt_op ops[] = {
     {"com.microsoft", "MatMulNBits", 1, RT_TF32, 0, k_matmulnbits, nbits_ok},
     {"com.microsoft", "QuickGelu", 1, RT_TFLOATS, 0, k_quickgelu, NULL},
@@ -826,6 +985,7 @@ static const rt_op ops[] = {
     {"com.microsoft", "BiasGelu", 1, RT_TFLOATS, 0, k_biasgelu, NULL},
     {"com.microsoft", "SkipLayerNormalization", 1, RT_TFLOATS, 0, k_skipln, NULL},
     {"com.microsoft", "SkipSimplifiedLayerNormalization", 1, RT_TFLOATS, 0, k_skipsln, NULL},
+    {"com.microsoft", "Attention", 1, RT_TF32, 0, k_msattention, attention_ok},
     {"com.microsoft", "EmbedLayerNormalization", 1, RT_T(HPCZ_DTYPE_INT32), 0, k_embedln, NULL},
 };
 
