@@ -15,6 +15,7 @@ static const rt_op_table *const tables[] = {
     &rt_ops_elementwise, &rt_ops_gemm, &rt_ops_conv,    &rt_ops_pool,
     &rt_ops_norm,        &rt_ops_reduce, &rt_ops_shape, &rt_ops_rnn,
     &rt_ops_control,     &rt_ops_quant, &rt_ops_misc,  &rt_ops_loss, &rt_ops_attention,
+    &rt_ops_contrib,
 };
 
 static bool same_domain(const char *a, const char *b)

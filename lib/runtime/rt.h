@@ -213,7 +213,7 @@ typedef struct rt_op_table {
 } rt_op_table;
 extern const rt_op_table rt_ops_elementwise, rt_ops_gemm, rt_ops_conv, rt_ops_pool,
     rt_ops_norm, rt_ops_reduce, rt_ops_shape, rt_ops_rnn, rt_ops_control, rt_ops_quant,
-    rt_ops_misc, rt_ops_loss, rt_ops_attention;
+    rt_ops_misc, rt_ops_loss, rt_ops_attention, rt_ops_contrib;
 const rt_op *rt_op_find(const char *domain, const char *name, int opset);
 
 /* ---- backends (backend.c) */

@@ -880,6 +880,8 @@ static const rt_op ops[] = {
     UN("LeakyRelu"), UN("Elu"), UN("Selu"), UN("Celu"), UN("HardSigmoid"), UN("HardSwish"),
     UN("ThresholdedRelu"), UN("Shrink"), UN("Mish"), UN("Swish"),
     {"", "Gelu", 20, RT_TNUM, 0, k_unary, gelu_ok},
+    /* ONNX Runtime's Gelu: the exact (erf) form, no attributes */
+    {"com.microsoft", "Gelu", 1, RT_TFLOATS, 0, k_unary, gelu_ok},
     {"", "Not", 1, RT_TBOOL, 0, k_unary_pred, NULL},
     {"", "IsNaN", 9, 0, 0, k_unary_pred, NULL},
     {"", "IsInf", 10, 0, 0, k_unary_pred, NULL},

@@ -1,6 +1,7 @@
 /*
- * gemm.c - Gemm, MatMul (batched, broadcast), MatMulInteger, QLinearMatMul.
- * float32 products go through OpenBLAS sgemm.
+ * gemm.c - Gemm, MatMul (batched, broadcast), MatMulInteger, QLinearMatMul, and
+ * ONNX Runtime's FusedMatMul, DynamicQuantizeMatMul and MatMulIntegerToFloat
+ * (com.microsoft). float32 products go through OpenBLAS sgemm.
  */
 #include "../rt.h"
 
@@ -115,11 +116,9 @@ static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *ao, int64_t *bo)
     }
 }
 
-static hpcz_status k_matmul(rt_ctx *c)
+/* y = alpha * a b (numpy matmul broadcasting); a and b of one dtype. */
+static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *b, float alpha)
 {
-    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
-    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)))
-        return rt_unsupported(c);
     mm_shape s;
     if (!mm_infer(a, b, &s))
         return rt_bad(c, "shapes do not multiply");
@@ -137,13 +136,13 @@ static hpcz_status k_matmul(rt_ctx *c)
             a_contig &= s.astr[d] != 0 || s.bdims[d] == 1;
         }
         if (b_shared && a_contig) {
-            rt_sgemm(false, false, s.m * s.batches, s.n, s.k, 1.0f, ad, s.k, bd, s.n, 0.0f, yd, s.n);
+            rt_sgemm(false, false, s.m * s.batches, s.n, s.k, alpha, ad, s.k, bd, s.n, 0.0f, yd, s.n);
             return HPCZ_OK;
         }
         for (int64_t bi = 0; bi < s.batches; bi++) {
             int64_t ao, bo;
             mm_offsets(&s, bi, &ao, &bo);
-            rt_sgemm(false, false, s.m, s.n, s.k, 1.0f, ad + ao, s.k, bd + bo, s.n, 0.0f,
+            rt_sgemm(false, false, s.m, s.n, s.k, alpha, ad + ao, s.k, bd + bo, s.n, 0.0f,
                      yd + bi * mn, s.n);
         }
         return HPCZ_OK;
@@ -166,11 +165,113 @@ static hpcz_status k_matmul(rt_ctx *c)
                     for (int64_t q = 0; q < s.k; q++)
                         acc += rt_load_d(a->data, a->dtype, ao + i * s.k + q) *
                                rt_load_d(b->data, b->dtype, bo + q * s.n + j);
+                    acc *= alpha;
                     rt_store_d(y->data, y->dtype, yo, acc);
                 }
             }
     }
     return HPCZ_OK;
+}
+
+static hpcz_status k_matmul(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
+    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)))
+        return rt_unsupported(c);
+    return matmul_run(c, a, b, 1.0f);
+}
+
+/* ---------------------------------------------------------------- FusedMatMul */
+
+/* com.microsoft FusedMatMul: y = alpha * A' B', where X' is X with its first
+ * dimension moved behind the batch dimensions (transBatchX: [d1..d(r-2), d0,
+ * d(r-1)], both inputs of one rank >= 3) and then its last two dimensions
+ * swapped (transX). Transposed operands are copied contiguous first. */
+static void fm_perm(int r, bool tbatch, bool t, int *perm)
+{
+    for (int d = 0; d < r; d++)
+        perm[d] = d;
+    if (tbatch && r >= 3) {
+        for (int d = 0; d < r - 2; d++)
+            perm[d] = d + 1;
+        perm[r - 2] = 0;
+    }
+    if (t && r >= 2) {
+        int x = perm[r - 1];
+        perm[r - 1] = perm[r - 2];
+        perm[r - 2] = x;
+    }
+}
+
+static bool fm_identity(int r, const int *perm)
+{
+    for (int d = 0; d < r; d++)
+        if (perm[d] != d)
+            return false;
+    return true;
+}
+
+/* dst = src permuted (float32): dims[d] = src->dims[perm[d]]. */
+static void fm_transpose(const hpcz_array *src, const int *perm, hpcz_array *dst)
+{
+    int r = src->ndim;
+    int64_t sstr[RT_MAX_RANK], idx[RT_MAX_RANK] = {0};
+    sstr[r - 1] = 1;
+    for (int d = r - 2; d >= 0; d--)
+        sstr[d] = sstr[d + 1] * src->dims[d + 1];
+    const float *s = src->data;
+    float *o = dst->data;
+    for (int64_t i = 0; i < dst->numel; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < r; d++)
+            off += idx[d] * sstr[perm[d]];
+        o[i] = s[off];
+        for (int d = r - 1; d >= 0; d--) {
+            if (++idx[d] < dst->dims[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static hpcz_status k_fusedmatmul(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
+    if (a->dtype != HPCZ_DTYPE_FLOAT || b->dtype != HPCZ_DTYPE_FLOAT)
+        return rt_unsupported(c);
+    bool ta = rt_attr_i(c, "transA", 0), tb = rt_attr_i(c, "transB", 0);
+    bool tba = rt_attr_i(c, "transBatchA", 0), tbb = rt_attr_i(c, "transBatchB", 0);
+    float alpha = rt_attr_f(c, "alpha", 1.0f);
+    if ((tba || tbb) && (a->ndim < 3 || a->ndim != b->ndim))
+        return rt_bad(c, "transBatchA/transBatchB need A and B of one rank >= 3");
+    int pa[RT_MAX_RANK], pb[RT_MAX_RANK];
+    fm_perm(a->ndim, tba, ta, pa);
+    fm_perm(b->ndim, tbb, tb, pb);
+    hpcz_array ap = *a, bp = *b;
+    for (int d = 0; d < a->ndim; d++)
+        ap.dims[d] = a->dims[pa[d]];
+    for (int d = 0; d < b->ndim; d++)
+        bp.dims[d] = b->dims[pb[d]];
+    bool copy_a = !fm_identity(a->ndim, pa), copy_b = !fm_identity(b->ndim, pb);
+    if (c->infer || (!copy_a && !copy_b))
+        return matmul_run(c, &ap, &bp, alpha);
+    ap.data = copy_a ? rt_alloc(a->nbytes ? a->nbytes : 1) : a->data;
+    bp.data = copy_b ? rt_alloc(b->nbytes ? b->nbytes : 1) : b->data;
+    hpcz_status st;
+    if (!ap.data || !bp.data)
+        st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    else {
+        if (copy_a)
+            fm_transpose(a, pa, &ap);
+        if (copy_b)
+            fm_transpose(b, pb, &bp);
+        st = matmul_run(c, &ap, &bp, alpha);
+    }
+    if (copy_a)
+        rt_free(ap.data);
+    if (copy_b)
+        rt_free(bp.data);
+    return st;
 }
 
 /* ------------------------------------------------ integer and quantized MatMul */
@@ -342,11 +443,122 @@ static hpcz_status k_qlinearmatmul(rt_ctx *c)
     return HPCZ_OK;
 }
 
+/* ---------------------------------------- com.microsoft integer MatMuls to float */
+
+/* y[.., j] = (float)acc * (a_scale * b_scale[j]) + bias[j], ONNX Runtime's
+ * output processor (the scale product rounded to float first). */
+static hpcz_status int_to_float(rt_ctx *c, const mm_shape *s, const hpcz_array *a,
+                                const hpcz_array *b, const hpcz_array *azp, const hpcz_array *bzp,
+                                float as, const hpcz_array *bs, const hpcz_array *bias,
+                                hpcz_array *y)
+{
+    int32_t *acc = malloc((size_t)(y->numel ? y->numel : 1) * sizeof *acc);
+    float *scale = malloc((size_t)(s->n ? s->n : 1) * sizeof *scale);
+    if (!acc || !scale) {
+        free(acc);
+        free(scale);
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    if (c->reference || s->m * s->n * s->k < 4096 || !int_matmul_blas(s, a, b, azp, bzp, acc))
+        int_matmul(s, a, b, azp, bzp, acc);
+    for (int64_t j = 0; j < s->n; j++)
+        scale[j] = as * (float)rt_load_d(bs->data, bs->dtype, bs->numel == 1 ? 0 : j);
+    float *yd = y->data;
+    for (int64_t i = 0; i < y->numel; i++) {
+        int64_t j = i % s->n;
+        float v = (float)acc[i] * scale[j];
+        if (bias)
+            v += (float)rt_load_d(bias->data, bias->dtype, j);
+        yd[i] = v;
+    }
+    free(acc);
+    free(scale);
+    return HPCZ_OK;
+}
+
+static bool per_column_ok(const hpcz_array *t, int64_t n)
+{
+    return !t || t->numel == 1 || (t->ndim == 1 && t->numel == n);
+}
+
+/* DynamicQuantizeMatMul: A (float) quantized to uint8 per tensor the way
+ * DynamicQuantizeLinear does it, then the integer product with B (int8/uint8,
+ * zero point and scale per tensor or per column), scaled to float, plus bias. */
+static hpcz_status k_dynqmatmul(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *bs = rt_in(c, 2), *bzp = rt_in(c, 3),
+               *bias = rt_in(c, 4);
+    if (a->dtype != HPCZ_DTYPE_FLOAT || !is_q8(b->dtype) || !bs || bs->dtype != HPCZ_DTYPE_FLOAT ||
+        (bzp && bzp->dtype != b->dtype) || (bias && bias->dtype != HPCZ_DTYPE_FLOAT))
+        return rt_unsupported(c);
+    mm_shape s;
+    if (!mm_infer(a, b, &s))
+        return rt_bad(c, "shapes do not multiply");
+    if (!per_column_ok(bs, s.n) || !per_column_ok(bzp, s.n) || (bias && bias->numel != s.n))
+        return rt_bad(c, "b_scale, b_zero_point and bias must have 1 or N = %lld entries",
+                      (long long)s.n);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, s.nd, s.dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    const float *ad = a->data;
+    float mn = 0, mx = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        mn = ad[i] < mn ? ad[i] : mn;
+        mx = ad[i] > mx ? ad[i] : mx;
+    }
+    /* ONNX Runtime's GetQuantizationParameter: scale 1 when A is all zeros */
+    float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
+    float zpf = nearbyintf(0.0f - mn / scale);
+    zpf = zpf < 0 ? 0 : zpf > 255 ? 255 : zpf;
+    uint8_t zp8 = (uint8_t)zpf;
+    hpcz_array aq = *a, azp = {.dtype = HPCZ_DTYPE_UINT8, .numel = 1, .nbytes = 1, .data = &zp8};
+    aq.dtype = HPCZ_DTYPE_UINT8;
+    aq.nbytes = (size_t)a->numel;
+    aq.data = malloc(aq.nbytes ? aq.nbytes : 1);
+    if (!aq.data)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < a->numel; i++) {
+        float v = nearbyintf(ad[i] / scale) + zpf;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        ((uint8_t *)aq.data)[i] = (uint8_t)v;
+    }
+    hpcz_status st = int_to_float(c, &s, &aq, b, &azp, bzp, scale, bs, bias, y);
+    free(aq.data);
+    return st;
+}
+
+/* MatMulIntegerToFloat: (A - a_zp)(B - b_zp) * a_scale * b_scale + bias. */
+static hpcz_status k_mmint2float(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *as = rt_in(c, 2), *bs = rt_in(c, 3),
+               *azp = rt_in(c, 4), *bzp = rt_in(c, 5), *bias = rt_in(c, 6);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !as || !bs || as->dtype != HPCZ_DTYPE_FLOAT ||
+        bs->dtype != HPCZ_DTYPE_FLOAT || (azp && azp->dtype != a->dtype) ||
+        (bzp && bzp->dtype != b->dtype) || (bias && bias->dtype != HPCZ_DTYPE_FLOAT))
+        return rt_unsupported(c);
+    mm_shape s;
+    if (!mm_infer(a, b, &s))
+        return rt_bad(c, "shapes do not multiply");
+    /* a per-tensor A quantization (what ONNX Runtime's kernel supports) */
+    if (as->numel != 1 || (azp && azp->numel != 1))
+        return rt_unsupported(c);
+    if (!per_column_ok(bs, s.n) || !per_column_ok(bzp, s.n) || (bias && bias->numel != s.n))
+        return rt_bad(c, "b_scale, b_zero_point and bias must have 1 or N = %lld entries",
+                      (long long)s.n);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, s.nd, s.dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    return int_to_float(c, &s, a, b, azp, bzp, *(const float *)as->data, bs, bias, y);
+}
+
 static const rt_op ops[] = {
     {"", "Gemm", 7, RT_TF32, RT_FUSE_ACT, k_gemm, NULL},
     {"", "MatMul", 1, RT_TNUM, 0, k_matmul, NULL},
     {"", "MatMulInteger", 10, 0, 0, k_matmulinteger, NULL},
     {"", "QLinearMatMul", 10, 0, 0, k_qlinearmatmul, NULL},
+    {"com.microsoft", "FusedMatMul", 1, RT_TF32, 0, k_fusedmatmul, NULL},
+    {"com.microsoft", "DynamicQuantizeMatMul", 1, RT_TF32, 0, k_dynqmatmul, NULL},
+    {"com.microsoft", "MatMulIntegerToFloat", 1, 0, 0, k_mmint2float, NULL},
 };
 
 const rt_op_table rt_ops_gemm = {ops, HPCZ_ARRAY_SIZE(ops)};

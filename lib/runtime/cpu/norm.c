@@ -222,8 +222,10 @@ static hpcz_status k_groupnorm(rt_ctx *c)
     return HPCZ_OK;
 }
 
-/* LayerNormalization and RMSNormalization: normalise over dims [axis, r). */
-static hpcz_status layer_norm(rt_ctx *c, bool rms)
+/* LayerNormalization and RMSNormalization: normalise over dims [axis, r).
+ * SimplifiedLayerNormalization (ONNX Runtime's RMSNorm, ai.onnx domain in its
+ * graphs) is the RMS form with inv_std_var as output 1 (inv_out). */
+static hpcz_status layer_norm(rt_ctx *c, bool rms, int inv_out)
 {
     hpcz_array *x = rt_in(c, 0), *sc = rt_in(c, 1), *bi = rt_in(c, 2);
     if (!hpcz_dtype_is_float(x->dtype) || !sc || sc->dtype != x->dtype)
@@ -263,7 +265,8 @@ static hpcz_status layer_norm(rt_ctx *c, bool rms)
     hpcz_array *mo = NULL, *io = NULL;
     if (!rms && c->n_out > 1 && c->out[1] && !(mo = rt_out(c, 1, HPCZ_DTYPE_FLOAT, r, sdims)))
         return c->err->status;
-    if (!rms && c->n_out > 2 && c->out[2] && !(io = rt_out(c, 2, HPCZ_DTYPE_FLOAT, r, sdims)))
+    if (inv_out > 0 && c->n_out > (size_t)inv_out && c->out[inv_out] &&
+        !(io = rt_out(c, (size_t)inv_out, HPCZ_DTYPE_FLOAT, r, sdims)))
         return c->err->status;
     if (c->infer || x->numel == 0)
         return HPCZ_OK;
@@ -346,8 +349,9 @@ static hpcz_status layer_norm(rt_ctx *c, bool rms)
     return HPCZ_OK;
 }
 
-static hpcz_status k_layernorm(rt_ctx *c) { return layer_norm(c, false); }
-static hpcz_status k_rmsnorm(rt_ctx *c) { return layer_norm(c, true); }
+static hpcz_status k_layernorm(rt_ctx *c) { return layer_norm(c, false, 2); }
+static hpcz_status k_rmsnorm(rt_ctx *c) { return layer_norm(c, true, -1); }
+static hpcz_status k_simplifiedln(rt_ctx *c) { return layer_norm(c, true, 1); }
 
 /* ---------------------------------------------------------------- LRN */
 
@@ -487,7 +491,10 @@ static const rt_op ops[] = {
     {"", "Hardmax", 1, 0, 0, k_hardmax, NULL},
     {"", "BatchNormalization", 7, 0, 0, k_batchnorm, bn_ok},
     {"", "InstanceNormalization", 6, 0, 0, k_instancenorm, NULL},
+    /* ONNX Runtime's LayerNormalization for opsets before 17 (same semantics) */
+    {"", "LayerNormalization", 1, 0, 0, k_layernorm, NULL},
     {"", "LayerNormalization", 17, 0, 0, k_layernorm, NULL},
+    {"", "SimplifiedLayerNormalization", 1, 0, 0, k_simplifiedln, NULL},
     {"", "RMSNormalization", 23, 0, 0, k_rmsnorm, NULL},
     {"", "GroupNormalization", 18, 0, 0, k_groupnorm, NULL},
     {"", "LRN", 1, 0, 0, k_lrn, NULL},
