@@ -926,6 +926,7 @@ typedef struct sq {
     size_t n_map, cap_map;
     bool placement_all; /* every selected op in int8 (else: latency-aware placement) */
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
+    double min_macs;    /* ... and those with fewer multiply-adds per sample */
     size_t n_placed_float;
 } sq;
 
@@ -1248,6 +1249,16 @@ static int64_t reduction_length(const hpcz_node *n)
     return 0;
 }
 
+/* kh * kw of a Conv (its weight's spatial size). */
+static int64_t reduction_window(const hpcz_node *n)
+{
+    hpcz_tensor *w = n->n_inputs > 1 && n->inputs[1] ? hpcz_value_const(n->inputs[1]) : NULL;
+    int64_t k = 1;
+    for (int d = 2; w && d < w->ndim; d++)
+        k *= w->dims[d];
+    return k;
+}
+
 /* Latency-aware placement (ONNX Runtime on CPU): an op runs in int8 only
  * where int8 can pay for the QuantizeLinear/DequantizeLinear it brings.
  *   - Conv/ConvTranspose/Gemm/MatMul with a constant weight: when each output
@@ -1279,13 +1290,23 @@ static void place(sq *s, const hpcz_node_filter *f)
             continue;
         }
         int64_t k = reduction_length(n);
-        bool int8;
         const char *why = NULL;
         if (k > 0) {
-            int8 = k >= s->min_k;
-            why = "too few products per output for int8 to pay";
-        } else {
-            int8 = true;
+            /* output values per sample, from the calibration counts */
+            const hpcz_calib_range *r = n->outputs[0] ? hpcz_calib_find(s->calib, n->outputs[0]->name) : NULL;
+            double per = r && s->calib->samples ? (double)(r->finite + r->nonfinite) / (double)s->calib->samples : -1;
+            double macs = per >= 0 ? per * (double)k : -1;
+            const hpcz_attr *ga = hpcz_node_attr(n, "group");
+            if (!strcmp(n->op_type, "Conv") && ga && ga->i > 1 && k == reduction_window(n))
+                why = "depthwise, and its input comes from a float op";
+            else if (k < s->min_k)
+                why = "few products per output, and its input comes from a float op";
+            else if (macs >= 0 && macs < s->min_macs)
+                why = "little work, and its input comes from a float op";
+        }
+        bool int8 = true;
+        if (k <= 0 || why) {
+            /* light: in int8 only inside an int8 region */
             for (size_t j = 0; j < n->n_inputs && int8; j++) {
                 const hpcz_value *v = n->inputs[j];
                 if (!v || v->dtype != HPCZ_DTYPE_FLOAT || hpcz_value_const(v) || weight_slot(n, j) ||
@@ -1295,7 +1316,8 @@ static void place(sq *s, const hpcz_node_filter *f)
                     continue;
                 int8 = v->producer && v->producer->graph == g && v->producer->aux == PLACED_INT8;
             }
-            why = "an input comes from a float op";
+            if (!why)
+                why = "an input comes from a float op";
         }
         n->aux = int8 ? PLACED_INT8 : PLACED_FLOAT;
         if (!int8) {
@@ -1308,6 +1330,22 @@ static void place(sq *s, const hpcz_node_filter *f)
                                n->op_type, why);
         }
     }
+}
+
+/* Whether v feeds an op that blows up where rounding makes a small value 0
+ * (Log, a divisor, Reciprocal, Sqrt, Pow): v then stays exact for it. */
+static bool feeds_singular_op(hpcz_graph *g, const hpcz_value *v)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *c = g->nodes[i];
+        for (size_t j = 0; j < c->n_inputs; j++)
+            if (c->inputs[j] == v &&
+                (!strcmp(c->op_type, "Log") || !strcmp(c->op_type, "Reciprocal") ||
+                 !strcmp(c->op_type, "Sqrt") || !strcmp(c->op_type, "Pow") ||
+                 (!strcmp(c->op_type, "Div") && j == 1)))
+                return true;
+    }
+    return false;
 }
 
 /* Whether n reads its input 0 through a DequantizeLinear (it was quantized). */
@@ -1464,7 +1502,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             hpcz_value *v = n->outputs[k];
             if (!v || v->dtype != HPCZ_DTYPE_FLOAT)
                 continue;
-            if (!v->is_output && reads_dq(n)) {
+            if (!v->is_output && reads_dq(n) && !feeds_singular_op(g, v)) {
                 /* an op ONNX Runtime fuses (DQ -> op -> Q) must have its
                  * output quantized and read only through the
                  * DequantizeLinear, or it runs in float with its weights
@@ -1534,10 +1572,13 @@ static const hpcz_pass_opt static_opts[] = {
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (convolutions and "
-     "matrix products with at least min-k products per output, and ops fed only by int8 ops); "
-     "all: every selected op", "latency|all", 0, 0},
-    {"min-k", HPCZ_OPT_INT, "128",
+     "matrix products, not depthwise, with at least min-k products per output and min-macs "
+     "multiply-adds per sample, and the ops fed only by int8 ops); all: every selected op",
+     "latency|all", 0, 0},
+    {"min-k", HPCZ_OPT_INT, "16",
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
+    {"min-macs", HPCZ_OPT_FLOAT, "1e6",
+     "latency placement: Conv/Gemm/MatMul with fewer multiply-adds per sample stay float", NULL, 0, 1e18},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
      "of |x| (0: never)", NULL, 0, 1e9},
@@ -1570,6 +1611,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
     s.placement_all = !strcmp(hpcz_pass_arg(a, "placement").s, "all");
     s.min_k = hpcz_pass_arg(a, "min-k").i;
+    s.min_macs = hpcz_pass_arg(a, "min-macs").f;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
