@@ -77,9 +77,10 @@ static const cli_opt opts[] = {
     {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: uint8 (default) or int8 activations (asymmetric unless --symmetric)",
      "uint8|int8"},
     {"placement", OPT_PLACEMENT, required_argument, "HOW",
-     "static: latency (default): int8 only where ONNX Runtime runs it faster than float "
-     "(Conv/Gemm/MatMul summing at least 128 products per output, and the ops fed only by "
-     "int8 ops; depthwise and thin convolutions stay float); all: every selected op in int8",
+     "static: latency (default): ops in int8 only where ONNX Runtime runs them faster than "
+     "float: Conv/Gemm/MatMul with at least 16 products per output and 1e6 multiply-adds per "
+     "sample, the others (depthwise convolutions too) only when fed by int8 ops; all: every "
+     "selected op in int8",
      "latency|all"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
@@ -1152,7 +1153,7 @@ int cmd_quantize(int argc, char **argv)
             if (strstr(nt.lines[i], "activation tensors quantized"))
                 fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
         for (size_t i = 0; i < nt.n; i++)
-            if (strstr(nt.lines[i], "kept float32"))
+            if (strstr(nt.lines[i], "kept float32") || strstr(nt.lines[i], "the model stays float"))
                 fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
     }
     if (json) {

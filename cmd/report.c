@@ -855,7 +855,7 @@ static const cli_opt opts[] = {
      NULL, "json"},
     {"md", OPT_MD, required_argument, "FILE", "write a Markdown report, with its SVG chart next to it",
      NULL, "md"},
-    {"bench", OPT_BENCH, required_argument, "N", "also time both models, median of N runs on one sample"},
+    {"bench", OPT_BENCH, required_argument, "N", "also time both models with hpcz's runtime on one sample, N runs each, alternating: both medians and their ratio (compressed / original)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
     {"no-layers", OPT_NO_LAYERS, no_argument, NULL, "compare outputs only"},
     {"all-layers", OPT_ALL_LAYERS, no_argument, NULL, "list every layer in the text report (default: 20 worst)"},

@@ -1629,6 +1629,10 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
                        "%zu shape-arithmetic nodes left float, %zu left float by the latency placement",
                        s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape,
                        s.n_placed_float);
+    if (!st && !s.n_nodes && s.n_placed_float)
+        hpcz_pass_note(ctx, "quantize",
+                       "no op does enough work for int8 to be faster than float in ONNX Runtime: the "
+                       "model stays float (placement=all, --placement all, quantizes every op)");
     hpcz_filter_release(&f);
     free(s.from);
     free(s.to);

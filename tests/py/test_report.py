@@ -46,7 +46,7 @@ def close(a, b, rel=1e-6):
 
 
 SCHEMA_KEYS = ["schema", "version", "original", "compressed", "data", "labels", "samples", "outputs",
-               "sizes", "layers", "unmatched", "gates", "passed"]
+               "sizes", "latency", "layers", "unmatched", "gates", "passed"]
 OUTPUT_KEYS = ["name", "max_abs", "mean_abs", "rmse", "cosine", "sqnr_db", "top1_agreement",
                "top5_agreement", "accuracy"]
 LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "cosine", "max_abs", "order"]
@@ -55,7 +55,8 @@ LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "cosine", "max_
 def main():
     cnn = os.path.join(S, "digits_cnn.onnx")
     q = os.path.join(TMP, "q.onnx")
-    r = hpcz("quantize", cnn, "-o", q, "--mode", "static", "--calib", os.path.join(S, "digits", "calib"), "-q")
+    r = hpcz("quantize", cnn, "-o", q, "--mode", "static", "--calib", os.path.join(S, "digits", "calib"), "-q",
+             "--placement", "all")
     check(r.returncode == 0, "static int8 model made")
     js = os.path.join(TMP, "r.json")
     md = os.path.join(TMP, "r.md")
