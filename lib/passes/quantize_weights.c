@@ -1259,16 +1259,19 @@ static int64_t reduction_window(const hpcz_node *n)
     return k;
 }
 
-/* Latency-aware placement (ONNX Runtime on CPU): an op runs in int8 only
- * where int8 can pay for the QuantizeLinear/DequantizeLinear it brings.
- *   - Conv/ConvTranspose/Gemm/MatMul with a constant weight: when each output
- *     value sums at least min_k products. Depthwise and thin convolutions
- *     (MobileNet/PP-LCNet: 9 or 25 products) are faster in float, where ORT
- *     runs them in its blocked NCHWc layout, than QLinearConv plus the
- *     requantization around them.
- *   - every other op: only when all its activation inputs come from int8 ops
- *     (an int8 island in a float region costs a QuantizeLinear per input and a
- *     DequantizeLinear per output for one cheap op).
+/* Latency-aware placement (ONNX Runtime on CPU, measured on the zoo's conv
+ * nets with ORT 1.23, AVX2 without VNNI): an op runs in int8 only where int8
+ * can pay for the QuantizeLinear/DequantizeLinear passes it brings.
+ *   - Conv/ConvTranspose/Gemm/MatMul with a constant weight, not depthwise,
+ *     summing at least min_k products per output and doing at least min_macs
+ *     multiply-adds per sample (output size from the calibration counts):
+ *     always int8 (QLinearConv/QGemm beat ORT's float kernels there).
+ *   - every other op, depthwise and small convolutions included: int8 only
+ *     when all its activation inputs come from int8 ops. An int8 island in a
+ *     float region costs a QuantizeLinear per input and a DequantizeLinear per
+ *     output for one cheap op; a depthwise 3x3 between two HardSwish (no int8
+ *     kernel in ORT) runs faster in float, in ORT's blocked NCHWc layout, than
+ *     as a QLinearConv with the requantization around it.
  * Marks the nodes' aux PLACED_INT8 or PLACED_FLOAT (graph order is
  * topological). */
 static void place(sq *s, const hpcz_node_filter *f)
@@ -1571,9 +1574,9 @@ static const hpcz_pass_opt static_opts[] = {
     {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
     {"placement", HPCZ_OPT_ENUM, "latency",
-     "latency: int8 only where ONNX Runtime runs it faster than float (convolutions and "
-     "matrix products, not depthwise, with at least min-k products per output and min-macs "
-     "multiply-adds per sample, and the ops fed only by int8 ops); all: every selected op",
+     "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
+     "depthwise, with at least min-k products per output and min-macs multiply-adds per "
+     "sample; the other ops only when fed by int8 ops); all: every selected op",
      "latency|all", 0, 0},
     {"min-k", HPCZ_OPT_INT, "16",
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
