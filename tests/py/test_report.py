@@ -129,6 +129,20 @@ def main():
     r = hpcz("report", cnn, q)
     check(r.returncode == 2, "missing --data: usage error")
 
+    # --bench: both models timed in one loop; the ratio is compressed / original of the medians
+    r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--bench", "5", "--json")
+    lat = json.loads(r.stdout).get("latency") if r.returncode == 0 else None
+    check(lat is not None and set(lat) == {"original_median_ms", "compressed_median_ms", "ratio", "runs", "runtime"}
+          and lat["runs"] == 5 and lat["original_median_ms"] > 0
+          and close(lat["ratio"], lat["compressed_median_ms"] / lat["original_median_ms"], 1e-9),
+          "report --bench JSON: latency medians and their ratio (%s)" % lat)
+    check(json.loads(r.stdout)["sizes"]["compressed"]["latency_median_ms"] == lat["compressed_median_ms"],
+          "report --bench: sizes.*.latency_median_ms kept")
+    r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--bench", "5")
+    check(r.returncode == 0 and "latency ratio" in r.stdout and "compressed / original" in r.stdout,
+          "report --bench text: the ratio, named")
+    r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--json")
+    check(json.loads(r.stdout)["latency"] is None, "report without --bench: latency null")
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
