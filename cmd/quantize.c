@@ -37,6 +37,7 @@ enum {
     OPT_CALIB_METHOD,
     OPT_CALIB_TABLE,
     OPT_ACT_DTYPE,
+    OPT_PLACEMENT,
     OPT_THREADS,
     OPT_NO_REDUCE_RANGE,
     OPT_REPORT,
@@ -75,6 +76,12 @@ static const cli_opt opts[] = {
      "reuse ranges from 'hpcz calibrate' instead of calibrating", NULL, "json"},
     {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: uint8 (default) or int8 activations (asymmetric unless --symmetric)",
      "uint8|int8"},
+    {"placement", OPT_PLACEMENT, required_argument, "HOW",
+     "static: latency (default): ops in int8 only where ONNX Runtime runs them faster than "
+     "float: Conv/Gemm/MatMul with at least 16 products per output and 1e6 multiply-adds per "
+     "sample, the others (depthwise convolutions too) only when fed by int8 ops; all: every "
+     "selected op in int8",
+     "latency|all"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)",
@@ -635,7 +642,7 @@ int cmd_quantize(int argc, char **argv)
     int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
     int allow_requant = 0, in_place = 0, threads = 0, force = 0, json_flag = 0;
     const char *json_file = NULL;
-    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8";
+    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8", *placement = "latency";
     long long calib_samples = 0;
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
@@ -707,6 +714,9 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_ACT_DTYPE:
             act_dtype = optarg;
+            break;
+        case OPT_PLACEMENT:
+            placement = optarg;
             break;
         case OPT_THREADS: {
             long long t;
@@ -814,6 +824,8 @@ int cmd_quantize(int argc, char **argv)
         copts.bits = 8;
         copts.threads = threads;
     }
+    if (strcmp(placement, "latency") && strcmp(placement, "all"))
+        return cli_usage_error(&cmd_quantize_info, "--placement: '%s' is not latency or all", placement);
     if (strcmp(act_dtype, "uint8") && strcmp(act_dtype, "int8"))
         return cli_usage_error(&cmd_quantize_info, "--act-dtype: '%s' is not uint8 or int8", act_dtype);
     if (is_dynamic && (fp16 || int4))
@@ -879,7 +891,7 @@ int cmd_quantize(int argc, char **argv)
     } else {
         char filt[1024] = "";
         size_t k = 0;
-        if (op_types)
+        if (op_types) /* the pipeline parser keeps a list's commas in its value */
             k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", op_types);
         if (include && k < sizeof filt)
             k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", include);
@@ -910,9 +922,9 @@ int cmd_quantize(int argc, char **argv)
         else if (is_static)
             snprintf(q, sizeof q,
                      "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                     "reduce-range=%s,clip=%s%s}",
+                     "reduce-range=%s,clip=%s,placement=%s%s}",
                      per_channel ? "true" : "false", weight_dtype, act_dtype,
-                     symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, filt);
+                     symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, placement, filt);
         else {
             char blk[32] = "";
             if (block)
@@ -1136,7 +1148,7 @@ int cmd_quantize(int argc, char **argv)
             if (strstr(nt.lines[i], "activation tensors quantized"))
                 fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
         for (size_t i = 0; i < nt.n; i++)
-            if (strstr(nt.lines[i], "kept float32"))
+            if (strstr(nt.lines[i], "kept float32") || strstr(nt.lines[i], "the model stays float"))
                 fprintf(stderr, "  %s\n", strchr(nt.lines[i], ' ') + 1);
     }
     if (json) {

@@ -187,6 +187,8 @@ typedef struct model_size {
     double bits_per_weight;
     double latency_ms; /* median; < 0: not measured */
     double latency_min_ms;
+    double latency_ratio; /* compressed: its median / the original's */
+    int latency_runs;
 } model_size;
 
 static void sizes_of(hpcz_model *m, model_size *s)
@@ -219,31 +221,54 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static hpcz_status bench(hpcz_model *m, const char *data, int threads, int runs, model_size *s,
-                         hpcz_error *err)
+/* One model ready to time: its plan and one input sample. */
+typedef struct benchee {
+    hpcz_plan *p;
+    hpcz_dataset *d;
+    hpcz_array *in, *out;
+    size_t ni, no;
+    double *t;
+} benchee;
+
+static void benchee_release(benchee *e)
 {
+    for (size_t i = 0; i < e->ni && e->in; i++)
+        hpcz_array_release(&e->in[i]);
+    free(e->in);
+    free(e->out);
+    free(e->t);
+    hpcz_dataset_free(e->d);
+    hpcz_plan_free(e->p);
+}
+
+static hpcz_status benchee_init(benchee *e, hpcz_model *m, const char *data, int threads, int runs,
+                                hpcz_error *err)
+{
+    memset(e, 0, sizeof *e);
     hpcz_plan_opts po = {0};
     po.threads = threads;
-    hpcz_plan *p = hpcz_plan_new(m, &po, err);
-    if (!p)
+    e->p = hpcz_plan_new(m, &po, err);
+    if (!e->p)
         return err->status;
-    hpcz_dataset *d = hpcz_dataset_open(data, p, 1, err);
-    hpcz_status st = d ? HPCZ_OK : err->status;
-    size_t ni = hpcz_plan_n_inputs(p), no = hpcz_plan_n_outputs(p);
-    hpcz_array *in = calloc(ni ? ni : 1, sizeof *in), *out = calloc(no ? no : 1, sizeof *out);
-    double *t = calloc((size_t)runs, sizeof *t);
-    if (!st && (!in || !out || !t))
+    e->d = hpcz_dataset_open(data, e->p, 1, err);
+    hpcz_status st = e->d ? HPCZ_OK : err->status;
+    e->ni = hpcz_plan_n_inputs(e->p);
+    e->no = hpcz_plan_n_outputs(e->p);
+    e->in = calloc(e->ni ? e->ni : 1, sizeof *e->in);
+    e->out = calloc(e->no ? e->no : 1, sizeof *e->out);
+    e->t = calloc((size_t)runs, sizeof *e->t);
+    if (!st && (!e->in || !e->out || !e->t))
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     if (!st)
-        st = hpcz_dataset_batch(d, 0, 1, in, err);
+        st = hpcz_dataset_batch(e->d, 0, 1, e->in, err);
     /* float16 inputs: convert */
-    for (size_t i = 0; i < ni && !st; i++) {
-        const hpcz_value *v = hpcz_plan_input(p, i);
-        if (v->dtype == HPCZ_DTYPE_FLOAT16 && in[i].dtype == HPCZ_DTYPE_FLOAT) {
+    for (size_t i = 0; i < e->ni && !st; i++) {
+        const hpcz_value *v = hpcz_plan_input(e->p, i);
+        if (v->dtype == HPCZ_DTYPE_FLOAT16 && e->in[i].dtype == HPCZ_DTYPE_FLOAT) {
             hpcz_array h;
-            if ((st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, in[i].ndim, in[i].dims, err)))
+            if ((st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, e->in[i].ndim, e->in[i].dims, err)))
                 break;
-            const float *f = in[i].data;
+            const float *f = e->in[i].data;
             uint16_t *hd = h.data;
             for (int64_t k = 0; k < h.numel; k++) {
                 /* round to nearest via the library helper is internal: use a simple cast path */
@@ -255,31 +280,61 @@ static hpcz_status bench(hpcz_model *m, const char *data, int threads, int runs,
                 uint32_t man = (u >> 13) & 0x3ffu;
                 hd[k] = (uint16_t)(e2 <= 0 ? sign : e2 >= 31 ? (sign | 0x7c00u) : (sign | ((uint32_t)e2 << 10) | man));
             }
-            hpcz_array_release(&in[i]);
-            in[i] = h;
+            hpcz_array_release(&e->in[i]);
+            e->in[i] = h;
         }
     }
+    return st;
+}
+
+static hpcz_status benchee_run(benchee *e, int r, hpcz_error *err)
+{
+    double t0 = now_ms();
+    hpcz_status st = hpcz_plan_run(e->p, e->in, e->out, err);
+    double dt = now_ms() - t0;
+    if (r >= 0)
+        e->t[r] = dt;
+    for (size_t i = 0; i < e->no; i++)
+        hpcz_array_release(&e->out[i]);
+    return st;
+}
+
+/* Times both models on the first sample, N runs each after one warm-up,
+ * alternating which goes first (a load change hits both alike); medians,
+ * minima, and the ratio compressed / original of the medians. */
+static hpcz_status bench(hpcz_model *a, hpcz_model *b, const char *data, int threads, int runs,
+                         model_size *sa, model_size *sb, hpcz_error *err)
+{
+    benchee ea, eb;
+    hpcz_status st = benchee_init(&ea, a, data, threads, runs, err);
+    if (st) {
+        benchee_release(&ea);
+        return st;
+    }
+    if ((st = benchee_init(&eb, b, data, threads, runs, err))) {
+        benchee_release(&ea);
+        benchee_release(&eb);
+        return st;
+    }
     for (int r = -1; r < runs && !st; r++) {
-        double t0 = now_ms();
-        st = hpcz_plan_run(p, in, out, err);
-        double dt = now_ms() - t0;
-        if (r >= 0)
-            t[r] = dt;
-        for (size_t i = 0; i < no; i++)
-            hpcz_array_release(&out[i]);
+        benchee *first = r & 1 ? &eb : &ea, *second = r & 1 ? &ea : &eb;
+        if (!(st = benchee_run(first, r, err)))
+            st = benchee_run(second, r, err);
     }
     if (!st) {
-        qsort(t, (size_t)runs, sizeof *t, cmp_double);
-        s->latency_ms = t[runs / 2];
-        s->latency_min_ms = t[0];
+        benchee *e[2] = {&ea, &eb};
+        model_size *ms[2] = {sa, sb};
+        for (int k = 0; k < 2; k++) {
+            qsort(e[k]->t, (size_t)runs, sizeof *e[k]->t, cmp_double);
+            ms[k]->latency_ms = runs % 2 ? e[k]->t[runs / 2] : 0.5 * (e[k]->t[runs / 2 - 1] + e[k]->t[runs / 2]);
+            ms[k]->latency_min_ms = e[k]->t[0];
+        }
+        sb->latency_ratio = sa->latency_ms > 0 ? sb->latency_ms / sa->latency_ms : 0;
+        sa->latency_ratio = 1;
+        sa->latency_runs = sb->latency_runs = runs;
     }
-    for (size_t i = 0; i < ni && in; i++)
-        hpcz_array_release(&in[i]);
-    free(in);
-    free(out);
-    free(t);
-    hpcz_dataset_free(d);
-    hpcz_plan_free(p);
+    benchee_release(&ea);
+    benchee_release(&eb);
     return st;
 }
 
@@ -318,8 +373,13 @@ static void print_text(FILE *f, const char *a_path, const char *b_path, const ch
     fprintf(f, "  non-zeros          %14s %14s\n", cli_count(sa->nonzeros), cli_count(sb->nonzeros));
     fprintf(f, "  weight bytes       %14s %14s\n", cli_bytes(sa->param_bytes), cli_bytes(sb->param_bytes));
     fprintf(f, "  bits per weight    %14.2f %14.2f\n", sa->bits_per_weight, sb->bits_per_weight);
-    if (sa->latency_ms >= 0)
+    if (sa->latency_ms >= 0) {
         fprintf(f, "  latency (median)   %11.3f ms %11.3f ms\n", sa->latency_ms, sb->latency_ms);
+        fprintf(f, "  latency ratio      %14.3f (compressed / original: %s; hpcz runtime, %d runs "
+                   "each, alternating)\n",
+                sb->latency_ratio, sb->latency_ratio < 1 ? "faster" : sb->latency_ratio > 1 ? "slower" : "same",
+                sb->latency_runs);
+    }
     if (r->n_layers) {
         fprintf(f, "\nlayers, worst first (%zu compared)\n  %-44s %-18s %-34s %8s %9s %10s\n", r->n_layers,
                 "tensor", "op", "what was done", "SQNR dB", "cosine", "max abs");
@@ -411,6 +471,17 @@ static void write_json(FILE *f, const char *a_path, const char *b_path, const ch
         hpcz_json_object_end(&j);
     }
     hpcz_json_object_end(&j);
+    if (sa->latency_ms >= 0) {
+        hpcz_json_object_begin(&j, "latency");
+        hpcz_json_double(&j, "original_median_ms", sa->latency_ms);
+        hpcz_json_double(&j, "compressed_median_ms", sb->latency_ms);
+        hpcz_json_double(&j, "ratio", sb->latency_ratio);
+        hpcz_json_int(&j, "runs", sb->latency_runs);
+        hpcz_json_string(&j, "runtime", "hpcz");
+        hpcz_json_object_end(&j);
+    } else {
+        hpcz_json_null(&j, "latency");
+    }
     hpcz_json_array_begin(&j, "layers");
     for (size_t i = 0; i < r->n_layers; i++) {
         const hpcz_layer_metrics *l = &r->layers[i];
@@ -627,8 +698,10 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
     fprintf(f, "| parameters | %s | %s |\n", cli_count(sa->params), cli_count(sb->params));
     fprintf(f, "| non-zeros | %s | %s |\n", cli_count(sa->nonzeros), cli_count(sb->nonzeros));
     fprintf(f, "| bits per weight | %.2f | %.2f |\n", sa->bits_per_weight, sb->bits_per_weight);
-    if (sa->latency_ms >= 0)
+    if (sa->latency_ms >= 0) {
         fprintf(f, "| latency (median) | %.3f ms | %.3f ms |\n", sa->latency_ms, sb->latency_ms);
+        fprintf(f, "| latency ratio (compressed / original) | | %.3f |\n", sb->latency_ratio);
+    }
     if (r->n_layers) {
         if (chart)
             fprintf(f, "\n## Layers\n\n![per-layer SQNR](%s)\n\n", svg_base);
@@ -725,8 +798,7 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
     sizes_of(a, &sa);
     sizes_of(b, &sb);
     if (o->bench > 0) {
-        if ((st = bench(a, o->data, o->threads, o->bench, &sa, &err)) ||
-            (st = bench(b, o->data, o->threads, o->bench, &sb, &err))) {
+        if ((st = bench(a, b, o->data, o->threads, o->bench, &sa, &sb, &err))) {
             hpcz_compare_result_free(r);
             hpcz_array_release(&labels);
             return cli_error("benchmark: %s", err.msg);
@@ -798,7 +870,7 @@ static const cli_opt opts[] = {
      NULL, "json"},
     {"md", OPT_MD, required_argument, "FILE", "write a Markdown report, with its SVG chart next to it",
      NULL, "md"},
-    {"bench", OPT_BENCH, required_argument, "N", "also time both models, median of N runs on one sample"},
+    {"bench", OPT_BENCH, required_argument, "N", "also time both models with hpcz's runtime on one sample, N runs each, alternating: both medians and their ratio (compressed / original)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
     {"no-layers", OPT_NO_LAYERS, no_argument, NULL, "compare outputs only"},
     {"all-layers", OPT_ALL_LAYERS, no_argument, NULL, "list every layer in the text report (default: 20 worst)"},

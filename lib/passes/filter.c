@@ -10,23 +10,25 @@
 
 hpcz_status hpcz_op_list_check(const char *list, hpcz_error *err)
 {
+    /* items separated by commas or blanks ("Conv,MatMul", "Conv MatMul") */
+    size_t items = 0;
     for (const char *it = list; *it;) {
-        while (isspace((unsigned char)*it))
+        while (*it == ',' || isspace((unsigned char)*it))
             it++;
-        size_t l = strcspn(it, ",");
-        size_t tl = l;
-        while (tl && isspace((unsigned char)it[tl - 1]))
-            tl--;
-        bool ok = tl && isupper((unsigned char)it[0]);
-        for (size_t i = 0; ok && i < tl; i++)
+        size_t l = strcspn(it, ", \t\n");
+        if (!l)
+            break;
+        bool ok = isupper((unsigned char)it[0]);
+        for (size_t i = 0; ok && i < l; i++)
             ok = isalnum((unsigned char)it[i]) || it[i] == '_';
         if (!ok)
             return hpcz_fail(err, HPCZ_ERR_USAGE, "'%.*s' is not an op type name (like Conv or MatMul)",
-                             (int)tl, it);
-        if (!it[l])
-            break;
-        it += l + 1;
+                             (int)l, it);
+        items++;
+        it += l;
     }
+    if (!items)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "'%s' names no op type (a list like Conv,MatMul)", list);
     return HPCZ_OK;
 }
 
@@ -53,8 +55,8 @@ hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const cha
         f->has_exc = true;
     }
     if (op_types && *op_types) {
-        /* "MatMul, Gemm" as "MatMul,Gemm"; every item an op type name, so a
-         * misspelt option swallowed into the list is not silently ignored */
+        /* every item an op type name, so a misspelt option swallowed into
+         * the list is not silently ignored; blanks separate items as commas */
         f->ops = malloc(strlen(op_types) + 1);
         if (!f->ops) {
             hpcz_filter_release(f);
@@ -62,8 +64,7 @@ hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const cha
         }
         char *o = f->ops;
         for (const char *s = op_types; *s; s++)
-            if (!isspace((unsigned char)*s))
-                *o++ = *s;
+            *o++ = isspace((unsigned char)*s) ? ',' : *s;
         *o = 0;
         hpcz_status st = hpcz_op_list_check(f->ops, err);
         if (st) {

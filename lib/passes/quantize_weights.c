@@ -1059,7 +1059,14 @@ typedef struct sq {
     hpcz_value **from, **to;
     float *scale;
     size_t n_map, cap_map;
+    bool placement_all; /* every selected op in int8 (else: latency-aware placement) */
+    int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
+    double min_macs;    /* ... and those with fewer multiply-adds per sample */
+    size_t n_placed_float;
 } sq;
+
+/* node aux marks of the placement (reset when the pass ends) */
+enum { PLACED_FLOAT = 2, PLACED_INT8 = 3 };
 
 static bool weight_slot(const hpcz_node *n, size_t j)
 {
@@ -1267,8 +1274,10 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
                                          s->ctx->keep_float(s->ctx->keep_float_user, r)))
             continue;
         if (!p || p->graph != g || !hpcz_filter_match(f, p) || v->aux != 1 || v->is_output ||
-            !ry || ry->min != 0.0f || p->aux == -1)
+            !ry || ry->min != 0.0f || p->aux != PLACED_INT8)
             continue;
+        if (s->outlier_ratio > 0 && ry->abs_p99 > 0 && fmaxf(-ry->min, ry->max) > s->outlier_ratio * ry->abs_p99)
+            continue; /* its output would stay float: nothing would clamp */
         static const char *const fusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul"};
         bool ok = false;
         for (size_t k = 0; k < HPCZ_ARRAY_SIZE(fusable); k++)
@@ -1285,8 +1294,6 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
                        r->name ? r->name : "", r->op_type, p->name ? p->name : "");
     }
     hpcz_graph_sweep(g);
-    for (size_t i = 0; i < g->n_nodes; i++)
-        g->nodes[i]->aux = 0;
     return folded;
 }
 
@@ -1344,12 +1351,208 @@ static bool is_shape_node(const sq *s, const hpcz_node *n)
     return false;
 }
 
+/* The reduction length of a Conv/ConvTranspose/Gemm/MatMul with a constant
+ * weight: multiply-adds per output value (0: no constant weight). */
+static int64_t reduction_length(const hpcz_node *n)
+{
+    size_t idx;
+    weight_role role;
+    if (!weight_of(n, &idx, &role))
+        return 0;
+    hpcz_tensor *w = hpcz_value_const(n->inputs[idx]);
+    if (!w || w->ndim < 1)
+        return 0;
+    if (!strcmp(n->op_type, "Conv")) {
+        int64_t k = 1;
+        for (int d = 1; d < w->ndim; d++)
+            k *= w->dims[d];
+        return k;
+    }
+    if (!strcmp(n->op_type, "ConvTranspose")) {
+        const hpcz_attr *ga = hpcz_node_attr(n, "group");
+        int64_t k = w->dims[0] / (ga && ga->i > 0 ? ga->i : 1);
+        for (int d = 2; d < w->ndim; d++)
+            k *= w->dims[d];
+        return k;
+    }
+    if (!strcmp(n->op_type, "Gemm")) {
+        const hpcz_attr *tb = hpcz_node_attr(n, "transB");
+        return w->ndim == 2 ? w->dims[tb && tb->i ? 1 : 0] : 0;
+    }
+    if (!strcmp(n->op_type, "MatMul"))
+        return w->ndim >= 2 ? w->dims[w->ndim - 2] : w->dims[0];
+    return 0;
+}
+
+/* kh * kw of a Conv (its weight's spatial size). */
+static int64_t reduction_window(const hpcz_node *n)
+{
+    hpcz_tensor *w = n->n_inputs > 1 && n->inputs[1] ? hpcz_value_const(n->inputs[1]) : NULL;
+    int64_t k = 1;
+    for (int d = 2; w && d < w->ndim; d++)
+        k *= w->dims[d];
+    return k;
+}
+
+/* Latency-aware placement (ONNX Runtime on CPU, measured on the zoo's conv
+ * nets with ORT 1.23, AVX2 without VNNI): an op runs in int8 only where int8
+ * can pay for the QuantizeLinear/DequantizeLinear passes it brings.
+ *   - Conv/ConvTranspose/Gemm/MatMul with a constant weight, not depthwise,
+ *     summing at least min_k products per output and doing at least min_macs
+ *     multiply-adds per sample (output size from the calibration counts):
+ *     always int8 (QLinearConv/QGemm beat ORT's float kernels there).
+ *   - every other op, depthwise and small convolutions included: int8 only
+ *     when all its activation inputs come from int8 ops. An int8 island in a
+ *     float region costs a QuantizeLinear per input and a DequantizeLinear per
+ *     output for one cheap op; a depthwise 3x3 between two HardSwish (no int8
+ *     kernel in ORT) runs faster in float, in ORT's blocked NCHWc layout, than
+ *     as a QLinearConv with the requantization around it.
+ * Marks the nodes' aux PLACED_INT8 or PLACED_FLOAT (graph order is
+ * topological). */
+static void place(sq *s, const hpcz_node_filter *f)
+{
+    hpcz_graph *g = s->g;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        n->aux = 0;
+        if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n) ||
+            kept_float(s, n) || is_shape_node(s, n))
+            continue;
+        bool has_float = false;
+        for (size_t j = 0; j < n->n_inputs; j++)
+            has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
+        if (!has_float)
+            continue;
+        if (s->placement_all) {
+            n->aux = PLACED_INT8;
+            continue;
+        }
+        int64_t k = reduction_length(n);
+        const char *why = NULL;
+        if (k > 0) {
+            /* output values per sample, from the calibration counts */
+            const hpcz_calib_range *r = n->outputs[0] ? hpcz_calib_find(s->calib, n->outputs[0]->name) : NULL;
+            double per = r && s->calib->samples ? (double)(r->finite + r->nonfinite) / (double)s->calib->samples : -1;
+            double macs = per >= 0 ? per * (double)k : -1;
+            const hpcz_attr *ga = hpcz_node_attr(n, "group");
+            if (!strcmp(n->op_type, "Conv") && ga && ga->i > 1 && k == reduction_window(n))
+                why = "depthwise, and its input comes from a float op";
+            else if (k < s->min_k)
+                why = "few products per output, and its input comes from a float op";
+            else if (macs >= 0 && macs < s->min_macs)
+                why = "little work, and its input comes from a float op";
+        }
+        bool int8 = true;
+        if (k <= 0 || why) {
+            /* light: in int8 only inside an int8 region */
+            for (size_t j = 0; j < n->n_inputs && int8; j++) {
+                const hpcz_value *v = n->inputs[j];
+                if (!v || v->dtype != HPCZ_DTYPE_FLOAT || hpcz_value_const(v) || weight_slot(n, j) ||
+                    bias_slot(n, j))
+                    continue;
+                if ((!strcmp(n->op_type, "Resize") || !strcmp(n->op_type, "Clip")) && j > 0)
+                    continue;
+                int8 = v->producer && v->producer->graph == g && v->producer->aux == PLACED_INT8;
+            }
+            if (!why)
+                why = "an input comes from a float op";
+        }
+        n->aux = int8 ? PLACED_INT8 : PLACED_FLOAT;
+        if (!int8) {
+            s->n_placed_float++;
+            if (k > 0)
+                hpcz_pass_note(s->ctx, "quantize", "'%s' (%s, %lld products per output) kept float: %s",
+                               n->name ? n->name : "", n->op_type, (long long)k, why);
+            else
+                hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) kept float: %s", n->name ? n->name : "",
+                               n->op_type, why);
+        }
+    }
+}
+
+/* Whether v feeds an op that blows up where rounding makes a small value 0
+ * (Log, a divisor, Reciprocal, Sqrt, Pow): v then stays exact for it. */
+static bool feeds_singular_op(hpcz_graph *g, const hpcz_value *v)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *c = g->nodes[i];
+        for (size_t j = 0; j < c->n_inputs; j++)
+            if (c->inputs[j] == v &&
+                (!strcmp(c->op_type, "Log") || !strcmp(c->op_type, "Reciprocal") ||
+                 !strcmp(c->op_type, "Sqrt") || !strcmp(c->op_type, "Pow") ||
+                 (!strcmp(c->op_type, "Div") && j == 1)))
+                return true;
+    }
+    return false;
+}
+
+/* Whether n reads its input 0 through a DequantizeLinear (it was quantized). */
+static bool reads_dq(const hpcz_node *n)
+{
+    return n->n_inputs && n->inputs[0] && n->inputs[0]->producer &&
+           !strcmp(n->inputs[0]->producer->op_type, "DequantizeLinear");
+}
+
+/* A float constant as uint8/int8 with its own min/max range behind a
+ * DequantizeLinear (NULL: left float). */
+static hpcz_value *const_qdq(sq *s, hpcz_value *v)
+{
+    hpcz_tensor *t = hpcz_value_const(v);
+    if (!t || t->dtype != HPCZ_DTYPE_FLOAT || t->numel < 1)
+        return NULL;
+    const float *d = hpcz_tensor_data(t, s->err);
+    if (!d)
+        return NULL;
+    float lo = 0, hi = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        if (!isfinite(d[i]))
+            return NULL;
+        lo = fminf(lo, d[i]);
+        hi = fmaxf(hi, d[i]);
+    }
+    if (hi == lo)
+        hi = lo + 1;
+    float scale;
+    int zp;
+    hpcz_qparams_for(lo, hi, s->act, 0, &scale, &zp);
+    hpcz_graph *g = s->g;
+    const char *base = v->name;
+    hpcz_tensor *qt = hpcz_tensor_new(s->m, hpcz_unique_name(g, base, "quantized"), s->act.dtype, t->ndim, t->dims);
+    hpcz_tensor *st = hpcz_tensor_new(s->m, hpcz_unique_name(g, base, "scale"), HPCZ_DTYPE_FLOAT, 0, NULL);
+    hpcz_tensor *zt = hpcz_tensor_new(s->m, hpcz_unique_name(g, base, "zero_point"), s->act.dtype, 0, NULL);
+    if (!qt || !st || !zt || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(st) || !hpcz_tensor_alloc(zt)) {
+        hpcz_fail(s->err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    *(float *)st->data = scale;
+    hpcz_qstore(zt->data, s->act.dtype, 0, zp);
+    for (int64_t i = 0; i < t->numel; i++) {
+        double q = nearbyint((double)d[i] / scale) + zp;
+        q = q < s->act.qmin ? s->act.qmin : q > s->act.qmax ? s->act.qmax : q;
+        hpcz_qstore(qt->data, s->act.dtype, (size_t)i, (int)q);
+    }
+    hpcz_value *qv = hpcz_add_init_value(g, qt, s->err);
+    hpcz_value *sv = qv ? hpcz_add_init_value(g, st, s->err) : NULL;
+    hpcz_value *zv = sv ? hpcz_add_init_value(g, zt, s->err) : NULL;
+    hpcz_node *dq = zv ? hpcz_graph_add_node(g, "DequantizeLinear", hpcz_unique_name(g, base, "DequantizeLinear"), 3, 1) : NULL;
+    if (!dq)
+        return NULL;
+    dq->inputs[0] = qv;
+    dq->inputs[1] = sv;
+    dq->inputs[2] = zv;
+    hpcz_value *out = hpcz_graph_value(g, hpcz_unique_name(g, base, "dequantized"));
+    out->dtype = HPCZ_DTYPE_FLOAT;
+    hpcz_node_set_output(dq, 0, out);
+    return out;
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
     hpcz_status st;
-    fold_activations(s, f);
     find_shape_nodes(s);
+    place(s, f);
+    fold_activations(s, f);
     size_t n0 = g->n_nodes;
     hpcz_node **nodes = malloc((n0 ? n0 : 1) * sizeof *nodes);
     if (!nodes)
@@ -1359,7 +1562,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n) || is_shape_node(s, n))
+        if (kept_float(s, n) || is_shape_node(s, n) || n->aux == PLACED_FLOAT)
             continue;
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
@@ -1397,7 +1600,17 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             float sc = 0;
             hpcz_value *dv;
             if (hpcz_value_const(v)) {
-                /* a float constant operand (Add/Mul by a constant): quantized with its own range */
+                /* a float constant operand (Add/Mul by a constant): quantized
+                 * with its own range, so that the op fuses */
+                if (!strcmp(n->op_type, "Add") || !strcmp(n->op_type, "Mul")) {
+                    hpcz_value *cv = const_qdq(s, v);
+                    if (cv)
+                        n->inputs[j] = cv;
+                    else if (s->err->status) {
+                        free(nodes);
+                        return s->err->status;
+                    }
+                }
                 continue;
             }
             dv = act_qdq(s, v, &sc);
@@ -1421,12 +1634,34 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n) || is_shape_node(s, n))
+        if (kept_float(s, n) || is_shape_node(s, n) || n->aux == PLACED_FLOAT)
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];
             if (!v || v->dtype != HPCZ_DTYPE_FLOAT)
                 continue;
+            if (!v->is_output && reads_dq(n) && !feeds_singular_op(g, v)) {
+                /* an op ONNX Runtime fuses (DQ -> op -> Q) must have its
+                 * output quantized and read only through the
+                 * DequantizeLinear, or it runs in float with its weights
+                 * dequantized at every run */
+                float sc;
+                hpcz_value *dv = NULL;
+                bool mapped = false;
+                for (size_t q = 0; q < s->n_map && !mapped; q++)
+                    if (s->from[q] == v) {
+                        mapped = true;
+                        dv = s->to[q];
+                    }
+                if (!mapped && hpcz_graph_count_uses(g, v) > 0)
+                    dv = act_qdq(s, v, &sc);
+                if (dv) {
+                    hpcz_node *qn = dv->producer->inputs[0]->producer;
+                    hpcz_graph_replace_uses(g, v, dv);
+                    qn->inputs[0] = v;
+                }
+                continue;
+            }
             /* consumers that are float (not selected) keep reading v; graph
              * outputs get a Q/DQ pair too so the last op fuses, and the output
              * name moves to the DequantizeLinear */
@@ -1457,6 +1692,8 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         }
     }
     free(nodes);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        g->nodes[i]->aux = 0;
     return hpcz_graph_toposort(g, s->err);
 }
 
@@ -1471,6 +1708,15 @@ static const hpcz_pass_opt static_opts[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
+    {"placement", HPCZ_OPT_ENUM, "latency",
+     "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
+     "depthwise, with at least min-k products per output and min-macs multiply-adds per "
+     "sample; the other ops only when fed by int8 ops); all: every selected op",
+     "latency|all", 0, 0},
+    {"min-k", HPCZ_OPT_INT, "16",
+     "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
+    {"min-macs", HPCZ_OPT_FLOAT, "1e6",
+     "latency placement: Conv/Gemm/MatMul with fewer multiply-adds per sample stay float", NULL, 0, 1e18},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
      "of |x| (0: never)", NULL, 0, 1e9},
@@ -1501,6 +1747,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.wopt.mse = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
     s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
+    s.placement_all = !strcmp(hpcz_pass_arg(a, "placement").s, "all");
+    s.min_k = hpcz_pass_arg(a, "min-k").i;
+    s.min_macs = hpcz_pass_arg(a, "min-macs").f;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
@@ -1515,8 +1764,13 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     if (!st)
         hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
                        "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "
-                       "%zu shape-arithmetic nodes left float",
-                       s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape);
+                       "%zu shape-arithmetic nodes left float, %zu left float by the latency placement",
+                       s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape,
+                       s.n_placed_float);
+    if (!st && !s.n_nodes && s.n_placed_float)
+        hpcz_pass_note(ctx, "quantize",
+                       "no op does enough work for int8 to be faster than float in ONNX Runtime: the "
+                       "model stays float (placement=all, --placement all, quantizes every op)");
     hpcz_filter_release(&f);
     free(s.from);
     free(s.to);

@@ -72,6 +72,7 @@ _hpcz() {
         --calib-method) COMPREPLY=($(compgen -W "minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --calib-table) _hpcz_files 'json'; return ;;
         --act-dtype) COMPREPLY=($(compgen -W "uint8 int8" -- "$cur")); return ;;
+        --placement) COMPREPLY=($(compgen -W "latency all" -- "$cur")); return ;;
         --threads) return ;;
         --dtype) COMPREPLY=($(compgen -W "int8 int4 fp16" -- "$cur")); return ;;
         --weight-dtype) COMPREPLY=($(compgen -W "int8 uint8" -- "$cur")); return ;;
@@ -93,7 +94,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'

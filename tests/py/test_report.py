@@ -46,7 +46,7 @@ def close(a, b, rel=1e-6):
 
 
 SCHEMA_KEYS = ["schema", "version", "original", "compressed", "data", "labels", "samples", "outputs",
-               "sizes", "layers", "unmatched", "gates", "passed"]
+               "sizes", "latency", "layers", "unmatched", "gates", "passed"]
 OUTPUT_KEYS = ["name", "max_abs", "mean_abs", "rmse", "cosine", "cosine_worst", "cosine_mean", "sqnr_db", "identical", "top1_agreement",
                "top5_agreement", "accuracy"]
 LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "identical", "cosine", "max_abs", "order"]
@@ -55,7 +55,8 @@ LAYER_KEYS = ["tensor", "matched", "op_type", "what", "sqnr_db", "identical", "c
 def main():
     cnn = os.path.join(S, "digits_cnn.onnx")
     q = os.path.join(TMP, "q.onnx")
-    r = hpcz("quantize", cnn, "-o", q, "--mode", "static", "--calib", os.path.join(S, "digits", "calib"), "-q")
+    r = hpcz("quantize", cnn, "-o", q, "--mode", "static", "--calib", os.path.join(S, "digits", "calib"), "-q",
+             "--placement", "all")
     check(r.returncode == 0, "static int8 model made")
     js = os.path.join(TMP, "r.json")
     md = os.path.join(TMP, "r.md")
@@ -153,6 +154,20 @@ def main():
     r = hpcz("report", cnn, q)
     check(r.returncode == 2, "missing --data: usage error")
 
+    # --bench: both models timed in one loop; the ratio is compressed / original of the medians
+    r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--bench", "5", "--json")
+    lat = json.loads(r.stdout).get("latency") if r.returncode == 0 else None
+    check(lat is not None and set(lat) == {"original_median_ms", "compressed_median_ms", "ratio", "runs", "runtime"}
+          and lat["runs"] == 5 and lat["original_median_ms"] > 0
+          and close(lat["ratio"], lat["compressed_median_ms"] / lat["original_median_ms"], 1e-9),
+          "report --bench JSON: latency medians and their ratio (%s)" % lat)
+    check(json.loads(r.stdout)["sizes"]["compressed"]["latency_median_ms"] == lat["compressed_median_ms"],
+          "report --bench: sizes.*.latency_median_ms kept")
+    r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--bench", "5")
+    check(r.returncode == 0 and "latency ratio" in r.stdout and "compressed / original" in r.stdout,
+          "report --bench text: the ratio, named")
+    r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--json")
+    check(json.loads(r.stdout)["latency"] is None, "report without --bench: latency null")
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 

@@ -14,7 +14,7 @@
  *     the same bytes as unfused.
  *     Also DQ(a) + DQ(b) -> Add -> Q: the same bytes as unfused (same float
  *     arithmetic), within 1 of the ref backend.
- *  3. The digits static QDQ model (hpcz quantize --mode static) on the 450
+ *  3. The digits static QDQ model (hpcz quantize --mode static --placement all) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
  *  4. Every fused case with 1 and 2 threads: identical bytes; and the same
@@ -718,7 +718,7 @@ static void check_digits(const char *exe, const char *samples)
     char model[256], cmd[4096], path[4096];
     snprintf(model, sizeof model, "/tmp/hpcz_qfuse_%d.onnx", (int)getpid());
     snprintf(cmd, sizeof cmd,
-             "'%s' quantize '%s/digits_cnn.onnx' -o '%s' --mode static --calib '%s/digits/calib'"
+             "'%s' quantize '%s/digits_cnn.onnx' -o '%s' --mode static --calib '%s/digits/calib' --placement all"
              " -q >/dev/null 2>&1",
              exe, samples, model, samples);
     cases++;

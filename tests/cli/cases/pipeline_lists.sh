@@ -9,3 +9,5 @@ $HPCZ prune $m -o $TMP/c.onnx --op-types 'Gemm,MatMul' --sparsity 0.5 2>&1 | gre
 $HPCZ quantize $m -o $TMP/d.onnx --passes 'quantize-int8{op-types=MatMul,Gemm,per-chanel}'; echo "exit $?"
 $HPCZ quantize $m -o $TMP/d.onnx --op-types ','; echo "exit $?"
 ls $TMP
+# static mode takes the same list (every Gemm int8 with --placement all)
+$HPCZ quantize $m -o $TMP/e.onnx --mode static --calib random:8 --placement all --op-types 'Gemm, Relu' 2>&1 | grep -o "[0-9]* nodes in int8"
