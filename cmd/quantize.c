@@ -38,6 +38,7 @@ enum {
     OPT_CALIB_TABLE,
     OPT_ACT_DTYPE,
     OPT_PLACEMENT,
+    OPT_FALLBACK_WEIGHTS,
     OPT_THREADS,
     OPT_NO_REDUCE_RANGE,
     OPT_REPORT,
@@ -135,6 +136,10 @@ static const cli_opt opts[] = {
     {"auto-fallback", OPT_AUTO_FALLBACK, no_argument, NULL,
      "when a gate breaks, return the most sensitive layers to float (ranked by one per-layer "
      "comparison, then bisected) until the gates hold"},
+    {"fallback-weights", OPT_FALLBACK_WEIGHTS, required_argument, "TYPE",
+     "static --auto-fallback: the weights of layers returned to float stay int8 (default: "
+     "weight-only, per channel, so the model stays small) or go back to float",
+     "int8|float"},
     {"budget", OPT_BUDGET, required_argument, "SECONDS", "time limit for --auto-fallback; the best model found is kept"},
     {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
     {"verbose", 'v', no_argument, NULL, "print what every pass did"},
@@ -258,6 +263,7 @@ typedef struct fallback_info {
     int evaluations;
     double seconds, one_eval;
     int satisfied;
+    int float_weights; /* int8 weights of the kept layers were not enough: float weights */
 } fallback_info;
 
 static void fallback_info_release(fallback_info *f)
@@ -282,6 +288,7 @@ typedef struct fallback_req {
     const cli_gates *gates;
     int threads;
     double budget;
+    hpcz_pipeline *post_float; /* the same with kept-weights=float, or NULL */
 } fallback_req;
 
 typedef struct keep_set {
@@ -555,6 +562,11 @@ static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **b
     double best_score = -INFINITY;
     bool hi_known = false;
     int rc = EXIT_OK;
+    /* layers returned to float keep int8 weights first; when even every
+     * layer so kept breaks the gates, their weights go back to float too */
+    fallback_req with_float = *r;
+    with_float.post = r->post_float;
+    const fallback_req *cur = r;
     while (lo < hi || !hi_known) {
         size_t k = hi_known ? lo + (hi - lo) / 2 : hi;
         if (hi_known && k == lo)
@@ -564,7 +576,7 @@ static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **b
             break;
         }
         keep_set ks = {all.names, k};
-        hpcz_model *cand = requantize(r, &ks, &err);
+        hpcz_model *cand = requantize(cur, &ks, &err);
         if (!cand) {
             rc = cli_error("auto-fallback: %s", err.msg);
             break;
@@ -595,6 +607,11 @@ static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **b
                 best_score = score;
             } else {
                 hpcz_model_free(cand);
+            }
+            if (!hi_known && cur == r && r->post_float) {
+                cur = &with_float;
+                fb->float_weights = 1;
+                continue;
             }
             if (!hi_known) {
                 hi_known = true; /* even all-float layers fail: nothing to bisect */
@@ -642,7 +659,8 @@ int cmd_quantize(int argc, char **argv)
     int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
     int allow_requant = 0, in_place = 0, threads = 0, force = 0, json_flag = 0;
     const char *json_file = NULL;
-    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8", *placement = "latency";
+    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8", *placement = "latency",
+               *fallback_weights = "int8";
     long long calib_samples = 0;
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
@@ -717,6 +735,9 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_PLACEMENT:
             placement = optarg;
+            break;
+        case OPT_FALLBACK_WEIGHTS:
+            fallback_weights = optarg;
             break;
         case OPT_THREADS: {
             long long t;
@@ -824,6 +845,9 @@ int cmd_quantize(int argc, char **argv)
         copts.bits = 8;
         copts.threads = threads;
     }
+    if (strcmp(fallback_weights, "int8") && strcmp(fallback_weights, "float"))
+        return cli_usage_error(&cmd_quantize_info, "--fallback-weights: '%s' is not int8 or float",
+                               fallback_weights);
     if (strcmp(placement, "latency") && strcmp(placement, "all"))
         return cli_usage_error(&cmd_quantize_info, "--placement: '%s' is not latency or all", placement);
     if (strcmp(act_dtype, "uint8") && strcmp(act_dtype, "int8"))
@@ -922,9 +946,10 @@ int cmd_quantize(int argc, char **argv)
         else if (is_static)
             snprintf(q, sizeof q,
                      "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                     "reduce-range=%s,clip=%s,placement=%s%s}",
+                     "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s}",
                      per_channel ? "true" : "false", weight_dtype, act_dtype,
-                     symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, placement, filt);
+                     symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, placement,
+                     fallback_weights, filt);
         else {
             char blk[32] = "";
             if (block)
@@ -1061,10 +1086,24 @@ int cmd_quantize(int argc, char **argv)
         orig->path = in;
     }
     if (auto_fallback) {
+        /* the same pipeline with kept-weights=float, for models whose int8
+         * weights alone already break the gates */
+        hpcz_pipeline *pl_float = NULL;
+        char *kw = strstr(spec, "kept-weights=int8");
+        if (kw) {
+            char fspec[sizeof spec + 8];
+            snprintf(fspec, sizeof fspec, "%.*skept-weights=float%s", (int)(kw - spec), spec,
+                     kw + strlen("kept-weights=int8"));
+            char *fq = strstr(fspec, "fold-bn,eliminate,");
+            if (!passes && fold && is_static && fq)
+                memmove(fq, fq + strlen("fold-bn,eliminate,"), strlen(fq + strlen("fold-bn,eliminate,")) + 1);
+            pl_float = hpcz_pipeline_parse(fspec, &err);
+        }
         fallback_req req = {orig, orig_bytes, orig_len, !passes && fold, pl, table, data, labels,
-                            &gates, threads, budget};
+                            &gates, threads, budget, pl_float};
         hpcz_model *better = NULL;
         rc = run_fallback(&req, m, &better, &fb);
+        hpcz_pipeline_free(pl_float);
         if (rc) {
             hpcz_pipeline_free(pl);
             goto done;
@@ -1206,8 +1245,11 @@ int cmd_quantize(int argc, char **argv)
             rc = cli_file_error(json, &err);
     }
     if (fb.n_kept && cli_verbosity >= 0) {
-        fprintf(stderr, "  auto-fallback: %zu layer%s kept float, %d evaluations in %.2f s (one evaluation: %.2f s)%s\n",
-                fb.n_kept, fb.n_kept == 1 ? "" : "s", fb.evaluations, fb.seconds, fb.one_eval,
+        fprintf(stderr, "  auto-fallback: %zu layer%s kept float (%s weights%s), %d evaluations in %.2f s "
+                "(one evaluation: %.2f s)%s\n",
+                fb.n_kept, fb.n_kept == 1 ? "" : "s", fb.float_weights ? "float" : "int8",
+                fb.float_weights ? ": with int8 weights even every layer broke the gates" : "",
+                fb.evaluations, fb.seconds, fb.one_eval,
                 fb.satisfied ? "" : ", gates still broken: kept the best model found");
         for (size_t i = 0; i < fb.n_kept; i++)
             fprintf(stderr, "    %s (%s): its output was at %.1f dB SQNR quantized\n", fb.kept[i],

@@ -1063,6 +1063,8 @@ typedef struct sq {
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
     double min_macs;    /* ... and those with fewer multiply-adds per sample */
     size_t n_placed_float;
+    bool kept_w8;       /* layers the caller keeps float keep int8 weights (weight-only) */
+    size_t n_kept_w8;
 } sq;
 
 /* node aux marks of the placement (reset when the pass ends) */
@@ -1562,6 +1564,28 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
+        size_t kwi;
+        weight_role krole;
+        if (s->kept_w8 && s->ctx->keep_float && s->ctx->keep_float(s->ctx->keep_float_user, n) &&
+            weight_of(n, &kwi, &krole)) {
+            /* returned to float by the caller (--auto-fallback): float
+             * activations, but the weights stay int8 as in weight-only mode,
+             * so the model keeps its size */
+            hpcz_value *wv = n->inputs[kwi];
+            hpcz_tensor *w = hpcz_value_const(wv);
+            if (w->numel >= s->wopt.min_size) {
+                qopts wo = s->wopt;
+                wo.reduce_range = false; /* no integer kernel reads these */
+                qstats qs = {0};
+                if ((st = quantize_one(wv->graph, wv, krole, &wo, s->ctx, &qs, s->err)) ||
+                    (st = drop_float_weight(wv->graph, wv))) {
+                    free(nodes);
+                    return st;
+                }
+                s->n_kept_w8++;
+            }
+            continue;
+        }
         if (kept_float(s, n) || is_shape_node(s, n) || n->aux == PLACED_FLOAT)
             continue;
         bool has_float = false;
@@ -1708,6 +1732,9 @@ static const hpcz_pass_opt static_opts[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
+    {"kept-weights", HPCZ_OPT_ENUM, "int8",
+     "weights of the nodes the caller keeps float (--auto-fallback): int8 weight-only, or float",
+     "int8|float", 0, 0},
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
@@ -1748,6 +1775,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
     s.placement_all = !strcmp(hpcz_pass_arg(a, "placement").s, "all");
+    s.kept_w8 = !strcmp(hpcz_pass_arg(a, "kept-weights").s, "int8");
     s.min_k = hpcz_pass_arg(a, "min-k").i;
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
@@ -1767,6 +1795,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
                        "%zu shape-arithmetic nodes left float, %zu left float by the latency placement",
                        s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape,
                        s.n_placed_float);
+    if (!st && s.n_kept_w8)
+        hpcz_pass_note(ctx, "quantize", "%zu layers kept float by the caller keep int8 weights "
+                       "(kept-weights=int8)", s.n_kept_w8);
     if (!st && !s.n_nodes && s.n_placed_float)
         hpcz_pass_note(ctx, "quantize",
                        "no op does enough work for int8 to be faster than float in ONNX Runtime: the "

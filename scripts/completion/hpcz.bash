@@ -91,10 +91,11 @@ _hpcz() {
         --min-cosine) return ;;
         --min-sqnr) return ;;
         --max-abs) return ;;
+        --fallback-weights) COMPREPLY=($(compgen -W "int8 float" -- "$cur")); return ;;
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'

@@ -336,6 +336,55 @@ def fp16_subgraph_checks():
             check(s > 40, "fp16 %s, branch %s: ONNX Runtime runs it, SQNR %.1f dB > 40" % (io, c, s))
 
 
+def fallback_checks():
+    """--auto-fallback returns the most sensitive layers to float until the
+    gate holds (checked again here in ONNX Runtime); their weights stay int8
+    (weight-only) so the model stays small, unless even every layer so kept
+    breaks the gate: then their weights go back to float, and it says so."""
+    calib = os.path.join(SAMPLES, "digits", "calib")
+    cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
+    xs = np.concatenate([np.load(os.path.join(calib, f)) for f in sorted(os.listdir(calib)) if f.endswith(".npy")])
+    ref = run(cnn, {"input": xs})[0]
+
+    def cos(path):
+        got = run(path, {"input": xs})[0]
+        return float(np.sum(ref * got) / np.sqrt(np.sum(ref * ref) * np.sum(got * got)))
+
+    def fallback(name, gate, *extra):
+        out = os.path.join(TMP, name)
+        r = subprocess.run([HPCZ, "quantize", cnn, "-o", out, "--mode", "static", "--calib", calib, "--placement",
+                            "all", "--auto-fallback", "--min-cosine", str(gate), *extra],
+                           capture_output=True, text=True)
+        line = [l for l in r.stderr.splitlines() if "auto-fallback:" in l]
+        return r.returncode, out, line[0].strip() if line else r.stderr.strip()[-200:]
+
+    def float_convs(path):
+        m = onnx.load(path)
+        dq = {n.output[0] for n in m.graph.node if n.op_type == "DequantizeLinear"}
+        qin = {n.output[0] for n in m.graph.node if n.op_type == "DequantizeLinear"
+               and any(p.op_type == "QuantizeLinear" and p.output[0] == n.input[0] for p in m.graph.node)}
+        convs = [n for n in m.graph.node if n.op_type in ("Conv", "Gemm")]
+        # a float layer: its input is not a quantized activation; its weight int8 or float
+        flt = [n for n in convs if n.input[0] not in qin]
+        return [n.input[1] in dq for n in flt], len(convs)
+
+    rc, out, line = fallback("fb_w8.onnx", 0.99996)
+    c = cos(out)
+    w8, total = float_convs(out)
+    check(rc == 0 and "kept float (int8 weights)" in line and c >= 0.99995,
+          "auto-fallback, gate 0.99996: holds in ORT (cosine %.6f), %s" % (c, line))
+    check(w8 and all(w8), "layers returned to float keep int8 weights (%d of %d layers float)" % (len(w8), total))
+    rc, out2, line = fallback("fb_f32.onnx", 0.99996, "--fallback-weights", "float")
+    w, _ = float_convs(out2)
+    check(rc == 0 and w and not any(w) and os.path.getsize(out2) > os.path.getsize(out),
+          "--fallback-weights float: float weights, a larger file (%d > %d bytes)"
+          % (os.path.getsize(out2), os.path.getsize(out)))
+    rc, out3, line = fallback("fb_strict.onnx", 0.999995)
+    c = cos(out3)
+    check(rc == 0 and "float weights: with int8 weights even every layer broke the gates" in line and c >= 0.99999,
+          "a gate int8 weights cannot meet: float weights, holds in ORT (cosine %.7f): %s" % (c, line))
+
+
 def logmel_checks():
     """Issue 11 defect 5: a log-mel front end on int16-range audio overflows
     float16 in its STFT Convs although every constant fits. With data (--calib
@@ -542,6 +591,7 @@ def main():
 
     logmel_checks()
     fp16_subgraph_checks()
+    fallback_checks()
     subgraph_constant_checks()
     static_checks()
     placement_checks()
