@@ -982,7 +982,10 @@ static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
         hpcz_pass_note(s->ctx, "quantize", "'%s': no calibrated range: kept float", v->name);
         return NULL;
     }
-    float amax = r ? fmaxf(-r->min, r->max) : 0;
+    /* the outlier test looks at what was seen: a method that clips (entropy,
+     * percentile, mse) must not turn an outlier-dominated tensor into an
+     * int8 one whose outliers are clamped */
+    float amax = r ? fmaxf(fmaxf(-r->min, r->max), fmaxf(-r->seen_min, r->seen_max)) : 0;
     if (r && s->outlier_ratio > 0 && r->abs_p99 > 0 && amax > s->outlier_ratio * r->abs_p99) {
         /* 99% of the values would share a few of the 256 levels: the
          * range is the outliers'. Activations have one scale, so no per-channel

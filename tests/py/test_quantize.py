@@ -217,6 +217,36 @@ def logmel_checks():
           "logmel fp16 without data says activations were not checked: " + r.stderr.strip()[-160:])
 
 
+def entropy_checks():
+    """Issue 11 defect 1: entropy calibration clamped a sigmoid gate whose
+    values sit away from zero to its smallest value (KL 0 between two equal
+    spikes), and clipped graph outputs; the model lost all accuracy."""
+    pat = os.path.join(SAMPLES, "patterns")
+    src = os.path.join(pat, "sigmoid_gate.onnx")
+    cal = os.path.join(TMP, "gate_calib")
+    os.makedirs(cal, exist_ok=True)
+    x = np.load(os.path.join(pat, "sigmoid_gate.input_input.npy"))
+    np.save(os.path.join(cal, "input.npy"), x)
+    ref = run(src, {"input": x})[0]
+    got = {}
+    for meth in ("minmax", "entropy", "percentile", "mse"):
+        out = quantize(src, "gate_%s.onnx" % meth, "--mode", "static", "--calib", cal, "--calib-method", meth)
+        got[meth] = sqnr(ref, run(out, {"input": x})[0]) if out else -99
+    # before the fix: entropy 1.2 dB, minmax 34.4
+    check(got["entropy"] > 25 and got["entropy"] > got["minmax"] - 9,
+          "sigmoid gate, entropy: SQNR %.1f dB (minmax %.1f, percentile %.1f, mse %.1f)"
+          % (got["entropy"], got["minmax"], got["percentile"], got["mse"]))
+    table = os.path.join(TMP, "gate_entropy.json")
+    r = subprocess.run([HPCZ, "calibrate", src, "-q", "--calib", cal, "--calib-method", "entropy", "-o", table],
+                       capture_output=True, text=True)
+    t = __import__("json").load(open(table))["tensors"] if r.returncode == 0 else {}
+    gate, outp = t.get("gate", {}), t.get("output", {})
+    check(gate.get("max", 0) >= gate.get("abs_p99", 1),
+          "entropy keeps the gate's range above its 99th percentile (%s)" % gate)
+    check(outp and outp["min"] == min(0, outp["seen_min"]) and outp["max"] == max(0, outp["seen_max"]),
+          "entropy leaves the graph output's range unclipped (%s)" % outp)
+
+
 def static_checks():
     calib = os.path.join(SAMPLES, "digits", "calib")
     cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
@@ -400,6 +430,7 @@ def main():
     logmel_checks()
     subgraph_constant_checks()
     static_checks()
+    entropy_checks()
     gptq_checks()
     dynamic_checks()
     shared_bias_check()
