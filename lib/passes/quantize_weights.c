@@ -915,6 +915,7 @@ typedef struct sq {
     hpcz_qrange act;
     bool act_symmetric;
     double outlier_ratio;   /* > 0: keep float when max|range| > ratio * p99.99 */
+    bool float_stem;        /* convs from < 4 to 17-31 channels stay float */
     hpcz_node **shape_nodes; /* float shape arithmetic: left float */
     size_t n_shape;
     size_t n_outliers;
@@ -1105,6 +1106,22 @@ static hpcz_status quantize_bias(sq *s, hpcz_node *n, float sx)
     return HPCZ_OK;
 }
 
+/* A plain (group 1) convolution reading fewer than 4 channels and writing 17
+ * to 31 stays float: ONNX Runtime 1.23's QLinearConv computes wrong values
+ * there (every 32nd output column of the channels past 16, off by up to 200
+ * levels; measured on every such shape tried, none outside it). ddddocr's
+ * 1-channel, 24-filter stem took the model from 25 to 4 dB output SQNR. */
+static bool float_stem(const hpcz_node *n)
+{
+    if (strcmp(n->op_type, "Conv") || n->n_inputs < 2 || !n->inputs[1])
+        return false;
+    const hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    return w && w->ndim >= 3 && w->dims[1] < 4 && w->dims[0] > 16 && w->dims[0] < 32 &&
+           hpcz_node_attr_int(n, "group", 1) == 1;
+}
+
+static bool kept_float(const sq *s, const hpcz_node *n);
+
 /* Relu (and Clip to [0, hi]) after a quantized op is folded into the op's
  * output quantization: a range that starts at 0 makes QuantizeLinear clamp
  * the negatives, exactly what the activation did (ONNX Runtime's quantizer
@@ -1134,8 +1151,24 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
         if (p && s->ctx->keep_float && (s->ctx->keep_float(s->ctx->keep_float_user, p) ||
                                          s->ctx->keep_float(s->ctx->keep_float_user, r)))
             continue;
-        if (!p || p->graph != g || !hpcz_filter_match(f, p) || v->aux != 1 || v->is_output ||
+        if (!p || p->graph != g || !hpcz_filter_match(f, p) || (s->float_stem && float_stem(p)) ||
+            v->aux != 1 || v->is_output ||
             !ry || ry->min != 0.0f || p->aux == -1)
+            continue;
+        /* the clamp is the QuantizeLinear a quantized reader puts on y: with
+         * a float reader (excluded, kept float, a float stem) the Relu stays */
+        bool readers_quantized = true;
+        for (size_t c = 0; c < g->n_nodes && readers_quantized; c++) {
+            hpcz_node *rd = g->nodes[c];
+            bool reads = false;
+            for (size_t j = 0; j < rd->n_inputs; j++)
+                reads |= rd->inputs[j] == y;
+            if (reads && (!hpcz_filter_match(f, rd) || kept_float(s, rd) ||
+                          (s->float_stem && float_stem(rd)) ||
+                          (rd->domain && *rd->domain && strcmp(rd->domain, "ai.onnx"))))
+                readers_quantized = false;
+        }
+        if (!readers_quantized)
             continue;
         static const char *const fusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul"};
         bool ok = false;
@@ -1229,6 +1262,14 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             continue;
         if (kept_float(s, n) || is_shape_node(s, n))
             continue;
+        if (s->float_stem && float_stem(n)) {
+            hpcz_pass_note(s->ctx, "quantize",
+                           "'%s' (Conv, %lld -> %lld channels) kept float: ONNX Runtime's QLinearConv "
+                           "miscomputes this shape", n->name ? n->name : "",
+                           (long long)hpcz_value_const(n->inputs[1])->dims[1],
+                           (long long)hpcz_value_const(n->inputs[1])->dims[0]);
+            continue;
+        }
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
             has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
@@ -1289,7 +1330,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n) || is_shape_node(s, n))
+        if (kept_float(s, n) || is_shape_node(s, n) || (s->float_stem && float_stem(n)))
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];
@@ -1339,6 +1380,7 @@ static const hpcz_pass_opt static_opts[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
+    {"float-stem", HPCZ_OPT_BOOL, "true", "keep convolutions from < 4 to 17-31 channels float (ONNX Runtime 1.23 miscomputes them in int8)", NULL, 0, 0},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
      "of |x| (0: never)", NULL, 0, 1e9},
@@ -1369,6 +1411,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.wopt.mse = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
     s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
+    s.float_stem = hpcz_pass_arg(a, "float-stem").b;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
