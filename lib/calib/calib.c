@@ -25,6 +25,8 @@ typedef struct tstat {
     uint64_t count;          /* all finite values */
     uint64_t seen;           /* all values, finite or not */
     uint64_t zeros;
+    double sum_min, sum_max; /* over samples (mean-minmax) */
+    uint64_t n_samples;
 } tstat;
 
 typedef struct observer {
@@ -34,6 +36,7 @@ typedef struct observer {
     hpcz_value *keys;
     size_t cap_keys;
     int failed;
+    int64_t batch;           /* samples in the running batch */
 } observer;
 
 static tstat *stat_for(observer *o, const char *name)
@@ -227,6 +230,32 @@ static void observe_floats(tstat *s, const float *x, int64_t n)
     }
 }
 
+/* Per-sample min and max, summed: slices along axis 0 when it is the batch
+ * axis (its size is the batch's sample count), else the tensor as one. */
+static void observe_samples(tstat *s, const float *x, int64_t numel, int64_t d0, int64_t batch)
+{
+    int64_t n = batch > 1 && d0 == batch && numel % batch == 0 ? batch : 1, per = numel / n;
+    for (int64_t b = 0; b < n; b++) {
+        float lo = INFINITY, hi = -INFINITY;
+        const float *xb = x + b * per;
+#ifdef CALIB_X86
+        if (__builtin_cpu_supports("avx2"))
+            minmax_avx2(xb, per, &lo, &hi);
+        else
+#endif
+            for (int64_t i = 0; i < per; i++)
+                if (isfinite(xb[i])) {
+                    lo = xb[i] < lo ? xb[i] : lo;
+                    hi = xb[i] > hi ? xb[i] : hi;
+                }
+        if (lo > hi)
+            continue;
+        s->sum_min += lo;
+        s->sum_max += hi;
+        s->n_samples++;
+    }
+}
+
 static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
 {
     (void)node;
@@ -234,8 +263,10 @@ static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const 
     if (a->dtype != HPCZ_DTYPE_FLOAT || !name)
         return;
     tstat *s = stat_for(o, name);
-    if (s)
+    if (s) {
         observe_floats(s, a->data, a->numel);
+        observe_samples(s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch);
+    }
 }
 
 /* ------------------------------------------------------------ methods */
@@ -383,6 +414,8 @@ hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_erro
         o->method = HPCZ_CALIB_ENTROPY;
     else if (!strcmp(s, "mse"))
         o->method = HPCZ_CALIB_MSE;
+    else if (!strcmp(s, "mean-minmax"))
+        o->method = HPCZ_CALIB_MEAN_MINMAX;
     else if (!strncmp(s, "percentile", 10) && (s[10] == 0 || s[10] == ':')) {
         o->method = HPCZ_CALIB_PERCENTILE;
         if (s[10] == ':') {
@@ -394,8 +427,8 @@ hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_erro
         }
     } else {
         return hpcz_fail(err, HPCZ_ERR_USAGE,
-                         "'%s' is not a calibration method (minmax, moving-minmax, percentile:P, "
-                         "entropy, mse)",
+                         "'%s' is not a calibration method (minmax, mean-minmax, moving-minmax, "
+                         "percentile:P, entropy, mse)",
                          s);
     }
     return HPCZ_OK;
@@ -412,6 +445,8 @@ static const char *method_text(const hpcz_calib_opts *o, char *buf, size_t cap)
         return "entropy";
     case HPCZ_CALIB_MSE:
         return "mse";
+    case HPCZ_CALIB_MEAN_MINMAX:
+        return "mean-minmax";
     case HPCZ_CALIB_PERCENTILE:
         snprintf(buf, cap, "percentile:%g", o->percentile);
         return buf;
@@ -448,6 +483,12 @@ static void choose(const tstat *s, const hpcz_calib_opts *o, hpcz_calib_range *r
         break;
     case HPCZ_CALIB_MSE:
         t = mse_amax(s, levels, lo >= 0);
+        break;
+    case HPCZ_CALIB_MEAN_MINMAX:
+        if (s->n_samples) {
+            lo = s->sum_min / (double)s->n_samples;
+            hi = s->sum_max / (double)s->n_samples;
+        }
         break;
     }
     if (t >= 0) {
@@ -514,6 +555,13 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
                 hpcz_array_release(&ins[i]);
             break;
         }
+        ob.batch = (int64_t)n;
+        for (size_t i = 0; i < n_in; i++)
+            if (ins[i].dtype == HPCZ_DTYPE_FLOAT) {
+                tstat *s = stat_for(&ob, hpcz_plan_input(plan, i)->name);
+                if (s)
+                    observe_samples(s, ins[i].data, ins[i].numel, ins[i].ndim ? ins[i].dims[0] : 1, ob.batch);
+            }
         st = hpcz_plan_run(plan, ins, outs, err);
         for (size_t i = 0; i < n_in; i++)
             hpcz_array_release(&ins[i]);

@@ -916,6 +916,8 @@ typedef struct sq {
     bool act_symmetric;
     double outlier_ratio;   /* > 0: keep float when max|range| > ratio * p99.99 */
     bool float_stem;        /* convs from < 4 to 17-31 channels stay float */
+    bool rr_auto;           /* reduce-range=auto: per layer, from the saturation risk */
+    size_t n_wlayers, n_reduced;
     hpcz_node **shape_nodes; /* float shape arithmetic: left float */
     size_t n_shape;
     size_t n_outliers;
@@ -1245,6 +1247,81 @@ static bool is_shape_node(const sq *s, const hpcz_node *n)
     return false;
 }
 
+/* Reduce range per layer (reduce-range=auto). x86 without VNNI multiplies
+ * uint8 activations by int8 weights with vpmaddubsw, which adds two products
+ * in int16 and saturates past 32767. The risk of a layer is its largest pair
+ * of neighbouring full-range weight codes along the reduction axis (and, for
+ * convolutions, in memory order: NCHW im2col pairs those), times the
+ * activation code that 99% of the calibration values stay below (zero point
+ * plus the 99th percentile of |x| over the scale). Layers past 32767 get
+ * weights within [-64, 64]; the others keep all 8 bits. */
+static bool pair_saturation_risk(sq *s, const hpcz_node *n, const hpcz_tensor *w, weight_role role,
+                                 double *risk_out)
+{
+    *risk_out = 0;
+    const hpcz_value *xv = n->n_inputs ? n->inputs[0] : NULL;
+    const hpcz_calib_range *r = xv ? hpcz_calib_find(s->calib, xv->name) : NULL;
+    double code = 255;
+    if (r) {
+        float scale;
+        int zp;
+        hpcz_qparams_for(r->min, r->max, s->act, s->act_symmetric, &scale, &zp);
+        double hi = r->abs_p99 > 0 && r->abs_p99 < r->max ? r->abs_p99 : r->max;
+        if (scale > 0) {
+            int lo_code = s->act.dtype == HPCZ_DTYPE_INT8 ? 128 : 0; /* |code| for int8 */
+            code = fabs(zp + hi / scale);
+            if (lo_code)
+                code = fmax(code, fabs(zp + fmax(-r->max, r->min) / scale));
+        }
+        if (code > (s->act.dtype == HPCZ_DTYPE_INT8 ? 128 : 255))
+            code = s->act.dtype == HPCZ_DTYPE_INT8 ? 128 : 255;
+    }
+    const float *d = hpcz_tensor_data((hpcz_tensor *)w, s->err);
+    if (!d)
+        return true;
+    int ca = role.channel_axis, ra = role.reduce_axis;
+    int64_t nch = w->dims[ca];
+    int64_t inner_c = 1, inner_r = 1;
+    for (int k = ca + 1; k < w->ndim; k++)
+        inner_c *= w->dims[k];
+    for (int k = ra + 1; k < w->ndim; k++)
+        inner_r *= w->dims[k];
+    double *amax = calloc((size_t)nch, sizeof *amax);
+    if (!amax)
+        return true;
+    for (int64_t i = 0; i < w->numel; i++) {
+        int64_t c = s->wopt.per_channel ? (i / inner_c) % nch : 0;
+        double a = fabs(d[i]);
+        if (a > amax[c])
+            amax[c] = a;
+    }
+    if (!s->wopt.per_channel)
+        for (int64_t c = 1; c < nch; c++)
+            amax[c] = amax[0];
+    double worst = 0;
+    for (int64_t i = 0; i < w->numel; i++) {
+        int64_t c = (i / inner_c) % nch;
+        double sc = amax[s->wopt.per_channel ? c : 0] / 127.0;
+        if (!(sc > 0))
+            continue;
+        double qi = fabs(nearbyint(d[i] / sc));
+        /* the next element along the reduction axis (same other coordinates) */
+        int64_t rix = (i / inner_r) % w->dims[ra];
+        if (rix % 2 == 0 && rix + 1 < w->dims[ra]) {
+            double qj = fabs(nearbyint(d[i + inner_r] / sc));
+            worst = fmax(worst, qi + qj);
+        }
+        /* the next element in memory within the channel's block (im2col order) */
+        if (ca == 0 && (i % inner_c) % 2 == 0 && (i % inner_c) + 1 < inner_c) {
+            double qj = fabs(nearbyint(d[i + 1] / sc));
+            worst = fmax(worst, qi + qj);
+        }
+    }
+    free(amax);
+    *risk_out = worst * code;
+    return worst * code > 32767;
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
@@ -1284,7 +1361,20 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             hpcz_tensor *w = hpcz_value_const(wv);
             if (w->numel >= s->wopt.min_size) {
                 qstats qs = {0};
-                if ((st = quantize_one(wv->graph, wv, role, &s->wopt, s->ctx, &qs, s->err)) ||
+                qopts wo = s->wopt;
+                if (s->rr_auto && wo.dtype == HPCZ_DTYPE_INT8) {
+                    double risk;
+                    wo.reduce_range = pair_saturation_risk(s, n, w, role, &risk);
+                    if (s->err->status) {
+                        free(nodes);
+                        return s->err->status;
+                    }
+                    s->n_wlayers++;
+                    s->n_reduced += wo.reduce_range;
+                    hpcz_pass_note(s->ctx, "quantize", "'%s': u8*s8 pair sums up to %.0f: %s", n->name ? n->name : "",
+                                   risk, wo.reduce_range ? "weights within [-64, 64]" : "full-range weights");
+                }
+                if ((st = quantize_one(wv->graph, wv, role, &wo, s->ctx, &qs, s->err)) ||
                     (st = drop_float_weight(wv->graph, wv))) {
                     free(nodes);
                     return st;
@@ -1374,7 +1464,9 @@ static const hpcz_pass_opt static_opts[] = {
     {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
     {"act-dtype", HPCZ_OPT_ENUM, "uint8", "integer type of the activations", "uint8|int8", 0, 0},
     {"act-symmetric", HPCZ_OPT_BOOL, "false", "activations with zero point 0 (else asymmetric)", NULL, 0, 0},
-    {"reduce-range", HPCZ_OPT_BOOL, "false", "weights within [-64, 64], for u8*s8 engines without VNNI", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_ENUM, "auto",
+     "weights within [-64, 64] (for u8*s8 engines without VNNI): always, never, or per layer where "
+     "the calibrated activations could saturate 16-bit pair sums", "auto|true|false", 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"op-types", HPCZ_OPT_STRING, NULL, "ops that run in int8 (default: Conv, Gemm, MatMul, Add, Mul, pooling, Concat, activations, reshapes)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -1400,7 +1492,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.calib = ctx->calib;
     s.ctx = ctx;
     s.err = err;
-    bool reduce = hpcz_pass_arg(a, "reduce-range").b;
+    const char *rr = hpcz_pass_arg(a, "reduce-range").s;
+    bool reduce = !strcmp(rr, "true");
+    s.rr_auto = !strcmp(rr, "auto");
     s.act_symmetric = hpcz_pass_arg(a, "act-symmetric").b;
     int act = !strcmp(hpcz_pass_arg(a, "act-dtype").s, "int8") ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8;
     s.act = hpcz_qrange_of(act, 0, 0);
@@ -1428,6 +1522,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
                        "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "
                        "%zu shape-arithmetic nodes left float",
                        s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape);
+    if (!st && s.rr_auto && s.n_wlayers)
+        hpcz_pass_note(ctx, "quantize", "reduce-range auto: %zu of %zu weight layers within [-64, 64] "
+                       "(u8*s8 pair sums could pass 32767), the others full range", s.n_reduced, s.n_wlayers);
     hpcz_filter_release(&f);
     free(s.from);
     free(s.to);
