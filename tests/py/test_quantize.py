@@ -346,6 +346,18 @@ def reduce_range_checks():
         pairs = xq[:, 0::2, None] * wq[None, 0::2, :] + xq[:, 1::2, None] * wq[None, 1::2, :]
         return int((np.abs(pairs) > 32767).sum())
 
+    # mean-minmax: the mean over samples of each sample's min and max (NNCF's estimator)
+    table = os.path.join(TMP, "rr_mean.json")
+    r = subprocess.run([HPCZ, "calibrate", src, "-q", "--calib", cal, "--calib-method", "mean-minmax", "-o", table],
+                       capture_output=True, text=True)
+    t = __import__("json").load(open(table))["tensors"] if r.returncode == 0 else {}
+    want = (float(np.minimum(b.min(axis=1), 0).mean()), float(b.max(axis=1).mean()))
+    got = (t.get("b", {}).get("min"), t.get("b", {}).get("max"))
+    check(got[1] is not None and abs(got[1] - want[1]) < 1e-5 and got[0] == 0,
+          "mean-minmax: input b's range is the mean of the per-sample maxima %s (want %s)" % (got, want))
+    y2 = run(src, {"a": a, "b": b})[1]
+    check(abs(t.get("y2", {}).get("max", 0) - y2.max()) < 1e-5,
+          "mean-minmax: a graph output keeps its seen range (%s)" % t.get("y2"))
     auto = quantize(src, "rr_auto.onnx", "--mode", "static", "--calib", cal)
     full = quantize(src, "rr_full.onnx", "--mode", "static", "--calib", cal, "--no-reduce-range")
     red = quantize(src, "rr_red.onnx", "--mode", "static", "--calib", cal, "--reduce-range")
