@@ -918,6 +918,7 @@ typedef struct sq {
     bool float_stem;        /* convs from < 4 to 17-31 channels stay float */
     bool rr_auto;           /* reduce-range=auto: per layer, from the saturation risk */
     size_t n_wlayers, n_reduced;
+    size_t n_before_log;
     hpcz_node **shape_nodes; /* float shape arithmetic: left float */
     size_t n_shape;
     size_t n_outliers;
@@ -1322,6 +1323,32 @@ static bool pair_saturation_risk(sq *s, const hpcz_node *n, const hpcz_tensor *w
     return worst * code > 32767;
 }
 
+/* A node whose results only a Log reads stays float: the range before a
+ * Log spans decades (a mel power spectrum: 1e-10 to 1e8), int8's error is
+ * absolute and Log makes it relative, so the small values (most of them)
+ * come out wrong (oww_melspec: the log-mel lost everything, 1.6 dB). */
+static bool feeds_only_log(const hpcz_graph *g, const hpcz_node *n)
+{
+    bool any = false;
+    for (size_t k = 0; k < n->n_outputs; k++) {
+        const hpcz_value *v = n->outputs[k];
+        if (!v)
+            continue;
+        if (v->is_output)
+            return false;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const hpcz_node *c = g->nodes[i];
+            for (size_t j = 0; j < c->n_inputs; j++)
+                if (c->inputs[j] == v) {
+                    if (strcmp(c->op_type, "Log"))
+                        return false;
+                    any = true;
+                }
+        }
+    }
+    return any;
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
@@ -1339,6 +1366,12 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             continue;
         if (kept_float(s, n) || is_shape_node(s, n))
             continue;
+        if (feeds_only_log(g, n)) {
+            s->n_before_log++;
+            hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) kept float: only a Log reads it", n->name ? n->name : "",
+                           n->op_type);
+            continue;
+        }
         if (s->float_stem && float_stem(n)) {
             hpcz_pass_note(s->ctx, "quantize",
                            "'%s' (Conv, %lld -> %lld channels) kept float: ONNX Runtime's QLinearConv "
@@ -1420,7 +1453,8 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n) || is_shape_node(s, n) || (s->float_stem && float_stem(n)))
+        if (kept_float(s, n) || is_shape_node(s, n) || (s->float_stem && float_stem(n)) ||
+            feeds_only_log(g, n))
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];
