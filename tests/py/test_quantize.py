@@ -279,6 +279,24 @@ def stem_conv_checks():
     check(stem and not any("DequantizeLinear" in (i or "") for i in stem[0].input[1:2]) and
           any(n.name == "proj" and n.input[1].endswith("dequantized") for n in q.graph.node),
           "the stem conv stays float, the next conv is int8")
+    # the same stem behind an NHWC -> NCHW Transpose (a TensorFlow export): a
+    # quantized Transpose would hand ORT a DequantizeLinear in front of the float
+    # stem, and ORT quantizes the stem's weights itself into the broken kernel
+    nodes_t = [helper.make_node("Transpose", ["x_nhwc"], ["x"], name="to_nchw", perm=[0, 3, 1, 2])] + nodes
+    gt = helper.make_graph(nodes_t, "stem_nhwc",
+                           [helper.make_tensor_value_info("x_nhwc", TensorProto.FLOAT, ["N", 64, 192, 1])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 32, 96])], [w1, b1, w2])
+    mt = helper.make_model(gt, opset_imports=[helper.make_opsetid("", 13)])
+    mt.ir_version = 8
+    src_t = os.path.join(TMP, "stem_nhwc.onnx")
+    onnx.save(mt, src_t)
+    cal_t = os.path.join(TMP, "stem_nhwc_calib")
+    os.makedirs(cal_t, exist_ok=True)
+    xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    np.save(os.path.join(cal_t, "x_nhwc.npy"), xt)
+    out_t = quantize(src_t, "stem_nhwc_s8.onnx", "--mode", "static", "--calib", cal_t)
+    got_t = run(out_t, {"x_nhwc": xt})[0] if out_t else ref * 0
+    check(sqnr(ref, got_t) > 25, "the stem behind an NHWC Transpose: ORT output SQNR %.1f dB" % sqnr(ref, got_t))
     out = os.path.join(TMP, "stem_forced.onnx")
     r = subprocess.run([HPCZ, "quantize", src, "-o", out, "-q", "--mode", "static", "--calib", cal,
                         "--passes", "quantize-static{float-stem=false},dce"], capture_output=True, text=True)
