@@ -919,6 +919,7 @@ typedef struct sq {
     bool rr_auto;           /* reduce-range=auto: per layer, from the saturation risk */
     size_t n_wlayers, n_reduced;
     size_t n_before_log;
+    bool has_log;
     hpcz_node **shape_nodes; /* float shape arithmetic: left float */
     size_t n_shape;
     size_t n_outliers;
@@ -1327,8 +1328,10 @@ static bool pair_saturation_risk(sq *s, const hpcz_node *n, const hpcz_tensor *w
  * Log spans decades (a mel power spectrum: 1e-10 to 1e8), int8's error is
  * absolute and Log makes it relative, so the small values (most of them)
  * come out wrong (oww_melspec: the log-mel lost everything, 1.6 dB). */
-static bool feeds_only_log(const hpcz_graph *g, const hpcz_node *n)
+static bool feeds_only_log(const sq *s, const hpcz_graph *g, const hpcz_node *n)
 {
+    if (!s->has_log) /* the scan below is quadratic: most graphs have no Log */
+        return false;
     bool any = false;
     for (size_t k = 0; k < n->n_outputs; k++) {
         const hpcz_value *v = n->outputs[k];
@@ -1386,6 +1389,8 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
     hpcz_status st;
     fold_activations(s, f);
     find_shape_nodes(s);
+    for (size_t i = 0; i < g->n_nodes && !s->has_log; i++)
+        s->has_log = !strcmp(g->nodes[i]->op_type, "Log");
     size_t n0 = g->n_nodes;
     hpcz_node **nodes = malloc((n0 ? n0 : 1) * sizeof *nodes);
     if (!nodes)
@@ -1402,7 +1407,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
                            n->name ? n->name : "", n->op_type);
             continue;
         }
-        if (feeds_only_log(g, n)) {
+        if (feeds_only_log(s, g, n)) {
             s->n_before_log++;
             hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) kept float: only a Log reads it", n->name ? n->name : "",
                            n->op_type);
@@ -1490,7 +1495,7 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
         if (kept_float(s, n) || is_shape_node(s, n) || (s->float_stem && float_stem(n)) ||
-            feeds_only_log(g, n) || feeds_only_float_stems(s, n))
+            feeds_only_log(s, g, n) || feeds_only_float_stems(s, n))
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];
