@@ -37,6 +37,7 @@ typedef struct observer {
     size_t cap_keys;
     int failed;
     int64_t batch;           /* samples in the running batch */
+    int per_sample;          /* track each sample's min and max (mean-minmax only: one more pass) */
 } observer;
 
 static tstat *stat_for(observer *o, const char *name)
@@ -265,7 +266,8 @@ static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const 
     tstat *s = stat_for(o, name);
     if (s) {
         observe_floats(s, a->data, a->numel);
-        observe_samples(s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch);
+        if (o->per_sample)
+            observe_samples(s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch);
     }
 }
 
@@ -556,7 +558,8 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
             break;
         }
         ob.batch = (int64_t)n;
-        for (size_t i = 0; i < n_in; i++)
+        ob.per_sample = o->method == HPCZ_CALIB_MEAN_MINMAX;
+        for (size_t i = 0; i < n_in && ob.per_sample; i++)
             if (ins[i].dtype == HPCZ_DTYPE_FLOAT) {
                 tstat *s = stat_for(&ob, hpcz_plan_input(plan, i)->name);
                 if (s)
