@@ -24,8 +24,9 @@ static const cli_opt opts[] = {
     {"calib-samples", OPT_SAMPLES, required_argument, "N", "use at most N samples"},
     CLI_DIM_OPTION,
     {"calib-method", OPT_METHOD, required_argument, "M",
-     "minmax (default), moving-minmax, percentile:99.99, entropy or mse",
-     "minmax|moving-minmax|entropy|mse"},
+     "minmax (default), mean-minmax (the mean of each sample's min and max), moving-minmax, "
+     "percentile:99.99, entropy or mse",
+     "minmax|mean-minmax|moving-minmax|entropy|mse"},
     {"no-fold", OPT_NO_FOLD, no_argument, NULL,
      "measure the model as it is (by default BatchNorm is folded and no-op nodes removed first, "
      "as hpcz quantize does)"},

@@ -71,8 +71,9 @@ static const cli_opt opts[] = {
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
     CLI_DIM_OPTION,
     {"calib-method", OPT_CALIB_METHOD, required_argument, "M",
-     "minmax (default), moving-minmax, percentile:99.99, entropy or mse",
-     "minmax|moving-minmax|entropy|mse"},
+     "minmax (default), mean-minmax (the mean of each sample's min and max), moving-minmax, "
+     "percentile:99.99, entropy or mse",
+     "minmax|mean-minmax|moving-minmax|entropy|mse"},
     {"calib-table", OPT_CALIB_TABLE, required_argument, "FILE",
      "reuse ranges from 'hpcz calibrate' instead of calibrating", NULL, "json"},
     {"act-dtype", OPT_ACT_DTYPE, required_argument, "TYPE", "static: uint8 (default) or int8 activations (asymmetric unless --symmetric)",
@@ -97,9 +98,11 @@ static const cli_opt opts[] = {
      "int8 or uint8 weights (default int8; uint8 with per-column zero points in dynamic mode)",
      "int8|uint8"},
     {"reduce-range", OPT_REDUCE_RANGE, no_argument, NULL,
-     "weights within [-64, 64], for engines that add u8*s8 pairs in 16 bits (x86 without VNNI: ONNX "
-     "Runtime's kernels saturate otherwise); default in static mode"},
-    {"no-reduce-range", OPT_NO_REDUCE_RANGE, no_argument, NULL, "full 8-bit weights in static mode"},
+     "weights within [-64, 64] in every layer, for engines that add u8*s8 pairs in 16 bits (x86 "
+     "without VNNI: ONNX Runtime's kernels saturate otherwise). Static mode's default decides per "
+     "layer: reduced where the largest pair of neighbouring weight codes times the activation code "
+     "99% of the calibration values stay below passes 32767, full range elsewhere"},
+    {"no-reduce-range", OPT_NO_REDUCE_RANGE, no_argument, NULL, "full 8-bit weights in every layer"},
     {"block-size", OPT_BLOCK_SIZE, required_argument, "N",
      "weights in blocks of N along the reduction axis: 16..1024, power of 2 (int4: default 32; "
      "int8 weight-only: per channel unless given)"},
@@ -876,8 +879,11 @@ int cmd_quantize(int argc, char **argv)
      * Runtime runs them with u8*u8 kernels, which do not saturate) */
     if (!weight_dtype)
         weight_dtype = is_dynamic ? "uint8" : "int8";
-    if (reduce_range < 0) /* u8*s8 pair saturation on x86 without VNNI, see --help */
-        reduce_range = is_static || (is_dynamic && !strcmp(weight_dtype, "int8"));
+    /* u8*s8 pair saturation on x86 without VNNI, see --help: static mode
+     * decides per layer (reduce-range=auto) unless told */
+    const char *static_rr = reduce_range < 0 ? "auto" : reduce_range ? "true" : "false";
+    if (reduce_range < 0)
+        reduce_range = is_dynamic && !strcmp(weight_dtype, "int8");
     if (!fp16 && !int4 && strcmp(dtype, "int8"))
         return cli_usage_error(&cmd_quantize_info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
     if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
@@ -948,8 +954,8 @@ int cmd_quantize(int argc, char **argv)
                      "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
                      "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s}",
                      per_channel ? "true" : "false", weight_dtype, act_dtype,
-                     symmetric == 1 ? "true" : "false", reduce_range ? "true" : "false", clip, placement,
-                     fallback_weights, filt);
+                     symmetric == 1 ? "true" : "false", static_rr, clip, placement, fallback_weights,
+                     filt);
         else {
             char blk[32] = "";
             if (block)

@@ -883,7 +883,8 @@ typedef enum hpcz_calib_method {
     HPCZ_CALIB_MOVING_MINMAX, /* exponential moving average of per-batch min/max */
     HPCZ_CALIB_PERCENTILE,
     HPCZ_CALIB_ENTROPY,       /* KL-divergence threshold (TensorRT's method) */
-    HPCZ_CALIB_MSE            /* clipping that minimises the expected squared error */
+    HPCZ_CALIB_MSE,           /* clipping that minimises the expected squared error */
+    HPCZ_CALIB_MEAN_MINMAX    /* mean over samples of each sample's min and max (NNCF's default) */
 } hpcz_calib_method;
 
 typedef struct hpcz_calib_opts {

@@ -279,6 +279,7 @@ _NUMPY_OPS: Dict[str, Callable] = {
     "Pow": _binary(np.power),
     "MatMul": _binary(np.matmul),
     "Relu": _unary(lambda x: np.maximum(x, 0)),
+    "Sigmoid": _unary(lambda x: 1 / (1 + np.exp(-x))),
     "Sqrt": _unary(np.sqrt),
     "Log": _unary(np.log),
     "Erf": _unary(erf),
@@ -689,6 +690,53 @@ def make_logmel_int16(r: np.random.Generator):
     return model, {"": (feeds, run_reference(model, feeds))}
 
 
+def make_sigmoid_gate(r: np.random.Generator):
+    """A squeeze-and-excitation block (as in MobileNetV3 / PP-OCR): Conv+Relu,
+    GlobalAveragePool, a 1x1 Conv and a Sigmoid gate that scales the channels,
+    then a 1x1 Conv. The gate's few values (32 samples x 8 channels) sit in
+    about [0.2, 0.9], away from zero. TensorRT-style entropy calibration (hpcz
+    before issue 11 defect 1) compared candidate and reference only below the
+    threshold; at the first candidate holding the smallest gate value, both
+    were the same single spike, KL 0, and the gate was clamped to its smallest
+    value. The gate bias is shifted (a fixed search) so that the smallest
+    value is alone in bin 8k+7 of the 2048-bin histogram, where the candidate
+    search lands. The input holds 32 samples: it is the calibration data."""
+    c, hw, n, nbins = 8, 6, 32, 2048
+    w1 = (r.standard_normal((c, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    b1 = (r.standard_normal(c) * 0.1).astype(np.float32)
+    w2 = (r.standard_normal((c, c, 1, 1)) * 2.0 / np.sqrt(c)).astype(np.float32)
+    b2 = (r.standard_normal(c) * 0.3).astype(np.float32)
+    w3 = (r.standard_normal((4, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    x = r.standard_normal((n, c, hw, hw)).astype(np.float32)
+    pooled = np.maximum(np.einsum("oi,nihw->nohw", w1[:, :, 0, 0], x) + b1[None, :, None, None], 0).mean(axis=(2, 3))
+    for shift in np.arange(0, 1, 0.005, dtype=np.float32):
+        gate = 1 / (1 + np.exp(-(pooled @ w2[:, :, 0, 0].T + b2 + shift)))
+        pos = np.sort(gate.ravel() * nbins / gate.max())
+        if int(pos[0]) >= 128 and int(pos[0]) % 8 == 7 and 0.2 < pos[0] % 1 < 0.8 and pos[1] > int(pos[0]) + 1.2:
+            b2 = b2 + shift
+            break
+    else:
+        raise AssertionError("sigmoid_gate: no bias shift puts the smallest gate value alone in a bin 8k+7")
+    inits = [numpy_helper.from_array(v, k) for k, v in
+             (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2), ("w3", w3))]
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["conv1"], name="conv1"),
+        helper.make_node("Relu", ["conv1"], ["relu1"], name="relu1"),
+        helper.make_node("GlobalAveragePool", ["relu1"], ["pooled"], name="squeeze"),
+        helper.make_node("Conv", ["pooled", "w2", "b2"], ["excite"], name="excite"),
+        helper.make_node("Sigmoid", ["excite"], ["gate"], name="gate"),
+        helper.make_node("Mul", ["relu1", "gate"], ["scaled"], name="scale"),
+        helper.make_node("Conv", ["scaled", "w3"], ["output"], name="project"),
+    ]
+    g = helper.make_graph(
+        nodes, "sigmoid_gate",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c, hw, hw])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 4, hw, hw])],
+        initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hpcz make_samples.py")
+    feeds = {"input": x}
+    return model, {"": (feeds, run_reference(model, feeds))}
+
 def make_patterns(out: Path) -> dict:
     """Write samples/patterns/: models, seeded inputs, expected outputs, manifest.json.
 
@@ -719,6 +767,7 @@ def make_patterns(out: Path) -> dict:
             dynamic_axes={"input": {0: "batch", 1: "seq"}, "output": {0: "batch", 1: "seq"}},
         ),
         "logmel_int16": lambda: make_logmel_int16(r),
+        "sigmoid_gate": lambda: make_sigmoid_gate(r),
     }
 
     manifest = {}

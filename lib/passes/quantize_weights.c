@@ -1050,6 +1050,11 @@ typedef struct sq {
     hpcz_qrange act;
     bool act_symmetric;
     double outlier_ratio;   /* > 0: keep float when max|range| > ratio * p99.99 */
+    bool float_stem;        /* convs from < 4 to 17-31 channels stay float */
+    bool rr_auto;           /* reduce-range=auto: per layer, from the saturation risk */
+    size_t n_wlayers, n_reduced;
+    size_t n_before_log;
+    bool has_log;
     hpcz_node **shape_nodes; /* float shape arithmetic: left float */
     size_t n_shape;
     size_t n_outliers;
@@ -1126,7 +1131,10 @@ static hpcz_value *act_qdq(sq *s, hpcz_value *v, float *scale_out)
         hpcz_pass_note(s->ctx, "quantize", "'%s': no calibrated range: kept float", v->name);
         return NULL;
     }
-    float amax = r ? fmaxf(-r->min, r->max) : 0;
+    /* the outlier test looks at what was seen: a method that clips (entropy,
+     * percentile, mse) must not turn an outlier-dominated tensor into an
+     * int8 one whose outliers are clamped */
+    float amax = r ? fmaxf(fmaxf(-r->min, r->max), fmaxf(-r->seen_min, r->seen_max)) : 0;
     if (r && s->outlier_ratio > 0 && r->abs_p99 > 0 && amax > s->outlier_ratio * r->abs_p99) {
         /* 99% of the values would share a few of the 256 levels: the
          * range is the outliers'. Activations have one scale, so no per-channel
@@ -1246,6 +1254,22 @@ static hpcz_status quantize_bias(sq *s, hpcz_node *n, float sx)
     return HPCZ_OK;
 }
 
+/* A plain (group 1) convolution reading fewer than 4 channels and writing 17
+ * to 31 stays float: ONNX Runtime 1.23's QLinearConv computes wrong values
+ * there (every 32nd output column of the channels past 16, off by up to 200
+ * levels; measured on every such shape tried, none outside it). ddddocr's
+ * 1-channel, 24-filter stem took the model from 25 to 4 dB output SQNR. */
+static bool float_stem(const hpcz_node *n)
+{
+    if (strcmp(n->op_type, "Conv") || n->n_inputs < 2 || !n->inputs[1])
+        return false;
+    const hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    return w && w->ndim >= 3 && w->dims[1] < 4 && w->dims[0] > 16 && w->dims[0] < 32 &&
+           hpcz_node_attr_int(n, "group", 1) == 1;
+}
+
+static bool kept_float(const sq *s, const hpcz_node *n);
+
 /* Relu (and Clip to [0, hi]) after a quantized op is folded into the op's
  * output quantization: a range that starts at 0 makes QuantizeLinear clamp
  * the negatives, exactly what the activation did (ONNX Runtime's quantizer
@@ -1275,11 +1299,27 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
         if (p && s->ctx->keep_float && (s->ctx->keep_float(s->ctx->keep_float_user, p) ||
                                          s->ctx->keep_float(s->ctx->keep_float_user, r)))
             continue;
-        if (!p || p->graph != g || !hpcz_filter_match(f, p) || v->aux != 1 || v->is_output ||
-            !ry || ry->min != 0.0f || p->aux != PLACED_INT8)
+        if (!p || p->graph != g || !hpcz_filter_match(f, p) || (s->float_stem && float_stem(p)) ||
+            v->aux != 1 || v->is_output || !ry || ry->min != 0.0f || p->aux != PLACED_INT8)
             continue;
         if (s->outlier_ratio > 0 && ry->abs_p99 > 0 && fmaxf(-ry->min, ry->max) > s->outlier_ratio * ry->abs_p99)
             continue; /* its output would stay float: nothing would clamp */
+        /* the clamp is the QuantizeLinear a quantized reader puts on y: with
+         * a float reader (excluded, kept float, placed float, a float stem)
+         * the Relu stays */
+        bool readers_quantized = true;
+        for (size_t c = 0; c < g->n_nodes && readers_quantized; c++) {
+            hpcz_node *rd = g->nodes[c];
+            bool reads = false;
+            for (size_t j = 0; j < rd->n_inputs; j++)
+                reads |= rd->inputs[j] == y;
+            if (reads && (!hpcz_filter_match(f, rd) || kept_float(s, rd) || rd->aux == PLACED_FLOAT ||
+                          (s->float_stem && float_stem(rd)) ||
+                          (rd->domain && *rd->domain && strcmp(rd->domain, "ai.onnx"))))
+                readers_quantized = false;
+        }
+        if (!readers_quantized)
+            continue;
         static const char *const fusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul"};
         bool ok = false;
         for (size_t k = 0; k < HPCZ_ARRAY_SIZE(fusable); k++)
@@ -1488,6 +1528,23 @@ static bool feeds_singular_op(hpcz_graph *g, const hpcz_value *v)
     return false;
 }
 
+static bool feeds_only_log(const sq *s, const hpcz_graph *g, const hpcz_node *n);
+
+/* Whether v feeds a node kept float because only a Log reads it (the Add
+ * of a log-mel's "+ eps"): v then stays exact for it too. */
+static bool feeds_log_chain(const sq *s, hpcz_graph *g, const hpcz_value *v)
+{
+    if (!s->has_log)
+        return false;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *c = g->nodes[i];
+        for (size_t j = 0; j < c->n_inputs; j++)
+            if (c->inputs[j] == v && feeds_only_log(s, g, c))
+                return true;
+    }
+    return false;
+}
+
 /* Whether n reads its input 0 through a DequantizeLinear (it was quantized). */
 static bool reads_dq(const hpcz_node *n)
 {
@@ -1548,11 +1605,147 @@ static hpcz_value *const_qdq(sq *s, hpcz_value *v)
     return out;
 }
 
+/* Reduce range per layer (reduce-range=auto). x86 without VNNI multiplies
+ * uint8 activations by int8 weights with vpmaddubsw, which adds two products
+ * in int16 and saturates past 32767. The risk of a layer is its largest pair
+ * of neighbouring full-range weight codes along the reduction axis (and, for
+ * convolutions, in memory order: NCHW im2col pairs those), times the
+ * activation code that 99% of the calibration values stay below (zero point
+ * plus the 99th percentile of |x| over the scale). Layers past 32767 get
+ * weights within [-64, 64]; the others keep all 8 bits. */
+static bool pair_saturation_risk(sq *s, const hpcz_node *n, const hpcz_tensor *w, weight_role role,
+                                 double *risk_out)
+{
+    *risk_out = 0;
+    const hpcz_value *xv = n->n_inputs ? n->inputs[0] : NULL;
+    const hpcz_calib_range *r = xv ? hpcz_calib_find(s->calib, xv->name) : NULL;
+    double code = 255;
+    if (r) {
+        float scale;
+        int zp;
+        hpcz_qparams_for(r->min, r->max, s->act, s->act_symmetric, &scale, &zp);
+        double hi = r->abs_p99 > 0 && r->abs_p99 < r->max ? r->abs_p99 : r->max;
+        if (scale > 0) {
+            int lo_code = s->act.dtype == HPCZ_DTYPE_INT8 ? 128 : 0; /* |code| for int8 */
+            code = fabs(zp + hi / scale);
+            if (lo_code)
+                code = fmax(code, fabs(zp + fmax(-r->max, r->min) / scale));
+        }
+        if (code > (s->act.dtype == HPCZ_DTYPE_INT8 ? 128 : 255))
+            code = s->act.dtype == HPCZ_DTYPE_INT8 ? 128 : 255;
+    }
+    const float *d = hpcz_tensor_data((hpcz_tensor *)w, s->err);
+    if (!d)
+        return true;
+    int ca = role.channel_axis, ra = role.reduce_axis;
+    int64_t nch = w->dims[ca];
+    int64_t inner_c = 1, inner_r = 1;
+    for (int k = ca + 1; k < w->ndim; k++)
+        inner_c *= w->dims[k];
+    for (int k = ra + 1; k < w->ndim; k++)
+        inner_r *= w->dims[k];
+    double *amax = calloc((size_t)nch, sizeof *amax);
+    if (!amax)
+        return true;
+    for (int64_t i = 0; i < w->numel; i++) {
+        int64_t c = s->wopt.per_channel ? (i / inner_c) % nch : 0;
+        double a = fabs(d[i]);
+        if (a > amax[c])
+            amax[c] = a;
+    }
+    if (!s->wopt.per_channel)
+        for (int64_t c = 1; c < nch; c++)
+            amax[c] = amax[0];
+    double worst = 0;
+    for (int64_t i = 0; i < w->numel; i++) {
+        int64_t c = (i / inner_c) % nch;
+        double sc = amax[s->wopt.per_channel ? c : 0] / 127.0;
+        if (!(sc > 0))
+            continue;
+        double qi = fabs(nearbyint(d[i] / sc));
+        /* the next element along the reduction axis (same other coordinates) */
+        int64_t rix = (i / inner_r) % w->dims[ra];
+        if (rix % 2 == 0 && rix + 1 < w->dims[ra]) {
+            double qj = fabs(nearbyint(d[i + inner_r] / sc));
+            worst = fmax(worst, qi + qj);
+        }
+        /* the next element in memory within the channel's block (im2col order) */
+        if (ca == 0 && (i % inner_c) % 2 == 0 && (i % inner_c) + 1 < inner_c) {
+            double qj = fabs(nearbyint(d[i + 1] / sc));
+            worst = fmax(worst, qi + qj);
+        }
+    }
+    free(amax);
+    *risk_out = worst * code;
+    return worst * code > 32767;
+}
+
+/* A node whose results only a Log reads stays float: the range before a
+ * Log spans decades (a mel power spectrum: 1e-10 to 1e8), int8's error is
+ * absolute and Log makes it relative, so the small values (most of them)
+ * come out wrong (oww_melspec: the log-mel lost everything, 1.6 dB). */
+static bool feeds_only_log(const sq *s, const hpcz_graph *g, const hpcz_node *n)
+{
+    if (!s->has_log) /* the scan below is quadratic: most graphs have no Log */
+        return false;
+    bool any = false;
+    for (size_t k = 0; k < n->n_outputs; k++) {
+        const hpcz_value *v = n->outputs[k];
+        if (!v)
+            continue;
+        if (v->is_output)
+            return false;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const hpcz_node *c = g->nodes[i];
+            for (size_t j = 0; j < c->n_inputs; j++)
+                if (c->inputs[j] == v) {
+                    if (strcmp(c->op_type, "Log"))
+                        return false;
+                    any = true;
+                }
+        }
+    }
+    return any;
+}
+
+/* An op that only moves values (Reshape, Transpose, MaxPool, ...) whose
+ * results only float stems read stays float too: quantizing its input would
+ * put a DequantizeLinear in front of the stem, and ONNX Runtime then
+ * quantizes the stem's float weights itself and fuses DQ -> Conv -> Q into
+ * the QLinearConv that miscomputes (oww_embedding's NHWC Reshape before its
+ * 1 -> 24 stem: 24.5 dB unfused, 12.1 in ORT). */
+static bool feeds_only_float_stems(const sq *s, const hpcz_node *n)
+{
+    if (!s->float_stem || !same_scale_op(n))
+        return false;
+    const hpcz_graph *g = s->g;
+    bool any = false;
+    for (size_t k = 0; k < n->n_outputs; k++) {
+        const hpcz_value *v = n->outputs[k];
+        if (!v)
+            continue;
+        if (v->is_output)
+            return false;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const hpcz_node *c = g->nodes[i];
+            for (size_t j = 0; j < c->n_inputs; j++)
+                if (c->inputs[j] == v) {
+                    if (!float_stem(c))
+                        return false;
+                    any = true;
+                }
+        }
+    }
+    return any;
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
     hpcz_status st;
     find_shape_nodes(s);
+    for (size_t i = 0; i < g->n_nodes && !s->has_log; i++)
+        s->has_log = !strcmp(g->nodes[i]->op_type, "Log");
     place(s, f);
     fold_activations(s, f);
     size_t n0 = g->n_nodes;
@@ -1588,6 +1781,25 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         }
         if (kept_float(s, n) || is_shape_node(s, n) || n->aux == PLACED_FLOAT)
             continue;
+        if (feeds_only_float_stems(s, n)) {
+            hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) kept float: only float stems read it",
+                           n->name ? n->name : "", n->op_type);
+            continue;
+        }
+        if (feeds_only_log(s, g, n)) {
+            s->n_before_log++;
+            hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) kept float: only a Log reads it", n->name ? n->name : "",
+                           n->op_type);
+            continue;
+        }
+        if (s->float_stem && float_stem(n)) {
+            hpcz_pass_note(s->ctx, "quantize",
+                           "'%s' (Conv, %lld -> %lld channels) kept float: ONNX Runtime's QLinearConv "
+                           "miscomputes this shape", n->name ? n->name : "",
+                           (long long)hpcz_value_const(n->inputs[1])->dims[1],
+                           (long long)hpcz_value_const(n->inputs[1])->dims[0]);
+            continue;
+        }
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
             has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
@@ -1602,7 +1814,20 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             hpcz_tensor *w = hpcz_value_const(wv);
             if (w->numel >= s->wopt.min_size) {
                 qstats qs = {0};
-                if ((st = quantize_one(wv->graph, wv, role, &s->wopt, s->ctx, &qs, s->err)) ||
+                qopts wo = s->wopt;
+                if (s->rr_auto && wo.dtype == HPCZ_DTYPE_INT8) {
+                    double risk;
+                    wo.reduce_range = pair_saturation_risk(s, n, w, role, &risk);
+                    if (s->err->status) {
+                        free(nodes);
+                        return s->err->status;
+                    }
+                    s->n_wlayers++;
+                    s->n_reduced += wo.reduce_range;
+                    hpcz_pass_note(s->ctx, "quantize", "'%s': u8*s8 pair sums up to %.0f: %s", n->name ? n->name : "",
+                                   risk, wo.reduce_range ? "weights within [-64, 64]" : "full-range weights");
+                }
+                if ((st = quantize_one(wv->graph, wv, role, &wo, s->ctx, &qs, s->err)) ||
                     (st = drop_float_weight(wv->graph, wv))) {
                     free(nodes);
                     return st;
@@ -1658,13 +1883,14 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (kept_float(s, n) || is_shape_node(s, n) || n->aux == PLACED_FLOAT)
+        if (kept_float(s, n) || is_shape_node(s, n) || n->aux == PLACED_FLOAT ||
+            (s->float_stem && float_stem(n)) || feeds_only_log(s, g, n) || feeds_only_float_stems(s, n))
             continue;
         for (size_t k = 0; k < n->n_outputs; k++) {
             hpcz_value *v = n->outputs[k];
             if (!v || v->dtype != HPCZ_DTYPE_FLOAT)
                 continue;
-            if (!v->is_output && reads_dq(n) && !feeds_singular_op(g, v)) {
+            if (!v->is_output && reads_dq(n) && !feeds_singular_op(g, v) && !feeds_log_chain(s, g, v)) {
                 /* an op ONNX Runtime fuses (DQ -> op -> Q) must have its
                  * output quantized and read only through the
                  * DequantizeLinear, or it runs in float with its weights
@@ -1726,7 +1952,9 @@ static const hpcz_pass_opt static_opts[] = {
     {"weight-dtype", HPCZ_OPT_ENUM, "int8", "integer type of the weights", "int8|uint8", 0, 0},
     {"act-dtype", HPCZ_OPT_ENUM, "uint8", "integer type of the activations", "uint8|int8", 0, 0},
     {"act-symmetric", HPCZ_OPT_BOOL, "false", "activations with zero point 0 (else asymmetric)", NULL, 0, 0},
-    {"reduce-range", HPCZ_OPT_BOOL, "false", "weights within [-64, 64], for u8*s8 engines without VNNI", NULL, 0, 0},
+    {"reduce-range", HPCZ_OPT_ENUM, "auto",
+     "weights within [-64, 64] (for u8*s8 engines without VNNI): always, never, or per layer where "
+     "the calibrated activations could saturate 16-bit pair sums", "auto|true|false", 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"op-types", HPCZ_OPT_STRING, NULL, "ops that run in int8 (default: Conv, Gemm, MatMul, Add, Mul, pooling, Concat, activations, reshapes)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -1744,6 +1972,7 @@ static const hpcz_pass_opt static_opts[] = {
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
     {"min-macs", HPCZ_OPT_FLOAT, "1e6",
      "latency placement: Conv/Gemm/MatMul with fewer multiply-adds per sample stay float", NULL, 0, 1e18},
+    {"float-stem", HPCZ_OPT_BOOL, "true", "keep convolutions from < 4 to 17-31 channels float (ONNX Runtime 1.23 miscomputes them in int8)", NULL, 0, 0},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
      "of |x| (0: never)", NULL, 0, 1e9},
@@ -1763,7 +1992,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.calib = ctx->calib;
     s.ctx = ctx;
     s.err = err;
-    bool reduce = hpcz_pass_arg(a, "reduce-range").b;
+    const char *rr = hpcz_pass_arg(a, "reduce-range").s;
+    bool reduce = !strcmp(rr, "true");
+    s.rr_auto = !strcmp(rr, "auto");
     s.act_symmetric = hpcz_pass_arg(a, "act-symmetric").b;
     int act = !strcmp(hpcz_pass_arg(a, "act-dtype").s, "int8") ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8;
     s.act = hpcz_qrange_of(act, 0, 0);
@@ -1778,6 +2009,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.kept_w8 = !strcmp(hpcz_pass_arg(a, "kept-weights").s, "int8");
     s.min_k = hpcz_pass_arg(a, "min-k").i;
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
+    s.float_stem = hpcz_pass_arg(a, "float-stem").b;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
@@ -1795,6 +2027,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
                        "%zu shape-arithmetic nodes left float, %zu left float by the latency placement",
                        s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape,
                        s.n_placed_float);
+    if (!st && s.rr_auto && s.n_wlayers)
+        hpcz_pass_note(ctx, "quantize", "reduce-range auto: %zu of %zu weight layers within [-64, 64] "
+                       "(u8*s8 pair sums could pass 32767), the others full range", s.n_reduced, s.n_wlayers);
     if (!st && s.n_kept_w8)
         hpcz_pass_note(ctx, "quantize", "%zu layers kept float by the caller keep int8 weights "
                        "(kept-weights=int8)", s.n_kept_w8);

@@ -69,7 +69,7 @@ _hpcz() {
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
         --dim) return ;;
-        --calib-method) COMPREPLY=($(compgen -W "minmax moving-minmax entropy mse" -- "$cur")); return ;;
+        --calib-method) COMPREPLY=($(compgen -W "minmax mean-minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --calib-table) _hpcz_files 'json'; return ;;
         --act-dtype) COMPREPLY=($(compgen -W "uint8 int8" -- "$cur")); return ;;
         --placement) COMPREPLY=($(compgen -W "latency all" -- "$cur")); return ;;
@@ -127,7 +127,7 @@ _hpcz() {
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
         --dim) return ;;
-        --calib-method) COMPREPLY=($(compgen -W "minmax moving-minmax entropy mse" -- "$cur")); return ;;
+        --calib-method) COMPREPLY=($(compgen -W "minmax mean-minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --threads) return ;;
         esac
         if [[ $cur == -* ]]; then

@@ -408,6 +408,218 @@ def logmel_checks():
           "logmel fp16 without data says activations were not checked: " + r.stderr.strip()[-160:])
 
 
+def entropy_checks():
+    """Issue 11 defect 1: entropy calibration clamped a sigmoid gate whose
+    values sit away from zero to its smallest value (KL 0 between two equal
+    spikes), and clipped graph outputs; the model lost all accuracy."""
+    pat = os.path.join(SAMPLES, "patterns")
+    src = os.path.join(pat, "sigmoid_gate.onnx")
+    cal = os.path.join(TMP, "gate_calib")
+    os.makedirs(cal, exist_ok=True)
+    x = np.load(os.path.join(pat, "sigmoid_gate.input_input.npy"))
+    np.save(os.path.join(cal, "input.npy"), x)
+    ref = run(src, {"input": x})[0]
+    got = {}
+    for meth in ("minmax", "entropy", "percentile", "mse"):
+        out = quantize(src, "gate_%s.onnx" % meth, "--mode", "static", "--placement", "all", "--calib", cal, "--calib-method", meth)
+        got[meth] = sqnr(ref, run(out, {"input": x})[0]) if out else -99
+    # before the fix: entropy 1.2 dB, minmax 34.4
+    check(got["entropy"] > 25 and got["entropy"] > got["minmax"] - 9,
+          "sigmoid gate, entropy: SQNR %.1f dB (minmax %.1f, percentile %.1f, mse %.1f)"
+          % (got["entropy"], got["minmax"], got["percentile"], got["mse"]))
+    table = os.path.join(TMP, "gate_entropy.json")
+    r = subprocess.run([HPCZ, "calibrate", src, "-q", "--calib", cal, "--calib-method", "entropy", "-o", table],
+                       capture_output=True, text=True)
+    t = __import__("json").load(open(table))["tensors"] if r.returncode == 0 else {}
+    gate, outp = t.get("gate", {}), t.get("output", {})
+    check(gate.get("max", 0) >= gate.get("abs_p99", 1),
+          "entropy keeps the gate's range above its 99th percentile (%s)" % gate)
+    check(outp and outp["min"] == min(0, outp["seen_min"]) and outp["max"] == max(0, outp["seen_max"]),
+          "entropy leaves the graph output's range unclipped (%s)" % outp)
+
+
+def stem_conv_checks():
+    """A 1-channel image stem with 24 filters: ONNX Runtime 1.23's QLinearConv
+    miscomputes convs from < 4 to 17-31 channels (every 32nd output column of
+    channels 16+), so hpcz keeps them float (ddddocr_ocr: 4 -> 23 dB)."""
+    rng = np.random.default_rng(11)
+    w1 = numpy_helper.from_array((rng.standard_normal((24, 1, 3, 3)) * 0.5).astype(np.float32), "w1")
+    b1 = numpy_helper.from_array((rng.standard_normal(24) * 0.1).astype(np.float32), "b1")
+    w2 = numpy_helper.from_array((rng.standard_normal((8, 24, 1, 1)) * 0.3).astype(np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="stem", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                              strides=[2, 2]),
+             helper.make_node("Sigmoid", ["c1"], ["s1"], name="sig"),
+             helper.make_node("Mul", ["c1", "s1"], ["a1"], name="swish"),
+             helper.make_node("Conv", ["a1", "w2"], ["y"], name="proj")]
+    g = helper.make_graph(nodes, "stem", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 64, 192])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 32, 96])], [w1, b1, w2])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src = os.path.join(TMP, "stem.onnx")
+    onnx.save(m, src)
+    cal = os.path.join(TMP, "stem_calib")
+    os.makedirs(cal, exist_ok=True)
+    x = rng.random((8, 1, 64, 192)).astype(np.float32)
+    np.save(os.path.join(cal, "x.npy"), x)
+    ref = run(src, {"x": x})[0]
+    out = quantize(src, "stem_s8.onnx", "--mode", "static", "--placement", "all", "--calib", cal)
+    got = run(out, {"x": x})[0] if out else ref * 0
+    check(sqnr(ref, got) > 25, "1-channel stem with 24 filters: ORT output SQNR %.1f dB" % sqnr(ref, got))
+    q = onnx.load(out) if out else None
+    stem = [n for n in q.graph.node if n.name == "stem"] if q else []
+    check(stem and not any("DequantizeLinear" in (i or "") for i in stem[0].input[1:2]) and
+          any(n.name == "proj" and n.input[1].endswith("dequantized") for n in q.graph.node),
+          "the stem conv stays float, the next conv is int8")
+    # the same stem behind an NHWC -> NCHW Transpose (a TensorFlow export): a
+    # quantized Transpose would hand ORT a DequantizeLinear in front of the float
+    # stem, and ORT quantizes the stem's weights itself into the broken kernel
+    nodes_t = [helper.make_node("Transpose", ["x_nhwc"], ["x"], name="to_nchw", perm=[0, 3, 1, 2])] + nodes
+    gt = helper.make_graph(nodes_t, "stem_nhwc",
+                           [helper.make_tensor_value_info("x_nhwc", TensorProto.FLOAT, ["N", 64, 192, 1])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 32, 96])], [w1, b1, w2])
+    mt = helper.make_model(gt, opset_imports=[helper.make_opsetid("", 13)])
+    mt.ir_version = 8
+    src_t = os.path.join(TMP, "stem_nhwc.onnx")
+    onnx.save(mt, src_t)
+    cal_t = os.path.join(TMP, "stem_nhwc_calib")
+    os.makedirs(cal_t, exist_ok=True)
+    xt = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    np.save(os.path.join(cal_t, "x_nhwc.npy"), xt)
+    out_t = quantize(src_t, "stem_nhwc_s8.onnx", "--mode", "static", "--placement", "all", "--calib", cal_t)
+    got_t = run(out_t, {"x_nhwc": xt})[0] if out_t else ref * 0
+    check(sqnr(ref, got_t) > 25, "the stem behind an NHWC Transpose: ORT output SQNR %.1f dB" % sqnr(ref, got_t))
+    out = os.path.join(TMP, "stem_forced.onnx")
+    r = subprocess.run([HPCZ, "quantize", src, "-o", out, "-q", "--mode", "static", "--placement", "all", "--calib", cal,
+                        "--passes", "quantize-static{float-stem=false},dce"], capture_output=True, text=True)
+    if r.returncode == 0:
+        bad = sqnr(ref, run(out, {"x": x})[0])
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        unfused = ort.InferenceSession(out, so, providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=["QDQSelectorActionTransformer"]).run(None, {"x": x})[0]
+        # the control (a note, not a check: an ONNX Runtime that fixes its kernel
+        # should not fail this suite; equal numbers say the workaround can go)
+        print("NOTE control, the stem in int8: ORT fused %.1f dB, unfused %.1f dB (ORT 1.23.2: 7.3 and 35.6)"
+              % (bad, sqnr(ref, unfused)))
+
+
+def reduce_range_checks():
+    """Issue 11 defect 8: static mode reduces the weight range per layer, where
+    the calibrated activation codes times the largest pair of neighbouring
+    weight codes could pass int16 (vpmaddubsw on x86 without VNNI)."""
+    rng = np.random.default_rng(8)
+    w1 = (rng.standard_normal((64, 16)) * 0.2).astype(np.float32)
+    w2 = (rng.standard_normal((64, 16)) * 0.2).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["a", "w1"], ["y1"], name="dense_inputs"),
+             helper.make_node("MatMul", ["b", "w2"], ["y2"], name="tailed_inputs")]
+    g = helper.make_graph(nodes, "rr", [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 64]),
+                                        helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", 64])],
+                          [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 16]),
+                           helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 16])],
+                          [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src = os.path.join(TMP, "rr.onnx")
+    onnx.save(m, src)
+    cal = os.path.join(TMP, "rr_calib")
+    os.makedirs(cal, exist_ok=True)
+    # a: uniform in [0, 1], its codes reach 255 everywhere (every pair can saturate);
+    # b: one-sided (after a Relu, say), 99% below a quarter of its range (codes
+    # below 66), a few values up to 1
+    a = rng.random((64, 64)).astype(np.float32)
+    b = np.abs(rng.standard_normal((64, 64)) * 0.1).astype(np.float32)
+    b[0, :4] = [1.0, 0.9, 0.8, 0.7]
+    np.save(os.path.join(cal, "a.npy"), a)
+    np.save(os.path.join(cal, "b.npy"), b)
+
+    def codes(path):
+        q = onnx.load(path)
+        init = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+        out = {}
+        for n in q.graph.node:
+            if n.op_type == "MatMul":
+                dq = next(x for x in q.graph.node if x.output[0] == n.input[1])
+                out[n.name] = int(np.abs(init[dq.input[0]].astype(np.int32)).max())
+        return out
+
+    def emulate_saturation(x, path, name):
+        """vpmaddubsw: u8 codes times s8 weight codes, neighbouring pairs summed in int16"""
+        q = onnx.load(path)
+        init = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+        n = next(x for x in q.graph.node if x.name == name)
+        dq = next(x for x in q.graph.node if x.output[0] == n.input[1])
+        xdq = next(x for x in q.graph.node if x.output[0] == n.input[0])
+        sx, zx = init[xdq.input[1]], init[xdq.input[2]]
+        xq = np.clip(np.round(x / sx) + zx, 0, 255).astype(np.int64)
+        wq = init[dq.input[0]].astype(np.int64)
+        pairs = xq[:, 0::2, None] * wq[None, 0::2, :] + xq[:, 1::2, None] * wq[None, 1::2, :]
+        return int((np.abs(pairs) > 32767).sum())
+
+    # mean-minmax: the mean over samples of each sample's min and max (NNCF's estimator)
+    table = os.path.join(TMP, "rr_mean.json")
+    r = subprocess.run([HPCZ, "calibrate", src, "-q", "--calib", cal, "--calib-method", "mean-minmax", "-o", table],
+                       capture_output=True, text=True)
+    t = __import__("json").load(open(table))["tensors"] if r.returncode == 0 else {}
+    want = (float(np.minimum(b.min(axis=1), 0).mean()), float(b.max(axis=1).mean()))
+    got = (t.get("b", {}).get("min"), t.get("b", {}).get("max"))
+    check(got[1] is not None and abs(got[1] - want[1]) < 1e-5 and got[0] == 0,
+          "mean-minmax: input b's range is the mean of the per-sample maxima %s (want %s)" % (got, want))
+    y2 = run(src, {"a": a, "b": b})[1]
+    check(abs(t.get("y2", {}).get("max", 0) - y2.max()) < 1e-5,
+          "mean-minmax: a graph output keeps its seen range (%s)" % t.get("y2"))
+    auto = quantize(src, "rr_auto.onnx", "--mode", "static", "--placement", "all", "--calib", cal)
+    full = quantize(src, "rr_full.onnx", "--mode", "static", "--placement", "all", "--calib", cal, "--no-reduce-range")
+    red = quantize(src, "rr_red.onnx", "--mode", "static", "--placement", "all", "--calib", cal, "--reduce-range")
+    ca, cf, cr = codes(auto), codes(full), codes(red)
+    check(ca == {"dense_inputs": 64, "tailed_inputs": 127},
+          "reduce-range per layer: dense [0, 1] inputs get [-64, 64], tailed inputs full range (%s)" % ca)
+    check(cf == {"dense_inputs": 127, "tailed_inputs": 127} and cr == {"dense_inputs": 64, "tailed_inputs": 64},
+          "--no-reduce-range / --reduce-range apply to every layer (%s, %s)" % (cf, cr))
+    sat_full = emulate_saturation(a, full, "dense_inputs")
+    sat_auto = (emulate_saturation(a, auto, "dense_inputs"), emulate_saturation(b, auto, "tailed_inputs"))
+    # the risk is measured on the 99th percentile: the tailed layer's rare large values may still
+    # saturate a pair now and then (1 of its 32768 pair sums here)
+    check(sat_full > 100 and sat_auto[0] == 0 and sat_auto[1] < 33,
+          "emulated int16 pair sums: full range saturates %d of 32768 on the dense layer, per layer %s"
+          % (sat_full, sat_auto))
+    feeds = {"a": a, "b": b}
+    ref = run(src, feeds)
+    ya, yr = run(auto, feeds), run(red, feeds)
+    check(sqnr(ref[1], ya[1]) > sqnr(ref[1], yr[1]) + 0.5,
+          "the full-range layer is more accurate: %.1f dB vs %.1f reduced" % (sqnr(ref[1], ya[1]), sqnr(ref[1], yr[1])))
+
+
+def log_input_checks():
+    """Before a Log, int8's absolute error turns relative: a MatMul whose
+    outputs span decades (mel bands of a power spectrum) must stay float when
+    only a Log reads it (oww_melspec: 3.7 -> 11.7 dB output SQNR)."""
+    rng = np.random.default_rng(5)
+    w = np.abs(rng.standard_normal((64, 16))).astype(np.float32) * (10.0 ** np.linspace(-4, 1, 16)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["spec", "mel"], ["mel_power"], name="mel_matmul"),
+             helper.make_node("Add", ["mel_power", "eps"], ["mel_eps"], name="add_eps"),
+             helper.make_node("Log", ["mel_eps"], ["logmel"], name="log"),
+             helper.make_node("Mul", ["logmel", "ten"], ["out"], name="scale")]
+    g = helper.make_graph(nodes, "logmel", [helper.make_tensor_value_info("spec", TensorProto.FLOAT, ["N", 64])],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 16])],
+                          [numpy_helper.from_array(w, "mel"), numpy_helper.from_array(np.array(1e-6, np.float32), "eps"),
+                           numpy_helper.from_array(np.array(10, np.float32), "ten")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src = os.path.join(TMP, "logmel.onnx")
+    onnx.save(m, src)
+    cal = os.path.join(TMP, "logmel_calib")
+    os.makedirs(cal, exist_ok=True)
+    x = rng.random((32, 64)).astype(np.float32)
+    np.save(os.path.join(cal, "spec.npy"), x)
+    ref = run(src, {"spec": x})[0]
+    out = quantize(src, "logmel_s8.onnx", "--mode", "static", "--placement", "all", "--calib", cal)
+    got = run(out, {"spec": x})[0] if out else ref * 0
+    q = onnx.load(out) if out else None
+    add = [n for n in q.graph.node if n.name == "add_eps"] if q else []
+    check(sqnr(ref, got) > 30 and add and not any(i.endswith("dequantized") for i in add[0].input),
+          "the Add read only by a Log stays float, the MatMul's output with it: log-mel SQNR %.1f dB" % sqnr(ref, got))
+
+
 def static_checks():
     calib = os.path.join(SAMPLES, "digits", "calib")
     cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
@@ -595,6 +807,10 @@ def main():
     subgraph_constant_checks()
     static_checks()
     placement_checks()
+    entropy_checks()
+    stem_conv_checks()
+    reduce_range_checks()
+    log_input_checks()
     gptq_checks()
     dynamic_checks()
     shared_bias_check()
