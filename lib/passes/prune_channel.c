@@ -19,6 +19,7 @@
  */
 #include "passes.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -40,6 +41,8 @@ typedef struct space {
     int n_kept;
     unsigned char *keep;   /* [channels], on the root */
     double *score;         /* [channels], on the root */
+    bool data_scored;      /* score measured on calibration data */
+    int64_t removed;
 } space;
 
 typedef enum edit_kind {
@@ -587,6 +590,7 @@ static const float *bn_gamma(const hpcz_graph *g, const hpcz_node *prod)
 typedef struct ranked {
     double s;
     int64_t c;
+    int root;
 } ranked;
 
 static int cmp_ranked(const void *a, const void *b)
@@ -594,12 +598,447 @@ static int cmp_ranked(const void *a, const void *b)
     const ranked *x = a, *y = b;
     if (x->s != y->s)
         return x->s < y->s ? -1 : 1;
+    if (x->root != y->root)
+        return x->root < y->root ? -1 : 1;
     return x->c < y->c ? -1 : x->c > y->c;
 }
 
+/* ------------------------------------------------------------ data */
+
+/* A layer that reads pruned channels as input features (a "consumer"): a
+ * group-1 Conv or a Gemm/MatMul with a constant weight. With calibration
+ * data we accumulate the Gram matrix of its input features (im2col columns
+ * for convolutions, plus a constant 1 for the bias) on the original model,
+ * rank channels by their share of the consumer's output energy, and after
+ * choosing re-solve the consumer's remaining weights and bias by least
+ * squares so its output matches the original (ThiNet; He et al. 2017). */
+typedef struct cons {
+    hpcz_node *node;
+    size_t edit;           /* index into p->ed */
+    int kind;              /* 0 conv, 1 W [rows, K] (Gemm transB), 2 W [K, rows] */
+    int nd;
+    int64_t k[2], s[2], d[2], p0[2], p1[2];
+    int64_t K, rows, blk;  /* blk: feature columns per channel */
+    bool bias_ok;          /* a bias can be written (Conv, Gemm) */
+    const char *in_name;
+    double *H;             /* (K+1)^2, upper triangle; last index: the constant 1 */
+    uint64_t n;
+    double *buf;
+    size_t cap;
+    bool failed, active;
+    uint64_t seed;
+} cons;
+
+#define CONS_MAX_K 4608
+#define ROWS_PER_SAMPLE 1024
+
+static double *cons_room(cons *c, int64_t r)
+{
+    size_t need = (size_t)(r * (c->K + 1));
+    if (need > c->cap) {
+        double *nb = realloc(c->buf, need * sizeof *nb);
+        if (!nb) {
+            c->failed = true;
+            return NULL;
+        }
+        c->buf = nb;
+        c->cap = need;
+    }
+    return c->buf;
+}
+
+static void cons_add(cons *c, const hpcz_array *a)
+{
+    if (a->dtype != HPCZ_DTYPE_FLOAT || c->failed)
+        return;
+    const float *x = a->data;
+    int64_t K = c->K, K1 = K + 1, R = 0;
+    double *b;
+    if (c->kind != 0) {
+        if (a->numel % K) {
+            c->failed = true;
+            return;
+        }
+        int64_t rows = a->numel / K, step = rows > ROWS_PER_SAMPLE * 4 ? rows / (ROWS_PER_SAMPLE * 4) : 1;
+        int64_t take = (rows + step - 1) / step;
+        if (!(b = cons_room(c, take)))
+            return;
+        for (int64_t r = (int64_t)(c->seed++ % (uint64_t)step); r < rows; r += step, R++) {
+            for (int64_t k = 0; k < K; k++)
+                b[R * K1 + k] = x[r * K + k];
+            b[R * K1 + K] = 1.0;
+        }
+    } else {
+        int64_t N = a->dims[0], C = a->dims[1];
+        int nd = c->nd;
+        int64_t H = nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
+        int64_t kh = nd == 2 ? c->k[0] : 1, kw = c->k[nd - 1];
+        int64_t sh = nd == 2 ? c->s[0] : 1, sw = c->s[nd - 1];
+        int64_t dh = nd == 2 ? c->d[0] : 1, dw = c->d[nd - 1];
+        int64_t ph = nd == 2 ? c->p0[0] : 0, pw = c->p0[nd - 1];
+        int64_t ph1 = nd == 2 ? c->p1[0] : 0, pw1 = c->p1[nd - 1];
+        if (a->ndim != nd + 2 || C * kh * kw != K) {
+            c->failed = true;
+            return;
+        }
+        int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
+        int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
+        if (OH <= 0 || OW <= 0)
+            return;
+        int64_t pos = OH * OW, step = pos > ROWS_PER_SAMPLE ? pos / ROWS_PER_SAMPLE : 1;
+        int64_t take = N * ((pos + step - 1) / step);
+        if (!(b = cons_room(c, take)))
+            return;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t q = (int64_t)(c->seed++ % (uint64_t)step); q < pos; q += step, R++) {
+                int64_t oy = q / OW, ox = q % OW;
+                double *row = b + R * K1;
+                for (int64_t ch = 0; ch < C; ch++)
+                    for (int64_t ky = 0; ky < kh; ky++)
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+                            *row++ = iy < 0 || iy >= H || ix < 0 || ix >= Wd ? 0.0
+                                                                             : x[((n * C + ch) * H + iy) * Wd + ix];
+                        }
+                *row = 1.0;
+            }
+    }
+    if (R) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K1, (int)R, 1.0, b, (int)K1, 1.0, c->H, (int)K1);
+        c->n += (uint64_t)R;
+    }
+}
+
+typedef struct cons_set {
+    cons *c;
+    size_t n;
+} cons_set;
+
+static void cons_observe(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    cons_set *cs = ctx;
+    if (!name)
+        return;
+    for (size_t i = 0; i < cs->n; i++)
+        if (cs->c[i].active && !strcmp(cs->c[i].in_name, name))
+            cons_add(&cs->c[i], a);
+}
+
+/* One pass over the calibration data for the active consumers. */
+static hpcz_status cons_measure(hpcz_model *m, hpcz_pass_ctx *ctx, cons_set *cs, hpcz_error *err)
+{
+    hpcz_plan_opts po = {0};
+    po.threads = ctx->threads;
+    po.observer = cons_observe;
+    po.observer_ctx = cs;
+    hpcz_plan *plan = hpcz_plan_new(m, &po, err);
+    if (!plan)
+        return err->status;
+    hpcz_dataset *d = hpcz_dataset_open(ctx->data, plan, ctx->data_samples, err);
+    hpcz_status st = d ? HPCZ_OK : err->status;
+    size_t ni = hpcz_plan_n_inputs(plan), no = hpcz_plan_n_outputs(plan);
+    hpcz_array *in = calloc(ni ? ni : 1, sizeof *in), *out = calloc(no ? no : 1, sizeof *out);
+    if (!st && (!in || !out))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    size_t total = d ? hpcz_dataset_size(d) : 0, bs = d ? hpcz_dataset_batch_size(d) : 1;
+    for (size_t s0 = 0; s0 < total && !st; s0 += bs) {
+        size_t n = total - s0 < bs ? total - s0 : bs;
+        if ((st = hpcz_dataset_batch(d, s0, n, in, err)))
+            break;
+        st = hpcz_plan_run(plan, in, out, err);
+        for (size_t i = 0; i < ni; i++)
+            hpcz_array_release(&in[i]);
+        for (size_t i = 0; i < no; i++)
+            hpcz_array_release(&out[i]);
+    }
+    free(in);
+    free(out);
+    hpcz_dataset_free(d);
+    hpcz_plan_free(plan);
+    for (size_t i = 0; i < cs->n; i++) {
+        cons *c = &cs->c[i];
+        if (!c->active)
+            continue;
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+        c->active = false;
+        if (c->failed || !c->n) {
+            free(c->H);
+            c->H = NULL;
+            continue;
+        }
+        /* mean over rows, full symmetric */
+        int64_t K1 = c->K + 1;
+        double inv = 1.0 / (double)c->n;
+        for (int64_t r = 0; r < K1; r++)
+            for (int64_t q = r; q < K1; q++) {
+                double v = c->H[r * K1 + q] * inv;
+                c->H[r * K1 + q] = v;
+                c->H[q * K1 + r] = v;
+            }
+    }
+    return st;
+}
+
+static bool cons_geometry(cons *c, hpcz_node *n)
+{
+    hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+    if (!w || w->dtype != HPCZ_DTYPE_FLOAT || !n->inputs[0] || !n->inputs[0]->name)
+        return false;
+    c->node = n;
+    c->in_name = n->inputs[0]->name;
+    if (!strcmp(n->op_type, "Conv")) {
+        const char *ap = hpcz_node_attr_string(n, "auto_pad", "NOTSET");
+        if ((strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) || (w->ndim != 3 && w->ndim != 4) ||
+            hpcz_node_attr_int(n, "group", 1) != 1)
+            return false;
+        c->kind = 0;
+        c->nd = w->ndim - 2;
+        c->rows = w->dims[0];
+        c->K = w->numel / w->dims[0];
+        c->blk = c->K / w->dims[1];
+        const hpcz_attr *st = hpcz_node_attr(n, "strides"), *dl = hpcz_node_attr(n, "dilations"),
+                        *pd = hpcz_node_attr(n, "pads");
+        for (int i = 0; i < c->nd; i++) {
+            c->k[i] = w->dims[2 + i];
+            c->s[i] = st && (int)st->n == c->nd ? st->ints[i] : 1;
+            c->d[i] = dl && (int)dl->n == c->nd ? dl->ints[i] : 1;
+            c->p0[i] = pd && (int)pd->n == 2 * c->nd && strcmp(ap, "VALID") ? pd->ints[i] : 0;
+            c->p1[i] = pd && (int)pd->n == 2 * c->nd && strcmp(ap, "VALID") ? pd->ints[c->nd + i] : 0;
+        }
+        hpcz_tensor *b = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
+        c->bias_ok = n->n_inputs < 3 || !n->inputs[2] || (b && b->dtype == HPCZ_DTYPE_FLOAT && b->numel == c->rows);
+        return true;
+    }
+    bool gemm = !strcmp(n->op_type, "Gemm");
+    if (gemm && hpcz_node_attr_int(n, "transA", 0))
+        return false;
+    bool tb = gemm && hpcz_node_attr_int(n, "transB", 0);
+    c->kind = tb ? 1 : 2;
+    c->rows = w->dims[tb ? 0 : 1];
+    c->K = w->dims[tb ? 1 : 0];
+    c->blk = 1;
+    if (gemm) {
+        hpcz_tensor *b = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
+        c->bias_ok = hpcz_node_attr_float(n, "beta", 1.0f) == 1.0f &&
+                     (n->n_inputs < 3 || !n->inputs[2] ||
+                      (b && b->dtype == HPCZ_DTYPE_FLOAT && b->numel == c->rows && b->ndim == 1));
+    }
+    return true;
+}
+
+/* The consumer's weight as rows x K doubles (times alpha for Gemm). */
+static double *cons_weight(const cons *c)
+{
+    hpcz_tensor *w = hpcz_value_const(c->node->inputs[1]);
+    hpcz_error e;
+    const float *d = hpcz_tensor_data(w, &e);
+    double *W = d ? malloc((size_t)(c->rows * c->K) * sizeof *W) : NULL;
+    if (!W)
+        return NULL;
+    double alpha = !strcmp(c->node->op_type, "Gemm") ? hpcz_node_attr_float(c->node, "alpha", 1.0f) : 1.0;
+    for (int64_t r = 0; r < c->rows; r++)
+        for (int64_t k = 0; k < c->K; k++)
+            W[r * c->K + k] = alpha * (c->kind == 2 ? d[k * c->rows + r] : d[r * c->K + k]);
+    return W;
+}
+
+static double *cons_bias(const cons *c)
+{
+    double *b = calloc((size_t)c->rows, sizeof *b);
+    if (!b)
+        return NULL;
+    hpcz_tensor *t = c->node->n_inputs > 2 && c->node->inputs[2] ? hpcz_value_const(c->node->inputs[2]) : NULL;
+    hpcz_error e;
+    const float *d = t && t->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_data(t, &e) : NULL;
+    if (d && t->numel == c->rows)
+        for (int64_t r = 0; r < c->rows; r++)
+            b[r] = d[r];
+    return b;
+}
+
+/* Output error E||D x||^2 of a weight change D (rows x K, plus bias change
+ * db or NULL) under the consumer's second moments. */
+static double cons_err(const cons *c, const double *D, const double *db)
+{
+    int64_t K = c->K, K1 = K + 1;
+    double *t = malloc((size_t)K1 * sizeof *t), e = 0;
+    if (!t)
+        return INFINITY;
+    for (int64_t r = 0; r < c->rows; r++) {
+        for (int64_t k = 0; k < K; k++)
+            t[k] = D[r * K + k];
+        t[K] = db ? db[r] : 0;
+        for (int64_t i = 0; i < K1; i++) {
+            if (t[i] == 0)
+                continue;
+            double s = 0;
+            const double *h = c->H + i * K1;
+            for (int64_t j = 0; j < K1; j++)
+                s += h[j] * t[j];
+            e += t[i] * s;
+        }
+    }
+    free(t);
+    return e;
+}
+
+extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+                   const int *ldb, int *info);
+
+/* Least squares for the kept feature columns idx[0..m): W' and b' minimising
+ * E||W x + b - W'_S x_S - b'||^2 + lambda ||W'_S - W_S||^2 (damped towards
+ * plain removal). Wn (rows x K, zeros at removed columns) and bn receive the
+ * result; *e0, *e1: output error of plain removal and of the solution. */
+static int cons_solve(const cons *c, const int64_t *idx, int64_t m0, double damp, double *Wn, double *bn,
+                      double *e0, double *e1)
+{
+    int64_t K = c->K, K1 = K + 1, rows = c->rows;
+    bool bias = c->bias_ok;
+    int64_t m = m0 + (bias ? 1 : 0);
+    double *W = cons_weight(c), *b = cons_bias(c);
+    double *A = malloc((size_t)(m * m) * sizeof *A);
+    double *Hs = malloc((size_t)(m * K1) * sizeof *Hs);
+    double *Wa = malloc((size_t)(rows * K1) * sizeof *Wa);
+    double *B = malloc((size_t)(rows * m) * sizeof *B);
+    double *D = malloc((size_t)(rows * K) * sizeof *D);
+    int64_t *ix = malloc((size_t)(m + 1) * sizeof *ix);
+    int info = -1;
+    if (!W || !b || !A || !Hs || !Wa || !B || !D || !ix)
+        goto out;
+    for (int64_t i = 0; i < m0; i++)
+        ix[i] = idx[i];
+    if (bias)
+        ix[m0] = K;
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(Wa + r * K1, W + r * K, (size_t)K * sizeof *Wa);
+        Wa[r * K1 + K] = b[r];
+    }
+    double md = 0;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < m; j++)
+            A[i * m + j] = c->H[ix[i] * K1 + ix[j]];
+        memcpy(Hs + i * K1, c->H + ix[i] * K1, (size_t)K1 * sizeof *Hs);
+        if (ix[i] < K)
+            md += A[i * m + i];
+    }
+    md = m0 ? md / (double)m0 : 0;
+    double lam = md > 0 ? damp * md : 1e-8;
+    for (int64_t i = 0; i < m; i++)
+        A[i * m + i] += lam;
+    /* B (column-major m x rows) = H[S', :] Wa^T + lambda Wa[:, S']^T */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)K1, 1.0, Wa, (int)K1, Hs, (int)K1,
+                0.0, B, (int)m);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < m; i++)
+            B[r * m + i] += lam * Wa[r * K1 + ix[i]];
+    int n = (int)m, nrhs = (int)rows;
+    info = 0;
+    dposv_("L", &n, &nrhs, A, &n, B, &n, &info);
+    /* plain removal */
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < K; k++)
+            D[r * K + k] = W[r * K + k];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < m0; i++)
+            D[r * K + ix[i]] = 0;
+    *e0 = cons_err(c, D, NULL);
+    memset(Wn, 0, (size_t)(rows * K) * sizeof *Wn);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < m0; i++)
+            Wn[r * K + ix[i]] = W[r * K + ix[i]];
+        bn[r] = b[r];
+    }
+    *e1 = *e0;
+    if (info)
+        goto out;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < m0; i++)
+            D[r * K + ix[i]] = W[r * K + ix[i]] - B[r * m + i];
+        if (bias)
+            b[r] -= B[r * m + m0]; /* b: now the bias change */
+    }
+    double e = cons_err(c, D, bias ? b : NULL);
+    if (e < *e0) {
+        *e1 = e;
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t i = 0; i < m0; i++)
+                Wn[r * K + ix[i]] = B[r * m + i];
+            if (bias)
+                bn[r] = B[r * m + m0];
+        }
+    }
+out:
+    free(W);
+    free(b);
+    free(A);
+    free(Hs);
+    free(Wa);
+    free(B);
+    free(D);
+    free(ix);
+    return info;
+}
+
+/* Share of the consumer's output variance (energy without reconstruction)
+ * carried by each input channel of its layout, added to the channel scores
+ * of the spaces the layout holds. */
+static void cons_importance(pc *p, const cons *c, const layout *l, bool centered)
+{
+    int64_t K = c->K, K1 = K + 1, blk = c->blk;
+    double *W = cons_weight(c);
+    int64_t nch = K / blk;
+    double *e = calloc((size_t)nch, sizeof *e);
+    if (!W || !e) {
+        free(W);
+        free(e);
+        return;
+    }
+    double tot = 0;
+    for (int64_t ch = 0; ch < nch; ch++) {
+        double s = 0;
+        for (int64_t i = ch * blk; i < (ch + 1) * blk; i++)
+            for (int64_t j = ch * blk; j < (ch + 1) * blk; j++) {
+                double h = c->H[i * K1 + j];
+                if (centered)
+                    h -= c->H[i * K1 + K] * c->H[j * K1 + K];
+                double w = 0;
+                for (int64_t r = 0; r < c->rows; r++)
+                    w += W[r * K + i] * W[r * K + j];
+                s += w * h;
+            }
+        e[ch] = s > 0 ? s : 0;
+        tot += e[ch];
+    }
+    int64_t off = 0;
+    for (int k = 0; k < l->n_seg; k++) {
+        space *r = &p->sp[find(p, l->seg[k])];
+        int64_t cc = p->sp[l->seg[k]].channels;
+        if (r->score && !r->bad)
+            for (int64_t ch = 0; ch < cc && off + ch < nch; ch++)
+                r->score[ch] += tot > 0 ? e[off + ch] / tot : 0;
+        if (r->score)
+            r->data_scored = true;
+        off += cc;
+    }
+    free(W);
+    free(e);
+}
+
 static const hpcz_pass_opt opts[] = {
-    {"ratio", HPCZ_OPT_FLOAT, "0.25", "share of channels removed from each prunable group, in [0, 1)", NULL, 0, 0.999},
-    {"criterion", HPCZ_OPT_ENUM, "l1", "channel importance: filter L1 or L2 norm, or |BatchNorm gamma|", "l1|l2|bn-gamma", 0, 0},
+    {"ratio", HPCZ_OPT_FLOAT, "0.25", "share of the prunable channels removed (per group with allocation=uniform), in [0, 1)", NULL, 0, 0.999},
+    {"criterion", HPCZ_OPT_ENUM, "l1",
+     "channel importance: filter L1 or L2 norm, |BatchNorm gamma|, or energy (share of the consumers' output "
+     "variance on the calibration data)", "l1|l2|bn-gamma|energy", 0, 0},
+    {"allocation", HPCZ_OPT_ENUM, "auto",
+     "how many channels each group loses: uniform (ratio of each), global (one ranking of the per-group "
+     "normalised importance, capped by max-ratio) or auto (global with criterion=energy)", "auto|uniform|global", 0, 0},
+    {"max-ratio", HPCZ_OPT_FLOAT, "0", "global allocation: most any group loses (0: min(2 ratio, 0.9))", NULL, 0, 0.999},
+    {"reconstruct", HPCZ_OPT_BOOL, "false",
+     "re-solve the layers reading pruned channels by least squares on the calibration data (needs data)", NULL, 0, 0},
+    {"damp", HPCZ_OPT_FLOAT, "0.01", "reconstruction: damping towards plain removal, share of the mean input energy", NULL, 0, 1e6},
     {"include", HPCZ_OPT_STRING, NULL, "only groups with a producer whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "leave groups with a producer whose name or op type matches this regex", NULL, 0, 0},
     {"min-channels", HPCZ_OPT_INT, "1", "never keep fewer channels than this", NULL, 1, 1e9},
@@ -649,13 +1088,24 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     for (int s = 0; s < p.n_sp; s++)
         if (p.sp[s].producer && !hpcz_filter_match(&filt, p.sp[s].producer))
             mark_bad(&p, s, "excluded");
-    /* choose channels per root */
+    /* choose channels: scores per root */
     size_t groups = 0, skipped = 0;
     int64_t removed_total = 0, channels_total = 0;
-    bool l2 = !strcmp(crit, "l2"), gamma = !strcmp(crit, "bn-gamma");
+    bool l2 = !strcmp(crit, "l2"), gamma = !strcmp(crit, "bn-gamma"), energy = !strcmp(crit, "energy");
+    const char *alloc = hpcz_pass_arg(a, "allocation").s;
+    bool global = !strcmp(alloc, "global") || (!strcmp(alloc, "auto") && energy);
+    bool recon = hpcz_pass_arg(a, "reconstruct").b;
+    double max_ratio = hpcz_pass_arg(a, "max-ratio").f, damp = hpcz_pass_arg(a, "damp").f;
+    if (max_ratio <= 0)
+        max_ratio = fmin(2 * ratio, 0.9);
+    if (max_ratio < ratio)
+        max_ratio = ratio;
+    if ((energy || recon) && !ctx->data) {
+        st = hpcz_fail(err, HPCZ_ERR_USAGE, "criterion=energy and reconstruct need calibration data (--calib DIR)");
+        goto out;
+    }
     for (int s = 0; s < p.n_sp; s++) {
-        int r = find(&p, s);
-        space *root = &p.sp[r];
+        space *root = &p.sp[find(&p, s)];
         if (root->bad || root->score)
             continue;
         root->score = calloc((size_t)root->channels, sizeof *root->score);
@@ -665,44 +1115,158 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
             goto out;
         }
         memset(root->keep, 1, (size_t)root->channels);
-        /* sum of each member producer's scores, each normalised by its max */
-        for (int t = 0; t < p.n_sp; t++) {
-            if (find(&p, t) != r || !p.sp[t].producer)
-                continue;
-            const hpcz_node *prod = p.sp[t].producer;
-            const float *gm = gamma ? bn_gamma(g, prod) : NULL;
-            double mx = 0;
-            double *tmp = malloc((size_t)root->channels * sizeof *tmp);
-            if (!tmp) {
-                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            for (int64_t c = 0; c < root->channels; c++) {
-                tmp[c] = gm ? fabs((double)gm[c]) : channel_score(prod, c, l2);
-                if (tmp[c] > mx)
-                    mx = tmp[c];
-            }
-            for (int64_t c = 0; c < root->channels; c++)
-                root->score[c] += mx > 0 ? tmp[c] / mx : 0;
-            free(tmp);
-        }
-        int64_t remove = (int64_t)floor(ratio * (double)root->channels);
-        if (root->channels - remove < min_ch)
-            remove = root->channels > min_ch ? root->channels - min_ch : 0;
-        ranked *rk = malloc((size_t)root->channels * sizeof *rk);
-        if (!rk) {
+        root->n_kept = (int)root->channels;
+    }
+    /* consumers with data */
+    cons_set cs = {0};
+    if (energy || recon) {
+        cs.c = calloc(p.n_ed ? p.n_ed : 1, sizeof *cs.c);
+        if (!cs.c) {
             st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
             goto out;
         }
+        for (size_t i = 0; i < p.n_ed; i++) {
+            edit *e = &p.ed[i];
+            hpcz_node *n = e->node;
+            bool conv = is_op(n, "Conv") && hpcz_node_attr_int(n, "group", 1) == 1 && e->axis == 1;
+            bool mm = is_op(n, "Gemm") || is_op(n, "MatMul");
+            if (e->kind != EDIT_SLICE || e->input != 1 || (!conv && !mm))
+                continue;
+            bool live = false;
+            for (int k = 0; k < e->lay.n_seg; k++)
+                live |= !p.sp[find(&p, e->lay.seg[k])].bad;
+            cons *c = &cs.c[cs.n];
+            memset(c, 0, sizeof *c);
+            if (!live || !cons_geometry(c, n) || c->K > CONS_MAX_K)
+                continue;
+            if (!conv)
+                c->blk = e->block;
+            c->edit = i;
+            cs.n++;
+        }
+        /* passes over the data, at most ~768 MiB of Gram matrices each */
+        size_t next = 0;
+        while (next < cs.n && !st) {
+            double bytes = 0;
+            size_t i = next;
+            for (; i < cs.n; i++) {
+                double need = 8.0 * (double)(cs.c[i].K + 1) * (double)(cs.c[i].K + 1);
+                if (i > next && bytes + need > 768.0 * 1024 * 1024)
+                    break;
+                bytes += need;
+                cs.c[i].H = calloc((size_t)((cs.c[i].K + 1) * (cs.c[i].K + 1)), sizeof(double));
+                if (!cs.c[i].H) {
+                    st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                cs.c[i].active = true;
+            }
+            if (!st)
+                st = cons_measure(m, ctx, &cs, err);
+            next = i;
+        }
+        if (st)
+            goto out_cons;
+        if (energy)
+            for (size_t i = 0; i < cs.n; i++)
+                if (cs.c[i].H)
+                    cons_importance(&p, &cs.c[i], &p.ed[cs.c[i].edit].lay, recon);
+    }
+    /* per root: each score over the group's mean, so groups compare */
+    for (int s = 0; s < p.n_sp; s++) {
+        int r = find(&p, s);
+        space *root = &p.sp[r];
+        if (root->bad || s != r)
+            continue;
+        if (!root->data_scored) {
+            /* sum of each member producer's weight scores, each over its max */
+            for (int t = 0; t < p.n_sp; t++) {
+                if (find(&p, t) != r || !p.sp[t].producer)
+                    continue;
+                const hpcz_node *prod = p.sp[t].producer;
+                const float *gm = gamma ? bn_gamma(g, prod) : NULL;
+                double mx = 0;
+                double *tmp = malloc((size_t)root->channels * sizeof *tmp);
+                if (!tmp) {
+                    st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                    goto out_cons;
+                }
+                for (int64_t c = 0; c < root->channels; c++) {
+                    tmp[c] = gm ? fabs((double)gm[c]) : channel_score(prod, c, l2);
+                    if (tmp[c] > mx)
+                        mx = tmp[c];
+                }
+                for (int64_t c = 0; c < root->channels; c++)
+                    root->score[c] += mx > 0 ? tmp[c] / mx : 0;
+                free(tmp);
+            }
+        }
+        double mean = 0;
         for (int64_t c = 0; c < root->channels; c++)
-            rk[c] = (ranked){root->score[c], c};
-        qsort(rk, (size_t)root->channels, sizeof *rk, cmp_ranked);
-        for (int64_t k = 0; k < remove; k++)
-            root->keep[rk[k].c] = 0;
+            mean += root->score[c];
+        mean /= (double)root->channels;
+        for (int64_t c = 0; c < root->channels; c++)
+            root->score[c] = mean > 0 ? root->score[c] / mean : 0;
+    }
+    /* ranking: per root (uniform) or one across roots (global) */
+    {
+        int64_t total = 0;
+        for (int s = 0; s < p.n_sp; s++)
+            if (find(&p, s) == s && !p.sp[s].bad)
+                total += p.sp[s].channels;
+        ranked *rk = malloc((size_t)(total ? total : 1) * sizeof *rk);
+        int *rt = malloc((size_t)(p.n_sp ? p.n_sp : 1) * sizeof *rt);
+        if (!rk || !rt) {
+            free(rk);
+            free(rt);
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            goto out_cons;
+        }
+        int64_t k = 0;
+        for (int s = 0; s < p.n_sp; s++) {
+            if (find(&p, s) != s || p.sp[s].bad)
+                continue;
+            space *root = &p.sp[s];
+            if (global) {
+                for (int64_t c = 0; c < root->channels; c++)
+                    rk[k++] = (ranked){root->score[c], c, s};
+                continue;
+            }
+            int64_t remove = (int64_t)floor(ratio * (double)root->channels);
+            if (root->channels - remove < min_ch)
+                remove = root->channels > min_ch ? root->channels - min_ch : 0;
+            int64_t k0 = k;
+            for (int64_t c = 0; c < root->channels; c++)
+                rk[k++] = (ranked){root->score[c], c, s};
+            qsort(rk + k0, (size_t)root->channels, sizeof *rk, cmp_ranked);
+            for (int64_t q = 0; q < remove; q++)
+                root->keep[rk[k0 + q].c] = 0;
+            root->removed = remove;
+        }
+        if (global) {
+            qsort(rk, (size_t)k, sizeof *rk, cmp_ranked);
+            int64_t budget = (int64_t)floor(ratio * (double)total), done = 0;
+            for (int64_t q = 0; q < k && done < budget; q++) {
+                space *root = &p.sp[rk[q].root];
+                int64_t cap = (int64_t)floor(max_ratio * (double)root->channels);
+                if (root->removed >= cap || root->channels - root->removed <= min_ch)
+                    continue;
+                root->keep[rk[q].c] = 0;
+                root->removed++;
+                done++;
+            }
+        }
         free(rk);
-        root->n_kept = (int)(root->channels - remove);
+        free(rt);
+    }
+    for (int s = 0; s < p.n_sp; s++) {
+        int r = find(&p, s);
+        space *root = &p.sp[r];
+        if (root->bad || s != r)
+            continue;
+        root->n_kept = (int)(root->channels - root->removed);
         groups++;
-        removed_total += remove;
+        removed_total += root->removed;
         channels_total += root->channels;
         char members[512] = "";
         size_t ml = 0;
@@ -710,8 +1274,9 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
             if (find(&p, t) == r && p.sp[t].producer)
                 ml += (size_t)snprintf(members + ml, sizeof members - ml, "%s'%s'", ml ? ", " : "",
                                        p.sp[t].producer->name ? p.sp[t].producer->name : "");
-        hpcz_pass_note(ctx, "prune-channel", "group %s: %lld -> %lld channels", members,
-                       (long long)root->channels, (long long)(root->channels - remove));
+        hpcz_pass_note(ctx, "prune-channel", "group %s: %lld -> %lld channels%s", members,
+                       (long long)root->channels, (long long)root->n_kept,
+                       root->data_scored ? " (importance measured on data)" : "");
     }
     for (int s = 0; s < p.n_sp; s++) {
         int r = find(&p, s);
@@ -722,6 +1287,83 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
                            p.sp[s].producer ? p.sp[s].producer->op_type : "?", p.sp[s].why);
         }
     }
+    /* reconstruction: each consumer re-solved on its kept input features,
+     * before any slicing (removed columns become zeros, sliced away below) */
+    if (recon) {
+        size_t done = 0;
+        double sum0 = 0, sum1 = 0;
+        for (size_t i = 0; i < cs.n && !st; i++) {
+            cons *c = &cs.c[i];
+            edit *e = &p.ed[c->edit];
+            bool any_pruned = false;
+            for (int k = 0; k < e->lay.n_seg; k++) {
+                space *r = &p.sp[find(&p, e->lay.seg[k])];
+                any_pruned |= !r->bad && r->n_kept < r->channels;
+            }
+            if (!c->H || !any_pruned)
+                continue;
+            int64_t n_idx;
+            int64_t *idx = kept_index(&p, &e->lay, c->blk, &n_idx);
+            double *Wn = malloc((size_t)(c->rows * c->K) * sizeof *Wn);
+            double *bn = malloc((size_t)c->rows * sizeof *bn);
+            double e0 = 0, e1 = 0;
+            int info = idx && Wn && bn ? cons_solve(c, idx, n_idx, damp, Wn, bn, &e0, &e1) : -1;
+            if (!idx || !Wn || !bn)
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            else if (e1 < e0) {
+                /* write the weight (and bias) back in the node's layout */
+                hpcz_node *n = c->node;
+                hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+                float *f = malloc((size_t)w->numel * sizeof *f);
+                double alpha = is_op(n, "Gemm") ? hpcz_node_attr_float(n, "alpha", 1.0f) : 1.0;
+                if (alpha == 0)
+                    alpha = 1;
+                if (!f) {
+                    st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                } else {
+                    for (int64_t r = 0; r < c->rows; r++)
+                        for (int64_t k = 0; k < c->K; k++)
+                            f[c->kind == 2 ? k * c->rows + r : r * c->K + k] = (float)(Wn[r * c->K + k] / alpha);
+                    hpcz_value *v = hpcz_new_const(g, n->inputs[1]->name, HPCZ_DTYPE_FLOAT, w->ndim, w->dims, f, err);
+                    if (!v || !hpcz_node_set_input(n, 1, v))
+                        st = v ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+                    if (!st && c->bias_ok) {
+                        for (int64_t r = 0; r < c->rows; r++)
+                            f[r] = (float)bn[r];
+                        int64_t bd[1] = {c->rows};
+                        const char *bname = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->name
+                                            : n->name && *n->name ? n->name : n->op_type;
+                        hpcz_value *bv = hpcz_new_const(g, bname, HPCZ_DTYPE_FLOAT, 1, bd, f, err);
+                        if (!bv || !hpcz_node_set_input(n, 2, bv))
+                            st = bv ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+                    }
+                    free(f);
+                }
+                done++;
+                sum0 += e0;
+                sum1 += e1;
+                hpcz_pass_note(ctx, "prune-channel",
+                               "'%s' reconstructed from %llu input rows: output error %.4g -> %.4g (%.1f%%)",
+                               n->name ? n->name : "", (unsigned long long)c->n, e0, e1, e0 > 0 ? 100 * e1 / e0 : 0.0);
+            } else {
+                hpcz_pass_note(ctx, "prune-channel", "'%s': least squares did not beat plain removal%s",
+                               c->node->name ? c->node->name : "", info ? " (solve failed)" : "");
+            }
+            free(idx);
+            free(Wn);
+            free(bn);
+        }
+        hpcz_pass_note(ctx, "prune-channel", "%zu layer%s reconstructed on %s (output error %.1f%% of plain removal)",
+                       done, done == 1 ? "" : "s", ctx->data, sum0 > 0 ? 100 * sum1 / sum0 : 0.0);
+    }
+out_cons:
+    for (size_t i = 0; i < cs.n; i++) {
+        free(cs.c[i].H);
+        free(cs.c[i].buf);
+    }
+    free(cs.c);
+    if (st)
+        goto out;
     /* producers: slice their own output channels */
     for (int s = 0; s < p.n_sp && !st; s++) {
         space *root = &p.sp[find(&p, s)];
