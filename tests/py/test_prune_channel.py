@@ -200,7 +200,8 @@ def reconstruction_checks():
     src = os.path.join(TMP, "ls.onnx")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
     dst = os.path.join(TMP, "ls_rec.onnx")
-    r3 = prune(src, dst, "--ratio", "0.25", "--calib", calib, "-q")
+    r3 = prune(src, dst, "--calib", calib, "-q", "--passes",
+               "prune-channel{ratio=0.25,criterion=energy,reconstruct=true,refine=false}")
     check(r3.returncode == 0, "least-squares model prunes: " + r3.stderr.strip()[-200:])
     m = {t.name: numpy_helper.to_array(t) for t in onnx.load(dst).graph.initializer}
     nodes = {n.name: n for n in onnx.load(dst).graph.node}
