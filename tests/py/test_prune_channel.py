@@ -218,7 +218,7 @@ def reconstruction_checks():
     H = X.T @ X / len(X)
     S = kept + [12]
     Wa = np.concatenate([w2[:, :, 0, 0], b2[:, None]], axis=1)
-    lam = 0.01 * np.mean(np.diag(H)[kept])
+    lam = (0.01 + 13 / len(X)) * np.mean(np.diag(H)[kept])  # damp, plus features per row
     Z = np.linalg.solve(H[np.ix_(S, S)] + lam * np.eye(len(S)), H[S] @ Wa.T + lam * Wa[:, S].T)
     got = np.concatenate([w2p[:, :, 0, 0], b2p[:, None]], axis=1)
     check(np.allclose(got, Z.T, rtol=1e-3, atol=1e-4),
