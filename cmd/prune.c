@@ -745,7 +745,7 @@ int cmd_prune(int argc, char **argv)
     if (passes)
         snprintf(spec, sizeof spec, "%s", passes);
     else if (!strcmp(method, "channel"))
-        snprintf(spec, sizeof spec, "fold-constants,prune-channel{ratio=%g,criterion=%s%s%s%s%s%s}%s%s", ratio,
+        snprintf(spec, sizeof spec, "fold-constants{max-bytes=16384},prune-channel{ratio=%g,criterion=%s%s%s%s%s%s}%s%s", ratio,
                  criterion, channel_data && !no_reconstruct && !targeted ? ",reconstruct=true" : "",
                  include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
                  exclude ? exclude : "", recal_bn ? ",recalibrate-bn" : "", fold ? ",fold-bn,dce" : "");
