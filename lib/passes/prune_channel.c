@@ -632,6 +632,8 @@ typedef struct cons {
     double *Hp, *C;        /* Xp^T Xp, Xp^T Xo, (K+1)^2 each */
     uint64_t np;
     double *W0, *b0;       /* the original weight and bias (rows x K, rows) */
+    hpcz_node *bnode;      /* where the bias lives: the node (input 2) or the Add after a MatMul */
+    size_t bin;
 } cons;
 
 #define CONS_MAX_K 4608
@@ -840,6 +842,31 @@ static hpcz_status cons_measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *c
     return st;
 }
 
+/* A MatMul's bias: the per-output constant of the one Add reading it. */
+static void matmul_bias(cons *c, hpcz_graph *g, hpcz_node *n)
+{
+    hpcz_value *y = n->outputs[0];
+    if (!y || y->is_output)
+        return;
+    hpcz_node *user = NULL;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j] == y) {
+                if (user)
+                    return;
+                user = g->nodes[i];
+            }
+    if (!user || strcmp(user->op_type, "Add") || user->n_inputs != 2 || (user->domain && *user->domain))
+        return;
+    size_t bi = user->inputs[0] == y ? 1 : 0;
+    hpcz_tensor *b = hpcz_value_const(user->inputs[bi]);
+    if (!b || b->dtype != HPCZ_DTYPE_FLOAT || b->numel != c->rows || b->ndim < 1 || b->dims[b->ndim - 1] != c->rows)
+        return;
+    c->bnode = user;
+    c->bin = bi;
+    c->bias_ok = true;
+}
+
 static bool cons_geometry(cons *c, hpcz_node *n)
 {
     hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
@@ -868,6 +895,8 @@ static bool cons_geometry(cons *c, hpcz_node *n)
         }
         hpcz_tensor *b = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
         c->bias_ok = n->n_inputs < 3 || !n->inputs[2] || (b && b->dtype == HPCZ_DTYPE_FLOAT && b->numel == c->rows);
+        c->bnode = n;
+        c->bin = 2;
         return true;
     }
     bool gemm = !strcmp(n->op_type, "Gemm");
@@ -878,6 +907,10 @@ static bool cons_geometry(cons *c, hpcz_node *n)
     c->rows = w->dims[tb ? 0 : 1];
     c->K = w->dims[tb ? 1 : 0];
     c->blk = 1;
+    c->bnode = n;
+    c->bin = 2;
+    if (!gemm)
+        matmul_bias(c, n->graph, n);
     if (gemm) {
         hpcz_tensor *b = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
         c->bias_ok = hpcz_node_attr_float(n, "beta", 1.0f) == 1.0f &&
@@ -908,7 +941,9 @@ static double *cons_bias(const cons *c)
     double *b = calloc((size_t)c->rows, sizeof *b);
     if (!b)
         return NULL;
-    hpcz_tensor *t = c->node->n_inputs > 2 && c->node->inputs[2] ? hpcz_value_const(c->node->inputs[2]) : NULL;
+    hpcz_node *bn = c->bnode ? c->bnode : c->node;
+    size_t bi = c->bnode ? c->bin : 2;
+    hpcz_tensor *t = bn->n_inputs > bi && bn->inputs[bi] ? hpcz_value_const(bn->inputs[bi]) : NULL;
     hpcz_error e;
     const float *d = t && t->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_data(t, &e) : NULL;
     if (d && t->numel == c->rows)
@@ -1183,11 +1218,14 @@ static hpcz_status cons_write(hpcz_graph *g, const cons *c, const double *Wn, co
     if (!st && c->bias_ok) {
         for (int64_t r = 0; r < c->rows; r++)
             f[r] = (float)bn[r];
+        hpcz_node *bnode = c->bnode ? c->bnode : n;
+        size_t bi = c->bnode ? c->bin : 2;
+        hpcz_tensor *old = bnode->n_inputs > bi && bnode->inputs[bi] ? hpcz_value_const(bnode->inputs[bi]) : NULL;
         int64_t bd[1] = {c->rows};
-        const char *bname = n->n_inputs > 2 && n->inputs[2] ? n->inputs[2]->name
-                            : n->name && *n->name ? n->name : n->op_type;
-        hpcz_value *bv = hpcz_new_const(g, bname, HPCZ_DTYPE_FLOAT, 1, bd, f, err);
-        if (!bv || !hpcz_node_set_input(n, 2, bv))
+        const char *bname = old ? bnode->inputs[bi]->name : n->name && *n->name ? n->name : n->op_type;
+        hpcz_value *bv = old ? hpcz_new_const(g, bname, HPCZ_DTYPE_FLOAT, old->ndim, old->dims, f, err)
+                             : hpcz_new_const(g, bname, HPCZ_DTYPE_FLOAT, 1, bd, f, err);
+        if (!bv || !hpcz_node_set_input(bnode, bi, bv))
             st = bv ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
     }
     free(f);
