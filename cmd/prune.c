@@ -664,6 +664,9 @@ int cmd_prune(int argc, char **argv)
         return cli_usage_error(&cmd_prune_info, "--reconstruct and --no-reconstruct: give one");
     if (no_reconstruct && strcmp(method, "channel"))
         return cli_usage_error(&cmd_prune_info, "--no-reconstruct works with --method channel");
+    /* with data: small constants folded first (an SE gate's bias computed by a
+     * Reshape of constants left its block untraceable), channels ranked on
+     * the data, the layers reading them re-solved; without, as before */
     bool channel_data = !strcmp(method, "channel") && calib;
     if (!criterion)
         criterion = channel_data ? "energy" : "l1";
@@ -745,8 +748,9 @@ int cmd_prune(int argc, char **argv)
     if (passes)
         snprintf(spec, sizeof spec, "%s", passes);
     else if (!strcmp(method, "channel"))
-        snprintf(spec, sizeof spec, "fold-constants{max-bytes=16384},prune-channel{ratio=%g,criterion=%s%s%s%s%s%s}%s%s", ratio,
-                 criterion, channel_data && !no_reconstruct && !targeted ? ",reconstruct=true" : "",
+        snprintf(spec, sizeof spec, "%sprune-channel{ratio=%g,criterion=%s%s%s%s%s%s}%s%s",
+                 channel_data ? "fold-constants{max-bytes=16384}," : "", ratio, criterion,
+                 channel_data && !no_reconstruct && !targeted ? ",reconstruct=true" : "",
                  include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
                  exclude ? exclude : "", recal_bn ? ",recalibrate-bn" : "", fold ? ",fold-bn,dce" : "");
     else if (reconstruct && !strcmp(method, "magnitude"))
