@@ -62,7 +62,7 @@ static const cli_opt opts[] = {
     {"ratio", OPT_RATIO, required_argument, "R",
      "channel: share of the prunable output channels removed, in [0, 1) (default 0.25); without "
      "--calib the same share from each group, with --calib one ranking across groups (each loses "
-     "at most min(2R, 0.9))"},
+     "at most min(R + 0.1, 0.9))"},
     {"criterion", OPT_CRITERION, required_argument, "C",
      "channel: importance by filter l1 (default without --calib) or l2 norm, bn-gamma (|BatchNorm "
      "scale|), or energy (default with --calib: each channel's share of the output variance of the "
