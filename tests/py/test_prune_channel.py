@@ -234,7 +234,7 @@ def reconstruction_checks():
     check(e_ls < 0.5 * e_pl, "least squares beats plain removal on held-out data by 2x")
 
     # per-layer counts follow importance: group A has 4 channels its consumer
-    # barely uses, group B none; 25% of 16 channels = 4, all from A
+    # barely uses, group B none; 25% of 16 channels = 4, all from A (cap 50%)
     wa = rr.normal(size=(8, 3, 1, 1)); wb = rr.normal(size=(8, 3, 1, 1))
     wca = rr.normal(size=(4, 8, 1, 1)); wca[:, 4:] *= 0.01
     wcb = rr.normal(size=(4, 8, 1, 1))
@@ -250,7 +250,8 @@ def reconstruction_checks():
     src = os.path.join(TMP, "imp.onnx")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
     dst = os.path.join(TMP, "imp_rec.onnx")
-    r4 = prune(src, dst, "--ratio", "0.25", "--calib", calib, "-q")
+    r4 = prune(src, dst, "--calib", calib, "-q", "--passes",
+               "prune-channel{ratio=0.25,criterion=energy,reconstruct=true,max-ratio=0.5}")
     md = onnx.load(dst)
     ms = {t.name: numpy_helper.to_array(t) for t in md.graph.initializer}
     nd = {n.name: n for n in md.graph.node}
@@ -258,6 +259,14 @@ def reconstruction_checks():
     check(r4.returncode == 0 and (ka, kb) == (4, 8), "global allocation by measured importance: A 8 -> %d, B 8 -> %d" % (ka, kb))
     kept_a = sorted(int(np.argmin(np.abs(wa - f).sum(axis=(1, 2, 3)))) for f in ms[nd["A"].input[1]])
     check(kept_a == [0, 1, 2, 3], "the channels A's consumer barely reads are the ones removed (%s)" % kept_a)
+    # the default cap (R + 0.1 = 35%: 2 of 8) sends the other 2 to B
+    dst = os.path.join(TMP, "imp_capped.onnx")
+    r6 = prune(src, dst, "--ratio", "0.25", "--calib", calib, "-q")
+    md = onnx.load(dst)
+    ms = {t.name: numpy_helper.to_array(t) for t in md.graph.initializer}
+    nd = {n.name: n for n in md.graph.node}
+    check(r6.returncode == 0 and (ms[nd["A"].input[1]].shape[0], ms[nd["B"].input[1]].shape[0]) == (6, 6),
+          "the per-group cap holds: A loses at most 35%% (%s)" % (r6.stderr.strip()[-200:],))
     dst = os.path.join(TMP, "imp_uniform.onnx")
     r5 = prune(src, dst, "--ratio", "0.25", "-q")
     md = onnx.load(dst)
