@@ -77,7 +77,9 @@ static const cli_opt opts[] = {
     {"no-reconstruct", OPT_NO_RECONSTRUCT, no_argument, NULL,
      "channel: with --calib, only choose channels on the data; leave the remaining weights as they are"},
     {"recalibrate-bn", OPT_RECAL_BN, no_argument, NULL,
-     "channel: re-estimate every BatchNorm's mean and variance on --calib data after pruning"},
+     "channel: re-estimate every BatchNorm's mean and variance on --calib data after pruning (the "
+     "default reconstruction already keeps them right; on top of it this does harm: ppocr_cls top-1 "
+     "agreement 0.98 -> 0.83)"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data for --reconstruct and --recalibrate-bn: a folder of .npy, test_data_set_* folders, a .npy file, or random:N",
      NULL, "npy"},
