@@ -275,6 +275,42 @@ def reconstruction_checks():
     check(r5.returncode == 0 and (ms[nd["A"].input[1]].shape[0], ms[nd["B"].input[1]].shape[0]) == (6, 6),
           "without data: the same share from each group (8 -> 6, 8 -> 6)")
 
+    # an MLP of MatMul + Add: the bias the least squares re-solves is the Add's
+    w1 = rr.normal(size=(6, 16)); c1 = rr.normal(size=16)
+    w2 = rr.normal(size=(16, 4)); c2 = rr.normal(size=4)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"),
+         helper.make_node("Add", ["h0", "c1"], ["h1"], name="fc1_bias"),
+         helper.make_node("Relu", ["h1"], ["h"], name="act"),
+         helper.make_node("MatMul", ["h", "w2"], ["y0"], name="fc2"),
+         helper.make_node("Add", ["y0", "c2"], ["y"], name="fc2_bias")],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        initializer=[T("w1", w1), T("c1", c1), T("w2", w2), T("c2", c2)])
+    src = os.path.join(TMP, "mlp.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    mcal = os.path.join(TMP, "mlp_calib")
+    os.makedirs(mcal, exist_ok=True)
+    base = rr.normal(size=(256, 2))
+    xm = np.concatenate([base, base @ rr.normal(size=(2, 4)) + 0.1 * rr.normal(size=(256, 4))], 1).astype(np.float32)
+    np.save(os.path.join(mcal, "x.npy"), xm[:128])
+    outs = {}
+    for name, extra in (("plain", ["--no-reconstruct"]), ("rec", [])):
+        dst = os.path.join(TMP, "mlp_%s.onnx" % name)
+        r7 = prune(src, dst, "--ratio", "0.5", "--calib", mcal, "-q", *extra)
+        check(r7.returncode == 0, "MLP (MatMul + Add) %s pruning runs: %s" % (name, r7.stderr.strip()[-200:]))
+        outs[name] = run(dst, {"x": xm[128:]})[0]
+    md = onnx.load(os.path.join(TMP, "mlp_rec.onnx"))
+    ms = {t.name: numpy_helper.to_array(t) for t in md.graph.initializer}
+    nd = {n.name: n for n in md.graph.node}
+    check(ms[nd["fc2"].input[1]].shape == (8, 4) and outs["rec"].shape == (128, 4),
+          "MLP: fc2 reads 8 of 16 hidden units, output [128, 4] in ONNX Runtime")
+    check(not np.allclose(ms[nd["fc2_bias"].input[1]], c2), "MLP: the Add after fc2 carries the re-solved bias")
+    ref = run(src, {"x": xm[128:]})[0]
+    ep, er = np.mean((outs["plain"] - ref) ** 2), np.mean((outs["rec"] - ref) ** 2)
+    print("   MLP 16 -> 8 hidden: held-out MSE %.4f plain removal, %.4f reconstructed" % (ep, er))
+    check(er < 0.5 * ep, "MLP: reconstruction at least halves the held-out error")
+
 
 def main():
     src = os.path.join(TMP, "exact.onnx")
