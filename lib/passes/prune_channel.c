@@ -638,6 +638,7 @@ typedef struct cons {
 
 #define CONS_MAX_K 4608
 #define ROWS_PER_SAMPLE 1024
+#define BUF_DOUBLES (16.0 * 1024 * 1024)
 
 static double *cons_room(cons *c, double **buf, size_t *cap, int64_t r)
 {
@@ -669,7 +670,8 @@ static int64_t cons_rows(cons *c, const hpcz_array *a, double **buf, size_t *cap
             c->failed = true;
             return 0;
         }
-        int64_t rows = a->numel / K, step = rows > ROWS_PER_SAMPLE * 4 ? rows / (ROWS_PER_SAMPLE * 4) : 1;
+        int64_t cap_rows = (int64_t)(BUF_DOUBLES / K1);
+        int64_t rows = a->numel / K, step = rows > cap_rows ? (rows + cap_rows - 1) / cap_rows : 1;
         int64_t take = (rows + step - 1) / step;
         if (!(b = cons_room(c, buf, cap, take)))
             return 0;
@@ -696,7 +698,12 @@ static int64_t cons_rows(cons *c, const hpcz_array *a, double **buf, size_t *cap
     int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
     if (OH <= 0 || OW <= 0)
         return 0;
-    int64_t pos = OH * OW, step = pos > ROWS_PER_SAMPLE ? pos / ROWS_PER_SAMPLE : 1;
+    /* at most ROWS_PER_SAMPLE positions per sample, and a batch's rows within
+     * BUF_DOUBLES (a 3x3 conv on 512 channels, 32 samples: 1.2 GB otherwise) */
+    int64_t per = ROWS_PER_SAMPLE, room_per = (int64_t)(BUF_DOUBLES / K1) / (N > 0 ? N : 1);
+    if (per > room_per)
+        per = room_per > 16 ? room_per : 16;
+    int64_t pos = OH * OW, step = pos > per ? (pos + per - 1) / per : 1;
     int64_t take = N * ((pos + step - 1) / step);
     if (!(b = cons_room(c, buf, cap, take)))
         return 0;
@@ -739,6 +746,11 @@ static void cons_observe(void *ctx, const hpcz_node *node, const char *name, con
             if (R) {
                 cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, K1, (int)R, 1.0, c->buf, K1, 1.0, c->H, K1);
                 c->n += (uint64_t)R;
+            }
+            if (cs->mode == 0) { /* the rows are kept only for the second round's cross term */
+                free(c->buf);
+                c->buf = NULL;
+                c->cap = 0;
             }
         } else {
             int64_t R = cons_rows(c, a, &c->buf2, &c->cap2);
