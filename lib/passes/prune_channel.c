@@ -16,6 +16,14 @@
  * For each traceable group the channels with the lowest importance (L1 or L2
  * norm of the producers' filters, or |gamma| of the BatchNorm after them) are
  * removed from every tensor that indexes them.
+ *
+ * With calibration data (criterion=energy, reconstruct): one pass over the data
+ * accumulates the Gram matrix of the input features of every layer reading
+ * prunable channels (its "consumers"); importance is each channel's share of
+ * those layers' output variance, normalised per group and ranked across groups
+ * (allocation=global, each group capped at max-ratio); then each consumer's
+ * kept weights and bias are re-solved by damped least squares to reproduce its
+ * original output (ThiNet; He et al. 2017), before anything is sliced.
  */
 #include "passes.h"
 
@@ -1094,12 +1102,14 @@ extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, i
 extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 
 /* Per input channel of the consumer: its share of the consumer's output
- * energy, added to the channel scores of the spaces the layout holds.
- * Without reconstruction the share is what the channel's features carry
- * (E||W_c x_c||^2, around the mean when the bias is re-solved); with it, what
- * the least squares cannot recover from the other channels:
- * sum over outputs of w_c^T ((H^-1)_cc)^-1 w_c (group OBS, with H the damped
- * second moments including the constant feature). */
+ * energy, added to the channel scores of the spaces the layout holds: what the
+ * channel's features carry, E||W_c x_c||^2 (around the mean when the bias is
+ * re-solved, as the least squares restores the mean). With obs, instead what
+ * the least squares cannot recover from the other channels, sum over outputs
+ * of w_c^T ((H^-1)_cc)^-1 w_c (group OBS on the damped second moments with the
+ * constant feature); measured worse as a one-shot ranking (ppocr_cls top-1
+ * agreement 0.977 -> 0.844, ppocr_rec CTC match 0.68 -> 0.41: correlated
+ * channels each look free until both are gone), so unused. */
 static void cons_importance(pc *p, const cons *c, const layout *l, bool recon, bool obs, double damp)
 {
     int64_t K = c->K, K1 = K + 1, blk = c->blk;
