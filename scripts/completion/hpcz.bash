@@ -144,7 +144,7 @@ _hpcz() {
         --scope) COMPREPLY=($(compgen -W "layer global" -- "$cur")); return ;;
         --pattern) return ;;
         --ratio) return ;;
-        --criterion) COMPREPLY=($(compgen -W "l1 l2 bn-gamma" -- "$cur")); return ;;
+        --criterion) COMPREPLY=($(compgen -W "l1 l2 bn-gamma energy" -- "$cur")); return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
         --dim) return ;;
@@ -167,7 +167,7 @@ _hpcz() {
         --max-abs) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --recalibrate-bn --calib --calib-samples --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --no-reconstruct --recalibrate-bn --calib --calib-samples --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
