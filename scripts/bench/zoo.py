@@ -110,8 +110,8 @@ VARIANTS = [
      ["prune", "--sparsity", "0.5", "--reconstruct", "--calib", "CALIB"]),
     ("hpcz_chan25", "prune", "hpcz prune --method channel --ratio 0.25", "hpcz",
      ["prune", "--method", "channel", "--ratio", "0.25"]),
-    ("hpcz_chan25_bn", "prune", "hpcz prune --method channel --ratio 0.25 --recalibrate-bn --calib", "hpcz",
-     ["prune", "--method", "channel", "--ratio", "0.25", "--recalibrate-bn", "--calib", "CALIB"]),
+    ("hpcz_chan25_calib", "prune", "hpcz prune --method channel --ratio 0.25 --calib (ranked on data, least squares)",
+     "hpcz", ["prune", "--method", "channel", "--ratio", "0.25", "--calib", "CALIB"]),
 ]
 VARIANT_BY_ID = {v[0]: v for v in VARIANTS}
 
