@@ -9,6 +9,8 @@
 #include "passes.h"
 #include "qmath.h"
 
+#include "../runtime/rt.h"
+
 #include <cblas.h>
 
 #include <math.h>
@@ -327,42 +329,102 @@ static int64_t input_nrows(const layer_geom *lg, const hpcz_array *a)
     return a->dims[0] * OH * OW;
 }
 
-/* Rows [r0, r0 + n) of that matrix as doubles (im2col patches (c, ky, kx)
- * per output pixel for convolutions), and their column sums into sum. */
-static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t r0, int64_t n, double *out, double *sum)
+/* Rows [r0, r0 + n) of that matrix (im2col patches (c, ky, kx) per output
+ * pixel for convolutions) into out (n x K). */
+static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t r0, int64_t n, float *out)
 {
     const float *x = a->data;
     int64_t K = lg->K;
     if (lg->kind != 0) {
-        const float *s = x + r0 * K;
-        for (int64_t i = 0; i < n * K; i++)
-            out[i] = s[i];
-    } else {
-        int64_t C = a->dims[1], H = lg->nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
-        int64_t kh = lg->nd == 2 ? lg->k[0] : 1, kw = lg->k[lg->nd - 1];
-        int64_t sh = lg->nd == 2 ? lg->s[0] : 1, sw = lg->s[lg->nd - 1];
-        int64_t dh = lg->nd == 2 ? lg->d[0] : 1, dw = lg->d[lg->nd - 1];
-        int64_t ph = lg->nd == 2 ? lg->p0[0] : 0, pw = lg->p0[lg->nd - 1];
-        int64_t ph1 = lg->nd == 2 ? lg->p1[0] : 0, pw1 = lg->p1[lg->nd - 1];
-        int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
-        int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
-        double *p = out;
-        for (int64_t r = r0; r < r0 + n; r++) {
-            int64_t b = r / (OH * OW), oy = r / OW % OH, ox = r % OW;
-            const float *xb = x + b * C * H * Wd;
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t ky = 0; ky < kh; ky++) {
-                    int64_t iy = oy * sh - ph + ky * dh;
-                    for (int64_t kx = 0; kx < kw; kx++) {
-                        int64_t ix = ox * sw - pw + kx * dw;
-                        *p++ = iy < 0 || iy >= H || ix < 0 || ix >= Wd ? 0.0 : xb[(c * H + iy) * Wd + ix];
-                    }
+        memcpy(out, x + r0 * K, (size_t)(n * K) * sizeof *out);
+        return;
+    }
+    int64_t C = a->dims[1], H = lg->nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
+    int64_t kh = lg->nd == 2 ? lg->k[0] : 1, kw = lg->k[lg->nd - 1];
+    int64_t sh = lg->nd == 2 ? lg->s[0] : 1, sw = lg->s[lg->nd - 1];
+    int64_t dh = lg->nd == 2 ? lg->d[0] : 1, dw = lg->d[lg->nd - 1];
+    int64_t ph = lg->nd == 2 ? lg->p0[0] : 0, pw = lg->p0[lg->nd - 1];
+    int64_t ph1 = lg->nd == 2 ? lg->p1[0] : 0, pw1 = lg->p1[lg->nd - 1];
+    int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
+    int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
+    float *p = out;
+    for (int64_t r = r0; r < r0 + n; r++) {
+        int64_t b = r / (OH * OW), oy = r / OW % OH, ox = r % OW;
+        const float *xb = x + b * C * H * Wd;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t ky = 0; ky < kh; ky++) {
+                int64_t iy = oy * sh - ph + ky * dh;
+                if (iy < 0 || iy >= H) {
+                    for (int64_t kx = 0; kx < kw; kx++)
+                        *p++ = 0.0f;
+                    continue;
                 }
+                const float *xr = xb + (c * H + iy) * Wd;
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    int64_t ix = ox * sw - pw + kx * dw;
+                    *p++ = ix < 0 || ix >= Wd ? 0.0f : xr[ix];
+                }
+            }
+    }
+}
+
+/* The Gram matrix of a chunk of rows is a float product, added to the
+ * double sums: the chunk length, the column blocks and the im2col pieces
+ * are fixed by the shape, so the result never depends on the threads. */
+#define ACC_PIECE 256 /* rows per im2col task */
+#define ACC_BW 64     /* columns of H per product task */
+
+typedef struct acc_job {
+    const layer_geom *lg;
+    const hpcz_array *xp, *xo;
+    int64_t r0, n, K;
+    const float *bp, *bo; /* the chunk's rows (n x K) */
+    float *ip, *io;       /* im2col buffers behind them */
+    float *tmp;           /* per column block: K x ACC_BW */
+    stats *sx;
+} acc_job;
+
+static void acc_rows_task(void *ctx, int64_t i)
+{
+    acc_job *j = ctx;
+    int64_t a = i * ACC_PIECE, n = j->n - a < ACC_PIECE ? j->n - a : ACC_PIECE;
+    input_rows(j->lg, j->xp, j->r0 + a, n, j->ip + a * j->K);
+    if (j->io)
+        input_rows(j->lg, j->xo, j->r0 + a, n, j->io + a * j->K);
+}
+
+static void acc_block_task(void *ctx, int64_t b)
+{
+    acc_job *j = ctx;
+    int64_t K = j->K, n = j->n, j0 = b * ACC_BW, bw = K - j0 < ACC_BW ? K - j0 : ACC_BW, j1 = j0 + bw;
+    float *T = j->tmp + b * K * ACC_BW;
+    double *H = j->sx->g.H;
+    /* H[0:j1, j0:j1] (the upper triangle of it) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)j1, (int)bw, (int)n, 1.0f, j->bp, (int)K, j->bp + j0,
+                (int)K, 0.0f, T, (int)bw);
+    for (int64_t i = 0; i < j1; i++)
+        for (int64_t c = i > j0 ? i - j0 : 0; c < bw; c++)
+            H[i * K + j0 + c] += T[i * bw + c];
+    for (int64_t c = 0; c < bw; c++) {
+        double s = 0;
+        for (int64_t r = 0; r < n; r++)
+            s += j->bp[r * K + j0 + c];
+        j->sx->g.sum[j0 + c] += s;
+    }
+    if (j->sx->C) {
+        double *C = j->sx->C;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)bw, (int)n, 1.0f, j->bp, (int)K,
+                    j->bo + j0, (int)K, 0.0f, T, (int)bw);
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t c = 0; c < bw; c++)
+                C[i * K + j0 + c] += T[i * bw + c];
+        for (int64_t c = 0; c < bw; c++) {
+            double s = 0;
+            for (int64_t r = 0; r < n; r++)
+                s += j->bo[r * K + j0 + c];
+            j->sx->sum_o[j0 + c] += s;
         }
     }
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t k = 0; k < K; k++)
-            sum[k] += out[r * K + k];
 }
 
 /* Adds the rows of xp (and the cross products with xo's, when sx->C) to sx. */
@@ -376,31 +438,43 @@ static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array 
         return hpcz_fail(err, HPCZ_ERR_INVALID, "input of '%s' has an unexpected shape", what);
     if (R == 0)
         return HPCZ_OK;
-    int64_t chunk = ((int64_t)1 << 20) / K;
-    if (chunk < 256)
-        chunk = 256;
-    if (chunk > R)
-        chunk = R;
-    double *bp = malloc((size_t)(chunk * K) * sizeof *bp);
-    double *bo = sx->C ? malloc((size_t)(chunk * K) * sizeof *bo) : NULL;
-    if (!bp || (sx->C && !bo)) {
-        free(bp);
-        free(bo);
+    int64_t chunk = ((int64_t)1 << 22) / K;
+    if (chunk > 4096)
+        chunk = 4096;
+    if (chunk < ACC_PIECE)
+        chunk = ACC_PIECE;
+    int64_t nblk = (K + ACC_BW - 1) / ACC_BW, cn = chunk < R ? chunk : R;
+    bool copy = lg->kind == 0;
+    acc_job j = {lg, xp, sx->C ? xo : NULL, 0, 0, K, NULL, NULL, NULL, NULL, NULL, sx};
+    j.tmp = malloc((size_t)(nblk * K * ACC_BW) * sizeof *j.tmp);
+    if (copy) {
+        j.ip = malloc((size_t)(cn * K) * sizeof *j.ip);
+        if (sx->C)
+            j.io = malloc((size_t)(cn * K) * sizeof *j.io);
+    }
+    if (!j.tmp || (copy && (!j.ip || (sx->C && !j.io)))) {
+        free(j.tmp);
+        free(j.ip);
+        free(j.io);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     for (int64_t r0 = 0; r0 < R; r0 += chunk) {
-        int64_t n = R - r0 < chunk ? R - r0 : chunk;
-        input_rows(lg, xp, r0, n, bp, sx->g.sum);
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)n, 1.0, bp, (int)K, 1.0, sx->g.H, (int)K);
-        if (sx->C) {
-            input_rows(lg, xo, r0, n, bo, sx->sum_o);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)K, (int)n, 1.0, bp, (int)K, bo,
-                        (int)K, 1.0, sx->C, (int)K);
+        j.r0 = r0;
+        j.n = R - r0 < chunk ? R - r0 : chunk;
+        if (copy) {
+            rt_parallel_for((j.n + ACC_PIECE - 1) / ACC_PIECE, acc_rows_task, &j);
+            j.bp = j.ip;
+            j.bo = j.io;
+        } else {
+            j.bp = (const float *)xp->data + r0 * K;
+            j.bo = sx->C ? (const float *)xo->data + r0 * K : NULL;
         }
+        rt_parallel_for(nblk, acc_block_task, &j);
     }
     sx->g.rows += (uint64_t)R;
-    free(bp);
-    free(bo);
+    free(j.tmp);
+    free(j.ip);
+    free(j.io);
     return HPCZ_OK;
 }
 
