@@ -7,7 +7,8 @@
  * in order: each column is pruned (or quantized), and the error it makes is
  * spread over the columns not yet processed through the inverse Hessian,
  * which minimises ||X W^T - X W'^T||^2 for the kept weights. The inverse is
- * taken once (Cholesky through OpenBLAS/LAPACK) as in SparseGPT.
+ * taken once (one Cholesky factorisation and one triangular inverse through
+ * OpenBLAS's LAPACK) as in SparseGPT.
  */
 #include "obc.h"
 
@@ -16,7 +17,7 @@
 
 /* LAPACK (bundled in OpenBLAS) */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
-extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda, int *info);
 
 /* ------------------------------------------------------------ Gram matrices */
 
@@ -142,22 +143,32 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
     double damp = (o->damp > 0 ? o->damp : 0.01) * mean_diag;
     for (int64_t i = 0; i < K; i++)
         H[i * K + i] += damp;
-    /* U upper with H^-1 = U^T U: potrf/potri/potrf; LAPACK is column-major,
-     * so its 'L' is our upper triangle */
+    /* U upper with H^-1 = U^T U, from one Cholesky factorisation and one
+     * triangular inverse: with J the reversal, J H J = L L^T gives
+     * H^-1 = (J L^-1 J)^T (J L^-1 J), and J L^-1 J is upper. LAPACK is
+     * column-major: its 'U' is our lower triangle. */
     int n = (int)K, info = 0;
-    dpotrf_("L", &n, H, &n, &info);
+    double *A = malloc((size_t)(K * K) * sizeof *A);
+    if (!A)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j <= i; j++)
+            A[i * K + j] = H[(K - 1 - i) * K + (K - 1 - j)];
+    dpotrf_("U", &n, A, &n, &info);
     if (!info)
-        dpotri_("L", &n, H, &n, &info);
-    if (!info) {
-        symmetrize_from_upper(H, K);
-        dpotrf_("L", &n, H, &n, &info);
-    }
-    if (info)
+        dtrtri_("U", "N", &n, A, &n, &info);
+    if (info) {
+        free(A);
         return hpcz_fail(err, HPCZ_ERR_INVALID,
                          "the layer's input Gram matrix is not positive definite (LAPACK info %d)", info);
-    for (int64_t i = 0; i < K; i++)
+    }
+    for (int64_t i = 0; i < K; i++) {
         for (int64_t j = 0; j < i; j++)
             H[i * K + j] = 0; /* U is upper */
+        for (int64_t j = i; j < K; j++)
+            H[i * K + j] = A[(K - 1 - i) * K + (K - 1 - j)];
+    }
+    free(A);
     const int64_t B = 128;
     double *err1 = malloc((size_t)(rows * B) * sizeof *err1);
     unsigned char *mask = malloc((size_t)(rows * B));

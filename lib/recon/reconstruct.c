@@ -306,6 +306,16 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
  * or the plans disagreeing) is left to the per-layer measurement. */
 
 #include <pthread.h>
+#include <time.h>
+
+/* HPCZ_RECON_TIMES=1: seconds spent measuring and compressing, on stderr */
+static double recon_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double t_acc, t_solve;
 
 /* Rows of the layer-input matrix in array a: -1 when the shape does not fit. */
 static int64_t input_nrows(const layer_geom *lg, const hpcz_array *a)
@@ -438,6 +448,7 @@ static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array 
         return hpcz_fail(err, HPCZ_ERR_INVALID, "input of '%s' has an unexpected shape", what);
     if (R == 0)
         return HPCZ_OK;
+    double t0 = recon_now();
     int64_t chunk = ((int64_t)1 << 22) / K;
     if (chunk > 4096)
         chunk = 4096;
@@ -472,6 +483,7 @@ static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array 
         rt_parallel_for(nblk, acc_block_task, &j);
     }
     sx->g.rows += (uint64_t)R;
+    t_acc += recon_now() - t0;
     free(j.tmp);
     free(j.ip);
     free(j.io);
@@ -585,7 +597,9 @@ static void ls_solve_group(ls_run *R, ls_group *gr)
             memcpy(hc, gr->sx.g.H, sz * sizeof *hc);
             sx.g.H = hc;
         }
+        double t0 = recon_now();
         R->st = R->solve(R->user, t, &sx, R->err);
+        t_solve += recon_now() - t0;
         if (!R->st)
             t->solved = 1;
         free(hc);
@@ -718,6 +732,8 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
 {
     ls_run R;
     memset(&R, 0, sizeof R);
+    double t_start = recon_now();
+    t_acc = t_solve = 0;
     R.need_ref = need_ref;
     R.t = t;
     R.nt = nt;
@@ -876,6 +892,9 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
     }
     free(R.g);
     hpcz_dataset_free(R.d);
+    if (getenv("HPCZ_RECON_TIMES"))
+        fprintf(stderr, "recon: %.2f s in one run: %.2f s Gram matrices, %.2f s compression, %.2f s the model\n",
+                recon_now() - t_start, t_acc, t_solve, recon_now() - t_start - t_acc - t_solve);
     return st;
 }
 
