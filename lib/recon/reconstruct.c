@@ -1299,6 +1299,8 @@ static void permute_sym(double *A, int64_t K, const int64_t *perm)
 }
 
 typedef struct gptq_opts {
+    bool act_order; /* per channel: columns by decreasing input energy */
+    bool clip;
     int dtype;
     int64_t block;   /* > 0 blocked; 0 per output channel */
     bool symmetric;
@@ -1394,6 +1396,9 @@ static const hpcz_pass_opt gptq_opts_table[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
+    {"act-order", HPCZ_OPT_BOOL, "false", "per channel: quantize the columns with the largest inputs first", NULL, 0, 0},
+    {"clip", HPCZ_OPT_ENUM, "minmax", "scale range: min/max, or shrunk to the least input-weighted rounding error",
+     "minmax|mse", 0, 0},
     {"compensate", HPCZ_OPT_BOOL, "false",
      "also refit each layer to undo the error of the layers before it (helps large errors; with "
      "small ones it fits the calibration data more than it generalises)", NULL, 0, 0},
@@ -1418,6 +1423,18 @@ typedef struct gptq_job {
     ls_target *t0;
     gptq_layer *gl; /* per target */
 } gptq_job;
+
+/* act-order: by decreasing diagonal of the Gram matrix, then by index */
+static const double *hd_sort;
+static int64_t hd_K;
+static int cmp_energy(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    double da = hd_sort[a * hd_K + a], db = hd_sort[b * hd_K + b];
+    if (da != db)
+        return da > db ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
 
 static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *err)
 {
@@ -1446,6 +1463,12 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         int64_t spatial = lg->kind == 0 ? lg->K / w->dims[1] : 1, icn = lg->K / spatial;
         for (int64_t k = 0; k < lg->K; k++)
             perm[k] = lg->kind == 0 ? (k % icn) * spatial + k / icn : k;
+        if (lo.act_order && lo.block == 0) {
+            /* one scale per row: any order will do; the largest inputs first */
+            hd_sort = sx->g.H;
+            hd_K = lg->K;
+            qsort(perm, (size_t)lg->K, sizeof *perm, cmp_energy);
+        }
         symmetrize_upper(sx->g.H, lg->K);
         permute_sym(sx->g.H, lg->K, perm);
         permute_cols(W, lg->rows, lg->K, perm, false);
@@ -1460,6 +1483,7 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         oo.n_groups = ng;
         oo.scales_out = sc;
         oo.zps_out = zp;
+        oo.clip = lo.clip;
         st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &oo, err);
         if (!st) {
             permute_cols(W, lg->rows, lg->K, perm, true);
@@ -1492,6 +1516,8 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     go.symmetric = hpcz_pass_arg(a, "symmetric").b || !int4;
     go.dtype = int4 ? (go.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4) : HPCZ_DTYPE_INT8;
     go.block = int4 ? hpcz_pass_arg(a, "block-size").i : 0;
+    go.act_order = hpcz_pass_arg(a, "act-order").b;
+    go.clip = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
     if (go.block & (go.block - 1))
         return hpcz_fail(err, HPCZ_ERR_USAGE, "quantize-gptq{block-size}: %lld is not a power of 2", (long long)go.block);
     gptq_job gj = {0};
