@@ -18,14 +18,23 @@
 
 typedef struct layer_geom {
     int kind; /* 0 conv, 1 gemm (transB), 2 gemm/matmul with [K, N] weight */
-    int64_t rows, K;
+    int64_t rows, K; /* rows and K of each group */
+    int64_t groups;  /* grouped convolution (GPTQ only): one Gram matrix per group */
     /* conv */
     int nd; /* spatial dims: 1 or 2 */
     int64_t k[2], s[2], d[2], p0[2], p1[2];
 } layer_geom;
 
 /* Geometry of a layer we can reconstruct; false (with why) otherwise. */
+static bool geometry_ex(const hpcz_node *n, layer_geom *lg, bool grouped, const char **why);
+/* Geometry of a layer we can reconstruct; false (with why) otherwise. */
 static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
+{
+    return geometry_ex(n, lg, false, why);
+}
+
+/* ... and with grouped convolutions (GPTQ). */
+static bool geometry_ex(const hpcz_node *n, layer_geom *lg, bool grouped, const char **why)
 {
     hpcz_tensor *w = n->n_inputs > 1 ? hpcz_value_const(n->inputs[1]) : NULL;
     memset(lg, 0, sizeof *lg);
@@ -34,7 +43,8 @@ static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
         return false;
     }
     if (!strcmp(n->op_type, "Conv")) {
-        if (hpcz_node_attr_int(n, "group", 1) != 1) {
+        int64_t G = hpcz_node_attr_int(n, "group", 1);
+        if (G != 1 && (!grouped || G < 1 || w->ndim < 1 || w->dims[0] % G)) {
             *why = "grouped convolution";
             return false;
         }
@@ -49,7 +59,8 @@ static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
         }
         lg->kind = 0;
         lg->nd = w->ndim - 2;
-        lg->rows = w->dims[0];
+        lg->groups = G;
+        lg->rows = w->dims[0] / G;
         lg->K = w->numel / w->dims[0];
         const hpcz_attr *st = hpcz_node_attr(n, "strides"), *dl = hpcz_node_attr(n, "dilations"),
                         *pd = hpcz_node_attr(n, "pads");
@@ -69,12 +80,14 @@ static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
         }
         bool tb = hpcz_node_attr_int(n, "transB", 0) != 0;
         lg->kind = tb ? 1 : 2;
+        lg->groups = 1;
         lg->rows = w->dims[tb ? 0 : 1];
         lg->K = w->dims[tb ? 1 : 0];
         return true;
     }
     if (!strcmp(n->op_type, "MatMul") && w->ndim == 2) {
         lg->kind = 2;
+        lg->groups = 1;
         lg->rows = w->dims[1];
         lg->K = w->dims[0];
         return true;
@@ -326,7 +339,7 @@ static int64_t input_nrows(const layer_geom *lg, const hpcz_array *a)
         return -1;
     int64_t C = a->dims[1], H = lg->nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
     int64_t kh = lg->nd == 2 ? lg->k[0] : 1, kw = lg->k[lg->nd - 1];
-    if (C * kh * kw != lg->K)
+    if (C * kh * kw != lg->K * lg->groups)
         return -1;
     int64_t sh = lg->nd == 2 ? lg->s[0] : 1, sw = lg->s[lg->nd - 1];
     int64_t dh = lg->nd == 2 ? lg->d[0] : 1, dw = lg->d[lg->nd - 1];
@@ -341,7 +354,7 @@ static int64_t input_nrows(const layer_geom *lg, const hpcz_array *a)
 
 /* Rows [r0, r0 + n) of that matrix (im2col patches (c, ky, kx) per output
  * pixel for convolutions) into out (n x K). */
-static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t r0, int64_t n, float *out)
+static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t c0, int64_t r0, int64_t n, float *out)
 {
     const float *x = a->data;
     int64_t K = lg->K;
@@ -358,10 +371,17 @@ static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t r0, in
     int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
     int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
     float *p = out;
-    for (int64_t r = r0; r < r0 + n; r++) {
-        int64_t b = r / (OH * OW), oy = r / OW % OH, ox = r % OW;
+    int64_t b = r0 / (OH * OW), oy = r0 / OW % OH, ox = r0 % OW;
+    for (int64_t r = r0; r < r0 + n; r++, ox++) {
+        if (ox == OW) {
+            ox = 0;
+            if (++oy == OH) {
+                oy = 0;
+                b++;
+            }
+        }
         const float *xb = x + b * C * H * Wd;
-        for (int64_t c = 0; c < C; c++)
+        for (int64_t c = c0; c < c0 + K / (kh * kw); c++)
             for (int64_t ky = 0; ky < kh; ky++) {
                 int64_t iy = oy * sh - ph + ky * dh;
                 if (iy < 0 || iy >= H) {
@@ -387,7 +407,7 @@ static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t r0, in
 typedef struct acc_job {
     const layer_geom *lg;
     const hpcz_array *xp, *xo;
-    int64_t r0, n, K;
+    int64_t r0, n, K, c0;
     const float *bp, *bo; /* the chunk's rows (n x K) */
     float *ip, *io;       /* im2col buffers behind them */
     float *tmp;           /* per column block: K x ACC_BW */
@@ -398,9 +418,9 @@ static void acc_rows_task(void *ctx, int64_t i)
 {
     acc_job *j = ctx;
     int64_t a = i * ACC_PIECE, n = j->n - a < ACC_PIECE ? j->n - a : ACC_PIECE;
-    input_rows(j->lg, j->xp, j->r0 + a, n, j->ip + a * j->K);
+    input_rows(j->lg, j->xp, j->c0, j->r0 + a, n, j->ip + a * j->K);
     if (j->io)
-        input_rows(j->lg, j->xo, j->r0 + a, n, j->io + a * j->K);
+        input_rows(j->lg, j->xo, j->c0, j->r0 + a, n, j->io + a * j->K);
 }
 
 static void acc_block_task(void *ctx, int64_t b)
@@ -410,8 +430,19 @@ static void acc_block_task(void *ctx, int64_t b)
     float *T = j->tmp + b * K * ACC_BW;
     double *H = j->sx->g.H;
     /* H[0:j1, j0:j1] (the upper triangle of it) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)j1, (int)bw, (int)n, 1.0f, j->bp, (int)K, j->bp + j0,
-                (int)K, 0.0f, T, (int)bw);
+    if (K <= 16) {
+        /* depthwise and other tiny layers: BLAS's overhead would dominate */
+        memset(T, 0, (size_t)(K * K) * sizeof *T);
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = j->bp + r * K;
+            for (int64_t i = 0; i < K; i++)
+                for (int64_t c = i; c < K; c++)
+                    T[i * K + c] += x[i] * x[c];
+        }
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)j1, (int)bw, (int)n, 1.0f, j->bp, (int)K,
+                    j->bp + j0, (int)K, 0.0f, T, (int)bw);
+    }
     for (int64_t i = 0; i < j1; i++)
         for (int64_t c = i > j0 ? i - j0 : 0; c < bw; c++)
             H[i * K + j0 + c] += T[i * bw + c];
@@ -437,7 +468,8 @@ static void acc_block_task(void *ctx, int64_t b)
     }
 }
 
-/* Adds the rows of xp (and the cross products with xo's, when sx->C) to sx. */
+/* Adds the rows of xp (and the cross products with xo's, when sx->C) to
+ * sx, one stats per group of a grouped convolution. */
 static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array *xp, const hpcz_array *xo,
                               const char *what, hpcz_error *err)
 {
@@ -456,7 +488,7 @@ static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array 
         chunk = ACC_PIECE;
     int64_t nblk = (K + ACC_BW - 1) / ACC_BW, cn = chunk < R ? chunk : R;
     bool copy = lg->kind == 0;
-    acc_job j = {lg, xp, sx->C ? xo : NULL, 0, 0, K, NULL, NULL, NULL, NULL, NULL, sx};
+    acc_job j = {lg, xp, sx->C ? xo : NULL, 0, 0, K, 0, NULL, NULL, NULL, NULL, NULL, sx};
     j.tmp = malloc((size_t)(nblk * K * ACC_BW) * sizeof *j.tmp);
     if (copy) {
         j.ip = malloc((size_t)(cn * K) * sizeof *j.ip);
@@ -469,20 +501,25 @@ static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array 
         free(j.io);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
-    for (int64_t r0 = 0; r0 < R; r0 += chunk) {
-        j.r0 = r0;
-        j.n = R - r0 < chunk ? R - r0 : chunk;
-        if (copy) {
-            rt_parallel_for((j.n + ACC_PIECE - 1) / ACC_PIECE, acc_rows_task, &j);
-            j.bp = j.ip;
-            j.bo = j.io;
-        } else {
-            j.bp = (const float *)xp->data + r0 * K;
-            j.bo = sx->C ? (const float *)xo->data + r0 * K : NULL;
+    int64_t cg = lg->kind == 0 ? K / (lg->nd == 2 ? lg->k[0] * lg->k[1] : lg->k[0]) : 0;
+    for (int64_t g = 0; g < lg->groups; g++) {
+        j.sx = &sx[g];
+        j.c0 = g * cg;
+        for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+            j.r0 = r0;
+            j.n = R - r0 < chunk ? R - r0 : chunk;
+            if (copy) {
+                rt_parallel_for((j.n + ACC_PIECE - 1) / ACC_PIECE, acc_rows_task, &j);
+                j.bp = j.ip;
+                j.bo = j.io;
+            } else {
+                j.bp = (const float *)xp->data + r0 * K;
+                j.bo = sx->C ? (const float *)xo->data + r0 * K : NULL;
+            }
+            rt_parallel_for(nblk, acc_block_task, &j);
         }
-        rt_parallel_for(nblk, acc_block_task, &j);
+        sx[g].g.rows += (uint64_t)R;
     }
-    sx->g.rows += (uint64_t)R;
     t_acc += recon_now() - t0;
     free(j.tmp);
     free(j.ip);
@@ -515,6 +552,28 @@ static hpcz_status stats_init(stats *sx, int64_t K, bool need_ref, hpcz_error *e
     return HPCZ_OK;
 }
 
+static void stats_release_n(stats *sx, int64_t n)
+{
+    for (int64_t i = 0; sx && i < n; i++)
+        stats_release(&sx[i]);
+    free(sx);
+}
+
+static stats *stats_new(int64_t n, int64_t K, bool need_ref, hpcz_error *err)
+{
+    stats *sx = calloc((size_t)n, sizeof *sx);
+    if (!sx) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (stats_init(&sx[i], K, need_ref, err)) {
+            stats_release_n(sx, i);
+            return NULL;
+        }
+    return sx;
+}
+
 /* A layer to compress, and what the pass does with its statistics. */
 typedef struct ls_target {
     hpcz_node *n;
@@ -529,7 +588,7 @@ typedef hpcz_status (*ls_solve_fn)(void *user, ls_target *t, stats *sx, hpcz_err
 typedef struct ls_group {
     const char *name;
     layer_geom lg;
-    stats sx;
+    stats *sx; /* one per group of a grouped convolution */
     int n_members;
     int *members;
     bool done;
@@ -573,7 +632,7 @@ typedef struct ls_run {
 
 static bool same_geom(const layer_geom *a, const layer_geom *b)
 {
-    return a->kind == b->kind && a->K == b->K && a->nd == b->nd && !memcmp(a->k, b->k, sizeof a->k) &&
+    return a->kind == b->kind && a->K == b->K && a->groups == b->groups && a->nd == b->nd && !memcmp(a->k, b->k, sizeof a->k) &&
            !memcmp(a->s, b->s, sizeof a->s) && !memcmp(a->d, b->d, sizeof a->d) &&
            !memcmp(a->p0, b->p0, sizeof a->p0) && !memcmp(a->p1, b->p1, sizeof a->p1);
 }
@@ -583,28 +642,43 @@ static bool same_geom(const layer_geom *a, const layer_geom *b)
 static void ls_solve_group(ls_run *R, ls_group *gr)
 {
     gr->done = true;
+    int64_t G = gr->lg.groups, K = gr->lg.K;
     for (int k = 0; k < gr->n_members && !R->st; k++) {
         ls_target *t = &R->t[gr->members[k]];
-        stats sx = gr->sx;
-        double *hc = NULL;
+        stats *sx = gr->sx;
         if (k + 1 < gr->n_members) {
-            size_t sz = (size_t)(gr->lg.K * gr->lg.K);
-            hc = malloc(sz * sizeof *hc);
-            if (!hc) {
+            /* the copies all but the last member work on */
+            sx = calloc((size_t)G, sizeof *sx);
+            for (int64_t i = 0; sx && i < G; i++) {
+                sx[i] = gr->sx[i];
+                sx[i].g.H = malloc((size_t)(K * K) * sizeof(double));
+                if (!sx[i].g.H) {
+                    for (int64_t q = 0; q < i; q++)
+                        free(sx[q].g.H);
+                    free(sx);
+                    sx = NULL;
+                    break;
+                }
+                memcpy(sx[i].g.H, gr->sx[i].g.H, (size_t)(K * K) * sizeof(double));
+            }
+            if (!sx) {
                 R->st = hpcz_fail(R->err, HPCZ_ERR_NOMEM, "out of memory");
                 break;
             }
-            memcpy(hc, gr->sx.g.H, sz * sizeof *hc);
-            sx.g.H = hc;
         }
         double t0 = recon_now();
-        R->st = R->solve(R->user, t, &sx, R->err);
+        R->st = R->solve(R->user, t, sx, R->err);
         t_solve += recon_now() - t0;
         if (!R->st)
             t->solved = 1;
-        free(hc);
+        if (sx != gr->sx) {
+            for (int64_t i = 0; i < G; i++)
+                free(sx[i].g.H);
+            free(sx);
+        }
     }
-    stats_release(&gr->sx);
+    stats_release_n(gr->sx, G);
+    gr->sx = NULL;
 }
 
 static void ls_solve_name(ls_run *R, const char *name)
@@ -684,7 +758,7 @@ static void ls_observer(void *ctx, const hpcz_node *node, const char *name, cons
                     break;
                 }
                 const hpcz_node *ln = R->t[gr->members[0]].n;
-                R->st = accumulate(&gr->sx, &gr->lg, a, xo, ln->name ? ln->name : "", R->err);
+                R->st = accumulate(gr->sx, &gr->lg, a, xo, ln->name ? ln->name : "", R->err);
             }
             if (xo)
                 hpcz_array_release(xo);
@@ -754,10 +828,9 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             R.g[gi].name = nm;
             R.g[gi].lg = t[i].lg;
             R.g[gi].members = calloc(nt, sizeof *R.g[gi].members);
-            if (!R.g[gi].members || (st = stats_init(&R.g[gi].sx, t[i].lg.K, need_ref, err))) {
+            if (!R.g[gi].members || !(R.g[gi].sx = stats_new(t[i].lg.groups, t[i].lg.K, need_ref, err))) {
                 free(R.g[gi].members);
-                if (!st)
-                    st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                st = R.g[gi].members ? err->status : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
                 break;
             }
             R.ng++;
@@ -799,7 +872,7 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
         for (size_t gi = 0; gi < R.ng && !st; gi++) {
             int ii = hpcz_plan_input_index(p0, R.g[gi].name);
             if (ii >= 0)
-                st = accumulate(&R.g[gi].sx, &R.g[gi].lg, &in[ii], need_ref ? &in[ii] : NULL, R.g[gi].name, err);
+                st = accumulate(R.g[gi].sx, &R.g[gi].lg, &in[ii], need_ref ? &in[ii] : NULL, R.g[gi].name, err);
         }
         for (size_t i = 0; i < ni; i++)
             hpcz_array_release(&in[i]);
@@ -887,7 +960,7 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
         free(R.stash);
     }
     for (size_t gi = 0; gi < R.ng; gi++) {
-        stats_release(&R.g[gi].sx);
+        stats_release_n(R.g[gi].sx, R.g[gi].lg.groups);
         free(R.g[gi].members);
     }
     free(R.g);
@@ -1046,7 +1119,7 @@ static void note_sub_layers(sub_note *sn, hpcz_graph *g, const hpcz_node *owner)
         hpcz_node *n = g->nodes[i];
         layer_geom lg;
         const char *why;
-        if (hpcz_filter_match(sn->f, n) && n->n_inputs >= 2 && n->inputs[0] && geometry(n, &lg, &why)) {
+        if (hpcz_filter_match(sn->f, n) && n->n_inputs >= 2 && n->inputs[0] && geometry_ex(n, &lg, true, &why)) {
             sn->n++;
             hpcz_pass_note(sn->ctx, "quantize-gptq",
                            "'%s' (%s) sits in a subgraph of '%s' (%s): GPTQ cannot observe its inputs; "
@@ -1139,8 +1212,8 @@ static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
 {
     hpcz_status st = HPCZ_OK;
     for (size_t i = 0; i < nt && !st; i++) {
-        if (t[i].solved)
-            continue;
+        if (t[i].solved || t[i].lg.groups > 1)
+            continue; /* grouped convolutions: only in the one run (else round-to-nearest after) */
         stats sx = {0};
         if ((st = hpcz_gram_init(&sx.g, t[i].lg.K, err)))
             break;
@@ -1436,42 +1509,47 @@ static int cmp_energy(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* sx: one per group of a grouped convolution (each group's rows are its
+ * own layer, with its own inputs). */
 static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *err)
 {
     gptq_job *gj = user;
     gptq_layer *L = &gj->gl[t - gj->t0];
     hpcz_node *n = t->n;
     const layer_geom *lg = &t->lg;
+    layer_geom full = *lg; /* all groups' rows */
+    full.rows = lg->rows * lg->groups;
     gptq_opts lo = L->lo;
     hpcz_tensor *w = hpcz_writable_weight(gj->g, n, 1, err);
     if (!w)
         return err->status;
-    size_t sz = (size_t)(lg->rows * lg->K);
-    int64_t ng = lo.block > 0 ? lg->K / lo.block : 1;
+    int64_t K = lg->K, rows = lg->rows;
+    size_t sz = (size_t)(full.rows * K);
+    int64_t ng = lo.block > 0 ? K / lo.block : 1;
     double *W = malloc(sz * sizeof *W);
-    float *sc = malloc((size_t)(lg->rows * ng) * sizeof *sc);
-    int *zp = malloc((size_t)(lg->rows * ng) * sizeof *zp);
-    int64_t *perm = malloc((size_t)lg->K * sizeof *perm);
+    float *sc = malloc((size_t)(full.rows * ng) * sizeof *sc);
+    int *zp = malloc((size_t)(full.rows * ng) * sizeof *zp);
+    int64_t *perm = malloc((size_t)K * sizeof *perm);
     hpcz_status st = W && sc && zp && perm ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    if (!st) {
-        weight_to_rows(w->data, lg, W);
-        if (gj->comp)
-            st = compensate(W, lg->rows, lg->K, sx, gj->damp, err);
-    }
-    if (!st) {
+    if (!st)
+        weight_to_rows(w->data, &full, W);
+    for (int64_t g = 0; g < lg->groups && !st; g++) {
+        double *Wg = W + g * rows * K;
+        if (gj->comp && (st = compensate(Wg, rows, K, &sx[g], gj->damp, err)))
+            break;
         /* visiting order: conv columns by (ky, kx, ic) */
-        int64_t spatial = lg->kind == 0 ? lg->K / w->dims[1] : 1, icn = lg->K / spatial;
-        for (int64_t k = 0; k < lg->K; k++)
+        int64_t spatial = lg->kind == 0 ? K / w->dims[1] : 1, icn = K / spatial;
+        for (int64_t k = 0; k < K; k++)
             perm[k] = lg->kind == 0 ? (k % icn) * spatial + k / icn : k;
         if (lo.act_order && lo.block == 0) {
             /* one scale per row: any order will do; the largest inputs first */
-            hd_sort = sx->g.H;
-            hd_K = lg->K;
-            qsort(perm, (size_t)lg->K, sizeof *perm, cmp_energy);
+            hd_sort = sx[g].g.H;
+            hd_K = K;
+            qsort(perm, (size_t)K, sizeof *perm, cmp_energy);
         }
-        symmetrize_upper(sx->g.H, lg->K);
-        permute_sym(sx->g.H, lg->K, perm);
-        permute_cols(W, lg->rows, lg->K, perm, false);
+        symmetrize_upper(sx[g].g.H, K);
+        permute_sym(sx[g].g.H, K, perm);
+        permute_cols(Wg, rows, K, perm, false);
         hpcz_qrange r = hpcz_qrange_of(lo.dtype, lo.symmetric, 0);
         hpcz_obc_opts oo = {0};
         oo.mode = HPCZ_OBC_QUANT;
@@ -1481,24 +1559,26 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         oo.symmetric = lo.symmetric;
         oo.group = lo.block;
         oo.n_groups = ng;
-        oo.scales_out = sc;
-        oo.zps_out = zp;
+        oo.scales_out = sc + g * rows * ng;
+        oo.zps_out = zp + g * rows * ng;
         oo.clip = lo.clip;
-        st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &oo, err);
-        if (!st) {
-            permute_cols(W, lg->rows, lg->K, perm, true);
-            rows_to_weight(W, lg, w->data);
-            L->W = W;
-            L->sc = sc;
-            L->zp = zp;
-            L->ng = ng;
-            W = NULL;
-            sc = NULL;
-            zp = NULL;
-            snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows",
-                     n->inputs[1]->name ? n->inputs[1]->name : "", n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
-                     lo.block ? " blocked" : " per channel", (unsigned long long)sx->g.rows);
-        }
+        st = hpcz_obc_run(Wg, rows, K, &sx[g].g, &oo, err);
+        if (!st)
+            permute_cols(Wg, rows, K, perm, true);
+    }
+    if (!st) {
+        rows_to_weight(W, &full, w->data);
+        L->W = W;
+        L->sc = sc;
+        L->zp = zp;
+        L->ng = ng;
+        W = NULL;
+        sc = NULL;
+        zp = NULL;
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s",
+                 n->inputs[1]->name ? n->inputs[1]->name : "", n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
+                 lo.block ? " blocked" : " per channel", (unsigned long long)sx->g.rows,
+                 lg->groups > 1 ? " (a Gram matrix per group)" : "");
     }
     free(W);
     free(sc);
@@ -1547,7 +1627,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         hpcz_node *n = order[i];
         layer_geom lg;
         const char *why;
-        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry(n, &lg, &why))
+        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry_ex(n, &lg, true, &why))
             continue;
         hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
         if (w->numel < 16)
@@ -1596,7 +1676,9 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         gptq_layer *L = &gj.gl[k];
         if (!st && t[k].solved) {
             hpcz_pass_note(ctx, "quantize-gptq", "%s", t[k].note);
-            st = emit(g, t[k].n, &t[k].lg, L->W, L->sc, L->zp, L->ng, &L->lo, err);
+            layer_geom full = t[k].lg;
+            full.rows *= full.groups;
+            st = emit(g, t[k].n, &full, L->W, L->sc, L->zp, L->ng, &L->lo, err);
             done++;
         }
         free(L->W);

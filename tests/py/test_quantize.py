@@ -269,12 +269,16 @@ def gptq_reference_checks():
     # Conv 3x3 pad 1 (columns visited as (ky, kx, ic)) -> Relu -> Conv 1x1
     C1 = rng.standard_normal((12, 8, 3, 3)).astype(np.float32) * 0.2
     C2 = rng.standard_normal((6, 12, 1, 1)).astype(np.float32) * 0.2
+    D = rng.standard_normal((8, 1, 3, 3)).astype(np.float32) * 0.2  # depthwise: a Gram matrix per channel
     nodes = [helper.make_node("Conv", ["x", "C1"], ["h"], name="c1", pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["h"], ["r"], name="relu"),
-             helper.make_node("Conv", ["r", "C2"], ["y"], name="c2")]
+             helper.make_node("Conv", ["r", "C2"], ["y"], name="c2"),
+             helper.make_node("Conv", ["x", "D"], ["d"], name="dw", pads=[1, 1, 1, 1], group=8)]
     g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 7, 7])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 7, 7])],
-                          [numpy_helper.from_array(C1, "C1"), numpy_helper.from_array(C2, "C2")])
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 7, 7]),
+                           helper.make_tensor_value_info("d", TensorProto.FLOAT, ["N", 8, 7, 7])],
+                          [numpy_helper.from_array(C1, "C1"), numpy_helper.from_array(C2, "C2"),
+                           numpy_helper.from_array(D, "D")])
     src = os.path.join(TMP, "gptq_cnn.onnx")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
     calib = os.path.join(TMP, "gptq_cnn_calib")
@@ -291,7 +295,9 @@ def gptq_reference_checks():
         R[:, perm] = gptq_ref(C1.reshape(12, 72)[:, perm], X1[:, perm], ("int8",))
         h = np.maximum(X1 @ R.T, 0).reshape(20, 7, 7, 12).transpose(0, 3, 1, 2).astype(np.float32)
         R2 = gptq_ref(C2.reshape(6, 12), im2col(h.astype(np.float64), 1, 1, 0), ("int8",))
-        for name, ref in (("c1", R.reshape(C1.shape)), ("c2", R2.reshape(C2.shape))):
+        RD = np.stack([gptq_ref(D[c].reshape(1, 9), im2col(x[:, c:c + 1].astype(np.float64), 3, 3, 1), ("int8",))[0]
+                       for c in range(8)])
+        for name, ref in (("c1", R.reshape(C1.shape)), ("c2", R2.reshape(C2.shape)), ("dw", RD.reshape(D.shape))):
             got = dequantized(m, name)
             rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
             print("   int8 %s: max |hpcz - reference| %.2e, relative %.2e" % (name, np.abs(got - ref).max(), rel))
