@@ -790,6 +790,7 @@ static void *ls_thread(void *arg)
         hpcz_array_release(&out[i]);
     free(in);
     free(out);
+    rt_thread_scratch_release();
     pthread_mutex_lock(&R->mu);
     wk->st = st;
     wk->active = false;
