@@ -1137,6 +1137,32 @@ static void note_sub_layers(sub_note *sn, hpcz_graph *g, const hpcz_node *owner)
     }
 }
 
+/* A weight held by a Constant node becomes an initializer of the layer's
+ * own: plans fold Constant nodes into copies of their own at plan time, so
+ * only an initializer written in place reaches the plans already running. */
+static hpcz_status own_initializer(hpcz_graph *g, hpcz_node *n, size_t idx, hpcz_error *err)
+{
+    hpcz_value *v = idx < n->n_inputs ? n->inputs[idx] : NULL;
+    hpcz_tensor *t = v && !v->init ? hpcz_value_const(v) : NULL;
+    if (!t)
+        return HPCZ_OK;
+    const void *src = hpcz_tensor_data(t, err);
+    if (!src && t->numel)
+        return err->status;
+    hpcz_tensor *c = hpcz_tensor_new(g->model, hpcz_unique_name(g, v->name, "copy"), t->dtype, t->ndim, t->dims);
+    void *d = c ? hpcz_tensor_alloc(c) : NULL;
+    if (!d)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    size_t nb = hpcz_dtype_nbytes(t->dtype, t->numel);
+    if (nb)
+        memcpy(d, src, nb);
+    hpcz_value *nv = hpcz_add_init_value(g, c, err);
+    if (!nv)
+        return err->status;
+    n->inputs[idx] = nv;
+    return HPCZ_OK;
+}
+
 /* Gives a Conv/Gemm without a bias a zero one, and makes an existing bias
  * writable, before any plan borrows the graph's tensors: the bias
  * correction then writes in place, where the running plans read it. */
@@ -1146,7 +1172,8 @@ static hpcz_status prepare_bias(hpcz_graph *g, hpcz_node *n, const layer_geom *l
         return HPCZ_OK;
     if (n->n_inputs > 2 && n->inputs[2]) {
         hpcz_tensor *bt = hpcz_value_const(n->inputs[2]);
-        if (bt && bt->dtype == HPCZ_DTYPE_FLOAT && bt->numel == lg->rows && !hpcz_writable_weight(g, n, 2, err))
+        if (bt && bt->dtype == HPCZ_DTYPE_FLOAT && bt->numel == lg->rows &&
+            (own_initializer(g, n, 2, err) || !hpcz_writable_weight(g, n, 2, err)))
             return err->status;
         return HPCZ_OK;
     }
@@ -1292,7 +1319,8 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         }
         /* every tensor the layer's compression writes is made writable now,
          * before the plans borrow them */
-        if (!hpcz_writable_weight(g, n, 1, err) || (pj.bias_corr && prepare_bias(g, n, &lg, err))) {
+        if (own_initializer(g, n, 1, err) || !hpcz_writable_weight(g, n, 1, err) ||
+            (pj.bias_corr && prepare_bias(g, n, &lg, err))) {
             st = err->status;
             break;
         }
@@ -1648,7 +1676,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
             break;
         }
         /* written in place while the plans run: writable before they borrow it */
-        if (!hpcz_writable_weight(g, n, 1, err)) {
+        if (own_initializer(g, n, 1, err) || !hpcz_writable_weight(g, n, 1, err)) {
             st = err->status;
             break;
         }

@@ -234,15 +234,16 @@ def gptq_reference_checks():
     W1 = rng.standard_normal((64, 64)).astype(np.float32) * 0.2
     W2 = rng.standard_normal((64, 32)).astype(np.float32) * 0.2
     W3 = rng.standard_normal((64, 32)).astype(np.float32) * 0.2
-    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"], name="mm1"),
+    # W1 held by a Constant node (paddle2onnx's form): plans fold those into copies of their own
+    nodes = [helper.make_node("Constant", [], ["W1"], name="w1", value=numpy_helper.from_array(W1, "W1v")),
+             helper.make_node("MatMul", ["x", "W1"], ["h"], name="mm1"),
              helper.make_node("Relu", ["h"], ["r"], name="relu"),
              helper.make_node("MatMul", ["r", "W2"], ["y"], name="mm2"),
              helper.make_node("MatMul", ["x", "W3"], ["z"], name="mm3")]
     g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12, 64])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 12, 32]),
                            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 12, 32])],
-                          [numpy_helper.from_array(W1, "W1"), numpy_helper.from_array(W2, "W2"),
-                           numpy_helper.from_array(W3, "W3")])
+                          [numpy_helper.from_array(W2, "W2"), numpy_helper.from_array(W3, "W3")])
     src = os.path.join(TMP, "gptq_mlp.onnx")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
     calib = os.path.join(TMP, "gptq_mlp_calib")
