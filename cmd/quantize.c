@@ -61,8 +61,9 @@ static const cli_opt opts[] = {
      "activations in int8 with calibrated ranges (QDQ)",
      "weight-only|dynamic|static"},
     {"algo", OPT_ALGO, required_argument, "ALGO",
-     "weight-only: rtn (default, round to nearest) or gptq (quantize columns in order and "
-     "compensate each error on the rest, using the layer inputs' Gram matrix on --calib data)",
+     "weight-only: gptq (the default with --calib: quantize columns in order and compensate "
+     "each error on the rest, using the layer inputs' Gram matrix on the calibration data) or "
+     "rtn (round to nearest, the default without data)",
      "rtn|gptq"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "
@@ -667,7 +668,7 @@ int cmd_quantize(int argc, char **argv)
     long long calib_samples = 0;
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
-    const char *algo = "rtn";
+    const char *algo = NULL; /* weight-only: gptq with --calib, else rtn */
     double budget = 0;
     cli_gates gates;
     cli_gates_init(&gates);
@@ -864,6 +865,10 @@ int cmd_quantize(int argc, char **argv)
                                "--calib random:N as a proxy) or --calib-table FILE");
     if (calib && calib_table)
         return cli_usage_error(&cmd_quantize_info, "--calib and --calib-table: give one");
+    /* weight-only with calibration data: GPTQ unless --algo rtn says otherwise */
+    int algo_default = !algo;
+    if (!algo)
+        algo = !is_static && !is_dynamic && !fp16 && calib && !passes ? "gptq" : "rtn";
     int gptq = !strcmp(algo, "gptq");
     if (!gptq && strcmp(algo, "rtn"))
         return cli_usage_error(&cmd_quantize_info, "--algo: '%s' is not rtn or gptq", algo);
@@ -873,7 +878,7 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&cmd_quantize_info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
     if (block && (is_static || is_dynamic || fp16))
         return cli_usage_error(&cmd_quantize_info, "--block-size is for weight-only int8 and int4");
-    if (!block && (int4 || gptq))
+    if (!block && int4)
         block = 32;
     /* dynamic: uint8 weights with a zero point per column by default (ONNX
      * Runtime runs them with u8*u8 kernels, which do not saturate) */
@@ -935,12 +940,18 @@ int cmd_quantize(int argc, char **argv)
             snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", keep_io ? "true" : "false",
                      include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
                      exclude ? exclude : "");
-        else if (gptq) /* then round-to-nearest for the layers GPTQ cannot measure (subgraphs) */
-            snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%lld,symmetric=%s%s%s},%s{block-size=%lld%s%s%s}",
-                     int4 ? "int4" : "int8", block, symmetric == 1 ? "true" : "false",
+        else if (gptq) {
+            /* then round-to-nearest for the layers GPTQ cannot measure (subgraphs);
+             * int8 GPTQ is per channel, and so is that unless --block-size */
+            char rblk[48] = "";
+            if (block)
+                snprintf(rblk, sizeof rblk, "block-size=%lld%s", block, int4 ? "," : "");
+            snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%lld,symmetric=%s%s%s},%s{%s%s%s%s}",
+                     int4 ? "int4" : "int8", block ? block : 32, symmetric == 1 ? "true" : "false",
                      include ? ",include=" : "", include ? include : "", int4 ? "quantize-int4" : "quantize-int8",
-                     block, int4 ? (symmetric == 1 ? ",symmetric=true" : ",symmetric=false") : "",
-                     include ? ",include=" : "", include ? include : "");
+                     rblk, int4 ? (symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",
+                     include ? (block || int4 ? ",include=" : "include=") : "", include ? include : "");
+        }
         else if (int4)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
@@ -1169,11 +1180,15 @@ int cmd_quantize(int argc, char **argv)
                 cli_bytes(out_bytes));
     }
     if (cli_verbosity >= 0) {
-        const char *what = fp16 ? "fp16" : int4 ? (gptq ? "int4 weight-only (GPTQ)" : "int4 weight-only")
+        const char *gq = algo_default ? " (GPTQ: the default with --calib; --algo rtn rounds to nearest)"
+                                      : " (GPTQ)";
+        char wo[128];
+        snprintf(wo, sizeof wo, "%s weight-only%s", int4 ? "int4" : "int8", gptq ? gq : "");
+        const char *what = fp16 ? "fp16"
                            : is_static ? "int8 static"
                            : is_dynamic ? (!strcmp(weight_dtype, "uint8") ? "int8 dynamic (uint8 weights)"
                                                                           : "int8 dynamic (int8 weights)")
-                           : gptq ? "int8 weight-only (GPTQ)" : "int8 weight-only";
+                           : wo;
         fprintf(stderr, "hpcz quantize: %s, %s\n", what,
                 fp16 ? (keep_io ? "float32 inputs/outputs" : "float16 inputs/outputs")
                      : (int4 || block ? "blocked scales" : (per_channel ? "per-channel scales" : "per-tensor scales")));
@@ -1218,6 +1233,7 @@ int cmd_quantize(int argc, char **argv)
         hpcz_json_string(&j, "pipeline", spec);
         hpcz_json_string(&j, "mode", mode);
         hpcz_json_string(&j, "dtype", fp16 ? "fp16" : dtype);
+        hpcz_json_string(&j, "algo", is_static || is_dynamic || fp16 || passes ? NULL : algo);
         if (table) {
             hpcz_json_object_begin(&j, "calibration");
             hpcz_json_string(&j, "method", table->method);

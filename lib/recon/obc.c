@@ -7,7 +7,8 @@
  * in order: each column is pruned (or quantized), and the error it makes is
  * spread over the columns not yet processed through the inverse Hessian,
  * which minimises ||X W^T - X W'^T||^2 for the kept weights. The inverse is
- * taken once (Cholesky through OpenBLAS/LAPACK) as in SparseGPT.
+ * taken once (one Cholesky factorisation and one triangular inverse through
+ * OpenBLAS's LAPACK) as in SparseGPT.
  */
 #include "obc.h"
 
@@ -16,7 +17,7 @@
 
 /* LAPACK (bundled in OpenBLAS) */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
-extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda, int *info);
 
 /* ------------------------------------------------------------ Gram matrices */
 
@@ -96,17 +97,8 @@ static double quant_value(double w, double scale, int zp, int qmin, int qmax)
     return scale * (q - zp);
 }
 
-static void group_params(const double *w, int64_t n, int64_t stride, const hpcz_obc_opts *o, double *scale,
-                         int *zp)
+static void range_params(double lo, double hi, const hpcz_obc_opts *o, double *scale, int *zp)
 {
-    double lo = 0, hi = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = w[i * stride];
-        if (v < lo)
-            lo = v;
-        if (v > hi)
-            hi = v;
-    }
     if (o->symmetric) {
         double m = fmax(-lo, hi);
         *scale = m / o->qmax;
@@ -121,6 +113,42 @@ static void group_params(const double *w, int64_t n, int64_t stride, const hpcz_
     }
     if (!(*scale > 0))
         *scale = 1.0;
+}
+
+/* Scale and zero point of n weights (stride apart): their min/max range, or
+ * with o->clip the shrunk range (1.0, 0.98, ... 0.5 of it) whose rounding
+ * error, weighted by the inputs' energy hd (the Gram matrix's diagonal), is
+ * least. */
+static void group_params(const double *w, int64_t n, int64_t stride, const double *hd, const hpcz_obc_opts *o,
+                         double *scale, int *zp)
+{
+    double lo = 0, hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = w[i * stride];
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
+    }
+    range_params(lo, hi, o, scale, zp);
+    if (!o->clip || !hd)
+        return;
+    double best = INFINITY;
+    for (int k = 0; k <= 25; k++) {
+        double f = 1.0 - 0.02 * k, s;
+        int z;
+        range_params(lo * f, hi * f, o, &s, &z);
+        double e = 0;
+        for (int64_t i = 0; i < n && e < best; i++) {
+            double v = w[i * stride], d = v - quant_value(v, s, z, o->qmin, o->qmax);
+            e += hd[i] * d * d;
+        }
+        if (e < best) {
+            best = e;
+            *scale = s;
+            *zp = z;
+        }
+    }
 }
 
 hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const hpcz_obc_opts *o,
@@ -142,22 +170,38 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
     double damp = (o->damp > 0 ? o->damp : 0.01) * mean_diag;
     for (int64_t i = 0; i < K; i++)
         H[i * K + i] += damp;
-    /* U upper with H^-1 = U^T U: potrf/potri/potrf; LAPACK is column-major,
-     * so its 'L' is our upper triangle */
+    double *hd = o->mode == HPCZ_OBC_QUANT && o->clip ? malloc((size_t)K * sizeof *hd) : NULL;
+    for (int64_t i = 0; hd && i < K; i++)
+        hd[i] = H[i * K + i];
+    /* U upper with H^-1 = U^T U, from one Cholesky factorisation and one
+     * triangular inverse: with J the reversal, J H J = L L^T gives
+     * H^-1 = (J L^-1 J)^T (J L^-1 J), and J L^-1 J is upper. LAPACK is
+     * column-major: its 'U' is our lower triangle. */
     int n = (int)K, info = 0;
-    dpotrf_("L", &n, H, &n, &info);
-    if (!info)
-        dpotri_("L", &n, H, &n, &info);
-    if (!info) {
-        symmetrize_from_upper(H, K);
-        dpotrf_("L", &n, H, &n, &info);
+    double *A = malloc((size_t)(K * K) * sizeof *A);
+    if (!A) {
+        free(hd);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
-    if (info)
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j <= i; j++)
+            A[i * K + j] = H[(K - 1 - i) * K + (K - 1 - j)];
+    dpotrf_("U", &n, A, &n, &info);
+    if (!info)
+        dtrtri_("U", "N", &n, A, &n, &info);
+    if (info) {
+        free(A);
+        free(hd);
         return hpcz_fail(err, HPCZ_ERR_INVALID,
                          "the layer's input Gram matrix is not positive definite (LAPACK info %d)", info);
-    for (int64_t i = 0; i < K; i++)
+    }
+    for (int64_t i = 0; i < K; i++) {
         for (int64_t j = 0; j < i; j++)
             H[i * K + j] = 0; /* U is upper */
+        for (int64_t j = i; j < K; j++)
+            H[i * K + j] = A[(K - 1 - i) * K + (K - 1 - j)];
+    }
+    free(A);
     const int64_t B = 128;
     double *err1 = malloc((size_t)(rows * B) * sizeof *err1);
     unsigned char *mask = malloc((size_t)(rows * B));
@@ -170,11 +214,12 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         free(sv);
         free(gscale);
         free(gzp);
+        free(hd);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     if (o->mode == HPCZ_OBC_QUANT && o->group <= 0)
         for (int64_t r = 0; r < rows; r++)
-            group_params(W + r * K, K, 1, o, &gscale[r], &gzp[r]);
+            group_params(W + r * K, K, 1, hd, o, &gscale[r], &gzp[r]);
     for (int64_t i1 = 0; i1 < K; i1 += B) {
         int64_t i2 = i1 + B < K ? i1 + B : K, cnt = i2 - i1;
         memset(mask, 0, (size_t)(rows * cnt));
@@ -214,7 +259,7 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
             if (o->mode == HPCZ_OBC_QUANT && o->group > 0 && (i % o->group) == 0) {
                 int64_t gl = i + o->group < K ? o->group : K - i;
                 for (int64_t r = 0; r < rows; r++)
-                    group_params(W + r * K + i, gl, 1, o, &gscale[r], &gzp[r]);
+                    group_params(W + r * K + i, gl, 1, hd ? hd + i : NULL, o, &gscale[r], &gzp[r]);
                 if (o->scales_out)
                     for (int64_t r = 0; r < rows; r++) {
                         o->scales_out[r * o->n_groups + i / o->group] = (float)gscale[r];
@@ -249,5 +294,6 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
     free(sv);
     free(gscale);
     free(gzp);
+    free(hd);
     return HPCZ_OK;
 }

@@ -34,6 +34,8 @@ typedef struct hpcz_obc_opts {
     int symmetric;
     int64_t group;      /* > 0: one scale per `group` columns of a row; else one per row */
     int64_t n_groups;
+    int clip;           /* search each scale's range (shrunk up to half) for the least
+                         * rounding error weighted by the Gram matrix's diagonal */
     float *scales_out;  /* [rows * n_groups] (or [rows]) */
     int *zps_out;
 } hpcz_obc_opts;

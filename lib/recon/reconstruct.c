@@ -9,6 +9,8 @@
 #include "passes.h"
 #include "qmath.h"
 
+#include "../runtime/rt.h"
+
 #include <cblas.h>
 
 #include <math.h>
@@ -16,14 +18,23 @@
 
 typedef struct layer_geom {
     int kind; /* 0 conv, 1 gemm (transB), 2 gemm/matmul with [K, N] weight */
-    int64_t rows, K;
+    int64_t rows, K; /* rows and K of each group */
+    int64_t groups;  /* grouped convolution (GPTQ only): one Gram matrix per group */
     /* conv */
     int nd; /* spatial dims: 1 or 2 */
     int64_t k[2], s[2], d[2], p0[2], p1[2];
 } layer_geom;
 
 /* Geometry of a layer we can reconstruct; false (with why) otherwise. */
+static bool geometry_ex(const hpcz_node *n, layer_geom *lg, bool grouped, const char **why);
+/* Geometry of a layer we can reconstruct; false (with why) otherwise. */
 static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
+{
+    return geometry_ex(n, lg, false, why);
+}
+
+/* ... and with grouped convolutions (GPTQ). */
+static bool geometry_ex(const hpcz_node *n, layer_geom *lg, bool grouped, const char **why)
 {
     hpcz_tensor *w = n->n_inputs > 1 ? hpcz_value_const(n->inputs[1]) : NULL;
     memset(lg, 0, sizeof *lg);
@@ -32,7 +43,8 @@ static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
         return false;
     }
     if (!strcmp(n->op_type, "Conv")) {
-        if (hpcz_node_attr_int(n, "group", 1) != 1) {
+        int64_t G = hpcz_node_attr_int(n, "group", 1);
+        if (G != 1 && (!grouped || G < 1 || w->ndim < 1 || w->dims[0] % G)) {
             *why = "grouped convolution";
             return false;
         }
@@ -47,7 +59,8 @@ static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
         }
         lg->kind = 0;
         lg->nd = w->ndim - 2;
-        lg->rows = w->dims[0];
+        lg->groups = G;
+        lg->rows = w->dims[0] / G;
         lg->K = w->numel / w->dims[0];
         const hpcz_attr *st = hpcz_node_attr(n, "strides"), *dl = hpcz_node_attr(n, "dilations"),
                         *pd = hpcz_node_attr(n, "pads");
@@ -67,12 +80,14 @@ static bool geometry(const hpcz_node *n, layer_geom *lg, const char **why)
         }
         bool tb = hpcz_node_attr_int(n, "transB", 0) != 0;
         lg->kind = tb ? 1 : 2;
+        lg->groups = 1;
         lg->rows = w->dims[tb ? 0 : 1];
         lg->K = w->dims[tb ? 1 : 0];
         return true;
     }
     if (!strcmp(n->op_type, "MatMul") && w->ndim == 2) {
         lg->kind = 2;
+        lg->groups = 1;
         lg->rows = w->dims[1];
         lg->K = w->dims[0];
         return true;
@@ -285,6 +300,678 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
     return st;
 }
 
+/* ================================================================ one pass
+ * Every layer's statistics from a single run of the calibration data, with
+ * the same result as measuring the layers one after the other on the model
+ * whose earlier layers are already compressed: the layers are compressed
+ * while the model runs, each as soon as its input has been produced on all
+ * calibration samples, and always before it runs itself.
+ *
+ * One plan per batch of samples (and per batch of the reference model when
+ * the pass needs the original layer inputs), each run in a thread of its
+ * own; only the thread holding the turn runs. When a plan produces a tensor
+ * that layers read, its thread adds the tensor's rows to their statistics
+ * and hands the turn on; the last one compresses the layers (writing their
+ * weights in place, which every plan reads) and gives the turn back to the
+ * first. Layers that read the same tensor with the same geometry share one
+ * Gram matrix. Layers reading a graph input are measured from the data
+ * first. A layer the run never reached (its input folded into a constant,
+ * or the plans disagreeing) is left to the per-layer measurement. */
+
+#include <pthread.h>
+#include <time.h>
+
+/* HPCZ_RECON_TIMES=1: seconds spent measuring and compressing, on stderr */
+static double recon_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double t_acc, t_solve;
+
+/* Rows of the layer-input matrix in array a: -1 when the shape does not fit. */
+static int64_t input_nrows(const layer_geom *lg, const hpcz_array *a)
+{
+    if (lg->kind != 0)
+        return a->numel % lg->K ? -1 : a->numel / lg->K;
+    if (a->ndim != lg->nd + 2)
+        return -1;
+    int64_t C = a->dims[1], H = lg->nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
+    int64_t kh = lg->nd == 2 ? lg->k[0] : 1, kw = lg->k[lg->nd - 1];
+    if (C * kh * kw != lg->K * lg->groups)
+        return -1;
+    int64_t sh = lg->nd == 2 ? lg->s[0] : 1, sw = lg->s[lg->nd - 1];
+    int64_t dh = lg->nd == 2 ? lg->d[0] : 1, dw = lg->d[lg->nd - 1];
+    int64_t ph = lg->nd == 2 ? lg->p0[0] : 0, pw = lg->p0[lg->nd - 1];
+    int64_t ph1 = lg->nd == 2 ? lg->p1[0] : 0, pw1 = lg->p1[lg->nd - 1];
+    int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
+    int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
+    if (OH <= 0 || OW <= 0)
+        return 0;
+    return a->dims[0] * OH * OW;
+}
+
+/* Rows [r0, r0 + n) of that matrix (im2col patches (c, ky, kx) per output
+ * pixel for convolutions) into out (n x K). */
+static void input_rows(const layer_geom *lg, const hpcz_array *a, int64_t c0, int64_t r0, int64_t n, float *out)
+{
+    const float *x = a->data;
+    int64_t K = lg->K;
+    if (lg->kind != 0) {
+        memcpy(out, x + r0 * K, (size_t)(n * K) * sizeof *out);
+        return;
+    }
+    int64_t C = a->dims[1], H = lg->nd == 2 ? a->dims[2] : 1, Wd = a->dims[a->ndim - 1];
+    int64_t kh = lg->nd == 2 ? lg->k[0] : 1, kw = lg->k[lg->nd - 1];
+    int64_t sh = lg->nd == 2 ? lg->s[0] : 1, sw = lg->s[lg->nd - 1];
+    int64_t dh = lg->nd == 2 ? lg->d[0] : 1, dw = lg->d[lg->nd - 1];
+    int64_t ph = lg->nd == 2 ? lg->p0[0] : 0, pw = lg->p0[lg->nd - 1];
+    int64_t ph1 = lg->nd == 2 ? lg->p1[0] : 0, pw1 = lg->p1[lg->nd - 1];
+    int64_t OH = (H + ph + ph1 - dh * (kh - 1) - 1) / sh + 1;
+    int64_t OW = (Wd + pw + pw1 - dw * (kw - 1) - 1) / sw + 1;
+    float *p = out;
+    int64_t b = r0 / (OH * OW), oy = r0 / OW % OH, ox = r0 % OW;
+    for (int64_t r = r0; r < r0 + n; r++, ox++) {
+        if (ox == OW) {
+            ox = 0;
+            if (++oy == OH) {
+                oy = 0;
+                b++;
+            }
+        }
+        const float *xb = x + b * C * H * Wd;
+        for (int64_t c = c0; c < c0 + K / (kh * kw); c++)
+            for (int64_t ky = 0; ky < kh; ky++) {
+                int64_t iy = oy * sh - ph + ky * dh;
+                if (iy < 0 || iy >= H) {
+                    for (int64_t kx = 0; kx < kw; kx++)
+                        *p++ = 0.0f;
+                    continue;
+                }
+                const float *xr = xb + (c * H + iy) * Wd;
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    int64_t ix = ox * sw - pw + kx * dw;
+                    *p++ = ix < 0 || ix >= Wd ? 0.0f : xr[ix];
+                }
+            }
+    }
+}
+
+/* The Gram matrix of a chunk of rows is a float product, added to the
+ * double sums: the chunk length, the column blocks and the im2col pieces
+ * are fixed by the shape, so the result never depends on the threads. */
+#define ACC_PIECE 256 /* rows per im2col task */
+#define ACC_BW 64     /* columns of H per product task */
+
+typedef struct acc_job {
+    const layer_geom *lg;
+    const hpcz_array *xp, *xo;
+    int64_t r0, n, K, c0;
+    const float *bp, *bo; /* the chunk's rows (n x K) */
+    float *ip, *io;       /* im2col buffers behind them */
+    float *tmp;           /* per column block: K x ACC_BW */
+    stats *sx;
+} acc_job;
+
+static void acc_rows_task(void *ctx, int64_t i)
+{
+    acc_job *j = ctx;
+    int64_t a = i * ACC_PIECE, n = j->n - a < ACC_PIECE ? j->n - a : ACC_PIECE;
+    input_rows(j->lg, j->xp, j->c0, j->r0 + a, n, j->ip + a * j->K);
+    if (j->io)
+        input_rows(j->lg, j->xo, j->c0, j->r0 + a, n, j->io + a * j->K);
+}
+
+static void acc_block_task(void *ctx, int64_t b)
+{
+    acc_job *j = ctx;
+    int64_t K = j->K, n = j->n, j0 = b * ACC_BW, bw = K - j0 < ACC_BW ? K - j0 : ACC_BW, j1 = j0 + bw;
+    float *T = j->tmp + b * K * ACC_BW;
+    double *H = j->sx->g.H;
+    /* H[0:j1, j0:j1] (the upper triangle of it) */
+    if (K <= 16) {
+        /* depthwise and other tiny layers: BLAS's overhead would dominate */
+        memset(T, 0, (size_t)(K * K) * sizeof *T);
+        for (int64_t r = 0; r < n; r++) {
+            const float *x = j->bp + r * K;
+            for (int64_t i = 0; i < K; i++)
+                for (int64_t c = i; c < K; c++)
+                    T[i * K + c] += x[i] * x[c];
+        }
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)j1, (int)bw, (int)n, 1.0f, j->bp, (int)K,
+                    j->bp + j0, (int)K, 0.0f, T, (int)bw);
+    }
+    for (int64_t i = 0; i < j1; i++)
+        for (int64_t c = i > j0 ? i - j0 : 0; c < bw; c++)
+            H[i * K + j0 + c] += T[i * bw + c];
+    for (int64_t c = 0; c < bw; c++) {
+        double s = 0;
+        for (int64_t r = 0; r < n; r++)
+            s += j->bp[r * K + j0 + c];
+        j->sx->g.sum[j0 + c] += s;
+    }
+    if (j->sx->C) {
+        double *C = j->sx->C;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)bw, (int)n, 1.0f, j->bp, (int)K,
+                    j->bo + j0, (int)K, 0.0f, T, (int)bw);
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t c = 0; c < bw; c++)
+                C[i * K + j0 + c] += T[i * bw + c];
+        for (int64_t c = 0; c < bw; c++) {
+            double s = 0;
+            for (int64_t r = 0; r < n; r++)
+                s += j->bo[r * K + j0 + c];
+            j->sx->sum_o[j0 + c] += s;
+        }
+    }
+}
+
+/* Adds the rows of xp (and the cross products with xo's, when sx->C) to
+ * sx, one stats per group of a grouped convolution. */
+static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array *xp, const hpcz_array *xo,
+                              const char *what, hpcz_error *err)
+{
+    if (xp->dtype != HPCZ_DTYPE_FLOAT || (xo && xo->dtype != HPCZ_DTYPE_FLOAT))
+        return HPCZ_OK;
+    int64_t R = input_nrows(lg, xp), K = lg->K;
+    if (R < 0 || (sx->C && (!xo || input_nrows(lg, xo) != R)))
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "input of '%s' has an unexpected shape", what);
+    if (R == 0)
+        return HPCZ_OK;
+    double t0 = recon_now();
+    int64_t chunk = ((int64_t)1 << 22) / K;
+    if (chunk > 4096)
+        chunk = 4096;
+    if (chunk < ACC_PIECE)
+        chunk = ACC_PIECE;
+    int64_t nblk = (K + ACC_BW - 1) / ACC_BW, cn = chunk < R ? chunk : R;
+    bool copy = lg->kind == 0;
+    acc_job j = {lg, xp, sx->C ? xo : NULL, 0, 0, K, 0, NULL, NULL, NULL, NULL, NULL, sx};
+    j.tmp = malloc((size_t)(nblk * K * ACC_BW) * sizeof *j.tmp);
+    if (copy) {
+        j.ip = malloc((size_t)(cn * K) * sizeof *j.ip);
+        if (sx->C)
+            j.io = malloc((size_t)(cn * K) * sizeof *j.io);
+    }
+    if (!j.tmp || (copy && (!j.ip || (sx->C && !j.io)))) {
+        free(j.tmp);
+        free(j.ip);
+        free(j.io);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    int64_t cg = lg->kind == 0 ? K / (lg->nd == 2 ? lg->k[0] * lg->k[1] : lg->k[0]) : 0;
+    for (int64_t g = 0; g < lg->groups; g++) {
+        j.sx = &sx[g];
+        j.c0 = g * cg;
+        for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+            j.r0 = r0;
+            j.n = R - r0 < chunk ? R - r0 : chunk;
+            if (copy) {
+                rt_parallel_for((j.n + ACC_PIECE - 1) / ACC_PIECE, acc_rows_task, &j);
+                j.bp = j.ip;
+                j.bo = j.io;
+            } else {
+                j.bp = (const float *)xp->data + r0 * K;
+                j.bo = sx->C ? (const float *)xo->data + r0 * K : NULL;
+            }
+            rt_parallel_for(nblk, acc_block_task, &j);
+        }
+        sx[g].g.rows += (uint64_t)R;
+    }
+    t_acc += recon_now() - t0;
+    free(j.tmp);
+    free(j.ip);
+    free(j.io);
+    return HPCZ_OK;
+}
+
+static void stats_release(stats *sx)
+{
+    hpcz_gram_release(&sx->g);
+    free(sx->C);
+    free(sx->sum_o);
+    memset(sx, 0, sizeof *sx);
+}
+
+static hpcz_status stats_init(stats *sx, int64_t K, bool need_ref, hpcz_error *err)
+{
+    memset(sx, 0, sizeof *sx);
+    hpcz_status st = hpcz_gram_init(&sx->g, K, err);
+    if (st)
+        return st;
+    if (need_ref) {
+        sx->C = calloc((size_t)(K * K), sizeof *sx->C);
+        sx->sum_o = calloc((size_t)K, sizeof *sx->sum_o);
+        if (!sx->C || !sx->sum_o) {
+            stats_release(sx);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+    }
+    return HPCZ_OK;
+}
+
+static void stats_release_n(stats *sx, int64_t n)
+{
+    for (int64_t i = 0; sx && i < n; i++)
+        stats_release(&sx[i]);
+    free(sx);
+}
+
+static stats *stats_new(int64_t n, int64_t K, bool need_ref, hpcz_error *err)
+{
+    stats *sx = calloc((size_t)n, sizeof *sx);
+    if (!sx) {
+        hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (stats_init(&sx[i], K, need_ref, err)) {
+            stats_release_n(sx, i);
+            return NULL;
+        }
+    return sx;
+}
+
+/* A layer to compress, and what the pass does with its statistics. */
+typedef struct ls_target {
+    hpcz_node *n;
+    layer_geom lg;
+    int group;
+    int solved; /* 1 done (by whichever path) */
+    char note[384];
+} ls_target;
+
+typedef hpcz_status (*ls_solve_fn)(void *user, ls_target *t, stats *sx, hpcz_error *err);
+
+typedef struct ls_group {
+    const char *name;
+    layer_geom lg;
+    stats *sx; /* one per group of a grouped convolution */
+    int n_members;
+    int *members;
+    bool done;
+} ls_group;
+
+struct ls_run;
+
+typedef struct ls_worker {
+    struct ls_run *R;
+    int idx, batch;
+    bool is_ref, active, started;
+    hpcz_plan *plan;
+    pthread_t th;
+    hpcz_status st;
+    hpcz_error err;
+} ls_worker;
+
+typedef struct ls_run {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int turn;
+    ls_worker *w;
+    int nw;
+    bool need_ref;
+    ls_target *t;
+    size_t nt;
+    ls_group *g;
+    size_t ng;
+    hpcz_dataset *d;
+    size_t total, bs;
+    hpcz_array *stash; /* per batch: the reference model's copy of the current tensor */
+    ls_solve_fn solve;
+    void *user;
+    /* the current round: workers that reached a tensor, and that finished */
+    const char *round_name;
+    int round_arrived, round_finished;
+    bool broken;       /* the plans disagreed: the rest goes per layer */
+    hpcz_status st;    /* first compression error */
+    hpcz_error *err;
+} ls_run;
+
+static bool same_geom(const layer_geom *a, const layer_geom *b)
+{
+    return a->kind == b->kind && a->K == b->K && a->groups == b->groups && a->nd == b->nd && !memcmp(a->k, b->k, sizeof a->k) &&
+           !memcmp(a->s, b->s, sizeof a->s) && !memcmp(a->d, b->d, sizeof a->d) &&
+           !memcmp(a->p0, b->p0, sizeof a->p0) && !memcmp(a->p1, b->p1, sizeof a->p1);
+}
+
+/* Compresses the group's layers (in order; each but the last on a copy of
+ * the Gram matrix, which the compression consumes). */
+static void ls_solve_group(ls_run *R, ls_group *gr)
+{
+    gr->done = true;
+    int64_t G = gr->lg.groups, K = gr->lg.K;
+    for (int k = 0; k < gr->n_members && !R->st; k++) {
+        ls_target *t = &R->t[gr->members[k]];
+        stats *sx = gr->sx;
+        if (k + 1 < gr->n_members) {
+            /* the copies all but the last member work on */
+            sx = calloc((size_t)G, sizeof *sx);
+            for (int64_t i = 0; sx && i < G; i++) {
+                sx[i] = gr->sx[i];
+                sx[i].g.H = malloc((size_t)(K * K) * sizeof(double));
+                if (!sx[i].g.H) {
+                    for (int64_t q = 0; q < i; q++)
+                        free(sx[q].g.H);
+                    free(sx);
+                    sx = NULL;
+                    break;
+                }
+                memcpy(sx[i].g.H, gr->sx[i].g.H, (size_t)(K * K) * sizeof(double));
+            }
+            if (!sx) {
+                R->st = hpcz_fail(R->err, HPCZ_ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+        double t0 = recon_now();
+        R->st = R->solve(R->user, t, sx, R->err);
+        t_solve += recon_now() - t0;
+        if (!R->st)
+            t->solved = 1;
+        if (sx != gr->sx) {
+            for (int64_t i = 0; i < G; i++)
+                free(sx[i].g.H);
+            free(sx);
+        }
+    }
+    stats_release_n(gr->sx, G);
+    gr->sx = NULL;
+}
+
+static void ls_solve_name(ls_run *R, const char *name)
+{
+    for (size_t i = 0; i < R->ng && !R->st; i++)
+        if (!R->g[i].done && !strcmp(R->g[i].name, name))
+            ls_solve_group(R, &R->g[i]);
+}
+
+/* Hands the turn on from worker w (holding it, and the lock): w has reached
+ * tensor `name`, or finished (NULL). */
+static void ls_advance(ls_run *R, int w, const char *name)
+{
+    if (name) {
+        if (!R->round_name)
+            R->round_name = name;
+        else if (strcmp(R->round_name, name))
+            R->broken = true;
+        R->round_arrived++;
+    } else {
+        R->round_finished++;
+    }
+    int next = -1, first = -1;
+    for (int v = 0; v < R->nw; v++)
+        if (R->w[v].active) {
+            if (first < 0)
+                first = v;
+            if (v > w && next < 0)
+                next = v;
+        }
+    if (next < 0) {
+        /* the round is complete */
+        if (R->round_arrived && R->round_finished)
+            R->broken = true;
+        if (R->round_arrived && !R->broken && !R->st)
+            ls_solve_name(R, R->round_name);
+        R->round_name = NULL;
+        R->round_arrived = R->round_finished = 0;
+        next = first;
+    }
+    R->turn = next;
+    pthread_cond_broadcast(&R->cv);
+}
+
+static void ls_wait_turn(ls_run *R, int w)
+{
+    while (R->turn != w)
+        pthread_cond_wait(&R->cv, &R->mu);
+}
+
+static void ls_observer(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    ls_worker *wk = ctx;
+    ls_run *R = wk->R;
+    if (!name)
+        return;
+    bool wanted = false;
+    for (size_t i = 0; i < R->ng && !wanted; i++)
+        wanted = !R->g[i].done && !strcmp(R->g[i].name, name);
+    if (!wanted)
+        return;
+    if (!R->broken && !R->st) {
+        if (wk->is_ref) {
+            hpcz_array *s = &R->stash[wk->batch];
+            hpcz_array_release(s);
+            if (a->dtype == HPCZ_DTYPE_FLOAT && !hpcz_array_alloc(s, a->dtype, a->ndim, a->dims, R->err))
+                memcpy(s->data, a->data, a->nbytes);
+        } else {
+            hpcz_array *xo = R->need_ref ? &R->stash[wk->batch] : NULL;
+            for (size_t i = 0; i < R->ng && !R->st; i++) {
+                ls_group *gr = &R->g[i];
+                if (gr->done || strcmp(gr->name, name))
+                    continue;
+                if (xo && !xo->data && a->dtype == HPCZ_DTYPE_FLOAT) {
+                    R->broken = true;
+                    break;
+                }
+                const hpcz_node *ln = R->t[gr->members[0]].n;
+                R->st = accumulate(gr->sx, &gr->lg, a, xo, ln->name ? ln->name : "", R->err);
+            }
+            if (xo)
+                hpcz_array_release(xo);
+        }
+    }
+    pthread_mutex_lock(&R->mu);
+    ls_advance(R, wk->idx, name);
+    ls_wait_turn(R, wk->idx);
+    pthread_mutex_unlock(&R->mu);
+}
+
+static void *ls_thread(void *arg)
+{
+    ls_worker *wk = arg;
+    ls_run *R = wk->R;
+    pthread_mutex_lock(&R->mu);
+    ls_wait_turn(R, wk->idx);
+    pthread_mutex_unlock(&R->mu);
+    size_t ni = hpcz_plan_n_inputs(wk->plan), no = hpcz_plan_n_outputs(wk->plan);
+    hpcz_array *in = calloc(ni ? ni : 1, sizeof *in), *out = calloc(no ? no : 1, sizeof *out);
+    size_t s0 = (size_t)wk->batch * R->bs, n = R->total - s0 < R->bs ? R->total - s0 : R->bs;
+    hpcz_status st = !in || !out ? hpcz_fail(&wk->err, HPCZ_ERR_NOMEM, "out of memory")
+                                 : hpcz_dataset_batch(R->d, s0, n, in, &wk->err);
+    if (!st)
+        st = hpcz_plan_run(wk->plan, in, out, &wk->err);
+    for (size_t i = 0; in && i < ni; i++)
+        hpcz_array_release(&in[i]);
+    for (size_t i = 0; out && i < no; i++)
+        hpcz_array_release(&out[i]);
+    free(in);
+    free(out);
+    rt_thread_scratch_release();
+    pthread_mutex_lock(&R->mu);
+    wk->st = st;
+    wk->active = false;
+    ls_advance(R, wk->idx, NULL);
+    pthread_mutex_unlock(&R->mu);
+    return NULL;
+}
+
+/* Measures and compresses targets t[0..nt) (those not yet solved) in one
+ * calibration run of m (and of ref when need_ref). Targets left unsolved
+ * without an error are for the per-layer path. */
+static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, ls_target *t, size_t nt,
+                              bool need_ref, ls_solve_fn solve, void *user, hpcz_error *err)
+{
+    ls_run R;
+    memset(&R, 0, sizeof R);
+    double t_start = recon_now();
+    t_acc = t_solve = 0;
+    R.need_ref = need_ref;
+    R.t = t;
+    R.nt = nt;
+    R.solve = solve;
+    R.user = user;
+    R.err = err;
+    R.g = calloc(nt ? nt : 1, sizeof *R.g);
+    hpcz_status st = R.g ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    /* groups: one per input tensor and geometry */
+    for (size_t i = 0; i < nt && !st; i++) {
+        if (t[i].solved)
+            continue;
+        const char *nm = t[i].n->inputs[0]->name;
+        size_t gi = 0;
+        while (gi < R.ng && (strcmp(R.g[gi].name, nm) || !same_geom(&R.g[gi].lg, &t[i].lg)))
+            gi++;
+        if (gi == R.ng) {
+            R.g[gi].name = nm;
+            R.g[gi].lg = t[i].lg;
+            R.g[gi].members = calloc(nt, sizeof *R.g[gi].members);
+            if (!R.g[gi].members || !(R.g[gi].sx = stats_new(t[i].lg.groups, t[i].lg.K, need_ref, err))) {
+                free(R.g[gi].members);
+                st = R.g[gi].members ? err->status : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+                break;
+            }
+            R.ng++;
+        }
+        R.g[gi].members[R.g[gi].n_members++] = (int)i;
+        t[i].group = (int)gi;
+    }
+    hpcz_plan_opts po = {0};
+    po.threads = ctx->threads;
+    hpcz_plan *p0 = st ? NULL : hpcz_plan_new(m, &po, err);
+    if (!st && !p0)
+        st = err->status;
+    if (!st) {
+        R.d = hpcz_dataset_open(ctx->data, p0, ctx->data_samples, err);
+        if (!R.d)
+            st = err->status;
+    }
+    size_t nb = 0, ni = p0 ? hpcz_plan_n_inputs(p0) : 0;
+    if (!st) {
+        R.total = hpcz_dataset_size(R.d);
+        R.bs = hpcz_dataset_batch_size(R.d);
+        if (R.bs > 8)
+            R.bs = 8;
+        if (R.bs < 1)
+            R.bs = 1;
+        nb = (R.total + R.bs - 1) / R.bs;
+    }
+    /* layers reading a graph input: straight from the data */
+    hpcz_array *in = calloc(ni ? ni : 1, sizeof *in);
+    if (!st && !in)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    bool any_input = false;
+    for (size_t gi = 0; gi < R.ng; gi++)
+        any_input |= hpcz_plan_input_index(p0, R.g[gi].name) >= 0;
+    for (size_t b = 0; b < nb && !st && any_input; b++) {
+        size_t s0 = b * R.bs, n = R.total - s0 < R.bs ? R.total - s0 : R.bs;
+        if ((st = hpcz_dataset_batch(R.d, s0, n, in, err)))
+            break;
+        for (size_t gi = 0; gi < R.ng && !st; gi++) {
+            int ii = hpcz_plan_input_index(p0, R.g[gi].name);
+            if (ii >= 0)
+                st = accumulate(R.g[gi].sx, &R.g[gi].lg, &in[ii], need_ref ? &in[ii] : NULL, R.g[gi].name, err);
+        }
+        for (size_t i = 0; i < ni; i++)
+            hpcz_array_release(&in[i]);
+    }
+    for (size_t gi = 0; gi < R.ng && !st && any_input; gi++)
+        if (hpcz_plan_input_index(p0, R.g[gi].name) >= 0) {
+            R.st = HPCZ_OK;
+            ls_solve_group(&R, &R.g[gi]);
+            st = R.st;
+        }
+    free(in);
+    hpcz_plan_free(p0);
+    bool pending = false;
+    for (size_t gi = 0; gi < R.ng; gi++)
+        pending |= !R.g[gi].done;
+    /* the rest: one run */
+    int per = need_ref ? 2 : 1;
+    if (!st && pending && nb > 0) {
+        R.nw = (int)nb * per;
+        R.w = calloc((size_t)R.nw, sizeof *R.w);
+        R.stash = calloc(nb, sizeof *R.stash);
+        if (!R.w || !R.stash)
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        for (int k = 0; k < R.nw && !st; k++) {
+            ls_worker *wk = &R.w[k];
+            wk->R = &R;
+            wk->idx = k;
+            wk->batch = k / per;
+            wk->is_ref = need_ref && k % 2 == 0;
+            wk->active = true;
+            hpcz_plan_opts o = {0};
+            o.threads = ctx->threads;
+            o.observer = ls_observer;
+            o.observer_ctx = wk;
+            wk->plan = hpcz_plan_new(wk->is_ref ? ref : m, &o, err);
+            if (!wk->plan)
+                st = err->status;
+        }
+        if (!st) {
+            pthread_mutex_init(&R.mu, NULL);
+            pthread_cond_init(&R.cv, NULL);
+            R.turn = 0;
+            int started = 0;
+            for (int k = 0; k < R.nw; k++) {
+                if (pthread_create(&R.w[k].th, NULL, ls_thread, &R.w[k])) {
+                    /* cannot start it: it never runs */
+                    pthread_mutex_lock(&R.mu);
+                    R.broken = true;
+                    R.w[k].active = false;
+                    pthread_mutex_unlock(&R.mu);
+                    continue;
+                }
+                R.w[k].started = true;
+                started++;
+            }
+            (void)started;
+            /* a worker that could not start may hold the turn: pass it on */
+            pthread_mutex_lock(&R.mu);
+            while (R.turn >= 0 && !R.w[R.turn].active) {
+                int v = R.turn + 1;
+                while (v < R.nw && !R.w[v].active)
+                    v++;
+                R.turn = v < R.nw ? v : -1;
+                pthread_cond_broadcast(&R.cv);
+            }
+            pthread_mutex_unlock(&R.mu);
+            for (int k = 0; k < R.nw; k++)
+                if (R.w[k].started)
+                    pthread_join(R.w[k].th, NULL);
+            pthread_mutex_destroy(&R.mu);
+            pthread_cond_destroy(&R.cv);
+            st = R.st;
+            /* a plan that failed to run: report it */
+            for (int k = 0; k < R.nw && !st; k++)
+                if (R.w[k].st) {
+                    *err = R.w[k].err;
+                    st = R.w[k].st;
+                }
+        }
+        for (int k = 0; R.w && k < R.nw; k++)
+            hpcz_plan_free(R.w[k].plan);
+        for (size_t b = 0; R.stash && b < nb; b++)
+            hpcz_array_release(&R.stash[b]);
+        free(R.w);
+        free(R.stash);
+    }
+    for (size_t gi = 0; gi < R.ng; gi++) {
+        stats_release_n(R.g[gi].sx, R.g[gi].lg.groups);
+        free(R.g[gi].members);
+    }
+    free(R.g);
+    hpcz_dataset_free(R.d);
+    if (getenv("HPCZ_RECON_TIMES"))
+        fprintf(stderr, "recon: %.2f s in one run: %.2f s Gram matrices, %.2f s compression, %.2f s the model\n",
+                recon_now() - t_start, t_acc, t_solve, recon_now() - t_start - t_acc - t_solve);
+    return st;
+}
+
 extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
                    const int *ldb, int *info);
 
@@ -433,7 +1120,7 @@ static void note_sub_layers(sub_note *sn, hpcz_graph *g, const hpcz_node *owner)
         hpcz_node *n = g->nodes[i];
         layer_geom lg;
         const char *why;
-        if (hpcz_filter_match(sn->f, n) && n->n_inputs >= 2 && n->inputs[0] && geometry(n, &lg, &why)) {
+        if (hpcz_filter_match(sn->f, n) && n->n_inputs >= 2 && n->inputs[0] && geometry_ex(n, &lg, true, &why)) {
             sn->n++;
             hpcz_pass_note(sn->ctx, "quantize-gptq",
                            "'%s' (%s) sits in a subgraph of '%s' (%s): GPTQ cannot observe its inputs; "
@@ -450,36 +1137,160 @@ static void note_sub_layers(sub_note *sn, hpcz_graph *g, const hpcz_node *owner)
     }
 }
 
+/* A weight held by a Constant node becomes an initializer of the layer's
+ * own: plans fold Constant nodes into copies of their own at plan time, so
+ * only an initializer written in place reaches the plans already running. */
+static hpcz_status own_initializer(hpcz_graph *g, hpcz_node *n, size_t idx, hpcz_error *err)
+{
+    hpcz_value *v = idx < n->n_inputs ? n->inputs[idx] : NULL;
+    hpcz_tensor *t = v && !v->init ? hpcz_value_const(v) : NULL;
+    if (!t)
+        return HPCZ_OK;
+    const void *src = hpcz_tensor_data(t, err);
+    if (!src && t->numel)
+        return err->status;
+    hpcz_tensor *c = hpcz_tensor_new(g->model, hpcz_unique_name(g, v->name, "copy"), t->dtype, t->ndim, t->dims);
+    void *d = c ? hpcz_tensor_alloc(c) : NULL;
+    if (!d)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    size_t nb = hpcz_dtype_nbytes(t->dtype, t->numel);
+    if (nb)
+        memcpy(d, src, nb);
+    hpcz_value *nv = hpcz_add_init_value(g, c, err);
+    if (!nv)
+        return err->status;
+    n->inputs[idx] = nv;
+    return HPCZ_OK;
+}
+
+/* Gives a Conv/Gemm without a bias a zero one, and makes an existing bias
+ * writable, before any plan borrows the graph's tensors: the bias
+ * correction then writes in place, where the running plans read it. */
+static hpcz_status prepare_bias(hpcz_graph *g, hpcz_node *n, const layer_geom *lg, hpcz_error *err)
+{
+    if (!strcmp(n->op_type, "MatMul"))
+        return HPCZ_OK;
+    if (n->n_inputs > 2 && n->inputs[2]) {
+        hpcz_tensor *bt = hpcz_value_const(n->inputs[2]);
+        if (bt && bt->dtype == HPCZ_DTYPE_FLOAT && bt->numel == lg->rows &&
+            (own_initializer(g, n, 2, err) || !hpcz_writable_weight(g, n, 2, err)))
+            return err->status;
+        return HPCZ_OK;
+    }
+    int64_t dims[1] = {lg->rows};
+    hpcz_value *v = hpcz_new_const(g, n->name && *n->name ? n->name : n->op_type, HPCZ_DTYPE_FLOAT, 1, dims, NULL,
+                                   err);
+    if (!v || !hpcz_node_set_input(n, 2, v))
+        return v ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+    return HPCZ_OK;
+}
+
+typedef struct prune_job {
+    hpcz_graph *g;
+    hpcz_pass_ctx *ctx;
+    hpcz_obc_opts oo;
+    bool bias_corr, comp;
+} prune_job;
+
+/* Prunes one measured layer (its weight already writable). */
+static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *err)
+{
+    prune_job *pj = user;
+    hpcz_node *n = t->n;
+    const layer_geom *lg = &t->lg;
+    hpcz_tensor *w = hpcz_writable_weight(pj->g, n, 1, err);
+    size_t sz = (size_t)(lg->rows * lg->K);
+    double *W = w ? malloc(sz * sizeof *W) : NULL, *W0 = W ? malloc(sz * sizeof *W0) : NULL;
+    if (!W0) {
+        free(W);
+        return w ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+    }
+    weight_to_rows(w->data, lg, W);
+    memcpy(W0, W, sz * sizeof *W);
+    hpcz_status st = HPCZ_OK;
+    if (pj->comp)
+        st = compensate(W, lg->rows, lg->K, sx, pj->oo.damp, err);
+    if (!st)
+        st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &pj->oo, err);
+    if (!st) {
+        rows_to_weight(W, lg, w->data);
+        if (pj->bias_corr)
+            st = correct_bias(pj->g, n, lg, W0, W, sx, pj->ctx, err);
+        int64_t z = 0;
+        for (size_t k = 0; k < sz; k++)
+            z += W[k] == 0;
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows",
+                 n->inputs[1]->name, n->name ? n->name : "", 100.0 * (double)z / (double)sz,
+                 (unsigned long long)sx->g.rows);
+    }
+    free(W);
+    free(W0);
+    if (st) {
+        char pre[300];
+        snprintf(pre, sizeof pre, "layer '%s'", n->name ? n->name : "");
+        hpcz_error_prefix(err, pre);
+    }
+    return st;
+}
+
+/* The targets not solved in the one run: measured one by one (each with
+ * its own runs of the calibration data). */
+static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, ls_target *t, size_t nt,
+                              ls_solve_fn solve, void *user, hpcz_error *err)
+{
+    hpcz_status st = HPCZ_OK;
+    for (size_t i = 0; i < nt && !st; i++) {
+        if (t[i].solved || t[i].lg.groups > 1)
+            continue; /* grouped convolutions: only in the one run (else round-to-nearest after) */
+        stats sx = {0};
+        if ((st = hpcz_gram_init(&sx.g, t[i].lg.K, err)))
+            break;
+        st = measure(m, ref, ctx, t[i].n, &t[i].lg, &sx, err);
+        if (st) {
+            char pre[300];
+            snprintf(pre, sizeof pre, "layer '%s'", t[i].n->name ? t[i].n->name : "");
+            hpcz_error_prefix(err, pre);
+        }
+        if (!st)
+            st = solve(user, &t[i], &sx, err);
+        if (!st)
+            t[i].solved = 1;
+        stats_release(&sx);
+    }
+    return st;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     if (!ctx->data)
         return hpcz_fail(err, HPCZ_ERR_USAGE,
                          "reconstruction needs calibration data (--calib DIR, or random:N as a proxy)");
-    hpcz_obc_opts oo = {0};
-    oo.mode = HPCZ_OBC_PRUNE;
-    oo.sparsity = hpcz_pass_arg(a, "sparsity").f;
-    oo.n = hpcz_pass_arg(a, "n").i;
-    oo.m = hpcz_pass_arg(a, "m").i;
-    oo.damp = hpcz_pass_arg(a, "damp").f;
-    bool bias_corr = hpcz_pass_arg(a, "bias-correction").b;
-    if (oo.n > 0 && (oo.n >= oo.m || 128 % oo.m))
+    prune_job pj = {0};
+    hpcz_obc_opts *oo = &pj.oo;
+    oo->mode = HPCZ_OBC_PRUNE;
+    oo->sparsity = hpcz_pass_arg(a, "sparsity").f;
+    oo->n = hpcz_pass_arg(a, "n").i;
+    oo->m = hpcz_pass_arg(a, "m").i;
+    oo->damp = hpcz_pass_arg(a, "damp").f;
+    pj.bias_corr = hpcz_pass_arg(a, "bias-correction").b;
+    pj.comp = hpcz_pass_arg(a, "compensate").b;
+    pj.g = m->graph;
+    pj.ctx = ctx;
+    if (oo->n > 0 && (oo->n >= oo->m || 128 % oo->m))
         return hpcz_fail(err, HPCZ_ERR_USAGE, "prune-reconstruct: pattern %lld:%lld needs n < m and m dividing 128",
-                         (long long)oo.n, (long long)oo.m);
+                         (long long)oo->n, (long long)oo->m);
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
                                       hpcz_pass_arg(a, "op-types").s, err);
     if (st)
         return st;
-    /* the model as it was before this pass: the outputs every layer must reproduce */
-    hpcz_model *ref = hpcz_model_clone(m, err);
-    if (!ref) {
-        hpcz_filter_release(&f);
-        return err->status;
-    }
     hpcz_graph *g = m->graph;
-    size_t nn = g->n_nodes, done = 0;
+    size_t nn = g->n_nodes, nt = 0;
     hpcz_node **order = malloc((nn ? nn : 1) * sizeof *order);
-    if (!order) {
+    ls_target *t = calloc(nn ? nn : 1, sizeof *t);
+    if (!order || !t) {
+        free(order);
+        free(t);
         hpcz_filter_release(&f);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
@@ -496,62 +1307,45 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
                                n->op_type, why);
             continue;
         }
-        if (oo.n > 0 && lg.K % oo.m) {
+        if (oo->n > 0 && lg.K % oo->m) {
             hpcz_pass_note(ctx, "prune-reconstruct", "'%s': reduction length %lld is not a multiple of %lld: left dense",
-                           n->name ? n->name : "", (long long)lg.K, (long long)oo.m);
+                           n->name ? n->name : "", (long long)lg.K, (long long)oo->m);
             continue;
         }
-        stats sx = {0};
-        hpcz_gram *grp = &sx.g;
-        if ((st = hpcz_gram_init(&sx.g, lg.K, err)))
-            break;
-        if ((st = measure(m, ref, ctx, n, &lg, &sx, err))) {
-            hpcz_gram_release(&sx.g);
-            free(sx.C);
-            free(sx.sum_o);
+        if (lg.K > 32768) {
+            st = hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "layer '%s': reduction length %lld is beyond 32768",
+                           n->name ? n->name : "", (long long)lg.K);
             break;
         }
-        hpcz_tensor *w = hpcz_writable_weight(g, n, 1, err);
-        size_t sz = (size_t)(lg.rows * lg.K);
-        double *W = w ? malloc(sz * sizeof *W) : NULL, *W0 = W ? malloc(sz * sizeof *W0) : NULL;
-        if (!W0) {
-            free(W);
-            hpcz_gram_release(&sx.g);
-            free(sx.C);
-            free(sx.sum_o);
-            st = w ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+        /* every tensor the layer's compression writes is made writable now,
+         * before the plans borrow them */
+        if (own_initializer(g, n, 1, err) || !hpcz_writable_weight(g, n, 1, err) ||
+            (pj.bias_corr && prepare_bias(g, n, &lg, err))) {
+            st = err->status;
             break;
         }
-        weight_to_rows(w->data, &lg, W);
-        memcpy(W0, W, sz * sizeof *W);
-        if (hpcz_pass_arg(a, "compensate").b)
-            st = compensate(W, lg.rows, lg.K, &sx, oo.damp, err);
-        if (!st)
-            st = hpcz_obc_run(W, lg.rows, lg.K, grp, &oo, err);
-        if (!st) {
-            rows_to_weight(W, &lg, w->data);
-            if (bias_corr)
-                st = correct_bias(g, n, &lg, W0, W, &sx, ctx, err);
-            int64_t z = 0;
-            for (size_t k = 0; k < sz; k++)
-                z += W[k] == 0;
-            hpcz_pass_note(ctx, "prune-reconstruct", "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows",
-                           n->inputs[1]->name, n->name ? n->name : "", 100.0 * (double)z / (double)sz,
-                           (unsigned long long)sx.g.rows);
-            done++;
-        }
-        free(W);
-        free(W0);
-        hpcz_gram_release(&sx.g);
-        free(sx.C);
-        free(sx.sum_o);
-        if (st) {
-            char pre[300];
-            snprintf(pre, sizeof pre, "layer '%s'", n->name ? n->name : "");
-            hpcz_error_prefix(err, pre);
-        }
+        t[nt].n = n;
+        t[nt].lg = lg;
+        nt++;
     }
     free(order);
+    /* the model as it was before this pass: the outputs every layer must
+     * reproduce (zero biases added above change nothing) */
+    hpcz_model *ref = st ? NULL : hpcz_model_clone(m, err);
+    if (!st && !ref)
+        st = err->status;
+    bool need_ref = pj.comp || pj.bias_corr;
+    if (!st && nt)
+        st = ls_run_all(m, ref, ctx, t, nt, need_ref, prune_solve, &pj, err);
+    if (!st)
+        st = solve_rest(m, ref, ctx, t, nt, prune_solve, &pj, err);
+    size_t done = 0;
+    for (size_t i = 0; i < nt; i++)
+        if (t[i].solved) {
+            hpcz_pass_note(ctx, "prune-reconstruct", "%s", t[i].note);
+            done++;
+        }
+    free(t);
     hpcz_filter_release(&f);
     hpcz_model_free(ref);
     if (!st && done == 0)
@@ -607,6 +1401,8 @@ static void permute_sym(double *A, int64_t K, const int64_t *perm)
 }
 
 typedef struct gptq_opts {
+    bool act_order; /* per channel: columns by decreasing input energy */
+    bool clip;
     int dtype;
     int64_t block;   /* > 0 blocked; 0 per output channel */
     bool symmetric;
@@ -702,11 +1498,123 @@ static const hpcz_pass_opt gptq_opts_table[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
+    {"act-order", HPCZ_OPT_BOOL, "false", "per channel: quantize the columns with the largest inputs first", NULL, 0, 0},
+    {"clip", HPCZ_OPT_ENUM, "minmax", "scale range: min/max, or shrunk to the least input-weighted rounding error",
+     "minmax|mse", 0, 0},
     {"compensate", HPCZ_OPT_BOOL, "false",
      "also refit each layer to undo the error of the layers before it (helps large errors; with "
      "small ones it fits the calibration data more than it generalises)", NULL, 0, 0},
     {0},
 };
+
+/* A layer quantized by GPTQ: its weights stay float (on the grid) until
+ * every layer is done, so later layers are measured on a plain float model;
+ * then DequantizeLinear nodes are emitted in layer order. */
+typedef struct gptq_layer {
+    gptq_opts lo;
+    double *W;
+    float *sc;
+    int *zp;
+    int64_t ng;
+} gptq_layer;
+
+typedef struct gptq_job {
+    hpcz_graph *g;
+    double damp;
+    bool comp;
+    ls_target *t0;
+    gptq_layer *gl; /* per target */
+} gptq_job;
+
+/* act-order: by decreasing diagonal of the Gram matrix, then by index */
+static const double *hd_sort;
+static int64_t hd_K;
+static int cmp_energy(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    double da = hd_sort[a * hd_K + a], db = hd_sort[b * hd_K + b];
+    if (da != db)
+        return da > db ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* sx: one per group of a grouped convolution (each group's rows are its
+ * own layer, with its own inputs). */
+static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *err)
+{
+    gptq_job *gj = user;
+    gptq_layer *L = &gj->gl[t - gj->t0];
+    hpcz_node *n = t->n;
+    const layer_geom *lg = &t->lg;
+    layer_geom full = *lg; /* all groups' rows */
+    full.rows = lg->rows * lg->groups;
+    gptq_opts lo = L->lo;
+    hpcz_tensor *w = hpcz_writable_weight(gj->g, n, 1, err);
+    if (!w)
+        return err->status;
+    int64_t K = lg->K, rows = lg->rows;
+    size_t sz = (size_t)(full.rows * K);
+    int64_t ng = lo.block > 0 ? K / lo.block : 1;
+    double *W = malloc(sz * sizeof *W);
+    float *sc = malloc((size_t)(full.rows * ng) * sizeof *sc);
+    int *zp = malloc((size_t)(full.rows * ng) * sizeof *zp);
+    int64_t *perm = malloc((size_t)K * sizeof *perm);
+    hpcz_status st = W && sc && zp && perm ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (!st)
+        weight_to_rows(w->data, &full, W);
+    for (int64_t g = 0; g < lg->groups && !st; g++) {
+        double *Wg = W + g * rows * K;
+        if (gj->comp && (st = compensate(Wg, rows, K, &sx[g], gj->damp, err)))
+            break;
+        /* visiting order: conv columns by (ky, kx, ic) */
+        int64_t spatial = lg->kind == 0 ? K / w->dims[1] : 1, icn = K / spatial;
+        for (int64_t k = 0; k < K; k++)
+            perm[k] = lg->kind == 0 ? (k % icn) * spatial + k / icn : k;
+        if (lo.act_order && lo.block == 0) {
+            /* one scale per row: any order will do; the largest inputs first */
+            hd_sort = sx[g].g.H;
+            hd_K = K;
+            qsort(perm, (size_t)K, sizeof *perm, cmp_energy);
+        }
+        symmetrize_upper(sx[g].g.H, K);
+        permute_sym(sx[g].g.H, K, perm);
+        permute_cols(Wg, rows, K, perm, false);
+        hpcz_qrange r = hpcz_qrange_of(lo.dtype, lo.symmetric, 0);
+        hpcz_obc_opts oo = {0};
+        oo.mode = HPCZ_OBC_QUANT;
+        oo.damp = gj->damp;
+        oo.qmin = r.qmin;
+        oo.qmax = r.qmax;
+        oo.symmetric = lo.symmetric;
+        oo.group = lo.block;
+        oo.n_groups = ng;
+        oo.scales_out = sc + g * rows * ng;
+        oo.zps_out = zp + g * rows * ng;
+        oo.clip = lo.clip;
+        st = hpcz_obc_run(Wg, rows, K, &sx[g].g, &oo, err);
+        if (!st)
+            permute_cols(Wg, rows, K, perm, true);
+    }
+    if (!st) {
+        rows_to_weight(W, &full, w->data);
+        L->W = W;
+        L->sc = sc;
+        L->zp = zp;
+        L->ng = ng;
+        W = NULL;
+        sc = NULL;
+        zp = NULL;
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s",
+                 n->inputs[1]->name ? n->inputs[1]->name : "", n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
+                 lo.block ? " blocked" : " per channel", (unsigned long long)sx->g.rows,
+                 lg->groups > 1 ? " (a Gram matrix per group)" : "");
+    }
+    free(W);
+    free(sc);
+    free(zp);
+    free(perm);
+    return st;
+}
 
 static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
@@ -717,10 +1625,13 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     go.symmetric = hpcz_pass_arg(a, "symmetric").b || !int4;
     go.dtype = int4 ? (go.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4) : HPCZ_DTYPE_INT8;
     go.block = int4 ? hpcz_pass_arg(a, "block-size").i : 0;
+    go.act_order = hpcz_pass_arg(a, "act-order").b;
+    go.clip = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
     if (go.block & (go.block - 1))
         return hpcz_fail(err, HPCZ_ERR_USAGE, "quantize-gptq{block-size}: %lld is not a power of 2", (long long)go.block);
-    double damp = hpcz_pass_arg(a, "damp").f;
-    bool comp = hpcz_pass_arg(a, "compensate").b;
+    gptq_job gj = {0};
+    gj.damp = hpcz_pass_arg(a, "damp").f;
+    gj.comp = hpcz_pass_arg(a, "compensate").b;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
                                       hpcz_pass_arg(a, "op-types").s, err);
@@ -730,28 +1641,14 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         hpcz_filter_release(&f);
         return st;
     }
-    hpcz_model *ref = hpcz_model_clone(m, err);
-    if (!ref) {
-        hpcz_filter_release(&f);
-        return err->status;
-    }
     hpcz_graph *g = m->graph;
-    size_t nn = g->n_nodes, done = 0;
+    gj.g = g;
+    size_t nn = g->n_nodes, nt = 0, done = 0;
     hpcz_node **order = malloc((nn ? nn : 1) * sizeof *order);
-    /* quantized layers stay float (their weights on the grid) until every
-     * layer is done, so later layers are measured on a plain float model */
-    typedef struct pending {
-        hpcz_node *n;
-        layer_geom lg;
-        double *W;
-        float *sc;
-        int *zp;
-        int64_t ng;
-        gptq_opts lo;
-    } pending;
-    pending *pend = calloc(nn ? nn : 1, sizeof *pend);
-    size_t n_pend = 0;
-    if (!order || !pend)
+    ls_target *t = calloc(nn ? nn : 1, sizeof *t);
+    gj.gl = calloc(nn ? nn : 1, sizeof *gj.gl);
+    gj.t0 = t;
+    if (!order || !t || !gj.gl)
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     if (!st)
         st = hpcz_graph_topo_order(g, order, err);
@@ -759,7 +1656,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         hpcz_node *n = order[i];
         layer_geom lg;
         const char *why;
-        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry(n, &lg, &why))
+        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry_ex(n, &lg, true, &why))
             continue;
         hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
         if (w->numel < 16)
@@ -774,82 +1671,51 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
             hpcz_pass_note(ctx, "quantize-gptq", "'%s': input axis of %lld is not a multiple of %lld: int8 per channel",
                            n->name ? n->name : "", (long long)red, (long long)go.block);
         }
-        stats sx = {0};
-        if ((st = hpcz_gram_init(&sx.g, lg.K, err)))
+        if (lg.K > 32768) {
+            st = hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "reduction length %lld is beyond 32768", (long long)lg.K);
             break;
-        st = measure(m, ref, ctx, n, &lg, &sx, err);
-        size_t sz = (size_t)(lg.rows * lg.K);
-        int64_t ng = lo.block > 0 ? lg.K / lo.block : 1;
-        double *W = st ? NULL : malloc(sz * sizeof *W);
-        float *sc = W ? malloc((size_t)(lg.rows * ng) * sizeof *sc) : NULL;
-        int *zp = sc ? malloc((size_t)(lg.rows * ng) * sizeof *zp) : NULL;
-        int64_t *perm = zp ? malloc((size_t)lg.K * sizeof *perm) : NULL;
-        if (!st && !perm)
-            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-        if (!st) {
-            const float *wd = hpcz_tensor_data(w, err);
-            weight_to_rows(wd, &lg, W);
-            if (comp)
-                st = compensate(W, lg.rows, lg.K, &sx, damp, err);
         }
-        if (!st) {
-            /* visiting order: conv columns by (ky, kx, ic) */
-            int64_t spatial = lg.kind == 0 ? lg.K / w->dims[1] : 1, icn = lg.K / spatial;
-            for (int64_t k = 0; k < lg.K; k++)
-                perm[k] = lg.kind == 0 ? (k % icn) * spatial + k / icn : k;
-            symmetrize_upper(sx.g.H, lg.K);
-            permute_sym(sx.g.H, lg.K, perm);
-            permute_cols(W, lg.rows, lg.K, perm, false);
-            hpcz_qrange r = hpcz_qrange_of(lo.dtype, lo.symmetric, 0);
-            hpcz_obc_opts oo = {0};
-            oo.mode = HPCZ_OBC_QUANT;
-            oo.damp = damp;
-            oo.qmin = r.qmin;
-            oo.qmax = r.qmax;
-            oo.symmetric = lo.symmetric;
-            oo.group = lo.block;
-            oo.n_groups = ng;
-            oo.scales_out = sc;
-            oo.zps_out = zp;
-            st = hpcz_obc_run(W, lg.rows, lg.K, &sx.g, &oo, err);
-            if (!st) {
-                permute_cols(W, lg.rows, lg.K, perm, true);
-                hpcz_tensor *wt = hpcz_writable_weight(g, n, 1, err);
-                if (!wt)
-                    st = err->status;
-                else
-                    rows_to_weight(W, &lg, wt->data);
-            }
-            if (!st) {
-                pend[n_pend++] = (pending){n, lg, W, sc, zp, ng, lo};
-                W = NULL;
-                sc = NULL;
-                zp = NULL;
-                done++;
-                hpcz_pass_note(ctx, "quantize-gptq", "%s ('%s'): %s%s, from %llu input rows", w->name ? w->name : "",
-                               n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
-                               lo.block ? " blocked" : " per channel", (unsigned long long)sx.g.rows);
-            }
+        /* written in place while the plans run: writable before they borrow it */
+        if (own_initializer(g, n, 1, err) || !hpcz_writable_weight(g, n, 1, err)) {
+            st = err->status;
+            break;
         }
-        free(W);
-        free(sc);
-        free(zp);
-        free(perm);
-        hpcz_gram_release(&sx.g);
-        free(sx.C);
-        free(sx.sum_o);
+        gj.gl[nt].lo = lo;
+        t[nt].n = n;
+        t[nt].lg = lg;
+        nt++;
     }
-    for (size_t k = 0; k < n_pend; k++) {
-        pending *p = &pend[k];
-        if (!st)
-            st = emit(g, p->n, &p->lg, p->W, p->sc, p->zp, p->ng, &p->lo, err);
-        free(p->W);
-        free(p->sc);
-        free(p->zp);
-    }
-    free(pend);
     free(order);
-    hpcz_filter_release(&f);
+    hpcz_model *ref = NULL;
+    if (!st && gj.comp && !(ref = hpcz_model_clone(m, err)))
+        st = err->status;
+    if (!st && nt)
+        st = ls_run_all(m, ref, ctx, t, nt, gj.comp, gptq_solve, &gj, err);
+    bool rest = false;
+    for (size_t k = 0; k < nt; k++)
+        rest |= !t[k].solved;
+    if (!st && rest) {
+        /* the per-layer path always measures the original model too */
+        if (!ref && !(ref = hpcz_model_clone(m, err)))
+            st = err->status;
+        if (!st)
+            st = solve_rest(m, ref, ctx, t, nt, gptq_solve, &gj, err);
+    }
+    for (size_t k = 0; k < nt; k++) {
+        gptq_layer *L = &gj.gl[k];
+        if (!st && t[k].solved) {
+            hpcz_pass_note(ctx, "quantize-gptq", "%s", t[k].note);
+            layer_geom full = t[k].lg;
+            full.rows *= full.groups;
+            st = emit(g, t[k].n, &full, L->W, L->sc, L->zp, L->ng, &L->lo, err);
+            done++;
+        }
+        free(L->W);
+        free(L->sc);
+        free(L->zp);
+    }
+    free(gj.gl);
+    free(t);
     hpcz_model_free(ref);
     if (!st) {
         hpcz_drop_unused_inits(g);
@@ -871,6 +1737,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         if (done == 0)
             hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in subgraphs)", sn.n);
     }
+    hpcz_filter_release(&f);
     if (!st)
         hpcz_pass_note(ctx, "quantize-gptq", "%zu layer%s quantized with error compensation", done, done == 1 ? "" : "s");
     return st;

@@ -202,6 +202,11 @@ typedef struct rt_scratch {
     size_t cap;
 } rt_scratch;
 void *rt_scratch_get(rt_scratch *s, size_t n);
+/* Frees the calling thread's kernel scratch buffers (thread-local, kept for
+ * the thread's next call): for a thread that ran plans and is about to end
+ * (GPTQ's calibration threads). */
+void rt_thread_scratch_release(void);
+void rt_qgemm_scratch_release(void);
 
 /* Parallel loops only pay off above a few microseconds of work. */
 #define RT_PAR_MIN 32768

@@ -6,6 +6,7 @@ range where a naive cast breaks the model.
 
 Usage: python test_quantize.py HPCZ SOURCE_ROOT
 """
+import json
 import os
 import subprocess
 import sys
@@ -244,6 +245,168 @@ def gptq_checks():
     s_rtn, s_gq = sqnr(ref, run(rtn, {"input": X})[0]), sqnr(ref, run(gq, {"input": X})[0])
     print("   digits_cnn int4: round-to-nearest %.1f dB, GPTQ %.1f dB" % (s_rtn, s_gq))
     check(s_gq >= s_rtn + 3, "GPTQ int4 on the CNN: %.1f >= %.1f + 3 dB" % (s_gq, s_rtn))
+
+
+def gptq_ref(W, X, qspec, damp=0.01):
+    """Textbook GPTQ (one column at a time, explicit inverse, no lazy
+    batches) in float64: W is rows x K in visiting order, X samples x K.
+    qspec: ("int8",) per row, symmetric; or ("uint4", block) asymmetric."""
+    W = W.astype(np.float64).copy()
+    H = X.astype(np.float64).T @ X.astype(np.float64)
+    dead = np.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    H += damp * np.mean(np.diag(H)) * np.eye(len(H))
+    U = np.linalg.cholesky(np.linalg.inv(H)).T  # H^-1 = U^T U, U upper
+    rows, K = W.shape
+
+    def params(w):
+        lo, hi = min(0.0, w.min()), max(0.0, w.max())
+        if qspec[0] == "int8":
+            s = max(-lo, hi) / 127
+            return (s if s > 0 else 1.0), 0, -127, 127
+        s = (hi - lo) / 15
+        z = int(np.clip(np.rint(0 - lo / s), 0, 15)) if s > 0 else 0
+        return (s if s > 0 else 1.0), z, 0, 15
+
+    sc = [params(W[r]) for r in range(rows)] if qspec[0] == "int8" else None
+    for i in range(K):
+        if qspec[0] != "int8" and i % qspec[1] == 0:
+            sc = [params(W[r, i:i + qspec[1]]) for r in range(rows)]
+        q = np.array([s * (np.clip(np.rint(W[r, i] / s) + z, lo, hi) - z) for r, (s, z, lo, hi) in enumerate(sc)])
+        e = (W[:, i] - q) / U[i, i]
+        W[:, i] = q
+        W[:, i + 1:] -= np.outer(e, U[i, i + 1:])
+    return W
+
+
+def dequantized(model, weight_user):
+    """The float weight a node reads through its DequantizeLinear."""
+    g = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    node = next(n for n in g.node if n.name == weight_user)
+    dq = next(n for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] == node.input[1])
+    q, s, z = (inits[x].astype(np.float64) for x in dq.input[:3])
+    attrs = {a.name: a.i for a in dq.attribute}
+    axis, bs = attrs.get("axis", 1), attrs.get("block_size", 0)
+    if bs:
+        s, z = np.repeat(s, bs, axis=axis), np.repeat(z, bs, axis=axis)
+    else:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        s, z = s.reshape(shape), z.reshape(shape)
+    return (q - z) * s
+
+
+def im2col(x, kh, kw, pad):
+    """(n, oy, ox) x (c, ky, kx) patches of a stride-1 convolution."""
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = h + 2 * pad - kh + 1, w + 2 * pad - kw + 1
+    cols = np.empty((n, oh, ow, c, kh, kw), np.float64)
+    for ky in range(kh):
+        for kx in range(kw):
+            cols[:, :, :, :, ky, kx] = xp[:, :, ky:ky + oh, kx:kx + ow].transpose(0, 2, 3, 1)
+    return cols.reshape(n * oh * ow, c * kh * kw)
+
+
+def gptq_reference_checks():
+    """hpcz's GPTQ (one calibration run, lazy batches, shared Gram matrices)
+    against gptq_ref on small layers, the second measured on the first's
+    quantized output as GPTQ does; 20 samples make 3 batches."""
+    rng = np.random.default_rng(7)
+    # MLP: x [N, 12, 64] -> MatMul 64x64 -> Relu -> MatMul 64x32 (and a second MatMul on x: one shared Gram matrix)
+    W1 = rng.standard_normal((64, 64)).astype(np.float32) * 0.2
+    W2 = rng.standard_normal((64, 32)).astype(np.float32) * 0.2
+    W3 = rng.standard_normal((64, 32)).astype(np.float32) * 0.2
+    # W1 held by a Constant node (paddle2onnx's form): plans fold those into copies of their own
+    nodes = [helper.make_node("Constant", [], ["W1"], name="w1", value=numpy_helper.from_array(W1, "W1v")),
+             helper.make_node("MatMul", ["x", "W1"], ["h"], name="mm1"),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "W2"], ["y"], name="mm2"),
+             helper.make_node("MatMul", ["x", "W3"], ["z"], name="mm3")]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 12, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 12, 32]),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 12, 32])],
+                          [numpy_helper.from_array(W2, "W2"), numpy_helper.from_array(W3, "W3")])
+    src = os.path.join(TMP, "gptq_mlp.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+    calib = os.path.join(TMP, "gptq_mlp_calib")
+    os.makedirs(calib, exist_ok=True)
+    x = rng.standard_normal((20, 12, 64)).astype(np.float32)
+    x[:, :, 5] = 0  # an input that is always zero: its weights go to 0
+    np.save(os.path.join(calib, "x.npy"), x)
+    for dtype, spec in (("int4", ("uint4", 32)), ("int8", ("int8",))):
+        out = quantize(src, "gptq_mlp_%s.onnx" % dtype, "--dtype", dtype, "--algo", "gptq", "--calib", calib)
+        check(out is not None, "GPTQ %s on the reference MLP" % dtype)
+        if not out:
+            continue
+        m = onnx.load(out)
+        X1 = x.reshape(-1, 64).astype(np.float64)
+        R1 = gptq_ref(W1.T, X1, spec).T
+        X2 = np.maximum(X1 @ R1, 0).astype(np.float32)  # the quantized first layer's output, as the model runs it
+        R2 = gptq_ref(W2.T, X2, spec).T
+        R3 = gptq_ref(W3.T, X1, spec).T
+        for name, ref in (("mm1", R1), ("mm2", R2), ("mm3", R3)):
+            got = dequantized(m, name)
+            rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+            print("   %s %s: max |hpcz - reference| %.2e, relative %.2e" % (dtype, name, np.abs(got - ref).max(), rel))
+            check(rel < 1e-4, "GPTQ %s %s matches the reference implementation (relative %.1e < 1e-4)" % (dtype, name, rel))
+    # Conv 3x3 pad 1 (columns visited as (ky, kx, ic)) -> Relu -> Conv 1x1
+    C1 = rng.standard_normal((12, 8, 3, 3)).astype(np.float32) * 0.2
+    C2 = rng.standard_normal((6, 12, 1, 1)).astype(np.float32) * 0.2
+    D = rng.standard_normal((8, 1, 3, 3)).astype(np.float32) * 0.2  # depthwise: a Gram matrix per channel
+    nodes = [helper.make_node("Conv", ["x", "C1"], ["h"], name="c1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "C2"], ["y"], name="c2"),
+             helper.make_node("Conv", ["x", "D"], ["d"], name="dw", pads=[1, 1, 1, 1], group=8)]
+    g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 7, 7])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 7, 7]),
+                           helper.make_tensor_value_info("d", TensorProto.FLOAT, ["N", 8, 7, 7])],
+                          [numpy_helper.from_array(C1, "C1"), numpy_helper.from_array(C2, "C2"),
+                           numpy_helper.from_array(D, "D")])
+    src = os.path.join(TMP, "gptq_cnn.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+    calib = os.path.join(TMP, "gptq_cnn_calib")
+    os.makedirs(calib, exist_ok=True)
+    x = rng.standard_normal((20, 8, 7, 7)).astype(np.float32)
+    np.save(os.path.join(calib, "x.npy"), x)
+    out = quantize(src, "gptq_cnn_int8.onnx", "--dtype", "int8", "--algo", "gptq", "--calib", calib, "--no-fold")
+    check(out is not None, "GPTQ int8 on the reference CNN")
+    if out:
+        m = onnx.load(out)
+        perm = [ic * 9 + sp for sp in range(9) for ic in range(8)]  # visiting order -> weight column
+        X1 = im2col(x.astype(np.float64), 3, 3, 1)
+        R = np.empty((12, 72))
+        R[:, perm] = gptq_ref(C1.reshape(12, 72)[:, perm], X1[:, perm], ("int8",))
+        h = np.maximum(X1 @ R.T, 0).reshape(20, 7, 7, 12).transpose(0, 3, 1, 2).astype(np.float32)
+        R2 = gptq_ref(C2.reshape(6, 12), im2col(h.astype(np.float64), 1, 1, 0), ("int8",))
+        RD = np.stack([gptq_ref(D[c].reshape(1, 9), im2col(x[:, c:c + 1].astype(np.float64), 3, 3, 1), ("int8",))[0]
+                       for c in range(8)])
+        for name, ref in (("c1", R.reshape(C1.shape)), ("c2", R2.reshape(C2.shape)), ("dw", RD.reshape(D.shape))):
+            got = dequantized(m, name)
+            rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+            print("   int8 %s: max |hpcz - reference| %.2e, relative %.2e" % (name, np.abs(got - ref).max(), rel))
+            check(rel < 1e-4, "GPTQ int8 %s matches the reference implementation (relative %.1e < 1e-4)" % (name, rel))
+
+
+def default_algo_checks():
+    """Weight-only with --calib: GPTQ unless --algo rtn; without data: RTN."""
+    calib = os.path.join(SAMPLES, "digits", "calib")
+    src = os.path.join(SAMPLES, "digits_cnn.onnx")
+    for args, want in (([], "rtn"), (["--calib", calib], "gptq"), (["--calib", calib, "--algo", "rtn"], "rtn"),
+                       (["--dtype", "int4", "--calib", calib], "gptq"), (["--dtype", "int4"], "rtn")):
+        r = subprocess.run([HPCZ, "quantize", src, "-o", os.path.join(TMP, "algo.onnx"), "--json", *args],
+                           capture_output=True, text=True)
+        j = json.loads(r.stdout) if r.returncode == 0 else {}
+        said = "GPTQ: the default with --calib" in r.stderr
+        check(j.get("algo") == want and ("quantize-gptq" in j.get("pipeline", "")) == (want == "gptq")
+              and said == (want == "gptq" and "--algo" not in args),
+              "quantize %s: algo %s (%s)" % (" ".join(a if a != calib else "DATA" for a in args), want,
+                                            r.stderr.splitlines()[0] if r.stderr else ""))
+    r = subprocess.run([HPCZ, "quantize", src, "-o", os.path.join(TMP, "algo.onnx"), "--mode", "static", "--calib",
+                        calib, "--json", "-q"], capture_output=True, text=True)
+    check(r.returncode == 0 and json.loads(r.stdout).get("algo") is None, "static mode: no algo in the JSON")
 
 
 def subgraph_constant_checks():
@@ -812,6 +975,8 @@ def main():
     reduce_range_checks()
     log_input_checks()
     gptq_checks()
+    gptq_reference_checks()
+    default_algo_checks()
     dynamic_checks()
     shared_bias_check()
     outlier_check()

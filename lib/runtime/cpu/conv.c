@@ -532,6 +532,15 @@ static bool pw_small_k(int64_t M, int64_t K, int64_t N)
  * per resnet18 conv meant about 900 page faults per run). */
 static _Thread_local rt_scratch col_scratch;
 
+void rt_thread_scratch_release(void)
+{
+    rt_free(dw_scratch.p);
+    rt_free(col_scratch.p);
+    dw_scratch = (rt_scratch){0};
+    col_scratch = (rt_scratch){0};
+    rt_qgemm_scratch_release();
+}
+
 /* Small images in a batch: one GEMM over every image's columns
  * (col [K, N*O]) instead of N small ones, then a reorder to NCHW. */
 static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array *w,

@@ -2107,6 +2107,14 @@ __attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b
                           * planar kernel takes fewer instructions) */
 static _Thread_local rt_scratch dwcl_scratch; /* a task's padded plane */
 
+void rt_qgemm_scratch_release(void)
+{
+    rt_free(panel_scratch.p);
+    rt_free(dwcl_scratch.p);
+    panel_scratch = (rt_scratch){0};
+    dwcl_scratch = (rt_scratch){0};
+}
+
 /* r[i] becomes byte i of every r[j]: a 16 x 16 byte transpose. */
 __attribute__((target("avx2"), always_inline)) static inline void tr16x16(__m128i *r)
 {
