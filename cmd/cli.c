@@ -485,7 +485,8 @@ void cli_log_note(void *user, const char *pass, const char *msg)
 {
     (void)user;
     /* what a pass declined to do is said even without -v */
-    bool declined = strstr(msg, "left dense") || strstr(msg, "left alone") || strstr(msg, "not folded");
+    bool declined = strstr(msg, "left dense") || strstr(msg, "left alone") || strstr(msg, "not folded") ||
+                    strstr(msg, "instead (");
     if (cli_verbosity > 0 || (cli_verbosity == 0 && declined))
         fprintf(stderr, "hpcz: %s: %s\n", pass, msg);
 }

@@ -1348,8 +1348,31 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     free(t);
     hpcz_filter_release(&f);
     hpcz_model_free(ref);
-    if (!st && done == 0)
-        st = hpcz_fail(err, HPCZ_ERR_INVALID, "no layer could be reconstructed");
+    if (!st && done == 0) {
+        /* nothing measurable (every layer inside If/Loop bodies, as in
+         * silero-vad): prune by magnitude instead and say so, as GPTQ leaves
+         * what it cannot measure to round-to-nearest */
+        char spec[2048];
+        const char *ot = hpcz_pass_arg(a, "op-types").s, *inc = hpcz_pass_arg(a, "include").s,
+                   *exc = hpcz_pass_arg(a, "exclude").s;
+        char filt[1536] = "";
+        snprintf(filt, sizeof filt, "%s%s%s%s%s%s", ot ? ",op-types=" : "", ot ? ot : "",
+                 inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "");
+        int64_t nn = hpcz_pass_arg(a, "n").i;
+        if (nn > 0)
+            snprintf(spec, sizeof spec, "prune-nm{n=%lld,m=%lld%s}", (long long)nn,
+                     (long long)hpcz_pass_arg(a, "m").i, filt);
+        else
+            snprintf(spec, sizeof spec, "prune-magnitude{sparsity=%.17g%s}", hpcz_pass_arg(a, "sparsity").f,
+                     filt);
+        hpcz_pass_note(ctx, "prune-reconstruct",
+                       "no layer could be reconstructed (none is measured on the data: layers inside "
+                       "If/Loop bodies are not): pruned by magnitude instead (%s)", spec);
+        hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
+        st = pl ? hpcz_pipeline_run(pl, m, ctx, err) : err->status;
+        hpcz_pipeline_free(pl);
+        return st;
+    }
     if (!st)
         hpcz_pass_note(ctx, "prune-reconstruct", "%zu layer%s pruned and reconstructed", done, done == 1 ? "" : "s");
     return st;

@@ -154,6 +154,19 @@ def main():
 
     chain_checks()
 
+    # --reconstruct on a model whose only layer sits in an If branch (silero-vad's form): nothing
+    # can be measured there, so it prunes by magnitude and says so (it failed: "no layer could
+    # be reconstructed")
+    ifm = os.path.join(S, "patterns", "if_subgraph.onnx")
+    out = os.path.join(TMP, "if_rec.onnx")
+    r = subprocess.run([HPCZ, "prune", ifm, "-o", out, "--sparsity", "0.5", "--reconstruct", "--calib", "random:8"],
+                       capture_output=True, text=True)
+    m = onnx.load(out) if r.returncode == 0 else None
+    w = [numpy_helper.to_array(t) for t in m.graph.initializer if t.name.startswith("W")] if m else []
+    check(r.returncode == 0 and "pruned by magnitude instead" in r.stderr and w and np.mean(w[0] == 0) == 0.5,
+          "--reconstruct with every layer in an If branch: magnitude pruning, said on stderr (%s)"
+          % r.stderr.strip().splitlines()[:1])
+
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
