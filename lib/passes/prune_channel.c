@@ -1006,6 +1006,26 @@ extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, c
  * plain removal). Wn (rows x K, zeros at removed columns) and bn receive the
  * result; *e0, *e1: output error of plain removal and of the solution. */
 #define NROWS c->n
+
+/* Damps the kept features' Gram matrix A (m x m, features ix[] of K, the
+ * constant column last) by damp times its mean diagonal over the m0 real
+ * features, more when few rows were seen for many features (an SE gate sees
+ * one per sample: the fit would follow the calibration set, not the data);
+ * returns the amount added. */
+static double add_damping(double *A, int64_t m, const int64_t *ix, int64_t K, int64_t m0, double damp,
+                          double nrows)
+{
+    double md = 0;
+    for (int64_t i = 0; i < m; i++)
+        if (ix[i] < K)
+            md += A[i * m + i];
+    md = m0 ? md / (double)m0 : 0;
+    double lam = md > 0 ? (damp + (double)(K + 1) / nrows) * md : 1e-8;
+    for (int64_t i = 0; i < m; i++)
+        A[i * m + i] += lam;
+    return lam;
+}
+
 static int cons_solve(const cons *c, const int64_t *idx, int64_t m0, double damp, double *Wn, double *bn,
                       double *e0, double *e1)
 {
@@ -1030,20 +1050,12 @@ static int cons_solve(const cons *c, const int64_t *idx, int64_t m0, double damp
         memcpy(Wa + r * K1, W + r * K, (size_t)K * sizeof *Wa);
         Wa[r * K1 + K] = b[r];
     }
-    double md = 0;
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < m; j++)
             A[i * m + j] = c->H[ix[i] * K1 + ix[j]];
         memcpy(Hs + i * K1, c->H + ix[i] * K1, (size_t)K1 * sizeof *Hs);
-        if (ix[i] < K)
-            md += A[i * m + i];
     }
-    md = m0 ? md / (double)m0 : 0;
-    /* few rows for many features (an SE gate sees one per sample): the fit
-     * would follow the calibration set, not the data; damp by K/rows more */
-    double lam = md > 0 ? (damp + (double)K1 / (double)NROWS) * md : 1e-8;
-    for (int64_t i = 0; i < m; i++)
-        A[i * m + i] += lam;
+    double lam = add_damping(A, m, ix, K, m0, damp, (double)NROWS);
     /* B (column-major m x rows) = H[S', :] Wa^T + lambda Wa[:, S']^T */
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)K1, 1.0, Wa, (int)K1, Hs, (int)K1,
                 0.0, B, (int)m);
@@ -1331,20 +1343,12 @@ static int cons_solve2(const cons *c, const int64_t *idx, int64_t m0, double dam
         for (int64_t i = 0; i < m; i++)
             Z1[r * m + i] = ix[i] < K ? W1[r * K + ix[i]] : b1[r];
     }
-    double md = 0;
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < m; j++)
             A0[i * m + j] = A[i * m + j] = c->Hp[ix[i] * K1 + ix[j]];
         memcpy(Cs + i * K1, c->C + ix[i] * K1, (size_t)K1 * sizeof *Cs);
-        if (ix[i] < K)
-            md += A[i * m + i];
     }
-    md = m0 ? md / (double)m0 : 0;
-    /* few rows for many features (an SE gate sees one per sample): the fit
-     * would follow the calibration set, not the data; damp by K/rows more */
-    double lam = md > 0 ? (damp + (double)K1 / (double)NROWS) * md : 1e-8;
-    for (int64_t i = 0; i < m; i++)
-        A[i * m + i] += lam;
+    double lam = add_damping(A, m, ix, K, m0, damp, (double)NROWS);
     /* G (rows x m) = Wo C[S', :]^T: the cross term */
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)K1, 1.0, Wo, (int)K1, Cs, (int)K1,
                 0.0, G, (int)m);

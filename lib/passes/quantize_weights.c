@@ -1684,10 +1684,10 @@ static bool pair_saturation_risk(sq *s, const hpcz_node *n, const hpcz_tensor *w
  * Log spans decades (a mel power spectrum: 1e-10 to 1e8), int8's error is
  * absolute and Log makes it relative, so the small values (most of them)
  * come out wrong (oww_melspec: the log-mel lost everything, 1.6 dB). */
-static bool feeds_only_log(const sq *s, const hpcz_graph *g, const hpcz_node *n)
+/* Whether n's results are read, and read only by nodes that pass ok (a
+ * graph output counts as a reader that does not). */
+static bool readers_all(const hpcz_graph *g, const hpcz_node *n, bool (*ok)(const hpcz_node *))
 {
-    if (!s->has_log) /* the scan below is quadratic: most graphs have no Log */
-        return false;
     bool any = false;
     for (size_t k = 0; k < n->n_outputs; k++) {
         const hpcz_value *v = n->outputs[k];
@@ -1699,13 +1699,25 @@ static bool feeds_only_log(const sq *s, const hpcz_graph *g, const hpcz_node *n)
             const hpcz_node *c = g->nodes[i];
             for (size_t j = 0; j < c->n_inputs; j++)
                 if (c->inputs[j] == v) {
-                    if (strcmp(c->op_type, "Log"))
+                    if (!ok(c))
                         return false;
                     any = true;
                 }
         }
     }
     return any;
+}
+
+static bool is_log(const hpcz_node *c)
+{
+    return !strcmp(c->op_type, "Log");
+}
+
+static bool feeds_only_log(const sq *s, const hpcz_graph *g, const hpcz_node *n)
+{
+    if (!s->has_log) /* the scan is quadratic: most graphs have no Log */
+        return false;
+    return readers_all(g, n, is_log);
 }
 
 /* An op that only moves values (Reshape, Transpose, MaxPool, ...) whose
@@ -1718,25 +1730,7 @@ static bool feeds_only_float_stems(const sq *s, const hpcz_node *n)
 {
     if (!s->float_stem || !same_scale_op(n))
         return false;
-    const hpcz_graph *g = s->g;
-    bool any = false;
-    for (size_t k = 0; k < n->n_outputs; k++) {
-        const hpcz_value *v = n->outputs[k];
-        if (!v)
-            continue;
-        if (v->is_output)
-            return false;
-        for (size_t i = 0; i < g->n_nodes; i++) {
-            const hpcz_node *c = g->nodes[i];
-            for (size_t j = 0; j < c->n_inputs; j++)
-                if (c->inputs[j] == v) {
-                    if (!float_stem(c))
-                        return false;
-                    any = true;
-                }
-        }
-    }
-    return any;
+    return readers_all(s->g, n, float_stem);
 }
 
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
