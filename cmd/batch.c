@@ -25,6 +25,8 @@ enum {
     OPT_FORCE = 'f',
     OPT_RECIPE = 256,
     OPT_SHARD,
+    OPT_SHARD_INDEX,
+    OPT_SHARD_COUNT,
     OPT_JSON,
     OPT_JSON_FILE,
     OPT_DRY,
@@ -40,6 +42,10 @@ static const cli_opt opts[] = {
     {"shard", OPT_SHARD, required_argument, "K/N",
      "process only the K-th of N equal shares of the sorted model list (K from 1), for Slurm job "
      "arrays or GNU parallel; shares are disjoint and cover every model"},
+    {"shard-index", OPT_SHARD_INDEX, required_argument, "I",
+     "the same share counted from 0, with --shard-count N: --shard-index $SLURM_ARRAY_TASK_ID for "
+     "--array=0-(N-1)"},
+    {"shard-count", OPT_SHARD_COUNT, required_argument, "N", "how many shares --shard-index splits the list into"},
     {"force", OPT_FORCE, no_argument, NULL, "redo models already done (by default a rerun resumes)"},
     {"json", OPT_JSON, no_argument, NULL,
      "print the summary as JSON (schema hpcz.batch 1) on stdout instead of the table (and write "
@@ -61,9 +67,10 @@ static const cli_exit batch_exits[] = {
 
 const cli_cmd_info cmd_batch_info = {
     "batch", "MODELS -o OUTDIR --recipe RECIPE [options]",
-    "Run one recipe over many models: MODELS is a folder (every *.onnx and *.hpcz in it) or a "
-    "manifest file (one model path per line, '#' comments, relative to the manifest).",
-    "Each model's output goes to OUTDIR/NAME.onnx and its log to OUTDIR/NAME.log. A model whose "
+    "Run one recipe over many models: MODELS is a folder (every *.onnx and *.hpcz in it and in its "
+    "subfolders) or a manifest file (one model path per line, '#' comments, relative to the manifest).",
+    "Each model's output goes to OUTDIR/NAME.onnx and its log to OUTDIR/NAME.log, where NAME is its "
+    "path below MODELS without the extension, so OUTDIR mirrors the tree. A model whose "
     "output and record (OUTDIR/.hpcz-batch/NAME.json) exist and whose input has not changed is "
     "skipped, so an interrupted batch resumes where it stopped.",
     opts,
@@ -73,55 +80,19 @@ const cli_cmd_info cmd_batch_info = {
     .legacy = CLI_LEGACY_JSON_FILE,
 };
 
-typedef struct job {
-    char *path;  /* input model */
-    char *name;  /* output stem */
+/* What running a job left: the list itself (lib/batch) holds its input. */
+typedef struct run_state {
     pid_t pid;
-    int status;  /* exit status, -1 not run, -2 skipped (done before) */
+    int status; /* exit status, -1 not run, -2 skipped (done before) */
     double t0, seconds;
-    uint64_t in_bytes, out_bytes;
-    uint64_t in_hash;  /* of the input's bytes, for resuming */
-    int hashed;
-} job;
+    uint64_t out_bytes;
+} run_state;
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_jobs(const void *a, const void *b)
-{
-    return strcmp(((const job *)a)->path, ((const job *)b)->path);
-}
-
-static bool has_ext(const char *s, const char *ext)
-{
-    size_t l = strlen(s), e = strlen(ext);
-    return l > e && !strcmp(s + l - e, ext);
-}
-
-static int add_job(job **jobs, size_t *n, size_t *cap, const char *path)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 64;
-        job *nj = realloc(*jobs, *cap * sizeof *nj);
-        if (!nj)
-            return -1;
-        *jobs = nj;
-    }
-    job *j = &(*jobs)[(*n)++];
-    memset(j, 0, sizeof *j);
-    j->path = strdup(path);
-    j->status = -1;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    j->name = strdup(base);
-    char *dot = strrchr(j->name, '.');
-    if (dot)
-        *dot = 0;
-    return j->path && j->name ? 0 : -1;
 }
 
 /* Splits a recipe into argv words: single and double quotes group. */
@@ -161,109 +132,9 @@ static uint64_t file_size(const char *p)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-/* A content hash of a file (the .hpcz payload checksum over its bytes). */
-static bool hash_file(const char *p, uint64_t *h, uint64_t *size)
-{
-    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return false;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return false;
-    }
-    *size = (uint64_t)st.st_size;
-    if (st.st_size == 0) {
-        close(fd);
-        *h = hpcz_hpcz_checksum("", 0);
-        return true;
-    }
-    void *a = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (a == MAP_FAILED)
-        return false;
-    *h = hpcz_hpcz_checksum(a, (size_t)st.st_size);
-    munmap(a, (size_t)st.st_size);
-    return true;
-}
-
 static void hex64(char out[17], uint64_t v)
 {
     snprintf(out, 17, "%016llx", (unsigned long long)v);
-}
-
-/* The record of a finished model (OUTDIR/.hpcz-batch/NAME.json): the recipe,
- * the input's content hash, the output's size and hash, the exit status. A
- * rerun skips the model only when all of them still hold. */
-static void record_path(char *buf, size_t cap, const char *outdir, const job *j)
-{
-    snprintf(buf, cap, "%s/.hpcz-batch/%s.json", outdir, j->name);
-}
-
-static bool already_done(const char *outdir, job *j, const char *out_path, const char *recipe_hash)
-{
-    char rp[4096];
-    record_path(rp, sizeof rp, outdir, j);
-    uint8_t *buf;
-    size_t len;
-    hpcz_error err;
-    if (hpcz_file_read(rp, 1 << 20, &buf, &len, &err))
-        return false;
-    hpcz_jval *doc = hpcz_json_parse((const char *)buf, len, &err);
-    free(buf);
-    if (!doc)
-        return false;
-    uint64_t in_size, out_hash, out_size;
-    if (!j->hashed && hash_file(j->path, &j->in_hash, &in_size))
-        j->hashed = 1;
-    const hpcz_jval *rc = hpcz_json_get(doc, "recipe_hash"), *ih = hpcz_json_get(doc, "input_hash"),
-                    *oh = hpcz_json_get(doc, "output_hash"), *ob = hpcz_json_get(doc, "output_bytes"),
-                    *ex = hpcz_json_get(doc, "exit");
-    char want_in[17], want_out[17];
-    bool ok = j->hashed && rc && ih && oh && ob && ex && rc->s && ih->s && oh->s &&
-              !strcmp(rc->s, recipe_hash) && (ex->num == 0 || ex->num == 3) &&
-              hash_file(out_path, &out_hash, &out_size) && ob->num == (double)out_size;
-    if (ok) {
-        hex64(want_in, j->in_hash);
-        hex64(want_out, out_hash);
-        ok = !strcmp(ih->s, want_in) && !strcmp(oh->s, want_out);
-    }
-    hpcz_json_free(doc);
-    return ok;
-}
-
-static void write_record(const char *outdir, job *j, const char *out_path, const char *recipe,
-                         const char *recipe_hash)
-{
-    char rp[4096];
-    record_path(rp, sizeof rp, outdir, j);
-    uint64_t out_hash = 0, out_size = 0;
-    /* hashed before the run: a model changed while it ran is redone next time */
-    if (!j->hashed)
-        return;
-    bool have_out = hash_file(out_path, &out_hash, &out_size);
-    hpcz_error err;
-    hpcz_outfile *of = hpcz_outfile_open(rp, &err);
-    if (!of)
-        return;
-    char h[17];
-    hpcz_json js;
-    hpcz_json_init(&js, hpcz_outfile_stream(of));
-    hpcz_json_object_begin(&js, NULL);
-    hpcz_json_string(&js, "input", j->path);
-    hpcz_json_string(&js, "recipe", recipe);
-    hpcz_json_string(&js, "recipe_hash", recipe_hash);
-    hex64(h, j->in_hash);
-    hpcz_json_string(&js, "input_hash", h);
-    hpcz_json_uint(&js, "input_bytes", j->in_bytes);
-    hex64(h, out_hash);
-    hpcz_json_string(&js, "output_hash", have_out ? h : NULL);
-    hpcz_json_uint(&js, "output_bytes", out_size);
-    hpcz_json_int(&js, "exit", j->status);
-    hpcz_json_double(&js, "seconds", j->seconds);
-    hpcz_json_object_end(&js);
-    hpcz_json_finish(&js);
-    hpcz_outfile_commit(of, &err);
 }
 
 /* Workers still running when batch is told to stop: they go with it. */
@@ -288,41 +159,6 @@ static void live_set(pid_t pid, pid_t to)
         }
 }
 
-/* Temporary files a killed run of these jobs left in OUTDIR (".NAME.onnx.XXXXXX"). */
-static void remove_stale_temps(const char *outdir, const job *jobs, size_t lo, size_t hi, const char *ext)
-{
-    DIR *d = opendir(outdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] != '.')
-            continue;
-        size_t l = strlen(e->d_name);
-        for (size_t i = lo; i < hi; i++) {
-            size_t nl = strlen(jobs[i].name), el = strlen(ext);
-            /* "." NAME EXT "." 6 random characters, or the same for the log's record */
-            if (l == 1 + nl + el + 7 && !strncmp(e->d_name + 1, jobs[i].name, nl) &&
-                !strncmp(e->d_name + 1 + nl, ext, el) && e->d_name[1 + nl + el] == '.') {
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%s", outdir, e->d_name);
-                unlink(p);
-                break;
-            }
-        }
-    }
-    closedir(d);
-}
-
-static void free_jobs(job *jobs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(jobs[i].path);
-        free(jobs[i].name);
-    }
-    free(jobs);
-}
-
 static const char *status_word(int st)
 {
     switch (st) {
@@ -342,8 +178,8 @@ static const char *status_word(int st)
 int cmd_batch(int argc, char **argv)
 {
     const char *outdir = NULL, *recipe = NULL, *json = NULL;
-    long long jobs_n = 1, shard_k = 1, shard_n = 1;
-    int force = 0, dry = 0;
+    long long jobs_n = 1, shard_k = 1, shard_n = 1, shard_i = -1, shard_c = -1;
+    int force = 0, dry = 0, shard_form = 0;
     bool json_flag = false;
     int c;
     while ((c = cli_getopt(argc, argv, &cmd_batch_info)) != -1) {
@@ -367,10 +203,26 @@ int cmd_batch(int argc, char **argv)
             shard_n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
             if (errno == ERANGE || shard_n > 1000000)
                 return cli_usage_error(&cmd_batch_info, "--shard: '%s': N is at most 1000000", optarg);
+            if (*e1 == '/' && !*e2 && shard_k == 0 && shard_n >= 1)
+                return cli_usage_error(&cmd_batch_info,
+                                       "--shard: '%s': K counts from 1; for ids from 0 (Slurm's "
+                                       "--array=0-%lld) use --shard-index I --shard-count %lld",
+                                       optarg, shard_n - 1, shard_n);
             if (*e1 != '/' || *e2 || shard_n < 1 || shard_k < 1 || shard_k > shard_n)
                 return cli_usage_error(&cmd_batch_info, "--shard: '%s' is not K/N with 1 <= K <= N", optarg);
+            shard_form |= 1;
             break;
         }
+        case OPT_SHARD_INDEX:
+            if (!cli_parse_int(&cmd_batch_info, "shard-index", optarg, 0, 999999, &shard_i))
+                return EXIT_USAGE;
+            shard_form |= 2;
+            break;
+        case OPT_SHARD_COUNT:
+            if (!cli_parse_int(&cmd_batch_info, "shard-count", optarg, 1, 1000000, &shard_c))
+                return EXIT_USAGE;
+            shard_form |= 4;
+            break;
         case OPT_FORCE:
             force = 1;
             break;
@@ -399,6 +251,17 @@ int cmd_batch(int argc, char **argv)
         return cli_usage_error(&cmd_batch_info, "missing --recipe");
     if (json_flag && json)
         return cli_usage_error(&cmd_batch_info, "--json and --json-file: give one");
+    if ((shard_form & 1) && (shard_form & 6))
+        return cli_usage_error(&cmd_batch_info, "--shard and --shard-index/--shard-count: give one form");
+    if ((shard_form & 6) && (shard_form & 6) != 6)
+        return cli_usage_error(&cmd_batch_info, "--shard-index and --shard-count go together");
+    if (shard_form & 6) {
+        if (shard_i >= shard_c)
+            return cli_usage_error(&cmd_batch_info, "--shard-index %lld: must be below --shard-count %lld",
+                                   shard_i, shard_c);
+        shard_k = shard_i + 1;
+        shard_n = shard_c;
+    }
     if (json_flag)
         json = "-";
     /* the recipe: words of an hpcz command */
@@ -454,112 +317,47 @@ int cmd_batch(int argc, char **argv)
                                rwords[ext_word] + ext_eq);
     }
     /* the models */
-    job *jobs = NULL;
-    size_t n = 0, cap = 0;
-    struct stat sst;
-    if (stat(src, &sst) != 0) {
+    hpcz_batch_list list;
+    hpcz_error lerr;
+    if (hpcz_batch_list_models(src, &list, &lerr)) {
         free(rtext);
-        return cli_error("%s: no such file or folder", src);
+        return cli_error("%s", lerr.msg);
     }
-    if (S_ISDIR(sst.st_mode)) {
-        DIR *d = opendir(src);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (e->d_name[0] == '.' || (!has_ext(e->d_name, ".onnx") && !has_ext(e->d_name, ".hpcz")))
-                continue;
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", src, e->d_name);
-            if (add_job(&jobs, &n, &cap, p)) {
-                closedir(d);
-                free(rtext);
-                free_jobs(jobs, n);
-                return cli_error("out of memory");
-            }
-        }
-        if (d)
-            closedir(d);
-    } else {
-        uint8_t *b;
-        size_t l;
-        hpcz_error err;
-        if (hpcz_file_read(src, 1 << 24, &b, &l, &err)) {
-            free(rtext);
-            return cli_file_error(src, &err);
-        }
-        char *text = (char *)b, *save = NULL;
-        text = realloc(text, l + 1);
-        text[l] = 0;
-        const char *slash = strrchr(src, '/');
-        int dl = slash ? (int)(slash - src) : 0;
-        int lineno = 0;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            lineno++;
-            while (*line == ' ' || *line == '\t')
-                line++;
-            char *end = line + strlen(line);
-            while (end > line && (end[-1] == ' ' || end[-1] == '\r' || end[-1] == '\t'))
-                *--end = 0;
-            if (!*line || *line == '#')
-                continue;
-            char p[4096];
-            if (line[0] == '/' || !dl)
-                snprintf(p, sizeof p, "%s", line);
-            else
-                snprintf(p, sizeof p, "%.*s/%s", dl, src, line);
-            if (access(p, R_OK) != 0) {
-                free(text);
-                free(rtext);
-                free_jobs(jobs, n);
-                return cli_error("%s:%d: %s: no such model", src, lineno, p);
-            }
-            if (add_job(&jobs, &n, &cap, p)) {
-                free(text);
-                free(rtext);
-                free_jobs(jobs, n);
-                return cli_error("out of memory");
-            }
-        }
-        free(text);
-    }
-    if (n == 0) {
+    size_t n = list.n;
+    run_state *rs = calloc(n, sizeof *rs);
+    if (!rs) {
         free(rtext);
-        free_jobs(jobs, n);
-        return cli_error("%s: no models (*.onnx, *.hpcz)", src);
+        hpcz_batch_list_free(&list);
+        return cli_error("out of memory");
     }
-    qsort(jobs, n, sizeof *jobs, cmp_jobs);
-    for (size_t i = 1; i < n; i++)
-        if (!strcmp(jobs[i].name, jobs[i - 1].name)) {
-            free(rtext);
-            int rc = cli_error("%s and %s would write the same output name '%s'", jobs[i - 1].path, jobs[i].path,
-                             jobs[i].name);
-            free_jobs(jobs, n);
-            return rc;
-        }
-    /* shard: contiguous, equal shares of the sorted list */
-    size_t lo = (size_t)((shard_k - 1) * (long long)n / shard_n), hi = (size_t)(shard_k * (long long)n / shard_n);
+    for (size_t i = 0; i < n; i++)
+        rs[i].status = -1;
+    size_t lo, hi;
+    hpcz_batch_shard(n, (uint64_t)shard_k - 1, (uint64_t)shard_n, &lo, &hi);
     if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
         int rc = cli_error("%s: %s", outdir, strerror(errno));
         free(rtext);
-        free_jobs(jobs, n);
+        free(rs);
+        hpcz_batch_list_free(&list);
         return rc;
     }
-    char sd[4096];
-    snprintf(sd, sizeof sd, "%s/.hpcz-batch", outdir);
-    if (mkdir(sd, 0777) != 0 && errno != EEXIST) {
-        int rc = cli_error("%s: %s", sd, strerror(errno));
+    if (!dry && hpcz_batch_prepare(outdir, &list, lo, hi, &lerr)) {
         free(rtext);
-        free_jobs(jobs, n);
-        return rc;
+        free(rs);
+        hpcz_batch_list_free(&list);
+        return cli_error("%s", lerr.msg);
     }
     char self[4096];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
     if (sl <= 0) {
         free(rtext);
-        free_jobs(jobs, n);
+        free(rs);
+        hpcz_batch_list_free(&list);
         return cli_error("cannot find the hpcz executable");
     }
     self[sl] = 0;
-    remove_stale_temps(outdir, jobs, lo, hi, ext);
+    if (!dry)
+        hpcz_batch_remove_stale(outdir, &list, lo, hi, ext);
     struct sigaction sa = {.sa_handler = on_stop};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -571,13 +369,15 @@ int cmd_batch(int argc, char **argv)
     double t_all = now_s();
     while (next < hi || running) {
         while (next < hi && running < (size_t)jobs_n) {
-            job *j = &jobs[next++];
+            size_t ji = next++;
+            hpcz_batch_job *j = &list.jobs[ji];
+            run_state *r = &rs[ji];
             char out[4096];
             snprintf(out, sizeof out, "%s/%s%s", outdir, j->name, ext);
             j->in_bytes = file_size(j->path);
-            if (!force && already_done(outdir, j, out, rtext_orig)) {
-                j->status = -2;
-                j->out_bytes = file_size(out);
+            if (!force && hpcz_batch_is_done(outdir, j, out, rtext_orig)) {
+                r->status = -2;
+                r->out_bytes = file_size(out);
                 continue;
             }
             char *av[140];
@@ -587,17 +387,19 @@ int cmd_batch(int argc, char **argv)
             for (int w = 0; w < nr; w++)
                 av[k++] = rwords[w];
             if (ext_word >= 0) {
+                /* a data file beside its model: named after the model's base name */
                 const char *x = rwords[ext_word] + ext_eq, *at = strstr(x, "{name}");
+                const char *base = strrchr(j->name, '/') ? strrchr(j->name, '/') + 1 : j->name;
                 if (at)
                     snprintf(ext_arg, sizeof ext_arg, "%.*s%.*s%s%s", ext_eq, rwords[ext_word],
-                             (int)(at - x), x, j->name, at + 6);
+                             (int)(at - x), x, base, at + 6);
                 else
-                    snprintf(ext_arg, sizeof ext_arg, "%.*s%s.%s", ext_eq, rwords[ext_word], j->name, x);
+                    snprintf(ext_arg, sizeof ext_arg, "%.*s%s.%s", ext_eq, rwords[ext_word], base, x);
                 av[1 + ext_word] = ext_arg;
             }
             if (!j->hashed) {
                 uint64_t sz;
-                j->hashed = hash_file(j->path, &j->in_hash, &sz);
+                j->hashed = hpcz_file_hash(j->path, &j->in_hash, &sz);
             }
             av[k++] = j->path;
             av[k++] = "-o";
@@ -622,7 +424,7 @@ int cmd_batch(int argc, char **argv)
             }
             char logp[4096];
             snprintf(logp, sizeof logp, "%s/%s.log", outdir, j->name);
-            j->t0 = now_s();
+            r->t0 = now_s();
             pid_t pid = fork();
             if (pid == 0) {
                 /* a worker outlives no batch, even one killed with SIGKILL */
@@ -644,10 +446,10 @@ int cmd_batch(int argc, char **argv)
                 _exit(127);
             }
             if (pid < 0) {
-                j->status = 1;
+                r->status = 1;
                 continue;
             }
-            j->pid = pid;
+            r->pid = pid;
             live_set(0, pid);
             running++;
         }
@@ -658,29 +460,33 @@ int cmd_batch(int argc, char **argv)
         if (done < 0)
             break;
         for (size_t i = lo; i < hi; i++)
-            if (jobs[i].pid == done) {
-                job *j = &jobs[i];
-                live_set(j->pid, 0);
-                j->pid = 0;
-                j->seconds = now_s() - j->t0;
-                j->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+            if (rs[i].pid == done) {
+                hpcz_batch_job *j = &list.jobs[i];
+                run_state *r = &rs[i];
+                live_set(r->pid, 0);
+                r->pid = 0;
+                r->seconds = now_s() - r->t0;
+                r->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
                 char out[4096];
                 snprintf(out, sizeof out, "%s/%s%s", outdir, j->name, ext);
-                j->out_bytes = file_size(out);
-                write_record(outdir, j, out, recipe, rtext_orig);
+                r->out_bytes = file_size(out);
+                hpcz_error rerr;
+                if (hpcz_batch_record(outdir, j, out, recipe, rtext_orig, r->status, r->seconds, &rerr))
+                    cli_warn("%s", rerr.msg);
                 running--;
                 if (cli_verbosity >= 0 && isatty(STDERR_FILENO))
-                    fprintf(stderr, "hpcz batch: %s: %s (%.1f s)\n", j->name, status_word(j->status), j->seconds);
+                    fprintf(stderr, "hpcz batch: %s: %s (%.1f s)\n", j->name, status_word(r->status), r->seconds);
             }
     }
     if (dry) {
         free(rtext);
-        free_jobs(jobs, n);
+        free(rs);
+        hpcz_batch_list_free(&list);
         return EXIT_OK;
     }
     size_t n_ok = 0, n_fail = 0, n_gate = 0, n_skip = 0;
     for (size_t i = lo; i < hi; i++) {
-        int st = jobs[i].status;
+        int st = rs[i].status;
         if (st == 0)
             n_ok++;
         else if (st == -2)
@@ -692,11 +498,16 @@ int cmd_batch(int argc, char **argv)
     }
     worst = n_fail ? EXIT_FAIL : n_gate ? EXIT_THRESHOLD : EXIT_OK;
     if (cli_verbosity >= 0 && strcmp(json ? json : "", "-")) { /* --json: the JSON instead */
-        printf("%-32s %-12s %12s %12s %9s\n", "model", "status", "input", "output", "seconds");
+        int w = 32;
+        for (size_t i = lo; i < hi; i++)
+            w = (int)strlen(list.jobs[i].name) > w ? (int)strlen(list.jobs[i].name) : w;
+        w = w > 72 ? 72 : w;
+        printf("%-*s %-12s %12s %12s %9s\n", w, "model", "status", "input", "output", "seconds");
         for (size_t i = lo; i < hi; i++) {
-            const job *j = &jobs[i];
-            printf("%-32.32s %-12s %12s %12s %9.2f\n", j->name, status_word(j->status), cli_bytes(j->in_bytes),
-                   j->out_bytes ? cli_bytes(j->out_bytes) : "-", j->seconds);
+            const hpcz_batch_job *j = &list.jobs[i];
+            const run_state *r = &rs[i];
+            printf("%-*.*s %-12s %12s %12s %9.2f\n", w, w, j->name, status_word(r->status), cli_bytes(j->in_bytes),
+                   r->out_bytes ? cli_bytes(r->out_bytes) : "-", r->seconds);
         }
         printf("%zu ok, %zu done before, %zu gate broken, %zu failed (shard %lld/%lld: %zu of %zu models, %.1f s)\n",
                n_ok, n_skip, n_gate, n_fail, shard_k, shard_n, hi - lo, n, now_s() - t_all);
@@ -726,15 +537,16 @@ int cmd_batch(int argc, char **argv)
         hpcz_json_object_end(&js);
         hpcz_json_array_begin(&js, "models");
         for (size_t i = lo; i < hi; i++) {
-            const job *j = &jobs[i];
+            const hpcz_batch_job *j = &list.jobs[i];
+            const run_state *r = &rs[i];
             hpcz_json_object_begin(&js, NULL);
             hpcz_json_string(&js, "input", j->path);
             hpcz_json_string(&js, "name", j->name);
-            hpcz_json_string(&js, "status", status_word(j->status));
-            hpcz_json_int(&js, "exit", j->status < 0 ? 0 : j->status);
+            hpcz_json_string(&js, "status", status_word(r->status));
+            hpcz_json_int(&js, "exit", r->status < 0 ? 0 : r->status);
             hpcz_json_uint(&js, "input_bytes", j->in_bytes);
-            hpcz_json_uint(&js, "output_bytes", j->out_bytes);
-            hpcz_json_double(&js, "seconds", j->seconds);
+            hpcz_json_uint(&js, "output_bytes", r->out_bytes);
+            hpcz_json_double(&js, "seconds", r->seconds);
             hpcz_json_object_end(&js);
         }
         hpcz_json_array_end(&js);
@@ -743,7 +555,8 @@ int cmd_batch(int argc, char **argv)
         if (of && hpcz_outfile_commit(of, &err))
             worst = cli_file_error(json, &err);
     }
-    free_jobs(jobs, n);
+    free(rs);
+    hpcz_batch_list_free(&list);
     free(rtext);
     return worst;
 }

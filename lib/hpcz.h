@@ -510,6 +510,48 @@ void hpcz_json_free(hpcz_jval *v);
 /* Member of an object by key, or NULL. */
 const hpcz_jval *hpcz_json_get(const hpcz_jval *obj, const char *key);
 
+/* ---------------------------------------------------------------- batch
+ * The model list, shards and resume records behind `hpcz batch`
+ * (lib/batch/batch.c). Running the recipe on each job is the caller's. */
+
+typedef struct hpcz_batch_job {
+    char *path;        /* the input model */
+    char *name;        /* output stem relative to the output folder, without
+                        * extension: "family/model" mirrors the source tree */
+    uint64_t in_bytes; /* for the caller's records */
+    uint64_t in_hash;  /* content hash of the input, valid when hashed */
+    int hashed;
+} hpcz_batch_job;
+
+typedef struct hpcz_batch_list {
+    hpcz_batch_job *jobs; /* sorted by name; names are unique */
+    size_t n, cap;
+} hpcz_batch_list;
+
+/* src is a folder (every *.onnx and *.hpcz below it, subfolders included,
+ * hidden entries and links to folders skipped) or a manifest (one path per
+ * line, '#' comments, relative to the manifest's folder). */
+hpcz_status hpcz_batch_list_models(const char *src, hpcz_batch_list *out, hpcz_error *err);
+void hpcz_batch_list_free(hpcz_batch_list *l);
+/* Jobs [lo, hi) of shard `index` (from 0) of `count`: contiguous shares that
+ * are disjoint and cover the list. */
+void hpcz_batch_shard(size_t n, uint64_t index, uint64_t count, size_t *lo, size_t *hi);
+/* Creates OUTDIR, its record folder and the subfolders jobs [lo, hi) need. */
+hpcz_status hpcz_batch_prepare(const char *outdir, const hpcz_batch_list *l, size_t lo, size_t hi,
+                               hpcz_error *err);
+/* Removes temporary files a killed run of jobs [lo, hi) left behind. */
+void hpcz_batch_remove_stale(const char *outdir, const hpcz_batch_list *l, size_t lo, size_t hi,
+                             const char *ext);
+/* Whether job j is done: its record holds recipe_hash, the input's current
+ * content hash, and out_path's size and hash. Hashes the input once. */
+int hpcz_batch_is_done(const char *outdir, hpcz_batch_job *j, const char *out_path, const char *recipe_hash);
+/* Writes job j's record (atomically) after a run that exited exit_status. */
+hpcz_status hpcz_batch_record(const char *outdir, const hpcz_batch_job *j, const char *out_path,
+                              const char *recipe, const char *recipe_hash, int exit_status, double seconds,
+                              hpcz_error *err);
+/* A content hash of a regular file (the .hpcz payload checksum). */
+int hpcz_file_hash(const char *path, uint64_t *hash, uint64_t *size);
+
 
 /* ================================================================ runtime
  * The CPU execution engine (lib/runtime/) and the .npy tensor format

@@ -178,10 +178,12 @@ _hpcz() {
         --recipe) return ;;
         -j|--jobs) return ;;
         --shard) return ;;
+        --shard-index) return ;;
+        --shard-count) return ;;
         --json-file) _hpcz_files 'json'; return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --recipe --jobs --shard --force --json --json-file --dry-run --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --recipe --jobs --shard --shard-index --shard-count --force --json --json-file --dry-run --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files '*'
