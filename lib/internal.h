@@ -51,6 +51,8 @@ typedef struct hpcz_mapping {
     char *path;
 } hpcz_mapping;
 
+typedef struct hpcz_payload_reader hpcz_payload_reader;
+
 struct hpcz_model_priv {
     hpcz_arena arena;
     hpcz_tensor **tensors; /* every tensor, for freeing owned payloads */
@@ -63,6 +65,7 @@ struct hpcz_model_priv {
     size_t n_maps;
     char *base_dir;        /* folder that external data paths are relative to */
     struct hpcz_uses *uses; /* reader counts while a pass holds them (hpcz_uses_begin) */
+    const hpcz_payload_reader *payloads; /* decodes tensors' src lazily; set by the reader */
 };
 
 hpcz_graph *hpcz_graph_new_internal(hpcz_model *m, hpcz_graph *parent);
@@ -81,8 +84,17 @@ void hpcz_strbuf_printf(hpcz_strbuf *sb, const char *fmt, ...) __attribute__((fo
 void hpcz_strbuf_append(hpcz_strbuf *sb, const char *s, size_t n);
 void hpcz_strbuf_release(hpcz_strbuf *sb);
 
-/* Decodes a tensor's payload from its source proto (formats/onnx). */
-hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err);
+/* How tensors read lazily get their payloads: the file reader that set
+ * their `src` installs one per model, so the IR knows no file format. */
+struct hpcz_payload_reader {
+    /* a dense payload into t->data (owned), decoded from t->src */
+    hpcz_status (*decode)(hpcz_tensor *t, hpcz_error *err);
+    /* the payload's bytes where they already lie dense in the file (maybe
+     * unaligned), or NULL */
+    const void *(*bytes_in_place)(const hpcz_tensor *t);
+};
+/* The ONNX reader's (formats/onnx/onnx_read.c). */
+extern const hpcz_payload_reader hpcz_onnx_payloads;
 /* The dense payload for reading, like hpcz_tensor_data but without the
  * aligned copy of a raw_data payload used in place in the file: the pointer
  * may be unaligned for the type (load elements with memcpy). */

@@ -213,19 +213,19 @@ hpcz_status hpcz_onnx_tensor_from_proto(hpcz_model *m, const Onnx__TensorProto *
     return HPCZ_OK;
 }
 
-const void *hpcz_tensor_bytes(hpcz_tensor *t, hpcz_error *err)
+/* raw_data used in place: no copy for reading (it may be unaligned) */
+static const void *onnx_bytes_in_place(const hpcz_tensor *t)
 {
     const Onnx__TensorProto *tp = t->src;
-    if (!t->data && t->numel && tp && !t->external && tp->has_raw_data &&
-        hpcz_dtype_bits(t->dtype) > 0 &&
+    if (tp && !t->external && tp->has_raw_data && hpcz_dtype_bits(t->dtype) > 0 &&
         tp->raw_data.len == hpcz_dtype_nbytes(t->dtype, t->numel))
         return tp->raw_data.data;
-    return hpcz_tensor_data(t, err);
+    return NULL;
 }
 
 /* Decodes typed repeated fields (float_data, int32_data, ...) into a dense
  * payload. Called lazily: round trips never pay for it. */
-hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err)
+static hpcz_status onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err)
 {
     const Onnx__TensorProto *tp = t->src;
     if (!tp)
@@ -324,6 +324,8 @@ hpcz_status hpcz_onnx_tensor_decode(hpcz_tensor *t, hpcz_error *err)
     t->nbytes = nb;
     return HPCZ_OK;
 }
+
+const hpcz_payload_reader hpcz_onnx_payloads = {onnx_tensor_decode, onnx_bytes_in_place};
 
 /* ------------------------------------------------------------ graphs */
 
@@ -827,6 +829,7 @@ hpcz_model *hpcz_onnx_model_from_proto(const Onnx__ModelProto *mp, void *owner,
     }
     m->priv->proto = owner;
     m->priv->proto_free = owner_free;
+    m->priv->payloads = &hpcz_onnx_payloads;
     m->priv->base_dir = strdup(base_dir ? base_dir : ".");
     m->src = mp;
     m->ir_version = mp->has_ir_version ? mp->ir_version : 0;

@@ -27,6 +27,7 @@ hpcz_tensor *hpcz_tensorproto_load_buffer(const void *buf, size_t len, hpcz_erro
     }
     m->priv->proto = tp;
     m->priv->proto_free = free_tensor_proto;
+    m->priv->payloads = &hpcz_onnx_payloads;
     hpcz_tensor *t;
     if (hpcz_onnx_tensor_from_proto(m, tp, &t, err)) {
         hpcz_model_free(m);

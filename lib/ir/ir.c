@@ -698,9 +698,25 @@ void *hpcz_tensor_data(hpcz_tensor *t, hpcz_error *err)
         hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s' has no data", t->name ? t->name : "");
         return NULL;
     }
-    if (hpcz_onnx_tensor_decode(t, err) != HPCZ_OK)
+    const hpcz_payload_reader *r = t->model && t->model->priv ? t->model->priv->payloads : NULL;
+    if (!r) {
+        hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s': no reader for its payload", t->name ? t->name : "");
+        return NULL;
+    }
+    if (r->decode(t, err) != HPCZ_OK)
         return NULL;
     return t->data;
+}
+
+const void *hpcz_tensor_bytes(hpcz_tensor *t, hpcz_error *err)
+{
+    const hpcz_payload_reader *r = t->model && t->model->priv ? t->model->priv->payloads : NULL;
+    if (!t->data && t->numel && t->src && r && r->bytes_in_place) {
+        const void *b = r->bytes_in_place(t);
+        if (b)
+            return b;
+    }
+    return hpcz_tensor_data(t, err);
 }
 
 /* ------------------------------------------------------------ traversal */
