@@ -202,13 +202,8 @@ enum {
         "max-abs", CLI_OPT_MAX_ABS, required_argument, "E", "gate: largest absolute output error at most E" \
     }
 
-enum { GATE_MAX_TOP1_DROP, GATE_MIN_TOP1_AGREEMENT, GATE_MIN_COSINE, GATE_MIN_SQNR, GATE_MAX_ABS };
 #define CLI_MAX_GATES 32
-typedef struct cli_gate {
-    int kind;
-    double value;
-    char output[256]; /* "" = every output */
-} cli_gate;
+typedef hpcz_gate cli_gate;
 typedef struct cli_gates {
     cli_gate g[CLI_MAX_GATES];
     size_t n;
@@ -228,7 +223,8 @@ typedef struct cli_report_opts {
 /* Usage error (EXIT_USAGE) when a gate names an output m does not have,
  * with the closest name; EXIT_OK otherwise. */
 int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m);
-/* All gates hold on r; *worst_sqnr (may be NULL) gets the lowest output SQNR. */
+/* All gates hold on r (out of memory counts as broken); *worst_sqnr (may be
+ * NULL) gets the lowest output SQNR. */
 bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr);
 /* Compares a and b and writes the requested reports; EXIT_THRESHOLD when a gate breaks. */
 int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);

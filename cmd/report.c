@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ gates */
@@ -20,32 +19,16 @@ void cli_gates_init(cli_gates *g)
     memset(g, 0, sizeof *g);
 }
 
-static bool parse_gate(const cli_cmd_info *info, const char *opt, const char *arg, cli_gates *g, int kind)
+static bool parse_gate(const cli_cmd_info *info, const char *arg, cli_gates *g, int kind)
 {
     if (g->n >= CLI_MAX_GATES) {
-        cli_usage_error(info, "--%s: too many gates", opt);
+        cli_usage_error(info, "--%s: too many gates", hpcz_gate_name(kind));
         return false;
     }
-    cli_gate *e = &g->g[g->n];
-    const char *eq = strrchr(arg, '=');
-    const char *num = eq ? eq + 1 : arg;
-    char *end;
-    double v = strtod(num, &end);
-    if (end == num || *end || !isfinite(v)) {
-        cli_usage_error(info, "--%s: '%s' is not a number (or OUTPUT=NUMBER)", opt, arg);
+    hpcz_error err;
+    if (hpcz_gate_parse(kind, arg, &g->g[g->n], &err)) {
+        cli_usage_error(info, "--%s: %s", hpcz_gate_name(kind), err.msg);
         return false;
-    }
-    e->kind = kind;
-    e->value = v;
-    e->output[0] = 0;
-    if (eq) {
-        size_t l = (size_t)(eq - arg);
-        if (l >= sizeof e->output) {
-            cli_usage_error(info, "--%s: output name too long", opt);
-            return false;
-        }
-        memcpy(e->output, arg, l);
-        e->output[l] = 0;
     }
     g->n++;
     return true;
@@ -53,124 +36,36 @@ static bool parse_gate(const cli_cmd_info *info, const char *opt, const char *ar
 
 bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const char *arg)
 {
-    switch (key) {
-    case CLI_OPT_MAX_TOP1_DROP:
-        return parse_gate(info, "max-top1-drop", arg, g, GATE_MAX_TOP1_DROP);
-    case CLI_OPT_MIN_TOP1_AGREEMENT:
-        return parse_gate(info, "min-top1-agreement", arg, g, GATE_MIN_TOP1_AGREEMENT);
-    case CLI_OPT_MIN_COSINE:
-        return parse_gate(info, "min-cosine", arg, g, GATE_MIN_COSINE);
-    case CLI_OPT_MIN_SQNR:
-        return parse_gate(info, "min-sqnr", arg, g, GATE_MIN_SQNR);
-    case CLI_OPT_MAX_ABS:
-        return parse_gate(info, "max-abs", arg, g, GATE_MAX_ABS);
-    }
-    return false;
+    if (key < CLI_OPT_GATE_FIRST || key > CLI_OPT_GATE_LAST)
+        return false;
+    /* the option keys follow the library's gate kinds */
+    return parse_gate(info, arg, g, HPCZ_GATE_MAX_TOP1_DROP + (key - CLI_OPT_GATE_FIRST));
 }
-
-static const char *const gate_names[] = {
-    [GATE_MAX_TOP1_DROP] = "max-top1-drop",
-    [GATE_MIN_TOP1_AGREEMENT] = "min-top1-agreement",
-    [GATE_MIN_COSINE] = "min-cosine",
-    [GATE_MIN_SQNR] = "min-sqnr",
-    [GATE_MAX_ABS] = "max-abs",
-};
 
 int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m)
 {
+    const hpcz_gate *bad = hpcz_gates_unknown_output(g->g, g->n, m);
+    if (!bad)
+        return EXIT_OK;
     const hpcz_graph *gr = m->graph;
     const char *names[256];
     size_t n = 0;
     for (size_t i = 0; i < gr->n_outputs && n < 256; i++)
         if (gr->outputs[i])
             names[n++] = gr->outputs[i]->name;
-    for (size_t i = 0; i < g->n; i++) {
-        const char *want = g->g[i].output;
-        if (!want[0])
-            continue;
-        bool found = false;
-        for (size_t k = 0; k < n && !found; k++)
-            found = !strcmp(names[k], want);
-        if (found)
-            continue;
-        const char *near = cli_closest(want, names, n, sizeof *names);
-        char list[512];
-        cli_list_names(list, sizeof list, names, n);
-        if (near)
-            return cli_usage_error(info, "--%s: the model has no output '%s'; did you mean '%s'?",
-                                   gate_names[g->g[i].kind], want, near);
-        return cli_usage_error(info, "--%s: the model has no output '%s' (outputs: %s)",
-                               gate_names[g->g[i].kind], want, list);
-    }
-    return EXIT_OK;
-}
-
-typedef struct gate_result {
-    const cli_gate *gate;
-    const char *output;
-    double measured;
-    bool broken;
-    bool proxy; /* top-1 drop without labels: disagreement used as the bound */
-} gate_result;
-
-/* Evaluates every gate on every output it names; returns the number of results. */
-static size_t eval_gates(const cli_gates *g, const hpcz_compare_result *r, gate_result *res, size_t cap)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        const cli_gate *e = &g->g[i];
-        for (size_t o = 0; o < r->n_outputs && k < cap; o++) {
-            const hpcz_output_metrics *m = &r->outputs[o];
-            if (e->output[0] && strcmp(e->output, m->name))
-                continue;
-            gate_result *x = &res[k];
-            x->gate = e;
-            x->output = m->name;
-            x->proxy = false;
-            switch (e->kind) {
-            case GATE_MAX_TOP1_DROP:
-                if (!m->is_scores)
-                    continue;
-                if (m->has_labels) {
-                    x->measured = m->drop_points;
-                } else {
-                    x->measured = 100.0 * (1.0 - m->top1_agreement);
-                    x->proxy = true;
-                }
-                x->broken = x->measured > e->value;
-                break;
-            case GATE_MIN_TOP1_AGREEMENT:
-                if (!m->is_scores)
-                    continue;
-                x->measured = 100.0 * m->top1_agreement;
-                x->broken = x->measured < e->value;
-                break;
-            case GATE_MIN_COSINE:
-                x->measured = m->cosine;
-                x->broken = !(x->measured >= e->value);
-                break;
-            case GATE_MIN_SQNR:
-                x->measured = m->sqnr_db;
-                x->broken = !(x->measured >= e->value);
-                break;
-            case GATE_MAX_ABS:
-                x->measured = m->max_abs;
-                x->broken = !(x->measured <= e->value);
-                break;
-            }
-            k++;
-        }
-    }
-    return k;
+    const char *near = cli_closest(bad->output, names, n, sizeof *names);
+    char list[512];
+    cli_list_names(list, sizeof list, names, n);
+    if (near)
+        return cli_usage_error(info, "--%s: the model has no output '%s'; did you mean '%s'?",
+                               hpcz_gate_name(bad->kind), bad->output, near);
+    return cli_usage_error(info, "--%s: the model has no output '%s' (outputs: %s)", hpcz_gate_name(bad->kind),
+                           bad->output, list);
 }
 
 bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr)
 {
-    gate_result gr[CLI_MAX_GATES * 8];
-    size_t ng = eval_gates(g, r, gr, sizeof gr / sizeof gr[0]);
-    bool ok = true;
-    for (size_t i = 0; i < ng; i++)
-        ok &= !gr[i].broken;
+    bool ok = hpcz_gates_hold(g->g, g->n, r) == 1;
     if (worst_sqnr) {
         *worst_sqnr = INFINITY;
         for (size_t i = 0; i < r->n_outputs; i++)
@@ -208,141 +103,30 @@ static void sizes_of(hpcz_model *m, model_size *s)
     }
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* One model ready to time: its plan and one input sample. */
-typedef struct benchee {
-    hpcz_plan *p;
-    hpcz_dataset *d;
-    hpcz_array *in, *out;
-    size_t ni, no;
-    double *t;
-} benchee;
-
-static void benchee_release(benchee *e)
-{
-    for (size_t i = 0; i < e->ni && e->in; i++)
-        hpcz_array_release(&e->in[i]);
-    free(e->in);
-    free(e->out);
-    free(e->t);
-    hpcz_dataset_free(e->d);
-    hpcz_plan_free(e->p);
-}
-
-static hpcz_status benchee_init(benchee *e, hpcz_model *m, const char *data, int threads, int runs,
-                                hpcz_error *err)
-{
-    memset(e, 0, sizeof *e);
-    hpcz_plan_opts po = {0};
-    po.threads = threads;
-    e->p = hpcz_plan_new(m, &po, err);
-    if (!e->p)
-        return err->status;
-    e->d = hpcz_dataset_open(data, e->p, 1, err);
-    hpcz_status st = e->d ? HPCZ_OK : err->status;
-    e->ni = hpcz_plan_n_inputs(e->p);
-    e->no = hpcz_plan_n_outputs(e->p);
-    e->in = calloc(e->ni ? e->ni : 1, sizeof *e->in);
-    e->out = calloc(e->no ? e->no : 1, sizeof *e->out);
-    e->t = calloc((size_t)runs, sizeof *e->t);
-    if (!st && (!e->in || !e->out || !e->t))
-        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = hpcz_dataset_batch(e->d, 0, 1, e->in, err);
-    /* float16 inputs: convert */
-    for (size_t i = 0; i < e->ni && !st; i++) {
-        const hpcz_value *v = hpcz_plan_input(e->p, i);
-        if (v->dtype == HPCZ_DTYPE_FLOAT16 && e->in[i].dtype == HPCZ_DTYPE_FLOAT) {
-            hpcz_array h;
-            if ((st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, e->in[i].ndim, e->in[i].dims, err)))
-                break;
-            const float *f = e->in[i].data;
-            uint16_t *hd = h.data;
-            for (int64_t k = 0; k < h.numel; k++) {
-                /* round to nearest via the library helper is internal: use a simple cast path */
-                float x = f[k];
-                uint32_t u;
-                memcpy(&u, &x, 4);
-                uint32_t sign = (u >> 16) & 0x8000u;
-                int32_t e2 = (int32_t)((u >> 23) & 0xff) - 127 + 15;
-                uint32_t man = (u >> 13) & 0x3ffu;
-                hd[k] = (uint16_t)(e2 <= 0 ? sign : e2 >= 31 ? (sign | 0x7c00u) : (sign | ((uint32_t)e2 << 10) | man));
-            }
-            hpcz_array_release(&e->in[i]);
-            e->in[i] = h;
-        }
-    }
-    return st;
-}
-
-static hpcz_status benchee_run(benchee *e, int r, hpcz_error *err)
-{
-    double t0 = now_ms();
-    hpcz_status st = hpcz_plan_run(e->p, e->in, e->out, err);
-    double dt = now_ms() - t0;
-    if (r >= 0)
-        e->t[r] = dt;
-    for (size_t i = 0; i < e->no; i++)
-        hpcz_array_release(&e->out[i]);
-    return st;
-}
-
-/* Times both models on the first sample, N runs each after one warm-up,
- * alternating which goes first (a load change hits both alike); medians,
- * minima, and the ratio compressed / original of the medians. */
+/* Latency of both models, alternated (hpcz_bench_pair), into their sizes. */
 static hpcz_status bench(hpcz_model *a, hpcz_model *b, const char *data, int threads, int runs,
                          model_size *sa, model_size *sb, hpcz_error *err)
 {
-    benchee ea, eb;
-    hpcz_status st = benchee_init(&ea, a, data, threads, runs, err);
-    if (st) {
-        benchee_release(&ea);
+    hpcz_bench_result ra, rb;
+    hpcz_status st = hpcz_bench_pair(a, b, data, threads, runs, &ra, &rb, err);
+    if (st)
         return st;
+    model_size *ms[2] = {sa, sb};
+    const hpcz_bench_result *br[2] = {&ra, &rb};
+    for (int k = 0; k < 2; k++) {
+        ms[k]->latency_ms = br[k]->median_ms;
+        ms[k]->latency_min_ms = br[k]->min_ms;
+        ms[k]->latency_ratio = br[k]->ratio;
+        ms[k]->latency_runs = runs;
     }
-    if ((st = benchee_init(&eb, b, data, threads, runs, err))) {
-        benchee_release(&ea);
-        benchee_release(&eb);
-        return st;
-    }
-    for (int r = -1; r < runs && !st; r++) {
-        benchee *first = r & 1 ? &eb : &ea, *second = r & 1 ? &ea : &eb;
-        if (!(st = benchee_run(first, r, err)))
-            st = benchee_run(second, r, err);
-    }
-    if (!st) {
-        benchee *e[2] = {&ea, &eb};
-        model_size *ms[2] = {sa, sb};
-        for (int k = 0; k < 2; k++) {
-            qsort(e[k]->t, (size_t)runs, sizeof *e[k]->t, cmp_double);
-            ms[k]->latency_ms = runs % 2 ? e[k]->t[runs / 2] : 0.5 * (e[k]->t[runs / 2 - 1] + e[k]->t[runs / 2]);
-            ms[k]->latency_min_ms = e[k]->t[0];
-        }
-        sb->latency_ratio = sa->latency_ms > 0 ? sb->latency_ms / sa->latency_ms : 0;
-        sa->latency_ratio = 1;
-        sa->latency_runs = sb->latency_runs = runs;
-    }
-    benchee_release(&ea);
-    benchee_release(&eb);
-    return st;
+    return HPCZ_OK;
 }
 
 /* ------------------------------------------------------------ writers */
 
 static void print_text(FILE *f, const char *a_path, const char *b_path, const char *data,
                        const char *labels, const hpcz_compare_result *r, const model_size *sa,
-                       const model_size *sb, const gate_result *gr, size_t ng, size_t max_layers)
+                       const model_size *sb, const hpcz_gate_result *gr, size_t ng, size_t max_layers)
 {
     fprintf(f, "hpcz report: %s vs %s\n", a_path, b_path);
     fprintf(f, "data: %s (%zu samples)%s%s\n\n", data, r->samples, labels ? ", labels: " : "",
@@ -399,9 +183,9 @@ static void print_text(FILE *f, const char *a_path, const char *b_path, const ch
     if (ng) {
         fprintf(f, "\ngates\n");
         for (size_t i = 0; i < ng; i++) {
-            const gate_result *x = &gr[i];
+            const hpcz_gate_result *x = &gr[i];
             fprintf(f, "  %s %s %g on %s: measured %.6g%s\n", x->broken ? "BROKEN" : "ok    ",
-                    gate_names[x->gate->kind], x->gate->value, x->output, x->measured,
+                    hpcz_gate_name(x->gate->kind), x->gate->value, x->output, x->measured,
                     x->proxy ? " (no labels: share of changed top-1 predictions, an upper bound)" : "");
         }
     }
@@ -409,7 +193,7 @@ static void print_text(FILE *f, const char *a_path, const char *b_path, const ch
 
 static void write_json(FILE *f, const char *a_path, const char *b_path, const char *data,
                        const char *labels, const hpcz_compare_result *r, const model_size *sa,
-                       const model_size *sb, const gate_result *gr, size_t ng)
+                       const model_size *sb, const hpcz_gate_result *gr, size_t ng)
 {
     hpcz_json j;
     hpcz_json_init(&j, f);
@@ -506,7 +290,7 @@ static void write_json(FILE *f, const char *a_path, const char *b_path, const ch
     bool any = false;
     for (size_t i = 0; i < ng; i++) {
         hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "gate", gate_names[gr[i].gate->kind]);
+        hpcz_json_string(&j, "gate", hpcz_gate_name(gr[i].gate->kind));
         hpcz_json_string(&j, "output", gr[i].output);
         hpcz_json_double(&j, "threshold", gr[i].gate->value);
         hpcz_json_double(&j, "measured", gr[i].measured);
@@ -638,7 +422,7 @@ static void write_svg(FILE *f, const hpcz_compare_result *r)
 
 static int write_md(const char *path, const char *a_path, const char *b_path, const char *data,
                     const hpcz_compare_result *r, const model_size *sa, const model_size *sb,
-                    const gate_result *gr, size_t ng)
+                    const hpcz_gate_result *gr, size_t ng)
 {
     hpcz_error err;
     /* the chart goes next to the Markdown file, linked relatively; a report
@@ -720,7 +504,7 @@ static int write_md(const char *path, const char *a_path, const char *b_path, co
     if (ng) {
         fprintf(f, "\n## Gates\n\n| gate | output | threshold | measured | |\n|---|---|---:|---:|---|\n");
         for (size_t i = 0; i < ng; i++) {
-            fprintf(f, "| %s | ", gate_names[gr[i].gate->kind]);
+            fprintf(f, "| %s | ", hpcz_gate_name(gr[i].gate->kind));
             md_code(f, gr[i].output);
             fprintf(f, " | %g | %.6g | %s |\n", gr[i].gate->value, gr[i].measured,
                     gr[i].broken ? "**broken**" : "ok");
@@ -804,8 +588,8 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
             return cli_error("benchmark: %s", err.msg);
         }
     }
-    gate_result gr[CLI_MAX_GATES * 8];
-    size_t ng = eval_gates(o->gates, r, gr, sizeof gr / sizeof gr[0]);
+    hpcz_gate_result gr[CLI_MAX_GATES * 8];
+    size_t ng = hpcz_gates_check(o->gates->g, o->gates->n, r, gr, sizeof gr / sizeof gr[0]);
     int rc = EXIT_OK;
     for (size_t i = 0; i < ng; i++)
         if (gr[i].broken)
@@ -836,7 +620,7 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
     for (size_t i = 0; i < ng; i++)
         if (gr[i].broken)
             fprintf(stderr, "hpcz: threshold broken: %s %g on '%s' (measured %.6g)\n",
-                    gate_names[gr[i].gate->kind], gr[i].gate->value, gr[i].output, gr[i].measured);
+                    hpcz_gate_name(gr[i].gate->kind), gr[i].gate->value, gr[i].output, gr[i].measured);
     hpcz_compare_result_free(r);
     hpcz_array_release(&labels);
     return rc;

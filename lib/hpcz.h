@@ -1039,6 +1039,49 @@ hpcz_status hpcz_compare(hpcz_model *a, hpcz_model *b, const char *data, const h
                          hpcz_compare_result **out, hpcz_error *err);
 void hpcz_compare_result_free(hpcz_compare_result *r);
 
+/* Accuracy gates on a comparison (lib/report/gates.c). */
+enum {
+    HPCZ_GATE_MAX_TOP1_DROP,      /* top-1 accuracy drop, points (labels), else % changed */
+    HPCZ_GATE_MIN_TOP1_AGREEMENT, /* % of top-1 predictions unchanged */
+    HPCZ_GATE_MIN_COSINE,
+    HPCZ_GATE_MIN_SQNR,           /* dB */
+    HPCZ_GATE_MAX_ABS,            /* largest absolute error */
+};
+typedef struct hpcz_gate {
+    int kind;
+    double value;
+    char output[256]; /* "" = every output */
+} hpcz_gate;
+typedef struct hpcz_gate_result {
+    const hpcz_gate *gate;
+    const char *output; /* borrowed from the comparison */
+    double measured;
+    int broken;
+    int proxy; /* top-1 drop without labels: the share of changed predictions */
+} hpcz_gate_result;
+/* "max-top1-drop", ... (the CLI's option names) */
+const char *hpcz_gate_name(int kind);
+/* spec: "NUMBER" (every output) or "OUTPUT=NUMBER". */
+hpcz_status hpcz_gate_parse(int kind, const char *spec, hpcz_gate *out, hpcz_error *err);
+/* The first gate naming an output m lacks, or NULL. */
+const hpcz_gate *hpcz_gates_unknown_output(const hpcz_gate *gates, size_t n, const hpcz_model *m);
+/* Every gate on every output it applies to (top-1 gates: score outputs
+ * only); at most cap results; returns their number. */
+size_t hpcz_gates_check(const hpcz_gate *gates, size_t n, const hpcz_compare_result *r, hpcz_gate_result *res,
+                        size_t cap);
+/* 1 when every gate holds on r, 0 when one breaks, -1 out of memory. */
+int hpcz_gates_hold(const hpcz_gate *gates, size_t n, const hpcz_compare_result *r);
+
+/* Latency (lib/report/bench.c): model a, and b when not NULL, on the first
+ * sample of data (a hpcz_dataset spec), one warm-up run each, then `runs`
+ * runs each alternating which goes first. ratio: b's median / a's (a: 1). */
+typedef struct hpcz_bench_result {
+    double median_ms, min_ms, ratio;
+    int runs;
+} hpcz_bench_result;
+hpcz_status hpcz_bench_pair(hpcz_model *a, hpcz_model *b, const char *data, int threads, int runs,
+                            hpcz_bench_result *ra, hpcz_bench_result *rb, hpcz_error *err);
+
 typedef struct hpcz_macs {
     uint64_t macs;      /* per sample */
     /* 1 when part of the count is an estimate: bodies of Loop/Scan/If
