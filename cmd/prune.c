@@ -218,289 +218,100 @@ static int scan_layers(hpcz_graph *g, void *ctx)
 
 /* ------------------------------------------------------------ sensitivity */
 
-static const double sens_ratios[] = {0.25, 0.5, 0.75, 0.9};
-#define N_RATIOS 4
-
-typedef struct sens_row {
-    const hpcz_node *node;
-    char *rx;                 /* ^escaped-name$ */
-    int64_t numel;
-    double sqnr[N_RATIOS];    /* worst output SQNR with this layer alone pruned; NAN: not prunable alone */
-    double agree[N_RATIOS];
-    int64_t params_cut[N_RATIOS]; /* parameters (channel) or non-zeros (magnitude) removed */
-    int64_t macs_cut[N_RATIOS];
-} sens_row;
-
-static char *exact_regex(const char *name)
+static void print_sensitivity(const hpcz_sensitivity *s, const char *data)
 {
-    if (strpbrk(name, ",{}"))
-        return NULL; /* cannot be written inside a pipeline string */
-    size_t n = strlen(name);
-    char *r = malloc(2 * n + 3), *p = r;
-    if (!r)
-        return NULL;
-    *p++ = '^';
-    for (const char *c = name; *c; c++) {
-        if (strchr(".[]()*+?^$|\\", *c))
-            *p++ = '\\';
-        *p++ = *c;
+    printf("sensitivity: %s pruning of one layer at a time, output SQNR dB (top-1 agreement) on %s\n",
+           s->channel ? "channel" : "magnitude", data);
+    printf("  %-32s %10s", "layer", "weights");
+    for (int k = 0; k < HPCZ_SENS_RATIOS; k++)
+        printf("   %13.0f%%", 100 * hpcz_sensitivity_ratios[k]);
+    printf("\n");
+    for (size_t i = 0; i < s->n; i++) {
+        const hpcz_sens_layer *r = &s->layers[i];
+        printf("  %-32.32s %10s", r->node, cli_count((uint64_t)r->weights));
+        for (int k = 0; k < HPCZ_SENS_RATIOS; k++) {
+            if (isnan(r->sqnr[k]))
+                printf("   %14s", "-");
+            else
+                printf("   %6.1f (%5.1f%%)", r->sqnr[k], 100 * r->agree[k]);
+        }
+        printf("\n");
     }
-    *p++ = '$';
-    *p = 0;
-    return r;
+    printf("  (%zu evaluations; '-': not prunable alone)\n", s->evals);
 }
 
-static int collect_rows(hpcz_graph *g, void *ctx)
+static void write_sensitivity_json(FILE *f, const hpcz_sensitivity *s, const char *method)
 {
-    void **c = ctx;
-    sens_row **rows = c[0];
-    size_t *n = c[1];
-    const char *ops = c[2];
-    if (g->parent)
-        return 0;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const hpcz_node *nd = g->nodes[i];
-        if (!hpcz_list_contains(ops, nd->op_type) || nd->n_inputs < 2 || !nd->name || !*nd->name)
-            continue;
-        hpcz_tensor *t = const_of(nd->inputs[1]);
-        if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
-            continue;
-        sens_row *nr = realloc(*rows, (*n + 1) * sizeof *nr);
-        if (!nr)
-            return 1;
-        *rows = nr;
-        sens_row *r = &nr[(*n)++];
-        memset(r, 0, sizeof *r);
-        r->node = nd;
-        r->rx = exact_regex(nd->name);
-        r->numel = t->numel;
-        for (int k = 0; k < N_RATIOS; k++)
-            r->sqnr[k] = NAN;
+    hpcz_json j;
+    hpcz_json_init(&j, f);
+    hpcz_json_object_begin(&j, NULL);
+    hpcz_json_string(&j, "schema", "hpcz.sensitivity");
+    hpcz_json_int(&j, "version", 1);
+    hpcz_json_string(&j, "method", method);
+    hpcz_json_array_begin(&j, "ratios");
+    for (int k = 0; k < HPCZ_SENS_RATIOS; k++)
+        hpcz_json_double(&j, NULL, hpcz_sensitivity_ratios[k]);
+    hpcz_json_array_end(&j);
+    hpcz_json_array_begin(&j, "layers");
+    for (size_t i = 0; i < s->n; i++) {
+        const hpcz_sens_layer *r = &s->layers[i];
+        hpcz_json_object_begin(&j, NULL);
+        hpcz_json_string(&j, "node", r->node);
+        hpcz_json_int(&j, "weights", r->weights);
+        hpcz_json_array_begin(&j, "sqnr_db");
+        for (int k = 0; k < HPCZ_SENS_RATIOS; k++)
+            hpcz_json_double(&j, NULL, r->sqnr[k]);
+        hpcz_json_array_end(&j);
+        hpcz_json_array_begin(&j, "top1_agreement");
+        for (int k = 0; k < HPCZ_SENS_RATIOS; k++)
+            hpcz_json_double(&j, NULL, isnan(r->sqnr[k]) ? NAN : r->agree[k]);
+        hpcz_json_array_end(&j);
+        hpcz_json_object_end(&j);
     }
-    return 0;
+    hpcz_json_array_end(&j);
+    hpcz_json_object_end(&j);
+    hpcz_json_finish(&j);
 }
 
-static hpcz_model *reload(const uint8_t *b, size_t l)
-{
-    hpcz_error e;
-    return hpcz_onnx_load_buffer(b, l, NULL, &e);
-}
-
+/* --sensitivity (print: the table and/or JSON) or --target-params/--target-macs
+ * (*spec_out: the pipeline that meets the budget). */
 static int run_sensitivity(hpcz_model *m, const char *in, const char *data, const char *method, int threads,
                            const char *op_types, const char *include, const char *exclude, int print,
                            long long target_params, long long target_macs, const char *json, char **spec_out)
 {
     hpcz_error err = {0};
-    bool channel = !strcmp(method, "channel");
-    uint8_t *bytes;
-    size_t len;
-    if (hpcz_onnx_serialize(m, NULL, &bytes, &len, &err))
-        return cli_file_error(in, &err);
-    hpcz_model_summary base;
-    if (hpcz_model_summarize(m, &base, &err)) {
-        free(bytes);
-        return cli_file_error(in, &err);
-    }
-    hpcz_macs bm = {0};
-    if (channel && hpcz_model_macs(m, data, threads, &bm, &err)) {
-        free(bytes);
-        hpcz_model_summary_release(&base);
-        return cli_file_error(data, &err);
-    }
-    sens_row *rows = NULL;
-    size_t n = 0;
-    void *cc[3] = {&rows, &n, (void *)(op_types ? op_types : "Conv,Gemm,MatMul")};
-    hpcz_model_foreach_graph(m, collect_rows, cc);
-    regex_t rin, rex;
-    bool has_in = include && !regcomp(&rin, include, REG_EXTENDED | REG_NOSUB);
-    bool has_ex = exclude && !regcomp(&rex, exclude, REG_EXTENDED | REG_NOSUB);
-    hpcz_compare_opts co = {0};
-    co.threads = threads;
+    hpcz_sensitivity_opts so = {.method = method, .op_types = op_types, .include = include, .exclude = exclude,
+                                .threads = threads};
+    hpcz_sensitivity *s = NULL;
+    if (hpcz_sensitivity_run(m, data, &so, &s, &err))
+        return cli_file_error(err.status == HPCZ_ERR_IO || err.status == HPCZ_ERR_PARSE ? data : in, &err);
     int rc = EXIT_OK;
-    size_t evals = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        sens_row *r = &rows[i];
-        const char *nm = r->node->name;
-        if (!r->rx || (has_in && regexec(&rin, nm, 0, NULL, 0) && regexec(&rin, r->node->op_type, 0, NULL, 0)) ||
-            (has_ex && (!regexec(&rex, nm, 0, NULL, 0) || !regexec(&rex, r->node->op_type, 0, NULL, 0))))
-            continue;
-        for (int k = 0; k < N_RATIOS; k++) {
-            char sp[1024];
-            if (channel)
-                snprintf(sp, sizeof sp, "prune-channel{ratio=%g,include=%s}", sens_ratios[k], r->rx);
-            else
-                snprintf(sp, sizeof sp, "prune-magnitude{sparsity=%g,include=%s}", sens_ratios[k], r->rx);
-            hpcz_model *c = reload(bytes, len);
-            hpcz_pipeline *pl = c ? hpcz_pipeline_parse(sp, &err) : NULL;
-            hpcz_pass_ctx ctx;
-            hpcz_pass_ctx_init(&ctx);
-            if (!pl || hpcz_pipeline_run(pl, c, &ctx, &err)) {
-                hpcz_pipeline_free(pl);
-                hpcz_model_free(c);
-                break; /* not prunable alone (coupled channels, untraceable): stays NAN */
-            }
-            hpcz_pipeline_free(pl);
-            hpcz_compare_result *res = NULL;
-            hpcz_model *orig = reload(bytes, len);
-            if (hpcz_compare(orig, c, data, &co, &res, &err)) {
-                rc = cli_file_error(data, &err);
-                hpcz_model_free(orig);
-                hpcz_model_free(c);
-                break;
-            }
-            evals++;
-            double worst = INFINITY, agree = 1;
-            for (size_t o = 0; o < res->n_outputs; o++) {
-                if (res->outputs[o].sqnr_db < worst)
-                    worst = res->outputs[o].sqnr_db;
-                if (res->outputs[o].is_scores && res->outputs[o].top1_agreement < agree)
-                    agree = res->outputs[o].top1_agreement;
-            }
-            r->sqnr[k] = worst;
-            r->agree[k] = agree;
-            hpcz_model_summary s2;
-            if (hpcz_model_summarize(c, &s2, &err) == HPCZ_OK) {
-                uint64_t nz0 = base.params - (uint64_t)base.zeros, nz1 = s2.params - (uint64_t)s2.zeros;
-                r->params_cut[k] = channel ? (int64_t)base.params - (int64_t)s2.params : (int64_t)nz0 - (int64_t)nz1;
-                hpcz_model_summary_release(&s2);
-            }
-            hpcz_macs mc;
-            if (channel && hpcz_model_macs(c, data, threads, &mc, &err) == HPCZ_OK)
-                r->macs_cut[k] = (int64_t)bm.macs - (int64_t)mc.macs;
-            hpcz_compare_result_free(res);
-            hpcz_model_free(orig);
-            hpcz_model_free(c);
-        }
-    }
-    if (has_in)
-        regfree(&rin);
-    if (has_ex)
-        regfree(&rex);
-    if (!rc && print) {
-        if (!json || strcmp(json, "-")) { /* --json: the JSON instead of the table */
-            printf("sensitivity: %s pruning of one layer at a time, output SQNR dB (top-1 agreement) on %s\n",
-                   channel ? "channel" : "magnitude", data);
-            printf("  %-32s %10s", "layer", "weights");
-            for (int k = 0; k < N_RATIOS; k++)
-                printf("   %13.0f%%", 100 * sens_ratios[k]);
-            printf("\n");
-            for (size_t i = 0; i < n; i++) {
-                printf("  %-32.32s %10s", rows[i].node->name, cli_count((uint64_t)rows[i].numel));
-                for (int k = 0; k < N_RATIOS; k++) {
-                    if (isnan(rows[i].sqnr[k]))
-                        printf("   %14s", "-");
-                    else
-                        printf("   %6.1f (%5.1f%%)", rows[i].sqnr[k], 100 * rows[i].agree[k]);
-                }
-                printf("\n");
-            }
-            printf("  (%zu evaluations; '-': not prunable alone)\n", evals);
-        }
+    if (print) {
+        if (!json || strcmp(json, "-")) /* --json: the JSON instead of the table */
+            print_sensitivity(s, data);
         if (json) {
             hpcz_outfile *of = strcmp(json, "-") ? hpcz_outfile_open(json, &err) : NULL;
-            FILE *jf = of ? hpcz_outfile_stream(of) : stdout;
-            hpcz_json j;
-            hpcz_json_init(&j, jf);
-            hpcz_json_object_begin(&j, NULL);
-            hpcz_json_string(&j, "schema", "hpcz.sensitivity");
-            hpcz_json_int(&j, "version", 1);
-            hpcz_json_string(&j, "method", method);
-            hpcz_json_array_begin(&j, "ratios");
-            for (int k = 0; k < N_RATIOS; k++)
-                hpcz_json_double(&j, NULL, sens_ratios[k]);
-            hpcz_json_array_end(&j);
-            hpcz_json_array_begin(&j, "layers");
-            for (size_t i = 0; i < n; i++) {
-                hpcz_json_object_begin(&j, NULL);
-                hpcz_json_string(&j, "node", rows[i].node->name);
-                hpcz_json_int(&j, "weights", rows[i].numel);
-                hpcz_json_array_begin(&j, "sqnr_db");
-                for (int k = 0; k < N_RATIOS; k++)
-                    hpcz_json_double(&j, NULL, rows[i].sqnr[k]);
-                hpcz_json_array_end(&j);
-                hpcz_json_array_begin(&j, "top1_agreement");
-                for (int k = 0; k < N_RATIOS; k++)
-                    hpcz_json_double(&j, NULL, isnan(rows[i].sqnr[k]) ? NAN : rows[i].agree[k]);
-                hpcz_json_array_end(&j);
-                hpcz_json_object_end(&j);
-            }
-            hpcz_json_array_end(&j);
-            hpcz_json_object_end(&j);
-            hpcz_json_finish(&j);
-            if (of && hpcz_outfile_commit(of, &err))
+            if (strcmp(json, "-") && !of) {
                 rc = cli_file_error(json, &err);
-        }
-    }
-    if (!rc && !print) {
-        /* greedy: the step with the least added output noise per unit of budget */
-        int *lvl = calloc(n + 1, sizeof *lvl);
-        int64_t have_p = channel ? (int64_t)base.params : (int64_t)(base.params - (uint64_t)base.zeros);
-        int64_t have_m = (int64_t)bm.macs;
-        bool use_macs = target_macs >= 0;
-        for (size_t i = 0; i < n && lvl; i++)
-            lvl[i] = -1;
-        while (lvl && (use_macs ? have_m > target_macs : have_p > target_params)) {
-            double best = INFINITY;
-            size_t bi = n;
-            for (size_t i = 0; i < n; i++) {
-                int k = lvl[i] + 1;
-                if (k >= N_RATIOS || isnan(rows[i].sqnr[k]))
-                    continue;
-                double noise1 = pow(10.0, -rows[i].sqnr[k] / 10.0);
-                double noise0 = lvl[i] < 0 ? 0 : pow(10.0, -rows[i].sqnr[lvl[i]] / 10.0);
-                int64_t g1 = use_macs ? rows[i].macs_cut[k] : rows[i].params_cut[k];
-                int64_t g0 = lvl[i] < 0 ? 0 : (use_macs ? rows[i].macs_cut[lvl[i]] : rows[i].params_cut[lvl[i]]);
-                if (g1 - g0 <= 0)
-                    continue;
-                double cost = (noise1 - noise0 > 0 ? noise1 - noise0 : 0) / (double)(g1 - g0);
-                if (cost < best) {
-                    best = cost;
-                    bi = i;
-                }
-            }
-            if (bi == n)
-                break;
-            int k = lvl[bi] + 1;
-            int64_t g1 = use_macs ? rows[bi].macs_cut[k] : rows[bi].params_cut[k];
-            int64_t g0 = lvl[bi] < 0 ? 0 : (use_macs ? rows[bi].macs_cut[lvl[bi]] : rows[bi].params_cut[lvl[bi]]);
-            if (use_macs)
-                have_m -= g1 - g0;
-            else
-                have_p -= g1 - g0;
-            lvl[bi] = k;
-        }
-        if (lvl && (use_macs ? have_m > target_macs : have_p > target_params)) {
-            rc = cli_error("%s: the target of %lld %s cannot be reached pruning each layer at most 90%% (best: %lld)",
-                           in, use_macs ? target_macs : target_params, use_macs ? "MACs" : "parameters",
-                           (long long)(use_macs ? have_m : have_p));
-        } else if (lvl) {
-            size_t cap = 256 + n * 600, k = 0;
-            char *sp = malloc(cap);
-            if (sp) {
-                sp[0] = 0;
-                for (size_t i = 0; i < n; i++) {
-                    if (lvl[i] < 0)
-                        continue;
-                    k += (size_t)snprintf(sp + k, cap - k, "%s%s{%s=%g,include=%s}", k ? "," : "",
-                                          channel ? "prune-channel" : "prune-magnitude",
-                                          channel ? "ratio" : "sparsity", sens_ratios[lvl[i]], rows[i].rx);
-                    cli_note("prune: '%s' at %.0f%% (alone: %.1f dB output SQNR)", rows[i].node->name,
-                             100 * sens_ratios[lvl[i]], rows[i].sqnr[lvl[i]]);
-                }
-                if (!k)
-                    snprintf(sp, cap, "dce");
-                *spec_out = sp;
             } else {
-                rc = cli_error("out of memory");
+                write_sensitivity_json(of ? hpcz_outfile_stream(of) : stdout, s, method);
+                if (of && hpcz_outfile_commit(of, &err))
+                    rc = cli_file_error(json, &err);
             }
         }
-        free(lvl);
+    } else {
+        hpcz_sens_step *steps = NULL;
+        size_t ns = 0;
+        if (hpcz_sensitivity_plan(s, target_params, target_macs, spec_out, &steps, &ns, &err)) {
+            rc = cli_error("%s: %s", in, err.msg);
+        } else {
+            for (size_t i = 0; i < ns; i++)
+                cli_note("prune: '%s' at %.0f%% (alone: %.1f dB output SQNR)", s->layers[steps[i].layer].node,
+                         100 * steps[i].ratio, steps[i].sqnr_alone);
+        }
+        free(steps);
     }
-    for (size_t i = 0; i < n; i++)
-        free(rows[i].rx);
-    free(rows);
-    free(bytes);
-    hpcz_model_summary_release(&base);
+    hpcz_sensitivity_free(s);
     return rc;
 }
 

@@ -35,6 +35,7 @@ typedef enum hpcz_status {
     HPCZ_ERR_UNSUPPORTED, /* valid but beyond what hpcz implements */
     HPCZ_ERR_NOMEM,       /* allocation failed or a size is beyond limits */
     HPCZ_ERR_USAGE,       /* a bad argument from the caller */
+    HPCZ_ERR_CANCELLED,   /* a caller's cancel flag stopped the work */
     HPCZ_ERR_COUNT
 } hpcz_status;
 
@@ -1081,6 +1082,52 @@ typedef struct hpcz_bench_result {
 } hpcz_bench_result;
 hpcz_status hpcz_bench_pair(hpcz_model *a, hpcz_model *b, const char *data, int threads, int runs,
                             hpcz_bench_result *ra, hpcz_bench_result *rb, hpcz_error *err);
+
+/* Per-layer pruning sensitivity (lib/report/sensitivity.c): each layer with
+ * a constant float weight (op_types, default Conv,Gemm,MatMul; top-level
+ * graph; include/exclude: POSIX extended regexes on node names or op types)
+ * pruned alone at each of hpcz_sensitivity_ratios by method "magnitude" or
+ * "channel", compared with the original on data. */
+#define HPCZ_SENS_RATIOS 4
+extern const double hpcz_sensitivity_ratios[HPCZ_SENS_RATIOS]; /* 0.25 0.5 0.75 0.9 */
+typedef struct hpcz_sens_layer {
+    char *node, *op_type;
+    char *rx;                      /* ^escaped-name$ for pipelines; NULL: the name cannot be */
+    int64_t weights;
+    double sqnr[HPCZ_SENS_RATIOS]; /* worst output SQNR, dB; NAN: not prunable alone */
+    double agree[HPCZ_SENS_RATIOS];/* worst top-1 agreement over score outputs (1 without) */
+    int64_t params_cut[HPCZ_SENS_RATIOS]; /* parameters (channel) or non-zeros (magnitude) removed */
+    int64_t macs_cut[HPCZ_SENS_RATIOS];   /* channel only */
+} hpcz_sens_layer;
+typedef struct hpcz_sensitivity {
+    hpcz_sens_layer *layers;
+    size_t n;
+    size_t evals;
+    int channel;
+    uint64_t base_params, base_nonzeros, base_macs;
+} hpcz_sensitivity;
+typedef struct hpcz_sensitivity_opts {
+    const char *method;   /* "magnitude" (default) or "channel" */
+    const char *op_types, *include, *exclude;
+    int threads;
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+    const volatile int *cancel; /* set to stop: HPCZ_ERR_CANCELLED */
+} hpcz_sensitivity_opts;
+hpcz_status hpcz_sensitivity_run(hpcz_model *m, const char *data, const hpcz_sensitivity_opts *o,
+                                 hpcz_sensitivity **out, hpcz_error *err);
+void hpcz_sensitivity_free(hpcz_sensitivity *s);
+/* The least-noise plan that meets a budget (target_macs >= 0: MACs, else
+ * parameters or non-zeros): greedy steps with the least added output noise
+ * per unit saved, each layer at most 90%. *pipeline: a pass pipeline
+ * ("dce" when nothing needs pruning), malloc'd; steps (may be NULL): the
+ * chosen layer and ratio of each pruned layer. */
+typedef struct hpcz_sens_step {
+    size_t layer;
+    double ratio, sqnr_alone;
+} hpcz_sens_step;
+hpcz_status hpcz_sensitivity_plan(const hpcz_sensitivity *s, int64_t target_params, int64_t target_macs,
+                                  char **pipeline, hpcz_sens_step **steps, size_t *n_steps, hpcz_error *err);
 
 typedef struct hpcz_macs {
     uint64_t macs;      /* per sample */

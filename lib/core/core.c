@@ -51,6 +51,7 @@ static const char *const status_names[HPCZ_ERR_COUNT] = {
     [HPCZ_ERR_UNSUPPORTED] = "not supported",
     [HPCZ_ERR_NOMEM] = "out of memory",
     [HPCZ_ERR_USAGE] = "usage error",
+    [HPCZ_ERR_CANCELLED] = "cancelled",
 };
 
 const char *hpcz_status_name(hpcz_status st)
