@@ -259,397 +259,49 @@ static int tally_graph(hpcz_graph *g, void *ctx)
 
 /* ------------------------------------------------------------ auto-fallback */
 
-typedef struct fallback_info {
-    size_t n_kept;
-    char **kept;
-    char **kept_op;
-    double *kept_sqnr;
-    int evaluations;
-    double seconds, one_eval;
-    int satisfied;
-    int float_weights; /* int8 weights of the kept layers were not enough: float weights */
-} fallback_info;
-
-static void fallback_info_release(fallback_info *f)
+/* float16 converts again with a node kept float32: the first run's notes
+ * describe a model that is gone */
+static void nonfinite_retry(void *user, const char *msg)
 {
-    for (size_t i = 0; i < f->n_kept; i++) {
-        free(f->kept[i]);
-        free(f->kept_op[i]);
-    }
-    free(f->kept);
-    free(f->kept_op);
-    free(f->kept_sqnr);
+    notes *nt = user;
+    cli_note("%s", msg);
+    for (size_t i = 0; i < nt->n; i++)
+        free(nt->lines[i]);
+    nt->n = 0;
 }
 
-typedef struct fallback_req {
-    hpcz_model *orig;
-    const uint8_t *bytes;
-    size_t len;
-    int fold;
-    hpcz_pipeline *post;
-    const hpcz_calib_table *table;
-    const char *data, *labels;
-    const cli_gates *gates;
-    int threads;
-    double budget;
-    hpcz_pipeline *post_float; /* the same with kept-weights=float, or NULL */
-} fallback_req;
-
-typedef struct keep_set {
-    char **names;
-    size_t n;
-} keep_set;
-
-static int keep_cb(void *user, const hpcz_node *n)
+static int repair_nonfinite(const char *in, const char *data, int fp16, int threads, const uint8_t *orig_bytes,
+                            size_t orig_len, hpcz_pipeline *pl, hpcz_pass_ctx *ctx, notes *nt, hpcz_model **m)
 {
-    const keep_set *k = user;
-    /* by node name, or by first output for nodes without one */
-    const char *id = n->name && *n->name ? n->name : n->n_outputs && n->outputs[0] ? n->outputs[0]->name : NULL;
-    for (size_t i = 0; id && i < k->n; i++)
-        if (!strcmp(id, k->names[i]))
-            return 1;
-    return 0;
+    hpcz_error err;
+    if (hpcz_repair_nonfinite(orig_bytes, orig_len, data, fp16, threads, pl, ctx, nonfinite_retry, nt, m, &err))
+        return err.status == HPCZ_ERR_INVALID ? cli_error("%s: %s", in, err.msg) : cli_file_error(data, &err);
+    return EXIT_OK;
 }
 
-/* ------------------------------------------------------------ NaN and Inf */
-
-/* A compressed model whose values turn NaN/Inf on the data where the
- * original's stay finite is never written. float16 repairs itself: the node
- * where it first broke (or the nodes reading a Cast that overflowed) stays
- * float32, and the model is converted again, up to 32 times. Other modes
- * fail. *m is replaced by the repaired model. */
-static int repair_nonfinite(const char *in, const char *data, int fp16, int threads,
-                            const uint8_t *orig_bytes, size_t orig_len, hpcz_pipeline *pl,
-                            hpcz_pass_ctx *ctx, notes *nt, hpcz_model **m)
+/* hpcz_autofallback with the labels file loaded; errors printed. */
+static int run_fallback(hpcz_fallback_opts *o, const char *labels, hpcz_model *first, hpcz_model **better,
+                        hpcz_fallback_result *fb)
 {
-    keep_set keep = {NULL, 0};
-    int rc = EXIT_OK;
-    hpcz_error err = {0};
-    int (*saved_fn)(void *, const hpcz_node *) = ctx->keep_float;
-    void *saved_user = ctx->keep_float_user;
-    for (int round = 0;; round++) {
-        hpcz_model *orig = hpcz_onnx_load_buffer(orig_bytes, orig_len, NULL, &err);
-        if (!orig) {
-            rc = cli_file_error(in, &err);
-            break;
-        }
-        hpcz_nonfinite nf;
-        if (hpcz_find_nonfinite(orig, *m, data, 32, threads, &nf, &err)) {
-            hpcz_model_free(orig);
-            rc = cli_file_error(data, &err);
-            break;
-        }
-        hpcz_model_free(orig);
-        if (!nf.node)
-            break;
-        const char *nname = nf.node->name && *nf.node->name ? nf.node->name : "";
-        if (!fp16 || round == 32) {
-            rc = cli_error("%s: the compressed model turns NaN or Inf on %s where the original stays finite "
-                           "(first at '%s' of node '%s' (%s): %lld of %lld values; output '%s'): not written",
-                           in, data, nf.tensor, nname, nf.node->op_type, (long long)nf.bad_values,
-                           (long long)nf.values, nf.n_outputs ? nf.output : "none yet");
-            break;
-        }
-        /* which nodes stay float32: the one that broke, or, when a Cast the
-         * conversion added overflowed, every node that reads it */
-        const hpcz_graph *g = nf.node->graph;
-        size_t before = keep.n;
-        for (size_t i = 0; i < g->n_nodes; i++) {
-            const hpcz_node *n = g->nodes[i];
-            bool take = false;
-            if (nf.added_by_compression) {
-                for (size_t k = 0; k < n->n_inputs && !take; k++)
-                    take = n->inputs[k] && !strcmp(n->inputs[k]->name, nf.tensor);
-            } else {
-                take = n == nf.node;
-            }
-            const char *id = n->name && *n->name ? n->name : n->n_outputs && n->outputs[0] ? n->outputs[0]->name : NULL;
-            if (!take || !id)
-                continue;
-            char **nn = realloc(keep.names, (keep.n + 1) * sizeof *nn);
-            if (!nn || !(nn[keep.n] = strdup(id))) {
-                keep.names = nn ? nn : keep.names;
-                rc = cli_error("out of memory");
-                break;
-            }
-            keep.names = nn;
-            keep.n++;
-        }
-        if (rc)
-            break;
-        if (keep.n == before) {
-            rc = cli_error("%s: the float16 model turns NaN or Inf at '%s' on %s and no node can be kept in "
-                           "float32 for it: not written", in, nf.tensor, data);
-            break;
-        }
-        cli_note("float16: '%s' turned NaN or Inf on the data; %s kept in float32", nf.tensor,
-                 nf.added_by_compression ? "the nodes reading it are" : "its node is");
-        hpcz_model *again = hpcz_onnx_load_buffer(orig_bytes, orig_len, NULL, &err);
-        if (!again) {
-            rc = cli_file_error(in, &err);
-            break;
-        }
-        for (size_t i = 0; i < nt->n; i++)
-            free(nt->lines[i]);
-        nt->n = 0;
-        ctx->keep_float = keep_cb;
-        ctx->keep_float_user = &keep;
-        if (hpcz_pipeline_run(pl, again, ctx, &err)) {
-            hpcz_model_free(again);
-            rc = cli_file_error(in, &err);
-            break;
-        }
-        hpcz_model_free(*m);
-        *m = again;
-    }
-    ctx->keep_float = saved_fn;
-    ctx->keep_float_user = saved_user;
-    for (size_t i = 0; i < keep.n; i++)
-        free(keep.names[i]);
-    free(keep.names);
-    return rc;
-}
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The quantized model with the nodes of `keep` left float. */
-static hpcz_model *requantize(const fallback_req *r, keep_set *keep, hpcz_error *err)
-{
-    hpcz_model *m = hpcz_onnx_load_buffer(r->bytes, r->len, NULL, err);
-    if (!m)
-        return NULL;
-    hpcz_pass_ctx ctx;
-    hpcz_pass_ctx_init(&ctx);
-    ctx.calib = r->table;
-    ctx.keep_float = keep_cb;
-    ctx.keep_float_user = keep;
-    hpcz_status st = HPCZ_OK;
-    if (r->fold) {
-        hpcz_pipeline *pre = hpcz_pipeline_parse("fold-bn,eliminate", err);
-        st = pre ? hpcz_pipeline_run(pre, m, &ctx, err) : err->status;
-        hpcz_pipeline_free(pre);
-    }
-    if (!st)
-        st = hpcz_pipeline_run(r->post, m, &ctx, err);
-    if (st) {
-        hpcz_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-static const hpcz_node *op_behind(hpcz_model *m, const char *tensor)
-{
-    const hpcz_value *v = hpcz_graph_find_value(m->graph, tensor);
-    for (int hops = 0; v && v->producer && hops < 4; hops++) {
-        const hpcz_node *p = v->producer;
-        if (strcmp(p->op_type, "DequantizeLinear") && strcmp(p->op_type, "QuantizeLinear"))
-            return p;
-        v = p->n_inputs ? p->inputs[0] : NULL;
-    }
-    return v ? v->producer : NULL;
-}
-
-/* The lowest SQNR among the compared tensors feeding node p, walking back
- * through tensors that were not compared (folded away, say); graph inputs
- * and constants are exact (infinite SQNR). */
-static double inputs_sqnr(const hpcz_compare_result *cr, const hpcz_node *p, int depth)
-{
-    double best = INFINITY;
-    for (size_t j = 0; p && j < p->n_inputs; j++) {
-        const hpcz_value *in = p->inputs[j];
-        if (!in || in->init)
-            continue;
-        double s = INFINITY;
-        bool found = false;
-        for (size_t k = 0; k < cr->n_layers && !found; k++)
-            if (!strcmp(cr->layers[k].name, in->name)) {
-                s = cr->layers[k].sqnr_db;
-                found = true;
-            }
-        if (!found && depth > 0 && in->producer)
-            s = inputs_sqnr(cr, in->producer, depth - 1);
-        if (s < best)
-            best = s;
-    }
-    return best;
-}
-
-/* Accuracy-aware quantization: one per-layer comparison ranks the quantized
- * layers by how much their outputs moved; then the smallest number k of the
- * worst layers that must stay float for the gates to hold is bisected, one
- * output-only evaluation per trial. */
-static int run_fallback(const fallback_req *r, hpcz_model *first, hpcz_model **better, fallback_info *fb)
-{
-    hpcz_error err = {0};
-    double t0 = wall_s();
-    hpcz_compare_opts co = {0};
-    co.threads = r->threads;
-    co.per_layer = 1;
+    hpcz_error err;
     hpcz_array lab = {0};
-    if (r->labels) {
-        if (hpcz_npy_load(r->labels, &lab, &err))
-            return cli_file_error(r->labels, &err);
+    if (labels) {
+        if (hpcz_npy_load(labels, &lab, &err))
+            return cli_file_error(labels, &err);
         if (lab.dtype != HPCZ_DTYPE_INT64 || lab.ndim != 1) {
             hpcz_array_release(&lab);
-            return cli_error("%s: labels must be a 1-D int64 array", r->labels);
+            return cli_error("%s: labels must be a 1-D int64 array", labels);
         }
-        co.labels = lab.data;
-        co.n_labels = (size_t)lab.numel;
+        o->labels = lab.data;
+        o->n_labels = (size_t)lab.numel;
     }
-    hpcz_compare_result *cr = NULL;
-    if (hpcz_compare(r->orig, first, r->data, &co, &cr, &err)) {
-        hpcz_array_release(&lab);
-        return cli_file_error(r->data, &err);
-    }
-    fb->evaluations = 1;
-    fb->one_eval = wall_s() - t0;
-    if (cli_gates_pass(r->gates, cr, NULL)) {
-        fb->satisfied = 1;
-        fb->seconds = wall_s() - t0;
-        hpcz_compare_result_free(cr);
-        hpcz_array_release(&lab);
-        return EXIT_OK;
-    }
-    /* ranking by the SQNR each layer loses locally: its input's SQNR minus its
-     * output's (a deep layer inherits the error of everything before it, so
-     * the plain per-layer SQNR would blame the last layers) */
-    size_t nl = cr->n_layers;
-    size_t *rank = calloc(nl + 1, sizeof *rank);
-    double *loss = calloc(nl + 1, sizeof *loss);
-    for (size_t i = 0; i < nl && rank && loss; i++) {
-        rank[i] = i;
-        const hpcz_value *v = hpcz_graph_find_value(r->orig->graph, cr->layers[i].name);
-        /* noise powers add: the noise this layer adds, relative to the signal */
-        double in_sq = inputs_sqnr(cr, v ? v->producer : NULL, 8);
-        double added = pow(10.0, -cr->layers[i].sqnr_db / 10.0) - pow(10.0, -in_sq / 10.0);
-        loss[i] = added > 0 ? added : 0;
-    }
-    for (size_t i = 0; i < nl && rank && loss; i++) /* insertion sort: stable, small n */
-        for (size_t j = i; j > 0 && loss[rank[j]] > loss[rank[j - 1]]; j--) {
-            size_t t = rank[j];
-            rank[j] = rank[j - 1];
-            rank[j - 1] = t;
-        }
-    keep_set all = {calloc(nl + 1, sizeof(char *)), 0};
-    const char **ops = calloc(nl + 1, sizeof *ops);
-    double *sq = calloc(nl + 1, sizeof *sq);
-    for (size_t ri = 0; ri < nl && all.names && rank && loss; ri++) {
-        size_t i = rank[ri];
-        if (!strcmp(cr->layers[i].what, "kept float"))
-            continue;
-        const hpcz_node *n = op_behind(first, cr->layers[i].matched);
-        if (!n || !n->name || !*n->name)
-            continue;
-        bool dup = false;
-        for (size_t k = 0; k < all.n; k++)
-            dup |= !strcmp(all.names[k], n->name);
-        if (dup)
-            continue;
-        ops[all.n] = n->op_type;
-        sq[all.n] = cr->layers[i].sqnr_db;
-        all.names[all.n++] = strdup(n->name);
-    }
-    free(rank);
-    free(loss);
-    hpcz_compare_result_free(cr);
-    co.per_layer = 0;
-    /* bisect the smallest k whose model passes */
-    size_t lo = 0, hi = all.n;
-    hpcz_model *best = NULL;
-    size_t best_k = 0;
-    double best_score = -INFINITY;
-    bool hi_known = false;
-    int rc = EXIT_OK;
-    /* layers returned to float keep int8 weights first; when even every
-     * layer so kept breaks the gates, their weights go back to float too */
-    fallback_req with_float = *r;
-    with_float.post = r->post_float;
-    const fallback_req *cur = r;
-    while (lo < hi || !hi_known) {
-        size_t k = hi_known ? lo + (hi - lo) / 2 : hi;
-        if (hi_known && k == lo)
-            k = lo + 1;
-        if (r->budget > 0 && wall_s() - t0 > r->budget) {
-            cli_warn("auto-fallback: --budget of %g s reached", r->budget);
-            break;
-        }
-        keep_set ks = {all.names, k};
-        hpcz_model *cand = requantize(cur, &ks, &err);
-        if (!cand) {
-            rc = cli_error("auto-fallback: %s", err.msg);
-            break;
-        }
-        hpcz_compare_result *res = NULL;
-        if (hpcz_compare(r->orig, cand, r->data, &co, &res, &err)) {
-            hpcz_model_free(cand);
-            rc = cli_file_error(r->data, &err);
-            break;
-        }
-        fb->evaluations++;
-        double score;
-        bool pass = cli_gates_pass(r->gates, res, &score);
-        hpcz_compare_result_free(res);
-        if (pass) {
-            hpcz_model_free(best);
-            best = cand;
-            best_k = k;
-            best_score = INFINITY;
-            hi = k;
-            hi_known = true;
-            fb->satisfied = 1;
-        } else {
-            if (!fb->satisfied && score > best_score) {
-                hpcz_model_free(best);
-                best = cand;
-                best_k = k;
-                best_score = score;
-            } else {
-                hpcz_model_free(cand);
-            }
-            if (!hi_known && cur == r && r->post_float) {
-                cur = &with_float;
-                fb->float_weights = 1;
-                continue;
-            }
-            if (!hi_known) {
-                hi_known = true; /* even all-float layers fail: nothing to bisect */
-                lo = hi;
-                break;
-            }
-            lo = k;
-        }
-        if (hi_known && hi - lo <= 1 && fb->satisfied)
-            break;
-    }
-    fb->seconds = wall_s() - t0;
-    if (best && best_k) {
-        fb->n_kept = best_k;
-        fb->kept = calloc(best_k, sizeof(char *));
-        fb->kept_op = calloc(best_k, sizeof(char *));
-        fb->kept_sqnr = calloc(best_k, sizeof(double));
-        for (size_t i = 0; i < best_k && fb->kept && fb->kept_op && fb->kept_sqnr; i++) {
-            fb->kept[i] = strdup(all.names[i]);
-            fb->kept_op[i] = strdup(ops[i]);
-            fb->kept_sqnr[i] = sq[i];
-        }
-    }
-    for (size_t i = 0; i < all.n; i++)
-        free(all.names[i]);
-    free(all.names);
-    free(ops);
-    free(sq);
+    hpcz_status st = hpcz_autofallback(o, first, better, fb, &err);
     hpcz_array_release(&lab);
-    if (rc) {
-        hpcz_model_free(best);
-        return rc;
-    }
-    *better = best;
+    o->labels = NULL;
+    if (st)
+        return cli_error("%s", err.msg);
+    if (fb->budget_reached)
+        cli_warn("auto-fallback: --budget of %g s reached", o->budget_s);
     return EXIT_OK;
 }
 
@@ -1034,7 +686,7 @@ int cmd_quantize(int argc, char **argv)
     ctx.log_user = &nt;
     hpcz_status st = HPCZ_OK;
     hpcz_model *orig = NULL;
-    fallback_info fb = {0};
+    hpcz_fallback_result fb = {0};
     hpcz_calib_table *table = NULL;
     int rc = EXIT_OK;
     uint8_t *bytes = NULL;
@@ -1116,10 +768,20 @@ int cmd_quantize(int argc, char **argv)
                 memmove(fq, fq + strlen("fold-bn,eliminate,"), strlen(fq + strlen("fold-bn,eliminate,")) + 1);
             pl_float = hpcz_pipeline_parse(fspec, &err);
         }
-        fallback_req req = {orig, orig_bytes, orig_len, !passes && fold, pl, table, data, labels,
-                            &gates, threads, budget, pl_float};
+        hpcz_fallback_opts fo = {.orig = orig,
+                                 .bytes = orig_bytes,
+                                 .len = orig_len,
+                                 .fold = !passes && fold,
+                                 .post = pl,
+                                 .post_float = pl_float,
+                                 .table = table,
+                                 .data = data,
+                                 .gates = gates.g,
+                                 .n_gates = gates.n,
+                                 .threads = threads,
+                                 .budget_s = budget};
         hpcz_model *better = NULL;
-        rc = run_fallback(&req, m, &better, &fb);
+        rc = run_fallback(&fo, labels, m, &better, &fb);
         hpcz_pipeline_free(pl_float);
         if (rc) {
             hpcz_pipeline_free(pl);
@@ -1294,7 +956,7 @@ int cmd_quantize(int argc, char **argv)
     }
 done:
 early:
-    fallback_info_release(&fb);
+    hpcz_fallback_result_release(&fb);
     hpcz_model_free(orig);
     free(orig_bytes);
     free(bytes);

@@ -1129,6 +1129,51 @@ typedef struct hpcz_sens_step {
 hpcz_status hpcz_sensitivity_plan(const hpcz_sensitivity *s, int64_t target_params, int64_t target_macs,
                                   char **pipeline, hpcz_sens_step **steps, size_t *n_steps, hpcz_error *err);
 
+/* Accuracy-aware quantization (lib/quant/autofallback.c). `first` is the
+ * model `post` made from the original (bytes: its ONNX serialization, after
+ * fold-bn,eliminate when fold). When the gates break on `first`, the layers
+ * adding the most noise are left float (keep_float) in as few as the gates
+ * need, found by bisection over models rebuilt from bytes with table; with
+ * post_float (kept layers' weights float too) tried when int8 weights of
+ * every kept layer are not enough. *better: that model (NULL when `first`
+ * already passes); without a passing model, the best one found. */
+typedef struct hpcz_fallback_opts {
+    hpcz_model *orig;
+    const uint8_t *bytes;
+    size_t len;
+    int fold;
+    hpcz_pipeline *post, *post_float;
+    const struct hpcz_calib_table *table;
+    const char *data;
+    const int64_t *labels;
+    size_t n_labels;
+    const hpcz_gate *gates;
+    size_t n_gates;
+    int threads;
+    double budget_s;      /* > 0: stop searching after this long */
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+    const volatile int *cancel;
+} hpcz_fallback_opts;
+typedef struct hpcz_fallback_result {
+    size_t n_kept;
+    char **kept, **kept_op; /* node names and op types left float, worst first */
+    double *kept_sqnr;      /* their output SQNR in `first` */
+    int evaluations;
+    double seconds, one_eval;
+    int satisfied, float_weights, budget_reached;
+} hpcz_fallback_result;
+hpcz_status hpcz_autofallback(const hpcz_fallback_opts *o, hpcz_model *first, hpcz_model **better,
+                              hpcz_fallback_result *res, hpcz_error *err);
+void hpcz_fallback_result_release(hpcz_fallback_result *res);
+/* Fails when *m's values turn NaN/Inf on data where the original's (bytes)
+ * stay finite; fp16: instead keeps the breaking nodes float32 and reruns pl
+ * on the original (up to 32 rounds; retry(msg) before each), replacing *m. */
+hpcz_status hpcz_repair_nonfinite(const uint8_t *orig_bytes, size_t orig_len, const char *data, int fp16,
+                                  int threads, hpcz_pipeline *pl, hpcz_pass_ctx *ctx,
+                                  void (*retry)(void *user, const char *msg), void *retry_user, hpcz_model **m,
+                                  hpcz_error *err);
+
 typedef struct hpcz_macs {
     uint64_t macs;      /* per sample */
     /* 1 when part of the count is an estimate: bodies of Loop/Scan/If

@@ -440,8 +440,15 @@ hpcz_status hpcz_pipeline_run(hpcz_pipeline *pl, hpcz_model *m, hpcz_pass_ctx *c
         hpcz_pass_ctx_init(&local);
         ctx = &local;
     }
+    /* passes may test err->status after a helper that only sets it on
+     * failure: it starts clear for each pass, whatever the caller's err held */
+    hpcz_error scratch;
+    if (!err)
+        err = &scratch;
     for (size_t i = 0; i < pl->n; i++) {
         const hpcz_pass_args *a = &pl->steps[i];
+        err->status = HPCZ_OK;
+        err->msg[0] = 0;
         hpcz_status st = a->pass->run(m, a, ctx, err);
         if (st) {
             char pre[160];
