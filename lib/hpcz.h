@@ -977,6 +977,10 @@ hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_erro
  * number of samples: statistics are histograms of fixed size. */
 hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts *o,
                            hpcz_calib_table **out, hpcz_error *err);
+/* The same on a data set spec (see hpcz_dataset_open), max_samples 0 = all;
+ * o may be NULL (min/max, 8 bits). */
+hpcz_status hpcz_calibrate_data(hpcz_model *m, const char *data, size_t max_samples, const hpcz_calib_opts *o,
+                                hpcz_calib_table **out, hpcz_error *err);
 const hpcz_calib_range *hpcz_calib_find(const hpcz_calib_table *t, const char *name);
 /* JSON schema "hpcz.calibration" version 1 (docs/json.md). */
 hpcz_status hpcz_calib_table_save(const hpcz_calib_table *t, const char *path, hpcz_error *err);
@@ -1035,7 +1039,7 @@ typedef struct hpcz_compare_result {
 /* Runs A and B on the same samples of `data` (a hpcz_dataset spec) and
  * measures how B's outputs (and, with per_layer, intermediate tensors matched
  * by name, following QDQ pairs) differ from A's. The models must take the
- * same inputs (B may take float16 where A takes float32). */
+ * same inputs (B may take float16 where A takes float32). o may be NULL. */
 hpcz_status hpcz_compare(hpcz_model *a, hpcz_model *b, const char *data, const hpcz_compare_opts *o,
                          hpcz_compare_result **out, hpcz_error *err);
 void hpcz_compare_result_free(hpcz_compare_result *r);

@@ -659,7 +659,13 @@ hpcz_model *hpcz_hpcz_load(const char *path, const hpcz_load_opts *opts, hpcz_er
 
 hpcz_model *hpcz_model_load(const char *path, const hpcz_load_opts *opts, hpcz_error *err)
 {
-    return load_path(path, opts, 1, err);
+    hpcz_model *m = load_path(path, opts, 1, err);
+    /* the message names the file, as every bad-input error does */
+    const char *shown = strcmp(path, "-") ? path : "<stdin>";
+    size_t l = strlen(shown);
+    if (!m && err && !(strncmp(err->msg, shown, l) == 0 && err->msg[l] == ':'))
+        hpcz_error_prefix(err, shown);
+    return m;
 }
 
 /* ------------------------------------------------------------ introspection */

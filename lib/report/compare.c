@@ -374,6 +374,9 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
                          hpcz_compare_result **out, hpcz_error *err)
 {
     hpcz_status st = HPCZ_OK;
+    hpcz_compare_opts dflt = {0};
+    if (!o)
+        o = &dflt;
     lctx lc = {0};
     hpcz_plan_opts pa = {0}, pb = {0};
     pa.threads = pb.threads = o->threads;
