@@ -228,11 +228,26 @@ static int tally_graph(hpcz_graph *g, void *ctx)
     tally *t = ctx;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
-        if (!hpcz_list_contains(t->op_types, n->op_type) || n->n_inputs < 2 || !n->inputs[1])
+        /* MatMulNBits is a quantized MatMul (--int4-format matmulnbits) */
+        const char *op = strcmp(n->op_type, "MatMulNBits") ? n->op_type : "MatMul";
+        if (!hpcz_list_contains(t->op_types, op) || n->n_inputs < 2 || !n->inputs[1])
             continue;
         const hpcz_value *w = n->inputs[1];
         bool q;
-        if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger"))
+        if (!strcmp(n->op_type, "Gather")) {
+            /* embedding tables only: a Gather over computed data has no weight */
+            const hpcz_value *d = n->inputs[0];
+            const hpcz_attr *cv = d && d->producer && !strcmp(d->producer->op_type, "Constant")
+                                      ? hpcz_node_attr(d->producer, "value") : NULL;
+            const hpcz_tensor *tab = !d ? NULL : d->init ? d->init : cv ? cv->t : NULL;
+            bool fl = tab && (tab->dtype == HPCZ_DTYPE_FLOAT || tab->dtype == HPCZ_DTYPE_FLOAT16);
+            /* int64 constants are shape arithmetic; one value per row, the
+             * row scales of a quantized table */
+            if (!tab || (!fl && hpcz_dtype_bits(tab->dtype) > 8) || tab->ndim < 1 || tab->numel == tab->dims[0])
+                continue;
+            q = !fl;
+        } else if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger") ||
+                   op != n->op_type)
             q = true;
         else if (t->fp16)
             q = w->dtype == HPCZ_DTYPE_FLOAT16;
@@ -240,11 +255,11 @@ static int tally_graph(hpcz_graph *g, void *ctx)
             q = w->producer && !strcmp(w->producer->op_type, "DequantizeLinear");
         op_tally *e = NULL;
         for (size_t k = 0; k < t->n && !e; k++)
-            if (!strcmp(t->t[k].op, n->op_type))
+            if (!strcmp(t->t[k].op, op))
                 e = &t->t[k];
         if (!e && t->n < 32) {
             e = &t->t[t->n++];
-            e->op = n->op_type;
+            e->op = op;
             e->quantized = e->kept = 0;
         }
         if (e) {
@@ -956,10 +971,8 @@ int cmd_quantize(int argc, char **argv)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
         else if (is_dynamic)
-            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s%s%s%s}",
-                     per_channel ? "true" : "false", weight_dtype, reduce_range ? "true" : "false",
-                     include ? ",include=" : "",
-                     include ? include : "", exclude ? ",exclude=" : "", exclude ? exclude : "");
+            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s}",
+                     per_channel ? "true" : "false", weight_dtype, reduce_range ? "true" : "false", filt);
         else if (is_static)
             snprintf(q, sizeof q,
                      "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
@@ -1161,7 +1174,9 @@ int cmd_quantize(int argc, char **argv)
                 out_bytes = (size_t)ost.st_size; /* the container, not the ONNX form */
         }
     }
-    tally t = {.op_types = op_types ? op_types : is_dynamic ? "MatMul,Gemm,MatMulInteger" : "Conv,ConvTranspose,Gemm,MatMul",
+    tally t = {.op_types = op_types ? op_types
+                           : is_dynamic ? "MatMul,Gemm,MatMulInteger,Gather"
+                                        : "Conv,ConvTranspose,Gemm,MatMul,Gather",
                .fp16 = fp16};
     hpcz_model_foreach_graph(m, tally_graph, &t);
     if (dry_run) {

@@ -50,6 +50,14 @@ bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n);
 bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type);
 void hpcz_filter_release(hpcz_node_filter *f);
 
+/* ---- embedding tables (lib/passes/quantize_gather.c): every Gather that f
+ * selects, on axis 0 of a constant float table (at least min_size elements)
+ * with integer indices, reads an int8 table with a scale per row (rounding
+ * range min/max, or the squared-error clipping with mse). Nothing when f
+ * leaves Gather out. Tables other nodes read too stay float. */
+hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64_t min_size, bool mse,
+                                 hpcz_pass_ctx *ctx, hpcz_error *err);
+
 /* ---- opset upgrade (lib/passes/opset.c): rewrites every ai.onnx node whose
  * schema changed between the model's opset and `target`, then sets the
  * import. Fails (changing nothing) on ops it cannot convert. */

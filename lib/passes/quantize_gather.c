@@ -1,0 +1,222 @@
+/*
+ * quantize_gather.c - embedding tables: a Gather over a constant float table
+ * with integer indices becomes
+ *
+ *     Gather(int8 table, ids) -> Cast(float) -> Mul(Gather(row scales, ids))
+ *
+ * int8, symmetric, one scale per row (the table's axis 0, the axis Gather
+ * reads): only the gathered rows are widened, never the whole table (a
+ * DequantizeLinear of a 30522 x 384 table costs more than the encoder it
+ * feeds). ONNX Runtime and hpcz run it with plain ops. Called by every
+ * quantization pass that quantizes weights, for the Gather nodes its filter
+ * selects.
+ */
+#include "passes.h"
+#include "qmath.h"
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct gq {
+    const hpcz_node_filter *f;
+    int64_t min_size;
+    bool mse;
+    hpcz_pass_ctx *ctx;
+    hpcz_error *err;
+    hpcz_status st;
+    size_t tables, kept;
+    uint64_t before, after;
+} gq;
+
+static bool int_indices(const hpcz_value *v)
+{
+    return v && (v->dtype == HPCZ_DTYPE_INT64 || v->dtype == HPCZ_DTYPE_INT32);
+}
+
+/* A Gather on axis 0 of a constant float table of rank >= 2, integer indices. */
+static bool table_gather(const hpcz_node *n)
+{
+    if (strcmp(n->op_type, "Gather") || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")))
+        return false;
+    if (n->n_inputs != 2 || !n->inputs[0] || !int_indices(n->inputs[1]) || n->n_outputs != 1 ||
+        !n->outputs[0])
+        return false;
+    hpcz_tensor *t = hpcz_value_const(n->inputs[0]);
+    if (!t || t->dtype != HPCZ_DTYPE_FLOAT || t->ndim < 2)
+        return false;
+    int64_t axis = hpcz_node_attr_int(n, "axis", 0);
+    return axis == 0 || axis == -t->ndim;
+}
+
+static hpcz_value *out_value(hpcz_graph *g, hpcz_node *n, const char *base, const char *suffix, int dtype)
+{
+    hpcz_value *v = hpcz_graph_value(g, hpcz_unique_name(g, base, suffix));
+    if (v) {
+        v->dtype = dtype;
+        hpcz_node_set_output(n, 0, v);
+    }
+    return v;
+}
+
+/* The int8 table and its row scales, as initializers of g. */
+static hpcz_status quantize_table(gq *q, hpcz_graph *g, hpcz_value *tv, hpcz_value **qv, hpcz_value **sv)
+{
+    hpcz_tensor *t = hpcz_value_const(tv);
+    const float *x = hpcz_tensor_data(t, q->err);
+    if (!x)
+        return q->err->status;
+    int64_t rows = t->dims[0], len = t->numel / (rows > 0 ? rows : 1);
+    int64_t sdims[HPCZ_MAX_RANK];
+    sdims[0] = rows;
+    for (int i = 1; i < t->ndim; i++)
+        sdims[i] = 1;
+    hpcz_model *m = g->model;
+    hpcz_tensor *qt = hpcz_tensor_new(m, hpcz_unique_name(g, tv->name, "quantized"), HPCZ_DTYPE_INT8, t->ndim, t->dims);
+    hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, tv->name, "scale"), HPCZ_DTYPE_FLOAT, t->ndim, sdims);
+    int *qrow = malloc((size_t)(len > 0 ? len : 1) * sizeof *qrow);
+    if (!qt || !st || !qrow || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(st)) {
+        free(qrow);
+        return hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t k = 0; k < t->numel; k++)
+        if (!isfinite(x[k])) {
+            free(qrow);
+            return hpcz_fail(q->err, HPCZ_ERR_INVALID,
+                             "embedding table '%s' holds NaN or Inf (first at element %lld): it cannot "
+                             "be quantized; fix the model or leave its Gather out with --exclude",
+                             tv->name, (long long)k);
+        }
+    hpcz_qrange r = hpcz_qrange_of(HPCZ_DTYPE_INT8, 1, 0);
+    int8_t *qd = qt->data;
+    float *sd = st->data;
+    for (int64_t i = 0; i < rows; i++) {
+        float s;
+        int z;
+        hpcz_choose_qparams(x + i * len, (size_t)len, 1, r, 1, q->mse, &s, &z);
+        hpcz_quantize_span(x + i * len, (size_t)len, 1, s, 0, r, qrow);
+        sd[i] = s;
+        for (int64_t k = 0; k < len; k++)
+            qd[i * len + k] = (int8_t)qrow[k];
+    }
+    free(qrow);
+    *qv = hpcz_add_init_value(g, qt, q->err);
+    *sv = *qv ? hpcz_add_init_value(g, st, q->err) : NULL;
+    if (!*sv)
+        return q->err->status;
+    uint64_t before = hpcz_dtype_nbytes(HPCZ_DTYPE_FLOAT, t->numel);
+    uint64_t after = (uint64_t)t->numel + 4 * (uint64_t)rows;
+    q->tables++;
+    q->before += before;
+    q->after += after;
+    hpcz_pass_note(q->ctx, "quantize", "%s: float [%lld x %lld] %llu B -> int8 per row (Gather), %llu B "
+                   "(%.2f bits/weight)", tv->name, (long long)rows, (long long)len,
+                   (unsigned long long)before, (unsigned long long)after,
+                   8.0 * (double)after / (double)(t->numel ? t->numel : 1));
+    return HPCZ_OK;
+}
+
+/* n reads the quantized table: Gather(q, ids) -> Cast -> Mul(Gather(s, ids)). */
+static hpcz_status rewrite_gather(gq *q, hpcz_graph *g, hpcz_node *n, hpcz_value *qv, hpcz_value *sv)
+{
+    const char *base = n->name && *n->name ? n->name : n->outputs[0]->name;
+    hpcz_value *ids = n->inputs[1], *y = n->outputs[0];
+    hpcz_node *gq8 = hpcz_graph_add_node(g, "Gather", hpcz_unique_name(g, base, "int8"), 2, 1);
+    hpcz_node *gs = gq8 ? hpcz_graph_add_node(g, "Gather", hpcz_unique_name(g, base, "scale"), 2, 1) : NULL;
+    hpcz_node *cast = gs ? hpcz_graph_add_node(g, "Cast", hpcz_unique_name(g, base, "Cast"), 1, 1) : NULL;
+    hpcz_node *mul = cast ? hpcz_graph_add_node(g, "Mul", hpcz_unique_name(g, base, "rescale"), 2, 1) : NULL;
+    hpcz_attr *to = mul ? hpcz_node_add_attr(cast, "to", HPCZ_ATTR_INT) : NULL;
+    if (!to)
+        return hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+    to->i = HPCZ_DTYPE_FLOAT;
+    gq8->inputs[0] = qv;
+    gq8->inputs[1] = ids;
+    gs->inputs[0] = sv;
+    gs->inputs[1] = ids;
+    hpcz_value *rows = out_value(g, gq8, base, "int8_rows", HPCZ_DTYPE_INT8);
+    hpcz_value *scales = out_value(g, gs, base, "row_scales", HPCZ_DTYPE_FLOAT);
+    cast->inputs[0] = rows;
+    hpcz_value *wide = out_value(g, cast, base, "float_rows", HPCZ_DTYPE_FLOAT);
+    if (!rows || !scales || !wide)
+        return hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+    mul->inputs[0] = wide;
+    mul->inputs[1] = scales;
+    hpcz_node_set_output(mul, 0, y);
+    n->aux = -1;
+    return HPCZ_OK;
+}
+
+static int visit(hpcz_graph *g, void *ctx)
+{
+    gq *q = ctx;
+    hpcz_graph *top = g;
+    while (top->parent)
+        top = top->parent;
+    size_t n0 = g->n_nodes;
+    bool changed = false;
+    hpcz_ptrset shared = {0}; /* tables other nodes read too */
+    for (size_t i = 0; i < n0 && !q->st; i++) {
+        hpcz_node *n = g->nodes[i];
+        if (n->aux == -1 || !table_gather(n) || !hpcz_filter_match(q->f, n))
+            continue;
+        hpcz_value *tv = n->inputs[0];
+        hpcz_tensor *t = hpcz_value_const(tv);
+        if (hpcz_ptrset_has(&shared, tv))
+            continue;
+        if (q->ctx && q->ctx->keep_float && q->ctx->keep_float(q->ctx->keep_float_user, n)) {
+            q->kept++;
+            continue;
+        }
+        if (t->numel < q->min_size) {
+            q->kept++;
+            continue;
+        }
+        /* every reader of the table must be a selected Gather of this graph:
+         * a table a MatMul also reads (tied embeddings) stays with that */
+        size_t mine = 0;
+        for (size_t k = i; k < n0; k++) {
+            hpcz_node *o = g->nodes[k];
+            if (o->aux != -1 && o->n_inputs && o->inputs[0] == tv && table_gather(o) && hpcz_filter_match(q->f, o))
+                mine++;
+        }
+        if (tv->is_output || mine != hpcz_graph_count_uses(top, tv)) {
+            q->kept++;
+            hpcz_pass_note(q->ctx, "quantize", "%s: kept float (read by other nodes than Gather)", tv->name);
+            if (hpcz_ptrset_add(&shared, tv) < 0)
+                q->st = hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+            continue;
+        }
+        hpcz_value *qv, *sv;
+        if ((q->st = quantize_table(q, g, tv, &qv, &sv)))
+            break;
+        for (size_t k = i; k < n0 && !q->st; k++) {
+            hpcz_node *o = g->nodes[k];
+            if (o->aux != -1 && o->n_inputs && o->inputs[0] == tv && table_gather(o))
+                q->st = rewrite_gather(q, g, o, qv, sv);
+        }
+        changed = true;
+    }
+    hpcz_ptrset_free(&shared);
+    if (changed && !q->st) {
+        hpcz_graph_sweep(g);
+        hpcz_drop_unused_inits(g);
+        q->st = hpcz_graph_toposort(g, q->err);
+    }
+    return q->st != HPCZ_OK;
+}
+
+hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64_t min_size, bool mse,
+                                 hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    if (!hpcz_filter_op_allowed(f, "Gather"))
+        return HPCZ_OK;
+    hpcz_model_infer_dtypes(m);
+    gq q = {f, min_size, mse, ctx, err, HPCZ_OK, 0, 0, 0, 0};
+    hpcz_model_foreach_graph(m, visit, &q);
+    if (q.st)
+        return q.st;
+    if (q.tables || q.kept)
+        hpcz_pass_note(ctx, "quantize", "%zu embedding table%s quantized to int8 per row (%.1f KiB -> "
+                       "%.1f KiB), %zu kept float", q.tables, q.tables == 1 ? "" : "s",
+                       (double)q.before / 1024.0, (double)q.after / 1024.0, q.kept);
+    return HPCZ_OK;
+}
