@@ -48,6 +48,7 @@ enum {
     OPT_BUDGET,
     OPT_ALGO,
     OPT_JSON_FILE,
+    OPT_INT4_FORMAT,
     OPT_FORCE = 'f',
 };
 
@@ -89,6 +90,10 @@ static const cli_opt opts[] = {
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)",
      "int8|int4|fp16"},
+    {"int4-format", OPT_INT4_FORMAT, required_argument, "FORM",
+     "int4: qdq (default: int4 weights behind opset-21 DequantizeLinear) or matmulnbits (MatMul "
+     "nodes become com.microsoft::MatMulNBits, ONNX Runtime's 4-bit kernel; Gemm and Conv stay QDQ)",
+     "qdq|matmulnbits"},
     {"per-channel", OPT_PER_CHANNEL, no_argument, NULL, "one int8 scale per output channel (default)"},
     {"per-tensor", OPT_PER_TENSOR, no_argument, NULL, "one int8 scale per weight tensor"},
     {"symmetric", OPT_SYMMETRIC, no_argument, NULL,
@@ -111,7 +116,9 @@ static const cli_opt opts[] = {
      "weight range: mse (default: the clipping with least squared error) or minmax",
      "mse|minmax"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
-     "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul)"},
+     "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul,Gather; dynamic: "
+     "MatMul,Gemm,Gather). Gather: embedding tables (constant table, integer indices) in int8 "
+     "with a scale per row, in every mode"},
     {"include", OPT_INCLUDE, required_argument, "REGEX",
      "only nodes whose name or op type matches (POSIX extended regex)"},
     {"exclude", OPT_EXCLUDE, required_argument, "REGEX", "skip nodes whose name or op type matches"},
@@ -684,6 +691,7 @@ int cmd_quantize(int argc, char **argv)
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
     const char *algo = NULL; /* weight-only: gptq with --calib, else rtn */
+    const char *int4_format = NULL; /* int4: qdq (default) or matmulnbits */
     double budget = 0;
     cli_gates gates;
     cli_gates_init(&gates);
@@ -701,6 +709,9 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_DTYPE:
             dtype = optarg;
+            break;
+        case OPT_INT4_FORMAT:
+            int4_format = optarg;
             break;
         case OPT_PER_CHANNEL:
             per_channel = 1;
@@ -895,6 +906,14 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&cmd_quantize_info, "--block-size is for weight-only int8 and int4");
     if (!block && int4)
         block = 32;
+    if (int4_format && strcmp(int4_format, "qdq") && strcmp(int4_format, "matmulnbits"))
+        return cli_usage_error(&cmd_quantize_info, "--int4-format: '%s' is not qdq or matmulnbits", int4_format);
+    if (int4_format && (!int4 || is_static || is_dynamic))
+        return cli_usage_error(&cmd_quantize_info, "--int4-format is for --dtype int4 (weight-only)");
+    if (int4_format && passes)
+        return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
+                               "to the pipeline instead");
+    int nbits = int4_format && !strcmp(int4_format, "matmulnbits");
     /* dynamic: uint8 weights with a zero point per column by default (ONNX
      * Runtime runs them with u8*u8 kernels, which do not saturate) */
     if (!weight_dtype)
@@ -991,7 +1010,8 @@ int cmd_quantize(int argc, char **argv)
                      symmetric == 0 || !strcmp(weight_dtype, "uint8") ? "false" : "true",
                      reduce_range ? "true" : "false", blk, clip, filt);
         }
-        snprintf(spec, sizeof spec, "%s%s,dce", fold ? "fold-bn,eliminate," : "", q);
+        snprintf(spec, sizeof spec, "%s%s%s,dce", fold ? "fold-bn,eliminate," : "", q,
+                 nbits ? ",int4-matmulnbits" : "");
     }
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
