@@ -59,6 +59,21 @@ static int64_t count_zeros(hpcz_tensor *t, hpcz_error *err)
     return z;
 }
 
+/* Bits per code of t when a com.microsoft::MatMulNBits of g reads it as its
+ * packed weight B (uint8 bytes holding 8 / bits codes each), else 0. */
+static int packed_bits(const hpcz_graph *g, const hpcz_tensor *t)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        if (n->domain && !strcmp(n->domain, "com.microsoft") && !strcmp(n->op_type, "MatMulNBits") &&
+            n->n_inputs > 1 && n->inputs[1] && n->inputs[1]->init == t && t->dtype == HPCZ_DTYPE_UINT8) {
+            int64_t b = hpcz_node_attr_int(n, "bits", 4);
+            return b == 2 || b == 4 ? (int)b : 0;
+        }
+    }
+    return 0;
+}
+
 static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char *source,
                        const hpcz_graph *g)
 {
@@ -75,13 +90,17 @@ static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char 
     w->bytes = hpcz_dtype_nbytes(t->dtype, t->numel);
     hpcz_error e2;
     w->zeros = c->sizes_only ? -1 : count_zeros(t, &e2);
-    s->params += (uint64_t)t->numel;
+    /* MatMulNBits' B: 8 / bits weights per byte, counted as 4- (2-) bit weights */
+    int bits = source[0] == 'i' ? packed_bits(g, t) : 0;
+    int dtype = bits == 4 ? HPCZ_DTYPE_UINT4 : t->dtype;
+    uint64_t params = (uint64_t)t->numel * (bits ? 8 / (unsigned)bits : 1);
+    s->params += params;
     s->param_bytes += w->bytes;
     if (w->zeros > 0)
         s->zeros += w->zeros;
     hpcz_dtype_stat *ds = NULL;
     for (size_t i = 0; i < s->n_dtypes; i++)
-        if (s->dtypes[i].dtype == t->dtype)
+        if (s->dtypes[i].dtype == dtype)
             ds = &s->dtypes[i];
     if (!ds) {
         if (!hpcz_grow((void **)&s->dtypes, &c->cap_dtypes, s->n_dtypes + 1, sizeof *s->dtypes)) {
@@ -90,10 +109,10 @@ static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char 
         }
         ds = &s->dtypes[s->n_dtypes++];
         memset(ds, 0, sizeof *ds);
-        ds->dtype = t->dtype;
+        ds->dtype = dtype;
     }
     ds->tensors++;
-    ds->params += (uint64_t)t->numel;
+    ds->params += params;
     ds->bytes += w->bytes;
 }
 

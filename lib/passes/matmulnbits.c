@@ -18,6 +18,8 @@
 #include "passes.h"
 #include "qmath.h"
 
+#include <stdio.h>
+
 /* The int4 DequantizeLinear behind v, in the layout MatMulNBits can take:
  * [K, N] codes, scales (and zero points) [ceil(K / block), N], axis 0. */
 typedef struct nb_src {
@@ -104,7 +106,12 @@ static hpcz_status pack(hpcz_graph *g, const char *base, const nb_src *s, hpcz_v
 static hpcz_status to_nbits(nb_pass *p, hpcz_graph *g, hpcz_node *n, const nb_src *s)
 {
     hpcz_error *err = p->err;
-    const char *wname = n->inputs[1]->name;
+    /* named after the float weight: "W_dequantized" -> "W_B", "W_scales" */
+    char wname[512];
+    snprintf(wname, sizeof wname, "%s", n->inputs[1]->name);
+    size_t wl = strlen(wname), sl = strlen("_dequantized");
+    if (wl > sl && !strcmp(wname + wl - sl, "_dequantized"))
+        wname[wl - sl] = 0;
     hpcz_value *bv, *sv, *zv;
     hpcz_status st = pack(g, wname, s, &bv, &sv, &zv, err);
     if (st)
