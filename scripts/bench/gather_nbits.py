@@ -54,6 +54,8 @@ def hpcz_variants(hpcz, src, calib, out):
 
 
 def ort_variants(src, out):
+    import logging
+    logging.disable(logging.INFO)  # the quantizers log every node
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     paths = {}
