@@ -17,6 +17,8 @@
      tensor-dq  Gather(uint8 table) -> DequantizeLinear (per tensor)   [ORT quantize_dynamic]
      table-dq   DequantizeLinear(int8 table, row scales) -> Gather     [the whole table per run]
      gbq8       com.microsoft::GatherBlockQuantized, uint8, bits 8, block 128
+     gbq4       com.microsoft::GatherBlockQuantized, packed uint8, bits 4, block 32
+   (the errors of the 4-bit form are 4-bit errors: not comparable)
 """
 import argparse
 import os
@@ -94,6 +96,11 @@ def gather_models(table):
     bs = (np.abs(table.reshape(V, D // blk, blk)).max(axis=2) / 127).astype(np.float32)
     bs[bs == 0] = 1
     gq = (np.clip(np.rint(table.reshape(V, D // blk, blk) / bs[:, :, None]), -127, 127) + 128).astype(np.uint8)
+    b4 = 32  # 4-bit, block 32, asymmetric-free (zero point 8)
+    s4 = (np.abs(table.reshape(V, D // b4, b4)).max(axis=2) / 7).astype(np.float32)
+    s4[s4 == 0] = 1
+    c4 = (np.clip(np.rint(table.reshape(V, D // b4, b4) / s4[:, :, None]), -7, 7) + 8).astype(np.uint8).reshape(V, D)
+    p4 = (c4[:, 0::2] | (c4[:, 1::2] << 4)).astype(np.uint8)
     init = numpy_helper.from_array
     forms = {
         "float": ([helper.make_node("Gather", ["T", "ids"], ["y"])], [init(table, "T")]),
@@ -111,6 +118,9 @@ def gather_models(table):
         "gbq8": ([helper.make_node("GatherBlockQuantized", ["Q", "ids", "S"], ["y"], domain="com.microsoft",
                                    bits=8, block_size=blk, gather_axis=0, quantize_axis=1)],
                  [init(gq.reshape(V, D), "Q"), init(bs, "S")]),
+        "gbq4": ([helper.make_node("GatherBlockQuantized", ["Q", "ids", "S"], ["y"], domain="com.microsoft",
+                                   bits=4, block_size=b4, gather_axis=0, quantize_axis=1)],
+                 [init(p4, "Q"), init(s4, "S")]),
     }
     models = {}
     for name, (nodes, inits) in forms.items():
