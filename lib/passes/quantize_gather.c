@@ -108,8 +108,14 @@ static hpcz_status quantize_table(gq *q, hpcz_graph *g, hpcz_value *tv, hpcz_val
     q->tables++;
     q->before += before;
     q->after += after;
-    hpcz_pass_note(q->ctx, "quantize", "%s: float [%lld x %lld] %llu B -> int8 per row (Gather), %llu B "
-                   "(%.2f bits/weight)", tv->name, (long long)rows, (long long)len,
+    char shape[128];
+    size_t k = (size_t)snprintf(shape, sizeof shape, "[");
+    for (int i = 0; i < t->ndim && k < sizeof shape; i++)
+        k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+    if (k < sizeof shape)
+        snprintf(shape + k, sizeof shape - k, "]");
+    hpcz_pass_note(q->ctx, "quantize", "%s: float %s %llu B -> int8 per row (Gather), %llu B "
+                   "(%.2f bits/weight)", tv->name, shape,
                    (unsigned long long)before, (unsigned long long)after,
                    8.0 * (double)after / (double)(t->numel ? t->numel : 1));
     return HPCZ_OK;
