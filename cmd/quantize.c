@@ -235,13 +235,16 @@ static int tally_graph(hpcz_graph *g, void *ctx)
     tally *t = ctx;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
-        /* MatMulNBits is a quantized MatMul (--int4-format matmulnbits) */
-        const char *op = strcmp(n->op_type, "MatMulNBits") ? n->op_type : "MatMul";
+        /* MatMulNBits is a quantized MatMul (--int4-format matmulnbits),
+         * GatherBlockQuantized an int4 embedding table */
+        const char *op = !strcmp(n->op_type, "MatMulNBits")            ? "MatMul"
+                         : !strcmp(n->op_type, "GatherBlockQuantized") ? "Gather"
+                                                                       : n->op_type;
         if (!hpcz_list_contains(t->op_types, op) || n->n_inputs < 2 || !n->inputs[1])
             continue;
         const hpcz_value *w = n->inputs[1];
         bool q;
-        if (!strcmp(n->op_type, "Gather")) {
+        if (!strcmp(n->op_type, "Gather") && op == n->op_type) {
             /* embedding tables only: a Gather over computed data has no weight */
             const hpcz_value *d = n->inputs[0];
             const hpcz_attr *cv = d && d->producer && !strcmp(d->producer->op_type, "Constant")

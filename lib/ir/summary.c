@@ -60,13 +60,15 @@ static int64_t count_zeros(hpcz_tensor *t, hpcz_error *err)
 }
 
 /* Bits per code of t when a com.microsoft::MatMulNBits of g reads it as its
- * packed weight B (uint8 bytes holding 8 / bits codes each), else 0. */
+ * packed weight B, or a GatherBlockQuantized as its table (uint8 bytes
+ * holding 8 / bits codes each), else 0. */
 static int packed_bits(const hpcz_graph *g, const hpcz_tensor *t)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
-        if (n->domain && !strcmp(n->domain, "com.microsoft") && !strcmp(n->op_type, "MatMulNBits") &&
-            n->n_inputs > 1 && n->inputs[1] && n->inputs[1]->init == t && t->dtype == HPCZ_DTYPE_UINT8) {
+        size_t w = !strcmp(n->op_type, "MatMulNBits") ? 1 : !strcmp(n->op_type, "GatherBlockQuantized") ? 0 : 9;
+        if (n->domain && !strcmp(n->domain, "com.microsoft") && w < n->n_inputs &&
+            n->inputs[w] && n->inputs[w]->init == t && t->dtype == HPCZ_DTYPE_UINT8) {
             int64_t b = hpcz_node_attr_int(n, "bits", 4);
             return b == 2 || b == 4 ? (int)b : 0;
         }

@@ -180,23 +180,6 @@ static int visit(hpcz_graph *g, void *ctx)
     return p->st != HPCZ_OK;
 }
 
-/* Imports com.microsoft (version 1) unless the model does. */
-static hpcz_status import_ms(hpcz_model *m, hpcz_error *err)
-{
-    if (hpcz_model_opset(m, "com.microsoft"))
-        return HPCZ_OK;
-    hpcz_opset *no = hpcz_model_alloc(m, (m->n_opsets + 1) * sizeof *no);
-    if (!no)
-        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    if (m->n_opsets)
-        memcpy(no, m->opsets, m->n_opsets * sizeof *no);
-    no[m->n_opsets].domain = "com.microsoft";
-    no[m->n_opsets].version = 1;
-    m->opsets = no;
-    m->n_opsets++;
-    return HPCZ_OK;
-}
-
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     (void)a;
@@ -205,7 +188,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     hpcz_model_foreach_graph(m, visit, &p);
     if (p.st)
         return p.st;
-    if (p.done && (p.st = import_ms(m, err)))
+    if (p.done && (p.st = hpcz_import_opset(m, "com.microsoft", 1, err)))
         return p.st;
     hpcz_pass_note(ctx, "quantize", "%zu MatMul node%s with int4 weights to com.microsoft::MatMulNBits", p.done,
                    p.done == 1 ? "" : "s");

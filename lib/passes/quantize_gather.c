@@ -20,11 +20,12 @@
 typedef struct gq {
     const hpcz_node_filter *f;
     int64_t min_size;
+    int64_t block4;     /* > 0: int4 blocks of this length (GatherBlockQuantized) */
     bool mse;
     hpcz_pass_ctx *ctx;
     hpcz_error *err;
     hpcz_status st;
-    size_t tables, kept;
+    size_t tables, kept, tables4;
     uint64_t before, after;
 } gq;
 
@@ -151,6 +152,90 @@ static hpcz_status rewrite_gather(gq *q, hpcz_graph *g, hpcz_node *n, hpcz_value
     return HPCZ_OK;
 }
 
+/* 4-bit: symmetric int4 codes + 8 in blocks of q->block4 along the row, two
+ * per byte (low nibble first), scales [V, D / block]: the data and scales of
+ * com.microsoft::GatherBlockQuantized (bits 4, default zero point 8). */
+static hpcz_status quantize_table4(gq *q, hpcz_graph *g, hpcz_value *tv, hpcz_value **qv, hpcz_value **sv)
+{
+    hpcz_tensor *t = hpcz_value_const(tv);
+    const float *x = hpcz_tensor_data(t, q->err);
+    if (!x)
+        return q->err->status;
+    int64_t V = t->dims[0], D = t->dims[1], bs = q->block4, nblk = D / bs;
+    int64_t qdims[2] = {V, D / 2}, sdims[2] = {V, nblk};
+    hpcz_model *m = g->model;
+    hpcz_tensor *qt = hpcz_tensor_new(m, hpcz_unique_name(g, tv->name, "quantized"), HPCZ_DTYPE_UINT8, 2, qdims);
+    hpcz_tensor *st = hpcz_tensor_new(m, hpcz_unique_name(g, tv->name, "scale"), HPCZ_DTYPE_FLOAT, 2, sdims);
+    int *qb = malloc((size_t)bs * sizeof *qb);
+    if (!qt || !st || !qb || !hpcz_tensor_alloc(qt) || !hpcz_tensor_alloc(st)) {
+        free(qb);
+        return hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t k = 0; k < t->numel; k++)
+        if (!isfinite(x[k])) {
+            free(qb);
+            return hpcz_fail(q->err, HPCZ_ERR_INVALID,
+                             "embedding table '%s' holds NaN or Inf (first at element %lld): it cannot "
+                             "be quantized; fix the model or leave its Gather out with --exclude",
+                             tv->name, (long long)k);
+        }
+    hpcz_qrange r = hpcz_qrange_of(HPCZ_DTYPE_INT4, 1, 0);
+    uint8_t *qd = qt->data;
+    float *sd = st->data;
+    for (int64_t i = 0; i < V; i++)
+        for (int64_t b = 0; b < nblk; b++) {
+            const float *blk = x + i * D + b * bs;
+            float s;
+            int z;
+            hpcz_choose_qparams(blk, (size_t)bs, 1, r, 1, q->mse, &s, &z);
+            hpcz_quantize_span(blk, (size_t)bs, 1, s, 0, r, qb);
+            sd[i * nblk + b] = s;
+            for (int64_t e = 0; e < bs; e++) {
+                int64_t k = i * D + b * bs + e;
+                qd[k / 2] |= (uint8_t)((qb[e] + 8) << (4 * (k & 1)));
+            }
+        }
+    free(qb);
+    *qv = hpcz_add_init_value(g, qt, q->err);
+    *sv = *qv ? hpcz_add_init_value(g, st, q->err) : NULL;
+    if (!*sv)
+        return q->err->status;
+    uint64_t before = hpcz_dtype_nbytes(HPCZ_DTYPE_FLOAT, t->numel);
+    uint64_t after = (uint64_t)qt->numel + 4 * (uint64_t)st->numel;
+    q->tables++;
+    q->tables4++;
+    q->before += before;
+    q->after += after;
+    hpcz_pass_note(q->ctx, "quantize", "%s: float [%lld,%lld] %llu B -> int4 in blocks of %lld "
+                   "(GatherBlockQuantized), %llu B (%.2f bits/weight)", tv->name, (long long)V,
+                   (long long)D, (unsigned long long)before, (long long)bs, (unsigned long long)after,
+                   8.0 * (double)after / (double)(t->numel ? t->numel : 1));
+    return HPCZ_OK;
+}
+
+static hpcz_status rewrite_gather4(gq *q, hpcz_graph *g, hpcz_node *n, hpcz_value *qv, hpcz_value *sv)
+{
+    const char *base = n->name && *n->name ? n->name : n->outputs[0]->name;
+    hpcz_node *gb = hpcz_graph_add_node(g, "GatherBlockQuantized", hpcz_unique_name(g, base, "int4"), 3, 1);
+    if (!gb)
+        return hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+    gb->domain = "com.microsoft";
+    gb->inputs[0] = qv;
+    gb->inputs[1] = n->inputs[1];
+    gb->inputs[2] = sv;
+    const char *names[4] = {"bits", "block_size", "gather_axis", "quantize_axis"};
+    int64_t vals[4] = {4, q->block4, 0, 1};
+    for (int i = 0; i < 4; i++) {
+        hpcz_attr *a = hpcz_node_add_attr(gb, names[i], HPCZ_ATTR_INT);
+        if (!a)
+            return hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+        a->i = vals[i];
+    }
+    hpcz_node_set_output(gb, 0, n->outputs[0]);
+    n->aux = -1;
+    return HPCZ_OK;
+}
+
 static int visit(hpcz_graph *g, void *ctx)
 {
     gq *q = ctx;
@@ -192,12 +277,14 @@ static int visit(hpcz_graph *g, void *ctx)
             continue;
         }
         hpcz_value *qv, *sv;
-        if ((q->st = quantize_table(q, g, tv, &qv, &sv)))
+        /* int4 where the rows are whole blocks; else int8 rows */
+        bool four = q->block4 > 0 && t->ndim == 2 && t->dims[1] % q->block4 == 0;
+        if ((q->st = four ? quantize_table4(q, g, tv, &qv, &sv) : quantize_table(q, g, tv, &qv, &sv)))
             break;
         for (size_t k = i; k < n0 && !q->st; k++) {
             hpcz_node *o = g->nodes[k];
             if (o->aux != -1 && o->n_inputs && o->inputs[0] == tv && table_gather(o))
-                q->st = rewrite_gather(q, g, o, qv, sv);
+                q->st = four ? rewrite_gather4(q, g, o, qv, sv) : rewrite_gather(q, g, o, qv, sv);
         }
         changed = true;
     }
@@ -211,18 +298,21 @@ static int visit(hpcz_graph *g, void *ctx)
 }
 
 hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64_t min_size, bool mse,
-                                 hpcz_pass_ctx *ctx, hpcz_error *err)
+                                 int64_t block4, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     if (!hpcz_filter_op_allowed(f, "Gather"))
         return HPCZ_OK;
     hpcz_model_infer_dtypes(m);
-    gq q = {f, min_size, mse, ctx, err, HPCZ_OK, 0, 0, 0, 0};
+    gq q = {f, min_size, block4, mse, ctx, err, HPCZ_OK, 0, 0, 0, 0, 0};
     hpcz_model_foreach_graph(m, visit, &q);
+    if (!q.st && q.tables4)
+        q.st = hpcz_import_opset(m, "com.microsoft", 1, err);
     if (q.st)
         return q.st;
     if (q.tables || q.kept)
-        hpcz_pass_note(ctx, "quantize", "%zu embedding table%s quantized to int8 per row (%.1f KiB -> "
-                       "%.1f KiB), %zu kept float", q.tables, q.tables == 1 ? "" : "s",
-                       (double)q.before / 1024.0, (double)q.after / 1024.0, q.kept);
+        hpcz_pass_note(ctx, "quantize", "%zu embedding table%s quantized (%zu int4, %zu int8 per row; "
+                       "%.1f KiB -> %.1f KiB), %zu kept float", q.tables, q.tables == 1 ? "" : "s",
+                       q.tables4, q.tables - q.tables4, (double)q.before / 1024.0,
+                       (double)q.after / 1024.0, q.kept);
     return HPCZ_OK;
 }

@@ -58,6 +58,7 @@ typedef struct reader {
 
 typedef struct qopts {
     int dtype;          /* int8 / uint8 / int4 / uint4 */
+    bool gather_int4;   /* embedding tables in int4 blocks (else int8 rows) */
     /* the weight's readers, found in one scan for all weights (has_readers);
      * otherwise quantize_one scans the weight's graph */
     const reader *readers;
@@ -918,7 +919,9 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
      * much as the main graph (ONNX Runtime refuses the model otherwise) */
     sort_ctx sc = {err, HPCZ_OK};
     hpcz_model_foreach_graph(m, sort_graph, &sc);
-    if ((st = sc.st) || (st = hpcz_quantize_gather(m, &o->filter, o->min_size, o->mse, ctx, err)))
+    if ((st = sc.st) || (st = hpcz_quantize_gather(m, &o->filter, o->min_size, o->mse,
+                                                        o->gather_int4 ? o->block : 0,
+                                                        ctx, err)))
         return st;
     char kinds[128] = "";
     size_t k = 0;
@@ -991,6 +994,9 @@ static const hpcz_pass_opt int4_opts[] = {
     {"symmetric", HPCZ_OPT_BOOL, "false", "int4 with zero point 0; else uint4 with a zero point per block", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "block range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul,Gather", "ops whose weights are quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
+    {"gather-int4", HPCZ_OPT_BOOL, "false",
+     "embedding tables in int4 blocks too (com.microsoft::GatherBlockQuantized; MiniLM: 0.16 of fp32 instead "
+     "of 0.23, worst sentence cosine 0.94 instead of 0.98)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
@@ -1003,6 +1009,7 @@ static hpcz_status run_int4(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     qopts o = {0};
     o.symmetric = hpcz_pass_arg(a, "symmetric").b;
     o.dtype = o.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4;
+    o.gather_int4 = hpcz_pass_arg(a, "gather-int4").b;
     hpcz_status st = block_opt(a, "quantize-int4", &o, err);
     if (st)
         return st;
@@ -2020,7 +2027,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
         st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s, "Gather", err);
     }
     if (!st)
-        st = hpcz_quantize_gather(m, &f, s.wopt.min_size, s.wopt.mse, ctx, err);
+        st = hpcz_quantize_gather(m, &f, s.wopt.min_size, s.wopt.mse, 0, ctx, err);
     if (!st)
         hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
                        "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "
@@ -2234,7 +2241,7 @@ static hpcz_status run_dynamic(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass
         done += !st;
     }
     if (!st)
-        st = hpcz_quantize_gather(m, &f, 16, false, ctx, err);
+        st = hpcz_quantize_gather(m, &f, 16, false, 0, ctx, err);
     hpcz_filter_release(&f);
     if (st)
         return st;

@@ -12,6 +12,8 @@ quantized by hpcz:
     com.microsoft::MatMulNBits whose weights are exactly the QDQ form's
     (ORT's output against numpy with the QDQ file's dequantized weights),
     that ORT and `hpcz run` agree on, also through a .hpcz container;
+  * quantize-int4{gather-int4=true} puts 2-D tables of whole blocks in int4, read by
+    com.microsoft::GatherBlockQuantized, which hpcz runs bit for bit as ORT;
   * both forms give the same bytes twice, and `hpcz inspect`/`hpcz report`
     read them.
 
@@ -95,6 +97,7 @@ CALIB = os.path.join(TMP, "calib")
 os.makedirs(CALIB)
 np.save(os.path.join(CALIB, "ids.npy"), np.random.default_rng(2).integers(0, V, size=(16, S), dtype=np.int64))
 REF = session(SRC).run(None, {"ids": IDS})[0]
+np.save(os.path.join(TMP, "ids.npy"), IDS)
 
 
 def inits(m):
@@ -138,6 +141,39 @@ def gather_checks(label, path, min_sqnr=30):
     check(s_db > min_sqnr, f"{label}: output SQNR {s_db:.1f} dB > {min_sqnr} against float")
 
 
+def gather4_checks(label, path, block=32):
+    """int4: the tables behind com.microsoft::GatherBlockQuantized."""
+    m = onnx.load(path)
+    w = inits(m)
+    g = [n for n in m.graph.node if n.op_type == "GatherBlockQuantized" and n.input[1] == "ids"]
+    check(len(g) == 1 and g[0].domain == "com.microsoft" and "T" not in w and
+          any(o.domain == "com.microsoft" for o in m.opset_import),
+          f"{label}: the word table is read by com.microsoft::GatherBlockQuantized")
+    if len(g) != 1:
+        return
+    a = {x.name: x.i for x in g[0].attribute}
+    data, sc = w[g[0].input[0]], w[g[0].input[2]]
+    check(a == {"bits": 4, "block_size": block, "gather_axis": 0, "quantize_axis": 1} and
+          data.dtype == np.uint8 and data.shape == (V, D // 2) and sc.shape == (V, D // block) and len(g[0].input) == 3,
+          f"{label}: bits 4, blocks of {block}, packed uint8 [V, D/2], scales [V, D/{block}], zero point 8")
+    codes = np.stack([data & 15, data >> 4], axis=-1).reshape(V, D).astype(np.float32) - 8
+    table = codes * np.repeat(sc, block, axis=1)
+    m2 = onnx.load(path)
+    m2.graph.output.append(helper.make_tensor_value_info(g[0].output[0], TensorProto.FLOAT, None))
+    p2 = path + ".probe.onnx"
+    onnx.save(m2, p2)
+    got = session(p2).run([g[0].output[0]], {"ids": IDS})[0]
+    check(np.array_equal(got, table[IDS]), f"{label}: ORT's rows equal numpy's unpacked codes x scale")
+    s_db = sqnr(TABLE, table)
+    check(s_db > 18, f"{label}: table SQNR {s_db:.1f} dB > 18 (int4, clipped blocks)")
+    # hpcz's GatherBlockQuantized, bit for bit (ORT runs the int4 QDQ MatMuls
+    # with int8 activations, so the whole output is compared in nbits_checks)
+    d = os.path.join(TMP, "w4_run")
+    r = hpcz("run", p2, "-i", "ids=" + os.path.join(TMP, "ids.npy"), "-o", d, "-q")
+    check(r.returncode == 0 and np.array_equal(np.load(os.path.join(d, g[0].output[0] + ".npy")), got),
+          f"{label}: hpcz run gives ORT's rows")
+
+
 def int8_checks():
     out, err = quantize("w8.onnx")
     check(out and "Gather           2 quantized, 0 kept float" in err,
@@ -148,10 +184,17 @@ def int8_checks():
     out, _ = quantize("static.onnx", "--mode", "static", "--calib", CALIB, "--placement", "all")
     gather_checks("static", out)
     out, _ = quantize("w4.onnx", "--dtype", "int4", "--algo", "rtn")
-    gather_checks("int4 weight-only", out, 15)
+    gather_checks("int4 weight-only (int8 tables)", out, 15)
+    out, _ = quantize("w4g.onnx", "--passes", "quantize-int4{gather-int4=true},dce")
+    gather4_checks("quantize-int4{gather-int4=true}", out)
+    nb, _ = quantize("w4nb.onnx", "--passes", "quantize-int4{gather-int4=true},int4-matmulnbits,dce")
+    y = session(nb).run(None, {"ids": IDS})[0]
+    d = os.path.join(TMP, "w4nb_run")
+    r = hpcz("run", nb, "-i", "ids=" + os.path.join(TMP, "ids.npy"), "-o", d, "-q")
+    check(r.returncode == 0 and np.abs(np.load(os.path.join(d, "y.npy")) - y).max() < 1e-5 * np.abs(y).max(),
+          "int4 tables and MatMulNBits: hpcz run matches ORT")
     # run by hpcz: the same numbers as ORT
     d = os.path.join(TMP, "w8_run")
-    np.save(os.path.join(TMP, "ids.npy"), IDS)
     r = hpcz("run", os.path.join(TMP, "w8.onnx"), "-i", "ids=" + os.path.join(TMP, "ids.npy"), "-o", d, "-q")
     y = session(os.path.join(TMP, "w8.onnx")).run(None, {"ids": IDS})[0]
     check(r.returncode == 0 and np.abs(np.load(os.path.join(d, "y.npy")) - y).max() < 1e-5,
@@ -255,6 +298,40 @@ def int4_checks():
     check(r.returncode == 0, "hpcz report compares the MatMulNBits model" + (": " + r.stderr if r.returncode else ""))
 
 
+def gbq_runtime_checks():
+    """hpcz's GatherBlockQuantized against ORT: 4 and 8 bits, blocks 16..64,
+    zero points absent or packed (an odd count per row shares bytes between
+    rows, as ORT reads them), negative indices."""
+    rng = np.random.default_rng(3)
+    for bits in (4, 8):
+        for bs, width in ((16, 64), (32, 96), (64, 64)):
+            for zp in (False, True):
+                per, rows = 8 // bits, 40
+                nblk = (width + bs - 1) // bs
+                ins = [numpy_helper.from_array(rng.integers(0, 256, (rows, width // per), dtype=np.uint8), "Q"),
+                       numpy_helper.from_array(rng.uniform(0.01, 1, (rows, nblk)).astype(np.float32), "S")]
+                if zp:
+                    ins.append(numpy_helper.from_array(
+                        rng.integers(0, 256, (rows, (nblk + per - 1) // per), dtype=np.uint8), "Z"))
+                n = helper.make_node("GatherBlockQuantized", ["Q", "ids", "S"] + (["Z"] if zp else []), ["y"],
+                                     domain="com.microsoft", bits=bits, block_size=bs, gather_axis=0, quantize_axis=1)
+                g = helper.make_graph([n], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["b", "s"])],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "s", width])], ins)
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+                m.ir_version = 10
+                path = os.path.join(TMP, "gbq.onnx")
+                onnx.save(m, path)
+                ids = rng.integers(-rows, rows, (3, 5)).astype(np.int64)
+                np.save(os.path.join(TMP, "gbq_ids.npy"), ids)
+                want = session(path).run(None, {"ids": ids})[0]
+                d = os.path.join(TMP, "gbq_run")
+                shutil.rmtree(d, ignore_errors=True)
+                r = hpcz("run", path, "-i", "ids=" + os.path.join(TMP, "gbq_ids.npy"), "-o", d, "-q")
+                check(r.returncode == 0 and np.array_equal(np.load(os.path.join(d, "y.npy")), want),
+                      f"GatherBlockQuantized bits {bits}, block {bs}, width {width}, zero points {zp}: "
+                      "hpcz equals ORT")
+
+
 def usage_checks():
     for args, msg in [(["--int4-format", "nbits", "--dtype", "int4"], "is not qdq or matmulnbits"),
                       (["--int4-format", "matmulnbits"], "is for --dtype int4")]:
@@ -266,6 +343,7 @@ def main():
     try:
         int8_checks()
         int4_checks()
+        gbq_runtime_checks()
         usage_checks()
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
