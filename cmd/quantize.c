@@ -202,7 +202,7 @@ static size_t count_quant_nodes(hpcz_model *m)
 {
     static const char *const q[] = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
                                     "QLinearConv", "QLinearMatMul", "MatMulInteger",
-                                    "ConvInteger", "MatMulNBits"};
+                                    "ConvInteger", "MatMulNBits", "GatherBlockQuantized"};
     hpcz_model_summary s;
     hpcz_error err;
     if (hpcz_model_summarize_sizes(m, &s, &err))
