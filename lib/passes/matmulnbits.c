@@ -166,15 +166,23 @@ static int visit(hpcz_graph *g, void *ctx)
         while (top->parent)
             top = top->parent;
         hpcz_graph_sweep(g);
-        for (size_t i = 0; i < dqs.cap; i++) {
+        hpcz_count_uses(top); /* reads of every value, in value->aux: once */
+        hpcz_ptrset graphs = {0};
+        for (size_t i = 0; i < dqs.cap && !p->st; i++) {
             hpcz_node *dq = (hpcz_node *)dqs.k[i];
-            if (dq && !dq->outputs[0]->is_output && hpcz_graph_count_uses(top, dq->outputs[0]) == 0) {
+            if (dq && !dq->outputs[0]->is_output && dq->outputs[0]->aux == 0) {
                 dq->aux = -1;
-                hpcz_graph_sweep(dq->graph);
+                if (hpcz_ptrset_add(&graphs, dq->graph) < 0)
+                    p->st = hpcz_fail(p->err, HPCZ_ERR_NOMEM, "out of memory");
             }
         }
+        for (size_t i = 0; i < graphs.cap; i++)
+            if (graphs.k[i])
+                hpcz_graph_sweep((hpcz_graph *)graphs.k[i]);
+        hpcz_ptrset_free(&graphs);
         hpcz_drop_unused_inits(g);
-        p->st = hpcz_graph_toposort(g, p->err);
+        if (!p->st)
+            p->st = hpcz_graph_toposort(g, p->err);
     }
     hpcz_ptrset_free(&dqs);
     return p->st != HPCZ_OK;

@@ -236,59 +236,75 @@ static hpcz_status rewrite_gather4(gq *q, hpcz_graph *g, hpcz_node *n, hpcz_valu
     return HPCZ_OK;
 }
 
+/* a selected Gather and its table */
+typedef struct gsel {
+    hpcz_value *table;
+    hpcz_node *n;
+    size_t order;
+} gsel;
+
+static int cmp_gsel(const void *a, const void *b)
+{
+    const gsel *x = a, *y = b;
+    uintptr_t p = (uintptr_t)x->table, q = (uintptr_t)y->table;
+    if (p != q)
+        return p < q ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
 static int visit(hpcz_graph *g, void *ctx)
 {
     gq *q = ctx;
+    /* the selected Gathers, grouped by table (sorted: one pass whatever the
+     * number of tables) */
+    gsel *sel = NULL;
+    size_t ns = 0, cap = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *n = g->nodes[i];
+        if (!table_gather(n) || !hpcz_filter_match(q->f, n))
+            continue;
+        if ((q->ctx && q->ctx->keep_float && q->ctx->keep_float(q->ctx->keep_float_user, n)) ||
+            hpcz_value_const(n->inputs[0])->numel < q->min_size) {
+            q->kept++;
+            continue;
+        }
+        if (!hpcz_grow((void **)&sel, &cap, ns + 1, sizeof *sel)) {
+            free(sel);
+            q->st = hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
+            return 1;
+        }
+        sel[ns++] = (gsel){n->inputs[0], n, i};
+    }
+    if (!ns)
+        return 0;
+    qsort(sel, ns, sizeof *sel, cmp_gsel);
     hpcz_graph *top = g;
     while (top->parent)
         top = top->parent;
-    size_t n0 = g->n_nodes;
+    hpcz_count_uses(top); /* reads of every value, in value->aux */
     bool changed = false;
-    hpcz_ptrset shared = {0}; /* tables other nodes read too */
-    for (size_t i = 0; i < n0 && !q->st; i++) {
-        hpcz_node *n = g->nodes[i];
-        if (n->aux == -1 || !table_gather(n) || !hpcz_filter_match(q->f, n))
-            continue;
-        hpcz_value *tv = n->inputs[0];
-        hpcz_tensor *t = hpcz_value_const(tv);
-        if (hpcz_ptrset_has(&shared, tv))
-            continue;
-        if (q->ctx && q->ctx->keep_float && q->ctx->keep_float(q->ctx->keep_float_user, n)) {
-            q->kept++;
-            continue;
-        }
-        if (t->numel < q->min_size) {
-            q->kept++;
-            continue;
-        }
-        /* every reader of the table must be a selected Gather of this graph:
-         * a table a MatMul also reads (tied embeddings) stays with that */
-        size_t mine = 0;
-        for (size_t k = i; k < n0; k++) {
-            hpcz_node *o = g->nodes[k];
-            if (o->aux != -1 && o->n_inputs && o->inputs[0] == tv && table_gather(o) && hpcz_filter_match(q->f, o))
-                mine++;
-        }
-        if (tv->is_output || mine != hpcz_graph_count_uses(top, tv)) {
-            q->kept++;
+    for (size_t i = 0, j; i < ns && !q->st; i = j) {
+        hpcz_value *tv = sel[i].table;
+        for (j = i; j < ns && sel[j].table == tv; j++)
+            ;
+        /* every reader of the table must be one of these Gathers: a table a
+         * MatMul also reads (tied embeddings) stays with that */
+        if (tv->is_output || (size_t)tv->aux != j - i) {
+            q->kept += j - i;
             hpcz_pass_note(q->ctx, "quantize", "%s: kept float (read by other nodes than Gather)", tv->name);
-            if (hpcz_ptrset_add(&shared, tv) < 0)
-                q->st = hpcz_fail(q->err, HPCZ_ERR_NOMEM, "out of memory");
             continue;
         }
+        hpcz_tensor *t = hpcz_value_const(tv);
         hpcz_value *qv, *sv;
         /* int4 where the rows are whole blocks; else int8 rows */
         bool four = q->block4 > 0 && t->ndim == 2 && t->dims[1] % q->block4 == 0;
         if ((q->st = four ? quantize_table4(q, g, tv, &qv, &sv) : quantize_table(q, g, tv, &qv, &sv)))
             break;
-        for (size_t k = i; k < n0 && !q->st; k++) {
-            hpcz_node *o = g->nodes[k];
-            if (o->aux != -1 && o->n_inputs && o->inputs[0] == tv && table_gather(o))
-                q->st = four ? rewrite_gather4(q, g, o, qv, sv) : rewrite_gather(q, g, o, qv, sv);
-        }
+        for (size_t k = i; k < j && !q->st; k++)
+            q->st = four ? rewrite_gather4(q, g, sel[k].n, qv, sv) : rewrite_gather(q, g, sel[k].n, qv, sv);
         changed = true;
     }
-    hpcz_ptrset_free(&shared);
+    free(sel);
     if (changed && !q->st) {
         hpcz_graph_sweep(g);
         hpcz_drop_unused_inits(g);
