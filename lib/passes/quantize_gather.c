@@ -6,10 +6,12 @@
  *
  * int8, symmetric, one scale per row (the table's axis 0, the axis Gather
  * reads): only the gathered rows are widened, never the whole table (a
- * DequantizeLinear of a 30522 x 384 table costs more than the encoder it
- * feeds). ONNX Runtime and hpcz run it with plain ops. Called by every
- * quantization pass that quantizes weights, for the Gather nodes its filter
- * selects.
+ * DequantizeLinear of MiniLM's 30522 x 384 table took 9-22 ms per run in ONNX
+ * Runtime, the row form 0.05 ms for a 64-token sentence). ONNX Runtime and
+ * hpcz run it with plain ops. Or, asked for (quantize-int4{gather-int4}),
+ * symmetric int4 in blocks along the row read by
+ * com.microsoft::GatherBlockQuantized. Called by every quantization pass
+ * that quantizes weights, for the Gather nodes its filter selects.
  */
 #include "passes.h"
 #include "qmath.h"
