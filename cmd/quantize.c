@@ -48,6 +48,7 @@ enum {
     OPT_BUDGET,
     OPT_ALGO,
     OPT_JSON_FILE,
+    OPT_INT4_FORMAT,
     OPT_FORCE = 'f',
 };
 
@@ -89,6 +90,10 @@ static const cli_opt opts[] = {
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)",
      "int8|int4|fp16"},
+    {"int4-format", OPT_INT4_FORMAT, required_argument, "FORM",
+     "int4: qdq (default: int4 weights behind opset-21 DequantizeLinear) or matmulnbits (MatMul "
+     "nodes become com.microsoft::MatMulNBits, ONNX Runtime's 4-bit kernel; Gemm and Conv stay QDQ)",
+     "qdq|matmulnbits"},
     {"per-channel", OPT_PER_CHANNEL, no_argument, NULL, "one int8 scale per output channel (default)"},
     {"per-tensor", OPT_PER_TENSOR, no_argument, NULL, "one int8 scale per weight tensor"},
     {"symmetric", OPT_SYMMETRIC, no_argument, NULL,
@@ -111,7 +116,9 @@ static const cli_opt opts[] = {
      "weight range: mse (default: the clipping with least squared error) or minmax",
      "mse|minmax"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
-     "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul)"},
+     "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul,Gather; dynamic: "
+     "MatMul,Gemm,Gather). Gather: embedding tables (constant table, integer indices) in int8 "
+     "with a scale per row, in every mode"},
     {"include", OPT_INCLUDE, required_argument, "REGEX",
      "only nodes whose name or op type matches (POSIX extended regex)"},
     {"exclude", OPT_EXCLUDE, required_argument, "REGEX", "skip nodes whose name or op type matches"},
@@ -195,7 +202,7 @@ static size_t count_quant_nodes(hpcz_model *m)
 {
     static const char *const q[] = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
                                     "QLinearConv", "QLinearMatMul", "MatMulInteger",
-                                    "ConvInteger", "MatMulNBits"};
+                                    "ConvInteger", "MatMulNBits", "GatherBlockQuantized"};
     hpcz_model_summary s;
     hpcz_error err;
     if (hpcz_model_summarize_sizes(m, &s, &err))
@@ -228,11 +235,29 @@ static int tally_graph(hpcz_graph *g, void *ctx)
     tally *t = ctx;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
-        if (!hpcz_list_contains(t->op_types, n->op_type) || n->n_inputs < 2 || !n->inputs[1])
+        /* MatMulNBits is a quantized MatMul (--int4-format matmulnbits),
+         * GatherBlockQuantized an int4 embedding table */
+        const char *op = !strcmp(n->op_type, "MatMulNBits")            ? "MatMul"
+                         : !strcmp(n->op_type, "GatherBlockQuantized") ? "Gather"
+                                                                       : n->op_type;
+        if (!hpcz_list_contains(t->op_types, op) || n->n_inputs < 2 || !n->inputs[1])
             continue;
         const hpcz_value *w = n->inputs[1];
         bool q;
-        if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger"))
+        if (!strcmp(n->op_type, "Gather") && op == n->op_type) {
+            /* embedding tables only: a Gather over computed data has no weight */
+            const hpcz_value *d = n->inputs[0];
+            const hpcz_attr *cv = d && d->producer && !strcmp(d->producer->op_type, "Constant")
+                                      ? hpcz_node_attr(d->producer, "value") : NULL;
+            const hpcz_tensor *tab = !d ? NULL : d->init ? d->init : cv ? cv->t : NULL;
+            bool fl = tab && (tab->dtype == HPCZ_DTYPE_FLOAT || tab->dtype == HPCZ_DTYPE_FLOAT16);
+            /* int64 constants are shape arithmetic; one value per row, the
+             * row scales of a quantized table */
+            if (!tab || (!fl && hpcz_dtype_bits(tab->dtype) > 8) || tab->ndim < 1 || tab->numel == tab->dims[0])
+                continue;
+            q = !fl;
+        } else if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger") ||
+                   op != n->op_type)
             q = true;
         else if (t->fp16)
             q = w->dtype == HPCZ_DTYPE_FLOAT16;
@@ -240,11 +265,11 @@ static int tally_graph(hpcz_graph *g, void *ctx)
             q = w->producer && !strcmp(w->producer->op_type, "DequantizeLinear");
         op_tally *e = NULL;
         for (size_t k = 0; k < t->n && !e; k++)
-            if (!strcmp(t->t[k].op, n->op_type))
+            if (!strcmp(t->t[k].op, op))
                 e = &t->t[k];
         if (!e && t->n < 32) {
             e = &t->t[t->n++];
-            e->op = n->op_type;
+            e->op = op;
             e->quantized = e->kept = 0;
         }
         if (e) {
@@ -321,6 +346,7 @@ int cmd_quantize(int argc, char **argv)
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
     const char *algo = NULL; /* weight-only: gptq with --calib, else rtn */
+    const char *int4_format = NULL; /* int4: qdq (default) or matmulnbits */
     double budget = 0;
     cli_gates gates;
     cli_gates_init(&gates);
@@ -338,6 +364,9 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_DTYPE:
             dtype = optarg;
+            break;
+        case OPT_INT4_FORMAT:
+            int4_format = optarg;
             break;
         case OPT_PER_CHANNEL:
             per_channel = 1;
@@ -532,6 +561,14 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&cmd_quantize_info, "--block-size is for weight-only int8 and int4");
     if (!block && int4)
         block = 32;
+    if (int4_format && strcmp(int4_format, "qdq") && strcmp(int4_format, "matmulnbits"))
+        return cli_usage_error(&cmd_quantize_info, "--int4-format: '%s' is not qdq or matmulnbits", int4_format);
+    if (int4_format && (!int4 || is_static || is_dynamic))
+        return cli_usage_error(&cmd_quantize_info, "--int4-format is for --dtype int4 (weight-only)");
+    if (int4_format && passes)
+        return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
+                               "to the pipeline instead");
+    int nbits = int4_format && !strcmp(int4_format, "matmulnbits");
     /* dynamic: uint8 weights with a zero point per column by default (ONNX
      * Runtime runs them with u8*u8 kernels, which do not saturate) */
     if (!weight_dtype)
@@ -608,10 +645,8 @@ int cmd_quantize(int argc, char **argv)
             snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
                      symmetric == 1 ? "true" : "false", clip, filt);
         else if (is_dynamic)
-            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s%s%s%s}",
-                     per_channel ? "true" : "false", weight_dtype, reduce_range ? "true" : "false",
-                     include ? ",include=" : "",
-                     include ? include : "", exclude ? ",exclude=" : "", exclude ? exclude : "");
+            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s}",
+                     per_channel ? "true" : "false", weight_dtype, reduce_range ? "true" : "false", filt);
         else if (is_static)
             snprintf(q, sizeof q,
                      "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
@@ -630,7 +665,8 @@ int cmd_quantize(int argc, char **argv)
                      symmetric == 0 || !strcmp(weight_dtype, "uint8") ? "false" : "true",
                      reduce_range ? "true" : "false", blk, clip, filt);
         }
-        snprintf(spec, sizeof spec, "%s%s,dce", fold ? "fold-bn,eliminate," : "", q);
+        snprintf(spec, sizeof spec, "%s%s%s,dce", fold ? "fold-bn,eliminate," : "", q,
+                 nbits ? ",int4-matmulnbits" : "");
     }
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
@@ -823,7 +859,9 @@ int cmd_quantize(int argc, char **argv)
                 out_bytes = (size_t)ost.st_size; /* the container, not the ONNX form */
         }
     }
-    tally t = {.op_types = op_types ? op_types : is_dynamic ? "MatMul,Gemm,MatMulInteger" : "Conv,ConvTranspose,Gemm,MatMul",
+    tally t = {.op_types = op_types ? op_types
+                           : is_dynamic ? "MatMul,Gemm,MatMulInteger,Gather"
+                                        : "Conv,ConvTranspose,Gemm,MatMul,Gather",
                .fp16 = fp16};
     hpcz_model_foreach_graph(m, tally_graph, &t);
     if (dry_run) {

@@ -59,8 +59,58 @@ static int64_t count_zeros(hpcz_tensor *t, hpcz_error *err)
     return z;
 }
 
+/* Weights stored packed in uint8 bytes of 8 / bits codes each: the B of a
+ * com.microsoft::MatMulNBits, the table of a GatherBlockQuantized. Found once
+ * per graph and looked up by tensor address (a scan of the nodes per weight
+ * was quadratic). */
+typedef struct packed {
+    const hpcz_tensor *t;
+    int bits;
+} packed;
+
+static int cmp_packed(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const packed *)a)->t, y = (uintptr_t)((const packed *)b)->t;
+    return x < y ? -1 : x > y;
+}
+
+/* The packed weights of g, sorted by address (*n of them; NULL when none or
+ * out of memory: then counted as plain bytes). */
+static packed *find_packed(const hpcz_graph *g, size_t *n)
+{
+    packed *p = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *nd = g->nodes[i];
+        if (!nd->domain || strcmp(nd->domain, "com.microsoft"))
+            continue;
+        size_t w = !strcmp(nd->op_type, "MatMulNBits") ? 1 : !strcmp(nd->op_type, "GatherBlockQuantized") ? 0 : 9;
+        int64_t bits = hpcz_node_attr_int(nd, "bits", 4);
+        if (w >= nd->n_inputs || !nd->inputs[w] || !nd->inputs[w]->init ||
+            nd->inputs[w]->init->dtype != HPCZ_DTYPE_UINT8 || (bits != 2 && bits != 4))
+            continue;
+        if (!hpcz_grow((void **)&p, &cap, *n + 1, sizeof *p)) {
+            free(p);
+            *n = 0;
+            return NULL;
+        }
+        p[(*n)++] = (packed){nd->inputs[w]->init, (int)bits};
+    }
+    if (p)
+        qsort(p, *n, sizeof *p, cmp_packed);
+    return p;
+}
+
+static int packed_bits(const packed *p, size_t n, const hpcz_tensor *t)
+{
+    packed key = {t, 0};
+    const packed *f = n ? bsearch(&key, p, n, sizeof *p, cmp_packed) : NULL;
+    return f ? f->bits : 0;
+}
+
 static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char *source,
-                       const hpcz_graph *g)
+                       const hpcz_graph *g, int bits)
 {
     hpcz_model_summary *s = c->s;
     if (!hpcz_grow((void **)&s->weights, &c->cap_weights, s->n_weights + 1, sizeof *s->weights)) {
@@ -75,13 +125,16 @@ static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char 
     w->bytes = hpcz_dtype_nbytes(t->dtype, t->numel);
     hpcz_error e2;
     w->zeros = c->sizes_only ? -1 : count_zeros(t, &e2);
-    s->params += (uint64_t)t->numel;
+    /* packed weights: 8 / bits weights per byte, counted as 4- (2-) bit weights */
+    int dtype = bits == 4 ? HPCZ_DTYPE_UINT4 : t->dtype;
+    uint64_t params = (uint64_t)t->numel * (bits ? 8 / (unsigned)bits : 1);
+    s->params += params;
     s->param_bytes += w->bytes;
     if (w->zeros > 0)
         s->zeros += w->zeros;
     hpcz_dtype_stat *ds = NULL;
     for (size_t i = 0; i < s->n_dtypes; i++)
-        if (s->dtypes[i].dtype == t->dtype)
+        if (s->dtypes[i].dtype == dtype)
             ds = &s->dtypes[i];
     if (!ds) {
         if (!hpcz_grow((void **)&s->dtypes, &c->cap_dtypes, s->n_dtypes + 1, sizeof *s->dtypes)) {
@@ -90,10 +143,10 @@ static void add_weight(collect *c, hpcz_tensor *t, const char *name, const char 
         }
         ds = &s->dtypes[s->n_dtypes++];
         memset(ds, 0, sizeof *ds);
-        ds->dtype = t->dtype;
+        ds->dtype = dtype;
     }
     ds->tensors++;
-    ds->params += (uint64_t)t->numel;
+    ds->params += params;
     ds->bytes += w->bytes;
 }
 
@@ -106,8 +159,11 @@ static int visit(hpcz_graph *g, void *ctx)
     else
         s->n_nodes = g->n_nodes;
     s->n_nodes_total += g->n_nodes;
+    size_t np;
+    packed *pk = find_packed(g, &np);
     for (size_t i = 0; i < g->n_inits; i++)
-        add_weight(c, g->inits[i], g->inits[i]->name, "initializer", g);
+        add_weight(c, g->inits[i], g->inits[i]->name, "initializer", g, packed_bits(pk, np, g->inits[i]));
+    free(pk);
     for (size_t i = 0; i < g->n_nodes; i++) {
         hpcz_node *n = g->nodes[i];
         const char *dom = n->domain && strcmp(n->domain, "ai.onnx") ? n->domain : "";
@@ -131,7 +187,7 @@ static int visit(hpcz_graph *g, void *ctx)
             if (a && a->type == HPCZ_ATTR_TENSOR && a->t) {
                 /* named after the node's output: that is how the graph refers to it */
                 const char *nm = n->n_outputs && n->outputs[0] ? n->outputs[0]->name : a->t->name;
-                add_weight(c, a->t, nm, "constant", g);
+                add_weight(c, a->t, nm, "constant", g, 0);
             }
         }
     }

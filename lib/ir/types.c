@@ -18,6 +18,18 @@ static bool is_op(const hpcz_node *n, const char *op)
 /* dtype of output k of n, or UNDEFINED when the rule needs more than types */
 static int out_type(const hpcz_node *n, size_t k)
 {
+    if (n->domain && !strcmp(n->domain, "com.microsoft")) {
+        /* the contrib ops the quantizers write: float outputs of the type of
+         * the activations (MatMulNBits, DynamicQuantizeMatMul) or of the
+         * activation scale (MatMulIntegerToFloat's A_scale) */
+        if (is_op(n, "MatMulNBits") || is_op(n, "DynamicQuantizeMatMul"))
+            return in_type(n, 0);
+        if (is_op(n, "MatMulIntegerToFloat"))
+            return in_type(n, 2);
+        if (is_op(n, "GatherBlockQuantized"))
+            return in_type(n, 2);
+        return HPCZ_DTYPE_UNDEFINED;
+    }
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return HPCZ_DTYPE_UNDEFINED;
     static const char *const to_bool[] = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",

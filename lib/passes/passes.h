@@ -34,6 +34,7 @@ extern const hpcz_pass hpcz_pass_prune_channel;
 extern const hpcz_pass hpcz_pass_prune_reconstruct;
 extern const hpcz_pass hpcz_pass_quantize_gptq;
 extern const hpcz_pass hpcz_pass_recalibrate_bn;
+extern const hpcz_pass hpcz_pass_int4_matmulnbits;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {
@@ -49,6 +50,16 @@ hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const cha
 bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n);
 bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type);
 void hpcz_filter_release(hpcz_node_filter *f);
+
+/* ---- embedding tables (lib/passes/quantize_gather.c): every Gather that f
+ * selects, on axis 0 of a constant float table (at least min_size elements)
+ * with integer indices, reads an int8 table with a scale per row (rounding
+ * range min/max, or the squared-error clipping with mse); with block4 > 0, a
+ * 2-D table whose rows are whole blocks of block4 becomes symmetric int4 in
+ * those blocks, read by com.microsoft::GatherBlockQuantized. Nothing when f
+ * leaves Gather out. Tables other nodes read too stay float. */
+hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64_t min_size, bool mse,
+                                 int64_t block4, hpcz_pass_ctx *ctx, hpcz_error *err);
 
 /* ---- opset upgrade (lib/passes/opset.c): rewrites every ai.onnx node whose
  * schema changed between the model's opset and `target`, then sets the
@@ -110,6 +121,8 @@ size_t hpcz_drop_unused_inits(hpcz_graph *g);
 /* A new initializer "<base>_const[_N]" holding a copy of data; its value. */
 hpcz_value *hpcz_new_const(hpcz_graph *g, const char *base, int dtype, int ndim,
                            const int64_t *dims, const void *data, hpcz_error *err);
+/* Imports `domain` at `version` unless the model imports it already. */
+hpcz_status hpcz_import_opset(hpcz_model *m, const char *domain, int64_t version, hpcz_error *err);
 /* Sets input idx, growing the input list with empty inputs as needed. */
 bool hpcz_node_set_input(hpcz_node *n, size_t idx, hpcz_value *v);
 void hpcz_node_remove_attr(hpcz_node *n, const char *name);

@@ -58,6 +58,7 @@ typedef struct reader {
 
 typedef struct qopts {
     int dtype;          /* int8 / uint8 / int4 / uint4 */
+    bool gather_int4;   /* embedding tables in int4 blocks (else int8 rows) */
     /* the weight's readers, found in one scan for all weights (has_readers);
      * otherwise quantize_one scans the weight's graph */
     const reader *readers;
@@ -918,7 +919,9 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
      * much as the main graph (ONNX Runtime refuses the model otherwise) */
     sort_ctx sc = {err, HPCZ_OK};
     hpcz_model_foreach_graph(m, sort_graph, &sc);
-    if ((st = sc.st))
+    if ((st = sc.st) || (st = hpcz_quantize_gather(m, &o->filter, o->min_size, o->mse,
+                                                        o->gather_int4 ? o->block : 0,
+                                                        ctx, err)))
         return st;
     char kinds[128] = "";
     size_t k = 0;
@@ -945,7 +948,7 @@ static const hpcz_pass_opt int8_opts[] = {
      "0: per channel or tensor; else elements per scale along the reduction axis (16..1024, power "
      "of 2; opset 21)", NULL, 0, 1024},
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
-    {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul", "ops whose weights are quantized", NULL, 0, 0},
+    {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul,Gather", "ops whose weights are quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
@@ -990,7 +993,10 @@ static const hpcz_pass_opt int4_opts[] = {
     {"block-size", HPCZ_OPT_INT, "32", "elements per scale along the reduction axis (16..1024, power of 2)", NULL, 16, 1024},
     {"symmetric", HPCZ_OPT_BOOL, "false", "int4 with zero point 0; else uint4 with a zero point per block", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "block range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
-    {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul", "ops whose weights are quantized", NULL, 0, 0},
+    {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul,Gather", "ops whose weights are quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
+    {"gather-int4", HPCZ_OPT_BOOL, "false",
+     "embedding tables in int4 blocks too (com.microsoft::GatherBlockQuantized; MiniLM: 0.16 of fp32 instead "
+     "of 0.23, worst sentence cosine 0.94 instead of 0.98)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
@@ -1003,6 +1009,7 @@ static hpcz_status run_int4(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     qopts o = {0};
     o.symmetric = hpcz_pass_arg(a, "symmetric").b;
     o.dtype = o.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4;
+    o.gather_int4 = hpcz_pass_arg(a, "gather-int4").b;
     hpcz_status st = block_opt(a, "quantize-int4", &o, err);
     if (st)
         return st;
@@ -2015,6 +2022,12 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
         hpcz_model_infer_dtypes(m);
         st = static_graph(&s, &f);
     }
+    if (!st && !(ops && *ops)) { /* the default list is the int8 ops; tables too */
+        hpcz_filter_release(&f);
+        st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s, "Gather", err);
+    }
+    if (!st)
+        st = hpcz_quantize_gather(m, &f, s.wopt.min_size, s.wopt.mse, 0, ctx, err);
     if (!st)
         hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
                        "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "
@@ -2192,6 +2205,7 @@ static const hpcz_pass_opt dynamic_opts[] = {
      "uint8 (asymmetric, a zero point per column: u8*u8 kernels do not saturate) or int8", "uint8|int8", 0, 0},
     {"reduce-range", HPCZ_OPT_BOOL, "false",
      "int8 weights within [-64, 64] (u8*s8 saturation on x86 without VNNI); uint8 [0, 127]", NULL, 0, 0},
+    {"op-types", HPCZ_OPT_STRING, "MatMul,Gemm,Gather", "ops quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {0},
@@ -2201,7 +2215,7 @@ static hpcz_status run_dynamic(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass
 {
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
-                                      "MatMul,Gemm", err);
+                                      hpcz_pass_arg(a, "op-types").s, err);
     if (st)
         return st;
     if ((st = hpcz_model_upgrade_opset(m, 11, ctx, err))) {
@@ -2226,6 +2240,8 @@ static hpcz_status run_dynamic(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass
                           ctx, err);
         done += !st;
     }
+    if (!st)
+        st = hpcz_quantize_gather(m, &f, 16, false, 0, ctx, err);
     hpcz_filter_release(&f);
     if (st)
         return st;

@@ -26,6 +26,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_prune_reconstruct,
     &hpcz_pass_quantize_gptq,
     &hpcz_pass_recalibrate_bn,
+    &hpcz_pass_int4_matmulnbits,
 };
 
 const hpcz_pass *const *hpcz_pass_list(size_t *n)

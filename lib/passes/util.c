@@ -410,3 +410,19 @@ hpcz_attr *hpcz_node_add_attr(hpcz_node *n, const char *name, hpcz_attr_type typ
     a->type = type;
     return a;
 }
+
+hpcz_status hpcz_import_opset(hpcz_model *m, const char *domain, int64_t version, hpcz_error *err)
+{
+    if (hpcz_model_opset(m, domain))
+        return HPCZ_OK;
+    hpcz_opset *no = hpcz_model_alloc(m, (m->n_opsets + 1) * sizeof *no);
+    if (!no)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    if (m->n_opsets)
+        memcpy(no, m->opsets, m->n_opsets * sizeof *no);
+    no[m->n_opsets].domain = domain;
+    no[m->n_opsets].version = version;
+    m->opsets = no;
+    m->n_opsets++;
+    return HPCZ_OK;
+}

@@ -65,6 +65,17 @@ static hpcz_tensor *weight_behind(const hpcz_value *v)
 static uint64_t macs_per_output(const hpcz_node *n)
 {
     const char *op = n->op_type;
+    if (n->domain && !strcmp(n->domain, "com.microsoft")) {
+        /* MatMulNBits states K; the integer forms read a [K, N] weight */
+        if (!strcmp(op, "MatMulNBits")) {
+            int64_t k = hpcz_node_attr_int(n, "K", 0);
+            return k > 0 ? (uint64_t)k : 0;
+        }
+        if (strcmp(op, "MatMulIntegerToFloat") && strcmp(op, "DynamicQuantizeMatMul"))
+            return 0;
+        hpcz_tensor *w = n->n_inputs > 1 ? weight_behind(n->inputs[1]) : NULL;
+        return w && w->ndim >= 2 ? (uint64_t)w->dims[w->ndim - 2] : 0;
+    }
     bool conv = !strcmp(op, "Conv") || !strcmp(op, "ConvInteger") || !strcmp(op, "QLinearConv");
     bool mm = !strcmp(op, "Gemm") || !strcmp(op, "MatMul") || !strcmp(op, "MatMulInteger") ||
               !strcmp(op, "QLinearMatMul");

@@ -75,6 +75,7 @@ _hpcz() {
         --placement) COMPREPLY=($(compgen -W "latency all" -- "$cur")); return ;;
         --threads) return ;;
         --dtype) COMPREPLY=($(compgen -W "int8 int4 fp16" -- "$cur")); return ;;
+        --int4-format) COMPREPLY=($(compgen -W "qdq matmulnbits" -- "$cur")); return ;;
         --weight-dtype) COMPREPLY=($(compgen -W "int8 uint8" -- "$cur")); return ;;
         --block-size) return ;;
         --clip) COMPREPLY=($(compgen -W "mse minmax" -- "$cur")); return ;;
@@ -95,7 +96,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --dtype --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -195,7 +196,7 @@ _hpcz() {
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
             return
         fi
-        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn" -- "$cur"))
+        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
         ;;
     run)
         case "$prev" in

@@ -978,7 +978,77 @@ static hpcz_status k_msattention(rt_ctx *c)
     return HPCZ_OK;
 }
 
+/* ================================================================ GatherBlockQuantized */
+
+/* Rows of a block-quantized table: data uint8 [V, D * bits / 8] (bits 4: two
+ * codes per byte, low nibble first; bits 8: one), scales [V, ceil(D / block)],
+ * zero points packed like the data but over the flattened [V, nblk] (as ONNX
+ * Runtime reads them: a row's first zero point may share a byte with the
+ * previous row's last) or absent (2^(bits-1)); gather_axis 0, quantize_axis
+ * the last. Row r, element d: (q - zp[r * nblk + d / block]) * scale. */
+static bool gbq_ok(const hpcz_node *n)
+{
+    int64_t bits = hpcz_node_attr_int(n, "bits", 4), bs = hpcz_node_attr_int(n, "block_size", 128);
+    int64_t qa = hpcz_node_attr_int(n, "quantize_axis", 1);
+    return (bits == 4 || bits == 8) && bs >= 16 && (bs & (bs - 1)) == 0 &&
+           hpcz_node_attr_int(n, "gather_axis", 0) == 0 && (qa == 1 || qa == -1);
+}
+
+static hpcz_status k_gatherbq(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *idx = rt_in(c, 1), *sc = rt_in(c, 2), *zp = rt_in(c, 3);
+    if (!idx || (idx->dtype != HPCZ_DTYPE_INT64 && idx->dtype != HPCZ_DTYPE_INT32) || !sc ||
+        sc->dtype != HPCZ_DTYPE_FLOAT || (zp && zp->dtype != HPCZ_DTYPE_UINT8) || x->ndim != 2 ||
+        sc->ndim != 2)
+        return rt_unsupported(c);
+    int bits = (int)rt_attr_i(c, "bits", 4);
+    int64_t bs = rt_attr_i(c, "block_size", 128);
+    int per = 8 / bits;
+    int64_t V = x->dims[0], D = x->dims[1] * per, nblk = (D + bs - 1) / bs;
+    int64_t zrow = (nblk + per - 1) / per, zflat = (V * nblk + per - 1) / per;
+    if (sc->dims[0] != V || sc->dims[1] != nblk)
+        return rt_bad(c, "scales are [%lld, %lld], not [%lld, %lld]", (long long)sc->dims[0],
+                      (long long)sc->dims[1], (long long)V, (long long)nblk);
+    if (zp && zp->numel != V * zrow && zp->numel != zflat)
+        return rt_bad(c, "zero_points has %lld entries, not %lld", (long long)zp->numel,
+                      (long long)(V * zrow));
+    if (idx->ndim + 1 > RT_MAX_RANK)
+        return rt_unsupported(c);
+    int64_t d[RT_MAX_RANK];
+    memcpy(d, idx->dims, sizeof(int64_t) * (size_t)idx->ndim);
+    d[idx->ndim] = D;
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, idx->ndim + 1, d);
+    if (!y || c->infer || !y->numel)
+        return y ? HPCZ_OK : c->err->status;
+    const uint8_t *q = x->data, *z = zp ? zp->data : NULL;
+    const float *s = sc->data;
+    float *yd = y->data;
+    int mask = (1 << bits) - 1;
+    for (int64_t j = 0; j < idx->numel; j++) {
+        int64_t r = rt_int_at(idx, j);
+        if (r < -V || r >= V)
+            return rt_bad(c, "index %lld out of range [-%lld, %lld)", (long long)r, (long long)V,
+                          (long long)V);
+        if (r < 0)
+            r += V;
+        const uint8_t *row = q + r * x->dims[1];
+        float *o = yd + j * D;
+        for (int64_t b = 0; b < nblk; b++) {
+            float zf = (float)(1 << (bits - 1));
+            int64_t zi = r * nblk + b;
+            if (z)
+                zf = (float)((z[zi / per] >> ((zi % per) * bits)) & mask);
+            float sb = s[r * nblk + b];
+            int64_t hi = (b + 1) * bs < D ? (b + 1) * bs : D;
+            for (int64_t e = b * bs; e < hi; e++)
+                o[e] = ((float)((row[e / per] >> ((e % per) * bits)) & mask) - zf) * sb;
+        }
+    }
+    return HPCZ_OK;
+}
+
 static const rt_op ops[] = {
+    {"com.microsoft", "GatherBlockQuantized", 1, RT_T(HPCZ_DTYPE_UINT8), 0, k_gatherbq, gbq_ok},
     {"com.microsoft", "MatMulNBits", 1, RT_TF32, 0, k_matmulnbits, nbits_ok},
     {"com.microsoft", "QuickGelu", 1, RT_TFLOATS, 0, k_quickgelu, NULL},
     {"com.microsoft", "FastGelu", 1, RT_TFLOATS, 0, k_fastgelu, NULL},
