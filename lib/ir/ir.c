@@ -212,7 +212,8 @@ static hpcz_name_index *name_index(hpcz_graph *g)
             return NULL;
         g->node_names = x;
     }
-    memset(x->k, 0, x->cap * sizeof *x->k);
+    if (x->cap)
+        memset(x->k, 0, x->cap * sizeof *x->k);
     x->n = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->name && *g->nodes[i]->name && !name_index_put(x, g->nodes[i]->name)) {
