@@ -1128,6 +1128,47 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* MatMulInteger with constant B (and B zero point, one or one per column)
+ * whose A has a planned shape and one zero point (what DynamicQuantizeLinear
+ * writes): the integer kernel of cpu/qgemm.c with B packed once, writing the
+ * same int32 sums (exact); A's zero point is read at run time. The cpu
+ * backend only, off with HPCZ_NO_INT8_FUSION=1 and under an observer, like
+ * fuse_qdq. */
+static void fuse_matmulinteger(rt_exec *e)
+{
+    if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
+        return;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "MatMulInteger") || sp->folded || sp->dynamic || sp->fused || sp->qp ||
+            sp->n_out != 1 || sp->out[0] < 0 || sp->in[0] < 0 || sp->in[1] < 0)
+            continue;
+        rt_slot *xs = &e->slots[sp->in[0]], *ys = &e->slots[sp->out[0]];
+        if ((xs->kind != SLOT_STATIC && xs->kind != SLOT_INPUT) || ys->kind != SLOT_STATIC)
+            continue;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.int_out = true;
+        d.x = &xs->a;
+        d.y = &ys->a;
+        d.w = const_of(e, sp, 1);
+        d.wzp = const_of(e, sp, 3);
+        d.w_axis = 1;
+        if (!d.w || (sp->n_in > 3 && sp->in[3] >= 0 && !d.wzp))
+            continue;
+        if (sp->n_in > 2 && sp->in[2] >= 0) {
+            rt_slot *zs = &e->slots[sp->in[2]];
+            if ((zs->kind != SLOT_STATIC && zs->kind != SLOT_INPUT && zs->kind != SLOT_CONST) ||
+                zs->a.numel != 1 || zs->a.dtype != xs->a.dtype)
+                continue;
+        }
+        if (!(sp->qp = rt_qpack_new(&d)))
+            continue;
+        e->const_bytes += rt_qpack_bytes(sp->qp);
+    }
+}
+
 /* ------------------------------------------------------------ arena placement
  *
  * Greedy by size: the static buffers, largest first (ties in slot order),
@@ -1527,6 +1568,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             st = fuse_qdq(e, err);
         if (st)
             return st;
+        fuse_matmulinteger(e);
     }
     /* liveness: last reader of each slot (subgraph reads count for the owner) */
     for (size_t k = 0; k < e->n_steps; k++) {

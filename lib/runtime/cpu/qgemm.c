@@ -123,6 +123,9 @@ struct rt_qpack {
     bool has_bf;      /* some bf[m] != 0 (else the add is skipped: x + 0 = x) */
     bool rqsat;       /* |v| < 2^30 for every possible sum (rq_bound): the AVX2
                        * requantisation clamps by saturating packs, not in float */
+    bool int_out;     /* MatMulInteger: y = acc + bi as int32 (no requantisation);
+                       * x's zero point comes at run time (rt_qpack_run) */
+    int32_t *wsum;    /* int_out, u8s8: [M] sum_k (w - w_zp), for bi = -x_zp * wsum */
 };
 
 /* A task's u8s8 panels (tens of KiB for a deep Conv: not on the stack, not
@@ -144,6 +147,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->bi);
     free(p->mult);
     free(p->bf);
+    free(p->wsum);
     free(p);
 }
 
@@ -228,16 +232,24 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
     if (!w)
         return NULL;
-    if (!q8(x->dtype) || !q8(w->dtype) || !q8(y->dtype) || !d->ws ||
-        d->ws->dtype != HPCZ_DTYPE_FLOAT)
-        return NULL;
-    if (d->wzp && (d->wzp->dtype != w->dtype || d->wzp->numel != d->ws->numel))
-        return NULL;
-    if (!(d->xs > 0) || !(d->ys > 0) || !isfinite(d->xs) || !isfinite(d->ys))
-        return NULL;
+    if (d->int_out) {
+        /* MatMulInteger: no scales; one zero point for B or one per column */
+        if (!q8(x->dtype) || !q8(w->dtype) || y->dtype != HPCZ_DTYPE_INT32 ||
+            (d->wzp && d->wzp->dtype != w->dtype))
+            return NULL;
+    } else {
+        if (!q8(x->dtype) || !q8(w->dtype) || !q8(y->dtype) || !d->ws ||
+            d->ws->dtype != HPCZ_DTYPE_FLOAT)
+            return NULL;
+        if (d->wzp && (d->wzp->dtype != w->dtype || d->wzp->numel != d->ws->numel))
+            return NULL;
+        if (!(d->xs > 0) || !(d->ys > 0) || !isfinite(d->xs) || !isfinite(d->ys))
+            return NULL;
+    }
     rt_qpack *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->int_out = d->int_out;
     p->xdt = x->dtype;
     p->ydt = y->dtype;
     p->xzp = d->xzp;
@@ -272,7 +284,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 goto fail;
     } else {
         bool gemm = !strcmp(op, "Gemm");
-        if (!gemm && strcmp(op, "MatMul"))
+        if (!gemm && strcmp(op, d->int_out ? "MatMulInteger" : "MatMul"))
             goto fail;
         if (w->ndim != 2 || x->ndim < 2)
             goto fail;
@@ -299,7 +311,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     }
     if (p->K < 1 || p->K > QG_MAX_K || p->M < 1)
         goto fail;
-    int64_t nch = d->ws->numel;
+    int64_t nch = d->int_out ? (d->wzp ? d->wzp->numel : 1) : d->ws->numel;
     if (nch != 1) {
         if (nch != p->M || rt_axis(d->w_axis, w->ndim) != out_axis)
             goto fail;
@@ -318,8 +330,12 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         free(zpc);
         goto fail;
     }
-    const float *ws = d->ws->data;
-    for (int64_t m = 0; m < p->M; m++) {
+    const float *ws = d->int_out ? NULL : d->ws->data;
+    for (int64_t m = 0; m < p->M && d->int_out; m++) {
+        p->mult[m] = 1.0f;
+        zpc[m] = d->wzp ? q8load(d->wzp->data, w->dtype, nch == 1 ? 0 : m) : 0;
+    }
+    for (int64_t m = 0; m < p->M && !d->int_out; m++) {
         float wsm = ws[nch == 1 ? 0 : m];
         if (!(wsm > 0) || !isfinite(wsm)) {
             free(zpc);
@@ -382,6 +398,10 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         }
         small = lo >= -64 && hi <= 64;
     }
+    if (small && p->int_out && !(p->wsum = calloc((size_t)p->M, sizeof *p->wsum))) {
+        free(wr);
+        goto fail;
+    }
     if (small) {
         p->u8s8 = true;
         p->kq = (p->K + 3) / 4;
@@ -406,6 +426,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                         for (int64_t i = 0; i < 4 && 4 * q + i < p->K; i++)
                             dst[q * MR * 4 + i] = (uint8_t)(int8_t)row[4 * q + i];
                     p->bi[m] = (int32_t)((int64_t)p->bi[m] - (int64_t)p->xzu * sum);
+                    if (p->wsum)
+                        p->wsum[m] = sum;
                 }
     } else if (!p->dw) {
         p->wp = rt_alloc(nw * sizeof *p->wp);
@@ -425,7 +447,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 }
     }
 #undef WV
-    rq_bound(p, wr);
+    if (!p->int_out)
+        rq_bound(p, wr);
     free(wr);
     if (p->conv && !implicit_plan(p))
         goto fail;
@@ -434,7 +457,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
                (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
                (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0) +
-               (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0);
+               (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0) +
+               (p->wsum ? (size_t)p->M * sizeof *p->wsum : 0);
     return p;
 fail:
     rt_qpack_free(p);
@@ -912,6 +936,13 @@ __attribute__((target("avx2"))) static void epilogue_t4_avx2(const rt_qpack *p,
 static void epilogue(const rt_qpack *p, const int32_t *tile, int64_t m0, int mr, int64_t n0,
                      int nr, void *y, int64_t ldm, int64_t ldn)
 {
+    if (p->int_out) { /* MatMulInteger: the int32 sums (int32 wrapping, as the reference) */
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++)
+                ((int32_t *)y)[(m0 + r) * ldm + (n0 + j) * ldn] =
+                    (int32_t)((uint32_t)tile[r * NR + j] + (uint32_t)p->bi[m0 + r]);
+        return;
+    }
 #ifdef QG_X86
     if (p->avx2 && ldm == 1 && mr == MR) {
         epilogue_t4_avx2(p, tile, m0, n0, nr, y, ldn);
@@ -1638,8 +1669,12 @@ __attribute__((target("avx2"))) static void gemv_task(void *ctx, int64_t t)
             int64_t m = mb * MR + i;
             if (m >= p->M || (i >= MR && !A1))
                 continue;
-            int32_t q = requant_one(p, m, sums[i]);
             int64_t at = row * p->M + m;
+            if (p->int_out) {
+                ((int32_t *)jb->y)[at] = (int32_t)((uint32_t)sums[i] + (uint32_t)p->bi[m]);
+                continue;
+            }
+            int32_t q = requant_one(p, m, sums[i]);
             if (p->ydt == HPCZ_DTYPE_UINT8)
                 ((uint8_t *)jb->y)[at] = (uint8_t)q;
             else
@@ -2541,6 +2576,30 @@ static int64_t split_channels(qjob *jb, int64_t outer)
     return jb->mch;
 }
 
+/* MatMulInteger (int_out): x's zero point arrives with x (DynamicQuantizeLinear
+ * computes it per run), so the plan's pack runs as a copy q holding it: the
+ * int16 path subtracts it while packing rows of x, the u8s8 path adds
+ * -x_zp * sum_k (w - w_zp) per channel (x as uint8: int8 x biased by 128),
+ * in *bi (to free after the run). */
+static hpcz_status int_out_bind(rt_ctx *c, const rt_qpack *p, rt_qpack *q, int32_t **bi)
+{
+    const hpcz_array *zp = rt_in(c, 2);
+    if (zp && (zp->numel != 1 || zp->dtype != p->xdt || !zp->data))
+        return rt_bad(c, "int8 fused kernel: a_zero_point does not match the plan");
+    *q = *p;
+    q->xzp = zp ? q8load(zp->data, zp->dtype, 0) : 0;
+    q->xzu = q->xdt == HPCZ_DTYPE_UINT8 ? q->xzp : q->xzp + 128;
+    *bi = NULL;
+    if (p->u8s8) {
+        if (!(*bi = malloc((size_t)p->M * sizeof **bi)))
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        for (int64_t m = 0; m < p->M; m++)
+            (*bi)[m] = -q->xzu * p->wsum[m];
+        q->bi = *bi;
+    }
+    return HPCZ_OK;
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
     if (p->add) {
@@ -2557,13 +2616,23 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
+    rt_qpack bound;
+    int32_t *bi = NULL;
+    if (p->int_out) {
+        hpcz_status st = int_out_bind(c, p, &bound, &bi);
+        if (st)
+            return st;
+        p = &bound;
+    }
     qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
     split_channels(&jb, p->groups * jb.npanel);
-    if (jb.N <= 0)
+    if (jb.N <= 0) {
+        free(bi);
         return HPCZ_OK;
+    }
 #ifdef QG_X86
     if (p->dw && p->dwcl && p->rqsat) {
         rt_parallel_for_work(p->batch * (p->M / 16), dwcl_task, &jb,
@@ -2643,7 +2712,9 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         }
         rt_free(jb.col);
     }
+    free(bi); /* int_out (never a Conv, so none of the returns above left it) */
     if (jb.failed)
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
     return HPCZ_OK;
 }
+
