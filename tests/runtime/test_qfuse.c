@@ -17,6 +17,9 @@
  *  3. The digits static QDQ model (hpcz quantize --mode static --placement all) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
+ *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
+ *     zero point read at run time): exact int32 against the ref backend on
+ *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
  *  4. Every fused case with 1 and 2 threads: identical bytes; and the same
  *     bytes from the other kernel paths (HPCZ_QGEMM_NO_U8S8: int16/vpmaddwd
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
@@ -36,6 +39,7 @@
 #include <unistd.h>
 
 static int failures, cases;
+static uint64_t last_const_bytes; /* of the last plan run() made */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint32_t urand(void)
@@ -278,6 +282,9 @@ static bool run(hpcz_model *m, const char *backend, int threads, bool nofuse,
         return false;
     }
     size_t nn = hpcz_plan_n_nodes(p);
+    hpcz_plan_stats stats;
+    hpcz_plan_get_stats(p, &stats);
+    last_const_bytes = stats.const_bytes;
     uint64_t *times = calloc(nn + 1, sizeof *times);
     hpcz_plan_set_profile(p, times);
     bool ok = hpcz_plan_run(p, x, out, err) == HPCZ_OK; /* plans here with symbolic dims */
@@ -651,6 +658,85 @@ static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, i
     hpcz_model_free(m);
 }
 
+/* MatMulInteger(x, const W [, x_zp graph input] [, const W_zp]) as the cpu
+ * backend runs it fused (W packed once, qgemm.c) against the ref backend's
+ * plain loops, byte for byte, with 1 and 2 threads and through the other
+ * kernel paths (HPCZ_QGEMM_NO_U8S8, HPCZ_QGEMM_NO_AVX2). Weights in
+ * [wlo, whi] before the zero point: within 64 of it takes the u8s8 path.
+ * zp: 0 none, 1 one for W, 2 one per column. x may be 3-D (batch 2). */
+static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int zp, bool xzp,
+                      bool batch, int64_t M, int64_t K, int64_t N)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    int64_t B = batch ? 2 : 1, xd[3] = {B, M, K}, wd[2] = {K, N}, nd[1] = {N};
+    int xr = batch ? 3 : 2;
+    const int64_t *xdims = batch ? xd : xd + 1;
+    hpcz_value *xv = hpcz_graph_value(g, "x");
+    xv->dtype = xdt;
+    xv->ndim = xr;
+    xv->dims = hpcz_model_alloc(m, (size_t)xr * sizeof *xv->dims);
+    for (int i = 0; i < xr; i++)
+        xv->dims[i].size = xdims[i];
+    hpcz_graph_add_input(g, xv, &err);
+    hpcz_array in[2] = {{0}, {0}};
+    hpcz_array_alloc(&in[0], xdt, xr, xdims, &err);
+    int xlo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t i = 0; i < in[0].numel; i++)
+        set_int(in[0].data, xdt, i, irange(xlo, xlo + 255));
+    if (xzp) {
+        hpcz_value *zv = hpcz_graph_value(g, "xz");
+        zv->dtype = xdt;
+        zv->ndim = 0;
+        hpcz_graph_add_input(g, zv, &err);
+        hpcz_array_alloc(&in[1], xdt, 0, NULL, &err);
+        set_int(in[1].data, xdt, 0, irange(xlo, xlo + 255));
+    }
+    void *w = init(m, "w", wdt, 2, wd);
+    for (int64_t i = 0; i < K * N; i++)
+        set_int(w, wdt, i, irange(wlo, whi));
+    if (zp) {
+        void *z = init(m, "wz", wdt, zp == 2 ? 1 : 0, nd);
+        int64_t nz = zp == 2 ? N : 1;
+        for (int64_t j = 0; j < nz; j++) /* within [wlo, whi]: 7-bit codes stay 7-bit */
+            set_int(z, wdt, j, zp == 1 ? (wlo + whi) / 2 : irange((wlo + whi) / 2 - 2, (wlo + whi) / 2 + 2));
+        if (wlo < -64 || whi > 64) /* full range: also zero points far from the middle */
+            set_int(z, wdt, 0, wlo);
+    }
+    const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
+    node(g, "MatMulInteger", "mmi", 4, mi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array r = {0}, a[5] = {{0}};
+    const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL};
+    bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
+    uint64_t fused_bytes = 0;
+    for (int v = 0; v < 5 && ok; v++) {
+        if (paths[v])
+            setenv(paths[v], "1", 1);
+        ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
+        if (paths[v])
+            unsetenv(paths[v]);
+        if (v == 0)
+            fused_bytes = last_const_bytes;
+        else if (v == 4)
+            fused = fused_bytes > last_const_bytes; /* the packed weights are plan constants */
+        same = same && ok && a[v].nbytes == r.nbytes && !memcmp(a[v].data, r.data, r.nbytes);
+    }
+    if (!same || !fused)
+        failures++;
+    printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
+           same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
+           (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
+    for (int v = 0; v < 5; v++)
+        hpcz_array_release(&a[v]);
+    hpcz_array_release(&r);
+    hpcz_array_release(&in[0]);
+    hpcz_array_release(&in[1]);
+    hpcz_model_free(m);
+}
+
 /* DQ(x) -> MaxPool -> Q -> DQ -> Transpose -> Q: with the same scale and
  * zero point throughout, both ops run on the integers (2 Q fused) and give
  * the unfused graph's bytes; with another scale after MaxPool only the
@@ -817,6 +903,17 @@ int main(int argc, char **argv)
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
+    /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
+     * none / one / per column, x zero point or none, x u8 or s8, GEMV rows (< 8) */
+    check_mmi("mmi u8 x, s8 7-bit w, col zp", U8, S8, -64, 64, 2, true, false, 37, 67, 45);
+    check_mmi("mmi u8 x, s8 7-bit w, no zp", U8, S8, -64, 64, 0, true, true, 20, 384, 33);
+    check_mmi("mmi s8 x, s8 7-bit w, no x zp", S8, S8, -64, 64, 1, false, false, 17, 13, 9);
+    check_mmi("mmi u8 x, u8 7-bit w, col zp, gemv", U8, U8, 64, 190, 2, true, false, 3, 131, 70);
+    check_mmi("mmi s8 x, s8 7-bit w, gemv 1 row", S8, S8, -64, 64, 2, true, true, 1, 200, 19);
+    check_mmi("mmi u8 x, u8 full w, col zp", U8, U8, 0, 255, 2, true, false, 37, 67, 45);
+    check_mmi("mmi u8 x, s8 full w, zp", U8, S8, -128, 127, 1, true, true, 9, 385, 61);
+    check_mmi("mmi s8 x, u8 full w, no zp", S8, U8, 0, 255, 0, true, false, 5, 31, 17);
+    check_mmi("mmi u8 x, s8 full w, K 1", U8, S8, -128, 127, 2, true, false, 16, 1, 8);
     const char *p3s2 = "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1";
     check_passthrough("maxpool+transpose u8 same params", U8, true, p3s2);
     check_passthrough("maxpool+transpose s8 same params", S8, true, p3s2);
