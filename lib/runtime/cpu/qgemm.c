@@ -26,7 +26,12 @@
  *    16k channels run 16 channels per task in vector lanes (dwcl_task).
  *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed
  *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
- * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic.
+ * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic,
+ * and MatMulInteger with constant B (int_out: the exact int32 sums, no
+ * requantisation; x's zero point, which DynamicQuantizeLinear computes per
+ * run, is bound at run time, see int_out_bind), which is what dynamic
+ * quantization writes: 7-bit weights (`--weight-dtype int8`) take the u8s8
+ * path, uint8 weights with per-column zero points the int16 one.
  * Without AVX2, portable C micro-kernels compute the same integers.
  *
  * Full Conv tiles are requantised by the AVX2 micro-kernels right after the
