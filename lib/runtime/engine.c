@@ -919,6 +919,100 @@ static void fuse_into(rt_exec *e, int *reads, size_t k, int xq, rt_step *q, rt_s
     sl->kind = SLOT_NONE;
 }
 
+/* Runs step sp's kernel at plan time on in0 in place of its input 0 (its
+ * other inputs as planned), into *out (allocated here, one output). */
+static hpcz_status run_step_on(rt_exec *e, rt_step *sp, hpcz_array *in0, hpcz_array *out,
+                               hpcz_error *err)
+{
+    hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    rt_ctx c;
+    fill_ctx(e, sp, &c, ins, outs, NULL, err);
+    c.exec = NULL; /* not a run: no dynamic memory accounting */
+    c.threads = 1;
+    ins[0] = in0;
+    memset(out, 0, sizeof *out);
+    outs[0] = out;
+    return e->be->run_node(&c);
+}
+
+/* Elementwise ops of one tensor (their other inputs constant scalars)
+ * that fuse_qdq_tables turns into tables. */
+static const char *const table_ops[] = {"Relu", "LeakyRelu", "Clip", "Max", "Min", "HardSigmoid",
+                                        "HardSwish", "Sigmoid", "Tanh", "Mul", "Add", "Sub", "Div",
+                                        "Abs", "Neg"};
+
+/* DequantizeLinear(x_q) -> one of table_ops on it -> its only reader
+ * QuantizeLinear (both per tensor): y_q depends on x_q's byte alone, so the
+ * three steps run once at plan time on the 256 codes, with the backend's
+ * own kernels (the unfused results, element for element), and the run is a
+ * table lookup (cpu/qgemm.c). Part of fuse_qdq (its reader counts u). */
+static void fuse_qdq_tables(rt_exec *e, slot_use *u)
+{
+    int *reads = u->reads, *reader = u->reader, *prod = u->prod;
+    bool *sub = u->sub;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        bool op = false;
+        for (size_t o = 0; o < sizeof table_ops / sizeof *table_ops && !op; o++)
+            op = is_onnx_op(sp, table_ops[o]);
+        if (!op || sp->folded || sp->dynamic || sp->fused || sp->qp || sp->act.kind != RT_ACT_NONE ||
+            sp->n_out != 1 || sp->n_in < 1 || sp->n_in > MAX_IO || sp->in[0] < 0 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || sub[sp->in[0]] ||
+            e->slots[sp->in[0]].a.numel != sl->a.numel)
+            continue;
+        bool scalars = true;
+        for (size_t j = 1; j < sp->n_in && scalars; j++) {
+            const hpcz_array *cj = const_of(e, sp, j);
+            scalars = sp->in[j] < 0 || (cj && cj->numel == 1);
+        }
+        int kx = prod[sp->in[0]];
+        if (!scalars || kx < 0)
+            continue;
+        rt_step *dx = &e->steps[kx], *q = &e->steps[reader[s]];
+        if (!is_onnx_op(dx, "DequantizeLinear") || dx->folded || dx->dynamic || dx->fused ||
+            dx->in[0] < 0 || !is_onnx_op(q, "QuantizeLinear") || q->fused || q->dynamic ||
+            q->n_out != 1 || q->in[0] != s || q->out[0] < 0 ||
+            e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        rt_slot *xq = &e->slots[dx->in[0]], *yq = &e->slots[q->out[0]];
+        float xs, ys;
+        int32_t xzp, yzp;
+        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT) || !q8_dtype(xq->a.dtype) ||
+            !q8_dtype(yq->a.dtype) || !rt_same_shape(&yq->a, &sl->a) ||
+            !per_tensor_qparams(e, dx, xq->a.dtype, &xs, &xzp) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp))
+            continue;
+        int64_t n = 256;
+        hpcz_array codes = {0}, xf = {0}, yf = {0}, y = {0};
+        hpcz_error e2 = {0}; /* any failure here leaves the steps unfused */
+        bool ok = hpcz_array_alloc(&codes, xq->a.dtype, 1, &n, &e2) == HPCZ_OK;
+        for (int i = 0; ok && i < 256; i++)
+            ((uint8_t *)codes.data)[i] = (uint8_t)i;
+        ok = ok && !run_step_on(e, dx, &codes, &xf, &e2) && !run_step_on(e, sp, &xf, &yf, &e2) &&
+             !run_step_on(e, q, &yf, &y, &e2) && y.numel == 256 && y.dtype == yq->a.dtype;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.x = &xq->a;
+        d.y = &yq->a;
+        d.lut = y.data;
+        rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
+        hpcz_array_release(&codes);
+        hpcz_array_release(&xf);
+        hpcz_array_release(&yf);
+        hpcz_array_release(&y);
+        if (!qp)
+            continue;
+        sp->qp = qp;
+        e->const_bytes += rt_qpack_bytes(qp);
+        fuse_into(e, reads, k, dx->in[0], q, sl);
+    }
+}
+
 /* int8 QDQ fusion: DequantizeLinear(x_q) + DequantizeLinear(const W_q)
  * [+ DequantizeLinear(const int32 b_q)] -> Conv/Gemm/MatMul -> its only
  * reader QuantizeLinear (per tensor, u8/s8) becomes one integer kernel
@@ -1080,6 +1174,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         fuse_into(e, reads, k, dx->in[0], q, sl);
     }
+    fuse_qdq_tables(e, &u);
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
      * for hpcz_plan_node_flops). One pass over the reads (not one per

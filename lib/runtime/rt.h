@@ -278,6 +278,8 @@ typedef struct rt_qdesc {
     const hpcz_array *y;         /* y_q: dtype and planned shape */
     float ys;
     int32_t yzp;
+    const uint8_t *lut;          /* a table op: y_q = lut[x_q's byte] (256 entries, y's
+                                  * dtype; x and y the same number of elements) */
     bool int_out;                /* MatMulInteger with constant B (w, wzp): y is the int32
                                   * sum, x's zero point is read at run time (input 2);
                                   * xs, ws, ys unused */

@@ -26,7 +26,9 @@
  *    16k channels run 16 channels per task in vector lanes (dwcl_task).
  *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed
  *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
- * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic,
+ * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic;
+ * table ops (lut_*: DQ -> a unary op -> Q as a 256-entry table of the
+ * unfused kernels' own results);
  * and MatMulInteger with constant B (int_out: the exact int32 sums, no
  * requantisation; x's zero point, which DynamicQuantizeLinear computes per
  * run, is bound at run time, see int_out_bind), which is what dynamic
@@ -87,6 +89,7 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 struct rt_qpack {
     bool conv, avx2;
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
+    uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     int x2dt;
     float xs, xs2, ys;
     int32_t xzp2;
@@ -153,6 +156,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->mult);
     free(p->bf);
     free(p->wsum);
+    free(p->lut);
     free(p);
 }
 
@@ -228,10 +232,32 @@ static rt_qpack *qadd_new(const rt_qdesc *d)
     return p;
 }
 
+/* A table op: any op of one 8-bit tensor into another, element by element,
+ * whose 256 possible results the engine computed at plan time (DQ -> a
+ * unary op -> Q, see fuse_qdq_tables in engine.c). */
+static rt_qpack *lut_new(const rt_qdesc *d)
+{
+    if (!q8(d->x->dtype) || !q8(d->y->dtype) || d->x->numel != d->y->numel)
+        return NULL;
+    rt_qpack *p = calloc(1, sizeof *p);
+    if (!p || !(p->lut = malloc(256))) {
+        free(p);
+        return NULL;
+    }
+    memcpy(p->lut, d->lut, 256);
+    p->xdt = d->x->dtype;
+    p->ydt = d->y->dtype;
+    p->numel = d->y->numel;
+    p->bytes = 256;
+    return p;
+}
+
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
     const hpcz_node *n = d->node;
     const char *op = n->op_type;
+    if (d->lut)
+        return lut_new(d);
     if (!strcmp(op, "Add"))
         return qadd_new(d);
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
@@ -2539,6 +2565,16 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+static void lut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    const uint8_t *lut = j->p->lut, *x = j->a;
+    uint8_t *y = j->y;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+    for (int64_t i = i0; i < i1; i++)
+        y[i] = lut[x[i]];
+}
+
 /* Conv tasks take PPT consecutive panels (64 columns): a 64-byte line of
  * an output row is then written by one thread, where adjacent 16-column
  * panels on two threads would bounce it between their caches. The inner
@@ -2607,6 +2643,15 @@ static hpcz_status int_out_bind(rt_ctx *c, const rt_qpack *p, rt_qpack *q, int32
 
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
+    if (p->lut) {
+        hpcz_array *a = rt_in(c, 0), *y = c->out[0];
+        if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
+            a->numel != p->numel || y->numel != p->numel)
+            return rt_bad(c, "int8 table op: input does not match the plan");
+        qadd_job j = {p, a->data, NULL, y->data};
+        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, lut_task, &j, (double)p->numel);
+        return HPCZ_OK;
+    }
     if (p->add) {
         hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *y = c->out[0];
         if (!a || !b || !y || !a->data || !b->data || !y->data || a->dtype != p->xdt ||
