@@ -17,6 +17,9 @@
  *  3. The digits static QDQ model (hpcz quantize --mode static --placement all) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
+ *  3a. Table ops: DQ -> one elementwise op (Relu, LeakyRelu, Clip, Max, ...,
+ *     Sigmoid, Tanh, Mul/Add/Sub/Div by a scalar) -> Q as a 256-entry table:
+ *     the same bytes as unfused on odd sizes (the float kernels' tails).
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -80,7 +83,7 @@ typedef struct qcase {
     bool saturate;     /* x = 255, xzp 0, weights -128/127, exact check */
 } qcase;
 
-static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
+static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s) /* i, f, is kinds */
 {
     if (!spec_s)
         return;
@@ -98,6 +101,9 @@ static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
         if (!strcmp(kind, "i")) {
             a->type = HPCZ_ATTR_INT;
             a->i = strtoll(val, NULL, 10);
+        } else if (!strcmp(kind, "f")) {
+            a->type = HPCZ_ATTR_FLOAT;
+            a->f = strtof(val, NULL);
         } else {
             a->type = HPCZ_ATTR_INTS;
             a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
@@ -603,6 +609,69 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     hpcz_model_free(m);
 }
 
+/* DQ(x) -> op [, scalar constant c] -> Q on n elements (odd: the float
+ * kernels' scalar tails run too): fused into a table (the Q does not run),
+ * the same bytes as the cpu backend unfused and with 2 threads, within 1
+ * of the ref backend. attrs as in qcase. */
+static void check_table(const char *label, const char *op, const char *attrs, int nconst, float c0,
+                        float c1, int xdt, int ydt, int64_t n)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_value *v = hpcz_graph_value(g, "x");
+    v->dtype = xdt;
+    v->ndim = 1;
+    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
+    v->dims[0].size = n;
+    hpcz_graph_add_input(g, v, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < n; k++)
+        set_int(in.data, xdt, k, irange(lo, lo + 255));
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.02f, 0.05f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.04f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 60 : -10);
+    if (nconst > 0)
+        *(float *)init(m, "c0", HPCZ_DTYPE_FLOAT, 0, NULL) = c0;
+    if (nconst > 1)
+        *(float *)init(m, "c1", HPCZ_DTYPE_FLOAT, 0, NULL) = c1;
+    const char *dq[] = {"x", "xs", "xz"}, *oi[] = {"xf", "c0", "c1"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    hpcz_node *on = node(g, op, "op", 1 + nconst, oi, "f");
+    if (attrs)
+        parse_attrs(m, on, attrs);
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, u = {0}, r = {0};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, &a, &fa, &err) &&
+              run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, &u, &fu, &err) && run(m, "ref", 1, false, &in, &r, NULL, &err);
+    int maxr = 0;
+    bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
+                !memcmp(a.data, b.data, a.nbytes);
+    for (int64_t k = 0; ok && k < a.numel; k++) {
+        int d = abs(get_int(a.data, ydt, k) - get_int(r.data, ydt, k));
+        maxr = d > maxr ? d : maxr;
+    }
+    bool good = ok && fa == 1 && !fu && same && maxr <= 1;
+    if (!good)
+        failures++;
+    printf("%s %-34s %-11s n=%lld fused %d, same bytes as unfused/2 threads: %s, max|fused-ref| %d%s%s\n",
+           good ? "PASS" : "FAIL", label, op, (long long)n, fa, same ? "yes" : "NO", maxr,
+           ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -901,6 +970,22 @@ int main(int argc, char **argv)
     check_random_dw(40);
     check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
+    /* table ops: DQ -> one elementwise op -> Q */
+    check_table("table u8 -> u8", "Relu", NULL, 0, 0, 0, U8, U8, 1111);
+    check_table("table s8 -> s8 alpha 0.2", "LeakyRelu", "alpha=f:0.2", 0, 0, 0, S8, S8, 3333);
+    check_table("table u8 -> s8 [-1, 2.5]", "Clip", NULL, 2, -1.0f, 2.5f, U8, S8, 1001);
+    check_table("table s8 -> u8 max(x, 0.3)", "Max", NULL, 1, 0.3f, 0, S8, U8, 777);
+    check_table("table s8 -> s8 min(x, 1.1)", "Min", NULL, 1, 1.1f, 0, S8, S8, 517);
+    check_table("table u8 -> u8", "HardSigmoid", "alpha=f:0.2;beta=f:0.5", 0, 0, 0, U8, U8, 1023);
+    check_table("table s8 -> s8", "HardSwish", NULL, 0, 0, 0, S8, S8, 4097);
+    check_table("table u8 -> u8", "Sigmoid", NULL, 0, 0, 0, U8, U8, 3001);
+    check_table("table s8 -> s8", "Tanh", NULL, 0, 0, 0, S8, S8, 2049);
+    check_table("table u8 -> u8 x * 1.7", "Mul", NULL, 1, 1.7f, 0, U8, U8, 301);
+    check_table("table s8 -> u8 x + 0.9", "Add", NULL, 1, 0.9f, 0, S8, U8, 299);
+    check_table("table u8 -> s8 x - 2.1", "Sub", NULL, 1, 2.1f, 0, U8, S8, 263);
+    check_table("table s8 -> s8 x / 3", "Div", NULL, 1, 3.0f, 0, S8, S8, 259);
+    check_table("table s8 -> u8", "Abs", NULL, 0, 0, 0, S8, U8, 99);
+    check_table("table u8 -> s8", "Neg", NULL, 0, 0, 0, U8, S8, 101);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
     /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
