@@ -1086,16 +1086,31 @@ static void im2col_task(void *ctx, int64_t t)
             row[2 * m + 1] = 0;
 }
 
+/* Gemm/MatMul, int16 path: rows n0.. (nr valid) of x as pairs (x[k] - x_zp,
+ * x[k + 1] - x_zp), pair q of row j the word B[q][j]; each row is widened
+ * first (a loop the compiler vectorises), then its words are spread. */
 static void pack_rows(const rt_qpack *p, const void *x, int64_t n0, int nr, int16_t *B)
 {
+    static _Thread_local int16_t wide[QG_MAX_K + 2];
     for (int j = 0; j < NR; j++) {
-        int64_t row = (n0 + j) * p->K;
-        for (int64_t k = 0; k < p->K; k++)
-            B[(k >> 1) * 2 * NR + 2 * j + (k & 1)] = j < nr ? (int16_t)xat(p, x, row + k) : 0;
+        if (j < nr) {
+            int64_t row = (n0 + j) * p->K;
+            if (p->xdt == HPCZ_DTYPE_UINT8) {
+                const uint8_t *xr = (const uint8_t *)x + row;
+                for (int64_t k = 0; k < p->K; k++)
+                    wide[k] = (int16_t)((int32_t)xr[k] - p->xzp);
+            } else {
+                const int8_t *xr = (const int8_t *)x + row;
+                for (int64_t k = 0; k < p->K; k++)
+                    wide[k] = (int16_t)((int32_t)xr[k] - p->xzp);
+            }
+            wide[p->K] = 0;
+        } else {
+            memset(wide, 0, (size_t)(p->K + 1) * sizeof *wide);
+        }
+        for (int64_t q = 0; q < p->kp; q++)
+            memcpy(B + q * 2 * NR + 2 * j, wide + 2 * q, 2 * sizeof *wide);
     }
-    if (p->K & 1)
-        for (int j = 0; j < NR; j++)
-            B[(p->K >> 1) * 2 * NR + 2 * j + 1] = 0;
 }
 
 /* u8s8: x as uint8 (int8 biased by 128) */
