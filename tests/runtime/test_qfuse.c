@@ -17,9 +17,11 @@
  *  3. The digits static QDQ model (hpcz quantize --mode static --placement all) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
- *  3a. Table ops: DQ -> one elementwise op (Relu, LeakyRelu, Clip, Max, ...,
- *     Sigmoid, Tanh, Mul/Add/Sub/Div by a scalar) -> Q as a 256-entry table:
- *     the same bytes as unfused on odd sizes (the float kernels' tails).
+ *  3a. Table ops: DQ -> elementwise ops (Relu, LeakyRelu, Clip, Max, ...,
+ *     Sigmoid, Tanh, Mul/Add/Sub/Div by a scalar; also a chain reading x
+ *     twice, HardSwish as x * Clip(x + 3, 0, 6) / 6) -> Q as a 256-entry
+ *     table: the same bytes as unfused on odd sizes (the float kernels'
+ *     tails); not fused when an intermediate is read outside the chain.
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -672,6 +674,68 @@ static void check_table(const char *label, const char *op, const char *attrs, in
     hpcz_model_free(m);
 }
 
+/* DQ(x) -> x * Clip(x + 3, 0, 6) / 6 (HardSwish as exporters write it: x read
+ * twice) -> Q: one table (the Q does not run), the unfused bytes; with the
+ * Clip's output also a graph output (read outside the chain) nothing fuses
+ * and the bytes stay the same. */
+static void check_table_chain(const char *label, int xdt, int ydt, int64_t n, bool leak)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_value *v = hpcz_graph_value(g, "x");
+    v->dtype = xdt;
+    v->ndim = 1;
+    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
+    v->dims[0].size = n;
+    hpcz_graph_add_input(g, v, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < n; k++)
+        set_int(in.data, xdt, k, irange(lo, lo + 255));
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 30 : -100);
+    *(float *)init(m, "three", HPCZ_DTYPE_FLOAT, 0, NULL) = 3.0f;
+    *(float *)init(m, "zero", HPCZ_DTYPE_FLOAT, 0, NULL) = 0.0f;
+    *(float *)init(m, "six", HPCZ_DTYPE_FLOAT, 0, NULL) = 6.0f;
+    const char *dq[] = {"x", "xs", "xz"}, *ad[] = {"xf", "three"}, *cl[] = {"t", "zero", "six"},
+               *mu[] = {"xf", "c"}, *dv[] = {"p", "six"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    node(g, "Add", "add", 2, ad, "t");
+    node(g, "Clip", "clip", 3, cl, "c");
+    node(g, "Mul", "mul", 2, mu, "p");
+    node(g, "Div", "div", 2, dv, "f");
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    if (leak)
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "c"), &err);
+    hpcz_array a[2] = {{0}}, b[2] = {{0}}, u[2] = {{0}};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, a, &fa, &err) && run(m, "cpu", 2, false, &in, b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, u, &fu, &err);
+    bool same = ok;
+    for (int o = 0; o < (leak ? 2 : 1) && same; o++)
+        same = a[o].nbytes == u[o].nbytes && !memcmp(a[o].data, u[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, b[o].data, a[o].nbytes);
+    bool good = ok && fa == !leak && !fu && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s hardswish chain n=%lld fused %d (want %d), same bytes as unfused/2 threads: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, (long long)n, fa, !leak, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    for (int o = 0; o < 2; o++) {
+        hpcz_array_release(&a[o]);
+        hpcz_array_release(&b[o]);
+        hpcz_array_release(&u[o]);
+    }
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -986,6 +1050,9 @@ int main(int argc, char **argv)
     check_table("table s8 -> s8 x / 3", "Div", NULL, 1, 3.0f, 0, S8, S8, 259);
     check_table("table s8 -> u8", "Abs", NULL, 0, 0, 0, S8, U8, 99);
     check_table("table u8 -> s8", "Neg", NULL, 0, 0, 0, U8, S8, 101);
+    check_table_chain("table chain u8 -> u8", U8, U8, 1999, false);
+    check_table_chain("table chain s8 -> s8", S8, S8, 333, false);
+    check_table_chain("table chain, clip read outside", U8, S8, 555, true);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
     /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
