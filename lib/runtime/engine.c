@@ -919,6 +919,224 @@ static void fuse_into(rt_exec *e, int *reads, size_t k, int xq, rt_step *q, rt_s
     sl->kind = SLOT_NONE;
 }
 
+/* Runs step sp's kernel at plan time with sub[j] in place of input j where
+ * sub[j] is set (its other inputs as planned), into *out (allocated here,
+ * one output). */
+static hpcz_status run_step_on(rt_exec *e, rt_step *sp, hpcz_array *const *sub, hpcz_array *out,
+                               hpcz_error *err)
+{
+    hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    rt_ctx c;
+    fill_ctx(e, sp, &c, ins, outs, NULL, err);
+    c.exec = NULL; /* not a run: no dynamic memory accounting */
+    c.threads = 1;
+    for (size_t j = 0; j < sp->n_in; j++)
+        if (sub[j])
+            ins[j] = sub[j];
+    memset(out, 0, sizeof *out);
+    outs[0] = out;
+    return e->be->run_node(&c);
+}
+
+/* Elementwise float ops that fuse_qdq_tables puts in a table. */
+static const char *const table_ops[] = {"Relu", "LeakyRelu", "Clip", "Max", "Min", "HardSigmoid",
+                                        "HardSwish", "Sigmoid", "Tanh", "Mul", "Add", "Sub", "Div",
+                                        "Abs", "Neg"};
+#define TABLE_MAX_STEPS 8
+
+typedef struct table_region {
+    int src;                     /* the DequantizeLinear step (run-time x_q in, per tensor) */
+    int steps[TABLE_MAX_STEPS];  /* the ops, in step order; the last one feeds the Q */
+    int n;
+} table_region;
+
+static bool region_has(const table_region *r, int k)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->steps[i] == k)
+            return true;
+    return false;
+}
+
+/* The step that writes slot v at run time: its producer, or when that is
+ * an activation fused into an earlier step (fuse_activations), that step. */
+static int live_producer(const rt_exec *e, const slot_use *u, int v)
+{
+    int k = u->prod[v];
+    for (int b = k; k >= 0 && e->steps[k].fused && b >= 0 && b > k - 64; b--)
+        if (!e->steps[b].fused && e->steps[b].n_out && e->steps[b].out[0] == v)
+            return b;
+    return k >= 0 && e->steps[k].fused ? -1 : k;
+}
+
+/* The region of table_ops steps computing slot s (read by a Q) from one
+ * DequantizeLinear output and scalar constants, each intermediate read only
+ * inside it, every tensor of x's element count (no broadcast). */
+static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
+{
+    r->src = -1;
+    r->n = 0;
+    int todo[TABLE_MAX_STEPS], nt = 0;
+    todo[nt++] = live_producer(e, u, s);
+    int64_t numel = e->slots[s].a.numel;
+    while (nt) {
+        int k = todo[--nt];
+        if (k < 0 || region_has(r, k))
+            continue;
+        if (r->n == TABLE_MAX_STEPS)
+            return false;
+        rt_step *sp = &e->steps[k];
+        bool op = false;
+        for (size_t o = 0; o < sizeof table_ops / sizeof *table_ops && !op; o++)
+            op = is_onnx_op(sp, table_ops[o]);
+        if (!op || sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 ||
+            sp->n_in < 1 || sp->n_in > MAX_IO || sp->out[0] < 0)
+            return false; /* a fused activation (act) runs with its op */
+        rt_slot *o = &e->slots[sp->out[0]];
+        if (o->is_output || u->sub[sp->out[0]] || o->kind != SLOT_STATIC ||
+            o->a.dtype != HPCZ_DTYPE_FLOAT || o->a.numel != numel)
+            return false;
+        r->steps[r->n++] = k;
+        for (size_t j = 0; j < sp->n_in; j++) {
+            int v = sp->in[j];
+            const hpcz_array *cv = const_of(e, sp, j);
+            if (v < 0 || (cv && cv->numel == 1))
+                continue;
+            int kv = live_producer(e, u, v);
+            if (j > 1 || cv || u->sub[v] || kv < 0) /* tensors at inputs 0 and 1 only */
+                return false;
+            rt_step *pv = &e->steps[kv];
+            if (is_onnx_op(pv, "DequantizeLinear")) {
+                if (r->src >= 0 && r->src != kv)
+                    return false;
+                r->src = kv;
+            } else if (nt < TABLE_MAX_STEPS) {
+                todo[nt++] = kv;
+            } else {
+                return false;
+            }
+        }
+    }
+    if (r->src < 0)
+        return false;
+    /* step order (the graph's topological order); every intermediate read
+     * only by region steps */
+    for (int i = 1; i < r->n; i++)
+        for (int j = i; j > 0 && r->steps[j - 1] > r->steps[j]; j--) {
+            int t = r->steps[j];
+            r->steps[j] = r->steps[j - 1];
+            r->steps[j - 1] = t;
+        }
+    if (live_producer(e, u, s) != r->steps[r->n - 1])
+        return false;
+    for (int i = 0; i < r->n - 1; i++) {
+        int o = e->steps[r->steps[i]].out[0], inside = 0;
+        for (int j = 0; j < r->n; j++) {
+            const rt_step *sj = &e->steps[r->steps[j]];
+            for (size_t q = 0; q < sj->n_in; q++)
+                inside += sj->in[q] == o;
+        }
+        if (inside != u->reads[o])
+            return false;
+    }
+    return true;
+}
+
+/* DequantizeLinear(x_q) -> elementwise ops of x and scalar constants
+ * (table_ops; e.g. HardSwish written as x * Clip(x + 3, 0, 6) / 6) -> their
+ * only reader QuantizeLinear, both per tensor: y_q depends on x_q's byte
+ * alone, so the steps run once at plan time on the 256 codes, with the
+ * backend's own kernels (the unfused results, element for element), and the
+ * run is a table lookup (cpu/qgemm.c) in the last op's step; the others are
+ * skipped. Part of fuse_qdq (its reader counts u). */
+static void fuse_qdq_tables(rt_exec *e, slot_use *u)
+{
+    int *reads = u->reads, *reader = u->reader;
+    for (size_t kq = 0; kq < e->n_steps; kq++) {
+        rt_step *q = &e->steps[kq];
+        if (!is_onnx_op(q, "QuantizeLinear") || q->folded || q->dynamic || q->fused ||
+            q->n_out != 1 || q->in[0] < 0 || q->out[0] < 0 || e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        int s = q->in[0];
+        rt_slot *sl = &e->slots[s];
+        table_region r;
+        if (reads[s] != 1 || reader[s] != (int)kq || sl->is_output || u->sub[s] ||
+            sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r))
+            continue;
+        rt_step *dx = &e->steps[r.src];
+        if (dx->folded || dx->dynamic || dx->fused || dx->in[0] < 0 || dx->out[0] < 0 ||
+            u->sub[dx->in[0]])
+            continue;
+        rt_slot *xq = &e->slots[dx->in[0]], *yq = &e->slots[q->out[0]];
+        float xs, ys;
+        int32_t xzp, yzp;
+        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT) || !q8_dtype(xq->a.dtype) ||
+            xq->a.numel != sl->a.numel || !q8_dtype(yq->a.dtype) || !rt_same_shape(&yq->a, &sl->a) ||
+            !per_tensor_qparams(e, dx, xq->a.dtype, &xs, &xzp) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp))
+            continue;
+        /* the 256 codes through DQ, the ops in order, Q: vals[i] is the
+         * output of region step i, xf the DQ's */
+        int64_t n = 256;
+        hpcz_array codes = {0}, xf = {0}, y = {0}, vals[TABLE_MAX_STEPS];
+        memset(vals, 0, sizeof vals);
+        hpcz_error e2 = {0}; /* any failure here leaves the steps unfused */
+        hpcz_array *none[MAX_IO] = {0}, *sub[MAX_IO];
+        bool ok = hpcz_array_alloc(&codes, xq->a.dtype, 1, &n, &e2) == HPCZ_OK;
+        for (int i = 0; ok && i < 256; i++)
+            ((uint8_t *)codes.data)[i] = (uint8_t)i;
+        none[0] = &codes;
+        ok = ok && !run_step_on(e, dx, none, &xf, &e2);
+        none[0] = NULL;
+        for (int i = 0; ok && i < r.n; i++) {
+            rt_step *sp = &e->steps[r.steps[i]];
+            for (size_t j = 0; j < sp->n_in; j++) {
+                sub[j] = sp->in[j] >= 0 && sp->in[j] == dx->out[0] ? &xf : NULL;
+                for (int t = 0; t < i && !sub[j]; t++)
+                    if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.steps[t]].out[0])
+                        sub[j] = &vals[t];
+            }
+            ok = !run_step_on(e, sp, sub, &vals[i], &e2) && vals[i].numel == 256;
+        }
+        none[0] = &vals[r.n - 1];
+        ok = ok && !run_step_on(e, q, none, &y, &e2) && y.numel == 256 && y.dtype == yq->a.dtype;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = e->steps[r.steps[r.n - 1]].node;
+        d.x = &xq->a;
+        d.y = &yq->a;
+        d.lut = y.data;
+        rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
+        hpcz_array_release(&codes);
+        hpcz_array_release(&xf);
+        hpcz_array_release(&y);
+        for (int i = 0; i < r.n; i++)
+            hpcz_array_release(&vals[i]);
+        if (!qp)
+            continue;
+        /* the last op runs the table from x_q into the Q's output; the others
+         * are skipped, their buffers dropped, their reads of x uncounted (so
+         * a DQ left without readers is skipped too) */
+        int kl = r.steps[r.n - 1];
+        rt_step *last = &e->steps[kl];
+        for (int i = 0; i < r.n - 1; i++) {
+            rt_step *sp = &e->steps[r.steps[i]];
+            for (size_t j = 0; j < sp->n_in; j++)
+                if (sp->in[j] >= 0)
+                    reads[sp->in[j]]--;
+            sp->fused = true;
+            rt_slot *o = &e->slots[sp->out[0]];
+            memset(&o->a, 0, sizeof o->a);
+            o->kind = SLOT_NONE;
+        }
+        if (last->n_in > 1 && last->in[1] >= 0 && !const_of(e, last, 1))
+            read_instead(reads, last, 1, dx->in[0]); /* the table reads x_q alone */
+        last->qp = qp;
+        e->const_bytes += rt_qpack_bytes(qp);
+        fuse_into(e, reads, (size_t)kl, dx->in[0], q, sl);
+    }
+}
+
 /* int8 QDQ fusion: DequantizeLinear(x_q) + DequantizeLinear(const W_q)
  * [+ DequantizeLinear(const int32 b_q)] -> Conv/Gemm/MatMul -> its only
  * reader QuantizeLinear (per tensor, u8/s8) becomes one integer kernel
@@ -1080,6 +1298,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         fuse_into(e, reads, k, dx->in[0], q, sl);
     }
+    fuse_qdq_tables(e, &u);
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
      * for hpcz_plan_node_flops). One pass over the reads (not one per
@@ -1126,6 +1345,47 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     }
     slot_use_free(&u);
     return HPCZ_OK;
+}
+
+/* MatMulInteger with constant B (and B zero point, one or one per column)
+ * whose A has a planned shape and one zero point (what DynamicQuantizeLinear
+ * writes): the integer kernel of cpu/qgemm.c with B packed once, writing the
+ * same int32 sums (exact); A's zero point is read at run time. The cpu
+ * backend only, off with HPCZ_NO_INT8_FUSION=1 and under an observer, like
+ * fuse_qdq. */
+static void fuse_matmulinteger(rt_exec *e)
+{
+    if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
+        return;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "MatMulInteger") || sp->folded || sp->dynamic || sp->fused || sp->qp ||
+            sp->n_out != 1 || sp->out[0] < 0 || sp->in[0] < 0 || sp->in[1] < 0)
+            continue;
+        rt_slot *xs = &e->slots[sp->in[0]], *ys = &e->slots[sp->out[0]];
+        if ((xs->kind != SLOT_STATIC && xs->kind != SLOT_INPUT) || ys->kind != SLOT_STATIC)
+            continue;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.int_out = true;
+        d.x = &xs->a;
+        d.y = &ys->a;
+        d.w = const_of(e, sp, 1);
+        d.wzp = const_of(e, sp, 3);
+        d.w_axis = 1;
+        if (!d.w || (sp->n_in > 3 && sp->in[3] >= 0 && !d.wzp))
+            continue;
+        if (sp->n_in > 2 && sp->in[2] >= 0) {
+            rt_slot *zs = &e->slots[sp->in[2]];
+            if ((zs->kind != SLOT_STATIC && zs->kind != SLOT_INPUT && zs->kind != SLOT_CONST) ||
+                zs->a.numel != 1 || zs->a.dtype != xs->a.dtype)
+                continue;
+        }
+        if (!(sp->qp = rt_qpack_new(&d)))
+            continue;
+        e->const_bytes += rt_qpack_bytes(sp->qp);
+    }
 }
 
 /* ------------------------------------------------------------ arena placement
@@ -1527,6 +1787,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             st = fuse_qdq(e, err);
         if (st)
             return st;
+        fuse_matmulinteger(e);
     }
     /* liveness: last reader of each slot (subgraph reads count for the owner) */
     for (size_t k = 0; k < e->n_steps; k++) {

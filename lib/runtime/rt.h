@@ -278,14 +278,19 @@ typedef struct rt_qdesc {
     const hpcz_array *y;         /* y_q: dtype and planned shape */
     float ys;
     int32_t yzp;
+    const uint8_t *lut;          /* a table op: y_q = lut[x_q's byte] (256 entries, y's
+                                  * dtype; x and y the same number of elements) */
+    bool int_out;                /* MatMulInteger with constant B (w, wzp): y is the int32
+                                  * sum, x's zero point is read at run time (input 2);
+                                  * xs, ws, ys unused */
 } rt_qdesc;
 typedef struct rt_qpack rt_qpack;
 rt_qpack *rt_qpack_new(const rt_qdesc *d);
 void rt_qpack_free(rt_qpack *p);
 /* Bytes of packed weights and per-channel constants it holds. */
 size_t rt_qpack_bytes(const rt_qpack *p);
-/* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second), c->out[0]
- * is y_q (planned). */
+/* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
+ * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);
 
 #endif

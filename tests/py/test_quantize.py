@@ -92,6 +92,19 @@ def dynamic_checks():
     ws = [numpy_helper.to_array(i) for i in m.graph.initializer if i.name.endswith("weight_quantized")]
     check(ws and all(w.dtype == np.int8 and w.min() >= -64 and w.max() <= 64 for w in ws),
           "dynamic --weight-dtype int8: int8 weights within [-64, 64]")
+    # hpcz's runtime runs both forms with its integer kernel (MatMulInteger
+    # with B packed at plan time: u8s8 for the 7-bit weights, int16 pairs for
+    # uint8): the integer sums are exact, so it matches ORT up to float
+    # rounding in the scale multiplies
+    for name in ("mlp_dynamic.onnx", "mlp_dynamic_s8.onnx"):
+        path, out = os.path.join(TMP, name), os.path.join(TMP, name + ".run")
+        r = subprocess.run([HPCZ, "run", path, "--input", "input=" + os.path.join(SAMPLES, "digits", "test_input.npy"),
+                            "-o", out, "-q"], capture_output=True, text=True)
+        check(r.returncode == 0, "hpcz run %s: %s" % (name, r.stderr.strip()))
+        if r.returncode == 0:
+            got, ref = np.load(os.path.join(out, "logits.npy")), run(path, {"input": X})[0]
+            err = float(np.abs(got - ref).max() / np.abs(ref).max())
+            check(err < 1e-5, "hpcz run vs ORT on %s: max |diff| / max |ref| %.2g < 1e-5" % (name, err))
 
 
 def shared_bias_check():

@@ -17,6 +17,14 @@
  *  3. The digits static QDQ model (hpcz quantize --mode static --placement all) on the 450
  *     test samples, fused vs HPCZ_NO_INT8_FUSION=1: same top-1, logits
  *     within one quantization step.
+ *  3a. Table ops: DQ -> elementwise ops (Relu, LeakyRelu, Clip, Max, ...,
+ *     Sigmoid, Tanh, Mul/Add/Sub/Div by a scalar; also a chain reading x
+ *     twice, HardSwish as x * Clip(x + 3, 0, 6) / 6) -> Q as a 256-entry
+ *     table: the same bytes as unfused on odd sizes (the float kernels'
+ *     tails); not fused when an intermediate is read outside the chain.
+ *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
+ *     zero point read at run time): exact int32 against the ref backend on
+ *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
  *  4. Every fused case with 1 and 2 threads: identical bytes; and the same
  *     bytes from the other kernel paths (HPCZ_QGEMM_NO_U8S8: int16/vpmaddwd
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
@@ -36,6 +44,7 @@
 #include <unistd.h>
 
 static int failures, cases;
+static uint64_t last_const_bytes; /* of the last plan run() made */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint32_t urand(void)
@@ -76,7 +85,7 @@ typedef struct qcase {
     bool saturate;     /* x = 255, xzp 0, weights -128/127, exact check */
 } qcase;
 
-static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
+static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s) /* i, f, is kinds */
 {
     if (!spec_s)
         return;
@@ -94,6 +103,9 @@ static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
         if (!strcmp(kind, "i")) {
             a->type = HPCZ_ATTR_INT;
             a->i = strtoll(val, NULL, 10);
+        } else if (!strcmp(kind, "f")) {
+            a->type = HPCZ_ATTR_FLOAT;
+            a->f = strtof(val, NULL);
         } else {
             a->type = HPCZ_ATTR_INTS;
             a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
@@ -278,6 +290,9 @@ static bool run(hpcz_model *m, const char *backend, int threads, bool nofuse,
         return false;
     }
     size_t nn = hpcz_plan_n_nodes(p);
+    hpcz_plan_stats stats;
+    hpcz_plan_get_stats(p, &stats);
+    last_const_bytes = stats.const_bytes;
     uint64_t *times = calloc(nn + 1, sizeof *times);
     hpcz_plan_set_profile(p, times);
     bool ok = hpcz_plan_run(p, x, out, err) == HPCZ_OK; /* plans here with symbolic dims */
@@ -596,6 +611,131 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     hpcz_model_free(m);
 }
 
+/* DQ(x) -> op [, scalar constant c] -> Q on n elements (odd: the float
+ * kernels' scalar tails run too): fused into a table (the Q does not run),
+ * the same bytes as the cpu backend unfused and with 2 threads, within 1
+ * of the ref backend. attrs as in qcase. */
+static void check_table(const char *label, const char *op, const char *attrs, int nconst, float c0,
+                        float c1, int xdt, int ydt, int64_t n)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_value *v = hpcz_graph_value(g, "x");
+    v->dtype = xdt;
+    v->ndim = 1;
+    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
+    v->dims[0].size = n;
+    hpcz_graph_add_input(g, v, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < n; k++)
+        set_int(in.data, xdt, k, irange(lo, lo + 255));
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.02f, 0.05f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.04f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 60 : -10);
+    if (nconst > 0)
+        *(float *)init(m, "c0", HPCZ_DTYPE_FLOAT, 0, NULL) = c0;
+    if (nconst > 1)
+        *(float *)init(m, "c1", HPCZ_DTYPE_FLOAT, 0, NULL) = c1;
+    const char *dq[] = {"x", "xs", "xz"}, *oi[] = {"xf", "c0", "c1"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    hpcz_node *on = node(g, op, "op", 1 + nconst, oi, "f");
+    if (attrs)
+        parse_attrs(m, on, attrs);
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, u = {0}, r = {0};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, &a, &fa, &err) &&
+              run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, &u, &fu, &err) && run(m, "ref", 1, false, &in, &r, NULL, &err);
+    int maxr = 0;
+    bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
+                !memcmp(a.data, b.data, a.nbytes);
+    for (int64_t k = 0; ok && k < a.numel; k++) {
+        int d = abs(get_int(a.data, ydt, k) - get_int(r.data, ydt, k));
+        maxr = d > maxr ? d : maxr;
+    }
+    bool good = ok && fa == 1 && !fu && same && maxr <= 1;
+    if (!good)
+        failures++;
+    printf("%s %-34s %-11s n=%lld fused %d, same bytes as unfused/2 threads: %s, max|fused-ref| %d%s%s\n",
+           good ? "PASS" : "FAIL", label, op, (long long)n, fa, same ? "yes" : "NO", maxr,
+           ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
+/* DQ(x) -> x * Clip(x + 3, 0, 6) / 6 (HardSwish as exporters write it: x read
+ * twice) -> Q: one table (the Q does not run), the unfused bytes; with the
+ * Clip's output also a graph output (read outside the chain) nothing fuses
+ * and the bytes stay the same. */
+static void check_table_chain(const char *label, int xdt, int ydt, int64_t n, bool leak)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_value *v = hpcz_graph_value(g, "x");
+    v->dtype = xdt;
+    v->ndim = 1;
+    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
+    v->dims[0].size = n;
+    hpcz_graph_add_input(g, v, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < n; k++)
+        set_int(in.data, xdt, k, irange(lo, lo + 255));
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 30 : -100);
+    *(float *)init(m, "three", HPCZ_DTYPE_FLOAT, 0, NULL) = 3.0f;
+    *(float *)init(m, "zero", HPCZ_DTYPE_FLOAT, 0, NULL) = 0.0f;
+    *(float *)init(m, "six", HPCZ_DTYPE_FLOAT, 0, NULL) = 6.0f;
+    const char *dq[] = {"x", "xs", "xz"}, *ad[] = {"xf", "three"}, *cl[] = {"t", "zero", "six"},
+               *mu[] = {"xf", "c"}, *dv[] = {"p", "six"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    node(g, "Add", "add", 2, ad, "t");
+    node(g, "Clip", "clip", 3, cl, "c");
+    node(g, "Mul", "mul", 2, mu, "p");
+    node(g, "Div", "div", 2, dv, "f");
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    if (leak)
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "c"), &err);
+    hpcz_array a[2] = {{0}}, b[2] = {{0}}, u[2] = {{0}};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, a, &fa, &err) && run(m, "cpu", 2, false, &in, b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, u, &fu, &err);
+    bool same = ok;
+    for (int o = 0; o < (leak ? 2 : 1) && same; o++)
+        same = a[o].nbytes == u[o].nbytes && !memcmp(a[o].data, u[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, b[o].data, a[o].nbytes);
+    bool good = ok && fa == !leak && !fu && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s hardswish chain n=%lld fused %d (want %d), same bytes as unfused/2 threads: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, (long long)n, fa, !leak, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    for (int o = 0; o < 2; o++) {
+        hpcz_array_release(&a[o]);
+        hpcz_array_release(&b[o]);
+        hpcz_array_release(&u[o]);
+    }
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -648,6 +788,85 @@ static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, i
     hpcz_array_release(&a);
     hpcz_array_release(&b);
     hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
+/* MatMulInteger(x, const W [, x_zp graph input] [, const W_zp]) as the cpu
+ * backend runs it fused (W packed once, qgemm.c) against the ref backend's
+ * plain loops, byte for byte, with 1 and 2 threads and through the other
+ * kernel paths (HPCZ_QGEMM_NO_U8S8, HPCZ_QGEMM_NO_AVX2). Weights in
+ * [wlo, whi] before the zero point: within 64 of it takes the u8s8 path.
+ * zp: 0 none, 1 one for W, 2 one per column. x may be 3-D (batch 2). */
+static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int zp, bool xzp,
+                      bool batch, int64_t M, int64_t K, int64_t N)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    int64_t B = batch ? 2 : 1, xd[3] = {B, M, K}, wd[2] = {K, N}, nd[1] = {N};
+    int xr = batch ? 3 : 2;
+    const int64_t *xdims = batch ? xd : xd + 1;
+    hpcz_value *xv = hpcz_graph_value(g, "x");
+    xv->dtype = xdt;
+    xv->ndim = xr;
+    xv->dims = hpcz_model_alloc(m, (size_t)xr * sizeof *xv->dims);
+    for (int i = 0; i < xr; i++)
+        xv->dims[i].size = xdims[i];
+    hpcz_graph_add_input(g, xv, &err);
+    hpcz_array in[2] = {{0}, {0}};
+    hpcz_array_alloc(&in[0], xdt, xr, xdims, &err);
+    int xlo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t i = 0; i < in[0].numel; i++)
+        set_int(in[0].data, xdt, i, irange(xlo, xlo + 255));
+    if (xzp) {
+        hpcz_value *zv = hpcz_graph_value(g, "xz");
+        zv->dtype = xdt;
+        zv->ndim = 0;
+        hpcz_graph_add_input(g, zv, &err);
+        hpcz_array_alloc(&in[1], xdt, 0, NULL, &err);
+        set_int(in[1].data, xdt, 0, irange(xlo, xlo + 255));
+    }
+    void *w = init(m, "w", wdt, 2, wd);
+    for (int64_t i = 0; i < K * N; i++)
+        set_int(w, wdt, i, irange(wlo, whi));
+    if (zp) {
+        void *z = init(m, "wz", wdt, zp == 2 ? 1 : 0, nd);
+        int64_t nz = zp == 2 ? N : 1;
+        for (int64_t j = 0; j < nz; j++) /* within [wlo, whi]: 7-bit codes stay 7-bit */
+            set_int(z, wdt, j, zp == 1 ? (wlo + whi) / 2 : irange((wlo + whi) / 2 - 2, (wlo + whi) / 2 + 2));
+        if (wlo < -64 || whi > 64) /* full range: also zero points far from the middle */
+            set_int(z, wdt, 0, wlo);
+    }
+    const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
+    node(g, "MatMulInteger", "mmi", 4, mi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array r = {0}, a[5] = {{0}};
+    const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL};
+    bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
+    uint64_t fused_bytes = 0;
+    for (int v = 0; v < 5 && ok; v++) {
+        if (paths[v])
+            setenv(paths[v], "1", 1);
+        ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
+        if (paths[v])
+            unsetenv(paths[v]);
+        if (v == 0)
+            fused_bytes = last_const_bytes;
+        else if (v == 4)
+            fused = fused_bytes > last_const_bytes; /* the packed weights are plan constants */
+        same = same && ok && a[v].nbytes == r.nbytes && !memcmp(a[v].data, r.data, r.nbytes);
+    }
+    if (!same || !fused)
+        failures++;
+    printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
+           same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
+           (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
+    for (int v = 0; v < 5; v++)
+        hpcz_array_release(&a[v]);
+    hpcz_array_release(&r);
+    hpcz_array_release(&in[0]);
+    hpcz_array_release(&in[1]);
     hpcz_model_free(m);
 }
 
@@ -815,8 +1034,38 @@ int main(int argc, char **argv)
     check_random_dw(40);
     check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
     check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
+    /* table ops: DQ -> one elementwise op -> Q */
+    check_table("table u8 -> u8", "Relu", NULL, 0, 0, 0, U8, U8, 1111);
+    check_table("table s8 -> s8 alpha 0.2", "LeakyRelu", "alpha=f:0.2", 0, 0, 0, S8, S8, 3333);
+    check_table("table u8 -> s8 [-1, 2.5]", "Clip", NULL, 2, -1.0f, 2.5f, U8, S8, 1001);
+    check_table("table s8 -> u8 max(x, 0.3)", "Max", NULL, 1, 0.3f, 0, S8, U8, 777);
+    check_table("table s8 -> s8 min(x, 1.1)", "Min", NULL, 1, 1.1f, 0, S8, S8, 517);
+    check_table("table u8 -> u8", "HardSigmoid", "alpha=f:0.2;beta=f:0.5", 0, 0, 0, U8, U8, 1023);
+    check_table("table s8 -> s8", "HardSwish", NULL, 0, 0, 0, S8, S8, 4097);
+    check_table("table u8 -> u8", "Sigmoid", NULL, 0, 0, 0, U8, U8, 3001);
+    check_table("table s8 -> s8", "Tanh", NULL, 0, 0, 0, S8, S8, 2049);
+    check_table("table u8 -> u8 x * 1.7", "Mul", NULL, 1, 1.7f, 0, U8, U8, 301);
+    check_table("table s8 -> u8 x + 0.9", "Add", NULL, 1, 0.9f, 0, S8, U8, 299);
+    check_table("table u8 -> s8 x - 2.1", "Sub", NULL, 1, 2.1f, 0, U8, S8, 263);
+    check_table("table s8 -> s8 x / 3", "Div", NULL, 1, 3.0f, 0, S8, S8, 259);
+    check_table("table s8 -> u8", "Abs", NULL, 0, 0, 0, S8, U8, 99);
+    check_table("table u8 -> s8", "Neg", NULL, 0, 0, 0, U8, S8, 101);
+    check_table_chain("table chain u8 -> u8", U8, U8, 1999, false);
+    check_table_chain("table chain s8 -> s8", S8, S8, 333, false);
+    check_table_chain("table chain, clip read outside", U8, S8, 555, true);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
+    /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
+     * none / one / per column, x zero point or none, x u8 or s8, GEMV rows (< 8) */
+    check_mmi("mmi u8 x, s8 7-bit w, col zp", U8, S8, -64, 64, 2, true, false, 37, 67, 45);
+    check_mmi("mmi u8 x, s8 7-bit w, no zp", U8, S8, -64, 64, 0, true, true, 20, 384, 33);
+    check_mmi("mmi s8 x, s8 7-bit w, no x zp", S8, S8, -64, 64, 1, false, false, 17, 13, 9);
+    check_mmi("mmi u8 x, u8 7-bit w, col zp, gemv", U8, U8, 64, 190, 2, true, false, 3, 131, 70);
+    check_mmi("mmi s8 x, s8 7-bit w, gemv 1 row", S8, S8, -64, 64, 2, true, true, 1, 200, 19);
+    check_mmi("mmi u8 x, u8 full w, col zp", U8, U8, 0, 255, 2, true, false, 37, 67, 45);
+    check_mmi("mmi u8 x, s8 full w, zp", U8, S8, -128, 127, 1, true, true, 9, 385, 61);
+    check_mmi("mmi s8 x, u8 full w, no zp", S8, U8, 0, 255, 0, true, false, 5, 31, 17);
+    check_mmi("mmi u8 x, s8 full w, K 1", U8, S8, -128, 127, 2, true, false, 16, 1, 8);
     const char *p3s2 = "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1";
     check_passthrough("maxpool+transpose u8 same params", U8, true, p3s2);
     check_passthrough("maxpool+transpose s8 same params", S8, true, p3s2);

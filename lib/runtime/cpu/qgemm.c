@@ -26,7 +26,14 @@
  *    16k channels run 16 channels per task in vector lanes (dwcl_task).
  *  - Gemm/MatMul with fewer than 8 rows (u8s8): a GEMV over the packed
  *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
- * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic.
+ * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic;
+ * table ops (lut_*: DQ -> a unary op -> Q as a 256-entry table of the
+ * unfused kernels' own results);
+ * and MatMulInteger with constant B (int_out: the exact int32 sums, no
+ * requantisation; x's zero point, which DynamicQuantizeLinear computes per
+ * run, is bound at run time, see int_out_bind), which is what dynamic
+ * quantization writes: 7-bit weights (`--weight-dtype int8`) take the u8s8
+ * path, uint8 weights with per-column zero points the int16 one.
  * Without AVX2, portable C micro-kernels compute the same integers.
  *
  * Full Conv tiles are requantised by the AVX2 micro-kernels right after the
@@ -82,6 +89,7 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 struct rt_qpack {
     bool conv, avx2;
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
+    uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     int x2dt;
     float xs, xs2, ys;
     int32_t xzp2;
@@ -123,6 +131,9 @@ struct rt_qpack {
     bool has_bf;      /* some bf[m] != 0 (else the add is skipped: x + 0 = x) */
     bool rqsat;       /* |v| < 2^30 for every possible sum (rq_bound): the AVX2
                        * requantisation clamps by saturating packs, not in float */
+    bool int_out;     /* MatMulInteger: y = acc + bi as int32 (no requantisation);
+                       * x's zero point comes at run time (rt_qpack_run) */
+    int32_t *wsum;    /* int_out, u8s8: [M] sum_k (w - w_zp), for bi = -x_zp * wsum */
 };
 
 /* A task's u8s8 panels (tens of KiB for a deep Conv: not on the stack, not
@@ -144,6 +155,8 @@ void rt_qpack_free(rt_qpack *p)
     free(p->bi);
     free(p->mult);
     free(p->bf);
+    free(p->wsum);
+    free(p->lut);
     free(p);
 }
 
@@ -219,25 +232,55 @@ static rt_qpack *qadd_new(const rt_qdesc *d)
     return p;
 }
 
+/* A table op: any op of one 8-bit tensor into another, element by element,
+ * whose 256 possible results the engine computed at plan time (DQ -> a
+ * unary op -> Q, see fuse_qdq_tables in engine.c). */
+static rt_qpack *lut_new(const rt_qdesc *d)
+{
+    if (!q8(d->x->dtype) || !q8(d->y->dtype) || d->x->numel != d->y->numel)
+        return NULL;
+    rt_qpack *p = calloc(1, sizeof *p);
+    if (!p || !(p->lut = malloc(256))) {
+        free(p);
+        return NULL;
+    }
+    memcpy(p->lut, d->lut, 256);
+    p->xdt = d->x->dtype;
+    p->ydt = d->y->dtype;
+    p->numel = d->y->numel;
+    p->bytes = 256;
+    return p;
+}
+
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
     const hpcz_node *n = d->node;
     const char *op = n->op_type;
+    if (d->lut)
+        return lut_new(d);
     if (!strcmp(op, "Add"))
         return qadd_new(d);
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
     if (!w)
         return NULL;
-    if (!q8(x->dtype) || !q8(w->dtype) || !q8(y->dtype) || !d->ws ||
-        d->ws->dtype != HPCZ_DTYPE_FLOAT)
-        return NULL;
-    if (d->wzp && (d->wzp->dtype != w->dtype || d->wzp->numel != d->ws->numel))
-        return NULL;
-    if (!(d->xs > 0) || !(d->ys > 0) || !isfinite(d->xs) || !isfinite(d->ys))
-        return NULL;
+    if (d->int_out) {
+        /* MatMulInteger: no scales; one zero point for B or one per column */
+        if (!q8(x->dtype) || !q8(w->dtype) || y->dtype != HPCZ_DTYPE_INT32 ||
+            (d->wzp && d->wzp->dtype != w->dtype))
+            return NULL;
+    } else {
+        if (!q8(x->dtype) || !q8(w->dtype) || !q8(y->dtype) || !d->ws ||
+            d->ws->dtype != HPCZ_DTYPE_FLOAT)
+            return NULL;
+        if (d->wzp && (d->wzp->dtype != w->dtype || d->wzp->numel != d->ws->numel))
+            return NULL;
+        if (!(d->xs > 0) || !(d->ys > 0) || !isfinite(d->xs) || !isfinite(d->ys))
+            return NULL;
+    }
     rt_qpack *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->int_out = d->int_out;
     p->xdt = x->dtype;
     p->ydt = y->dtype;
     p->xzp = d->xzp;
@@ -272,7 +315,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 goto fail;
     } else {
         bool gemm = !strcmp(op, "Gemm");
-        if (!gemm && strcmp(op, "MatMul"))
+        if (!gemm && strcmp(op, d->int_out ? "MatMulInteger" : "MatMul"))
             goto fail;
         if (w->ndim != 2 || x->ndim < 2)
             goto fail;
@@ -299,7 +342,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     }
     if (p->K < 1 || p->K > QG_MAX_K || p->M < 1)
         goto fail;
-    int64_t nch = d->ws->numel;
+    int64_t nch = d->int_out ? (d->wzp ? d->wzp->numel : 1) : d->ws->numel;
     if (nch != 1) {
         if (nch != p->M || rt_axis(d->w_axis, w->ndim) != out_axis)
             goto fail;
@@ -318,8 +361,12 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         free(zpc);
         goto fail;
     }
-    const float *ws = d->ws->data;
-    for (int64_t m = 0; m < p->M; m++) {
+    const float *ws = d->int_out ? NULL : d->ws->data;
+    for (int64_t m = 0; m < p->M && d->int_out; m++) {
+        p->mult[m] = 1.0f;
+        zpc[m] = d->wzp ? q8load(d->wzp->data, w->dtype, nch == 1 ? 0 : m) : 0;
+    }
+    for (int64_t m = 0; m < p->M && !d->int_out; m++) {
         float wsm = ws[nch == 1 ? 0 : m];
         if (!(wsm > 0) || !isfinite(wsm)) {
             free(zpc);
@@ -382,6 +429,10 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         }
         small = lo >= -64 && hi <= 64;
     }
+    if (small && p->int_out && !(p->wsum = calloc((size_t)p->M, sizeof *p->wsum))) {
+        free(wr);
+        goto fail;
+    }
     if (small) {
         p->u8s8 = true;
         p->kq = (p->K + 3) / 4;
@@ -406,6 +457,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                         for (int64_t i = 0; i < 4 && 4 * q + i < p->K; i++)
                             dst[q * MR * 4 + i] = (uint8_t)(int8_t)row[4 * q + i];
                     p->bi[m] = (int32_t)((int64_t)p->bi[m] - (int64_t)p->xzu * sum);
+                    if (p->wsum)
+                        p->wsum[m] = sum;
                 }
     } else if (!p->dw) {
         p->wp = rt_alloc(nw * sizeof *p->wp);
@@ -425,7 +478,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                 }
     }
 #undef WV
-    rq_bound(p, wr);
+    if (!p->int_out)
+        rq_bound(p, wr);
     free(wr);
     if (p->conv && !implicit_plan(p))
         goto fail;
@@ -434,7 +488,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
                (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
                (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0) +
-               (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0);
+               (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0) +
+               (p->wsum ? (size_t)p->M * sizeof *p->wsum : 0);
     return p;
 fail:
     rt_qpack_free(p);
@@ -912,6 +967,13 @@ __attribute__((target("avx2"))) static void epilogue_t4_avx2(const rt_qpack *p,
 static void epilogue(const rt_qpack *p, const int32_t *tile, int64_t m0, int mr, int64_t n0,
                      int nr, void *y, int64_t ldm, int64_t ldn)
 {
+    if (p->int_out) { /* MatMulInteger: the int32 sums (int32 wrapping, as the reference) */
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++)
+                ((int32_t *)y)[(m0 + r) * ldm + (n0 + j) * ldn] =
+                    (int32_t)((uint32_t)tile[r * NR + j] + (uint32_t)p->bi[m0 + r]);
+        return;
+    }
 #ifdef QG_X86
     if (p->avx2 && ldm == 1 && mr == MR) {
         epilogue_t4_avx2(p, tile, m0, n0, nr, y, ldn);
@@ -1024,16 +1086,31 @@ static void im2col_task(void *ctx, int64_t t)
             row[2 * m + 1] = 0;
 }
 
+/* Gemm/MatMul, int16 path: rows n0.. (nr valid) of x as pairs (x[k] - x_zp,
+ * x[k + 1] - x_zp), pair q of row j the word B[q][j]; each row is widened
+ * first (a loop the compiler vectorises), then its words are spread. */
 static void pack_rows(const rt_qpack *p, const void *x, int64_t n0, int nr, int16_t *B)
 {
+    static _Thread_local int16_t wide[QG_MAX_K + 2];
     for (int j = 0; j < NR; j++) {
-        int64_t row = (n0 + j) * p->K;
-        for (int64_t k = 0; k < p->K; k++)
-            B[(k >> 1) * 2 * NR + 2 * j + (k & 1)] = j < nr ? (int16_t)xat(p, x, row + k) : 0;
+        if (j < nr) {
+            int64_t row = (n0 + j) * p->K;
+            if (p->xdt == HPCZ_DTYPE_UINT8) {
+                const uint8_t *xr = (const uint8_t *)x + row;
+                for (int64_t k = 0; k < p->K; k++)
+                    wide[k] = (int16_t)((int32_t)xr[k] - p->xzp);
+            } else {
+                const int8_t *xr = (const int8_t *)x + row;
+                for (int64_t k = 0; k < p->K; k++)
+                    wide[k] = (int16_t)((int32_t)xr[k] - p->xzp);
+            }
+            wide[p->K] = 0;
+        } else {
+            memset(wide, 0, (size_t)(p->K + 1) * sizeof *wide);
+        }
+        for (int64_t q = 0; q < p->kp; q++)
+            memcpy(B + q * 2 * NR + 2 * j, wide + 2 * q, 2 * sizeof *wide);
     }
-    if (p->K & 1)
-        for (int j = 0; j < NR; j++)
-            B[(p->K >> 1) * 2 * NR + 2 * j + 1] = 0;
 }
 
 /* u8s8: x as uint8 (int8 biased by 128) */
@@ -1638,8 +1715,12 @@ __attribute__((target("avx2"))) static void gemv_task(void *ctx, int64_t t)
             int64_t m = mb * MR + i;
             if (m >= p->M || (i >= MR && !A1))
                 continue;
-            int32_t q = requant_one(p, m, sums[i]);
             int64_t at = row * p->M + m;
+            if (p->int_out) {
+                ((int32_t *)jb->y)[at] = (int32_t)((uint32_t)sums[i] + (uint32_t)p->bi[m]);
+                continue;
+            }
+            int32_t q = requant_one(p, m, sums[i]);
             if (p->ydt == HPCZ_DTYPE_UINT8)
                 ((uint8_t *)jb->y)[at] = (uint8_t)q;
             else
@@ -2499,6 +2580,16 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+static void lut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    const uint8_t *lut = j->p->lut, *x = j->a;
+    uint8_t *y = j->y;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+    for (int64_t i = i0; i < i1; i++)
+        y[i] = lut[x[i]];
+}
+
 /* Conv tasks take PPT consecutive panels (64 columns): a 64-byte line of
  * an output row is then written by one thread, where adjacent 16-column
  * panels on two threads would bounce it between their caches. The inner
@@ -2541,8 +2632,41 @@ static int64_t split_channels(qjob *jb, int64_t outer)
     return jb->mch;
 }
 
+/* MatMulInteger (int_out): x's zero point arrives with x (DynamicQuantizeLinear
+ * computes it per run), so the plan's pack runs as a copy q holding it: the
+ * int16 path subtracts it while packing rows of x, the u8s8 path adds
+ * -x_zp * sum_k (w - w_zp) per channel (x as uint8: int8 x biased by 128),
+ * in *bi (to free after the run). */
+static hpcz_status int_out_bind(rt_ctx *c, const rt_qpack *p, rt_qpack *q, int32_t **bi)
+{
+    const hpcz_array *zp = rt_in(c, 2);
+    if (zp && (zp->numel != 1 || zp->dtype != p->xdt || !zp->data))
+        return rt_bad(c, "int8 fused kernel: a_zero_point does not match the plan");
+    *q = *p;
+    q->xzp = zp ? q8load(zp->data, zp->dtype, 0) : 0;
+    q->xzu = q->xdt == HPCZ_DTYPE_UINT8 ? q->xzp : q->xzp + 128;
+    *bi = NULL;
+    if (p->u8s8) {
+        if (!(*bi = malloc((size_t)p->M * sizeof **bi)))
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        for (int64_t m = 0; m < p->M; m++)
+            (*bi)[m] = -q->xzu * p->wsum[m];
+        q->bi = *bi;
+    }
+    return HPCZ_OK;
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
+    if (p->lut) {
+        hpcz_array *a = rt_in(c, 0), *y = c->out[0];
+        if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
+            a->numel != p->numel || y->numel != p->numel)
+            return rt_bad(c, "int8 table op: input does not match the plan");
+        qadd_job j = {p, a->data, NULL, y->data};
+        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, lut_task, &j, (double)p->numel);
+        return HPCZ_OK;
+    }
     if (p->add) {
         hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *y = c->out[0];
         if (!a || !b || !y || !a->data || !b->data || !y->data || a->dtype != p->xdt ||
@@ -2557,13 +2681,23 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
+    rt_qpack bound;
+    int32_t *bi = NULL;
+    if (p->int_out) {
+        hpcz_status st = int_out_bind(c, p, &bound, &bi);
+        if (st)
+            return st;
+        p = &bound;
+    }
     qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
     split_channels(&jb, p->groups * jb.npanel);
-    if (jb.N <= 0)
+    if (jb.N <= 0) {
+        free(bi);
         return HPCZ_OK;
+    }
 #ifdef QG_X86
     if (p->dw && p->dwcl && p->rqsat) {
         rt_parallel_for_work(p->batch * (p->M / 16), dwcl_task, &jb,
@@ -2643,7 +2777,9 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         }
         rt_free(jb.col);
     }
+    free(bi); /* int_out (never a Conv, so none of the returns above left it) */
     if (jb.failed)
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
     return HPCZ_OK;
 }
+
