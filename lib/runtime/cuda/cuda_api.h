@@ -1,0 +1,103 @@
+/*
+ * cuda_api.h - what the C side (cuda_ops.c, tests/gpu) calls in kernels.cu.
+ *
+ * Host pointers in and out: each call copies its operands into device
+ * buffers kept between calls (grown as needed), runs on the one stream and
+ * copies the result back before it returns. Every CUDA call is checked; on
+ * failure a call returns -1 and hpcz_cuda_error() holds one line naming the
+ * CUDA call and the runtime's message.
+ */
+#ifndef HPCZ_CUDA_API_H
+#define HPCZ_CUDA_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HPCZ_CUDA_MAX_RANK 8
+
+/* Selects device `ordinal` and creates the stream; 0 on success, else -1
+ * with msg "no CUDA device found (cudaGetDeviceCount: ...)" or "CUDA device
+ * N not found (M devices)". Idempotent for the same ordinal. */
+int hpcz_cuda_open(int ordinal, char *msg, size_t cap);
+/* Number of devices (0 when none or no driver). */
+int hpcz_cuda_device_count(void);
+/* The device's name and compute capability, "" before hpcz_cuda_open. */
+const char *hpcz_cuda_device_name(void);
+const char *hpcz_cuda_error(void);
+/* Frees the device buffers and the stream (tests; the process end does too). */
+void hpcz_cuda_close(void);
+
+/* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (row-major), b < batch;
+ * sa, sb, sc: batch strides in elements (0: one matrix for all). With
+ * beta == 0, C is not read. */
+typedef struct hpcz_cuda_gemm {
+    int64_t batch, m, n, k;
+    int ta, tb;
+    float alpha, beta;
+    int64_t lda, ldb, ldc;
+    int64_t sa, sb, sc;
+} hpcz_cuda_gemm;
+int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c);
+
+enum {
+    HPCZ_CU_RELU,
+    HPCZ_CU_SIGMOID,
+    HPCZ_CU_TANH,
+    HPCZ_CU_ERF,
+    HPCZ_CU_GELU, /* erf form */
+    HPCZ_CU_EXP,
+    HPCZ_CU_ABS,
+    HPCZ_CU_NEG,
+    HPCZ_CU_SQRT,
+    HPCZ_CU_UNARY_COUNT
+};
+int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n);
+
+enum { HPCZ_CU_ADD, HPCZ_CU_SUB, HPCZ_CU_MUL, HPCZ_CU_DIV, HPCZ_CU_MAX, HPCZ_CU_MIN,
+       HPCZ_CU_BINARY_COUNT };
+/* y[i] = a[off_a(i)] op b[off_b(i)] over the output shape dims (ndim <=
+ * HPCZ_CUDA_MAX_RANK); stra/strb: element strides per output dimension (0
+ * along broadcast dimensions). na, nb: elements of a and b. */
+int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int64_t *stra,
+                     const int64_t *strb, const float *a, int64_t na, const float *b,
+                     int64_t nb, float *y);
+
+/* Softmax over the last dimension of rows x cols. */
+int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
+
+/* Calibration observers on the device, as lib/calib/calib.c computes them:
+ * min and max of the finite values of x (*lo > *hi when none), and the
+ * histogram h[(int)(|v| * scale)] (bin in double, the last bin takes the
+ * rest) added to h[0, bins), zeros added to h[bins], non-finite values to
+ * h[bins + 1]. Counts are exact: the tables equal the CPU's. */
+int hpcz_cuda_minmax(const float *x, int64_t n, float *lo, float *hi);
+int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int bins, uint64_t *h);
+
+/* The element offset of output index i in an input with strides str over
+ * dims: also compiled for the host (tests check it against rt_bcast). */
+#ifdef __CUDACC__
+#define HPCZ_CU_HD __host__ __device__
+#else
+#define HPCZ_CU_HD
+#endif
+static inline HPCZ_CU_HD int64_t hpcz_cuda_bcast_offset(int64_t i, int ndim, const int64_t *dims,
+                                             const int64_t *str)
+{
+    int64_t off = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t q = i / dims[d];
+        off += (i - q * dims[d]) * str[d];
+        i = q;
+    }
+    return off;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

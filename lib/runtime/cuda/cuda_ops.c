@@ -1,0 +1,212 @@
+/*
+ * cuda_ops.c - the cuda backend's run_node: the GPU kernel of kernels.cu
+ * when there is one for the node (float32 data, shapes the kernel takes),
+ * the cpu kernel otherwise (and always in infer mode: shapes come from the
+ * cpu kernels). Activations stay in the host arena; each GPU node copies
+ * its inputs in and its output back (see lib/runtime/README.md, "cuda").
+ */
+#include "../rt.h"
+
+#include "cuda_api.h"
+
+/* A GPU kernel's answer: run (HPCZ_OK or an error) or decline (the node
+ * goes to the cpu kernel). */
+#define DECLINE (-1)
+
+static hpcz_status cuda_failed(rt_ctx *c)
+{
+    return rt_bad(c, "CUDA: %s", hpcz_cuda_error());
+}
+
+/* rt_out gave no buffer: its error, or decline (an omitted output). */
+static int out_failed(const rt_ctx *c)
+{
+    return c->err->status ? (int)c->err->status : DECLINE;
+}
+
+static bool all_f32(const rt_ctx *c)
+{
+    for (size_t i = 0; i < c->n_in; i++)
+        if (c->in[i] && c->in[i]->dtype != HPCZ_DTYPE_FLOAT)
+            return false;
+    return c->n_out >= 1 && c->out[0];
+}
+
+static int run_matmul(rt_ctx *c)
+{
+    const hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
+    if (c->n_in != 2 || a->ndim < 2 || b->ndim < 2 || a->dims[a->ndim - 1] != b->dims[b->ndim - 2])
+        return DECLINE;
+    int64_t m = a->dims[a->ndim - 2], k = a->dims[a->ndim - 1], n = b->dims[b->ndim - 1];
+    int64_t ba = rt_numel(a->ndim - 2, a->dims), bb = rt_numel(b->ndim - 2, b->dims);
+    /* batch dimensions broadcast as numpy does; the kernel takes equal
+     * batches, or one side a single matrix */
+    hpcz_array lead[2] = {{.ndim = a->ndim - 2}, {.ndim = b->ndim - 2}};
+    memcpy(lead[0].dims, a->dims, (size_t)lead[0].ndim * sizeof *a->dims);
+    memcpy(lead[1].dims, b->dims, (size_t)lead[1].ndim * sizeof *b->dims);
+    const hpcz_array *leads[2] = {&lead[0], &lead[1]};
+    int nd;
+    int64_t dims[RT_MAX_RANK];
+    if (!rt_broadcast_shape(leads, 2, &nd, dims) || nd + 2 > RT_MAX_RANK)
+        return DECLINE;
+    if (ba != bb && ba != 1 && bb != 1)
+        return DECLINE;
+    if (rt_numel(nd, dims) != (ba > bb ? ba : bb))
+        return DECLINE; /* e.g. [2,1] x [1,3]: a batch of 6 from 2 and 3 */
+    if (ba == bb && ba != 1 && (a->ndim != b->ndim || memcmp(a->dims, b->dims, (size_t)nd * 8)))
+        return DECLINE;
+    dims[nd++] = m;
+    dims[nd++] = n;
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, nd, dims);
+    if (!y)
+        return out_failed(c);
+    int64_t batch = ba > bb ? ba : bb;
+    hpcz_cuda_gemm g = {.batch = batch, .m = m, .n = n, .k = k, .alpha = 1, .lda = k, .ldb = n,
+                        .ldc = n, .sa = ba == 1 ? 0 : m * k, .sb = bb == 1 ? 0 : k * n,
+                        .sc = m * n};
+    if (hpcz_cuda_sgemm(&g, a->data, b->data, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
+static int run_gemm(rt_ctx *c)
+{
+    const hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *bias = rt_in(c, 2);
+    if (a->ndim != 2 || b->ndim != 2)
+        return DECLINE;
+    bool ta = rt_attr_i(c, "transA", 0), tb = rt_attr_i(c, "transB", 0);
+    float alpha = rt_attr_f(c, "alpha", 1), beta = rt_attr_f(c, "beta", 1);
+    int64_t m = ta ? a->dims[1] : a->dims[0], k = ta ? a->dims[0] : a->dims[1];
+    int64_t n = tb ? b->dims[0] : b->dims[1];
+    if ((tb ? b->dims[1] : b->dims[0]) != k)
+        return DECLINE;
+    int64_t cm = 1, cn = 1; /* bias broadcast to [m, n] */
+    if (bias && bias->ndim == 2) {
+        cm = bias->dims[0];
+        cn = bias->dims[1];
+    } else if (bias && bias->ndim == 1) {
+        cn = bias->dims[0];
+    } else if (bias && bias->ndim != 0) {
+        return DECLINE;
+    }
+    if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
+        return DECLINE;
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 2, (int64_t[]){m, n});
+    if (!y)
+        return out_failed(c);
+    float *yd = y->data;
+    bool use_c = bias && beta != 0.0f;
+    if (use_c) {
+        const float *cd = bias->data;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                yd[i * n + j] = cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+    }
+    hpcz_cuda_gemm g = {.batch = 1, .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .alpha = alpha,
+                        .beta = use_c ? beta : 0.0f, .lda = a->dims[1], .ldb = b->dims[1],
+                        .ldc = n};
+    if (hpcz_cuda_sgemm(&g, a->data, b->data, yd))
+        return cuda_failed(c);
+    rt_act_apply(c->act, yd, m * n);
+    return HPCZ_OK;
+}
+
+static int run_unary(rt_ctx *c, int op)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (!y)
+        return out_failed(c);
+    if (hpcz_cuda_unary(op, x->data, y->data, x->numel))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
+static int run_binary(rt_ctx *c, int op)
+{
+    const hpcz_array *ins[2] = {rt_in(c, 0), rt_in(c, 1)};
+    if (c->n_in != 2 || !ins[1])
+        return DECLINE;
+    int nd;
+    int64_t dims[RT_MAX_RANK];
+    if (!rt_broadcast_shape(ins, 2, &nd, dims) || nd > HPCZ_CUDA_MAX_RANK)
+        return DECLINE;
+    int64_t str[2][RT_MAX_RANK];
+    for (int k = 0; k < 2; k++) {
+        int off = nd - ins[k]->ndim;
+        int64_t s = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+            int64_t dim = d >= off ? ins[k]->dims[d - off] : 1;
+            str[k][d] = dim == 1 ? 0 : s;
+            s *= dim;
+        }
+    }
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, nd, dims);
+    if (!y)
+        return out_failed(c);
+    if (hpcz_cuda_binary(op, nd, dims, str[0], str[1], ins[0]->data, ins[0]->numel, ins[1]->data,
+                         ins[1]->numel, y->data))
+        return cuda_failed(c);
+    if (op == HPCZ_CU_ADD)
+        rt_act_apply(c->act, y->data, y->numel);
+    return HPCZ_OK;
+}
+
+static int run_softmax(rt_ctx *c)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    if (c->opset < 13 || x->ndim < 1 || rt_axis(rt_attr_i(c, "axis", -1), x->ndim) != x->ndim - 1)
+        return DECLINE;
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (!y)
+        return out_failed(c);
+    int64_t cols = x->dims[x->ndim - 1];
+    if (hpcz_cuda_softmax(x->data, y->data, cols ? x->numel / cols : 0, cols))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
+static const struct {
+    const char *op;
+    int code;
+} unary_ops[] = {
+    {"Relu", HPCZ_CU_RELU}, {"Sigmoid", HPCZ_CU_SIGMOID}, {"Tanh", HPCZ_CU_TANH},
+    {"Erf", HPCZ_CU_ERF},   {"Exp", HPCZ_CU_EXP},         {"Abs", HPCZ_CU_ABS},
+    {"Neg", HPCZ_CU_NEG},   {"Sqrt", HPCZ_CU_SQRT},
+}, binary_ops[] = {
+    {"Add", HPCZ_CU_ADD}, {"Sub", HPCZ_CU_SUB}, {"Mul", HPCZ_CU_MUL}, {"Div", HPCZ_CU_DIV},
+};
+
+static int dispatch(rt_ctx *c)
+{
+    const hpcz_node *n = c->node;
+    if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !all_f32(c) ||
+        !rt_in(c, 0) || !rt_in(c, 0)->data)
+        return DECLINE;
+    const char *op = n->op_type;
+    if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add"))
+        return DECLINE; /* a fused activation the kernel would not apply */
+    if (!strcmp(op, "MatMul"))
+        return run_matmul(c);
+    if (!strcmp(op, "Gemm"))
+        return run_gemm(c);
+    if (!strcmp(op, "Softmax"))
+        return run_softmax(c);
+    if (!strcmp(op, "Gelu") && rt_attr_is(c, "approximate", "none", "none"))
+        return run_unary(c, HPCZ_CU_GELU);
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(unary_ops); i++)
+        if (!strcmp(op, unary_ops[i].op))
+            return c->n_in == 1 ? run_unary(c, unary_ops[i].code) : DECLINE;
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(binary_ops); i++)
+        if (!strcmp(op, binary_ops[i].op))
+            return run_binary(c, binary_ops[i].code);
+    return DECLINE;
+}
+
+hpcz_status rt_cuda_run_node(rt_ctx *c)
+{
+    if (c->infer || c->reference)
+        return rt_cpu_run_node(c);
+    int st = dispatch(c);
+    return st == DECLINE ? rt_cpu_run_node(c) : (hpcz_status)st;
+}
