@@ -8,6 +8,7 @@
  *
  * The host-side checks (broadcast index math) run everywhere; without a
  * CUDA device the test then exits 77 (meson: skipped) with the reason.
+ * `test_gpu_kernels --bench-gemm` times the GEMM kernel instead.
  */
 #include "hpcz.h"
 
@@ -226,7 +227,26 @@ static void check_observers(void)
     }
 }
 
-int main(void)
+/* --bench-gemm: the GEMM kernel's throughput against the card's float32 FMA
+ * peak (scripts/bench/gpu.sh), lines "gemm M N K MS GFLOPS PEAK_GFLOPS". */
+static int bench_gemm(void)
+{
+    static const int64_t sz[][3] = {{1024, 1024, 1024}, {4096, 4096, 4096}, {32, 1536, 384},
+                                    {4096, 384, 1536}};
+    for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
+        double ms;
+        if (hpcz_cuda_sgemm_bench(sz[i][0], sz[i][1], sz[i][2], 10, &ms)) {
+            printf("error gemm: %s\n", hpcz_cuda_error());
+            return 1;
+        }
+        printf("gemm %lld %lld %lld %.4f %.1f %.1f\n", (long long)sz[i][0], (long long)sz[i][1],
+               (long long)sz[i][2], ms, 2e-6 * (double)sz[i][0] * (double)sz[i][1] * (double)sz[i][2] / ms,
+               hpcz_cuda_peak_gflops());
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     check_bcast_offsets();
     char msg[512];
@@ -236,6 +256,8 @@ int main(void)
         return failures ? 1 : 77;
     }
     printf("device: %s\n", hpcz_cuda_device_name());
+    if (argc > 1 && !strcmp(argv[1], "--bench-gemm"))
+        return bench_gemm();
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         spec s = specs[i];
         check(&s);

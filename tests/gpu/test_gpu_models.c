@@ -7,6 +7,13 @@
  * every range within 1e-4 of the tensor's magnitude.
  *
  * Usage: test_gpu_models [--dim NAME=V]... [--samples N] MODEL|FOLDER...
+ *        test_gpu_models --bench RUNS [--dim NAME=V]... [--batch B]... [--calib N
+ *                        [--calib-data DIR]] MODEL...
+ * The second form benchmarks instead (scripts/bench/gpu.sh): per batch size
+ * the median latency of RUNS runs on cpu and cuda, alternating, and the
+ * calibration throughput (min/max over N samples of random:N or of DIR, in
+ * passes over DIR when it holds fewer) on each device, as lines
+ * "latency MODEL BATCH CPU_MS CUDA_MS" and "calib MODEL N CPU_S CUDA_S".
  * (a folder: every .onnx file in it, not recursive). Exit 77 without a
  * CUDA device. HPCZ_GPU_SELFCHECK=1 runs the harness with "cpu" in place of
  * "cuda" (no device needed: checks the test itself).
@@ -20,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static int failures, checks;
 static const char *gpu = "cuda"; /* "cpu" for HPCZ_GPU_SELFCHECK=1 */
@@ -84,7 +92,8 @@ static float frand(void) /* [-1, 1) */
     return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
-/* Seeded uniform [-1, 1) inputs for float32 and float16 inputs; an unknown
+/* Seeded uniform [-1, 1) inputs for float32 and float16 inputs (int64: token
+ * ids in [0, 1000), 1 for names with "mask", 0 for "type"); an unknown
  * leading dimension is the batch, other unknown ones come from dims (--dim)
  * through the plan (hpcz_plan_dim). false (with a note in why) when an input
  * is of another type or a size is unknown. */
@@ -94,8 +103,9 @@ static bool make_inputs(const hpcz_plan *p, size_t batch, hpcz_array *in, char *
         const hpcz_value *v = hpcz_plan_input(p, i);
         int64_t dims[16];
         if (v->ndim < 0 || v->ndim > 16 ||
-            (v->dtype != HPCZ_DTYPE_FLOAT && v->dtype != HPCZ_DTYPE_FLOAT16)) {
-            snprintf(why, cap, "input '%s' is no float tensor", v->name);
+            (v->dtype != HPCZ_DTYPE_FLOAT && v->dtype != HPCZ_DTYPE_FLOAT16 &&
+             v->dtype != HPCZ_DTYPE_INT64)) {
+            snprintf(why, cap, "input '%s' is no float or int64 tensor", v->name);
             return false;
         }
         for (int d = 0; d < v->ndim; d++) {
@@ -115,7 +125,11 @@ static bool make_inputs(const hpcz_plan *p, size_t batch, hpcz_array *in, char *
             return false;
         }
         for (int64_t k = 0; k < in[i].numel; k++) {
-            if (v->dtype == HPCZ_DTYPE_FLOAT) {
+            if (v->dtype == HPCZ_DTYPE_INT64) { /* token ids; masks all ones, types 0 */
+                ((int64_t *)in[i].data)[k] = strstr(v->name, "mask")   ? 1
+                                             : strstr(v->name, "type") ? 0
+                                                                       : (int64_t)((frand() + 1) * 500);
+            } else if (v->dtype == HPCZ_DTYPE_FLOAT) {
                 ((float *)in[i].data)[k] = frand();
             } else {
                 _Float16 h = (_Float16)frand();
@@ -239,6 +253,106 @@ static void check_model(const char *path, size_t samples)
     hpcz_model_free(m);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench_model(const char *path, int runs, const size_t *batches, size_t nb, size_t calib,
+                        const char *calib_data)
+{
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_model_load(path, NULL, &err);
+    if (!m) {
+        printf("error %s: %s\n", path, err.msg);
+        return;
+    }
+    for (size_t bi = 0; bi < nb; bi++) {
+        hpcz_plan *p[2] = {NULL, NULL};
+        hpcz_array in[16] = {{0}}, out[64] = {{0}};
+        char why[1100] = "";
+        double *t[2] = {calloc((size_t)runs, sizeof(double)), calloc((size_t)runs, sizeof(double))};
+        for (int d = 0; d < 2; d++) {
+            hpcz_plan_opts po = {.backend = d ? gpu : "cpu"};
+            if (!(p[d] = hpcz_plan_new(m, &po, &err)))
+                snprintf(why, sizeof why, "%s", err.msg);
+        }
+        bool ok = p[0] && p[1] && hpcz_plan_n_inputs(p[0]) <= 16 &&
+                  hpcz_plan_n_outputs(p[0]) <= 64 && make_inputs(p[0], batches[bi], in, why, sizeof why);
+        for (int r = -1; ok && r < runs; r++) /* run -1: warm-up */
+            for (int d = 0; ok && d < 2; d++) {
+                double t0 = now_s();
+                if (hpcz_plan_run(p[d], in, out, &err)) {
+                    snprintf(why, sizeof why, "%s", err.msg);
+                    ok = false;
+                }
+                if (r >= 0)
+                    t[d][r] = (now_s() - t0) * 1e3;
+                for (size_t i = 0; i < 64; i++)
+                    hpcz_array_release(&out[i]);
+            }
+        if (ok) {
+            qsort(t[0], (size_t)runs, sizeof(double), cmp_double);
+            qsort(t[1], (size_t)runs, sizeof(double), cmp_double);
+            printf("latency %s %zu %.3f %.3f\n", path, batches[bi], t[0][runs / 2], t[1][runs / 2]);
+        } else {
+            printf("error %s batch %zu: %s\n", path, batches[bi], why);
+        }
+        for (size_t i = 0; i < 16; i++)
+            hpcz_array_release(&in[i]);
+        free(t[0]);
+        free(t[1]);
+        hpcz_plan_free(p[0]);
+        hpcz_plan_free(p[1]);
+    }
+    if (calib) {
+        double secs[2] = {0, 0};
+        const char *const dev[2] = {"cpu", gpu};
+        size_t done = 0;
+        for (int d = 0; d < 2; d++) {
+            char spec[4096];
+            snprintf(spec, sizeof spec, "random:%zu", calib);
+            if (calib_data)
+                snprintf(spec, sizeof spec, "%s", calib_data);
+            hpcz_plan_opts po = {0};
+            hpcz_dataset *ds = NULL;
+            hpcz_plan *p = NULL;
+            hpcz_calib_opts co = {.method = HPCZ_CALIB_MINMAX, .bits = 8};
+            double t0 = now_s();
+            done = 0;
+            if (hpcz_set_default_device(dev[d], &err) || !(p = hpcz_plan_new(m, &po, &err)) ||
+                !(ds = hpcz_dataset_open(spec, p, calib, &err)))
+                secs[d] = -1;
+            /* a data folder smaller than N: passes over it until N samples */
+            while (secs[d] >= 0 && done < calib) {
+                hpcz_calib_table *tab = NULL;
+                if (hpcz_calibrate(m, ds, &co, &tab, &err))
+                    secs[d] = -1;
+                hpcz_calib_table_free(tab);
+                done += hpcz_dataset_size(ds) ? hpcz_dataset_size(ds) : calib;
+            }
+            if (secs[d] >= 0)
+                secs[d] = now_s() - t0;
+            hpcz_dataset_free(ds);
+            hpcz_plan_free(p);
+        }
+        hpcz_set_default_device("cpu", &err);
+        if (secs[0] < 0 || secs[1] < 0)
+            printf("error %s calibration: %s\n", path, err.msg);
+        else
+            printf("calib %s %zu %.3f %.3f\n", path, done, secs[0], secs[1]);
+    }
+    hpcz_model_free(m);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -287,7 +401,9 @@ int main(int argc, char **argv)
     hpcz_set_default_device("cpu", &err);
     const char *names[16];
     int64_t values[16];
-    size_t n_dims = 0, samples = 2;
+    size_t n_dims = 0, samples = 2, batches[8], n_batches = 0, calib = 0;
+    int bench = 0;
+    const char *calib_data = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dim") && i + 1 < argc && n_dims < 16) {
             char *eq = strchr(argv[++i], '=');
@@ -300,10 +416,22 @@ int main(int argc, char **argv)
                 printf("FAIL --dim: %s\n", err.msg);
         } else if (!strcmp(argv[i], "--samples") && i + 1 < argc) {
             samples = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--bench") && i + 1 < argc) {
+            bench = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc && n_batches < 8) {
+            batches[n_batches++] = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--calib") && i + 1 < argc) {
+            calib = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--calib-data") && i + 1 < argc) {
+            calib_data = argv[++i];
+        } else if (bench > 0) {
+            bench_model(argv[i], bench, batches, n_batches, calib, calib_data);
         } else {
             check_path(argv[i], samples ? samples : 1);
         }
     }
+    if (bench > 0)
+        return 0;
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

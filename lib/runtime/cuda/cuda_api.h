@@ -77,6 +77,12 @@ int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
 int hpcz_cuda_minmax(const float *x, int64_t n, float *lo, float *hi);
 int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int bins, uint64_t *h);
 
+/* Benchmark: milliseconds per m x n x k float32 GEMM of the kernel alone
+ * (operands on the device, median of `reps` timed with CUDA events). */
+int hpcz_cuda_sgemm_bench(int64_t m, int64_t n, int64_t k, int reps, double *ms);
+/* The device's float32 FMA peak in GFLOP/s (SMs x FP32 lanes x 2 x clock). */
+double hpcz_cuda_peak_gflops(void);
+
 /* The element offset of output index i in an input with strides str over
  * dims: also compiled for the host (tests check it against rt_bcast). */
 #ifdef __CUDACC__

@@ -459,3 +459,58 @@ extern "C" int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int 
         h[b] += tmp[b];
     return 0;
 }
+
+/* ---------------------------------------------------------------- benchmarks */
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+extern "C" int hpcz_cuda_sgemm_bench(int64_t m, int64_t n, int64_t k, int reps, double *ms)
+{
+    void *da, *db, *dc;
+    if (dbuf(0, (size_t)(m * k) * 4, &da) || dbuf(1, (size_t)(k * n) * 4, &db) ||
+        dbuf(2, (size_t)(m * n) * 4, &dc))
+        return -1;
+    CK("cudaMemsetAsync", cudaMemsetAsync(da, 0, (size_t)(m * k) * 4, stream));
+    CK("cudaMemsetAsync", cudaMemsetAsync(db, 0, (size_t)(k * n) * 4, stream));
+    hpcz_cuda_gemm g;
+    memset(&g, 0, sizeof g);
+    g.batch = 1, g.m = m, g.n = n, g.k = k, g.alpha = 1, g.lda = k, g.ldb = n, g.ldc = n;
+    dim3 block(TILE, TILE), grid((unsigned)((n + TILE - 1) / TILE), (unsigned)((m + TILE - 1) / TILE), 1);
+    cudaEvent_t e0, e1;
+    CK("cudaEventCreate", cudaEventCreate(&e0));
+    CK("cudaEventCreate", cudaEventCreate(&e1));
+    float t[64];
+    reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
+    sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db, (float *)dc);
+    for (int r = 0; r < reps; r++) {
+        CK("cudaEventRecord", cudaEventRecord(e0, stream));
+        sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db,
+                                                 (float *)dc);
+        CK("cudaEventRecord", cudaEventRecord(e1, stream));
+        CK("cudaEventSynchronize", cudaEventSynchronize(e1));
+        CK("sgemm_kernel", cudaGetLastError());
+        CK("cudaEventElapsedTime", cudaEventElapsedTime(&t[r], e0, e1));
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    qsort(t, (size_t)reps, sizeof t[0], cmp_float);
+    *ms = t[reps / 2];
+    return 0;
+}
+
+extern "C" double hpcz_cuda_peak_gflops(void)
+{
+    int sms = 0, khz = 0, major = 0, minor = 0;
+    if (dev_open < 0 || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev_open) ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev_open) ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev_open) ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev_open))
+        return 0;
+    /* FP32 lanes per SM: 64 on sm_80 (A100) and before Turing's successors, 128 from sm_86 on */
+    int lanes = major > 8 || (major == 8 && minor >= 6) ? 128 : 64;
+    return (double)sms * lanes * 2.0 * khz / 1e6;
+}
