@@ -66,6 +66,28 @@ int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int64_t *stra,
                      const int64_t *strb, const float *a, int64_t na, const float *b,
                      int64_t nb, float *y);
 
+/* 2-D convolution, NCHW, direct: one thread per output element, bias (may be
+ * NULL) first, then the taps in (channel, kh, kw) order. */
+typedef struct hpcz_cuda_conv {
+    int64_t n, c, h, w;      /* x */
+    int64_t m, kh, kw;       /* weight [m, c / group, kh, kw] */
+    int64_t oh, ow;          /* y [n, m, oh, ow] */
+    int64_t group;
+    int64_t sh, sw, ph, pw, dh, dw; /* strides, top/left pads, dilations */
+} hpcz_cuda_conv;
+int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
+                     float *y);
+
+/* 2-D pooling, NCHW: max (pads never win), or average over the taps inside
+ * the input (count_include_pad 0) or over the whole window clipped to the
+ * padded input (1). */
+typedef struct hpcz_cuda_pool {
+    int64_t n, c, h, w, oh, ow;
+    int64_t kh, kw, sh, sw, ph, pw, pbottom, pright, dh, dw;
+    int is_max, count_include_pad;
+} hpcz_cuda_pool;
+int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
+
 /* Softmax over the last dimension of rows x cols. */
 int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
 

@@ -7,6 +7,7 @@
  */
 #include "../rt.h"
 
+#include "../cpu/conv_geom.h"
 #include "cuda_api.h"
 
 /* A GPU kernel's answer: run (HPCZ_OK or an error) or decline (the node
@@ -166,6 +167,65 @@ static int run_softmax(rt_ctx *c)
     return HPCZ_OK;
 }
 
+static int run_conv(rt_ctx *c)
+{
+    const hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
+    conv_geom g;
+    int64_t group = rt_attr_i(c, "group", 1);
+    if (x->ndim != 4 || !w || w->ndim != 4 || group < 1 || x->dims[1] % group ||
+        w->dims[0] % group || w->dims[1] * group != x->dims[1] ||
+        (b && (b->ndim != 1 || b->dims[0] != w->dims[0])) ||
+        !rt_conv_geom(c, x, w->dims + 2, false, &g) || g.k[1] != w->dims[2] ||
+        g.k[2] != w->dims[3])
+        return DECLINE;
+    int64_t dims[4] = {x->dims[0], w->dims[0], g.out[1], g.out[2]};
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 4, dims);
+    if (!y)
+        return out_failed(c);
+    hpcz_cuda_conv k = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+                        .m = w->dims[0], .kh = g.k[1], .kw = g.k[2], .oh = g.out[1],
+                        .ow = g.out[2], .group = group, .sh = g.stride[1], .sw = g.stride[2],
+                        .ph = g.pb[1], .pw = g.pb[2], .dh = g.dil[1], .dw = g.dil[2]};
+    if (hpcz_cuda_conv2d(&k, x->data, w->data, b ? b->data : NULL, y->data))
+        return cuda_failed(c);
+    rt_act_apply(c->act, y->data, y->numel);
+    return HPCZ_OK;
+}
+
+/* MaxPool (one output), AveragePool, GlobalAveragePool / GlobalMaxPool on
+ * 2-D maps. The output size comes from the plan (ceil_mode is the cpu
+ * kernel's business). */
+static int run_pool(rt_ctx *c, bool is_max, bool global)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    hpcz_array *y = c->out[0];
+    conv_geom g = {0};
+    if (x->ndim != 4 || c->n_out != 1 || !y || !c->out_planned || !c->out_planned[0] ||
+        y->ndim != 4)
+        return DECLINE;
+    if (global) {
+        g.k[1] = x->dims[2];
+        g.k[2] = x->dims[3];
+        g.stride[1] = g.stride[2] = g.dil[1] = g.dil[2] = 1;
+    } else {
+        size_t nk;
+        const int64_t *ks = rt_attr_ints(c, "kernel_shape", &nk);
+        if (nk != 2 || !rt_conv_geom(c, x, ks, false, &g))
+            return DECLINE;
+    }
+    if (!(y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 4, y->dims)))
+        return out_failed(c);
+    hpcz_cuda_pool k = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+                        .oh = y->dims[2], .ow = y->dims[3], .kh = g.k[1], .kw = g.k[2],
+                        .sh = g.stride[1], .sw = g.stride[2], .ph = g.pb[1], .pw = g.pb[2],
+                        .pbottom = g.pe[1], .pright = g.pe[2], .dh = g.dil[1], .dw = g.dil[2],
+                        .is_max = is_max,
+                        .count_include_pad = !global && rt_attr_i(c, "count_include_pad", 0)};
+    if (hpcz_cuda_pool2d(&k, x->data, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 static const struct {
     const char *op;
     int code;
@@ -184,7 +244,7 @@ static int dispatch(rt_ctx *c)
         !rt_in(c, 0) || !rt_in(c, 0)->data)
         return DECLINE;
     const char *op = n->op_type;
-    if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add"))
+    if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))
         return DECLINE; /* a fused activation the kernel would not apply */
     if (!strcmp(op, "MatMul"))
         return run_matmul(c);
@@ -192,6 +252,12 @@ static int dispatch(rt_ctx *c)
         return run_gemm(c);
     if (!strcmp(op, "Softmax"))
         return run_softmax(c);
+    if (!strcmp(op, "Conv"))
+        return run_conv(c);
+    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
+        return run_pool(c, op[0] == 'M', false);
+    if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool"))
+        return run_pool(c, op[6] == 'M', true);
     if (!strcmp(op, "Gelu") && rt_attr_is(c, "approximate", "none", "none"))
         return run_unary(c, HPCZ_CU_GELU);
     for (size_t i = 0; i < HPCZ_ARRAY_SIZE(unary_ops); i++)

@@ -309,6 +309,106 @@ extern "C" int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int
     return finish("binary_kernel", y, dy, (size_t)n * 4);
 }
 
+/* ---------------------------------------------------------------- conv, pool */
+
+__global__ void conv2d_kernel(hpcz_cuda_conv g, const float *__restrict__ x,
+                              const float *__restrict__ w, const float *__restrict__ bias,
+                              float *__restrict__ y, int64_t total)
+{
+    int64_t cg = g.c / g.group, mg = g.m / g.group;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = i % g.ow, oy = (i / g.ow) % g.oh, m = (i / (g.ow * g.oh)) % g.m,
+                n = i / (g.ow * g.oh * g.m);
+        int64_t grp = m / mg;
+        float acc = bias ? bias[m] : 0.0f;
+        const float *xn = x + (n * g.c + grp * cg) * g.h * g.w;
+        const float *wm = w + m * cg * g.kh * g.kw;
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t ky = 0; ky < g.kh; ky++) {
+                int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+                if (iy < 0 || iy >= g.h)
+                    continue;
+                for (int64_t kx = 0; kx < g.kw; kx++) {
+                    int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+                    if (ix < 0 || ix >= g.w)
+                        continue;
+                    acc = fmaf(xn[(c * g.h + iy) * g.w + ix], wm[(c * g.kh + ky) * g.kw + kx], acc);
+                }
+            }
+        y[i] = acc;
+    }
+}
+
+extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w,
+                                const float *bias, float *y)
+{
+    int64_t total = g->n * g->m * g->oh * g->ow;
+    if (total <= 0)
+        return 0;
+    size_t nx = (size_t)(g->n * g->c * g->h * g->w) * 4;
+    size_t nw = (size_t)(g->m * (g->c / g->group) * g->kh * g->kw) * 4;
+    void *dx, *dw, *db = NULL, *dy;
+    if (upload(0, x, nx, &dx) || upload(1, w, nw, &dw) ||
+        (bias && upload(2, bias, (size_t)g->m * 4, &db)) || dbuf(3, (size_t)total * 4, &dy))
+        return -1;
+    conv2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx,
+                                                             (const float *)dw, (const float *)db,
+                                                             (float *)dy, total);
+    return finish("conv2d_kernel", y, dy, (size_t)total * 4);
+}
+
+__global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, float *__restrict__ y,
+                              int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = i % g.ow, oy = (i / g.ow) % g.oh, nc = i / (g.ow * g.oh);
+        const float *xp = x + nc * g.h * g.w;
+        float best = -INFINITY, sum = 0.0f;
+        int64_t inside = 0;
+        for (int64_t ky = 0; ky < g.kh; ky++) {
+            int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+            for (int64_t kx = 0; kx < g.kw; kx++) {
+                int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w)
+                    continue;
+                float v = xp[iy * g.w + ix];
+                best = v > best ? v : best; /* as the cpu kernel: NaN never wins */
+                sum += v;
+                inside++;
+            }
+        }
+        if (g.is_max) {
+            y[i] = best;
+        } else {
+            int64_t cnt = inside;
+            if (g.count_include_pad) { /* the window clipped to the padded input */
+                int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
+                int64_t y1 = y0 + (g.kh - 1) * g.dh + 1, x1 = x0 + (g.kw - 1) * g.dw + 1;
+                y1 = y1 < g.h + g.pbottom ? y1 : g.h + g.pbottom;
+                x1 = x1 < g.w + g.pright ? x1 : g.w + g.pright;
+                cnt = ((y1 - y0 + g.dh - 1) / g.dh) * ((x1 - x0 + g.dw - 1) / g.dw);
+            }
+            y[i] = cnt > 0 ? sum / (float)cnt : 0.0f;
+        }
+    }
+}
+
+extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
+{
+    int64_t total = g->n * g->c * g->oh * g->ow;
+    if (total <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)(g->n * g->c * g->h * g->w) * 4, &dx) ||
+        dbuf(1, (size_t)total * 4, &dy))
+        return -1;
+    pool2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx, (float *)dy,
+                                                             total);
+    return finish("pool2d_kernel", y, dy, (size_t)total * 4);
+}
+
 /* ---------------------------------------------------------------- softmax */
 
 __global__ void softmax_kernel(const float *__restrict__ x, float *__restrict__ y, int64_t rows,
