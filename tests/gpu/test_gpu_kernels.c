@@ -6,7 +6,8 @@
  * fallback and must match too. Then the calibration observers (min/max and
  * the 2048-bin |x| histogram) against calib.c's algorithm: exactly equal.
  *
- * The host-side checks (broadcast index math) run everywhere; without a
+ * The host-side checks (broadcast index math; the conv and pool kernels'
+ * per-element code run on the host) run everywhere; without a
  * CUDA device the test then exits 77 (meson: skipped) with the reason.
  * `test_gpu_kernels --bench-gemm` times the GEMM kernel instead.
  */
@@ -73,6 +74,85 @@ static bool run(hpcz_model *m, const char *backend, hpcz_array *ins, hpcz_array 
     return ok;
 }
 
+#define S4(...) {__VA_ARGS__}
+#define T_ACC 2e-5 /* sums of up to a few thousand products, another order */
+#define T_EW 4e-6  /* elementwise: CUDA's expf/tanhf/erff are within 2 ulp */
+
+/* The conv and pool kernels' per-element code (hpcz_cuda_conv_at,
+ * hpcz_cuda_pool_at), run on the host, against the cpu backend: checks the
+ * kernels' index math and window rules on any machine. */
+typedef struct emu_case {
+    spec s;
+    hpcz_cuda_conv conv; /* .m == 0: a pool */
+    hpcz_cuda_pool pool;
+} emu_case;
+
+static const emu_case emu_cases[] = {
+    {{"conv3x3 pad1", "Conv", 3, {S4(2, 8, 17, 19), S4(16, 8, 3, 3), S4(16)}, {4, 4, 1}, 0, T_ACC,
+      "pads=is:1,1,1,1", NULL},
+     {2, 8, 17, 19, 16, 3, 3, 17, 19, 1, 1, 1, 1, 1, 1, 1}, {0}},
+    {{"conv s2 dil2 pads 2,1,0,2", "Conv", 2, {S4(1, 4, 23, 20), S4(6, 4, 3, 3)}, {4, 4}, 0, T_ACC,
+      "strides=is:2,2;dilations=is:2,2;pads=is:2,1,0,2", NULL},
+     {1, 4, 23, 20, 6, 3, 3, 11, 10, 1, 2, 2, 2, 1, 2, 2}, {0}},
+    {{"conv depthwise s2", "Conv", 3, {S4(1, 16, 15, 17), S4(16, 1, 3, 3), S4(16)}, {4, 4, 1}, 0,
+      T_ACC, "group=i:16;strides=is:2,2;pads=is:1,1,1,1", NULL},
+     {1, 16, 15, 17, 16, 3, 3, 8, 9, 16, 2, 2, 1, 1, 1, 1}, {0}},
+    {{"conv grouped 4", "Conv", 2, {S4(1, 8, 12, 12), S4(8, 2, 3, 3)}, {4, 4}, 0, T_ACC,
+      "group=i:4", NULL},
+     {1, 8, 12, 12, 8, 3, 3, 10, 10, 4, 1, 1, 0, 0, 1, 1}, {0}},
+    {{"maxpool 3x3 s2 pad1", "MaxPool", 1, {S4(2, 4, 15, 17)}, {4}, 0, 0,
+      "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1", NULL},
+     {0}, {2, 4, 15, 17, 8, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0}},
+    {{"avgpool ceil incl pad", "AveragePool", 1, {S4(2, 4, 16, 17)}, {4}, 0, T_EW,
+      "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1;ceil_mode=i:1;count_include_pad=i:1",
+      NULL},
+     {0}, {2, 4, 16, 17, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1}},
+    {{"avgpool excl pad 2x3", "AveragePool", 1, {S4(2, 4, 15, 17)}, {4}, 0, T_EW,
+      "kernel_shape=is:2,3;strides=is:1,2;pads=is:1,0,0,1", NULL},
+     {0}, {2, 4, 15, 17, 15, 8, 2, 3, 1, 2, 1, 0, 0, 1, 1, 1, 0, 0}},
+};
+
+static void check_emulated(const emu_case *e)
+{
+    cases++;
+    const spec *s = &e->s;
+    hpcz_model *m = build(s);
+    hpcz_array ins[4], r = {0};
+    memset(ins, 0, sizeof ins);
+    hpcz_error err = {0};
+    for (int i = 0; i < s->n_in; i++) {
+        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
+        for (int64_t k = 0; k < ins[i].numel; k++)
+            ((float *)ins[i].data)[k] = frand();
+    }
+    bool ok = run(m, "cpu", ins, &r, &err);
+    int64_t n = e->conv.m ? e->conv.n * e->conv.m * e->conv.oh * e->conv.ow
+                          : e->pool.n * e->pool.c * e->pool.oh * e->pool.ow;
+    if (ok && n != r.numel) {
+        ok = false;
+        snprintf(err.msg, sizeof err.msg, "%lld outputs, the cpu gives %lld", (long long)n,
+                 (long long)r.numel);
+    }
+    double maxref = 0, maxerr = 0;
+    for (int64_t i = 0; ok && i < n; i++) {
+        double y = ((const float *)r.data)[i];
+        double x = e->conv.m ? hpcz_cuda_conv_at(&e->conv, ins[0].data, ins[1].data,
+                                                 s->n_in > 2 ? ins[2].data : NULL, i)
+                             : hpcz_cuda_pool_at(&e->pool, ins[0].data, i);
+        maxref = fmax(maxref, fabs(y));
+        maxerr = fmax(maxerr, fabs(x - y));
+    }
+    double nerr = maxerr / fmax(maxref, 1e-3);
+    bool good = ok && nerr <= s->tol;
+    failures += !good;
+    printf("%s host emulation: %-28s normalized error %.2e (bound %.0e)%s%s\n",
+           good ? "PASS" : "FAIL", s->label, nerr, s->tol, ok ? "" : ": ", ok ? "" : err.msg);
+    for (int i = 0; i < 4; i++)
+        hpcz_array_release(&ins[i]);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 static void check(const spec *s)
 {
     cases++;
@@ -112,10 +192,6 @@ static void check(const spec *s)
     hpcz_array_release(&r);
     hpcz_model_free(m);
 }
-
-#define S4(...) {__VA_ARGS__}
-#define T_ACC 2e-5 /* sums of up to a few thousand products, another order */
-#define T_EW 4e-6  /* elementwise: CUDA's expf/tanhf/erff are within 2 ulp */
 
 static const spec specs[] = {
     {"gemm transB bias", "Gemm", 3, {S4(33, 70), S4(50, 70), S4(50)}, {2, 2, 1}, 0, T_ACC,
@@ -272,6 +348,8 @@ static int bench_gemm(void)
 int main(int argc, char **argv)
 {
     check_bcast_offsets();
+    for (size_t i = 0; i < sizeof emu_cases / sizeof emu_cases[0]; i++)
+        check_emulated(&emu_cases[i]);
     char msg[512];
     if (hpcz_cuda_open(0, msg, sizeof msg)) {
         printf("%d host checks, %d failed\n", cases, failures);

@@ -10,6 +10,7 @@
 #ifndef HPCZ_CUDA_API_H
 #define HPCZ_CUDA_API_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,6 +123,64 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_bcast_offset(int64_t i, int ndim, con
         i = q;
     }
     return off;
+}
+
+/* One output element of the conv and pool kernels: the same code runs on the
+ * device (kernels.cu) and on the host (tests/gpu checks it against the cpu
+ * backend on machines without a GPU). */
+static inline HPCZ_CU_HD float hpcz_cuda_conv_at(const hpcz_cuda_conv *g, const float *x,
+                                                 const float *w, const float *bias, int64_t i)
+{
+    int64_t cg = g->c / g->group, mg = g->m / g->group;
+    int64_t ox = i % g->ow, oy = (i / g->ow) % g->oh, m = (i / (g->ow * g->oh)) % g->m,
+            n = i / (g->ow * g->oh * g->m);
+    const float *xn = x + (n * g->c + (m / mg) * cg) * g->h * g->w;
+    const float *wm = w + m * cg * g->kh * g->kw;
+    float acc = bias ? bias[m] : 0.0f;
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+            int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+            if (iy < 0 || iy >= g->h)
+                continue;
+            for (int64_t kx = 0; kx < g->kw; kx++) {
+                int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+                if (ix >= 0 && ix < g->w)
+                    acc = fmaf(xn[(c * g->h + iy) * g->w + ix], wm[(c * g->kh + ky) * g->kw + kx],
+                               acc);
+            }
+        }
+    return acc;
+}
+
+static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const float *x, int64_t i)
+{
+    int64_t ox = i % g->ow, oy = (i / g->ow) % g->oh, nc = i / (g->ow * g->oh);
+    const float *xp = x + nc * g->h * g->w;
+    float best = -INFINITY, sum = 0.0f;
+    int64_t inside = 0;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                continue;
+            float v = xp[iy * g->w + ix];
+            best = v > best ? v : best; /* as the cpu kernel: NaN never wins */
+            sum += v;
+            inside++;
+        }
+    }
+    if (g->is_max)
+        return best;
+    int64_t cnt = inside;
+    if (g->count_include_pad) { /* the window clipped to the padded input */
+        int64_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+        int64_t y1 = y0 + (g->kh - 1) * g->dh + 1, x1 = x0 + (g->kw - 1) * g->dw + 1;
+        y1 = y1 < g->h + g->pbottom ? y1 : g->h + g->pbottom;
+        x1 = x1 < g->w + g->pright ? x1 : g->w + g->pright;
+        cnt = ((y1 - y0 + g->dh - 1) / g->dh) * ((x1 - x0 + g->dw - 1) / g->dw);
+    }
+    return cnt > 0 ? sum / (float)cnt : 0.0f;
 }
 
 #ifdef __cplusplus

@@ -315,29 +315,9 @@ __global__ void conv2d_kernel(hpcz_cuda_conv g, const float *__restrict__ x,
                               const float *__restrict__ w, const float *__restrict__ bias,
                               float *__restrict__ y, int64_t total)
 {
-    int64_t cg = g.c / g.group, mg = g.m / g.group;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % g.ow, oy = (i / g.ow) % g.oh, m = (i / (g.ow * g.oh)) % g.m,
-                n = i / (g.ow * g.oh * g.m);
-        int64_t grp = m / mg;
-        float acc = bias ? bias[m] : 0.0f;
-        const float *xn = x + (n * g.c + grp * cg) * g.h * g.w;
-        const float *wm = w + m * cg * g.kh * g.kw;
-        for (int64_t c = 0; c < cg; c++)
-            for (int64_t ky = 0; ky < g.kh; ky++) {
-                int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-                if (iy < 0 || iy >= g.h)
-                    continue;
-                for (int64_t kx = 0; kx < g.kw; kx++) {
-                    int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-                    if (ix < 0 || ix >= g.w)
-                        continue;
-                    acc = fmaf(xn[(c * g.h + iy) * g.w + ix], wm[(c * g.kh + ky) * g.kw + kx], acc);
-                }
-            }
-        y[i] = acc;
-    }
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_conv_at(&g, x, w, bias, i);
 }
 
 extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w,
@@ -362,37 +342,8 @@ __global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, flo
                               int64_t total)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % g.ow, oy = (i / g.ow) % g.oh, nc = i / (g.ow * g.oh);
-        const float *xp = x + nc * g.h * g.w;
-        float best = -INFINITY, sum = 0.0f;
-        int64_t inside = 0;
-        for (int64_t ky = 0; ky < g.kh; ky++) {
-            int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-            for (int64_t kx = 0; kx < g.kw; kx++) {
-                int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w)
-                    continue;
-                float v = xp[iy * g.w + ix];
-                best = v > best ? v : best; /* as the cpu kernel: NaN never wins */
-                sum += v;
-                inside++;
-            }
-        }
-        if (g.is_max) {
-            y[i] = best;
-        } else {
-            int64_t cnt = inside;
-            if (g.count_include_pad) { /* the window clipped to the padded input */
-                int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
-                int64_t y1 = y0 + (g.kh - 1) * g.dh + 1, x1 = x0 + (g.kw - 1) * g.dw + 1;
-                y1 = y1 < g.h + g.pbottom ? y1 : g.h + g.pbottom;
-                x1 = x1 < g.w + g.pright ? x1 : g.w + g.pright;
-                cnt = ((y1 - y0 + g.dh - 1) / g.dh) * ((x1 - x0 + g.dw - 1) / g.dw);
-            }
-            y[i] = cnt > 0 ? sum / (float)cnt : 0.0f;
-        }
-    }
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_pool_at(&g, x, i);
 }
 
 extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
