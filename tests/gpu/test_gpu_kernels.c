@@ -6,8 +6,10 @@
  * fallback and must match too. Then the calibration observers (min/max and
  * the 2048-bin |x| histogram) against calib.c's algorithm: exactly equal.
  *
- * The host-side checks (broadcast index math; the conv and pool kernels'
- * per-element code run on the host) run everywhere; without a
+ * The host-side checks run everywhere: broadcast index math, the conv and
+ * pool kernels' per-element code against the cpu backend, and every spec on
+ * the cuda backend with host emulations of its kernels (dispatch, shapes,
+ * operand mapping, fallbacks); without a
  * CUDA device the test then exits 77 (meson: skipped) with the reason.
  * `test_gpu_kernels --bench-gemm` times the GEMM kernel instead.
  */
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "../runtime/op_model.h"
+#include "emulation.h"
 #include "runtime/cuda/cuda_api.h"
 
 static int failures, cases;
@@ -345,11 +348,29 @@ static int bench_gemm(void)
     return 0;
 }
 
+static void check_specs(void)
+{
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        spec s = specs[i];
+        check(&s);
+    }
+}
+
 int main(int argc, char **argv)
 {
     check_bcast_offsets();
     for (size_t i = 0; i < sizeof emu_cases / sizeof emu_cases[0]; i++)
         check_emulated(&emu_cases[i]);
+    printf("-- the cuda backend with host emulations of its kernels\n");
+    hpcz_cuda_set_impl(&emulation);
+    check_specs();
+    hpcz_cuda_set_impl(NULL);
+    printf("(%d kernel calls emulated; the rest went to the cpu fallback)\n", emu_calls);
+    if (emu_calls < 30) {
+        failures++;
+        printf("FAIL: the cuda backend called its kernels %d times, expected at least 30\n",
+               emu_calls);
+    }
     char msg[512];
     if (hpcz_cuda_open(0, msg, sizeof msg)) {
         printf("%d host checks, %d failed\n", cases, failures);
@@ -359,10 +380,8 @@ int main(int argc, char **argv)
     printf("device: %s\n", hpcz_cuda_device_name());
     if (argc > 1 && !strcmp(argv[1], "--bench-gemm"))
         return bench_gemm();
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        spec s = specs[i];
-        check(&s);
-    }
+    printf("-- the cuda backend on the device\n");
+    check_specs();
     check_observers();
     printf("%d cases, %d failed\n", cases, failures);
     hpcz_cuda_close();

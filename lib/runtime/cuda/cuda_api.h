@@ -183,6 +183,23 @@ static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const 
     return cnt > 0 ? sum / (float)cnt : 0.0f;
 }
 
+/* The kernels the cuda backend calls (cuda_ops.c), through this table: the
+ * device's by default; tests install host emulations to check the backend's
+ * dispatch and operand mapping on machines without a GPU. NULL restores the
+ * device's. */
+typedef struct hpcz_cuda_impl {
+    int (*sgemm)(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c);
+    int (*unary)(int op, const float *x, float *y, int64_t n);
+    int (*binary)(int op, int ndim, const int64_t *dims, const int64_t *stra,
+                  const int64_t *strb, const float *a, int64_t na, const float *b, int64_t nb,
+                  float *y);
+    int (*softmax)(const float *x, float *y, int64_t rows, int64_t cols);
+    int (*conv2d)(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
+                  float *y);
+    int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
+} hpcz_cuda_impl;
+void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
+
 #ifdef __cplusplus
 }
 #endif

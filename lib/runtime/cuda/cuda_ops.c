@@ -10,6 +10,17 @@
 #include "../cpu/conv_geom.h"
 #include "cuda_api.h"
 
+static const hpcz_cuda_impl device_impl = {
+    hpcz_cuda_sgemm, hpcz_cuda_unary, hpcz_cuda_binary, hpcz_cuda_softmax, hpcz_cuda_conv2d,
+    hpcz_cuda_pool2d,
+};
+static const hpcz_cuda_impl *impl = &device_impl;
+
+void hpcz_cuda_set_impl(const hpcz_cuda_impl *i)
+{
+    impl = i ? i : &device_impl;
+}
+
 /* A GPU kernel's answer: run (HPCZ_OK or an error) or decline (the node
  * goes to the cpu kernel). */
 #define DECLINE (-1)
@@ -65,7 +76,7 @@ static int run_matmul(rt_ctx *c)
     hpcz_cuda_gemm g = {.batch = batch, .m = m, .n = n, .k = k, .alpha = 1, .lda = k, .ldb = n,
                         .ldc = n, .sa = ba == 1 ? 0 : m * k, .sb = bb == 1 ? 0 : k * n,
                         .sc = m * n};
-    if (hpcz_cuda_sgemm(&g, a->data, b->data, y->data))
+    if (impl->sgemm(&g, a->data, b->data, y->data))
         return cuda_failed(c);
     return HPCZ_OK;
 }
@@ -106,7 +117,7 @@ static int run_gemm(rt_ctx *c)
     hpcz_cuda_gemm g = {.batch = 1, .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .alpha = alpha,
                         .beta = use_c ? beta : 0.0f, .lda = a->dims[1], .ldb = b->dims[1],
                         .ldc = n};
-    if (hpcz_cuda_sgemm(&g, a->data, b->data, yd))
+    if (impl->sgemm(&g, a->data, b->data, yd))
         return cuda_failed(c);
     rt_act_apply(c->act, yd, m * n);
     return HPCZ_OK;
@@ -118,7 +129,7 @@ static int run_unary(rt_ctx *c, int op)
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
     if (!y)
         return out_failed(c);
-    if (hpcz_cuda_unary(op, x->data, y->data, x->numel))
+    if (impl->unary(op, x->data, y->data, x->numel))
         return cuda_failed(c);
     return HPCZ_OK;
 }
@@ -145,7 +156,7 @@ static int run_binary(rt_ctx *c, int op)
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, nd, dims);
     if (!y)
         return out_failed(c);
-    if (hpcz_cuda_binary(op, nd, dims, str[0], str[1], ins[0]->data, ins[0]->numel, ins[1]->data,
+    if (impl->binary(op, nd, dims, str[0], str[1], ins[0]->data, ins[0]->numel, ins[1]->data,
                          ins[1]->numel, y->data))
         return cuda_failed(c);
     if (op == HPCZ_CU_ADD)
@@ -162,7 +173,7 @@ static int run_softmax(rt_ctx *c)
     if (!y)
         return out_failed(c);
     int64_t cols = x->dims[x->ndim - 1];
-    if (hpcz_cuda_softmax(x->data, y->data, cols ? x->numel / cols : 0, cols))
+    if (impl->softmax(x->data, y->data, cols ? x->numel / cols : 0, cols))
         return cuda_failed(c);
     return HPCZ_OK;
 }
@@ -186,7 +197,7 @@ static int run_conv(rt_ctx *c)
                         .m = w->dims[0], .kh = g.k[1], .kw = g.k[2], .oh = g.out[1],
                         .ow = g.out[2], .group = group, .sh = g.stride[1], .sw = g.stride[2],
                         .ph = g.pb[1], .pw = g.pb[2], .dh = g.dil[1], .dw = g.dil[2]};
-    if (hpcz_cuda_conv2d(&k, x->data, w->data, b ? b->data : NULL, y->data))
+    if (impl->conv2d(&k, x->data, w->data, b ? b->data : NULL, y->data))
         return cuda_failed(c);
     rt_act_apply(c->act, y->data, y->numel);
     return HPCZ_OK;
@@ -221,7 +232,7 @@ static int run_pool(rt_ctx *c, bool is_max, bool global)
                         .pbottom = g.pe[1], .pright = g.pe[2], .dh = g.dil[1], .dw = g.dil[2],
                         .is_max = is_max,
                         .count_include_pad = !global && rt_attr_i(c, "count_include_pad", 0)};
-    if (hpcz_cuda_pool2d(&k, x->data, y->data))
+    if (impl->pool2d(&k, x->data, y->data))
         return cuda_failed(c);
     return HPCZ_OK;
 }
