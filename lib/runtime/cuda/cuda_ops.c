@@ -7,6 +7,8 @@
  */
 #include "../rt.h"
 
+#include <pthread.h>
+
 #include "../cpu/conv_geom.h"
 #include "cuda_api.h"
 
@@ -280,10 +282,16 @@ static int dispatch(rt_ctx *c)
     return DECLINE;
 }
 
+/* One GPU node at a time: the kernels share their device buffers and the
+ * stream, and plans may run on several threads (calibration workers). */
+static pthread_mutex_t gpu_lock = PTHREAD_MUTEX_INITIALIZER;
+
 hpcz_status rt_cuda_run_node(rt_ctx *c)
 {
     if (c->infer || c->reference)
         return rt_cpu_run_node(c);
+    pthread_mutex_lock(&gpu_lock);
     int st = dispatch(c);
+    pthread_mutex_unlock(&gpu_lock);
     return st == DECLINE ? rt_cpu_run_node(c) : (hpcz_status)st;
 }
