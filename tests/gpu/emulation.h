@@ -104,7 +104,23 @@ static int emu_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
     return 0;
 }
 
-static const hpcz_cuda_impl emulation = {emu_sgemm, emu_unary, emu_binary, emu_softmax,
-                                         emu_conv2d, emu_pool2d};
+static int emu_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8)
+{
+    emu_calls++;
+    for (int64_t i = 0; i < n; i++)
+        hpcz_cuda_quant_at(x, y, i, s, zp, u8);
+    return 0;
+}
+
+static int emu_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp, int u8)
+{
+    emu_calls++;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = hpcz_cuda_dequant_at(x, i, s, zp, u8);
+    return 0;
+}
+
+static const hpcz_cuda_impl emulation = {emu_sgemm,  emu_unary,  emu_binary,   emu_softmax,
+                                         emu_conv2d, emu_pool2d, emu_quantize, emu_dequantize};
 
 #endif

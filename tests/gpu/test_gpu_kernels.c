@@ -172,11 +172,13 @@ static void check(const spec *s)
     hpcz_array g = {0}, r = {0};
     bool ok = run(m, "cuda", ins, &g, &err) && run(m, "cpu", ins, &r, &err);
     double maxref = 0, maxerr = 0;
-    if (ok && (g.numel != r.numel || g.ndim != r.ndim)) {
+    if (ok && (g.numel != r.numel || g.ndim != r.ndim || g.dtype != r.dtype)) {
         ok = false;
-        snprintf(err.msg, sizeof err.msg, "shapes differ");
+        snprintf(err.msg, sizeof err.msg, "shapes or types differ");
     }
-    for (int64_t k = 0; ok && k < g.numel; k++) {
+    if (ok && g.dtype != HPCZ_DTYPE_FLOAT && memcmp(g.data, r.data, g.nbytes))
+        maxerr = INFINITY; /* integer outputs: the same bytes */
+    for (int64_t k = 0; ok && g.dtype == HPCZ_DTYPE_FLOAT && k < g.numel; k++) {
         double x = ((const float *)g.data)[k], y = ((const float *)r.data)[k];
         maxref = fmax(maxref, fabs(y));
         maxerr = fmax(maxerr, fabs(x - y));
@@ -260,6 +262,8 @@ static const spec specs[] = {
      "kernel_shape=is:2,3;strides=is:1,2;pads=is:1,0,0,1", NULL},
     {"globalavgpool", "GlobalAveragePool", 1, {S4(2, 8, 13, 13)}, {4}, 0, T_EW, NULL, NULL},
     {"globalmaxpool", "GlobalMaxPool", 1, {S4(2, 8, 13, 13)}, {4}, 0, 0, NULL, NULL},
+    {"quantize u8 per tensor", "QuantizeLinear", 2, {S4(3, 50, 70), S4(0)}, {3, 0}, 1, 0, NULL,
+     NULL},
     {"layernorm (cpu fallback)", "LayerNormalization", 3, {S4(4, 6, 64), S4(64), S4(64)},
      {3, 1, 1}, 0, 1e-5, NULL, NULL},
 };
@@ -289,6 +293,40 @@ static void cpu_hist(const float *x, int64_t n, double scale, uint64_t *h)
             int b = (int)(fabs(v) * scale);
             h[b >= NBINS ? NBINS - 1 : b]++;
         }
+    }
+}
+
+/* Q and DQ, int8 and uint8, against the cpu kernels' formula (quant.c),
+ * rounding ties included: the same bytes / bits. */
+static void check_qdq(void)
+{
+    enum { N = 100003 };
+    static float x[N], y[N], want_y[N];
+    static uint8_t q[N], want_q[N];
+    for (int i = 0; i < N; i++)
+        x[i] = i % 101 == 0 ? 0.5f * (float)(i % 7 - 3) * 0.1f : frand() * 20.0f;
+    for (int u8 = 0; u8 < 2; u8++) {
+        cases++;
+        float sc = 0.1f;
+        int32_t zp = u8 ? 128 : -3;
+        float lo = u8 ? 0.f : -128.f, hi = u8 ? 255.f : 127.f;
+        for (int i = 0; i < N; i++) {
+            float v = nearbyintf(x[i] / sc) + (float)zp;
+            v = v < lo ? lo : v > hi ? hi : v;
+            want_q[i] = u8 ? (uint8_t)v : (uint8_t)(int8_t)v;
+        }
+        for (int i = 0; i < N; i++) {
+            int32_t qq = u8 ? want_q[i] : (int8_t)want_q[i];
+            want_y[i] = (float)(qq - zp) * sc;
+        }
+        if (hpcz_cuda_quantize(x, q, N, sc, zp, u8) || hpcz_cuda_dequantize(q, y, N, sc, zp, u8)) {
+            FAILF("Q/DQ %s: %s", u8 ? "uint8" : "int8", hpcz_cuda_error());
+            continue;
+        }
+        if (memcmp(q, want_q, N) || memcmp(y, want_y, sizeof y))
+            FAILF("Q/DQ %s differs from the cpu formula", u8 ? "uint8" : "int8");
+        else
+            printf("PASS QuantizeLinear/DequantizeLinear %s, %d values\n", u8 ? "uint8" : "int8", N);
     }
 }
 
@@ -382,6 +420,7 @@ int main(int argc, char **argv)
         return bench_gemm();
     printf("-- the cuda backend on the device\n");
     check_specs();
+    check_qdq();
     check_observers();
     printf("%d cases, %d failed\n", cases, failures);
     hpcz_cuda_close();

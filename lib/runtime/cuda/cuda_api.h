@@ -89,6 +89,12 @@ typedef struct hpcz_cuda_pool {
 } hpcz_cuda_pool;
 int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
 
+/* Per-tensor QuantizeLinear to uint8 (u8) or int8: y = clamp(rint(x / s) +
+ * zp) (ties to even), and DequantizeLinear: y = (float)(q - zp) * s; the
+ * cpu kernels' arithmetic exactly (hpcz_cuda_quant_at / _dequant_at). */
+int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
+int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
+
 /* Softmax over the last dimension of rows x cols. */
 int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
 
@@ -183,6 +189,25 @@ static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const 
     return cnt > 0 ? sum / (float)cnt : 0.0f;
 }
 
+static inline HPCZ_CU_HD void hpcz_cuda_quant_at(const float *x, void *y, int64_t i, float s,
+                                                 int32_t zp, int u8)
+{
+    float lo = u8 ? 0.f : -128.f, hi = u8 ? 255.f : 127.f;
+    float v = rintf(x[i] / s) + (float)zp;
+    v = v < lo ? lo : v > hi ? hi : v;
+    if (u8)
+        ((uint8_t *)y)[i] = (uint8_t)v;
+    else
+        ((int8_t *)y)[i] = (int8_t)v;
+}
+
+static inline HPCZ_CU_HD float hpcz_cuda_dequant_at(const void *x, int64_t i, float s, int32_t zp,
+                                                    int u8)
+{
+    int32_t q = u8 ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
+    return (float)(q - zp) * s;
+}
+
 /* The kernels the cuda backend calls (cuda_ops.c), through this table: the
  * device's by default; tests install host emulations to check the backend's
  * dispatch and operand mapping on machines without a GPU. NULL restores the
@@ -197,6 +222,8 @@ typedef struct hpcz_cuda_impl {
     int (*conv2d)(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
                   float *y);
     int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
+    int (*quantize)(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
+    int (*dequantize)(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
 } hpcz_cuda_impl;
 void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
 

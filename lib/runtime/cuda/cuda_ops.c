@@ -13,8 +13,8 @@
 #include "cuda_api.h"
 
 static const hpcz_cuda_impl device_impl = {
-    hpcz_cuda_sgemm, hpcz_cuda_unary, hpcz_cuda_binary, hpcz_cuda_softmax, hpcz_cuda_conv2d,
-    hpcz_cuda_pool2d,
+    hpcz_cuda_sgemm,  hpcz_cuda_unary,    hpcz_cuda_binary,     hpcz_cuda_softmax,
+    hpcz_cuda_conv2d, hpcz_cuda_pool2d,   hpcz_cuda_quantize,   hpcz_cuda_dequantize,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
@@ -239,6 +239,34 @@ static int run_pool(rt_ctx *c, bool is_max, bool global)
     return HPCZ_OK;
 }
 
+/* QuantizeLinear / DequantizeLinear, per tensor, float32 <-> uint8/int8
+ * (what hpcz quantize writes for activations); anything else declines. */
+static int run_qdq(rt_ctx *c, bool quant)
+{
+    const hpcz_array *x = rt_in(c, 0), *s = rt_in(c, 1), *zp = rt_in(c, 2);
+    if (!s || s->dtype != HPCZ_DTYPE_FLOAT || s->numel != 1 || (zp && zp->numel != 1) ||
+        rt_attr_i(c, "block_size", 0) > 0 || !x->data)
+        return DECLINE;
+    int qdt = quant ? (zp ? zp->dtype : (int)rt_attr_i(c, "output_dtype", 0)) : x->dtype;
+    if (quant && !qdt)
+        qdt = HPCZ_DTYPE_UINT8;
+    if ((qdt != HPCZ_DTYPE_UINT8 && qdt != HPCZ_DTYPE_INT8) || (zp && zp->dtype != qdt) ||
+        (quant ? x->dtype != HPCZ_DTYPE_FLOAT
+               : rt_attr_i(c, "output_dtype", HPCZ_DTYPE_FLOAT) != HPCZ_DTYPE_FLOAT))
+        return DECLINE;
+    int32_t z = !zp ? 0 : qdt == HPCZ_DTYPE_UINT8 ? *(const uint8_t *)zp->data
+                                                  : *(const int8_t *)zp->data;
+    float sc = *(const float *)s->data;
+    hpcz_array *y = rt_out(c, 0, quant ? qdt : HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (!y)
+        return out_failed(c);
+    int u8 = qdt == HPCZ_DTYPE_UINT8;
+    if (quant ? impl->quantize(x->data, y->data, x->numel, sc, z, u8)
+              : impl->dequantize(x->data, y->data, x->numel, sc, z, u8))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 static const struct {
     const char *op;
     int code;
@@ -253,10 +281,14 @@ static const struct {
 static int dispatch(rt_ctx *c)
 {
     const hpcz_node *n = c->node;
-    if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !all_f32(c) ||
-        !rt_in(c, 0) || !rt_in(c, 0)->data)
+    if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !rt_in(c, 0) ||
+        !rt_in(c, 0)->data || c->n_out < 1 || !c->out[0])
         return DECLINE;
     const char *op = n->op_type;
+    if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear"))
+        return c->act ? DECLINE : run_qdq(c, op[0] == 'Q');
+    if (!all_f32(c))
+        return DECLINE;
     if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))
         return DECLINE; /* a fused activation the kernel would not apply */
     if (!strcmp(op, "MatMul"))

@@ -360,6 +360,47 @@ extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *
     return finish("pool2d_kernel", y, dy, (size_t)total * 4);
 }
 
+/* ---------------------------------------------------------------- Q / DQ */
+
+__global__ void quant_kernel(const float *__restrict__ x, void *y, int64_t n, float s, int32_t zp,
+                             int u8)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_quant_at(x, y, i, s, zp, u8);
+}
+
+extern "C" int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8)
+{
+    if (n <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n, &dy))
+        return -1;
+    quant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>((const float *)dx, dy, n, s, zp, u8);
+    return finish("quant_kernel", y, dy, (size_t)n);
+}
+
+__global__ void dequant_kernel(const void *x, float *__restrict__ y, int64_t n, float s,
+                               int32_t zp, int u8)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_dequant_at(x, i, s, zp, u8);
+}
+
+extern "C" int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp,
+                                    int u8)
+{
+    if (n <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)n, &dx) || dbuf(1, (size_t)n * 4, &dy))
+        return -1;
+    dequant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dx, (float *)dy, n, s, zp, u8);
+    return finish("dequant_kernel", y, dy, (size_t)n * 4);
+}
+
 /* ---------------------------------------------------------------- softmax */
 
 __global__ void softmax_kernel(const float *__restrict__ x, float *__restrict__ y, int64_t rows,
