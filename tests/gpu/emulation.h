@@ -120,7 +120,17 @@ static int emu_dequantize(const void *x, float *y, int64_t n, float s, int32_t z
     return 0;
 }
 
-static const hpcz_cuda_impl emulation = {emu_sgemm,  emu_unary,  emu_binary,   emu_softmax,
-                                         emu_conv2d, emu_pool2d, emu_quantize, emu_dequantize};
+static int emu_layernorm(const float *x, const float *scale, const float *bias, float *y,
+                         int64_t rows, int64_t cols, float eps)
+{
+    emu_calls++;
+    for (int64_t r = 0; r < rows; r++)
+        hpcz_cuda_layernorm_row(x + r * cols, scale, bias, y + r * cols, cols, eps);
+    return 0;
+}
+
+static const hpcz_cuda_impl emulation = {emu_sgemm,  emu_unary,    emu_binary,
+                                         emu_softmax, emu_conv2d,  emu_pool2d,
+                                         emu_quantize, emu_dequantize, emu_layernorm};
 
 #endif

@@ -264,8 +264,12 @@ static const spec specs[] = {
     {"globalmaxpool", "GlobalMaxPool", 1, {S4(2, 8, 13, 13)}, {4}, 0, 0, NULL, NULL},
     {"quantize u8 per tensor", "QuantizeLinear", 2, {S4(3, 50, 70), S4(0)}, {3, 0}, 1, 0, NULL,
      NULL},
-    {"layernorm (cpu fallback)", "LayerNormalization", 3, {S4(4, 6, 64), S4(64), S4(64)},
-     {3, 1, 1}, 0, 1e-5, NULL, NULL},
+    {"layernorm", "LayerNormalization", 3, {S4(4, 6, 64), S4(64), S4(64)}, {3, 1, 1}, 0, 1e-5,
+     NULL, NULL},
+    {"layernorm no bias, 384 wide", "LayerNormalization", 2, {S4(2, 7, 384), S4(384)}, {3, 1}, 0,
+     1e-5, NULL, NULL},
+    {"layernorm axis 1 (cpu fallback)", "LayerNormalization", 3, {S4(4, 6, 64), S4(6, 64),
+     S4(6, 64)}, {3, 2, 2}, 0, 1e-5, "axis=i:1", NULL},
 };
 
 /* calib.c's statistics, written out plainly (its scalar path). */

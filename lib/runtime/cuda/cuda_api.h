@@ -95,6 +95,12 @@ int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
 int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
 int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
 
+/* LayerNormalization over the last dimension (cols), scale and bias
+ * (may be NULL) of cols entries: one row per thread, norm.c's float32
+ * arithmetic in its order (hpcz_cuda_layernorm_row). */
+int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, float *y,
+                        int64_t rows, int64_t cols, float eps);
+
 /* Softmax over the last dimension of rows x cols. */
 int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
 
@@ -208,6 +214,24 @@ static inline HPCZ_CU_HD float hpcz_cuda_dequant_at(const void *x, int64_t i, fl
     return (float)(q - zp) * s;
 }
 
+static inline HPCZ_CU_HD void hpcz_cuda_layernorm_row(const float *s, const float *scale,
+                                                      const float *bias, float *d, int64_t len,
+                                                      float eps)
+{
+    float mean = 0, var = 0;
+    for (int64_t i = 0; i < len; i++)
+        mean += s[i];
+    mean /= (float)len;
+    for (int64_t i = 0; i < len; i++) {
+        float t = s[i] - mean;
+        var += t * t;
+    }
+    var /= (float)len;
+    float inv = 1.0f / sqrtf(var + eps);
+    for (int64_t i = 0; i < len; i++)
+        d[i] = (s[i] - mean) * inv * scale[i] + (bias ? bias[i] : 0.0f);
+}
+
 /* The kernels the cuda backend calls (cuda_ops.c), through this table: the
  * device's by default; tests install host emulations to check the backend's
  * dispatch and operand mapping on machines without a GPU. NULL restores the
@@ -224,6 +248,8 @@ typedef struct hpcz_cuda_impl {
     int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
     int (*quantize)(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
     int (*dequantize)(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
+    int (*layernorm)(const float *x, const float *scale, const float *bias, float *y,
+                     int64_t rows, int64_t cols, float eps);
 } hpcz_cuda_impl;
 void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
 

@@ -15,6 +15,7 @@
 static const hpcz_cuda_impl device_impl = {
     hpcz_cuda_sgemm,  hpcz_cuda_unary,    hpcz_cuda_binary,     hpcz_cuda_softmax,
     hpcz_cuda_conv2d, hpcz_cuda_pool2d,   hpcz_cuda_quantize,   hpcz_cuda_dequantize,
+    hpcz_cuda_layernorm,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
@@ -239,6 +240,28 @@ static int run_pool(rt_ctx *c, bool is_max, bool global)
     return HPCZ_OK;
 }
 
+/* LayerNormalization over the last axis with 1-D scale and bias, output 0
+ * only (Mean / InvStdDev requested: the cpu kernel). */
+static int run_layernorm(rt_ctx *c)
+{
+    const hpcz_array *x = rt_in(c, 0), *sc = rt_in(c, 1), *bi = rt_in(c, 2);
+    int64_t cols = x->ndim ? x->dims[x->ndim - 1] : 0;
+    if (x->ndim < 1 || rt_axis(rt_attr_i(c, "axis", -1), x->ndim) != x->ndim - 1 ||
+        rt_attr_i(c, "stash_type", 1) != 1 || !sc || sc->ndim != 1 || sc->dims[0] != cols ||
+        (bi && (bi->ndim != 1 || bi->dims[0] != cols)) || cols == 0)
+        return DECLINE;
+    for (size_t i = 1; i < c->n_out; i++)
+        if (c->out[i])
+            return DECLINE;
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (!y)
+        return out_failed(c);
+    if (impl->layernorm(x->data, sc->data, bi ? bi->data : NULL, y->data, x->numel / cols, cols,
+                        rt_attr_f(c, "epsilon", 1e-5f)))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 /* QuantizeLinear / DequantizeLinear, per tensor, float32 <-> uint8/int8
  * (what hpcz quantize writes for activations); anything else declines. */
 static int run_qdq(rt_ctx *c, bool quant)
@@ -299,6 +322,8 @@ static int dispatch(rt_ctx *c)
         return run_softmax(c);
     if (!strcmp(op, "Conv"))
         return run_conv(c);
+    if (!strcmp(op, "LayerNormalization"))
+        return run_layernorm(c);
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
         return run_pool(c, op[0] == 'M', false);
     if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool"))

@@ -401,6 +401,32 @@ extern "C" int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s,
     return finish("dequant_kernel", y, dy, (size_t)n * 4);
 }
 
+/* ---------------------------------------------------------------- LayerNorm */
+
+__global__ void layernorm_kernel(const float *__restrict__ x, const float *__restrict__ scale,
+                                 const float *__restrict__ bias, float *__restrict__ y,
+                                 int64_t rows, int64_t cols, float eps)
+{
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < rows;
+         r += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_layernorm_row(x + r * cols, scale, bias, y + r * cols, cols, eps);
+}
+
+extern "C" int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, float *y,
+                                   int64_t rows, int64_t cols, float eps)
+{
+    size_t n = (size_t)(rows * cols) * 4;
+    if (!n)
+        return 0;
+    void *dx, *ds, *db = NULL, *dy;
+    if (upload(0, x, n, &dx) || upload(1, scale, (size_t)cols * 4, &ds) ||
+        (bias && upload(2, bias, (size_t)cols * 4, &db)) || dbuf(3, n, &dy))
+        return -1;
+    layernorm_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(
+        (const float *)dx, (const float *)ds, (const float *)db, (float *)dy, rows, cols, eps);
+    return finish("layernorm_kernel", y, dy, n);
+}
+
 /* ---------------------------------------------------------------- softmax */
 
 __global__ void softmax_kernel(const float *__restrict__ x, float *__restrict__ y, int64_t rows,
