@@ -53,6 +53,7 @@ static const cli_opt opts[] = {
     {"json-file", OPT_JSON_FILE, required_argument, "FILE",
      "write the JSON summary to FILE (default OUTDIR/batch-summary[-K-of-N].json)", NULL, "json"},
     {"dry-run", OPT_DRY, no_argument, NULL, "list what would run; run nothing"},
+    CLI_DEVICE_OPTION,
     {"quiet", 'q', no_argument, NULL, "no table on stdout"},
     {0},
 };
@@ -177,7 +178,7 @@ static const char *status_word(int st)
 
 int cmd_batch(int argc, char **argv)
 {
-    const char *outdir = NULL, *recipe = NULL, *json = NULL;
+    const char *outdir = NULL, *recipe = NULL, *json = NULL, *device = NULL;
     long long jobs_n = 1, shard_k = 1, shard_n = 1, shard_i = -1, shard_c = -1;
     int force = 0, dry = 0, shard_form = 0;
     bool json_flag = false;
@@ -192,6 +193,13 @@ int cmd_batch(int argc, char **argv)
         case OPT_RECIPE:
             recipe = optarg;
             break;
+        case CLI_OPT_DEVICE: {
+            int rc = cli_device_option(&cmd_batch_info, optarg);
+            if (rc)
+                return rc;
+            device = optarg; /* passed on to the recipe's commands */
+            break;
+        }
         case OPT_JOBS:
             if (!cli_parse_int(&cmd_batch_info, "jobs", optarg, 1, 256, &jobs_n))
                 return EXIT_USAGE;
@@ -289,6 +297,10 @@ int cmd_batch(int argc, char **argv)
     if (!ok_cmd) {
         free(rtext);
         return cli_usage_error(&cmd_batch_info, "--recipe must start with quantize, prune or convert");
+    }
+    if (device && strcmp(rwords[0], "convert")) { /* convert runs no model */
+        rwords[nr++] = "--device";
+        rwords[nr++] = (char *)device;
     }
     for (int i = 1; i < nr; i++)
         if (!strcmp(rwords[i], "-o") || !strcmp(rwords[i], "--output") || !strncmp(rwords[i], "--output=", 9)) {

@@ -31,6 +31,7 @@ static const cli_opt opts[] = {
      "measure the model as it is (by default BatchNorm is folded and no-op nodes removed first, "
      "as hpcz quantize does)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
+    CLI_DEVICE_OPTION,
     {"quiet", 'q', no_argument, NULL, "no notes on stderr"},
     {0},
 };
@@ -83,6 +84,12 @@ int cmd_calibrate(int argc, char **argv)
             if (!cli_parse_int(&cmd_calibrate_info, "threads", optarg, 0, 1024, &threads))
                 return EXIT_USAGE;
             break;
+        case CLI_OPT_DEVICE: {
+            int rc = cli_device_option(&cmd_calibrate_info, optarg);
+            if (rc)
+                return rc;
+            break;
+        }
         case 'q':
             cli_verbosity = -1;
             break;

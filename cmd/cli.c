@@ -835,6 +835,16 @@ bool cli_dims_option(const cli_cmd_info *info, cli_dims *d, const char *arg)
     return true;
 }
 
+int cli_device_option(const cli_cmd_info *info, const char *arg)
+{
+    hpcz_error err;
+    if (!hpcz_set_default_device(arg, &err))
+        return EXIT_OK;
+    if (err.status == HPCZ_ERR_USAGE)
+        return cli_usage_error(info, "--device: %s", err.msg);
+    return cli_error("--device %s: %s", arg, err.msg);
+}
+
 int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model *m)
 {
     if (!d->n)

@@ -149,6 +149,18 @@ bool cli_dims_option(const cli_cmd_info *info, cli_dims *d, const char *arg);
  * makes them every plan's sizes (hpcz_set_default_dims). */
 int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model *m);
 
+/* --device DEV for the commands that run models (run, calibrate, quantize,
+ * prune, report, batch): one definition, one handler. */
+#define CLI_OPT_DEVICE 951
+#define CLI_DEVICE_OPTION                                                                          \
+    {"device", CLI_OPT_DEVICE, required_argument, "DEV",                                          \
+     "run models on DEV: cpu (default), cuda or cuda:N (GPU N; ops without a GPU kernel run on "   \
+     "the CPU)", "cpu|cuda"}
+/* Makes DEV every plan's device (hpcz_set_default_device): EXIT_OK; a usage
+ * error for a bad name; EXIT_FAIL with "--device cuda: no CUDA device found
+ * (...)" or "--device cuda: hpcz was built without CUDA". */
+int cli_device_option(const cli_cmd_info *info, const char *arg);
+
 /* "'a', 'b', 'c'" into buf (cut with "..." when long). */
 void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n);
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);

@@ -117,6 +117,7 @@ static const cli_opt opts[] = {
      "compare with the original on --data and write the report (JSON, schema hpcz.report 1) to "
      "FILE ('-': stdout)", NULL, "json"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for the comparison (default: all cores)"},
+    CLI_DEVICE_OPTION,
     CLI_GATE_OPTIONS,
     {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
     {"verbose", 'v', no_argument, NULL, "print what every pass did"},
@@ -448,6 +449,12 @@ int cmd_prune(int argc, char **argv)
             if (!cli_parse_int(&cmd_prune_info, "threads", optarg, 0, 1024, &t))
                 return EXIT_USAGE;
             threads = (int)t;
+            break;
+        }
+        case CLI_OPT_DEVICE: {
+            int rc = cli_device_option(&cmd_prune_info, optarg);
+            if (rc)
+                return rc;
             break;
         }
         case 'v':

@@ -87,6 +87,7 @@ static const cli_opt opts[] = {
      "selected op in int8",
      "latency|all"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
+    CLI_DEVICE_OPTION,
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)",
      "int8|int4|fp16"},
@@ -429,6 +430,12 @@ int cmd_quantize(int argc, char **argv)
             if (!cli_parse_int(&cmd_quantize_info, "threads", optarg, 0, 1024, &t))
                 return EXIT_USAGE;
             threads = (int)t;
+            break;
+        }
+        case CLI_OPT_DEVICE: {
+            int rc = cli_device_option(&cmd_quantize_info, optarg);
+            if (rc)
+                return rc;
             break;
         }
         case OPT_INCLUDE:

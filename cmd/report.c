@@ -656,6 +656,7 @@ static const cli_opt opts[] = {
      NULL, "md"},
     {"bench", OPT_BENCH, required_argument, "N", "also time both models with hpcz's runtime on one sample, N runs each, alternating: both medians and their ratio (compressed / original)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
+    CLI_DEVICE_OPTION,
     {"no-layers", OPT_NO_LAYERS, no_argument, NULL, "compare outputs only"},
     {"all-layers", OPT_ALL_LAYERS, no_argument, NULL, "list every layer in the text report (default: 20 worst)"},
     CLI_GATE_OPTIONS,
@@ -716,6 +717,10 @@ int cmd_report(int argc, char **argv)
             if (!cli_parse_int(&cmd_report_info, "threads", optarg, 0, 1024, &n))
                 return EXIT_USAGE;
             ro.threads = (int)n;
+            break;
+        case CLI_OPT_DEVICE:
+            if ((n = cli_device_option(&cmd_report_info, optarg)))
+                return (int)n;
             break;
         case OPT_SAMPLES:
             if (!cli_parse_int(&cmd_report_info, "samples", optarg, 1, 1000000000, &n))

@@ -32,6 +32,7 @@ static const cli_opt opts[] = {
      "write each output as OUTDIR/<output name>.npy ('/' in names becomes '_')", NULL, CLI_FILES_DIR},
     {"dim", OPT_DIM, required_argument, "NAME=VALUE", "fix the symbolic dimension NAME; repeatable"},
     {"threads", OPT_THREADS, required_argument, "N", "threads (default: all cores)"},
+    CLI_DEVICE_OPTION,
     {"bench", OPT_BENCH, required_argument, "N",
      "run N times after a warm-up run; print median and min latency and peak activation memory"},
     {"profile", OPT_PROFILE, no_argument, NULL,
@@ -230,6 +231,12 @@ int cmd_run(int argc, char **argv)
             if (!cli_parse_int(&cmd_run_info, "threads", optarg, 1, 1024, &threads))
                 USAGE_RC(EXIT_USAGE);
             break;
+        case CLI_OPT_DEVICE: {
+            int rc = cli_device_option(&cmd_run_info, optarg);
+            if (rc)
+                USAGE_RC(rc);
+            break;
+        }
         case OPT_BENCH:
             if (!cli_parse_int(&cmd_run_info, "bench", optarg, 1, 1000000, &bench))
                 USAGE_RC(EXIT_USAGE);

@@ -598,7 +598,7 @@ typedef void (*hpcz_observer_fn)(void *ctx, const hpcz_node *node, const char *n
 
 typedef struct hpcz_plan_opts {
     int threads;                 /* 0: all cores */
-    const char *backend;         /* NULL or "cpu" */
+    const char *backend;         /* NULL (hpcz_set_default_device's), "cpu" or "cuda" */
     size_t n_dims;               /* symbolic dimensions fixed by name (--dim) */
     const char *const *dim_names;
     const int64_t *dim_values;
@@ -667,6 +667,14 @@ typedef struct hpcz_plan_stats {
     int threads;
 } hpcz_plan_stats;
 void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out);
+
+/* The device that plans whose options name no backend run on (the CLI's
+ * --device): "cpu", or "cuda" / "cuda:N" (device N, default 0) in builds with
+ * CUDA. Opens the device now: HPCZ_ERR_UNSUPPORTED with "hpcz was built
+ * without CUDA" or "no CUDA device found (...)" when it cannot; HPCZ_ERR_USAGE
+ * for another name. The cuda backend runs the ops it has kernels for on the
+ * GPU and every other one on the CPU. Process-wide. */
+hpcz_status hpcz_set_default_device(const char *device, hpcz_error *err);
 
 /* Whether the backend ("cpu" when NULL) implements node n at its opset;
  * with dtypes (n->n_inputs entries, HPCZ_DTYPE_UNDEFINED = unknown) the

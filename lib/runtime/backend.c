@@ -7,7 +7,11 @@
 #include "rt.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <pthread.h>
+#ifdef HPCZ_HAVE_CUDA
+#include "cuda/cuda_api.h"
+#endif
 
 static int n_threads = 1; /* set per run by cpu_set_threads */
 
@@ -167,12 +171,62 @@ static const rt_backend ref_backend = {
     .set_threads = cpu_set_threads,
 };
 
+#ifdef HPCZ_HAVE_CUDA
+/* GPU kernels where cuda/cuda_ops.c has one, the cpu kernels otherwise. */
+static const rt_backend cuda_backend = {
+    .name = "cuda",
+    .supports_op = cpu_supports,
+    .alloc = cpu_alloc,
+    .free = rt_free,
+    .copy_in = cpu_copy,
+    .copy_out = cpu_copy,
+    .run_node = rt_cuda_run_node,
+    .set_threads = cpu_set_threads,
+};
+static const rt_backend *const backends[] = {&cpu_backend, &ref_backend, &cuda_backend};
+#else
 static const rt_backend *const backends[] = {&cpu_backend, &ref_backend};
+#endif
+
+hpcz_status rt_cpu_run_node(rt_ctx *c)
+{
+    return cpu_run_node(c);
+}
+
+static const rt_backend *default_backend = &cpu_backend;
+
+hpcz_status hpcz_set_default_device(const char *device, hpcz_error *err)
+{
+    if (!strcmp(device, "cpu")) {
+        default_backend = &cpu_backend;
+        return HPCZ_OK;
+    }
+    if (strncmp(device, "cuda", 4) || (device[4] && device[4] != ':'))
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "unknown device '%s' (cpu, cuda, cuda:N)", device);
+    long ordinal = 0;
+    if (device[4]) {
+        char *end;
+        errno = 0;
+        ordinal = strtol(device + 5, &end, 10);
+        if (!device[5] || *end || errno || ordinal < 0 || ordinal > 1023)
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "bad device number in '%s' (cuda:N, N >= 0)",
+                             device);
+    }
+#ifdef HPCZ_HAVE_CUDA
+    char msg[512];
+    if (hpcz_cuda_open((int)ordinal, msg, sizeof msg))
+        return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "%s", msg);
+    default_backend = &cuda_backend;
+    return HPCZ_OK;
+#else
+    return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "hpcz was built without CUDA");
+#endif
+}
 
 const rt_backend *rt_backend_get(const char *name)
 {
     if (!name || !*name)
-        return backends[0];
+        return default_backend;
     for (size_t i = 0; i < HPCZ_ARRAY_SIZE(backends); i++)
         if (!strcmp(backends[i]->name, name))
             return backends[i];

@@ -1148,7 +1148,8 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
  * an observer (which must see every tensor). */
 static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
 {
-    if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
+    /* the cuda backend runs these integer kernels on the CPU too */
+    if ((strcmp(e->be->name, "cpu") && strcmp(e->be->name, "cuda")) || int8_fusion_disabled())
         return HPCZ_OK;
     slot_use u;
     hpcz_status st = slot_use_count(e, &u, err);

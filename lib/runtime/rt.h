@@ -235,6 +235,10 @@ typedef struct rt_backend {
 } rt_backend;
 const rt_backend *rt_backend_get(const char *name);
 hpcz_status rt_ref_run_node(rt_ctx *c); /* ref/ref.c */
+hpcz_status rt_cpu_run_node(rt_ctx *c);
+/* cuda/cuda_ops.c (builds with CUDA): the GPU kernel when there is one for
+ * the node, rt_cpu_run_node otherwise. */
+hpcz_status rt_cuda_run_node(rt_ctx *c);
 
 /* ---- subgraph execution (engine.c), used by If/Loop */
 typedef struct rt_sub rt_sub;

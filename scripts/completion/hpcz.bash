@@ -74,6 +74,7 @@ _hpcz() {
         --act-dtype) COMPREPLY=($(compgen -W "uint8 int8" -- "$cur")); return ;;
         --placement) COMPREPLY=($(compgen -W "latency all" -- "$cur")); return ;;
         --threads) return ;;
+        --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         --dtype) COMPREPLY=($(compgen -W "int8 int4 fp16" -- "$cur")); return ;;
         --int4-format) COMPREPLY=($(compgen -W "qdq matmulnbits" -- "$cur")); return ;;
         --weight-dtype) COMPREPLY=($(compgen -W "int8 uint8" -- "$cur")); return ;;
@@ -96,7 +97,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -110,6 +111,7 @@ _hpcz() {
         --md) _hpcz_files 'md'; return ;;
         --bench) return ;;
         --threads) return ;;
+        --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         --max-top1-drop) return ;;
         --min-top1-agreement) return ;;
         --min-cosine) return ;;
@@ -117,7 +119,7 @@ _hpcz() {
         --max-abs) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--data --labels --samples --json --json-file --md --bench --threads --no-layers --all-layers --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--data --labels --samples --json --json-file --md --bench --threads --device --no-layers --all-layers --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -130,9 +132,10 @@ _hpcz() {
         --dim) return ;;
         --calib-method) COMPREPLY=($(compgen -W "minmax mean-minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --threads) return ;;
+        --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --calib --calib-samples --dim --calib-method --no-fold --threads --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --calib --calib-samples --dim --calib-method --no-fold --threads --device --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -161,6 +164,7 @@ _hpcz() {
         --labels) _hpcz_files 'npy'; return ;;
         --report) _hpcz_files 'json'; return ;;
         --threads) return ;;
+        --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         --max-top1-drop) return ;;
         --min-top1-agreement) return ;;
         --min-cosine) return ;;
@@ -168,7 +172,7 @@ _hpcz() {
         --max-abs) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --no-reconstruct --recalibrate-bn --calib --calib-samples --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --no-reconstruct --recalibrate-bn --calib --calib-samples --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --device --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -182,9 +186,10 @@ _hpcz() {
         --shard-index) return ;;
         --shard-count) return ;;
         --json-file) _hpcz_files 'json'; return ;;
+        --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --recipe --jobs --shard --shard-index --shard-count --force --json --json-file --dry-run --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --recipe --jobs --shard --shard-index --shard-count --force --json --json-file --dry-run --device --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files '*'
@@ -205,10 +210,11 @@ _hpcz() {
         -o|--output) _hpcz_files '/'; return ;;
         --dim) return ;;
         -t|--threads) return ;;
+        --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         --bench) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--input --inputs --output --dim --threads --bench --profile --json --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--input --inputs --output --dim --threads --device --bench --profile --json --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'

@@ -1,0 +1,260 @@
+/*
+ * cuda_api.h - what the C side (cuda_ops.c, tests/gpu) calls in kernels.cu.
+ *
+ * Host pointers in and out: each call copies its operands into device
+ * buffers kept between calls (grown as needed), runs on the one stream and
+ * copies the result back before it returns. Every CUDA call is checked; on
+ * failure a call returns -1 and hpcz_cuda_error() holds one line naming the
+ * CUDA call and the runtime's message.
+ */
+#ifndef HPCZ_CUDA_API_H
+#define HPCZ_CUDA_API_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HPCZ_CUDA_MAX_RANK 8
+
+/* Selects device `ordinal` and creates the stream; 0 on success, else -1
+ * with msg "no CUDA device found (cudaGetDeviceCount: ...)" or "CUDA device
+ * N not found (M devices)". Idempotent for the same ordinal. */
+int hpcz_cuda_open(int ordinal, char *msg, size_t cap);
+/* Number of devices (0 when none or no driver). */
+int hpcz_cuda_device_count(void);
+/* The device's name and compute capability, "" before hpcz_cuda_open. */
+const char *hpcz_cuda_device_name(void);
+const char *hpcz_cuda_error(void);
+/* Frees the device buffers and the stream (tests; the process end does too). */
+void hpcz_cuda_close(void);
+
+/* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (row-major), b < batch;
+ * sa, sb, sc: batch strides in elements (0: one matrix for all). With
+ * beta == 0, C is not read. */
+typedef struct hpcz_cuda_gemm {
+    int64_t batch, m, n, k;
+    int ta, tb;
+    float alpha, beta;
+    int64_t lda, ldb, ldc;
+    int64_t sa, sb, sc;
+} hpcz_cuda_gemm;
+int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c);
+
+enum {
+    HPCZ_CU_RELU,
+    HPCZ_CU_SIGMOID,
+    HPCZ_CU_TANH,
+    HPCZ_CU_ERF,
+    HPCZ_CU_GELU, /* erf form */
+    HPCZ_CU_EXP,
+    HPCZ_CU_ABS,
+    HPCZ_CU_NEG,
+    HPCZ_CU_SQRT,
+    HPCZ_CU_UNARY_COUNT
+};
+int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n);
+
+enum { HPCZ_CU_ADD, HPCZ_CU_SUB, HPCZ_CU_MUL, HPCZ_CU_DIV, HPCZ_CU_MAX, HPCZ_CU_MIN,
+       HPCZ_CU_BINARY_COUNT };
+/* y[i] = a[off_a(i)] op b[off_b(i)] over the output shape dims (ndim <=
+ * HPCZ_CUDA_MAX_RANK); stra/strb: element strides per output dimension (0
+ * along broadcast dimensions). na, nb: elements of a and b. */
+int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int64_t *stra,
+                     const int64_t *strb, const float *a, int64_t na, const float *b,
+                     int64_t nb, float *y);
+
+/* 2-D convolution, NCHW, direct: one thread per output element, bias (may be
+ * NULL) first, then the taps in (channel, kh, kw) order. */
+typedef struct hpcz_cuda_conv {
+    int64_t n, c, h, w;      /* x */
+    int64_t m, kh, kw;       /* weight [m, c / group, kh, kw] */
+    int64_t oh, ow;          /* y [n, m, oh, ow] */
+    int64_t group;
+    int64_t sh, sw, ph, pw, dh, dw; /* strides, top/left pads, dilations */
+} hpcz_cuda_conv;
+int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
+                     float *y);
+
+/* 2-D pooling, NCHW: max (pads never win), or average over the taps inside
+ * the input (count_include_pad 0) or over the whole window clipped to the
+ * padded input (1). */
+typedef struct hpcz_cuda_pool {
+    int64_t n, c, h, w, oh, ow;
+    int64_t kh, kw, sh, sw, ph, pw, pbottom, pright, dh, dw;
+    int is_max, count_include_pad;
+} hpcz_cuda_pool;
+int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
+
+/* Per-tensor QuantizeLinear to uint8 (u8) or int8: y = clamp(rint(x / s) +
+ * zp) (ties to even), and DequantizeLinear: y = (float)(q - zp) * s; the
+ * cpu kernels' arithmetic exactly (hpcz_cuda_quant_at / _dequant_at). */
+int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
+int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
+
+/* LayerNormalization over the last dimension (cols), scale and bias
+ * (may be NULL) of cols entries: one row per thread, norm.c's float32
+ * arithmetic in its order (hpcz_cuda_layernorm_row). */
+int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, float *y,
+                        int64_t rows, int64_t cols, float eps);
+
+/* Softmax over the last dimension of rows x cols. */
+int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
+
+/* Calibration observers on the device, as lib/calib/calib.c computes them:
+ * min and max of the finite values of x (*lo > *hi when none), and the
+ * histogram h[(int)(|v| * scale)] (bin in double, the last bin takes the
+ * rest) added to h[0, bins), zeros added to h[bins], non-finite values to
+ * h[bins + 1]. Counts are exact: the tables equal the CPU's. */
+int hpcz_cuda_minmax(const float *x, int64_t n, float *lo, float *hi);
+int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int bins, uint64_t *h);
+
+/* Benchmark: milliseconds per m x n x k float32 GEMM of the kernel alone
+ * (operands on the device, median of `reps` timed with CUDA events). */
+int hpcz_cuda_sgemm_bench(int64_t m, int64_t n, int64_t k, int reps, double *ms);
+/* The device's float32 FMA peak in GFLOP/s (SMs x FP32 lanes x 2 x clock). */
+double hpcz_cuda_peak_gflops(void);
+
+/* The element offset of output index i in an input with strides str over
+ * dims: also compiled for the host (tests check it against rt_bcast). */
+#ifdef __CUDACC__
+#define HPCZ_CU_HD __host__ __device__
+#else
+#define HPCZ_CU_HD
+#endif
+static inline HPCZ_CU_HD int64_t hpcz_cuda_bcast_offset(int64_t i, int ndim, const int64_t *dims,
+                                             const int64_t *str)
+{
+    int64_t off = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t q = i / dims[d];
+        off += (i - q * dims[d]) * str[d];
+        i = q;
+    }
+    return off;
+}
+
+/* One output element of the conv and pool kernels: the same code runs on the
+ * device (kernels.cu) and on the host (tests/gpu checks it against the cpu
+ * backend on machines without a GPU). */
+static inline HPCZ_CU_HD float hpcz_cuda_conv_at(const hpcz_cuda_conv *g, const float *x,
+                                                 const float *w, const float *bias, int64_t i)
+{
+    int64_t cg = g->c / g->group, mg = g->m / g->group;
+    int64_t ox = i % g->ow, oy = (i / g->ow) % g->oh, m = (i / (g->ow * g->oh)) % g->m,
+            n = i / (g->ow * g->oh * g->m);
+    const float *xn = x + (n * g->c + (m / mg) * cg) * g->h * g->w;
+    const float *wm = w + m * cg * g->kh * g->kw;
+    float acc = bias ? bias[m] : 0.0f;
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+            int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+            if (iy < 0 || iy >= g->h)
+                continue;
+            for (int64_t kx = 0; kx < g->kw; kx++) {
+                int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+                if (ix >= 0 && ix < g->w)
+                    acc = fmaf(xn[(c * g->h + iy) * g->w + ix], wm[(c * g->kh + ky) * g->kw + kx],
+                               acc);
+            }
+        }
+    return acc;
+}
+
+static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const float *x, int64_t i)
+{
+    int64_t ox = i % g->ow, oy = (i / g->ow) % g->oh, nc = i / (g->ow * g->oh);
+    const float *xp = x + nc * g->h * g->w;
+    float best = -INFINITY, sum = 0.0f;
+    int64_t inside = 0;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                continue;
+            float v = xp[iy * g->w + ix];
+            best = v > best ? v : best; /* as the cpu kernel: NaN never wins */
+            sum += v;
+            inside++;
+        }
+    }
+    if (g->is_max)
+        return best;
+    int64_t cnt = inside;
+    if (g->count_include_pad) { /* the window clipped to the padded input */
+        int64_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+        int64_t y1 = y0 + (g->kh - 1) * g->dh + 1, x1 = x0 + (g->kw - 1) * g->dw + 1;
+        y1 = y1 < g->h + g->pbottom ? y1 : g->h + g->pbottom;
+        x1 = x1 < g->w + g->pright ? x1 : g->w + g->pright;
+        cnt = ((y1 - y0 + g->dh - 1) / g->dh) * ((x1 - x0 + g->dw - 1) / g->dw);
+    }
+    return cnt > 0 ? sum / (float)cnt : 0.0f;
+}
+
+static inline HPCZ_CU_HD void hpcz_cuda_quant_at(const float *x, void *y, int64_t i, float s,
+                                                 int32_t zp, int u8)
+{
+    float lo = u8 ? 0.f : -128.f, hi = u8 ? 255.f : 127.f;
+    float v = rintf(x[i] / s) + (float)zp;
+    v = v < lo ? lo : v > hi ? hi : v;
+    if (u8)
+        ((uint8_t *)y)[i] = (uint8_t)v;
+    else
+        ((int8_t *)y)[i] = (int8_t)v;
+}
+
+static inline HPCZ_CU_HD float hpcz_cuda_dequant_at(const void *x, int64_t i, float s, int32_t zp,
+                                                    int u8)
+{
+    int32_t q = u8 ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
+    return (float)(q - zp) * s;
+}
+
+static inline HPCZ_CU_HD void hpcz_cuda_layernorm_row(const float *s, const float *scale,
+                                                      const float *bias, float *d, int64_t len,
+                                                      float eps)
+{
+    float mean = 0, var = 0;
+    for (int64_t i = 0; i < len; i++)
+        mean += s[i];
+    mean /= (float)len;
+    for (int64_t i = 0; i < len; i++) {
+        float t = s[i] - mean;
+        var += t * t;
+    }
+    var /= (float)len;
+    float inv = 1.0f / sqrtf(var + eps);
+    for (int64_t i = 0; i < len; i++)
+        d[i] = (s[i] - mean) * inv * scale[i] + (bias ? bias[i] : 0.0f);
+}
+
+/* The kernels the cuda backend calls (cuda_ops.c), through this table: the
+ * device's by default; tests install host emulations to check the backend's
+ * dispatch and operand mapping on machines without a GPU. NULL restores the
+ * device's. */
+typedef struct hpcz_cuda_impl {
+    int (*sgemm)(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c);
+    int (*unary)(int op, const float *x, float *y, int64_t n);
+    int (*binary)(int op, int ndim, const int64_t *dims, const int64_t *stra,
+                  const int64_t *strb, const float *a, int64_t na, const float *b, int64_t nb,
+                  float *y);
+    int (*softmax)(const float *x, float *y, int64_t rows, int64_t cols);
+    int (*conv2d)(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
+                  float *y);
+    int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
+    int (*quantize)(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
+    int (*dequantize)(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
+    int (*layernorm)(const float *x, const float *scale, const float *bias, float *y,
+                     int64_t rows, int64_t cols, float eps);
+} hpcz_cuda_impl;
+void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

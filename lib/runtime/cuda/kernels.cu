@@ -1,0 +1,634 @@
+/*
+ * kernels.cu - hpcz's CUDA kernels and their host entry points (cuda_api.h).
+ *
+ * Simple by design: one thread per output element (GEMM: 16x16 tiles in
+ * shared memory, each thread one sum in k order), so every kernel is easy to
+ * check against the CPU reference. Only the CUDA runtime is used (linked
+ * statically): no cuBLAS or cuDNN, which would have to travel with the build.
+ */
+#include "cuda_api.h"
+
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static char last_err[512];
+static char dev_name[640];
+static int dev_open = -1; /* the selected ordinal */
+static cudaStream_t stream;
+
+/* Device buffers kept between calls, one per operand position. */
+enum { N_BUFS = 4 };
+static void *bufs[N_BUFS];
+static size_t buf_cap[N_BUFS];
+
+static int fail(const char *what, cudaError_t e)
+{
+    snprintf(last_err, sizeof last_err, "%s: %s", what, cudaGetErrorString(e));
+    cudaGetLastError(); /* clear a non-sticky error */
+    return -1;
+}
+
+#define CK(what, call)                                                                             \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess)                                                                     \
+            return fail(what, e_);                                                                 \
+    } while (0)
+
+extern "C" const char *hpcz_cuda_error(void)
+{
+    return last_err;
+}
+
+extern "C" int hpcz_cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" const char *hpcz_cuda_device_name(void)
+{
+    return dev_name;
+}
+
+extern "C" int hpcz_cuda_open(int ordinal, char *msg, size_t cap)
+{
+    if (dev_open == ordinal)
+        return 0;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        snprintf(msg, cap, "no CUDA device found (cudaGetDeviceCount: %s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        cudaGetLastError();
+        return -1;
+    }
+    if (ordinal < 0 || ordinal >= n) {
+        snprintf(msg, cap, "CUDA device %d not found (%d device%s)", ordinal, n, n == 1 ? "" : "s");
+        return -1;
+    }
+    if (dev_open >= 0) {
+        snprintf(msg, cap, "CUDA device %d already in use by this process", dev_open);
+        return -1;
+    }
+    cudaDeviceProp prop;
+    if ((e = cudaSetDevice(ordinal)) != cudaSuccess ||
+        (e = cudaGetDeviceProperties(&prop, ordinal)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        snprintf(msg, cap, "CUDA device %d: %s", ordinal, cudaGetErrorString(e));
+        cudaGetLastError();
+        return -1;
+    }
+    snprintf(dev_name, sizeof dev_name, "%s (sm_%d%d, %.0f GiB)", prop.name, prop.major,
+             prop.minor, (double)prop.totalGlobalMem / (1u << 30));
+    dev_open = ordinal;
+    return 0;
+}
+
+extern "C" void hpcz_cuda_close(void)
+{
+    if (dev_open < 0)
+        return;
+    for (int i = 0; i < N_BUFS; i++) {
+        cudaFree(bufs[i]);
+        bufs[i] = NULL;
+        buf_cap[i] = 0;
+    }
+    cudaStreamDestroy(stream);
+    dev_open = -1;
+}
+
+/* Device buffer i of at least n bytes (contents not kept when it grows). */
+static int dbuf(int i, size_t n, void **out)
+{
+    if (dev_open < 0) {
+        snprintf(last_err, sizeof last_err, "no CUDA device opened");
+        return -1;
+    }
+    if (n > buf_cap[i]) {
+        CK("cudaStreamSynchronize", cudaStreamSynchronize(stream));
+        cudaFree(bufs[i]);
+        bufs[i] = NULL;
+        buf_cap[i] = 0;
+        size_t cap = n < 256 ? 256 : n;
+        CK("cudaMalloc", cudaMalloc(&bufs[i], cap));
+        buf_cap[i] = cap;
+    }
+    *out = bufs[i];
+    return 0;
+}
+
+/* Copies n bytes of host data into device buffer i. */
+static int upload(int i, const void *h, size_t n, void **d)
+{
+    if (dbuf(i, n, d))
+        return -1;
+    if (n)
+        CK("cudaMemcpyAsync (host to device)",
+           cudaMemcpyAsync(*d, h, n, cudaMemcpyHostToDevice, stream));
+    return 0;
+}
+
+/* Checks the launch, copies the result back and waits for the stream. */
+static int finish(const char *kernel, void *h, const void *d, size_t n)
+{
+    CK(kernel, cudaGetLastError());
+    if (n)
+        CK("cudaMemcpyAsync (device to host)",
+           cudaMemcpyAsync(h, d, n, cudaMemcpyDeviceToHost, stream));
+    CK("cudaStreamSynchronize", cudaStreamSynchronize(stream));
+    return 0;
+}
+
+static unsigned blocks_for(int64_t n, int threads)
+{
+    int64_t b = (n + threads - 1) / threads;
+    return (unsigned)(b > 65535 * 32 ? 65535 * 32 : b < 1 ? 1 : b); /* grid-stride beyond */
+}
+
+/* ---------------------------------------------------------------- GEMM */
+
+#define TILE 16
+
+__global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
+                             const float *__restrict__ b, float *__restrict__ c)
+{
+    __shared__ float as[TILE][TILE + 1], bs[TILE][TILE + 1];
+    int64_t row = (int64_t)blockIdx.y * TILE + threadIdx.y;
+    int64_t col = (int64_t)blockIdx.x * TILE + threadIdx.x;
+    for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
+        const float *az = a + z * g.sa, *bz = b + z * g.sb;
+        float acc = 0.0f;
+        for (int64_t k0 = 0; k0 < g.k; k0 += TILE) {
+            /* as[y][x] = op(A)[row][k0 + x], bs[y][x] = op(B)[k0 + y][col] */
+            int64_t ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
+            float va = 0.0f, vb = 0.0f;
+            if (row < g.m && ka < g.k)
+                va = g.ta ? az[ka * g.lda + row] : az[row * g.lda + ka];
+            if (col < g.n && kb < g.k)
+                vb = g.tb ? bz[col * g.ldb + kb] : bz[kb * g.ldb + col];
+            as[threadIdx.y][threadIdx.x] = va;
+            bs[threadIdx.y][threadIdx.x] = vb;
+            __syncthreads();
+            for (int t = 0; t < TILE; t++)
+                acc = fmaf(as[threadIdx.y][t], bs[t][threadIdx.x], acc);
+            __syncthreads();
+        }
+        if (row < g.m && col < g.n) {
+            float *cz = c + z * g.sc + row * g.ldc + col;
+            *cz = g.beta != 0.0f ? g.alpha * acc + g.beta * *cz : g.alpha * acc;
+        }
+    }
+}
+
+/* Elements spanned by `count` matrices of `rows` x `ld` at batch stride s. */
+static size_t span(int64_t count, int64_t s, int64_t rows, int64_t ld)
+{
+    return (size_t)((count - 1) * s + (rows - 1) * ld + ld);
+}
+
+extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
+{
+    if (g->batch <= 0 || g->m <= 0 || g->n <= 0)
+        return 0;
+    size_t na = g->k ? span(g->sa ? g->batch : 1, g->sa, g->ta ? g->k : g->m, g->lda) : 0;
+    size_t nb = g->k ? span(g->sb ? g->batch : 1, g->sb, g->tb ? g->n : g->k, g->ldb) : 0;
+    size_t nc = span(g->sc ? g->batch : 1, g->sc, g->m, g->ldc);
+    void *da, *db, *dc;
+    if (upload(0, a, na * 4, &da) || upload(1, b, nb * 4, &db))
+        return -1;
+    if (g->beta != 0.0f ? upload(2, c, nc * 4, &dc) : dbuf(2, nc * 4, &dc))
+        return -1;
+    dim3 block(TILE, TILE);
+    dim3 grid((unsigned)((g->n + TILE - 1) / TILE), (unsigned)((g->m + TILE - 1) / TILE),
+              (unsigned)(g->batch < 65535 ? g->batch : 65535));
+    if (grid.y > 65535) {
+        snprintf(last_err, sizeof last_err, "GEMM of %lld rows beyond the kernel's grid",
+                 (long long)g->m);
+        return -1;
+    }
+    sgemm_kernel<<<grid, block, 0, stream>>>(*g, (const float *)da, (const float *)db,
+                                             (float *)dc);
+    return finish("sgemm_kernel", c, dc, nc * 4);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+__device__ float unary_op(int op, float v)
+{
+    switch (op) {
+    case HPCZ_CU_RELU: return v > 0.0f ? v : 0.0f;
+    case HPCZ_CU_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case HPCZ_CU_TANH: return tanhf(v);
+    case HPCZ_CU_ERF: return erff(v);
+    case HPCZ_CU_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case HPCZ_CU_EXP: return expf(v);
+    case HPCZ_CU_ABS: return fabsf(v);
+    case HPCZ_CU_NEG: return -v;
+    case HPCZ_CU_SQRT: return sqrtf(v);
+    }
+    return v;
+}
+
+__global__ void unary_kernel(int op, const float *__restrict__ x, float *__restrict__ y, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = unary_op(op, x[i]);
+}
+
+extern "C" int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n * 4, &dy))
+        return -1;
+    unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, (const float *)dx, (float *)dy, n);
+    return finish("unary_kernel", y, dy, (size_t)n * 4);
+}
+
+typedef struct bshape {
+    int ndim;
+    int64_t dims[HPCZ_CUDA_MAX_RANK], sa[HPCZ_CUDA_MAX_RANK], sb[HPCZ_CUDA_MAX_RANK];
+} bshape;
+
+__global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
+                              const float *__restrict__ b, float *__restrict__ y, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float u = a[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sa)];
+        float v = b[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb)];
+        float r;
+        switch (op) {
+        case HPCZ_CU_ADD: r = u + v; break;
+        case HPCZ_CU_SUB: r = u - v; break;
+        case HPCZ_CU_MUL: r = u * v; break;
+        case HPCZ_CU_DIV: r = u / v; break;
+        case HPCZ_CU_MAX: r = isnan(u) || isnan(v) ? NAN : fmaxf(u, v); break;
+        default: r = isnan(u) || isnan(v) ? NAN : fminf(u, v); break;
+        }
+        y[i] = r;
+    }
+}
+
+extern "C" int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int64_t *stra,
+                                const int64_t *strb, const float *a, int64_t na, const float *b,
+                                int64_t nb, float *y)
+{
+    if (ndim > HPCZ_CUDA_MAX_RANK) {
+        snprintf(last_err, sizeof last_err, "rank %d beyond %d", ndim, HPCZ_CUDA_MAX_RANK);
+        return -1;
+    }
+    bshape s;
+    memset(&s, 0, sizeof s);
+    s.ndim = ndim;
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        s.dims[d] = dims[d];
+        s.sa[d] = stra[d];
+        s.sb[d] = strb[d];
+        n *= dims[d];
+    }
+    if (n <= 0)
+        return 0;
+    void *da, *db, *dy;
+    if (upload(0, a, (size_t)na * 4, &da) || upload(1, b, (size_t)nb * 4, &db) ||
+        dbuf(2, (size_t)n * 4, &dy))
+        return -1;
+    binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, (const float *)da,
+                                                          (const float *)db, (float *)dy, n);
+    return finish("binary_kernel", y, dy, (size_t)n * 4);
+}
+
+/* ---------------------------------------------------------------- conv, pool */
+
+__global__ void conv2d_kernel(hpcz_cuda_conv g, const float *__restrict__ x,
+                              const float *__restrict__ w, const float *__restrict__ bias,
+                              float *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_conv_at(&g, x, w, bias, i);
+}
+
+extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w,
+                                const float *bias, float *y)
+{
+    int64_t total = g->n * g->m * g->oh * g->ow;
+    if (total <= 0)
+        return 0;
+    size_t nx = (size_t)(g->n * g->c * g->h * g->w) * 4;
+    size_t nw = (size_t)(g->m * (g->c / g->group) * g->kh * g->kw) * 4;
+    void *dx, *dw, *db = NULL, *dy;
+    if (upload(0, x, nx, &dx) || upload(1, w, nw, &dw) ||
+        (bias && upload(2, bias, (size_t)g->m * 4, &db)) || dbuf(3, (size_t)total * 4, &dy))
+        return -1;
+    conv2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx,
+                                                             (const float *)dw, (const float *)db,
+                                                             (float *)dy, total);
+    return finish("conv2d_kernel", y, dy, (size_t)total * 4);
+}
+
+__global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, float *__restrict__ y,
+                              int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_pool_at(&g, x, i);
+}
+
+extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
+{
+    int64_t total = g->n * g->c * g->oh * g->ow;
+    if (total <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)(g->n * g->c * g->h * g->w) * 4, &dx) ||
+        dbuf(1, (size_t)total * 4, &dy))
+        return -1;
+    pool2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx, (float *)dy,
+                                                             total);
+    return finish("pool2d_kernel", y, dy, (size_t)total * 4);
+}
+
+/* ---------------------------------------------------------------- Q / DQ */
+
+__global__ void quant_kernel(const float *__restrict__ x, void *y, int64_t n, float s, int32_t zp,
+                             int u8)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_quant_at(x, y, i, s, zp, u8);
+}
+
+extern "C" int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8)
+{
+    if (n <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n, &dy))
+        return -1;
+    quant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>((const float *)dx, dy, n, s, zp, u8);
+    return finish("quant_kernel", y, dy, (size_t)n);
+}
+
+__global__ void dequant_kernel(const void *x, float *__restrict__ y, int64_t n, float s,
+                               int32_t zp, int u8)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_dequant_at(x, i, s, zp, u8);
+}
+
+extern "C" int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp,
+                                    int u8)
+{
+    if (n <= 0)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, (size_t)n, &dx) || dbuf(1, (size_t)n * 4, &dy))
+        return -1;
+    dequant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dx, (float *)dy, n, s, zp, u8);
+    return finish("dequant_kernel", y, dy, (size_t)n * 4);
+}
+
+/* ---------------------------------------------------------------- LayerNorm */
+
+__global__ void layernorm_kernel(const float *__restrict__ x, const float *__restrict__ scale,
+                                 const float *__restrict__ bias, float *__restrict__ y,
+                                 int64_t rows, int64_t cols, float eps)
+{
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < rows;
+         r += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_layernorm_row(x + r * cols, scale, bias, y + r * cols, cols, eps);
+}
+
+extern "C" int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, float *y,
+                                   int64_t rows, int64_t cols, float eps)
+{
+    size_t n = (size_t)(rows * cols) * 4;
+    if (!n)
+        return 0;
+    void *dx, *ds, *db = NULL, *dy;
+    if (upload(0, x, n, &dx) || upload(1, scale, (size_t)cols * 4, &ds) ||
+        (bias && upload(2, bias, (size_t)cols * 4, &db)) || dbuf(3, n, &dy))
+        return -1;
+    layernorm_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(
+        (const float *)dx, (const float *)ds, (const float *)db, (float *)dy, rows, cols, eps);
+    return finish("layernorm_kernel", y, dy, n);
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+__global__ void softmax_kernel(const float *__restrict__ x, float *__restrict__ y, int64_t rows,
+                               int64_t cols)
+{
+    __shared__ float red[256];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float m = -INFINITY;
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+            m = fmaxf(m, xr[j]);
+        red[threadIdx.x] = m;
+        __syncthreads();
+        for (int w = blockDim.x / 2; w > 0; w /= 2) {
+            if ((int)threadIdx.x < w)
+                red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + w]);
+            __syncthreads();
+        }
+        m = red[0];
+        __syncthreads();
+        float sum = 0.0f;
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+            float e = expf(xr[j] - m);
+            yr[j] = e;
+            sum += e;
+        }
+        red[threadIdx.x] = sum;
+        __syncthreads();
+        for (int w = blockDim.x / 2; w > 0; w /= 2) {
+            if ((int)threadIdx.x < w)
+                red[threadIdx.x] += red[threadIdx.x + w];
+            __syncthreads();
+        }
+        float inv = 1.0f / red[0];
+        __syncthreads();
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+            yr[j] *= inv;
+    }
+}
+
+extern "C" int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols)
+{
+    size_t n = (size_t)(rows * cols) * 4;
+    if (!n)
+        return 0;
+    void *dx, *dy;
+    if (upload(0, x, n, &dx) || dbuf(1, n, &dy))
+        return -1;
+    softmax_kernel<<<(unsigned)(rows < 65535 ? rows : 65535), 256, 0, stream>>>(
+        (const float *)dx, (float *)dy, rows, cols);
+    return finish("softmax_kernel", y, dy, n);
+}
+
+/* ---------------------------------------------------------------- observers */
+
+/* Order-preserving float <-> uint32 keys, so that min/max are integer atomics. */
+__device__ unsigned int fkey(float f)
+{
+    unsigned int u = __float_as_uint(f);
+    return (u & 0x80000000u) ? ~u : u | 0x80000000u;
+}
+static float unkey(unsigned int k)
+{
+    unsigned int u = (k & 0x80000000u) ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+__global__ void minmax_kernel(const float *__restrict__ x, int64_t n, unsigned int *out)
+{
+    unsigned int lo = 0xffffffffu, hi = 0;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float v = x[i];
+        if (!isfinite(v))
+            continue;
+        unsigned int k = fkey(v);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    atomicMin(&out[0], lo);
+    atomicMax(&out[1], hi);
+}
+
+extern "C" int hpcz_cuda_minmax(const float *x, int64_t n, float *lo, float *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    if (n <= 0)
+        return 0;
+    void *dx, *dk;
+    unsigned int init[2] = {0xffffffffu, 0}, keys[2];
+    if (upload(0, x, (size_t)n * 4, &dx) || upload(1, init, sizeof init, &dk))
+        return -1;
+    minmax_kernel<<<blocks_for(n, 256) < 1024 ? blocks_for(n, 256) : 1024, 256, 0, stream>>>(
+        (const float *)dx, n, (unsigned int *)dk);
+    if (finish("minmax_kernel", keys, dk, sizeof keys))
+        return -1;
+    if (keys[0] <= keys[1]) { /* some value was finite */
+        *lo = unkey(keys[0]);
+        *hi = unkey(keys[1]);
+    }
+    return 0;
+}
+
+__global__ void hist_kernel(const float *__restrict__ x, int64_t n, double scale, int bins,
+                            unsigned long long *h)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float v = x[i];
+        int b;
+        if (!isfinite(v))
+            b = bins + 1;
+        else if (v == 0.0f)
+            b = bins;
+        else {
+            b = (int)(fabs((double)v) * scale); /* as calib.c: in double, truncated */
+            b = b >= bins ? bins - 1 : b;
+        }
+        atomicAdd(&h[b], 1ull);
+    }
+}
+
+extern "C" int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int bins,
+                                   uint64_t *h)
+{
+    if (n <= 0)
+        return 0;
+    size_t hb = (size_t)(bins + 2) * sizeof(unsigned long long);
+    static unsigned long long tmp[1 << 16];
+    if ((size_t)bins + 2 > sizeof tmp / sizeof tmp[0]) {
+        snprintf(last_err, sizeof last_err, "histogram of %d bins beyond %zu", bins,
+                 sizeof tmp / sizeof tmp[0] - 2);
+        return -1;
+    }
+    void *dx, *dh;
+    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, hb, &dh))
+        return -1;
+    CK("cudaMemsetAsync", cudaMemsetAsync(dh, 0, hb, stream));
+    hist_kernel<<<blocks_for(n, 256) < 4096 ? blocks_for(n, 256) : 4096, 256, 0, stream>>>(
+        (const float *)dx, n, scale, bins, (unsigned long long *)dh);
+    if (finish("hist_kernel", tmp, dh, hb))
+        return -1;
+    for (int b = 0; b < bins + 2; b++)
+        h[b] += tmp[b];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- benchmarks */
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+extern "C" int hpcz_cuda_sgemm_bench(int64_t m, int64_t n, int64_t k, int reps, double *ms)
+{
+    void *da, *db, *dc;
+    if (dbuf(0, (size_t)(m * k) * 4, &da) || dbuf(1, (size_t)(k * n) * 4, &db) ||
+        dbuf(2, (size_t)(m * n) * 4, &dc))
+        return -1;
+    CK("cudaMemsetAsync", cudaMemsetAsync(da, 0, (size_t)(m * k) * 4, stream));
+    CK("cudaMemsetAsync", cudaMemsetAsync(db, 0, (size_t)(k * n) * 4, stream));
+    hpcz_cuda_gemm g;
+    memset(&g, 0, sizeof g);
+    g.batch = 1, g.m = m, g.n = n, g.k = k, g.alpha = 1, g.lda = k, g.ldb = n, g.ldc = n;
+    dim3 block(TILE, TILE), grid((unsigned)((n + TILE - 1) / TILE), (unsigned)((m + TILE - 1) / TILE), 1);
+    cudaEvent_t e0, e1;
+    CK("cudaEventCreate", cudaEventCreate(&e0));
+    CK("cudaEventCreate", cudaEventCreate(&e1));
+    float t[64];
+    reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
+    sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db, (float *)dc);
+    for (int r = 0; r < reps; r++) {
+        CK("cudaEventRecord", cudaEventRecord(e0, stream));
+        sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db,
+                                                 (float *)dc);
+        CK("cudaEventRecord", cudaEventRecord(e1, stream));
+        CK("cudaEventSynchronize", cudaEventSynchronize(e1));
+        CK("sgemm_kernel", cudaGetLastError());
+        CK("cudaEventElapsedTime", cudaEventElapsedTime(&t[r], e0, e1));
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    qsort(t, (size_t)reps, sizeof t[0], cmp_float);
+    *ms = t[reps / 2];
+    return 0;
+}
+
+extern "C" double hpcz_cuda_peak_gflops(void)
+{
+    int sms = 0, khz = 0, major = 0, minor = 0;
+    if (dev_open < 0 || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev_open) ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev_open) ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev_open) ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev_open))
+        return 0;
+    /* FP32 lanes per SM: 64 on sm_80 (A100) and before Turing's successors, 128 from sm_86 on */
+    int lanes = major > 8 || (major == 8 && minor >= 6) ? 128 : 64;
+    return (double)sms * lanes * 2.0 * khz / 1e6;
+}

@@ -1,0 +1,119 @@
+/*
+ * op_model.h - one-node (or two-node) float models from a compact spec, and
+ * seeded random data: shared by the kernel tests (tests/runtime/test_kernels.c,
+ * tests/gpu/test_gpu_kernels.c). Include once, after hpcz.h.
+ */
+#ifndef HPCZ_TEST_OP_MODEL_H
+#define HPCZ_TEST_OP_MODEL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+typedef struct spec {
+    const char *label;
+    const char *op;
+    int n_in;
+    int64_t shapes[4][5];
+    int ranks[4];
+    bool positive;     /* inputs in (0.1, 1.1] (Sqrt, Log) */
+    double tol;        /* bound on max|cpu - ref| / max|ref| */
+    const char *attrs; /* "name=i:1;name=is:1,1;name=f:0.5;name=s:tanh" */
+    const char *then_op; /* a second node fed by the first (fusion) */
+} spec;
+
+static hpcz_value *value(hpcz_graph *g, const char *name, int rank, const int64_t *dims)
+{
+    hpcz_value *v = hpcz_graph_value(g, name);
+    v->dtype = HPCZ_DTYPE_FLOAT;
+    v->ndim = rank;
+    if (rank >= 0 && dims) {
+        v->dims = hpcz_model_alloc(g->model, (size_t)(rank + 1) * sizeof *v->dims);
+        for (int i = 0; i < rank; i++)
+            v->dims[i].size = dims[i];
+    } else {
+        v->ndim = -1;
+    }
+    return v;
+}
+
+static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
+{
+    if (!spec_s)
+        return;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", spec_s);
+    n->attrs = hpcz_model_alloc(m, 8 * sizeof *n->attrs);
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '='), *colon = eq ? strchr(eq, ':') : NULL;
+        if (!eq || !colon)
+            continue;
+        *eq = *colon = 0;
+        hpcz_attr *a = &n->attrs[n->n_attrs++];
+        a->name = hpcz_model_strdup(m, tok);
+        const char *kind = eq + 1, *val = colon + 1;
+        if (!strcmp(kind, "i")) {
+            a->type = HPCZ_ATTR_INT;
+            a->i = strtoll(val, NULL, 10);
+        } else if (!strcmp(kind, "f")) {
+            a->type = HPCZ_ATTR_FLOAT;
+            a->f = strtof(val, NULL);
+        } else if (!strcmp(kind, "s")) {
+            a->type = HPCZ_ATTR_STRING;
+            a->s.data = (const uint8_t *)hpcz_model_strdup(m, val);
+            a->s.len = strlen(val);
+        } else {
+            a->type = HPCZ_ATTR_INTS;
+            a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
+            for (const char *p = val; *p;) {
+                a->ints[a->n++] = strtoll(p, (char **)&p, 10);
+                if (*p == ',')
+                    p++;
+            }
+        }
+    }
+}
+
+static hpcz_model *build(const spec *s)
+{
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    g->inputs = hpcz_model_alloc(m, 4 * sizeof *g->inputs);
+    g->outputs = hpcz_model_alloc(m, 1 * sizeof *g->outputs);
+    hpcz_node *n = hpcz_graph_add_node(g, s->op, "n0", (size_t)s->n_in, 1);
+    parse_attrs(m, n, s->attrs);
+    for (int i = 0; i < s->n_in; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        hpcz_value *v = value(g, name, s->ranks[i], s->shapes[i]);
+        v->is_input = 1;
+        g->inputs[g->n_inputs++] = v;
+        n->inputs[i] = v;
+    }
+    hpcz_value *y = value(g, "y0", -1, NULL);
+    y->producer = n;
+    n->outputs[0] = y;
+    if (s->then_op) {
+        hpcz_node *n2 = hpcz_graph_add_node(g, s->then_op, "n1", 1, 1);
+        n2->inputs[0] = y;
+        y = value(g, "y1", -1, NULL);
+        y->producer = n2;
+        n2->outputs[0] = y;
+    }
+    y->is_output = 1;
+    g->outputs[g->n_outputs++] = y;
+    return m;
+}
+
+#endif
