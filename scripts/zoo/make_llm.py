@@ -111,12 +111,13 @@ def past_names():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--zoo", default=os.environ.get("ZOO_DIR", ".zoo"))
     a = ap.parse_args()
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     train, held = load_text(os.path.join(a.zoo, "aux", "kjv.jsonl"))
     chars = sorted(set(train + held))
     idx = {c: i for i, c in enumerate(chars)}
@@ -145,7 +146,7 @@ def main():
         opt.step()
         sched.step()
         losses.append(float(loss))
-        if step % 100 == 0 or step == a.steps - 1:
+        if step % 25 == 0 or step == a.steps - 1:
             print(f"step {step:5d} loss {loss.item():.3f} ({time.time() - t0:.0f} s)", flush=True)
     train_s = time.time() - t0
     model.eval()
@@ -191,10 +192,10 @@ def main():
     with open(os.path.join(data, "vocab.json"), "w") as f:
         json.dump(chars, f)
     with open(os.path.join(data, "train.json"), "w") as f:
-        json.dump({"parameters": nparams, "steps": a.steps, "batch": a.batch, "context": CTX,
+        json.dump({"parameters": nparams, "steps": a.steps, "batch": a.batch, "threads": a.threads, "context": CTX,
                    "train_seconds": round(train_s, 1), "torch_heldout_ppl": ppl,
                    "train_chars": len(train), "heldout_chars": len(held), "eval_windows": int(n),
-                   "loss_every_100": losses[::100] + [losses[-1]]}, f, indent=1)
+                   "loss_every_25": losses[::25] + [losses[-1]]}, f, indent=1)
     print(f"wrote {data}/{{calib,eval}}, vocab.json, train.json")
 
 

@@ -13,6 +13,9 @@ step (P > 0) match ONNX Runtime, present.* included; int4 RTN and GPTQ
 (hpcz run matching ONNX Runtime on the int4 files), and GPTQ is closer than
 RTN.
 
+With the zoo (.zoo/models/kjv_gpt.onnx, scripts/zoo/make_llm.py), the trained
+model's prompt and decode steps are checked against ONNX Runtime too.
+
 Usage: python test_llm_decoder.py HPCZ SOURCE_ROOT
 """
 import os
@@ -152,8 +155,8 @@ def hpcz_run(model, f, label):
     check(r.returncode == 0, f"{label}: hpcz run exits 0" + (f" ({r.stderr.strip()})" if r.returncode else ""))
     if r.returncode:
         return None
-    return {n: np.load(os.path.join(TMP, label, n + ".npy")) for n in ["logits"] + [
-        n.replace("past_key_values", "present") for n in past_names()]}
+    out = os.path.join(TMP, label)
+    return {f[:-4]: np.load(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".npy")}
 
 
 def cos(a, b):
@@ -179,6 +182,28 @@ def quantize(src, name, *args):
     check(r.returncode == 0, f"hpcz quantize {' '.join(args)} exits 0" + (f" ({r.stderr.strip()})"
                                                                           if r.returncode else ""))
     return dst if r.returncode == 0 else None
+
+
+def zoo_checks():
+    """The zoo's trained kjv_gpt: a 48-character prompt, then 16 characters
+    on its cache, hpcz run vs ORT (logits cosine >= 0.9999 and 1e-3 abs)."""
+    src = os.path.join(ROOT, ".zoo", "models", "kjv_gpt.onnx")
+    ev = os.path.join(ROOT, ".zoo", "data", "kjv_gpt", "eval", "input_ids.npy")
+    if not (os.path.exists(src) and os.path.exists(ev)):
+        print("SKIP zoo kjv_gpt: no .zoo/models/kjv_gpt.onnx (scripts/zoo/make_llm.py)")
+        return
+    m = onnx.load(src)
+    names = [i.name for i in m.graph.input if i.name.startswith("past_key_values.")]
+    shape = [d.dim_value for d in m.graph.input[1].type.tensor_type.shape.dim]
+    ids = np.load(ev)[:2]
+    f = {"input_ids": ids[:, :48], **{n: np.zeros((2, shape[1], 0, shape[3]), np.float32) for n in names}}
+    for label in ("kjv_gpt P=0 T=48", "kjv_gpt P=48 T=16"):
+        want, got = matches(label, src, f, 1e-3)
+        if got is None:
+            return
+        c = cos(want["logits"], got["logits"])
+        check(c >= 0.9999, f"{label}: logits cosine {c:.6f} >= 0.9999")
+        f = {"input_ids": ids[:, 48:], **{n: got[n.replace("past_key_values", "present")] for n in names}}
 
 
 def main():
@@ -227,6 +252,7 @@ def main():
 if __name__ == "__main__":
     try:
         main()
+        zoo_checks()
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
