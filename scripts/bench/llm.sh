@@ -2,8 +2,8 @@
 # Int4 perplexity of a small decoder LLM with a KV cache (the zoo's kjv_gpt,
 # made by scripts/zoo/make_llm.py): hpcz int4 RTN, GPTQ and, when `hpcz
 # quantize --help` lists --int4-format, the MatMulNBits output, against ONNX
-# Runtime's MatMulNBitsQuantizer (default RTN, HQQ, and RTN / GPTQ through
-# neural-compressor when it can be imported), all at int4 block 32
+# Runtime's MatMulNBitsQuantizer (its default RTN, HQQ, and the RTN and GPTQ
+# configs, which run the neural-compressor code ORT ships), all at int4 block 32
 # asymmetric. Perplexity per character on the held-out text, every file
 # scored by ONNX Runtime the same way (and hpcz's files also by hpcz run),
 # plus file size and tool time. Also checks hpcz run against ORT on the float
@@ -15,16 +15,12 @@
 # Needs .zoo/models/kjv_gpt.onnx and .zoo/data/kjv_gpt/ (scripts/zoo/fetch.sh,
 # then /usr/bin/python3 scripts/zoo/make_llm.py), build-rel/ (built here) and
 # a Python with onnx, onnxruntime and numpy: LLM_PYTHON, default
-# .venv-anchors/bin/python. ORT's HQQ and its RTN/GPTQ configs (which go
-# through neural-compressor 2.x) also import torch, which that venv lacks;
-# what cannot be imported is listed as not run. For all of them, a venv on
-# Debian's python3-torch 1.13 (built against numpy 1.x):
+# .venv-anchors/bin/python. ORT's HQQ and GPTQ configs also import torch,
+# which that venv lacks; what cannot run is listed as not run. For all of
+# them, a venv on Debian's python3-torch 1.13 (built against numpy 1.x):
 #   python3 -m venv --system-site-packages DIR
 #   DIR/bin/pip install onnxruntime==1.23.2 onnx==1.23.2 numpy==1.26.4 ml_dtypes==0.5.1
-# and neural-compressor installed aside, its folder named in INC_SITE:
-#   pip install --no-deps --target SITE neural-compressor==2.6 schema py-cpuinfo \
-#     prettytable pyyaml pillow wcwidth opencv-python-headless six pycocotools
-#   LLM_PYTHON=DIR/bin/python INC_SITE=SITE scripts/bench/llm.sh
+#   LLM_PYTHON=DIR/bin/python scripts/bench/llm.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 json=build-rel/llm.json
@@ -35,7 +31,7 @@ while [ $# -gt 0 ]; do
     --json) json=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --block) block=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "llm.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +45,5 @@ fi
 ninja -C build-rel >/dev/null
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpcz-bench-llm.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-if [ -n "${INC_SITE:-}" ]; then export PYTHONPATH="$INC_SITE${PYTHONPATH:+:$PYTHONPATH}"; fi
 "$py" scripts/bench/llm.py --hpcz "$PWD/build-rel/hpcz" --zoo "$zoo" --work "$tmp" \
   --json "$json" --threads "$threads" --block "$block"
