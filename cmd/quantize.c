@@ -35,6 +35,8 @@ enum {
     OPT_CALIB,
     OPT_CALIB_SAMPLES,
     OPT_CALIB_METHOD,
+    OPT_CALIB_MASK,
+    OPT_SMOOTH_QUANT,
     OPT_CALIB_TABLE,
     OPT_ACT_DTYPE,
     OPT_PLACEMENT,
@@ -70,6 +72,7 @@ static const cli_opt opts[] = {
      "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)",
      NULL, "npy"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
+    CLI_CALIB_MASK_OPTION(OPT_CALIB_MASK),
     CLI_DIM_OPTION,
     {"calib-method", OPT_CALIB_METHOD, required_argument, "M",
      "minmax (default), mean-minmax (the mean of each sample's min and max), moving-minmax, "
@@ -663,7 +666,7 @@ int cmd_quantize(int argc, char **argv)
     int per_channel = 1, symmetric = -1, reduce_range = -1, keep_io = 0, dry_run = 0, fold = 1;
     int allow_requant = 0, in_place = 0, threads = 0, force = 0, json_flag = 0;
     const char *json_file = NULL;
-    const char *calib = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8", *placement = "latency",
+    const char *calib = NULL, *calib_mask = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8", *placement = "latency",
                *fallback_weights = "int8";
     long long calib_samples = 0;
     const char *report = NULL, *data = NULL, *labels = NULL;
@@ -727,6 +730,9 @@ int cmd_quantize(int argc, char **argv)
         case OPT_CALIB_SAMPLES:
             if (!cli_parse_int(&cmd_quantize_info, "calib-samples", optarg, 1, 100000000, &calib_samples))
                 return EXIT_USAGE;
+            break;
+        case OPT_CALIB_MASK:
+            calib_mask = optarg;
             break;
         case OPT_CALIB_METHOD:
             calib_method = optarg;
@@ -993,6 +999,8 @@ int cmd_quantize(int argc, char **argv)
     int grc = cli_check_gate_outputs(&cmd_quantize_info, &gates, m);
     if (!grc)
         grc = cli_dims_apply(&cmd_quantize_info, &dims, m);
+    if (!grc && calib)
+        grc = cli_calib_mask(&cmd_quantize_info, m, calib_mask, &copts.mask_input);
     if (grc) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);
@@ -1043,6 +1051,7 @@ int cmd_quantize(int argc, char **argv)
     memset(&after, 0, sizeof after);
     ctx.data = calib;
     ctx.data_samples = (size_t)calib_samples;
+    ctx.data_mask = copts.mask_input;
     ctx.threads = threads;
     if ((is_static && (calib || calib_table)) || (fp16 && calib)) {
         /* ranges are measured on the model as the quantization pass will see

@@ -717,6 +717,9 @@ struct hpcz_pass_ctx {
     const char *data;
     size_t data_samples; /* 0 = all */
     int threads;
+    /* model input holding the data's token mask (hpcz_calib_opts.mask_input):
+     * GPTQ, reconstruction and smoothing statistics skip padded tokens; NULL = none */
+    const char *data_mask;
 };
 
 /* Every registered pass, in listing order. */
@@ -892,6 +895,9 @@ typedef struct hpcz_calib_opts {
     double percentile;   /* HPCZ_CALIB_PERCENTILE, e.g. 99.99 */
     int bits;            /* activation bits the range is chosen for (8) */
     int threads;
+    /* model input holding the token mask ([batch, seq], nonzero = real token):
+     * values of padded tokens stay out of the statistics; NULL: none */
+    const char *mask_input;
     /* called after each batch; may be NULL */
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;
