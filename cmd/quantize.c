@@ -88,6 +88,10 @@ static const cli_opt opts[] = {
      "sample, the others (depthwise convolutions too) only when fed by int8 ops; all: every "
      "selected op in int8",
      "latency|all"},
+    {"smooth-quant", OPT_SMOOTH_QUANT, optional_argument, "ALPHA",
+     "static: SmoothQuant before calibration: divide the outlier channels of each LayerNormalization "
+     "output read by matrix products by max|X|^ALPHA / max|W|^(1-ALPHA), folded into its scale and bias, "
+     "and multiply the weights by the same (default: on at 0.5 with --calib; 0 turns it off)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
      "int8 (default), int4 (blocked, opset 21) or fp16 (float16 weights and compute)",
@@ -296,6 +300,9 @@ typedef struct fallback_req {
     int threads;
     double budget;
     hpcz_pipeline *post_float; /* the same with kept-weights=float, or NULL */
+    const char *smooth;        /* the smooth-quant pass run before calibration, or NULL */
+    const char *calib, *mask;  /* its data */
+    size_t calib_samples;
 } fallback_req;
 
 typedef struct keep_set {
@@ -436,6 +443,15 @@ static hpcz_model *requantize(const fallback_req *r, keep_set *keep, hpcz_error 
         hpcz_pipeline *pre = hpcz_pipeline_parse("fold-bn,eliminate", err);
         st = pre ? hpcz_pipeline_run(pre, m, &ctx, err) : err->status;
         hpcz_pipeline_free(pre);
+    }
+    if (!st && r->smooth) {
+        ctx.data = r->calib;
+        ctx.data_mask = r->mask;
+        ctx.data_samples = r->calib_samples;
+        ctx.threads = r->threads;
+        hpcz_pipeline *sq = hpcz_pipeline_parse(r->smooth, err);
+        st = sq ? hpcz_pipeline_run(sq, m, &ctx, err) : err->status;
+        hpcz_pipeline_free(sq);
     }
     if (!st)
         st = hpcz_pipeline_run(r->post, m, &ctx, err);
@@ -669,6 +685,7 @@ int cmd_quantize(int argc, char **argv)
     const char *calib = NULL, *calib_mask = NULL, *calib_method = "minmax", *calib_table = NULL, *act_dtype = "uint8", *placement = "latency",
                *fallback_weights = "int8";
     long long calib_samples = 0;
+    double smooth = -1; /* --smooth-quant: -1 not given */
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
     const char *algo = NULL; /* weight-only: gptq with --calib, else rtn */
@@ -746,6 +763,13 @@ int cmd_quantize(int argc, char **argv)
         case OPT_PLACEMENT:
             placement = optarg;
             break;
+        case OPT_SMOOTH_QUANT: {
+            char *end;
+            smooth = optarg ? strtod(optarg, &end) : 0.5;
+            if (optarg && (end == optarg || *end || !(smooth >= 0 && smooth <= 1)))
+                return cli_usage_error(&cmd_quantize_info, "--smooth-quant: '%s' is not an alpha in [0, 1]", optarg);
+            break;
+        }
         case OPT_FALLBACK_WEIGHTS:
             fallback_weights = optarg;
             break;
@@ -869,6 +893,14 @@ int cmd_quantize(int argc, char **argv)
     if (is_static && !calib && !calib_table)
         return cli_usage_error(&cmd_quantize_info, "--mode static needs calibration data: --calib DIR (or "
                                "--calib random:N as a proxy) or --calib-table FILE");
+    if (smooth > 0 && (!is_static || !calib || passes))
+        return cli_usage_error(&cmd_quantize_info, "--smooth-quant is for --mode static with --calib DATA (and the "
+                               "preset pipeline: with --passes, put smooth-quant in a pipeline of its own first)");
+    /* SmoothQuant: on by default for static int8 calibrated here (it does
+     * nothing on models without LayerNormalization -> MatMul) */
+    char smooth_spec[64] = "";
+    if (is_static && calib && !passes && smooth != 0)
+        snprintf(smooth_spec, sizeof smooth_spec, "smooth-quant{alpha=%g}", smooth < 0 ? 0.5 : smooth);
     if (calib && calib_table)
         return cli_usage_error(&cmd_quantize_info, "--calib and --calib-table: give one");
     /* weight-only with calibration data: GPTQ unless --algo rtn says otherwise */
@@ -1069,6 +1101,11 @@ int cmd_quantize(int argc, char **argv)
                     st = err.status;
             }
         }
+        if (!st && smooth_spec[0]) {
+            hpcz_pipeline *sq = hpcz_pipeline_parse(smooth_spec, &err);
+            st = sq ? hpcz_pipeline_run(sq, m, &ctx, &err) : err.status;
+            hpcz_pipeline_free(sq);
+        }
         if (!st && calib_table) {
             table = hpcz_calib_table_load(calib_table, &err);
             if (table && hpcz_calib_table_check(table, m, &err)) {
@@ -1126,7 +1163,8 @@ int cmd_quantize(int argc, char **argv)
             pl_float = hpcz_pipeline_parse(fspec, &err);
         }
         fallback_req req = {orig, orig_bytes, orig_len, !passes && fold, pl, table, data, labels,
-                            &gates, threads, budget, pl_float};
+                            &gates, threads, budget, pl_float, smooth_spec[0] ? smooth_spec : NULL, calib,
+                            copts.mask_input, (size_t)calib_samples};
         hpcz_model *better = NULL;
         rc = run_fallback(&req, m, &better, &fb);
         hpcz_pipeline_free(pl_float);

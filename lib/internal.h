@@ -121,4 +121,12 @@ void hpcz_token_mask_release(hpcz_token_mask *tm);
  * a as it is; -1: out of memory. */
 int hpcz_token_mask_apply(const hpcz_token_mask *tm, const hpcz_array *a, int64_t unit, hpcz_array *out);
 
+/* Per-channel (last axis) maxima of |x| for the named float tensors over
+ * the samples of `data` (a hpcz_dataset spec), real tokens only when
+ * mask_input names the token mask input: absmax[i] (channels[i] doubles,
+ * zeroed by the caller) for names[i]. calib/calib.c. */
+hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                                int threads, size_t n, const char *const *names, const int64_t *channels,
+                                double **absmax, hpcz_error *err);
+
 #endif

@@ -879,3 +879,87 @@ hpcz_status hpcz_calib_table_check(const hpcz_calib_table *t, const hpcz_model *
                          (unsigned long long)t->model_fingerprint, (unsigned long long)fp);
     return HPCZ_OK;
 }
+
+/* ------------------------------------------------- per-channel |x| maxima */
+
+typedef struct chan_obs {
+    size_t n;
+    const char *const *names;
+    const int64_t *channels;
+    double **absmax;
+    hpcz_token_mask mask;
+    int failed;
+} chan_obs;
+
+static void on_channels(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    chan_obs *o = ctx;
+    if (!name || a->dtype != HPCZ_DTYPE_FLOAT || !a->ndim)
+        return;
+    for (size_t i = 0; i < o->n; i++) {
+        int64_t C = o->channels[i];
+        if (strcmp(o->names[i], name) || a->dims[a->ndim - 1] != C)
+            continue;
+        hpcz_array sel = {0};
+        int r = hpcz_token_mask_apply(&o->mask, a, C, &sel);
+        if (r < 0) {
+            o->failed = 1;
+            return;
+        }
+        const hpcz_array *use = r ? &sel : a;
+        const float *x = use->data;
+        double *mx = o->absmax[i];
+        for (int64_t k = 0; k < use->numel; k++) {
+            double v = fabs(x[k]);
+            if (isfinite(v) && v > mx[k % C])
+                mx[k % C] = v;
+        }
+        hpcz_array_release(&sel);
+    }
+}
+
+hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                                int threads, size_t n, const char *const *names, const int64_t *channels,
+                                double **absmax, hpcz_error *err)
+{
+    chan_obs ob = {n, names, channels, absmax, {0}, 0};
+    hpcz_plan_opts po = {0};
+    po.threads = threads;
+    po.observer = on_channels;
+    po.observer_ctx = &ob;
+    hpcz_plan *plan = hpcz_plan_new(m, &po, err);
+    if (!plan)
+        return err->status;
+    hpcz_dataset *d = hpcz_dataset_open(data, plan, max_samples, err);
+    hpcz_status st = d ? HPCZ_OK : err->status;
+    int mask_idx = mask_input ? hpcz_plan_input_index(plan, mask_input) : -1;
+    if (!st && mask_input && mask_idx < 0)
+        st = hpcz_fail(err, HPCZ_ERR_USAGE, "calibration mask: the model has no input '%s'", mask_input);
+    size_t n_in = hpcz_plan_n_inputs(plan), n_out = hpcz_plan_n_outputs(plan);
+    hpcz_array *ins = calloc(n_in ? n_in : 1, sizeof *ins), *outs = calloc(n_out ? n_out : 1, sizeof *outs);
+    if (!st && (!ins || !outs))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    size_t total = d ? hpcz_dataset_size(d) : 0, bs = d ? hpcz_dataset_batch_size(d) : 1;
+    for (size_t start = 0; start < total && !st; start += bs) {
+        size_t k = total - start < bs ? total - start : bs;
+        if ((st = hpcz_dataset_batch(d, start, k, ins, err)))
+            break;
+        if (mask_idx >= 0)
+            st = hpcz_token_mask_set(&ob.mask, &ins[mask_idx], mask_input, err);
+        if (!st)
+            st = hpcz_plan_run(plan, ins, outs, err);
+        for (size_t i = 0; i < n_in; i++)
+            hpcz_array_release(&ins[i]);
+        for (size_t i = 0; i < n_out; i++)
+            hpcz_array_release(&outs[i]);
+        if (!st && ob.failed)
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    free(ins);
+    free(outs);
+    hpcz_token_mask_release(&ob.mask);
+    hpcz_dataset_free(d);
+    hpcz_plan_free(plan);
+    return st;
+}
