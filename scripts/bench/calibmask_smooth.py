@@ -36,6 +36,11 @@ VARIANTS = [
     ("hpcz_static_mse", Q + ["--mode", "static", "--calib-method", "mse", "--smooth-quant=0"]),
     ("hpcz_static_sq_mse", Q + ["--mode", "static", "--calib-method", "mse"]),
     ("hpcz_static_sq_pct", Q + ["--mode", "static", "--calib-method", "percentile"]),
+    ("hpcz_static_entropy", Q + ["--mode", "static", "--calib-method", "entropy", "--smooth-quant=0"]),
+    ("hpcz_static_sq_entropy", Q + ["--mode", "static", "--calib-method", "entropy"]),
+    ("hpcz_static_sq_entropy_nomask", Q + ["--mode", "static", "--calib-method", "entropy", "--calib-mask", "none"]),
+    ("hpcz_static_sq_pct_ffn2float", Q + ["--mode", "static", "--calib-method", "percentile",
+                                          "--exclude", "output/dense"]),
     ("hpcz_int4_gptq", Q + ["--dtype", "int4"]),
     ("hpcz_int4_gptq_nomask", Q + ["--dtype", "int4", "--calib-mask", "none"]),
     ("hpcz_prune50_rec", ["prune", "--sparsity", "0.5", "--reconstruct", "--calib", "CALIB"]),
@@ -98,8 +103,10 @@ def main():
             ev = zoo.evaluate_subset(name, dst, a.eval_samples)
             cm, cw, sq = zoo.summarize(ev)
             t = ev["task"]
+            emb = [v["sqnr_db"] for k, v in ev["outputs"].items() if k in ("461", "sentence_embedding")]
             rows.append((name, vid, f"emb cos {t['emb_cos_mean']:.5f} worst {t['emb_cos_min']:.5f} | "
-                         f"output cos worst {cw:.5f} | SQNR {sq:.2f} dB | {secs:.1f} s"))
+                         f"SQNR embedding {emb[0] if emb else float('nan'):.2f} dB, worst output {sq:.2f} dB | "
+                         f"{secs:.1f} s"))
             print("\t".join(rows[-1]), flush=True)
     print()
     for r in rows:

@@ -199,7 +199,8 @@ def smooth_checks():
     res = {}
     for tag, extra in [("off", ["--smooth-quant=0"]), ("on", [])]:
         o = os.path.join(TMP, "static_%s.onnx" % tag)
-        r = hpcz("quantize", src, "-o", o, "--mode", "static", "--placement", "all", "--calib", calib, "-q", *extra)
+        r = hpcz("quantize", src, "-o", o, "--mode", "static", "--placement", "all", "--calib-method", "minmax",
+                 "--calib", calib, "-q", *extra)
         check(r.returncode == 0, "static int8, smoothing %s" % tag)
         res[tag] = sqnr(ref, session(o).run(None, feeds)[0]) if r.returncode == 0 else -99
     print("   static int8 embedding SQNR: %.1f dB without smoothing, %.1f dB with" % (res["off"], res["on"]))
