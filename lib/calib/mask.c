@@ -7,9 +7,13 @@
  * The token axes of a tensor, for a mask [B, T] (T > 1):
  *   - leading [B*T, ...] (flattened tokens, e.g. after a Reshape): axis 0,
  *     row i being token (i / T, i % T);
- *   - leading [B, ...]: every later axis of size T, so [B, T, C] masks rows,
- *     [B, H, T, D] masks each head's rows, and attention scores [B, H, T, T]
- *     keep a value only when both its query and its key are real tokens;
+ *   - leading [B, ...]: every later axis of size T, so [B, T, C] masks rows
+ *     and [B, H, T, D] each head's rows; but of two or more such axes the
+ *     last one is a key axis and is not masked: attention scores [B, H, T, T]
+ *     keep the rows of real queries, every key included. Scores after the
+ *     additive mask then keep its huge negatives in their range (which keeps
+ *     them out of int8) instead of a range that would clamp the padding back
+ *     into the softmax;
  *   - anything else (pooled [B, C], constants), and tensors of one value per
  *     token (the attention mask itself and what is made of it, such as the
  *     additive [B, 1, 1, T] mask whose padded values are meant): every value
@@ -83,6 +87,8 @@ static unsigned token_axes(const hpcz_token_mask *tm, const hpcz_array *a)
     for (int k = 1; k < a->ndim; k++)
         if (a->dims[k] == T)
             ax |= 1u << k;
+    if (ax & (ax - 1))
+        ax &= ~(1u << (31 - __builtin_clz(ax))); /* the key axis */
     return ax;
 }
 
