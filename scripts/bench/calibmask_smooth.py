@@ -31,6 +31,7 @@ VARIANTS = [
     ("hpcz_static", Q + ["--mode", "static", "--smooth-quant=0"]),
     ("hpcz_static_nomask", Q + ["--mode", "static", "--calib-mask", "none", "--smooth-quant=0"]),
     ("hpcz_static_sq", Q + ["--mode", "static"]),
+    ("hpcz_static_sq_minmax", Q + ["--mode", "static", "--calib-method", "minmax"]),
     ("hpcz_static_sq_nomask", Q + ["--mode", "static", "--calib-mask", "none"]),
     ("hpcz_static_sq_all", Q + ["--mode", "static", "--placement", "all"]),
     ("hpcz_static_mse", Q + ["--mode", "static", "--calib-method", "mse", "--smooth-quant=0"]),
