@@ -300,12 +300,10 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
             qsort(sorted, (size_t)C, sizeof *sorted, cmp_double);
             double med = sorted[C / 2], top = sorted[C - 1];
             if (!st && med > 0 && top >= min_ratio * med) {
-                double after = 0;
                 for (int64_t j = 0; j < C; j++) {
                     double v = xmax[i][j] > 0 && wmax[j] > 0 ? pow(xmax[i][j], alpha) / pow(wmax[j], 1 - alpha) : 1;
                     v = v < 1e-4 ? 1e-4 : v > 1e4 ? 1e4 : v;
                     s[j] = (float)v;
-                    after = fmax(after, xmax[i][j] / v);
                 }
                 st = apply(g, site, s, err);
                 smoothed++;
@@ -315,7 +313,6 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
                 qsort(sorted, (size_t)C, sizeof *sorted, cmp_double);
                 if (sorted[C / 2] > 0)
                     worst_after = fmax(worst_after, sorted[C - 1] / sorted[C / 2]);
-                (void)after;
             }
         }
         free(wmax);
