@@ -13,6 +13,7 @@ enum {
     OPT_METHOD,
     OPT_NO_FOLD,
     OPT_THREADS,
+    OPT_CALIB_MASK,
 };
 
 static const cli_opt opts[] = {
@@ -22,6 +23,7 @@ static const cli_opt opts[] = {
      "a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per sample), test_data_set_* "
      "folders, a .npy file, or random:N", NULL, "npy"},
     {"calib-samples", OPT_SAMPLES, required_argument, "N", "use at most N samples"},
+    CLI_CALIB_MASK_OPTION(OPT_CALIB_MASK),
     CLI_DIM_OPTION,
     {"calib-method", OPT_METHOD, required_argument, "M",
      "minmax (default), mean-minmax (the mean of each sample's min and max), moving-minmax, "
@@ -54,6 +56,7 @@ int cmd_calibrate(int argc, char **argv)
     cli_dims dims = {0};
     const char *out = NULL, *data = NULL, *method = "minmax";
     long long samples = 0, threads = 0;
+    const char *mask = NULL;
     int fold = 1;
     int c;
     while ((c = cli_getopt(argc, argv, &cmd_calibrate_info)) != -1) {
@@ -76,6 +79,9 @@ int cmd_calibrate(int argc, char **argv)
             break;
         case OPT_METHOD:
             method = optarg;
+            break;
+        case OPT_CALIB_MASK:
+            mask = optarg;
             break;
         case OPT_NO_FOLD:
             fold = 0;
@@ -115,6 +121,10 @@ int cmd_calibrate(int argc, char **argv)
         return cli_file_error(in, &err);
     int drc = cli_dims_apply(&cmd_calibrate_info, &dims, m);
     if (drc) {
+        hpcz_model_free(m);
+        return drc;
+    }
+    if ((drc = cli_calib_mask(&cmd_calibrate_info, m, mask, &co.mask_input))) {
         hpcz_model_free(m);
         return drc;
     }

@@ -37,6 +37,7 @@ enum {
     OPT_NO_RECONSTRUCT,
     OPT_CALIB,
     OPT_CALIB_SAMPLES,
+    OPT_CALIB_MASK,
     OPT_RECAL_BN,
     OPT_SENSITIVITY,
     OPT_TARGET_PARAMS,
@@ -84,6 +85,7 @@ static const cli_opt opts[] = {
      "calibration data for --reconstruct and --recalibrate-bn: a folder of .npy, test_data_set_* folders, a .npy file, or random:N",
      NULL, "npy"},
     {"calib-samples", OPT_CALIB_SAMPLES, required_argument, "N", "use at most N calibration samples"},
+    CLI_CALIB_MASK_OPTION(OPT_CALIB_MASK),
     CLI_DIM_OPTION,
     {"sensitivity", OPT_SENSITIVITY, no_argument, NULL,
      "prune each layer alone at 25/50/75/90% (magnitude or channel) on --calib data and print "
@@ -327,7 +329,7 @@ int cmd_prune(int argc, char **argv)
     long long min_params = 0;
     int keep_fl = 0, fold = 0, in_place = 0, dry_run = 0, threads = 0, force = 0, json_flag = 0;
     const char *json_file = NULL;
-    const char *data = NULL, *labels = NULL, *report = NULL, *calib = NULL;
+    const char *data = NULL, *labels = NULL, *report = NULL, *calib = NULL, *calib_mask = NULL;
     int reconstruct = 0, no_reconstruct = 0, recal_bn = 0, sensitivity = 0;
     long long target_params = -1, target_macs = -1;
     long long calib_samples = 0;
@@ -433,6 +435,9 @@ int cmd_prune(int argc, char **argv)
         case CLI_OPT_DIM:
             if (!cli_dims_option(&cmd_prune_info, &dims, optarg))
                 return EXIT_USAGE;
+            break;
+        case OPT_CALIB_MASK:
+            calib_mask = optarg;
             break;
         case OPT_CALIB_SAMPLES:
             if (!cli_parse_int(&cmd_prune_info, "calib-samples", optarg, 1, 100000000, &calib_samples))
@@ -597,9 +602,12 @@ int cmd_prune(int argc, char **argv)
         hpcz_pipeline_free(pl);
         return cli_file_error(in, &err);
     }
+    const char *mask_input = NULL;
     int grc = cli_check_gate_outputs(&cmd_prune_info, &gates, m);
     if (!grc)
         grc = cli_dims_apply(&cmd_prune_info, &dims, m);
+    if (!grc && calib)
+        grc = cli_calib_mask(&cmd_prune_info, m, calib_mask, &mask_input);
     if (grc) {
         hpcz_pipeline_free(pl);
         hpcz_model_free(m);
@@ -657,6 +665,7 @@ int cmd_prune(int argc, char **argv)
     ctx.log = cli_log_note;
     ctx.data = calib;
     ctx.data_samples = (size_t)calib_samples;
+    ctx.data_mask = mask_input;
     ctx.threads = threads;
     hpcz_status st = hpcz_pipeline_run(pl, m, &ctx, &err);
     hpcz_pipeline_free(pl);

@@ -768,6 +768,9 @@ struct hpcz_pass_ctx {
     const char *data;
     size_t data_samples; /* 0 = all */
     int threads;
+    /* model input holding the data's token mask (hpcz_calib_opts.mask_input):
+     * GPTQ, reconstruction and smoothing statistics skip padded tokens; NULL = none */
+    const char *data_mask;
 };
 
 /* Every registered pass, in listing order. */
@@ -943,6 +946,9 @@ typedef struct hpcz_calib_opts {
     double percentile;   /* HPCZ_CALIB_PERCENTILE, e.g. 99.99 */
     int bits;            /* activation bits the range is chosen for (8) */
     int threads;
+    /* model input holding the token mask ([batch, seq], nonzero = real token):
+     * values of padded tokens stay out of the statistics; NULL: none */
+    const char *mask_input;
     /* called after each batch; may be NULL */
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;
@@ -1163,6 +1169,11 @@ typedef struct hpcz_fallback_opts {
     size_t n_gates;
     int threads;
     double budget_s;      /* > 0: stop searching after this long */
+    /* a pipeline run after folding and before post on every candidate (the
+     * smooth-quant that preceded calibration), with its data, or NULL */
+    const char *prepare;
+    const char *prepare_data, *prepare_mask;
+    size_t prepare_samples;
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;
     const volatile int *cancel;

@@ -115,4 +115,30 @@ hpcz_status hpcz_npy_map(const char *path, hpcz_npy_mapped *out, hpcz_error *err
 void hpcz_npy_mapped_drop(hpcz_npy_mapped *m, const void *p, size_t n);
 void hpcz_npy_unmap(hpcz_npy_mapped *m);
 
+/* ---- token masks (calib/mask.c): padded tokens left out of calibration
+ * statistics, GPTQ Hessians and reconstruction Gram matrices */
+typedef struct hpcz_token_mask {
+    int64_t batch, seq;
+    uint8_t *keep; /* batch x seq, 1 = real token; NULL: no mask */
+    int all;       /* every token real: nothing to leave out */
+} hpcz_token_mask;
+/* From the batch's mask input (any integer, bool or float [batch, seq]);
+ * another shape fails with a one-line message naming `name`. */
+hpcz_status hpcz_token_mask_set(hpcz_token_mask *tm, const hpcz_array *a, const char *name, hpcz_error *err);
+void hpcz_token_mask_release(hpcz_token_mask *tm);
+/* The values of float array a that belong to real tokens (rules in mask.c),
+ * as out = [n, unit] (allocated; release it): 1. Whole runs of `unit` values
+ * are kept or dropped (unit = K for the rows of a matrix product's input).
+ * 0: a has no token axis outside the unit (or no mask, or no padding), use
+ * a as it is; -1: out of memory. */
+int hpcz_token_mask_apply(const hpcz_token_mask *tm, const hpcz_array *a, int64_t unit, hpcz_array *out);
+
+/* Per-channel (last axis) maxima of |x| for the named float tensors over
+ * the samples of `data` (a hpcz_dataset spec), real tokens only when
+ * mask_input names the token mask input: absmax[i] (channels[i] doubles,
+ * zeroed by the caller) for names[i]. calib/calib.c. */
+hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                                int threads, size_t n, const char *const *names, const int64_t *channels,
+                                double **absmax, hpcz_error *err);
+
 #endif

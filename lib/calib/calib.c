@@ -38,6 +38,7 @@ typedef struct observer {
     int failed;
     int64_t batch;           /* samples in the running batch */
     int per_sample;          /* track each sample's min and max (mean-minmax only: one more pass) */
+    hpcz_token_mask mask;    /* the running batch's token mask (keep == NULL: none) */
 } observer;
 
 static tstat *stat_for(observer *o, const char *name)
@@ -257,6 +258,47 @@ static void observe_samples(tstat *s, const float *x, int64_t numel, int64_t d0,
     }
 }
 
+/* Each sample's real tokens of a masked tensor: slices of a (one sample
+ * each) under that sample's row of the mask. */
+static void observe_samples_masked(observer *o, tstat *s, const hpcz_array *a)
+{
+    const hpcz_token_mask *tm = &o->mask;
+    bool flat = a->dims[0] == tm->batch * tm->seq && a->dims[0] != tm->batch;
+    int64_t per = a->numel / tm->batch;
+    for (int64_t b = 0; b < tm->batch; b++) {
+        hpcz_array sl = *a, sel = {0};
+        sl.dims[0] = flat ? tm->seq : 1;
+        sl.numel = per;
+        sl.data = (float *)a->data + b * per;
+        hpcz_token_mask one = {1, tm->seq, tm->keep + b * tm->seq, 0};
+        int r = hpcz_token_mask_apply(&one, &sl, 1, &sel);
+        if (r < 0) {
+            o->failed = 1;
+            return;
+        }
+        const hpcz_array *use = r ? &sel : &sl;
+        observe_samples(s, use->data, use->numel, 1, 1);
+        hpcz_array_release(&sel);
+    }
+}
+
+/* Observes a float tensor: with a token mask, only the real tokens' values. */
+static void observe(observer *o, tstat *s, const hpcz_array *a)
+{
+    hpcz_array sel = {0};
+    int r = hpcz_token_mask_apply(&o->mask, a, 1, &sel);
+    if (r < 0) {
+        o->failed = 1;
+        return;
+    }
+    observe_floats(s, r ? sel.data : a->data, r ? sel.numel : a->numel);
+    hpcz_array_release(&sel);
+    if (o->per_sample && r)
+        observe_samples_masked(o, s, a);
+    else if (o->per_sample)
+        observe_samples(s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch);
+}
+
 static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
 {
     (void)node;
@@ -264,11 +306,8 @@ static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const 
     if (a->dtype != HPCZ_DTYPE_FLOAT || !name)
         return;
     tstat *s = stat_for(o, name);
-    if (s) {
-        observe_floats(s, a->data, a->numel);
-        if (o->per_sample)
-            observe_samples(s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch);
-    }
+    if (s)
+        observe(o, s, a);
 }
 
 /* ------------------------------------------------------------ methods */
@@ -527,18 +566,31 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         goto done;
     }
+    int mask_idx = -1;
+    if (o->mask_input && (mask_idx = hpcz_plan_input_index(plan, o->mask_input)) < 0) {
+        st = hpcz_fail(err, HPCZ_ERR_USAGE, "calibration mask: the model has no input '%s'", o->mask_input);
+        goto done;
+    }
     size_t total = hpcz_dataset_size(d), bs = hpcz_dataset_batch_size(d);
     for (size_t start = 0; start < total && !st; start += bs) {
         size_t n = total - start < bs ? total - start : bs;
         if ((st = hpcz_dataset_batch(d, start, n, ins, err)))
             break;
+        if (mask_idx >= 0) {
+            st = hpcz_token_mask_set(&ob.mask, &ins[mask_idx], o->mask_input, err);
+            if (!st && ob.mask.batch != (int64_t)n)
+                st = hpcz_fail(err, HPCZ_ERR_INVALID, "calibration mask '%s': %lld rows for a batch of %zu samples",
+                               o->mask_input, (long long)ob.mask.batch, n);
+        }
         for (size_t i = 0; i < n_in && !st; i++) {
             const hpcz_value *v = hpcz_plan_input(plan, i);
             if (ins[i].dtype == HPCZ_DTYPE_FLOAT) {
                 tstat *s = stat_for(&ob, v->name);
                 if (s) {
                     uint64_t before = s->seen - s->count;
-                    observe_floats(s, ins[i].data, ins[i].numel);
+                    ob.batch = (int64_t)n;
+                    ob.per_sample = o->method == HPCZ_CALIB_MEAN_MINMAX;
+                    observe(&ob, s, &ins[i]);
                     if (s->seen - s->count > before) {
                         /* which sample: the batch's first one holding NaN/Inf */
                         const float *x = ins[i].data;
@@ -559,12 +611,6 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
         }
         ob.batch = (int64_t)n;
         ob.per_sample = o->method == HPCZ_CALIB_MEAN_MINMAX;
-        for (size_t i = 0; i < n_in && ob.per_sample; i++)
-            if (ins[i].dtype == HPCZ_DTYPE_FLOAT) {
-                tstat *s = stat_for(&ob, hpcz_plan_input(plan, i)->name);
-                if (s)
-                    observe_samples(s, ins[i].data, ins[i].numel, ins[i].ndim ? ins[i].dims[0] : 1, ob.batch);
-            }
         st = hpcz_plan_run(plan, ins, outs, err);
         for (size_t i = 0; i < n_in; i++)
             hpcz_array_release(&ins[i]);
@@ -624,6 +670,7 @@ done:
         free(ob.t[i]);
     }
     free(ob.t);
+    hpcz_token_mask_release(&ob.mask);
     for (size_t i = 0; i < ob.index.cap; i++)
         free(ob.index.slots ? ob.index.slots[i] : NULL);
     hpcz_valmap_release(&ob.index);
@@ -831,4 +878,88 @@ hpcz_status hpcz_calib_table_check(const hpcz_calib_table *t, const hpcz_model *
                          "structure (fingerprint %016llx, this model %016llx): calibrate again",
                          (unsigned long long)t->model_fingerprint, (unsigned long long)fp);
     return HPCZ_OK;
+}
+
+/* ------------------------------------------------- per-channel |x| maxima */
+
+typedef struct chan_obs {
+    size_t n;
+    const char *const *names;
+    const int64_t *channels;
+    double **absmax;
+    hpcz_token_mask mask;
+    int failed;
+} chan_obs;
+
+static void on_channels(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    chan_obs *o = ctx;
+    if (!name || a->dtype != HPCZ_DTYPE_FLOAT || !a->ndim)
+        return;
+    for (size_t i = 0; i < o->n; i++) {
+        int64_t C = o->channels[i];
+        if (strcmp(o->names[i], name) || a->dims[a->ndim - 1] != C)
+            continue;
+        hpcz_array sel = {0};
+        int r = hpcz_token_mask_apply(&o->mask, a, C, &sel);
+        if (r < 0) {
+            o->failed = 1;
+            return;
+        }
+        const hpcz_array *use = r ? &sel : a;
+        const float *x = use->data;
+        double *mx = o->absmax[i];
+        for (int64_t k = 0; k < use->numel; k++) {
+            double v = fabs(x[k]);
+            if (isfinite(v) && v > mx[k % C])
+                mx[k % C] = v;
+        }
+        hpcz_array_release(&sel);
+    }
+}
+
+hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                                int threads, size_t n, const char *const *names, const int64_t *channels,
+                                double **absmax, hpcz_error *err)
+{
+    chan_obs ob = {n, names, channels, absmax, {0}, 0};
+    hpcz_plan_opts po = {0};
+    po.threads = threads;
+    po.observer = on_channels;
+    po.observer_ctx = &ob;
+    hpcz_plan *plan = hpcz_plan_new(m, &po, err);
+    if (!plan)
+        return err->status;
+    hpcz_dataset *d = hpcz_dataset_open(data, plan, max_samples, err);
+    hpcz_status st = d ? HPCZ_OK : err->status;
+    int mask_idx = mask_input ? hpcz_plan_input_index(plan, mask_input) : -1;
+    if (!st && mask_input && mask_idx < 0)
+        st = hpcz_fail(err, HPCZ_ERR_USAGE, "calibration mask: the model has no input '%s'", mask_input);
+    size_t n_in = hpcz_plan_n_inputs(plan), n_out = hpcz_plan_n_outputs(plan);
+    hpcz_array *ins = calloc(n_in ? n_in : 1, sizeof *ins), *outs = calloc(n_out ? n_out : 1, sizeof *outs);
+    if (!st && (!ins || !outs))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    size_t total = d ? hpcz_dataset_size(d) : 0, bs = d ? hpcz_dataset_batch_size(d) : 1;
+    for (size_t start = 0; start < total && !st; start += bs) {
+        size_t k = total - start < bs ? total - start : bs;
+        if ((st = hpcz_dataset_batch(d, start, k, ins, err)))
+            break;
+        if (mask_idx >= 0)
+            st = hpcz_token_mask_set(&ob.mask, &ins[mask_idx], mask_input, err);
+        if (!st)
+            st = hpcz_plan_run(plan, ins, outs, err);
+        for (size_t i = 0; i < n_in; i++)
+            hpcz_array_release(&ins[i]);
+        for (size_t i = 0; i < n_out; i++)
+            hpcz_array_release(&outs[i]);
+        if (!st && ob.failed)
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    free(ins);
+    free(outs);
+    hpcz_token_mask_release(&ob.mask);
+    hpcz_dataset_free(d);
+    hpcz_plan_free(plan);
+    return st;
 }

@@ -35,6 +35,7 @@ extern const hpcz_pass hpcz_pass_prune_reconstruct;
 extern const hpcz_pass hpcz_pass_quantize_gptq;
 extern const hpcz_pass hpcz_pass_recalibrate_bn;
 extern const hpcz_pass hpcz_pass_int4_matmulnbits;
+extern const hpcz_pass hpcz_pass_smooth_quant;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {

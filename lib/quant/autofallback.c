@@ -77,6 +77,16 @@ static hpcz_model *requantize(const hpcz_fallback_opts *o, hpcz_pipeline *post, 
         st = pre ? hpcz_pipeline_run(pre, m, &ctx, err) : err->status;
         hpcz_pipeline_free(pre);
     }
+    if (!st && o->prepare) {
+        ctx.data = o->prepare_data;
+        ctx.data_mask = o->prepare_mask;
+        ctx.data_samples = o->prepare_samples;
+        ctx.threads = o->threads;
+        hpcz_pipeline *prep = hpcz_pipeline_parse(o->prepare, err);
+        st = prep ? hpcz_pipeline_run(prep, m, &ctx, err) : err->status;
+        hpcz_pipeline_free(prep);
+        ctx.data = NULL;
+    }
     if (!st)
         st = hpcz_pipeline_run(post, m, &ctx, err);
     if (st) {

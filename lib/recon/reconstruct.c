@@ -103,6 +103,7 @@ typedef struct grab {
     int64_t n_rows;
     size_t cap;
     int failed;
+    const hpcz_token_mask *mask; /* the batch's token mask, or NULL */
 } grab;
 
 static float *room(grab *gb, int64_t more)
@@ -131,16 +132,21 @@ static void add_input(grab *gb, const hpcz_array *a)
     if (a->dtype != HPCZ_DTYPE_FLOAT)
         return;
     if (lg->kind != 0) {
-        if (a->numel % lg->K) {
+        hpcz_array sel = {0};
+        int masked = gb->mask ? hpcz_token_mask_apply(gb->mask, a, lg->K, &sel) : 0;
+        if (masked < 0 || a->numel % lg->K) {
             gb->failed = 1;
             return;
         }
+        if (masked)
+            a = &sel;
         int64_t r = a->numel / lg->K;
         float *p = room(gb, r);
         if (p) {
             memcpy(p, a->data, (size_t)a->numel * sizeof *p);
             gb->n_rows += r;
         }
+        hpcz_array_release(&sel);
         return;
     }
     int64_t N = a->dims[0], C = a->dims[1];
@@ -216,7 +222,7 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
                            const layer_geom *lg, stats *sx, hpcz_error *err)
 {
     int64_t K = lg->K;
-    grab gp = {layer->inputs[0]->name, lg, NULL, 0, 0, 0}, go = gp;
+    grab gp = {layer->inputs[0]->name, lg, NULL, 0, 0, 0, NULL}, go = gp;
     hpcz_plan_opts po = {0}, pr = {0};
     po.threads = pr.threads = ctx->threads;
     po.observer = on_tensor;
@@ -244,6 +250,10 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
     if (!st && (!sx->C || !sx->sum_o))
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     int in_idx = hpcz_plan_input_index(plan, gp.name);
+    int mask_idx = ctx->data_mask ? hpcz_plan_input_index(plan, ctx->data_mask) : -1;
+    hpcz_token_mask tm = {0};
+    if (mask_idx >= 0)
+        gp.mask = go.mask = &tm;
     size_t total = d ? hpcz_dataset_size(d) : 0, bs = d ? hpcz_dataset_batch_size(d) : 1;
     if (bs > 8)
         bs = 8; /* im2col rows of a batch are held twice */
@@ -251,6 +261,11 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
         size_t n = total - s0 < bs ? total - s0 : bs;
         if ((st = hpcz_dataset_batch(d, s0, n, in, err)))
             break;
+        if (mask_idx >= 0 && (st = hpcz_token_mask_set(&tm, &in[mask_idx], ctx->data_mask, err))) {
+            for (size_t i = 0; i < ni; i++)
+                hpcz_array_release(&in[i]);
+            break;
+        }
         st = run_batch(rplan, in, ni, in_idx, &go, err);
         if (!st)
             st = run_batch(plan, in, ni, in_idx, &gp, err);
@@ -293,6 +308,7 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
     free(bo);
     free(gp.rows);
     free(go.rows);
+    hpcz_token_mask_release(&tm);
     free(in);
     hpcz_dataset_free(d);
     hpcz_plan_free(plan);
@@ -527,6 +543,21 @@ static hpcz_status accumulate(stats *sx, const layer_geom *lg, const hpcz_array 
     return HPCZ_OK;
 }
 
+/* accumulate() over the rows of real tokens only (matrix products; a
+ * convolution's input has no tokens) */
+static hpcz_status accumulate_masked(stats *sx, const layer_geom *lg, const hpcz_token_mask *tm,
+                                     const hpcz_array *xp, const hpcz_array *xo, const char *what, hpcz_error *err)
+{
+    hpcz_array sp = {0}, so = {0};
+    int rp = lg->kind != 0 && tm ? hpcz_token_mask_apply(tm, xp, lg->K, &sp) : 0;
+    int ro = rp > 0 && xo ? hpcz_token_mask_apply(tm, xo, lg->K, &so) : 0;
+    hpcz_status st = rp < 0 || ro < 0 ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory")
+                                      : accumulate(sx, lg, rp ? &sp : xp, ro ? &so : xo, what, err);
+    hpcz_array_release(&sp);
+    hpcz_array_release(&so);
+    return st;
+}
+
 static void stats_release(stats *sx)
 {
     hpcz_gram_release(&sx->g);
@@ -601,6 +632,7 @@ typedef struct ls_worker {
     int idx, batch;
     bool is_ref, active, started;
     hpcz_plan *plan;
+    hpcz_token_mask mask; /* this batch's token mask (keep NULL: none) */
     pthread_t th;
     hpcz_status st;
     hpcz_error err;
@@ -619,6 +651,8 @@ typedef struct ls_run {
     size_t ng;
     hpcz_dataset *d;
     size_t total, bs;
+    int mask_idx;      /* the data's token mask input, or -1 */
+    const char *mask_name;
     hpcz_array *stash; /* per batch: the reference model's copy of the current tensor */
     ls_solve_fn solve;
     void *user;
@@ -758,7 +792,7 @@ static void ls_observer(void *ctx, const hpcz_node *node, const char *name, cons
                     break;
                 }
                 const hpcz_node *ln = R->t[gr->members[0]].n;
-                R->st = accumulate(gr->sx, &gr->lg, a, xo, ln->name ? ln->name : "", R->err);
+                R->st = accumulate_masked(gr->sx, &gr->lg, &wk->mask, a, xo, ln->name ? ln->name : "", R->err);
             }
             if (xo)
                 hpcz_array_release(xo);
@@ -782,6 +816,8 @@ static void *ls_thread(void *arg)
     size_t s0 = (size_t)wk->batch * R->bs, n = R->total - s0 < R->bs ? R->total - s0 : R->bs;
     hpcz_status st = !in || !out ? hpcz_fail(&wk->err, HPCZ_ERR_NOMEM, "out of memory")
                                  : hpcz_dataset_batch(R->d, s0, n, in, &wk->err);
+    if (!st && R->mask_idx >= 0)
+        st = hpcz_token_mask_set(&wk->mask, &in[R->mask_idx], R->mask_name, &wk->err);
     if (!st)
         st = hpcz_plan_run(wk->plan, in, out, &wk->err);
     for (size_t i = 0; in && i < ni; i++)
@@ -791,6 +827,7 @@ static void *ls_thread(void *arg)
     free(in);
     free(out);
     rt_thread_scratch_release();
+    hpcz_token_mask_release(&wk->mask);
     pthread_mutex_lock(&R->mu);
     wk->st = st;
     wk->active = false;
@@ -849,6 +886,11 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
         if (!R.d)
             st = err->status;
     }
+    R.mask_idx = -1;
+    R.mask_name = ctx->data_mask;
+    if (!st && ctx->data_mask && (R.mask_idx = hpcz_plan_input_index(p0, ctx->data_mask)) < 0)
+        st = hpcz_fail(err, HPCZ_ERR_USAGE, "calibration mask: the model has no input '%s'", ctx->data_mask);
+    hpcz_token_mask in_mask = {0};
     size_t nb = 0, ni = p0 ? hpcz_plan_n_inputs(p0) : 0;
     if (!st) {
         R.total = hpcz_dataset_size(R.d);
@@ -870,10 +912,13 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
         size_t s0 = b * R.bs, n = R.total - s0 < R.bs ? R.total - s0 : R.bs;
         if ((st = hpcz_dataset_batch(R.d, s0, n, in, err)))
             break;
+        if (R.mask_idx >= 0)
+            st = hpcz_token_mask_set(&in_mask, &in[R.mask_idx], R.mask_name, err);
         for (size_t gi = 0; gi < R.ng && !st; gi++) {
             int ii = hpcz_plan_input_index(p0, R.g[gi].name);
             if (ii >= 0)
-                st = accumulate(R.g[gi].sx, &R.g[gi].lg, &in[ii], need_ref ? &in[ii] : NULL, R.g[gi].name, err);
+                st = accumulate_masked(R.g[gi].sx, &R.g[gi].lg, &in_mask, &in[ii], need_ref ? &in[ii] : NULL,
+                                       R.g[gi].name, err);
         }
         for (size_t i = 0; i < ni; i++)
             hpcz_array_release(&in[i]);
@@ -885,6 +930,7 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             st = R.st;
         }
     free(in);
+    hpcz_token_mask_release(&in_mask);
     hpcz_plan_free(p0);
     bool pending = false;
     for (size_t gi = 0; gi < R.ng; gi++)

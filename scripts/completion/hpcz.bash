@@ -68,6 +68,7 @@ _hpcz() {
         --algo) COMPREPLY=($(compgen -W "rtn gptq" -- "$cur")); return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
+        --calib-mask) return ;;
         --dim) return ;;
         --calib-method) COMPREPLY=($(compgen -W "minmax mean-minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --calib-table) _hpcz_files 'json'; return ;;
@@ -97,7 +98,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --dim --calib-method --calib-table --act-dtype --placement --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -129,13 +130,14 @@ _hpcz() {
         -o|--output) _hpcz_files 'json'; return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
+        --calib-mask) return ;;
         --dim) return ;;
         --calib-method) COMPREPLY=($(compgen -W "minmax mean-minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --threads) return ;;
         --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --calib --calib-samples --dim --calib-method --no-fold --threads --device --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --calib --calib-samples --calib-mask --dim --calib-method --no-fold --threads --device --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -151,6 +153,7 @@ _hpcz() {
         --criterion) COMPREPLY=($(compgen -W "l1 l2 bn-gamma energy" -- "$cur")); return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
+        --calib-mask) return ;;
         --dim) return ;;
         --target-params) return ;;
         --target-macs) return ;;
@@ -172,7 +175,7 @@ _hpcz() {
         --max-abs) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --no-reconstruct --recalibrate-bn --calib --calib-samples --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --device --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --method --sparsity --scope --pattern --ratio --criterion --reconstruct --no-reconstruct --recalibrate-bn --calib --calib-samples --calib-mask --dim --sensitivity --target-params --target-macs --min-params --op-types --include --exclude --keep-first-last --fold-bn --passes --json --json-file --dry-run --data --labels --report --threads --device --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -201,7 +204,7 @@ _hpcz() {
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
             return
         fi
-        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
+        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 smooth-quant quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
         ;;
     run)
         case "$prev" in
