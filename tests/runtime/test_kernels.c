@@ -320,10 +320,11 @@ static void check_random_convs(int n)
 }
 
 /* Convolutions with constant weights (packed at plan time): the direct
- * kernel for stride 1 along W, every kernel size, dilation, pads, stride
- * along H, output widths around multiples of 16, M not a multiple of 6,
- * with and without bias, Relu fused; and the shapes it declines (stride 2
- * along W, groups, 1x1, narrow maps) through the other paths. */
+ * kernel, every kernel size, dilation, pads, strides (up to 4 along W),
+ * output widths around multiples of 16, M not a multiple of 6, with and
+ * without bias, Relu fused, batch 2; and the shapes it declines (stride 5
+ * along W, groups, 1x1, narrow maps, more than 576 taps) through the other
+ * paths. */
 static void check_direct_convs(void)
 {
     static const struct {
@@ -343,11 +344,18 @@ static void check_direct_convs(void)
         {8, 10, 16, 30, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, true, false},
         {8, 10, 15, 30, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
         {3, 1, 100, 8, 1, 5, 1, 1, 1, 1, 0, 2, 0, 2, 1, 1, true, false},
-        /* declined: stride 2 along W, groups, 1x1, narrow outputs */
+        /* strides along W: phases of the padded row */
         {8, 17, 19, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {8, 33, 95, 13, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 1, 1, true, true},
+        {5, 20, 100, 7, 5, 5, 1, 2, 1, 2, 3, 2, 1, 4, 1, 1, false, false},
+        {3, 12, 140, 12, 3, 4, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1, true, false},
+        {4, 12, 120, 12, 2, 5, 1, 4, 1, 1, 0, 0, 0, 3, 1, 1, true, false},
+        /* declined: stride 5 along W, groups, 1x1, narrow outputs, K > 576 */
+        {4, 12, 120, 12, 3, 3, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
         {8, 17, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, true, false},
         {32, 17, 19, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
         {8, 9, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {72, 10, 20, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
     };
     static char labels[32][96], attrs[32][160];
     const_weights = true;

@@ -535,7 +535,7 @@ static _Thread_local rt_scratch col_scratch;
 #ifdef DW_AVX2
 /* ------------------------------------------------- direct convolution
  *
- * 2-D convolutions with stride 1 along W and constant weights, without
+ * 2-D convolutions (stride up to 4 along W) with constant weights, without
  * im2col: im2col writes C*KH*KW copies of the input and OpenBLAS packs
  * them all again (on ppocr_det that was twice the time of the FMAs). The
  * weights are packed once at plan time into blocks of DC_MR output
@@ -547,6 +547,12 @@ static _Thread_local rt_scratch col_scratch;
  * tile (same bits for any thread count). */
 #define DC_MR 6
 #define DC_NR 16
+#define DC_KC 192 /* taps per pass over a task's tiles */
+/* Above this many taps OpenBLAS's AVX-512 sgemm (this build machine's) was
+ * faster in spite of im2col (96 -> 96 channels 3x3 on 52x52: about 1.3x);
+ * its AVX2 kernels (OPENBLAS_CORETYPE=Haswell, the target machine's) were
+ * even with the direct kernel there, and 2-4x slower below. */
+#define DC_MAXK 576
 
 typedef struct dc_pack {
     const void *w; /* the weights packed (constant: the same at every run) */
@@ -561,17 +567,17 @@ typedef struct dc_job {
     float *y;
     const conv_geom *g;
     const rt_act *act;
-    int64_t C, PH, PW, rows_per_task, row_tasks;
+    int64_t C, RS, rows_per_task, row_tasks; /* RS: floats per padded row */
 } dc_job;
 
 /* Whether a convolution takes the direct kernel (needs AVX2 and FMA). */
 static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
 {
-    if (group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->stride[2] != 1 || g->ksize < 2)
+    if (group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->stride[2] > 4 || g->ksize < 2)
         return false;
     /* lanes past OW are computed and dropped: at least 3/4 of them used */
     int64_t OW = g->out[2], lanes = (OW + DC_NR - 1) / DC_NR * DC_NR;
-    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16)
+    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16 || Cg * g->ksize > DC_MAXK)
         return false;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
@@ -605,112 +611,149 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     for (int r = 0; r < DC_MR; r++)
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int64_t oh = oh0; oh < oh1; oh++) {
-        for (int64_t ow0 = 0; ow0 < OW; ow0 += DC_NR) {
-            /* twelve named accumulators: an array here was spilled to the
-             * stack at every tap */
-            __m256 c00 = _mm256_set1_ps(bias[0]), c01 = c00, c10 = _mm256_set1_ps(bias[1]),
-                   c11 = c10, c20 = _mm256_set1_ps(bias[2]), c21 = c20,
-                   c30 = _mm256_set1_ps(bias[3]), c31 = c30, c40 = _mm256_set1_ps(bias[4]),
-                   c41 = c40, c50 = _mm256_set1_ps(bias[5]), c51 = c50;
-            const float *base = j->xp + oh * g->stride[1] * j->PW + ow0, *wb = wblk;
-            for (int64_t k = 0; k < K; k++, wb += DC_MR) {
-                const float *xr = base + off[k];
-                __m256 x0 = _mm256_loadu_ps(xr), x1 = _mm256_loadu_ps(xr + 8), wv;
+    /* taps in chunks of DC_KC (their weights and input rows stay in L1):
+     * the first chunk starts from the bias, the next from the partial sums
+     * stored in y */
+    for (int64_t k0 = 0; k0 < K; k0 += DC_KC) {
+        int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
+        bool first = k0 == 0, last = k1 == K;
+        for (int64_t oh = oh0; oh < oh1; oh++) {
+            for (int64_t ow0 = 0; ow0 < OW; ow0 += DC_NR) {
+                int64_t n = OW - ow0;
+                float *y0 = j->y + m0 * O + oh * OW + ow0;
+                __m256i k0m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR)), lane);
+                __m256i k1m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR) - 8), lane);
+                __m256 c[DC_MR][2];
+                for (int r = 0; r < DC_MR; r++) {
+                    if (first || r >= mr) {
+                        c[r][0] = c[r][1] = _mm256_set1_ps(bias[r]);
+                    } else {
+                        c[r][0] = _mm256_maskload_ps(y0 + r * O, k0m);
+                        c[r][1] = _mm256_maskload_ps(y0 + r * O + 8, k1m);
+                    }
+                }
+                /* twelve named accumulators: an array here was spilled to
+                 * the stack at every tap */
+                __m256 c00 = c[0][0], c01 = c[0][1], c10 = c[1][0], c11 = c[1][1], c20 = c[2][0],
+                       c21 = c[2][1], c30 = c[3][0], c31 = c[3][1], c40 = c[4][0], c41 = c[4][1],
+                       c50 = c[5][0], c51 = c[5][1];
+                const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
+                const float *wb = wblk + k0 * DC_MR;
+                for (int64_t k = k0; k < k1; k++, wb += DC_MR) {
+                    const float *xr = base + off[k];
+                    __m256 x0 = _mm256_loadu_ps(xr), x1 = _mm256_loadu_ps(xr + 8), wv;
 #define DC_FMA(r, a0, a1)                                                                          \
     wv = _mm256_broadcast_ss(wb + r);                                                              \
     a0 = _mm256_fmadd_ps(wv, x0, a0);                                                              \
     a1 = _mm256_fmadd_ps(wv, x1, a1);
-                DC_FMA(0, c00, c01)
-                DC_FMA(1, c10, c11)
-                DC_FMA(2, c20, c21)
-                DC_FMA(3, c30, c31)
-                DC_FMA(4, c40, c41)
-                DC_FMA(5, c50, c51)
+                    DC_FMA(0, c00, c01)
+                    DC_FMA(1, c10, c11)
+                    DC_FMA(2, c20, c21)
+                    DC_FMA(3, c30, c31)
+                    DC_FMA(4, c40, c41)
+                    DC_FMA(5, c50, c51)
 #undef DC_FMA
-            }
-            __m256 c[DC_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
-                                  {c30, c31}, {c40, c41}, {c50, c51}};
-            int64_t n = OW - ow0;
-            float *y0 = j->y + m0 * O + oh * OW + ow0;
-            if (n >= DC_NR) {
-                for (int r = 0; r < mr; r++) {
-                    _mm256_storeu_ps(y0 + r * O, c[r][0]);
-                    _mm256_storeu_ps(y0 + r * O + 8, c[r][1]);
                 }
-            } else {
-                __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
-                __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
+                __m256 out[DC_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                        {c30, c31}, {c40, c41}, {c50, c51}};
                 for (int r = 0; r < mr; r++) {
-                    _mm256_maskstore_ps(y0 + r * O, k0, c[r][0]);
-                    _mm256_maskstore_ps(y0 + r * O + 8, k1, c[r][1]);
+                    _mm256_maskstore_ps(y0 + r * O, k0m, out[r][0]);
+                    _mm256_maskstore_ps(y0 + r * O + 8, k1m, out[r][1]);
                 }
             }
+            if (last)
+                for (int r = 0; r < mr; r++)
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
         }
-        for (int r = 0; r < mr; r++)
-            rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
     }
 }
 
-/* x [C][IH][IW] into zero-padded planes [C][PH][PW] (one plane a task). */
+/* The padded input of the direct kernel: per channel PH rows of RS floats.
+ * With stride s along W a row holds s phases of HW floats, phase p the
+ * padded columns p, p + s, p + 2s, ... (s = 1: one phase, the padded row),
+ * so the taps of DC_NR outputs in a row are one contiguous run: tap kw reads
+ * phase (kw * dw) % s from index ow + (kw * dw) / s. */
+typedef struct dc_layout {
+    int64_t PH, HW, RS;
+} dc_layout;
+
+static dc_layout dc_layout_of(const conv_geom *g)
+{
+    int64_t s = g->stride[2];
+    dc_layout l;
+    l.PH = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
+    l.HW = (g->out[2] + DC_NR - 1) / DC_NR * DC_NR + (g->k[2] - 1) * g->dil[2] / s;
+    l.RS = s * l.HW;
+    return l;
+}
+
+/* x [C][IH][IW] into the padded planes (one channel a task). */
 typedef struct dc_pad_job {
     const float *x;
     float *xp;
     const conv_geom *g;
-    int64_t PH, PW;
+    dc_layout l;
 } dc_pad_job;
 
 static void dc_pad_plane(void *ctx, int64_t ci)
 {
     const dc_pad_job *j = ctx;
     const conv_geom *g = j->g;
-    int64_t IH = g->in[1], IW = g->in[2], pt = g->pb[1], pl = g->pb[2];
+    int64_t IH = g->in[1], IW = g->in[2], pt = g->pb[1], pl = g->pb[2], s = g->stride[2];
+    int64_t HW = j->l.HW, RS = j->l.RS;
     const float *xc = j->x + ci * IH * IW;
-    float *pc = j->xp + ci * j->PH * j->PW;
-    for (int64_t r = 0; r < j->PH; r++) {
-        float *pr = pc + r * j->PW;
+    float *pc = j->xp + ci * j->l.PH * RS;
+    for (int64_t r = 0; r < j->l.PH; r++) {
+        float *pr = pc + r * RS;
         int64_t ih = r - pt;
         if (ih < 0 || ih >= IH) {
-            memset(pr, 0, (size_t)j->PW * sizeof *pr);
+            memset(pr, 0, (size_t)RS * sizeof *pr);
             continue;
         }
-        int64_t n = IW < j->PW - pl ? IW : j->PW - pl;
-        memset(pr, 0, (size_t)pl * sizeof *pr);
-        memcpy(pr + pl, xc + ih * IW, (size_t)n * sizeof *pr);
-        memset(pr + pl + n, 0, (size_t)(j->PW - pl - n) * sizeof *pr);
+        const float *xr = xc + ih * IW;
+        if (s == 1) {
+            int64_t n = IW < RS - pl ? IW : RS - pl;
+            memset(pr, 0, (size_t)pl * sizeof *pr);
+            memcpy(pr + pl, xr, (size_t)n * sizeof *pr);
+            memset(pr + pl + n, 0, (size_t)(RS - pl - n) * sizeof *pr);
+            continue;
+        }
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t i = 0; i < HW; i++) {
+                int64_t iw = i * s + p - pl;
+                pr[p * HW + i] = iw >= 0 && iw < IW ? xr[iw] : 0.0f;
+            }
     }
 }
 
 /* One image: y [M][O] from x [C][IH][IW]. */
-static hpcz_status dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bias, float *y,
-                          int64_t C, const conv_geom *g, float *scratch)
+static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bias, float *y,
+                   int64_t C, const conv_geom *g, float *scratch)
 {
-    (void)c;
-    int64_t OH = g->out[1], OW = g->out[2];
-    int64_t PH = (OH - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
-    int64_t PW = (OW + DC_NR - 1) / DC_NR * DC_NR + (g->k[2] - 1) * g->dil[2];
-    dc_pad_job pj = {x, scratch, g, PH, PW};
-    rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(PH * PW));
+    int64_t OH = g->out[1], OW = g->out[2], s = g->stride[2];
+    dc_layout l = dc_layout_of(g);
+    dc_pad_job pj = {x, scratch, g, l};
+    rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
     int64_t nb = (pk->M + DC_MR - 1) / DC_MR;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
     int64_t rt = (OH + rpt - 1) / rpt;
-    int64_t *off = (int64_t *)(scratch + C * PH * PW + 2 * DC_NR), k = 0;
+    int64_t *off = (int64_t *)(scratch + C * l.PH * l.RS + 2 * DC_NR), k = 0;
     for (int64_t ci = 0; ci < C; ci++)
         for (int64_t kh = 0; kh < g->k[1]; kh++)
-            for (int64_t kw = 0; kw < g->k[2]; kw++)
-                off[k++] = (ci * PH + kh * g->dil[1]) * PW + kw * g->dil[2];
-    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, PH, PW, rpt, rt};
+            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                int64_t col = kw * g->dil[2];
+                off[k++] = (ci * l.PH + kh * g->dil[1]) * l.RS + (col % s) * l.HW + col / s;
+            }
+    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, rt};
     rt_parallel_for_work(nb * rt, dc_task, &j, (double)pk->M * (double)pk->K * (double)g->osize);
-    return HPCZ_OK;
 }
 
 static size_t dc_scratch_bytes(const conv_geom *g, int64_t C)
 {
-    int64_t PH = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
-    int64_t PW = (g->out[2] + DC_NR - 1) / DC_NR * DC_NR + (g->k[2] - 1) * g->dil[2];
+    dc_layout l = dc_layout_of(g);
     /* + slack, then the tap offsets */
-    return (size_t)(C * PH * PW + 2 * DC_NR) * sizeof(float) +
+    return (size_t)(C * l.PH * l.RS + 2 * DC_NR) * sizeof(float) +
            (size_t)(C * g->ksize) * sizeof(int64_t);
 }
 #endif
