@@ -184,6 +184,25 @@ int rt_threads(void)
     return n_threads;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* LeakyRelu as a select, 8 at a time: compilers turn the scalar loop back
+ * into a branch on the sign (mispredicted half the time on conv outputs:
+ * 40% of oww_embedding's run). Same values as the scalar loop, NaN and -0
+ * included (v < 0 is false for both). Returns how many it did. */
+__attribute__((target("avx2"))) static int64_t leaky_avx2(float *y, int64_t n, float a)
+{
+    const __m256 av = _mm256_set1_ps(a), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        __m256 neg = _mm256_cmp_ps(v, zero, _CMP_LT_OQ);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(v, _mm256_mul_ps(av, v), neg));
+    }
+    return i;
+}
+#endif
+
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
     if (!act || act->kind == RT_ACT_NONE)
@@ -200,10 +219,16 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
             y[i] = v > b ? b : v;
         }
         break;
-    case RT_ACT_LEAKY:
-        for (int64_t i = 0; i < n; i++)
+    case RT_ACT_LEAKY: {
+        int64_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (__builtin_cpu_supports("avx2"))
+            i = leaky_avx2(y, n, a);
+#endif
+        for (; i < n; i++)
             y[i] = y[i] >= 0 ? y[i] : a * y[i];
         break;
+    }
     default:
         break;
     }

@@ -322,7 +322,7 @@ static void check_random_convs(int n)
 /* Convolutions with constant weights (packed at plan time): the direct
  * kernel, every kernel size, dilation, pads, strides (up to 4 along W),
  * output widths around multiples of 16, M not a multiple of 6, with and
- * without bias, Relu fused, batch 2; and the shapes it declines (stride 5
+ * without bias, Relu or LeakyRelu fused, batch 2; and the shapes it declines (stride 5
  * along W, groups, 1x1, narrow maps, more than 576 taps) through the other
  * paths. */
 static void check_direct_convs(void)
@@ -371,7 +371,7 @@ static void check_direct_convs(void)
         spec s = {labels[i], "Conv", cs[i].bias ? 3 : 2,
                   {S4(cs[i].N, cs[i].C, cs[i].H, cs[i].W),
                    S4(cs[i].M, cs[i].C / cs[i].group, cs[i].kh, cs[i].kw), S4(cs[i].M)},
-                  {4, 4, 1}, false, T_ACC, attrs[i], cs[i].relu ? "Relu" : NULL};
+                  {4, 4, 1}, false, T_ACC, attrs[i], cs[i].relu ? (i % 3 ? "LeakyRelu" : "Relu") : NULL};
         check(&s);
     }
     const_weights = false;
