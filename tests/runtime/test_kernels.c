@@ -322,9 +322,9 @@ static void check_random_convs(int n)
 /* Convolutions with constant weights (packed at plan time): the direct
  * kernel, every kernel size, dilation, pads, strides (up to 4 along W),
  * output widths around multiples of 16, M not a multiple of 6, with and
- * without bias, Relu or LeakyRelu fused, batch 2; and the shapes it declines (stride 5
- * along W, groups, 1x1, narrow maps, more than 576 taps) through the other
- * paths. */
+ * without bias, Relu or LeakyRelu fused, batch 2; and the shapes it
+ * declines (stride 5 along W, groups, 1x1, narrow maps, more than 576 taps
+ * and 64 output channels) through the other paths. */
 static void check_direct_convs(void)
 {
     static const struct {
@@ -355,7 +355,9 @@ static void check_direct_convs(void)
         {8, 17, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, true, false},
         {32, 17, 19, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
         {8, 9, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
-        {72, 10, 20, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {72, 10, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        /* more than 576 taps with few output channels: direct, several tap chunks */
+        {96, 10, 30, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true},
     };
     static char labels[32][96], attrs[32][160];
     const_weights = true;

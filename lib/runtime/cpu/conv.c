@@ -548,11 +548,15 @@ static _Thread_local rt_scratch col_scratch;
 #define DC_MR 6
 #define DC_NR 16
 #define DC_KC 192 /* taps per pass over a task's tiles */
-/* Above this many taps OpenBLAS's AVX-512 sgemm (this build machine's) was
- * faster in spite of im2col (96 -> 96 channels 3x3 on 52x52: about 1.3x);
- * its AVX2 kernels (OPENBLAS_CORETYPE=Haswell, the target machine's) were
- * even with the direct kernel there, and 2-4x slower below. */
+/* Above this many taps and output channels OpenBLAS's AVX-512 sgemm (this
+ * build machine's) was faster in spite of im2col (96 -> 96 channels 3x3 on
+ * 52x52: about 1.3x); its AVX2 kernels (OPENBLAS_CORETYPE=Haswell, the
+ * target machine's) were even with the direct kernel there, and 2-4x slower
+ * below. With few output channels packing the im2col matrix is not
+ * amortized: ppocr_det's 96 -> 24 channels 3x3 on 80x120 (K = 864) spent
+ * more in im2col and packing than in the FMAs. */
 #define DC_MAXK 576
+#define DC_MAXM 64
 
 typedef struct dc_pack {
     const void *w; /* the weights packed (constant: the same at every run) */
@@ -577,7 +581,8 @@ static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
         return false;
     /* lanes past OW are computed and dropped: at least 3/4 of them used */
     int64_t OW = g->out[2], lanes = (OW + DC_NR - 1) / DC_NR * DC_NR;
-    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16 || Cg * g->ksize > DC_MAXK)
+    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16 ||
+        (Cg * g->ksize > DC_MAXK && M > DC_MAXM))
         return false;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
