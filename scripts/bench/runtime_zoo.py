@@ -13,8 +13,10 @@ sample 0 is fed to both engines, round after round: `hpcz run --bench RUNS`
 that goes first alternating each round. Per model it prints both medians
 over the rounds and the median of the per-round ratios hpcz/ORT, then the
 best (min) single-run latency of both and their ratio (on a loaded machine
-the min is the one that waited least for a core), and their geometric
-means. Then one
+the min is the one that waited least for a core) and, at 1 thread, the CPU
+time per run of both (hpcz: `--bench RUNS` minus `--bench 1`, so planning
+is left out) and its ratio, the measure a loaded machine disturbs least;
+then the geometric means. Then one
 `hpcz run --profile` per model gives GFLOP/s per op type (summed over the
 models) against the OpenBLAS sgemm ceiling measured in the same run.
 
@@ -26,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,6 +63,29 @@ def ort_times_ms(sess, feed, runs):
         sess.run(None, feed)
         t.append((time.perf_counter() - t0) * 1e3)
     return float(np.median(t)), float(np.min(t))
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def hpcz_cpu_ms(hpcz, model, inputs, runs):
+    """CPU ms per run at 1 thread, planning and loading excluded: the CPU
+    time of `--bench runs` minus that of `--bench 1`, over runs - 1."""
+    t = []
+    for n in (1, runs):
+        c0 = children_cpu()
+        hpcz_run(hpcz, model, inputs, n, 1)
+        t.append(children_cpu() - c0)
+    return max(t[1] - t[0], 0.0) * 1e3 / (runs - 1)
+
+
+def ort_cpu_ms(sess, feed, runs):
+    c0 = time.process_time()
+    for _ in range(runs):
+        sess.run(None, feed)
+    return (time.process_time() - c0) * 1e3 / runs
 
 
 def hpcz_run(hpcz, model, inputs, runs, threads, profile=False):
@@ -142,8 +168,9 @@ def main():
         for th in thread_counts:
             print(f"\n{th} thread(s)")
             print(f"{'model':20s} {'hpcz_ms':>9s} {'ort_ms':>9s} {'ratio':>6s} "
-                  f"{'hpcz_min':>9s} {'ort_min':>9s} {'r_min':>6s}")
-            ratios, ratios_min = [], []
+                  f"{'hpcz_min':>9s} {'ort_min':>9s} {'r_min':>6s}" +
+                  (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s} {'r_cpu':>6s}" if th == 1 else ""))
+            ratios, ratios_min, ratios_cpu = [], [], []
             for name in names:
                 model, feed, files = feeds[name]
                 sess = ort_session(model, th)
@@ -163,20 +190,38 @@ def main():
                     hs.append(t[0])
                     os_.append(t[1])
                     rs.append(t[0] / t[1])
+                if th == 1:
+                    hc, oc = [], []
+                    for r in range(a.rounds):
+                        hc.append(hpcz_cpu_ms(a.hpcz, model, files, a.runs))
+                        oc.append(ort_cpu_ms(sess, feed, a.runs))
+                    cpu = (float(np.median(hc)), float(np.median(oc)))
                 row = {"model": name, "threads": th, "hpcz_ms": float(np.median(hs)),
                        "ort_ms": float(np.median(os_)), "ratio": float(np.median(rs)),
                        "hpcz_min_ms": float(min(hmin)), "ort_min_ms": float(min(omin))}
                 row["ratio_min"] = row["hpcz_min_ms"] / row["ort_min_ms"]
+                if th == 1:
+                    row["hpcz_cpu_ms"], row["ort_cpu_ms"] = cpu
+                    row["ratio_cpu"] = cpu[0] / cpu[1] if cpu[1] else float("nan")
+                    ratios_cpu.append(row["ratio_cpu"])
                 results["models"].append(row)
                 ratios.append(row["ratio"])
                 ratios_min.append(row["ratio_min"])
                 print(f"{name:20s} {row['hpcz_ms']:9.3f} {row['ort_ms']:9.3f} {row['ratio']:6.2f} "
-                      f"{row['hpcz_min_ms']:9.3f} {row['ort_min_ms']:9.3f} {row['ratio_min']:6.2f}", flush=True)
+                      f"{row['hpcz_min_ms']:9.3f} {row['ort_min_ms']:9.3f} {row['ratio_min']:6.2f}" +
+                      (f" {row['hpcz_cpu_ms']:9.3f} {row['ort_cpu_ms']:9.3f} {row['ratio_cpu']:6.2f}"
+                       if th == 1 else ""), flush=True)
             gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
             gmin = math.exp(sum(math.log(x) for x in ratios_min) / len(ratios_min))
             results["geomean"][th] = {"median": gm, "min": gmin}
-            print(f"{'geomean':20s} {'':9s} {'':9s} {gm:6.2f} {'':9s} {'':9s} {gmin:6.2f}   "
-                  f"(worst {max(ratios):.2f} / {max(ratios_min):.2f})")
+            line = f"{'geomean':20s} {'':9s} {'':9s} {gm:6.2f} {'':9s} {'':9s} {gmin:6.2f}"
+            worst = f"(worst {max(ratios):.2f} / {max(ratios_min):.2f}"
+            if ratios_cpu:
+                gc = math.exp(sum(math.log(x) for x in ratios_cpu) / len(ratios_cpu))
+                results["geomean"][th]["cpu"] = gc
+                line += f" {'':9s} {'':9s} {gc:6.2f}"
+                worst += f" / {max(ratios_cpu):.2f}"
+            print(line + "   " + worst + ")")
         if not a.no_profile:
             th = thread_counts[-1]
             ceil = sgemm_ceiling(th)
