@@ -14,8 +14,8 @@ that goes first alternating each round. Per model it prints both medians
 over the rounds and the median of the per-round ratios hpcz/ORT, then the
 best (min) single-run latency of both and their ratio (on a loaded machine
 the min is the one that waited least for a core) and, at 1 thread, the CPU
-time per run of both (hpcz: `--bench RUNS` minus `--bench 1`, so planning
-is left out) and its ratio, the measure a loaded machine disturbs least;
+time per run of both (hpcz: `--bench N` minus `--bench 1`, so planning
+is left out; N >= RUNS, enough for ~300 ms) and its ratio, the measure a loaded machine disturbs least;
 then the geometric means. Then one
 `hpcz run --profile` per model gives GFLOP/s per op type (summed over the
 models) against the OpenBLAS sgemm ceiling measured in the same run.
@@ -191,10 +191,12 @@ def main():
                     os_.append(t[1])
                     rs.append(t[0] / t[1])
                 if th == 1:
+                    # enough runs for ~300 ms of CPU (the kernel counts it in ticks)
+                    n = int(min(max(a.runs, 300 / max(min(hmin + omin), 1e-3)), 20000))
                     hc, oc = [], []
                     for r in range(a.rounds):
-                        hc.append(hpcz_cpu_ms(a.hpcz, model, files, a.runs))
-                        oc.append(ort_cpu_ms(sess, feed, a.runs))
+                        hc.append(hpcz_cpu_ms(a.hpcz, model, files, n))
+                        oc.append(ort_cpu_ms(sess, feed, n))
                     cpu = (float(np.median(hc)), float(np.median(oc)))
                 row = {"model": name, "threads": th, "hpcz_ms": float(np.median(hs)),
                        "ort_ms": float(np.median(os_)), "ratio": float(np.median(rs)),
@@ -202,8 +204,9 @@ def main():
                 row["ratio_min"] = row["hpcz_min_ms"] / row["ort_min_ms"]
                 if th == 1:
                     row["hpcz_cpu_ms"], row["ort_cpu_ms"] = cpu
-                    row["ratio_cpu"] = cpu[0] / cpu[1] if cpu[1] else float("nan")
-                    ratios_cpu.append(row["ratio_cpu"])
+                    row["ratio_cpu"] = cpu[0] / cpu[1] if cpu[0] > 0 and cpu[1] > 0 else float("nan")
+                    if row["ratio_cpu"] == row["ratio_cpu"]:
+                        ratios_cpu.append(row["ratio_cpu"])
                 results["models"].append(row)
                 ratios.append(row["ratio"])
                 ratios_min.append(row["ratio_min"])

@@ -169,5 +169,52 @@ resize_case("linear-5d-three-axes", (1, 2, 4, 5, 6), np.float32, dict(mode="line
 resize_case("linear-wide", (1, 1, 3, 2500), np.float32, dict(mode="linear"), scales=[1, 1, 2, 2])
 resize_case("cubic", (1, 2, 6, 8), np.float32, dict(mode="cubic"), scales=[1, 1, 2, 1.5])
 
+# SiLU (x * Sigmoid(x)) fused into the producer's epilogue: Conv (direct
+# kernel and im2col), Gemm and Add producers, both Mul operand orders, and a
+# third reader of the producer's output (not fused); large |x| for the exp
+# clamp
+
+
+def silu_case(label, producer, swap=False, extra_reader=False, scale=1.0):
+    x_shape = [1, 8, 20, 40] if producer != "Gemm" else [7, 30]
+    inits, nodes = [], []
+    if producer == "Conv":
+        # scale on the bias: outputs far into both tails of the sigmoid
+        w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+        b = (rng.standard_normal(16) * scale).astype(np.float32)
+        inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+        nodes.append(helper.make_node("Conv", ["x", "w", "b"], ["p"], pads=[1, 1, 1, 1]))
+    elif producer == "Gemm":
+        w = (rng.standard_normal((30, 50)) * scale).astype(np.float32)
+        inits = [numpy_helper.from_array(w, "w")]
+        nodes.append(helper.make_node("Gemm", ["x", "w"], ["p"]))
+    else:
+        inits = [numpy_helper.from_array((rng.standard_normal(x_shape) * scale).astype(np.float32), "w")]
+        nodes.append(helper.make_node("Add", ["x", "w"], ["p"]))
+    nodes.append(helper.make_node("Sigmoid", ["p"], ["s"]))
+    nodes.append(helper.make_node("Mul", ["s", "p"] if swap else ["p", "s"], ["y"]))
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["p"], ["r"]))
+        outs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)], outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"silu_{label}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    ip = os.path.join(TMP, f"silu_{label}.npy")
+    np.save(ip, rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"silu {label}", mp, {"x": ip})
+
+
+from onnx import numpy_helper  # noqa: E402
+
+silu_case("conv", "Conv")
+silu_case("conv-swapped", "Conv", swap=True)
+silu_case("conv-large", "Conv", scale=60.0)
+silu_case("conv-third-reader", "Conv", extra_reader=True)
+silu_case("gemm", "Gemm")
+silu_case("add", "Add", swap=True)
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
