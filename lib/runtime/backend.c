@@ -235,6 +235,23 @@ __attribute__((target("avx2,fma"))) static int64_t silu_avx2(float *y, int64_t n
     }
     return i;
 }
+
+/* HardSwish, x * clamp(x / 6 + 0.5, 0, 1), with the scalar loop's
+ * operations (mul then add, no FMA: the same bits); max(0, t) and min(1, t)
+ * return t when it is NaN, as the scalar comparisons do. */
+__attribute__((target("avx2"))) static int64_t hswish_avx2(float *y, int64_t n)
+{
+    const __m256 sixth = _mm256_set1_ps(1.0f / 6), half = _mm256_set1_ps(0.5f);
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        __m256 t = _mm256_add_ps(_mm256_mul_ps(v, sixth), half);
+        t = _mm256_min_ps(one, _mm256_max_ps(zero, t));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(v, t));
+    }
+    return i;
+}
 #endif
 
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
@@ -271,6 +288,19 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 #endif
         for (; i < n; i++)
             y[i] = y[i] / (1.0f + expf(-y[i]));
+        break;
+    }
+    case RT_ACT_HSWISH: {
+        int64_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (__builtin_cpu_supports("avx2"))
+            i = hswish_avx2(y, n);
+#endif
+        for (; i < n; i++) {
+            float t = y[i] * (1.0f / 6) + 0.5f;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            y[i] = y[i] * t;
+        }
         break;
     }
     default:

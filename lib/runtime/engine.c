@@ -864,13 +864,15 @@ static bool is_onnx_op(const rt_step *sp, const char *op)
     return !strcmp(sp->node->op_type, op) && (!sp->node->domain || !*sp->node->domain);
 }
 
-/* SiLU after a fusing op (Conv, Gemm, Add) whose output s has exactly two
- * readers, y = Mul(s, Sigmoid(s)) (YOLO's activation; either operand
- * order): the producer applies x * Sigmoid(x) in its epilogue and writes
- * the Mul's output; the Sigmoid and the Mul are skipped and s and the
- * Sigmoid's output dropped. Runs after fuse_activations (an op takes one
- * activation). */
-static hpcz_status fuse_silu(rt_exec *e, hpcz_error *err)
+/* The activations fuse_activations leaves, after a fusing op (Conv, Gemm,
+ * Add) with no activation yet:
+ * - HardSwish as the output's only reader (MobileNetV3, PP-LCNet), as
+ *   fuse_activations does with Relu;
+ * - SiLU: an output s with exactly two readers, y = Mul(s, Sigmoid(s))
+ *   (YOLO's activation; either operand order): the producer applies
+ *   x * Sigmoid(x) in its epilogue and writes the Mul's output; the Sigmoid
+ *   and the Mul are skipped and s and the Sigmoid's output dropped. */
+static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
 {
     slot_use u;
     hpcz_status st = slot_use_count(e, &u, err);
@@ -883,8 +885,24 @@ static hpcz_status fuse_silu(rt_exec *e, hpcz_error *err)
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
-        if (sl->is_output || u.sub[s] || u.reads[s] != 2 || sl->kind != SLOT_STATIC ||
-            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+        if (sl->is_output || u.sub[s] || sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        if (u.reads[s] == 1) {
+            rt_step *hs = &e->steps[u.reader[s]];
+            if (!is_onnx_op(hs, "HardSwish") || hs->dynamic || hs->n_in != 1 || hs->in[0] != s ||
+                hs->n_out != 1 || hs->out[0] < 0 ||
+                !rt_same_shape(&e->slots[hs->out[0]].a, &sl->a) ||
+                e->slots[hs->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
+                continue;
+            sp->act = (rt_act){.kind = RT_ACT_HSWISH};
+            sp->out[0] = hs->out[0];
+            e->slots[hs->out[0]].first = (int)k;
+            hs->fused = true;
+            memset(&sl->a, 0, sizeof sl->a);
+            sl->kind = SLOT_NONE;
+            continue;
+        }
+        if (u.reads[s] != 2)
             continue;
         /* the last reader is the Mul (it needs the Sigmoid's output) */
         rt_step *mul = &e->steps[u.reader[s]];
@@ -1575,7 +1593,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     if (!e->sub && !shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fuse_activations(e, err);
         if (!st)
-            st = fuse_silu(e, err);
+            st = fuse_silu_hardswish(e, err);
         if (!st)
             st = fuse_qdq(e, err);
         if (st)

@@ -75,7 +75,8 @@ typedef enum rt_act_kind {
     RT_ACT_RELU,
     RT_ACT_CLIP,
     RT_ACT_LEAKY,
-    RT_ACT_SILU
+    RT_ACT_SILU,
+    RT_ACT_HSWISH
 } rt_act_kind;
 typedef struct rt_act {
     rt_act_kind kind;

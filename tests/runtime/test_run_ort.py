@@ -216,5 +216,22 @@ silu_case("conv-third-reader", "Conv", extra_reader=True)
 silu_case("gemm", "Gemm")
 silu_case("add", "Add", swap=True)
 
+# HardSwish fused the same way (the producer's only reader)
+for label, b_scale in (("hardswish", 1.0), ("hardswish-large", 10.0)):
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    b = (rng.standard_normal(16) * b_scale).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["p"], pads=[1, 1, 1, 1]),
+                           helper.make_node("HardSwish", ["p"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 40])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"{label}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    ip = os.path.join(TMP, f"{label}.npy")
+    np.save(ip, rng.standard_normal((1, 8, 20, 40)).astype(np.float32))
+    compare(f"conv+{label}", mp, {"x": ip})
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
