@@ -864,6 +864,75 @@ static bool is_onnx_op(const rt_step *sp, const char *op)
     return !strcmp(sp->node->op_type, op) && (!sp->node->domain || !*sp->node->domain);
 }
 
+/* The activations fuse_activations leaves, after a fusing op (Conv, Gemm,
+ * Add) with no activation yet:
+ * - HardSwish as the output's only reader (MobileNetV3, PP-LCNet), as
+ *   fuse_activations does with Relu;
+ * - SiLU: an output s with exactly two readers, y = Mul(s, Sigmoid(s))
+ *   (YOLO's activation; either operand order): the producer applies
+ *   x * Sigmoid(x) in its epilogue and writes the Mul's output; the Sigmoid
+ *   and the Mul are skipped and s and the Sigmoid's output dropped. */
+static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
+{
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->fused ||
+            sp->act.kind != RT_ACT_NONE || sp->n_out < 1 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || u.sub[s] || sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        if (u.reads[s] == 1) {
+            rt_step *hs = &e->steps[u.reader[s]];
+            if (!is_onnx_op(hs, "HardSwish") || hs->dynamic || hs->n_in != 1 || hs->in[0] != s ||
+                hs->n_out != 1 || hs->out[0] < 0 ||
+                !rt_same_shape(&e->slots[hs->out[0]].a, &sl->a) ||
+                e->slots[hs->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
+                continue;
+            sp->act = (rt_act){.kind = RT_ACT_HSWISH};
+            sp->out[0] = hs->out[0];
+            e->slots[hs->out[0]].first = (int)k;
+            hs->fused = true;
+            memset(&sl->a, 0, sizeof sl->a);
+            sl->kind = SLOT_NONE;
+            continue;
+        }
+        if (u.reads[s] != 2)
+            continue;
+        /* the last reader is the Mul (it needs the Sigmoid's output) */
+        rt_step *mul = &e->steps[u.reader[s]];
+        if (!is_onnx_op(mul, "Mul") || mul->dynamic || mul->n_in != 2 || mul->n_out != 1 ||
+            mul->out[0] < 0 || (mul->in[0] == s) == (mul->in[1] == s))
+            continue;
+        int t1 = mul->in[0] == s ? mul->in[1] : mul->in[0];
+        if (t1 < 0 || u.prod[t1] < 0 || u.reads[t1] != 1 || u.sub[t1] || e->slots[t1].is_output ||
+            e->slots[t1].kind != SLOT_STATIC)
+            continue;
+        rt_step *sig = &e->steps[u.prod[t1]];
+        if (!is_onnx_op(sig, "Sigmoid") || sig->dynamic || sig->folded || sig->n_in != 1 ||
+            sig->in[0] != s || sig->n_out != 1)
+            continue;
+        int t = mul->out[0];
+        if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        sp->act = (rt_act){.kind = RT_ACT_SILU};
+        sp->out[0] = t;
+        e->slots[t].first = (int)k;
+        sig->fused = mul->fused = true;
+        memset(&sl->a, 0, sizeof sl->a);
+        sl->kind = SLOT_NONE;
+        memset(&e->slots[t1].a, 0, sizeof e->slots[t1].a);
+        e->slots[t1].kind = SLOT_NONE;
+    }
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 /* Slot s when it holds a plan-time constant (else NULL). */
 static const hpcz_array *const_of(rt_exec *e, const rt_step *sp, size_t j)
 {
@@ -1784,6 +1853,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     }
     if (!e->sub && !shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fuse_activations(e, err);
+        if (!st)
+            st = fuse_silu_hardswish(e, err);
         if (!st)
             st = fuse_qdq(e, err);
         if (st)

@@ -68,8 +68,16 @@ typedef struct rt_op {
     bool (*check)(const hpcz_node *n);
 } rt_op;
 
-/* An activation fused into the producing kernel's epilogue at plan time. */
-typedef enum rt_act_kind { RT_ACT_NONE, RT_ACT_RELU, RT_ACT_CLIP, RT_ACT_LEAKY } rt_act_kind;
+/* An activation fused into the producing kernel's epilogue at plan time
+ * (SILU: x * Sigmoid(x), a Sigmoid and a Mul that both read the output). */
+typedef enum rt_act_kind {
+    RT_ACT_NONE,
+    RT_ACT_RELU,
+    RT_ACT_CLIP,
+    RT_ACT_LEAKY,
+    RT_ACT_SILU,
+    RT_ACT_HSWISH
+} rt_act_kind;
 typedef struct rt_act {
     rt_act_kind kind;
     float a, b; /* clip: min, max; leaky: alpha */

@@ -6,20 +6,38 @@
 # hpcz/ORT (goal <= 1.0) and the GFLOP/s hpcz's Conv and Gemm reach.
 #
 #   scripts/bench/runtime.sh [--runs N] [--threads N]
+#   scripts/bench/runtime.sh --zoo [NAME...] [--threads 1,2] [--rounds N] [--runs N] [--nodes N]
 #
 # Builds build-rel/ (release), exports the zoo into build/zoo/ with
 # scripts/make_samples.py (needs Debian's python3-torchvision), and creates
 # .venv-bench/ (ignored) with pinned onnxruntime and numpy from PyPI.
+#
+# --zoo runs scripts/bench/runtime_zoo.py instead: the pretrained models of
+# .zoo/ (scripts/zoo/README.md) on their eval inputs, hpcz and ORT
+# alternated, at 1 and 2 threads: per model the ratio hpcz/ORT (median,
+# best run, and at 1 thread CPU time) and the geomean, GFLOP/s per op type
+# against OpenBLAS's sgemm, and with --nodes N the per-node overhead on a
+# chain of N nodes. It needs the test venv (.venv-test: onnx, onnxruntime,
+# numpy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 runs=50
 threads=2
+if [ "${1:-}" = --zoo ]; then
+  shift
+  build=build-rel
+  if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" -Dbuildtype=release >/dev/null
+  fi
+  ninja -C "$build" >/dev/null
+  exec "$root/.venv-test/bin/python" scripts/bench/runtime_zoo.py --hpcz "$root/$build/hpcz" "$@"
+fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "runtime.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done

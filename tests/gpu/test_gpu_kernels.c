@@ -119,7 +119,7 @@ static void check_emulated(const emu_case *e)
 {
     cases++;
     const spec *s = &e->s;
-    hpcz_model *m = build(s);
+    hpcz_model *m = build(s, NULL);
     hpcz_array ins[4], r = {0};
     memset(ins, 0, sizeof ins);
     hpcz_error err = {0};
@@ -159,7 +159,7 @@ static void check_emulated(const emu_case *e)
 static void check(const spec *s)
 {
     cases++;
-    hpcz_model *m = build(s);
+    hpcz_model *m = build(s, NULL);
     hpcz_array ins[4];
     memset(ins, 0, sizeof ins);
     hpcz_error err = {0};

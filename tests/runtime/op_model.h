@@ -33,6 +33,10 @@ typedef struct spec {
     const char *then_op; /* a second node fed by the first (fusion) */
 } spec;
 
+/* Set while a test wants constant weights: inputs 1.. become initializers
+ * (the weights are then packed at plan time). */
+static bool const_weights;
+
 static hpcz_value *value(hpcz_graph *g, const char *name, int rank, const int64_t *dims)
 {
     hpcz_value *v = hpcz_graph_value(g, name);
@@ -85,7 +89,9 @@ static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
     }
 }
 
-static hpcz_model *build(const spec *s)
+/* const_weights: inputs 1.. become initializers holding ins[i]'s values
+ * (ins may be NULL otherwise). */
+static hpcz_model *build(const spec *s, const hpcz_array *ins)
 {
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;
@@ -96,6 +102,14 @@ static hpcz_model *build(const spec *s)
     for (int i = 0; i < s->n_in; i++) {
         char name[16];
         snprintf(name, sizeof name, "x%d", i);
+        if (const_weights && ins && i > 0) {
+            hpcz_error err = {0};
+            hpcz_tensor *t = hpcz_tensor_new(m, name, HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i]);
+            memcpy(hpcz_tensor_alloc(t), ins[i].data, ins[i].nbytes);
+            hpcz_graph_add_initializer(g, t, &err);
+            n->inputs[i] = hpcz_graph_value(g, name);
+            continue;
+        }
         hpcz_value *v = value(g, name, s->ranks[i], s->shapes[i]);
         v->is_input = 1;
         g->inputs[g->n_inputs++] = v;

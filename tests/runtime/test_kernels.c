@@ -32,7 +32,6 @@ static bool run(hpcz_model *m, const char *backend, int threads, hpcz_array *ins
 static void check(const spec *s)
 {
     cases++;
-    hpcz_model *m = build(s);
     hpcz_array ins[4];
     memset(ins, 0, sizeof ins);
     hpcz_error err = {0};
@@ -42,6 +41,7 @@ static void check(const spec *s)
         for (int64_t k = 0; k < ins[i].numel; k++)
             d[k] = s->positive ? fabsf(frand()) + 0.1f : frand();
     }
+    hpcz_model *m = build(s, ins);
     hpcz_array a = {0}, b = {0}, r = {0};
     bool ok = run(m, "cpu", 1, ins, &a, &err) && run(m, "cpu", 2, ins, &b, &err) &&
               run(m, "ref", 1, ins, &r, &err);
@@ -204,6 +204,66 @@ static void check_random_convs(int n)
     }
 }
 
+/* Convolutions with constant weights (packed at plan time): the direct
+ * kernel, every kernel size, dilation, pads, strides (up to 4 along W),
+ * output widths around multiples of 16, M not a multiple of 6, with and
+ * without bias, Relu or LeakyRelu fused, batch 2; and the shapes it
+ * declines (stride 5 along W, groups, 1x1, narrow maps, more than 576 taps
+ * and 64 output channels) through the other paths. */
+static void check_direct_convs(void)
+{
+    static const struct {
+        int64_t C, H, W, M, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group, N;
+        bool bias, relu;
+    } cs[] = {
+        {8, 17, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {5, 20, 32, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, true},
+        {16, 12, 33, 13, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 2, true, false},
+        {3, 30, 47, 24, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1, true, true},
+        {6, 25, 40, 12, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {4, 21, 36, 11, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, true, false},
+        {4, 21, 36, 9, 3, 3, 1, 1, 3, 1, 0, 1, 2, 0, 1, 1, false, false},
+        {24, 74, 32, 24, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, true},
+        {24, 74, 32, 24, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, true, false},
+        {2, 9, 64, 6, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, true, false},
+        {8, 10, 16, 30, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, true, false},
+        {8, 10, 15, 30, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
+        {3, 1, 100, 8, 1, 5, 1, 1, 1, 1, 0, 2, 0, 2, 1, 1, true, false},
+        /* strides along W: phases of the padded row */
+        {8, 17, 19, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {8, 33, 95, 13, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 1, 1, true, true},
+        {5, 20, 100, 7, 5, 5, 1, 2, 1, 2, 3, 2, 1, 4, 1, 1, false, false},
+        {3, 12, 140, 12, 3, 4, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1, true, false},
+        {4, 12, 120, 12, 2, 5, 1, 4, 1, 1, 0, 0, 0, 3, 1, 1, true, false},
+        /* declined: stride 5 along W, groups, 1x1, narrow outputs, K > 576 */
+        {4, 12, 120, 12, 3, 3, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {8, 17, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, true, false},
+        {32, 17, 19, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
+        {8, 9, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {72, 10, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        /* more than 576 taps with few output channels: direct, several tap chunks */
+        {96, 10, 30, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true},
+    };
+    static char labels[32][96], attrs[32][160];
+    const_weights = true;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        snprintf(labels[i], sizeof labels[i], "const conv %dx%d s%d,%d d%d,%d g%d %dx%d C%d M%d N%d",
+                 (int)cs[i].kh, (int)cs[i].kw, (int)cs[i].sh, (int)cs[i].sw, (int)cs[i].dh,
+                 (int)cs[i].dw, (int)cs[i].group, (int)cs[i].H, (int)cs[i].W, (int)cs[i].C,
+                 (int)cs[i].M, (int)cs[i].N);
+        snprintf(attrs[i], sizeof attrs[i],
+                 "group=i:%d;strides=is:%d,%d;dilations=is:%d,%d;pads=is:%d,%d,%d,%d",
+                 (int)cs[i].group, (int)cs[i].sh, (int)cs[i].sw, (int)cs[i].dh, (int)cs[i].dw,
+                 (int)cs[i].pt, (int)cs[i].pl, (int)cs[i].pb, (int)cs[i].pr);
+        spec s = {labels[i], "Conv", cs[i].bias ? 3 : 2,
+                  {S4(cs[i].N, cs[i].C, cs[i].H, cs[i].W),
+                   S4(cs[i].M, cs[i].C / cs[i].group, cs[i].kh, cs[i].kw), S4(cs[i].M)},
+                  {4, 4, 1}, false, T_ACC, attrs[i], cs[i].relu ? (i % 3 ? "LeakyRelu" : "Relu") : NULL};
+        check(&s);
+    }
+    const_weights = false;
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -211,6 +271,7 @@ int main(void)
         check(&s);
     }
     check_random_convs(40);
+    check_direct_convs();
     printf("%d cases, %d failed\n", cases, failures);
     return failures ? 1 : 0;
 }

@@ -108,5 +108,130 @@ for dt in (np.float32, np.float16, np.float64, np.int8, np.uint8, np.int16, np.u
     got = np.load(os.path.join(d, "y.npy")) if rc == 0 else None
     check(rc == 0 and got.dtype == a.dtype and np.array_equal(got, a), f".npy round trip {np.dtype(dt).name}")
 
+# Resize: every mode and coordinate transform the fast paths take (nearest
+# rows of any dtype, float linear over the last two axes) and some the
+# generic loop keeps (cubic, linear over three axes), upsampling and
+# downsampling, scales and sizes. Scales whose output sizes are exact:
+# where in * scale is not an integer, ORT and hpcz place the
+# align_corners/asymmetric coordinates differently (ORT in float, from the
+# rounded output size; hpcz in double, from in * scale), before and after
+# the fast paths alike.
+rng = np.random.default_rng(7)
+
+
+def resize_case(label, shape, dt, attrs, scales=None, sizes=None):
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dt))
+    inits = [helper.make_tensor("roi", TensorProto.FLOAT, [0], [])]
+    ins = ["x", "roi"]
+    if scales is not None:
+        inits.append(helper.make_tensor("scales", TensorProto.FLOAT, [len(scales)], scales))
+        ins.append("scales")
+    else:
+        inits.append(helper.make_tensor("scales", TensorProto.FLOAT, [0], []))
+        inits.append(helper.make_tensor("sizes", TensorProto.INT64, [len(sizes)], sizes))
+        ins += ["scales", "sizes"]
+    g = helper.make_graph([helper.make_node("Resize", ins, ["y"], **attrs)], "g",
+                          [helper.make_tensor_value_info("x", elem, list(shape))],
+                          [helper.make_tensor_value_info("y", elem, None)], inits)
+    mp = os.path.join(TMP, f"resize_{label}.onnx")
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    open(mp, "wb").write(model.SerializeToString())
+    if np.dtype(dt).kind == "f":
+        a = rng.standard_normal(shape).astype(dt)
+    else:
+        a = rng.integers(0, 100, shape).astype(dt)
+    ip = os.path.join(TMP, f"resize_{label}.npy")
+    np.save(ip, a)
+    compare(f"resize {label}", mp, {"x": ip})
+
+
+for ct in ("asymmetric", "half_pixel", "align_corners", "pytorch_half_pixel"):
+    for nm in ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil"):
+        resize_case(f"nearest-{ct}-{nm}-up2", (1, 3, 10, 14), np.float32,
+                    dict(mode="nearest", coordinate_transformation_mode=ct, nearest_mode=nm),
+                    scales=[1, 1, 2, 2])
+        resize_case(f"nearest-{ct}-{nm}-frac", (2, 2, 8, 12), np.float32,
+                    dict(mode="nearest", coordinate_transformation_mode=ct, nearest_mode=nm),
+                    scales=[1, 1, 1.5, 0.75])
+    for label, kw in (("up2", dict(scales=[1, 1, 2, 2])), ("frac", dict(scales=[1, 1, 1.5, 0.5])),
+                      ("sizes", dict(sizes=[1, 3, 5, 29]))):
+        resize_case(f"linear-{ct}-{label}", (1, 3, 10, 14), np.float32,
+                    dict(mode="linear", coordinate_transformation_mode=ct), **kw)
+resize_case("nearest-uint8", (1, 2, 5, 7), np.uint8, dict(mode="nearest"), scales=[1, 1, 3, 2])
+resize_case("nearest-int32-5d", (1, 2, 3, 5, 7), np.int32,
+            dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+            scales=[1, 1, 2, 2, 2])
+resize_case("nearest-rank3-channels", (2, 6, 11), np.float32, dict(mode="nearest"), sizes=[2, 3, 33])
+resize_case("linear-rank3", (2, 5, 11), np.float32, dict(mode="linear"), scales=[1, 1, 3])
+resize_case("linear-5d-three-axes", (1, 2, 4, 5, 6), np.float32, dict(mode="linear"),
+            scales=[1, 1, 2, 2, 2])
+resize_case("linear-wide", (1, 1, 3, 2500), np.float32, dict(mode="linear"), scales=[1, 1, 2, 2])
+resize_case("cubic", (1, 2, 6, 8), np.float32, dict(mode="cubic"), scales=[1, 1, 2, 1.5])
+
+# SiLU (x * Sigmoid(x)) fused into the producer's epilogue: Conv (direct
+# kernel and im2col), Gemm and Add producers, both Mul operand orders, and a
+# third reader of the producer's output (not fused); large |x| for the exp
+# clamp
+
+
+def silu_case(label, producer, swap=False, extra_reader=False, scale=1.0):
+    x_shape = [1, 8, 20, 40] if producer != "Gemm" else [7, 30]
+    inits, nodes = [], []
+    if producer == "Conv":
+        # scale on the bias: outputs far into both tails of the sigmoid
+        w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+        b = (rng.standard_normal(16) * scale).astype(np.float32)
+        inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+        nodes.append(helper.make_node("Conv", ["x", "w", "b"], ["p"], pads=[1, 1, 1, 1]))
+    elif producer == "Gemm":
+        w = (rng.standard_normal((30, 50)) * scale).astype(np.float32)
+        inits = [numpy_helper.from_array(w, "w")]
+        nodes.append(helper.make_node("Gemm", ["x", "w"], ["p"]))
+    else:
+        inits = [numpy_helper.from_array((rng.standard_normal(x_shape) * scale).astype(np.float32), "w")]
+        nodes.append(helper.make_node("Add", ["x", "w"], ["p"]))
+    nodes.append(helper.make_node("Sigmoid", ["p"], ["s"]))
+    nodes.append(helper.make_node("Mul", ["s", "p"] if swap else ["p", "s"], ["y"]))
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["p"], ["r"]))
+        outs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)], outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"silu_{label}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    ip = os.path.join(TMP, f"silu_{label}.npy")
+    np.save(ip, rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"silu {label}", mp, {"x": ip})
+
+
+from onnx import numpy_helper  # noqa: E402
+
+silu_case("conv", "Conv")
+silu_case("conv-swapped", "Conv", swap=True)
+silu_case("conv-large", "Conv", scale=60.0)
+silu_case("conv-third-reader", "Conv", extra_reader=True)
+silu_case("gemm", "Gemm")
+silu_case("add", "Add", swap=True)
+
+# HardSwish fused the same way (the producer's only reader)
+for label, b_scale in (("hardswish", 1.0), ("hardswish-large", 10.0)):
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    b = (rng.standard_normal(16) * b_scale).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["p"], pads=[1, 1, 1, 1]),
+                           helper.make_node("HardSwish", ["p"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 40])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"{label}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    ip = os.path.join(TMP, f"{label}.npy")
+    np.save(ip, rng.standard_normal((1, 8, 20, 40)).astype(np.float32))
+    compare(f"conv+{label}", mp, {"x": ip})
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

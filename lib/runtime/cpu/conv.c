@@ -532,6 +532,237 @@ static bool pw_small_k(int64_t M, int64_t K, int64_t N)
  * per resnet18 conv meant about 900 page faults per run). */
 static _Thread_local rt_scratch col_scratch;
 
+#ifdef DW_AVX2
+/* ------------------------------------------------- direct convolution
+ *
+ * 2-D convolutions (stride up to 4 along W) with constant weights, without
+ * im2col: im2col writes C*KH*KW copies of the input and OpenBLAS packs
+ * them all again (on ppocr_det that was twice the time of the FMAs). The
+ * weights are packed once at plan time into blocks of DC_MR output
+ * channels, [block][c][kh][kw][DC_MR] (rows past M zero); at run time the
+ * input is copied once into zero-padded planes and each tile of DC_MR
+ * channels x DC_NR output columns accumulates over (c, kh, kw) in 12
+ * registers: two loads of the padded row, DC_MR broadcasts, 12 FMAs. Bias
+ * first, then the taps in (c, kh, kw) order, whichever thread runs the
+ * tile (same bits for any thread count). */
+#define DC_MR 6
+#define DC_NR 16
+#define DC_KC 192 /* taps per pass over a task's tiles */
+/* Above this many taps and output channels OpenBLAS's AVX-512 sgemm (this
+ * build machine's) was faster in spite of im2col (96 -> 96 channels 3x3 on
+ * 52x52: about 1.3x); its AVX2 kernels (OPENBLAS_CORETYPE=Haswell, the
+ * target machine's) were even with the direct kernel there, and 2-4x slower
+ * below. With few output channels packing the im2col matrix is not
+ * amortized: ppocr_det's 96 -> 24 channels 3x3 on 80x120 (K = 864) spent
+ * more in im2col and packing than in the FMAs. */
+#define DC_MAXK 576
+#define DC_MAXM 64
+
+typedef struct dc_pack {
+    const void *w; /* the weights packed (constant: the same at every run) */
+    int64_t M, K, KH, KW;
+    float wp[]; /* [ceil(M / DC_MR)][K][DC_MR] */
+} dc_pack;
+
+typedef struct dc_job {
+    const dc_pack *pk;
+    const float *xp, *bias; /* padded planes [C][PH][PW] */
+    const int64_t *off;     /* [K]: offset of tap k = (c, kh, kw) in xp */
+    float *y;
+    const conv_geom *g;
+    const rt_act *act;
+    int64_t C, RS, rows_per_task, row_tasks; /* RS: floats per padded row */
+} dc_job;
+
+/* Whether a convolution takes the direct kernel (needs AVX2 and FMA). */
+static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
+{
+    if (group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->stride[2] > 4 || g->ksize < 2)
+        return false;
+    /* lanes past OW are computed and dropped: at least 3/4 of them used */
+    int64_t OW = g->out[2], lanes = (OW + DC_NR - 1) / DC_NR * DC_NR;
+    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16 ||
+        (Cg * g->ksize > DC_MAXK && M > DC_MAXM))
+        return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static dc_pack *dc_pack_new(const hpcz_array *w, const conv_geom *g)
+{
+    int64_t M = w->dims[0], K = w->dims[1] * g->ksize, nb = (M + DC_MR - 1) / DC_MR;
+    dc_pack *pk = calloc(1, sizeof *pk + (size_t)(nb * K * DC_MR) * sizeof(float));
+    if (!pk)
+        return NULL;
+    *pk = (dc_pack){w->data, M, K, g->k[1], g->k[2]};
+    const float *wd = w->data;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++)
+            pk->wp[((m / DC_MR) * K + k) * DC_MR + m % DC_MR] = wd[m * K + k];
+    return pk;
+}
+
+__attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
+{
+    const dc_job *j = ctx;
+    const dc_pack *pk = j->pk;
+    const conv_geom *g = j->g;
+    int64_t mb = t / j->row_tasks, oh0 = (t % j->row_tasks) * j->rows_per_task;
+    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
+    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
+    const float *wblk = pk->wp + mb * K * DC_MR;
+    const int64_t *off = j->off;
+    float bias[DC_MR];
+    for (int r = 0; r < DC_MR; r++)
+        bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    /* taps in chunks of DC_KC (their weights and input rows stay in L1):
+     * the first chunk starts from the bias, the next from the partial sums
+     * stored in y */
+    for (int64_t k0 = 0; k0 < K; k0 += DC_KC) {
+        int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
+        bool first = k0 == 0, last = k1 == K;
+        for (int64_t oh = oh0; oh < oh1; oh++) {
+            for (int64_t ow0 = 0; ow0 < OW; ow0 += DC_NR) {
+                int64_t n = OW - ow0;
+                float *y0 = j->y + m0 * O + oh * OW + ow0;
+                __m256i k0m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR)), lane);
+                __m256i k1m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR) - 8), lane);
+                __m256 c[DC_MR][2];
+                for (int r = 0; r < DC_MR; r++) {
+                    if (first || r >= mr) {
+                        c[r][0] = c[r][1] = _mm256_set1_ps(bias[r]);
+                    } else {
+                        c[r][0] = _mm256_maskload_ps(y0 + r * O, k0m);
+                        c[r][1] = _mm256_maskload_ps(y0 + r * O + 8, k1m);
+                    }
+                }
+                /* twelve named accumulators: an array here was spilled to
+                 * the stack at every tap */
+                __m256 c00 = c[0][0], c01 = c[0][1], c10 = c[1][0], c11 = c[1][1], c20 = c[2][0],
+                       c21 = c[2][1], c30 = c[3][0], c31 = c[3][1], c40 = c[4][0], c41 = c[4][1],
+                       c50 = c[5][0], c51 = c[5][1];
+                const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
+                const float *wb = wblk + k0 * DC_MR;
+                for (int64_t k = k0; k < k1; k++, wb += DC_MR) {
+                    const float *xr = base + off[k];
+                    __m256 x0 = _mm256_loadu_ps(xr), x1 = _mm256_loadu_ps(xr + 8), wv;
+#define DC_FMA(r, a0, a1)                                                                          \
+    wv = _mm256_broadcast_ss(wb + r);                                                              \
+    a0 = _mm256_fmadd_ps(wv, x0, a0);                                                              \
+    a1 = _mm256_fmadd_ps(wv, x1, a1);
+                    DC_FMA(0, c00, c01)
+                    DC_FMA(1, c10, c11)
+                    DC_FMA(2, c20, c21)
+                    DC_FMA(3, c30, c31)
+                    DC_FMA(4, c40, c41)
+                    DC_FMA(5, c50, c51)
+#undef DC_FMA
+                }
+                __m256 out[DC_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                        {c30, c31}, {c40, c41}, {c50, c51}};
+                for (int r = 0; r < mr; r++) {
+                    _mm256_maskstore_ps(y0 + r * O, k0m, out[r][0]);
+                    _mm256_maskstore_ps(y0 + r * O + 8, k1m, out[r][1]);
+                }
+            }
+            if (last)
+                for (int r = 0; r < mr; r++)
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+        }
+    }
+}
+
+/* The padded input of the direct kernel: per channel PH rows of RS floats.
+ * With stride s along W a row holds s phases of HW floats, phase p the
+ * padded columns p, p + s, p + 2s, ... (s = 1: one phase, the padded row),
+ * so the taps of DC_NR outputs in a row are one contiguous run: tap kw reads
+ * phase (kw * dw) % s from index ow + (kw * dw) / s. */
+typedef struct dc_layout {
+    int64_t PH, HW, RS;
+} dc_layout;
+
+static dc_layout dc_layout_of(const conv_geom *g)
+{
+    int64_t s = g->stride[2];
+    dc_layout l;
+    l.PH = (g->out[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
+    l.HW = (g->out[2] + DC_NR - 1) / DC_NR * DC_NR + (g->k[2] - 1) * g->dil[2] / s;
+    l.RS = s * l.HW;
+    return l;
+}
+
+/* x [C][IH][IW] into the padded planes (one channel a task). */
+typedef struct dc_pad_job {
+    const float *x;
+    float *xp;
+    const conv_geom *g;
+    dc_layout l;
+} dc_pad_job;
+
+static void dc_pad_plane(void *ctx, int64_t ci)
+{
+    const dc_pad_job *j = ctx;
+    const conv_geom *g = j->g;
+    int64_t IH = g->in[1], IW = g->in[2], pt = g->pb[1], pl = g->pb[2], s = g->stride[2];
+    int64_t HW = j->l.HW, RS = j->l.RS;
+    const float *xc = j->x + ci * IH * IW;
+    float *pc = j->xp + ci * j->l.PH * RS;
+    for (int64_t r = 0; r < j->l.PH; r++) {
+        float *pr = pc + r * RS;
+        int64_t ih = r - pt;
+        if (ih < 0 || ih >= IH) {
+            memset(pr, 0, (size_t)RS * sizeof *pr);
+            continue;
+        }
+        const float *xr = xc + ih * IW;
+        if (s == 1) {
+            int64_t n = IW < RS - pl ? IW : RS - pl;
+            memset(pr, 0, (size_t)pl * sizeof *pr);
+            memcpy(pr + pl, xr, (size_t)n * sizeof *pr);
+            memset(pr + pl + n, 0, (size_t)(RS - pl - n) * sizeof *pr);
+            continue;
+        }
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t i = 0; i < HW; i++) {
+                int64_t iw = i * s + p - pl;
+                pr[p * HW + i] = iw >= 0 && iw < IW ? xr[iw] : 0.0f;
+            }
+    }
+}
+
+/* One image: y [M][O] from x [C][IH][IW]. */
+static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bias, float *y,
+                   int64_t C, const conv_geom *g, float *scratch)
+{
+    int64_t OH = g->out[1], OW = g->out[2], s = g->stride[2];
+    dc_layout l = dc_layout_of(g);
+    dc_pad_job pj = {x, scratch, g, l};
+    rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
+    int64_t nb = (pk->M + DC_MR - 1) / DC_MR;
+    /* tasks of whole rows, about 32K multiply-adds per tile row or more */
+    int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
+    int64_t rt = (OH + rpt - 1) / rpt;
+    int64_t *off = (int64_t *)(scratch + C * l.PH * l.RS + 2 * DC_NR), k = 0;
+    for (int64_t ci = 0; ci < C; ci++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                int64_t col = kw * g->dil[2];
+                off[k++] = (ci * l.PH + kh * g->dil[1]) * l.RS + (col % s) * l.HW + col / s;
+            }
+    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, rt};
+    rt_parallel_for_work(nb * rt, dc_task, &j, (double)pk->M * (double)pk->K * (double)g->osize);
+}
+
+static size_t dc_scratch_bytes(const conv_geom *g, int64_t C)
+{
+    dc_layout l = dc_layout_of(g);
+    /* + slack, then the tap offsets */
+    return (size_t)(C * l.PH * l.RS + 2 * DC_NR) * sizeof(float) +
+           (size_t)(C * g->ksize) * sizeof(int64_t);
+}
+#endif
+
 void rt_thread_scratch_release(void)
 {
     rt_free(dw_scratch.p);
@@ -603,6 +834,12 @@ static hpcz_status k_conv(rt_ctx *c)
     for (int s = 0; s < g.nsp; s++)
         dims[2 + s] = g.out[3 - g.nsp + s];
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
+#ifdef DW_AVX2
+    /* plan time, constant weights: packed once for the direct kernel */
+    if (y && c->infer && w->data && c->state && !*c->state && !c->reference &&
+        dc_wanted(&g, group, M, C / group))
+        *c->state = dc_pack_new(w, &g);
+#endif
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
@@ -613,6 +850,18 @@ static hpcz_status k_conv(rt_ctx *c)
             depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->act);
         return HPCZ_OK;
     }
+#ifdef DW_AVX2
+    const dc_pack *pk = c->state ? *c->state : NULL;
+    if (pk && pk->w == w->data && !c->reference && dc_wanted(&g, group, M, Cg)) {
+        size_t need = dc_scratch_bytes(&g, C);
+        float *pad = rt_scratch_get(&col_scratch, need);
+        if (!pad)
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (padded input %zu bytes)", need);
+        for (int64_t n = 0; n < N; n++)
+            dc_run(c, pk, xd + n * C * g.isize, bd, yd + n * M * O, C, &g, pad);
+        return HPCZ_OK;
+    }
+#endif
     bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
                      !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
     if (N > 1 && group == 1 && O < 1024)
