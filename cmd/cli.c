@@ -449,36 +449,14 @@ const char *cli_bytes(uint64_t n)
 {
     static char bufs[8][32];
     static int k;
-    char *b = bufs[k++ & 7];
-    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(b, 32, "%llu B", (unsigned long long)n);
-    else
-        snprintf(b, 32, "%.1f %s", v, units[u]);
-    return b;
+    return hpcz_fmt_bytes(n, bufs[k++ & 7]);
 }
 
 const char *cli_count(uint64_t n)
 {
     static char bufs[8][32];
     static int k;
-    char *b = bufs[k++ & 7];
-    char tmp[32];
-    int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)n);
-    int o = 0;
-    for (int i = 0; i < len; i++) {
-        if (i && (len - i) % 3 == 0)
-            b[o++] = ',';
-        b[o++] = tmp[i];
-    }
-    b[o] = 0;
-    return b;
+    return hpcz_fmt_count(n, bufs[k++ & 7]);
 }
 
 void cli_log_note(void *user, const char *pass, const char *msg)

@@ -5,7 +5,6 @@
  */
 #include "cli.h"
 
-#include <sys/stat.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -75,43 +74,17 @@ bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *wo
     return ok;
 }
 
-/* ------------------------------------------------------------ sizes & latency */
-
-typedef struct model_size {
-    uint64_t file, params, nonzeros, param_bytes;
-    double bits_per_weight;
-    double latency_ms; /* median; < 0: not measured */
-    double latency_min_ms;
-    double latency_ratio; /* compressed: its median / the original's */
-    int latency_runs;
-} model_size;
-
-static void sizes_of(hpcz_model *m, model_size *s)
-{
-    hpcz_model_summary sum;
-    hpcz_error e;
-    memset(s, 0, sizeof *s);
-    s->latency_ms = -1;
-    s->file = m->file_size;
-    if (hpcz_model_summarize(m, &sum, &e) == HPCZ_OK) {
-        s->params = sum.params;
-        s->nonzeros = sum.params - (uint64_t)sum.zeros;
-        s->param_bytes = sum.param_bytes;
-        /* weights only: integer scale/zero-point tensors count in the bytes */
-        s->bits_per_weight = sum.params ? 8.0 * (double)sum.param_bytes / (double)sum.params : 0;
-        hpcz_model_summary_release(&sum);
-    }
-}
+/* ------------------------------------------------------------ latency */
 
 /* Latency of both models, alternated (hpcz_bench_pair), into their sizes. */
 static hpcz_status bench(hpcz_model *a, hpcz_model *b, const char *data, int threads, int runs,
-                         model_size *sa, model_size *sb, hpcz_error *err)
+                         hpcz_model_sizes *sa, hpcz_model_sizes *sb, hpcz_error *err)
 {
     hpcz_bench_result ra, rb;
     hpcz_status st = hpcz_bench_pair(a, b, data, threads, runs, &ra, &rb, err);
     if (st)
         return st;
-    model_size *ms[2] = {sa, sb};
+    hpcz_model_sizes *ms[2] = {sa, sb};
     const hpcz_bench_result *br[2] = {&ra, &rb};
     for (int k = 0; k < 2; k++) {
         ms[k]->latency_ms = br[k]->median_ms;
@@ -120,399 +93,6 @@ static hpcz_status bench(hpcz_model *a, hpcz_model *b, const char *data, int thr
         ms[k]->latency_runs = runs;
     }
     return HPCZ_OK;
-}
-
-/* ------------------------------------------------------------ writers */
-
-static void print_text(FILE *f, const char *a_path, const char *b_path, const char *data,
-                       const char *labels, const hpcz_compare_result *r, const model_size *sa,
-                       const model_size *sb, const hpcz_gate_result *gr, size_t ng, size_t max_layers)
-{
-    fprintf(f, "hpcz report: %s vs %s\n", a_path, b_path);
-    fprintf(f, "data: %s (%zu samples)%s%s\n\n", data, r->samples, labels ? ", labels: " : "",
-            labels ? labels : "");
-    fprintf(f, "outputs\n  %-16s %11s %11s %11s %9s %9s %8s %9s %9s\n", "name", "max abs", "mean abs",
-            "rmse", "cosine", "worst cos", "SQNR dB", "top-1 agr", "top-5 agr");
-    for (size_t i = 0; i < r->n_outputs; i++) {
-        const hpcz_output_metrics *m = &r->outputs[i];
-        char t1[16] = "-", t5[16] = "-";
-        if (m->is_scores) {
-            snprintf(t1, sizeof t1, "%.2f%%", 100 * m->top1_agreement);
-            snprintf(t5, sizeof t5, "%.2f%%", 100 * m->top5_agreement);
-        }
-        fprintf(f, "  %-16s %11.4g %11.4g %11.4g %9.6f %9.6f %8.2f %9s %9s\n", m->name, m->max_abs,
-                m->mean_abs, m->rmse, m->cosine, m->cos_worst, m->sqnr_db, t1, t5);
-    }
-    for (size_t i = 0; i < r->n_outputs; i++) {
-        const hpcz_output_metrics *m = &r->outputs[i];
-        if (!m->has_labels)
-            continue;
-        fprintf(f, "\naccuracy on the labels\n  %-16s %.2f%% -> %.2f%%, drop %.2f points (95%% CI %.2f to %.2f)\n",
-                m->name, 100 * m->acc_a, 100 * m->acc_b, m->drop_points, m->drop_points - m->drop_ci95,
-                m->drop_points + m->drop_ci95);
-    }
-    fprintf(f, "\nsizes                %14s %14s\n", "original", "compressed");
-    fprintf(f, "  file               %14s %14s\n", cli_bytes(sa->file), cli_bytes(sb->file));
-    fprintf(f, "  parameters         %14s %14s\n", cli_count(sa->params), cli_count(sb->params));
-    fprintf(f, "  non-zeros          %14s %14s\n", cli_count(sa->nonzeros), cli_count(sb->nonzeros));
-    fprintf(f, "  weight bytes       %14s %14s\n", cli_bytes(sa->param_bytes), cli_bytes(sb->param_bytes));
-    fprintf(f, "  bits per weight    %14.2f %14.2f\n", sa->bits_per_weight, sb->bits_per_weight);
-    if (sa->latency_ms >= 0) {
-        fprintf(f, "  latency (median)   %11.3f ms %11.3f ms\n", sa->latency_ms, sb->latency_ms);
-        fprintf(f, "  latency ratio      %14.3f (compressed / original: %s; hpcz runtime, %d runs "
-                   "each, alternating)\n",
-                sb->latency_ratio, sb->latency_ratio < 1 ? "faster" : sb->latency_ratio > 1 ? "slower" : "same",
-                sb->latency_runs);
-    }
-    if (r->n_layers) {
-        fprintf(f, "\nlayers, worst first (%zu compared)\n  %-44s %-18s %-34s %8s %9s %10s\n", r->n_layers,
-                "tensor", "op", "what was done", "SQNR dB", "cosine", "max abs");
-        for (size_t i = 0; i < r->n_layers && i < max_layers; i++) {
-            const hpcz_layer_metrics *l = &r->layers[i];
-            fprintf(f, "  %-44.44s %-18.18s %-34.34s %8.2f %9.6f %10.4g\n", l->name, l->op_type, l->what,
-                    l->sqnr_db, l->cosine, l->max_abs);
-        }
-        if (r->n_layers > max_layers)
-            fprintf(f, "  ... %zu more (--all-layers)\n", r->n_layers - max_layers);
-    }
-    if (r->n_unmatched) {
-        fprintf(f, "\nunmatched (no counterpart in the compressed model, or reshaped): %zu\n", r->n_unmatched);
-        for (size_t i = 0; i < r->n_unmatched && i < max_layers; i++)
-            fprintf(f, "  %s\n", r->unmatched[i]);
-    }
-    if (ng) {
-        fprintf(f, "\ngates\n");
-        for (size_t i = 0; i < ng; i++) {
-            const hpcz_gate_result *x = &gr[i];
-            fprintf(f, "  %s %s %g on %s: measured %.6g%s\n", x->broken ? "BROKEN" : "ok    ",
-                    hpcz_gate_name(x->gate->kind), x->gate->value, x->output, x->measured,
-                    x->proxy ? " (no labels: share of changed top-1 predictions, an upper bound)" : "");
-        }
-    }
-}
-
-static void write_json(FILE *f, const char *a_path, const char *b_path, const char *data,
-                       const char *labels, const hpcz_compare_result *r, const model_size *sa,
-                       const model_size *sb, const hpcz_gate_result *gr, size_t ng)
-{
-    hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.report");
-    hpcz_json_int(&j, "version", 1);
-    hpcz_json_string(&j, "original", a_path);
-    hpcz_json_string(&j, "compressed", b_path);
-    hpcz_json_string(&j, "data", data);
-    hpcz_json_string(&j, "labels", labels);
-    hpcz_json_uint(&j, "samples", r->samples);
-    hpcz_json_array_begin(&j, "outputs");
-    for (size_t i = 0; i < r->n_outputs; i++) {
-        const hpcz_output_metrics *m = &r->outputs[i];
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "name", m->name);
-        hpcz_json_double(&j, "max_abs", m->max_abs);
-        hpcz_json_double(&j, "mean_abs", m->mean_abs);
-        hpcz_json_double(&j, "rmse", m->rmse);
-        hpcz_json_double(&j, "cosine", m->cosine);
-        hpcz_json_double(&j, "cosine_worst", m->cos_worst);
-        hpcz_json_double(&j, "cosine_mean", m->cos_mean);
-        hpcz_json_double(&j, "sqnr_db", m->sqnr_db); /* null when identical */
-        hpcz_json_bool(&j, "identical", isinf(m->sqnr_db) && m->sqnr_db > 0);
-        if (m->is_scores) {
-            hpcz_json_double(&j, "top1_agreement", m->top1_agreement);
-            hpcz_json_double(&j, "top5_agreement", m->top5_agreement);
-        } else {
-            hpcz_json_null(&j, "top1_agreement");
-            hpcz_json_null(&j, "top5_agreement");
-        }
-        if (m->has_labels) {
-            hpcz_json_object_begin(&j, "accuracy");
-            hpcz_json_double(&j, "original", m->acc_a);
-            hpcz_json_double(&j, "compressed", m->acc_b);
-            hpcz_json_double(&j, "drop_points", m->drop_points);
-            hpcz_json_double(&j, "drop_ci95_points", m->drop_ci95);
-            hpcz_json_object_end(&j);
-        } else {
-            hpcz_json_null(&j, "accuracy");
-        }
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_array_end(&j);
-    const model_size *ss[2] = {sa, sb};
-    const char *keys[2] = {"original", "compressed"};
-    hpcz_json_object_begin(&j, "sizes");
-    for (int k = 0; k < 2; k++) {
-        hpcz_json_object_begin(&j, keys[k]);
-        hpcz_json_uint(&j, "file_bytes", ss[k]->file);
-        hpcz_json_uint(&j, "parameters", ss[k]->params);
-        hpcz_json_uint(&j, "nonzeros", ss[k]->nonzeros);
-        hpcz_json_uint(&j, "weight_bytes", ss[k]->param_bytes);
-        hpcz_json_double(&j, "bits_per_weight", ss[k]->bits_per_weight);
-        if (ss[k]->latency_ms >= 0)
-            hpcz_json_double(&j, "latency_median_ms", ss[k]->latency_ms);
-        else
-            hpcz_json_null(&j, "latency_median_ms");
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_object_end(&j);
-    if (sa->latency_ms >= 0) {
-        hpcz_json_object_begin(&j, "latency");
-        hpcz_json_double(&j, "original_median_ms", sa->latency_ms);
-        hpcz_json_double(&j, "compressed_median_ms", sb->latency_ms);
-        hpcz_json_double(&j, "ratio", sb->latency_ratio);
-        hpcz_json_int(&j, "runs", sb->latency_runs);
-        hpcz_json_string(&j, "runtime", "hpcz");
-        hpcz_json_object_end(&j);
-    } else {
-        hpcz_json_null(&j, "latency");
-    }
-    hpcz_json_array_begin(&j, "layers");
-    for (size_t i = 0; i < r->n_layers; i++) {
-        const hpcz_layer_metrics *l = &r->layers[i];
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "tensor", l->name);
-        hpcz_json_string(&j, "matched", l->matched);
-        hpcz_json_string(&j, "op_type", l->op_type);
-        hpcz_json_string(&j, "what", l->what);
-        hpcz_json_double(&j, "sqnr_db", l->sqnr_db); /* null when identical */
-        hpcz_json_bool(&j, "identical", isinf(l->sqnr_db) && l->sqnr_db > 0);
-        hpcz_json_double(&j, "cosine", l->cosine);
-        hpcz_json_double(&j, "max_abs", l->max_abs);
-        hpcz_json_uint(&j, "order", l->order);
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_array_end(&j);
-    hpcz_json_array_begin(&j, "unmatched");
-    for (size_t i = 0; i < r->n_unmatched; i++)
-        hpcz_json_string(&j, NULL, r->unmatched[i]);
-    hpcz_json_array_end(&j);
-    hpcz_json_array_begin(&j, "gates");
-    bool any = false;
-    for (size_t i = 0; i < ng; i++) {
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "gate", hpcz_gate_name(gr[i].gate->kind));
-        hpcz_json_string(&j, "output", gr[i].output);
-        hpcz_json_double(&j, "threshold", gr[i].gate->value);
-        hpcz_json_double(&j, "measured", gr[i].measured);
-        hpcz_json_bool(&j, "broken", gr[i].broken);
-        hpcz_json_bool(&j, "upper_bound", gr[i].proxy);
-        hpcz_json_object_end(&j);
-        any |= gr[i].broken;
-    }
-    hpcz_json_array_end(&j);
-    hpcz_json_bool(&j, "passed", !any);
-    hpcz_json_object_end(&j);
-    hpcz_json_finish(&j);
-}
-
-/* A Markdown code span that stays one table cell: a fence longer than any
- * run of backticks inside, '|' escaped (GFM splits cells on it even in
- * code), control characters and bytes that are no UTF-8 as U+FFFD. */
-static void md_code(FILE *f, const char *s)
-{
-    size_t run = 0, longest = 0;
-    for (const char *p = s; *p; p++) {
-        run = *p == '`' ? run + 1 : 0;
-        longest = run > longest ? run : longest;
-    }
-    char fence[8] = "`";
-    size_t fl = longest + 1 < sizeof fence ? longest + 1 : sizeof fence - 1;
-    memset(fence, '`', fl);
-    fence[fl] = 0;
-    bool pad = s[0] == '`' || (*s && s[strlen(s) - 1] == '`');
-    fprintf(f, "%s%s", fence, pad ? " " : "");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        size_t l = hpcz_utf8_len(p);
-        if (*p == '|')
-            fputs("\\|", f);
-        else if (!l || *p < 0x20 || *p == 0x7f)
-            fputs("\xef\xbf\xbd", f);
-        else {
-            fwrite(p, 1, l, f);
-            p += l - 1;
-        }
-    }
-    fprintf(f, "%s%s", pad ? " " : "", fence);
-}
-
-static void xml_escape(FILE *f, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        size_t l = hpcz_utf8_len(p);
-        if (!l || (*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
-            fputs("\xef\xbf\xbd", f); /* not allowed in XML, or not UTF-8 */
-            continue;
-        }
-        if (l > 1) {
-            fwrite(p, 1, l, f);
-            p += l - 1;
-            continue;
-        }
-        switch (*p) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*p, f);
-        }
-    }
-}
-
-static int cmp_order(const void *x, const void *y)
-{
-    const hpcz_layer_metrics *a = *(const hpcz_layer_metrics *const *)x;
-    const hpcz_layer_metrics *b = *(const hpcz_layer_metrics *const *)y;
-    return a->order < b->order ? -1 : a->order > b->order;
-}
-
-/* Horizontal bars of per-layer SQNR in execution order; red below 20 dB. */
-static void write_svg(FILE *f, const hpcz_compare_result *r)
-{
-    size_t n = r->n_layers;
-    const hpcz_layer_metrics **ord = malloc((n ? n : 1) * sizeof *ord);
-    if (!ord)
-        return;
-    for (size_t i = 0; i < n; i++)
-        ord[i] = &r->layers[i];
-    qsort(ord, n, sizeof *ord, cmp_order);
-    double maxv = 10;
-    for (size_t i = 0; i < n; i++)
-        if (ord[i]->sqnr_db > maxv && ord[i]->sqnr_db < 199)
-            maxv = ord[i]->sqnr_db;
-    maxv = ceil(maxv / 10) * 10;
-    int row = 18, left = 320, width = 420, top = 40, h = top + (int)n * row + 40;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"11\">\n", left + width + 70, h);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\">Per-layer SQNR (dB), compressed vs original</text>\n");
-    for (int t = 0; t <= (int)maxv; t += 10) {
-        double x = left + (double)t / maxv * width;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, top - 5, x,
-                top + (int)n * row);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%d</text>\n", x,
-                top + (int)n * row + 15, t);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const hpcz_layer_metrics *l = ord[i];
-        double v = l->sqnr_db < 0 ? 0 : l->sqnr_db > maxv ? maxv : l->sqnr_db;
-        int y = top + (int)i * row;
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6, y + 12);
-        char label[80];
-        snprintf(label, sizeof label, "%.40s (%s)", l->name, l->op_type);
-        xml_escape(f, label);
-        fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>",
-                left, y + 2, v / maxv * width, row - 4, l->sqnr_db < 20 ? "#d9534f" : "#4a7ebb");
-        xml_escape(f, l->name);
-        fprintf(f, ": %.2f dB, %s</title></rect>\n", l->sqnr_db, l->what);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#333\">%.1f</text>\n", left + v / maxv * width + 4, y + 12,
-                l->sqnr_db);
-    }
-    fprintf(f, "</svg>\n");
-    free(ord);
-}
-
-static int write_md(const char *path, const char *a_path, const char *b_path, const char *data,
-                    const hpcz_compare_result *r, const model_size *sa, const model_size *sb,
-                    const hpcz_gate_result *gr, size_t ng)
-{
-    hpcz_error err;
-    /* the chart goes next to the Markdown file, linked relatively; a report
-     * sent to standard output, a pipe or a device has no "next to" (it used
-     * to make a file named "-.svg"), so it goes without the chart */
-    struct stat stt;
-    bool chart = strcmp(path, "-") && (stat(path, &stt) || S_ISREG(stt.st_mode));
-    char svg[4096];
-    snprintf(svg, sizeof svg, "%s", path);
-    char *dot = strrchr(svg, '.');
-    char *slash = strrchr(svg, '/');
-    if (dot && (!slash || dot > slash))
-        *dot = 0;
-    strncat(svg, ".svg", sizeof svg - strlen(svg) - 1);
-    const char *svg_base = strrchr(svg, '/') ? strrchr(svg, '/') + 1 : svg;
-    if (chart && r->n_layers) {
-        hpcz_outfile *so = hpcz_outfile_open(svg, &err);
-        if (!so)
-            return cli_file_error(svg, &err);
-        write_svg(hpcz_outfile_stream(so), r);
-        if (hpcz_outfile_commit(so, &err))
-            return cli_file_error(svg, &err);
-    }
-    hpcz_outfile *of = hpcz_outfile_open(path, &err);
-    if (!of)
-        return cli_file_error(path, &err);
-    FILE *f = hpcz_outfile_stream(of);
-    bool any = false;
-    for (size_t i = 0; i < ng; i++)
-        any |= gr[i].broken;
-    fputs("# hpcz accuracy report\n\n", f);
-    md_code(f, a_path);
-    fputs(" vs ", f);
-    md_code(f, b_path);
-    fputs(" on ", f);
-    md_code(f, data);
-    fprintf(f, " (%zu samples)%s\n\n", r->samples,
-            ng ? (any ? " — **gates broken**" : " — gates passed") : "");
-    fprintf(f, "## Outputs\n\n| output | max abs | mean abs | cosine | worst sample cosine | SQNR dB | "
-               "top-1 agreement | accuracy |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
-    for (size_t i = 0; i < r->n_outputs; i++) {
-        const hpcz_output_metrics *m = &r->outputs[i];
-        char acc[96] = "";
-        if (m->has_labels)
-            snprintf(acc, sizeof acc, "%.2f%% → %.2f%% (drop %.2f ± %.2f)", 100 * m->acc_a, 100 * m->acc_b,
-                     m->drop_points, m->drop_ci95);
-        char agr[32] = "";
-        if (m->is_scores)
-            snprintf(agr, sizeof agr, "%.2f%%", 100 * m->top1_agreement);
-        fputs("| ", f);
-        md_code(f, m->name);
-        fprintf(f, " | %.4g | %.4g | %.6f | %.6f | %.2f | %s | %s |\n", m->max_abs, m->mean_abs, m->cosine,
-                m->cos_worst, m->sqnr_db, agr, acc);
-    }
-    fprintf(f, "\n## Sizes\n\n| | original | compressed |\n|---|---:|---:|\n");
-    fprintf(f, "| file | %s | %s |\n", cli_bytes(sa->file), cli_bytes(sb->file));
-    fprintf(f, "| parameters | %s | %s |\n", cli_count(sa->params), cli_count(sb->params));
-    fprintf(f, "| non-zeros | %s | %s |\n", cli_count(sa->nonzeros), cli_count(sb->nonzeros));
-    fprintf(f, "| bits per weight | %.2f | %.2f |\n", sa->bits_per_weight, sb->bits_per_weight);
-    if (sa->latency_ms >= 0) {
-        fprintf(f, "| latency (median) | %.3f ms | %.3f ms |\n", sa->latency_ms, sb->latency_ms);
-        fprintf(f, "| latency ratio (compressed / original) | | %.3f |\n", sb->latency_ratio);
-    }
-    if (r->n_layers) {
-        if (chart)
-            fprintf(f, "\n## Layers\n\n![per-layer SQNR](%s)\n\n", svg_base);
-        else
-            fprintf(f, "\n## Layers\n\n(no chart: this report was not written to a file)\n\n");
-        fprintf(f, "| tensor | op | what was done | SQNR dB | cosine |\n|---|---|---|---:|---:|\n");
-        for (size_t i = 0; i < r->n_layers; i++) {
-            fputs("| ", f);
-            md_code(f, r->layers[i].name);
-            fputs(" | ", f);
-            md_code(f, r->layers[i].op_type);
-            fprintf(f, " | %s | %.2f | %.6f |\n", r->layers[i].what, r->layers[i].sqnr_db,
-                    r->layers[i].cosine);
-        }
-    }
-    if (ng) {
-        fprintf(f, "\n## Gates\n\n| gate | output | threshold | measured | |\n|---|---|---:|---:|---|\n");
-        for (size_t i = 0; i < ng; i++) {
-            fprintf(f, "| %s | ", hpcz_gate_name(gr[i].gate->kind));
-            md_code(f, gr[i].output);
-            fprintf(f, " | %g | %.6g | %s |\n", gr[i].gate->value, gr[i].measured,
-                    gr[i].broken ? "**broken**" : "ok");
-        }
-    }
-    if (hpcz_outfile_commit(of, &err))
-        return cli_file_error(path, &err);
-    return EXIT_OK;
 }
 
 /* ------------------------------------------------------------ shared driver */
@@ -578,9 +158,9 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
         const char *what = o->labels && (strstr(err.msg, "labels") || !strncmp(err.msg, "label ", 6)) ? o->labels : o->data;
         return cli_file_error(what, &err);
     }
-    model_size sa, sb;
-    sizes_of(a, &sa);
-    sizes_of(b, &sb);
+    hpcz_model_sizes sa, sb;
+    hpcz_model_sizes_of(a, &sa);
+    hpcz_model_sizes_of(b, &sb);
     if (o->bench > 0) {
         if ((st = bench(a, b, o->data, o->threads, o->bench, &sa, &sb, &err))) {
             hpcz_compare_result_free(r);
@@ -594,28 +174,34 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
     for (size_t i = 0; i < ng; i++)
         if (gr[i].broken)
             rc = EXIT_THRESHOLD;
+    hpcz_report rep = {.a_path = o->a_path,
+                       .b_path = o->b_path,
+                       .data = o->data,
+                       .labels = o->labels,
+                       .result = r,
+                       .a = sa,
+                       .b = sb,
+                       .gates = gr,
+                       .n_gates = ng};
     if (o->text && cli_verbosity >= 0)
-        print_text(o->text, o->a_path, o->b_path, o->data, o->labels, r, &sa, &sb, gr, ng,
-                   o->all_layers ? (size_t)-1 : 20);
+        hpcz_report_write_text(o->text, &rep, o->all_layers ? (size_t)-1 : 20);
     if (o->json) {
         if (!strcmp(o->json, "-")) {
-            write_json(stdout, o->a_path, o->b_path, o->data, o->labels, r, &sa, &sb, gr, ng);
+            hpcz_report_write_json(stdout, &rep);
         } else {
             hpcz_outfile *of = hpcz_outfile_open(o->json, &err);
             if (!of) {
                 rc = cli_file_error(o->json, &err);
             } else {
-                write_json(hpcz_outfile_stream(of), o->a_path, o->b_path, o->data, o->labels, r, &sa, &sb,
-                           gr, ng);
+                hpcz_report_write_json(hpcz_outfile_stream(of), &rep);
                 if (hpcz_outfile_commit(of, &err))
                     rc = cli_file_error(o->json, &err);
             }
         }
     }
     if (o->md) {
-        int mr = write_md(o->md, o->a_path, o->b_path, o->data, r, &sa, &sb, gr, ng);
-        if (mr)
-            rc = mr;
+        if (hpcz_report_write_md(o->md, &rep, &err))
+            rc = cli_error("%s", err.msg);
     }
     for (size_t i = 0; i < ng; i++)
         if (gr[i].broken)

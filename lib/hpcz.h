@@ -1091,6 +1091,36 @@ size_t hpcz_gates_check(const hpcz_gate *gates, size_t n, const hpcz_compare_res
 /* 1 when every gate holds on r, 0 when one breaks, -1 out of memory. */
 int hpcz_gates_hold(const hpcz_gate *gates, size_t n, const hpcz_compare_result *r);
 
+/* The accuracy report (lib/report/report_write.c): sizes of both models,
+ * the comparison, latency when measured, gate results. */
+typedef struct hpcz_model_sizes {
+    uint64_t file, params, nonzeros, param_bytes;
+    double bits_per_weight;
+    double latency_ms;    /* median; < 0: not measured */
+    double latency_min_ms;
+    double latency_ratio; /* compressed: its median / the original's */
+    int latency_runs;
+} hpcz_model_sizes;
+/* File size (m->file_size), parameters, non-zeros, weight bytes; latency -1. */
+void hpcz_model_sizes_of(hpcz_model *m, hpcz_model_sizes *s);
+typedef struct hpcz_report {
+    const char *a_path, *b_path, *data, *labels; /* as shown; labels may be NULL */
+    const hpcz_compare_result *result;
+    hpcz_model_sizes a, b;
+    const hpcz_gate_result *gates;
+    size_t n_gates;
+} hpcz_report;
+/* Text for people: outputs, accuracy, sizes, latency, max_layers worst layers, gates. */
+void hpcz_report_write_text(FILE *f, const hpcz_report *rep, size_t max_layers);
+/* JSON, schema "hpcz.report" version 1 (docs/json.md). */
+void hpcz_report_write_json(FILE *f, const hpcz_report *rep);
+/* Markdown at path (atomically), with the per-layer SQNR chart as an SVG
+ * next to it (PATH without extension + ".svg") when path is a regular file. */
+hpcz_status hpcz_report_write_md(const char *path, const hpcz_report *rep, hpcz_error *err);
+/* "1.5 MiB" and "1,234,567" into buf; returns buf. */
+const char *hpcz_fmt_bytes(uint64_t n, char buf[32]);
+const char *hpcz_fmt_count(uint64_t n, char buf[32]);
+
 /* Latency (lib/report/bench.c): model a, and b when not NULL, on the first
  * sample of data (a hpcz_dataset spec), one warm-up run each, then `runs`
  * runs each alternating which goes first. ratio: b's median / a's (a: 1). */
