@@ -543,12 +543,49 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&cmd_quantize_info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
     if (!out && !dry_run)
         return cli_usage_error(&cmd_quantize_info, "missing -o OUT (or --dry-run)");
+    if (smooth > 0 && passes)
+        return cli_usage_error(&cmd_quantize_info, "--smooth-quant and --passes: put smooth-quant in a pipeline "
+                               "of its own first");
+    if (int4_format && passes)
+        return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
+                               "to the pipeline instead");
+    /* what the options mean: the library's recipe (lib/passes/recipe.c) */
+    hpcz_quantize_recipe rq;
+    hpcz_quantize_recipe_init(&rq);
+    rq.mode = mode;
+    rq.dtype = dtype;
+    rq.per_channel = per_channel;
+    rq.symmetric = symmetric;
+    rq.weight_dtype = weight_dtype;
+    rq.reduce_range = reduce_range;
+    rq.block = (int)block;
+    rq.clip = clip;
+    rq.algo = algo;
+    rq.int4_format = int4_format;
+    rq.act_dtype = act_dtype;
+    rq.placement = placement;
+    rq.fallback_weights = fallback_weights;
+    rq.keep_io_types = keep_io;
+    rq.fold = fold;
+    rq.op_types = op_types;
+    rq.include = include;
+    rq.exclude = exclude;
+    rq.have_calib = calib != NULL;
+    rq.have_table = calib_table != NULL;
+    rq.smooth = passes ? 0 : smooth;
+    {
+        hpcz_error rerr;
+        if (hpcz_quantize_recipe_resolve(&rq, &rerr))
+            return cli_usage_error(&cmd_quantize_info, "%s", rerr.msg);
+    }
     int is_static = !strcmp(mode, "static"), is_dynamic = !strcmp(mode, "dynamic");
-    if (strcmp(mode, "weight-only") && !is_static && !is_dynamic)
-        return cli_usage_error(&cmd_quantize_info, "--mode: '%s' is not weight-only, dynamic or static", mode);
-
     int fp16 = !strcmp(dtype, "fp16") || !strcmp(dtype, "float16");
     int int4 = !strcmp(dtype, "int4");
+    int algo_default = rq.algo_default;
+    algo = rq.algo;
+    weight_dtype = rq.weight_dtype;
+    block = rq.block;
+    int gptq = !strcmp(algo, "gptq");
     hpcz_calib_opts copts = {0};
     {
         hpcz_error cerr;
@@ -557,68 +594,6 @@ int cmd_quantize(int argc, char **argv)
         copts.bits = 8;
         copts.threads = threads;
     }
-    if (strcmp(fallback_weights, "int8") && strcmp(fallback_weights, "float"))
-        return cli_usage_error(&cmd_quantize_info, "--fallback-weights: '%s' is not int8 or float",
-                               fallback_weights);
-    if (strcmp(placement, "latency") && strcmp(placement, "all"))
-        return cli_usage_error(&cmd_quantize_info, "--placement: '%s' is not latency or all", placement);
-    if (strcmp(act_dtype, "uint8") && strcmp(act_dtype, "int8"))
-        return cli_usage_error(&cmd_quantize_info, "--act-dtype: '%s' is not uint8 or int8", act_dtype);
-    if (is_dynamic && (fp16 || int4))
-        return cli_usage_error(&cmd_quantize_info, "--mode dynamic quantizes to int8: drop --dtype %s", dtype);
-    if (is_static && (fp16 || int4))
-        return cli_usage_error(&cmd_quantize_info, "--mode static quantizes to int8: drop --dtype %s", dtype);
-    if (is_static && !calib && !calib_table)
-        return cli_usage_error(&cmd_quantize_info, "--mode static needs calibration data: --calib DIR (or "
-                               "--calib random:N as a proxy) or --calib-table FILE");
-    if (smooth > 0 && (!is_static || !calib || passes))
-        return cli_usage_error(&cmd_quantize_info, "--smooth-quant is for --mode static with --calib DATA (and the "
-                               "preset pipeline: with --passes, put smooth-quant in a pipeline of its own first)");
-    /* SmoothQuant: on by default for static int8 calibrated here (it does
-     * nothing on models without LayerNormalization -> MatMul) */
-    char smooth_spec[64] = "";
-    if (is_static && calib && !passes && smooth != 0)
-        snprintf(smooth_spec, sizeof smooth_spec, "smooth-quant{alpha=%g}", smooth < 0 ? 0.5 : smooth);
-    if (calib && calib_table)
-        return cli_usage_error(&cmd_quantize_info, "--calib and --calib-table: give one");
-    /* weight-only with calibration data: GPTQ unless --algo rtn says otherwise */
-    int algo_default = !algo;
-    if (!algo)
-        algo = !is_static && !is_dynamic && !fp16 && calib && !passes ? "gptq" : "rtn";
-    int gptq = !strcmp(algo, "gptq");
-    if (!gptq && strcmp(algo, "rtn"))
-        return cli_usage_error(&cmd_quantize_info, "--algo: '%s' is not rtn or gptq", algo);
-    if (gptq && (is_static || fp16))
-        return cli_usage_error(&cmd_quantize_info, "--algo gptq is for weight-only int8/int4");
-    if (gptq && !calib)
-        return cli_usage_error(&cmd_quantize_info, "--algo gptq needs calibration data: --calib DIR (or random:N)");
-    if (block && (is_static || is_dynamic || fp16))
-        return cli_usage_error(&cmd_quantize_info, "--block-size is for weight-only int8 and int4");
-    if (!block && int4)
-        block = 32;
-    if (int4_format && strcmp(int4_format, "qdq") && strcmp(int4_format, "matmulnbits"))
-        return cli_usage_error(&cmd_quantize_info, "--int4-format: '%s' is not qdq or matmulnbits", int4_format);
-    if (int4_format && (!int4 || is_static || is_dynamic))
-        return cli_usage_error(&cmd_quantize_info, "--int4-format is for --dtype int4 (weight-only)");
-    if (int4_format && passes)
-        return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
-                               "to the pipeline instead");
-    int nbits = int4_format && !strcmp(int4_format, "matmulnbits");
-    /* dynamic: uint8 weights with a zero point per column by default (ONNX
-     * Runtime runs them with u8*u8 kernels, which do not saturate) */
-    if (!weight_dtype)
-        weight_dtype = is_dynamic ? "uint8" : "int8";
-    /* u8*s8 pair saturation on x86 without VNNI, see --help: static mode
-     * decides per layer (reduce-range=auto) unless told */
-    const char *static_rr = reduce_range < 0 ? "auto" : reduce_range ? "true" : "false";
-    if (reduce_range < 0)
-        reduce_range = is_dynamic && !strcmp(weight_dtype, "int8");
-    if (!fp16 && !int4 && strcmp(dtype, "int8"))
-        return cli_usage_error(&cmd_quantize_info, "--dtype: '%s' is not int8, int4 or fp16", dtype);
-    if (strcmp(weight_dtype, "int8") && strcmp(weight_dtype, "uint8"))
-        return cli_usage_error(&cmd_quantize_info, "--weight-dtype: '%s' is not int8 or uint8", weight_dtype);
-    if (strcmp(clip, "mse") && strcmp(clip, "minmax"))
-        return cli_usage_error(&cmd_quantize_info, "--clip: '%s' is not mse or minmax", clip);
     if ((include && !cli_check_regex(&cmd_quantize_info, "include", include)) ||
         (exclude && !cli_check_regex(&cmd_quantize_info, "exclude", exclude)))
         return EXIT_USAGE;
@@ -644,64 +619,13 @@ int cmd_quantize(int argc, char **argv)
     }
 
     /* the preset pipeline, as a string: what --passes would say */
-    char spec[2048];
+    char spec[2048], smooth_spec[64] = "";
     if (passes) {
         snprintf(spec, sizeof spec, "%s", passes);
     } else {
-        char filt[1024] = "";
-        size_t k = 0;
-        if (op_types) /* the pipeline parser keeps a list's commas in its value */
-            k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", op_types);
-        if (include && k < sizeof filt)
-            k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", include);
-        if (exclude && k < sizeof filt)
-            snprintf(filt + k, sizeof filt - k, ",exclude=%s", exclude);
-        if ((include && (strchr(include, ',') || strchr(include, '{') || strchr(include, '}'))) ||
-            (exclude && (strchr(exclude, ',') || strchr(exclude, '{') || strchr(exclude, '}'))))
-            return cli_usage_error(&cmd_quantize_info, "--include/--exclude: use '|' instead of ',' and no braces");
-        char q[1400];
-        if (fp16)
-            snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", keep_io ? "true" : "false",
-                     include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
-                     exclude ? exclude : "");
-        else if (gptq) {
-            /* then round-to-nearest for the layers GPTQ cannot measure (subgraphs);
-             * int8 GPTQ is per channel, and so is that unless --block-size */
-            char rblk[48] = "";
-            if (block)
-                snprintf(rblk, sizeof rblk, "block-size=%lld%s", block, int4 ? "," : "");
-            snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%lld,symmetric=%s%s%s},%s{%s%s%s%s}",
-                     int4 ? "int4" : "int8", block ? block : 32, symmetric == 1 ? "true" : "false",
-                     include ? ",include=" : "", include ? include : "", int4 ? "quantize-int4" : "quantize-int8",
-                     rblk, int4 ? (symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",
-                     include ? (block || int4 ? ",include=" : "include=") : "", include ? include : "");
-        }
-        else if (int4)
-            snprintf(q, sizeof q, "quantize-int4{block-size=%lld,symmetric=%s,clip=%s%s}", block,
-                     symmetric == 1 ? "true" : "false", clip, filt);
-        else if (is_dynamic)
-            snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s}",
-                     per_channel ? "true" : "false", weight_dtype, reduce_range ? "true" : "false", filt);
-        else if (is_static)
-            snprintf(q, sizeof q,
-                     "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                     "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s}",
-                     per_channel ? "true" : "false", weight_dtype, act_dtype,
-                     symmetric == 1 ? "true" : "false", static_rr, clip, placement, fallback_weights,
-                     filt);
-        else {
-            char blk[32] = "";
-            if (block)
-                snprintf(blk, sizeof blk, ",block-size=%lld", block);
-            snprintf(q, sizeof q,
-                     "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,"
-                     "clip=%s%s}",
-                     per_channel ? "true" : "false", weight_dtype,
-                     symmetric == 0 || !strcmp(weight_dtype, "uint8") ? "false" : "true",
-                     reduce_range ? "true" : "false", blk, clip, filt);
-        }
-        snprintf(spec, sizeof spec, "%s%s%s,dce", fold ? "fold-bn,eliminate," : "", q,
-                 nbits ? ",int4-matmulnbits" : "");
+        hpcz_error rerr;
+        if (hpcz_quantize_recipe_pipeline(&rq, spec, sizeof spec, smooth_spec, sizeof smooth_spec, &rerr))
+            return cli_usage_error(&cmd_quantize_info, "%s", rerr.msg);
     }
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);

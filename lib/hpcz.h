@@ -773,6 +773,40 @@ struct hpcz_pass_ctx {
     const char *data_mask;
 };
 
+/* What `hpcz quantize`'s options mean, as a pipeline (lib/passes/recipe.c).
+ * Strings are borrowed. */
+typedef struct hpcz_quantize_recipe {
+    const char *mode;   /* "weight-only" (default), "dynamic", "static" */
+    const char *dtype;  /* "int8" (default), "int4", "fp16" */
+    int per_channel;    /* 1 (default) or 0 */
+    int symmetric;      /* -1: the mode's default, 0, 1 */
+    const char *weight_dtype; /* NULL: int8 (dynamic: uint8) */
+    int reduce_range;   /* -1: the mode's default (static: per layer) */
+    int block;          /* weight-only block size; 0: per channel (int4: 32) */
+    const char *clip;   /* "mse" (default) or "minmax" */
+    const char *algo;   /* NULL: GPTQ for weight-only with calibration data, else "rtn" */
+    const char *int4_format;      /* NULL, "qdq" or "matmulnbits" */
+    const char *act_dtype;        /* static: "uint8" (default) or "int8" */
+    const char *placement;        /* static: "latency" (default) or "all" */
+    const char *fallback_weights; /* static: layers kept float keep "int8" (default) or "float" weights */
+    int keep_io_types;  /* fp16 */
+    int fold;           /* fold BatchNorm first (1, default) */
+    const char *op_types, *include, *exclude;
+    int have_calib, have_table; /* calibration data / a table will be given */
+    double smooth;      /* static SmoothQuant alpha; -1: default (0.5 with data), 0: off */
+    /* filled by hpcz_quantize_recipe_resolve */
+    int resolved, algo_default;
+    const char *static_reduce_range;
+} hpcz_quantize_recipe;
+void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r);
+/* Checks the choices (HPCZ_ERR_USAGE, one line naming the option) and fills
+ * the defaults they imply (algo, weight_dtype, block, reduce_range). */
+hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *err);
+/* The pipeline (resolving first when needed) into spec; smooth (may be
+ * NULL) gets the smooth-quant step to run before calibration, or "". */
+hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, size_t cap, char *smooth,
+                                          size_t smooth_cap, hpcz_error *err);
+
 /* Every registered pass, in listing order. */
 const hpcz_pass *const *hpcz_pass_list(size_t *n);
 const hpcz_pass *hpcz_pass_find(const char *name);

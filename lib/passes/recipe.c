@@ -1,0 +1,177 @@
+/*
+ * recipe.c - what `hpcz quantize`'s options mean, as a pass pipeline: the
+ * mode (weight-only, dynamic, static) and dtype (int8, int4, fp16) with
+ * their choices become the string --passes would take, checked for choices
+ * that contradict each other. A program linking libhpcz gets the same
+ * pipelines as the command line from the same choices.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
+{
+    memset(r, 0, sizeof *r);
+    r->mode = "weight-only";
+    r->dtype = "int8";
+    r->per_channel = 1;
+    r->symmetric = -1;
+    r->reduce_range = -1;
+    r->clip = "mse";
+    r->act_dtype = "uint8";
+    r->placement = "latency";
+    r->fallback_weights = "int8";
+    r->fold = 1;
+    r->smooth = -1;
+}
+
+static int is(const char *a, const char *b)
+{
+    return a && !strcmp(a, b);
+}
+
+/* include/exclude go inside a pipeline's braces */
+static int plain_regex(const char *s)
+{
+    return !s || !strpbrk(s, ",{}");
+}
+
+hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *err)
+{
+#define USAGE(...) return hpcz_fail(err, HPCZ_ERR_USAGE, __VA_ARGS__)
+    int is_static = is(r->mode, "static"), is_dynamic = is(r->mode, "dynamic");
+    if (!is(r->mode, "weight-only") && !is_static && !is_dynamic)
+        USAGE("--mode: '%s' is not weight-only, dynamic or static", r->mode);
+    int fp16 = is(r->dtype, "fp16") || is(r->dtype, "float16");
+    int int4 = is(r->dtype, "int4");
+    if (!fp16 && !int4 && !is(r->dtype, "int8"))
+        USAGE("--dtype: '%s' is not int8, int4 or fp16", r->dtype);
+    if (!is(r->fallback_weights, "int8") && !is(r->fallback_weights, "float"))
+        USAGE("--fallback-weights: '%s' is not int8 or float", r->fallback_weights);
+    if (!is(r->placement, "latency") && !is(r->placement, "all"))
+        USAGE("--placement: '%s' is not latency or all", r->placement);
+    if (!is(r->act_dtype, "uint8") && !is(r->act_dtype, "int8"))
+        USAGE("--act-dtype: '%s' is not uint8 or int8", r->act_dtype);
+    if (is_dynamic && (fp16 || int4))
+        USAGE("--mode dynamic quantizes to int8: drop --dtype %s", r->dtype);
+    if (is_static && (fp16 || int4))
+        USAGE("--mode static quantizes to int8: drop --dtype %s", r->dtype);
+    if (is_static && !r->have_calib && !r->have_table)
+        USAGE("--mode static needs calibration data: --calib DIR (or --calib random:N as a proxy) or "
+              "--calib-table FILE");
+    if (r->smooth > 0 && (!is_static || !r->have_calib))
+        USAGE("--smooth-quant is for --mode static with --calib DATA");
+    if (r->have_calib && r->have_table)
+        USAGE("--calib and --calib-table: give one");
+    /* weight-only with calibration data: GPTQ unless --algo rtn says otherwise */
+    r->algo_default = !r->algo;
+    if (!r->algo)
+        r->algo = !is_static && !is_dynamic && !fp16 && r->have_calib ? "gptq" : "rtn";
+    int gptq = is(r->algo, "gptq");
+    if (!gptq && !is(r->algo, "rtn"))
+        USAGE("--algo: '%s' is not rtn or gptq", r->algo);
+    if (gptq && (is_static || is_dynamic || fp16))
+        USAGE("--algo gptq is for weight-only int8/int4");
+    if (gptq && !r->have_calib)
+        USAGE("--algo gptq needs calibration data: --calib DIR (or random:N)");
+    if (r->block && (is_static || is_dynamic || fp16))
+        USAGE("--block-size is for weight-only int8 and int4");
+    if (r->block && (r->block < 16 || r->block > 1024 || (r->block & (r->block - 1))))
+        USAGE("--block-size: %d is not a power of 2 from 16 to 1024", r->block);
+    if (!r->block && int4)
+        r->block = 32;
+    if (r->int4_format && !is(r->int4_format, "qdq") && !is(r->int4_format, "matmulnbits"))
+        USAGE("--int4-format: '%s' is not qdq or matmulnbits", r->int4_format);
+    if (r->int4_format && (!int4 || is_static || is_dynamic))
+        USAGE("--int4-format is for --dtype int4 (weight-only)");
+    /* dynamic: uint8 weights with a zero point per column by default (ONNX
+     * Runtime runs them with u8*u8 kernels, which do not saturate) */
+    if (!r->weight_dtype)
+        r->weight_dtype = is_dynamic ? "uint8" : "int8";
+    if (!is(r->weight_dtype, "int8") && !is(r->weight_dtype, "uint8"))
+        USAGE("--weight-dtype: '%s' is not int8 or uint8", r->weight_dtype);
+    /* u8*s8 pair saturation on x86 without VNNI: static mode decides per
+     * layer (reduce-range=auto) unless told */
+    r->static_reduce_range = r->reduce_range < 0 ? "auto" : r->reduce_range ? "true" : "false";
+    if (r->reduce_range < 0)
+        r->reduce_range = is_dynamic && is(r->weight_dtype, "int8");
+    if (!is(r->clip, "mse") && !is(r->clip, "minmax"))
+        USAGE("--clip: '%s' is not mse or minmax", r->clip);
+    if (!plain_regex(r->include) || !plain_regex(r->exclude))
+        USAGE("--include/--exclude: use '|' instead of ',' and no braces");
+#undef USAGE
+    r->resolved = 1;
+    return HPCZ_OK;
+}
+
+hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, size_t cap, char *smooth,
+                                          size_t smooth_cap, hpcz_error *err)
+{
+    if (!r->resolved) {
+        hpcz_status st = hpcz_quantize_recipe_resolve(r, err);
+        if (st)
+            return st;
+    }
+    int is_static = is(r->mode, "static"), is_dynamic = is(r->mode, "dynamic");
+    int fp16 = is(r->dtype, "fp16") || is(r->dtype, "float16"), int4 = is(r->dtype, "int4");
+    int gptq = is(r->algo, "gptq"), nbits = is(r->int4_format, "matmulnbits");
+    const char *inc = r->include, *exc = r->exclude;
+    /* SmoothQuant: on by default for static int8 calibrated here (it does
+     * nothing on models without LayerNormalization -> MatMul) */
+    if (smooth && smooth_cap) {
+        smooth[0] = 0;
+        if (is_static && r->have_calib && r->smooth != 0)
+            snprintf(smooth, smooth_cap, "smooth-quant{alpha=%g}", r->smooth < 0 ? 0.5 : r->smooth);
+    }
+    char filt[1024] = "";
+    size_t k = 0;
+    if (r->op_types) /* the pipeline parser keeps a list's commas in its value */
+        k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", r->op_types);
+    if (inc && k < sizeof filt)
+        k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", inc);
+    if (exc && k < sizeof filt)
+        snprintf(filt + k, sizeof filt - k, ",exclude=%s", exc);
+    char q[1400];
+    if (fp16) {
+        snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", r->keep_io_types ? "true" : "false",
+                 inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "");
+    } else if (gptq) {
+        /* then round-to-nearest for the layers GPTQ cannot measure (subgraphs);
+         * int8 GPTQ is per channel, and so is that unless a block size is given */
+        char rblk[48] = "";
+        if (r->block)
+            snprintf(rblk, sizeof rblk, "block-size=%d%s", r->block, int4 ? "," : "");
+        snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s%s},%s{%s%s%s%s}",
+                 int4 ? "int4" : "int8", r->block ? r->block : 32, r->symmetric == 1 ? "true" : "false",
+                 inc ? ",include=" : "", inc ? inc : "", int4 ? "quantize-int4" : "quantize-int8", rblk,
+                 int4 ? (r->symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",
+                 inc ? (r->block || int4 ? ",include=" : "include=") : "", inc ? inc : "");
+    } else if (int4) {
+        snprintf(q, sizeof q, "quantize-int4{block-size=%d,symmetric=%s,clip=%s%s}", r->block,
+                 r->symmetric == 1 ? "true" : "false", r->clip, filt);
+    } else if (is_dynamic) {
+        snprintf(q, sizeof q, "quantize-dynamic{per-channel=%s,weight-dtype=%s,reduce-range=%s%s}",
+                 r->per_channel ? "true" : "false", r->weight_dtype, r->reduce_range ? "true" : "false", filt);
+    } else if (is_static) {
+        snprintf(q, sizeof q,
+                 "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
+                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s}",
+                 r->per_channel ? "true" : "false", r->weight_dtype, r->act_dtype,
+                 r->symmetric == 1 ? "true" : "false", r->static_reduce_range, r->clip, r->placement,
+                 r->fallback_weights, filt);
+    } else {
+        char blk[32] = "";
+        if (r->block)
+            snprintf(blk, sizeof blk, ",block-size=%d", r->block);
+        snprintf(q, sizeof q,
+                 "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,clip=%s%s}",
+                 r->per_channel ? "true" : "false", r->weight_dtype,
+                 r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
+                 r->reduce_range ? "true" : "false", blk, r->clip, filt);
+    }
+    if ((size_t)snprintf(spec, cap, "%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", q,
+                         nbits ? ",int4-matmulnbits" : "") >= cap)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
+    return HPCZ_OK;
+}
