@@ -479,26 +479,33 @@ int cmd_prune(int argc, char **argv)
     }
     if (!data && calib && strncmp(calib, "random:", 7))
         data = calib;
-    if (recal_bn && !calib)
-        return cli_usage_error(&cmd_prune_info, "--recalibrate-bn needs calibration data: --calib DIR");
-    if (reconstruct && !calib)
-        return cli_usage_error(&cmd_prune_info, "--reconstruct needs calibration data: --calib DIR (or random:N)");
-    if (reconstruct && strcmp(method, "magnitude") && strcmp(method, "nm") && strcmp(method, "channel"))
-        return cli_usage_error(&cmd_prune_info, "--reconstruct works with --method magnitude, nm or channel");
     if (reconstruct && no_reconstruct)
         return cli_usage_error(&cmd_prune_info, "--reconstruct and --no-reconstruct: give one");
-    if (no_reconstruct && strcmp(method, "channel"))
-        return cli_usage_error(&cmd_prune_info, "--no-reconstruct works with --method channel");
-    /* with data: small constants folded first (an SE gate's bias computed by a
-     * Reshape of constants left its block untraceable), channels ranked on
-     * the data, the layers reading them re-solved; without, as before */
-    bool channel_data = !strcmp(method, "channel") && calib;
-    if (!criterion)
-        criterion = channel_data ? "energy" : "l1";
-    if (!strcmp(criterion, "energy") && !calib)
-        return cli_usage_error(&cmd_prune_info, "--criterion energy measures on data: --calib DIR");
-    if (reconstruct && !strcmp(scope, "global"))
-        return cli_usage_error(&cmd_prune_info, "--reconstruct chooses per layer: drop --scope global");
+    bool targeted = target_params >= 0 || target_macs >= 0;
+    /* what the options mean: the library's recipe (lib/passes/recipe.c) */
+    hpcz_prune_recipe rp;
+    hpcz_prune_recipe_init(&rp);
+    rp.method = method;
+    rp.sparsity = sparsity;
+    rp.ratio = ratio;
+    rp.criterion = criterion;
+    rp.scope = scope;
+    rp.pattern = pattern;
+    rp.min_params = min_params;
+    rp.keep_first_last = keep_fl;
+    rp.op_types = op_types;
+    rp.include = include;
+    rp.exclude = exclude;
+    rp.fold = fold;
+    rp.reconstruct = reconstruct ? 1 : no_reconstruct ? 0 : -1;
+    rp.recalibrate_bn = recal_bn;
+    rp.have_calib = calib != NULL;
+    rp.targeted = targeted;
+    {
+        hpcz_error rerr;
+        if (hpcz_prune_recipe_resolve(&rp, &rerr))
+            return cli_usage_error(&cmd_prune_info, "%s", rerr.msg);
+    }
     bool evaluate = report || gates.n;
     if (evaluate && !data)
         return cli_usage_error(&cmd_prune_info, "--report and the gates need --data DATA");
@@ -507,37 +514,15 @@ int cmd_prune(int argc, char **argv)
         return EXIT_USAGE;
     if (!out && !dry_run && !sensitivity)
         return cli_usage_error(&cmd_prune_info, "missing -o OUT (or --dry-run)");
-    bool targeted = target_params >= 0 || target_macs >= 0;
     if ((sensitivity || targeted) && !calib && !data)
         return cli_usage_error(&cmd_prune_info, "--sensitivity and --target-* measure on data: --calib DIR");
     if (target_macs >= 0 && strcmp(method, "channel"))
         return cli_usage_error(&cmd_prune_info, "--target-macs needs --method channel (zeros do not remove MACs)");
     if ((sensitivity || targeted) && strcmp(method, "magnitude") && strcmp(method, "channel"))
         return cli_usage_error(&cmd_prune_info, "--sensitivity and --target-* work with --method magnitude or channel");
-    if (targeted && reconstruct)
-        return cli_usage_error(&cmd_prune_info, "--target-* and --reconstruct: not together yet");
-    if (strcmp(method, "magnitude") && strcmp(method, "nm") && strcmp(method, "channel"))
-        return cli_usage_error(&cmd_prune_info, "--method: '%s' is not magnitude, nm or channel", method);
-    if (strcmp(criterion, "l1") && strcmp(criterion, "l2") && strcmp(criterion, "bn-gamma") && strcmp(criterion, "energy"))
-        return cli_usage_error(&cmd_prune_info, "--criterion: '%s' is not l1, l2, bn-gamma or energy", criterion);
-    if (strcmp(scope, "layer") && strcmp(scope, "global"))
-        return cli_usage_error(&cmd_prune_info, "--scope: '%s' is not layer or global", scope);
-    long long pn = 0, pm = 0;
-    {
-        char *colon = strchr(pattern, ':'), *e1, *e2;
-        if (colon) {
-            pn = strtoll(pattern, &e1, 10);
-            pm = strtoll(colon + 1, &e2, 10);
-        }
-        if (!colon || e1 != colon || *e2 || pn < 1 || pm < 2 || pm > 64 || pn >= pm)
-            return cli_usage_error(&cmd_prune_info, "--pattern: '%s' is not N:M with 1 <= N < M <= 64 (e.g. 2:4)",
-                                   pattern);
-    }
     if ((include && !cli_check_regex(&cmd_prune_info, "include", include)) ||
         (exclude && !cli_check_regex(&cmd_prune_info, "exclude", exclude)))
         return EXIT_USAGE;
-    if ((include && strpbrk(include, ",{}")) || (exclude && strpbrk(exclude, ",{}")))
-        return cli_usage_error(&cmd_prune_info, "--include/--exclude: use '|' instead of ',' and no braces");
     if (out && !in_place && cli_same_file(in, out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
     if (json_flag && json_file)
@@ -560,39 +545,14 @@ int cmd_prune(int argc, char **argv)
         }
     }
 
-    char spec[2048], filt[1024] = "";
-    size_t k = 0;
-    k += (size_t)snprintf(filt + k, sizeof filt - k, ",min-params=%lld,keep-first-last=%s", min_params,
-                          keep_fl ? "true" : "false");
-    if (op_types && k < sizeof filt)
-        k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", op_types);
-    if (include && k < sizeof filt)
-        k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", include);
-    if (exclude && k < sizeof filt)
-        snprintf(filt + k, sizeof filt - k, ",exclude=%s", exclude);
-    if (passes)
+    char spec[2048];
+    if (passes) {
         snprintf(spec, sizeof spec, "%s", passes);
-    else if (!strcmp(method, "channel"))
-        snprintf(spec, sizeof spec, "%sprune-channel{ratio=%g,criterion=%s%s%s%s%s%s}%s%s",
-                 channel_data ? "fold-constants{max-bytes=16384}," : "", ratio, criterion,
-                 channel_data && !no_reconstruct && !targeted ? ",reconstruct=true" : "",
-                 include ? ",include=" : "", include ? include : "", exclude ? ",exclude=" : "",
-                 exclude ? exclude : "", recal_bn ? ",recalibrate-bn" : "", fold ? ",fold-bn,dce" : "");
-    else if (reconstruct && !strcmp(method, "magnitude"))
-        snprintf(spec, sizeof spec, "%sprune-reconstruct{sparsity=%g%s%s%s%s%s}", fold ? "fold-bn,dce," : "",
-                 sparsity, op_types ? ",op-types=" : "", op_types ? op_types : "", include ? ",include=" : "",
-                 include ? include : "", "");
-    else if (reconstruct)
-        snprintf(spec, sizeof spec, "%sprune-reconstruct{n=%lld,m=%lld%s%s%s%s}", fold ? "fold-bn,dce," : "", pn,
-                 pm, op_types ? ",op-types=" : "", op_types ? op_types : "", include ? ",include=" : "",
-                 include ? include : "");
-    else if (!strcmp(method, "magnitude"))
-        snprintf(spec, sizeof spec, "%sprune-magnitude{sparsity=%g,scope=%s%s}",
-                 fold ? "fold-bn,dce," : "", sparsity, scope, filt);
-    else if (!strcmp(method, "nm"))
-        snprintf(spec, sizeof spec, "%sprune-nm{n=%lld,m=%lld%s}", fold ? "fold-bn,dce," : "", pn, pm, filt);
-    else
-        snprintf(spec, sizeof spec, "prune-nm{n=%lld,m=%lld%s}", pn, pm, filt); /* not reached */
+    } else {
+        hpcz_error rerr;
+        if (hpcz_prune_recipe_pipeline(&rp, spec, sizeof spec, &rerr))
+            return cli_usage_error(&cmd_prune_info, "%s", rerr.msg);
+    }
     hpcz_error err = {0};
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, &err);
     if (!pl)

@@ -807,6 +807,29 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
 hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, size_t cap, char *smooth,
                                           size_t smooth_cap, hpcz_error *err);
 
+/* What `hpcz prune`'s options mean, as a pipeline (lib/passes/recipe.c). */
+typedef struct hpcz_prune_recipe {
+    const char *method;    /* "magnitude" (default), "nm", "channel" */
+    double sparsity;       /* magnitude: 0.5 */
+    double ratio;          /* channel: 0.25 */
+    const char *criterion; /* channel: NULL = energy with data, else l1; l2, bn-gamma */
+    const char *scope;     /* magnitude: "layer" (default) or "global" */
+    const char *pattern;   /* nm: "2:4" */
+    int64_t min_params;
+    int keep_first_last;
+    const char *op_types, *include, *exclude;
+    int fold;              /* fold BatchNorm (1, default) */
+    int reconstruct;       /* -1 default, 1 re-solve on data, 0 not (channel) */
+    int recalibrate_bn;
+    int have_calib;        /* calibration data will be given */
+    int targeted;          /* a --target-* budget picks the layers */
+    /* filled by hpcz_prune_recipe_resolve */
+    int resolved, channel_data, n, m;
+} hpcz_prune_recipe;
+void hpcz_prune_recipe_init(hpcz_prune_recipe *r);
+hpcz_status hpcz_prune_recipe_resolve(hpcz_prune_recipe *r, hpcz_error *err);
+hpcz_status hpcz_prune_recipe_pipeline(hpcz_prune_recipe *r, char *spec, size_t cap, hpcz_error *err);
+
 /* Every registered pass, in listing order. */
 const hpcz_pass *const *hpcz_pass_list(size_t *n);
 const hpcz_pass *hpcz_pass_find(const char *name);

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
@@ -172,6 +173,115 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     }
     if ((size_t)snprintf(spec, cap, "%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", q,
                          nbits ? ",int4-matmulnbits" : "") >= cap)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
+    return HPCZ_OK;
+}
+
+/* ------------------------------------------------------------ prune */
+
+void hpcz_prune_recipe_init(hpcz_prune_recipe *r)
+{
+    memset(r, 0, sizeof *r);
+    r->method = "magnitude";
+    r->sparsity = 0.5;
+    r->ratio = 0.25;
+    r->scope = "layer";
+    r->pattern = "2:4";
+    r->fold = 1;
+}
+
+hpcz_status hpcz_prune_recipe_resolve(hpcz_prune_recipe *r, hpcz_error *err)
+{
+#define USAGE(...) return hpcz_fail(err, HPCZ_ERR_USAGE, __VA_ARGS__)
+    int channel = is(r->method, "channel"), magnitude = is(r->method, "magnitude"), nm = is(r->method, "nm");
+    if (r->recalibrate_bn && !r->have_calib)
+        USAGE("--recalibrate-bn needs calibration data: --calib DIR");
+    if (r->reconstruct > 0 && !r->have_calib)
+        USAGE("--reconstruct needs calibration data: --calib DIR (or random:N)");
+    if (r->reconstruct > 0 && !magnitude && !nm && !channel)
+        USAGE("--reconstruct works with --method magnitude, nm or channel");
+    if (r->reconstruct == 0 && !channel)
+        USAGE("--no-reconstruct works with --method channel");
+    /* with data: channels ranked on the data by default */
+    r->channel_data = channel && r->have_calib;
+    if (!r->criterion)
+        r->criterion = r->channel_data ? "energy" : "l1";
+    if (is(r->criterion, "energy") && !r->have_calib)
+        USAGE("--criterion energy measures on data: --calib DIR");
+    if (r->reconstruct > 0 && is(r->scope, "global"))
+        USAGE("--reconstruct chooses per layer: drop --scope global");
+    if (r->targeted && r->reconstruct > 0)
+        USAGE("--target-* and --reconstruct: not together yet");
+    if (!magnitude && !nm && !channel)
+        USAGE("--method: '%s' is not magnitude, nm or channel", r->method);
+    if (!is(r->criterion, "l1") && !is(r->criterion, "l2") && !is(r->criterion, "bn-gamma") &&
+        !is(r->criterion, "energy"))
+        USAGE("--criterion: '%s' is not l1, l2, bn-gamma or energy", r->criterion);
+    if (!is(r->scope, "layer") && !is(r->scope, "global"))
+        USAGE("--scope: '%s' is not layer or global", r->scope);
+    if (!(r->sparsity >= 0 && r->sparsity < 1))
+        USAGE("--sparsity: %g is not in [0, 1)", r->sparsity);
+    if (!(r->ratio >= 0 && r->ratio < 1))
+        USAGE("--ratio: %g is not in [0, 1)", r->ratio);
+    {
+        const char *colon = strchr(r->pattern, ':');
+        char *e1 = NULL, *e2 = NULL;
+        long long pn = 0, pm = 0;
+        if (colon) {
+            pn = strtoll(r->pattern, &e1, 10);
+            pm = strtoll(colon + 1, &e2, 10);
+        }
+        if (!colon || e1 != colon || *e2 || pn < 1 || pm < 2 || pm > 64 || pn >= pm)
+            USAGE("--pattern: '%s' is not N:M with 1 <= N < M <= 64 (e.g. 2:4)", r->pattern);
+        r->n = (int)pn;
+        r->m = (int)pm;
+    }
+    if (!plain_regex(r->include) || !plain_regex(r->exclude))
+        USAGE("--include/--exclude: use '|' instead of ',' and no braces");
+#undef USAGE
+    r->resolved = 1;
+    return HPCZ_OK;
+}
+
+hpcz_status hpcz_prune_recipe_pipeline(hpcz_prune_recipe *r, char *spec, size_t cap, hpcz_error *err)
+{
+    if (!r->resolved) {
+        hpcz_status st = hpcz_prune_recipe_resolve(r, err);
+        if (st)
+            return st;
+    }
+    const char *inc = r->include, *exc = r->exclude, *ops = r->op_types;
+    const char *pre = r->fold ? "fold-bn,dce," : "";
+    char filt[1024] = "";
+    size_t k = (size_t)snprintf(filt, sizeof filt, ",min-params=%lld,keep-first-last=%s", (long long)r->min_params,
+                                r->keep_first_last ? "true" : "false");
+    if (ops && k < sizeof filt)
+        k += (size_t)snprintf(filt + k, sizeof filt - k, ",op-types=%s", ops);
+    if (inc && k < sizeof filt)
+        k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", inc);
+    if (exc && k < sizeof filt)
+        snprintf(filt + k, sizeof filt - k, ",exclude=%s", exc);
+    int n;
+    if (is(r->method, "channel"))
+        /* with data: small constants folded first (an SE gate's bias computed
+         * by a Reshape of constants left its block untraceable), channels
+         * ranked on the data, the layers reading them re-solved */
+        n = snprintf(spec, cap, "%sprune-channel{ratio=%g,criterion=%s%s%s%s%s%s}%s%s",
+                     r->channel_data ? "fold-constants{max-bytes=16384}," : "", r->ratio, r->criterion,
+                     r->channel_data && r->reconstruct != 0 && !r->targeted ? ",reconstruct=true" : "",
+                     inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "",
+                     r->recalibrate_bn ? ",recalibrate-bn" : "", r->fold ? ",fold-bn,dce" : "");
+    else if (r->reconstruct > 0 && is(r->method, "magnitude"))
+        n = snprintf(spec, cap, "%sprune-reconstruct{sparsity=%g%s%s%s%s}", pre, r->sparsity, ops ? ",op-types=" : "",
+                     ops ? ops : "", inc ? ",include=" : "", inc ? inc : "");
+    else if (r->reconstruct > 0)
+        n = snprintf(spec, cap, "%sprune-reconstruct{n=%d,m=%d%s%s%s%s}", pre, r->n, r->m, ops ? ",op-types=" : "",
+                     ops ? ops : "", inc ? ",include=" : "", inc ? inc : "");
+    else if (is(r->method, "magnitude"))
+        n = snprintf(spec, cap, "%sprune-magnitude{sparsity=%g,scope=%s%s}", pre, r->sparsity, r->scope, filt);
+    else
+        n = snprintf(spec, cap, "%sprune-nm{n=%d,m=%d%s}", pre, r->n, r->m, filt);
+    if (n < 0 || (size_t)n >= cap)
         return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
     return HPCZ_OK;
 }
