@@ -136,8 +136,7 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
                 st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            for (int64_t i = 0; i < x->numel; i++)
-                ((float *)ti[j].data)[i] = rt_h2f(((const uint16_t *)x->data)[i]);
+            rt_h2f_n(x->data, ti[j].data, x->numel);
         }
         ins[j] = &ti[j];
     }
@@ -163,8 +162,7 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         if (c->infer || !to[k].data)
             continue;
         if (f)
-            for (int64_t i = 0; i < y->numel; i++)
-                ((uint16_t *)y->data)[i] = rt_f2h(((const float *)to[k].data)[i]);
+            rt_f2h_n(to[k].data, y->data, y->numel);
         else
             memcpy(y->data, to[k].data, y->nbytes);
     }

@@ -165,6 +165,20 @@ static inline float rt_bf2f(uint16_t h)
     return f;
 }
 uint16_t rt_f2bf(float f);
+/* n values converted (F16C when the CPU has it, else portable; same bits) */
+void rt_h2f_n(const uint16_t *h, float *f, int64_t n);
+void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
+
+/* float32 transcendentals over arrays (y may be x): vectorised polynomials,
+ * no libm call per element, within a few ulp (util.c; test_vmath). gelu is
+ * the erf form 0.5 x (1 + erf(x / sqrt 2)), gelu_tanh the tanh form. */
+void rt_vexp(const float *x, float *y, int64_t n);
+void rt_vlog(const float *x, float *y, int64_t n);
+void rt_verf(const float *x, float *y, int64_t n);
+void rt_vtanh(const float *x, float *y, int64_t n);
+void rt_vsigmoid(const float *x, float *y, int64_t n);
+void rt_vgelu(const float *x, float *y, int64_t n);
+void rt_vgelu_tanh(const float *x, float *y, int64_t n);
 
 /* Loops over an output with broadcast inputs: rows of `inner` contiguous
  * output elements; per input the element stride inside a row is 0 or 1. */

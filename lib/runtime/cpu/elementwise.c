@@ -136,41 +136,38 @@ RT_HOT static void f_hswish(const float *x, float *y, int64_t n, const uparam *p
         y[i] = x[i] * v;
     }
 }
-RT_HOT static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
+/* the transcendentals: vectorised polynomials (vmath.c) */
+static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = expf(x[i]);
+    rt_vexp(x, y, n);
 }
-RT_HOT static void f_sigmoid(const float *x, float *y, int64_t n, const uparam *p)
+static void f_log(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
+    rt_vlog(x, y, n);
 }
-RT_HOT static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
+static void f_sigmoid(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(x[i]);
+    rt_vsigmoid(x, y, n);
 }
-RT_HOT static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
+static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = erff(x[i]);
+    rt_vtanh(x, y, n);
 }
-RT_HOT static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
+static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
 {
-    if (p->mode) {
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            y[i] = 0.5f * v * (1 + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            y[i] = 0.5f * x[i] * (1 + erff(x[i] * 0.70710678f));
-    }
+    (void)p;
+    rt_verf(x, y, n);
+}
+static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
+{
+    if (p->mode)
+        rt_vgelu_tanh(x, y, n);
+    else
+        rt_vgelu(x, y, n);
 }
 
 typedef struct uop {
@@ -185,7 +182,7 @@ static const uop uops[] = {
     {"Neg", u_neg, ui_neg, f_neg},
     {"Sqrt", u_sqrt, NULL, f_sqrt},
     {"Exp", u_exp, NULL, f_exp},
-    {"Log", u_log, NULL, NULL},
+    {"Log", u_log, NULL, f_log},
     {"Erf", u_erf, NULL, f_erf},
     {"Reciprocal", u_recip, NULL, f_recip},
     {"Floor", u_floor, NULL, NULL},
