@@ -48,6 +48,7 @@ typedef struct rt_step {
     int in1_built;     /* in[1] (rewired by int8 Add fusion) */
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
     void *state;
+    rt_wide wide;      /* float16 initializers widened once (rt_run_f16_via_f32) */
     rt_sub **subs;     /* nested plans, one per subgraph slot */
     size_t n_subs;
     int *frees;        /* dynamic slots whose last reader is this step */
@@ -111,9 +112,41 @@ hpcz_status rt_unsupported(rt_ctx *c)
  * arrays), and those outputs rounded to float16 into the real ones (other
  * outputs, e.g. MaxPool's int64 indices, copied). One rounding per output
  * instead of one per operation, as ONNX Runtime's CPU kernels do for most
- * float16 ops. */
+ * float16 ops. Initializers are widened once per plan (c->wide), the
+ * conversions use F16C where the CPU has it. */
+static float *wide_initializer(rt_ctx *c, size_t j)
+{
+    rt_wide *w = c->wide;
+    if (!w || j >= 64 || !(c->init_in >> j & 1))
+        return NULL;
+    if (w->n < c->n_in) {
+        float **a = calloc(c->n_in, sizeof *a);
+        if (!a)
+            return NULL;
+        if (w->n)
+            memcpy(a, w->a, w->n * sizeof *a);
+        free(w->a);
+        w->a = a;
+        w->n = c->n_in;
+    }
+    const hpcz_array *x = c->in[j];
+    if (!w->a[j] && (w->a[j] = rt_alloc(x->numel ? (size_t)x->numel * sizeof(float) : 1)))
+        rt_h2f_n(x->data, w->a[j], x->numel);
+    return w->a[j];
+}
+
+/* Buffers for the float32 copies, kept per thread from one node to the next
+ * (fresh megabytes per call came back from the kernel as new pages every
+ * run); none while a node nested inside (a subgraph) uses them. */
+#define WIDE_SCRATCH 4
+static _Thread_local rt_scratch wide_in[WIDE_SCRATCH], wide_out[WIDE_SCRATCH];
+static _Thread_local int wide_depth;
+
 hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
 {
+    bool kept[64] = {false}, kept_out[64] = {false};
+    unsigned char planned[64] = {0};
+    bool scratch = wide_depth == 0 && !c->infer;
     hpcz_array *ins[64], *outs[64], ti[64], to[64];
     if (c->n_in > 64 || c->n_out > 64)
         return rt_unsupported(c);
@@ -130,7 +163,13 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         memcpy(ti[j].dims, x->dims, sizeof ti[j].dims);
         ti[j].numel = x->numel;
         ti[j].nbytes = (size_t)x->numel * sizeof(float);
-        if (x->data) {
+        if (x->data && (ti[j].data = wide_initializer(c, j)))
+            kept[j] = true;
+        else if (x->data && scratch && j < WIDE_SCRATCH &&
+                 (ti[j].data = rt_scratch_get(&wide_in[j], ti[j].nbytes ? ti[j].nbytes : 1))) {
+            kept[j] = true;
+            rt_h2f_n(x->data, ti[j].data, x->numel);
+        } else if (x->data) {
             ti[j].data = rt_alloc(ti[j].nbytes ? ti[j].nbytes : 1);
             if (!ti[j].data) {
                 st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
@@ -140,14 +179,28 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         }
         ins[j] = &ti[j];
     }
-    for (size_t k = 0; k < c->n_out; k++)
+    for (size_t k = 0; k < c->n_out; k++) {
         outs[k] = c->out[k] ? &to[k] : NULL;
+        /* a planned float16 output: its float32 twin of the same shape in scratch */
+        const hpcz_array *y = c->out[k];
+        if (!y || !scratch || k >= WIDE_SCRATCH || !c->out_planned || !c->out_planned[k] ||
+            y->dtype != HPCZ_DTYPE_FLOAT16)
+            continue;
+        to[k] = *y;
+        to[k].dtype = HPCZ_DTYPE_FLOAT;
+        to[k].nbytes = (size_t)y->numel * sizeof(float);
+        if ((to[k].data = rt_scratch_get(&wide_out[k], to[k].nbytes ? to[k].nbytes : 1)))
+            planned[k] = kept_out[k] = true;
+    }
     rt_ctx c2 = *c;
     c2.in = ins;
     c2.out = outs;
-    c2.out_planned = NULL;
+    c2.out_planned = planned;
     c2.exec = NULL; /* the temporaries are not the plan's dynamic memory */
-    if ((st = run(&c2)))
+    wide_depth++;
+    st = run(&c2);
+    wide_depth--;
+    if (st)
         goto done;
     c->need_data = c2.need_data;
     for (size_t k = 0; k < c->n_out; k++) {
@@ -168,9 +221,11 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
     }
 done:
     for (size_t j = 0; j < c->n_in; j++)
-        rt_free(ti[j].data);
+        if (!kept[j])
+            rt_free(ti[j].data);
     for (size_t k = 0; k < c->n_out; k++)
-        rt_free(to[k].data);
+        if (!kept_out[k])
+            rt_free(to[k].data);
     return st;
 }
 
@@ -661,11 +716,15 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->out_planned = planned;
     c->exec = e;
     c->state = &sp->state;
+    c->wide = &sp->wide;
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
     c->act = sp->act.kind != RT_ACT_NONE ? &sp->act : NULL;
-    for (size_t j = 0; j < sp->n_in; j++)
+    for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
+        if (j < 64 && sp->in[j] >= 0 && resolve(&e->slots[sp->in[j]])->init_const)
+            c->init_in |= 1ull << j;
+    }
     for (size_t j = 0; j < sp->n_out; j++) {
         outs[j] = sp->out[j] >= 0 ? &e->slots[sp->out[j]].a : NULL;
         if (planned)
@@ -1660,6 +1719,9 @@ static void exec_release(rt_exec *e)
         free(sp->out);
         free(sp->frees);
         free(sp->state);
+        for (size_t j = 0; j < sp->wide.n; j++)
+            rt_free(sp->wide.a[j]);
+        free(sp->wide.a);
         rt_qpack_free(sp->qp);
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {

@@ -35,6 +35,12 @@
 #define RT_ALIGN 64
 
 typedef struct rt_ctx rt_ctx;
+/* Per node: float32 copies of its float16 initializer inputs, made on first
+ * use by rt_run_f16_via_f32 and kept for the plan's life (a[j] for input j). */
+typedef struct rt_wide {
+    size_t n;
+    float **a;
+} rt_wide;
 typedef struct rt_exec rt_exec;
 typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
 
@@ -91,6 +97,8 @@ struct rt_ctx {
     int threads;
     rt_exec *exec;        /* the running plan (for subgraph ops) */
     void **state;         /* per-node cache a kernel may fill (freed with free()) */
+    rt_wide *wide;        /* per-node widened float16 initializers (NULL: none kept) */
+    uint64_t init_in;     /* bit j: input j is an initializer (data fixed for the plan) */
     hpcz_error *err;
 };
 
@@ -110,6 +118,15 @@ hpcz_status rt_unsupported(rt_ctx *c);
 /* Runs a float32 kernel on a node with float16 inputs (converting around it). */
 hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c));
 bool rt_has_f16_input(const rt_ctx *c);
+/* A float32 kernel with a generic per-element path for float16 (MatMul, the
+ * float unary and arithmetic ops, Softmax, LayerNorm) declines float16 data
+ * on the cpu backend when this is true, so that the backend runs its float32
+ * path on widened copies (F16C conversions, one rounding per output) instead:
+ * 100x faster for MatMul. The ref backend keeps the generic path. */
+static inline bool rt_f16_widen(const rt_ctx *c)
+{
+    return !c->reference && rt_has_f16_input(c);
+}
 hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline hpcz_array *rt_in(const rt_ctx *c, size_t i)
 {

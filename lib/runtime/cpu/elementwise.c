@@ -278,7 +278,7 @@ static hpcz_status k_unary(rt_ctx *c)
     if (!x || !u)
         return rt_unsupported(c);
     bool isint = rt_is_int(x->dtype);
-    if ((isint && !u->fi) || x->dtype == HPCZ_DTYPE_BOOL)
+    if ((isint && !u->fi) || x->dtype == HPCZ_DTYPE_BOOL || (u->ff && rt_f16_widen(c)))
         return rt_unsupported(c);
     hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, x->dims);
     if (!y || c->infer)
@@ -617,6 +617,8 @@ static hpcz_status k_binary(rt_ctx *c)
             return rt_unsupported(c);
         break;
     }
+    if (op->kind == B_ARITH && op->ff && rt_f16_widen(c))
+        return rt_unsupported(c);
     const hpcz_array *ins[2] = {a, b};
     int nd;
     int64_t dims[RT_MAX_RANK];

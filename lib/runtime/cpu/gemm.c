@@ -176,7 +176,7 @@ static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *
 static hpcz_status k_matmul(rt_ctx *c)
 {
     hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
-    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)))
+    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)) || rt_f16_widen(c))
         return rt_unsupported(c);
     return matmul_run(c, a, b, 1.0f);
 }
