@@ -46,6 +46,8 @@ typedef struct rt_step {
     int out0_built;    /* out[0] before fusion rewired it */
     int in0_built;     /* in[0] before int8 fusion rewired it */
     int in1_built;     /* in[1] (rewired by int8 Add fusion) */
+    const rt_op *op_built; /* op and input count before transformer fusion */
+    size_t n_in_built;
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
     void *state;
     rt_wide wide;      /* float16 initializers widened once (rt_run_f16_via_f32) */
@@ -659,6 +661,8 @@ static hpcz_status exec_build(rt_exec *e, const hpcz_graph *g, rt_exec *parent,
         sp->out0_built = sp->n_out ? sp->out[0] : -1;
         sp->in0_built = sp->n_in ? sp->in[0] : -1;
         sp->in1_built = sp->n_in > 1 ? sp->in[1] : -1;
+        sp->op_built = sp->op;
+        sp->n_in_built = sp->n_in;
         size_t nsub = 0;
         for (size_t a = 0; a < n->n_attrs; a++)
             if (n->attrs[a].type == HPCZ_ATTR_GRAPH)
@@ -1185,6 +1189,167 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* ---------------------------------------------- transformer fusion (cpu) */
+
+static bool transformer_fusion_disabled(void)
+{
+    const char *v = getenv("HPCZ_NO_TRANSFORMER_FUSION");
+    return v && *v && strcmp(v, "0");
+}
+
+/* Slot s: a planned float32 intermediate with one reader, not observable. */
+static bool tf_private(rt_exec *e, const slot_use *u, int s)
+{
+    if (s < 0)
+        return false;
+    const rt_slot *sl = &e->slots[s];
+    return !sl->is_output && !u->sub[s] && u->reads[s] == 1 && sl->kind == SLOT_STATIC &&
+           sl->a.dtype == HPCZ_DTYPE_FLOAT;
+}
+
+/* The input of binary step sp other than slot s when it is a float32
+ * constant scalar near v (|d| <= 1e-6 |v|); else false. */
+static bool tf_scalar(rt_exec *e, const rt_step *sp, int s, double v)
+{
+    if (sp->n_in != 2 || (sp->in[0] != s && sp->in[1] != s))
+        return false;
+    const hpcz_array *k = const_of(e, sp, sp->in[0] == s ? 1 : 0);
+    return k && k->dtype == HPCZ_DTYPE_FLOAT && k->numel == 1 &&
+           fabs(*(const float *)k->data - v) <= 1e-6 * fabs(v);
+}
+
+/* Step k when it is a live, unfused step of ONNX op `op`; else NULL. */
+static rt_step *tf_step(rt_exec *e, int k, const char *op)
+{
+    if (k < 0)
+        return NULL;
+    rt_step *sp = &e->steps[k];
+    return !sp->folded && !sp->dynamic && !sp->fused && sp->act.kind == RT_ACT_NONE &&
+                   sp->op == sp->op_built && is_onnx_op(sp, op)
+               ? sp
+               : NULL;
+}
+
+static void tf_drop(rt_exec *e, rt_step *sp)
+{
+    rt_slot *sl = &e->slots[sp->out[0]];
+    sp->fused = true;
+    memset(&sl->a, 0, sizeof sl->a);
+    sl->kind = SLOT_NONE;
+}
+
+/* MatMul(A, B constant 2-D) -> Add(bias constant [N]): the bias is added in
+ * the GEMM's epilogue (same bytes). */
+static bool fuse_matmul_bias(rt_exec *e, slot_use *u, size_t k)
+{
+    rt_step *sp = tf_step(e, (int)k, "MatMul");
+    if (!sp || sp->n_in != 2 || sp->n_out != 1 || !tf_private(e, u, sp->out[0]))
+        return false;
+    const hpcz_array *b = const_of(e, sp, 1);
+    int s = sp->out[0];
+    rt_step *add = tf_step(e, u->reader[s], "Add");
+    if (!b || b->dtype != HPCZ_DTYPE_FLOAT || b->ndim != 2 || !add || add->n_in != 2)
+        return false;
+    size_t bj = add->in[0] == s ? 1 : 0;
+    const hpcz_array *bias = const_of(e, add, bj);
+    int t = add->out[0];
+    if (!bias || bias->dtype != HPCZ_DTYPE_FLOAT || bias->numel != b->dims[1] ||
+        add->in[1 - bj] != s || t < 0 || !rt_same_shape(&e->slots[t].a, &e->slots[s].a) ||
+        e->slots[t].kind != SLOT_STATIC)
+        return false;
+    for (int d = 0; d + 1 < bias->ndim; d++)
+        if (bias->dims[d] != 1)
+            return false;
+    int *in = realloc(sp->in, 3 * sizeof *in);
+    if (!in)
+        return false;
+    sp->in = in;
+    sp->in[2] = add->in[bj];
+    sp->n_in = 3;
+    sp->op = &rt_op_matmul_bias;
+    sp->out[0] = t;
+    e->slots[t].first = (int)k;
+    add->fused = true;
+    memset(&e->slots[s].a, 0, sizeof e->slots[s].a);
+    e->slots[s].kind = SLOT_NONE;
+    return true;
+}
+
+/* GELU as exported from PyTorch: Div(x, sqrt 2) (or Mul by 1/sqrt 2) -> Erf
+ * -> Add 1 -> Mul x -> Mul 0.5, or -> Mul 0.5 -> Mul x: one pass of
+ * rt_vgelu from x into the last Mul's output. */
+static bool fuse_gelu(rt_exec *e, slot_use *u, size_t k)
+{
+    rt_step *erf = tf_step(e, (int)k, "Erf");
+    if (!erf || erf->n_in != 1 || erf->in[0] < 0 || !tf_private(e, u, erf->in[0]) ||
+        !tf_private(e, u, erf->out[0]))
+        return false;
+    int d = erf->in[0];
+    rt_step *scale = tf_step(e, u->prod[d], "Div");
+    int x;
+    if (scale && scale->in[0] >= 0 && tf_scalar(e, scale, scale->in[0], 1.4142135623730951))
+        x = scale->in[0];
+    else if ((scale = tf_step(e, u->prod[d], "Mul")) && scale->n_in == 2) {
+        x = const_of(e, scale, 0) ? scale->in[1] : scale->in[0];
+        if (!tf_scalar(e, scale, x, 0.7071067811865476))
+            return false;
+    } else
+        return false;
+    if (x < 0 || e->slots[x].a.dtype != HPCZ_DTYPE_FLOAT)
+        return false;
+    int eo = erf->out[0];
+    rt_step *add = tf_step(e, u->reader[eo], "Add");
+    if (!add || !tf_scalar(e, add, eo, 1.0) || !tf_private(e, u, add->out[0]))
+        return false;
+    int ao = add->out[0];
+    rt_step *m1 = tf_step(e, u->reader[ao], "Mul");
+    if (!m1 || m1->n_in != 2 || !tf_private(e, u, m1->out[0]))
+        return false;
+    int other = m1->in[0] == ao ? m1->in[1] : m1->in[0];
+    bool x_first = other == x; /* Mul(x, a) then Mul(., 0.5); else Mul(0.5, a) then Mul(x, .) */
+    if (!x_first && !tf_scalar(e, m1, ao, 0.5))
+        return false;
+    int mo = m1->out[0];
+    rt_step *m2 = tf_step(e, u->reader[mo], "Mul");
+    if (!m2 || m2->n_in != 2 || (m2->in[0] != mo && m2->in[1] != mo))
+        return false;
+    int y = m2->out[0];
+    if (x_first ? !tf_scalar(e, m2, mo, 0.5)
+                : (m2->in[0] == mo ? m2->in[1] : m2->in[0]) != x)
+        return false;
+    if (y < 0 || e->slots[y].kind != SLOT_STATIC ||
+        !rt_same_shape(&e->slots[y].a, &e->slots[x].a))
+        return false;
+    tf_drop(e, scale);
+    tf_drop(e, erf);
+    tf_drop(e, add);
+    tf_drop(e, m1);
+    m2->op = &rt_op_gelu_fused;
+    m2->n_in = 1;
+    m2->in[0] = x;
+    return true;
+}
+
+/* Plan-time fusions for transformer graphs on the cpu backend (not under an
+ * observer, off with HPCZ_NO_TRANSFORMER_FUSION=1): MatMul + bias Add, and
+ * the GELU chain. Undone by the next exec_plan (op_built, n_in_built). */
+static hpcz_status fuse_transformer(rt_exec *e, hpcz_error *err)
+{
+    if (strcmp(e->be->name, "cpu") || transformer_fusion_disabled())
+        return HPCZ_OK;
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++)
+        if (fuse_gelu(e, &u, k))
+            continue;
+    for (size_t k = 0; k < e->n_steps; k++)
+        fuse_matmul_bias(e, &u, k);
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 /* ------------------------------------------------------------ arena placement
  *
  * Greedy by size: the static buffers, largest first (ties in slot order),
@@ -1499,6 +1664,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->n_frees = 0;
         sp->folded = sp->dynamic = sp->fused = false;
         sp->act.kind = RT_ACT_NONE;
+        sp->op = sp->op_built;
+        sp->n_in = sp->n_in_built;
         if (sp->n_out)
             sp->out[0] = sp->out0_built;
         if (sp->n_in)
@@ -1582,6 +1749,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         hpcz_status st = fuse_activations(e, err);
         if (!st)
             st = fuse_qdq(e, err);
+        if (!st)
+            st = fuse_transformer(e, err);
         if (st)
             return st;
     }

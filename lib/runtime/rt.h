@@ -102,6 +102,11 @@ struct rt_ctx {
     hpcz_error *err;
 };
 
+/* Kernels the engine substitutes at plan time (fuse_transformer): MatMul with
+ * a bias row as input 2 (gemm.c), and GELU (erf form) of input 0
+ * (elementwise.c). */
+extern const rt_op rt_op_matmul_bias, rt_op_gelu_fused;
+
 /* ---- kernel helpers (engine.c) */
 /* Declares output i. Infer mode: records dtype/shape and returns the slot
  * (data NULL). Run mode: returns the slot with its buffer (planned, or

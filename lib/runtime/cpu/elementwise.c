@@ -256,19 +256,34 @@ static void uparams(const rt_ctx *c, uparam *p)
  * thread count). */
 #define EW_CHUNK 16384
 
+/* float16 data through a float32 loop: tiles of EW_TILE values widened on
+ * the stack, computed, rounded back (one rounding per value) */
+#define EW_TILE 512
+
 typedef struct unary_job {
     ufn_fast ff;
-    const float *x;
-    float *y;
+    const void *x;
+    void *y;
     int64_t n;
     const uparam *p;
+    bool half;
 } unary_job;
 
 static void unary_chunk(void *ctx, int64_t b)
 {
     const unary_job *j = ctx;
     int64_t lo = b * EW_CHUNK, len = j->n - lo < EW_CHUNK ? j->n - lo : EW_CHUNK;
-    j->ff(j->x + lo, j->y + lo, len, j->p);
+    if (!j->half) {
+        j->ff((const float *)j->x + lo, (float *)j->y + lo, len, j->p);
+        return;
+    }
+    float t[EW_TILE];
+    for (int64_t k = lo; k < lo + len; k += EW_TILE) {
+        int64_t m = lo + len - k < EW_TILE ? lo + len - k : EW_TILE;
+        rt_h2f_n((const uint16_t *)j->x + k, t, m);
+        j->ff(t, t, m, j->p);
+        rt_f2h_n(t, (uint16_t *)j->y + k, m);
+    }
 }
 
 static hpcz_status k_unary(rt_ctx *c)
@@ -278,7 +293,7 @@ static hpcz_status k_unary(rt_ctx *c)
     if (!x || !u)
         return rt_unsupported(c);
     bool isint = rt_is_int(x->dtype);
-    if ((isint && !u->fi) || x->dtype == HPCZ_DTYPE_BOOL || (u->ff && rt_f16_widen(c)))
+    if ((isint && !u->fi) || x->dtype == HPCZ_DTYPE_BOOL)
         return rt_unsupported(c);
     hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, x->dims);
     if (!y || c->infer)
@@ -286,11 +301,12 @@ static hpcz_status k_unary(rt_ctx *c)
     uparam p;
     uparams(c, &p);
     int64_t n = x->numel;
-    if (x->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
+    bool half = x->dtype == HPCZ_DTYPE_FLOAT16 && u->ff && !c->reference;
+    if ((x->dtype == HPCZ_DTYPE_FLOAT || half) && !c->reference) {
         const float *xs = x->data;
         float *ys = y->data;
         if (u->ff) {
-            unary_job j = {u->ff, xs, ys, n, &p};
+            unary_job j = {u->ff, xs, ys, n, &p, half};
             rt_parallel_for_work((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)n);
         } else {
             for (int64_t i = 0; i < n; i++)
@@ -307,6 +323,25 @@ static hpcz_status k_unary(rt_ctx *c)
         rt_store_d(y->data, y->dtype, i, u->fd(rt_load_d(x->data, x->dtype, i), &p));
     return HPCZ_OK;
 }
+
+/* GELU (erf form) of input 0, put in place of the exported chain Div ->
+ * Erf -> Add -> Mul -> Mul at plan time (engine.c, fuse_transformer): one
+ * vectorised pass instead of five. */
+static hpcz_status k_gelu_fused(rt_ctx *c)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    if (!x || x->dtype != HPCZ_DTYPE_FLOAT)
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, x->dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    uparam p = {0};
+    unary_job j = {f_gelu, x->data, y->data, x->numel, &p, false};
+    rt_parallel_for_work((x->numel + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)x->numel);
+    return HPCZ_OK;
+}
+
+const rt_op rt_op_gelu_fused = {"", "Gelu", 20, RT_TF32, 0, k_gelu_fused, NULL};
 
 /* Unary ops with a bool output or bool/bit semantics. */
 static hpcz_status k_unary_pred(rt_ctx *c)
@@ -512,9 +547,31 @@ typedef struct binary_job {
     const hpcz_array *a, *b;
     hpcz_array *o;
     rt_bcast bc;
-    bool fast, ints;
+    bool fast, ints, half;
     int64_t rows_per_task;
 } binary_job;
+
+/* The float32 loop over n outputs at element offsets oa, ob (input strides
+ * sa, sb: 0 or 1) and oo; float16 data in tiles widened on the stack. */
+static void binary_ff(const binary_job *j, int64_t oa, int64_t ob, int64_t oo, int64_t n, int sa,
+                      int sb)
+{
+    if (!j->half) {
+        j->op->ff((const float *)j->a->data + oa, (const float *)j->b->data + ob,
+                  (float *)j->o->data + oo, n, sa, sb);
+        return;
+    }
+    const uint16_t *a = (const uint16_t *)j->a->data + oa, *b = (const uint16_t *)j->b->data + ob;
+    uint16_t *o = (uint16_t *)j->o->data + oo;
+    float ta[EW_TILE], tb[EW_TILE], to[EW_TILE];
+    for (int64_t k = 0; k < n; k += EW_TILE) {
+        int64_t m = n - k < EW_TILE ? n - k : EW_TILE;
+        rt_h2f_n(a + (sa ? k : 0), ta, sa ? m : 1);
+        rt_h2f_n(b + (sb ? k : 0), tb, sb ? m : 1);
+        j->op->ff(ta, tb, to, m, sa, sb);
+        rt_f2h_n(to, o + k, m);
+    }
+}
 
 static void binary_rows(void *ctx, int64_t t)
 {
@@ -528,9 +585,8 @@ static void binary_rows(void *ctx, int64_t t)
         r1 = bc->rows;
     if (j->rows_per_task == 0) { /* one long float row, cut in chunks */
         int64_t lo = t * EW_CHUNK, len = L - lo < EW_CHUNK ? L - lo : EW_CHUNK;
-        j->op->ff((const float *)a->data + (bc->istr[0] ? lo : 0),
-                  (const float *)b->data + (bc->istr[1] ? lo : 0), (float *)o->data + lo, len,
-                  bc->istr[0], bc->istr[1]);
+        binary_ff(j, bc->istr[0] ? lo : 0, bc->istr[1] ? lo : 0, lo, len, bc->istr[0],
+                  bc->istr[1]);
         return;
     }
     for (int64_t r = r0; r < r1; r++) {
@@ -538,8 +594,7 @@ static void binary_rows(void *ctx, int64_t t)
         rt_bcast_row(bc, r, off);
         int64_t ob = r * L;
         if (j->fast) {
-            j->op->ff((const float *)a->data + off[0], (const float *)b->data + off[1],
-                      (float *)o->data + ob, L, bc->istr[0], bc->istr[1]);
+            binary_ff(j, off[0], off[1], ob, L, bc->istr[0], bc->istr[1]);
         } else if (j->ints && j->fi) {
             for (int64_t i = 0; i < L; i++)
                 rt_store_i(o->data, o->dtype, ob + i,
@@ -565,6 +620,10 @@ static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
     rt_bcast_init(&j.bc, o, ins, 2);
     j.fast = op && op->ff && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT &&
              b->dtype == HPCZ_DTYPE_FLOAT && o->dtype == HPCZ_DTYPE_FLOAT;
+    j.half = op && op->ff && !c->reference && op->kind == B_ARITH &&
+             a->dtype == HPCZ_DTYPE_FLOAT16 && b->dtype == HPCZ_DTYPE_FLOAT16 &&
+             o->dtype == HPCZ_DTYPE_FLOAT16;
+    j.fast |= j.half;
     j.ints = rt_is_int(a->dtype) && rt_is_int(b->dtype);
     int64_t L = j.bc.inner;
     if (j.bc.rows == 1 && j.fast) {
@@ -617,8 +676,6 @@ static hpcz_status k_binary(rt_ctx *c)
             return rt_unsupported(c);
         break;
     }
-    if (op->kind == B_ARITH && op->ff && rt_f16_widen(c))
-        return rt_unsupported(c);
     const hpcz_array *ins[2] = {a, b};
     int nd;
     int64_t dims[RT_MAX_RANK];

@@ -551,6 +551,27 @@ static hpcz_status k_mmint2float(rt_ctx *c)
     return int_to_float(c, &s, a, b, azp, bzp, *(const float *)as->data, bs, bias, y);
 }
 
+/* MatMul(A, B 2-D) with a bias row [N] as input 2, put in place of MatMul ->
+ * Add(bias) at plan time (engine.c, fuse_transformer): the bias is added in
+ * the GEMM's epilogue, the same bytes as the two ops. */
+static hpcz_status k_matmul_bias(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *bias = rt_in(c, 2);
+    mm_shape s;
+    if (!a || !b || !bias || a->dtype != HPCZ_DTYPE_FLOAT || b->ndim != 2 || !mm_infer(a, b, &s) ||
+        bias->numel != s.n)
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, s.nd, s.dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    /* B shared by every batch: one tall GEMM over A's rows */
+    rt_sgemm_ex(false, false, s.m * s.batches, s.n, s.k, 1.0f, a->data, s.k, b->data, s.n, 0.0f,
+                y->data, s.n, NULL, bias->data, NULL);
+    return HPCZ_OK;
+}
+
+const rt_op rt_op_matmul_bias = {"", "MatMul", 1, RT_TF32, 0, k_matmul_bias, NULL};
+
 static const rt_op ops[] = {
     {"", "Gemm", 7, RT_TF32, RT_FUSE_ACT, k_gemm, NULL},
     {"", "MatMul", 1, RT_TNUM, 0, k_matmul, NULL},
