@@ -116,6 +116,25 @@ static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *ao, int64_t *bo)
     }
 }
 
+typedef struct mm_batch_job {
+    const mm_shape *s;
+    const float *a, *b;
+    float *y;
+    float alpha;
+} mm_batch_job;
+
+/* One product of a batch (attention's per-head QK^T and PV: small GEMMs,
+ * one task each, run single-threaded; the same bytes as run in turn). */
+static void mm_batch_task(void *ctx, int64_t bi)
+{
+    const mm_batch_job *j = ctx;
+    const mm_shape *s = j->s;
+    int64_t ao, bo;
+    mm_offsets(s, bi, &ao, &bo);
+    rt_sgemm(false, false, s->m, s->n, s->k, j->alpha, j->a + ao, s->k, j->b + bo, s->n, 0.0f,
+             j->y + bi * s->m * s->n, s->n);
+}
+
 /* y = alpha * a b (numpy matmul broadcasting); a and b of one dtype. */
 static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *b, float alpha)
 {
@@ -139,12 +158,16 @@ static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *
             rt_sgemm(false, false, s.m * s.batches, s.n, s.k, alpha, ad, s.k, bd, s.n, 0.0f, yd, s.n);
             return HPCZ_OK;
         }
-        for (int64_t bi = 0; bi < s.batches; bi++) {
-            int64_t ao, bo;
-            mm_offsets(&s, bi, &ao, &bo);
-            rt_sgemm(false, false, s.m, s.n, s.k, alpha, ad + ao, s.k, bd + bo, s.n, 0.0f,
-                     yd + bi * mn, s.n);
+        /* one GEMM per batch entry: small ones (no blocks of their own) are
+         * spread over the threads, large ones cut themselves into blocks */
+        double work = (double)s.m * (double)s.n * (double)s.k;
+        mm_batch_job j = {&s, ad, bd, yd, alpha};
+        if (work <= 4e6) {
+            rt_parallel_for_work(s.batches, mm_batch_task, &j, work * (double)s.batches / 16);
+            return HPCZ_OK;
         }
+        for (int64_t bi = 0; bi < s.batches; bi++)
+            mm_batch_task(&j, bi);
         return HPCZ_OK;
     }
     bool ints = rt_is_int(a->dtype);
