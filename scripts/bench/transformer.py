@@ -3,16 +3,18 @@
 encoders, alternated in one run, so that a loaded machine slows both alike.
 
     .venv-test/bin/python scripts/bench/transformer.py [--hpcz build-rel/hpcz]
-        [--sentences 32] [--tokens 48] [--threads 1,2] [--rounds 5] [--runs 5]
-        [--model NAME=PATH ...]
+        [--before OTHER_HPCZ] [--sentences 32] [--tokens 48] [--threads 1,2]
+        [--rounds 5] [--runs 5] [--model NAME=PATH ...]
 
 Inputs: the first SENTENCES eval sentences of .zoo/data/NAME/eval, cut to
 TOKENS tokens (token_type_ids zeros). Each round runs `hpcz run --bench RUNS
 --profile --json` then RUNS timed ORT runs (ORT_ENABLE_ALL, same thread
 count), the order swapping every round. Prints per model and thread count the
 median of both over the rounds, the median per-round ratio hpcz/ORT and the
-GFLOP/s of hpcz's MatMul. --model adds a model file run on NAME's inputs
-(e.g. an fp16 copy: minilm_l3_fp16=out/minilm_l3.fp16.onnx).
+GFLOP/s of hpcz's MatMul. --before adds another hpcz binary (e.g. main's)
+to each round, for a before/after on the same load. --model adds a model
+file run on NAME's inputs (e.g. an fp16 copy:
+minilm_l3_fp16=out/minilm_l3.fp16.onnx).
 """
 import argparse
 import json
@@ -73,6 +75,7 @@ def hpcz_ms(hpcz, path, folder, threads, runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hpcz", default=os.path.join(ROOT, "build-rel", "hpcz"))
+    ap.add_argument("--before")
     ap.add_argument("--sentences", type=int, default=32)
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--threads", default="1,2")
@@ -87,7 +90,8 @@ def main():
         models.append((label, path, base))
     print(f"{a.sentences} sentences x {a.tokens} tokens, {a.rounds} rounds of {a.runs} runs, "
           f"onnxruntime {ort.__version__}, load {os.getloadavg()[0]:.1f}")
-    print(f"{'model':<24}{'thr':>4}{'hpcz ms':>10}{'ORT ms':>10}{'hpcz/ORT':>10}{'MatMul GF/s':>13}")
+    print(f"{'model':<24}{'thr':>4}{'hpcz ms':>10}{'ORT ms':>10}{'hpcz/ORT':>10}{'MatMul GF/s':>13}"
+          + (f"{'before ms':>11}{'before/ORT':>12}" if a.before else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for label, path, base in models:
             folder = os.path.join(tmp, base)
@@ -96,17 +100,27 @@ def main():
                 feeds = inputs(base, a.sentences, a.tokens, folder)
             feeds = {f[:-4]: np.load(os.path.join(folder, f)) for f in os.listdir(folder)}
             for th in [int(x) for x in a.threads.split(",")]:
-                hs, os_, rs, gfs = [], [], [], []
+                hs, os_, rs, gfs, bs, brs = [], [], [], [], [], []
                 for r in range(a.rounds):
-                    if r % 2 == 0:
-                        h, g = hpcz_ms(a.hpcz, path, folder, th, a.runs)
-                        o = ort_ms(path, feeds, th, a.runs)
-                    else:
-                        o = ort_ms(path, feeds, th, a.runs)
-                        h, g = hpcz_ms(a.hpcz, path, folder, th, a.runs)
+                    jobs = ["hpcz", "ort"] + (["before"] if a.before else [])
+                    shift = r % len(jobs)  # rotate which engine runs first
+                    got = {}
+                    for job in jobs[shift:] + jobs[:shift]:
+                        if job == "ort":
+                            got[job] = ort_ms(path, feeds, th, a.runs)
+                        else:
+                            got[job] = hpcz_ms(a.hpcz if job == "hpcz" else a.before, path, folder,
+                                               th, a.runs)
+                    h, g = got["hpcz"]
+                    o = got["ort"]
                     hs.append(h), os_.append(o), rs.append(h / o), gfs.append(g or 0)
-                print(f"{label:<24}{th:>4}{np.median(hs):>10.1f}{np.median(os_):>10.1f}"
-                      f"{np.median(rs):>10.2f}{np.median(gfs):>13.1f}", flush=True)
+                    if a.before:
+                        bs.append(got["before"][0]), brs.append(got["before"][0] / o)
+                line = (f"{label:<24}{th:>4}{np.median(hs):>10.1f}{np.median(os_):>10.1f}"
+                        f"{np.median(rs):>10.2f}{np.median(gfs):>13.1f}")
+                if a.before:
+                    line += f"{np.median(bs):>11.1f}{np.median(brs):>12.2f}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
