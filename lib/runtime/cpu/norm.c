@@ -80,9 +80,8 @@ static hpcz_status softmax(rt_ctx *c, int kind)
     int64_t lines = outer * inner;
     if (x->dtype == HPCZ_DTYPE_FLOAT && inner == 1 && kind != SM_HARD && !c->reference) {
         /* rows along the last axis: max, vectorised exp, one scale; rows in tasks */
-        softmax_job j = {x->data, y->data, len, kind, 0, lines};
         int64_t per = len >= 4096 ? 1 : 4096 / len;
-        j.per = per;
+        softmax_job j = {x->data, y->data, len, kind, per, lines};
         rt_parallel_for_work((lines + per - 1) / per, softmax_rows, &j, (double)x->numel * 8);
         return HPCZ_OK;
     }
