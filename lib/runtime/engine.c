@@ -1208,14 +1208,18 @@ static bool tf_private(rt_exec *e, const slot_use *u, int s)
 }
 
 /* The input of binary step sp other than slot s when it is a float32
- * constant scalar near v (|d| <= 1e-6 |v|); else false. */
-static bool tf_scalar(rt_exec *e, const rt_step *sp, int s, double v)
+ * constant scalar near v (|d| <= tol |v|): its value in *got; else false. */
+static bool tf_scalar(rt_exec *e, const rt_step *sp, int s, double v, double tol, float *got)
 {
     if (sp->n_in != 2 || (sp->in[0] != s && sp->in[1] != s))
         return false;
     const hpcz_array *k = const_of(e, sp, sp->in[0] == s ? 1 : 0);
-    return k && k->dtype == HPCZ_DTYPE_FLOAT && k->numel == 1 &&
-           fabs(*(const float *)k->data - v) <= 1e-6 * fabs(v);
+    if (!k || k->dtype != HPCZ_DTYPE_FLOAT || k->numel != 1 ||
+        !(fabs(*(const float *)k->data - v) <= tol * fabs(v)))
+        return false;
+    if (got)
+        *got = *(const float *)k->data;
+    return true;
 }
 
 /* Step k when it is a live, unfused step of ONNX op `op`; else NULL. */
@@ -1276,22 +1280,24 @@ static bool fuse_matmul_bias(rt_exec *e, slot_use *u, size_t k)
 }
 
 /* GELU as exported from PyTorch: Div(x, sqrt 2) (or Mul by 1/sqrt 2) -> Erf
- * -> Add 1 -> Mul x -> Mul 0.5, or -> Mul 0.5 -> Mul x: one pass of
- * rt_vgelu from x into the last Mul's output. */
+ * -> Add 1 -> Mul x -> Mul 0.5, or -> Mul 0.5 -> Mul x: the last Mul runs the
+ * whole chain from x (rt_op_gelu_fused, the chain's constants in its state). */
 static bool fuse_gelu(rt_exec *e, slot_use *u, size_t k)
 {
     rt_step *erf = tf_step(e, (int)k, "Erf");
     if (!erf || erf->n_in != 1 || erf->in[0] < 0 || !tf_private(e, u, erf->in[0]) ||
         !tf_private(e, u, erf->out[0]))
         return false;
-    int d = erf->in[0];
+    rt_gelu_chain g = {0};
+    int d = erf->in[0], x;
     rt_step *scale = tf_step(e, u->prod[d], "Div");
-    int x;
-    if (scale && scale->in[0] >= 0 && tf_scalar(e, scale, scale->in[0], 1.4142135623730951))
+    if (scale && scale->in[0] >= 0 &&
+        tf_scalar(e, scale, scale->in[0], 1.4142135623730951, 1e-6, &g.scale)) {
         x = scale->in[0];
-    else if ((scale = tf_step(e, u->prod[d], "Mul")) && scale->n_in == 2) {
+        g.div = true;
+    } else if ((scale = tf_step(e, u->prod[d], "Mul")) && scale->n_in == 2) {
         x = const_of(e, scale, 0) ? scale->in[1] : scale->in[0];
-        if (!tf_scalar(e, scale, x, 0.7071067811865476))
+        if (!tf_scalar(e, scale, x, 0.7071067811865476, 1e-6, &g.scale))
             return false;
     } else
         return false;
@@ -1299,27 +1305,33 @@ static bool fuse_gelu(rt_exec *e, slot_use *u, size_t k)
         return false;
     int eo = erf->out[0];
     rt_step *add = tf_step(e, u->reader[eo], "Add");
-    if (!add || !tf_scalar(e, add, eo, 1.0) || !tf_private(e, u, add->out[0]))
+    if (!add || !tf_scalar(e, add, eo, 1.0, 0, &g.one) || !tf_private(e, u, add->out[0]))
         return false;
     int ao = add->out[0];
     rt_step *m1 = tf_step(e, u->reader[ao], "Mul");
     if (!m1 || m1->n_in != 2 || !tf_private(e, u, m1->out[0]))
         return false;
     int other = m1->in[0] == ao ? m1->in[1] : m1->in[0];
-    bool x_first = other == x; /* Mul(x, a) then Mul(., 0.5); else Mul(0.5, a) then Mul(x, .) */
-    if (!x_first && !tf_scalar(e, m1, ao, 0.5))
+    g.x_first = other == x; /* Mul(x, a) then Mul(., 0.5); else Mul(0.5, a) then Mul(x, .) */
+    if (!g.x_first && !tf_scalar(e, m1, ao, 0.5, 0, &g.half))
         return false;
     int mo = m1->out[0];
     rt_step *m2 = tf_step(e, u->reader[mo], "Mul");
     if (!m2 || m2->n_in != 2 || (m2->in[0] != mo && m2->in[1] != mo))
         return false;
     int y = m2->out[0];
-    if (x_first ? !tf_scalar(e, m2, mo, 0.5)
-                : (m2->in[0] == mo ? m2->in[1] : m2->in[0]) != x)
+    if (g.x_first ? !tf_scalar(e, m2, mo, 0.5, 0, &g.half)
+                  : (m2->in[0] == mo ? m2->in[1] : m2->in[0]) != x)
         return false;
     if (y < 0 || e->slots[y].kind != SLOT_STATIC ||
         !rt_same_shape(&e->slots[y].a, &e->slots[x].a))
         return false;
+    rt_gelu_chain *st = malloc(sizeof *st);
+    if (!st)
+        return false;
+    *st = g;
+    free(m2->state);
+    m2->state = st;
     tf_drop(e, scale);
     tf_drop(e, erf);
     tf_drop(e, add);

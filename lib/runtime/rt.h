@@ -103,9 +103,15 @@ struct rt_ctx {
 };
 
 /* Kernels the engine substitutes at plan time (fuse_transformer): MatMul with
- * a bias row as input 2 (gemm.c), and GELU (erf form) of input 0
- * (elementwise.c). */
+ * a bias row as input 2 (gemm.c), and the exported GELU chain on input 0
+ * (elementwise.c) with its constants in *c->state (an rt_gelu_chain). */
 extern const rt_op rt_op_matmul_bias, rt_op_gelu_fused;
+typedef struct rt_gelu_chain {
+    float scale;  /* x / scale (div) or x * scale */
+    bool div;
+    bool x_first; /* (x * a) * half, else x * (half * a) */
+    float one, half;
+} rt_gelu_chain;
 
 /* ---- kernel helpers (engine.c) */
 /* Declares output i. Infer mode: records dtype/shape and returns the slot
