@@ -4,7 +4,8 @@ encoders, alternated in one run, so that a loaded machine slows both alike.
 
     .venv-test/bin/python scripts/bench/transformer.py [--hpcz build-rel/hpcz]
         [--before OTHER_HPCZ] [--sentences 32] [--tokens 48] [--threads 1,2]
-        [--rounds 5] [--runs 5] [--model NAME=PATH ...]
+        [--rounds 5] [--runs 5] [--encoders minilm_l3,minilm_l6_int8w]
+        [--model NAME=PATH ...]
 
 Inputs: the first SENTENCES eval sentences of .zoo/data/NAME/eval, cut to
 TOKENS tokens (token_type_ids zeros). Each round runs `hpcz run --bench RUNS
@@ -81,12 +82,14 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--encoders", default="minilm_l3,minilm_l6_int8w")
     ap.add_argument("--model", action="append", default=[])
     a = ap.parse_args()
-    models = [(n, os.path.join(ZOO, "models", n + ".onnx"), n) for n in ("minilm_l3", "minilm_l6_int8w")]
+    names = ("minilm_l3", "minilm_l6_int8w")
+    models = [(n, os.path.join(ZOO, "models", n + ".onnx"), n) for n in a.encoders.split(",") if n]
     for kv in a.model:
         label, path = kv.split("=", 1)
-        base = next(n for n, _, _ in models if label.startswith(n))
+        base = next(n for n in names if label.startswith(n))
         models.append((label, path, base))
     print(f"{a.sentences} sentences x {a.tokens} tokens, {a.rounds} rounds of {a.runs} runs, "
           f"onnxruntime {ort.__version__}, load {os.getloadavg()[0]:.1f}")
