@@ -335,7 +335,7 @@ typedef struct gelu_job {
     int64_t n;
 } gelu_job;
 
-static void gelu_chunk(void *ctx, int64_t b)
+RT_HOT static void gelu_chunk(void *ctx, int64_t b)
 {
     const gelu_job *j = ctx;
     const rt_gelu_chain *g = j->g;
