@@ -46,8 +46,11 @@ typedef struct rt_step {
     int out0_built;    /* out[0] before fusion rewired it */
     int in0_built;     /* in[0] before int8 fusion rewired it */
     int in1_built;     /* in[1] (rewired by int8 Add fusion) */
+    const rt_op *op_built; /* op and input count before transformer fusion */
+    size_t n_in_built;
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
     void *state;
+    rt_wide wide;      /* float16 initializers widened once (rt_run_f16_via_f32) */
     rt_sub **subs;     /* nested plans, one per subgraph slot */
     size_t n_subs;
     int *frees;        /* dynamic slots whose last reader is this step */
@@ -111,9 +114,41 @@ hpcz_status rt_unsupported(rt_ctx *c)
  * arrays), and those outputs rounded to float16 into the real ones (other
  * outputs, e.g. MaxPool's int64 indices, copied). One rounding per output
  * instead of one per operation, as ONNX Runtime's CPU kernels do for most
- * float16 ops. */
+ * float16 ops. Initializers are widened once per plan (c->wide), the
+ * conversions use F16C where the CPU has it. */
+static float *wide_initializer(rt_ctx *c, size_t j)
+{
+    rt_wide *w = c->wide;
+    if (!w || j >= 64 || !(c->init_in >> j & 1))
+        return NULL;
+    if (w->n < c->n_in) {
+        float **a = calloc(c->n_in, sizeof *a);
+        if (!a)
+            return NULL;
+        if (w->n)
+            memcpy(a, w->a, w->n * sizeof *a);
+        free(w->a);
+        w->a = a;
+        w->n = c->n_in;
+    }
+    const hpcz_array *x = c->in[j];
+    if (!w->a[j] && (w->a[j] = rt_alloc(x->numel ? (size_t)x->numel * sizeof(float) : 1)))
+        rt_h2f_n(x->data, w->a[j], x->numel);
+    return w->a[j];
+}
+
+/* Buffers for the float32 copies, kept per thread from one node to the next
+ * (fresh megabytes per call came back from the kernel as new pages every
+ * run); none while a node nested inside (a subgraph) uses them. */
+#define WIDE_SCRATCH 4
+static _Thread_local rt_scratch wide_in[WIDE_SCRATCH], wide_out[WIDE_SCRATCH];
+static _Thread_local int wide_depth;
+
 hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
 {
+    bool kept[64] = {false}, kept_out[64] = {false};
+    unsigned char planned[64] = {0};
+    bool scratch = wide_depth == 0 && !c->infer;
     hpcz_array *ins[64], *outs[64], ti[64], to[64];
     if (c->n_in > 64 || c->n_out > 64)
         return rt_unsupported(c);
@@ -130,25 +165,44 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         memcpy(ti[j].dims, x->dims, sizeof ti[j].dims);
         ti[j].numel = x->numel;
         ti[j].nbytes = (size_t)x->numel * sizeof(float);
-        if (x->data) {
+        if (x->data && (ti[j].data = wide_initializer(c, j)))
+            kept[j] = true;
+        else if (x->data && scratch && j < WIDE_SCRATCH &&
+                 (ti[j].data = rt_scratch_get(&wide_in[j], ti[j].nbytes ? ti[j].nbytes : 1))) {
+            kept[j] = true;
+            rt_h2f_n(x->data, ti[j].data, x->numel);
+        } else if (x->data) {
             ti[j].data = rt_alloc(ti[j].nbytes ? ti[j].nbytes : 1);
             if (!ti[j].data) {
                 st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            for (int64_t i = 0; i < x->numel; i++)
-                ((float *)ti[j].data)[i] = rt_h2f(((const uint16_t *)x->data)[i]);
+            rt_h2f_n(x->data, ti[j].data, x->numel);
         }
         ins[j] = &ti[j];
     }
-    for (size_t k = 0; k < c->n_out; k++)
+    for (size_t k = 0; k < c->n_out; k++) {
         outs[k] = c->out[k] ? &to[k] : NULL;
+        /* a planned float16 output: its float32 twin of the same shape in scratch */
+        const hpcz_array *y = c->out[k];
+        if (!y || !scratch || k >= WIDE_SCRATCH || !c->out_planned || !c->out_planned[k] ||
+            y->dtype != HPCZ_DTYPE_FLOAT16)
+            continue;
+        to[k] = *y;
+        to[k].dtype = HPCZ_DTYPE_FLOAT;
+        to[k].nbytes = (size_t)y->numel * sizeof(float);
+        if ((to[k].data = rt_scratch_get(&wide_out[k], to[k].nbytes ? to[k].nbytes : 1)))
+            planned[k] = kept_out[k] = true;
+    }
     rt_ctx c2 = *c;
     c2.in = ins;
     c2.out = outs;
-    c2.out_planned = NULL;
+    c2.out_planned = planned;
     c2.exec = NULL; /* the temporaries are not the plan's dynamic memory */
-    if ((st = run(&c2)))
+    wide_depth++;
+    st = run(&c2);
+    wide_depth--;
+    if (st)
         goto done;
     c->need_data = c2.need_data;
     for (size_t k = 0; k < c->n_out; k++) {
@@ -163,16 +217,17 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         if (c->infer || !to[k].data)
             continue;
         if (f)
-            for (int64_t i = 0; i < y->numel; i++)
-                ((uint16_t *)y->data)[i] = rt_f2h(((const float *)to[k].data)[i]);
+            rt_f2h_n(to[k].data, y->data, y->numel);
         else
             memcpy(y->data, to[k].data, y->nbytes);
     }
 done:
     for (size_t j = 0; j < c->n_in; j++)
-        rt_free(ti[j].data);
+        if (!kept[j])
+            rt_free(ti[j].data);
     for (size_t k = 0; k < c->n_out; k++)
-        rt_free(to[k].data);
+        if (!kept_out[k])
+            rt_free(to[k].data);
     return st;
 }
 
@@ -606,6 +661,8 @@ static hpcz_status exec_build(rt_exec *e, const hpcz_graph *g, rt_exec *parent,
         sp->out0_built = sp->n_out ? sp->out[0] : -1;
         sp->in0_built = sp->n_in ? sp->in[0] : -1;
         sp->in1_built = sp->n_in > 1 ? sp->in[1] : -1;
+        sp->op_built = sp->op;
+        sp->n_in_built = sp->n_in;
         size_t nsub = 0;
         for (size_t a = 0; a < n->n_attrs; a++)
             if (n->attrs[a].type == HPCZ_ATTR_GRAPH)
@@ -663,11 +720,15 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->out_planned = planned;
     c->exec = e;
     c->state = &sp->state;
+    c->wide = &sp->wide;
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
     c->act = sp->act.kind != RT_ACT_NONE ? &sp->act : NULL;
-    for (size_t j = 0; j < sp->n_in; j++)
+    for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
+        if (j < 64 && sp->in[j] >= 0 && resolve(&e->slots[sp->in[j]])->init_const)
+            c->init_in |= 1ull << j;
+    }
     for (size_t j = 0; j < sp->n_out; j++) {
         outs[j] = sp->out[j] >= 0 ? &e->slots[sp->out[j]].a : NULL;
         if (planned)
@@ -1458,6 +1519,179 @@ static void fuse_matmulinteger(rt_exec *e)
     }
 }
 
+/* ---------------------------------------------- transformer fusion (cpu) */
+
+static bool transformer_fusion_disabled(void)
+{
+    const char *v = getenv("HPCZ_NO_TRANSFORMER_FUSION");
+    return v && *v && strcmp(v, "0");
+}
+
+/* Slot s: a planned float32 intermediate with one reader, not observable. */
+static bool tf_private(rt_exec *e, const slot_use *u, int s)
+{
+    if (s < 0)
+        return false;
+    const rt_slot *sl = &e->slots[s];
+    return !sl->is_output && !u->sub[s] && u->reads[s] == 1 && sl->kind == SLOT_STATIC &&
+           sl->a.dtype == HPCZ_DTYPE_FLOAT;
+}
+
+/* The input of binary step sp other than slot s when it is a float32
+ * constant scalar near v (|d| <= tol |v|): its value in *got; else false. */
+static bool tf_scalar(rt_exec *e, const rt_step *sp, int s, double v, double tol, float *got)
+{
+    if (sp->n_in != 2 || (sp->in[0] != s && sp->in[1] != s))
+        return false;
+    const hpcz_array *k = const_of(e, sp, sp->in[0] == s ? 1 : 0);
+    if (!k || k->dtype != HPCZ_DTYPE_FLOAT || k->numel != 1 ||
+        !(fabs(*(const float *)k->data - v) <= tol * fabs(v)))
+        return false;
+    if (got)
+        *got = *(const float *)k->data;
+    return true;
+}
+
+/* Step k when it is a live, unfused step of ONNX op `op`; else NULL. */
+static rt_step *tf_step(rt_exec *e, int k, const char *op)
+{
+    if (k < 0)
+        return NULL;
+    rt_step *sp = &e->steps[k];
+    return !sp->folded && !sp->dynamic && !sp->fused && sp->act.kind == RT_ACT_NONE &&
+                   sp->op == sp->op_built && is_onnx_op(sp, op)
+               ? sp
+               : NULL;
+}
+
+static void tf_drop(rt_exec *e, rt_step *sp)
+{
+    rt_slot *sl = &e->slots[sp->out[0]];
+    sp->fused = true;
+    memset(&sl->a, 0, sizeof sl->a);
+    sl->kind = SLOT_NONE;
+}
+
+/* MatMul(A, B constant 2-D) -> Add(bias constant [N]): the bias is added in
+ * the GEMM's epilogue (same bytes). */
+static bool fuse_matmul_bias(rt_exec *e, slot_use *u, size_t k)
+{
+    rt_step *sp = tf_step(e, (int)k, "MatMul");
+    if (!sp || sp->n_in != 2 || sp->n_out != 1 || !tf_private(e, u, sp->out[0]))
+        return false;
+    const hpcz_array *b = const_of(e, sp, 1);
+    int s = sp->out[0];
+    rt_step *add = tf_step(e, u->reader[s], "Add");
+    if (!b || b->dtype != HPCZ_DTYPE_FLOAT || b->ndim != 2 || !add || add->n_in != 2)
+        return false;
+    size_t bj = add->in[0] == s ? 1 : 0;
+    const hpcz_array *bias = const_of(e, add, bj);
+    int t = add->out[0];
+    if (!bias || bias->dtype != HPCZ_DTYPE_FLOAT || bias->numel != b->dims[1] ||
+        add->in[1 - bj] != s || t < 0 || !rt_same_shape(&e->slots[t].a, &e->slots[s].a) ||
+        e->slots[t].kind != SLOT_STATIC)
+        return false;
+    for (int d = 0; d + 1 < bias->ndim; d++)
+        if (bias->dims[d] != 1)
+            return false;
+    int *in = realloc(sp->in, 3 * sizeof *in);
+    if (!in)
+        return false;
+    sp->in = in;
+    sp->in[2] = add->in[bj];
+    sp->n_in = 3;
+    sp->op = &rt_op_matmul_bias;
+    sp->out[0] = t;
+    e->slots[t].first = (int)k;
+    add->fused = true;
+    memset(&e->slots[s].a, 0, sizeof e->slots[s].a);
+    e->slots[s].kind = SLOT_NONE;
+    return true;
+}
+
+/* GELU as exported from PyTorch: Div(x, sqrt 2) (or Mul by 1/sqrt 2) -> Erf
+ * -> Add 1 -> Mul x -> Mul 0.5, or -> Mul 0.5 -> Mul x: the last Mul runs the
+ * whole chain from x (rt_op_gelu_fused, the chain's constants in its state). */
+static bool fuse_gelu(rt_exec *e, slot_use *u, size_t k)
+{
+    rt_step *erf = tf_step(e, (int)k, "Erf");
+    if (!erf || erf->n_in != 1 || erf->in[0] < 0 || !tf_private(e, u, erf->in[0]) ||
+        !tf_private(e, u, erf->out[0]))
+        return false;
+    rt_gelu_chain g = {0};
+    int d = erf->in[0], x;
+    rt_step *scale = tf_step(e, u->prod[d], "Div");
+    if (scale && scale->in[0] >= 0 &&
+        tf_scalar(e, scale, scale->in[0], 1.4142135623730951, 1e-6, &g.scale)) {
+        x = scale->in[0];
+        g.div = true;
+    } else if ((scale = tf_step(e, u->prod[d], "Mul")) && scale->n_in == 2) {
+        x = const_of(e, scale, 0) ? scale->in[1] : scale->in[0];
+        if (!tf_scalar(e, scale, x, 0.7071067811865476, 1e-6, &g.scale))
+            return false;
+    } else
+        return false;
+    if (x < 0 || e->slots[x].a.dtype != HPCZ_DTYPE_FLOAT)
+        return false;
+    int eo = erf->out[0];
+    rt_step *add = tf_step(e, u->reader[eo], "Add");
+    if (!add || !tf_scalar(e, add, eo, 1.0, 0, &g.one) || !tf_private(e, u, add->out[0]))
+        return false;
+    int ao = add->out[0];
+    rt_step *m1 = tf_step(e, u->reader[ao], "Mul");
+    if (!m1 || m1->n_in != 2 || !tf_private(e, u, m1->out[0]))
+        return false;
+    int other = m1->in[0] == ao ? m1->in[1] : m1->in[0];
+    g.x_first = other == x; /* Mul(x, a) then Mul(., 0.5); else Mul(0.5, a) then Mul(x, .) */
+    if (!g.x_first && !tf_scalar(e, m1, ao, 0.5, 0, &g.half))
+        return false;
+    int mo = m1->out[0];
+    rt_step *m2 = tf_step(e, u->reader[mo], "Mul");
+    if (!m2 || m2->n_in != 2 || (m2->in[0] != mo && m2->in[1] != mo))
+        return false;
+    int y = m2->out[0];
+    if (g.x_first ? !tf_scalar(e, m2, mo, 0.5, 0, &g.half)
+                  : (m2->in[0] == mo ? m2->in[1] : m2->in[0]) != x)
+        return false;
+    if (y < 0 || e->slots[y].kind != SLOT_STATIC ||
+        !rt_same_shape(&e->slots[y].a, &e->slots[x].a))
+        return false;
+    rt_gelu_chain *st = malloc(sizeof *st);
+    if (!st)
+        return false;
+    *st = g;
+    free(m2->state);
+    m2->state = st;
+    tf_drop(e, scale);
+    tf_drop(e, erf);
+    tf_drop(e, add);
+    tf_drop(e, m1);
+    m2->op = &rt_op_gelu_fused;
+    m2->n_in = 1;
+    m2->in[0] = x;
+    return true;
+}
+
+/* Plan-time fusions for transformer graphs on the cpu backend (not under an
+ * observer, off with HPCZ_NO_TRANSFORMER_FUSION=1): MatMul + bias Add, and
+ * the GELU chain. Undone by the next exec_plan (op_built, n_in_built). */
+static hpcz_status fuse_transformer(rt_exec *e, hpcz_error *err)
+{
+    if (strcmp(e->be->name, "cpu") || transformer_fusion_disabled())
+        return HPCZ_OK;
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++)
+        if (fuse_gelu(e, &u, k))
+            continue;
+    for (size_t k = 0; k < e->n_steps; k++)
+        fuse_matmul_bias(e, &u, k);
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 /* ------------------------------------------------------------ arena placement
  *
  * Greedy by size: the static buffers, largest first (ties in slot order),
@@ -1772,6 +2006,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->n_frees = 0;
         sp->folded = sp->dynamic = sp->fused = false;
         sp->act.kind = RT_ACT_NONE;
+        sp->op = sp->op_built;
+        sp->n_in = sp->n_in_built;
         if (sp->n_out)
             sp->out[0] = sp->out0_built;
         if (sp->n_in)
@@ -1857,6 +2093,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             st = fuse_silu_hardswish(e, err);
         if (!st)
             st = fuse_qdq(e, err);
+        if (!st)
+            st = fuse_transformer(e, err);
         if (st)
             return st;
         fuse_matmulinteger(e);
@@ -1995,6 +2233,9 @@ static void exec_release(rt_exec *e)
         free(sp->out);
         free(sp->frees);
         free(sp->state);
+        for (size_t j = 0; j < sp->wide.n; j++)
+            rt_free(sp->wide.a[j]);
+        free(sp->wide.a);
         rt_qpack_free(sp->qp);
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {

@@ -35,6 +35,12 @@
 #define RT_ALIGN 64
 
 typedef struct rt_ctx rt_ctx;
+/* Per node: float32 copies of its float16 initializer inputs, made on first
+ * use by rt_run_f16_via_f32 and kept for the plan's life (a[j] for input j). */
+typedef struct rt_wide {
+    size_t n;
+    float **a;
+} rt_wide;
 typedef struct rt_exec rt_exec;
 typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
 
@@ -99,8 +105,21 @@ struct rt_ctx {
     int threads;
     rt_exec *exec;        /* the running plan (for subgraph ops) */
     void **state;         /* per-node cache a kernel may fill (freed with free()) */
+    rt_wide *wide;        /* per-node widened float16 initializers (NULL: none kept) */
+    uint64_t init_in;     /* bit j: input j is an initializer (data fixed for the plan) */
     hpcz_error *err;
 };
+
+/* Kernels the engine substitutes at plan time (fuse_transformer): MatMul with
+ * a bias row as input 2 (gemm.c), and the exported GELU chain on input 0
+ * (elementwise.c) with its constants in *c->state (an rt_gelu_chain). */
+extern const rt_op rt_op_matmul_bias, rt_op_gelu_fused;
+typedef struct rt_gelu_chain {
+    float scale;  /* x / scale (div) or x * scale */
+    bool div;
+    bool x_first; /* (x * a) * half, else x * (half * a) */
+    float one, half;
+} rt_gelu_chain;
 
 /* ---- kernel helpers (engine.c) */
 /* Declares output i. Infer mode: records dtype/shape and returns the slot
@@ -118,6 +137,15 @@ hpcz_status rt_unsupported(rt_ctx *c);
 /* Runs a float32 kernel on a node with float16 inputs (converting around it). */
 hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c));
 bool rt_has_f16_input(const rt_ctx *c);
+/* A float32 kernel with a generic per-element path for float16 (MatMul, the
+ * float unary and arithmetic ops, Softmax, LayerNorm) declines float16 data
+ * on the cpu backend when this is true, so that the backend runs its float32
+ * path on widened copies (F16C conversions, one rounding per output) instead:
+ * 100x faster for MatMul. The ref backend keeps the generic path. */
+static inline bool rt_f16_widen(const rt_ctx *c)
+{
+    return !c->reference && rt_has_f16_input(c);
+}
 hpcz_status rt_bad(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline hpcz_array *rt_in(const rt_ctx *c, size_t i)
 {
@@ -173,6 +201,20 @@ static inline float rt_bf2f(uint16_t h)
     return f;
 }
 uint16_t rt_f2bf(float f);
+/* n values converted (F16C when the CPU has it, else portable; same bits) */
+void rt_h2f_n(const uint16_t *h, float *f, int64_t n);
+void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
+
+/* float32 transcendentals over arrays (y may be x): vectorised polynomials,
+ * no libm call per element, within a few ulp (util.c; test_vmath). gelu is
+ * the erf form 0.5 x (1 + erf(x / sqrt 2)), gelu_tanh the tanh form. */
+void rt_vexp(const float *x, float *y, int64_t n);
+void rt_vlog(const float *x, float *y, int64_t n);
+void rt_verf(const float *x, float *y, int64_t n);
+void rt_vtanh(const float *x, float *y, int64_t n);
+void rt_vsigmoid(const float *x, float *y, int64_t n);
+void rt_vgelu(const float *x, float *y, int64_t n);
+void rt_vgelu_tanh(const float *x, float *y, int64_t n);
 
 /* Loops over an output with broadcast inputs: rows of `inner` contiguous
  * output elements; per input the element stride inside a row is 0 or 1. */

@@ -3,7 +3,7 @@
  */
 #include "rt.h"
 
-#ifdef __F16C__
+#if defined(__F16C__) || defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
@@ -217,6 +217,56 @@ uint16_t rt_f2h(float f)
         r++;
     return (uint16_t)(sign | r);
 #endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) static void h2f_f16c(const uint16_t *h, float *f, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        f[i] = _cvtsh_ss(h[i]);
+}
+
+__attribute__((target("avx,f16c"))) static void f2h_f16c(const float *f, uint16_t *h, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        h[i] = _cvtss_sh(f[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+static bool has_f16c(void)
+{
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+}
+#endif
+
+void rt_h2f_n(const uint16_t *h, float *f, int64_t n)
+{
+#if defined(__x86_64__)
+    if (has_f16c()) {
+        h2f_f16c(h, f, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        f[i] = rt_h2f(h[i]);
+}
+
+void rt_f2h_n(const float *f, uint16_t *h, int64_t n)
+{
+#if defined(__x86_64__)
+    if (has_f16c()) {
+        f2h_f16c(f, h, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        h[i] = rt_f2h(f[i]);
 }
 
 uint16_t rt_f2bf(float f)

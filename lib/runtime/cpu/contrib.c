@@ -954,10 +954,15 @@ static hpcz_status k_msattention(rt_ctx *c)
                 float mx = row[0], sum = 0;
                 for (int64_t t = 1; t < T; t++)
                     mx = row[t] > mx ? row[t] : mx;
-                for (int64_t t = 0; t < T; t++) {
-                    row[t] = expf(row[t] - mx);
+                for (int64_t t = 0; t < T; t++)
+                    row[t] -= mx;
+                if (c->reference)
+                    for (int64_t t = 0; t < T; t++)
+                        row[t] = expf(row[t]);
+                else
+                    rt_vexp(row, row, T);
+                for (int64_t t = 0; t < T; t++)
                     sum += row[t];
-                }
                 for (int64_t t = 0; t < T; t++)
                     row[t] /= sum;
             }

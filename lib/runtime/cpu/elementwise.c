@@ -136,41 +136,38 @@ RT_HOT static void f_hswish(const float *x, float *y, int64_t n, const uparam *p
         y[i] = x[i] * v;
     }
 }
-RT_HOT static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
+/* the transcendentals: vectorised polynomials (vmath.c) */
+static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = expf(x[i]);
+    rt_vexp(x, y, n);
 }
-RT_HOT static void f_sigmoid(const float *x, float *y, int64_t n, const uparam *p)
+static void f_log(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
+    rt_vlog(x, y, n);
 }
-RT_HOT static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
+static void f_sigmoid(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(x[i]);
+    rt_vsigmoid(x, y, n);
 }
-RT_HOT static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
+static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = erff(x[i]);
+    rt_vtanh(x, y, n);
 }
-RT_HOT static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
+static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
 {
-    if (p->mode) {
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            y[i] = 0.5f * v * (1 + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            y[i] = 0.5f * x[i] * (1 + erff(x[i] * 0.70710678f));
-    }
+    (void)p;
+    rt_verf(x, y, n);
+}
+static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
+{
+    if (p->mode)
+        rt_vgelu_tanh(x, y, n);
+    else
+        rt_vgelu(x, y, n);
 }
 
 typedef struct uop {
@@ -185,7 +182,7 @@ static const uop uops[] = {
     {"Neg", u_neg, ui_neg, f_neg},
     {"Sqrt", u_sqrt, NULL, f_sqrt},
     {"Exp", u_exp, NULL, f_exp},
-    {"Log", u_log, NULL, NULL},
+    {"Log", u_log, NULL, f_log},
     {"Erf", u_erf, NULL, f_erf},
     {"Reciprocal", u_recip, NULL, f_recip},
     {"Floor", u_floor, NULL, NULL},
@@ -259,19 +256,34 @@ static void uparams(const rt_ctx *c, uparam *p)
  * thread count). */
 #define EW_CHUNK 16384
 
+/* float16 data through a float32 loop: tiles of EW_TILE values widened on
+ * the stack, computed, rounded back (one rounding per value) */
+#define EW_TILE 512
+
 typedef struct unary_job {
     ufn_fast ff;
-    const float *x;
-    float *y;
+    const void *x;
+    void *y;
     int64_t n;
     const uparam *p;
+    bool half;
 } unary_job;
 
 static void unary_chunk(void *ctx, int64_t b)
 {
     const unary_job *j = ctx;
     int64_t lo = b * EW_CHUNK, len = j->n - lo < EW_CHUNK ? j->n - lo : EW_CHUNK;
-    j->ff(j->x + lo, j->y + lo, len, j->p);
+    if (!j->half) {
+        j->ff((const float *)j->x + lo, (float *)j->y + lo, len, j->p);
+        return;
+    }
+    float t[EW_TILE];
+    for (int64_t k = lo; k < lo + len; k += EW_TILE) {
+        int64_t m = lo + len - k < EW_TILE ? lo + len - k : EW_TILE;
+        rt_h2f_n((const uint16_t *)j->x + k, t, m);
+        j->ff(t, t, m, j->p);
+        rt_f2h_n(t, (uint16_t *)j->y + k, m);
+    }
 }
 
 static hpcz_status k_unary(rt_ctx *c)
@@ -289,11 +301,12 @@ static hpcz_status k_unary(rt_ctx *c)
     uparam p;
     uparams(c, &p);
     int64_t n = x->numel;
-    if (x->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
+    bool half = x->dtype == HPCZ_DTYPE_FLOAT16 && u->ff && !c->reference;
+    if ((x->dtype == HPCZ_DTYPE_FLOAT || half) && !c->reference) {
         const float *xs = x->data;
         float *ys = y->data;
         if (u->ff) {
-            unary_job j = {u->ff, xs, ys, n, &p};
+            unary_job j = {u->ff, xs, ys, n, &p, half};
             rt_parallel_for_work((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)n);
         } else {
             for (int64_t i = 0; i < n; i++)
@@ -310,6 +323,52 @@ static hpcz_status k_unary(rt_ctx *c)
         rt_store_d(y->data, y->dtype, i, u->fd(rt_load_d(x->data, x->dtype, i), &p));
     return HPCZ_OK;
 }
+
+/* The exported GELU chain Div (or Mul) -> Erf -> Add -> Mul -> Mul on input 0,
+ * put in place of its last Mul at plan time (engine.c, fuse_transformer):
+ * one pass over tiles instead of five over the tensor, each step the
+ * chain's own float operation in its order, so the same bytes. */
+typedef struct gelu_job {
+    const rt_gelu_chain *g;
+    const float *x;
+    float *y;
+    int64_t n;
+} gelu_job;
+
+RT_HOT static void gelu_chunk(void *ctx, int64_t b)
+{
+    const gelu_job *j = ctx;
+    const rt_gelu_chain *g = j->g;
+    int64_t lo = b * EW_CHUNK, hi = j->n - lo < EW_CHUNK ? j->n : lo + EW_CHUNK;
+    float t[EW_TILE];
+    for (int64_t k = lo; k < hi; k += EW_TILE) {
+        int64_t m = hi - k < EW_TILE ? hi - k : EW_TILE;
+        const float *x = j->x + k;
+        float *y = j->y + k;
+        for (int64_t i = 0; i < m; i++)
+            t[i] = g->div ? x[i] / g->scale : x[i] * g->scale;
+        rt_verf(t, t, m);
+        for (int64_t i = 0; i < m; i++) {
+            float a = t[i] + g->one;
+            y[i] = g->x_first ? (x[i] * a) * g->half : x[i] * (g->half * a);
+        }
+    }
+}
+
+static hpcz_status k_gelu_fused(rt_ctx *c)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    if (!x || x->dtype != HPCZ_DTYPE_FLOAT || !c->state || !*c->state)
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, x->dims);
+    if (!y || c->infer)
+        return y ? HPCZ_OK : c->err->status;
+    gelu_job j = {*c->state, x->data, y->data, x->numel};
+    rt_parallel_for_work((x->numel + EW_CHUNK - 1) / EW_CHUNK, gelu_chunk, &j, (double)x->numel);
+    return HPCZ_OK;
+}
+
+const rt_op rt_op_gelu_fused = {"", "Gelu", 20, RT_TF32, 0, k_gelu_fused, NULL};
 
 /* Unary ops with a bool output or bool/bit semantics. */
 static hpcz_status k_unary_pred(rt_ctx *c)
@@ -515,9 +574,31 @@ typedef struct binary_job {
     const hpcz_array *a, *b;
     hpcz_array *o;
     rt_bcast bc;
-    bool fast, ints;
+    bool fast, ints, half;
     int64_t rows_per_task;
 } binary_job;
+
+/* The float32 loop over n outputs at element offsets oa, ob (input strides
+ * sa, sb: 0 or 1) and oo; float16 data in tiles widened on the stack. */
+static void binary_ff(const binary_job *j, int64_t oa, int64_t ob, int64_t oo, int64_t n, int sa,
+                      int sb)
+{
+    if (!j->half) {
+        j->op->ff((const float *)j->a->data + oa, (const float *)j->b->data + ob,
+                  (float *)j->o->data + oo, n, sa, sb);
+        return;
+    }
+    const uint16_t *a = (const uint16_t *)j->a->data + oa, *b = (const uint16_t *)j->b->data + ob;
+    uint16_t *o = (uint16_t *)j->o->data + oo;
+    float ta[EW_TILE], tb[EW_TILE], to[EW_TILE];
+    for (int64_t k = 0; k < n; k += EW_TILE) {
+        int64_t m = n - k < EW_TILE ? n - k : EW_TILE;
+        rt_h2f_n(a + (sa ? k : 0), ta, sa ? m : 1);
+        rt_h2f_n(b + (sb ? k : 0), tb, sb ? m : 1);
+        j->op->ff(ta, tb, to, m, sa, sb);
+        rt_f2h_n(to, o + k, m);
+    }
+}
 
 static void binary_rows(void *ctx, int64_t t)
 {
@@ -531,9 +612,8 @@ static void binary_rows(void *ctx, int64_t t)
         r1 = bc->rows;
     if (j->rows_per_task == 0) { /* one long float row, cut in chunks */
         int64_t lo = t * EW_CHUNK, len = L - lo < EW_CHUNK ? L - lo : EW_CHUNK;
-        j->op->ff((const float *)a->data + (bc->istr[0] ? lo : 0),
-                  (const float *)b->data + (bc->istr[1] ? lo : 0), (float *)o->data + lo, len,
-                  bc->istr[0], bc->istr[1]);
+        binary_ff(j, bc->istr[0] ? lo : 0, bc->istr[1] ? lo : 0, lo, len, bc->istr[0],
+                  bc->istr[1]);
         return;
     }
     for (int64_t r = r0; r < r1; r++) {
@@ -541,8 +621,7 @@ static void binary_rows(void *ctx, int64_t t)
         rt_bcast_row(bc, r, off);
         int64_t ob = r * L;
         if (j->fast) {
-            j->op->ff((const float *)a->data + off[0], (const float *)b->data + off[1],
-                      (float *)o->data + ob, L, bc->istr[0], bc->istr[1]);
+            binary_ff(j, off[0], off[1], ob, L, bc->istr[0], bc->istr[1]);
         } else if (j->ints && j->fi) {
             for (int64_t i = 0; i < L; i++)
                 rt_store_i(o->data, o->dtype, ob + i,
@@ -568,6 +647,10 @@ static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
     rt_bcast_init(&j.bc, o, ins, 2);
     j.fast = op && op->ff && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT &&
              b->dtype == HPCZ_DTYPE_FLOAT && o->dtype == HPCZ_DTYPE_FLOAT;
+    j.half = op && op->ff && !c->reference && op->kind == B_ARITH &&
+             a->dtype == HPCZ_DTYPE_FLOAT16 && b->dtype == HPCZ_DTYPE_FLOAT16 &&
+             o->dtype == HPCZ_DTYPE_FLOAT16;
+    j.fast |= j.half;
     j.ints = rt_is_int(a->dtype) && rt_is_int(b->dtype);
     int64_t L = j.bc.inner;
     if (j.bc.rows == 1 && j.fast) {

@@ -116,6 +116,25 @@ static void mm_offsets(const mm_shape *s, int64_t bi, int64_t *ao, int64_t *bo)
     }
 }
 
+typedef struct mm_batch_job {
+    const mm_shape *s;
+    const float *a, *b;
+    float *y;
+    float alpha;
+} mm_batch_job;
+
+/* One product of a batch (attention's per-head QK^T and PV: small GEMMs,
+ * one task each, run single-threaded; the same bytes as run in turn). */
+static void mm_batch_task(void *ctx, int64_t bi)
+{
+    const mm_batch_job *j = ctx;
+    const mm_shape *s = j->s;
+    int64_t ao, bo;
+    mm_offsets(s, bi, &ao, &bo);
+    rt_sgemm(false, false, s->m, s->n, s->k, j->alpha, j->a + ao, s->k, j->b + bo, s->n, 0.0f,
+             j->y + bi * s->m * s->n, s->n);
+}
+
 /* y = alpha * a b (numpy matmul broadcasting); a and b of one dtype. */
 static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *b, float alpha)
 {
@@ -139,12 +158,16 @@ static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *
             rt_sgemm(false, false, s.m * s.batches, s.n, s.k, alpha, ad, s.k, bd, s.n, 0.0f, yd, s.n);
             return HPCZ_OK;
         }
-        for (int64_t bi = 0; bi < s.batches; bi++) {
-            int64_t ao, bo;
-            mm_offsets(&s, bi, &ao, &bo);
-            rt_sgemm(false, false, s.m, s.n, s.k, alpha, ad + ao, s.k, bd + bo, s.n, 0.0f,
-                     yd + bi * mn, s.n);
+        /* one GEMM per batch entry: small ones (no blocks of their own) are
+         * spread over the threads, large ones cut themselves into blocks */
+        double work = (double)s.m * (double)s.n * (double)s.k;
+        mm_batch_job j = {&s, ad, bd, yd, alpha};
+        if (work <= 4e6) {
+            rt_parallel_for_work(s.batches, mm_batch_task, &j, work * (double)s.batches / 16);
+            return HPCZ_OK;
         }
+        for (int64_t bi = 0; bi < s.batches; bi++)
+            mm_batch_task(&j, bi);
         return HPCZ_OK;
     }
     bool ints = rt_is_int(a->dtype);
@@ -176,7 +199,7 @@ static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *
 static hpcz_status k_matmul(rt_ctx *c)
 {
     hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
-    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)))
+    if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)) || rt_f16_widen(c))
         return rt_unsupported(c);
     return matmul_run(c, a, b, 1.0f);
 }
@@ -550,6 +573,27 @@ static hpcz_status k_mmint2float(rt_ctx *c)
         return y ? HPCZ_OK : c->err->status;
     return int_to_float(c, &s, a, b, azp, bzp, *(const float *)as->data, bs, bias, y);
 }
+
+/* MatMul(A, B 2-D) with a bias row [N] as input 2, put in place of MatMul ->
+ * Add(bias) at plan time (engine.c, fuse_transformer): the bias is added in
+ * the GEMM's epilogue, the same bytes as the two ops. */
+static hpcz_status k_matmul_bias(rt_ctx *c)
+{
+    hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *bias = rt_in(c, 2);
+    mm_shape s;
+    if (!a || !b || !bias || a->dtype != HPCZ_DTYPE_FLOAT || b->ndim != 2 || !mm_infer(a, b, &s) ||
+        bias->numel != s.n)
+        return rt_unsupported(c);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, s.nd, s.dims);
+    if (!y || c->infer || y->numel == 0)
+        return y ? HPCZ_OK : c->err->status;
+    /* B shared by every batch: one tall GEMM over A's rows */
+    rt_sgemm_ex(false, false, s.m * s.batches, s.n, s.k, 1.0f, a->data, s.k, b->data, s.n, 0.0f,
+                y->data, s.n, NULL, bias->data, NULL);
+    return HPCZ_OK;
+}
+
+const rt_op rt_op_matmul_bias = {"", "MatMul", 1, RT_TF32, 0, k_matmul_bias, NULL};
 
 static const rt_op ops[] = {
     {"", "Gemm", 7, RT_TF32, RT_FUSE_ACT, k_gemm, NULL},

@@ -12,10 +12,50 @@
 
 enum { SM_SOFT, SM_LOG, SM_HARD };
 
+typedef struct softmax_job {
+    const float *x;
+    float *y;
+    int64_t len;
+    int kind;
+    int64_t per; /* rows per task */
+    int64_t rows;
+} softmax_job;
+
+static void softmax_rows(void *ctx, int64_t t)
+{
+    const softmax_job *j = ctx;
+    int64_t len = j->len;
+    for (int64_t r = t * j->per; r < (t + 1) * j->per && r < j->rows; r++) {
+        const float *s = j->x + r * len;
+        float *d = j->y + r * len;
+        float mx = -INFINITY;
+        for (int64_t k = 0; k < len; k++)
+            mx = s[k] > mx ? s[k] : mx;
+        for (int64_t k = 0; k < len; k++)
+            d[k] = s[k] - mx;
+        if (j->kind == SM_SOFT) {
+            rt_vexp(d, d, len);
+            float sum = 0;
+            for (int64_t k = 0; k < len; k++)
+                sum += d[k];
+            float inv = 1.0f / sum;
+            for (int64_t k = 0; k < len; k++)
+                d[k] *= inv;
+        } else {
+            float sum = 0;
+            for (int64_t k = 0; k < len; k++)
+                sum += expf(d[k]);
+            float ls = logf(sum);
+            for (int64_t k = 0; k < len; k++)
+                d[k] -= ls;
+        }
+    }
+}
+
 static hpcz_status softmax(rt_ctx *c, int kind)
 {
     hpcz_array *x = rt_in(c, 0);
-    if (!hpcz_dtype_is_float(x->dtype))
+    if (!hpcz_dtype_is_float(x->dtype) || (kind != SM_HARD && rt_f16_widen(c)))
         return rt_unsupported(c);
     int r = x->ndim;
     int axis = rt_axis(rt_attr_i(c, "axis", c->opset < 13 ? 1 : -1), r);
@@ -37,32 +77,16 @@ static hpcz_status softmax(rt_ctx *c, int kind)
         else
             inner *= x->dims[d];
     }
-    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
     int64_t lines = outer * inner;
+    if (x->dtype == HPCZ_DTYPE_FLOAT && inner == 1 && kind != SM_HARD && !c->reference) {
+        /* rows along the last axis: max, vectorised exp, one scale; rows in tasks */
+        int64_t per = len >= 4096 ? 1 : 4096 / len;
+        softmax_job j = {x->data, y->data, len, kind, per, lines};
+        rt_parallel_for_work((lines + per - 1) / per, softmax_rows, &j, (double)x->numel * 8);
+        return HPCZ_OK;
+    }
     for (int64_t l = 0; l < lines; l++) {
         int64_t o = l / inner, i = l % inner, base = o * len * inner + i;
-        if (f32 && inner == 1 && kind != SM_HARD && !c->reference) {
-            const float *s = (const float *)x->data + base;
-            float *d = (float *)y->data + base;
-            float mx = -INFINITY;
-            for (int64_t k = 0; k < len; k++)
-                mx = s[k] > mx ? s[k] : mx;
-            float sum = 0;
-            for (int64_t k = 0; k < len; k++) {
-                d[k] = expf(s[k] - mx);
-                sum += d[k];
-            }
-            if (kind == SM_SOFT) {
-                float inv = 1.0f / sum;
-                for (int64_t k = 0; k < len; k++)
-                    d[k] *= inv;
-            } else {
-                float ls = logf(sum);
-                for (int64_t k = 0; k < len; k++)
-                    d[k] = s[k] - mx - ls;
-            }
-            continue;
-        }
         double mx = -INFINITY;
         int64_t am = 0;
         for (int64_t k = 0; k < len; k++) {
@@ -225,10 +249,47 @@ static hpcz_status k_groupnorm(rt_ctx *c)
 /* LayerNormalization and RMSNormalization: normalise over dims [axis, r).
  * SimplifiedLayerNormalization (ONNX Runtime's RMSNorm, ai.onnx domain in its
  * graphs) is the RMS form with inv_std_var as output 1 (inv_out). */
+typedef struct ln_job {
+    const float *x;
+    float *y;
+    const float *sb; /* scale, then bias, len each */
+    int64_t len;
+    bool rms;
+    float eps;
+    float *mean_out, *inv_out;
+} ln_job;
+
+/* One row of a float32 LayerNormalization / RMSNorm (rows in tasks). */
+static void ln_row(void *ctx, int64_t o)
+{
+    const ln_job *j = ctx;
+    int64_t len = j->len;
+    const float *s = j->x + o * len, *sb = j->sb;
+    float *d = j->y + o * len;
+    float mean = 0, var = 0;
+    if (!j->rms) {
+        for (int64_t i = 0; i < len; i++)
+            mean += s[i];
+        mean /= (float)len;
+    }
+    for (int64_t i = 0; i < len; i++) {
+        float t = s[i] - mean;
+        var += t * t;
+    }
+    var /= (float)len;
+    float inv = 1.0f / sqrtf(var + j->eps);
+    for (int64_t i = 0; i < len; i++)
+        d[i] = (s[i] - mean) * inv * sb[i] + sb[len + i];
+    if (j->mean_out)
+        j->mean_out[o] = mean;
+    if (j->inv_out)
+        j->inv_out[o] = inv;
+}
+
 static hpcz_status layer_norm(rt_ctx *c, bool rms, int inv_out)
 {
     hpcz_array *x = rt_in(c, 0), *sc = rt_in(c, 1), *bi = rt_in(c, 2);
-    if (!hpcz_dtype_is_float(x->dtype) || !sc || sc->dtype != x->dtype)
+    if (!hpcz_dtype_is_float(x->dtype) || !sc || sc->dtype != x->dtype || rt_f16_widen(c))
         return rt_unsupported(c);
     if (rt_attr_i(c, "stash_type", 1) != 1)
         return rt_unsupported(c);
@@ -299,32 +360,15 @@ static hpcz_status layer_norm(rt_ctx *c, bool rms, int inv_out)
         }
     }
     double eps = rt_attr_f(c, "epsilon", 1e-5f);
-    bool f32 = x->dtype == HPCZ_DTYPE_FLOAT && !c->reference;
+    if (x->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
+        ln_job j = {x->data, y->data, sb, len, rms, (float)eps, mo ? mo->data : NULL,
+                    io ? io->data : NULL};
+        rt_parallel_for_work(outer, ln_row, &j, (double)x->numel * 4);
+        free(sb);
+        return HPCZ_OK;
+    }
     for (int64_t o = 0; o < outer; o++) {
         int64_t base = o * len;
-        if (f32) {
-            const float *s = (const float *)x->data + base;
-            float *d = (float *)y->data + base;
-            float mean = 0, var = 0;
-            if (!rms) {
-                for (int64_t i = 0; i < len; i++)
-                    mean += s[i];
-                mean /= (float)len;
-            }
-            for (int64_t i = 0; i < len; i++) {
-                float t = s[i] - mean;
-                var += t * t;
-            }
-            var /= (float)len;
-            float inv = 1.0f / sqrtf(var + (float)eps);
-            for (int64_t i = 0; i < len; i++)
-                d[i] = (s[i] - mean) * inv * sb[i] + sb[len + i];
-            if (mo)
-                ((float *)mo->data)[o] = mean;
-            if (io)
-                ((float *)io->data)[o] = inv;
-            continue;
-        }
         double mean = 0, var = 0;
         if (!rms) {
             for (int64_t i = 0; i < len; i++)
