@@ -157,19 +157,6 @@ typedef struct layers {
     size_t hint; /* where the next layer of the second scan probably is */
 } layers;
 
-static hpcz_tensor *const_of(const hpcz_value *v)
-{
-    if (!v)
-        return NULL;
-    if (v->init)
-        return v->init;
-    if (v->producer && !strcmp(v->producer->op_type, "Constant")) {
-        const hpcz_attr *a = hpcz_node_attr(v->producer, "value");
-        return a ? a->t : NULL;
-    }
-    return NULL;
-}
-
 static int64_t zeros_of(hpcz_tensor *t)
 {
     hpcz_error e;
@@ -187,7 +174,7 @@ static int scan_layers(hpcz_graph *g, void *ctx)
         const hpcz_node *n = g->nodes[i];
         if (!hpcz_list_contains(L->op_types, n->op_type) || n->n_inputs < 2)
             continue;
-        hpcz_tensor *t = const_of(n->inputs[1]);
+        hpcz_tensor *t = hpcz_value_const(n->inputs[1]);
         if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
             continue;
         /* the second scan meets the layers in the first scan's order: look

@@ -268,6 +268,9 @@ void hpcz_model_free(hpcz_model *m);
 /* The external data file m's tensors are read from that `path` names (the
  * same file through any link), or NULL: an output must not replace it. */
 const char *hpcz_model_source_file(const hpcz_model *m, const char *path);
+/* The constant behind a value: its initializer, or the tensor of the
+ * Constant node that makes it; NULL otherwise. */
+hpcz_tensor *hpcz_value_const(const hpcz_value *v);
 /* Copies s into the model's arena (NULL stays NULL). */
 const char *hpcz_model_strdup(hpcz_model *m, const char *s);
 /* Zeroed arena allocation, freed with the model; NULL on overflow/OOM. */

@@ -75,6 +75,10 @@ hpcz_tensor *hpcz_tensor_new_empty(hpcz_model *m);
 hpcz_status hpcz_graph_topo_order(const hpcz_graph *g, hpcz_node **out, hpcz_error *err);
 bool hpcz_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
+/* The op that computes v, looking through up to 4 QuantizeLinear /
+ * DequantizeLinear nodes (lib/report/compare.c). */
+const hpcz_node *hpcz_op_behind_qdq(const hpcz_value *v);
+
 /* ---- string buffer */
 typedef struct hpcz_strbuf {
     char *buf;

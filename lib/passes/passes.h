@@ -70,10 +70,6 @@ hpcz_status hpcz_model_upgrade_opset(hpcz_model *m, int64_t target, hpcz_pass_ct
 
 /* ---- helpers */
 
-/* The constant tensor behind v: its initializer, or the value of the Constant
- * node that produces it; NULL when v is computed at run time. */
-hpcz_tensor *hpcz_value_const(const hpcz_value *v);
-
 /* Use counts of every value in g (including reads from nested subgraphs and
  * graph outputs), stored in value->aux. */
 void hpcz_count_uses(hpcz_graph *g);

@@ -98,14 +98,7 @@ static hpcz_model *requantize(const hpcz_fallback_opts *o, hpcz_pipeline *post, 
 
 static const hpcz_node *op_behind(hpcz_model *m, const char *tensor)
 {
-    const hpcz_value *v = hpcz_graph_find_value(m->graph, tensor);
-    for (int hops = 0; v && v->producer && hops < 4; hops++) {
-        const hpcz_node *p = v->producer;
-        if (strcmp(p->op_type, "DequantizeLinear") && strcmp(p->op_type, "QuantizeLinear"))
-            return p;
-        v = p->n_inputs ? p->inputs[0] : NULL;
-    }
-    return v ? v->producer : NULL;
+    return hpcz_op_behind_qdq(hpcz_graph_find_value(m->graph, tensor));
 }
 
 /* The lowest SQNR among the compared tensors feeding node p, walking back

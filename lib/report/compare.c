@@ -253,21 +253,8 @@ static void on_b(void *ctx, const hpcz_node *node, const char *name, const hpcz_
 
 /* ------------------------------------------------------------ what was done */
 
-static hpcz_tensor *const_of(const hpcz_value *v)
-{
-    if (!v)
-        return NULL;
-    if (v->init)
-        return v->init;
-    if (v->producer && !strcmp(v->producer->op_type, "Constant")) {
-        const hpcz_attr *a = hpcz_node_attr(v->producer, "value");
-        return a ? a->t : NULL;
-    }
-    return NULL;
-}
-
 /* The op behind a value, looking through QuantizeLinear/DequantizeLinear. */
-static const hpcz_node *real_producer(const hpcz_value *v)
+const hpcz_node *hpcz_op_behind_qdq(const hpcz_value *v)
 {
     for (int hops = 0; v && v->producer && hops < 4; hops++) {
         const hpcz_node *p = v->producer;
@@ -291,7 +278,7 @@ static const char *describe(hpcz_model *a, hpcz_model *b, const char *name, char
 {
     hpcz_value *vb = hpcz_graph_find_value(b->graph, name);
     hpcz_value *va = hpcz_graph_find_value(a->graph, name);
-    const hpcz_node *pb = real_producer(vb);
+    const hpcz_node *pb = hpcz_op_behind_qdq(vb);
     const hpcz_node *pa = va ? va->producer : NULL;
     char dqname[600];
     snprintf(dqname, sizeof dqname, "%s_dequantized", name);
@@ -300,15 +287,15 @@ static const char *describe(hpcz_model *a, hpcz_model *b, const char *name, char
     const char *act = act_q ? ", int8 activations" : "";
     if (pb && has_weight(pb) && pb->inputs[1]) {
         const hpcz_value *w = pb->inputs[1];
-        hpcz_tensor *wa = pa && has_weight(pa) ? const_of(pa->inputs[1]) : NULL;
+        hpcz_tensor *wa = pa && has_weight(pa) ? hpcz_value_const(pa->inputs[1]) : NULL;
         if (w->producer && !strcmp(w->producer->op_type, "DequantizeLinear") && w->producer->inputs[0]) {
-            hpcz_tensor *qt = const_of(w->producer->inputs[0]);
+            hpcz_tensor *qt = hpcz_value_const(w->producer->inputs[0]);
             if (qt) {
                 snprintf(buf, cap, "%s weights%s", hpcz_dtype_name(qt->dtype), act);
                 return buf;
             }
         }
-        hpcz_tensor *wt = const_of(w);
+        hpcz_tensor *wt = hpcz_value_const(w);
         if (wt && wt->dtype == HPCZ_DTYPE_FLOAT16)
             return "fp16";
         if (wt && wt->dtype == HPCZ_DTYPE_FLOAT) {

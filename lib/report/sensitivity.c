@@ -14,19 +14,6 @@
 
 const double hpcz_sensitivity_ratios[HPCZ_SENS_RATIOS] = {0.25, 0.5, 0.75, 0.9};
 
-static const hpcz_tensor *const_of(const hpcz_value *v)
-{
-    if (!v)
-        return NULL;
-    if (v->init)
-        return v->init;
-    if (v->producer && !strcmp(v->producer->op_type, "Constant")) {
-        const hpcz_attr *a = hpcz_node_attr(v->producer, "value");
-        return a ? a->t : NULL;
-    }
-    return NULL;
-}
-
 /* ^name$ with regex characters escaped; NULL when the name cannot be
  * written inside a pipeline string */
 static char *exact_regex(const char *name)
@@ -63,7 +50,7 @@ static int collect_rows(hpcz_graph *g, void *ctx)
         const hpcz_node *nd = g->nodes[i];
         if (!hpcz_list_contains(c->ops, nd->op_type) || nd->n_inputs < 2 || !nd->name || !*nd->name)
             continue;
-        const hpcz_tensor *t = const_of(nd->inputs[1]);
+        const hpcz_tensor *t = hpcz_value_const(nd->inputs[1]);
         if (!t || t->dtype != HPCZ_DTYPE_FLOAT)
             continue;
         hpcz_sensitivity *s = c->s;
