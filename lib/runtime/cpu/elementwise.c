@@ -82,7 +82,11 @@ static int64_t ui_sign(int64_t x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
 static int64_t ui_relu(int64_t x) { return x > 0 ? x : 0; }
 static int64_t ui_id(int64_t x) { return x; }
 
-/* Fast float loops for the ops that dominate CNNs and transformers. */
+/* Fast float loops for the ops that dominate CNNs and transformers. The
+ * selects only vectorise without -ftrapping-math (GCC does not if-convert a
+ * compare that may trap): these loops raise no FP exceptions anyone reads. */
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
 RT_HOT static void f_relu(const float *x, float *y, int64_t n, const uparam *p)
 {
     (void)p;
@@ -113,18 +117,24 @@ RT_HOT static void f_recip(const float *x, float *y, int64_t n, const uparam *p)
     for (int64_t i = 0; i < n; i++)
         y[i] = 1.0f / x[i];
 }
+/* Branch-free forms that vectorise (a select on a compare): the branchy
+ * ones ran a mispredicted branch per value on real activations (LeakyRelu
+ * 10x Relu's time); the same values, x * 1 being x. */
 RT_HOT static void f_leaky(const float *x, float *y, int64_t n, const uparam *p)
 {
     float a = (float)p->alpha;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] >= 0 ? x[i] : a * x[i];
+    for (int64_t i = 0; i < n; i++) {
+        float s = x[i] >= 0 ? 1.0f : a;
+        y[i] = x[i] * s;
+    }
 }
 RT_HOT static void f_hsig(const float *x, float *y, int64_t n, const uparam *p)
 {
     float a = (float)p->alpha, b = (float)p->beta;
     for (int64_t i = 0; i < n; i++) {
         float v = a * x[i] + b;
-        y[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        v = v > 0 ? v : 0;
+        y[i] = v < 1 ? v : 1;
     }
 }
 RT_HOT static void f_hswish(const float *x, float *y, int64_t n, const uparam *p)
@@ -132,10 +142,12 @@ RT_HOT static void f_hswish(const float *x, float *y, int64_t n, const uparam *p
     (void)p;
     for (int64_t i = 0; i < n; i++) {
         float v = x[i] * (1.0f / 6) + 0.5f;
-        v = v < 0 ? 0 : v > 1 ? 1 : v;
+        v = v > 0 ? v : 0;
+        v = v < 1 ? v : 1;
         y[i] = x[i] * v;
     }
 }
+#pragma GCC pop_options
 /* the transcendentals: vectorised polynomials (vmath.c) */
 static void f_exp(const float *x, float *y, int64_t n, const uparam *p)
 {
