@@ -94,6 +94,13 @@ static const spec specs[] = {
      {4, 4}, 0, T_ACC, "group=i:4;strides=is:2,2;pads=is:0,2,2,0", NULL},
     {"conv depthwise s2 5x5", "Conv", 2, {S4(1, 12, 29, 33), S4(12, 1, 5, 5)}, {4, 4}, 0, T_ACC,
      "group=i:12;strides=is:2,2;pads=is:2,2,2,2", NULL},
+    /* stride 1 along W, not 3x3: four rows at a time, then the rest */
+    {"conv depthwise s1 5x5 14x14", "Conv", 3, {S4(2, 24, 14, 14), S4(24, 1, 5, 5), S4(24)}, {4, 4, 1}, 0,
+     T_ACC, "group=i:24;pads=is:2,2,2,2", "Relu"},
+    {"conv depthwise s1 3x5 dilated", "Conv", 2, {S4(1, 8, 19, 23), S4(8, 1, 3, 5)}, {4, 4}, 0, T_ACC,
+     "group=i:8;dilations=is:2,1;pads=is:2,2,2,2", NULL},
+    {"conv depthwise s2,1 7x7", "Conv", 2, {S4(1, 6, 30, 9), S4(6, 1, 7, 7)}, {4, 4}, 0, T_ACC,
+     "group=i:6;strides=is:2,1;pads=is:3,3,3,3", NULL},
     {"conv 1x1", "Conv", 3, {S4(2, 32, 14, 14), S4(64, 32, 1, 1), S4(64)}, {4, 4, 1}, 0, T_ACC,
      NULL, NULL},
     /* 1x1 with K <= 64 and M >= 32: the direct FMA kernel (pw_task), with
