@@ -55,6 +55,7 @@ typedef struct fctx {
     hpcz_node_filter filter;
     const char *block;
     bool keep_io;
+    hpcz_ptrset before_log; /* without data: the nodes that compute what a Log reads */
     hpcz_error *err;
     size_t n_half, n_float, n_casts, n_tensors, n_subgraphs;
     /* float16 copies of float32 initializers, model-wide: two If branches
@@ -167,6 +168,11 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
     }
     if (f->ctx && f->ctx->calib && observed_problem(f->ctx->calib, n, why, cap))
         return P_FLOAT;
+    if (hpcz_ptrset_has(&f->before_log, n)) {
+        snprintf(why, cap, "%s: a power or energy there spans decades and overflows float16 on real "
+                 "inputs (with --calib the data decides)", strcmp(op, "Log") ? "computes what a Log reads" : "a Log");
+        return P_FLOAT;
+    }
     if (!strcmp(op, "Cast")) {
         /* a Cast from an integer type starts shape arithmetic unless it feeds float math */
         int64_t to = hpcz_node_attr_int(n, "to", 0);
@@ -290,6 +296,62 @@ static bool reads_float(const hpcz_node *n)
     return false;
 }
 
+/* Without data, a Log and the chain of magnitude ops that feeds it (a log-mel
+ * front end: STFT convolutions, squares, sums, mel filter MatMul, a Clip
+ * floor) stays float32: its values are powers of the input, which float16
+ * cannot hold for real audio or images (oww_melspec: every output NaN).
+ * The walk stops at graph inputs, constants and any other op. */
+static bool magnitude_op(const hpcz_node *n)
+{
+    static const char *const ops = "Conv,MatMul,Gemm,Mul,Pow,Add,Sub,Div,ReduceSum,ReduceSumSquare,ReduceMean,"
+                                   "Sqrt,Abs,Clip,Max,Min,Reshape,Transpose,Squeeze,Unsqueeze,Slice,Concat,"
+                                   "Flatten,Identity,Pad";
+    return ok_domain(n) && hpcz_list_contains(ops, n->op_type);
+}
+
+static hpcz_status mark_before_log(fctx *f)
+{
+    hpcz_graph *g = f->g;
+    size_t cap = 0, top = 0;
+    const hpcz_node **stack = NULL;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *lg = g->nodes[i];
+        if (strcmp(lg->op_type, "Log") || !ok_domain(lg) || !lg->n_inputs || !lg->inputs[0])
+            continue;
+        /* the Log too: its input is the large value; its output is small */
+        if (hpcz_ptrset_add(&f->before_log, lg) < 0)
+            goto oom;
+        const hpcz_node *p = lg->inputs[0]->producer;
+        if (p && p->graph == g && magnitude_op(p) && hpcz_ptrset_add(&f->before_log, p) == 1) {
+            if (!hpcz_grow((void **)&stack, &cap, top + 1, sizeof *stack))
+                goto oom;
+            stack[top++] = p;
+        }
+        while (top) {
+            const hpcz_node *n = stack[--top];
+            for (size_t j = 0; j < n->n_inputs; j++) {
+                const hpcz_value *v = n->inputs[j];
+                const hpcz_node *q = v && !hpcz_value_const(v) ? v->producer : NULL;
+                if (!q || q->graph != g || !magnitude_op(q) || !is_float_value(v))
+                    continue;
+                int added = hpcz_ptrset_add(&f->before_log, q);
+                if (added < 0)
+                    goto oom;
+                if (added) {
+                    if (!hpcz_grow((void **)&stack, &cap, top + 1, sizeof *stack))
+                        goto oom;
+                    stack[top++] = q;
+                }
+            }
+        }
+    }
+    free(stack);
+    return HPCZ_OK;
+oom:
+    free(stack);
+    return hpcz_fail(f->err, HPCZ_ERR_NOMEM, "out of memory");
+}
+
 static hpcz_status convert_graph(fctx *f)
 {
     hpcz_graph *g = f->g;
@@ -299,6 +361,8 @@ static hpcz_status convert_graph(fctx *f)
     if ((st = hpcz_graph_toposort(g, err)))
         return st;
     size_t n0 = g->n_nodes;
+    if (!(f->ctx && f->ctx->calib) && (st = mark_before_log(f)))
+        return st;
     /* 1. precision of every node, in order (value aux = 1 marks shape floats) */
     for (size_t i = 0; i < g->n_inputs; i++)
         g->inputs[i]->aux = 0;
@@ -527,6 +591,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     if (!st)
         drop_unused_everywhere(m->graph); /* the float32 originals of converted weights */
     hpcz_filter_release(&f.filter);
+    hpcz_ptrset_free(&f.before_log);
     free(f.hc);
     free(block);
     if (st)
