@@ -607,6 +607,10 @@ typedef struct hpcz_plan_opts {
     const int64_t *dim_values;
     hpcz_observer_fn observer;   /* NULL: no observation, no cost */
     void *observer_ctx;
+    /* the caller changes initializer values in place between runs (layer-wise
+     * reconstruction, GPTQ): nothing derived from them (packed or widened
+     * weights) is kept from one run to the next */
+    int weights_change;
     /* plan shapes, never run (hpcz_model_macs): no activation arena, no
      * fusion, results folded at plan time only up to 64 MiB per node (larger
      * ones stay nodes with a shape); hpcz_plan_run refuses */

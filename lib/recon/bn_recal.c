@@ -51,6 +51,7 @@ static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const 
 static hpcz_status measure(hpcz_model *m, hpcz_pass_ctx *ctx, bn_acc *b, hpcz_error *err)
 {
     hpcz_plan_opts po = {0};
+    po.weights_change = 1; /* BatchNorm statistics are rewritten between runs */
     po.threads = ctx->threads;
     po.observer = on_tensor;
     po.observer_ctx = b;

@@ -227,6 +227,7 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
     po.threads = pr.threads = ctx->threads;
     po.observer = on_tensor;
     po.observer_ctx = &gp;
+    po.weights_change = 1; /* m's layers are rewritten between runs */
     pr.observer = on_tensor;
     pr.observer_ctx = &go;
     hpcz_plan *plan = hpcz_plan_new(m, &po, err);
@@ -954,6 +955,7 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             o.threads = ctx->threads;
             o.observer = ls_observer;
             o.observer_ctx = wk;
+            o.weights_change = !wk->is_ref; /* m's layers are rewritten between runs */
             wk->plan = hpcz_plan_new(wk->is_ref ? ref : m, &o, err);
             if (!wk->plan)
                 st = err->status;

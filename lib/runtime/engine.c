@@ -724,9 +724,10 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
     c->act = sp->act.kind != RT_ACT_NONE ? &sp->act : NULL;
+    c->weights_change = e->root && e->root->opts.weights_change;
     for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
-        if (j < 64 && sp->in[j] >= 0 && resolve(&e->slots[sp->in[j]])->init_const)
+        if (j < 64 && sp->in[j] >= 0 && resolve(&e->slots[sp->in[j]])->init_const && !c->weights_change)
             c->init_in |= 1ull << j;
     }
     for (size_t j = 0; j < sp->n_out; j++) {

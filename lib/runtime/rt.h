@@ -107,6 +107,7 @@ struct rt_ctx {
     void **state;         /* per-node cache a kernel may fill (freed with free()) */
     rt_wide *wide;        /* per-node widened float16 initializers (NULL: none kept) */
     uint64_t init_in;     /* bit j: input j is an initializer (data fixed for the plan) */
+    bool weights_change;  /* hpcz_plan_opts.weights_change: derive nothing from weights at plan time */
     hpcz_error *err;
 };
 

@@ -884,7 +884,7 @@ static hpcz_status k_conv(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
 #ifdef DW_AVX2
     /* plan time, constant weights: packed once for the direct kernel */
-    if (y && c->infer && w->data && c->state && !*c->state && !c->reference &&
+    if (y && c->infer && w->data && c->state && !*c->state && !c->reference && !c->weights_change &&
         dc_wanted(&g, group, M, C / group))
         *c->state = dc_pack_new(w, &g);
 #endif
