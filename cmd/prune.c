@@ -466,6 +466,8 @@ int cmd_prune(int argc, char **argv)
     }
     if (!data && calib && strncmp(calib, "random:", 7))
         data = calib;
+    if (calib_mask && !calib)
+        return cli_usage_error(&cmd_prune_info, "--calib-mask selects tokens of the calibration data: give --calib DATA");
     if (reconstruct && no_reconstruct)
         return cli_usage_error(&cmd_prune_info, "--reconstruct and --no-reconstruct: give one");
     bool targeted = target_params >= 0 || target_macs >= 0;

@@ -543,6 +543,8 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&cmd_quantize_info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
     if (!out && !dry_run)
         return cli_usage_error(&cmd_quantize_info, "missing -o OUT (or --dry-run)");
+    if (calib_mask && !calib)
+        return cli_usage_error(&cmd_quantize_info, "--calib-mask selects tokens of the calibration data: give --calib DATA");
     if (smooth > 0 && passes)
         return cli_usage_error(&cmd_quantize_info, "--smooth-quant and --passes: put smooth-quant in a pipeline "
                                "of its own first");

@@ -9,3 +9,5 @@ $HPCZ calibrate $P/symbolic_batch.onnx --calib random:2 --dim seq=6 -o $TMP/t.js
 $HPCZ quantize $P/symbolic_batch.onnx --mode dynamic --smooth-quant -o $TMP/q.onnx; echo "dynamic --smooth-quant: $?"
 $HPCZ quantize $P/symbolic_batch.onnx --mode static --calib random:2 --dim seq=6 --smooth-quant=2 -o $TMP/q.onnx; echo "alpha 2: $?"
 $HPCZ quantize $P/symbolic_batch.onnx --passes 'smooth-quant{alpha=0.5}' -o $TMP/q.onnx; echo "smooth-quant without data: $?"
+$HPCZ quantize $P/symbolic_batch.onnx --mode dynamic --calib-mask input -o $TMP/q.onnx; echo "quantize --calib-mask without --calib: $?"
+$HPCZ prune $P/symbolic_batch.onnx --sparsity 0.5 --calib-mask input -o $TMP/p.onnx; echo "prune --calib-mask without --calib: $?"
