@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "op_attrs.h"
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static float frand(void)
@@ -50,43 +52,6 @@ static hpcz_value *value(hpcz_graph *g, const char *name, int rank, const int64_
         v->ndim = -1;
     }
     return v;
-}
-
-static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
-{
-    if (!spec_s)
-        return;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", spec_s);
-    n->attrs = hpcz_model_alloc(m, 8 * sizeof *n->attrs);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(tok, '='), *colon = eq ? strchr(eq, ':') : NULL;
-        if (!eq || !colon)
-            continue;
-        *eq = *colon = 0;
-        hpcz_attr *a = &n->attrs[n->n_attrs++];
-        a->name = hpcz_model_strdup(m, tok);
-        const char *kind = eq + 1, *val = colon + 1;
-        if (!strcmp(kind, "i")) {
-            a->type = HPCZ_ATTR_INT;
-            a->i = strtoll(val, NULL, 10);
-        } else if (!strcmp(kind, "f")) {
-            a->type = HPCZ_ATTR_FLOAT;
-            a->f = strtof(val, NULL);
-        } else if (!strcmp(kind, "s")) {
-            a->type = HPCZ_ATTR_STRING;
-            a->s.data = (const uint8_t *)hpcz_model_strdup(m, val);
-            a->s.len = strlen(val);
-        } else {
-            a->type = HPCZ_ATTR_INTS;
-            a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
-            for (const char *p = val; *p;) {
-                a->ints[a->n++] = strtoll(p, (char **)&p, 10);
-                if (*p == ',')
-                    p++;
-            }
-        }
-    }
 }
 
 /* const_weights: inputs 1.. become initializers holding ins[i]'s values

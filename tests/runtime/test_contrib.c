@@ -10,6 +10,7 @@
  * test_contrib_ops.py checks the cpu backend against ONNX Runtime itself.
  */
 #include "hpcz.h"
+#include "op_attrs.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -55,30 +56,6 @@ typedef struct cspec {
     double tol;        /* bound on max|cpu - ref| / max|ref| */
     int n_out;         /* outputs compared (all produced) */
 } cspec;
-
-static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *s)
-{
-    if (!s)
-        return;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    n->attrs = hpcz_model_alloc(m, 8 * sizeof *n->attrs);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(tok, '='), *colon = eq ? strchr(eq, ':') : NULL;
-        if (!eq || !colon)
-            continue;
-        *eq = *colon = 0;
-        hpcz_attr *a = &n->attrs[n->n_attrs++];
-        a->name = hpcz_model_strdup(m, tok);
-        if (!strcmp(eq + 1, "f")) {
-            a->type = HPCZ_ATTR_FLOAT;
-            a->f = strtof(colon + 1, NULL);
-        } else {
-            a->type = HPCZ_ATTR_INT;
-            a->i = strtoll(colon + 1, NULL, 10);
-        }
-    }
-}
 
 /* The model, and the float graph inputs' data in ins (in input order). */
 static hpcz_model *build(const cspec *s, hpcz_array *ins, int *n_ins)

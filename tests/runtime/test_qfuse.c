@@ -35,6 +35,7 @@
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
  */
 #include "hpcz.h"
+#include "op_attrs.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -84,39 +85,6 @@ typedef struct qcase {
     int wlo, whi;      /* weight range (before the zero point) */
     bool saturate;     /* x = 255, xzp 0, weights -128/127, exact check */
 } qcase;
-
-static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s) /* i, f, is kinds */
-{
-    if (!spec_s)
-        return;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", spec_s);
-    n->attrs = hpcz_model_alloc(m, 8 * sizeof *n->attrs);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(tok, '='), *colon = eq ? strchr(eq, ':') : NULL;
-        if (!eq || !colon)
-            continue;
-        *eq = *colon = 0;
-        hpcz_attr *a = &n->attrs[n->n_attrs++];
-        a->name = hpcz_model_strdup(m, tok);
-        const char *kind = eq + 1, *val = colon + 1;
-        if (!strcmp(kind, "i")) {
-            a->type = HPCZ_ATTR_INT;
-            a->i = strtoll(val, NULL, 10);
-        } else if (!strcmp(kind, "f")) {
-            a->type = HPCZ_ATTR_FLOAT;
-            a->f = strtof(val, NULL);
-        } else {
-            a->type = HPCZ_ATTR_INTS;
-            a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);
-            for (const char *p = val; *p;) {
-                a->ints[a->n++] = strtoll(p, (char **)&p, 10);
-                if (*p == ',')
-                    p++;
-            }
-        }
-    }
-}
 
 static void *init(hpcz_model *m, const char *name, int dt, int ndim, const int64_t *dims)
 {
