@@ -2,7 +2,7 @@
  * calibrate.c - `hpcz calibrate MODEL --calib DATA -o table.json`: measure
  * activation ranges once, reuse them with `hpcz quantize --calib-table`.
  */
-#include "cli.h"
+#include "jobs.h"
 
 #include <string.h>
 
@@ -119,31 +119,18 @@ int cmd_calibrate(int argc, char **argv)
     hpcz_model *m = hpcz_model_load(in, NULL, &err);
     if (!m)
         return cli_file_error(in, &err);
-    int drc = cli_dims_apply(&cmd_calibrate_info, &dims, m);
-    if (drc) {
-        hpcz_model_free(m);
-        return drc;
-    }
-    if ((drc = cli_calib_mask(&cmd_calibrate_info, m, mask, &co.mask_input))) {
-        hpcz_model_free(m);
-        return drc;
-    }
-    if (fold) {
-        int rc = cli_run_pipeline(m, "fold-bn,eliminate", in);
-        if (rc) {
-            hpcz_model_free(m);
-            return rc;
-        }
-    }
+    int rc = cli_dims_apply(&cmd_calibrate_info, &dims, m);
+    if (!rc)
+        rc = cli_calib_mask(&cmd_calibrate_info, m, mask, &co.mask_input);
+    hpcz_job_hooks hooks = cli_job_hooks(false);
     hpcz_calib_table *t = NULL;
-    int rc = cli_calibrate(m, data, (size_t)samples, &co, &t);
-    if (!rc) {
-        if (hpcz_calib_table_save(t, out, &err))
-            rc = cli_file_error(out, &err);
-        else
-            cli_note("calibrate: %zu tensors, %s over %zu sample%s%s, %s of statistics", t->n, t->method,
-                     t->samples, t->samples == 1 ? "" : "s", t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
-    }
+    if (!rc && hpcz_calibrate_model(m, data, (size_t)samples, &co, fold, &hooks, &t, &err))
+        rc = cli_job_error(&err);
+    else if (!rc && hpcz_calib_table_save(t, out, &err))
+        rc = cli_file_error(out, &err);
+    else if (!rc)
+        cli_note("calibrate: %zu tensors, %s over %zu sample%s%s, %s of statistics", t->n, t->method, t->samples,
+                 t->samples == 1 ? "" : "s", t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
     hpcz_calib_table_free(t);
     hpcz_model_free(m);
     return rc;

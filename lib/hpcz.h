@@ -1452,6 +1452,8 @@ void hpcz_prune_write_delta(FILE *f, const hpcz_compare_result *r, const char *d
 void hpcz_prune_write_json(FILE *f, const char *in, const char *out, const hpcz_prune_result *res);
 void hpcz_sensitivity_write_text(FILE *f, const hpcz_sensitivity *s, const char *data);
 void hpcz_sensitivity_write_json(FILE *f, const hpcz_sensitivity *s, const char *method);
+/* A pass, its options with their types and defaults (`hpcz passes`). */
+void hpcz_pass_write_help(FILE *f, const hpcz_pass *p);
 /* ---------------------------------------------------------------- end of the jobs */
 
 #ifdef __cplusplus

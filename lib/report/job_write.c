@@ -1,6 +1,7 @@
 /*
- * job_write.c - what `hpcz quantize` and `hpcz prune` show: their summaries
- * for people and their JSON documents (docs/json.md), from the jobs' results.
+ * job_write.c - what `hpcz quantize`, `hpcz prune` and `hpcz passes` show:
+ * summaries for people and JSON documents (docs/json.md), from the jobs'
+ * results, and a pass's options.
  */
 #include "internal.h"
 
@@ -275,4 +276,34 @@ void hpcz_sensitivity_write_json(FILE *f, const hpcz_sensitivity *s, const char 
     hpcz_json_array_end(&j);
     hpcz_json_object_end(&j);
     hpcz_json_finish(&j);
+}
+
+/* ------------------------------------------------------------ passes */
+
+static const char *type_name(const hpcz_pass_opt *o)
+{
+    switch (o->type) {
+    case HPCZ_OPT_BOOL:
+        return "bool";
+    case HPCZ_OPT_INT:
+        return "int";
+    case HPCZ_OPT_FLOAT:
+        return "number";
+    case HPCZ_OPT_STRING:
+        return "text";
+    case HPCZ_OPT_ENUM:
+        return o->choices;
+    }
+    return "?";
+}
+
+void hpcz_pass_write_help(FILE *f, const hpcz_pass *p)
+{
+    fprintf(f, "%s\n    %s\n", p->name, p->summary);
+    for (const hpcz_pass_opt *o = p->opts; o && o->name; o++) {
+        fprintf(f, "    %-18s %-16s %s", o->name, type_name(o), o->help);
+        if (o->dflt)
+            fprintf(f, " (default %s)", o->dflt);
+        fprintf(f, "\n");
+    }
 }
