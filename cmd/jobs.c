@@ -1,10 +1,66 @@
 /*
- * jobs.c - the library's jobs on the terminal (see jobs.h).
+ * jobs.c - what the commands that run the library's jobs share (see jobs.h).
  */
 #include "jobs.h"
 
 #include <string.h>
 #include <unistd.h>
+
+bool cli_store_option(const cli_store *s, size_t n, int key, const char *arg)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].key != key)
+            continue;
+        if (s[i].text)
+            *s[i].text = arg;
+        else
+            *s[i].flag = s[i].val;
+        return true;
+    }
+    return false;
+}
+
+int cli_check_outputs(const cli_cmd_info *info, const cli_outputs *o, const char **json)
+{
+    bool model_stdout = o->model_out && o->out && !strcmp(o->out, "-");
+    if (o->json_flag && o->json_file)
+        return cli_usage_error(info, "--json and --json-file: give one");
+    *json = o->json_flag ? "-" : o->json_file;
+    if ((model_stdout && !cli_claim_stdout(info, "-o -")) || (o->json_flag && !cli_claim_stdout(info, "--json")) ||
+        (o->json_file && !strcmp(o->json_file, "-") && !cli_claim_stdout(info, "--json-file -")) ||
+        (o->report && !strcmp(o->report, "-") && !cli_claim_stdout(info, "--report -")))
+        return EXIT_USAGE;
+    if (model_stdout && !cli_binary_stdout_ok(info, o->force))
+        return EXIT_USAGE;
+    if (o->out && !o->in_place && cli_same_file(o->in, o->out))
+        return cli_error("%s: refusing to overwrite the input (use --in-place)", o->out);
+    const char *outs[] = {o->out, *json, o->report};
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0] && !rc; i++)
+        rc = cli_check_output(outs[i]);
+    return rc;
+}
+
+hpcz_model *cli_job_load(const cli_cmd_info *info, const char *in, const cli_gates *gates, const cli_dims *dims,
+                         const char *calib, const char *calib_mask, const char **mask, int *rc)
+{
+    hpcz_error err;
+    hpcz_model *m = hpcz_model_load(in, NULL, &err);
+    if (!m) {
+        *rc = cli_file_error(in, &err);
+        return NULL;
+    }
+    *rc = gates ? cli_check_gate_outputs(info, gates, m) : EXIT_OK;
+    if (!*rc)
+        *rc = cli_dims_apply(info, dims, m);
+    if (!*rc && calib)
+        *rc = cli_calib_mask(info, m, calib_mask, mask);
+    if (*rc) {
+        hpcz_model_free(m);
+        return NULL;
+    }
+    return m;
+}
 
 static void message(void *user, int warning, const char *msg)
 {

@@ -8,38 +8,11 @@
 #include <string.h>
 
 enum {
-    OPT_OUTPUT = 'o',
-    OPT_METHOD = 256,
-    OPT_SPARSITY,
-    OPT_SCOPE,
-    OPT_PATTERN,
-    OPT_MIN_PARAMS,
-    OPT_INCLUDE,
-    OPT_EXCLUDE,
-    OPT_OP_TYPES,
-    OPT_KEEP_FIRST_LAST,
-    OPT_FOLD_BN,
-    OPT_PASSES,
-    OPT_JSON,
-    OPT_IN_PLACE,
-    OPT_DRY_RUN,
-    OPT_RATIO,
-    OPT_CRITERION,
-    OPT_DATA,
-    OPT_LABELS,
-    OPT_REPORT,
-    OPT_THREADS,
-    OPT_RECONSTRUCT,
-    OPT_NO_RECONSTRUCT,
-    OPT_CALIB,
-    OPT_CALIB_SAMPLES,
-    OPT_CALIB_MASK,
-    OPT_RECAL_BN,
-    OPT_SENSITIVITY,
-    OPT_TARGET_PARAMS,
-    OPT_TARGET_MACS,
-    OPT_JSON_FILE,
-    OPT_FORCE = 'f',
+    OPT_OUTPUT = 'o', OPT_METHOD = 256, OPT_SPARSITY, OPT_SCOPE, OPT_PATTERN, OPT_MIN_PARAMS, OPT_INCLUDE,
+    OPT_EXCLUDE, OPT_OP_TYPES, OPT_KEEP_FIRST_LAST, OPT_FOLD_BN, OPT_PASSES, OPT_JSON, OPT_IN_PLACE,
+    OPT_DRY_RUN, OPT_RATIO, OPT_CRITERION, OPT_DATA, OPT_LABELS, OPT_REPORT, OPT_THREADS, OPT_RECONSTRUCT,
+    OPT_NO_RECONSTRUCT, OPT_CALIB, OPT_CALIB_SAMPLES, OPT_CALIB_MASK, OPT_RECAL_BN, OPT_SENSITIVITY,
+    OPT_TARGET_PARAMS, OPT_TARGET_MACS, OPT_JSON_FILE, OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
@@ -176,17 +149,25 @@ int cmd_prune(int argc, char **argv)
     long long n;
     cli_gates gates;
     cli_gates_init(&gates);
+    const cli_store store[] = {
+        CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_METHOD, &rp->method), CLI_TEXT(OPT_CRITERION, &rp->criterion),
+        CLI_TEXT(OPT_SCOPE, &rp->scope), CLI_TEXT(OPT_PATTERN, &rp->pattern), CLI_TEXT(OPT_INCLUDE, &rp->include),
+        CLI_TEXT(OPT_EXCLUDE, &rp->exclude), CLI_TEXT(OPT_OP_TYPES, &rp->op_types), CLI_TEXT(OPT_PASSES, &o.passes),
+        CLI_TEXT(OPT_JSON_FILE, &json_file), CLI_TEXT(OPT_DATA, &o.data), CLI_TEXT(OPT_CALIB, &o.calib),
+        CLI_TEXT(OPT_CALIB_MASK, &calib_mask), CLI_TEXT(OPT_LABELS, &labels), CLI_TEXT(OPT_REPORT, &report),
+        CLI_FLAG(OPT_KEEP_FIRST_LAST, &rp->keep_first_last, 1), CLI_FLAG(OPT_FOLD_BN, &rp->fold, 1),
+        CLI_FLAG(OPT_JSON, &json_flag, 1), CLI_FLAG(OPT_FORCE, &force, 1), CLI_FLAG(OPT_DRY_RUN, &dry_run, 1),
+        CLI_FLAG(OPT_IN_PLACE, &o.in_place, 1), CLI_FLAG(OPT_RECONSTRUCT, &reconstruct, 1),
+        CLI_FLAG(OPT_NO_RECONSTRUCT, &no_reconstruct, 1), CLI_FLAG(OPT_RECAL_BN, &rp->recalibrate_bn, 1),
+        CLI_FLAG(OPT_SENSITIVITY, &sens, 1), CLI_FLAG('v', &cli_verbosity, 1), CLI_FLAG('q', &cli_verbosity, -1),
+    };
     int c;
     while ((c = cli_getopt(argc, argv, &cmd_prune_info)) != -1) {
+        if (cli_store_option(store, sizeof store / sizeof store[0], c, optarg))
+            continue;
         switch (c) {
         case 'h':
             return EXIT_OK;
-        case OPT_OUTPUT:
-            out = optarg;
-            break;
-        case OPT_METHOD:
-            rp->method = optarg;
-            break;
         case OPT_SPARSITY:
         case OPT_RATIO: {
             char *end;
@@ -197,67 +178,10 @@ int cmd_prune(int argc, char **argv)
             *(c == OPT_SPARSITY ? &rp->sparsity : &rp->ratio) = v;
             break;
         }
-        case OPT_CRITERION:
-            rp->criterion = optarg;
-            break;
-        case OPT_SCOPE:
-            rp->scope = optarg;
-            break;
-        case OPT_PATTERN:
-            rp->pattern = optarg;
-            break;
         case OPT_MIN_PARAMS:
             if (!cli_parse_int(&cmd_prune_info, "min-params", optarg, 0, 1000000000000LL, &n))
                 return EXIT_USAGE;
             rp->min_params = n;
-            break;
-        case OPT_INCLUDE:
-            rp->include = optarg;
-            break;
-        case OPT_EXCLUDE:
-            rp->exclude = optarg;
-            break;
-        case OPT_OP_TYPES:
-            rp->op_types = optarg;
-            break;
-        case OPT_KEEP_FIRST_LAST:
-            rp->keep_first_last = 1;
-            break;
-        case OPT_FOLD_BN:
-            rp->fold = 1;
-            break;
-        case OPT_PASSES:
-            o.passes = optarg;
-            break;
-        case OPT_JSON:
-            json_flag = 1;
-            break;
-        case OPT_JSON_FILE:
-            json_file = optarg;
-            break;
-        case OPT_FORCE:
-            force = 1;
-            break;
-        case OPT_DRY_RUN:
-            dry_run = 1;
-            break;
-        case OPT_IN_PLACE:
-            o.in_place = 1;
-            break;
-        case OPT_DATA:
-            o.data = optarg;
-            break;
-        case OPT_RECONSTRUCT:
-            reconstruct = 1;
-            break;
-        case OPT_NO_RECONSTRUCT:
-            no_reconstruct = 1;
-            break;
-        case OPT_RECAL_BN:
-            rp->recalibrate_bn = 1;
-            break;
-        case OPT_SENSITIVITY:
-            sens = 1;
             break;
         case OPT_TARGET_PARAMS:
             if (!cli_parse_int(&cmd_prune_info, "target-params", optarg, 0, (long long)1 << 50, &n))
@@ -269,26 +193,14 @@ int cmd_prune(int argc, char **argv)
                 return EXIT_USAGE;
             o.target_macs = n;
             break;
-        case OPT_CALIB:
-            o.calib = optarg;
-            break;
         case CLI_OPT_DIM:
             if (!cli_dims_option(&cmd_prune_info, &dims, optarg))
                 return EXIT_USAGE;
-            break;
-        case OPT_CALIB_MASK:
-            calib_mask = optarg;
             break;
         case OPT_CALIB_SAMPLES:
             if (!cli_parse_int(&cmd_prune_info, "calib-samples", optarg, 1, 100000000, &n))
                 return EXIT_USAGE;
             o.calib_samples = (size_t)n;
-            break;
-        case OPT_LABELS:
-            labels = optarg;
-            break;
-        case OPT_REPORT:
-            report = optarg;
             break;
         case OPT_THREADS:
             if (!cli_parse_int(&cmd_prune_info, "threads", optarg, 0, 1024, &n))
@@ -301,12 +213,6 @@ int cmd_prune(int argc, char **argv)
                 return rc;
             break;
         }
-        case 'v':
-            cli_verbosity = 1;
-            break;
-        case 'q':
-            cli_verbosity = -1;
-            break;
         default:
             if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
                 if (!cli_gates_option(&cmd_prune_info, &gates, c, optarg))
@@ -346,37 +252,14 @@ int cmd_prune(int argc, char **argv)
     if ((rp->include && !cli_check_regex(&cmd_prune_info, "include", rp->include)) ||
         (rp->exclude && !cli_check_regex(&cmd_prune_info, "exclude", rp->exclude)))
         return EXIT_USAGE;
-    if (out && !o.in_place && cli_same_file(in, out))
-        return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
-    if (json_flag && json_file)
-        return cli_usage_error(&cmd_prune_info, "--json and --json-file: give one");
-    json = json_flag ? "-" : json_file;
-    bool model_out = out && !dry_run && !sens && !strcmp(out, "-");
-    if ((model_out && !cli_claim_stdout(&cmd_prune_info, "-o -")) ||
-        (json_flag && !cli_claim_stdout(&cmd_prune_info, "--json")) ||
-        (json_file && !strcmp(json_file, "-") && !cli_claim_stdout(&cmd_prune_info, "--json-file -")) ||
-        (report && !strcmp(report, "-") && !cli_claim_stdout(&cmd_prune_info, "--report -")))
-        return EXIT_USAGE;
-    if (model_out && !cli_binary_stdout_ok(&cmd_prune_info, force))
-        return EXIT_USAGE;
-    const char *outs[] = {out, json, report};
-    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
-        int orc = cli_check_output(outs[i]);
-        if (orc)
-            return orc;
-    }
-
-    hpcz_model *m = hpcz_model_load(in, NULL, &err);
+    cli_outputs co = {.in = in, .out = out, .json_file = json_file, .report = report, .model_out = !dry_run && !sens,
+                      .json_flag = json_flag, .force = force, .in_place = o.in_place};
+    int rc = cli_check_outputs(&cmd_prune_info, &co, &json);
+    hpcz_model *m = rc ? NULL : cli_job_load(&cmd_prune_info, in, &gates, &dims, calib, calib_mask, &o.calib_mask, &rc);
     if (!m)
-        return cli_file_error(in, &err);
-    int rc = cli_check_gate_outputs(&cmd_prune_info, &gates, m);
-    if (!rc)
-        rc = cli_dims_apply(&cmd_prune_info, &dims, m);
-    if (!rc && calib)
-        rc = cli_calib_mask(&cmd_prune_info, m, calib_mask, &o.calib_mask);
-    if (rc || sens) {
-        if (!rc)
-            rc = sensitivity(m, in, calib ? calib : o.data, &o, json);
+        return rc;
+    if (sens) {
+        rc = sensitivity(m, in, calib ? calib : o.data, &o, json);
         hpcz_model_free(m);
         return rc;
     }

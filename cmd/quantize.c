@@ -8,47 +8,12 @@
 #include <string.h>
 
 enum {
-    OPT_OUTPUT = 'o',
-    OPT_MODE = 256,
-    OPT_DTYPE,
-    OPT_PER_CHANNEL,
-    OPT_PER_TENSOR,
-    OPT_SYMMETRIC,
-    OPT_ASYMMETRIC,
-    OPT_WEIGHT_DTYPE,
-    OPT_REDUCE_RANGE,
-    OPT_BLOCK_SIZE,
-    OPT_INCLUDE,
-    OPT_EXCLUDE,
-    OPT_OP_TYPES,
-    OPT_KEEP_IO,
-    OPT_DRY_RUN,
-    OPT_JSON,
-    OPT_NO_FOLD,
-    OPT_ALLOW_REQUANT,
-    OPT_PASSES,
-    OPT_IN_PLACE,
-    OPT_CLIP,
-    OPT_CALIB,
-    OPT_CALIB_SAMPLES,
-    OPT_CALIB_METHOD,
-    OPT_CALIB_MASK,
-    OPT_SMOOTH_QUANT,
-    OPT_CALIB_TABLE,
-    OPT_ACT_DTYPE,
-    OPT_PLACEMENT,
-    OPT_FALLBACK_WEIGHTS,
-    OPT_THREADS,
-    OPT_NO_REDUCE_RANGE,
-    OPT_REPORT,
-    OPT_DATA,
-    OPT_LABELS,
-    OPT_AUTO_FALLBACK,
-    OPT_BUDGET,
-    OPT_ALGO,
-    OPT_JSON_FILE,
-    OPT_INT4_FORMAT,
-    OPT_FORCE = 'f',
+    OPT_OUTPUT = 'o', OPT_MODE = 256, OPT_DTYPE, OPT_PER_CHANNEL, OPT_PER_TENSOR, OPT_SYMMETRIC, OPT_ASYMMETRIC,
+    OPT_WEIGHT_DTYPE, OPT_REDUCE_RANGE, OPT_BLOCK_SIZE, OPT_INCLUDE, OPT_EXCLUDE, OPT_OP_TYPES, OPT_KEEP_IO,
+    OPT_DRY_RUN, OPT_JSON, OPT_NO_FOLD, OPT_ALLOW_REQUANT, OPT_PASSES, OPT_IN_PLACE, OPT_CLIP, OPT_CALIB,
+    OPT_CALIB_SAMPLES, OPT_CALIB_METHOD, OPT_CALIB_MASK, OPT_SMOOTH_QUANT, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
+    OPT_PLACEMENT, OPT_FALLBACK_WEIGHTS, OPT_THREADS, OPT_NO_REDUCE_RANGE, OPT_REPORT, OPT_DATA, OPT_LABELS,
+    OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
@@ -190,50 +155,38 @@ int cmd_quantize(int argc, char **argv)
     long long n;
     cli_gates gates;
     cli_gates_init(&gates);
+    const cli_store store[] = {
+        CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_MODE, &rq->mode), CLI_TEXT(OPT_DTYPE, &rq->dtype),
+        CLI_TEXT(OPT_INT4_FORMAT, &rq->int4_format), CLI_TEXT(OPT_WEIGHT_DTYPE, &rq->weight_dtype),
+        CLI_TEXT(OPT_CLIP, &rq->clip), CLI_TEXT(OPT_ALGO, &rq->algo), CLI_TEXT(OPT_ACT_DTYPE, &rq->act_dtype),
+        CLI_TEXT(OPT_PLACEMENT, &rq->placement), CLI_TEXT(OPT_FALLBACK_WEIGHTS, &rq->fallback_weights),
+        CLI_TEXT(OPT_INCLUDE, &rq->include), CLI_TEXT(OPT_EXCLUDE, &rq->exclude),
+        CLI_TEXT(OPT_OP_TYPES, &rq->op_types), CLI_TEXT(OPT_CALIB, &o.calib), CLI_TEXT(OPT_CALIB_MASK, &calib_mask),
+        CLI_TEXT(OPT_CALIB_METHOD, &o.calib_method), CLI_TEXT(OPT_CALIB_TABLE, &o.calib_table),
+        CLI_TEXT(OPT_PASSES, &o.passes), CLI_TEXT(OPT_JSON_FILE, &json_file), CLI_TEXT(OPT_REPORT, &report),
+        CLI_TEXT(OPT_DATA, &o.data), CLI_TEXT(OPT_LABELS, &o.labels),
+        CLI_FLAG(OPT_PER_CHANNEL, &rq->per_channel, 1), CLI_FLAG(OPT_PER_TENSOR, &rq->per_channel, 0),
+        CLI_FLAG(OPT_SYMMETRIC, &rq->symmetric, 1), CLI_FLAG(OPT_ASYMMETRIC, &rq->symmetric, 0),
+        CLI_FLAG(OPT_REDUCE_RANGE, &rq->reduce_range, 1), CLI_FLAG(OPT_NO_REDUCE_RANGE, &rq->reduce_range, 0),
+        CLI_FLAG(OPT_KEEP_IO, &rq->keep_io_types, 1), CLI_FLAG(OPT_NO_FOLD, &rq->fold, 0),
+        CLI_FLAG(OPT_ALLOW_REQUANT, &o.allow_requantize, 1), CLI_FLAG(OPT_DRY_RUN, &dry_run, 1),
+        CLI_FLAG(OPT_JSON, &json_flag, 1), CLI_FLAG(OPT_FORCE, &force, 1), CLI_FLAG(OPT_IN_PLACE, &o.in_place, 1),
+        CLI_FLAG(OPT_AUTO_FALLBACK, &o.auto_fallback, 1), CLI_FLAG('v', &cli_verbosity, 1),
+        CLI_FLAG('q', &cli_verbosity, -1),
+    };
     int c;
     while ((c = cli_getopt(argc, argv, &cmd_quantize_info)) != -1) {
+        if (cli_store_option(store, sizeof store / sizeof store[0], c, optarg))
+            continue;
         switch (c) {
         case 'h':
             return EXIT_OK;
-        case OPT_OUTPUT:
-            out = optarg;
-            break;
-        case OPT_MODE:
-            rq->mode = optarg;
-            break;
-        case OPT_DTYPE:
-            rq->dtype = optarg;
-            break;
-        case OPT_INT4_FORMAT:
-            rq->int4_format = optarg;
-            break;
-        case OPT_PER_CHANNEL:
-        case OPT_PER_TENSOR:
-            rq->per_channel = c == OPT_PER_CHANNEL;
-            break;
-        case OPT_SYMMETRIC:
-        case OPT_ASYMMETRIC:
-            rq->symmetric = c == OPT_SYMMETRIC;
-            break;
-        case OPT_WEIGHT_DTYPE:
-            rq->weight_dtype = optarg;
-            break;
-        case OPT_REDUCE_RANGE:
-        case OPT_NO_REDUCE_RANGE:
-            rq->reduce_range = c == OPT_REDUCE_RANGE;
-            break;
         case OPT_BLOCK_SIZE:
             if (!cli_parse_int(&cmd_quantize_info, "block-size", optarg, 16, 1024, &n))
                 return EXIT_USAGE;
             if (n & (n - 1))
                 return cli_usage_error(&cmd_quantize_info, "--block-size: %lld is not a power of 2", n);
             rq->block = (int)n;
-            break;
-        case OPT_CLIP:
-            rq->clip = optarg;
-            break;
-        case OPT_CALIB:
-            o.calib = optarg;
             break;
         case CLI_OPT_DIM:
             if (!cli_dims_option(&cmd_quantize_info, &dims, optarg))
@@ -244,21 +197,6 @@ int cmd_quantize(int argc, char **argv)
                 return EXIT_USAGE;
             o.calib_samples = (size_t)n;
             break;
-        case OPT_CALIB_MASK:
-            calib_mask = optarg;
-            break;
-        case OPT_CALIB_METHOD:
-            o.calib_method = optarg;
-            break;
-        case OPT_CALIB_TABLE:
-            o.calib_table = optarg;
-            break;
-        case OPT_ACT_DTYPE:
-            rq->act_dtype = optarg;
-            break;
-        case OPT_PLACEMENT:
-            rq->placement = optarg;
-            break;
         case OPT_SMOOTH_QUANT: {
             char *end;
             smooth = optarg ? strtod(optarg, &end) : 0.5;
@@ -266,9 +204,6 @@ int cmd_quantize(int argc, char **argv)
                 return cli_usage_error(&cmd_quantize_info, "--smooth-quant: '%s' is not an alpha in [0, 1]", optarg);
             break;
         }
-        case OPT_FALLBACK_WEIGHTS:
-            rq->fallback_weights = optarg;
-            break;
         case OPT_THREADS:
             if (!cli_parse_int(&cmd_quantize_info, "threads", optarg, 0, 1024, &n))
                 return EXIT_USAGE;
@@ -280,57 +215,6 @@ int cmd_quantize(int argc, char **argv)
                 return rc;
             break;
         }
-        case OPT_INCLUDE:
-            rq->include = optarg;
-            break;
-        case OPT_EXCLUDE:
-            rq->exclude = optarg;
-            break;
-        case OPT_OP_TYPES:
-            rq->op_types = optarg;
-            break;
-        case OPT_KEEP_IO:
-            rq->keep_io_types = 1;
-            break;
-        case OPT_NO_FOLD:
-            rq->fold = 0;
-            break;
-        case OPT_ALLOW_REQUANT:
-            o.allow_requantize = 1;
-            break;
-        case OPT_PASSES:
-            o.passes = optarg;
-            break;
-        case OPT_DRY_RUN:
-            dry_run = 1;
-            break;
-        case OPT_JSON:
-            json_flag = 1;
-            break;
-        case OPT_JSON_FILE:
-            json_file = optarg;
-            break;
-        case OPT_FORCE:
-            force = 1;
-            break;
-        case OPT_IN_PLACE:
-            o.in_place = 1;
-            break;
-        case OPT_REPORT:
-            report = optarg;
-            break;
-        case OPT_ALGO:
-            rq->algo = optarg;
-            break;
-        case OPT_DATA:
-            o.data = optarg;
-            break;
-        case OPT_LABELS:
-            o.labels = optarg;
-            break;
-        case OPT_AUTO_FALLBACK:
-            o.auto_fallback = 1;
-            break;
         case OPT_BUDGET: {
             char *end;
             o.budget_s = strtod(optarg, &end);
@@ -338,12 +222,6 @@ int cmd_quantize(int argc, char **argv)
                 return cli_usage_error(&cmd_quantize_info, "--budget: '%s' is not a positive number of seconds", optarg);
             break;
         }
-        case 'v':
-            cli_verbosity = 1;
-            break;
-        case 'q':
-            cli_verbosity = -1;
-            break;
         default:
             if (c >= CLI_OPT_GATE_FIRST && c <= CLI_OPT_GATE_LAST) {
                 if (!cli_gates_option(&cmd_quantize_info, &gates, c, optarg))
@@ -381,37 +259,12 @@ int cmd_quantize(int argc, char **argv)
     if ((rq->include && !cli_check_regex(&cmd_quantize_info, "include", rq->include)) ||
         (rq->exclude && !cli_check_regex(&cmd_quantize_info, "exclude", rq->exclude)))
         return EXIT_USAGE;
-    if (json_flag && json_file)
-        return cli_usage_error(&cmd_quantize_info, "--json and --json-file: give one");
-    json = json_flag ? "-" : json_file;
-    if ((out && !dry_run && !strcmp(out, "-") && !cli_claim_stdout(&cmd_quantize_info, "-o -")) ||
-        (json_flag && !cli_claim_stdout(&cmd_quantize_info, "--json")) ||
-        (json_file && !strcmp(json_file, "-") && !cli_claim_stdout(&cmd_quantize_info, "--json-file -")) ||
-        (report && !strcmp(report, "-") && !cli_claim_stdout(&cmd_quantize_info, "--report -")))
-        return EXIT_USAGE;
-    if (out && !dry_run && !strcmp(out, "-") && !cli_binary_stdout_ok(&cmd_quantize_info, force))
-        return EXIT_USAGE;
-    if (out && !o.in_place && cli_same_file(in, out))
-        return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
-    const char *outs[] = {out, json, report};
-    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
-        int orc = cli_check_output(outs[i]);
-        if (orc)
-            return orc;
-    }
-
-    hpcz_model *m = hpcz_model_load(in, NULL, &err);
+    cli_outputs co = {.in = in, .out = out, .json_file = json_file, .report = report, .model_out = !dry_run,
+                      .json_flag = json_flag, .force = force, .in_place = o.in_place};
+    int rc = cli_check_outputs(&cmd_quantize_info, &co, &json);
+    hpcz_model *m = rc ? NULL : cli_job_load(&cmd_quantize_info, in, &gates, &dims, o.calib, calib_mask, &o.calib_mask, &rc);
     if (!m)
-        return cli_file_error(in, &err);
-    int rc = cli_check_gate_outputs(&cmd_quantize_info, &gates, m);
-    if (!rc)
-        rc = cli_dims_apply(&cmd_quantize_info, &dims, m);
-    if (!rc && o.calib)
-        rc = cli_calib_mask(&cmd_quantize_info, m, calib_mask, &o.calib_mask);
-    if (rc) {
-        hpcz_model_free(m);
         return rc;
-    }
     o.gates = gates.g;
     o.n_gates = gates.n;
     o.keep_original = evaluate;
