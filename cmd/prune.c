@@ -143,7 +143,6 @@ int cmd_prune(int argc, char **argv)
     hpcz_prune_opts o;
     hpcz_prune_opts_init(&o);
     hpcz_prune_recipe *rp = &o.recipe;
-    rp->fold = 0;
     const char *out = NULL, *json = NULL, *json_file = NULL, *labels = NULL, *report = NULL, *calib_mask = NULL;
     int dry_run = 0, force = 0, json_flag = 0, reconstruct = 0, no_reconstruct = 0, sens = 0;
     long long n;

@@ -1363,6 +1363,7 @@ typedef struct hpcz_quantize_opts {
     int in_place;                /* the output may replace the input's files */
     hpcz_job_hooks hooks;
 } hpcz_quantize_opts;
+/* `hpcz quantize`'s defaults (hpcz_quantize_recipe_init's). */
 void hpcz_quantize_opts_init(hpcz_quantize_opts *o);
 /* Every choice checked before any work: the recipe, calib_method and the
  * pipeline (HPCZ_ERR_USAGE, one line naming the option). */
@@ -1421,6 +1422,7 @@ typedef struct hpcz_prune_opts {
     int in_place;
     hpcz_job_hooks hooks;
 } hpcz_prune_opts;
+/* `hpcz prune`'s defaults (the recipe's, with fold 0 and reconstruct -1). */
 void hpcz_prune_opts_init(hpcz_prune_opts *o);
 hpcz_status hpcz_prune_check(const hpcz_prune_opts *o, hpcz_error *err);
 

@@ -12,6 +12,10 @@ void hpcz_prune_opts_init(hpcz_prune_opts *o)
 {
     memset(o, 0, sizeof *o);
     hpcz_prune_recipe_init(&o->recipe);
+    /* `hpcz prune`'s defaults: BatchNorm only folded when asked, reconstruction
+     * as the method's default */
+    o->recipe.fold = 0;
+    o->recipe.reconstruct = -1;
     o->target_params = o->target_macs = -1;
 }
 
