@@ -5,6 +5,7 @@
  *   test_jobs SOURCE_ROOT
  */
 #include "hpcz.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,18 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
-        }                                                                                          \
-    } while (0)
 
 static char root[4096], tmp[4096];
 

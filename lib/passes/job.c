@@ -5,7 +5,6 @@
  */
 #include "job.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -28,16 +27,21 @@ hpcz_status job_cancelled(const hpcz_job_hooks *h, hpcz_error *err)
     return HPCZ_OK;
 }
 
-void job_message(const hpcz_job_hooks *h, int warning, const char *fmt, ...)
+void job_say(const hpcz_job_hooks *h, int warning, const char *msg)
 {
-    if (!h || !h->message)
-        return;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    h->message(h->user, warning, buf);
+    if (h && h->message)
+        h->message(h->user, warning, msg);
+}
+
+hpcz_status job_spec_check(const char *passes, char *spec, size_t cap, hpcz_error *err)
+{
+    if (passes)
+        snprintf(spec, cap, "%s", passes);
+    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
+    if (!pl)
+        return err->status;
+    hpcz_pipeline_free(pl);
+    return HPCZ_OK;
 }
 
 void job_notes_log(void *user, const char *pass, const char *msg)

@@ -12,7 +12,14 @@
 hpcz_status job_blame(hpcz_error *err, const char *file);
 /* HPCZ_ERR_CANCELLED (with err set) when the hooks' cancel flag is set. */
 hpcz_status job_cancelled(const hpcz_job_hooks *h, hpcz_error *err);
-void job_message(const hpcz_job_hooks *h, int warning, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A note (warning 0) or warning for the hooks, formatted as hpcz_fail does. */
+void job_say(const hpcz_job_hooks *h, int warning, const char *msg);
+#define job_message(h, warning, ...)                                                               \
+    do {                                                                                           \
+        hpcz_error m_;                                                                             \
+        hpcz_fail(&m_, HPCZ_OK, __VA_ARGS__);                                                      \
+        job_say((h), (warning), m_.msg);                                                           \
+    } while (0)
 
 /* Pass notes kept as "pass: msg" lines (and handed to hooks->log). */
 typedef struct job_notes {
@@ -31,6 +38,10 @@ typedef struct job_stage {
     const char *stage;
 } job_stage;
 void job_progress(void *ctx, size_t done, size_t total);
+
+/* The pipeline a job runs: passes when given (else spec holds what the
+ * recipe made), parsed once to check it (HPCZ_ERR_USAGE). */
+hpcz_status job_spec_check(const char *passes, char *spec, size_t cap, hpcz_error *err);
 
 /* Writes m to path ("-": stdout) and sets *bytes to the file's size (the
  * ONNX serialization's when nothing is written, path NULL). */

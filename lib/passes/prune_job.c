@@ -27,15 +27,9 @@ static hpcz_status setup(const hpcz_prune_opts *o, hpcz_prune_recipe *rp, char *
     hpcz_status st = hpcz_prune_recipe_resolve(rp, err);
     if (st)
         return st;
-    if (o->passes)
-        snprintf(spec, cap, "%s", o->passes);
-    else if ((st = hpcz_prune_recipe_pipeline(rp, spec, cap, err)))
+    if (!o->passes && (st = hpcz_prune_recipe_pipeline(rp, spec, cap, err)))
         return st;
-    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
-    if (!pl)
-        return err->status;
-    hpcz_pipeline_free(pl);
-    return HPCZ_OK;
+    return job_spec_check(o->passes, spec, cap, err);
 }
 
 hpcz_status hpcz_prune_check(const hpcz_prune_opts *o, hpcz_error *err)

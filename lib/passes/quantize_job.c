@@ -36,15 +36,9 @@ static hpcz_status setup(const hpcz_quantize_opts *o, hpcz_quantize_recipe *rq, 
     co->threads = o->threads;
     co->mask_input = o->calib_mask;
     smooth[0] = 0;
-    if (o->passes)
-        snprintf(spec, cap, "%s", o->passes);
-    else if ((st = hpcz_quantize_recipe_pipeline(rq, spec, cap, smooth, smooth_cap, err)))
+    if (!o->passes && (st = hpcz_quantize_recipe_pipeline(rq, spec, cap, smooth, smooth_cap, err)))
         return st;
-    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
-    if (!pl)
-        return err->status;
-    hpcz_pipeline_free(pl);
-    return HPCZ_OK;
+    return job_spec_check(o->passes, spec, cap, err);
 }
 
 hpcz_status hpcz_quantize_check(const hpcz_quantize_opts *o, hpcz_error *err)
@@ -74,17 +68,15 @@ static size_t count_quant_nodes(hpcz_model *m)
 }
 
 /* Nodes of the selected op types, quantized (weight from a DequantizeLinear)
- * or not, by op type. */
-typedef struct tally {
-    hpcz_quantize_result *res;
-    const char *op_types;
-    int fp16;
-} tally;
-
+ * or not, by op type, into res->ops. */
 static int tally_graph(hpcz_graph *g, void *ctx)
 {
-    tally *t = ctx;
-    hpcz_quantize_result *res = t->res;
+    hpcz_quantize_result *res = ctx;
+    const hpcz_quantize_recipe *r = &res->recipe;
+    const char *op_types = r->op_types                  ? r->op_types
+                           : !strcmp(r->mode, "dynamic") ? "MatMul,Gemm,MatMulInteger,Gather"
+                                                         : "Conv,ConvTranspose,Gemm,MatMul,Gather";
+    int fp16 = !strcmp(r->dtype, "fp16") || !strcmp(r->dtype, "float16");
     for (size_t i = 0; i < g->n_nodes; i++) {
         const hpcz_node *n = g->nodes[i];
         /* MatMulNBits is a quantized MatMul (--int4-format matmulnbits),
@@ -92,7 +84,7 @@ static int tally_graph(hpcz_graph *g, void *ctx)
         const char *op = !strcmp(n->op_type, "MatMulNBits")            ? "MatMul"
                          : !strcmp(n->op_type, "GatherBlockQuantized") ? "Gather"
                                                                        : n->op_type;
-        if (!hpcz_list_contains(t->op_types, op) || n->n_inputs < 2 || !n->inputs[1])
+        if (!hpcz_list_contains(op_types, op) || n->n_inputs < 2 || !n->inputs[1])
             continue;
         const hpcz_value *w = n->inputs[1];
         bool q;
@@ -111,7 +103,7 @@ static int tally_graph(hpcz_graph *g, void *ctx)
         } else if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger") ||
                    op != n->op_type)
             q = true;
-        else if (t->fp16)
+        else if (fp16)
             q = w->dtype == HPCZ_DTYPE_FLOAT16;
         else
             q = w->producer && !strcmp(w->producer->op_type, "DequantizeLinear");
@@ -252,7 +244,7 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
     hpcz_status st = setup(o, rq, res->pipeline, sizeof res->pipeline, smooth, sizeof smooth, &co, err);
     if (st)
         return st;
-    int is_static = !strcmp(rq->mode, "static"), is_dynamic = !strcmp(rq->mode, "dynamic");
+    int is_static = !strcmp(rq->mode, "static");
     int fp16 = !strcmp(rq->dtype, "fp16") || !strcmp(rq->dtype, "float16");
     res->in_bytes = m->file_size;
     if (hpcz_model_summarize_sizes(m, &res->before, err))
@@ -355,12 +347,7 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
     }
     if ((st = job_cancelled(h, err)) || (st = job_save(m, o->output, o->in_place, &res->out_bytes, err)))
         goto done;
-    tally t = {.res = res,
-               .op_types = rq->op_types ? rq->op_types
-                           : is_dynamic ? "MatMul,Gemm,MatMulInteger,Gather"
-                                        : "Conv,ConvTranspose,Gemm,MatMul,Gather",
-               .fp16 = fp16};
-    hpcz_model_foreach_graph(m, tally_graph, &t);
+    hpcz_model_foreach_graph(m, tally_graph, res);
 done:
     hpcz_pipeline_free(pl);
     free(orig_bytes);

@@ -8,6 +8,20 @@
 #include <math.h>
 #include <stdio.h>
 
+/* Opens a document of schema version 1 in j: schema, version and, when
+ * given, the input and output. */
+static void doc_begin(hpcz_json *j, FILE *f, const char *schema, const char *const *in_out)
+{
+    hpcz_json_init(j, f);
+    hpcz_json_object_begin(j, NULL);
+    hpcz_json_string(j, "schema", schema);
+    hpcz_json_int(j, "version", 1);
+    if (in_out) {
+        hpcz_json_string(j, "input", in_out[0]);
+        hpcz_json_string(j, "output", in_out[1]);
+    }
+}
+
 /* ------------------------------------------------------------ quantize */
 
 static int is(const char *a, const char *b)
@@ -92,12 +106,7 @@ void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts 
     const hpcz_quantize_recipe *r = &res->recipe;
     int fp16 = is(r->dtype, "fp16") || is(r->dtype, "float16");
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.quantize");
-    hpcz_json_int(&j, "version", 1);
-    hpcz_json_string(&j, "input", in);
-    hpcz_json_string(&j, "output", o->output);
+    doc_begin(&j, f, "hpcz.quantize", (const char *const[]){in, o->output});
     hpcz_json_bool(&j, "dry_run", !o->output);
     hpcz_json_string(&j, "pipeline", res->pipeline);
     hpcz_json_string(&j, "mode", r->mode);
@@ -179,12 +188,7 @@ void hpcz_prune_write_delta(FILE *f, const hpcz_compare_result *r, const char *d
 void hpcz_prune_write_json(FILE *f, const char *in, const char *out, const hpcz_prune_result *res)
 {
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.prune");
-    hpcz_json_int(&j, "version", 1);
-    hpcz_json_string(&j, "input", in);
-    hpcz_json_string(&j, "output", out);
+    doc_begin(&j, f, "hpcz.prune", (const char *const[]){in, out});
     hpcz_json_string(&j, "pipeline", res->pipeline);
     hpcz_json_object_begin(&j, "parameters");
     hpcz_json_uint(&j, "before", res->before.params);
@@ -248,10 +252,7 @@ void hpcz_sensitivity_write_text(FILE *f, const hpcz_sensitivity *s, const char 
 void hpcz_sensitivity_write_json(FILE *f, const hpcz_sensitivity *s, const char *method)
 {
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.sensitivity");
-    hpcz_json_int(&j, "version", 1);
+    doc_begin(&j, f, "hpcz.sensitivity", NULL);
     hpcz_json_string(&j, "method", method);
     hpcz_json_array_begin(&j, "ratios");
     for (int k = 0; k < HPCZ_SENS_RATIOS; k++)

@@ -34,51 +34,36 @@ libdir=$(pkg-config --variable=libdir hpcz)
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fails=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
-set +e
-"$tmp/quantize" "$root/samples/digits_cnn.onnx" "$root/samples/digits/calib" "$tmp/q.onnx" 0.99 > "$tmp/out.txt" 2>/dev/null
-rc=$?
-set -e
-cat "$tmp/out.txt"
+# run NAME ARGS...: the example NAME, stdout in $tmp/NAME.out, stderr in
+# $tmp/NAME.err, exit status in $rc
+run() { local x=$1; shift; set +e; "$tmp/$x" "$@" > "$tmp/$x.out" 2> "$tmp/$x.err"; rc=$?; set -e; }
+cnn=$root/samples/digits_cnn.onnx calib=$root/samples/digits/calib
+run quantize "$cnn" "$calib" "$tmp/q.onnx" 0.99
+cat "$tmp/quantize.out"
 check "example exits 0 with a gate it meets" '[ $rc = 0 ]'
 check "the quantized model is written" '[ -s "$tmp/q.onnx" ]'
 check "it holds QDQ nodes" '"$build/hpcz" inspect "$tmp/q.onnx" | grep -q QuantizeLinear'
-check "the gate is reported" 'grep -q "min-cosine 0.99" "$tmp/out.txt"'
-set +e
-"$tmp/quantize" "$root/samples/digits_cnn.onnx" "$root/samples/digits/calib" "$tmp/q2.onnx" 0.9999999 > "$tmp/out2.txt" 2>/dev/null
-rc=$?
-set -e
+check "the gate is reported" 'grep -q "min-cosine 0.99" "$tmp/quantize.out"'
+run quantize "$cnn" "$calib" "$tmp/q2.onnx" 0.9999999
 check "a gate it cannot meet: exit 3" '[ $rc = 3 ]'
 check "and nothing written" '[ ! -e "$tmp/q2.onnx" ]'
-set +e
-"$tmp/quantize" "$tmp/missing.onnx" "$root/samples/digits/calib" "$tmp/q3.onnx" 2> "$tmp/err.txt"
-rc=$?
-set -e
-check "a missing model: exit 1, one line naming it" '[ $rc = 1 ] && [ $(wc -l < "$tmp/err.txt") = 1 ] && grep -q missing.onnx "$tmp/err.txt"'
+run quantize "$tmp/missing.onnx" "$calib" "$tmp/q3.onnx"
+check "a missing model: exit 1, one line naming it" '[ $rc = 1 ] && [ $(wc -l < "$tmp/quantize.err") = 1 ] && grep -q missing.onnx "$tmp/quantize.err"'
 # the quantize job: the same gates, and auto-fallback meeting the strict one
-set +e
-"$tmp/quantize_job" "$root/samples/digits_cnn.onnx" "$root/samples/digits/calib" "$tmp/j.onnx" 0.99 > "$tmp/j.txt" 2>/dev/null
-rc=$?
-set -e
-cat "$tmp/j.txt"
+run quantize_job "$cnn" "$calib" "$tmp/j.onnx" 0.99
+cat "$tmp/quantize_job.out"
 check "quantize job: exit 0 with a gate it meets" '[ $rc = 0 ] && [ -s "$tmp/j.onnx" ]'
 check "quantize job: QDQ nodes in what it wrote" '"$build/hpcz" inspect "$tmp/j.onnx" | grep -q QuantizeLinear'
-check "quantize job: the summary and the gate printed" 'grep -q "hpcz quantize: int8 static" "$tmp/j.txt" && grep -q "min-cosine 0.99" "$tmp/j.txt"'
-set +e
-"$tmp/quantize_job" "$root/samples/digits_cnn.onnx" "$root/samples/digits/calib" "$tmp/j2.onnx" 0.9999999 > /dev/null 2>&1
-rc=$?
-"$tmp/quantize_job" "$root/samples/digits_cnn.onnx" "$root/samples/digits/calib" "$tmp/j3.onnx" 0.9999999 fallback > "$tmp/j3.txt" 2>/dev/null
-rc3=$?
-set -e
+check "quantize job: the summary and the gate printed" 'grep -q "hpcz quantize: int8 static" "$tmp/quantize_job.out" && grep -q "min-cosine 0.99" "$tmp/quantize_job.out"'
+run quantize_job "$cnn" "$calib" "$tmp/j2.onnx" 0.9999999
 check "quantize job: a gate it cannot meet: exit 3, nothing written" '[ $rc = 3 ] && [ ! -e "$tmp/j2.onnx" ]'
-check "quantize job: auto-fallback meets it" '[ $rc3 = 0 ] && [ -s "$tmp/j3.onnx" ] && grep -q "auto-fallback: [0-9]* layers\? kept float" "$tmp/j3.txt"'
+run quantize_job "$cnn" "$calib" "$tmp/j3.onnx" 0.9999999 fallback
+check "quantize job: auto-fallback meets it" '[ $rc = 0 ] && [ -s "$tmp/j3.onnx" ] && grep -q "auto-fallback: [0-9]* layers\? kept float" "$tmp/quantize_job.out"'
 # the prune job: a budget of 8000 non-zeros of the MLP's 17,226
-set +e
-"$tmp/prune_job" "$root/samples/digits_mlp.onnx" "$root/samples/digits/calib" "$tmp/p.onnx" 8000 > "$tmp/p.txt" 2> "$tmp/p.err"
-rc=$?
-set -e
-cat "$tmp/p.txt"
+run prune_job "$root/samples/digits_mlp.onnx" "$calib" "$tmp/p.onnx" 8000
+cat "$tmp/prune_job.out"
 check "prune job: exit 0, the model written" '[ $rc = 0 ] && [ -s "$tmp/p.onnx" ]'
-check "prune job: the budget met" '[ "$(sed -n "s/^non-zeros left: \([0-9]*\).*/\1/p" "$tmp/p.txt")" -le 8000 ]'
-check "prune job: the chosen layers said, the output delta measured" 'grep -q "^prune: " "$tmp/p.err" && grep -q "^  output .logits." "$tmp/p.txt"'
+check "prune job: the budget met" '[ "$(sed -n "s/^non-zeros left: \([0-9]*\).*/\1/p" "$tmp/prune_job.out")" -le 8000 ]'
+check "prune job: the chosen layers said, the output delta measured" 'grep -q "^prune: " "$tmp/prune_job.err" && grep -q "^  output .logits." "$tmp/prune_job.out"'
 echo "$fails failed"
 [ $fails = 0 ]
