@@ -1315,9 +1315,10 @@ hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, hpcz_m
 /* ---------------------------------------------------------------- quantize and prune jobs
  * What `hpcz quantize`, `hpcz prune` and `hpcz calibrate` do between reading
  * their options and printing (lib/passes/job.c, quantize_job.c,
- * prune_job.c; writers in lib/report/job_write.c). Nothing here prints:
+ * prune_job.c; writers in lib/report/job_write.c). The jobs never print:
  * pass notes, notes and warnings go to the hooks, and errors name the file
- * they are about ("model.onnx: ...", "<stdin>: ..."). */
+ * they are about ("model.onnx: ...", "<stdin>: ..."); the writers print what
+ * the CLI prints to the FILE they are given. */
 
 /* Callbacks shared by the jobs; every member may be NULL. */
 typedef struct hpcz_job_hooks {
@@ -1410,7 +1411,7 @@ typedef struct hpcz_prune_opts {
     const char *passes;          /* a pipeline run instead of the recipe's, or NULL */
     const char *calib;           /* data for data-aware passes and the budgets, or NULL */
     size_t calib_samples;
-    const char *calib_mask;
+    const char *calib_mask;      /* model input holding the token mask, or NULL */
     const char *data;            /* data for MACs and the output delta (NULL: calib unless random) */
     /* >= 0: a budget met by per-layer sensitivity (hpcz_sensitivity_plan; each
      * chosen layer is said as a note) */
@@ -1424,6 +1425,7 @@ typedef struct hpcz_prune_opts {
 } hpcz_prune_opts;
 /* `hpcz prune`'s defaults (the recipe's, with fold 0 and reconstruct -1). */
 void hpcz_prune_opts_init(hpcz_prune_opts *o);
+/* The recipe and the pipeline checked before any work (HPCZ_ERR_USAGE). */
 hpcz_status hpcz_prune_check(const hpcz_prune_opts *o, hpcz_error *err);
 
 /* A pruned layer: a constant float weight of the selected op types. */
@@ -1440,10 +1442,15 @@ typedef struct hpcz_prune_result {
     size_t n_layers;
     int have_macs;
     hpcz_macs macs_before, macs_after;
-    hpcz_model *orig;            /* keep_original or measure_delta */
+    hpcz_model *orig;            /* keep_original: the input model as it was */
     hpcz_compare_result *delta;  /* measure_delta: outputs against the original */
     char delta_error[1024];      /* why delta is NULL when it was asked for */
 } hpcz_prune_result;
+/* Prunes m in place (its path names it in errors): with a budget, the
+ * pipeline per-layer sensitivity chooses, else the recipe's (or passes);
+ * layers, parameters, zeros and MACs before and after, the output's change,
+ * and the output written atomically. res is filled as far as the job went;
+ * release it always. */
 hpcz_status hpcz_prune_run(hpcz_model *m, const hpcz_prune_opts *o, hpcz_prune_result *res, hpcz_error *err);
 void hpcz_prune_result_release(hpcz_prune_result *res);
 /* `hpcz prune`'s report (text), the outputs' change on data (r: res->delta),
