@@ -796,6 +796,8 @@ typedef struct hpcz_quantize_recipe {
     const char *act_dtype;        /* static: "uint8" (default) or "int8" */
     const char *placement;        /* static: "latency" (default) or "all" */
     const char *fallback_weights; /* static: layers kept float keep "int8" (default) or "float" weights */
+    const char *placed_weights;   /* static: layers the latency placement leaves float keep "float"
+                                   * (default) or "int8" weights (smaller, slower in ONNX Runtime) */
     int keep_io_types;  /* fp16 */
     int fold;           /* fold BatchNorm first (1, default) */
     const char *op_types, *include, *exclude;

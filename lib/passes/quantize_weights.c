@@ -1077,6 +1077,8 @@ typedef struct sq {
     size_t n_placed_float;
     bool kept_w8;       /* layers the caller keeps float keep int8 weights (weight-only) */
     size_t n_kept_w8;
+    bool placed_w8;     /* ... and so do those the latency placement leaves float */
+    size_t n_placed_w8;
 } sq;
 
 /* node aux marks of the placement (reset when the pass ends) */
@@ -1740,6 +1742,28 @@ static bool feeds_only_float_stems(const sq *s, const hpcz_node *n)
     return readers_all(s->g, n, float_stem);
 }
 
+/* A layer that stays float keeps int8 weights as in weight-only mode
+ * (DequantizeLinear -> float op), so the file keeps its size; counts it. */
+static hpcz_status float_layer_int8_weights(sq *s, hpcz_node *n, size_t *count)
+{
+    size_t wi;
+    weight_role role;
+    if (!weight_of(n, &wi, &role))
+        return HPCZ_OK;
+    hpcz_value *wv = n->inputs[wi];
+    if (hpcz_value_const(wv)->numel < s->wopt.min_size)
+        return HPCZ_OK;
+    qopts wo = s->wopt;
+    wo.reduce_range = false; /* no integer kernel reads these */
+    qstats qs = {0};
+    hpcz_status st = quantize_one(wv->graph, wv, role, &wo, s->ctx, &qs, s->err);
+    if (!st)
+        st = drop_float_weight(wv->graph, wv);
+    if (!st)
+        (*count)++;
+    return st;
+}
+
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
@@ -1758,25 +1782,20 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        size_t kwi;
-        weight_role krole;
-        if (s->kept_w8 && s->ctx->keep_float && s->ctx->keep_float(s->ctx->keep_float_user, n) &&
-            weight_of(n, &kwi, &krole)) {
+        if (s->kept_w8 && s->ctx->keep_float && s->ctx->keep_float(s->ctx->keep_float_user, n)) {
             /* returned to float by the caller (--auto-fallback): float
              * activations, but the weights stay int8 as in weight-only mode,
              * so the model keeps its size */
-            hpcz_value *wv = n->inputs[kwi];
-            hpcz_tensor *w = hpcz_value_const(wv);
-            if (w->numel >= s->wopt.min_size) {
-                qopts wo = s->wopt;
-                wo.reduce_range = false; /* no integer kernel reads these */
-                qstats qs = {0};
-                if ((st = quantize_one(wv->graph, wv, krole, &wo, s->ctx, &qs, s->err)) ||
-                    (st = drop_float_weight(wv->graph, wv))) {
-                    free(nodes);
-                    return st;
-                }
-                s->n_kept_w8++;
+            if ((st = float_layer_int8_weights(s, n, &s->n_kept_w8))) {
+                free(nodes);
+                return st;
+            }
+            continue;
+        }
+        if (s->placed_w8 && n->aux == PLACED_FLOAT && !kept_float(s, n)) {
+            if ((st = float_layer_int8_weights(s, n, &s->n_placed_w8))) {
+                free(nodes);
+                return st;
             }
             continue;
         }
@@ -1964,6 +1983,10 @@ static const hpcz_pass_opt static_opts[] = {
     {"kept-weights", HPCZ_OPT_ENUM, "int8",
      "weights of the nodes the caller keeps float (--auto-fallback): int8 weight-only, or float",
      "int8|float", 0, 0},
+    {"placed-weights", HPCZ_OPT_ENUM, "float",
+     "weights of the layers the latency placement leaves float: float, or int8 weight-only "
+     "(a smaller file; --auto-fallback tries it last and keeps it when the gates hold)",
+     "float|int8", 0, 0},
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
@@ -2008,6 +2031,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
     s.placement_all = !strcmp(hpcz_pass_arg(a, "placement").s, "all");
     s.kept_w8 = !strcmp(hpcz_pass_arg(a, "kept-weights").s, "int8");
+    s.placed_w8 = !strcmp(hpcz_pass_arg(a, "placed-weights").s, "int8");
     s.min_k = hpcz_pass_arg(a, "min-k").i;
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
     s.float_stem = hpcz_pass_arg(a, "float-stem").b;
@@ -2040,7 +2064,10 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     if (!st && s.n_kept_w8)
         hpcz_pass_note(ctx, "quantize", "%zu layers kept float by the caller keep int8 weights "
                        "(kept-weights=int8)", s.n_kept_w8);
-    if (!st && !s.n_nodes && s.n_placed_float)
+    if (!st && s.n_placed_w8)
+        hpcz_pass_note(ctx, "quantize", "%zu layers left float by the latency placement keep int8 weights "
+                       "(placed-weights=int8)", s.n_placed_w8);
+    if (!st && !s.n_nodes && s.n_placed_float && !s.n_placed_w8)
         hpcz_pass_note(ctx, "quantize",
                        "no op does enough work for int8 to be faster than float in ONNX Runtime: the "
                        "model stays float (placement=all, --placement all, quantizes every op)");

@@ -79,7 +79,8 @@ void hpcz_quantize_write_text(FILE *f, const hpcz_quantize_opts *o, const hpcz_q
         if (strstr(res->notes[i], "activation tensors quantized"))
             fprintf(f, "  %s\n", strchr(res->notes[i], ' ') + 1);
     for (size_t i = 0; i < res->n_notes; i++)
-        if (strstr(res->notes[i], "kept float32") || strstr(res->notes[i], "the model stays float"))
+        if (strstr(res->notes[i], "kept float32") || strstr(res->notes[i], "the model stays float") ||
+            strstr(res->notes[i], "(placed-weights=int8)"))
             fprintf(f, "  %s\n", strchr(res->notes[i], ' ') + 1);
 }
 
@@ -135,6 +136,23 @@ void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts 
         hpcz_json_object_end(&j);
     }
     hpcz_json_array_end(&j);
+    if (o->auto_fallback) {
+        const hpcz_fallback_result *fb = &res->fallback;
+        hpcz_json_object_begin(&j, "auto_fallback");
+        hpcz_json_bool(&j, "gates_hold", fb->satisfied);
+        hpcz_json_uint(&j, "evaluations", (uint64_t)fb->evaluations);
+        hpcz_json_string(&j, "kept_weights", fb->float_weights ? "float" : "int8");
+        hpcz_json_array_begin(&j, "kept_float");
+        for (size_t i = 0; i < fb->n_kept; i++) {
+            hpcz_json_object_begin(&j, NULL);
+            hpcz_json_string(&j, "node", fb->kept[i]);
+            hpcz_json_string(&j, "op_type", fb->kept_op[i]);
+            hpcz_json_double(&j, "sqnr_db", fb->kept_sqnr[i]);
+            hpcz_json_object_end(&j);
+        }
+        hpcz_json_array_end(&j);
+        hpcz_json_object_end(&j);
+    }
     hpcz_json_array_begin(&j, "notes");
     for (size_t i = 0; i < res->n_notes; i++)
         hpcz_json_string(&j, NULL, res->notes[i]);

@@ -95,10 +95,11 @@ _hpcz() {
         --min-sqnr) return ;;
         --max-abs) return ;;
         --fallback-weights) COMPREPLY=($(compgen -W "int8 float" -- "$cur")); return ;;
+        --placed-weights) COMPREPLY=($(compgen -W "float int8" -- "$cur")); return ;;
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --placed-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
