@@ -7,7 +7,7 @@ models with their eval inputs (called by scripts/bench/runtime.sh --zoo).
         [--variant fp32,static,dynamic,fp16] [--from DIR] [--remake]
         [--nodes 10000] [--json FILE]
 
-For each thread count and model (default: every .zoo/models/*.onnx), eval
+For each thread count and model (default: those of scripts/zoo/models.tsv), eval
 sample 0 is fed to both engines, round after round: `hpcz run --bench RUNS`
 (median in-process latency, planning excluded) and an ONNX Runtime session
 (ORT_ENABLE_ALL, the same intra-op threads, RUNS runs, median), the engine
@@ -214,6 +214,13 @@ def conv_net(hpcz, model, files):
     return flop.get("Conv", 0.0) > 0.5 * sum(flop.values())
 
 
+def zoo_models():
+    """The models of scripts/zoo/models.tsv that .zoo/models has."""
+    with open(os.path.join(ROOT, "scripts", "zoo", "models.tsv")) as f:
+        names = [line.split("\t")[0] for line in f if line.strip() and not line.startswith("#")]
+    return [n for n in names if os.path.exists(os.path.join(ZOO, "models", n + ".onnx"))]
+
+
 def geomean(xs):
     xs = [x for x in xs if x == x and x > 0]
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
@@ -341,7 +348,7 @@ def main():
     ap.add_argument("--json", help="write the results as JSON to this file")
     a = ap.parse_args()
     import onnxruntime as ort
-    names = a.names or sorted(f[:-5] for f in os.listdir(os.path.join(ZOO, "models")) if f.endswith(".onnx"))
+    names = a.names or zoo_models()
     variants = a.variant.split(",")
     for v in variants:
         if v not in VARIANTS:

@@ -519,6 +519,11 @@ size_t rt_qpack_bytes(const rt_qpack *p)
     return p ? p->bytes : 0;
 }
 
+const uint8_t *rt_qpack_lut(const rt_qpack *p)
+{
+    return p ? p->lut : NULL;
+}
+
 #ifdef QG_X86
 /* Requantisation constants of channel m in registers. Built once per
  * channel, outside the loops: stores through uint8_t pointers may alias
