@@ -5,6 +5,7 @@ models with their eval inputs (called by scripts/bench/runtime.sh --zoo).
     .venv-test/bin/python scripts/bench/runtime_zoo.py [NAME ...]
         [--hpcz build-rel/hpcz] [--threads 1,2] [--rounds 5] [--runs 10]
         [--variant fp32,static,dynamic,fp16] [--from DIR] [--remake]
+        [--before OTHER_HPCZ]
         [--nodes 10000] [--json FILE]
 
 For each thread count and model (default: those of scripts/zoo/models.tsv), eval
@@ -38,6 +39,10 @@ variant but fp32 a table against hpcz's own fp32 in the same rounds: the
 speed-up fp32/variant of the best runs and of the CPU time (goals: int8
 >= 1.8 on the conv nets, i.e. the models whose MACs are mostly in Conv;
 fp16 at most 1.3x fp32's time, i.e. a speed-up >= 0.77).
+
+--before OTHER_HPCZ adds a second hpcz binary (e.g. main's) to every round
+(the three engines in rotating order, on the same files): each table then
+also has its best-run ratio before/ORT (b_min), next to hpcz's r_min.
 
 --nodes N also writes a model of N cheap nodes (a chain of Relu/Neg on a
 [1, 4] tensor) and prints the per-node overhead of both engines
@@ -234,17 +239,21 @@ def measure(a, name, th, feed, files, models):
         sess[v], level[v] = ort_session_any(model, th)
         sess[v].run(None, feed)
     vs = list(models)
-    t = {v: {"h": [], "o": [], "r": [], "hmin": [], "omin": [], "hc": [], "oc": []} for v in vs}
+    t = {v: {"h": [], "o": [], "r": [], "hmin": [], "omin": [], "bmin": [], "hc": [], "oc": []} for v in vs}
+    engines = [0, 1, 2] if a.before else [0, 1]
     for r in range(a.rounds):
         for i in range(len(vs)):
             v = vs[(r + i) % len(vs)]
-            order = (0, 1) if (r + i) % 2 == 0 else (1, 0)
+            # the engines in rotating order
+            order = engines[(r + i) % len(engines):] + engines[:(r + i) % len(engines)]
             got = {}
             for e in order:
                 if e == 0:
                     b = hpcz_run(a.hpcz, models[v], files, a.runs, th)["bench"]
                     got[0] = b["median_ms"]
                     t[v]["hmin"].append(b["min_ms"])
+                elif e == 2:
+                    t[v]["bmin"].append(hpcz_run(a.before, models[v], files, a.runs, th)["bench"]["min_ms"])
                 else:
                     got[1], m = ort_times_ms(sess[v], feed, a.runs)
                     t[v]["omin"].append(m)
@@ -267,6 +276,9 @@ def measure(a, name, th, feed, files, models):
                "hpcz_min_ms": float(min(x["hmin"])), "ort_min_ms": float(min(x["omin"])),
                "ort_level": level[v]}
         row["ratio_min"] = row["hpcz_min_ms"] / row["ort_min_ms"]
+        if x["bmin"]:
+            row["before_min_ms"] = float(min(x["bmin"]))
+            row["before_ratio_min"] = row["before_min_ms"] / row["ort_min_ms"]
         if th == 1:
             row["hpcz_cpu_ms"], row["ort_cpu_ms"] = float(np.median(x["hc"])), float(np.median(x["oc"]))
             row["ratio_cpu"] = (row["hpcz_cpu_ms"] / row["ort_cpu_ms"]
@@ -279,20 +291,26 @@ def print_tables(results, variants, th, names, conv):
     rows = {(r["model"], r["variant"]): r for r in results["models"] if r["threads"] == th}
     cpu = th == 1
     for v in variants:
+        before = all("before_ratio_min" in rows[(n, v)] for n in names)
         print(f"\n{v}, {th} thread(s): hpcz/ORT on the same file")
         print(f"{'model':20s} {'hpcz_ms':>9s} {'ort_ms':>9s} {'ratio':>6s} "
-              f"{'hpcz_min':>9s} {'ort_min':>9s} {'r_min':>6s}" +
+              f"{'hpcz_min':>9s} {'ort_min':>9s} {'r_min':>6s}" + (f" {'b_min':>6s}" if before else "") +
               (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s} {'r_cpu':>6s}" if cpu else ""))
         for name in names:
             row = rows[(name, v)]
             print(f"{name + ('*' if row['ort_level'] != 'all' else ''):20s} {row['hpcz_ms']:9.3f} {row['ort_ms']:9.3f} {row['ratio']:6.2f} "
                   f"{row['hpcz_min_ms']:9.3f} {row['ort_min_ms']:9.3f} {row['ratio_min']:6.2f}" +
+                  (f" {row['before_ratio_min']:6.2f}" if before else "") +
                   (f" {row['hpcz_cpu_ms']:9.3f} {row['ort_cpu_ms']:9.3f} {row['ratio_cpu']:6.2f}"
                    if cpu else ""))
         g = {k: geomean([rows[(n, v)][k] for n in names]) for k in ("ratio", "ratio_min", "ratio_cpu") if cpu or k != "ratio_cpu"}
         w = {k: max(rows[(n, v)][k] for n in names) for k in g}
         results["geomean"].setdefault(v, {})[th] = {"median": g["ratio"], "min": g["ratio_min"]}
         line = f"{'geomean':20s} {'':9s} {'':9s} {g['ratio']:6.2f} {'':9s} {'':9s} {g['ratio_min']:6.2f}"
+        if before:
+            gb = geomean([rows[(n, v)]["before_ratio_min"] for n in names])
+            results["geomean"][v][th]["before_min"] = gb
+            line += f" {gb:6.2f}"
         worst = f"(worst {w['ratio']:.2f} / {w['ratio_min']:.2f}"
         if cpu:
             results["geomean"][v][th]["cpu"] = g["ratio_cpu"]
@@ -308,9 +326,10 @@ def print_tables(results, variants, th, names, conv):
             continue
         goal = "goal >= 1.8 on conv nets" if v != "fp16" else "goal >= 0.77, i.e. at most 1.3x fp32's time"
         print(f"\n{v} against fp32, {th} thread(s): speed-up fp32/{v} of each engine ({goal})")
+        before = all("before_min_ms" in rows[(n, x)] for n in names for x in ("fp32", v))
         print(f"{'model':20s} {'conv':>4s} {'hpcz_min':>9s} {'ort_min':>9s}" +
-              (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s}" if cpu else ""))
-        sp = {"h": [], "o": [], "hc": [], "oc": [], "conv": []}
+              (f" {'b_min':>9s}" if before else "") + (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s}" if cpu else ""))
+        sp = {"h": [], "o": [], "b": [], "hc": [], "oc": [], "conv": []}
         for name in names:
             f, q = rows[(name, "fp32")], rows[(name, v)]
             h, o = f["hpcz_min_ms"] / q["hpcz_min_ms"], f["ort_min_ms"] / q["ort_min_ms"]
@@ -320,6 +339,10 @@ def print_tables(results, variants, th, names, conv):
             if conv[name]:
                 sp["conv"].append(h)
             line = f"{name:20s} {'yes' if conv[name] else '':>4s} {h:9.2f} {o:9.2f}"
+            if before:
+                q["before_speedup_min"] = f["before_min_ms"] / q["before_min_ms"]
+                sp["b"].append(q["before_speedup_min"])
+                line += f" {q['before_speedup_min']:9.2f}"
             if cpu:
                 hc, oc = f["hpcz_cpu_ms"] / q["hpcz_cpu_ms"], f["ort_cpu_ms"] / q["ort_cpu_ms"]
                 q["speedup_cpu"], q["ort_speedup_cpu"] = hc, oc
@@ -328,6 +351,8 @@ def print_tables(results, variants, th, names, conv):
                 line += f" {hc:9.2f} {oc:9.2f}"
             print(line)
         line = f"{'geomean':20s} {'':4s} {geomean(sp['h']):9.2f} {geomean(sp['o']):9.2f}"
+        if before:
+            line += f" {geomean(sp['b']):9.2f}"
         if cpu:
             line += f" {geomean(sp['hc']):9.2f} {geomean(sp['oc']):9.2f}"
         print(line + (f"   (conv nets: {geomean(sp['conv']):.2f}, lowest {min(sp['conv']):.2f})" if sp["conv"] else ""))
@@ -343,6 +368,7 @@ def main():
     ap.add_argument("--variant", default="fp32", help="comma-separated: " + ",".join(VARIANTS))
     ap.add_argument("--from", dest="from_dir", help="take the compressed files from DIR/NAME/")
     ap.add_argument("--remake", action="store_true", help="make the cached compressed files again")
+    ap.add_argument("--before", help="another hpcz binary timed in the same rounds (best runs)")
     ap.add_argument("--nodes", type=int, default=0, help="also measure per-node overhead on N nodes")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--json", help="write the results as JSON to this file")
@@ -376,7 +402,8 @@ def main():
                 rows = measure(a, name, th, feed, files, models)
                 results["models"] += rows.values()
                 print(f"{th} thread(s) {name}: " + ", ".join(
-                    f"{v} {r['ratio_min']:.2f}" for v, r in rows.items()), flush=True)
+                    f"{v} {r['ratio_min']:.2f}" + (f" (before {r['before_ratio_min']:.2f})" if a.before else "")
+                    for v, r in rows.items()), flush=True)
             print_tables(results, variants, th, names, conv)
         if not a.no_profile:
             th = thread_counts[-1]
