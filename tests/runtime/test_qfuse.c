@@ -29,7 +29,8 @@
  *     bytes from the other kernel paths (HPCZ_QGEMM_NO_U8S8: int16/vpmaddwd
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
  *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
- *     through the grouped GEMM instead of the direct kernel).
+ *     through the grouped GEMM instead of the direct kernel; HPCZ_QGEMM_NO_VNNI:
+ *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -330,20 +331,21 @@ static void check(const qcase *c)
     /* the other kernel paths: same bytes */
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
-                                        "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32};
+                                        "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK",
+                                        "HPCZ_QGEMM_NO_VNNI"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 72};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 6; e++)
+        for (int e = 0; e < 7; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 6; e++)
+        for (int e = 0; e < 7; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -897,11 +899,12 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array r = {0}, a[5] = {{0}};
-    const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL};
+    hpcz_array r = {0}, a[6] = {{0}};
+    const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL,
+                           "HPCZ_QGEMM_NO_VNNI"};
     bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
     uint64_t fused_bytes = 0;
-    for (int v = 0; v < 5 && ok; v++) {
+    for (int v = 0; v < 6 && ok; v++) {
         if (paths[v])
             setenv(paths[v], "1", 1);
         ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
@@ -918,7 +921,7 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
            same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
            (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
-    for (int v = 0; v < 5; v++)
+    for (int v = 0; v < 6; v++)
         hpcz_array_release(&a[v]);
     hpcz_array_release(&r);
     hpcz_array_release(&in[0]);
