@@ -27,6 +27,7 @@ typedef struct rt_slot {
     const hpcz_value *v;
     enum slot_kind kind;
     bool init_const;   /* an initializer: survives re-planning */
+    bool const_node;   /* folded output of a Constant node: the same values whatever the shapes */
     bool owned;        /* a.data was allocated by the engine */
     bool is_output;
     size_t offset;     /* in the arena (SLOT_STATIC) */
@@ -727,7 +728,9 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->weights_change = e->root && e->root->opts.weights_change;
     for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
-        if (j < 64 && sp->in[j] >= 0 && resolve(&e->slots[sp->in[j]])->init_const && !c->weights_change)
+        const rt_slot *sl = sp->in[j] >= 0 ? resolve(&e->slots[sp->in[j]]) : NULL;
+        if (j < 64 && sl && (sl->init_const || (sl->kind == SLOT_CONST && sl->const_node)) &&
+            !c->weights_change)
             c->init_in |= 1ull << j;
     }
     for (size_t j = 0; j < sp->n_out; j++) {
@@ -2130,6 +2133,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
                 if (sp->out[j] >= 0) {
                     rt_slot *o = &e->slots[sp->out[j]];
                     o->kind = SLOT_CONST;
+                    o->const_node = is_onnx_op(sp, "Constant");
                     o->owned = true;
                     e->const_bytes += o->a.nbytes;
                 }
