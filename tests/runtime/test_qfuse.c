@@ -333,7 +333,7 @@ static void check(const qcase *c)
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
                                         "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK",
                                         "HPCZ_QGEMM_NO_VNNI"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 72};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
         for (int e = 0; e < 7; e++)

@@ -88,7 +88,7 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 
 struct rt_qpack {
     bool conv, avx2;
-    bool vnni;     /* u8s8 with AVX-VNNI: vpdpbusd instead of vpmaddubsw + vpmaddwd */
+    bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     int x2dt;
@@ -972,6 +972,34 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
     tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
 }
 
+/* ukr_avx2 with AVX-VNNI: vpdpwssd adds both int16 products of a lane to the
+ * int32 sum (no saturation, as vpmaddwd + vpaddd): the same sums. */
+__attribute__((target("avx2,avxvnni"))) static void ukr_vnni(const int32_t *a, const int32_t *b,
+                                                             int64_t bstr, int64_t kp, int32_t *c,
+                                                             const rt_qpack *p, int64_t m0,
+                                                             uint8_t *y, int64_t ldm)
+{
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00;
+    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
+        __m256i a0 = _mm256_set1_epi32(a[0]);
+        c00 = _mm256_dpwssd_avx_epi32(c00, b0, a0);
+        c01 = _mm256_dpwssd_avx_epi32(c01, b1, a0);
+        __m256i a1 = _mm256_set1_epi32(a[1]);
+        c10 = _mm256_dpwssd_avx_epi32(c10, b0, a1);
+        c11 = _mm256_dpwssd_avx_epi32(c11, b1, a1);
+        __m256i a2 = _mm256_set1_epi32(a[2]);
+        c20 = _mm256_dpwssd_avx_epi32(c20, b0, a2);
+        c21 = _mm256_dpwssd_avx_epi32(c21, b1, a2);
+        __m256i a3 = _mm256_set1_epi32(a[3]);
+        c30 = _mm256_dpwssd_avx_epi32(c30, b0, a3);
+        c31 = _mm256_dpwssd_avx_epi32(c31, b1, a3);
+    }
+    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
+}
+
 __attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const int32_t *b,
                                                         int64_t bstr, int64_t kp, int32_t *c)
 {
@@ -1409,7 +1437,7 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             if (p->avx2 && nr <= 8)
                 ukr_avx2_n8(A, B, bstr, p->kp, tile);
             else if (p->avx2) {
-                ukr_avx2(A, B, bstr, p->kp, tile, p, m0, yd, p->g.osize);
+                (p->vnni ? ukr_vnni : ukr_avx2)(A, B, bstr, p->kp, tile, p, m0, yd, p->g.osize);
                 if (yd)
                     continue;
             } else
