@@ -89,6 +89,8 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 struct rt_qpack {
     bool conv, avx2;
     bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
+    bool wide8;    /* u8s8 with 8-bit weights beyond +-64 (vnni only: vpdpbusd has no
+                    * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     int x2dt;
@@ -429,7 +431,9 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
             lo = wr[i] < lo ? wr[i] : lo;
             hi = wr[i] > hi ? wr[i] : hi;
         }
-        small = lo >= -64 && hi <= 64;
+        /* with VNNI any weights that fit int8 (vpdpbusd sums in int32) */
+        p->wide8 = p->vnni && !(lo >= -64 && hi <= 64) && lo >= -128 && hi <= 127;
+        small = (lo >= -64 && hi <= 64) || p->wide8;
     }
     if (small && p->int_out && !(p->wsum = calloc((size_t)p->M, sizeof *p->wsum))) {
         free(wr);
@@ -452,7 +456,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                     int64_t m = gi * p->Mg + mb * MR + r;
                     uint8_t *dst = (uint8_t *)(p->wq + ((gi * p->mblk + mb) * p->kq) * MR + r);
                     const int16_t *row = wr + m * p->K;
-                    int32_t sum = 0; /* |sum| <= 64 * 16384 */
+                    int32_t sum = 0; /* |sum| <= 128 * 16384 */
                     for (int64_t k = 0; k < p->K; k++)
                         sum += row[k];
                     for (int64_t q = 0; q < p->kq; q++)
@@ -911,6 +915,24 @@ __attribute__((target("avx2"))) static void ukr8_avx2_n8(const int32_t *a, const
         c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(t2, one));
         __m256i t3 = _mm256_maddubs_epi16(b0, _mm256_set1_epi32(a[3]));
         c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(t3, one));
+    }
+    _mm256_storeu_si256((__m256i *)(c + 0), c0);
+    _mm256_storeu_si256((__m256i *)(c + 16), c1);
+    _mm256_storeu_si256((__m256i *)(c + 32), c2);
+    _mm256_storeu_si256((__m256i *)(c + 48), c3);
+}
+
+/* ukr8_avx2_n8 with AVX-VNNI (see ukr8_vnni). */
+__attribute__((target("avx2,avxvnni"))) static void ukr8_vnni_n8(const int32_t *a, const uint8_t *b,
+                                                                 int64_t kq, int32_t *c)
+{
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b);
+        c0 = _mm256_dpbusd_avx_epi32(c0, b0, _mm256_set1_epi32(a[0]));
+        c1 = _mm256_dpbusd_avx_epi32(c1, b0, _mm256_set1_epi32(a[1]));
+        c2 = _mm256_dpbusd_avx_epi32(c2, b0, _mm256_set1_epi32(a[2]));
+        c3 = _mm256_dpbusd_avx_epi32(c3, b0, _mm256_set1_epi32(a[3]));
     }
     _mm256_storeu_si256((__m256i *)(c + 0), c0);
     _mm256_storeu_si256((__m256i *)(c + 16), c1);
@@ -1391,7 +1413,7 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
 #ifdef QG_X86
-    if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW) {
+    if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW && !p->wide8) {
         panel_narrow(p, jb, b, gi, n0, nr, (const uint8_t *)B, mb, mb1);
         return;
     }
@@ -1420,7 +1442,7 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             const int32_t *A = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
 #ifdef QG_X86
             if (p->avx2 && nr <= 8)
-                ukr8_avx2_n8(A, (const uint8_t *)B, p->kq, tile);
+                (p->vnni ? ukr8_vnni_n8 : ukr8_avx2_n8)(A, (const uint8_t *)B, p->kq, tile);
             else if (p->avx2) {
                 if (p->vnni)
                     ukr8_vnni(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
@@ -2809,7 +2831,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         rt_parallel_for_work(p->batch * ((p->M + p->dwcb - 1) / p->dwcb), dw_task, &jb,
                              (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
 #ifdef QG_X86
-    } else if (!p->conv && p->u8s8 && p->avx2 && p->rows < 8) {
+    } else if (!p->conv && p->u8s8 && p->avx2 && p->rows < 8 && !p->wide8) {
         int64_t nch = (p->mblk + GEMV_BLOCKS - 1) / GEMV_BLOCKS;
         rt_parallel_for_work(p->rows * nch, gemv_task, &jb,
                              (double)p->rows * (double)p->M * (double)p->K / 4);
