@@ -899,7 +899,8 @@ static hpcz_status slot_use_count(rt_exec *e, slot_use *u, hpcz_error *err)
  * unfused tensor. A float16 Conv (run on float32 copies, one rounding at
  * the end: rt_run_f16_via_f32) takes a Relu or a Clip with float16
  * bounds: clamping to float16 values before or after that rounding gives
- * the same bits. */
+ * the same bits, except for the sign of a zero (a Clip with lower bound 0
+ * makes a sum in (-2^-25, 0) +0 where unfused it rounds to -0 and stays). */
 static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
 {
     slot_use u;
@@ -1118,7 +1119,8 @@ static int live_producer(const rt_exec *e, const slot_use *u, int v)
 
 /* The slot that slot v derives from through tables already fused
  * (fuse_qdq_tables: steps whose qp is a lut, reading their x_q at input 0),
- * and those tables, the last one applied first (*nl of them). */
+ * and those tables (*nl of them): luts[0] writes v, luts[*nl - 1] reads the
+ * returned slot. */
 static int table_root(const rt_exec *e, const slot_use *u, int v, const uint8_t **luts, int *nl)
 {
     *nl = 0;
