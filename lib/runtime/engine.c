@@ -27,6 +27,7 @@ typedef struct rt_slot {
     const hpcz_value *v;
     enum slot_kind kind;
     bool init_const;   /* an initializer: survives re-planning */
+    bool const_node;   /* folded output of a Constant node: the same values whatever the shapes */
     bool owned;        /* a.data was allocated by the engine */
     bool is_output;
     size_t offset;     /* in the arena (SLOT_STATIC) */
@@ -727,7 +728,9 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->weights_change = e->root && e->root->opts.weights_change;
     for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
-        if (j < 64 && sp->in[j] >= 0 && resolve(&e->slots[sp->in[j]])->init_const && !c->weights_change)
+        const rt_slot *sl = sp->in[j] >= 0 ? resolve(&e->slots[sp->in[j]]) : NULL;
+        if (j < 64 && sl && (sl->init_const || (sl->kind == SLOT_CONST && sl->const_node)) &&
+            !c->weights_change)
             c->init_in |= 1ull << j;
     }
     for (size_t j = 0; j < sp->n_out; j++) {
@@ -783,13 +786,21 @@ static void mark_sub_flag(rt_exec *e, const hpcz_graph *sub, bool *flag)
     }
 }
 
+static bool is_onnx_op(const rt_step *sp, const char *op)
+{
+    return !strcmp(sp->node->op_type, op) && (!sp->node->domain || !*sp->node->domain);
+}
+
 /* Which activation step sp is, if it can be fused (float32, constant
- * parameters). */
+ * parameters; float16: Relu and Clip, which commute with rounding to
+ * float16, see fuse_activations). */
 static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
 {
     const char *op = sp->node->op_type;
+    int dt = sp->n_out == 1 && sp->out[0] >= 0 ? e->slots[sp->out[0]].a.dtype : 0;
     if (sp->dynamic || sp->folded || sp->n_out != 1 || sp->out[0] < 0 || sp->n_in < 1 ||
-        sp->in[0] < 0 || e->slots[sp->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
+        sp->in[0] < 0 || (dt != HPCZ_DTYPE_FLOAT && dt != HPCZ_DTYPE_FLOAT16) ||
+        (dt == HPCZ_DTYPE_FLOAT16 && strcmp(op, "Relu") && strcmp(op, "Clip")))
         return false;
     memset(act, 0, sizeof *act);
     if (!strcmp(op, "Relu") && (!sp->node->domain || !*sp->node->domain)) {
@@ -814,9 +825,10 @@ static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
             if (sp->in[j] < 0)
                 continue;
             rt_slot *sl = resolve(&e->slots[sp->in[j]]);
-            if (sl->kind != SLOT_CONST || sl->a.numel != 1 || sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            if (sl->kind != SLOT_CONST || sl->a.numel != 1 || sl->a.dtype != dt)
                 return false;
-            float v = *(const float *)sl->a.data;
+            float v = dt == HPCZ_DTYPE_FLOAT16 ? rt_h2f(*(const uint16_t *)sl->a.data)
+                                               : *(const float *)sl->a.data;
             if (j == 1)
                 act->a = v;
             else
@@ -884,7 +896,11 @@ static hpcz_status slot_use_count(rt_exec *e, slot_use *u, hpcz_error *err)
 /* Conv/Gemm/Add followed by its only reader Relu/Clip/LeakyRelu: the
  * producer writes the activation's output directly (saves a pass over
  * memory and a buffer). Not done under an observer, which must see the
- * unfused tensor. */
+ * unfused tensor. A float16 Conv (run on float32 copies, one rounding at
+ * the end: rt_run_f16_via_f32) takes a Relu or a Clip with float16
+ * bounds: clamping to float16 values before or after that rounding gives
+ * the same bits, except for the sign of a zero (a Clip with lower bound 0
+ * makes a sum in (-2^-25, 0) +0 where unfused it rounds to -0 and stays). */
 static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
 {
     slot_use u;
@@ -901,14 +917,15 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
         if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
-            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            (sl->a.dtype != HPCZ_DTYPE_FLOAT &&
+             !(sl->a.dtype == HPCZ_DTYPE_FLOAT16 && is_onnx_op(sp, "Conv"))))
             continue;
         rt_step *cons = &e->steps[reader[s]];
         rt_act act;
         if (cons->in[0] != s || !activation_of(e, cons, &act))
             continue;
         int t = cons->out[0];
-        if (!rt_same_shape(&e->slots[t].a, &sl->a))
+        if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != sl->a.dtype)
             continue;
         sp->act = act;
         sp->out[0] = t;
@@ -919,11 +936,6 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
     }
     slot_use_free(&u);
     return HPCZ_OK;
-}
-
-static bool is_onnx_op(const rt_step *sp, const char *op)
-{
-    return !strcmp(sp->node->op_type, op) && (!sp->node->domain || !*sp->node->domain);
 }
 
 /* The activations fuse_activations leaves, after a fusing op (Conv, Gemm,
@@ -1074,9 +1086,14 @@ static const char *const table_ops[] = {"Relu", "LeakyRelu", "Clip", "Max", "Min
                                         "HardSwish", "Sigmoid", "Tanh", "Mul", "Add", "Sub", "Div",
                                         "Abs", "Neg"};
 #define TABLE_MAX_STEPS 8
+#define TABLE_MAX_DQ 4
+#define TABLE_MAX_LUTS 8
 
 typedef struct table_region {
-    int src;                     /* the DequantizeLinear step (run-time x_q in, per tensor) */
+    int root;                    /* the slot x_q (run-time, 8 bits) everything derives from */
+    int dq[TABLE_MAX_DQ];        /* the DequantizeLinear steps (per tensor) of x_q or of
+                                  * tables of x_q (table_root) */
+    int ndq;
     int steps[TABLE_MAX_STEPS];  /* the ops, in step order; the last one feeds the Q */
     int n;
 } table_region;
@@ -1100,12 +1117,33 @@ static int live_producer(const rt_exec *e, const slot_use *u, int v)
     return k >= 0 && e->steps[k].fused ? -1 : k;
 }
 
-/* The region of table_ops steps computing slot s (read by a Q) from one
- * DequantizeLinear output and scalar constants, each intermediate read only
- * inside it, every tensor of x's element count (no broadcast). */
+/* The slot that slot v derives from through tables already fused
+ * (fuse_qdq_tables: steps whose qp is a lut, reading their x_q at input 0),
+ * and those tables (*nl of them): luts[0] writes v, luts[*nl - 1] reads the
+ * returned slot. */
+static int table_root(const rt_exec *e, const slot_use *u, int v, const uint8_t **luts, int *nl)
+{
+    *nl = 0;
+    for (;;) {
+        int k = live_producer(e, u, v);
+        const rt_step *sp = k >= 0 ? &e->steps[k] : NULL;
+        if (!sp || !sp->qp || !rt_qpack_lut(sp->qp) || sp->fused || sp->n_out != 1 ||
+            sp->out[0] != v || sp->in[0] < 0 || *nl == TABLE_MAX_LUTS)
+            return v;
+        luts[(*nl)++] = rt_qpack_lut(sp->qp);
+        v = sp->in[0];
+    }
+}
+
+/* The region of table_ops steps computing slot s (read by a Q) from
+ * DequantizeLinear outputs of one 8-bit tensor x_q, or of tables of it
+ * (SiLU and HardSwish quantized inside: DQ(x) * DQ(Q(Sigmoid(DQ(x))))), and
+ * scalar constants, each intermediate read only inside it, every tensor of
+ * x's element count (no broadcast). */
 static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
 {
-    r->src = -1;
+    r->root = -1;
+    r->ndq = 0;
     r->n = 0;
     int todo[TABLE_MAX_STEPS], nt = 0;
     todo[nt++] = live_producer(e, u, s);
@@ -1138,9 +1176,18 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
                 return false;
             rt_step *pv = &e->steps[kv];
             if (is_onnx_op(pv, "DequantizeLinear")) {
-                if (r->src >= 0 && r->src != kv)
+                const uint8_t *luts[TABLE_MAX_LUTS];
+                int nl, d = 0;
+                int root = pv->in[0] < 0 ? -1 : table_root(e, u, pv->in[0], luts, &nl);
+                if (root < 0 || (r->root >= 0 && r->root != root))
                     return false;
-                r->src = kv;
+                r->root = root;
+                while (d < r->ndq && r->dq[d] != kv)
+                    d++;
+                if (d == TABLE_MAX_DQ)
+                    return false;
+                if (d == r->ndq)
+                    r->dq[r->ndq++] = kv;
             } else if (nt < TABLE_MAX_STEPS) {
                 todo[nt++] = kv;
             } else {
@@ -1148,7 +1195,7 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
             }
         }
     }
-    if (r->src < 0)
+    if (r->root < 0)
         return false;
     /* step order (the graph's topological order); every intermediate read
      * only by region steps */
@@ -1179,7 +1226,12 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
  * alone, so the steps run once at plan time on the 256 codes, with the
  * backend's own kernels (the unfused results, element for element), and the
  * run is a table lookup (cpu/qgemm.c) in the last op's step; the others are
- * skipped. Part of fuse_qdq (its reader counts u). */
+ * skipped. The ops may also read DequantizeLinear of tables of x_q fused
+ * before (a quantized tensor inside the chain: SiLU as DQ(x) * DQ(Q(Sigmoid(
+ * DQ(x)))), HardSwish with Q -> DQ after the Clip and the Mul): the codes go
+ * through those tables first, and the region becomes one table of x_q;
+ * tables and DequantizeLinear left without readers are skipped (fuse_qdq's
+ * last pass). Part of fuse_qdq (its reader counts u). */
 static void fuse_qdq_tables(rt_exec *e, slot_use *u)
 {
     int *reads = u->reads, *reader = u->reader;
@@ -1194,35 +1246,52 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         if (reads[s] != 1 || reader[s] != (int)kq || sl->is_output || u->sub[s] ||
             sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r))
             continue;
-        rt_step *dx = &e->steps[r.src];
-        if (dx->folded || dx->dynamic || dx->fused || dx->in[0] < 0 || dx->out[0] < 0 ||
-            u->sub[dx->in[0]])
-            continue;
-        rt_slot *xq = &e->slots[dx->in[0]], *yq = &e->slots[q->out[0]];
+        rt_slot *xq = &e->slots[r.root], *yq = &e->slots[q->out[0]];
         float xs, ys;
         int32_t xzp, yzp;
-        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT) || !q8_dtype(xq->a.dtype) ||
-            xq->a.numel != sl->a.numel || !q8_dtype(yq->a.dtype) || !rt_same_shape(&yq->a, &sl->a) ||
-            !per_tensor_qparams(e, dx, xq->a.dtype, &xs, &xzp) ||
-            !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp))
+        bool ok = (xq->kind == SLOT_STATIC || xq->kind == SLOT_INPUT) && q8_dtype(xq->a.dtype) &&
+                  !u->sub[r.root] && xq->a.numel == sl->a.numel && q8_dtype(yq->a.dtype) &&
+                  rt_same_shape(&yq->a, &sl->a) && per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp);
+        for (int d = 0; ok && d < r.ndq; d++) {
+            rt_step *dx = &e->steps[r.dq[d]];
+            ok = !dx->folded && !dx->dynamic && !dx->fused && dx->in[0] >= 0 && dx->out[0] >= 0 &&
+                 !u->sub[dx->in[0]] && q8_dtype(e->slots[dx->in[0]].a.dtype) &&
+                 per_tensor_qparams(e, dx, e->slots[dx->in[0]].a.dtype, &xs, &xzp);
+        }
+        if (!ok)
             continue;
-        /* the 256 codes through DQ, the ops in order, Q: vals[i] is the
-         * output of region step i, xf the DQ's */
+        /* the 256 codes through the tables and DQ of each dq[d] (xf[d]),
+         * the ops in order (vals[i]: the output of region step i), Q */
         int64_t n = 256;
-        hpcz_array codes = {0}, xf = {0}, y = {0}, vals[TABLE_MAX_STEPS];
+        hpcz_array codes = {0}, xf[TABLE_MAX_DQ], y = {0}, vals[TABLE_MAX_STEPS];
+        memset(xf, 0, sizeof xf);
         memset(vals, 0, sizeof vals);
         hpcz_error e2 = {0}; /* any failure here leaves the steps unfused */
         hpcz_array *none[MAX_IO] = {0}, *sub[MAX_IO];
-        bool ok = hpcz_array_alloc(&codes, xq->a.dtype, 1, &n, &e2) == HPCZ_OK;
-        for (int i = 0; ok && i < 256; i++)
-            ((uint8_t *)codes.data)[i] = (uint8_t)i;
-        none[0] = &codes;
-        ok = ok && !run_step_on(e, dx, none, &xf, &e2);
-        none[0] = NULL;
+        for (int d = 0; ok && d < r.ndq; d++) {
+            rt_step *dx = &e->steps[r.dq[d]];
+            const uint8_t *luts[TABLE_MAX_LUTS];
+            int nl;
+            table_root(e, u, dx->in[0], luts, &nl);
+            ok = hpcz_array_alloc(&codes, e->slots[dx->in[0]].a.dtype, 1, &n, &e2) == HPCZ_OK;
+            for (int i = 0; ok && i < 256; i++) {
+                uint8_t c = (uint8_t)i;
+                for (int t = nl; t-- > 0;)
+                    c = luts[t][c];
+                ((uint8_t *)codes.data)[i] = c;
+            }
+            none[0] = &codes;
+            ok = ok && !run_step_on(e, dx, none, &xf[d], &e2);
+            none[0] = NULL;
+            hpcz_array_release(&codes);
+        }
         for (int i = 0; ok && i < r.n; i++) {
             rt_step *sp = &e->steps[r.steps[i]];
             for (size_t j = 0; j < sp->n_in; j++) {
-                sub[j] = sp->in[j] >= 0 && sp->in[j] == dx->out[0] ? &xf : NULL;
+                sub[j] = NULL;
+                for (int d = 0; d < r.ndq && !sub[j]; d++)
+                    if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.dq[d]].out[0])
+                        sub[j] = &xf[d];
                 for (int t = 0; t < i && !sub[j]; t++)
                     if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.steps[t]].out[0])
                         sub[j] = &vals[t];
@@ -1238,16 +1307,16 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         d.y = &yq->a;
         d.lut = y.data;
         rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
-        hpcz_array_release(&codes);
-        hpcz_array_release(&xf);
+        for (int k = 0; k < r.ndq; k++)
+            hpcz_array_release(&xf[k]);
         hpcz_array_release(&y);
         for (int i = 0; i < r.n; i++)
             hpcz_array_release(&vals[i]);
         if (!qp)
             continue;
         /* the last op runs the table from x_q into the Q's output; the others
-         * are skipped, their buffers dropped, their reads of x uncounted (so
-         * a DQ left without readers is skipped too) */
+         * are skipped, their buffers dropped, their reads uncounted (so a
+         * DQ left without readers is skipped too) */
         int kl = r.steps[r.n - 1];
         rt_step *last = &e->steps[kl];
         for (int i = 0; i < r.n - 1; i++) {
@@ -1261,10 +1330,10 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
             o->kind = SLOT_NONE;
         }
         if (last->n_in > 1 && last->in[1] >= 0 && !const_of(e, last, 1))
-            read_instead(reads, last, 1, dx->in[0]); /* the table reads x_q alone */
+            read_instead(reads, last, 1, r.root); /* the table reads x_q alone */
         last->qp = qp;
         e->const_bytes += rt_qpack_bytes(qp);
-        fuse_into(e, reads, (size_t)kl, dx->in[0], q, sl);
+        fuse_into(e, reads, (size_t)kl, r.root, q, sl);
     }
 }
 
@@ -1461,11 +1530,14 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         sl->owned = false;
     }
     free(use);
-    /* DequantizeLinear steps whose every reader was fused away */
-    for (size_t k = 0; k < e->n_steps; k++) {
+    /* DequantizeLinear steps whose every reader was fused away, and tables
+     * whose only readers were such DequantizeLinear (a table composed into a
+     * later one): last to first, so that a chain of them goes at once */
+    for (size_t k = e->n_steps; k-- > 0;) {
         rt_step *sp = &e->steps[k];
-        if (!is_onnx_op(sp, "DequantizeLinear") || sp->folded || sp->dynamic || sp->fused ||
-            sp->n_out != 1 || sp->out[0] < 0)
+        bool dq = is_onnx_op(sp, "DequantizeLinear") && !sp->qp, table = sp->qp && rt_qpack_lut(sp->qp);
+        if ((!dq && !table) || sp->folded || sp->dynamic || sp->fused || sp->n_out != 1 ||
+            sp->out[0] < 0)
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
@@ -1474,6 +1546,9 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         sp->fused = true;
         memset(&sl->a, 0, sizeof sl->a);
         sl->kind = SLOT_NONE;
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0)
+                reads[sp->in[j]]--;
     }
     slot_use_free(&u);
     return HPCZ_OK;
@@ -2060,6 +2135,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
                 if (sp->out[j] >= 0) {
                     rt_slot *o = &e->slots[sp->out[j]];
                     o->kind = SLOT_CONST;
+                    o->const_node = is_onnx_op(sp, "Constant");
                     o->owned = true;
                     e->const_bytes += o->a.nbytes;
                 }

@@ -344,6 +344,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d);
 void rt_qpack_free(rt_qpack *p);
 /* Bytes of packed weights and per-channel constants it holds. */
 size_t rt_qpack_bytes(const rt_qpack *p);
+/* A table op's 256 entries (NULL for the other kinds). */
+const uint8_t *rt_qpack_lut(const rt_qpack *p);
 /* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
  * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);

@@ -84,8 +84,17 @@ static hpcz_model *build(const spec *s, const hpcz_array *ins)
     y->producer = n;
     n->outputs[0] = y;
     if (s->then_op) {
-        hpcz_node *n2 = hpcz_graph_add_node(g, s->then_op, "n1", 1, 1);
+        /* Clip gets constant bounds [-0.25, 0.5] */
+        bool clip = !strcmp(s->then_op, "Clip");
+        hpcz_node *n2 = hpcz_graph_add_node(g, s->then_op, "n1", clip ? 3 : 1, 1);
         n2->inputs[0] = y;
+        for (int i = 1; clip && i < 3; i++) {
+            hpcz_error err = {0};
+            hpcz_tensor *t = hpcz_tensor_new(m, i == 1 ? "clip_lo" : "clip_hi", HPCZ_DTYPE_FLOAT, 0, NULL);
+            *(float *)hpcz_tensor_alloc(t) = i == 1 ? -0.25f : 0.5f;
+            hpcz_graph_add_initializer(g, t, &err);
+            n2->inputs[i] = hpcz_graph_value(g, t->name);
+        }
         y = value(g, "y1", -1, NULL);
         y->producer = n2;
         n2->outputs[0] = y;

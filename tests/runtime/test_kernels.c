@@ -334,6 +334,90 @@ static void check_weights_change(void)
     hpcz_model_free(m);
 }
 
+/* Observes nothing; its presence turns the plan-time fusions off. */
+static void no_observer(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)ctx, (void)node, (void)name, (void)a;
+}
+
+/* The spec's model through the to-fp16 pass (float16 weights and compute,
+ * float32 inputs and outputs through Casts): the cpu backend with its
+ * fusions (a Relu or Clip into the float16 Conv, run on float32 copies) has
+ * the same bytes as without them (under an observer) when the op is exact
+ * (exact: max, clamp; the Clip bounds, [-0.25, 0.5], are not 0, where a
+ * fused Clip may give +0 for an unfused -0), the same bytes with 2 threads,
+ * and is within tol of the ref backend's float16 run. */
+static void check_f16(const spec *s, bool exact)
+{
+    cases++;
+    hpcz_array ins[4];
+    memset(ins, 0, sizeof ins);
+    hpcz_error err = {0};
+    for (int i = 0; i < s->n_in; i++) {
+        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
+        for (int64_t k = 0; k < ins[i].numel; k++)
+            ((float *)ins[i].data)[k] = frand();
+    }
+    const_weights = true;
+    hpcz_model *m = build(s, ins);
+    const_weights = false;
+    hpcz_pipeline *pl = hpcz_pipeline_parse("to-fp16{keep-io-types=true}", &err);
+    hpcz_pass_ctx pc;
+    hpcz_pass_ctx_init(&pc);
+    bool ok = pl && hpcz_pipeline_run(pl, m, &pc, &err) == HPCZ_OK;
+    hpcz_pipeline_free(pl);
+    hpcz_array a = {0}, b = {0}, u = {0}, r = {0};
+    hpcz_plan_opts po = {.threads = 1, .backend = "cpu", .observer = no_observer};
+    hpcz_plan *p = ok ? hpcz_plan_new(m, &po, &err) : NULL;
+    ok = p && hpcz_plan_run(p, ins, &u, &err) == HPCZ_OK;
+    hpcz_plan_free(p);
+    ok = ok && run(m, "cpu", 1, ins, &a, &err) && run(m, "cpu", 2, ins, &b, &err) &&
+         run(m, "ref", 1, ins, &r, &err);
+    bool same = ok && a.nbytes == u.nbytes && a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes) &&
+                (!exact || !memcmp(a.data, u.data, a.nbytes));
+    double maxref = 0, maxerr = 0;
+    for (int64_t k = 0; same && k < a.numel; k++) {
+        double x = ((const float *)a.data)[k], y = ((const float *)r.data)[k];
+        maxref = fmax(maxref, fabs(y));
+        maxerr = fmax(maxerr, fabs(x - y));
+    }
+    double nerr = maxerr / fmax(maxref, 1e-3);
+    bool good = ok && same && nerr <= s->tol;
+    if (!good)
+        failures++;
+    printf("%s float16 %-20s %-12s same bytes as 2 threads%s: %s, normalized error vs ref %.2e (bound %.0e)%s%s\n",
+           good ? "PASS" : "FAIL", s->label, s->op, exact ? " and unfused" : "", same ? "yes" : "NO", nerr,
+           s->tol, ok ? "" : ": ", ok ? "" : err.msg);
+    for (int i = 0; i < 4; i++)
+        hpcz_array_release(&ins[i]);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
+#define T_F16 4e-3 /* a float16 rounding or two of the largest value */
+
+static const spec f16_specs[] = {
+    {"conv+relu fused", "Conv", 3, {S4(1, 8, 20, 20), S4(16, 8, 3, 3), S4(16)}, {4, 4, 1}, 0,
+     T_F16, "pads=is:1,1,1,1", "Relu"},
+    {"conv+clip fused", "Conv", 3, {S4(1, 8, 20, 20), S4(16, 8, 3, 3), S4(16)}, {4, 4, 1}, 0,
+     T_F16, "pads=is:1,1,1,1", "Clip"},
+    {"depthwise+clip fused", "Conv", 2, {S4(1, 8, 21, 19), S4(8, 1, 3, 3)}, {4, 4}, 0, T_F16,
+     "group=i:8;pads=is:1,1,1,1", "Clip"},
+    {"maxpool 3x3 s2 pad", "MaxPool", 1, {S4(2, 4, 15, 17)}, {4}, 0, 0,
+     "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1", NULL},
+    {"relu then clip", "Relu", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, "Clip"},
+};
+
+static const spec f16_inexact_specs[] = {
+    {"avgpool ceil incl pad", "AveragePool", 1, {S4(2, 4, 15, 17)}, {4}, 0, T_F16,
+     "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1;ceil_mode=i:1;count_include_pad=i:1",
+     NULL},
+    {"globalavgpool", "GlobalAveragePool", 1, {S4(2, 8, 13, 13)}, {4}, 0, T_F16, NULL, NULL},
+};
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -343,6 +427,10 @@ int main(void)
     check_random_convs(40);
     check_direct_convs();
     check_weights_change();
+    for (size_t i = 0; i < sizeof f16_specs / sizeof f16_specs[0]; i++)
+        check_f16(&f16_specs[i], true);
+    for (size_t i = 0; i < sizeof f16_inexact_specs / sizeof f16_inexact_specs[0]; i++)
+        check_f16(&f16_inexact_specs[i], false);
     printf("%d cases, %d failed\n", cases, failures);
     return failures ? 1 : 0;
 }

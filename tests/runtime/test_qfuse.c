@@ -29,7 +29,8 @@
  *     bytes from the other kernel paths (HPCZ_QGEMM_NO_U8S8: int16/vpmaddwd
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
  *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
- *     through the grouped GEMM instead of the direct kernel).
+ *     through the grouped GEMM instead of the direct kernel; HPCZ_QGEMM_NO_VNNI:
+ *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -46,6 +47,7 @@
 
 static int failures, cases;
 static uint64_t last_const_bytes; /* of the last plan run() made */
+static int last_ran;               /* nodes of the last plan run() made that ran */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint32_t urand(void)
@@ -265,6 +267,9 @@ static bool run(hpcz_model *m, const char *backend, int threads, bool nofuse,
     hpcz_plan_set_profile(p, times);
     bool ok = hpcz_plan_run(p, x, out, err) == HPCZ_OK; /* plans here with symbolic dims */
     unsetenv("HPCZ_NO_INT8_FUSION");
+    last_ran = 0;
+    for (size_t k = 0; k < nn; k++)
+        last_ran += times[k] != 0;
     if (fused) {
         *fused = 0;
         for (size_t k = 0; k < nn; k++)
@@ -326,20 +331,21 @@ static void check(const qcase *c)
     /* the other kernel paths: same bytes */
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
-                                        "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32};
+                                        "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK",
+                                        "HPCZ_QGEMM_NO_VNNI"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 6; e++)
+        for (int e = 0; e < 7; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 6; e++)
+        for (int e = 0; e < 7; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -704,6 +710,90 @@ static void check_table_chain(const char *label, int xdt, int ydt, int64_t n, bo
     hpcz_model_free(m);
 }
 
+/* Chains quantized inside, as `hpcz quantize` and ORT's quantizer write
+ * them: SiLU as DQ(x) * DQ(Q(Sigmoid(DQ(x)))) (silu), HardSwish with Q -> DQ
+ * after the Clip and after the Mul (hswish). Each Q ends a table of x_q (the
+ * later ones through the earlier tables), so every Q is skipped and one
+ * table of x remains; with the inner tensor also a graph output (leak) its
+ * table stays too. The same bytes as unfused, and with 2 threads. */
+static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt, int64_t n, bool leak)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_value *v = hpcz_graph_value(g, "x");
+    v->dtype = xdt;
+    v->ndim = 1;
+    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
+    v->dims[0].size = n;
+    hpcz_graph_add_input(g, v, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < n; k++)
+        set_int(in.data, xdt, k, irange(lo, lo + 255));
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ss", HPCZ_DTYPE_FLOAT, 0, NULL) = hswish ? frange(0.02f, 0.03f) : 1.0f / 255;
+    set_int(init(m, "sz", HPCZ_DTYPE_UINT8, 0, NULL), HPCZ_DTYPE_UINT8, 0, hswish ? 3 : 0);
+    *(float *)init(m, "ps", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.05f, 0.1f);
+    set_int(init(m, "pz", xdt, 0, NULL), xdt, 0, lo + 120);
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 30 : -100);
+    *(float *)init(m, "three", HPCZ_DTYPE_FLOAT, 0, NULL) = 3.0f;
+    *(float *)init(m, "zero", HPCZ_DTYPE_FLOAT, 0, NULL) = 0.0f;
+    *(float *)init(m, "six", HPCZ_DTYPE_FLOAT, 0, NULL) = 6.0f;
+    const char *dq[] = {"x", "xs", "xz"}, *ad[] = {"xf", "three"}, *cl[] = {"t", "zero", "six"},
+               *sq[] = {"c", "ss", "sz"}, *sd[] = {"c_q", "ss", "sz"}, *mu[] = {"xf", "cf"},
+               *pq[] = {"p", "ps", "pz"}, *pd[] = {"p_q", "ps", "pz"}, *dv[] = {"pf", "six"},
+               *sg[] = {"xf"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    if (hswish) {
+        node(g, "Add", "add", 2, ad, "t");
+        node(g, "Clip", "clip", 3, cl, "c");
+    } else {
+        node(g, "Sigmoid", "sig", 1, sg, "c");
+    }
+    node(g, "QuantizeLinear", "q_c", 3, sq, "c_q");
+    node(g, "DequantizeLinear", "dq_c", 3, sd, "cf");
+    if (hswish) {
+        node(g, "Mul", "mul", 2, mu, "p");
+        node(g, "QuantizeLinear", "q_p", 3, pq, "p_q");
+        node(g, "DequantizeLinear", "dq_p", 3, pd, "pf");
+        node(g, "Div", "div", 2, dv, "f");
+    } else {
+        node(g, "Mul", "mul", 2, mu, "f");
+    }
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    if (leak)
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "c_q"), &err);
+    hpcz_array a[2] = {{0}}, b[2] = {{0}}, u[2] = {{0}};
+    int fa = 0, fu = 1, want = hswish ? 3 : 2, ran = 0;
+    bool ok = run(m, "cpu", 1, false, &in, a, &fa, &err);
+    ran = last_ran;
+    ok = ok && run(m, "cpu", 2, false, &in, b, NULL, &err) && run(m, "cpu", 1, true, &in, u, &fu, &err);
+    bool same = ok;
+    for (int o = 0; o < (leak ? 2 : 1) && same; o++)
+        same = a[o].nbytes == u[o].nbytes && !memcmp(a[o].data, u[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, b[o].data, a[o].nbytes);
+    bool good = ok && fa == want && ran == 1 + leak && !fu && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s %s, Q inside, n=%lld: Q skipped %d (want %d), nodes run %d (want %d), same bytes "
+           "as unfused/2 threads: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, hswish ? "hardswish" : "silu", (long long)n, fa, want, ran,
+           1 + leak, same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    for (int o = 0; o < 2; o++) {
+        hpcz_array_release(&a[o]);
+        hpcz_array_release(&b[o]);
+        hpcz_array_release(&u[o]);
+    }
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -809,11 +899,12 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array r = {0}, a[5] = {{0}};
-    const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL};
+    hpcz_array r = {0}, a[6] = {{0}};
+    const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL,
+                           "HPCZ_QGEMM_NO_VNNI"};
     bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
     uint64_t fused_bytes = 0;
-    for (int v = 0; v < 5 && ok; v++) {
+    for (int v = 0; v < 6 && ok; v++) {
         if (paths[v])
             setenv(paths[v], "1", 1);
         ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
@@ -830,7 +921,7 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
            same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
            (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
-    for (int v = 0; v < 5; v++)
+    for (int v = 0; v < 6; v++)
         hpcz_array_release(&a[v]);
     hpcz_array_release(&r);
     hpcz_array_release(&in[0]);
@@ -1021,6 +1112,10 @@ int main(int argc, char **argv)
     check_table_chain("table chain u8 -> u8", U8, U8, 1999, false);
     check_table_chain("table chain s8 -> s8", S8, S8, 333, false);
     check_table_chain("table chain, clip read outside", U8, S8, 555, true);
+    check_table_qchain("table of tables u8 -> u8", false, U8, U8, 2001, false);
+    check_table_qchain("table of tables s8 -> s8", true, S8, S8, 777, false);
+    check_table_qchain("table of tables u8 -> s8", true, U8, S8, 1027, false);
+    check_table_qchain("table of tables, inner one an output", false, S8, U8, 515, true);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
     /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points

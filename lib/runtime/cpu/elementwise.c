@@ -898,6 +898,15 @@ static hpcz_status k_where(rt_ctx *c)
     return HPCZ_OK;
 }
 
+RT_HOT static void clip_fast(const float *x, float *y, int64_t n, const uparam *p)
+{
+    float lo = (float)p->alpha, hi = (float)p->beta;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] < lo ? lo : x[i];
+        y[i] = v > hi ? hi : v;
+    }
+}
+
 static hpcz_status k_clip(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0);
@@ -924,14 +933,13 @@ static hpcz_status k_clip(rt_ctx *c)
         }
     }
     int64_t n = x->numel;
-    if (x->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
-        const float *a = x->data;
-        float *b = y->data;
-        float fl = (float)lo, fh = (float)hi;
-        for (int64_t i = 0; i < n; i++) {
-            float v = a[i] < fl ? fl : a[i];
-            b[i] = v > fh ? fh : v;
-        }
+    bool half = x->dtype == HPCZ_DTYPE_FLOAT16;
+    if ((x->dtype == HPCZ_DTYPE_FLOAT || half) && !c->reference) {
+        /* the bounds are floats (attributes) or of x's type: float16 in
+         * float32 tiles gives the generic path's bits */
+        uparam p = {.alpha = lo, .beta = hi};
+        unary_job j = {clip_fast, x->data, y->data, n, &p, half};
+        rt_parallel_for_work((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)n);
         return HPCZ_OK;
     }
     for (int64_t i = 0; i < n; i++) {

@@ -126,7 +126,8 @@ static hpcz_status k_batchnorm(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *sc = rt_in(c, 1), *bi = rt_in(c, 2), *mean = rt_in(c, 3),
                *var = rt_in(c, 4);
-    if (!hpcz_dtype_is_float(x->dtype) || !sc || !bi || !mean || !var)
+    /* float16: the float32 path on widened copies (the generic loop converts per element) */
+    if (!hpcz_dtype_is_float(x->dtype) || !sc || !bi || !mean || !var || rt_f16_widen(c))
         return rt_unsupported(c);
     if (x->ndim < 2)
         return rt_bad(c, "input rank below 2");

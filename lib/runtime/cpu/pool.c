@@ -266,6 +266,10 @@ static hpcz_status pool(rt_ctx *c, int kind)
     if (!hpcz_dtype_is_float(x->dtype) && !(kind == POOL_MAX && (x->dtype == HPCZ_DTYPE_INT8 ||
                                                                   x->dtype == HPCZ_DTYPE_UINT8)))
         return rt_unsupported(c);
+    /* float16: the float32 kernels on a widened copy (the generic loop
+     * converts per element; MaxPool gives the same bits) */
+    if (rt_f16_widen(c))
+        return rt_unsupported(c);
     if (x->ndim < 3 || x->ndim > 5)
         return rt_unsupported(c);
     conv_geom g;
@@ -372,7 +376,7 @@ static hpcz_status k_lppool(rt_ctx *c) { return pool(c, POOL_LP); }
 static hpcz_status global_pool(rt_ctx *c, int kind)
 {
     hpcz_array *x = rt_in(c, 0);
-    if (!hpcz_dtype_is_float(x->dtype) || x->ndim < 2)
+    if (!hpcz_dtype_is_float(x->dtype) || x->ndim < 2 || rt_f16_widen(c))
         return rt_unsupported(c);
     int64_t dims[RT_MAX_RANK];
     for (int d = 0; d < x->ndim; d++)

@@ -88,6 +88,9 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 
 struct rt_qpack {
     bool conv, avx2;
+    bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
+    bool wide8;    /* u8s8 with 8-bit weights beyond +-64 (vnni only: vpdpbusd has no
+                    * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     int x2dt;
@@ -396,6 +399,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
 #define WV(m, k) ((int32_t)wr[(m) * p->K + (k)])
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+    p->vnni = p->avx2 && __builtin_cpu_supports("avxvnni") && !env_on("HPCZ_QGEMM_NO_VNNI");
 #endif
     /* Each layout is packed straight from the weights, only the one that runs:
      * - depthwise: a direct kernel over padded int16 planes (int16
@@ -427,7 +431,9 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
             lo = wr[i] < lo ? wr[i] : lo;
             hi = wr[i] > hi ? wr[i] : hi;
         }
-        small = lo >= -64 && hi <= 64;
+        /* with VNNI any weights that fit int8 (vpdpbusd sums in int32) */
+        p->wide8 = p->vnni && !(lo >= -64 && hi <= 64) && lo >= -128 && hi <= 127;
+        small = (lo >= -64 && hi <= 64) || p->wide8;
     }
     if (small && p->int_out && !(p->wsum = calloc((size_t)p->M, sizeof *p->wsum))) {
         free(wr);
@@ -450,7 +456,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                     int64_t m = gi * p->Mg + mb * MR + r;
                     uint8_t *dst = (uint8_t *)(p->wq + ((gi * p->mblk + mb) * p->kq) * MR + r);
                     const int16_t *row = wr + m * p->K;
-                    int32_t sum = 0; /* |sum| <= 64 * 16384 */
+                    int32_t sum = 0; /* |sum| <= 128 * 16384 */
                     for (int64_t k = 0; k < p->K; k++)
                         sum += row[k];
                     for (int64_t q = 0; q < p->kq; q++)
@@ -517,6 +523,11 @@ static void rq_bound(rt_qpack *p, const int16_t *wr)
 size_t rt_qpack_bytes(const rt_qpack *p)
 {
     return p ? p->bytes : 0;
+}
+
+const uint8_t *rt_qpack_lut(const rt_qpack *p)
+{
+    return p ? p->lut : NULL;
 }
 
 #ifdef QG_X86
@@ -739,13 +750,42 @@ __attribute__((target("avx2"))) static void ukr8_avx2(const int32_t *a, const ui
     tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
 }
 
+/* ukr8_avx2 with AVX-VNNI: vpdpbusd adds the four u8 x s8 products of each
+ * 32-bit lane to the int32 sum without an int16 step, so the same exact sums
+ * in one instruction instead of three. */
+__attribute__((target("avx2,avxvnni"))) static void ukr8_vnni(const int32_t *a, const uint8_t *b,
+                                                              int64_t kq, int32_t *c,
+                                                              const rt_qpack *p, int64_t m0,
+                                                              uint8_t *y, int64_t ldm)
+{
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b);
+        __m256i b1 = _mm256_load_si256((const __m256i *)(b + 32));
+        __m256i a0 = _mm256_set1_epi32(a[0]);
+        c00 = _mm256_dpbusd_avx_epi32(c00, b0, a0);
+        c01 = _mm256_dpbusd_avx_epi32(c01, b1, a0);
+        __m256i a1 = _mm256_set1_epi32(a[1]);
+        c10 = _mm256_dpbusd_avx_epi32(c10, b0, a1);
+        c11 = _mm256_dpbusd_avx_epi32(c11, b1, a1);
+        __m256i a2 = _mm256_set1_epi32(a[2]);
+        c20 = _mm256_dpbusd_avx_epi32(c20, b0, a2);
+        c21 = _mm256_dpbusd_avx_epi32(c21, b1, a2);
+        __m256i a3 = _mm256_set1_epi32(a[3]);
+        c30 = _mm256_dpbusd_avx_epi32(c30, b0, a3);
+        c31 = _mm256_dpbusd_avx_epi32(c31, b1, a3);
+    }
+    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
+}
+
 /* Full 4x16 tiles of channel blocks [mb0, mb1) of one u8s8 Conv panel, the
  * rqsat way: the loop over blocks in one function (constants hoisted, no
  * call per tile) and each tile requantised from its registers, two rows per
  * pack (rq_pair), straight into y + m * ldm. */
 __attribute__((target("avx2"), always_inline)) static inline void
 panel8_rqsat_body(const rt_qpack *p, const int32_t *A, const uint8_t *b0p, int64_t kq, int64_t m0,
-                  int64_t nblk, uint8_t *y, int64_t ldm, bool u8, bool has_bf)
+                  int64_t nblk, uint8_t *y, int64_t ldm, bool u8, bool has_bf, bool vnni)
 {
     const __m256i one = _mm256_set1_epi16(1);
     const __m256i zp16 = _mm256_set1_epi16((int16_t)p->yzp);
@@ -759,6 +799,32 @@ panel8_rqsat_body(const rt_qpack *p, const int32_t *A, const uint8_t *b0p, int64
          * multiplies (vpmaddubsw, then vpmaddwd by ones) */
         const int32_t *ap = A;
         int64_t n = kq;
+        if (vnni) /* AVX-VNNI (p->vnni): one vpdpbusd per product, same sums */
+            __asm__("1:\n\t"
+                    "vmovdqa (%[b]), %%ymm11\n\t"
+                    "vmovdqa 32(%[b]), %%ymm12\n\t"
+                    "vpbroadcastd (%[a]), %%ymm13\n\t"
+                    "%{vex%} vpdpbusd %%ymm13, %%ymm11, %[c00]\n\t"
+                    "%{vex%} vpdpbusd %%ymm13, %%ymm12, %[c01]\n\t"
+                    "vpbroadcastd 4(%[a]), %%ymm14\n\t"
+                    "%{vex%} vpdpbusd %%ymm14, %%ymm11, %[c10]\n\t"
+                    "%{vex%} vpdpbusd %%ymm14, %%ymm12, %[c11]\n\t"
+                    "vpbroadcastd 8(%[a]), %%ymm13\n\t"
+                    "%{vex%} vpdpbusd %%ymm13, %%ymm11, %[c20]\n\t"
+                    "%{vex%} vpdpbusd %%ymm13, %%ymm12, %[c21]\n\t"
+                    "vpbroadcastd 12(%[a]), %%ymm14\n\t"
+                    "%{vex%} vpdpbusd %%ymm14, %%ymm11, %[c30]\n\t"
+                    "%{vex%} vpdpbusd %%ymm14, %%ymm12, %[c31]\n\t"
+                    "add $16, %[a]\n\t"
+                    "add $64, %[b]\n\t"
+                    "dec %[n]\n\t"
+                    "jnz 1b\n\t"
+                    : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),
+                      [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31),
+                      [a] "+r"(ap), [b] "+r"(b), [n] "+r"(n)
+                    :
+                    : "xmm11", "xmm12", "xmm13", "xmm14", "cc", "memory");
+        else
         __asm__("1:\n\t"
                 "vmovdqa (%[b]), %%ymm11\n\t"
                 "vmovdqa 32(%[b]), %%ymm12\n\t"
@@ -815,14 +881,22 @@ __attribute__((target("avx2"))) static void panel8_rqsat(const rt_qpack *p, cons
                                                          int64_t nblk, uint8_t *y, int64_t ldm)
 {
     bool u8 = p->ydt == HPCZ_DTYPE_UINT8;
-    if (u8 && !p->has_bf)
-        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, false);
+    if (p->vnni && u8 && !p->has_bf)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, false, true);
+    else if (p->vnni && u8)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, true, true);
+    else if (p->vnni && !p->has_bf)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, false, true);
+    else if (p->vnni)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, true, true);
+    else if (u8 && !p->has_bf)
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, false, false);
     else if (u8)
-        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, true);
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, true, true, false);
     else if (!p->has_bf)
-        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, false);
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, false, false);
     else
-        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, true);
+        panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, true, false);
 }
 
 /* Same for the first 8 columns only (edge panels with at most 8 columns). */
@@ -841,6 +915,24 @@ __attribute__((target("avx2"))) static void ukr8_avx2_n8(const int32_t *a, const
         c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(t2, one));
         __m256i t3 = _mm256_maddubs_epi16(b0, _mm256_set1_epi32(a[3]));
         c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(t3, one));
+    }
+    _mm256_storeu_si256((__m256i *)(c + 0), c0);
+    _mm256_storeu_si256((__m256i *)(c + 16), c1);
+    _mm256_storeu_si256((__m256i *)(c + 32), c2);
+    _mm256_storeu_si256((__m256i *)(c + 48), c3);
+}
+
+/* ukr8_avx2_n8 with AVX-VNNI (see ukr8_vnni). */
+__attribute__((target("avx2,avxvnni"))) static void ukr8_vnni_n8(const int32_t *a, const uint8_t *b,
+                                                                 int64_t kq, int32_t *c)
+{
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b);
+        c0 = _mm256_dpbusd_avx_epi32(c0, b0, _mm256_set1_epi32(a[0]));
+        c1 = _mm256_dpbusd_avx_epi32(c1, b0, _mm256_set1_epi32(a[1]));
+        c2 = _mm256_dpbusd_avx_epi32(c2, b0, _mm256_set1_epi32(a[2]));
+        c3 = _mm256_dpbusd_avx_epi32(c3, b0, _mm256_set1_epi32(a[3]));
     }
     _mm256_storeu_si256((__m256i *)(c + 0), c0);
     _mm256_storeu_si256((__m256i *)(c + 16), c1);
@@ -898,6 +990,34 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
         __m256i a3 = _mm256_set1_epi32(a[3]);
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(b0, a3));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(b1, a3));
+    }
+    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
+}
+
+/* ukr_avx2 with AVX-VNNI: vpdpwssd adds both int16 products of a lane to the
+ * int32 sum (no saturation, as vpmaddwd + vpaddd): the same sums. */
+__attribute__((target("avx2,avxvnni"))) static void ukr_vnni(const int32_t *a, const int32_t *b,
+                                                             int64_t bstr, int64_t kp, int32_t *c,
+                                                             const rt_qpack *p, int64_t m0,
+                                                             uint8_t *y, int64_t ldm)
+{
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00;
+    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
+        __m256i a0 = _mm256_set1_epi32(a[0]);
+        c00 = _mm256_dpwssd_avx_epi32(c00, b0, a0);
+        c01 = _mm256_dpwssd_avx_epi32(c01, b1, a0);
+        __m256i a1 = _mm256_set1_epi32(a[1]);
+        c10 = _mm256_dpwssd_avx_epi32(c10, b0, a1);
+        c11 = _mm256_dpwssd_avx_epi32(c11, b1, a1);
+        __m256i a2 = _mm256_set1_epi32(a[2]);
+        c20 = _mm256_dpwssd_avx_epi32(c20, b0, a2);
+        c21 = _mm256_dpwssd_avx_epi32(c21, b1, a2);
+        __m256i a3 = _mm256_set1_epi32(a[3]);
+        c30 = _mm256_dpwssd_avx_epi32(c30, b0, a3);
+        c31 = _mm256_dpwssd_avx_epi32(c31, b1, a3);
     }
     tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
 }
@@ -1293,7 +1413,7 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
 #ifdef QG_X86
-    if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW) {
+    if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW && !p->wide8) {
         panel_narrow(p, jb, b, gi, n0, nr, (const uint8_t *)B, mb, mb1);
         return;
     }
@@ -1322,9 +1442,12 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             const int32_t *A = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
 #ifdef QG_X86
             if (p->avx2 && nr <= 8)
-                ukr8_avx2_n8(A, (const uint8_t *)B, p->kq, tile);
+                (p->vnni ? ukr8_vnni_n8 : ukr8_avx2_n8)(A, (const uint8_t *)B, p->kq, tile);
             else if (p->avx2) {
-                ukr8_avx2(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
+                if (p->vnni)
+                    ukr8_vnni(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
+                else
+                    ukr8_avx2(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
                 if (yd)
                     continue;
             } else
@@ -1336,7 +1459,7 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             if (p->avx2 && nr <= 8)
                 ukr_avx2_n8(A, B, bstr, p->kp, tile);
             else if (p->avx2) {
-                ukr_avx2(A, B, bstr, p->kp, tile, p, m0, yd, p->g.osize);
+                (p->vnni ? ukr_vnni : ukr_avx2)(A, B, bstr, p->kp, tile, p, m0, yd, p->g.osize);
                 if (yd)
                     continue;
             } else
@@ -2708,7 +2831,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         rt_parallel_for_work(p->batch * ((p->M + p->dwcb - 1) / p->dwcb), dw_task, &jb,
                              (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
 #ifdef QG_X86
-    } else if (!p->conv && p->u8s8 && p->avx2 && p->rows < 8) {
+    } else if (!p->conv && p->u8s8 && p->avx2 && p->rows < 8 && !p->wide8) {
         int64_t nch = (p->mblk + GEMV_BLOCKS - 1) / GEMV_BLOCKS;
         rt_parallel_for_work(p->rows * nch, gemv_task, &jb,
                              (double)p->rows * (double)p->M * (double)p->K / 4);

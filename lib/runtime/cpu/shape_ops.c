@@ -1155,13 +1155,11 @@ static hpcz_status do_cast(rt_ctx *c, int to)
         return HPCZ_OK;
     }
     if (x->dtype == HPCZ_DTYPE_FLOAT && to == HPCZ_DTYPE_FLOAT16) {
-        for (int64_t i = 0; i < n; i++)
-            ((uint16_t *)y->data)[i] = rt_f2h(((const float *)x->data)[i]);
+        rt_f2h_n(x->data, y->data, n);
         return HPCZ_OK;
     }
     if (x->dtype == HPCZ_DTYPE_FLOAT16 && to == HPCZ_DTYPE_FLOAT) {
-        for (int64_t i = 0; i < n; i++)
-            ((float *)y->data)[i] = rt_h2f(((const uint16_t *)x->data)[i]);
+        rt_h2f_n(x->data, y->data, n);
         return HPCZ_OK;
     }
     if (x->dtype == HPCZ_DTYPE_DOUBLE && to == HPCZ_DTYPE_FLOAT16) {
