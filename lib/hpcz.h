@@ -607,6 +607,10 @@ typedef struct hpcz_plan_opts {
     const int64_t *dim_values;
     hpcz_observer_fn observer;   /* NULL: no observation, no cost */
     void *observer_ctx;
+    /* the observer takes arrays in device memory (hpcz_array_on_device; the
+     * device statistics of lib/calib): values a device backend made are
+     * passed as they are, not copied back for the call */
+    int observer_device;
     /* the caller changes initializer values in place between runs (layer-wise
      * reconstruction, GPTQ): nothing derived from them (packed or widened
      * weights) is kept from one run to the next */

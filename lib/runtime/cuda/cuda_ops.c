@@ -1,9 +1,10 @@
 /*
- * cuda_ops.c - the cuda backend's run_node: the GPU kernel of kernels.cu
- * when there is one for the node (float32 data, shapes the kernel takes),
- * the cpu kernel otherwise (and always in infer mode: shapes come from the
- * cpu kernels). Activations stay in the host arena; each GPU node copies
- * its inputs in and its output back (see lib/runtime/README.md, "cuda").
+ * cuda_ops.c - the cuda backend: placement (which nodes run on the device,
+ * decided at plan time from shapes, dtypes and attributes) and run_node, the
+ * GPU kernel of kernels.cu for a node placed on the device (its operands are
+ * device memory: the engine's device arena and uploaded weights), the cpu
+ * kernel for every other node (and always in infer mode: shapes come from
+ * the cpu kernels). See lib/runtime/README.md, "cuda".
  */
 #include "../rt.h"
 
@@ -13,9 +14,16 @@
 #include "cuda_api.h"
 
 static const hpcz_cuda_impl device_impl = {
-    hpcz_cuda_sgemm,  hpcz_cuda_unary,    hpcz_cuda_binary,     hpcz_cuda_softmax,
-    hpcz_cuda_conv2d, hpcz_cuda_pool2d,   hpcz_cuda_quantize,   hpcz_cuda_dequantize,
-    hpcz_cuda_layernorm,
+    .malloc = hpcz_cuda_malloc,      .free = hpcz_cuda_free,
+    .h2d = hpcz_cuda_h2d,            .d2h = hpcz_cuda_d2h,
+    .sync = hpcz_cuda_sync,          .is_device = hpcz_cuda_is_device,
+    .sgemm = hpcz_cuda_sgemm,        .unary = hpcz_cuda_unary,
+    .binary = hpcz_cuda_binary,      .softmax = hpcz_cuda_softmax,
+    .conv2d = hpcz_cuda_conv2d,      .pool2d = hpcz_cuda_pool2d,
+    .quantize = hpcz_cuda_quantize,  .dequantize = hpcz_cuda_dequantize,
+    .layernorm = hpcz_cuda_layernorm, .act = hpcz_cuda_act,
+    .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
+    .histogram = hpcz_cuda_histogram,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
@@ -24,19 +32,49 @@ void hpcz_cuda_set_impl(const hpcz_cuda_impl *i)
     impl = i ? i : &device_impl;
 }
 
-/* A GPU kernel's answer: run (HPCZ_OK or an error) or decline (the node
- * goes to the cpu kernel). */
+int rt_cuda_open(int ordinal, char *msg, size_t cap)
+{
+    return impl == &device_impl ? hpcz_cuda_open(ordinal, msg, cap) : 0;
+}
+
+/* An op's answer at plan time (go false): DECLINE (the cpu kernel runs it) or
+ * RT_DEV_RUN with *dev_in the inputs it reads on the device; at run time (go
+ * true): HPCZ_OK or an error. */
 #define DECLINE (-1)
+#define PLACE(mask)                                                                                \
+    do {                                                                                           \
+        if (!go) {                                                                                 \
+            *dev_in = present(c, mask);                                                            \
+            return RT_DEV_RUN;                                                                     \
+        }                                                                                          \
+    } while (0)
 
 static hpcz_status cuda_failed(rt_ctx *c)
 {
     return rt_bad(c, "CUDA: %s", hpcz_cuda_error());
 }
 
-/* rt_out gave no buffer: its error, or decline (an omitted output). */
+/* The inputs of mask that the node has (optional ones may be omitted). */
+static uint64_t present(const rt_ctx *c, uint64_t mask)
+{
+    for (size_t j = 0; j < c->n_in && j < 64; j++)
+        if (!c->in[j])
+            mask &= ~(1ull << j);
+    return mask & (c->n_in >= 64 ? ~0ull : (1ull << c->n_in) - 1);
+}
+
+/* rt_out gave no buffer: its error (run time, planned outputs only). */
 static int out_failed(const rt_ctx *c)
 {
-    return c->err->status ? (int)c->err->status : DECLINE;
+    return c->err->status ? (int)c->err->status : (int)rt_bad((rt_ctx *)c, "output not planned");
+}
+
+/* The fused activation on the device (kinds as rt_act_kind). */
+static int apply_act(rt_ctx *c, float *y, int64_t n)
+{
+    if (c->act && impl->act((int)c->act->kind, c->act->a, c->act->b, y, n))
+        return cuda_failed(c);
+    return HPCZ_OK;
 }
 
 static bool all_f32(const rt_ctx *c)
@@ -47,7 +85,7 @@ static bool all_f32(const rt_ctx *c)
     return c->n_out >= 1 && c->out[0];
 }
 
-static int run_matmul(rt_ctx *c)
+static int run_matmul(rt_ctx *c, bool go, uint64_t *dev_in)
 {
     const hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
     if (c->n_in != 2 || a->ndim < 2 || b->ndim < 2 || a->dims[a->ndim - 1] != b->dims[b->ndim - 2])
@@ -70,6 +108,7 @@ static int run_matmul(rt_ctx *c)
         return DECLINE; /* e.g. [2,1] x [1,3]: a batch of 6 from 2 and 3 */
     if (ba == bb && ba != 1 && (a->ndim != b->ndim || memcmp(a->dims, b->dims, (size_t)nd * 8)))
         return DECLINE;
+    PLACE(3);
     dims[nd++] = m;
     dims[nd++] = n;
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, nd, dims);
@@ -84,7 +123,7 @@ static int run_matmul(rt_ctx *c)
     return HPCZ_OK;
 }
 
-static int run_gemm(rt_ctx *c)
+static int run_gemm(rt_ctx *c, bool go, uint64_t *dev_in)
 {
     const hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1), *bias = rt_in(c, 2);
     if (a->ndim != 2 || b->ndim != 2)
@@ -106,29 +145,30 @@ static int run_gemm(rt_ctx *c)
     }
     if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
         return DECLINE;
+    bool use_c = bias && beta != 0.0f;
+    PLACE(use_c ? 7 : 3);
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 2, (int64_t[]){m, n});
     if (!y)
         return out_failed(c);
     float *yd = y->data;
-    bool use_c = bias && beta != 0.0f;
-    if (use_c) {
-        const float *cd = bias->data;
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++)
-                yd[i * n + j] = cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+    if (use_c) { /* y = C broadcast to [m, n], then the GEMM adds to beta * y */
+        int64_t str[2] = {cm == 1 ? 0 : cn, cn == 1 ? 0 : 1};
+        if (impl->binary(HPCZ_CU_FIRST, 2, (int64_t[]){m, n}, str, str, bias->data, bias->numel,
+                         bias->data, bias->numel, yd))
+            return cuda_failed(c);
     }
     hpcz_cuda_gemm g = {.batch = 1, .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .alpha = alpha,
                         .beta = use_c ? beta : 0.0f, .lda = a->dims[1], .ldb = b->dims[1],
                         .ldc = n};
     if (impl->sgemm(&g, a->data, b->data, yd))
         return cuda_failed(c);
-    rt_act_apply(c->act, yd, m * n);
-    return HPCZ_OK;
+    return apply_act(c, yd, m * n);
 }
 
-static int run_unary(rt_ctx *c, int op)
+static int run_unary(rt_ctx *c, int op, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0);
+    PLACE(1);
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
     if (!y)
         return out_failed(c);
@@ -137,7 +177,7 @@ static int run_unary(rt_ctx *c, int op)
     return HPCZ_OK;
 }
 
-static int run_binary(rt_ctx *c, int op)
+static int run_binary(rt_ctx *c, int op, bool go, uint64_t *dev_in)
 {
     const hpcz_array *ins[2] = {rt_in(c, 0), rt_in(c, 1)};
     if (c->n_in != 2 || !ins[1])
@@ -146,6 +186,7 @@ static int run_binary(rt_ctx *c, int op)
     int64_t dims[RT_MAX_RANK];
     if (!rt_broadcast_shape(ins, 2, &nd, dims) || nd > HPCZ_CUDA_MAX_RANK)
         return DECLINE;
+    PLACE(3);
     int64_t str[2][RT_MAX_RANK];
     for (int k = 0; k < 2; k++) {
         int off = nd - ins[k]->ndim;
@@ -160,18 +201,17 @@ static int run_binary(rt_ctx *c, int op)
     if (!y)
         return out_failed(c);
     if (impl->binary(op, nd, dims, str[0], str[1], ins[0]->data, ins[0]->numel, ins[1]->data,
-                         ins[1]->numel, y->data))
+                     ins[1]->numel, y->data))
         return cuda_failed(c);
-    if (op == HPCZ_CU_ADD)
-        rt_act_apply(c->act, y->data, y->numel);
-    return HPCZ_OK;
+    return op == HPCZ_CU_ADD ? apply_act(c, y->data, y->numel) : HPCZ_OK;
 }
 
-static int run_softmax(rt_ctx *c)
+static int run_softmax(rt_ctx *c, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0);
     if (c->opset < 13 || x->ndim < 1 || rt_axis(rt_attr_i(c, "axis", -1), x->ndim) != x->ndim - 1)
         return DECLINE;
+    PLACE(1);
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
     if (!y)
         return out_failed(c);
@@ -181,7 +221,7 @@ static int run_softmax(rt_ctx *c)
     return HPCZ_OK;
 }
 
-static int run_conv(rt_ctx *c)
+static int run_conv(rt_ctx *c, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
     conv_geom g;
@@ -192,6 +232,7 @@ static int run_conv(rt_ctx *c)
         !rt_conv_geom(c, x, w->dims + 2, false, &g) || g.k[1] != w->dims[2] ||
         g.k[2] != w->dims[3])
         return DECLINE;
+    PLACE(7);
     int64_t dims[4] = {x->dims[0], w->dims[0], g.out[1], g.out[2]};
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 4, dims);
     if (!y)
@@ -202,14 +243,13 @@ static int run_conv(rt_ctx *c)
                         .ph = g.pb[1], .pw = g.pb[2], .dh = g.dil[1], .dw = g.dil[2]};
     if (impl->conv2d(&k, x->data, w->data, b ? b->data : NULL, y->data))
         return cuda_failed(c);
-    rt_act_apply(c->act, y->data, y->numel);
-    return HPCZ_OK;
+    return apply_act(c, y->data, y->numel);
 }
 
 /* MaxPool (one output), AveragePool, GlobalAveragePool / GlobalMaxPool on
  * 2-D maps. The output size comes from the plan (ceil_mode is the cpu
  * kernel's business). */
-static int run_pool(rt_ctx *c, bool is_max, bool global)
+static int run_pool(rt_ctx *c, bool is_max, bool global, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0);
     hpcz_array *y = c->out[0];
@@ -227,6 +267,7 @@ static int run_pool(rt_ctx *c, bool is_max, bool global)
         if (nk != 2 || !rt_conv_geom(c, x, ks, false, &g))
             return DECLINE;
     }
+    PLACE(1);
     if (!(y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 4, y->dims)))
         return out_failed(c);
     hpcz_cuda_pool k = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
@@ -242,7 +283,7 @@ static int run_pool(rt_ctx *c, bool is_max, bool global)
 
 /* LayerNormalization over the last axis with 1-D scale and bias, output 0
  * only (Mean / InvStdDev requested: the cpu kernel). */
-static int run_layernorm(rt_ctx *c)
+static int run_layernorm(rt_ctx *c, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0), *sc = rt_in(c, 1), *bi = rt_in(c, 2);
     int64_t cols = x->ndim ? x->dims[x->ndim - 1] : 0;
@@ -253,6 +294,7 @@ static int run_layernorm(rt_ctx *c)
     for (size_t i = 1; i < c->n_out; i++)
         if (c->out[i])
             return DECLINE;
+    PLACE(7);
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
     if (!y)
         return out_failed(c);
@@ -262,14 +304,40 @@ static int run_layernorm(rt_ctx *c)
     return HPCZ_OK;
 }
 
-/* QuantizeLinear / DequantizeLinear, per tensor, float32 <-> uint8/int8
- * (what hpcz quantize writes for activations); anything else declines. */
-static int run_qdq(rt_ctx *c, bool quant)
+/* BatchNormalization (inference, one output) with float32 parameters of C
+ * entries. */
+static int run_batchnorm(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    if (x->ndim < 2 || c->n_in != 5 || c->n_out != 1 || rt_attr_i(c, "training_mode", 0) ||
+        rt_attr_i(c, "spatial", 1) != 1)
+        return DECLINE;
+    int64_t ch = x->dims[1];
+    for (size_t j = 1; j < 5; j++)
+        if (!c->in[j] || c->in[j]->numel != ch)
+            return DECLINE;
+    PLACE(31);
+    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
+    if (!y)
+        return out_failed(c);
+    int64_t n = x->dims[0], inner = n * ch != 0 ? x->numel / (n * ch) : 0;
+    if (impl->batchnorm(x->data, c->in[1]->data, c->in[2]->data, c->in[3]->data,
+                        c->in[4]->data, y->data, n, ch, inner, rt_attr_f(c, "epsilon", 1e-5f)))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
+/* QuantizeLinear / DequantizeLinear, float32 <-> uint8/int8, per tensor or
+ * per channel (axis), constant scales and zero points (uploaded with the
+ * weights); blocked or other types: the cpu kernel. */
+static int run_qdq(rt_ctx *c, bool quant, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0), *s = rt_in(c, 1), *zp = rt_in(c, 2);
-    if (!s || s->dtype != HPCZ_DTYPE_FLOAT || s->numel != 1 || (zp && zp->numel != 1) ||
-        rt_attr_i(c, "block_size", 0) > 0 || !x->data)
+    if (!s || s->dtype != HPCZ_DTYPE_FLOAT || (zp && zp->numel != s->numel) ||
+        rt_attr_i(c, "block_size", 0) > 0 || x->ndim > RT_MAX_RANK)
         return DECLINE;
+    if (!go && (!s->data || (zp && !zp->data)))
+        return DECLINE; /* scales computed at run time */
     int qdt = quant ? (zp ? zp->dtype : (int)rt_attr_i(c, "output_dtype", 0)) : x->dtype;
     if (quant && !qdt)
         qdt = HPCZ_DTYPE_UINT8;
@@ -277,15 +345,21 @@ static int run_qdq(rt_ctx *c, bool quant)
         (quant ? x->dtype != HPCZ_DTYPE_FLOAT
                : rt_attr_i(c, "output_dtype", HPCZ_DTYPE_FLOAT) != HPCZ_DTYPE_FLOAT))
         return DECLINE;
-    int32_t z = !zp ? 0 : qdt == HPCZ_DTYPE_UINT8 ? *(const uint8_t *)zp->data
-                                                  : *(const int8_t *)zp->data;
-    float sc = *(const float *)s->data;
+    hpcz_cuda_qdq q = {.n = x->numel, .ch = 1, .inner = 1, .u8 = qdt == HPCZ_DTYPE_UINT8};
+    if (s->numel != 1) { /* per channel along axis */
+        int axis = rt_axis(rt_attr_i(c, "axis", 1), x->ndim);
+        if (axis < 0 || s->ndim != 1 || s->numel != x->dims[axis])
+            return DECLINE;
+        q.ch = s->numel;
+        q.inner = rt_numel(x->ndim - axis - 1, x->dims + axis + 1);
+    }
+    PLACE(7);
     hpcz_array *y = rt_out(c, 0, quant ? qdt : HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
     if (!y)
         return out_failed(c);
-    int u8 = qdt == HPCZ_DTYPE_UINT8;
-    if (quant ? impl->quantize(x->data, y->data, x->numel, sc, z, u8)
-              : impl->dequantize(x->data, y->data, x->numel, sc, z, u8))
+    const void *z = zp ? zp->data : NULL;
+    if (quant ? impl->quantize(&q, x->data, s->data, z, y->data)
+              : impl->dequantize(&q, x->data, s->data, z, y->data))
         return cuda_failed(c);
     return HPCZ_OK;
 }
@@ -301,54 +375,140 @@ static const struct {
     {"Add", HPCZ_CU_ADD}, {"Sub", HPCZ_CU_SUB}, {"Mul", HPCZ_CU_MUL}, {"Div", HPCZ_CU_DIV},
 };
 
-static int dispatch(rt_ctx *c)
+/* Ops whose output is input 0's bytes under another shape: views on the
+ * device (the engine gives them no buffer and runs nothing). */
+static const char *const view_ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+
+static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
 {
     const hpcz_node *n = c->node;
     if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !rt_in(c, 0) ||
-        !rt_in(c, 0)->data || c->n_out < 1 || !c->out[0])
+        c->n_out < 1 || !c->out[0])
         return DECLINE;
     const char *op = n->op_type;
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(view_ops); i++)
+        if (!strcmp(op, view_ops[i])) {
+            if (go || c->n_out != 1 || c->out[0]->nbytes != c->in[0]->nbytes)
+                return DECLINE;
+            *dev_in = 1;
+            return RT_DEV_ALIAS;
+        }
     if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear"))
-        return c->act ? DECLINE : run_qdq(c, op[0] == 'Q');
+        return c->act ? DECLINE : run_qdq(c, op[0] == 'Q', go, dev_in);
     if (!all_f32(c))
         return DECLINE;
     if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))
         return DECLINE; /* a fused activation the kernel would not apply */
     if (!strcmp(op, "MatMul"))
-        return run_matmul(c);
+        return run_matmul(c, go, dev_in);
     if (!strcmp(op, "Gemm"))
-        return run_gemm(c);
+        return run_gemm(c, go, dev_in);
     if (!strcmp(op, "Softmax"))
-        return run_softmax(c);
+        return run_softmax(c, go, dev_in);
     if (!strcmp(op, "Conv"))
-        return run_conv(c);
+        return run_conv(c, go, dev_in);
     if (!strcmp(op, "LayerNormalization"))
-        return run_layernorm(c);
+        return run_layernorm(c, go, dev_in);
+    if (!strcmp(op, "BatchNormalization"))
+        return run_batchnorm(c, go, dev_in);
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
-        return run_pool(c, op[0] == 'M', false);
+        return run_pool(c, op[0] == 'M', false, go, dev_in);
     if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool"))
-        return run_pool(c, op[6] == 'M', true);
+        return run_pool(c, op[6] == 'M', true, go, dev_in);
     if (!strcmp(op, "Gelu") && rt_attr_is(c, "approximate", "none", "none"))
-        return run_unary(c, HPCZ_CU_GELU);
+        return run_unary(c, HPCZ_CU_GELU, go, dev_in);
     for (size_t i = 0; i < HPCZ_ARRAY_SIZE(unary_ops); i++)
         if (!strcmp(op, unary_ops[i].op))
-            return c->n_in == 1 ? run_unary(c, unary_ops[i].code) : DECLINE;
+            return c->n_in == 1 ? run_unary(c, unary_ops[i].code, go, dev_in) : DECLINE;
     for (size_t i = 0; i < HPCZ_ARRAY_SIZE(binary_ops); i++)
         if (!strcmp(op, binary_ops[i].op))
-            return run_binary(c, binary_ops[i].code);
+            return run_binary(c, binary_ops[i].code, go, dev_in);
     return DECLINE;
 }
 
-/* One GPU node at a time: the kernels share their device buffers and the
- * stream, and plans may run on several threads (calibration workers). */
+/* The kernels share the observers' scratch buffers, and plans may run on
+ * several threads (calibration workers): one launch at a time. */
 static pthread_mutex_t gpu_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cuda_place(rt_ctx *c, uint64_t *dev_in)
+{
+    if (c->reference)
+        return 0;
+    *dev_in = 0;
+    int r = dispatch(c, false, dev_in);
+    return r == DECLINE ? 0 : r;
+}
 
 hpcz_status rt_cuda_run_node(rt_ctx *c)
 {
-    if (c->infer || c->reference)
+    if (!c->device || c->infer || c->reference)
         return rt_cpu_run_node(c);
     pthread_mutex_lock(&gpu_lock);
-    int st = dispatch(c);
+    int st = dispatch(c, true, NULL);
     pthread_mutex_unlock(&gpu_lock);
-    return st == DECLINE ? rt_cpu_run_node(c) : (hpcz_status)st;
+    if (st == DECLINE) /* the plan placed it: shapes or data changed under it */
+        return rt_bad(c, "placed on the GPU, but its kernel declines it now");
+    return (hpcz_status)st;
+}
+
+static void *dev_alloc(size_t n)
+{
+    return impl->malloc(n);
+}
+static void dev_free(void *d)
+{
+    impl->free(d);
+}
+static int dev_h2d(void *d, const void *h, size_t n)
+{
+    return impl->h2d(d, h, n);
+}
+static int dev_d2h(void *h, const void *d, size_t n)
+{
+    return impl->d2h(h, d, n);
+}
+static int dev_sync(void)
+{
+    return impl->sync();
+}
+
+const rt_device rt_cuda_device = {
+    .place = cuda_place,
+    .alloc = dev_alloc,
+    .free = dev_free,
+    .h2d = dev_h2d,
+    .d2h = dev_d2h,
+    .sync = dev_sync,
+    .error = hpcz_cuda_error,
+};
+
+/* ---- the calibration observers on device-resident values (internal.h) */
+
+bool hpcz_array_on_device(const hpcz_array *a)
+{
+    return a->data && impl->is_device(a->data);
+}
+
+hpcz_status hpcz_device_minmax(const float *x, int64_t n, float *lo, float *hi, hpcz_error *err)
+{
+    pthread_mutex_lock(&gpu_lock);
+    int r = impl->minmax(x, n, lo, hi);
+    pthread_mutex_unlock(&gpu_lock);
+    return r ? hpcz_fail(err, HPCZ_ERR_INVALID, "CUDA: %s", hpcz_cuda_error()) : HPCZ_OK;
+}
+
+hpcz_status hpcz_device_histogram(const float *x, int64_t n, double scale, int bins, uint64_t *h,
+                                  hpcz_error *err)
+{
+    pthread_mutex_lock(&gpu_lock);
+    int r = impl->histogram(x, n, scale, bins, h);
+    pthread_mutex_unlock(&gpu_lock);
+    return r ? hpcz_fail(err, HPCZ_ERR_INVALID, "CUDA: %s", hpcz_cuda_error()) : HPCZ_OK;
+}
+
+hpcz_status hpcz_device_copy_back(void *h, const void *d, size_t n, hpcz_error *err)
+{
+    if (impl->d2h(h, d, n) || impl->sync())
+        return hpcz_fail(err, HPCZ_ERR_INVALID, "CUDA: %s", hpcz_cuda_error());
+    return HPCZ_OK;
 }

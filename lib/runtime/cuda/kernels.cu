@@ -5,6 +5,9 @@
  * shared memory, each thread one sum in k order), so every kernel is easy to
  * check against the CPU reference. Only the CUDA runtime is used (linked
  * statically): no cuBLAS or cuDNN, which would have to travel with the build.
+ * Operands are device memory (the engine's device arena and the plan's
+ * uploaded weights); a kernel entry point queues its launch on the stream and
+ * returns without waiting.
  */
 #include "cuda_api.h"
 
@@ -105,7 +108,8 @@ extern "C" void hpcz_cuda_close(void)
     dev_open = -1;
 }
 
-/* Device buffer i of at least n bytes (contents not kept when it grows). */
+/* Scratch device buffer i of at least n bytes (contents not kept when it
+ * grows): the observers' counters, the benchmark's operands. */
 static int dbuf(int i, size_t n, void **out)
 {
     if (dev_open < 0) {
@@ -125,18 +129,67 @@ static int dbuf(int i, size_t n, void **out)
     return 0;
 }
 
-/* Copies n bytes of host data into device buffer i. */
-static int upload(int i, const void *h, size_t n, void **d)
+extern "C" void *hpcz_cuda_malloc(size_t n)
 {
-    if (dbuf(i, n, d))
-        return -1;
+    void *d = NULL;
+    if (dev_open < 0) {
+        snprintf(last_err, sizeof last_err, "no CUDA device opened");
+        return NULL;
+    }
+    cudaError_t e = cudaMalloc(&d, n ? n : 256);
+    if (e != cudaSuccess) {
+        fail("cudaMalloc", e);
+        return NULL;
+    }
+    return d;
+}
+
+extern "C" void hpcz_cuda_free(void *d)
+{
+    if (d)
+        cudaFree(d);
+}
+
+extern "C" int hpcz_cuda_h2d(void *d, const void *h, size_t n)
+{
     if (n)
         CK("cudaMemcpyAsync (host to device)",
-           cudaMemcpyAsync(*d, h, n, cudaMemcpyHostToDevice, stream));
+           cudaMemcpyAsync(d, h, n, cudaMemcpyHostToDevice, stream));
     return 0;
 }
 
-/* Checks the launch, copies the result back and waits for the stream. */
+extern "C" int hpcz_cuda_d2h(void *h, const void *d, size_t n)
+{
+    if (n)
+        CK("cudaMemcpyAsync (device to host)",
+           cudaMemcpyAsync(h, d, n, cudaMemcpyDeviceToHost, stream));
+    return 0;
+}
+
+extern "C" int hpcz_cuda_sync(void)
+{
+    CK("cudaStreamSynchronize", cudaStreamSynchronize(stream));
+    return 0;
+}
+
+extern "C" int hpcz_cuda_is_device(const void *p)
+{
+    cudaPointerAttributes a;
+    if (!p || cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return a.type == cudaMemoryTypeDevice;
+}
+
+/* Checks the launch (the work stays queued on the stream). */
+static int launched(const char *kernel)
+{
+    CK(kernel, cudaGetLastError());
+    return 0;
+}
+
+/* Copies a small result back and waits (the observers). */
 static int finish(const char *kernel, void *h, const void *d, size_t n)
 {
     CK(kernel, cudaGetLastError());
@@ -188,24 +241,10 @@ __global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
     }
 }
 
-/* Elements spanned by `count` matrices of `rows` x `ld` at batch stride s. */
-static size_t span(int64_t count, int64_t s, int64_t rows, int64_t ld)
-{
-    return (size_t)((count - 1) * s + (rows - 1) * ld + ld);
-}
-
 extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
 {
     if (g->batch <= 0 || g->m <= 0 || g->n <= 0)
         return 0;
-    size_t na = g->k ? span(g->sa ? g->batch : 1, g->sa, g->ta ? g->k : g->m, g->lda) : 0;
-    size_t nb = g->k ? span(g->sb ? g->batch : 1, g->sb, g->tb ? g->n : g->k, g->ldb) : 0;
-    size_t nc = span(g->sc ? g->batch : 1, g->sc, g->m, g->ldc);
-    void *da, *db, *dc;
-    if (upload(0, a, na * 4, &da) || upload(1, b, nb * 4, &db))
-        return -1;
-    if (g->beta != 0.0f ? upload(2, c, nc * 4, &dc) : dbuf(2, nc * 4, &dc))
-        return -1;
     dim3 block(TILE, TILE);
     dim3 grid((unsigned)((g->n + TILE - 1) / TILE), (unsigned)((g->m + TILE - 1) / TILE),
               (unsigned)(g->batch < 65535 ? g->batch : 65535));
@@ -214,9 +253,8 @@ extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const fl
                  (long long)g->m);
         return -1;
     }
-    sgemm_kernel<<<grid, block, 0, stream>>>(*g, (const float *)da, (const float *)db,
-                                             (float *)dc);
-    return finish("sgemm_kernel", c, dc, nc * 4);
+    sgemm_kernel<<<grid, block, 0, stream>>>(*g, a, b, c);
+    return launched("sgemm_kernel");
 }
 
 /* ---------------------------------------------------------------- elementwise */
@@ -248,11 +286,8 @@ extern "C" int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n)
 {
     if (n <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n * 4, &dy))
-        return -1;
-    unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, (const float *)dx, (float *)dy, n);
-    return finish("unary_kernel", y, dy, (size_t)n * 4);
+    unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, x, y, n);
+    return launched("unary_kernel");
 }
 
 typedef struct bshape {
@@ -266,7 +301,7 @@ __global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
         float u = a[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sa)];
-        float v = b[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb)];
+        float v = op == HPCZ_CU_FIRST ? 0.0f : b[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb)];
         float r;
         switch (op) {
         case HPCZ_CU_ADD: r = u + v; break;
@@ -274,6 +309,7 @@ __global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
         case HPCZ_CU_MUL: r = u * v; break;
         case HPCZ_CU_DIV: r = u / v; break;
         case HPCZ_CU_MAX: r = isnan(u) || isnan(v) ? NAN : fmaxf(u, v); break;
+        case HPCZ_CU_FIRST: r = u; break;
         default: r = isnan(u) || isnan(v) ? NAN : fminf(u, v); break;
         }
         y[i] = r;
@@ -300,13 +336,10 @@ extern "C" int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int
     }
     if (n <= 0)
         return 0;
-    void *da, *db, *dy;
-    if (upload(0, a, (size_t)na * 4, &da) || upload(1, b, (size_t)nb * 4, &db) ||
-        dbuf(2, (size_t)n * 4, &dy))
-        return -1;
-    binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, (const float *)da,
-                                                          (const float *)db, (float *)dy, n);
-    return finish("binary_kernel", y, dy, (size_t)n * 4);
+    (void)na;
+    (void)nb;
+    binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, a, b, y, n);
+    return launched("binary_kernel");
 }
 
 /* ---------------------------------------------------------------- conv, pool */
@@ -326,16 +359,8 @@ extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const f
     int64_t total = g->n * g->m * g->oh * g->ow;
     if (total <= 0)
         return 0;
-    size_t nx = (size_t)(g->n * g->c * g->h * g->w) * 4;
-    size_t nw = (size_t)(g->m * (g->c / g->group) * g->kh * g->kw) * 4;
-    void *dx, *dw, *db = NULL, *dy;
-    if (upload(0, x, nx, &dx) || upload(1, w, nw, &dw) ||
-        (bias && upload(2, bias, (size_t)g->m * 4, &db)) || dbuf(3, (size_t)total * 4, &dy))
-        return -1;
-    conv2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx,
-                                                             (const float *)dw, (const float *)db,
-                                                             (float *)dy, total);
-    return finish("conv2d_kernel", y, dy, (size_t)total * 4);
+    conv2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, x, w, bias, y, total);
+    return launched("conv2d_kernel");
 }
 
 __global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, float *__restrict__ y,
@@ -351,54 +376,83 @@ extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *
     int64_t total = g->n * g->c * g->oh * g->ow;
     if (total <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)(g->n * g->c * g->h * g->w) * 4, &dx) ||
-        dbuf(1, (size_t)total * 4, &dy))
-        return -1;
-    pool2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx, (float *)dy,
-                                                             total);
-    return finish("pool2d_kernel", y, dy, (size_t)total * 4);
+    pool2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, x, y, total);
+    return launched("pool2d_kernel");
 }
 
 /* ---------------------------------------------------------------- Q / DQ */
 
-__global__ void quant_kernel(const float *__restrict__ x, void *y, int64_t n, float s, int32_t zp,
-                             int u8)
+__global__ void quant_kernel(hpcz_cuda_qdq q, const float *__restrict__ x,
+                             const float *__restrict__ s, const void *zp, void *y)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_quant_at(&q, x, s, zp, y, i);
+}
+
+extern "C" int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s,
+                                  const void *zp, void *y)
+{
+    if (q->n <= 0)
+        return 0;
+    quant_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, x, s, zp, y);
+    return launched("quant_kernel");
+}
+
+__global__ void dequant_kernel(hpcz_cuda_qdq q, const void *x, const float *__restrict__ s,
+                               const void *zp, float *__restrict__ y)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_dequant_at(&q, x, s, zp, i);
+}
+
+extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s,
+                                    const void *zp, float *y)
+{
+    if (q->n <= 0)
+        return 0;
+    dequant_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, x, s, zp, y);
+    return launched("dequant_kernel");
+}
+
+/* ---------------------------------------------------------------- act, BatchNorm */
+
+__global__ void act_kernel(int kind, float a, float b, float *y, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        hpcz_cuda_quant_at(x, y, i, s, zp, u8);
+        y[i] = hpcz_cuda_act_at(kind, a, b, y[i]);
 }
 
-extern "C" int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8)
+extern "C" int hpcz_cuda_act(int kind, float a, float b, float *y, int64_t n)
 {
-    if (n <= 0)
+    if (n <= 0 || kind == 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n, &dy))
-        return -1;
-    quant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>((const float *)dx, dy, n, s, zp, u8);
-    return finish("quant_kernel", y, dy, (size_t)n);
+    act_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(kind, a, b, y, n);
+    return launched("act_kernel");
 }
 
-__global__ void dequant_kernel(const void *x, float *__restrict__ y, int64_t n, float s,
-                               int32_t zp, int u8)
+__global__ void batchnorm_kernel(const float *__restrict__ x, const float *__restrict__ scale,
+                                 const float *__restrict__ bias, const float *__restrict__ mean,
+                                 const float *__restrict__ var, float *__restrict__ y, int64_t total,
+                                 int64_t c, int64_t inner, float eps)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = hpcz_cuda_dequant_at(x, i, s, zp, u8);
+        y[i] = hpcz_cuda_batchnorm_at(x, scale, bias, mean, var, c, inner, eps, i);
 }
 
-extern "C" int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp,
-                                    int u8)
+extern "C" int hpcz_cuda_batchnorm(const float *x, const float *scale, const float *bias,
+                                   const float *mean, const float *var, float *y, int64_t n,
+                                   int64_t c, int64_t inner, float eps)
 {
-    if (n <= 0)
+    int64_t total = n * c * inner;
+    if (total <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)n, &dx) || dbuf(1, (size_t)n * 4, &dy))
-        return -1;
-    dequant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dx, (float *)dy, n, s, zp, u8);
-    return finish("dequant_kernel", y, dy, (size_t)n * 4);
+    batchnorm_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(x, scale, bias, mean, var, y,
+                                                                 total, c, inner, eps);
+    return launched("batchnorm_kernel");
 }
 
 /* ---------------------------------------------------------------- LayerNorm */
@@ -415,16 +469,11 @@ __global__ void layernorm_kernel(const float *__restrict__ x, const float *__res
 extern "C" int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, float *y,
                                    int64_t rows, int64_t cols, float eps)
 {
-    size_t n = (size_t)(rows * cols) * 4;
-    if (!n)
+    if (rows * cols <= 0)
         return 0;
-    void *dx, *ds, *db = NULL, *dy;
-    if (upload(0, x, n, &dx) || upload(1, scale, (size_t)cols * 4, &ds) ||
-        (bias && upload(2, bias, (size_t)cols * 4, &db)) || dbuf(3, n, &dy))
-        return -1;
-    layernorm_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(
-        (const float *)dx, (const float *)ds, (const float *)db, (float *)dy, rows, cols, eps);
-    return finish("layernorm_kernel", y, dy, n);
+    layernorm_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(x, scale, bias, y, rows, cols,
+                                                                eps);
+    return launched("layernorm_kernel");
 }
 
 /* ---------------------------------------------------------------- softmax */
@@ -470,15 +519,10 @@ __global__ void softmax_kernel(const float *__restrict__ x, float *__restrict__ 
 
 extern "C" int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols)
 {
-    size_t n = (size_t)(rows * cols) * 4;
-    if (!n)
+    if (rows * cols <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, n, &dx) || dbuf(1, n, &dy))
-        return -1;
-    softmax_kernel<<<(unsigned)(rows < 65535 ? rows : 65535), 256, 0, stream>>>(
-        (const float *)dx, (float *)dy, rows, cols);
-    return finish("softmax_kernel", y, dy, n);
+    softmax_kernel<<<(unsigned)(rows < 65535 ? rows : 65535), 256, 0, stream>>>(x, y, rows, cols);
+    return launched("softmax_kernel");
 }
 
 /* ---------------------------------------------------------------- observers */
@@ -519,12 +563,15 @@ extern "C" int hpcz_cuda_minmax(const float *x, int64_t n, float *lo, float *hi)
     *hi = -INFINITY;
     if (n <= 0)
         return 0;
-    void *dx, *dk;
-    unsigned int init[2] = {0xffffffffu, 0}, keys[2];
-    if (upload(0, x, (size_t)n * 4, &dx) || upload(1, init, sizeof init, &dk))
+    void *dk;
+    static unsigned int init[2] = {0xffffffffu, 0};
+    unsigned int keys[2];
+    if (dbuf(1, sizeof init, &dk))
         return -1;
+    CK("cudaMemcpyAsync (host to device)",
+       cudaMemcpyAsync(dk, init, sizeof init, cudaMemcpyHostToDevice, stream));
     minmax_kernel<<<blocks_for(n, 256) < 1024 ? blocks_for(n, 256) : 1024, 256, 0, stream>>>(
-        (const float *)dx, n, (unsigned int *)dk);
+        x, n, (unsigned int *)dk);
     if (finish("minmax_kernel", keys, dk, sizeof keys))
         return -1;
     if (keys[0] <= keys[1]) { /* some value was finite */
@@ -565,12 +612,12 @@ extern "C" int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int 
                  sizeof tmp / sizeof tmp[0] - 2);
         return -1;
     }
-    void *dx, *dh;
-    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, hb, &dh))
+    void *dh;
+    if (dbuf(2, hb, &dh))
         return -1;
     CK("cudaMemsetAsync", cudaMemsetAsync(dh, 0, hb, stream));
     hist_kernel<<<blocks_for(n, 256) < 4096 ? blocks_for(n, 256) : 4096, 256, 0, stream>>>(
-        (const float *)dx, n, scale, bins, (unsigned long long *)dh);
+        x, n, scale, bins, (unsigned long long *)dh);
     if (finish("hist_kernel", tmp, dh, hb))
         return -1;
     for (int b = 0; b < bins + 2; b++)
