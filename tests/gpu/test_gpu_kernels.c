@@ -209,6 +209,13 @@ static const spec specs[] = {
     {"gemm+relu fused", "Gemm", 3, {S4(16, 300), S4(300, 40), S4(40)}, {2, 2, 1}, 0, T_ACC, NULL,
      "Relu"},
     {"matmul 2-D large", "MatMul", 2, {S4(200, 300), S4(300, 500)}, {2, 2}, 0, T_ACC, NULL, NULL},
+    /* 128x128-tile kernel (C at least 64 x 64): edge tiles, transposes, batches */
+    {"gemm both transposed, 130x140x300", "Gemm", 3, {S4(300, 130), S4(140, 300), S4(140)},
+     {2, 2, 1}, 0, T_ACC, "transA=i:1;transB=i:1", NULL},
+    {"gemm transA, C [M,N], beta 0.5", "Gemm", 3, {S4(77, 200), S4(77, 129), S4(200, 129)},
+     {2, 2, 2}, 0, T_ACC, "transA=i:1;beta=f:0.5", NULL},
+    {"matmul batched 130x70x129", "MatMul", 2, {S4(2, 3, 130, 70), S4(2, 3, 70, 129)}, {4, 4},
+     0, T_ACC, NULL, NULL},
     {"matmul batched, same batch", "MatMul", 2, {S4(2, 3, 17, 30), S4(2, 3, 30, 9)}, {4, 4}, 0,
      T_ACC, NULL, NULL},
     {"matmul batched A, 2-D B", "MatMul", 2, {S4(4, 65, 48), S4(48, 33)}, {3, 2}, 0, T_ACC, NULL,

@@ -1,9 +1,9 @@
 /*
  * kernels.cu - hpcz's CUDA kernels and their host entry points (cuda_api.h).
  *
- * Simple by design: one thread per output element (GEMM: 16x16 tiles in
- * shared memory, each thread one sum in k order), so every kernel is easy to
- * check against the CPU reference. Only the CUDA runtime is used (linked
+ * Simple by design: one thread per output element (GEMM: 128x128 or 16x16
+ * tiles in shared memory, each output one sum in k order), so every kernel is
+ * easy to check against the CPU reference. Only the CUDA runtime is used (linked
  * statically): no cuBLAS or cuDNN, which would have to travel with the build.
  * Operands are device memory (the engine's device arena and the plan's
  * uploaded weights); a kernel entry point queues its launch on the stream and
@@ -241,20 +241,104 @@ __global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
     }
 }
 
-extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
+/* Register-blocked GEMM for the larger products: 128x128 tiles of C per
+ * block of 256 threads, each thread an 8x8 block of outputs in registers,
+ * operand tiles of 8 k-steps in shared memory. Every output is still one
+ * fmaf chain in k order (the tail of k padded with zeros, which adds
+ * nothing), the arithmetic of the 16x16 kernel and of the tests'
+ * emulation. */
+#define BM 128
+#define BN 128
+#define BK 8
+#define TM 8
+#define TN 8
+
+__global__ void __launch_bounds__(256)
+    sgemm_big_kernel(hpcz_cuda_gemm g, const float *__restrict__ a, const float *__restrict__ b,
+                     float *__restrict__ c)
 {
-    if (g->batch <= 0 || g->m <= 0 || g->n <= 0)
-        return 0;
-    dim3 block(TILE, TILE);
-    dim3 grid((unsigned)((g->n + TILE - 1) / TILE), (unsigned)((g->m + TILE - 1) / TILE),
+    __shared__ float as[BK][BM + 4], bs[BK][BN + 4];
+    int tid = threadIdx.x, tr = tid / (BN / TN), tc = tid % (BN / TN);
+    int64_t row0 = (int64_t)blockIdx.y * BM, col0 = (int64_t)blockIdx.x * BN;
+    for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
+        const float *az = a + z * g.sa, *bz = b + z * g.sb;
+        float acc[TM][TN];
+        for (int i = 0; i < TM; i++)
+            for (int j = 0; j < TN; j++)
+                acc[i][j] = 0.0f;
+        for (int64_t k0 = 0; k0 < g.k; k0 += BK) {
+            /* consecutive threads read consecutive addresses of each operand */
+            for (int l = tid; l < BK * BM; l += blockDim.x) {
+                int kk = g.ta ? l / BM : l % BK, r = g.ta ? l % BM : l / BK;
+                int64_t gr = row0 + r, gk = k0 + kk;
+                as[kk][r] = gr < g.m && gk < g.k ? (g.ta ? az[gk * g.lda + gr] : az[gr * g.lda + gk])
+                                                 : 0.0f;
+            }
+            for (int l = tid; l < BK * BN; l += blockDim.x) {
+                int kk = g.tb ? l % BK : l / BN, cc = g.tb ? l / BK : l % BN;
+                int64_t gc = col0 + cc, gk = k0 + kk;
+                bs[kk][cc] = gc < g.n && gk < g.k ? (g.tb ? bz[gc * g.ldb + gk] : bz[gk * g.ldb + gc])
+                                                  : 0.0f;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++) {
+                float ra[TM], rb[TN];
+#pragma unroll
+                for (int i = 0; i < TM; i++)
+                    ra[i] = as[kk][tr * TM + i];
+#pragma unroll
+                for (int j = 0; j < TN; j++)
+                    rb[j] = bs[kk][tc * TN + j];
+#pragma unroll
+                for (int i = 0; i < TM; i++)
+#pragma unroll
+                    for (int j = 0; j < TN; j++)
+                        acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
+            }
+            __syncthreads();
+        }
+        for (int i = 0; i < TM; i++) {
+            int64_t row = row0 + tr * TM + i;
+            for (int j = 0; j < TN && row < g.m; j++) {
+                int64_t col = col0 + tc * TN + j;
+                if (col < g.n) {
+                    float *cz = c + z * g.sc + row * g.ldc + col;
+                    *cz = g.beta != 0.0f ? g.alpha * acc[i][j] + g.beta * *cz
+                                         : g.alpha * acc[i][j];
+                }
+            }
+        }
+    }
+}
+
+/* The kernel for a product: 128x128 tiles where C has at least 64 rows and
+ * columns, 16x16 tiles for skinny products (batch-1 GEMVs). */
+static int launch_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
+{
+    bool big = g->m >= 64 && g->n >= 64;
+    int64_t tm = big ? BM : TILE, tn = big ? BN : TILE;
+    dim3 grid((unsigned)((g->n + tn - 1) / tn), (unsigned)((g->m + tm - 1) / tm),
               (unsigned)(g->batch < 65535 ? g->batch : 65535));
-    if (grid.y > 65535) {
+    if ((g->m + tm - 1) / tm > 65535) {
         snprintf(last_err, sizeof last_err, "GEMM of %lld rows beyond the kernel's grid",
                  (long long)g->m);
         return -1;
     }
-    sgemm_kernel<<<grid, block, 0, stream>>>(*g, a, b, c);
-    return launched("sgemm_kernel");
+    if (big)
+        sgemm_big_kernel<<<grid, 256, 0, stream>>>(*g, a, b, c);
+    else
+        sgemm_kernel<<<grid, dim3(TILE, TILE), 0, stream>>>(*g, a, b, c);
+    return 0;
+}
+
+extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
+{
+    if (g->batch <= 0 || g->m <= 0 || g->n <= 0)
+        return 0;
+    if (launch_sgemm(g, a, b, c))
+        return -1;
+    return launched(g->m >= 64 && g->n >= 64 ? "sgemm_big_kernel" : "sgemm_kernel");
 }
 
 /* ---------------------------------------------------------------- elementwise */
@@ -644,17 +728,17 @@ extern "C" int hpcz_cuda_sgemm_bench(int64_t m, int64_t n, int64_t k, int reps, 
     hpcz_cuda_gemm g;
     memset(&g, 0, sizeof g);
     g.batch = 1, g.m = m, g.n = n, g.k = k, g.alpha = 1, g.lda = k, g.ldb = n, g.ldc = n;
-    dim3 block(TILE, TILE), grid((unsigned)((n + TILE - 1) / TILE), (unsigned)((m + TILE - 1) / TILE), 1);
     cudaEvent_t e0, e1;
     CK("cudaEventCreate", cudaEventCreate(&e0));
     CK("cudaEventCreate", cudaEventCreate(&e1));
     float t[64];
     reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
-    sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db, (float *)dc);
+    if (launch_sgemm(&g, (const float *)da, (const float *)db, (float *)dc))
+        return -1;
     for (int r = 0; r < reps; r++) {
         CK("cudaEventRecord", cudaEventRecord(e0, stream));
-        sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db,
-                                                 (float *)dc);
+        if (launch_sgemm(&g, (const float *)da, (const float *)db, (float *)dc))
+            return -1;
         CK("cudaEventRecord", cudaEventRecord(e1, stream));
         CK("cudaEventSynchronize", cudaEventSynchronize(e1));
         CK("sgemm_kernel", cudaGetLastError());
