@@ -93,6 +93,15 @@ static int emu_is_device(const void *p)
     return ((uintptr_t)p & EMU_TAG) != 0;
 }
 
+static int emu_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                      size_t height)
+{
+    emu_calls++;
+    for (size_t r = 0; r < height; r++)
+        memcpy((char *)emu_dev(dst) + r * dpitch, (const char *)emu_dev(src) + r * spitch, width);
+    return 0;
+}
+
 /* The kernels: the same arithmetic as kernels.cu (one fmaf chain in k order
  * per GEMM output, the shared per-element code of cuda_api.h). */
 static int emu_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
@@ -313,6 +322,7 @@ static const hpcz_cuda_impl emulation = {
     .malloc = emu_malloc,       .free = emu_free,
     .h2d = emu_h2d,             .d2h = emu_d2h,
     .sync = emu_sync,           .is_device = emu_is_device,
+    .copy2d = emu_copy2d,
     .sgemm = emu_sgemm,         .unary = emu_unary,
     .binary = emu_binary,       .softmax = emu_softmax,
     .conv2d = emu_conv2d,       .pool2d = emu_pool2d,

@@ -42,6 +42,10 @@ void hpcz_cuda_free(void *d);
 int hpcz_cuda_h2d(void *d, const void *h, size_t n);
 int hpcz_cuda_d2h(void *h, const void *d, size_t n);
 int hpcz_cuda_sync(void);
+/* Device-to-device copy of `height` rows of `width` bytes, rows `spitch`
+ * bytes apart in src and `dpitch` in dst (Concat). */
+int hpcz_cuda_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                     size_t height);
 /* Whether p points into device memory (calibration: which path observes). */
 int hpcz_cuda_is_device(const void *p);
 
@@ -312,6 +316,8 @@ typedef struct hpcz_cuda_impl {
     int (*d2h)(void *h, const void *d, size_t n);
     int (*sync)(void);
     int (*is_device)(const void *p);
+    int (*copy2d)(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                  size_t height);
     int (*sgemm)(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c);
     int (*unary)(int op, const float *x, float *y, int64_t n);
     int (*binary)(int op, int ndim, const int64_t *dims, const int64_t *stra,

@@ -17,6 +17,7 @@ static const hpcz_cuda_impl device_impl = {
     .malloc = hpcz_cuda_malloc,      .free = hpcz_cuda_free,
     .h2d = hpcz_cuda_h2d,            .d2h = hpcz_cuda_d2h,
     .sync = hpcz_cuda_sync,          .is_device = hpcz_cuda_is_device,
+    .copy2d = hpcz_cuda_copy2d,
     .sgemm = hpcz_cuda_sgemm,        .unary = hpcz_cuda_unary,
     .binary = hpcz_cuda_binary,      .softmax = hpcz_cuda_softmax,
     .conv2d = hpcz_cuda_conv2d,      .pool2d = hpcz_cuda_pool2d,
@@ -364,6 +365,68 @@ static int run_qdq(rt_ctx *c, bool quant, bool go, uint64_t *dev_in)
     return HPCZ_OK;
 }
 
+/* Transpose of float32 data: a strided gather (the binary kernel's
+ * HPCZ_CU_FIRST, input strides permuted). */
+static int run_transpose(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    hpcz_array *y = c->out[0];
+    if (x->dtype != HPCZ_DTYPE_FLOAT || x->ndim < 1 || x->ndim > HPCZ_CUDA_MAX_RANK ||
+        y->ndim != x->ndim)
+        return DECLINE;
+    size_t np;
+    const int64_t *perm = rt_attr_ints(c, "perm", &np);
+    int64_t p[RT_MAX_RANK], str[RT_MAX_RANK], ystr[RT_MAX_RANK] = {0};
+    for (int d = 0; d < x->ndim; d++)
+        p[d] = perm ? perm[d] : x->ndim - 1 - d;
+    if (perm && np != (size_t)x->ndim)
+        return DECLINE;
+    int64_t s = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        str[d] = s;
+        s *= x->dims[d];
+    }
+    for (int d = 0; d < x->ndim; d++) {
+        if (p[d] < 0 || p[d] >= x->ndim || y->dims[d] != x->dims[p[d]])
+            return DECLINE;
+        ystr[d] = str[p[d]];
+    }
+    PLACE(1);
+    if (!(y = rt_out(c, 0, x->dtype, x->ndim, y->dims)))
+        return out_failed(c);
+    if (impl->binary(HPCZ_CU_FIRST, x->ndim, y->dims, ystr, ystr, x->data, x->numel, x->data,
+                     x->numel, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
+/* Concat of inputs of one dtype: a 2-D copy per input into its columns of
+ * y viewed as [outer, axis * inner]. */
+static int run_concat(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    const hpcz_array *y = c->out[0];
+    int axis = rt_axis(rt_attr_i(c, "axis", 0), y->ndim);
+    if (axis < 0 || c->n_in > 64 || c->n_out != 1)
+        return DECLINE;
+    for (size_t j = 0; j < c->n_in; j++)
+        if (!c->in[j] || c->in[j]->dtype != y->dtype || c->in[j]->ndim != y->ndim)
+            return DECLINE;
+    PLACE(c->n_in == 64 ? ~0ull : (1ull << c->n_in) - 1);
+    hpcz_array *out = rt_out(c, 0, y->dtype, y->ndim, y->dims);
+    if (!out)
+        return out_failed(c);
+    size_t es = rt_esize(y->dtype);
+    int64_t outer = rt_numel(axis, y->dims), inner = rt_numel(y->ndim - axis - 1, y->dims + axis + 1);
+    size_t row = (size_t)(y->dims[axis] * inner) * es, at = 0;
+    for (size_t j = 0; j < c->n_in; j++) {
+        size_t w = (size_t)(c->in[j]->dims[axis] * inner) * es;
+        if (impl->copy2d((char *)out->data + at, row, c->in[j]->data, w, w, (size_t)outer))
+            return cuda_failed(c);
+        at += w;
+    }
+    return HPCZ_OK;
+}
+
 static const struct {
     const char *op;
     int code;
@@ -395,6 +458,10 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         }
     if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear"))
         return c->act ? DECLINE : run_qdq(c, op[0] == 'Q', go, dev_in);
+    if (!strcmp(op, "Concat"))
+        return run_concat(c, go, dev_in);
+    if (!strcmp(op, "Transpose"))
+        return run_transpose(c, go, dev_in);
     if (!all_f32(c))
         return DECLINE;
     if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))

@@ -172,6 +172,16 @@ extern "C" int hpcz_cuda_sync(void)
     return 0;
 }
 
+extern "C" int hpcz_cuda_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                size_t width, size_t height)
+{
+    if (width && height)
+        CK("cudaMemcpy2DAsync (device to device)",
+           cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDeviceToDevice,
+                             stream));
+    return 0;
+}
+
 extern "C" int hpcz_cuda_is_device(const void *p)
 {
     cudaPointerAttributes a;
