@@ -103,23 +103,39 @@ static int emu_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, 
 }
 
 /* The kernels: the same arithmetic as kernels.cu (one fmaf chain in k order
- * per GEMM output, the shared per-element code of cuda_api.h). */
+ * per GEMM output, the shared per-element code of cuda_api.h; float16
+ * widened on load, rounded to nearest even once on store). */
+static float emu_ld(const void *p, int64_t i, int f16)
+{
+    return f16 ? (float)((const _Float16 *)p)[i] : ((const float *)p)[i];
+}
+
+static void emu_st(void *p, int64_t i, float v, int f16)
+{
+    if (f16)
+        ((_Float16 *)p)[i] = (_Float16)v;
+    else
+        ((float *)p)[i] = v;
+}
+
 static int emu_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
 {
     emu_calls++;
-    a = emu_dev(a);
-    b = emu_dev(b);
-    c = emu_dev(c);
+    const void *av = emu_dev(a), *bv = emu_dev(b);
+    void *cv = emu_dev(c);
     for (int64_t z = 0; z < g->batch; z++)
         for (int64_t i = 0; i < g->m; i++)
             for (int64_t j = 0; j < g->n; j++) {
-                const float *az = a + z * g->sa, *bz = b + z * g->sb;
+                int64_t oa = z * g->sa, ob = z * g->sb, oc = z * g->sc + i * g->ldc + j;
                 float acc = 0;
                 for (int64_t p = 0; p < g->k; p++)
-                    acc = fmaf(g->ta ? az[p * g->lda + i] : az[i * g->lda + p],
-                               g->tb ? bz[j * g->ldb + p] : bz[p * g->ldb + j], acc);
-                float *cz = c + z * g->sc + i * g->ldc + j;
-                *cz = g->beta != 0.0f ? g->alpha * acc + g->beta * *cz : g->alpha * acc;
+                    acc = fmaf(emu_ld(av, oa + (g->ta ? p * g->lda + i : i * g->lda + p), g->f16),
+                               emu_ld(bv, ob + (g->tb ? j * g->ldb + p : p * g->ldb + j), g->f16),
+                               acc);
+                emu_st(cv, oc,
+                       g->beta != 0.0f ? g->alpha * acc + g->beta * emu_ld(cv, oc, g->f16)
+                                       : g->alpha * acc,
+                       g->f16);
             }
     return 0;
 }
@@ -127,21 +143,23 @@ static int emu_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, fl
 static int emu_unary(int op, const float *x, float *y, int64_t n)
 {
     emu_calls++;
-    x = emu_dev(x);
-    y = emu_dev(y);
+    int f16 = (op & HPCZ_CU_F16) != 0;
+    const void *xv = emu_dev(x);
+    void *yv = emu_dev(y);
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        switch (op) {
-        case HPCZ_CU_RELU: y[i] = v > 0.0f ? v : 0.0f; break;
-        case HPCZ_CU_SIGMOID: y[i] = 1.0f / (1.0f + expf(-v)); break;
-        case HPCZ_CU_TANH: y[i] = tanhf(v); break;
-        case HPCZ_CU_ERF: y[i] = erff(v); break;
-        case HPCZ_CU_GELU: y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); break;
-        case HPCZ_CU_EXP: y[i] = expf(v); break;
-        case HPCZ_CU_ABS: y[i] = fabsf(v); break;
-        case HPCZ_CU_NEG: y[i] = -v; break;
-        default: y[i] = sqrtf(v); break;
+        float v = emu_ld(xv, i, f16), r;
+        switch (op & ~HPCZ_CU_F16) {
+        case HPCZ_CU_RELU: r = v > 0.0f ? v : 0.0f; break;
+        case HPCZ_CU_SIGMOID: r = 1.0f / (1.0f + expf(-v)); break;
+        case HPCZ_CU_TANH: r = tanhf(v); break;
+        case HPCZ_CU_ERF: r = erff(v); break;
+        case HPCZ_CU_GELU: r = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); break;
+        case HPCZ_CU_EXP: r = expf(v); break;
+        case HPCZ_CU_ABS: r = fabsf(v); break;
+        case HPCZ_CU_NEG: r = -v; break;
+        default: r = sqrtf(v); break;
         }
+        emu_st(yv, i, r, f16);
     }
     return 0;
 }
@@ -151,9 +169,10 @@ static int emu_binary(int op, int ndim, const int64_t *dims, const int64_t *stra
                       float *y)
 {
     emu_calls++;
-    a = emu_dev(a);
-    b = emu_dev(b);
-    y = emu_dev(y);
+    int f16 = (op & HPCZ_CU_F16) != 0;
+    op &= ~HPCZ_CU_F16;
+    const void *av = emu_dev(a), *bv = emu_dev(b);
+    void *yv = emu_dev(y);
     int64_t n = 1;
     for (int d = 0; d < ndim; d++)
         n *= dims[d];
@@ -162,12 +181,14 @@ static int emu_binary(int op, int ndim, const int64_t *dims, const int64_t *stra
         int64_t ob = hpcz_cuda_bcast_offset(i, ndim, dims, strb);
         if (oa >= na || ob >= nb)
             return -1; /* out of the operand: a mapping bug */
-        float u = a[oa], v = b[ob];
-        y[i] = op == HPCZ_CU_FIRST ? u
+        float u = emu_ld(av, oa, f16), v = emu_ld(bv, ob, f16);
+        emu_st(yv, i,
+               op == HPCZ_CU_FIRST ? u
                : op == HPCZ_CU_ADD ? u + v
                : op == HPCZ_CU_SUB ? u - v
                : op == HPCZ_CU_MUL ? u * v
-                                   : u / v;
+                                   : u / v,
+               f16);
     }
     return 0;
 }

@@ -10,7 +10,7 @@
  *    each way (and one more sync, before the CPU node reads);
  *  - outputs against the cpu backend (normalised error, per-op bounds as
  *    test_gpu_kernels), per-channel QuantizeLinear/DequantizeLinear the same
- *    bytes, a Clip fused into Conv;
+ *    bytes, Clip and LeakyRelu fused, a float16 MatMul/Gemm/elementwise chain;
  *  - calibration with the device observers: no activation comes back (only
  *    the graph outputs), the tables equal the cpu's exactly on a model whose
  *    GPU arithmetic is exact (histogram methods included), and within 1e-4
@@ -279,6 +279,59 @@ static void check_fused_acts(void)
     hpcz_model_free(m);
 }
 
+static hpcz_value *f16_weight(hpcz_model *m, const char *name, int rank, const int64_t *dims)
+{
+    hpcz_error err = {0};
+    hpcz_tensor *t = hpcz_tensor_new(m, name, HPCZ_DTYPE_FLOAT16, rank, dims);
+    _Float16 *d = hpcz_tensor_alloc(t);
+    for (int64_t i = 0; i < numel(rank, dims); i++)
+        d[i] = (_Float16)(0.3f * frand());
+    hpcz_graph_add_initializer(m->graph, t, &err);
+    return hpcz_graph_value(m->graph, name);
+}
+
+/* float16 storage on the GPU: MatMul -> Add -> Sigmoid -> Gemm (C, transB)
+ * -> Mul, against the cpu's float16 path (float32 arithmetic, one rounding
+ * per output): within a few float16 ulps, and no node on the CPU. */
+static void check_fp16(void)
+{
+    hpcz_model *m = new_model();
+    hpcz_value *x = graph_input(m, "x", 2, (int64_t[]){70, 96});
+    x->dtype = HPCZ_DTYPE_FLOAT16;
+    hpcz_value *y = node(m, "MatMul", NULL, 2,
+                         (hpcz_value *[]){x, f16_weight(m, "w", 2, (int64_t[]){96, 80})});
+    y = node(m, "Add", NULL, 2, (hpcz_value *[]){y, f16_weight(m, "b", 1, (int64_t[]){80})});
+    y = node(m, "Sigmoid", NULL, 1, &y);
+    hpcz_value *z = node(m, "Gemm", "transB=i:1;alpha=f:0.5", 3,
+                         (hpcz_value *[]){y, f16_weight(m, "w2", 2, (int64_t[]){72, 80}),
+                                          f16_weight(m, "b2", 1, (int64_t[]){72})});
+    z = node(m, "Mul", NULL, 2, (hpcz_value *[]){z, z});
+    set_output(m, z);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    hpcz_error err = {0};
+    hpcz_array_alloc(&in, HPCZ_DTYPE_FLOAT16, 2, (int64_t[]){70, 96}, &err);
+    for (int64_t i = 0; i < in.numel; i++)
+        ((_Float16 *)in.data)[i] = (_Float16)(2 * frand());
+    long h2d, d2h, syncs;
+    int calls = emu_calls;
+    if (run_both(m, &in, &g, &r, &h2d, &d2h, &syncs, "float16 chain")) {
+        double maxref = 0, maxerr = 0;
+        for (int64_t i = 0; g.dtype == HPCZ_DTYPE_FLOAT16 && i < g.numel; i++) {
+            double a = (double)((_Float16 *)g.data)[i], b = (double)((_Float16 *)r.data)[i];
+            maxref = fmax(maxref, fabs(b));
+            maxerr = fmax(maxerr, fabs(a - b));
+        }
+        double e = g.dtype == HPCZ_DTYPE_FLOAT16 ? maxerr / fmax(maxref, 1e-3) : INFINITY;
+        check(e <= 4e-3 && h2d == 1 && d2h == 1 && syncs == 1 && emu_calls - calls == 2 * 6,
+              "float16 chain", ": normalized error %.2e (bound 4e-03), %ld/%ld/%ld copies and "
+              "syncs, %d launches in two runs (want 12)", e, h2d, d2h, syncs, emu_calls - calls);
+    }
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* Calibration tables on cpu and cuda; *back: device-to-host bytes during the
  * cuda calibration. */
 static bool calibrate_both(hpcz_model *m, hpcz_calib_method method, hpcz_calib_table **t,
@@ -380,6 +433,7 @@ int main(void)
     check_chain(true);
     check_qdq_per_channel();
     check_fused_acts();
+    check_fp16();
     check_calibration();
     hpcz_cuda_set_impl(NULL);
     check(emu_live == 0, "device memory", ": every emulated allocation freed (%ld left)", emu_live);

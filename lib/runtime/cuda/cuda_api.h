@@ -51,10 +51,11 @@ int hpcz_cuda_is_device(const void *p);
 
 /* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (row-major), b < batch;
  * sa, sb, sc: batch strides in elements (0: one matrix for all). With
- * beta == 0, C is not read. */
+ * beta == 0, C is not read. f16: A, B and C are float16 (float32 sums, one
+ * rounding per output, as the cpu backend's float16 path). */
 typedef struct hpcz_cuda_gemm {
     int64_t batch, m, n, k;
-    int ta, tb;
+    int ta, tb, f16;
     float alpha, beta;
     int64_t lda, ldb, ldc;
     int64_t sa, sb, sc;
@@ -73,6 +74,9 @@ enum {
     HPCZ_CU_SQRT,
     HPCZ_CU_UNARY_COUNT
 };
+/* Or'ed into a unary or binary op: float16 operands and result (float32
+ * arithmetic, one rounding per output). */
+#define HPCZ_CU_F16 0x100
 int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n);
 
 /* HPCZ_CU_FIRST: y = a broadcast to the output (b unread: Gemm's C) */

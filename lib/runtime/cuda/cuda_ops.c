@@ -78,12 +78,17 @@ static int apply_act(rt_ctx *c, float *y, int64_t n)
     return HPCZ_OK;
 }
 
-static bool all_f32(const rt_ctx *c)
+/* The data type of a float node: float32 or float16 when every input has
+ * it, else 0. */
+static int float_type(const rt_ctx *c)
 {
-    for (size_t i = 0; i < c->n_in; i++)
-        if (c->in[i] && c->in[i]->dtype != HPCZ_DTYPE_FLOAT)
-            return false;
-    return c->n_out >= 1 && c->out[0];
+    int dt = c->in[0]->dtype;
+    if (dt != HPCZ_DTYPE_FLOAT && dt != HPCZ_DTYPE_FLOAT16)
+        return 0;
+    for (size_t i = 1; i < c->n_in; i++)
+        if (c->in[i] && c->in[i]->dtype != dt)
+            return 0;
+    return dt;
 }
 
 static int run_matmul(rt_ctx *c, bool go, uint64_t *dev_in)
@@ -112,13 +117,13 @@ static int run_matmul(rt_ctx *c, bool go, uint64_t *dev_in)
     PLACE(3);
     dims[nd++] = m;
     dims[nd++] = n;
-    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, nd, dims);
+    hpcz_array *y = rt_out(c, 0, a->dtype, nd, dims);
     if (!y)
         return out_failed(c);
     int64_t batch = ba > bb ? ba : bb;
     hpcz_cuda_gemm g = {.batch = batch, .m = m, .n = n, .k = k, .alpha = 1, .lda = k, .ldb = n,
                         .ldc = n, .sa = ba == 1 ? 0 : m * k, .sb = bb == 1 ? 0 : k * n,
-                        .sc = m * n};
+                        .sc = m * n, .f16 = a->dtype == HPCZ_DTYPE_FLOAT16};
     if (impl->sgemm(&g, a->data, b->data, y->data))
         return cuda_failed(c);
     return HPCZ_OK;
@@ -148,19 +153,20 @@ static int run_gemm(rt_ctx *c, bool go, uint64_t *dev_in)
         return DECLINE;
     bool use_c = bias && beta != 0.0f;
     PLACE(use_c ? 7 : 3);
-    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 2, (int64_t[]){m, n});
+    bool f16 = a->dtype == HPCZ_DTYPE_FLOAT16;
+    hpcz_array *y = rt_out(c, 0, a->dtype, 2, (int64_t[]){m, n});
     if (!y)
         return out_failed(c);
     float *yd = y->data;
     if (use_c) { /* y = C broadcast to [m, n], then the GEMM adds to beta * y */
         int64_t str[2] = {cm == 1 ? 0 : cn, cn == 1 ? 0 : 1};
-        if (impl->binary(HPCZ_CU_FIRST, 2, (int64_t[]){m, n}, str, str, bias->data, bias->numel,
-                         bias->data, bias->numel, yd))
+        if (impl->binary(HPCZ_CU_FIRST | (f16 ? HPCZ_CU_F16 : 0), 2, (int64_t[]){m, n}, str, str,
+                         bias->data, bias->numel, bias->data, bias->numel, yd))
             return cuda_failed(c);
     }
     hpcz_cuda_gemm g = {.batch = 1, .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .alpha = alpha,
                         .beta = use_c ? beta : 0.0f, .lda = a->dims[1], .ldb = b->dims[1],
-                        .ldc = n};
+                        .ldc = n, .f16 = f16};
     if (impl->sgemm(&g, a->data, b->data, yd))
         return cuda_failed(c);
     return apply_act(c, yd, m * n);
@@ -170,10 +176,11 @@ static int run_unary(rt_ctx *c, int op, bool go, uint64_t *dev_in)
 {
     const hpcz_array *x = rt_in(c, 0);
     PLACE(1);
-    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, x->dims);
+    hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, x->dims);
     if (!y)
         return out_failed(c);
-    if (impl->unary(op, x->data, y->data, x->numel))
+    if (impl->unary(op | (x->dtype == HPCZ_DTYPE_FLOAT16 ? HPCZ_CU_F16 : 0), x->data, y->data,
+                    x->numel))
         return cuda_failed(c);
     return HPCZ_OK;
 }
@@ -198,11 +205,12 @@ static int run_binary(rt_ctx *c, int op, bool go, uint64_t *dev_in)
             s *= dim;
         }
     }
-    hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, nd, dims);
+    hpcz_array *y = rt_out(c, 0, ins[0]->dtype, nd, dims);
     if (!y)
         return out_failed(c);
-    if (impl->binary(op, nd, dims, str[0], str[1], ins[0]->data, ins[0]->numel, ins[1]->data,
-                     ins[1]->numel, y->data))
+    if (impl->binary(op | (ins[0]->dtype == HPCZ_DTYPE_FLOAT16 ? HPCZ_CU_F16 : 0), nd, dims,
+                     str[0], str[1], ins[0]->data, ins[0]->numel, ins[1]->data, ins[1]->numel,
+                     y->data))
         return cuda_failed(c);
     return op == HPCZ_CU_ADD ? apply_act(c, y->data, y->numel) : HPCZ_OK;
 }
@@ -462,14 +470,26 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         return run_concat(c, go, dev_in);
     if (!strcmp(op, "Transpose"))
         return run_transpose(c, go, dev_in);
-    if (!all_f32(c))
+    int dt = float_type(c);
+    if (!dt)
         return DECLINE;
-    if (c->act && strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))
+    if (c->act && (dt != HPCZ_DTYPE_FLOAT || (strcmp(op, "Gemm") && strcmp(op, "Add") &&
+                                              strcmp(op, "Conv"))))
         return DECLINE; /* a fused activation the kernel would not apply */
     if (!strcmp(op, "MatMul"))
         return run_matmul(c, go, dev_in);
     if (!strcmp(op, "Gemm"))
         return run_gemm(c, go, dev_in);
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(binary_ops); i++)
+        if (!strcmp(op, binary_ops[i].op))
+            return run_binary(c, binary_ops[i].code, go, dev_in);
+    if (!strcmp(op, "Gelu") && rt_attr_is(c, "approximate", "none", "none"))
+        return run_unary(c, HPCZ_CU_GELU, go, dev_in);
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(unary_ops); i++)
+        if (!strcmp(op, unary_ops[i].op))
+            return c->n_in == 1 ? run_unary(c, unary_ops[i].code, go, dev_in) : DECLINE;
+    if (dt != HPCZ_DTYPE_FLOAT)
+        return DECLINE; /* the rest: float32 kernels only */
     if (!strcmp(op, "Softmax"))
         return run_softmax(c, go, dev_in);
     if (!strcmp(op, "Conv"))
@@ -482,14 +502,6 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         return run_pool(c, op[0] == 'M', false, go, dev_in);
     if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool"))
         return run_pool(c, op[6] == 'M', true, go, dev_in);
-    if (!strcmp(op, "Gelu") && rt_attr_is(c, "approximate", "none", "none"))
-        return run_unary(c, HPCZ_CU_GELU, go, dev_in);
-    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(unary_ops); i++)
-        if (!strcmp(op, unary_ops[i].op))
-            return c->n_in == 1 ? run_unary(c, unary_ops[i].code, go, dev_in) : DECLINE;
-    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(binary_ops); i++)
-        if (!strcmp(op, binary_ops[i].op))
-            return run_binary(c, binary_ops[i].code, go, dev_in);
     return DECLINE;
 }
 

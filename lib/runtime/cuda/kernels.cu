@@ -11,6 +11,7 @@
  */
 #include "cuda_api.h"
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdarg.h>
@@ -216,27 +217,48 @@ static unsigned blocks_for(int64_t n, int threads)
     return (unsigned)(b > 65535 * 32 ? 65535 * 32 : b < 1 ? 1 : b); /* grid-stride beyond */
 }
 
+/* float16 storage, float32 arithmetic: operands widened on load, results
+ * rounded once (to nearest even) on store, as the cpu backend's float16
+ * path (rt_run_f16_via_f32). */
+__device__ __forceinline__ float ldf(const float *p, int64_t i)
+{
+    return p[i];
+}
+__device__ __forceinline__ float ldf(const __half *p, int64_t i)
+{
+    return __half2float(p[i]);
+}
+__device__ __forceinline__ void stf(float *p, int64_t i, float v)
+{
+    p[i] = v;
+}
+__device__ __forceinline__ void stf(__half *p, int64_t i, float v)
+{
+    p[i] = __float2half_rn(v);
+}
+
 /* ---------------------------------------------------------------- GEMM */
 
 #define TILE 16
 
-__global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
-                             const float *__restrict__ b, float *__restrict__ c)
+template <typename T>
+__global__ void sgemm_kernel(hpcz_cuda_gemm g, const T *__restrict__ a, const T *__restrict__ b,
+                             T *__restrict__ c)
 {
     __shared__ float as[TILE][TILE + 1], bs[TILE][TILE + 1];
     int64_t row = (int64_t)blockIdx.y * TILE + threadIdx.y;
     int64_t col = (int64_t)blockIdx.x * TILE + threadIdx.x;
     for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
-        const float *az = a + z * g.sa, *bz = b + z * g.sb;
+        const T *az = a + z * g.sa, *bz = b + z * g.sb;
         float acc = 0.0f;
         for (int64_t k0 = 0; k0 < g.k; k0 += TILE) {
             /* as[y][x] = op(A)[row][k0 + x], bs[y][x] = op(B)[k0 + y][col] */
             int64_t ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
             float va = 0.0f, vb = 0.0f;
             if (row < g.m && ka < g.k)
-                va = g.ta ? az[ka * g.lda + row] : az[row * g.lda + ka];
+                va = ldf(az, g.ta ? ka * g.lda + row : row * g.lda + ka);
             if (col < g.n && kb < g.k)
-                vb = g.tb ? bz[col * g.ldb + kb] : bz[kb * g.ldb + col];
+                vb = ldf(bz, g.tb ? col * g.ldb + kb : kb * g.ldb + col);
             as[threadIdx.y][threadIdx.x] = va;
             bs[threadIdx.y][threadIdx.x] = vb;
             __syncthreads();
@@ -245,8 +267,8 @@ __global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
             __syncthreads();
         }
         if (row < g.m && col < g.n) {
-            float *cz = c + z * g.sc + row * g.ldc + col;
-            *cz = g.beta != 0.0f ? g.alpha * acc + g.beta * *cz : g.alpha * acc;
+            T *cz = c + z * g.sc + row * g.ldc + col;
+            stf(cz, 0, g.beta != 0.0f ? g.alpha * acc + g.beta * ldf(cz, 0) : g.alpha * acc);
         }
     }
 }
@@ -263,15 +285,16 @@ __global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
 #define TM 8
 #define TN 8
 
+template <typename T>
 __global__ void __launch_bounds__(256)
-    sgemm_big_kernel(hpcz_cuda_gemm g, const float *__restrict__ a, const float *__restrict__ b,
-                     float *__restrict__ c)
+    sgemm_big_kernel(hpcz_cuda_gemm g, const T *__restrict__ a, const T *__restrict__ b,
+                     T *__restrict__ c)
 {
     __shared__ float as[BK][BM + 4], bs[BK][BN + 4];
     int tid = threadIdx.x, tr = tid / (BN / TN), tc = tid % (BN / TN);
     int64_t row0 = (int64_t)blockIdx.y * BM, col0 = (int64_t)blockIdx.x * BN;
     for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
-        const float *az = a + z * g.sa, *bz = b + z * g.sb;
+        const T *az = a + z * g.sa, *bz = b + z * g.sb;
         float acc[TM][TN];
         for (int i = 0; i < TM; i++)
             for (int j = 0; j < TN; j++)
@@ -281,13 +304,13 @@ __global__ void __launch_bounds__(256)
             for (int l = tid; l < BK * BM; l += blockDim.x) {
                 int kk = g.ta ? l / BM : l % BK, r = g.ta ? l % BM : l / BK;
                 int64_t gr = row0 + r, gk = k0 + kk;
-                as[kk][r] = gr < g.m && gk < g.k ? (g.ta ? az[gk * g.lda + gr] : az[gr * g.lda + gk])
+                as[kk][r] = gr < g.m && gk < g.k ? ldf(az, g.ta ? gk * g.lda + gr : gr * g.lda + gk)
                                                  : 0.0f;
             }
             for (int l = tid; l < BK * BN; l += blockDim.x) {
                 int kk = g.tb ? l % BK : l / BN, cc = g.tb ? l / BK : l % BN;
                 int64_t gc = col0 + cc, gk = k0 + kk;
-                bs[kk][cc] = gc < g.n && gk < g.k ? (g.tb ? bz[gc * g.ldb + gk] : bz[gk * g.ldb + gc])
+                bs[kk][cc] = gc < g.n && gk < g.k ? ldf(bz, g.tb ? gc * g.ldb + gk : gk * g.ldb + gc)
                                                   : 0.0f;
             }
             __syncthreads();
@@ -313,9 +336,9 @@ __global__ void __launch_bounds__(256)
             for (int j = 0; j < TN && row < g.m; j++) {
                 int64_t col = col0 + tc * TN + j;
                 if (col < g.n) {
-                    float *cz = c + z * g.sc + row * g.ldc + col;
-                    *cz = g.beta != 0.0f ? g.alpha * acc[i][j] + g.beta * *cz
-                                         : g.alpha * acc[i][j];
+                    T *cz = c + z * g.sc + row * g.ldc + col;
+                    stf(cz, 0, g.beta != 0.0f ? g.alpha * acc[i][j] + g.beta * ldf(cz, 0)
+                                              : g.alpha * acc[i][j]);
                 }
             }
         }
@@ -324,7 +347,8 @@ __global__ void __launch_bounds__(256)
 
 /* The kernel for a product: 128x128 tiles where C has at least 64 rows and
  * columns, 16x16 tiles for skinny products (batch-1 GEMVs). */
-static int launch_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
+template <typename T>
+static int launch_sgemm(const hpcz_cuda_gemm *g, const T *a, const T *b, T *c)
 {
     bool big = g->m >= 64 && g->n >= 64;
     int64_t tm = big ? BM : TILE, tn = big ? BN : TILE;
@@ -336,9 +360,9 @@ static int launch_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b,
         return -1;
     }
     if (big)
-        sgemm_big_kernel<<<grid, 256, 0, stream>>>(*g, a, b, c);
+        sgemm_big_kernel<T><<<grid, 256, 0, stream>>>(*g, a, b, c);
     else
-        sgemm_kernel<<<grid, dim3(TILE, TILE), 0, stream>>>(*g, a, b, c);
+        sgemm_kernel<T><<<grid, dim3(TILE, TILE), 0, stream>>>(*g, a, b, c);
     return 0;
 }
 
@@ -346,7 +370,8 @@ extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const fl
 {
     if (g->batch <= 0 || g->m <= 0 || g->n <= 0)
         return 0;
-    if (launch_sgemm(g, a, b, c))
+    if (g->f16 ? launch_sgemm(g, (const __half *)a, (const __half *)b, (__half *)c)
+               : launch_sgemm(g, a, b, c))
         return -1;
     return launched(g->m >= 64 && g->n >= 64 ? "sgemm_big_kernel" : "sgemm_kernel");
 }
@@ -369,18 +394,23 @@ __device__ float unary_op(int op, float v)
     return v;
 }
 
-__global__ void unary_kernel(int op, const float *__restrict__ x, float *__restrict__ y, int64_t n)
+template <typename T>
+__global__ void unary_kernel(int op, const T *__restrict__ x, T *__restrict__ y, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = unary_op(op, x[i]);
+        stf(y, i, unary_op(op, ldf(x, i)));
 }
 
 extern "C" int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n)
 {
     if (n <= 0)
         return 0;
-    unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, x, y, n);
+    if (op & HPCZ_CU_F16)
+        unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op & ~HPCZ_CU_F16, (const __half *)x,
+                                                             (__half *)y, n);
+    else
+        unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, x, y, n);
     return launched("unary_kernel");
 }
 
@@ -389,13 +419,14 @@ typedef struct bshape {
     int64_t dims[HPCZ_CUDA_MAX_RANK], sa[HPCZ_CUDA_MAX_RANK], sb[HPCZ_CUDA_MAX_RANK];
 } bshape;
 
-__global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
-                              const float *__restrict__ b, float *__restrict__ y, int64_t n)
+template <typename T>
+__global__ void binary_kernel(int op, bshape s, const T *__restrict__ a, const T *__restrict__ b,
+                              T *__restrict__ y, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
-        float u = a[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sa)];
-        float v = op == HPCZ_CU_FIRST ? 0.0f : b[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb)];
+        float u = ldf(a, hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sa));
+        float v = op == HPCZ_CU_FIRST ? 0.0f : ldf(b, hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb));
         float r;
         switch (op) {
         case HPCZ_CU_ADD: r = u + v; break;
@@ -406,7 +437,7 @@ __global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
         case HPCZ_CU_FIRST: r = u; break;
         default: r = isnan(u) || isnan(v) ? NAN : fminf(u, v); break;
         }
-        y[i] = r;
+        stf(y, i, r);
     }
 }
 
@@ -432,7 +463,11 @@ extern "C" int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int
         return 0;
     (void)na;
     (void)nb;
-    binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, a, b, y, n);
+    if (op & HPCZ_CU_F16)
+        binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
+            op & ~HPCZ_CU_F16, s, (const __half *)a, (const __half *)b, (__half *)y, n);
+    else
+        binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, a, b, y, n);
     return launched("binary_kernel");
 }
 
