@@ -281,6 +281,19 @@ static int emu_act(int kind, float a, float b, float *y, int64_t n)
     return 0;
 }
 
+static int emu_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y)
+{
+    emu_calls++;
+    x = emu_dev(x);
+    y = emu_dev(y);
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    for (int64_t i = 0; i < total; i++)
+        y[i] = x[hpcz_cuda_resize_at(r, i)];
+    return 0;
+}
+
 static int emu_batchnorm(const float *x, const float *scale, const float *bias, const float *mean,
                          const float *var, float *y, int64_t n, int64_t c, int64_t inner,
                          float eps)
@@ -349,6 +362,7 @@ static const hpcz_cuda_impl emulation = {
     .conv2d = emu_conv2d,       .pool2d = emu_pool2d,
     .quantize = emu_quantize,   .dequantize = emu_dequantize,
     .layernorm = emu_layernorm, .act = emu_act,
+    .resize_nearest = emu_resize_nearest,
     .batchnorm = emu_batchnorm, .minmax = emu_minmax,
     .histogram = emu_histogram,
 };

@@ -332,6 +332,47 @@ static void check_fp16(void)
     hpcz_model_free(m);
 }
 
+static hpcz_value *const_tensor(hpcz_model *m, const char *name, int dtype, int64_t n,
+                                const void *v)
+{
+    hpcz_error err = {0};
+    hpcz_tensor *t = hpcz_tensor_new(m, name, dtype, 1, &n);
+    memcpy(hpcz_tensor_alloc(t), v, (size_t)n * (dtype == HPCZ_DTYPE_INT64 ? 8 : 4));
+    hpcz_graph_add_initializer(m->graph, t, &err);
+    return hpcz_graph_value(m->graph, name);
+}
+
+/* Resize nearest with scales and with sizes, three coordinate transforms and
+ * three rounding modes: the cpu's values exactly, all on the device. */
+static void check_resize(void)
+{
+    hpcz_model *m = new_model();
+    hpcz_value *x = graph_input(m, "x", 4, (int64_t[]){1, 3, 5, 7});
+    hpcz_value *sc = const_tensor(m, "sc", HPCZ_DTYPE_FLOAT, 4, (const float[]){1, 1, 2, 1.5f});
+    hpcz_value *sz1 = const_tensor(m, "sz1", HPCZ_DTYPE_INT64, 4, (const int64_t[]){1, 3, 7, 9});
+    hpcz_value *sz2 = const_tensor(m, "sz2", HPCZ_DTYPE_INT64, 4, (const int64_t[]){1, 3, 12, 4});
+    hpcz_value *y = node(m, "Resize", "mode=s:nearest;coordinate_transformation_mode=s:asymmetric;"
+                         "nearest_mode=s:floor", 3, (hpcz_value *[]){x, NULL, sc});
+    y = node(m, "Resize", "mode=s:nearest", 4, (hpcz_value *[]){y, NULL, NULL, sz1});
+    y = node(m, "Resize", "mode=s:nearest;coordinate_transformation_mode=s:align_corners;"
+             "nearest_mode=s:round_prefer_ceil", 4, (hpcz_value *[]){y, NULL, NULL, sz2});
+    set_output(m, y);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    random_input(&in, HPCZ_DTYPE_FLOAT, 4, (int64_t[]){1, 3, 5, 7});
+    long h2d, d2h, syncs;
+    int calls = emu_calls;
+    if (run_both(m, &in, &g, &r, &h2d, &d2h, &syncs, "Resize nearest")) {
+        check(nerr(&g, &r) == 0 && h2d == 1 && d2h == 1 && syncs == 1 && emu_calls - calls == 6,
+              "Resize nearest", ": %s the cpu's values, %ld/%ld/%ld copies and syncs, %d "
+              "launches in two runs (want 6)", nerr(&g, &r) == 0 ? "equal to" : "NOT", h2d, d2h,
+              syncs, emu_calls - calls);
+    }
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* Calibration tables on cpu and cuda; *back: device-to-host bytes during the
  * cuda calibration. */
 static bool calibrate_both(hpcz_model *m, hpcz_calib_method method, hpcz_calib_table **t,
@@ -434,6 +475,7 @@ int main(void)
     check_qdq_per_channel();
     check_fused_acts();
     check_fp16();
+    check_resize();
     check_calibration();
     hpcz_cuda_set_impl(NULL);
     check(emu_live == 0, "device memory", ": every emulated allocation freed (%ld left)", emu_live);

@@ -125,6 +125,21 @@ int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s, c
 int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
                          float *y);
 
+/* Resize, mode nearest, of float32 data of rank <= HPCZ_CUDA_MAX_RANK: each
+ * output index maps to an input index per axis (hpcz_cuda_nearest_src:
+ * resize.c's coordinate transforms and rounding, in double). */
+enum { HPCZ_CU_CT_HALF_PIXEL, HPCZ_CU_CT_PYTORCH_HALF_PIXEL, HPCZ_CU_CT_ALIGN_CORNERS,
+       HPCZ_CU_CT_ASYMMETRIC };
+enum { HPCZ_CU_NM_ROUND_PREFER_FLOOR, HPCZ_CU_NM_ROUND_PREFER_CEIL, HPCZ_CU_NM_FLOOR,
+       HPCZ_CU_NM_CEIL };
+typedef struct hpcz_cuda_resize {
+    int ndim, ct, nm;
+    int sized; /* the output sizes were given (align_corners' resized length) */
+    int64_t in[HPCZ_CUDA_MAX_RANK], out[HPCZ_CUDA_MAX_RANK];
+    double scale[HPCZ_CUDA_MAX_RANK];
+} hpcz_cuda_resize;
+int hpcz_cuda_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y);
+
 /* The fused activation of a Conv/Gemm/Add (rt_act, backend.c's formulas)
  * applied to y in place: kinds as rt_act_kind (1 Relu, 2 Clip [a, b],
  * 3 LeakyRelu a, 4 SiLU, 5 HardSwish). */
@@ -264,6 +279,45 @@ static inline HPCZ_CU_HD float hpcz_cuda_dequant_at(const hpcz_cuda_qdq *q, cons
     return (float)(v - hpcz_cuda_zp_at(zp, c, q->u8)) * s[c];
 }
 
+static inline HPCZ_CU_HD int64_t hpcz_cuda_nearest_src(const hpcz_cuda_resize *r, int d,
+                                                       int64_t o)
+{
+    double s = r->scale[d], xo;
+    int64_t in = r->in[d], on = r->out[d];
+    switch (r->ct) {
+    case HPCZ_CU_CT_HALF_PIXEL: xo = ((double)o + 0.5) / s - 0.5; break;
+    case HPCZ_CU_CT_PYTORCH_HALF_PIXEL: xo = on > 1 ? ((double)o + 0.5) / s - 0.5 : 0; break;
+    case HPCZ_CU_CT_ALIGN_CORNERS: {
+        double lr = r->sized ? (double)on : (double)in * s;
+        xo = lr <= 1 ? 0 : (double)o * (double)(in - 1) / (lr - 1);
+        break;
+    }
+    default: xo = (double)o / s; break;
+    }
+    double f;
+    switch (r->nm) {
+    case HPCZ_CU_NM_ROUND_PREFER_FLOOR: f = xo - floor(xo) == 0.5 ? floor(xo) : round(xo); break;
+    case HPCZ_CU_NM_ROUND_PREFER_CEIL: f = xo - floor(xo) == 0.5 ? ceil(xo) : round(xo); break;
+    case HPCZ_CU_NM_FLOOR: f = floor(xo); break;
+    default: f = ceil(xo); break;
+    }
+    int64_t i = (int64_t)f;
+    return i < 0 ? 0 : i >= in ? in - 1 : i;
+}
+
+/* The input element of output element i of a nearest Resize. */
+static inline HPCZ_CU_HD int64_t hpcz_cuda_resize_at(const hpcz_cuda_resize *r, int64_t i)
+{
+    int64_t off = 0, stride = 1;
+    for (int d = r->ndim - 1; d >= 0; d--) {
+        int64_t q = i / r->out[d];
+        off += hpcz_cuda_nearest_src(r, d, i - q * r->out[d]) * stride;
+        stride *= r->in[d];
+        i = q;
+    }
+    return off;
+}
+
 static inline HPCZ_CU_HD float hpcz_cuda_act_at(int kind, float a, float b, float v)
 {
     switch (kind) {
@@ -338,6 +392,7 @@ typedef struct hpcz_cuda_impl {
     int (*layernorm)(const float *x, const float *scale, const float *bias, float *y,
                      int64_t rows, int64_t cols, float eps);
     int (*act)(int kind, float a, float b, float *y, int64_t n);
+    int (*resize_nearest)(const hpcz_cuda_resize *r, const float *x, float *y);
     int (*batchnorm)(const float *x, const float *scale, const float *bias, const float *mean,
                      const float *var, float *y, int64_t n, int64_t c, int64_t inner, float eps);
     int (*minmax)(const float *x, int64_t n, float *lo, float *hi);

@@ -23,6 +23,7 @@ static const hpcz_cuda_impl device_impl = {
     .conv2d = hpcz_cuda_conv2d,      .pool2d = hpcz_cuda_pool2d,
     .quantize = hpcz_cuda_quantize,  .dequantize = hpcz_cuda_dequantize,
     .layernorm = hpcz_cuda_layernorm, .act = hpcz_cuda_act,
+    .resize_nearest = hpcz_cuda_resize_nearest,
     .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
     .histogram = hpcz_cuda_histogram,
 };
@@ -373,6 +374,55 @@ static int run_qdq(rt_ctx *c, bool quant, bool go, uint64_t *dev_in)
     return HPCZ_OK;
 }
 
+/* Resize (opset 11 on), mode nearest, float32, every axis, constant scales
+ * or sizes, the stretch policy; the coordinate transforms half_pixel,
+ * pytorch_half_pixel, align_corners and asymmetric (resize.c's arithmetic).
+ * Other modes and options: the cpu kernel. */
+static int run_resize(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    static const char *const cts[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+                                      "asymmetric"};
+    static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    const hpcz_array *x = rt_in(c, 0), *sc = rt_in(c, 2), *sz = rt_in(c, 3);
+    hpcz_array *y = c->out[0];
+    size_t na;
+    if (c->opset < 11 || x->dtype != HPCZ_DTYPE_FLOAT || x->ndim < 1 ||
+        x->ndim > HPCZ_CUDA_MAX_RANK || y->ndim != x->ndim || rt_attr_ints(c, "axes", &na) ||
+        !rt_attr_is(c, "mode", "nearest", "nearest") ||
+        !rt_attr_is(c, "keep_aspect_ratio_policy", "stretch", "stretch"))
+        return DECLINE;
+    if (sc && !sc->numel)
+        sc = NULL;
+    if (sz && !sz->numel)
+        sz = NULL;
+    if (!sc == !sz || (sc && (sc->dtype != HPCZ_DTYPE_FLOAT || !sc->data || sc->numel != x->ndim)) ||
+        (sz && (!sz->data || sz->numel != x->ndim)))
+        return DECLINE; /* scales computed at run time, or malformed: the cpu kernel */
+    hpcz_cuda_resize r = {.ndim = x->ndim, .ct = -1, .nm = -1, .sized = sz != NULL};
+    for (int i = 0; i < 4; i++) {
+        if (rt_attr_is(c, "coordinate_transformation_mode", "half_pixel", cts[i]))
+            r.ct = i;
+        if (rt_attr_is(c, "nearest_mode", "round_prefer_floor", nms[i]))
+            r.nm = i;
+    }
+    if (r.ct < 0 || r.nm < 0)
+        return DECLINE;
+    for (int d = 0; d < x->ndim; d++) {
+        r.in[d] = x->dims[d];
+        r.out[d] = y->dims[d];
+        r.scale[d] = sz ? (double)y->dims[d] / (double)x->dims[d]
+                        : (double)((const float *)sc->data)[d];
+        if (sz && rt_int_at(sz, d) != y->dims[d])
+            return DECLINE;
+    }
+    PLACE(1);
+    if (!(y = rt_out(c, 0, x->dtype, x->ndim, y->dims)))
+        return out_failed(c);
+    if (impl->resize_nearest(&r, x->data, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 /* Transpose of float32 data: a strided gather (the binary kernel's
  * HPCZ_CU_FIRST, input strides permuted). */
 static int run_transpose(rt_ctx *c, bool go, uint64_t *dev_in)
@@ -470,6 +520,8 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         return run_concat(c, go, dev_in);
     if (!strcmp(op, "Transpose"))
         return run_transpose(c, go, dev_in);
+    if (!strcmp(op, "Resize"))
+        return run_resize(c, go, dev_in);
     int dt = float_type(c);
     if (!dt)
         return DECLINE;

@@ -545,6 +545,27 @@ extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const
     return launched("dequant_kernel");
 }
 
+/* ---------------------------------------------------------------- Resize */
+
+__global__ void resize_nearest_kernel(hpcz_cuda_resize r, const float *__restrict__ x,
+                                      float *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = x[hpcz_cuda_resize_at(&r, i)];
+}
+
+extern "C" int hpcz_cuda_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y)
+{
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    if (total <= 0)
+        return 0;
+    resize_nearest_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*r, x, y, total);
+    return launched("resize_nearest_kernel");
+}
+
 /* ---------------------------------------------------------------- act, BatchNorm */
 
 __global__ void act_kernel(int kind, float a, float b, float *y, int64_t n)
