@@ -2125,6 +2125,20 @@ static hpcz_status place_device(rt_exec *e, hpcz_error *err)
         return HPCZ_OK;
     size_t n = e->n_slots;
     int end = (int)e->n_steps;
+    /* a view stays on the host unless its input was made on the device (it
+     * would only cost copies there) */
+    bool *made = calloc(n + 1, sizeof *made);
+    if (!made)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->alias && !made[sp->in[0]])
+            sp->on_dev = sp->alias = false, sp->dev_in = 0;
+        for (size_t j = 0; sp->on_dev && j < sp->n_out; j++)
+            if (sp->out[j] >= 0)
+                made[sp->out[j]] = true;
+    }
+    free(made);
     e->dslots = calloc(n + 1, sizeof *e->dslots);
     int *hf = malloc(4 * (n + 1) * sizeof *hf);
     if (!e->dslots || !hf) {
@@ -2448,14 +2462,15 @@ static void device_ctx(rt_exec *e, const rt_step *sp, rt_ctx *c, unsigned char *
 static hpcz_status observe_host_copy(rt_exec *e, const hpcz_array *a, hpcz_array *h,
                                      hpcz_error *err)
 {
-    static _Thread_local rt_scratch obs;
     *h = *a;
-    h->data = rt_scratch_get(&obs, a->nbytes ? a->nbytes : 1);
+    h->data = rt_alloc(a->nbytes ? a->nbytes : 1);
     if (!h->data)
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     const rt_device *dv = e->be->dev;
-    if (dv->d2h(h->data, a->data, a->nbytes) || dv->sync())
+    if (dv->d2h(h->data, a->data, a->nbytes) || dv->sync()) {
+        rt_free(h->data);
         return device_failed(e, err);
+    }
     return HPCZ_OK;
 }
 
@@ -2521,6 +2536,8 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
                 if (a)
                     root->opts.observer(root->opts.observer_ctx, sp->node,
                                         sp->node->outputs[j]->name, a);
+                if (a == &host)
+                    rt_free(host.data);
             }
         for (size_t f = 0; f < sp->n_frees; f++)
             slot_clear(e, &e->slots[sp->frees[f]]);

@@ -7,7 +7,11 @@
  *    Flatten as a view, Gemm, Softmax): per run exactly one host-to-device
  *    copy per input, one device-to-host copy per output, one sync;
  *  - a node only the CPU runs (Floor) in the middle: exactly one more copy
- *    each way (and one more sync, before the CPU node reads);
+ *    each way (and one more sync, before the CPU node reads); a view (Flatten)
+ *    between CPU nodes stays on the host (no copy at all);
+ *  - an observer that takes host memory only sees every tensor copied back
+ *    (the cpu's values); weights changed between runs (weights_change) are
+ *    uploaded again;
  *  - outputs against the cpu backend (normalised error, per-op bounds as
  *    test_gpu_kernels), per-channel QuantizeLinear/DequantizeLinear the same
  *    bytes, Clip and LeakyRelu fused, a float16 MatMul/Gemm/elementwise chain;
@@ -373,6 +377,108 @@ static void check_resize(void)
     hpcz_model_free(m);
 }
 
+/* A view between CPU nodes stays on the host: no copies, no syncs. */
+static void check_host_view(void)
+{
+    hpcz_model *m = new_model();
+    hpcz_value *x = graph_input(m, "x", 3, (int64_t[]){2, 3, 4});
+    hpcz_value *y = node(m, "Floor", NULL, 1, &x);
+    y = node(m, "Flatten", NULL, 1, &y);
+    y = node(m, "Ceil", NULL, 1, &y);
+    set_output(m, y);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    random_input(&in, HPCZ_DTYPE_FLOAT, 3, (int64_t[]){2, 3, 4});
+    long h2d, d2h, syncs;
+    if (run_both(m, &in, &g, &r, &h2d, &d2h, &syncs, "view between CPU nodes"))
+        check(nerr(&g, &r) == 0 && h2d == 0 && d2h == 0 && syncs == 0, "view between CPU nodes",
+              ": stays on the host (%ld/%ld/%ld copies and syncs)", h2d, d2h, syncs);
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
+/* An observer that takes host memory only (report, reconstruction) on a
+ * plan whose values live on the device: every tensor copied back for the
+ * call, the values the cpu plan shows. */
+typedef struct seen {
+    int n;
+    double sum[16];
+} seen;
+
+static void on_value(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    (void)name;
+    seen *s = ctx;
+    double t = 0;
+    for (int64_t i = 0; a->dtype == HPCZ_DTYPE_FLOAT && i < a->numel; i++)
+        t += ((const float *)a->data)[i];
+    if (s->n < 16)
+        s->sum[s->n] = t;
+    s->n++;
+}
+
+static void check_host_observer(void)
+{
+    hpcz_model *m = conv_chain(false);
+    hpcz_array in = {0}, out = {0};
+    random_input(&in, HPCZ_DTYPE_FLOAT, 4, (int64_t[]){2, 3, 12, 12});
+    seen sv[2] = {{0}, {0}};
+    const char *const be[2] = {"cpu", "cuda"};
+    bool ok = true;
+    long back = 0;
+    for (int d = 0; d < 2; d++) {
+        hpcz_error err = {0};
+        hpcz_plan_opts po = {.threads = 1, .backend = be[d], .observer = on_value,
+                             .observer_ctx = &sv[d]};
+        hpcz_plan *p = hpcz_plan_new(m, &po, &err);
+        memset(&emu_count, 0, sizeof emu_count);
+        ok &= p && !hpcz_plan_run(p, &in, &out, &err);
+        back = emu_count.d2h;
+        hpcz_array_release(&out);
+        hpcz_plan_free(p);
+    }
+    bool same = ok && sv[0].n == sv[1].n && sv[0].n <= 16;
+    for (int i = 0; same && i < sv[0].n; i++)
+        same = fabs(sv[0].sum[i] - sv[1].sum[i]) <= 1e-4 * fmax(1, fabs(sv[0].sum[i]));
+    /* no fusion under an observer: Conv, Relu, MaxPool, BN, Flatten, Gemm,
+     * Softmax, each copied back once, and the output once */
+    check(same && back == sv[1].n + 1, "host-only observer on cuda",
+          ": %d tensors seen as on the cpu, %ld copies back", sv[1].n, back);
+    hpcz_array_release(&in);
+    hpcz_model_free(m);
+}
+
+/* hpcz_plan_opts.weights_change: weights changed in place between runs are
+ * uploaded again (reconstruction, GPTQ). */
+static void check_weights_change(void)
+{
+    hpcz_model *m = conv_chain(false);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    random_input(&in, HPCZ_DTYPE_FLOAT, 4, (int64_t[]){2, 3, 12, 12});
+    hpcz_error err = {0};
+    hpcz_plan_opts pg = {.threads = 1, .backend = "cuda", .weights_change = 1};
+    hpcz_plan_opts pc = {.threads = 1, .backend = "cpu", .weights_change = 1};
+    hpcz_plan *p = hpcz_plan_new(m, &pg, &err), *q = hpcz_plan_new(m, &pc, &err);
+    bool ok = p && q && !hpcz_plan_run(p, &in, &g, &err);
+    hpcz_array_release(&g);
+    for (size_t i = 0; i < m->graph->n_inits; i++) /* every weight scaled by -2 */
+        if (m->graph->inits[i]->dtype == HPCZ_DTYPE_FLOAT && strncmp(m->graph->inits[i]->name, "bn_v", 4))
+            for (int64_t k = 0; k < m->graph->inits[i]->numel; k++)
+                ((float *)m->graph->inits[i]->data)[k] *= -2;
+    ok = ok && !hpcz_plan_run(p, &in, &g, &err) && !hpcz_plan_run(q, &in, &r, &err);
+    double e = ok ? nerr(&g, &r) : INFINITY;
+    check(ok && e <= 2e-5, "weights changed between runs", ": normalized error %.2e (bound 2e-05)%s%s",
+          e, ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_plan_free(p);
+    hpcz_plan_free(q);
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* Calibration tables on cpu and cuda; *back: device-to-host bytes during the
  * cuda calibration. */
 static bool calibrate_both(hpcz_model *m, hpcz_calib_method method, hpcz_calib_table **t,
@@ -476,6 +582,9 @@ int main(void)
     check_fused_acts();
     check_fp16();
     check_resize();
+    check_host_view();
+    check_host_observer();
+    check_weights_change();
     check_calibration();
     hpcz_cuda_set_impl(NULL);
     check(emu_live == 0, "device memory", ": every emulated allocation freed (%ld left)", emu_live);
