@@ -3024,6 +3024,16 @@ void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out)
     out->n_folded = p->e.n_folded;
     out->n_dynamic = p->e.n_dynamic;
     out->threads = p->threads;
+    const rt_exec *e = &p->e;
+    out->device_arena_bytes = e->darena_size;
+    out->n_copies = e->n_post;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        out->n_device += e->steps[k].on_dev;
+        out->n_copies += e->steps[k].n_copies;
+    }
+    for (size_t s = 0; e->dslots && s < e->n_slots; s++)
+        if (e->dslots[s].kind == SLOT_CONST)
+            out->device_const_bytes += e->dslots[s].a.nbytes;
 }
 
 size_t hpcz_plan_n_nodes(const hpcz_plan *p)

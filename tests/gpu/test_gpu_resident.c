@@ -177,6 +177,8 @@ static double nerr(const hpcz_array *g, const hpcz_array *r)
     return maxerr / fmax(maxref, 1e-3);
 }
 
+static hpcz_plan_stats last_stats; /* of the last cuda plan run_both ran */
+
 /* Runs m twice on cuda (the first run plans and uploads the weights) and
  * once on cpu; the copies and syncs of the second cuda run in *c. */
 static bool run_both(hpcz_model *m, const hpcz_array *in, hpcz_array *g, hpcz_array *r,
@@ -196,6 +198,8 @@ static bool run_both(hpcz_model *m, const hpcz_array *in, hpcz_array *g, hpcz_ar
     ok = ok && !hpcz_plan_run(q, in, r, &err);
     if (!ok)
         check(false, label, ": %s", err.msg);
+    if (p)
+        hpcz_plan_get_stats(p, &last_stats);
     hpcz_plan_free(p);
     hpcz_plan_free(q);
     return ok;
@@ -216,6 +220,14 @@ static void check_chain(bool with_cpu_node)
         check(COUNTED(h2d == want && d2h == want && syncs == want), label,
               ": per run %ld host-to-device copies, %ld device-to-host, %ld syncs (want %ld each)",
               h2d, d2h, syncs, want);
+        /* Conv (Relu fused), MaxPool, BN, Flatten (a view; on the host after
+         * Floor), Gemm, Softmax */
+        size_t on_dev = with_cpu_node ? 5 : 6;
+        check(last_stats.n_device == on_dev && last_stats.n_copies == (size_t)(2 * want) &&
+                  last_stats.device_const_bytes == (8 * 27 + 8 + 4 * 8 + 10 * 288 + 10) * 4,
+              label, ": plan stats: %zu nodes on the device (want %zu), %zu copies, %llu bytes "
+              "of weights uploaded", last_stats.n_device, on_dev, last_stats.n_copies,
+              (unsigned long long)last_stats.device_const_bytes);
         /* per cuda run: Conv, its fused Relu, MaxPool, BN, Gemm's C and GEMM, Softmax */
         check(COUNTED(emu_calls - calls == 2 * 7), label, ": %d kernel launches in two runs (want 14)",
               emu_calls - calls);
