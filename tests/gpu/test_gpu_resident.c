@@ -396,6 +396,35 @@ static void check_resize(void)
     hpcz_model_free(m);
 }
 
+/* Slice with negative starts, ends past the end, steps of 2 and -2, then
+ * with default axes and steps: the cpu's values, all on the device. */
+static void check_slice(void)
+{
+    hpcz_model *m = new_model();
+    hpcz_value *x = graph_input(m, "x", 3, (int64_t[]){5, 6, 9});
+    hpcz_value *y = node(m, "Slice", NULL, 5, (hpcz_value *[]){x,
+        const_tensor(m, "s0", HPCZ_DTYPE_INT64, 2, (const int64_t[]){1, -1}),
+        const_tensor(m, "e0", HPCZ_DTYPE_INT64, 2, (const int64_t[]){100, -100}),
+        const_tensor(m, "a0", HPCZ_DTYPE_INT64, 2, (const int64_t[]){0, -1}),
+        const_tensor(m, "p0", HPCZ_DTYPE_INT64, 2, (const int64_t[]){2, -2})});
+    y = node(m, "Slice", NULL, 3, (hpcz_value *[]){y,
+        const_tensor(m, "s1", HPCZ_DTYPE_INT64, 3, (const int64_t[]){0, 2, 1}),
+        const_tensor(m, "e1", HPCZ_DTYPE_INT64, 3, (const int64_t[]){1, 5, 4})});
+    set_output(m, y);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    random_input(&in, HPCZ_DTYPE_FLOAT, 3, (int64_t[]){5, 6, 9});
+    long h2d, d2h, syncs;
+    if (run_both(m, &in, &g, &r, &h2d, &d2h, &syncs, "Slice"))
+        check(nerr(&g, &r) == 0 && g.numel == 1 * 3 * 3 &&
+                  COUNTED(h2d == 1 && d2h == 1 && last_stats.n_device == 2),
+              "Slice", ": %s the cpu's values, %zu nodes on the device, %ld/%ld copies",
+              nerr(&g, &r) == 0 ? "equal to" : "NOT", last_stats.n_device, h2d, d2h);
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* A view between CPU nodes stays on the host: no copies, no syncs. */
 static void check_host_view(void)
 {
@@ -600,6 +629,7 @@ static void check_all(void)
     check_fused_acts();
     check_fp16();
     check_resize();
+    check_slice();
     check_host_view();
     check_host_observer();
     check_weights_change();

@@ -458,6 +458,71 @@ static int run_transpose(rt_ctx *c, bool go, uint64_t *dev_in)
     return HPCZ_OK;
 }
 
+/* Slice (opset 10 on) of float32/float16 data with constant starts, ends,
+ * axes and steps: a strided gather from the first element taken (the
+ * binary kernel's HPCZ_CU_FIRST). The ONNX clamping rules; the extents must
+ * come out as the plan's (the cpu kernel's) or the node stays there. */
+static int run_slice(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    const hpcz_array *x = rt_in(c, 0), *st = rt_in(c, 1), *en = rt_in(c, 2), *ax = rt_in(c, 3),
+                     *sp = rt_in(c, 4);
+    hpcz_array *y = c->out[0];
+    int r = x->ndim;
+    if (c->opset < 10 || (x->dtype != HPCZ_DTYPE_FLOAT && x->dtype != HPCZ_DTYPE_FLOAT16) ||
+        r < 1 || r > HPCZ_CUDA_MAX_RANK || y->ndim != r || !st || !en || st->numel != en->numel)
+        return DECLINE;
+    const hpcz_array *ints[4] = {st, en, ax, sp};
+    for (int i = 0; i < 4; i++)
+        if (ints[i] && (!ints[i]->data || ints[i]->numel != st->numel ||
+                        (ints[i]->dtype != HPCZ_DTYPE_INT64 && ints[i]->dtype != HPCZ_DTYPE_INT32)))
+            return DECLINE; /* computed at run time (or malformed): the cpu kernel */
+    int64_t lo[RT_MAX_RANK] = {0}, step[RT_MAX_RANK], xs[RT_MAX_RANK], s = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        step[d] = 1;
+        xs[d] = s;
+        s *= x->dims[d];
+    }
+    for (int64_t i = 0; i < st->numel; i++) {
+        int a = rt_axis(ax ? rt_int_at(ax, i) : i, r);
+        int64_t k = sp ? rt_int_at(sp, i) : 1, dim = x->dims[a < 0 ? 0 : a], n;
+        if (a < 0 || k == 0)
+            return DECLINE;
+        int64_t b = rt_int_at(st, i), e = rt_int_at(en, i);
+        b += b < 0 ? dim : 0;
+        e += e < 0 ? dim : 0;
+        if (k > 0) {
+            b = b < 0 ? 0 : b > dim ? dim : b;
+            e = e < 0 ? 0 : e > dim ? dim : e;
+            n = e > b ? (e - b + k - 1) / k : 0;
+        } else {
+            b = b < 0 ? -1 : b > dim - 1 ? dim - 1 : b;
+            e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+            n = b > e ? (b - e - k - 1) / -k : 0;
+        }
+        if (n != y->dims[a])
+            return DECLINE;
+        lo[a] = b;
+        step[a] = k;
+    }
+    PLACE(1);
+    if (!(y = rt_out(c, 0, x->dtype, r, y->dims)))
+        return out_failed(c);
+    if (!y->numel)
+        return HPCZ_OK;
+    int64_t base = 0, str[RT_MAX_RANK];
+    for (int d = 0; d < r; d++) {
+        base += lo[d] * xs[d];
+        str[d] = step[d] * xs[d];
+    }
+    size_t es = rt_esize(x->dtype);
+    const void *from = (const char *)x->data + (size_t)base * es;
+    /* the kernel's bound check: offsets from `from`, inside x */
+    if (impl->binary(HPCZ_CU_FIRST | (es == 2 ? HPCZ_CU_F16 : 0), r, y->dims, str, str, from,
+                     x->numel - base, from, x->numel - base, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 /* Concat of inputs of one dtype: a 2-D copy per input into its columns of
  * y viewed as [outer, axis * inner]. */
 static int run_concat(rt_ctx *c, bool go, uint64_t *dev_in)
@@ -522,6 +587,8 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         return run_transpose(c, go, dev_in);
     if (!strcmp(op, "Resize"))
         return run_resize(c, go, dev_in);
+    if (!strcmp(op, "Slice"))
+        return run_slice(c, go, dev_in);
     int dt = float_type(c);
     if (!dt)
         return DECLINE;
