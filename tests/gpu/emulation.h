@@ -294,6 +294,16 @@ static int emu_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *
     return 0;
 }
 
+static int emu_convert(const void *x, void *y, int64_t n, int to_f16)
+{
+    emu_calls++;
+    x = emu_dev(x);
+    y = emu_dev(y);
+    for (int64_t i = 0; i < n; i++)
+        emu_st(y, i, emu_ld(x, i, !to_f16), to_f16);
+    return 0;
+}
+
 static int emu_batchnorm(const float *x, const float *scale, const float *bias, const float *mean,
                          const float *var, float *y, int64_t n, int64_t c, int64_t inner,
                          float eps)
@@ -362,7 +372,7 @@ static const hpcz_cuda_impl emulation = {
     .conv2d = emu_conv2d,       .pool2d = emu_pool2d,
     .quantize = emu_quantize,   .dequantize = emu_dequantize,
     .layernorm = emu_layernorm, .act = emu_act,
-    .resize_nearest = emu_resize_nearest,
+    .resize_nearest = emu_resize_nearest, .convert = emu_convert,
     .batchnorm = emu_batchnorm, .minmax = emu_minmax,
     .histogram = emu_histogram,
 };

@@ -307,10 +307,56 @@ static hpcz_value *f16_weight(hpcz_model *m, const char *name, int rank, const i
     hpcz_error err = {0};
     hpcz_tensor *t = hpcz_tensor_new(m, name, HPCZ_DTYPE_FLOAT16, rank, dims);
     _Float16 *d = hpcz_tensor_alloc(t);
+    bool positive = !strncmp(name, "var", 3);
     for (int64_t i = 0; i < numel(rank, dims); i++)
-        d[i] = (_Float16)(0.3f * frand());
+        d[i] = (_Float16)(positive ? 1.0f + 0.5f * frand() : 0.3f * frand());
     hpcz_graph_add_initializer(m->graph, t, &err);
     return hpcz_graph_value(m->graph, name);
+}
+
+/* float16 nodes with float32 kernels only (Conv, BatchNormalization,
+ * MaxPool, GlobalAveragePool, Softmax) run widened on the device, one
+ * rounding per output as on the cpu. */
+static void check_fp16_widened(void)
+{
+    hpcz_model *m = new_model();
+    hpcz_value *x = graph_input(m, "x", 4, (int64_t[]){2, 4, 9, 9});
+    x->dtype = HPCZ_DTYPE_FLOAT16;
+    hpcz_value *y = node(m, "Conv", "pads=is:1,1,1,1", 3,
+                         (hpcz_value *[]){x, f16_weight(m, "cw", 4, (int64_t[]){6, 4, 3, 3}),
+                                          f16_weight(m, "cb", 1, (int64_t[]){6})});
+    hpcz_value *bn[5] = {y, f16_weight(m, "scale", 1, (int64_t[]){6}),
+                         f16_weight(m, "bias", 1, (int64_t[]){6}),
+                         f16_weight(m, "mean", 1, (int64_t[]){6}),
+                         f16_weight(m, "var", 1, (int64_t[]){6})};
+    y = node(m, "BatchNormalization", NULL, 5, bn);
+    y = node(m, "MaxPool", "kernel_shape=is:2,2;strides=is:2,2", 1, &y);
+    y = node(m, "GlobalAveragePool", NULL, 1, &y);
+    y = node(m, "Flatten", NULL, 1, &y);
+    y = node(m, "Softmax", NULL, 1, &y);
+    set_output(m, y);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    hpcz_error err = {0};
+    hpcz_array_alloc(&in, HPCZ_DTYPE_FLOAT16, 4, (int64_t[]){2, 4, 9, 9}, &err);
+    for (int64_t i = 0; i < in.numel; i++)
+        ((_Float16 *)in.data)[i] = (_Float16)(2 * frand());
+    long h2d, d2h, syncs;
+    if (run_both(m, &in, &g, &r, &h2d, &d2h, &syncs, "float16, widened kernels")) {
+        double maxref = 0, maxerr = 0;
+        for (int64_t i = 0; g.dtype == HPCZ_DTYPE_FLOAT16 && i < g.numel; i++) {
+            double a = (double)((_Float16 *)g.data)[i], b = (double)((_Float16 *)r.data)[i];
+            maxref = fmax(maxref, fabs(b));
+            maxerr = fmax(maxerr, fabs(a - b));
+        }
+        double e = g.dtype == HPCZ_DTYPE_FLOAT16 ? maxerr / fmax(maxref, 1e-3) : INFINITY;
+        check(e <= 4e-3 && COUNTED(h2d == 1 && d2h == 1 && syncs == 1 && last_stats.n_device == 6),
+              "float16, widened kernels", ": normalized error %.2e (bound 4e-03), %zu nodes on "
+              "the device, %ld/%ld/%ld copies and syncs", e, last_stats.n_device, h2d, d2h, syncs);
+    }
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
 }
 
 /* float16 storage on the GPU: MatMul -> Add -> Sigmoid -> Gemm (C, transB)
@@ -628,6 +674,7 @@ static void check_all(void)
     check_qdq_per_channel();
     check_fused_acts();
     check_fp16();
+    check_fp16_widened();
     check_resize();
     check_slice();
     check_host_view();

@@ -125,6 +125,10 @@ int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s, c
 int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
                          float *y);
 
+/* float16 <-> float32 of n values (to_f16: rounded to nearest even): the
+ * kernels without a float16 form run on widened copies. */
+int hpcz_cuda_convert(const void *x, void *y, int64_t n, int to_f16);
+
 /* Resize, mode nearest, of float32 data of rank <= HPCZ_CUDA_MAX_RANK: each
  * output index maps to an input index per axis (hpcz_cuda_nearest_src:
  * resize.c's coordinate transforms and rounding, in double). */
@@ -393,6 +397,7 @@ typedef struct hpcz_cuda_impl {
                      int64_t rows, int64_t cols, float eps);
     int (*act)(int kind, float a, float b, float *y, int64_t n);
     int (*resize_nearest)(const hpcz_cuda_resize *r, const float *x, float *y);
+    int (*convert)(const void *x, void *y, int64_t n, int to_f16);
     int (*batchnorm)(const float *x, const float *scale, const float *bias, const float *mean,
                      const float *var, float *y, int64_t n, int64_t c, int64_t inner, float eps);
     int (*minmax)(const float *x, int64_t n, float *lo, float *hi);

@@ -23,14 +23,30 @@ static const hpcz_cuda_impl device_impl = {
     .conv2d = hpcz_cuda_conv2d,      .pool2d = hpcz_cuda_pool2d,
     .quantize = hpcz_cuda_quantize,  .dequantize = hpcz_cuda_dequantize,
     .layernorm = hpcz_cuda_layernorm, .act = hpcz_cuda_act,
-    .resize_nearest = hpcz_cuda_resize_nearest,
+    .resize_nearest = hpcz_cuda_resize_nearest, .convert = hpcz_cuda_convert,
     .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
     .histogram = hpcz_cuda_histogram,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
+/* Device scratch for widened float16 operands: one buffer, reused by every
+ * node (the stream orders its uses), grown as needed. */
+static void *scratch;
+static size_t scratch_cap;
+
+static void scratch_release(void)
+{
+    if (scratch) {
+        impl->sync();
+        impl->free(scratch);
+    }
+    scratch = NULL;
+    scratch_cap = 0;
+}
+
 void hpcz_cuda_set_impl(const hpcz_cuda_impl *i)
 {
+    scratch_release(); /* made by the implementation it leaves */
     impl = i ? i : &device_impl;
 }
 
@@ -550,6 +566,85 @@ static int run_concat(rt_ctx *c, bool go, uint64_t *dev_in)
     return HPCZ_OK;
 }
 
+/* A float32 kernel on a float16 node: the float16 inputs widened into
+ * device scratch, the kernel's float32 output there rounded once into the
+ * real output (the cpu backend's rt_run_f16_via_f32). */
+typedef int (*op_fn)(rt_ctx *c, bool go, uint64_t *dev_in);
+#define WIDE_MAX_IN 8
+
+static int run_widened(rt_ctx *c, op_fn fn)
+{
+    hpcz_array wide[WIDE_MAX_IN + 1], *saved[WIDE_MAX_IN + 1];
+    size_t need = 0, n_in = c->n_in;
+    if (n_in > WIDE_MAX_IN || c->n_out != 1 || !c->out[0])
+        return rt_bad(c, "float16 on the GPU: %zu inputs, %zu outputs", n_in, c->n_out);
+    for (size_t j = 0; j <= n_in; j++) {
+        hpcz_array *a = j < n_in ? c->in[j] : c->out[0];
+        if (a && a->dtype == HPCZ_DTYPE_FLOAT16)
+            need += ((size_t)a->numel * 4 + 255) / 256 * 256;
+    }
+    if (need > scratch_cap) {
+        scratch_release();
+        if (!(scratch = impl->malloc(need)))
+            return cuda_failed(c);
+        scratch_cap = need;
+    }
+    size_t off = 0;
+    for (size_t j = 0; j <= n_in; j++) {
+        hpcz_array **slot = j < n_in ? &c->in[j] : &c->out[0];
+        saved[j] = *slot;
+        if (!*slot || (*slot)->dtype != HPCZ_DTYPE_FLOAT16)
+            continue;
+        wide[j] = **slot;
+        wide[j].dtype = HPCZ_DTYPE_FLOAT;
+        wide[j].nbytes = (size_t)wide[j].numel * 4;
+        wide[j].data = (char *)scratch + off;
+        off += (wide[j].nbytes + 255) / 256 * 256;
+        if (j < n_in && impl->convert(saved[j]->data, wide[j].data, wide[j].numel, 0))
+            return cuda_failed(c);
+        *slot = &wide[j];
+    }
+    int st = fn(c, true, NULL);
+    for (size_t j = 0; j <= n_in; j++)
+        *(j < n_in ? &c->in[j] : &c->out[0]) = saved[j];
+    if (!st && saved[n_in]->dtype == HPCZ_DTYPE_FLOAT16 &&
+        impl->convert(wide[n_in].data, saved[n_in]->data, saved[n_in]->numel, 1))
+        return cuda_failed(c);
+    return st;
+}
+
+static int run_maxpool(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    return run_pool(c, true, false, go, dev_in);
+}
+static int run_avgpool(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    return run_pool(c, false, false, go, dev_in);
+}
+static int run_global_maxpool(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    return run_pool(c, true, true, go, dev_in);
+}
+static int run_global_avgpool(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    return run_pool(c, false, true, go, dev_in);
+}
+
+/* Ops with float32 kernels only: float16 nodes run them widened. */
+static const struct {
+    const char *op;
+    op_fn run;
+} f32_ops[] = {
+    {"Softmax", run_softmax},
+    {"Conv", run_conv},
+    {"LayerNormalization", run_layernorm},
+    {"BatchNormalization", run_batchnorm},
+    {"MaxPool", run_maxpool},
+    {"AveragePool", run_avgpool},
+    {"GlobalMaxPool", run_global_maxpool},
+    {"GlobalAveragePool", run_global_avgpool},
+};
+
 static const struct {
     const char *op;
     int code;
@@ -607,20 +702,14 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
     for (size_t i = 0; i < HPCZ_ARRAY_SIZE(unary_ops); i++)
         if (!strcmp(op, unary_ops[i].op))
             return c->n_in == 1 ? run_unary(c, unary_ops[i].code, go, dev_in) : DECLINE;
-    if (dt != HPCZ_DTYPE_FLOAT)
-        return DECLINE; /* the rest: float32 kernels only */
-    if (!strcmp(op, "Softmax"))
-        return run_softmax(c, go, dev_in);
-    if (!strcmp(op, "Conv"))
-        return run_conv(c, go, dev_in);
-    if (!strcmp(op, "LayerNormalization"))
-        return run_layernorm(c, go, dev_in);
-    if (!strcmp(op, "BatchNormalization"))
-        return run_batchnorm(c, go, dev_in);
-    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool"))
-        return run_pool(c, op[0] == 'M', false, go, dev_in);
-    if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool"))
-        return run_pool(c, op[6] == 'M', true, go, dev_in);
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(f32_ops); i++)
+        if (!strcmp(op, f32_ops[i].op)) {
+            if (dt == HPCZ_DTYPE_FLOAT || !go)
+                return dt == HPCZ_DTYPE_FLOAT16 && c->n_in > WIDE_MAX_IN
+                           ? DECLINE
+                           : f32_ops[i].run(c, go, dev_in);
+            return run_widened(c, f32_ops[i].run);
+        }
     return DECLINE;
 }
 

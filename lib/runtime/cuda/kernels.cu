@@ -545,6 +545,25 @@ extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const
     return launched("dequant_kernel");
 }
 
+__global__ void convert_kernel(const void *x, void *y, int64_t n, int to_f16)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        if (to_f16)
+            ((__half *)y)[i] = __float2half_rn(((const float *)x)[i]);
+        else
+            ((float *)y)[i] = __half2float(((const __half *)x)[i]);
+    }
+}
+
+extern "C" int hpcz_cuda_convert(const void *x, void *y, int64_t n, int to_f16)
+{
+    if (n <= 0)
+        return 0;
+    convert_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n, to_f16);
+    return launched("convert_kernel");
+}
+
 /* ---------------------------------------------------------------- Resize */
 
 __global__ void resize_nearest_kernel(hpcz_cuda_resize r, const float *__restrict__ x,
