@@ -447,6 +447,8 @@ int main(int argc, char **argv)
             check_path(argv[i], samples ? samples : 1);
         }
     }
+    if (emulated)
+        hpcz_cuda_set_impl(NULL); /* frees what the emulation holds (device scratch) */
     if (bench > 0)
         return 0;
     printf("%d checks, %d failed\n", checks, failures);
