@@ -607,6 +607,10 @@ typedef struct hpcz_plan_opts {
     const int64_t *dim_values;
     hpcz_observer_fn observer;   /* NULL: no observation, no cost */
     void *observer_ctx;
+    /* the observer takes arrays in device memory (hpcz_array_on_device; the
+     * device statistics of lib/calib): values a device backend made are
+     * passed as they are, not copied back for the call */
+    int observer_device;
     /* the caller changes initializer values in place between runs (layer-wise
      * reconstruction, GPTQ): nothing derived from them (packed or widened
      * weights) is kept from one run to the next */
@@ -672,6 +676,11 @@ typedef struct hpcz_plan_stats {
     size_t n_folded;         /* nodes evaluated at plan time */
     size_t n_dynamic;        /* nodes whose output shapes are only known at run time */
     int threads;
+    /* a device backend (--device cuda): nodes placed on the device (views
+     * included), host/device copies per run, the device arena, and the
+     * weights uploaded once per plan */
+    size_t n_device, n_copies;
+    uint64_t device_arena_bytes, device_const_bytes;
 } hpcz_plan_stats;
 void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out);
 

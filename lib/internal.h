@@ -121,6 +121,17 @@ void hpcz_npy_unmap(hpcz_npy_mapped *m);
 
 /* ---- token masks (calib/mask.c): padded tokens left out of calibration
  * statistics, GPTQ Hessians and reconstruction Gram matrices */
+/* Values in device memory (a plan with hpcz_plan_opts.observer_device on
+ * the cuda backend): whether a's data is device memory, calibration's
+ * statistics computed there (as lib/calib/calib.c does on the host; only
+ * the results come back), and a copy back (runtime/cuda/cuda_ops.c;
+ * without CUDA nothing is on a device). */
+bool hpcz_array_on_device(const hpcz_array *a);
+hpcz_status hpcz_device_minmax(const float *x, int64_t n, float *lo, float *hi, hpcz_error *err);
+hpcz_status hpcz_device_histogram(const float *x, int64_t n, double scale, int bins, uint64_t *h,
+                                  hpcz_error *err);
+hpcz_status hpcz_device_copy_back(void *h, const void *d, size_t n, hpcz_error *err);
+
 typedef struct hpcz_token_mask {
     int64_t batch, seq;
     uint8_t *keep; /* batch x seq, 1 = real token; NULL: no mask */

@@ -22,12 +22,12 @@ b=${1:-build-gpu}
 if [ ! -f $b/build.ninja ]; then
   meson setup $b --buildtype=release -Dcuda=enabled >/dev/null
 fi
-ninja -C $b -j2 hpcz tests/gpu/test_gpu_kernels tests/gpu/test_gpu_models >/dev/null
+ninja -C $b -j2 hpcz tests/gpu/test_gpu_kernels tests/gpu/test_gpu_models tests/gpu/test_gpu_resident >/dev/null
 out=build-gpu-bundle
 st=$(mktemp -d)
 trap 'rm -rf "$st"' EXIT
 mkdir -p "$st/bin" "$st/lib" "$st/zoo" $out
-cp $b/hpcz $b/tests/gpu/test_gpu_kernels $b/tests/gpu/test_gpu_models "$st/bin/"
+cp $b/hpcz $b/tests/gpu/test_gpu_kernels $b/tests/gpu/test_gpu_models $b/tests/gpu/test_gpu_resident "$st/bin/"
 for l in $(ldd $b/hpcz $b/tests/gpu/test_gpu_models | awk '/=> \//{print $3}' | sort -u); do
   case $(basename "$l") in
     libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*) ;;

@@ -39,6 +39,7 @@ typedef struct observer {
     int64_t batch;           /* samples in the running batch */
     int per_sample;          /* track each sample's min and max (mean-minmax only: one more pass) */
     hpcz_token_mask mask;    /* the running batch's token mask (keep == NULL: none) */
+    hpcz_error err;          /* a device statistic's failure (failed set) */
 } observer;
 
 static tstat *stat_for(observer *o, const char *name)
@@ -146,34 +147,13 @@ __attribute__((target("avx2"))) static void hist_avx2(const float *x, int64_t n,
 }
 #endif
 
-static void observe_floats(tstat *s, const float *x, int64_t n)
+/* Folds one tensor's finite range [lo, hi] into s (min/max, the moving
+ * average, the histogram's range); false when nothing was finite. */
+static bool update_range(tstat *s, double lo, double hi)
 {
-    double lo = INFINITY, hi = -INFINITY, amax = 0;
-    s->seen += (uint64_t)n;
-#ifdef CALIB_X86
-    bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) {
-        float l, h;
-        minmax_avx2(x, n, &l, &h);
-        lo = l;
-        hi = h;
-        amax = fmax(-lo, hi);
-    } else
-#endif
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            if (!isfinite(v))
-                continue;
-            if (v < lo)
-                lo = v;
-            if (v > hi)
-                hi = v;
-            double a = fabs(v);
-            if (a > amax)
-                amax = a;
-        }
     if (lo > hi)
-        return; /* nothing finite */
+        return false; /* nothing finite */
+    double amax = fmax(-lo, hi);
     if (lo < s->min)
         s->min = lo;
     if (hi > s->max)
@@ -202,6 +182,33 @@ static void observe_floats(tstat *s, const float *x, int64_t n)
             s->amax *= f;
         }
     }
+    return true;
+}
+
+static void observe_floats(tstat *s, const float *x, int64_t n)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    s->seen += (uint64_t)n;
+#ifdef CALIB_X86
+    bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) {
+        float l, h;
+        minmax_avx2(x, n, &l, &h);
+        lo = l;
+        hi = h;
+    } else
+#endif
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i];
+            if (!isfinite(v))
+                continue;
+            if (v < lo)
+                lo = v;
+            if (v > hi)
+                hi = v;
+        }
+    if (!update_range(s, lo, hi))
+        return;
     double scale = s->amax > 0 ? NBINS / s->amax : 0;
 #ifdef CALIB_X86
     /* in chunks that a uint32 count cannot overflow */
@@ -232,20 +239,52 @@ static void observe_floats(tstat *s, const float *x, int64_t n)
     }
 }
 
+/* observe_floats on device memory: the same statistics from the device
+ * kernels (cuda_api.h: min/max, the histogram counted exactly as above);
+ * only they come back. */
+static void observe_floats_device(observer *o, tstat *s, const float *x, int64_t n)
+{
+    float lo, hi;
+    s->seen += (uint64_t)n;
+    if (hpcz_device_minmax(x, n, &lo, &hi, &o->err)) {
+        o->failed = 1;
+        return;
+    }
+    if (!update_range(s, lo, hi))
+        return;
+    static _Thread_local uint64_t h[NBINS + 2];
+    memset(h, 0, sizeof h);
+    if (hpcz_device_histogram(x, n, s->amax > 0 ? NBINS / s->amax : 0, NBINS, h, &o->err)) {
+        o->failed = 1;
+        return;
+    }
+    for (int b = 0; b < NBINS; b++)
+        s->hist[b] += h[b];
+    s->zeros += h[NBINS];
+    s->count += (uint64_t)n - h[NBINS + 1];
+}
+
 /* Per-sample min and max, summed: slices along axis 0 when it is the batch
  * axis (its size is the batch's sample count), else the tensor as one. */
-static void observe_samples(tstat *s, const float *x, int64_t numel, int64_t d0, int64_t batch)
+static void observe_samples(observer *o, tstat *s, const float *x, int64_t numel, int64_t d0,
+                            int64_t batch, bool dev)
 {
     int64_t n = batch > 1 && d0 == batch && numel % batch == 0 ? batch : 1, per = numel / n;
     for (int64_t b = 0; b < n; b++) {
         float lo = INFINITY, hi = -INFINITY;
         const float *xb = x + b * per;
+        if (dev && hpcz_device_minmax(xb, per, &lo, &hi, &o->err)) {
+            o->failed = 1;
+            return;
+        }
 #ifdef CALIB_X86
-        if (__builtin_cpu_supports("avx2"))
+        if (dev)
+            ;
+        else if (__builtin_cpu_supports("avx2"))
             minmax_avx2(xb, per, &lo, &hi);
         else
 #endif
-            for (int64_t i = 0; i < per; i++)
+            for (int64_t i = 0; !dev && i < per; i++)
                 if (isfinite(xb[i])) {
                     lo = xb[i] < lo ? xb[i] : lo;
                     hi = xb[i] > hi ? xb[i] : hi;
@@ -277,26 +316,45 @@ static void observe_samples_masked(observer *o, tstat *s, const hpcz_array *a)
             return;
         }
         const hpcz_array *use = r ? &sel : &sl;
-        observe_samples(s, use->data, use->numel, 1, 1);
+        observe_samples(o, s, use->data, use->numel, 1, 1, false);
         hpcz_array_release(&sel);
     }
 }
 
-/* Observes a float tensor: with a token mask, only the real tokens' values. */
+/* Observes a float tensor: with a token mask, only the real tokens' values.
+ * In device memory: the statistics computed there, unless a mask selects
+ * tokens (then the tensor is copied back first). */
 static void observe(observer *o, tstat *s, const hpcz_array *a)
 {
-    hpcz_array sel = {0};
+    hpcz_array sel = {0}, host = {0};
+    if (hpcz_array_on_device(a)) {
+        if (!o->mask.keep) {
+            observe_floats_device(o, s, a->data, a->numel);
+            if (o->per_sample)
+                observe_samples(o, s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch, true);
+            return;
+        }
+        host = *a;
+        if (!(host.data = malloc(a->nbytes ? a->nbytes : 1)) ||
+            hpcz_device_copy_back(host.data, a->data, a->nbytes, &o->err)) {
+            free(host.data);
+            o->failed = 1;
+            return;
+        }
+        a = &host;
+    }
     int r = hpcz_token_mask_apply(&o->mask, a, 1, &sel);
     if (r < 0) {
         o->failed = 1;
-        return;
+    } else {
+        observe_floats(s, r ? sel.data : a->data, r ? sel.numel : a->numel);
+        hpcz_array_release(&sel);
+        if (o->per_sample && r)
+            observe_samples_masked(o, s, a);
+        else if (o->per_sample)
+            observe_samples(o, s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch, false);
     }
-    observe_floats(s, r ? sel.data : a->data, r ? sel.numel : a->numel);
-    hpcz_array_release(&sel);
-    if (o->per_sample && r)
-        observe_samples_masked(o, s, a);
-    else if (o->per_sample)
-        observe_samples(s, a->data, a->numel, a->ndim ? a->dims[0] : 1, o->batch);
+    free(host.data);
 }
 
 static void on_tensor(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
@@ -555,6 +613,7 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
     po.threads = o->threads;
     po.observer = on_tensor;
     po.observer_ctx = &ob;
+    po.observer_device = 1; /* on_tensor computes the statistics where the values are */
     hpcz_status st = HPCZ_OK;
     hpcz_plan *plan = hpcz_plan_new(m, &po, err);
     if (!plan)
@@ -618,7 +677,8 @@ hpcz_status hpcz_calibrate(hpcz_model *m, hpcz_dataset *d, const hpcz_calib_opts
         for (size_t i = 0; i < n_out; i++)
             hpcz_array_release(&outs[i]);
         if (ob.failed && !st)
-            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            st = ob.err.status ? hpcz_fail(err, ob.err.status, "%s", ob.err.msg)
+                               : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         if (o->progress)
             o->progress(o->progress_ctx, start + n, total);
     }

@@ -182,10 +182,41 @@ static const rt_backend cuda_backend = {
     .copy_out = cpu_copy,
     .run_node = rt_cuda_run_node,
     .set_threads = cpu_set_threads,
+    .dev = &rt_cuda_device,
 };
 static const rt_backend *const backends[] = {&cpu_backend, &ref_backend, &cuda_backend};
 #else
 static const rt_backend *const backends[] = {&cpu_backend, &ref_backend};
+
+bool hpcz_array_on_device(const hpcz_array *a)
+{
+    (void)a;
+    return false;
+}
+
+static hpcz_status no_device(hpcz_error *err)
+{
+    return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "hpcz was built without CUDA");
+}
+
+hpcz_status hpcz_device_minmax(const float *x, int64_t n, float *lo, float *hi, hpcz_error *err)
+{
+    (void)x, (void)n, (void)lo, (void)hi;
+    return no_device(err);
+}
+
+hpcz_status hpcz_device_histogram(const float *x, int64_t n, double scale, int bins, uint64_t *h,
+                                  hpcz_error *err)
+{
+    (void)x, (void)n, (void)scale, (void)bins, (void)h;
+    return no_device(err);
+}
+
+hpcz_status hpcz_device_copy_back(void *h, const void *d, size_t n, hpcz_error *err)
+{
+    (void)h, (void)d, (void)n;
+    return no_device(err);
+}
 #endif
 
 hpcz_status rt_cpu_run_node(rt_ctx *c)
@@ -214,7 +245,7 @@ hpcz_status hpcz_set_default_device(const char *device, hpcz_error *err)
     }
 #ifdef HPCZ_HAVE_CUDA
     char msg[512];
-    if (hpcz_cuda_open((int)ordinal, msg, sizeof msg))
+    if (rt_cuda_open((int)ordinal, msg, sizeof msg))
         return hpcz_fail(err, HPCZ_ERR_UNSUPPORTED, "%s", msg);
     default_backend = &cuda_backend;
     return HPCZ_OK;

@@ -33,7 +33,17 @@ typedef struct rt_slot {
     size_t offset;     /* in the arena (SLOT_STATIC) */
     int first, last;   /* producing step and last reading step */
     struct rt_slot *outer; /* SLOT_OUTER: the slot of the enclosing plan */
+    /* device twins (rt_exec.dslots) */
+    bool alias;        /* a view of dslots[alias_src]'s bytes (Reshape on the device) */
+    int alias_src;
 } rt_slot;
+
+/* A host/device copy issued before a step (or at the end of the run): the
+ * value of slot s, from its device twin to the host slot or back. */
+typedef struct rt_copy {
+    int s;
+    bool to_host;
+} rt_copy;
 
 typedef struct rt_step {
     const hpcz_node *node;
@@ -56,6 +66,12 @@ typedef struct rt_step {
     size_t n_subs;
     int *frees;        /* dynamic slots whose last reader is this step */
     size_t n_frees;
+    /* device backends: the step runs on the device (its inputs in dev_in and
+     * its outputs are the device twins), or is a view (alias) there */
+    bool on_dev, alias;
+    uint64_t dev_in;
+    rt_copy *copies;   /* issued before the step runs */
+    size_t n_copies;
 } rt_step;
 
 struct rt_exec {
@@ -75,6 +91,14 @@ struct rt_exec {
     size_t n_in, n_out;
     uint8_t *arena;
     size_t arena_size;
+    /* device backends: dslots[s] is the device twin of slot s (kind
+     * SLOT_NONE: none; SLOT_STATIC: in the device arena; SLOT_CONST: a weight
+     * uploaded once per plan), NULL when no step runs on the device */
+    rt_slot *dslots;
+    void *darena;
+    size_t darena_size;
+    rt_copy *post;     /* copies at the end of the run (graph outputs) */
+    size_t n_post;
     bool planned;
     uint64_t const_bytes, dyn_now, dyn_peak;
     size_t n_folded, n_dynamic;
@@ -544,30 +568,58 @@ static hpcz_status check_ops(const rt_backend *be, const hpcz_graph *g, hpcz_err
     return HPCZ_OK;
 }
 
+/* Step k reads slot s: raises its last reader (first and last: per-slot
+ * arrays instead of the slot's own `last`, first may be NULL). */
+static void note_read(rt_exec *e, int s, int k, int *first, int *last)
+{
+    int *l = last ? &last[s] : &e->slots[s].last;
+    if (*l < k)
+        *l = k;
+    if (first && (first[s] < 0 || first[s] > k))
+        first[s] = k;
+}
+
 /* Marks slot reads by nodes of subgraph sub (transitively) as reads by step k
  * of e: the owner node must keep outer values alive while its body runs. */
-static void mark_sub_reads(rt_exec *e, const hpcz_graph *sub, int k)
+static void mark_sub_reads(rt_exec *e, const hpcz_graph *sub, int k, int *first, int *last)
 {
     for (size_t i = 0; i < sub->n_nodes; i++) {
         const hpcz_node *n = sub->nodes[i];
         for (size_t j = 0; j < n->n_inputs; j++) {
             int s = n->inputs[j] ? map_get(e, n->inputs[j]) : -1;
-            if (s >= 0 && e->slots[s].last < k)
-                e->slots[s].last = k;
+            if (s >= 0)
+                note_read(e, s, k, first, last);
         }
         for (size_t a = 0; a < n->n_attrs; a++) {
             const hpcz_attr *at = &n->attrs[a];
             if (at->type == HPCZ_ATTR_GRAPH && at->g)
-                mark_sub_reads(e, at->g, k);
+                mark_sub_reads(e, at->g, k, first, last);
             else if (at->type == HPCZ_ATTR_GRAPHS)
                 for (size_t q = 0; q < at->n; q++)
-                    mark_sub_reads(e, at->graphs[q], k);
+                    mark_sub_reads(e, at->graphs[q], k, first, last);
         }
     }
     for (size_t o = 0; o < sub->n_outputs; o++) {
         int s = map_get(e, sub->outputs[o]);
-        if (s >= 0 && e->slots[s].last < k)
-            e->slots[s].last = k;
+        if (s >= 0)
+            note_read(e, s, k, first, last);
+    }
+}
+
+/* Every slot read by step k, directly or inside its subgraphs. */
+static void mark_step_reads(rt_exec *e, const rt_step *sp, int k, int *first, int *last)
+{
+    for (size_t j = 0; j < sp->n_in; j++)
+        if (sp->in[j] >= 0)
+            note_read(e, sp->in[j], k, first, last);
+    const hpcz_node *n = sp->node;
+    for (size_t a = 0; a < n->n_attrs; a++) {
+        const hpcz_attr *at = &n->attrs[a];
+        if (at->type == HPCZ_ATTR_GRAPH && at->g)
+            mark_sub_reads(e, at->g, k, first, last);
+        else if (at->type == HPCZ_ATTR_GRAPHS)
+            for (size_t q = 0; q < at->n; q++)
+                mark_sub_reads(e, at->graphs[q], k, first, last);
     }
 }
 
@@ -1798,7 +1850,7 @@ typedef struct arena_range {
 } arena_range;
 
 typedef struct arena_ctx {
-    const rt_exec *e;
+    rt_slot *sl;         /* the slots placed: the host's, or the device twins */
     int *byfirst;        /* the set's slots sorted by first */
     int *pos;            /* slot -> index in byfirst */
     int *mx;             /* tree over byfirst: max last of placed buffers, INT_MIN: none */
@@ -1819,9 +1871,9 @@ static size_t arena_need(const rt_slot *sl)
 
 static int cmp_size_desc(const void *pa, const void *pb, void *ctx)
 {
-    const rt_exec *e = ctx;
+    const rt_slot *sl = ctx;
     int a = *(const int *)pa, b = *(const int *)pb;
-    size_t na = e->slots[a].a.nbytes, nbb = e->slots[b].a.nbytes;
+    size_t na = sl[a].a.nbytes, nbb = sl[b].a.nbytes;
     if (na != nbb)
         return na > nbb ? -1 : 1;
     return (a > b) - (a < b);
@@ -1829,9 +1881,9 @@ static int cmp_size_desc(const void *pa, const void *pb, void *ctx)
 
 static int cmp_first(const void *pa, const void *pb, void *ctx)
 {
-    const rt_exec *e = ctx;
+    const rt_slot *sl = ctx;
     int a = *(const int *)pa, b = *(const int *)pb;
-    int fa = e->slots[a].first, fb = e->slots[b].first;
+    int fa = sl[a].first, fb = sl[b].first;
     if (fa != fb)
         return (fa > fb) - (fa < fb);
     return (a > b) - (a < b);
@@ -1853,7 +1905,7 @@ static void arena_meet(arena_ctx *c, size_t node, size_t lo, size_t hi, size_t e
     if (lo >= end || c->mx[node] < first || c->overflow)
         return;
     if (hi - lo == 1) {
-        const rt_slot *o = &c->e->slots[c->byfirst[lo]];
+        const rt_slot *o = &c->sl[c->byfirst[lo]];
         if (c->nb == c->cap) {
             c->overflow = true;
             return;
@@ -1903,11 +1955,11 @@ static size_t top_query(const arena_ctx *c, size_t node, size_t lo, size_t hi, s
  * `base`; *top receives the end of the highest. With strict, gives up (returns
  * false) when the meetings pass the budget; otherwise a buffer that meets
  * more than ARENA_MAX_MEET placed ones goes above them. */
-static bool arena_greedy(rt_exec *e, arena_ctx *c, const int *set, size_t n, size_t base,
-                         bool strict, size_t *top)
+static bool arena_greedy(arena_ctx *c, const int *set, size_t n, size_t base, bool strict,
+                         size_t *top)
 {
     memcpy(c->byfirst, set, n * sizeof *set);
-    qsort_r(c->byfirst, n, sizeof *c->byfirst, cmp_first, e);
+    qsort_r(c->byfirst, n, sizeof *c->byfirst, cmp_first, c->sl);
     for (size_t i = 0; i < n; i++)
         c->pos[c->byfirst[i]] = (int)i;
     c->leaves = 1;
@@ -1919,14 +1971,14 @@ static bool arena_greedy(rt_exec *e, arena_ctx *c, const int *set, size_t n, siz
     memset(c->top_sub, 0, 2 * c->tleaves * sizeof *c->top_sub);
     size_t total = 0, budget = ARENA_BUDGET + ARENA_PER_NODE * n;
     for (size_t i = 0; i < n; i++) {
-        rt_slot *sl = &e->slots[set[i]];
+        rt_slot *sl = &c->sl[set[i]];
         size_t need = arena_need(sl);
         c->cap = strict ? budget : ARENA_MAX_MEET;
         /* buffers with first <= sl->last: a prefix of byfirst */
         size_t lo = 0, hi = n;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (e->slots[c->byfirst[mid]].first <= sl->last)
+            if (c->sl[c->byfirst[mid]].first <= sl->last)
                 lo = mid + 1;
             else
                 hi = mid;
@@ -1969,23 +2021,30 @@ static bool arena_greedy(rt_exec *e, arena_ctx *c, const int *set, size_t n, siz
             c->mx[leaf] = c->mx[2 * leaf] > c->mx[2 * leaf + 1] ? c->mx[2 * leaf] : c->mx[2 * leaf + 1];
     }
     for (size_t i = 0; i < n; i++)
-        e->slots[set[i]].offset += base;
+        c->sl[set[i]].offset += base;
     *top = total;
     return true;
 }
 
-/* Places every SLOT_STATIC slot of e: sets their offsets and *total_out to
- * the arena size. */
-static hpcz_status arena_place(rt_exec *e, size_t *total_out, hpcz_error *err)
+/* A buffer of its own arena: static, and not a view of another's bytes. */
+static bool arena_slot(const rt_slot *sl)
+{
+    return sl->kind == SLOT_STATIC && !sl->alias;
+}
+
+/* Places every static slot of slots[0, n_slots) (the host's or the device
+ * twins) for e's steps: sets their offsets and *total_out to the arena size. */
+static hpcz_status arena_place(const rt_exec *e, rt_slot *slots, size_t n_slots,
+                               size_t *total_out, hpcz_error *err)
 {
     size_t n = 0;
-    for (size_t s = 0; s < e->n_slots; s++)
-        n += e->slots[s].kind == SLOT_STATIC;
-    arena_ctx c = {.e = e};
+    for (size_t s = 0; s < n_slots; s++)
+        n += arena_slot(&slots[s]);
+    arena_ctx c = {.sl = slots};
     int *idx = malloc((n + 1) * sizeof *idx);
     int *split = malloc((n + 1) * sizeof *split);
     c.byfirst = malloc((n + 1) * sizeof *c.byfirst);
-    c.pos = malloc((e->n_slots + 1) * sizeof *c.pos);
+    c.pos = malloc((n_slots + 1) * sizeof *c.pos);
     size_t leaves = 1;
     while (leaves < n)
         leaves *= 2;
@@ -2002,28 +2061,28 @@ static hpcz_status arena_place(rt_exec *e, size_t *total_out, hpcz_error *err)
         goto out;
     }
     n = 0;
-    for (size_t s = 0; s < e->n_slots; s++)
-        if (e->slots[s].kind == SLOT_STATIC)
+    for (size_t s = 0; s < n_slots; s++)
+        if (arena_slot(&slots[s]))
             idx[n++] = (int)s;
-    qsort_r(idx, n, sizeof *idx, cmp_size_desc, e);
+    qsort_r(idx, n, sizeof *idx, cmp_size_desc, slots);
     size_t total = 0;
-    if (!arena_greedy(e, &c, idx, n, 0, true, &total)) {
+    if (!arena_greedy(&c, idx, n, 0, true, &total)) {
         /* long-lived buffers at the bottom, the others above (both lists
          * keep the size order) */
         size_t nl = 0, ns = 0;
         for (size_t i = 0; i < n; i++) {
-            const rt_slot *sl = &e->slots[idx[i]];
+            const rt_slot *sl = &slots[idx[i]];
             if (sl->last - sl->first > ARENA_LONG)
                 split[nl++] = idx[i];
         }
         for (size_t i = 0; i < n; i++) {
-            const rt_slot *sl = &e->slots[idx[i]];
+            const rt_slot *sl = &slots[idx[i]];
             if (sl->last - sl->first <= ARENA_LONG)
                 split[nl + ns++] = idx[i];
         }
         size_t low = 0, high = 0;
-        arena_greedy(e, &c, split, nl, 0, false, &low);
-        arena_greedy(e, &c, split + nl, ns, low, false, &high);
+        arena_greedy(&c, split, nl, 0, false, &low);
+        arena_greedy(&c, split + nl, ns, low, false, &high);
         total = low + high;
     }
     *total_out = total;
@@ -2032,14 +2091,14 @@ static hpcz_status arena_place(rt_exec *e, size_t *total_out, hpcz_error *err)
      * small graphs only) */
     for (size_t i = 0; n <= 2048 && i < n; i++)
         for (size_t j = i + 1; j < n; j++) {
-            const rt_slot *x = &e->slots[idx[i]], *y = &e->slots[idx[j]];
+            const rt_slot *x = &slots[idx[i]], *y = &slots[idx[j]];
             if (x->last < y->first || y->last < x->first)
                 continue;
             HPCZ_ASSERT(x->offset + arena_need(x) <= y->offset ||
                         y->offset + arena_need(y) <= x->offset);
         }
     for (size_t i = 0; i < n; i++)
-        HPCZ_ASSERT(e->slots[idx[i]].offset + arena_need(&e->slots[idx[i]]) <= total);
+        HPCZ_ASSERT(slots[idx[i]].offset + arena_need(&slots[idx[i]]) <= total);
 #endif
 out:
     free(idx);
@@ -2051,6 +2110,211 @@ out:
     free(c.top_sub);
     free(c.busy);
     return st;
+}
+
+/* ------------------------------------------------------------ device residency
+ *
+ * On a backend with device memory (rt_backend.dev), after the host plan: the
+ * backend places each static node (rt_device.place); a value lives where
+ * its producer ran (graph inputs and constants on the host), and gets a twin
+ * on the other side only where a reader there needs it: a device twin
+ * (dslots[s], copied in before its first device reader; a constant is
+ * uploaded once per plan), or, for a value made on the device, the host slot
+ * itself, copied back before its first host reader (graph outputs: at the
+ * end of the run). Device twins get a device arena by the same liveness
+ * placement as the host's; Reshape-like steps are views of their input's
+ * device bytes. */
+
+static hpcz_status device_failed(const rt_exec *e, hpcz_error *err)
+{
+    return hpcz_fail(err, HPCZ_ERR_INVALID, "CUDA: %s", e->be->dev->error());
+}
+
+static void device_release(rt_exec *e)
+{
+    const rt_device *dv = e->be ? e->be->dev : NULL;
+    for (size_t s = 0; e->dslots && s < e->n_slots; s++)
+        if (e->dslots[s].kind == SLOT_CONST && e->dslots[s].owned)
+            dv->free(e->dslots[s].a.data);
+    free(e->dslots);
+    e->dslots = NULL;
+    if (e->darena)
+        dv->free(e->darena);
+    e->darena = NULL;
+    e->darena_size = 0;
+    free(e->post);
+    e->post = NULL;
+    e->n_post = 0;
+    for (size_t k = 0; e->steps && k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        free(sp->copies);
+        sp->copies = NULL;
+        sp->n_copies = 0;
+        sp->on_dev = sp->alias = false;
+        sp->dev_in = 0;
+    }
+}
+
+static bool add_copy(rt_copy **list, size_t *n, int s, bool to_host)
+{
+    rt_copy *l = realloc(*list, (*n + 1) * sizeof *l);
+    if (!l)
+        return false;
+    l[(*n)++] = (rt_copy){s, to_host};
+    *list = l;
+    return true;
+}
+
+/* Can a device step read slot s there: known shape and a fixed buffer. */
+static bool device_readable(const rt_exec *e, int s)
+{
+    enum slot_kind k = e->slots[s].kind;
+    return k == SLOT_CONST || k == SLOT_STATIC || k == SLOT_INPUT;
+}
+
+static hpcz_status place_device(rt_exec *e, hpcz_error *err)
+{
+    const rt_device *dv = e->be->dev;
+    hpcz_array *ins[MAX_IO], *outs[MAX_IO];
+    unsigned char planned[MAX_IO];
+    bool any = false;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->fused || sp->dynamic || sp->qp || sp->n_subs || sp->n_in > 64)
+            continue;
+        rt_ctx c;
+        fill_ctx(e, sp, &c, ins, outs, planned, err);
+        uint64_t in_mask = 0;
+        int r = dv->place(&c, &in_mask);
+        for (size_t j = 0; r && j < sp->n_in; j++)
+            if ((in_mask >> j & 1) && (sp->in[j] < 0 || !device_readable(e, sp->in[j])))
+                r = 0;
+        if (r == RT_DEV_ALIAS && !(in_mask & 1))
+            r = 0;
+        sp->on_dev = r != 0;
+        sp->alias = r == RT_DEV_ALIAS;
+        sp->dev_in = r ? in_mask : 0;
+        any |= sp->on_dev;
+    }
+    if (!any)
+        return HPCZ_OK;
+    size_t n = e->n_slots;
+    int end = (int)e->n_steps;
+    /* a view stays on the host unless its input was made on the device (it
+     * would only cost copies there) */
+    bool *made = calloc(n + 1, sizeof *made);
+    if (!made)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->alias && !made[sp->in[0]])
+            sp->on_dev = sp->alias = false, sp->dev_in = 0;
+        for (size_t j = 0; sp->on_dev && j < sp->n_out; j++)
+            if (sp->out[j] >= 0)
+                made[sp->out[j]] = true;
+    }
+    free(made);
+    e->dslots = calloc(n + 1, sizeof *e->dslots);
+    int *hf = malloc(4 * (n + 1) * sizeof *hf);
+    if (!e->dslots || !hf) {
+        free(hf);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    int *hl = hf + n + 1, *df = hl + n + 1, *dl = df + n + 1;
+    for (size_t s = 0; s < 4 * (n + 1); s++)
+        hf[s] = -1;
+    /* first and last readers on each side */
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->fused)
+            continue;
+        if (!sp->on_dev) {
+            mark_step_reads(e, sp, (int)k, hf, hl);
+            continue;
+        }
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0) {
+                bool d = sp->dev_in >> j & 1;
+                note_read(e, sp->in[j], (int)k, d ? df : hf, d ? dl : hl);
+            }
+        for (size_t j = 0; j < sp->n_out; j++)
+            if (sp->out[j] >= 0) {
+                rt_slot *d = &e->dslots[sp->out[j]];
+                d->kind = SLOT_STATIC;
+                d->a = e->slots[sp->out[j]].a;
+                d->a.data = NULL;
+                d->first = (int)k;
+                d->alias = sp->alias && j == 0;
+                d->alias_src = sp->in[0];
+            }
+    }
+    for (size_t o = 0; o < e->n_out; o++)
+        note_read(e, e->out_slots[o], end, hf, hl);
+    hpcz_status st = HPCZ_OK;
+    for (size_t s = 0; s < n && !st; s++) {
+        rt_slot *h = &e->slots[s], *d = &e->dslots[s];
+        if (d->kind == SLOT_STATIC) { /* made on the device */
+            d->last = d->first > dl[s] ? d->first : dl[s];
+            if (hf[s] > d->last)
+                d->last = hf[s];
+            if (hf[s] < 0) {
+                h->kind = SLOT_NONE; /* never needed on the host */
+                continue;
+            }
+            h->first = hf[s];
+            h->last = hl[s];
+            bool ok = hf[s] == end ? add_copy(&e->post, &e->n_post, (int)s, true)
+                                   : add_copy(&e->steps[hf[s]].copies,
+                                              &e->steps[hf[s]].n_copies, (int)s, true);
+            if (!ok)
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        } else if (dl[s] >= 0) { /* made on the host, read on the device */
+            d->a = h->a;
+            d->a.data = NULL;
+            d->first = df[s];
+            d->last = dl[s];
+            if (h->kind == SLOT_CONST) {
+                d->kind = SLOT_CONST;
+                d->a.data = dv->alloc(h->a.nbytes);
+                d->owned = d->a.data != NULL;
+                if (!d->a.data || dv->h2d(d->a.data, h->a.data, h->a.nbytes))
+                    st = device_failed(e, err);
+                continue;
+            }
+            d->kind = SLOT_STATIC;
+            if (h->kind == SLOT_STATIC) /* alive up to its copy, not its last device reader */
+                h->last = hl[s] > df[s] ? hl[s] : df[s] > h->first ? df[s] : h->first;
+            if (!add_copy(&e->steps[df[s]].copies, &e->steps[df[s]].n_copies, (int)s, false))
+                st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+    }
+    free(hf);
+    if (st)
+        return st;
+    /* a view keeps its source's bytes alive as long as itself */
+    for (size_t k = e->n_steps; k-- > 0;) {
+        rt_step *sp = &e->steps[k];
+        if (sp->alias && sp->n_out && sp->out[0] >= 0) {
+            rt_slot *v = &e->dslots[sp->out[0]], *src = &e->dslots[v->alias_src];
+            if (src->last < v->last)
+                src->last = v->last;
+        }
+    }
+    size_t total = 0;
+    if ((st = arena_place(e, e->dslots, n, &total, err)))
+        return st;
+    if (total && !(e->darena = dv->alloc(total)))
+        return device_failed(e, err);
+    e->darena_size = total;
+    for (size_t s = 0; s < n; s++)
+        if (arena_slot(&e->dslots[s]))
+            e->dslots[s].a.data = (uint8_t *)e->darena + e->dslots[s].offset;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (sp->alias && sp->n_out && sp->out[0] >= 0)
+            e->dslots[sp->out[0]].a.data = e->dslots[e->dslots[sp->out[0]].alias_src].a.data;
+    }
+    return HPCZ_OK;
 }
 
 /* Shape planning of e for the current input arrays (already bound to the
@@ -2072,6 +2336,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         e->slots[s].first = e->slots[s].last = -1;
     e->const_bytes = 0;
     e->n_folded = e->n_dynamic = 0;
+    device_release(e);
     free(e->arena);
     e->arena = NULL;
     e->arena_size = 0;
@@ -2179,20 +2444,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     /* liveness: last reader of each slot (subgraph reads count for the owner) */
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
-        if (sp->folded || sp->fused)
-            continue;
-        for (size_t j = 0; j < sp->n_in; j++)
-            if (sp->in[j] >= 0 && e->slots[sp->in[j]].last < (int)k)
-                e->slots[sp->in[j]].last = (int)k;
-        const hpcz_node *n = sp->node;
-        for (size_t a = 0; a < n->n_attrs; a++) {
-            const hpcz_attr *at = &n->attrs[a];
-            if (at->type == HPCZ_ATTR_GRAPH && at->g)
-                mark_sub_reads(e, at->g, (int)k);
-            else if (at->type == HPCZ_ATTR_GRAPHS)
-                for (size_t q = 0; q < at->n; q++)
-                    mark_sub_reads(e, at->graphs[q], (int)k);
-        }
+        if (!sp->folded && !sp->fused)
+            mark_step_reads(e, sp, (int)k, NULL, NULL);
     }
     int end = (int)e->n_steps;
     for (size_t s = 0; s < e->n_slots; s++) {
@@ -2213,8 +2466,11 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     /* Arena: place the largest buffers first, each at the lowest offset that
      * does not overlap a placed buffer whose lifetime intersects its own
      * (greedy by size, as TFLite's arena planner does). */
+    hpcz_status st = HPCZ_OK;
+    if (e->be->dev && !e->sub && !shapes_only && (st = place_device(e, err)))
+        return st;
     size_t total = 0;
-    hpcz_status st = shapes_only ? HPCZ_OK : arena_place(e, &total, err);
+    st = shapes_only ? HPCZ_OK : arena_place(e, e->slots, e->n_slots, &total, err);
     if (st)
         return st;
     e->arena_size = total;
@@ -2241,18 +2497,84 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Issues n copies (rt_copy); one sync after them when any went to the host,
+ * whose reader is about to run. *pending: device work not yet waited for. */
+static hpcz_status run_copies(rt_exec *e, const rt_copy *cp, size_t n, bool *pending,
+                              hpcz_error *err)
+{
+    const rt_device *dv = e->be->dev;
+    bool back = false;
+    for (size_t i = 0; i < n; i++) {
+        rt_slot *h = &e->slots[cp[i].s], *d = &e->dslots[cp[i].s];
+        if (cp[i].to_host ? dv->d2h(h->a.data, d->a.data, h->a.nbytes)
+                          : dv->h2d(d->a.data, h->a.data, h->a.nbytes))
+            return device_failed(e, err);
+        back |= cp[i].to_host;
+        *pending = true;
+    }
+    if (back && dv->sync())
+        return device_failed(e, err);
+    *pending &= !back;
+    return HPCZ_OK;
+}
+
+/* A step placed on the device reads its device inputs and writes its
+ * outputs in the device twins. */
+static void device_ctx(rt_exec *e, const rt_step *sp, rt_ctx *c, unsigned char *planned)
+{
+    c->device = true;
+    for (size_t j = 0; j < sp->n_in; j++)
+        if (sp->dev_in >> j & 1)
+            c->in[j] = &e->dslots[sp->in[j]].a;
+    for (size_t j = 0; j < sp->n_out; j++)
+        if (sp->out[j] >= 0) {
+            c->out[j] = &e->dslots[sp->out[j]].a;
+            planned[j] = 1;
+        }
+}
+
+/* The observer of a plan whose observer takes host memory only: a device
+ * output copied back into scratch memory for the call. */
+static hpcz_status observe_host_copy(rt_exec *e, const hpcz_array *a, hpcz_array *h,
+                                     hpcz_error *err)
+{
+    *h = *a;
+    h->data = rt_alloc(a->nbytes ? a->nbytes : 1);
+    if (!h->data)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    const rt_device *dv = e->be->dev;
+    if (dv->d2h(h->data, a->data, a->nbytes) || dv->sync()) {
+        rt_free(h->data);
+        return device_failed(e, err);
+    }
+    return HPCZ_OK;
+}
+
 static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
 {
     hpcz_array *ins[MAX_IO], *outs[MAX_IO];
     unsigned char planned[MAX_IO];
     hpcz_plan *root = e->root;
     bool observe = root && !e->sub && root->opts.observer;
+    bool pending = false; /* device work queued since the last sync */
+    if (e->dslots && root && root->opts.weights_change)
+        for (size_t s = 0; s < e->n_slots; s++) /* the caller may have changed them */
+            if (e->dslots[s].kind == SLOT_CONST && e->slots[s].init_const &&
+                e->be->dev->h2d(e->dslots[s].a.data, e->slots[s].a.data, e->slots[s].a.nbytes))
+                return device_failed(e, err);
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
         if (sp->folded || sp->fused)
             continue;
+        hpcz_status st;
+        if (sp->n_copies && (st = run_copies(e, sp->copies, sp->n_copies, &pending, err)))
+            return st;
         rt_ctx c;
         fill_ctx(e, sp, &c, ins, outs, planned, err);
+        if (sp->on_dev) {
+            device_ctx(e, sp, &c, planned);
+            pending = true;
+        }
         if (sp->dynamic) {
             for (size_t j = 0; j < sp->n_out; j++)
                 if (sp->out[j] >= 0) {
@@ -2264,7 +2586,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
                 return step_unsupported(sp, err);
         }
         uint64_t t0 = root && root->profile && !e->sub ? now_ns() : 0;
-        hpcz_status st = sp->qp ? rt_qpack_run(&c, sp->qp) : e->be->run_node(&c);
+        st = sp->alias ? HPCZ_OK : sp->qp ? rt_qpack_run(&c, sp->qp) : e->be->run_node(&c);
         if (st)
             return st;
         if (t0)
@@ -2278,12 +2600,30 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
                         o->owned = false;
                 }
         if (observe)
-            for (size_t j = 0; j < sp->n_out; j++)
-                if (outs[j])
+            for (size_t j = 0; j < sp->n_out; j++) {
+                hpcz_array host;
+                const hpcz_array *a = outs[j];
+                if (a && sp->on_dev && !root->opts.observer_device) {
+                    if ((st = observe_host_copy(e, a, &host, err)))
+                        return st;
+                    a = &host;
+                    pending = false;
+                }
+                if (a)
                     root->opts.observer(root->opts.observer_ctx, sp->node,
-                                        sp->node->outputs[j]->name, outs[j]);
+                                        sp->node->outputs[j]->name, a);
+                if (a == &host)
+                    rt_free(host.data);
+            }
         for (size_t f = 0; f < sp->n_frees; f++)
             slot_clear(e, &e->slots[sp->frees[f]]);
+    }
+    if (e->dslots) {
+        hpcz_status st = run_copies(e, e->post, e->n_post, &pending, err);
+        if (st)
+            return st;
+        if (pending && e->be->dev->sync())
+            return device_failed(e, err);
     }
     return HPCZ_OK;
 }
@@ -2301,6 +2641,7 @@ static hpcz_status array_copy(hpcz_array *dst, const hpcz_array *src, hpcz_error
 
 static void exec_release(rt_exec *e)
 {
+    device_release(e);
     for (size_t s = 0; s < e->n_slots; s++)
         if (e->slots[s].kind != SLOT_OUTER)
             slot_clear(e, &e->slots[s]);
@@ -2759,6 +3100,16 @@ void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out)
     out->n_folded = p->e.n_folded;
     out->n_dynamic = p->e.n_dynamic;
     out->threads = p->threads;
+    const rt_exec *e = &p->e;
+    out->device_arena_bytes = e->darena_size;
+    out->n_copies = e->n_post;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        out->n_device += e->steps[k].on_dev;
+        out->n_copies += e->steps[k].n_copies;
+    }
+    for (size_t s = 0; e->dslots && s < e->n_slots; s++)
+        if (e->dslots[s].kind == SLOT_CONST)
+            out->device_const_bytes += e->dslots[s].a.nbytes;
 }
 
 size_t hpcz_plan_n_nodes(const hpcz_plan *p)

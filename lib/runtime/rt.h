@@ -108,6 +108,8 @@ struct rt_ctx {
     rt_wide *wide;        /* per-node widened float16 initializers (NULL: none kept) */
     uint64_t init_in;     /* bit j: input j is an initializer (data fixed for the plan) */
     bool weights_change;  /* hpcz_plan_opts.weights_change: derive nothing from weights at plan time */
+    bool device;          /* placed on the device (rt_device.place): the inputs it reads
+                           * there and its outputs are device memory */
     hpcz_error *err;
 };
 
@@ -273,6 +275,26 @@ extern const rt_op_table rt_ops_elementwise, rt_ops_gemm, rt_ops_conv, rt_ops_po
 const rt_op *rt_op_find(const char *domain, const char *name, int opset);
 
 /* ---- backends (backend.c) */
+/* A backend with its own memory (cuda). At plan time, once the shapes are
+ * known, place() says which static nodes run on the device: RT_DEV_RUN (its
+ * inputs with bit j set in *dev_in are read on the device, the others on the
+ * host: scales, shapes), RT_DEV_ALIAS (output 0 is input 0's device bytes:
+ * Reshape), 0 (the host's cpu kernel). The engine then keeps each value
+ * where its producer ran, copies it only where a reader on the other side
+ * needs it, plans a device arena by liveness as the host's, and runs every
+ * step on one stream with one sync() per run (and one before a host step
+ * that reads copied-back data). Errors: -1 / NULL with error() set. */
+enum { RT_DEV_RUN = 1, RT_DEV_ALIAS = 2 };
+typedef struct rt_device {
+    int (*place)(rt_ctx *c, uint64_t *dev_in);
+    void *(*alloc)(size_t n);
+    void (*free)(void *d);
+    int (*h2d)(void *d, const void *h, size_t n);
+    int (*d2h)(void *h, const void *d, size_t n);
+    int (*sync)(void);
+    const char *(*error)(void);
+} rt_device;
+
 typedef struct rt_backend {
     const char *name;
     /* op, opset, attributes; dtypes (NULL or per input, 0 = unknown) */
@@ -283,13 +305,17 @@ typedef struct rt_backend {
     void (*copy_out)(void *dst, const void *src, size_t n);
     hpcz_status (*run_node)(rt_ctx *c);
     void (*set_threads)(int n);
+    const rt_device *dev; /* NULL: host memory only */
 } rt_backend;
 const rt_backend *rt_backend_get(const char *name);
 hpcz_status rt_ref_run_node(rt_ctx *c); /* ref/ref.c */
 hpcz_status rt_cpu_run_node(rt_ctx *c);
-/* cuda/cuda_ops.c (builds with CUDA): the GPU kernel when there is one for
- * the node, rt_cpu_run_node otherwise. */
+/* cuda/cuda_ops.c (builds with CUDA): the GPU kernel for nodes placed on the
+ * device (c->device), rt_cpu_run_node otherwise. */
 hpcz_status rt_cuda_run_node(rt_ctx *c);
+extern const rt_device rt_cuda_device;
+/* hpcz_cuda_open, or nothing while tests have host emulations installed. */
+int rt_cuda_open(int ordinal, char *msg, size_t cap);
 
 /* ---- subgraph execution (engine.c), used by If/Loop */
 typedef struct rt_sub rt_sub;

@@ -209,6 +209,13 @@ static const spec specs[] = {
     {"gemm+relu fused", "Gemm", 3, {S4(16, 300), S4(300, 40), S4(40)}, {2, 2, 1}, 0, T_ACC, NULL,
      "Relu"},
     {"matmul 2-D large", "MatMul", 2, {S4(200, 300), S4(300, 500)}, {2, 2}, 0, T_ACC, NULL, NULL},
+    /* 128x128-tile kernel (C at least 64 x 64): edge tiles, transposes, batches */
+    {"gemm both transposed, 130x140x300", "Gemm", 3, {S4(300, 130), S4(140, 300), S4(140)},
+     {2, 2, 1}, 0, T_ACC, "transA=i:1;transB=i:1", NULL},
+    {"gemm transA, C [M,N], beta 0.5", "Gemm", 3, {S4(77, 200), S4(77, 129), S4(200, 129)},
+     {2, 2, 2}, 0, T_ACC, "transA=i:1;beta=f:0.5", NULL},
+    {"matmul batched 130x70x129", "MatMul", 2, {S4(2, 3, 130, 70), S4(2, 3, 70, 129)}, {4, 4},
+     0, T_ACC, NULL, NULL},
     {"matmul batched, same batch", "MatMul", 2, {S4(2, 3, 17, 30), S4(2, 3, 30, 9)}, {4, 4}, 0,
      T_ACC, NULL, NULL},
     {"matmul batched A, 2-D B", "MatMul", 2, {S4(4, 65, 48), S4(48, 33)}, {3, 2}, 0, T_ACC, NULL,
@@ -264,6 +271,12 @@ static const spec specs[] = {
     {"globalmaxpool", "GlobalMaxPool", 1, {S4(2, 8, 13, 13)}, {4}, 0, 0, NULL, NULL},
     {"quantize u8 per tensor", "QuantizeLinear", 2, {S4(3, 50, 70), S4(0)}, {3, 0}, 1, 0, NULL,
      NULL},
+    {"transpose 0,2,3,1", "Transpose", 1, {S4(2, 3, 4, 5)}, {4}, 0, 0, "perm=is:0,2,3,1", NULL},
+    {"transpose reversed (no perm)", "Transpose", 1, {S4(3, 7, 5)}, {3}, 0, 0, NULL, NULL},
+    {"concat axis 1, three inputs", "Concat", 3, {S4(2, 3, 4), S4(2, 5, 4), S4(2, 1, 4)},
+     {3, 3, 3}, 0, 0, "axis=i:1", NULL},
+    {"concat axis -1", "Concat", 2, {S4(4, 6, 3), S4(4, 6, 2)}, {3, 3}, 0, 0, "axis=i:-1", NULL},
+    {"concat axis 0", "Concat", 2, {S4(2, 6), S4(3, 6)}, {2, 2}, 0, 0, "axis=i:0", NULL},
     {"layernorm", "LayerNormalization", 3, {S4(4, 6, 64), S4(64), S4(64)}, {3, 1, 1}, 0, 1e-5,
      NULL, NULL},
     {"layernorm no bias, 384 wide", "LayerNormalization", 2, {S4(2, 7, 384), S4(384)}, {3, 1}, 0,
@@ -272,33 +285,7 @@ static const spec specs[] = {
      S4(6, 64)}, {3, 2, 2}, 0, 1e-5, "axis=i:1", NULL},
 };
 
-/* calib.c's statistics, written out plainly (its scalar path). */
 #define NBINS 2048
-static void cpu_minmax(const float *x, int64_t n, float *lo, float *hi)
-{
-    *lo = INFINITY;
-    *hi = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(x[i])) {
-            *lo = x[i] < *lo ? x[i] : *lo;
-            *hi = x[i] > *hi ? x[i] : *hi;
-        }
-}
-
-static void cpu_hist(const float *x, int64_t n, double scale, uint64_t *h)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (!isfinite(v)) {
-            h[NBINS + 1]++;
-        } else if (v == 0.0f) {
-            h[NBINS]++;
-        } else {
-            int b = (int)(fabs(v) * scale);
-            h[b >= NBINS ? NBINS - 1 : b]++;
-        }
-    }
-}
 
 /* Q and DQ, int8 and uint8, against the cpu kernels' formula (quant.c),
  * rounding ties included: the same bytes / bits. */
@@ -323,7 +310,20 @@ static void check_qdq(void)
             int32_t qq = u8 ? want_q[i] : (int8_t)want_q[i];
             want_y[i] = (float)(qq - zp) * sc;
         }
-        if (hpcz_cuda_quantize(x, q, N, sc, zp, u8) || hpcz_cuda_dequantize(q, y, N, sc, zp, u8)) {
+        hpcz_cuda_qdq qd = {.n = N, .ch = 1, .inner = 1, .u8 = u8};
+        uint8_t zb = (uint8_t)zp;
+        void *dx = hpcz_cuda_malloc(sizeof x), *dq = hpcz_cuda_malloc(N), *dy = hpcz_cuda_malloc(sizeof y);
+        void *ds = hpcz_cuda_malloc(4), *dz = hpcz_cuda_malloc(1);
+        int bad = !dx || !dq || !dy || !ds || !dz || hpcz_cuda_h2d(dx, x, sizeof x) ||
+                  hpcz_cuda_h2d(ds, &sc, 4) || hpcz_cuda_h2d(dz, &zb, 1) ||
+                  hpcz_cuda_quantize(&qd, dx, ds, dz, dq) || hpcz_cuda_dequantize(&qd, dq, ds, dz, dy) ||
+                  hpcz_cuda_d2h(q, dq, N) || hpcz_cuda_d2h(y, dy, sizeof y) || hpcz_cuda_sync();
+        hpcz_cuda_free(dx);
+        hpcz_cuda_free(dq);
+        hpcz_cuda_free(dy);
+        hpcz_cuda_free(ds);
+        hpcz_cuda_free(dz);
+        if (bad) {
             FAILF("Q/DQ %s: %s", u8 ? "uint8" : "int8", hpcz_cuda_error());
             continue;
         }
@@ -353,9 +353,13 @@ static void check_observers(void)
             static uint64_t want[NBINS + 2], got[NBINS + 2];
             memset(want, 0, sizeof want);
             memset(got, 0, sizeof got);
-            cpu_hist(x, n, scale, want);
-            if (hpcz_cuda_minmax(x, n, &glo, &ghi) ||
-                hpcz_cuda_histogram(x, n, scale, NBINS, got)) {
+            cpu_hist(x, n, scale, NBINS, want);
+            void *dx = hpcz_cuda_malloc((size_t)n * sizeof *x);
+            int bad = !dx || hpcz_cuda_h2d(dx, x, (size_t)n * sizeof *x) ||
+                      hpcz_cuda_minmax(dx, n, &glo, &ghi) ||
+                      hpcz_cuda_histogram(dx, n, scale, NBINS, got);
+            hpcz_cuda_free(dx);
+            if (bad) {
                 FAILF("observers, %lld values: %s", (long long)n, hpcz_cuda_error());
                 continue;
             }

@@ -56,7 +56,7 @@ static hpcz_value *value(hpcz_graph *g, const char *name, int rank, const int64_
 
 /* const_weights: inputs 1.. become initializers holding ins[i]'s values
  * (ins may be NULL otherwise). */
-static hpcz_model *build(const spec *s, const hpcz_array *ins)
+static inline hpcz_model *build(const spec *s, const hpcz_array *ins)
 {
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;

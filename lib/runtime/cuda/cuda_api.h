@@ -1,11 +1,15 @@
 /*
  * cuda_api.h - what the C side (cuda_ops.c, tests/gpu) calls in kernels.cu.
  *
- * Host pointers in and out: each call copies its operands into device
- * buffers kept between calls (grown as needed), runs on the one stream and
- * copies the result back before it returns. Every CUDA call is checked; on
- * failure a call returns -1 and hpcz_cuda_error() holds one line naming the
- * CUDA call and the runtime's message.
+ * Device pointers in and out: memory comes from hpcz_cuda_malloc, data moves
+ * with hpcz_cuda_h2d / hpcz_cuda_d2h, and every kernel entry point only
+ * queues its work on the one stream and returns; hpcz_cuda_sync waits for
+ * the stream (the engine calls it once per run, and before a CPU node reads
+ * data copied back). The calibration observers are the exception: they
+ * return their small statistics to the host (and so wait). Every CUDA call is
+ * checked; on failure a call returns -1 (hpcz_cuda_malloc NULL) and
+ * hpcz_cuda_error() holds one line naming the CUDA call and the runtime's
+ * message.
  */
 #ifndef HPCZ_CUDA_API_H
 #define HPCZ_CUDA_API_H
@@ -32,12 +36,26 @@ const char *hpcz_cuda_error(void);
 /* Frees the device buffers and the stream (tests; the process end does too). */
 void hpcz_cuda_close(void);
 
+/* Device memory and the stream. */
+void *hpcz_cuda_malloc(size_t n);
+void hpcz_cuda_free(void *d);
+int hpcz_cuda_h2d(void *d, const void *h, size_t n);
+int hpcz_cuda_d2h(void *h, const void *d, size_t n);
+int hpcz_cuda_sync(void);
+/* Device-to-device copy of `height` rows of `width` bytes, rows `spitch`
+ * bytes apart in src and `dpitch` in dst (Concat). */
+int hpcz_cuda_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                     size_t height);
+/* Whether p points into device memory (calibration: which path observes). */
+int hpcz_cuda_is_device(const void *p);
+
 /* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (row-major), b < batch;
  * sa, sb, sc: batch strides in elements (0: one matrix for all). With
- * beta == 0, C is not read. */
+ * beta == 0, C is not read. f16: A, B and C are float16 (float32 sums, one
+ * rounding per output, as the cpu backend's float16 path). */
 typedef struct hpcz_cuda_gemm {
     int64_t batch, m, n, k;
-    int ta, tb;
+    int ta, tb, f16;
     float alpha, beta;
     int64_t lda, ldb, ldc;
     int64_t sa, sb, sc;
@@ -56,10 +74,14 @@ enum {
     HPCZ_CU_SQRT,
     HPCZ_CU_UNARY_COUNT
 };
+/* Or'ed into a unary or binary op: float16 operands and result (float32
+ * arithmetic, one rounding per output). */
+#define HPCZ_CU_F16 0x100
 int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n);
 
+/* HPCZ_CU_FIRST: y = a broadcast to the output (b unread: Gemm's C) */
 enum { HPCZ_CU_ADD, HPCZ_CU_SUB, HPCZ_CU_MUL, HPCZ_CU_DIV, HPCZ_CU_MAX, HPCZ_CU_MIN,
-       HPCZ_CU_BINARY_COUNT };
+       HPCZ_CU_FIRST, HPCZ_CU_BINARY_COUNT };
 /* y[i] = a[off_a(i)] op b[off_b(i)] over the output shape dims (ndim <=
  * HPCZ_CUDA_MAX_RANK); stra/strb: element strides per output dimension (0
  * along broadcast dimensions). na, nb: elements of a and b. */
@@ -89,11 +111,50 @@ typedef struct hpcz_cuda_pool {
 } hpcz_cuda_pool;
 int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
 
-/* Per-tensor QuantizeLinear to uint8 (u8) or int8: y = clamp(rint(x / s) +
- * zp) (ties to even), and DequantizeLinear: y = (float)(q - zp) * s; the
- * cpu kernels' arithmetic exactly (hpcz_cuda_quant_at / _dequant_at). */
-int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
-int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
+/* QuantizeLinear to uint8 (u8) or int8: y = clamp(rint(x / s) + zp) (ties
+ * to even), and DequantizeLinear: y = (float)(q - zp) * s; the cpu kernels'
+ * arithmetic exactly (hpcz_cuda_quant_at / _dequant_at). Per tensor (ch 1)
+ * or per channel: element i takes s[(i / inner) % ch] and the zero point
+ * zp[...] (y's / x's type; NULL: 0). s and zp are device memory. */
+typedef struct hpcz_cuda_qdq {
+    int64_t n, ch, inner;
+    int u8;
+} hpcz_cuda_qdq;
+int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s, const void *zp,
+                       void *y);
+int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
+                         float *y);
+
+/* float16 <-> float32 of n values (to_f16: rounded to nearest even): the
+ * kernels without a float16 form run on widened copies. */
+int hpcz_cuda_convert(const void *x, void *y, int64_t n, int to_f16);
+
+/* Resize, mode nearest, of float32 data of rank <= HPCZ_CUDA_MAX_RANK: each
+ * output index maps to an input index per axis (hpcz_cuda_nearest_src:
+ * resize.c's coordinate transforms and rounding, in double). */
+enum { HPCZ_CU_CT_HALF_PIXEL, HPCZ_CU_CT_PYTORCH_HALF_PIXEL, HPCZ_CU_CT_ALIGN_CORNERS,
+       HPCZ_CU_CT_ASYMMETRIC };
+enum { HPCZ_CU_NM_ROUND_PREFER_FLOOR, HPCZ_CU_NM_ROUND_PREFER_CEIL, HPCZ_CU_NM_FLOOR,
+       HPCZ_CU_NM_CEIL };
+typedef struct hpcz_cuda_resize {
+    int ndim, ct, nm;
+    int sized; /* the output sizes were given (align_corners' resized length) */
+    int64_t in[HPCZ_CUDA_MAX_RANK], out[HPCZ_CUDA_MAX_RANK];
+    double scale[HPCZ_CUDA_MAX_RANK];
+} hpcz_cuda_resize;
+int hpcz_cuda_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y);
+
+/* The fused activation of a Conv/Gemm/Add (rt_act, backend.c's formulas)
+ * applied to y in place: kinds as rt_act_kind (1 Relu, 2 Clip [a, b],
+ * 3 LeakyRelu a, 4 SiLU, 5 HardSwish). */
+int hpcz_cuda_act(int kind, float a, float b, float *y, int64_t n);
+
+/* BatchNormalization (inference) of x [n, c, inner]: y = x * mul + add with
+ * mul = scale / sqrtf(var + eps), add = bias - mean * mul per channel
+ * (norm.c's float32 arithmetic). */
+int hpcz_cuda_batchnorm(const float *x, const float *scale, const float *bias, const float *mean,
+                        const float *var, float *y, int64_t n, int64_t c, int64_t inner,
+                        float eps);
 
 /* LayerNormalization over the last dimension (cols), scale and bias
  * (may be NULL) of cols entries: one row per thread, norm.c's float32
@@ -104,8 +165,8 @@ int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, f
 /* Softmax over the last dimension of rows x cols. */
 int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols);
 
-/* Calibration observers on the device, as lib/calib/calib.c computes them:
- * min and max of the finite values of x (*lo > *hi when none), and the
+/* Calibration observers on the device (x device memory; the statistics come
+ * back to the host), as lib/calib/calib.c computes them: min and max of the finite values of x (*lo > *hi when none), and the
  * histogram h[(int)(|v| * scale)] (bin in double, the last bin takes the
  * rest) added to h[0, bins), zeros added to h[bins], non-finite values to
  * h[bins + 1]. Counts are exact: the tables equal the CPU's. */
@@ -195,23 +256,97 @@ static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const 
     return cnt > 0 ? sum / (float)cnt : 0.0f;
 }
 
-static inline HPCZ_CU_HD void hpcz_cuda_quant_at(const float *x, void *y, int64_t i, float s,
-                                                 int32_t zp, int u8)
+static inline HPCZ_CU_HD int32_t hpcz_cuda_zp_at(const void *zp, int64_t c, int u8)
 {
-    float lo = u8 ? 0.f : -128.f, hi = u8 ? 255.f : 127.f;
-    float v = rintf(x[i] / s) + (float)zp;
+    return !zp ? 0 : u8 ? ((const uint8_t *)zp)[c] : ((const int8_t *)zp)[c];
+}
+
+static inline HPCZ_CU_HD void hpcz_cuda_quant_at(const hpcz_cuda_qdq *q, const float *x,
+                                                 const float *s, const void *zp, void *y,
+                                                 int64_t i)
+{
+    int64_t c = (i / q->inner) % q->ch;
+    float lo = q->u8 ? 0.f : -128.f, hi = q->u8 ? 255.f : 127.f;
+    float v = rintf(x[i] / s[c]) + (float)hpcz_cuda_zp_at(zp, c, q->u8);
     v = v < lo ? lo : v > hi ? hi : v;
-    if (u8)
+    if (q->u8)
         ((uint8_t *)y)[i] = (uint8_t)v;
     else
         ((int8_t *)y)[i] = (int8_t)v;
 }
 
-static inline HPCZ_CU_HD float hpcz_cuda_dequant_at(const void *x, int64_t i, float s, int32_t zp,
-                                                    int u8)
+static inline HPCZ_CU_HD float hpcz_cuda_dequant_at(const hpcz_cuda_qdq *q, const void *x,
+                                                    const float *s, const void *zp, int64_t i)
 {
-    int32_t q = u8 ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
-    return (float)(q - zp) * s;
+    int64_t c = (i / q->inner) % q->ch;
+    int32_t v = q->u8 ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
+    return (float)(v - hpcz_cuda_zp_at(zp, c, q->u8)) * s[c];
+}
+
+static inline HPCZ_CU_HD int64_t hpcz_cuda_nearest_src(const hpcz_cuda_resize *r, int d,
+                                                       int64_t o)
+{
+    double s = r->scale[d], xo;
+    int64_t in = r->in[d], on = r->out[d];
+    switch (r->ct) {
+    case HPCZ_CU_CT_HALF_PIXEL: xo = ((double)o + 0.5) / s - 0.5; break;
+    case HPCZ_CU_CT_PYTORCH_HALF_PIXEL: xo = on > 1 ? ((double)o + 0.5) / s - 0.5 : 0; break;
+    case HPCZ_CU_CT_ALIGN_CORNERS: {
+        double lr = r->sized ? (double)on : (double)in * s;
+        xo = lr <= 1 ? 0 : (double)o * (double)(in - 1) / (lr - 1);
+        break;
+    }
+    default: xo = (double)o / s; break;
+    }
+    double f;
+    switch (r->nm) {
+    case HPCZ_CU_NM_ROUND_PREFER_FLOOR: f = xo - floor(xo) == 0.5 ? floor(xo) : round(xo); break;
+    case HPCZ_CU_NM_ROUND_PREFER_CEIL: f = xo - floor(xo) == 0.5 ? ceil(xo) : round(xo); break;
+    case HPCZ_CU_NM_FLOOR: f = floor(xo); break;
+    default: f = ceil(xo); break;
+    }
+    int64_t i = (int64_t)f;
+    return i < 0 ? 0 : i >= in ? in - 1 : i;
+}
+
+/* The input element of output element i of a nearest Resize. */
+static inline HPCZ_CU_HD int64_t hpcz_cuda_resize_at(const hpcz_cuda_resize *r, int64_t i)
+{
+    int64_t off = 0, stride = 1;
+    for (int d = r->ndim - 1; d >= 0; d--) {
+        int64_t q = i / r->out[d];
+        off += hpcz_cuda_nearest_src(r, d, i - q * r->out[d]) * stride;
+        stride *= r->in[d];
+        i = q;
+    }
+    return off;
+}
+
+static inline HPCZ_CU_HD float hpcz_cuda_act_at(int kind, float a, float b, float v)
+{
+    switch (kind) {
+    case 1: return v > 0 ? v : 0;
+    case 2: v = v < a ? a : v; return v > b ? b : v;
+    case 3: return v >= 0 ? v : a * v;
+    case 4: return v / (1.0f + expf(-v));
+    case 5: {
+        float t = v * (1.0f / 6) + 0.5f;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        return v * t;
+    }
+    }
+    return v;
+}
+
+static inline HPCZ_CU_HD float hpcz_cuda_batchnorm_at(const float *x, const float *scale,
+                                                      const float *bias, const float *mean,
+                                                      const float *var, int64_t c, int64_t inner,
+                                                      float eps, int64_t i)
+{
+    int64_t ch = (i / inner) % c;
+    float mul = scale[ch] / sqrtf(var[ch] + eps);
+    float add = bias[ch] - mean[ch] * mul;
+    return x[i] * mul + add;
 }
 
 static inline HPCZ_CU_HD void hpcz_cuda_layernorm_row(const float *s, const float *scale,
@@ -237,6 +372,14 @@ static inline HPCZ_CU_HD void hpcz_cuda_layernorm_row(const float *s, const floa
  * dispatch and operand mapping on machines without a GPU. NULL restores the
  * device's. */
 typedef struct hpcz_cuda_impl {
+    void *(*malloc)(size_t n);
+    void (*free)(void *d);
+    int (*h2d)(void *d, const void *h, size_t n);
+    int (*d2h)(void *h, const void *d, size_t n);
+    int (*sync)(void);
+    int (*is_device)(const void *p);
+    int (*copy2d)(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                  size_t height);
     int (*sgemm)(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c);
     int (*unary)(int op, const float *x, float *y, int64_t n);
     int (*binary)(int op, int ndim, const int64_t *dims, const int64_t *stra,
@@ -246,10 +389,19 @@ typedef struct hpcz_cuda_impl {
     int (*conv2d)(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
                   float *y);
     int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
-    int (*quantize)(const float *x, void *y, int64_t n, float s, int32_t zp, int u8);
-    int (*dequantize)(const void *x, float *y, int64_t n, float s, int32_t zp, int u8);
+    int (*quantize)(const hpcz_cuda_qdq *q, const float *x, const float *s, const void *zp,
+                    void *y);
+    int (*dequantize)(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
+                      float *y);
     int (*layernorm)(const float *x, const float *scale, const float *bias, float *y,
                      int64_t rows, int64_t cols, float eps);
+    int (*act)(int kind, float a, float b, float *y, int64_t n);
+    int (*resize_nearest)(const hpcz_cuda_resize *r, const float *x, float *y);
+    int (*convert)(const void *x, void *y, int64_t n, int to_f16);
+    int (*batchnorm)(const float *x, const float *scale, const float *bias, const float *mean,
+                     const float *var, float *y, int64_t n, int64_t c, int64_t inner, float eps);
+    int (*minmax)(const float *x, int64_t n, float *lo, float *hi);
+    int (*histogram)(const float *x, int64_t n, double scale, int bins, uint64_t *h);
 } hpcz_cuda_impl;
 void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
 

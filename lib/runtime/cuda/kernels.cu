@@ -1,13 +1,17 @@
 /*
  * kernels.cu - hpcz's CUDA kernels and their host entry points (cuda_api.h).
  *
- * Simple by design: one thread per output element (GEMM: 16x16 tiles in
- * shared memory, each thread one sum in k order), so every kernel is easy to
- * check against the CPU reference. Only the CUDA runtime is used (linked
+ * Simple by design: one thread per output element (GEMM: 128x128 or 16x16
+ * tiles in shared memory, each output one sum in k order), so every kernel is
+ * easy to check against the CPU reference. Only the CUDA runtime is used (linked
  * statically): no cuBLAS or cuDNN, which would have to travel with the build.
+ * Operands are device memory (the engine's device arena and the plan's
+ * uploaded weights); a kernel entry point queues its launch on the stream and
+ * returns without waiting.
  */
 #include "cuda_api.h"
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdarg.h>
@@ -105,7 +109,8 @@ extern "C" void hpcz_cuda_close(void)
     dev_open = -1;
 }
 
-/* Device buffer i of at least n bytes (contents not kept when it grows). */
+/* Scratch device buffer i of at least n bytes (contents not kept when it
+ * grows): the observers' counters, the benchmark's operands. */
 static int dbuf(int i, size_t n, void **out)
 {
     if (dev_open < 0) {
@@ -125,18 +130,77 @@ static int dbuf(int i, size_t n, void **out)
     return 0;
 }
 
-/* Copies n bytes of host data into device buffer i. */
-static int upload(int i, const void *h, size_t n, void **d)
+extern "C" void *hpcz_cuda_malloc(size_t n)
 {
-    if (dbuf(i, n, d))
-        return -1;
+    void *d = NULL;
+    if (dev_open < 0) {
+        snprintf(last_err, sizeof last_err, "no CUDA device opened");
+        return NULL;
+    }
+    cudaError_t e = cudaMalloc(&d, n ? n : 256);
+    if (e != cudaSuccess) {
+        fail("cudaMalloc", e);
+        return NULL;
+    }
+    return d;
+}
+
+extern "C" void hpcz_cuda_free(void *d)
+{
+    if (d)
+        cudaFree(d);
+}
+
+extern "C" int hpcz_cuda_h2d(void *d, const void *h, size_t n)
+{
     if (n)
         CK("cudaMemcpyAsync (host to device)",
-           cudaMemcpyAsync(*d, h, n, cudaMemcpyHostToDevice, stream));
+           cudaMemcpyAsync(d, h, n, cudaMemcpyHostToDevice, stream));
     return 0;
 }
 
-/* Checks the launch, copies the result back and waits for the stream. */
+extern "C" int hpcz_cuda_d2h(void *h, const void *d, size_t n)
+{
+    if (n)
+        CK("cudaMemcpyAsync (device to host)",
+           cudaMemcpyAsync(h, d, n, cudaMemcpyDeviceToHost, stream));
+    return 0;
+}
+
+extern "C" int hpcz_cuda_sync(void)
+{
+    CK("cudaStreamSynchronize", cudaStreamSynchronize(stream));
+    return 0;
+}
+
+extern "C" int hpcz_cuda_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                size_t width, size_t height)
+{
+    if (width && height)
+        CK("cudaMemcpy2DAsync (device to device)",
+           cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDeviceToDevice,
+                             stream));
+    return 0;
+}
+
+extern "C" int hpcz_cuda_is_device(const void *p)
+{
+    cudaPointerAttributes a;
+    if (!p || cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return a.type == cudaMemoryTypeDevice;
+}
+
+/* Checks the launch (the work stays queued on the stream). */
+static int launched(const char *kernel)
+{
+    CK(kernel, cudaGetLastError());
+    return 0;
+}
+
+/* Copies a small result back and waits (the observers). */
 static int finish(const char *kernel, void *h, const void *d, size_t n)
 {
     CK(kernel, cudaGetLastError());
@@ -153,27 +217,48 @@ static unsigned blocks_for(int64_t n, int threads)
     return (unsigned)(b > 65535 * 32 ? 65535 * 32 : b < 1 ? 1 : b); /* grid-stride beyond */
 }
 
+/* float16 storage, float32 arithmetic: operands widened on load, results
+ * rounded once (to nearest even) on store, as the cpu backend's float16
+ * path (rt_run_f16_via_f32). */
+__device__ __forceinline__ float ldf(const float *p, int64_t i)
+{
+    return p[i];
+}
+__device__ __forceinline__ float ldf(const __half *p, int64_t i)
+{
+    return __half2float(p[i]);
+}
+__device__ __forceinline__ void stf(float *p, int64_t i, float v)
+{
+    p[i] = v;
+}
+__device__ __forceinline__ void stf(__half *p, int64_t i, float v)
+{
+    p[i] = __float2half_rn(v);
+}
+
 /* ---------------------------------------------------------------- GEMM */
 
 #define TILE 16
 
-__global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
-                             const float *__restrict__ b, float *__restrict__ c)
+template <typename T>
+__global__ void sgemm_kernel(hpcz_cuda_gemm g, const T *__restrict__ a, const T *__restrict__ b,
+                             T *__restrict__ c)
 {
     __shared__ float as[TILE][TILE + 1], bs[TILE][TILE + 1];
     int64_t row = (int64_t)blockIdx.y * TILE + threadIdx.y;
     int64_t col = (int64_t)blockIdx.x * TILE + threadIdx.x;
     for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
-        const float *az = a + z * g.sa, *bz = b + z * g.sb;
+        const T *az = a + z * g.sa, *bz = b + z * g.sb;
         float acc = 0.0f;
         for (int64_t k0 = 0; k0 < g.k; k0 += TILE) {
             /* as[y][x] = op(A)[row][k0 + x], bs[y][x] = op(B)[k0 + y][col] */
             int64_t ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
             float va = 0.0f, vb = 0.0f;
             if (row < g.m && ka < g.k)
-                va = g.ta ? az[ka * g.lda + row] : az[row * g.lda + ka];
+                va = ldf(az, g.ta ? ka * g.lda + row : row * g.lda + ka);
             if (col < g.n && kb < g.k)
-                vb = g.tb ? bz[col * g.ldb + kb] : bz[kb * g.ldb + col];
+                vb = ldf(bz, g.tb ? col * g.ldb + kb : kb * g.ldb + col);
             as[threadIdx.y][threadIdx.x] = va;
             bs[threadIdx.y][threadIdx.x] = vb;
             __syncthreads();
@@ -182,41 +267,113 @@ __global__ void sgemm_kernel(hpcz_cuda_gemm g, const float *__restrict__ a,
             __syncthreads();
         }
         if (row < g.m && col < g.n) {
-            float *cz = c + z * g.sc + row * g.ldc + col;
-            *cz = g.beta != 0.0f ? g.alpha * acc + g.beta * *cz : g.alpha * acc;
+            T *cz = c + z * g.sc + row * g.ldc + col;
+            stf(cz, 0, g.beta != 0.0f ? g.alpha * acc + g.beta * ldf(cz, 0) : g.alpha * acc);
         }
     }
 }
 
-/* Elements spanned by `count` matrices of `rows` x `ld` at batch stride s. */
-static size_t span(int64_t count, int64_t s, int64_t rows, int64_t ld)
+/* Register-blocked GEMM for the larger products: 128x128 tiles of C per
+ * block of 256 threads, each thread an 8x8 block of outputs in registers,
+ * operand tiles of 8 k-steps in shared memory. Every output is still one
+ * fmaf chain in k order (the tail of k padded with zeros, which adds
+ * nothing), the arithmetic of the 16x16 kernel and of the tests'
+ * emulation. */
+#define BM 128
+#define BN 128
+#define BK 8
+#define TM 8
+#define TN 8
+
+template <typename T>
+__global__ void __launch_bounds__(256)
+    sgemm_big_kernel(hpcz_cuda_gemm g, const T *__restrict__ a, const T *__restrict__ b,
+                     T *__restrict__ c)
 {
-    return (size_t)((count - 1) * s + (rows - 1) * ld + ld);
+    __shared__ float as[BK][BM + 4], bs[BK][BN + 4];
+    int tid = threadIdx.x, tr = tid / (BN / TN), tc = tid % (BN / TN);
+    int64_t row0 = (int64_t)blockIdx.y * BM, col0 = (int64_t)blockIdx.x * BN;
+    for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
+        const T *az = a + z * g.sa, *bz = b + z * g.sb;
+        float acc[TM][TN];
+        for (int i = 0; i < TM; i++)
+            for (int j = 0; j < TN; j++)
+                acc[i][j] = 0.0f;
+        for (int64_t k0 = 0; k0 < g.k; k0 += BK) {
+            /* consecutive threads read consecutive addresses of each operand */
+            for (int l = tid; l < BK * BM; l += blockDim.x) {
+                int kk = g.ta ? l / BM : l % BK, r = g.ta ? l % BM : l / BK;
+                int64_t gr = row0 + r, gk = k0 + kk;
+                as[kk][r] = gr < g.m && gk < g.k ? ldf(az, g.ta ? gk * g.lda + gr : gr * g.lda + gk)
+                                                 : 0.0f;
+            }
+            for (int l = tid; l < BK * BN; l += blockDim.x) {
+                int kk = g.tb ? l % BK : l / BN, cc = g.tb ? l / BK : l % BN;
+                int64_t gc = col0 + cc, gk = k0 + kk;
+                bs[kk][cc] = gc < g.n && gk < g.k ? ldf(bz, g.tb ? gc * g.ldb + gk : gk * g.ldb + gc)
+                                                  : 0.0f;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++) {
+                float ra[TM], rb[TN];
+#pragma unroll
+                for (int i = 0; i < TM; i++)
+                    ra[i] = as[kk][tr * TM + i];
+#pragma unroll
+                for (int j = 0; j < TN; j++)
+                    rb[j] = bs[kk][tc * TN + j];
+#pragma unroll
+                for (int i = 0; i < TM; i++)
+#pragma unroll
+                    for (int j = 0; j < TN; j++)
+                        acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
+            }
+            __syncthreads();
+        }
+        for (int i = 0; i < TM; i++) {
+            int64_t row = row0 + tr * TM + i;
+            for (int j = 0; j < TN && row < g.m; j++) {
+                int64_t col = col0 + tc * TN + j;
+                if (col < g.n) {
+                    T *cz = c + z * g.sc + row * g.ldc + col;
+                    stf(cz, 0, g.beta != 0.0f ? g.alpha * acc[i][j] + g.beta * ldf(cz, 0)
+                                              : g.alpha * acc[i][j]);
+                }
+            }
+        }
+    }
+}
+
+/* The kernel for a product: 128x128 tiles where C has at least 64 rows and
+ * columns, 16x16 tiles for skinny products (batch-1 GEMVs). */
+template <typename T>
+static int launch_sgemm(const hpcz_cuda_gemm *g, const T *a, const T *b, T *c)
+{
+    bool big = g->m >= 64 && g->n >= 64;
+    int64_t tm = big ? BM : TILE, tn = big ? BN : TILE;
+    dim3 grid((unsigned)((g->n + tn - 1) / tn), (unsigned)((g->m + tm - 1) / tm),
+              (unsigned)(g->batch < 65535 ? g->batch : 65535));
+    if ((g->m + tm - 1) / tm > 65535) {
+        snprintf(last_err, sizeof last_err, "GEMM of %lld rows beyond the kernel's grid",
+                 (long long)g->m);
+        return -1;
+    }
+    if (big)
+        sgemm_big_kernel<T><<<grid, 256, 0, stream>>>(*g, a, b, c);
+    else
+        sgemm_kernel<T><<<grid, dim3(TILE, TILE), 0, stream>>>(*g, a, b, c);
+    return 0;
 }
 
 extern "C" int hpcz_cuda_sgemm(const hpcz_cuda_gemm *g, const float *a, const float *b, float *c)
 {
     if (g->batch <= 0 || g->m <= 0 || g->n <= 0)
         return 0;
-    size_t na = g->k ? span(g->sa ? g->batch : 1, g->sa, g->ta ? g->k : g->m, g->lda) : 0;
-    size_t nb = g->k ? span(g->sb ? g->batch : 1, g->sb, g->tb ? g->n : g->k, g->ldb) : 0;
-    size_t nc = span(g->sc ? g->batch : 1, g->sc, g->m, g->ldc);
-    void *da, *db, *dc;
-    if (upload(0, a, na * 4, &da) || upload(1, b, nb * 4, &db))
+    if (g->f16 ? launch_sgemm(g, (const __half *)a, (const __half *)b, (__half *)c)
+               : launch_sgemm(g, a, b, c))
         return -1;
-    if (g->beta != 0.0f ? upload(2, c, nc * 4, &dc) : dbuf(2, nc * 4, &dc))
-        return -1;
-    dim3 block(TILE, TILE);
-    dim3 grid((unsigned)((g->n + TILE - 1) / TILE), (unsigned)((g->m + TILE - 1) / TILE),
-              (unsigned)(g->batch < 65535 ? g->batch : 65535));
-    if (grid.y > 65535) {
-        snprintf(last_err, sizeof last_err, "GEMM of %lld rows beyond the kernel's grid",
-                 (long long)g->m);
-        return -1;
-    }
-    sgemm_kernel<<<grid, block, 0, stream>>>(*g, (const float *)da, (const float *)db,
-                                             (float *)dc);
-    return finish("sgemm_kernel", c, dc, nc * 4);
+    return launched(g->m >= 64 && g->n >= 64 ? "sgemm_big_kernel" : "sgemm_kernel");
 }
 
 /* ---------------------------------------------------------------- elementwise */
@@ -237,22 +394,24 @@ __device__ float unary_op(int op, float v)
     return v;
 }
 
-__global__ void unary_kernel(int op, const float *__restrict__ x, float *__restrict__ y, int64_t n)
+template <typename T>
+__global__ void unary_kernel(int op, const T *__restrict__ x, T *__restrict__ y, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = unary_op(op, x[i]);
+        stf(y, i, unary_op(op, ldf(x, i)));
 }
 
 extern "C" int hpcz_cuda_unary(int op, const float *x, float *y, int64_t n)
 {
     if (n <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n * 4, &dy))
-        return -1;
-    unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, (const float *)dx, (float *)dy, n);
-    return finish("unary_kernel", y, dy, (size_t)n * 4);
+    if (op & HPCZ_CU_F16)
+        unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op & ~HPCZ_CU_F16, (const __half *)x,
+                                                             (__half *)y, n);
+    else
+        unary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, x, y, n);
+    return launched("unary_kernel");
 }
 
 typedef struct bshape {
@@ -260,13 +419,14 @@ typedef struct bshape {
     int64_t dims[HPCZ_CUDA_MAX_RANK], sa[HPCZ_CUDA_MAX_RANK], sb[HPCZ_CUDA_MAX_RANK];
 } bshape;
 
-__global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
-                              const float *__restrict__ b, float *__restrict__ y, int64_t n)
+template <typename T>
+__global__ void binary_kernel(int op, bshape s, const T *__restrict__ a, const T *__restrict__ b,
+                              T *__restrict__ y, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
-        float u = a[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sa)];
-        float v = b[hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb)];
+        float u = ldf(a, hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sa));
+        float v = op == HPCZ_CU_FIRST ? 0.0f : ldf(b, hpcz_cuda_bcast_offset(i, s.ndim, s.dims, s.sb));
         float r;
         switch (op) {
         case HPCZ_CU_ADD: r = u + v; break;
@@ -274,9 +434,10 @@ __global__ void binary_kernel(int op, bshape s, const float *__restrict__ a,
         case HPCZ_CU_MUL: r = u * v; break;
         case HPCZ_CU_DIV: r = u / v; break;
         case HPCZ_CU_MAX: r = isnan(u) || isnan(v) ? NAN : fmaxf(u, v); break;
+        case HPCZ_CU_FIRST: r = u; break;
         default: r = isnan(u) || isnan(v) ? NAN : fminf(u, v); break;
         }
-        y[i] = r;
+        stf(y, i, r);
     }
 }
 
@@ -300,13 +461,14 @@ extern "C" int hpcz_cuda_binary(int op, int ndim, const int64_t *dims, const int
     }
     if (n <= 0)
         return 0;
-    void *da, *db, *dy;
-    if (upload(0, a, (size_t)na * 4, &da) || upload(1, b, (size_t)nb * 4, &db) ||
-        dbuf(2, (size_t)n * 4, &dy))
-        return -1;
-    binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, (const float *)da,
-                                                          (const float *)db, (float *)dy, n);
-    return finish("binary_kernel", y, dy, (size_t)n * 4);
+    (void)na;
+    (void)nb;
+    if (op & HPCZ_CU_F16)
+        binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
+            op & ~HPCZ_CU_F16, s, (const __half *)a, (const __half *)b, (__half *)y, n);
+    else
+        binary_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(op, s, a, b, y, n);
+    return launched("binary_kernel");
 }
 
 /* ---------------------------------------------------------------- conv, pool */
@@ -326,16 +488,8 @@ extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const f
     int64_t total = g->n * g->m * g->oh * g->ow;
     if (total <= 0)
         return 0;
-    size_t nx = (size_t)(g->n * g->c * g->h * g->w) * 4;
-    size_t nw = (size_t)(g->m * (g->c / g->group) * g->kh * g->kw) * 4;
-    void *dx, *dw, *db = NULL, *dy;
-    if (upload(0, x, nx, &dx) || upload(1, w, nw, &dw) ||
-        (bias && upload(2, bias, (size_t)g->m * 4, &db)) || dbuf(3, (size_t)total * 4, &dy))
-        return -1;
-    conv2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx,
-                                                             (const float *)dw, (const float *)db,
-                                                             (float *)dy, total);
-    return finish("conv2d_kernel", y, dy, (size_t)total * 4);
+    conv2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, x, w, bias, y, total);
+    return launched("conv2d_kernel");
 }
 
 __global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, float *__restrict__ y,
@@ -351,54 +505,123 @@ extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *
     int64_t total = g->n * g->c * g->oh * g->ow;
     if (total <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)(g->n * g->c * g->h * g->w) * 4, &dx) ||
-        dbuf(1, (size_t)total * 4, &dy))
-        return -1;
-    pool2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const float *)dx, (float *)dy,
-                                                             total);
-    return finish("pool2d_kernel", y, dy, (size_t)total * 4);
+    pool2d_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, x, y, total);
+    return launched("pool2d_kernel");
 }
 
 /* ---------------------------------------------------------------- Q / DQ */
 
-__global__ void quant_kernel(const float *__restrict__ x, void *y, int64_t n, float s, int32_t zp,
-                             int u8)
+__global__ void quant_kernel(hpcz_cuda_qdq q, const float *__restrict__ x,
+                             const float *__restrict__ s, const void *zp, void *y)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.n;
          i += (int64_t)gridDim.x * blockDim.x)
-        hpcz_cuda_quant_at(x, y, i, s, zp, u8);
+        hpcz_cuda_quant_at(&q, x, s, zp, y, i);
 }
 
-extern "C" int hpcz_cuda_quantize(const float *x, void *y, int64_t n, float s, int32_t zp, int u8)
+extern "C" int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s,
+                                  const void *zp, void *y)
+{
+    if (q->n <= 0)
+        return 0;
+    quant_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, x, s, zp, y);
+    return launched("quant_kernel");
+}
+
+__global__ void dequant_kernel(hpcz_cuda_qdq q, const void *x, const float *__restrict__ s,
+                               const void *zp, float *__restrict__ y)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_dequant_at(&q, x, s, zp, i);
+}
+
+extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s,
+                                    const void *zp, float *y)
+{
+    if (q->n <= 0)
+        return 0;
+    dequant_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, x, s, zp, y);
+    return launched("dequant_kernel");
+}
+
+__global__ void convert_kernel(const void *x, void *y, int64_t n, int to_f16)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        if (to_f16)
+            ((__half *)y)[i] = __float2half_rn(((const float *)x)[i]);
+        else
+            ((float *)y)[i] = __half2float(((const __half *)x)[i]);
+    }
+}
+
+extern "C" int hpcz_cuda_convert(const void *x, void *y, int64_t n, int to_f16)
 {
     if (n <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, (size_t)n, &dy))
-        return -1;
-    quant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>((const float *)dx, dy, n, s, zp, u8);
-    return finish("quant_kernel", y, dy, (size_t)n);
+    convert_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n, to_f16);
+    return launched("convert_kernel");
 }
 
-__global__ void dequant_kernel(const void *x, float *__restrict__ y, int64_t n, float s,
-                               int32_t zp, int u8)
+/* ---------------------------------------------------------------- Resize */
+
+__global__ void resize_nearest_kernel(hpcz_cuda_resize r, const float *__restrict__ x,
+                                      float *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = x[hpcz_cuda_resize_at(&r, i)];
+}
+
+extern "C" int hpcz_cuda_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y)
+{
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    if (total <= 0)
+        return 0;
+    resize_nearest_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*r, x, y, total);
+    return launched("resize_nearest_kernel");
+}
+
+/* ---------------------------------------------------------------- act, BatchNorm */
+
+__global__ void act_kernel(int kind, float a, float b, float *y, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = hpcz_cuda_dequant_at(x, i, s, zp, u8);
+        y[i] = hpcz_cuda_act_at(kind, a, b, y[i]);
 }
 
-extern "C" int hpcz_cuda_dequantize(const void *x, float *y, int64_t n, float s, int32_t zp,
-                                    int u8)
+extern "C" int hpcz_cuda_act(int kind, float a, float b, float *y, int64_t n)
 {
-    if (n <= 0)
+    if (n <= 0 || kind == 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, (size_t)n, &dx) || dbuf(1, (size_t)n * 4, &dy))
-        return -1;
-    dequant_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dx, (float *)dy, n, s, zp, u8);
-    return finish("dequant_kernel", y, dy, (size_t)n * 4);
+    act_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(kind, a, b, y, n);
+    return launched("act_kernel");
+}
+
+__global__ void batchnorm_kernel(const float *__restrict__ x, const float *__restrict__ scale,
+                                 const float *__restrict__ bias, const float *__restrict__ mean,
+                                 const float *__restrict__ var, float *__restrict__ y, int64_t total,
+                                 int64_t c, int64_t inner, float eps)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_batchnorm_at(x, scale, bias, mean, var, c, inner, eps, i);
+}
+
+extern "C" int hpcz_cuda_batchnorm(const float *x, const float *scale, const float *bias,
+                                   const float *mean, const float *var, float *y, int64_t n,
+                                   int64_t c, int64_t inner, float eps)
+{
+    int64_t total = n * c * inner;
+    if (total <= 0)
+        return 0;
+    batchnorm_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(x, scale, bias, mean, var, y,
+                                                                 total, c, inner, eps);
+    return launched("batchnorm_kernel");
 }
 
 /* ---------------------------------------------------------------- LayerNorm */
@@ -415,16 +638,11 @@ __global__ void layernorm_kernel(const float *__restrict__ x, const float *__res
 extern "C" int hpcz_cuda_layernorm(const float *x, const float *scale, const float *bias, float *y,
                                    int64_t rows, int64_t cols, float eps)
 {
-    size_t n = (size_t)(rows * cols) * 4;
-    if (!n)
+    if (rows * cols <= 0)
         return 0;
-    void *dx, *ds, *db = NULL, *dy;
-    if (upload(0, x, n, &dx) || upload(1, scale, (size_t)cols * 4, &ds) ||
-        (bias && upload(2, bias, (size_t)cols * 4, &db)) || dbuf(3, n, &dy))
-        return -1;
-    layernorm_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(
-        (const float *)dx, (const float *)ds, (const float *)db, (float *)dy, rows, cols, eps);
-    return finish("layernorm_kernel", y, dy, n);
+    layernorm_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(x, scale, bias, y, rows, cols,
+                                                                eps);
+    return launched("layernorm_kernel");
 }
 
 /* ---------------------------------------------------------------- softmax */
@@ -470,15 +688,10 @@ __global__ void softmax_kernel(const float *__restrict__ x, float *__restrict__ 
 
 extern "C" int hpcz_cuda_softmax(const float *x, float *y, int64_t rows, int64_t cols)
 {
-    size_t n = (size_t)(rows * cols) * 4;
-    if (!n)
+    if (rows * cols <= 0)
         return 0;
-    void *dx, *dy;
-    if (upload(0, x, n, &dx) || dbuf(1, n, &dy))
-        return -1;
-    softmax_kernel<<<(unsigned)(rows < 65535 ? rows : 65535), 256, 0, stream>>>(
-        (const float *)dx, (float *)dy, rows, cols);
-    return finish("softmax_kernel", y, dy, n);
+    softmax_kernel<<<(unsigned)(rows < 65535 ? rows : 65535), 256, 0, stream>>>(x, y, rows, cols);
+    return launched("softmax_kernel");
 }
 
 /* ---------------------------------------------------------------- observers */
@@ -519,12 +732,15 @@ extern "C" int hpcz_cuda_minmax(const float *x, int64_t n, float *lo, float *hi)
     *hi = -INFINITY;
     if (n <= 0)
         return 0;
-    void *dx, *dk;
-    unsigned int init[2] = {0xffffffffu, 0}, keys[2];
-    if (upload(0, x, (size_t)n * 4, &dx) || upload(1, init, sizeof init, &dk))
+    void *dk;
+    static unsigned int init[2] = {0xffffffffu, 0};
+    unsigned int keys[2];
+    if (dbuf(1, sizeof init, &dk))
         return -1;
+    CK("cudaMemcpyAsync (host to device)",
+       cudaMemcpyAsync(dk, init, sizeof init, cudaMemcpyHostToDevice, stream));
     minmax_kernel<<<blocks_for(n, 256) < 1024 ? blocks_for(n, 256) : 1024, 256, 0, stream>>>(
-        (const float *)dx, n, (unsigned int *)dk);
+        x, n, (unsigned int *)dk);
     if (finish("minmax_kernel", keys, dk, sizeof keys))
         return -1;
     if (keys[0] <= keys[1]) { /* some value was finite */
@@ -565,12 +781,12 @@ extern "C" int hpcz_cuda_histogram(const float *x, int64_t n, double scale, int 
                  sizeof tmp / sizeof tmp[0] - 2);
         return -1;
     }
-    void *dx, *dh;
-    if (upload(0, x, (size_t)n * 4, &dx) || dbuf(1, hb, &dh))
+    void *dh;
+    if (dbuf(2, hb, &dh))
         return -1;
     CK("cudaMemsetAsync", cudaMemsetAsync(dh, 0, hb, stream));
     hist_kernel<<<blocks_for(n, 256) < 4096 ? blocks_for(n, 256) : 4096, 256, 0, stream>>>(
-        (const float *)dx, n, scale, bins, (unsigned long long *)dh);
+        x, n, scale, bins, (unsigned long long *)dh);
     if (finish("hist_kernel", tmp, dh, hb))
         return -1;
     for (int b = 0; b < bins + 2; b++)
@@ -597,17 +813,17 @@ extern "C" int hpcz_cuda_sgemm_bench(int64_t m, int64_t n, int64_t k, int reps, 
     hpcz_cuda_gemm g;
     memset(&g, 0, sizeof g);
     g.batch = 1, g.m = m, g.n = n, g.k = k, g.alpha = 1, g.lda = k, g.ldb = n, g.ldc = n;
-    dim3 block(TILE, TILE), grid((unsigned)((n + TILE - 1) / TILE), (unsigned)((m + TILE - 1) / TILE), 1);
     cudaEvent_t e0, e1;
     CK("cudaEventCreate", cudaEventCreate(&e0));
     CK("cudaEventCreate", cudaEventCreate(&e1));
     float t[64];
     reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
-    sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db, (float *)dc);
+    if (launch_sgemm(&g, (const float *)da, (const float *)db, (float *)dc))
+        return -1;
     for (int r = 0; r < reps; r++) {
         CK("cudaEventRecord", cudaEventRecord(e0, stream));
-        sgemm_kernel<<<grid, block, 0, stream>>>(g, (const float *)da, (const float *)db,
-                                                 (float *)dc);
+        if (launch_sgemm(&g, (const float *)da, (const float *)db, (float *)dc))
+            return -1;
         CK("cudaEventRecord", cudaEventRecord(e1, stream));
         CK("cudaEventSynchronize", cudaEventSynchronize(e1));
         CK("sgemm_kernel", cudaGetLastError());
