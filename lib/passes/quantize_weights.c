@@ -1952,7 +1952,10 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
                     if (g->outputs[q] == inner)
                         g->outputs[q] = v;
                 hpcz_node_set_output(dq, 0, v);
-                /* other readers of dv (none yet) and the map now point at v */
+                /* readers of dv (int8 ops that read the output, quantized
+                 * before: a KV cache's present.N.key read by its Transpose)
+                 * and the map now point at v */
+                hpcz_graph_replace_uses(g, dv, v);
                 for (size_t q = 0; q < s->n_map; q++)
                     if (s->to[q] == dv) {
                         s->to[q] = v;

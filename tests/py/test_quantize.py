@@ -128,6 +128,34 @@ def shared_bias_check():
     check(sqnr(run(src, {"x": x})[0], run(out, {"x": x})[0]) > 25, "ONNX Runtime loads and runs it")
 
 
+def output_also_read_check():
+    # a graph output that int8 ops also read (a decoder's present.N.key, read
+    # by its Transpose): the readers keep a producer after the output's name
+    # moves to the DequantizeLinear (they read a dangling value before)
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.normal(size=(4, 4, 3, 3)).astype(np.float32), "w2")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["present"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["present"], ["t"], name="transpose", perm=[0, 1, 3, 2]),
+             helper.make_node("Conv", ["t", "w2"], ["y"], name="conv2", pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("present", TensorProto.FLOAT, [1, 4, 8, 8]),
+                           helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], initializer=inits)
+    src = os.path.join(TMP, "output_read.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    out = quantize(src, "output_read_s8.onnx", "--mode", "static", "--calib", "random:8", "--placement", "all")
+    check(out is not None, "static int8 of a graph output read by int8 ops succeeds")
+    if not out:
+        return
+    m = onnx.load(out)
+    made = {o for n in m.graph.node for o in n.output} | {i.name for i in m.graph.initializer} | {"x"}
+    check(all(i in made for n in m.graph.node for i in n.input if i), "every input of every node has a producer")
+    onnx.checker.check_model(m, full_check=True)
+    x = rng.normal(size=(1, 3, 8, 8)).astype(np.float32)
+    ref, got = run(src, {"x": x}), run(out, {"x": x})
+    check(min(sqnr(r, o) for r, o in zip(ref, got)) > 25, "ONNX Runtime runs it: both outputs above 25 dB")
+
+
 def outlier_check():
     # an activation whose calibrated range is set by rare outliers stays float,
     # and the model is better for it than with the outliers' range
@@ -1033,6 +1061,7 @@ def main():
     default_algo_checks()
     dynamic_checks()
     shared_bias_check()
+    output_also_read_check()
     outlier_check()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
