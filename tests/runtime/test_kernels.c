@@ -344,9 +344,35 @@ static void check_packed_gemm_lstm(void)
  * layers in place) must read them at every run: the direct conv kernel and
  * rt_pgemm (Gemm, LSTM) pack initializer weights, and a stale copy made
  * --reconstruct worse than magnitude pruning on oww_embedding (6.4 -> -1.6
- * dB). After the initializers are doubled, the plan's next run must give
- * the bytes of a new plan made on the doubled weights. */
-static void check_weights_change(const spec *s)
+ * dB), and fold_batchnorm folds a BatchNormalization into copies of a
+ * Conv's weights. After the initializers are doubled, the plan's next run
+ * must give the bytes of a new plan made on the doubled weights. */
+/* y0 -> BatchNormalization (constant parameters, M channels) -> y1, the
+ * graph's output instead of y0 (fold_batchnorm folds it into the Conv). */
+static void append_batchnorm(hpcz_model *m, int64_t M)
+{
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_node *n = hpcz_graph_add_node(g, "BatchNormalization", "bn", 5, 1);
+    n->inputs[0] = g->outputs[0];
+    g->outputs[0]->is_output = 0;
+    static const char *names[4] = {"bn_scale", "bn_bias", "bn_mean", "bn_var"};
+    for (int i = 0; i < 4; i++) {
+        hpcz_tensor *t = hpcz_tensor_new(m, names[i], HPCZ_DTYPE_FLOAT, 1, &M);
+        float *d = hpcz_tensor_alloc(t);
+        for (int64_t k = 0; k < M; k++)
+            d[k] = i == 3 ? 0.5f + fabsf(frand()) : frand();
+        hpcz_graph_add_initializer(g, t, &err);
+        n->inputs[1 + i] = hpcz_graph_value(g, names[i]);
+    }
+    hpcz_value *y = value(g, "y1", -1, NULL);
+    y->producer = n;
+    y->is_output = 1;
+    n->outputs[0] = y;
+    g->outputs[0] = y;
+}
+
+static void check_weights_change(const spec *s, bool bn)
 {
     cases++;
     hpcz_error err = {0};
@@ -360,6 +386,8 @@ static void check_weights_change(const spec *s)
     const_weights = true;
     hpcz_model *m = build(s, ins);
     const_weights = false;
+    if (bn)
+        append_batchnorm(m, s->shapes[1][0]);
     hpcz_plan_opts po = {.threads = 1, .weights_change = 1};
     hpcz_plan *p = hpcz_plan_new(m, &po, &err), *p2 = NULL;
     hpcz_array y1 = {0}, y2 = {0}, y3 = {0};
@@ -397,6 +425,8 @@ static const spec rewritten[] = {
      T_ACC, "pads=is:1,1,1,1", NULL},
     {"gemm weights rewritten between runs", "Gemm", 3, {S4(24, 300), S4(1000, 300), S4(1000)},
      {2, 2, 1}, 0, T_ACC, "transB=i:1", NULL},
+    {"conv+batchnorm rewritten between runs", "Conv", 2, {S4(1, 8, 17, 32), S4(16, 8, 3, 3)}, {4, 4},
+     0, T_ACC, "pads=is:1,1,1,1", NULL},
     {"lstm weights rewritten between runs", "LSTM", 4, {S4(7, 1, 40), S4(2, 128, 40),
      S4(2, 128, 32), S4(2, 256)}, {3, 3, 3, 2}, 0, T_ACC,
      "hidden_size=i:32;direction=s:bidirectional", NULL},
@@ -412,7 +442,7 @@ int main(void)
     check_direct_convs();
     check_packed_gemm_lstm();
     for (size_t i = 0; i < sizeof rewritten / sizeof rewritten[0]; i++)
-        check_weights_change(&rewritten[i]);
+        check_weights_change(&rewritten[i], strstr(rewritten[i].label, "batchnorm") != NULL);
     printf("%d cases, %d failed\n", cases, failures);
     return failures ? 1 : 0;
 }

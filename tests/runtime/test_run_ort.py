@@ -1,7 +1,8 @@
 """`hpcz run` outputs against ONNX Runtime (PyPI onnxruntime in the test
 venv): the digits models on the whole test split and every samples/patterns
 model, within 1e-5 relative (|a-b| <= 1e-5 * max(1, |b|)); the same bytes
-with --threads 1 and 2; a .npy round trip of every dtype the writer knows.
+with --threads 1 and 2 (and the plan-time fusions: SiLU, HardSwish,
+BatchNormalization folded into the Conv); a .npy round trip of every dtype the writer knows.
 
 Usage: python test_run_ort.py HPCZ SOURCE_ROOT
 """
@@ -232,6 +233,78 @@ for label, b_scale in (("hardswish", 1.0), ("hardswish-large", 10.0)):
     ip = os.path.join(TMP, f"{label}.npy")
     np.save(ip, rng.standard_normal((1, 8, 20, 40)).astype(np.float32))
     compare(f"conv+{label}", mp, {"x": ip})
+
+# BatchNormalization folded into the Conv before it (fold_batchnorm), then
+# the activation after it fused too: direct kernel, no bias, depthwise,
+# 1x1 (sgemm), and the cases left as they are (the Conv's output has a
+# second reader; a non-constant BN scale; the Conv's output is a graph output)
+
+
+def bn_case(label, conv_w_shape, group=1, bias=True, act="HardSwish", extra_reader=False,
+            scale_input=False, conv_out=False):
+    C, M = conv_w_shape[1] * group, conv_w_shape[0]
+    x_shape = [1, C, 19, 37]
+    k = conv_w_shape[2]
+    inits = [numpy_helper.from_array(rng.standard_normal(conv_w_shape).astype(np.float32), "w")]
+    conv_in = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b"))
+        conv_in.append("b")
+    bn_names = ["scale", "bias", "mean", "var"]
+    # |scale| / sqrt(var) up to about 2: the Conv's rounding is not blown up
+    # past the 1e-5 bound (it is the same with the BatchNormalization run apart)
+    params = [rng.uniform(-1.5, 1.5, M), rng.standard_normal(M), rng.standard_normal(M),
+              rng.uniform(0.5, 2.0, M)]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
+    feeds = {}
+    for n, v in zip(bn_names, params):
+        if n == "scale" and scale_input:
+            ins.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [M]))
+            feeds[n] = os.path.join(TMP, f"bn_{label}_{n}.npy")
+            np.save(feeds[n], v.astype(np.float32))
+        else:
+            inits.append(numpy_helper.from_array(v.astype(np.float32), n))
+    nodes = [helper.make_node("Conv", conv_in, ["p"], pads=[k // 2] * 4, group=group),
+             helper.make_node("BatchNormalization", ["p"] + bn_names, ["q"], epsilon=1e-3)]
+    outs = []
+    if act:
+        nodes.append(helper.make_node(act, ["q"], ["y"]))
+        outs.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, None))
+    else:
+        outs.append(helper.make_tensor_value_info("q", TensorProto.FLOAT, None))
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["p"], ["r"]))
+        outs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    if conv_out:
+        outs.append(helper.make_tensor_value_info("p", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", ins, outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"bn_{label}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    feeds["x"] = os.path.join(TMP, f"bn_{label}_x.npy")
+    np.save(feeds["x"], rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"conv+batchnorm {label}", mp, feeds)
+    # folded: the BatchNormalization (and the activation) never run
+    args = [HPCZ, "run", mp, "--bench", "1", "--profile", "--json"]
+    for n, f in feeds.items():
+        args += ["--input", f"{n}={f}"]
+    r = subprocess.run(args, capture_output=True, text=True)
+    prof = {p["op_type"]: p["ms_per_run"] for p in json.loads(r.stdout)["profile"]} if not r.returncode else {}
+    want_folded = not (extra_reader or scale_input or conv_out)
+    folded = prof.get("BatchNormalization", -1) == 0 and prof.get(act, 0) == 0
+    check(bool(prof) and folded == want_folded,
+          f"conv+batchnorm {label}: {'folded' if want_folded else 'not folded'} ({prof})")
+
+
+bn_case("3x3 hardswish", (16, 8, 3, 3))
+bn_case("3x3 no bias relu", (13, 8, 3, 3), bias=False, act="Relu")
+bn_case("depthwise 5x5 hardswish", (24, 1, 5, 5), group=24, bias=False)
+bn_case("1x1 no activation", (40, 64, 1, 1), act=None)
+bn_case("grouped 3x3", (12, 2, 3, 3), group=4)
+bn_case("second reader (not folded)", (16, 8, 3, 3), extra_reader=True)
+bn_case("scale an input (not folded)", (16, 8, 3, 3), scale_input=True)
+bn_case("conv output a graph output (not folded)", (16, 8, 3, 3), conv_out=True)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

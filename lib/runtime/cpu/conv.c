@@ -883,10 +883,17 @@ static hpcz_status k_conv(rt_ctx *c)
         dims[2 + s] = g.out[3 - g.nsp + s];
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
 #ifdef DW_AVX2
-    /* plan time, constant weights: packed once for the direct kernel */
-    if (y && c->infer && w->data && c->state && !*c->state && !c->reference && !c->weights_change &&
-        dc_wanted(&g, group, M, C / group))
-        *c->state = dc_pack_new(w, &g);
+    /* constant weights: packed once for the direct kernel, at plan time, or
+     * at the first run for initializers it did not see then (weights with
+     * a BatchNormalization folded in after planning, see fold_batchnorm) */
+    if (y && w->data && c->state && !c->reference && !c->weights_change &&
+        (c->infer || (c->init_in >> 1 & 1)) && dc_wanted(&g, group, M, C / group)) {
+        const dc_pack *old = *c->state;
+        if (!old || old->w != w->data) {
+            free(*c->state);
+            *c->state = dc_pack_new(w, &g);
+        }
+    }
 #endif
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
