@@ -87,6 +87,8 @@ typedef enum rt_act_kind {
 typedef struct rt_act {
     rt_act_kind kind;
     float a, b; /* clip: min, max; leaky: alpha */
+    bool post;  /* then y * pm + pa (a scalar Mul and Add after the activation) */
+    float pm, pa;
 } rt_act;
 void rt_act_apply(const rt_act *act, float *y, int64_t n);
 

@@ -344,11 +344,11 @@ static void check_packed_gemm_lstm(void)
  * layers in place) must read them at every run: the direct conv kernel and
  * rt_pgemm (Gemm, LSTM) pack initializer weights, and a stale copy made
  * --reconstruct worse than magnitude pruning on oww_embedding (6.4 -> -1.6
- * dB), and fold_batchnorm folds a BatchNormalization into copies of a
+ * dB), and fold_into_conv folds a BatchNormalization into copies of a
  * Conv's weights. After the initializers are doubled, the plan's next run
  * must give the bytes of a new plan made on the doubled weights. */
 /* y0 -> BatchNormalization (constant parameters, M channels) -> y1, the
- * graph's output instead of y0 (fold_batchnorm folds it into the Conv). */
+ * graph's output instead of y0 (fold_into_conv folds it into the Conv). */
 static void append_batchnorm(hpcz_model *m, int64_t M)
 {
     hpcz_graph *g = m->graph;

@@ -234,7 +234,7 @@ for label, b_scale in (("hardswish", 1.0), ("hardswish-large", 10.0)):
     np.save(ip, rng.standard_normal((1, 8, 20, 40)).astype(np.float32))
     compare(f"conv+{label}", mp, {"x": ip})
 
-# BatchNormalization folded into the Conv before it (fold_batchnorm), then
+# BatchNormalization folded into the Conv before it (fold_into_conv), then
 # the activation after it fused too: direct kernel, no bias, depthwise,
 # 1x1 (sgemm), and the cases left as they are (the Conv's output has a
 # second reader; a non-constant BN scale; the Conv's output is a graph output)
@@ -305,6 +305,57 @@ bn_case("grouped 3x3", (12, 2, 3, 3), group=4)
 bn_case("second reader (not folded)", (16, 8, 3, 3), extra_reader=True)
 bn_case("scale an input (not folded)", (16, 8, 3, 3), scale_input=True)
 bn_case("conv output a graph output (not folded)", (16, 8, 3, 3), conv_out=True)
+
+# PaddleOCR's blocks: Conv -> Mul and Add by constants (scalar, per
+# channel: folded into the Conv) -> HardSwish written out as x * Clip(x + 3,
+# 0, 6) / 6 (fused) -> Mul and Add by scalars (applied after it in the
+# epilogue); and variants that must stay apart (a Mul by a constant that is
+# not per channel, a Div by 5, an Add by a per-channel constant after the
+# activation). `runs`: the op types that must still run.
+
+
+def lab_case(label, pre_mul=(1,), pre_add=(1, 16, 1, 1), div=6.0, post_add=(1,), runs=("Conv",)):
+    M, x_shape = 16, [1, 8, 20, 24]
+    inits = [numpy_helper.from_array(rng.standard_normal((M, 8, 3, 3)).astype(np.float32) * 0.3, "w"),
+             numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, pre_mul).astype(np.float32), "s1"),
+             numpy_helper.from_array(rng.standard_normal(pre_add).astype(np.float32), "b1"),
+             numpy_helper.from_array(np.array(3.0, np.float32), "three"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+             numpy_helper.from_array(np.array(6.0, np.float32), "six"),
+             numpy_helper.from_array(np.array(div, np.float32), "den"),
+             numpy_helper.from_array(np.array([0.7], np.float32), "s2"),
+             numpy_helper.from_array(rng.standard_normal(post_add).astype(np.float32), "b2")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["s1", "c"], ["m1"]),
+             helper.make_node("Add", ["m1", "b1"], ["a1"]),
+             helper.make_node("Add", ["a1", "three"], ["p3"]),
+             helper.make_node("Clip", ["p3", "zero", "six"], ["cl"]),
+             helper.make_node("Mul", ["a1", "cl"], ["hm"]),
+             helper.make_node("Div", ["hm", "den"], ["hs"]),
+             helper.make_node("Mul", ["s2", "hs"], ["m2"]),
+             helper.make_node("Add", ["m2", "b2"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"lab_{sanitize(label)}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    xp = os.path.join(TMP, f"lab_{sanitize(label)}_x.npy")
+    np.save(xp, rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"conv+affine+hardswish {label}", mp, {"x": xp})
+    r = subprocess.run([HPCZ, "run", mp, "--input", f"x={xp}", "--bench", "1", "--profile", "--json"],
+                       capture_output=True, text=True)
+    ran = sorted({n["op_type"] for n in json.loads(r.stdout)["nodes_by_time"]}) if not r.returncode else None
+    check(ran == sorted(runs), f"conv+affine+hardswish {label}: runs {ran}, want {sorted(runs)}")
+
+
+lab_case("all fused")
+lab_case("scalar pre-add, per-channel [16,1,1] pre-mul", pre_mul=(16, 1, 1), pre_add=(1,))
+# the Mul stays; the HardSwish and the affine after it fuse into the Add
+lab_case("pre-mul along W (not folded)", pre_mul=(1, 1, 1, 24), runs=("Conv", "Mul", "Add"))
+lab_case("div by 5 (not a HardSwish)", div=5.0, runs=("Conv", "Add", "Mul", "Div"))
+lab_case("post-add per channel (not fused)", post_add=(1, 16, 1, 1), runs=("Conv", "Add"))
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -885,7 +885,7 @@ static hpcz_status k_conv(rt_ctx *c)
 #ifdef DW_AVX2
     /* constant weights: packed once for the direct kernel, at plan time, or
      * at the first run for initializers it did not see then (weights with
-     * a BatchNormalization folded in after planning, see fold_batchnorm) */
+     * a BatchNormalization folded in after planning, see fold_into_conv) */
     if (y && w->data && c->state && !c->reference && !c->weights_change &&
         (c->infer || (c->init_in >> 1 & 1)) && dc_wanted(&g, group, M, C / group)) {
         const dc_pack *old = *c->state;
