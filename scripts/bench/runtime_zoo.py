@@ -4,7 +4,7 @@ models with their eval inputs (called by scripts/bench/runtime.sh --zoo).
 
     .venv-test/bin/python scripts/bench/runtime_zoo.py [NAME ...]
         [--hpcz build-rel/hpcz] [--threads 1,2] [--rounds 5] [--runs 10]
-        [--nodes 10000] [--json FILE]
+        [--nodes 10000] [--json FILE] [--before OTHER_HPCZ]
 
 For each thread count and model (default: every .zoo/models/*.onnx), eval
 sample 0 is fed to both engines, round after round: `hpcz run --bench RUNS`
@@ -16,7 +16,10 @@ best (min) single-run latency of both and their ratio (on a loaded machine
 the min is the one that waited least for a core) and, at 1 thread, the CPU
 time per run of both (hpcz: `--bench N` minus `--bench 1`, so planning
 is left out; N >= RUNS, enough for ~300 ms) and its ratio, the measure a loaded machine disturbs least;
-then the geometric means. Then one
+then the geometric means. --before OTHER_HPCZ runs a second hpcz binary
+(e.g. main's) in every round too, in the alternation, and adds its best-run
+and CPU-time ratios to ORT (b_min, b_cpu), so before and after come from the
+same run. Then one
 `hpcz run --profile` per model gives GFLOP/s per op type (summed over the
 models) against the OpenBLAS sgemm ceiling measured in the same run.
 
@@ -149,6 +152,7 @@ def main():
     ap.add_argument("--nodes", type=int, default=0, help="also measure per-node overhead on N nodes")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--json", help="write the results as JSON to this file")
+    ap.add_argument("--before", help="another hpcz binary, timed in the same rounds (ratios b_min, b_cpu)")
     a = ap.parse_args()
     import onnxruntime as ort
     names = a.names or sorted(f[:-5] for f in os.listdir(os.path.join(ZOO, "models")) if f.endswith(".onnx"))
@@ -169,21 +173,25 @@ def main():
             print(f"\n{th} thread(s)")
             print(f"{'model':20s} {'hpcz_ms':>9s} {'ort_ms':>9s} {'ratio':>6s} "
                   f"{'hpcz_min':>9s} {'ort_min':>9s} {'r_min':>6s}" +
-                  (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s} {'r_cpu':>6s}" if th == 1 else ""))
-            ratios, ratios_min, ratios_cpu = [], [], []
+                  (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s} {'r_cpu':>6s}" if th == 1 else "") +
+                  (f" {'b_min':>6s}" + (f" {'b_cpu':>6s}" if th == 1 else "") if a.before else ""))
+            ratios, ratios_min, ratios_cpu, before_min, before_cpu = [], [], [], [], []
             for name in names:
                 model, feed, files = feeds[name]
                 sess = ort_session(model, th)
                 sess.run(None, feed)
-                hs, os_, rs, hmin, omin = [], [], [], [], []
+                hs, os_, rs, hmin, omin, bmin = [], [], [], [], [], []
+                engines = (0, 1, 2) if a.before else (0, 1)
                 for r in range(a.rounds):
-                    order = (0, 1) if r % 2 == 0 else (1, 0)
+                    order = engines if r % 2 == 0 else engines[::-1]
                     t = {}
                     for e in order:
                         if e == 0:
                             b = hpcz_run(a.hpcz, model, files, a.runs, th)["bench"]
                             t[0] = b["median_ms"]
                             hmin.append(b["min_ms"])
+                        elif e == 2:
+                            bmin.append(hpcz_run(a.before, model, files, a.runs, th)["bench"]["min_ms"])
                         else:
                             t[1], m = ort_times_ms(sess, feed, a.runs)
                             omin.append(m)
@@ -193,10 +201,12 @@ def main():
                 if th == 1:
                     # enough runs for ~300 ms of CPU (the kernel counts it in ticks)
                     n = int(min(max(a.runs, 300 / max(min(hmin + omin), 1e-3)), 20000))
-                    hc, oc = [], []
+                    hc, oc, bc = [], [], []
                     for r in range(a.rounds):
                         hc.append(hpcz_cpu_ms(a.hpcz, model, files, n))
                         oc.append(ort_cpu_ms(sess, feed, n))
+                        if a.before:
+                            bc.append(hpcz_cpu_ms(a.before, model, files, n))
                     cpu = (float(np.median(hc)), float(np.median(oc)))
                 row = {"model": name, "threads": th, "hpcz_ms": float(np.median(hs)),
                        "ort_ms": float(np.median(os_)), "ratio": float(np.median(rs)),
@@ -207,13 +217,24 @@ def main():
                     row["ratio_cpu"] = cpu[0] / cpu[1] if cpu[0] > 0 and cpu[1] > 0 else float("nan")
                     if row["ratio_cpu"] == row["ratio_cpu"]:
                         ratios_cpu.append(row["ratio_cpu"])
+                extra = ""
+                if a.before:
+                    row["before_min_ms"] = float(min(bmin))
+                    row["before_ratio_min"] = row["before_min_ms"] / row["ort_min_ms"]
+                    before_min.append(row["before_ratio_min"])
+                    extra = f" {row['before_ratio_min']:6.2f}"
+                    if th == 1:
+                        row["before_cpu_ms"] = float(np.median(bc))
+                        row["before_ratio_cpu"] = row["before_cpu_ms"] / cpu[1] if cpu[1] > 0 else float("nan")
+                        before_cpu.append(row["before_ratio_cpu"])
+                        extra += f" {row['before_ratio_cpu']:6.2f}"
                 results["models"].append(row)
                 ratios.append(row["ratio"])
                 ratios_min.append(row["ratio_min"])
                 print(f"{name:20s} {row['hpcz_ms']:9.3f} {row['ort_ms']:9.3f} {row['ratio']:6.2f} "
                       f"{row['hpcz_min_ms']:9.3f} {row['ort_min_ms']:9.3f} {row['ratio_min']:6.2f}" +
                       (f" {row['hpcz_cpu_ms']:9.3f} {row['ort_cpu_ms']:9.3f} {row['ratio_cpu']:6.2f}"
-                       if th == 1 else ""), flush=True)
+                       if th == 1 else "") + extra, flush=True)
             gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
             gmin = math.exp(sum(math.log(x) for x in ratios_min) / len(ratios_min))
             results["geomean"][th] = {"median": gm, "min": gmin}
@@ -224,6 +245,14 @@ def main():
                 results["geomean"][th]["cpu"] = gc
                 line += f" {'':9s} {'':9s} {gc:6.2f}"
                 worst += f" / {max(ratios_cpu):.2f}"
+            if before_min:
+                gb = math.exp(sum(math.log(x) for x in before_min) / len(before_min))
+                results["geomean"][th]["before_min"] = gb
+                line += f" {gb:6.2f}"
+                if before_cpu:
+                    gbc = math.exp(sum(math.log(x) for x in before_cpu if x == x) / len(before_cpu))
+                    results["geomean"][th]["before_cpu"] = gbc
+                    line += f" {gbc:6.2f}"
             print(line + "   " + worst + ")")
         if not a.no_profile:
             th = thread_counts[-1]
