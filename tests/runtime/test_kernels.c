@@ -123,6 +123,18 @@ static const spec specs[] = {
      T_ACC, "pads=is:1,1,1,1", "Relu"},
     {"depthwise+relu fused", "Conv", 2, {S4(1, 8, 20, 20), S4(8, 1, 3, 3)}, {4, 4}, 0, T_ACC,
      "group=i:8;pads=is:1,1,1,1", "Relu"},
+    /* ConvTranspose: strides equal to the kernel, no pads (each output one
+     * tap: written in place), and the scatter-add of everything else */
+    {"convtranspose 2x2 s2 bias", "ConvTranspose", 3, {S4(1, 24, 13, 17), S4(24, 24, 2, 2), S4(24)},
+     {4, 4, 1}, 0, T_ACC, "strides=is:2,2", NULL},
+    {"convtranspose 2x3 s2,3 one channel", "ConvTranspose", 2, {S4(2, 8, 9, 5), S4(8, 1, 2, 3)},
+     {4, 4}, 0, T_ACC, "strides=is:2,3", NULL},
+    {"convtranspose 2x2 s2 grouped", "ConvTranspose", 3, {S4(1, 8, 6, 7), S4(8, 3, 2, 2), S4(12)},
+     {4, 4, 1}, 0, T_ACC, "strides=is:2,2;group=i:2", NULL},
+    {"convtranspose 2x2 s2 output_padding", "ConvTranspose", 2, {S4(1, 4, 6, 7), S4(4, 5, 2, 2)},
+     {4, 4}, 0, T_ACC, "strides=is:2,2;output_padding=is:1,1", NULL},
+    {"convtranspose 3x3 s2 pads", "ConvTranspose", 3, {S4(1, 6, 8, 9), S4(6, 4, 3, 3), S4(4)},
+     {4, 4, 1}, 0, T_ACC, "strides=is:2,2;pads=is:1,1,1,1", NULL},
     {"gemm transB bias", "Gemm", 3, {S4(33, 70), S4(50, 70), S4(50)}, {2, 2, 1}, 0, T_ACC,
      "transB=i:1", NULL},
     {"gemm transA alpha beta", "Gemm", 3, {S4(70, 33), S4(70, 50), S4(33, 50)}, {2, 2, 2}, 0,
