@@ -1541,8 +1541,11 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     bool *sub = u.sub;
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
+        /* (a Conv with a BatchNormalization or Mul/Add folded in runs on
+         * float copies of its weights: not the ones a DequantizeLinear gives) */
         if (sp->folded || sp->dynamic || sp->fused || sp->act.kind != RT_ACT_NONE ||
-            sp->n_out != 1 || sp->n_in < 2 || sp->in[0] < 0 || sp->in[1] < 0 || sp->out[0] < 0)
+            sp->bn_folded || sp->n_out != 1 || sp->n_in < 2 || sp->in[0] < 0 || sp->in[1] < 0 ||
+            sp->out[0] < 0)
             continue;
         bool add = is_onnx_op(sp, "Add");
         if (!add && !is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") &&
