@@ -391,6 +391,11 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
     default:
         break;
     }
+    if (act->post) {
+        float pm = act->pm, pa = act->pa;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] * pm + pa;
+    }
 }
 
 static void sgemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,

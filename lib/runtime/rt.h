@@ -87,6 +87,8 @@ typedef enum rt_act_kind {
 typedef struct rt_act {
     rt_act_kind kind;
     float a, b; /* clip: min, max; leaky: alpha */
+    bool post;  /* then y * pm + pa (a scalar Mul and Add after the activation) */
+    float pm, pa;
 } rt_act;
 void rt_act_apply(const rt_act *act, float *y, int64_t n);
 
@@ -340,6 +342,26 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *cm, int64_t ldc,
                  const float *bias_m, const float *bias_n, const rt_act *act);
 int rt_threads(void);
+
+/* ---- C = A x B with a constant B packed once (cpu/pgemm.c): for few rows
+ * of A (m up to RT_PGEMM_MAXM), where sgemm's packing of B on every call
+ * costs more than the products. Packed from B [k][n] (tb: [n][k]), freed
+ * with free(); rt_pgemm_fits says it was packed from b with these sizes.
+ * C [m][n] (row stride ldc) = bias_n + A x B, then act; A [m][k] (ta:
+ * [k][m]) with row stride lda. Each element is the same sum for any
+ * thread count. Needs AVX2 and FMA (rt_pgemm_available). */
+#define RT_PGEMM_MAXM 64
+typedef struct rt_pgemm_b rt_pgemm_b;
+bool rt_pgemm_available(void);
+rt_pgemm_b *rt_pgemm_pack(const float *b, bool tb, int64_t k, int64_t n, int64_t ldb);
+/* The same into mem (rt_pgemm_size(k, n) bytes, 32-byte aligned), for
+ * several packs in one allocation. */
+size_t rt_pgemm_size(int64_t k, int64_t n);
+rt_pgemm_b *rt_pgemm_pack_into(void *mem, const float *b, bool tb, int64_t k, int64_t n,
+                               int64_t ldb);
+bool rt_pgemm_fits(const rt_pgemm_b *pb, const float *b, int64_t k, int64_t n);
+void rt_pgemm(int64_t m, const float *a, int64_t lda, bool ta, const rt_pgemm_b *pb,
+              const float *bias_n, float *c, int64_t ldc, const rt_act *act);
 
 /* ---- int8 QDQ fusion (cpu/qgemm.c): DQ(x u8/s8) + DQ(const W) [+ DQ(const int32 b)]
  * -> Conv/Gemm/MatMul -> QuantizeLinear, run as one integer kernel. The engine

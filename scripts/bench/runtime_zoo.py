@@ -18,7 +18,10 @@ best (min) single-run latency of both and their ratio (on a loaded machine
 the min is the one that waited least for a core) and, at 1 thread, the CPU
 time per run of both (hpcz: `--bench N` minus `--bench 1`, so planning
 is left out; N >= RUNS, enough for ~300 ms) and its ratio, the measure a loaded machine disturbs least;
-then the geometric means. Then one
+then the geometric means. --before OTHER_HPCZ runs a second hpcz binary
+(e.g. main's) in every round too, in the alternation, and adds its best-run
+and CPU-time ratios to ORT (b_min, b_cpu), so before and after come from the
+same run. Then one
 `hpcz run --profile` per model gives GFLOP/s per op type (summed over the
 models) against the OpenBLAS sgemm ceiling measured in the same run.
 
@@ -372,6 +375,7 @@ def main():
     ap.add_argument("--nodes", type=int, default=0, help="also measure per-node overhead on N nodes")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--json", help="write the results as JSON to this file")
+    ap.add_argument("--before", help="another hpcz binary, timed in the same rounds (ratios b_min, b_cpu)")
     a = ap.parse_args()
     import onnxruntime as ort
     names = a.names or zoo_models()

@@ -1,6 +1,7 @@
 /*
  * op_attrs.h - node attributes from a compact spec for the runtime tests:
- * "name=i:1;name=f:0.5;name=s:tanh;name=is:1,1" (int, float, string, ints).
+ * "name=i:1;name=f:0.5;name=s:tanh;name=is:1,1;name=ss:Tanh,Relu" (int, float,
+ * string, ints, strings).
  * Include after hpcz.h.
  */
 #ifndef HPCZ_TEST_OP_ATTRS_H
@@ -35,6 +36,14 @@ static void parse_attrs(hpcz_model *m, hpcz_node *n, const char *spec_s)
             a->type = HPCZ_ATTR_STRING;
             a->s.data = (const uint8_t *)hpcz_model_strdup(m, val);
             a->s.len = strlen(val);
+        } else if (!strcmp(kind, "ss")) {
+            a->type = HPCZ_ATTR_STRINGS;
+            a->strings = hpcz_model_alloc(m, 8 * sizeof *a->strings);
+            for (char *s2 = NULL, *v = strtok_r((char *)val, ",", &s2); v && a->n < 8;
+                 v = strtok_r(NULL, ",", &s2)) {
+                a->strings[a->n].data = (const uint8_t *)hpcz_model_strdup(m, v);
+                a->strings[a->n++].len = strlen(v);
+            }
         } else {
             a->type = HPCZ_ATTR_INTS;
             a->ints = hpcz_model_alloc(m, 16 * sizeof *a->ints);

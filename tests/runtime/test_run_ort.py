@@ -1,7 +1,8 @@
 """`hpcz run` outputs against ONNX Runtime (PyPI onnxruntime in the test
 venv): the digits models on the whole test split and every samples/patterns
 model, within 1e-5 relative (|a-b| <= 1e-5 * max(1, |b|)); the same bytes
-with --threads 1 and 2; a .npy round trip of every dtype the writer knows.
+with --threads 1 and 2 (and the plan-time fusions: SiLU, HardSwish,
+BatchNormalization folded into the Conv); a .npy round trip of every dtype the writer knows.
 
 Usage: python test_run_ort.py HPCZ SOURCE_ROOT
 """
@@ -232,6 +233,158 @@ for label, b_scale in (("hardswish", 1.0), ("hardswish-large", 10.0)):
     ip = os.path.join(TMP, f"{label}.npy")
     np.save(ip, rng.standard_normal((1, 8, 20, 40)).astype(np.float32))
     compare(f"conv+{label}", mp, {"x": ip})
+
+# BatchNormalization folded into the Conv before it (fold_into_conv), then
+# the activation after it fused too: direct kernel, no bias, depthwise,
+# 1x1 (sgemm), and the cases left as they are (the Conv's output has a
+# second reader; a non-constant BN scale; the Conv's output is a graph output)
+
+
+def bn_case(label, conv_w_shape, group=1, bias=True, act="HardSwish", extra_reader=False,
+            scale_input=False, conv_out=False):
+    C, M = conv_w_shape[1] * group, conv_w_shape[0]
+    x_shape = [1, C, 19, 37]
+    k = conv_w_shape[2]
+    inits = [numpy_helper.from_array(rng.standard_normal(conv_w_shape).astype(np.float32), "w")]
+    conv_in = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b"))
+        conv_in.append("b")
+    bn_names = ["scale", "bias", "mean", "var"]
+    # |scale| / sqrt(var) up to about 2: the Conv's rounding is not blown up
+    # past the 1e-5 bound (it is the same with the BatchNormalization run apart)
+    params = [rng.uniform(-1.5, 1.5, M), rng.standard_normal(M), rng.standard_normal(M),
+              rng.uniform(0.5, 2.0, M)]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
+    feeds = {}
+    for n, v in zip(bn_names, params):
+        if n == "scale" and scale_input:
+            ins.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [M]))
+            feeds[n] = os.path.join(TMP, f"bn_{label}_{n}.npy")
+            np.save(feeds[n], v.astype(np.float32))
+        else:
+            inits.append(numpy_helper.from_array(v.astype(np.float32), n))
+    nodes = [helper.make_node("Conv", conv_in, ["p"], pads=[k // 2] * 4, group=group),
+             helper.make_node("BatchNormalization", ["p"] + bn_names, ["q"], epsilon=1e-3)]
+    outs = []
+    if act:
+        nodes.append(helper.make_node(act, ["q"], ["y"]))
+        outs.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, None))
+    else:
+        outs.append(helper.make_tensor_value_info("q", TensorProto.FLOAT, None))
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["p"], ["r"]))
+        outs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    if conv_out:
+        outs.append(helper.make_tensor_value_info("p", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", ins, outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"bn_{label}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    feeds["x"] = os.path.join(TMP, f"bn_{label}_x.npy")
+    np.save(feeds["x"], rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"conv+batchnorm {label}", mp, feeds)
+    # folded: the BatchNormalization (and the activation) never run
+    args = [HPCZ, "run", mp, "--bench", "1", "--profile", "--json"]
+    for n, f in feeds.items():
+        args += ["--input", f"{n}={f}"]
+    r = subprocess.run(args, capture_output=True, text=True)
+    prof = {p["op_type"]: p["ms_per_run"] for p in json.loads(r.stdout)["profile"]} if not r.returncode else {}
+    want_folded = not (extra_reader or scale_input or conv_out)
+    folded = prof.get("BatchNormalization", -1) == 0 and prof.get(act, 0) == 0
+    check(bool(prof) and folded == want_folded,
+          f"conv+batchnorm {label}: {'folded' if want_folded else 'not folded'} ({prof})")
+
+
+bn_case("3x3 hardswish", (16, 8, 3, 3))
+bn_case("3x3 no bias relu", (13, 8, 3, 3), bias=False, act="Relu")
+bn_case("depthwise 5x5 hardswish", (24, 1, 5, 5), group=24, bias=False)
+bn_case("1x1 no activation", (40, 64, 1, 1), act=None)
+bn_case("grouped 3x3", (12, 2, 3, 3), group=4)
+bn_case("second reader (not folded)", (16, 8, 3, 3), extra_reader=True)
+bn_case("scale an input (not folded)", (16, 8, 3, 3), scale_input=True)
+bn_case("conv output a graph output (not folded)", (16, 8, 3, 3), conv_out=True)
+
+# PaddleOCR's blocks: Conv -> Mul and Add by constants (scalar, per
+# channel: folded into the Conv) -> HardSwish written out as x * Clip(x + 3,
+# 0, 6) / 6 (fused) -> Mul and Add by scalars (applied after it in the
+# epilogue); and variants that must stay apart (a Mul by a constant that is
+# not per channel, a Div by 5, an Add by a per-channel constant after the
+# activation). `runs`: the op types that must still run.
+
+
+def lab_case(label, pre_mul=(1,), pre_add=(1, 16, 1, 1), div=6.0, post_add=(1,), runs=("Conv",)):
+    M, x_shape = 16, [1, 8, 20, 24]
+    inits = [numpy_helper.from_array(rng.standard_normal((M, 8, 3, 3)).astype(np.float32) * 0.3, "w"),
+             numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, pre_mul).astype(np.float32), "s1"),
+             numpy_helper.from_array(rng.standard_normal(pre_add).astype(np.float32), "b1"),
+             numpy_helper.from_array(np.array(3.0, np.float32), "three"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+             numpy_helper.from_array(np.array(6.0, np.float32), "six"),
+             numpy_helper.from_array(np.array(div, np.float32), "den"),
+             numpy_helper.from_array(np.array([0.7], np.float32), "s2"),
+             numpy_helper.from_array(rng.standard_normal(post_add).astype(np.float32), "b2")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["s1", "c"], ["m1"]),
+             helper.make_node("Add", ["m1", "b1"], ["a1"]),
+             helper.make_node("Add", ["a1", "three"], ["p3"]),
+             helper.make_node("Clip", ["p3", "zero", "six"], ["cl"]),
+             helper.make_node("Mul", ["a1", "cl"], ["hm"]),
+             helper.make_node("Div", ["hm", "den"], ["hs"]),
+             helper.make_node("Mul", ["s2", "hs"], ["m2"]),
+             helper.make_node("Add", ["m2", "b2"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"lab_{sanitize(label)}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    xp = os.path.join(TMP, f"lab_{sanitize(label)}_x.npy")
+    np.save(xp, rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"conv+affine+hardswish {label}", mp, {"x": xp})
+    r = subprocess.run([HPCZ, "run", mp, "--input", f"x={xp}", "--bench", "1", "--profile", "--json"],
+                       capture_output=True, text=True)
+    ran = sorted({n["op_type"] for n in json.loads(r.stdout)["nodes_by_time"]}) if not r.returncode else None
+    check(ran == sorted(runs), f"conv+affine+hardswish {label}: runs {ran}, want {sorted(runs)}")
+
+
+lab_case("all fused")
+lab_case("scalar pre-add, per-channel [16,1,1] pre-mul", pre_mul=(16, 1, 1), pre_add=(1,))
+# the Mul stays; the HardSwish and the affine after it fuse into the Add
+lab_case("pre-mul along W (not folded)", pre_mul=(1, 1, 1, 24), runs=("Conv", "Mul", "Add"))
+lab_case("div by 5 (not a HardSwish)", div=5.0, runs=("Conv", "Add", "Mul", "Div"))
+lab_case("post-add per channel (not fused)", post_add=(1, 16, 1, 1), runs=("Conv", "Add"))
+
+# A QDQ Conv whose output goes through a Mul by a constant to QuantizeLinear:
+# the Mul must not be folded into float copies of the weights that the int8
+# kernel then ignores (it was: 85 steps off); within 1 step of ORT.
+qm_inits = [numpy_helper.from_array(rng.integers(-100, 100, (16, 8, 3, 3)).astype(np.int8), "wq"),
+            numpy_helper.from_array(np.array(0.01, np.float32), "ws"),
+            numpy_helper.from_array(np.array(0.02, np.float32), "xs"),
+            numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+            numpy_helper.from_array(np.array(0.05, np.float32), "ys"),
+            numpy_helper.from_array(np.array(128, np.uint8), "yz"),
+            numpy_helper.from_array(np.array([3.0], np.float32), "k")]
+qm_nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+            helper.make_node("DequantizeLinear", ["wq", "ws"], ["wf"]),
+            helper.make_node("Conv", ["xf", "wf"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Mul", ["c", "k"], ["m"]),
+            helper.make_node("QuantizeLinear", ["m", "ys", "yz"], ["yq"]),
+            helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"])]
+qm = helper.make_model(helper.make_graph(qm_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 8, 10, 12])],
+                                         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], qm_inits),
+                       opset_imports=[helper.make_opsetid("", 13)])
+qm.ir_version = 8
+qm_path, qm_x = os.path.join(TMP, "qdq_conv_mul.onnx"), os.path.join(TMP, "qdq_conv_mul_x.npy")
+open(qm_path, "wb").write(qm.SerializeToString())
+np.save(qm_x, rng.integers(0, 255, (1, 8, 10, 12)).astype(np.uint8))
+qm_want = ort.InferenceSession(qm_path, providers=["CPUExecutionProvider"]).run(None, {"x": np.load(qm_x)})[0]
+qm_out = os.path.join(TMP, "qdq_conv_mul_out")
+rc = hpcz_run(qm_path, {"x": qm_x}, qm_out)
+steps = float(np.abs(np.load(os.path.join(qm_out, "y.npy")) - qm_want).max() / 0.05) if rc == 0 else -1
+check(0 <= steps <= 1.01, f"QDQ Conv -> Mul -> Q: within 1 step of onnxruntime ({steps:g})")
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -883,10 +883,17 @@ static hpcz_status k_conv(rt_ctx *c)
         dims[2 + s] = g.out[3 - g.nsp + s];
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
 #ifdef DW_AVX2
-    /* plan time, constant weights: packed once for the direct kernel */
-    if (y && c->infer && w->data && c->state && !*c->state && !c->reference && !c->weights_change &&
-        dc_wanted(&g, group, M, C / group))
-        *c->state = dc_pack_new(w, &g);
+    /* constant weights: packed once for the direct kernel, at plan time, or
+     * at the first run for initializers it did not see then (weights with
+     * a BatchNormalization folded in after planning, see fold_into_conv) */
+    if (y && w->data && c->state && !c->reference && !c->weights_change &&
+        (c->infer || (c->init_in >> 1 & 1)) && dc_wanted(&g, group, M, C / group)) {
+        const dc_pack *old = *c->state;
+        if (!old || old->w != w->data) {
+            free(*c->state);
+            *c->state = dc_pack_new(w, &g);
+        }
+    }
 #endif
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
@@ -969,9 +976,15 @@ static hpcz_status k_convtranspose(rt_ctx *c)
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
     int64_t K = g.ksize, I = g.isize, O = g.osize;
-    float *col = rt_alloc((size_t)Mg * K * I * sizeof(float));
+    size_t need = (size_t)Mg * K * I * sizeof(float);
+    float *col = rt_scratch_get(&col_scratch, need);
     if (!col)
-        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (%zu bytes)", need);
+    /* 2-D, strides equal to the kernel, no pads or dilation (the 2x2 stride 2
+     * upsampling of ppocr_det's head): every output takes exactly one tap */
+    bool tiles = !c->reference && g.nsp == 2 && g.k[1] == g.stride[1] && g.k[2] == g.stride[2] &&
+                 g.dil[1] == 1 && g.dil[2] == 1 && !g.pb[1] && !g.pb[2] &&
+                 g.out[1] == g.in[1] * g.stride[1] && g.out[2] == g.in[2] * g.stride[2];
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
     for (int64_t n = 0; n < N; n++)
@@ -979,6 +992,23 @@ static hpcz_status k_convtranspose(rt_ctx *c)
             /* col[Mg*K, I] = W_g^T [Mg*K, Cg] x X_g [Cg, I] */
             rt_sgemm(true, false, Mg * K, I, Cg, 1.0f, wd + gi * Cg * Mg * K, Mg * K,
                      xd + (n * C + gi * Cg) * I, I, 0.0f, col, I);
+            if (tiles) {
+                int64_t KH = g.k[1], KW = g.k[2], IH = g.in[1], IW = g.in[2], OW = g.out[2];
+                for (int64_t m = 0; m < Mg; m++) {
+                    float *ym = yd + (n * M + gi * Mg + m) * O;
+                    float bv = bd ? bd[gi * Mg + m] : 0;
+                    for (int64_t kh = 0; kh < KH; kh++)
+                        for (int64_t ih = 0; ih < IH; ih++) {
+                            float *dst = ym + (ih * KH + kh) * OW;
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                const float *src = col + (m * K + kh * KW + kw) * I + ih * IW;
+                                for (int64_t iw = 0; iw < IW; iw++)
+                                    dst[iw * KW + kw] = bv + src[iw];
+                            }
+                        }
+                }
+                continue;
+            }
             /* col2im: scatter-add, one output channel at a time */
             for (int64_t m = 0; m < Mg; m++) {
                 float *ym = yd + (n * M + gi * Mg + m) * O;
@@ -1009,7 +1039,6 @@ static hpcz_status k_convtranspose(rt_ctx *c)
                 }
             }
         }
-    rt_free(col);
     return HPCZ_OK;
 }
 

@@ -31,11 +31,24 @@ static hpcz_status k_gemm(rt_ctx *c)
             return rt_bad(c, "C does not broadcast to [M,N]");
     }
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 2, dims);
+    /* few rows against an initializer B: packed once (at plan time, or at
+     * the first run when the shapes were not known before) */
+    bool bias_row = cc && beta == 1 && cc->numel == n &&
+                    (cc->ndim == 1 || (cc->ndim == 2 && cc->dims[0] == 1));
+    bool packable = alpha == 1 && (!cc || beta == 0 || bias_row) && m <= RT_PGEMM_MAXM &&
+                    !c->reference && c->state;
+    if (y && packable && (c->init_in >> 1 & 1) && b->data && !*c->state && !c->weights_change &&
+        n * k >= 65536 && rt_pgemm_available())
+        *c->state = rt_pgemm_pack(b->data, tb, k, n, b->dims[1]);
     if (!y || c->infer)
         return y ? HPCZ_OK : c->err->status;
     float *yd = y->data;
+    if (packable && rt_pgemm_fits(*c->state, b->data, k, n)) {
+        rt_pgemm(m, a->data, a->dims[1], ta, *c->state, bias_row ? cc->data : NULL, yd, n, c->act);
+        return HPCZ_OK;
+    }
     float bgemm = 0;
-    if (cc && beta == 1 && cc->numel == n && (cc->ndim == 1 || (cc->ndim == 2 && cc->dims[0] == 1))) {
+    if (bias_row) {
         /* the common case: a bias row, added in the GEMM epilogue */
         rt_sgemm_ex(ta, tb, m, n, k, alpha, a->data, a->dims[1], b->data, b->dims[1], 0.0f, yd, n,
                     NULL, cc->data, c->act);

@@ -1,7 +1,8 @@
 /*
  * rnn.c - LSTM, GRU and RNN (forward, reverse, bidirectional; layout 0/1;
  * sequence_lens; peepholes; clip). The input projection of all time steps
- * is one sgemm; each step adds H x R^T with another.
+ * is one GEMM (its bias Wb + Rb folded in); each step adds H x R^T with
+ * another. Constant W and R are packed once at plan time (rt_pgemm).
  */
 #include "../rt.h"
 
@@ -93,6 +94,177 @@ static bool get_acts(rt_ctx *c, int nper, int dirs, act *out)
     return true;
 }
 
+/* W and R of every direction packed for rt_pgemm, in one allocation (the
+ * node's state, freed with free()). */
+typedef struct rnn_pack {
+    const void *w, *r; /* the W and R they were packed from */
+    int dirs;
+    int64_t GH, I, hs;
+    rt_pgemm_b *pw[2], *pr[2];
+} rnn_pack;
+
+static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
+
+static rnn_pack *rnn_pack_new(const hpcz_array *W, const hpcz_array *R, int dirs, int64_t GH,
+                              int64_t I, int64_t hs)
+{
+    size_t sw = up64(rt_pgemm_size(I, GH)), sr = up64(rt_pgemm_size(hs, GH));
+    size_t head = up64(sizeof(rnn_pack));
+    char *mem = aligned_alloc(64, head + (size_t)dirs * (sw + sr));
+    if (!mem)
+        return NULL;
+    rnn_pack *pk = (rnn_pack *)mem;
+    *pk = (rnn_pack){W->data, R->data, dirs, GH, I, hs, {NULL}, {NULL}};
+    for (int d = 0; d < dirs; d++) {
+        char *at = mem + head + (size_t)d * (sw + sr);
+        pk->pw[d] = rt_pgemm_pack_into(at, (const float *)W->data + d * GH * I, true, I, GH, I);
+        pk->pr[d] = rt_pgemm_pack_into(at + sw, (const float *)R->data + d * GH * hs, true, hs, GH, hs);
+    }
+    return pk;
+}
+
+typedef struct rnn_job {
+    int kind, G, nper;
+    int64_t S, Bn, I, hs, GH;
+    int layout, dirs;
+    bool reverse;
+    const hpcz_array *W, *R, *B, *SL, *H0, *C0, *P;
+    hpcz_array *Y, *Yh, *Yc;
+    const act *fns;
+    float clip;
+    bool input_forget, lbr;
+    const float *xs;
+    const rnn_pack *pk;
+    float *buf;
+    int64_t per; /* floats of buf per direction */
+    bool fast;
+} rnn_job;
+
+/* Direction d over the whole sequence. */
+static void rnn_dir(const rnn_job *j, int d)
+{
+    int kind = j->kind;
+    int64_t S = j->S, Bn = j->Bn, I = j->I, hs = j->hs, GH = j->GH, dirs = j->dirs;
+    int layout = j->layout;
+    const hpcz_array *B = j->B, *SL = j->SL, *H0 = j->H0, *C0 = j->C0, *P = j->P;
+    hpcz_array *Y = j->Y, *Yh = j->Yh, *Yc = j->Yc;
+    float clip = j->clip;
+    bool input_forget = j->input_forget, lbr = j->lbr;
+    float *xw = j->buf + d * j->per, *hr = xw + S * Bn * GH, *h = hr + Bn * GH;
+    float *cst = h + Bn * hs, *tmp = cst + Bn * hs, *bias = tmp + 2 * Bn * hs;
+    bool rev = j->reverse || d == 1;
+    const float *r = (const float *)j->R->data + d * GH * hs;
+    const float *wb = B ? (const float *)B->data + d * 2 * GH : NULL;
+    const float *rb = wb ? wb + GH : NULL;
+    const float *p = P ? (const float *)P->data + d * 3 * hs : NULL;
+    const act *fa = &j->fns[d * j->nper];
+    /* Wb + Rb go into the input projection, but for GRU's h gate, whose
+     * Rb is inside the reset product */
+    for (int64_t k = 0; k < GH; k++)
+        bias[k] = wb ? wb[k] + (kind == K_GRU && k >= 2 * hs ? 0 : rb[k]) : 0;
+    if (j->pk)
+        rt_pgemm(S * Bn, j->xs, I, false, j->pk->pw[d], bias, xw, GH, NULL);
+    else
+        rt_sgemm_ex(false, true, S * Bn, GH, I, 1.0f, j->xs, I, (const float *)j->W->data + d * GH * I,
+                    I, 0.0f, xw, GH, NULL, bias, NULL);
+    for (int64_t b = 0; b < Bn; b++)
+        for (int64_t k = 0; k < hs; k++) {
+            int64_t o = layout ? (b * dirs + d) * hs + k : (d * Bn + b) * hs + k;
+            h[b * hs + k] = H0 ? ((const float *)H0->data)[o] : 0;
+            cst[b * hs + k] = C0 ? ((const float *)C0->data)[o] : 0;
+        }
+    for (int64_t step = 0; step < S; step++) {
+        int64_t t = rev ? S - 1 - step : step;
+        /* hr = H x R^T (for GRU's h gate with reset after: only z, r parts used) */
+        if (j->pk)
+            rt_pgemm(Bn, h, hs, false, j->pk->pr[d], NULL, hr, GH, NULL);
+        else
+            rt_sgemm(false, true, Bn, GH, hs, 1.0f, h, hs, r, hs, 0.0f, hr, GH);
+        for (int64_t b = 0; b < Bn; b++) {
+            int64_t len = SL ? rt_int_at(SL, b) : S;
+            if (t >= len)
+                continue; /* past this sequence's end: state holds, Y stays 0 */
+            const float *g = xw + (t * Bn + b) * GH;
+            float *q = hr + b * GH;
+            float *hb = h + b * hs, *cb = cst + b * hs, *nb = tmp + b * hs;
+#define PRE(gate, k) (g[(gate) * hs + (k)] + q[(gate) * hs + (k)])
+#define CLIP(v) (clip > 0 ? ((v) < -clip ? -clip : (v) > clip ? clip : (v)) : (v))
+            if (j->fast) {
+                /* gates i, o, f then c: sigmoid over the first three */
+                for (int64_t k = 0; k < GH; k++)
+                    q[k] += g[k];
+                rt_vsigmoid(q, q, 3 * hs);
+                rt_vtanh(q + 3 * hs, q + 3 * hs, hs);
+                for (int64_t k = 0; k < hs; k++)
+                    cb[k] = q[2 * hs + k] * cb[k] + q[k] * q[3 * hs + k];
+                rt_vtanh(cb, nb, hs);
+                for (int64_t k = 0; k < hs; k++)
+                    nb[k] *= q[hs + k];
+            } else if (kind == K_RNN) {
+                for (int64_t k = 0; k < hs; k++) {
+                    float v = PRE(0, k);
+                    nb[k] = fa[0].f(CLIP(v), fa[0].a, fa[0].b);
+                }
+            } else if (kind == K_GRU) {
+                float *rg = cb; /* GRU has no cell state: cst is scratch */
+                float *hpre = tmp + Bn * hs + b * hs;
+                for (int64_t k = 0; k < hs; k++) {
+                    nb[k] = fa[0].f(CLIP(PRE(0, k)), fa[0].a, fa[0].b);
+                    rg[k] = fa[0].f(CLIP(PRE(1, k)), fa[0].a, fa[0].b);
+                }
+                for (int64_t k = 0; k < hs; k++) {
+                    float rbh = rb ? rb[2 * hs + k] : 0;
+                    if (lbr) {
+                        hpre[k] = g[2 * hs + k] + rg[k] * (q[2 * hs + k] + rbh);
+                    } else {
+                        /* (r . H) x Rh^T: r must be known for every j first */
+                        const float *rh = r + (2 * hs + k) * hs;
+                        float acc = 0;
+                        for (int64_t i = 0; i < hs; i++)
+                            acc += rg[i] * hb[i] * rh[i];
+                        hpre[k] = g[2 * hs + k] + rbh + acc;
+                    }
+                }
+                for (int64_t k = 0; k < hs; k++) {
+                    float z = nb[k];
+                    float hh = fa[1].f(CLIP(hpre[k]), fa[1].a, fa[1].b);
+                    nb[k] = (1 - z) * hh + z * hb[k];
+                }
+            } else {
+                for (int64_t k = 0; k < hs; k++) {
+                    float ci = cb[k];
+                    float iv = PRE(0, k) + (p ? p[k] * ci : 0);
+                    float fv = PRE(2, k) + (p ? p[2 * hs + k] * ci : 0);
+                    float cv = PRE(3, k);
+                    float ig = fa[0].f(CLIP(iv), fa[0].a, fa[0].b);
+                    float fg = input_forget ? 1 - ig : fa[0].f(CLIP(fv), fa[0].a, fa[0].b);
+                    float cg = fa[1].f(CLIP(cv), fa[1].a, fa[1].b);
+                    float cn = fg * ci + ig * cg;
+                    float ov = PRE(1, k) + (p ? p[hs + k] * cn : 0);
+                    float og = fa[0].f(CLIP(ov), fa[0].a, fa[0].b);
+                    nb[k] = og * fa[2].f(cn, fa[2].a, fa[2].b);
+                    cb[k] = cn;
+                }
+            }
+#undef PRE
+#undef CLIP
+            memcpy(hb, nb, (size_t)hs * sizeof(float));
+            if (Y) {
+                float *yo = (float *)Y->data +
+                            (layout ? ((b * S + t) * dirs + d) * hs : ((t * dirs + d) * Bn + b) * hs);
+                memcpy(yo, hb, (size_t)hs * sizeof(float));
+            }
+        }
+    }
+    for (int64_t b = 0; b < Bn; b++) {
+        int64_t o = layout ? (b * dirs + d) * hs : (d * Bn + b) * hs;
+        if (Yh)
+            memcpy((float *)Yh->data + o, h + b * hs, (size_t)hs * sizeof(float));
+        if (Yc)
+            memcpy((float *)Yc->data + o, cst + b * hs, (size_t)hs * sizeof(float));
+    }
+}
+
 static hpcz_status recurrent(rt_ctx *c, int kind)
 {
     hpcz_array *X = rt_in(c, 0), *W = rt_in(c, 1), *R = rt_in(c, 2), *B = rt_in(c, 3),
@@ -143,18 +315,27 @@ static hpcz_status recurrent(rt_ctx *c, int kind)
     if (c->infer)
         return HPCZ_OK;
     int64_t GH = G * hs;
-    float *xw = rt_alloc((size_t)(S * Bn * GH + 1) * sizeof(float));
+    /* W and R initializers: packed once for rt_pgemm (at plan time, or at
+     * the first run when the shapes were not known before) */
+    if (c->state && !*c->state && !c->reference && !c->weights_change && (c->init_in & 6) == 6 &&
+        W->data && R->data && Bn <= RT_PGEMM_MAXM && rt_pgemm_available())
+        *c->state = rnn_pack_new(W, R, dirs, GH, I, hs);
+    if (c->infer)
+        return HPCZ_OK;
+    const rnn_pack *pk = c->state ? *c->state : NULL;
+    if (pk && (pk->w != W->data || pk->r != R->data || pk->dirs != dirs || pk->GH != GH ||
+               pk->I != I || pk->hs != hs || Bn > RT_PGEMM_MAXM || c->reference))
+        pk = NULL;
+    /* per direction: xw [S*Bn, GH], hr [Bn, GH], h, c and two scratch rows
+     * [Bn, hs] each, the folded bias [GH] */
+    int64_t per = S * Bn * GH + Bn * GH + 4 * Bn * hs + GH + 1;
     float *xs = rt_alloc((size_t)(S * Bn * I + 1) * sizeof(float));
-    float *hr = rt_alloc((size_t)(Bn * GH + 1) * sizeof(float));
-    float *h = rt_alloc((size_t)(Bn * hs * 4 + 1) * sizeof(float));
-    if (!xw || !xs || !hr || !h) {
-        rt_free(xw);
+    float *buf = rt_alloc((size_t)(dirs * per) * sizeof(float));
+    if (!xs || !buf) {
         rt_free(xs);
-        rt_free(hr);
-        rt_free(h);
+        rt_free(buf);
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
     }
-    float *cst = h + Bn * hs, *tmp = cst + Bn * hs;
     /* X as [S, B, I] */
     const float *xd = X->data;
     for (int64_t t = 0; t < S; t++)
@@ -163,108 +344,20 @@ static hpcz_status recurrent(rt_ctx *c, int kind)
                    (size_t)I * sizeof(float));
     if (Y)
         memset(Y->data, 0, Y->nbytes);
-    for (int d = 0; d < dirs; d++) {
-        bool rev = reverse || d == 1;
-        const float *w = (const float *)W->data + d * GH * I;
-        const float *r = (const float *)R->data + d * GH * hs;
-        const float *wb = B ? (const float *)B->data + d * 2 * GH : NULL;
-        const float *rb = wb ? wb + GH : NULL;
-        const float *p = P ? (const float *)P->data + d * 3 * hs : NULL;
-        act *fa = &fns[d * nper];
-        rt_sgemm(false, true, S * Bn, GH, I, 1.0f, xs, I, w, I, 0.0f, xw, GH);
-        for (int64_t b = 0; b < Bn; b++)
-            for (int64_t k = 0; k < hs; k++) {
-                h[b * hs + k] = H0 ? ((const float *)H0->data)[layout ? (b * dirs + d) * hs + k
-                                                                      : (d * Bn + b) * hs + k]
-                                   : 0;
-                cst[b * hs + k] = C0 ? ((const float *)C0->data)[layout ? (b * dirs + d) * hs + k
-                                                                        : (d * Bn + b) * hs + k]
-                                     : 0;
-            }
-        for (int64_t step = 0; step < S; step++) {
-            int64_t t = rev ? S - 1 - step : step;
-            /* hr = H x R^T (for GRU's h gate with reset after: only z, r parts used) */
-            rt_sgemm(false, true, Bn, GH, hs, 1.0f, h, hs, r, hs, 0.0f, hr, GH);
-            for (int64_t b = 0; b < Bn; b++) {
-                int64_t len = SL ? rt_int_at(SL, b) : S;
-                if (rev ? t >= len : t >= len)
-                    continue; /* past this sequence's end: state holds, Y stays 0 */
-                const float *g = xw + (t * Bn + b) * GH;
-                const float *q = hr + b * GH;
-                float *hb = h + b * hs, *cb = cst + b * hs, *nb = tmp + b * hs;
-#define PRE(gate, k)                                                                               \
-    (g[(gate) * hs + (k)] + q[(gate) * hs + (k)] + (wb ? wb[(gate) * hs + (k)] + rb[(gate) * hs + (k)] : 0))
-#define CLIP(v) (clip > 0 ? ((v) < -clip ? -clip : (v) > clip ? clip : (v)) : (v))
-                if (kind == K_RNN) {
-                    for (int64_t k = 0; k < hs; k++) {
-                        float v = PRE(0, k);
-                        nb[k] = fa[0].f(CLIP(v), fa[0].a, fa[0].b);
-                    }
-                } else if (kind == K_GRU) {
-                    float *rg = cb; /* GRU has no cell state: cst is scratch */
-                    float *hpre = tmp + Bn * hs + b * hs;
-                    for (int64_t k = 0; k < hs; k++) {
-                        nb[k] = fa[0].f(CLIP(PRE(0, k)), fa[0].a, fa[0].b);
-                        rg[k] = fa[0].f(CLIP(PRE(1, k)), fa[0].a, fa[0].b);
-                    }
-                    float wbh, rbh;
-                    for (int64_t k = 0; k < hs; k++) {
-                        wbh = wb ? wb[2 * hs + k] : 0;
-                        rbh = rb ? rb[2 * hs + k] : 0;
-                        if (lbr) {
-                            hpre[k] = g[2 * hs + k] + wbh + rg[k] * (q[2 * hs + k] + rbh);
-                        } else {
-                            /* (r . H) x Rh^T: r must be known for every j first */
-                            const float *rh = r + (2 * hs + k) * hs;
-                            float acc = 0;
-                            for (int64_t j = 0; j < hs; j++)
-                                acc += rg[j] * hb[j] * rh[j];
-                            hpre[k] = g[2 * hs + k] + wbh + rbh + acc;
-                        }
-                    }
-                    for (int64_t k = 0; k < hs; k++) {
-                        float z = nb[k];
-                        float hh = fa[1].f(CLIP(hpre[k]), fa[1].a, fa[1].b);
-                        nb[k] = (1 - z) * hh + z * hb[k];
-                    }
-                } else {
-                    for (int64_t k = 0; k < hs; k++) {
-                        float ci = cb[k];
-                        float iv = PRE(0, k) + (p ? p[k] * ci : 0);
-                        float fv = PRE(2, k) + (p ? p[2 * hs + k] * ci : 0);
-                        float cv = PRE(3, k);
-                        float ig = fa[0].f(CLIP(iv), fa[0].a, fa[0].b);
-                        float fg = input_forget ? 1 - ig : fa[0].f(CLIP(fv), fa[0].a, fa[0].b);
-                        float cg = fa[1].f(CLIP(cv), fa[1].a, fa[1].b);
-                        float cn = fg * ci + ig * cg;
-                        float ov = PRE(1, k) + (p ? p[hs + k] * cn : 0);
-                        float og = fa[0].f(CLIP(ov), fa[0].a, fa[0].b);
-                        nb[k] = og * fa[2].f(cn, fa[2].a, fa[2].b);
-                        cb[k] = cn;
-                    }
-                }
-#undef PRE
-#undef CLIP
-                memcpy(hb, nb, (size_t)hs * sizeof(float));
-                if (Y) {
-                    float *yo = (float *)Y->data +
-                                (layout ? ((b * S + t) * dirs + d) * hs : ((t * dirs + d) * Bn + b) * hs);
-                    memcpy(yo, hb, (size_t)hs * sizeof(float));
-                }
-            }
-        }
-        for (int64_t b = 0; b < Bn; b++) {
-            int64_t o = layout ? (b * dirs + d) * hs : (d * Bn + b) * hs;
-            if (Yh)
-                memcpy((float *)Yh->data + o, h + b * hs, (size_t)hs * sizeof(float));
-            if (Yc)
-                memcpy((float *)Yc->data + o, cst + b * hs, (size_t)hs * sizeof(float));
-        }
-    }
-    rt_free(xw);
+    rnn_job j = {kind, G, nper, S, Bn, I, hs, GH, layout, dirs, reverse, W, R, B, SL, H0, C0, P,
+                 Y, Yh, Yc, fns, clip, input_forget, lbr, xs, pk, buf, per, false};
+    /* LSTM with the default activations, no clip, peepholes or coupled
+     * gates: the gates through the vectorised sigmoid and tanh */
+    j.fast = kind == K_LSTM && !P && clip <= 0 && !input_forget && !c->reference;
+    for (int d = 0; d < dirs && j.fast; d++)
+        j.fast = fns[d * 3].f == a_sigmoid && fns[d * 3 + 1].f == a_tanh && fns[d * 3 + 2].f == a_tanh;
+    /* one direction after the other, each product shared by the threads
+     * (two directions at once, one per thread, ran slower: each core then
+     * needs all of its R in its cache, instead of its share of one R) */
+    for (int d = 0; d < dirs; d++)
+        rnn_dir(&j, d);
     rt_free(xs);
-    rt_free(hr);
-    rt_free(h);
+    rt_free(buf);
     return HPCZ_OK;
 }
 
