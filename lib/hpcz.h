@@ -1311,6 +1311,83 @@ typedef struct hpcz_macs {
 hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, hpcz_macs *out,
                             hpcz_error *err);
 
+/* ------------------------------------------------ run, inspect and batch
+ * What `hpcz run`, `hpcz inspect`, `hpcz report` and `hpcz batch` compute,
+ * for programs that link libhpcz (lib/run/run.c, lib/ir/summary.c,
+ * lib/report/report_write.c, lib/batch/run.c). Nothing here prints. */
+
+/* An array from a .npy file, or from a TensorProto when path ends in .pb. */
+hpcz_status hpcz_array_load(const char *path, hpcz_array *a, hpcz_error *err);
+/* Range of an array's values: NaN left out, +-Inf counted in min/max but
+ * not in the mean (NaN when nothing is finite). */
+typedef struct hpcz_array_stat {
+    double min, max, mean;
+    int64_t nan, inf, finite;
+} hpcz_array_stat;
+void hpcz_array_stats(const hpcz_array *a, hpcz_array_stat *s);
+/* How `got` differs from the reference `ref` (same shape; any numeric
+ * dtypes): largest absolute error, RMSE, cosine, SQNR (dB; +inf when equal).
+ * NaN/Inf at the same place in both count as equal; elsewhere they are
+ * counted in mismatched_nonfinite and left out. HPCZ_ERR_USAGE: "shapes
+ * differ: expected float [1,10], got float [10]". */
+typedef struct hpcz_array_difference {
+    uint64_t count, mismatched_nonfinite;
+    double max_abs, rmse, cosine, sqnr_db;
+} hpcz_array_difference;
+hpcz_status hpcz_array_diff(const hpcz_array *ref, const hpcz_array *got, hpcz_array_difference *d,
+                            hpcz_error *err);
+/* "[1,batch,3]" ("?" for an unknown rank) into buf. */
+void hpcz_value_shape_str(const hpcz_value *v, char *buf, size_t cap);
+
+/* One run of a model on inputs from files (`hpcz run`). */
+typedef struct hpcz_run_opts {
+    int threads;                 /* 0: all cores */
+    size_t n_dims;               /* symbolic dimensions fixed by name */
+    const char *const *dim_names;
+    const int64_t *dim_values;
+    size_t n_inputs;             /* input NAME from FILE (.npy or .pb) */
+    const char *const *input_names, *const *input_files;
+    const char *inputs_dir;      /* or a folder of NAME.npy ('/' in NAME as '_') or input_<i>.pb */
+    const char *outdir;          /* write OUTDIR/NAME.npy per output (created); NULL: none */
+    int bench;                   /* > 0: time this many runs after the first */
+    int profile;                 /* with bench: time per op type and per node */
+} hpcz_run_opts;
+typedef struct hpcz_op_time {
+    const char *op_type;
+    size_t nodes;
+    uint64_t ns, flops;          /* over all timed runs; flops: Conv/Gemm/MatMul (2 per MAC) */
+} hpcz_op_time;
+typedef struct hpcz_node_time {
+    const hpcz_node *node;
+    size_t k;                    /* position in the run order */
+    uint64_t ns, flops;
+} hpcz_node_time;
+typedef struct hpcz_run_result {
+    hpcz_plan *plan;             /* owned; names of inputs and outputs */
+    size_t n_inputs, n_outputs;
+    hpcz_array *inputs, *outputs; /* as hpcz_plan_input / hpcz_plan_output */
+    char **files;                /* the .npy written per output (NULL without outdir) */
+    hpcz_plan_stats stats;
+    int runs;                    /* timed runs (opts.bench) */
+    double median_ms, min_ms;
+    uint64_t total_ns;           /* profile: all nodes, all timed runs */
+    size_t n_ops, n_nodes;
+    hpcz_op_time *ops;           /* profile: per op type, slowest first */
+    hpcz_node_time *nodes;       /* profile: every node that ran, slowest first */
+    /* on failure, the file the message is about (the model, an input, an
+     * output), or NULL when the message stands alone */
+    const char *about, *model_path;
+    char about_buf[4096];
+} hpcz_run_result;
+/* Plans m, loads and checks the inputs ("missing input 'x' (float [1,3])",
+ * "model has no input 'y' (inputs: x)", a file's own error with about set),
+ * runs once, times opts.bench more runs, writes the outputs. r is filled
+ * even on failure; release it either way. */
+hpcz_status hpcz_run(hpcz_model *m, const hpcz_run_opts *o, hpcz_run_result *r, hpcz_error *err);
+void hpcz_run_result_release(hpcz_run_result *r);
+/* The run as JSON, schema "hpcz.run" version 1 (docs/json.md). */
+void hpcz_run_write_json(FILE *f, const char *model_path, const hpcz_run_result *r);
+
 #ifdef __cplusplus
 }
 #endif
