@@ -1388,6 +1388,59 @@ void hpcz_run_result_release(hpcz_run_result *r);
 /* The run as JSON, schema "hpcz.run" version 1 (docs/json.md). */
 void hpcz_run_write_json(FILE *f, const char *model_path, const hpcz_run_result *r);
 
+/* A recipe over a model list (`hpcz batch`, lib/batch/batch.c): every job
+ * is the hpcz executable run on one model as a child process, its output
+ * OUTDIR/NAME.onnx (.hpcz for convert --format hpcz) and its log
+ * OUTDIR/NAME.log; a job whose record says it is done is skipped. */
+enum { HPCZ_BATCH_NOT_RUN = -1, HPCZ_BATCH_DONE_BEFORE = -2 };
+typedef struct hpcz_batch_state {
+    int status;          /* the job's exit status, or HPCZ_BATCH_NOT_RUN / _DONE_BEFORE */
+    double seconds;
+    uint64_t out_bytes;
+    int pid;             /* while running */
+    double t0;
+} hpcz_batch_state;
+typedef struct hpcz_batch_opts {
+    const char *src;     /* a folder or a manifest (hpcz_batch_list_models) */
+    const char *outdir;  /* created when missing */
+    const char *recipe;  /* "quantize --mode weight-only" (no model, no -o), or @FILE */
+    const char *exe;     /* the hpcz executable; NULL: this process's own */
+    const char *device;  /* passed on as --device (not to convert); NULL: none */
+    int jobs;            /* at once; 0: 1 */
+    uint64_t shard_index, shard_count; /* this share (from 0) of count (0: 1) */
+    int force;           /* redo jobs that are done */
+    int dry_run;         /* run nothing: command(ctx, argv) per job instead */
+    void (*command)(void *ctx, char *const *argv);
+    /* after each job that ran */
+    void (*progress)(void *ctx, const hpcz_batch_job *j, const hpcz_batch_state *s);
+    void (*warn)(void *ctx, const char *msg); /* a record that could not be written */
+    void *ctx;
+    /* set (from a signal handler, say) to start no more jobs and stop the
+     * running ones: HPCZ_ERR_CANCELLED */
+    const volatile int *cancel;
+} hpcz_batch_opts;
+typedef struct hpcz_batch_result {
+    hpcz_batch_list list;    /* every model; this shard's are jobs [lo, hi) */
+    hpcz_batch_state *state; /* parallel to list.jobs */
+    size_t lo, hi;
+    uint64_t shard_index, shard_count;
+    size_t n_ok, n_skipped, n_gate, n_failed;
+    double seconds;
+} hpcz_batch_result;
+/* Runs the shard's jobs. Errors before any job runs: HPCZ_ERR_USAGE for a
+ * recipe batch cannot run ("--recipe must start with quantize, prune or
+ * convert", "--recipe: leave -o out (batch names the outputs)"), the model
+ * list's, the output folder's. Failed jobs are no error: see the counts.
+ * Release r either way. */
+hpcz_status hpcz_batch_run(const hpcz_batch_opts *o, hpcz_batch_result *r, hpcz_error *err);
+void hpcz_batch_result_release(hpcz_batch_result *r);
+/* "ok", "done before", "gate broken", "failed", "not run". */
+const char *hpcz_batch_status_name(int status);
+/* The summary as JSON, schema "hpcz.batch" version 1 (docs/json.md). */
+void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result *r);
+/* SIGTERM to every running worker of this process; async-signal-safe. */
+void hpcz_batch_stop_workers(void);
+
 #ifdef __cplusplus
 }
 #endif
