@@ -1441,6 +1441,39 @@ void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result 
 /* SIGTERM to every running worker of this process; async-signal-safe. */
 void hpcz_batch_stop_workers(void);
 
+/* Class labels for a report: a 1-D int64 or int32 .npy, as int64. */
+hpcz_status hpcz_labels_load(const char *path, hpcz_array *out, hpcz_error *err);
+/* What `hpcz report` measures (lib/report/report_write.c). */
+typedef struct hpcz_report_opts {
+    const char *data;        /* a hpcz_dataset spec */
+    const int64_t *labels;   /* class per sample, or NULL */
+    size_t n_labels;
+    int threads, per_layer;
+    size_t max_samples;      /* 0: all */
+    int bench;               /* > 0: latency of both, alternated, this many runs each */
+    const hpcz_gate *gates;
+    size_t n_gates;
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+} hpcz_report_opts;
+/* Compares a and b on o->data, their sizes, latency and the gates into rep
+ * (result and gates owned by rep until hpcz_report_release; the paths are
+ * the caller's to set). A benchmark failure's message starts "benchmark: "
+ * (rep->result is set then); the comparison's are hpcz_compare's. */
+hpcz_status hpcz_report_make(hpcz_model *a, hpcz_model *b, const hpcz_report_opts *o, hpcz_report *rep,
+                             hpcz_error *err);
+/* 1 when a gate in rep broke. */
+int hpcz_report_broken(const hpcz_report *rep);
+void hpcz_report_release(hpcz_report *rep);
+
+/* m's graph inputs a caller feeds (those without an initializer) into out
+ * (g->n_inputs entries); returns their number. */
+size_t hpcz_graph_fed_inputs(const hpcz_graph *g, hpcz_value **out);
+/* `hpcz inspect --json`: the summary, file and container facts of m, schema
+ * "hpcz.inspect" version 1 (docs/json.md), every tensor listed
+ * (lib/run/inspect.c). */
+void hpcz_model_summary_write_json(FILE *f, const hpcz_model *m, const hpcz_model_summary *s);
+
 #ifdef __cplusplus
 }
 #endif

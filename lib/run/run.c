@@ -34,6 +34,23 @@ hpcz_status hpcz_array_load(const char *path, hpcz_array *a, hpcz_error *err)
     return st;
 }
 
+hpcz_status hpcz_labels_load(const char *path, hpcz_array *out, hpcz_error *err)
+{
+    hpcz_array l;
+    if (hpcz_npy_load(path, &l, err))
+        return err->status;
+    hpcz_status st = HPCZ_OK;
+    if ((l.dtype != HPCZ_DTYPE_INT64 && l.dtype != HPCZ_DTYPE_INT32) || l.ndim != 1)
+        st = hpcz_fail(err, HPCZ_ERR_INVALID, "labels must be a 1-D int64 or int32 array of class indices");
+    else if (l.dtype == HPCZ_DTYPE_INT64)
+        return *out = l, HPCZ_OK;
+    else if (!(st = hpcz_array_alloc(out, HPCZ_DTYPE_INT64, 1, l.dims, err)))
+        for (int64_t i = 0; i < l.numel; i++)
+            ((int64_t *)out->data)[i] = ((int32_t *)l.data)[i];
+    hpcz_array_release(&l);
+    return st;
+}
+
 static double value_at(const hpcz_array *a, int64_t i)
 {
     switch (a->dtype) {
