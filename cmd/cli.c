@@ -5,7 +5,6 @@
 
 #include <ctype.h>
 #include <regex.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -197,52 +196,6 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
     return c;
 }
 
-int cli_edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    int d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1; /* a transposition */
-            d[i][j] = v;
-        }
-    return d[la][lb];
-}
-
-const char *cli_closest(const char *s, const char *const *names, size_t n, size_t stride)
-{
-    const char *best = NULL;
-    int best_d = 1 << 30;
-    size_t ls = strlen(s);
-    for (size_t i = 0; i < n; i++) {
-        const char *name = *(const char *const *)((const char *)names + i * stride);
-        if (!name)
-            continue;
-        int d = cli_edit_distance(s, name);
-        if (d < best_d) {
-            best_d = d;
-            best = name;
-        }
-    }
-    /* close: at most 2 edits, and fewer than a third of the word */
-    if (!best || best_d == 0 || best_d > 2 || (size_t)best_d * 3 > ls + 1)
-        return NULL;
-    return best;
-}
-
 bool cli_claim_stdout(const cli_cmd_info *info, const char *opt)
 {
     static const char *taken;
@@ -266,7 +219,7 @@ bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force)
     return false;
 }
 
-static void wrap(FILE *f, const char *text, int indent, int width)
+void cli_wrap(FILE *f, const char *text, int indent, int width)
 {
     int col = indent;
     const char *p = text;
@@ -301,10 +254,10 @@ static void wrap(FILE *f, const char *text, int indent, int width)
 void cli_help(const cli_cmd_info *info, FILE *f)
 {
     fprintf(f, "Usage: hpcz %s %s\n\n", info->name, info->synopsis);
-    wrap(f, info->summary, 0, 79);
+    cli_wrap(f, info->summary, 0, 79);
     if (info->description) {
         fputc('\n', f);
-        wrap(f, info->description, 0, 79);
+        cli_wrap(f, info->description, 0, 79);
     }
     fputs("\nOptions:\n", f);
     int n = table_len(info->opts);
@@ -327,13 +280,13 @@ void cli_help(const cli_cmd_info *info, FILE *f)
             col = 0;
         }
         fprintf(f, "%*s", 28 - col, "");
-        wrap(f, o->help, 28, 79);
+        cli_wrap(f, o->help, 28, 79);
     }
     if (info->exits) {
         fputs("\nExit status:\n", f);
         for (const cli_exit *e = info->exits; e->code >= 0; e++) {
             fprintf(f, "  %d  ", e->code);
-            wrap(f, e->what, 5, 79);
+            cli_wrap(f, e->what, 5, 79);
         }
     }
 }
@@ -425,23 +378,12 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
 
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    double mul = 1;
-    if (end != s) {
-        if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib"))
-            mul = 1024, end += strlen(end);
-        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib"))
-            mul = 1024.0 * 1024, end += strlen(end);
-        else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib"))
-            mul = 1024.0 * 1024 * 1024, end += strlen(end);
-    }
-    if (errno || end == s || *end || v < 0 || v * mul > 1e18) {
+    uint64_t v;
+    if (!hpcz_parse_size(s, &v)) {
         cli_usage_error(info, "--%s: '%s' is not a size (e.g. 4096, 64K, 1M)", opt, s);
         return false;
     }
-    *out = (unsigned long long)(v * mul);
+    *out = v;
     return true;
 }
 
@@ -516,7 +458,7 @@ bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-static void progress_bar(void *ctx, size_t done, size_t total)
+void cli_progress_bar(void *ctx, size_t done, size_t total)
 {
     const char *what = ctx;
     int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
@@ -566,7 +508,7 @@ int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_cali
     if (hpcz_dataset_is_random(d))
         cli_warn("calibrating on random data: the ranges are a proxy, not your data's");
     if (isatty(STDERR_FILENO) && cli_verbosity >= 0) {
-        o->progress = progress_bar;
+        o->progress = cli_progress_bar;
         o->progress_ctx = (void *)"calibrating";
     }
     hpcz_status st = hpcz_calibrate(m, d, o, out, &err);
@@ -599,101 +541,19 @@ int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_cali
     return EXIT_OK;
 }
 
-bool cli_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!strcmp(a, "-") || !strcmp(b, "-"))
-        return false;
-    if (!strcmp(a, b))
-        return true;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
-        return false;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* "'a', 'b', 'c'" into buf, cut with "..." when long. */
-void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < n && k + 8 < cap; i++) {
-        int w = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", names[i]);
-        if (w < 0 || (size_t)w >= cap - k) {
-            snprintf(buf + (k < cap - 4 ? k : cap - 4), 4, "...");
-            return;
-        }
-        k += (size_t)w;
-    }
-}
-
-static void collect_params(const hpcz_graph *g, const char **names, size_t *n, size_t cap)
-{
-    for (size_t i = 0; i < g->n_inputs; i++) {
-        const hpcz_value *v = g->inputs[i];
-        for (int d = 0; v && d < v->ndim; d++) {
-            const char *p = v->dims[d].param;
-            if (!p || !*p)
-                continue;
-            bool seen = false;
-            for (size_t k = 0; k < *n && !seen; k++)
-                seen = !strcmp(names[k], p);
-            if (!seen && *n < cap)
-                names[(*n)++] = p;
-        }
-    }
-}
-
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims)
 {
-    const char *names[256];
-    size_t n = 0;
-    collect_params(m->graph, names, &n, 256);
-    for (size_t i = 0; i < n_dims; i++) {
-        bool found = false;
-        for (size_t k = 0; k < n && !found; k++)
-            found = !strcmp(names[k], dims[i]);
-        if (found)
-            continue;
-        if (!n)
-            return cli_usage_error(info, "--dim %s: the model's inputs have no symbolic dimensions",
-                                   dims[i]);
-        const char *near = cli_closest(dims[i], names, n, sizeof *names);
-        char list[512];
-        cli_list_names(list, sizeof list, names, n);
-        if (near)
-            return cli_usage_error(info, "--dim %s: the model has no symbolic dimension '%s'; did you "
-                                         "mean '%s'?", dims[i], dims[i], near);
-        return cli_usage_error(info, "--dim %s: the model has no symbolic dimension '%s' (it has %s)",
-                               dims[i], dims[i], list);
-    }
+    hpcz_error err;
+    size_t bad;
+    if (hpcz_model_check_dims(m, dims, n_dims, &bad, &err))
+        return cli_usage_error(info, "--dim %s: %s", dims[bad], err.msg);
     return EXIT_OK;
 }
 
 int cli_check_output(const char *path)
 {
-    if (!path || !strcmp(path, "-"))
-        return EXIT_OK;
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return cli_error("%s: is a directory", path);
-        if (!S_ISREG(st.st_mode))
-            return access(path, W_OK) == 0 ? EXIT_OK
-                                           : cli_error("%s: cannot write there: %s", path, strerror(errno));
-    }
-    /* a new file (or a rename over one) needs a writable folder */
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (access(dir, W_OK) != 0)
-        return cli_error("%s: cannot create a file there: %s", path,
-                         errno == ENOENT ? "no such folder" : strerror(errno));
-    return EXIT_OK;
+    hpcz_error err;
+    return hpcz_output_check(path, &err) ? cli_error("%s", err.msg) : EXIT_OK;
 }
 
 /* ------------------------------------------------------------ terminal text */

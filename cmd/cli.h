@@ -84,6 +84,12 @@ typedef struct cli_cmd_info {
  * stdout and returns 'h'). */
 int cli_getopt(int argc, char **argv, const cli_cmd_info *info);
 void cli_help(const cli_cmd_info *info, FILE *f);
+/* Words of text from column indent (already reached) up to width, later
+ * lines indented as much; '\n' breaks a line. */
+void cli_wrap(FILE *f, const char *text, int indent, int width);
+/* A progress bar on stderr for the library's progress callbacks: ctx is
+ * the label ("calibrating"); cleared when done. */
+void cli_progress_bar(void *ctx, size_t done, size_t total);
 /* "hpcz CMD: <msg>\nTry 'hpcz CMD --help' for more information." -> EXIT_USAGE */
 int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The one operand left after the options (argv[optind]); NULL after printing
@@ -130,14 +136,10 @@ bool cli_claim_stdout(const cli_cmd_info *info, const char *opt);
 /* A model (or other binary data) is about to go to standard output: false
  * after a usage error when that is a terminal and force is not set. */
 bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force);
-/* Levenshtein distance with transpositions, for "did you mean". */
-int cli_edit_distance(const char *a, const char *b);
-/* The closest of names (n entries, stride bytes apart) to s, or NULL when
- * none is close. */
-const char *cli_closest(const char *s, const char *const *names, size_t n, size_t stride);
-
-/* Same file (same path, or same inode through links); never for "-". */
-bool cli_same_file(const char *a, const char *b);
+/* "did you mean", and same file (the library's) */
+#define cli_edit_distance hpcz_edit_distance
+#define cli_closest hpcz_closest
+#define cli_same_file hpcz_same_file
 
 /* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
  * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
@@ -173,7 +175,7 @@ int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model
 int cli_device_option(const cli_cmd_info *info, const char *arg);
 
 /* "'a', 'b', 'c'" into buf (cut with "..." when long). */
-void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n);
+#define cli_list_names hpcz_list_names
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);
 
 /* POSIX extended regex check for --include/--exclude (usage error when bad). */

@@ -75,16 +75,6 @@ bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *wo
 
 /* ------------------------------------------------------------ shared driver */
 
-static void progress_bar(void *ctx, size_t done, size_t total)
-{
-    (void)ctx;
-    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
-    dprintf(STDERR_FILENO, "\rcomparing [%.*s%*s] %zu/%zu", fill, "##############################",
-            width - fill, "", done, total);
-    if (done >= total)
-        dprintf(STDERR_FILENO, "\r\033[K");
-}
-
 /* A failed comparison, named by the file it is about. */
 static int compare_error(const cli_report_opts *o, const hpcz_error *err)
 {
@@ -125,7 +115,7 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
                            .threads = o->threads, .per_layer = !o->no_layers, .max_samples = o->max_samples,
                            .bench = o->bench, .gates = o->gates->g, .n_gates = o->gates->n};
     if (isatty(STDERR_FILENO) && cli_verbosity >= 0)
-        ro.progress = progress_bar;
+        ro.progress = cli_progress_bar, ro.progress_ctx = (void *)"comparing";
     hpcz_report rep = {.a_path = o->a_path, .b_path = o->b_path, .data = o->data, .labels = o->labels};
     int rc = EXIT_OK;
     if (hpcz_report_make(a, b, &ro, &rep, &err)) {

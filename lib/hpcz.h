@@ -1474,6 +1474,37 @@ size_t hpcz_graph_fed_inputs(const hpcz_graph *g, hpcz_value **out);
  * (lib/run/inspect.c). */
 void hpcz_model_summary_write_json(FILE *f, const hpcz_model *m, const hpcz_model_summary *s);
 
+/* Levenshtein distance with transpositions (64 for words over 63 bytes). */
+int hpcz_edit_distance(const char *a, const char *b);
+/* The closest of names (n entries, stride bytes apart, NULL entries
+ * skipped) to s for a "did you mean": at most 2 edits and fewer than a
+ * third of the word; NULL when none is that close. */
+const char *hpcz_closest(const char *s, const char *const *names, size_t n, size_t stride);
+/* "'a', 'b', 'c'" into buf, cut with "..." when long. */
+void hpcz_list_names(char *buf, size_t cap, const char *const *names, size_t n);
+/* "4096", "64K", "1.5M", "2GiB" (case-insensitive) into bytes; 0 when s is
+ * no size. */
+int hpcz_parse_size(const char *s, uint64_t *out);
+/* Whether a and b are the same file (same path, or same inode through
+ * links); never for "-". */
+int hpcz_same_file(const char *a, const char *b);
+/* Before any work: fails (HPCZ_ERR_IO, "PATH: is a directory", "PATH:
+ * cannot create a file there: no such folder") when path cannot be
+ * written; HPCZ_OK for "-" and NULL. */
+hpcz_status hpcz_output_check(const char *path, hpcz_error *err);
+/* Checks names given for symbolic input dimensions (--dim) against m's:
+ * HPCZ_ERR_USAGE naming the closest one ("the model has no symbolic
+ * dimension 'bach'; did you mean 'batch'?"), *bad = the index. */
+hpcz_status hpcz_model_check_dims(const hpcz_model *m, const char *const *dims, size_t n_dims, size_t *bad,
+                                  hpcz_error *err);
+
+/* For a program's main, before anything else: when OpenBLAS chose its
+ * generic SSE3 kernels on a CPU with AVX2/FMA or AVX-512 (a virtual machine
+ * with an unnamed CPU model), re-executes the program (/proc/self/exe,
+ * argv) with OPENBLAS_CORETYPE set; returns when it does not. A user's own
+ * OPENBLAS_CORETYPE is left alone. */
+void hpcz_runtime_pick_blas(char **argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -213,6 +213,49 @@ static hpcz_status load_inputs(hpcz_model *m, const hpcz_run_opts *o, hpcz_run_r
     return HPCZ_OK;
 }
 
+/* The symbolic dimensions of m's inputs, each once, in order. */
+static size_t dim_params(const hpcz_graph *g, const char **names, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const hpcz_value *v = g->inputs[i];
+        for (int d = 0; v && d < v->ndim; d++) {
+            const char *p = v->dims[d].param;
+            int seen = !p || !*p;
+            for (size_t k = 0; k < n && !seen; k++)
+                seen = !strcmp(names[k], p);
+            if (!seen && n < cap)
+                names[n++] = p;
+        }
+    }
+    return n;
+}
+
+hpcz_status hpcz_model_check_dims(const hpcz_model *m, const char *const *dims, size_t n_dims, size_t *bad,
+                                  hpcz_error *err)
+{
+    const char *names[256];
+    size_t n = dim_params(m->graph, names, 256);
+    for (size_t i = 0; i < n_dims; i++) {
+        int found = 0;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(names[k], dims[i]);
+        if (found)
+            continue;
+        *bad = i;
+        if (!n)
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "the model's inputs have no symbolic dimensions");
+        const char *near = hpcz_closest(dims[i], names, n, sizeof *names);
+        char list[512];
+        hpcz_list_names(list, sizeof list, names, n);
+        if (near)
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "the model has no symbolic dimension '%s'; did you mean '%s'?",
+                             dims[i], near);
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the model has no symbolic dimension '%s' (it has %s)", dims[i], list);
+    }
+    return HPCZ_OK;
+}
+
 /* ------------------------------------------------------------ timing */
 
 static double now_ms(void)
