@@ -516,7 +516,8 @@ const hpcz_jval *hpcz_json_get(const hpcz_jval *obj, const char *key);
 
 /* ---------------------------------------------------------------- batch
  * The model list, shards and resume records behind `hpcz batch`
- * (lib/batch/batch.c). Running the recipe on each job is the caller's. */
+ * (lib/batch/batch.c); hpcz_batch_run (at the end of this header) runs a
+ * recipe over them. */
 
 typedef struct hpcz_batch_job {
     char *path;        /* the input model */
