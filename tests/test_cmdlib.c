@@ -5,6 +5,7 @@
  *   test_cmdlib SOURCE_ROOT HPCZ_EXECUTABLE
  */
 #include "hpcz.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,17 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
-        }                                                                                          \
-    } while (0)
 #define CHECK_MSG(err, text)                                                                       \
     do {                                                                                           \
         CHECK(strstr((err).msg, (text)) != NULL);                                                  \

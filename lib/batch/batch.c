@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BATCH_MAX_DEPTH 32
@@ -366,9 +365,7 @@ hpcz_status hpcz_batch_record(const char *outdir, const hpcz_batch_job *j, const
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return hpcz_now_ms() / 1e3;
 }
 
 static uint64_t file_size(const char *p)
@@ -681,10 +678,7 @@ void hpcz_batch_result_release(hpcz_batch_result *r)
 void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result *r)
 {
     hpcz_json js;
-    hpcz_json_init(&js, f);
-    hpcz_json_object_begin(&js, NULL);
-    hpcz_json_string(&js, "schema", "hpcz.batch");
-    hpcz_json_int(&js, "version", 1);
+    hpcz_json_document(&js, f, "hpcz.batch", 1);
     hpcz_json_string(&js, "recipe", recipe);
     hpcz_json_object_begin(&js, "shard");
     hpcz_json_int(&js, "k", (int64_t)r->shard_index + 1);

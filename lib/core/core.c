@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 _Noreturn void hpcz_assert_fail(const char *what, const char *file, int line)
 {
@@ -400,4 +401,34 @@ int hpcz_parse_size(const char *s, uint64_t *out)
         return 0;
     *out = (uint64_t)(v * mul);
     return 1;
+}
+
+/* ------------------------------------------------------------ timing */
+
+double hpcz_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double hpcz_median_min(double *t, size_t n, double *min)
+{
+    qsort(t, n, sizeof *t, cmp_double);
+    *min = t[0];
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+void hpcz_json_document(hpcz_json *j, FILE *f, const char *schema, int version)
+{
+    hpcz_json_init(j, f);
+    hpcz_json_object_begin(j, NULL);
+    hpcz_json_string(j, "schema", schema);
+    hpcz_json_int(j, "version", version);
 }

@@ -156,10 +156,7 @@ void hpcz_report_write_json(FILE *f, const hpcz_report *rep)
 {
     REPORT_FIELDS(rep);
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.report");
-    hpcz_json_int(&j, "version", 1);
+    hpcz_json_document(&j, f, "hpcz.report", 1);
     hpcz_json_string(&j, "original", a_path);
     hpcz_json_string(&j, "compressed", b_path);
     hpcz_json_string(&j, "data", data);

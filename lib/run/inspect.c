@@ -46,10 +46,7 @@ size_t hpcz_graph_fed_inputs(const hpcz_graph *g, hpcz_value **out)
 void hpcz_model_summary_write_json(FILE *f, const hpcz_model *m, const hpcz_model_summary *s)
 {
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.inspect");
-    hpcz_json_int(&j, "version", 1);
+    hpcz_json_document(&j, f, "hpcz.inspect", 1);
     hpcz_json_object_begin(&j, "file");
     hpcz_json_string(&j, "path", m->path);
     hpcz_json_uint(&j, "bytes", m->file_size);

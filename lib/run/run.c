@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 /* ------------------------------------------------------------ arrays */
 
@@ -258,19 +257,6 @@ hpcz_status hpcz_model_check_dims(const hpcz_model *m, const char *const *dims, 
 
 /* ------------------------------------------------------------ timing */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int cmp_op(const void *a, const void *b)
 {
     const hpcz_op_time *x = a, *y = b;
@@ -322,18 +308,15 @@ static hpcz_status bench(hpcz_run_result *r, int profile, hpcz_error *err)
     if (prof)
         hpcz_plan_set_profile(r->plan, prof);
     for (int k = 0; k < r->runs && !st; k++) {
-        double t0 = now_ms();
+        double t0 = hpcz_now_ms();
         st = hpcz_plan_run(r->plan, r->inputs, o2, err);
-        times[k] = now_ms() - t0;
+        times[k] = hpcz_now_ms() - t0;
         for (size_t i = 0; i < no; i++)
             hpcz_array_release(&o2[i]);
     }
     hpcz_plan_set_profile(r->plan, NULL);
     if (!st) {
-        qsort(times, (size_t)r->runs, sizeof *times, cmp_double);
-        int h = r->runs / 2;
-        r->median_ms = r->runs % 2 ? times[h] : 0.5 * (times[h - 1] + times[h]);
-        r->min_ms = times[0];
+        r->median_ms = hpcz_median_min(times, (size_t)r->runs, &r->min_ms);
     }
     if (!st && prof)
         st = profile_sum(r, prof, err);
@@ -449,10 +432,7 @@ void hpcz_run_write_json(FILE *f, const char *model_path, const hpcz_run_result 
 {
     const hpcz_plan_stats *s = &r->stats;
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.run");
-    hpcz_json_int(&j, "version", 1);
+    hpcz_json_document(&j, f, "hpcz.run", 1);
     hpcz_json_string(&j, "model", model_path);
     hpcz_json_int(&j, "threads", s->threads);
     json_arrays(&j, "inputs", r, 0);

@@ -10,6 +10,7 @@
  * debug builds verify), shapes-only plans, and run time per node.
  */
 #include "hpcz.h"
+#include "../check.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -17,18 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                 \
-        }                                                                                          \
-    } while (0)
 
 #define WIDTH 16
 
