@@ -141,19 +141,18 @@ bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force);
 #define cli_closest hpcz_closest
 #define cli_same_file hpcz_same_file
 
-/* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
- * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
 /* --dim NAME=VALUE for the commands that plan models on data (quantize,
- * calibrate, prune; run has its own): sizes of symbolic dimensions. */
+ * calibrate, prune; run has its own help text): sizes of symbolic
+ * dimensions. */
 #define CLI_OPT_DIM 950
 #define CLI_DIM_OPTION                                                                             \
     {"dim", CLI_OPT_DIM, required_argument, "NAME=VALUE",                                         \
      "fix the symbolic input dimension NAME for calibration and checks (random:N data needs every " \
      "size); repeatable"}
 typedef struct cli_dims {
-    char name[16][128];
-    const char *names[16];
-    int64_t values[16];
+    char name[64][128];
+    const char *names[64];
+    int64_t values[64];
     size_t n;
 } cli_dims;
 /* Parses one --dim value into d; false after a usage error. */
@@ -176,6 +175,8 @@ int cli_device_option(const cli_cmd_info *info, const char *arg);
 
 /* "'a', 'b', 'c'" into buf (cut with "..." when long). */
 #define cli_list_names hpcz_list_names
+/* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
+ * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);
 
 /* POSIX extended regex check for --include/--exclude (usage error when bad). */

@@ -7,7 +7,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,27 +56,23 @@ const cli_cmd_info cmd_run_info = {
     .legacy = CLI_LEGACY_J_JSON,
 };
 
-typedef struct kv {
+/* --input NAME=FILE, as given */
+typedef struct inputs {
     const char *name[256];
-    char *val[256];
+    const char *file[256];
     size_t n;
-} kv;
+} inputs;
 
-/* NAME=VALUE into the next pair (NAME allocated, VALUE points into s). */
-static bool kv_add(kv *a, const char *s)
+static bool inputs_add(inputs *a, const char *s)
 {
     const char *eq = strchr(s, '=');
-    if (!eq || eq == s || !eq[1] || a->n == 256)
+    if (!eq || eq == s || !eq[1] || !(a->name[a->n] = strndup(s, (size_t)(eq - s))))
         return false;
-    char *name = strndup(s, (size_t)(eq - s));
-    if (!name)
-        return false;
-    a->name[a->n] = name;
-    a->val[a->n++] = (char *)eq + 1;
+    a->file[a->n++] = eq + 1;
     return true;
 }
 
-static void kv_release(kv *a)
+static void inputs_release(inputs *a)
 {
     for (size_t i = 0; i < a->n; i++)
         free((char *)a->name[i]);
@@ -169,8 +164,8 @@ static void print_text(const hpcz_run_result *r, const hpcz_run_opts *o)
 
 int cmd_run(int argc, char **argv)
 {
-    kv inputs = {0}, dims = {0};
-    int64_t dim_values[256];
+    inputs in = {0};
+    cli_dims dims = {0};
     hpcz_run_opts ro = {0};
     long long n;
     bool json = false;
@@ -178,8 +173,7 @@ int cmd_run(int argc, char **argv)
     keep_freed_memory();
 #define USAGE_RC(code)                                                                             \
     do {                                                                                           \
-        kv_release(&inputs);                                                                       \
-        kv_release(&dims);                                                                         \
+        inputs_release(&in);                                                                       \
         return (code);                                                                             \
     } while (0)
 #define USAGE(...) USAGE_RC(cli_usage_error(&cmd_run_info, __VA_ARGS__))
@@ -190,9 +184,9 @@ int cmd_run(int argc, char **argv)
         case '?':
             USAGE_RC(EXIT_USAGE);
         case OPT_INPUT:
-            if (inputs.n == 256)
+            if (in.n == 256)
                 USAGE("too many --input options");
-            if (!kv_add(&inputs, optarg))
+            if (!inputs_add(&in, optarg))
                 USAGE("--input expects NAME=FILE, got '%s'", optarg);
             break;
         case OPT_INPUTS:
@@ -201,19 +195,10 @@ int cmd_run(int argc, char **argv)
         case OPT_OUTPUT:
             ro.outdir = optarg;
             break;
-        case OPT_DIM: {
-            if (dims.n == 64)
-                USAGE("too many --dim options");
-            if (!kv_add(&dims, optarg))
-                USAGE("--dim expects NAME=VALUE, got '%s'", optarg);
-            char *end;
-            errno = 0;
-            dim_values[dims.n - 1] = strtoll(dims.val[dims.n - 1], &end, 10);
-            if (errno || *end || dim_values[dims.n - 1] < 0)
-                USAGE("--dim %s: '%s' is not a non-negative integer", dims.name[dims.n - 1],
-                      dims.val[dims.n - 1]);
+        case OPT_DIM:
+            if (!cli_dims_option(&cmd_run_info, &dims, optarg))
+                USAGE_RC(EXIT_USAGE);
             break;
-        }
         case OPT_THREADS:
             if (!cli_parse_int(&cmd_run_info, "threads", optarg, 1, 1024, &n))
                 USAGE_RC(EXIT_USAGE);
@@ -244,7 +229,7 @@ int cmd_run(int argc, char **argv)
     const char *path = cli_operand(&cmd_run_info, argc, argv, "MODEL");
     if (!path)
         USAGE_RC(EXIT_USAGE);
-    if (inputs.n && ro.inputs_dir)
+    if (in.n && ro.inputs_dir)
         USAGE("--input and --inputs cannot be combined");
     if (ro.profile && !ro.bench)
         USAGE("--profile needs --bench");
@@ -254,14 +239,14 @@ int cmd_run(int argc, char **argv)
     hpcz_model *m = hpcz_model_load(path, NULL, &err);
     if (!m)
         USAGE_RC(cli_file_error(path, &err));
-    ro.n_inputs = inputs.n;
-    ro.input_names = inputs.name;
-    ro.input_files = (const char *const *)inputs.val;
+    ro.n_inputs = in.n;
+    ro.input_names = in.name;
+    ro.input_files = in.file;
     ro.n_dims = dims.n;
-    ro.dim_names = dims.name;
-    ro.dim_values = dim_values;
+    ro.dim_names = dims.names;
+    ro.dim_values = dims.values;
     hpcz_run_result r = {0};
-    if (!(rc = cli_check_dims(&cmd_run_info, m, dims.name, dims.n))) {
+    if (!(rc = cli_check_dims(&cmd_run_info, m, dims.names, dims.n))) {
         if (hpcz_run(m, &ro, &r, &err))
             rc = r.about ? cli_file_error(r.about == m->path ? path : r.about, &err) : cli_error("%s", err.msg);
         else if (json)
