@@ -560,14 +560,12 @@ int cli_check_output(const char *path)
 
 /* Names come from the model, and a model is hostile until proven otherwise:
  * an ESC in a tensor name could rewrite the terminal. Text bound for a
- * terminal (stdout when it is one, stderr always) passes through this
- * filter: control characters other than newline and tab, DEL, and bytes
- * that are not UTF-8 are shown as \xNN. Progress bars write their \r and
- * ESC [K straight to the descriptor. */
+ * terminal (stdout when it is one, stderr always) passes through
+ * hpcz_text_escape. Progress bars write their \r and ESC [K straight to
+ * the descriptor. */
 typedef struct text_filter {
     int fd;
-    unsigned char pend[4]; /* the start of a UTF-8 sequence cut by a write */
-    size_t n_pend;
+    hpcz_text_escape esc;
 } text_filter;
 
 static void put_all(int fd, const char *b, size_t n)
@@ -586,66 +584,19 @@ static void put_all(int fd, const char *b, size_t n)
 static ssize_t filter_write(void *cookie, const char *buf, size_t size)
 {
     text_filter *t = cookie;
-    char out[4096 + 64];
-    size_t k = 0;
-    unsigned char seq[8];
-    size_t i = 0;
-    while (i < size || t->n_pend) {
-        if (k > 4096) {
-            put_all(t->fd, out, k);
-            k = 0;
-        }
-        /* the next complete character: pending bytes first */
-        size_t have = t->n_pend;
-        memcpy(seq, t->pend, have);
-        while (have < 4 && i < size && (have == 0 || (buf[i] & 0xc0) == 0x80))
-            seq[have++] = (unsigned char)buf[i++];
-        seq[have] = 0;
-        t->n_pend = 0;
-        unsigned char c = seq[0];
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-                k += (size_t)snprintf(out + k, 8, "\\x%02x", c);
-            else
-                out[k++] = (char)c;
-            /* bytes taken after an ASCII one belong to the next round */
-            for (size_t j = 1; j < have; j++)
-                k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
-            continue;
-        }
-        size_t l = hpcz_utf8_len(seq);
-        if (l && l <= have) {
-            memcpy(out + k, seq, l);
-            k += l;
-            for (size_t j = l; j < have; j++)
-                k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
-            continue;
-        }
-        if (i == size && have < 4 && !l) {
-            /* maybe cut by the write: keep it if it could still complete */
-            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-            if (need > have) {
-                memcpy(t->pend, seq, have);
-                t->n_pend = have;
-                break;
-            }
-        }
-        for (size_t j = 0; j < have; j++)
-            k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
+    char out[4 * 1024 + 16];
+    for (size_t i = 0; i < size; i += 1024) {
+        size_t n = size - i < 1024 ? size - i : 1024;
+        put_all(t->fd, out, hpcz_text_escape_run(&t->esc, buf + i, n, out));
     }
-    put_all(t->fd, out, k);
     return (ssize_t)size;
 }
 
 static int filter_close(void *cookie)
 {
     text_filter *t = cookie;
-    char out[32];
-    size_t k = 0;
-    for (size_t j = 0; j < t->n_pend; j++)
-        k += (size_t)snprintf(out + k, 8, "\\x%02x", t->pend[j]);
-    t->n_pend = 0;
-    put_all(t->fd, out, k);
+    char out[16];
+    put_all(t->fd, out, hpcz_text_escape_end(&t->esc, out));
     return 0;
 }
 

@@ -1506,6 +1506,19 @@ hpcz_status hpcz_model_check_dims(const hpcz_model *m, const char *const *dims, 
  * OPENBLAS_CORETYPE is left alone. */
 void hpcz_runtime_pick_blas(char **argv);
 
+/* Untrusted text (names from a model) for a terminal: control characters
+ * other than newline and tab, DEL, and bytes that are not UTF-8 become \xNN.
+ * Streaming: the start of a UTF-8 sequence cut at the end of one call is
+ * kept for the next; hpcz_text_escape_end writes what is left. Zero the
+ * state to start. out has room for 4 * size + 16 bytes; both return the
+ * bytes written. */
+typedef struct hpcz_text_escape {
+    unsigned char pend[4];
+    size_t n_pend;
+} hpcz_text_escape;
+size_t hpcz_text_escape_run(hpcz_text_escape *t, const char *buf, size_t size, char *out);
+size_t hpcz_text_escape_end(hpcz_text_escape *t, char *out);
+
 #ifdef __cplusplus
 }
 #endif

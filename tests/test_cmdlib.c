@@ -397,6 +397,19 @@ static void test_names_files(void)
     snprintf(q, sizeof q, "%s/no/such/out.onnx", tmp);
     CHECK(hpcz_output_check(q, &err) == HPCZ_ERR_IO);
     CHECK_MSG(err, "out.onnx: cannot create a file there: no such folder");
+    /* terminal text: escapes shown, UTF-8 kept, a sequence cut between two
+     * writes completed by the second */
+    hpcz_text_escape te = {0};
+    char esc[128];
+    size_t k = hpcz_text_escape_run(&te, "a\x1b[2Jb\t\xff\x7f", 9, esc);
+    CHECK(k == 18 && !memcmp(esc, "a\\x1b[2Jb\t\\xff\\x7f", 18) && te.n_pend == 0);
+    k = hpcz_text_escape_run(&te, "\xc3", 1, esc);
+    CHECK(k == 0 && te.n_pend == 1);
+    k += hpcz_text_escape_run(&te, "\xa9!", 2, esc + k);
+    CHECK(k == 3 && !memcmp(esc, "\xc3\xa9!", 3));
+    k = hpcz_text_escape_run(&te, "\xe2\x82", 2, esc);
+    k += hpcz_text_escape_end(&te, esc + k);
+    CHECK(k == 8 && !memcmp(esc, "\\xe2\\x82", 8) && te.n_pend == 0);
     /* a user's own OPENBLAS_CORETYPE: no re-exec, back at once */
     setenv("OPENBLAS_CORETYPE", "Haswell", 1);
     hpcz_runtime_pick_blas(NULL);
