@@ -42,23 +42,11 @@ bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const cha
 
 int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m)
 {
-    const hpcz_gate *bad = hpcz_gates_unknown_output(g->g, g->n, m);
-    if (!bad)
-        return EXIT_OK;
-    const hpcz_graph *gr = m->graph;
-    const char *names[256];
-    size_t n = 0;
-    for (size_t i = 0; i < gr->n_outputs && n < 256; i++)
-        if (gr->outputs[i])
-            names[n++] = gr->outputs[i]->name;
-    const char *near = cli_closest(bad->output, names, n, sizeof *names);
-    char list[512];
-    cli_list_names(list, sizeof list, names, n);
-    if (near)
-        return cli_usage_error(info, "--%s: the model has no output '%s'; did you mean '%s'?",
-                               hpcz_gate_name(bad->kind), bad->output, near);
-    return cli_usage_error(info, "--%s: the model has no output '%s' (outputs: %s)", hpcz_gate_name(bad->kind),
-                           bad->output, list);
+    const hpcz_gate *bad;
+    hpcz_error err;
+    if (hpcz_gates_check_outputs(g->g, g->n, m, &bad, &err))
+        return cli_usage_error(info, "--%s: %s", hpcz_gate_name(bad->kind), err.msg);
+    return EXIT_OK;
 }
 
 bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr)

@@ -1519,6 +1519,12 @@ typedef struct hpcz_text_escape {
 size_t hpcz_text_escape_run(hpcz_text_escape *t, const char *buf, size_t size, char *out);
 size_t hpcz_text_escape_end(hpcz_text_escape *t, char *out);
 
+/* The gates' outputs against m's: HPCZ_ERR_USAGE for the first gate that
+ * names an output m lacks (*bad), "the model has no output 'logit'; did you
+ * mean 'logits'?" or "... (outputs: 'a', 'b')"; *bad NULL when all exist. */
+hpcz_status hpcz_gates_check_outputs(const hpcz_gate *gates, size_t n, const hpcz_model *m, const hpcz_gate **bad,
+                                     hpcz_error *err);
+
 #ifdef __cplusplus
 }
 #endif
