@@ -245,6 +245,12 @@ static void test_report(void)
     hpcz_gate gates[2];
     CHECK(hpcz_gate_parse(HPCZ_GATE_MAX_ABS, "0", &gates[0], &err) == HPCZ_OK);
     CHECK(hpcz_gate_parse(HPCZ_GATE_MIN_SQNR, "logits=20", &gates[1], &err) == HPCZ_OK);
+    const hpcz_gate *bad = gates;
+    CHECK(hpcz_gates_check_outputs(gates, 2, a, &bad, &err) == HPCZ_OK && bad == NULL);
+    hpcz_gate typo;
+    CHECK(hpcz_gate_parse(HPCZ_GATE_MIN_COSINE, "logit=0.9", &typo, &err) == HPCZ_OK);
+    CHECK(hpcz_gates_check_outputs(&typo, 1, a, &bad, &err) == HPCZ_ERR_USAGE && bad == &typo);
+    CHECK_MSG(err, "the model has no output 'logit'; did you mean 'logits'?");
     hpcz_array labels = {0};
     CHECK(hpcz_labels_load(at("samples/digits/test_labels.npy"), &labels, &err) == HPCZ_OK);
     hpcz_report_opts o = {.data = at("samples/digits/test_input.npy"), .labels = labels.data,
