@@ -1313,9 +1313,10 @@ hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, hpcz_m
                             hpcz_error *err);
 
 /* ------------------------------------------------ run, inspect and batch
- * What `hpcz run`, `hpcz inspect`, `hpcz report` and `hpcz batch` compute,
- * for programs that link libhpcz (lib/run/run.c, lib/ir/summary.c,
- * lib/report/report_write.c, lib/batch/run.c). Nothing here prints. */
+ * What `hpcz run`, `inspect`, `report` and `batch` compute, and the checks
+ * every command makes, for programs that link libhpcz (lib/run/,
+ * lib/report/report_write.c and gates.c, lib/batch/batch.c, lib/core/,
+ * formats/fileio.c). Nothing here prints. */
 
 /* An array from a .npy file, or from a TensorProto when path ends in .pb. */
 hpcz_status hpcz_array_load(const char *path, hpcz_array *a, hpcz_error *err);
@@ -1378,7 +1379,7 @@ typedef struct hpcz_run_result {
     /* on failure, the file the message is about (the model, an input, an
      * output), or NULL when the message stands alone */
     const char *about, *model_path;
-    char about_buf[4096];
+    char about_buf[4096]; /* storage for about */
 } hpcz_run_result;
 /* Plans m, loads and checks the inputs ("missing input 'x' (float [1,3])",
  * "model has no input 'y' (inputs: x)", a file's own error with about set),
@@ -1398,8 +1399,8 @@ typedef struct hpcz_batch_state {
     int status;          /* the job's exit status, or HPCZ_BATCH_NOT_RUN / _DONE_BEFORE */
     double seconds;
     uint64_t out_bytes;
-    int pid;             /* while running */
-    double t0;
+    int pid;             /* hpcz_batch_run's own: the worker while it runs, */
+    double t0;           /* and when it started */
 } hpcz_batch_state;
 typedef struct hpcz_batch_opts {
     const char *src;     /* a folder or a manifest (hpcz_batch_list_models) */
