@@ -6,7 +6,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,19 +162,12 @@ int cmd_batch(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case OPT_SHARD: {
-            char *e1, *e2;
-            errno = 0;
-            shard_k = strtoll(optarg, &e1, 10);
-            shard_n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
-            if (errno == ERANGE || shard_n > 1000000)
-                return cli_usage_error(&cmd_batch_info, "--shard: '%s': N is at most 1000000", optarg);
-            if (*e1 == '/' && !*e2 && shard_k == 0 && shard_n >= 1)
-                return cli_usage_error(&cmd_batch_info,
-                                       "--shard: '%s': K counts from 1; for ids from 0 (Slurm's "
-                                       "--array=0-%lld) use --shard-index I --shard-count %lld",
-                                       optarg, shard_n - 1, shard_n);
-            if (*e1 != '/' || *e2 || shard_n < 1 || shard_k < 1 || shard_k > shard_n)
-                return cli_usage_error(&cmd_batch_info, "--shard: '%s' is not K/N with 1 <= K <= N", optarg);
+            uint64_t index, count;
+            hpcz_error err;
+            if (hpcz_batch_shard_parse(optarg, &index, &count, &err))
+                return cli_usage_error(&cmd_batch_info, "--shard: %s", err.msg);
+            shard_k = (long long)index + 1;
+            shard_n = (long long)count;
             shard_form |= 1;
             break;
         }

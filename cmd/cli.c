@@ -517,20 +517,14 @@ int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_cali
     if (st)
         return cli_file_error(data, &err);
     /* NaN/Inf inside the model: a tensor with nothing finite has no range */
-    const hpcz_calib_table *t = *out;
-    size_t n_bad = 0;
-    const hpcz_calib_range *first = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-        const hpcz_calib_range *r = &t->r[i];
-        if (r->nonfinite && !r->finite) {
-            int rc = cli_error("%s: tensor '%s' was NaN or Inf in every value on the calibration "
-                               "data: it has no range to quantize to", m->path, r->name);
-            hpcz_calib_table_free(*out);
-            *out = NULL;
-            return rc;
-        }
-        if (r->nonfinite && !n_bad++)
-            first = r;
+    const hpcz_calib_range *first, *empty;
+    size_t n_bad = hpcz_calib_table_nonfinite(*out, &first, &empty);
+    if (empty) {
+        int rc = cli_error("%s: tensor '%s' was NaN or Inf in every value on the calibration "
+                           "data: it has no range to quantize to", m->path, empty->name);
+        hpcz_calib_table_free(*out);
+        *out = NULL;
+        return rc;
     }
     if (n_bad)
         cli_warn("%s: %zu tensor%s held NaN or Inf on the calibration data (first: '%s', %llu of %llu "

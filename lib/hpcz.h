@@ -1526,6 +1526,17 @@ size_t hpcz_text_escape_end(hpcz_text_escape *t, char *out);
 hpcz_status hpcz_gates_check_outputs(const hpcz_gate *gates, size_t n, const hpcz_model *m, const hpcz_gate **bad,
                                      hpcz_error *err);
 
+/* "K/N" (K from 1, N at most 10^6) into the shard index (from 0) and count;
+ * HPCZ_ERR_USAGE: "'0/4': K counts from 1; ...", "'5/4' is not K/N with
+ * 1 <= K <= N". */
+hpcz_status hpcz_batch_shard_parse(const char *s, uint64_t *index, uint64_t *count, hpcz_error *err);
+
+/* Tensors of t that held NaN or Inf on the calibration data: returns how
+ * many; *first the first of them, *empty (may be NULL) the first with no
+ * finite value at all (it has no range), NULL when none. */
+size_t hpcz_calib_table_nonfinite(const hpcz_calib_table *t, const hpcz_calib_range **first,
+                                  const hpcz_calib_range **empty);
+
 #ifdef __cplusplus
 }
 #endif

@@ -403,6 +403,26 @@ static void test_names_files(void)
     snprintf(q, sizeof q, "%s/no/such/out.onnx", tmp);
     CHECK(hpcz_output_check(q, &err) == HPCZ_ERR_IO);
     CHECK_MSG(err, "out.onnx: cannot create a file there: no such folder");
+    /* shards as K/N */
+    uint64_t index, count;
+    CHECK(hpcz_batch_shard_parse("3/4", &index, &count, &err) == HPCZ_OK && index == 2 && count == 4);
+    CHECK(hpcz_batch_shard_parse("0/4", &index, &count, &err) == HPCZ_ERR_USAGE);
+    CHECK_MSG(err, "'0/4': K counts from 1; for ids from 0 (Slurm's --array=0-3) use --shard-index I --shard-count 4");
+    CHECK(hpcz_batch_shard_parse("5/4", &index, &count, &err) == HPCZ_ERR_USAGE);
+    CHECK_MSG(err, "'5/4' is not K/N with 1 <= K <= N");
+    CHECK(hpcz_batch_shard_parse("1/2000000", &index, &count, &err) == HPCZ_ERR_USAGE);
+    CHECK_MSG(err, "N is at most 1000000");
+    CHECK(hpcz_batch_shard_parse("2", &index, &count, &err) == HPCZ_ERR_USAGE);
+    /* calibration ranges that saw NaN/Inf */
+    hpcz_calib_range cr[3] = {{.name = "a", .finite = 9}, {.name = "b", .nonfinite = 2, .finite = 7},
+                              {.name = "c", .nonfinite = 9}};
+    hpcz_calib_table ct = {.n = 3, .r = cr};
+    const hpcz_calib_range *first, *empty;
+    CHECK(hpcz_calib_table_nonfinite(&ct, &first, &empty) == 2 && first == &cr[1] && empty == &cr[2]);
+    ct.n = 2;
+    CHECK(hpcz_calib_table_nonfinite(&ct, &first, NULL) == 1 && first == &cr[1]);
+    ct.n = 1;
+    CHECK(hpcz_calib_table_nonfinite(&ct, &first, &empty) == 0 && !first && !empty);
     /* terminal text: escapes shown, UTF-8 kept, a sequence cut between two
      * writes completed by the second */
     hpcz_text_escape te = {0};

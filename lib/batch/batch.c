@@ -361,6 +361,24 @@ hpcz_status hpcz_batch_record(const char *outdir, const hpcz_batch_job *j, const
     return hpcz_outfile_commit(of, err);
 }
 
+hpcz_status hpcz_batch_shard_parse(const char *s, uint64_t *index, uint64_t *count, hpcz_error *err)
+{
+    char *e1, *e2 = NULL;
+    errno = 0;
+    long long k = strtoll(s, &e1, 10), n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
+    if (errno == ERANGE || n > 1000000)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "'%s': N is at most 1000000", s);
+    if (e2 && !*e2 && k == 0 && n >= 1)
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "'%s': K counts from 1; for ids from 0 (Slurm's --array=0-%lld) use --shard-index I "
+                         "--shard-count %lld", s, n - 1, n);
+    if (!e2 || *e2 || n < 1 || k < 1 || k > n)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "'%s' is not K/N with 1 <= K <= N", s);
+    *index = (uint64_t)k - 1;
+    *count = (uint64_t)n;
+    return HPCZ_OK;
+}
+
 /* ------------------------------------------------------------ running jobs */
 
 static double now_s(void)
