@@ -2,18 +2,12 @@
  * calibrate.c - `hpcz calibrate MODEL --calib DATA -o table.json`: measure
  * activation ranges once, reuse them with `hpcz quantize --calib-table`.
  */
-#include "cli.h"
+#include "jobs.h"
 
 #include <string.h>
 
 enum {
-    OPT_OUTPUT = 'o',
-    OPT_CALIB = 256,
-    OPT_SAMPLES,
-    OPT_METHOD,
-    OPT_NO_FOLD,
-    OPT_THREADS,
-    OPT_CALIB_MASK,
+    OPT_OUTPUT = 'o', OPT_CALIB = 256, OPT_SAMPLES, OPT_METHOD, OPT_NO_FOLD, OPT_THREADS, OPT_CALIB_MASK,
 };
 
 static const cli_opt opts[] = {
@@ -58,17 +52,17 @@ int cmd_calibrate(int argc, char **argv)
     long long samples = 0, threads = 0;
     const char *mask = NULL;
     int fold = 1;
+    const cli_store store[] = {
+        CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_CALIB, &data), CLI_TEXT(OPT_METHOD, &method),
+        CLI_TEXT(OPT_CALIB_MASK, &mask), CLI_FLAG(OPT_NO_FOLD, &fold, 0), CLI_FLAG('q', &cli_verbosity, -1),
+    };
     int c;
     while ((c = cli_getopt(argc, argv, &cmd_calibrate_info)) != -1) {
+        if (cli_store_option(store, sizeof store / sizeof store[0], c, optarg))
+            continue;
         switch (c) {
         case 'h':
             return EXIT_OK;
-        case OPT_OUTPUT:
-            out = optarg;
-            break;
-        case OPT_CALIB:
-            data = optarg;
-            break;
         case CLI_OPT_DIM:
             if (!cli_dims_option(&cmd_calibrate_info, &dims, optarg))
                 return EXIT_USAGE;
@@ -76,15 +70,6 @@ int cmd_calibrate(int argc, char **argv)
         case OPT_SAMPLES:
             if (!cli_parse_int(&cmd_calibrate_info, "calib-samples", optarg, 1, 100000000, &samples))
                 return EXIT_USAGE;
-            break;
-        case OPT_METHOD:
-            method = optarg;
-            break;
-        case OPT_CALIB_MASK:
-            mask = optarg;
-            break;
-        case OPT_NO_FOLD:
-            fold = 0;
             break;
         case OPT_THREADS:
             if (!cli_parse_int(&cmd_calibrate_info, "threads", optarg, 0, 1024, &threads))
@@ -96,9 +81,6 @@ int cmd_calibrate(int argc, char **argv)
                 return rc;
             break;
         }
-        case 'q':
-            cli_verbosity = -1;
-            break;
         default:
             return EXIT_USAGE;
         }
@@ -116,34 +98,19 @@ int cmd_calibrate(int argc, char **argv)
         return cli_usage_error(&cmd_calibrate_info, "--calib-method: %s", err.msg);
     co.bits = 8;
     co.threads = (int)threads;
-    hpcz_model *m = hpcz_model_load(in, NULL, &err);
+    int rc;
+    hpcz_model *m = cli_job_load(&cmd_calibrate_info, in, NULL, &dims, data, mask, &co.mask_input, &rc);
     if (!m)
-        return cli_file_error(in, &err);
-    int drc = cli_dims_apply(&cmd_calibrate_info, &dims, m);
-    if (drc) {
-        hpcz_model_free(m);
-        return drc;
-    }
-    if ((drc = cli_calib_mask(&cmd_calibrate_info, m, mask, &co.mask_input))) {
-        hpcz_model_free(m);
-        return drc;
-    }
-    if (fold) {
-        int rc = cli_run_pipeline(m, "fold-bn,eliminate", in);
-        if (rc) {
-            hpcz_model_free(m);
-            return rc;
-        }
-    }
+        return rc;
+    hpcz_job_hooks hooks = cli_job_hooks(false);
     hpcz_calib_table *t = NULL;
-    int rc = cli_calibrate(m, data, (size_t)samples, &co, &t);
-    if (!rc) {
-        if (hpcz_calib_table_save(t, out, &err))
-            rc = cli_file_error(out, &err);
-        else
-            cli_note("calibrate: %zu tensors, %s over %zu sample%s%s, %s of statistics", t->n, t->method,
-                     t->samples, t->samples == 1 ? "" : "s", t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
-    }
+    if (hpcz_calibrate_model(m, data, (size_t)samples, &co, fold, &hooks, &t, &err))
+        rc = cli_job_error(&err);
+    else if (hpcz_calib_table_save(t, out, &err))
+        rc = cli_file_error(out, &err);
+    else
+        cli_note("calibrate: %zu tensors, %s over %zu sample%s%s, %s of statistics", t->n, t->method, t->samples,
+                 t->samples == 1 ? "" : "s", t->random ? " of random data (a proxy)" : "", cli_bytes(t->hist_bytes));
     hpcz_calib_table_free(t);
     hpcz_model_free(m);
     return rc;

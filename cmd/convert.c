@@ -1,20 +1,14 @@
 /*
  * convert.c - `hpcz convert IN -o OUT`: rewrite a model.
  */
-#include "cli.h"
+#include "jobs.h"
 
 #include <string.h>
 #include <sys/stat.h>
 
 enum {
-    OPT_OUTPUT = 'o',
-    OPT_EXTERNAL = 256,
-    OPT_EXTERNAL_NAME,
-    OPT_IN_PLACE,
-    OPT_PASSES,
-    OPT_FORMAT,
-    OPT_ZSTD_LEVEL,
-    OPT_FORCE = 'f',
+    OPT_OUTPUT = 'o', OPT_EXTERNAL = 256, OPT_EXTERNAL_NAME, OPT_IN_PLACE, OPT_PASSES, OPT_FORMAT,
+    OPT_ZSTD_LEVEL, OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
@@ -63,18 +57,22 @@ const cli_cmd_info cmd_convert_info = {
 int cmd_convert(int argc, char **argv)
 {
     const char *out = NULL, *ext_name = NULL, *passes = NULL;
-    bool in_place = false, force = false;
+    int in_place = 0, force = 0;
     hpcz_save_opts so = {0};
     hpcz_hpcz_opts ho = {0};
     hpcz_format fmt = HPCZ_FORMAT_AUTO;
+    const cli_store store[] = {
+        CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_EXTERNAL_NAME, &ext_name), CLI_TEXT(OPT_PASSES, &passes),
+        CLI_FLAG(OPT_IN_PLACE, &in_place, 1), CLI_FLAG(OPT_FORCE, &force, 1), CLI_FLAG('v', &cli_verbosity, 1),
+        CLI_FLAG('q', &cli_verbosity, -1),
+    };
     int c;
     while ((c = cli_getopt(argc, argv, &cmd_convert_info)) != -1) {
+        if (cli_store_option(store, sizeof store / sizeof store[0], c, optarg))
+            continue;
         switch (c) {
         case 'h':
             return EXIT_OK;
-        case OPT_OUTPUT:
-            out = optarg;
-            break;
         case OPT_EXTERNAL: {
             unsigned long long sz = 1024;
             if (optarg && !cli_parse_size(&cmd_convert_info, "external-data", optarg, &sz))
@@ -83,18 +81,6 @@ int cmd_convert(int argc, char **argv)
             so.external_threshold = sz ? (size_t)sz : 1;
             break;
         }
-        case OPT_EXTERNAL_NAME:
-            ext_name = optarg;
-            break;
-        case OPT_IN_PLACE:
-            in_place = true;
-            break;
-        case OPT_FORCE:
-            force = true;
-            break;
-        case OPT_PASSES:
-            passes = optarg;
-            break;
         case OPT_FORMAT:
             if (!strcmp(optarg, "onnx"))
                 fmt = HPCZ_FORMAT_ONNX;
@@ -110,12 +96,6 @@ int cmd_convert(int argc, char **argv)
             ho.zstd_level = lv ? (int)lv : -1;
             break;
         }
-        case 'v':
-            cli_verbosity = 1;
-            break;
-        case 'q':
-            cli_verbosity = -1;
-            break;
         default:
             return EXIT_USAGE;
         }

@@ -28,34 +28,6 @@ const cli_cmd_info cmd_passes_info = {
     .legacy = 0,
 };
 
-static const char *type_name(const hpcz_pass_opt *o)
-{
-    switch (o->type) {
-    case HPCZ_OPT_BOOL:
-        return "bool";
-    case HPCZ_OPT_INT:
-        return "int";
-    case HPCZ_OPT_FLOAT:
-        return "number";
-    case HPCZ_OPT_STRING:
-        return "text";
-    case HPCZ_OPT_ENUM:
-        return o->choices;
-    }
-    return "?";
-}
-
-static void show(const hpcz_pass *p)
-{
-    printf("%s\n    %s\n", p->name, p->summary);
-    for (const hpcz_pass_opt *o = p->opts; o && o->name; o++) {
-        printf("    %-18s %-16s %s", o->name, type_name(o), o->help);
-        if (o->dflt)
-            printf(" (default %s)", o->dflt);
-        printf("\n");
-    }
-}
-
 int cmd_passes(int argc, char **argv)
 {
     int c;
@@ -74,14 +46,14 @@ int cmd_passes(int argc, char **argv)
                 hpcz_pipeline_free(hpcz_pipeline_parse(argv[i], &err));
                 return cli_usage_error(&cmd_passes_info, "%s", err.msg);
             }
-            show(p);
+            hpcz_pass_write_help(stdout, p);
         }
         return EXIT_OK;
     }
     for (size_t i = 0; i < n; i++) {
         if (i)
             printf("\n");
-        show(list[i]);
+        hpcz_pass_write_help(stdout, list[i]);
     }
     return EXIT_OK;
 }

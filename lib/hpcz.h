@@ -1292,6 +1292,7 @@ hpcz_status hpcz_repair_nonfinite(const uint8_t *orig_bytes, size_t orig_len, co
                                   void (*retry)(void *user, const char *msg), void *retry_user, hpcz_model **m,
                                   hpcz_error *err);
 
+
 typedef struct hpcz_macs {
     uint64_t macs;      /* per sample */
     /* 1 when part of the count is an estimate: bodies of Loop/Scan/If
@@ -1536,6 +1537,158 @@ hpcz_status hpcz_batch_shard_parse(const char *s, uint64_t *index, uint64_t *cou
  * finite value at all (it has no range), NULL when none. */
 size_t hpcz_calib_table_nonfinite(const hpcz_calib_table *t, const hpcz_calib_range **first,
                                   const hpcz_calib_range **empty);
+/* ---------------------------------------------------------------- quantize and prune jobs
+ * What `hpcz quantize`, `hpcz prune` and `hpcz calibrate` do between reading
+ * their options and printing (lib/passes/job.c, quantize_job.c,
+ * prune_job.c; writers in lib/report/job_write.c). The jobs never print:
+ * pass notes, notes and warnings go to the hooks, and errors name the file
+ * they are about ("model.onnx: ...", "<stdin>: ..."); the writers print what
+ * the CLI prints to the FILE they are given. */
+
+/* Callbacks shared by the jobs; every member may be NULL. */
+typedef struct hpcz_job_hooks {
+    /* a pass's note ("fold-bn: folded 4 BatchNormalization nodes"), as
+     * hpcz_pass_ctx.log */
+    void (*log)(void *user, const char *pass, const char *msg);
+    /* a note for the user (warning 0) or a warning (1): random calibration
+     * data, NaN in a few tensors, a float16 node kept float32, ... */
+    void (*message)(void *user, int warning, const char *msg);
+    /* stage "calibrating", "fallback", "sensitivity": done of total */
+    void (*progress)(void *user, const char *stage, size_t done, size_t total);
+    void *user;
+    /* set (from another thread or a callback) to stop: the job returns
+     * HPCZ_ERR_CANCELLED at its next step, having written nothing */
+    const volatile int *cancel;
+} hpcz_job_hooks;
+
+/* Calibration as quantize and calibrate do it: fold-bn,eliminate first when
+ * fold, then hpcz_calibrate on data (a hpcz_dataset spec). A tensor that is
+ * NaN/Inf in every value fails; one that is partly so is a warning. Fails
+ * with HPCZ_ERR_USAGE only when the data do not fit the model's inputs. */
+hpcz_status hpcz_calibrate_model(hpcz_model *m, const char *data, size_t max_samples, const hpcz_calib_opts *o,
+                                 int fold, const hpcz_job_hooks *hooks, hpcz_calib_table **out, hpcz_error *err);
+
+typedef struct hpcz_quantize_opts {
+    hpcz_quantize_recipe recipe; /* the preset's choices (have_calib, have_table are set from below) */
+    const char *passes;          /* a pipeline run instead of the recipe's, or NULL */
+    const char *calib;           /* calibration data (a hpcz_dataset spec), or NULL */
+    size_t calib_samples;        /* 0: all */
+    const char *calib_method;    /* NULL: minmax (entropy for static int8 that SmoothQuant smoothed) */
+    const char *calib_mask;      /* model input holding the token mask, or NULL */
+    const char *calib_table;     /* a saved table (hpcz_calib_table_save) instead of calibrating */
+    const char *data;            /* data for the gates and the fallback (NULL: calib) */
+    const char *labels;          /* .npy of class indices per data sample, or NULL */
+    const hpcz_gate *gates;
+    size_t n_gates;
+    int auto_fallback;           /* leave layers float until the gates hold (hpcz_autofallback) */
+    double budget_s;             /* > 0: time limit of that search */
+    int allow_requantize;        /* else a model with quantization nodes fails */
+    int keep_original;           /* keep the original in the result (for a comparison) */
+    int threads;
+    const char *output;          /* write the model here ("-": stdout), or NULL: not written */
+    int in_place;                /* the output may replace the input's files */
+    hpcz_job_hooks hooks;
+} hpcz_quantize_opts;
+/* `hpcz quantize`'s defaults (hpcz_quantize_recipe_init's). */
+void hpcz_quantize_opts_init(hpcz_quantize_opts *o);
+/* Every choice checked before any work: the recipe, calib_method and the
+ * pipeline (HPCZ_ERR_USAGE, one line naming the option). */
+hpcz_status hpcz_quantize_check(const hpcz_quantize_opts *o, hpcz_error *err);
+
+/* Nodes of the quantized op types, by op type (MatMulNBits counts as MatMul). */
+typedef struct hpcz_op_tally {
+    const char *op;
+    size_t quantized, kept;
+} hpcz_op_tally;
+
+typedef struct hpcz_quantize_result {
+    char pipeline[2048];          /* what ran */
+    uint64_t in_bytes, out_bytes; /* file sizes (out: what was or would be written) */
+    hpcz_model_summary before, after;
+    hpcz_op_tally ops[32];
+    size_t n_ops;
+    char **notes;                 /* "pass: note" of every pass, in order */
+    size_t n_notes;
+    hpcz_quantize_recipe recipe;  /* the choices resolved (algo, block, ...) */
+    hpcz_calib_table *table;      /* the ranges used, or NULL */
+    hpcz_fallback_result fallback;
+    hpcz_model *orig;             /* keep_original: the input model as it was */
+} hpcz_quantize_result;
+/* Quantizes *m (its path names it in errors): the preset's clean-ups, then
+ * calibration on the cleaned model (after SmoothQuant), the pipeline, the
+ * NaN/Inf check (float16: repair) on the data, auto-fallback, and the output
+ * written atomically. *m may be replaced by another model (the old one
+ * freed). res is filled as far as the job went; release it always. */
+hpcz_status hpcz_quantize_run(hpcz_model **m, const hpcz_quantize_opts *o, hpcz_quantize_result *res,
+                              hpcz_error *err);
+void hpcz_quantize_result_release(hpcz_quantize_result *res);
+/* `hpcz quantize`'s summary (text), its --dry-run plan and its JSON (schema
+ * "hpcz.quantize" version 1, docs/json.md); in: the input's path as shown. */
+void hpcz_quantize_write_text(FILE *f, const hpcz_quantize_opts *o, const hpcz_quantize_result *res);
+void hpcz_quantize_write_plan(FILE *f, const hpcz_quantize_result *res);
+/* The layers auto-fallback left float (or that it needed none). */
+void hpcz_quantize_write_fallback(FILE *f, const hpcz_quantize_opts *o, const hpcz_quantize_result *res);
+void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts *o,
+                              const hpcz_quantize_result *res);
+
+typedef struct hpcz_prune_opts {
+    hpcz_prune_recipe recipe;    /* the preset's choices (have_calib, targeted are set from below) */
+    const char *passes;          /* a pipeline run instead of the recipe's, or NULL */
+    const char *calib;           /* data for data-aware passes and the budgets, or NULL */
+    size_t calib_samples;
+    const char *calib_mask;      /* model input holding the token mask, or NULL */
+    const char *data;            /* data for MACs and the output delta (NULL: calib unless random) */
+    /* >= 0: a budget met by per-layer sensitivity (hpcz_sensitivity_plan; each
+     * chosen layer is said as a note) */
+    int64_t target_params, target_macs;
+    int keep_original;           /* keep the original in the result (for a comparison) */
+    int measure_delta;           /* compare with the original on the data (res->delta) */
+    int threads;
+    const char *output;          /* write the model here ("-": stdout), or NULL */
+    int in_place;
+    hpcz_job_hooks hooks;
+} hpcz_prune_opts;
+/* `hpcz prune`'s defaults (the recipe's, with fold 0 and reconstruct -1). */
+void hpcz_prune_opts_init(hpcz_prune_opts *o);
+/* The recipe and the pipeline checked before any work (HPCZ_ERR_USAGE). */
+hpcz_status hpcz_prune_check(const hpcz_prune_opts *o, hpcz_error *err);
+
+/* A pruned layer: a constant float weight of the selected op types. */
+typedef struct hpcz_prune_layer {
+    const hpcz_node *node;       /* valid while the pruned model lives */
+    int64_t numel, numel_after;
+    int64_t zeros_before, zeros_after;
+} hpcz_prune_layer;
+
+typedef struct hpcz_prune_result {
+    char pipeline[2048];         /* what ran (with a budget: the chosen ratios) */
+    hpcz_model_summary before, after;
+    hpcz_prune_layer *layers;
+    size_t n_layers;
+    int have_macs;
+    hpcz_macs macs_before, macs_after;
+    hpcz_model *orig;            /* keep_original: the input model as it was */
+    hpcz_compare_result *delta;  /* measure_delta: outputs against the original */
+    char delta_error[1024];      /* why delta is NULL when it was asked for */
+} hpcz_prune_result;
+/* Prunes m in place (its path names it in errors): with a budget, the
+ * pipeline per-layer sensitivity chooses, else the recipe's (or passes);
+ * layers, parameters, zeros and MACs before and after, the output's change,
+ * and the output written atomically. res is filled as far as the job went;
+ * release it always. */
+hpcz_status hpcz_prune_run(hpcz_model *m, const hpcz_prune_opts *o, hpcz_prune_result *res, hpcz_error *err);
+void hpcz_prune_result_release(hpcz_prune_result *res);
+/* `hpcz prune`'s report (text), the outputs' change on data (r: res->delta),
+ * its JSON (schema "hpcz.prune" 1; out NULL: not written), and
+ * --sensitivity's table and JSON ("hpcz.sensitivity" 1). */
+void hpcz_prune_write_text(FILE *f, const hpcz_prune_result *res, int dry_run);
+void hpcz_prune_write_delta(FILE *f, const hpcz_compare_result *r, const char *data);
+void hpcz_prune_write_json(FILE *f, const char *in, const char *out, const hpcz_prune_result *res);
+void hpcz_sensitivity_write_text(FILE *f, const hpcz_sensitivity *s, const char *data);
+void hpcz_sensitivity_write_json(FILE *f, const hpcz_sensitivity *s, const char *method);
+/* A pass, its options with their types and defaults (`hpcz passes`). */
+void hpcz_pass_write_help(FILE *f, const hpcz_pass *p);
+/* ---------------------------------------------------------------- end of the jobs */
 
 #ifdef __cplusplus
 }

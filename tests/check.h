@@ -1,6 +1,7 @@
 /*
- * check.h - the C tests' assertion: counts and goes on, so that one run
- * lists every failure ("FAIL file:line: condition").
+ * check.h - the pass/fail counting of the C tests that print one line per
+ * failed check and a total (tests/test_ir.c, test_jobs.c,
+ * runtime/test_plan_scale.c). Include once, in the test's main file.
  */
 #ifndef HPCZ_TEST_CHECK_H
 #define HPCZ_TEST_CHECK_H

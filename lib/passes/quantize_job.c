@@ -1,0 +1,370 @@
+/*
+ * quantize_job.c - `hpcz quantize` as one call (hpcz_quantize_run): the
+ * recipe's pipeline (or a given one) with BatchNorm folded and SmoothQuant
+ * applied before calibration, ranges loaded or measured on that model, the
+ * NaN/Inf check (float16: repair), accuracy-aware fallback and the output.
+ */
+#include "job.h"
+
+#include <stdio.h>
+
+void hpcz_quantize_opts_init(hpcz_quantize_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    hpcz_quantize_recipe_init(&o->recipe);
+}
+
+/* The recipe resolved, the calibration method and the pipeline: every
+ * usage error before any work. */
+static hpcz_status setup(const hpcz_quantize_opts *o, hpcz_quantize_recipe *rq, char *spec, size_t cap,
+                         char *smooth, size_t smooth_cap, hpcz_calib_opts *co, hpcz_error *err)
+{
+    *rq = o->recipe;
+    rq->have_calib = o->calib != NULL;
+    rq->have_table = o->calib_table != NULL;
+    if (o->passes)
+        rq->smooth = 0;
+    hpcz_status st = hpcz_quantize_recipe_resolve(rq, err);
+    if (st)
+        return st;
+    memset(co, 0, sizeof *co);
+    if (hpcz_calib_method_parse(o->calib_method ? o->calib_method : "minmax", co, err)) {
+        hpcz_error_prefix(err, "--calib-method");
+        return err->status = HPCZ_ERR_USAGE;
+    }
+    co->bits = 8;
+    co->threads = o->threads;
+    co->mask_input = o->calib_mask;
+    smooth[0] = 0;
+    if (!o->passes && (st = hpcz_quantize_recipe_pipeline(rq, spec, cap, smooth, smooth_cap, err)))
+        return st;
+    return job_spec_check(o->passes, spec, cap, err);
+}
+
+hpcz_status hpcz_quantize_check(const hpcz_quantize_opts *o, hpcz_error *err)
+{
+    hpcz_quantize_recipe rq;
+    hpcz_calib_opts co;
+    char spec[2048], smooth[64];
+    return setup(o, &rq, spec, sizeof spec, smooth, sizeof smooth, &co, err);
+}
+
+static size_t count_quant_nodes(hpcz_model *m)
+{
+    static const char *const q[] = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+                                    "QLinearConv", "QLinearMatMul", "MatMulInteger",
+                                    "ConvInteger", "MatMulNBits", "GatherBlockQuantized"};
+    hpcz_model_summary s;
+    hpcz_error err;
+    if (hpcz_model_summarize_sizes(m, &s, &err))
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s.n_ops; i++)
+        for (size_t k = 0; k < HPCZ_ARRAY_SIZE(q); k++)
+            if (!strcmp(s.ops[i].op_type, q[k]))
+                n += s.ops[i].count;
+    hpcz_model_summary_release(&s);
+    return n;
+}
+
+/* Nodes of the selected op types, quantized (weight from a DequantizeLinear)
+ * or not, by op type, into res->ops. */
+static int tally_graph(hpcz_graph *g, void *ctx)
+{
+    hpcz_quantize_result *res = ctx;
+    const hpcz_quantize_recipe *r = &res->recipe;
+    const char *op_types = r->op_types                  ? r->op_types
+                           : !strcmp(r->mode, "dynamic") ? "MatMul,Gemm,MatMulInteger,Gather"
+                                                         : "Conv,ConvTranspose,Gemm,MatMul,Gather";
+    int fp16 = !strcmp(r->dtype, "fp16") || !strcmp(r->dtype, "float16");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        /* MatMulNBits is a quantized MatMul (--int4-format matmulnbits),
+         * GatherBlockQuantized an int4 embedding table */
+        const char *op = !strcmp(n->op_type, "MatMulNBits")            ? "MatMul"
+                         : !strcmp(n->op_type, "GatherBlockQuantized") ? "Gather"
+                                                                       : n->op_type;
+        if (!hpcz_list_contains(op_types, op) || n->n_inputs < 2 || !n->inputs[1])
+            continue;
+        const hpcz_value *w = n->inputs[1];
+        bool q;
+        if (!strcmp(n->op_type, "Gather") && op == n->op_type) {
+            /* embedding tables only: a Gather over computed data has no weight */
+            const hpcz_value *d = n->inputs[0];
+            const hpcz_attr *cv = d && d->producer && !strcmp(d->producer->op_type, "Constant")
+                                      ? hpcz_node_attr(d->producer, "value") : NULL;
+            const hpcz_tensor *tab = !d ? NULL : d->init ? d->init : cv ? cv->t : NULL;
+            bool fl = tab && (tab->dtype == HPCZ_DTYPE_FLOAT || tab->dtype == HPCZ_DTYPE_FLOAT16);
+            /* int64 constants are shape arithmetic; one value per row, the
+             * row scales of a quantized table */
+            if (!tab || (!fl && hpcz_dtype_bits(tab->dtype) > 8) || tab->ndim < 1 || tab->numel == tab->dims[0])
+                continue;
+            q = !fl;
+        } else if (!strcmp(n->op_type, "MatMulInteger") || !strcmp(n->op_type, "ConvInteger") ||
+                   op != n->op_type)
+            q = true;
+        else if (fp16)
+            q = w->dtype == HPCZ_DTYPE_FLOAT16;
+        else
+            q = w->producer && !strcmp(w->producer->op_type, "DequantizeLinear");
+        hpcz_op_tally *e = NULL;
+        for (size_t k = 0; k < res->n_ops && !e; k++)
+            if (!strcmp(res->ops[k].op, op))
+                e = &res->ops[k];
+        if (!e && res->n_ops < HPCZ_ARRAY_SIZE(res->ops)) {
+            e = &res->ops[res->n_ops++];
+            e->op = op;
+            e->quantized = e->kept = 0;
+        }
+        if (e) {
+            if (q)
+                e->quantized++;
+            else
+                e->kept++;
+        }
+    }
+    return 0;
+}
+
+/* float16 converts again with a node kept float32: the first run's notes
+ * describe a model that is gone */
+static void nonfinite_retry(void *user, const char *msg)
+{
+    job_notes *nt = user;
+    job_message(nt->hooks, 0, "%s", msg);
+    job_notes_clear(nt);
+}
+
+/* hpcz_autofallback with the labels file loaded. */
+static hpcz_status fallback(const hpcz_quantize_opts *o, hpcz_fallback_opts *fo, hpcz_model *first,
+                            hpcz_model **better, hpcz_fallback_result *fb, hpcz_error *err)
+{
+    hpcz_array lab = {0};
+    if (o->labels) {
+        if (hpcz_npy_load(o->labels, &lab, err))
+            return job_blame(err, o->labels);
+        if (lab.dtype != HPCZ_DTYPE_INT64 || lab.ndim != 1) {
+            hpcz_array_release(&lab);
+            hpcz_fail(err, HPCZ_ERR_INVALID, "labels must be a 1-D int64 array");
+            return job_blame(err, o->labels);
+        }
+        fo->labels = lab.data;
+        fo->n_labels = (size_t)lab.numel;
+    }
+    job_stage stage = {&o->hooks, "fallback"};
+    if (o->hooks.progress) {
+        fo->progress = job_progress;
+        fo->progress_ctx = &stage;
+    }
+    fo->cancel = o->hooks.cancel;
+    hpcz_status st = hpcz_autofallback(fo, first, better, fb, err);
+    hpcz_array_release(&lab);
+    if (st)
+        return st == HPCZ_ERR_CANCELLED ? st : job_blame(err, NULL);
+    if (fb->budget_reached)
+        job_message(&o->hooks, 1, "auto-fallback: --budget of %g s reached", o->budget_s);
+    return HPCZ_OK;
+}
+
+/* The same pipeline with kept-weights=float, for models whose int8 weights
+ * alone already break the gates (NULL when it has no kept weights). */
+static hpcz_pipeline *float_weights_pipeline(const char *spec, int folded)
+{
+    const char *kw = strstr(spec, "kept-weights=int8");
+    if (!kw)
+        return NULL;
+    char fspec[2048 + 8];
+    snprintf(fspec, sizeof fspec, "%.*skept-weights=float%s", (int)(kw - spec), spec, kw + strlen("kept-weights=int8"));
+    char *fq = strstr(fspec, "fold-bn,eliminate,");
+    if (folded && fq)
+        memmove(fq, fq + strlen("fold-bn,eliminate,"), strlen(fq + strlen("fold-bn,eliminate,")) + 1);
+    hpcz_error err;
+    return hpcz_pipeline_parse(fspec, &err);
+}
+
+/* Folds BatchNorm and smooths (the preset's first steps), then measures or
+ * loads the ranges on that model; *pl loses the steps already run. */
+static hpcz_status calibrate(hpcz_model *m, const hpcz_quantize_opts *o, const hpcz_quantize_recipe *rq,
+                             const char *spec, const char *smooth, hpcz_calib_opts *co, hpcz_pass_ctx *ctx, job_notes *nt,
+                             hpcz_pipeline **pl, hpcz_calib_table **table, hpcz_error *err)
+{
+    hpcz_status st = HPCZ_OK;
+    int is_static = !strcmp(rq->mode, "static");
+    if (!o->passes && rq->fold && is_static) {
+        hpcz_pipeline *pre = hpcz_pipeline_parse("fold-bn,eliminate", err);
+        st = pre ? hpcz_pipeline_run(pre, m, ctx, err) : err->status;
+        hpcz_pipeline_free(pre);
+        if (st)
+            return job_blame(err, m->path);
+        const char *q = strstr(spec, "fold-bn,eliminate,");
+        hpcz_pipeline_free(*pl);
+        if (!(*pl = hpcz_pipeline_parse(q ? q + strlen("fold-bn,eliminate,") : spec, err)))
+            return job_blame(err, m->path);
+    }
+    if (smooth[0]) {
+        hpcz_pipeline *sq = hpcz_pipeline_parse(smooth, err);
+        st = sq ? hpcz_pipeline_run(sq, m, ctx, err) : err->status;
+        hpcz_pipeline_free(sq);
+        if (st)
+            return job_blame(err, m->path);
+        /* a smoothed transformer: minmax ranges of its GELU outputs and
+         * residual sums waste the levels on rare values; entropy keeps
+         * static int8 at or above dynamic on the zoo's MiniLM (README) */
+        bool smoothed = false;
+        for (size_t i = 0; i < nt->n && !smoothed; i++)
+            smoothed = !strncmp(nt->lines[i], "smooth-quant: smoothed", 22);
+        if (smoothed && !o->calib_method) {
+            hpcz_calib_method_parse("entropy", co, err);
+            co->bits = 8;
+            job_message(&o->hooks, 0, "static int8: entropy calibration, as for transformers (SmoothQuant applied); "
+                        "--calib-method chooses another");
+        }
+    }
+    if (o->calib_table) {
+        *table = hpcz_calib_table_load(o->calib_table, err);
+        if (*table && hpcz_calib_table_check(*table, m, err)) {
+            hpcz_calib_table_free(*table);
+            *table = NULL;
+        }
+        return *table ? HPCZ_OK : job_blame(err, o->calib_table);
+    }
+    return hpcz_calibrate_model(m, o->calib, o->calib_samples, co, 0, &o->hooks, table, err);
+}
+
+hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz_quantize_result *res,
+                              hpcz_error *err)
+{
+    memset(res, 0, sizeof *res);
+    hpcz_model *m = *mp;
+    const char *in = m->path;
+    const hpcz_job_hooks *h = &o->hooks;
+    hpcz_quantize_recipe *rq = &res->recipe;
+    hpcz_calib_opts co;
+    char smooth[64];
+    hpcz_status st = setup(o, rq, res->pipeline, sizeof res->pipeline, smooth, sizeof smooth, &co, err);
+    if (st)
+        return st;
+    int is_static = !strcmp(rq->mode, "static");
+    int fp16 = !strcmp(rq->dtype, "fp16") || !strcmp(rq->dtype, "float16");
+    res->in_bytes = m->file_size;
+    if (hpcz_model_summarize_sizes(m, &res->before, err))
+        return job_blame(err, in);
+    size_t already = count_quant_nodes(m);
+    if (already && !o->allow_requantize) {
+        hpcz_fail(err, HPCZ_ERR_INVALID, "the model is already quantized (%zu quantization nodes); "
+                  "--allow-requantize quantizes the float weights left", already);
+        return job_blame(err, in ? in : "-");
+    }
+    const char *data = o->data ? o->data : o->calib;
+    /* the data the compressed model is checked on for NaN/Inf */
+    const char *finite_data = o->calib ? o->calib : data;
+    int evaluate = o->keep_original || o->auto_fallback;
+    if (fp16 && !finite_data)
+        job_message(h, 0, "float16 without --calib or --data: only constants were checked, not activation ranges "
+                    "(values past 65504 become Inf); give data to keep such nodes in float32");
+    uint8_t *orig_bytes = NULL;
+    size_t orig_len = 0;
+    if ((evaluate || finite_data) && hpcz_onnx_serialize(m, NULL, &orig_bytes, &orig_len, err))
+        return job_blame(err, in);
+    job_notes nt = {.hooks = h};
+    hpcz_pass_ctx ctx;
+    hpcz_pass_ctx_init(&ctx);
+    ctx.log = job_notes_log;
+    ctx.log_user = &nt;
+    ctx.data = o->calib;
+    ctx.data_samples = o->calib_samples;
+    ctx.data_mask = o->calib_mask;
+    ctx.threads = o->threads;
+    hpcz_pipeline *pl = hpcz_pipeline_parse(res->pipeline, err);
+    if (!pl) {
+        free(orig_bytes);
+        return job_blame(err, in);
+    }
+    if ((is_static && (o->calib || o->calib_table)) || (fp16 && o->calib)) {
+        /* ranges are measured on the model as the quantization pass will see
+         * it: after the preset's clean-ups (float16: the ranges float16
+         * cannot carry keep their nodes in float32) */
+        if ((st = calibrate(m, o, rq, res->pipeline, smooth, &co, &ctx, &nt, &pl, &res->table, err)))
+            goto done;
+        ctx.calib = res->table;
+    }
+    if ((st = job_cancelled(h, err)))
+        goto done;
+    if ((st = hpcz_pipeline_run(pl, m, &ctx, err))) {
+        st = job_blame(err, in);
+        goto done;
+    }
+    if (finite_data && (st = hpcz_repair_nonfinite(orig_bytes, orig_len, finite_data, fp16, o->threads, pl, &ctx,
+                                                   nonfinite_retry, &nt, mp, err))) {
+        st = job_blame(err, err->status == HPCZ_ERR_INVALID ? in : finite_data);
+        goto done;
+    }
+    m = *mp;
+    if (evaluate) {
+        if (!(res->orig = hpcz_onnx_load_buffer(orig_bytes, orig_len, NULL, err))) {
+            st = job_blame(err, in);
+            goto done;
+        }
+        res->orig->file_size = res->in_bytes;
+        res->orig->path = hpcz_model_strdup(res->orig, in);
+    }
+    if (o->auto_fallback) {
+        hpcz_fallback_opts fo = {.orig = res->orig,
+                                 .bytes = orig_bytes,
+                                 .len = orig_len,
+                                 .fold = !o->passes && rq->fold,
+                                 .post = pl,
+                                 .post_float = float_weights_pipeline(res->pipeline, !o->passes && rq->fold && is_static),
+                                 .table = res->table,
+                                 .data = data,
+                                 .gates = o->gates,
+                                 .n_gates = o->n_gates,
+                                 .threads = o->threads,
+                                 .budget_s = o->budget_s,
+                                 .prepare = smooth[0] ? smooth : NULL,
+                                 .prepare_data = o->calib,
+                                 .prepare_mask = o->calib_mask,
+                                 .prepare_samples = o->calib_samples};
+        hpcz_model *better = NULL;
+        st = fallback(o, &fo, m, &better, &res->fallback, err);
+        hpcz_pipeline_free(fo.post_float);
+        if (st)
+            goto done;
+        if (better) {
+            hpcz_model_free(m);
+            *mp = m = better;
+            /* the first run's notes describe a model that is gone */
+            job_notes_clear(&nt);
+        }
+        if (!o->keep_original) {
+            hpcz_model_free(res->orig);
+            res->orig = NULL;
+        }
+    }
+    if (hpcz_model_summarize_sizes(m, &res->after, err)) {
+        st = job_blame(err, in);
+        goto done;
+    }
+    if ((st = job_cancelled(h, err)) || (st = job_save(m, o->output, o->in_place, &res->out_bytes, err)))
+        goto done;
+    hpcz_model_foreach_graph(m, tally_graph, res);
+done:
+    hpcz_pipeline_free(pl);
+    free(orig_bytes);
+    res->notes = nt.lines;
+    res->n_notes = nt.n;
+    return st;
+}
+
+void hpcz_quantize_result_release(hpcz_quantize_result *res)
+{
+    hpcz_fallback_result_release(&res->fallback);
+    hpcz_model_free(res->orig);
+    hpcz_calib_table_free(res->table);
+    for (size_t i = 0; i < res->n_notes; i++)
+        free(res->notes[i]);
+    free(res->notes);
+    hpcz_model_summary_release(&res->before);
+    hpcz_model_summary_release(&res->after);
+    memset(res, 0, sizeof *res);
+}
