@@ -443,21 +443,6 @@ bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *patt
     return true;
 }
 
-bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = nc;
-    return true;
-}
-
 void cli_progress_bar(void *ctx, size_t done, size_t total)
 {
     const char *what = ctx;
@@ -487,51 +472,6 @@ int cli_calib_mask(const cli_cmd_info *info, const hpcz_model *m, const char *op
     if (*mask && !opt)
         cli_note("calibration: padded tokens left out, by the mask in input '%s' (--calib-mask none counts them)",
                  *mask);
-    return EXIT_OK;
-}
-
-int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
-                  hpcz_calib_table **out)
-{
-    hpcz_error err = {0};
-    hpcz_plan_opts po = {0};
-    po.threads = o->threads;
-    hpcz_plan *plan = hpcz_plan_new(m, &po, &err);
-    if (!plan)
-        return cli_file_error(m->path, &err);
-    hpcz_dataset *d = hpcz_dataset_open(data, plan, max_samples, &err);
-    if (!d) {
-        hpcz_plan_free(plan);
-        return err.status == HPCZ_ERR_USAGE ? (fprintf(stderr, "hpcz: --calib: %s\n", err.msg), EXIT_USAGE)
-                                            : cli_error("%s", err.msg);
-    }
-    if (hpcz_dataset_is_random(d))
-        cli_warn("calibrating on random data: the ranges are a proxy, not your data's");
-    if (isatty(STDERR_FILENO) && cli_verbosity >= 0) {
-        o->progress = cli_progress_bar;
-        o->progress_ctx = (void *)"calibrating";
-    }
-    hpcz_status st = hpcz_calibrate(m, d, o, out, &err);
-    hpcz_dataset_free(d);
-    hpcz_plan_free(plan);
-    if (st)
-        return cli_file_error(data, &err);
-    /* NaN/Inf inside the model: a tensor with nothing finite has no range */
-    const hpcz_calib_range *first, *empty;
-    size_t n_bad = hpcz_calib_table_nonfinite(*out, &first, &empty);
-    if (empty) {
-        int rc = cli_error("%s: tensor '%s' was NaN or Inf in every value on the calibration "
-                           "data: it has no range to quantize to", m->path, empty->name);
-        hpcz_calib_table_free(*out);
-        *out = NULL;
-        return rc;
-    }
-    if (n_bad)
-        cli_warn("%s: %zu tensor%s held NaN or Inf on the calibration data (first: '%s', %llu of %llu "
-                 "values); ranges cover the finite values only",
-                 m->path, n_bad, n_bad == 1 ? "" : "s", first->name,
-                 (unsigned long long)first->nonfinite,
-                 (unsigned long long)(first->nonfinite + first->finite));
     return EXIT_OK;
 }
 

@@ -110,10 +110,6 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
                    long long hi, long long *out);
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out);
 
-/* Calibrates m on DATA (folder, .npy, random:N) with a progress bar on a
- * TTY; returns an exit status. */
-int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
-                  hpcz_calib_table **out);
 
 /* The --calib-mask option (quantize, calibrate, prune) and its value for
  * m: NULL given finds an input named attention_mask (said once on stderr),
@@ -137,7 +133,6 @@ bool cli_claim_stdout(const cli_cmd_info *info, const char *opt);
  * after a usage error when that is a terminal and force is not set. */
 bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force);
 /* "did you mean", and same file (the library's) */
-#define cli_edit_distance hpcz_edit_distance
 #define cli_closest hpcz_closest
 #define cli_same_file hpcz_same_file
 
@@ -173,8 +168,6 @@ int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model
  * (...)" or "--device cuda: hpcz was built without CUDA". */
 int cli_device_option(const cli_cmd_info *info, const char *arg);
 
-/* "'a', 'b', 'c'" into buf (cut with "..." when long). */
-#define cli_list_names hpcz_list_names
 /* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
  * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);
@@ -257,9 +250,6 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);
 
 /* Pass-note logger for hpcz_pass_ctx.log: prints with -v. */
 void cli_log_note(void *user, const char *pass, const char *msg);
-/* Grows a malloc'd array of `layer`-like elements; false on OOM. */
-#define hpcz_grow_cli(arr, cap, need) cli_grow((void **)(arr), (cap), (need), sizeof **(arr))
-bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem);
 int cmd_run(int argc, char **argv);
 
 /* Runs a --passes pipeline on m, printing pass notes to stderr with -v.
