@@ -316,14 +316,20 @@ const char *cli_operand(const cli_cmd_info *info, int argc, char **argv, const c
     return argv[optind];
 }
 
+/* "PREFIX<message>\n" on stderr */
+static void say(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("hpcz: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    say("hpcz: error: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return EXIT_FAIL;
 }
 
@@ -340,26 +346,20 @@ int cli_file_error(const char *file, const hpcz_error *err)
 
 void cli_warn(const char *fmt, ...)
 {
-    if (cli_verbosity < 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("hpcz: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    if (cli_verbosity >= 0)
+        say("hpcz: warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void cli_note(const char *fmt, ...)
 {
-    if (cli_verbosity < 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("hpcz: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    if (cli_verbosity >= 0)
+        say("hpcz: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, long long lo,
