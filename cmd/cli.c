@@ -5,7 +5,6 @@
 
 #include <ctype.h>
 #include <regex.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -197,52 +196,6 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
     return c;
 }
 
-int cli_edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    int d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1; /* a transposition */
-            d[i][j] = v;
-        }
-    return d[la][lb];
-}
-
-const char *cli_closest(const char *s, const char *const *names, size_t n, size_t stride)
-{
-    const char *best = NULL;
-    int best_d = 1 << 30;
-    size_t ls = strlen(s);
-    for (size_t i = 0; i < n; i++) {
-        const char *name = *(const char *const *)((const char *)names + i * stride);
-        if (!name)
-            continue;
-        int d = cli_edit_distance(s, name);
-        if (d < best_d) {
-            best_d = d;
-            best = name;
-        }
-    }
-    /* close: at most 2 edits, and fewer than a third of the word */
-    if (!best || best_d == 0 || best_d > 2 || (size_t)best_d * 3 > ls + 1)
-        return NULL;
-    return best;
-}
-
 bool cli_claim_stdout(const cli_cmd_info *info, const char *opt)
 {
     static const char *taken;
@@ -266,7 +219,7 @@ bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force)
     return false;
 }
 
-static void wrap(FILE *f, const char *text, int indent, int width)
+void cli_wrap(FILE *f, const char *text, int indent, int width)
 {
     int col = indent;
     const char *p = text;
@@ -301,10 +254,10 @@ static void wrap(FILE *f, const char *text, int indent, int width)
 void cli_help(const cli_cmd_info *info, FILE *f)
 {
     fprintf(f, "Usage: hpcz %s %s\n\n", info->name, info->synopsis);
-    wrap(f, info->summary, 0, 79);
+    cli_wrap(f, info->summary, 0, 79);
     if (info->description) {
         fputc('\n', f);
-        wrap(f, info->description, 0, 79);
+        cli_wrap(f, info->description, 0, 79);
     }
     fputs("\nOptions:\n", f);
     int n = table_len(info->opts);
@@ -327,13 +280,13 @@ void cli_help(const cli_cmd_info *info, FILE *f)
             col = 0;
         }
         fprintf(f, "%*s", 28 - col, "");
-        wrap(f, o->help, 28, 79);
+        cli_wrap(f, o->help, 28, 79);
     }
     if (info->exits) {
         fputs("\nExit status:\n", f);
         for (const cli_exit *e = info->exits; e->code >= 0; e++) {
             fprintf(f, "  %d  ", e->code);
-            wrap(f, e->what, 5, 79);
+            cli_wrap(f, e->what, 5, 79);
         }
     }
 }
@@ -363,14 +316,20 @@ const char *cli_operand(const cli_cmd_info *info, int argc, char **argv, const c
     return argv[optind];
 }
 
+/* "PREFIX<message>\n" on stderr */
+static void say(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("hpcz: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    say("hpcz: error: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return EXIT_FAIL;
 }
 
@@ -387,26 +346,20 @@ int cli_file_error(const char *file, const hpcz_error *err)
 
 void cli_warn(const char *fmt, ...)
 {
-    if (cli_verbosity < 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("hpcz: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    if (cli_verbosity >= 0)
+        say("hpcz: warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void cli_note(const char *fmt, ...)
 {
-    if (cli_verbosity < 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("hpcz: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    if (cli_verbosity >= 0)
+        say("hpcz: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, long long lo,
@@ -425,23 +378,12 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
 
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    double mul = 1;
-    if (end != s) {
-        if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib"))
-            mul = 1024, end += strlen(end);
-        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib"))
-            mul = 1024.0 * 1024, end += strlen(end);
-        else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib"))
-            mul = 1024.0 * 1024 * 1024, end += strlen(end);
-    }
-    if (errno || end == s || *end || v < 0 || v * mul > 1e18) {
+    uint64_t v;
+    if (!hpcz_parse_size(s, &v)) {
         cli_usage_error(info, "--%s: '%s' is not a size (e.g. 4096, 64K, 1M)", opt, s);
         return false;
     }
-    *out = (unsigned long long)(v * mul);
+    *out = v;
     return true;
 }
 
@@ -501,22 +443,7 @@ bool cli_check_regex(const cli_cmd_info *info, const char *opt, const char *patt
     return true;
 }
 
-bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = nc;
-    return true;
-}
-
-static void progress_bar(void *ctx, size_t done, size_t total)
+void cli_progress_bar(void *ctx, size_t done, size_t total)
 {
     const char *what = ctx;
     int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
@@ -548,166 +475,31 @@ int cli_calib_mask(const cli_cmd_info *info, const hpcz_model *m, const char *op
     return EXIT_OK;
 }
 
-int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
-                  hpcz_calib_table **out)
-{
-    hpcz_error err = {0};
-    hpcz_plan_opts po = {0};
-    po.threads = o->threads;
-    hpcz_plan *plan = hpcz_plan_new(m, &po, &err);
-    if (!plan)
-        return cli_file_error(m->path, &err);
-    hpcz_dataset *d = hpcz_dataset_open(data, plan, max_samples, &err);
-    if (!d) {
-        hpcz_plan_free(plan);
-        return err.status == HPCZ_ERR_USAGE ? (fprintf(stderr, "hpcz: --calib: %s\n", err.msg), EXIT_USAGE)
-                                            : cli_error("%s", err.msg);
-    }
-    if (hpcz_dataset_is_random(d))
-        cli_warn("calibrating on random data: the ranges are a proxy, not your data's");
-    if (isatty(STDERR_FILENO) && cli_verbosity >= 0) {
-        o->progress = progress_bar;
-        o->progress_ctx = (void *)"calibrating";
-    }
-    hpcz_status st = hpcz_calibrate(m, d, o, out, &err);
-    hpcz_dataset_free(d);
-    hpcz_plan_free(plan);
-    if (st)
-        return cli_file_error(data, &err);
-    /* NaN/Inf inside the model: a tensor with nothing finite has no range */
-    const hpcz_calib_table *t = *out;
-    size_t n_bad = 0;
-    const hpcz_calib_range *first = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-        const hpcz_calib_range *r = &t->r[i];
-        if (r->nonfinite && !r->finite) {
-            int rc = cli_error("%s: tensor '%s' was NaN or Inf in every value on the calibration "
-                               "data: it has no range to quantize to", m->path, r->name);
-            hpcz_calib_table_free(*out);
-            *out = NULL;
-            return rc;
-        }
-        if (r->nonfinite && !n_bad++)
-            first = r;
-    }
-    if (n_bad)
-        cli_warn("%s: %zu tensor%s held NaN or Inf on the calibration data (first: '%s', %llu of %llu "
-                 "values); ranges cover the finite values only",
-                 m->path, n_bad, n_bad == 1 ? "" : "s", first->name,
-                 (unsigned long long)first->nonfinite,
-                 (unsigned long long)(first->nonfinite + first->finite));
-    return EXIT_OK;
-}
-
-bool cli_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!strcmp(a, "-") || !strcmp(b, "-"))
-        return false;
-    if (!strcmp(a, b))
-        return true;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
-        return false;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* "'a', 'b', 'c'" into buf, cut with "..." when long. */
-void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < n && k + 8 < cap; i++) {
-        int w = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", names[i]);
-        if (w < 0 || (size_t)w >= cap - k) {
-            snprintf(buf + (k < cap - 4 ? k : cap - 4), 4, "...");
-            return;
-        }
-        k += (size_t)w;
-    }
-}
-
-static void collect_params(const hpcz_graph *g, const char **names, size_t *n, size_t cap)
-{
-    for (size_t i = 0; i < g->n_inputs; i++) {
-        const hpcz_value *v = g->inputs[i];
-        for (int d = 0; v && d < v->ndim; d++) {
-            const char *p = v->dims[d].param;
-            if (!p || !*p)
-                continue;
-            bool seen = false;
-            for (size_t k = 0; k < *n && !seen; k++)
-                seen = !strcmp(names[k], p);
-            if (!seen && *n < cap)
-                names[(*n)++] = p;
-        }
-    }
-}
-
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims)
 {
-    const char *names[256];
-    size_t n = 0;
-    collect_params(m->graph, names, &n, 256);
-    for (size_t i = 0; i < n_dims; i++) {
-        bool found = false;
-        for (size_t k = 0; k < n && !found; k++)
-            found = !strcmp(names[k], dims[i]);
-        if (found)
-            continue;
-        if (!n)
-            return cli_usage_error(info, "--dim %s: the model's inputs have no symbolic dimensions",
-                                   dims[i]);
-        const char *near = cli_closest(dims[i], names, n, sizeof *names);
-        char list[512];
-        cli_list_names(list, sizeof list, names, n);
-        if (near)
-            return cli_usage_error(info, "--dim %s: the model has no symbolic dimension '%s'; did you "
-                                         "mean '%s'?", dims[i], dims[i], near);
-        return cli_usage_error(info, "--dim %s: the model has no symbolic dimension '%s' (it has %s)",
-                               dims[i], dims[i], list);
-    }
+    hpcz_error err;
+    size_t bad;
+    if (hpcz_model_check_dims(m, dims, n_dims, &bad, &err))
+        return cli_usage_error(info, "--dim %s: %s", dims[bad], err.msg);
     return EXIT_OK;
 }
 
 int cli_check_output(const char *path)
 {
-    if (!path || !strcmp(path, "-"))
-        return EXIT_OK;
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return cli_error("%s: is a directory", path);
-        if (!S_ISREG(st.st_mode))
-            return access(path, W_OK) == 0 ? EXIT_OK
-                                           : cli_error("%s: cannot write there: %s", path, strerror(errno));
-    }
-    /* a new file (or a rename over one) needs a writable folder */
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (access(dir, W_OK) != 0)
-        return cli_error("%s: cannot create a file there: %s", path,
-                         errno == ENOENT ? "no such folder" : strerror(errno));
-    return EXIT_OK;
+    hpcz_error err;
+    return hpcz_output_check(path, &err) ? cli_error("%s", err.msg) : EXIT_OK;
 }
 
 /* ------------------------------------------------------------ terminal text */
 
 /* Names come from the model, and a model is hostile until proven otherwise:
  * an ESC in a tensor name could rewrite the terminal. Text bound for a
- * terminal (stdout when it is one, stderr always) passes through this
- * filter: control characters other than newline and tab, DEL, and bytes
- * that are not UTF-8 are shown as \xNN. Progress bars write their \r and
- * ESC [K straight to the descriptor. */
+ * terminal (stdout when it is one, stderr always) passes through
+ * hpcz_text_escape. Progress bars write their \r and ESC [K straight to
+ * the descriptor. */
 typedef struct text_filter {
     int fd;
-    unsigned char pend[4]; /* the start of a UTF-8 sequence cut by a write */
-    size_t n_pend;
+    hpcz_text_escape esc;
 } text_filter;
 
 static void put_all(int fd, const char *b, size_t n)
@@ -726,66 +518,19 @@ static void put_all(int fd, const char *b, size_t n)
 static ssize_t filter_write(void *cookie, const char *buf, size_t size)
 {
     text_filter *t = cookie;
-    char out[4096 + 64];
-    size_t k = 0;
-    unsigned char seq[8];
-    size_t i = 0;
-    while (i < size || t->n_pend) {
-        if (k > 4096) {
-            put_all(t->fd, out, k);
-            k = 0;
-        }
-        /* the next complete character: pending bytes first */
-        size_t have = t->n_pend;
-        memcpy(seq, t->pend, have);
-        while (have < 4 && i < size && (have == 0 || (buf[i] & 0xc0) == 0x80))
-            seq[have++] = (unsigned char)buf[i++];
-        seq[have] = 0;
-        t->n_pend = 0;
-        unsigned char c = seq[0];
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-                k += (size_t)snprintf(out + k, 8, "\\x%02x", c);
-            else
-                out[k++] = (char)c;
-            /* bytes taken after an ASCII one belong to the next round */
-            for (size_t j = 1; j < have; j++)
-                k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
-            continue;
-        }
-        size_t l = hpcz_utf8_len(seq);
-        if (l && l <= have) {
-            memcpy(out + k, seq, l);
-            k += l;
-            for (size_t j = l; j < have; j++)
-                k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
-            continue;
-        }
-        if (i == size && have < 4 && !l) {
-            /* maybe cut by the write: keep it if it could still complete */
-            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-            if (need > have) {
-                memcpy(t->pend, seq, have);
-                t->n_pend = have;
-                break;
-            }
-        }
-        for (size_t j = 0; j < have; j++)
-            k += (size_t)snprintf(out + k, 8, "\\x%02x", seq[j]);
+    char out[4 * 1024 + 16];
+    for (size_t i = 0; i < size; i += 1024) {
+        size_t n = size - i < 1024 ? size - i : 1024;
+        put_all(t->fd, out, hpcz_text_escape_run(&t->esc, buf + i, n, out));
     }
-    put_all(t->fd, out, k);
     return (ssize_t)size;
 }
 
 static int filter_close(void *cookie)
 {
     text_filter *t = cookie;
-    char out[32];
-    size_t k = 0;
-    for (size_t j = 0; j < t->n_pend; j++)
-        k += (size_t)snprintf(out + k, 8, "\\x%02x", t->pend[j]);
-    t->n_pend = 0;
-    put_all(t->fd, out, k);
+    char out[16];
+    put_all(t->fd, out, hpcz_text_escape_end(&t->esc, out));
     return 0;
 }
 

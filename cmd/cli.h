@@ -84,6 +84,12 @@ typedef struct cli_cmd_info {
  * stdout and returns 'h'). */
 int cli_getopt(int argc, char **argv, const cli_cmd_info *info);
 void cli_help(const cli_cmd_info *info, FILE *f);
+/* Words of text from column indent (already reached) up to width, later
+ * lines indented as much; '\n' breaks a line. */
+void cli_wrap(FILE *f, const char *text, int indent, int width);
+/* A progress bar on stderr for the library's progress callbacks: ctx is
+ * the label ("calibrating"); cleared when done. */
+void cli_progress_bar(void *ctx, size_t done, size_t total);
 /* "hpcz CMD: <msg>\nTry 'hpcz CMD --help' for more information." -> EXIT_USAGE */
 int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The one operand left after the options (argv[optind]); NULL after printing
@@ -104,10 +110,6 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
                    long long hi, long long *out);
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out);
 
-/* Calibrates m on DATA (folder, .npy, random:N) with a progress bar on a
- * TTY; returns an exit status. */
-int cli_calibrate(hpcz_model *m, const char *data, size_t max_samples, hpcz_calib_opts *o,
-                  hpcz_calib_table **out);
 
 /* The --calib-mask option (quantize, calibrate, prune) and its value for
  * m: NULL given finds an input named attention_mask (said once on stderr),
@@ -130,28 +132,22 @@ bool cli_claim_stdout(const cli_cmd_info *info, const char *opt);
 /* A model (or other binary data) is about to go to standard output: false
  * after a usage error when that is a terminal and force is not set. */
 bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force);
-/* Levenshtein distance with transpositions, for "did you mean". */
-int cli_edit_distance(const char *a, const char *b);
-/* The closest of names (n entries, stride bytes apart) to s, or NULL when
- * none is close. */
-const char *cli_closest(const char *s, const char *const *names, size_t n, size_t stride);
+/* "did you mean", and same file (the library's) */
+#define cli_closest hpcz_closest
+#define cli_same_file hpcz_same_file
 
-/* Same file (same path, or same inode through links); never for "-". */
-bool cli_same_file(const char *a, const char *b);
-
-/* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
- * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
 /* --dim NAME=VALUE for the commands that plan models on data (quantize,
- * calibrate, prune; run has its own): sizes of symbolic dimensions. */
+ * calibrate, prune; run has its own help text): sizes of symbolic
+ * dimensions. */
 #define CLI_OPT_DIM 950
 #define CLI_DIM_OPTION                                                                             \
     {"dim", CLI_OPT_DIM, required_argument, "NAME=VALUE",                                         \
      "fix the symbolic input dimension NAME for calibration and checks (random:N data needs every " \
      "size); repeatable"}
 typedef struct cli_dims {
-    char name[16][128];
-    const char *names[16];
-    int64_t values[16];
+    char name[64][128];
+    const char *names[64];
+    int64_t values[64];
     size_t n;
 } cli_dims;
 /* Parses one --dim value into d; false after a usage error. */
@@ -172,8 +168,8 @@ int cli_dims_apply(const cli_cmd_info *info, const cli_dims *d, const hpcz_model
  * (...)" or "--device cuda: hpcz was built without CUDA". */
 int cli_device_option(const cli_cmd_info *info, const char *arg);
 
-/* "'a', 'b', 'c'" into buf (cut with "..." when long). */
-void cli_list_names(char *buf, size_t cap, const char *const *names, size_t n);
+/* Usage error (EXIT_USAGE) naming the closest symbolic dimension of m's
+ * inputs when a --dim names one it does not have; EXIT_OK otherwise. */
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims);
 
 /* POSIX extended regex check for --include/--exclude (usage error when bad). */
@@ -254,9 +250,6 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);
 
 /* Pass-note logger for hpcz_pass_ctx.log: prints with -v. */
 void cli_log_note(void *user, const char *pass, const char *msg);
-/* Grows a malloc'd array of `layer`-like elements; false on OOM. */
-#define hpcz_grow_cli(arr, cap, need) cli_grow((void **)(arr), (cap), (need), sizeof **(arr))
-bool cli_grow(void **arr, size_t *cap, size_t need, size_t elem);
 int cmd_run(int argc, char **argv);
 
 /* Runs a --passes pipeline on m, printing pass notes to stderr with -v.

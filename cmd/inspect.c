@@ -30,24 +30,6 @@ const cli_cmd_info cmd_inspect_info = {
     .legacy = CLI_LEGACY_J_JSON,
 };
 
-static void shape_str(char *buf, size_t cap, const hpcz_value *v)
-{
-    if (v->ndim < 0) {
-        snprintf(buf, cap, "?");
-        return;
-    }
-    size_t k = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < v->ndim && k < cap; i++) {
-        const hpcz_dim *d = &v->dims[i];
-        if (d->size >= 0)
-            k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)d->size);
-        else
-            k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? "," : "", d->param ? d->param : "?");
-    }
-    if (k < cap)
-        snprintf(buf + k, cap - k, "]");
-}
-
 static void tensor_shape_str(char *buf, size_t cap, const hpcz_tensor *t)
 {
     size_t k = (size_t)snprintf(buf, cap, "[");
@@ -57,169 +39,13 @@ static void tensor_shape_str(char *buf, size_t cap, const hpcz_tensor *t)
         snprintf(buf + k, cap - k, "]");
 }
 
-static void json_values(hpcz_json *j, const char *key, hpcz_value **vals, size_t n)
-{
-    hpcz_json_array_begin(j, key);
-    for (size_t i = 0; i < n; i++) {
-        const hpcz_value *v = vals[i];
-        hpcz_json_object_begin(j, NULL);
-        hpcz_json_string(j, "name", v->name);
-        hpcz_json_string(j, "dtype", v->dtype ? hpcz_dtype_name(v->dtype) : NULL);
-        if (v->ndim < 0) {
-            hpcz_json_null(j, "shape");
-        } else {
-            hpcz_json_array_begin(j, "shape");
-            for (int d = 0; d < v->ndim; d++) {
-                if (v->dims[d].size >= 0)
-                    hpcz_json_int(j, NULL, v->dims[d].size);
-                else
-                    hpcz_json_string(j, NULL, v->dims[d].param);
-            }
-            hpcz_json_array_end(j);
-        }
-        hpcz_json_bool(j, "has_initializer", v->init != NULL);
-        hpcz_json_object_end(j);
-    }
-    hpcz_json_array_end(j);
-}
-
-/* Graph inputs that are really initializers (IR < 4 style) are not inputs a
- * user feeds: list them apart. */
-static size_t real_inputs(const hpcz_graph *g, hpcz_value **out)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < g->n_inputs; i++)
-        if (!g->inputs[i]->init)
-            out[k++] = g->inputs[i];
-    return k;
-}
-
-static void print_json(const hpcz_model *m, const hpcz_model_summary *s, size_t top)
-{
-    hpcz_json j;
-    hpcz_json_init(&j, stdout);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.inspect");
-    hpcz_json_int(&j, "version", 1);
-    hpcz_json_object_begin(&j, "file");
-    hpcz_json_string(&j, "path", m->path);
-    hpcz_json_uint(&j, "bytes", m->file_size);
-    hpcz_json_string(&j, "format", hpcz_model_format(m));
-    hpcz_hpcz_info hi;
-    bool is_hpcz = hpcz_hpcz_model_info(m, &hi);
-    if (is_hpcz) {
-        char ver[32];
-        snprintf(ver, sizeof ver, "%d.%d", hi.major, hi.minor);
-        hpcz_json_string(&j, "hpcz_version", ver);
-        hpcz_json_uint(&j, "skeleton_bytes", hi.skeleton_bytes);
-        hpcz_json_uint(&j, "table_tensors", hi.n_tensors);
-        hpcz_json_uint(&j, "stored_bytes", hi.stored_bytes);
-        hpcz_json_uint(&j, "raw_bytes", hi.raw_bytes);
-        hpcz_json_object_begin(&j, "encodings");
-        for (int e = 0; e < HPCZ_HPCZ_ENC_COUNT; e++)
-            hpcz_json_uint(&j, hpcz_hpcz_encoding_name(e), hi.by_encoding[e]);
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_object_end(&j);
-    hpcz_json_int(&j, "ir_version", m->ir_version);
-    hpcz_json_object_begin(&j, "producer");
-    hpcz_json_string(&j, "name", m->producer_name);
-    hpcz_json_string(&j, "version", m->producer_version);
-    hpcz_json_object_end(&j);
-    hpcz_json_array_begin(&j, "opsets");
-    for (size_t i = 0; i < m->n_opsets; i++) {
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "domain", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx");
-        hpcz_json_int(&j, "version", m->opsets[i].version);
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_array_end(&j);
-    hpcz_value **ins = malloc((m->graph->n_inputs + 1) * sizeof *ins);
-    size_t n_ins = ins ? real_inputs(m->graph, ins) : 0;
-    json_values(&j, "inputs", ins, n_ins);
-    free(ins);
-    json_values(&j, "outputs", m->graph->outputs, m->graph->n_outputs);
-    hpcz_json_object_begin(&j, "nodes");
-    hpcz_json_uint(&j, "total", s->n_nodes_total);
-    hpcz_json_uint(&j, "main_graph", s->n_nodes);
-    hpcz_json_uint(&j, "subgraphs", s->n_subgraphs);
-    hpcz_json_object_end(&j);
-    hpcz_json_array_begin(&j, "op_types");
-    for (size_t i = 0; i < s->n_ops; i++) {
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "op_type", s->ops[i].op_type);
-        hpcz_json_string(&j, "domain", *s->ops[i].domain ? s->ops[i].domain : "ai.onnx");
-        hpcz_json_uint(&j, "count", s->ops[i].count);
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_array_end(&j);
-    hpcz_json_object_begin(&j, "parameters");
-    hpcz_json_uint(&j, "count", s->params);
-    hpcz_json_uint(&j, "bytes", s->param_bytes);
-    hpcz_json_int(&j, "zeros", s->zeros);
-    hpcz_json_double(&j, "sparsity", s->params ? (double)s->zeros / (double)s->params : 0.0);
-    hpcz_json_array_begin(&j, "by_dtype");
-    for (size_t i = 0; i < s->n_dtypes; i++) {
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "dtype", hpcz_dtype_name(s->dtypes[i].dtype));
-        hpcz_json_uint(&j, "tensors", s->dtypes[i].tensors);
-        hpcz_json_uint(&j, "count", s->dtypes[i].params);
-        hpcz_json_uint(&j, "bytes", s->dtypes[i].bytes);
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_array_end(&j);
-    hpcz_json_object_end(&j);
-    hpcz_json_array_begin(&j, "tensors");
-    for (size_t i = 0; i < s->n_weights && i < top; i++) {
-        const hpcz_weight_stat *w = &s->weights[i];
-        hpcz_json_object_begin(&j, NULL);
-        hpcz_json_string(&j, "name", w->name);
-        hpcz_json_string(&j, "dtype", hpcz_dtype_name(w->tensor->dtype));
-        hpcz_json_array_begin(&j, "shape");
-        for (int d = 0; d < w->tensor->ndim; d++)
-            hpcz_json_int(&j, NULL, w->tensor->dims[d]);
-        hpcz_json_array_end(&j);
-        hpcz_json_int(&j, "count", w->tensor->numel);
-        hpcz_json_uint(&j, "bytes", w->bytes);
-        if (w->zeros >= 0) {
-            hpcz_json_int(&j, "zeros", w->zeros);
-            hpcz_json_double(&j, "sparsity",
-                             w->tensor->numel ? (double)w->zeros / (double)w->tensor->numel : 0.0);
-        } else {
-            hpcz_json_null(&j, "zeros");
-            hpcz_json_null(&j, "sparsity");
-        }
-        hpcz_json_string(&j, "source", w->source);
-        hpcz_json_string(&j, "graph", w->graph);
-        hpcz_json_bool(&j, "external", w->tensor->external);
-        if (is_hpcz) {
-            hpcz_hpcz_tensor_info ti;
-            if (hpcz_hpcz_tensor_storage(w->tensor, &ti)) {
-                hpcz_json_string(&j, "encoding", hpcz_hpcz_encoding_name(ti.encoding));
-                hpcz_json_uint(&j, "stored_bytes", ti.stored_bytes);
-            } else {
-                hpcz_json_string(&j, "encoding", "inline");
-                hpcz_json_null(&j, "stored_bytes");
-            }
-        }
-        hpcz_json_object_end(&j);
-    }
-    hpcz_json_array_end(&j);
-    hpcz_json_object_begin(&j, "metadata");
-    for (size_t i = 0; i < m->n_meta; i++)
-        hpcz_json_string(&j, m->meta[i].key ? m->meta[i].key : "", m->meta[i].value);
-    hpcz_json_object_end(&j);
-    hpcz_json_object_end(&j);
-    hpcz_json_finish(&j);
-}
-
 static void print_values(const char *label, hpcz_value **vals, size_t n, size_t w)
 {
     if (n == 0)
         printf("%-10s (none)\n", label);
     for (size_t i = 0; i < n; i++) {
         char shape[512];
-        shape_str(shape, sizeof shape, vals[i]);
+        hpcz_value_shape_str(vals[i], shape, sizeof shape);
         printf("%-10s %-*s  %-8s %s\n", i ? "" : label, (int)w, vals[i]->name,
                vals[i]->dtype ? hpcz_dtype_name(vals[i]->dtype) : "?", shape);
     }
@@ -254,7 +80,7 @@ static void print_text(const hpcz_model *m, const hpcz_model_summary *s, size_t 
                (long long)m->opsets[i].version, i + 1 < m->n_opsets ? "," : "");
     printf("\n");
     hpcz_value **ins = malloc((m->graph->n_inputs + 1) * sizeof *ins);
-    size_t n_ins = ins ? real_inputs(m->graph, ins) : 0;
+    size_t n_ins = ins ? hpcz_graph_fed_inputs(m->graph, ins) : 0;
     size_t w = 4;
     for (size_t i = 0; i < n_ins; i++)
         if (strlen(ins[i]->name) > w)
@@ -372,7 +198,7 @@ int cmd_inspect(int argc, char **argv)
         return cli_file_error(path, &err);
     }
     if (json)
-        print_json(m, &s, (size_t)-1); /* machines get every tensor */
+        hpcz_model_summary_write_json(stdout, m, &s); /* machines get every tensor */
     else
         print_text(m, &s, top < 0 ? (size_t)-1 : (size_t)top);
     hpcz_model_summary_release(&s);

@@ -81,11 +81,7 @@ static void pass_note_verbose(void *user, const char *pass, const char *msg)
 static void progress(void *user, const char *stage, size_t done, size_t total)
 {
     (void)user;
-    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
-    dprintf(STDERR_FILENO, "\r%s [%.*s%*s] %zu/%zu", stage, fill, "##############################", width - fill, "",
-            done, total);
-    if (done >= total)
-        dprintf(STDERR_FILENO, "\r\033[K");
+    cli_progress_bar((void *)stage, done, total);
 }
 
 hpcz_job_hooks cli_job_hooks(bool quiet_passes)

@@ -6,37 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
-
-/* OpenBLAS (Debian's 0.3.21, DYNAMIC_ARCH) picks its kernels from the CPU's
- * model name; a virtual machine that reports a generic "Intel Xeon
- * Processor" gets the Prescott (SSE3) kernels, and every float GEMM is about
- * 10x slower. The choice is made when the library loads, before main: when
- * it went to Prescott on a CPU with AVX2 and FMA, start again with
- * OPENBLAS_CORETYPE naming the kernels the CPU can run. A user's own
- * OPENBLAS_CORETYPE is never overridden. */
-extern char *openblas_get_corename(void) __attribute__((weak));
-
-static void pick_blas_kernels(char **argv)
-{
-    if (getenv("OPENBLAS_CORETYPE") || !openblas_get_corename)
-        return;
-    const char *core = openblas_get_corename();
-    if (!core || strcasecmp(core, "Prescott"))
-        return;
-    const char *want = NULL;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-    if (!want || setenv("OPENBLAS_CORETYPE", want, 1))
-        return;
-    execv("/proc/self/exe", argv);
-    /* no re-exec (no /proc): go on with the slow kernels */
-}
 
 typedef struct command {
     int (*fn)(int argc, char **argv);
@@ -52,33 +22,6 @@ static const command commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* Words of text from column col (the line's start already written), lines
- * after the first indented by indent. */
-static void wrap_at(FILE *f, const char *text, int indent, int col)
-{
-    if (col < indent) {
-        fprintf(f, "%*s", indent - col, "");
-        col = indent;
-    }
-    int start = col;
-    for (const char *p = text; *p;) {
-        size_t len = strcspn(p, " ");
-        if (col > start && col + 1 + (int)len > 79) {
-            fprintf(f, "\n%*s", indent, "");
-            col = start = indent;
-        } else if (col > start) {
-            fputc(' ', f);
-            col++;
-        }
-        fwrite(p, 1, len, f);
-        col += (int)len;
-        p += len;
-        while (*p == ' ')
-            p++;
-    }
-    fputc('\n', f);
-}
-
 static void usage(FILE *f)
 {
     fputs("Usage: hpcz [--version] [--help] <command> [options]\n\n"
@@ -87,8 +30,8 @@ static void usage(FILE *f)
           f);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         const cli_cmd_info *c = commands[i].info;
-        fprintf(f, "%s  hpcz %s %s\n", i ? "\n" : "", c->name, c->synopsis);
-        wrap_at(f, c->summary, 6, 0);
+        fprintf(f, "%s  hpcz %s %s\n      ", i ? "\n" : "", c->name, c->synopsis);
+        cli_wrap(f, c->summary, 6, 79);
     }
     fputs("\nRun 'hpcz <command> --help' for a command's options. '-' stands for standard\n"
           "input or output wherever a file is taken; a model is not written to a terminal\n"
@@ -101,7 +44,7 @@ static void usage(FILE *f)
         snprintf(what, sizeof what, "%s%s", e->what,
                  e->code == EXIT_THRESHOLD ? " (quantize, prune, report, batch)" : "");
         fprintf(f, "  %d  ", e->code);
-        wrap_at(f, what, 5, 5);
+        cli_wrap(f, what, 5, 79);
     }
 }
 
@@ -136,7 +79,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    pick_blas_kernels(argv);
+    hpcz_runtime_pick_blas(argv);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);

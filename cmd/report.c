@@ -5,7 +5,6 @@
  */
 #include "cli.h"
 
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +42,11 @@ bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const cha
 
 int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m)
 {
-    const hpcz_gate *bad = hpcz_gates_unknown_output(g->g, g->n, m);
-    if (!bad)
-        return EXIT_OK;
-    const hpcz_graph *gr = m->graph;
-    const char *names[256];
-    size_t n = 0;
-    for (size_t i = 0; i < gr->n_outputs && n < 256; i++)
-        if (gr->outputs[i])
-            names[n++] = gr->outputs[i]->name;
-    const char *near = cli_closest(bad->output, names, n, sizeof *names);
-    char list[512];
-    cli_list_names(list, sizeof list, names, n);
-    if (near)
-        return cli_usage_error(info, "--%s: the model has no output '%s'; did you mean '%s'?",
-                               hpcz_gate_name(bad->kind), bad->output, near);
-    return cli_usage_error(info, "--%s: the model has no output '%s' (outputs: %s)", hpcz_gate_name(bad->kind),
-                           bad->output, list);
+    const hpcz_gate *bad;
+    hpcz_error err;
+    if (hpcz_gates_check_outputs(g->g, g->n, m, &bad, &err))
+        return cli_usage_error(info, "--%s: %s", hpcz_gate_name(bad->kind), err.msg);
+    return EXIT_OK;
 }
 
 bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr)
@@ -74,140 +61,70 @@ bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *wo
     return ok;
 }
 
-/* ------------------------------------------------------------ latency */
-
-/* Latency of both models, alternated (hpcz_bench_pair), into their sizes. */
-static hpcz_status bench(hpcz_model *a, hpcz_model *b, const char *data, int threads, int runs,
-                         hpcz_model_sizes *sa, hpcz_model_sizes *sb, hpcz_error *err)
-{
-    hpcz_bench_result ra, rb;
-    hpcz_status st = hpcz_bench_pair(a, b, data, threads, runs, &ra, &rb, err);
-    if (st)
-        return st;
-    hpcz_model_sizes *ms[2] = {sa, sb};
-    const hpcz_bench_result *br[2] = {&ra, &rb};
-    for (int k = 0; k < 2; k++) {
-        ms[k]->latency_ms = br[k]->median_ms;
-        ms[k]->latency_min_ms = br[k]->min_ms;
-        ms[k]->latency_ratio = br[k]->ratio;
-        ms[k]->latency_runs = runs;
-    }
-    return HPCZ_OK;
-}
-
 /* ------------------------------------------------------------ shared driver */
 
-static void progress_bar(void *ctx, size_t done, size_t total)
+/* A failed comparison, named by the file it is about. */
+static int compare_error(const cli_report_opts *o, const hpcz_error *err)
 {
-    (void)ctx;
-    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
-    dprintf(STDERR_FILENO, "\rcomparing [%.*s%*s] %zu/%zu", fill, "##############################",
-            width - fill, "", done, total);
-    if (done >= total)
-        dprintf(STDERR_FILENO, "\r\033[K");
+    /* a model the runtime cannot plan is named by its file (the compressed
+     * one may only exist in memory) */
+    static const char *const pre[2] = {"original model: ", "compressed model: "};
+    for (int k = 0; k < 2; k++)
+        if (!strncmp(err->msg, pre[k], strlen(pre[k]))) {
+            const char *path = k ? o->b_path : o->a_path;
+            const char *rest = err->msg + strlen(pre[k]);
+            return path ? cli_error("%s: %s", path, rest) : cli_error("%s%s", pre[k], rest);
+        }
+    bool about_labels = o->labels && (strstr(err->msg, "labels") || !strncmp(err->msg, "label ", 6));
+    return cli_file_error(about_labels ? o->labels : o->data, err);
+}
+
+static int write_json(const char *path, const hpcz_report *rep)
+{
+    hpcz_error err;
+    if (!strcmp(path, "-")) {
+        hpcz_report_write_json(stdout, rep);
+        return EXIT_OK;
+    }
+    hpcz_outfile *of = hpcz_outfile_open(path, &err);
+    if (!of)
+        return cli_file_error(path, &err);
+    hpcz_report_write_json(hpcz_outfile_stream(of), rep);
+    return hpcz_outfile_commit(of, &err) ? cli_file_error(path, &err) : EXIT_OK;
 }
 
 int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
 {
     hpcz_error err = {0};
     hpcz_array labels = {0};
-    if (o->labels) {
-        if (hpcz_npy_load(o->labels, &labels, &err))
-            return cli_file_error(o->labels, &err);
-        if ((labels.dtype != HPCZ_DTYPE_INT64 && labels.dtype != HPCZ_DTYPE_INT32) || labels.ndim != 1) {
-            hpcz_array_release(&labels);
-            return cli_error("%s: labels must be a 1-D int64 or int32 array of class indices", o->labels);
-        }
-        if (labels.dtype == HPCZ_DTYPE_INT32) {
-            hpcz_array l64;
-            if (hpcz_array_alloc(&l64, HPCZ_DTYPE_INT64, 1, labels.dims, &err)) {
-                hpcz_array_release(&labels);
-                return cli_error("%s", err.msg);
-            }
-            for (int64_t i = 0; i < labels.numel; i++)
-                ((int64_t *)l64.data)[i] = ((int32_t *)labels.data)[i];
-            hpcz_array_release(&labels);
-            labels = l64;
-        }
-    }
-    hpcz_compare_opts co = {0};
-    co.threads = o->threads;
-    co.per_layer = !o->no_layers;
-    co.max_samples = o->max_samples;
-    if (o->labels) {
-        co.labels = labels.data;
-        co.n_labels = (size_t)labels.numel;
-        if (o->max_samples && co.n_labels > o->max_samples)
-            co.n_labels = o->max_samples;
-    }
+    if (o->labels && hpcz_labels_load(o->labels, &labels, &err))
+        return cli_file_error(o->labels, &err);
+    hpcz_report_opts ro = {.data = o->data, .labels = labels.data, .n_labels = (size_t)labels.numel,
+                           .threads = o->threads, .per_layer = !o->no_layers, .max_samples = o->max_samples,
+                           .bench = o->bench, .gates = o->gates->g, .n_gates = o->gates->n};
     if (isatty(STDERR_FILENO) && cli_verbosity >= 0)
-        co.progress = progress_bar;
-    hpcz_compare_result *r = NULL;
-    hpcz_status st = hpcz_compare(a, b, o->data, &co, &r, &err);
-    if (st) {
-        hpcz_array_release(&labels);
-        /* a model the runtime cannot plan is named by its file (the
-         * compressed one may only exist in memory) */
-        static const char *const pre[2] = {"original model: ", "compressed model: "};
-        for (int k = 0; k < 2; k++)
-            if (!strncmp(err.msg, pre[k], strlen(pre[k]))) {
-                const char *path = k ? o->b_path : o->a_path;
-                const char *rest = err.msg + strlen(pre[k]);
-                return path ? cli_error("%s: %s", path, rest) : cli_error("%s%s", pre[k], rest);
-            }
-        const char *what = o->labels && (strstr(err.msg, "labels") || !strncmp(err.msg, "label ", 6)) ? o->labels : o->data;
-        return cli_file_error(what, &err);
-    }
-    hpcz_model_sizes sa, sb;
-    hpcz_model_sizes_of(a, &sa);
-    hpcz_model_sizes_of(b, &sb);
-    if (o->bench > 0) {
-        if ((st = bench(a, b, o->data, o->threads, o->bench, &sa, &sb, &err))) {
-            hpcz_compare_result_free(r);
-            hpcz_array_release(&labels);
-            return cli_error("benchmark: %s", err.msg);
-        }
-    }
-    hpcz_gate_result gr[CLI_MAX_GATES * 8];
-    size_t ng = hpcz_gates_check(o->gates->g, o->gates->n, r, gr, sizeof gr / sizeof gr[0]);
+        ro.progress = cli_progress_bar, ro.progress_ctx = (void *)"comparing";
+    hpcz_report rep = {.a_path = o->a_path, .b_path = o->b_path, .data = o->data, .labels = o->labels};
     int rc = EXIT_OK;
-    for (size_t i = 0; i < ng; i++)
-        if (gr[i].broken)
-            rc = EXIT_THRESHOLD;
-    hpcz_report rep = {.a_path = o->a_path,
-                       .b_path = o->b_path,
-                       .data = o->data,
-                       .labels = o->labels,
-                       .result = r,
-                       .a = sa,
-                       .b = sb,
-                       .gates = gr,
-                       .n_gates = ng};
+    if (hpcz_report_make(a, b, &ro, &rep, &err)) {
+        rc = rep.result ? cli_error("%s", err.msg) : compare_error(o, &err);
+        goto done;
+    }
+    rc = hpcz_report_broken(&rep) ? EXIT_THRESHOLD : EXIT_OK;
     if (o->text && cli_verbosity >= 0)
         hpcz_report_write_text(o->text, &rep, o->all_layers ? (size_t)-1 : 20);
-    if (o->json) {
-        if (!strcmp(o->json, "-")) {
-            hpcz_report_write_json(stdout, &rep);
-        } else {
-            hpcz_outfile *of = hpcz_outfile_open(o->json, &err);
-            if (!of) {
-                rc = cli_file_error(o->json, &err);
-            } else {
-                hpcz_report_write_json(hpcz_outfile_stream(of), &rep);
-                if (hpcz_outfile_commit(of, &err))
-                    rc = cli_file_error(o->json, &err);
-            }
-        }
-    }
-    if (o->md) {
-        if (hpcz_report_write_md(o->md, &rep, &err))
-            rc = cli_error("%s", err.msg);
-    }
-    for (size_t i = 0; i < ng; i++)
-        if (gr[i].broken)
+    int jrc = o->json ? write_json(o->json, &rep) : EXIT_OK;
+    if (jrc)
+        rc = jrc;
+    if (o->md && hpcz_report_write_md(o->md, &rep, &err))
+        rc = cli_error("%s", err.msg);
+    for (size_t i = 0; i < rep.n_gates; i++)
+        if (rep.gates[i].broken)
             fprintf(stderr, "hpcz: threshold broken: %s %g on '%s' (measured %.6g)\n",
-                    hpcz_gate_name(gr[i].gate->kind), gr[i].gate->value, gr[i].output, gr[i].measured);
-    hpcz_compare_result_free(r);
+                    hpcz_gate_name(rep.gates[i].gate->kind), rep.gates[i].gate->value, rep.gates[i].output,
+                    rep.gates[i].measured);
+done:
+    hpcz_report_release(&rep);
     hpcz_array_release(&labels);
     return rc;
 }

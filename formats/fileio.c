@@ -398,3 +398,45 @@ void hpcz_outfile_abort(hpcz_outfile *o)
     }
     release(o);
 }
+
+/* ------------------------------------------------------------ before writing */
+
+int hpcz_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, "-") || !strcmp(b, "-"))
+        return 0;
+    if (!strcmp(a, b))
+        return 1;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+hpcz_status hpcz_output_check(const char *path, hpcz_error *err)
+{
+    if (!path || !strcmp(path, "-"))
+        return HPCZ_OK;
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return hpcz_fail(err, HPCZ_ERR_IO, "%s: is a directory", path);
+        if (!S_ISREG(st.st_mode))
+            return access(path, W_OK) == 0 ? HPCZ_OK
+                                           : hpcz_fail(err, HPCZ_ERR_IO, "%s: cannot write there: %s", path,
+                                                       strerror(errno));
+    }
+    /* a new file (or a rename over one) needs a writable folder */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (access(dir, W_OK) != 0)
+        return hpcz_fail(err, HPCZ_ERR_IO, "%s: cannot create a file there: %s", path,
+                         errno == ENOENT ? "no such folder" : strerror(errno));
+    return HPCZ_OK;
+}

@@ -516,7 +516,8 @@ const hpcz_jval *hpcz_json_get(const hpcz_jval *obj, const char *key);
 
 /* ---------------------------------------------------------------- batch
  * The model list, shards and resume records behind `hpcz batch`
- * (lib/batch/batch.c). Running the recipe on each job is the caller's. */
+ * (lib/batch/batch.c); hpcz_batch_run (at the end of this header) runs a
+ * recipe over them. */
 
 typedef struct hpcz_batch_job {
     char *path;        /* the input model */
@@ -1323,6 +1324,230 @@ typedef struct hpcz_macs {
 hpcz_status hpcz_model_macs(hpcz_model *m, const char *data, int threads, hpcz_macs *out,
                             hpcz_error *err);
 
+/* ------------------------------------------------ run, inspect and batch
+ * What `hpcz run`, `inspect`, `report` and `batch` compute, and the checks
+ * every command makes, for programs that link libhpcz (lib/run/,
+ * lib/report/report_write.c and gates.c, lib/batch/batch.c, lib/core/,
+ * formats/fileio.c). Nothing here prints. */
+
+/* An array from a .npy file, or from a TensorProto when path ends in .pb. */
+hpcz_status hpcz_array_load(const char *path, hpcz_array *a, hpcz_error *err);
+/* Range of an array's values: NaN left out, +-Inf counted in min/max but
+ * not in the mean (NaN when nothing is finite). */
+typedef struct hpcz_array_stat {
+    double min, max, mean;
+    int64_t nan, inf, finite;
+} hpcz_array_stat;
+void hpcz_array_stats(const hpcz_array *a, hpcz_array_stat *s);
+/* How `got` differs from the reference `ref` (same shape; any numeric
+ * dtypes): largest absolute error, RMSE, cosine, SQNR (dB; +inf when equal).
+ * NaN/Inf at the same place in both count as equal; elsewhere they are
+ * counted in mismatched_nonfinite and left out. HPCZ_ERR_USAGE: "shapes
+ * differ: expected float [1,10], got float [10]". */
+typedef struct hpcz_array_difference {
+    uint64_t count, mismatched_nonfinite;
+    double max_abs, rmse, cosine, sqnr_db;
+} hpcz_array_difference;
+hpcz_status hpcz_array_diff(const hpcz_array *ref, const hpcz_array *got, hpcz_array_difference *d,
+                            hpcz_error *err);
+/* "[1,batch,3]" ("?" for an unknown rank) into buf. */
+void hpcz_value_shape_str(const hpcz_value *v, char *buf, size_t cap);
+
+/* One run of a model on inputs from files (`hpcz run`). */
+typedef struct hpcz_run_opts {
+    int threads;                 /* 0: all cores */
+    size_t n_dims;               /* symbolic dimensions fixed by name */
+    const char *const *dim_names;
+    const int64_t *dim_values;
+    size_t n_inputs;             /* input NAME from FILE (.npy or .pb) */
+    const char *const *input_names, *const *input_files;
+    const char *inputs_dir;      /* or a folder of NAME.npy ('/' in NAME as '_') or input_<i>.pb */
+    const char *outdir;          /* write OUTDIR/NAME.npy per output (created); NULL: none */
+    int bench;                   /* > 0: time this many runs after the first */
+    int profile;                 /* with bench: time per op type and per node */
+} hpcz_run_opts;
+typedef struct hpcz_op_time {
+    const char *op_type;
+    size_t nodes;
+    uint64_t ns, flops;          /* over all timed runs; flops: Conv/Gemm/MatMul (2 per MAC) */
+} hpcz_op_time;
+typedef struct hpcz_node_time {
+    const hpcz_node *node;
+    size_t k;                    /* position in the run order */
+    uint64_t ns, flops;
+} hpcz_node_time;
+typedef struct hpcz_run_result {
+    hpcz_plan *plan;             /* owned; names of inputs and outputs */
+    size_t n_inputs, n_outputs;
+    hpcz_array *inputs, *outputs; /* as hpcz_plan_input / hpcz_plan_output */
+    char **files;                /* the .npy written per output (NULL without outdir) */
+    hpcz_plan_stats stats;
+    int runs;                    /* timed runs (opts.bench) */
+    double median_ms, min_ms;
+    uint64_t total_ns;           /* profile: all nodes, all timed runs */
+    size_t n_ops, n_nodes;
+    hpcz_op_time *ops;           /* profile: per op type, slowest first */
+    hpcz_node_time *nodes;       /* profile: every node that ran, slowest first */
+    /* on failure, the file the message is about (the model, an input, an
+     * output), or NULL when the message stands alone */
+    const char *about, *model_path;
+    char about_buf[4096]; /* storage for about */
+} hpcz_run_result;
+/* Plans m, loads and checks the inputs ("missing input 'x' (float [1,3])",
+ * "model has no input 'y' (inputs: x)", a file's own error with about set),
+ * runs once, times opts.bench more runs, writes the outputs. r is filled
+ * even on failure; release it either way. */
+hpcz_status hpcz_run(hpcz_model *m, const hpcz_run_opts *o, hpcz_run_result *r, hpcz_error *err);
+void hpcz_run_result_release(hpcz_run_result *r);
+/* The run as JSON, schema "hpcz.run" version 1 (docs/json.md). */
+void hpcz_run_write_json(FILE *f, const char *model_path, const hpcz_run_result *r);
+
+/* A recipe over a model list (`hpcz batch`, lib/batch/batch.c): every job
+ * is the hpcz executable run on one model as a child process, its output
+ * OUTDIR/NAME.onnx (.hpcz for convert --format hpcz) and its log
+ * OUTDIR/NAME.log; a job whose record says it is done is skipped. */
+enum { HPCZ_BATCH_NOT_RUN = -1, HPCZ_BATCH_DONE_BEFORE = -2 };
+typedef struct hpcz_batch_state {
+    int status;          /* the job's exit status, or HPCZ_BATCH_NOT_RUN / _DONE_BEFORE */
+    double seconds;
+    uint64_t out_bytes;
+    int pid;             /* hpcz_batch_run's own: the worker while it runs, */
+    double t0;           /* and when it started */
+} hpcz_batch_state;
+typedef struct hpcz_batch_opts {
+    const char *src;     /* a folder or a manifest (hpcz_batch_list_models) */
+    const char *outdir;  /* created when missing */
+    const char *recipe;  /* "quantize --mode weight-only" (no model, no -o), or @FILE */
+    const char *exe;     /* the hpcz executable; NULL: this process's own */
+    const char *device;  /* passed on as --device (not to convert); NULL: none */
+    int jobs;            /* at once; 0: 1 */
+    uint64_t shard_index, shard_count; /* this share (from 0) of count (0: 1) */
+    int force;           /* redo jobs that are done */
+    int dry_run;         /* run nothing: command(ctx, argv) per job instead */
+    void (*command)(void *ctx, char *const *argv);
+    /* after each job that ran */
+    void (*progress)(void *ctx, const hpcz_batch_job *j, const hpcz_batch_state *s);
+    void (*warn)(void *ctx, const char *msg); /* a record that could not be written */
+    void *ctx;
+    /* set (from a signal handler, say) to start no more jobs and stop the
+     * running ones: HPCZ_ERR_CANCELLED */
+    const volatile int *cancel;
+} hpcz_batch_opts;
+typedef struct hpcz_batch_result {
+    hpcz_batch_list list;    /* every model; this shard's are jobs [lo, hi) */
+    hpcz_batch_state *state; /* parallel to list.jobs */
+    size_t lo, hi;
+    uint64_t shard_index, shard_count;
+    size_t n_ok, n_skipped, n_gate, n_failed;
+    double seconds;
+} hpcz_batch_result;
+/* Runs the shard's jobs. Errors before any job runs: HPCZ_ERR_USAGE for a
+ * recipe batch cannot run ("--recipe must start with quantize, prune or
+ * convert", "--recipe: leave -o out (batch names the outputs)"), the model
+ * list's, the output folder's. Failed jobs are no error: see the counts.
+ * Release r either way. */
+hpcz_status hpcz_batch_run(const hpcz_batch_opts *o, hpcz_batch_result *r, hpcz_error *err);
+void hpcz_batch_result_release(hpcz_batch_result *r);
+/* "ok", "done before", "gate broken", "failed", "not run". */
+const char *hpcz_batch_status_name(int status);
+/* The summary as JSON, schema "hpcz.batch" version 1 (docs/json.md). */
+void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result *r);
+/* SIGTERM to every running worker of this process; async-signal-safe. */
+void hpcz_batch_stop_workers(void);
+
+/* Class labels for a report: a 1-D int64 or int32 .npy, as int64. */
+hpcz_status hpcz_labels_load(const char *path, hpcz_array *out, hpcz_error *err);
+/* What `hpcz report` measures (lib/report/report_write.c). */
+typedef struct hpcz_report_opts {
+    const char *data;        /* a hpcz_dataset spec */
+    const int64_t *labels;   /* class per sample, or NULL */
+    size_t n_labels;
+    int threads, per_layer;
+    size_t max_samples;      /* 0: all */
+    int bench;               /* > 0: latency of both, alternated, this many runs each */
+    const hpcz_gate *gates;
+    size_t n_gates;
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
+} hpcz_report_opts;
+/* Compares a and b on o->data, their sizes, latency and the gates into rep
+ * (result and gates owned by rep until hpcz_report_release; the paths are
+ * the caller's to set). A benchmark failure's message starts "benchmark: "
+ * (rep->result is set then); the comparison's are hpcz_compare's. */
+hpcz_status hpcz_report_make(hpcz_model *a, hpcz_model *b, const hpcz_report_opts *o, hpcz_report *rep,
+                             hpcz_error *err);
+/* 1 when a gate in rep broke. */
+int hpcz_report_broken(const hpcz_report *rep);
+void hpcz_report_release(hpcz_report *rep);
+
+/* m's graph inputs a caller feeds (those without an initializer) into out
+ * (g->n_inputs entries); returns their number. */
+size_t hpcz_graph_fed_inputs(const hpcz_graph *g, hpcz_value **out);
+/* `hpcz inspect --json`: the summary, file and container facts of m, schema
+ * "hpcz.inspect" version 1 (docs/json.md), every tensor listed
+ * (lib/run/inspect.c). */
+void hpcz_model_summary_write_json(FILE *f, const hpcz_model *m, const hpcz_model_summary *s);
+
+/* Levenshtein distance with transpositions (64 for words over 63 bytes). */
+int hpcz_edit_distance(const char *a, const char *b);
+/* The closest of names (n entries, stride bytes apart, NULL entries
+ * skipped) to s for a "did you mean": at most 2 edits and fewer than a
+ * third of the word; NULL when none is that close. */
+const char *hpcz_closest(const char *s, const char *const *names, size_t n, size_t stride);
+/* "'a', 'b', 'c'" into buf, cut with "..." when long. */
+void hpcz_list_names(char *buf, size_t cap, const char *const *names, size_t n);
+/* "4096", "64K", "1.5M", "2GiB" (case-insensitive) into bytes; 0 when s is
+ * no size. */
+int hpcz_parse_size(const char *s, uint64_t *out);
+/* Whether a and b are the same file (same path, or same inode through
+ * links); never for "-". */
+int hpcz_same_file(const char *a, const char *b);
+/* Before any work: fails (HPCZ_ERR_IO, "PATH: is a directory", "PATH:
+ * cannot create a file there: no such folder") when path cannot be
+ * written; HPCZ_OK for "-" and NULL. */
+hpcz_status hpcz_output_check(const char *path, hpcz_error *err);
+/* Checks names given for symbolic input dimensions (--dim) against m's:
+ * HPCZ_ERR_USAGE naming the closest one ("the model has no symbolic
+ * dimension 'bach'; did you mean 'batch'?"), *bad = the index. */
+hpcz_status hpcz_model_check_dims(const hpcz_model *m, const char *const *dims, size_t n_dims, size_t *bad,
+                                  hpcz_error *err);
+
+/* For a program's main, before anything else: when OpenBLAS chose its
+ * generic SSE3 kernels on a CPU with AVX2/FMA or AVX-512 (a virtual machine
+ * with an unnamed CPU model), re-executes the program (/proc/self/exe,
+ * argv) with OPENBLAS_CORETYPE set; returns when it does not. A user's own
+ * OPENBLAS_CORETYPE is left alone. */
+void hpcz_runtime_pick_blas(char **argv);
+
+/* Untrusted text (names from a model) for a terminal: control characters
+ * other than newline and tab, DEL, and bytes that are not UTF-8 become \xNN.
+ * Streaming: the start of a UTF-8 sequence cut at the end of one call is
+ * kept for the next; hpcz_text_escape_end writes what is left. Zero the
+ * state to start. out has room for 4 * size + 16 bytes; both return the
+ * bytes written. */
+typedef struct hpcz_text_escape {
+    unsigned char pend[4];
+    size_t n_pend;
+} hpcz_text_escape;
+size_t hpcz_text_escape_run(hpcz_text_escape *t, const char *buf, size_t size, char *out);
+size_t hpcz_text_escape_end(hpcz_text_escape *t, char *out);
+
+/* The gates' outputs against m's: HPCZ_ERR_USAGE for the first gate that
+ * names an output m lacks (*bad), "the model has no output 'logit'; did you
+ * mean 'logits'?" or "... (outputs: 'a', 'b')"; *bad NULL when all exist. */
+hpcz_status hpcz_gates_check_outputs(const hpcz_gate *gates, size_t n, const hpcz_model *m, const hpcz_gate **bad,
+                                     hpcz_error *err);
+
+/* "K/N" (K from 1, N at most 10^6) into the shard index (from 0) and count;
+ * HPCZ_ERR_USAGE: "'0/4': K counts from 1; ...", "'5/4' is not K/N with
+ * 1 <= K <= N". */
+hpcz_status hpcz_batch_shard_parse(const char *s, uint64_t *index, uint64_t *count, hpcz_error *err);
+
+/* Tensors of t that held NaN or Inf on the calibration data: returns how
+ * many; *first the first of them, *empty (may be NULL) the first with no
+ * finite value at all (it has no range), NULL when none. */
+size_t hpcz_calib_table_nonfinite(const hpcz_calib_table *t, const hpcz_calib_range **first,
+                                  const hpcz_calib_range **empty);
 /* ---------------------------------------------------------------- quantize and prune jobs
  * What `hpcz quantize`, `hpcz prune` and `hpcz calibrate` do between reading
  * their options and printing (lib/passes/job.c, quantize_job.c,

@@ -79,6 +79,14 @@ bool hpcz_grow(void **arr, size_t *cap, size_t need, size_t elem);
  * DequantizeLinear nodes (lib/report/compare.c). */
 const hpcz_node *hpcz_op_behind_qdq(const hpcz_value *v);
 
+/* ---- timing and documents */
+/* CLOCK_MONOTONIC in milliseconds. */
+double hpcz_now_ms(void);
+/* Sorts t[0..n) (n >= 1); returns the median and sets *min. */
+double hpcz_median_min(double *t, size_t n, double *min);
+/* Starts a JSON document on f: the object with "schema" and "version". */
+void hpcz_json_document(hpcz_json *j, FILE *f, const char *schema, int version);
+
 /* ---- string buffer */
 typedef struct hpcz_strbuf {
     char *buf;

@@ -2,7 +2,9 @@
 """Writes the small broken models under tests/data/bad/ that the CLI tests feed
 to hpcz (each one must give a one-line error and exit status 1, never a crash),
 and the valid but hostile ones under tests/data/hostile/ (names and shapes
-that once hung or misled hpcz).
+that once hung or misled hpcz), and under tests/data/reference/digits8/ the digits
+test_data_set_0 tensors as .npy (inputs and torch's logits, for the library
+tests).
 
 Usage: /usr/bin/python3 scripts/make_test_fixtures.py   (Debian's python3-onnx is enough)
 The outputs are committed; rerun only to change them.
@@ -146,7 +148,22 @@ def write_npy(path, descr, shape, payload):
         f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload)
 
 
+def reference():
+    """samples/digits/test_data_set_0 (8 test images, torch's logits for
+    digits_cnn) as .npy: what docs/library.md's run example and the library
+    unit tests feed and compare against."""
+    src = os.path.join(ROOT, "samples", "digits", "test_data_set_0")
+    dst = os.path.join(ROOT, "tests", "data", "reference", "digits8")
+    os.makedirs(dst, exist_ok=True)
+    for pb, npy in (("input_0.pb", "input.npy"), ("output_0.pb", "logits.npy")):
+        t = onnx.load_tensor(os.path.join(src, pb))
+        assert t.data_type == TensorProto.FLOAT
+        payload = t.raw_data or struct.pack("<%df" % len(t.float_data), *t.float_data)
+        write_npy(os.path.join(dst, npy), "<f4", tuple(t.dims), payload)
+
+
 def main():
+    reference()
     hostile()
     hostile_loops()
     os.makedirs(OUT, exist_ok=True)

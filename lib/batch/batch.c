@@ -7,7 +7,8 @@
  * one path per line; relative paths inside the manifest's folder keep their
  * subfolders as well. A job is done when its record (OUTDIR/.hpcz-batch/
  * NAME.json) holds the same recipe hash, the input's content hash, and the
- * output's size and hash; anything else redoes it.
+ * output's size and hash; anything else redoes it. Jobs run as child
+ * processes of the hpcz executable, N at a time, each logging to NAME.log.
  */
 #include "internal.h"
 
@@ -19,6 +20,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BATCH_MAX_DEPTH 32
@@ -355,4 +359,364 @@ hpcz_status hpcz_batch_record(const char *outdir, const hpcz_batch_job *j, const
     hpcz_json_object_end(&js);
     hpcz_json_finish(&js);
     return hpcz_outfile_commit(of, err);
+}
+
+hpcz_status hpcz_batch_shard_parse(const char *s, uint64_t *index, uint64_t *count, hpcz_error *err)
+{
+    char *e1, *e2 = NULL;
+    errno = 0;
+    long long k = strtoll(s, &e1, 10), n = *e1 == '/' ? strtoll(e1 + 1, &e2, 10) : 0;
+    if (errno == ERANGE || n > 1000000)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "'%s': N is at most 1000000", s);
+    if (e2 && !*e2 && k == 0 && n >= 1)
+        return hpcz_fail(err, HPCZ_ERR_USAGE,
+                         "'%s': K counts from 1; for ids from 0 (Slurm's --array=0-%lld) use --shard-index I "
+                         "--shard-count %lld", s, n - 1, n);
+    if (!e2 || *e2 || n < 1 || k < 1 || k > n)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "'%s' is not K/N with 1 <= K <= N", s);
+    *index = (uint64_t)k - 1;
+    *count = (uint64_t)n;
+    return HPCZ_OK;
+}
+
+/* ------------------------------------------------------------ running jobs */
+
+static double now_s(void)
+{
+    return hpcz_now_ms() / 1e3;
+}
+
+static uint64_t file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Splits a recipe into argv words: single and double quotes group. */
+static int split_words(char *s, char **argv, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        while (*s == ' ' || *s == '\t' || *s == '\n')
+            s++;
+        if (!*s)
+            break;
+        char *w = s, *o = s;
+        char q = 0;
+        while (*s && (q || (*s != ' ' && *s != '\t' && *s != '\n'))) {
+            if (!q && (*s == '\'' || *s == '"')) {
+                q = *s++;
+                continue;
+            }
+            if (q && *s == q) {
+                q = 0;
+                s++;
+                continue;
+            }
+            *o++ = *s++;
+        }
+        if (*s)
+            s++;
+        *o = 0;
+        argv[n++] = w;
+    }
+    return n;
+}
+
+/* Workers still running, for hpcz_batch_stop_workers (a signal handler). */
+static volatile pid_t live[256];
+
+void hpcz_batch_stop_workers(void)
+{
+    for (int i = 0; i < 256; i++)
+        if (live[i] > 0)
+            kill(live[i], SIGTERM);
+}
+
+static void live_set(pid_t pid, pid_t to)
+{
+    for (int i = 0; i < 256; i++)
+        if (live[i] == pid) {
+            live[i] = to;
+            return;
+        }
+}
+
+const char *hpcz_batch_status_name(int status)
+{
+    switch (status) {
+    case HPCZ_BATCH_DONE_BEFORE: return "done before";
+    case HPCZ_BATCH_NOT_RUN: return "not run";
+    case 0: return "ok";
+    case 3: return "gate broken";
+    default: return "failed";
+    }
+}
+
+/* The recipe as words of an hpcz command, checked. */
+typedef struct recipe {
+    char *text;
+    char hash[17];   /* of the words before splitting: what records are keyed by */
+    char *words[128];
+    int n;
+    int ext_word, ext_eq; /* --external-name's value: words[ext_word] + ext_eq */
+    const char *ext;      /* the outputs' extension */
+} recipe;
+
+static hpcz_status recipe_parse(recipe *r, const hpcz_batch_opts *o, hpcz_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (o->recipe[0] == '@') {
+        uint8_t *b;
+        size_t l;
+        if (hpcz_file_read(o->recipe + 1, 1 << 16, &b, &l, err)) {
+            hpcz_error_prefix(err, o->recipe + 1);
+            return err->status;
+        }
+        r->text = realloc(b, l + 1);
+        if (r->text)
+            r->text[l] = 0;
+        else
+            free(b);
+    } else {
+        r->text = strdup(o->recipe);
+    }
+    if (!r->text)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hex64(r->hash, hpcz_hpcz_checksum(r->text, strlen(r->text)));
+    r->n = split_words(r->text, r->words, 120);
+    static const char *const allowed[] = {"quantize", "prune", "convert"};
+    bool ok = false;
+    for (size_t i = 0; r->n > 0 && i < sizeof allowed / sizeof allowed[0]; i++)
+        ok |= !strcmp(r->words[0], allowed[i]);
+    if (!ok)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "--recipe must start with quantize, prune or convert");
+    if (o->device && strcmp(r->words[0], "convert")) { /* convert runs no model */
+        r->words[r->n++] = "--device";
+        r->words[r->n++] = (char *)o->device;
+    }
+    r->ext_word = -1;
+    r->ext = ".onnx";
+    for (int i = 1; i < r->n; i++) {
+        const char *w = r->words[i];
+        if (!strcmp(w, "-o") || !strcmp(w, "--output") || !strncmp(w, "--output=", 9))
+            return hpcz_fail(err, HPCZ_ERR_USAGE, "--recipe: leave -o out (batch names the outputs)");
+        /* Outputs that every model would share: --external-name names one
+         * data file in OUTDIR, so each model gets its own ("NAME.X", or X
+         * with {name} replaced); convert --format hpcz writes .hpcz files. */
+        if (!strcmp(w, "--external-name") && i + 1 < r->n)
+            r->ext_word = ++i;
+        else if (!strncmp(w, "--external-name=", 16))
+            r->ext_word = i, r->ext_eq = 16;
+        else if ((!strcmp(w, "--format") && i + 1 < r->n && !strcmp(r->words[i + 1], "hpcz")) ||
+                 !strcmp(w, "--format=hpcz"))
+            r->ext = ".hpcz";
+    }
+    if (r->ext_word >= 0 && strchr(r->words[r->ext_word] + r->ext_eq, '/'))
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "--recipe: --external-name '%s' must be a plain file name",
+                         r->words[r->ext_word] + r->ext_eq);
+    return HPCZ_OK;
+}
+
+/* argv of job j into av (with ext_arg's storage); returns argc. */
+static int job_argv(const recipe *r, const char *exe, const char *out, const hpcz_batch_job *j, char **av,
+                    char *ext_arg, size_t cap)
+{
+    int k = 0;
+    av[k++] = (char *)exe;
+    for (int w = 0; w < r->n; w++)
+        av[k++] = r->words[w];
+    if (r->ext_word >= 0) {
+        /* a data file beside its model: named after the model's base name */
+        const char *x = r->words[r->ext_word] + r->ext_eq, *at = strstr(x, "{name}");
+        const char *base = strrchr(j->name, '/') ? strrchr(j->name, '/') + 1 : j->name;
+        if (at)
+            snprintf(ext_arg, cap, "%.*s%.*s%s%s", r->ext_eq, r->words[r->ext_word], (int)(at - x), x, base,
+                     at + 6);
+        else
+            snprintf(ext_arg, cap, "%.*s%s.%s", r->ext_eq, r->words[r->ext_word], base, x);
+        av[1 + r->ext_word] = ext_arg;
+    }
+    av[k++] = j->path;
+    av[k++] = "-o";
+    av[k++] = (char *)out;
+    av[k] = NULL;
+    return k;
+}
+
+static pid_t spawn(const char *exe, char **av, const char *logp, pid_t parent)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* a worker outlives no batch, even one killed with SIGKILL */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(128 + SIGTERM);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+    }
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0)
+        dup2(nul, STDIN_FILENO);
+    execv(exe, av);
+    _exit(127);
+}
+
+static void job_finished(const hpcz_batch_opts *o, const recipe *rc, hpcz_batch_result *r, size_t i, int wst)
+{
+    hpcz_batch_job *j = &r->list.jobs[i];
+    hpcz_batch_state *s = &r->state[i];
+    live_set(s->pid, 0);
+    s->pid = 0;
+    s->seconds = now_s() - s->t0;
+    s->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+    char out[4096];
+    snprintf(out, sizeof out, "%s/%s%s", o->outdir, j->name, rc->ext);
+    s->out_bytes = file_size(out);
+    hpcz_error rerr;
+    if (hpcz_batch_record(o->outdir, j, out, o->recipe, rc->hash, s->status, s->seconds, &rerr) && o->warn)
+        o->warn(o->ctx, rerr.msg);
+    if (o->progress)
+        o->progress(o->ctx, j, s);
+}
+
+hpcz_status hpcz_batch_run(const hpcz_batch_opts *o, hpcz_batch_result *r, hpcz_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->shard_index = o->shard_index;
+    r->shard_count = o->shard_count ? o->shard_count : 1;
+    recipe rc;
+    hpcz_status st = recipe_parse(&rc, o, err);
+    if (!st)
+        st = hpcz_batch_list_models(o->src, &r->list, err);
+    if (!st && !(r->state = calloc(r->list.n + 1, sizeof *r->state)))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < r->list.n; i++)
+        r->state[i].status = HPCZ_BATCH_NOT_RUN;
+    if (!st)
+        hpcz_batch_shard(r->list.n, r->shard_index, r->shard_count, &r->lo, &r->hi);
+    if (!st && mkdir(o->outdir, 0777) != 0 && errno != EEXIST)
+        st = hpcz_fail(err, HPCZ_ERR_IO, "%s: %s", o->outdir, strerror(errno));
+    if (!st && !o->dry_run)
+        st = hpcz_batch_prepare(o->outdir, &r->list, r->lo, r->hi, err);
+    char exe[4096];
+    if (!st && o->exe) {
+        snprintf(exe, sizeof exe, "%s", o->exe);
+    } else if (!st) {
+        ssize_t sl = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (sl <= 0)
+            st = hpcz_fail(err, HPCZ_ERR_IO, "cannot find the hpcz executable");
+        else
+            exe[sl] = 0;
+    }
+    if (st) {
+        free(rc.text);
+        return st;
+    }
+    if (!o->dry_run)
+        hpcz_batch_remove_stale(o->outdir, &r->list, r->lo, r->hi, rc.ext);
+    pid_t parent = getpid();
+    size_t running = 0, next = r->lo, jobs = o->jobs > 0 ? (size_t)o->jobs : 1;
+    double t_all = now_s();
+    int stopped = 0;
+    while (next < r->hi || running) {
+        while (next < r->hi && running < jobs && !(o->cancel && *o->cancel)) {
+            size_t ji = next++;
+            hpcz_batch_job *j = &r->list.jobs[ji];
+            hpcz_batch_state *s = &r->state[ji];
+            char out[4096], ext_arg[4096], logp[4096], *av[140];
+            snprintf(out, sizeof out, "%s/%s%s", o->outdir, j->name, rc.ext);
+            j->in_bytes = file_size(j->path);
+            if (!o->force && hpcz_batch_is_done(o->outdir, j, out, rc.hash)) {
+                s->status = HPCZ_BATCH_DONE_BEFORE;
+                s->out_bytes = file_size(out);
+                continue;
+            }
+            job_argv(&rc, exe, out, j, av, ext_arg, sizeof ext_arg);
+            if (!j->hashed) {
+                uint64_t sz;
+                j->hashed = hpcz_file_hash(j->path, &j->in_hash, &sz);
+            }
+            if (o->dry_run) {
+                if (o->command)
+                    o->command(o->ctx, av);
+                continue;
+            }
+            snprintf(logp, sizeof logp, "%s/%s.log", o->outdir, j->name);
+            s->t0 = now_s();
+            pid_t pid = spawn(exe, av, logp, parent);
+            if (pid < 0) {
+                s->status = 1;
+                continue;
+            }
+            s->pid = pid;
+            live_set(0, pid);
+            running++;
+        }
+        if (!running)
+            break;
+        if (o->cancel && *o->cancel && !stopped) {
+            hpcz_batch_stop_workers(); /* and wait for them */
+            stopped = 1;
+        }
+        int wst;
+        pid_t done = wait(&wst);
+        if (done < 0 && errno == EINTR)
+            continue;
+        if (done < 0)
+            break;
+        for (size_t i = r->lo; i < r->hi; i++)
+            if (r->state[i].pid == done) {
+                job_finished(o, &rc, r, i, wst);
+                running--;
+            }
+    }
+    r->seconds = now_s() - t_all;
+    for (size_t i = r->lo; i < r->hi; i++) {
+        int s = r->state[i].status;
+        s == 0 ? r->n_ok++ : s == HPCZ_BATCH_DONE_BEFORE ? r->n_skipped++ : s == 3 ? r->n_gate++ : r->n_failed++;
+    }
+    free(rc.text);
+    return o->cancel && *o->cancel ? hpcz_fail(err, HPCZ_ERR_CANCELLED, "cancelled") : HPCZ_OK;
+}
+
+void hpcz_batch_result_release(hpcz_batch_result *r)
+{
+    hpcz_batch_list_free(&r->list);
+    free(r->state);
+    memset(r, 0, sizeof *r);
+}
+
+void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result *r)
+{
+    hpcz_json js;
+    hpcz_json_document(&js, f, "hpcz.batch", 1);
+    hpcz_json_string(&js, "recipe", recipe);
+    hpcz_json_object_begin(&js, "shard");
+    hpcz_json_int(&js, "k", (int64_t)r->shard_index + 1);
+    hpcz_json_int(&js, "n", (int64_t)r->shard_count);
+    hpcz_json_object_end(&js);
+    hpcz_json_array_begin(&js, "models");
+    for (size_t i = r->lo; i < r->hi; i++) {
+        const hpcz_batch_job *j = &r->list.jobs[i];
+        const hpcz_batch_state *s = &r->state[i];
+        hpcz_json_object_begin(&js, NULL);
+        hpcz_json_string(&js, "input", j->path);
+        hpcz_json_string(&js, "name", j->name);
+        hpcz_json_string(&js, "status", hpcz_batch_status_name(s->status));
+        hpcz_json_int(&js, "exit", s->status < 0 ? 0 : s->status);
+        hpcz_json_uint(&js, "input_bytes", j->in_bytes);
+        hpcz_json_uint(&js, "output_bytes", s->out_bytes);
+        hpcz_json_double(&js, "seconds", s->seconds);
+        hpcz_json_object_end(&js);
+    }
+    hpcz_json_array_end(&js);
+    hpcz_json_object_end(&js);
+    hpcz_json_finish(&js);
 }

@@ -737,6 +737,25 @@ done:
     return st;
 }
 
+size_t hpcz_calib_table_nonfinite(const hpcz_calib_table *t, const hpcz_calib_range **first,
+                                  const hpcz_calib_range **empty)
+{
+    size_t n = 0;
+    *first = NULL;
+    if (empty)
+        *empty = NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        const hpcz_calib_range *r = &t->r[i];
+        if (!r->nonfinite)
+            continue;
+        if (!n++)
+            *first = r;
+        if (empty && !r->finite && !*empty)
+            *empty = r;
+    }
+    return n;
+}
+
 const hpcz_calib_range *hpcz_calib_find(const hpcz_calib_table *t, const char *name)
 {
     if (!t)

@@ -3,8 +3,13 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
 
 _Noreturn void hpcz_assert_fail(const char *what, const char *file, int line)
 {
@@ -318,4 +323,112 @@ int hpcz_list_contains(const char *list, const char *name)
         p = e;
     }
     return false;
+}
+
+/* ------------------------------------------------------------ names, sizes */
+
+int hpcz_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1; /* a transposition */
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+const char *hpcz_closest(const char *s, const char *const *names, size_t n, size_t stride)
+{
+    const char *best = NULL;
+    int best_d = 1 << 30;
+    size_t ls = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)names + i * stride);
+        if (!name)
+            continue;
+        int d = hpcz_edit_distance(s, name);
+        if (d < best_d) {
+            best_d = d;
+            best = name;
+        }
+    }
+    /* close: at most 2 edits, and fewer than a third of the word */
+    if (!best || best_d == 0 || best_d > 2 || (size_t)best_d * 3 > ls + 1)
+        return NULL;
+    return best;
+}
+
+void hpcz_list_names(char *buf, size_t cap, const char *const *names, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k + 8 < cap; i++) {
+        int w = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= cap - k) {
+            snprintf(buf + (k < cap - 4 ? k : cap - 4), 4, "...");
+            return;
+        }
+        k += (size_t)w;
+    }
+}
+
+int hpcz_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end), mul = 1;
+    static const char *const units[3][3] = {{"k", "kb", "kib"}, {"m", "mb", "mib"}, {"g", "gb", "gib"}};
+    for (int u = 0; end != s && u < 3; u++)
+        for (int k = 0; k < 3; k++)
+            if (!strcasecmp(end, units[u][k]))
+                mul = (double)(1ull << (10 * (u + 1))), end += strlen(end);
+    if (errno || end == s || *end || v < 0 || v * mul > 1e18)
+        return 0;
+    *out = (uint64_t)(v * mul);
+    return 1;
+}
+
+/* ------------------------------------------------------------ timing */
+
+double hpcz_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double hpcz_median_min(double *t, size_t n, double *min)
+{
+    qsort(t, n, sizeof *t, cmp_double);
+    *min = t[0];
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+void hpcz_json_document(hpcz_json *j, FILE *f, const char *schema, int version)
+{
+    hpcz_json_init(j, f);
+    hpcz_json_object_begin(j, NULL);
+    hpcz_json_string(j, "schema", schema);
+    hpcz_json_int(j, "version", version);
 }

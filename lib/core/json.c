@@ -193,3 +193,67 @@ void hpcz_json_finish(hpcz_json *j)
     fputc('\n', j->f);
     fflush(j->f);
 }
+
+/* ------------------------------------------------------------ terminal text */
+
+static size_t hex_byte(char *out, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\', out[1] = 'x', out[2] = hex[c >> 4], out[3] = hex[c & 15];
+    return 4;
+}
+
+size_t hpcz_text_escape_run(hpcz_text_escape *t, const char *buf, size_t size, char *out)
+{
+    size_t k = 0, i = 0;
+    unsigned char seq[8];
+    while (i < size || t->n_pend) {
+        /* the next complete character: pending bytes first */
+        size_t have = t->n_pend;
+        memcpy(seq, t->pend, have);
+        while (have < 4 && i < size && (have == 0 || (buf[i] & 0xc0) == 0x80))
+            seq[have++] = (unsigned char)buf[i++];
+        seq[have] = 0;
+        t->n_pend = 0;
+        unsigned char c = seq[0];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+                k += hex_byte(out + k, c);
+            else
+                out[k++] = (char)c;
+            /* bytes taken after an ASCII one belong to the next round */
+            for (size_t j = 1; j < have; j++)
+                k += hex_byte(out + k, seq[j]);
+            continue;
+        }
+        size_t l = hpcz_utf8_len(seq);
+        if (l && l <= have) {
+            memcpy(out + k, seq, l);
+            k += l;
+            for (size_t j = l; j < have; j++)
+                k += hex_byte(out + k, seq[j]);
+            continue;
+        }
+        if (i == size && have < 4 && !l) {
+            /* maybe cut by the write: keep it if it could still complete */
+            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+            if (need > have) {
+                memcpy(t->pend, seq, have);
+                t->n_pend = have;
+                break;
+            }
+        }
+        for (size_t j = 0; j < have; j++)
+            k += hex_byte(out + k, seq[j]);
+    }
+    return k;
+}
+
+size_t hpcz_text_escape_end(hpcz_text_escape *t, char *out)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < t->n_pend; j++)
+        k += hex_byte(out + k, t->pend[j]);
+    t->n_pend = 0;
+    return k;
+}

@@ -142,20 +142,14 @@ hpcz_status hpcz_calibrate_model(hpcz_model *m, const char *data, size_t max_sam
     if (st)
         return job_blame(err, data);
     /* NaN/Inf inside the model: a tensor with nothing finite has no range */
-    const hpcz_calib_table *t = *out;
-    size_t n_bad = 0;
-    const hpcz_calib_range *first = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-        const hpcz_calib_range *r = &t->r[i];
-        if (r->nonfinite && !r->finite) {
-            hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s' was NaN or Inf in every value on the calibration "
-                      "data: it has no range to quantize to", r->name);
-            hpcz_calib_table_free(*out);
-            *out = NULL;
-            return job_blame(err, m->path);
-        }
-        if (r->nonfinite && !n_bad++)
-            first = r;
+    const hpcz_calib_range *first, *empty;
+    size_t n_bad = hpcz_calib_table_nonfinite(*out, &first, &empty);
+    if (empty) {
+        hpcz_fail(err, HPCZ_ERR_INVALID, "tensor '%s' was NaN or Inf in every value on the calibration "
+                  "data: it has no range to quantize to", empty->name);
+        hpcz_calib_table_free(*out);
+        *out = NULL;
+        return job_blame(err, m->path);
     }
     if (n_bad)
         job_message(hooks, 1, "%s: %zu tensor%s held NaN or Inf on the calibration data (first: '%s', %llu of %llu "

@@ -8,20 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* One model ready to time: its plan and one input sample. */
 typedef struct benchee {
@@ -83,9 +69,9 @@ static hpcz_status benchee_init(benchee *e, hpcz_model *m, const char *data, int
 
 static hpcz_status benchee_run(benchee *e, int r, hpcz_error *err)
 {
-    double t0 = now_ms();
+    double t0 = hpcz_now_ms();
     hpcz_status st = hpcz_plan_run(e->p, e->in, e->out, err);
-    double dt = now_ms() - t0;
+    double dt = hpcz_now_ms() - t0;
     if (r >= 0)
         e->t[r] = dt;
     for (size_t i = 0; i < e->no; i++)
@@ -112,9 +98,7 @@ hpcz_status hpcz_bench_pair(hpcz_model *a, hpcz_model *b, const char *data, int 
     if (!st) {
         hpcz_bench_result *out[2] = {ra, rb};
         for (int k = 0; k < nm; k++) {
-            qsort(e[k].t, (size_t)runs, sizeof *e[k].t, cmp_double);
-            out[k]->median_ms = runs % 2 ? e[k].t[runs / 2] : 0.5 * (e[k].t[runs / 2 - 1] + e[k].t[runs / 2]);
-            out[k]->min_ms = e[k].t[0];
+            out[k]->median_ms = hpcz_median_min(e[k].t, (size_t)runs, &out[k]->min_ms);
             out[k]->runs = runs;
         }
         ra->ratio = 1;

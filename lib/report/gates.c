@@ -130,3 +130,23 @@ int hpcz_gates_hold(const hpcz_gate *gates, size_t n, const hpcz_compare_result 
     free(res);
     return ok;
 }
+
+hpcz_status hpcz_gates_check_outputs(const hpcz_gate *gates, size_t n, const hpcz_model *m, const hpcz_gate **bad,
+                                     hpcz_error *err)
+{
+    if (!(*bad = hpcz_gates_unknown_output(gates, n, m)))
+        return HPCZ_OK;
+    const hpcz_graph *g = m->graph;
+    const char *names[256];
+    size_t k = 0;
+    for (size_t i = 0; i < g->n_outputs && k < 256; i++)
+        if (g->outputs[i])
+            names[k++] = g->outputs[i]->name;
+    const char *near = hpcz_closest((*bad)->output, names, k, sizeof *names);
+    char list[512];
+    hpcz_list_names(list, sizeof list, names, k);
+    if (near)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the model has no output '%s'; did you mean '%s'?", (*bad)->output,
+                         near);
+    return hpcz_fail(err, HPCZ_ERR_USAGE, "the model has no output '%s' (outputs: %s)", (*bad)->output, list);
+}

@@ -1,7 +1,8 @@
 /*
  * report_write.c - the accuracy report of two models (a hpcz_compare result,
  * sizes, latency, gates) as text for people, JSON for machines (schema
- * hpcz.report 1, docs/json.md) and Markdown with an SVG chart for review.
+ * hpcz.report 1, docs/json.md) and Markdown with an SVG chart for review;
+ * and the report itself (hpcz_report_make: compare, sizes, latency, gates).
  */
 #include "internal.h"
 
@@ -155,10 +156,7 @@ void hpcz_report_write_json(FILE *f, const hpcz_report *rep)
 {
     REPORT_FIELDS(rep);
     hpcz_json j;
-    hpcz_json_init(&j, f);
-    hpcz_json_object_begin(&j, NULL);
-    hpcz_json_string(&j, "schema", "hpcz.report");
-    hpcz_json_int(&j, "version", 1);
+    hpcz_json_document(&j, f, "hpcz.report", 1);
     hpcz_json_string(&j, "original", a_path);
     hpcz_json_string(&j, "compressed", b_path);
     hpcz_json_string(&j, "data", data);
@@ -472,3 +470,60 @@ hpcz_status hpcz_report_write_md(const char *path, const hpcz_report *rep, hpcz_
     return HPCZ_OK;
 }
 
+
+/* ------------------------------------------------------------ making one */
+
+hpcz_status hpcz_report_make(hpcz_model *a, hpcz_model *b, const hpcz_report_opts *o, hpcz_report *rep,
+                             hpcz_error *err)
+{
+    hpcz_compare_opts co = {.threads = o->threads, .per_layer = o->per_layer, .max_samples = o->max_samples,
+                            .labels = o->labels, .n_labels = o->n_labels, .progress = o->progress,
+                            .progress_ctx = o->progress_ctx};
+    if (o->max_samples && co.n_labels > o->max_samples)
+        co.n_labels = o->max_samples;
+    hpcz_compare_result *r = NULL;
+    if (hpcz_compare(a, b, o->data, &co, &r, err))
+        return err->status;
+    rep->result = r;
+    hpcz_model_sizes_of(a, &rep->a);
+    hpcz_model_sizes_of(b, &rep->b);
+    if (o->bench > 0) {
+        hpcz_bench_result br[2];
+        if (hpcz_bench_pair(a, b, o->data, o->threads, o->bench, &br[0], &br[1], err)) {
+            hpcz_error_prefix(err, "benchmark");
+            return err->status;
+        }
+        hpcz_model_sizes *ms[2] = {&rep->a, &rep->b};
+        for (int k = 0; k < 2; k++) {
+            ms[k]->latency_ms = br[k].median_ms;
+            ms[k]->latency_min_ms = br[k].min_ms;
+            ms[k]->latency_ratio = br[k].ratio;
+            ms[k]->latency_runs = o->bench;
+        }
+    }
+    /* a gate applies to one output or to each */
+    size_t cap = o->n_gates * (r->n_outputs ? r->n_outputs : 1);
+    hpcz_gate_result *gr = calloc(cap + 1, sizeof *gr);
+    if (!gr)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    rep->n_gates = hpcz_gates_check(o->gates, o->n_gates, r, gr, cap);
+    rep->gates = gr;
+    return HPCZ_OK;
+}
+
+int hpcz_report_broken(const hpcz_report *rep)
+{
+    for (size_t i = 0; i < rep->n_gates; i++)
+        if (rep->gates[i].broken)
+            return 1;
+    return 0;
+}
+
+void hpcz_report_release(hpcz_report *rep)
+{
+    hpcz_compare_result_free((hpcz_compare_result *)rep->result);
+    free((hpcz_gate_result *)rep->gates);
+    rep->result = NULL;
+    rep->gates = NULL;
+    rep->n_gates = 0;
+}

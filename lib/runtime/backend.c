@@ -9,6 +9,9 @@
 #include <cblas.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <unistd.h>
 #ifdef HPCZ_HAVE_CUDA
 #include "cuda/cuda_api.h"
 #endif
@@ -146,6 +149,35 @@ static void cpu_set_threads(int n)
      * C would depend on the thread count. */
     openblas_set_num_threads(1);
     n_threads = n > 0 ? n : 1;
+}
+
+/* OpenBLAS (Debian's 0.3.21, DYNAMIC_ARCH) picks its kernels from the CPU's
+ * model name; a virtual machine that reports a generic "Intel Xeon
+ * Processor" gets the Prescott (SSE3) kernels, and every float GEMM is about
+ * 10x slower. The choice is made when the library loads, before main: when
+ * it went to Prescott on a CPU with AVX2 and FMA, start again with
+ * OPENBLAS_CORETYPE naming the kernels the CPU can run. A user's own
+ * OPENBLAS_CORETYPE is never overridden. */
+extern char *openblas_get_corename(void) __attribute__((weak));
+
+void hpcz_runtime_pick_blas(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || !openblas_get_corename)
+        return;
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "Prescott"))
+        return;
+    const char *want = NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    if (!want || setenv("OPENBLAS_CORETYPE", want, 1))
+        return;
+    execv("/proc/self/exe", argv);
+    /* no re-exec (no /proc): go on with the slow kernels */
 }
 
 static const rt_backend cpu_backend = {

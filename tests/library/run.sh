@@ -5,7 +5,8 @@
 # digits samples: the step-by-step quantize example and the quantize job
 # (exit 0 and the model written with a loose gate, exit 3 and nothing written
 # with one no int8 model meets, exit 0 with auto-fallback), and the prune job
-# (a parameter budget met and the model written).
+# (a parameter budget met and the model written); run: digits_cnn on 8 test
+# images against torch's logits; batch: two models, then a resumed rerun.
 #   tests/library/run.sh BUILD_DIR SOURCE_ROOT [SANITIZE]
 set -euo pipefail
 build=$(realpath "$1"); root=$(realpath "$2"); sanitize=${3:-none}
@@ -30,6 +31,8 @@ example() {
 example example quantize
 example example:quantize_job quantize_job
 example example:prune_job prune_job
+example example:run run
+example example:batch batch
 libdir=$(pkg-config --variable=libdir hpcz)
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fails=0
@@ -65,5 +68,27 @@ cat "$tmp/prune_job.out"
 check "prune job: exit 0, the model written" '[ $rc = 0 ] && [ -s "$tmp/p.onnx" ]'
 check "prune job: the budget met" '[ "$(sed -n "s/^non-zeros left: \([0-9]*\).*/\1/p" "$tmp/prune_job.out")" -le 8000 ]'
 check "prune job: the chosen layers said, the output delta measured" 'grep -q "^prune: " "$tmp/prune_job.err" && grep -q "^  output .logits." "$tmp/prune_job.out"'
+# run: digits_cnn on .npy inputs against torch's logits
+ref="$root/tests/data/reference/digits8"
+run run "$cnn" "$ref" 1e-4 input="$ref/input.npy"
+cat "$tmp/run.out"
+check "run: within 1e-4 of torch's logits, exit 0" '[ $rc = 0 ] && grep -q "^logits: max abs .* over 80 values$" "$tmp/run.out"'
+run run "$root/samples/digits_mlp.onnx" "$ref" 1e-4 input="$ref/input.npy"
+check "run: another model's logits are too far, exit 3" '[ $rc = 3 ] && grep -q "TOO FAR" "$tmp/run.out"'
+run run "$cnn" "$ref" 1e-4 x="$ref/input.npy"
+check "run: an input the model lacks, exit 1 and its message" \
+  '[ $rc = 1 ] && grep -q "model has no input .x. (inputs: input)" "$tmp/run.err"'
+# batch: a tree of two models, then the same again (resumed)
+mkdir -p "$tmp/zoo/family"
+cp "$root/samples/digits_mlp.onnx" "$tmp/zoo/mlp.onnx"
+cp "$cnn" "$tmp/zoo/family/cnn.onnx"
+run batch "$build/hpcz" "$tmp/zoo" "$tmp/out"
+cat "$tmp/batch.out"
+check "batch: both models quantized, with progress" \
+  '[ $rc = 0 ] && grep -q "^\[2/2\] " "$tmp/batch.out" && grep -q "^2 ok, 0 done before" "$tmp/batch.out"'
+check "batch: the outputs mirror the tree" '[ -s "$tmp/out/mlp.onnx" ] && [ -s "$tmp/out/family/cnn.onnx" ]'
+run batch "$build/hpcz" "$tmp/zoo" "$tmp/out"
+cat "$tmp/batch.out"
+check "batch: a rerun resumes (nothing redone)" '[ $rc = 0 ] && grep -q "^0 ok, 2 done before" "$tmp/batch.out"'
 echo "$fails failed"
 [ $fails = 0 ]
