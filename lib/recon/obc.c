@@ -65,6 +65,32 @@ void hpcz_gram_add_rows(hpcz_gram *g, const float *x, int64_t rows)
     free(buf);
 }
 
+double hpcz_gram_shrinkage(const double *H, int64_t K, uint64_t rows)
+{
+    /* rho = (tr(S^2) + tr(S)^2) / ((n + 1) (tr(S^2) - tr(S)^2 / K)), with
+     * the correction scikit-learn's OAS makes; S = H / n, and the ratio
+     * does not depend on the scale of S. H: upper triangle. */
+    double tr = 0, tr2 = 0;
+    for (int64_t i = 0; i < K; i++) {
+        tr += H[i * K + i];
+        tr2 += H[i * K + i] * H[i * K + i];
+        for (int64_t j = i + 1; j < K; j++)
+            tr2 += 2 * H[i * K + j] * H[i * K + j];
+    }
+    double den = ((double)rows + 1) * (tr2 - tr * tr / (double)K);
+    if (!(den > 0))
+        return 1.0;
+    double rho = (tr2 + tr * tr) / den;
+    return rho < 1 ? rho : 1.0;
+}
+
+double hpcz_gram_ridge(double damp, double rho)
+{
+    if (rho > 0.999)
+        rho = 0.999;
+    return (damp > 0 ? damp : 0.01) + rho / (1 - rho);
+}
+
 /* ------------------------------------------------------------ OBC */
 
 static void symmetrize_from_upper(double *a, int64_t K)
@@ -155,6 +181,9 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
                          hpcz_error *err)
 {
     double *H = g->H;
+    double rho = hpcz_gram_shrinkage(H, K, g->rows);
+    if (o->shrink_out)
+        *o->shrink_out = rho;
     symmetrize_from_upper(H, K);
     /* inputs that were always zero carry no information: drop their weights */
     double mean_diag = 0;
@@ -167,7 +196,7 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         mean_diag += H[i * K + i];
     }
     mean_diag /= (double)K;
-    double damp = (o->damp > 0 ? o->damp : 0.01) * mean_diag;
+    double damp = hpcz_gram_ridge(o->damp, rho) * mean_diag;
     for (int64_t i = 0; i < K; i++)
         H[i * K + i] += damp;
     double *hd = o->mode == HPCZ_OBC_QUANT && o->clip ? malloc((size_t)K * sizeof *hd) : NULL;
@@ -225,14 +254,18 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         memset(mask, 0, (size_t)(rows * cnt));
         if (o->mode == HPCZ_OBC_PRUNE && o->n == 0) {
             /* unstructured: the block's lowest saliencies w^2 / U_ii^2 */
-            int64_t m = 0;
+            int64_t m = 0, forced = 0;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = 0; c < cnt; c++) {
                     double d = H[(i1 + c) * K + i1 + c];
                     double w = W[r * K + i1 + c];
-                    sv[m++] = (sal){w * w / (d * d), r * cnt + c};
+                    bool z = o->zero && o->zero[r * K + i1 + c];
+                    forced += z;
+                    sv[m++] = (sal){z ? -1.0 : w * w / (d * d), r * cnt + c};
                 }
             int64_t k = (int64_t)floor(o->sparsity * (double)m);
+            if (k < forced)
+                k = forced;
             qsort(sv, (size_t)m, sizeof *sv, cmp_sal);
             for (int64_t q = 0; q < k; q++)
                 mask[sv[q].i] = 1;
@@ -248,12 +281,14 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
                     for (int64_t j = 0; j < gl && i + j < K; j++) {
                         double dj = H[(i + j) * K + i + j];
                         double w = W[r * K + i + j];
-                        grp[j] = (sal){w * w / (dj * dj), j};
+                        bool z = o->zero && o->zero[r * K + i + j];
+                        grp[j] = (sal){z ? -1.0 : w * w / (dj * dj), j};
                     }
                     qsort(grp, (size_t)gl, sizeof *grp, cmp_sal);
                     /* groups never straddle blocks: the caller checks 128 % m == 0 and K % m == 0 */
-                    for (int64_t j = 0; j < gl - o->n; j++)
-                        mask[r * cnt + c + grp[j].i] = 1;
+                    for (int64_t j = 0; j < gl; j++)
+                        if (j < gl - o->n || grp[j].s < 0)
+                            mask[r * cnt + c + grp[j].i] = 1;
                 }
             }
             if (o->mode == HPCZ_OBC_QUANT && o->group > 0 && (i % o->group) == 0) {
@@ -270,6 +305,8 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
                 double w = W[r * K + i], q;
                 if (o->mode == HPCZ_OBC_PRUNE)
                     q = mask[r * cnt + c] ? 0.0 : w;
+                else if (o->zero && o->zero[r * K + i])
+                    q = 0.0;
                 else
                     q = quant_value(w, gscale[r], gzp[r], o->qmin, o->qmax);
                 double e = (w - q) / d;

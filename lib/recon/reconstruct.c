@@ -1023,8 +1023,12 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
 extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
                    const int *ldb, int *info);
 
-/* W <- W C^T H^-1: the dense weights that best map the pruned model's inputs
- * to the original layer's outputs (least squares, damped like OBC). */
+/* W <- (W C^T + lambda W) (H + lambda I)^-1: the dense weights that best map
+ * the pruned model's inputs to the original layer's outputs (least squares),
+ * with a ridge that pulls towards the original weights, not towards zero:
+ * directions the calibration data leaves unexplored keep their weights. The
+ * ridge is the damping plus the Gram matrix's shrinkage (few rows: close to
+ * W itself). */
 static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *sx, double damp_frac,
                               hpcz_error *err)
 {
@@ -1036,6 +1040,7 @@ static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *s
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     memcpy(A, sx->g.H, (size_t)(K * K) * sizeof *A);
+    double rho = hpcz_gram_shrinkage(A, K, sx->g.rows);
     double md = 0;
     for (int64_t i = 0; i < K; i++) {
         for (int64_t j = 0; j < i; j++)
@@ -1043,11 +1048,15 @@ static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *s
         md += A[i * K + i];
     }
     md /= (double)K;
+    double lambda = md > 0 ? hpcz_gram_ridge(damp_frac, rho) * md : 1e-8;
     for (int64_t i = 0; i < K; i++)
-        A[i * K + i] += (md > 0 ? damp_frac * md : 1e-8) + (A[i * K + i] == 0 ? 1.0 : 0.0);
-    /* B = C W^T (K x rows), column-major view for LAPACK: B^T row-major */
+        A[i * K + i] += lambda + (A[i * K + i] == 0 ? 1.0 : 0.0);
+    /* B = C W^T + lambda W^T (K x rows) */
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < rows; r++)
+            B[k * rows + r] = lambda * W[r * K + k];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)rows, (int)K, 1.0, sx->C, (int)K, W, (int)K,
-                0.0, B, (int)rows);
+                1.0, B, (int)rows);
     /* solve A X = B; row-major B (K x rows) is column-major rows x K: transpose to solve */
     double *Bc = malloc((size_t)(K * rows) * sizeof *Bc);
     if (!Bc) {
@@ -1099,6 +1108,19 @@ static void rows_to_weight(const double *W, const layer_geom *lg, float *w)
         for (int64_t i = 0; i < lg->rows * lg->K; i++)
             w[i] = (float)W[i];
     }
+}
+
+/* 1 where W (n doubles) holds an exact zero: weights the layer already does
+ * without stay zero (NULL when it has none, or out of memory). */
+static unsigned char *zero_mask(const double *W, size_t n)
+{
+    size_t z = 0;
+    for (size_t i = 0; i < n; i++)
+        z += W[i] == 0;
+    unsigned char *m = z ? malloc(n) : NULL;
+    for (size_t i = 0; m && i < n; i++)
+        m[i] = W[i] == 0;
+    return m;
 }
 
 /* Restores each output's mean: b += (W_old - W_new) . mean(x). */
@@ -1233,6 +1255,16 @@ static hpcz_status prepare_bias(hpcz_graph *g, hpcz_node *n, const layer_geom *l
     return HPCZ_OK;
 }
 
+/* " (Gram matrix shrunk 0.97 towards its mean diagonal: few input rows)"
+ * into buf when the shrinkage matters, else "" */
+static const char *shrink_note(char *buf, size_t n, double rho)
+{
+    if (rho < 0.05)
+        return "";
+    snprintf(buf, n, " (Gram matrix shrunk %.2f towards its mean diagonal: few input rows)", rho);
+    return buf;
+}
+
 typedef struct prune_job {
     hpcz_graph *g;
     hpcz_pass_ctx *ctx;
@@ -1255,11 +1287,17 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *
     }
     weight_to_rows(w->data, lg, W);
     memcpy(W0, W, sz * sizeof *W);
+    hpcz_obc_opts oo = pj->oo;
+    unsigned char *zero = zero_mask(W0, sz);
+    double rho = 0;
+    oo.zero = zero;
+    oo.shrink_out = &rho;
     hpcz_status st = HPCZ_OK;
     if (pj->comp)
         st = compensate(W, lg->rows, lg->K, sx, pj->oo.damp, err);
     if (!st)
-        st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &pj->oo, err);
+        st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &oo, err);
+    free(zero);
     if (!st) {
         rows_to_weight(W, lg, w->data);
         if (pj->bias_corr)
@@ -1267,9 +1305,10 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *
         int64_t z = 0;
         for (size_t k = 0; k < sz; k++)
             z += W[k] == 0;
-        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows",
+        char sn[96];
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows%s",
                  n->inputs[1]->name, n->name ? n->name : "", 100.0 * (double)z / (double)sz,
-                 (unsigned long long)sx->g.rows);
+                 (unsigned long long)sx->g.rows, shrink_note(sn, sizeof sn, rho));
     }
     free(W);
     free(W0);
@@ -1633,10 +1672,15 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
     hpcz_status st = W && sc && zp && perm ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     if (!st)
         weight_to_rows(w->data, &full, W);
+    double rho_max = 0;
     for (int64_t g = 0; g < lg->groups && !st; g++) {
         double *Wg = W + g * rows * K;
-        if (gj->comp && (st = compensate(Wg, rows, K, &sx[g], gj->damp, err)))
+        unsigned char *z0 = zero_mask(Wg, (size_t)(rows * K)), *zero = z0 ? malloc((size_t)(rows * K)) : NULL;
+        if (gj->comp && (st = compensate(Wg, rows, K, &sx[g], gj->damp, err))) {
+            free(z0);
+            free(zero);
             break;
+        }
         /* visiting order: conv columns by (ky, kx, ic) */
         int64_t spatial = lg->kind == 0 ? K / w->dims[1] : 1, icn = K / spatial;
         for (int64_t k = 0; k < K; k++)
@@ -1650,6 +1694,8 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         symmetrize_upper(sx[g].g.H, K);
         permute_sym(sx[g].g.H, K, perm);
         permute_cols(Wg, rows, K, perm, false);
+        for (int64_t i = 0; zero && i < rows * K; i++)
+            zero[i] = z0[i / K * K + perm[i % K]];
         hpcz_qrange r = hpcz_qrange_of(lo.dtype, lo.symmetric, 0);
         hpcz_obc_opts oo = {0};
         oo.mode = HPCZ_OBC_QUANT;
@@ -1662,7 +1708,14 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         oo.scales_out = sc + g * rows * ng;
         oo.zps_out = zp + g * rows * ng;
         oo.clip = lo.clip;
+        oo.zero = zero;
+        double rho = 0;
+        oo.shrink_out = &rho;
         st = hpcz_obc_run(Wg, rows, K, &sx[g].g, &oo, err);
+        if (rho > rho_max)
+            rho_max = rho;
+        free(z0);
+        free(zero);
         if (!st)
             permute_cols(Wg, rows, K, perm, true);
     }
@@ -1675,10 +1728,11 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         W = NULL;
         sc = NULL;
         zp = NULL;
-        snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s",
+        char sn[96];
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s%s",
                  n->inputs[1]->name ? n->inputs[1]->name : "", n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
                  lo.block ? " blocked" : " per channel", (unsigned long long)sx->g.rows,
-                 lg->groups > 1 ? " (a Gram matrix per group)" : "");
+                 lg->groups > 1 ? " (a Gram matrix per group)" : "", shrink_note(sn, sizeof sn, rho_max));
     }
     free(W);
     free(sc);
