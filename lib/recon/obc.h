@@ -42,6 +42,10 @@ typedef struct hpcz_obc_opts {
                                 * bank's: pruning keeps them and counts them, GPTQ
                                 * rounds them to 0 as round-to-nearest does) */
     double *shrink_out; /* if set: the shrinkage rho used */
+    int *rtn_out;       /* quantization, if set: also round the weights to nearest (scales
+                         * from their own ranges) and keep that when its output error on
+                         * the calibration rows, tr(dW H dW^T), is not larger; *rtn_out
+                         * says which was kept (1: round-to-nearest) */
     /* pruning */
     double sparsity;    /* unstructured, when n == 0 */
     int64_t n, m;       /* N:M: keep n of every m along K (128 % m == 0, K % m == 0) */
