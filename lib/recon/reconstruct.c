@@ -1408,15 +1408,17 @@ static hpcz_node *same_node(const hpcz_model *m, const hpcz_model *other, const 
 }
 
 /* Copies the float constant input idx of node `from` into that of `to`
- * (the same shape); false if either is missing. */
+ * (the same shape, and written in place already); false if either is
+ * missing. */
 static bool copy_const_input(hpcz_node *to, const hpcz_node *from, size_t idx)
 {
     hpcz_tensor *d = idx < to->n_inputs && to->inputs[idx] ? hpcz_value_const(to->inputs[idx]) : NULL;
     hpcz_tensor *s = idx < from->n_inputs && from->inputs[idx] ? hpcz_value_const(from->inputs[idx]) : NULL;
-    if (!d || !s || !d->data || !s->data || d->dtype != HPCZ_DTYPE_FLOAT || s->dtype != HPCZ_DTYPE_FLOAT ||
-        d->numel != s->numel)
+    hpcz_error e;
+    const void *src = s && s->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_bytes(s, &e) : NULL;
+    if (!d || !src || !d->data || d->dtype != HPCZ_DTYPE_FLOAT || d->numel != s->numel)
         return false;
-    memcpy(d->data, s->data, (size_t)d->numel * sizeof(float));
+    memcpy(d->data, src, (size_t)d->numel * sizeof(float));
     return true;
 }
 
@@ -1430,7 +1432,7 @@ static bool copy_const_input(hpcz_node *to, const hpcz_node *from, size_t idx)
  * the twin, their biases as they were) one at a time, each kept where that
  * brings the output closer, or all at once beyond 8 layers. */
 static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
-                               ls_target *t, size_t nt, hpcz_error *err)
+                               ls_target *t, size_t nt, bool bias_corrected, hpcz_error *err)
 {
     char spec[2048];
     magnitude_spec(a, spec, sizeof spec);
@@ -1465,6 +1467,8 @@ static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, const hpcz_pass_a
             continue;
         hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
         hpcz_tensor *b = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
+        if (!bias_corrected)
+            b = NULL; /* left as it was */
         if (!w || !w->data || (b && (!b->data || b->dtype != HPCZ_DTYPE_FLOAT)))
             continue;
         float *wk = malloc((size_t)w->numel * sizeof *wk), *bk = b ? malloc((size_t)b->numel * sizeof *bk) : NULL;
@@ -1587,7 +1591,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     for (size_t i = 0; i < nt; i++)
         done += t[i].solved != 0;
     if (!st && done && hpcz_pass_arg(a, "check").b)
-        st = keep_closer(m, ref, a, ctx, t, nt, err);
+        st = keep_closer(m, ref, a, ctx, t, nt, pj.bias_corr, err);
     for (size_t i = 0; i < nt; i++)
         if (t[i].solved)
             hpcz_pass_note(ctx, "prune-reconstruct", "%s%s", t[i].note,
@@ -1882,10 +1886,10 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         sc = NULL;
         zp = NULL;
         char sn[96], rn[96] = "";
-        if (n_rtn)
-            snprintf(rn, sizeof rn, "; round-to-nearest kept%s%lld of %lld groups%s: closer on the data",
-                     lg->groups > 1 ? " for " : "", (long long)n_rtn, (long long)lg->groups, lg->groups > 1 ? "" : "");
-        if (n_rtn && lg->groups == 1)
+        if (n_rtn && lg->groups > 1)
+            snprintf(rn, sizeof rn, "; round-to-nearest kept for %lld of %lld groups: closer on the data",
+                     (long long)n_rtn, (long long)lg->groups);
+        else if (n_rtn)
             snprintf(rn, sizeof rn, "; round-to-nearest kept: closer on the data");
         snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s%s%s",
                  n->inputs[1]->name ? n->inputs[1]->name : "", n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
