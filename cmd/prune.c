@@ -41,7 +41,8 @@ static const cli_opt opts[] = {
     {"reconstruct", OPT_RECONSTRUCT, no_argument, NULL,
      "magnitude/nm: choose what to remove by OBS saliency and update the remaining weights of "
      "each layer to reproduce its output on --calib data (least squares with the layer's input "
-     "Gram matrix, SparseGPT-style), then restore each output's mean through the bias; channel "
+     "Gram matrix, SparseGPT-style), then restore each output's mean through the bias, and put "
+     "magnitude pruning back on layers where the model's output on the data is closer with it; channel "
      "(the default with --calib): re-solve the weights and bias of every layer reading pruned "
      "channels by least squares so its output on --calib data matches the original"},
     {"no-reconstruct", OPT_NO_RECONSTRUCT, no_argument, NULL,

@@ -65,6 +65,32 @@ void hpcz_gram_add_rows(hpcz_gram *g, const float *x, int64_t rows)
     free(buf);
 }
 
+double hpcz_gram_shrinkage(const double *H, int64_t K, uint64_t rows)
+{
+    /* rho = (tr(S^2) + tr(S)^2) / ((n + 1) (tr(S^2) - tr(S)^2 / K)), with
+     * the correction scikit-learn's OAS makes; S = H / n, and the ratio
+     * does not depend on the scale of S. H: upper triangle. */
+    double tr = 0, tr2 = 0;
+    for (int64_t i = 0; i < K; i++) {
+        tr += H[i * K + i];
+        tr2 += H[i * K + i] * H[i * K + i];
+        for (int64_t j = i + 1; j < K; j++)
+            tr2 += 2 * H[i * K + j] * H[i * K + j];
+    }
+    double den = ((double)rows + 1) * (tr2 - tr * tr / (double)K);
+    if (!(den > 0))
+        return 1.0;
+    double rho = (tr2 + tr * tr) / den;
+    return rho < 1 ? rho : 1.0;
+}
+
+double hpcz_gram_ridge(double damp, double rho)
+{
+    if (rho > 0.999)
+        rho = 0.999;
+    return (damp > 0 ? damp : 0.01) + rho / (1 - rho);
+}
+
 /* ------------------------------------------------------------ OBC */
 
 static void symmetrize_from_upper(double *a, int64_t K)
@@ -151,11 +177,122 @@ static void group_params(const double *w, int64_t n, int64_t stride, const doubl
     }
 }
 
+/* tr((A - B) H (A - B)^T): the output error of weights A against B on the
+ * rows whose Gram matrix (full, symmetric) is H; -1 out of memory */
+static double output_error(const double *A, const double *B, const double *H, int64_t rows, int64_t K)
+{
+    size_t n = (size_t)(rows * K);
+    double *D = calloc(n ? n : 1, sizeof *D), *DH = malloc((n ? n : 1) * sizeof *DH);
+    if (!D || !DH) {
+        free(D);
+        free(DH);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        D[i] = A[i] - B[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1.0, D, (int)K, H, (int)K, 0.0,
+                DH, (int)K);
+    double e = 0;
+    for (size_t i = 0; i < n; i++)
+        e += D[i] * DH[i];
+    free(D);
+    free(DH);
+    return e;
+}
+
+/* GPTQ's W against round-to-nearest of the original W0 (same grid, scales
+ * from W0's own ranges, the layer's zeros kept): the one with the smaller
+ * output error on the calibration rows stays in W (and its scales in
+ * o->scales_out). GPTQ minimises that error column by column, but its
+ * updates can push weights past the range the scales were taken from,
+ * where they clip. */
+static hpcz_status keep_better(double *W, const double *W0, const double *H0, int64_t rows, int64_t K,
+                               const double *hd, const hpcz_obc_opts *o)
+{
+    int64_t gl = o->group > 0 ? o->group : K, ng = (K + gl - 1) / gl;
+    double *R = malloc((size_t)(rows * K) * sizeof *R);
+    double *sc = malloc((size_t)(rows * ng) * sizeof *sc);
+    int *zp = malloc((size_t)(rows * ng) * sizeof *zp);
+    if (!R || !sc || !zp) {
+        free(R);
+        free(sc);
+        free(zp);
+        return HPCZ_ERR_NOMEM;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < ng; q++) {
+            int64_t i = q * gl, n = i + gl < K ? gl : K - i;
+            group_params(W0 + r * K + i, n, 1, hd ? hd + i : NULL, o, &sc[r * ng + q], &zp[r * ng + q]);
+            for (int64_t k = i; k < i + n; k++)
+                R[r * K + k] = o->zero && o->zero[r * K + k]
+                                   ? 0.0
+                                   : quant_value(W0[r * K + k], sc[r * ng + q], zp[r * ng + q], o->qmin, o->qmax);
+        }
+    double eg = output_error(W, W0, H0, rows, K), er = output_error(R, W0, H0, rows, K);
+    hpcz_status st = eg < 0 || er < 0 ? HPCZ_ERR_NOMEM : HPCZ_OK;
+    *o->rtn_out = !st && er <= eg;
+    if (*o->rtn_out) {
+        memcpy(W, R, (size_t)(rows * K) * sizeof *W);
+        for (int64_t i = 0; o->scales_out && i < rows * ng; i++) {
+            o->scales_out[i] = (float)sc[i];
+            o->zps_out[i] = zp[i];
+        }
+    }
+    free(R);
+    free(sc);
+    free(zp);
+    return st;
+}
+
+/* Per block of B columns: how many of its weights are among the
+ * floor(sparsity * rows * K) lowest saliencies w^2 / U_ii^2 of the layer
+ * (the layer's own zeros first). U: the upper factor of H^-1. */
+static int64_t *block_quotas(const double *W, int64_t rows, int64_t K, int64_t B, const double *U,
+                             const hpcz_obc_opts *o)
+{
+    int64_t nb = (K + B - 1) / B, total = rows * K;
+    int64_t *quota = calloc((size_t)nb, sizeof *quota);
+    sal *sv = malloc((size_t)total * sizeof *sv);
+    if (!quota || !sv) {
+        free(quota);
+        free(sv);
+        return NULL;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < K; i++) {
+            double d = U[i * K + i], w = W[r * K + i];
+            bool z = o->zero && o->zero[r * K + i];
+            sv[r * K + i] = (sal){z ? -1.0 : w * w / (d * d), r * K + i};
+        }
+    int64_t k = (int64_t)floor(o->sparsity * (double)total);
+    qsort(sv, (size_t)total, sizeof *sv, cmp_sal);
+    for (int64_t q = 0; q < k; q++)
+        quota[sv[q].i % K / B]++;
+    free(sv);
+    return quota;
+}
+
 hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const hpcz_obc_opts *o,
                          hpcz_error *err)
 {
     double *H = g->H;
+    double rho = hpcz_gram_shrinkage(H, K, g->rows);
+    if (o->shrink_out)
+        *o->shrink_out = rho;
     symmetrize_from_upper(H, K);
+    /* for the comparison with round-to-nearest: the Gram matrix and weights as given */
+    bool guard = o->mode == HPCZ_OBC_QUANT && o->rtn_out;
+    double *H0 = guard ? malloc((size_t)(K * K) * sizeof *H0) : NULL;
+    double *W0 = guard ? malloc((size_t)(rows * K) * sizeof *W0) : NULL;
+    if (guard && (!H0 || !W0)) {
+        free(H0);
+        free(W0);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    if (guard) {
+        memcpy(H0, H, (size_t)(K * K) * sizeof *H0);
+        memcpy(W0, W, (size_t)(rows * K) * sizeof *W0);
+    }
     /* inputs that were always zero carry no information: drop their weights */
     double mean_diag = 0;
     for (int64_t i = 0; i < K; i++) {
@@ -167,7 +304,7 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         mean_diag += H[i * K + i];
     }
     mean_diag /= (double)K;
-    double damp = (o->damp > 0 ? o->damp : 0.01) * mean_diag;
+    double damp = hpcz_gram_ridge(o->damp, rho) * mean_diag;
     for (int64_t i = 0; i < K; i++)
         H[i * K + i] += damp;
     double *hd = o->mode == HPCZ_OBC_QUANT && o->clip ? malloc((size_t)K * sizeof *hd) : NULL;
@@ -181,6 +318,8 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
     double *A = malloc((size_t)(K * K) * sizeof *A);
     if (!A) {
         free(hd);
+        free(H0);
+        free(W0);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     for (int64_t i = 0; i < K; i++)
@@ -192,6 +331,8 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
     if (info) {
         free(A);
         free(hd);
+        free(H0);
+        free(W0);
         return hpcz_fail(err, HPCZ_ERR_INVALID,
                          "the layer's input Gram matrix is not positive definite (LAPACK info %d)", info);
     }
@@ -203,6 +344,22 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
     }
     free(A);
     const int64_t B = 128;
+    /* unstructured: how many weights each block of columns loses, from the
+     * saliencies before any update, over the whole layer. A share per block
+     * (SparseGPT) forces the same sparsity on every block, whatever its
+     * weights: an STFT's windowed rows, small at both ends, then lose half of
+     * their large middle taps (oww_melspec: 7x the error of magnitude
+     * pruning, 3x less than it with the layer's own quota). */
+    int64_t *quota = NULL;
+    if (o->mode == HPCZ_OBC_PRUNE && o->n == 0) {
+        quota = block_quotas(W, rows, K, B, H, o);
+        if (!quota) {
+            free(hd);
+            free(H0);
+            free(W0);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+    }
     double *err1 = malloc((size_t)(rows * B) * sizeof *err1);
     unsigned char *mask = malloc((size_t)(rows * B));
     sal *sv = malloc((size_t)(rows * B) * sizeof *sv);
@@ -215,6 +372,9 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         free(gscale);
         free(gzp);
         free(hd);
+        free(H0);
+        free(W0);
+        free(quota);
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     if (o->mode == HPCZ_OBC_QUANT && o->group <= 0)
@@ -225,14 +385,18 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         memset(mask, 0, (size_t)(rows * cnt));
         if (o->mode == HPCZ_OBC_PRUNE && o->n == 0) {
             /* unstructured: the block's lowest saliencies w^2 / U_ii^2 */
-            int64_t m = 0;
+            int64_t m = 0, forced = 0;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = 0; c < cnt; c++) {
                     double d = H[(i1 + c) * K + i1 + c];
                     double w = W[r * K + i1 + c];
-                    sv[m++] = (sal){w * w / (d * d), r * cnt + c};
+                    bool z = o->zero && o->zero[r * K + i1 + c];
+                    forced += z;
+                    sv[m++] = (sal){z ? -1.0 : w * w / (d * d), r * cnt + c};
                 }
-            int64_t k = (int64_t)floor(o->sparsity * (double)m);
+            int64_t k = quota[i1 / B];
+            if (k < forced)
+                k = forced;
             qsort(sv, (size_t)m, sizeof *sv, cmp_sal);
             for (int64_t q = 0; q < k; q++)
                 mask[sv[q].i] = 1;
@@ -248,12 +412,14 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
                     for (int64_t j = 0; j < gl && i + j < K; j++) {
                         double dj = H[(i + j) * K + i + j];
                         double w = W[r * K + i + j];
-                        grp[j] = (sal){w * w / (dj * dj), j};
+                        bool z = o->zero && o->zero[r * K + i + j];
+                        grp[j] = (sal){z ? -1.0 : w * w / (dj * dj), j};
                     }
                     qsort(grp, (size_t)gl, sizeof *grp, cmp_sal);
                     /* groups never straddle blocks: the caller checks 128 % m == 0 and K % m == 0 */
-                    for (int64_t j = 0; j < gl - o->n; j++)
-                        mask[r * cnt + c + grp[j].i] = 1;
+                    for (int64_t j = 0; j < gl; j++)
+                        if (j < gl - o->n || grp[j].s < 0)
+                            mask[r * cnt + c + grp[j].i] = 1;
                 }
             }
             if (o->mode == HPCZ_OBC_QUANT && o->group > 0 && (i % o->group) == 0) {
@@ -270,6 +436,8 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
                 double w = W[r * K + i], q;
                 if (o->mode == HPCZ_OBC_PRUNE)
                     q = mask[r * cnt + c] ? 0.0 : w;
+                else if (o->zero && o->zero[r * K + i])
+                    q = 0.0;
                 else
                     q = quant_value(w, gscale[r], gzp[r], o->qmin, o->qmax);
                 double e = (w - q) / d;
@@ -289,11 +457,15 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
             o->scales_out[r] = (float)gscale[r];
             o->zps_out[r] = gzp[r];
         }
+    hpcz_status st = guard ? keep_better(W, W0, H0, rows, K, hd, o) : HPCZ_OK;
     free(err1);
     free(mask);
     free(sv);
     free(gscale);
     free(gzp);
     free(hd);
-    return HPCZ_OK;
+    free(H0);
+    free(W0);
+    free(quota);
+    return st ? hpcz_fail(err, st, "out of memory") : HPCZ_OK;
 }

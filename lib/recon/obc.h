@@ -20,12 +20,32 @@ hpcz_status hpcz_gram_init(hpcz_gram *g, int64_t K, hpcz_error *err);
 /* Adds `rows` input rows of length K (row-major floats). */
 void hpcz_gram_add_rows(hpcz_gram *g, const float *x, int64_t rows);
 void hpcz_gram_release(hpcz_gram *g);
+/* Oracle-approximating shrinkage (Chen, Wiesel, Eldar and Hero, 2010) of the
+ * symmetric K x K Gram matrix H of `rows` input rows: the share rho in [0, 1]
+ * of H to replace by its mean diagonal times I. Few rows for a long input
+ * (32 rows for 1536 inputs) give a Gram matrix of low rank whose inverse
+ * fits those rows and nothing else; rho is then near 1. As a ridge:
+ * H + rho / (1 - rho) * mean_diag * I. */
+double hpcz_gram_shrinkage(const double *H, int64_t K, uint64_t rows);
+/* The ridge, as a share of the mean diagonal, that the damping `damp` and the
+ * shrinkage rho add to H (rho capped at 0.999). */
+double hpcz_gram_ridge(double damp, double rho);
 
 typedef enum hpcz_obc_mode { HPCZ_OBC_PRUNE, HPCZ_OBC_QUANT } hpcz_obc_mode;
 
 typedef struct hpcz_obc_opts {
     hpcz_obc_mode mode;
-    double damp;        /* fraction of the mean diagonal added (default 0.01) */
+    double damp;        /* fraction of the mean diagonal added (default 0.01), on top of
+                         * the shrinkage of H (hpcz_gram_shrinkage) */
+    const unsigned char *zero; /* rows x K, or NULL: weights that end at 0 whatever the
+                                * updates did (the layer's own zeros, as a mel filter
+                                * bank's: pruning keeps them and counts them, GPTQ
+                                * rounds them to 0 as round-to-nearest does) */
+    double *shrink_out; /* if set: the shrinkage rho used */
+    int *rtn_out;       /* quantization, if set: also round the weights to nearest (scales
+                         * from their own ranges) and keep that when its output error on
+                         * the calibration rows, tr(dW H dW^T), is not larger; *rtn_out
+                         * says which was kept (1: round-to-nearest) */
     /* pruning */
     double sparsity;    /* unstructured, when n == 0 */
     int64_t n, m;       /* N:M: keep n of every m along K (128 % m == 0, K % m == 0) */
@@ -41,7 +61,8 @@ typedef struct hpcz_obc_opts {
 } hpcz_obc_opts;
 
 /* Compresses W (rows x K, row-major, double) in place given g (whose H is
- * consumed). Pruned weights become exactly 0; quantized ones exact grid values. */
+ * consumed; its upper triangle is read). Pruned weights become exactly 0;
+ * quantized ones exact grid values. */
 hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const hpcz_obc_opts *o,
                          hpcz_error *err);
 

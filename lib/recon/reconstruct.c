@@ -1023,8 +1023,12 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
 extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
                    const int *ldb, int *info);
 
-/* W <- W C^T H^-1: the dense weights that best map the pruned model's inputs
- * to the original layer's outputs (least squares, damped like OBC). */
+/* W <- (W C^T + lambda W) (H + lambda I)^-1: the dense weights that best map
+ * the pruned model's inputs to the original layer's outputs (least squares),
+ * with a ridge that pulls towards the original weights, not towards zero:
+ * directions the calibration data leaves unexplored keep their weights. The
+ * ridge is the damping plus the Gram matrix's shrinkage (few rows: close to
+ * W itself). */
 static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *sx, double damp_frac,
                               hpcz_error *err)
 {
@@ -1036,6 +1040,7 @@ static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *s
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     memcpy(A, sx->g.H, (size_t)(K * K) * sizeof *A);
+    double rho = hpcz_gram_shrinkage(A, K, sx->g.rows);
     double md = 0;
     for (int64_t i = 0; i < K; i++) {
         for (int64_t j = 0; j < i; j++)
@@ -1043,11 +1048,15 @@ static hpcz_status compensate(double *W, int64_t rows, int64_t K, const stats *s
         md += A[i * K + i];
     }
     md /= (double)K;
+    double lambda = md > 0 ? hpcz_gram_ridge(damp_frac, rho) * md : 1e-8;
     for (int64_t i = 0; i < K; i++)
-        A[i * K + i] += (md > 0 ? damp_frac * md : 1e-8) + (A[i * K + i] == 0 ? 1.0 : 0.0);
-    /* B = C W^T (K x rows), column-major view for LAPACK: B^T row-major */
+        A[i * K + i] += lambda + (A[i * K + i] == 0 ? 1.0 : 0.0);
+    /* B = C W^T + lambda W^T (K x rows) */
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < rows; r++)
+            B[k * rows + r] = lambda * W[r * K + k];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)rows, (int)K, 1.0, sx->C, (int)K, W, (int)K,
-                0.0, B, (int)rows);
+                1.0, B, (int)rows);
     /* solve A X = B; row-major B (K x rows) is column-major rows x K: transpose to solve */
     double *Bc = malloc((size_t)(K * rows) * sizeof *Bc);
     if (!Bc) {
@@ -1101,6 +1110,19 @@ static void rows_to_weight(const double *W, const layer_geom *lg, float *w)
     }
 }
 
+/* 1 where W (n doubles) holds an exact zero: weights the layer already does
+ * without stay zero (NULL when it has none, or out of memory). */
+static unsigned char *zero_mask(const double *W, size_t n)
+{
+    size_t z = 0;
+    for (size_t i = 0; i < n; i++)
+        z += W[i] == 0;
+    unsigned char *m = z ? malloc(n) : NULL;
+    for (size_t i = 0; m && i < n; i++)
+        m[i] = W[i] == 0;
+    return m;
+}
+
 /* Restores each output's mean: b += (W_old - W_new) . mean(x). */
 static hpcz_status correct_bias(hpcz_graph *g, hpcz_node *n, const layer_geom *lg, const double *Wold,
                                 const double *Wnew, const stats *sx, hpcz_pass_ctx *ctx, hpcz_error *err)
@@ -1152,6 +1174,9 @@ static const hpcz_pass_opt opts[] = {
     {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
     {"bias-correction", HPCZ_OPT_BOOL, "true", "restore each output's mean through the bias", NULL, 0, 0},
     {"compensate", HPCZ_OPT_BOOL, "true", "refit each layer to undo the error of the layers pruned before it", NULL, 0, 0},
+    {"check", HPCZ_OPT_BOOL, "true",
+     "compare the model's output on the data with magnitude pruning's and put back magnitude pruning where "
+     "that is closer", NULL, 0, 0},
     {0},
 };
 
@@ -1233,6 +1258,16 @@ static hpcz_status prepare_bias(hpcz_graph *g, hpcz_node *n, const layer_geom *l
     return HPCZ_OK;
 }
 
+/* " (Gram matrix shrunk 0.97 towards its mean diagonal: few input rows)"
+ * into buf when the shrinkage matters, else "" */
+static const char *shrink_note(char *buf, size_t n, double rho)
+{
+    if (rho < 0.05)
+        return "";
+    snprintf(buf, n, " (Gram matrix shrunk %.2f towards its mean diagonal: few input rows)", rho);
+    return buf;
+}
+
 typedef struct prune_job {
     hpcz_graph *g;
     hpcz_pass_ctx *ctx;
@@ -1255,11 +1290,17 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *
     }
     weight_to_rows(w->data, lg, W);
     memcpy(W0, W, sz * sizeof *W);
+    hpcz_obc_opts oo = pj->oo;
+    unsigned char *zero = zero_mask(W0, sz);
+    double rho = 0;
+    oo.zero = zero;
+    oo.shrink_out = &rho;
     hpcz_status st = HPCZ_OK;
     if (pj->comp)
         st = compensate(W, lg->rows, lg->K, sx, pj->oo.damp, err);
     if (!st)
-        st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &pj->oo, err);
+        st = hpcz_obc_run(W, lg->rows, lg->K, &sx->g, &oo, err);
+    free(zero);
     if (!st) {
         rows_to_weight(W, lg, w->data);
         if (pj->bias_corr)
@@ -1267,9 +1308,10 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *
         int64_t z = 0;
         for (size_t k = 0; k < sz; k++)
             z += W[k] == 0;
-        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows",
+        char sn[96];
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows%s",
                  n->inputs[1]->name, n->name ? n->name : "", 100.0 * (double)z / (double)sz,
-                 (unsigned long long)sx->g.rows);
+                 (unsigned long long)sx->g.rows, shrink_note(sn, sizeof sn, rho));
     }
     free(W);
     free(W0);
@@ -1305,6 +1347,166 @@ static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             t[i].solved = 1;
         stats_release(&sx);
     }
+    return st;
+}
+
+/* The pipeline of plain magnitude (or N:M) pruning with the pass's own
+ * sparsity and filters. */
+static void magnitude_spec(const hpcz_pass_args *a, char *spec, size_t n)
+{
+    const char *ot = hpcz_pass_arg(a, "op-types").s, *inc = hpcz_pass_arg(a, "include").s,
+               *exc = hpcz_pass_arg(a, "exclude").s;
+    char filt[1536] = "";
+    snprintf(filt, sizeof filt, "%s%s%s%s%s%s", ot ? ",op-types=" : "", ot ? ot : "", inc ? ",include=" : "",
+             inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "");
+    int64_t nn = hpcz_pass_arg(a, "n").i;
+    if (nn > 0)
+        snprintf(spec, n, "prune-nm{n=%lld,m=%lld%s}", (long long)nn, (long long)hpcz_pass_arg(a, "m").i, filt);
+    else
+        snprintf(spec, n, "prune-magnitude{sparsity=%.17g%s}", hpcz_pass_arg(a, "sparsity").f, filt);
+}
+
+/* How close b's outputs are to a's on the calibration data: the worst
+ * output SQNR (dB), then the mean cosine to break ties. */
+typedef struct closeness {
+    double sqnr, cos;
+} closeness;
+
+static hpcz_status measure_closeness(hpcz_model *a, hpcz_model *b, hpcz_pass_ctx *ctx, closeness *c,
+                                     hpcz_error *err)
+{
+    hpcz_compare_opts co = {0};
+    co.threads = ctx->threads;
+    /* a check, not a measurement: 16 samples tell the two apart (each
+     * comparison runs both models) */
+    co.max_samples = ctx->data_samples && ctx->data_samples < 16 ? ctx->data_samples : 16;
+    hpcz_compare_result *cr = NULL;
+    hpcz_status st = hpcz_compare(a, b, ctx->data, &co, &cr, err);
+    if (st)
+        return st;
+    c->sqnr = INFINITY;
+    c->cos = 0;
+    for (size_t i = 0; i < cr->n_outputs; i++) {
+        if (cr->outputs[i].sqnr_db < c->sqnr)
+            c->sqnr = cr->outputs[i].sqnr_db;
+        c->cos += cr->outputs[i].cosine / (double)cr->n_outputs;
+    }
+    hpcz_compare_result_free(cr);
+    return HPCZ_OK;
+}
+
+static bool closer(const closeness *x, const closeness *y)
+{
+    return x->sqnr > y->sqnr || (x->sqnr == y->sqnr && x->cos > y->cos);
+}
+
+/* Node i of m's graph is node i of its clones'. */
+static hpcz_node *same_node(const hpcz_model *m, const hpcz_model *other, const hpcz_node *n)
+{
+    for (size_t i = 0; i < m->graph->n_nodes && i < other->graph->n_nodes; i++)
+        if (m->graph->nodes[i] == n)
+            return other->graph->nodes[i];
+    return NULL;
+}
+
+/* Copies the float constant input idx of node `from` into that of `to`
+ * (the same shape, and written in place already); false if either is
+ * missing. */
+static bool copy_const_input(hpcz_node *to, const hpcz_node *from, size_t idx)
+{
+    hpcz_tensor *d = idx < to->n_inputs && to->inputs[idx] ? hpcz_value_const(to->inputs[idx]) : NULL;
+    hpcz_tensor *s = idx < from->n_inputs && from->inputs[idx] ? hpcz_value_const(from->inputs[idx]) : NULL;
+    hpcz_error e;
+    const void *src = s && s->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_bytes(s, &e) : NULL;
+    if (!d || !src || !d->data || d->dtype != HPCZ_DTYPE_FLOAT || d->numel != s->numel)
+        return false;
+    memcpy(d->data, src, (size_t)d->numel * sizeof(float));
+    return true;
+}
+
+/* The safety net. Each layer's least squares makes the layer's own output
+ * closest to the original on the data, but the model's output can still be
+ * further off than with plain magnitude pruning: after a nonlinearity that
+ * weighs small values more (oww_melspec squares its STFT convolutions and
+ * takes the log), or on inputs unlike the calibration data. So the model is
+ * compared with its magnitude-pruned twin on the calibration data; if the
+ * twin is closer, layers go back to magnitude pruning (their weights from
+ * the twin, their biases as they were) one at a time, each kept where that
+ * brings the output closer, or all at once beyond 8 layers. */
+static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
+                               ls_target *t, size_t nt, bool bias_corrected, hpcz_error *err)
+{
+    char spec[2048];
+    magnitude_spec(a, spec, sizeof spec);
+    hpcz_model *mag = hpcz_model_clone(ref, err);
+    if (!mag)
+        return err->status;
+    hpcz_pass_ctx quiet = *ctx;
+    quiet.log = NULL; /* the twin's own notes are not this model's */
+    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
+    hpcz_status st = pl ? hpcz_pipeline_run(pl, mag, &quiet, err) : err->status;
+    hpcz_pipeline_free(pl);
+    closeness cr = {0}, cm = {0};
+    if (!st)
+        st = measure_closeness(ref, m, ctx, &cr, err);
+    if (!st)
+        st = measure_closeness(ref, mag, ctx, &cm, err);
+    if (st || !closer(&cm, &cr)) {
+        if (!st)
+            hpcz_pass_note(ctx, "prune-reconstruct",
+                           "output on the calibration data: SQNR %.2f dB reconstructed, %.2f dB by magnitude alone",
+                           cr.sqnr, cm.sqnr);
+        hpcz_model_free(mag);
+        return st;
+    }
+    size_t solved = 0, back = 0;
+    for (size_t i = 0; i < nt; i++)
+        solved += t[i].solved != 0;
+    bool one_by_one = solved <= 8;
+    for (size_t i = 0; i < nt && !st; i++) {
+        hpcz_node *n = t[i].n, *nm = same_node(m, mag, n), *nr = same_node(m, ref, n);
+        if (!t[i].solved || !nm || !nr)
+            continue;
+        hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+        hpcz_tensor *b = n->n_inputs > 2 && n->inputs[2] ? hpcz_value_const(n->inputs[2]) : NULL;
+        if (!bias_corrected)
+            b = NULL; /* left as it was */
+        if (!w || !w->data || (b && (!b->data || b->dtype != HPCZ_DTYPE_FLOAT)))
+            continue;
+        float *wk = malloc((size_t)w->numel * sizeof *wk), *bk = b ? malloc((size_t)b->numel * sizeof *bk) : NULL;
+        if (!wk || (b && !bk)) {
+            free(wk);
+            free(bk);
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(wk, w->data, (size_t)w->numel * sizeof *wk);
+        if (b)
+            memcpy(bk, b->data, (size_t)b->numel * sizeof *bk);
+        bool ok = copy_const_input(n, nm, 1) && (!b || copy_const_input(n, nr, 2));
+        closeness c = cr;
+        if (ok && one_by_one)
+            st = measure_closeness(ref, m, ctx, &c, err);
+        if (ok && !st && (!one_by_one || closer(&c, &cr))) {
+            back++;
+            cr = c;
+            t[i].solved = 2;
+        } else {
+            memcpy(w->data, wk, (size_t)w->numel * sizeof *wk);
+            if (b)
+                memcpy(b->data, bk, (size_t)b->numel * sizeof *bk);
+        }
+        free(wk);
+        free(bk);
+    }
+    if (!st && !one_by_one)
+        st = measure_closeness(ref, m, ctx, &cr, err);
+    if (!st)
+        hpcz_pass_note(ctx, "prune-reconstruct",
+                       "output on the calibration data: magnitude pruning alone was closer (SQNR %.2f dB); "
+                       "%zu of %zu layers went back to it: %.2f dB",
+                       cm.sqnr, back, solved, cr.sqnr);
+    hpcz_model_free(mag);
     return st;
 }
 
@@ -1389,10 +1591,13 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         st = solve_rest(m, ref, ctx, t, nt, prune_solve, &pj, err);
     size_t done = 0;
     for (size_t i = 0; i < nt; i++)
-        if (t[i].solved) {
-            hpcz_pass_note(ctx, "prune-reconstruct", "%s", t[i].note);
-            done++;
-        }
+        done += t[i].solved != 0;
+    if (!st && done && hpcz_pass_arg(a, "check").b)
+        st = keep_closer(m, ref, a, ctx, t, nt, pj.bias_corr, err);
+    for (size_t i = 0; i < nt; i++)
+        if (t[i].solved)
+            hpcz_pass_note(ctx, "prune-reconstruct", "%s%s", t[i].note,
+                           t[i].solved == 2 ? "; magnitude pruning kept: the output is closer" : "");
     free(t);
     hpcz_filter_release(&f);
     hpcz_model_free(ref);
@@ -1401,18 +1606,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
          * silero-vad): prune by magnitude instead and say so, as GPTQ leaves
          * what it cannot measure to round-to-nearest */
         char spec[2048];
-        const char *ot = hpcz_pass_arg(a, "op-types").s, *inc = hpcz_pass_arg(a, "include").s,
-                   *exc = hpcz_pass_arg(a, "exclude").s;
-        char filt[1536] = "";
-        snprintf(filt, sizeof filt, "%s%s%s%s%s%s", ot ? ",op-types=" : "", ot ? ot : "",
-                 inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "");
-        int64_t nn = hpcz_pass_arg(a, "n").i;
-        if (nn > 0)
-            snprintf(spec, sizeof spec, "prune-nm{n=%lld,m=%lld%s}", (long long)nn,
-                     (long long)hpcz_pass_arg(a, "m").i, filt);
-        else
-            snprintf(spec, sizeof spec, "prune-magnitude{sparsity=%.17g%s}", hpcz_pass_arg(a, "sparsity").f,
-                     filt);
+        magnitude_spec(a, spec, sizeof spec);
         hpcz_pass_note(ctx, "prune-reconstruct",
                        "no layer could be reconstructed (none is measured on the data: layers inside "
                        "If/Loop bodies are not): pruned by magnitude instead (%s)", spec);
@@ -1633,10 +1827,16 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
     hpcz_status st = W && sc && zp && perm ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     if (!st)
         weight_to_rows(w->data, &full, W);
+    double rho_max = 0;
+    int64_t n_rtn = 0; /* groups where round-to-nearest was closer */
     for (int64_t g = 0; g < lg->groups && !st; g++) {
         double *Wg = W + g * rows * K;
-        if (gj->comp && (st = compensate(Wg, rows, K, &sx[g], gj->damp, err)))
+        unsigned char *z0 = zero_mask(Wg, (size_t)(rows * K)), *zero = z0 ? malloc((size_t)(rows * K)) : NULL;
+        if (gj->comp && (st = compensate(Wg, rows, K, &sx[g], gj->damp, err))) {
+            free(z0);
+            free(zero);
             break;
+        }
         /* visiting order: conv columns by (ky, kx, ic) */
         int64_t spatial = lg->kind == 0 ? K / w->dims[1] : 1, icn = K / spatial;
         for (int64_t k = 0; k < K; k++)
@@ -1650,6 +1850,8 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         symmetrize_upper(sx[g].g.H, K);
         permute_sym(sx[g].g.H, K, perm);
         permute_cols(Wg, rows, K, perm, false);
+        for (int64_t i = 0; zero && i < rows * K; i++)
+            zero[i] = z0[i / K * K + perm[i % K]];
         hpcz_qrange r = hpcz_qrange_of(lo.dtype, lo.symmetric, 0);
         hpcz_obc_opts oo = {0};
         oo.mode = HPCZ_OBC_QUANT;
@@ -1662,7 +1864,17 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         oo.scales_out = sc + g * rows * ng;
         oo.zps_out = zp + g * rows * ng;
         oo.clip = lo.clip;
+        oo.zero = zero;
+        double rho = 0;
+        int rtn = 0;
+        oo.shrink_out = &rho;
+        oo.rtn_out = &rtn;
         st = hpcz_obc_run(Wg, rows, K, &sx[g].g, &oo, err);
+        n_rtn += rtn;
+        if (rho > rho_max)
+            rho_max = rho;
+        free(z0);
+        free(zero);
         if (!st)
             permute_cols(Wg, rows, K, perm, true);
     }
@@ -1675,10 +1887,16 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
         W = NULL;
         sc = NULL;
         zp = NULL;
-        snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s",
+        char sn[96], rn[96] = "";
+        if (n_rtn && lg->groups > 1)
+            snprintf(rn, sizeof rn, "; round-to-nearest kept for %lld of %lld groups: closer on the data",
+                     (long long)n_rtn, (long long)lg->groups);
+        else if (n_rtn)
+            snprintf(rn, sizeof rn, "; round-to-nearest kept: closer on the data");
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %s%s, from %llu input rows%s%s%s",
                  n->inputs[1]->name ? n->inputs[1]->name : "", n->name ? n->name : "", hpcz_dtype_name(lo.dtype),
                  lo.block ? " blocked" : " per channel", (unsigned long long)sx->g.rows,
-                 lg->groups > 1 ? " (a Gram matrix per group)" : "");
+                 lg->groups > 1 ? " (a Gram matrix per group)" : "", shrink_note(sn, sizeof sn, rho_max), rn);
     }
     free(W);
     free(sc);

@@ -288,16 +288,30 @@ def gptq_checks():
     check(s_gq >= s_rtn + 3, "GPTQ int4 on the CNN: %.1f >= %.1f + 3 dB" % (s_gq, s_rtn))
 
 
+def oas_shrinkage(H, n):
+    """Oracle-approximating shrinkage of the Gram matrix H of n rows (as
+    scikit-learn's OAS computes it): the share of H replaced by its mean
+    diagonal."""
+    tr, tr2, p = np.trace(H), np.sum(H * H), len(H)
+    den = (n + 1) * (tr2 - tr * tr / p)
+    return 1.0 if den <= 0 else min(1.0, (tr2 + tr * tr) / den)
+
+
 def gptq_ref(W, X, qspec, damp=0.01):
     """Textbook GPTQ (one column at a time, explicit inverse, no lazy
     batches) in float64: W is rows x K in visiting order, X samples x K.
-    qspec: ("int8",) per row, symmetric; or ("uint4", block) asymmetric."""
+    qspec: ("int8",) per row, symmetric; or ("uint4", block) asymmetric.
+    As hpcz: H shrunk (OAS, as a ridge), the layer's zeros kept, and
+    round-to-nearest kept instead when its output error on X is smaller."""
     W = W.astype(np.float64).copy()
+    W0, zero = W.copy(), W == 0
     H = X.astype(np.float64).T @ X.astype(np.float64)
+    H0 = H.copy()
+    rho = min(oas_shrinkage(H, len(X)), 0.999)
     dead = np.diag(H) == 0
     H[dead, dead] = 1
     W[:, dead] = 0
-    H += damp * np.mean(np.diag(H)) * np.eye(len(H))
+    H += (damp + rho / (1 - rho)) * np.mean(np.diag(H)) * np.eye(len(H))
     U = np.linalg.cholesky(np.linalg.inv(H)).T  # H^-1 = U^T U, U upper
     rows, K = W.shape
 
@@ -310,15 +324,28 @@ def gptq_ref(W, X, qspec, damp=0.01):
         z = int(np.clip(np.rint(0 - lo / s), 0, 15)) if s > 0 else 0
         return (s if s > 0 else 1.0), z, 0, 15
 
-    sc = [params(W[r]) for r in range(rows)] if qspec[0] == "int8" else None
+    def rnd(w, s, z, lo, hi):
+        return s * (np.clip(np.rint(w / s) + z, lo, hi) - z)
+
+    blk = K if qspec[0] == "int8" else qspec[1]
+    sc = None
     for i in range(K):
-        if qspec[0] != "int8" and i % qspec[1] == 0:
-            sc = [params(W[r, i:i + qspec[1]]) for r in range(rows)]
-        q = np.array([s * (np.clip(np.rint(W[r, i] / s) + z, lo, hi) - z) for r, (s, z, lo, hi) in enumerate(sc)])
+        if i % blk == 0:
+            sc = [params(W[r, i:i + blk]) for r in range(rows)]
+        q = np.array([0.0 if zero[r, i] else rnd(W[r, i], *sc[r]) for r in range(rows)])
         e = (W[:, i] - q) / U[i, i]
         W[:, i] = q
         W[:, i + 1:] -= np.outer(e, U[i, i + 1:])
-    return W
+    R = np.empty_like(W0)
+    for r in range(rows):
+        for i in range(0, K, blk):
+            p = params(W0[r, i:i + blk])
+            R[r, i:i + blk] = np.where(zero[r, i:i + blk], 0.0, rnd(W0[r, i:i + blk], *p))
+
+    def err(A):
+        D = A - W0
+        return np.sum((D @ H0) * D)
+    return R if err(R) <= err(W) else W
 
 
 def dequantized(model, weight_user):
