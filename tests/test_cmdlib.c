@@ -251,6 +251,15 @@ static void test_report(void)
     CHECK(hpcz_gate_parse(HPCZ_GATE_MIN_COSINE, "logit=0.9", &typo, &err) == HPCZ_OK);
     CHECK(hpcz_gates_check_outputs(&typo, 1, a, &bad, &err) == HPCZ_ERR_USAGE && bad == &typo);
     CHECK_MSG(err, "the model has no output 'logit'; did you mean 'logits'?");
+    /* --min-cosine: the lower of the pooled cosine and the per-sample mean */
+    hpcz_gate cg;
+    CHECK(hpcz_gate_parse(HPCZ_GATE_MIN_COSINE, "0.99", &cg, &err) == HPCZ_OK);
+    hpcz_output_metrics om = {.name = "logits", .cosine = 0.995, .cos_mean = 0.985, .cos_worst = 0.9};
+    hpcz_compare_result cr = {.samples = 4, .n_outputs = 1, .outputs = &om};
+    hpcz_gate_result gr;
+    CHECK(hpcz_gates_check(&cg, 1, &cr, &gr, 1) == 1 && gr.broken && gr.measured == 0.985);
+    om.cos_mean = 0.999;
+    CHECK(hpcz_gates_check(&cg, 1, &cr, &gr, 1) == 1 && !gr.broken && gr.measured == 0.995);
     hpcz_array labels = {0};
     CHECK(hpcz_labels_load(at("samples/digits/test_labels.npy"), &labels, &err) == HPCZ_OK);
     hpcz_report_opts o = {.data = at("samples/digits/test_input.npy"), .labels = labels.data,
