@@ -845,6 +845,17 @@ static void mark_sub_flag(rt_exec *e, const hpcz_graph *sub, bool *flag)
     }
 }
 
+/* Step sp (step k) takes over `by`'s output t: `by` is fused away and sp's
+ * own output slot `freed` is dropped. */
+static void absorb(rt_exec *e, rt_step *sp, int k, rt_step *by, rt_slot *freed, int t)
+{
+    sp->out[0] = t;
+    e->slots[t].first = k;
+    by->fused = true;
+    memset(&freed->a, 0, sizeof freed->a);
+    freed->kind = SLOT_NONE;
+}
+
 static bool is_onnx_op(const rt_step *sp, const char *op)
 {
     return !strcmp(sp->node->op_type, op) && (!sp->node->domain || !*sp->node->domain);
@@ -1088,11 +1099,7 @@ static hpcz_status fold_into_conv(rt_exec *e, hpcz_error *err)
                     }
                 }
             }
-            sp->out[0] = t;
-            e->slots[t].first = (int)k;
-            r->fused = true;
-            memset(&sl->a, 0, sizeof sl->a);
-            sl->kind = SLOT_NONE;
+            absorb(e, sp, (int)k, r, sl, t);
         }
     }
     slot_use_free(&u);
@@ -1134,11 +1141,7 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
         if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != sl->a.dtype)
             continue;
         sp->act = act;
-        sp->out[0] = t;
-        e->slots[t].first = (int)k;
-        cons->fused = true;
-        memset(&sl->a, 0, sizeof sl->a);
-        sl->kind = SLOT_NONE;
+        absorb(e, sp, (int)k, cons, sl, t);
     }
     slot_use_free(&u);
     return HPCZ_OK;
@@ -1223,11 +1226,7 @@ static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
                 e->slots[hs->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
                 continue;
             sp->act = (rt_act){.kind = RT_ACT_HSWISH};
-            sp->out[0] = hs->out[0];
-            e->slots[hs->out[0]].first = (int)k;
-            hs->fused = true;
-            memset(&sl->a, 0, sizeof sl->a);
-            sl->kind = SLOT_NONE;
+            absorb(e, sp, (int)k, hs, sl, hs->out[0]);
             continue;
         }
         if (u.reads[s] != 2)
@@ -1304,11 +1303,7 @@ static hpcz_status fuse_post_affine(rt_exec *e, hpcz_error *err)
             sp->act.post = true;
             sp->act.pm = pm;
             sp->act.pa = pa;
-            sp->out[0] = t;
-            e->slots[t].first = (int)k;
-            r->fused = true;
-            memset(&sl->a, 0, sizeof sl->a);
-            sl->kind = SLOT_NONE;
+            absorb(e, sp, (int)k, r, sl, t);
             if (!mul)
                 break; /* an Add ends it: y * pm + pa */
             mul_done = true;
@@ -1358,11 +1353,7 @@ static void fuse_into(rt_exec *e, int *reads, size_t k, int xq, rt_step *q, rt_s
 {
     rt_step *sp = &e->steps[k];
     read_instead(reads, sp, 0, xq);
-    sp->out[0] = q->out[0];
-    e->slots[q->out[0]].first = (int)k;
-    q->fused = true;
-    memset(&sl->a, 0, sizeof sl->a);
-    sl->kind = SLOT_NONE;
+    absorb(e, sp, (int)k, q, sl, q->out[0]);
 }
 
 /* Runs step sp's kernel at plan time with sub[j] in place of input j where
@@ -1983,11 +1974,7 @@ static bool fuse_matmul_bias(rt_exec *e, slot_use *u, size_t k)
     sp->in[2] = add->in[bj];
     sp->n_in = 3;
     sp->op = &rt_op_matmul_bias;
-    sp->out[0] = t;
-    e->slots[t].first = (int)k;
-    add->fused = true;
-    memset(&e->slots[s].a, 0, sizeof e->slots[s].a);
-    e->slots[s].kind = SLOT_NONE;
+    absorb(e, sp, (int)k, add, &e->slots[s], t);
     return true;
 }
 
