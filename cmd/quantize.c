@@ -37,6 +37,8 @@ enum {
     OPT_CALIB_METHOD,
     OPT_CALIB_MASK,
     OPT_SMOOTH_QUANT,
+    OPT_BIAS_CORRECTION,
+    OPT_NO_BIAS_CORRECTION,
     OPT_CALIB_TABLE,
     OPT_ACT_DTYPE,
     OPT_PLACEMENT,
@@ -93,6 +95,10 @@ static const cli_opt opts[] = {
      "static: SmoothQuant before calibration: divide the outlier channels of each LayerNormalization "
      "output read by matrix products by max|X|^ALPHA / max|W|^(1-ALPHA), folded into its scale and bias, "
      "and multiply the weights by the same (default: on at 0.5 with --calib; 0 turns it off)"},
+    {"bias-correction", OPT_BIAS_CORRECTION, no_argument, NULL,
+     "static and weight-only int8 (--algo rtn) with --calib: subtract from each layer's bias the mean output "
+     "shift its rounded weights cause, from input means on the data (default: on with --calib)"},
+    {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     CLI_DEVICE_OPTION,
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
@@ -352,6 +358,7 @@ int cmd_quantize(int argc, char **argv)
                *fallback_weights = "int8";
     long long calib_samples = 0;
     double smooth = -1; /* --smooth-quant: -1 not given */
+    int bias_correct = -1;
     bool method_given = false;
     const char *report = NULL, *data = NULL, *labels = NULL;
     int auto_fallback = 0;
@@ -442,6 +449,10 @@ int cmd_quantize(int argc, char **argv)
                 return cli_usage_error(&cmd_quantize_info, "--smooth-quant: '%s' is not an alpha in [0, 1]", optarg);
             break;
         }
+        case OPT_BIAS_CORRECTION:
+        case OPT_NO_BIAS_CORRECTION:
+            bias_correct = c == OPT_BIAS_CORRECTION;
+            break;
         case OPT_FALLBACK_WEIGHTS:
             fallback_weights = optarg;
             break;
@@ -548,6 +559,9 @@ int cmd_quantize(int argc, char **argv)
     if (smooth > 0 && passes)
         return cli_usage_error(&cmd_quantize_info, "--smooth-quant and --passes: put smooth-quant in a pipeline "
                                "of its own first");
+    if (bias_correct > 0 && passes)
+        return cli_usage_error(&cmd_quantize_info, "--bias-correction and --passes: add the bias-correct pass "
+                               "to the pipeline instead");
     if (int4_format && passes)
         return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
                                "to the pipeline instead");
@@ -575,6 +589,7 @@ int cmd_quantize(int argc, char **argv)
     rq.have_calib = calib != NULL;
     rq.have_table = calib_table != NULL;
     rq.smooth = passes ? 0 : smooth;
+    rq.bias_correct = passes ? 0 : bias_correct;
     {
         hpcz_error rerr;
         if (hpcz_quantize_recipe_resolve(&rq, &rerr))
@@ -621,7 +636,7 @@ int cmd_quantize(int argc, char **argv)
     }
 
     /* the preset pipeline, as a string: what --passes would say */
-    char spec[2048], smooth_spec[64] = "";
+    char spec[2048], smooth_spec[2048] = "";
     if (passes) {
         snprintf(spec, sizeof spec, "%s", passes);
     } else {

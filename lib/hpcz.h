@@ -801,6 +801,8 @@ typedef struct hpcz_quantize_recipe {
     const char *op_types, *include, *exclude;
     int have_calib, have_table; /* calibration data / a table will be given */
     double smooth;      /* static SmoothQuant alpha; -1: default (0.5 with data), 0: off */
+    int bias_correct;   /* bias correction (bias-correct pass) for the weights' rounding: -1 default (on
+                         * with calibration data for static and for weight-only int8 --algo rtn), 0, 1 */
     /* filled by hpcz_quantize_recipe_resolve */
     int resolved, algo_default;
     const char *static_reduce_range;
@@ -810,7 +812,8 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r);
  * the defaults they imply (algo, weight_dtype, block, reduce_range). */
 hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *err);
 /* The pipeline (resolving first when needed) into spec; smooth (may be
- * NULL) gets the smooth-quant step to run before calibration, or "". */
+ * NULL) gets the steps to run before calibration (smooth-quant,
+ * bias-correct), or "". */
 hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, size_t cap, char *smooth,
                                           size_t smooth_cap, hpcz_error *err);
 

@@ -145,4 +145,12 @@ hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samp
                                 int threads, size_t n, const char *const *names, const int64_t *channels,
                                 double **absmax, hpcz_error *err);
 
+/* Per-channel means of the named float tensors (graph inputs included) over
+ * the samples of `data`: channel axis axes[i] (negative: from the end) of
+ * channels[i] values; mean[i] (channels[i] doubles, zeroed by the caller).
+ * A tensor never seen keeps zeros. calib/calib.c. */
+hpcz_status hpcz_channel_mean(hpcz_model *m, const char *data, size_t max_samples, int threads, size_t n,
+                              const char *const *names, const int *axes, const int64_t *channels, double **mean,
+                              hpcz_error *err);
+
 #endif

@@ -2257,3 +2257,70 @@ const hpcz_pass hpcz_pass_quantize_dynamic = {
     dynamic_opts,
     run_dynamic,
 };
+
+/* ------------------------------------------------------------ rounded weights */
+
+hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
+                                   hpcz_rounded_fn fn, void *user, hpcz_error *err)
+{
+    qopts o = {0};
+    o.dtype = !strcmp(hpcz_pass_arg(a, "weight-dtype").s, "uint8") ? HPCZ_DTYPE_UINT8 : HPCZ_DTYPE_INT8;
+    o.per_channel = hpcz_pass_arg(a, "per-channel").b;
+    o.symmetric = hpcz_pass_arg(a, "symmetric").b;
+    o.reduce_range = hpcz_pass_arg(a, "reduce-range").b;
+    hpcz_status st = common_opts(a, &o, err);
+    if (st)
+        return st;
+    hpcz_qrange r = hpcz_qrange_of(o.dtype, o.symmetric, o.reduce_range);
+    hpcz_graph *g = m->graph;
+    for (size_t i = 0; i < g->n_nodes && !st; i++) {
+        hpcz_node *n = g->nodes[i];
+        size_t idx;
+        weight_role role;
+        if (!hpcz_filter_match(&o.filter, n) || !weight_of(n, &idx, &role) ||
+            (ctx && ctx->keep_float && ctx->keep_float(ctx->keep_float_user, n)))
+            continue;
+        hpcz_tensor *w = hpcz_value_const(n->inputs[idx]);
+        if (w->numel < o.min_size)
+            continue;
+        const unsigned char *xb = hpcz_tensor_bytes(w, err);
+        if (!xb) {
+            st = err->status;
+            break;
+        }
+        /* as quantize_one walks it: [outer, alen, inner] around the axis */
+        int axis = o.per_channel ? role.channel_axis : -1;
+        int64_t outer = 1, alen = w->numel, inner = 1;
+        if (axis >= 0) {
+            alen = w->dims[axis];
+            for (int k = 0; k < axis; k++)
+                outer *= w->dims[k];
+            for (int k = axis + 1; k < w->ndim; k++)
+                inner *= w->dims[k];
+        }
+        int64_t nch = axis < 0 ? 1 : alen;
+        float *sc = malloc((size_t)nch * sizeof *sc), *wq = malloc((size_t)w->numel * sizeof *wq);
+        float *wf = malloc((size_t)w->numel * sizeof *wf);
+        int *zp = malloc((size_t)nch * sizeof *zp);
+        unsigned char *q = malloc((size_t)w->numel);
+        if (!sc || !wq || !wf || !zp || !q) {
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        } else {
+            quantize8(xb, outer, alen, inner, axis < 0, r, o.symmetric, o.mse, sc, zp, q);
+            for (int64_t k = 0; k < w->numel; k++) {
+                int64_t c = axis < 0 ? 0 : (k / inner) % alen;
+                int v = o.dtype == HPCZ_DTYPE_INT8 ? (int)(int8_t)q[k] : (int)q[k];
+                wq[k] = sc[c] * (float)(v - zp[c]);
+                wf[k] = ldf(xb, k);
+            }
+            st = fn(user, n, idx, role.channel_axis, wf, wq, err);
+        }
+        free(sc);
+        free(wq);
+        free(wf);
+        free(zp);
+        free(q);
+    }
+    hpcz_filter_release(&o.filter);
+    return st;
+}
