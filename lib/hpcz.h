@@ -812,8 +812,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r);
  * the defaults they imply (algo, weight_dtype, block, reduce_range). */
 hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *err);
 /* The pipeline (resolving first when needed) into spec; smooth (may be
- * NULL) gets the steps to run before calibration (smooth-quant,
- * bias-correct), or "". */
+ * NULL) gets the smooth-quant step to run before calibration, or "". */
 hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, size_t cap, char *smooth,
                                           size_t smooth_cap, hpcz_error *err);
 

@@ -16,6 +16,7 @@
  * quantization pass that follows rounds them to the same integers.
  */
 #include "passes.h"
+#include "qmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -185,6 +186,78 @@ static hpcz_status correct(void *user, hpcz_node *n, size_t idx, int channel_axi
     return HPCZ_OK;
 }
 
+/* The layers of m whose bias can take a correction, with the per-channel
+ * means of their inputs measured on `data`; *measured false (a note said
+ * why) when random inputs were asked for and do not fit the model. */
+typedef struct bc_prep {
+    bc_site *sites;
+    size_t ns;
+    double **mean;
+    bool measured;
+} bc_prep;
+
+static void prep_release(bc_prep *p)
+{
+    for (size_t i = 0; p->mean && i < p->ns; i++)
+        free(p->mean[i]);
+    free(p->mean);
+    free(p->sites);
+    memset(p, 0, sizeof *p);
+}
+
+static hpcz_status prepare(hpcz_model *m, hpcz_pass_ctx *ctx, const char *data, bc_prep *p, hpcz_error *err)
+{
+    hpcz_graph *g = m->graph;
+    size_t cap = 0;
+    hpcz_status st = HPCZ_OK;
+    memset(p, 0, sizeof *p);
+    for (size_t i = 0; i < g->n_nodes && !st; i++) {
+        bc_site s;
+        if (!site_of(g, g->nodes[i], &s))
+            continue;
+        if (!hpcz_grow((void **)&p->sites, &cap, p->ns + 1, sizeof *p->sites))
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        else
+            p->sites[p->ns++] = s;
+    }
+    const char **names = calloc(p->ns + 1, sizeof *names);
+    int *axes = calloc(p->ns + 1, sizeof *axes);
+    int64_t *chans = calloc(p->ns + 1, sizeof *chans);
+    p->mean = calloc(p->ns + 1, sizeof *p->mean);
+    if (!st && (!names || !axes || !chans || !p->mean))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->ns && !st; i++) {
+        names[i] = p->sites[i].x->name;
+        axes[i] = p->sites[i].axis;
+        chans[i] = p->sites[i].C;
+        if (!(p->mean[i] = calloc((size_t)p->sites[i].C, sizeof **p->mean)))
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    p->measured = !st && p->ns > 0;
+    if (p->measured) {
+        hpcz_error e2 = {0};
+        bool real = ctx && ctx->data && !strcmp(data, ctx->data);
+        hpcz_status ms = hpcz_channel_mean(m, data, real ? ctx->data_samples : 0, ctx ? ctx->threads : 0, p->ns,
+                                           names, axes, chans, p->mean, &e2);
+        if (ms && !real) {
+            /* random inputs are a proxy; a model they cannot feed (integer
+             * inputs, unknown sizes) is left as it is */
+            hpcz_pass_note(ctx, "bias-correct", "no calibration data and random inputs do not fit (%s): nothing "
+                           "corrected", e2.msg);
+            p->measured = false;
+        } else if (ms) {
+            *err = e2;
+            st = ms;
+        }
+    }
+    free(names);
+    free(axes);
+    free(chans);
+    if (st)
+        prep_release(p);
+    return st;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     hpcz_graph *g = m->graph;
@@ -196,68 +269,119 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         hpcz_pass_note(ctx, "bias-correct", "no calibration data: nothing corrected");
         return HPCZ_OK;
     }
-    bc_site *sites = NULL;
-    size_t ns = 0, cap = 0;
-    hpcz_status st = HPCZ_OK;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        g->nodes[i]->aux = 0;
-    for (size_t i = 0; i < g->n_nodes && !st; i++) {
-        bc_site s;
-        if (!site_of(g, g->nodes[i], &s))
-            continue;
-        if (!hpcz_grow((void **)&sites, &cap, ns + 1, sizeof *sites))
-            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-        else
-            sites[ns++] = s;
-    }
-    const char **names = calloc(ns + 1, sizeof *names);
-    int *axes = calloc(ns + 1, sizeof *axes);
-    int64_t *chans = calloc(ns + 1, sizeof *chans);
-    double **mean = calloc(ns + 1, sizeof *mean);
-    if (!st && (!names || !axes || !chans || !mean))
-        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < ns && !st; i++) {
-        names[i] = sites[i].x->name;
-        axes[i] = sites[i].axis;
-        chans[i] = sites[i].C;
-        if (!(mean[i] = calloc((size_t)sites[i].C, sizeof **mean)))
-            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    }
-    bool measured = ns > 0;
-    if (!st && measured) {
-        hpcz_error e2 = {0};
-        hpcz_status ms = hpcz_channel_mean(m, data, ctx && ctx->data ? ctx->data_samples : 0,
-                                           ctx ? ctx->threads : 0, ns, names, axes, chans, mean, &e2);
-        if (ms && !(ctx && ctx->data)) {
-            /* random inputs are a proxy; a model they cannot feed (integer
-             * inputs, unknown sizes) is left as it is */
-            hpcz_pass_note(ctx, "bias-correct", "no calibration data and random inputs do not fit (%s): nothing "
-                           "corrected", e2.msg);
-            measured = false;
-        } else if (ms) {
-            *err = e2;
-            st = ms;
-        }
-    }
-    bc_run r = {g, sites, mean, 0};
-    if (!st && measured && !(st = hpcz_uses_begin(m, err))) {
-        for (size_t i = 0; i < ns; i++)
-            sites[i].n->aux = (int)i + 1;
+    bc_prep p;
+    hpcz_status st = prepare(m, ctx, data, &p, err);
+    bc_run r = {g, p.sites, p.mean, 0};
+    if (!st && p.measured && !(st = hpcz_uses_begin(m, err))) {
+        for (size_t i = 0; i < g->n_nodes; i++)
+            g->nodes[i]->aux = 0;
+        for (size_t i = 0; i < p.ns; i++)
+            p.sites[i].n->aux = (int)i + 1;
         st = hpcz_int8_weights_each(m, a, ctx, correct, &r, err);
         hpcz_uses_end(m);
         for (size_t i = 0; i < g->n_nodes; i++)
             g->nodes[i]->aux = 0;
     }
-    for (size_t i = 0; i < ns + 1 && mean; i++)
-        free(mean[i]);
-    free(mean);
-    free(names);
-    free(axes);
-    free(chans);
-    free(sites);
-    if (!st && measured)
+    if (!st && p.measured)
         hpcz_pass_note(ctx, "bias-correct", "corrected the biases of %zu layers for their weights' rounding "
                        "(input means from %s)", r.corrected, ctx && ctx->data ? "the calibration data" : rspec);
+    prep_release(&p);
+    return st;
+}
+
+/* ------------------------------------------------ against a quantized copy */
+
+/* The dequantized constant weight behind a DequantizeLinear (per tensor or
+ * per channel along its axis); NULL when v is not one. Allocated. */
+static float *dequantized(const hpcz_value *v, int64_t numel, hpcz_error *err)
+{
+    const hpcz_node *dq = v ? v->producer : NULL;
+    if (!dq || strcmp(dq->op_type, "DequantizeLinear") || (dq->domain && *dq->domain) || dq->n_inputs < 2 ||
+        hpcz_node_attr(dq, "block_size"))
+        return NULL;
+    hpcz_tensor *q = hpcz_value_const(dq->inputs[0]), *sc = hpcz_value_const(dq->inputs[1]);
+    hpcz_tensor *zp = dq->n_inputs > 2 && dq->inputs[2] ? hpcz_value_const(dq->inputs[2]) : NULL;
+    if (!q || !sc || q->numel != numel || sc->dtype != HPCZ_DTYPE_FLOAT || sc->ndim > 1 ||
+        (q->dtype != HPCZ_DTYPE_INT8 && q->dtype != HPCZ_DTYPE_UINT8) || (zp && zp->numel != sc->numel))
+        return NULL;
+    int axis = (int)hpcz_node_attr_int(dq, "axis", 1);
+    axis = axis < 0 ? axis + q->ndim : axis;
+    if (sc->numel > 1 && (axis < 0 || axis >= q->ndim || q->dims[axis] != sc->numel))
+        return NULL;
+    const void *qd = hpcz_tensor_data(q, err);
+    const float *sd = hpcz_tensor_data(sc, err);
+    const void *zd = zp ? hpcz_tensor_data(zp, err) : NULL;
+    float *out = qd && sd && (!zp || zd) ? malloc((size_t)numel * sizeof *out) : NULL;
+    if (!out)
+        return NULL;
+    int64_t inner = 1;
+    for (int k = axis + 1; sc->numel > 1 && k < q->ndim; k++)
+        inner *= q->dims[k];
+    for (int64_t k = 0; k < numel; k++) {
+        int64_t c = sc->numel > 1 ? (k / inner) % sc->numel : 0;
+        int z = zd ? hpcz_qload(zd, zp->dtype, (size_t)c) : 0;
+        out[k] = sd[c] * (float)(hpcz_qload(qd, q->dtype, (size_t)k) - z);
+    }
+    return out;
+}
+
+static int cmp_out_name(const void *a, const void *b)
+{
+    const hpcz_node *x = *(const hpcz_node *const *)a, *y = *(const hpcz_node *const *)b;
+    return strcmp(x->outputs[0]->name, y->outputs[0]->name);
+}
+
+static int cmp_name_key(const void *key, const void *e)
+{
+    return strcmp(key, (*(const hpcz_node *const *)e)->outputs[0]->name);
+}
+
+hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass_ctx *ctx, size_t *corrected,
+                                   hpcz_error *err)
+{
+    hpcz_graph *g = m->graph;
+    *corrected = 0;
+    if (!ctx || !ctx->data)
+        return HPCZ_OK;
+    /* q's nodes by their first output's name, the name they keep through quantization */
+    const hpcz_graph *qg = q->graph;
+    hpcz_node **byname = malloc((qg->n_nodes + 1) * sizeof *byname);
+    if (!byname)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    size_t nq = 0;
+    for (size_t i = 0; i < qg->n_nodes; i++)
+        if (qg->nodes[i]->n_outputs && qg->nodes[i]->outputs[0] && qg->nodes[i]->outputs[0]->name)
+            byname[nq++] = qg->nodes[i];
+    qsort(byname, nq, sizeof *byname, cmp_out_name);
+    bc_prep p;
+    hpcz_status st = prepare(m, ctx, ctx->data, &p, err);
+    bc_run r = {g, p.sites, p.mean, 0};
+    bool began = !st && p.measured && !(st = hpcz_uses_begin(m, err));
+    for (size_t i = 0; i < p.ns && began && !st; i++) {
+        hpcz_node *n = p.sites[i].n;
+        if (!n->outputs[0]->name)
+            continue;
+        hpcz_node **hit = bsearch(n->outputs[0]->name, byname, nq, sizeof *byname, cmp_name_key);
+        hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
+        float *wq = hit && (*hit)->n_inputs > 1 && !strcmp((*hit)->op_type, n->op_type)
+                        ? dequantized((*hit)->inputs[1], w->numel, err) : NULL;
+        const float *wf = wq ? hpcz_tensor_data(w, err) : NULL;
+        if (!wf) {
+            free(wq);
+            continue;
+        }
+        int channel_axis = !strcmp(n->op_type, "Conv") ? 0
+                           : !strcmp(n->op_type, "Gemm") && hpcz_node_attr_int(n, "transB", 0) ? 0 : 1;
+        n->aux = (int)i + 1;
+        st = correct(&r, n, 1, channel_axis, wf, wq, err);
+        n->aux = 0;
+        free(wq);
+    }
+    if (began)
+        hpcz_uses_end(m);
+    *corrected = r.corrected;
+    prep_release(&p);
+    free(byname);
     return st;
 }
 

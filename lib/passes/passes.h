@@ -76,6 +76,15 @@ typedef hpcz_status (*hpcz_rounded_fn)(void *user, hpcz_node *n, size_t idx, int
 hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
                                    hpcz_rounded_fn fn, void *user, hpcz_error *err);
 
+/* ---- bias correction (lib/passes/bias_correct.c) against a quantized copy
+ * q of m (same node output names): every Conv/Gemm/MatMul+Add of m whose
+ * counterpart in q reads its weight through DequantizeLinear of constants
+ * gets the mean output shift of that rounding, measured on ctx->data's
+ * input means, taken off its bias (quantize-static{bias-correct}). Nothing
+ * without ctx->data. */
+hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass_ctx *ctx, size_t *corrected,
+                                   hpcz_error *err);
+
 /* ---- opset upgrade (lib/passes/opset.c): rewrites every ai.onnx node whose
  * schema changed between the model's opset and `target`, then sets the
  * import. Fails (changing nothing) on ops it cannot convert. */

@@ -1977,8 +1977,52 @@ static const hpcz_pass_opt static_opts[] = {
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
      "of |x| (0: never)", NULL, 0, 1e9},
+    {"bias-correct", HPCZ_OPT_BOOL, "false",
+     "take the mean output shift of each int8 weight's rounding, dW E[x] with E[x] from the calibration "
+     "data (--calib), off its layer's bias first", NULL, 0, 0},
     {0},
 };
+
+static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err);
+
+/* bias-correct: a copy quantized first shows how each weight rounds (the
+ * placement and reduce-range=auto decide per layer, which layers keep
+ * float weights), then m's biases are corrected for that rounding
+ * (lib/passes/bias_correct.c) and m is quantized to the same integers */
+static hpcz_status static_bias_correct(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
+                                       hpcz_error *err)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0, no = 0;
+    hpcz_status st = hpcz_onnx_serialize(m, NULL, &bytes, &len, err);
+    if (st)
+        return st;
+    hpcz_model *q = hpcz_onnx_load_buffer(bytes, len, NULL, err);
+    while (a->pass->opts[no].name)
+        no++;
+    hpcz_optval *vals = malloc(no * sizeof *vals);
+    if (!q || !vals) {
+        st = q ? hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory") : err->status;
+    } else {
+        memcpy(vals, a->vals, no * sizeof *vals);
+        for (size_t i = 0; i < no; i++)
+            if (!strcmp(a->pass->opts[i].name, "bias-correct"))
+                vals[i].b = 0;
+        hpcz_pass_args a2 = *a;
+        a2.vals = vals;
+        hpcz_pass_ctx quiet = *ctx;
+        quiet.log = NULL;
+        quiet.verify = 0;
+        size_t n = 0;
+        if (!(st = run_static(q, &a2, &quiet, err)) && !(st = hpcz_bias_correct_like(m, q, ctx, &n, err)))
+            hpcz_pass_note(ctx, "bias-correct", "corrected the biases of %zu layers for their weights' int8 "
+                           "rounding (input means from the calibration data)", n);
+    }
+    free(vals);
+    hpcz_model_free(q);
+    free(bytes);
+    return st;
+}
 
 static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
                               hpcz_error *err)
@@ -1987,6 +2031,11 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
         return hpcz_fail(err, HPCZ_ERR_USAGE,
                          "static quantization needs activation ranges: give calibration data "
                          "(--calib DIR, --calib random:N) or a table (--calib-table FILE)");
+    if (hpcz_pass_arg(a, "bias-correct").b && ctx->data) {
+        hpcz_status bst = static_bias_correct(m, a, ctx, err);
+        if (bst)
+            return bst;
+    }
     sq s = {0};
     s.m = m;
     s.g = m->graph;

@@ -136,28 +136,21 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", inc);
     if (exc && k < sizeof filt)
         snprintf(filt + k, sizeof filt - k, ",exclude=%s", exc);
-    /* bias correction, told how the quantization pass will round the weights
-     * (static: symmetric int8, full range; the layers reduce-range=auto
-     * narrows get a slightly smaller correction than their rounding needs) */
+    /* bias correction: weight-only, a pass told how quantize-int8 will round
+     * the weights; static decides per layer (placement, reduce-range=auto),
+     * so quantize-static corrects for its own rounding (bias-correct=true) */
     char bc[1400] = "";
-    if (r->bias_correct > 0) {
-        int sym = is_static ? !is(r->weight_dtype, "uint8") : r->symmetric == 0 || is(r->weight_dtype, "uint8") ? 0 : 1;
-        snprintf(bc, sizeof bc, "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s}",
-                 r->per_channel ? "true" : "false", r->weight_dtype, sym ? "true" : "false",
-                 is_static ? (is(r->static_reduce_range, "true") ? "true" : "false") : r->reduce_range ? "true" : "false",
-                 r->clip, filt);
-    }
+    if (r->bias_correct > 0 && !is_static)
+        snprintf(bc, sizeof bc, "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s},",
+                 r->per_channel ? "true" : "false", r->weight_dtype,
+                 r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
+                 r->reduce_range ? "true" : "false", r->clip, filt);
     /* SmoothQuant: on by default for static int8 calibrated here (it does
-     * nothing on models without LayerNormalization -> MatMul); bias
-     * correction after it, on the weights it leaves */
+     * nothing on models without LayerNormalization -> MatMul) */
     if (smooth && smooth_cap) {
         smooth[0] = 0;
-        size_t n = 0;
         if (is_static && r->have_calib && r->smooth != 0)
-            n = (size_t)snprintf(smooth, smooth_cap, "smooth-quant{alpha=%g}", r->smooth < 0 ? 0.5 : r->smooth);
-        if (is_static && bc[0] && n < smooth_cap &&
-            (size_t)snprintf(smooth + n, smooth_cap - n, "%s%s", n ? "," : "", bc) >= smooth_cap - n)
-            return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
+            snprintf(smooth, smooth_cap, "smooth-quant{alpha=%g}", r->smooth < 0 ? 0.5 : r->smooth);
     }
     char q[1400];
     if (fp16) {
@@ -183,10 +176,10 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     } else if (is_static) {
         snprintf(q, sizeof q,
                  "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s}",
+                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype, r->act_dtype,
                  r->symmetric == 1 ? "true" : "false", r->static_reduce_range, r->clip, r->placement,
-                 r->fallback_weights, filt);
+                 r->fallback_weights, r->bias_correct > 0 ? ",bias-correct=true" : "", filt);
     } else {
         char blk[32] = "";
         if (r->block)
@@ -197,8 +190,8 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
                  r->reduce_range ? "true" : "false", blk, r->clip, filt);
     }
-    if ((size_t)snprintf(spec, cap, "%s%s%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", !is_static ? bc : "",
-                         !is_static && bc[0] ? "," : "", q, nbits ? ",int4-matmulnbits" : "") >= cap)
+    if ((size_t)snprintf(spec, cap, "%s%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", bc, q,
+                         nbits ? ",int4-matmulnbits" : "") >= cap)
         return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
     return HPCZ_OK;
 }
