@@ -97,8 +97,9 @@ static const cli_opt opts[] = {
      "and multiply the weights by the same (default: on at 0.5 with --calib; 0 turns it off)"},
     {"bias-correction", OPT_BIAS_CORRECTION, no_argument, NULL,
      "static and weight-only int8 (--algo rtn) with --calib: subtract from each layer's bias the mean output "
-     "shift its rounded weights cause, from input means on the data (default: on with --calib)"},
-    {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are"},
+     "shift its rounded weights cause, from input means on the data (off by default: it helps most conv "
+     "nets, but not all)"},
+    {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are (default)"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     CLI_DEVICE_OPTION,
     {"dtype", OPT_DTYPE, required_argument, "TYPE",

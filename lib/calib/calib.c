@@ -987,14 +987,29 @@ typedef struct mean_obs {
     const int64_t *channels;
     double **sum;
     double *count; /* per tensor: values summed into each channel */
+    hpcz_token_mask mask;
+    int failed;
+    int64_t *dims_seen; /* n x HPCZ_ARRAY_MAX_RANK, may be NULL */
 } mean_obs;
 
-static void add_means(mean_obs *o, size_t i, const hpcz_array *a)
+static void add_means(mean_obs *o, size_t i, const hpcz_array *in)
 {
-    int ax = o->axes[i] < 0 ? a->ndim + o->axes[i] : o->axes[i];
+    int ax = o->axes[i] < 0 ? in->ndim + o->axes[i] : o->axes[i];
     int64_t C = o->channels[i];
-    if (a->dtype != HPCZ_DTYPE_FLOAT || ax < 0 || ax >= a->ndim || a->dims[ax] != C)
+    if (in->dtype != HPCZ_DTYPE_FLOAT || ax < 0 || ax >= in->ndim || in->dims[ax] != C)
         return;
+    for (int k = 0; o->dims_seen && k < HPCZ_ARRAY_MAX_RANK; k++)
+        o->dims_seen[i * HPCZ_ARRAY_MAX_RANK + k] = k < in->ndim ? in->dims[k] : 0;
+    /* channels last: real tokens only (rows of C values) */
+    hpcz_array sel = {0};
+    int r = ax == in->ndim - 1 ? hpcz_token_mask_apply(&o->mask, in, C, &sel) : 0;
+    if (r < 0) {
+        o->failed = 1;
+        return;
+    }
+    const hpcz_array *a = r ? &sel : in;
+    if (r)
+        ax = a->ndim - 1;
     int64_t inner = 1;
     for (int k = ax + 1; k < a->ndim; k++)
         inner *= a->dims[k];
@@ -1010,6 +1025,7 @@ static void add_means(mean_obs *o, size_t i, const hpcz_array *a)
         }
     }
     o->count[i] += (double)(a->numel / C);
+    hpcz_array_release(&sel);
 }
 
 static void on_means(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
@@ -1028,16 +1044,19 @@ static void on_mean_inputs(void *ctx, const hpcz_plan *plan, const hpcz_array *i
         on_means(ctx, NULL, hpcz_plan_input(plan, k)->name, &ins[k]);
 }
 
-hpcz_status hpcz_channel_mean(hpcz_model *m, const char *data, size_t max_samples, int threads, size_t n,
-                              const char *const *names, const int *axes, const int64_t *channels, double **mean,
-                              hpcz_error *err)
+hpcz_status hpcz_channel_mean(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                              int threads, size_t n, const char *const *names, const int *axes,
+                              const int64_t *channels, double **mean, int64_t *dims_seen, hpcz_error *err)
 {
     double *count = calloc(n ? n : 1, sizeof *count);
     if (!count)
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    mean_obs ob = {n, names, axes, channels, mean, count};
-    hpcz_token_mask none = {0};
-    hpcz_status st = observe_data(m, data, max_samples, NULL, threads, on_means, &ob, &none, on_mean_inputs, err);
+    mean_obs ob = {n, names, axes, channels, mean, count, {0}, 0, dims_seen};
+    hpcz_status st = observe_data(m, data, max_samples, mask_input, threads, on_means, &ob, &ob.mask, on_mean_inputs,
+                                  err);
+    if (!st && ob.failed)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hpcz_token_mask_release(&ob.mask);
     for (size_t i = 0; i < n && !st; i++)
         for (int64_t c = 0; c < channels[i]; c++)
             mean[i][c] = count[i] > 0 ? mean[i][c] / count[i] : 0;

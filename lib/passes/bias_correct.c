@@ -112,8 +112,62 @@ typedef struct bc_run {
     hpcz_graph *g;
     bc_site *sites;
     double **mean;
+    const int64_t *dims; /* the shape each site's input was seen with */
     size_t corrected;
 } bc_run;
+
+/* For each tap of a Conv's kernel, the share of the output positions where
+ * it reads the input rather than padding (a 3x3 kernel on a 13x13 map with
+ * pad 1 reads padding at a quarter of its edge taps): E[x] at that tap is
+ * E[x_c] times it. x: the input's shape (N, C, spatial...); false when it
+ * is not known. */
+static bool tap_shares(const hpcz_node *n, const hpcz_tensor *w, const int64_t *x, double *share)
+{
+    int r = w->ndim - 2;
+    int64_t ksz = 1;
+    for (int d = 0; d < r; d++)
+        ksz *= w->dims[2 + d];
+    for (int64_t t = 0; t < ksz; t++)
+        share[t] = 1;
+    const hpcz_attr *pads = hpcz_node_attr(n, "pads"), *strides = hpcz_node_attr(n, "strides");
+    const hpcz_attr *dil = hpcz_node_attr(n, "dilations");
+    const char *autopad = hpcz_node_attr_string(n, "auto_pad", "NOTSET");
+    int64_t inner = ksz;
+    for (int d = 0; d < r; d++) {
+        int64_t in = x[2 + d], k = w->dims[2 + d];
+        int64_t st = strides && strides->n > (size_t)d ? strides->ints[d] : 1;
+        int64_t dl = dil && dil->n > (size_t)d ? dil->ints[d] : 1;
+        int64_t pb = pads && pads->n == (size_t)(2 * r) ? pads->ints[d] : 0;
+        int64_t pe = pads && pads->n == (size_t)(2 * r) ? pads->ints[r + d] : 0;
+        if (in <= 0 || st <= 0 || dl <= 0)
+            return false;
+        if (!strcmp(autopad, "SAME_UPPER") || !strcmp(autopad, "SAME_LOWER")) {
+            int64_t out = (in + st - 1) / st, total = (out - 1) * st + (k - 1) * dl + 1 - in;
+            total = total > 0 ? total : 0;
+            pb = !strcmp(autopad, "SAME_UPPER") ? total / 2 : total - total / 2;
+            pe = total - pb;
+        } else if (!strcmp(autopad, "VALID")) {
+            pb = pe = 0;
+        }
+        int64_t span = (k - 1) * dl + 1, out = (in + pb + pe - span) / st + 1;
+        if (out <= 0)
+            return false;
+        inner /= k;
+        for (int64_t t = 0; t < k; t++) {
+            int64_t inside = 0;
+            for (int64_t o = 0; o < out; o++) {
+                int64_t p = o * st - pb + t * dl;
+                inside += p >= 0 && p < in;
+            }
+            double f = (double)inside / (double)out;
+            /* every tap index whose coordinate along d is t */
+            for (int64_t i = 0; i < ksz; i++)
+                if ((i / inner) % k == t)
+                    share[i] *= f;
+        }
+    }
+    return true;
+}
 
 /* The bias the shift goes into, made when the node has none. */
 static float *bias_of(bc_run *r, bc_site *s, int64_t N, hpcz_error *err)
@@ -152,14 +206,23 @@ static hpcz_status correct(void *user, hpcz_node *n, size_t idx, int channel_axi
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     if (!strcmp(n->op_type, "Conv")) {
         /* [N, C/group, k...]: output channel o reads input channels of its group */
-        int64_t cg = wt->dims[1], per = numel / N, ng = N / (s->C / cg);
+        int64_t cg = wt->dims[1], per = numel / N, ng = N / (s->C / cg), ksz = per / cg;
+        double *share = malloc((size_t)ksz * sizeof *share);
+        if (!share) {
+            free(shift);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        if (!tap_shares(n, wt, r->dims + (size_t)(n->aux - 1) * HPCZ_ARRAY_MAX_RANK, share))
+            for (int64_t t = 0; t < ksz; t++)
+                share[t] = 1;
         for (int64_t o = 0; o < N; o++) {
             const double *m = mu + (o / ng) * cg;
             double acc = 0;
             for (int64_t j = 0; j < per; j++)
-                acc += ((double)wq[o * per + j] - w[o * per + j]) * m[j / (per / cg)];
+                acc += ((double)wq[o * per + j] - w[o * per + j]) * m[j / ksz] * share[j % ksz];
             shift[o] = acc;
         }
+        free(share);
     } else {
         /* [C, N] or (channel axis 0: Gemm transB) [N, C] */
         int64_t C = s->C;
@@ -193,6 +256,7 @@ typedef struct bc_prep {
     bc_site *sites;
     size_t ns;
     double **mean;
+    int64_t *dims; /* ns rows of HPCZ_ARRAY_MAX_RANK: the shapes the inputs were seen with */
     bool measured;
 } bc_prep;
 
@@ -201,6 +265,7 @@ static void prep_release(bc_prep *p)
     for (size_t i = 0; p->mean && i < p->ns; i++)
         free(p->mean[i]);
     free(p->mean);
+    free(p->dims);
     free(p->sites);
     memset(p, 0, sizeof *p);
 }
@@ -224,7 +289,8 @@ static hpcz_status prepare(hpcz_model *m, hpcz_pass_ctx *ctx, const char *data, 
     int *axes = calloc(p->ns + 1, sizeof *axes);
     int64_t *chans = calloc(p->ns + 1, sizeof *chans);
     p->mean = calloc(p->ns + 1, sizeof *p->mean);
-    if (!st && (!names || !axes || !chans || !p->mean))
+    p->dims = calloc((p->ns + 1) * HPCZ_ARRAY_MAX_RANK, sizeof *p->dims);
+    if (!st && (!names || !axes || !chans || !p->mean || !p->dims))
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < p->ns && !st; i++) {
         names[i] = p->sites[i].x->name;
@@ -237,8 +303,8 @@ static hpcz_status prepare(hpcz_model *m, hpcz_pass_ctx *ctx, const char *data, 
     if (p->measured) {
         hpcz_error e2 = {0};
         bool real = ctx && ctx->data && !strcmp(data, ctx->data);
-        hpcz_status ms = hpcz_channel_mean(m, data, real ? ctx->data_samples : 0, ctx ? ctx->threads : 0, p->ns,
-                                           names, axes, chans, p->mean, &e2);
+        hpcz_status ms = hpcz_channel_mean(m, data, real ? ctx->data_samples : 0, real ? ctx->data_mask : NULL,
+                                           ctx ? ctx->threads : 0, p->ns, names, axes, chans, p->mean, p->dims, &e2);
         if (ms && !real) {
             /* random inputs are a proxy; a model they cannot feed (integer
              * inputs, unknown sizes) is left as it is */
@@ -271,7 +337,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     }
     bc_prep p;
     hpcz_status st = prepare(m, ctx, data, &p, err);
-    bc_run r = {g, p.sites, p.mean, 0};
+    bc_run r = {g, p.sites, p.mean, p.dims, 0};
     if (!st && p.measured && !(st = hpcz_uses_begin(m, err))) {
         for (size_t i = 0; i < g->n_nodes; i++)
             g->nodes[i]->aux = 0;
@@ -355,7 +421,7 @@ hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass
     qsort(byname, nq, sizeof *byname, cmp_out_name);
     bc_prep p;
     hpcz_status st = prepare(m, ctx, ctx->data, &p, err);
-    bc_run r = {g, p.sites, p.mean, 0};
+    bc_run r = {g, p.sites, p.mean, p.dims, 0};
     bool began = !st && p.measured && !(st = hpcz_uses_begin(m, err));
     for (size_t i = 0; i < p.ns && began && !st; i++) {
         hpcz_node *n = p.sites[i].n;

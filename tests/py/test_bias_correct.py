@@ -11,8 +11,8 @@ Checks:
 * quantized with correction (weight-only rtn, static), the mean output error
   on held-out data is a fraction of what it is without, and the SQNR is
   higher (ONNX Runtime against the float model);
-* it is the default with --calib, off with --no-bias-correction, and the
-  same input gives the same bytes.
+* --bias-correction turns it on (off by default), and the same input gives
+  the same bytes.
 
 Usage: python test_bias_correct.py HPCZ SOURCE_ROOT
 """
@@ -187,18 +187,18 @@ def main():
     # static: the quantized activations add shifts of their own, which this leaves
     for mode, args, most in (("weight-only rtn", ["--algo", "rtn"], 0.5),
                              ("static", ["--mode", "static", "--placement", "all"], 0.8)):
-        on, r_on = q("on.onnx", *args)
-        off, r_off = q("off.onnx", *args, "--no-bias-correction")
+        on, r_on = q("on.onnx", *args, "--bias-correction")
+        off, r_off = q("off.onnx", *args)
         check(r_on.returncode == 0 and "bias-correct: corrected" in r_on.stderr,
-              "%s: bias correction is the default with --calib" % mode)
+              "%s: --bias-correction corrects" % mode)
         check(r_off.returncode == 0 and "bias-correct" not in r_off.stderr,
-              "%s: --no-bias-correction leaves it out" % mode)
+              "%s: off by default" % mode)
         m_on, s_on = errors(on)
         m_off, s_off = errors(off)
         check(m_on < most * m_off and s_on > s_off + 1,
               "%s: mean output error %.3g -> %.3g, SQNR %.1f -> %.1f dB (held-out data, ORT)"
               % (mode, m_off, m_on, s_off, s_on))
-        again, _ = q("again.onnx", *args)
+        again, _ = q("again.onnx", *args, "--bias-correction")
         with open(on, "rb") as a, open(again, "rb") as b:
             check(a.read() == b.read(), "%s: same bytes on a second run" % mode)
 

@@ -1,9 +1,9 @@
-# bias correction: on with --calib for static and weight-only --algo rtn, in the pipeline shown
+# bias correction: --bias-correction for static and weight-only --algo rtn (off by default), in the pipeline shown
+$HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --algo rtn --bias-correction | grep -o '"pipeline": *"[^"]*"'
 $HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --algo rtn | grep -o '"pipeline": *"[^"]*"'
-$HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --algo rtn --no-bias-correction | grep -o '"pipeline": *"[^"]*"'
-$HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --mode static | grep -o '"pipeline": *"[^"]*"'
-$HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --mode static --no-bias-correction | grep -o '"pipeline": *"[^"]*"'
-$HPCZ quantize samples/digits_cnn.onnx -o $TMP/q.onnx --calib random:8 --algo rtn -v 2>&1 | grep 'bias-correct:'
+$HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --mode static --bias-correction | grep -o '"pipeline": *"[^"]*"'
+$HPCZ quantize samples/digits_cnn.onnx --dry-run --json --calib random:4 --mode static --bias-correction --no-bias-correction | grep -o '"pipeline": *"[^"]*"'
+$HPCZ quantize samples/digits_cnn.onnx -o $TMP/q.onnx --calib random:8 --algo rtn --bias-correction -v 2>&1 | grep 'bias-correct:'
 $HPCZ quantize samples/digits_cnn.onnx -o $TMP/p.onnx --passes 'bias-correct{random=8}' -v 2>&1 | grep 'bias-correct:'
 $HPCZ quantize samples/digits_cnn.onnx -o $TMP/n.onnx --passes 'bias-correct' -v 2>&1 | grep 'bias-correct:'
 # usage errors
