@@ -97,9 +97,9 @@ static const cli_opt opts[] = {
      "and multiply the weights by the same (default: on at 0.5 with --calib; 0 turns it off)"},
     {"bias-correction", OPT_BIAS_CORRECTION, no_argument, NULL,
      "static and weight-only int8 (--algo rtn) with --calib: subtract from each layer's bias the mean output "
-     "shift its rounded weights cause, from input means on the data (off by default: it helps most conv "
-     "nets, but not all)"},
-    {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are (default)"},
+     "shift its rounded weights cause, from input means on the data (default: static with --calib, kept only "
+     "where the calibration data's worst output SQNR does not drop; weight-only: off)"},
+    {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     CLI_DEVICE_OPTION,
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
@@ -590,7 +590,8 @@ int cmd_quantize(int argc, char **argv)
     rq.have_calib = calib != NULL;
     rq.have_table = calib_table != NULL;
     rq.smooth = passes ? 0 : smooth;
-    rq.bias_correct = passes ? 0 : bias_correct;
+    /* the fallback search requantizes many times: correction only when asked */
+    rq.bias_correct = passes || (auto_fallback && bias_correct < 0) ? 0 : bias_correct;
     {
         hpcz_error rerr;
         if (hpcz_quantize_recipe_resolve(&rq, &rerr))

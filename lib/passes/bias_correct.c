@@ -116,12 +116,37 @@ static bool site_of(hpcz_graph *g, hpcz_node *n, bc_site *s)
     return true;
 }
 
+/* The biases as they were before a correction, to put back. */
+struct hpcz_bias_undo {
+    size_t n, cap;
+    struct {
+        float *b, *old;
+        int64_t len;
+    } *e;
+};
+
+void hpcz_bias_undo_apply(hpcz_bias_undo *u)
+{
+    for (size_t i = 0; u && i < u->n; i++)
+        memcpy(u->e[i].b, u->e[i].old, (size_t)u->e[i].len * sizeof *u->e[i].b);
+}
+
+void hpcz_bias_undo_free(hpcz_bias_undo *u)
+{
+    for (size_t i = 0; u && i < u->n; i++)
+        free(u->e[i].old);
+    if (u)
+        free(u->e);
+    free(u);
+}
+
 typedef struct bc_run {
     hpcz_graph *g;
     bc_site *sites;
     double **mean;
     const int64_t *dims; /* the shape each site's input was seen with */
     size_t corrected;
+    hpcz_bias_undo *undo; /* NULL: not recorded */
 } bc_run;
 
 /* For each tap of a Conv's kernel, the share of the output positions where
@@ -250,6 +275,19 @@ static hpcz_status correct(void *user, hpcz_node *n, size_t idx, int channel_axi
         free(shift);
         return err->status;
     }
+    if (r->undo) {
+        hpcz_bias_undo *u = r->undo;
+        float *old = malloc((size_t)N * sizeof *old);
+        if (!old || !hpcz_grow((void **)&u->e, &u->cap, u->n + 1, sizeof *u->e)) {
+            free(old);
+            free(shift);
+            return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        memcpy(old, b, (size_t)N * sizeof *old);
+        u->e[u->n].b = b;
+        u->e[u->n].old = old;
+        u->e[u->n++].len = N;
+    }
     for (int64_t o = 0; o < N; o++)
         b[o] = (float)(b[o] - shift[o]);
     r->corrected++;
@@ -345,7 +383,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     }
     bc_prep p;
     hpcz_status st = prepare(m, ctx, data, &p, err);
-    bc_run r = {g, p.sites, p.mean, p.dims, 0};
+    bc_run r = {g, p.sites, p.mean, p.dims, 0, NULL};
     if (!st && p.measured && !(st = hpcz_uses_begin(m, err))) {
         for (size_t i = 0; i < g->n_nodes; i++)
             g->nodes[i]->aux = 0;
@@ -411,10 +449,12 @@ static int cmp_name_key(const void *key, const void *e)
 }
 
 hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass_ctx *ctx, size_t *corrected,
-                                   hpcz_error *err)
+                                   hpcz_bias_undo **undo, hpcz_error *err)
 {
     hpcz_graph *g = m->graph;
     *corrected = 0;
+    if (undo)
+        *undo = NULL;
     if (!ctx || !ctx->data)
         return HPCZ_OK;
     /* q's nodes by their first output's name, the name they keep through quantization */
@@ -429,7 +469,9 @@ hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass
     qsort(byname, nq, sizeof *byname, cmp_out_name);
     bc_prep p;
     hpcz_status st = prepare(m, ctx, ctx->data, &p, err);
-    bc_run r = {g, p.sites, p.mean, p.dims, 0};
+    bc_run r = {g, p.sites, p.mean, p.dims, 0, NULL};
+    if (undo && !st && !(r.undo = *undo = calloc(1, sizeof **undo)))
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     bool began = !st && p.measured && !(st = hpcz_uses_begin(m, err));
     for (size_t i = 0; i < p.ns && began && !st; i++) {
         hpcz_node *n = p.sites[i].n;

@@ -82,8 +82,13 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
  * gets the mean output shift of that rounding, measured on ctx->data's
  * input means, taken off its bias (quantize-static{bias-correct}). Nothing
  * without ctx->data. */
+typedef struct hpcz_bias_undo hpcz_bias_undo;
+/* *undo (when undo is not NULL): the biases as they were, for
+ * hpcz_bias_undo_apply; free it with hpcz_bias_undo_free (NULL: nothing). */
 hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass_ctx *ctx, size_t *corrected,
-                                   hpcz_error *err);
+                                   hpcz_bias_undo **undo, hpcz_error *err);
+void hpcz_bias_undo_apply(hpcz_bias_undo *u);
+void hpcz_bias_undo_free(hpcz_bias_undo *u);
 
 /* ---- opset upgrade (lib/passes/opset.c): rewrites every ai.onnx node whose
  * schema changed between the model's opset and `target`, then sets the

@@ -107,10 +107,11 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
         USAGE("--bias-correction is for --mode static and weight-only int8 with --algo rtn");
     if (r->bias_correct > 0 && !r->have_calib)
         USAGE("--bias-correction needs calibration data: --calib DIR");
-    /* off unless asked: it lifts ppocr_det/ppocr_rec/oww_embedding but costs
-     * ddddocr_det 5 dB (README, static section) */
+    /* static with data: on, since quantize-static keeps the correction only
+     * where the calibration data says it helps (ddddocr_det would lose 5 dB);
+     * weight-only: off unless asked (no such check; README) */
     if (r->bias_correct < 0)
-        r->bias_correct = 0;
+        r->bias_correct = is_static && r->have_calib;
     if (!plain_regex(r->include) || !plain_regex(r->exclude))
         USAGE("--include/--exclude: use '|' instead of ',' and no braces");
 #undef USAGE
