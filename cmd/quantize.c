@@ -11,7 +11,8 @@ enum {
     OPT_OUTPUT = 'o', OPT_MODE = 256, OPT_DTYPE, OPT_PER_CHANNEL, OPT_PER_TENSOR, OPT_SYMMETRIC, OPT_ASYMMETRIC,
     OPT_WEIGHT_DTYPE, OPT_REDUCE_RANGE, OPT_BLOCK_SIZE, OPT_INCLUDE, OPT_EXCLUDE, OPT_OP_TYPES, OPT_KEEP_IO,
     OPT_DRY_RUN, OPT_JSON, OPT_NO_FOLD, OPT_ALLOW_REQUANT, OPT_PASSES, OPT_IN_PLACE, OPT_CLIP, OPT_CALIB,
-    OPT_CALIB_SAMPLES, OPT_CALIB_METHOD, OPT_CALIB_MASK, OPT_SMOOTH_QUANT, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
+    OPT_CALIB_SAMPLES, OPT_CALIB_METHOD, OPT_CALIB_MASK, OPT_SMOOTH_QUANT, OPT_BIAS_CORRECTION,
+    OPT_NO_BIAS_CORRECTION, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
     OPT_PLACEMENT, OPT_FALLBACK_WEIGHTS, OPT_PLACED_WEIGHTS, OPT_THREADS, OPT_NO_REDUCE_RANGE, OPT_REPORT, OPT_DATA, OPT_LABELS,
     OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
 };
@@ -55,6 +56,11 @@ static const cli_opt opts[] = {
      "static: SmoothQuant before calibration: divide the outlier channels of each LayerNormalization "
      "output read by matrix products by max|X|^ALPHA / max|W|^(1-ALPHA), folded into its scale and bias, "
      "and multiply the weights by the same (default: on at 0.5 with --calib; 0 turns it off)"},
+    {"bias-correction", OPT_BIAS_CORRECTION, no_argument, NULL,
+     "static and weight-only int8 (--algo rtn) with --calib: subtract from each layer's bias the mean output "
+     "shift its rounded weights cause, from input means on the data (default: static with --calib, kept only "
+     "where the calibration data's worst output SQNR does not drop; weight-only: off)"},
+    {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     CLI_DEVICE_OPTION,
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
@@ -175,6 +181,7 @@ int cmd_quantize(int argc, char **argv)
         CLI_FLAG(OPT_PER_CHANNEL, &rq->per_channel, 1), CLI_FLAG(OPT_PER_TENSOR, &rq->per_channel, 0),
         CLI_FLAG(OPT_SYMMETRIC, &rq->symmetric, 1), CLI_FLAG(OPT_ASYMMETRIC, &rq->symmetric, 0),
         CLI_FLAG(OPT_REDUCE_RANGE, &rq->reduce_range, 1), CLI_FLAG(OPT_NO_REDUCE_RANGE, &rq->reduce_range, 0),
+        CLI_FLAG(OPT_BIAS_CORRECTION, &rq->bias_correct, 1), CLI_FLAG(OPT_NO_BIAS_CORRECTION, &rq->bias_correct, 0),
         CLI_FLAG(OPT_KEEP_IO, &rq->keep_io_types, 1), CLI_FLAG(OPT_NO_FOLD, &rq->fold, 0),
         CLI_FLAG(OPT_ALLOW_REQUANT, &o.allow_requantize, 1), CLI_FLAG(OPT_DRY_RUN, &dry_run, 1),
         CLI_FLAG(OPT_JSON, &json_flag, 1), CLI_FLAG(OPT_FORCE, &force, 1), CLI_FLAG(OPT_IN_PLACE, &o.in_place, 1),
@@ -255,6 +262,9 @@ int cmd_quantize(int argc, char **argv)
     if (smooth > 0 && o.passes)
         return cli_usage_error(&cmd_quantize_info, "--smooth-quant and --passes: put smooth-quant in a pipeline "
                                "of its own first");
+    if (rq->bias_correct > 0 && o.passes)
+        return cli_usage_error(&cmd_quantize_info, "--bias-correction and --passes: add the bias-correct pass "
+                               "to the pipeline instead");
     if (rq->int4_format && o.passes)
         return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
                                "to the pipeline instead");

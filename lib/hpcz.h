@@ -813,6 +813,9 @@ typedef struct hpcz_quantize_recipe {
     const char *op_types, *include, *exclude;
     int have_calib, have_table; /* calibration data / a table will be given */
     double smooth;      /* static SmoothQuant alpha; -1: default (0.5 with data), 0: off */
+    int bias_correct;   /* bias correction for the weights' rounding (static, weight-only int8 --algo rtn;
+                         * needs calibration data): -1 default (static with data: on, kept where the
+                         * data says it helps; weight-only: off), 0, 1 */
     /* filled by hpcz_quantize_recipe_resolve */
     int resolved, algo_default;
     const char *static_reduce_range;

@@ -164,4 +164,15 @@ hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samp
                                 int threads, size_t n, const char *const *names, const int64_t *channels,
                                 double **absmax, hpcz_error *err);
 
+/* Per-channel means of the named float tensors (graph inputs included) over
+ * the samples of `data`: channel axis axes[i] (negative: from the end) of
+ * channels[i] values; mean[i] (channels[i] doubles, zeroed by the caller).
+ * Channels-last tensors count real tokens only when mask_input names the
+ * token mask input. A tensor never seen keeps zeros. dims_seen (NULL, or n
+ * rows of HPCZ_ARRAY_MAX_RANK, zeroed): the shape each was last seen with.
+ * calib/calib.c. */
+hpcz_status hpcz_channel_mean(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                              int threads, size_t n, const char *const *names, const int *axes,
+                              const int64_t *channels, double **mean, int64_t *dims_seen, hpcz_error *err);
+
 #endif

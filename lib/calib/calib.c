@@ -998,15 +998,18 @@ static void on_channels(void *ctx, const hpcz_node *node, const char *name, cons
     }
 }
 
-hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
-                                int threads, size_t n, const char *const *names, const int64_t *channels,
-                                double **absmax, hpcz_error *err)
+/* Runs m on the samples of `data` with `fn` observing every tensor it
+ * computes; `on_batch` (may be NULL) sees each batch's inputs first, and
+ * the token mask of that batch is set in *mask when mask_input names it. */
+static hpcz_status observe_data(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                                int threads, hpcz_observer_fn fn, void *ctx, hpcz_token_mask *mask,
+                                void (*on_batch)(void *ctx, const hpcz_plan *plan, const hpcz_array *ins),
+                                hpcz_error *err)
 {
-    chan_obs ob = {n, names, channels, absmax, {0}, 0};
     hpcz_plan_opts po = {0};
     po.threads = threads;
-    po.observer = on_channels;
-    po.observer_ctx = &ob;
+    po.observer = fn;
+    po.observer_ctx = ctx;
     hpcz_plan *plan = hpcz_plan_new(m, &po, err);
     if (!plan)
         return err->status;
@@ -1025,20 +1028,117 @@ hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samp
         if ((st = hpcz_dataset_batch(d, start, k, ins, err)))
             break;
         if (mask_idx >= 0)
-            st = hpcz_token_mask_set(&ob.mask, &ins[mask_idx], mask_input, err);
+            st = hpcz_token_mask_set(mask, &ins[mask_idx], mask_input, err);
+        if (!st && on_batch)
+            on_batch(ctx, plan, ins);
         if (!st)
             st = hpcz_plan_run(plan, ins, outs, err);
         for (size_t i = 0; i < n_in; i++)
             hpcz_array_release(&ins[i]);
         for (size_t i = 0; i < n_out; i++)
             hpcz_array_release(&outs[i]);
-        if (!st && ob.failed)
-            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     free(ins);
     free(outs);
-    hpcz_token_mask_release(&ob.mask);
     hpcz_dataset_free(d);
     hpcz_plan_free(plan);
+    return st;
+}
+
+hpcz_status hpcz_channel_absmax(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                                int threads, size_t n, const char *const *names, const int64_t *channels,
+                                double **absmax, hpcz_error *err)
+{
+    chan_obs ob = {n, names, channels, absmax, {0}, 0};
+    hpcz_status st = observe_data(m, data, max_samples, mask_input, threads, on_channels, &ob, &ob.mask, NULL, err);
+    if (!st && ob.failed)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hpcz_token_mask_release(&ob.mask);
+    return st;
+}
+
+/* ------------------------------------------------- per-channel means */
+
+typedef struct mean_obs {
+    size_t n;
+    const char *const *names;
+    const int *axes;
+    const int64_t *channels;
+    double **sum;
+    double *count; /* per tensor: values summed into each channel */
+    hpcz_token_mask mask;
+    int failed;
+    int64_t *dims_seen; /* n x HPCZ_ARRAY_MAX_RANK, may be NULL */
+} mean_obs;
+
+static void add_means(mean_obs *o, size_t i, const hpcz_array *in)
+{
+    int ax = o->axes[i] < 0 ? in->ndim + o->axes[i] : o->axes[i];
+    int64_t C = o->channels[i];
+    if (in->dtype != HPCZ_DTYPE_FLOAT || ax < 0 || ax >= in->ndim || in->dims[ax] != C)
+        return;
+    for (int k = 0; o->dims_seen && k < HPCZ_ARRAY_MAX_RANK; k++)
+        o->dims_seen[i * HPCZ_ARRAY_MAX_RANK + k] = k < in->ndim ? in->dims[k] : 0;
+    /* channels last: real tokens only (rows of C values) */
+    hpcz_array sel = {0};
+    int r = ax == in->ndim - 1 ? hpcz_token_mask_apply(&o->mask, in, C, &sel) : 0;
+    if (r < 0) {
+        o->failed = 1;
+        return;
+    }
+    const hpcz_array *a = r ? &sel : in;
+    if (r)
+        ax = a->ndim - 1;
+    int64_t inner = 1;
+    for (int k = ax + 1; k < a->ndim; k++)
+        inner *= a->dims[k];
+    const float *x = a->data;
+    double *s = o->sum[i];
+    /* non-finite values (rare, warned about by calibration) count as absent */
+    for (int64_t k = 0, c = 0, r = 0; k < a->numel; k++) {
+        if (isfinite(x[k]))
+            s[c] += x[k];
+        if (++r == inner) {
+            r = 0;
+            c = c + 1 == C ? 0 : c + 1;
+        }
+    }
+    o->count[i] += (double)(a->numel / C);
+    hpcz_array_release(&sel);
+}
+
+static void on_means(void *ctx, const hpcz_node *node, const char *name, const hpcz_array *a)
+{
+    (void)node;
+    mean_obs *o = ctx;
+    for (size_t i = 0; name && i < o->n; i++)
+        if (!strcmp(o->names[i], name))
+            add_means(o, i, a);
+}
+
+/* graph inputs are not observed: their batches are */
+static void on_mean_inputs(void *ctx, const hpcz_plan *plan, const hpcz_array *ins)
+{
+    for (size_t k = 0; k < hpcz_plan_n_inputs(plan); k++)
+        on_means(ctx, NULL, hpcz_plan_input(plan, k)->name, &ins[k]);
+}
+
+hpcz_status hpcz_channel_mean(hpcz_model *m, const char *data, size_t max_samples, const char *mask_input,
+                              int threads, size_t n, const char *const *names, const int *axes,
+                              const int64_t *channels, double **mean, int64_t *dims_seen, hpcz_error *err)
+{
+    double *count = calloc(n ? n : 1, sizeof *count);
+    if (!count)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    mean_obs ob = {n, names, axes, channels, mean, count, {0}, 0, dims_seen};
+    hpcz_status st = observe_data(m, data, max_samples, mask_input, threads, on_means, &ob, &ob.mask, on_mean_inputs,
+                                  err);
+    if (!st && ob.failed)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hpcz_token_mask_release(&ob.mask);
+    for (size_t i = 0; i < n && !st; i++)
+        for (int64_t c = 0; c < channels[i]; c++)
+            mean[i][c] = count[i] > 0 ? mean[i][c] / count[i] : 0;
+    free(count);
     return st;
 }

@@ -36,6 +36,7 @@ extern const hpcz_pass hpcz_pass_quantize_gptq;
 extern const hpcz_pass hpcz_pass_recalibrate_bn;
 extern const hpcz_pass hpcz_pass_int4_matmulnbits;
 extern const hpcz_pass hpcz_pass_smooth_quant;
+extern const hpcz_pass hpcz_pass_bias_correct;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {
@@ -61,6 +62,33 @@ void hpcz_filter_release(hpcz_node_filter *f);
  * leaves Gather out. Tables other nodes read too stay float. */
 hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64_t min_size, bool mse,
                                  int64_t block4, hpcz_pass_ctx *ctx, hpcz_error *err);
+
+/* ---- weights as quantize-int8 rounds them (lib/passes/quantize_weights.c),
+ * for passes that correct what the rounding changes: for every weight of
+ * the main graph that quantize-int8 with the options in `a` (per-channel,
+ * weight-dtype, symmetric, reduce-range, clip, op-types, include, exclude,
+ * min-size: a's pass must have them) would quantize per channel or tensor,
+ * fn gets the node, the weight's input index, its output-channel axis, the
+ * float values and the dequantized 8-bit ones (both borrowed for the call).
+ * Stops at the first status fn returns. */
+typedef hpcz_status (*hpcz_rounded_fn)(void *user, hpcz_node *n, size_t idx, int channel_axis, const float *w,
+                                       const float *wq, hpcz_error *err);
+hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
+                                   hpcz_rounded_fn fn, void *user, hpcz_error *err);
+
+/* ---- bias correction (lib/passes/bias_correct.c) against a quantized copy
+ * q of m (same node output names): every Conv/Gemm/MatMul+Add of m whose
+ * counterpart in q reads its weight through DequantizeLinear of constants
+ * gets the mean output shift of that rounding, measured on ctx->data's
+ * input means, taken off its bias (quantize-static{bias-correct}). Nothing
+ * without ctx->data. */
+typedef struct hpcz_bias_undo hpcz_bias_undo;
+/* *undo (when undo is not NULL): the biases as they were, for
+ * hpcz_bias_undo_apply; free it with hpcz_bias_undo_free (NULL: nothing). */
+hpcz_status hpcz_bias_correct_like(hpcz_model *m, const hpcz_model *q, hpcz_pass_ctx *ctx, size_t *corrected,
+                                   hpcz_bias_undo **undo, hpcz_error *err);
+void hpcz_bias_undo_apply(hpcz_bias_undo *u);
+void hpcz_bias_undo_free(hpcz_bias_undo *u);
 
 /* ---- opset upgrade (lib/passes/opset.c): rewrites every ai.onnx node whose
  * schema changed between the model's opset and `target`, then sets the

@@ -24,6 +24,9 @@ static hpcz_status setup(const hpcz_quantize_opts *o, hpcz_quantize_recipe *rq, 
     rq->have_table = o->calib_table != NULL;
     if (o->passes)
         rq->smooth = 0;
+    /* the fallback search requantizes many times: bias correction only when asked */
+    if (o->passes || (o->auto_fallback && rq->bias_correct < 0))
+        rq->bias_correct = 0;
     hpcz_status st = hpcz_quantize_recipe_resolve(rq, err);
     if (st)
         return st;

@@ -26,6 +26,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
     r->placed_weights = "float";
     r->fold = 1;
     r->smooth = -1;
+    r->bias_correct = -1;
 }
 
 static int is(const char *a, const char *b)
@@ -104,6 +105,18 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
         r->reduce_range = is_dynamic && is(r->weight_dtype, "int8");
     if (!is(r->clip, "mse") && !is(r->clip, "minmax"))
         USAGE("--clip: '%s' is not mse or minmax", r->clip);
+    /* bias correction measures input means on the data, for a rounding it
+     * can repeat: round-to-nearest 8-bit weights per channel or tensor */
+    int w8_rtn = !is_static && !is_dynamic && !fp16 && !int4 && !gptq && !r->block;
+    if (r->bias_correct > 0 && !(is_static || w8_rtn))
+        USAGE("--bias-correction is for --mode static and weight-only int8 with --algo rtn");
+    if (r->bias_correct > 0 && !r->have_calib)
+        USAGE("--bias-correction needs calibration data: --calib DIR");
+    /* static with data: on, since quantize-static keeps the correction only
+     * where the calibration data says it helps (ddddocr_det would lose 5 dB);
+     * weight-only: off unless asked (no such check; README) */
+    if (r->bias_correct < 0)
+        r->bias_correct = is_static && r->have_calib;
     if (!plain_regex(r->include) || !plain_regex(r->exclude))
         USAGE("--include/--exclude: use '|' instead of ',' and no braces");
 #undef USAGE
@@ -123,13 +136,6 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     int fp16 = is(r->dtype, "fp16") || is(r->dtype, "float16"), int4 = is(r->dtype, "int4");
     int gptq = is(r->algo, "gptq"), nbits = is(r->int4_format, "matmulnbits");
     const char *inc = r->include, *exc = r->exclude;
-    /* SmoothQuant: on by default for static int8 calibrated here (it does
-     * nothing on models without LayerNormalization -> MatMul) */
-    if (smooth && smooth_cap) {
-        smooth[0] = 0;
-        if (is_static && r->have_calib && r->smooth != 0)
-            snprintf(smooth, smooth_cap, "smooth-quant{alpha=%g}", r->smooth < 0 ? 0.5 : r->smooth);
-    }
     char filt[1024] = "";
     size_t k = 0;
     if (r->op_types) /* the pipeline parser keeps a list's commas in its value */
@@ -138,6 +144,22 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         k += (size_t)snprintf(filt + k, sizeof filt - k, ",include=%s", inc);
     if (exc && k < sizeof filt)
         snprintf(filt + k, sizeof filt - k, ",exclude=%s", exc);
+    /* bias correction: weight-only, a pass told how quantize-int8 will round
+     * the weights; static decides per layer (placement, reduce-range=auto),
+     * so quantize-static corrects for its own rounding (bias-correct=true) */
+    char bc[1400] = "";
+    if (r->bias_correct > 0 && !is_static)
+        snprintf(bc, sizeof bc, "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s},",
+                 r->per_channel ? "true" : "false", r->weight_dtype,
+                 r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
+                 r->reduce_range ? "true" : "false", r->clip, filt);
+    /* SmoothQuant: on by default for static int8 calibrated here (it does
+     * nothing on models without LayerNormalization -> MatMul) */
+    if (smooth && smooth_cap) {
+        smooth[0] = 0;
+        if (is_static && r->have_calib && r->smooth != 0)
+            snprintf(smooth, smooth_cap, "smooth-quant{alpha=%g}", r->smooth < 0 ? 0.5 : r->smooth);
+    }
     char q[1400];
     if (fp16) {
         snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", r->keep_io_types ? "true" : "false",
@@ -162,10 +184,11 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     } else if (is_static) {
         snprintf(q, sizeof q,
                  "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s%s}",
+                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype, r->act_dtype,
                  r->symmetric == 1 ? "true" : "false", r->static_reduce_range, r->clip, r->placement,
-                 r->fallback_weights, is(r->placed_weights, "int8") ? ",placed-weights=int8" : "", filt);
+                 r->fallback_weights, is(r->placed_weights, "int8") ? ",placed-weights=int8" : "",
+                 r->bias_correct > 0 ? ",bias-correct=true" : "", filt);
     } else {
         char blk[32] = "";
         if (r->block)
@@ -176,7 +199,7 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
                  r->reduce_range ? "true" : "false", blk, r->clip, filt);
     }
-    if ((size_t)snprintf(spec, cap, "%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", q,
+    if ((size_t)snprintf(spec, cap, "%s%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", bc, q,
                          nbits ? ",int4-matmulnbits" : "") >= cap)
         return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
     return HPCZ_OK;

@@ -80,11 +80,16 @@ VARIANTS = [
     ("hpcz_w8", "int8 weight-only", "hpcz quantize --mode weight-only", "hpcz", HPCZ_Q + ["--mode", "weight-only"]),
     ("hpcz_w8_calib", "int8 weight-only", "hpcz quantize --mode weight-only --calib (GPTQ)", "hpcz",
      HPCZ_Q + ["--mode", "weight-only", "--calib", "CALIB"]),
+    ("hpcz_w8_rtn_calib", "int8 weight-only",
+     "hpcz quantize --mode weight-only --calib --algo rtn --bias-correction", "hpcz",
+     HPCZ_Q + ["--mode", "weight-only", "--calib", "CALIB", "--algo", "rtn", "--bias-correction"]),
     ("hpcz_dyn", "int8 dynamic", "hpcz quantize --mode dynamic", "hpcz", HPCZ_Q + ["--mode", "dynamic"]),
     ("ort_dyn", "int8 dynamic", "ORT quantize_dynamic", "peer", "ort_dyn"),
     ("ort_dyn_pc", "int8 dynamic", "ORT quantize_dynamic per_channel", "peer", "ort_dyn_pc"),
     ("hpcz_static_minmax", "int8 static", "hpcz quantize --mode static --calib-method minmax", "hpcz",
      HPCZ_Q + ["--mode", "static", "--calib", "CALIB", "--calib-method", "minmax"]),
+    ("hpcz_static_bc", "int8 static", "hpcz quantize --mode static --calib-method minmax --bias-correction", "hpcz",
+     HPCZ_Q + ["--mode", "static", "--calib", "CALIB", "--calib-method", "minmax", "--bias-correction"]),
     ("hpcz_static_entropy", "int8 static", "hpcz quantize --mode static --calib-method entropy", "hpcz",
      HPCZ_Q + ["--mode", "static", "--calib", "CALIB", "--calib-method", "entropy"]),
     ("hpcz_static_percentile", "int8 static", "hpcz quantize --mode static --calib-method percentile", "hpcz",
@@ -585,6 +590,7 @@ def targets(rows):
             return cw >= 0.999, f"worst {fmt_cos(cw)}, mean {fmt_cos(cm)}"
         check("weight-only int8 cosine", name, v.get("hpcz_w8"), w8)
         check("weight-only int8 cosine", name + " (--calib: GPTQ)", v.get("hpcz_w8_calib"), w8)
+        check("weight-only int8 cosine", name + " (--calib --algo rtn --bias-correction)", v.get("hpcz_w8_rtn_calib"), w8)
 
         fb = v.get("hpcz_static_fallback")
         fb_size = (fb or {}).get("tool", {}).get("size")
