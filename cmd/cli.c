@@ -17,6 +17,15 @@ const cli_cmd_info *cli_current;
 const cli_exit cli_exits_basic[] = {CLI_EXIT_OK_FAIL_USAGE, CLI_EXIT_END};
 const cli_exit cli_exits_gates[] = {CLI_EXIT_OK_FAIL_USAGE, CLI_EXIT_GATE, CLI_EXIT_END};
 
+const cli_command cli_commands[] = {
+    {cmd_inspect, &cmd_inspect_info},   {cmd_convert, &cmd_convert_info},
+    {cmd_quantize, &cmd_quantize_info}, {cmd_report, &cmd_report_info},
+    {cmd_calibrate, &cmd_calibrate_info}, {cmd_prune, &cmd_prune_info},
+    {cmd_batch, &cmd_batch_info},       {cmd_passes, &cmd_passes_info},
+    {cmd_run, &cmd_run_info},
+};
+_Static_assert(sizeof cli_commands / sizeof cli_commands[0] == CLI_N_COMMANDS, "CLI_N_COMMANDS");
+
 static int table_len(const cli_opt *o)
 {
     int n = 0;

@@ -5,9 +5,9 @@
  *   1. cmd/NAME.c defining `int cmd_NAME(int argc, char **argv)` with a
  *      static cli_opt table (it drives getopt_long and --help alike);
  *   2. its declaration below;
- *   3. a row in the command table in cmd/main.c (and the file in meson.build).
+ *   3. a row in cli_commands (cmd/cli.c) and the file in meson.build.
  * The same tables generate `hpcz --help`, the man page (docs/hpcz.1) and the
- * bash completion (scripts/completion/hpcz.bash): `hpcz __gen man|bash`.
+ * bash completion (scripts/completion/hpcz.bash): tools/gen_docs.c.
  *
  * Only cmd/ prints to the terminal or chooses an exit status; the library
  * returns statuses and messages.
@@ -95,9 +95,6 @@ int cli_usage_error(const cli_cmd_info *info, const char *fmt, ...) __attribute_
 /* The one operand left after the options (argv[optind]); NULL after printing
  * the usage error "missing WHAT" or "unexpected argument '...'". */
 const char *cli_operand(const cli_cmd_info *info, int argc, char **argv, const char *what);
-/* Runs `hpcz __gen man|bash`: the man page or the bash completion from the
- * option tables. */
-int cli_gen(int argc, char **argv, const cli_cmd_info *const *cmds, size_t n);
 /* "hpcz: error: <msg>" -> EXIT_FAIL */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a library error for a file: "hpcz: error: FILE: MSG". */
@@ -197,6 +194,15 @@ int cmd_prune(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* The command table, in the order of hpcz --help (cmd/cli.c). */
+typedef struct cli_command {
+    int (*fn)(int argc, char **argv);
+    const cli_cmd_info *info;
+} cli_command;
+enum { CLI_N_COMMANDS = 9 };
+extern const cli_command cli_commands[];
 
 /* ---- accuracy gates and reports (cmd/report.c), shared by report, quantize
  * and prune */
@@ -250,7 +256,6 @@ int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);
 
 /* Pass-note logger for hpcz_pass_ctx.log: prints with -v. */
 void cli_log_note(void *user, const char *pass, const char *msg);
-int cmd_run(int argc, char **argv);
 
 /* Runs a --passes pipeline on m, printing pass notes to stderr with -v.
  * Returns an exit status (EXIT_USAGE for a bad pipeline). */

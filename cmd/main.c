@@ -8,28 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct command {
-    int (*fn)(int argc, char **argv);
-    const cli_cmd_info *info;
-} command;
-
-static const command commands[] = {
-    {cmd_inspect, &cmd_inspect_info},   {cmd_convert, &cmd_convert_info},
-    {cmd_quantize, &cmd_quantize_info}, {cmd_report, &cmd_report_info},
-    {cmd_calibrate, &cmd_calibrate_info}, {cmd_prune, &cmd_prune_info},
-    {cmd_batch, &cmd_batch_info},       {cmd_passes, &cmd_passes_info},
-    {cmd_run, &cmd_run_info},
-};
-#define N_COMMANDS (sizeof commands / sizeof commands[0])
-
 static void usage(FILE *f)
 {
     fputs("Usage: hpcz [--version] [--help] <command> [options]\n\n"
           "hpcz makes neural-network models smaller and faster and measures what that\n"
           "cost in accuracy.\n\nCommands:\n",
           f);
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        const cli_cmd_info *c = commands[i].info;
+    for (size_t i = 0; i < CLI_N_COMMANDS; i++) {
+        const cli_cmd_info *c = cli_commands[i].info;
         fprintf(f, "%s  hpcz %s %s\n      ", i ? "\n" : "", c->name, c->synopsis);
         cli_wrap(f, c->summary, 6, 79);
     }
@@ -48,20 +34,20 @@ static void usage(FILE *f)
     }
 }
 
-static const command *find_command(const char *name)
+static const cli_command *find_command(const char *name)
 {
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(commands[i].info->name, name))
-            return &commands[i];
+    for (size_t i = 0; i < CLI_N_COMMANDS; i++)
+        if (!strcmp(cli_commands[i].info->name, name))
+            return &cli_commands[i];
     return NULL;
 }
 
 static int not_a_command(const char *name)
 {
-    const char *names[N_COMMANDS];
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        names[i] = commands[i].info->name;
-    const char *near = cli_closest(name, names, N_COMMANDS, sizeof names[0]);
+    const char *names[CLI_N_COMMANDS];
+    for (size_t i = 0; i < CLI_N_COMMANDS; i++)
+        names[i] = cli_commands[i].info->name;
+    const char *near = cli_closest(name, names, CLI_N_COMMANDS, sizeof names[0]);
     if (near)
         fprintf(stderr, "hpcz: '%s' is not a command; did you mean '%s'?\n", name, near);
     else
@@ -93,23 +79,17 @@ int main(int argc, char **argv)
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         if (!strcmp(name, "help") && argc > 2) {
             char *sub[] = {argv[2], "--help", NULL};
-            const command *c = find_command(argv[2]);
+            const cli_command *c = find_command(argv[2]);
             return c ? c->fn(2, sub) : not_a_command(argv[2]);
         }
         usage(stdout);
         return EXIT_OK;
     }
-    if (!strcmp(name, "__gen")) { /* hidden: docs and completion from the tables */
-        const cli_cmd_info *infos[N_COMMANDS];
-        for (size_t i = 0; i < N_COMMANDS; i++)
-            infos[i] = commands[i].info;
-        return cli_gen(argc - 1, argv + 1, infos, N_COMMANDS);
-    }
     if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
         printf("hpcz %s\n", HPCZ_VERSION_STRING);
         return EXIT_OK;
     }
-    const command *c = find_command(name);
+    const cli_command *c = find_command(name);
     if (c)
         return c->fn(argc - 1, argv + 1);
     if (name[0] != '-')

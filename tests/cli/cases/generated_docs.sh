@@ -1,11 +1,13 @@
 # the man page and the bash completion are generated from the option tables;
 # the committed copies and the ones meson builds (and installs) must match
+# (by the build tool hpcz-gen-docs, built next to hpcz)
 build=$(dirname "$HPCZ")
-$HPCZ __gen man | diff -u docs/hpcz.1 - && echo "docs/hpcz.1 is up to date"
-$HPCZ __gen bash | diff -u scripts/completion/hpcz.bash - && echo "scripts/completion/hpcz.bash is up to date"
+gen=$build/hpcz-gen-docs
+$gen man | diff -u docs/hpcz.1 - && echo "docs/hpcz.1 is up to date"
+$gen bash | diff -u scripts/completion/hpcz.bash - && echo "scripts/completion/hpcz.bash is up to date"
 cmp docs/hpcz.1 "$build/docs/hpcz.1" && echo "built man page: same"
 cmp scripts/completion/hpcz.bash "$build/scripts/completion/hpcz" && echo "built completion: same"
-$HPCZ __gen html; echo "__gen html: $?"
+$gen html; echo "hpcz-gen-docs html: $?"
 # every option of each command is in the man page, under its command
 sed 's/\\-/-/g' docs/hpcz.1 > $TMP/man
 for c in inspect convert quantize report calibrate prune batch passes run; do
