@@ -462,28 +462,6 @@ void cli_progress_bar(void *ctx, size_t done, size_t total)
         dprintf(STDERR_FILENO, "\r\033[K");
 }
 
-int cli_calib_mask(const cli_cmd_info *info, const hpcz_model *m, const char *opt, const char **mask)
-{
-    const hpcz_graph *g = m->graph;
-    *mask = NULL;
-    if (opt && !strcmp(opt, "none"))
-        return EXIT_OK;
-    const char *want = opt ? opt : "attention_mask";
-    for (size_t i = 0; i < g->n_inputs; i++) {
-        const hpcz_value *v = g->inputs[i];
-        if (v && !v->init && v->name && !strcmp(v->name, want)) {
-            *mask = v->name;
-            break;
-        }
-    }
-    if (!*mask && opt)
-        return cli_usage_error(info, "--calib-mask: the model has no input '%s' (none: no mask)", opt);
-    if (*mask && !opt)
-        cli_note("calibration: padded tokens left out, by the mask in input '%s' (--calib-mask none counts them)",
-                 *mask);
-    return EXIT_OK;
-}
-
 int cli_check_dims(const cli_cmd_info *info, const hpcz_model *m, const char *const *dims, size_t n_dims)
 {
     hpcz_error err;

@@ -108,16 +108,13 @@ bool cli_parse_int(const cli_cmd_info *info, const char *opt, const char *s, lon
 bool cli_parse_size(const cli_cmd_info *info, const char *opt, const char *s, unsigned long long *out);
 
 
-/* The --calib-mask option (quantize, calibrate, prune) and its value for
- * m: NULL given finds an input named attention_mask (said once on stderr),
- * "none" gives none; another name must be an input of m. Sets *mask (NULL:
- * none) and returns an exit status. */
+/* The --calib-mask option (quantize, calibrate, prune): its value goes to
+ * hpcz_calib_mask_resolve (cli_job_load). */
 #define CLI_CALIB_MASK_OPTION(key)                                                                 \
     {"calib-mask", key, required_argument, "INPUT",                                               \
      "the model input holding the token mask ([batch, seq], nonzero = real token): padded "      \
      "tokens stay out of calibration ranges, GPTQ Hessians and --reconstruct's Gram matrices "   \
      "(default: an input named attention_mask; none: count every token)"}
-int cli_calib_mask(const cli_cmd_info *info, const hpcz_model *m, const char *opt, const char **mask);
 
 /* Before the work: an error (EXIT_FAIL) when path cannot be written (its
  * folder is missing or read-only), so no output is written while another

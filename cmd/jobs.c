@@ -53,8 +53,14 @@ hpcz_model *cli_job_load(const cli_cmd_info *info, const char *in, const cli_gat
     *rc = gates ? cli_check_gate_outputs(info, gates, m) : EXIT_OK;
     if (!*rc)
         *rc = cli_dims_apply(info, dims, m);
-    if (!*rc && calib)
-        *rc = cli_calib_mask(info, m, calib_mask, mask);
+    const char *found = NULL;
+    if (!*rc && calib && hpcz_calib_mask_resolve(m, calib_mask, &found, &err))
+        *rc = cli_usage_error(info, "--calib-mask: %s", err.msg);
+    else if (found && !calib_mask)
+        cli_note("calibration: padded tokens left out, by the mask in input '%s' (--calib-mask none counts them)",
+                 found);
+    if (mask)
+        *mask = found;
     if (*rc) {
         hpcz_model_free(m);
         return NULL;

@@ -32,8 +32,9 @@ typedef struct cli_outputs {
 } cli_outputs;
 int cli_check_outputs(const cli_cmd_info *info, const cli_outputs *o, const char **json);
 /* Loads IN and checks the gates' outputs, --dim and (with calibration
- * data) --calib-mask against it; *mask: the mask input. NULL after printing
- * the error, with its exit status in *rc. */
+ * data) --calib-mask against it (hpcz_calib_mask_resolve, a note for a mask
+ * found by name); *mask (mask may be NULL): the mask input. NULL after
+ * printing the error, with its exit status in *rc. */
 hpcz_model *cli_job_load(const cli_cmd_info *info, const char *in, const cli_gates *gates, const cli_dims *dims,
                          const char *calib, const char *calib_mask, const char **mask, int *rc);
 

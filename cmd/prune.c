@@ -144,7 +144,7 @@ int cmd_prune(int argc, char **argv)
     hpcz_prune_opts o;
     hpcz_prune_opts_init(&o);
     hpcz_prune_recipe *rp = &o.recipe;
-    const char *out = NULL, *json = NULL, *json_file = NULL, *labels = NULL, *report = NULL, *calib_mask = NULL;
+    const char *out = NULL, *json = NULL, *json_file = NULL, *labels = NULL, *report = NULL;
     int dry_run = 0, force = 0, json_flag = 0, reconstruct = 0, no_reconstruct = 0, sens = 0;
     long long n;
     cli_gates gates;
@@ -154,7 +154,7 @@ int cmd_prune(int argc, char **argv)
         CLI_TEXT(OPT_SCOPE, &rp->scope), CLI_TEXT(OPT_PATTERN, &rp->pattern), CLI_TEXT(OPT_INCLUDE, &rp->include),
         CLI_TEXT(OPT_EXCLUDE, &rp->exclude), CLI_TEXT(OPT_OP_TYPES, &rp->op_types), CLI_TEXT(OPT_PASSES, &o.passes),
         CLI_TEXT(OPT_JSON_FILE, &json_file), CLI_TEXT(OPT_DATA, &o.data), CLI_TEXT(OPT_CALIB, &o.calib),
-        CLI_TEXT(OPT_CALIB_MASK, &calib_mask), CLI_TEXT(OPT_LABELS, &labels), CLI_TEXT(OPT_REPORT, &report),
+        CLI_TEXT(OPT_CALIB_MASK, &o.calib_mask), CLI_TEXT(OPT_LABELS, &labels), CLI_TEXT(OPT_REPORT, &report),
         CLI_FLAG(OPT_KEEP_FIRST_LAST, &rp->keep_first_last, 1), CLI_FLAG(OPT_FOLD_BN, &rp->fold, 1),
         CLI_FLAG(OPT_JSON, &json_flag, 1), CLI_FLAG(OPT_FORCE, &force, 1), CLI_FLAG(OPT_DRY_RUN, &dry_run, 1),
         CLI_FLAG(OPT_IN_PLACE, &o.in_place, 1), CLI_FLAG(OPT_RECONSTRUCT, &reconstruct, 1),
@@ -225,7 +225,7 @@ int cmd_prune(int argc, char **argv)
     const char *calib = o.calib, *method = rp->method;
     if (!o.data && calib && strncmp(calib, "random:", 7))
         o.data = calib;
-    if (calib_mask && !calib)
+    if (o.calib_mask && !calib)
         return cli_usage_error(&cmd_prune_info, "--calib-mask selects tokens of the calibration data: give --calib DATA");
     if (reconstruct && no_reconstruct)
         return cli_usage_error(&cmd_prune_info, "--reconstruct and --no-reconstruct: give one");
@@ -255,7 +255,7 @@ int cmd_prune(int argc, char **argv)
     cli_outputs co = {.in = in, .out = out, .json_file = json_file, .report = report, .model_out = !dry_run && !sens,
                       .json_flag = json_flag, .force = force, .in_place = o.in_place};
     int rc = cli_check_outputs(&cmd_prune_info, &co, &json);
-    hpcz_model *m = rc ? NULL : cli_job_load(&cmd_prune_info, in, &gates, &dims, calib, calib_mask, &o.calib_mask, &rc);
+    hpcz_model *m = rc ? NULL : cli_job_load(&cmd_prune_info, in, &gates, &dims, calib, o.calib_mask, NULL, &rc);
     if (!m)
         return rc;
     if (sens) {

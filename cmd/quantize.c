@@ -161,7 +161,7 @@ int cmd_quantize(int argc, char **argv)
     hpcz_quantize_opts o;
     hpcz_quantize_opts_init(&o);
     hpcz_quantize_recipe *rq = &o.recipe;
-    const char *out = NULL, *json = NULL, *json_file = NULL, *calib_mask = NULL, *report = NULL;
+    const char *out = NULL, *json = NULL, *json_file = NULL, *report = NULL;
     int dry_run = 0, force = 0, json_flag = 0;
     double smooth = -1; /* --smooth-quant: -1 not given */
     long long n;
@@ -174,7 +174,7 @@ int cmd_quantize(int argc, char **argv)
         CLI_TEXT(OPT_PLACEMENT, &rq->placement), CLI_TEXT(OPT_FALLBACK_WEIGHTS, &rq->fallback_weights),
         CLI_TEXT(OPT_PLACED_WEIGHTS, &rq->placed_weights),
         CLI_TEXT(OPT_INCLUDE, &rq->include), CLI_TEXT(OPT_EXCLUDE, &rq->exclude),
-        CLI_TEXT(OPT_OP_TYPES, &rq->op_types), CLI_TEXT(OPT_CALIB, &o.calib), CLI_TEXT(OPT_CALIB_MASK, &calib_mask),
+        CLI_TEXT(OPT_OP_TYPES, &rq->op_types), CLI_TEXT(OPT_CALIB, &o.calib), CLI_TEXT(OPT_CALIB_MASK, &o.calib_mask),
         CLI_TEXT(OPT_CALIB_METHOD, &o.calib_method), CLI_TEXT(OPT_CALIB_TABLE, &o.calib_table),
         CLI_TEXT(OPT_PASSES, &o.passes), CLI_TEXT(OPT_JSON_FILE, &json_file), CLI_TEXT(OPT_REPORT, &report),
         CLI_TEXT(OPT_DATA, &o.data), CLI_TEXT(OPT_LABELS, &o.labels),
@@ -257,7 +257,7 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(&cmd_quantize_info, "--auto-fallback needs a gate to satisfy (e.g. --max-top1-drop 0.5)");
     if (!out && !dry_run)
         return cli_usage_error(&cmd_quantize_info, "missing -o OUT (or --dry-run)");
-    if (calib_mask && !o.calib)
+    if (o.calib_mask && !o.calib)
         return cli_usage_error(&cmd_quantize_info, "--calib-mask selects tokens of the calibration data: give --calib DATA");
     if (smooth > 0 && o.passes)
         return cli_usage_error(&cmd_quantize_info, "--smooth-quant and --passes: put smooth-quant in a pipeline "
@@ -279,7 +279,7 @@ int cmd_quantize(int argc, char **argv)
     cli_outputs co = {.in = in, .out = out, .json_file = json_file, .report = report, .model_out = !dry_run,
                       .json_flag = json_flag, .force = force, .in_place = o.in_place};
     int rc = cli_check_outputs(&cmd_quantize_info, &co, &json);
-    hpcz_model *m = rc ? NULL : cli_job_load(&cmd_quantize_info, in, &gates, &dims, o.calib, calib_mask, &o.calib_mask, &rc);
+    hpcz_model *m = rc ? NULL : cli_job_load(&cmd_quantize_info, in, &gates, &dims, o.calib, o.calib_mask, NULL, &rc);
     if (!m)
         return rc;
     o.gates = gates.g;

@@ -1061,6 +1061,12 @@ uint64_t hpcz_model_fingerprint(const hpcz_model *m);
  * or most of the table's tensors missing from m, or another fingerprint. */
 hpcz_status hpcz_calib_table_check(const hpcz_calib_table *t, const hpcz_model *m, hpcz_error *err);
 
+/* The token-mask input of m for calibration (hpcz_calib_opts.mask_input),
+ * from what a user asked for: NULL finds an input named attention_mask
+ * (*mask stays NULL when m has none), "none" gives none, another name must
+ * be an input of m (else HPCZ_ERR_USAGE). The quantize and prune jobs apply
+ * it to their calib_mask; `hpcz` notes a mask it found by name. */
+hpcz_status hpcz_calib_mask_resolve(const hpcz_model *m, const char *opt, const char **mask, hpcz_error *err);
 /* Parses "minmax", "moving-minmax", "percentile[:P]", "entropy", "mse". */
 hpcz_status hpcz_calib_method_parse(const char *s, hpcz_calib_opts *o, hpcz_error *err);
 /* Runs every sample through the model and returns the range of every float
@@ -1588,7 +1594,8 @@ typedef struct hpcz_quantize_opts {
     const char *calib;           /* calibration data (a hpcz_dataset spec), or NULL */
     size_t calib_samples;        /* 0: all */
     const char *calib_method;    /* NULL: minmax (entropy for static int8 that SmoothQuant smoothed) */
-    const char *calib_mask;      /* model input holding the token mask, or NULL */
+    const char *calib_mask;      /* token-mask input: NULL finds attention_mask, "none": none
+                                  * (hpcz_calib_mask_resolve) */
     const char *calib_table;     /* a saved table (hpcz_calib_table_save) instead of calibrating */
     const char *data;            /* data for the gates and the fallback (NULL: calib) */
     const char *labels;          /* .npy of class indices per data sample, or NULL */
@@ -1650,7 +1657,7 @@ typedef struct hpcz_prune_opts {
     const char *passes;          /* a pipeline run instead of the recipe's, or NULL */
     const char *calib;           /* data for data-aware passes and the budgets, or NULL */
     size_t calib_samples;
-    const char *calib_mask;      /* model input holding the token mask, or NULL */
+    const char *calib_mask;      /* as hpcz_quantize_opts.calib_mask */
     const char *data;            /* data for MACs and the output delta (NULL: calib unless random) */
     /* >= 0: a budget met by per-layer sensitivity (hpcz_sensitivity_plan; each
      * chosen layer is said as a note) */

@@ -311,6 +311,45 @@ static void test_calibrate_model(void)
     hpcz_model_free(m);
 }
 
+/* --calib-mask's default as a library user gets it: an input named
+ * attention_mask, "none", or a name that must be an input; the jobs resolve
+ * their calib_mask the same way. */
+static void test_calib_mask(void)
+{
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_model_load(path(root, "samples/digits_cnn.onnx"), NULL, &err);
+    const char *mask = "unset", *x = m->graph->inputs[0]->name;
+    CHECK(hpcz_calib_mask_resolve(m, NULL, &mask, &err) == HPCZ_OK && !mask);
+    CHECK(hpcz_calib_mask_resolve(m, x, &mask, &err) == HPCZ_OK && mask && !strcmp(mask, x));
+    CHECK(hpcz_calib_mask_resolve(m, "mask", &mask, &err) == HPCZ_ERR_USAGE && !mask &&
+          !strcmp(err.msg, "the model has no input 'mask' (none: no mask)"));
+    hpcz_value *v = hpcz_graph_value(m->graph, "attention_mask");
+    v->is_input = 1;
+    v->dtype = HPCZ_DTYPE_INT64;
+    CHECK(hpcz_graph_add_input(m->graph, v, &err) == HPCZ_OK);
+    CHECK(hpcz_calib_mask_resolve(m, NULL, &mask, &err) == HPCZ_OK && mask && !strcmp(mask, "attention_mask"));
+    CHECK(hpcz_calib_mask_resolve(m, "none", &mask, &err) == HPCZ_OK && !mask);
+    hpcz_model_free(m);
+
+    m = hpcz_model_load(path(root, "samples/digits_cnn.onnx"), NULL, &err);
+    hpcz_quantize_opts q;
+    hpcz_quantize_opts_init(&q);
+    q.calib = "random:2";
+    q.calib_mask = "mask";
+    hpcz_quantize_result qres;
+    CHECK(hpcz_quantize_run(&m, &q, &qres, &err) == HPCZ_ERR_USAGE &&
+          !strcmp(err.msg, "--calib-mask: the model has no input 'mask' (none: no mask)"));
+    hpcz_quantize_result_release(&qres);
+    hpcz_prune_opts p;
+    hpcz_prune_opts_init(&p);
+    p.calib = "random:2";
+    p.calib_mask = "mask";
+    hpcz_prune_result pres;
+    CHECK(hpcz_prune_run(m, &p, &pres, &err) == HPCZ_ERR_USAGE && strstr(err.msg, "no input 'mask'"));
+    hpcz_prune_result_release(&pres);
+    hpcz_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -327,6 +366,7 @@ int main(int argc, char **argv)
     test_prune();
     test_prune_budget();
     test_calibrate_model();
+    test_calib_mask();
     const char *files[] = {"q.onnx", "p.onnx", "cancelled.onnx"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(path(tmp, files[i]));

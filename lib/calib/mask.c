@@ -24,6 +24,25 @@
 
 #include <math.h>
 
+hpcz_status hpcz_calib_mask_resolve(const hpcz_model *m, const char *opt, const char **mask, hpcz_error *err)
+{
+    const hpcz_graph *g = m->graph;
+    *mask = NULL;
+    if (opt && !strcmp(opt, "none"))
+        return HPCZ_OK;
+    const char *want = opt ? opt : "attention_mask";
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const hpcz_value *v = g->inputs[i];
+        if (v && !v->init && v->name && !strcmp(v->name, want)) {
+            *mask = v->name;
+            return HPCZ_OK;
+        }
+    }
+    if (opt)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the model has no input '%s' (none: no mask)", opt);
+    return HPCZ_OK;
+}
+
 void hpcz_token_mask_release(hpcz_token_mask *tm)
 {
     free(tm->keep);

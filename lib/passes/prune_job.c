@@ -135,6 +135,12 @@ hpcz_status hpcz_prune_run(hpcz_model *m, const hpcz_prune_opts *o, hpcz_prune_r
 {
     memset(res, 0, sizeof *res);
     const char *in = m->path;
+    hpcz_prune_opts resolved = *o;
+    if (hpcz_calib_mask_resolve(m, o->calib ? o->calib_mask : "none", &resolved.calib_mask, err)) {
+        hpcz_error_prefix(err, "--calib-mask");
+        return err->status = HPCZ_ERR_USAGE;
+    }
+    o = &resolved;
     hpcz_prune_recipe rp;
     hpcz_status st = setup(o, &rp, res->pipeline, sizeof res->pipeline, err);
     if (st)

@@ -240,6 +240,12 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
     memset(res, 0, sizeof *res);
     hpcz_model *m = *mp;
     const char *in = m->path;
+    hpcz_quantize_opts resolved = *o;
+    if (hpcz_calib_mask_resolve(m, o->calib ? o->calib_mask : "none", &resolved.calib_mask, err)) {
+        hpcz_error_prefix(err, "--calib-mask");
+        return err->status = HPCZ_ERR_USAGE;
+    }
+    o = &resolved;
     const hpcz_job_hooks *h = &o->hooks;
     hpcz_quantize_recipe *rq = &res->recipe;
     hpcz_calib_opts co;
