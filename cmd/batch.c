@@ -4,7 +4,7 @@
  * resumable, shardable across machines by an existing scheduler (Slurm job
  * arrays, GNU parallel) with --shard K/N, a summary table and JSON per shard.
  */
-#include "cli.h"
+#include "jobs.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -246,20 +246,16 @@ int cmd_batch(int argc, char **argv)
     if (cli_verbosity >= 0 && strcmp(json ? json : "", "-")) /* --json: the JSON instead */
         print_table(&r);
     char jp[4096];
-    if (!json) {
-        if (shard_n > 1)
-            snprintf(jp, sizeof jp, "%s/batch-summary-%lld-of-%lld.json", outdir, shard_k, shard_n);
-        else
-            snprintf(jp, sizeof jp, "%s/batch-summary.json", outdir);
-        json = jp;
-    }
-    hpcz_outfile *of = strcmp(json, "-") ? hpcz_outfile_open(json, &err) : NULL;
-    if (strcmp(json, "-") && !of) {
-        worst = cli_file_error(json, &err);
+    if (!json)
+        hpcz_batch_summary_path(&bo, jp, sizeof jp), json = jp;
+    hpcz_outfile *of;
+    FILE *jf = cli_out_open(json, &of);
+    if (jf) {
+        hpcz_batch_write_json(jf, recipe, &r);
+        if (cli_out_commit(json, of))
+            worst = EXIT_FAIL;
     } else {
-        hpcz_batch_write_json(of ? hpcz_outfile_stream(of) : stdout, recipe, &r);
-        if (of && hpcz_outfile_commit(of, &err))
-            worst = cli_file_error(json, &err);
+        worst = EXIT_FAIL;
     }
     hpcz_batch_result_release(&r);
     return worst;

@@ -1459,6 +1459,9 @@ hpcz_status hpcz_batch_run(const hpcz_batch_opts *o, hpcz_batch_result *r, hpcz_
 void hpcz_batch_result_release(hpcz_batch_result *r);
 /* "ok", "done before", "gate broken", "failed", "not run". */
 const char *hpcz_batch_status_name(int status);
+/* Where `hpcz batch` writes the summary by default: OUTDIR/batch-summary.json,
+ * or OUTDIR/batch-summary-K-of-N.json for shard K (from 1) of N > 1. */
+void hpcz_batch_summary_path(const hpcz_batch_opts *o, char *buf, size_t cap);
 /* The summary as JSON, schema "hpcz.batch" version 1 (docs/json.md). */
 void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result *r);
 /* SIGTERM to every running worker of this process; async-signal-safe. */

@@ -352,6 +352,14 @@ static void test_batch(const char *exe)
     CHECK(hpcz_batch_run(&dry, &r, &err) == HPCZ_OK && n.commands == 1 && r.lo == 1 && r.hi == 2);
     CHECK(strstr(n.last_arg, "convert ") == n.last_arg && strstr(n.last_arg, "/f/b.onnx"));
     hpcz_batch_result_release(&r);
+    /* where the summary goes by default: one per shard */
+    char want[2200], got[2200];
+    hpcz_batch_summary_path(&dry, got, sizeof got);
+    snprintf(want, sizeof want, "%s/batch-summary-2-of-2.json", out);
+    CHECK(!strcmp(got, want));
+    hpcz_batch_summary_path(&o, got, sizeof got);
+    snprintf(want, sizeof want, "%s/batch-summary.json", out);
+    CHECK(!strcmp(got, want));
     /* cancelled before the start: no job runs */
     static volatile int stop = 1;
     hpcz_batch_opts cancel = o;

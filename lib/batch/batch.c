@@ -693,6 +693,15 @@ void hpcz_batch_result_release(hpcz_batch_result *r)
     memset(r, 0, sizeof *r);
 }
 
+void hpcz_batch_summary_path(const hpcz_batch_opts *o, char *buf, size_t cap)
+{
+    if (o->shard_count > 1)
+        snprintf(buf, cap, "%s/batch-summary-%llu-of-%llu.json", o->outdir,
+                 (unsigned long long)o->shard_index + 1, (unsigned long long)o->shard_count);
+    else
+        snprintf(buf, cap, "%s/batch-summary.json", o->outdir);
+}
+
 void hpcz_batch_write_json(FILE *f, const char *recipe, const hpcz_batch_result *r)
 {
     hpcz_json js;
