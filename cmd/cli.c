@@ -192,7 +192,7 @@ int cli_getopt(int argc, char **argv, const cli_cmd_info *info)
             char name[128];
             snprintf(name, sizeof name, "%s", what + (strncmp(what, "--", 2) ? 0 : 2));
             name[strcspn(name, "=")] = 0;
-            const char *near = info->opts ? cli_closest(name, &info->opts[0].name, (size_t)table_len(info->opts),
+            const char *near = info->opts ? hpcz_closest(name, &info->opts[0].name, (size_t)table_len(info->opts),
                                                         sizeof(cli_opt))
                                           : NULL;
             if (near)

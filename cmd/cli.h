@@ -126,9 +126,6 @@ bool cli_claim_stdout(const cli_cmd_info *info, const char *opt);
 /* A model (or other binary data) is about to go to standard output: false
  * after a usage error when that is a terminal and force is not set. */
 bool cli_binary_stdout_ok(const cli_cmd_info *info, bool force);
-/* "did you mean", and same file (the library's) */
-#define cli_closest hpcz_closest
-#define cli_same_file hpcz_same_file
 
 /* --dim NAME=VALUE for the commands that plan models on data (quantize,
  * calibrate, prune; run has its own help text): sizes of symbolic
@@ -225,12 +222,10 @@ enum {
     }
 
 #define CLI_MAX_GATES 32
-typedef hpcz_gate cli_gate;
 typedef struct cli_gates {
-    cli_gate g[CLI_MAX_GATES];
+    hpcz_gate g[CLI_MAX_GATES];
     size_t n;
 } cli_gates;
-void cli_gates_init(cli_gates *g);
 /* Handles a gate option key; false (usage error printed) on a bad value. */
 bool cli_gates_option(const cli_cmd_info *info, cli_gates *g, int key, const char *arg);
 
@@ -245,9 +240,6 @@ typedef struct cli_report_opts {
 /* Usage error (EXIT_USAGE) when a gate names an output m does not have,
  * with the closest name; EXIT_OK otherwise. */
 int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const hpcz_model *m);
-/* All gates hold on r (out of memory counts as broken); *worst_sqnr (may be
- * NULL) gets the lowest output SQNR. */
-bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr);
 /* Compares a and b and writes the requested reports; EXIT_THRESHOLD when a gate breaks. */
 int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o);
 

@@ -125,7 +125,7 @@ int cmd_convert(int argc, char **argv)
         return cli_usage_error(&cmd_convert_info, "--external-name: '%s' must be a plain file name", ext_name);
     so.external_name = ext_name;
     so.overwrite_inputs = in_place;
-    if (!in_place && (cli_same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
+    if (!in_place && (hpcz_same_file(in, out) || (strcmp(in, "-") && !strcmp(in, out))))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", out);
 
     if (passes) {

@@ -32,7 +32,7 @@ int cli_check_outputs(const cli_cmd_info *info, const cli_outputs *o, const char
         return EXIT_USAGE;
     if (model_stdout && !cli_binary_stdout_ok(info, o->force))
         return EXIT_USAGE;
-    if (o->out && !o->in_place && cli_same_file(o->in, o->out))
+    if (o->out && !o->in_place && hpcz_same_file(o->in, o->out))
         return cli_error("%s: refusing to overwrite the input (use --in-place)", o->out);
     const char *outs[] = {o->out, *json, o->report};
     int rc = EXIT_OK;

@@ -47,7 +47,7 @@ static int not_a_command(const char *name)
     const char *names[CLI_N_COMMANDS];
     for (size_t i = 0; i < CLI_N_COMMANDS; i++)
         names[i] = cli_commands[i].info->name;
-    const char *near = cli_closest(name, names, CLI_N_COMMANDS, sizeof names[0]);
+    const char *near = hpcz_closest(name, names, CLI_N_COMMANDS, sizeof names[0]);
     if (near)
         fprintf(stderr, "hpcz: '%s' is not a command; did you mean '%s'?\n", name, near);
     else
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     if (name[0] != '-')
         return not_a_command(name);
     static const char *const globals[] = {"--help", "--version"};
-    const char *near = cli_closest(name, globals, 2, sizeof globals[0]);
+    const char *near = hpcz_closest(name, globals, 2, sizeof globals[0]);
     if (near)
         fprintf(stderr, "hpcz: unknown option '%s'; did you mean '%s'?\n", name, near);
     else

@@ -147,8 +147,7 @@ int cmd_prune(int argc, char **argv)
     const char *out = NULL, *json = NULL, *json_file = NULL, *labels = NULL, *report = NULL;
     int dry_run = 0, force = 0, json_flag = 0, reconstruct = 0, no_reconstruct = 0, sens = 0;
     long long n;
-    cli_gates gates;
-    cli_gates_init(&gates);
+    cli_gates gates = {0};
     const cli_store store[] = {
         CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_METHOD, &rp->method), CLI_TEXT(OPT_CRITERION, &rp->criterion),
         CLI_TEXT(OPT_SCOPE, &rp->scope), CLI_TEXT(OPT_PATTERN, &rp->pattern), CLI_TEXT(OPT_INCLUDE, &rp->include),

@@ -165,8 +165,7 @@ int cmd_quantize(int argc, char **argv)
     int dry_run = 0, force = 0, json_flag = 0;
     double smooth = -1; /* --smooth-quant: -1 not given */
     long long n;
-    cli_gates gates;
-    cli_gates_init(&gates);
+    cli_gates gates = {0};
     const cli_store store[] = {
         CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_MODE, &rq->mode), CLI_TEXT(OPT_DTYPE, &rq->dtype),
         CLI_TEXT(OPT_INT4_FORMAT, &rq->int4_format), CLI_TEXT(OPT_WEIGHT_DTYPE, &rq->weight_dtype),

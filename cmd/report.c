@@ -3,19 +3,13 @@
  * delta in text, JSON and Markdown (+SVG), and CI gates with exit status 3.
  * The gate and report code is shared with quantize and prune (--report).
  */
-#include "cli.h"
+#include "jobs.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ gates */
-
-void cli_gates_init(cli_gates *g)
-{
-    memset(g, 0, sizeof *g);
-}
 
 static bool parse_gate(const cli_cmd_info *info, const char *arg, cli_gates *g, int kind)
 {
@@ -49,18 +43,6 @@ int cli_check_gate_outputs(const cli_cmd_info *info, const cli_gates *g, const h
     return EXIT_OK;
 }
 
-bool cli_gates_pass(const cli_gates *g, const hpcz_compare_result *r, double *worst_sqnr)
-{
-    bool ok = hpcz_gates_hold(g->g, g->n, r) == 1;
-    if (worst_sqnr) {
-        *worst_sqnr = INFINITY;
-        for (size_t i = 0; i < r->n_outputs; i++)
-            if (r->outputs[i].sqnr_db < *worst_sqnr)
-                *worst_sqnr = r->outputs[i].sqnr_db;
-    }
-    return ok;
-}
-
 /* ------------------------------------------------------------ shared driver */
 
 /* A failed comparison, named by the file it is about. */
@@ -81,16 +63,12 @@ static int compare_error(const cli_report_opts *o, const hpcz_error *err)
 
 static int write_json(const char *path, const hpcz_report *rep)
 {
-    hpcz_error err;
-    if (!strcmp(path, "-")) {
-        hpcz_report_write_json(stdout, rep);
-        return EXIT_OK;
-    }
-    hpcz_outfile *of = hpcz_outfile_open(path, &err);
-    if (!of)
-        return cli_file_error(path, &err);
-    hpcz_report_write_json(hpcz_outfile_stream(of), rep);
-    return hpcz_outfile_commit(of, &err) ? cli_file_error(path, &err) : EXIT_OK;
+    hpcz_outfile *of;
+    FILE *f = cli_out_open(path, &of);
+    if (!f)
+        return EXIT_FAIL;
+    hpcz_report_write_json(f, rep);
+    return cli_out_commit(path, of);
 }
 
 int cli_report(hpcz_model *a, hpcz_model *b, const cli_report_opts *o)
@@ -183,8 +161,7 @@ const cli_cmd_info cmd_report_info = {
 
 int cmd_report(int argc, char **argv)
 {
-    cli_gates gates;
-    cli_gates_init(&gates);
+    cli_gates gates = {0};
     cli_report_opts ro = {0};
     ro.gates = &gates;
     ro.text = stdout;
