@@ -1499,6 +1499,10 @@ size_t hpcz_graph_fed_inputs(const hpcz_graph *g, hpcz_value **out);
  * "hpcz.inspect" version 1 (docs/json.md), every tensor listed
  * (lib/run/inspect.c). */
 void hpcz_model_summary_write_json(FILE *f, const hpcz_model *m, const hpcz_model_summary *s);
+/* `hpcz inspect`: the same as text, the top largest tensors ((size_t)-1: all). */
+void hpcz_model_summary_write_text(FILE *f, const hpcz_model *m, const hpcz_model_summary *s, size_t top);
+/* "[64,3,7,7]" */
+void hpcz_tensor_shape_str(const hpcz_tensor *t, char *buf, size_t cap);
 
 /* Levenshtein distance with transpositions (64 for words over 63 bytes). */
 int hpcz_edit_distance(const char *a, const char *b);

@@ -228,6 +228,19 @@ static void test_run(void)
         hpcz_json_free(j);
     }
     free(buf);
+    /* inspect's text: inputs with their shapes, the largest tensor only */
+    f = open_memstream(&buf, &len);
+    hpcz_model_summary_write_text(f, m, &s, 1);
+    fclose(f);
+    char line[256], w_shape[64];
+    hpcz_tensor_shape_str(s.weights[0].tensor, w_shape, sizeof w_shape);
+    CHECK(w_shape[0] == '[' && strchr(w_shape, ']') && strstr(buf, w_shape));
+    CHECK(strstr(buf, "\ninputs     input   float    [batch,1,8,8]\n") != NULL);
+    snprintf(line, sizeof line, "\nlargest tensors:\n  name");
+    CHECK(strstr(buf, line) && strstr(buf, s.weights[0].name) && !strstr(buf, s.weights[1].name));
+    snprintf(line, sizeof line, "  ... %zu more (--all lists every tensor)\n", s.n_weights - 1);
+    CHECK(len > strlen(line) && !strcmp(buf + len - strlen(line), line));
+    free(buf);
     hpcz_model_summary_release(&s);
     hpcz_model_free(m);
 }

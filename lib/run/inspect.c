@@ -1,10 +1,16 @@
 /*
- * inspect.c - a model summary as JSON (schema hpcz.inspect 1, docs/json.md):
- * what `hpcz inspect --json` prints, with the .hpcz container's storage.
+ * inspect.c - a model summary as text and as JSON (schema hpcz.inspect 1,
+ * docs/json.md): what `hpcz inspect` prints, with the .hpcz container's
+ * storage.
  */
 #include "internal.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+
+/* "1.5 MiB", "12,345" in a buffer that lives as long as the statement */
+#define BYTES(n) hpcz_fmt_bytes((n), (char[32]){0})
+#define COUNT(n) hpcz_fmt_count((n), (char[32]){0})
 
 static void json_values(hpcz_json *j, const char *key, hpcz_value **vals, size_t n)
 {
@@ -159,3 +165,131 @@ void hpcz_model_summary_write_json(FILE *f, const hpcz_model *m, const hpcz_mode
     hpcz_json_finish(&j);
 }
 
+/* ------------------------------------------------------------ text */
+
+void hpcz_tensor_shape_str(const hpcz_tensor *t, char *buf, size_t cap)
+{
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < t->ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+static void text_values(FILE *f, const char *label, hpcz_value **vals, size_t n, size_t w)
+{
+    if (n == 0)
+        fprintf(f, "%-10s (none)\n", label);
+    for (size_t i = 0; i < n; i++) {
+        char shape[512];
+        hpcz_value_shape_str(vals[i], shape, sizeof shape);
+        fprintf(f, "%-10s %-*s  %-8s %s\n", i ? "" : label, (int)w, vals[i]->name,
+                vals[i]->dtype ? hpcz_dtype_name(vals[i]->dtype) : "?", shape);
+    }
+}
+
+void hpcz_model_summary_write_text(FILE *f, const hpcz_model *m, const hpcz_model_summary *s, size_t top)
+{
+    fprintf(f, "%-10s %s (%s)\n", "model", strcmp(m->path, "-") ? m->path : "<stdin>",
+            BYTES(m->file_size));
+    fprintf(f, "%-10s ir %lld", "format", (long long)m->ir_version);
+    if (m->producer_name && *m->producer_name)
+        fprintf(f, ", producer %s%s%s", m->producer_name, m->producer_version ? " " : "",
+                m->producer_version ? m->producer_version : "");
+    hpcz_hpcz_info hi;
+    bool is_hpcz = hpcz_hpcz_model_info(m, &hi);
+    if (is_hpcz) {
+        fprintf(f, "\n%-10s hpcz %d.%d, %lu tensor%s in the table (", "container", hi.major,
+                hi.minor, (unsigned long)hi.n_tensors, hi.n_tensors == 1 ? "" : "s");
+        const char *sep = "";
+        for (int e = 0; e < HPCZ_HPCZ_ENC_COUNT; e++)
+            if (hi.by_encoding[e]) {
+                fprintf(f, "%s%lu %s", sep, (unsigned long)hi.by_encoding[e],
+                        hpcz_hpcz_encoding_name(e));
+                sep = ", ";
+            }
+        fprintf(f, "%s), %s", *sep ? "" : "none", BYTES(hi.stored_bytes));
+        fprintf(f, " stored for %s", BYTES(hi.raw_bytes));
+    }
+    fprintf(f, "\n%-10s", "opsets");
+    for (size_t i = 0; i < m->n_opsets; i++)
+        fprintf(f, " %s %lld%s", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx",
+                (long long)m->opsets[i].version, i + 1 < m->n_opsets ? "," : "");
+    fputc('\n', f);
+    hpcz_value **ins = malloc((m->graph->n_inputs + 1) * sizeof *ins);
+    size_t n_ins = ins ? hpcz_graph_fed_inputs(m->graph, ins) : 0;
+    size_t w = 4;
+    for (size_t i = 0; i < n_ins; i++)
+        if (strlen(ins[i]->name) > w)
+            w = strlen(ins[i]->name);
+    for (size_t i = 0; i < m->graph->n_outputs; i++)
+        if (strlen(m->graph->outputs[i]->name) > w)
+            w = strlen(m->graph->outputs[i]->name);
+    text_values(f, "inputs", ins, n_ins, w);
+    free(ins);
+    text_values(f, "outputs", m->graph->outputs, m->graph->n_outputs, w);
+    fprintf(f, "%-10s %s", "nodes", COUNT(s->n_nodes_total));
+    if (s->n_subgraphs)
+        fprintf(f, " (%s in %zu subgraph%s)", COUNT(s->n_nodes_total - s->n_nodes),
+                s->n_subgraphs, s->n_subgraphs == 1 ? "" : "s");
+    fputc('\n', f);
+    for (size_t i = 0; i < s->n_ops; i++) {
+        if (i % 4 == 0)
+            fprintf(f, "%-10s", i ? "" : "ops");
+        char op[256];
+        if (*s->ops[i].domain)
+            snprintf(op, sizeof op, "%s:%s", s->ops[i].domain, s->ops[i].op_type);
+        else
+            snprintf(op, sizeof op, "%s", s->ops[i].op_type);
+        fprintf(f, " %s %zu%s", op, s->ops[i].count,
+                i + 1 < s->n_ops ? (i % 4 == 3 ? ",\n" : ",") : "\n");
+    }
+    fprintf(f, "%-10s %s (%s)", "params", COUNT(s->params), BYTES(s->param_bytes));
+    if (s->params)
+        fprintf(f, ", sparsity %.1f%%", 100.0 * (double)s->zeros / (double)s->params);
+    fputc('\n', f);
+    for (size_t i = 0; i < s->n_dtypes; i++)
+        fprintf(f, "%-10s   %-8s %s in %llu tensor%s (%s)\n", "", hpcz_dtype_name(s->dtypes[i].dtype),
+                COUNT(s->dtypes[i].params), (unsigned long long)s->dtypes[i].tensors,
+                s->dtypes[i].tensors == 1 ? "" : "s", BYTES(s->dtypes[i].bytes));
+    if (!s->n_weights)
+        return;
+    size_t shown = s->n_weights < top ? s->n_weights : top;
+    fprintf(f, "\n%s tensors%s:\n", shown < s->n_weights ? "largest" : "all",
+            shown < s->n_weights ? "" : "");
+    size_t nw = 4;
+    for (size_t i = 0; i < shown; i++)
+        if (strlen(s->weights[i].name) > nw)
+            nw = strlen(s->weights[i].name);
+    if (nw > 48)
+        nw = 48;
+    fprintf(f, "  %-*s  %-8s %-20s %12s %10s %8s", (int)nw, "name", "dtype", "shape", "params",
+            "bytes", "zeros");
+    if (is_hpcz)
+        fprintf(f, "  %-11s %10s", "encoding", "stored");
+    fputc('\n', f);
+    for (size_t i = 0; i < shown; i++) {
+        const hpcz_weight_stat *w = &s->weights[i];
+        char shape[256], zeros[32];
+        hpcz_tensor_shape_str(w->tensor, shape, sizeof shape);
+        if (w->zeros < 0)
+            snprintf(zeros, sizeof zeros, "-");
+        else
+            snprintf(zeros, sizeof zeros, "%.1f%%",
+                     w->tensor->numel ? 100.0 * (double)w->zeros / (double)w->tensor->numel : 0.0);
+        fprintf(f, "  %-*s  %-8s %-20s %12s %10s %8s", (int)nw, w->name,
+                hpcz_dtype_name(w->tensor->dtype), shape, COUNT((uint64_t)w->tensor->numel),
+                BYTES(w->bytes), zeros);
+        if (is_hpcz) {
+            hpcz_hpcz_tensor_info ti;
+            if (hpcz_hpcz_tensor_storage(w->tensor, &ti))
+                fprintf(f, "  %-11s %10s", hpcz_hpcz_encoding_name(ti.encoding),
+                        BYTES(ti.stored_bytes));
+            else
+                fprintf(f, "  %-11s %10s", "inline", "-");
+        }
+        fprintf(f, "%s\n", !strcmp(w->source, "constant") ? "  (Constant node)" : "");
+    }
+    if (shown < s->n_weights)
+        fprintf(f, "  ... %zu more (--all lists every tensor)\n", s->n_weights - shown);
+}
