@@ -375,7 +375,6 @@ def main():
     ap.add_argument("--nodes", type=int, default=0, help="also measure per-node overhead on N nodes")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--json", help="write the results as JSON to this file")
-    ap.add_argument("--before", help="another hpcz binary, timed in the same rounds (ratios b_min, b_cpu)")
     a = ap.parse_args()
     import onnxruntime as ort
     names = a.names or zoo_models()
