@@ -585,6 +585,24 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     hpcz_model_free(m);
 }
 
+/* Graph input x of n elements of integer type xdt, and a random feed for it
+ * covering the type's whole range. */
+static hpcz_array int_input(hpcz_model *m, int xdt, int64_t n, hpcz_error *err)
+{
+    hpcz_value *v = hpcz_graph_value(m->graph, "x");
+    v->dtype = xdt;
+    v->ndim = 1;
+    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
+    v->dims[0].size = n;
+    hpcz_graph_add_input(m->graph, v, err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 1, &n, err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < n; k++)
+        set_int(in.data, xdt, k, irange(lo, lo + 255));
+    return in;
+}
+
 /* DQ(x) -> op [, scalar constant c] -> Q on n elements (odd: the float
  * kernels' scalar tails run too): fused into a table (the Q does not run),
  * the same bytes as the cpu backend unfused and with 2 threads, within 1
@@ -596,17 +614,8 @@ static void check_table(const char *label, const char *op, const char *attrs, in
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;
     hpcz_error err = {0};
-    hpcz_value *v = hpcz_graph_value(g, "x");
-    v->dtype = xdt;
-    v->ndim = 1;
-    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
-    v->dims[0].size = n;
-    hpcz_graph_add_input(g, v, &err);
-    hpcz_array in = {0};
-    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    hpcz_array in = int_input(m, xdt, n, &err);
     int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
-    for (int64_t k = 0; k < n; k++)
-        set_int(in.data, xdt, k, irange(lo, lo + 255));
     *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.02f, 0.05f);
     set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
     *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.04f);
@@ -658,17 +667,8 @@ static void check_table_chain(const char *label, int xdt, int ydt, int64_t n, bo
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;
     hpcz_error err = {0};
-    hpcz_value *v = hpcz_graph_value(g, "x");
-    v->dtype = xdt;
-    v->ndim = 1;
-    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
-    v->dims[0].size = n;
-    hpcz_graph_add_input(g, v, &err);
-    hpcz_array in = {0};
-    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    hpcz_array in = int_input(m, xdt, n, &err);
     int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
-    for (int64_t k = 0; k < n; k++)
-        set_int(in.data, xdt, k, irange(lo, lo + 255));
     *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
     set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
     *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
@@ -722,17 +722,8 @@ static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt,
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;
     hpcz_error err = {0};
-    hpcz_value *v = hpcz_graph_value(g, "x");
-    v->dtype = xdt;
-    v->ndim = 1;
-    v->dims = hpcz_model_alloc(m, sizeof *v->dims);
-    v->dims[0].size = n;
-    hpcz_graph_add_input(g, v, &err);
-    hpcz_array in = {0};
-    hpcz_array_alloc(&in, xdt, 1, &n, &err);
+    hpcz_array in = int_input(m, xdt, n, &err);
     int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
-    for (int64_t k = 0; k < n; k++)
-        set_int(in.data, xdt, k, irange(lo, lo + 255));
     *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
     set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
     *(float *)init(m, "ss", HPCZ_DTYPE_FLOAT, 0, NULL) = hswish ? frange(0.02f, 0.03f) : 1.0f / 255;
