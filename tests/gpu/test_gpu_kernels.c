@@ -171,21 +171,14 @@ static void check(const spec *s)
     }
     hpcz_array g = {0}, r = {0};
     bool ok = run(m, "cuda", ins, &g, &err) && run(m, "cpu", ins, &r, &err);
-    double maxref = 0, maxerr = 0;
     if (ok && (g.numel != r.numel || g.ndim != r.ndim || g.dtype != r.dtype)) {
         ok = false;
         snprintf(err.msg, sizeof err.msg, "shapes or types differ");
     }
-    if (ok && g.dtype != HPCZ_DTYPE_FLOAT && memcmp(g.data, r.data, g.nbytes))
-        maxerr = INFINITY; /* integer outputs: the same bytes */
-    for (int64_t k = 0; ok && g.dtype == HPCZ_DTYPE_FLOAT && k < g.numel; k++) {
-        double x = ((const float *)g.data)[k], y = ((const float *)r.data)[k];
-        maxref = fmax(maxref, fabs(y));
-        maxerr = fmax(maxerr, fabs(x - y));
-        if (isnan(x) != isnan(y))
-            maxerr = INFINITY;
-    }
-    double nerr = maxerr / fmax(maxref, 1e-3);
+    double nerr = !ok                         ? 0
+                  : g.dtype == HPCZ_DTYPE_FLOAT ? norm_err(&g, &r)
+                  : memcmp(g.data, r.data, g.nbytes) ? INFINITY /* integer outputs: the same bytes */
+                                                     : 0;
     bool good = ok && nerr <= s->tol;
     if (!good)
         failures++;

@@ -104,4 +104,19 @@ static inline hpcz_model *build(const spec *s, const hpcz_array *ins)
     return m;
 }
 
+/* Largest |a - ref| over float32 arrays, relative to max |ref| (at least
+ * 1e-3); INFINITY where one side is NaN and the other not. */
+static inline double norm_err(const hpcz_array *a, const hpcz_array *ref)
+{
+    double maxref = 0, maxerr = 0;
+    for (int64_t k = 0; k < a->numel && k < ref->numel; k++) {
+        double x = ((const float *)a->data)[k], y = ((const float *)ref->data)[k];
+        maxref = fmax(maxref, fabs(y));
+        maxerr = fmax(maxerr, fabs(x - y));
+        if (isnan(x) != isnan(y))
+            maxerr = INFINITY;
+    }
+    return maxerr / fmax(maxref, 1e-3);
+}
+
 #endif

@@ -45,20 +45,12 @@ static void check(const spec *s)
     hpcz_array a = {0}, b = {0}, r = {0};
     bool ok = run(m, "cpu", 1, ins, &a, &err) && run(m, "cpu", 2, ins, &b, &err) &&
               run(m, "ref", 1, ins, &r, &err);
-    double maxref = 0, maxerr = 0;
     if (ok) {
         ok = a.numel == r.numel && a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes);
         if (!ok)
             snprintf(err.msg, sizeof err.msg, "1 and 2 threads differ (or shapes differ)");
-        for (int64_t k = 0; ok && k < a.numel; k++) {
-            double x = ((const float *)a.data)[k], y = ((const float *)r.data)[k];
-            maxref = fmax(maxref, fabs(y));
-            maxerr = fmax(maxerr, fabs(x - y));
-            if (isnan(x) != isnan(y))
-                maxerr = INFINITY;
-        }
     }
-    double nerr = maxerr / fmax(maxref, 1e-3);
+    double nerr = ok ? norm_err(&a, &r) : 0;
     bool good = ok && nerr <= s->tol;
     if (!good)
         failures++;
@@ -473,13 +465,7 @@ static void check_f16(const spec *s, bool exact)
          run(m, "ref", 1, ins, &r, &err);
     bool same = ok && a.nbytes == u.nbytes && a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes) &&
                 (!exact || !memcmp(a.data, u.data, a.nbytes));
-    double maxref = 0, maxerr = 0;
-    for (int64_t k = 0; same && k < a.numel; k++) {
-        double x = ((const float *)a.data)[k], y = ((const float *)r.data)[k];
-        maxref = fmax(maxref, fabs(y));
-        maxerr = fmax(maxerr, fabs(x - y));
-    }
-    double nerr = maxerr / fmax(maxref, 1e-3);
+    double nerr = same ? norm_err(&a, &r) : 0;
     bool good = ok && same && nerr <= s->tol;
     if (!good)
         failures++;
