@@ -27,22 +27,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, check, hpcz, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-bc-")
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
-
-
-def hpcz(*args):
-    r = subprocess.run([HPCZ, *args], capture_output=True, text=True)
-    if r.returncode:
-        print(r.stderr)
-    return r
 
 
 def spiky(rng, shape, axis=0):
@@ -208,8 +195,7 @@ def main():
     # --- GPTQ (the default with --calib for weight-only) rounds otherwise: no correction
     g, r = q("gptq.onnx")
     check(r.returncode == 0 and "bias-correct" not in r.stderr, "weight-only GPTQ: no bias correction")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally()
 
 
 if __name__ == "__main__":

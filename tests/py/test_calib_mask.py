@@ -26,23 +26,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, check, hpcz, session, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-mask-")
 B, T, C, H = 16, 12, 32, 64
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
-
-
-def hpcz(*args):
-    r = subprocess.run([HPCZ, *args], capture_output=True, text=True)
-    if r.returncode:
-        print(r.stderr)
-    return r
 
 
 def make_model(path, outliers):
@@ -108,12 +95,6 @@ def layernorm(x, gamma, beta):
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
     return (x - mu) / np.sqrt(var + 1e-5) * gamma + beta
-
-
-def session(path):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 def sqnr(ref, out):
@@ -209,5 +190,4 @@ def smooth_checks():
 
 mask_checks()
 smooth_checks()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(tally())

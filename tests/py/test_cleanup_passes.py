@@ -15,20 +15,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-passes-")
 rng = np.random.default_rng(0)
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("PASS", what)
-    else:
-        failed += 1
-        print("FAIL", what)
 
 
 def run_ort(path, feeds):
@@ -179,8 +169,7 @@ def main():
     check(ops == ["Add", "MatMul", "Reshape"], "constant chains evaluated away (left: %s)" % ops)
     onnx.checker.check_model(m, full_check=True)
 
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 if __name__ == "__main__":

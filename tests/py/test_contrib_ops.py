@@ -28,18 +28,12 @@ from onnx import TensorProto as TP
 from onnx import helper as oh
 from onnx import numpy_helper as nh
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-contrib-")
 rng = np.random.default_rng(13)
-passed, failed = 0, 0
 ort.set_default_logger_severity(3)
 logging.disable(logging.INFO)  # ORT's quantizer and transformer optimizer narrate every step
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
 
 
 def vi(name, dt=TP.FLOAT, shape=None):
@@ -501,8 +495,7 @@ def main():
     test_embedln()
     test_attention()
     test_zoo_minilm()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return tally()
 
 
 if __name__ == "__main__":

@@ -31,19 +31,13 @@ from onnx import TensorProto as TP
 from onnx import helper as oh
 from onnx import numpy_helper as nh
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-llm-")
 LAYERS, D, HEADS, FF, VOCAB, MAXPOS = 2, 64, 4, 256, 48, 64
 HD = D // HEADS
 rng = np.random.default_rng(9)
-passed, failed = 0, 0
 ort.set_default_logger_severity(3)
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
 
 
 def past_names():
@@ -255,5 +249,4 @@ if __name__ == "__main__":
         zoo_checks()
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())

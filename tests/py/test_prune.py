@@ -14,18 +14,12 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-prune-")
 S = os.path.join(ROOT, "samples")
 X = np.load(os.path.join(S, "digits", "test_input.npy"))
 Y = np.load(os.path.join(S, "digits", "test_labels.npy"))
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
 
 
 def prune(src, name, *args):
@@ -167,8 +161,7 @@ def main():
           "--reconstruct with every layer in an If branch: magnitude pruning, said on stderr (%s)"
           % r.stderr.strip().splitlines()[:1])
 
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 def chain(n, bn):

@@ -21,16 +21,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-chan-")
 rng = np.random.default_rng(0)
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
 
 
 def run(path, feeds):
@@ -438,8 +432,7 @@ def main():
 
     reconstruction_checks()
 
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 if __name__ == "__main__":

@@ -17,18 +17,12 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, hpcz, session, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-quant-")
 SAMPLES = os.path.join(ROOT, "samples")
 X = np.load(os.path.join(SAMPLES, "digits", "test_input.npy"))
 Y = np.load(os.path.join(SAMPLES, "digits", "test_labels.npy"))
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
 
 
 def quantize(src, name, *args):
@@ -37,12 +31,6 @@ def quantize(src, name, *args):
     if r.returncode:
         print(r.stderr)
     return dst if r.returncode == 0 else None
-
-
-def session(path):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 def run(path, feeds):
@@ -70,7 +58,6 @@ def digits(model, name, args, max_drop, min_sqnr, fp16_io=False):
     check(acc_ref - acc <= max_drop, "%s %s: top-1 drop %.2f <= %.2f points" % (model, " ".join(args), acc_ref - acc, max_drop))
     check(s >= min_sqnr, "%s %s: logit SQNR %.1f >= %.1f dB" % (model, " ".join(args), s, min_sqnr))
     return out
-
 
 
 def dynamic_checks():
@@ -1090,8 +1077,7 @@ def main():
     shared_bias_check()
     output_also_read_check()
     outlier_check()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 if __name__ == "__main__":

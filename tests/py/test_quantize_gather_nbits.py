@@ -31,20 +31,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, check, hpcz, session, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-gather-")
-passed, failed = 0, 0
 V, D, H, O, S = 300, 64, 96, 48, 12
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
-
-
-def hpcz(*args):
-    return subprocess.run([HPCZ, *args], capture_output=True, text=True)
 
 
 def quantize(name, *args, src=None):
@@ -53,12 +43,6 @@ def quantize(name, *args, src=None):
     if r.returncode:
         print(r.stderr)
     return (dst if r.returncode == 0 else None), r.stderr
-
-
-def session(path):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 def make_model(tied=False):
@@ -347,8 +331,7 @@ def main():
         usage_checks()
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 if __name__ == "__main__":

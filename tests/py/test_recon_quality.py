@@ -27,15 +27,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, check, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-recon-quality-")
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
 
 
 def hpcz(cmd, src, name, *args):
@@ -237,8 +231,7 @@ def few_rows_checks():
 def main():
     logmel_checks()
     few_rows_checks()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 if __name__ == "__main__":

@@ -15,22 +15,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, ROOT, check, hpcz, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-report-")
 S = os.path.join(ROOT, "samples")
 DATA = os.path.join(S, "digits", "test_input.npy")
 LABELS = os.path.join(S, "digits", "test_labels.npy")
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
-
-
-def hpcz(*args):
-    return subprocess.run([HPCZ, *args], capture_output=True, text=True)
 
 
 def run_logits(model):
@@ -168,8 +158,7 @@ def main():
           "report --bench text: the ratio, named")
     r = hpcz("report", cnn, q, "--data", DATA, "--samples", "8", "--json")
     check(json.loads(r.stdout)["latency"] is None, "report without --bench: latency null")
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(tally())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""What the Python tests share: their arguments, check() and its tally, the
+hpcz runner and an ONNX Runtime session. Each test is run by tests/py/run.sh
+as `python test_X.py HPCZ ROOT [MORE...]`; run.sh points TMPDIR at a folder
+of its own and removes it afterwards, so temporary folders made here go too.
+"""
+import subprocess
+import sys
+
+HPCZ, ROOT = sys.argv[1:3]
+
+_tally = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    """Records one assertion: PASS or FAIL and what it was, flushed at once."""
+    _tally["passed" if cond else "failed"] += 1
+    print("PASS" if cond else "FAIL", what, flush=True)
+    return cond
+
+
+def failed():
+    return _tally["failed"]
+
+
+def tally():
+    """Prints the totals; returns the exit status (1 when any check failed)."""
+    print("%d passed, %d failed" % (_tally["passed"], _tally["failed"]), flush=True)
+    return 1 if _tally["failed"] else 0
+
+
+def hpcz(*args):
+    """Runs the hpcz binary under test; its stderr is echoed when it fails."""
+    r = subprocess.run([HPCZ, *args], capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr, end="", flush=True)
+    return r
+
+
+def session(path, level=None):
+    """An ONNX Runtime CPU session with warnings silenced (optimisation level
+    `level` when given, ORT's default otherwise)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if level is not None:
+        so.graph_optimization_level = level
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
