@@ -414,6 +414,11 @@ static void test_names_files(void)
     const char *const longer[] = {"a", "a_name_that_does_not_fit"};
     hpcz_list_names(list, 16, longer, 2);
     CHECK(!strcmp(list, "'a'..."));
+    const char *const three[] = {"abc", "defg", "hi"}; /* the third does not fit */
+    hpcz_list_names(list, 17, three, 3);
+    CHECK(!strcmp(list, "'abc', 'defg'..."));
+    hpcz_list_names(list, 16, three, 3);
+    CHECK(!strcmp(list, "'abc'..."));
     uint64_t v = 0;
     CHECK(hpcz_parse_size("4096", &v) && v == 4096);
     CHECK(hpcz_parse_size("64K", &v) && v == 65536);

@@ -375,14 +375,22 @@ const char *hpcz_closest(const char *s, const char *const *names, size_t n, size
 
 void hpcz_list_names(char *buf, size_t cap, const char *const *names, size_t n)
 {
-    size_t k = 0;
+    size_t k = 0, last = 0; /* the end of the list so far, and before its last name */
+    if (!cap)
+        return;
     buf[0] = 0;
-    for (size_t i = 0; i < n && k + 8 < cap; i++) {
+    for (size_t i = 0; i < n; i++) {
         int w = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", names[i]);
         if (w < 0 || (size_t)w >= cap - k) {
-            snprintf(buf + (k < cap - 4 ? k : cap - 4), 4, "...");
+            /* whole names, then "...": never a silent cut, never half a name */
+            size_t at = cap - k >= 4 ? k : last;
+            if (cap - at >= 4)
+                memcpy(buf + at, "...", 4);
+            else
+                buf[0] = 0;
             return;
         }
+        last = k;
         k += (size_t)w;
     }
 }
