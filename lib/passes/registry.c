@@ -107,45 +107,6 @@ int hpcz_pass_arg_set(const hpcz_pass_args *a, const char *name)
     return a->set[i];
 }
 
-/* ------------------------------------------------------------ closest name */
-
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t sub = prev + (a[i - 1] != b[j - 1]);
-            size_t del = row[j] + 1, ins = row[j - 1] + 1;
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
-static const char *closest(const char *name, const char *const *cands, size_t n)
-{
-    const char *best = NULL;
-    size_t bd = 99;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(name, cands[i]);
-        if (d < bd || (d == bd && best && strcmp(cands[i], best) < 0)) {
-            bd = d;
-            best = cands[i];
-        }
-    }
-    /* only suggest what is plausibly a typo */
-    return best && bd <= 1 + strlen(name) / 3 ? best : NULL;
-}
-
 /* ------------------------------------------------------------ parsing */
 
 struct hpcz_pipeline {
@@ -242,7 +203,7 @@ static hpcz_status parse_step(hpcz_pipeline *pl, const char *s, size_t len, hpcz
         size_t n = 0;
         for (size_t i = 0; i < HPCZ_ARRAY_SIZE(registry) && n < 64; i++)
             names[n++] = registry[i]->name;
-        const char *c = closest(name, names, n);
+        const char *c = hpcz_closest(name, names, n, sizeof *names);
         if (c)
             return hpcz_fail(err, HPCZ_ERR_USAGE, "unknown pass '%s': did you mean '%s'?", name, c);
         return hpcz_fail(err, HPCZ_ERR_USAGE, "unknown pass '%s' (hpcz passes lists them)", name);
@@ -301,7 +262,7 @@ static hpcz_status parse_step(hpcz_pipeline *pl, const char *s, size_t len, hpcz
                     size_t n = 0;
                     for (size_t i = 0; i < no && n < 64; i++)
                         names[n++] = p->opts[i].name;
-                    const char *c = closest(k, names, n);
+                    const char *c = hpcz_closest(k, names, n, sizeof *names);
                     if (c)
                         return hpcz_fail(err, HPCZ_ERR_USAGE,
                                          "pass '%s' has no option '%s': did you mean '%s'?",
