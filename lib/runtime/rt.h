@@ -287,6 +287,7 @@ const rt_op *rt_op_find(const char *domain, const char *name, int opset);
  * step on one stream with one sync() per run (and one before a host step
  * that reads copied-back data). Errors: -1 / NULL with error() set. */
 enum { RT_DEV_RUN = 1, RT_DEV_ALIAS = 2 };
+typedef struct rt_qpack rt_qpack; /* int8 QDQ fusion, below */
 typedef struct rt_device {
     int (*place)(rt_ctx *c, uint64_t *dev_in);
     void *(*alloc)(size_t n);
@@ -295,6 +296,14 @@ typedef struct rt_device {
     int (*d2h)(void *h, const void *d, size_t n);
     int (*sync)(void);
     const char *(*error)(void);
+    /* int8 QDQ fusion (optional): a fused step's kernel on the device. At
+     * plan time qplace returns the device's own copy of what it needs (its
+     * weights uploaded, *bytes of them) or NULL (the cpu kernel runs it);
+     * qrun queues it (x_q in c->in[0] and y_q in c->out[0] on the device);
+     * qfree releases it. */
+    void *(*qplace)(rt_ctx *c, const rt_qpack *qp, size_t *bytes);
+    hpcz_status (*qrun)(rt_ctx *c, void *dq);
+    void (*qfree)(void *dq);
 } rt_device;
 
 typedef struct rt_backend {
@@ -394,6 +403,28 @@ void rt_qpack_free(rt_qpack *p);
 size_t rt_qpack_bytes(const rt_qpack *p);
 /* A table op's 256 entries (NULL for the other kinds). */
 const uint8_t *rt_qpack_lut(const rt_qpack *p);
+/* What another backend (cuda) needs to run a fused Conv/Gemm/MatMul with the
+ * same bytes (not a table op, an Add or MatMulInteger: false). The integer
+ * sum of output channel m at column n (output pixel of image b, or row of x)
+ *   T = sum_k (x - x_zp) * wr[m][k] + bias[m]   (exact in int32)
+ * is requantised as the cpu kernels do:
+ *   v = (float)T * mult[m] + bf[m] (no fused multiply-add), clamped to
+ *   [lo, hi], rounded to nearest even, + y_zp.
+ * Conv: x [batch, cin, D, H, W] with the geometry below (1-D/2-D have
+ * leading sizes 1), im2col row k = ((c * k[0] + kd) * k[1] + kh) * k[2] + kw
+ * of group m / (M / groups), padding contributes 0; y [batch, M, osize].
+ * Gemm/MatMul: x [rows][K], y [rows][M]. Call with wr NULL for *info, then
+ * with wr [M][K] and bias [M] to fill (w - w_zp and the integer bias). */
+typedef struct rt_qgemm_info {
+    bool conv;
+    int64_t batch, cin, groups, M, K, rows, osize;
+    int64_t in[3], k[3], out[3], stride[3], dil[3], pad[3];
+    int xdt, ydt;
+    int32_t xzp, yzp;
+    float lo, hi;
+    const float *mult, *bf; /* [M], owned by the pack */
+} rt_qgemm_info;
+bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias);
 /* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
  * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);

@@ -125,6 +125,26 @@ int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s, c
 int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
                          float *y);
 
+/* The int8 GEMM of a fused QDQ Conv/Gemm/MatMul (rt_qpack_info): x_q as
+ * uint8 (int8 biased by 128: xu = x ^ 0x80), w [M][kp] int8 (w - w_zp, k
+ * padded with zeros to kp, a multiple of 4), per output channel m
+ *   T = sum_k xu * w[m][k] + bias[m]
+ * (bias: the integer bias - xu_zp * sum_k w[m][k], so that T is the cpu's
+ * exact sum; padding taps read xu_zp), then hpcz_cuda_requant into y_q.
+ * Conv: images of x [batch, cin, in[0..2]] (1-D/2-D: leading sizes 1), y
+ * [batch, M, osize]; Gemm/MatMul (conv 0): x [osize][k], y [osize][M]. On
+ * the device: 64x64 output tiles, dp4a (4 u8 x s8 products per instruction,
+ * int32 sums). mult, bf [M] float, all operands device memory. */
+typedef struct hpcz_cuda_qmm {
+    int conv, xs8, ys8;
+    int64_t batch, cin, groups, m, k, kp, osize;
+    int64_t in[3], kd[3], out[3], stride[3], dil[3], pad[3];
+    int32_t xzu, yzp;
+    float lo, hi;
+} hpcz_cuda_qmm;
+int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
+                    const float *mult, const float *bf, void *y);
+
 /* float16 <-> float32 of n values (to_f16: rounded to nearest even): the
  * kernels without a float16 form run on widened copies. */
 int hpcz_cuda_convert(const void *x, void *y, int64_t n, int to_f16);
@@ -309,6 +329,51 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_nearest_src(const hpcz_cuda_resize *r
     return i < 0 ? 0 : i >= in ? in - 1 : i;
 }
 
+/* im2col element (k, n) of group z % groups of image z / groups as uint8
+ * (xu_zp on padding taps and past k), or x[n][k] for a Gemm. */
+static inline HPCZ_CU_HD uint32_t hpcz_cuda_qx_at(const hpcz_cuda_qmm *g, const uint8_t *x,
+                                                  int64_t z, int64_t k, int64_t n)
+{
+    if (k >= g->k)
+        return (uint32_t)g->xzu;
+    uint32_t flip = g->xs8 ? 0x80u : 0u;
+    if (!g->conv)
+        return x[n * g->k + k] ^ flip;
+    int64_t kw = k % g->kd[2], kh = (k / g->kd[2]) % g->kd[1],
+            kdd = (k / (g->kd[2] * g->kd[1])) % g->kd[0], c = k / (g->kd[2] * g->kd[1] * g->kd[0]);
+    int64_t ow = n % g->out[2], oh = (n / g->out[2]) % g->out[1], od = n / (g->out[2] * g->out[1]);
+    int64_t id = od * g->stride[0] - g->pad[0] + kdd * g->dil[0],
+            ih = oh * g->stride[1] - g->pad[1] + kh * g->dil[1],
+            iw = ow * g->stride[2] - g->pad[2] + kw * g->dil[2];
+    if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1] || iw < 0 || iw >= g->in[2])
+        return (uint32_t)g->xzu;
+    int64_t cg = g->cin / g->groups, b = z / g->groups, ch = (z % g->groups) * cg + c;
+    return x[(((b * g->cin + ch) * g->in[0] + id) * g->in[1] + ih) * g->in[2] + iw] ^ flip;
+}
+
+/* The cpu's requantisation (qgemm.c requant_one): v = (float)T * mult + bf
+ * rounded once per operation (never a fused multiply-add), clamped to
+ * [lo, hi], rounded to nearest even, plus y_zp. */
+static inline HPCZ_CU_HD int32_t hpcz_cuda_requant(const hpcz_cuda_qmm *g, int32_t t,
+                                                   float mult, float bf)
+{
+#ifdef __CUDA_ARCH__
+    float v = __fadd_rn(__fmul_rn(__int2float_rn(t), mult), bf);
+#else
+    float v = (float)t * mult + bf; /* ISO C: no contraction */
+#endif
+    v = v < g->hi ? v : g->hi;
+    v = v > g->lo ? v : g->lo;
+    return (int32_t)rintf(v) + g->yzp;
+}
+
+/* Output element (m, n) of image z / groups: its offset in y. */
+static inline HPCZ_CU_HD int64_t hpcz_cuda_qy_at(const hpcz_cuda_qmm *g, int64_t b, int64_t m,
+                                                 int64_t n)
+{
+    return g->conv ? (b * g->m + m) * g->osize + n : n * g->m + m;
+}
+
 /* The input element of output element i of a nearest Resize. */
 static inline HPCZ_CU_HD int64_t hpcz_cuda_resize_at(const hpcz_cuda_resize *r, int64_t i)
 {
@@ -402,6 +467,8 @@ typedef struct hpcz_cuda_impl {
                      const float *var, float *y, int64_t n, int64_t c, int64_t inner, float eps);
     int (*minmax)(const float *x, int64_t n, float *lo, float *hi);
     int (*histogram)(const float *x, int64_t n, double scale, int bins, uint64_t *h);
+    int (*qgemm)(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
+                 const float *mult, const float *bf, void *y);
 } hpcz_cuda_impl;
 void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
 

@@ -25,7 +25,7 @@ static const hpcz_cuda_impl device_impl = {
     .layernorm = hpcz_cuda_layernorm, .act = hpcz_cuda_act,
     .resize_nearest = hpcz_cuda_resize_nearest, .convert = hpcz_cuda_convert,
     .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
-    .histogram = hpcz_cuda_histogram,
+    .histogram = hpcz_cuda_histogram, .qgemm = hpcz_cuda_qgemm,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
@@ -738,6 +738,113 @@ hpcz_status rt_cuda_run_node(rt_ctx *c)
     return (hpcz_status)st;
 }
 
+/* ---- int8 QDQ fusion on the device: the fused step's qgemm.c pack described
+ * by rt_qpack_info, its weights as int8 rows for dp4a, uploaded once with
+ * the per-channel constants in one device block. */
+typedef struct qdev {
+    hpcz_cuda_qmm g;
+    void *mem; /* w [m][kp] int8, bias [m] int32, mult [m], bf [m] */
+    int8_t *w;
+    int32_t *bias;
+    float *mult, *bf;
+} qdev;
+
+static void cuda_qfree(void *dq)
+{
+    qdev *q = dq;
+    if (!q)
+        return;
+    if (q->mem)
+        impl->free(q->mem);
+    free(q);
+}
+
+/* NULL (the cpu kernel runs it) for table ops, Add and MatMulInteger, for
+ * weights whose w - w_zp leaves int8 (uint8 weights with a zero point: no
+ * dp4a form), and for grids beyond one launch. */
+static void *cuda_qplace(rt_ctx *c, const rt_qpack *qp, size_t *bytes)
+{
+    rt_qgemm_info in;
+    if (c->reference || !rt_qpack_info(qp, &in, NULL, NULL) || in.batch * in.groups > 65535 ||
+        (in.M / in.groups + 63) / 64 > 65535)
+        return NULL;
+    const hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+    int64_t per = in.conv ? in.cin * in.in[0] * in.in[1] * in.in[2] : in.K;
+    if (!x || !y || x->dtype != in.xdt || y->dtype != in.ydt ||
+        x->numel != (in.conv ? in.batch : in.osize) * per ||
+        y->numel != in.batch * in.M * (in.conv ? in.osize : in.osize / in.batch))
+        return NULL;
+    int64_t kp = (in.K + 3) / 4 * 4, M = in.M;
+    size_t wbytes = ((size_t)(M * kp) + 255) / 256 * 256, cbytes = (size_t)M * 4;
+    size_t total = wbytes + 3 * cbytes;
+    int16_t *wr = malloc((size_t)(M * in.K) * sizeof *wr);
+    int32_t *bias = malloc(cbytes);
+    uint8_t *host = calloc(1, total);
+    qdev *q = calloc(1, sizeof *q);
+    bool ok = wr && bias && host && q && rt_qpack_info(qp, &in, wr, bias);
+    int32_t xzu = in.xdt == HPCZ_DTYPE_INT8 ? in.xzp + 128 : in.xzp;
+    for (int64_t m = 0; ok && m < M; m++) {
+        int64_t sum = 0;
+        for (int64_t k = 0; k < in.K && ok; k++) {
+            int16_t v = wr[m * in.K + k];
+            ok = v >= -128 && v <= 127;
+            host[m * kp + k] = (uint8_t)(int8_t)v;
+            sum += v;
+        }
+        int64_t b = (int64_t)bias[m] - (int64_t)xzu * sum;
+        ok = ok && b >= INT32_MIN && b <= INT32_MAX;
+        int32_t b32 = (int32_t)b;
+        memcpy(host + wbytes + (size_t)m * 4, &b32, 4);
+    }
+    if (ok) {
+        memcpy(host + wbytes + cbytes, in.mult, cbytes);
+        memcpy(host + wbytes + 2 * cbytes, in.bf, cbytes);
+        q->mem = impl->malloc(total);
+        ok = q->mem && !impl->h2d(q->mem, host, total);
+    }
+    free(wr);
+    free(bias);
+    free(host);
+    if (!ok) {
+        cuda_qfree(q);
+        return NULL;
+    }
+    q->w = q->mem;
+    q->bias = (int32_t *)((char *)q->mem + wbytes);
+    q->mult = (float *)((char *)q->mem + wbytes + cbytes);
+    q->bf = (float *)((char *)q->mem + wbytes + 2 * cbytes);
+    q->g = (hpcz_cuda_qmm){.conv = in.conv, .xs8 = in.xdt == HPCZ_DTYPE_INT8,
+                             .ys8 = in.ydt == HPCZ_DTYPE_INT8, .batch = in.batch, .cin = in.cin,
+                             .groups = in.groups, .m = M, .k = in.K, .kp = kp,
+                             .osize = in.osize, .xzu = xzu, .yzp = in.yzp, .lo = in.lo,
+                             .hi = in.hi};
+    for (int d = 0; d < 3; d++) {
+        q->g.in[d] = in.in[d];
+        q->g.kd[d] = in.k[d];
+        q->g.out[d] = in.out[d];
+        q->g.stride[d] = in.stride[d];
+        q->g.dil[d] = in.dil[d];
+        q->g.pad[d] = in.pad[d];
+    }
+    *bytes = total;
+    return q;
+}
+
+static hpcz_status cuda_qrun(rt_ctx *c, void *dq)
+{
+    const qdev *q = dq;
+    const hpcz_array *x = rt_in(c, 0);
+    hpcz_array *y = c->out[0];
+    if (!x || !y || !x->data || !y->data ||
+        x->dtype != (q->g.xs8 ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8) ||
+        y->dtype != (q->g.ys8 ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8))
+        return rt_bad(c, "int8 fused kernel on the GPU: inputs do not match the plan");
+    pthread_mutex_lock(&gpu_lock);
+    int r = impl->qgemm(&q->g, x->data, q->w, q->bias, q->mult, q->bf, y->data);
+    pthread_mutex_unlock(&gpu_lock);
+    return r ? cuda_failed(c) : HPCZ_OK;
+}
+
 static void *dev_alloc(size_t n)
 {
     return impl->malloc(n);
@@ -767,6 +874,9 @@ const rt_device rt_cuda_device = {
     .d2h = dev_d2h,
     .sync = dev_sync,
     .error = hpcz_cuda_error,
+    .qplace = cuda_qplace,
+    .qrun = cuda_qrun,
+    .qfree = cuda_qfree,
 };
 
 /* ---- the calibration observers on device-resident values (internal.h) */

@@ -545,6 +545,94 @@ extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const
     return launched("dequant_kernel");
 }
 
+/* ---------------------------------------------------------------- int8 GEMM */
+
+/* Output tiles of QBM channels (of one group) x QBN columns, 256 threads of
+ * 4x4 outputs each; k in steps of QBKW words of four bytes. */
+#define QBM 64
+#define QBN 64
+#define QBKW 4
+
+/* c + the four products of a's unsigned bytes and b's signed bytes. */
+__device__ __forceinline__ int dp4a_us(unsigned a, int b, int c)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 610
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+#else
+    for (int i = 0; i < 4; i++)
+        c += (int)((a >> (8 * i)) & 255u) * (int)(signed char)(b >> (8 * i));
+    return c;
+#endif
+}
+
+__global__ void __launch_bounds__(256)
+    qgemm_kernel(hpcz_cuda_qmm g, const uint8_t *__restrict__ x, const int8_t *__restrict__ w,
+                 const int32_t *__restrict__ bias, const float *__restrict__ mult,
+                 const float *__restrict__ bf, void *__restrict__ y)
+{
+    __shared__ int ws[QBKW][QBM];
+    __shared__ unsigned xs[QBKW][QBN];
+    int64_t mg = g.m / g.groups, z = blockIdx.z, gi = z % g.groups;
+    int64_t m0 = (int64_t)blockIdx.y * QBM, n0 = (int64_t)blockIdx.x * QBN;
+    int tid = threadIdx.x, tm = tid / 16, tn = tid % 16;
+    int lq = tid / 64, lc = tid % 64; /* the word this thread loads */
+    int acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = 0;
+    for (int64_t k0 = 0; k0 < g.kp; k0 += 4 * QBKW) {
+        int64_t mr = m0 + lc, kw = k0 + 4 * lq, nc = n0 + lc;
+        ws[lq][lc] = mr < mg && kw < g.kp ? *(const int *)(w + (gi * mg + mr) * g.kp + kw) : 0;
+        unsigned v = 0;
+        if (nc < g.osize && kw < g.kp)
+            for (int i = 0; i < 4; i++)
+                v |= hpcz_cuda_qx_at(&g, x, z, kw + i, nc) << (8 * i);
+        xs[lq][lc] = v;
+        __syncthreads();
+#pragma unroll
+        for (int q = 0; q < QBKW; q++) {
+            int a[4];
+            unsigned b[4];
+            for (int i = 0; i < 4; i++) {
+                a[i] = ws[q][tm * 4 + i];
+                b[i] = xs[q][tn * 4 + i];
+            }
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    acc[i][j] = dp4a_us(b[j], a[i], acc[i][j]);
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            int64_t ml = m0 + tm * 4 + i, n = n0 + tn * 4 + j;
+            if (ml >= mg || n >= g.osize)
+                continue;
+            int64_t m = gi * mg + ml;
+            int32_t t = (int32_t)((unsigned)acc[i][j] + (unsigned)bias[m]);
+            int32_t q = hpcz_cuda_requant(&g, t, mult[m], bf[m]);
+            int64_t at = hpcz_cuda_qy_at(&g, z / g.groups, m, n);
+            if (g.ys8)
+                ((int8_t *)y)[at] = (int8_t)q;
+            else
+                ((uint8_t *)y)[at] = (uint8_t)q;
+        }
+}
+
+extern "C" int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w,
+                               const int32_t *bias, const float *mult, const float *bf, void *y)
+{
+    int64_t mg = g->m / g->groups;
+    if (g->osize <= 0 || mg <= 0 || g->batch * g->groups <= 0)
+        return 0;
+    dim3 grid((unsigned)((g->osize + QBN - 1) / QBN), (unsigned)((mg + QBM - 1) / QBM),
+              (unsigned)(g->batch * g->groups));
+    qgemm_kernel<<<grid, 256, 0, stream>>>(*g, (const uint8_t *)x, w, bias, mult, bf, y);
+    return launched("qgemm_kernel");
+}
+
 __global__ void convert_kernel(const void *x, void *y, int64_t n, int to_f16)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
