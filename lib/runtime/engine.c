@@ -60,8 +60,9 @@ typedef struct rt_step {
     const rt_op *op_built; /* op and input count before transformer fusion */
     size_t n_in_built;
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
-    void *dq;          /* its device form (rt_device.qplace) when it runs there */
-    size_t dq_bytes;
+    void *dstate;      /* device backends: the step's own device data (qp's device
+                        * form from rt_device.qplace, or what place() left) */
+    size_t dq_bytes;   /* qplace's uploaded bytes */
     void *state;
     rt_wide wide;      /* float16 initializers widened once (rt_run_f16_via_f32) */
     bool bn_folded;    /* a Conv run with the BatchNormalization, Mul or Add after it */
@@ -2395,9 +2396,9 @@ static void device_release(rt_exec *e)
         sp->n_copies = 0;
         sp->on_dev = sp->alias = false;
         sp->dev_in = 0;
-        if (sp->dq)
-            dv->qfree(sp->dq);
-        sp->dq = NULL;
+        if (sp->dstate)
+            dv->free_state(sp->dstate);
+        sp->dstate = NULL;
         sp->dq_bytes = 0;
     }
 }
@@ -2435,10 +2436,11 @@ static hpcz_status place_device(rt_exec *e, hpcz_error *err)
         uint64_t in_mask = 0;
         int r = 0;
         if (sp->qp) { /* the fused integer kernel reads x_q alone there */
-            sp->dq = dv->qplace(&c, sp->qp, &sp->dq_bytes);
-            r = sp->dq ? RT_DEV_RUN : 0;
+            sp->dstate = dv->qplace(&c, sp->qp, &sp->dq_bytes);
+            r = sp->dstate ? RT_DEV_RUN : 0;
             in_mask = 1;
         } else {
+            c.dstate = &sp->dstate;
             r = dv->place(&c, &in_mask);
         }
         for (size_t j = 0; r && j < sp->n_in; j++)
@@ -2446,9 +2448,9 @@ static hpcz_status place_device(rt_exec *e, hpcz_error *err)
                 r = 0;
         if (r == RT_DEV_ALIAS && !(in_mask & 1))
             r = 0;
-        if (!r && sp->dq) {
-            dv->qfree(sp->dq);
-            sp->dq = NULL;
+        if (!r && sp->dstate) {
+            dv->free_state(sp->dstate);
+            sp->dstate = NULL;
             sp->dq_bytes = 0;
         }
         sp->on_dev = r != 0;
@@ -2839,6 +2841,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
         fill_ctx(e, sp, &c, ins, outs, planned, err);
         if (sp->on_dev) {
             device_ctx(e, sp, &c, planned);
+            c.dstate = &sp->dstate;
             pending = true;
         }
         if (sp->dynamic) {
@@ -2853,7 +2856,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
         }
         uint64_t t0 = root && root->profile && !e->sub ? now_ns() : 0;
         st = sp->alias  ? HPCZ_OK
-             : sp->dq   ? e->be->dev->qrun(&c, sp->dq)
+             : sp->qp && sp->on_dev ? e->be->dev->qrun(&c, sp->dstate)
              : sp->qp   ? rt_qpack_run(&c, sp->qp)
                         : e->be->run_node(&c);
         if (st)

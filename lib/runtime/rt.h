@@ -112,6 +112,8 @@ struct rt_ctx {
     bool weights_change;  /* hpcz_plan_opts.weights_change: derive nothing from weights at plan time */
     bool device;          /* placed on the device (rt_device.place): the inputs it reads
                            * there and its outputs are device memory */
+    void **dstate;        /* device backends: the step's own device data (place() may
+                           * set it; freed with rt_device.free_state); NULL elsewhere */
     hpcz_error *err;
 };
 
@@ -299,11 +301,11 @@ typedef struct rt_device {
     /* int8 QDQ fusion (optional): a fused step's kernel on the device. At
      * plan time qplace returns the device's own copy of what it needs (its
      * weights uploaded, *bytes of them) or NULL (the cpu kernel runs it);
-     * qrun queues it (x_q in c->in[0] and y_q in c->out[0] on the device);
-     * qfree releases it. */
+     * qrun queues it (x_q in c->in[0] and y_q in c->out[0] on the device). */
     void *(*qplace)(rt_ctx *c, const rt_qpack *qp, size_t *bytes);
     hpcz_status (*qrun)(rt_ctx *c, void *dq);
-    void (*qfree)(void *dq);
+    /* Releases a step's device data (qplace's, or *c->dstate set by place). */
+    void (*free_state)(void *dstate);
 } rt_device;
 
 typedef struct rt_backend {

@@ -742,21 +742,23 @@ hpcz_status rt_cuda_run_node(rt_ctx *c)
  * by rt_qpack_info, its weights as int8 rows for dp4a, uploaded once with
  * the per-channel constants in one device block. */
 typedef struct qdev {
+    void *mem; /* (first: cuda_free_state) w [m][kp] int8, bias [m] int32, mult [m], bf [m] */
     hpcz_cuda_qmm g;
-    void *mem; /* w [m][kp] int8, bias [m] int32, mult [m], bf [m] */
     int8_t *w;
     int32_t *bias;
     float *mult, *bf;
 } qdev;
 
-static void cuda_qfree(void *dq)
+/* A step's device data (qdev, or a Resize's taps): a host struct whose
+ * first member is the device block it owns. */
+static void cuda_free_state(void *dstate)
 {
-    qdev *q = dq;
-    if (!q)
+    void **mem = dstate;
+    if (!mem)
         return;
-    if (q->mem)
-        impl->free(q->mem);
-    free(q);
+    if (*mem)
+        impl->free(*mem);
+    free(mem);
 }
 
 /* NULL (the cpu kernel runs it) for table ops, Add and MatMulInteger, for
@@ -806,7 +808,7 @@ static void *cuda_qplace(rt_ctx *c, const rt_qpack *qp, size_t *bytes)
     free(bias);
     free(host);
     if (!ok) {
-        cuda_qfree(q);
+        cuda_free_state(q);
         return NULL;
     }
     q->w = q->mem;
@@ -876,7 +878,7 @@ const rt_device rt_cuda_device = {
     .error = hpcz_cuda_error,
     .qplace = cuda_qplace,
     .qrun = cuda_qrun,
-    .qfree = cuda_qfree,
+    .free_state = cuda_free_state,
 };
 
 /* ---- the calibration observers on device-resident values (internal.h) */
