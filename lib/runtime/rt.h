@@ -374,6 +374,29 @@ bool rt_pgemm_fits(const rt_pgemm_b *pb, const float *b, int64_t k, int64_t n);
 void rt_pgemm(int64_t m, const float *a, int64_t lda, bool ta, const rt_pgemm_b *pb,
               const float *bias_n, float *c, int64_t ldc, const rt_act *act);
 
+/* ---- Resize on other backends (cpu/resize.c): the taps k_resize computes
+ * for node c (x's shape, the attributes, constant scales/sizes/roi), linear
+ * and cubic modes: axis d has n taps per output coordinate o, input index
+ * idx[d][o * 4 + t] and weight w[d][o * 4 + t]. k_resize interpolates
+ *  - lerp2d (float32, only the last two axes interpolated): rows along the
+ *    last axis h = w0 * x[i0] + w1 * x[i1] in float32, then between the two
+ *    rows y = a * h0 + b * h1 (every product and sum rounded; leading axes
+ *    take their tap 0);
+ *  - otherwise: acc += (double)(product of the taps' weights, axis r-1
+ *    first, in double) * x over every combination of taps (the last axis's
+ *    varying fastest), skipping zero weights, rounded once to float.
+ * Returns the block holding the taps (free()), or NULL: nearest mode, an
+ * extrapolating tf_crop_and_resize, scales known only at run time, or a
+ * node k_resize rejects. */
+typedef struct rt_resize_view {
+    int r, n;
+    bool lerp2d;
+    int64_t in[RT_MAX_RANK], out[RT_MAX_RANK];
+    const int64_t *idx[RT_MAX_RANK];
+    const float *w[RT_MAX_RANK];
+} rt_resize_view;
+void *rt_resize_taps_new(rt_ctx *c, rt_resize_view *v);
+
 /* ---- int8 QDQ fusion (cpu/qgemm.c): DQ(x u8/s8) + DQ(const W) [+ DQ(const int32 b)]
  * -> Conv/Gemm/MatMul -> QuantizeLinear, run as one integer kernel. The engine
  * recognises the pattern at plan time and describes it; rt_qpack_new checks it

@@ -294,6 +294,22 @@ static int emu_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *
     return 0;
 }
 
+static int emu_resize_interp(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
+                             const float *x, float *y)
+{
+    emu_calls++;
+    idx = emu_dev(idx);
+    w = emu_dev(w);
+    x = emu_dev(x);
+    y = emu_dev(y);
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    for (int64_t i = 0; i < total; i++)
+        y[i] = hpcz_cuda_interp_at(r, idx, w, x, i);
+    return 0;
+}
+
 static int emu_convert(const void *x, void *y, int64_t n, int to_f16)
 {
     emu_calls++;
@@ -407,6 +423,7 @@ static const hpcz_cuda_impl emulation = {
     .resize_nearest = emu_resize_nearest, .convert = emu_convert,
     .batchnorm = emu_batchnorm, .minmax = emu_minmax,
     .histogram = emu_histogram, .qgemm = emu_qgemm,
+    .resize_interp = emu_resize_interp,
 };
 
 #endif

@@ -164,6 +164,17 @@ typedef struct hpcz_cuda_resize {
 } hpcz_cuda_resize;
 int hpcz_cuda_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y);
 
+/* Resize in linear or cubic mode with the cpu's taps (rt_resize_taps_new,
+ * computed at plan time): axis d's input indices idx[base[d] + 4 * o + t]
+ * and weights w[...] for output coordinate o, t < n; x, y float32; the
+ * cpu's arithmetic (hpcz_cuda_interp_at). idx and w are device memory. */
+typedef struct hpcz_cuda_interp {
+    int ndim, n, lerp2d;
+    int64_t in[HPCZ_CUDA_MAX_RANK], out[HPCZ_CUDA_MAX_RANK], base[HPCZ_CUDA_MAX_RANK];
+} hpcz_cuda_interp;
+int hpcz_cuda_resize_interp(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
+                            const float *x, float *y);
+
 /* The fused activation of a Conv/Gemm/Add (rt_act, backend.c's formulas)
  * applied to y in place: kinds as rt_act_kind (1 Relu, 2 Clip [a, b],
  * 3 LeakyRelu a, 4 SiLU, 5 HardSwish). */
@@ -329,6 +340,20 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_nearest_src(const hpcz_cuda_resize *r
     return i < 0 ? 0 : i >= in ? in - 1 : i;
 }
 
+/* Arithmetic that must round as the cpu's (no fused multiply-add, which
+ * nvcc would otherwise contract a * b + c into on the device). */
+#ifdef __CUDA_ARCH__
+#define HPCZ_CU_FMUL(a, b) __fmul_rn(a, b)
+#define HPCZ_CU_FADD(a, b) __fadd_rn(a, b)
+#define HPCZ_CU_DMUL(a, b) __dmul_rn(a, b)
+#define HPCZ_CU_DADD(a, b) __dadd_rn(a, b)
+#else /* ISO C: no contraction */
+#define HPCZ_CU_FMUL(a, b) ((a) * (b))
+#define HPCZ_CU_FADD(a, b) ((a) + (b))
+#define HPCZ_CU_DMUL(a, b) ((a) * (b))
+#define HPCZ_CU_DADD(a, b) ((a) + (b))
+#endif
+
 /* im2col element (k, n) of group z % groups of image z / groups as uint8
  * (xu_zp on padding taps and past k), or x[n][k] for a Gemm. */
 static inline HPCZ_CU_HD uint32_t hpcz_cuda_qx_at(const hpcz_cuda_qmm *g, const uint8_t *x,
@@ -357,11 +382,7 @@ static inline HPCZ_CU_HD uint32_t hpcz_cuda_qx_at(const hpcz_cuda_qmm *g, const 
 static inline HPCZ_CU_HD int32_t hpcz_cuda_requant(const hpcz_cuda_qmm *g, int32_t t,
                                                    float mult, float bf)
 {
-#ifdef __CUDA_ARCH__
-    float v = __fadd_rn(__fmul_rn(__int2float_rn(t), mult), bf);
-#else
-    float v = (float)t * mult + bf; /* ISO C: no contraction */
-#endif
+    float v = HPCZ_CU_FADD(HPCZ_CU_FMUL((float)t, mult), bf);
     v = v < g->hi ? v : g->hi;
     v = v > g->lo ? v : g->lo;
     return (int32_t)rintf(v) + g->yzp;
@@ -372,6 +393,51 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_qy_at(const hpcz_cuda_qmm *g, int64_t
                                                  int64_t n)
 {
     return g->conv ? (b * g->m + m) * g->osize + n : n * g->m + m;
+}
+
+/* Output element i of a linear or cubic Resize, as cpu/resize.c computes it
+ * (rt_resize_view: the float32 row blends of its fast path, or the sum in
+ * double over every combination of taps). */
+static inline HPCZ_CU_HD float hpcz_cuda_interp_at(const hpcz_cuda_interp *r, const int64_t *idx,
+                                                   const float *w, const float *x, int64_t i)
+{
+    int64_t co[HPCZ_CUDA_MAX_RANK], xs[HPCZ_CUDA_MAX_RANK], s = 1;
+    int nd = r->ndim;
+    for (int d = nd - 1; d >= 0; d--) {
+        co[d] = i % r->out[d];
+        i /= r->out[d];
+        xs[d] = s;
+        s *= r->in[d];
+    }
+    if (r->lerp2d) {
+        int64_t off = 0;
+        for (int d = 0; d < nd - 2; d++)
+            off += idx[r->base[d] + co[d] * 4] * xs[d];
+        int64_t th = r->base[nd - 2] + co[nd - 2] * 4, tw = r->base[nd - 1] + co[nd - 1] * 4;
+        const float *x0 = x + off + idx[th] * xs[nd - 2], *x1 = x + off + idx[th + 1] * xs[nd - 2];
+        float h0 = HPCZ_CU_FADD(HPCZ_CU_FMUL(w[tw], x0[idx[tw]]),
+                                HPCZ_CU_FMUL(w[tw + 1], x0[idx[tw + 1]]));
+        float h1 = HPCZ_CU_FADD(HPCZ_CU_FMUL(w[tw], x1[idx[tw]]),
+                                HPCZ_CU_FMUL(w[tw + 1], x1[idx[tw + 1]]));
+        return HPCZ_CU_FADD(HPCZ_CU_FMUL(w[th], h0), HPCZ_CU_FMUL(w[th + 1], h1));
+    }
+    int64_t total = 1;
+    for (int d = 0; d < nd; d++)
+        total *= r->n;
+    double acc = 0;
+    for (int64_t comb = 0; comb < total; comb++) {
+        int64_t cr = comb, off = 0;
+        double wt = 1;
+        for (int d = nd - 1; d >= 0 && wt != 0; d--) {
+            int64_t t = r->base[d] + co[d] * 4 + cr % r->n;
+            cr /= r->n;
+            wt = HPCZ_CU_DMUL(wt, (double)w[t]);
+            off += idx[t] * xs[d];
+        }
+        if (wt != 0)
+            acc = HPCZ_CU_DADD(acc, HPCZ_CU_DMUL(wt, (double)x[off]));
+    }
+    return (float)acc;
 }
 
 /* The input element of output element i of a nearest Resize. */
@@ -467,6 +533,8 @@ typedef struct hpcz_cuda_impl {
                      const float *var, float *y, int64_t n, int64_t c, int64_t inner, float eps);
     int (*minmax)(const float *x, int64_t n, float *lo, float *hi);
     int (*histogram)(const float *x, int64_t n, double scale, int bins, uint64_t *h);
+    int (*resize_interp)(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
+                         const float *x, float *y);
     int (*qgemm)(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
                  const float *mult, const float *bf, void *y);
 } hpcz_cuda_impl;

@@ -24,6 +24,7 @@ static const hpcz_cuda_impl device_impl = {
     .quantize = hpcz_cuda_quantize,  .dequantize = hpcz_cuda_dequantize,
     .layernorm = hpcz_cuda_layernorm, .act = hpcz_cuda_act,
     .resize_nearest = hpcz_cuda_resize_nearest, .convert = hpcz_cuda_convert,
+    .resize_interp = hpcz_cuda_resize_interp,
     .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
     .histogram = hpcz_cuda_histogram, .qgemm = hpcz_cuda_qgemm,
 };
@@ -53,6 +54,18 @@ void hpcz_cuda_set_impl(const hpcz_cuda_impl *i)
 int rt_cuda_open(int ordinal, char *msg, size_t cap)
 {
     return impl == &device_impl ? hpcz_cuda_open(ordinal, msg, cap) : 0;
+}
+
+/* A step's device data (qdev, or a Resize's taps): a host struct whose
+ * first member is the device block it owns. */
+static void cuda_free_state(void *dstate)
+{
+    void **mem = dstate;
+    if (!mem)
+        return;
+    if (*mem)
+        impl->free(*mem);
+    free(mem);
 }
 
 /* An op's answer at plan time (go false): DECLINE (the cpu kernel runs it) or
@@ -394,8 +407,72 @@ static int run_qdq(rt_ctx *c, bool quant, bool go, uint64_t *dev_in)
  * or sizes, the stretch policy; the coordinate transforms half_pixel,
  * pytorch_half_pixel, align_corners and asymmetric (resize.c's arithmetic).
  * Other modes and options: the cpu kernel. */
+/* Resize in linear or cubic mode: the cpu's taps (resize.c), computed and
+ * uploaded at plan time into the step's device data. */
+typedef struct interp_dev {
+    void *mem; /* (first: cuda_free_state) idx int64 [sum 4 out[d]], then w float */
+    hpcz_cuda_interp g;
+    int64_t *idx;
+    float *w;
+} interp_dev;
+
+static int run_resize_interp(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    hpcz_array *y = c->out[0];
+    if (x->dtype != HPCZ_DTYPE_FLOAT || x->ndim < 1 || x->ndim > HPCZ_CUDA_MAX_RANK ||
+        y->ndim != x->ndim || !c->dstate)
+        return DECLINE;
+    if (!go) {
+        rt_resize_view v;
+        void *taps = rt_resize_taps_new(c, &v);
+        interp_dev *d = taps ? calloc(1, sizeof *d) : NULL;
+        int64_t ntaps = 0, combos = 1;
+        bool ok = d != NULL;
+        for (int k = 0; ok && k < v.r; k++) {
+            ok = v.out[k] == y->dims[k] && v.in[k] == x->dims[k];
+            d->g.in[k] = v.in[k];
+            d->g.out[k] = v.out[k];
+            d->g.base[k] = ntaps;
+            ntaps += 4 * v.out[k];
+            combos *= v.n;
+        }
+        ok = ok && combos <= 4096; /* cubic over many axes: the cpu kernel */
+        size_t ib = (size_t)ntaps * sizeof *d->idx, total = ib + (size_t)ntaps * sizeof *d->w;
+        char *host = ok ? malloc(total ? total : 1) : NULL;
+        for (int k = 0; host && k < v.r; k++) {
+            memcpy(host + (size_t)d->g.base[k] * sizeof *d->idx, v.idx[k],
+                   (size_t)(4 * v.out[k]) * sizeof *d->idx);
+            memcpy(host + ib + (size_t)d->g.base[k] * sizeof *d->w, v.w[k],
+                   (size_t)(4 * v.out[k]) * sizeof *d->w);
+        }
+        ok = host && (d->mem = impl->malloc(total ? total : 1)) && !impl->h2d(d->mem, host, total);
+        free(host);
+        free(taps);
+        if (!ok) {
+            cuda_free_state(d);
+            return DECLINE;
+        }
+        d->g.ndim = v.r;
+        d->g.n = v.n;
+        d->g.lerp2d = v.lerp2d;
+        d->idx = d->mem;
+        d->w = (float *)((char *)d->mem + ib);
+        *c->dstate = d;
+    }
+    PLACE(1);
+    const interp_dev *d = *c->dstate;
+    if (!d || !(y = rt_out(c, 0, x->dtype, x->ndim, y->dims)))
+        return d ? out_failed(c) : DECLINE;
+    if (impl->resize_interp(&d->g, d->idx, d->w, x->data, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 static int run_resize(rt_ctx *c, bool go, uint64_t *dev_in)
 {
+    if (!rt_attr_is(c, "mode", "nearest", "nearest"))
+        return run_resize_interp(c, go, dev_in);
     static const char *const cts[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
                                       "asymmetric"};
     static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
@@ -749,17 +826,6 @@ typedef struct qdev {
     float *mult, *bf;
 } qdev;
 
-/* A step's device data (qdev, or a Resize's taps): a host struct whose
- * first member is the device block it owns. */
-static void cuda_free_state(void *dstate)
-{
-    void **mem = dstate;
-    if (!mem)
-        return;
-    if (*mem)
-        impl->free(*mem);
-    free(mem);
-}
 
 /* NULL (the cpu kernel runs it) for table ops, Add and MatMulInteger, for
  * weights whose w - w_zp leaves int8 (uint8 weights with a zero point: no

@@ -545,6 +545,27 @@ extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const
     return launched("dequant_kernel");
 }
 
+__global__ void resize_interp_kernel(hpcz_cuda_interp r, const int64_t *__restrict__ idx,
+                                     const float *__restrict__ w, const float *__restrict__ x,
+                                     float *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_interp_at(&r, idx, w, x, i);
+}
+
+extern "C" int hpcz_cuda_resize_interp(const hpcz_cuda_interp *r, const int64_t *idx,
+                                       const float *w, const float *x, float *y)
+{
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    if (total <= 0)
+        return 0;
+    resize_interp_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*r, idx, w, x, y, total);
+    return launched("resize_interp_kernel");
+}
+
 /* ---------------------------------------------------------------- int8 GEMM */
 
 /* Output tiles of QBM channels (of one group) x QBN columns, 256 threads of
