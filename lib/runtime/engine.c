@@ -2435,10 +2435,9 @@ static hpcz_status place_device(rt_exec *e, hpcz_error *err)
         fill_ctx(e, sp, &c, ins, outs, planned, err);
         uint64_t in_mask = 0;
         int r = 0;
-        if (sp->qp) { /* the fused integer kernel reads x_q alone there */
-            sp->dstate = dv->qplace(&c, sp->qp, &sp->dq_bytes);
+        if (sp->qp) { /* the fused integer kernel */
+            sp->dstate = dv->qplace(&c, sp->qp, &in_mask, &sp->dq_bytes);
             r = sp->dstate ? RT_DEV_RUN : 0;
-            in_mask = 1;
         } else {
             c.dstate = &sp->dstate;
             r = dv->place(&c, &in_mask);

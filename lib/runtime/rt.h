@@ -300,9 +300,10 @@ typedef struct rt_device {
     const char *(*error)(void);
     /* int8 QDQ fusion (optional): a fused step's kernel on the device. At
      * plan time qplace returns the device's own copy of what it needs (its
-     * weights uploaded, *bytes of them) or NULL (the cpu kernel runs it);
-     * qrun queues it (x_q in c->in[0] and y_q in c->out[0] on the device). */
-    void *(*qplace)(rt_ctx *c, const rt_qpack *qp, size_t *bytes);
+     * weights uploaded, *bytes of them) and the inputs it reads there
+     * (*dev_in, as place), or NULL (the cpu kernel runs it); qrun queues it
+     * (as rt_qpack_run: x_q in c->in[0], y_q in c->out[0]). */
+    void *(*qplace)(rt_ctx *c, const rt_qpack *qp, uint64_t *dev_in, size_t *bytes);
     hpcz_status (*qrun)(rt_ctx *c, void *dq);
     /* Releases a step's device data (qplace's, or *c->dstate set by place). */
     void (*free_state)(void *dstate);
@@ -450,6 +451,14 @@ typedef struct rt_qgemm_info {
     const float *mult, *bf; /* [M], owned by the pack */
 } rt_qgemm_info;
 bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias);
+/* A fused Add (false for the other kinds): y = clamp(rint(((float)(a - za) * sa
+ * + (float)(b - zb) * sb) / sy) + zy), each operation rounded in float32. */
+typedef struct rt_qadd_info {
+    int adt, bdt, ydt;
+    float sa, sb, sy;
+    int32_t za, zb, zy;
+} rt_qadd_info;
+bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a);
 /* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
  * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);

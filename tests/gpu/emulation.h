@@ -368,6 +368,28 @@ static int emu_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, con
     return 0;
 }
 
+static int emu_lut(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n)
+{
+    emu_calls++;
+    lut = emu_dev(lut);
+    x = emu_dev(x);
+    y = emu_dev(y);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lut[x[i]];
+    return 0;
+}
+
+static int emu_qadd(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y)
+{
+    emu_calls++;
+    a = emu_dev(a);
+    b = emu_dev(b);
+    y = emu_dev(y);
+    for (int64_t i = 0; i < q->n; i++)
+        hpcz_cuda_qadd_at(q, a, b, y, i);
+    return 0;
+}
+
 /* calib.c's statistics, written out plainly (its scalar path): the
  * observers' reference, and their emulation. */
 static void cpu_minmax(const float *x, int64_t n, float *lo, float *hi)
@@ -423,7 +445,7 @@ static const hpcz_cuda_impl emulation = {
     .resize_nearest = emu_resize_nearest, .convert = emu_convert,
     .batchnorm = emu_batchnorm, .minmax = emu_minmax,
     .histogram = emu_histogram, .qgemm = emu_qgemm,
-    .resize_interp = emu_resize_interp,
+    .resize_interp = emu_resize_interp, .lut = emu_lut, .qadd = emu_qadd,
 };
 
 #endif

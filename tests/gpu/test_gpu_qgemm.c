@@ -16,7 +16,11 @@
  *    (y_q), one sync and one kernel launch; two fused nodes in a chain
  *    keep the int8 tensor between them on the device;
  *  - uint8 weights whose w - w_zp leaves int8 (no dp4a form) stay on the
- *    cpu kernel, still the same bytes.
+ *    cpu kernel, still the same bytes;
+ *  - the other fused kinds on the device too: table ops (DQ -> LeakyRelu or
+ *    Sigmoid -> Q as 256 bytes) and the Add of two quantized tensors (its
+ *    float arithmetic), the cpu's bytes; a Conv -> table -> Add block keeps
+ *    every int8 tensor on the device.
  * Then, where a CUDA device is present, every case again on it (bytes only).
  */
 #include "hpcz.h"
@@ -207,8 +211,8 @@ static void add_input(hpcz_model *m, const qcase *c, hpcz_array *x, float *xs, i
 
 /* Plans m on cuda and on cpu, runs each twice (the second cuda run counted),
  * and checks y_q's bytes and the fused nodes' placement. */
-static void run_case(hpcz_model *m, const hpcz_array *x, const char *label, size_t want_dev,
-                     long want_launches)
+static void run_inputs(hpcz_model *m, const hpcz_array *x, size_t n_in, const char *label,
+                       size_t want_dev, long want_launches)
 {
     hpcz_error err = {0};
     hpcz_plan_opts pg = {.threads = 1, .backend = "cuda"}, pc = {.threads = 2, .backend = "cpu"};
@@ -231,7 +235,8 @@ static void run_case(hpcz_model *m, const hpcz_array *x, const char *label, size
         bool same = g.dtype == r.dtype && g.numel == r.numel;
         for (int64_t i = 0; same && i < g.numel; i++)
             diff += ((uint8_t *)g.data)[i] != ((uint8_t *)r.data)[i];
-        bool moves = want_dev ? h2d == 1 && d2h == 1 && syncs == 1 && calls == want_launches
+        bool moves = want_dev ? h2d == (long)n_in && d2h == 1 && syncs == 1 &&
+                                    calls == want_launches
                               : calls == 0;
         check(same && diff == 0 && st.n_device == want_dev && COUNTED(moves), label,
               ": %lld of %lld bytes differ from the cpu's; %zu nodes on the device (want %zu); "
@@ -242,6 +247,12 @@ static void run_case(hpcz_model *m, const hpcz_array *x, const char *label, size
     hpcz_array_release(&r);
     hpcz_plan_free(p);
     hpcz_plan_free(q);
+}
+
+static void run_case(hpcz_model *m, const hpcz_array *x, const char *label, size_t want_dev,
+                     long want_launches)
+{
+    run_inputs(m, x, 1, label, want_dev, want_launches);
 }
 
 static void check_case(const qcase *c, const char *label)
@@ -366,6 +377,129 @@ static void check_chain(void)
     hpcz_model_free(m);
 }
 
+/* DQ(in) -> op -> Q into out, with fresh output parameters *ys, *yzp. */
+static void add_table(hpcz_model *m, const char *p, const char *in, float xs, int xzp, int xdt,
+                      int ydt, const char *op, const char *attrs, const char *out, float *ys,
+                      int *yzp)
+{
+    char n[8][32];
+    for (int i = 0; i < 8; i++)
+        snprintf(n[i], sizeof n[i], "%s%d", p, i);
+    *(float *)init(m, n[0], HPCZ_DTYPE_FLOAT, 0, NULL) = xs;
+    set_int(init(m, n[1], xdt, 0, NULL), xdt, 0, xzp);
+    *ys = frange(0.002f, 0.02f);
+    *yzp = ydt == U8 ? irange(0, 255) : irange(-100, 100);
+    *(float *)init(m, n[2], HPCZ_DTYPE_FLOAT, 0, NULL) = *ys;
+    set_int(init(m, n[3], ydt, 0, NULL), ydt, 0, *yzp);
+    node(m, "DequantizeLinear", n[4], 3, (const char *[]){in, n[0], n[1]}, n[5], NULL);
+    node(m, op, n[6], 1, (const char *[]){n[5]}, n[7], attrs);
+    snprintf(n[4], sizeof n[4], "%sq", p);
+    node(m, "QuantizeLinear", n[4], 3, (const char *[]){n[7], n[2], n[3]}, out, NULL);
+}
+
+/* DQ(a) + DQ(b) -> Add -> Q into out. */
+static void add_qadd(hpcz_model *m, const char *p, const char *a, float sa, int za, int adt,
+                     const char *b, float sb, int zb, int bdt, int ydt, const char *out)
+{
+    char n[12][32];
+    for (int i = 0; i < 12; i++)
+        snprintf(n[i], sizeof n[i], "%s%d", p, i);
+    *(float *)init(m, n[0], HPCZ_DTYPE_FLOAT, 0, NULL) = sa;
+    set_int(init(m, n[1], adt, 0, NULL), adt, 0, za);
+    *(float *)init(m, n[2], HPCZ_DTYPE_FLOAT, 0, NULL) = sb;
+    set_int(init(m, n[3], bdt, 0, NULL), bdt, 0, zb);
+    *(float *)init(m, n[4], HPCZ_DTYPE_FLOAT, 0, NULL) = (sa + sb) * frange(0.6f, 1.5f);
+    set_int(init(m, n[5], ydt, 0, NULL), ydt, 0, ydt == U8 ? irange(60, 195) : irange(-60, 60));
+    node(m, "DequantizeLinear", n[6], 3, (const char *[]){a, n[0], n[1]}, n[7], NULL);
+    node(m, "DequantizeLinear", n[8], 3, (const char *[]){b, n[2], n[3]}, n[9], NULL);
+    node(m, "Add", n[10], 2, (const char *[]){n[7], n[9]}, n[11], NULL);
+    snprintf(n[6], sizeof n[6], "%sq", p);
+    node(m, "QuantizeLinear", n[6], 3, (const char *[]){n[11], n[4], n[5]}, out, NULL);
+}
+
+/* Table ops and Adds alone (odd sizes), then Conv -> table -> Add(conv) in
+ * one block on the device. */
+static void check_elementwise(void)
+{
+    static const struct {
+        const char *op, *attrs;
+        int xdt, ydt;
+        int64_t n;
+    } tables[] = {
+        {"LeakyRelu", "alpha=f:0.1", U8, U8, 1001}, {"Sigmoid", NULL, S8, U8, 77},
+        {"LeakyRelu", "alpha=f:0.3", S8, S8, 4099},
+    };
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        qcase c = {.xdt = tables[i].xdt, .xrank = 1, .xd = {tables[i].n}};
+        hpcz_model *m = hpcz_model_new();
+        hpcz_array x = {0};
+        float xs, ys;
+        int xzp, yzp;
+        add_input(m, &c, &x, &xs, &xzp);
+        add_table(m, "t", "x", xs, xzp, c.xdt, tables[i].ydt, tables[i].op, tables[i].attrs, "y",
+                  &ys, &yzp);
+        hpcz_error err = {0};
+        hpcz_graph_add_output(m->graph, hpcz_graph_value(m->graph, "y"), &err);
+        char label[96];
+        snprintf(label, sizeof label, "table op %s x%s y%s, %lld elements", tables[i].op,
+                 c.xdt == U8 ? "u8" : "s8", tables[i].ydt == U8 ? "u8" : "s8",
+                 (long long)tables[i].n);
+        run_case(m, &x, label, 1, 1);
+        hpcz_array_release(&x);
+        hpcz_model_free(m);
+    }
+    for (int i = 0; i < 3; i++) {
+        int adt = i == 1 ? S8 : U8, bdt = i == 2 ? S8 : U8, ydt = i ? S8 : U8;
+        int64_t n = (int64_t[]){999, 64, 4101}[i];
+        qcase ca = {.xdt = adt, .xrank = 2, .xd = {3, n}};
+        hpcz_model *m = hpcz_model_new();
+        hpcz_array in[2] = {{0}};
+        float sa, sb;
+        int za, zb;
+        add_input(m, &ca, &in[0], &sa, &za);
+        /* the second input, b */
+        hpcz_error err = {0};
+        hpcz_value *bv = hpcz_graph_value(m->graph, "b");
+        bv->dtype = bdt;
+        bv->ndim = 2;
+        bv->dims = hpcz_model_alloc(m, 2 * sizeof *bv->dims);
+        bv->dims[0].size = 3;
+        bv->dims[1].size = n;
+        hpcz_graph_add_input(m->graph, bv, &err);
+        hpcz_array_alloc(&in[1], bdt, 2, (int64_t[]){3, n}, &err);
+        for (int64_t k = 0; k < in[1].numel; k++)
+            set_int(in[1].data, bdt, k, irange(bdt == U8 ? 0 : -128, bdt == U8 ? 255 : 127));
+        sb = frange(0.005f, 0.05f);
+        zb = bdt == U8 ? irange(0, 255) : irange(-30, 30);
+        add_qadd(m, "s", "x", sa, za, adt, "b", sb, zb, bdt, ydt, "y");
+        hpcz_graph_add_output(m->graph, hpcz_graph_value(m->graph, "y"), &err);
+        char label[96];
+        snprintf(label, sizeof label, "Add a%s b%s y%s, [3, %lld]", adt == U8 ? "u8" : "s8",
+                 bdt == U8 ? "u8" : "s8", ydt == U8 ? "u8" : "s8", (long long)n);
+        run_inputs(m, in, 2, label, 1, 1);
+        hpcz_array_release(&in[0]);
+        hpcz_array_release(&in[1]);
+        hpcz_model_free(m);
+    }
+    /* x -> Conv block -> c; c -> LeakyRelu table -> t; Add(c, t) -> y */
+    qcase a = cases[0];
+    hpcz_model *m = hpcz_model_new();
+    hpcz_array x = {0};
+    float xs, ts;
+    int xzp, tz;
+    add_input(m, &a, &x, &xs, &xzp);
+    add_block(m, &a, "a", "x", xs, xzp, "c");
+    hpcz_error err = {0};
+    float cs = *(const float *)hpcz_tensor_data(hpcz_graph_find_value(m->graph, "a7")->init, &err);
+    int cz = *(const uint8_t *)hpcz_tensor_data(hpcz_graph_find_value(m->graph, "a8")->init, &err);
+    add_table(m, "t", "c", cs, cz, U8, U8, "LeakyRelu", "alpha=f:0.2", "t", &ts, &tz);
+    add_qadd(m, "s", "c", cs, cz, U8, "t", ts, tz, U8, U8, "y");
+    hpcz_graph_add_output(m->graph, hpcz_graph_value(m->graph, "y"), &err);
+    run_case(m, &x, "Conv -> table -> Add, all int8 on the device", 3, 3);
+    hpcz_array_release(&x);
+    hpcz_model_free(m);
+}
+
 static void check_all(void)
 {
     rng = 0x2545f4914f6cdd1dull;
@@ -374,6 +508,7 @@ static void check_all(void)
         check_case(&cases[i], describe(&cases[i], label, sizeof label));
     check_random(24);
     check_chain();
+    check_elementwise();
 }
 
 int main(void)

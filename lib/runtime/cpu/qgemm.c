@@ -544,6 +544,15 @@ static int32_t packed_weight(const rt_qpack *p, int64_t m, int64_t k)
     return (int16_t)(uint16_t)((uint32_t)row[(k / 2) * MR] >> (k % 2 ? 16 : 0));
 }
 
+bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a)
+{
+    if (!p || !p->add)
+        return false;
+    *a = (rt_qadd_info){.adt = p->xdt, .bdt = p->x2dt, .ydt = p->ydt, .sa = p->xs, .sb = p->xs2,
+                        .sy = p->ys, .za = p->xzp, .zb = p->xzp2, .zy = p->yzp};
+    return true;
+}
+
 bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias)
 {
     if (!p || p->lut || p->add || p->int_out)

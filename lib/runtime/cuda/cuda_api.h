@@ -145,6 +145,18 @@ typedef struct hpcz_cuda_qmm {
 int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
                     const float *mult, const float *bf, void *y);
 
+/* The other fused int8 kinds (rt_qadd_info, rt_qpack_lut): y = lut[x] over
+ * n bytes (lut: 256 bytes of device memory), and the Add of two quantized
+ * tensors of n elements (hpcz_cuda_qadd_at: qgemm.c's float arithmetic). */
+typedef struct hpcz_cuda_qadd {
+    int64_t n;
+    int as8, bs8, ys8;
+    float sa, sb, sy;
+    int32_t za, zb, zy;
+} hpcz_cuda_qadd;
+int hpcz_cuda_lut(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n);
+int hpcz_cuda_qadd_run(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y);
+
 /* float16 <-> float32 of n values (to_f16: rounded to nearest even): the
  * kernels without a float16 form run on widened copies. */
 int hpcz_cuda_convert(const void *x, void *y, int64_t n, int to_f16);
@@ -347,7 +359,9 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_nearest_src(const hpcz_cuda_resize *r
 #define HPCZ_CU_FADD(a, b) __fadd_rn(a, b)
 #define HPCZ_CU_DMUL(a, b) __dmul_rn(a, b)
 #define HPCZ_CU_DADD(a, b) __dadd_rn(a, b)
+#define HPCZ_CU_FDIV(a, b) __fdiv_rn(a, b)
 #else /* ISO C: no contraction */
+#define HPCZ_CU_FDIV(a, b) ((a) / (b))
 #define HPCZ_CU_FMUL(a, b) ((a) * (b))
 #define HPCZ_CU_FADD(a, b) ((a) + (b))
 #define HPCZ_CU_DMUL(a, b) ((a) * (b))
@@ -386,6 +400,22 @@ static inline HPCZ_CU_HD int32_t hpcz_cuda_requant(const hpcz_cuda_qmm *g, int32
     v = v < g->hi ? v : g->hi;
     v = v > g->lo ? v : g->lo;
     return (int32_t)rintf(v) + g->yzp;
+}
+
+static inline HPCZ_CU_HD void hpcz_cuda_qadd_at(const hpcz_cuda_qadd *q, const void *a,
+                                                const void *b, void *y, int64_t i)
+{
+    int32_t ia = q->as8 ? ((const int8_t *)a)[i] : ((const uint8_t *)a)[i];
+    int32_t ib = q->bs8 ? ((const int8_t *)b)[i] : ((const uint8_t *)b)[i];
+    float fa = HPCZ_CU_FMUL((float)(ia - q->za), q->sa);
+    float fb = HPCZ_CU_FMUL((float)(ib - q->zb), q->sb);
+    float v = HPCZ_CU_FADD(rintf(HPCZ_CU_FDIV(HPCZ_CU_FADD(fa, fb), q->sy)), (float)q->zy);
+    float lo = q->ys8 ? -128.f : 0.f, hi = q->ys8 ? 127.f : 255.f;
+    v = v < lo ? lo : v > hi ? hi : v;
+    if (q->ys8)
+        ((int8_t *)y)[i] = (int8_t)v;
+    else
+        ((uint8_t *)y)[i] = (uint8_t)v;
 }
 
 /* Output element (m, n) of image z / groups: its offset in y. */
@@ -535,6 +565,8 @@ typedef struct hpcz_cuda_impl {
     int (*histogram)(const float *x, int64_t n, double scale, int bins, uint64_t *h);
     int (*resize_interp)(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
                          const float *x, float *y);
+    int (*lut)(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n);
+    int (*qadd)(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y);
     int (*qgemm)(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
                  const float *mult, const float *bf, void *y);
 } hpcz_cuda_impl;

@@ -27,6 +27,7 @@ static const hpcz_cuda_impl device_impl = {
     .resize_interp = hpcz_cuda_resize_interp,
     .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
     .histogram = hpcz_cuda_histogram, .qgemm = hpcz_cuda_qgemm,
+    .lut = hpcz_cuda_lut, .qadd = hpcz_cuda_qadd_run,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
@@ -819,7 +820,10 @@ hpcz_status rt_cuda_run_node(rt_ctx *c)
  * by rt_qpack_info, its weights as int8 rows for dp4a, uploaded once with
  * the per-channel constants in one device block. */
 typedef struct qdev {
-    void *mem; /* (first: cuda_free_state) w [m][kp] int8, bias [m] int32, mult [m], bf [m] */
+    void *mem; /* (first: cuda_free_state) w [m][kp] int8, bias [m] int32, mult [m], bf [m];
+                * a table op: its 256 bytes */
+    enum { QDEV_GEMM, QDEV_LUT, QDEV_ADD } kind;
+    hpcz_cuda_qadd add;
     hpcz_cuda_qmm g;
     int8_t *w;
     int32_t *bias;
@@ -827,13 +831,49 @@ typedef struct qdev {
 } qdev;
 
 
-/* NULL (the cpu kernel runs it) for table ops, Add and MatMulInteger, for
- * weights whose w - w_zp leaves int8 (uint8 weights with a zero point: no
- * dp4a form), and for grids beyond one launch. */
-static void *cuda_qplace(rt_ctx *c, const rt_qpack *qp, size_t *bytes)
+/* A table op (its 256 entries uploaded; every input read on the device: the
+ * table's operands are x_q and constants) or an Add of two quantized
+ * tensors. */
+static void *qplace_elementwise(rt_ctx *c, const rt_qpack *qp, uint64_t *dev_in, size_t *bytes)
+{
+    const uint8_t *lut = rt_qpack_lut(qp);
+    rt_qadd_info a;
+    const hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+    if (!x || !y || (!lut && !rt_qpack_add_info(qp, &a)))
+        return NULL;
+    qdev *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    if (lut) {
+        q->kind = QDEV_LUT;
+        if (!(q->mem = impl->malloc(256)) || impl->h2d(q->mem, lut, 256)) {
+            cuda_free_state(q);
+            return NULL;
+        }
+        *bytes = 256;
+        *dev_in = present(c, c->n_in >= 64 ? ~0ull : (1ull << c->n_in) - 1);
+        return q;
+    }
+    q->kind = QDEV_ADD;
+    q->add = (hpcz_cuda_qadd){.n = y->numel, .as8 = a.adt == HPCZ_DTYPE_INT8,
+                              .bs8 = a.bdt == HPCZ_DTYPE_INT8, .ys8 = a.ydt == HPCZ_DTYPE_INT8,
+                              .sa = a.sa, .sb = a.sb, .sy = a.sy, .za = a.za, .zb = a.zb,
+                              .zy = a.zy};
+    *dev_in = 3;
+    return q;
+}
+
+/* NULL (the cpu kernel runs it) for MatMulInteger, for weights whose
+ * w - w_zp leaves int8 (uint8 weights with a zero point: no dp4a form), and
+ * for grids beyond one launch. */
+static void *cuda_qplace(rt_ctx *c, const rt_qpack *qp, uint64_t *dev_in, size_t *bytes)
 {
     rt_qgemm_info in;
-    if (c->reference || !rt_qpack_info(qp, &in, NULL, NULL) || in.batch * in.groups > 65535 ||
+    if (c->reference)
+        return NULL;
+    if (rt_qpack_lut(qp) || rt_qpack_add_info(qp, &(rt_qadd_info){0}))
+        return qplace_elementwise(c, qp, dev_in, bytes);
+    if (!rt_qpack_info(qp, &in, NULL, NULL) || in.batch * in.groups > 65535 ||
         (in.M / in.groups + 63) / 64 > 65535)
         return NULL;
     const hpcz_array *x = rt_in(c, 0), *y = c->out[0];
@@ -895,20 +935,31 @@ static void *cuda_qplace(rt_ctx *c, const rt_qpack *qp, size_t *bytes)
         q->g.pad[d] = in.pad[d];
     }
     *bytes = total;
+    *dev_in = 1;
     return q;
 }
 
 static hpcz_status cuda_qrun(rt_ctx *c, void *dq)
 {
     const qdev *q = dq;
-    const hpcz_array *x = rt_in(c, 0);
+    const hpcz_array *x = rt_in(c, 0), *b = rt_in(c, 1);
     hpcz_array *y = c->out[0];
+    int r;
+    if (q->kind != QDEV_GEMM) {
+        if (!x || !y || x->numel != y->numel || (q->kind == QDEV_ADD && (!b || b->numel != y->numel)))
+            return rt_bad(c, "int8 fused kernel on the GPU: inputs do not match the plan");
+        pthread_mutex_lock(&gpu_lock);
+        r = q->kind == QDEV_LUT ? impl->lut(q->mem, x->data, y->data, y->numel)
+                                : impl->qadd(&q->add, x->data, b->data, y->data);
+        pthread_mutex_unlock(&gpu_lock);
+        return r ? cuda_failed(c) : HPCZ_OK;
+    }
     if (!x || !y || !x->data || !y->data ||
         x->dtype != (q->g.xs8 ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8) ||
         y->dtype != (q->g.ys8 ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8))
         return rt_bad(c, "int8 fused kernel on the GPU: inputs do not match the plan");
     pthread_mutex_lock(&gpu_lock);
-    int r = impl->qgemm(&q->g, x->data, q->w, q->bias, q->mult, q->bf, y->data);
+    r = impl->qgemm(&q->g, x->data, q->w, q->bias, q->mult, q->bf, y->data);
     pthread_mutex_unlock(&gpu_lock);
     return r ? cuda_failed(c) : HPCZ_OK;
 }

@@ -566,6 +566,42 @@ extern "C" int hpcz_cuda_resize_interp(const hpcz_cuda_interp *r, const int64_t 
     return launched("resize_interp_kernel");
 }
 
+/* ---------------------------------------------------------------- int8 elementwise */
+
+__global__ void lut_kernel(const uint8_t *__restrict__ lut, const uint8_t *__restrict__ x,
+                           uint8_t *__restrict__ y, int64_t n)
+{
+    __shared__ uint8_t t[256];
+    t[threadIdx.x] = lut[threadIdx.x]; /* blockDim.x == 256 */
+    __syncthreads();
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = t[x[i]];
+}
+
+extern "C" int hpcz_cuda_lut(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    lut_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(lut, x, y, n);
+    return launched("lut_kernel");
+}
+
+__global__ void qadd_kernel(hpcz_cuda_qadd q, const void *a, const void *b, void *y)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_qadd_at(&q, a, b, y, i);
+}
+
+extern "C" int hpcz_cuda_qadd_run(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y)
+{
+    if (q->n <= 0)
+        return 0;
+    qadd_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, a, b, y);
+    return launched("qadd_kernel");
+}
+
 /* ---------------------------------------------------------------- int8 GEMM */
 
 /* Output tiles of QBM channels (of one group) x QBN columns, 256 threads of
