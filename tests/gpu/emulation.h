@@ -223,13 +223,16 @@ static int emu_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w, c
     return 0;
 }
 
-static int emu_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
+static int emu_pool2d(const hpcz_cuda_pool *g, const void *x, void *y)
 {
     emu_calls++;
     x = emu_dev(x);
     y = emu_dev(y);
     for (int64_t i = 0; i < g->n * g->c * g->oh * g->ow; i++)
-        y[i] = hpcz_cuda_pool_at(g, x, i);
+        if (g->q8)
+            hpcz_cuda_maxpool8_at(g, x, y, i);
+        else
+            ((float *)y)[i] = hpcz_cuda_pool_at(g, x, i);
     return 0;
 }
 

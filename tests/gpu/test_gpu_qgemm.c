@@ -20,7 +20,8 @@
  *  - the other fused kinds on the device too: table ops (DQ -> LeakyRelu or
  *    Sigmoid -> Q as 256 bytes) and the Add of two quantized tensors (its
  *    float arithmetic), the cpu's bytes; a Conv -> table -> Add block keeps
- *    every int8 tensor on the device.
+ *    every int8 tensor on the device, and so does a MaxPool between Q/DQ of
+ *    one scale (run on the codes).
  * Then, where a CUDA device is present, every case again on it (bytes only).
  */
 #include "hpcz.h"
@@ -500,6 +501,31 @@ static void check_elementwise(void)
     hpcz_model_free(m);
 }
 
+/* Conv block -> DQ -> MaxPool -> Q with the same parameters: the engine runs
+ * the MaxPool on the codes (pool.c's 8-bit kernel), the device too. */
+static void check_maxpool8(int ydt, const char *attrs)
+{
+    qcase a = cases[0];
+    a.ydt = ydt;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_array x = {0};
+    float xs;
+    int xzp;
+    add_input(m, &a, &x, &xs, &xzp);
+    add_block(m, &a, "a", "x", xs, xzp, "c");
+    node(m, "DequantizeLinear", "pdq", 3, (const char *[]){"c", "a7", "a8"}, "cf", NULL);
+    node(m, "MaxPool", "pool", 1, (const char *[]){"cf"}, "pf", attrs);
+    node(m, "QuantizeLinear", "pq", 3, (const char *[]){"pf", "a7", "a8"}, "y", NULL);
+    hpcz_error err = {0};
+    hpcz_graph_add_output(m->graph, hpcz_graph_value(m->graph, "y"), &err);
+    char label[160];
+    snprintf(label, sizeof label, "Conv -> MaxPool on %s codes (%s)", ydt == U8 ? "u8" : "s8",
+             attrs);
+    run_case(m, &x, label, 2, 2);
+    hpcz_array_release(&x);
+    hpcz_model_free(m);
+}
+
 static void check_all(void)
 {
     rng = 0x2545f4914f6cdd1dull;
@@ -509,6 +535,8 @@ static void check_all(void)
     check_random(24);
     check_chain();
     check_elementwise();
+    check_maxpool8(U8, "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1");
+    check_maxpool8(S8, "kernel_shape=is:2,3;strides=is:1,2;pads=is:0,1,1,0;ceil_mode=i:1");
 }
 
 int main(void)

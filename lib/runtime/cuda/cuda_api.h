@@ -108,8 +108,9 @@ typedef struct hpcz_cuda_pool {
     int64_t n, c, h, w, oh, ow;
     int64_t kh, kw, sh, sw, ph, pw, pbottom, pright, dh, dw;
     int is_max, count_include_pad;
+    int q8; /* max only: x and y uint8 (1) or int8 (2), hpcz_cuda_maxpool8_at */
 } hpcz_cuda_pool;
-int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
+int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const void *x, void *y);
 
 /* QuantizeLinear to uint8 (u8) or int8: y = clamp(rint(x / s) + zp) (ties
  * to even), and DequantizeLinear: y = (float)(q - zp) * s; the cpu kernels'
@@ -297,6 +298,31 @@ static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const 
         cnt = ((y1 - y0 + g->dh - 1) / g->dh) * ((x1 - x0 + g->dw - 1) / g->dw);
     }
     return cnt > 0 ? sum / (float)cnt : 0.0f;
+}
+
+/* MaxPool of 8-bit codes (pool.c's maxpool2d_plane_u8/_s8): the largest
+ * code in the window, the type's minimum when no tap is inside. */
+static inline HPCZ_CU_HD void hpcz_cuda_maxpool8_at(const hpcz_cuda_pool *g, const void *x,
+                                                    void *y, int64_t i)
+{
+    int64_t ox = i % g->ow, oy = (i / g->ow) % g->oh, nc = i / (g->ow * g->oh);
+    int64_t base = nc * g->h * g->w;
+    int32_t best = g->q8 == 1 ? 0 : -128;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                continue;
+            int64_t at = base + iy * g->w + ix;
+            int32_t v = g->q8 == 1 ? ((const uint8_t *)x)[at] : ((const int8_t *)x)[at];
+            best = v > best ? v : best;
+        }
+    }
+    if (g->q8 == 1)
+        ((uint8_t *)y)[i] = (uint8_t)best;
+    else
+        ((int8_t *)y)[i] = (int8_t)best;
 }
 
 static inline HPCZ_CU_HD int32_t hpcz_cuda_zp_at(const void *zp, int64_t c, int u8)
@@ -549,7 +575,7 @@ typedef struct hpcz_cuda_impl {
     int (*softmax)(const float *x, float *y, int64_t rows, int64_t cols);
     int (*conv2d)(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
                   float *y);
-    int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
+    int (*pool2d)(const hpcz_cuda_pool *g, const void *x, void *y);
     int (*quantize)(const hpcz_cuda_qdq *q, const float *x, const float *s, const void *zp,
                     void *y);
     int (*dequantize)(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,

@@ -307,10 +307,13 @@ static int run_pool(rt_ctx *c, bool is_max, bool global, bool go, uint64_t *dev_
         if (nk != 2 || !rt_conv_geom(c, x, ks, false, &g))
             return DECLINE;
     }
+    int q8 = x->dtype == HPCZ_DTYPE_UINT8 ? 1 : x->dtype == HPCZ_DTYPE_INT8 ? 2 : 0;
+    if (q8 && (!is_max || global))
+        return DECLINE;
     PLACE(1);
-    if (!(y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 4, y->dims)))
+    if (!(y = rt_out(c, 0, x->dtype, 4, y->dims)))
         return out_failed(c);
-    hpcz_cuda_pool k = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+    hpcz_cuda_pool k = {.q8 = q8, .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
                         .oh = y->dims[2], .ow = y->dims[3], .kh = g.k[1], .kw = g.k[2],
                         .sh = g.stride[1], .sw = g.stride[2], .ph = g.pb[1], .pw = g.pb[2],
                         .pbottom = g.pe[1], .pright = g.pe[2], .dh = g.dil[1], .dw = g.dil[2],
@@ -762,6 +765,9 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         return run_resize(c, go, dev_in);
     if (!strcmp(op, "Slice"))
         return run_slice(c, go, dev_in);
+    if (!strcmp(op, "MaxPool") && !c->act &&
+        (c->in[0]->dtype == HPCZ_DTYPE_UINT8 || c->in[0]->dtype == HPCZ_DTYPE_INT8))
+        return run_pool(c, true, false, go, dev_in); /* int8 QDQ models: on the codes */
     int dt = float_type(c);
     if (!dt)
         return DECLINE;

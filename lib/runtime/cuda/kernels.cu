@@ -492,15 +492,18 @@ extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const f
     return launched("conv2d_kernel");
 }
 
-__global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, float *__restrict__ y,
+__global__ void pool2d_kernel(hpcz_cuda_pool g, const void *__restrict__ x, void *__restrict__ y,
                               int64_t total)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = hpcz_cuda_pool_at(&g, x, i);
+        if (g.q8)
+            hpcz_cuda_maxpool8_at(&g, x, y, i);
+        else
+            ((float *)y)[i] = hpcz_cuda_pool_at(&g, (const float *)x, i);
 }
 
-extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
+extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const void *x, void *y)
 {
     int64_t total = g->n * g->c * g->oh * g->ow;
     if (total <= 0)
