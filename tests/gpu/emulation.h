@@ -341,7 +341,7 @@ static int emu_batchnorm(const float *x, const float *scale, const float *bias, 
 
 /* The int8 GEMM: each output's integer sum in plain C (exact, as the
  * device's dp4a sums: any order gives the same int32), then the shared
- * requantisation. */
+ * requantisation (hpcz_cuda_qmm_at, the device's own code for depthwise). */
 static int emu_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
                      const float *mult, const float *bf, void *y)
 {
@@ -352,22 +352,10 @@ static int emu_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, con
     mult = emu_dev(mult);
     bf = emu_dev(bf);
     void *yv = emu_dev(y);
-    int64_t mg = g->m / g->groups;
-    for (int64_t z = 0; z < g->batch * g->groups; z++)
-        for (int64_t ml = 0; ml < mg; ml++) {
-            int64_t m = (z % g->groups) * mg + ml;
-            for (int64_t n = 0; n < g->osize; n++) {
-                uint32_t t = (uint32_t)bias[m]; /* int32 wrapping, as the device */
-                for (int64_t k = 0; k < g->kp; k++)
-                    t += hpcz_cuda_qx_at(g, xv, z, k, n) * (uint32_t)(int32_t)w[m * g->kp + k];
-                int32_t q = hpcz_cuda_requant(g, (int32_t)t, mult[m], bf[m]);
-                int64_t at = hpcz_cuda_qy_at(g, z / g->groups, m, n);
-                if (g->ys8)
-                    ((int8_t *)yv)[at] = (int8_t)q;
-                else
-                    ((uint8_t *)yv)[at] = (uint8_t)q;
-            }
-        }
+    for (int64_t b = 0; b < g->batch; b++)
+        for (int64_t m = 0; m < g->m; m++)
+            for (int64_t n = 0; n < g->osize; n++)
+                hpcz_cuda_qmm_at(g, xv, w, bias, mult, bf, yv, b, m, n);
     return 0;
 }
 

@@ -451,6 +451,28 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_qy_at(const hpcz_cuda_qmm *g, int64_t
     return g->conv ? (b * g->m + m) * g->osize + n : n * g->m + m;
 }
 
+/* One output of the int8 GEMM, output channel m (of all M) at column n of
+ * image b, stored into y: the sum over k in k order (exact: any order gives
+ * the same int32), then the requantisation. The emulation's code, and the
+ * device's for few channels per group (depthwise), where a 64-channel tile
+ * would idle. */
+static inline HPCZ_CU_HD void hpcz_cuda_qmm_at(const hpcz_cuda_qmm *g, const uint8_t *x,
+                                               const int8_t *w, const int32_t *bias,
+                                               const float *mult, const float *bf, void *y,
+                                               int64_t b, int64_t m, int64_t n)
+{
+    int64_t z = b * g->groups + m / (g->m / g->groups);
+    uint32_t t = (uint32_t)bias[m]; /* int32 wrapping, as the tiles' dp4a sums */
+    for (int64_t k = 0; k < g->k; k++)
+        t += hpcz_cuda_qx_at(g, x, z, k, n) * (uint32_t)(int32_t)w[m * g->kp + k];
+    int32_t q = hpcz_cuda_requant(g, (int32_t)t, mult[m], bf[m]);
+    int64_t at = hpcz_cuda_qy_at(g, b, m, n);
+    if (g->ys8)
+        ((int8_t *)y)[at] = (int8_t)q;
+    else
+        ((uint8_t *)y)[at] = (uint8_t)q;
+}
+
 /* Output element i of a linear or cubic Resize, as cpu/resize.c computes it
  * (rt_resize_view: the float32 row blends of its fast path, or the sum in
  * double over every combination of taps). */

@@ -681,12 +681,31 @@ __global__ void __launch_bounds__(256)
         }
 }
 
+/* Few channels per group (depthwise): one thread per output. */
+__global__ void qmm_direct_kernel(hpcz_cuda_qmm g, const uint8_t *__restrict__ x,
+                                  const int8_t *__restrict__ w, const int32_t *__restrict__ bias,
+                                  const float *__restrict__ mult, const float *__restrict__ bf,
+                                  void *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t n = i % g.osize, m = (i / g.osize) % g.m, b = i / (g.osize * g.m);
+        hpcz_cuda_qmm_at(&g, x, w, bias, mult, bf, y, b, m, n);
+    }
+}
+
 extern "C" int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w,
                                const int32_t *bias, const float *mult, const float *bf, void *y)
 {
     int64_t mg = g->m / g->groups;
     if (g->osize <= 0 || mg <= 0 || g->batch * g->groups <= 0)
         return 0;
+    if (mg < 8) {
+        int64_t total = g->batch * g->m * g->osize;
+        qmm_direct_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const uint8_t *)x, w,
+                                                                      bias, mult, bf, y, total);
+        return launched("qmm_direct_kernel");
+    }
     dim3 grid((unsigned)((g->osize + QBN - 1) / QBN), (unsigned)((mg + QBM - 1) / QBM),
               (unsigned)(g->batch * g->groups));
     qgemm_kernel<<<grid, 256, 0, stream>>>(*g, (const uint8_t *)x, w, bias, mult, bf, y);
