@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "runtime/cuda/cuda_api.h"
+#include "runtime/cuda/qgemm_tile.h"
 
 #define EMU_TAG ((uintptr_t)1 << 62)
 
@@ -339,9 +340,9 @@ static int emu_batchnorm(const float *x, const float *scale, const float *bias, 
     return 0;
 }
 
-/* The int8 GEMM: each output's integer sum in plain C (exact, as the
- * device's dp4a sums: any order gives the same int32), then the shared
- * requantisation (hpcz_cuda_qmm_at, the device's own code for depthwise). */
+/* The int8 GEMM as the device runs it: the tiles of qgemm_tile.h (dp4a in
+ * C), or one output at a time (hpcz_cuda_qmm_at) for few channels per
+ * group. */
 static int emu_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
                      const float *mult, const float *bf, void *y)
 {
@@ -352,10 +353,30 @@ static int emu_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, con
     mult = emu_dev(mult);
     bf = emu_dev(bf);
     void *yv = emu_dev(y);
-    for (int64_t b = 0; b < g->batch; b++)
-        for (int64_t m = 0; m < g->m; m++)
-            for (int64_t n = 0; n < g->osize; n++)
-                hpcz_cuda_qmm_at(g, xv, w, bias, mult, bf, yv, b, m, n);
+    int64_t mg = g->m / g->groups;
+    if (mg < QG_DIRECT_MG) {
+        for (int64_t b = 0; b < g->batch; b++)
+            for (int64_t m = 0; m < g->m; m++)
+                for (int64_t n = 0; n < g->osize; n++)
+                    hpcz_cuda_qmm_at(g, xv, w, bias, mult, bf, yv, b, m, n);
+        return 0;
+    }
+    /* the device's blocks, their threads one after another between barriers */
+    static qg_smem sm;
+    static int32_t acc[QG_THREADS][4][4];
+    for (int64_t z = 0; z < g->batch * g->groups; z++)
+        for (int64_t m0 = 0; m0 < mg; m0 += QG_BM)
+            for (int64_t n0 = 0; n0 < g->osize; n0 += QG_BN) {
+                memset(acc, 0, sizeof acc);
+                for (int64_t k0 = 0; k0 < g->kp; k0 += QG_BK) {
+                    for (int t = 0; t < QG_THREADS; t++)
+                        qg_load(g, xv, w, z, m0, n0, k0, t, &sm);
+                    for (int t = 0; t < QG_THREADS; t++)
+                        qg_mac(&sm, t, acc[t]);
+                }
+                for (int t = 0; t < QG_THREADS; t++)
+                    qg_store(g, bias, mult, bf, yv, z, m0, n0, t, acc[t]);
+            }
     return 0;
 }
 

@@ -10,6 +10,7 @@
  * returns without waiting.
  */
 #include "cuda_api.h"
+#include "qgemm_tile.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -607,78 +608,27 @@ extern "C" int hpcz_cuda_qadd_run(const hpcz_cuda_qadd *q, const void *a, const 
 
 /* ---------------------------------------------------------------- int8 GEMM */
 
-/* Output tiles of QBM channels (of one group) x QBN columns, 256 threads of
- * 4x4 outputs each; k in steps of QBKW words of four bytes. */
-#define QBM 64
-#define QBN 64
-#define QBKW 4
-
-/* c + the four products of a's unsigned bytes and b's signed bytes. */
-__device__ __forceinline__ int dp4a_us(unsigned a, int b, int c)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 610
-    int d;
-    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-#else
-    for (int i = 0; i < 4; i++)
-        c += (int)((a >> (8 * i)) & 255u) * (int)(signed char)(b >> (8 * i));
-    return c;
-#endif
-}
-
-__global__ void __launch_bounds__(256)
+/* Tiles of QG_BM channels x QG_BN columns, dp4a sums (qgemm_tile.h: the
+ * same steps run on the host in the emulation). */
+__global__ void __launch_bounds__(QG_THREADS)
     qgemm_kernel(hpcz_cuda_qmm g, const uint8_t *__restrict__ x, const int8_t *__restrict__ w,
                  const int32_t *__restrict__ bias, const float *__restrict__ mult,
                  const float *__restrict__ bf, void *__restrict__ y)
 {
-    __shared__ int ws[QBKW][QBM];
-    __shared__ unsigned xs[QBKW][QBN];
-    int64_t mg = g.m / g.groups, z = blockIdx.z, gi = z % g.groups;
-    int64_t m0 = (int64_t)blockIdx.y * QBM, n0 = (int64_t)blockIdx.x * QBN;
-    int tid = threadIdx.x, tm = tid / 16, tn = tid % 16;
-    int lq = tid / 64, lc = tid % 64; /* the word this thread loads */
-    int acc[4][4];
+    __shared__ qg_smem sm;
+    int64_t z = blockIdx.z, m0 = (int64_t)blockIdx.y * QG_BM, n0 = (int64_t)blockIdx.x * QG_BN;
+    int tid = threadIdx.x;
+    int32_t acc[4][4];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             acc[i][j] = 0;
-    for (int64_t k0 = 0; k0 < g.kp; k0 += 4 * QBKW) {
-        int64_t mr = m0 + lc, kw = k0 + 4 * lq, nc = n0 + lc;
-        ws[lq][lc] = mr < mg && kw < g.kp ? *(const int *)(w + (gi * mg + mr) * g.kp + kw) : 0;
-        unsigned v = 0;
-        if (nc < g.osize && kw < g.kp)
-            for (int i = 0; i < 4; i++)
-                v |= hpcz_cuda_qx_at(&g, x, z, kw + i, nc) << (8 * i);
-        xs[lq][lc] = v;
+    for (int64_t k0 = 0; k0 < g.kp; k0 += QG_BK) {
+        qg_load(&g, x, w, z, m0, n0, k0, tid, &sm);
         __syncthreads();
-#pragma unroll
-        for (int q = 0; q < QBKW; q++) {
-            int a[4];
-            unsigned b[4];
-            for (int i = 0; i < 4; i++) {
-                a[i] = ws[q][tm * 4 + i];
-                b[i] = xs[q][tn * 4 + i];
-            }
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    acc[i][j] = dp4a_us(b[j], a[i], acc[i][j]);
-        }
+        qg_mac(&sm, tid, acc);
         __syncthreads();
     }
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) {
-            int64_t ml = m0 + tm * 4 + i, n = n0 + tn * 4 + j;
-            if (ml >= mg || n >= g.osize)
-                continue;
-            int64_t m = gi * mg + ml;
-            int32_t t = (int32_t)((unsigned)acc[i][j] + (unsigned)bias[m]);
-            int32_t q = hpcz_cuda_requant(&g, t, mult[m], bf[m]);
-            int64_t at = hpcz_cuda_qy_at(&g, z / g.groups, m, n);
-            if (g.ys8)
-                ((int8_t *)y)[at] = (int8_t)q;
-            else
-                ((uint8_t *)y)[at] = (uint8_t)q;
-        }
+    qg_store(&g, bias, mult, bf, y, z, m0, n0, tid, acc);
 }
 
 /* Few channels per group (depthwise): one thread per output. */
@@ -700,15 +650,15 @@ extern "C" int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8
     int64_t mg = g->m / g->groups;
     if (g->osize <= 0 || mg <= 0 || g->batch * g->groups <= 0)
         return 0;
-    if (mg < 8) {
+    if (mg < QG_DIRECT_MG) {
         int64_t total = g->batch * g->m * g->osize;
         qmm_direct_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const uint8_t *)x, w,
                                                                       bias, mult, bf, y, total);
         return launched("qmm_direct_kernel");
     }
-    dim3 grid((unsigned)((g->osize + QBN - 1) / QBN), (unsigned)((mg + QBM - 1) / QBM),
+    dim3 grid((unsigned)((g->osize + QG_BN - 1) / QG_BN), (unsigned)((mg + QG_BM - 1) / QG_BM),
               (unsigned)(g->batch * g->groups));
-    qgemm_kernel<<<grid, 256, 0, stream>>>(*g, (const uint8_t *)x, w, bias, mult, bf, y);
+    qgemm_kernel<<<grid, QG_THREADS, 0, stream>>>(*g, (const uint8_t *)x, w, bias, mult, bf, y);
     return launched("qgemm_kernel");
 }
 
