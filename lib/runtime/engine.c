@@ -60,6 +60,9 @@ typedef struct rt_step {
     const rt_op *op_built; /* op and input count before transformer fusion */
     size_t n_in_built;
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
+    void *dstate;      /* device backends: the step's own device data (qp's device
+                        * form from rt_device.qplace, or what place() left) */
+    size_t dq_bytes;   /* qplace's uploaded bytes */
     void *state;
     rt_wide wide;      /* float16 initializers widened once (rt_run_f16_via_f32) */
     bool bn_folded;    /* a Conv run with the BatchNormalization, Mul or Add after it */
@@ -2393,6 +2396,10 @@ static void device_release(rt_exec *e)
         sp->n_copies = 0;
         sp->on_dev = sp->alias = false;
         sp->dev_in = 0;
+        if (sp->dstate)
+            dv->free_state(sp->dstate);
+        sp->dstate = NULL;
+        sp->dq_bytes = 0;
     }
 }
 
@@ -2421,17 +2428,30 @@ static hpcz_status place_device(rt_exec *e, hpcz_error *err)
     bool any = false;
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
-        if (sp->folded || sp->fused || sp->dynamic || sp->qp || sp->n_subs || sp->n_in > 64)
+        if (sp->folded || sp->fused || sp->dynamic || sp->n_subs || sp->n_in > 64 ||
+            (sp->qp && !dv->qplace))
             continue;
         rt_ctx c;
         fill_ctx(e, sp, &c, ins, outs, planned, err);
         uint64_t in_mask = 0;
-        int r = dv->place(&c, &in_mask);
+        int r = 0;
+        if (sp->qp) { /* the fused integer kernel */
+            sp->dstate = dv->qplace(&c, sp->qp, &in_mask, &sp->dq_bytes);
+            r = sp->dstate ? RT_DEV_RUN : 0;
+        } else {
+            c.dstate = &sp->dstate;
+            r = dv->place(&c, &in_mask);
+        }
         for (size_t j = 0; r && j < sp->n_in; j++)
             if ((in_mask >> j & 1) && (sp->in[j] < 0 || !device_readable(e, sp->in[j])))
                 r = 0;
         if (r == RT_DEV_ALIAS && !(in_mask & 1))
             r = 0;
+        if (!r && sp->dstate) {
+            dv->free_state(sp->dstate);
+            sp->dstate = NULL;
+            sp->dq_bytes = 0;
+        }
         sp->on_dev = r != 0;
         sp->alias = r == RT_DEV_ALIAS;
         sp->dev_in = r ? in_mask : 0;
@@ -2820,6 +2840,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
         fill_ctx(e, sp, &c, ins, outs, planned, err);
         if (sp->on_dev) {
             device_ctx(e, sp, &c, planned);
+            c.dstate = &sp->dstate;
             pending = true;
         }
         if (sp->dynamic) {
@@ -2833,7 +2854,10 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
                 return step_unsupported(sp, err);
         }
         uint64_t t0 = root && root->profile && !e->sub ? now_ns() : 0;
-        st = sp->alias ? HPCZ_OK : sp->qp ? rt_qpack_run(&c, sp->qp) : e->be->run_node(&c);
+        st = sp->alias  ? HPCZ_OK
+             : sp->qp && sp->on_dev ? e->be->dev->qrun(&c, sp->dstate)
+             : sp->qp   ? rt_qpack_run(&c, sp->qp)
+                        : e->be->run_node(&c);
         if (st)
             return st;
         if (t0)
@@ -3355,6 +3379,7 @@ void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out)
     for (size_t k = 0; k < e->n_steps; k++) {
         out->n_device += e->steps[k].on_dev;
         out->n_copies += e->steps[k].n_copies;
+        out->device_const_bytes += e->steps[k].dq_bytes;
     }
     for (size_t s = 0; e->dslots && s < e->n_slots; s++)
         if (e->dslots[s].kind == SLOT_CONST)

@@ -112,6 +112,8 @@ struct rt_ctx {
     bool weights_change;  /* hpcz_plan_opts.weights_change: derive nothing from weights at plan time */
     bool device;          /* placed on the device (rt_device.place): the inputs it reads
                            * there and its outputs are device memory */
+    void **dstate;        /* device backends: the step's own device data (place() may
+                           * set it; freed with rt_device.free_state); NULL elsewhere */
     hpcz_error *err;
 };
 
@@ -287,6 +289,7 @@ const rt_op *rt_op_find(const char *domain, const char *name, int opset);
  * step on one stream with one sync() per run (and one before a host step
  * that reads copied-back data). Errors: -1 / NULL with error() set. */
 enum { RT_DEV_RUN = 1, RT_DEV_ALIAS = 2 };
+typedef struct rt_qpack rt_qpack; /* int8 QDQ fusion, below */
 typedef struct rt_device {
     int (*place)(rt_ctx *c, uint64_t *dev_in);
     void *(*alloc)(size_t n);
@@ -295,6 +298,15 @@ typedef struct rt_device {
     int (*d2h)(void *h, const void *d, size_t n);
     int (*sync)(void);
     const char *(*error)(void);
+    /* int8 QDQ fusion (optional): a fused step's kernel on the device. At
+     * plan time qplace returns the device's own copy of what it needs (its
+     * weights uploaded, *bytes of them) and the inputs it reads there
+     * (*dev_in, as place), or NULL (the cpu kernel runs it); qrun queues it
+     * (as rt_qpack_run: x_q in c->in[0], y_q in c->out[0]). */
+    void *(*qplace)(rt_ctx *c, const rt_qpack *qp, uint64_t *dev_in, size_t *bytes);
+    hpcz_status (*qrun)(rt_ctx *c, void *dq);
+    /* Releases a step's device data (qplace's, or *c->dstate set by place). */
+    void (*free_state)(void *dstate);
 } rt_device;
 
 typedef struct rt_backend {
@@ -363,6 +375,29 @@ bool rt_pgemm_fits(const rt_pgemm_b *pb, const float *b, int64_t k, int64_t n);
 void rt_pgemm(int64_t m, const float *a, int64_t lda, bool ta, const rt_pgemm_b *pb,
               const float *bias_n, float *c, int64_t ldc, const rt_act *act);
 
+/* ---- Resize on other backends (cpu/resize.c): the taps k_resize computes
+ * for node c (x's shape, the attributes, constant scales/sizes/roi), linear
+ * and cubic modes: axis d has n taps per output coordinate o, input index
+ * idx[d][o * 4 + t] and weight w[d][o * 4 + t]. k_resize interpolates
+ *  - lerp2d (float32, only the last two axes interpolated): rows along the
+ *    last axis h = w0 * x[i0] + w1 * x[i1] in float32, then between the two
+ *    rows y = a * h0 + b * h1 (every product and sum rounded; leading axes
+ *    take their tap 0);
+ *  - otherwise: acc += (double)(product of the taps' weights, axis r-1
+ *    first, in double) * x over every combination of taps (the last axis's
+ *    varying fastest), skipping zero weights, rounded once to float.
+ * Returns the block holding the taps (free()), or NULL: nearest mode, an
+ * extrapolating tf_crop_and_resize, scales known only at run time, or a
+ * node k_resize rejects. */
+typedef struct rt_resize_view {
+    int r, n;
+    bool lerp2d;
+    int64_t in[RT_MAX_RANK], out[RT_MAX_RANK];
+    const int64_t *idx[RT_MAX_RANK];
+    const float *w[RT_MAX_RANK];
+} rt_resize_view;
+void *rt_resize_taps_new(rt_ctx *c, rt_resize_view *v);
+
 /* ---- int8 QDQ fusion (cpu/qgemm.c): DQ(x u8/s8) + DQ(const W) [+ DQ(const int32 b)]
  * -> Conv/Gemm/MatMul -> QuantizeLinear, run as one integer kernel. The engine
  * recognises the pattern at plan time and describes it; rt_qpack_new checks it
@@ -394,6 +429,36 @@ void rt_qpack_free(rt_qpack *p);
 size_t rt_qpack_bytes(const rt_qpack *p);
 /* A table op's 256 entries (NULL for the other kinds). */
 const uint8_t *rt_qpack_lut(const rt_qpack *p);
+/* What another backend (cuda) needs to run a fused Conv/Gemm/MatMul with the
+ * same bytes (not a table op, an Add or MatMulInteger: false). The integer
+ * sum of output channel m at column n (output pixel of image b, or row of x)
+ *   T = sum_k (x - x_zp) * wr[m][k] + bias[m]   (exact in int32)
+ * is requantised as the cpu kernels do:
+ *   v = (float)T * mult[m] + bf[m] (no fused multiply-add), clamped to
+ *   [lo, hi], rounded to nearest even, + y_zp.
+ * Conv: x [batch, cin, D, H, W] with the geometry below (1-D/2-D have
+ * leading sizes 1), im2col row k = ((c * k[0] + kd) * k[1] + kh) * k[2] + kw
+ * of group m / (M / groups), padding contributes 0; y [batch, M, osize].
+ * Gemm/MatMul: x [rows][K], y [rows][M]. Call with wr NULL for *info, then
+ * with wr [M][K] and bias [M] to fill (w - w_zp and the integer bias). */
+typedef struct rt_qgemm_info {
+    bool conv;
+    int64_t batch, cin, groups, M, K, rows, osize;
+    int64_t in[3], k[3], out[3], stride[3], dil[3], pad[3];
+    int xdt, ydt;
+    int32_t xzp, yzp;
+    float lo, hi;
+    const float *mult, *bf; /* [M], owned by the pack */
+} rt_qgemm_info;
+bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias);
+/* A fused Add (false for the other kinds): y = clamp(rint(((float)(a - za) * sa
+ * + (float)(b - zb) * sb) / sy) + zy), each operation rounded in float32. */
+typedef struct rt_qadd_info {
+    int adt, bdt, ydt;
+    float sa, sb, sy;
+    int32_t za, zb, zy;
+} rt_qadd_info;
+bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a);
 /* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
  * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);

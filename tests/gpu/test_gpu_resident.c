@@ -442,6 +442,48 @@ static void check_resize(void)
     hpcz_model_free(m);
 }
 
+/* Resize in linear and cubic modes: linear half_pixel by scales along H and
+ * W (the cpu's float32 row blends), linear align_corners by sizes along
+ * three axes and an output row longer than 4096 (the cpu's double sums over
+ * every tap combination), cubic asymmetric with exclude_outside and
+ * cubic_coeff_a -0.5, linear pytorch_half_pixel down to one row: the cpu's
+ * values exactly (normalised error 0), all on the device. */
+static void check_resize_interp(void)
+{
+    hpcz_model *m = new_model();
+    hpcz_value *x = graph_input(m, "x", 4, (int64_t[]){1, 3, 5, 7});
+    hpcz_value *sc = const_tensor(m, "isc", HPCZ_DTYPE_FLOAT, 4, (const float[]){1, 1, 2, 1.5f});
+    hpcz_value *sz1 = const_tensor(m, "isz1", HPCZ_DTYPE_INT64, 4, (const int64_t[]){1, 2, 7, 9});
+    hpcz_value *sz2 = const_tensor(m, "isz2", HPCZ_DTYPE_INT64, 4, (const int64_t[]){1, 2, 12, 4});
+    hpcz_value *sz3 = const_tensor(m, "isz3", HPCZ_DTYPE_INT64, 4, (const int64_t[]){1, 2, 1, 5});
+    hpcz_value *sz4 = const_tensor(m, "isz4", HPCZ_DTYPE_INT64, 4, (const int64_t[]){1, 2, 2, 4099});
+    hpcz_value *y = node(m, "Resize", "mode=s:linear", 3, (hpcz_value *[]){x, NULL, sc});
+    y = node(m, "Resize", "mode=s:linear;coordinate_transformation_mode=s:align_corners", 4,
+             (hpcz_value *[]){y, NULL, NULL, sz1});
+    y = node(m, "Resize", "mode=s:cubic;coordinate_transformation_mode=s:asymmetric;"
+             "exclude_outside=i:1;cubic_coeff_a=f:-0.5", 4, (hpcz_value *[]){y, NULL, NULL, sz2});
+    y = node(m, "Resize", "mode=s:linear;coordinate_transformation_mode=s:pytorch_half_pixel", 4,
+             (hpcz_value *[]){y, NULL, NULL, sz3});
+    y = node(m, "Resize", "mode=s:linear", 4, (hpcz_value *[]){y, NULL, NULL, sz4});
+    set_output(m, y);
+    hpcz_array in = {0}, g = {0}, r = {0};
+    random_input(&in, HPCZ_DTYPE_FLOAT, 4, (int64_t[]){1, 3, 5, 7});
+    long h2d, d2h, syncs;
+    int calls = emu_calls;
+    if (run_both(m, &in, &g, &r, &h2d, &d2h, &syncs, "Resize linear/cubic")) {
+        double e = nerr(&g, &r);
+        check(e == 0 && last_stats.n_device == 5 &&
+                  COUNTED(h2d == 1 && d2h == 1 && syncs == 1 && emu_calls - calls == 10),
+              "Resize linear/cubic", ": normalized error %.2e against the cpu (want 0), %zu of 5 "
+              "nodes on the device, %ld/%ld/%ld copies and syncs, %d launches in two runs "
+              "(want 10)", e, last_stats.n_device, h2d, d2h, syncs, emu_calls - calls);
+    }
+    hpcz_array_release(&in);
+    hpcz_array_release(&g);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
+}
+
 /* Slice with negative starts, ends past the end, steps of 2 and -2, then
  * with default axes and steps: the cpu's values, all on the device. */
 static void check_slice(void)
@@ -676,6 +718,7 @@ static void check_all(void)
     check_fp16();
     check_fp16_widened();
     check_resize();
+    check_resize_interp();
     check_slice();
     check_host_view();
     check_host_observer();

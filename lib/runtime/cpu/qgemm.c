@@ -530,6 +530,71 @@ const uint8_t *rt_qpack_lut(const rt_qpack *p)
     return p ? p->lut : NULL;
 }
 
+/* The weight w[m][k] - w_zp[m] read back from whichever layout was packed. */
+static int32_t packed_weight(const rt_qpack *p, int64_t m, int64_t k)
+{
+    if (p->dw)
+        return p->dww[m * p->K + k];
+    int64_t gi = m / p->Mg, mb = (m % p->Mg) / MR, r = (m % p->Mg) % MR;
+    if (p->u8s8) {
+        const int32_t *row = p->wq + ((gi * p->mblk + mb) * p->kq) * MR + r;
+        return ((const int8_t *)(row + (k / 4) * MR))[k % 4];
+    }
+    const int32_t *row = p->wp + ((gi * p->mblk + mb) * p->kp) * MR + r;
+    return (int16_t)(uint16_t)((uint32_t)row[(k / 2) * MR] >> (k % 2 ? 16 : 0));
+}
+
+bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a)
+{
+    if (!p || !p->add)
+        return false;
+    *a = (rt_qadd_info){.adt = p->xdt, .bdt = p->x2dt, .ydt = p->ydt, .sa = p->xs, .sb = p->xs2,
+                        .sy = p->ys, .za = p->xzp, .zb = p->xzp2, .zy = p->yzp};
+    return true;
+}
+
+bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias)
+{
+    if (!p || p->lut || p->add || p->int_out)
+        return false;
+    if (!wr) {
+        memset(info, 0, sizeof *info);
+        info->conv = p->conv;
+        info->batch = p->batch;
+        info->cin = p->cin;
+        info->groups = p->groups;
+        info->M = p->M;
+        info->K = p->K;
+        info->rows = p->rows;
+        for (int d = 0; d < 3; d++) {
+            info->in[d] = p->g.in[d];
+            info->k[d] = p->g.k[d];
+            info->out[d] = p->g.out[d];
+            info->stride[d] = p->g.stride[d];
+            info->dil[d] = p->g.dil[d];
+            info->pad[d] = p->g.pb[d];
+        }
+        info->osize = p->conv ? p->g.osize : p->rows;
+        info->xdt = p->xdt;
+        info->ydt = p->ydt;
+        info->xzp = p->xzp;
+        info->yzp = p->yzp;
+        info->lo = p->lo;
+        info->hi = p->hi;
+        info->mult = p->mult;
+        info->bf = p->bf;
+        return true;
+    }
+    for (int64_t m = 0; m < p->M; m++) {
+        int64_t sum = 0;
+        for (int64_t k = 0; k < p->K; k++)
+            sum += wr[m * p->K + k] = (int16_t)packed_weight(p, m, k);
+        /* the u8s8 paths folded -x_zp(as uint8) * sum_k (w - w_zp) into bi */
+        bias[m] = (int32_t)(p->u8s8 ? (int64_t)p->bi[m] + (int64_t)p->xzu * sum : p->bi[m]);
+    }
+    return true;
+}
+
 #ifdef QG_X86
 /* Requantisation constants of channel m in registers. Built once per
  * channel, outside the loops: stores through uint8_t pointers may alias

@@ -367,14 +367,26 @@ static bool resize_fast(const resize_taps *rt, const hpcz_array *x, hpcz_array *
     return true;
 }
 
-static hpcz_status k_resize(rt_ctx *c)
+/* What the taps and the output shape depend on: k_resize's reading of the
+ * node (inputs, attributes). */
+typedef struct resize_params {
+    resize_key key;        /* key.mode -1: a mode resize.c does not know */
+    char ct[32], nm[32];
+    bool sized;            /* output sizes given (not scales) */
+    double A;
+    bool excl;
+    float extrap;
+} resize_params;
+
+/* *ready false (and HPCZ_OK) while a shape depends on data not there yet
+ * (scales, sizes or roi computed at run time, in infer mode). */
+static hpcz_status resize_params_get(rt_ctx *c, resize_params *p, bool *ready)
 {
     hpcz_array *x = rt_in(c, 0);
-    if (!rt_esize(x->dtype) || x->dtype == HPCZ_DTYPE_BOOL)
-        return rt_unsupported(c);
     int r = x->ndim;
     bool upsample = !strcmp(c->node->op_type, "Upsample");
     hpcz_array *roi = NULL, *sc = NULL, *sz = NULL;
+    *ready = false;
     if (upsample || c->opset < 11)
         sc = rt_in(c, 1);
     else {
@@ -412,21 +424,22 @@ static hpcz_status k_resize(rt_ctx *c)
             axes[i] = a;
         }
     }
-    double scale[RT_MAX_RANK];
-    int64_t out[RT_MAX_RANK];
-    double roi_s[RT_MAX_RANK], roi_e[RT_MAX_RANK];
+    resize_key *k = &p->key;
+    memset(p, 0, sizeof *p);
+    k->r = r;
     for (int i = 0; i < r; i++) {
-        scale[i] = 1;
-        out[i] = x->dims[i];
-        roi_s[i] = 0;
-        roi_e[i] = 1;
+        k->in[i] = x->dims[i];
+        k->scale[i] = 1;
+        k->out[i] = x->dims[i];
+        k->roi_s[i] = 0;
+        k->roi_e[i] = 1;
     }
     if (roi) {
         if ((size_t)roi->numel != 2 * na)
             return rt_bad(c, "roi must have 2*len(axes) entries");
         for (size_t i = 0; i < na; i++) {
-            roi_s[axes[i]] = rt_load_d(roi->data, roi->dtype, (int64_t)i);
-            roi_e[axes[i]] = rt_load_d(roi->data, roi->dtype, (int64_t)(na + i));
+            k->roi_s[axes[i]] = rt_load_d(roi->data, roi->dtype, (int64_t)i);
+            k->roi_e[axes[i]] = rt_load_d(roi->data, roi->dtype, (int64_t)(na + i));
         }
     }
     if (sz) {
@@ -444,11 +457,11 @@ static hpcz_status k_resize(rt_ctx *c)
         for (size_t i = 0; i < na; i++) {
             int a = (int)axes[i];
             if (not_larger || not_smaller) {
-                scale[a] = s0;
-                out[a] = (int64_t)floor((double)x->dims[a] * s0 + 0.5);
+                k->scale[a] = s0;
+                k->out[a] = (int64_t)floor((double)x->dims[a] * s0 + 0.5);
             } else {
-                out[a] = rt_int_at(sz, (int64_t)i);
-                scale[a] = (double)out[a] / (double)x->dims[a];
+                k->out[a] = rt_int_at(sz, (int64_t)i);
+                k->scale[a] = (double)k->out[a] / (double)x->dims[a];
             }
         }
     } else {
@@ -460,63 +473,102 @@ static hpcz_status k_resize(rt_ctx *c)
             return rt_bad(c, "scales must have len(axes) entries");
         for (size_t i = 0; i < na; i++) {
             int a = (int)axes[i];
-            scale[a] = sc ? rt_load_d(sc->data, sc->dtype, (int64_t)i) : as[i];
-            if (scale[a] <= 0)
+            k->scale[a] = sc ? rt_load_d(sc->data, sc->dtype, (int64_t)i) : as[i];
+            if (k->scale[a] <= 0)
                 return rt_bad(c, "non-positive scale");
-            out[a] = (int64_t)floor((double)x->dims[a] * (float)scale[a]);
+            k->out[a] = (int64_t)floor((double)x->dims[a] * (float)k->scale[a]);
         }
     }
-    hpcz_array *y = rt_out(c, 0, x->dtype, r, out);
+    char mode_s[16];
+    rt_attr_s(c, "mode", "nearest", mode_s, sizeof mode_s);
+    k->mode = !strcmp(mode_s, "nearest") ? M_NEAREST
+              : (!strcmp(mode_s, "linear") || !strcmp(mode_s, "bilinear")) ? M_LINEAR
+              : !strcmp(mode_s, "cubic") ? M_CUBIC : -1;
+    rt_attr_s(c, "coordinate_transformation_mode",
+              (upsample || c->opset < 11) ? "asymmetric" : "half_pixel", p->ct, sizeof p->ct);
+    /* Upsample rounds down to the nearest source pixel */
+    rt_attr_s(c, "nearest_mode", upsample ? "floor" : "round_prefer_floor", p->nm, sizeof p->nm);
+    if (c->opset < 11 && !upsample)
+        snprintf(p->ct, sizeof p->ct, "asymmetric");
+    p->sized = sz != NULL;
+    p->A = rt_attr_f(c, "cubic_coeff_a", -0.75f);
+    p->excl = rt_attr_i(c, "exclude_outside", 0) != 0;
+    p->extrap = rt_attr_f(c, "extrapolation_value", 0);
+    *ready = true;
+    return HPCZ_OK;
+}
+
+static hpcz_status k_resize(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0);
+    if (!rt_esize(x->dtype) || x->dtype == HPCZ_DTYPE_BOOL)
+        return rt_unsupported(c);
+    resize_params p;
+    bool ready;
+    hpcz_status st = resize_params_get(c, &p, &ready);
+    if (st || !ready)
+        return st;
+    hpcz_array *y = rt_out(c, 0, x->dtype, p.key.r, p.key.out);
     if (!y || c->infer || !y->numel)
         return y ? HPCZ_OK : c->err->status;
-    char mode_s[16], ct[32], nm[32];
-    rt_attr_s(c, "mode", "nearest", mode_s, sizeof mode_s);
-    int mode = !strcmp(mode_s, "nearest") ? M_NEAREST
-               : (!strcmp(mode_s, "linear") || !strcmp(mode_s, "bilinear")) ? M_LINEAR
-               : !strcmp(mode_s, "cubic") ? M_CUBIC : -1;
-    if (mode < 0)
+    if (p.key.mode < 0)
         return rt_unsupported(c);
-    rt_attr_s(c, "coordinate_transformation_mode",
-              (upsample || c->opset < 11) ? "asymmetric" : "half_pixel", ct, sizeof ct);
-    /* Upsample rounds down to the nearest source pixel */
-    rt_attr_s(c, "nearest_mode", upsample ? "floor" : "round_prefer_floor", nm, sizeof nm);
-    if (c->opset < 11 && !upsample)
-        snprintf(ct, sizeof ct, "asymmetric");
-    double A = rt_attr_f(c, "cubic_coeff_a", -0.75f);
-    bool excl = rt_attr_i(c, "exclude_outside", 0) != 0;
-    float extrap = rt_attr_f(c, "extrapolation_value", 0);
     /* the taps of every axis, kept in the node's state for the next run
      * with the same shapes, scales and roi */
-    resize_key key;
-    memset(&key, 0, sizeof key);
-    key.r = r;
-    key.mode = mode;
-    for (int d = 0; d < r; d++) {
-        key.in[d] = x->dims[d];
-        key.out[d] = out[d];
-        key.scale[d] = scale[d];
-        key.roi_s[d] = roi_s[d];
-        key.roi_e[d] = roi_e[d];
-    }
     resize_taps *rt = c->state ? *c->state : NULL;
-    if (!rt || memcmp(&rt->key, &key, sizeof key)) {
+    if (!rt || memcmp(&rt->key, &p.key, sizeof p.key)) {
         if (c->state) {
             free(*c->state);
             *c->state = NULL;
         }
-        hpcz_status st = HPCZ_OK;
-        rt = build_taps(c, &key, ct, nm, sz != NULL, A, excl, &st);
+        rt = build_taps(c, &p.key, p.ct, p.nm, p.sized, p.A, p.excl, &st);
         if (!rt)
             return st;
         if (c->state)
             *c->state = rt;
     }
-    hpcz_status st = HPCZ_OK;
     if (c->reference || !resize_fast(rt, x, y))
-        resize_generic(rt, x, y, extrap);
+        resize_generic(rt, x, y, p.extrap);
     if (!c->state)
         free(rt);
-    return st;
+    return HPCZ_OK;
+}
+
+void *rt_resize_taps_new(rt_ctx *c, rt_resize_view *v)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    if (!resize_ok(c->node))
+        return NULL;
+    resize_params p;
+    bool ready;
+    hpcz_error *saved = c->err, quiet = {0};
+    c->err = &quiet; /* a node this cannot describe stays with k_resize, which reports */
+    hpcz_status st = resize_params_get(c, &p, &ready);
+    resize_taps *rt = NULL;
+    if (!st && ready && p.key.mode > M_NEAREST)
+        rt = build_taps(c, &p.key, p.ct, p.nm, p.sized, p.A, p.excl, &st);
+    c->err = saved;
+    if (!rt || rt->any_outside) {
+        free(rt);
+        return NULL;
+    }
+    int r = p.key.r;
+    memset(v, 0, sizeof *v);
+    v->r = r;
+    v->n = rt->tp[0].n;
+    for (int d = 0; d < r; d++) {
+        v->in[d] = p.key.in[d];
+        v->out[d] = p.key.out[d];
+        v->idx[d] = rt->tp[d].idx;
+        v->w[d] = rt->tp[d].w;
+    }
+    /* resize_fast's linear path (linear_planes) */
+    v->lerp2d = p.key.mode == M_LINEAR && x->dtype == HPCZ_DTYPE_FLOAT && r >= 2 &&
+                p.key.out[r - 1] <= RESIZE_MAXW;
+    for (int d = 0; d < r - 2 && v->lerp2d; d++)
+        for (int64_t o = 0; o < p.key.out[d]; o++)
+            v->lerp2d &= rt->tp[d].w[o * 4 + 1] == 0;
+    return rt;
 }
 
 static const rt_op ops[] = {

@@ -108,8 +108,9 @@ typedef struct hpcz_cuda_pool {
     int64_t n, c, h, w, oh, ow;
     int64_t kh, kw, sh, sw, ph, pw, pbottom, pright, dh, dw;
     int is_max, count_include_pad;
+    int q8; /* max only: x and y uint8 (1) or int8 (2), hpcz_cuda_maxpool8_at */
 } hpcz_cuda_pool;
-int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y);
+int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const void *x, void *y);
 
 /* QuantizeLinear to uint8 (u8) or int8: y = clamp(rint(x / s) + zp) (ties
  * to even), and DequantizeLinear: y = (float)(q - zp) * s; the cpu kernels'
@@ -124,6 +125,38 @@ int hpcz_cuda_quantize(const hpcz_cuda_qdq *q, const float *x, const float *s, c
                        void *y);
 int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
                          float *y);
+
+/* The int8 GEMM of a fused QDQ Conv/Gemm/MatMul (rt_qpack_info): x_q as
+ * uint8 (int8 biased by 128: xu = x ^ 0x80), w [M][kp] int8 (w - w_zp, k
+ * padded with zeros to kp, a multiple of 4), per output channel m
+ *   T = sum_k xu * w[m][k] + bias[m]
+ * (bias: the integer bias - xu_zp * sum_k w[m][k], so that T is the cpu's
+ * exact sum; padding taps read xu_zp), then hpcz_cuda_requant into y_q.
+ * Conv: images of x [batch, cin, in[0..2]] (1-D/2-D: leading sizes 1), y
+ * [batch, M, osize]; Gemm/MatMul (conv 0): x [osize][k], y [osize][M]. On
+ * the device: 64x64 output tiles, dp4a (4 u8 x s8 products per instruction,
+ * int32 sums). mult, bf [M] float, all operands device memory. */
+typedef struct hpcz_cuda_qmm {
+    int conv, xs8, ys8;
+    int64_t batch, cin, groups, m, k, kp, osize;
+    int64_t in[3], kd[3], out[3], stride[3], dil[3], pad[3];
+    int32_t xzu, yzp;
+    float lo, hi;
+} hpcz_cuda_qmm;
+int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
+                    const float *mult, const float *bf, void *y);
+
+/* The other fused int8 kinds (rt_qadd_info, rt_qpack_lut): y = lut[x] over
+ * n bytes (lut: 256 bytes of device memory), and the Add of two quantized
+ * tensors of n elements (hpcz_cuda_qadd_at: qgemm.c's float arithmetic). */
+typedef struct hpcz_cuda_qadd {
+    int64_t n;
+    int as8, bs8, ys8;
+    float sa, sb, sy;
+    int32_t za, zb, zy;
+} hpcz_cuda_qadd;
+int hpcz_cuda_lut(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n);
+int hpcz_cuda_qadd_run(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y);
 
 /* float16 <-> float32 of n values (to_f16: rounded to nearest even): the
  * kernels without a float16 form run on widened copies. */
@@ -143,6 +176,17 @@ typedef struct hpcz_cuda_resize {
     double scale[HPCZ_CUDA_MAX_RANK];
 } hpcz_cuda_resize;
 int hpcz_cuda_resize_nearest(const hpcz_cuda_resize *r, const float *x, float *y);
+
+/* Resize in linear or cubic mode with the cpu's taps (rt_resize_taps_new,
+ * computed at plan time): axis d's input indices idx[base[d] + 4 * o + t]
+ * and weights w[...] for output coordinate o, t < n; x, y float32; the
+ * cpu's arithmetic (hpcz_cuda_interp_at). idx and w are device memory. */
+typedef struct hpcz_cuda_interp {
+    int ndim, n, lerp2d;
+    int64_t in[HPCZ_CUDA_MAX_RANK], out[HPCZ_CUDA_MAX_RANK], base[HPCZ_CUDA_MAX_RANK];
+} hpcz_cuda_interp;
+int hpcz_cuda_resize_interp(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
+                            const float *x, float *y);
 
 /* The fused activation of a Conv/Gemm/Add (rt_act, backend.c's formulas)
  * applied to y in place: kinds as rt_act_kind (1 Relu, 2 Clip [a, b],
@@ -256,6 +300,31 @@ static inline HPCZ_CU_HD float hpcz_cuda_pool_at(const hpcz_cuda_pool *g, const 
     return cnt > 0 ? sum / (float)cnt : 0.0f;
 }
 
+/* MaxPool of 8-bit codes (pool.c's maxpool2d_plane_u8/_s8): the largest
+ * code in the window, the type's minimum when no tap is inside. */
+static inline HPCZ_CU_HD void hpcz_cuda_maxpool8_at(const hpcz_cuda_pool *g, const void *x,
+                                                    void *y, int64_t i)
+{
+    int64_t ox = i % g->ow, oy = (i / g->ow) % g->oh, nc = i / (g->ow * g->oh);
+    int64_t base = nc * g->h * g->w;
+    int32_t best = g->q8 == 1 ? 0 : -128;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                continue;
+            int64_t at = base + iy * g->w + ix;
+            int32_t v = g->q8 == 1 ? ((const uint8_t *)x)[at] : ((const int8_t *)x)[at];
+            best = v > best ? v : best;
+        }
+    }
+    if (g->q8 == 1)
+        ((uint8_t *)y)[i] = (uint8_t)best;
+    else
+        ((int8_t *)y)[i] = (int8_t)best;
+}
+
 static inline HPCZ_CU_HD int32_t hpcz_cuda_zp_at(const void *zp, int64_t c, int u8)
 {
     return !zp ? 0 : u8 ? ((const uint8_t *)zp)[c] : ((const int8_t *)zp)[c];
@@ -307,6 +376,146 @@ static inline HPCZ_CU_HD int64_t hpcz_cuda_nearest_src(const hpcz_cuda_resize *r
     }
     int64_t i = (int64_t)f;
     return i < 0 ? 0 : i >= in ? in - 1 : i;
+}
+
+/* Arithmetic that must round as the cpu's (no fused multiply-add, which
+ * nvcc would otherwise contract a * b + c into on the device). */
+#ifdef __CUDA_ARCH__
+#define HPCZ_CU_FMUL(a, b) __fmul_rn(a, b)
+#define HPCZ_CU_FADD(a, b) __fadd_rn(a, b)
+#define HPCZ_CU_DMUL(a, b) __dmul_rn(a, b)
+#define HPCZ_CU_DADD(a, b) __dadd_rn(a, b)
+#define HPCZ_CU_FDIV(a, b) __fdiv_rn(a, b)
+#else /* ISO C: no contraction */
+#define HPCZ_CU_FDIV(a, b) ((a) / (b))
+#define HPCZ_CU_FMUL(a, b) ((a) * (b))
+#define HPCZ_CU_FADD(a, b) ((a) + (b))
+#define HPCZ_CU_DMUL(a, b) ((a) * (b))
+#define HPCZ_CU_DADD(a, b) ((a) + (b))
+#endif
+
+/* im2col element (k, n) of group z % groups of image z / groups as uint8
+ * (xu_zp on padding taps and past k), or x[n][k] for a Gemm. */
+static inline HPCZ_CU_HD uint32_t hpcz_cuda_qx_at(const hpcz_cuda_qmm *g, const uint8_t *x,
+                                                  int64_t z, int64_t k, int64_t n)
+{
+    if (k >= g->k)
+        return (uint32_t)g->xzu;
+    uint32_t flip = g->xs8 ? 0x80u : 0u;
+    if (!g->conv)
+        return x[n * g->k + k] ^ flip;
+    int64_t kw = k % g->kd[2], kh = (k / g->kd[2]) % g->kd[1],
+            kdd = (k / (g->kd[2] * g->kd[1])) % g->kd[0], c = k / (g->kd[2] * g->kd[1] * g->kd[0]);
+    int64_t ow = n % g->out[2], oh = (n / g->out[2]) % g->out[1], od = n / (g->out[2] * g->out[1]);
+    int64_t id = od * g->stride[0] - g->pad[0] + kdd * g->dil[0],
+            ih = oh * g->stride[1] - g->pad[1] + kh * g->dil[1],
+            iw = ow * g->stride[2] - g->pad[2] + kw * g->dil[2];
+    if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1] || iw < 0 || iw >= g->in[2])
+        return (uint32_t)g->xzu;
+    int64_t cg = g->cin / g->groups, b = z / g->groups, ch = (z % g->groups) * cg + c;
+    return x[(((b * g->cin + ch) * g->in[0] + id) * g->in[1] + ih) * g->in[2] + iw] ^ flip;
+}
+
+/* The cpu's requantisation (qgemm.c requant_one): v = (float)T * mult + bf
+ * rounded once per operation (never a fused multiply-add), clamped to
+ * [lo, hi], rounded to nearest even, plus y_zp. */
+static inline HPCZ_CU_HD int32_t hpcz_cuda_requant(const hpcz_cuda_qmm *g, int32_t t,
+                                                   float mult, float bf)
+{
+    float v = HPCZ_CU_FADD(HPCZ_CU_FMUL((float)t, mult), bf);
+    v = v < g->hi ? v : g->hi;
+    v = v > g->lo ? v : g->lo;
+    return (int32_t)rintf(v) + g->yzp;
+}
+
+static inline HPCZ_CU_HD void hpcz_cuda_qadd_at(const hpcz_cuda_qadd *q, const void *a,
+                                                const void *b, void *y, int64_t i)
+{
+    int32_t ia = q->as8 ? ((const int8_t *)a)[i] : ((const uint8_t *)a)[i];
+    int32_t ib = q->bs8 ? ((const int8_t *)b)[i] : ((const uint8_t *)b)[i];
+    float fa = HPCZ_CU_FMUL((float)(ia - q->za), q->sa);
+    float fb = HPCZ_CU_FMUL((float)(ib - q->zb), q->sb);
+    float v = HPCZ_CU_FADD(rintf(HPCZ_CU_FDIV(HPCZ_CU_FADD(fa, fb), q->sy)), (float)q->zy);
+    float lo = q->ys8 ? -128.f : 0.f, hi = q->ys8 ? 127.f : 255.f;
+    v = v < lo ? lo : v > hi ? hi : v;
+    if (q->ys8)
+        ((int8_t *)y)[i] = (int8_t)v;
+    else
+        ((uint8_t *)y)[i] = (uint8_t)v;
+}
+
+/* Output element (m, n) of image z / groups: its offset in y. */
+static inline HPCZ_CU_HD int64_t hpcz_cuda_qy_at(const hpcz_cuda_qmm *g, int64_t b, int64_t m,
+                                                 int64_t n)
+{
+    return g->conv ? (b * g->m + m) * g->osize + n : n * g->m + m;
+}
+
+/* One output of the int8 GEMM, output channel m (of all M) at column n of
+ * image b, stored into y: the sum over k in k order (exact: any order gives
+ * the same int32), then the requantisation. The emulation's code, and the
+ * device's for few channels per group (depthwise), where a 64-channel tile
+ * would idle. */
+static inline HPCZ_CU_HD void hpcz_cuda_qmm_at(const hpcz_cuda_qmm *g, const uint8_t *x,
+                                               const int8_t *w, const int32_t *bias,
+                                               const float *mult, const float *bf, void *y,
+                                               int64_t b, int64_t m, int64_t n)
+{
+    int64_t z = b * g->groups + m / (g->m / g->groups);
+    uint32_t t = (uint32_t)bias[m]; /* int32 wrapping, as the tiles' dp4a sums */
+    for (int64_t k = 0; k < g->k; k++)
+        t += hpcz_cuda_qx_at(g, x, z, k, n) * (uint32_t)(int32_t)w[m * g->kp + k];
+    int32_t q = hpcz_cuda_requant(g, (int32_t)t, mult[m], bf[m]);
+    int64_t at = hpcz_cuda_qy_at(g, b, m, n);
+    if (g->ys8)
+        ((int8_t *)y)[at] = (int8_t)q;
+    else
+        ((uint8_t *)y)[at] = (uint8_t)q;
+}
+
+/* Output element i of a linear or cubic Resize, as cpu/resize.c computes it
+ * (rt_resize_view: the float32 row blends of its fast path, or the sum in
+ * double over every combination of taps). */
+static inline HPCZ_CU_HD float hpcz_cuda_interp_at(const hpcz_cuda_interp *r, const int64_t *idx,
+                                                   const float *w, const float *x, int64_t i)
+{
+    int64_t co[HPCZ_CUDA_MAX_RANK], xs[HPCZ_CUDA_MAX_RANK], s = 1;
+    int nd = r->ndim;
+    for (int d = nd - 1; d >= 0; d--) {
+        co[d] = i % r->out[d];
+        i /= r->out[d];
+        xs[d] = s;
+        s *= r->in[d];
+    }
+    if (r->lerp2d) {
+        int64_t off = 0;
+        for (int d = 0; d < nd - 2; d++)
+            off += idx[r->base[d] + co[d] * 4] * xs[d];
+        int64_t th = r->base[nd - 2] + co[nd - 2] * 4, tw = r->base[nd - 1] + co[nd - 1] * 4;
+        const float *x0 = x + off + idx[th] * xs[nd - 2], *x1 = x + off + idx[th + 1] * xs[nd - 2];
+        float h0 = HPCZ_CU_FADD(HPCZ_CU_FMUL(w[tw], x0[idx[tw]]),
+                                HPCZ_CU_FMUL(w[tw + 1], x0[idx[tw + 1]]));
+        float h1 = HPCZ_CU_FADD(HPCZ_CU_FMUL(w[tw], x1[idx[tw]]),
+                                HPCZ_CU_FMUL(w[tw + 1], x1[idx[tw + 1]]));
+        return HPCZ_CU_FADD(HPCZ_CU_FMUL(w[th], h0), HPCZ_CU_FMUL(w[th + 1], h1));
+    }
+    int64_t total = 1;
+    for (int d = 0; d < nd; d++)
+        total *= r->n;
+    double acc = 0;
+    for (int64_t comb = 0; comb < total; comb++) {
+        int64_t cr = comb, off = 0;
+        double wt = 1;
+        for (int d = nd - 1; d >= 0 && wt != 0; d--) {
+            int64_t t = r->base[d] + co[d] * 4 + cr % r->n;
+            cr /= r->n;
+            wt = HPCZ_CU_DMUL(wt, (double)w[t]);
+            off += idx[t] * xs[d];
+        }
+        if (wt != 0)
+            acc = HPCZ_CU_DADD(acc, HPCZ_CU_DMUL(wt, (double)x[off]));
+    }
+    return (float)acc;
 }
 
 /* The input element of output element i of a nearest Resize. */
@@ -388,7 +597,7 @@ typedef struct hpcz_cuda_impl {
     int (*softmax)(const float *x, float *y, int64_t rows, int64_t cols);
     int (*conv2d)(const hpcz_cuda_conv *g, const float *x, const float *w, const float *bias,
                   float *y);
-    int (*pool2d)(const hpcz_cuda_pool *g, const float *x, float *y);
+    int (*pool2d)(const hpcz_cuda_pool *g, const void *x, void *y);
     int (*quantize)(const hpcz_cuda_qdq *q, const float *x, const float *s, const void *zp,
                     void *y);
     int (*dequantize)(const hpcz_cuda_qdq *q, const void *x, const float *s, const void *zp,
@@ -402,6 +611,12 @@ typedef struct hpcz_cuda_impl {
                      const float *var, float *y, int64_t n, int64_t c, int64_t inner, float eps);
     int (*minmax)(const float *x, int64_t n, float *lo, float *hi);
     int (*histogram)(const float *x, int64_t n, double scale, int bins, uint64_t *h);
+    int (*resize_interp)(const hpcz_cuda_interp *r, const int64_t *idx, const float *w,
+                         const float *x, float *y);
+    int (*lut)(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n);
+    int (*qadd)(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y);
+    int (*qgemm)(const hpcz_cuda_qmm *g, const void *x, const int8_t *w, const int32_t *bias,
+                 const float *mult, const float *bf, void *y);
 } hpcz_cuda_impl;
 void hpcz_cuda_set_impl(const hpcz_cuda_impl *impl);
 

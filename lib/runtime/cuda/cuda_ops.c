@@ -24,8 +24,10 @@ static const hpcz_cuda_impl device_impl = {
     .quantize = hpcz_cuda_quantize,  .dequantize = hpcz_cuda_dequantize,
     .layernorm = hpcz_cuda_layernorm, .act = hpcz_cuda_act,
     .resize_nearest = hpcz_cuda_resize_nearest, .convert = hpcz_cuda_convert,
+    .resize_interp = hpcz_cuda_resize_interp,
     .batchnorm = hpcz_cuda_batchnorm, .minmax = hpcz_cuda_minmax,
-    .histogram = hpcz_cuda_histogram,
+    .histogram = hpcz_cuda_histogram, .qgemm = hpcz_cuda_qgemm,
+    .lut = hpcz_cuda_lut, .qadd = hpcz_cuda_qadd_run,
 };
 static const hpcz_cuda_impl *impl = &device_impl;
 
@@ -53,6 +55,18 @@ void hpcz_cuda_set_impl(const hpcz_cuda_impl *i)
 int rt_cuda_open(int ordinal, char *msg, size_t cap)
 {
     return impl == &device_impl ? hpcz_cuda_open(ordinal, msg, cap) : 0;
+}
+
+/* A step's device data (qdev, or a Resize's taps): a host struct whose
+ * first member is the device block it owns. */
+static void cuda_free_state(void *dstate)
+{
+    void **mem = dstate;
+    if (!mem)
+        return;
+    if (*mem)
+        impl->free(*mem);
+    free(mem);
 }
 
 /* An op's answer at plan time (go false): DECLINE (the cpu kernel runs it) or
@@ -293,10 +307,13 @@ static int run_pool(rt_ctx *c, bool is_max, bool global, bool go, uint64_t *dev_
         if (nk != 2 || !rt_conv_geom(c, x, ks, false, &g))
             return DECLINE;
     }
+    int q8 = x->dtype == HPCZ_DTYPE_UINT8 ? 1 : x->dtype == HPCZ_DTYPE_INT8 ? 2 : 0;
+    if (q8 && (!is_max || global))
+        return DECLINE;
     PLACE(1);
-    if (!(y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 4, y->dims)))
+    if (!(y = rt_out(c, 0, x->dtype, 4, y->dims)))
         return out_failed(c);
-    hpcz_cuda_pool k = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+    hpcz_cuda_pool k = {.q8 = q8, .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
                         .oh = y->dims[2], .ow = y->dims[3], .kh = g.k[1], .kw = g.k[2],
                         .sh = g.stride[1], .sw = g.stride[2], .ph = g.pb[1], .pw = g.pb[2],
                         .pbottom = g.pe[1], .pright = g.pe[2], .dh = g.dil[1], .dw = g.dil[2],
@@ -394,8 +411,72 @@ static int run_qdq(rt_ctx *c, bool quant, bool go, uint64_t *dev_in)
  * or sizes, the stretch policy; the coordinate transforms half_pixel,
  * pytorch_half_pixel, align_corners and asymmetric (resize.c's arithmetic).
  * Other modes and options: the cpu kernel. */
+/* Resize in linear or cubic mode: the cpu's taps (resize.c), computed and
+ * uploaded at plan time into the step's device data. */
+typedef struct interp_dev {
+    void *mem; /* (first: cuda_free_state) idx int64 [sum 4 out[d]], then w float */
+    hpcz_cuda_interp g;
+    int64_t *idx;
+    float *w;
+} interp_dev;
+
+static int run_resize_interp(rt_ctx *c, bool go, uint64_t *dev_in)
+{
+    const hpcz_array *x = rt_in(c, 0);
+    hpcz_array *y = c->out[0];
+    if (x->dtype != HPCZ_DTYPE_FLOAT || x->ndim < 1 || x->ndim > HPCZ_CUDA_MAX_RANK ||
+        y->ndim != x->ndim || !c->dstate)
+        return DECLINE;
+    if (!go) {
+        rt_resize_view v;
+        void *taps = rt_resize_taps_new(c, &v);
+        interp_dev *d = taps ? calloc(1, sizeof *d) : NULL;
+        int64_t ntaps = 0, combos = 1;
+        bool ok = d != NULL;
+        for (int k = 0; ok && k < v.r; k++) {
+            ok = v.out[k] == y->dims[k] && v.in[k] == x->dims[k];
+            d->g.in[k] = v.in[k];
+            d->g.out[k] = v.out[k];
+            d->g.base[k] = ntaps;
+            ntaps += 4 * v.out[k];
+            combos *= v.n;
+        }
+        ok = ok && combos <= 4096; /* cubic over many axes: the cpu kernel */
+        size_t ib = (size_t)ntaps * sizeof *d->idx, total = ib + (size_t)ntaps * sizeof *d->w;
+        char *host = ok ? malloc(total ? total : 1) : NULL;
+        for (int k = 0; host && k < v.r; k++) {
+            memcpy(host + (size_t)d->g.base[k] * sizeof *d->idx, v.idx[k],
+                   (size_t)(4 * v.out[k]) * sizeof *d->idx);
+            memcpy(host + ib + (size_t)d->g.base[k] * sizeof *d->w, v.w[k],
+                   (size_t)(4 * v.out[k]) * sizeof *d->w);
+        }
+        ok = host && (d->mem = impl->malloc(total ? total : 1)) && !impl->h2d(d->mem, host, total);
+        free(host);
+        free(taps);
+        if (!ok) {
+            cuda_free_state(d);
+            return DECLINE;
+        }
+        d->g.ndim = v.r;
+        d->g.n = v.n;
+        d->g.lerp2d = v.lerp2d;
+        d->idx = d->mem;
+        d->w = (float *)((char *)d->mem + ib);
+        *c->dstate = d;
+    }
+    PLACE(1);
+    const interp_dev *d = *c->dstate;
+    if (!d || !(y = rt_out(c, 0, x->dtype, x->ndim, y->dims)))
+        return d ? out_failed(c) : DECLINE;
+    if (impl->resize_interp(&d->g, d->idx, d->w, x->data, y->data))
+        return cuda_failed(c);
+    return HPCZ_OK;
+}
+
 static int run_resize(rt_ctx *c, bool go, uint64_t *dev_in)
 {
+    if (!rt_attr_is(c, "mode", "nearest", "nearest"))
+        return run_resize_interp(c, go, dev_in);
     static const char *const cts[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
                                       "asymmetric"};
     static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
@@ -684,6 +765,9 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
         return run_resize(c, go, dev_in);
     if (!strcmp(op, "Slice"))
         return run_slice(c, go, dev_in);
+    if (!strcmp(op, "MaxPool") && !c->act &&
+        (c->in[0]->dtype == HPCZ_DTYPE_UINT8 || c->in[0]->dtype == HPCZ_DTYPE_INT8))
+        return run_pool(c, true, false, go, dev_in); /* int8 QDQ models: on the codes */
     int dt = float_type(c);
     if (!dt)
         return DECLINE;
@@ -738,6 +822,154 @@ hpcz_status rt_cuda_run_node(rt_ctx *c)
     return (hpcz_status)st;
 }
 
+/* ---- int8 QDQ fusion on the device: the fused step's qgemm.c pack described
+ * by rt_qpack_info, its weights as int8 rows for dp4a, uploaded once with
+ * the per-channel constants in one device block. */
+typedef struct qdev {
+    void *mem; /* (first: cuda_free_state) w [m][kp] int8, bias [m] int32, mult [m], bf [m];
+                * a table op: its 256 bytes */
+    enum { QDEV_GEMM, QDEV_LUT, QDEV_ADD } kind;
+    hpcz_cuda_qadd add;
+    hpcz_cuda_qmm g;
+    int8_t *w;
+    int32_t *bias;
+    float *mult, *bf;
+} qdev;
+
+
+/* A table op (its 256 entries uploaded; every input read on the device: the
+ * table's operands are x_q and constants) or an Add of two quantized
+ * tensors. */
+static void *qplace_elementwise(rt_ctx *c, const rt_qpack *qp, uint64_t *dev_in, size_t *bytes)
+{
+    const uint8_t *lut = rt_qpack_lut(qp);
+    rt_qadd_info a;
+    const hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+    if (!x || !y || (!lut && !rt_qpack_add_info(qp, &a)))
+        return NULL;
+    qdev *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    if (lut) {
+        q->kind = QDEV_LUT;
+        if (!(q->mem = impl->malloc(256)) || impl->h2d(q->mem, lut, 256)) {
+            cuda_free_state(q);
+            return NULL;
+        }
+        *bytes = 256;
+        *dev_in = present(c, c->n_in >= 64 ? ~0ull : (1ull << c->n_in) - 1);
+        return q;
+    }
+    q->kind = QDEV_ADD;
+    q->add = (hpcz_cuda_qadd){.n = y->numel, .as8 = a.adt == HPCZ_DTYPE_INT8,
+                              .bs8 = a.bdt == HPCZ_DTYPE_INT8, .ys8 = a.ydt == HPCZ_DTYPE_INT8,
+                              .sa = a.sa, .sb = a.sb, .sy = a.sy, .za = a.za, .zb = a.zb,
+                              .zy = a.zy};
+    *dev_in = 3;
+    return q;
+}
+
+/* NULL (the cpu kernel runs it) for MatMulInteger, for weights whose
+ * w - w_zp leaves int8 (uint8 weights with a zero point: no dp4a form), and
+ * for grids beyond one launch. */
+static void *cuda_qplace(rt_ctx *c, const rt_qpack *qp, uint64_t *dev_in, size_t *bytes)
+{
+    rt_qgemm_info in;
+    if (c->reference)
+        return NULL;
+    if (rt_qpack_lut(qp) || rt_qpack_add_info(qp, &(rt_qadd_info){0}))
+        return qplace_elementwise(c, qp, dev_in, bytes);
+    if (!rt_qpack_info(qp, &in, NULL, NULL) || in.batch * in.groups > 65535 ||
+        (in.M / in.groups + 63) / 64 > 65535)
+        return NULL;
+    const hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+    int64_t per = in.conv ? in.cin * in.in[0] * in.in[1] * in.in[2] : in.K;
+    if (!x || !y || x->dtype != in.xdt || y->dtype != in.ydt ||
+        x->numel != (in.conv ? in.batch : in.osize) * per ||
+        y->numel != in.batch * in.M * (in.conv ? in.osize : in.osize / in.batch))
+        return NULL;
+    int64_t kp = (in.K + 3) / 4 * 4, M = in.M;
+    size_t wbytes = ((size_t)(M * kp) + 255) / 256 * 256, cbytes = (size_t)M * 4;
+    size_t total = wbytes + 3 * cbytes;
+    int16_t *wr = malloc((size_t)(M * in.K) * sizeof *wr);
+    int32_t *bias = malloc(cbytes);
+    uint8_t *host = calloc(1, total);
+    qdev *q = calloc(1, sizeof *q);
+    bool ok = wr && bias && host && q && rt_qpack_info(qp, &in, wr, bias);
+    int32_t xzu = in.xdt == HPCZ_DTYPE_INT8 ? in.xzp + 128 : in.xzp;
+    for (int64_t m = 0; ok && m < M; m++) {
+        int64_t sum = 0;
+        for (int64_t k = 0; k < in.K && ok; k++) {
+            int16_t v = wr[m * in.K + k];
+            ok = v >= -128 && v <= 127;
+            host[m * kp + k] = (uint8_t)(int8_t)v;
+            sum += v;
+        }
+        int64_t b = (int64_t)bias[m] - (int64_t)xzu * sum;
+        ok = ok && b >= INT32_MIN && b <= INT32_MAX;
+        int32_t b32 = (int32_t)b;
+        memcpy(host + wbytes + (size_t)m * 4, &b32, 4);
+    }
+    if (ok) {
+        memcpy(host + wbytes + cbytes, in.mult, cbytes);
+        memcpy(host + wbytes + 2 * cbytes, in.bf, cbytes);
+        q->mem = impl->malloc(total);
+        ok = q->mem && !impl->h2d(q->mem, host, total);
+    }
+    free(wr);
+    free(bias);
+    free(host);
+    if (!ok) {
+        cuda_free_state(q);
+        return NULL;
+    }
+    q->w = q->mem;
+    q->bias = (int32_t *)((char *)q->mem + wbytes);
+    q->mult = (float *)((char *)q->mem + wbytes + cbytes);
+    q->bf = (float *)((char *)q->mem + wbytes + 2 * cbytes);
+    q->g = (hpcz_cuda_qmm){.conv = in.conv, .xs8 = in.xdt == HPCZ_DTYPE_INT8,
+                             .ys8 = in.ydt == HPCZ_DTYPE_INT8, .batch = in.batch, .cin = in.cin,
+                             .groups = in.groups, .m = M, .k = in.K, .kp = kp,
+                             .osize = in.osize, .xzu = xzu, .yzp = in.yzp, .lo = in.lo,
+                             .hi = in.hi};
+    for (int d = 0; d < 3; d++) {
+        q->g.in[d] = in.in[d];
+        q->g.kd[d] = in.k[d];
+        q->g.out[d] = in.out[d];
+        q->g.stride[d] = in.stride[d];
+        q->g.dil[d] = in.dil[d];
+        q->g.pad[d] = in.pad[d];
+    }
+    *bytes = total;
+    *dev_in = 1;
+    return q;
+}
+
+static hpcz_status cuda_qrun(rt_ctx *c, void *dq)
+{
+    const qdev *q = dq;
+    const hpcz_array *x = rt_in(c, 0), *b = rt_in(c, 1);
+    hpcz_array *y = c->out[0];
+    int r;
+    if (q->kind != QDEV_GEMM) {
+        if (!x || !y || x->numel != y->numel || (q->kind == QDEV_ADD && (!b || b->numel != y->numel)))
+            return rt_bad(c, "int8 fused kernel on the GPU: inputs do not match the plan");
+        pthread_mutex_lock(&gpu_lock);
+        r = q->kind == QDEV_LUT ? impl->lut(q->mem, x->data, y->data, y->numel)
+                                : impl->qadd(&q->add, x->data, b->data, y->data);
+        pthread_mutex_unlock(&gpu_lock);
+        return r ? cuda_failed(c) : HPCZ_OK;
+    }
+    if (!x || !y || !x->data || !y->data ||
+        x->dtype != (q->g.xs8 ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8) ||
+        y->dtype != (q->g.ys8 ? HPCZ_DTYPE_INT8 : HPCZ_DTYPE_UINT8))
+        return rt_bad(c, "int8 fused kernel on the GPU: inputs do not match the plan");
+    pthread_mutex_lock(&gpu_lock);
+    r = impl->qgemm(&q->g, x->data, q->w, q->bias, q->mult, q->bf, y->data);
+    pthread_mutex_unlock(&gpu_lock);
+    return r ? cuda_failed(c) : HPCZ_OK;
+}
+
 static void *dev_alloc(size_t n)
 {
     return impl->malloc(n);
@@ -767,6 +999,9 @@ const rt_device rt_cuda_device = {
     .d2h = dev_d2h,
     .sync = dev_sync,
     .error = hpcz_cuda_error,
+    .qplace = cuda_qplace,
+    .qrun = cuda_qrun,
+    .free_state = cuda_free_state,
 };
 
 /* ---- the calibration observers on device-resident values (internal.h) */

@@ -10,6 +10,7 @@
  * returns without waiting.
  */
 #include "cuda_api.h"
+#include "qgemm_tile.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -492,15 +493,18 @@ extern "C" int hpcz_cuda_conv2d(const hpcz_cuda_conv *g, const float *x, const f
     return launched("conv2d_kernel");
 }
 
-__global__ void pool2d_kernel(hpcz_cuda_pool g, const float *__restrict__ x, float *__restrict__ y,
+__global__ void pool2d_kernel(hpcz_cuda_pool g, const void *__restrict__ x, void *__restrict__ y,
                               int64_t total)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = hpcz_cuda_pool_at(&g, x, i);
+        if (g.q8)
+            hpcz_cuda_maxpool8_at(&g, x, y, i);
+        else
+            ((float *)y)[i] = hpcz_cuda_pool_at(&g, (const float *)x, i);
 }
 
-extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const float *x, float *y)
+extern "C" int hpcz_cuda_pool2d(const hpcz_cuda_pool *g, const void *x, void *y)
 {
     int64_t total = g->n * g->c * g->oh * g->ow;
     if (total <= 0)
@@ -543,6 +547,119 @@ extern "C" int hpcz_cuda_dequantize(const hpcz_cuda_qdq *q, const void *x, const
         return 0;
     dequant_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, x, s, zp, y);
     return launched("dequant_kernel");
+}
+
+__global__ void resize_interp_kernel(hpcz_cuda_interp r, const int64_t *__restrict__ idx,
+                                     const float *__restrict__ w, const float *__restrict__ x,
+                                     float *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = hpcz_cuda_interp_at(&r, idx, w, x, i);
+}
+
+extern "C" int hpcz_cuda_resize_interp(const hpcz_cuda_interp *r, const int64_t *idx,
+                                       const float *w, const float *x, float *y)
+{
+    int64_t total = 1;
+    for (int d = 0; d < r->ndim; d++)
+        total *= r->out[d];
+    if (total <= 0)
+        return 0;
+    resize_interp_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*r, idx, w, x, y, total);
+    return launched("resize_interp_kernel");
+}
+
+/* ---------------------------------------------------------------- int8 elementwise */
+
+__global__ void lut_kernel(const uint8_t *__restrict__ lut, const uint8_t *__restrict__ x,
+                           uint8_t *__restrict__ y, int64_t n)
+{
+    __shared__ uint8_t t[256];
+    t[threadIdx.x] = lut[threadIdx.x]; /* blockDim.x == 256 */
+    __syncthreads();
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = t[x[i]];
+}
+
+extern "C" int hpcz_cuda_lut(const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    lut_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(lut, x, y, n);
+    return launched("lut_kernel");
+}
+
+__global__ void qadd_kernel(hpcz_cuda_qadd q, const void *a, const void *b, void *y)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        hpcz_cuda_qadd_at(&q, a, b, y, i);
+}
+
+extern "C" int hpcz_cuda_qadd_run(const hpcz_cuda_qadd *q, const void *a, const void *b, void *y)
+{
+    if (q->n <= 0)
+        return 0;
+    qadd_kernel<<<blocks_for(q->n, 256), 256, 0, stream>>>(*q, a, b, y);
+    return launched("qadd_kernel");
+}
+
+/* ---------------------------------------------------------------- int8 GEMM */
+
+/* Tiles of QG_BM channels x QG_BN columns, dp4a sums (qgemm_tile.h: the
+ * same steps run on the host in the emulation). */
+__global__ void __launch_bounds__(QG_THREADS)
+    qgemm_kernel(hpcz_cuda_qmm g, const uint8_t *__restrict__ x, const int8_t *__restrict__ w,
+                 const int32_t *__restrict__ bias, const float *__restrict__ mult,
+                 const float *__restrict__ bf, void *__restrict__ y)
+{
+    __shared__ qg_smem sm;
+    int64_t z = blockIdx.z, m0 = (int64_t)blockIdx.y * QG_BM, n0 = (int64_t)blockIdx.x * QG_BN;
+    int tid = threadIdx.x;
+    int32_t acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = 0;
+    for (int64_t k0 = 0; k0 < g.kp; k0 += QG_BK) {
+        qg_load(&g, x, w, z, m0, n0, k0, tid, &sm);
+        __syncthreads();
+        qg_mac(&sm, tid, acc);
+        __syncthreads();
+    }
+    qg_store(&g, bias, mult, bf, y, z, m0, n0, tid, acc);
+}
+
+/* Few channels per group (depthwise): one thread per output. */
+__global__ void qmm_direct_kernel(hpcz_cuda_qmm g, const uint8_t *__restrict__ x,
+                                  const int8_t *__restrict__ w, const int32_t *__restrict__ bias,
+                                  const float *__restrict__ mult, const float *__restrict__ bf,
+                                  void *__restrict__ y, int64_t total)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t n = i % g.osize, m = (i / g.osize) % g.m, b = i / (g.osize * g.m);
+        hpcz_cuda_qmm_at(&g, x, w, bias, mult, bf, y, b, m, n);
+    }
+}
+
+extern "C" int hpcz_cuda_qgemm(const hpcz_cuda_qmm *g, const void *x, const int8_t *w,
+                               const int32_t *bias, const float *mult, const float *bf, void *y)
+{
+    int64_t mg = g->m / g->groups;
+    if (g->osize <= 0 || mg <= 0 || g->batch * g->groups <= 0)
+        return 0;
+    if (mg < QG_DIRECT_MG) {
+        int64_t total = g->batch * g->m * g->osize;
+        qmm_direct_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(*g, (const uint8_t *)x, w,
+                                                                      bias, mult, bf, y, total);
+        return launched("qmm_direct_kernel");
+    }
+    dim3 grid((unsigned)((g->osize + QG_BN - 1) / QG_BN), (unsigned)((mg + QG_BM - 1) / QG_BM),
+              (unsigned)(g->batch * g->groups));
+    qgemm_kernel<<<grid, QG_THREADS, 0, stream>>>(*g, (const uint8_t *)x, w, bias, mult, bf, y);
+    return launched("qgemm_kernel");
 }
 
 __global__ void convert_kernel(const void *x, void *y, int64_t n, int to_f16)
