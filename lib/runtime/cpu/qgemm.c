@@ -1136,6 +1136,7 @@ typedef struct qjob {
     int failed;
     int64_t ppt;       /* Conv: consecutive panels per task (conv_group_task) */
     rt_task_fn inner;  /* Conv: the per-panel task conv_group_task runs */
+    bool window;       /* Conv, u8s8: each pixel's taps are a run of x (window_conv) */
 } qjob;
 
 static inline int32_t xat(const rt_qpack *p, const void *x, int64_t i)
@@ -1712,9 +1713,56 @@ static void conv_task(void *ctx, int64_t t)
     panel(p, jb, jb->b, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad, mc);
 }
 
+/* u8s8 Conv whose taps of one output pixel are consecutive bytes of x: one
+ * input channel per group, a kernel along W only, dilation 1, no padding
+ * (oww_melspec's and silero's STFTs: 1-D, 1 channel, 512 taps at stride
+ * 160). Each panel column is then a run of x, copied four taps at a time;
+ * the im2col matrix (K rows of strided bytes, a third of the run there)
+ * is not built. */
+static bool window_conv(const rt_qpack *p)
+{
+    const conv_geom *g = &p->g;
+    for (int d = 0; d < 3; d++)
+        if (g->pb[d] || g->pe[d])
+            return false;
+    return p->cin == p->groups && g->k[0] == 1 && g->k[1] == 1 && g->k[2] > 1 &&
+           g->dil[2] == 1 && !env_on("HPCZ_QGEMM_NO_WINDOW");
+}
+
+/* The panel of columns [n0, n0 + nr) of a window_conv: quad q of column j is
+ * x[start(n0 + j) + 4 q ...], zeros past K and past nr. */
+static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int nr, uint8_t *B)
+{
+    const conv_geom *g = &p->g;
+    uint32_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80808080u;
+    int64_t full = p->K / 4, OHW = g->out[1] * g->out[2];
+    for (int j = 0; j < NR; j++) {
+        uint8_t *d = B + 4 * j;
+        if (j >= nr) {
+            for (int64_t q = 0; q < p->kq; q++)
+                memset(d + q * 4 * NR, 0, 4);
+            continue;
+        }
+        int64_t n = n0 + j, od = n / OHW, oh = (n / g->out[2]) % g->out[1], ow = n % g->out[2];
+        const uint8_t *s = xc + (od * g->stride[0] * g->in[1] + oh * g->stride[1]) * g->in[2] +
+                           ow * g->stride[2];
+        int64_t q = 0;
+        for (; q < full; q++) {
+            uint32_t w;
+            memcpy(&w, s + 4 * q, 4);
+            w ^= flip;
+            memcpy(d + q * 4 * NR, &w, 4);
+        }
+        for (; q < p->kq; q++)
+            for (int i = 0; i < 4; i++)
+                d[q * 4 * NR + i] = 4 * q + i < p->K ? (uint8_t)(s[4 * q + i] ^ (flip & 0xff)) : 0;
+    }
+}
+
 /* Conv, u8s8 path: task (image of the chunk from jb->b, group, panel)
  * interleaves four rows at a time into the panel: im2col rows, or for a
- * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct). */
+ * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct), or runs of
+ * x (jb->window). */
 static void conv8_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
@@ -1730,7 +1778,10 @@ static void conv8_task(void *ctx, int64_t t)
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    if (jb->direct) {
+    if (jb->window) {
+        const uint8_t *xc = (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi) * p->g.isize;
+        window_panel(p, xc, n0, nr, B);
+    } else if (jb->direct) {
         int64_t cg = p->cin / p->groups;
         const uint8_t *xb =
             (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi * cg) * p->g.isize + n0;
@@ -2812,7 +2863,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
             return st;
         p = &bound;
     }
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL, false};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
@@ -2865,8 +2916,9 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         jb.direct = g->ksize == 1 && g->stride[0] == 1 && g->stride[1] == 1 &&
                     g->stride[2] == 1 && !g->pb[0] && !g->pb[1] && !g->pb[2] &&
                     g->osize == g->isize;
+        jb.window = !jb.direct && window_conv(p);
         int64_t img = p->groups * 4 * p->kq * jb.npad, nimg = p->batch;
-        if (!jb.direct) {
+        if (!jb.direct && !jb.window) {
             nimg = ((int64_t)16 << 20) / img;
             nimg = nimg < 1 ? 1 : nimg > p->batch ? p->batch : nimg;
             jb.col8 = rt_alloc((size_t)(nimg * img));
@@ -2876,7 +2928,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
         for (jb.b = 0; jb.b < p->batch; jb.b += nimg) {
             int64_t cnt = p->batch - jb.b < nimg ? p->batch - jb.b : nimg;
-            if (!jb.direct) {
+            if (!jb.direct && !jb.window) {
                 /* rows in tasks of about 8 KiB (fixed by the shape) */
                 jb.nrows = cnt * p->groups * 4 * p->kq;
                 jb.rpt = 8192 / jb.npad > 1 ? 8192 / jb.npad : 1;
