@@ -122,6 +122,12 @@ static const spec specs[] = {
      {4, 4, 1}, 0, T_ACC, NULL, NULL},
     {"conv narrow batch 3, s2 dil2, K=18", "Conv", 2, {S4(3, 6, 9, 0), S4(13, 6, 3, 0)}, {3, 3}, 0,
      T_ACC, "strides=is:2;dilations=is:2;pads=is:2,1", NULL},
+    /* 8 wide (the direct kernel declines): im2col rows as one shifted copy
+     * of the plane, wrapped columns zeroed (3x1, then 1x3 with pads, dil 2) */
+    {"conv 3x1 on 30x8 (im2col block copy)", "Conv", 3, {S4(1, 24, 30, 8), S4(32, 24, 3, 1),
+     S4(32)}, {4, 4, 1}, 0, T_ACC, NULL, "LeakyRelu"},
+    {"conv 1x3 pads dil 2 on 9x8", "Conv", 2, {S4(2, 12, 9, 8), S4(20, 12, 3, 3)}, {4, 4}, 0, T_ACC,
+     "pads=is:1,2,2,2;dilations=is:1,2", NULL},
     {"conv 3-D", "Conv", 2, {{1, 2, 6, 7, 5}, {4, 2, 3, 3, 3}}, {5, 5}, 0, T_ACC,
      "pads=is:1,0,1,1,0,1", NULL},
     {"conv+relu fused", "Conv", 3, {S4(1, 8, 20, 20), S4(16, 8, 3, 3), S4(16)}, {4, 4, 1}, 0,

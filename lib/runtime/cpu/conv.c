@@ -123,6 +123,45 @@ RT_HOT static void im2col_row(void *ctx, int64_t r)
     int64_t kw = kk % g->k[2], kh = (kk / g->k[2]) % g->k[1], kd = kk / (g->k[2] * g->k[1]);
     const float *xc = j->x + ch * g->isize;
     float *dst = j->col + r * O;
+    int64_t OW = g->out[2], off = kw * g->dil[2] - g->pb[2];
+    if (g->stride[2] == 1 && g->stride[1] == 1 && OW == g->in[2]) {
+        /* stride 1 along H and W, output as wide as the input (oww_embedding's
+         * 3x1 and 1x3 convs on maps 2-16 wide: a call or two per 8-float row
+         * before): the valid output rows of one od are one shifted copy of
+         * the plane, then the columns that wrapped around are zeroed */
+        int64_t H = g->in[1], W = g->in[2], OH = g->out[1];
+        int64_t offh = kh * g->dil[1] - g->pb[1];
+        int64_t a = offh >= 0 ? 0 : -offh, b = H - offh < OH ? H - offh : OH;
+        a = a < OH ? a : OH;
+        b = b > a ? b : a;
+        int64_t lo = off >= 0 ? 0 : -off, hi = W - off < OW ? W - off : OW;
+        lo = lo < OW ? lo : OW;
+        hi = hi > lo ? hi : lo;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
+            float *d = dst + od * OH * OW;
+            if (id < 0 || id >= g->in[0] || a == b) {
+                memset(d, 0, (size_t)(OH * OW) * sizeof *d);
+                continue;
+            }
+            memset(d, 0, (size_t)(a * OW) * sizeof *d);
+            memset(d + b * OW, 0, (size_t)((OH - b) * OW) * sizeof *d);
+            const float *plane = xc + id * H * W;
+            int64_t s0 = (a + offh) * W + off, len = (b - a) * OW;
+            int64_t i0 = s0 < 0 ? -s0 : 0, i1 = H * W - s0 < len ? H * W - s0 : len;
+            if (i1 > i0)
+                memcpy(d + a * OW + i0, plane + s0 + i0, (size_t)(i1 - i0) * sizeof *d);
+            /* [0, i0) and [i1, len) lie in the wrapped columns */
+            if (lo > 0 || hi < OW)
+                for (int64_t oh = a; oh < b; oh++) {
+                    for (int64_t ow = 0; ow < lo; ow++)
+                        d[oh * OW + ow] = 0;
+                    for (int64_t ow = hi; ow < OW; ow++)
+                        d[oh * OW + ow] = 0;
+                }
+        }
+        return;
+    }
     for (int64_t od = 0; od < g->out[0]; od++) {
         int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
         for (int64_t oh = 0; oh < g->out[1]; oh++) {
@@ -133,7 +172,7 @@ RT_HOT static void im2col_row(void *ctx, int64_t r)
                 continue;
             }
             const float *src = xc + (id * g->in[1] + ih) * g->in[2];
-            int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2], OW = g->out[2];
+            int64_t sw = g->stride[2];
             /* valid columns [lo, hi): 0 <= ow*sw + off < in */
             int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
             int64_t hi = g->in[2] - off <= 0 ? 0 : (g->in[2] - off + sw - 1) / sw;
