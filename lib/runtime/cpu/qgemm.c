@@ -1729,6 +1729,39 @@ static bool window_conv(const rt_qpack *p)
            g->dil[2] == 1 && !env_on("HPCZ_QGEMM_NO_WINDOW");
 }
 
+#ifdef QG_X86
+/* Quads [0, q1) (q1 a multiple of 8) of 8 columns whose runs start at s[0..7]:
+ * 8 x 8 transposes of 32-bit quads, each output row one 32-byte store. */
+__attribute__((target("avx2"))) static void window_quads8(const uint8_t *const *s, int64_t q1,
+                                                          uint32_t flip, uint8_t *d)
+{
+    const __m256i f = _mm256_set1_epi32((int)flip);
+    for (int64_t q = 0; q < q1; q += 8) {
+        __m256i r[8], t[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(s[i] + 4 * q)), f);
+        for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+            r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+            r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+            r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+            r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+        }
+        /* r[0..3]: quads 0, 1, 2, 3 (low lanes) and 4..7 (high) of columns
+         * 0-3; r[4..7] the same for columns 4-7 */
+        for (int i = 0; i < 4; i++) {
+            __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
+            __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
+            _mm256_storeu_si256((__m256i *)(d + (q + i) * 4 * NR), lo);
+            _mm256_storeu_si256((__m256i *)(d + (q + 4 + i) * 4 * NR), hi);
+        }
+    }
+}
+#endif
+
 /* The panel of columns [n0, n0 + nr) of a window_conv: quad q of column j is
  * x[start(n0 + j) + 4 q ...], zeros past K and past nr. */
 static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int nr, uint8_t *B)
@@ -1736,6 +1769,22 @@ static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int n
     const conv_geom *g = &p->g;
     uint32_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80808080u;
     int64_t full = p->K / 4, OHW = g->out[1] * g->out[2];
+    int64_t q8 = 0;
+#ifdef QG_X86
+    if (p->avx2 && nr == NR) {
+        /* whole groups of 8 quads of every column, then the rest below */
+        q8 = full / 8 * 8;
+        for (int j0 = 0; j0 < NR && q8; j0 += 8) {
+            const uint8_t *s[8];
+            for (int i = 0; i < 8; i++) {
+                int64_t n = n0 + j0 + i, od = n / OHW, oh = (n / g->out[2]) % g->out[1];
+                s[i] = xc + (od * g->stride[0] * g->in[1] + oh * g->stride[1]) * g->in[2] +
+                       (n % g->out[2]) * g->stride[2];
+            }
+            window_quads8(s, q8, flip, B + 4 * j0);
+        }
+    }
+#endif
     for (int j = 0; j < NR; j++) {
         uint8_t *d = B + 4 * j;
         if (j >= nr) {
@@ -1746,7 +1795,7 @@ static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int n
         int64_t n = n0 + j, od = n / OHW, oh = (n / g->out[2]) % g->out[1], ow = n % g->out[2];
         const uint8_t *s = xc + (od * g->stride[0] * g->in[1] + oh * g->stride[1]) * g->in[2] +
                            ow * g->stride[2];
-        int64_t q = 0;
+        int64_t q = q8;
         for (; q < full; q++) {
             uint32_t w;
             memcpy(&w, s + 4 * q, 4);
