@@ -252,6 +252,9 @@ static rt_qpack *lut_new(const rt_qdesc *d)
     p->ydt = d->y->dtype;
     p->numel = d->y->numel;
     p->bytes = 256;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
     return p;
 }
 
@@ -2803,12 +2806,45 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+#ifdef QG_X86
+/* y = lut[x], 32 bytes at a time: the table as 16 rows of 16 bytes, row i
+ * looked up with vpshufb by x ^ (i << 4) raised by 0x70 with unsigned
+ * saturation (below 0x80, i.e. kept, only where x's high nibble is i; the
+ * low nibble indexes the row), the 16 results ORed. About twice the speed
+ * of a byte load per element (oww_embedding's 19 LeakyRelu tables). */
+__attribute__((target("avx2"))) static void lut_avx2(const uint8_t *lut, const uint8_t *x,
+                                                     uint8_t *y, int64_t n)
+{
+    __m256i t[16];
+    for (int i = 0; i < 16; i++)
+        t[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(lut + 16 * i)));
+    const __m256i up = _mm256_set1_epi8(0x70);
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + k)), r = _mm256_setzero_si256();
+        for (int i = 0; i < 16; i++) {
+            __m256i idx = _mm256_adds_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)(i << 4))), up);
+            r = _mm256_or_si256(r, _mm256_shuffle_epi8(t[i], idx));
+        }
+        _mm256_storeu_si256((__m256i *)(y + k), r);
+    }
+    for (; k < n; k++)
+        y[k] = lut[x[k]];
+}
+#endif
+
 static void lut_task(void *ctx, int64_t t)
 {
     const qadd_job *j = ctx;
     const uint8_t *lut = j->p->lut, *x = j->a;
     uint8_t *y = j->y;
     int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+#ifdef QG_X86
+    if (j->p->avx2) {
+        lut_avx2(lut, x + i0, y + i0, i1 - i0);
+        return;
+    }
+#endif
     for (int64_t i = i0; i < i1; i++)
         y[i] = lut[x[i]];
 }
