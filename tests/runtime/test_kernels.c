@@ -203,6 +203,11 @@ static const spec specs[] = {
     {"logsoftmax", "LogSoftmax", 1, {S4(4, 7, 33)}, {3}, 0, T_EW, NULL, NULL},
     {"layernorm", "LayerNormalization", 3, {S4(4, 6, 64), S4(64), S4(64)}, {3, 1, 1}, 0, 1e-5,
      NULL, NULL},
+    /* column pairs (2x2 s2, 1x2 s(1, 2)), odd widths: the last column unread */
+    {"maxpool 2x2 s2 odd width", "MaxPool", 1, {S4(1, 5, 10, 9)}, {4}, 0, 0,
+     "kernel_shape=is:2,2;strides=is:2,2", NULL},
+    {"maxpool 1x2 s(1,2)", "MaxPool", 1, {S4(2, 3, 7, 33)}, {4}, 0, 0,
+     "kernel_shape=is:1,2;strides=is:1,2", NULL},
     {"maxpool 3x3 s2 pad", "MaxPool", 1, {S4(2, 4, 15, 17)}, {4}, 0, 0,
      "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1", NULL},
     {"avgpool ceil incl pad", "AveragePool", 1, {S4(2, 4, 15, 17)}, {4}, 0, T_EW,
