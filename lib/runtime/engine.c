@@ -12,8 +12,13 @@
  *  - dynamic: an output shape depends on data only known at run time (or on
  *    another dynamic value), so its outputs are allocated when it runs and
  *    freed after their last use.
- * Subgraphs (If/Loop bodies) are planned with every node dynamic, since the
- * shapes of loop-carried values may change between iterations.
+ * Subgraphs (If/Loop bodies) are planned like the main graph, once per plan
+ * of the enclosing graph (re-planning it drops them): a body's values whose
+ * shapes follow from constants, the main graph's inputs and the enclosing
+ * plans' static values are static (their own arena) or folded, and the
+ * fusions apply; what depends on a Loop's formal inputs (loop-carried values
+ * may change shape between iterations) or on a dynamic outer value is
+ * dynamic.
  */
 #include "rt.h"
 
@@ -525,6 +530,21 @@ static int slot_of(rt_exec *e, const hpcz_value *v, size_t *cap_slots, hpcz_erro
 static inline rt_slot *resolve(rt_slot *s)
 {
     return s->kind == SLOT_OUTER ? s->outer : s;
+}
+
+/* Whether slot s of e (resolved) keeps its shape for the whole plan of e:
+ * constants, static values (e's or an enclosing plan's, which drops e when
+ * it re-plans) and the main graph's inputs; not a Loop body's formal inputs
+ * or dynamic values. */
+static bool shape_fixed(const rt_exec *e, const rt_slot *sl)
+{
+    if (sl->kind == SLOT_CONST || sl->kind == SLOT_STATIC)
+        return true;
+    if (sl->kind != SLOT_INPUT)
+        return false;
+    while (e->parent)
+        e = e->parent;
+    return sl >= e->slots && sl < e->slots + e->n_slots;
 }
 
 /* ------------------------------------------------------------ building */
@@ -2620,20 +2640,30 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             sp->in[1] = sp->in1_built;
         rt_qpack_free(sp->qp);
         sp->qp = NULL;
+        /* bodies were planned against the previous shapes */
+        for (size_t q = 0; q < sp->n_subs; q++)
+            if (sp->subs[q]) {
+                exec_release(&sp->subs[q]->e);
+                free(sp->subs[q]);
+                sp->subs[q] = NULL;
+            }
         if (sp->n_in > MAX_IO || sp->n_out > MAX_IO)
             return step_unsupported(sp, err);
         rt_ctx c;
         fill_ctx(e, sp, &c, ins, outs, NULL, err);
-        bool all_data = true, all_shapes = true;
+        bool all_data = true, all_shapes = true, values_fixed = true;
         for (size_t j = 0; j < sp->n_in; j++) {
             if (!ins[j])
                 continue;
             rt_slot *sl = resolve(&e->slots[sp->in[j]]);
-            bool shape = sl->kind == SLOT_CONST || sl->kind == SLOT_STATIC ||
-                         (sl->kind == SLOT_INPUT && !e->sub);
-            bool data = sl->kind == SLOT_CONST && (!e->sub || e->slots[sp->in[j]].kind != SLOT_OUTER);
-            all_shapes &= shape;
+            /* an outer initializer the caller may change is not folded into a body */
+            bool data = sl->kind == SLOT_CONST &&
+                        !(sl->init_const && e->sub && e->root && e->root->opts.weights_change);
+            all_shapes &= shape_fixed(e, sl);
             all_data &= data;
+            /* values that do not depend on the shapes (initializers, Constant
+             * nodes and what is folded from these alone) */
+            values_fixed &= sl->init_const || sl->const_node;
         }
         unsigned fl = sp->op->flags;
         bool fold = !(fl & RT_NOFOLD) && (all_data || ((fl & RT_SHAPE_ONLY) && all_shapes));
@@ -2663,7 +2693,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
                 if (sp->out[j] >= 0) {
                     rt_slot *o = &e->slots[sp->out[j]];
                     o->kind = SLOT_CONST;
-                    o->const_node = is_onnx_op(sp, "Constant");
+                    o->const_node = is_onnx_op(sp, "Constant") ||
+                                    (values_fixed && !(fl & RT_SHAPE_ONLY));
                     o->owned = true;
                     e->const_bytes += o->a.nbytes;
                 }
@@ -2671,7 +2702,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             e->n_folded++;
             continue;
         }
-        bool dyn = e->sub || !all_shapes || (fl & RT_ALWAYS_DYNAMIC);
+        bool dyn = !all_shapes || (fl & RT_ALWAYS_DYNAMIC);
         if (!dyn) {
             if (!dtype_ok(sp, ins))
                 return step_unsupported(sp, err);
@@ -2692,7 +2723,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->dynamic = dyn;
         e->n_dynamic += dyn;
     }
-    if (!e->sub && !shapes_only && !(e->root && e->root->opts.observer)) {
+    if (!shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fold_into_conv(e, err);
         if (!st)
             st = fuse_activations(e, err);
@@ -2973,11 +3004,18 @@ rt_sub *rt_sub_get(rt_ctx *c, const hpcz_graph *g, size_t slot)
     }
     s->e.sub = true;
     s->e.root = e->root;
+    rt_exec *top = e;
+    while (top->parent)
+        top = top->parent;
+    uint64_t peak = top->dyn_peak;
     if (exec_build(&s->e, g, e, e->be, c->err) || exec_plan(&s->e, c->err)) {
         exec_release(&s->e);
         free(s);
         return NULL;
     }
+    /* what planning folded is constant, not activation memory */
+    s->e.dyn_now = 0;
+    top->dyn_peak = peak;
     sp->subs[slot] = s;
     return s;
 }
@@ -3363,12 +3401,25 @@ hpcz_status hpcz_plan_run(hpcz_plan *p, const hpcz_array *inputs, hpcz_array *ou
     return st;
 }
 
+/* The arenas (or constants) of the bodies planned so far (they are planned
+ * at their first run). */
+static uint64_t sub_bytes(const rt_exec *e, bool consts)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < e->n_steps; k++)
+        for (size_t q = 0; q < e->steps[k].n_subs; q++)
+            if (e->steps[k].subs[q])
+                n += (consts ? e->steps[k].subs[q]->e.const_bytes : e->steps[k].subs[q]->e.arena_size) +
+                     sub_bytes(&e->steps[k].subs[q]->e, consts);
+    return n;
+}
+
 void hpcz_plan_get_stats(const hpcz_plan *p, hpcz_plan_stats *out)
 {
     memset(out, 0, sizeof *out);
-    out->arena_bytes = p->e.arena_size;
+    out->arena_bytes = p->e.arena_size + sub_bytes(&p->e, false);
     out->dynamic_peak = p->e.dyn_peak;
-    out->const_bytes = p->e.const_bytes;
+    out->const_bytes = p->e.const_bytes + sub_bytes(&p->e, true);
     out->n_nodes = p->e.n_steps - p->e.n_folded;
     out->n_folded = p->e.n_folded;
     out->n_dynamic = p->e.n_dynamic;

@@ -30,7 +30,8 @@
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
  *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
  *     through the grouped GEMM instead of the direct kernel; HPCZ_QGEMM_NO_VNNI:
- *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it).
+ *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it;
+ *     HPCZ_QGEMM_NO_WINDOW: im2col instead of panels copied from runs of x).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -332,20 +333,20 @@ static void check(const qcase *c)
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
                                         "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK",
-                                        "HPCZ_QGEMM_NO_VNNI"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72};
+                                        "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_WINDOW"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72, 128, 192};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 7; e++)
+        for (int e = 0; e < 8; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 7; e++)
+        for (int e = 0; e < 8; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI, NO_WINDOW) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -484,6 +485,13 @@ static const qcase qcases[] = {
      D4(1, 5, 21, 67), 4, D4(6, 5, 3, 3), "strides=is:2,2;pads=is:1,1,1,1", -64, 64, false},
     {"conv 1x1 (pointwise)", "Conv", U8, S8, U8, true, true, false, 4, D4(2, 33, 7, 9), 4,
      D4(19, 33, 1, 1), NULL, -128, 127, false},
+    /* taps of a pixel are a run of x (window_conv: one channel per group, no
+     * padding): an STFT-like 1-D conv (kernel past the stride, K not a
+     * multiple of 4), s8 x; a 1xK 2-D one with strides in both axes */
+    {"conv 1-D window k130 s37 (STFT-like) s8 x", "Conv", S8, S8, U8, true, true, false, 3,
+     D4(2, 1, 700, 0), 3, D4(19, 1, 130, 0), "strides=is:37", -63, 63, false},
+    {"conv 2-D window 1x9 s(2,3)", "Conv", U8, S8, S8, false, true, false, 4,
+     D4(1, 1, 7, 60), 4, D4(9, 1, 1, 9), "strides=is:2,3", -63, 63, false},
     {"conv 1-D", "Conv", U8, S8, S8, true, true, false, 3, D4(2, 3, 40, 0), 3, D4(5, 3, 4, 0),
      "strides=is:3;pads=is:1,2", -128, 127, false},
     {"conv float-bias path (bias scale)", "Conv", U8, S8, U8, true, true, true, 4,

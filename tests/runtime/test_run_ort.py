@@ -386,5 +386,82 @@ rc = hpcz_run(qm_path, {"x": qm_x}, qm_out)
 steps = float(np.abs(np.load(os.path.join(qm_out, "y.npy")) - qm_want).max() / 0.05) if rc == 0 else -1
 check(0 <= steps <= 1.01, f"QDQ Conv -> Mul -> Q: within 1 step of onnxruntime ({steps:g})")
 
+# If and Loop bodies planned like the main graph (static values, folding,
+# fusion, packed weights), silero-vad's shape: weights as Constant nodes in
+# the body, a Conv -> Relu (fused) and Conv -> LeakyRelu on the main graph's
+# input, an LSTM whose W and R are folded from the body's constants
+# (Unsqueeze, Concat: packed), a nested If reading the body's values, and a
+# Loop whose body mixes values of the outer input (static) and of its
+# carried value (dynamic); both branches taken.
+
+
+def const(name, a):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(a, name + "_t"))
+
+
+def branch(tag, act):
+    w = rng.standard_normal((8, 6, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    wl = rng.standard_normal((32, 8)).astype(np.float32) * 0.5
+    rl = rng.standard_normal((32, 8)).astype(np.float32) * 0.5
+    bl = rng.standard_normal((1, 64)).astype(np.float32) * 0.1
+    inner_k = np.array([2.0 if tag == "t" else -0.5], np.float32)
+    nodes = [const(f"{tag}w", w), const(f"{tag}b", b), const(f"{tag}wl", wl), const(f"{tag}rl", rl),
+             const(f"{tag}bl", bl), const(f"{tag}ax", np.array([0], np.int64)),
+             const(f"{tag}c2", np.array(tag == "t")), const(f"{tag}k", inner_k),
+             helper.make_node("Conv", ["x", f"{tag}w", f"{tag}b"], [f"{tag}p"], pads=[1, 1]),
+             helper.make_node("Relu", [f"{tag}p"], [f"{tag}r"]) if act == "Relu" else
+             helper.make_node("LeakyRelu", [f"{tag}p"], [f"{tag}r"], alpha=0.1),
+             helper.make_node("Unsqueeze", [f"{tag}wl", f"{tag}ax"], [f"{tag}W"]),
+             helper.make_node("Unsqueeze", [f"{tag}rl", f"{tag}ax"], [f"{tag}R"]),
+             helper.make_node("Transpose", [f"{tag}r"], [f"{tag}xs"], perm=[2, 0, 1]),
+             helper.make_node("LSTM", [f"{tag}xs", f"{tag}W", f"{tag}R", f"{tag}bl"],
+                              ["", f"{tag}h"], hidden_size=8),
+             helper.make_node("If", [f"{tag}c2"], [f"{tag}n"],
+                              then_branch=helper.make_graph(
+                                  [helper.make_node("Mul", [f"{tag}r", f"{tag}k"], [f"{tag}m"])], "nt", [],
+                                  [helper.make_tensor_value_info(f"{tag}m", TensorProto.FLOAT, None)]),
+                              else_branch=helper.make_graph(
+                                  [helper.make_node("Add", [f"{tag}r", f"{tag}k"], [f"{tag}a"])], "ne", [],
+                                  [helper.make_tensor_value_info(f"{tag}a", TensorProto.FLOAT, None)]))]
+    return helper.make_graph(nodes, tag, [], [helper.make_tensor_value_info(f"{tag}n", TensorProto.FLOAT, None),
+                                              helper.make_tensor_value_info(f"{tag}h", TensorProto.FLOAT, None)])
+
+
+lw = rng.standard_normal((6, 6, 3)).astype(np.float32)
+loop_body = helper.make_graph(
+    [const("lw", lw),
+     helper.make_node("Conv", ["x", "lw"], ["lc"], pads=[1, 1]),
+     helper.make_node("Relu", ["lc"], ["lr"]),
+     helper.make_node("Add", ["v_in", "lr"], ["v_out"]),
+     helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+     helper.make_node("ReduceSum", ["v_out"], ["scan"], keepdims=0)],
+    "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None)],
+    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None),
+     helper.make_tensor_value_info("scan", TensorProto.FLOAT, None)])
+cf_nodes = [helper.make_node("If", ["cond"], ["y", "h"], then_branch=branch("t", "Relu"),
+                             else_branch=branch("e", "LeakyRelu")),
+            helper.make_node("Loop", ["trips", "", "x"], ["v", "scans"], body=loop_body)]
+cf = helper.make_model(helper.make_graph(
+    cf_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 16]),
+                    helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                    helper.make_tensor_value_info("trips", TensorProto.INT64, [])],
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "h", "v", "scans")]),
+    opset_imports=[helper.make_opsetid("", 13)])
+cf.ir_version = 8
+cf_path = os.path.join(TMP, "control.onnx")
+open(cf_path, "wb").write(cf.SerializeToString())
+for taken in (True, False):
+    feeds = {"x": rng.standard_normal((1, 6, 16)).astype(np.float32), "cond": np.array(taken),
+             "trips": np.array(3, np.int64)}
+    files = {}
+    for k, v in feeds.items():
+        files[k] = os.path.join(TMP, f"control_{k}_{taken}.npy")
+        np.save(files[k], v)
+    compare(f"If/Loop bodies planned (cond {taken})", cf_path, files)
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

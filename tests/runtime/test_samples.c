@@ -339,6 +339,95 @@ static void check_patterns(const char *dir)
     CHECK(models_checked >= 5, "only %zu pattern models found", models_checked);
 }
 
+/* y of if_subgraph.onnx computed here: x W + b (then), Relu(x) * 2 (else). */
+static void if_reference(const float *x, int64_t rows, const float *w, const float *b, bool take,
+                         float *y)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < 16; j++) {
+            float acc = b[j];
+            for (int64_t k = 0; k < 16; k++)
+                acc += x[r * 16 + k] * w[k * 16 + j];
+            y[r * 16 + j] = take ? acc : (x[r * 16 + j] > 0 ? x[r * 16 + j] * 2 : 0);
+        }
+}
+
+/* One plan of if_subgraph.onnx with x's rows made symbolic, run with 2, 3
+ * and 2 rows again and both branches: each new shape re-plans the main
+ * graph, which must drop the bodies planned for the old one (they are
+ * planned with static shapes); then under weights_change, W changed in
+ * place between runs. */
+static void check_if_replan(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/patterns/if_subgraph.onnx", dir);
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_onnx_load(path, NULL, &err);
+    CHECK(m != NULL, "%s: %s", path, err.msg);
+    if (!m)
+        return;
+    hpcz_value *xv = NULL;
+    for (size_t i = 0; i < m->graph->n_inputs; i++)
+        if (!strcmp(m->graph->inputs[i]->name, "x"))
+            xv = m->graph->inputs[i];
+    float *w = NULL, *b = NULL;
+    for (size_t i = 0; i < m->graph->n_inits; i++) {
+        hpcz_tensor *t = m->graph->inits[i];
+        if (!strcmp(t->name, "W"))
+            w = hpcz_tensor_data(t, &err);
+        else if (!strcmp(t->name, "b"))
+            b = hpcz_tensor_data(t, &err);
+    }
+    CHECK(xv && xv->ndim == 2 && w && b, "if_subgraph: x, W or b missing");
+    if (!xv || xv->ndim != 2 || !w || !b) {
+        hpcz_model_free(m);
+        return;
+    }
+    xv->dims[0].size = -1;
+    float xs[3 * 16], want[3 * 16];
+    for (int i = 0; i < 3 * 16; i++)
+        xs[i] = (float)((i * 37) % 23 - 11) / 7.0f;
+    for (int wc = 0; wc < 2; wc++) {
+        hpcz_plan_opts po = {.threads = 2, .weights_change = wc};
+        hpcz_plan *p = hpcz_plan_new(m, &po, &err);
+        CHECK(p != NULL, "if_subgraph: %s", err.msg);
+        if (!p)
+            break;
+        static const int64_t rows[] = {2, 3, 2, 3, 2};
+        static const bool take[] = {true, true, true, false, true};
+        for (int r = 0; r < 5; r++) {
+            uint8_t cond = take[r];
+            if (wc && r == 4)
+                for (int i = 0; i < 16 * 16; i++)
+                    w[i] *= -2.0f; /* the caller changes W between runs */
+            hpcz_array ins[2] = {{.dtype = HPCZ_DTYPE_FLOAT, .ndim = 2, .dims = {rows[r], 16},
+                                  .numel = rows[r] * 16, .nbytes = (size_t)rows[r] * 64, .data = xs},
+                                 {.dtype = HPCZ_DTYPE_BOOL, .numel = 1, .nbytes = 1, .data = &cond}};
+            if (hpcz_plan_input_index(p, "x") != 0) {
+                hpcz_array t = ins[0];
+                ins[0] = ins[1];
+                ins[1] = t;
+            }
+            hpcz_array y = {0};
+            bool ok = hpcz_plan_run(p, ins, &y, &err) == HPCZ_OK;
+            CHECK(ok, "if_subgraph run %d: %s", r, err.msg);
+            if (!ok)
+                break;
+            if_reference(xs, rows[r], w, b, take[r], want);
+            hpcz_array ref = {.dtype = HPCZ_DTYPE_FLOAT, .ndim = 2, .dims = {rows[r], 16},
+                              .numel = rows[r] * 16, .nbytes = (size_t)rows[r] * 64, .data = want};
+            char why[256] = "";
+            CHECK(close_enough(&y, &ref, why, sizeof why),
+                  "if_subgraph%s run %d (%lld rows, %s branch): %s", wc ? " (weights_change)" : "",
+                  r, (long long)rows[r], take[r] ? "then" : "else", why);
+            hpcz_array_release(&y);
+        }
+        hpcz_plan_free(p);
+    }
+    printf("ok   if_subgraph re-planned with new shapes, and with weights_change\n");
+    hpcz_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -347,6 +436,7 @@ int main(int argc, char **argv)
     }
     check_digits(argv[1]);
     check_patterns(argv[1]);
+    check_if_replan(argv[1]);
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -29,7 +29,7 @@ static hpcz_status k_if(rt_ctx *c)
     hpcz_array outs[64];
     if (c->n_out > 64)
         return rt_unsupported(c);
-    memset(outs, 0, sizeof outs);
+    memset(outs, 0, c->n_out * sizeof *outs); /* not all 64 at every run */
     hpcz_status st = rt_sub_run(c, s, NULL, 0, outs, c->n_out);
     for (size_t i = 0; i < c->n_out; i++) {
         if (!st)
@@ -122,7 +122,7 @@ static hpcz_status k_loop(rt_ctx *c)
         for (size_t k = 0; k < nc; k++)
             ins[2 + k] = &carried[k];
         hpcz_array outs[128];
-        memset(outs, 0, sizeof outs);
+        memset(outs, 0, body->n_outputs * sizeof *outs); /* not all 128 per iteration */
         st = rt_sub_run(c, s, ins, nc + 2, outs, body->n_outputs);
         if (st) {
             for (size_t k = 0; k < body->n_outputs; k++)

@@ -123,6 +123,45 @@ RT_HOT static void im2col_row(void *ctx, int64_t r)
     int64_t kw = kk % g->k[2], kh = (kk / g->k[2]) % g->k[1], kd = kk / (g->k[2] * g->k[1]);
     const float *xc = j->x + ch * g->isize;
     float *dst = j->col + r * O;
+    int64_t OW = g->out[2], off = kw * g->dil[2] - g->pb[2];
+    if (g->stride[2] == 1 && g->stride[1] == 1 && OW == g->in[2]) {
+        /* stride 1 along H and W, output as wide as the input (oww_embedding's
+         * 3x1 and 1x3 convs on maps 2-16 wide: a call or two per 8-float row
+         * before): the valid output rows of one od are one shifted copy of
+         * the plane, then the columns that wrapped around are zeroed */
+        int64_t H = g->in[1], W = g->in[2], OH = g->out[1];
+        int64_t offh = kh * g->dil[1] - g->pb[1];
+        int64_t a = offh >= 0 ? 0 : -offh, b = H - offh < OH ? H - offh : OH;
+        a = a < OH ? a : OH;
+        b = b > a ? b : a;
+        int64_t lo = off >= 0 ? 0 : -off, hi = W - off < OW ? W - off : OW;
+        lo = lo < OW ? lo : OW;
+        hi = hi > lo ? hi : lo;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
+            float *d = dst + od * OH * OW;
+            if (id < 0 || id >= g->in[0] || a == b) {
+                memset(d, 0, (size_t)(OH * OW) * sizeof *d);
+                continue;
+            }
+            memset(d, 0, (size_t)(a * OW) * sizeof *d);
+            memset(d + b * OW, 0, (size_t)((OH - b) * OW) * sizeof *d);
+            const float *plane = xc + id * H * W;
+            int64_t s0 = (a + offh) * W + off, len = (b - a) * OW;
+            int64_t i0 = s0 < 0 ? -s0 : 0, i1 = H * W - s0 < len ? H * W - s0 : len;
+            if (i1 > i0)
+                memcpy(d + a * OW + i0, plane + s0 + i0, (size_t)(i1 - i0) * sizeof *d);
+            /* [0, i0) and [i1, len) lie in the wrapped columns */
+            if (lo > 0 || hi < OW)
+                for (int64_t oh = a; oh < b; oh++) {
+                    for (int64_t ow = 0; ow < lo; ow++)
+                        d[oh * OW + ow] = 0;
+                    for (int64_t ow = hi; ow < OW; ow++)
+                        d[oh * OW + ow] = 0;
+                }
+        }
+        return;
+    }
     for (int64_t od = 0; od < g->out[0]; od++) {
         int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
         for (int64_t oh = 0; oh < g->out[1]; oh++) {
@@ -133,7 +172,7 @@ RT_HOT static void im2col_row(void *ctx, int64_t r)
                 continue;
             }
             const float *src = xc + (id * g->in[1] + ih) * g->in[2];
-            int64_t off = kw * g->dil[2] - g->pb[2], sw = g->stride[2], OW = g->out[2];
+            int64_t sw = g->stride[2];
             /* valid columns [lo, hi): 0 <= ow*sw + off < in */
             int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
             int64_t hi = g->in[2] - off <= 0 ? 0 : (g->in[2] - off + sw - 1) / sw;
@@ -581,6 +620,143 @@ static bool pw_small_k(int64_t M, int64_t K, int64_t N)
 static _Thread_local rt_scratch col_scratch;
 
 #ifdef DW_AVX2
+/* ------------------------------------------------- narrow maps
+ *
+ * Convolutions with few output pixels (silero's 4, 2 and 1, oww_embedding's
+ * last maps, 2-4 wide: 12 to 56 pixels), which the direct kernel declines
+ * (its 16-pixel vectors along a row would be mostly idle) and im2col +
+ * OpenBLAS ran at a fraction of its speed (the copies and OpenBLAS's
+ * packing outweigh the multiply-adds): the patch of each output pixel is
+ * copied once into a row of K floats (zeros for padding), then every
+ * output is a dot product of a weight row with a patch, 4 channels x 2
+ * pixels per step, 8 taps per vector. Each output is the same sum whatever
+ * the thread count (tasks of whole channel blocks, the lanes summed in a
+ * fixed order, then the bias added). */
+#define NC_MAXO 16
+#define NC_MB 8 /* output channels per task */
+
+static bool nc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t K)
+{
+    return group == 1 && g->osize <= NC_MAXO && M >= 4 && K >= 16 &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+typedef struct nc_job {
+    const float *w, *bias, *pt; /* pt: [O][Kp] patches, zero past K */
+    float *y;
+    int64_t M, K, Kp, O;
+    const rt_act *act;
+} nc_job;
+
+/* Patch rows of one image: pt[o][(c, kd, kh, kw)]. */
+static void nc_patches(const float *x, int64_t C, const conv_geom *g, int64_t Kp, float *pt)
+{
+    memset(pt, 0, (size_t)(g->osize * Kp) * sizeof *pt);
+    for (int64_t od = 0; od < g->out[0]; od++)
+        for (int64_t oh = 0; oh < g->out[1]; oh++)
+            for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                float *d = pt + ((od * g->out[1] + oh) * g->out[2] + ow) * Kp;
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t kd = 0; kd < g->k[0]; kd++) {
+                        int64_t id = od * g->stride[0] - g->pb[0] + kd * g->dil[0];
+                        for (int64_t kh = 0; kh < g->k[1]; kh++, d += g->k[2]) {
+                            int64_t ih = oh * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                            if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1])
+                                continue;
+                            const float *src = x + ((c * g->in[0] + id) * g->in[1] + ih) * g->in[2];
+                            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                                int64_t iw = ow * g->stride[2] - g->pb[2] + kw * g->dil[2];
+                                if (iw >= 0 && iw < g->in[2])
+                                    d[kw] = src[iw];
+                            }
+                        }
+                    }
+            }
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline float nc_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Outputs (m .. m + MR - 1, o .. o + OR - 1): the weight rows' tails load
+ * through a mask (the patches are zero there). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+nc_tile(const nc_job *j, int64_t m, int64_t o, const int MR, const int OR, __m256i tail)
+{
+    int64_t K = j->K, Kp = j->Kp, kf = K / 8 * 8;
+    const float *w = j->w + m * K, *p = j->pt + o * Kp;
+    __m256 a[4][2];
+    for (int r = 0; r < MR; r++)
+        for (int q = 0; q < OR; q++)
+            a[r][q] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kf; k += 8) {
+        __m256 x[2];
+        for (int q = 0; q < OR; q++)
+            x[q] = _mm256_loadu_ps(p + q * Kp + k);
+        for (int r = 0; r < MR; r++) {
+            __m256 wv = _mm256_loadu_ps(w + r * K + k);
+            for (int q = 0; q < OR; q++)
+                a[r][q] = _mm256_fmadd_ps(wv, x[q], a[r][q]);
+        }
+    }
+    if (kf < K)
+        for (int r = 0; r < MR; r++) {
+            __m256 wv = _mm256_maskload_ps(w + r * K + kf, tail);
+            for (int q = 0; q < OR; q++)
+                a[r][q] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + q * Kp + kf), a[r][q]);
+        }
+    for (int r = 0; r < MR; r++)
+        for (int q = 0; q < OR; q++)
+            j->y[(m + r) * j->O + o + q] = nc_hsum(a[r][q]) + (j->bias ? j->bias[m + r] : 0.0f);
+}
+
+/* Channels [t NC_MB, (t + 1) NC_MB): blocks of 4 (then 1) channels against
+ * pairs of patches (then one). */
+__attribute__((target("avx2,fma"))) static void nc_task(void *ctx, int64_t t)
+{
+    const nc_job *j = ctx;
+    int64_t O = j->O, m0 = t * NC_MB, m1 = m0 + NC_MB < j->M ? m0 + NC_MB : j->M;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(j->K % 8)), lane);
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) {
+        int64_t o = 0;
+        for (; o + 2 <= O; o += 2)
+            nc_tile(j, m, o, 4, 2, tail);
+        if (o < O)
+            nc_tile(j, m, o, 4, 1, tail);
+    }
+    for (; m < m1; m++) {
+        int64_t o = 0;
+        for (; o + 2 <= O; o += 2)
+            nc_tile(j, m, o, 1, 2, tail);
+        if (o < O)
+            nc_tile(j, m, o, 1, 1, tail);
+    }
+    for (m = m0; m < m1; m++)
+        rt_act_apply(j->act, j->y + m * O, O);
+}
+
+static hpcz_status nc_run(rt_ctx *c, const float *x, int64_t C, const conv_geom *g,
+                          const float *w, const float *bias, int64_t M, float *y)
+{
+    int64_t K = C * g->ksize, Kp = (K + 7) / 8 * 8, O = g->osize;
+    float *pt = rt_scratch_get(&col_scratch, (size_t)(O * Kp) * sizeof(float));
+    if (!pt)
+        return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (patches %lld x %lld)",
+                         (long long)O, (long long)Kp);
+    nc_patches(x, C, g, Kp, pt);
+    nc_job j = {w, bias, pt, y, M, K, Kp, O, c->act};
+    rt_parallel_for_work((M + NC_MB - 1) / NC_MB, nc_task, &j, (double)M * (double)K * (double)O);
+    return HPCZ_OK;
+}
+#endif
+
+#ifdef DW_AVX2
 /* ------------------------------------------------- direct convolution
  *
  * 2-D convolutions (stride up to 4 along W) with constant weights, without
@@ -914,6 +1090,16 @@ static hpcz_status k_conv(rt_ctx *c)
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (padded input %zu bytes)", need);
         for (int64_t n = 0; n < N; n++)
             dc_run(c, pk, xd + n * C * g.isize, bd, yd + n * M * O, C, &g, pad);
+        return HPCZ_OK;
+    }
+#endif
+#ifdef DW_AVX2
+    if (!c->reference && nc_wanted(&g, group, M, K)) {
+        for (int64_t n = 0; n < N; n++) {
+            hpcz_status st = nc_run(c, xd + n * C * g.isize, C, &g, wd, bd, M, yd + n * M * O);
+            if (st)
+                return st;
+        }
         return HPCZ_OK;
     }
 #endif

@@ -252,6 +252,9 @@ static rt_qpack *lut_new(const rt_qdesc *d)
     p->ydt = d->y->dtype;
     p->numel = d->y->numel;
     p->bytes = 256;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
     return p;
 }
 
@@ -1201,6 +1204,7 @@ typedef struct qjob {
     int failed;
     int64_t ppt;       /* Conv: consecutive panels per task (conv_group_task) */
     rt_task_fn inner;  /* Conv: the per-panel task conv_group_task runs */
+    bool window;       /* Conv, u8s8: each pixel's taps are a run of x (window_conv) */
 } qjob;
 
 static inline int32_t xat(const rt_qpack *p, const void *x, int64_t i)
@@ -1571,18 +1575,18 @@ static void implicit_pad_task(void *ctx, int64_t t)
     uint8_t zp = (uint8_t)p->xzu, flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80;
     const uint8_t *xc = (const uint8_t *)jb->x + (jb->b * p->cin + t) * g->isize;
     uint8_t *d = jb->col8 + IMPLICIT_FRONT + t * p->iplane;
-    memset(d, zp, (size_t)(g->pb[1] * p->ipw));
+    /* the whole plane x_zp in one call, then the rows (three calls per
+     * row were most of the time on oww_embedding's maps 4-16 wide) */
+    memset(d, zp, (size_t)p->iplane);
     for (int64_t ih = 0; ih < H; ih++) {
-        uint8_t *r = d + (ih + g->pb[1]) * p->ipw;
-        memset(r, zp, (size_t)g->pb[2]);
-        if (flip)
+        uint8_t *r = d + (ih + g->pb[1]) * p->ipw + g->pb[2];
+        const uint8_t *s = xc + ih * W;
+        if (flip || W < 64)
             for (int64_t iw = 0; iw < W; iw++)
-                r[g->pb[2] + iw] = (uint8_t)(xc[ih * W + iw] ^ flip);
+                r[iw] = (uint8_t)(s[iw] ^ flip);
         else
-            memcpy(r + g->pb[2], xc + ih * W, (size_t)W);
-        memset(r + g->pb[2] + W, zp, (size_t)(p->ipw - g->pb[2] - W));
+            memcpy(r, s, (size_t)W);
     }
-    memset(d + (H + g->pb[1]) * p->ipw, zp, (size_t)(p->iplane - (H + g->pb[1]) * p->ipw));
     (void)Hp;
 }
 
@@ -1777,9 +1781,105 @@ static void conv_task(void *ctx, int64_t t)
     panel(p, jb, jb->b, gi, n0, nr, jb->col + gi * p->kp * jb->npad + n0, jb->npad, mc);
 }
 
+/* u8s8 Conv whose taps of one output pixel are consecutive bytes of x: one
+ * input channel per group, a kernel along W only, dilation 1, no padding
+ * (oww_melspec's and silero's STFTs: 1-D, 1 channel, 512 taps at stride
+ * 160). Each panel column is then a run of x, copied four taps at a time;
+ * the im2col matrix (K rows of strided bytes, a third of the run there)
+ * is not built. */
+static bool window_conv(const rt_qpack *p)
+{
+    const conv_geom *g = &p->g;
+    for (int d = 0; d < 3; d++)
+        if (g->pb[d] || g->pe[d])
+            return false;
+    return p->cin == p->groups && g->k[0] == 1 && g->k[1] == 1 && g->k[2] > 1 &&
+           g->dil[2] == 1 && !env_on("HPCZ_QGEMM_NO_WINDOW");
+}
+
+#ifdef QG_X86
+/* Quads [0, q1) (q1 a multiple of 8) of 8 columns whose runs start at s[0..7]:
+ * 8 x 8 transposes of 32-bit quads, each output row one 32-byte store. */
+__attribute__((target("avx2"))) static void window_quads8(const uint8_t *const *s, int64_t q1,
+                                                          uint32_t flip, uint8_t *d)
+{
+    const __m256i f = _mm256_set1_epi32((int)flip);
+    for (int64_t q = 0; q < q1; q += 8) {
+        __m256i r[8], t[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(s[i] + 4 * q)), f);
+        for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+            r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+            r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+            r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+            r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+        }
+        /* r[0..3]: quads 0, 1, 2, 3 (low lanes) and 4..7 (high) of columns
+         * 0-3; r[4..7] the same for columns 4-7 */
+        for (int i = 0; i < 4; i++) {
+            __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
+            __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
+            _mm256_storeu_si256((__m256i *)(d + (q + i) * 4 * NR), lo);
+            _mm256_storeu_si256((__m256i *)(d + (q + 4 + i) * 4 * NR), hi);
+        }
+    }
+}
+#endif
+
+/* The panel of columns [n0, n0 + nr) of a window_conv: quad q of column j is
+ * x[start(n0 + j) + 4 q ...], zeros past K and past nr. */
+static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int nr, uint8_t *B)
+{
+    const conv_geom *g = &p->g;
+    uint32_t flip = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : 0x80808080u;
+    int64_t full = p->K / 4, OHW = g->out[1] * g->out[2];
+    int64_t q8 = 0;
+#ifdef QG_X86
+    if (p->avx2 && nr == NR) {
+        /* whole groups of 8 quads of every column, then the rest below */
+        q8 = full / 8 * 8;
+        for (int j0 = 0; j0 < NR && q8; j0 += 8) {
+            const uint8_t *s[8];
+            for (int i = 0; i < 8; i++) {
+                int64_t n = n0 + j0 + i, od = n / OHW, oh = (n / g->out[2]) % g->out[1];
+                s[i] = xc + (od * g->stride[0] * g->in[1] + oh * g->stride[1]) * g->in[2] +
+                       (n % g->out[2]) * g->stride[2];
+            }
+            window_quads8(s, q8, flip, B + 4 * j0);
+        }
+    }
+#endif
+    for (int j = 0; j < NR; j++) {
+        uint8_t *d = B + 4 * j;
+        if (j >= nr) {
+            for (int64_t q = 0; q < p->kq; q++)
+                memset(d + q * 4 * NR, 0, 4);
+            continue;
+        }
+        int64_t n = n0 + j, od = n / OHW, oh = (n / g->out[2]) % g->out[1], ow = n % g->out[2];
+        const uint8_t *s = xc + (od * g->stride[0] * g->in[1] + oh * g->stride[1]) * g->in[2] +
+                           ow * g->stride[2];
+        int64_t q = q8;
+        for (; q < full; q++) {
+            uint32_t w;
+            memcpy(&w, s + 4 * q, 4);
+            w ^= flip;
+            memcpy(d + q * 4 * NR, &w, 4);
+        }
+        for (; q < p->kq; q++)
+            for (int i = 0; i < 4; i++)
+                d[q * 4 * NR + i] = 4 * q + i < p->K ? (uint8_t)(s[4 * q + i] ^ (flip & 0xff)) : 0;
+    }
+}
+
 /* Conv, u8s8 path: task (image of the chunk from jb->b, group, panel)
  * interleaves four rows at a time into the panel: im2col rows, or for a
- * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct). */
+ * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct), or runs of
+ * x (jb->window). */
 static void conv8_task(void *ctx, int64_t t)
 {
     qjob *jb = ctx;
@@ -1795,7 +1895,10 @@ static void conv8_task(void *ctx, int64_t t)
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    if (jb->direct) {
+    if (jb->window) {
+        const uint8_t *xc = (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi) * p->g.isize;
+        window_panel(p, xc, n0, nr, B);
+    } else if (jb->direct) {
         int64_t cg = p->cin / p->groups;
         const uint8_t *xb =
             (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi * cg) * p->g.isize + n0;
@@ -2768,12 +2871,45 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+#ifdef QG_X86
+/* y = lut[x], 32 bytes at a time: the table as 16 rows of 16 bytes, row i
+ * looked up with vpshufb by x ^ (i << 4) raised by 0x70 with unsigned
+ * saturation (below 0x80, i.e. kept, only where x's high nibble is i; the
+ * low nibble indexes the row), the 16 results ORed. About twice the speed
+ * of a byte load per element (oww_embedding's 19 LeakyRelu tables). */
+__attribute__((target("avx2"))) static void lut_avx2(const uint8_t *lut, const uint8_t *x,
+                                                     uint8_t *y, int64_t n)
+{
+    __m256i t[16];
+    for (int i = 0; i < 16; i++)
+        t[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(lut + 16 * i)));
+    const __m256i up = _mm256_set1_epi8(0x70);
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + k)), r = _mm256_setzero_si256();
+        for (int i = 0; i < 16; i++) {
+            __m256i idx = _mm256_adds_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)(i << 4))), up);
+            r = _mm256_or_si256(r, _mm256_shuffle_epi8(t[i], idx));
+        }
+        _mm256_storeu_si256((__m256i *)(y + k), r);
+    }
+    for (; k < n; k++)
+        y[k] = lut[x[k]];
+}
+#endif
+
 static void lut_task(void *ctx, int64_t t)
 {
     const qadd_job *j = ctx;
     const uint8_t *lut = j->p->lut, *x = j->a;
     uint8_t *y = j->y;
     int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+#ifdef QG_X86
+    if (j->p->avx2) {
+        lut_avx2(lut, x + i0, y + i0, i1 - i0);
+        return;
+    }
+#endif
     for (int64_t i = i0; i < i1; i++)
         y[i] = lut[x[i]];
 }
@@ -2877,7 +3013,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
             return st;
         p = &bound;
     }
-    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL};
+    qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL, false};
     jb.N = p->conv ? p->g.osize : p->rows;
     jb.npanel = (jb.N + NR - 1) / NR;
     jb.npad = jb.npanel * NR;
@@ -2930,8 +3066,9 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         jb.direct = g->ksize == 1 && g->stride[0] == 1 && g->stride[1] == 1 &&
                     g->stride[2] == 1 && !g->pb[0] && !g->pb[1] && !g->pb[2] &&
                     g->osize == g->isize;
+        jb.window = !jb.direct && window_conv(p);
         int64_t img = p->groups * 4 * p->kq * jb.npad, nimg = p->batch;
-        if (!jb.direct) {
+        if (!jb.direct && !jb.window) {
             nimg = ((int64_t)16 << 20) / img;
             nimg = nimg < 1 ? 1 : nimg > p->batch ? p->batch : nimg;
             jb.col8 = rt_alloc((size_t)(nimg * img));
@@ -2941,7 +3078,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         double work = (double)jb.npad * (double)p->Mg * (double)p->K * (double)p->groups;
         for (jb.b = 0; jb.b < p->batch; jb.b += nimg) {
             int64_t cnt = p->batch - jb.b < nimg ? p->batch - jb.b : nimg;
-            if (!jb.direct) {
+            if (!jb.direct && !jb.window) {
                 /* rows in tasks of about 8 KiB (fixed by the shape) */
                 jb.nrows = cnt * p->groups * 4 * p->kq;
                 jb.rpt = 8192 / jb.npad > 1 ? 8192 / jb.npad : 1;

@@ -284,6 +284,10 @@ RT_HOT static void transpose_any(const hpcz_array *x, const int64_t *perm, hpcz_
             uint32_t *d4 = (uint32_t *)dst;
             for (int64_t i = 0; i < inner; i++)
                 d4[i] = s4[i * istr];
+        } else if (es == 1) { /* int8 tensors (a Transpose fused into QDQ) */
+            const uint8_t *s1 = src + off;
+            for (int64_t i = 0; i < inner; i++)
+                dst[i] = s1[i * istr];
         } else {
             for (int64_t i = 0; i < inner; i++)
                 memcpy(dst + (size_t)i * es, src + (size_t)(off + i * istr) * es, es);
