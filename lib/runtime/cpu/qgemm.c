@@ -95,6 +95,7 @@ struct rt_qpack {
                     * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
+    bool vbmi;     /* lut: AVX-512 VBMI lookups, 64 bytes at a time (lut512) */
     int x2dt;
     float xs, xs2, ys;
     int32_t xzp2;
@@ -257,6 +258,9 @@ static rt_qpack *lut_new(const rt_qdesc *d)
         return NULL;
     }
     memcpy(p->lut, d->lut, 256);
+#ifdef QG_X86
+    p->vbmi = avx512_on() && __builtin_cpu_supports("avx512vbmi");
+#endif
     p->xdt = d->x->dtype;
     p->ydt = d->y->dtype;
     p->numel = d->y->numel;
@@ -2821,12 +2825,36 @@ static void qadd_task(void *ctx, int64_t t)
     qadd_scalar(p, j, i0, i1);
 }
 
+#ifdef QG_X86
+/* y[i] = lut[x[i]] for n bytes with AVX-512 VBMI: the table in four zmm,
+ * vpermi2b looks the low 7 bits up in each half, x's top bit picks one. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut512(const uint8_t *lut,
+                                                                         const uint8_t *x,
+                                                                         uint8_t *y, int64_t n)
+{
+    const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+    const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+    for (int64_t i = 0; i < n; i += 64) {
+        __mmask64 k = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+        __m512i v = _mm512_maskz_loadu_epi8(k, x + i);
+        __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
+        _mm512_mask_storeu_epi8(y + i, k, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+    }
+}
+#endif
+
 static void lut_task(void *ctx, int64_t t)
 {
     const qadd_job *j = ctx;
     const uint8_t *lut = j->p->lut, *x = j->a;
     uint8_t *y = j->y;
     int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+#ifdef QG_X86
+    if (j->p->vbmi) {
+        lut512(lut, x + i0, y + i0, i1 - i0);
+        return;
+    }
+#endif
     for (int64_t i = i0; i < i1; i++)
         y[i] = lut[x[i]];
 }
