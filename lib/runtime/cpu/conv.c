@@ -721,6 +721,92 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     }
 }
 
+/* dc_task on AVX-512 (rt_cpu_avx512): tiles of DC_MR channels x 32
+ * columns, a zmm per 16 (the last tile of a row: 16 columns or fewer in
+ * one zmm, or 17-31 with the second half through a lane mask). Every sum
+ * is the AVX2 kernel's: bias, then one FMA per tap in the same order, so
+ * the same bits. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float *base, float *y0,
+           const float *bias, int64_t mr, bool first, __mmask16 m0, __mmask16 m1, bool two)
+{
+    int64_t O = j->g->osize;
+    const int64_t *off = j->off;
+    __m512 c[DC_MR][2];
+    for (int r = 0; r < DC_MR; r++) {
+        if (first || r >= mr) {
+            c[r][0] = c[r][1] = _mm512_set1_ps(bias[r]);
+        } else {
+            c[r][0] = _mm512_maskz_loadu_ps(m0, y0 + r * O);
+            c[r][1] = two ? _mm512_maskz_loadu_ps(m1, y0 + r * O + 16) : c[r][0];
+        }
+    }
+    /* named accumulators, as in dc_task (an array was spilled at every tap) */
+    __m512 c00 = c[0][0], c01 = c[0][1], c10 = c[1][0], c11 = c[1][1], c20 = c[2][0],
+           c21 = c[2][1], c30 = c[3][0], c31 = c[3][1], c40 = c[4][0], c41 = c[4][1],
+           c50 = c[5][0], c51 = c[5][1];
+    for (int64_t k = k0; k < k1; k++, wb += DC_MR) {
+        const float *xr = base + off[k];
+        __m512 x0 = _mm512_loadu_ps(xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
+#define DC_FMA(r, a0, a1)                                                                          \
+    wv = _mm512_set1_ps(wb[r]);                                                                    \
+    a0 = _mm512_fmadd_ps(wv, x0, a0);                                                              \
+    if (two)                                                                                       \
+        a1 = _mm512_fmadd_ps(wv, x1, a1);
+        DC_FMA(0, c00, c01)
+        DC_FMA(1, c10, c11)
+        DC_FMA(2, c20, c21)
+        DC_FMA(3, c30, c31)
+        DC_FMA(4, c40, c41)
+        DC_FMA(5, c50, c51)
+#undef DC_FMA
+    }
+    c[0][0] = c00, c[0][1] = c01, c[1][0] = c10, c[1][1] = c11, c[2][0] = c20, c[2][1] = c21;
+    c[3][0] = c30, c[3][1] = c31, c[4][0] = c40, c[4][1] = c41, c[5][0] = c50, c[5][1] = c51;
+    for (int r = 0; r < mr; r++) {
+        _mm512_mask_storeu_ps(y0 + r * O, m0, c[r][0]);
+        if (two)
+            _mm512_mask_storeu_ps(y0 + r * O + 16, m1, c[r][1]);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx, int64_t t)
+{
+    const dc_job *j = ctx;
+    const dc_pack *pk = j->pk;
+    const conv_geom *g = j->g;
+    int64_t mb = t / j->row_tasks, oh0 = (t % j->row_tasks) * j->rows_per_task;
+    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
+    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
+    const float *wblk = pk->wp + mb * K * DC_MR;
+    float bias[DC_MR];
+    for (int r = 0; r < DC_MR; r++)
+        bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += DC_KC) { /* as dc_task */
+        int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
+        bool first = k0 == 0, last = k1 == K;
+        for (int64_t oh = oh0; oh < oh1; oh++) {
+            const float *wb = wblk + k0 * DC_MR;
+            for (int64_t ow0 = 0; ow0 < OW; ow0 += 2 * DC_NR) {
+                int64_t n = OW - ow0;
+                float *y0 = j->y + m0 * O + oh * OW + ow0;
+                const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
+                if (n > DC_NR) {
+                    __mmask16 m1 = n >= 2 * DC_NR ? 0xffff : (__mmask16)((1u << (n - DC_NR)) - 1);
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, 0xffff, m1, true);
+                } else {
+                    __mmask16 m = (__mmask16)((1u << n) - 1);
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, m, 0, false);
+                }
+            }
+            if (last)
+                for (int r = 0; r < mr; r++)
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+        }
+    }
+}
+
 /* The padded input of the direct kernel: per channel PH rows of RS floats.
  * With stride s along W a row holds s phases of HW floats, phase p the
  * padded columns p, p + s, p + 2s, ... (s = 1: one phase, the padded row),
@@ -799,7 +885,8 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
                 off[k++] = (ci * l.PH + kh * g->dil[1]) * l.RS + (col % s) * l.HW + col / s;
             }
     dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, rt};
-    rt_parallel_for_work(nb * rt, dc_task, &j, (double)pk->M * (double)pk->K * (double)g->osize);
+    rt_parallel_for_work(nb * rt, rt_cpu_avx512() ? dc_task512 : dc_task, &j,
+                         (double)pk->M * (double)pk->K * (double)g->osize);
 }
 
 static size_t dc_scratch_bytes(const conv_geom *g, int64_t C)
