@@ -562,6 +562,60 @@ __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
         rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
 }
 
+/* pw_panel on AVX-512 (rt_cpu_avx512): columns [n, n + nr) (nr <= 32) in
+ * two zmm per row, lane masks past nr; the same sums (bias, then FMAs in
+ * k order), so the same bits as the AVX2 tiles. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+pw_panel512(const pw_job *j, int64_t n, int nr)
+{
+    int64_t K = j->K, N = j->N, M = j->M;
+    const float *xp = j->x + n;
+    __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 k1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *w0 = j->w + m * K;
+        __m512 c[4][2];
+        for (int r = 0; r < 4; r++)
+            c[r][0] = c[r][1] = _mm512_set1_ps(j->bias ? j->bias[m + r] : 0.0f);
+        for (int64_t k = 0; k < K; k++) {
+            __m512 x0 = _mm512_maskz_loadu_ps(k0, xp + k * N);
+            __m512 x1 = _mm512_maskz_loadu_ps(k1, xp + k * N + 16);
+            for (int r = 0; r < 4; r++) {
+                __m512 wv = _mm512_set1_ps(w0[r * K + k]);
+                c[r][0] = _mm512_fmadd_ps(wv, x0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(wv, x1, c[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            float *yr = j->y + (m + r) * N + n;
+            _mm512_mask_storeu_ps(yr, k0, c[r][0]);
+            _mm512_mask_storeu_ps(yr + 16, k1, c[r][1]);
+        }
+    }
+    for (; m < M; m++) {
+        const float *wr = j->w + m * K;
+        __m512 c0 = _mm512_set1_ps(j->bias ? j->bias[m] : 0.0f), c1 = c0;
+        for (int64_t k = 0; k < K; k++) {
+            __m512 wv = _mm512_set1_ps(wr[k]);
+            c0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k0, xp + k * N), c0);
+            c1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k1, xp + k * N + 16), c1);
+        }
+        _mm512_mask_storeu_ps(j->y + m * N + n, k0, c0);
+        _mm512_mask_storeu_ps(j->y + m * N + n + 16, k1, c1);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx, int64_t t)
+{
+    const pw_job *j = ctx;
+    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    for (int64_t n = n0; n < n1; n += 32)
+        pw_panel512(j, n, (int)(n1 - n < 32 ? n1 - n : 32));
+    for (int64_t m = 0; m < j->M; m++)
+        rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
+}
+
 /* Whether pw_task takes this 1x1 convolution (needs AVX2 and FMA). */
 static bool pw_small_k(int64_t M, int64_t K, int64_t N)
 {
@@ -1027,7 +1081,8 @@ static hpcz_status k_conv(rt_ctx *c)
 #ifdef DW_AVX2
             if (pw_small_k(Mg, K, O)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
                 pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
-                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS, pw_task, &pj,
+                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS,
+                                     rt_cpu_avx512() ? pw_task512 : pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
                 continue;
             }
