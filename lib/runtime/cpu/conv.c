@@ -281,6 +281,70 @@ __attribute__((target("avx2"))) static void dw_rows4_avx2(const float *pad, int6
 #endif
 
 #ifdef DW_AVX2
+/* dw_rows4_avx2 on AVX-512 (rt_cpu_avx512), stride 1 or 2 along W (S):
+ * four output rows x 16 columns at a time; with S = 2 the 16 taps of a
+ * row are the even lanes of two loads (vpermt2ps). The same per-output
+ * arithmetic (bias, then the taps in (kh, kw) order, mul then add), so
+ * the same bits as dw_rows4_avx2 and dw_row_avx2. The loads stay in the
+ * padded row (16 * S floats of slack, see dw_channel); stores are masked.
+ * The 3x3 kernels with dilation 1 keep their AVX2 paths (dw3x3_avx2,
+ * dw3x3s2_avx2). */
+__attribute__((target("avx512f,avx512vl"), always_inline)) static inline __m512
+dw_taps512(const float *x, int S, __m512i even)
+{
+    return S == 1 ? _mm512_loadu_ps(x)
+                  : _mm512_permutex2var_ps(_mm512_loadu_ps(x), even, _mm512_loadu_ps(x + 16));
+}
+
+/* NR (1 or 4) output rows from oh: 16 columns at a time, then the activation. */
+__attribute__((target("avx512f,avx512vl"), always_inline)) static inline void
+dw_rows512(const float *pad, int64_t PW, const float *wc, const conv_geom *g, float *yc,
+           int64_t oh, int64_t OW, float b, const rt_act *act, const int S, const int NR)
+{
+    int64_t KH = g->k[1], KW = g->k[2], dh = g->dil[1], dw = g->dil[2], rs = g->stride[1] * PW;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const float *r0 = pad + oh * rs;
+    for (int64_t q = 0; q < OW; q += 16) {
+        __m512 a[4];
+        for (int i = 0; i < NR; i++)
+            a[i] = _mm512_set1_ps(b);
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *r = r0 + kh * dh * PW + q * S;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                __m512 w = _mm512_set1_ps(wc[kh * KW + kw]);
+                for (int i = 0; i < NR; i++)
+                    a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, dw_taps512(r + kw * dw + i * rs, S, even)));
+            }
+        }
+        __mmask16 keep = OW - q >= 16 ? 0xffff : (__mmask16)((1u << (OW - q)) - 1);
+        for (int i = 0; i < NR; i++)
+            _mm512_mask_storeu_ps(yc + (oh + i) * OW + q, keep, a[i]);
+    }
+    for (int i = 0; i < NR; i++)
+        rt_act_apply(act, yc + (oh + i) * OW, OW);
+}
+
+__attribute__((target("avx512f,avx512vl"))) static void dw_plane512(const float *pad, int64_t PW,
+                                                                  const float *wc,
+                                                                  const conv_geom *g, float *yc,
+                                                                  float b, const rt_act *act)
+{
+    int64_t OH = g->out[1], OW = g->out[2], oh = 0;
+    if (g->stride[2] == 1) {
+        for (; oh + 4 <= OH; oh += 4)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 1, 4);
+        for (; oh < OH; oh++)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 1, 1);
+    } else {
+        for (; oh + 4 <= OH; oh += 4)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 2, 4);
+        for (; oh < OH; oh++)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 2, 1);
+    }
+}
+#endif
+
+#ifdef DW_AVX2
 /* 3x3, dilation 1, stride 1 along W, on the padded plane: the nine weights
  * in registers and the taps unrolled; bias, then the taps in (kh, kw)
  * order, mul then add, as dw_row_avx2 and the portable loop do (so the same
@@ -425,6 +489,10 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
     bool vec = (sw == 1 || sw == 2) && __builtin_cpu_supports("avx2");
     if (vec && sw == 1 && KH == 3 && KW == 3 && dh == 1 && dw == 1) {
         dw3x3_avx2(pad, PW, wc, yc, OH, OW, sh, b, j->act);
+        return;
+    }
+    if (vec && rt_cpu_avx512()) {
+        dw_plane512(pad, PW, wc, g, yc, b, j->act);
         return;
     }
     if (vec && sw == 1) {
