@@ -180,6 +180,7 @@ typedef struct dw_job {
     float *y;
     const conv_geom *g;
     const rt_act *act;
+    bool avx512; /* rt_cpu_avx512(), read once per op (it reads the environment) */
     int64_t lo[64], hi[64], offw[64];
 } dw_job;
 
@@ -302,7 +303,8 @@ dw_rows512(const float *pad, int64_t PW, const float *wc, const conv_geom *g, fl
            int64_t oh, int64_t OW, float b, const rt_act *act, const int S, const int NR)
 {
     int64_t KH = g->k[1], KW = g->k[2], dh = g->dil[1], dw = g->dil[2], rs = g->stride[1] * PW;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const float *r0 = pad + oh * rs;
     for (int64_t q = 0; q < OW; q += 16) {
         __m512 a[4];
@@ -312,8 +314,10 @@ dw_rows512(const float *pad, int64_t PW, const float *wc, const conv_geom *g, fl
             const float *r = r0 + kh * dh * PW + q * S;
             for (int64_t kw = 0; kw < KW; kw++) {
                 __m512 w = _mm512_set1_ps(wc[kh * KW + kw]);
-                for (int i = 0; i < NR; i++)
-                    a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, dw_taps512(r + kw * dw + i * rs, S, even)));
+                for (int i = 0; i < NR; i++) {
+                    __m512 x = dw_taps512(r + kw * dw + i * rs, S, even);
+                    a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, x));
+                }
             }
         }
         __mmask16 keep = OW - q >= 16 ? 0xffff : (__mmask16)((1u << (OW - q)) - 1);
@@ -491,7 +495,7 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
         dw3x3_avx2(pad, PW, wc, yc, OH, OW, sh, b, j->act);
         return;
     }
-    if (vec && rt_cpu_avx512()) {
+    if (vec && j->avx512) {
         dw_plane512(pad, PW, wc, g, yc, b, j->act);
         return;
     }
@@ -529,7 +533,8 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
 static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
                       const conv_geom *g, const rt_act *act)
 {
-    dw_job j = {.x = x, .w = w, .bias = bias, .y = y, .g = g, .act = act};
+    dw_job j = {.x = x, .w = w, .bias = bias, .y = y, .g = g, .act = act,
+                .avx512 = rt_cpu_avx512()};
     int64_t OW = g->out[2], IW = g->in[2], sw = g->stride[2];
     for (int64_t kw = 0; kw < g->k[2]; kw++) {
         int64_t off = kw * g->dil[2] - g->pb[2];

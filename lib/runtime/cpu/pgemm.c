@@ -190,7 +190,8 @@ pg_tile512(const pg_job *j, int64_t i0, int64_t q, int nr, const int MR)
     }
     for (int r = 0; r < MR; r++) {
         if (KU == 4)
-            c[0][r] = _mm512_add_ps(_mm512_add_ps(c[0][r], c[1][r]), _mm512_add_ps(c[2][r], c[3][r]));
+            c[0][r] = _mm512_add_ps(_mm512_add_ps(c[0][r], c[1][r]),
+                                    _mm512_add_ps(c[2][r], c[3][r]));
         else if (KU == 2)
             c[0][r] = _mm512_add_ps(c[0][r], c[1][r]);
         _mm512_mask_storeu_ps(j->c + (i0 + r) * j->ldc + q * PG_NR, keep, c[0][r]);

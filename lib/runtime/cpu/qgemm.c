@@ -972,9 +972,9 @@ tiles512(const rt_qpack *p, const int32_t *A, const uint8_t *b, int64_t kq, int 
                 : "xmm31", "cc", "memory");
     const __m256i zp16 = _mm256_set1_epi16((int16_t)p->yzp);
     for (int i = 0; i < nb * MR; i += 2) {
-        __m256i o = rq_pair(p, m0 + i, _mm512_castsi512_si256(c[i]), _mm512_extracti64x4_epi64(c[i], 1),
-                            _mm512_castsi512_si256(c[i + 1]), _mm512_extracti64x4_epi64(c[i + 1], 1),
-                            zp16, u8, has_bf);
+        __m256i o = rq_pair(p, m0 + i, _mm512_castsi512_si256(c[i]),
+                            _mm512_extracti64x4_epi64(c[i], 1), _mm512_castsi512_si256(c[i + 1]),
+                            _mm512_extracti64x4_epi64(c[i + 1], 1), zp16, u8, has_bf);
         uint8_t *yr = y + (m0 + i) * ldm;
         _mm_storeu_si128((__m128i *)yr, _mm256_castsi256_si128(o));
         _mm_storeu_si128((__m128i *)(yr + ldm), _mm256_extracti128_si256(o, 1));
