@@ -636,10 +636,10 @@ __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
 }
 
 /* pw_panel on AVX-512 (rt_cpu_avx512): columns [n, n + nr) (nr <= 32) in
- * two zmm per row, lane masks past nr; the same sums (bias, then FMAs in
- * k order), so the same bits as the AVX2 tiles. */
+ * two zmm per row (TWO; one when nr <= 16), lane masks past nr; the same
+ * sums (bias, then FMAs in k order), so the same bits as the AVX2 tiles. */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
-pw_panel512(const pw_job *j, int64_t n, int nr)
+pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
 {
     int64_t K = j->K, N = j->N, M = j->M;
     const float *xp = j->x + n;
@@ -653,17 +653,19 @@ pw_panel512(const pw_job *j, int64_t n, int nr)
             c[r][0] = c[r][1] = _mm512_set1_ps(j->bias ? j->bias[m + r] : 0.0f);
         for (int64_t k = 0; k < K; k++) {
             __m512 x0 = _mm512_maskz_loadu_ps(k0, xp + k * N);
-            __m512 x1 = _mm512_maskz_loadu_ps(k1, xp + k * N + 16);
+            __m512 x1 = TWO ? _mm512_maskz_loadu_ps(k1, xp + k * N + 16) : x0;
             for (int r = 0; r < 4; r++) {
                 __m512 wv = _mm512_set1_ps(w0[r * K + k]);
                 c[r][0] = _mm512_fmadd_ps(wv, x0, c[r][0]);
-                c[r][1] = _mm512_fmadd_ps(wv, x1, c[r][1]);
+                if (TWO)
+                    c[r][1] = _mm512_fmadd_ps(wv, x1, c[r][1]);
             }
         }
         for (int r = 0; r < 4; r++) {
             float *yr = j->y + (m + r) * N + n;
             _mm512_mask_storeu_ps(yr, k0, c[r][0]);
-            _mm512_mask_storeu_ps(yr + 16, k1, c[r][1]);
+            if (TWO)
+                _mm512_mask_storeu_ps(yr + 16, k1, c[r][1]);
         }
     }
     for (; m < M; m++) {
@@ -672,10 +674,12 @@ pw_panel512(const pw_job *j, int64_t n, int nr)
         for (int64_t k = 0; k < K; k++) {
             __m512 wv = _mm512_set1_ps(wr[k]);
             c0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k0, xp + k * N), c0);
-            c1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k1, xp + k * N + 16), c1);
+            if (TWO)
+                c1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k1, xp + k * N + 16), c1);
         }
         _mm512_mask_storeu_ps(j->y + m * N + n, k0, c0);
-        _mm512_mask_storeu_ps(j->y + m * N + n + 16, k1, c1);
+        if (TWO)
+            _mm512_mask_storeu_ps(j->y + m * N + n + 16, k1, c1);
     }
 }
 
@@ -683,8 +687,13 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx
 {
     const pw_job *j = ctx;
     int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
-    for (int64_t n = n0; n < n1; n += 32)
-        pw_panel512(j, n, (int)(n1 - n < 32 ? n1 - n : 32));
+    for (int64_t n = n0; n < n1; n += 32) {
+        int nr = (int)(n1 - n < 32 ? n1 - n : 32);
+        if (nr > 16)
+            pw_panel512(j, n, nr, true);
+        else
+            pw_panel512(j, n, nr, false);
+    }
     for (int64_t m = 0; m < j->M; m++)
         rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
 }
