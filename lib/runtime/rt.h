@@ -355,6 +355,12 @@ void rt_sgemm_ex(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *bias_m, const float *bias_n, const rt_act *act);
 int rt_threads(void);
 
+/* Whether the cpu kernels may take their 512-bit paths: the CPU has
+ * AVX-512 F, BW, DQ and VL, and HPCZ_CPU_NO_AVX512 is unset or "0" (the
+ * AVX2 paths then run, as on a CPU without AVX-512; tests compare both).
+ * Kernels check any further extension (VNNI, VBMI) themselves. */
+bool rt_cpu_avx512(void);
+
 /* ---- C = A x B with a constant B packed once (cpu/pgemm.c): for few rows
  * of A (m up to RT_PGEMM_MAXM), where sgemm's packing of B on every call
  * costs more than the products. Packed from B [k][n] (tb: [n][k]), freed

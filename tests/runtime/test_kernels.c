@@ -3,7 +3,10 @@
  * naive kernels on random inputs, op by op (ggml test-backend-ops style):
  * the error is normalised by the reference's magnitude and compared with a
  * per-op bound (accumulating ops get more room than elementwise ones).
- * Also: the optimized result has the same bytes with 1 and 2 threads.
+ * Also: the optimized result has the same bytes with 1 and 2 threads, and
+ * with HPCZ_CPU_NO_AVX512=1 (the AVX2 kernels instead of the AVX-512 ones,
+ * which take the same sums in the same order; on a CPU without AVX-512 both
+ * runs take the AVX2 path and a line says so).
  */
 #include "hpcz.h"
 
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "op_model.h"
+#include "runtime/rt.h"
 
 static int failures, cases;
 
@@ -42,13 +46,21 @@ static void check(const spec *s)
             d[k] = s->positive ? fabsf(frand()) + 0.1f : frand();
     }
     hpcz_model *m = build(s, ins);
-    hpcz_array a = {0}, b = {0}, r = {0};
+    hpcz_array a = {0}, b = {0}, r = {0}, n5 = {0};
     bool ok = run(m, "cpu", 1, ins, &a, &err) && run(m, "cpu", 2, ins, &b, &err) &&
               run(m, "ref", 1, ins, &r, &err);
+    setenv("HPCZ_CPU_NO_AVX512", "1", 1);
+    ok = ok && run(m, "cpu", 1, ins, &n5, &err);
+    unsetenv("HPCZ_CPU_NO_AVX512");
     if (ok) {
         ok = a.numel == r.numel && a.nbytes == b.nbytes && !memcmp(a.data, b.data, a.nbytes);
         if (!ok)
             snprintf(err.msg, sizeof err.msg, "1 and 2 threads differ (or shapes differ)");
+    }
+    if (ok) {
+        ok = a.nbytes == n5.nbytes && !memcmp(a.data, n5.data, a.nbytes);
+        if (!ok)
+            snprintf(err.msg, sizeof err.msg, "the AVX2 kernels (HPCZ_CPU_NO_AVX512) differ");
     }
     double nerr = ok ? norm_err(&a, &r) : 0;
     bool good = ok && nerr <= s->tol;
@@ -61,6 +73,7 @@ static void check(const spec *s)
     hpcz_array_release(&a);
     hpcz_array_release(&b);
     hpcz_array_release(&r);
+    hpcz_array_release(&n5);
     hpcz_model_free(m);
 }
 
@@ -542,6 +555,8 @@ static const spec rewritten[] = {
 
 int main(void)
 {
+    if (!rt_cpu_avx512())
+        printf("SKIP AVX-512 kernels: not on this CPU (HPCZ_CPU_NO_AVX512 runs the same path)\n");
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         spec s = specs[i];
         check(&s);

@@ -31,13 +31,17 @@
  *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
  *     through the grouped GEMM instead of the direct kernel; HPCZ_QGEMM_NO_VNNI:
  *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it;
- *     HPCZ_QGEMM_NO_WINDOW: im2col instead of panels copied from runs of x).
+ *     HPCZ_QGEMM_NO_WINDOW: im2col instead of panels copied from runs of x;
+ *     HPCZ_QGEMM_NO_AVX512: the 256-bit tiles instead of the AVX-512 VNNI ones,
+ *     and for table ops the AVX2 lookups instead of AVX-512 VBMI's; where
+ *     the CPU lacks those, both runs take the same path and a line says so).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
  */
 #include "hpcz.h"
 #include "op_attrs.h"
+#include "runtime/rt.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -333,20 +337,21 @@ static void check(const qcase *c)
     static const char *const paths[] = {"HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2",
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
                                         "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK",
-                                        "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_WINDOW"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72, 128, 192};
+                                        "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_WINDOW",
+                                        "HPCZ_QGEMM_NO_AVX512"};
+    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72, 128, 192, 256, 264};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 8; e++)
+        for (int e = 0; e < 9; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 8; e++)
+        for (int e = 0; e < 9; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI, NO_WINDOW) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI, NO_WINDOW, NO_AVX512) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -639,14 +644,17 @@ static void check_table(const char *label, const char *op, const char *attrs, in
         parse_attrs(m, on, attrs);
     node(g, "QuantizeLinear", "q", 3, qi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array a = {0}, b = {0}, u = {0}, r = {0};
+    hpcz_array a = {0}, b = {0}, u = {0}, r = {0}, n5 = {0};
     int fa = 0, fu = 1;
     bool ok = run(m, "cpu", 1, false, &in, &a, &fa, &err) &&
               run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
               run(m, "cpu", 1, true, &in, &u, &fu, &err) && run(m, "ref", 1, false, &in, &r, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX512", "1", 1); /* the AVX2 (or scalar) lookups instead of AVX-512 VBMI */
+    ok = ok && run(m, "cpu", 1, false, &in, &n5, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX512");
     int maxr = 0;
     bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
-                !memcmp(a.data, b.data, a.nbytes);
+                !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, n5.data, a.nbytes);
     for (int64_t k = 0; ok && k < a.numel; k++) {
         int d = abs(get_int(a.data, ydt, k) - get_int(r.data, ydt, k));
         maxr = d > maxr ? d : maxr;
@@ -654,7 +662,7 @@ static void check_table(const char *label, const char *op, const char *attrs, in
     bool good = ok && fa == 1 && !fu && same && maxr <= 1;
     if (!good)
         failures++;
-    printf("%s %-34s %-11s n=%lld fused %d, same bytes as unfused/2 threads: %s, max|fused-ref| %d%s%s\n",
+    printf("%s %-34s %-11s n=%lld fused %d, same bytes as unfused/2 threads/NO_AVX512: %s, max|fused-ref| %d%s%s\n",
            good ? "PASS" : "FAIL", label, op, (long long)n, fa, same ? "yes" : "NO", maxr,
            ok ? "" : ": ", ok ? "" : err.msg);
     hpcz_array_release(&in);
@@ -662,6 +670,7 @@ static void check_table(const char *label, const char *op, const char *attrs, in
     hpcz_array_release(&b);
     hpcz_array_release(&u);
     hpcz_array_release(&r);
+    hpcz_array_release(&n5);
     hpcz_model_free(m);
 }
 
@@ -898,12 +907,12 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array r = {0}, a[6] = {{0}};
+    hpcz_array r = {0}, a[7] = {{0}};
     const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL,
-                           "HPCZ_QGEMM_NO_VNNI"};
+                           "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_AVX512"};
     bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
     uint64_t fused_bytes = 0;
-    for (int v = 0; v < 6 && ok; v++) {
+    for (int v = 0; v < 7 && ok; v++) {
         if (paths[v])
             setenv(paths[v], "1", 1);
         ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
@@ -920,7 +929,7 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
            same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
            (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
-    for (int v = 0; v < 6; v++)
+    for (int v = 0; v < 7; v++)
         hpcz_array_release(&a[v]);
     hpcz_array_release(&r);
     hpcz_array_release(&in[0]);
@@ -1087,6 +1096,13 @@ static void check_random_dw(int n)
 
 int main(int argc, char **argv)
 {
+#if defined(__x86_64__)
+    if (!rt_cpu_avx512() || !__builtin_cpu_supports("avx512vnni") ||
+        !__builtin_cpu_supports("avxvnni"))
+        printf("SKIP AVX-512 VNNI tiles: not on this CPU (HPCZ_QGEMM_NO_AVX512 runs the same path)\n");
+    if (!rt_cpu_avx512() || !__builtin_cpu_supports("avx512vbmi"))
+        printf("SKIP AVX-512 VBMI table lookups: not on this CPU\n");
+#endif
     for (size_t i = 0; i < sizeof qcases / sizeof qcases[0]; i++)
         check(&qcases[i]);
     check_random_dw(40);

@@ -219,6 +219,7 @@ typedef struct dw_job {
     float *y;
     const conv_geom *g;
     const rt_act *act;
+    bool avx512; /* rt_cpu_avx512(), read once per op (it reads the environment) */
     int64_t lo[64], hi[64], offw[64];
 } dw_job;
 
@@ -315,6 +316,73 @@ __attribute__((target("avx2"))) static void dw_rows4_avx2(const float *pad, int6
     for (; oh < OH; oh++) {
         dw_row_avx2(pad + oh * sh * PW, PW, wc, g, yc + oh * OW, OW, b);
         rt_act_apply(act, yc + oh * OW, OW);
+    }
+}
+#endif
+
+#ifdef DW_AVX2
+/* dw_rows4_avx2 on AVX-512 (rt_cpu_avx512), stride 1 or 2 along W (S):
+ * four output rows x 16 columns at a time; with S = 2 the 16 taps of a
+ * row are the even lanes of two loads (vpermt2ps). The same per-output
+ * arithmetic (bias, then the taps in (kh, kw) order, mul then add), so
+ * the same bits as dw_rows4_avx2 and dw_row_avx2. The loads stay in the
+ * padded row (16 * S floats of slack, see dw_channel); stores are masked.
+ * The 3x3 kernels with dilation 1 keep their AVX2 paths (dw3x3_avx2,
+ * dw3x3s2_avx2). */
+__attribute__((target("avx512f,avx512vl"), always_inline)) static inline __m512
+dw_taps512(const float *x, int S, __m512i even)
+{
+    return S == 1 ? _mm512_loadu_ps(x)
+                  : _mm512_permutex2var_ps(_mm512_loadu_ps(x), even, _mm512_loadu_ps(x + 16));
+}
+
+/* NR (1 or 4) output rows from oh: 16 columns at a time, then the activation. */
+__attribute__((target("avx512f,avx512vl"), always_inline)) static inline void
+dw_rows512(const float *pad, int64_t PW, const float *wc, const conv_geom *g, float *yc,
+           int64_t oh, int64_t OW, float b, const rt_act *act, const int S, const int NR)
+{
+    int64_t KH = g->k[1], KW = g->k[2], dh = g->dil[1], dw = g->dil[2], rs = g->stride[1] * PW;
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const float *r0 = pad + oh * rs;
+    for (int64_t q = 0; q < OW; q += 16) {
+        __m512 a[4];
+        for (int i = 0; i < NR; i++)
+            a[i] = _mm512_set1_ps(b);
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *r = r0 + kh * dh * PW + q * S;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                __m512 w = _mm512_set1_ps(wc[kh * KW + kw]);
+                for (int i = 0; i < NR; i++) {
+                    __m512 x = dw_taps512(r + kw * dw + i * rs, S, even);
+                    a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(w, x));
+                }
+            }
+        }
+        __mmask16 keep = OW - q >= 16 ? 0xffff : (__mmask16)((1u << (OW - q)) - 1);
+        for (int i = 0; i < NR; i++)
+            _mm512_mask_storeu_ps(yc + (oh + i) * OW + q, keep, a[i]);
+    }
+    for (int i = 0; i < NR; i++)
+        rt_act_apply(act, yc + (oh + i) * OW, OW);
+}
+
+__attribute__((target("avx512f,avx512vl"))) static void dw_plane512(const float *pad, int64_t PW,
+                                                                  const float *wc,
+                                                                  const conv_geom *g, float *yc,
+                                                                  float b, const rt_act *act)
+{
+    int64_t OH = g->out[1], OW = g->out[2], oh = 0;
+    if (g->stride[2] == 1) {
+        for (; oh + 4 <= OH; oh += 4)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 1, 4);
+        for (; oh < OH; oh++)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 1, 1);
+    } else {
+        for (; oh + 4 <= OH; oh += 4)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 2, 4);
+        for (; oh < OH; oh++)
+            dw_rows512(pad, PW, wc, g, yc, oh, OW, b, act, 2, 1);
     }
 }
 #endif
@@ -466,6 +534,10 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
         dw3x3_avx2(pad, PW, wc, yc, OH, OW, sh, b, j->act);
         return;
     }
+    if (vec && j->avx512) {
+        dw_plane512(pad, PW, wc, g, yc, b, j->act);
+        return;
+    }
     if (vec && sw == 1) {
         dw_rows4_avx2(pad, PW, wc, g, yc, OH, OW, b, j->act);
         return;
@@ -500,7 +572,8 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
 static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
                       const conv_geom *g, const rt_act *act)
 {
-    dw_job j = {.x = x, .w = w, .bias = bias, .y = y, .g = g, .act = act};
+    dw_job j = {.x = x, .w = w, .bias = bias, .y = y, .g = g, .act = act,
+                .avx512 = rt_cpu_avx512()};
     int64_t OW = g->out[2], IW = g->in[2], sw = g->stride[2];
     for (int64_t kw = 0; kw < g->k[2]; kw++) {
         int64_t off = kw * g->dil[2] - g->pb[2];
@@ -597,6 +670,69 @@ __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
         pw_panel(j, n, 16);
     if (n < n1)
         pw_panel(j, n, (int)(n1 - n));
+    for (int64_t m = 0; m < j->M; m++)
+        rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
+}
+
+/* pw_panel on AVX-512 (rt_cpu_avx512): columns [n, n + nr) (nr <= 32) in
+ * two zmm per row (TWO; one when nr <= 16), lane masks past nr; the same
+ * sums (bias, then FMAs in k order), so the same bits as the AVX2 tiles. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
+{
+    int64_t K = j->K, N = j->N, M = j->M;
+    const float *xp = j->x + n;
+    __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 k1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *w0 = j->w + m * K;
+        __m512 c[4][2];
+        for (int r = 0; r < 4; r++)
+            c[r][0] = c[r][1] = _mm512_set1_ps(j->bias ? j->bias[m + r] : 0.0f);
+        for (int64_t k = 0; k < K; k++) {
+            __m512 x0 = _mm512_maskz_loadu_ps(k0, xp + k * N);
+            __m512 x1 = TWO ? _mm512_maskz_loadu_ps(k1, xp + k * N + 16) : x0;
+            for (int r = 0; r < 4; r++) {
+                __m512 wv = _mm512_set1_ps(w0[r * K + k]);
+                c[r][0] = _mm512_fmadd_ps(wv, x0, c[r][0]);
+                if (TWO)
+                    c[r][1] = _mm512_fmadd_ps(wv, x1, c[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            float *yr = j->y + (m + r) * N + n;
+            _mm512_mask_storeu_ps(yr, k0, c[r][0]);
+            if (TWO)
+                _mm512_mask_storeu_ps(yr + 16, k1, c[r][1]);
+        }
+    }
+    for (; m < M; m++) {
+        const float *wr = j->w + m * K;
+        __m512 c0 = _mm512_set1_ps(j->bias ? j->bias[m] : 0.0f), c1 = c0;
+        for (int64_t k = 0; k < K; k++) {
+            __m512 wv = _mm512_set1_ps(wr[k]);
+            c0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k0, xp + k * N), c0);
+            if (TWO)
+                c1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k1, xp + k * N + 16), c1);
+        }
+        _mm512_mask_storeu_ps(j->y + m * N + n, k0, c0);
+        if (TWO)
+            _mm512_mask_storeu_ps(j->y + m * N + n + 16, k1, c1);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx, int64_t t)
+{
+    const pw_job *j = ctx;
+    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    for (int64_t n = n0; n < n1; n += 32) {
+        int nr = (int)(n1 - n < 32 ? n1 - n : 32);
+        if (nr > 16)
+            pw_panel512(j, n, nr, true);
+        else
+            pw_panel512(j, n, nr, false);
+    }
     for (int64_t m = 0; m < j->M; m++)
         rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
 }
@@ -897,6 +1033,92 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     }
 }
 
+/* dc_task on AVX-512 (rt_cpu_avx512): tiles of DC_MR channels x 32
+ * columns, a zmm per 16 (the last tile of a row: 16 columns or fewer in
+ * one zmm, or 17-31 with the second half through a lane mask). Every sum
+ * is the AVX2 kernel's: bias, then one FMA per tap in the same order, so
+ * the same bits. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float *base, float *y0,
+           const float *bias, int64_t mr, bool first, __mmask16 m0, __mmask16 m1, bool two)
+{
+    int64_t O = j->g->osize;
+    const int64_t *off = j->off;
+    __m512 c[DC_MR][2];
+    for (int r = 0; r < DC_MR; r++) {
+        if (first || r >= mr) {
+            c[r][0] = c[r][1] = _mm512_set1_ps(bias[r]);
+        } else {
+            c[r][0] = _mm512_maskz_loadu_ps(m0, y0 + r * O);
+            c[r][1] = two ? _mm512_maskz_loadu_ps(m1, y0 + r * O + 16) : c[r][0];
+        }
+    }
+    /* named accumulators, as in dc_task (an array was spilled at every tap) */
+    __m512 c00 = c[0][0], c01 = c[0][1], c10 = c[1][0], c11 = c[1][1], c20 = c[2][0],
+           c21 = c[2][1], c30 = c[3][0], c31 = c[3][1], c40 = c[4][0], c41 = c[4][1],
+           c50 = c[5][0], c51 = c[5][1];
+    for (int64_t k = k0; k < k1; k++, wb += DC_MR) {
+        const float *xr = base + off[k];
+        __m512 x0 = _mm512_loadu_ps(xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
+#define DC_FMA(r, a0, a1)                                                                          \
+    wv = _mm512_set1_ps(wb[r]);                                                                    \
+    a0 = _mm512_fmadd_ps(wv, x0, a0);                                                              \
+    if (two)                                                                                       \
+        a1 = _mm512_fmadd_ps(wv, x1, a1);
+        DC_FMA(0, c00, c01)
+        DC_FMA(1, c10, c11)
+        DC_FMA(2, c20, c21)
+        DC_FMA(3, c30, c31)
+        DC_FMA(4, c40, c41)
+        DC_FMA(5, c50, c51)
+#undef DC_FMA
+    }
+    c[0][0] = c00, c[0][1] = c01, c[1][0] = c10, c[1][1] = c11, c[2][0] = c20, c[2][1] = c21;
+    c[3][0] = c30, c[3][1] = c31, c[4][0] = c40, c[4][1] = c41, c[5][0] = c50, c[5][1] = c51;
+    for (int r = 0; r < mr; r++) {
+        _mm512_mask_storeu_ps(y0 + r * O, m0, c[r][0]);
+        if (two)
+            _mm512_mask_storeu_ps(y0 + r * O + 16, m1, c[r][1]);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx, int64_t t)
+{
+    const dc_job *j = ctx;
+    const dc_pack *pk = j->pk;
+    const conv_geom *g = j->g;
+    int64_t mb = t / j->row_tasks, oh0 = (t % j->row_tasks) * j->rows_per_task;
+    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
+    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
+    const float *wblk = pk->wp + mb * K * DC_MR;
+    float bias[DC_MR];
+    for (int r = 0; r < DC_MR; r++)
+        bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += DC_KC) { /* as dc_task */
+        int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
+        bool first = k0 == 0, last = k1 == K;
+        for (int64_t oh = oh0; oh < oh1; oh++) {
+            const float *wb = wblk + k0 * DC_MR;
+            for (int64_t ow0 = 0; ow0 < OW; ow0 += 2 * DC_NR) {
+                int64_t n = OW - ow0;
+                float *y0 = j->y + m0 * O + oh * OW + ow0;
+                const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
+                if (n > DC_NR) {
+                    __mmask16 m1 = n >= 2 * DC_NR ? 0xffff : (__mmask16)((1u << (n - DC_NR)) - 1);
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, 0xffff, m1, true);
+                } else {
+                    __mmask16 m = (__mmask16)((1u << n) - 1);
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, m, 0, false);
+                }
+            }
+            if (last)
+                for (int r = 0; r < mr; r++)
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+        }
+    }
+}
+
 /* The padded input of the direct kernel: per channel PH rows of RS floats.
  * With stride s along W a row holds s phases of HW floats, phase p the
  * padded columns p, p + s, p + 2s, ... (s = 1: one phase, the padded row),
@@ -975,7 +1197,8 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
                 off[k++] = (ci * l.PH + kh * g->dil[1]) * l.RS + (col % s) * l.HW + col / s;
             }
     dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, rt};
-    rt_parallel_for_work(nb * rt, dc_task, &j, (double)pk->M * (double)pk->K * (double)g->osize);
+    rt_parallel_for_work(nb * rt, rt_cpu_avx512() ? dc_task512 : dc_task, &j,
+                         (double)pk->M * (double)pk->K * (double)g->osize);
 }
 
 static size_t dc_scratch_bytes(const conv_geom *g, int64_t C)
@@ -1126,7 +1349,8 @@ static hpcz_status k_conv(rt_ctx *c)
 #ifdef DW_AVX2
             if (pw_small_k(Mg, K, O)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
                 pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
-                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS, pw_task, &pj,
+                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS,
+                                     rt_cpu_avx512() ? pw_task512 : pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
                 continue;
             }

@@ -79,6 +79,16 @@ typedef struct pg_job {
     int64_t panels; /* per task */
 } pg_job;
 
+/* The activation over every row of panels [q0, q1). */
+static void pg_act(const pg_job *j, int64_t q0, int64_t q1)
+{
+    if (j->act && j->act->kind != RT_ACT_NONE) {
+        int64_t n = j->pb->n, c0 = q0 * PG_NR, c1 = q1 * PG_NR < n ? q1 * PG_NR : n;
+        for (int64_t i = 0; i < j->m; i++)
+            rt_act_apply(j->act, j->c + i * j->ldc + c0, c1 - c0);
+    }
+}
+
 /* Rows [i0, i0 + MR) x the 16 columns of panel q (nr of them stored).
  * With one or two rows the sums over k are split into KU interleaved
  * chains (k = u mod KU), added at the end: a single chain per register
@@ -146,6 +156,70 @@ pg_tile(const pg_job *j, int64_t i0, int64_t q, int nr, const int MR)
     }
 }
 
+/* pg_tile on AVX-512 (rt_cpu_avx512): a row of the panel is one zmm; the
+ * same chains (bias first, k = u mod KU) added the same way, so the same
+ * bits as the AVX2 tile. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+pg_tile512(const pg_job *j, int64_t i0, int64_t q, int nr, const int MR)
+{
+    enum { KU_MAX = 4 };
+    const int KU = MR == 1 ? 4 : MR == 2 ? 2 : 1;
+    int64_t K = j->pb->k;
+    const float *bp = j->pb->p + q * K * PG_NR;
+    __mmask16 keep = nr == PG_NR ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __m512 b0 = j->bias ? _mm512_maskz_loadu_ps(keep, j->bias + q * PG_NR) : _mm512_setzero_ps();
+    __m512 c[KU_MAX][PG_MR];
+    const float *ar[PG_MR];
+    for (int r = 0; r < MR; r++) {
+        for (int u = 1; u < KU; u++)
+            c[u][r] = _mm512_setzero_ps();
+        c[0][r] = b0;
+        ar[r] = j->a + (i0 + r) * j->ars;
+    }
+    int64_t aks = j->aks, k = 0;
+    for (; k + KU <= K; k += KU, bp += KU * PG_NR)
+        for (int u = 0; u < KU; u++) {
+            __m512 x = _mm512_loadu_ps(bp + u * PG_NR);
+            for (int r = 0; r < MR; r++)
+                c[u][r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][(k + u) * aks]), x, c[u][r]);
+        }
+    for (int u = 0; k < K; k++, u++, bp += PG_NR) {
+        __m512 x = _mm512_loadu_ps(bp);
+        for (int r = 0; r < MR; r++)
+            c[u][r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][k * aks]), x, c[u][r]);
+    }
+    for (int r = 0; r < MR; r++) {
+        if (KU == 4)
+            c[0][r] = _mm512_add_ps(_mm512_add_ps(c[0][r], c[1][r]),
+                                    _mm512_add_ps(c[2][r], c[3][r]));
+        else if (KU == 2)
+            c[0][r] = _mm512_add_ps(c[0][r], c[1][r]);
+        _mm512_mask_storeu_ps(j->c + (i0 + r) * j->ldc + q * PG_NR, keep, c[0][r]);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static void pg_task512(void *ctx, int64_t t)
+{
+    const pg_job *j = ctx;
+    int64_t n = j->pb->n, np = (n + PG_NR - 1) / PG_NR;
+    int64_t q0 = t * j->panels, q1 = q0 + j->panels < np ? q0 + j->panels : np;
+    for (int64_t q = q0; q < q1; q++) {
+        int nr = (int)(n - q * PG_NR < PG_NR ? n - q * PG_NR : PG_NR);
+        int64_t i = 0;
+        for (; i + PG_MR <= j->m; i += PG_MR)
+            pg_tile512(j, i, q, nr, PG_MR);
+        switch (j->m - i) {
+        case 5: pg_tile512(j, i, q, nr, 5); break;
+        case 4: pg_tile512(j, i, q, nr, 4); break;
+        case 3: pg_tile512(j, i, q, nr, 3); break;
+        case 2: pg_tile512(j, i, q, nr, 2); break;
+        case 1: pg_tile512(j, i, q, nr, 1); break;
+        default: break;
+        }
+    }
+    pg_act(j, q0, q1);
+}
+
 __attribute__((target("avx2,fma"))) static void pg_task(void *ctx, int64_t t)
 {
     const pg_job *j = ctx;
@@ -165,11 +239,7 @@ __attribute__((target("avx2,fma"))) static void pg_task(void *ctx, int64_t t)
         default: break;
         }
     }
-    if (j->act && j->act->kind != RT_ACT_NONE) {
-        int64_t c0 = q0 * PG_NR, c1 = q1 * PG_NR < n ? q1 * PG_NR : n;
-        for (int64_t i = 0; i < j->m; i++)
-            rt_act_apply(j->act, j->c + i * j->ldc + c0, c1 - c0);
-    }
+    pg_act(j, q0, q1);
 }
 #endif
 
@@ -187,7 +257,7 @@ void rt_pgemm(int64_t m, const float *a, int64_t lda, bool ta, const rt_pgemm_b 
         panels = (np + t - 1) / t;
     }
     pg_job j = {m, a, ta ? 1 : lda, ta ? lda : 1, pb, bias_n, c, ldc, act, panels};
-    rt_parallel_for_work((np + panels - 1) / panels, pg_task, &j,
+    rt_parallel_for_work((np + panels - 1) / panels, rt_cpu_avx512() ? pg_task512 : pg_task, &j,
                          (double)m * (double)pb->n * (double)pb->k);
 #else
     (void)m, (void)a, (void)lda, (void)ta, (void)pb, (void)bias_n, (void)c, (void)ldc, (void)act;

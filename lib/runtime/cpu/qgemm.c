@@ -89,10 +89,13 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 struct rt_qpack {
     bool conv, avx2;
     bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
+    bool avx512;   /* vnni and AVX512-VNNI: the u8s8 tiles on zmm (panel8_rqsat512,
+                    * ukr8_512); off with HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
     bool wide8;    /* u8s8 with 8-bit weights beyond +-64 (vnni only: vpdpbusd has no
                     * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
+    bool vbmi;     /* lut: AVX-512 VBMI lookups, 64 bytes at a time (lut512) */
     int x2dt;
     float xs, xs2, ys;
     int32_t xzp2;
@@ -168,6 +171,13 @@ static bool env_on(const char *name)
 {
     const char *v = getenv(name);
     return v && *v && strcmp(v, "0");
+}
+
+/* The 512-bit paths (u8s8 tiles, table ops): rt_cpu_avx512 and not
+ * HPCZ_QGEMM_NO_AVX512. */
+static bool avx512_on(void)
+{
+    return rt_cpu_avx512() && !env_on("HPCZ_QGEMM_NO_AVX512");
 }
 
 static bool q8(int dt)
@@ -248,6 +258,9 @@ static rt_qpack *lut_new(const rt_qdesc *d)
         return NULL;
     }
     memcpy(p->lut, d->lut, 256);
+#ifdef QG_X86
+    p->vbmi = avx512_on() && __builtin_cpu_supports("avx512vbmi");
+#endif
     p->xdt = d->x->dtype;
     p->ydt = d->y->dtype;
     p->numel = d->y->numel;
@@ -403,6 +416,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
     p->vnni = p->avx2 && __builtin_cpu_supports("avxvnni") && !env_on("HPCZ_QGEMM_NO_VNNI");
+    p->avx512 = p->vnni && avx512_on() && __builtin_cpu_supports("avx512vnni");
 #endif
     /* Each layout is packed straight from the weights, only the one that runs:
      * - depthwise: a direct kernel over padded int16 planes (int16
@@ -967,6 +981,111 @@ __attribute__((target("avx2"))) static void panel8_rqsat(const rt_qpack *p, cons
         panel8_rqsat_body(p, A, B, p->kq, m0, nblk, y, ldm, false, true, false);
 }
 
+/* ---- AVX-512 VNNI (p->avx512): a 16-column row of a tile is one zmm, and
+ * vpdpbusd takes a row's four int8 weights straight from memory, broadcast
+ * ({1to16}). The same exact int32 sums as the 256-bit kernels and the same
+ * requantisation (rq_pair / rq_tile_store on the 256-bit halves), so the
+ * same bytes (tests compare with HPCZ_QGEMM_NO_AVX512). */
+#define QG_T512 "avx2,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+
+/* NB (1 or 4) channel blocks (4 NB rows) of one u8s8 Conv panel, the
+ * rqsat way: each load of the panel serves 4 NB rows (the AVX2 kernel: 4).
+ * The k loop in assembly, as panel8_rqsat_body's (the intrinsics compiled
+ * to a register copy per product): per quad of k one load and 4 NB
+ * vpdpbusd with the weights broadcast from memory. */
+#define QG_DP(off, a, c) "vpdpbusd " #off "(%[" #a "])%{1to16%}, %%zmm31, %[" #c "]\n\t"
+#define QG_Z(c) "vpxord %[" #c "], %[" #c "], %[" #c "]\n\t"
+#define QG_DPS(off, a, c) "vpdpbusd " #off "(%[" #a "],%[s])%{1to16%}, %%zmm31, %[" #c "]\n\t"
+__attribute__((target(QG_T512), always_inline)) static inline void
+tiles512(const rt_qpack *p, const int32_t *A, const uint8_t *b, int64_t kq, int nb, int64_t m0,
+         uint8_t *y, int64_t ldm, bool u8, bool has_bf)
+{
+    __m512i c[4 * MR];
+    for (int i = 0; i < MR; i++)
+        c[i] = _mm512_setzero_si512();
+    const int32_t *a = A, *a2 = A + 2 * kq * MR;
+    int64_t n = kq, s = kq * MR * 4; /* bytes from one block's weights to the next */
+    if (nb == 4) /* the sums zeroed here: outputs only (an asm takes 30 operands) */
+        __asm__(QG_Z(c0) QG_Z(c1) QG_Z(c2) QG_Z(c3) QG_Z(c4) QG_Z(c5) QG_Z(c6) QG_Z(c7)
+                QG_Z(c8) QG_Z(c9) QG_Z(c10) QG_Z(c11) QG_Z(c12) QG_Z(c13) QG_Z(c14) QG_Z(c15)
+                "1:\n\t"
+                "vmovdqu64 (%[b]), %%zmm31\n\t"
+                QG_DP(0, a, c0) QG_DP(4, a, c1) QG_DP(8, a, c2) QG_DP(12, a, c3)
+                QG_DPS(0, a, c4) QG_DPS(4, a, c5) QG_DPS(8, a, c6) QG_DPS(12, a, c7)
+                QG_DP(0, a2, c8) QG_DP(4, a2, c9) QG_DP(8, a2, c10) QG_DP(12, a2, c11)
+                QG_DPS(0, a2, c12) QG_DPS(4, a2, c13) QG_DPS(8, a2, c14) QG_DPS(12, a2, c15)
+                "add $16, %[a]\n\t"
+                "add $16, %[a2]\n\t"
+                "add $64, %[b]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b\n\t"
+                : [c0] "=&v"(c[0]), [c1] "=&v"(c[1]), [c2] "=&v"(c[2]), [c3] "=&v"(c[3]),
+                  [c4] "=&v"(c[4]), [c5] "=&v"(c[5]), [c6] "=&v"(c[6]), [c7] "=&v"(c[7]),
+                  [c8] "=&v"(c[8]), [c9] "=&v"(c[9]), [c10] "=&v"(c[10]), [c11] "=&v"(c[11]),
+                  [c12] "=&v"(c[12]), [c13] "=&v"(c[13]), [c14] "=&v"(c[14]), [c15] "=&v"(c[15]),
+                  [a] "+r"(a), [a2] "+r"(a2), [b] "+r"(b), [n] "+r"(n)
+                : [s] "r"(s)
+                : "xmm31", "cc", "memory");
+    else
+        __asm__("1:\n\t"
+                "vmovdqu64 (%[b]), %%zmm31\n\t"
+                QG_DP(0, a, c0) QG_DP(4, a, c1) QG_DP(8, a, c2) QG_DP(12, a, c3)
+                "add $16, %[a]\n\t"
+                "add $64, %[b]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b\n\t"
+                : [c0] "+v"(c[0]), [c1] "+v"(c[1]), [c2] "+v"(c[2]), [c3] "+v"(c[3]),
+                  [a] "+r"(a), [b] "+r"(b), [n] "+r"(n)
+                :
+                : "xmm31", "cc", "memory");
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->yzp);
+    for (int i = 0; i < nb * MR; i += 2) {
+        __m256i o = rq_pair(p, m0 + i, _mm512_castsi512_si256(c[i]),
+                            _mm512_extracti64x4_epi64(c[i], 1), _mm512_castsi512_si256(c[i + 1]),
+                            _mm512_extracti64x4_epi64(c[i + 1], 1), zp16, u8, has_bf);
+        uint8_t *yr = y + (m0 + i) * ldm;
+        _mm_storeu_si128((__m128i *)yr, _mm256_castsi256_si128(o));
+        _mm_storeu_si128((__m128i *)(yr + ldm), _mm256_extracti128_si256(o, 1));
+    }
+}
+#undef QG_DP
+#undef QG_DPS
+#undef QG_Z
+
+/* panel8_rqsat on AVX-512: four blocks at a time, then one by one. */
+__attribute__((target(QG_T512))) static void panel8_rqsat512(const rt_qpack *p, const int32_t *A,
+                                                             const uint8_t *B, int64_t m0,
+                                                             int64_t nblk, uint8_t *y, int64_t ldm)
+{
+    bool u8 = p->ydt == HPCZ_DTYPE_UINT8, has_bf = p->has_bf;
+    int64_t kq = p->kq, blk = 0;
+    for (; blk + 4 <= nblk; blk += 4)
+        tiles512(p, A + blk * kq * MR, B, kq, 4, m0 + blk * MR, y, ldm, u8, has_bf);
+    for (; blk < nblk; blk++)
+        tiles512(p, A + blk * kq * MR, B, kq, 1, m0 + blk * MR, y, ldm, u8, has_bf);
+}
+
+/* ukr8_vnni on AVX-512: the 4x16 tile in four zmm, stored as tile_out does. */
+__attribute__((target(QG_T512))) static void ukr8_512(const int32_t *a, const uint8_t *b,
+                                                      int64_t kq, int32_t *c, const rt_qpack *p,
+                                                      int64_t m0, uint8_t *y, int64_t ldm)
+{
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
+        __m512i bv = _mm512_loadu_si512(b);
+        c0 = _mm512_dpbusd_epi32(c0, bv, _mm512_set1_epi32(a[0]));
+        c1 = _mm512_dpbusd_epi32(c1, bv, _mm512_set1_epi32(a[1]));
+        c2 = _mm512_dpbusd_epi32(c2, bv, _mm512_set1_epi32(a[2]));
+        c3 = _mm512_dpbusd_epi32(c3, bv, _mm512_set1_epi32(a[3]));
+    }
+    _mm512_storeu_si512(c + 0, c0);
+    _mm512_storeu_si512(c + 16, c1);
+    _mm512_storeu_si512(c + 32, c2);
+    _mm512_storeu_si512(c + 48, c3);
+    if (y)
+        rq_tile_store(p, m0, c, y, ldm);
+}
+
 /* Same for the first 8 columns only (edge panels with at most 8 columns). */
 __attribute__((target("avx2"))) static void ukr8_avx2_n8(const int32_t *a, const uint8_t *b,
                                                          int64_t kq, int32_t *c)
@@ -1492,9 +1611,10 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
         /* the full channel blocks in one call */
         int64_t full = p->Mg / MR < mb1 ? p->Mg / MR : mb1;
         if (full > mb) {
-            panel8_rqsat(p, p->wq + ((gi * p->mblk + mb) * p->kq) * MR, (const uint8_t *)B,
-                         gi * p->Mg + mb * MR, full - mb,
-                         (uint8_t *)jb->y + b * p->M * p->g.osize + n0, p->g.osize);
+            (p->avx512 ? panel8_rqsat512 : panel8_rqsat)(
+                p, p->wq + ((gi * p->mblk + mb) * p->kq) * MR, (const uint8_t *)B,
+                gi * p->Mg + mb * MR, full - mb, (uint8_t *)jb->y + b * p->M * p->g.osize + n0,
+                p->g.osize);
             mb = full;
         }
     }
@@ -1513,7 +1633,9 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             if (p->avx2 && nr <= 8)
                 (p->vnni ? ukr8_vnni_n8 : ukr8_avx2_n8)(A, (const uint8_t *)B, p->kq, tile);
             else if (p->avx2) {
-                if (p->vnni)
+                if (p->avx512)
+                    ukr8_512(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
+                else if (p->vnni)
                     ukr8_vnni(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
                 else
                     ukr8_avx2(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
@@ -2896,6 +3018,22 @@ __attribute__((target("avx2"))) static void lut_avx2(const uint8_t *lut, const u
     for (; k < n; k++)
         y[k] = lut[x[k]];
 }
+
+/* y[i] = lut[x[i]] for n bytes with AVX-512 VBMI: the table in four zmm,
+ * vpermi2b looks the low 7 bits up in each half, x's top bit picks one. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut512(const uint8_t *lut,
+                                                                         const uint8_t *x,
+                                                                         uint8_t *y, int64_t n)
+{
+    const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+    const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+    for (int64_t i = 0; i < n; i += 64) {
+        __mmask64 k = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+        __m512i v = _mm512_maskz_loadu_epi8(k, x + i);
+        __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
+        _mm512_mask_storeu_epi8(y + i, k, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+    }
+}
 #endif
 
 static void lut_task(void *ctx, int64_t t)
@@ -2905,6 +3043,10 @@ static void lut_task(void *ctx, int64_t t)
     uint8_t *y = j->y;
     int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
 #ifdef QG_X86
+    if (j->p->vbmi) {
+        lut512(lut, x + i0, y + i0, i1 - i0);
+        return;
+    }
     if (j->p->avx2) {
         lut_avx2(lut, x + i0, y + i0, i1 - i0);
         return;
