@@ -137,6 +137,8 @@ struct rt_qpack {
     bool int_out;     /* MatMulInteger: y = acc + bi as int32 (no requantisation);
                        * x's zero point comes at run time (rt_qpack_run) */
     int32_t *wsum;    /* int_out, u8s8: [M] sum_k (w - w_zp), for bi = -x_zp * wsum */
+    int32_t *wshift;  /* int_out, full-range weights on the u8s8 path (see shift_weights):
+                       * [M] w_zp - s, the packed weights being w - s */
 };
 
 /* A task's u8s8 panels (tens of KiB for a deep Conv: not on the stack, not
@@ -159,6 +161,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->mult);
     free(p->bf);
     free(p->wsum);
+    free(p->wshift);
     free(p->lut);
     free(p);
 }
@@ -253,6 +256,56 @@ static rt_qpack *lut_new(const rt_qdesc *d)
     p->numel = d->y->numel;
     p->bytes = 256;
     return p;
+}
+
+/* MatMulInteger with full-range weights (uint8 with a zero point per
+ * column, what `--mode dynamic` and ORT's quantize_dynamic write: w - w_zp
+ * spans up to [-255, 255]) on the u8s8 path with VNNI: the rows wr = w - w_zp
+ * become w - s, int8 whatever w is (s = 128 for uint8 weights, 0 for int8),
+ * and the difference, sum_k (x - x_zp) (w_zp - s), is taken off each output
+ * after the GEMM (wshift_fix): the same exact int32 sums as the int16 path,
+ * with one vpdpbusd per four products instead of one vpmaddwd per two. */
+static bool shift_weights(rt_qpack *p, const hpcz_array *w, const hpcz_array *wzp, int64_t nch,
+                          int16_t *wr)
+{
+    int32_t s = w->dtype == HPCZ_DTYPE_UINT8 ? 128 : 0;
+    if (!(p->wshift = malloc((size_t)p->M * sizeof *p->wshift)))
+        return false;
+    for (int64_t m = 0; m < p->M; m++) {
+        int32_t c = (wzp ? q8load(wzp->data, w->dtype, nch == 1 ? 0 : m) : 0) - s;
+        p->wshift[m] = c;
+        for (int64_t k = 0; k < p->K; k++)
+            wr[m * p->K + k] = (int16_t)(wr[m * p->K + k] + c);
+    }
+    return true;
+}
+
+typedef struct wshift_job {
+    const rt_qpack *p;
+    const void *x;
+    int32_t *y;
+} wshift_job;
+
+/* Row n of y: y[n][m] -= wshift[m] * sum_k (x[n][k] - x_zp), wrapping like
+ * the sums themselves (the exact result fits int32). */
+static void wshift_fix(void *ctx, int64_t n)
+{
+    const wshift_job *j = ctx;
+    const rt_qpack *p = j->p;
+    int32_t rs = 0;
+    if (p->xdt == HPCZ_DTYPE_UINT8) {
+        const uint8_t *x = (const uint8_t *)j->x + n * p->K;
+        for (int64_t k = 0; k < p->K; k++)
+            rs += x[k];
+    } else {
+        const int8_t *x = (const int8_t *)j->x + n * p->K;
+        for (int64_t k = 0; k < p->K; k++)
+            rs += x[k];
+    }
+    rs -= (int32_t)p->K * p->xzp;
+    int32_t *y = j->y + n * p->M;
+    for (int64_t m = 0; m < p->M; m++)
+        y[m] = (int32_t)((uint32_t)y[m] - (uint32_t)p->wshift[m] * (uint32_t)rs);
 }
 
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
@@ -434,6 +487,13 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         /* with VNNI any weights that fit int8 (vpdpbusd sums in int32) */
         p->wide8 = p->vnni && !(lo >= -64 && hi <= 64) && lo >= -128 && hi <= 127;
         small = (lo >= -64 && hi <= 64) || p->wide8;
+        if (!small && p->vnni && p->int_out && !env_on("HPCZ_QGEMM_NO_WSHIFT")) {
+            if (!shift_weights(p, w, d->wzp, nch, wr)) {
+                free(wr);
+                goto fail;
+            }
+            p->wide8 = small = true;
+        }
     }
     if (small && p->int_out && !(p->wsum = calloc((size_t)p->M, sizeof *p->wsum))) {
         free(wr);
@@ -495,7 +555,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
                (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0) +
                (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0) +
-               (p->wsum ? (size_t)p->M * sizeof *p->wsum : 0);
+               (p->wsum ? (size_t)p->M * sizeof *p->wsum : 0) +
+               (p->wshift ? (size_t)p->M * sizeof *p->wshift : 0);
     return p;
 fail:
     rt_qpack_free(p);
@@ -2899,6 +2960,10 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
                                  work / 4);
         }
         rt_free(jb.col);
+    }
+    if (p->wshift) {
+        wshift_job wj = {p, x->data, y->data};
+        rt_parallel_for_work(p->rows, wshift_fix, &wj, (double)p->rows * (double)(p->K + p->M));
     }
     free(bi); /* int_out (never a Conv, so none of the returns above left it) */
     if (jb.failed)
