@@ -30,7 +30,9 @@
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
  *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
  *     through the grouped GEMM instead of the direct kernel; HPCZ_QGEMM_NO_VNNI:
- *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it).
+ *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it;
+ *     HPCZ_QGEMM_NO_WSHIFT: MatMulInteger's full-range weights on the int16 path
+ *     instead of shifted to int8 for vpdpbusd).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -890,12 +892,12 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array r = {0}, a[6] = {{0}};
+    hpcz_array r = {0}, a[7] = {{0}};
     const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL,
-                           "HPCZ_QGEMM_NO_VNNI"};
+                           "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_WSHIFT"};
     bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
     uint64_t fused_bytes = 0;
-    for (int v = 0; v < 6 && ok; v++) {
+    for (int v = 0; v < 7 && ok; v++) {
         if (paths[v])
             setenv(paths[v], "1", 1);
         ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
@@ -912,7 +914,7 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
            same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
            (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
-    for (int v = 0; v < 6; v++)
+    for (int v = 0; v < 7; v++)
         hpcz_array_release(&a[v]);
     hpcz_array_release(&r);
     hpcz_array_release(&in[0]);
@@ -1120,6 +1122,11 @@ int main(int argc, char **argv)
     check_mmi("mmi u8 x, s8 full w, zp", U8, S8, -128, 127, 1, true, true, 9, 385, 61);
     check_mmi("mmi s8 x, u8 full w, no zp", S8, U8, 0, 255, 0, true, false, 5, 31, 17);
     check_mmi("mmi u8 x, s8 full w, K 1", U8, S8, -128, 127, 2, true, false, 16, 1, 8);
+    /* full-range uint8 weights as --mode dynamic writes them (a zero point per
+     * column): with AVX-VNNI shifted to int8 on the u8s8 path (wshift) */
+    check_mmi("mmi u8 x, u8 full w, col zp, batch", U8, U8, 0, 255, 2, true, true, 32, 384, 100);
+    check_mmi("mmi s8 x, u8 full w, col zp, 5 rows", S8, U8, 0, 255, 2, true, false, 5, 129, 37);
+    check_mmi("mmi u8 x, u8 full w, zp, no x zp", U8, U8, 0, 255, 1, false, false, 9, 1000, 24);
     const char *p3s2 = "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1";
     check_passthrough("maxpool+transpose u8 same params", U8, true, p3s2);
     check_passthrough("maxpool+transpose s8 same params", S8, true, p3s2);

@@ -288,7 +288,7 @@ typedef struct wshift_job {
 
 /* Row n of y: y[n][m] -= wshift[m] * sum_k (x[n][k] - x_zp), wrapping like
  * the sums themselves (the exact result fits int32). */
-static void wshift_fix(void *ctx, int64_t n)
+RT_HOT static void wshift_fix(void *ctx, int64_t n)
 {
     const wshift_job *j = ctx;
     const rt_qpack *p = j->p;
