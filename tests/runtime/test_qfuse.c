@@ -791,8 +791,12 @@ static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt,
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
  * the ref backend's plain loops, byte for byte. K past 257 takes the double
- * GEMM. */
-static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, int64_t N)
+ * GEMM. scaled: then -> Cast to float -> Mul by Mul(x_scale, w_scale), w_scale
+ * per column (1) or one, the Muls' operands swapped (2): run by the fused
+ * MatMulInteger (fuse_mmi_scale: Cast and both Muls do not run), the same
+ * bytes as ref and as unfused (HPCZ_NO_INT8_FUSION). */
+static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, int64_t N,
+                             int scaled)
 {
     cases++;
     hpcz_model *m = hpcz_model_new();
@@ -823,22 +827,38 @@ static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, i
     for (int k = 0; k < 3; k++)
         hpcz_node_set_output(dq, (size_t)k, hpcz_graph_value(g, outs[k]));
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
-    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array a = {0}, b = {0}, r = {0};
-    bool ok = run(m, "cpu", 1, false, &in, &a, NULL, &err) &&
-              run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
-              run(m, "ref", 1, false, &in, &r, NULL, &err);
+    if (scaled) {
+        int64_t one[1] = {1};
+        float *ws = init(m, "ws", HPCZ_DTYPE_FLOAT, 1, scaled == 1 ? nd : one);
+        for (int64_t j = 0; j < (scaled == 1 ? N : 1); j++)
+            ws[j] = frange(0.001f, 0.02f);
+        const char *ci[] = {"y"}, *si[] = {"xs", "ws"}, *si2[] = {"ws", "xs"}, *mo[] = {"yf", "sc"},
+                   *mo2[] = {"sc", "yf"};
+        parse_attrs(m, node(g, "Cast", "cast", 1, ci, "yf"), "to=i:1");
+        node(g, "Mul", "scale", 2, scaled == 1 ? si : si2, "sc");
+        node(g, "Mul", "out", 2, scaled == 1 ? mo : mo2, "out");
+    }
+    hpcz_graph_add_output(g, hpcz_graph_value(g, scaled ? "out" : "y"), &err);
+    hpcz_array a = {0}, b = {0}, r = {0}, un = {0};
+    bool ok = run(m, "cpu", 1, false, &in, &a, NULL, &err);
+    int ran = last_ran;
+    ok = ok && run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+         run(m, "ref", 1, false, &in, &r, NULL, &err) && run(m, "cpu", 1, true, &in, &un, NULL, &err);
     bool same = ok && a.nbytes == r.nbytes && !memcmp(a.data, r.data, a.nbytes) &&
-                !memcmp(a.data, b.data, a.nbytes);
-    if (!same)
+                !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, un.data, a.nbytes);
+    bool fused = !scaled || ran + 3 == last_ran; /* Cast and both Muls skipped */
+    if (!same || !fused)
         failures++;
-    printf("%s %-34s [%lld x %lld] x [%lld x %lld] int32, same bytes as ref/2 threads: %s%s%s\n",
-           same ? "PASS" : "FAIL", label, (long long)M, (long long)K, (long long)K, (long long)N,
-           same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
+    printf("%s %-34s [%lld x %lld] x [%lld x %lld] %s, same bytes as ref/2 threads/unfused: "
+           "%s%s%s%s\n",
+           same && fused ? "PASS" : "FAIL", label, (long long)M, (long long)K, (long long)K,
+           (long long)N, scaled ? "scaled float" : "int32", same ? "yes" : "NO",
+           fused ? "" : ", scaling NOT fused", ok ? "" : ": ", ok ? "" : err.msg);
     hpcz_array_release(&in);
     hpcz_array_release(&a);
     hpcz_array_release(&b);
     hpcz_array_release(&r);
+    hpcz_array_release(&un);
     hpcz_model_free(m);
 }
 
@@ -1109,8 +1129,10 @@ int main(int argc, char **argv)
     check_table_qchain("table of tables s8 -> s8", true, S8, S8, 777, false);
     check_table_qchain("table of tables u8 -> s8", true, U8, S8, 1027, false);
     check_table_qchain("table of tables, inner one an output", false, S8, U8, 515, true);
-    check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
-    check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
+    check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
+    check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
+    check_dynamic_mm("dynamic u8 w, scaled per column", U8, 37, 64, 45, 1);
+    check_dynamic_mm("dynamic s8 w, one scale, swapped", S8, 5, 300, 33, 2);
     /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
      * none / one / per column, x zero point or none, x u8 or s8, GEMV rows (< 8) */
     check_mmi("mmi u8 x, s8 7-bit w, col zp", U8, S8, -64, 64, 2, true, false, 37, 67, 45);

@@ -280,33 +280,52 @@ static bool shift_weights(rt_qpack *p, const hpcz_array *w, const hpcz_array *wz
     return true;
 }
 
-typedef struct wshift_job {
+typedef struct rows_job {
     const rt_qpack *p;
     const void *x;
     int32_t *y;
-} wshift_job;
+    const float *scale; /* NULL, or [M]: the sums become float y = (float)acc * scale[m] */
+} rows_job;
 
-/* Row n of y: y[n][m] -= wshift[m] * sum_k (x[n][k] - x_zp), wrapping like
- * the sums themselves (the exact result fits int32). */
-RT_HOT static void wshift_fix(void *ctx, int64_t n)
+static inline void wshift_row(const rt_qpack *p, const void *xd, int64_t n, int32_t *y)
 {
-    const wshift_job *j = ctx;
-    const rt_qpack *p = j->p;
     int32_t rs = 0;
     if (p->xdt == HPCZ_DTYPE_UINT8) {
-        const uint8_t *x = (const uint8_t *)j->x + n * p->K;
+        const uint8_t *x = (const uint8_t *)xd + n * p->K;
         for (int64_t k = 0; k < p->K; k++)
             rs += x[k];
     } else {
-        const int8_t *x = (const int8_t *)j->x + n * p->K;
+        const int8_t *x = (const int8_t *)xd + n * p->K;
         for (int64_t k = 0; k < p->K; k++)
             rs += x[k];
     }
     rs -= (int32_t)p->K * p->xzp;
-    int32_t *y = j->y + n * p->M;
     for (int64_t m = 0; m < p->M; m++)
         y[m] = (int32_t)((uint32_t)y[m] - (uint32_t)p->wshift[m] * (uint32_t)rs);
 }
+
+/* Row n of y after the GEMM (int_out): with wshift, y[n][m] -= wshift[m] *
+ * sum_k (x[n][k] - x_zp), wrapping like the sums themselves (the exact result
+ * fits int32); with a scale (fuse_mmi_scale in engine.c), the int32 sums in
+ * place become (float)acc * scale[m]: Cast's and Mul's own operations. */
+RT_HOT static void int_out_row(void *ctx, int64_t n)
+{
+    const rows_job *j = ctx;
+    const rt_qpack *p = j->p;
+    int32_t *y = j->y + n * p->M;
+    if (p->wshift)
+        wshift_row(p, j->x, n, y);
+    if (j->scale) {
+        const float *sc = j->scale;
+        float *yf = (float *)y;
+        for (int64_t m = 0; m < p->M; m++) {
+            int32_t a;
+            memcpy(&a, y + m, sizeof a);
+            yf[m] = (float)a * sc[m];
+        }
+    }
+}
+
 
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
@@ -2863,15 +2882,26 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         return HPCZ_OK;
     }
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
-    if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
+    /* int_out with inputs 4 and 5 (x_scale, w_scale: fuse_mmi_scale): y is float */
+    const hpcz_array *xs = p->int_out ? rt_in(c, 4) : NULL, *ws = p->int_out ? rt_in(c, 5) : NULL;
+    int ydt = xs ? HPCZ_DTYPE_FLOAT : p->ydt;
+    if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != ydt ||
+        (xs && (!ws || xs->numel != 1 || (ws->numel != 1 && ws->numel != p->M))))
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
     rt_qpack bound;
     int32_t *bi = NULL;
+    float *scale = NULL;
     if (p->int_out) {
         hpcz_status st = int_out_bind(c, p, &bound, &bi);
         if (st)
             return st;
         p = &bound;
+        if (xs && !(scale = malloc((size_t)p->M * sizeof *scale))) {
+            free(bi);
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t m = 0; scale && m < p->M; m++) /* the Mul(x_scale, w_scale) */
+            scale[m] = *(const float *)xs->data * ((const float *)ws->data)[ws->numel == 1 ? 0 : m];
     }
     qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL};
     jb.N = p->conv ? p->g.osize : p->rows;
@@ -2880,6 +2910,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     split_channels(&jb, p->groups * jb.npanel);
     if (jb.N <= 0) {
         free(bi);
+        free(scale);
         return HPCZ_OK;
     }
 #ifdef QG_X86
@@ -2961,11 +2992,12 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         }
         rt_free(jb.col);
     }
-    if (p->wshift) {
-        wshift_job wj = {p, x->data, y->data};
-        rt_parallel_for_work(p->rows, wshift_fix, &wj, (double)p->rows * (double)(p->K + p->M));
+    if (p->wshift || scale) {
+        rows_job rj = {p, x->data, y->data, scale};
+        rt_parallel_for_work(p->rows, int_out_row, &rj, (double)p->rows * (double)(p->K + p->M));
     }
     free(bi); /* int_out (never a Conv, so none of the returns above left it) */
+    free(scale);
     if (jb.failed)
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
     return HPCZ_OK;
