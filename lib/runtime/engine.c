@@ -2042,12 +2042,13 @@ static bool fuse_gelu(rt_exec *e, slot_use *u, size_t k)
 }
 
 /* A fused MatMulInteger (sp->qp) -> Cast to float -> Mul by Mul(x_scale,
- * w_scale), as `hpcz quantize --mode dynamic` and ORT's quantize_dynamic write
- * it: the MatMulInteger step takes x_scale and w_scale as inputs 4 and 5 and
- * writes the last Mul's output, its int32 sums turned to float and scaled
- * row by row in place (cpu/qgemm.c), each the two ops' own float operations
- * (the same bytes); the Cast, both Muls and their buffers go. Undone by the
- * next exec_plan (n_in_built, out0_built). */
+ * w_scale) [-> Add of a bias row], as `hpcz quantize --mode dynamic` and ORT's
+ * quantize_dynamic write it: the MatMulInteger step takes x_scale, w_scale
+ * [and the bias] as inputs 4, 5 [, 6] and writes the last op's output, its
+ * int32 sums turned to float, scaled [and biased] row by row in place
+ * (cpu/qgemm.c), each the ops' own float operation (the same bytes); the
+ * Cast, the Muls [, the Add] and their buffers go. Undone by the next
+ * exec_plan (n_in_built, out0_built). */
 static void fuse_mmi_scale(rt_exec *e)
 {
     if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
@@ -2087,7 +2088,16 @@ static void fuse_mmi_scale(rt_exec *e)
             e->slots[xs].a.numel != 1 || e->slots[xs].kind == SLOT_CONST || u.prod[xs] >= (int)k ||
             (e->slots[xs].kind != SLOT_STATIC && e->slots[xs].kind != SLOT_INPUT))
             continue;
-        int *in = realloc(sp->in, 6 * sizeof *in);
+        /* and an Add of a bias row after it (constant, float, [N]) */
+        rt_step *add = tf_private(e, &u, t) ? tf_step(e, u.reader[t], "Add") : NULL;
+        int bj = add && add->n_in == 2 && add->in[0] == t ? 1 : 0;
+        const hpcz_array *bias = add && add->n_in == 2 ? const_of(e, add, (size_t)bj) : NULL;
+        if (!bias || bias->dtype != HPCZ_DTYPE_FLOAT || bias->numel != n || bias->ndim != 1 ||
+            add->in[1 - bj] != t || add->n_out != 1 || add->out[0] < 0 ||
+            e->slots[add->out[0]].kind != SLOT_STATIC ||
+            !rt_same_shape(&e->slots[add->out[0]].a, &ys->a))
+            add = NULL;
+        int *in = realloc(sp->in, 7 * sizeof *in);
         if (!in)
             continue;
         sp->in = in;
@@ -2099,6 +2109,11 @@ static void fuse_mmi_scale(rt_exec *e)
         tf_drop(e, cast);
         tf_drop(e, smul);
         absorb(e, sp, (int)k, mul, ys, t);
+        if (add) {
+            sp->in[6] = add->in[bj];
+            sp->n_in = 7;
+            absorb(e, sp, (int)k, add, &e->slots[t], add->out[0]);
+        }
     }
     slot_use_free(&u);
 }

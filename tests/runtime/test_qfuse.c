@@ -792,9 +792,9 @@ static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt,
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
  * the ref backend's plain loops, byte for byte. K past 257 takes the double
  * GEMM. scaled: then -> Cast to float -> Mul by Mul(x_scale, w_scale), w_scale
- * per column (1) or one, the Muls' operands swapped (2): run by the fused
- * MatMulInteger (fuse_mmi_scale: Cast and both Muls do not run), the same
- * bytes as ref and as unfused (HPCZ_NO_INT8_FUSION). */
+ * per column and a bias Add (1) or one w_scale, the Muls' operands swapped
+ * (2): run by the fused MatMulInteger (fuse_mmi_scale: the Cast, Muls and Add
+ * do not run), the same bytes as ref and as unfused (HPCZ_NO_INT8_FUSION). */
 static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, int64_t N,
                              int scaled)
 {
@@ -836,7 +836,14 @@ static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, i
                    *mo2[] = {"sc", "yf"};
         parse_attrs(m, node(g, "Cast", "cast", 1, ci, "yf"), "to=i:1");
         node(g, "Mul", "scale", 2, scaled == 1 ? si : si2, "sc");
-        node(g, "Mul", "out", 2, scaled == 1 ? mo : mo2, "out");
+        node(g, "Mul", "mul", 2, scaled == 1 ? mo : mo2, scaled == 1 ? "ym" : "out");
+        if (scaled == 1) { /* and a bias row */
+            float *bias = init(m, "bias", HPCZ_DTYPE_FLOAT, 1, nd);
+            for (int64_t j = 0; j < N; j++)
+                bias[j] = frange(-1.0f, 1.0f);
+            const char *ai[] = {"bias", "ym"};
+            node(g, "Add", "bias_add", 2, ai, "out");
+        }
     }
     hpcz_graph_add_output(g, hpcz_graph_value(g, scaled ? "out" : "y"), &err);
     hpcz_array a = {0}, b = {0}, r = {0}, un = {0};
@@ -846,7 +853,7 @@ static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, i
          run(m, "ref", 1, false, &in, &r, NULL, &err) && run(m, "cpu", 1, true, &in, &un, NULL, &err);
     bool same = ok && a.nbytes == r.nbytes && !memcmp(a.data, r.data, a.nbytes) &&
                 !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, un.data, a.nbytes);
-    bool fused = !scaled || ran + 3 == last_ran; /* Cast and both Muls skipped */
+    bool fused = !scaled || ran + (scaled == 1 ? 4 : 3) == last_ran; /* Cast, Muls, Add skipped */
     if (!same || !fused)
         failures++;
     printf("%s %-34s [%lld x %lld] x [%lld x %lld] %s, same bytes as ref/2 threads/unfused: "
@@ -1131,7 +1138,7 @@ int main(int argc, char **argv)
     check_table_qchain("table of tables, inner one an output", false, S8, U8, 515, true);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
-    check_dynamic_mm("dynamic u8 w, scaled per column", U8, 37, 64, 45, 1);
+    check_dynamic_mm("dynamic u8 w, col scales, bias", U8, 37, 64, 45, 1);
     check_dynamic_mm("dynamic s8 w, one scale, swapped", S8, 5, 300, 33, 2);
     /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
      * none / one / per column, x zero point or none, x u8 or s8, GEMV rows (< 8) */

@@ -285,6 +285,7 @@ typedef struct rows_job {
     const void *x;
     int32_t *y;
     const float *scale; /* NULL, or [M]: the sums become float y = (float)acc * scale[m] */
+    const float *bias;  /* with scale: NULL, or [M] added after it */
 } rows_job;
 
 static inline void wshift_row(const rt_qpack *p, const void *xd, int64_t n, int32_t *y)
@@ -307,7 +308,8 @@ static inline void wshift_row(const rt_qpack *p, const void *xd, int64_t n, int3
 /* Row n of y after the GEMM (int_out): with wshift, y[n][m] -= wshift[m] *
  * sum_k (x[n][k] - x_zp), wrapping like the sums themselves (the exact result
  * fits int32); with a scale (fuse_mmi_scale in engine.c), the int32 sums in
- * place become (float)acc * scale[m]: Cast's and Mul's own operations. */
+ * place become (float)acc * scale[m] [+ bias[m]]: Cast's, Mul's [and Add's]
+ * own operations. */
 RT_HOT static void int_out_row(void *ctx, int64_t n)
 {
     const rows_job *j = ctx;
@@ -323,6 +325,9 @@ RT_HOT static void int_out_row(void *ctx, int64_t n)
             memcpy(&a, y + m, sizeof a);
             yf[m] = (float)a * sc[m];
         }
+        if (j->bias)
+            for (int64_t m = 0; m < p->M; m++)
+                yf[m] += j->bias[m];
     }
 }
 
@@ -2882,11 +2887,13 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         return HPCZ_OK;
     }
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
-    /* int_out with inputs 4 and 5 (x_scale, w_scale: fuse_mmi_scale): y is float */
-    const hpcz_array *xs = p->int_out ? rt_in(c, 4) : NULL, *ws = p->int_out ? rt_in(c, 5) : NULL;
+    /* int_out with inputs 4, 5 [, 6] (x_scale, w_scale [, bias]: fuse_mmi_scale): y is float */
+    const hpcz_array *xs = p->int_out ? rt_in(c, 4) : NULL, *ws = p->int_out ? rt_in(c, 5) : NULL,
+                     *yb = p->int_out ? rt_in(c, 6) : NULL;
     int ydt = xs ? HPCZ_DTYPE_FLOAT : p->ydt;
     if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != ydt ||
-        (xs && (!ws || xs->numel != 1 || (ws->numel != 1 && ws->numel != p->M))))
+        (xs && (!ws || xs->numel != 1 || (ws->numel != 1 && ws->numel != p->M))) ||
+        (yb && (!xs || yb->numel != p->M)))
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
     rt_qpack bound;
     int32_t *bi = NULL;
@@ -2993,7 +3000,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         rt_free(jb.col);
     }
     if (p->wshift || scale) {
-        rows_job rj = {p, x->data, y->data, scale};
+        rows_job rj = {p, x->data, y->data, scale, yb ? yb->data : NULL};
         rt_parallel_for_work(p->rows, int_out_row, &rj, (double)p->rows * (double)(p->K + p->M));
     }
     free(bi); /* int_out (never a Conv, so none of the returns above left it) */
