@@ -395,7 +395,9 @@ size_t rt_qpack_bytes(const rt_qpack *p);
 /* A table op's 256 entries (NULL for the other kinds). */
 const uint8_t *rt_qpack_lut(const rt_qpack *p);
 /* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
- * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
+ * c->in[2] x's zero point, one element or absent, and when the engine fused
+ * the scaling after it, c->in[4..6] x_scale, w_scale [, bias] with a float
+ * c->out[0]), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);
 
 #endif

@@ -263,7 +263,7 @@ static rt_qpack *lut_new(const rt_qdesc *d)
  * spans up to [-255, 255]) on the u8s8 path with VNNI: the rows wr = w - w_zp
  * become w - s, int8 whatever w is (s = 128 for uint8 weights, 0 for int8),
  * and the difference, sum_k (x - x_zp) (w_zp - s), is taken off each output
- * after the GEMM (wshift_fix): the same exact int32 sums as the int16 path,
+ * after the GEMM (int_out_row): the same exact int32 sums as the int16 path,
  * with one vpdpbusd per four products instead of one vpmaddwd per two. */
 static bool shift_weights(rt_qpack *p, const hpcz_array *w, const hpcz_array *wzp, int64_t nch,
                           int16_t *wr)
@@ -330,7 +330,6 @@ RT_HOT static void int_out_row(void *ctx, int64_t n)
                 yf[m] += j->bias[m];
     }
 }
-
 
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
