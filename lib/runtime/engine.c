@@ -2064,6 +2064,83 @@ static bool fuse_gelu(rt_exec *e, slot_use *u, size_t k)
     return true;
 }
 
+/* A fused MatMulInteger (sp->qp) -> Cast to float -> Mul by Mul(x_scale,
+ * w_scale) [-> Add of a bias row], as `hpcz quantize --mode dynamic` and ORT's
+ * quantize_dynamic write it: the MatMulInteger step takes x_scale, w_scale
+ * [and the bias] as inputs 4, 5 [, 6] and writes the last op's output, its
+ * int32 sums turned to float, scaled [and biased] row by row in place
+ * (cpu/qgemm.c), each the ops' own float operation (the same bytes); the
+ * Cast, the Muls [, the Add] and their buffers go. Undone by the next
+ * exec_plan (n_in_built, out0_built). */
+static void fuse_mmi_scale(rt_exec *e)
+{
+    if (strcmp(e->be->name, "cpu") || int8_fusion_disabled())
+        return;
+    slot_use u;
+    hpcz_error err = {0};
+    if (slot_use_count(e, &u, &err))
+        return;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!sp->qp || !is_onnx_op(sp, "MatMulInteger") || sp->fused || sp->n_out != 1 ||
+            sp->n_in > 4 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *ys = &e->slots[s];
+        rt_step *cast = u.reads[s] == 1 && !ys->is_output && !u.sub[s] ? tf_step(e, u.reader[s], "Cast")
+                                                                          : NULL;
+        if (!cast || cast->n_out != 1 || hpcz_node_attr_int(cast->node, "to", 0) != HPCZ_DTYPE_FLOAT ||
+            !tf_private(e, &u, cast->out[0]))
+            continue;
+        int cf = cast->out[0];
+        rt_step *mul = tf_step(e, u.reader[cf], "Mul");
+        if (!mul || mul->n_in != 2 || mul->n_out != 1 || mul->out[0] < 0)
+            continue;
+        int sc = mul->in[0] == cf ? mul->in[1] : mul->in[0], t = mul->out[0];
+        rt_step *smul = tf_private(e, &u, sc) ? tf_step(e, u.prod[sc], "Mul") : NULL;
+        if (!smul || smul->n_in != 2 || e->slots[t].kind != SLOT_STATIC ||
+            e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT || !rt_same_shape(&e->slots[t].a, &ys->a))
+            continue;
+        /* Mul(x_scale, w_scale) either way round: x_scale one float known
+         * before this step, w_scale a float constant, one or one per column */
+        int xs = const_of(e, smul, 0) ? smul->in[1] : smul->in[0];
+        const hpcz_array *ws = const_of(e, smul, const_of(e, smul, 0) ? 0 : 1);
+        int64_t n = ys->a.dims[ys->a.ndim - 1];
+        if (xs < 0 || !ws || ws->dtype != HPCZ_DTYPE_FLOAT || (ws->numel != 1 && ws->numel != n) ||
+            (ws->numel == n && ws->ndim > 1) || e->slots[xs].a.dtype != HPCZ_DTYPE_FLOAT ||
+            e->slots[xs].a.numel != 1 || e->slots[xs].kind == SLOT_CONST || u.prod[xs] >= (int)k ||
+            (e->slots[xs].kind != SLOT_STATIC && e->slots[xs].kind != SLOT_INPUT))
+            continue;
+        /* and an Add of a bias row after it (constant, float, [N]) */
+        rt_step *add = tf_private(e, &u, t) ? tf_step(e, u.reader[t], "Add") : NULL;
+        int bj = add && add->n_in == 2 && add->in[0] == t ? 1 : 0;
+        const hpcz_array *bias = add && add->n_in == 2 ? const_of(e, add, (size_t)bj) : NULL;
+        if (!bias || bias->dtype != HPCZ_DTYPE_FLOAT || bias->numel != n || bias->ndim != 1 ||
+            add->in[1 - bj] != t || add->n_out != 1 || add->out[0] < 0 ||
+            e->slots[add->out[0]].kind != SLOT_STATIC ||
+            !rt_same_shape(&e->slots[add->out[0]].a, &ys->a))
+            add = NULL;
+        int *in = realloc(sp->in, 7 * sizeof *in);
+        if (!in)
+            continue;
+        sp->in = in;
+        for (size_t j = sp->n_in; j < 4; j++)
+            sp->in[j] = -1;
+        sp->in[4] = xs;
+        sp->in[5] = smul->in[0] == xs ? smul->in[1] : smul->in[0];
+        sp->n_in = 6;
+        tf_drop(e, cast);
+        tf_drop(e, smul);
+        absorb(e, sp, (int)k, mul, ys, t);
+        if (add) {
+            sp->in[6] = add->in[bj];
+            sp->n_in = 7;
+            absorb(e, sp, (int)k, add, &e->slots[t], add->out[0]);
+        }
+    }
+    slot_use_free(&u);
+}
+
 /* Plan-time fusions for transformer graphs on the cpu backend (not under an
  * observer, off with HPCZ_NO_TRANSFORMER_FUSION=1): MatMul + bias Add, and
  * the GELU chain. Undone by the next exec_plan (op_built, n_in_built). */
@@ -2738,6 +2815,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         if (st)
             return st;
         fuse_matmulinteger(e);
+        fuse_mmi_scale(e);
     }
     /* liveness: last reader of each slot (subgraph reads count for the owner) */
     for (size_t k = 0; k < e->n_steps; k++) {

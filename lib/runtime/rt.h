@@ -466,7 +466,9 @@ typedef struct rt_qadd_info {
 } rt_qadd_info;
 bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a);
 /* Runs the fused node: c->in[0] is x_q (Add: c->in[1] the second; int_out:
- * c->in[2] x's zero point, one element or absent), c->out[0] is y_q (planned). */
+ * c->in[2] x's zero point, one element or absent, and when the engine fused
+ * the scaling after it, c->in[4..6] x_scale, w_scale [, bias] with a float
+ * c->out[0]), c->out[0] is y_q (planned). */
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p);
 
 #endif

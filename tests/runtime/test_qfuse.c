@@ -34,7 +34,9 @@
  *     HPCZ_QGEMM_NO_WINDOW: im2col instead of panels copied from runs of x;
  *     HPCZ_QGEMM_NO_AVX512: the 256-bit tiles instead of the AVX-512 VNNI ones,
  *     and for table ops the AVX2 lookups instead of AVX-512 VBMI's; where
- *     the CPU lacks those, both runs take the same path and a line says so).
+ *     the CPU lacks those, both runs take the same path and a line says so;
+ *     HPCZ_QGEMM_NO_WSHIFT: MatMulInteger's full-range weights on the int16 path
+ *     instead of shifted to int8 for vpdpbusd).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -806,8 +808,12 @@ static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt,
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
  * the ref backend's plain loops, byte for byte. K past 257 takes the double
- * GEMM. */
-static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, int64_t N)
+ * GEMM. scaled: then -> Cast to float -> Mul by Mul(x_scale, w_scale), w_scale
+ * per column and a bias Add (1) or one w_scale, the Muls' operands swapped
+ * (2): run by the fused MatMulInteger (fuse_mmi_scale: the Cast, Muls and Add
+ * do not run), the same bytes as ref and as unfused (HPCZ_NO_INT8_FUSION). */
+static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, int64_t N,
+                             int scaled)
 {
     cases++;
     hpcz_model *m = hpcz_model_new();
@@ -838,22 +844,45 @@ static void check_dynamic_mm(const char *label, int wdt, int64_t M, int64_t K, i
     for (int k = 0; k < 3; k++)
         hpcz_node_set_output(dq, (size_t)k, hpcz_graph_value(g, outs[k]));
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
-    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array a = {0}, b = {0}, r = {0};
-    bool ok = run(m, "cpu", 1, false, &in, &a, NULL, &err) &&
-              run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
-              run(m, "ref", 1, false, &in, &r, NULL, &err);
+    if (scaled) {
+        int64_t one[1] = {1};
+        float *ws = init(m, "ws", HPCZ_DTYPE_FLOAT, 1, scaled == 1 ? nd : one);
+        for (int64_t j = 0; j < (scaled == 1 ? N : 1); j++)
+            ws[j] = frange(0.001f, 0.02f);
+        const char *ci[] = {"y"}, *si[] = {"xs", "ws"}, *si2[] = {"ws", "xs"}, *mo[] = {"yf", "sc"},
+                   *mo2[] = {"sc", "yf"};
+        parse_attrs(m, node(g, "Cast", "cast", 1, ci, "yf"), "to=i:1");
+        node(g, "Mul", "scale", 2, scaled == 1 ? si : si2, "sc");
+        node(g, "Mul", "mul", 2, scaled == 1 ? mo : mo2, scaled == 1 ? "ym" : "out");
+        if (scaled == 1) { /* and a bias row */
+            float *bias = init(m, "bias", HPCZ_DTYPE_FLOAT, 1, nd);
+            for (int64_t j = 0; j < N; j++)
+                bias[j] = frange(-1.0f, 1.0f);
+            const char *ai[] = {"bias", "ym"};
+            node(g, "Add", "bias_add", 2, ai, "out");
+        }
+    }
+    hpcz_graph_add_output(g, hpcz_graph_value(g, scaled ? "out" : "y"), &err);
+    hpcz_array a = {0}, b = {0}, r = {0}, un = {0};
+    bool ok = run(m, "cpu", 1, false, &in, &a, NULL, &err);
+    int ran = last_ran;
+    ok = ok && run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+         run(m, "ref", 1, false, &in, &r, NULL, &err) && run(m, "cpu", 1, true, &in, &un, NULL, &err);
     bool same = ok && a.nbytes == r.nbytes && !memcmp(a.data, r.data, a.nbytes) &&
-                !memcmp(a.data, b.data, a.nbytes);
-    if (!same)
+                !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, un.data, a.nbytes);
+    bool fused = !scaled || ran + (scaled == 1 ? 4 : 3) == last_ran; /* Cast, Muls, Add skipped */
+    if (!same || !fused)
         failures++;
-    printf("%s %-34s [%lld x %lld] x [%lld x %lld] int32, same bytes as ref/2 threads: %s%s%s\n",
-           same ? "PASS" : "FAIL", label, (long long)M, (long long)K, (long long)K, (long long)N,
-           same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
+    printf("%s %-34s [%lld x %lld] x [%lld x %lld] %s, same bytes as ref/2 threads/unfused: "
+           "%s%s%s%s\n",
+           same && fused ? "PASS" : "FAIL", label, (long long)M, (long long)K, (long long)K,
+           (long long)N, scaled ? "scaled float" : "int32", same ? "yes" : "NO",
+           fused ? "" : ", scaling NOT fused", ok ? "" : ": ", ok ? "" : err.msg);
     hpcz_array_release(&in);
     hpcz_array_release(&a);
     hpcz_array_release(&b);
     hpcz_array_release(&r);
+    hpcz_array_release(&un);
     hpcz_model_free(m);
 }
 
@@ -907,12 +936,12 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     const char *mi[] = {"x", "w", xzp ? "xz" : NULL, zp ? "wz" : NULL};
     node(g, "MatMulInteger", "mmi", 4, mi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
-    hpcz_array r = {0}, a[7] = {{0}};
+    hpcz_array r = {0}, a[8] = {{0}};
     const char *paths[] = {NULL, NULL, "HPCZ_QGEMM_NO_U8S8", "HPCZ_QGEMM_NO_AVX2", NULL,
-                           "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_AVX512"};
+                           "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_AVX512", "HPCZ_QGEMM_NO_WSHIFT"};
     bool ok = run(m, "ref", 1, false, in, &r, NULL, &err), same = ok, fused = true;
     uint64_t fused_bytes = 0;
-    for (int v = 0; v < 7 && ok; v++) {
+    for (int v = 0; v < 8 && ok; v++) {
         if (paths[v])
             setenv(paths[v], "1", 1);
         ok = run(m, "cpu", v == 1 ? 2 : 1, v == 4, in, &a[v], NULL, &err);
@@ -929,7 +958,7 @@ static void check_mmi(const char *label, int xdt, int wdt, int wlo, int whi, int
     printf("%s %-36s [%lld x %lld] x [%lld x %lld] int32, fused: %s, same bytes as ref: %s%s%s\n",
            same && fused ? "PASS" : "FAIL", label, (long long)(B * M), (long long)K, (long long)K,
            (long long)N, fused ? "yes" : "NO", same ? "yes" : "NO", ok ? "" : ": ", ok ? "" : err.msg);
-    for (int v = 0; v < 7; v++)
+    for (int v = 0; v < 8; v++)
         hpcz_array_release(&a[v]);
     hpcz_array_release(&r);
     hpcz_array_release(&in[0]);
@@ -1131,8 +1160,10 @@ int main(int argc, char **argv)
     check_table_qchain("table of tables s8 -> s8", true, S8, S8, 777, false);
     check_table_qchain("table of tables u8 -> s8", true, U8, S8, 1027, false);
     check_table_qchain("table of tables, inner one an output", false, S8, U8, 515, true);
-    check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45);
-    check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33);
+    check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
+    check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
+    check_dynamic_mm("dynamic u8 w, col scales, bias", U8, 37, 64, 45, 1);
+    check_dynamic_mm("dynamic s8 w, one scale, swapped", S8, 5, 300, 33, 2);
     /* MatMulInteger fused: 7-bit weights (u8s8), full range (int16), zero points
      * none / one / per column, x zero point or none, x u8 or s8, GEMV rows (< 8) */
     check_mmi("mmi u8 x, s8 7-bit w, col zp", U8, S8, -64, 64, 2, true, false, 37, 67, 45);
@@ -1144,6 +1175,11 @@ int main(int argc, char **argv)
     check_mmi("mmi u8 x, s8 full w, zp", U8, S8, -128, 127, 1, true, true, 9, 385, 61);
     check_mmi("mmi s8 x, u8 full w, no zp", S8, U8, 0, 255, 0, true, false, 5, 31, 17);
     check_mmi("mmi u8 x, s8 full w, K 1", U8, S8, -128, 127, 2, true, false, 16, 1, 8);
+    /* full-range uint8 weights as --mode dynamic writes them (a zero point per
+     * column): with AVX-VNNI shifted to int8 on the u8s8 path (wshift) */
+    check_mmi("mmi u8 x, u8 full w, col zp, batch", U8, U8, 0, 255, 2, true, true, 32, 384, 100);
+    check_mmi("mmi s8 x, u8 full w, col zp, 5 rows", S8, U8, 0, 255, 2, true, false, 5, 129, 37);
+    check_mmi("mmi u8 x, u8 full w, zp, no x zp", U8, U8, 0, 255, 1, false, false, 9, 1000, 24);
     const char *p3s2 = "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1";
     check_passthrough("maxpool+transpose u8 same params", U8, true, p3s2);
     check_passthrough("maxpool+transpose s8 same params", S8, true, p3s2);

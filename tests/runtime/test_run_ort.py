@@ -2,7 +2,9 @@
 venv): the digits models on the whole test split and every samples/patterns
 model, within 1e-5 relative (|a-b| <= 1e-5 * max(1, |b|)); the same bytes
 with --threads 1 and 2 (and the plan-time fusions: SiLU, HardSwish,
-BatchNormalization folded into the Conv); a .npy round trip of every dtype the writer knows.
+BatchNormalization folded into the Conv); a .npy round trip of every dtype the writer knows;
+a MiniLM-style attention mask and softmax guard (Cast int64, Softmax, IsNaN,
+Where, LayerNormalization).
 
 Usage: python test_run_ort.py HPCZ SOURCE_ROOT
 """
@@ -462,6 +464,42 @@ for taken in (True, False):
         files[k] = os.path.join(TMP, f"control_{k}_{taken}.npy")
         np.save(files[k], v)
     compare(f"If/Loop bodies planned (cond {taken})", cf_path, files)
+
+# A MiniLM-style mask and softmax guard: Cast of an int64 mask, Softmax and
+# LayerNormalization over rows of 45 (8-lane sums with a tail), IsNaN on
+# float32 and Where with a broadcast scalar on either side.
+g_nodes = [helper.make_node("Cast", ["mask"], ["mf"], to=TensorProto.FLOAT),
+           helper.make_node("Add", ["x", "mf"], ["xm"]),
+           helper.make_node("Softmax", ["xm"], ["s"], axis=-1),
+           helper.make_node("IsNaN", ["s"], ["nan"]),
+           helper.make_node("Where", ["nan", "zero", "s"], ["guarded"]),
+           helper.make_node("Add", ["x2", "mf"], ["xm2"]),
+           helper.make_node("Softmax", ["xm2"], ["s2"], axis=-1),
+           helper.make_node("Where", ["keep", "s2", "zero"], ["kept"]),
+           helper.make_node("LayerNormalization", ["xm2", "gamma", "beta"], ["ln"], axis=-1, epsilon=1e-5)]
+g_model = helper.make_model(helper.make_graph(
+    g_nodes, "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 37, 45]),
+     helper.make_tensor_value_info("x2", TensorProto.FLOAT, [2, 3, 37, 45]),
+     helper.make_tensor_value_info("mask", TensorProto.INT64, [2, 1, 1, 45]),
+     helper.make_tensor_value_info("keep", TensorProto.BOOL, [2, 3, 37, 45])],
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("guarded", "kept", "ln", "mf")],
+    [numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+     numpy_helper.from_array(rng.standard_normal(45).astype(np.float32), "gamma"),
+     numpy_helper.from_array(rng.standard_normal(45).astype(np.float32), "beta")]),
+    opset_imports=[helper.make_opsetid("", 17)])
+g_model.ir_version = 8
+g_path = os.path.join(TMP, "mask_guard.onnx")
+open(g_path, "wb").write(g_model.SerializeToString())
+g_x = (rng.standard_normal((2, 3, 37, 45)) * 4).astype(np.float32)
+g_x2 = g_x.copy()
+g_x[0, 1, 5, :] = np.nan  # a whole row of NaN: softmax NaN, guarded to 0
+g_x[1, 2, 7, 3] = np.nan
+g_feeds = {"x": g_x, "x2": g_x2, "mask": rng.integers(-1000, 1000, (2, 1, 1, 45)).astype(np.int64),
+           "keep": rng.random((2, 3, 37, 45)) < 0.5}
+for k, v in g_feeds.items():
+    np.save(os.path.join(TMP, f"mask_guard_{k}.npy"), v)
+compare("mask and softmax guard", g_path, {k: os.path.join(TMP, f"mask_guard_{k}.npy") for k in g_feeds})
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

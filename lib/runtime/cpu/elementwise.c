@@ -383,6 +383,12 @@ static hpcz_status k_gelu_fused(rt_ctx *c)
 const rt_op rt_op_gelu_fused = {"", "Gelu", 20, RT_TF32, 0, k_gelu_fused, NULL};
 
 /* Unary ops with a bool output or bool/bit semantics. */
+RT_HOT static void isnan_f32(const float *x, uint8_t *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        b[i] = x[i] != x[i];
+}
+
 static hpcz_status k_unary_pred(rt_ctx *c)
 {
     const hpcz_array *x = rt_in(c, 0);
@@ -414,6 +420,10 @@ static hpcz_status k_unary_pred(rt_ctx *c)
     bool isnan_op = !strcmp(op, "IsNaN");
     int pos = (int)rt_attr_i(c, "detect_positive", 1), neg = (int)rt_attr_i(c, "detect_negative", 1);
     uint8_t *b = y->data;
+    if (isnan_op && x->dtype == HPCZ_DTYPE_FLOAT) {
+        isnan_f32(x->data, b, n); /* MiniLM exports' softmax guard: one per layer */
+        return HPCZ_OK;
+    }
     for (int64_t i = 0; i < n; i++) {
         double v = rt_load_d(x->data, x->dtype, i);
         b[i] = isnan_op ? v != v : (isinf(v) && ((v > 0 && pos) || (v < 0 && neg)));
@@ -858,6 +868,31 @@ static hpcz_status k_variadic(rt_ctx *c)
 
 /* ================================================================ Where, Clip */
 
+/* o[i] = c[i] ? x[i * xs] : y[i * ys] for 4-byte elements, xs and ys 0 (a
+ * broadcast scalar) or 1: both sides loaded and blended by a mask, so that
+ * it vectorises (MiniLM's masks and softmax guards). */
+static inline void where_blend(const uint8_t *c, const uint32_t *x, int64_t xs, const uint32_t *y,
+                               int64_t ys, uint32_t *o, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t m = -(uint32_t)(c[i] != 0), xv = x[i * xs], yv = y[i * ys];
+        o[i] = (xv & m) | (yv & ~m);
+    }
+}
+
+RT_HOT static void where_row32(const uint8_t *c, const uint32_t *x, int64_t xs, const uint32_t *y,
+                               int64_t ys, uint32_t *o, int64_t n)
+{
+    if (xs && ys)
+        where_blend(c, x, 1, y, 1, o, n);
+    else if (xs)
+        where_blend(c, x, 1, y, 0, o, n);
+    else if (ys)
+        where_blend(c, x, 0, y, 1, o, n);
+    else
+        where_blend(c, x, 0, y, 0, o, n);
+}
+
 static hpcz_status k_where(rt_ctx *c)
 {
     hpcz_array *cond = rt_in(c, 0), *x = rt_in(c, 1), *y = rt_in(c, 2);
@@ -884,6 +919,10 @@ static hpcz_status k_where(rt_ctx *c)
             const uint32_t *px = (const uint32_t *)x->data + off[1],
                            *py = (const uint32_t *)y->data + off[2];
             uint32_t *po = (uint32_t *)dst;
+            if (bc.istr[0] == 1 && bc.istr[1] <= 1 && bc.istr[2] <= 1) {
+                where_row32(pc + off[0], px, bc.istr[1], py, bc.istr[2], po, bc.inner);
+                continue;
+            }
             for (int64_t i = 0; i < bc.inner; i++)
                 po[i] = pc[off[0] + i * bc.istr[0]] ? px[i * bc.istr[1]] : py[i * bc.istr[2]];
             continue;

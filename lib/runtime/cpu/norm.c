@@ -5,8 +5,32 @@
  *
  * Every reduction runs serially over its own slice: the partition across
  * threads is over independent slices, so no sum depends on the thread count.
+ * Softmax's and LayerNormalization's row sums go 8 lanes wide (lane_sum).
  */
 #include "../rt.h"
+
+/* Sum of (v[i] - sub)^2 (sq) or of v[i] - sub over i < n, in 8 partial sums
+ * (lane i mod 8) added pairwise at the end: a fixed order, so the same value
+ * on every machine, clone and thread count, and 8 adds in flight instead of
+ * one add's latency per element (a row's sums were most of LayerNorm's time). */
+static inline float lane_sum(const float *v, int64_t n, float sub, bool sq)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float t = v[i + l] - sub;
+            acc[l] += sq ? t * t : t;
+        }
+    for (int l = 0; i < n; i++, l++) {
+        float t = v[i] - sub;
+        acc[l] += sq ? t * t : t;
+    }
+    for (int w = 4; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            acc[l] += acc[l + w];
+    return acc[0];
+}
 
 /* ---------------------------------------------------------------- softmax */
 
@@ -21,23 +45,30 @@ typedef struct softmax_job {
     int64_t rows;
 } softmax_job;
 
-static void softmax_rows(void *ctx, int64_t t)
+RT_HOT static void softmax_rows(void *ctx, int64_t t)
 {
     const softmax_job *j = ctx;
     int64_t len = j->len;
     for (int64_t r = t * j->per; r < (t + 1) * j->per && r < j->rows; r++) {
         const float *s = j->x + r * len;
         float *d = j->y + r * len;
+        /* the row's maximum in 8 lanes (any order gives it; NaNs are skipped) */
+        float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                       -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        int64_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            for (int l = 0; l < 8; l++)
+                m8[l] = s[i + l] > m8[l] ? s[i + l] : m8[l];
         float mx = -INFINITY;
-        for (int64_t k = 0; k < len; k++)
-            mx = s[k] > mx ? s[k] : mx;
+        for (; i < len; i++)
+            mx = s[i] > mx ? s[i] : mx;
+        for (int l = 0; l < 8; l++)
+            mx = m8[l] > mx ? m8[l] : mx;
         for (int64_t k = 0; k < len; k++)
             d[k] = s[k] - mx;
         if (j->kind == SM_SOFT) {
             rt_vexp(d, d, len);
-            float sum = 0;
-            for (int64_t k = 0; k < len; k++)
-                sum += d[k];
+            float sum = lane_sum(d, len, 0.0f, false);
             float inv = 1.0f / sum;
             for (int64_t k = 0; k < len; k++)
                 d[k] *= inv;
@@ -261,23 +292,14 @@ typedef struct ln_job {
 } ln_job;
 
 /* One row of a float32 LayerNormalization / RMSNorm (rows in tasks). */
-static void ln_row(void *ctx, int64_t o)
+RT_HOT static void ln_row(void *ctx, int64_t o)
 {
     const ln_job *j = ctx;
     int64_t len = j->len;
     const float *s = j->x + o * len, *sb = j->sb;
     float *d = j->y + o * len;
-    float mean = 0, var = 0;
-    if (!j->rms) {
-        for (int64_t i = 0; i < len; i++)
-            mean += s[i];
-        mean /= (float)len;
-    }
-    for (int64_t i = 0; i < len; i++) {
-        float t = s[i] - mean;
-        var += t * t;
-    }
-    var /= (float)len;
+    float mean = j->rms ? 0.0f : lane_sum(s, len, 0.0f, false) / (float)len;
+    float var = lane_sum(s, len, mean, true) / (float)len;
     float inv = 1.0f / sqrtf(var + j->eps);
     for (int64_t i = 0; i < len; i++)
         d[i] = (s[i] - mean) * inv * sb[i] + sb[len + i];

@@ -140,6 +140,8 @@ struct rt_qpack {
     bool int_out;     /* MatMulInteger: y = acc + bi as int32 (no requantisation);
                        * x's zero point comes at run time (rt_qpack_run) */
     int32_t *wsum;    /* int_out, u8s8: [M] sum_k (w - w_zp), for bi = -x_zp * wsum */
+    int32_t *wshift;  /* int_out, full-range weights on the u8s8 path (see shift_weights):
+                       * [M] w_zp - s, the packed weights being w - s */
 };
 
 /* A task's u8s8 panels (tens of KiB for a deep Conv: not on the stack, not
@@ -162,6 +164,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->mult);
     free(p->bf);
     free(p->wsum);
+    free(p->wshift);
     free(p->lut);
     free(p);
 }
@@ -269,6 +272,79 @@ static rt_qpack *lut_new(const rt_qdesc *d)
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     return p;
+}
+
+/* MatMulInteger with full-range weights (uint8 with a zero point per
+ * column, what `--mode dynamic` and ORT's quantize_dynamic write: w - w_zp
+ * spans up to [-255, 255]) on the u8s8 path with VNNI: the rows wr = w - w_zp
+ * become w - s, int8 whatever w is (s = 128 for uint8 weights, 0 for int8),
+ * and the difference, sum_k (x - x_zp) (w_zp - s), is taken off each output
+ * after the GEMM (int_out_row): the same exact int32 sums as the int16 path,
+ * with one vpdpbusd per four products instead of one vpmaddwd per two. */
+static bool shift_weights(rt_qpack *p, const hpcz_array *w, const hpcz_array *wzp, int64_t nch,
+                          int16_t *wr)
+{
+    int32_t s = w->dtype == HPCZ_DTYPE_UINT8 ? 128 : 0;
+    if (!(p->wshift = malloc((size_t)p->M * sizeof *p->wshift)))
+        return false;
+    for (int64_t m = 0; m < p->M; m++) {
+        int32_t c = (wzp ? q8load(wzp->data, w->dtype, nch == 1 ? 0 : m) : 0) - s;
+        p->wshift[m] = c;
+        for (int64_t k = 0; k < p->K; k++)
+            wr[m * p->K + k] = (int16_t)(wr[m * p->K + k] + c);
+    }
+    return true;
+}
+
+typedef struct rows_job {
+    const rt_qpack *p;
+    const void *x;
+    int32_t *y;
+    const float *scale; /* NULL, or [M]: the sums become float y = (float)acc * scale[m] */
+    const float *bias;  /* with scale: NULL, or [M] added after it */
+} rows_job;
+
+static inline void wshift_row(const rt_qpack *p, const void *xd, int64_t n, int32_t *y)
+{
+    int32_t rs = 0;
+    if (p->xdt == HPCZ_DTYPE_UINT8) {
+        const uint8_t *x = (const uint8_t *)xd + n * p->K;
+        for (int64_t k = 0; k < p->K; k++)
+            rs += x[k];
+    } else {
+        const int8_t *x = (const int8_t *)xd + n * p->K;
+        for (int64_t k = 0; k < p->K; k++)
+            rs += x[k];
+    }
+    rs -= (int32_t)p->K * p->xzp;
+    for (int64_t m = 0; m < p->M; m++)
+        y[m] = (int32_t)((uint32_t)y[m] - (uint32_t)p->wshift[m] * (uint32_t)rs);
+}
+
+/* Row n of y after the GEMM (int_out): with wshift, y[n][m] -= wshift[m] *
+ * sum_k (x[n][k] - x_zp), wrapping like the sums themselves (the exact result
+ * fits int32); with a scale (fuse_mmi_scale in engine.c), the int32 sums in
+ * place become (float)acc * scale[m] [+ bias[m]]: Cast's, Mul's [and Add's]
+ * own operations. */
+RT_HOT static void int_out_row(void *ctx, int64_t n)
+{
+    const rows_job *j = ctx;
+    const rt_qpack *p = j->p;
+    int32_t *y = j->y + n * p->M;
+    if (p->wshift)
+        wshift_row(p, j->x, n, y);
+    if (j->scale) {
+        const float *sc = j->scale;
+        float *yf = (float *)y;
+        for (int64_t m = 0; m < p->M; m++) {
+            int32_t a;
+            memcpy(&a, y + m, sizeof a);
+            yf[m] = (float)a * sc[m];
+        }
+        if (j->bias)
+            for (int64_t m = 0; m < p->M; m++)
+                yf[m] += j->bias[m];
+    }
 }
 
 rt_qpack *rt_qpack_new(const rt_qdesc *d)
@@ -451,6 +527,13 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         /* with VNNI any weights that fit int8 (vpdpbusd sums in int32) */
         p->wide8 = p->vnni && !(lo >= -64 && hi <= 64) && lo >= -128 && hi <= 127;
         small = (lo >= -64 && hi <= 64) || p->wide8;
+        if (!small && p->vnni && p->int_out && !env_on("HPCZ_QGEMM_NO_WSHIFT")) {
+            if (!shift_weights(p, w, d->wzp, nch, wr)) {
+                free(wr);
+                goto fail;
+            }
+            p->wide8 = small = true;
+        }
     }
     if (small && p->int_out && !(p->wsum = calloc((size_t)p->M, sizeof *p->wsum))) {
         free(wr);
@@ -512,7 +595,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
                (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0) +
                (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0) +
-               (p->wsum ? (size_t)p->M * sizeof *p->wsum : 0);
+               (p->wsum ? (size_t)p->M * sizeof *p->wsum : 0) +
+               (p->wshift ? (size_t)p->M * sizeof *p->wshift : 0);
     return p;
 fail:
     rt_qpack_free(p);
@@ -3145,15 +3229,28 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         return HPCZ_OK;
     }
     hpcz_array *x = rt_in(c, 0), *y = c->out[0];
-    if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt)
+    /* int_out with inputs 4, 5 [, 6] (x_scale, w_scale [, bias]: fuse_mmi_scale): y is float */
+    const hpcz_array *xs = p->int_out ? rt_in(c, 4) : NULL, *ws = p->int_out ? rt_in(c, 5) : NULL,
+                     *yb = p->int_out ? rt_in(c, 6) : NULL;
+    int ydt = xs ? HPCZ_DTYPE_FLOAT : p->ydt;
+    if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != ydt ||
+        (xs && (!ws || xs->numel != 1 || (ws->numel != 1 && ws->numel != p->M))) ||
+        (yb && (!xs || yb->numel != p->M)))
         return rt_bad(c, "int8 fused kernel: inputs do not match the plan");
     rt_qpack bound;
     int32_t *bi = NULL;
+    float *scale = NULL;
     if (p->int_out) {
         hpcz_status st = int_out_bind(c, p, &bound, &bi);
         if (st)
             return st;
         p = &bound;
+        if (xs && !(scale = malloc((size_t)p->M * sizeof *scale))) {
+            free(bi);
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t m = 0; scale && m < p->M; m++) /* the Mul(x_scale, w_scale) */
+            scale[m] = *(const float *)xs->data * ((const float *)ws->data)[ws->numel == 1 ? 0 : m];
     }
     qjob jb = {p, x->data, y->data, 0, 0, 0, 0, 1, p->mblk, NULL, NULL, false, 0, 0, 0, 1, NULL, false};
     jb.N = p->conv ? p->g.osize : p->rows;
@@ -3162,6 +3259,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
     split_channels(&jb, p->groups * jb.npanel);
     if (jb.N <= 0) {
         free(bi);
+        free(scale);
         return HPCZ_OK;
     }
 #ifdef QG_X86
@@ -3244,7 +3342,12 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         }
         rt_free(jb.col);
     }
+    if (p->wshift || scale) {
+        rows_job rj = {p, x->data, y->data, scale, yb ? yb->data : NULL};
+        rt_parallel_for_work(p->rows, int_out_row, &rj, (double)p->rows * (double)(p->K + p->M));
+    }
     free(bi); /* int_out (never a Conv, so none of the returns above left it) */
+    free(scale);
     if (jb.failed)
         return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
     return HPCZ_OK;

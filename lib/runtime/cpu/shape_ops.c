@@ -1189,6 +1189,12 @@ static hpcz_status do_cast(rt_ctx *c, int to)
         cast_i32_f32(x->data, y->data, n);
         return HPCZ_OK;
     }
+    if (to == HPCZ_DTYPE_FLOAT && x->dtype == HPCZ_DTYPE_INT64) {
+        /* attention masks; through double as the generic path rounds */
+        for (int64_t i = 0; i < n; i++)
+            ((float *)y->data)[i] = (float)(double)((const int64_t *)x->data)[i];
+        return HPCZ_OK;
+    }
     if (to == HPCZ_DTYPE_FLOAT && x->dtype == HPCZ_DTYPE_UINT8) {
         for (int64_t i = 0; i < n; i++)
             ((float *)y->data)[i] = (float)((const uint8_t *)x->data)[i];
