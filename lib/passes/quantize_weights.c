@@ -15,6 +15,11 @@ typedef struct weight_role {
     int channel_axis;   /* output channels (per-channel scales) */
     int reduce_axis;    /* reduction axis (int4 blocks) */
     int balance;        /* rounding=balanced: BALANCE_* */
+    int64_t taps;       /* Conv: kernel taps per input channel */
+    int64_t group;      /* Conv: groups */
+    /* rounding=balanced: the input's channel means and variances as
+     * estimated without data (hpcz_act_means), or NULL (equal means) */
+    const double *xm, *xv;
 } weight_role;
 
 /* How rounding=balanced groups a weight's errors (balance8) */
@@ -76,6 +81,11 @@ static bool weight_of(const hpcz_node *n, size_t *idx, weight_role *role)
     *idx = 1;
     /* a convolution's input is an image or an activation; a matrix
      * product's often a LayerNorm's output */
+    role->taps = 1;
+    for (int k = 2; k < w->ndim; k++)
+        role->taps *= w->dims[k];
+    role->group = hpcz_node_attr_int(n, "group", 1);
+    role->xm = role->xv = NULL;
     role->balance = !strcmp(op, "Conv") ? BALANCE_CHANNEL
                     : !strcmp(op, "ConvTranspose") ? BALANCE_TAP
                     : positive_activation(n->inputs[0]) ? BALANCE_CHANNEL : BALANCE_NONE;
@@ -488,71 +498,94 @@ static void quantize8(const unsigned char *xb, int64_t outer, int64_t alen, int6
 }
 
 /* Balanced rounding: round-to-nearest leaves each output channel a sum of
- * rounding errors, and a layer whose input channels have a mean (after
- * ReLU, HardSwish, a folded BatchNorm) turns that sum into a constant shift
- * dW E[x] of its output, which piles up layer after layer (ppocr_rec: 22 dB
- * where every layer alone keeps 33-49). Without data to measure E[x], the
- * codes are moved one step where that costs least so that each channel's
- * errors sum to at most half a step: the shift vanishes when the input
- * channels share one mean, and a convolution's kernel taps always share
- * theirs. The elements nearest the .5 boundary move (cost 1 - 2|e| of a
- * squared step each), only towards their float value; a clipped element
- * never moves. Balancing each (channel, input channel) group of taps first
- * as well cost ppocr_rec 5 dB (more moves for little mean). Deterministic:
- * a fixed order, ties to the lower index. */
-static void balance_span(const float *u, int *q, int64_t n, int qmin, int qmax)
+ * rounding errors e_i = q_i - w_i/s, and a layer whose input channels have
+ * means (after ReLU, HardSwish, a folded BatchNorm) turns it into a constant
+ * shift s sum_i e_i E[x_i] of its output, which piles up layer after layer
+ * (ppocr_rec: 22 dB where every layer alone keeps 33-49). Without data,
+ * E[x_i] is the estimate of hpcz_act_means (else taken equal for every
+ * input channel: a convolution's kernel taps share one mean whatever the
+ * channels). Codes then move one step towards their float value, greedily,
+ * while the squared shift S^2 (S = sum_i e_i m_i) falls by more than the
+ * squared error the move adds, (1 - 2|e_i|) E[x_i^2]: the elements nearest
+ * the .5 boundary of the channels with the largest means go first, each at
+ * most once; a clipped element never moves. With equal means that stops
+ * once |S| is about half a step. Deterministic: a fixed order, ties to the
+ * lower index. */
+static void balance_span(const float *u, int *q, const double *m, const double *x2, unsigned char *moved,
+                         int64_t n, int qmin, int qmax)
 {
     double s = 0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)q[i] - u[i];
-    int64_t k = (int64_t)floor(fabs(s) + 0.5);
-    int dir = s > 0 ? -1 : 1;
-    while (k-- > 0) {
+    for (int64_t i = 0; i < n; i++) {
+        s += ((double)q[i] - u[i]) * (m ? m[i] : 1);
+        moved[i] = 0;
+    }
+    /* a bound on the moves (each scan is O(n)) */
+    int64_t budget = 64 + 4 * (int64_t)sqrt((double)n);
+    while (budget-- > 0) {
         int64_t best = -1;
-        float be = 0;
+        double bg = 0;
         for (int64_t i = 0; i < n; i++) {
-            float e = ((float)q[i] - u[i]) * (float)-dir; /* > 0: a step towards u pays */
-            int nq = q[i] + dir;
-            if (e > be && e <= 0.5f && nq >= qmin && nq <= qmax) {
-                be = e;
+            double e = (double)q[i] - u[i], w = m ? m[i] : 1;
+            int d = e > 0 ? -1 : 1, nq = q[i] + d;
+            if (moved[i] || e == 0 || fabs(e) > 0.5 || nq < qmin || nq > qmax)
+                continue;
+            double ns = s + d * w, gain = s * s - ns * ns - (1 - 2 * fabs(e)) * (x2 ? x2[i] : 1);
+            if (gain > bg) {
+                bg = gain;
                 best = i;
             }
         }
         if (best < 0)
             break;
-        q[best] += dir;
+        int d = (double)q[best] - u[best] > 0 ? -1 : 1;
+        q[best] += d;
+        s += d * (m ? m[best] : 1);
+        moved[best] = 1;
     }
 }
 
 /* Balances the 8-bit codes `out` that quantize8 wrote for xb ([outer, alen,
- * inner], one scale per index along alen; per_tensor: alen counts all):
- * one sum per channel (BALANCE_CHANNEL), or one per channel and index of
- * inner (BALANCE_TAP: a ConvTranspose's [C_in, C_out, k...] with a scale
- * per C_out, where each output phase reads one tap of every input channel). */
+ * inner], one scale per index along alen; per_tensor: alen counts all) as
+ * role says: one sum per channel (BALANCE_CHANNEL), or one per channel and
+ * index of inner (BALANCE_TAP: a ConvTranspose's [C_in, C_out, k...] with a
+ * scale per C_out, where each output phase reads one tap of every input
+ * channel), weighted by role->xm where known. */
 static void balance8(const unsigned char *xb, int64_t outer, int64_t alen, int64_t inner, bool per_tensor,
-                     int how, hpcz_qrange r, const float *scales, const int *zps, void *out)
+                     const weight_role *role, hpcz_qrange r, const float *scales, const int *zps, void *out)
 {
+    int how = role->balance;
     if (how == BALANCE_NONE)
         return;
     int64_t nch = per_tensor ? 1 : alen, per = per_tensor ? alen : outer * inner;
     /* groups of `len` in the gathered order: whole channels, or taps (tap-major) */
     bool taps = how == BALANCE_TAP && !per_tensor && inner > 1;
     int64_t len = taps ? outer : per;
+    /* the means apply per input channel: Conv [N, C/group, k...] per channel
+     * (alen == N, inner == C/group * k), ConvTranspose [C, N/group, k...] */
+    const double *xm = per_tensor ? NULL : role->xm, *xv = xm ? role->xv : NULL;
+    int64_t per_group = role->group > 0 ? alen / role->group : alen; /* Conv: output channels per group */
     bool is_signed = r.dtype == HPCZ_DTYPE_INT8;
     #pragma omp parallel for schedule(dynamic) if (per * nch > (1 << 18))
     for (int64_t c = 0; c < nch; c++) {
         float *u = malloc((size_t)per * sizeof *u);
         int *q = malloc((size_t)per * sizeof *q);
-        if (u && q) {
+        double *m = xm ? malloc((size_t)per * sizeof *m) : NULL, *x2 = xm ? malloc((size_t)per * sizeof *x2) : NULL;
+        unsigned char *moved = malloc((size_t)per);
+        if (u && q && moved && (!xm || (m && x2))) {
             float inv = 1.0f / scales[c], z = (float)zps[c];
             for (int64_t j = 0; j < per; j++) {
                 int64_t a = taps ? j % outer : j / inner, b = taps ? j / outer : j % inner;
                 int64_t k = per_tensor ? j : (a * alen + c) * inner + b;
                 u[j] = ldf(xb, k) * inv + z; /* as quantize8 computes it */
                 q[j] = is_signed ? ((const int8_t *)out)[k] : ((const uint8_t *)out)[k];
+                if (xm) {
+                    int64_t ic = taps ? a : (c / per_group) * (inner / role->taps) + b / role->taps;
+                    m[j] = xm[ic];
+                    x2[j] = xm[ic] * xm[ic] + xv[ic];
+                }
             }
             for (int64_t j = 0; j < per; j += len)
-                balance_span(u + j, q + j, len, r.qmin, r.qmax);
+                balance_span(u + j, q + j, m ? m + j : NULL, x2 ? x2 + j : NULL, moved + j, len, r.qmin, r.qmax);
             for (int64_t j = 0; j < per; j++) {
                 int64_t a = taps ? j % outer : j / inner, b = taps ? j / outer : j % inner;
                 int64_t k = per_tensor ? j : (a * alen + c) * inner + b;
@@ -564,7 +597,23 @@ static void balance8(const unsigned char *xb, int64_t outer, int64_t alen, int64
         }
         free(u);
         free(q);
+        free(m);
+        free(x2);
+        free(moved);
     }
+}
+
+/* rounding=balanced: the estimated means of the input that node n (a
+ * Conv or ConvTranspose reading weight w) multiplies w with */
+static void role_means(const hpcz_act_means *am, const hpcz_node *n, const hpcz_tensor *w, weight_role *role)
+{
+    role->xm = role->xv = NULL;
+    if (!am || !n || n->n_inputs < 1 || w->ndim < 3)
+        return;
+    int64_t C = !strcmp(n->op_type, "Conv") ? w->dims[1] * role->group
+                : !strcmp(n->op_type, "ConvTranspose") ? w->dims[0] : 0;
+    if (C > 0)
+        role->xm = hpcz_act_means_of(am, n->inputs[0], C, &role->xv);
 }
 
 /* Quantizes weight value w (consumed with the given role) in graph g. */
@@ -640,7 +689,7 @@ static hpcz_status quantize_one(hpcz_graph *g, hpcz_value *wv, weight_role role,
         quantize8(xb, outer, axis < 0 ? w->numel : alen, inner, axis < 0, r, o->symmetric, o->mse, sd, zq,
                   qt->data);
         if (o->balanced)
-            balance8(xb, outer, axis < 0 ? w->numel : alen, inner, axis < 0, role.balance, r, sd, zq, qt->data);
+            balance8(xb, outer, axis < 0 ? w->numel : alen, inner, axis < 0, &role, r, sd, zq, qt->data);
         for (int64_t c = 0; c < nch; c++)
             hpcz_qstore(zpt->data, o->dtype, (size_t)c, zq[c]);
         free(zq);
@@ -1013,6 +1062,12 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
             return err->status;
         }
     }
+    /* balanced rounding weighs each input channel by its estimated mean */
+    bool q8 = o->block <= 0 && (o->dtype == HPCZ_DTYPE_INT8 || o->dtype == HPCZ_DTYPE_UINT8);
+    hpcz_act_means *am = o->balanced && q8 ? hpcz_act_means_estimate(m->graph) : NULL;
+    for (size_t i = 0; i < s.n && am; i++)
+        if (s.c[i].nr && s.c[i].g == m->graph)
+            role_means(am, s.c[i].r[0].n, hpcz_value_const(s.c[i].w), &s.c[i].role);
     for (size_t i = 0; i < s.n && !st; i++) {
         cand *c = &s.c[i];
         qopts local = *o;
@@ -1042,6 +1097,7 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
         st = quantize_one(c->g, c->w, c->role, &local, ctx, &qs, err);
         c->done = !st;
     }
+    hpcz_act_means_free(am);
     if (!st)
         drop_float_weights(&s);
     scan_release(&s);
@@ -2543,6 +2599,7 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
         return st;
     hpcz_qrange r = hpcz_qrange_of(o.dtype, o.symmetric, o.reduce_range);
     hpcz_graph *g = m->graph;
+    hpcz_act_means *am = o.balanced ? hpcz_act_means_estimate(g) : NULL;
     for (size_t i = 0; i < g->n_nodes && !st; i++) {
         hpcz_node *n = g->nodes[i];
         size_t idx;
@@ -2553,6 +2610,7 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
         hpcz_tensor *w = hpcz_value_const(n->inputs[idx]);
         if (w->numel < o.min_size)
             continue;
+        role_means(am, n, w, &role);
         const unsigned char *xb = hpcz_tensor_bytes(w, err);
         if (!xb) {
             st = err->status;
@@ -2578,7 +2636,7 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
         } else {
             quantize8(xb, outer, alen, inner, axis < 0, r, o.symmetric, o.mse, sc, zp, q);
             if (o.balanced)
-                balance8(xb, outer, alen, inner, axis < 0, role.balance, r, sc, zp, q);
+                balance8(xb, outer, alen, inner, axis < 0, &role, r, sc, zp, q);
             for (int64_t k = 0; k < w->numel; k++) {
                 int64_t c = axis < 0 ? 0 : (k / inner) % alen;
                 int v = o.dtype == HPCZ_DTYPE_INT8 ? (int)(int8_t)q[k] : (int)q[k];
@@ -2593,6 +2651,7 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
         free(zp);
         free(q);
     }
+    hpcz_act_means_free(am);
     hpcz_filter_release(&o.filter);
     return st;
 }
