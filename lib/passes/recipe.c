@@ -157,10 +157,11 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     char bc[1400] = "";
     if (r->bias_correct > 0 && !is_static)
         snprintf(bc, sizeof bc,
-                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s,rounding=%s%s},",
+                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s%s},",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
-                 r->reduce_range ? "true" : "false", r->clip, r->rounding, filt);
+                 r->reduce_range ? "true" : "false", r->clip,
+                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", filt);
     /* SmoothQuant: on by default for static int8 calibrated here (it does
      * nothing on models without LayerNormalization -> MatMul) */
     if (smooth && smooth_cap) {
