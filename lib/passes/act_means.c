@@ -241,7 +241,7 @@ static void conv_moments(hpcz_act_means *am, hpcz_node *n, const moments *x)
         ksz *= w->dims[k];
     int64_t cin = tr ? w->dims[0] : w->dims[1] * group, og = tr ? w->dims[1] : w->dims[0] / group;
     int64_t cg = cin / group, N = og * group;
-    if (group <= 0 || cin != x->C || (tr ? w->dims[0] % group : w->dims[0] % group))
+    if (group <= 0 || cin != x->C || w->dims[0] % group)
         return;
     double per_pos = 1;
     if (tr) {

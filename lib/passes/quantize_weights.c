@@ -1139,9 +1139,9 @@ static const hpcz_pass_opt int8_opts[] = {
     {"clip", HPCZ_OPT_ENUM, "mse", "weight range: min/max, or the clipping that minimises squared error", "minmax|mse", 0, 0},
     {"rounding", HPCZ_OPT_ENUM, "nearest",
      "8-bit per channel or tensor: to nearest, or balanced: codes nearest the .5 boundary moved one step so "
-     "that each output channel's rounding errors sum to at most half a step (Conv, ConvTranspose per kernel "
-     "tap, and Gemm/MatMul reading a ReLU/Clip/HardSwish/Sigmoid-gated activation), which removes most of "
-     "the output shift dW E[x] without data",
+     "that each output channel's rounding errors, weighted by its input channels' means as estimated from the "
+     "weights (else taken equal), sum to about zero: no output shift dW E[x] without data (Conv, "
+     "ConvTranspose per kernel tap, Gemm/MatMul reading a ReLU/Clip/HardSwish or sigmoid-gated activation)",
      "nearest|balanced", 0, 0},
     {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul,Gather", "ops whose weights are quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
