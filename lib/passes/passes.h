@@ -65,7 +65,7 @@ hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64
 
 /* ---- activation moments without data (lib/passes/act_means.c): per
  * channel (axis 1) means and variances of g's values carried from its
- * inputs (taken as zero mean, unit variance) through Conv, BatchNorm,
+ * inputs (taken as zero mean, variance 1/3: data in [-1, 1]) through Conv, BatchNorm,
  * activations, affine constants, Add/Mul of two tensors, pooling and
  * Concat. Uses the values' aux until freed; g must not change meanwhile. */
 typedef struct hpcz_act_means hpcz_act_means;
