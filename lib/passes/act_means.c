@@ -17,8 +17,8 @@
  * else (reshapes, matrix products, unknown ops) leaves its output unknown.
  * Deep in a net the means come mostly from the folded BatchNorms' betas;
  * near the input they are guesses (the caller treats an input read straight
- * from the graph input as of equal means). On ppocr_rec they track the
- * means measured on data within about 30%.
+ * from the graph input as of equal means). On ppocr_rec (unit input
+ * variance) they tracked the means measured on data within about 30%.
  */
 #include "passes.h"
 
