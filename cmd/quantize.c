@@ -14,7 +14,7 @@ enum {
     OPT_CALIB_SAMPLES, OPT_CALIB_METHOD, OPT_CALIB_MASK, OPT_SMOOTH_QUANT, OPT_BIAS_CORRECTION,
     OPT_NO_BIAS_CORRECTION, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
     OPT_PLACEMENT, OPT_FALLBACK_WEIGHTS, OPT_PLACED_WEIGHTS, OPT_THREADS, OPT_NO_REDUCE_RANGE, OPT_REPORT, OPT_DATA, OPT_LABELS,
-    OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
+    OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_ROUNDING, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
@@ -91,6 +91,10 @@ static const cli_opt opts[] = {
     {"clip", OPT_CLIP, required_argument, "HOW",
      "weight range: mse (default: the clipping with least squared error) or minmax",
      "mse|minmax"},
+    {"rounding", OPT_ROUNDING, required_argument, "HOW",
+     "weight-only int8 without GPTQ: balanced (default: each channel's rounding errors made to sum to "
+     "~0, weighted by input means estimated from the weights, so no output shift piles up) or nearest",
+     "balanced|nearest"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
      "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul,Gather; dynamic: "
      "MatMul,Gemm,Gather). Gather: embedding tables (constant table, integer indices) in int8 "
@@ -169,7 +173,7 @@ int cmd_quantize(int argc, char **argv)
     const cli_store store[] = {
         CLI_TEXT(OPT_OUTPUT, &out), CLI_TEXT(OPT_MODE, &rq->mode), CLI_TEXT(OPT_DTYPE, &rq->dtype),
         CLI_TEXT(OPT_INT4_FORMAT, &rq->int4_format), CLI_TEXT(OPT_WEIGHT_DTYPE, &rq->weight_dtype),
-        CLI_TEXT(OPT_CLIP, &rq->clip), CLI_TEXT(OPT_ALGO, &rq->algo), CLI_TEXT(OPT_ACT_DTYPE, &rq->act_dtype),
+        CLI_TEXT(OPT_CLIP, &rq->clip), CLI_TEXT(OPT_ROUNDING, &rq->rounding), CLI_TEXT(OPT_ALGO, &rq->algo), CLI_TEXT(OPT_ACT_DTYPE, &rq->act_dtype),
         CLI_TEXT(OPT_PLACEMENT, &rq->placement), CLI_TEXT(OPT_FALLBACK_WEIGHTS, &rq->fallback_weights),
         CLI_TEXT(OPT_PLACED_WEIGHTS, &rq->placed_weights),
         CLI_TEXT(OPT_INCLUDE, &rq->include), CLI_TEXT(OPT_EXCLUDE, &rq->exclude),

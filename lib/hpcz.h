@@ -816,6 +816,8 @@ typedef struct hpcz_quantize_recipe {
     int bias_correct;   /* bias correction for the weights' rounding (static, weight-only int8 --algo rtn;
                          * needs calibration data): -1 default (static with data: on, kept where the
                          * data says it helps; weight-only: off), 0, 1 */
+    const char *rounding; /* weight-only int8 round-to-nearest: "balanced" (default: each channel's rounding
+                           * errors sum to ~0, weighted by input means estimated without data) or "nearest" */
     /* filled by hpcz_quantize_recipe_resolve */
     int resolved, algo_default;
     const char *static_reduce_range;

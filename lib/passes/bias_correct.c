@@ -35,6 +35,7 @@ static const hpcz_pass_opt opts[] = {
     {"symmetric", HPCZ_OPT_BOOL, "true", "the quantizer that follows: zero point 0", NULL, 0, 0},
     {"reduce-range", HPCZ_OPT_BOOL, "false", "the quantizer that follows: weights within [-64, 64]", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "the quantizer that follows: weight range", "minmax|mse", 0, 0},
+    {"rounding", HPCZ_OPT_ENUM, "nearest", "the quantizer that follows: rounding", "nearest|balanced", 0, 0},
     {"op-types", HPCZ_OPT_STRING, "Conv,Gemm,MatMul", "ops whose biases are corrected", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},

@@ -63,6 +63,18 @@ void hpcz_filter_release(hpcz_node_filter *f);
 hpcz_status hpcz_quantize_gather(hpcz_model *m, const hpcz_node_filter *f, int64_t min_size, bool mse,
                                  int64_t block4, hpcz_pass_ctx *ctx, hpcz_error *err);
 
+/* ---- activation moments without data (lib/passes/act_means.c): per
+ * channel (axis 1) means and variances of g's values carried from its
+ * inputs (taken as zero mean, variance 1/3: data in [-1, 1]) through Conv, BatchNorm,
+ * activations, affine constants, Add/Mul of two tensors, pooling and
+ * Concat. Uses the values' aux until freed; g must not change meanwhile. */
+typedef struct hpcz_act_means hpcz_act_means;
+hpcz_act_means *hpcz_act_means_estimate(hpcz_graph *g); /* NULL: out of memory */
+/* The C means of v (and *var its variances), or NULL when unknown, not C
+ * channels, or v is a graph input itself. Owned by am. */
+const double *hpcz_act_means_of(const hpcz_act_means *am, const hpcz_value *v, int64_t C, const double **var);
+void hpcz_act_means_free(hpcz_act_means *am);
+
 /* ---- weights as quantize-int8 rounds them (lib/passes/quantize_weights.c),
  * for passes that correct what the rounding changes: for every weight of
  * the main graph that quantize-int8 with the options in `a` (per-channel,

@@ -19,6 +19,8 @@
 #include <math.h>
 #include <stdio.h>
 
+enum { FEW_ROWS = 8 }; /* tables with at most this many rows stay float */
+
 typedef struct gq {
     const hpcz_node_filter *f;
     int64_t min_size;
@@ -268,6 +270,16 @@ static int visit(hpcz_graph *g, void *ctx)
         if ((q->ctx && q->ctx->keep_float && q->ctx->keep_float(q->ctx->keep_float_user, n)) ||
             hpcz_value_const(n->inputs[0])->numel < q->min_size) {
             q->kept++;
+            continue;
+        }
+        /* a table of a few rows (BERT's token types: 2 x 384) is read by
+         * every token, so each row's rounding error is one shift of them all
+         * (minilm_l3: 26.0 dB of output SQNR with it in int8, 33.4 float),
+         * for a saving of a few KiB */
+        if (hpcz_value_const(n->inputs[0])->dims[0] <= FEW_ROWS) {
+            q->kept++;
+            hpcz_pass_note(q->ctx, "quantize", "%s: kept float (%lld rows, each read by many tokens)",
+                           n->inputs[0]->name, (long long)hpcz_value_const(n->inputs[0])->dims[0]);
             continue;
         }
         if (!hpcz_grow((void **)&sel, &cap, ns + 1, sizeof *sel)) {

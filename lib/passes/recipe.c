@@ -108,6 +108,13 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
     /* bias correction measures input means on the data, for a rounding it
      * can repeat: round-to-nearest 8-bit weights per channel or tensor */
     int w8_rtn = !is_static && !is_dynamic && !fp16 && !int4 && !gptq && !r->block;
+    if (r->rounding && !is(r->rounding, "balanced") && !is(r->rounding, "nearest"))
+        USAGE("--rounding: '%s' is not balanced or nearest", r->rounding);
+    if (is(r->rounding, "balanced") && !w8_rtn)
+        USAGE("--rounding balanced is for weight-only int8 rounded to nearest (no --block-size, no GPTQ)");
+    /* weight-only int8 without data: balanced (README, quantize section) */
+    if (!r->rounding)
+        r->rounding = w8_rtn ? "balanced" : "nearest";
     if (r->bias_correct > 0 && !(is_static || w8_rtn))
         USAGE("--bias-correction is for --mode static and weight-only int8 with --algo rtn");
     if (r->bias_correct > 0 && !r->have_calib)
@@ -149,10 +156,12 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
      * so quantize-static corrects for its own rounding (bias-correct=true) */
     char bc[1400] = "";
     if (r->bias_correct > 0 && !is_static)
-        snprintf(bc, sizeof bc, "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s},",
+        snprintf(bc, sizeof bc,
+                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s%s},",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
-                 r->reduce_range ? "true" : "false", r->clip, filt);
+                 r->reduce_range ? "true" : "false", r->clip,
+                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", filt);
     /* SmoothQuant: on by default for static int8 calibrated here (it does
      * nothing on models without LayerNormalization -> MatMul) */
     if (smooth && smooth_cap) {
@@ -194,10 +203,11 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         if (r->block)
             snprintf(blk, sizeof blk, ",block-size=%d", r->block);
         snprintf(q, sizeof q,
-                 "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,clip=%s%s}",
+                 "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,clip=%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
-                 r->reduce_range ? "true" : "false", blk, r->clip, filt);
+                 r->reduce_range ? "true" : "false", blk, r->clip,
+                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", filt);
     }
     if ((size_t)snprintf(spec, cap, "%s%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", bc, q,
                          nbits ? ",int4-matmulnbits" : "") >= cap)
