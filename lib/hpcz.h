@@ -805,9 +805,10 @@ typedef struct hpcz_quantize_recipe {
     const char *int4_format;      /* NULL, "qdq" or "matmulnbits" */
     const char *act_dtype;        /* static: "uint8" (default) or "int8" */
     const char *placement;        /* static: "latency" (default) or "all" */
-    const char *fallback_weights; /* static: layers kept float keep "int8" (default) or "float" weights */
-    const char *placed_weights;   /* static: layers the latency placement leaves float keep "float"
-                                   * (default) or "int8" weights (smaller, slower in ONNX Runtime) */
+    const char *fallback_weights; /* static: layers kept float keep "int8" (default), "fp16" or "float" weights */
+    const char *placed_weights;   /* static: layers the latency placement leaves float keep "fp16"
+                                   * (default: float16 read through a Cast, float speed in ONNX Runtime),
+                                   * "float" or "int8" weights (smaller, slower in ONNX Runtime) */
     int keep_io_types;  /* fp16 */
     int fold;           /* fold BatchNorm first (1, default) */
     const char *op_types, *include, *exclude;

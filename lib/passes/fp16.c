@@ -66,8 +66,7 @@ typedef struct fctx {
     size_t n_hc, cap_hc;
 } fctx;
 
-/* Why constant t cannot be float16, or NULL. */
-static const char *range_problem(hpcz_tensor *t, char *buf, size_t cap)
+const char *hpcz_f16_range_problem(hpcz_tensor *t, char *buf, size_t cap)
 {
     hpcz_error e;
     const float *d = t->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_data(t, &e) : NULL;
@@ -191,7 +190,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
             continue;
         hpcz_tensor *t = hpcz_value_const(v);
         if (t && t->dtype == HPCZ_DTYPE_FLOAT) {
-            const char *p = range_problem(t, why, cap);
+            const char *p = hpcz_f16_range_problem(t, why, cap);
             if (p)
                 return P_FLOAT;
             continue;
@@ -210,7 +209,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
         const hpcz_attr *a = hpcz_node_attr(n, "value");
         if (!a || !a->t || a->t->dtype != HPCZ_DTYPE_FLOAT)
             return P_FLOAT;
-        const char *p = range_problem(a->t, why, cap);
+        const char *p = hpcz_f16_range_problem(a->t, why, cap);
         return p ? P_FLOAT : P_HALF;
     }
     if (!strcmp(op, "ConstantOfShape")) {
@@ -220,8 +219,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
     return P_HALF;
 }
 
-/* A float16 copy of a float constant. */
-static hpcz_tensor *to_half(hpcz_model *m, hpcz_tensor *t, const char *name, hpcz_error *err)
+hpcz_tensor *hpcz_tensor_to_half(hpcz_model *m, hpcz_tensor *t, const char *name, hpcz_error *err)
 {
     const float *d = hpcz_tensor_data(t, err);
     if (!d && t->numel)
@@ -394,7 +392,7 @@ static hpcz_status convert_graph(fctx *f)
         if (!strcmp(n->op_type, "Constant") || !strcmp(n->op_type, "ConstantOfShape")) {
             hpcz_attr *a = (hpcz_attr *)hpcz_node_attr(n, "value");
             if (a && a->t && a->t->dtype == HPCZ_DTYPE_FLOAT) {
-                hpcz_tensor *h = to_half(m, a->t, a->t->name, err);
+                hpcz_tensor *h = hpcz_tensor_to_half(m, a->t, a->t->name, err);
                 if (!h)
                     return err->status;
                 a->t = h;
@@ -428,7 +426,7 @@ static hpcz_status convert_graph(fctx *f)
                 const char *name = hpcz_unique_name(g, v->name, "fp16");
                 if (name && hpcz_graph_find_value(v->graph, name))
                     name = hpcz_unique_name(v->graph, name, "fp16");
-                hpcz_tensor *h = name ? to_half(m, v->init, name, err) : NULL;
+                hpcz_tensor *h = name ? hpcz_tensor_to_half(m, v->init, name, err) : NULL;
                 if (!name)
                     hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
                 if (!h || hpcz_graph_add_initializer(v->graph, h, err))
