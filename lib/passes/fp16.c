@@ -66,7 +66,8 @@ typedef struct fctx {
     size_t n_hc, cap_hc;
 } fctx;
 
-const char *hpcz_f16_range_problem(hpcz_tensor *t, char *buf, size_t cap)
+/* Why constant t cannot be float16, or NULL. */
+static const char *range_problem(hpcz_tensor *t, char *buf, size_t cap)
 {
     hpcz_error e;
     const float *d = t->dtype == HPCZ_DTYPE_FLOAT ? hpcz_tensor_data(t, &e) : NULL;
@@ -190,7 +191,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
             continue;
         hpcz_tensor *t = hpcz_value_const(v);
         if (t && t->dtype == HPCZ_DTYPE_FLOAT) {
-            const char *p = hpcz_f16_range_problem(t, why, cap);
+            const char *p = range_problem(t, why, cap);
             if (p)
                 return P_FLOAT;
             continue;
@@ -209,7 +210,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
         const hpcz_attr *a = hpcz_node_attr(n, "value");
         if (!a || !a->t || a->t->dtype != HPCZ_DTYPE_FLOAT)
             return P_FLOAT;
-        const char *p = hpcz_f16_range_problem(a->t, why, cap);
+        const char *p = range_problem(a->t, why, cap);
         return p ? P_FLOAT : P_HALF;
     }
     if (!strcmp(op, "ConstantOfShape")) {

@@ -53,10 +53,7 @@ bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n);
 bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type);
 void hpcz_filter_release(hpcz_node_filter *f);
 
-/* ---- float16 constants (lib/passes/fp16.c): why float constant t cannot be
- * float16 (values beyond 65504, or more than 1% of its nonzero values off by
- * over 10%), written into buf, or NULL; and a float16 copy of it named name. */
-const char *hpcz_f16_range_problem(hpcz_tensor *t, char *buf, size_t cap);
+/* ---- a float16 copy of float constant t, named name (lib/passes/fp16.c) */
 hpcz_tensor *hpcz_tensor_to_half(hpcz_model *m, hpcz_tensor *t, const char *name, hpcz_error *err);
 
 /* ---- embedding tables (lib/passes/quantize_gather.c): every Gather that f

@@ -1747,6 +1747,33 @@ static bool feeds_only_float_stems(const sq *s, const hpcz_node *n)
     return readers_all(s->g, n, float_stem);
 }
 
+/* Why weight w cannot be float16, or NULL: a value beyond 65504, or a
+ * weight float16 rounds to less than 60 dB SQNR (mostly values near float16's
+ * subnormals). Channels of tiny values next to normal ones (pruned in
+ * training: ppocr_rec's, around 1e-8) do not matter, unlike for to-fp16's
+ * constants (a Clip at 1e-10), since the layer's output is their sum. */
+static const char *fp16_weight_problem(hpcz_tensor *w, char *buf, size_t cap, hpcz_error *err)
+{
+    const float *d = hpcz_tensor_data(w, err);
+    if (!d)
+        return "unreadable";
+    double sig = 0, noise = 0;
+    for (int64_t i = 0; i < w->numel; i++) {
+        if (fabsf(d[i]) > 65504.0f) {
+            snprintf(buf, cap, "'%s' holds %g, beyond float16's 65504", w->name ? w->name : "", d[i]);
+            return buf;
+        }
+        double e = (double)hpcz_f16_to_f32(hpcz_f32_to_f16(d[i])) - d[i];
+        sig += (double)d[i] * d[i];
+        noise += e * e;
+    }
+    if (noise > 1e-6 * sig) {
+        snprintf(buf, cap, "'%s': float16 keeps %.1f dB of it", w->name ? w->name : "", 10 * log10(sig / noise));
+        return buf;
+    }
+    return NULL;
+}
+
 /* wv's readers read Cast(float16 copy of wv, to=float) instead: half the
  * bytes, and ONNX Runtime (and hpcz run) fold the Cast at load, so the layer
  * runs on the same float32 weights, rounded to float16, at float speed.
@@ -1758,7 +1785,11 @@ static int weight_to_fp16(sq *s, hpcz_value *wv, hpcz_status *st)
     char why[256];
     if (w->dtype != HPCZ_DTYPE_FLOAT)
         return 0;
-    if (hpcz_f16_range_problem(w, why, sizeof why)) {
+    if (fp16_weight_problem(w, why, sizeof why, s->err)) {
+        if (s->err->status) {
+            *st = s->err->status;
+            return 0;
+        }
         hpcz_pass_note(s->ctx, "quantize", "%s: float32 weights kept: %s", wv->name, why);
         return 0;
     }
@@ -2015,12 +2046,14 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             }
         }
     }
-    /* float16 weights for the layers the placement left float, once some
-     * op runs in int8 (else the model stays as it was) */
+    /* float16 weights for the layers left float (by the placement, or as
+     * float stems, ...: their weights are still float constants), once some
+     * op runs in int8 (else the model stays as it was); not those the caller
+     * keeps float */
     for (size_t i = 0; i < n0 && s->placed_w == W_FP16 && s->n_nodes; i++) {
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n) ||
-            n->aux != PLACED_FLOAT || kept_float(s, n))
+            kept_float(s, n))
             continue;
         if ((st = float_layer_weights(s, n, W_FP16, &s->n_placed_w, &s->n_placed_f32))) {
             free(nodes);
@@ -2051,10 +2084,10 @@ static const hpcz_pass_opt static_opts[] = {
      "read through a Cast, or float",
      "int8|fp16|float", 0, 0},
     {"placed-weights", HPCZ_OPT_ENUM, "fp16",
-     "weights of the layers the latency placement leaves float, once some op runs in int8: "
-     "float16 read through a Cast (half the bytes; ONNX Runtime folds the Cast at load, so "
-     "float speed), float, or int8 weight-only (smallest; ONNX Runtime dequantizes them on "
-     "every run)",
+     "weights of the layers left float, once some op runs in int8: float16 read through a Cast "
+     "(every such layer; half the bytes, and ONNX Runtime folds the Cast at load, so float "
+     "speed), float, or int8 weight-only (the layers the latency placement leaves float; "
+     "smallest, but ONNX Runtime dequantizes them on every run)",
      "fp16|float|int8", 0, 0},
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
@@ -2238,12 +2271,11 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
                        "(kept-weights=%s)", s.n_kept_w, s.kept_w == W_INT8 ? "int8" : "float16",
                        w_names[s.kept_w]);
     if (!st && s.n_placed_w)
-        hpcz_pass_note(ctx, "quantize", "%zu layers left float by the latency placement keep %s weights "
-                       "(placed-weights=%s)", s.n_placed_w, s.placed_w == W_INT8 ? "int8" : "float16",
+        hpcz_pass_note(ctx, "quantize", "%zu layers left float%s keep %s weights (placed-weights=%s)", s.n_placed_w,
+                       s.placed_w == W_INT8 ? " by the latency placement" : "", s.placed_w == W_INT8 ? "int8" : "float16",
                        w_names[s.placed_w]);
     if (!st && s.n_placed_f32)
-        hpcz_pass_note(ctx, "quantize", "%zu layers left float by the latency placement keep float32 weights: "
-                       "float16 cannot hold them",
+        hpcz_pass_note(ctx, "quantize", "%zu layers left float keep float32 weights: float16 cannot hold them",
                        s.n_placed_f32);
     if (!st && !s.n_nodes && s.n_placed_float && !s.n_placed_w)
         hpcz_pass_note(ctx, "quantize",
