@@ -129,14 +129,16 @@ static const cli_opt opts[] = {
      "comparison, then bisected) until the gates hold"},
     {"fallback-weights", OPT_FALLBACK_WEIGHTS, required_argument, "TYPE",
      "static --auto-fallback: the weights of layers returned to float stay int8 (default: "
-     "weight-only, per channel, so the model stays small) or go back to float",
-     "int8|float"},
+     "weight-only, per channel, so the model stays small), become float16 read through a Cast, "
+     "or go back to float",
+     "int8|fp16|float"},
     {"placed-weights", OPT_PLACED_WEIGHTS, required_argument, "TYPE",
-     "static: the weights of layers the latency placement leaves float stay float (default) or "
-     "become int8 weight-only: a smaller file, but ONNX Runtime then dequantizes them every run "
-     "and cannot prepack them (ppocr_cls: 0.36x the fp32 size at 1.6x its latency, against "
-     "0.79x at 1.03x)",
-     "float|int8"},
+     "static: the weights of layers the latency placement leaves float, once some op runs in "
+     "int8: float16 read through a Cast (default: half the bytes, and ONNX Runtime folds the "
+     "Cast at load, so float speed), float, or int8 weight-only: smallest, but ONNX Runtime "
+     "then dequantizes them every run and cannot prepack them (ppocr_cls: 0.36x the fp32 size "
+     "at 1.6x its latency)",
+     "fp16|float|int8"},
     {"budget", OPT_BUDGET, required_argument, "SECONDS", "time limit for --auto-fallback; the best model found is kept"},
     {"in-place", OPT_IN_PLACE, no_argument, NULL, "allow OUT to be IN"},
     {"verbose", 'v', no_argument, NULL, "print what every pass did"},

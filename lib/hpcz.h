@@ -805,9 +805,10 @@ typedef struct hpcz_quantize_recipe {
     const char *int4_format;      /* NULL, "qdq" or "matmulnbits" */
     const char *act_dtype;        /* static: "uint8" (default) or "int8" */
     const char *placement;        /* static: "latency" (default) or "all" */
-    const char *fallback_weights; /* static: layers kept float keep "int8" (default) or "float" weights */
-    const char *placed_weights;   /* static: layers the latency placement leaves float keep "float"
-                                   * (default) or "int8" weights (smaller, slower in ONNX Runtime) */
+    const char *fallback_weights; /* static: layers kept float keep "int8" (default), "fp16" or "float" weights */
+    const char *placed_weights;   /* static: layers the latency placement leaves float keep "fp16"
+                                   * (default: float16 read through a Cast, float speed in ONNX Runtime),
+                                   * "float" or "int8" weights (smaller, slower in ONNX Runtime) */
     int keep_io_types;  /* fp16 */
     int fold;           /* fold BatchNorm first (1, default) */
     const char *op_types, *include, *exclude;
@@ -1096,6 +1097,8 @@ typedef struct hpcz_output_metrics {
     uint64_t count;          /* elements compared */
     double max_abs, mean_abs, rmse, cosine, sqnr_db; /* sqnr_db: +inf when identical */
     double cos_worst, cos_mean; /* cosine per sample: the lowest and the mean */
+    double cos_sd;           /* ... their standard deviation (0 for one sample) */
+    uint64_t cos_n;          /* ... over this many samples (rows) */
     int is_scores;           /* [N, C] float scores: top-k agreement computed */
     double top1_agreement;   /* share of samples, 0..1 */
     double top5_agreement;
@@ -1277,7 +1280,10 @@ typedef struct hpcz_fallback_opts {
     const uint8_t *bytes;
     size_t len;
     int fold;
-    hpcz_pipeline *post, *post_float;
+    /* post: the quantization; when every layer kept float with post's kept
+     * weights still breaks the gates, post_fp16 then post_float (either may be
+     * NULL) store those layers' weights as float16, then as float */
+    hpcz_pipeline *post, *post_fp16, *post_float;
     const struct hpcz_calib_table *table;
     const char *data;
     const int64_t *labels;
@@ -1301,7 +1307,10 @@ typedef struct hpcz_fallback_result {
     double *kept_sqnr;      /* their output SQNR in `first` */
     int evaluations;
     double seconds, one_eval;
-    int satisfied, float_weights, budget_reached;
+    int satisfied, fp16_weights, float_weights, budget_reached; /* *_weights: post_fp16 / post_float used */
+    /* the search asks --min-cosine gates this much more than their value (the
+     * largest margin over the outputs of the model kept; see autofallback.c) */
+    double cos_margin;
 } hpcz_fallback_result;
 hpcz_status hpcz_autofallback(const hpcz_fallback_opts *o, hpcz_model *first, hpcz_model **better,
                               hpcz_fallback_result *res, hpcz_error *err);

@@ -220,8 +220,7 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
     return P_HALF;
 }
 
-/* A float16 copy of a float constant. */
-static hpcz_tensor *to_half(hpcz_model *m, hpcz_tensor *t, const char *name, hpcz_error *err)
+hpcz_tensor *hpcz_tensor_to_half(hpcz_model *m, hpcz_tensor *t, const char *name, hpcz_error *err)
 {
     const float *d = hpcz_tensor_data(t, err);
     if (!d && t->numel)
@@ -394,7 +393,7 @@ static hpcz_status convert_graph(fctx *f)
         if (!strcmp(n->op_type, "Constant") || !strcmp(n->op_type, "ConstantOfShape")) {
             hpcz_attr *a = (hpcz_attr *)hpcz_node_attr(n, "value");
             if (a && a->t && a->t->dtype == HPCZ_DTYPE_FLOAT) {
-                hpcz_tensor *h = to_half(m, a->t, a->t->name, err);
+                hpcz_tensor *h = hpcz_tensor_to_half(m, a->t, a->t->name, err);
                 if (!h)
                     return err->status;
                 a->t = h;
@@ -428,7 +427,7 @@ static hpcz_status convert_graph(fctx *f)
                 const char *name = hpcz_unique_name(g, v->name, "fp16");
                 if (name && hpcz_graph_find_value(v->graph, name))
                     name = hpcz_unique_name(v->graph, name, "fp16");
-                hpcz_tensor *h = name ? to_half(m, v->init, name, err) : NULL;
+                hpcz_tensor *h = name ? hpcz_tensor_to_half(m, v->init, name, err) : NULL;
                 if (!name)
                     hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
                 if (!h || hpcz_graph_add_initializer(v->graph, h, err))

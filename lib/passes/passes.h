@@ -53,6 +53,9 @@ bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n);
 bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type);
 void hpcz_filter_release(hpcz_node_filter *f);
 
+/* ---- a float16 copy of float constant t, named name (lib/passes/fp16.c) */
+hpcz_tensor *hpcz_tensor_to_half(hpcz_model *m, hpcz_tensor *t, const char *name, hpcz_error *err);
+
 /* ---- embedding tables (lib/passes/quantize_gather.c): every Gather that f
  * selects, on axis 0 of a constant float table (at least min_size elements)
  * with integer indices, reads an int8 table with a scale per row (rounding

@@ -169,15 +169,18 @@ static hpcz_status fallback(const hpcz_quantize_opts *o, hpcz_fallback_opts *fo,
     return HPCZ_OK;
 }
 
-/* The same pipeline with kept-weights=float, for models whose int8 weights
- * alone already break the gates (NULL when it has no kept weights). */
-static hpcz_pipeline *float_weights_pipeline(const char *spec, int folded)
+/* The same pipeline with the kept weights stored as `to` (fp16, float)
+ * instead of `from`, for models whose kept int8 (or float16) weights alone
+ * already break the gates (NULL when it keeps no such weights). */
+static hpcz_pipeline *kept_weights_pipeline(const char *spec, int folded, const char *from, const char *to)
 {
-    const char *kw = strstr(spec, "kept-weights=int8");
+    char kfrom[32];
+    snprintf(kfrom, sizeof kfrom, "kept-weights=%s", from);
+    const char *kw = strstr(spec, kfrom);
     if (!kw)
         return NULL;
     char fspec[2048 + 8];
-    snprintf(fspec, sizeof fspec, "%.*skept-weights=float%s", (int)(kw - spec), spec, kw + strlen("kept-weights=int8"));
+    snprintf(fspec, sizeof fspec, "%.*skept-weights=%s%s", (int)(kw - spec), spec, to, kw + strlen(kfrom));
     char *fq = strstr(fspec, "fold-bn,eliminate,");
     if (folded && fq)
         memmove(fq, fq + strlen("fold-bn,eliminate,"), strlen(fq + strlen("fold-bn,eliminate,")) + 1);
@@ -318,12 +321,14 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
         res->orig->path = hpcz_model_strdup(res->orig, in);
     }
     if (o->auto_fallback) {
+        int folded = !o->passes && rq->fold && is_static;
         hpcz_fallback_opts fo = {.orig = res->orig,
                                  .bytes = orig_bytes,
                                  .len = orig_len,
                                  .fold = !o->passes && rq->fold,
                                  .post = pl,
-                                 .post_float = float_weights_pipeline(res->pipeline, !o->passes && rq->fold && is_static),
+                                 .post_fp16 = kept_weights_pipeline(res->pipeline, folded, "int8", "fp16"),
+                                 .post_float = kept_weights_pipeline(res->pipeline, folded, "int8", "float"),
                                  .table = res->table,
                                  .data = data,
                                  .gates = o->gates,
@@ -334,8 +339,11 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
                                  .prepare_data = o->calib,
                                  .prepare_mask = o->calib_mask,
                                  .prepare_samples = o->calib_samples};
+        if (!fo.post_float) /* --fallback-weights fp16: float after that */
+            fo.post_float = kept_weights_pipeline(res->pipeline, folded, "fp16", "float");
         hpcz_model *better = NULL;
         st = fallback(o, &fo, m, &better, &res->fallback, err);
+        hpcz_pipeline_free(fo.post_fp16);
         hpcz_pipeline_free(fo.post_float);
         if (st)
             goto done;

@@ -1271,11 +1271,16 @@ typedef struct sq {
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
     double min_macs;    /* ... and those with fewer multiply-adds per sample */
     size_t n_placed_float;
-    bool kept_w8;       /* layers the caller keeps float keep int8 weights (weight-only) */
-    size_t n_kept_w8;
-    bool placed_w8;     /* ... and so do those the latency placement leaves float */
-    size_t n_placed_w8;
+    int kept_w;         /* how layers the caller keeps float store their weights (W_*) */
+    size_t n_kept_w;
+    int placed_w;       /* ... and those the latency placement leaves float */
+    size_t n_placed_w, n_placed_f32;
 } sq;
+
+/* weights of a layer that runs in float: as they were, float16 read through
+ * a Cast, or int8 read through a DequantizeLinear */
+enum { W_FLOAT, W_FP16, W_INT8 };
+static const char *const w_names[] = {"float", "fp16", "int8"};
 
 /* node aux marks of the placement (reset when the pass ends) */
 enum { PLACED_FLOAT = 2, PLACED_INT8 = 3 };
@@ -1938,21 +1943,98 @@ static bool feeds_only_float_stems(const sq *s, const hpcz_node *n)
     return readers_all(s->g, n, float_stem);
 }
 
-/* A layer that stays float keeps int8 weights as in weight-only mode
- * (DequantizeLinear -> float op), so the file keeps its size; counts it. */
-static hpcz_status float_layer_int8_weights(sq *s, hpcz_node *n, size_t *count)
+/* Why weight w cannot be float16, or NULL: a value beyond 65504, or a
+ * weight float16 rounds to less than 60 dB SQNR (mostly values near float16's
+ * subnormals). Channels of tiny values next to normal ones (pruned in
+ * training: ppocr_rec's, around 1e-8) do not matter, unlike for to-fp16's
+ * constants (a Clip at 1e-10), since the layer's output is their sum. */
+static const char *fp16_weight_problem(hpcz_tensor *w, char *buf, size_t cap, hpcz_error *err)
+{
+    const float *d = hpcz_tensor_data(w, err);
+    if (!d)
+        return "unreadable";
+    double sig = 0, noise = 0;
+    for (int64_t i = 0; i < w->numel; i++) {
+        if (fabsf(d[i]) > 65504.0f) {
+            snprintf(buf, cap, "'%s' holds %g, beyond float16's 65504", w->name ? w->name : "", d[i]);
+            return buf;
+        }
+        double e = (double)hpcz_f16_to_f32(hpcz_f32_to_f16(d[i])) - d[i];
+        sig += (double)d[i] * d[i];
+        noise += e * e;
+    }
+    if (noise > 1e-6 * sig) {
+        snprintf(buf, cap, "'%s': float16 keeps %.1f dB of it", w->name ? w->name : "", 10 * log10(sig / noise));
+        return buf;
+    }
+    return NULL;
+}
+
+/* wv's readers read Cast(float16 copy of wv, to=float) instead: half the
+ * bytes, and ONNX Runtime (and hpcz run) fold the Cast at load, so the layer
+ * runs on the same float32 weights, rounded to float16, at float speed.
+ * Returns 0 (nothing done) for a weight float16 cannot hold. */
+static int weight_to_fp16(sq *s, hpcz_value *wv, hpcz_status *st)
+{
+    hpcz_graph *g = wv->graph;
+    hpcz_tensor *w = hpcz_value_const(wv);
+    char why[256];
+    if (w->dtype != HPCZ_DTYPE_FLOAT)
+        return 0;
+    if (fp16_weight_problem(w, why, sizeof why, s->err)) {
+        if (s->err->status) {
+            *st = s->err->status;
+            return 0;
+        }
+        hpcz_pass_note(s->ctx, "quantize", "%s: float32 weights kept: %s", wv->name, why);
+        return 0;
+    }
+    const char *base = wv->name;
+    hpcz_tensor *h = hpcz_tensor_to_half(g->model, w, hpcz_unique_name(g, base, "fp16"), s->err);
+    hpcz_value *hv = h ? hpcz_add_init_value(g, h, s->err) : NULL;
+    hpcz_node *cn = hv ? hpcz_graph_add_node(g, "Cast", hpcz_unique_name(g, base, "Cast"), 1, 1) : NULL;
+    hpcz_attr *to = cn ? hpcz_node_add_attr(cn, "to", HPCZ_ATTR_INT) : NULL;
+    if (!to) {
+        *st = s->err->status ? s->err->status : hpcz_fail(s->err, HPCZ_ERR_NOMEM, "out of memory");
+        return 0;
+    }
+    to->i = HPCZ_DTYPE_FLOAT;
+    cn->inputs[0] = hv;
+    hpcz_value *out = hpcz_graph_value(g, hpcz_unique_name(g, base, "fp32"));
+    hpcz_node_set_output(cn, 0, out);
+    out->dtype = HPCZ_DTYPE_FLOAT;
+    out->ndim = wv->ndim;
+    out->dims = wv->dims;
+    rewire_inputs(g, wv, out);
+    *st = drop_float_weight(g, wv);
+    return !*st;
+}
+
+/* A layer that stays float keeps its weights float (W_FLOAT), stores them
+ * as float16 (W_FP16) or as int8 as in weight-only mode (W_INT8:
+ * DequantizeLinear -> float op, so the file keeps its size); counts it, and
+ * float16 weights that float16 cannot hold in *f32 (may be NULL). */
+static hpcz_status float_layer_weights(sq *s, hpcz_node *n, int how, size_t *count, size_t *f32)
 {
     size_t wi;
     weight_role role;
-    if (!weight_of(n, &wi, &role))
+    if (how == W_FLOAT || !weight_of(n, &wi, &role))
         return HPCZ_OK;
     hpcz_value *wv = n->inputs[wi];
     if (hpcz_value_const(wv)->numel < s->wopt.min_size)
         return HPCZ_OK;
+    hpcz_status st = HPCZ_OK;
+    if (how == W_FP16) {
+        if (weight_to_fp16(s, wv, &st))
+            (*count)++;
+        else if (!st && f32)
+            (*f32)++;
+        return st;
+    }
     qopts wo = s->wopt;
     wo.reduce_range = false; /* no integer kernel reads these */
     qstats qs = {0};
-    hpcz_status st = quantize_one(wv->graph, wv, role, &wo, s->ctx, &qs, s->err);
+    st = quantize_one(wv->graph, wv, role, &wo, s->ctx, &qs, s->err);
     if (!st)
         st = drop_float_weight(wv->graph, wv);
     if (!st)
@@ -1978,18 +2060,18 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
         hpcz_node *n = nodes[i];
         if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n))
             continue;
-        if (s->kept_w8 && s->ctx->keep_float && s->ctx->keep_float(s->ctx->keep_float_user, n)) {
+        if (s->kept_w != W_FLOAT && s->ctx->keep_float && s->ctx->keep_float(s->ctx->keep_float_user, n)) {
             /* returned to float by the caller (--auto-fallback): float
-             * activations, but the weights stay int8 as in weight-only mode,
-             * so the model keeps its size */
-            if ((st = float_layer_int8_weights(s, n, &s->n_kept_w8))) {
+             * activations, but the weights stay int8 as in weight-only mode
+             * (or float16), so the model keeps (most of) its size */
+            if ((st = float_layer_weights(s, n, s->kept_w, &s->n_kept_w, NULL))) {
                 free(nodes);
                 return st;
             }
             continue;
         }
-        if (s->placed_w8 && n->aux == PLACED_FLOAT && !kept_float(s, n)) {
-            if ((st = float_layer_int8_weights(s, n, &s->n_placed_w8))) {
+        if (s->placed_w == W_INT8 && n->aux == PLACED_FLOAT && !kept_float(s, n)) {
+            if ((st = float_layer_weights(s, n, W_INT8, &s->n_placed_w, NULL))) {
                 free(nodes);
                 return st;
             }
@@ -2160,6 +2242,20 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
             }
         }
     }
+    /* float16 weights for the layers left float (by the placement, or as
+     * float stems, ...: their weights are still float constants), once some
+     * op runs in int8 (else the model stays as it was); not those the caller
+     * keeps float */
+    for (size_t i = 0; i < n0 && s->placed_w == W_FP16 && s->n_nodes; i++) {
+        hpcz_node *n = nodes[i];
+        if ((n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) || !hpcz_filter_match(f, n) ||
+            kept_float(s, n))
+            continue;
+        if ((st = float_layer_weights(s, n, W_FP16, &s->n_placed_w, &s->n_placed_f32))) {
+            free(nodes);
+            return st;
+        }
+    }
     free(nodes);
     for (size_t i = 0; i < g->n_nodes; i++)
         g->nodes[i]->aux = 0;
@@ -2180,12 +2276,15 @@ static const hpcz_pass_opt static_opts[] = {
     {"exclude", HPCZ_OPT_STRING, NULL, "keep nodes whose name or op type matches this regex in float", NULL, 0, 0},
     {"min-size", HPCZ_OPT_INT, "16", "keep weights with fewer elements in float", NULL, 0, 1e12},
     {"kept-weights", HPCZ_OPT_ENUM, "int8",
-     "weights of the nodes the caller keeps float (--auto-fallback): int8 weight-only, or float",
-     "int8|float", 0, 0},
-    {"placed-weights", HPCZ_OPT_ENUM, "float",
-     "weights of the layers the latency placement leaves float: float, or int8 weight-only "
-     "(a smaller file; --auto-fallback tries it last and keeps it when the gates hold)",
-     "float|int8", 0, 0},
+     "weights of the nodes the caller keeps float (--auto-fallback): int8 weight-only, float16 "
+     "read through a Cast, or float",
+     "int8|fp16|float", 0, 0},
+    {"placed-weights", HPCZ_OPT_ENUM, "fp16",
+     "weights of the layers left float, once some op runs in int8: float16 read through a Cast "
+     "(every such layer; half the bytes, and ONNX Runtime folds the Cast at load, so float "
+     "speed), float, or int8 weight-only (the layers the latency placement leaves float; "
+     "smallest, but ONNX Runtime dequantizes them on every run)",
+     "fp16|float|int8", 0, 0},
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
@@ -2328,8 +2427,12 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
     s.placement_all = !strcmp(hpcz_pass_arg(a, "placement").s, "all");
-    s.kept_w8 = !strcmp(hpcz_pass_arg(a, "kept-weights").s, "int8");
-    s.placed_w8 = !strcmp(hpcz_pass_arg(a, "placed-weights").s, "int8");
+    for (int k = W_FLOAT; k <= W_INT8; k++) {
+        if (!strcmp(hpcz_pass_arg(a, "kept-weights").s, w_names[k]))
+            s.kept_w = k;
+        if (!strcmp(hpcz_pass_arg(a, "placed-weights").s, w_names[k]))
+            s.placed_w = k;
+    }
     s.min_k = hpcz_pass_arg(a, "min-k").i;
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
     s.float_stem = hpcz_pass_arg(a, "float-stem").b;
@@ -2359,13 +2462,18 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     if (!st && s.rr_auto && s.n_wlayers)
         hpcz_pass_note(ctx, "quantize", "reduce-range auto: %zu of %zu weight layers within [-64, 64] "
                        "(u8*s8 pair sums could pass 32767), the others full range", s.n_reduced, s.n_wlayers);
-    if (!st && s.n_kept_w8)
-        hpcz_pass_note(ctx, "quantize", "%zu layers kept float by the caller keep int8 weights "
-                       "(kept-weights=int8)", s.n_kept_w8);
-    if (!st && s.n_placed_w8)
-        hpcz_pass_note(ctx, "quantize", "%zu layers left float by the latency placement keep int8 weights "
-                       "(placed-weights=int8)", s.n_placed_w8);
-    if (!st && !s.n_nodes && s.n_placed_float && !s.n_placed_w8)
+    if (!st && s.n_kept_w)
+        hpcz_pass_note(ctx, "quantize", "%zu layers kept float by the caller keep %s weights "
+                       "(kept-weights=%s)", s.n_kept_w, s.kept_w == W_INT8 ? "int8" : "float16",
+                       w_names[s.kept_w]);
+    if (!st && s.n_placed_w)
+        hpcz_pass_note(ctx, "quantize", "%zu layers left float%s keep %s weights (placed-weights=%s)", s.n_placed_w,
+                       s.placed_w == W_INT8 ? " by the latency placement" : "", s.placed_w == W_INT8 ? "int8" : "float16",
+                       w_names[s.placed_w]);
+    if (!st && s.n_placed_f32)
+        hpcz_pass_note(ctx, "quantize", "%zu layers left float keep float32 weights: float16 cannot hold them",
+                       s.n_placed_f32);
+    if (!st && !s.n_nodes && s.n_placed_float && !s.n_placed_w)
         hpcz_pass_note(ctx, "quantize",
                        "no op does enough work for int8 to be faster than float in ONNX Runtime: the "
                        "model stays float (placement=all, --placement all, quantizes every op)");

@@ -23,7 +23,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
     r->act_dtype = "uint8";
     r->placement = "latency";
     r->fallback_weights = "int8";
-    r->placed_weights = "float";
+    r->placed_weights = "fp16";
     r->fold = 1;
     r->smooth = -1;
     r->bias_correct = -1;
@@ -50,18 +50,18 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
     int int4 = is(r->dtype, "int4");
     if (!fp16 && !int4 && !is(r->dtype, "int8"))
         USAGE("--dtype: '%s' is not int8, int4 or fp16", r->dtype);
-    if (!is(r->fallback_weights, "int8") && !is(r->fallback_weights, "float"))
-        USAGE("--fallback-weights: '%s' is not int8 or float", r->fallback_weights);
-    if (!is(r->placed_weights, "int8") && !is(r->placed_weights, "float"))
-        USAGE("--placed-weights: '%s' is not float or int8", r->placed_weights);
+    if (!is(r->fallback_weights, "int8") && !is(r->fallback_weights, "fp16") && !is(r->fallback_weights, "float"))
+        USAGE("--fallback-weights: '%s' is not int8, fp16 or float", r->fallback_weights);
+    if (!is(r->placed_weights, "fp16") && !is(r->placed_weights, "int8") && !is(r->placed_weights, "float"))
+        USAGE("--placed-weights: '%s' is not fp16, float or int8", r->placed_weights);
     if (!is(r->placement, "latency") && !is(r->placement, "all"))
         USAGE("--placement: '%s' is not latency or all", r->placement);
     if (!is(r->act_dtype, "uint8") && !is(r->act_dtype, "int8"))
         USAGE("--act-dtype: '%s' is not uint8 or int8", r->act_dtype);
     if (is_dynamic && (fp16 || int4))
         USAGE("--mode dynamic quantizes to int8: drop --dtype %s", r->dtype);
-    if (is(r->placed_weights, "int8") && !is_static)
-        USAGE("--placed-weights int8 applies to --mode static");
+    if (!is(r->placed_weights, "fp16") && !is_static)
+        USAGE("--placed-weights %s applies to --mode static", r->placed_weights);
     if (is_static && (fp16 || int4))
         USAGE("--mode static quantizes to int8: drop --dtype %s", r->dtype);
     if (is_static && !r->have_calib && !r->have_table)
@@ -193,10 +193,10 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     } else if (is_static) {
         snprintf(q, sizeof q,
                  "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s%s%s%s}",
+                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s,placed-weights=%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype, r->act_dtype,
                  r->symmetric == 1 ? "true" : "false", r->static_reduce_range, r->clip, r->placement,
-                 r->fallback_weights, is(r->placed_weights, "int8") ? ",placed-weights=int8" : "",
+                 r->fallback_weights, r->placed_weights,
                  r->bias_correct > 0 ? ",bias-correct=true" : "", filt);
     } else {
         char blk[32] = "";

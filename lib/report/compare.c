@@ -326,7 +326,7 @@ static const char *describe(hpcz_model *a, hpcz_model *b, const char *name, char
 
 typedef struct out_acc {
     acc a;
-    double cos_sum, cos_worst; /* per sample */
+    double cos_sum, cos_sum2, cos_worst; /* per sample */
     uint64_t cos_n;
     uint64_t top1, top5, samples, correct_a, correct_b;
     double d_sum, d_sq; /* paired per-sample differences for the CI */
@@ -498,6 +498,7 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
                     if (!A->cos_n || cs < A->cos_worst)
                         A->cos_worst = cs;
                     A->cos_sum += cs;
+                    A->cos_sum2 += cs * cs;
                     A->cos_n++;
                 }
                 bool float_out = x->dtype == HPCZ_DTYPE_FLOAT || x->dtype == HPCZ_DTYPE_FLOAT16 ||
@@ -588,6 +589,11 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         m->sqnr_db = acc_sqnr(&A->a);
         m->cos_worst = A->cos_n ? A->cos_worst : m->cosine;
         m->cos_mean = A->cos_n ? A->cos_sum / (double)A->cos_n : m->cosine;
+        m->cos_n = A->cos_n;
+        if (A->cos_n > 1) {
+            double var = (A->cos_sum2 - A->cos_sum * m->cos_mean) / (double)(A->cos_n - 1);
+            m->cos_sd = var > 0 ? sqrt(var) : 0;
+        }
         m->is_scores = A->scores;
         m->samples = A->samples;
         if (A->samples) {

@@ -80,7 +80,7 @@ void hpcz_quantize_write_text(FILE *f, const hpcz_quantize_opts *o, const hpcz_q
             fprintf(f, "  %s\n", strchr(res->notes[i], ' ') + 1);
     for (size_t i = 0; i < res->n_notes; i++)
         if (strstr(res->notes[i], "kept float32") || strstr(res->notes[i], "the model stays float") ||
-            strstr(res->notes[i], "(placed-weights=int8)"))
+            strstr(res->notes[i], "(placed-weights="))
             fprintf(f, "  %s\n", strchr(res->notes[i], ' ') + 1);
 }
 
@@ -90,8 +90,14 @@ void hpcz_quantize_write_fallback(FILE *f, const hpcz_quantize_opts *o, const hp
     if (fb->n_kept) {
         fprintf(f, "  auto-fallback: %zu layer%s kept float (%s weights%s), %d evaluations in %.2f s "
                 "(one evaluation: %.2f s)%s\n",
-                fb->n_kept, fb->n_kept == 1 ? "" : "s", fb->float_weights ? "float" : "int8",
-                fb->float_weights ? ": with int8 weights even every layer broke the gates" : "", fb->evaluations,
+                fb->n_kept, fb->n_kept == 1 ? "" : "s",
+                fb->float_weights ? "float" : fb->fp16_weights ? "fp16" : res->recipe.fallback_weights,
+                fb->float_weights || fb->fp16_weights
+                    ? (fb->float_weights && strcmp(res->recipe.fallback_weights, "int8")
+                           ? ": with fp16 weights even every layer broke the gates"
+                           : fb->float_weights ? ": with int8 and fp16 weights even every layer broke the gates"
+                                               : ": with int8 weights even every layer broke the gates")
+                    : "", fb->evaluations,
                 fb->seconds, fb->one_eval, fb->satisfied ? "" : ", gates still broken: kept the best model found");
         for (size_t i = 0; i < fb->n_kept; i++)
             fprintf(f, "    %s (%s): its output was at %.1f dB SQNR quantized\n", fb->kept[i], fb->kept_op[i],
@@ -100,6 +106,9 @@ void hpcz_quantize_write_fallback(FILE *f, const hpcz_quantize_opts *o, const hp
         fprintf(f, "  auto-fallback: the gates hold with every layer quantized (%d evaluation%s)\n", fb->evaluations,
                 fb->evaluations == 1 ? "" : "s");
     }
+    if (o->auto_fallback && fb->cos_margin > 0)
+        fprintf(f, "  auto-fallback: --min-cosine held with a margin of %.2g for data other than %s "
+                "(2 standard errors of the per-sample cosines)\n", fb->cos_margin, o->data ? o->data : o->calib);
 }
 
 void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts *o, const hpcz_quantize_result *res)
@@ -141,7 +150,10 @@ void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts 
         hpcz_json_object_begin(&j, "auto_fallback");
         hpcz_json_bool(&j, "gates_hold", fb->satisfied);
         hpcz_json_uint(&j, "evaluations", (uint64_t)fb->evaluations);
-        hpcz_json_string(&j, "kept_weights", fb->float_weights ? "float" : "int8");
+        hpcz_json_double(&j, "cosine_margin", fb->cos_margin);
+        hpcz_json_string(&j, "kept_weights", fb->float_weights  ? "float"
+                                              : fb->fp16_weights ? "fp16"
+                                                                 : res->recipe.fallback_weights);
         hpcz_json_array_begin(&j, "kept_float");
         for (size_t i = 0; i < fb->n_kept; i++) {
             hpcz_json_object_begin(&j, NULL);

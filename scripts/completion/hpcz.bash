@@ -95,8 +95,8 @@ _hpcz() {
         --min-cosine) return ;;
         --min-sqnr) return ;;
         --max-abs) return ;;
-        --fallback-weights) COMPREPLY=($(compgen -W "int8 float" -- "$cur")); return ;;
-        --placed-weights) COMPREPLY=($(compgen -W "float int8" -- "$cur")); return ;;
+        --fallback-weights) COMPREPLY=($(compgen -W "int8 fp16 float" -- "$cur")); return ;;
+        --placed-weights) COMPREPLY=($(compgen -W "fp16 float int8" -- "$cur")); return ;;
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then

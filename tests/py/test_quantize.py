@@ -181,6 +181,46 @@ def ort_fused(path):
     return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
 
 
+def placed_weights_checks(cnn, calib, fp16, xs):
+    """The layers the latency placement leaves float store float16 weights
+    read through a Cast (placed-weights=fp16, the default): ONNX Runtime folds
+    the Cast at load (no Cast left, so float kernels on float weights), the
+    outputs stay those of float32 weights, the file shrinks, hpcz run gives
+    ONNX Runtime's outputs, and the bytes are deterministic."""
+    def placed(name, how):
+        dst = os.path.join(TMP, name)
+        r = subprocess.run([HPCZ, "quantize", cnn, "-o", dst, "--mode", "static", "--calib", calib, "-q",
+                            "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,placed-weights=%s},dce" % how],
+                           capture_output=True, text=True)
+        return dst if r.returncode == 0 else print(r.stderr)
+
+    f32, again = placed("placed_f32.onnx", "float"), placed("placed_fp16_again.onnx", "fp16")
+    check(f32 and again and open(again, "rb").read() == open(fp16, "rb").read(),
+          "placed-weights=fp16 is the default, and the same bytes twice")
+    if not f32:
+        return
+    s16, s32 = os.path.getsize(fp16), os.path.getsize(f32)
+    check(s16 < s32, "float16 placed weights: a smaller file (%d < %d bytes)" % (s16, s32))
+    onnx.checker.check_model(fp16, full_check=True)
+    check("Cast" not in ort_fused(fp16), "ONNX Runtime folds the Casts of float16 weights at load")
+    ref = run(cnn, xs)[0]
+    a, b = run(fp16, xs)[0], run(f32, xs)[0]
+    check(sqnr(ref, a) > sqnr(ref, b) - 1, "float16 placed weights: %.1f dB from float in ORT (float32 placed "
+          "weights %.1f dB; %.1f dB between them)" % (sqnr(ref, a), sqnr(ref, b), sqnr(b, a)))
+    np.save(os.path.join(TMP, "placed_x.npy"), xs["input"])
+    out = os.path.join(TMP, "placed_run")
+    r = subprocess.run([HPCZ, "run", fp16, "--input", "input=" + os.path.join(TMP, "placed_x.npy"), "-o", out, "-q"],
+                       capture_output=True, text=True)
+    got = np.load(os.path.join(out, os.listdir(out)[0])) if r.returncode == 0 else None
+    check(got is not None and sqnr(a, got) > 40,
+          "hpcz run on float16 placed weights matches ONNX Runtime (%.1f dB)" % (sqnr(a, got) if got is not None else 0))
+    # the placement leaves every op float: the model stays as it was (no float16 weights)
+    dst = os.path.join(TMP, "placed_none.onnx")
+    subprocess.run([HPCZ, "quantize", cnn, "-o", dst, "--mode", "static", "--calib", calib, "-q"], check=True)
+    check(not any(i.data_type == TensorProto.FLOAT16 for i in onnx.load(dst).graph.initializer),
+          "no op in int8: the placed layers keep their float32 weights")
+
+
 def placement_checks():
     # static int8 puts ops in int8 only where ONNX Runtime runs them faster
     # (issue 11 defect 7): checked on the decisions in the written model, not
@@ -213,15 +253,19 @@ def placement_checks():
         p = prod.get(by[name].input[0])
         return p is not None and p.op_type == "DequantizeLinear"
 
-    def float_weight(name):
-        return not prod.get(by[name].input[1]) and by[name].input[1] in {i.name for i in m.graph.initializer}
+    inits = {i.name: i for i in m.graph.initializer}
 
-    check(not int8("/stem/stem.0/Conv") and float_weight("/stem/stem.0/Conv"),
-          "stem Conv (9 products per output, fed by the float input) stays float with float weights")
+    def fp16_weight(name):  # placed-weights=fp16 (default): Cast(float16 initializer, to=float)
+        p = prod.get(by[name].input[1])
+        return (p is not None and p.op_type == "Cast" and p.attribute[0].i == TensorProto.FLOAT
+                and p.input[0] in inits and inits[p.input[0]].data_type == TensorProto.FLOAT16)
+
+    check(not int8("/stem/stem.0/Conv") and fp16_weight("/stem/stem.0/Conv"),
+          "stem Conv (9 products per output, fed by the float input) stays float with float16 weights")
     check(int8("/res/res.0/Conv"), "3x3 Conv with 144 products per output in int8")
     check(not int8("/Add"), "residual Add with one float input stays float")
-    check(not int8("/depthwise/depthwise.0/Conv") and float_weight("/depthwise/depthwise.0/Conv"),
-          "depthwise Conv fed by a float op stays float with float weights")
+    check(not int8("/depthwise/depthwise.0/Conv") and fp16_weight("/depthwise/depthwise.0/Conv"),
+          "depthwise Conv fed by a float op stays float with float16 weights")
     check(int8("/pointwise/pointwise.0/Conv") and int8("/pool/MaxPool") and int8("/fc/Gemm"),
           "pointwise Conv, the MaxPool after it and the Gemm in int8")
     outs = [by[k].output[0] for k in ("/res/res.0/Conv", "/pointwise/pointwise.0/Conv")]
@@ -232,6 +276,7 @@ def placement_checks():
     check(fused.count("QLinearConv") == 2 and "Conv" in fused,
           "ONNX Runtime fuses both int8 Convs into QLinearConv and runs the float ones as Conv")
     check(sqnr(ref, run(dst, xs)[0]) > 30, "placed model close to float (%.1f dB)" % sqnr(ref, run(dst, xs)[0]))
+    placed_weights_checks(cnn, calib, dst, xs)
     # --placement all: every Conv in int8, each fused by ORT
     dst = quantize(cnn, "place_all.onnx", "--mode", "static", "--calib", calib, "--placement", "all")
     fused = ort_fused(dst)
@@ -558,7 +603,8 @@ def fallback_checks():
     """--auto-fallback returns the most sensitive layers to float until the
     gate holds (checked again here in ONNX Runtime); their weights stay int8
     (weight-only) so the model stays small, unless even every layer so kept
-    breaks the gate: then their weights go back to float, and it says so."""
+    breaks the gate: then their weights become float16 (then float), and it
+    says so."""
     calib = os.path.join(SAMPLES, "digits", "calib")
     cnn = os.path.join(SAMPLES, "digits_cnn.onnx")
     xs = np.concatenate([np.load(os.path.join(calib, f)) for f in sorted(os.listdir(calib)) if f.endswith(".npy")])
@@ -597,10 +643,21 @@ def fallback_checks():
     check(rc == 0 and w and not any(w) and os.path.getsize(out2) > os.path.getsize(out),
           "--fallback-weights float: float weights, a larger file (%d > %d bytes)"
           % (os.path.getsize(out2), os.path.getsize(out)))
+    rc, out4, line = fallback("fb_fp16.onnx", 0.99996, "--fallback-weights", "fp16")
+    m4 = onnx.load(out4)
+    casts = [n for n in m4.graph.node if n.op_type == "Cast"]
+    c = cos(out4)
+    check(rc == 0 and "kept float (fp16 weights)" in line and casts and c >= 0.99995
+          and os.path.getsize(out) < os.path.getsize(out4) < os.path.getsize(out2),
+          "--fallback-weights fp16: float16 weights through %d Casts, between int8 and float in size "
+          "(%d < %d < %d bytes), holds in ORT (cosine %.6f)"
+          % (len(casts), os.path.getsize(out), os.path.getsize(out4), os.path.getsize(out2), c))
     rc, out3, line = fallback("fb_strict.onnx", 0.999995)
     c = cos(out3)
-    check(rc == 0 and "float weights: with int8 weights even every layer broke the gates" in line and c >= 0.99999,
-          "a gate int8 weights cannot meet: float weights, holds in ORT (cosine %.7f): %s" % (c, line))
+    check(rc == 0 and "fp16 weights: with int8 weights even every layer broke the gates" in line and c >= 0.99999
+          and os.path.getsize(out3) < os.path.getsize(out2),
+          "a gate int8 weights cannot meet: float16 weights, holds in ORT (cosine %.7f, %d bytes): %s"
+          % (c, os.path.getsize(out3), line))
 
 
 def logmel_checks():
