@@ -271,17 +271,17 @@ static hpcz_status rescale_chain(hpcz_graph *g, eq_pair *p, hpcz_error *err)
     return HPCZ_OK;
 }
 
-/* Largest over smallest nonzero output-channel range of the pair's first
- * layer. */
+/* Largest over smallest output-channel range of the pair's first layer,
+ * dead channels (below 1e-6 of the largest) left out. */
 static double spread(eq_pair *p)
 {
     double lo = INFINITY, hi = 0;
+    for (int64_t i = 0; i < p->c; i++)
+        hi = fmax(hi, slice_out(&p->a, i, 1));
     for (int64_t i = 0; i < p->c; i++) {
         double r = slice_out(&p->a, i, 1);
-        if (r > 0) {
+        if (r > hi * 1e-6)
             lo = fmin(lo, r);
-            hi = fmax(hi, r);
-        }
     }
     return hi > 0 ? hi / lo : 1;
 }
