@@ -64,8 +64,9 @@ hpcz_status job_equalize_check(hpcz_model *m, char *pre, hpcz_pipeline *post, co
     hpcz_status st = trial(m, pre, post, o, co, ctx, note, &with, err);
     if (!st && with > -INFINITY)
         st = trial(m, rest, post, o, co, ctx, NULL, &without, err);
+    /* calibration data that do not fit the model stay a usage error */
     if (st)
-        return job_blame(err, m->path);
+        return st == HPCZ_ERR_USAGE ? st : job_blame(err, m->path);
     if (with == -INFINITY)
         hpcz_pass_note(ctx, name, "%s", note);
     else if (with >= without)
