@@ -12,7 +12,7 @@ enum {
     OPT_WEIGHT_DTYPE, OPT_REDUCE_RANGE, OPT_BLOCK_SIZE, OPT_INCLUDE, OPT_EXCLUDE, OPT_OP_TYPES, OPT_KEEP_IO,
     OPT_DRY_RUN, OPT_JSON, OPT_NO_FOLD, OPT_ALLOW_REQUANT, OPT_PASSES, OPT_IN_PLACE, OPT_CLIP, OPT_CALIB,
     OPT_CALIB_SAMPLES, OPT_CALIB_METHOD, OPT_CALIB_MASK, OPT_SMOOTH_QUANT, OPT_BIAS_CORRECTION,
-    OPT_NO_BIAS_CORRECTION, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
+    OPT_NO_BIAS_CORRECTION, OPT_EQUALIZE, OPT_NO_EQUALIZE, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
     OPT_PLACEMENT, OPT_FALLBACK_WEIGHTS, OPT_PLACED_WEIGHTS, OPT_THREADS, OPT_NO_REDUCE_RANGE, OPT_REPORT, OPT_DATA, OPT_LABELS,
     OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_ROUNDING, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
 };
@@ -61,6 +61,12 @@ static const cli_opt opts[] = {
      "shift its rounded weights cause, from input means on the data (default: static with --calib, kept only "
      "where the calibration data's worst output SQNR does not drop; weight-only: off)"},
     {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are"},
+    {"equalize", OPT_EQUALIZE, no_argument, NULL,
+     "static with --calib: cross-layer equalization before calibration: scale each output channel of a "
+     "Conv/Gemm/MatMul and the matching input channel of the next (through Relu-like ops only) so both "
+     "layers' channel weight ranges become equal (default: on, kept only where the calibration data's worst "
+     "output SQNR does not drop)"},
+    {"no-equalize", OPT_NO_EQUALIZE, no_argument, NULL, "leave the weights' channel ranges as they are"},
     {"threads", OPT_THREADS, required_argument, "N", "threads for calibration (default: all cores)"},
     CLI_DEVICE_OPTION,
     {"dtype", OPT_DTYPE, required_argument, "TYPE",
@@ -187,6 +193,7 @@ int cmd_quantize(int argc, char **argv)
         CLI_FLAG(OPT_SYMMETRIC, &rq->symmetric, 1), CLI_FLAG(OPT_ASYMMETRIC, &rq->symmetric, 0),
         CLI_FLAG(OPT_REDUCE_RANGE, &rq->reduce_range, 1), CLI_FLAG(OPT_NO_REDUCE_RANGE, &rq->reduce_range, 0),
         CLI_FLAG(OPT_BIAS_CORRECTION, &rq->bias_correct, 1), CLI_FLAG(OPT_NO_BIAS_CORRECTION, &rq->bias_correct, 0),
+        CLI_FLAG(OPT_EQUALIZE, &rq->equalize, 1), CLI_FLAG(OPT_NO_EQUALIZE, &rq->equalize, 0),
         CLI_FLAG(OPT_KEEP_IO, &rq->keep_io_types, 1), CLI_FLAG(OPT_NO_FOLD, &rq->fold, 0),
         CLI_FLAG(OPT_ALLOW_REQUANT, &o.allow_requantize, 1), CLI_FLAG(OPT_DRY_RUN, &dry_run, 1),
         CLI_FLAG(OPT_JSON, &json_flag, 1), CLI_FLAG(OPT_FORCE, &force, 1), CLI_FLAG(OPT_IN_PLACE, &o.in_place, 1),
@@ -270,6 +277,9 @@ int cmd_quantize(int argc, char **argv)
     if (rq->bias_correct > 0 && o.passes)
         return cli_usage_error(&cmd_quantize_info, "--bias-correction and --passes: add the bias-correct pass "
                                "to the pipeline instead");
+    if (rq->equalize > 0 && o.passes)
+        return cli_usage_error(&cmd_quantize_info, "--equalize and --passes: put equalize in a pipeline of its own "
+                               "first (hpcz convert --passes fold-bn,equalize)");
     if (rq->int4_format && o.passes)
         return cli_usage_error(&cmd_quantize_info, "--int4-format and --passes: add the int4-matmulnbits pass "
                                "to the pipeline instead");

@@ -819,6 +819,8 @@ typedef struct hpcz_quantize_recipe {
                          * data says it helps; weight-only: off), 0, 1 */
     const char *rounding; /* weight-only int8 round-to-nearest: "balanced" (default: each channel's rounding
                            * errors sum to ~0, weighted by input means estimated without data) or "nearest" */
+    int equalize;       /* static: cross-layer equalization before calibration: -1 default (with --calib:
+                         * on, kept where the calibration data says it helps), 0, 1 */
     /* filled by hpcz_quantize_recipe_resolve */
     int resolved, algo_default;
     const char *static_reduce_range;
@@ -828,7 +830,8 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r);
  * the defaults they imply (algo, weight_dtype, block, reduce_range). */
 hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *err);
 /* The pipeline (resolving first when needed) into spec; smooth (may be
- * NULL) gets the smooth-quant step to run before calibration, or "". */
+ * NULL) gets the steps to run before calibration (equalize, smooth-quant),
+ * or "". */
 hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, size_t cap, char *smooth,
                                           size_t smooth_cap, hpcz_error *err);
 

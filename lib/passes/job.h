@@ -47,4 +47,11 @@ hpcz_status job_spec_check(const char *passes, char *spec, size_t cap, hpcz_erro
  * ONNX serialization's when nothing is written, path NULL). */
 hpcz_status job_save(hpcz_model *m, const char *path, int in_place, uint64_t *bytes, hpcz_error *err);
 
+/* Static int8 with cross-layer equalization to decide (lib/passes/
+ * equalize_check.c): when the steps run before calibration, pre, begin with
+ * the equalize pass, m is calibrated and quantized by post with and without
+ * it (copies), and "equalize" is taken out of pre unless the worst output
+ * SQNR on the calibration data holds; says which in a note. */
+hpcz_status job_equalize_check(hpcz_model *m, char *pre, hpcz_pipeline *post, const hpcz_quantize_opts *o,
+                               const hpcz_calib_opts *co, hpcz_pass_ctx *ctx, hpcz_error *err);
 #endif

@@ -37,6 +37,7 @@ extern const hpcz_pass hpcz_pass_recalibrate_bn;
 extern const hpcz_pass hpcz_pass_int4_matmulnbits;
 extern const hpcz_pass hpcz_pass_smooth_quant;
 extern const hpcz_pass hpcz_pass_bias_correct;
+extern const hpcz_pass hpcz_pass_equalize;
 
 /* ---- node selection shared by quantization and pruning */
 typedef struct hpcz_node_filter {
@@ -154,6 +155,10 @@ void hpcz_ptrset_free(hpcz_ptrset *s);
 hpcz_status hpcz_uses_begin(hpcz_model *m, hpcz_error *err);
 void hpcz_uses_end(hpcz_model *m);
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err);
+
+/* The lowest output SQNR (dB) of b against a on ctx->data (at most
+ * ctx->data_samples samples, ctx->threads): how close a quantized b is. */
+hpcz_status hpcz_worst_sqnr(hpcz_model *a, hpcz_model *b, const hpcz_pass_ctx *ctx, double *out, hpcz_error *err);
 
 /* Removes g's initializers that nothing reads any more; returns how many. */
 size_t hpcz_drop_unused_inits(hpcz_graph *g);

@@ -23,7 +23,7 @@ static hpcz_status setup(const hpcz_quantize_opts *o, hpcz_quantize_recipe *rq, 
     rq->have_calib = o->calib != NULL;
     rq->have_table = o->calib_table != NULL;
     if (o->passes)
-        rq->smooth = 0;
+        rq->smooth = rq->equalize = 0;
     /* the fallback search requantizes many times: bias correction only when asked */
     if (o->passes || (o->auto_fallback && rq->bias_correct < 0))
         rq->bias_correct = 0;
@@ -48,7 +48,7 @@ hpcz_status hpcz_quantize_check(const hpcz_quantize_opts *o, hpcz_error *err)
 {
     hpcz_quantize_recipe rq;
     hpcz_calib_opts co;
-    char spec[2048], smooth[64];
+    char spec[2048], smooth[96];
     return setup(o, &rq, spec, sizeof spec, smooth, sizeof smooth, &co, err);
 }
 
@@ -191,7 +191,7 @@ static hpcz_pipeline *kept_weights_pipeline(const char *spec, int folded, const 
 /* Folds BatchNorm and smooths (the preset's first steps), then measures or
  * loads the ranges on that model; *pl loses the steps already run. */
 static hpcz_status calibrate(hpcz_model *m, const hpcz_quantize_opts *o, const hpcz_quantize_recipe *rq,
-                             const char *spec, const char *smooth, hpcz_calib_opts *co, hpcz_pass_ctx *ctx, job_notes *nt,
+                             const char *spec, char *smooth, hpcz_calib_opts *co, hpcz_pass_ctx *ctx, job_notes *nt,
                              hpcz_pipeline **pl, hpcz_calib_table **table, hpcz_error *err)
 {
     hpcz_status st = HPCZ_OK;
@@ -207,6 +207,8 @@ static hpcz_status calibrate(hpcz_model *m, const hpcz_quantize_opts *o, const h
         if (!(*pl = hpcz_pipeline_parse(q ? q + strlen("fold-bn,eliminate,") : spec, err)))
             return job_blame(err, m->path);
     }
+    if (rq->equalize < 0 && (st = job_equalize_check(m, smooth, *pl, o, co, ctx, err)))
+        return st;
     if (smooth[0]) {
         hpcz_pipeline *sq = hpcz_pipeline_parse(smooth, err);
         st = sq ? hpcz_pipeline_run(sq, m, ctx, err) : err->status;
@@ -252,7 +254,7 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
     const hpcz_job_hooks *h = &o->hooks;
     hpcz_quantize_recipe *rq = &res->recipe;
     hpcz_calib_opts co;
-    char smooth[64];
+    char smooth[96];
     hpcz_status st = setup(o, rq, res->pipeline, sizeof res->pipeline, smooth, sizeof smooth, &co, err);
     if (st)
         return st;

@@ -2306,21 +2306,6 @@ static const hpcz_pass_opt static_opts[] = {
 
 static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err);
 
-/* The lowest output SQNR of quantized b against float a on the data. */
-static hpcz_status worst_sqnr(hpcz_model *a, hpcz_model *b, const hpcz_pass_ctx *ctx, double *out, hpcz_error *err)
-{
-    hpcz_compare_opts co = {0};
-    co.threads = ctx->threads;
-    co.max_samples = ctx->data_samples;
-    hpcz_compare_result *r = NULL;
-    hpcz_status st = hpcz_compare(a, b, ctx->data, &co, &r, err);
-    *out = INFINITY;
-    for (size_t i = 0; !st && i < r->n_outputs; i++)
-        *out = r->outputs[i].sqnr_db < *out ? r->outputs[i].sqnr_db : *out;
-    hpcz_compare_result_free(r);
-    return st;
-}
-
 /* A copy of m (borrowing *bytes, which the caller frees after the copy). */
 static hpcz_model *model_copy(hpcz_model *m, uint8_t **bytes, hpcz_error *err)
 {
@@ -2371,8 +2356,8 @@ static hpcz_status static_bias_correct(hpcz_model *m, const hpcz_pass_args *a, h
         uint8_t *bytes3 = NULL;
         if (!(qc = model_copy(m, &bytes3, err)))
             st = err->status;
-        if (!st && !(st = run_static(qc, &a2, &quiet, err)) && !(st = worst_sqnr(ref, q, ctx, &before, err)))
-            st = worst_sqnr(ref, qc, ctx, &after, err);
+        if (!st && !(st = run_static(qc, &a2, &quiet, err)) && !(st = hpcz_worst_sqnr(ref, q, ctx, &before, err)))
+            st = hpcz_worst_sqnr(ref, qc, ctx, &after, err);
         hpcz_model_free(qc);
         free(bytes3);
     }

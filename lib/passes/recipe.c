@@ -27,6 +27,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
     r->fold = 1;
     r->smooth = -1;
     r->bias_correct = -1;
+    r->equalize = -1;
 }
 
 static int is(const char *a, const char *b)
@@ -124,6 +125,12 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
      * weight-only: off unless asked (no such check; README) */
     if (r->bias_correct < 0)
         r->bias_correct = is_static && r->have_calib;
+    /* equalization changes the activation ranges: measured after it */
+    if (r->equalize > 0 && (!is_static || !r->have_calib))
+        USAGE("--equalize is for --mode static with --calib DATA (a --calib-table holds the ranges of the "
+              "model before equalization)");
+    if (r->equalize < 0 && !(is_static && r->have_calib))
+        r->equalize = 0;
     if (!plain_regex(r->include) || !plain_regex(r->exclude))
         USAGE("--include/--exclude: use '|' instead of ',' and no braces");
 #undef USAGE
@@ -165,9 +172,13 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     /* SmoothQuant: on by default for static int8 calibrated here (it does
      * nothing on models without LayerNormalization -> MatMul) */
     if (smooth && smooth_cap) {
-        smooth[0] = 0;
+        /* cross-layer equalization first (quantize_job.c checks the default
+         * on the calibration data) */
+        int k = r->equalize ? snprintf(smooth, smooth_cap, "equalize") : 0;
+        smooth[k] = 0;
         if (is_static && r->have_calib && r->smooth != 0)
-            snprintf(smooth, smooth_cap, "smooth-quant{alpha=%g}", r->smooth < 0 ? 0.5 : r->smooth);
+            snprintf(smooth + k, smooth_cap - (size_t)k, "%ssmooth-quant{alpha=%g}", k ? "," : "",
+                     r->smooth < 0 ? 0.5 : r->smooth);
     }
     char q[1400];
     if (fp16) {

@@ -19,6 +19,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_quantize_int4,
     &hpcz_pass_smooth_quant,
     &hpcz_pass_bias_correct,
+    &hpcz_pass_equalize,
     &hpcz_pass_quantize_static,
     &hpcz_pass_quantize_dynamic,
     &hpcz_pass_to_fp16,

@@ -3,6 +3,7 @@
  */
 #include "passes.h"
 
+#include <math.h>
 #include <stdio.h>
 
 hpcz_tensor *hpcz_value_const(const hpcz_value *v)
@@ -425,4 +426,18 @@ hpcz_status hpcz_import_opset(hpcz_model *m, const char *domain, int64_t version
     m->opsets = no;
     m->n_opsets++;
     return HPCZ_OK;
+}
+
+hpcz_status hpcz_worst_sqnr(hpcz_model *a, hpcz_model *b, const hpcz_pass_ctx *ctx, double *out, hpcz_error *err)
+{
+    hpcz_compare_opts co = {0};
+    co.threads = ctx->threads;
+    co.max_samples = ctx->data_samples;
+    hpcz_compare_result *r = NULL;
+    hpcz_status st = hpcz_compare(a, b, ctx->data, &co, &r, err);
+    *out = INFINITY;
+    for (size_t i = 0; !st && i < r->n_outputs; i++)
+        *out = r->outputs[i].sqnr_db < *out ? r->outputs[i].sqnr_db : *out;
+    hpcz_compare_result_free(r);
+    return st;
 }

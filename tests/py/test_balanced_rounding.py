@@ -31,19 +31,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-HPCZ, ROOT = sys.argv[1:3]
+from harness import HPCZ, check, hpcz, tally
+
 TMP = tempfile.mkdtemp(prefix="hpcz-balanced-")
-passed, failed = 0, 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print("PASS" if cond else "FAIL", what, flush=True)
-
-
-def hpcz(*args):
-    return subprocess.run([HPCZ, *args], capture_output=True, text=True)
 
 
 CONVS = [("conv1", 4, 16, 3), ("conv2", 16, 32, 1), ("conv3", 32, 32, 3)]
@@ -212,8 +202,7 @@ def main():
                                                         for i in init.values()),
           "a 64-row table is int8")
     check("types: kept float (2 rows" in r.stderr, "-v says why the small table stays float")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally()
 
 
 if __name__ == "__main__":
