@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../rng.h"
 #include "emulation.h"
 
 static int failures, checks;
@@ -89,14 +90,6 @@ static double model_bound(const hpcz_model *m, const char **kind)
     return 1e-4;
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float frand(void) /* [-1, 1) */
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
 
 /* Seeded uniform [-1, 1) inputs for float32 and float16 inputs (int64: token
  * ids in [0, 1000), 1 for names with "mask", 0 for "type"); an unknown

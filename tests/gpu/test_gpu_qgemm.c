@@ -34,6 +34,8 @@
 #include <string.h>
 
 #include "../runtime/op_attrs.h"
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
+#include "../rng.h"
 #include "emulation.h"
 
 static int failures, checks;
@@ -54,23 +56,6 @@ static void check(bool ok, const char *what, const char *fmt, ...)
     printf("\n");
 }
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint32_t urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 32);
-}
-static int irange(int lo, int hi) /* [lo, hi] */
-{
-    return lo + (int)(urand() % (uint32_t)(hi - lo + 1));
-}
-static float frange(float lo, float hi)
-{
-    return lo + (hi - lo) * (float)(urand() >> 8) / 16777216.0f;
-}
 
 enum { U8 = HPCZ_DTYPE_UINT8, S8 = HPCZ_DTYPE_INT8 };
 enum { BIAS_NONE, BIAS_EXACT, BIAS_FLOAT };
@@ -528,7 +513,7 @@ static void check_maxpool8(int ydt, const char *attrs)
 
 static void check_all(void)
 {
-    rng = 0x2545f4914f6cdd1dull;
+    test_rng = TEST_RNG_SEED;
     char label[300];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(&cases[i], describe(&cases[i], label, sizeof label));

@@ -13,15 +13,7 @@
 
 #include "op_attrs.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static float frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+#include "../rng.h" /* frand */
 
 typedef struct spec {
     const char *label;

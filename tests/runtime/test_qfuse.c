@@ -42,6 +42,9 @@
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
  */
 #include "hpcz.h"
+
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
+#include "../rng.h"
 #include "op_attrs.h"
 #include "runtime/rt.h"
 
@@ -55,23 +58,6 @@
 static int failures, cases;
 static uint64_t last_const_bytes; /* of the last plan run() made */
 static int last_ran;               /* nodes of the last plan run() made that ran */
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint32_t urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 32);
-}
-static int irange(int lo, int hi) /* [lo, hi] */
-{
-    return lo + (int)(urand() % (uint32_t)(hi - lo + 1));
-}
-static float frange(float lo, float hi)
-{
-    return lo + (hi - lo) * (float)(urand() >> 8) / 16777216.0f;
-}
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
