@@ -36,6 +36,7 @@
 #include "../runtime/op_attrs.h"
 #define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "../rng.h"
+#include "../runtime/int_model.h"
 #include "emulation.h"
 
 static int failures, checks;
@@ -72,25 +73,6 @@ typedef struct qcase {
     float yclamp;          /* output scale divided by this (values clamp) */
     bool on_device;        /* expected placement of the fused node */
 } qcase;
-
-static void set_int(void *p, int dt, int64_t i, int v)
-{
-    if (dt == U8)
-        ((uint8_t *)p)[i] = (uint8_t)v;
-    else if (dt == S8)
-        ((int8_t *)p)[i] = (int8_t)v;
-    else
-        ((int32_t *)p)[i] = v;
-}
-
-static void *init(hpcz_model *m, const char *name, int dt, int ndim, const int64_t *dims)
-{
-    hpcz_error err = {0};
-    hpcz_tensor *t = hpcz_tensor_new(m, name, dt, ndim, dims);
-    void *d = hpcz_tensor_alloc(t);
-    hpcz_graph_add_initializer(m->graph, t, &err);
-    return d;
-}
 
 static hpcz_node *node(hpcz_model *m, const char *op, const char *name, int nin,
                        const char *const *ins, const char *out, const char *attrs)

@@ -45,6 +45,7 @@
 
 #define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "../rng.h"
+#include "int_model.h"
 #include "op_attrs.h"
 #include "runtime/rt.h"
 
@@ -80,25 +81,6 @@ typedef struct qcase {
     int wlo, whi;      /* weight range (before the zero point) */
     bool saturate;     /* x = 255, xzp 0, weights -128/127, exact check */
 } qcase;
-
-static void *init(hpcz_model *m, const char *name, int dt, int ndim, const int64_t *dims)
-{
-    hpcz_error err = {0};
-    hpcz_tensor *t = hpcz_tensor_new(m, name, dt, ndim, dims);
-    void *d = hpcz_tensor_alloc(t);
-    hpcz_graph_add_initializer(m->graph, t, &err);
-    return d;
-}
-
-static void set_int(void *p, int dt, int64_t i, int v)
-{
-    if (dt == HPCZ_DTYPE_UINT8)
-        ((uint8_t *)p)[i] = (uint8_t)v;
-    else if (dt == HPCZ_DTYPE_INT8)
-        ((int8_t *)p)[i] = (int8_t)v;
-    else
-        ((int32_t *)p)[i] = v;
-}
 
 static int get_int(const void *p, int dt, int64_t i)
 {
