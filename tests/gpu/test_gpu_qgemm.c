@@ -38,24 +38,8 @@
 #include "../rng.h"
 #include "../runtime/int_model.h"
 #include "emulation.h"
+#include "two_pass.h"
 
-static int failures, checks;
-static bool emulated = true;
-#define COUNTED(cond) (!emulated || (cond))
-
-static void check(bool ok, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void check(bool ok, const char *what, const char *fmt, ...)
-{
-    checks++;
-    failures += !ok;
-    printf("%s %s", ok ? "PASS" : "FAIL", what);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
 
 
 enum { U8 = HPCZ_DTYPE_UINT8, S8 = HPCZ_DTYPE_INT8 };
@@ -508,19 +492,5 @@ static void check_all(void)
 
 int main(void)
 {
-    hpcz_cuda_set_impl(&emulation);
-    check_all();
-    hpcz_cuda_set_impl(NULL);
-    check(emu_live == 0, "device memory", ": every emulated allocation freed (%ld left)", emu_live);
-    char msg[512];
-    if (hpcz_cuda_open(0, msg, sizeof msg)) {
-        printf("note: the device pass skipped: %s\n", msg);
-    } else {
-        printf("-- the same on the device (bytes only): %s\n", hpcz_cuda_device_name());
-        emulated = false;
-        check_all();
-        hpcz_cuda_close();
-    }
-    printf("%d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return two_pass_main(check_all, "bytes only");
 }
