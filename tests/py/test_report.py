@@ -47,8 +47,9 @@ def main():
     q = os.path.join(TMP, "q.onnx")
     # --no-equalize: the model these numpy checks were written for. On the equalized one the report's
     # SQNR and numpy's differ by 2e-5 relative, over the 1e-5 allowed here, because the float model's
-    # logits depend on the batch size by up to 5e-6 (OpenBLAS picks other kernels for other row
-    # counts): the report runs batches of 8, `hpcz run` below all 450 samples at once.
+    # logits depend on the batch size by up to 5e-6 (its convolutions and Gemm block the work
+    # differently for other batch sizes): the report runs batches of 8, `hpcz run` below all 450
+    # samples at once.
     r = hpcz("quantize", cnn, "-o", q, "--mode", "static", "--calib", os.path.join(S, "digits", "calib"), "-q",
              "--placement", "all", "--no-equalize")
     check(r.returncode == 0, "static int8 model made")
