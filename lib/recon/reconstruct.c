@@ -2187,7 +2187,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     if (!st)
         st = tidy_graphs(m->graph, err);
     if (!st && done == 0)
-        hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in bodies the data does not run)",
+        hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in If/Loop bodies, not measured)",
                        skipped);
     hpcz_filter_release(&f);
     if (!st)
