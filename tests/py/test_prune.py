@@ -161,6 +161,9 @@ def main():
           "--reconstruct with every layer in an If branch: magnitude pruning, said on stderr (%s)"
           % r.stderr.strip().splitlines()[:1])
 
+    if_body_checks()
+    loop_body_check()
+
     sys.exit(tally())
 
 
