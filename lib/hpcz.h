@@ -595,8 +595,8 @@ hpcz_status hpcz_npy_load_buffer(const void *buf, size_t len, hpcz_array *out, h
 hpcz_status hpcz_npy_save(const char *path, const hpcz_array *a, hpcz_error *err);
 
 /* Called with every intermediate tensor as it is produced (graph inputs,
- * constants folded at plan time and subgraph values excluded). The array
- * and its data are valid only during the call. */
+ * constants folded at plan time and, unless observe_subgraphs, subgraph
+ * values excluded). The array and its data are valid only during the call. */
 typedef void (*hpcz_observer_fn)(void *ctx, const hpcz_node *node, const char *name,
                                  const hpcz_array *a);
 
@@ -620,6 +620,10 @@ typedef struct hpcz_plan_opts {
      * fusion, results folded at plan time only up to 64 MiB per node (larger
      * ones stay nodes with a shape); hpcz_plan_run refuses */
     int shapes_only;
+    /* the observer also sees the values of If and Loop bodies as they run
+     * (node is the body's node; a Loop's once per iteration): layer-wise
+     * reconstruction and GPTQ measure layers inside the branch taken */
+    int observe_subgraphs;
 } hpcz_plan_opts;
 
 typedef struct hpcz_plan hpcz_plan;

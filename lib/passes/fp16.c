@@ -38,7 +38,33 @@ static bool float32_slot(const hpcz_node *n, size_t i)
         return i == 1 || i == 2; /* roi, scales */
     if (!strcmp(op, "Upsample"))
         return i == 1;
+    /* a constant exponent (opset 12 on: its own type). ONNX Runtime has no
+     * float16 Pow on CPU and casts a float16 exponent with a node of its own
+     * (InsertedPrecisionFreeCast_NAME), which its SimplifiedLayerNormFusion
+     * (ORT_ENABLE_ALL, 1.23) then loses when it fuses the second of two
+     * LayerNorms: the session fails to load ("Attempting to get index by a
+     * name which does not exist"). A float32 exponent needs no such Cast. */
+    if (!strcmp(op, "Pow"))
+        return i == 1 && n->inputs[1] && hpcz_value_const(n->inputs[1]) && n->graph && n->graph->model &&
+               hpcz_model_opset(n->graph->model, "") >= 12;
     return false;
+}
+
+/* v is read only where float32 stays (a Pow's exponent), at least once */
+static bool only_float32_reads(const hpcz_graph *g, const hpcz_value *v)
+{
+    bool any = false;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j] == v) {
+                if (!float32_slot(g->nodes[i], j))
+                    return false;
+                any = true;
+            }
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return false;
+    return any;
 }
 
 /* ops whose float output type follows the float inputs (or a `to`/value we
@@ -210,6 +236,10 @@ static int decide(fctx *f, hpcz_node *n, char *why, size_t cap)
         const hpcz_attr *a = hpcz_node_attr(n, "value");
         if (!a || !a->t || a->t->dtype != HPCZ_DTYPE_FLOAT)
             return P_FLOAT;
+        if (n->n_outputs && n->outputs[0] && only_float32_reads(f->g, n->outputs[0])) {
+            snprintf(why, cap, "a Pow's exponent (a float16 one trips ONNX Runtime's SimplifiedLayerNormFusion)");
+            return P_FLOAT;
+        }
         const char *p = range_problem(a->t, why, cap);
         return p ? P_FLOAT : P_HALF;
     }

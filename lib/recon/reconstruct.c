@@ -230,6 +230,7 @@ static hpcz_status measure(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, c
     po.weights_change = 1; /* m's layers are rewritten between runs */
     pr.observer = on_tensor;
     pr.observer_ctx = &go;
+    po.observe_subgraphs = pr.observe_subgraphs = 1; /* layers in If/Loop bodies */
     hpcz_plan *plan = hpcz_plan_new(m, &po, err);
     if (!plan)
         return err->status;
@@ -606,12 +607,23 @@ static stats *stats_new(int64_t n, int64_t K, bool need_ref, hpcz_error *err)
     return sx;
 }
 
+/* Where a layer sits: the top graph, an If branch (measured when a sample
+ * takes it), or a Loop/Scan body (once per iteration: measured on its own,
+ * over the whole run) */
+enum { AT_TOP, AT_BRANCH, AT_LOOP };
+
+/* Why a layer in a body has no statistics */
+enum { MEASURED, NOT_RUN, READS_OUTSIDE };
+
 /* A layer to compress, and what the pass does with its statistics. */
 typedef struct ls_target {
     hpcz_node *n;
     layer_geom lg;
     int group;
     int solved; /* 1 done (by whichever path) */
+    int at;         /* AT_* */
+    int unmeasured; /* MEASURED, NOT_RUN or READS_OUTSIDE */
+    hpcz_node *was_const; /* the Constant node that held the weight, or NULL */
     char note[384];
 } ls_target;
 
@@ -857,8 +869,8 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
     hpcz_status st = R.g ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     /* groups: one per input tensor and geometry */
     for (size_t i = 0; i < nt && !st; i++) {
-        if (t[i].solved)
-            continue;
+        if (t[i].solved || t[i].unmeasured || t[i].at == AT_LOOP)
+            continue; /* a Loop body's layers: measured over all iterations, per layer */
         const char *nm = t[i].n->inputs[0]->name;
         size_t gi = 0;
         while (gi < R.ng && (strcmp(R.g[gi].name, nm) || !same_geom(&R.g[gi].lg, &t[i].lg)))
@@ -955,6 +967,7 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             o.threads = ctx->threads;
             o.observer = ls_observer;
             o.observer_ctx = wk;
+            o.observe_subgraphs = 1; /* layers in the If branch a batch takes */
             o.weights_change = !wk->is_ref; /* m's layers are rewritten between runs */
             wk->plan = hpcz_plan_new(wk->is_ref ? ref : m, &o, err);
             if (!wk->plan)
@@ -1000,6 +1013,12 @@ static hpcz_status ls_run_all(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
                     *err = R.w[k].err;
                     st = R.w[k].st;
                 }
+            /* every batch ran to the end in step: a branch layer never
+             * reached is in a branch no calibration sample took */
+            for (size_t gi = 0; gi < R.ng && !st && !R.broken; gi++)
+                for (int k = 0; !R.g[gi].done && k < R.g[gi].n_members; k++)
+                    if (t[R.g[gi].members[k]].at == AT_BRANCH)
+                        t[R.g[gi].members[k]].unmeasured = NOT_RUN;
         }
         for (int k = 0; R.w && k < R.nw; k++)
             hpcz_plan_free(R.w[k].plan);
@@ -1181,35 +1200,6 @@ static const hpcz_pass_opt opts[] = {
 };
 
 
-typedef struct sub_note {
-    hpcz_pass_ctx *ctx;
-    hpcz_node_filter *f;
-    size_t n;
-} sub_note;
-
-static void note_sub_layers(sub_note *sn, hpcz_graph *g, const hpcz_node *owner)
-{
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        hpcz_node *n = g->nodes[i];
-        layer_geom lg;
-        const char *why;
-        if (hpcz_filter_match(sn->f, n) && n->n_inputs >= 2 && n->inputs[0] && geometry_ex(n, &lg, true, &why)) {
-            sn->n++;
-            hpcz_pass_note(sn->ctx, "quantize-gptq",
-                           "'%s' (%s) sits in a subgraph of '%s' (%s): GPTQ cannot observe its inputs; "
-                           "round-to-nearest instead", n->name ? n->name : "", n->op_type,
-                           owner->name ? owner->name : "", owner->op_type);
-        }
-        for (size_t a = 0; a < n->n_attrs; a++) {
-            hpcz_attr *at = &n->attrs[a];
-            if (at->type == HPCZ_ATTR_GRAPH && at->g)
-                note_sub_layers(sn, at->g, n);
-            for (size_t k = 0; at->type == HPCZ_ATTR_GRAPHS && k < at->n; k++)
-                note_sub_layers(sn, at->graphs[k], n);
-        }
-    }
-}
-
 /* A weight held by a Constant node becomes an initializer of the layer's
  * own: plans fold Constant nodes into copies of their own at plan time, so
  * only an initializer written in place reaches the plans already running. */
@@ -1234,6 +1224,34 @@ static hpcz_status own_initializer(hpcz_graph *g, hpcz_node *n, size_t idx, hpcz
         return err->status;
     n->inputs[idx] = nv;
     return HPCZ_OK;
+}
+
+/* The Constant node own_initializer() is about to copy input idx of n
+ * from, or NULL */
+static hpcz_node *weight_constant(const hpcz_node *n, size_t idx)
+{
+    hpcz_value *v = idx < n->n_inputs ? n->inputs[idx] : NULL;
+    hpcz_node *p = v && !v->init ? v->producer : NULL;
+    return p && !strcmp(p->op_type, "Constant") ? p : NULL;
+}
+
+/* The Constant nodes whose weights became initializers, read by nothing
+ * now (an If branch keeps its weights in them: silero-vad), go. */
+static void drop_moved_constants(hpcz_model *m, const ls_target *t, size_t nt)
+{
+    hpcz_count_uses(m->graph);
+    for (size_t i = 0; i < nt; i++) {
+        hpcz_node *c = t[i].was_const;
+        hpcz_value *v = c && c->n_outputs ? c->outputs[0] : NULL;
+        if (!v || v->aux > 0 || v->is_output || v->producer != c)
+            continue;
+        hpcz_graph *g = c->graph;
+        for (size_t k = 0; k < g->n_nodes; k++)
+            if (g->nodes[k]->aux == -1)
+                g->nodes[k]->aux = 0; /* only c goes */
+        c->aux = -1;
+        hpcz_graph_sweep(g);
+    }
 }
 
 /* Gives a Conv/Gemm without a bias a zero one, and makes an existing bias
@@ -1269,7 +1287,6 @@ static const char *shrink_note(char *buf, size_t n, double rho)
 }
 
 typedef struct prune_job {
-    hpcz_graph *g;
     hpcz_pass_ctx *ctx;
     hpcz_obc_opts oo;
     bool bias_corr, comp;
@@ -1281,7 +1298,7 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *
     prune_job *pj = user;
     hpcz_node *n = t->n;
     const layer_geom *lg = &t->lg;
-    hpcz_tensor *w = hpcz_writable_weight(pj->g, n, 1, err);
+    hpcz_tensor *w = hpcz_writable_weight(n->graph, n, 1, err);
     size_t sz = (size_t)(lg->rows * lg->K);
     double *W = w ? malloc(sz * sizeof *W) : NULL, *W0 = W ? malloc(sz * sizeof *W0) : NULL;
     if (!W0) {
@@ -1304,7 +1321,7 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, hpcz_error *
     if (!st) {
         rows_to_weight(W, lg, w->data);
         if (pj->bias_corr)
-            st = correct_bias(pj->g, n, lg, W0, W, sx, pj->ctx, err);
+            st = correct_bias(n->graph, n, lg, W0, W, sx, pj->ctx, err);
         int64_t z = 0;
         for (size_t k = 0; k < sz; k++)
             z += W[k] == 0;
@@ -1330,7 +1347,7 @@ static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
 {
     hpcz_status st = HPCZ_OK;
     for (size_t i = 0; i < nt && !st; i++) {
-        if (t[i].solved || t[i].lg.groups > 1)
+        if (t[i].solved || t[i].unmeasured || t[i].lg.groups > 1)
             continue; /* grouped convolutions: only in the one run (else round-to-nearest after) */
         stats sx = {0};
         if ((st = hpcz_gram_init(&sx.g, t[i].lg.K, err)))
@@ -1340,6 +1357,11 @@ static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             char pre[300];
             snprintf(pre, sizeof pre, "layer '%s'", t[i].n->name ? t[i].n->name : "");
             hpcz_error_prefix(err, pre);
+        }
+        if (!st && !sx.g.rows && t[i].at != AT_TOP) {
+            t[i].unmeasured = NOT_RUN; /* its body never ran on the data */
+            stats_release(&sx);
+            continue;
         }
         if (!st)
             st = solve(user, &t[i], &sx, err);
@@ -1400,13 +1422,33 @@ static bool closer(const closeness *x, const closeness *y)
     return x->sqnr > y->sqnr || (x->sqnr == y->sqnr && x->cos > y->cos);
 }
 
-/* Node i of m's graph is node i of its clones'. */
+/* n, a node of graph a or of its bodies, at the same place in b (a clone). */
+static hpcz_node *twin_node(const hpcz_graph *a, const hpcz_graph *b, const hpcz_node *n)
+{
+    for (size_t i = 0; i < a->n_nodes && i < b->n_nodes; i++) {
+        const hpcz_node *x = a->nodes[i], *y = b->nodes[i];
+        if (x == n)
+            return b->nodes[i];
+        for (size_t k = 0; k < x->n_attrs && k < y->n_attrs; k++) {
+            const hpcz_attr *p = &x->attrs[k], *q = &y->attrs[k];
+            hpcz_node *r = NULL;
+            if (p->type == HPCZ_ATTR_GRAPH && q->type == HPCZ_ATTR_GRAPH && p->g && q->g)
+                r = twin_node(p->g, q->g, n);
+            for (size_t j = 0; !r && p->type == HPCZ_ATTR_GRAPHS && q->type == HPCZ_ATTR_GRAPHS && j < p->n && j < q->n;
+                 j++)
+                if (p->graphs[j] && q->graphs[j])
+                    r = twin_node(p->graphs[j], q->graphs[j], n);
+            if (r)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+/* Node n of m (in its graph or a body) in other, a clone of m. */
 static hpcz_node *same_node(const hpcz_model *m, const hpcz_model *other, const hpcz_node *n)
 {
-    for (size_t i = 0; i < m->graph->n_nodes && i < other->graph->n_nodes; i++)
-        if (m->graph->nodes[i] == n)
-            return other->graph->nodes[i];
-    return NULL;
+    return twin_node(m->graph, other->graph, n);
 }
 
 /* Copies the float constant input idx of node `from` into that of `to`
@@ -1433,19 +1475,10 @@ static bool copy_const_input(hpcz_node *to, const hpcz_node *from, size_t idx)
  * twin is closer, layers go back to magnitude pruning (their weights from
  * the twin, their biases as they were) one at a time, each kept where that
  * brings the output closer, or all at once beyond 8 layers. */
-static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, const hpcz_pass_args *a, hpcz_pass_ctx *ctx,
-                               ls_target *t, size_t nt, bool bias_corrected, hpcz_error *err)
+static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, hpcz_model *mag, hpcz_pass_ctx *ctx, ls_target *t,
+                               size_t nt, bool bias_corrected, hpcz_error *err)
 {
-    char spec[2048];
-    magnitude_spec(a, spec, sizeof spec);
-    hpcz_model *mag = hpcz_model_clone(ref, err);
-    if (!mag)
-        return err->status;
-    hpcz_pass_ctx quiet = *ctx;
-    quiet.log = NULL; /* the twin's own notes are not this model's */
-    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
-    hpcz_status st = pl ? hpcz_pipeline_run(pl, mag, &quiet, err) : err->status;
-    hpcz_pipeline_free(pl);
+    hpcz_status st = HPCZ_OK;
     closeness cr = {0}, cm = {0};
     if (!st)
         st = measure_closeness(ref, m, ctx, &cr, err);
@@ -1456,7 +1489,6 @@ static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, const hpcz_pass_a
             hpcz_pass_note(ctx, "prune-reconstruct",
                            "output on the calibration data: SQNR %.2f dB reconstructed, %.2f dB by magnitude alone",
                            cr.sqnr, cm.sqnr);
-        hpcz_model_free(mag);
         return st;
     }
     size_t solved = 0, back = 0;
@@ -1506,8 +1538,102 @@ static hpcz_status keep_closer(hpcz_model *m, hpcz_model *ref, const hpcz_pass_a
                        "output on the calibration data: magnitude pruning alone was closer (SQNR %.2f dB); "
                        "%zu of %zu layers went back to it: %.2f dB",
                        cm.sqnr, back, solved, cr.sqnr);
-    hpcz_model_free(mag);
     return st;
+}
+
+/* ref pruned by plain magnitude (or N:M) with the pass's own options: what
+ * layers without statistics get, and what the check compares with */
+static hpcz_model *magnitude_twin(hpcz_model *ref, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    char spec[2048];
+    magnitude_spec(a, spec, sizeof spec);
+    hpcz_model *mag = hpcz_model_clone(ref, err);
+    if (!mag)
+        return NULL;
+    hpcz_pass_ctx quiet = *ctx;
+    quiet.log = NULL; /* the twin's own notes are not this model's */
+    hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
+    hpcz_status st = pl ? hpcz_pipeline_run(pl, mag, &quiet, err) : err->status;
+    hpcz_pipeline_free(pl);
+    if (st) {
+        hpcz_model_free(mag);
+        return NULL;
+    }
+    return mag;
+}
+
+/* Layers in execution order: each graph's nodes in topological order, an
+ * If/Loop/Scan followed by the nodes of its bodies (they run when it does) */
+typedef struct layer_list {
+    hpcz_node **n;
+    unsigned char *at; /* AT_* */
+    size_t len, cap, cap_at;
+} layer_list;
+
+static hpcz_status list_layers(hpcz_graph *g, int at, layer_list *L, hpcz_error *err)
+{
+    hpcz_node **order = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof *order);
+    if (!order)
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    hpcz_status st = hpcz_graph_topo_order(g, order, err);
+    for (size_t i = 0; i < g->n_nodes && !st; i++) {
+        hpcz_node *n = order[i];
+        if (!hpcz_grow((void **)&L->n, &L->cap, L->len + 1, sizeof *L->n) ||
+            !hpcz_grow((void **)&L->at, &L->cap_at, L->len + 1, sizeof *L->at)) {
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        L->n[L->len] = n;
+        L->at[L->len++] = (unsigned char)at;
+        int body = at == AT_LOOP || strcmp(n->op_type, "If") ? AT_LOOP : AT_BRANCH;
+        for (size_t a = 0; a < n->n_attrs && !st; a++) {
+            hpcz_attr *ar = &n->attrs[a];
+            if (ar->type == HPCZ_ATTR_GRAPH && ar->g)
+                st = list_layers(ar->g, body, L, err);
+            for (size_t k = 0; ar->type == HPCZ_ATTR_GRAPHS && k < ar->n && !st; k++)
+                if (ar->graphs[k])
+                    st = list_layers(ar->graphs[k], body, L, err);
+        }
+    }
+    free(order);
+    return st;
+}
+
+/* Where a layer's statistics cannot come from: a body layer reading a value
+ * its own body does not compute (an outer value is there whether or not the
+ * body runs; a Loop's carried inputs are never observed) */
+static int reads_outside(const hpcz_node *n, int at)
+{
+    const hpcz_value *x = n->inputs[0];
+    return at != AT_TOP && (!x->producer || x->producer->graph != n->graph) ? READS_OUTSIDE : MEASURED;
+}
+
+/* "the then_branch of 'If_0'" for a node in a body */
+static const char *body_name(const hpcz_node *n, char *buf, size_t cap)
+{
+    const hpcz_graph *g = n->graph;
+    const hpcz_node *o = g ? g->owner : NULL;
+    const char *which = "body";
+    for (size_t a = 0; o && a < o->n_attrs; a++)
+        if (o->attrs[a].type == HPCZ_ATTR_GRAPH && o->attrs[a].g == g)
+            which = o->attrs[a].name;
+    snprintf(buf, cap, "the %s of '%s' (%s)", which, o && o->name ? o->name : "", o ? o->op_type : "");
+    return buf;
+}
+
+/* Some target can be measured on the data (else the data is not even read) */
+static bool measurable(const ls_target *t, size_t nt)
+{
+    for (size_t i = 0; i < nt; i++)
+        if (!t[i].unmeasured)
+            return true;
+    return false;
+}
+
+static const char *unmeasured_why(const ls_target *t)
+{
+    return t->unmeasured == READS_OUTSIDE ? "its input comes from outside its body, there whether or not the body runs"
+                                          : "no calibration sample runs it";
 }
 
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
@@ -1524,7 +1650,6 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     oo->damp = hpcz_pass_arg(a, "damp").f;
     pj.bias_corr = hpcz_pass_arg(a, "bias-correction").b;
     pj.comp = hpcz_pass_arg(a, "compensate").b;
-    pj.g = m->graph;
     pj.ctx = ctx;
     if (oo->n > 0 && (oo->n >= oo->m || 128 % oo->m))
         return hpcz_fail(err, HPCZ_ERR_USAGE, "prune-reconstruct: pattern %lld:%lld needs n < m and m dividing 128",
@@ -1534,19 +1659,15 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
                                       hpcz_pass_arg(a, "op-types").s, err);
     if (st)
         return st;
-    hpcz_graph *g = m->graph;
-    size_t nn = g->n_nodes, nt = 0;
-    hpcz_node **order = malloc((nn ? nn : 1) * sizeof *order);
-    ls_target *t = calloc(nn ? nn : 1, sizeof *t);
-    if (!order || !t) {
-        free(order);
-        free(t);
-        hpcz_filter_release(&f);
-        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    }
-    st = hpcz_graph_topo_order(g, order, err);
-    for (size_t i = 0; i < nn && !st; i++) {
-        hpcz_node *n = order[i];
+    layer_list L = {0};
+    st = list_layers(m->graph, AT_TOP, &L, err);
+    size_t nt = 0;
+    ls_target *t = st ? NULL : calloc(L.len ? L.len : 1, sizeof *t);
+    if (!st && !t)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < L.len && !st; i++) {
+        hpcz_node *n = L.n[i];
+        hpcz_graph *g = n->graph;
         if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0])
             continue;
         layer_geom lg;
@@ -1569,6 +1690,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         }
         /* every tensor the layer's compression writes is made writable now,
          * before the plans borrow them */
+        t[nt].was_const = weight_constant(n, 1);
         if (own_initializer(g, n, 1, err) || !hpcz_writable_weight(g, n, 1, err) ||
             (pj.bias_corr && prepare_bias(g, n, &lg, err))) {
             st = err->status;
@@ -1576,47 +1698,73 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         }
         t[nt].n = n;
         t[nt].lg = lg;
+        t[nt].at = L.at[i];
+        t[nt].unmeasured = reads_outside(n, L.at[i]);
         nt++;
     }
-    free(order);
+    free(L.n);
+    free(L.at);
     /* the model as it was before this pass: the outputs every layer must
      * reproduce (zero biases added above change nothing) */
     hpcz_model *ref = st ? NULL : hpcz_model_clone(m, err);
     if (!st && !ref)
         st = err->status;
     bool need_ref = pj.comp || pj.bias_corr;
-    if (!st && nt)
+    if (!st && measurable(t, nt))
         st = ls_run_all(m, ref, ctx, t, nt, need_ref, prune_solve, &pj, err);
     if (!st)
         st = solve_rest(m, ref, ctx, t, nt, prune_solve, &pj, err);
-    size_t done = 0;
-    for (size_t i = 0; i < nt; i++)
+    size_t done = 0, unmeasured = 0;
+    for (size_t i = 0; i < nt; i++) {
         done += t[i].solved != 0;
+        unmeasured += !t[i].solved && t[i].unmeasured;
+    }
+    /* layers in bodies without statistics: magnitude pruning, said so */
+    hpcz_model *mag = NULL;
+    if (!st && done && (unmeasured || hpcz_pass_arg(a, "check").b) && !(mag = magnitude_twin(ref, a, ctx, err)))
+        st = err->status;
+    for (size_t i = 0; i < nt && !st; i++) {
+        if (t[i].solved || !t[i].unmeasured)
+            continue;
+        hpcz_node *n = t[i].n, *nm = mag ? same_node(m, mag, n) : NULL;
+        char where[300];
+        if (mag && (!nm || !copy_const_input(n, nm, 1)))
+            st = hpcz_fail(err, HPCZ_ERR_INVALID, "layer '%s': no magnitude-pruned twin", n->name ? n->name : "");
+        else /* without mag: all of the model is pruned by magnitude below */
+            hpcz_pass_note(ctx, "prune-reconstruct", "'%s' (%s) in %s: %s: pruned by magnitude",
+                           n->name ? n->name : "", n->op_type, body_name(n, where, sizeof where),
+                           unmeasured_why(&t[i]));
+    }
     if (!st && done && hpcz_pass_arg(a, "check").b)
-        st = keep_closer(m, ref, a, ctx, t, nt, pj.bias_corr, err);
+        st = keep_closer(m, ref, mag, ctx, t, nt, pj.bias_corr, err);
     for (size_t i = 0; i < nt; i++)
         if (t[i].solved)
             hpcz_pass_note(ctx, "prune-reconstruct", "%s%s", t[i].note,
                            t[i].solved == 2 ? "; magnitude pruning kept: the output is closer" : "");
+    if (!st)
+        drop_moved_constants(m, t, nt);
     free(t);
     hpcz_filter_release(&f);
     hpcz_model_free(ref);
+    hpcz_model_free(mag);
     if (!st && done == 0) {
-        /* nothing measurable (every layer inside If/Loop bodies, as in
-         * silero-vad): prune by magnitude instead and say so, as GPTQ leaves
-         * what it cannot measure to round-to-nearest */
+        /* nothing measured (every layer in a body the data never runs, or
+         * reading values from outside its body): prune by magnitude instead
+         * and say so, as GPTQ leaves what it cannot measure to
+         * round-to-nearest */
         char spec[2048];
         magnitude_spec(a, spec, sizeof spec);
         hpcz_pass_note(ctx, "prune-reconstruct",
-                       "no layer could be reconstructed (none is measured on the data: layers inside "
-                       "If/Loop bodies are not): pruned by magnitude instead (%s)", spec);
+                       "no layer could be reconstructed (none is measured on the data): pruned by magnitude "
+                       "instead (%s)", spec);
         hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
         st = pl ? hpcz_pipeline_run(pl, m, ctx, err) : err->status;
         hpcz_pipeline_free(pl);
         return st;
     }
     if (!st)
-        hpcz_pass_note(ctx, "prune-reconstruct", "%zu layer%s pruned and reconstructed", done, done == 1 ? "" : "s");
+        hpcz_pass_note(ctx, "prune-reconstruct", "%zu layer%s pruned and reconstructed%s", done, done == 1 ? "" : "s",
+                       unmeasured ? ", the rest of the layers in bodies by magnitude" : "");
     return st;
 }
 
@@ -1784,7 +1932,6 @@ typedef struct gptq_layer {
 } gptq_layer;
 
 typedef struct gptq_job {
-    hpcz_graph *g;
     double damp;
     bool comp;
     ls_target *t0;
@@ -1814,7 +1961,7 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
     layer_geom full = *lg; /* all groups' rows */
     full.rows = lg->rows * lg->groups;
     gptq_opts lo = L->lo;
-    hpcz_tensor *w = hpcz_writable_weight(gj->g, n, 1, err);
+    hpcz_tensor *w = hpcz_writable_weight(n->graph, n, 1, err);
     if (!w)
         return err->status;
     int64_t K = lg->K, rows = lg->rows;
@@ -1905,6 +2052,24 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, hpcz_error *e
     return st;
 }
 
+/* Drops the float weights the DequantizeLinear nodes replaced and puts
+ * them before their readers, in g and its bodies. */
+static hpcz_status tidy_graphs(hpcz_graph *g, hpcz_error *err)
+{
+    hpcz_drop_unused_inits(g);
+    hpcz_status st = hpcz_graph_toposort(g, err);
+    for (size_t i = 0; i < g->n_nodes && !st; i++)
+        for (size_t a = 0; a < g->nodes[i]->n_attrs && !st; a++) {
+            hpcz_attr *at = &g->nodes[i]->attrs[a];
+            if (at->type == HPCZ_ATTR_GRAPH && at->g)
+                st = tidy_graphs(at->g, err);
+            for (size_t k = 0; at->type == HPCZ_ATTR_GRAPHS && k < at->n && !st; k++)
+                if (at->graphs[k])
+                    st = tidy_graphs(at->graphs[k], err);
+        }
+    return st;
+}
+
 static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     if (!ctx->data)
@@ -1930,19 +2095,17 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         hpcz_filter_release(&f);
         return st;
     }
-    hpcz_graph *g = m->graph;
-    gj.g = g;
-    size_t nn = g->n_nodes, nt = 0, done = 0;
-    hpcz_node **order = malloc((nn ? nn : 1) * sizeof *order);
-    ls_target *t = calloc(nn ? nn : 1, sizeof *t);
-    gj.gl = calloc(nn ? nn : 1, sizeof *gj.gl);
+    layer_list L = {0};
+    st = list_layers(m->graph, AT_TOP, &L, err);
+    size_t nt = 0, done = 0;
+    ls_target *t = st ? NULL : calloc(L.len ? L.len : 1, sizeof *t);
+    gj.gl = st ? NULL : calloc(L.len ? L.len : 1, sizeof *gj.gl);
     gj.t0 = t;
-    if (!order || !t || !gj.gl)
+    if (!st && (!t || !gj.gl))
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = hpcz_graph_topo_order(g, order, err);
-    for (size_t i = 0; i < nn && !st; i++) {
-        hpcz_node *n = order[i];
+    for (size_t i = 0; i < L.len && !st; i++) {
+        hpcz_node *n = L.n[i];
+        hpcz_graph *g = n->graph;
         layer_geom lg;
         const char *why;
         if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry_ex(n, &lg, true, &why))
@@ -1965,6 +2128,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
             break;
         }
         /* written in place while the plans run: writable before they borrow it */
+        t[nt].was_const = weight_constant(n, 1);
         if (own_initializer(g, n, 1, err) || !hpcz_writable_weight(g, n, 1, err)) {
             st = err->status;
             break;
@@ -1972,17 +2136,20 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         gj.gl[nt].lo = lo;
         t[nt].n = n;
         t[nt].lg = lg;
+        t[nt].at = L.at[i];
+        t[nt].unmeasured = reads_outside(n, L.at[i]);
         nt++;
     }
-    free(order);
+    free(L.n);
+    free(L.at);
     hpcz_model *ref = NULL;
     if (!st && gj.comp && !(ref = hpcz_model_clone(m, err)))
         st = err->status;
-    if (!st && nt)
+    if (!st && measurable(t, nt))
         st = ls_run_all(m, ref, ctx, t, nt, gj.comp, gptq_solve, &gj, err);
     bool rest = false;
     for (size_t k = 0; k < nt; k++)
-        rest |= !t[k].solved;
+        rest |= !t[k].solved && !t[k].unmeasured;
     if (!st && rest) {
         /* the per-layer path always measures the original model too */
         if (!ref && !(ref = hpcz_model_clone(m, err)))
@@ -1990,42 +2157,38 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         if (!st)
             st = solve_rest(m, ref, ctx, t, nt, gptq_solve, &gj, err);
     }
+    size_t skipped = 0;
     for (size_t k = 0; k < nt; k++) {
         gptq_layer *L = &gj.gl[k];
+        hpcz_node *n = t[k].n;
         if (!st && t[k].solved) {
             hpcz_pass_note(ctx, "quantize-gptq", "%s", t[k].note);
             layer_geom full = t[k].lg;
             full.rows *= full.groups;
-            st = emit(g, t[k].n, &full, L->W, L->sc, L->zp, L->ng, &L->lo, err);
+            st = emit(n->graph, n, &full, L->W, L->sc, L->zp, L->ng, &L->lo, err);
             done++;
+        } else if (!st && t[k].unmeasured) {
+            /* the CLI runs round-to-nearest after GPTQ for what is left */
+            char where[300];
+            skipped++;
+            hpcz_pass_note(ctx, "quantize-gptq", "'%s' (%s) in %s: %s: round-to-nearest instead",
+                           n->name ? n->name : "", n->op_type, body_name(n, where, sizeof where),
+                           unmeasured_why(&t[k]));
         }
         free(L->W);
         free(L->sc);
         free(L->zp);
     }
     free(gj.gl);
+    if (!st)
+        drop_moved_constants(m, t, nt);
     free(t);
     hpcz_model_free(ref);
-    if (!st) {
-        hpcz_drop_unused_inits(g);
-        st = hpcz_graph_toposort(g, err);
-    }
-    if (!st) {
-        /* layers inside If/Loop/Scan bodies: the runtime does not hand their
-         * inputs to observers, so GPTQ has no Hessian for them; say so (the
-         * CLI runs RTN after GPTQ for what is left) */
-        sub_note sn = {ctx, &f, 0};
-        for (size_t i = 0; i < g->n_nodes; i++)
-            for (size_t a = 0; a < g->nodes[i]->n_attrs; a++) {
-                hpcz_attr *at = &g->nodes[i]->attrs[a];
-                if (at->type == HPCZ_ATTR_GRAPH && at->g)
-                    note_sub_layers(&sn, at->g, g->nodes[i]);
-                for (size_t k = 0; at->type == HPCZ_ATTR_GRAPHS && k < at->n; k++)
-                    note_sub_layers(&sn, at->graphs[k], g->nodes[i]);
-            }
-        if (done == 0)
-            hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in subgraphs)", sn.n);
-    }
+    if (!st)
+        st = tidy_graphs(m->graph, err);
+    if (!st && done == 0)
+        hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in If/Loop bodies, not measured)",
+                       skipped);
     hpcz_filter_release(&f);
     if (!st)
         hpcz_pass_note(ctx, "quantize-gptq", "%zu layer%s quantized with error compensation", done, done == 1 ? "" : "s");

@@ -2931,7 +2931,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
     hpcz_array *ins[MAX_IO], *outs[MAX_IO];
     unsigned char planned[MAX_IO];
     hpcz_plan *root = e->root;
-    bool observe = root && !e->sub && root->opts.observer;
+    bool observe = root && root->opts.observer && (!e->sub || root->opts.observe_subgraphs);
     bool pending = false; /* device work queued since the last sync */
     if (e->dslots && root && root->opts.weights_change)
         for (size_t s = 0; s < e->n_slots; s++) /* the caller may have changed them */

@@ -599,6 +599,78 @@ def fp16_subgraph_checks():
             check(s > 40, "fp16 %s, branch %s: ONNX Runtime runs it, SQNR %.1f dB > 40" % (io, c, s))
 
 
+def fp16_layernorm_checks():
+    """Two LayerNorms written out (Sub, Pow 2, ReduceMean, Add, Sqrt, Div, Mul,
+    Add; the exponent a Constant in one, an initializer in the other, as
+    exporters write them): ONNX Runtime 1.23 at its default level
+    (ORT_ENABLE_ALL) refused the float16 file of every converter, its
+    SimplifiedLayerNormFusion losing the Cast it had put on a float16 Pow
+    exponent. hpcz keeps a constant exponent float32: the file loads at every
+    level, and runs as close to the float32 model as ORT_ENABLE_EXTENDED
+    did."""
+    rng = np.random.default_rng(5)
+    D = 16
+    nodes, inits = [], []
+
+    def layernorm(x, p, const_exp):
+        nodes.append(helper.make_node("ReduceMean", [x], [p + "mean"], axes=[-1], name=p + "mean"))
+        nodes.append(helper.make_node("Sub", [x, p + "mean"], [p + "d"], name=p + "sub"))
+        two = np.array(2.0, np.float32)
+        if const_exp:
+            nodes.append(helper.make_node("Constant", [], [p + "two"], value=numpy_helper.from_array(two),
+                                          name=p + "two"))
+        else:
+            inits.append(numpy_helper.from_array(two, p + "two"))
+        nodes.append(helper.make_node("Pow", [p + "d", p + "two"], [p + "sq"], name=p + "pow"))
+        nodes.append(helper.make_node("ReduceMean", [p + "sq"], [p + "var"], axes=[-1], name=p + "var"))
+        inits.append(numpy_helper.from_array(np.array(1e-5, np.float32), p + "eps"))
+        nodes.append(helper.make_node("Add", [p + "var", p + "eps"], [p + "ve"], name=p + "add_eps"))
+        nodes.append(helper.make_node("Sqrt", [p + "ve"], [p + "sd"], name=p + "sqrt"))
+        nodes.append(helper.make_node("Div", [p + "d", p + "sd"], [p + "n"], name=p + "div"))
+        inits.append(numpy_helper.from_array(rng.uniform(0.5, 1.5, D).astype(np.float32), p + "w"))
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.1, D).astype(np.float32), p + "b"))
+        nodes.append(helper.make_node("Mul", [p + "n", p + "w"], [p + "nw"], name=p + "mul"))
+        nodes.append(helper.make_node("Add", [p + "nw", p + "b"], [p + "y"], name=p + "add"))
+        return p + "y"
+
+    for k, const_exp in enumerate((True, False)):
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.3, (D, D)).astype(np.float32), "W%d" % k))
+        nodes.append(helper.make_node("MatMul", ["x" if k == 0 else "r0", "W%d" % k], ["h%d" % k], name="mm%d" % k))
+        y = layernorm("h%d" % k, "ln%d_" % k, const_exp)
+        nodes.append(helper.make_node("Relu", [y], ["r%d" % k], name="relu%d" % k))
+    g = helper.make_graph(nodes, "ln", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, D])],
+                          [helper.make_tensor_value_info("r1", TensorProto.FLOAT, [4, D])], inits)
+    src = os.path.join(TMP, "layernorm2.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), src)
+    out = quantize(src, "layernorm2_fp16.onnx", "--dtype", "fp16", "--keep-io-types")
+    if not check(out is not None, "fp16 of two written-out LayerNorms"):
+        return
+    m = onnx.load(out)
+    exps = {}
+    consts = {n.output[0]: n for n in m.graph.node if n.op_type == "Constant"}
+    inits16 = {t.name: t for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Pow":
+            e = n.input[1]
+            exps[n.name] = (consts[e].attribute[0].t.data_type if e in consts
+                            else inits16[e].data_type if e in inits16 else None)
+    check(exps == {"ln0_pow": TensorProto.FLOAT, "ln1_pow": TensorProto.FLOAT},
+          "the Pow exponents stay float32 constants, no Cast (%s)" % exps)
+    check(any(n.op_type == "Sqrt" for n in m.graph.node) and
+          all(t.data_type == TensorProto.FLOAT16 for t in m.graph.initializer if t.name.startswith("W")),
+          "the rest is float16")
+    x = rng.normal(size=(4, D)).astype(np.float32)
+    ref = run(src, {"x": x})[0]
+    for level in (ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED):
+        try:
+            got = session(out, level).run(None, {"x": x})[0]
+        except Exception as e:  # noqa: BLE001 - the failure is the finding
+            check(False, "ONNX Runtime at %s loads the float16 LayerNorms: %s" % (level, str(e)[:200]))
+            continue
+        s = sqnr(ref, got.astype(np.float32))
+        check(s > 40, "ONNX Runtime at %s loads and runs the float16 LayerNorms: SQNR %.1f dB > 40" % (level, s))
+
+
 def fallback_checks():
     """--auto-fallback returns the most sensitive layers to float until the
     gate holds (checked again here in ONNX Runtime); their weights stay int8
@@ -1122,6 +1194,7 @@ def main():
 
     logmel_checks()
     fp16_subgraph_checks()
+    fp16_layernorm_checks()
     fallback_checks()
     subgraph_constant_checks()
     static_checks()
