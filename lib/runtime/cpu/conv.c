@@ -1217,6 +1217,7 @@ void rt_thread_scratch_release(void)
     dw_scratch = (rt_scratch){0};
     col_scratch = (rt_scratch){0};
     rt_qgemm_scratch_release();
+    rt_wconv_scratch_release();
 }
 
 /* Small images in a batch: one GEMM over every image's columns
@@ -1292,6 +1293,11 @@ static hpcz_status k_conv(rt_ctx *c)
             free(*c->state);
             *c->state = dc_pack_new(w, &g);
         }
+    } else if (y && w->data && c->state && !c->reference && !c->weights_change &&
+               (c->infer || (c->init_in >> 1 & 1)) && rt_wconv_wanted(&g, group, M) &&
+               !rt_wconv_fits(*c->state, w)) {
+        free(*c->state);
+        *c->state = rt_wconv_pack(w);
     }
 #endif
     if (!y || c->infer || y->numel == 0)
@@ -1317,6 +1323,15 @@ static hpcz_status k_conv(rt_ctx *c)
     }
 #endif
 #ifdef DW_AVX2
+    if (!c->reference && c->state && rt_wconv_fits(*c->state, w) && rt_wconv_wanted(&g, group, M)) {
+        for (int64_t n = 0; n < N; n++) {
+            hpcz_status st = rt_wconv_run(c, *c->state, xd + n * C * g.isize, C, &g, bd,
+                                          yd + n * M * O);
+            if (st)
+                return st;
+        }
+        return HPCZ_OK;
+    }
     if (!c->reference && nc_wanted(&g, group, M, K)) {
         for (int64_t n = 0; n < N; n++) {
             hpcz_status st = nc_run(c, xd + n * C * g.isize, C, &g, wd, bd, M, yd + n * M * O);
