@@ -326,6 +326,99 @@ static void check_direct_convs(void)
     const_weights = false;
 }
 
+/* The window kernel's sums are one fmaf chain per output, bias first, then
+ * the taps in (c, t) order: its output must be exactly that, bit for bit
+ * (which also shows the case took it: OpenBLAS sums in other orders). */
+static void check_window_exact(const spec *s, int64_t stride, int64_t dil, int64_t pl, int64_t pr)
+{
+    cases++;
+    hpcz_error err = {0};
+    hpcz_array ins[3], y = {0};
+    memset(ins, 0, sizeof ins);
+    for (int i = 0; i < s->n_in; i++) {
+        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
+        for (int64_t k = 0; k < ins[i].numel; k++)
+            ((float *)ins[i].data)[k] = frand();
+    }
+    const_weights = true;
+    hpcz_model *m = build(s, ins);
+    const_weights = false;
+    bool ok = run(m, "cpu", 2, ins, &y, &err);
+    int64_t N = s->shapes[0][0], C = s->shapes[0][1], L = s->shapes[0][2];
+    int64_t M = s->shapes[1][0], KW = s->shapes[1][2];
+    int64_t O = (L + pl + pr - (KW - 1) * dil - 1) / stride + 1, bad = 0;
+    ok = ok && y.numel == N * M * O;
+    const float *x = ins[0].data, *w = ins[1].data, *b = s->n_in > 2 ? ins[2].data : NULL;
+    for (int64_t n = 0; ok && n < N; n++)
+        for (int64_t mo = 0; mo < M; mo++)
+            for (int64_t o = 0; o < O; o++) {
+                float acc = b ? b[mo] : 0.0f;
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t t = 0; t < KW; t++) {
+                        int64_t i = o * stride + t * dil - pl;
+                        float xv = i >= 0 && i < L ? x[(n * C + c) * L + i] : 0.0f;
+                        acc = fmaf(xv, w[(mo * C + c) * KW + t], acc);
+                    }
+                float got = ((const float *)y.data)[(n * M + mo) * O + o];
+                bad += memcmp(&got, &acc, sizeof acc) != 0;
+            }
+    if (!ok || bad)
+        failures++;
+    printf("%s %-28s %-12s %s %lld of %lld outputs differ from the fmaf chain%s%s\n",
+           ok && !bad ? "PASS" : "FAIL", s->label, s->op, "exact:", (long long)bad,
+           (long long)y.numel, ok ? "" : ": ", ok ? "" : err.msg);
+    for (int i = 0; i < 3; i++)
+        hpcz_array_release(&ins[i]);
+    hpcz_array_release(&y);
+    hpcz_model_free(m);
+}
+
+/* Float 1-D convs with long kernels and constant weights (conv1d.c, read
+ * straight from x): oww_melspec's STFT (1 -> 257 channels, 512 taps at hop
+ * 160: two tap chunks, an odd last panel, 97 frames: the last tile split),
+ * silero's (258 channels, 256 taps at 64), odd lengths, pads, dilation,
+ * several input channels, bias, fused Relu, batch 2, more frames than one
+ * task takes, a single frame, stride 1; and what it declines (fewer than
+ * 32 taps, groups). Against the ref backend, 1 and 2 threads, AVX2 and
+ * AVX-512 (check), then bit for bit against the fmaf chain. */
+static void check_window_convs(void)
+{
+    static const struct {
+        int64_t N, C, L, M, k, stride, dil, pl, pr, group;
+        bool bias, relu;
+    } cs[] = {
+        {1, 1, 16000, 257, 512, 160, 1, 0, 0, 1, false, false},
+        {1, 1, 1600, 258, 256, 64, 1, 0, 0, 1, false, false},
+        {1, 1, 1001, 33, 100, 37, 1, 0, 0, 1, true, false},
+        {2, 3, 517, 40, 48, 5, 1, 7, 3, 1, true, false},
+        {1, 2, 300, 17, 33, 1, 2, 0, 11, 1, true, false},
+        {1, 1, 531, 64, 300, 9, 1, 2, 2, 1, false, false},
+        {1, 1, 512, 20, 512, 160, 1, 0, 0, 1, true, false},
+        {1, 1, 40000, 16, 400, 16, 1, 200, 200, 1, false, true},
+        {1, 4, 150, 9, 40, 3, 1, 0, 0, 1, true, true},
+        /* declined: fewer than 32 taps, groups */
+        {1, 8, 200, 32, 31, 2, 1, 1, 1, 1, true, false},
+        {1, 4, 300, 32, 64, 8, 1, 0, 0, 2, true, false},
+    };
+    static char labels[16][96], attrs[16][128];
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        snprintf(labels[i], sizeof labels[i], "const conv1d k%d s%d d%d p%d,%d g%d L%d C%d M%d N%d",
+                 (int)cs[i].k, (int)cs[i].stride, (int)cs[i].dil, (int)cs[i].pl, (int)cs[i].pr,
+                 (int)cs[i].group, (int)cs[i].L, (int)cs[i].C, (int)cs[i].M, (int)cs[i].N);
+        snprintf(attrs[i], sizeof attrs[i], "group=i:%d;strides=is:%d;dilations=is:%d;pads=is:%d,%d",
+                 (int)cs[i].group, (int)cs[i].stride, (int)cs[i].dil, (int)cs[i].pl, (int)cs[i].pr);
+        spec s = {labels[i], "Conv", cs[i].bias ? 3 : 2,
+                  {S4(cs[i].N, cs[i].C, cs[i].L), S4(cs[i].M, cs[i].C / cs[i].group, cs[i].k),
+                   S4(cs[i].M)},
+                  {3, 3, 1}, false, T_ACC, attrs[i], cs[i].relu ? "Relu" : NULL};
+        const_weights = true;
+        check(&s);
+        const_weights = false;
+        if (!cs[i].relu && cs[i].group == 1 && cs[i].k >= 32)
+            check_window_exact(&s, cs[i].stride, cs[i].dil, cs[i].pl, cs[i].pr);
+    }
+}
+
 /* Gemm and LSTM with initializer weights: B, W and R packed for rt_pgemm
  * (few rows of A: tiles of 6 rows and their remainders, one and two rows
  * as split sums, columns past the last multiple of 16, transposed A and B,
@@ -546,6 +639,8 @@ static const spec rewritten[] = {
      {2, 2, 1}, 0, T_ACC, "transB=i:1", NULL},
     {"conv narrow rewritten between runs", "Conv", 2, {S4(1, 32, 4, 2), S4(16, 32, 3, 3)}, {4, 4}, 0,
      T_ACC, "pads=is:1,1,1,1", NULL},
+    {"conv1d window rewritten between runs", "Conv", 2, {S4(1, 1, 3000), S4(40, 1, 128)}, {3, 3},
+     0, T_ACC, "strides=is:50", NULL},
     {"conv+batchnorm rewritten between runs", "Conv", 2, {S4(1, 8, 17, 32), S4(16, 8, 3, 3)}, {4, 4},
      0, T_ACC, "pads=is:1,1,1,1", NULL},
     {"lstm weights rewritten between runs", "LSTM", 4, {S4(7, 1, 40), S4(2, 128, 40),
@@ -563,6 +658,7 @@ int main(void)
     }
     check_random_convs(40);
     check_direct_convs();
+    check_window_convs();
     for (size_t i = 0; i < sizeof f16_specs / sizeof f16_specs[0]; i++)
         check_f16(&f16_specs[i], true);
     for (size_t i = 0; i < sizeof f16_inexact_specs / sizeof f16_inexact_specs[0]; i++)
