@@ -210,6 +210,9 @@ static inline float rt_bf2f(uint16_t h)
 uint16_t rt_f2bf(float f);
 /* n values converted (F16C when the CPU has it, else portable; same bits) */
 void rt_h2f_n(const uint16_t *h, float *f, int64_t n);
+/* y[j][i] = x[i][j] for 32-bit elements, rows x cols of x (row strides ldx,
+ * ldy); 8 x 8 blocks in registers where the CPU has AVX. */
+void rt_transpose32(const void *x, int64_t rows, int64_t cols, int64_t ldx, void *y, int64_t ldy);
 void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
 
 /* float32 transcendentals over arrays (y may be x): vectorised polynomials,

@@ -228,6 +228,11 @@ static const spec specs[] = {
      NULL},
     {"globalavgpool", "GlobalAveragePool", 1, {S4(2, 8, 13, 13)}, {4}, 0, T_EW, NULL, NULL},
     {"transpose", "Transpose", 1, {S4(3, 4, 5, 6)}, {4}, 0, 0, "perm=is:0,2,3,1", NULL},
+    /* the last two axes swapped: 8 x 8 blocks and the edges */
+    {"transpose last two, odd", "Transpose", 1, {S4(2, 3, 21, 13)}, {4}, 0, 0, "perm=is:0,1,3,2",
+     NULL},
+    {"transpose 2-D blocks only", "Transpose", 1, {S4(16, 24)}, {2}, 0, 0, "perm=is:1,0", NULL},
+    {"transpose 2-D 257x97", "Transpose", 1, {S4(257, 97)}, {2}, 0, 0, NULL, NULL},
     {"reducemean", "ReduceMean", 1, {S4(3, 4, 5, 6)}, {4}, 0, T_EW, "axes=is:1,3", NULL},
     {"clip", "Clip", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
 };
@@ -417,6 +422,47 @@ static void check_window_convs(void)
         if (!cs[i].relu && cs[i].group == 1 && cs[i].k >= 32)
             check_window_exact(&s, cs[i].stride, cs[i].dil, cs[i].pl, cs[i].pr);
     }
+}
+
+/* Pow by a constant exponent 2 or 0.5 (an STFT's power spectrum): exactly
+ * x * x and sqrtf(x) on every element (the vectorized loops), and within
+ * T_EW of the ref backend. */
+static void check_pow_const(double e)
+{
+    cases++;
+    hpcz_error err = {0};
+    hpcz_array ins[2], y = {0}, r = {0};
+    memset(ins, 0, sizeof ins);
+    spec s = {e == 2 ? "pow by constant 2" : "pow by constant 0.5", "Pow", 2,
+              {S4(3, 50, 71), S4(0)}, {3, 0}, true, T_EW, NULL, NULL};
+    hpcz_array_alloc(&ins[0], HPCZ_DTYPE_FLOAT, 3, s.shapes[0], &err);
+    hpcz_array_alloc(&ins[1], HPCZ_DTYPE_FLOAT, 0, s.shapes[1], &err);
+    const float *x = ins[0].data;
+    for (int64_t k = 0; k < ins[0].numel; k++)
+        ((float *)ins[0].data)[k] = e == 2 ? frand() * 100.0f : fabsf(frand()) * 100.0f;
+    *(float *)ins[1].data = (float)e;
+    const_weights = true;
+    hpcz_model *m = build(&s, ins);
+    const_weights = false;
+    bool ok = run(m, "cpu", 1, ins, &y, &err) && run(m, "ref", 1, ins, &r, &err) &&
+              y.numel == ins[0].numel;
+    int64_t bad = 0;
+    for (int64_t k = 0; ok && k < y.numel; k++) {
+        float want = e == 2 ? x[k] * x[k] : sqrtf(x[k]), got = ((const float *)y.data)[k];
+        bad += memcmp(&want, &got, sizeof got) != 0;
+    }
+    double nerr = ok ? norm_err(&y, &r) : 0;
+    bool good = ok && !bad && nerr <= s.tol;
+    if (!good)
+        failures++;
+    printf("%s %-28s %-12s %lld inexact, normalized error %.2e (bound %.0e)%s%s\n",
+           good ? "PASS" : "FAIL", s.label, s.op, (long long)bad, nerr, s.tol, ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&ins[0]);
+    hpcz_array_release(&ins[1]);
+    hpcz_array_release(&y);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
 }
 
 /* Gemm and LSTM with initializer weights: B, W and R packed for rt_pgemm
@@ -659,6 +705,8 @@ int main(void)
     check_random_convs(40);
     check_direct_convs();
     check_window_convs();
+    check_pow_const(2);
+    check_pow_const(0.5);
     for (size_t i = 0; i < sizeof f16_specs / sizeof f16_specs[0]; i++)
         check_f16(&f16_specs[i], true);
     for (size_t i = 0; i < sizeof f16_inexact_specs / sizeof f16_inexact_specs[0]; i++)

@@ -183,13 +183,9 @@ wc_tile(const wc_job *j, int64_t q, int64_t f, int64_t k0, int64_t k1, float *ac
 static void wc_store(const wc_job *j, const float *acc, int64_t m0, int64_t f0, int64_t f1)
 {
     int64_t mn = j->pk->M - m0 < WC_CB ? j->pk->M - m0 : WC_CB;
-    for (int64_t i = 0; i < mn; i++) {
-        float *y = j->y + (m0 + i) * j->O;
-        for (int64_t f = f0; f < f1; f++)
-            y[f] = acc[(f - f0) * WC_CB + i];
-        if (j->act && j->act->kind != RT_ACT_NONE)
-            rt_act_apply(j->act, y + f0, f1 - f0);
-    }
+    rt_transpose32(acc, f1 - f0, mn, WC_CB, j->y + m0 * j->O + f0, j->O);
+    for (int64_t i = 0; j->act && j->act->kind != RT_ACT_NONE && i < mn; i++)
+        rt_act_apply(j->act, j->y + (m0 + i) * j->O + f0, f1 - f0);
 }
 
 /* Task t: channels [32 cb, 32 cb + 32) x frames [f0, f1). */
