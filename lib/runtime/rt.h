@@ -121,6 +121,13 @@ struct rt_ctx {
  * a bias row as input 2 (gemm.c), and the exported GELU chain on input 0
  * (elementwise.c) with its constants in *c->state (an rt_gelu_chain). */
 extern const rt_op rt_op_matmul_bias, rt_op_gelu_fused;
+/* Conv writing the Transpose of its [1][M][O] output, [.., O, M] (cpu/conv.c;
+ * fuse_conv_transpose). */
+extern const rt_op rt_op_conv_t;
+/* Whether a node's state (possibly another kernel's) is cpu/conv1d.c's
+ * window-conv pack of the weights w. */
+typedef struct rt_wconv rt_wconv;
+bool rt_wconv_fits(const void *state, const hpcz_array *w);
 typedef struct rt_gelu_chain {
     float scale;  /* x / scale (div) or x * scale */
     bool div;

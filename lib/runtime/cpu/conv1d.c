@@ -92,6 +92,7 @@ typedef struct wc_job {
     float *y; /* [M][O] */
     int64_t O, hop, fb, ftasks; /* frames per task, frame tasks per channel block */
     const rt_act *act;
+    bool yt; /* y is [O][M] (a Transpose fused into the conv) */
 } wc_job;
 
 /* Frames [f, f + MR) x the NP panels from q (channels q * 16 on) over taps
@@ -178,13 +179,23 @@ wc_tile(const wc_job *j, int64_t q, int64_t f, int64_t k0, int64_t k1, float *ac
                 STEP(f_, last_[l_]);                                                               \
     } while (0)
 
-/* Writes a task's sums acc [frames][WC_CB] into y's rows m0.. and applies
- * the activation. */
+/* Writes a task's sums acc [frames][WC_CB] into y's rows m0.. (columns m0..
+ * of y's rows f0.. when yt) and applies the activation. */
 static void wc_store(const wc_job *j, const float *acc, int64_t m0, int64_t f0, int64_t f1)
 {
-    int64_t mn = j->pk->M - m0 < WC_CB ? j->pk->M - m0 : WC_CB;
+    int64_t M = j->pk->M, mn = M - m0 < WC_CB ? M - m0 : WC_CB;
+    bool act = j->act && j->act->kind != RT_ACT_NONE;
+    if (j->yt) {
+        for (int64_t f = f0; f < f1; f++) {
+            float *y = j->y + f * M + m0;
+            memcpy(y, acc + (f - f0) * WC_CB, (size_t)mn * sizeof *y);
+            if (act)
+                rt_act_apply(j->act, y, mn);
+        }
+        return;
+    }
     rt_transpose32(acc, f1 - f0, mn, WC_CB, j->y + m0 * j->O + f0, j->O);
-    for (int64_t i = 0; j->act && j->act->kind != RT_ACT_NONE && i < mn; i++)
+    for (int64_t i = 0; act && i < mn; i++)
         rt_act_apply(j->act, j->y + (m0 + i) * j->O + f0, f1 - f0);
 }
 
@@ -280,7 +291,7 @@ void rt_wconv_scratch_release(void)
 }
 
 hpcz_status rt_wconv_run(rt_ctx *c, const rt_wconv *pk, const float *x, int64_t C,
-                         const conv_geom *g, const float *bias, float *y)
+                         const conv_geom *g, const float *bias, float *y, bool yt)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     int64_t L = g->in[2], pb = g->pb[2], Lp = L + pb + g->pe[2], kw = g->k[2], K = pk->K;
@@ -304,12 +315,12 @@ hpcz_status rt_wconv_run(rt_ctx *c, const rt_wconv *pk, const float *x, int64_t 
     }
     int64_t O = g->out[2], ftasks = (O + WC_FB - 1) / WC_FB;
     int64_t fb = (O + ftasks - 1) / ftasks, cbs = (pk->M + WC_CB - 1) / WC_CB;
-    wc_job j = {pk, x, off, bias, y, O, g->stride[2], fb, ftasks, c->act};
+    wc_job j = {pk, x, off, bias, y, O, g->stride[2], fb, ftasks, c->act, yt};
     rt_parallel_for_work(cbs * ftasks, rt_cpu_avx512() ? wc_task512 : wc_task, &j,
                          (double)pk->M * (double)K * (double)O);
     return HPCZ_OK;
 #else
-    (void)pk, (void)x, (void)C, (void)g, (void)bias, (void)y;
+    (void)pk, (void)x, (void)C, (void)g, (void)bias, (void)y, (void)yt;
     return rt_unsupported(c);
 #endif
 }
