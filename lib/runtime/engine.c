@@ -2161,6 +2161,69 @@ static hpcz_status fuse_transformer(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* A Conv on the window kernel (cpu/conv1d.c: its packed weights in the
+ * step's state; batch 1, no fused activation) whose [1][M][O] output goes
+ * through Unsqueeze/Squeeze/Reshape/Flatten steps to a Transpose of the
+ * last two axes (ones before them): the Conv writes the Transpose's output
+ * [.., O, M] (rt_op_conv_t), its sums already in that order; the steps
+ * between and their buffers go (oww_melspec's STFT convs: [257][97] ->
+ * [97][257], transposed twice before). Undone by the next exec_plan. */
+static bool fuse_conv_transpose(rt_exec *e, slot_use *u, size_t k)
+{
+    rt_step *sp = tf_step(e, (int)k, "Conv");
+    if (!sp || sp->bn_folded || sp->n_out != 1 || !tf_private(e, u, sp->out[0]))
+        return false;
+    int s = sp->out[0], nm = 0, v = s;
+    const hpcz_array *w = const_of(e, sp, 1), *y = &e->slots[s].a;
+    if (!w || y->ndim != 3 || y->dims[0] != 1 || !rt_wconv_fits(sp->state, w))
+        return false;
+    static const char *views[] = {"Unsqueeze", "Squeeze", "Reshape", "Flatten"};
+    rt_step *mid[4], *tr = NULL;
+    while (!tr) {
+        rt_step *n = tf_step(e, u->reader[v], "Transpose");
+        for (size_t i = 0; !n && i < HPCZ_ARRAY_SIZE(views); i++)
+            n = tf_step(e, u->reader[v], views[i]);
+        if (!n || n->n_out != 1 || n->in[0] != v || (is_onnx_op(n, "Transpose") ? n->n_in != 1
+                                                          : nm == 4 || !tf_private(e, u, n->out[0])))
+            return false;
+        if (is_onnx_op(n, "Transpose"))
+            tr = n;
+        else
+            mid[nm++] = n;
+        v = n->out[0];
+    }
+    int t = tr->out[0];
+    const hpcz_array *a = &e->slots[tr->in[0]].a;
+    int r = a->ndim;
+    const hpcz_attr *perm = hpcz_node_attr(tr->node, "perm");
+    if (t < 0 || e->slots[t].kind != SLOT_STATIC || r < 2 || a->dims[r - 2] != y->dims[1] ||
+        a->dims[r - 1] != y->dims[2] || !perm || perm->type != HPCZ_ATTR_INTS ||
+        (int)perm->n != r || perm->ints[r - 2] != r - 1 || perm->ints[r - 1] != r - 2)
+        return false;
+    for (int d = 0; d + 2 < r; d++)
+        if (a->dims[d] != 1 || perm->ints[d] != d)
+            return false;
+    for (int i = 0; i < nm; i++)
+        tf_drop(e, mid[i]);
+    absorb(e, sp, (int)k, tr, &e->slots[s], t);
+    sp->op = &rt_op_conv_t;
+    return true;
+}
+
+static hpcz_status fuse_conv_transposes(rt_exec *e, hpcz_error *err)
+{
+    if (strcmp(e->be->name, "cpu"))
+        return HPCZ_OK;
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++)
+        fuse_conv_transpose(e, &u, k);
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 /* ------------------------------------------------------------ arena placement
  *
  * Greedy by size: the static buffers, largest first (ties in slot order),
@@ -2812,6 +2875,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             st = fuse_qdq(e, err);
         if (!st)
             st = fuse_transformer(e, err);
+        if (!st)
+            st = fuse_conv_transposes(e, err);
         if (st)
             return st;
         fuse_matmulinteger(e);

@@ -121,6 +121,13 @@ struct rt_ctx {
  * a bias row as input 2 (gemm.c), and the exported GELU chain on input 0
  * (elementwise.c) with its constants in *c->state (an rt_gelu_chain). */
 extern const rt_op rt_op_matmul_bias, rt_op_gelu_fused;
+/* Conv writing the Transpose of its [1][M][O] output, [.., O, M] (cpu/conv.c;
+ * fuse_conv_transpose). */
+extern const rt_op rt_op_conv_t;
+/* Whether a node's state (possibly another kernel's) is cpu/conv1d.c's
+ * window-conv pack of the weights w. */
+typedef struct rt_wconv rt_wconv;
+bool rt_wconv_fits(const void *state, const hpcz_array *w);
 typedef struct rt_gelu_chain {
     float scale;  /* x / scale (div) or x * scale */
     bool div;
@@ -210,6 +217,9 @@ static inline float rt_bf2f(uint16_t h)
 uint16_t rt_f2bf(float f);
 /* n values converted (F16C when the CPU has it, else portable; same bits) */
 void rt_h2f_n(const uint16_t *h, float *f, int64_t n);
+/* y[j][i] = x[i][j] for 32-bit elements, rows x cols of x (row strides ldx,
+ * ldy); 8 x 8 blocks in registers where the CPU has AVX. */
+void rt_transpose32(const void *x, int64_t rows, int64_t cols, int64_t ldx, void *y, int64_t ldy);
 void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
 
 /* float32 transcendentals over arrays (y may be x): vectorised polynomials,

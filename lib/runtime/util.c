@@ -281,6 +281,68 @@ void rt_f2h_n(const float *f, uint16_t *h, int64_t n)
         h[i] = rt_f2h(f[i]);
 }
 
+/* ---- 32-bit transposes */
+
+#if defined(__x86_64__)
+/* Rows [0, rows) x columns [0, cols), both multiples of 8, in 8 x 8 blocks
+ * transposed in registers (unpack, shuffle, swap of 128-bit halves). */
+__attribute__((target("avx"))) static void transpose8_avx(const float *x, int64_t rows,
+                                                           int64_t cols, int64_t ldx, float *y,
+                                                           int64_t ldy)
+{
+    for (int64_t i = 0; i < rows; i += 8)
+        for (int64_t j = 0; j < cols; j += 8) {
+            const float *s = x + i * ldx + j;
+            __m256 r[8], t[8], u[8];
+            for (int k = 0; k < 8; k++)
+                r[k] = _mm256_loadu_ps(s + k * ldx);
+            for (int k = 0; k < 8; k += 2) {
+                t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+                t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+            }
+            for (int k = 0; k < 8; k += 4) {
+                u[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            float *d = y + j * ldy + i;
+            for (int k = 0; k < 4; k++) {
+                _mm256_storeu_ps(d + k * ldy, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+                _mm256_storeu_ps(d + (k + 4) * ldy, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+            }
+        }
+}
+#endif
+
+static void transpose_blocks(const uint32_t *x, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                             int64_t ldx, uint32_t *y, int64_t ldy)
+{
+    for (int64_t ib = i0; ib < i1; ib += 16)
+        for (int64_t jb = j0; jb < j1; jb += 16)
+            for (int64_t j = jb; j < jb + 16 && j < j1; j++)
+                for (int64_t i = ib; i < ib + 16 && i < i1; i++)
+                    y[j * ldy + i] = x[i * ldx + j];
+}
+
+void rt_transpose32(const void *xv, int64_t rows, int64_t cols, int64_t ldx, void *yv, int64_t ldy)
+{
+    const uint32_t *x = xv;
+    uint32_t *y = yv;
+    int64_t r8 = 0, c8 = 0;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx")) {
+        r8 = rows / 8 * 8;
+        c8 = cols / 8 * 8;
+        transpose8_avx(xv, r8, c8, ldx, yv, ldy);
+    }
+#endif
+    /* the last columns of the first r8 rows, then the last rows (all of it
+     * without AVX), in 16 x 16 blocks */
+    transpose_blocks(x, 0, r8, c8, cols, ldx, y, ldy);
+    transpose_blocks(x, r8, rows, 0, cols, ldx, y, ldy);
+}
+
 uint16_t rt_f2bf(float f)
 {
     uint32_t u;

@@ -228,6 +228,11 @@ static const spec specs[] = {
      NULL},
     {"globalavgpool", "GlobalAveragePool", 1, {S4(2, 8, 13, 13)}, {4}, 0, T_EW, NULL, NULL},
     {"transpose", "Transpose", 1, {S4(3, 4, 5, 6)}, {4}, 0, 0, "perm=is:0,2,3,1", NULL},
+    /* the last two axes swapped: 8 x 8 blocks and the edges */
+    {"transpose last two, odd", "Transpose", 1, {S4(2, 3, 21, 13)}, {4}, 0, 0, "perm=is:0,1,3,2",
+     NULL},
+    {"transpose 2-D blocks only", "Transpose", 1, {S4(16, 24)}, {2}, 0, 0, "perm=is:1,0", NULL},
+    {"transpose 2-D 257x97", "Transpose", 1, {S4(257, 97)}, {2}, 0, 0, NULL, NULL},
     {"reducemean", "ReduceMean", 1, {S4(3, 4, 5, 6)}, {4}, 0, T_EW, "axes=is:1,3", NULL},
     {"clip", "Clip", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
 };
@@ -324,6 +329,140 @@ static void check_direct_convs(void)
         check(&s);
     }
     const_weights = false;
+}
+
+/* The window kernel's sums are one fmaf chain per output, bias first, then
+ * the taps in (c, t) order: its output must be exactly that, bit for bit
+ * (which also shows the case took it: OpenBLAS sums in other orders). */
+static void check_window_exact(const spec *s, int64_t stride, int64_t dil, int64_t pl, int64_t pr)
+{
+    cases++;
+    hpcz_error err = {0};
+    hpcz_array ins[3], y = {0};
+    memset(ins, 0, sizeof ins);
+    for (int i = 0; i < s->n_in; i++) {
+        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
+        for (int64_t k = 0; k < ins[i].numel; k++)
+            ((float *)ins[i].data)[k] = frand();
+    }
+    const_weights = true;
+    hpcz_model *m = build(s, ins);
+    const_weights = false;
+    bool ok = run(m, "cpu", 2, ins, &y, &err);
+    int64_t N = s->shapes[0][0], C = s->shapes[0][1], L = s->shapes[0][2];
+    int64_t M = s->shapes[1][0], KW = s->shapes[1][2];
+    int64_t O = (L + pl + pr - (KW - 1) * dil - 1) / stride + 1, bad = 0;
+    ok = ok && y.numel == N * M * O;
+    const float *x = ins[0].data, *w = ins[1].data, *b = s->n_in > 2 ? ins[2].data : NULL;
+    for (int64_t n = 0; ok && n < N; n++)
+        for (int64_t mo = 0; mo < M; mo++)
+            for (int64_t o = 0; o < O; o++) {
+                float acc = b ? b[mo] : 0.0f;
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t t = 0; t < KW; t++) {
+                        int64_t i = o * stride + t * dil - pl;
+                        float xv = i >= 0 && i < L ? x[(n * C + c) * L + i] : 0.0f;
+                        acc = fmaf(xv, w[(mo * C + c) * KW + t], acc);
+                    }
+                float got = ((const float *)y.data)[(n * M + mo) * O + o];
+                bad += memcmp(&got, &acc, sizeof acc) != 0;
+            }
+    if (!ok || bad)
+        failures++;
+    printf("%s %-28s %-12s %s %lld of %lld outputs differ from the fmaf chain%s%s\n",
+           ok && !bad ? "PASS" : "FAIL", s->label, s->op, "exact:", (long long)bad,
+           (long long)y.numel, ok ? "" : ": ", ok ? "" : err.msg);
+    for (int i = 0; i < 3; i++)
+        hpcz_array_release(&ins[i]);
+    hpcz_array_release(&y);
+    hpcz_model_free(m);
+}
+
+/* Float 1-D convs with long kernels and constant weights (conv1d.c, read
+ * straight from x): oww_melspec's STFT (1 -> 257 channels, 512 taps at hop
+ * 160: two tap chunks, an odd last panel, 97 frames: the last tile split),
+ * silero's (258 channels, 256 taps at 64), odd lengths, pads, dilation,
+ * several input channels, bias, fused Relu, batch 2, more frames than one
+ * task takes, a single frame, stride 1; and what it declines (fewer than
+ * 32 taps, groups). Against the ref backend, 1 and 2 threads, AVX2 and
+ * AVX-512 (check), then bit for bit against the fmaf chain. */
+static void check_window_convs(void)
+{
+    static const struct {
+        int64_t N, C, L, M, k, stride, dil, pl, pr, group;
+        bool bias, relu;
+    } cs[] = {
+        {1, 1, 16000, 257, 512, 160, 1, 0, 0, 1, false, false},
+        {1, 1, 1600, 258, 256, 64, 1, 0, 0, 1, false, false},
+        {1, 1, 1001, 33, 100, 37, 1, 0, 0, 1, true, false},
+        {2, 3, 517, 40, 48, 5, 1, 7, 3, 1, true, false},
+        {1, 2, 300, 17, 33, 1, 2, 0, 11, 1, true, false},
+        {1, 1, 531, 64, 300, 9, 1, 2, 2, 1, false, false},
+        {1, 1, 512, 20, 512, 160, 1, 0, 0, 1, true, false},
+        {1, 1, 40000, 16, 400, 16, 1, 200, 200, 1, false, true},
+        {1, 4, 150, 9, 40, 3, 1, 0, 0, 1, true, true},
+        /* declined: fewer than 32 taps, groups */
+        {1, 8, 200, 32, 31, 2, 1, 1, 1, 1, true, false},
+        {1, 4, 300, 32, 64, 8, 1, 0, 0, 2, true, false},
+    };
+    static char labels[16][96], attrs[16][128];
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        snprintf(labels[i], sizeof labels[i], "const conv1d k%d s%d d%d p%d,%d g%d L%d C%d M%d N%d",
+                 (int)cs[i].k, (int)cs[i].stride, (int)cs[i].dil, (int)cs[i].pl, (int)cs[i].pr,
+                 (int)cs[i].group, (int)cs[i].L, (int)cs[i].C, (int)cs[i].M, (int)cs[i].N);
+        snprintf(attrs[i], sizeof attrs[i], "group=i:%d;strides=is:%d;dilations=is:%d;pads=is:%d,%d",
+                 (int)cs[i].group, (int)cs[i].stride, (int)cs[i].dil, (int)cs[i].pl, (int)cs[i].pr);
+        spec s = {labels[i], "Conv", cs[i].bias ? 3 : 2,
+                  {S4(cs[i].N, cs[i].C, cs[i].L), S4(cs[i].M, cs[i].C / cs[i].group, cs[i].k),
+                   S4(cs[i].M)},
+                  {3, 3, 1}, false, T_ACC, attrs[i], cs[i].relu ? "Relu" : NULL};
+        const_weights = true;
+        check(&s);
+        const_weights = false;
+        if (!cs[i].relu && cs[i].group == 1 && cs[i].k >= 32)
+            check_window_exact(&s, cs[i].stride, cs[i].dil, cs[i].pl, cs[i].pr);
+    }
+}
+
+/* Pow by a constant exponent 2 or 0.5 (an STFT's power spectrum): exactly
+ * x * x and sqrtf(x) on every element (the vectorized loops), and within
+ * T_EW of the ref backend. */
+static void check_pow_const(double e)
+{
+    cases++;
+    hpcz_error err = {0};
+    hpcz_array ins[2], y = {0}, r = {0};
+    memset(ins, 0, sizeof ins);
+    spec s = {e == 2 ? "pow by constant 2" : "pow by constant 0.5", "Pow", 2,
+              {S4(3, 50, 71), S4(0)}, {3, 0}, true, T_EW, NULL, NULL};
+    hpcz_array_alloc(&ins[0], HPCZ_DTYPE_FLOAT, 3, s.shapes[0], &err);
+    hpcz_array_alloc(&ins[1], HPCZ_DTYPE_FLOAT, 0, s.shapes[1], &err);
+    const float *x = ins[0].data;
+    for (int64_t k = 0; k < ins[0].numel; k++)
+        ((float *)ins[0].data)[k] = e == 2 ? frand() * 100.0f : fabsf(frand()) * 100.0f;
+    *(float *)ins[1].data = (float)e;
+    const_weights = true;
+    hpcz_model *m = build(&s, ins);
+    const_weights = false;
+    bool ok = run(m, "cpu", 1, ins, &y, &err) && run(m, "ref", 1, ins, &r, &err) &&
+              y.numel == ins[0].numel;
+    int64_t bad = 0;
+    for (int64_t k = 0; ok && k < y.numel; k++) {
+        float want = e == 2 ? x[k] * x[k] : sqrtf(x[k]), got = ((const float *)y.data)[k];
+        bad += memcmp(&want, &got, sizeof got) != 0;
+    }
+    double nerr = ok ? norm_err(&y, &r) : 0;
+    bool good = ok && !bad && nerr <= s.tol;
+    if (!good)
+        failures++;
+    printf("%s %-28s %-12s %lld inexact, normalized error %.2e (bound %.0e)%s%s\n",
+           good ? "PASS" : "FAIL", s.label, s.op, (long long)bad, nerr, s.tol, ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&ins[0]);
+    hpcz_array_release(&ins[1]);
+    hpcz_array_release(&y);
+    hpcz_array_release(&r);
+    hpcz_model_free(m);
 }
 
 /* Gemm and LSTM with initializer weights: B, W and R packed for rt_pgemm
@@ -467,6 +606,123 @@ static void no_observer(void *ctx, const hpcz_node *node, const char *name, cons
     (void)ctx, (void)node, (void)name, (void)a;
 }
 
+/* x [1][C][L] (L symbolic) -> Conv (initializer W [M][C][k], stride, no
+ * bias) -> Unsqueeze(axes [1]) -> Transpose(perm 0,1,3,2) -> y [1][1][O][M],
+ * an STFT front end's shape; `tap` adds a second reader of the Conv's
+ * output (a Relu, also a graph output), which keeps the ops apart. */
+static hpcz_model *stft_model(const hpcz_array *w, int64_t stride, bool tap)
+{
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    g->inputs = hpcz_model_alloc(m, sizeof *g->inputs);
+    g->outputs = hpcz_model_alloc(m, 2 * sizeof *g->outputs);
+    hpcz_value *x = value(g, "x", 3, (int64_t[]){1, w->dims[1], -1});
+    x->dims[2].param = "L";
+    x->is_input = 1;
+    g->inputs[g->n_inputs++] = x;
+    hpcz_tensor *t = hpcz_tensor_new(m, "w", HPCZ_DTYPE_FLOAT, 3, w->dims);
+    memcpy(hpcz_tensor_alloc(t), w->data, w->nbytes);
+    hpcz_graph_add_initializer(g, t, &err);
+    t = hpcz_tensor_new(m, "axes", HPCZ_DTYPE_INT64, 1, (int64_t[]){1});
+    *(int64_t *)hpcz_tensor_alloc(t) = 1;
+    hpcz_graph_add_initializer(g, t, &err);
+    char attrs[64];
+    snprintf(attrs, sizeof attrs, "strides=is:%lld", (long long)stride);
+    static const struct {
+        const char *op, *name, *in[2], *out, *attrs;
+    } ns[] = {{"Conv", "conv", {"x", "w"}, "c", NULL},
+              {"Unsqueeze", "unsq", {"c", "axes"}, "u", NULL},
+              {"Transpose", "tr", {"u", NULL}, "y", "perm=is:0,1,3,2"},
+              {"Relu", "tap", {"c", NULL}, "r", NULL}};
+    for (int i = 0; i < (tap ? 4 : 3); i++) {
+        hpcz_node *n = hpcz_graph_add_node(g, ns[i].op, ns[i].name, ns[i].in[1] ? 2 : 1, 1);
+        parse_attrs(m, n, i == 0 ? attrs : ns[i].attrs);
+        for (int j = 0; j < 2 && ns[i].in[j]; j++)
+            n->inputs[j] = hpcz_graph_value(g, ns[i].in[j]);
+        hpcz_value *o = value(g, ns[i].out, -1, NULL);
+        o->producer = n;
+        n->outputs[0] = o;
+        if (i >= 2) {
+            o->is_output = 1;
+            g->outputs[g->n_outputs++] = o;
+        }
+    }
+    return m;
+}
+
+/* The Conv writing its Transpose's output (fuse_conv_transpose): the bytes
+ * of the transposed fmaf chain (the window kernel's sums), the same as the
+ * unfused ops (under an observer, and with the Conv's output read twice),
+ * at 1 and 2 threads, and after the plan re-plans for another length. */
+static void check_conv_transpose(void)
+{
+    hpcz_error err = {0};
+    hpcz_array w = {0};
+    const int64_t M = 45, k = 64, hop = 20;
+    hpcz_array_alloc(&w, HPCZ_DTYPE_FLOAT, 3, (int64_t[]){M, 1, k}, &err);
+    for (int64_t i = 0; i < w.numel; i++)
+        ((float *)w.data)[i] = frand();
+    hpcz_model *fused = stft_model(&w, hop, false), *tapped = stft_model(&w, hop, true);
+    hpcz_plan_opts p1 = {.threads = 1, .backend = "cpu"}, p2 = {.threads = 2, .backend = "cpu"};
+    hpcz_plan_opts po = {.threads = 1, .backend = "cpu", .observer = no_observer};
+    hpcz_plan *plans[4] = {hpcz_plan_new(fused, &p1, &err), hpcz_plan_new(fused, &p2, &err),
+                           hpcz_plan_new(fused, &po, &err), hpcz_plan_new(tapped, &p1, &err)};
+    /* node times: a fused-away step never runs (0 ns) */
+    uint64_t times[4][4] = {{0}};
+    for (int p = 0; p < 4; p++)
+        if (plans[p] && hpcz_plan_n_nodes(plans[p]) <= 4)
+            hpcz_plan_set_profile(plans[p], times[p]);
+    for (int64_t L = 1000; L <= 1337; L += 337) {
+        cases++;
+        hpcz_array x = {0}, y[4][2];
+        memset(y, 0, sizeof y);
+        hpcz_array_alloc(&x, HPCZ_DTYPE_FLOAT, 3, (int64_t[]){1, 1, L}, &err);
+        for (int64_t i = 0; i < L; i++)
+            ((float *)x.data)[i] = frand();
+        bool ok = true;
+        for (int p = 0; p < 4; p++)
+            ok = ok && plans[p] && hpcz_plan_run(plans[p], &x, y[p], &err) == HPCZ_OK;
+        int64_t O = (L - k) / hop + 1, bad = 0;
+        for (int p = 0; ok && p < 4; p++)
+            ok = y[p][0].ndim == 4 && y[p][0].dims[2] == O && y[p][0].dims[3] == M;
+        for (int64_t o = 0; ok && o < O; o++)
+            for (int64_t mo = 0; mo < M; mo++) {
+                float acc = 0.0f;
+                for (int64_t t = 0; t < k; t++)
+                    acc = fmaf(((const float *)x.data)[o * hop + t], ((const float *)w.data)[mo * k + t], acc);
+                for (int p = 0; p < 4; p++)
+                    bad += memcmp(&acc, (const float *)y[p][0].data + o * M + mo, sizeof acc) != 0;
+            }
+        if (!ok || bad)
+            failures++;
+        printf("%s conv1d+unsqueeze+transpose L%-5lld %lld of %lld outputs differ from the fmaf chain "
+               "(fused at 1 and 2 threads, unfused)%s%s\n",
+               ok && !bad ? "PASS" : "FAIL", (long long)L, (long long)bad, (long long)(4 * O * M),
+               ok ? "" : ": ", ok ? "" : err.msg);
+        hpcz_array_release(&x);
+        for (int p = 0; p < 4; p++)
+            for (int j = 0; j < 2; j++)
+                hpcz_array_release(&y[p][j]);
+    }
+    cases++;
+    bool ran[4] = {false};
+    for (int p = 0; p < 4; p++)
+        for (size_t n = 0; plans[p] && n < hpcz_plan_n_nodes(plans[p]) && n < 4; n++)
+            if (!strcmp(hpcz_plan_node(plans[p], n)->name, "tr"))
+                ran[p] = times[p][n] > 0;
+    bool fused_ok = !ran[0] && !ran[1] && ran[2] && ran[3];
+    failures += !fused_ok;
+    printf("%s conv1d+unsqueeze+transpose: the Transpose runs %s\n", fused_ok ? "PASS" : "FAIL",
+           fused_ok ? "only unfused (observer, Conv output read twice)"
+                    : "in the wrong plans (expected: only under an observer or a second reader)");
+    for (int p = 0; p < 4; p++)
+        hpcz_plan_free(plans[p]);
+    hpcz_model_free(fused);
+    hpcz_model_free(tapped);
+    hpcz_array_release(&w);
+}
+
 /* The spec's model through the to-fp16 pass (float16 weights and compute,
  * float32 inputs and outputs through Casts): the cpu backend with its
  * fusions (a Relu or Clip into the float16 Conv, run on float32 copies) has
@@ -546,6 +802,8 @@ static const spec rewritten[] = {
      {2, 2, 1}, 0, T_ACC, "transB=i:1", NULL},
     {"conv narrow rewritten between runs", "Conv", 2, {S4(1, 32, 4, 2), S4(16, 32, 3, 3)}, {4, 4}, 0,
      T_ACC, "pads=is:1,1,1,1", NULL},
+    {"conv1d window rewritten between runs", "Conv", 2, {S4(1, 1, 3000), S4(40, 1, 128)}, {3, 3},
+     0, T_ACC, "strides=is:50", NULL},
     {"conv+batchnorm rewritten between runs", "Conv", 2, {S4(1, 8, 17, 32), S4(16, 8, 3, 3)}, {4, 4},
      0, T_ACC, "pads=is:1,1,1,1", NULL},
     {"lstm weights rewritten between runs", "LSTM", 4, {S4(7, 1, 40), S4(2, 128, 40),
@@ -563,6 +821,10 @@ int main(void)
     }
     check_random_convs(40);
     check_direct_convs();
+    check_window_convs();
+    check_pow_const(2);
+    check_pow_const(0.5);
+    check_conv_transpose();
     for (size_t i = 0; i < sizeof f16_specs / sizeof f16_specs[0]; i++)
         check_f16(&f16_specs[i], true);
     for (size_t i = 0; i < sizeof f16_inexact_specs / sizeof f16_inexact_specs[0]; i++)

@@ -1217,6 +1217,7 @@ void rt_thread_scratch_release(void)
     dw_scratch = (rt_scratch){0};
     col_scratch = (rt_scratch){0};
     rt_qgemm_scratch_release();
+    rt_wconv_scratch_release();
 }
 
 /* Small images in a batch: one GEMM over every image's columns
@@ -1292,6 +1293,11 @@ static hpcz_status k_conv(rt_ctx *c)
             free(*c->state);
             *c->state = dc_pack_new(w, &g);
         }
+    } else if (y && w->data && c->state && !c->reference && !c->weights_change &&
+               (c->infer || (c->init_in >> 1 & 1)) && rt_wconv_wanted(&g, group, M) &&
+               !rt_wconv_fits(*c->state, w)) {
+        free(*c->state);
+        *c->state = rt_wconv_pack(w);
     }
 #endif
     if (!y || c->infer || y->numel == 0)
@@ -1317,6 +1323,15 @@ static hpcz_status k_conv(rt_ctx *c)
     }
 #endif
 #ifdef DW_AVX2
+    if (!c->reference && c->state && rt_wconv_fits(*c->state, w) && rt_wconv_wanted(&g, group, M)) {
+        for (int64_t n = 0; n < N; n++) {
+            hpcz_status st = rt_wconv_run(c, *c->state, xd + n * C * g.isize, C, &g, bd,
+                                          yd + n * M * O, false);
+            if (st)
+                return st;
+        }
+        return HPCZ_OK;
+    }
     if (!c->reference && nc_wanted(&g, group, M, K)) {
         for (int64_t n = 0; n < N; n++) {
             hpcz_status st = nc_run(c, xd + n * C * g.isize, C, &g, wd, bd, M, yd + n * M * O);
@@ -1360,6 +1375,31 @@ static hpcz_status k_conv(rt_ctx *c)
         }
     return HPCZ_OK;
 }
+
+/* Conv fused with a Transpose of its output's two axes (fuse_conv_transpose
+ * in engine.c): a batch-1 conv on the window kernel (conv1d.c, its packed
+ * weights in the state) writing the Transpose's planned output [.., O, M]
+ * directly; the same sums, so the bytes of the unfused ops. Run mode only. */
+static hpcz_status k_conv_t(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2), *y = c->out[0];
+    conv_geom g;
+    if (c->infer || !y || y->ndim < 2 || x->dtype != HPCZ_DTYPE_FLOAT || x->ndim != 3 ||
+        x->dims[0] != 1 || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 3 ||
+        w->dims[1] != x->dims[1] || (b && (b->dtype != HPCZ_DTYPE_FLOAT || b->numel != w->dims[0])) ||
+        !rt_conv_geom(c, x, w->dims + 2, false, &g) || g.k[2] != w->dims[2] || !c->state ||
+        !rt_wconv_fits(*c->state, w))
+        return rt_bad(c, "Conv fused with a Transpose does not match its plan");
+    int64_t M = w->dims[0], O = g.out[2];
+    y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, y->ndim, y->dims);
+    if (!y)
+        return c->err->status;
+    if (y->numel != M * O || y->dims[y->ndim - 1] != M || y->dims[y->ndim - 2] != O)
+        return rt_bad(c, "Conv fused with a Transpose does not match its plan");
+    return rt_wconv_run(c, *c->state, x->data, x->dims[1], &g, b ? b->data : NULL, y->data, true);
+}
+
+const rt_op rt_op_conv_t = {"", "Conv", 1, RT_TF32, RT_FUSE_ACT, k_conv_t, NULL};
 
 /* ---------------------------------------------------------------- ConvTranspose */
 

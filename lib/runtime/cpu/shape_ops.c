@@ -325,6 +325,18 @@ static hpcz_status k_transpose(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, x->dtype, r, d);
     if (!y || c->infer || !y->numel)
         RET_OUT(y);
+    /* the last two axes swapped (an STFT's [bins][frames] -> [frames][bins]):
+     * 2-D transposes in blocks, not a strided read per element */
+    bool swap2 = r >= 2 && perm[r - 2] == r - 1 && perm[r - 1] == r - 2;
+    for (int i = 0; i + 2 < r; i++)
+        swap2 &= perm[i] == i;
+    if (swap2 && rt_esize(x->dtype) == 4) {
+        int64_t R = x->dims[r - 2], C = x->dims[r - 1];
+        for (int64_t b = 0; b < x->numel / (R * C); b++)
+            rt_transpose32((const uint32_t *)x->data + b * R * C, R, C, C,
+                           (uint32_t *)y->data + b * R * C, R);
+        return HPCZ_OK;
+    }
     transpose_any(x, perm, y);
     return HPCZ_OK;
 }
