@@ -25,7 +25,7 @@
 #define PG_PANELS 4 /* panels per task */
 /* the blocked path (more than two rows) */
 #define PG_KC 256   /* k per block, at most: a panel's block is 16 KiB */
-#define PG_MR8 8    /* AVX-512 tile: 8 rows x 2 panels, 16 accumulators */
+#define PG_MR8 12   /* AVX-512 tile: 12 rows x 2 panels, 24 accumulators */
 #define PG_MC 96    /* rows per task (a multiple of both tiles' rows) */
 #define PG_GP 4     /* panels per task */
 
@@ -288,9 +288,11 @@ pb_tile512(const pg_job *j, const float *ap, int64_t i0, int64_t q, const int *n
            int64_t kc, const int MR, const int NP)
 {
     int64_t K = j->pb->k;
-    const float *ar[PG_MR8];
-    for (int r = 0; r < MR; r++)
-        ar[r] = ap + r * j->ars + k0;
+    /* rows 3g + h at g3[g] + h * L: five registers for twelve rows */
+    const char *g3[PG_MR8 / 3];
+    int64_t L = j->ars * (int64_t)sizeof(float);
+    for (int g = 0; g < (MR + 2) / 3; g++)
+        g3[g] = (const char *)(ap + 3 * g * j->ars + k0);
     const float *bp = j->pb->p + q * K * PG_NR + k0 * PG_NR;
     __mmask16 keep[2];
     __m512 c[PG_MR8][2];
@@ -309,10 +311,12 @@ pb_tile512(const pg_job *j, const float *ap, int64_t i0, int64_t q, const int *n
 #pragma GCC unroll 2
     for (int64_t k = 0; k < kc; k++) {
         __m512 x[2];
-        for (int p = 0; p < NP; p++)
+        for (int p = 0; p < NP; p++) {
             x[p] = _mm512_loadu_ps(bp + p * K * PG_NR + k * PG_NR);
+            _mm_prefetch((const char *)(bp + p * K * PG_NR + (k + 16) * PG_NR), _MM_HINT_T0);
+        }
         for (int r = 0; r < MR; r++) {
-            __m512 av = _mm512_set1_ps(ar[r][k]);
+            __m512 av = _mm512_set1_ps(*(const float *)(g3[r / 3] + (r % 3) * L + k * 4));
             for (int p = 0; p < NP; p++)
                 c[r][p] = _mm512_fmadd_ps(av, x[p], c[r][p]);
         }
@@ -383,6 +387,10 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void pb_task512(void *ctx
                 for (int p = 0; p < np2; p++)
                     nr[p] = (int)(n - (q + p) * PG_NR < PG_NR ? n - (q + p) * PG_NR : PG_NR);
                 switch (mr) {
+                case 12: PB_ROWS512(12); break;
+                case 11: PB_ROWS512(11); break;
+                case 10: PB_ROWS512(10); break;
+                case 9: PB_ROWS512(9); break;
                 case 8: PB_ROWS512(8); break;
                 case 7: PB_ROWS512(7); break;
                 case 6: PB_ROWS512(6); break;
