@@ -365,10 +365,11 @@ bool rt_cpu_avx512(void);
  * sgemm's packing of B on every call costs more than the products (few
  * rows of A) or its kernels lose to pgemm's (rt_pgemm_wins). Packed from
  * B [k][n] (tb: [n][k]), freed with free(); rt_pgemm_fits says it was
- * packed from b with these sizes. C [m][n] (row stride ldc) = bias_n + A x
- * B, then act; A [m][k] (ta: [k][m]) with row stride lda. Each element is
- * the same sum for any thread count, and on AVX2 and AVX-512. Needs AVX2
- * and FMA (rt_pgemm_available). */
+ * packed from b with these sizes. C [m][n] (row stride ldc) = A x B +
+ * bias_n, then act; A [m][k] (ta: [k][m]) with row stride lda. Each element
+ * is the same sum for any thread count, and on AVX2 and AVX-512; from three
+ * rows on, the bias is added after the sum over k (the bytes of a MatMul
+ * and then an Add). Needs AVX2 and FMA (rt_pgemm_available). */
 #define RT_PGEMM_MAXM 64
 typedef struct rt_pgemm_b rt_pgemm_b;
 bool rt_pgemm_available(void);

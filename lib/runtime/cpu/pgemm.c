@@ -14,9 +14,9 @@
  * of rows on the stack, k in blocks of about PG_KC (a panel's block is
  * contiguous in the packed B), tiles of 8 rows x 2 panels (AVX-512) or 6
  * rows x 1 panel (AVX2), a tile's sums stored between k blocks and read
- * back. Either way each element is bias first, then k in order, whatever
- * the tiling, so the thread count, the blocking and the ISA leave the
- * bytes unchanged.
+ * back. Each element is one sum over k in order, the bias added first
+ * (GEMV) or last (blocked), whatever the tiling, so the thread count, the
+ * blocking and the ISA leave the bytes unchanged.
  */
 #include "../rt.h"
 
@@ -280,8 +280,9 @@ static void pb_range(const pg_job *j, int64_t t, int64_t *i0, int64_t *i1, int64
 
 /* C rows [i0, i0 + MR) x panels q .. q + NP - 1 (nr[p] columns stored of
  * each) += A's rows from ap (= A + i0 rows; k contiguous) over the k block
- * [k0, k0 + kc); the first block starts from the bias (or zero), the
- * others from C. A is read in place: packing it per tile cost a quarter of
+ * [k0, k0 + kc); the first block starts from zero, the others from C, and
+ * the last adds the bias (a MatMul and its bias Add fused give the bytes
+ * of the two ops). A is read in place: packing it per tile cost a quarter of
  * the time (a tile's rows serve only PG_GP / 2 tiles). */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
 pb_tile512(const pg_job *j, const float *ap, int64_t i0, int64_t q, const int *nr, int64_t k0,
@@ -301,12 +302,7 @@ pb_tile512(const pg_job *j, const float *ap, int64_t i0, int64_t q, const int *n
     for (int r = 0; r < MR; r++)
         for (int p = 0; p < NP; p++) {
             float *y = j->c + (i0 + r) * j->ldc + (q + p) * PG_NR;
-            if (k0)
-                c[r][p] = _mm512_maskz_loadu_ps(keep[p], y);
-            else if (j->bias)
-                c[r][p] = _mm512_maskz_loadu_ps(keep[p], j->bias + (q + p) * PG_NR);
-            else
-                c[r][p] = _mm512_setzero_ps();
+            c[r][p] = k0 ? _mm512_maskz_loadu_ps(keep[p], y) : _mm512_setzero_ps();
         }
 #pragma GCC unroll 2
     for (int64_t k = 0; k < kc; k++) {
@@ -321,6 +317,12 @@ pb_tile512(const pg_job *j, const float *ap, int64_t i0, int64_t q, const int *n
                 c[r][p] = _mm512_fmadd_ps(av, x[p], c[r][p]);
         }
     }
+    if (j->bias && k0 + kc == K)
+        for (int p = 0; p < NP; p++) {
+            __m512 bv = _mm512_maskz_loadu_ps(keep[p], j->bias + (q + p) * PG_NR);
+            for (int r = 0; r < MR; r++)
+                c[r][p] = _mm512_add_ps(c[r][p], bv);
+        }
     for (int r = 0; r < MR; r++)
         for (int p = 0; p < NP; p++)
             _mm512_mask_storeu_ps(j->c + (i0 + r) * j->ldc + (q + p) * PG_NR, keep[p], c[r][p]);
@@ -338,8 +340,7 @@ pb_tile(const pg_job *j, const float *ap, int64_t i0, int64_t q, int nr, int64_t
     const float *bp = j->pb->p + q * K * PG_NR + k0 * PG_NR;
     __m256 c[PG_MR][2];
     for (int r = 0; r < MR; r++) {
-        const float *from = k0 ? j->c + (i0 + r) * j->ldc + q * PG_NR
-                               : j->bias ? j->bias + q * PG_NR : NULL;
+        const float *from = k0 ? j->c + (i0 + r) * j->ldc + q * PG_NR : NULL;
         float part[PG_NR] = {0};
         if (from && nr < PG_NR)
             from = memcpy(part, from, (size_t)nr * sizeof *part);
@@ -353,6 +354,15 @@ pb_tile(const pg_job *j, const float *ap, int64_t i0, int64_t q, int nr, int64_t
             __m256 av = _mm256_broadcast_ss(ar[r] + k);
             c[r][0] = _mm256_fmadd_ps(av, x0, c[r][0]);
             c[r][1] = _mm256_fmadd_ps(av, x1, c[r][1]);
+        }
+    }
+    if (j->bias && k0 + kc == K) {
+        float bias[PG_NR] = {0};
+        memcpy(bias, j->bias + q * PG_NR, (size_t)nr * sizeof *bias);
+        __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
+        for (int r = 0; r < MR; r++) {
+            c[r][0] = _mm256_add_ps(c[r][0], b0);
+            c[r][1] = _mm256_add_ps(c[r][1], b1);
         }
     }
     for (int r = 0; r < MR; r++) {
