@@ -218,6 +218,8 @@ void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
 void rt_vexp(const float *x, float *y, int64_t n);
 void rt_vlog(const float *x, float *y, int64_t n);
 void rt_verf(const float *x, float *y, int64_t n);
+/* rt_verf's values 16 lanes wide, for callers that checked rt_cpu_avx512() */
+void rt_verf512(const float *x, float *y, int64_t n);
 void rt_vtanh(const float *x, float *y, int64_t n);
 void rt_vsigmoid(const float *x, float *y, int64_t n);
 void rt_vgelu(const float *x, float *y, int64_t n);
