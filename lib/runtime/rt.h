@@ -228,6 +228,8 @@ void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
 void rt_vexp(const float *x, float *y, int64_t n);
 void rt_vlog(const float *x, float *y, int64_t n);
 void rt_verf(const float *x, float *y, int64_t n);
+/* rt_verf's values 16 lanes wide, for callers that checked rt_cpu_avx512() */
+void rt_verf512(const float *x, float *y, int64_t n);
 void rt_vtanh(const float *x, float *y, int64_t n);
 void rt_vsigmoid(const float *x, float *y, int64_t n);
 void rt_vgelu(const float *x, float *y, int64_t n);
@@ -371,18 +373,22 @@ int rt_threads(void);
  * Kernels check any further extension (VNNI, VBMI) themselves. */
 bool rt_cpu_avx512(void);
 
-/* ---- C = A x B with a constant B packed once (cpu/pgemm.c): for few rows
- * of A (m up to RT_PGEMM_MAXM), where sgemm's packing of B on every call
- * costs more than the products. Packed from B [k][n] (tb: [n][k]), freed
- * with free(); rt_pgemm_fits says it was packed from b with these sizes.
- * C [m][n] (row stride ldc) = bias_n + A x B, then act; A [m][k] (ta:
- * [k][m]) with row stride lda. Each element is the same sum for any
- * thread count. Needs AVX2 and FMA (rt_pgemm_available). */
+/* ---- C = A x B with a constant B packed once (cpu/pgemm.c), where
+ * sgemm's packing of B on every call costs more than the products (few
+ * rows of A) or its kernels lose to pgemm's (rt_pgemm_wins). Packed from
+ * B [k][n] (tb: [n][k]), freed with free(); rt_pgemm_fits says it was
+ * packed from b with these sizes. C [m][n] (row stride ldc) = A x B +
+ * bias_n, then act; A [m][k] (ta: [k][m]) with row stride lda. Each element
+ * is the same sum for any thread count, and on AVX2 and AVX-512; from three
+ * rows on, the bias is added after the sum over k (the bytes of a MatMul
+ * and then an Add). Needs AVX2 and FMA (rt_pgemm_available). */
 #define RT_PGEMM_MAXM 64
 typedef struct rt_pgemm_b rt_pgemm_b;
 bool rt_pgemm_available(void);
+/* Whether packing B for C [m][n] = A [m][k] x B pays (checks availability). */
+bool rt_pgemm_wins(int64_t m, int64_t k, int64_t n);
 rt_pgemm_b *rt_pgemm_pack(const float *b, bool tb, int64_t k, int64_t n, int64_t ldb);
-/* The same into mem (rt_pgemm_size(k, n) bytes, 32-byte aligned), for
+/* The same into mem (rt_pgemm_size(k, n) bytes, 64-byte aligned), for
  * several packs in one allocation. */
 size_t rt_pgemm_size(int64_t k, int64_t n);
 rt_pgemm_b *rt_pgemm_pack_into(void *mem, const float *b, bool tb, int64_t k, int64_t n,

@@ -465,13 +465,16 @@ static void check_pow_const(double e)
     hpcz_model_free(m);
 }
 
-/* Gemm and LSTM with initializer weights: B, W and R packed for rt_pgemm
- * (few rows of A: tiles of 6 rows and their remainders, one and two rows
- * as split sums, columns past the last multiple of 16, transposed A and B,
- * a fused Relu), and what it declines (alpha, a C that is not a bias row,
- * more than 64 rows). LSTM: bidirectional and forward, batch 1 and 3, with
- * and without B, the default activations (vectorised gates) and others;
- * with weights as graph inputs too (the unpacked products). */
+/* Gemm, MatMul and LSTM with initializer weights: B, W and R packed for
+ * rt_pgemm (one and two rows as split sums; from three rows on the blocked
+ * tiles: 12 and 6 rows and their remainders, more than one block of rows
+ * and of k, columns past the last multiple of 16 and an odd number of
+ * panels, transposed A and B, a fused Relu, MatMul's batch rows as one
+ * product), and what it declines (alpha, a C that is not a bias row, more
+ * than 64 rows with k over 2048, MatMul with fewer than 16 columns). LSTM:
+ * bidirectional and forward, batch 1 and 3, with and without B, the
+ * default activations (vectorised gates) and others; with weights as graph
+ * inputs too (the unpacked products). */
 static void check_packed_gemm_lstm(void)
 {
     static const spec cs[] = {
@@ -489,8 +492,22 @@ static void check_packed_gemm_lstm(void)
          T_ACC, "alpha=f:0.5", NULL},
         {"const gemm declined: C matrix", "Gemm", 3, {S4(8, 300), S4(300, 400), S4(8, 400)},
          {2, 2, 2}, 0, T_ACC, NULL, NULL},
-        {"const gemm declined: 65 rows", "Gemm", 3, {S4(65, 300), S4(300, 400), S4(400)},
+        {"const gemm 3 rows", "Gemm", 3, {S4(3, 40), S4(40, 120), S4(120)}, {2, 2, 1}, 0, T_ACC,
+         NULL, NULL},
+        {"const gemm 97 rows -> 517 bias relu", "Gemm", 3, {S4(97, 300), S4(300, 517), S4(517)},
+         {2, 2, 1}, 0, T_ACC, NULL, "Relu"},
+        {"const gemm 200 rows k 600 transA transB", "Gemm", 3,
+         {S4(600, 200), S4(70, 600), S4(70)}, {2, 2, 1}, 0, T_ACC, "transA=i:1;transB=i:1", NULL},
+        {"const gemm declined: 65 rows k 2100", "Gemm", 3, {S4(65, 2100), S4(2100, 20), S4(20)},
          {2, 2, 1}, 0, T_ACC, NULL, NULL},
+        {"const matmul 2x37x260 @ 260x33", "MatMul", 2, {S4(2, 37, 260), S4(260, 33)}, {3, 2}, 0,
+         T_ACC, NULL, NULL},
+        {"const matmul 150x700 @ 700x70", "MatMul", 2, {S4(150, 700), S4(700, 70)}, {2, 2}, 0,
+         T_ACC, NULL, NULL},
+        {"const matmul 1x1x300 @ 300x50", "MatMul", 2, {S4(1, 1, 300), S4(300, 50)}, {3, 2}, 0,
+         T_ACC, NULL, NULL},
+        {"const matmul declined: 8 columns", "MatMul", 2, {S4(40, 600), S4(600, 8)}, {2, 2}, 0,
+         T_ACC, NULL, NULL},
         {"lstm bidirectional B", "LSTM", 4, {S4(7, 1, 40), S4(2, 128, 40), S4(2, 128, 32), S4(2, 256)},
          {3, 3, 3, 2}, 0, T_ACC, "hidden_size=i:32;direction=s:bidirectional", NULL},
         {"lstm forward batch 3 no B", "LSTM", 3, {S4(5, 3, 24), S4(1, 84, 24), S4(1, 84, 21)},
@@ -522,7 +539,7 @@ static void check_packed_gemm_lstm(void)
 
 /* A plan told that weights change between runs (reconstruction rewrites
  * layers in place) must read them at every run: the direct conv kernel and
- * rt_pgemm (Gemm, LSTM) pack initializer weights, and a stale copy made
+ * rt_pgemm (Gemm, MatMul, LSTM) pack initializer weights, and a stale copy made
  * --reconstruct worse than magnitude pruning on oww_embedding (6.4 -> -1.6
  * dB), and fold_into_conv folds a BatchNormalization into copies of a
  * Conv's weights. After the initializers are doubled, the plan's next run
@@ -800,6 +817,8 @@ static const spec rewritten[] = {
      T_ACC, "pads=is:1,1,1,1", NULL},
     {"gemm weights rewritten between runs", "Gemm", 3, {S4(24, 300), S4(1000, 300), S4(1000)},
      {2, 2, 1}, 0, T_ACC, "transB=i:1", NULL},
+    {"matmul weights rewritten between runs", "MatMul", 2, {S4(2, 40, 300), S4(300, 100)}, {3, 2},
+     0, T_ACC, NULL, NULL},
     {"conv narrow rewritten between runs", "Conv", 2, {S4(1, 32, 4, 2), S4(16, 32, 3, 3)}, {4, 4}, 0,
      T_ACC, "pads=is:1,1,1,1", NULL},
     {"conv1d window rewritten between runs", "Conv", 2, {S4(1, 1, 3000), S4(40, 1, 128)}, {3, 3},

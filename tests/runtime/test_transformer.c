@@ -52,7 +52,7 @@ static float from_half(uint16_t h)
     return h & 0x8000 ? -v : v;
 }
 
-enum { B = 3, S = 10, H = 2, DH = 12, D = H * DH, F = 40 };
+enum { B = 3, S = 10, H = 2, DH = 12, D = H * DH, F = 200 };
 
 typedef struct block {
     hpcz_model *m;

@@ -345,6 +345,7 @@ typedef struct gelu_job {
     const float *x;
     float *y;
     int64_t n;
+    bool avx512; /* rt_cpu_avx512(), read once per op (it reads the environment) */
 } gelu_job;
 
 RT_HOT static void gelu_chunk(void *ctx, int64_t b)
@@ -359,7 +360,7 @@ RT_HOT static void gelu_chunk(void *ctx, int64_t b)
         float *y = j->y + k;
         for (int64_t i = 0; i < m; i++)
             t[i] = g->div ? x[i] / g->scale : x[i] * g->scale;
-        rt_verf(t, t, m);
+        (j->avx512 ? rt_verf512 : rt_verf)(t, t, m);
         for (int64_t i = 0; i < m; i++) {
             float a = t[i] + g->one;
             y[i] = g->x_first ? (x[i] * a) * g->half : x[i] * (g->half * a);
@@ -375,7 +376,7 @@ static hpcz_status k_gelu_fused(rt_ctx *c)
     hpcz_array *y = rt_out(c, 0, x->dtype, x->ndim, x->dims);
     if (!y || c->infer)
         return y ? HPCZ_OK : c->err->status;
-    gelu_job j = {*c->state, x->data, y->data, x->numel};
+    gelu_job j = {*c->state, x->data, y->data, x->numel, rt_cpu_avx512()};
     rt_parallel_for_work((x->numel + EW_CHUNK - 1) / EW_CHUNK, gelu_chunk, &j, (double)x->numel);
     return HPCZ_OK;
 }

@@ -1,7 +1,8 @@
 /*
  * gemm.c - Gemm, MatMul (batched, broadcast), MatMulInteger, QLinearMatMul, and
  * ONNX Runtime's FusedMatMul, DynamicQuantizeMatMul and MatMulIntegerToFloat
- * (com.microsoft). float32 products go through OpenBLAS sgemm.
+ * (com.microsoft). float32 products go through OpenBLAS sgemm, or rt_pgemm
+ * (pgemm.c) against a constant B packed once.
  */
 #include "../rt.h"
 
@@ -31,14 +32,13 @@ static hpcz_status k_gemm(rt_ctx *c)
             return rt_bad(c, "C does not broadcast to [M,N]");
     }
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, 2, dims);
-    /* few rows against an initializer B: packed once (at plan time, or at
-     * the first run when the shapes were not known before) */
+    /* against an initializer B: packed once (at plan time, or at the first
+     * run when the shapes were not known before) */
     bool bias_row = cc && beta == 1 && cc->numel == n &&
                     (cc->ndim == 1 || (cc->ndim == 2 && cc->dims[0] == 1));
-    bool packable = alpha == 1 && (!cc || beta == 0 || bias_row) && m <= RT_PGEMM_MAXM &&
-                    !c->reference && c->state;
-    if (y && packable && (c->init_in >> 1 & 1) && b->data && !*c->state && !c->weights_change &&
-        n * k >= 65536 && rt_pgemm_available())
+    bool packable = alpha == 1 && (!cc || beta == 0 || bias_row) && !c->reference && c->state &&
+                    rt_pgemm_wins(m, k, n);
+    if (y && packable && (c->init_in >> 1 & 1) && b->data && !*c->state && !c->weights_change)
         *c->state = rt_pgemm_pack(b->data, tb, k, n, b->dims[1]);
     if (!y || c->infer)
         return y ? HPCZ_OK : c->err->status;
@@ -148,26 +148,54 @@ static void mm_batch_task(void *ctx, int64_t bi)
              j->y + bi * s->m * s->n, s->n);
 }
 
-/* y = alpha * a b (numpy matmul broadcasting); a and b of one dtype. */
-static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *b, float alpha)
+/* Whether a float32 MatMul reads one B [k][n] for every batch entry, with
+ * A's entries back to back: one tall GEMM of s->m * s->batches rows. */
+static bool mm_tall(const mm_shape *s)
+{
+    bool b_shared = true, a_contig = true;
+    for (int d = 0; d < s->nb; d++) {
+        b_shared &= s->bstr[d] == 0 || s->bdims[d] == 1;
+        a_contig &= s->astr[d] != 0 || s->bdims[d] == 1;
+    }
+    return b_shared && a_contig;
+}
+
+/* A tall MatMul against an initializer B (input 1): B packed once for
+ * rt_pgemm (at plan time, or at the first run when the shapes were not
+ * known before), where that beats OpenBLAS. The packed B, or NULL. */
+static const rt_pgemm_b *mm_packed(rt_ctx *c, const mm_shape *s, const hpcz_array *b)
+{
+    if (b->dtype != HPCZ_DTYPE_FLOAT || c->reference || !c->state || !(c->init_in >> 1 & 1) ||
+        !b->data || !mm_tall(s) || !rt_pgemm_wins(s->m * s->batches, s->k, s->n))
+        return NULL;
+    if (!*c->state)
+        *c->state = rt_pgemm_pack(b->data, false, s->k, s->n, s->n);
+    return rt_pgemm_fits(*c->state, b->data, s->k, s->n) ? *c->state : NULL;
+}
+
+/* y = alpha * a b (numpy matmul broadcasting); a and b of one dtype. With
+ * const_b, B is the node's input 1 as the graph gives it (not a copy): it
+ * may be packed (mm_packed). */
+static hpcz_status matmul_run(rt_ctx *c, const hpcz_array *a, const hpcz_array *b, float alpha,
+                              bool const_b)
 {
     mm_shape s;
     if (!mm_infer(a, b, &s))
         return rt_bad(c, "shapes do not multiply");
     hpcz_array *y = rt_out(c, 0, a->dtype, s.nd, s.dims);
+    const rt_pgemm_b *pb = y && const_b && alpha == 1 ? mm_packed(c, &s, b) : NULL;
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
     int64_t mn = s.m * s.n;
     if (a->dtype == HPCZ_DTYPE_FLOAT && !c->reference) {
         const float *ad = a->data, *bd = b->data;
         float *yd = y->data;
-        /* B shared by every batch and A contiguous: one tall GEMM */
-        bool b_shared = true, a_contig = true;
-        for (int d = 0; d < s.nb; d++) {
-            b_shared &= s.bstr[d] == 0 || s.bdims[d] == 1;
-            a_contig &= s.astr[d] != 0 || s.bdims[d] == 1;
+        if (pb) {
+            rt_pgemm(s.m * s.batches, ad, s.k, false, pb, NULL, yd, s.n, NULL);
+            return HPCZ_OK;
         }
-        if (b_shared && a_contig) {
+        /* B shared by every batch and A contiguous: one tall GEMM */
+        if (mm_tall(&s)) {
             rt_sgemm(false, false, s.m * s.batches, s.n, s.k, alpha, ad, s.k, bd, s.n, 0.0f, yd, s.n);
             return HPCZ_OK;
         }
@@ -214,7 +242,7 @@ static hpcz_status k_matmul(rt_ctx *c)
     hpcz_array *a = rt_in(c, 0), *b = rt_in(c, 1);
     if (a->dtype != b->dtype || !(RT_TNUM & RT_T(a->dtype)) || rt_f16_widen(c))
         return rt_unsupported(c);
-    return matmul_run(c, a, b, 1.0f);
+    return matmul_run(c, a, b, 1.0f, true);
 }
 
 /* ---------------------------------------------------------------- FusedMatMul */
@@ -290,7 +318,7 @@ static hpcz_status k_fusedmatmul(rt_ctx *c)
         bp.dims[d] = b->dims[pb[d]];
     bool copy_a = !fm_identity(a->ndim, pa), copy_b = !fm_identity(b->ndim, pb);
     if (c->infer || (!copy_a && !copy_b))
-        return matmul_run(c, &ap, &bp, alpha);
+        return matmul_run(c, &ap, &bp, alpha, false);
     ap.data = copy_a ? rt_alloc(a->nbytes ? a->nbytes : 1) : a->data;
     bp.data = copy_b ? rt_alloc(b->nbytes ? b->nbytes : 1) : b->data;
     hpcz_status st;
@@ -301,7 +329,7 @@ static hpcz_status k_fusedmatmul(rt_ctx *c)
             fm_transpose(a, pa, &ap);
         if (copy_b)
             fm_transpose(b, pb, &bp);
-        st = matmul_run(c, &ap, &bp, alpha);
+        st = matmul_run(c, &ap, &bp, alpha, false);
     }
     if (copy_a)
         rt_free(ap.data);
@@ -598,8 +626,13 @@ static hpcz_status k_matmul_bias(rt_ctx *c)
         bias->numel != s.n)
         return rt_unsupported(c);
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, s.nd, s.dims);
+    const rt_pgemm_b *pb = y ? mm_packed(c, &s, b) : NULL;
     if (!y || c->infer || y->numel == 0)
         return y ? HPCZ_OK : c->err->status;
+    if (pb) {
+        rt_pgemm(s.m * s.batches, a->data, s.k, false, pb, bias->data, y->data, s.n, NULL);
+        return HPCZ_OK;
+    }
     /* B shared by every batch: one tall GEMM over A's rows */
     rt_sgemm_ex(false, false, s.m * s.batches, s.n, s.k, 1.0f, a->data, s.k, b->data, s.n, 0.0f,
                 y->data, s.n, NULL, bias->data, NULL);
