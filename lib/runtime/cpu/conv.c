@@ -953,19 +953,23 @@ static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
 #define DT_R 12  /* output pixels per tile of dt_task512 */
 
 /* Whether dt_task512 (channels along the vector lanes) takes this
- * convolution rather than dc_task512 (pixels along the lanes): the one
- * that leaves fewer lanes idle, M against OW (the same sums either way). */
-static bool dt_wanted(const conv_geom *g, int64_t M)
+ * convolution rather than dc_task512 (pixels along the lanes), the same
+ * sums either way: the one that leaves fewer lanes idle, M against OW, and
+ * K at least 288 (dt_task512 writes each tile through a buffer, up to 32
+ * stores per pixel against K FMAs; 1x1 convs on 20x30 and 14x14 maps with
+ * K = 192 and 256 were faster through dc_task512, with 384 and 512 through
+ * dt_task512). */
+static bool dt_wanted(const conv_geom *g, int64_t M, int64_t K)
 {
     int64_t OW = g->out[2], mv = (M + DT_MV - 1) / DT_MV * DT_MV;
     int64_t ow = (OW + DC_NR - 1) / DC_NR * DC_NR;
-    return rt_cpu_avx512() && M * ow >= OW * mv;
+    return rt_cpu_avx512() && M * ow >= OW * mv && K >= 9 * 32;
 }
 
 static dc_pack *dc_pack_new(const hpcz_array *w, const conv_geom *g)
 {
     int64_t M = w->dims[0], K = w->dims[1] * g->ksize;
-    int64_t L = dt_wanted(g, M) ? DT_MV : DC_MR, nb = (M + L - 1) / L;
+    int64_t L = dt_wanted(g, M, K) ? DT_MV : DC_MR, nb = (M + L - 1) / L;
     dc_pack *pk = calloc(1, sizeof *pk + (size_t)(nb * K * L) * sizeof(float));
     if (!pk)
         return NULL;
