@@ -931,6 +931,7 @@ typedef struct dc_job {
     const conv_geom *g;
     const rt_act *act;
     int64_t C, RS, rows_per_task, units; /* RS: floats per padded row; units: of channels */
+    int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
 } dc_job;
 
 /* Whether a convolution takes the direct kernel (needs AVX2 and FMA). */
@@ -986,9 +987,10 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = t % j->units, oh0 = (t / j->units) * j->rows_per_task;
+    int64_t mb = t % j->units, oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
     int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
     int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR;
     const int64_t *off = j->off;
@@ -1003,8 +1005,8 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
         int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
         bool first = k0 == 0, last = k1 == K;
         for (int64_t oh = oh0; oh < oh1; oh++) {
-            for (int64_t ow0 = 0; ow0 < OW; ow0 += DC_NR) {
-                int64_t n = OW - ow0;
+            for (int64_t ow0 = c0; ow0 < c1; ow0 += DC_NR) {
+                int64_t n = c1 - ow0;
                 float *y0 = j->y + m0 * O + oh * OW + ow0;
                 __m256i k0m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR)), lane);
                 __m256i k1m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR) - 8), lane);
@@ -1048,7 +1050,7 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
             }
             if (last)
                 for (int r = 0; r < mr; r++)
-                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, c1 - c0);
         }
     }
 }
@@ -1161,9 +1163,10 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units) * j->rows_per_task;
+    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
     int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
     int64_t m0 = mb * DC_MR, mr = M - m0 < 2 * DC_MR ? M - m0 : 2 * DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR, *wblk1 = wblk + K * DC_MR;
     float bias[2 * DC_MR];
@@ -1174,8 +1177,8 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
         bool first = k0 == 0, last = k1 == K;
         for (int64_t oh = oh0; oh < oh1; oh++) {
             const float *wb = wblk + k0 * DC_MR, *wb1 = wblk1 + k0 * DC_MR;
-            for (int64_t ow0 = 0; ow0 < OW; ow0 += 2 * DC_NR) {
-                int64_t n = OW - ow0;
+            for (int64_t ow0 = c0; ow0 < c1; ow0 += 2 * DC_NR) {
+                int64_t n = c1 - ow0;
                 float *y0 = j->y + m0 * O + oh * OW + ow0;
                 const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
                 __mmask16 mlo = n >= DC_NR ? 0xffff : (__mmask16)((1u << n) - 1);
@@ -1193,7 +1196,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
             }
             if (last)
                 for (int r = 0; r < mr; r++)
-                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, c1 - c0);
         }
     }
 }
@@ -1254,9 +1257,10 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units) * j->rows_per_task;
+    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
     int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
     int64_t m0 = mb * DT_MV, mr = M - m0 < 2 * DT_MV ? M - m0 : 2 * DT_MV;
     bool two = mr > DT_MV;
     const float *wa = pk->wp + mb * K * DT_MV, *wb = two ? wa + K * DT_MV : wa;
@@ -1264,10 +1268,10 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
     for (int r = 0; r < 2 * DT_MV; r++)
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
     /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
-    int64_t ntile = (OW + DT_R - 1) / DT_R;
+    int64_t cw = c1 - c0, ntile = (cw + DT_R - 1) / DT_R;
     for (int64_t oh = oh0; oh < oh1; oh++) {
         for (int64_t q = 0; q < ntile; q++) {
-            int64_t ow0 = q * OW / ntile, R = (q + 1) * OW / ntile - ow0;
+            int64_t ow0 = c0 + q * cw / ntile, R = c0 + (q + 1) * cw / ntile - ow0;
             const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
             switch (R) {
                 DT_CASE(1) DT_CASE(2) DT_CASE(3) DT_CASE(4) DT_CASE(5) DT_CASE(6)
@@ -1279,7 +1283,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
                     y0[r * O + p] = buf[p * 2 * DT_MV + r];
         }
         for (int64_t r = 0; r < mr; r++)
-            rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+            rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, cw);
     }
 }
 #undef DT_CASE
@@ -1366,8 +1370,12 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
      * input from L3 again for each) */
     bool z = rt_cpu_avx512(), dt = pk->lanes == DT_MV; /* dc_task512, dt_task512: pairs of blocks */
     int64_t units = z || dt ? (nb + 1) / 2 : nb;
-    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, units};
-    rt_parallel_for_work(units * rt, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
+    /* a single row (a pointwise conv's planes) in column ranges of about
+     * 256, multiples of 32 */
+    int64_t ct = OH == 1 ? (OW + 255) / 256 : 1, cols = OH == 1 ? ((OW + ct - 1) / ct + 31) / 32 * 32 : OW;
+    ct = (OW + cols - 1) / cols;
+    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct};
+    rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
 
