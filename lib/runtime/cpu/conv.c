@@ -1081,7 +1081,8 @@ dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float
            c50 = c[5][0], c51 = c[5][1];
     for (int64_t k = k0; k < k1; k++, wb += DC_MR) {
         const float *xr = base + off[k];
-        __m512 x0 = _mm512_loadu_ps(xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
+        /* masked: dc_run may give x itself (a pointwise conv's row), no slack */
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
 #define DC_FMA(r, a0, a1)                                                                          \
     wv = _mm512_set1_ps(wb[r]);                                                                    \
     a0 = _mm512_fmadd_ps(wv, x0, a0);                                                              \
@@ -1133,7 +1134,7 @@ dc_tile512x2(const dc_job *j, const float *wb0, const float *wb1, int64_t k0, in
 #undef DCW_IN
     for (int64_t k = k0; k < k1; k++, wb0 += DC_MR, wb1 += DC_MR) {
         const float *xr = base + off[k];
-        __m512 x0 = _mm512_loadu_ps(xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
 #define DCW_FMA(r, w)                                                                              \
     wv = _mm512_set1_ps(w);                                                                        \
     p##r = _mm512_fmadd_ps(wv, x0, p##r);                                                          \
@@ -1352,8 +1353,17 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
 {
     int64_t OH = g->out[1], OW = g->out[2], s = g->stride[2];
     dc_layout l = dc_layout_of(g);
-    dc_pad_job pj = {x, scratch, g, l};
-    rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
+    bool z = rt_cpu_avx512(), dt = pk->lanes == DT_MV; /* dc_task512, dt_task512: pairs of blocks */
+    /* a pointwise conv (one row, see k_conv) reads x itself on AVX-512 (its
+     * loads stay in the row); the others a padded copy */
+    const float *xp = scratch;
+    if ((z || dt) && g->ksize == 1 && g->out[1] == 1 && g->in[2] == g->out[2] && g->stride[2] == 1) {
+        l = (dc_layout){1, g->in[2], g->in[2]};
+        xp = x;
+    } else {
+        dc_pad_job pj = {x, scratch, g, l};
+        rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
+    }
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
@@ -1368,13 +1378,12 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
     /* consecutive tasks: the channel blocks of the same rows (their input
      * rows stay in cache: taking the blocks in the outer order read the whole
      * input from L3 again for each) */
-    bool z = rt_cpu_avx512(), dt = pk->lanes == DT_MV; /* dc_task512, dt_task512: pairs of blocks */
     int64_t units = z || dt ? (nb + 1) / 2 : nb;
     /* a single row (a pointwise conv's planes) in column ranges of about
      * 256, multiples of 32 */
     int64_t ct = OH == 1 ? (OW + 255) / 256 : 1, cols = OH == 1 ? ((OW + ct - 1) / ct + 31) / 32 * 32 : OW;
     ct = (OW + cols - 1) / cols;
-    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct};
+    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct};
     rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
