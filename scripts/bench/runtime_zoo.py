@@ -242,7 +242,7 @@ def measure(a, name, th, feed, files, models):
         sess[v], level[v] = ort_session_any(model, th)
         sess[v].run(None, feed)
     vs = list(models)
-    t = {v: {"h": [], "o": [], "r": [], "hmin": [], "omin": [], "bmin": [], "hc": [], "oc": []} for v in vs}
+    t = {v: {"h": [], "o": [], "r": [], "hmin": [], "omin": [], "bmin": [], "hc": [], "oc": [], "bc": []} for v in vs}
     engines = [0, 1, 2] if a.before else [0, 1]
     for r in range(a.rounds):
         for i in range(len(vs)):
@@ -271,6 +271,8 @@ def measure(a, name, th, feed, files, models):
                 n = int(min(max(a.runs, 300 / max(min(t[v]["hmin"] + t[v]["omin"]), 1e-3)), 20000))
                 t[v]["hc"].append(hpcz_cpu_ms(a.hpcz, models[v], files, n))
                 t[v]["oc"].append(ort_cpu_ms(sess[v], feed, n))
+                if a.before:
+                    t[v]["bc"].append(hpcz_cpu_ms(a.before, models[v], files, n))
     rows = {}
     for v in vs:
         x = t[v]
@@ -286,6 +288,10 @@ def measure(a, name, th, feed, files, models):
             row["hpcz_cpu_ms"], row["ort_cpu_ms"] = float(np.median(x["hc"])), float(np.median(x["oc"]))
             row["ratio_cpu"] = (row["hpcz_cpu_ms"] / row["ort_cpu_ms"]
                                 if row["hpcz_cpu_ms"] > 0 and row["ort_cpu_ms"] > 0 else float("nan"))
+            if x["bc"]:
+                row["before_cpu_ms"] = float(np.median(x["bc"]))
+                row["before_ratio_cpu"] = (row["before_cpu_ms"] / row["ort_cpu_ms"]
+                                           if row["ort_cpu_ms"] > 0 else float("nan"))
         rows[v] = row
     return rows
 
@@ -298,14 +304,16 @@ def print_tables(results, variants, th, names, conv):
         print(f"\n{v}, {th} thread(s): hpcz/ORT on the same file")
         print(f"{'model':20s} {'hpcz_ms':>9s} {'ort_ms':>9s} {'ratio':>6s} "
               f"{'hpcz_min':>9s} {'ort_min':>9s} {'r_min':>6s}" + (f" {'b_min':>6s}" if before else "") +
-              (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s} {'r_cpu':>6s}" if cpu else ""))
+              (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s} {'r_cpu':>6s}" if cpu else "") +
+              (f" {'b_cpu':>6s}" if cpu and before else ""))
         for name in names:
             row = rows[(name, v)]
             print(f"{name + ('*' if row['ort_level'] != 'all' else ''):20s} {row['hpcz_ms']:9.3f} {row['ort_ms']:9.3f} {row['ratio']:6.2f} "
                   f"{row['hpcz_min_ms']:9.3f} {row['ort_min_ms']:9.3f} {row['ratio_min']:6.2f}" +
                   (f" {row['before_ratio_min']:6.2f}" if before else "") +
                   (f" {row['hpcz_cpu_ms']:9.3f} {row['ort_cpu_ms']:9.3f} {row['ratio_cpu']:6.2f}"
-                   if cpu else ""))
+                   if cpu else "") +
+                  (f" {row['before_ratio_cpu']:6.2f}" if cpu and before else ""))
         g = {k: geomean([rows[(n, v)][k] for n in names]) for k in ("ratio", "ratio_min", "ratio_cpu") if cpu or k != "ratio_cpu"}
         w = {k: max(rows[(n, v)][k] for n in names) for k in g}
         results["geomean"].setdefault(v, {})[th] = {"median": g["ratio"], "min": g["ratio_min"]}
@@ -319,6 +327,10 @@ def print_tables(results, variants, th, names, conv):
             results["geomean"][v][th]["cpu"] = g["ratio_cpu"]
             line += f" {'':9s} {'':9s} {g['ratio_cpu']:6.2f}"
             worst += f" / {w['ratio_cpu']:.2f}"
+            if before:
+                gbc = geomean([rows[(n, v)]["before_ratio_cpu"] for n in names])
+                results["geomean"][v][th]["before_cpu"] = gbc
+                line += f" {gbc:6.2f}"
         print(line + "   " + worst + ")")
         if any(rows[(n, v)]["ort_level"] != "all" for n in names):
             print("* ORT at ORT_ENABLE_BASIC: ORT_ENABLE_ALL fails to load this file")
