@@ -133,11 +133,17 @@ static hpcz_status cpu_run_node(rt_ctx *c)
 {
     if (c->op->check && !c->op->check(c->node))
         return rt_unsupported(c);
+    /* a float32-only kernel on float16 data runs widened; the step remembers
+     * after its first run (the dtypes are the plan's), so that later runs
+     * do not format the kernel's refusal again */
+    if (c->wide && c->wide->via)
+        return rt_run_f16_via_f32(c, c->op->run);
     hpcz_status st = c->op->run(c);
     if (st == HPCZ_ERR_UNSUPPORTED && rt_has_f16_input(c)) {
-        /* a float32-only kernel on float16 data: run it widened */
         *c->err = (hpcz_error){0};
         st = rt_run_f16_via_f32(c, c->op->run);
+        if (!st && c->wide && !c->infer)
+            c->wide->via = true;
     }
     return st;
 }

@@ -187,8 +187,8 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
     hpcz_array *ins[64], *outs[64], ti[64], to[64];
     if (c->n_in > 64 || c->n_out > 64)
         return rt_unsupported(c);
-    memset(ti, 0, sizeof ti);
-    memset(to, 0, sizeof to);
+    memset(ti, 0, c->n_in * sizeof *ti);
+    memset(to, 0, c->n_out * sizeof *to);
     hpcz_status st = HPCZ_OK;
     for (size_t j = 0; j < c->n_in; j++) {
         ins[j] = c->in[j];

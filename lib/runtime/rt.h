@@ -40,6 +40,7 @@ typedef struct rt_ctx rt_ctx;
 typedef struct rt_wide {
     size_t n;
     float **a;
+    bool via; /* the kernel declined float16 once: widen from then on without asking */
 } rt_wide;
 typedef struct rt_exec rt_exec;
 typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
