@@ -375,12 +375,131 @@ __attribute__((target("avx2"))) static int64_t hswish_avx2(float *y, int64_t n)
     }
     return i;
 }
+
+/* rt_act.f16, 8 at a time: act_apply_f16's operations and roundings
+ * (vcvtps2ph then vcvtph2ps), the same bits. Returns how many it did. */
+__attribute__((target("avx2,f16c"))) static inline __m256 r16x8(__m256 v)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+__attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *act, float *y,
+                                                                 int64_t n)
+{
+    const __m256 zero = _mm256_setzero_ps(), three = _mm256_set1_ps(3.0f),
+                 six = _mm256_set1_ps(6.0f), sixth = _mm256_set1_ps(1.0f / 6),
+                 a = _mm256_set1_ps(act->a),
+                 b = _mm256_set1_ps(act->b), pm = _mm256_set1_ps(act->pm),
+                 pa = _mm256_set1_ps(act->pa);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = r16x8(_mm256_loadu_ps(y + i));
+        switch (act->kind) {
+        case RT_ACT_RELU: /* v > 0 ? v : 0 */
+            v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            break;
+        case RT_ACT_CLIP:
+            v = _mm256_blendv_ps(v, a, _mm256_cmp_ps(v, a, _CMP_LT_OQ));
+            v = _mm256_blendv_ps(v, b, _mm256_cmp_ps(v, b, _CMP_GT_OQ));
+            break;
+        case RT_ACT_HSWISH: {
+            __m256 t = r16x8(_mm256_add_ps(v, three));
+            t = _mm256_blendv_ps(t, zero, _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
+            t = _mm256_blendv_ps(t, six, _mm256_cmp_ps(t, six, _CMP_GT_OQ));
+            t = r16x8(_mm256_mul_ps(v, t));
+            v = r16x8(_mm256_mul_ps(t, sixth));
+            break;
+        }
+        default:
+            break;
+        }
+        if (act->post) {
+            v = r16x8(_mm256_mul_ps(v, pm));
+            v = r16x8(_mm256_add_ps(v, pa));
+        }
+        _mm256_storeu_ps(y + i, v);
+    }
+    return i;
+}
 #endif
+
+/* y rounded to float16 precision in place (F16C there and back). */
+static void round_f16(float *y, int64_t n)
+{
+    uint16_t h[256];
+    for (int64_t k = 0; k < n; k += 256) {
+        int64_t m = n - k < 256 ? n - k : 256;
+        rt_f2h_n(y + k, h, m);
+        rt_h2f_n(h, y + k, m);
+    }
+}
+
+/* rt_act.f16: each operation of the unfused float16 ops, rounded after it
+ * (a float32 operation on float16 values rounded to float16 is the
+ * correctly rounded float16 operation: 24 >= 2 * 11 + 2 bits). F16_SIXTH:
+ * the Div by 6 is a multiplication by the float 1/6 (a division costs 5
+ * times as much), which rounds to the same float16 as t / 6 for every
+ * float16 t (test_act_f16 checks all 65536). */
+static void act_apply_f16(const rt_act *act, float *y, int64_t n)
+{
+    float t[256];
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
+        int64_t i = act_f16_avx2(act, y, n);
+        y += i;
+        n -= i;
+    }
+#endif
+    round_f16(y, n);
+    for (int64_t k = 0; k < n; k += 256) {
+        int64_t m = n - k < 256 ? n - k : 256;
+        float *v = y + k;
+        switch (act->kind) {
+        case RT_ACT_RELU:
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] > 0 ? v[i] : 0;
+            break;
+        case RT_ACT_CLIP:
+            for (int64_t i = 0; i < m; i++) {
+                float c = v[i] < act->a ? act->a : v[i];
+                v[i] = c > act->b ? act->b : c;
+            }
+            break;
+        case RT_ACT_HSWISH: /* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
+            for (int64_t i = 0; i < m; i++)
+                t[i] = v[i] + 3.0f;
+            round_f16(t, m);
+            for (int64_t i = 0; i < m; i++) {
+                float c = t[i] < 0.0f ? 0.0f : t[i];
+                t[i] = v[i] * (c > 6.0f ? 6.0f : c);
+            }
+            round_f16(t, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = t[i] * (1.0f / 6); /* = t / 6 after rounding (F16_SIXTH) */
+            round_f16(v, m);
+            break;
+        default:
+            break;
+        }
+        if (act->post) {
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * act->pm;
+            round_f16(v, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] + act->pa;
+            round_f16(v, m);
+        }
+    }
+}
 
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
     if (!act || act->kind == RT_ACT_NONE)
         return;
+    if (act->f16) {
+        act_apply_f16(act, y, n);
+        return;
+    }
     float a = act->a, b = act->b;
     switch (act->kind) {
     case RT_ACT_RELU:
