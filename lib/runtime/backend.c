@@ -421,6 +421,50 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
     }
     return i;
 }
+
+/* act_f16_avx2 16 at a time */
+__attribute__((target("avx512f"))) static inline __m512 r16x16(__m512 v)
+{
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+__attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
+                                                              int64_t n)
+{
+    const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3.0f),
+                 six = _mm512_set1_ps(6.0f), sixth = _mm512_set1_ps(1.0f / 6),
+                 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b),
+                 pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = r16x16(_mm512_loadu_ps(y + i));
+        switch (act->kind) {
+        case RT_ACT_RELU:
+            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            break;
+        case RT_ACT_CLIP:
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
+            break;
+        case RT_ACT_HSWISH: {
+            __m512 t = r16x16(_mm512_add_ps(v, three));
+            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
+            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
+            t = r16x16(_mm512_mul_ps(v, t));
+            v = r16x16(_mm512_mul_ps(t, sixth));
+            break;
+        }
+        default:
+            break;
+        }
+        if (act->post) {
+            v = r16x16(_mm512_mul_ps(v, pm));
+            v = r16x16(_mm512_add_ps(v, pa));
+        }
+        _mm512_storeu_ps(y + i, v);
+    }
+    return i;
+}
 #endif
 
 /* y rounded to float16 precision in place (F16C there and back). */
@@ -444,11 +488,19 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
 {
     float t[256];
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
-        int64_t i = act_f16_avx2(act, y, n);
-        y += i;
-        n -= i;
+    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too */
+    int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) ? 0
+            : rt_cpu_avx512()                                                    ? 2
+                                                                                 : 1;
+        __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
     }
+    int64_t i = v == 2 ? act_f16_512(act, y, n) : 0;
+    if (v)
+        i += act_f16_avx2(act, y + i, n - i);
+    y += i;
+    n -= i;
 #endif
     round_f16(y, n);
     for (int64_t k = 0; k < n; k += 256) {
