@@ -424,6 +424,12 @@ static hpcz_status k_unary_pred(rt_ctx *c)
         isnan_f32(x->data, b, n); /* MiniLM exports' softmax guard: one per layer */
         return HPCZ_OK;
     }
+    if (isnan_op && x->dtype == HPCZ_DTYPE_FLOAT16) { /* all exponent bits, a mantissa */
+        const uint16_t *h = x->data;
+        for (int64_t i = 0; i < n; i++)
+            b[i] = (h[i] & 0x7fff) > 0x7c00;
+        return HPCZ_OK;
+    }
     for (int64_t i = 0; i < n; i++) {
         double v = rt_load_d(x->data, x->dtype, i);
         b[i] = isnan_op ? v != v : (isinf(v) && ((v > 0 && pos) || (v < 0 && neg)));
@@ -943,6 +949,14 @@ static hpcz_status k_where(rt_ctx *c)
                 where_row32(pc + off[0], px, bc.istr[1], py, bc.istr[2], po, bc.inner);
                 continue;
             }
+            for (int64_t i = 0; i < bc.inner; i++)
+                po[i] = pc[off[0] + i * bc.istr[0]] ? px[i * bc.istr[1]] : py[i * bc.istr[2]];
+            continue;
+        }
+        if (es == 2) { /* float16 */
+            const uint16_t *px = (const uint16_t *)x->data + off[1],
+                           *py = (const uint16_t *)y->data + off[2];
+            uint16_t *po = (uint16_t *)dst;
             for (int64_t i = 0; i < bc.inner; i++)
                 po[i] = pc[off[0] + i * bc.istr[0]] ? px[i * bc.istr[1]] : py[i * bc.istr[2]];
             continue;
