@@ -390,10 +390,15 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
                  six = _mm256_set1_ps(6.0f), sixth = _mm256_set1_ps(1.0f / 6),
                  a = _mm256_set1_ps(act->a),
                  b = _mm256_set1_ps(act->b), pm = _mm256_set1_ps(act->pm),
-                 pa = _mm256_set1_ps(act->pa);
+                 pa = _mm256_set1_ps(act->pa), qm = _mm256_set1_ps(act->qm),
+                 qa = _mm256_set1_ps(act->qa);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = r16x8(_mm256_loadu_ps(y + i));
+        if (act->pre) {
+            v = r16x8(_mm256_mul_ps(v, qm));
+            v = r16x8(_mm256_add_ps(v, qa));
+        }
         switch (act->kind) {
         case RT_ACT_RELU: /* v > 0 ? v : 0 */
             v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
@@ -434,10 +439,15 @@ __attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act,
     const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3.0f),
                  six = _mm512_set1_ps(6.0f), sixth = _mm512_set1_ps(1.0f / 6),
                  a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b),
-                 pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa);
+                 pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa),
+                 qm = _mm512_set1_ps(act->qm), qa = _mm512_set1_ps(act->qa);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 v = r16x16(_mm512_loadu_ps(y + i));
+        if (act->pre) {
+            v = r16x16(_mm512_mul_ps(v, qm));
+            v = r16x16(_mm512_add_ps(v, qa));
+        }
         switch (act->kind) {
         case RT_ACT_RELU:
             v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
@@ -506,6 +516,14 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
     for (int64_t k = 0; k < n; k += 256) {
         int64_t m = n - k < 256 ? n - k : 256;
         float *v = y + k;
+        if (act->pre) {
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * act->qm;
+            round_f16(v, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] + act->qa;
+            round_f16(v, m);
+        }
         switch (act->kind) {
         case RT_ACT_RELU:
             for (int64_t i = 0; i < m; i++)
@@ -546,7 +564,7 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
 
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
-    if (!act || act->kind == RT_ACT_NONE)
+    if (!act || (act->kind == RT_ACT_NONE && !act->f16))
         return;
     if (act->f16) {
         act_apply_f16(act, y, n);

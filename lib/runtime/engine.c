@@ -801,7 +801,7 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->wide = &sp->wide;
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
-    c->act = sp->act.kind != RT_ACT_NONE ? &sp->act : NULL;
+    c->act = sp->act.kind != RT_ACT_NONE || sp->act.f16 ? &sp->act : NULL;
     c->weights_change = e->root && e->root->opts.weights_change;
     for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
@@ -1130,6 +1130,79 @@ static hpcz_status fold_into_conv(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* The float (or float16) scalar constant at input j of step sp (else NAN). */
+static float scalar_of(rt_exec *e, const rt_step *sp, size_t j)
+{
+    const hpcz_array *c = const_of(e, sp, j);
+    if (!c || c->numel != 1 || !c->data)
+        return NAN;
+    return c->dtype == HPCZ_DTYPE_FLOAT     ? *(const float *)c->data
+           : c->dtype == HPCZ_DTYPE_FLOAT16 ? rt_h2f(*(const uint16_t *)c->data)
+                                            : NAN;
+}
+
+/* The activation of a step, keeping a float16 pre-affine (fuse_f16_pre_affine). */
+static void act_set(rt_act *to, rt_act act)
+{
+    if (to->pre) {
+        act.f16 = act.pre = true;
+        act.qm = to->qm;
+        act.qa = to->qa;
+    }
+    *to = act;
+}
+
+/* A float16 Conv whose output's only reader is a Mul by a scalar constant,
+ * then (or else) an Add of one (PaddleOCR's affine blocks after each Conv;
+ * float32 folds them into the weights, which would round differently):
+ * the Conv applies them in its epilogue, each rounded to float16
+ * (rt_act.pre), and writes the last one's output, so that an activation
+ * after them fuses too. */
+static hpcz_status fuse_f16_pre_affine(rt_exec *e, hpcz_error *err)
+{
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "Conv") || sp->folded || sp->dynamic || sp->fused ||
+            sp->act.kind != RT_ACT_NONE || sp->act.f16 || sp->n_out != 1 || sp->out[0] < 0)
+            continue;
+        float qm = 1, qa = -0.0f;
+        bool mul_done = false;
+        for (;;) {
+            int s = sp->out[0];
+            rt_slot *sl = &e->slots[s];
+            if (sl->is_output || u.sub[s] || u.reads[s] != 1 || sl->kind != SLOT_STATIC ||
+                sl->a.dtype != HPCZ_DTYPE_FLOAT16)
+                break;
+            rt_step *r = &e->steps[u.reader[s]];
+            bool mul = is_onnx_op(r, "Mul");
+            if ((!mul && !is_onnx_op(r, "Add")) || (mul && mul_done) || r->dynamic || r->fused ||
+                r->folded || r->n_in != 2 || r->n_out != 1 || r->out[0] < 0 ||
+                (r->in[0] == s) == (r->in[1] == s))
+                break;
+            float v = scalar_of(e, r, r->in[0] == s ? 1 : 0);
+            int t = r->out[0];
+            if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) ||
+                e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT16 || e->slots[t].kind != SLOT_STATIC)
+                break;
+            if (mul)
+                qm = v;
+            else
+                qa = v;
+            sp->act = (rt_act){.f16 = true, .pre = true, .qm = qm, .qa = qa};
+            absorb(e, sp, (int)k, r, sl, t);
+            if (!mul)
+                break;
+            mul_done = true;
+        }
+    }
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 /* Conv/Gemm/Add followed by its only reader Relu/Clip/LeakyRelu: the
  * producer writes the activation's output directly (saves a pass over
  * memory and a buffer). Not done under an observer, which must see the
@@ -1163,7 +1236,7 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
         int t = cons->out[0];
         if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != sl->a.dtype)
             continue;
-        sp->act = act;
+        act_set(&sp->act, act);
         absorb(e, sp, (int)k, cons, sl, t);
     }
     slot_use_free(&u);
@@ -1172,16 +1245,6 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
 
 static int live_producer(const rt_exec *e, const slot_use *u, int v);
 
-/* The float (or float16) scalar constant at input j of step sp (else NAN). */
-static float scalar_of(rt_exec *e, const rt_step *sp, size_t j)
-{
-    const hpcz_array *c = const_of(e, sp, j);
-    if (!c || c->numel != 1 || !c->data)
-        return NAN;
-    return c->dtype == HPCZ_DTYPE_FLOAT     ? *(const float *)c->data
-           : c->dtype == HPCZ_DTYPE_FLOAT16 ? rt_h2f(*(const uint16_t *)c->data)
-                                            : NAN;
-}
 
 /* float16: t1 = Clip(Add(s, 3), 0, 6) as separate steps (fuse_activations
  * fuses no activation into a float16 Add); -> the Add's step, its output
@@ -1241,7 +1304,7 @@ static bool hardswish_spelled_out(rt_exec *e, slot_use *u, rt_step *sp, int k, r
          (add->in[0] == s) == (add->in[1] == s) ||
          scalar_of(e, add, add->in[0] == s ? 1 : 0) != 3))
         return false;
-    sp->act = (rt_act){.kind = RT_ACT_HSWISH, .f16 = dt == HPCZ_DTYPE_FLOAT16};
+    act_set(&sp->act, (rt_act){.kind = RT_ACT_HSWISH, .f16 = dt == HPCZ_DTYPE_FLOAT16});
     sp->out[0] = t;
     e->slots[t].first = k;
     add->fused = mul->fused = div->fused = true;
@@ -2845,6 +2908,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     }
     if (!shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fold_into_conv(e, err);
+        if (!st)
+            st = fuse_f16_pre_affine(e, err);
         if (!st)
             st = fuse_activations(e, err);
         if (!st)

@@ -93,9 +93,11 @@ typedef struct rt_act {
     /* A float16 producer (run on float32 copies, rt_run_f16_via_f32): y is
      * rounded to float16 first and every operation after it is rounded to
      * float16, as the unfused float16 ops do, so the same bits. HSWISH is
-     * then the written-out x * Clip(x + 3, 0, 6) / 6, and post is a Mul by
-     * pm then an Add of pa (pa -0 when there was none: y + -0 is y). */
-    bool f16;
+     * then the written-out x * Clip(x + 3, 0, 6) / 6, post is a Mul by pm
+     * then an Add of pa (pa -0 when there was none: y + -0 is y), and pre
+     * the same with qm and qa before the activation (kind may be NONE). */
+    bool f16, pre;
+    float qm, qa;
 } rt_act;
 void rt_act_apply(const rt_act *act, float *y, int64_t n);
 
