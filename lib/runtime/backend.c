@@ -388,6 +388,7 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
 {
     const __m256 zero = _mm256_setzero_ps(), three = _mm256_set1_ps(3.0f),
                  six = _mm256_set1_ps(6.0f), sixth = _mm256_set1_ps(1.0f / 6),
+                 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f),
                  a = _mm256_set1_ps(act->a),
                  b = _mm256_set1_ps(act->b), pm = _mm256_set1_ps(act->pm),
                  pa = _mm256_set1_ps(act->pa), qm = _mm256_set1_ps(act->qm),
@@ -407,7 +408,13 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
             v = _mm256_blendv_ps(v, a, _mm256_cmp_ps(v, a, _CMP_LT_OQ));
             v = _mm256_blendv_ps(v, b, _mm256_cmp_ps(v, b, _CMP_GT_OQ));
             break;
-        case RT_ACT_HSWISH: {
+        case RT_ACT_HSWISH: { /* hswish_avx2's operations */
+            __m256 t = _mm256_add_ps(_mm256_mul_ps(v, sixth), half);
+            t = _mm256_min_ps(one, _mm256_max_ps(zero, t));
+            v = r16x8(_mm256_mul_ps(v, t));
+            break;
+        }
+        case RT_ACT_HSWISH_X: {
             __m256 t = r16x8(_mm256_add_ps(v, three));
             t = _mm256_blendv_ps(t, zero, _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
             t = _mm256_blendv_ps(t, six, _mm256_cmp_ps(t, six, _CMP_GT_OQ));
@@ -438,6 +445,7 @@ __attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act,
 {
     const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3.0f),
                  six = _mm512_set1_ps(6.0f), sixth = _mm512_set1_ps(1.0f / 6),
+                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f),
                  a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b),
                  pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa),
                  qm = _mm512_set1_ps(act->qm), qa = _mm512_set1_ps(act->qa);
@@ -457,6 +465,12 @@ __attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act,
             v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
             break;
         case RT_ACT_HSWISH: {
+            __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
+            t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
+            v = r16x16(_mm512_mul_ps(v, t));
+            break;
+        }
+        case RT_ACT_HSWISH_X: {
             __m512 t = r16x16(_mm512_add_ps(v, three));
             t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
             t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
@@ -535,7 +549,15 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
                 v[i] = c > act->b ? act->b : c;
             }
             break;
-        case RT_ACT_HSWISH: /* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
+        case RT_ACT_HSWISH: /* the HardSwish op's formula (rt_act_apply's), one rounding */
+            for (int64_t i = 0; i < m; i++) {
+                float h = v[i] * (1.0f / 6) + 0.5f;
+                h = h < 0 ? 0 : h > 1 ? 1 : h;
+                v[i] = v[i] * h;
+            }
+            round_f16(v, m);
+            break;
+        case RT_ACT_HSWISH_X: /* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
             for (int64_t i = 0; i < m; i++)
                 t[i] = v[i] + 3.0f;
             round_f16(t, m);

@@ -1304,7 +1304,10 @@ static bool hardswish_spelled_out(rt_exec *e, slot_use *u, rt_step *sp, int k, r
          (add->in[0] == s) == (add->in[1] == s) ||
          scalar_of(e, add, add->in[0] == s ? 1 : 0) != 3))
         return false;
-    act_set(&sp->act, (rt_act){.kind = RT_ACT_HSWISH, .f16 = dt == HPCZ_DTYPE_FLOAT16});
+    if (dt == HPCZ_DTYPE_FLOAT16)
+        act_set(&sp->act, (rt_act){.kind = RT_ACT_HSWISH_X, .f16 = true});
+    else
+        sp->act = (rt_act){.kind = RT_ACT_HSWISH};
     sp->out[0] = t;
     e->slots[t].first = k;
     add->fused = mul->fused = div->fused = true;
@@ -1340,19 +1343,19 @@ static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
-        /* float16: a Conv, and only the written-out HardSwish (rt_act.f16) */
+        /* float16: a Conv, and HardSwish, op or written out (rt_act.f16) */
         bool f16 = sl->a.dtype == HPCZ_DTYPE_FLOAT16 && is_onnx_op(sp, "Conv");
         if (sl->is_output || u.sub[s] || sl->kind != SLOT_STATIC ||
             (sl->a.dtype != HPCZ_DTYPE_FLOAT && !f16))
             continue;
-        if (u.reads[s] == 1 && !f16) {
+        if (u.reads[s] == 1) {
             rt_step *hs = &e->steps[u.reader[s]];
             if (!is_onnx_op(hs, "HardSwish") || hs->dynamic || hs->n_in != 1 || hs->in[0] != s ||
                 hs->n_out != 1 || hs->out[0] < 0 ||
                 !rt_same_shape(&e->slots[hs->out[0]].a, &sl->a) ||
-                e->slots[hs->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
+                e->slots[hs->out[0]].a.dtype != sl->a.dtype)
                 continue;
-            sp->act = (rt_act){.kind = RT_ACT_HSWISH};
+            act_set(&sp->act, (rt_act){.kind = RT_ACT_HSWISH, .f16 = f16});
             absorb(e, sp, (int)k, hs, sl, hs->out[0]);
             continue;
         }

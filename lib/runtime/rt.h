@@ -83,7 +83,8 @@ typedef enum rt_act_kind {
     RT_ACT_CLIP,
     RT_ACT_LEAKY,
     RT_ACT_SILU,
-    RT_ACT_HSWISH
+    RT_ACT_HSWISH,
+    RT_ACT_HSWISH_X /* float16 only (rt_act.f16): x * Clip(x + 3, 0, 6) / 6 written out */
 } rt_act_kind;
 typedef struct rt_act {
     rt_act_kind kind;
@@ -92,8 +93,8 @@ typedef struct rt_act {
     float pm, pa;
     /* A float16 producer (run on float32 copies, rt_run_f16_via_f32): y is
      * rounded to float16 first and every operation after it is rounded to
-     * float16, as the unfused float16 ops do, so the same bits. HSWISH is
-     * then the written-out x * Clip(x + 3, 0, 6) / 6, post is a Mul by pm
+     * float16, as the unfused float16 ops do, so the same bits (HSWISH: the
+     * HardSwish op's float32 formula, rounded once). post is a Mul by pm
      * then an Add of pa (pa -0 when there was none: y + -0 is y), and pre
      * the same with qm and qa before the activation (kind may be NONE). */
     bool f16, pre;

@@ -1,13 +1,13 @@
 """float16 models in `hpcz run`: the fused float16 Conv epilogues (a scalar
 Mul and Add after the Conv, HardSwish written out as x * Clip(x + 3, 0, 6) / 6,
-Relu, Clip, the Mul and Add after the activation) and the float16 fast paths
-(Pow by 2 and 0.5, ReduceMean, IsNaN, Where) give exactly the bits of an
+the HardSwish op, Relu, Clip, the Mul and Add after the activation) and the
+float16 fast paths (Pow by 2 and 0.5, ReduceMean, IsNaN, Where) give exactly the bits of an
 honest float16 evaluation: NumPy's float16 arithmetic, which rounds each
 operation's float32 result to float16. The Conv's inputs and weights are
 small multiples of powers of two, so its sums are exact in float32 whatever
 their order and the reference is exact too. Every model also runs at 1 and 2
 threads (same bytes) and against ONNX Runtime on the same file (within a
-float16 rounding).
+few float16 roundings: ORT keeps float32 between the ops it runs on Casts).
 
 Usage: python test_fp16_runtime.py HPCZ SOURCE_ROOT
 """
@@ -170,6 +170,21 @@ def test_conv_chains():
               "conv + clip after the chain: within one float16 step of float32 sums rounded once")
 
 
+def test_conv_hardswish_op():
+    """Conv -> HardSwish (the op, PP-LCNet's): its float32 formula on the
+    Conv's sums rounded to float16, rounded once."""
+    x = grid((1, 4, 9, 10), 1 / 16, 4)
+    w, b = grid((8, 4, 3, 3), 1 / 8, 1), grid((8,), 1 / 8, 1)
+    path = save("conv_hardswish", [oh.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                                   oh.make_node("HardSwish", ["c"], ["y"])],
+                [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape))],
+                [oh.make_tensor_value_info("y", TP.FLOAT16, [1, 8, 9, 10])],
+                [nh.from_array(w, "w"), nh.from_array(b, "b")])
+    c = conv_ref(x, w, b, 1).astype(np.float32)
+    h = np.clip(c * np.float32(1 / 6) + np.float32(0.5), np.float32(0), np.float32(1))
+    compare("conv + HardSwish", path, {"x": x}, {"y": (c * h).astype(H)})
+
+
 def test_elementwise():
     x = (rng.standard_normal((3, 40, 33)) * 4).astype(H)
     x[0, 0, :3] = [np.nan, np.inf, -np.inf]
@@ -205,6 +220,7 @@ def test_elementwise():
 
 def main():
     test_conv_chains()
+    test_conv_hardswish_op()
     test_elementwise()
     return tally()
 

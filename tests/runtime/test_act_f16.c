@@ -38,7 +38,14 @@ static float ref(const rt_act *act, float v)
     switch (act->kind) {
     case RT_ACT_RELU: v = v > 0 ? v : 0; break;
     case RT_ACT_CLIP: v = clip(v, act->a, act->b); break;
-    case RT_ACT_HSWISH: {
+    case RT_ACT_HSWISH: { /* the HardSwish op's float32 kernel (f_hswish) */
+        float h = v * (1.0f / 6) + 0.5f;
+        h = h > 0 ? h : 0;
+        h = h < 1 ? h : 1;
+        v = r16(v * h);
+        break;
+    }
+    case RT_ACT_HSWISH_X: {
         float t = clip(r16(v + 3.0f), 0.0f, 6.0f);
         v = r16(r16(v * t) / 6.0f);
         break;
@@ -93,12 +100,14 @@ int main(void)
         {.kind = RT_ACT_CLIP, .a = 0, .b = 6, .f16 = true},
         {.kind = RT_ACT_CLIP, .a = -0.25f, .b = 0.5f, .f16 = true},
         {.kind = RT_ACT_HSWISH, .f16 = true},
-        {.kind = RT_ACT_HSWISH, .f16 = true, .pre = true, .qm = 0.2998f, .qa = -0.7f,
+        {.kind = RT_ACT_HSWISH_X, .f16 = true},
+        {.kind = RT_ACT_HSWISH_X, .f16 = true, .pre = true, .qm = 0.2998f, .qa = -0.7f,
          .post = true, .pm = 1.7f, .pa = 0.05f},
         {.kind = RT_ACT_NONE, .f16 = true, .pre = true, .qm = 1.25f, .qa = -0.0f},
         {.kind = RT_ACT_RELU, .f16 = true, .post = true, .pm = 3.0f, .pa = -0.0f},
     };
-    const char *labels[] = {"relu", "clip [0, 6]", "clip [-0.25, 0.5]", "hardswish (written out)",
+    const char *labels[] = {"relu", "clip [0, 6]", "clip [-0.25, 0.5]", "hardswish (op)",
+                            "hardswish (written out)",
                             "mul, add, hardswish, mul, add", "mul only (add -0)", "relu, mul only"};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
         rt_act a = acts[i];
