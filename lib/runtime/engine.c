@@ -172,6 +172,34 @@ static float *wide_initializer(rt_ctx *c, size_t j)
     return w->a[j];
 }
 
+/* float16 widened to float32 (or float32 rounded to float16) on the thread
+ * pool in fixed chunks: element by element, so the same bits whatever the
+ * thread count (a megabyte activation of ppocr_det took one core while the
+ * other waited for the Conv). */
+typedef struct cvt_job {
+    const void *src;
+    void *dst;
+    int64_t n;
+    bool narrow;
+} cvt_job;
+#define CVT_CHUNK 16384
+
+static void cvt_chunk(void *ctx, int64_t b)
+{
+    const cvt_job *j = ctx;
+    int64_t lo = b * CVT_CHUNK, len = j->n - lo < CVT_CHUNK ? j->n - lo : CVT_CHUNK;
+    if (j->narrow)
+        rt_f2h_n((const float *)j->src + lo, (uint16_t *)j->dst + lo, len);
+    else
+        rt_h2f_n((const uint16_t *)j->src + lo, (float *)j->dst + lo, len);
+}
+
+static void convert(const void *src, void *dst, int64_t n, bool narrow)
+{
+    cvt_job j = {src, dst, n, narrow};
+    rt_parallel_for_work((n + CVT_CHUNK - 1) / CVT_CHUNK, cvt_chunk, &j, (double)n);
+}
+
 /* Buffers for the float32 copies, kept per thread from one node to the next
  * (fresh megabytes per call came back from the kernel as new pages every
  * run); none while a node nested inside (a subgraph) uses them. */
@@ -205,14 +233,14 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         else if (x->data && scratch && j < WIDE_SCRATCH &&
                  (ti[j].data = rt_scratch_get(&wide_in[j], ti[j].nbytes ? ti[j].nbytes : 1))) {
             kept[j] = true;
-            rt_h2f_n(x->data, ti[j].data, x->numel);
+            convert(x->data, ti[j].data, x->numel, false);
         } else if (x->data) {
             ti[j].data = rt_alloc(ti[j].nbytes ? ti[j].nbytes : 1);
             if (!ti[j].data) {
                 st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            rt_h2f_n(x->data, ti[j].data, x->numel);
+            convert(x->data, ti[j].data, x->numel, false);
         }
         ins[j] = &ti[j];
     }
@@ -252,7 +280,7 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         if (c->infer || !to[k].data)
             continue;
         if (f)
-            rt_f2h_n(to[k].data, y->data, y->numel);
+            convert(to[k].data, y->data, y->numel, true);
         else
             memcpy(y->data, to[k].data, y->nbytes);
     }
