@@ -133,11 +133,17 @@ static hpcz_status cpu_run_node(rt_ctx *c)
 {
     if (c->op->check && !c->op->check(c->node))
         return rt_unsupported(c);
+    /* a float32-only kernel on float16 data runs widened; the step remembers
+     * after its first run (the dtypes are the plan's), so that later runs
+     * do not format the kernel's refusal again */
+    if (c->wide && c->wide->via)
+        return rt_run_f16_via_f32(c, c->op->run);
     hpcz_status st = c->op->run(c);
     if (st == HPCZ_ERR_UNSUPPORTED && rt_has_f16_input(c)) {
-        /* a float32-only kernel on float16 data: run it widened */
         *c->err = (hpcz_error){0};
         st = rt_run_f16_via_f32(c, c->op->run);
+        if (!st && c->wide && !c->infer)
+            c->wide->via = true;
     }
     return st;
 }
@@ -369,12 +375,223 @@ __attribute__((target("avx2"))) static int64_t hswish_avx2(float *y, int64_t n)
     }
     return i;
 }
+
+/* rt_act.f16, 8 at a time: act_apply_f16's operations and roundings
+ * (vcvtps2ph then vcvtph2ps), the same bits. Returns how many it did. */
+__attribute__((target("avx2,f16c"))) static inline __m256 r16x8(__m256 v)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+__attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *act, float *y,
+                                                                 int64_t n)
+{
+    const __m256 zero = _mm256_setzero_ps(), three = _mm256_set1_ps(3.0f),
+                 six = _mm256_set1_ps(6.0f), sixth = _mm256_set1_ps(1.0f / 6),
+                 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f),
+                 a = _mm256_set1_ps(act->a),
+                 b = _mm256_set1_ps(act->b), pm = _mm256_set1_ps(act->pm),
+                 pa = _mm256_set1_ps(act->pa), qm = _mm256_set1_ps(act->qm),
+                 qa = _mm256_set1_ps(act->qa);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = r16x8(_mm256_loadu_ps(y + i));
+        if (act->pre) {
+            v = r16x8(_mm256_mul_ps(v, qm));
+            v = r16x8(_mm256_add_ps(v, qa));
+        }
+        switch (act->kind) {
+        case RT_ACT_RELU: /* v > 0 ? v : 0 */
+            v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            break;
+        case RT_ACT_CLIP:
+            v = _mm256_blendv_ps(v, a, _mm256_cmp_ps(v, a, _CMP_LT_OQ));
+            v = _mm256_blendv_ps(v, b, _mm256_cmp_ps(v, b, _CMP_GT_OQ));
+            break;
+        case RT_ACT_HSWISH: { /* hswish_avx2's operations */
+            __m256 t = _mm256_add_ps(_mm256_mul_ps(v, sixth), half);
+            t = _mm256_min_ps(one, _mm256_max_ps(zero, t));
+            v = r16x8(_mm256_mul_ps(v, t));
+            break;
+        }
+        case RT_ACT_HSWISH_X: {
+            __m256 t = r16x8(_mm256_add_ps(v, three));
+            t = _mm256_blendv_ps(t, zero, _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
+            t = _mm256_blendv_ps(t, six, _mm256_cmp_ps(t, six, _CMP_GT_OQ));
+            t = r16x8(_mm256_mul_ps(v, t));
+            v = r16x8(_mm256_mul_ps(t, sixth));
+            break;
+        }
+        default:
+            break;
+        }
+        if (act->post) {
+            v = r16x8(_mm256_mul_ps(v, pm));
+            v = r16x8(_mm256_add_ps(v, pa));
+        }
+        _mm256_storeu_ps(y + i, v);
+    }
+    return i;
+}
+
+/* act_f16_avx2 16 at a time */
+__attribute__((target("avx512f"))) static inline __m512 r16x16(__m512 v)
+{
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+__attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
+                                                              int64_t n)
+{
+    const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3.0f),
+                 six = _mm512_set1_ps(6.0f), sixth = _mm512_set1_ps(1.0f / 6),
+                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f),
+                 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b),
+                 pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa),
+                 qm = _mm512_set1_ps(act->qm), qa = _mm512_set1_ps(act->qa);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = r16x16(_mm512_loadu_ps(y + i));
+        if (act->pre) {
+            v = r16x16(_mm512_mul_ps(v, qm));
+            v = r16x16(_mm512_add_ps(v, qa));
+        }
+        switch (act->kind) {
+        case RT_ACT_RELU:
+            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            break;
+        case RT_ACT_CLIP:
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
+            break;
+        case RT_ACT_HSWISH: {
+            __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
+            t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
+            v = r16x16(_mm512_mul_ps(v, t));
+            break;
+        }
+        case RT_ACT_HSWISH_X: {
+            __m512 t = r16x16(_mm512_add_ps(v, three));
+            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
+            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
+            t = r16x16(_mm512_mul_ps(v, t));
+            v = r16x16(_mm512_mul_ps(t, sixth));
+            break;
+        }
+        default:
+            break;
+        }
+        if (act->post) {
+            v = r16x16(_mm512_mul_ps(v, pm));
+            v = r16x16(_mm512_add_ps(v, pa));
+        }
+        _mm512_storeu_ps(y + i, v);
+    }
+    return i;
+}
 #endif
+
+/* y rounded to float16 precision in place (F16C there and back). */
+static void round_f16(float *y, int64_t n)
+{
+    uint16_t h[256];
+    for (int64_t k = 0; k < n; k += 256) {
+        int64_t m = n - k < 256 ? n - k : 256;
+        rt_f2h_n(y + k, h, m);
+        rt_h2f_n(h, y + k, m);
+    }
+}
+
+/* rt_act.f16: each operation of the unfused float16 ops, rounded after it
+ * (a float32 operation on float16 values rounded to float16 is the
+ * correctly rounded float16 operation: 24 >= 2 * 11 + 2 bits). F16_SIXTH:
+ * the Div by 6 is a multiplication by the float 1/6 (a division costs 5
+ * times as much), which rounds to the same float16 as t / 6 for every
+ * float16 t (test_act_f16 checks all 65536). */
+static void act_apply_f16(const rt_act *act, float *y, int64_t n)
+{
+    float t[256];
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too */
+    int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) ? 0
+            : rt_cpu_avx512()                                                    ? 2
+                                                                                 : 1;
+        __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
+    }
+    int64_t i = v == 2 ? act_f16_512(act, y, n) : 0;
+    if (v)
+        i += act_f16_avx2(act, y + i, n - i);
+    y += i;
+    n -= i;
+#endif
+    round_f16(y, n);
+    for (int64_t k = 0; k < n; k += 256) {
+        int64_t m = n - k < 256 ? n - k : 256;
+        float *v = y + k;
+        if (act->pre) {
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * act->qm;
+            round_f16(v, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] + act->qa;
+            round_f16(v, m);
+        }
+        switch (act->kind) {
+        case RT_ACT_RELU:
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] > 0 ? v[i] : 0;
+            break;
+        case RT_ACT_CLIP:
+            for (int64_t i = 0; i < m; i++) {
+                float c = v[i] < act->a ? act->a : v[i];
+                v[i] = c > act->b ? act->b : c;
+            }
+            break;
+        case RT_ACT_HSWISH: /* the HardSwish op's formula (rt_act_apply's), one rounding */
+            for (int64_t i = 0; i < m; i++) {
+                float h = v[i] * (1.0f / 6) + 0.5f;
+                h = h < 0 ? 0 : h > 1 ? 1 : h;
+                v[i] = v[i] * h;
+            }
+            round_f16(v, m);
+            break;
+        case RT_ACT_HSWISH_X: /* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
+            for (int64_t i = 0; i < m; i++)
+                t[i] = v[i] + 3.0f;
+            round_f16(t, m);
+            for (int64_t i = 0; i < m; i++) {
+                float c = t[i] < 0.0f ? 0.0f : t[i];
+                t[i] = v[i] * (c > 6.0f ? 6.0f : c);
+            }
+            round_f16(t, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = t[i] * (1.0f / 6); /* = t / 6 after rounding (F16_SIXTH) */
+            round_f16(v, m);
+            break;
+        default:
+            break;
+        }
+        if (act->post) {
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * act->pm;
+            round_f16(v, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] + act->pa;
+            round_f16(v, m);
+        }
+    }
+}
 
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
-    if (!act || act->kind == RT_ACT_NONE)
+    if (!act || (act->kind == RT_ACT_NONE && !act->f16))
         return;
+    if (act->f16) {
+        act_apply_f16(act, y, n);
+        return;
+    }
     float a = act->a, b = act->b;
     switch (act->kind) {
     case RT_ACT_RELU:

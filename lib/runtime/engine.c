@@ -172,6 +172,34 @@ static float *wide_initializer(rt_ctx *c, size_t j)
     return w->a[j];
 }
 
+/* float16 widened to float32 (or float32 rounded to float16) on the thread
+ * pool in fixed chunks: element by element, so the same bits whatever the
+ * thread count (a megabyte activation of ppocr_det took one core while the
+ * other waited for the Conv). */
+typedef struct cvt_job {
+    const void *src;
+    void *dst;
+    int64_t n;
+    bool narrow;
+} cvt_job;
+#define CVT_CHUNK 16384
+
+static void cvt_chunk(void *ctx, int64_t b)
+{
+    const cvt_job *j = ctx;
+    int64_t lo = b * CVT_CHUNK, len = j->n - lo < CVT_CHUNK ? j->n - lo : CVT_CHUNK;
+    if (j->narrow)
+        rt_f2h_n((const float *)j->src + lo, (uint16_t *)j->dst + lo, len);
+    else
+        rt_h2f_n((const uint16_t *)j->src + lo, (float *)j->dst + lo, len);
+}
+
+static void convert(const void *src, void *dst, int64_t n, bool narrow)
+{
+    cvt_job j = {src, dst, n, narrow};
+    rt_parallel_for_work((n + CVT_CHUNK - 1) / CVT_CHUNK, cvt_chunk, &j, (double)n);
+}
+
 /* Buffers for the float32 copies, kept per thread from one node to the next
  * (fresh megabytes per call came back from the kernel as new pages every
  * run); none while a node nested inside (a subgraph) uses them. */
@@ -187,8 +215,8 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
     hpcz_array *ins[64], *outs[64], ti[64], to[64];
     if (c->n_in > 64 || c->n_out > 64)
         return rt_unsupported(c);
-    memset(ti, 0, sizeof ti);
-    memset(to, 0, sizeof to);
+    memset(ti, 0, c->n_in * sizeof *ti);
+    memset(to, 0, c->n_out * sizeof *to);
     hpcz_status st = HPCZ_OK;
     for (size_t j = 0; j < c->n_in; j++) {
         ins[j] = c->in[j];
@@ -205,14 +233,14 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         else if (x->data && scratch && j < WIDE_SCRATCH &&
                  (ti[j].data = rt_scratch_get(&wide_in[j], ti[j].nbytes ? ti[j].nbytes : 1))) {
             kept[j] = true;
-            rt_h2f_n(x->data, ti[j].data, x->numel);
+            convert(x->data, ti[j].data, x->numel, false);
         } else if (x->data) {
             ti[j].data = rt_alloc(ti[j].nbytes ? ti[j].nbytes : 1);
             if (!ti[j].data) {
                 st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            rt_h2f_n(x->data, ti[j].data, x->numel);
+            convert(x->data, ti[j].data, x->numel, false);
         }
         ins[j] = &ti[j];
     }
@@ -252,7 +280,7 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         if (c->infer || !to[k].data)
             continue;
         if (f)
-            rt_f2h_n(to[k].data, y->data, y->numel);
+            convert(to[k].data, y->data, y->numel, true);
         else
             memcpy(y->data, to[k].data, y->nbytes);
     }
@@ -801,7 +829,7 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->wide = &sp->wide;
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
-    c->act = sp->act.kind != RT_ACT_NONE ? &sp->act : NULL;
+    c->act = sp->act.kind != RT_ACT_NONE || sp->act.f16 ? &sp->act : NULL;
     c->weights_change = e->root && e->root->opts.weights_change;
     for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
@@ -885,8 +913,8 @@ static bool is_onnx_op(const rt_step *sp, const char *op)
 }
 
 /* Which activation step sp is, if it can be fused (float32, constant
- * parameters; float16: Relu and Clip, which commute with rounding to
- * float16, see fuse_activations). */
+ * parameters; float16: Relu and Clip, applied to the producer's output
+ * rounded to float16, rt_act.f16). */
 static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
 {
     const char *op = sp->node->op_type;
@@ -896,6 +924,7 @@ static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
         (dt == HPCZ_DTYPE_FLOAT16 && strcmp(op, "Relu") && strcmp(op, "Clip")))
         return false;
     memset(act, 0, sizeof *act);
+    act->f16 = dt == HPCZ_DTYPE_FLOAT16;
     if (!strcmp(op, "Relu") && (!sp->node->domain || !*sp->node->domain)) {
         act->kind = RT_ACT_RELU;
         return true;
@@ -1129,14 +1158,86 @@ static hpcz_status fold_into_conv(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* The float (or float16) scalar constant at input j of step sp (else NAN). */
+static float scalar_of(rt_exec *e, const rt_step *sp, size_t j)
+{
+    const hpcz_array *c = const_of(e, sp, j);
+    if (!c || c->numel != 1 || !c->data)
+        return NAN;
+    return c->dtype == HPCZ_DTYPE_FLOAT     ? *(const float *)c->data
+           : c->dtype == HPCZ_DTYPE_FLOAT16 ? rt_h2f(*(const uint16_t *)c->data)
+                                            : NAN;
+}
+
+/* The activation of a step, keeping a float16 pre-affine (fuse_f16_pre_affine). */
+static void act_set(rt_act *to, rt_act act)
+{
+    if (to->pre) {
+        act.f16 = act.pre = true;
+        act.qm = to->qm;
+        act.qa = to->qa;
+    }
+    *to = act;
+}
+
+/* A float16 Conv whose output's only reader is a Mul by a scalar constant,
+ * then (or else) an Add of one (PaddleOCR's affine blocks after each Conv;
+ * float32 folds them into the weights, which would round differently):
+ * the Conv applies them in its epilogue, each rounded to float16
+ * (rt_act.pre), and writes the last one's output, so that an activation
+ * after them fuses too. */
+static hpcz_status fuse_f16_pre_affine(rt_exec *e, hpcz_error *err)
+{
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "Conv") || sp->folded || sp->dynamic || sp->fused ||
+            sp->act.kind != RT_ACT_NONE || sp->act.f16 || sp->n_out != 1 || sp->out[0] < 0)
+            continue;
+        float qm = 1, qa = -0.0f;
+        bool mul_done = false;
+        for (;;) {
+            int s = sp->out[0];
+            rt_slot *sl = &e->slots[s];
+            if (sl->is_output || u.sub[s] || u.reads[s] != 1 || sl->kind != SLOT_STATIC ||
+                sl->a.dtype != HPCZ_DTYPE_FLOAT16)
+                break;
+            rt_step *r = &e->steps[u.reader[s]];
+            bool mul = is_onnx_op(r, "Mul");
+            if ((!mul && !is_onnx_op(r, "Add")) || (mul && mul_done) || r->dynamic || r->fused ||
+                r->folded || r->n_in != 2 || r->n_out != 1 || r->out[0] < 0 ||
+                (r->in[0] == s) == (r->in[1] == s))
+                break;
+            float v = scalar_of(e, r, r->in[0] == s ? 1 : 0);
+            int t = r->out[0];
+            if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) ||
+                e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT16 || e->slots[t].kind != SLOT_STATIC)
+                break;
+            if (mul)
+                qm = v;
+            else
+                qa = v;
+            sp->act = (rt_act){.f16 = true, .pre = true, .qm = qm, .qa = qa};
+            absorb(e, sp, (int)k, r, sl, t);
+            if (!mul)
+                break;
+            mul_done = true;
+        }
+    }
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 /* Conv/Gemm/Add followed by its only reader Relu/Clip/LeakyRelu: the
  * producer writes the activation's output directly (saves a pass over
  * memory and a buffer). Not done under an observer, which must see the
  * unfused tensor. A float16 Conv (run on float32 copies, one rounding at
  * the end: rt_run_f16_via_f32) takes a Relu or a Clip with float16
- * bounds: clamping to float16 values before or after that rounding gives
- * the same bits, except for the sign of a zero (a Clip with lower bound 0
- * makes a sum in (-2^-25, 0) +0 where unfused it rounds to -0 and stays). */
+ * bounds, applied to its sums rounded to float16 (rt_act.f16): the same
+ * bits as unfused. */
 static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
 {
     slot_use u;
@@ -1163,37 +1264,53 @@ static hpcz_status fuse_activations(rt_exec *e, hpcz_error *err)
         int t = cons->out[0];
         if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != sl->a.dtype)
             continue;
-        sp->act = act;
+        act_set(&sp->act, act);
         absorb(e, sp, (int)k, cons, sl, t);
     }
     slot_use_free(&u);
     return HPCZ_OK;
 }
 
-/* The float scalar constant at input j of step sp (else NAN). */
-static float scalar_of(rt_exec *e, const rt_step *sp, size_t j)
+static int live_producer(const rt_exec *e, const slot_use *u, int v);
+
+
+/* float16: t1 = Clip(Add(s, 3), 0, 6) as separate steps (fuse_activations
+ * fuses no activation into a float16 Add); -> the Add's step, its output
+ * slot in *a1 (else -1). */
+static int add3_clip06_f16(rt_exec *e, const slot_use *u, int s, int t1, int *a1)
 {
-    const hpcz_array *c = const_of(e, sp, j);
-    return c && c->dtype == HPCZ_DTYPE_FLOAT && c->numel == 1 && c->data ? *(const float *)c->data
-                                                                          : NAN;
+    int pc = live_producer(e, u, t1);
+    if (pc < 0)
+        return -1;
+    rt_step *clip = &e->steps[pc];
+    rt_act act;
+    if (!is_onnx_op(clip, "Clip") || !activation_of(e, clip, &act) || act.a != 0 || act.b != 6)
+        return -1;
+    int a = clip->in[0];
+    if (a < 0 || u->reads[a] != 1 || u->sub[a] || e->slots[a].is_output ||
+        e->slots[a].kind != SLOT_STATIC)
+        return -1;
+    int pa = live_producer(e, u, a);
+    if (pa < 0)
+        return -1;
+    rt_step *add = &e->steps[pa];
+    if (!is_onnx_op(add, "Add") || add->dynamic || add->folded || add->n_in != 2 ||
+        add->n_out != 1 || (add->in[0] == s) == (add->in[1] == s) ||
+        scalar_of(e, add, add->in[0] == s ? 1 : 0) != 3)
+        return -1;
+    clip->fused = true;
+    *a1 = a;
+    return pa;
 }
 
 /* HardSwish written out (PaddleOCR's exports, 24 in ppocr_det): s's two
  * readers are Add(s, 3) with Clip(0, 6) fused (t1) and mul = Mul(s, t1),
  * whose only reader is Div(., 6). Producer sp applies HardSwish in its
  * epilogue and writes the Div's output; the three are skipped. */
-static int live_producer(const rt_exec *e, const slot_use *u, int v);
 
 static bool hardswish_spelled_out(rt_exec *e, slot_use *u, rt_step *sp, int k, rt_step *mul, int t1)
 {
-    int s = sp->out[0], d = mul->out[0], pa = live_producer(e, u, t1);
-    if (pa < 0)
-        return false;
-    rt_step *add = &e->steps[pa];
-    if (!is_onnx_op(add, "Add") || add->dynamic || add->folded || add->n_in != 2 ||
-        add->act.kind != RT_ACT_CLIP || add->act.a != 0 || add->act.b != 6 ||
-        (add->in[0] == s) == (add->in[1] == s) || scalar_of(e, add, add->in[0] == s ? 1 : 0) != 3)
-        return false;
+    int s = sp->out[0], d = mul->out[0], dt = e->slots[s].a.dtype, a1 = -1;
     if (d < 0 || u->reads[d] != 1 || u->sub[d] || e->slots[d].is_output ||
         e->slots[d].kind != SLOT_STATIC)
         return false;
@@ -1202,15 +1319,30 @@ static bool hardswish_spelled_out(rt_exec *e, slot_use *u, rt_step *sp, int k, r
         div->in[0] != d || div->out[0] < 0 || scalar_of(e, div, 1) != 6)
         return false;
     int t = div->out[0];
-    if (!rt_same_shape(&e->slots[t].a, &e->slots[s].a) || e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT ||
+    if (!rt_same_shape(&e->slots[t].a, &e->slots[s].a) || e->slots[t].a.dtype != dt ||
         e->slots[t].kind != SLOT_STATIC)
         return false;
-    sp->act = (rt_act){.kind = RT_ACT_HSWISH};
+    int pa = dt == HPCZ_DTYPE_FLOAT16 ? add3_clip06_f16(e, u, s, t1, &a1) : live_producer(e, u, t1);
+    if (pa < 0)
+        return false;
+    rt_step *add = &e->steps[pa];
+    if (dt == HPCZ_DTYPE_FLOAT &&
+        (!is_onnx_op(add, "Add") || add->dynamic || add->folded || add->n_in != 2 ||
+         add->act.kind != RT_ACT_CLIP || add->act.a != 0 || add->act.b != 6 ||
+         (add->in[0] == s) == (add->in[1] == s) ||
+         scalar_of(e, add, add->in[0] == s ? 1 : 0) != 3))
+        return false;
+    if (dt == HPCZ_DTYPE_FLOAT16)
+        act_set(&sp->act, (rt_act){.kind = RT_ACT_HSWISH_X, .f16 = true});
+    else
+        sp->act = (rt_act){.kind = RT_ACT_HSWISH};
     sp->out[0] = t;
     e->slots[t].first = k;
     add->fused = mul->fused = div->fused = true;
-    int drop[3] = {s, t1, d};
-    for (int i = 0; i < 3; i++) {
+    int drop[4] = {s, t1, d, a1};
+    for (int i = 0; i < 4; i++) {
+        if (drop[i] < 0)
+            continue;
         memset(&e->slots[drop[i]].a, 0, sizeof e->slots[drop[i]].a);
         e->slots[drop[i]].kind = SLOT_NONE;
     }
@@ -1239,16 +1371,19 @@ static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
-        if (sl->is_output || u.sub[s] || sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT)
+        /* float16: a Conv, and HardSwish, op or written out (rt_act.f16) */
+        bool f16 = sl->a.dtype == HPCZ_DTYPE_FLOAT16 && is_onnx_op(sp, "Conv");
+        if (sl->is_output || u.sub[s] || sl->kind != SLOT_STATIC ||
+            (sl->a.dtype != HPCZ_DTYPE_FLOAT && !f16))
             continue;
         if (u.reads[s] == 1) {
             rt_step *hs = &e->steps[u.reader[s]];
             if (!is_onnx_op(hs, "HardSwish") || hs->dynamic || hs->n_in != 1 || hs->in[0] != s ||
                 hs->n_out != 1 || hs->out[0] < 0 ||
                 !rt_same_shape(&e->slots[hs->out[0]].a, &sl->a) ||
-                e->slots[hs->out[0]].a.dtype != HPCZ_DTYPE_FLOAT)
+                e->slots[hs->out[0]].a.dtype != sl->a.dtype)
                 continue;
-            sp->act = (rt_act){.kind = RT_ACT_HSWISH};
+            act_set(&sp->act, (rt_act){.kind = RT_ACT_HSWISH, .f16 = f16});
             absorb(e, sp, (int)k, hs, sl, hs->out[0]);
             continue;
         }
@@ -1263,7 +1398,7 @@ static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
         if (t1 < 0 || u.prod[t1] < 0 || u.reads[t1] != 1 || u.sub[t1] || e->slots[t1].is_output ||
             e->slots[t1].kind != SLOT_STATIC)
             continue;
-        if (hardswish_spelled_out(e, &u, sp, (int)k, mul, t1))
+        if (hardswish_spelled_out(e, &u, sp, (int)k, mul, t1) || f16)
             continue;
         rt_step *sig = &e->steps[u.prod[t1]];
         if (!is_onnx_op(sig, "Sigmoid") || sig->dynamic || sig->folded || sig->n_in != 1 ||
@@ -1300,13 +1435,15 @@ static hpcz_status fuse_post_affine(rt_exec *e, hpcz_error *err)
         if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->fused ||
             sp->act.kind == RT_ACT_NONE || sp->act.post || sp->n_out < 1 || sp->out[0] < 0)
             continue;
-        float pm = 1, pa = 0;
+        /* float16 (rt_act.f16): no Add is + -0, which changes nothing */
+        float pm = 1, pa = sp->act.f16 ? -0.0f : 0;
         bool mul_done = false;
+        int dt = sp->act.f16 ? HPCZ_DTYPE_FLOAT16 : HPCZ_DTYPE_FLOAT;
         for (;;) {
             int s = sp->out[0];
             rt_slot *sl = &e->slots[s];
             if (sl->is_output || u.sub[s] || u.reads[s] != 1 || sl->kind != SLOT_STATIC ||
-                sl->a.dtype != HPCZ_DTYPE_FLOAT)
+                sl->a.dtype != dt)
                 break;
             rt_step *r = &e->steps[u.reader[s]];
             bool mul = is_onnx_op(r, "Mul");
@@ -1316,8 +1453,8 @@ static hpcz_status fuse_post_affine(rt_exec *e, hpcz_error *err)
                 break;
             float v = scalar_of(e, r, r->in[0] == s ? 1 : 0);
             int t = r->out[0];
-            if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) ||
-                e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT || e->slots[t].kind != SLOT_STATIC)
+            if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != dt ||
+                e->slots[t].kind != SLOT_STATIC)
                 break;
             if (mul)
                 pm = v;
@@ -2865,6 +3002,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
     }
     if (!shapes_only && !(e->root && e->root->opts.observer)) {
         hpcz_status st = fold_into_conv(e, err);
+        if (!st)
+            st = fuse_f16_pre_affine(e, err);
         if (!st)
             st = fuse_activations(e, err);
         if (!st)

@@ -40,6 +40,7 @@ typedef struct rt_ctx rt_ctx;
 typedef struct rt_wide {
     size_t n;
     float **a;
+    bool via; /* the kernel declined float16 once: widen from then on without asking */
 } rt_wide;
 typedef struct rt_exec rt_exec;
 typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
@@ -82,13 +83,22 @@ typedef enum rt_act_kind {
     RT_ACT_CLIP,
     RT_ACT_LEAKY,
     RT_ACT_SILU,
-    RT_ACT_HSWISH
+    RT_ACT_HSWISH,
+    RT_ACT_HSWISH_X /* float16 only (rt_act.f16): x * Clip(x + 3, 0, 6) / 6 written out */
 } rt_act_kind;
 typedef struct rt_act {
     rt_act_kind kind;
     float a, b; /* clip: min, max; leaky: alpha */
     bool post;  /* then y * pm + pa (a scalar Mul and Add after the activation) */
     float pm, pa;
+    /* A float16 producer (run on float32 copies, rt_run_f16_via_f32): y is
+     * rounded to float16 first and every operation after it is rounded to
+     * float16, as the unfused float16 ops do, so the same bits (HSWISH: the
+     * HardSwish op's float32 formula, rounded once). post is a Mul by pm
+     * then an Add of pa (pa -0 when there was none: y + -0 is y), and pre
+     * the same with qm and qa before the activation (kind may be NONE). */
+    bool f16, pre;
+    float qm, qa;
 } rt_act;
 void rt_act_apply(const rt_act *act, float *y, int64_t n);
 

@@ -251,18 +251,46 @@ __attribute__((target("avx,f16c"))) static void f2h_f16c(const float *f, uint16_
         h[i] = _cvtss_sh(f[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-static bool has_f16c(void)
+/* 16 at a time with AVX-512 (the same IEEE conversions), the rest F16C */
+__attribute__((target("avx512f,f16c"))) static void h2f_512(const uint16_t *h, float *f, int64_t n)
 {
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    h2f_f16c(h + i, f + i, n - i);
+}
+
+__attribute__((target("avx512f,f16c"))) static void f2h_512(const float *f, uint16_t *h, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(h + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
+    f2h_f16c(f + i, h + i, n - i);
+}
+
+/* 0: portable, 1: F16C, 2: AVX-512 (asked once; HPCZ_CPU_NO_AVX512 keeps 1) */
+static int f16_isa(void)
+{
+    static int isa = -1;
+    int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = !(__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) ? 0
+            : rt_cpu_avx512()                                                   ? 2
+                                                                                : 1;
+        __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 #endif
 
 void rt_h2f_n(const uint16_t *h, float *f, int64_t n)
 {
 #if defined(__x86_64__)
-    if (has_f16c()) {
-        h2f_f16c(h, f, n);
-        return;
+    switch (f16_isa()) {
+    case 2: h2f_512(h, f, n); return;
+    case 1: h2f_f16c(h, f, n); return;
+    default: break;
     }
 #endif
     for (int64_t i = 0; i < n; i++)
@@ -272,9 +300,10 @@ void rt_h2f_n(const uint16_t *h, float *f, int64_t n)
 void rt_f2h_n(const float *f, uint16_t *h, int64_t n)
 {
 #if defined(__x86_64__)
-    if (has_f16c()) {
-        f2h_f16c(f, h, n);
-        return;
+    switch (f16_isa()) {
+    case 2: f2h_512(f, h, n); return;
+    case 1: f2h_f16c(f, h, n); return;
+    default: break;
     }
 #endif
     for (int64_t i = 0; i < n; i++)

@@ -41,7 +41,9 @@ variant gets its own hpcz/ORT table and geomeans (goal <= 1.0), and every
 variant but fp32 a table against hpcz's own fp32 in the same rounds: the
 speed-up fp32/variant of the best runs and of the CPU time (goals: int8
 >= 1.8 on the conv nets, i.e. the models whose MACs are mostly in Conv;
-fp16 at most 1.3x fp32's time, i.e. a speed-up >= 0.77).
+fp16 at most 1.3x fp32's time, i.e. a speed-up >= 0.77), and hpcz's own
+time ratio variant/fp32 (h_VARIANT/fp32 of the best runs, cpu of the CPU
+time at 1 thread: the fp16 goal reads <= 1.3 there).
 
 --before OTHER_HPCZ adds a second hpcz binary (e.g. main's) to every round
 (the three engines in rotating order, on the same files): each table then
@@ -342,8 +344,10 @@ def print_tables(results, variants, th, names, conv):
         goal = "goal >= 1.8 on conv nets" if v != "fp16" else "goal >= 0.77, i.e. at most 1.3x fp32's time"
         print(f"\n{v} against fp32, {th} thread(s): speed-up fp32/{v} of each engine ({goal})")
         before = all("before_min_ms" in rows[(n, x)] for n in names for x in ("fp32", v))
+        # and hpcz's time of v over its fp32 time (the float16 goal: <= 1.3)
         print(f"{'model':20s} {'conv':>4s} {'hpcz_min':>9s} {'ort_min':>9s}" +
-              (f" {'b_min':>9s}" if before else "") + (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s}" if cpu else ""))
+              (f" {'b_min':>9s}" if before else "") + (f" {'hpcz_cpu':>9s} {'ort_cpu':>9s}" if cpu else "") +
+              f" {'h_' + v + '/fp32':>14s}" + (f" {'cpu':>6s}" if cpu else ""))
         sp = {"h": [], "o": [], "b": [], "hc": [], "oc": [], "conv": []}
         for name in names:
             f, q = rows[(name, "fp32")], rows[(name, v)]
@@ -364,12 +368,18 @@ def print_tables(results, variants, th, names, conv):
                 sp["hc"].append(hc)
                 sp["oc"].append(oc)
                 line += f" {hc:9.2f} {oc:9.2f}"
+            q["hpcz_over_fp32_min"] = 1 / h
+            line += f" {1 / h:14.2f}"
+            if cpu:
+                q["hpcz_over_fp32_cpu"] = 1 / q["speedup_cpu"]
+                line += f" {1 / q['speedup_cpu']:6.2f}"
             print(line)
         line = f"{'geomean':20s} {'':4s} {geomean(sp['h']):9.2f} {geomean(sp['o']):9.2f}"
         if before:
             line += f" {geomean(sp['b']):9.2f}"
         if cpu:
             line += f" {geomean(sp['hc']):9.2f} {geomean(sp['oc']):9.2f}"
+        line += f" {1 / geomean(sp['h']):14.2f}" + (f" {1 / geomean(sp['hc']):6.2f}" if cpu else "")
         print(line + (f"   (conv nets: {geomean(sp['conv']):.2f}, lowest {min(sp['conv']):.2f})" if sp["conv"] else ""))
 
 

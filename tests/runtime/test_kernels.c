@@ -759,8 +759,8 @@ static void check_conv_transpose(void)
  * float32 inputs and outputs through Casts): the cpu backend with its
  * fusions (a Relu or Clip into the float16 Conv, run on float32 copies) has
  * the same bytes as without them (under an observer) when the op is exact
- * (exact: max, clamp; the Clip bounds, [-0.25, 0.5], are not 0, where a
- * fused Clip may give +0 for an unfused -0), the same bytes with 2 threads,
+ * (exact: max, clamp; the fused activation applies to the sums rounded to
+ * float16, rt_act.f16, test_act_f16), the same bytes with 2 threads,
  * and is within tol of the ref backend's float16 run. */
 static void check_f16(const spec *s, bool exact)
 {

@@ -425,6 +425,12 @@ static hpcz_status k_unary_pred(rt_ctx *c)
         isnan_f32(x->data, b, n); /* MiniLM exports' softmax guard: one per layer */
         return HPCZ_OK;
     }
+    if (isnan_op && x->dtype == HPCZ_DTYPE_FLOAT16) { /* all exponent bits, a mantissa */
+        const uint16_t *h = x->data;
+        for (int64_t i = 0; i < n; i++)
+            b[i] = (h[i] & 0x7fff) > 0x7c00;
+        return HPCZ_OK;
+    }
     for (int64_t i = 0; i < n; i++) {
         double v = rt_load_d(x->data, x->dtype, i);
         b[i] = isnan_op ? v != v : (isinf(v) && ((v > 0 && pos) || (v < 0 && neg)));
@@ -775,6 +781,26 @@ static hpcz_status k_binary(rt_ctx *c)
             y[i] = powf(x[i], ef);
         return HPCZ_OK;
     }
+    if (!strcmp(op->name, "Pow") && !c->reference && a->dtype == HPCZ_DTYPE_FLOAT16 &&
+        b->numel == 1 && hpcz_dtype_is_float(b->dtype) &&
+        (rt_load_d(b->data, b->dtype, 0) == 2 || rt_load_d(b->data, b->dtype, 0) == 0.5)) {
+        /* squares and square roots of float16 in float32 tiles: x * x is exact
+         * there and sqrtf rounds as sqrt does before the float16 rounding, so
+         * the same bits as the generic double path (silero's STFT magnitude:
+         * a libm pow per element was a sixth of its run) */
+        bool sq = rt_load_d(b->data, b->dtype, 0) == 2;
+        const uint16_t *x = a->data;
+        uint16_t *y = o->data;
+        float t[EW_TILE];
+        for (int64_t k = 0; k < o->numel; k += EW_TILE) {
+            int64_t m = o->numel - k < EW_TILE ? o->numel - k : EW_TILE;
+            rt_h2f_n(x + k, t, m);
+            for (int64_t i = 0; i < m; i++)
+                t[i] = sq ? t[i] * t[i] : sqrtf(t[i]);
+            rt_f2h_n(t, y + k, m);
+        }
+        return HPCZ_OK;
+    }
     if (a->dtype == HPCZ_DTYPE_FLOAT && b->dtype == HPCZ_DTYPE_FLOAT && !op->ff &&
         op->kind == B_ARITH) {
         /* float ops without a fast loop (Pow, Mod) still go through float math */
@@ -936,6 +962,14 @@ static hpcz_status k_where(rt_ctx *c)
                 where_row32(pc + off[0], px, bc.istr[1], py, bc.istr[2], po, bc.inner);
                 continue;
             }
+            for (int64_t i = 0; i < bc.inner; i++)
+                po[i] = pc[off[0] + i * bc.istr[0]] ? px[i * bc.istr[1]] : py[i * bc.istr[2]];
+            continue;
+        }
+        if (es == 2) { /* float16 */
+            const uint16_t *px = (const uint16_t *)x->data + off[1],
+                           *py = (const uint16_t *)y->data + off[2];
+            uint16_t *po = (uint16_t *)dst;
             for (int64_t i = 0; i < bc.inner; i++)
                 po[i] = pc[off[0] + i * bc.istr[0]] ? px[i * bc.istr[1]] : py[i * bc.istr[2]];
             continue;

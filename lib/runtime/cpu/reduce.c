@@ -56,7 +56,10 @@ static hpcz_status k_reduce(rt_ctx *c)
         if (!strcmp(red_ops[i].name, c->node->op_type))
             op = &red_ops[i];
     hpcz_array *x = rt_in(c, 0);
-    if (!op || !(RT_TNUM & RT_T(x->dtype)) || x->dtype == HPCZ_DTYPE_BOOL)
+    /* float16: the float32 loop on a widened copy adds the same doubles and
+     * rounds the same float to float16 as the per-element path (rt_load_d
+     * and a portable conversion per element) */
+    if (!op || !(RT_TNUM & RT_T(x->dtype)) || x->dtype == HPCZ_DTYPE_BOOL || rt_f16_widen(c))
         return rt_unsupported(c);
     int r = x->ndim;
     bool red[RT_MAX_RANK] = {0};

@@ -1,0 +1,229 @@
+"""float16 models in `hpcz run`: the fused float16 Conv epilogues (a scalar
+Mul and Add after the Conv, HardSwish written out as x * Clip(x + 3, 0, 6) / 6,
+the HardSwish op, Relu, Clip, the Mul and Add after the activation) and the
+float16 fast paths (Pow by 2 and 0.5, ReduceMean, IsNaN, Where) give exactly the bits of an
+honest float16 evaluation: NumPy's float16 arithmetic, which rounds each
+operation's float32 result to float16. The Conv's inputs and weights are
+small multiples of powers of two, so its sums are exact in float32 whatever
+their order and the reference is exact too. Every model also runs at 1 and 2
+threads (same bytes) and against ONNX Runtime on the same file (within a
+few float16 roundings: ORT keeps float32 between the ops it runs on Casts).
+
+Usage: python test_fp16_runtime.py HPCZ SOURCE_ROOT
+"""
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto as TP
+from onnx import helper as oh
+from onnx import numpy_helper as nh
+
+from harness import check, hpcz, session, tally
+
+TMP = tempfile.mkdtemp(prefix="hpcz-fp16rt-")
+rng = np.random.default_rng(16)
+H = np.float16
+
+
+def const(name, v):
+    return oh.make_node("Constant", [], [name], value=nh.from_array(np.asarray(v, H), name))
+
+
+def save(label, nodes, inputs, outputs, inits=()):
+    g = oh.make_graph(nodes, label, inputs, outputs, list(inits))
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(m)
+    path = os.path.join(TMP, label + ".onnx")
+    onnx.save(m, path)
+    return path
+
+
+def run(path, feeds, threads):
+    out = os.path.join(TMP, "out%d" % threads)
+    args = ["run", path, "-o", out, "-q", "--threads", str(threads)]
+    for k, v in feeds.items():
+        f = os.path.join(TMP, k + ".npy")
+        np.save(f, v)
+        args += ["--input", "%s=%s" % (k, f)]
+    r = hpcz(*args)
+    if r.returncode:
+        return None
+    return {f[:-4]: np.load(os.path.join(out, f)) for f in os.listdir(out)}
+
+
+def conv_ref(x, w, b, pad, group=1):
+    """Exact float64 convolution (NCHW, stride 1) rounded to float16."""
+    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    n, c, hh, ww = x.shape
+    m, cg, kh, kw = w.shape
+    oh_, ow = hh - kh + 1, ww - kw + 1
+    y = np.zeros((n, m, oh_, ow))
+    mg = m // group
+    for o in range(m):
+        g = o // mg
+        for ci in range(cg):
+            for i in range(kh):
+                for j in range(kw):
+                    y[:, o] += w[o, ci, i, j] * x[:, g * cg + ci, i:i + oh_, j:j + ow]
+        y[:, o] += b[o]
+    return y.astype(H)
+
+
+def hswish(y):
+    t = np.clip(y + H(3), H(0), H(6))
+    return (y * t) / H(6)
+
+
+def compare(label, path, feeds, ref):
+    got1, got2 = run(path, feeds, 1), run(path, feeds, 2)
+    if not check(got1 is not None and got2 is not None, "%s: hpcz runs it" % label):
+        return
+    for name, want in ref.items():
+        a = got1.get(name)
+        check(a is not None and a.dtype == want.dtype and a.shape == want.shape and
+              a.tobytes() == want.tobytes(),
+              "%s: %s is the float16 evaluation bit for bit%s" % (
+                  label, name, "" if a is None or a.shape != want.shape else
+                  " (%d of %d differ)" % (int(np.sum(a.view(np.uint16) != want.view(np.uint16))), a.size)))
+        check(a is not None and a.tobytes() == got2[name].tobytes(),
+              "%s: %s the same bytes at 1 and 2 threads" % (label, name))
+    o = session(path).run(None, feeds)
+    names = [v.name for v in onnx.load(path).graph.output]
+    for name, v in zip(names, o):
+        a = got1[name].astype(np.float64)
+        v = np.asarray(v).astype(np.float64)
+        scale = max(np.max(np.abs(v)), 1e-3) if v.dtype != bool else 1
+        err = np.max(np.abs(a - v)) / scale if a.size else 0
+        # ORT keeps float32 between the ops it runs on Casts: a few roundings
+        check(err <= 1e-2, "%s: %s within a few float16 roundings of ONNX Runtime (%.1e)" % (label, name, err))
+
+
+def grid(shape, step, lim):
+    """Random multiples of step in [-lim, lim] (exact in float16)."""
+    return (rng.integers(-int(lim / step), int(lim / step) + 1, size=shape) * step).astype(H)
+
+
+def conv_chains():
+    """Conv -> Mul -> Add -> HardSwish (written out) -> Mul -> Add; a
+    depthwise Conv -> Mul -> Add -> Conv (no activation); Conv -> Clip(0, 6)."""
+    x = grid((1, 8, 11, 13), 1 / 16, 2)
+    w1, b1 = grid((16, 8, 3, 3), 1 / 8, 1), grid((16,), 1 / 8, 1)
+    w2, b2 = grid((16, 1, 3, 3), 1 / 8, 1), grid((16,), 1 / 8, 1)
+    w3, b3 = grid((8, 16, 1, 1), 1 / 8, 1), grid((8,), 1 / 8, 1)
+    inits = [nh.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"),
+                                              (w3, "w3"), (b3, "b3"))]
+    nodes = [
+        const("m1", [0.3]), const("a1", [-0.7]), const("three", 3), const("zero", 0), const("six", 6),
+        const("m2", [1.7]), const("a2", [0.05]), const("m3", [0.9]), const("a3", [-0.3]),
+        oh.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        oh.make_node("Mul", ["m1", "c1"], ["p1"]),
+        oh.make_node("Add", ["p1", "a1"], ["q1"]),
+        oh.make_node("Add", ["q1", "three"], ["h1"]),
+        oh.make_node("Clip", ["h1", "zero", "six"], ["h2"]),
+        oh.make_node("Mul", ["q1", "h2"], ["h3"]),
+        oh.make_node("Div", ["h3", "six"], ["h4"]),
+        oh.make_node("Mul", ["h4", "m2"], ["h5"]),
+        oh.make_node("Add", ["a2", "h5"], ["y1"]),
+        oh.make_node("Conv", ["y1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], group=16),
+        oh.make_node("Mul", ["c2", "m3"], ["p2"]),
+        oh.make_node("Add", ["p2", "a3"], ["y2"]),
+        oh.make_node("Conv", ["y2", "w3", "b3"], ["c3"]),
+        oh.make_node("Clip", ["c3", "zero", "six"], ["y3"]),
+    ]
+    path = save("conv_chains", nodes, [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape))],
+                [oh.make_tensor_value_info("y3", TP.FLOAT16, [1, 8, 11, 13])], inits)
+    y1 = hswish(conv_ref(x, w1, b1, 1) * H(0.3) + H(-0.7)) * H(1.7) + H(0.05)
+    y2 = conv_ref(y1, w2, b2, 1, group=16) * H(0.9) + H(-0.3)
+    # y2 feeds a Conv whose sums are no longer exact: the reference of y3 is
+    # that of a float32 Conv of the float16 y2, rounded once
+    c3 = np.einsum("oc,nchw->nohw", w3[:, :, 0, 0].astype(np.float32), y2.astype(np.float32)) + \
+        b3.astype(np.float32)[None, :, None, None]
+    return path, {"x": x}, y1, y2, c3
+
+
+def test_conv_chains():
+    path, feeds, y1, y2, c3 = conv_chains()
+    # each chain's last output as the graph output (a fused chain may write
+    # one), so each epilogue is checked exactly
+    m = onnx.load(path)
+    m.graph.output.extend([oh.make_tensor_value_info("y1", TP.FLOAT16, [1, 16, 11, 13])])
+    p1 = os.path.join(TMP, "conv_chains_y1.onnx")
+    onnx.save(m, p1)
+    compare("conv + affine + HardSwish + affine", p1, feeds, {"y1": y1})
+    m = onnx.load(path)
+    del m.graph.output[:]
+    m.graph.output.extend([oh.make_tensor_value_info("y2", TP.FLOAT16, [1, 16, 11, 13])])
+    p2 = os.path.join(TMP, "conv_chains_y2.onnx")
+    onnx.save(m, p2)
+    compare("depthwise conv + affine", p2, feeds, {"y2": y2})
+    got = run(path, feeds, 1)
+    if check(got is not None, "conv chain: hpcz runs it"):
+        want = np.clip(c3, 0, 6).astype(H)
+        a = got["y3"]
+        # the 1x1 Conv's float32 sums may differ from NumPy's in the last bit
+        # before the float16 rounding: at most one float16 step apart
+        d = np.abs(a.view(np.uint16).astype(np.int32) - want.view(np.uint16).astype(np.int32))
+        check(a.shape == want.shape and int(d.max()) <= 1,
+              "conv + clip after the chain: within one float16 step of float32 sums rounded once")
+
+
+def test_conv_hardswish_op():
+    """Conv -> HardSwish (the op, PP-LCNet's): its float32 formula on the
+    Conv's sums rounded to float16, rounded once."""
+    x = grid((1, 4, 9, 10), 1 / 16, 4)
+    w, b = grid((8, 4, 3, 3), 1 / 8, 1), grid((8,), 1 / 8, 1)
+    path = save("conv_hardswish", [oh.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                                   oh.make_node("HardSwish", ["c"], ["y"])],
+                [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape))],
+                [oh.make_tensor_value_info("y", TP.FLOAT16, [1, 8, 9, 10])],
+                [nh.from_array(w, "w"), nh.from_array(b, "b")])
+    c = conv_ref(x, w, b, 1).astype(np.float32)
+    h = np.clip(c * np.float32(1 / 6) + np.float32(0.5), np.float32(0), np.float32(1))
+    compare("conv + HardSwish", path, {"x": x}, {"y": (c * h).astype(H)})
+
+
+def test_elementwise():
+    x = (rng.standard_normal((3, 40, 33)) * 4).astype(H)
+    x[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    pos = np.abs(x) + H(0.01)
+    pos[0, 0, :3] = [np.nan, np.inf, 0]
+    nodes = [const("two", 2), const("half", 0.5), const("zero", 0),
+             oh.make_node("Pow", ["x", "two"], ["sq"]),
+             oh.make_node("Pow", ["p", "half"], ["rt"]),
+             oh.make_node("ReduceMean", ["x"], ["mean"], axes=[2], keepdims=1),
+             oh.make_node("ReduceMean", ["x"], ["mean1"], axes=[1], keepdims=0),
+             oh.make_node("IsNaN", ["x"], ["nan"]),
+             oh.make_node("Where", ["nan", "zero", "x"], ["clean"])]
+    path = save("fp16_elementwise", nodes,
+                [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape)),
+                 oh.make_tensor_value_info("p", TP.FLOAT16, list(x.shape))],
+                [oh.make_tensor_value_info(n, TP.FLOAT16, list(x.shape)) for n in ("sq", "rt", "clean")] +
+                [oh.make_tensor_value_info("mean", TP.FLOAT16, [3, 40, 1]),
+                 oh.make_tensor_value_info("mean1", TP.FLOAT16, [3, 33]),
+                 oh.make_tensor_value_info("nan", TP.BOOL, list(x.shape))])
+    with np.errstate(all="ignore"):
+        ref = {"sq": x * x, "rt": np.sqrt(pos),
+               "mean": np.mean(x.astype(np.float64), axis=2, keepdims=True).astype(np.float32).astype(H),
+               "mean1": np.mean(x.astype(np.float64), axis=1).astype(np.float32).astype(H),
+               "nan": np.isnan(x), "clean": np.where(np.isnan(x), H(0), x)}
+    got1, got2 = run(path, {"x": x, "p": pos}, 1), run(path, {"x": x, "p": pos}, 2)
+    if not check(got1 is not None and got2 is not None, "float16 Pow/ReduceMean/IsNaN/Where: hpcz runs them"):
+        return
+    for name, want in ref.items():
+        a = got1[name]
+        check(a.dtype == want.dtype and a.tobytes() == want.tobytes() and a.tobytes() == got2[name].tobytes(),
+              "float16 %s: the float16 evaluation bit for bit, same at 2 threads" % name)
+
+
+def main():
+    test_conv_chains()
+    test_conv_hardswish_op()
+    test_elementwise()
+    return tally()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
