@@ -285,6 +285,104 @@ static hpcz_status fold_graph(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded,
     return HPCZ_OK;
 }
 
+/* The c per-channel values of a constant that broadcasts over the channels
+ * of a 2-D convolution's [N, c, H, W] output without changing its shape: a
+ * scalar, [c, 1, 1] or [1, c, 1, 1] (false otherwise). */
+static bool channel_values(const hpcz_value *v, int64_t c, float *out)
+{
+    hpcz_tensor *t = v ? hpcz_value_const(v) : NULL;
+    if (!t || t->dtype != HPCZ_DTYPE_FLOAT || t->ndim > 4)
+        return false;
+    if (t->numel != 1 && !(t->numel == c && t->ndim >= 3 && t->dims[t->ndim - 3] == c &&
+                           (t->ndim == 3 || t->dims[0] == 1)))
+        return false;
+    hpcz_error e;
+    const float *d = hpcz_tensor_data(t, &e);
+    if (!d)
+        return false;
+    for (int64_t o = 0; o < c; o++)
+        out[o] = d[t->numel == 1 ? 0 : o];
+    return true;
+}
+
+/* The node that reads v, when it is v's only reader, an op of type op with
+ * one constant operand that channel_values accepts (stored in vals). */
+static hpcz_node *affine_reader(hpcz_graph *g, const hpcz_value *v, const char *op, int64_t c, float *vals)
+{
+    if (!v || v->aux != 1 || v->is_output)
+        return NULL;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *r = g->nodes[i];
+        if (r->aux == -1 || r->n_inputs != 2 || (r->inputs[0] != v && r->inputs[1] != v))
+            continue;
+        if (!is_op(r, op) || r->n_outputs != 1 || !r->outputs[0] || r->inputs[0] == r->inputs[1])
+            return NULL;
+        return channel_values(r->inputs[r->inputs[0] == v ? 1 : 0], c, vals) ? r : NULL;
+    }
+    return NULL;
+}
+
+/* A 2-D Conv followed by Mul and/or Add of per-channel (or scalar)
+ * constants, each the only reader of the value before it: BatchNormalization
+ * as PaddleOCR exports it (Conv -> Mul -> Add: 38 in ppocr_rec). ONNX
+ * Runtime folds these into the Conv in float, but not once static
+ * quantization has put them in int8 (QLinearMul and QLinearAdd, two more
+ * passes and roundings per layer), so quantize-static folds them first, as
+ * fold-bn does a BatchNormalization. */
+hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err)
+{
+    hpcz_status st = hpcz_uses_begin(g->model, err);
+    if (st)
+        return st;
+    hpcz_count_uses(g);
+    size_t n0 = g->n_nodes;
+    for (size_t i = 0; i < n0 && !st; i++) {
+        hpcz_node *p = g->nodes[i];
+        hpcz_tensor *w = is_op(p, "Conv") && p->n_inputs >= 2 && p->n_outputs == 1 && p->aux != -1
+                             ? hpcz_value_const(p->inputs[1])
+                             : NULL;
+        if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 4)
+            continue;
+        int64_t c = w->dims[0];
+        float *scale = malloc((size_t)c * sizeof *scale), *shift = malloc((size_t)c * sizeof *shift);
+        if (!scale || !shift) {
+            free(scale);
+            free(shift);
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        hpcz_node *mul = affine_reader(g, p->outputs[0], "Mul", c, scale);
+        hpcz_node *add = affine_reader(g, mul ? mul->outputs[0] : p->outputs[0], "Add", c, shift);
+        for (int64_t o = 0; o < c; o++) {
+            if (!mul)
+                scale[o] = 1;
+            if (!add)
+                shift[o] = 0;
+        }
+        fold f = {g, p, NULL, c, scale, shift, err};
+        if ((mul || add) && fold_conv(&f)) {
+            hpcz_node *last = add ? add : mul;
+            hpcz_value *y = last->outputs[0];
+            p->outputs[0]->producer = NULL;
+            p->outputs[0] = y;
+            y->producer = p;
+            if (mul)
+                mul->aux = -1;
+            if (add)
+                add->aux = -1;
+            ctx->nodes_removed += (mul != NULL) + (add != NULL);
+            (*folded)++;
+        } else if (err->status == HPCZ_ERR_NOMEM) {
+            st = HPCZ_ERR_NOMEM;
+        }
+        free(scale);
+        free(shift);
+    }
+    hpcz_graph_sweep(g);
+    hpcz_uses_end(g->model);
+    return st;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     (void)a;
