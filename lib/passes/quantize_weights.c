@@ -2370,7 +2370,8 @@ static const hpcz_pass_opt static_opts[] = {
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
-     "sample; the other ops only when fed by int8 ops); all: every selected op",
+     "sample; the other ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
+     "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op",
      "latency|all", 0, 0},
     {"min-k", HPCZ_OPT_INT, "16",
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
@@ -2481,6 +2482,11 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
         if (folded)
             hpcz_pass_note(ctx, "quantize", "%zu Mul/Add of per-channel constants folded into the Conv before them",
                            folded);
+        folded = 0;
+        if ((fst = hpcz_fold_affine_into_conv(m->graph, ctx, &folded, err)))
+            return fst;
+        if (folded)
+            hpcz_pass_note(ctx, "quantize", "%zu scalar Mul/Add folded into the unpadded Conv after them", folded);
         hardswish_ops(&t);
         if (err->status)
             return err->status;

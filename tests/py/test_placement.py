@@ -50,7 +50,7 @@ def make_model(path):
              const("Wr", w(8, 32, 1, 1)), const("Br", rng.normal(size=8) * 0.1),
              const("We", w(32, 8, 1, 1)), const("Be", rng.normal(size=32) * 0.1),
              const("W2", w(32, 32, 1, 1)), const("B2", rng.normal(size=32) * 0.1),
-             const("three", 3.0), const("zero", 0.0), const("six", 6.0)]
+             const("aff_a", 0.8), const("aff_b", 0.25), const("three", 3.0), const("zero", 0.0), const("six", 6.0)]
     nodes = [helper.make_node("Conv", ["x", "W1", "B1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
              helper.make_node("Mul", ["c1", "bn_s"], ["bn_m"], name="bn_mul"),
              helper.make_node("Add", ["bn_m", "bn_b"], ["bn_y"], name="bn_add")]
@@ -61,7 +61,9 @@ def make_model(path):
               helper.make_node("Conv", ["se_rr", "We", "Be"], ["se_e"], name="se_expand"),
               helper.make_node("HardSigmoid", ["se_e"], ["se_gate"], name="se_hsig", alpha=0.2, beta=0.5),
               helper.make_node("Mul", ["h1", "se_gate"], ["se_y"], name="se_mul"),
-              helper.make_node("Conv", ["se_y", "W2", "B2"], ["c2"], name="conv2")]
+              helper.make_node("Mul", ["se_y", "aff_a"], ["aff_m"], name="aff_mul"),
+              helper.make_node("Add", ["aff_m", "aff_b"], ["aff_y"], name="aff_add"),
+              helper.make_node("Conv", ["aff_y", "W2", "B2"], ["c2"], name="conv2")]
     nodes += hardswish("c2", "y", "hs2")
     g = helper.make_graph(nodes, "lcnet_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16, 32, 32])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 32, 32, 32])], initializer=inits)
@@ -122,10 +124,12 @@ def main():
     opset = [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")][0]
     check(ops.count("HardSwish") == 2 and "Div" not in ops and "Clip" not in ops and opset >= 14,
           "both written-out HardSwish are HardSwish ops, opset %d" % opset)
-    check("bn_mul" not in by and "bn_add" not in by and ops.count("Mul") == 1 and ops.count("Add") == 0,
-          "the BatchNormalization exported as Mul + Add is folded into conv1 (only the SE Mul is left)")
-    check("1 Mul/Add of per-channel constants folded" in log and "2 written-out HardSwish" in log,
-          "-v says what was rewritten")
+    check("bn_mul" not in by and "bn_add" not in by and "aff_mul" not in by and "aff_add" not in by
+          and ops.count("Mul") == 1 and ops.count("Add") == 0,
+          "Mul + Add of per-channel constants folded into conv1, the scalar ones into the unpadded conv2 "
+          "(only the SE Mul is left)")
+    check("1 Mul/Add of per-channel constants folded" in log and "1 scalar Mul/Add folded" in log
+          and "2 written-out HardSwish" in log, "-v says what was rewritten")
     # placement: the two heavy Convs in int8, their outputs read only by a QuantizeLinear;
     # the squeeze-excite block and HardSwish (no int8 kernel in ONNX Runtime) float
     check(int8("conv1") and int8("conv2"), "conv1 (144 products per output) and conv2 (32) in int8")
@@ -145,7 +149,7 @@ def main():
     ref = session(src).run(None, {"x": xs})[0]
     got = session(dst).run(None, {"x": xs})[0]
     s = sqnr(ref, got)
-    check(s > 28, "static int8 vs float in ONNX Runtime: %.1f dB > 28" % s)
+    check(s > 30, "static int8 vs float in ONNX Runtime: %.1f dB > 30" % s)
     # --placement all keeps the model's own forms (every selected op in int8)
     alld, _ = quantize(src, "block_all.onnx", "--mode", "static", "--calib", cal, "--placement", "all")
     aops = [n.op_type for n in onnx.load(alld).graph.node] if alld else []
