@@ -285,6 +285,208 @@ static hpcz_status fold_graph(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded,
     return HPCZ_OK;
 }
 
+/* The c per-channel values of a constant that broadcasts over the channels
+ * of a 2-D convolution's [N, c, H, W] output without changing its shape: a
+ * scalar, [c, 1, 1] or [1, c, 1, 1] (false otherwise). */
+static bool channel_values(const hpcz_value *v, int64_t c, float *out)
+{
+    hpcz_tensor *t = v ? hpcz_value_const(v) : NULL;
+    if (!t || t->dtype != HPCZ_DTYPE_FLOAT || t->ndim > 4)
+        return false;
+    if (t->numel != 1 && !(t->numel == c && t->ndim >= 3 && t->dims[t->ndim - 3] == c &&
+                           (t->ndim == 3 || t->dims[0] == 1)))
+        return false;
+    hpcz_error e;
+    const float *d = hpcz_tensor_data(t, &e);
+    if (!d)
+        return false;
+    for (int64_t o = 0; o < c; o++)
+        out[o] = d[t->numel == 1 ? 0 : o];
+    return true;
+}
+
+/* The node that reads v, when it is v's only reader, an op of type op with
+ * one constant operand that channel_values accepts (stored in vals). */
+static hpcz_node *affine_reader(hpcz_graph *g, const hpcz_value *v, const char *op, int64_t c, float *vals)
+{
+    if (!v || v->aux != 1 || v->is_output)
+        return NULL;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *r = g->nodes[i];
+        if (r->aux == -1 || r->n_inputs != 2 || (r->inputs[0] != v && r->inputs[1] != v))
+            continue;
+        if (!is_op(r, op) || r->n_outputs != 1 || !r->outputs[0] || r->inputs[0] == r->inputs[1])
+            return NULL;
+        return channel_values(r->inputs[r->inputs[0] == v ? 1 : 0], c, vals) ? r : NULL;
+    }
+    return NULL;
+}
+
+/* A 2-D Conv followed by Mul and/or Add of per-channel (or scalar)
+ * constants, each the only reader of the value before it: BatchNormalization
+ * as PaddleOCR exports it (Conv -> Mul -> Add: 38 in ppocr_rec). ONNX
+ * Runtime folds these into the Conv in float, but not once static
+ * quantization has put them in int8 (QLinearMul and QLinearAdd, two more
+ * passes and roundings per layer), so quantize-static folds them first, as
+ * fold-bn does a BatchNormalization. */
+hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err)
+{
+    hpcz_status st = hpcz_uses_begin(g->model, err);
+    if (st)
+        return st;
+    hpcz_count_uses(g);
+    size_t n0 = g->n_nodes;
+    for (size_t i = 0; i < n0 && !st; i++) {
+        hpcz_node *p = g->nodes[i];
+        hpcz_tensor *w = is_op(p, "Conv") && p->n_inputs >= 2 && p->n_outputs == 1 && p->aux != -1
+                             ? hpcz_value_const(p->inputs[1])
+                             : NULL;
+        if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 4)
+            continue;
+        int64_t c = w->dims[0];
+        float *scale = malloc((size_t)c * sizeof *scale), *shift = malloc((size_t)c * sizeof *shift);
+        if (!scale || !shift) {
+            free(scale);
+            free(shift);
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        hpcz_node *mul = affine_reader(g, p->outputs[0], "Mul", c, scale);
+        hpcz_node *add = affine_reader(g, mul ? mul->outputs[0] : p->outputs[0], "Add", c, shift);
+        for (int64_t o = 0; o < c; o++) {
+            if (!mul)
+                scale[o] = 1;
+            if (!add)
+                shift[o] = 0;
+        }
+        fold f = {g, p, NULL, c, scale, shift, err};
+        if ((mul || add) && fold_conv(&f)) {
+            hpcz_node *last = add ? add : mul;
+            hpcz_value *y = last->outputs[0];
+            p->outputs[0]->producer = NULL;
+            p->outputs[0] = y;
+            y->producer = p;
+            if (mul)
+                mul->aux = -1;
+            if (add)
+                add->aux = -1;
+            ctx->nodes_removed += (mul != NULL) + (add != NULL);
+            (*folded)++;
+        } else if (err->status == HPCZ_ERR_NOMEM) {
+            st = HPCZ_ERR_NOMEM;
+        }
+        free(scale);
+        free(shift);
+    }
+    hpcz_graph_sweep(g);
+    hpcz_uses_end(g->model);
+    return st;
+}
+
+/* The Mul or Add (op) of a scalar constant that produces v, when v has no
+ * other reader (its value in *k; NULL otherwise). */
+static hpcz_node *scalar_producer(const hpcz_value *v, const char *op, float *k)
+{
+    hpcz_node *p = v ? v->producer : NULL;
+    if (!p || p->aux == -1 || v->aux != 1 || v->is_output || !is_op(p, op) || p->n_inputs != 2 ||
+        p->n_outputs != 1)
+        return NULL;
+    for (int j = 0; j < 2; j++) {
+        hpcz_tensor *t = p->inputs[j] ? hpcz_value_const(p->inputs[j]) : NULL;
+        hpcz_error e;
+        const float *d = t && t->dtype == HPCZ_DTYPE_FLOAT && t->numel == 1 ? hpcz_tensor_data(t, &e) : NULL;
+        if (d && p->inputs[1 - j] && !hpcz_value_const(p->inputs[1 - j])) {
+            *k = *d;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Whether a Conv reads no padding (pads all 0, auto_pad NOTSET or VALID). */
+static bool conv_unpadded(const hpcz_node *n)
+{
+    const char *ap = hpcz_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
+        return false;
+    const hpcz_attr *pads = hpcz_node_attr(n, "pads");
+    for (size_t i = 0; pads && i < pads->n; i++)
+        if (pads->ints[i])
+            return false;
+    return true;
+}
+
+/* A 2-D Conv without padding that reads a * h + b, a and b scalar constants
+ * (the Mul, the Add or both, each read only by the next): PaddleOCR's
+ * learnable affine after every HardSwish (28 in ppocr_rec). The Conv reads h
+ * instead, with weights a * W and bias + b * sum(W) per output channel
+ * (exact: every tap reads a value, none a zero of padding). ONNX Runtime
+ * does not fold these; they were two float passes over the tensor before
+ * each pointwise Conv. */
+hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err)
+{
+    hpcz_status st = hpcz_uses_begin(g->model, err);
+    if (st)
+        return st;
+    hpcz_count_uses(g);
+    for (size_t i = 0; i < g->n_nodes && !st; i++) {
+        hpcz_node *n = g->nodes[i];
+        hpcz_tensor *w = is_op(n, "Conv") && n->n_inputs >= 2 && n->inputs[0] ? hpcz_value_const(n->inputs[1]) : NULL;
+        if (!w || w->dtype != HPCZ_DTYPE_FLOAT || w->ndim != 4 || !conv_unpadded(n))
+            continue;
+        if (n->n_inputs > 2 && n->inputs[2]) {
+            hpcz_tensor *b = hpcz_value_const(n->inputs[2]);
+            if (!b || b->dtype != HPCZ_DTYPE_FLOAT || b->numel != w->dims[0])
+                continue;
+        }
+        float a = 1, b = 0;
+        hpcz_node *add = scalar_producer(n->inputs[0], "Add", &b);
+        hpcz_node *mul = scalar_producer(add ? (add->inputs[0] && !hpcz_value_const(add->inputs[0]) ? add->inputs[0]
+                                                                                                   : add->inputs[1])
+                                             : n->inputs[0],
+                                         "Mul", &a);
+        if ((!add && !mul) || !isfinite(a) || !isfinite(b))
+            continue;
+        hpcz_node *first = mul ? mul : add;
+        hpcz_value *h = first->inputs[0] && !hpcz_value_const(first->inputs[0]) ? first->inputs[0] : first->inputs[1];
+        int64_t c = w->dims[0], per = w->numel / c;
+        double *sum = calloc((size_t)c, sizeof *sum);
+        if (!sum) {
+            st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        const float *wd0 = hpcz_tensor_data(w, err);
+        for (int64_t o = 0; wd0 && o < c; o++)
+            for (int64_t k = 0; k < per; k++)
+                sum[o] += wd0[o * per + k];
+        fold f = {g, n, NULL, c, NULL, NULL, err};
+        w = wd0 ? hpcz_writable_weight(g, n, 1, err) : NULL;
+        float *bias = w ? bias_slot(&f, 2) : NULL;
+        if (!bias) {
+            free(sum);
+            st = err->status ? err->status : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        float *wd = w->data;
+        for (int64_t o = 0; o < c; o++) {
+            for (int64_t k = 0; k < per; k++)
+                wd[o * per + k] *= a;
+            bias[o] = (float)((double)bias[o] + (double)b * sum[o]);
+        }
+        free(sum);
+        n->inputs[0] = h;
+        if (mul)
+            mul->aux = -1;
+        if (add)
+            add->aux = -1;
+        ctx->nodes_removed += (mul != NULL) + (add != NULL);
+        (*folded)++;
+    }
+    hpcz_graph_sweep(g);
+    hpcz_uses_end(g->model);
+    return st;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     (void)a;

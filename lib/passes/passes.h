@@ -153,6 +153,12 @@ int hpcz_ptrset_add(hpcz_ptrset *s, const void *p);
 bool hpcz_ptrset_has(const hpcz_ptrset *s, const void *p);
 void hpcz_ptrset_free(hpcz_ptrset *s);
 hpcz_status hpcz_uses_begin(hpcz_model *m, hpcz_error *err);
+/* Folds Mul/Add of per-channel constants after a 2-D Conv into its weights
+ * and bias (fold_bn.c); counts the Convs changed in *folded. */
+hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err);
+/* Folds a * x + b (scalar constants) read by a 2-D Conv without padding into
+ * its weights and bias (fold_bn.c); counts the Convs changed in *folded. */
+hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err);
 void hpcz_uses_end(hpcz_model *m);
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err);
 

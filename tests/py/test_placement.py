@@ -1,0 +1,175 @@
+"""Static int8's latency placement on a MobileNetV3 / PP-LCNet block (issue 11
+defect 7): a Conv with BatchNormalization exported as Mul + Add of
+per-channel constants, HardSwish written out as x * Clip(x + 3, 0, 6) / 6,
+a squeeze-excite block (GlobalAveragePool -> Conv -> Relu -> Conv ->
+HardSigmoid -> Mul) and a pointwise Conv. Checked on the written file: which
+nodes run in int8 (read through DequantizeLinear), the float forms ONNX
+Runtime runs fastest (the affine folded into the Conv, HardSwish as one op),
+what ONNX Runtime fuses, accuracy against the float model in ONNX Runtime,
+hpcz run against ONNX Runtime on the same file, and deterministic bytes. No
+timings (scripts/bench/ort_latency.py measures those).
+
+Usage: python test_placement.py HPCZ SOURCE_ROOT
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from harness import HPCZ, check, session, tally
+
+TMP = tempfile.mkdtemp(prefix="hpcz-placement-")
+
+
+def const(name, a):
+    return numpy_helper.from_array(np.asarray(a, dtype=np.float32), name)
+
+
+def hardswish(x, y, tag):
+    """x * Clip(x + 3, 0, 6) / 6 as PaddleOCR exports it."""
+    return [helper.make_node("Add", [x, "three"], [tag + "_p3"], name=tag + "_add"),
+            helper.make_node("Clip", [tag + "_p3", "zero", "six"], [tag + "_r6"], name=tag + "_clip"),
+            helper.make_node("Mul", [x, tag + "_r6"], [tag + "_m"], name=tag + "_mul"),
+            helper.make_node("Div", [tag + "_m", "six"], [y], name=tag + "_div")]
+
+
+def make_model(path):
+    rng = np.random.default_rng(11)
+
+    def w(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return rng.normal(size=shape).astype(np.float32) / np.sqrt(fan_in)
+
+    inits = [const("W1", w(32, 16, 3, 3)), const("B1", rng.normal(size=32) * 0.1),
+             const("bn_s", rng.uniform(0.5, 1.5, size=(32, 1, 1))), const("bn_b", rng.normal(size=(32, 1, 1)) * 0.5),
+             const("Wr", w(8, 32, 1, 1)), const("Br", rng.normal(size=8) * 0.1),
+             const("We", w(32, 8, 1, 1)), const("Be", rng.normal(size=32) * 0.1),
+             const("W2", w(32, 32, 1, 1)), const("B2", rng.normal(size=32) * 0.1),
+             const("aff_a", 0.8), const("aff_b", 0.25), const("three", 3.0), const("zero", 0.0), const("six", 6.0)]
+    nodes = [helper.make_node("Conv", ["x", "W1", "B1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["c1", "bn_s"], ["bn_m"], name="bn_mul"),
+             helper.make_node("Add", ["bn_m", "bn_b"], ["bn_y"], name="bn_add")]
+    nodes += hardswish("bn_y", "h1", "hs1")
+    nodes += [helper.make_node("GlobalAveragePool", ["h1"], ["se_g"], name="se_pool"),
+              helper.make_node("Conv", ["se_g", "Wr", "Br"], ["se_r"], name="se_reduce"),
+              helper.make_node("Relu", ["se_r"], ["se_rr"], name="se_relu"),
+              helper.make_node("Conv", ["se_rr", "We", "Be"], ["se_e"], name="se_expand"),
+              helper.make_node("HardSigmoid", ["se_e"], ["se_gate"], name="se_hsig", alpha=0.2, beta=0.5),
+              helper.make_node("Mul", ["h1", "se_gate"], ["se_y"], name="se_mul"),
+              helper.make_node("Mul", ["se_y", "aff_a"], ["aff_m"], name="aff_mul"),
+              helper.make_node("Add", ["aff_m", "aff_b"], ["aff_y"], name="aff_add"),
+              helper.make_node("Conv", ["aff_y", "W2", "B2"], ["c2"], name="conv2")]
+    nodes += hardswish("c2", "y", "hs2")
+    g = helper.make_graph(nodes, "lcnet_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16, 32, 32])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 32, 32, 32])], initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7), path)
+
+
+def quantize(src, name, *args):
+    dst = os.path.join(TMP, name)
+    r = subprocess.run([HPCZ, "quantize", src, "-o", dst, *args], capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr)
+    return (dst if r.returncode == 0 else None), r.stderr
+
+
+def sqnr(ref, out):
+    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
+
+
+def ort_optimized(path):
+    """Op types of the model as ONNX Runtime runs it (its QDQ fusions applied)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = path + ".ort.onnx"
+    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+
+def main():
+    src = os.path.join(TMP, "lcnet_block.onnx")
+    make_model(src)
+    rng = np.random.default_rng(5)
+    cal = os.path.join(TMP, "calib")
+    os.makedirs(cal)
+    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(16, 16, 32, 32)).astype(np.float32))
+    xs = rng.normal(size=(8, 16, 32, 32)).astype(np.float32)
+
+    dst, log = quantize(src, "block_s8.onnx", "--mode", "static", "--calib", cal, "-v")
+    check(dst is not None, "static int8 of the block (default latency placement)")
+    if not dst:
+        sys.exit(tally())
+    onnx.checker.check_model(dst, full_check=True)
+    m = onnx.load(dst)
+    ops = [n.op_type for n in m.graph.node]
+    by = {n.name: n for n in m.graph.node}
+    prod = {o: n for n in m.graph.node for o in n.output}
+    readers = {}
+    for n in m.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n.op_type)
+
+    def int8(name):  # reads its input 0 through DequantizeLinear
+        p = prod.get(by[name].input[0]) if name in by else None
+        return p is not None and p.op_type == "DequantizeLinear"
+
+    # the float forms: Mul/Add of per-channel constants folded into conv1,
+    # both written-out HardSwish made HardSwish ops (opset 13 -> 14)
+    opset = [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")][0]
+    check(ops.count("HardSwish") == 2 and "Div" not in ops and "Clip" not in ops and opset >= 14,
+          "both written-out HardSwish are HardSwish ops, opset %d" % opset)
+    check("bn_mul" not in by and "bn_add" not in by and "aff_mul" not in by and "aff_add" not in by
+          and ops.count("Mul") == 1 and ops.count("Add") == 0,
+          "Mul + Add of per-channel constants folded into conv1, the scalar ones into the unpadded conv2 "
+          "(only the SE Mul is left)")
+    check("1 Mul/Add of per-channel constants folded" in log and "1 scalar Mul/Add folded" in log
+          and "2 written-out HardSwish" in log, "-v says what was rewritten")
+    # placement: the two heavy Convs in int8, their outputs read only by a QuantizeLinear;
+    # the squeeze-excite block and HardSwish (no int8 kernel in ONNX Runtime) float
+    check(int8("conv1") and int8("conv2"), "conv1 (144 products per output) and conv2 (32) in int8")
+    check(readers.get(by["conv1"].output[0]) == ["QuantizeLinear"] and readers.get(by["conv2"].output[0]) == ["QuantizeLinear"],
+          "an int8 Conv's output goes only to its QuantizeLinear")
+    check(not any(int8(k) for k in ("se_pool", "se_reduce", "se_expand", "se_hsig", "se_mul")),
+          "the squeeze-excite block stays float")
+    dq1 = prod.get(by["hs1_div"].input[0])
+    check(dq1 is not None and dq1.op_type == "DequantizeLinear" and prod[dq1.input[0]].input[0] == by["conv1"].output[0]
+          and sorted(readers.get(by["hs1_div"].output[0], [])) == ["GlobalAveragePool", "Mul"],
+          "HardSwish (no int8 kernel in ONNX Runtime) reads conv1's codes through one DequantizeLinear and stays float")
+    # what ONNX Runtime runs: two QLinearConv, HardSwish as HardSigmoid * x, no Clip or Div
+    fused = ort_optimized(dst)
+    check(fused.count("QLinearConv") == 2 and "Div" not in fused and "Clip" not in fused,
+          "ONNX Runtime fuses both int8 Convs, no Clip or Div left (%s)" % ",".join(fused))
+    # accuracy against the float model, both in ONNX Runtime
+    ref = session(src).run(None, {"x": xs})[0]
+    got = session(dst).run(None, {"x": xs})[0]
+    s = sqnr(ref, got)
+    check(s > 30, "static int8 vs float in ONNX Runtime: %.1f dB > 30" % s)
+    # --placement all keeps the model's own forms (every selected op in int8)
+    alld, _ = quantize(src, "block_all.onnx", "--mode", "static", "--calib", cal, "--placement", "all")
+    aops = [n.op_type for n in onnx.load(alld).graph.node] if alld else []
+    check(alld and "Div" in aops and "HardSwish" not in aops, "--placement all: HardSwish stays written out")
+    if alld:
+        sa = sqnr(ref, session(alld).run(None, {"x": xs})[0])
+        check(s > sa, "latency placement closer to float than --placement all (%.1f > %.1f dB)" % (s, sa))
+    # hpcz run on the same file gives ONNX Runtime's outputs
+    np.save(os.path.join(TMP, "x.npy"), xs)
+    out = os.path.join(TMP, "run")
+    r = subprocess.run([HPCZ, "run", dst, "--input", "x=" + os.path.join(TMP, "x.npy"), "-o", out, "-q"],
+                       capture_output=True, text=True)
+    mine = np.load(os.path.join(out, "y.npy")) if r.returncode == 0 else None
+    check(mine is not None and sqnr(got, mine) > 30,
+          "hpcz run on the static file matches ONNX Runtime (%.1f dB)" % (sqnr(got, mine) if mine is not None else 0))
+    # the same input and options give the same bytes
+    again, _ = quantize(src, "block_s8_again.onnx", "--mode", "static", "--calib", cal)
+    check(again and open(again, "rb").read() == open(dst, "rb").read(), "the same bytes twice")
+    sys.exit(tally())
+
+
+if __name__ == "__main__":
+    main()
