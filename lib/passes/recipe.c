@@ -164,7 +164,7 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     char bc[1400] = "";
     if (r->bias_correct > 0 && !is_static)
         snprintf(bc, sizeof bc,
-                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s%s},",
+                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s,check=true%s%s},",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
                  r->reduce_range ? "true" : "false", r->clip,
