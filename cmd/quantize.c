@@ -59,8 +59,8 @@ static const cli_opt opts[] = {
      "and multiply the weights by the same (default: on at 0.5 with --calib; 0 turns it off)"},
     {"bias-correction", OPT_BIAS_CORRECTION, no_argument, NULL,
      "static and weight-only int8 (--algo rtn) with --calib: subtract from each layer's bias the mean output "
-     "shift its rounded weights cause, from input means on the data (default: static with --calib, kept only "
-     "where the calibration data's worst output SQNR does not drop; weight-only: off)"},
+     "shift its rounded weights cause, from input means on the data, kept only where the calibration data's "
+     "worst output SQNR does not drop (default: static with --calib; weight-only: off)"},
     {"no-bias-correction", OPT_NO_BIAS_CORRECTION, no_argument, NULL, "leave the biases as they are"},
     {"equalize", OPT_EQUALIZE, no_argument, NULL,
      "static with --calib: cross-layer equalization before calibration: scale each output channel of a "

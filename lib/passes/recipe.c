@@ -164,7 +164,7 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     char bc[1400] = "";
     if (r->bias_correct > 0 && !is_static)
         snprintf(bc, sizeof bc,
-                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s%s%s},",
+                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s,check=true%s%s},",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
                  r->reduce_range ? "true" : "false", r->clip,
@@ -187,14 +187,17 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     } else if (gptq) {
         /* then round-to-nearest for the layers GPTQ cannot measure (subgraphs);
          * int8 GPTQ is per channel, and so is that unless a block size is given */
-        char rblk[48] = "";
+        char rblk[48] = "", gf[1024] = "";
         if (r->block)
             snprintf(rblk, sizeof rblk, "block-size=%d%s", r->block, int4 ? "," : "");
-        snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s%s},%s{%s%s%s%s}",
-                 int4 ? "int4" : "int8", r->block ? r->block : 32, r->symmetric == 1 ? "true" : "false",
-                 inc ? ",include=" : "", inc ? inc : "", int4 ? "quantize-int4" : "quantize-int8", rblk,
+        /* --include and --exclude for both passes */
+        snprintf(gf, sizeof gf, "%s%s%s%s", inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "",
+                 exc ? exc : "");
+        snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}",
+                 int4 ? "int4" : "int8", r->block ? r->block : 32, r->symmetric == 1 ? "true" : "false", gf,
+                 int4 ? "quantize-int4" : "quantize-int8", rblk,
                  int4 ? (r->symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",
-                 inc ? (r->block || int4 ? ",include=" : "include=") : "", inc ? inc : "");
+                 r->block || int4 ? gf : gf + (*gf == ','));
     } else if (int4) {
         snprintf(q, sizeof q, "quantize-int4{block-size=%d,symmetric=%s,clip=%s%s}", r->block,
                  r->symmetric == 1 ? "true" : "false", r->clip, filt);

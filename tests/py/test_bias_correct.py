@@ -13,7 +13,10 @@ Checks:
   higher (ONNX Runtime against the float model);
 * static: on by default with --calib and kept here (it helps on the
   calibration data; the zoo's ddddocr_det shows the undo); weight-only:
-  --bias-correction (off by default); the same input gives the same bytes.
+  --bias-correction (off by default), kept after the same check (its note
+  gives the worst output SQNR on the calibration data without and with);
+  the same input gives the same bytes; GPTQ with --exclude leaves the
+  excluded layer float.
 
 Usage: python test_bias_correct.py HPCZ SOURCE_ROOT
 """
@@ -181,6 +184,12 @@ def main():
         check(r_on.returncode == 0 and "bias-correct: corrected" in r_on.stderr,
               "%s: %s" % (mode, "on by default with --calib, kept (it helps on the calibration data)"
                           if static else "--bias-correction corrects"))
+        if not static:
+            import re
+            mo = re.search(r"worst output SQNR there (-?[0-9.]+) -> (-?[0-9.]+) dB", r_on.stderr)
+            check(mo is not None and float(mo.group(2)) >= float(mo.group(1)),
+                  "weight-only: kept after the check on the calibration data (%s)"
+                  % (mo.group(0) if mo else r_on.stderr.strip()[-200:]))
         check(r_off.returncode == 0 and "bias-correct" not in r_off.stderr,
               "%s: %s" % (mode, "--no-bias-correction leaves it out" if static else "off by default"))
         m_on, s_on = errors(on)
@@ -195,6 +204,14 @@ def main():
     # --- GPTQ (the default with --calib for weight-only) rounds otherwise: no correction
     g, r = q("gptq.onnx")
     check(r.returncode == 0 and "bias-correct" not in r.stderr, "weight-only GPTQ: no bias correction")
+    # --exclude reaches GPTQ and the round-to-nearest pass after it
+    g, r = q("gptq_ex.onnx", "--exclude", "^conv1$")
+    gm = onnx.load(g) if r.returncode == 0 else None
+    conv1 = next(n for n in gm.graph.node if n.name == "conv1") if gm else None
+    init = {i.name: i for i in gm.graph.initializer} if gm else {}
+    check(conv1 is not None and conv1.input[1] in init and init[conv1.input[1]].data_type == TensorProto.FLOAT
+          and any(n.op_type == "DequantizeLinear" for n in gm.graph.node),
+          "weight-only GPTQ --exclude '^conv1$': conv1 keeps its float weight, the others are int8")
     return tally()
 
 
