@@ -45,3 +45,17 @@ def session(path, level=None):
     if level is not None:
         so.graph_optimization_level = level
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def ort_optimized_ops(path):
+    """Op types of the model as ONNX Runtime runs it (its QDQ and other
+    fusions at ORT_ENABLE_EXTENDED applied), read back from the optimized
+    model it writes next to `path`."""
+    import onnx
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = path + ".ort.onnx"
+    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]

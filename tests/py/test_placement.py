@@ -18,10 +18,9 @@ import tempfile
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, session, tally
+from harness import HPCZ, check, session, tally, ort_optimized_ops
 
 TMP = tempfile.mkdtemp(prefix="hpcz-placement-")
 
@@ -82,15 +81,6 @@ def sqnr(ref, out):
     return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
 
 
-def ort_optimized(path):
-    """Op types of the model as ONNX Runtime runs it (its QDQ fusions applied)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    so.optimized_model_filepath = path + ".ort.onnx"
-    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
-
 
 def main():
     src = os.path.join(TMP, "lcnet_block.onnx")
@@ -142,7 +132,7 @@ def main():
           and sorted(readers.get(by["hs1_div"].output[0], [])) == ["GlobalAveragePool", "Mul"],
           "HardSwish (no int8 kernel in ONNX Runtime) reads conv1's codes through one DequantizeLinear and stays float")
     # what ONNX Runtime runs: two QLinearConv, HardSwish as HardSigmoid * x, no Clip or Div
-    fused = ort_optimized(dst)
+    fused = ort_optimized_ops(dst)
     check(fused.count("QLinearConv") == 2 and "Div" not in fused and "Clip" not in fused,
           "ONNX Runtime fuses both int8 Convs, no Clip or Div left (%s)" % ",".join(fused))
     # accuracy against the float model, both in ONNX Runtime

@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, ROOT, check, hpcz, session, tally
+from harness import HPCZ, ROOT, check, hpcz, session, tally, ort_optimized_ops
 
 TMP = tempfile.mkdtemp(prefix="hpcz-quant-")
 SAMPLES = os.path.join(ROOT, "samples")
@@ -171,15 +171,6 @@ def outlier_check():
     check(s1 > s2 + 10, "keeping it float is better by more than 10 dB")
 
 
-def ort_fused(path):
-    """Op types of the model as ONNX Runtime runs it (QDQ fusions applied)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    so.optimized_model_filepath = path + ".ort.onnx"
-    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
-
 
 def placed_weights_checks(cnn, calib, fp16, xs):
     """The layers the latency placement leaves float store float16 weights
@@ -202,7 +193,7 @@ def placed_weights_checks(cnn, calib, fp16, xs):
     s16, s32 = os.path.getsize(fp16), os.path.getsize(f32)
     check(s16 < s32, "float16 placed weights: a smaller file (%d < %d bytes)" % (s16, s32))
     onnx.checker.check_model(fp16, full_check=True)
-    check("Cast" not in ort_fused(fp16), "ONNX Runtime folds the Casts of float16 weights at load")
+    check("Cast" not in ort_optimized_ops(fp16), "ONNX Runtime folds the Casts of float16 weights at load")
     ref = run(cnn, xs)[0]
     a, b = run(fp16, xs)[0], run(f32, xs)[0]
     check(sqnr(ref, a) > sqnr(ref, b) - 1, "float16 placed weights: %.1f dB from float in ORT (float32 placed "
@@ -272,14 +263,14 @@ def placement_checks():
     check(all([c.op_type for c in cons.get(o, [])] == ["QuantizeLinear"] for o in outs),
           "an int8 Conv's output goes only to its QuantizeLinear (float readers use the DequantizeLinear)")
     check("depthwise, and its input comes from a float op" in r.stderr, "-v says why an op stays float")
-    fused = ort_fused(dst)
+    fused = ort_optimized_ops(dst)
     check(fused.count("QLinearConv") == 2 and "Conv" in fused,
           "ONNX Runtime fuses both int8 Convs into QLinearConv and runs the float ones as Conv")
     check(sqnr(ref, run(dst, xs)[0]) > 30, "placed model close to float (%.1f dB)" % sqnr(ref, run(dst, xs)[0]))
     placed_weights_checks(cnn, calib, dst, xs)
     # --placement all: every Conv in int8, each fused by ORT
     dst = quantize(cnn, "place_all.onnx", "--mode", "static", "--calib", calib, "--placement", "all")
-    fused = ort_fused(dst)
+    fused = ort_optimized_ops(dst)
     check(fused.count("QLinearConv") == 4 and "Conv" not in fused, "--placement all: every Conv a QLinearConv")
     # a Conv whose only reader is a float op (no QDQ support) still gets its
     # output quantized, or ORT would run it in float with weights dequantized every run
@@ -295,7 +286,7 @@ def placement_checks():
     os.makedirs(cal, exist_ok=True)
     np.save(os.path.join(cal, "x.npy"), rng.normal(size=(8, 16, 32, 32)).astype(np.float32))
     dst = quantize(src, "conv_hswish_s8.onnx", "--mode", "static", "--calib", cal)
-    fused = ort_fused(dst)
+    fused = ort_optimized_ops(dst)
     check("QLinearConv" in fused and "Conv" not in fused,
           "Conv read only by HardSwish: output quantized, ORT runs QLinearConv (%s)" % ",".join(fused))
 
