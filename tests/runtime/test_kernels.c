@@ -33,11 +33,10 @@ static bool run(hpcz_model *m, const char *backend, int threads, hpcz_array *ins
     return ok;
 }
 
-static void check(const spec *s)
+/* ins[0 .. s->n_in): float arrays of the spec's shapes, uniform in [-1, 1)
+ * (or positive, from 0.1, where the spec asks) from the seeded generator */
+static void random_inputs(const spec *s, hpcz_array *ins)
 {
-    cases++;
-    hpcz_array ins[4];
-    memset(ins, 0, sizeof ins);
     hpcz_error err = {0};
     for (int i = 0; i < s->n_in; i++) {
         hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
@@ -45,6 +44,15 @@ static void check(const spec *s)
         for (int64_t k = 0; k < ins[i].numel; k++)
             d[k] = s->positive ? fabsf(frand()) + 0.1f : frand();
     }
+}
+
+static void check(const spec *s)
+{
+    cases++;
+    hpcz_array ins[4];
+    memset(ins, 0, sizeof ins);
+    hpcz_error err = {0};
+    random_inputs(s, ins);
     hpcz_model *m = build(s, ins);
     hpcz_array a = {0}, b = {0}, r = {0}, n5 = {0};
     bool ok = run(m, "cpu", 1, ins, &a, &err) && run(m, "cpu", 2, ins, &b, &err) &&
@@ -355,11 +363,7 @@ static void check_window_exact(const spec *s, int64_t stride, int64_t dil, int64
     hpcz_error err = {0};
     hpcz_array ins[3], y = {0};
     memset(ins, 0, sizeof ins);
-    for (int i = 0; i < s->n_in; i++) {
-        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
-        for (int64_t k = 0; k < ins[i].numel; k++)
-            ((float *)ins[i].data)[k] = frand();
-    }
+    random_inputs(s, ins);
     const_weights = true;
     hpcz_model *m = build(s, ins);
     const_weights = false;
@@ -590,11 +594,7 @@ static void check_weights_change(const spec *s, bool bn)
     hpcz_error err = {0};
     hpcz_array ins[4];
     memset(ins, 0, sizeof ins);
-    for (int i = 0; i < s->n_in; i++) {
-        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
-        for (int64_t k = 0; k < ins[i].numel; k++)
-            ((float *)ins[i].data)[k] = frand();
-    }
+    random_inputs(s, ins);
     const_weights = true;
     hpcz_model *m = build(s, ins);
     const_weights = false;
@@ -768,11 +768,7 @@ static void check_f16(const spec *s, bool exact)
     hpcz_array ins[4];
     memset(ins, 0, sizeof ins);
     hpcz_error err = {0};
-    for (int i = 0; i < s->n_in; i++) {
-        hpcz_array_alloc(&ins[i], HPCZ_DTYPE_FLOAT, s->ranks[i], s->shapes[i], &err);
-        for (int64_t k = 0; k < ins[i].numel; k++)
-            ((float *)ins[i].data)[k] = frand();
-    }
+    random_inputs(s, ins);
     const_weights = true;
     hpcz_model *m = build(s, ins);
     const_weights = false;
