@@ -322,6 +322,18 @@ static hpcz_node *affine_reader(hpcz_graph *g, const hpcz_value *v, const char *
     return NULL;
 }
 
+/* The Mul and/or Add just folded into a Conv: marked for the sweep and
+ * counted. */
+static void drop_folded(hpcz_pass_ctx *ctx, hpcz_node *mul, hpcz_node *add, size_t *folded)
+{
+    if (mul)
+        mul->aux = -1;
+    if (add)
+        add->aux = -1;
+    ctx->nodes_removed += (mul != NULL) + (add != NULL);
+    (*folded)++;
+}
+
 /* A 2-D Conv followed by Mul and/or Add of per-channel (or scalar)
  * constants, each the only reader of the value before it: BatchNormalization
  * as PaddleOCR exports it (Conv -> Mul -> Add: 38 in ppocr_rec). ONNX
@@ -366,12 +378,7 @@ hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *fol
             p->outputs[0]->producer = NULL;
             p->outputs[0] = y;
             y->producer = p;
-            if (mul)
-                mul->aux = -1;
-            if (add)
-                add->aux = -1;
-            ctx->nodes_removed += (mul != NULL) + (add != NULL);
-            (*folded)++;
+            drop_folded(ctx, mul, add, folded);
         } else if (err->status == HPCZ_ERR_NOMEM) {
             st = HPCZ_ERR_NOMEM;
         }
@@ -475,12 +482,7 @@ hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t
         }
         free(sum);
         n->inputs[0] = h;
-        if (mul)
-            mul->aux = -1;
-        if (add)
-            add->aux = -1;
-        ctx->nodes_removed += (mul != NULL) + (add != NULL);
-        (*folded)++;
+        drop_folded(ctx, mul, add, folded);
     }
     hpcz_graph_sweep(g);
     hpcz_uses_end(g->model);
