@@ -1274,6 +1274,7 @@ typedef struct sq {
     bool placement_all; /* every selected op in int8 (else: latency-aware placement) */
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
     double min_macs;    /* ... and those with fewer multiply-adds per sample */
+    double min_macs_per_value; /* ... and, fed by a float op, fewer per value converted */
     size_t n_placed_float;
     int kept_w;         /* how layers the caller keeps float store their weights (W_*) */
     size_t n_kept_w;
@@ -1650,6 +1651,26 @@ static int64_t reduction_window(const hpcz_node *n)
     return k;
 }
 
+/* Values per sample of v, from the calibration counts (-1: unknown). */
+static double values_per_sample(const sq *s, const hpcz_value *v)
+{
+    const hpcz_calib_range *r = v ? hpcz_calib_find(s->calib, v->name) : NULL;
+    return r && s->calib->samples ? (double)(r->finite + r->nonfinite) / (double)s->calib->samples : -1;
+}
+
+/* The activation input of Conv/Gemm/MatMul n when it comes from a float op
+ * or from the graph's inputs (n in int8 would be an island), else NULL. */
+static const hpcz_value *island_input(const sq *s, const hpcz_node *n)
+{
+    for (size_t j = 0; j < n->n_inputs; j++) {
+        const hpcz_value *v = n->inputs[j];
+        if (!v || v->dtype != HPCZ_DTYPE_FLOAT || hpcz_value_const(v) || weight_slot(n, j) || bias_slot(n, j))
+            continue;
+        return v->producer && v->producer->graph == s->g && v->producer->aux == PLACED_INT8 ? NULL : v;
+    }
+    return NULL;
+}
+
 /* Latency-aware placement (ONNX Runtime on CPU, measured on the zoo's conv
  * nets with ORT 1.23, AVX2 without VNNI): an op runs in int8 only where int8
  * can pay for the QuantizeLinear/DequantizeLinear passes it brings.
@@ -1685,10 +1706,9 @@ static void place(sq *s, const hpcz_node_filter *f)
         }
         int64_t k = reduction_length(n);
         const char *why = NULL;
+        char why_buf[192];
         if (k > 0) {
-            /* output values per sample, from the calibration counts */
-            const hpcz_calib_range *r = n->outputs[0] ? hpcz_calib_find(s->calib, n->outputs[0]->name) : NULL;
-            double per = r && s->calib->samples ? (double)(r->finite + r->nonfinite) / (double)s->calib->samples : -1;
+            double per = values_per_sample(s, n->outputs[0]);
             double macs = per >= 0 ? per * (double)k : -1;
             const hpcz_attr *ga = hpcz_node_attr(n, "group");
             if (!strcmp(n->op_type, "Conv") && ga && ga->i > 1 && k == reduction_window(n))
@@ -1697,6 +1717,20 @@ static void place(sq *s, const hpcz_node_filter *f)
                 why = "few products per output, and its input comes from a float op";
             else if (macs >= 0 && macs < s->min_macs)
                 why = "little work, and its input comes from a float op";
+            else if (macs >= 0 && island_input(s, n)) {
+                /* an int8 island: ONNX Runtime converts its input and its
+                 * output (QuantizeLinear, a transpose to NHWC each way,
+                 * DequantizeLinear), each about as costly per value as a
+                 * few dozen multiply-adds of its float Conv */
+                double in = values_per_sample(s, island_input(s, n));
+                if (in >= 0 && macs < s->min_macs_per_value * (in + per)) {
+                    snprintf(why_buf, sizeof why_buf,
+                             "its input comes from a float op, and it does %.0f multiply-adds per value "
+                             "converted to and from int8 (min-macs-per-value %g)",
+                             macs / (in + per), s->min_macs_per_value);
+                    why = why_buf;
+                }
+            }
         }
         bool int8 = true;
         if (k <= 0 || why) {
@@ -2184,9 +2218,12 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
                            (long long)hpcz_value_const(n->inputs[1])->dims[0]);
             continue;
         }
+        /* a node of float constants only (a Reshape of one) has nothing to
+         * quantize: not counted as int8 */
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
-            has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
+            has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT &&
+                         (!hpcz_value_const(n->inputs[j]) || weight_slot(n, j));
         if (!has_float)
             continue;
         s->n_nodes++;
@@ -2381,6 +2418,10 @@ static const hpcz_pass_opt static_opts[] = {
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
     {"min-macs", HPCZ_OPT_FLOAT, "1e6",
      "latency placement: Conv/Gemm/MatMul with fewer multiply-adds per sample stay float", NULL, 0, 1e18},
+    {"min-macs-per-value", HPCZ_OPT_FLOAT, "48",
+     "latency placement: Conv/Gemm/MatMul fed by a float op stay float when they do fewer multiply-adds "
+     "per value of their input and output (the values ONNX Runtime converts to and from int8 around them)",
+     NULL, 0, 1e12},
     {"float-stem", HPCZ_OPT_BOOL, "true", "keep convolutions from < 4 to 17-31 channels float (ONNX Runtime 1.23 miscomputes them in int8)", NULL, 0, 0},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
@@ -2528,6 +2569,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     }
     s.min_k = hpcz_pass_arg(a, "min-k").i;
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
+    s.min_macs_per_value = hpcz_pass_arg(a, "min-macs-per-value").f;
     s.float_stem = hpcz_pass_arg(a, "float-stem").b;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
