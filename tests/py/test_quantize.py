@@ -181,7 +181,7 @@ def placed_weights_checks(cnn, calib, fp16, xs):
     def placed(name, how):
         dst = os.path.join(TMP, name)
         r = subprocess.run([HPCZ, "quantize", cnn, "-o", dst, "--mode", "static", "--calib", calib, "-q",
-                            "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,placed-weights=%s},dce" % how],
+                            "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,min-macs-per-value=0,placed-weights=%s},dce" % how],
                            capture_output=True, text=True)
         return dst if r.returncode == 0 else print(r.stderr)
 
@@ -230,8 +230,8 @@ def placement_checks():
     # without the work floor: the decisions per op
     dst = os.path.join(TMP, "place.onnx")
     r = subprocess.run([HPCZ, "quantize", cnn, "-o", dst, "--mode", "static", "--calib", calib, "-v",
-                        "--passes", "fold-bn,eliminate,quantize-static{min-macs=0},dce"], capture_output=True, text=True)
-    check(r.returncode == 0, "quantize-static{min-macs=0} runs")
+                        "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,min-macs-per-value=0},dce"], capture_output=True, text=True)
+    check(r.returncode == 0, "quantize-static{min-macs=0,min-macs-per-value=0} runs")
     m = onnx.load(dst)
     prod = {o: n for n in m.graph.node for o in n.output}
     cons = {}
