@@ -49,7 +49,8 @@ static const cli_opt opts[] = {
     {"placement", OPT_PLACEMENT, required_argument, "HOW",
      "static: latency (default): ops in int8 only where ONNX Runtime runs them faster than "
      "float: Conv/Gemm/MatMul with at least 16 products per output and 1e6 multiply-adds per "
-     "sample, the others (depthwise convolutions too) only when fed by int8 ops; Mul/Add of "
+     "sample (and, when fed by a float op, 48 per value converted to and from int8 around "
+     "them), the others (depthwise convolutions too) only when fed by int8 ops; Mul/Add of "
      "per-channel constants after a Conv are folded into it and x*Clip(x+3,0,6)/6 becomes "
      "HardSwish first; all: every selected op in int8, the graph's own forms",
      "latency|all"},

