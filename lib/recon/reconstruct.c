@@ -1273,7 +1273,7 @@ static const hpcz_pass_opt opts[] = {
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
     {"damp", HPCZ_OPT_FLOAT, "0.01", "dampening of the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
-    {"ridge", HPCZ_OPT_FLOAT, "0",
+    {"ridge", HPCZ_OPT_FLOAT, "0.3",
      "more dampening where a layer has few input rows: ridge * inputs / rows, as a share of the mean diagonal",
      NULL, 0, 1000},
     {"bias-correction", HPCZ_OPT_BOOL, "true", "restore each output's mean through the bias", NULL, 0, 0},
@@ -1407,6 +1407,7 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, stats *sxv, 
     oo.zero = zero;
     oo.shrink_out = &rho;
     oo.damp = rows_damp(oo.damp, pj->ridge, lg->K, sx->g.rows);
+    double extra = oo.damp - pj->oo.damp;
     hpcz_status st = HPCZ_OK;
     if (pj->comp)
         st = compensate(W, lg->rows, lg->K, sx, oo.damp, err);
@@ -1420,10 +1421,12 @@ static hpcz_status prune_solve(void *user, ls_target *t, stats *sx, stats *sxv, 
         int64_t z = 0;
         for (size_t k = 0; k < sz; k++)
             z += W[k] == 0;
-        char sn[96];
-        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows%s",
+        char sn[96], rn[96] = "";
+        if (extra >= 0.005)
+            snprintf(rn, sizeof rn, " (ridge %.2g of the mean diagonal: %lld inputs)", extra, (long long)lg->K);
+        snprintf(t->note, sizeof t->note, "%s ('%s'): %.1f%% zeros, reconstructed from %llu input rows%s%s",
                  n->inputs[1]->name, n->name ? n->name : "", 100.0 * (double)z / (double)sz,
-                 (unsigned long long)sx->g.rows, shrink_note(sn, sizeof sn, rho));
+                 (unsigned long long)sx->g.rows, shrink_note(sn, sizeof sn, rho), rn);
     }
     free(W);
     free(W0);
@@ -1768,6 +1771,18 @@ static const char *unmeasured_why(const ls_target *t)
                                           : "no calibration sample it could be fitted on runs it";
 }
 
+/* Fits every measurable layer of m: in one run, then the rest one by one */
+static hpcz_status fit_layers(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx, ls_target *t, size_t nt,
+                              bool need_ref, holdout *ho, prune_job *pj, hpcz_error *err)
+{
+    hpcz_status st = HPCZ_OK;
+    if (measurable(t, nt))
+        st = ls_run_all(m, ref, ctx, t, nt, need_ref, ho, false, prune_solve, pj, err);
+    if (!st)
+        st = solve_rest(m, ref, ctx, t, nt, ho, false, prune_solve, pj, err);
+    return st;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     if (!ctx->data)
@@ -1844,10 +1859,12 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         st = err->status;
     bool need_ref = pj.comp || pj.bias_corr;
     holdout ho = {0};
-    if (!st && measurable(t, nt))
-        st = ls_run_all(m, ref, ctx, t, nt, need_ref, &ho, false, prune_solve, &pj, err);
     if (!st)
-        st = solve_rest(m, ref, ctx, t, nt, &ho, false, prune_solve, &pj, err);
+        st = fit_layers(m, ref, ctx, t, nt, need_ref, &ho, &pj, err);
+    if (!st && ho.fit == ho.total && ho.total)
+        hpcz_pass_note(ctx, "prune-reconstruct",
+                       "%zu calibration samples: too few to hold some out (%d needed): every layer is fitted on "
+                       "all of them, and checked on them", ho.total, HOLDOUT_MIN);
     size_t done = 0, unmeasured = 0;
     for (size_t i = 0; i < nt; i++) {
         done += t[i].solved != 0;
@@ -2306,6 +2323,10 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     holdout ho = {0};
     if (!st && measurable(t, nt))
         st = ls_run_all(m, ref, ctx, t, nt, gj.comp, &ho, true, gptq_solve, &gj, err);
+    if (!st && ho.fit == ho.total && ho.total)
+        hpcz_pass_note(ctx, "quantize-gptq",
+                       "%zu calibration samples: too few to hold some out (%d needed): each layer is compared with "
+                       "round-to-nearest on the rows it was fitted on", ho.total, HOLDOUT_MIN);
     bool rest = false;
     for (size_t k = 0; k < nt; k++)
         rest |= !t[k].solved && !t[k].unmeasured;
