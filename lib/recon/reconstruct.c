@@ -643,7 +643,7 @@ static stats *stats_new(int64_t n, int64_t K, bool need_ref, hpcz_error *err)
 enum { AT_TOP, AT_BRANCH, AT_LOOP };
 
 /* Why a layer in a body has no statistics */
-enum { MEASURED, NOT_RUN, READS_OUTSIDE };
+enum { MEASURED, NOT_RUN, READS_OUTSIDE, HELD_OUT_ONLY };
 
 /* A layer to compress, and what the pass does with its statistics. */
 typedef struct ls_target {
@@ -730,7 +730,7 @@ static void ls_solve_group(ls_run *R, ls_group *gr)
         ls_target *t = &R->t[gr->members[k]];
         stats *sx = gr->sx;
         if (!sx[0].g.rows && t->at == AT_BRANCH) {
-            t->unmeasured = NOT_RUN; /* only held-out samples take its branch */
+            t->unmeasured = HELD_OUT_ONLY;
             continue;
         }
         if (k + 1 < gr->n_members) {
@@ -1459,7 +1459,7 @@ static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
             hpcz_error_prefix(err, pre);
         }
         if (!st && !sx.g.rows && t[i].at != AT_TOP) {
-            t[i].unmeasured = NOT_RUN; /* its body never ran on the data */
+            t[i].unmeasured = sxv.g.rows ? HELD_OUT_ONLY : NOT_RUN; /* its body never ran on the fitted samples */
             stats_release(&sx);
             stats_release(&sxv);
             continue;
@@ -1767,8 +1767,9 @@ static bool measurable(const ls_target *t, size_t nt)
 
 static const char *unmeasured_why(const ls_target *t)
 {
-    return t->unmeasured == READS_OUTSIDE ? "its input comes from outside its body, there whether or not the body runs"
-                                          : "no calibration sample it could be fitted on runs it";
+    return t->unmeasured == READS_OUTSIDE   ? "its input comes from outside its body, there whether or not the body runs"
+           : t->unmeasured == HELD_OUT_ONLY ? "only the held-out calibration samples run it"
+                                            : "no calibration sample runs it";
 }
 
 /* Fits every measurable layer of m: in one run, then the rest one by one */
