@@ -207,7 +207,9 @@ typedef struct stats {
  * 1536 inputs) looks far better than it is (48.9 dB there, 9.0 dB on other
  * samples). Contiguous, not every k-th sample: neighbouring samples of a
  * stream (the VADs' chunks) are alike. Below HOLDOUT_MIN samples nothing is
- * held out (fit == total) and the fits get a stronger ridge instead. */
+ * held out (fit == total): the checks run on the fitted samples, said in the
+ * log, and --reconstruct's ridge for few rows per input (prune_job.ridge),
+ * which grows as the rows shrink, is what keeps the fits near the weights. */
 #define HOLDOUT_MIN 8
 typedef struct holdout {
     size_t total, fit;
@@ -1448,7 +1450,8 @@ static hpcz_status solve_rest(hpcz_model *m, hpcz_model *ref, hpcz_pass_ctx *ctx
         if (t[i].solved || t[i].unmeasured || t[i].lg.groups > 1)
             continue; /* grouped convolutions: only in the one run (else round-to-nearest after) */
         stats sx = {0}, sxv = {0};
-        if ((st = hpcz_gram_init(&sx.g, t[i].lg.K, err)) || (heldout && (st = hpcz_gram_init(&sxv.g, t[i].lg.K, err)))) {
+        if ((st = hpcz_gram_init(&sx.g, t[i].lg.K, err)) ||
+            (heldout && (st = hpcz_gram_init(&sxv.g, t[i].lg.K, err)))) {
             stats_release(&sx);
             break;
         }
@@ -1767,9 +1770,10 @@ static bool measurable(const ls_target *t, size_t nt)
 
 static const char *unmeasured_why(const ls_target *t)
 {
-    return t->unmeasured == READS_OUTSIDE   ? "its input comes from outside its body, there whether or not the body runs"
-           : t->unmeasured == HELD_OUT_ONLY ? "only the held-out calibration samples run it"
-                                            : "no calibration sample runs it";
+    if (t->unmeasured == READS_OUTSIDE)
+        return "its input comes from outside its body, there whether or not the body runs";
+    return t->unmeasured == HELD_OUT_ONLY ? "only the held-out calibration samples run it"
+                                          : "no calibration sample runs it";
 }
 
 /* Fits every measurable layer of m: in one run, then the rest one by one */
@@ -2125,6 +2129,8 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, stats *sxv, h
     float *sc = malloc((size_t)(full.rows * ng) * sizeof *sc);
     int *zp = malloc((size_t)(full.rows * ng) * sizeof *zp);
     int64_t *perm = malloc((size_t)K * sizeof *perm);
+    if (sxv && !sxv->g.rows)
+        sxv = NULL; /* no held-out row reached the layer: compared on the fitted rows */
     double *Hc = sxv ? malloc((size_t)(K * K) * sizeof *Hc) : NULL;
     hpcz_status st = W && sc && zp && perm && (!sxv || Hc) ? HPCZ_OK : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     if (!st)
