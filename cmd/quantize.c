@@ -28,8 +28,9 @@ static const cli_opt opts[] = {
      "weight-only|dynamic|static"},
     {"algo", OPT_ALGO, required_argument, "ALGO",
      "weight-only: gptq (the default with --calib: quantize columns in order and compensate "
-     "each error on the rest, using the layer inputs' Gram matrix on the calibration data) or "
-     "rtn (round to nearest, the default without data)",
+     "each error on the rest, using the layer inputs' Gram matrix on the first three quarters of "
+     "the calibration samples; a layer keeps round to nearest where that is closer on the last "
+     "quarter, held out) or rtn (round to nearest, the default without data)",
      "rtn|gptq"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "

@@ -1132,6 +1132,8 @@ typedef struct hpcz_compare_opts {
     size_t n_labels;
     int per_layer;           /* compare every intermediate tensor */
     size_t max_samples;      /* 0: all */
+    size_t first_sample;     /* samples before it are not run (max_samples still counts
+                              * from sample 0): a held-out part of a data set */
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;
 } hpcz_compare_opts;
