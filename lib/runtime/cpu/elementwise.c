@@ -1044,6 +1044,24 @@ static hpcz_status k_clip(rt_ctx *c)
     return HPCZ_OK;
 }
 
+/* k_unary and k_binary take float16 through their float32 loops (EW_TILE
+ * tiles) or through the generic double path, which rounds to float and then
+ * to float16 (rt_store_d) as the float32 path's (float) result rounded to
+ * float16 does; k_clip the same. Pow's float32 path differs from its
+ * float16 one (powf) except by 2 and 0.5; Mod is left out. */
+bool rt_ew_f16_as_f32(const hpcz_node *n, double pow_exp)
+{
+    static const char *const arith[] = {"Add", "Sub", "Mul", "Div", "PRelu", "Clip"};
+    if (n->domain && *n->domain)
+        return false;
+    if (uop_find(n->op_type))
+        return true;
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(arith); i++)
+        if (!strcmp(n->op_type, arith[i]))
+            return true;
+    return !strcmp(n->op_type, "Pow") && (pow_exp == 2 || pow_exp == 0.5);
+}
+
 /* ================================================================ table */
 
 #define UN(name) {"", name, 1, RT_TNUM, 0, k_unary, NULL}
