@@ -493,15 +493,98 @@ __attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act,
 __attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
                                                               int64_t n)
 {
+    const rt_act a = *act; /* a copy the stores to y cannot alias */
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, act16(act, _mm512_loadu_ps(y + i)));
+        _mm512_storeu_ps(y + i, act16(&a, _mm512_loadu_ps(y + i)));
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, m, act16(act, _mm512_maskz_loadu_ps(m, y + i)));
+        _mm512_mask_storeu_ps(y + i, m, act16(&a, _mm512_maskz_loadu_ps(m, y + i)));
     }
     return n;
 }
+
+#if (defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 12)
+#define RT_AVX512FP16 1
+/* act_f16_512 in float16 arithmetic (AVX512-FP16): the sums rounded to
+ * float16 once, then each operation of the unfused float16 ops a float16
+ * instruction, whose correctly rounded result is the float32 operation's
+ * rounded to float16 (the reason act_apply_f16's roundings are exact) and
+ * the Div by 6 a true division: the same bits with two conversions per 16
+ * values instead of up to 16 (ppocr_rec fp16: a fifth of its run). The
+ * HardSwish op's float32 formula (one rounding) runs on float32. Needs
+ * every constant exact in float16 (those of float16 models are). */
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static inline __m512
+act16_fp16(const rt_act *act, __m512 x)
+{
+    const __m256h zero = _mm256_setzero_ph(), three = _mm256_set1_ph((_Float16)3.0f),
+                  six = _mm256_set1_ph((_Float16)6.0f);
+    __m256h v = _mm512_cvtxps_ph(x);
+    if (act->pre) {
+        v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->qm));
+        v = _mm256_add_ph(v, _mm256_set1_ph((_Float16)act->qa));
+    }
+    switch (act->kind) {
+    case RT_ACT_RELU: /* v > 0 ? v : 0 */
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, zero, _CMP_GT_OQ), zero, v);
+        break;
+    case RT_ACT_CLIP: {
+        __m256h a = _mm256_set1_ph((_Float16)act->a), b = _mm256_set1_ph((_Float16)act->b);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, a, _CMP_LT_OQ), v, a);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, b, _CMP_GT_OQ), v, b);
+        break;
+    }
+    case RT_ACT_HSWISH: {
+        __m512 w = _mm512_cvtxph_ps(v);
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
+        t = _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(_mm512_setzero_ps(), t));
+        v = _mm512_cvtxps_ph(_mm512_mul_ps(w, t));
+        break;
+    }
+    case RT_ACT_HSWISH_X: {
+        __m256h t = _mm256_add_ph(v, three);
+        t = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(t, zero, _CMP_LT_OQ), t, zero);
+        t = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(t, six, _CMP_GT_OQ), t, six);
+        v = _mm256_div_ph(_mm256_mul_ph(v, t), six);
+        break;
+    }
+    default:
+        break;
+    }
+    if (act->post) {
+        v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->pm));
+        v = _mm256_add_ph(v, _mm256_set1_ph((_Float16)act->pa));
+    }
+    return _mm512_cvtxph_ps(v);
+}
+
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static int64_t
+act_f16_fp16(const rt_act *act, float *y, int64_t n)
+{
+    const rt_act a = *act; /* a copy the stores to y cannot alias */
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, act16_fp16(&a, _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, act16_fp16(&a, _mm512_maskz_loadu_ps(m, y + i)));
+    }
+    return n;
+}
+
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static inline bool
+exact16(float v)
+{
+    return v != v || (float)(_Float16)v == v;
+}
+
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static bool
+act_fp16_ok(const rt_act *a)
+{
+    return exact16(a->qm) && exact16(a->qa) && exact16(a->pm) && exact16(a->pa) &&
+           exact16(a->a) && exact16(a->b);
+}
+#endif
 #endif
 
 /* rt_act.f16: each operation of the unfused float16 ops, rounded after it
@@ -514,15 +597,26 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
 {
     float t[256];
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too */
+    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too, 3: and AVX512-FP16 */
     int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
     if (v < 0) {
         v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) ? 0
             : rt_cpu_avx512()                                                    ? 2
                                                                                  : 1;
+#ifdef RT_AVX512FP16
+        const char *no = getenv("HPCZ_CPU_NO_AVX512FP16"); /* tests: the float32 forms */
+        if (v == 2 && __builtin_cpu_supports("avx512fp16") && !(no && *no && strcmp(no, "0")))
+            v = 3;
+#endif
         __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
     }
-    int64_t i = v == 2 ? act_f16_512(act, y, n) : 0;
+    int64_t i = 0;
+#ifdef RT_AVX512FP16
+    if (v == 3 && act_fp16_ok(act))
+        i = act_f16_fp16(act, y, n);
+#endif
+    if (v >= 2)
+        i += act_f16_512(act, y + i, n - i);
     if (v)
         i += act_f16_avx2(act, y + i, n - i);
     y += i;

@@ -4,8 +4,9 @@
  * and Add after it, each rounded to float16) against the same operations done
  * one by one with a float16 rounding after each and a true division by 6: on
  * every float16 value and on float32 values between them (a Conv's sums),
- * bit for bit, NaN for NaN. rt_act_apply takes its AVX-512 or AVX2 form here
- * (HPCZ_CPU_NO_AVX512=1: the AVX2 one) and its scalar form for the tail.
+ * bit for bit, NaN for NaN. rt_act_apply takes its AVX512-FP16, AVX-512 or
+ * AVX2 form here (HPCZ_CPU_NO_AVX512FP16=1: the float32 AVX-512 one,
+ * HPCZ_CPU_NO_AVX512=1: the AVX2 one) and its scalar form for the AVX2 tail.
  */
 #include "runtime/rt.h"
 
