@@ -513,7 +513,7 @@ __attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act,
  * Div by 6 as there: the same bits with two to four conversions per 16
  * values instead of up to 16 (ppocr_rec fp16: a fifth of its run). The
  * HardSwish op's float32 formula (one rounding) runs on float32. Needs
- * every constant exact in float16 (those of float16 models are). */
+ * every constant exact in float16 (rt_act.h16). */
 __attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static inline __m512
 act16_fp16(const rt_act *act, __m512 x)
 {
@@ -575,18 +575,6 @@ act_f16_fp16(const rt_act *act, float *y, int64_t n)
     return n;
 }
 
-__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static inline bool
-exact16(float v)
-{
-    return v != v || (float)(_Float16)v == v;
-}
-
-__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static bool
-act_fp16_ok(const rt_act *a)
-{
-    return exact16(a->qm) && exact16(a->qa) && exact16(a->pm) && exact16(a->pa) &&
-           exact16(a->a) && exact16(a->b);
-}
 #endif
 #endif
 
@@ -615,7 +603,7 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
     }
     int64_t i = 0;
 #ifdef RT_AVX512FP16
-    if (v == 3 && act_fp16_ok(act))
+    if (v == 3 && act->h16)
         i = act_f16_fp16(act, y, n);
 #endif
     if (v >= 2)

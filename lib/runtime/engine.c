@@ -2445,6 +2445,11 @@ typedef struct arena_ctx {
  * and narrowing of every output in passes of their own. */
 enum { F16W_NO, F16W_EXACT, F16W_ROUND, F16W_EPILOGUE, F16W_CAST };
 
+static bool exact_f16(float v)
+{
+    return v != v || rt_h2f(rt_f2h(v)) == v;
+}
+
 static bool f16_wide_disabled(void)
 {
     const char *v = getenv("HPCZ_F16_NO_WIDE");
@@ -2569,7 +2574,7 @@ static hpcz_status plan_f16_wide(rt_exec *e, hpcz_error *err)
  * float32, its outputs rounded as f16w says. */
 static hpcz_status run_f16_wide(rt_ctx *c, const rt_step *sp)
 {
-    static const rt_act round_act = {.f16 = true};
+    static const rt_act round_act = {.f16 = true, .h16 = true};
     if (sp->f16w == F16W_CAST) { /* x or y is held as float32: a copy, rounded when it narrows */
         const hpcz_array *x = c->in[0];
         hpcz_array *y = c->out[0];
@@ -3090,7 +3095,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->f16w = F16W_NO;
         hpcz_array_release(&sp->bn_w);
         hpcz_array_release(&sp->bn_b);
-        sp->act.kind = RT_ACT_NONE;
+        sp->act = (rt_act){0}; /* the fusions set it again (f16, pre, post too) */
         sp->op = sp->op_built;
         sp->n_in = sp->n_in_built;
         if (sp->n_out)
@@ -3204,6 +3209,11 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             return st;
         fuse_matmulinteger(e);
         fuse_mmi_scale(e);
+        for (size_t k = 0; k < e->n_steps; k++) {
+            rt_act *a = &e->steps[k].act;
+            a->h16 = a->f16 && exact_f16(a->qm) && exact_f16(a->qa) && exact_f16(a->pm) &&
+                     exact_f16(a->pa) && exact_f16(a->a) && exact_f16(a->b);
+        }
         if (!e->be->dev && (st = plan_f16_wide(e, err)))
             return st;
     }

@@ -101,6 +101,8 @@ typedef struct rt_act {
      * the same with qm and qa before the activation (kind may be NONE). */
     bool f16, pre;
     float qm, qa;
+    bool h16; /* f16 and every constant exact in float16 (set at plan time): the
+               * epilogue may run in float16 arithmetic (AVX512-FP16) */
 } rt_act;
 void rt_act_apply(const rt_act *act, float *y, int64_t n);
 /* Whether act changes anything: an activation, or a float16 epilogue (which
