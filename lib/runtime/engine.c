@@ -280,6 +280,10 @@ static hpcz_status via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c), bool round_
     c2.out = outs;
     c2.out_planned = planned;
     c2.exec = NULL; /* the temporaries are not the plan's dynamic memory */
+    c2.round16 = false;
+    for (size_t k = 0; k < c->n_out; k++)
+        c2.round16 |= round_held && held[k];
+    c2.rounded = false;
     wide_depth++;
     st = run(&c2);
     wide_depth--;
@@ -287,7 +291,7 @@ static hpcz_status via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c), bool round_
         goto done;
     c->need_data = c2.need_data;
     for (size_t k = 0; k < c->n_out; k++) {
-        if (held[k] && round_held)
+        if (held[k] && round_held && !c2.rounded)
             convert(c->out[k]->data, c->out[k]->data, c->out[k]->numel, CVT_ROUND);
         if (!c->out[k] || held[k])
             continue;

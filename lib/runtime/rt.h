@@ -130,6 +130,10 @@ struct rt_ctx {
     rt_wide *wide;        /* per-node widened float16 initializers (NULL: none kept) */
     uint64_t init_in;     /* bit j: input j is an initializer (data fixed for the plan) */
     bool weights_change;  /* hpcz_plan_opts.weights_change: derive nothing from weights at plan time */
+    bool round16;         /* its float outputs are float16 values held as float32: a
+                           * kernel that rounds them to float16 as it writes them
+                           * (rt_round_f16_n) sets `rounded` (else the engine does) */
+    bool rounded;
     bool device;          /* placed on the device (rt_device.place): the inputs it reads
                            * there and its outputs are device memory */
     void **dstate;        /* device backends: the step's own device data (place() may
