@@ -142,8 +142,10 @@ static hpcz_status cpu_run_node(rt_ctx *c)
     if (st == HPCZ_ERR_UNSUPPORTED && rt_has_f16_input(c)) {
         *c->err = (hpcz_error){0};
         st = rt_run_f16_via_f32(c, c->op->run);
-        if (!st && c->wide && !c->infer)
-            c->wide->via = true;
+        if (!st && c->wide) {
+            c->wide->declined = true;
+            c->wide->via |= !c->infer;
+        }
     }
     return st;
 }
@@ -440,67 +442,141 @@ __attribute__((target("avx512f"))) static inline __m512 r16x16(__m512 v)
     return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
 
-__attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
-                                                              int64_t n)
+/* the operations of act_f16_avx2 on 16 values */
+__attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act, __m512 v)
 {
     const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3.0f),
                  six = _mm512_set1_ps(6.0f), sixth = _mm512_set1_ps(1.0f / 6),
-                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f),
-                 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b),
-                 pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa),
-                 qm = _mm512_set1_ps(act->qm), qa = _mm512_set1_ps(act->qa);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = r16x16(_mm512_loadu_ps(y + i));
-        if (act->pre) {
-            v = r16x16(_mm512_mul_ps(v, qm));
-            v = r16x16(_mm512_add_ps(v, qa));
-        }
-        switch (act->kind) {
-        case RT_ACT_RELU:
-            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
-            break;
-        case RT_ACT_CLIP:
-            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
-            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
-            break;
-        case RT_ACT_HSWISH: {
-            __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
-            t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
-            v = r16x16(_mm512_mul_ps(v, t));
-            break;
-        }
-        case RT_ACT_HSWISH_X: {
-            __m512 t = r16x16(_mm512_add_ps(v, three));
-            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
-            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
-            t = r16x16(_mm512_mul_ps(v, t));
-            v = r16x16(_mm512_mul_ps(t, sixth));
-            break;
-        }
-        default:
-            break;
-        }
-        if (act->post) {
-            v = r16x16(_mm512_mul_ps(v, pm));
-            v = r16x16(_mm512_add_ps(v, pa));
-        }
-        _mm512_storeu_ps(y + i, v);
+                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    v = r16x16(v);
+    if (act->pre) {
+        v = r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->qm)));
+        v = r16x16(_mm512_add_ps(v, _mm512_set1_ps(act->qa)));
     }
-    return i;
+    switch (act->kind) {
+    case RT_ACT_RELU:
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+        break;
+    case RT_ACT_CLIP: {
+        __m512 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
+        break;
+    }
+    case RT_ACT_HSWISH: {
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
+        t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
+        v = r16x16(_mm512_mul_ps(v, t));
+        break;
+    }
+    case RT_ACT_HSWISH_X: {
+        __m512 t = r16x16(_mm512_add_ps(v, three));
+        t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
+        t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
+        t = r16x16(_mm512_mul_ps(v, t));
+        v = r16x16(_mm512_mul_ps(t, sixth));
+        break;
+    }
+    default:
+        break;
+    }
+    if (act->post) {
+        v = r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->pm)));
+        v = r16x16(_mm512_add_ps(v, _mm512_set1_ps(act->pa)));
+    }
+    return v;
 }
-#endif
 
-/* y rounded to float16 precision in place (F16C there and back). */
-static void round_f16(float *y, int64_t n)
+/* All n, the last values through a lane mask (rows of convs are seldom a
+ * multiple of 16 wide: a scalar tail of float16 roundings per row cost more
+ * than the row). */
+__attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
+                                                              int64_t n)
 {
-    uint16_t h[256];
-    for (int64_t k = 0; k < n; k += 256) {
-        int64_t m = n - k < 256 ? n - k : 256;
-        rt_f2h_n(y + k, h, m);
-        rt_h2f_n(h, y + k, m);
+    const rt_act a = *act; /* a copy the stores to y cannot alias */
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, act16(&a, _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, act16(&a, _mm512_maskz_loadu_ps(m, y + i)));
     }
+    return n;
 }
+
+#if (defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 12)
+#define RT_AVX512FP16 1
+/* act_f16_512 in float16 arithmetic (AVX512-FP16): the sums rounded to
+ * float16 once, then each operation of the unfused float16 ops a float16
+ * instruction, whose correctly rounded result is the float32 operation's
+ * rounded to float16 (the reason act_apply_f16's roundings are exact), the
+ * Div by 6 as there: the same bits with two to four conversions per 16
+ * values instead of up to 16 (ppocr_rec fp16: a fifth of its run). The
+ * HardSwish op's float32 formula (one rounding) runs on float32. Needs
+ * every constant exact in float16 (rt_act.h16). */
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static inline __m512
+act16_fp16(const rt_act *act, __m512 x)
+{
+    const __m256h zero = _mm256_setzero_ph(), three = _mm256_set1_ph((_Float16)3.0f),
+                  six = _mm256_set1_ph((_Float16)6.0f);
+    __m256h v = _mm512_cvtxps_ph(x);
+    if (act->pre) {
+        v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->qm));
+        v = _mm256_add_ph(v, _mm256_set1_ph((_Float16)act->qa));
+    }
+    switch (act->kind) {
+    case RT_ACT_RELU: /* v > 0 ? v : 0 */
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, zero, _CMP_GT_OQ), zero, v);
+        break;
+    case RT_ACT_CLIP: {
+        __m256h a = _mm256_set1_ph((_Float16)act->a), b = _mm256_set1_ph((_Float16)act->b);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, a, _CMP_LT_OQ), v, a);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, b, _CMP_GT_OQ), v, b);
+        break;
+    }
+    case RT_ACT_HSWISH: {
+        __m512 w = _mm512_cvtxph_ps(v);
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
+        t = _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(_mm512_setzero_ps(), t));
+        v = _mm512_cvtxps_ph(_mm512_mul_ps(w, t));
+        break;
+    }
+    case RT_ACT_HSWISH_X: {
+        __m256h t = _mm256_add_ph(v, three);
+        t = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(t, zero, _CMP_LT_OQ), t, zero);
+        t = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(t, six, _CMP_GT_OQ), t, six);
+        /* t / 6 as act_f16_512 computes it (F16_SIXTH): a vdivph's latency
+         * was most of the loop */
+        __m512 w = _mm512_cvtxph_ps(_mm256_mul_ph(v, t));
+        v = _mm512_cvtxps_ph(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)));
+        break;
+    }
+    default:
+        break;
+    }
+    if (act->post) {
+        v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->pm));
+        v = _mm256_add_ph(v, _mm256_set1_ph((_Float16)act->pa));
+    }
+    return _mm512_cvtxph_ps(v);
+}
+
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static int64_t
+act_f16_fp16(const rt_act *act, float *y, int64_t n)
+{
+    const rt_act a = *act; /* a copy the stores to y cannot alias */
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, act16_fp16(&a, _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, act16_fp16(&a, _mm512_maskz_loadu_ps(m, y + i)));
+    }
+    return n;
+}
+
+#endif
+#endif
 
 /* rt_act.f16: each operation of the unfused float16 ops, rounded after it
  * (a float32 operation on float16 values rounded to float16 is the
@@ -512,31 +588,42 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
 {
     float t[256];
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too */
+    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too, 3: and AVX512-FP16 */
     int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
     if (v < 0) {
         v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) ? 0
             : rt_cpu_avx512()                                                    ? 2
                                                                                  : 1;
+#ifdef RT_AVX512FP16
+        const char *no = getenv("HPCZ_CPU_NO_AVX512FP16"); /* tests: the float32 forms */
+        if (v == 2 && __builtin_cpu_supports("avx512fp16") && !(no && *no && strcmp(no, "0")))
+            v = 3;
+#endif
         __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
     }
-    int64_t i = v == 2 ? act_f16_512(act, y, n) : 0;
+    int64_t i = 0;
+#ifdef RT_AVX512FP16
+    if (v == 3 && act->h16)
+        i = act_f16_fp16(act, y, n);
+#endif
+    if (v >= 2)
+        i += act_f16_512(act, y + i, n - i);
     if (v)
         i += act_f16_avx2(act, y + i, n - i);
     y += i;
     n -= i;
 #endif
-    round_f16(y, n);
+    rt_round_f16_n(y, n);
     for (int64_t k = 0; k < n; k += 256) {
         int64_t m = n - k < 256 ? n - k : 256;
         float *v = y + k;
         if (act->pre) {
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] * act->qm;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] + act->qa;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
         }
         switch (act->kind) {
         case RT_ACT_RELU:
@@ -555,20 +642,20 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
                 h = h < 0 ? 0 : h > 1 ? 1 : h;
                 v[i] = v[i] * h;
             }
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             break;
         case RT_ACT_HSWISH_X: /* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
             for (int64_t i = 0; i < m; i++)
                 t[i] = v[i] + 3.0f;
-            round_f16(t, m);
+            rt_round_f16_n(t, m);
             for (int64_t i = 0; i < m; i++) {
                 float c = t[i] < 0.0f ? 0.0f : t[i];
                 t[i] = v[i] * (c > 6.0f ? 6.0f : c);
             }
-            round_f16(t, m);
+            rt_round_f16_n(t, m);
             for (int64_t i = 0; i < m; i++)
                 v[i] = t[i] * (1.0f / 6); /* = t / 6 after rounding (F16_SIXTH) */
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             break;
         default:
             break;
@@ -576,17 +663,17 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
         if (act->post) {
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] * act->pm;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] + act->pa;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
         }
     }
 }
 
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
-    if (!act || (act->kind == RT_ACT_NONE && !act->f16))
+    if (!rt_act_any(act))
         return;
     if (act->f16) {
         act_apply_f16(act, y, n);
@@ -701,7 +788,7 @@ static void gemm_block_task(void *ctx, int64_t q)
     const float *bb = j->tb ? j->b + j0 * j->ldb : j->b + j0;
     float *cb = j->cm + i0 * j->ldc + j0;
     sgemm_block(j->ta, j->tb, mm, nn, j->k, j->alpha, ab, j->lda, bb, j->ldb, j->beta, cb, j->ldc);
-    bool epi = j->bias_m || j->bias_n || (j->act && j->act->kind != RT_ACT_NONE);
+    bool epi = j->bias_m || j->bias_n || rt_act_any(j->act);
     if (!epi)
         return;
     for (int64_t i = 0; i < mm; i++) {
