@@ -82,6 +82,7 @@ _hpcz() {
         --block-size) return ;;
         --clip) COMPREPLY=($(compgen -W "mse minmax" -- "$cur")); return ;;
         --rounding) COMPREPLY=($(compgen -W "balanced nearest" -- "$cur")); return ;;
+        --early-fp16) return ;;
         --op-types) return ;;
         --include) return ;;
         --exclude) return ;;
@@ -100,7 +101,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --bias-correction --no-bias-correction --equalize --no-equalize --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --rounding --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --placed-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --bias-correction --no-bias-correction --equalize --no-equalize --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --rounding --early-fp16 --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --placed-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
