@@ -1403,6 +1403,71 @@ const hpcz_pass hpcz_pass_quantize_int8 = {
     run_int8,
 };
 
+/* early-fp16 as a pass of its own, for quantizers that round the weights
+ * before quantize-int8 writes them (GPTQ): the chosen layers are float16
+ * behind a Cast when they run, so they see no constant float weight. */
+static const hpcz_pass_opt early_opts[] = {
+    {"share", HPCZ_OPT_FLOAT, "1",
+     "a net whose output is a dense map: its earliest convolutions, up to this percentage of the convolution "
+     "weights, get float16 weights (quantize-int8's early-fp16)", NULL, 0, 100},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"min-size", HPCZ_OPT_INT, "16", "the quantizer that follows: weights with fewer elements stay float", NULL, 0, 1e12},
+    {0},
+};
+
+static hpcz_status run_early(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    qopts o = {0};
+    o.early_fp16 = hpcz_pass_arg(a, "share").f;
+    o.min_size = hpcz_pass_arg(a, "min-size").i;
+    hpcz_status st = hpcz_filter_init(&o.filter, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      "Conv", err);
+    if (st)
+        return st;
+    hpcz_ptrset early = {0};
+    double share = 0;
+    size_t n = 0;
+    st = early_layers(m->graph, &o, ctx, &early, &share, err);
+    /* in graph order, as quantize-int8 notes them; listed first, since
+     * dropping a Constant node's weight compacts the node list */
+    hpcz_value **ws = early.n && !st ? calloc(early.n, sizeof *ws) : NULL;
+    size_t nw = 0;
+    if (early.n && !st && !ws)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; ws && i < m->graph->n_nodes && nw < early.n; i++) {
+        hpcz_node *nd = m->graph->nodes[i];
+        if (nd->n_inputs >= 2 && nd->inputs[1] && hpcz_ptrset_has(&early, nd->inputs[1]))
+            ws[nw++] = nd->inputs[1];
+    }
+    for (size_t i = 0; i < nw && !st; i++) {
+        hpcz_value *wv = ws[i];
+        if (!hpcz_value_const(wv))
+            continue; /* read by two of them, already done */
+        int64_t numel = hpcz_value_const(wv)->numel;
+        if (weight_to_fp16(wv, ctx, err, &st)) {
+            n++;
+            hpcz_pass_note(ctx, "early-fp16", "%s: float16, %lld weights (one of a dense-prediction net's "
+                           "earliest convolutions)", wv->name, (long long)numel);
+        }
+    }
+    if (!st && n)
+        hpcz_pass_note(ctx, "early-fp16", "the weights of the first %zu convolution%s kept float16 (%.2f%% of "
+                       "the convolution weights; the output is a dense map)", n, n == 1 ? "" : "s", share);
+    free(ws);
+    hpcz_ptrset_free(&early);
+    hpcz_filter_release(&o.filter);
+    return st;
+}
+
+const hpcz_pass hpcz_pass_early_fp16 = {
+    "early-fp16",
+    "a dense-prediction net's earliest convolutions (a share of the convolution weights) get float16 weights "
+    "behind a Cast, before a quantizer that leaves them alone (GPTQ)",
+    early_opts,
+    run_early,
+};
+
 const hpcz_pass hpcz_pass_quantize_int4 = {
     "quantize-int4",
     "int4 weight-only quantization in blocks along the reduction axis (opset 21 DequantizeLinear)",

@@ -162,9 +162,9 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     /* bias correction: weight-only, a pass told how quantize-int8 will round
      * the weights; static decides per layer (placement, reduce-range=auto),
      * so quantize-static corrects for its own rounding (bias-correct=true) */
-    /* weight-only int8 per channel rounded here (not GPTQ): a dense-prediction
-     * net's earliest convolutions keep float16 weights (quantize-int8's
-     * early-fp16; README, quantize section) */
+    /* weight-only int8 per channel rounded here: a dense-prediction net's
+     * earliest convolutions keep float16 weights (quantize-int8's
+     * early-fp16; README, quantize section; GPTQ: the early-fp16 pass) */
     char early[32] = "";
     if (!is_static && !is_dynamic && !fp16 && !int4 && !gptq && !r->block && r->per_channel && r->early_fp16 > 0)
         snprintf(early, sizeof early, ",early-fp16=%g", r->early_fp16);
@@ -200,7 +200,12 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         /* --include and --exclude for both passes */
         snprintf(gf, sizeof gf, "%s%s%s%s", inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "",
                  exc ? exc : "");
-        snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}",
+        /* int8 per channel: early-fp16 first, as its own pass (GPTQ rounds
+         * the weights before quantize-int8 writes them) */
+        char eg[1100] = "";
+        if (!int4 && !r->block && r->per_channel && r->early_fp16 > 0)
+            snprintf(eg, sizeof eg, "early-fp16{share=%g%s},", r->early_fp16, gf);
+        snprintf(q, sizeof q, "%squantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}", eg,
                  int4 ? "int4" : "int8", r->block ? r->block : 32, r->symmetric == 1 ? "true" : "false", gf,
                  int4 ? "quantize-int4" : "quantize-int8", rblk,
                  int4 ? (r->symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",

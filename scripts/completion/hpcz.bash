@@ -207,7 +207,7 @@ _hpcz() {
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
             return
         fi
-        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 smooth-quant bias-correct equalize quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
+        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 early-fp16 smooth-quant bias-correct equalize quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
         ;;
     run)
         case "$prev" in
