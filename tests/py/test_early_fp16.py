@@ -18,7 +18,8 @@ Checks (ONNX Runtime against the float model):
 * a classifier (the same net ending in GlobalAveragePool -> Gemm) keeps every
   weight int8: the same bytes as --early-fp16 0;
 * --calib --algo rtn --bias-correction: the stem stays float16 and its bias
-  is the float model's (the correction skips it);
+  is the float model's (the correction skips it); --calib (GPTQ): the
+  early-fp16 pass makes the stem float16 before GPTQ, which leaves it alone;
 * --early-fp16 -1 / x: exit 2, one line.
 
 Usage: python test_early_fp16.py HPCZ SOURCE_ROOT
@@ -192,6 +193,16 @@ def main():
             b = init_bc.get(n.input[2])
             ok = ok and b is not None and np.array_equal(numpy_helper.to_array(b), fb[n.name + ".b"])
     check(ok, "bias correction leaves the float16 layers' biases as they were")
+
+    gq = os.path.join(TMP, "dense.gptq.onnx")
+    r = hpcz("quantize", src, "-o", gq, "--calib", calib, "--threads", "1", "-v")
+    forms_gq = weight_forms(gq)[0] if r.returncode == 0 else {}
+    check(forms_gq == want and "early-fp16: stem1.w: float16" in r.stderr
+          and "quantize-gptq: stem" not in r.stderr,
+          f"--calib (GPTQ): the early-fp16 pass makes the stem float16 first and GPTQ leaves it alone: {forms_gq}")
+    cos_gq, sq_gq = fidelity(yf, run(gq, x)) if r.returncode == 0 else (0, 0)
+    check(cos_gq > cos_off and sq_gq > sq_off, f"GPTQ with the stem in float16: {sq_gq:.1f} dB, worst cosine "
+          f"{cos_gq:.6f} (every layer int8 by balanced rounding: {sq_off:.1f} dB, {cos_off:.6f})")
 
     for arg, msg in (("-1", "--early-fp16: '-1' is not a percentage in [0, 100]"),
                      ("x", "--early-fp16: 'x' is not a percentage in [0, 100]")):
