@@ -1061,30 +1061,36 @@ static int weight_to_fp16(hpcz_value *wv, hpcz_pass_ctx *ctx, hpcz_error *err, h
 
 /* Whether graph g ends in a dense prediction: an output reached from an
  * upsampling op (ConvTranspose, Resize, Upsample, DepthToSpace) through
- * elementwise ops only, as in a segmentation or text-detection head
- * (ppocr_det: ConvTranspose -> Sigmoid, a map the size of the input). */
+ * ops that keep the spatial layout (elementwise ops, Conv, Concat), as in
+ * a segmentation or text-detection head (ppocr_det: ConvTranspose ->
+ * Sigmoid, a map the size of the input; a U-Net: Resize -> Concat -> Conv).
+ * Pooling, reshapes and matrix products end the walk: a classifier's or a
+ * detector's flattened anchors (YOLOX) are not dense maps. */
 static bool dense_output(const hpcz_graph *g)
 {
     static const char *const up[] = {"ConvTranspose", "Resize", "Upsample", "DepthToSpace", NULL};
-    static const char *const elem[] = {"Sigmoid", "Relu", "Clip", "HardSigmoid", "Softmax", "Tanh", "Identity",
-                                       "BatchNormalization", "Add", "Sub", "Mul", "Div", "Cast", NULL};
-    for (size_t i = 0; i < g->n_outputs; i++) {
-        const hpcz_value *v = g->outputs[i];
-        for (int hop = 0; v && v->producer && hop < 8; hop++) {
-            const hpcz_node *p = v->producer;
-            if ((p->domain && *p->domain && strcmp(p->domain, "ai.onnx")) || p->n_inputs < 1)
-                break;
-            if (one_of(p->op_type, up))
-                return true;
-            if (!one_of(p->op_type, elem))
-                break;
-            /* a binary op goes on through its one non-constant operand */
-            bool c0 = hpcz_value_const(p->inputs[0]) != NULL;
-            bool c1 = p->n_inputs > 1 && p->inputs[1] && hpcz_value_const(p->inputs[1]);
-            if (!strcmp(p->op_type, "BatchNormalization") || !strcmp(p->op_type, "Clip"))
-                c1 = true;
-            v = !c0 && (c1 || p->n_inputs == 1) ? p->inputs[0] : c0 && p->n_inputs == 2 ? p->inputs[1] : NULL;
-        }
+    static const char *const keep[] = {"Sigmoid", "Relu", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish",
+                                       "Softmax", "Tanh", "Identity", "BatchNormalization", "Add", "Sub", "Mul",
+                                       "Div", "Cast", "Conv", "Concat", "Pad", NULL};
+    enum { MAX_SEEN = 64 };
+    const hpcz_node *stack[MAX_SEEN];
+    size_t top = 0, seen = 0;
+    for (size_t i = 0; i < g->n_outputs && top < MAX_SEEN; i++)
+        if (g->outputs[i] && g->outputs[i]->producer)
+            stack[top++] = g->outputs[i]->producer;
+    while (top && seen++ < MAX_SEEN) {
+        const hpcz_node *p = stack[--top];
+        if (p->domain && *p->domain && strcmp(p->domain, "ai.onnx"))
+            continue;
+        if (one_of(p->op_type, up))
+            return true;
+        if (!one_of(p->op_type, keep))
+            continue;
+        /* on through the non-constant inputs (a Conv's data input only) */
+        size_t n_in = !strcmp(p->op_type, "Conv") ? 1 : p->n_inputs;
+        for (size_t k = 0; k < n_in && top < MAX_SEEN; k++)
+            if (p->inputs[k] && p->inputs[k]->producer && !hpcz_value_const(p->inputs[k]))
+                stack[top++] = p->inputs[k]->producer;
     }
     return false;
 }
@@ -1319,7 +1325,8 @@ static const hpcz_pass_opt int8_opts[] = {
      "nearest|balanced", 0, 0},
     {"early-fp16", HPCZ_OPT_FLOAT, "0",
      "8-bit per channel, a net whose output is a dense map (reached from a ConvTranspose/Resize through "
-     "elementwise ops: segmentation, text detection): its earliest convolutions, up to this percentage of the "
+     "elementwise ops, Conv and Concat: segmentation, text detection): its earliest convolutions, up to this "
+     "percentage of the "
      "convolution weights, keep float16 weights (their noise reaches such an output unaveraged)", NULL, 0, 100},
     {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul,Gather", "ops whose weights are quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},

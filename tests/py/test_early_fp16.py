@@ -16,7 +16,8 @@ Checks (ONNX Runtime against the float model):
 * --early-fp16 0 gives the bytes of the pipeline without it; --early-fp16 5
   takes the next layer too; same bytes on a second run;
 * a classifier (the same net ending in GlobalAveragePool -> Gemm) keeps every
-  weight int8: the same bytes as --early-fp16 0;
+  weight int8: the same bytes as --early-fp16 0; a U-Net head (Resize ->
+  Conv -> Sigmoid) counts as dense, as the ConvTranspose one;
 * --calib --algo rtn --bias-correction: the stem stays float16 and its bias
   is the float model's (the correction skips it); --calib (GPTQ): the
   early-fp16 pass makes the stem float16 before GPTQ, which leaves it alone;
@@ -70,7 +71,17 @@ def make_model(path, dense=True):
     inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"))
     nodes += [helper.make_node("Resize", [x, "", "scales"], ["up"], name="resize", mode="nearest"),
               helper.make_node("Add", [skip, "up"], ["fused"], name="fuse")]
-    if dense:
+    if dense == "unet":
+        # Resize -> Conv 3x3 -> Sigmoid: the dense map comes out of a Conv
+        wh = (rng.standard_normal((1, 8, 3, 3)) / np.sqrt(72)).astype(np.float32)
+        inits += [numpy_helper.from_array(wh, "head.w"),
+                  numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales2")]
+        nodes += [helper.make_node("Resize", ["fused", "", "scales2"], ["big"], name="resize2", mode="nearest"),
+                  helper.make_node("Conv", ["big", "head.w"], ["logits"], name="head", kernel_shape=[3, 3],
+                                   pads=[1] * 4),
+                  helper.make_node("Sigmoid", ["logits"], ["y"], name="prob")]
+        out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, 32, 32])
+    elif dense:
         wt = (rng.standard_normal((8, 1, 2, 2)) / np.sqrt(8)).astype(np.float32)
         inits.append(numpy_helper.from_array(wt, "head.w"))
         nodes += [helper.make_node("ConvTranspose", ["fused", "head.w"], ["logits"], name="head",
@@ -176,6 +187,13 @@ def main():
     with open(cq, "rb") as f1, open(cq0, "rb") as f2:
         check(r1.returncode == 0 and r0.returncode == 0 and f1.read() == f2.read(),
               "a classifier (GlobalAveragePool -> Gemm output) keeps every weight int8: same bytes as --early-fp16 0")
+
+    unet = os.path.join(TMP, "unet.onnx")
+    make_model(unet, dense="unet")
+    uq = os.path.join(TMP, "unet.q.onnx")
+    r = hpcz("quantize", unet, "-o", uq)
+    forms_u = weight_forms(uq)[0] if r.returncode == 0 else {}
+    check(forms_u == want, f"a U-Net head (Resize -> Conv -> Sigmoid) is a dense map too: {forms_u}")
 
     calib = os.path.join(TMP, "calib")
     os.makedirs(calib)
