@@ -106,7 +106,7 @@ static const cli_opt opts[] = {
      "weight-only int8 per channel, a net whose output is a dense map (reached from a ConvTranspose/Resize "
      "through elementwise ops, Conv and Concat: segmentation, text detection): its earliest convolutions, "
      "up to PCT percent of the convolution weights, keep float16 weights, their rounding noise reaching "
-     "such an output unaveraged (default 1; 0: off)"},
+     "such an output unaveraged (default 1.5; 0: off)"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
      "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul,Gather; dynamic: "
      "MatMul,Gemm,Gather). Gather: embedding tables (constant table, integer indices) in int8 "

@@ -1414,7 +1414,7 @@ const hpcz_pass hpcz_pass_quantize_int8 = {
  * before quantize-int8 writes them (GPTQ): the chosen layers are float16
  * behind a Cast when they run, so they see no constant float weight. */
 static const hpcz_pass_opt early_opts[] = {
-    {"share", HPCZ_OPT_FLOAT, "1",
+    {"share", HPCZ_OPT_FLOAT, "1.5",
      "a net whose output is a dense map: its earliest convolutions, up to this percentage of the convolution "
      "weights, get float16 weights (quantize-int8's early-fp16)", NULL, 0, 100},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},

@@ -20,7 +20,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
     r->symmetric = -1;
     r->reduce_range = -1;
     r->clip = "mse";
-    r->early_fp16 = 1;
+    r->early_fp16 = 1.5;
     r->act_dtype = "uint8";
     r->placement = "latency";
     r->fallback_weights = "int8";

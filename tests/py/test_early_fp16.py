@@ -1,4 +1,4 @@
-"""early-fp16 (quantize-int8{early-fp16=PCT}, `--early-fp16`, default 1 for
+"""early-fp16 (quantize-int8{early-fp16=PCT}, `--early-fp16`, default 1.5 for
 weight-only int8 per channel without GPTQ) on a small dense-prediction net
 built here, the shape of ppocr_det's: a high-resolution stem (two 3x3 Convs,
 792 weights) whose features skip straight to the head, a deep low-resolution
