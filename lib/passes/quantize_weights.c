@@ -1459,6 +1459,9 @@ static hpcz_status run_early(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_c
                            "earliest convolutions)", wv->name, (long long)numel);
         }
     }
+    /* the Cast nodes were appended: sort them before their readers */
+    if (!st && n)
+        st = hpcz_graph_toposort(m->graph, err);
     if (!st && n)
         hpcz_pass_note(ctx, "early-fp16", "the weights of the first %zu convolution%s kept float16 (%.2f%% of "
                        "the convolution weights; the output is a dense map)", n, n == 1 ? "" : "s", share);
