@@ -825,7 +825,8 @@ typedef struct hpcz_quantize_recipe {
                            * errors sum to ~0, weighted by input means estimated without data) or "nearest" */
     double early_fp16;  /* weight-only int8 per channel (GPTQ too): a net whose output is a dense
                          * map keeps its earliest convolutions, up to this percentage of the convolution
-                         * weights, in float16 (default 1.5; 0: off) */
+                         * weights, in float16 (-1: default, 1.5 where it applies;
+                         * 0: off) */
     int equalize;       /* static: cross-layer equalization before calibration: -1 default (with --calib:
                          * on, kept where the calibration data says it helps), 0, 1 */
     /* filled by hpcz_quantize_recipe_resolve */

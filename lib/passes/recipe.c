@@ -20,7 +20,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
     r->symmetric = -1;
     r->reduce_range = -1;
     r->clip = "mse";
-    r->early_fp16 = 1.5;
+    r->early_fp16 = -1;
     r->act_dtype = "uint8";
     r->placement = "latency";
     r->fallback_weights = "int8";
@@ -117,6 +117,12 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
     /* weight-only int8 without data: balanced (README, quantize section) */
     if (!r->rounding)
         r->rounding = w8_rtn ? "balanced" : "nearest";
+    /* early-fp16: weight-only int8 per channel (GPTQ too) */
+    int w8_pc = !is_static && !is_dynamic && !fp16 && !int4 && !r->block && r->per_channel;
+    if (r->early_fp16 > 0 && !w8_pc)
+        USAGE("--early-fp16 is for weight-only int8 per channel (no --block-size)");
+    if (r->early_fp16 < 0)
+        r->early_fp16 = w8_pc ? 1.5 : 0;
     if (r->bias_correct > 0 && !(is_static || w8_rtn))
         USAGE("--bias-correction is for --mode static and weight-only int8 with --algo rtn");
     if (r->bias_correct > 0 && !r->have_calib)

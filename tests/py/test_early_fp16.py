@@ -222,13 +222,19 @@ def main():
     check(cos_gq > cos_off and sq_gq > sq_off, f"GPTQ with the stem in float16: {sq_gq:.1f} dB, worst cosine "
           f"{cos_gq:.6f} (every layer int8 by balanced rounding: {sq_off:.1f} dB, {cos_off:.6f})")
 
-    for arg, msg in (("-1", "--early-fp16: '-1' is not a percentage in [0, 100]"),
-                     ("x", "--early-fp16: 'x' is not a percentage in [0, 100]")):
+    wrong_mode = "--early-fp16 is for weight-only int8 per channel (no --block-size)"
+    for args, msg in ((["--early-fp16", "-1"], "--early-fp16: '-1' is not a percentage in [0, 100]"),
+                      (["--early-fp16", "x"], "--early-fp16: 'x' is not a percentage in [0, 100]"),
+                      (["--early-fp16", "2", "--dtype", "fp16"], wrong_mode),
+                      (["--early-fp16", "2", "--per-tensor"], wrong_mode),
+                      (["--early-fp16", "2", "--dtype", "int4"], wrong_mode),
+                      (["--early-fp16", "2", "--mode", "static", "--calib", calib], wrong_mode)):
+        arg = " ".join(args)
         bad = os.path.join(TMP, "bad.onnx")
-        r = hpcz("quantize", src, "-o", bad, "--early-fp16", arg)
+        r = hpcz("quantize", src, "-o", bad, *args)
         lines = r.stderr.strip().splitlines()
         check(r.returncode == 2 and lines and msg in lines[0] and not os.path.exists(bad),
-              f"--early-fp16 {arg}: exit 2, '{lines[0] if lines else ''}'")
+              f"{arg}: exit 2, '{lines[0] if lines else ''}'")
     return tally()
 
 
