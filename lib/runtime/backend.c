@@ -405,6 +405,31 @@ __attribute__((target("avx512f"))) static int64_t silu_512(float *y, int64_t n)
     return i;
 }
 
+/* Max(y, m) for m not NaN as the Max op computes it (fb_max: y when y is
+ * NaN, else the larger, m when they are equal), 16 and 8 at a time: y where
+ * y > m or unordered. Return how many they did. */
+__attribute__((target("avx512f"))) static int64_t max_512(float *y, int64_t n, float m)
+{
+    const __m512 mv = _mm512_set1_ps(m);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(y + i);
+        _mm512_storeu_ps(y + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, mv, _CMP_NLE_UQ), mv, v));
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static int64_t max_avx2(float *y, int64_t n, float m)
+{
+    const __m256 mv = _mm256_set1_ps(m);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(mv, v, _mm256_cmp_ps(v, mv, _CMP_NLE_UQ)));
+    }
+    return i;
+}
+
 /* 0: scalar, 1: AVX2 and FMA, 2: AVX-512 as well (asked once, as
  * act_apply_f16 does: rt_act_apply runs once per row of a conv's output;
  * HPCZ_CPU_NO_AVX512 keeps 1) */
@@ -707,6 +732,19 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
     }
     default:
         break;
+    }
+    if (act->max) {
+        float m = act->mx;
+        int64_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        int isa = act_isa();
+        if (isa == 2)
+            i = max_512(y, n, m);
+        if (isa)
+            i += max_avx2(y + i, n - i, m);
+#endif
+        for (; i < n; i++)
+            y[i] = y[i] != y[i] ? y[i] : (y[i] > m ? y[i] : m);
     }
     if (act->post) {
         float pm = act->pm, pa = act->pa;

@@ -1,7 +1,8 @@
 /*
  * test_act.c - the float32 SiLU and LeakyRelu epilogues of rt_act_apply (the
- * activations fused into Conv, Gemm and Add) against a scalar copy of their
- * vector kernels' operations, bit for bit, NaN for NaN: over every 4099th
+ * activations fused into Conv, Gemm and Add), and a Max by a scalar after
+ * them (rt_act.max), against a scalar copy of their vector kernels'
+ * operations (the Max op's own for Max), bit for bit, NaN for NaN: over every 4099th
  * float bit pattern and the special values. rt_act_apply takes its AVX-512
  * form for the first multiple of 16 and the AVX2 one for the last 8 here;
  * HPCZ_CPU_NO_AVX512=1 the AVX2 one for all (a second meson test), so both
@@ -53,6 +54,15 @@ static float leaky_ref(float v, float a)
     return v < 0 ? a * v : v;
 }
 
+/* the activation, then Max(y, mx) as the Max op computes it (fb_max) */
+static float act_ref(const rt_act *act, float v)
+{
+    float r = act->kind == RT_ACT_SILU ? silu_ref(v) : leaky_ref(v, act->a);
+    if (act->max)
+        r = r != r ? r : (r > act->mx ? r : act->mx);
+    return r;
+}
+
 static void check(const char *label, const rt_act *act, const float *x, int64_t n)
 {
     float *y = malloc((size_t)n * sizeof *y);
@@ -60,7 +70,7 @@ static void check(const char *label, const rt_act *act, const float *x, int64_t 
     rt_act_apply(act, y, n);
     int64_t bad = 0, first = -1;
     for (int64_t i = 0; i < n; i++) {
-        float r = act->kind == RT_ACT_SILU ? silu_ref(x[i]) : leaky_ref(x[i], act->a);
+        float r = act_ref(act, x[i]);
         if (memcmp(&r, &y[i], sizeof r) && !(isnan(r) && isnan(y[i]))) {
             if (first < 0)
                 first = i;
@@ -70,8 +80,7 @@ static void check(const char *label, const rt_act *act, const float *x, int64_t 
     if (bad) {
         failures++;
         printf("FAIL %-18s %lld of %lld differ, first x = %a: %a, expected %a\n", label,
-               (long long)bad, (long long)n, x[first], y[first],
-               act->kind == RT_ACT_SILU ? silu_ref(x[first]) : leaky_ref(x[first], act->a));
+               (long long)bad, (long long)n, x[first], y[first], act_ref(act, x[first]));
     } else {
         printf("PASS %-18s %lld values, the same bits as the kernels' operations\n", label,
                (long long)n);
@@ -97,6 +106,12 @@ int main(void)
     check("silu", &silu, x, n);
     check("leakyrelu 0.2", &leaky, x, n);
     check("leakyrelu -1.5", &leaky_neg, x, n);
+    const rt_act leaky_max = {.kind = RT_ACT_LEAKY, .a = 0.2f, .max = true, .mx = -0.4f},
+                 silu_max0 = {.kind = RT_ACT_SILU, .max = true, .mx = 0.0f},
+                 leaky_max_neg0 = {.kind = RT_ACT_LEAKY, .a = 0.2f, .max = true, .mx = -0.0f};
+    check("leakyrelu, max -0.4", &leaky_max, x, n);
+    check("silu, max 0", &silu_max0, x, n);
+    check("leakyrelu, max -0", &leaky_max_neg0, x, n);
     free(x);
     printf("%s\n", failures ? "FAILED" : "all passed");
     return failures != 0;
