@@ -1502,6 +1502,44 @@ static hpcz_status fuse_post_affine(rt_exec *e, hpcz_error *err)
     return HPCZ_OK;
 }
 
+/* A float32 step with a fused activation whose output's only reader is a
+ * Max by a scalar constant (oww_embedding: Conv, LeakyRelu, then Max with
+ * -0.4, 19 times; the Max was a pass of its own over each output): the step
+ * applies it after its activation (rt_act.max) and writes its output. */
+static hpcz_status fuse_post_max(rt_exec *e, hpcz_error *err)
+{
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->fused ||
+            sp->act.kind == RT_ACT_NONE || sp->act.post || sp->act.max || sp->act.f16 ||
+            sp->n_out < 1 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || u.sub[s] || u.reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        rt_step *r = &e->steps[u.reader[s]];
+        if (!is_onnx_op(r, "Max") || r->dynamic || r->fused || r->act.kind != RT_ACT_NONE ||
+            r->n_in != 2 || r->n_out != 1 || r->out[0] < 0 || (r->in[0] == s) == (r->in[1] == s))
+            continue;
+        float v = scalar_of(e, r, r->in[0] == s ? 1 : 0);
+        int t = r->out[0];
+        if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) ||
+            e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT || e->slots[t].kind != SLOT_STATIC)
+            continue;
+        sp->act.max = true;
+        sp->act.mx = v;
+        absorb(e, sp, (int)k, r, sl, t);
+    }
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
 static bool q8_dtype(int dt)
 {
     return dt == HPCZ_DTYPE_UINT8 || dt == HPCZ_DTYPE_INT8;
@@ -3203,6 +3241,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             st = fuse_silu_hardswish(e, err);
         if (!st)
             st = fuse_post_affine(e, err);
+        if (!st)
+            st = fuse_post_max(e, err);
         if (!st)
             st = fuse_qdq(e, err);
         if (!st)

@@ -93,6 +93,9 @@ typedef struct rt_act {
     float a, b; /* clip: min, max; leaky: alpha */
     bool post;  /* then y * pm + pa (a scalar Mul and Add after the activation) */
     float pm, pa;
+    bool max;   /* then Max(y, mx) (a Max by a scalar constant, not NaN, after the
+                 * activation: oww_embedding's LeakyRelu blocks), before post */
+    float mx;
     /* A float16 producer (run on float32 copies, rt_run_f16_via_f32): y is
      * rounded to float16 first and every operation after it is rounded to
      * float16, as the unfused float16 ops do, so the same bits (HSWISH: the
