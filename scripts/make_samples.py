@@ -280,6 +280,7 @@ _NUMPY_OPS: Dict[str, Callable] = {
     "MatMul": _binary(np.matmul),
     "Relu": _unary(lambda x: np.maximum(x, 0)),
     "Sigmoid": _unary(lambda x: 1 / (1 + np.exp(-x))),
+    "HardSwish": _unary(lambda x: x * np.clip(x / 6 + 0.5, 0, 1)),
     "Sqrt": _unary(np.sqrt),
     "Log": _unary(np.log),
     "Erf": _unary(erf),
@@ -737,6 +738,37 @@ def make_sigmoid_gate(r: np.random.Generator):
     feeds = {"input": x}
     return model, {"": (feeds, run_reference(model, feeds))}
 
+def make_affine_act(r: np.random.Generator):
+    """PaddleOCR's exported blocks: Conv -> HardSwish -> Mul and Add by scalar
+    constants (its BatchNorm written out), then a 1x1 Conv -> Relu. hpcz's cpu
+    backend runs the activation and the scalar affine in the first Conv's
+    epilogue; a backend that cannot (the cuda one) must decline the fused step
+    rather than drop the affine."""
+    c, hw = 8, 10
+    w1 = (r.standard_normal((c, 3, 3, 3)) / np.sqrt(27)).astype(np.float32)
+    b1 = (r.standard_normal(c) * 0.5).astype(np.float32)
+    w2 = (r.standard_normal((4, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    inits = [numpy_helper.from_array(v, k) for k, v in
+             (("w1", w1), ("b1", b1), ("w2", w2), ("scale", np.array(0.75, np.float32)),
+              ("shift", np.array(-0.5, np.float32)))]
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["conv1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("HardSwish", ["conv1"], ["hs"], name="hardswish"),
+        helper.make_node("Mul", ["hs", "scale"], ["scaled"], name="bn_mul"),
+        helper.make_node("Add", ["scaled", "shift"], ["shifted"], name="bn_add"),
+        helper.make_node("Conv", ["shifted", "w2"], ["conv2"], name="conv2"),
+        helper.make_node("Relu", ["conv2"], ["output"], name="relu2"),
+    ]
+    g = helper.make_graph(
+        nodes, "affine_act",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, hw, hw])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 4, hw, hw])],
+        initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hpcz make_samples.py")
+    feeds = {"input": (r.standard_normal((2, 3, hw, hw)) * 2).astype(np.float32)}
+    return model, {"": (feeds, run_reference(model, feeds))}
+
+
 def make_patterns(out: Path) -> dict:
     """Write samples/patterns/: models, seeded inputs, expected outputs, manifest.json.
 
@@ -768,6 +800,7 @@ def make_patterns(out: Path) -> dict:
         ),
         "logmel_int16": lambda: make_logmel_int16(r),
         "sigmoid_gate": lambda: make_sigmoid_gate(r),
+        "affine_act": lambda: make_affine_act(r),
     }
 
     manifest = {}

@@ -771,7 +771,8 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
     int dt = float_type(c);
     if (!dt)
         return DECLINE;
-    if (c->act && (dt != HPCZ_DTYPE_FLOAT || c->act->max ||
+    if (c->act && (dt != HPCZ_DTYPE_FLOAT || c->act->max || c->act->post || c->act->pre || c->act->f16 ||
+                   c->act->kind == RT_ACT_HSWISH_X ||
                    (strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))))
         return DECLINE; /* a fused activation the kernel would not apply */
     if (!strcmp(op, "MatMul"))
