@@ -1674,6 +1674,83 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
     return true;
 }
 
+/* The 256 values region r computes (into *out, float32, allocated here):
+ * the codes through the tables and DequantizeLinear of each r->dq[d]
+ * (xf[d]), then the ops in step order (vals[i]: the output of step i), with
+ * the backend's own kernels. false: not computed (the steps stay unfused). */
+static bool table_values(rt_exec *e, slot_use *u, const table_region *r, hpcz_array *out)
+{
+    int64_t n = 256;
+    hpcz_array codes = {0}, xf[TABLE_MAX_DQ], vals[TABLE_MAX_STEPS];
+    memset(xf, 0, sizeof xf);
+    memset(vals, 0, sizeof vals);
+    hpcz_error e2 = {0};
+    hpcz_array *none[MAX_IO] = {0}, *sub[MAX_IO];
+    bool ok = true;
+    for (int d = 0; ok && d < r->ndq; d++) {
+        rt_step *dx = &e->steps[r->dq[d]];
+        const uint8_t *luts[TABLE_MAX_LUTS];
+        int nl;
+        table_root(e, u, dx->in[0], luts, &nl);
+        ok = hpcz_array_alloc(&codes, e->slots[dx->in[0]].a.dtype, 1, &n, &e2) == HPCZ_OK;
+        for (int i = 0; ok && i < 256; i++) {
+            uint8_t c = (uint8_t)i;
+            for (int t = nl; t-- > 0;)
+                c = luts[t][c];
+            ((uint8_t *)codes.data)[i] = c;
+        }
+        none[0] = &codes;
+        ok = ok && !run_step_on(e, dx, none, &xf[d], &e2);
+        none[0] = NULL;
+        hpcz_array_release(&codes);
+    }
+    for (int i = 0; ok && i < r->n; i++) {
+        rt_step *sp = &e->steps[r->steps[i]];
+        for (size_t j = 0; j < sp->n_in; j++) {
+            sub[j] = NULL;
+            for (int d = 0; d < r->ndq && !sub[j]; d++)
+                if (sp->in[j] >= 0 && sp->in[j] == e->steps[r->dq[d]].out[0])
+                    sub[j] = &xf[d];
+            for (int t = 0; t < i && !sub[j]; t++)
+                if (sp->in[j] >= 0 && sp->in[j] == e->steps[r->steps[t]].out[0])
+                    sub[j] = &vals[t];
+        }
+        ok = !run_step_on(e, sp, sub, &vals[i], &e2) && vals[i].numel == 256 &&
+             vals[i].dtype == HPCZ_DTYPE_FLOAT;
+    }
+    for (int d = 0; d < r->ndq; d++)
+        hpcz_array_release(&xf[d]);
+    for (int i = 0; i < r->n - 1; i++)
+        hpcz_array_release(&vals[i]);
+    if (ok)
+        *out = vals[r->n - 1];
+    else
+        hpcz_array_release(&vals[r->n - 1]);
+    return ok;
+}
+
+/* Region r's steps but the last are skipped, their buffers dropped, their
+ * reads uncounted (so a DQ left without readers is skipped too); the last
+ * one runs table qp, reading the root alone at input 0 (the caller sets it). */
+static void table_collapse(rt_exec *e, int *reads, const table_region *r, rt_qpack *qp)
+{
+    for (int i = 0; i < r->n - 1; i++) {
+        rt_step *sp = &e->steps[r->steps[i]];
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0)
+                reads[sp->in[j]]--;
+        sp->fused = true;
+        rt_slot *o = &e->slots[sp->out[0]];
+        memset(&o->a, 0, sizeof o->a);
+        o->kind = SLOT_NONE;
+    }
+    rt_step *last = &e->steps[r->steps[r->n - 1]];
+    if (last->n_in > 1 && last->in[1] >= 0 && !const_of(e, last, 1))
+        read_instead(reads, last, 1, r->root); /* the table reads x_q alone */
+    last->qp = qp;
+    e->const_bytes += rt_qpack_bytes(qp);
+}
+
 /* DequantizeLinear(x_q) -> elementwise ops of x and scalar constants
  * (table_ops; e.g. HardSwish written as x * Clip(x + 3, 0, 6) / 6) -> their
  * only reader QuantizeLinear, both per tensor: y_q depends on x_q's byte
@@ -1714,46 +1791,12 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         }
         if (!ok)
             continue;
-        /* the 256 codes through the tables and DQ of each dq[d] (xf[d]),
-         * the ops in order (vals[i]: the output of region step i), Q */
-        int64_t n = 256;
-        hpcz_array codes = {0}, xf[TABLE_MAX_DQ], y = {0}, vals[TABLE_MAX_STEPS];
-        memset(xf, 0, sizeof xf);
-        memset(vals, 0, sizeof vals);
+        hpcz_array vals = {0}, y = {0};
         hpcz_error e2 = {0}; /* any failure here leaves the steps unfused */
-        hpcz_array *none[MAX_IO] = {0}, *sub[MAX_IO];
-        for (int d = 0; ok && d < r.ndq; d++) {
-            rt_step *dx = &e->steps[r.dq[d]];
-            const uint8_t *luts[TABLE_MAX_LUTS];
-            int nl;
-            table_root(e, u, dx->in[0], luts, &nl);
-            ok = hpcz_array_alloc(&codes, e->slots[dx->in[0]].a.dtype, 1, &n, &e2) == HPCZ_OK;
-            for (int i = 0; ok && i < 256; i++) {
-                uint8_t c = (uint8_t)i;
-                for (int t = nl; t-- > 0;)
-                    c = luts[t][c];
-                ((uint8_t *)codes.data)[i] = c;
-            }
-            none[0] = &codes;
-            ok = ok && !run_step_on(e, dx, none, &xf[d], &e2);
-            none[0] = NULL;
-            hpcz_array_release(&codes);
-        }
-        for (int i = 0; ok && i < r.n; i++) {
-            rt_step *sp = &e->steps[r.steps[i]];
-            for (size_t j = 0; j < sp->n_in; j++) {
-                sub[j] = NULL;
-                for (int d = 0; d < r.ndq && !sub[j]; d++)
-                    if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.dq[d]].out[0])
-                        sub[j] = &xf[d];
-                for (int t = 0; t < i && !sub[j]; t++)
-                    if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.steps[t]].out[0])
-                        sub[j] = &vals[t];
-            }
-            ok = !run_step_on(e, sp, sub, &vals[i], &e2) && vals[i].numel == 256;
-        }
-        none[0] = &vals[r.n - 1];
-        ok = ok && !run_step_on(e, q, none, &y, &e2) && y.numel == 256 && y.dtype == yq->a.dtype;
+        hpcz_array *none[MAX_IO] = {&vals};
+        ok = table_values(e, u, &r, &vals) && !run_step_on(e, q, none, &y, &e2) && y.numel == 256 &&
+             y.dtype == yq->a.dtype;
+        hpcz_array_release(&vals);
         rt_qdesc d;
         memset(&d, 0, sizeof d);
         d.node = e->steps[r.steps[r.n - 1]].node;
@@ -1761,33 +1804,114 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         d.y = &yq->a;
         d.lut = y.data;
         rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
-        for (int k = 0; k < r.ndq; k++)
-            hpcz_array_release(&xf[k]);
         hpcz_array_release(&y);
-        for (int i = 0; i < r.n; i++)
-            hpcz_array_release(&vals[i]);
         if (!qp)
             continue;
-        /* the last op runs the table from x_q into the Q's output; the others
-         * are skipped, their buffers dropped, their reads uncounted (so a
-         * DQ left without readers is skipped too) */
-        int kl = r.steps[r.n - 1];
-        rt_step *last = &e->steps[kl];
-        for (int i = 0; i < r.n - 1; i++) {
-            rt_step *sp = &e->steps[r.steps[i]];
-            for (size_t j = 0; j < sp->n_in; j++)
-                if (sp->in[j] >= 0)
-                    reads[sp->in[j]]--;
-            sp->fused = true;
-            rt_slot *o = &e->slots[sp->out[0]];
-            memset(&o->a, 0, sizeof o->a);
-            o->kind = SLOT_NONE;
+        /* the last op runs the table from x_q into the Q's output */
+        table_collapse(e, reads, &r, qp);
+        fuse_into(e, reads, (size_t)r.steps[r.n - 1], r.root, q, sl);
+    }
+}
+
+static bool float_tables_disabled(void)
+{
+    const char *v = getenv("HPCZ_NO_FLOAT_TABLES");
+    return v && *v && strcmp(v, "0");
+}
+
+/* DequantizeLinear(x_q) -> elementwise ops as in fuse_qdq_tables, whose
+ * last output is read by float ops (no QuantizeLinear to end the chain:
+ * PP-LCNet's DQ -> HardSwish [-> Mul -> Add by scalars] -> a float
+ * depthwise Conv under `--placement latency`): the same 256 values at plan
+ * time, the run a lookup from x_q into float32 in the last op's step (one
+ * pass reading bytes instead of a DequantizeLinear and one pass per op).
+ * Exact: each entry is what the unfused kernels give for that code. Then a
+ * per-tensor QuantizeLinear reading such a table's output becomes a table of
+ * x_q too (y_q = Q(table[x_q])), and a table left without readers is skipped
+ * (fuse_qdq's last pass). Last step first, so that a chain goes whole. Part
+ * of fuse_qdq, after fuse_qdq_tables; off with HPCZ_NO_FLOAT_TABLES=1. */
+static void fuse_qdq_float_tables(rt_exec *e, slot_use *u)
+{
+    if (float_tables_disabled())
+        return;
+    int *reads = u->reads;
+    for (size_t k = e->n_steps; k-- > 0;) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        table_region r;
+        if (!reads[s] || sl->is_output || u->sub[s] || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r) ||
+            r.steps[r.n - 1] != (int)k)
+            continue;
+        rt_slot *xq = &e->slots[r.root];
+        float xs;
+        int32_t xzp;
+        bool ok = (xq->kind == SLOT_STATIC || xq->kind == SLOT_INPUT) && q8_dtype(xq->a.dtype) &&
+                  xq->a.numel == sl->a.numel;
+        for (int d = 0; ok && d < r.ndq; d++) {
+            rt_step *dx = &e->steps[r.dq[d]];
+            ok = !dx->folded && !dx->dynamic && !dx->fused && dx->in[0] >= 0 && dx->out[0] >= 0 &&
+                 !u->sub[dx->in[0]] && q8_dtype(e->slots[dx->in[0]].a.dtype) &&
+                 per_tensor_qparams(e, dx, e->slots[dx->in[0]].a.dtype, &xs, &xzp);
         }
-        if (last->n_in > 1 && last->in[1] >= 0 && !const_of(e, last, 1))
-            read_instead(reads, last, 1, r.root); /* the table reads x_q alone */
-        last->qp = qp;
+        hpcz_array vals = {0};
+        if (!ok || !table_values(e, u, &r, &vals))
+            continue;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.x = &xq->a;
+        d.y = &sl->a;
+        d.flut = vals.data;
+        rt_qpack *qp = rt_qpack_new(&d);
+        hpcz_array_release(&vals);
+        if (!qp)
+            continue;
+        table_collapse(e, reads, &r, qp);
+        read_instead(reads, sp, 0, r.root);
+    }
+    /* QuantizeLinear of a float table's output: a table of its x_q */
+    for (size_t kq = 0; kq < e->n_steps; kq++) {
+        rt_step *q = &e->steps[kq];
+        if (!is_onnx_op(q, "QuantizeLinear") || q->folded || q->dynamic || q->fused || q->qp ||
+            q->n_out != 1 || q->in[0] < 0 || q->out[0] < 0 ||
+            e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        int kt = live_producer(e, u, q->in[0]);
+        const rt_step *t = kt >= 0 ? &e->steps[kt] : NULL;
+        const float *flut = t && t->qp && !t->fused ? rt_qpack_flut(t->qp) : NULL;
+        rt_slot *yq = &e->slots[q->out[0]], *xq = flut ? &e->slots[t->in[0]] : NULL;
+        float ys;
+        int32_t yzp;
+        if (!flut || t->out[0] != q->in[0] || !q8_dtype(yq->a.dtype) ||
+            !rt_same_shape(&yq->a, &e->slots[q->in[0]].a) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp))
+            continue;
+        int64_t n = 256;
+        hpcz_array vals = {0}, y = {0};
+        hpcz_error e2 = {0};
+        hpcz_array *sub[MAX_IO] = {&vals};
+        bool ok = hpcz_array_alloc(&vals, HPCZ_DTYPE_FLOAT, 1, &n, &e2) == HPCZ_OK;
+        if (ok)
+            memcpy(vals.data, flut, 256 * sizeof *flut);
+        ok = ok && !run_step_on(e, q, sub, &y, &e2) && y.numel == 256 && y.dtype == yq->a.dtype;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = q->node;
+        d.x = &xq->a;
+        d.y = &yq->a;
+        d.lut = y.data;
+        rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
+        hpcz_array_release(&vals);
+        hpcz_array_release(&y);
+        if (!qp)
+            continue;
+        q->qp = qp;
         e->const_bytes += rt_qpack_bytes(qp);
-        fuse_into(e, reads, (size_t)kl, r.root, q, sl);
+        read_instead(reads, q, 0, t->in[0]);
     }
 }
 
@@ -1957,6 +2081,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
         fuse_into(e, reads, k, dx->in[0], q, sl);
     }
     fuse_qdq_tables(e, &u);
+    fuse_qdq_float_tables(e, &u);
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
      * for hpcz_plan_node_flops). One pass over the reads (not one per
@@ -1992,7 +2117,8 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
      * later one): last to first, so that a chain of them goes at once */
     for (size_t k = e->n_steps; k-- > 0;) {
         rt_step *sp = &e->steps[k];
-        bool dq = is_onnx_op(sp, "DequantizeLinear") && !sp->qp, table = sp->qp && rt_qpack_lut(sp->qp);
+        bool dq = is_onnx_op(sp, "DequantizeLinear") && !sp->qp,
+             table = sp->qp && (rt_qpack_lut(sp->qp) || rt_qpack_flut(sp->qp));
         if ((!dq && !table) || sp->folded || sp->dynamic || sp->fused || sp->n_out != 1 ||
             sp->out[0] < 0)
             continue;

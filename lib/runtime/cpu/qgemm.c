@@ -28,7 +28,8 @@
  *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
  * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic;
  * table ops (lut_*: DQ -> a unary op -> Q as a 256-entry table of the
- * unfused kernels' own results);
+ * unfused kernels' own results; flut_*: the same into float32 where no Q
+ * follows);
  * and MatMulInteger with constant B (int_out: the exact int32 sums, no
  * requantisation; x's zero point, which DynamicQuantizeLinear computes per
  * run, is bound at run time, see int_out_bind), which is what dynamic
@@ -90,11 +91,13 @@ struct rt_qpack {
     bool conv, avx2;
     bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
     bool avx512;   /* vnni and AVX512-VNNI: the u8s8 tiles on zmm (panel8_rqsat512,
-                    * ukr8_512); off with HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
+                    * ukr8_512); flut: 16-lane gathers (AVX-512 F); off with
+                    * HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
     bool wide8;    /* u8s8 with 8-bit weights beyond +-64 (vnni only: vpdpbusd has no
                     * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
+    float *flut;   /* a table op into float32: y = flut[x's byte] */
     bool vbmi;     /* lut: AVX-512 VBMI lookups, 64 bytes at a time (lut512) */
     int x2dt;
     float xs, xs2, ys;
@@ -166,6 +169,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->wsum);
     free(p->wshift);
     free(p->lut);
+    free(p->flut);
     free(p);
 }
 
@@ -250,24 +254,31 @@ static rt_qpack *qadd_new(const rt_qdesc *d)
 
 /* A table op: any op of one 8-bit tensor into another, element by element,
  * whose 256 possible results the engine computed at plan time (DQ -> a
- * unary op -> Q, see fuse_qdq_tables in engine.c). */
+ * unary op -> Q, see fuse_qdq_tables in engine.c), or into float32 (flut:
+ * DQ -> unary ops read by float ops, fuse_qdq_float_tables). */
 static rt_qpack *lut_new(const rt_qdesc *d)
 {
-    if (!q8(d->x->dtype) || !q8(d->y->dtype) || d->x->numel != d->y->numel)
+    int ydt = d->flut ? HPCZ_DTYPE_FLOAT : d->y->dtype;
+    if (!q8(d->x->dtype) || (d->flut ? d->y->dtype != ydt : !q8(ydt)) ||
+        d->x->numel != d->y->numel)
         return NULL;
     rt_qpack *p = calloc(1, sizeof *p);
-    if (!p || !(p->lut = malloc(256))) {
+    if (p && d->flut && (p->flut = malloc(256 * sizeof *p->flut)))
+        memcpy(p->flut, d->flut, 256 * sizeof *p->flut);
+    else if (p && !d->flut && (p->lut = malloc(256)))
+        memcpy(p->lut, d->lut, 256);
+    if (!p || (!p->lut && !p->flut)) {
         free(p);
         return NULL;
     }
-    memcpy(p->lut, d->lut, 256);
 #ifdef QG_X86
     p->vbmi = avx512_on() && __builtin_cpu_supports("avx512vbmi");
+    p->avx512 = avx512_on();
 #endif
     p->xdt = d->x->dtype;
     p->ydt = d->y->dtype;
     p->numel = d->y->numel;
-    p->bytes = 256;
+    p->bytes = d->flut ? 256 * sizeof *p->flut : 256;
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
@@ -351,7 +362,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
     const hpcz_node *n = d->node;
     const char *op = n->op_type;
-    if (d->lut)
+    if (d->lut || d->flut)
         return lut_new(d);
     if (!strcmp(op, "Add"))
         return qadd_new(d);
@@ -631,6 +642,11 @@ const uint8_t *rt_qpack_lut(const rt_qpack *p)
     return p ? p->lut : NULL;
 }
 
+const float *rt_qpack_flut(const rt_qpack *p)
+{
+    return p ? p->flut : NULL;
+}
+
 /* The weight w[m][k] - w_zp[m] read back from whichever layout was packed. */
 static int32_t packed_weight(const rt_qpack *p, int64_t m, int64_t k)
 {
@@ -656,7 +672,7 @@ bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a)
 
 bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias)
 {
-    if (!p || p->lut || p->add || p->int_out)
+    if (!p || p->lut || p->flut || p->add || p->int_out)
         return false;
     if (!wr) {
         memset(info, 0, sizeof *info);
@@ -3140,6 +3156,55 @@ static void lut_task(void *ctx, int64_t t)
         y[i] = lut[x[i]];
 }
 
+#ifdef QG_X86
+/* y[i] = lut[x[i]] into float32: 16 (8) table entries per gather from the
+ * 1 KiB table, which stays in L1. */
+__attribute__((target("avx512f"))) static void flut512(const float *lut, const uint8_t *x, float *y,
+                                                      int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm512_storeu_ps(y + i, _mm512_i32gather_ps(idx, lut, 4));
+    }
+    for (; i < n; i++)
+        y[i] = lut[x[i]];
+}
+
+__attribute__((target("avx2"))) static void flut_avx2(const float *lut, const uint8_t *x, float *y,
+                                                     int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_i32gather_ps(lut, idx, 4));
+    }
+    for (; i < n; i++)
+        y[i] = lut[x[i]];
+}
+#endif
+
+static void flut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    const float *lut = j->p->flut;
+    const uint8_t *x = j->a;
+    float *y = j->y;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+#ifdef QG_X86
+    if (j->p->avx512) {
+        flut512(lut, x + i0, y + i0, i1 - i0);
+        return;
+    }
+    if (j->p->avx2) {
+        flut_avx2(lut, x + i0, y + i0, i1 - i0);
+        return;
+    }
+#endif
+    for (int64_t i = i0; i < i1; i++)
+        y[i] = lut[x[i]];
+}
+
 /* Conv tasks take PPT consecutive panels (64 columns): a 64-byte line of
  * an output row is then written by one thread, where adjacent 16-column
  * panels on two threads would bounce it between their caches. The inner
@@ -3208,13 +3273,14 @@ static hpcz_status int_out_bind(rt_ctx *c, const rt_qpack *p, rt_qpack *q, int32
 
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
-    if (p->lut) {
+    if (p->lut || p->flut) {
         hpcz_array *a = rt_in(c, 0), *y = c->out[0];
         if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
             a->numel != p->numel || y->numel != p->numel)
             return rt_bad(c, "int8 table op: input does not match the plan");
         qadd_job j = {p, a->data, NULL, y->data};
-        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, lut_task, &j, (double)p->numel);
+        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, p->flut ? flut_task : lut_task,
+                             &j, (double)p->numel * (p->flut ? 4 : 1));
         return HPCZ_OK;
     }
     if (p->add) {
