@@ -22,6 +22,8 @@
  *     twice, HardSwish as x * Clip(x + 3, 0, 6) / 6) -> Q as a 256-entry
  *     table: the same bytes as unfused on odd sizes (the float kernels'
  *     tails); not fused when an intermediate is read outside the chain.
+ *     Float tables: DQ -> those ops read by float ops: a float32 table of
+ *     x_q (and a Q of it a table of x_q), the same bytes as unfused.
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -772,6 +774,86 @@ static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt,
     hpcz_model_free(m);
 }
 
+/* Float tables: DQ(x) -> ops of x read by a float op (Exp here), as
+ * `--placement latency` leaves PP-LCNet's HardSwish blocks: PaddleOCR's
+ * HardSwish -> Mul -> Add by scalars (affine), or x + x * HardSigmoid(x)
+ * (x read three times). The last op runs a float32 table of x_q (the DQ and
+ * the other ops do not run); with a QuantizeLinear also reading its output
+ * (withq) that Q becomes a table of x_q. The same bytes as with the float
+ * tables off (HPCZ_NO_FLOAT_TABLES=1), as unfused (HPCZ_NO_INT8_FUSION=1), with
+ * 2 threads and on the AVX2 and portable lookups. */
+static void check_float_table(const char *label, bool affine, int xdt, int64_t n, bool withq)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_array in = int_input(m, xdt, n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
+    set_int(init(m, "yz", HPCZ_DTYPE_UINT8, 0, NULL), HPCZ_DTYPE_UINT8, 0, 30);
+    *(float *)init(m, "a", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.5f, 1.5f);
+    *(float *)init(m, "b", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(-0.5f, 0.5f);
+    const char *dq[] = {"x", "xs", "xz"}, *hs[] = {"xf"}, *mu[] = {"a", "h"}, *ad[] = {"m", "b"},
+               *sm[] = {"xf", "h"}, *sa[] = {"xf", "m"}, *ex[] = {"f"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    if (affine) {
+        node(g, "HardSwish", "hswish", 1, hs, "h");
+        node(g, "Mul", "mul", 2, mu, "m");
+        node(g, "Add", "add", 2, ad, "f");
+    } else {
+        parse_attrs(m, node(g, "HardSigmoid", "hsig", 1, hs, "h"), "alpha=f:0.2;beta=f:0.5");
+        node(g, "Mul", "mul", 2, sm, "m");
+        node(g, "Add", "add", 2, sa, "f");
+    }
+    node(g, "Exp", "exp", 1, ex, "z");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "z"), &err);
+    if (withq) {
+        node(g, "QuantizeLinear", "q", 3, qi, "y");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    }
+    int nout = 1 + withq, want = 2 + withq, ran = 0, ran_off = 0;
+    hpcz_array a[2] = {{0}}, b[2] = {{0}}, u[2] = {{0}}, t[2] = {{0}}, v[2] = {{0}}, s[2] = {{0}};
+    bool ok = run(m, "cpu", 1, false, &in, a, NULL, &err);
+    ran = last_ran;
+    setenv("HPCZ_NO_FLOAT_TABLES", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, &in, t, NULL, &err);
+    ran_off = last_ran;
+    unsetenv("HPCZ_NO_FLOAT_TABLES");
+    ok = ok && run(m, "cpu", 2, false, &in, b, NULL, &err) && run(m, "cpu", 1, true, &in, u, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX512", "1", 1); /* AVX2 gathers */
+    ok = ok && run(m, "cpu", 1, false, &in, v, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1); /* portable lookups */
+    ok = ok && run(m, "cpu", 1, false, &in, s, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX512");
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    bool same = ok;
+    for (int o = 0; o < nout && same; o++)
+        same = a[o].nbytes == u[o].nbytes && !memcmp(a[o].data, u[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, t[o].data, a[o].nbytes) && !memcmp(a[o].data, b[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, v[o].data, a[o].nbytes) && !memcmp(a[o].data, s[o].data, a[o].nbytes);
+    bool good = ok && ran == want && ran_off == 5 + withq && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s %s%s, n=%lld: nodes run %d (want %d; %d without float tables), same bytes as "
+           "unfused/no float tables/2 threads/AVX2/portable: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, affine ? "hardswish*a+b" : "x+x*hardsigmoid(x)",
+           withq ? " +Q" : "", (long long)n, ran, want, ran_off, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    for (int o = 0; o < 2; o++) {
+        hpcz_array_release(&a[o]);
+        hpcz_array_release(&b[o]);
+        hpcz_array_release(&u[o]);
+        hpcz_array_release(&t[o]);
+        hpcz_array_release(&v[o]);
+        hpcz_array_release(&s[o]);
+    }
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -1128,6 +1210,10 @@ int main(int argc, char **argv)
     check_table_qchain("table of tables s8 -> s8", true, S8, S8, 777, false);
     check_table_qchain("table of tables u8 -> s8", true, U8, S8, 1027, false);
     check_table_qchain("table of tables, inner one an output", false, S8, U8, 515, true);
+    check_float_table("float table u8", true, U8, 1999, false);
+    check_float_table("float table s8", false, S8, 333, false);
+    check_float_table("float table u8, Q reads it too", false, U8, 4099, true);
+    check_float_table("float table s8, Q reads it too", true, S8, 17, true);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
     check_dynamic_mm("dynamic u8 w, col scales, bias", U8, 37, 64, 45, 1);
