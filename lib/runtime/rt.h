@@ -465,6 +465,10 @@ size_t rt_qpack_bytes(const rt_qpack *p);
 const uint8_t *rt_qpack_lut(const rt_qpack *p);
 /* A float32 table op's 256 entries (NULL for the other kinds). */
 const float *rt_qpack_flut(const rt_qpack *p);
+/* Row r of x ([rows][n] codes) through table r: tabs [rows][256] float32
+ * (f32) or 8-bit codes, into y [rows][n] of that type (per-channel tables,
+ * fuse_qdq_channel_tables in engine.c), on the thread pool. */
+void rt_qtable_rows(const void *tabs, bool f32, const uint8_t *x, void *y, int64_t rows, int64_t n);
 /* What another backend (cuda) needs to run a fused Conv/Gemm/MatMul with the
  * same bytes (not a table op, an Add or MatMulInteger: false). The integer
  * sum of output channel m at column n (output pixel of image b, or row of x)

@@ -23,7 +23,9 @@
  *     table: the same bytes as unfused on odd sizes (the float kernels'
  *     tails); not fused when an intermediate is read outside the chain.
  *     Float tables: DQ -> those ops read by float ops: a float32 table of
- *     x_q (and a Q of it a table of x_q), the same bytes as unfused.
+ *     x_q (and a Q of it a table of x_q), the same bytes as unfused. Per-channel
+ *     tables: the ops also read a tensor of one value per channel computed in
+ *     the run (squeeze-excite gates): tables built per run, the same bytes.
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -854,6 +856,107 @@ static void check_float_table(const char *label, bool affine, int xdt, int64_t n
     hpcz_model_free(m);
 }
 
+/* Graph input NAME [1, C, H, W] of dtype dt (H = W = 1: one value per
+ * channel) and a random feed for it: 8-bit codes over the type's range, or
+ * float in [-4, 4]. */
+static hpcz_array nchw_input(hpcz_model *m, const char *name, int dt, int64_t C, int64_t H, int64_t W,
+                             hpcz_error *err)
+{
+    hpcz_value *v = hpcz_graph_value(m->graph, name);
+    int64_t d[4] = {1, C, H, W};
+    v->dtype = dt;
+    v->ndim = 4;
+    v->dims = hpcz_model_alloc(m, 4 * sizeof *v->dims);
+    for (int i = 0; i < 4; i++)
+        v->dims[i].size = d[i];
+    hpcz_graph_add_input(m->graph, v, err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, dt, 4, d, err);
+    int lo = dt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < in.numel; k++)
+        if (dt == HPCZ_DTYPE_FLOAT)
+            ((float *)in.data)[k] = frange(-4.0f, 4.0f);
+        else
+            set_int(in.data, dt, k, irange(lo, lo + 255));
+    return in;
+}
+
+/* Per-channel tables: DQ(x) [1, C, H, W] with a tensor of one value per
+ * channel computed in the run: a squeeze-excite gate, x + x * HardSigmoid(g)
+ * (g float [1, C, 1, 1]) read by a float op (Exp), or x + DQ(b) (b 8-bit
+ * [1, C, 1, 1]) -> Q. The last op runs the tables (the DQ of x and the other
+ * ops do not run, nor the Q) on maps of at least 512 pixels, the same bytes as
+ * with them off (HPCZ_NO_CHANNEL_TABLES=1), as unfused, with 2 threads and on
+ * the AVX2 and portable lookups; on smaller maps nothing changes. */
+static void check_channel_table(const char *label, bool gate, int xdt, int64_t C, int64_t H, int64_t W)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_array in[2];
+    in[0] = nchw_input(m, "x", xdt, C, H, W, &err);
+    in[1] = nchw_input(m, "g", gate ? HPCZ_DTYPE_FLOAT : xdt, C, 1, 1, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "bs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.05f);
+    set_int(init(m, "bz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.05f);
+    set_int(init(m, "yz", HPCZ_DTYPE_INT8, 0, NULL), HPCZ_DTYPE_INT8, 0, -20);
+    const char *dq[] = {"x", "xs", "xz"}, *hs[] = {"g"}, *mu[] = {"xf", "h"}, *ad[] = {"xf", "m"},
+               *db[] = {"g", "bs", "bz"}, *ab[] = {"xf", "bf"}, *ex[] = {"f"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    if (gate) {
+        parse_attrs(m, node(g, "HardSigmoid", "hsig", 1, hs, "h"), "alpha=f:0.2;beta=f:0.5");
+        node(g, "Mul", "mul", 2, mu, "m");
+        node(g, "Add", "add", 2, ad, "f");
+        node(g, "Exp", "exp", 1, ex, "z");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "z"), &err);
+    } else {
+        node(g, "DequantizeLinear", "dqb", 3, db, "bf");
+        node(g, "Add", "add", 2, ab, "f");
+        node(g, "QuantizeLinear", "q", 3, qi, "y");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    }
+    bool big = H * W >= 512;
+    int want = big ? 3 - !gate : 5 - !gate, ran = 0, ran_off = 0;
+    hpcz_array a = {0}, b = {0}, u = {0}, t = {0}, v = {0}, s = {0};
+    bool ok = run(m, "cpu", 1, false, in, &a, NULL, &err);
+    ran = last_ran;
+    setenv("HPCZ_NO_CHANNEL_TABLES", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &t, NULL, &err);
+    ran_off = last_ran;
+    unsetenv("HPCZ_NO_CHANNEL_TABLES");
+    ok = ok && run(m, "cpu", 2, false, in, &b, NULL, &err) && run(m, "cpu", 1, true, in, &u, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX512", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &v, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &s, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX512");
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
+                !memcmp(a.data, t.data, a.nbytes) && !memcmp(a.data, b.data, a.nbytes) &&
+                !memcmp(a.data, v.data, a.nbytes) && !memcmp(a.data, s.data, a.nbytes);
+    bool good = ok && ran == want && ran_off == 5 - !gate && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s %s, [1,%lld,%lld,%lld]: nodes run %d (want %d; %d without), same bytes as "
+           "unfused/no channel tables/2 threads/AVX2/portable: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, gate ? "x+x*hardsigmoid(g)" : "Q(x+DQ(b))", (long long)C,
+           (long long)H, (long long)W, ran, want, ran_off, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in[0]);
+    hpcz_array_release(&in[1]);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&t);
+    hpcz_array_release(&v);
+    hpcz_array_release(&s);
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -1214,6 +1317,11 @@ int main(int argc, char **argv)
     check_float_table("float table s8", false, S8, 333, false);
     check_float_table("float table u8, Q reads it too", false, U8, 4099, true);
     check_float_table("float table s8, Q reads it too", true, S8, 17, true);
+    check_channel_table("channel table u8", true, U8, 5, 7, 75);
+    check_channel_table("channel table s8", true, S8, 3, 33, 17);
+    check_channel_table("channel table u8 -> Q", false, U8, 6, 40, 13);
+    check_channel_table("channel table s8, small map", true, S8, 4, 9, 9);
+    check_channel_table("channel table u8 -> Q, small map", false, U8, 4, 3, 5);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
     check_dynamic_mm("dynamic u8 w, col scales, bias", U8, 37, 64, 45, 1);

@@ -3136,24 +3136,31 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut512(const 
 }
 #endif
 
-static void lut_task(void *ctx, int64_t t)
+/* y[i] = lut[x[i]] for n bytes, on the widest lookup the pack allows. */
+static void lut_apply(bool vbmi, bool avx2, const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n)
 {
-    const qadd_job *j = ctx;
-    const uint8_t *lut = j->p->lut, *x = j->a;
-    uint8_t *y = j->y;
-    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
 #ifdef QG_X86
-    if (j->p->vbmi) {
-        lut512(lut, x + i0, y + i0, i1 - i0);
+    if (vbmi) {
+        lut512(lut, x, y, n);
         return;
     }
-    if (j->p->avx2) {
-        lut_avx2(lut, x + i0, y + i0, i1 - i0);
+    if (avx2) {
+        lut_avx2(lut, x, y, n);
         return;
     }
 #endif
-    for (int64_t i = i0; i < i1; i++)
+    (void)vbmi;
+    (void)avx2;
+    for (int64_t i = 0; i < n; i++)
         y[i] = lut[x[i]];
+}
+
+static void lut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+    lut_apply(j->p->vbmi, j->p->avx2, j->p->lut, (const uint8_t *)j->a + i0, (uint8_t *)j->y + i0,
+              i1 - i0);
 }
 
 #ifdef QG_X86
@@ -3184,25 +3191,63 @@ __attribute__((target("avx2"))) static void flut_avx2(const float *lut, const ui
 }
 #endif
 
-static void flut_task(void *ctx, int64_t t)
+static void flut_apply(bool zmm, bool avx2, const float *lut, const uint8_t *x, float *y, int64_t n)
 {
-    const qadd_job *j = ctx;
-    const float *lut = j->p->flut;
-    const uint8_t *x = j->a;
-    float *y = j->y;
-    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
 #ifdef QG_X86
-    if (j->p->avx512) {
-        flut512(lut, x + i0, y + i0, i1 - i0);
+    if (zmm) {
+        flut512(lut, x, y, n);
         return;
     }
-    if (j->p->avx2) {
-        flut_avx2(lut, x + i0, y + i0, i1 - i0);
+    if (avx2) {
+        flut_avx2(lut, x, y, n);
         return;
     }
 #endif
-    for (int64_t i = i0; i < i1; i++)
+    (void)zmm;
+    (void)avx2;
+    for (int64_t i = 0; i < n; i++)
         y[i] = lut[x[i]];
+}
+
+static void flut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+    flut_apply(j->p->avx512, j->p->avx2, j->p->flut, (const uint8_t *)j->a + i0, (float *)j->y + i0,
+               i1 - i0);
+}
+
+/* rt_qtable_rows: row r of x through table r, in chunks of a row. */
+typedef struct table_rows_job {
+    const void *tabs;
+    bool f32, vbmi, zmm, avx2;
+    const uint8_t *x;
+    void *y;
+    int64_t n, nch;
+} table_rows_job;
+
+static void table_rows_task(void *ctx, int64_t t)
+{
+    const table_rows_job *j = ctx;
+    int64_t r = t / j->nch, i0 = (t % j->nch) * QADD_CHUNK;
+    int64_t i1 = i0 + QADD_CHUNK < j->n ? i0 + QADD_CHUNK : j->n, at = r * j->n + i0;
+    if (j->f32)
+        flut_apply(j->zmm, j->avx2, (const float *)j->tabs + 256 * r, j->x + at, (float *)j->y + at,
+                   i1 - i0);
+    else
+        lut_apply(j->vbmi, j->avx2, (const uint8_t *)j->tabs + 256 * r, j->x + at,
+                  (uint8_t *)j->y + at, i1 - i0);
+}
+
+void rt_qtable_rows(const void *tabs, bool f32, const uint8_t *x, void *y, int64_t rows, int64_t n)
+{
+    table_rows_job j = {tabs, f32, false, false, false, x, y, n, (n + QADD_CHUNK - 1) / QADD_CHUNK};
+#ifdef QG_X86
+    j.zmm = avx512_on();
+    j.vbmi = j.zmm && __builtin_cpu_supports("avx512vbmi");
+    j.avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
+    rt_parallel_for_work(rows * j.nch, table_rows_task, &j, (double)rows * (double)n * (f32 ? 4 : 1));
 }
 
 /* Conv tasks take PPT consecutive panels (64 columns): a 64-byte line of
