@@ -2281,6 +2281,44 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         fuse_into(e, reads, k, dx->in[0], q, sl);
     }
+    /* DequantizeLinear(x_q) -> GlobalAveragePool -> its only reader
+     * QuantizeLinear, per tensor: each plane's mean from the exact integer
+     * sum of its codes (qgemm.c, gap_new: the float kernel's serial float32
+     * sum may round the codes one apart) */
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "GlobalAveragePool") || sp->folded || sp->dynamic || sp->fused ||
+            sp->qp || sp->n_out != 1 || sp->n_in != 1 || sp->in[0] < 0 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0], kx = prod[sp->in[0]];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || sub[sp->in[0]] || kx < 0)
+            continue;
+        rt_step *dx = &e->steps[kx], *q = &e->steps[reader[s]];
+        if (!is_onnx_op(dx, "DequantizeLinear") || dx->folded || dx->dynamic || dx->fused ||
+            dx->in[0] < 0 || !is_onnx_op(q, "QuantizeLinear") || q->fused || q->dynamic ||
+            q->qp || q->n_out != 1 || q->in[0] != s || q->out[0] < 0 ||
+            e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        rt_slot *xq = &e->slots[dx->in[0]], *yq = &e->slots[q->out[0]];
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.x = &xq->a;
+        d.y = &yq->a;
+        d.gap = true;
+        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT) || !q8_dtype(xq->a.dtype) ||
+            !q8_dtype(yq->a.dtype) || !rt_same_shape(&yq->a, &sl->a) ||
+            !per_tensor_qparams(e, dx, xq->a.dtype, &d.xs, &d.xzp) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &d.ys, &d.yzp))
+            continue;
+        rt_qpack *qp = rt_qpack_new(&d);
+        if (!qp)
+            continue;
+        sp->qp = qp;
+        fuse_into(e, reads, k, dx->in[0], q, sl);
+    }
     fuse_qdq_tables(e, &u);
     fuse_qdq_float_tables(e, &u);
     fuse_qdq_channel_tables(e, &u);

@@ -452,6 +452,8 @@ typedef struct rt_qdesc {
                                   * dtype; x and y the same number of elements) */
     const float *flut;           /* a table op into float32: y = flut[x_q's byte] (256
                                   * entries; y float32, x's number of elements) */
+    bool gap;                    /* DQ(x) -> GlobalAveragePool -> Q (per tensor): each
+                                  * plane's mean from the exact integer sum of its codes */
     bool int_out;                /* MatMulInteger with constant B (w, wzp): y is the int32
                                   * sum, x's zero point is read at run time (input 2);
                                   * xs, ws, ys unused */

@@ -26,6 +26,7 @@
  *     x_q (and a Q of it a table of x_q), the same bytes as unfused. Per-channel
  *     tables: the ops also read a tensor of one value per channel computed in
  *     the run (squeeze-excite gates): tables built per run, the same bytes.
+ *     DQ -> GlobalAveragePool -> Q: the exact mean's codes, within 1 of unfused.
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -957,6 +958,78 @@ static void check_channel_table(const char *label, bool gate, int xdt, int64_t C
     hpcz_model_free(m);
 }
 
+/* DQ(x) [N, C, H, W] -> GlobalAveragePool -> Q: one fused step (the Q does
+ * not run) whose codes are Q of the exact mean (a double reference here: the
+ * same bytes), within 1 of unfused (the float kernel sums in float32), the
+ * same bytes with 2 threads and on the portable sum. */
+static void check_gap(const char *label, int xdt, int ydt, int64_t N, int64_t C, int64_t H, int64_t W)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_array in = nchw_input(m, "x", xdt, C, H, W, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    if (N > 1) { /* a batch */
+        hpcz_graph_value(g, "x")->dims[0].size = N;
+        int64_t d[4] = {N, C, H, W};
+        hpcz_array_release(&in);
+        hpcz_array_alloc(&in, xdt, 4, d, &err);
+        for (int64_t k = 0; k < in.numel; k++)
+            set_int(in.data, xdt, k, irange(lo, lo + 255));
+    }
+    /* means near the middle of x's range: no saturated codes */
+    float xs = frange(0.03f, 0.06f), ys = frange(0.004f, 0.008f);
+    int xz = irange(lo + 123, lo + 133), yz = ydt == HPCZ_DTYPE_UINT8 ? 128 : 0;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = xs;
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, xz);
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = ys;
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, yz);
+    const char *dq[] = {"x", "xs", "xz"}, *gp[] = {"xf"}, *qi[] = {"p", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    node(g, "GlobalAveragePool", "gap", 1, gp, "p");
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, u = {0}, s = {0};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, &a, &fa, &err) && run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, &u, &fu, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, &in, &s, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    int64_t S = H * W, ndiff = 0, nexact = 0, nsat = 0;
+    int maxu = 0;
+    for (int64_t pl = 0; ok && pl < N * C; pl++) {
+        int64_t sum = 0;
+        for (int64_t i = 0; i < S; i++)
+            sum += get_int(in.data, xdt, pl * S + i);
+        float mean = (float)((double)xs * (double)(sum - S * xz) / (double)S);
+        float v = nearbyintf(mean / ys) + (float)yz;
+        float qlo = ydt == HPCZ_DTYPE_UINT8 ? 0.f : -128.f, qhi = ydt == HPCZ_DTYPE_UINT8 ? 255.f : 127.f;
+        v = v < qlo ? qlo : v > qhi ? qhi : v;
+        nexact += get_int(a.data, ydt, pl) == (int)v;
+        nsat += v == qlo || v == qhi;
+        int d = abs(get_int(a.data, ydt, pl) - get_int(u.data, ydt, pl));
+        ndiff += d != 0;
+        maxu = d > maxu ? d : maxu;
+    }
+    bool same = ok && !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, s.data, a.nbytes);
+    bool good = ok && fa == 1 && !fu && same && nexact == N * C && maxu <= 1 && !nsat;
+    if (!good)
+        failures++;
+    printf("%s %-34s [%lld,%lld,%lld,%lld]: fused %d, exact mean %lld/%lld, max|fused-unfused| %d "
+           "(%lld differ), same bytes with 2 threads/portable: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, (long long)N, (long long)C, (long long)H, (long long)W, fa,
+           (long long)nexact, (long long)(N * C), maxu, (long long)ndiff, same ? "yes" : "NO",
+           ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&s);
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -1322,6 +1395,9 @@ int main(int argc, char **argv)
     check_channel_table("channel table u8 -> Q", false, U8, 6, 40, 13);
     check_channel_table("channel table s8, small map", true, S8, 4, 9, 9);
     check_channel_table("channel table u8 -> Q, small map", false, U8, 4, 3, 5);
+    check_gap("gap u8 -> u8", U8, U8, 1, 96, 80, 120);
+    check_gap("gap s8 -> s8, batch 2", S8, S8, 2, 7, 13, 17);
+    check_gap("gap u8 -> s8 1-wide", U8, S8, 1, 5, 1, 33);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
     check_dynamic_mm("dynamic u8 w, col scales, bias", U8, 37, 64, 45, 1);

@@ -98,6 +98,7 @@ struct rt_qpack {
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     float *flut;   /* a table op into float32: y = flut[x's byte] */
+    bool gap;      /* DQ -> GlobalAveragePool -> Q (gap_new) */
     bool vbmi;     /* lut: AVX-512 VBMI lookups, 64 bytes at a time (lut512) */
     int x2dt;
     float xs, xs2, ys;
@@ -285,6 +286,39 @@ static rt_qpack *lut_new(const rt_qdesc *d)
     return p;
 }
 
+/* DQ(x) -> GlobalAveragePool -> Q, per tensor: the mean of each plane from
+ * the exact integer sum of its codes, m = (float)(xs * (sum - S * x_zp) / S)
+ * in double, then Q's own arithmetic, clamp(rint(m / ys) + y_zp). The float
+ * kernel adds the dequantized values one by one in float32, so its mean
+ * carries up to S roundings: the codes may differ by one where m / ys lands
+ * near a half (test_qfuse bounds it). */
+static rt_qpack *gap_new(const rt_qdesc *d)
+{
+    const hpcz_array *x = d->x, *y = d->y;
+    if (!q8(x->dtype) || !q8(y->dtype) || x->ndim < 3 || y->ndim != x->ndim ||
+        y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1] || !(d->ys > 0))
+        return NULL;
+    for (int i = 2; i < y->ndim; i++)
+        if (y->dims[i] != 1)
+            return NULL;
+    rt_qpack *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->gap = true;
+    p->xdt = x->dtype;
+    p->ydt = y->dtype;
+    p->xs = d->xs;
+    p->xzp = d->xzp;
+    p->ys = d->ys;
+    p->yzp = d->yzp;
+    p->rows = x->dims[0] * x->dims[1]; /* planes */
+    p->numel = p->rows ? x->numel / p->rows : 0;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
+    return p;
+}
+
 /* MatMulInteger with full-range weights (uint8 with a zero point per
  * column, what `--mode dynamic` and ORT's quantize_dynamic write: w - w_zp
  * spans up to [-255, 255]) on the u8s8 path with VNNI: the rows wr = w - w_zp
@@ -364,6 +398,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     const char *op = n->op_type;
     if (d->lut || d->flut)
         return lut_new(d);
+    if (d->gap)
+        return gap_new(d);
     if (!strcmp(op, "Add"))
         return qadd_new(d);
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
@@ -672,7 +708,7 @@ bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a)
 
 bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias)
 {
-    if (!p || p->lut || p->flut || p->add || p->int_out)
+    if (!p || p->lut || p->flut || p->gap || p->add || p->int_out)
         return false;
     if (!wr) {
         memset(info, 0, sizeof *info);
@@ -3316,8 +3352,63 @@ static hpcz_status int_out_bind(rt_ctx *c, const rt_qpack *p, rt_qpack *q, int32
     return HPCZ_OK;
 }
 
+#ifdef QG_X86
+/* The sum of n bytes, each XORed with flip (0x80: int8 codes as x + 128),
+ * as unsigned (vpsadbw: 32 at a time). */
+__attribute__((target("avx2"))) static int64_t sum_u8_avx2(const uint8_t *x, int64_t n, uint8_t flip)
+{
+    __m256i acc = _mm256_setzero_si256(), z = _mm256_setzero_si256(), f = _mm256_set1_epi8((char)flip);
+    int64_t i = 0, s = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + i)), f);
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, z));
+    }
+    int64_t l[4];
+    _mm256_storeu_si256((__m256i *)l, acc);
+    s = l[0] + l[1] + l[2] + l[3];
+    for (; i < n; i++)
+        s += x[i] ^ flip;
+    return s;
+}
+#endif
+
+static void gap_task(void *ctx, int64_t pl)
+{
+    const qadd_job *j = ctx;
+    const rt_qpack *p = j->p;
+    const uint8_t *x = (const uint8_t *)j->a + pl * p->numel;
+    int64_t S = p->numel, sum = 0;
+    uint8_t flip = p->xdt == HPCZ_DTYPE_INT8 ? 0x80 : 0; /* int8 summed as x + 128 */
+#ifdef QG_X86
+    if (p->avx2)
+        sum = sum_u8_avx2(x, S, flip);
+    else
+#endif
+        for (int64_t i = 0; i < S; i++)
+            sum += x[i] ^ flip;
+    if (flip)
+        sum -= 128 * S;
+    float m = S ? (float)((double)p->xs * (double)(sum - S * (int64_t)p->xzp) / (double)S) : 0.f;
+    float v = nearbyintf(m / p->ys) + (float)p->yzp;
+    float lo = p->ydt == HPCZ_DTYPE_UINT8 ? 0.f : -128.f, hi = p->ydt == HPCZ_DTYPE_UINT8 ? 255.f : 127.f;
+    v = v < lo ? lo : v > hi ? hi : v;
+    if (p->ydt == HPCZ_DTYPE_UINT8)
+        ((uint8_t *)j->y)[pl] = (uint8_t)v;
+    else
+        ((int8_t *)j->y)[pl] = (int8_t)v;
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
+    if (p->gap) {
+        hpcz_array *a = rt_in(c, 0), *y = c->out[0];
+        if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
+            a->numel != p->rows * p->numel || y->numel != p->rows)
+            return rt_bad(c, "int8 GlobalAveragePool: input does not match the plan");
+        qadd_job j = {p, a->data, NULL, y->data};
+        rt_parallel_for_work(p->rows, gap_task, &j, (double)a->numel);
+        return HPCZ_OK;
+    }
     if (p->lut || p->flut) {
         hpcz_array *a = rt_in(c, 0), *y = c->out[0];
         if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
