@@ -2146,7 +2146,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         bool add = is_onnx_op(sp, "Add");
         if (!add && !is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") &&
-            !is_onnx_op(sp, "MatMul"))
+            !is_onnx_op(sp, "MatMul") && !is_onnx_op(sp, "ConvTranspose"))
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];

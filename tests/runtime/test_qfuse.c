@@ -1,8 +1,8 @@
 /*
  * test_qfuse.c - int8 QDQ fusion (lib/runtime/cpu/qgemm.c):
- *  1. DQ(x) + DQ(W) [+ DQ(b)] -> Conv/Gemm/MatMul -> Q on random shapes (odd
- *     sizes, groups, strides, padding; per-tensor and per-channel weights;
- *     u8/s8 activations, s8/u8 weights, u8/s8 outputs): the fused integer
+ *  1. DQ(x) + DQ(W) [+ DQ(b)] -> Conv/Gemm/MatMul (and ConvTranspose whose
+ *     kernel equals its stride) -> Q on random shapes (odd sizes, groups,
+ *     strides, padding; per-tensor and per-channel weights; u8/s8 activations, s8/u8 weights, u8/s8 outputs): the fused integer
  *     kernel against the "ref" backend (dequantize, float Conv/Gemm, quantize)
  *     and against the cpu backend with fusion off. Bound: |diff| <= 1 unit of
  *     the quantized output (float accumulation in the reference rounds
@@ -133,6 +133,10 @@ static hpcz_model *build(const qcase *c, hpcz_array *x, float *ys_out, int32_t *
         M = c->wd[0];
         K = c->wd[1];
         w_axis = 0;
+    } else if (!strcmp(c->op, "ConvTranspose")) { /* W [Cin][M][kh][kw], kernel = stride */
+        M = c->wd[1];
+        K = c->wd[0]; /* taps per output */
+        w_axis = 1;
     } else {
         K = c->wd[0];
         M = c->wd[1];
@@ -377,6 +381,13 @@ out:
 #define D4(a, b, c, d) {a, b, c, d, 0}
 
 static const qcase qcases[] = {
+    /* ConvTranspose with kernel = stride: a 1x1 Conv into Cout * kh * kw maps */
+    {"convtranspose 2x2/2 u8/s8 per-channel", "ConvTranspose", U8, S8, U8, true, false, false, 4,
+     D4(1, 24, 10, 15), 4, D4(24, 24, 2, 2), "strides=is:2,2", -63, 63, false},
+    {"convtranspose 3x2/(3,2) s8 bias", "ConvTranspose", S8, S8, S8, false, true, false, 4,
+     D4(2, 5, 7, 9), 4, D4(5, 3, 3, 2), "strides=is:3,2;pads=is:0,0,0,0", -128, 127, false},
+    {"convtranspose 2x2/2 to 1 channel", "ConvTranspose", U8, S8, U8, true, true, false, 4,
+     D4(1, 24, 20, 30), 4, D4(24, 1, 2, 2), "strides=is:2,2", -63, 63, false},
     {"conv3x3 pad1 u8/s8 per-channel", "Conv", U8, S8, U8, true, true, false, 4,
      D4(1, 16, 28, 28), 4, D4(16, 16, 3, 3), "pads=is:1,1,1,1", -63, 63, false},
     {"conv3x3 odd sizes full-range w", "Conv", U8, S8, U8, true, true, false, 4,

@@ -99,6 +99,9 @@ struct rt_qpack {
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     float *flut;   /* a table op into float32: y = flut[x's byte] */
     bool gap;      /* DQ -> GlobalAveragePool -> Q (gap_new) */
+    struct rt_qpack *inner; /* ConvTranspose with kernel = stride (convt_new): the 1x1 Conv
+                             * into its [N][Cout kh kw][H][W] maps */
+    int64_t ct[6];          /* convt: N, Cout, H, W, kh, kw */
     bool vbmi;     /* lut: AVX-512 VBMI lookups, 64 bytes at a time (lut512) */
     int x2dt;
     float xs, xs2, ys;
@@ -171,6 +174,7 @@ void rt_qpack_free(rt_qpack *p)
     free(p->wshift);
     free(p->lut);
     free(p->flut);
+    rt_qpack_free(p->inner);
     free(p);
 }
 
@@ -319,6 +323,101 @@ static rt_qpack *gap_new(const rt_qdesc *d)
     return p;
 }
 
+/* A ConvTranspose whose kernel equals its stride (2-D, group 1, no padding,
+ * dilation 1, no output_padding: every output pixel takes one tap of each
+ * input channel; PP-OCR det's 2x2/2 upsampling) is a 1x1 Conv of x into
+ * Cout * kh * kw maps, map (co, a, b) holding the outputs at (kh i + a,
+ * kw j + b) of channel co: that Conv's pack (the same integer sums and
+ * requantisation as any fused Conv), then each map's pixels put in place. */
+static const hpcz_node conv1x1 = {.name = "ConvTranspose as 1x1 Conv", .op_type = "Conv"};
+
+static rt_qpack *convt_new(const rt_qdesc *d)
+{
+    const hpcz_array *x = d->x, *w = d->w, *y = d->y;
+    if (!w || !d->ws || x->ndim != 4 || w->ndim != 4 || y->ndim != 4 || !q8(w->dtype) ||
+        hpcz_node_attr_int(d->node, "group", 1) != 1 || hpcz_node_attr(d->node, "output_shape") ||
+        strcmp(hpcz_node_attr_string(d->node, "auto_pad", "NOTSET"), "NOTSET"))
+        return NULL;
+    rt_ctx c;
+    memset(&c, 0, sizeof c);
+    c.node = d->node;
+    int64_t N = x->dims[0], Cin = x->dims[1], H = x->dims[2], W = x->dims[3];
+    int64_t Cout = w->dims[1], kh = w->dims[2], kw = w->dims[3], M = Cout * kh * kw;
+    size_t n;
+    const int64_t *v = rt_attr_ints(&c, "strides", &n);
+    if (!v || n != 2 || v[0] != kh || v[1] != kw)
+        return NULL;
+    if ((v = rt_attr_ints(&c, "pads", &n)))
+        for (size_t i = 0; i < n; i++)
+            if (v[i])
+                return NULL;
+    if ((v = rt_attr_ints(&c, "dilations", &n)))
+        for (size_t i = 0; i < n; i++)
+            if (v[i] != 1)
+                return NULL;
+    if ((v = rt_attr_ints(&c, "output_padding", &n)))
+        for (size_t i = 0; i < n; i++)
+            if (v[i])
+                return NULL;
+    if (w->dims[0] != Cin || y->dims[0] != N || y->dims[1] != Cout || y->dims[2] != H * kh ||
+        y->dims[3] != W * kw)
+        return NULL;
+    /* weights per output channel (DequantizeLinear axis 1) or one */
+    bool pc = d->ws->numel != 1;
+    if ((pc && (d->ws->numel != Cout || d->w_axis != 1)) ||
+        (d->b && (d->b->numel != Cout || (d->bs->numel != 1 && d->bs->numel != Cout))))
+        return NULL;
+    hpcz_array w2 = {0}, ws2 = {0}, wzp2 = {0}, b2 = {0}, bs2 = {0}, y2 = *y;
+    int64_t wd[4] = {M, Cin, 1, 1}, md = M;
+    hpcz_error err = {0};
+    bool ok = hpcz_array_alloc(&w2, w->dtype, 4, wd, &err) == HPCZ_OK &&
+              hpcz_array_alloc(&ws2, HPCZ_DTYPE_FLOAT, 1, &md, &err) == HPCZ_OK &&
+              (!d->wzp || hpcz_array_alloc(&wzp2, d->wzp->dtype, 1, &md, &err) == HPCZ_OK) &&
+              (!d->b || (hpcz_array_alloc(&b2, HPCZ_DTYPE_INT32, 1, &md, &err) == HPCZ_OK &&
+                         hpcz_array_alloc(&bs2, HPCZ_DTYPE_FLOAT, 1, &md, &err) == HPCZ_OK));
+    for (int64_t m = 0; ok && m < M; m++) {
+        int64_t co = m / (kh * kw), ab = m % (kh * kw);
+        for (int64_t ci = 0; ci < Cin; ci++)
+            ((uint8_t *)w2.data)[m * Cin + ci] = ((const uint8_t *)w->data)[(ci * Cout + co) * kh * kw + ab];
+        ((float *)ws2.data)[m] = ((const float *)d->ws->data)[pc ? co : 0];
+        if (d->wzp)
+            ((uint8_t *)wzp2.data)[m] = ((const uint8_t *)d->wzp->data)[pc ? co : 0];
+        if (d->b) {
+            ((int32_t *)b2.data)[m] = ((const int32_t *)d->b->data)[co];
+            ((float *)bs2.data)[m] = ((const float *)d->bs->data)[d->bs->numel == 1 ? 0 : co];
+        }
+    }
+    y2.dims[1] = M;
+    y2.dims[2] = H;
+    y2.dims[3] = W;
+    rt_qdesc d2 = *d;
+    d2.node = &conv1x1;
+    d2.w = &w2;
+    d2.ws = &ws2;
+    d2.wzp = d->wzp ? &wzp2 : NULL;
+    d2.w_axis = 0;
+    d2.b = d->b ? &b2 : NULL;
+    d2.bs = d->b ? &bs2 : NULL;
+    d2.y = &y2;
+    rt_qpack *inner = ok ? rt_qpack_new(&d2) : NULL, *p = inner ? calloc(1, sizeof *p) : NULL;
+    hpcz_array_release(&w2);
+    hpcz_array_release(&ws2);
+    hpcz_array_release(&wzp2);
+    hpcz_array_release(&b2);
+    hpcz_array_release(&bs2);
+    if (!p) {
+        rt_qpack_free(inner);
+        return NULL;
+    }
+    p->inner = inner;
+    p->xdt = x->dtype;
+    p->ydt = y->dtype;
+    p->bytes = inner->bytes;
+    int64_t ct[6] = {N, Cout, H, W, kh, kw};
+    memcpy(p->ct, ct, sizeof ct);
+    return p;
+}
+
 /* MatMulInteger with full-range weights (uint8 with a zero point per
  * column, what `--mode dynamic` and ORT's quantize_dynamic write: w - w_zp
  * spans up to [-255, 255]) on the u8s8 path with VNNI: the rows wr = w - w_zp
@@ -400,6 +499,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         return lut_new(d);
     if (d->gap)
         return gap_new(d);
+    if (!strcmp(op, "ConvTranspose"))
+        return convt_new(d);
     if (!strcmp(op, "Add"))
         return qadd_new(d);
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
@@ -708,7 +809,7 @@ bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a)
 
 bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias)
 {
-    if (!p || p->lut || p->flut || p->gap || p->add || p->int_out)
+    if (!p || p->lut || p->flut || p->gap || p->inner || p->add || p->int_out)
         return false;
     if (!wr) {
         memset(info, 0, sizeof *info);
@@ -3398,8 +3499,57 @@ static void gap_task(void *ctx, int64_t pl)
         ((int8_t *)j->y)[pl] = (int8_t)v;
 }
 
+/* convt: the maps of (image, channel co), [kh][kw][H][W] in t, put in place. */
+typedef struct convt_job {
+    const rt_qpack *p;
+    const uint8_t *t;
+    uint8_t *y;
+} convt_job;
+
+static void convt_task(void *ctx, int64_t nc)
+{
+    const convt_job *j = ctx;
+    const int64_t *ct = j->p->ct, H = ct[2], W = ct[3], kh = ct[4], kw = ct[5];
+    const uint8_t *t = j->t + nc * kh * kw * H * W;
+    uint8_t *y = j->y + nc * H * kh * W * kw;
+    for (int64_t a = 0; a < kh; a++)
+        for (int64_t i = 0; i < H; i++) {
+            uint8_t *row = y + (i * kh + a) * W * kw;
+            for (int64_t b = 0; b < kw; b++) {
+                const uint8_t *src = t + ((a * kw + b) * H + i) * W;
+                for (int64_t jj = 0; jj < W; jj++)
+                    row[jj * kw + b] = src[jj];
+            }
+        }
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
+    if (p->inner) {
+        hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+        const int64_t *ct = p->ct;
+        int64_t maps = ct[0] * ct[1] * ct[4] * ct[5];
+        if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt ||
+            y->numel != maps * ct[2] * ct[3])
+            return rt_bad(c, "int8 ConvTranspose: input does not match the plan");
+        hpcz_array t = *y;
+        t.dims[1] = ct[1] * ct[4] * ct[5];
+        t.dims[2] = ct[2];
+        t.dims[3] = ct[3];
+        if (!(t.data = rt_alloc(y->nbytes)))
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        hpcz_array *outs[1] = {&t};
+        rt_ctx c2 = *c;
+        c2.out = outs;
+        c2.n_out = 1;
+        hpcz_status st = rt_qpack_run(&c2, p->inner);
+        if (!st) {
+            convt_job j = {p, t.data, y->data};
+            rt_parallel_for_work(ct[0] * ct[1], convt_task, &j, (double)y->numel);
+        }
+        rt_free(t.data);
+        return st;
+    }
     if (p->gap) {
         hpcz_array *a = rt_in(c, 0), *y = c->out[0];
         if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
