@@ -2,7 +2,8 @@
  * test_qfuse.c - int8 QDQ fusion (lib/runtime/cpu/qgemm.c):
  *  1. DQ(x) + DQ(W) [+ DQ(b)] -> Conv/Gemm/MatMul (and ConvTranspose whose
  *     kernel equals its stride) -> Q on random shapes (odd sizes, groups,
- *     strides, padding; per-tensor and per-channel weights; u8/s8 activations, s8/u8 weights, u8/s8 outputs): the fused integer
+ *     strides, padding; per-tensor and per-channel weights; u8/s8
+ *     activations, s8/u8 weights, u8/s8 outputs): the fused integer
  *     kernel against the "ref" backend (dequantize, float Conv/Gemm, quantize)
  *     and against the cpu backend with fusion off. Bound: |diff| <= 1 unit of
  *     the quantized output (float accumulation in the reference rounds
