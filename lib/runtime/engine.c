@@ -1553,6 +1553,7 @@ typedef struct table_region {
     int n;
     int chan;                    /* a tensor of one value per channel ([1, C, 1, ...]) the
                                   * ops also read (a squeeze-excite gate), or -1 */
+    bool chan_const;             /* a BatchNormalization's constants per channel */
 } table_region;
 
 static bool region_has(const table_region *r, int k)
@@ -1613,6 +1614,7 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r, boo
     r->ndq = 0;
     r->n = 0;
     r->chan = -1;
+    r->chan_const = false;
     int todo[TABLE_MAX_STEPS], nt = 0;
     todo[nt++] = live_producer(e, u, s);
     int64_t numel = e->slots[s].a.numel;
@@ -1623,10 +1625,10 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r, boo
         if (r->n == TABLE_MAX_STEPS)
             return false;
         rt_step *sp = &e->steps[k];
-        bool op = false;
+        bool op = false, bn = chan && is_onnx_op(sp, "BatchNormalization");
         for (size_t o = 0; o < sizeof table_ops / sizeof *table_ops && !op; o++)
             op = is_onnx_op(sp, table_ops[o]);
-        if (!op || sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 ||
+        if ((!op && !bn) || sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 ||
             sp->n_in < 1 || sp->n_in > MAX_IO || sp->out[0] < 0)
             return false; /* a fused activation (act) runs with its op */
         rt_slot *o = &e->slots[sp->out[0]];
@@ -1642,6 +1644,11 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r, boo
             if (chan && j <= 1 && !u->sub[v] && per_channel_of(&e->slots[v].a, &e->slots[s].a) &&
                 (r->chan < 0 || r->chan == v)) {
                 r->chan = v; /* read as it is, at run time */
+                continue;
+            }
+            if (bn && j >= 1 && cv && e->slots[s].a.ndim >= 3 && cv->ndim == 1 &&
+                cv->numel == e->slots[s].a.dims[1]) {
+                r->chan_const = true; /* scale, B, mean, var: one per channel */
                 continue;
             }
             int kv = live_producer(e, u, v);
@@ -1978,6 +1985,7 @@ typedef struct rt_ctab {
     int q;         /* the QuantizeLinear step applied to the values (8-bit tables), or -1 */
     int out;       /* the slot written */
     int64_t C, S;  /* channels, elements per channel */
+    hpcz_array fixed; /* no r.chan (BatchNormalization's constants): the tables, once */
 } rt_ctab;
 
 static void ctab_free(rt_ctab *ct)
@@ -1986,6 +1994,7 @@ static void ctab_free(rt_ctab *ct)
         return;
     for (int d = 0; d < TABLE_MAX_DQ; d++)
         hpcz_array_release(&ct->xf[d]);
+    hpcz_array_release(&ct->fixed);
     free(ct);
 }
 
@@ -2016,10 +2025,11 @@ static bool ctab_tables(rt_exec *e, rt_ctab *ct, hpcz_array *chan, hpcz_array *t
 static hpcz_status ctab_run(rt_exec *e, rt_ctab *ct, hpcz_error *err)
 {
     hpcz_array t = {0};
-    if (!ctab_tables(e, ct, NULL, &t, err))
+    if (!ct->fixed.data && !ctab_tables(e, ct, NULL, &t, err))
         return err && err->status ? err->status : hpcz_fail(err, HPCZ_ERR_INVALID, "per-channel table failed");
     const hpcz_array *x = &resolve(&e->slots[ct->r.root])->a;
-    rt_qtable_rows(t.data, ct->q < 0, x->data, e->slots[ct->out].a.data, ct->C, ct->S);
+    rt_qtable_rows(ct->fixed.data ? ct->fixed.data : t.data, ct->q < 0, x->data,
+                   e->slots[ct->out].a.data, ct->C, ct->S);
     hpcz_array_release(&t);
     return HPCZ_OK;
 }
@@ -2050,22 +2060,23 @@ static void fuse_qdq_channel_tables(rt_exec *e, slot_use *u)
     for (size_t k = e->n_steps; k-- > 0;) {
         rt_step *sp = &e->steps[k];
         if (sp->folded || sp->dynamic || sp->fused || sp->qp || sp->ct || sp->n_out != 1 ||
-            sp->out[0] < 0 || sp->n_in < 2)
+            sp->out[0] < 0 || sp->n_in < 1)
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
         table_region r;
         if (!reads[s] || sl->is_output || u->sub[s] || sl->kind != SLOT_STATIC ||
-            sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r, true) || r.chan < 0 ||
-            r.steps[r.n - 1] != (int)k)
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r, true) ||
+            (r.chan < 0 && !r.chan_const) || r.steps[r.n - 1] != (int)k)
             continue;
-        rt_slot *xq = &e->slots[r.root], *cs = &e->slots[r.chan];
+        rt_slot *xq = &e->slots[r.root], *cs = r.chan >= 0 ? &e->slots[r.chan] : NULL;
         int64_t C = sl->a.dims[1], S = C > 0 ? sl->a.numel / C : 0;
         float xs, ys;
         int32_t xzp, yzp;
         bool ok = (xq->kind == SLOT_STATIC || xq->kind == SLOT_INPUT) && q8_dtype(xq->a.dtype) &&
-                  rt_same_shape(&xq->a, &sl->a) && S >= 2 * 256 && cs->a.dtype == HPCZ_DTYPE_FLOAT &&
-                  (cs->kind == SLOT_STATIC || cs->kind == SLOT_INPUT || cs->kind == SLOT_CONST);
+                  rt_same_shape(&xq->a, &sl->a) && S >= 2 * 256 &&
+                  (!cs || (sp->n_in >= 2 && cs->a.dtype == HPCZ_DTYPE_FLOAT &&
+                           (cs->kind == SLOT_STATIC || cs->kind == SLOT_INPUT || cs->kind == SLOT_CONST)));
         for (int d = 0; ok && d < r.ndq; d++) {
             rt_step *dx = &e->steps[r.dq[d]];
             ok = !dx->folded && !dx->dynamic && !dx->fused && dx->in[0] >= 0 && dx->out[0] >= 0 &&
@@ -2092,15 +2103,19 @@ static void fuse_qdq_channel_tables(rt_exec *e, slot_use *u)
         ct->out = q ? q->out[0] : s;
         ct->C = C;
         ct->S = S;
-        /* once on zeros in place of chan: the kernels take these shapes */
+        /* once (on zeros in place of chan: the kernels take these shapes;
+         * without chan, the tables for good) */
         hpcz_array zero = {0}, t = {0};
-        ok = hpcz_array_alloc(&zero, HPCZ_DTYPE_FLOAT, (size_t)cs->a.ndim, cs->a.dims, &e2) == HPCZ_OK;
-        if (ok)
+        ok = !cs || hpcz_array_alloc(&zero, HPCZ_DTYPE_FLOAT, cs->a.ndim, cs->a.dims, &e2) == HPCZ_OK;
+        if (ok && cs)
             memset(zero.data, 0, zero.nbytes);
-        ok = ok && ctab_tables(e, ct, &zero, &t, &e2) && t.numel == C * 256 &&
+        ok = ok && ctab_tables(e, ct, cs ? &zero : NULL, &t, &e2) && t.numel == C * 256 &&
              t.dtype == (q ? yq->a.dtype : HPCZ_DTYPE_FLOAT);
         hpcz_array_release(&zero);
-        hpcz_array_release(&t);
+        if (ok && !cs)
+            ct->fixed = t;
+        else
+            hpcz_array_release(&t);
         if (!ok) {
             ctab_free(ct);
             continue;
@@ -2108,7 +2123,8 @@ static void fuse_qdq_channel_tables(rt_exec *e, slot_use *u)
         /* the step reads x_q and chan (its buffer lives until then) */
         table_collapse(e, reads, &r, NULL);
         read_instead(reads, sp, 0, r.root);
-        read_instead(reads, sp, 1, r.chan);
+        if (cs)
+            read_instead(reads, sp, 1, r.chan);
         sp->ct = ct;
         e->const_bytes += (size_t)r.ndq * C * 256 * sizeof(float);
         if (q)

@@ -897,19 +897,23 @@ static hpcz_array nchw_input(hpcz_model *m, const char *name, int dt, int64_t C,
 /* Per-channel tables: DQ(x) [1, C, H, W] with a tensor of one value per
  * channel computed in the run: a squeeze-excite gate, x + x * HardSigmoid(g)
  * (g float [1, C, 1, 1]) read by a float op (Exp), or x + DQ(b) (b 8-bit
- * [1, C, 1, 1]) -> Q. The last op runs the tables (the DQ of x and the other
+ * [1, C, 1, 1]) -> Q; or with a BatchNormalization's constants, Relu(BN(x))
+ * -> Q (tables made once). The last op runs the tables (the DQ of x and the other
  * ops do not run, nor the Q) on maps of at least 512 pixels, the same bytes as
  * with them off (HPCZ_NO_CHANNEL_TABLES=1), as unfused, with 2 threads and on
  * the AVX2 and portable lookups; on smaller maps nothing changes. */
-static void check_channel_table(const char *label, bool gate, int xdt, int64_t C, int64_t H, int64_t W)
+enum { CT_GATE, CT_ADDQ, CT_BN };
+static void check_channel_table(const char *label, int kind, int xdt, int64_t C, int64_t H, int64_t W)
 {
     cases++;
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;
     hpcz_error err = {0};
-    hpcz_array in[2];
+    bool gate = kind == CT_GATE, bn = kind == CT_BN;
+    hpcz_array in[2] = {{0}};
     in[0] = nchw_input(m, "x", xdt, C, H, W, &err);
-    in[1] = nchw_input(m, "g", gate ? HPCZ_DTYPE_FLOAT : xdt, C, 1, 1, &err);
+    if (!bn)
+        in[1] = nchw_input(m, "g", gate ? HPCZ_DTYPE_FLOAT : xdt, C, 1, 1, &err);
     int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
     *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
     set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
@@ -920,7 +924,21 @@ static void check_channel_table(const char *label, bool gate, int xdt, int64_t C
     const char *dq[] = {"x", "xs", "xz"}, *hs[] = {"g"}, *mu[] = {"xf", "h"}, *ad[] = {"xf", "m"},
                *db[] = {"g", "bs", "bz"}, *ab[] = {"xf", "bf"}, *ex[] = {"f"}, *qi[] = {"f", "ys", "yz"};
     node(g, "DequantizeLinear", "dq", 3, dq, "xf");
-    if (gate) {
+    int64_t cd[1] = {C};
+    float *bnp[4];
+    const char *bnn[] = {"sc", "bb", "mu", "var"}, *bi[] = {"xf", "sc", "bb", "mu", "var"},
+               *re[] = {"r"}, *rq[] = {"f", "ys", "yz"};
+    for (int k = 0; bn && k < 4; k++) {
+        bnp[k] = init(m, bnn[k], HPCZ_DTYPE_FLOAT, 1, cd);
+        for (int64_t c = 0; c < C; c++)
+            bnp[k][c] = k == 3 ? frange(0.5f, 2.0f) : frange(-1.0f, 1.0f);
+    }
+    if (bn) {
+        node(g, "BatchNormalization", "bn", 5, bi, "r");
+        node(g, "Relu", "relu", 1, re, "f");
+        node(g, "QuantizeLinear", "q", 3, rq, "y");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    } else if (gate) {
         parse_attrs(m, node(g, "HardSigmoid", "hsig", 1, hs, "h"), "alpha=f:0.2;beta=f:0.5");
         node(g, "Mul", "mul", 2, mu, "m");
         node(g, "Add", "add", 2, ad, "f");
@@ -933,7 +951,7 @@ static void check_channel_table(const char *label, bool gate, int xdt, int64_t C
         hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
     }
     bool big = H * W >= 512;
-    int want = big ? 3 - !gate : 5 - !gate, ran = 0, ran_off = 0;
+    int unfused = bn ? 4 : 5 - !gate, want = !big ? unfused : bn ? 1 : 3 - !gate, ran = 0, ran_off = 0;
     hpcz_array a = {0}, b = {0}, u = {0}, t = {0}, v = {0}, s = {0};
     bool ok = run(m, "cpu", 1, false, in, &a, NULL, &err);
     ran = last_ran;
@@ -951,12 +969,13 @@ static void check_channel_table(const char *label, bool gate, int xdt, int64_t C
     bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
                 !memcmp(a.data, t.data, a.nbytes) && !memcmp(a.data, b.data, a.nbytes) &&
                 !memcmp(a.data, v.data, a.nbytes) && !memcmp(a.data, s.data, a.nbytes);
-    bool good = ok && ran == want && ran_off == 5 - !gate && same;
+    bool good = ok && ran == want && ran_off == unfused && same;
     if (!good)
         failures++;
     printf("%s %-34s %s, [1,%lld,%lld,%lld]: nodes run %d (want %d; %d without), same bytes as "
            "unfused/no channel tables/2 threads/AVX2/portable: %s%s%s\n",
-           good ? "PASS" : "FAIL", label, gate ? "x+x*hardsigmoid(g)" : "Q(x+DQ(b))", (long long)C,
+           good ? "PASS" : "FAIL", label, gate ? "x+x*hardsigmoid(g)" : bn ? "Q(relu(bn(x)))" : "Q(x+DQ(b))",
+           (long long)C,
            (long long)H, (long long)W, ran, want, ran_off, same ? "yes" : "NO", ok ? "" : ": ",
            ok ? "" : err.msg);
     hpcz_array_release(&in[0]);
@@ -990,8 +1009,9 @@ static void check_gap(const char *label, int xdt, int ydt, int64_t N, int64_t C,
         for (int64_t k = 0; k < in.numel; k++)
             set_int(in.data, xdt, k, irange(lo, lo + 255));
     }
-    /* means near the middle of x's range: no saturated codes */
-    float xs = frange(0.03f, 0.06f), ys = frange(0.004f, 0.008f);
+    /* means near the middle of x's range, y's scale wide enough for the
+     * spread of a mean of H * W codes: no saturated codes */
+    float xs = frange(0.03f, 0.06f), ys = xs * (0.06f + 3.0f / sqrtf((float)(H * W)));
     int xz = irange(lo + 123, lo + 133), yz = ydt == HPCZ_DTYPE_UINT8 ? 128 : 0;
     *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = xs;
     set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, xz);
@@ -1402,11 +1422,14 @@ int main(int argc, char **argv)
     check_float_table("float table s8", false, S8, 333, false);
     check_float_table("float table u8, Q reads it too", false, U8, 4099, true);
     check_float_table("float table s8, Q reads it too", true, S8, 17, true);
-    check_channel_table("channel table u8", true, U8, 5, 7, 75);
-    check_channel_table("channel table s8", true, S8, 3, 33, 17);
-    check_channel_table("channel table u8 -> Q", false, U8, 6, 40, 13);
-    check_channel_table("channel table s8, small map", true, S8, 4, 9, 9);
-    check_channel_table("channel table u8 -> Q, small map", false, U8, 4, 3, 5);
+    check_channel_table("channel table u8", CT_GATE, U8, 5, 7, 75);
+    check_channel_table("channel table s8", CT_GATE, S8, 3, 33, 17);
+    check_channel_table("channel table u8 -> Q", CT_ADDQ, U8, 6, 40, 13);
+    check_channel_table("channel table s8, batchnorm", CT_BN, S8, 7, 24, 24);
+    check_channel_table("channel table u8, batchnorm", CT_BN, U8, 3, 1, 1000);
+    check_channel_table("channel table s8, small map", CT_GATE, S8, 4, 9, 9);
+    check_channel_table("channel table u8 -> Q, small map", CT_ADDQ, U8, 4, 3, 5);
+    check_channel_table("channel table, batchnorm small", CT_BN, U8, 4, 3, 5);
     check_gap("gap u8 -> u8", U8, U8, 1, 96, 80, 120);
     check_gap("gap s8 -> s8, batch 2", S8, S8, 2, 7, 13, 17);
     check_gap("gap u8 -> s8 1-wide", U8, S8, 1, 5, 1, 33);
