@@ -2473,8 +2473,8 @@ static rt_step *tf_step(rt_exec *e, int k, const char *op)
     if (k < 0)
         return NULL;
     rt_step *sp = &e->steps[k];
-    return !sp->folded && !sp->dynamic && !sp->fused && sp->act.kind == RT_ACT_NONE &&
-                   sp->op == sp->op_built && is_onnx_op(sp, op)
+    return !sp->folded && !sp->dynamic && !sp->fused && !sp->qp && !sp->ct &&
+                   sp->act.kind == RT_ACT_NONE && sp->op == sp->op_built && is_onnx_op(sp, op)
                ? sp
                : NULL;
 }
