@@ -410,6 +410,9 @@ static rt_qpack *convt_new(const rt_qdesc *d)
         return NULL;
     }
     p->inner = inner;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
     p->xdt = x->dtype;
     p->ydt = y->dtype;
     p->bytes = inner->bytes;
@@ -2838,12 +2841,16 @@ __attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b
                           * planar kernel takes fewer instructions) */
 static _Thread_local rt_scratch dwcl_scratch; /* a task's padded plane */
 
+static _Thread_local rt_scratch convt_scratch; /* convt: the 1x1 Conv's maps */
+
 void rt_qgemm_scratch_release(void)
 {
     rt_free(panel_scratch.p);
     rt_free(dwcl_scratch.p);
+    rt_free(convt_scratch.p);
     panel_scratch = (rt_scratch){0};
     dwcl_scratch = (rt_scratch){0};
+    convt_scratch = (rt_scratch){0};
 }
 
 /* r[i] becomes byte i of every r[j]: a 16 x 16 byte transpose. */
@@ -3514,6 +3521,26 @@ static void gap_task(void *ctx, int64_t pl)
         ((int8_t *)j->y)[pl] = (int8_t)v;
 }
 
+#ifdef QG_X86
+/* y[2j] = a[j], y[2j + 1] = b[j] for j < n. */
+__attribute__((target("avx2"))) static void interleave2_avx2(const uint8_t *a, const uint8_t *b,
+                                                            uint8_t *y, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + j));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(b + j));
+        __m256i lo = _mm256_unpacklo_epi8(va, vb), hi = _mm256_unpackhi_epi8(va, vb);
+        _mm256_storeu_si256((__m256i *)(y + 2 * j), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(y + 2 * j + 32), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+    for (; j < n; j++) {
+        y[2 * j] = a[j];
+        y[2 * j + 1] = b[j];
+    }
+}
+#endif
+
 /* convt: the maps of (image, channel co), [kh][kw][H][W] in t, put in place. */
 typedef struct convt_job {
     const rt_qpack *p;
@@ -3530,6 +3557,13 @@ static void convt_task(void *ctx, int64_t nc)
     for (int64_t a = 0; a < kh; a++)
         for (int64_t i = 0; i < H; i++) {
             uint8_t *row = y + (i * kh + a) * W * kw;
+#ifdef QG_X86
+            if (kw == 2 && j->p->avx2) {
+                const uint8_t *s0 = t + (a * kw * H + i) * W;
+                interleave2_avx2(s0, s0 + H * W, row, W);
+                continue;
+            }
+#endif
             for (int64_t b = 0; b < kw; b++) {
                 const uint8_t *src = t + ((a * kw + b) * H + i) * W;
                 for (int64_t jj = 0; jj < W; jj++)
@@ -3551,7 +3585,7 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         t.dims[1] = ct[1] * ct[4] * ct[5];
         t.dims[2] = ct[2];
         t.dims[3] = ct[3];
-        if (!(t.data = rt_alloc(y->nbytes)))
+        if (!(t.data = rt_scratch_get(&convt_scratch, y->nbytes)))
             return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
         hpcz_array *outs[1] = {&t};
         rt_ctx c2 = *c;
@@ -3562,7 +3596,6 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
             convt_job j = {p, t.data, y->data};
             rt_parallel_for_work(ct[0] * ct[1], convt_task, &j, (double)y->numel);
         }
-        rt_free(t.data);
         return st;
     }
     if (p->gap) {
