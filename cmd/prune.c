@@ -40,9 +40,11 @@ static const cli_opt opts[] = {
      "l1|l2|bn-gamma|energy"},
     {"reconstruct", OPT_RECONSTRUCT, no_argument, NULL,
      "magnitude/nm: choose what to remove by OBS saliency and update the remaining weights of "
-     "each layer to reproduce its output on --calib data (least squares with the layer's input "
-     "Gram matrix, SparseGPT-style), then restore each output's mean through the bias, and put "
-     "magnitude pruning back on layers where the model's output on the data is closer with it; channel "
+     "each layer to reproduce its output on the first three quarters of the --calib samples (least "
+     "squares with the layer's input Gram matrix, SparseGPT-style, damped more where a layer has few "
+     "rows for its inputs), then restore each output's mean through the bias, and put magnitude "
+     "pruning back on layers where the model's output on the last quarter, held out, is closer with "
+     "it (below 8 samples nothing is held out); channel "
      "(the default with --calib): re-solve the weights and bias of every layer reading pruned "
      "channels by least squares so its output on --calib data matches the original"},
     {"no-reconstruct", OPT_NO_RECONSTRUCT, no_argument, NULL,

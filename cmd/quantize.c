@@ -14,7 +14,7 @@ enum {
     OPT_CALIB_SAMPLES, OPT_CALIB_METHOD, OPT_CALIB_MASK, OPT_SMOOTH_QUANT, OPT_BIAS_CORRECTION,
     OPT_NO_BIAS_CORRECTION, OPT_EQUALIZE, OPT_NO_EQUALIZE, OPT_CALIB_TABLE, OPT_ACT_DTYPE,
     OPT_PLACEMENT, OPT_FALLBACK_WEIGHTS, OPT_PLACED_WEIGHTS, OPT_THREADS, OPT_NO_REDUCE_RANGE, OPT_REPORT, OPT_DATA, OPT_LABELS,
-    OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_ROUNDING, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
+    OPT_AUTO_FALLBACK, OPT_BUDGET, OPT_ALGO, OPT_ROUNDING, OPT_EARLY_FP16, OPT_JSON_FILE, OPT_INT4_FORMAT, OPT_FORCE = 'f',
 };
 
 static const cli_opt opts[] = {
@@ -28,8 +28,9 @@ static const cli_opt opts[] = {
      "weight-only|dynamic|static"},
     {"algo", OPT_ALGO, required_argument, "ALGO",
      "weight-only: gptq (the default with --calib: quantize columns in order and compensate "
-     "each error on the rest, using the layer inputs' Gram matrix on the calibration data) or "
-     "rtn (round to nearest, the default without data)",
+     "each error on the rest, using the layer inputs' Gram matrix on the first three quarters of "
+     "the calibration samples; a layer keeps round to nearest where that is closer on the last "
+     "quarter, held out) or rtn (round to nearest, the default without data)",
      "rtn|gptq"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "
@@ -49,7 +50,8 @@ static const cli_opt opts[] = {
     {"placement", OPT_PLACEMENT, required_argument, "HOW",
      "static: latency (default): ops in int8 only where ONNX Runtime runs them faster than "
      "float: Conv/Gemm/MatMul with at least 16 products per output and 1e6 multiply-adds per "
-     "sample, the others (depthwise convolutions too) only when fed by int8 ops; Mul/Add of "
+     "sample (and, when fed by a float op, 48 per value converted to and from int8 around "
+     "them), the others (depthwise convolutions too) only when fed by int8 ops; Mul/Add of "
      "per-channel constants after a Conv are folded into it and x*Clip(x+3,0,6)/6 becomes "
      "HardSwish first; all: every selected op in int8, the graph's own forms",
      "latency|all"},
@@ -102,6 +104,11 @@ static const cli_opt opts[] = {
      "weight-only int8 without GPTQ: balanced (default: each channel's rounding errors made to sum to "
      "~0, weighted by input means estimated from the weights, so no output shift piles up) or nearest",
      "balanced|nearest"},
+    {"early-fp16", OPT_EARLY_FP16, required_argument, "PCT",
+     "weight-only int8 per channel, a net whose output is a dense map (reached from a ConvTranspose/Resize "
+     "through elementwise ops, Conv and Concat: segmentation, text detection): its earliest convolutions, "
+     "up to PCT percent of the convolution weights, keep float16 weights, their rounding noise reaching "
+     "such an output unaveraged (default 1.5; 0: off)"},
     {"op-types", OPT_OP_TYPES, required_argument, "LIST",
      "ops whose weights are quantized (default Conv,ConvTranspose,Gemm,MatMul,Gather; dynamic: "
      "MatMul,Gemm,Gather). Gather: embedding tables (constant table, integer indices) in int8 "
@@ -229,6 +236,15 @@ int cmd_quantize(int argc, char **argv)
             smooth = optarg ? strtod(optarg, &end) : 0.5;
             if (optarg && (end == optarg || *end || !(smooth >= 0 && smooth <= 1)))
                 return cli_usage_error(&cmd_quantize_info, "--smooth-quant: '%s' is not an alpha in [0, 1]", optarg);
+            break;
+        }
+        case OPT_EARLY_FP16: {
+            char *end;
+            double pct = strtod(optarg, &end);
+            if (end == optarg || *end || !(pct >= 0 && pct <= 100))
+                return cli_usage_error(&cmd_quantize_info, "--early-fp16: '%s' is not a percentage in [0, 100]",
+                                       optarg);
+            rq->early_fp16 = pct;
             break;
         }
         case OPT_THREADS:

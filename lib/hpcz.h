@@ -823,6 +823,10 @@ typedef struct hpcz_quantize_recipe {
                          * data says it helps; weight-only: off), 0, 1 */
     const char *rounding; /* weight-only int8 round-to-nearest: "balanced" (default: each channel's rounding
                            * errors sum to ~0, weighted by input means estimated without data) or "nearest" */
+    double early_fp16;  /* weight-only int8 per channel (GPTQ too): a net whose output is a dense
+                         * map keeps its earliest convolutions, up to this percentage of the convolution
+                         * weights, in float16 (-1: default, 1.5 where it applies;
+                         * 0: off) */
     int equalize;       /* static: cross-layer equalization before calibration: -1 default (with --calib:
                          * on, kept where the calibration data says it helps), 0, 1 */
     /* filled by hpcz_quantize_recipe_resolve */
@@ -1132,6 +1136,8 @@ typedef struct hpcz_compare_opts {
     size_t n_labels;
     int per_layer;           /* compare every intermediate tensor */
     size_t max_samples;      /* 0: all */
+    size_t first_sample;     /* samples before it are not run (max_samples still counts
+                              * from sample 0): a held-out part of a data set */
     void (*progress)(void *ctx, size_t done, size_t total);
     void *progress_ctx;
 } hpcz_compare_opts;

@@ -38,6 +38,7 @@ static const hpcz_pass_opt opts[] = {
     {"reduce-range", HPCZ_OPT_BOOL, "false", "the quantizer that follows: weights within [-64, 64]", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "mse", "the quantizer that follows: weight range", "minmax|mse", 0, 0},
     {"rounding", HPCZ_OPT_ENUM, "nearest", "the quantizer that follows: rounding", "nearest|balanced", 0, 0},
+    {"early-fp16", HPCZ_OPT_FLOAT, "0", "the quantizer that follows: early-fp16 (those layers are not corrected)", NULL, 0, 100},
     {"op-types", HPCZ_OPT_STRING, "Conv,Gemm,MatMul", "ops whose biases are corrected", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -387,10 +388,11 @@ static hpcz_status check_gain(hpcz_model *ref, hpcz_model *m, const hpcz_pass_ar
     const char *inc = hpcz_pass_arg(a, "include").s, *exc = hpcz_pass_arg(a, "exclude").s;
     snprintf(spec, sizeof spec,
              "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s,rounding=%s,"
-             "min-size=%lld%s%s%s%s}",
+             "early-fp16=%g,min-size=%lld%s%s%s%s}",
              hpcz_pass_arg(a, "per-channel").b ? "true" : "false", hpcz_pass_arg(a, "weight-dtype").s,
              hpcz_pass_arg(a, "symmetric").b ? "true" : "false", hpcz_pass_arg(a, "reduce-range").b ? "true" : "false",
-             hpcz_pass_arg(a, "clip").s, hpcz_pass_arg(a, "rounding").s, (long long)hpcz_pass_arg(a, "min-size").i,
+             hpcz_pass_arg(a, "clip").s, hpcz_pass_arg(a, "rounding").s, hpcz_pass_arg(a, "early-fp16").f,
+             (long long)hpcz_pass_arg(a, "min-size").i,
              inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "");
     hpcz_pipeline *pl = hpcz_pipeline_parse(spec, err);
     if (!pl)

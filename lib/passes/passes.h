@@ -25,6 +25,7 @@ extern const hpcz_pass hpcz_pass_fold_constants;
 extern const hpcz_pass hpcz_pass_upgrade_opset;
 extern const hpcz_pass hpcz_pass_quantize_int8;
 extern const hpcz_pass hpcz_pass_quantize_int4;
+extern const hpcz_pass hpcz_pass_early_fp16;
 extern const hpcz_pass hpcz_pass_to_fp16;
 extern const hpcz_pass hpcz_pass_quantize_static;
 extern const hpcz_pass hpcz_pass_quantize_dynamic;

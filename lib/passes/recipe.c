@@ -20,6 +20,7 @@ void hpcz_quantize_recipe_init(hpcz_quantize_recipe *r)
     r->symmetric = -1;
     r->reduce_range = -1;
     r->clip = "mse";
+    r->early_fp16 = -1;
     r->act_dtype = "uint8";
     r->placement = "latency";
     r->fallback_weights = "int8";
@@ -116,6 +117,12 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
     /* weight-only int8 without data: balanced (README, quantize section) */
     if (!r->rounding)
         r->rounding = w8_rtn ? "balanced" : "nearest";
+    /* early-fp16: weight-only int8 per channel (GPTQ too) */
+    int w8_pc = !is_static && !is_dynamic && !fp16 && !int4 && !r->block && r->per_channel;
+    if (r->early_fp16 > 0 && !w8_pc)
+        USAGE("--early-fp16 is for weight-only int8 per channel (no --block-size)");
+    if (r->early_fp16 < 0)
+        r->early_fp16 = w8_pc ? 1.5 : 0;
     if (r->bias_correct > 0 && !(is_static || w8_rtn))
         USAGE("--bias-correction is for --mode static and weight-only int8 with --algo rtn");
     if (r->bias_correct > 0 && !r->have_calib)
@@ -161,14 +168,20 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     /* bias correction: weight-only, a pass told how quantize-int8 will round
      * the weights; static decides per layer (placement, reduce-range=auto),
      * so quantize-static corrects for its own rounding (bias-correct=true) */
+    /* weight-only int8 per channel rounded here: a dense-prediction net's
+     * earliest convolutions keep float16 weights (quantize-int8's
+     * early-fp16; README, quantize section; GPTQ: the early-fp16 pass) */
+    char early[32] = "";
+    if (!is_static && !is_dynamic && !fp16 && !int4 && !gptq && !r->block && r->per_channel && r->early_fp16 > 0)
+        snprintf(early, sizeof early, ",early-fp16=%g", r->early_fp16);
     char bc[1400] = "";
     if (r->bias_correct > 0 && !is_static)
         snprintf(bc, sizeof bc,
-                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s,check=true%s%s},",
+                 "bias-correct{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s,clip=%s,check=true%s%s%s},",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
                  r->reduce_range ? "true" : "false", r->clip,
-                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", filt);
+                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", early, filt);
     /* SmoothQuant: on by default for static int8 calibrated here (it does
      * nothing on models without LayerNormalization -> MatMul) */
     if (smooth && smooth_cap) {
@@ -193,7 +206,12 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         /* --include and --exclude for both passes */
         snprintf(gf, sizeof gf, "%s%s%s%s", inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "",
                  exc ? exc : "");
-        snprintf(q, sizeof q, "quantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}",
+        /* int8 per channel: early-fp16 first, as its own pass (GPTQ rounds
+         * the weights before quantize-int8 writes them) */
+        char eg[1100] = "";
+        if (!int4 && !r->block && r->per_channel && r->early_fp16 > 0)
+            snprintf(eg, sizeof eg, "early-fp16{share=%g%s},", r->early_fp16, gf);
+        snprintf(q, sizeof q, "%squantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}", eg,
                  int4 ? "int4" : "int8", r->block ? r->block : 32, r->symmetric == 1 ? "true" : "false", gf,
                  int4 ? "quantize-int4" : "quantize-int8", rblk,
                  int4 ? (r->symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",
@@ -217,11 +235,11 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         if (r->block)
             snprintf(blk, sizeof blk, ",block-size=%d", r->block);
         snprintf(q, sizeof q,
-                 "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,clip=%s%s%s}",
+                 "quantize-int8{per-channel=%s,weight-dtype=%s,symmetric=%s,reduce-range=%s%s,clip=%s%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype,
                  r->symmetric == 0 || is(r->weight_dtype, "uint8") ? "false" : "true",
                  r->reduce_range ? "true" : "false", blk, r->clip,
-                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", filt);
+                 is(r->rounding, "balanced") ? ",rounding=balanced" : "", early, filt);
     }
     if ((size_t)snprintf(spec, cap, "%s%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", bc, q,
                          nbits ? ",int4-matmulnbits" : "") >= cap)

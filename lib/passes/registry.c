@@ -17,6 +17,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_upgrade_opset,
     &hpcz_pass_quantize_int8,
     &hpcz_pass_quantize_int4,
+    &hpcz_pass_early_fp16,
     &hpcz_pass_smooth_quant,
     &hpcz_pass_bias_correct,
     &hpcz_pass_equalize,

@@ -202,10 +202,12 @@ static double output_error(const double *A, const double *B, const double *H, in
 
 /* GPTQ's W against round-to-nearest of the original W0 (same grid, scales
  * from W0's own ranges, the layer's zeros kept): the one with the smaller
- * output error on the calibration rows stays in W (and its scales in
+ * output error on the rows of H0 stays in W (and its scales in
  * o->scales_out). GPTQ minimises that error column by column, but its
  * updates can push weights past the range the scales were taken from,
- * where they clip. */
+ * where they clip; and fitted on fewer rows than inputs (silero_vad_v4's
+ * 1x64 decoder Conv: 32 rows) it fits those rows and little else, which
+ * only rows it did not see (H0 = o->H_check) tell. */
 static hpcz_status keep_better(double *W, const double *W0, const double *H0, int64_t rows, int64_t K,
                                const double *hd, const hpcz_obc_opts *o)
 {
@@ -230,6 +232,10 @@ static hpcz_status keep_better(double *W, const double *W0, const double *H0, in
         }
     double eg = output_error(W, W0, H0, rows, K), er = output_error(R, W0, H0, rows, K);
     hpcz_status st = eg < 0 || er < 0 ? HPCZ_ERR_NOMEM : HPCZ_OK;
+    if (o->check_out) {
+        o->check_out[0] = eg;
+        o->check_out[1] = er;
+    }
     *o->rtn_out = !st && er <= eg;
     if (*o->rtn_out) {
         memcpy(W, R, (size_t)(rows * K) * sizeof *W);
@@ -290,15 +296,30 @@ hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     }
     if (guard) {
-        memcpy(H0, H, (size_t)(K * K) * sizeof *H0);
+        memcpy(H0, o->H_check ? o->H_check : H, (size_t)(K * K) * sizeof *H0);
+        if (o->H_check)
+            symmetrize_from_upper(H0, K);
         memcpy(W0, W, (size_t)(rows * K) * sizeof *W0);
     }
-    /* inputs that were always zero carry no information: drop their weights */
-    double mean_diag = 0;
+    /* Inputs that were always zero carry no information: on at least as
+     * many rows as the layer has inputs, their weights go (free sparsity).
+     * On fewer, an input zero on all of them may well be alive on others (a
+     * ReLU feature on 24 samples: oww_hey_jarvis lost 6 dB on its eval set to
+     * that), so it counts as an input of average energy and its weights stay
+     * to be pruned or quantized like the rest. */
+    bool drop_dead = g->rows >= (uint64_t)K;
+    double mean_diag = 0, avg = 0;
+    int64_t alive = 0;
+    for (int64_t i = 0; i < K; i++)
+        if (H[i * K + i] != 0) {
+            avg += H[i * K + i];
+            alive++;
+        }
+    avg = alive ? avg / (double)alive : 1;
     for (int64_t i = 0; i < K; i++) {
         if (H[i * K + i] == 0) {
-            H[i * K + i] = 1;
-            for (int64_t r = 0; r < rows; r++)
+            H[i * K + i] = drop_dead ? 1 : avg;
+            for (int64_t r = 0; drop_dead && r < rows; r++)
                 W[r * K + i] = 0;
         }
         mean_diag += H[i * K + i];

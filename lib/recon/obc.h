@@ -43,9 +43,14 @@ typedef struct hpcz_obc_opts {
                                 * rounds them to 0 as round-to-nearest does) */
     double *shrink_out; /* if set: the shrinkage rho used */
     int *rtn_out;       /* quantization, if set: also round the weights to nearest (scales
-                         * from their own ranges) and keep that when its output error on
-                         * the calibration rows, tr(dW H dW^T), is not larger; *rtn_out
-                         * says which was kept (1: round-to-nearest) */
+                         * from their own ranges) and keep that when its output error,
+                         * tr(dW H dW^T), is not larger; *rtn_out says which was kept
+                         * (1: round-to-nearest) */
+    const double *H_check; /* that comparison on these rows' Gram matrix (K x K, upper
+                            * triangle read): rows the fit did not see, so that a fit
+                            * of few rows cannot pass by fitting them. NULL: the rows
+                            * of g, as given */
+    double *check_out;  /* if set, with rtn_out: [0] GPTQ's output error, [1] round-to-nearest's */
     /* pruning */
     double sparsity;    /* unstructured, when n == 0 */
     int64_t n, m;       /* N:M: keep n of every m along K (128 % m == 0, K % m == 0) */

@@ -456,7 +456,12 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
     size_t bs = hpcz_dataset_batch_size(d);
     if (o->per_layer && bs > 8 && bs == 32)
         bs = 8; /* one batch of A's activations is held for the per-layer comparison */
-    for (size_t start = 0; start < total && !st; start += bs) {
+    if (o->first_sample >= total) {
+        st = hpcz_fail(err, HPCZ_ERR_INVALID, "the data holds %zu samples: none from sample %zu on", total,
+                       o->first_sample);
+        goto done;
+    }
+    for (size_t start = o->first_sample; start < total && !st; start += bs) {
         size_t n = total - start < bs ? total - start : bs;
         if ((st = hpcz_dataset_batch(d, start, n, ins, err)))
             break;
@@ -565,7 +570,7 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         goto done;
     }
-    r->samples = total;
+    r->samples = total - o->first_sample;
     r->n_outputs = n_out;
     r->outputs = calloc(n_out ? n_out : 1, sizeof *r->outputs);
     r->layers = calloc(lc.n_lay ? lc.n_lay : 1, sizeof *r->layers);

@@ -142,8 +142,10 @@ static hpcz_status cpu_run_node(rt_ctx *c)
     if (st == HPCZ_ERR_UNSUPPORTED && rt_has_f16_input(c)) {
         *c->err = (hpcz_error){0};
         st = rt_run_f16_via_f32(c, c->op->run);
-        if (!st && c->wide && !c->infer)
-            c->wide->via = true;
+        if (!st && c->wide) {
+            c->wide->declined = true;
+            c->wide->via |= !c->infer;
+        }
     }
     return st;
 }
@@ -359,6 +361,93 @@ __attribute__((target("avx2,fma"))) static int64_t silu_avx2(float *y, int64_t n
     return i;
 }
 
+/* leaky_avx2 and silu_avx2 16 at a time (AVX-512): the same operations on
+ * each lane, so the same bits (ddddocr_det's SiLU epilogues took 8% of its
+ * run in the 8-wide form, oww_embedding's LeakyRelu 6%). */
+__attribute__((target("avx512f"))) static int64_t leaky_512(float *y, int64_t n, float a)
+{
+    const __m512 av = _mm512_set1_ps(a), zero = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(y + i);
+        __mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
+        _mm512_storeu_ps(y + i, _mm512_mask_mul_ps(v, neg, av, v));
+    }
+    return i;
+}
+
+__attribute__((target("avx512f"))) static int64_t silu_512(float *y, int64_t n)
+{
+    const __m512 lo = _mm512_set1_ps(-88.0f), hi = _mm512_set1_ps(88.0f);
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f), half = _mm512_set1_ps(0.5f);
+    const __m512 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(-2.12194440e-4f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 p0 = _mm512_set1_ps(1.9875691500e-4f), p1 = _mm512_set1_ps(1.3981999507e-3f),
+                 p2 = _mm512_set1_ps(8.3334519073e-3f), p3 = _mm512_set1_ps(4.1665795894e-2f),
+                 p4 = _mm512_set1_ps(1.6666665459e-1f), p5 = _mm512_set1_ps(5.0000001201e-1f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(y + i);
+        __m512 x = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), v), lo), hi);
+        __m512 fx = _mm512_roundscale_ps(_mm512_fmadd_ps(x, log2e, half),
+                                         _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        x = _mm512_fnmadd_ps(fx, c1, x);
+        x = _mm512_fnmadd_ps(fx, c2, x);
+        __m512 z = _mm512_mul_ps(x, x);
+        __m512 p = _mm512_fmadd_ps(p0, x, p1);
+        p = _mm512_fmadd_ps(p, x, p2);
+        p = _mm512_fmadd_ps(p, x, p3);
+        p = _mm512_fmadd_ps(p, x, p4);
+        p = _mm512_fmadd_ps(p, x, p5);
+        p = _mm512_fmadd_ps(p, z, _mm512_add_ps(x, one));
+        __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+        __m512 ex = _mm512_mul_ps(p, _mm512_castsi512_ps(e)); /* exp(-v) */
+        _mm512_storeu_ps(y + i, _mm512_div_ps(v, _mm512_add_ps(one, ex)));
+    }
+    return i;
+}
+
+/* Max(y, m) for m not NaN as the Max op computes it (fb_max: y when y is
+ * NaN, else the larger, m when they are equal), 16 and 8 at a time: y where
+ * y > m or unordered. Return how many they did. */
+__attribute__((target("avx512f"))) static int64_t max_512(float *y, int64_t n, float m)
+{
+    const __m512 mv = _mm512_set1_ps(m);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(y + i);
+        _mm512_storeu_ps(y + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, mv, _CMP_NLE_UQ), mv, v));
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static int64_t max_avx2(float *y, int64_t n, float m)
+{
+    const __m256 mv = _mm256_set1_ps(m);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(mv, v, _mm256_cmp_ps(v, mv, _CMP_NLE_UQ)));
+    }
+    return i;
+}
+
+/* 0: scalar, 1: AVX2 and FMA, 2: AVX-512 as well (asked once, as
+ * act_apply_f16 does: rt_act_apply runs once per row of a conv's output;
+ * HPCZ_CPU_NO_AVX512 keeps 1) */
+static int act_isa(void)
+{
+    static int isa = -1;
+    int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0
+            : rt_cpu_avx512()                                                  ? 2
+                                                                               : 1;
+        __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 /* HardSwish, x * clamp(x / 6 + 0.5, 0, 1), with the scalar loop's
  * operations (mul then add, no FMA: the same bits); max(0, t) and min(1, t)
  * return t when it is NaN, as the scalar comparisons do. */
@@ -440,67 +529,141 @@ __attribute__((target("avx512f"))) static inline __m512 r16x16(__m512 v)
     return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
 
-__attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
-                                                              int64_t n)
+/* the operations of act_f16_avx2 on 16 values */
+__attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act, __m512 v)
 {
     const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3.0f),
                  six = _mm512_set1_ps(6.0f), sixth = _mm512_set1_ps(1.0f / 6),
-                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f),
-                 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b),
-                 pm = _mm512_set1_ps(act->pm), pa = _mm512_set1_ps(act->pa),
-                 qm = _mm512_set1_ps(act->qm), qa = _mm512_set1_ps(act->qa);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = r16x16(_mm512_loadu_ps(y + i));
-        if (act->pre) {
-            v = r16x16(_mm512_mul_ps(v, qm));
-            v = r16x16(_mm512_add_ps(v, qa));
-        }
-        switch (act->kind) {
-        case RT_ACT_RELU:
-            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
-            break;
-        case RT_ACT_CLIP:
-            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
-            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
-            break;
-        case RT_ACT_HSWISH: {
-            __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
-            t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
-            v = r16x16(_mm512_mul_ps(v, t));
-            break;
-        }
-        case RT_ACT_HSWISH_X: {
-            __m512 t = r16x16(_mm512_add_ps(v, three));
-            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
-            t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
-            t = r16x16(_mm512_mul_ps(v, t));
-            v = r16x16(_mm512_mul_ps(t, sixth));
-            break;
-        }
-        default:
-            break;
-        }
-        if (act->post) {
-            v = r16x16(_mm512_mul_ps(v, pm));
-            v = r16x16(_mm512_add_ps(v, pa));
-        }
-        _mm512_storeu_ps(y + i, v);
+                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    v = r16x16(v);
+    if (act->pre) {
+        v = r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->qm)));
+        v = r16x16(_mm512_add_ps(v, _mm512_set1_ps(act->qa)));
     }
-    return i;
+    switch (act->kind) {
+    case RT_ACT_RELU:
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+        break;
+    case RT_ACT_CLIP: {
+        __m512 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
+        break;
+    }
+    case RT_ACT_HSWISH: {
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
+        t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
+        v = r16x16(_mm512_mul_ps(v, t));
+        break;
+    }
+    case RT_ACT_HSWISH_X: {
+        __m512 t = r16x16(_mm512_add_ps(v, three));
+        t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
+        t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, six, _CMP_GT_OQ), six);
+        t = r16x16(_mm512_mul_ps(v, t));
+        v = r16x16(_mm512_mul_ps(t, sixth));
+        break;
+    }
+    default:
+        break;
+    }
+    if (act->post) {
+        v = r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->pm)));
+        v = r16x16(_mm512_add_ps(v, _mm512_set1_ps(act->pa)));
+    }
+    return v;
 }
-#endif
 
-/* y rounded to float16 precision in place (F16C there and back). */
-static void round_f16(float *y, int64_t n)
+/* All n, the last values through a lane mask (rows of convs are seldom a
+ * multiple of 16 wide: a scalar tail of float16 roundings per row cost more
+ * than the row). */
+__attribute__((target("avx512f"))) static int64_t act_f16_512(const rt_act *act, float *y,
+                                                              int64_t n)
 {
-    uint16_t h[256];
-    for (int64_t k = 0; k < n; k += 256) {
-        int64_t m = n - k < 256 ? n - k : 256;
-        rt_f2h_n(y + k, h, m);
-        rt_h2f_n(h, y + k, m);
+    const rt_act a = *act; /* a copy the stores to y cannot alias */
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, act16(&a, _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, act16(&a, _mm512_maskz_loadu_ps(m, y + i)));
     }
+    return n;
 }
+
+#if (defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 12)
+#define RT_AVX512FP16 1
+/* act_f16_512 in float16 arithmetic (AVX512-FP16): the sums rounded to
+ * float16 once, then each operation of the unfused float16 ops a float16
+ * instruction, whose correctly rounded result is the float32 operation's
+ * rounded to float16 (the reason act_apply_f16's roundings are exact), the
+ * Div by 6 as there: the same bits with two to four conversions per 16
+ * values instead of up to 16 (ppocr_rec fp16: a fifth of its run). The
+ * HardSwish op's float32 formula (one rounding) runs on float32. Needs
+ * every constant exact in float16 (rt_act.h16). */
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static inline __m512
+act16_fp16(const rt_act *act, __m512 x)
+{
+    const __m256h zero = _mm256_setzero_ph(), three = _mm256_set1_ph((_Float16)3.0f),
+                  six = _mm256_set1_ph((_Float16)6.0f);
+    __m256h v = _mm512_cvtxps_ph(x);
+    if (act->pre) {
+        v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->qm));
+        v = _mm256_add_ph(v, _mm256_set1_ph((_Float16)act->qa));
+    }
+    switch (act->kind) {
+    case RT_ACT_RELU: /* v > 0 ? v : 0 */
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, zero, _CMP_GT_OQ), zero, v);
+        break;
+    case RT_ACT_CLIP: {
+        __m256h a = _mm256_set1_ph((_Float16)act->a), b = _mm256_set1_ph((_Float16)act->b);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, a, _CMP_LT_OQ), v, a);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, b, _CMP_GT_OQ), v, b);
+        break;
+    }
+    case RT_ACT_HSWISH: {
+        __m512 w = _mm512_cvtxph_ps(v);
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
+        t = _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(_mm512_setzero_ps(), t));
+        v = _mm512_cvtxps_ph(_mm512_mul_ps(w, t));
+        break;
+    }
+    case RT_ACT_HSWISH_X: {
+        __m256h t = _mm256_add_ph(v, three);
+        t = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(t, zero, _CMP_LT_OQ), t, zero);
+        t = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(t, six, _CMP_GT_OQ), t, six);
+        /* t / 6 as act_f16_512 computes it (F16_SIXTH): a vdivph's latency
+         * was most of the loop */
+        __m512 w = _mm512_cvtxph_ps(_mm256_mul_ph(v, t));
+        v = _mm512_cvtxps_ph(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)));
+        break;
+    }
+    default:
+        break;
+    }
+    if (act->post) {
+        v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->pm));
+        v = _mm256_add_ph(v, _mm256_set1_ph((_Float16)act->pa));
+    }
+    return _mm512_cvtxph_ps(v);
+}
+
+__attribute__((target("avx512fp16,avx512vl,avx512bw,avx512f"))) static int64_t
+act_f16_fp16(const rt_act *act, float *y, int64_t n)
+{
+    const rt_act a = *act; /* a copy the stores to y cannot alias */
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, act16_fp16(&a, _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, act16_fp16(&a, _mm512_maskz_loadu_ps(m, y + i)));
+    }
+    return n;
+}
+
+#endif
+#endif
 
 /* rt_act.f16: each operation of the unfused float16 ops, rounded after it
  * (a float32 operation on float16 values rounded to float16 is the
@@ -512,31 +675,42 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
 {
     float t[256];
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too */
+    static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too, 3: and AVX512-FP16 */
     int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
     if (v < 0) {
         v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) ? 0
             : rt_cpu_avx512()                                                    ? 2
                                                                                  : 1;
+#ifdef RT_AVX512FP16
+        const char *no = getenv("HPCZ_CPU_NO_AVX512FP16"); /* tests: the float32 forms */
+        if (v == 2 && __builtin_cpu_supports("avx512fp16") && !(no && *no && strcmp(no, "0")))
+            v = 3;
+#endif
         __atomic_store_n(&isa, v, __ATOMIC_RELAXED);
     }
-    int64_t i = v == 2 ? act_f16_512(act, y, n) : 0;
+    int64_t i = 0;
+#ifdef RT_AVX512FP16
+    if (v == 3 && act->h16)
+        i = act_f16_fp16(act, y, n);
+#endif
+    if (v >= 2)
+        i += act_f16_512(act, y + i, n - i);
     if (v)
         i += act_f16_avx2(act, y + i, n - i);
     y += i;
     n -= i;
 #endif
-    round_f16(y, n);
+    rt_round_f16_n(y, n);
     for (int64_t k = 0; k < n; k += 256) {
         int64_t m = n - k < 256 ? n - k : 256;
         float *v = y + k;
         if (act->pre) {
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] * act->qm;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] + act->qa;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
         }
         switch (act->kind) {
         case RT_ACT_RELU:
@@ -555,20 +729,20 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
                 h = h < 0 ? 0 : h > 1 ? 1 : h;
                 v[i] = v[i] * h;
             }
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             break;
         case RT_ACT_HSWISH_X: /* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
             for (int64_t i = 0; i < m; i++)
                 t[i] = v[i] + 3.0f;
-            round_f16(t, m);
+            rt_round_f16_n(t, m);
             for (int64_t i = 0; i < m; i++) {
                 float c = t[i] < 0.0f ? 0.0f : t[i];
                 t[i] = v[i] * (c > 6.0f ? 6.0f : c);
             }
-            round_f16(t, m);
+            rt_round_f16_n(t, m);
             for (int64_t i = 0; i < m; i++)
                 v[i] = t[i] * (1.0f / 6); /* = t / 6 after rounding (F16_SIXTH) */
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             break;
         default:
             break;
@@ -576,17 +750,17 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
         if (act->post) {
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] * act->pm;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] + act->pa;
-            round_f16(v, m);
+            rt_round_f16_n(v, m);
         }
     }
 }
 
 RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
 {
-    if (!act || (act->kind == RT_ACT_NONE && !act->f16))
+    if (!rt_act_any(act))
         return;
     if (act->f16) {
         act_apply_f16(act, y, n);
@@ -607,8 +781,11 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
     case RT_ACT_LEAKY: {
         int64_t i = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-        if (__builtin_cpu_supports("avx2"))
-            i = leaky_avx2(y, n, a);
+        int isa = act_isa();
+        if (isa == 2)
+            i = leaky_512(y, n, a);
+        if (isa)
+            i += leaky_avx2(y + i, n - i, a);
 #endif
         for (; i < n; i++)
             y[i] = y[i] >= 0 ? y[i] : a * y[i];
@@ -617,8 +794,11 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
     case RT_ACT_SILU: {
         int64_t i = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            i = silu_avx2(y, n);
+        int isa = act_isa();
+        if (isa == 2)
+            i = silu_512(y, n);
+        if (isa)
+            i += silu_avx2(y + i, n - i);
 #endif
         for (; i < n; i++)
             y[i] = y[i] / (1.0f + expf(-y[i]));
@@ -639,6 +819,19 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
     }
     default:
         break;
+    }
+    if (act->max) {
+        float m = act->mx;
+        int64_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        int isa = act_isa();
+        if (isa == 2)
+            i = max_512(y, n, m);
+        if (isa)
+            i += max_avx2(y + i, n - i, m);
+#endif
+        for (; i < n; i++)
+            y[i] = y[i] != y[i] ? y[i] : (y[i] > m ? y[i] : m);
     }
     if (act->post) {
         float pm = act->pm, pa = act->pa;
@@ -701,7 +894,7 @@ static void gemm_block_task(void *ctx, int64_t q)
     const float *bb = j->tb ? j->b + j0 * j->ldb : j->b + j0;
     float *cb = j->cm + i0 * j->ldc + j0;
     sgemm_block(j->ta, j->tb, mm, nn, j->k, j->alpha, ab, j->lda, bb, j->ldb, j->beta, cb, j->ldc);
-    bool epi = j->bias_m || j->bias_n || (j->act && j->act->kind != RT_ACT_NONE);
+    bool epi = j->bias_m || j->bias_n || rt_act_any(j->act);
     if (!epi)
         return;
     for (int64_t i = 0; i < mm; i++) {

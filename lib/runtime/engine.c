@@ -35,6 +35,8 @@ typedef struct rt_slot {
     bool const_node;   /* folded output of a Constant node: the same values whatever the shapes */
     bool owned;        /* a.data was allocated by the engine */
     bool is_output;
+    bool f16w;         /* a float16 value held as float32 (a.dtype FLOAT, every value
+                        * exact in float16): plan_f16_wide */
     size_t offset;     /* in the arena (SLOT_STATIC) */
     int first, last;   /* producing step and last reading step */
     struct rt_slot *outer; /* SLOT_OUTER: the slot of the enclosing plan */
@@ -71,6 +73,7 @@ typedef struct rt_step {
     size_t dq_bytes;   /* qplace's uploaded bytes */
     void *state;
     rt_wide wide;      /* float16 initializers widened once (rt_run_f16_via_f32) */
+    int f16w;          /* reads or writes float16 held as float32: how (F16W_*) */
     bool bn_folded;    /* a Conv run with the BatchNormalization, Mul or Add after it */
     hpcz_array bn_w, bn_b; /* folded in: its weights and bias then (fold_into_conv) */
     rt_sub **subs;     /* nested plans, one per subgraph slot */
@@ -177,11 +180,12 @@ static float *wide_initializer(rt_ctx *c, size_t j)
  * pool in fixed chunks: element by element, so the same bits whatever the
  * thread count (a megabyte activation of ppocr_det took one core while the
  * other waited for the Conv). */
+enum { CVT_WIDEN, CVT_NARROW, CVT_ROUND /* float32 to float32 rounded to float16 */ };
 typedef struct cvt_job {
     const void *src;
     void *dst;
     int64_t n;
-    bool narrow;
+    int how;
 } cvt_job;
 #define CVT_CHUNK 16384
 
@@ -189,15 +193,20 @@ static void cvt_chunk(void *ctx, int64_t b)
 {
     const cvt_job *j = ctx;
     int64_t lo = b * CVT_CHUNK, len = j->n - lo < CVT_CHUNK ? j->n - lo : CVT_CHUNK;
-    if (j->narrow)
+    if (j->how == CVT_NARROW) {
         rt_f2h_n((const float *)j->src + lo, (uint16_t *)j->dst + lo, len);
-    else
+    } else if (j->how == CVT_WIDEN) {
         rt_h2f_n((const uint16_t *)j->src + lo, (float *)j->dst + lo, len);
+    } else {
+        if (j->src != j->dst)
+            memcpy((float *)j->dst + lo, (const float *)j->src + lo, (size_t)len * sizeof(float));
+        rt_round_f16_n((float *)j->dst + lo, len);
+    }
 }
 
-static void convert(const void *src, void *dst, int64_t n, bool narrow)
+static void convert(const void *src, void *dst, int64_t n, int how)
 {
-    cvt_job j = {src, dst, n, narrow};
+    cvt_job j = {src, dst, n, how};
     rt_parallel_for_work((n + CVT_CHUNK - 1) / CVT_CHUNK, cvt_chunk, &j, (double)n);
 }
 
@@ -208,9 +217,13 @@ static void convert(const void *src, void *dst, int64_t n, bool narrow)
 static _Thread_local rt_scratch wide_in[WIDE_SCRATCH], wide_out[WIDE_SCRATCH];
 static _Thread_local int wide_depth;
 
-hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
+/* round_held: a planned output of dtype float32 in a float16 node is a
+ * float16 value held as float32 (plan_f16_wide): the kernel writes it in
+ * place, and it is rounded to float16 after the kernel unless the kernel's
+ * epilogue did (or the op is exact). */
+static hpcz_status via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c), bool round_held)
 {
-    bool kept[64] = {false}, kept_out[64] = {false};
+    bool kept[64] = {false}, kept_out[64] = {false}, held[64] = {false};
     unsigned char planned[64] = {0};
     bool scratch = wide_depth == 0 && !c->infer;
     hpcz_array *ins[64], *outs[64], ti[64], to[64];
@@ -234,21 +247,26 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         else if (x->data && scratch && j < WIDE_SCRATCH &&
                  (ti[j].data = rt_scratch_get(&wide_in[j], ti[j].nbytes ? ti[j].nbytes : 1))) {
             kept[j] = true;
-            convert(x->data, ti[j].data, x->numel, false);
+            convert(x->data, ti[j].data, x->numel, CVT_WIDEN);
         } else if (x->data) {
             ti[j].data = rt_alloc(ti[j].nbytes ? ti[j].nbytes : 1);
             if (!ti[j].data) {
                 st = hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            convert(x->data, ti[j].data, x->numel, false);
+            convert(x->data, ti[j].data, x->numel, CVT_WIDEN);
         }
         ins[j] = &ti[j];
     }
     for (size_t k = 0; k < c->n_out; k++) {
         outs[k] = c->out[k] ? &to[k] : NULL;
-        /* a planned float16 output: its float32 twin of the same shape in scratch */
         const hpcz_array *y = c->out[k];
+        if (y && !c->infer && c->out_planned && c->out_planned[k] && y->dtype == HPCZ_DTYPE_FLOAT) {
+            outs[k] = c->out[k]; /* held as float32 */
+            planned[k] = held[k] = true;
+            continue;
+        }
+        /* a planned float16 output: its float32 twin of the same shape in scratch */
         if (!y || !scratch || k >= WIDE_SCRATCH || !c->out_planned || !c->out_planned[k] ||
             y->dtype != HPCZ_DTYPE_FLOAT16)
             continue;
@@ -263,6 +281,10 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
     c2.out = outs;
     c2.out_planned = planned;
     c2.exec = NULL; /* the temporaries are not the plan's dynamic memory */
+    c2.round16 = false;
+    for (size_t k = 0; k < c->n_out; k++)
+        c2.round16 |= round_held && held[k];
+    c2.rounded = false;
     wide_depth++;
     st = run(&c2);
     wide_depth--;
@@ -270,7 +292,9 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         goto done;
     c->need_data = c2.need_data;
     for (size_t k = 0; k < c->n_out; k++) {
-        if (!c->out[k])
+        if (held[k] && round_held && !c2.rounded)
+            convert(c->out[k]->data, c->out[k]->data, c->out[k]->numel, CVT_ROUND);
+        if (!c->out[k] || held[k])
             continue;
         bool f = to[k].dtype == HPCZ_DTYPE_FLOAT;
         hpcz_array *y = rt_out(c, k, f ? HPCZ_DTYPE_FLOAT16 : to[k].dtype, to[k].ndim, to[k].dims);
@@ -281,7 +305,7 @@ hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
         if (c->infer || !to[k].data)
             continue;
         if (f)
-            convert(to[k].data, y->data, y->numel, true);
+            convert(to[k].data, y->data, y->numel, CVT_NARROW);
         else
             memcpy(y->data, to[k].data, y->nbytes);
     }
@@ -290,9 +314,14 @@ done:
         if (!kept[j])
             rt_free(ti[j].data);
     for (size_t k = 0; k < c->n_out; k++)
-        if (!kept_out[k])
+        if (!kept_out[k] && !held[k])
             rt_free(to[k].data);
     return st;
+}
+
+hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c))
+{
+    return via_f32(c, run, true);
 }
 
 /* Inputs of dtype float16 (the cases rt_run_f16_via_f32 handles). */
@@ -1469,6 +1498,44 @@ static hpcz_status fuse_post_affine(rt_exec *e, hpcz_error *err)
                 break; /* an Add ends it: y * pm + pa */
             mul_done = true;
         }
+    }
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
+/* A float32 step with a fused activation whose output's only reader is a
+ * Max by a scalar constant (oww_embedding: Conv, LeakyRelu, then Max with
+ * -0.4, 19 times; the Max was a pass of its own over each output): the step
+ * applies it after its activation (rt_act.max) and writes its output. */
+static hpcz_status fuse_post_max(rt_exec *e, hpcz_error *err)
+{
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->fused ||
+            sp->act.kind == RT_ACT_NONE || sp->act.post || sp->act.max || sp->act.f16 ||
+            sp->n_out < 1 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || u.sub[s] || u.reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        rt_step *r = &e->steps[u.reader[s]];
+        if (!is_onnx_op(r, "Max") || r->dynamic || r->fused || r->act.kind != RT_ACT_NONE ||
+            r->n_in != 2 || r->n_out != 1 || r->out[0] < 0 || (r->in[0] == s) == (r->in[1] == s))
+            continue;
+        float v = scalar_of(e, r, r->in[0] == s ? 1 : 0);
+        int t = r->out[0];
+        if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) ||
+            e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT || e->slots[t].kind != SLOT_STATIC)
+            continue;
+        sp->act.max = true;
+        sp->act.mx = v;
+        absorb(e, sp, (int)k, r, sl, t);
     }
     slot_use_free(&u);
     return HPCZ_OK;
@@ -2786,6 +2853,168 @@ typedef struct arena_ctx {
     bool overflow;
 } arena_ctx;
 
+/* ------------------------------------------------------------ float16 held as float32 */
+
+/* How a step runs on float16 values held as float32 (rt_slot.f16w): its
+ * float32 kernel reads them in place and writes its float16 outputs as
+ * float32, each rounded to float16 (round to nearest even) by the kernel's
+ * epilogue (F16W_EPILOGUE: rt_act.f16), by a pass after it (F16W_ROUND), or
+ * not at all where the result is one of the inputs' values (F16W_EXACT:
+ * data movement, Relu, MaxPool, nearest Resize); F16W_CAST: a Cast between
+ * float32 and float16 is a copy (rounded to float16 when it narrows). Each
+ * gives the bytes of the step's float16 evaluation, which is its float32
+ * kernel on the widened values rounded once per output (rt_run_f16_via_f32,
+ * the elementwise kernels' float16 tiles: rt_ew_f16_as_f32), so no value
+ * needs float16 bytes between two such steps: no widening of every input
+ * and narrowing of every output in passes of their own. */
+enum { F16W_NO, F16W_EXACT, F16W_ROUND, F16W_EPILOGUE, F16W_CAST };
+
+static bool exact_f16(float v)
+{
+    return v != v || rt_h2f(rt_f2h(v)) == v;
+}
+
+static bool f16_wide_disabled(void)
+{
+    const char *v = getenv("HPCZ_F16_NO_WIDE");
+    return v && *v && strcmp(v, "0");
+}
+
+static bool float_slot(const rt_exec *e, int s, int dt)
+{
+    return s >= 0 && resolve(&e->slots[s])->a.dtype == dt;
+}
+
+static int f16w_kind(rt_exec *e, const rt_step *sp)
+{
+    static const char *const exact[] = {"Reshape", "Flatten",   "Squeeze", "Unsqueeze",
+                                        "Identity", "Transpose", "Concat",  "Slice",
+                                        "Split",    "Relu",      "MaxPool"};
+    const hpcz_node *n = sp->node;
+    if (sp->folded || sp->fused || sp->dynamic || sp->qp || sp->n_subs || sp->bn_folded ||
+        sp->op != sp->op_built || sp->n_in > MAX_IO || sp->n_out > MAX_IO ||
+        (n->domain && *n->domain))
+        return F16W_NO;
+    bool f16 = false;
+    for (size_t j = 0; j < sp->n_in; j++)
+        f16 |= float_slot(e, sp->in[j], HPCZ_DTYPE_FLOAT16);
+    for (size_t j = 0; j < sp->n_out; j++)
+        f16 |= float_slot(e, sp->out[j], HPCZ_DTYPE_FLOAT16);
+    if (!f16)
+        return F16W_NO;
+    const char *op = n->op_type;
+    if (!strcmp(op, "Cast"))
+        return sp->n_in == 1 && sp->n_out == 1 &&
+                       ((float_slot(e, sp->in[0], HPCZ_DTYPE_FLOAT) &&
+                         float_slot(e, sp->out[0], HPCZ_DTYPE_FLOAT16)) ||
+                        (float_slot(e, sp->in[0], HPCZ_DTYPE_FLOAT16) &&
+                         float_slot(e, sp->out[0], HPCZ_DTYPE_FLOAT)))
+                   ? F16W_CAST
+                   : F16W_NO;
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(exact); i++)
+        if (!strcmp(op, exact[i]))
+            return F16W_EXACT;
+    if (!strcmp(op, "Resize"))
+        return rt_node_attr_is(n, "mode", "nearest", "nearest") ? F16W_EXACT : F16W_NO;
+    if (rt_ew_f16_as_f32(n, !strcmp(op, "Pow") ? scalar_of(e, sp, 1) : NAN))
+        return F16W_ROUND;
+    if (!sp->wide.declined)
+        return F16W_NO;
+    return sp->op->flags & RT_FUSE_ACT ? F16W_EPILOGUE : F16W_ROUND;
+}
+
+/* Which float16 values are held as float32: planned ones (not graph
+ * outputs, not read by a subgraph) whose producer and readers all run
+ * that way; those steps get rt_step.f16w. cpu backend only (the ref
+ * backend keeps its generic float16 paths); not under an observer, which
+ * sees every tensor as it is; HPCZ_F16_NO_WIDE=1 turns it off (the same
+ * bytes, every float16 value converted at each step). */
+static hpcz_status plan_f16_wide(rt_exec *e, hpcz_error *err)
+{
+    if (strcmp(e->be->name, "cpu") || f16_wide_disabled())
+        return HPCZ_OK;
+    slot_use u;
+    hpcz_status st = slot_use_count(e, &u, err);
+    if (st)
+        return st;
+    int *kind = malloc((e->n_steps + 1) * sizeof *kind);
+    bool *ok = malloc((e->n_slots + 1) * sizeof *ok);
+    if (!kind || !ok) {
+        free(kind);
+        free(ok);
+        slot_use_free(&u);
+        return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
+    }
+    for (size_t s = 0; s < e->n_slots; s++) {
+        const rt_slot *sl = &e->slots[s];
+        ok[s] = sl->kind == SLOT_STATIC && sl->a.dtype == HPCZ_DTYPE_FLOAT16 && !sl->is_output &&
+                !u.sub[s];
+    }
+    /* u.prod may name a step fused into its producer, which writes the slot now */
+    for (size_t s = 0; s < e->n_slots; s++)
+        u.prod[s] = -1;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        kind[k] = f16w_kind(e, sp);
+        if (sp->folded || sp->fused)
+            continue;
+        for (size_t j = 0; j < sp->n_out; j++)
+            if (sp->out[j] >= 0)
+                u.prod[sp->out[j]] = (int)k;
+        if (kind[k])
+            continue;
+        for (size_t j = 0; j < sp->n_in; j++) /* a reader that needs float16 bytes */
+            if (sp->in[j] >= 0)
+                ok[sp->in[j]] = false;
+        for (size_t j = 0; j < sp->n_out; j++)
+            if (sp->out[j] >= 0)
+                ok[sp->out[j]] = false;
+    }
+    for (size_t s = 0; s < e->n_slots; s++) {
+        rt_slot *sl = &e->slots[s];
+        if (!ok[s] || u.prod[s] < 0 || !kind[u.prod[s]])
+            continue;
+        sl->f16w = true;
+        sl->a.dtype = HPCZ_DTYPE_FLOAT;
+        sl->a.nbytes = (size_t)sl->a.numel * sizeof(float);
+    }
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        bool held = false;
+        for (size_t j = 0; j < sp->n_in; j++)
+            held |= sp->in[j] >= 0 && e->slots[sp->in[j]].f16w;
+        for (size_t j = 0; j < sp->n_out; j++)
+            held |= sp->out[j] >= 0 && e->slots[sp->out[j]].f16w;
+        sp->f16w = held ? kind[k] : F16W_NO;
+    }
+    free(kind);
+    free(ok);
+    slot_use_free(&u);
+    return HPCZ_OK;
+}
+
+/* A step with rt_step.f16w: its float16 inputs that are not held as
+ * float32 (initializers: widened once per plan) widened, its kernel run on
+ * float32, its outputs rounded as f16w says. */
+static hpcz_status run_f16_wide(rt_ctx *c, const rt_step *sp)
+{
+    static const rt_act round_act = {.f16 = true, .h16 = true};
+    if (sp->f16w == F16W_CAST) { /* x or y is held as float32: a copy, rounded when it narrows */
+        const hpcz_array *x = c->in[0];
+        hpcz_array *y = c->out[0];
+        if (rt_attr_i(c, "to", 0) == HPCZ_DTYPE_FLOAT16)
+            convert(x->data, y->data, x->numel, CVT_ROUND);
+        else
+            memcpy(y->data, x->data, x->nbytes);
+        return HPCZ_OK;
+    }
+    if (c->op->check && !c->op->check(c->node))
+        return rt_unsupported(c);
+    if (sp->f16w == F16W_EPILOGUE && !c->act)
+        c->act = &round_act;
+    return via_f32(c, c->op->run, sp->f16w == F16W_ROUND);
+}
+
 static size_t arena_need(const rt_slot *sl)
 {
     size_t need = (sl->a.nbytes + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
@@ -3271,6 +3500,7 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         slot_clear(e, sl);
         memset(&sl->a, 0, sizeof sl->a);
         sl->kind = SLOT_NONE;
+        sl->f16w = false;
     }
     for (size_t s = 0; s < e->n_slots; s++)
         e->slots[s].first = e->slots[s].last = -1;
@@ -3286,9 +3516,10 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->frees = NULL;
         sp->n_frees = 0;
         sp->folded = sp->dynamic = sp->fused = sp->bn_folded = false;
+        sp->f16w = F16W_NO;
         hpcz_array_release(&sp->bn_w);
         hpcz_array_release(&sp->bn_b);
-        sp->act.kind = RT_ACT_NONE;
+        sp->act = (rt_act){0}; /* the fusions set it again (f16, pre, post too) */
         sp->op = sp->op_built;
         sp->n_in = sp->n_in_built;
         if (sp->n_out)
@@ -3395,6 +3626,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         if (!st)
             st = fuse_post_affine(e, err);
         if (!st)
+            st = fuse_post_max(e, err);
+        if (!st)
             st = fuse_qdq(e, err);
         if (!st)
             st = fuse_transformer(e, err);
@@ -3404,6 +3637,13 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             return st;
         fuse_matmulinteger(e);
         fuse_mmi_scale(e);
+        for (size_t k = 0; k < e->n_steps; k++) {
+            rt_act *a = &e->steps[k].act;
+            a->h16 = a->f16 && exact_f16(a->qm) && exact_f16(a->qa) && exact_f16(a->pm) &&
+                     exact_f16(a->pa) && exact_f16(a->a) && exact_f16(a->b);
+        }
+        if (!e->be->dev && (st = plan_f16_wide(e, err)))
+            return st;
     }
     /* liveness: last reader of each slot (subgraph reads count for the owner) */
     for (size_t k = 0; k < e->n_steps; k++) {
@@ -3555,6 +3795,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
              : sp->qp && sp->on_dev ? e->be->dev->qrun(&c, sp->dstate)
              : sp->qp   ? rt_qpack_run(&c, sp->qp)
              : sp->ct   ? ctab_run(e, sp->ct, err)
+             : sp->f16w ? run_f16_wide(&c, sp)
                         : e->be->run_node(&c);
         if (st)
             return st;

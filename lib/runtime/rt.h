@@ -41,6 +41,8 @@ typedef struct rt_wide {
     size_t n;
     float **a;
     bool via; /* the kernel declined float16 once: widen from then on without asking */
+    bool declined; /* it declined float16 (at plan or run time): its float16 result is
+                    * its float32 one on the widened values, rounded once per output */
 } rt_wide;
 typedef struct rt_exec rt_exec;
 typedef hpcz_status (*rt_kernel_fn)(rt_ctx *c);
@@ -91,6 +93,9 @@ typedef struct rt_act {
     float a, b; /* clip: min, max; leaky: alpha */
     bool post;  /* then y * pm + pa (a scalar Mul and Add after the activation) */
     float pm, pa;
+    bool max;   /* then Max(y, mx) (a Max by a scalar constant, not NaN, after the
+                 * activation: oww_embedding's LeakyRelu blocks), before post */
+    float mx;
     /* A float16 producer (run on float32 copies, rt_run_f16_via_f32): y is
      * rounded to float16 first and every operation after it is rounded to
      * float16, as the unfused float16 ops do, so the same bits (HSWISH: the
@@ -99,8 +104,16 @@ typedef struct rt_act {
      * the same with qm and qa before the activation (kind may be NONE). */
     bool f16, pre;
     float qm, qa;
+    bool h16; /* f16 and every constant exact in float16 (set at plan time): the
+               * epilogue may run in float16 arithmetic (AVX512-FP16) */
 } rt_act;
 void rt_act_apply(const rt_act *act, float *y, int64_t n);
+/* Whether act changes anything: an activation, or a float16 epilogue (which
+ * rounds even with kind RT_ACT_NONE). */
+static inline bool rt_act_any(const rt_act *act)
+{
+    return act && (act->kind != RT_ACT_NONE || act->f16);
+}
 
 struct rt_ctx {
     const rt_act *act;    /* NULL or the fused activation (RT_FUSE_ACT ops) */
@@ -120,6 +133,10 @@ struct rt_ctx {
     rt_wide *wide;        /* per-node widened float16 initializers (NULL: none kept) */
     uint64_t init_in;     /* bit j: input j is an initializer (data fixed for the plan) */
     bool weights_change;  /* hpcz_plan_opts.weights_change: derive nothing from weights at plan time */
+    bool round16;         /* its float outputs are float16 values held as float32: a
+                           * kernel that rounds them to float16 as it writes them
+                           * (rt_round_f16_n) sets `rounded` (else the engine does) */
+    bool rounded;
     bool device;          /* placed on the device (rt_device.place): the inputs it reads
                            * there and its outputs are device memory */
     void **dstate;        /* device backends: the step's own device data (place() may
@@ -161,6 +178,12 @@ hpcz_status rt_unsupported(rt_ctx *c);
 /* Runs a float32 kernel on a node with float16 inputs (converting around it). */
 hpcz_status rt_run_f16_via_f32(rt_ctx *c, hpcz_status (*run)(rt_ctx *c));
 bool rt_has_f16_input(const rt_ctx *c);
+/* Whether the cpu kernel of elementwise node n computes float16 data as its
+ * float32 path on the widened values, rounded once per output (so that a
+ * float16 value the engine holds as float32 can go through the float32
+ * path): the unary ops, arithmetic, Clip; Pow only by a constant 2 or 0.5
+ * (pow_exp: the constant exponent, NAN when not a constant scalar). */
+bool rt_ew_f16_as_f32(const hpcz_node *n, double pow_exp);
 /* A float32 kernel with a generic per-element path for float16 (MatMul, the
  * float unary and arithmetic ops, Softmax, LayerNorm) declines float16 data
  * on the cpu backend when this is true, so that the backend runs its float32
@@ -231,6 +254,9 @@ void rt_h2f_n(const uint16_t *h, float *f, int64_t n);
  * ldy); 8 x 8 blocks in registers where the CPU has AVX. */
 void rt_transpose32(const void *x, int64_t rows, int64_t cols, int64_t ldx, void *y, int64_t ldy);
 void rt_f2h_n(const float *f, uint16_t *h, int64_t n);
+/* y rounded to float16 precision in place (round to nearest even): the
+ * float32 value of rt_f2h(y[i]), the same bits as rt_f2h_n then rt_h2f_n */
+void rt_round_f16_n(float *y, int64_t n);
 
 /* float32 transcendentals over arrays (y may be x): vectorised polynomials,
  * no libm call per element, within a few ulp (util.c; test_vmath). gelu is

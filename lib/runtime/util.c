@@ -310,6 +310,47 @@ void rt_f2h_n(const float *f, uint16_t *h, int64_t n)
         h[i] = rt_f2h(f[i]);
 }
 
+#if defined(__x86_64__)
+/* rt_round_f16_n in registers: vcvtps2ph then vcvtph2ps, 8 or 16 at a time,
+ * the tail through a masked load and store */
+__attribute__((target("avx,f16c"))) static void round_f16c(float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(y + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        y[i] = _cvtsh_ss(_cvtss_sh(y[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
+__attribute__((target("avx512f,f16c"))) static void round_512(float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(y + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, y + i);
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+    }
+}
+#endif
+
+void rt_round_f16_n(float *y, int64_t n)
+{
+#if defined(__x86_64__)
+    switch (f16_isa()) {
+    case 2: round_512(y, n); return;
+    case 1: round_f16c(y, n); return;
+    default: break;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        y[i] = rt_h2f(rt_f2h(y[i]));
+}
+
 /* ---- 32-bit transposes */
 
 #if defined(__x86_64__)

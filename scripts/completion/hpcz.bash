@@ -82,6 +82,7 @@ _hpcz() {
         --block-size) return ;;
         --clip) COMPREPLY=($(compgen -W "mse minmax" -- "$cur")); return ;;
         --rounding) COMPREPLY=($(compgen -W "balanced nearest" -- "$cur")); return ;;
+        --early-fp16) return ;;
         --op-types) return ;;
         --include) return ;;
         --exclude) return ;;
@@ -100,7 +101,7 @@ _hpcz() {
         --budget) return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --bias-correction --no-bias-correction --equalize --no-equalize --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --rounding --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --placed-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--output --force --mode --algo --calib --calib-samples --calib-mask --dim --calib-method --calib-table --act-dtype --placement --smooth-quant --bias-correction --no-bias-correction --equalize --no-equalize --threads --device --dtype --int4-format --per-channel --per-tensor --symmetric --asymmetric --weight-dtype --reduce-range --no-reduce-range --block-size --clip --rounding --early-fp16 --op-types --include --exclude --keep-io-types --no-fold --allow-requantize --passes --dry-run --json --json-file --data --labels --report --max-top1-drop --min-top1-agreement --min-cosine --min-sqnr --max-abs --auto-fallback --fallback-weights --placed-weights --budget --in-place --verbose --quiet --help" -- "$cur"))
             return
         fi
         _hpcz_files 'onnx|hpcz'
@@ -206,7 +207,7 @@ _hpcz() {
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
             return
         fi
-        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 smooth-quant bias-correct equalize quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
+        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 early-fp16 smooth-quant bias-correct equalize quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
         ;;
     run)
         case "$prev" in

@@ -8,9 +8,13 @@ small multiples of powers of two, so its sums are exact in float32 whatever
 their order and the reference is exact too. Every model also runs at 1 and 2
 threads (same bytes) and against ONNX Runtime on the same file (within a
 few float16 roundings: ORT keeps float32 between the ops it runs on Casts).
+float16 values held as float32 between ops (the default) give every output
+byte of the op-by-op float16 evaluation (HPCZ_F16_NO_WIDE=1) on a model of
+about 40 ops and on the samples turned float16.
 
 Usage: python test_fp16_runtime.py HPCZ SOURCE_ROOT
 """
+import json
 import os
 import sys
 import tempfile
@@ -21,7 +25,7 @@ from onnx import TensorProto as TP
 from onnx import helper as oh
 from onnx import numpy_helper as nh
 
-from harness import check, hpcz, session, tally
+from harness import ROOT, check, hpcz, session, tally
 
 TMP = tempfile.mkdtemp(prefix="hpcz-fp16rt-")
 rng = np.random.default_rng(16)
@@ -185,6 +189,22 @@ def test_conv_hardswish_op():
     compare("conv + HardSwish", path, {"x": x}, {"y": (c * h).astype(H)})
 
 
+def test_conv_no_bias_affine():
+    """A Conv without a bias on two images (the im2col + GEMM path, whose
+    epilogue once ran only for a bias or an activation) -> Mul -> Add: the
+    float16 affine epilogue still applies."""
+    x = grid((2, 4, 9, 9), 1 / 16, 1)
+    w = grid((8, 4, 3, 3), 1 / 16, 1)
+    path = save("conv_nobias", [const("m", [0.3]), const("a", [-0.7]),
+                                oh.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                                oh.make_node("Mul", ["c", "m"], ["p"]),
+                                oh.make_node("Add", ["p", "a"], ["y"])],
+                [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape))],
+                [oh.make_tensor_value_info("y", TP.FLOAT16, [2, 8, 9, 9])], [nh.from_array(w, "w")])
+    want = conv_ref(x, w, np.zeros(8), 1) * H(0.3) + H(-0.7)
+    compare("conv without bias + affine", path, {"x": x}, {"y": want})
+
+
 def test_elementwise():
     x = (rng.standard_normal((3, 40, 33)) * 4).astype(H)
     x[0, 0, :3] = [np.nan, np.inf, -np.inf]
@@ -218,10 +238,146 @@ def test_elementwise():
               "float16 %s: the float16 evaluation bit for bit, same at 2 threads" % name)
 
 
+def run_held(path, feeds, threads, held):
+    """run() with float16 values held as float32 between the ops (the
+    default) or converted at every op (HPCZ_F16_NO_WIDE=1), and the peak
+    activation memory (held values take 4 bytes each)."""
+    os.environ["HPCZ_F16_NO_WIDE"] = "0" if held else "1"
+    try:
+        got = run(path, feeds, threads)
+        r = hpcz("run", path, "--json", "-q", "--threads", str(threads),
+                 *sum((["--input", "%s=%s" % (k, os.path.join(TMP, k + ".npy"))] for k in feeds), []))
+    finally:
+        del os.environ["HPCZ_F16_NO_WIDE"]
+    peak = json.loads(r.stdout)["memory"]["peak_activation_bytes"] if r.returncode == 0 else None
+    return got, peak
+
+
+def same_bytes_held(label, path, feeds, expect_held=True):
+    """Every output byte the same with float16 values held as float32 and
+    converted at every op, at 1 and 2 threads."""
+    want, peak0 = run_held(path, feeds, 1, False)
+    if not check(want is not None, "%s: hpcz runs it" % label):
+        return
+    for threads in (1, 2):
+        got, peak = run_held(path, feeds, threads, True)
+        bad = [n for n, v in want.items() if got is None or n not in got or
+               got[n].dtype != v.dtype or got[n].tobytes() != v.tobytes()]
+        check(got is not None and not bad,
+              "%s: every output byte as with float16 converted at each op, %d thread%s%s" % (
+                  label, threads, "s" if threads > 1 else "", " (differ: %s)" % ", ".join(bad) if bad else ""))
+    if expect_held:
+        # the values held as float32 take twice the bytes: the path was taken
+        check(peak is not None and peak0 is not None and peak > peak0,
+              "%s: float16 activations held as float32 (peak %s -> %s bytes)" % (label, peak0, peak))
+
+
+def many_ops_model():
+    """A float32-in, float32-out float16 model (as `quantize --dtype fp16
+    --keep-io-types` writes) with most op kinds of the zoo's float16 files
+    and some that need float16 bytes between them (Pow by 3, linear
+    Resize, Where, IsNaN) and a float16 output in the middle."""
+    F = np.float32
+    w1, b1 = grid((16, 3, 3, 3), 1 / 64, 0.5), grid((16,), 1 / 16, 0.5)
+    w2, b2 = grid((16, 1, 3, 3), 1 / 64, 0.5), grid((16,), 1 / 16, 0.5)
+    w3 = grid((24, 16, 1, 1), 1 / 64, 0.5)
+    wt = grid((24, 8, 2, 2), 1 / 64, 0.5)
+    mm = grid((24, 10), 1 / 64, 0.5)
+    gw, gb = grid((10, 24), 1 / 64, 0.5), grid((10,), 1 / 16, 0.5)
+    sc, bi = grid((24,), 1 / 16, 1) + H(1.5), grid((24,), 1 / 16, 1)
+    mean, var = grid((24,), 1 / 16, 0.5), np.abs(grid((24,), 1 / 16, 1)) + H(0.5)
+    inits = [nh.from_array(a, n) for a, n in (
+        (w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"), (w3, "w3"), (wt, "wt"), (mm, "mm"),
+        (gw, "gw"), (gb, "gb"), (sc, "sc"), (bi, "bi"), (mean, "mean"), (var, "var"),
+        (np.array([1, 24, -1], np.int64), "shp"),
+        (np.array([1, 1, 2, 2], F), "scales"), (np.array([0], np.int64), "st0"),
+        (np.array([5], np.int64), "st1"), (np.array([1], np.int64), "ax1"))]
+    nodes = [
+        const("k3", 3), const("k0", 0), const("k6", 6), const("k2", 2), const("kh", 0.5),
+        const("kc", [[[[0.25]]]]), const("km", -1.5),
+        oh.make_node("Cast", ["x"], ["xh"], to=TP.FLOAT16),
+        oh.make_node("Conv", ["xh", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        oh.make_node("Add", ["c1", "k3"], ["h1"]),
+        oh.make_node("Clip", ["h1", "k0", "k6"], ["h2"]),
+        oh.make_node("Mul", ["c1", "h2"], ["h3"]),
+        oh.make_node("Div", ["h3", "k6"], ["a1"]),
+        oh.make_node("Conv", ["a1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], group=16),
+        oh.make_node("Relu", ["c2"], ["a2"]),
+        oh.make_node("MaxPool", ["a2"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        oh.make_node("Conv", ["p1", "w3"], ["c3"]),
+        oh.make_node("BatchNormalization", ["c3", "sc", "bi", "mean", "var"], ["bn"]),
+        oh.make_node("HardSwish", ["bn"], ["a3"]),
+        oh.make_node("GlobalAveragePool", ["a3"], ["g1"]),
+        oh.make_node("HardSigmoid", ["g1"], ["g2"], alpha=0.2, beta=0.5),
+        oh.make_node("Mul", ["a3", "g2"], ["se"]),
+        oh.make_node("Sigmoid", ["se"], ["sg"]),
+        oh.make_node("Sub", ["se", "sg"], ["d1"]),
+        oh.make_node("Pow", ["d1", "k2"], ["sq"]),
+        oh.make_node("Sqrt", ["sq"], ["rt"]),
+        oh.make_node("Pow", ["d1", "k3"], ["cube"]),
+        oh.make_node("Tanh", ["cube"], ["th"]),
+        oh.make_node("LeakyRelu", ["th"], ["lr"], alpha=0.1),
+        oh.make_node("Add", ["rt", "lr"], ["s1"]),
+        oh.make_node("AveragePool", ["s1"], ["ap"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        oh.make_node("Resize", ["ap", "", "scales"], ["up"], mode="nearest"),
+        oh.make_node("Resize", ["ap", "", "scales"], ["upl"], mode="linear"),
+        oh.make_node("Concat", ["up", "upl"], ["cat"], axis=1),
+        oh.make_node("Slice", ["cat", "st0", "st1", "ax1"], ["sl"]),
+        oh.make_node("ConvTranspose", ["s1", "wt"], ["ct"], strides=[2, 2]),
+        oh.make_node("IsNaN", ["ct"], ["isn"]),
+        oh.make_node("Where", ["isn", "k0", "ct"], ["ctw"]),
+        oh.make_node("Mul", ["ctw", "kc"], ["ctm"]),
+        oh.make_node("Reshape", ["s1", "shp"], ["r1"]),
+        oh.make_node("Transpose", ["r1"], ["t1"], perm=[0, 2, 1]),
+        oh.make_node("MatMul", ["t1", "mm"], ["m1"]),
+        oh.make_node("ReduceMean", ["m1"], ["rm"], axes=[2], keepdims=1),
+        oh.make_node("Sub", ["m1", "rm"], ["m2"]),
+        oh.make_node("Softmax", ["m2"], ["sm"], axis=-1),
+        oh.make_node("Flatten", ["g1"], ["f1"]),
+        oh.make_node("Gemm", ["f1", "gw", "gb"], ["gm"], transB=1),
+        oh.make_node("Exp", ["km"], ["e0"]),
+        oh.make_node("Mul", ["gm", "e0"], ["gm2"]),
+        oh.make_node("Cast", ["sm"], ["y_sm"], to=TP.FLOAT),
+        oh.make_node("Cast", ["ctm"], ["y_ct"], to=TP.FLOAT),
+        oh.make_node("Cast", ["sl"], ["y_sl"], to=TP.FLOAT),
+    ]
+    outs = [oh.make_tensor_value_info(n, TP.FLOAT, s) for n, s in (
+        ("y_sm", [1, 130, 10]), ("y_ct", [1, 8, 20, 26]), ("y_sl", [1, 5, 20, 26]))] + \
+        [oh.make_tensor_value_info(n, TP.FLOAT16, s) for n, s in (("gm2", [1, 10]), ("a3", [1, 24, 10, 13]))]
+    path = save("fp16_many_ops", nodes, [oh.make_tensor_value_info("x", TP.FLOAT, [1, 3, 20, 26])],
+                outs, inits)
+    return path, {"x": (rng.standard_normal((1, 3, 20, 26)) * 3).astype(F)}
+
+
+def test_held_as_float32():
+    """float16 values held as float32 between ops give the bytes of the
+    float16 evaluation (every op's output rounded to float16 in its own
+    pass) on a purpose-built model and on the samples turned float16."""
+    path, feeds = many_ops_model()
+    same_bytes_held("float16 ops held as float32", path, feeds)
+    samples = [("digits_cnn", os.path.join(ROOT, "samples", "digits_cnn.onnx"),
+                {"input": np.load(os.path.join(ROOT, "samples", "digits", "test_input.npy"))})]
+    pat = os.path.join(ROOT, "samples", "patterns")
+    for name in ("nhwc_transpose", "sigmoid_gate", "const_weights", "logmel_int16", "if_subgraph"):
+        ins = {f[len(name) + 7:-4]: np.load(os.path.join(pat, f)) for f in sorted(os.listdir(pat))
+               if f.startswith(name + ".input_") and not f.endswith("_false.npy")}
+        if name == "if_subgraph":
+            ins = {"cond": np.load(os.path.join(pat, name + ".input_cond_true.npy")),
+                   "x": np.load(os.path.join(pat, name + ".input_x.npy"))}
+        samples.append((name, os.path.join(pat, name + ".onnx"), ins))
+    for name, src, ins in samples:
+        dst = os.path.join(TMP, name + "_fp16.onnx")
+        r = hpcz("quantize", src, "-o", dst, "--dtype", "fp16", "--keep-io-types", "-q")
+        if check(r.returncode == 0, "%s: quantize --dtype fp16" % name):
+            same_bytes_held("%s float16" % name, dst, ins, expect_held=name in ("digits_cnn", "sigmoid_gate"))
+
+
 def main():
     test_conv_chains()
     test_conv_hardswish_op()
+    test_conv_no_bias_affine()
     test_elementwise()
+    test_held_as_float32()
     return tally()
 
 

@@ -6,8 +6,13 @@ HardSigmoid -> Mul) and a pointwise Conv. Checked on the written file: which
 nodes run in int8 (read through DequantizeLinear), the float forms ONNX
 Runtime runs fastest (the affine folded into the Conv, HardSwish as one op),
 what ONNX Runtime fuses, accuracy against the float model in ONNX Runtime,
-hpcz run against ONNX Runtime on the same file, and deterministic bytes. No
-timings (scripts/bench/ort_latency.py measures those).
+hpcz run against ONNX Runtime on the same file, and deterministic bytes. Then
+the same block narrower (24 channels on 64x64): its pointwise conv2, fed by
+float ops (HardSwish, the squeeze-excite Mul) and read by a float HardSwish,
+would be an int8 island doing 12 multiply-adds per value ONNX Runtime
+converts around it (QuantizeLinear, NHWC transposes, DequantizeLinear): it
+stays float (min-macs-per-value), conv1 stays int8. No timings
+(scripts/bench/ort_latency.py measures those).
 
 Usage: python test_placement.py HPCZ SOURCE_ROOT
 """
@@ -37,18 +42,20 @@ def hardswish(x, y, tag):
             helper.make_node("Div", [tag + "_m", "six"], [y], name=tag + "_div")]
 
 
-def make_model(path):
+def make_model(path, c=128, hw=32):
+    """The block with c channels after conv1 on hw x hw feature maps."""
     rng = np.random.default_rng(11)
 
     def w(*shape):
         fan_in = int(np.prod(shape[1:]))
         return rng.normal(size=shape).astype(np.float32) / np.sqrt(fan_in)
 
-    inits = [const("W1", w(32, 16, 3, 3)), const("B1", rng.normal(size=32) * 0.1),
-             const("bn_s", rng.uniform(0.5, 1.5, size=(32, 1, 1))), const("bn_b", rng.normal(size=(32, 1, 1)) * 0.5),
-             const("Wr", w(8, 32, 1, 1)), const("Br", rng.normal(size=8) * 0.1),
-             const("We", w(32, 8, 1, 1)), const("Be", rng.normal(size=32) * 0.1),
-             const("W2", w(32, 32, 1, 1)), const("B2", rng.normal(size=32) * 0.1),
+    r = c // 4
+    inits = [const("W1", w(c, 16, 3, 3)), const("B1", rng.normal(size=c) * 0.1),
+             const("bn_s", rng.uniform(0.5, 1.5, size=(c, 1, 1))), const("bn_b", rng.normal(size=(c, 1, 1)) * 0.5),
+             const("Wr", w(r, c, 1, 1)), const("Br", rng.normal(size=r) * 0.1),
+             const("We", w(c, r, 1, 1)), const("Be", rng.normal(size=c) * 0.1),
+             const("W2", w(c, c, 1, 1)), const("B2", rng.normal(size=c) * 0.1),
              const("aff_a", 0.8), const("aff_b", 0.25), const("three", 3.0), const("zero", 0.0), const("six", 6.0)]
     nodes = [helper.make_node("Conv", ["x", "W1", "B1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
              helper.make_node("Mul", ["c1", "bn_s"], ["bn_m"], name="bn_mul"),
@@ -64,8 +71,8 @@ def make_model(path):
               helper.make_node("Add", ["aff_m", "aff_b"], ["aff_y"], name="aff_add"),
               helper.make_node("Conv", ["aff_y", "W2", "B2"], ["c2"], name="conv2")]
     nodes += hardswish("c2", "y", "hs2")
-    g = helper.make_graph(nodes, "lcnet_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16, 32, 32])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 32, 32, 32])], initializer=inits)
+    g = helper.make_graph(nodes, "lcnet_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16, hw, hw])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c, hw, hw])], initializer=inits)
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7), path)
 
 
@@ -122,7 +129,7 @@ def main():
           and "2 written-out HardSwish" in log, "-v says what was rewritten")
     # placement: the two heavy Convs in int8, their outputs read only by a QuantizeLinear;
     # the squeeze-excite block and HardSwish (no int8 kernel in ONNX Runtime) float
-    check(int8("conv1") and int8("conv2"), "conv1 (144 products per output) and conv2 (32) in int8")
+    check(int8("conv1") and int8("conv2"), "conv1 (144 products per output) and conv2 (128) in int8")
     check(readers.get(by["conv1"].output[0]) == ["QuantizeLinear"] and readers.get(by["conv2"].output[0]) == ["QuantizeLinear"],
           "an int8 Conv's output goes only to its QuantizeLinear")
     check(not any(int8(k) for k in ("se_pool", "se_reduce", "se_expand", "se_hsig", "se_mul")),
@@ -158,7 +165,52 @@ def main():
     # the same input and options give the same bytes
     again, _ = quantize(src, "block_s8_again.onnx", "--mode", "static", "--calib", cal)
     check(again and open(again, "rb").read() == open(dst, "rb").read(), "the same bytes twice")
+    narrow_island()
     sys.exit(tally())
+
+
+def narrow_island():
+    """24 channels on 64x64: conv2 (24 -> 24, 2.4M multiply-adds) would be an
+    int8 island converting 2 x 24 values per 24 x 24 products: float."""
+    src = os.path.join(TMP, "narrow.onnx")
+    make_model(src, c=24, hw=64)
+    rng = np.random.default_rng(6)
+    cal = os.path.join(TMP, "calib_narrow")
+    os.makedirs(cal)
+    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(8, 16, 64, 64)).astype(np.float32))
+    xs = rng.normal(size=(4, 16, 64, 64)).astype(np.float32)
+    dst, log = quantize(src, "narrow_s8.onnx", "--mode", "static", "--calib", cal, "-v")
+    check(dst is not None, "static int8 of the narrow block")
+    if not dst:
+        return
+    m = onnx.load(dst)
+    by = {n.name: n for n in m.graph.node}
+    prod = {o: n for n in m.graph.node for o in n.output}
+
+    def int8(name):
+        p = prod.get(by[name].input[0]) if name in by else None
+        return p is not None and p.op_type == "DequantizeLinear"
+
+    check(int8("conv1") and not int8("conv2"), "conv1 (86 multiply-adds per value converted) int8, conv2 (12) float")
+    check("'conv2' (Conv, 24 products per output) kept float: its input comes from a float op, and it does 12 "
+          "multiply-adds per value converted to and from int8 (min-macs-per-value 48)" in log,
+          "-v says why conv2 stays float")
+    # what ONNX Runtime runs: one QLinearConv, where the island would add a
+    # second one with a QuantizeLinear and a DequantizeLinear (and, at
+    # ORT_ENABLE_ALL, a transpose to NHWC and back)
+    fused = ort_optimized_ops(dst)
+    island, _ = quantize(src, "narrow_island.onnx", "--mode", "static", "--calib", cal, "--passes",
+                         "fold-bn,eliminate,quantize-static{min-macs-per-value=0},dce")
+    fused_island = ort_optimized_ops(island) if island else []
+    check(fused.count("QLinearConv") == 1 and fused_island.count("QLinearConv") == 2,
+          "ONNX Runtime runs 1 QLinearConv (2 with min-macs-per-value=0)")
+    for op in ("QuantizeLinear", "DequantizeLinear"):
+        check(fused.count(op) == fused_island.count(op) - 1,
+              "one island fewer: %d %s in ONNX Runtime's graph (%d with the island)"
+              % (fused.count(op), op, fused_island.count(op)))
+    ref = session(src).run(None, {"x": xs})[0]
+    s = sqnr(ref, session(dst).run(None, {"x": xs})[0])
+    check(s > 30, "narrow block static int8 vs float in ONNX Runtime: %.1f dB > 30" % s)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ def placed_weights_checks(cnn, calib, fp16, xs):
     def placed(name, how):
         dst = os.path.join(TMP, name)
         r = subprocess.run([HPCZ, "quantize", cnn, "-o", dst, "--mode", "static", "--calib", calib, "-q",
-                            "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,placed-weights=%s},dce" % how],
+                            "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,min-macs-per-value=0,placed-weights=%s},dce" % how],
                            capture_output=True, text=True)
         return dst if r.returncode == 0 else print(r.stderr)
 
@@ -230,8 +230,8 @@ def placement_checks():
     # without the work floor: the decisions per op
     dst = os.path.join(TMP, "place.onnx")
     r = subprocess.run([HPCZ, "quantize", cnn, "-o", dst, "--mode", "static", "--calib", calib, "-v",
-                        "--passes", "fold-bn,eliminate,quantize-static{min-macs=0},dce"], capture_output=True, text=True)
-    check(r.returncode == 0, "quantize-static{min-macs=0} runs")
+                        "--passes", "fold-bn,eliminate,quantize-static{min-macs=0,min-macs-per-value=0},dce"], capture_output=True, text=True)
+    check(r.returncode == 0, "quantize-static{min-macs=0,min-macs-per-value=0} runs")
     m = onnx.load(dst)
     prod = {o: n for n in m.graph.node for o in n.output}
     cons = {}
@@ -320,20 +320,26 @@ def oas_shrinkage(H, n):
     return 1.0 if den <= 0 else min(1.0, (tr2 + tr * tr) / den)
 
 
-def gptq_ref(W, X, qspec, damp=0.01):
+def gptq_ref(W, X, Xv, qspec, damp=0.01):
     """Textbook GPTQ (one column at a time, explicit inverse, no lazy
-    batches) in float64: W is rows x K in visiting order, X samples x K.
-    qspec: ("int8",) per row, symmetric; or ("uint4", block) asymmetric.
-    As hpcz: H shrunk (OAS, as a ridge), the layer's zeros kept, and
-    round-to-nearest kept instead when its output error on X is smaller."""
+    batches) in float64: W is rows x K in visiting order, X the rows it is
+    fitted on (samples x K), Xv the held-out rows. qspec: ("int8",) per row,
+    symmetric; or ("uint4", block) asymmetric. As hpcz: H shrunk (OAS, as a
+    ridge), the layer's zeros kept, the weights of inputs zero on every row
+    dropped when there are at least as many rows as inputs (else such an
+    input counts as one of average energy), and round-to-nearest kept
+    instead when its output error on Xv is smaller."""
     W = W.astype(np.float64).copy()
     W0, zero = W.copy(), W == 0
     H = X.astype(np.float64).T @ X.astype(np.float64)
-    H0 = H.copy()
+    H0 = Xv.astype(np.float64).T @ Xv.astype(np.float64)
     rho = min(oas_shrinkage(H, len(X)), 0.999)
     dead = np.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
+    if len(X) >= len(H):
+        H[dead, dead] = 1
+        W[:, dead] = 0
+    else:
+        H[dead, dead] = np.mean(np.diag(H)[~dead]) if np.any(~dead) else 1
     H += (damp + rho / (1 - rho)) * np.mean(np.diag(H)) * np.eye(len(H))
     U = np.linalg.cholesky(np.linalg.inv(H)).T  # H^-1 = U^T U, U upper
     rows, K = W.shape
@@ -401,10 +407,14 @@ def im2col(x, kh, kw, pad):
     return cols.reshape(n * oh * ow, c * kh * kw)
 
 
+FIT = 15  # of the 20 calibration samples below: the last quarter is held out
+
+
 def gptq_reference_checks():
     """hpcz's GPTQ (one calibration run, lazy batches, shared Gram matrices)
     against gptq_ref on small layers, the second measured on the first's
-    quantized output as GPTQ does; 20 samples make 3 batches."""
+    quantized output as GPTQ does; 20 samples: the first 15 fitted on (2
+    batches), the last 5 held out for the comparison with round-to-nearest."""
     rng = np.random.default_rng(7)
     # MLP: x [N, 12, 64] -> MatMul 64x64 -> Relu -> MatMul 64x32 (and a second MatMul on x: one shared Gram matrix)
     W1 = rng.standard_normal((64, 64)).astype(np.float32) * 0.2
@@ -434,10 +444,11 @@ def gptq_reference_checks():
             continue
         m = onnx.load(out)
         X1 = x.reshape(-1, 64).astype(np.float64)
-        R1 = gptq_ref(W1.T, X1, spec).T
+        f = FIT * 12  # rows of the samples fitted on
+        R1 = gptq_ref(W1.T, X1[:f], X1[f:], spec).T
         X2 = np.maximum(X1 @ R1, 0).astype(np.float32)  # the quantized first layer's output, as the model runs it
-        R2 = gptq_ref(W2.T, X2, spec).T
-        R3 = gptq_ref(W3.T, X1, spec).T
+        R2 = gptq_ref(W2.T, X2[:f], X2[f:], spec).T
+        R3 = gptq_ref(W3.T, X1[:f], X1[f:], spec).T
         for name, ref in (("mm1", R1), ("mm2", R2), ("mm3", R3)):
             got = dequantized(m, name)
             rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
@@ -468,11 +479,14 @@ def gptq_reference_checks():
         m = onnx.load(out)
         perm = [ic * 9 + sp for sp in range(9) for ic in range(8)]  # visiting order -> weight column
         X1 = im2col(x.astype(np.float64), 3, 3, 1)
+        f = FIT * 49
         R = np.empty((12, 72))
-        R[:, perm] = gptq_ref(C1.reshape(12, 72)[:, perm], X1[:, perm], ("int8",))
+        R[:, perm] = gptq_ref(C1.reshape(12, 72)[:, perm], X1[:f, perm], X1[f:, perm], ("int8",))
         h = np.maximum(X1 @ R.T, 0).reshape(20, 7, 7, 12).transpose(0, 3, 1, 2).astype(np.float32)
-        R2 = gptq_ref(C2.reshape(6, 12), im2col(h.astype(np.float64), 1, 1, 0), ("int8",))
-        RD = np.stack([gptq_ref(D[c].reshape(1, 9), im2col(x[:, c:c + 1].astype(np.float64), 3, 3, 1), ("int8",))[0]
+        H2 = im2col(h.astype(np.float64), 1, 1, 0)
+        R2 = gptq_ref(C2.reshape(6, 12), H2[:f], H2[f:], ("int8",))
+        RD = np.stack([gptq_ref(D[c].reshape(1, 9), im2col(x[:, c:c + 1].astype(np.float64), 3, 3, 1)[:f],
+                                im2col(x[:, c:c + 1].astype(np.float64), 3, 3, 1)[f:], ("int8",))[0]
                        for c in range(8)])
         for name, ref in (("c1", R.reshape(C1.shape)), ("c2", R2.reshape(C2.shape)), ("dw", RD.reshape(D.shape))):
             got = dequantized(m, name)

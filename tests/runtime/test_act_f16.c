@@ -4,8 +4,9 @@
  * and Add after it, each rounded to float16) against the same operations done
  * one by one with a float16 rounding after each and a true division by 6: on
  * every float16 value and on float32 values between them (a Conv's sums),
- * bit for bit, NaN for NaN. rt_act_apply takes its AVX-512 or AVX2 form here
- * (HPCZ_CPU_NO_AVX512=1: the AVX2 one) and its scalar form for the tail.
+ * bit for bit, NaN for NaN. rt_act_apply takes its AVX512-FP16, AVX-512 or
+ * AVX2 form here (HPCZ_CPU_NO_AVX512FP16=1: the float32 AVX-512 one,
+ * HPCZ_CPU_NO_AVX512=1: the AVX2 one) and its scalar form for the AVX2 tail.
  */
 #include "runtime/rt.h"
 
@@ -80,6 +81,88 @@ static void check(const char *label, const rt_act *act, const float *x, int64_t 
     free(y);
 }
 
+/* A float16 initializer of n values (value = v[k % nv]). */
+static void init16(hpcz_model *m, const char *name, int ndim, const int64_t *dims, const float *v,
+                   int nv)
+{
+    hpcz_error err = {0};
+    hpcz_tensor *t = hpcz_tensor_new(m, name, HPCZ_DTYPE_FLOAT16, ndim, dims);
+    uint16_t *d = hpcz_tensor_alloc(t);
+    for (int64_t k = 0; k < t->numel; k++)
+        d[k] = rt_f2h(v[k % nv]);
+    hpcz_graph_add_initializer(m->graph, t, &err);
+}
+
+static void node2(hpcz_model *m, const char *op, const char *a, const char *b, const char *c,
+                  const char *y)
+{
+    hpcz_graph *g = m->graph;
+    hpcz_node *n = hpcz_graph_add_node(g, op, y, c ? 3 : 2, 1);
+    n->inputs[0] = hpcz_graph_value(g, a);
+    n->inputs[1] = hpcz_graph_value(g, b);
+    if (c)
+        n->inputs[2] = hpcz_graph_value(g, c);
+    hpcz_node_set_output(n, 0, hpcz_graph_value(g, y));
+}
+
+/* float16 Conv -> Mul -> Add (the scalar affine taken into the Conv's
+ * epilogue) with a symbolic H and W, run at 7x7, 9x9 (a new plan) and 7x7
+ * again: the third run has the first one's bytes (the second plan once kept
+ * the first plan's affine in the epilogue and ran the Mul and Add too). */
+static void replan(void)
+{
+    hpcz_error err = {0};
+    hpcz_model *m = hpcz_model_new();
+    hpcz_opset *ops = hpcz_model_alloc(m, sizeof *ops);
+    ops[0] = (hpcz_opset){"", 17};
+    m->opsets = ops;
+    m->n_opsets = 1;
+    hpcz_graph *g = m->graph;
+    hpcz_value *x = hpcz_graph_value(g, "x");
+    x->dtype = HPCZ_DTYPE_FLOAT16;
+    x->ndim = 4;
+    x->dims = hpcz_model_alloc(m, 4 * sizeof *x->dims);
+    x->dims[0].size = 1;
+    x->dims[1].size = 2;
+    x->dims[2] = (hpcz_dim){-1, "H"};
+    x->dims[3] = (hpcz_dim){-1, "W"};
+    const int64_t wd[4] = {3, 2, 1, 1}, bd[1] = {3}, sd[1] = {1};
+    const float w[] = {0.5f, -0.25f, 1.5f}, b[] = {0.125f, -1}, mul[] = {0.3f}, add[] = {-0.7f};
+    init16(m, "w", 4, wd, w, 3);
+    init16(m, "b", 1, bd, b, 2);
+    init16(m, "m", 1, sd, mul, 1);
+    init16(m, "a", 1, sd, add, 1);
+    node2(m, "Conv", "x", "w", "b", "c");
+    node2(m, "Mul", "c", "m", NULL, "p");
+    node2(m, "Add", "p", "a", NULL, "y");
+    bool ok = hpcz_graph_add_input(g, x, &err) == HPCZ_OK &&
+              hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err) == HPCZ_OK;
+    hpcz_plan_opts po = {.threads = 1, .backend = "cpu"};
+    hpcz_plan *p = ok ? hpcz_plan_new(m, &po, &err) : NULL;
+    hpcz_array y[3];
+    memset(y, 0, sizeof y);
+    for (int r = 0; r < 3 && p; r++) {
+        int64_t hw = r == 1 ? 9 : 7, dims[4] = {1, 2, hw, hw};
+        hpcz_array in = {0};
+        ok = ok && hpcz_array_alloc(&in, HPCZ_DTYPE_FLOAT16, 4, dims, &err) == HPCZ_OK;
+        for (int64_t i = 0; ok && i < in.numel; i++)
+            ((uint16_t *)in.data)[i] = rt_f2h((float)(i % 5) - 2);
+        ok = ok && hpcz_plan_run(p, &in, &y[r], &err) == HPCZ_OK;
+        hpcz_array_release(&in);
+    }
+    /* the first output: (0.5 * -2 + -0.25 * 2 + 0.125) * 0.3 - 0.7, each rounded */
+    float want = r16(r16(-1.375f * r16(0.3f)) + r16(-0.7f));
+    ok = p && ok && y[0].nbytes == y[2].nbytes && !memcmp(y[0].data, y[2].data, y[0].nbytes) &&
+         rt_h2f(((const uint16_t *)y[2].data)[0]) == want;
+    printf("%s %-44s %s\n", ok ? "PASS" : "FAIL", "float16 conv + affine after a new plan",
+           ok ? "same bytes as the first plan" : err.msg[0] ? err.msg : "bytes differ");
+    failures += !ok;
+    for (int r = 0; r < 3; r++)
+        hpcz_array_release(&y[r]);
+    hpcz_plan_free(p);
+    hpcz_model_free(m);
+}
+
 int main(void)
 {
     /* every float16 value, then each nudged up and down by float32 ulps
@@ -114,9 +197,11 @@ int main(void)
         /* the scalars as the float16 constants of a model hold them */
         a.qm = r16(a.qm), a.qa = r16(a.qa), a.pm = r16(a.pm), a.pa = r16(a.pa);
         a.a = r16(a.a), a.b = r16(a.b);
+        a.h16 = true; /* as the engine marks them */
         check(labels[i], &a, x, n);
     }
     free(x);
+    replan();
     printf("%s\n", failures ? "FAILED" : "all passed");
     return failures != 0;
 }

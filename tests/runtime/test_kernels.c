@@ -333,6 +333,15 @@ static void check_direct_convs(void)
         {72, 20, 30, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false, true},
         {288, 16, 20, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
         {300, 16, 20, 33, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, true},
+        /* KH x 1 without pads or strides (column convs): the planes as one
+         * row, the taps KH * dil * W apart; 8, 4 and 5 wide (oww_embedding),
+         * 12-channel tiles and, from 288 taps with M a multiple of 16,
+         * channels along the lanes; with pads along H: declined */
+        {72, 30, 8, 72, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, true},
+        {96, 14, 4, 96, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 2, true, false},
+        {16, 20, 5, 26, 3, 1, 1, 1, 2, 1, 0, 0, 0, 0, 1, 1, false, true},
+        {20, 9, 3, 16, 4, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, false},
+        {24, 12, 8, 24, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 1, true, true},
     };
     static char labels[48][96], attrs[48][160];
     const_weights = true;

@@ -359,6 +359,43 @@ lab_case("pre-mul along W (not folded)", pre_mul=(1, 1, 1, 24), runs=("Conv", "M
 lab_case("div by 5 (not a HardSwish)", div=5.0, runs=("Conv", "Add", "Mul", "Div"))
 lab_case("post-add per channel (not fused)", post_add=(1, 16, 1, 1), runs=("Conv", "Add"))
 
+
+# oww_embedding's blocks: Conv -> LeakyRelu (fused) -> Max by a scalar
+# constant (applied after it in the epilogue, rt_act.max), either operand
+# order, on a wide map (direct kernel) and an 8-wide one (im2col + sgemm);
+# a per-channel Max and a Max whose input has a second reader stay apart.
+def max_case(label, bound=(1, 1, 1, 1), swap=False, extra_reader=False, width=24, runs=("Conv",)):
+    M, x_shape = 16, [1, 8, 20, width]
+    inits = [numpy_helper.from_array(rng.standard_normal((M, 8, 3, 3)).astype(np.float32) * 0.3, "w"),
+             numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b"),
+             numpy_helper.from_array(rng.uniform(-0.6, -0.2, bound).astype(np.float32), "lo")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.2),
+             helper.make_node("Max", ["lo", "l"] if swap else ["l", "lo"], ["y"])]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if extra_reader:
+        nodes.append(helper.make_node("Neg", ["l"], ["z"]))
+        outs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    mp = os.path.join(TMP, f"max_{sanitize(label)}.onnx")
+    open(mp, "wb").write(model.SerializeToString())
+    xp = os.path.join(TMP, f"max_{sanitize(label)}_x.npy")
+    np.save(xp, rng.standard_normal(x_shape).astype(np.float32))
+    compare(f"conv+leakyrelu+max {label}", mp, {"x": xp})
+    r = subprocess.run([HPCZ, "run", mp, "--input", f"x={xp}", "--bench", "1", "--profile", "--json"],
+                       capture_output=True, text=True)
+    ran = sorted({n["op_type"] for n in json.loads(r.stdout)["nodes_by_time"]}) if not r.returncode else None
+    check(ran == sorted(runs), f"conv+leakyrelu+max {label}: runs {ran}, want {sorted(runs)}")
+
+
+max_case("scalar bound, fused")
+max_case("scalar bound first, 8 wide", swap=True, width=8)
+max_case("per-channel bound (not fused)", bound=(1, 16, 1, 1), runs=("Conv", "Max"))
+max_case("second reader (not fused)", extra_reader=True, runs=("Conv", "Max", "Neg"))
+
 # A QDQ Conv whose output goes through a Mul by a constant to QuantizeLinear:
 # the Mul must not be folded into float copies of the weights that the int8
 # kernel then ignores (it was: 85 steps off); within 1 step of ORT.

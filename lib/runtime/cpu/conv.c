@@ -935,6 +935,28 @@ typedef struct dc_job {
     int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
 } dc_job;
 
+/* The fused activation on channels [m0, m0 + mr) of output rows [oh0, oh1),
+ * columns [c0, c1), after their last taps: one call per channel where the
+ * columns are whole rows (the rows are then one run of y), else one per
+ * row (on oww_embedding's 16- and 32-wide maps that was a call per 16 or
+ * 32 values; rt_act_apply then took 6% of its run, 4% with this and the
+ * 16-wide forms). Elementwise, so the same values either way. */
+static void dc_act(const dc_job *j, int64_t m0, int64_t mr, int64_t oh0, int64_t oh1, int64_t c0,
+                   int64_t c1)
+{
+    if (!j->act || (j->act->kind == RT_ACT_NONE && !j->act->f16))
+        return;
+    int64_t OW = j->g->out[2], O = j->g->osize;
+    for (int64_t r = 0; r < mr; r++) {
+        float *yr = j->y + (m0 + r) * O;
+        if (c0 == 0 && c1 == OW)
+            rt_act_apply(j->act, yr + oh0 * OW, (oh1 - oh0) * OW);
+        else
+            for (int64_t oh = oh0; oh < oh1; oh++)
+                rt_act_apply(j->act, yr + oh * OW + c0, c1 - c0);
+    }
+}
+
 /* Whether a convolution takes the direct kernel (needs AVX2 and FMA). */
 static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
 {
@@ -1004,7 +1026,7 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
      * stored in y */
     for (int64_t k0 = 0; k0 < K; k0 += DC_KC) {
         int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
-        bool first = k0 == 0, last = k1 == K;
+        bool first = k0 == 0;
         for (int64_t oh = oh0; oh < oh1; oh++) {
             for (int64_t ow0 = c0; ow0 < c1; ow0 += DC_NR) {
                 int64_t n = c1 - ow0;
@@ -1049,11 +1071,9 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
                     _mm256_maskstore_ps(y0 + r * O + 8, k1m, out[r][1]);
                 }
             }
-            if (last)
-                for (int r = 0; r < mr; r++)
-                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, c1 - c0);
         }
     }
+    dc_act(j, m0, mr, oh0, oh1, c0, c1);
 }
 
 /* dc_task on AVX-512 (rt_cpu_avx512): tiles of DC_MR channels x 32
@@ -1176,7 +1196,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
     for (int64_t k0 = 0; k0 < K; k0 += DC_KC) { /* as dc_task */
         int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
-        bool first = k0 == 0, last = k1 == K;
+        bool first = k0 == 0;
         for (int64_t oh = oh0; oh < oh1; oh++) {
             const float *wb = wblk + k0 * DC_MR, *wb1 = wblk1 + k0 * DC_MR;
             for (int64_t ow0 = c0; ow0 < c1; ow0 += 2 * DC_NR) {
@@ -1196,11 +1216,9 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
                 else
                     dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, 0, false);
             }
-            if (last)
-                for (int r = 0; r < mr; r++)
-                    rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, c1 - c0);
         }
     }
+    dc_act(j, m0, mr, oh0, oh1, c0, c1);
 }
 
 /* The direct convolution with the output channels along the vector lanes
@@ -1284,9 +1302,8 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
                 for (int64_t p = 0; p < R; p++)
                     y0[r * O + p] = buf[p * 2 * DT_MV + r];
         }
-        for (int64_t r = 0; r < mr; r++)
-            rt_act_apply(j->act, j->y + (m0 + r) * O + oh * OW + c0, cw);
     }
+    dc_act(j, m0, mr, oh0, oh1, c0, c1);
 }
 #undef DT_CASE
 
@@ -1355,10 +1372,12 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
     int64_t OH = g->out[1], OW = g->out[2], s = g->stride[2];
     dc_layout l = dc_layout_of(g);
     bool z = rt_cpu_avx512(), dt = pk->lanes == DT_MV; /* dc_task512, dt_task512: pairs of blocks */
-    /* a pointwise conv (one row, see k_conv) reads x itself on AVX-512 (its
-     * loads stay in the row); the others a padded copy */
+    /* a conv on one row without pads (a pointwise or a column conv, see
+     * k_conv) reads x itself on AVX-512 (its loads stay in the row); the
+     * others a padded copy */
     const float *xp = scratch;
-    if ((z || dt) && g->ksize == 1 && g->out[1] == 1 && g->in[2] == g->out[2] && g->stride[2] == 1) {
+    if ((z || dt) && g->in[1] == 1 && g->out[1] == 1 && g->k[1] == 1 && !g->pb[2] && !g->pe[2] &&
+        g->stride[2] == 1) {
         l = (dc_layout){1, g->in[2], g->in[2]};
         xp = x;
     } else {
@@ -1446,6 +1465,14 @@ static hpcz_status conv_batched(rt_ctx *c, const hpcz_array *x, const hpcz_array
     return HPCZ_OK;
 }
 
+/* A 2-D conv with a KH x 1 kernel, strides 1 and no pads: the output's
+ * rows are whole input rows, so its planes read as one row (see k_conv). */
+static bool column_conv(const conv_geom *g)
+{
+    return g->nsp == 2 && g->k[1] > 1 && g->k[2] == 1 && g->stride[1] == 1 &&
+           g->stride[2] == 1 && !g->pb[1] && !g->pe[1] && !g->pb[2] && !g->pe[2];
+}
+
 static hpcz_status k_conv(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
@@ -1480,6 +1507,18 @@ static hpcz_status k_conv(rt_ctx *c)
     if (pointwise) {
         dg.in[0] = dg.in[1] = dg.out[0] = dg.out[1] = 1;
         dg.in[2] = dg.out[2] = g.isize;
+    } else if (column_conv(&g)) {
+        /* a KH x 1 kernel, stride 1, no pads: its planes as one row too,
+         * the taps kh * dil * IW apart (dilation along the row), the output
+         * row the first OH * OW of them (oww_embedding's 3x1 convs on maps
+         * 8, 4 and 2 wide, which left most lanes of a tile idle and went
+         * through im2col + OpenBLAS). The same taps in the same order. */
+        dg.in[1] = dg.out[1] = dg.k[1] = 1;
+        dg.in[2] = g.isize;
+        dg.out[2] = g.osize;
+        dg.k[2] = g.k[1];
+        dg.dil[1] = 1;
+        dg.dil[2] = g.dil[1] * g.in[2];
     }
     /* constant weights: packed once for the direct kernel, at plan time, or
      * at the first run for initializers it did not see then (weights with

@@ -184,7 +184,7 @@ wc_tile(const wc_job *j, int64_t q, int64_t f, int64_t k0, int64_t k1, float *ac
 static void wc_store(const wc_job *j, const float *acc, int64_t m0, int64_t f0, int64_t f1)
 {
     int64_t M = j->pk->M, mn = M - m0 < WC_CB ? M - m0 : WC_CB;
-    bool act = j->act && j->act->kind != RT_ACT_NONE;
+    bool act = rt_act_any(j->act);
     if (j->yt) {
         for (int64_t f = f0; f < f1; f++) {
             float *y = j->y + f * M + m0;

@@ -279,6 +279,7 @@ typedef struct unary_job {
     int64_t n;
     const uparam *p;
     bool half;
+    bool round16; /* float32 data: round y to float16 in the chunk (rt_ctx.round16) */
 } unary_job;
 
 static void unary_chunk(void *ctx, int64_t b)
@@ -287,6 +288,8 @@ static void unary_chunk(void *ctx, int64_t b)
     int64_t lo = b * EW_CHUNK, len = j->n - lo < EW_CHUNK ? j->n - lo : EW_CHUNK;
     if (!j->half) {
         j->ff((const float *)j->x + lo, (float *)j->y + lo, len, j->p);
+        if (j->round16)
+            rt_round_f16_n((float *)j->y + lo, len);
         return;
     }
     float t[EW_TILE];
@@ -318,8 +321,9 @@ static hpcz_status k_unary(rt_ctx *c)
         const float *xs = x->data;
         float *ys = y->data;
         if (u->ff) {
-            unary_job j = {u->ff, xs, ys, n, &p, half};
+            unary_job j = {u->ff, xs, ys, n, &p, half, c->round16 && !half};
             rt_parallel_for_work((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)n);
+            c->rounded = j.round16;
         } else {
             for (int64_t i = 0; i < n; i++)
                 ys[i] = (float)u->fd(xs[i], &p);
@@ -604,6 +608,7 @@ typedef struct binary_job {
     hpcz_array *o;
     rt_bcast bc;
     bool fast, ints, half;
+    bool round16; /* float32 data: round o to float16 as it is written (rt_ctx.round16) */
     int64_t rows_per_task;
 } binary_job;
 
@@ -615,6 +620,8 @@ static void binary_ff(const binary_job *j, int64_t oa, int64_t ob, int64_t oo, i
     if (!j->half) {
         j->op->ff((const float *)j->a->data + oa, (const float *)j->b->data + ob,
                   (float *)j->o->data + oo, n, sa, sb);
+        if (j->round16)
+            rt_round_f16_n((float *)j->o->data + oo, n);
         return;
     }
     const uint16_t *a = (const uint16_t *)j->a->data + oa, *b = (const uint16_t *)j->b->data + ob;
@@ -667,9 +674,10 @@ static void binary_rows(void *ctx, int64_t t)
 
 /* Applies o = a (op) b over a broadcast. Inputs and output may alias when
  * shapes are equal (variadic accumulation). Tasks are fixed groups of rows
- * (or fixed chunks of a single row). */
-static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
-                         const hpcz_array *a, const hpcz_array *b, hpcz_array *o)
+ * (or fixed chunks of a single row). round16: float32 data is rounded to
+ * float16 as it is written; returns whether it was. */
+static bool binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
+                         const hpcz_array *a, const hpcz_array *b, hpcz_array *o, bool round16)
 {
     binary_job j = {.op = op, .fd = fd, .fi = fi, .a = a, .b = b, .o = o};
     const hpcz_array *ins[2] = {a, b};
@@ -679,12 +687,13 @@ static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
     j.half = op && op->ff && !c->reference && op->kind == B_ARITH &&
              a->dtype == HPCZ_DTYPE_FLOAT16 && b->dtype == HPCZ_DTYPE_FLOAT16 &&
              o->dtype == HPCZ_DTYPE_FLOAT16;
+    j.round16 = round16 && j.fast;
     j.fast |= j.half;
     j.ints = rt_is_int(a->dtype) && rt_is_int(b->dtype);
     int64_t L = j.bc.inner;
     if (j.bc.rows == 1 && j.fast) {
         rt_parallel_for((L + EW_CHUNK - 1) / EW_CHUNK, binary_rows, &j);
-        return;
+        return j.round16;
     }
     j.rows_per_task = L >= EW_CHUNK ? 1 : EW_CHUNK / (L ? L : 1);
     if (!j.fast) /* generic paths are for small tensors: one task */
@@ -693,6 +702,7 @@ static void binary_apply(const rt_ctx *c, const bop *op, bfn_d fd, bfn_i fi,
         j.rows_per_task = 1;
     rt_parallel_for_work((j.bc.rows + j.rows_per_task - 1) / j.rows_per_task, binary_rows, &j,
                          (double)o->numel);
+    return j.round16;
 }
 
 /* Pow by a constant 2 or 0.5 (an STFT's power spectrum, a magnitude):
@@ -817,7 +827,7 @@ static hpcz_status k_binary(rt_ctx *c)
         }
         return HPCZ_OK;
     }
-    binary_apply(c, op, fd, (aint && bint) ? fi : NULL, a, b, o);
+    c->rounded = binary_apply(c, op, fd, (aint && bint) ? fi : NULL, a, b, o, c->round16);
     if (c->act && o->dtype == HPCZ_DTYPE_FLOAT)
         rt_act_apply(c->act, o->data, o->numel);
     return HPCZ_OK;
@@ -897,7 +907,7 @@ static hpcz_status k_variadic(rt_ctx *c)
         }
     }
     for (size_t k = 1; k < n; k++)
-        binary_apply(c, op, op->fd, ints ? op->fi : NULL, o, ins[k], o);
+        binary_apply(c, op, op->fd, ints ? op->fi : NULL, o, ins[k], o, false);
     if (!strcmp(op->name, "Mean")) {
         for (int64_t i = 0; i < o->numel; i++)
             rt_store_d(o->data, o->dtype, i, rt_load_d(o->data, o->dtype, i) / (double)n);
@@ -1024,8 +1034,9 @@ static hpcz_status k_clip(rt_ctx *c)
         /* the bounds are floats (attributes) or of x's type: float16 in
          * float32 tiles gives the generic path's bits */
         uparam p = {.alpha = lo, .beta = hi};
-        unary_job j = {clip_fast, x->data, y->data, n, &p, half};
+        unary_job j = {clip_fast, x->data, y->data, n, &p, half, c->round16 && !half};
         rt_parallel_for_work((n + EW_CHUNK - 1) / EW_CHUNK, unary_chunk, &j, (double)n);
+        c->rounded = j.round16;
         return HPCZ_OK;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -1042,6 +1053,24 @@ static hpcz_status k_clip(rt_ctx *c)
         }
     }
     return HPCZ_OK;
+}
+
+/* k_unary and k_binary take float16 through their float32 loops (EW_TILE
+ * tiles) or through the generic double path, which rounds to float and then
+ * to float16 (rt_store_d) as the float32 path's (float) result rounded to
+ * float16 does; k_clip the same. Pow's float32 path differs from its
+ * float16 one (powf) except by 2 and 0.5; Mod is left out. */
+bool rt_ew_f16_as_f32(const hpcz_node *n, double pow_exp)
+{
+    static const char *const arith[] = {"Add", "Sub", "Mul", "Div", "PRelu", "Clip"};
+    if (n->domain && *n->domain)
+        return false;
+    if (uop_find(n->op_type))
+        return true;
+    for (size_t i = 0; i < HPCZ_ARRAY_SIZE(arith); i++)
+        if (!strcmp(n->op_type, arith[i]))
+            return true;
+    return !strcmp(n->op_type, "Pow") && (pow_exp == 2 || pow_exp == 0.5);
 }
 
 /* ================================================================ table */

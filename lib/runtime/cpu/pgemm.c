@@ -106,7 +106,7 @@ typedef struct pg_job {
 /* The activation over rows [i0, i1) of panels [q0, q1). */
 static void pg_act(const pg_job *j, int64_t i0, int64_t i1, int64_t q0, int64_t q1)
 {
-    if (j->act && j->act->kind != RT_ACT_NONE) {
+    if (rt_act_any(j->act)) {
         int64_t n = j->pb->n, c0 = q0 * PG_NR, c1 = q1 * PG_NR < n ? q1 * PG_NR : n;
         for (int64_t i = i0; i < i1; i++)
             rt_act_apply(j->act, j->c + i * j->ldc + c0, c1 - c0);

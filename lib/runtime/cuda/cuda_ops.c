@@ -771,8 +771,8 @@ static int dispatch(rt_ctx *c, bool go, uint64_t *dev_in)
     int dt = float_type(c);
     if (!dt)
         return DECLINE;
-    if (c->act && (dt != HPCZ_DTYPE_FLOAT || (strcmp(op, "Gemm") && strcmp(op, "Add") &&
-                                              strcmp(op, "Conv"))))
+    if (c->act && (dt != HPCZ_DTYPE_FLOAT || c->act->max ||
+                   (strcmp(op, "Gemm") && strcmp(op, "Add") && strcmp(op, "Conv"))))
         return DECLINE; /* a fused activation the kernel would not apply */
     if (!strcmp(op, "MatMul"))
         return run_matmul(c, go, dev_in);

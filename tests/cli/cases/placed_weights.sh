@@ -11,10 +11,10 @@ $HPCZ quantize $C --mode weight-only --placed-weights int8 -o $TMP/c.onnx; echo 
 $HPCZ quantize $C --mode static --calib random:4 --placed-weights int4 -o $TMP/c.onnx; echo "int4: $?"
 # fp16 (the default) once some op runs in int8: every layer left float reads
 # Cast(float16 weights); the same bytes twice
-P='fold-bn,eliminate,quantize-static{min-macs=0},dce'
+P='fold-bn,eliminate,quantize-static{min-macs=0,min-macs-per-value=0},dce'
 $HPCZ quantize $C --mode static --calib random:4 --passes "$P" -o $TMP/d.onnx; echo "fp16: $?"
 $HPCZ quantize $C --mode static --calib random:4 --passes "$P" -o $TMP/e.onnx -q; cmp $TMP/d.onnx $TMP/e.onnx && echo "fp16: same bytes"
-$HPCZ quantize $C --mode static --calib random:4 --passes "${P/min-macs=0/min-macs=0,placed-weights=float}" -o $TMP/f.onnx -q; echo "float: $?"
+$HPCZ quantize $C --mode static --calib random:4 --passes "${P/min-macs=0,/min-macs=0,placed-weights=float,}" -o $TMP/f.onnx -q; echo "float: $?"
 $HPCZ inspect $TMP/d.onnx | grep -E "^(ops|params) "
 $HPCZ inspect $TMP/f.onnx | grep -E "^(ops|params) "
 $HPCZ quantize $C --mode static --calib random:4 --fallback-weights fp8 -o $TMP/c.onnx; echo "fp8: $?"
