@@ -67,6 +67,7 @@ typedef struct rt_step {
     const rt_op *op_built; /* op and input count before transformer fusion */
     size_t n_in_built;
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
+    struct rt_ctab *ct; /* int8 QDQ fusion: per-channel tables built per run instead */
     void *dstate;      /* device backends: the step's own device data (qp's device
                         * form from rt_device.qplace, or what place() left) */
     size_t dq_bytes;   /* qplace's uploaded bytes */
@@ -1617,6 +1618,9 @@ typedef struct table_region {
     int ndq;
     int steps[TABLE_MAX_STEPS];  /* the ops, in step order; the last one feeds the Q */
     int n;
+    int chan;                    /* a tensor of one value per channel ([1, C, 1, ...]) the
+                                  * ops also read (a squeeze-excite gate), or -1 */
+    bool chan_const;             /* a BatchNormalization's constants per channel */
 } table_region;
 
 static bool region_has(const table_region *r, int k)
@@ -1661,11 +1665,23 @@ static int table_root(const rt_exec *e, const slot_use *u, int v, const uint8_t 
  * (SiLU and HardSwish quantized inside: DQ(x) * DQ(Q(Sigmoid(DQ(x))))), and
  * scalar constants, each intermediate read only inside it, every tensor of
  * x's element count (no broadcast). */
-static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
+static bool per_channel_of(const hpcz_array *v, const hpcz_array *x)
+{
+    if (v->ndim != x->ndim || x->ndim < 3 || x->dims[0] != 1 || v->dims[1] != x->dims[1])
+        return false;
+    for (int i = 0; i < v->ndim; i++)
+        if (i != 1 && v->dims[i] != 1)
+            return false;
+    return true;
+}
+
+static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r, bool chan)
 {
     r->root = -1;
     r->ndq = 0;
     r->n = 0;
+    r->chan = -1;
+    r->chan_const = false;
     int todo[TABLE_MAX_STEPS], nt = 0;
     todo[nt++] = live_producer(e, u, s);
     int64_t numel = e->slots[s].a.numel;
@@ -1676,10 +1692,10 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
         if (r->n == TABLE_MAX_STEPS)
             return false;
         rt_step *sp = &e->steps[k];
-        bool op = false;
+        bool op = false, bn = chan && is_onnx_op(sp, "BatchNormalization");
         for (size_t o = 0; o < sizeof table_ops / sizeof *table_ops && !op; o++)
             op = is_onnx_op(sp, table_ops[o]);
-        if (!op || sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 ||
+        if ((!op && !bn) || sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 ||
             sp->n_in < 1 || sp->n_in > MAX_IO || sp->out[0] < 0)
             return false; /* a fused activation (act) runs with its op */
         rt_slot *o = &e->slots[sp->out[0]];
@@ -1692,6 +1708,16 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
             const hpcz_array *cv = const_of(e, sp, j);
             if (v < 0 || (cv && cv->numel == 1))
                 continue;
+            if (chan && j <= 1 && !u->sub[v] && per_channel_of(&e->slots[v].a, &e->slots[s].a) &&
+                (r->chan < 0 || r->chan == v)) {
+                r->chan = v; /* read as it is, at run time */
+                continue;
+            }
+            if (bn && j >= 1 && cv && e->slots[s].a.ndim >= 3 && cv->ndim == 1 &&
+                cv->numel == e->slots[s].a.dims[1]) {
+                r->chan_const = true; /* scale, B, mean, var: one per channel */
+                continue;
+            }
             int kv = live_producer(e, u, v);
             if (j > 1 || cv || u->sub[v] || kv < 0) /* tensors at inputs 0 and 1 only */
                 return false;
@@ -1741,6 +1767,113 @@ static bool table_region_of(rt_exec *e, slot_use *u, int s, table_region *r)
     return true;
 }
 
+/* The codes through the tables and DequantizeLinear of each r->dq[d], into
+ * xf[d] (allocated here): 256 codes, or with C > 0 one row of 256 per
+ * channel, shaped [1, C, 1, ..., 256] like x's rank (per-channel tables). */
+static bool table_inputs(rt_exec *e, slot_use *u, const table_region *r, int64_t C, hpcz_array *xf,
+                         hpcz_error *err)
+{
+    const hpcz_array *x = &e->slots[r->root].a;
+    int64_t dims[RT_MAX_RANK];
+    size_t nd = C > 0 ? x->ndim : 1;
+    for (size_t i = 0; i < nd; i++)
+        dims[i] = i == nd - 1 ? 256 : i == 1 ? C : 1;
+    hpcz_array *none[MAX_IO] = {0};
+    bool ok = true;
+    for (int d = 0; ok && d < r->ndq; d++) {
+        rt_step *dx = &e->steps[r->dq[d]];
+        const uint8_t *luts[TABLE_MAX_LUTS];
+        int nl;
+        table_root(e, u, dx->in[0], luts, &nl);
+        hpcz_array codes = {0};
+        ok = hpcz_array_alloc(&codes, e->slots[dx->in[0]].a.dtype, nd, dims, err) == HPCZ_OK;
+        for (int64_t i = 0; ok && i < codes.numel; i++) {
+            uint8_t c = (uint8_t)i;
+            for (int t = nl; t-- > 0;)
+                c = luts[t][c];
+            ((uint8_t *)codes.data)[i] = c;
+        }
+        none[0] = &codes;
+        ok = ok && !run_step_on(e, dx, none, &xf[d], err);
+        hpcz_array_release(&codes);
+    }
+    return ok;
+}
+
+/* The ops of region r in step order on xf (the DequantizeLinear outputs,
+ * table_inputs), their other inputs as planned (at run time: this run's
+ * values), with the backend's own kernels; the last op's values into *out
+ * (float32, allocated here). */
+static bool table_ops_run(rt_exec *e, const table_region *r, hpcz_array *xf, hpcz_array *chan,
+                          hpcz_array *out, hpcz_error *err)
+{
+    hpcz_array vals[TABLE_MAX_STEPS];
+    memset(vals, 0, sizeof vals);
+    hpcz_array *sub[MAX_IO];
+    bool ok = true;
+    for (int i = 0; ok && i < r->n; i++) {
+        rt_step *sp = &e->steps[r->steps[i]];
+        for (size_t j = 0; j < sp->n_in; j++) {
+            sub[j] = NULL;
+            for (int d = 0; d < r->ndq && !sub[j]; d++)
+                if (sp->in[j] >= 0 && sp->in[j] == e->steps[r->dq[d]].out[0])
+                    sub[j] = &xf[d];
+            for (int t = 0; t < i && !sub[j]; t++)
+                if (sp->in[j] >= 0 && sp->in[j] == e->steps[r->steps[t]].out[0])
+                    sub[j] = &vals[t];
+            if (chan && sp->in[j] >= 0 && sp->in[j] == r->chan)
+                sub[j] = chan;
+        }
+        ok = !run_step_on(e, sp, sub, &vals[i], err) && vals[i].numel == xf[0].numel &&
+             vals[i].dtype == HPCZ_DTYPE_FLOAT;
+    }
+    for (int i = 0; i < r->n - 1; i++)
+        hpcz_array_release(&vals[i]);
+    if (ok)
+        *out = vals[r->n - 1];
+    else
+        hpcz_array_release(&vals[r->n - 1]);
+    return ok;
+}
+
+/* The 256 values region r computes (into *out, float32, allocated here).
+ * false: not computed (the steps stay unfused). */
+static bool table_values(rt_exec *e, slot_use *u, const table_region *r, hpcz_array *out)
+{
+    hpcz_array xf[TABLE_MAX_DQ];
+    memset(xf, 0, sizeof xf);
+    hpcz_error e2 = {0};
+    bool ok = table_inputs(e, u, r, 0, xf, &e2) && table_ops_run(e, r, xf, NULL, out, &e2);
+    for (int d = 0; d < r->ndq; d++)
+        hpcz_array_release(&xf[d]);
+    return ok;
+}
+
+/* Region r's steps but the last are skipped, their buffers dropped, their
+ * reads uncounted (so a DQ left without readers is skipped too); the last
+ * one runs table qp (NULL: the caller sets what it runs), reading the root
+ * at input 0 (the caller sets it) and r->chan alone besides. */
+static void table_collapse(rt_exec *e, int *reads, const table_region *r, rt_qpack *qp)
+{
+    for (int i = 0; i < r->n - 1; i++) {
+        rt_step *sp = &e->steps[r->steps[i]];
+        for (size_t j = 0; j < sp->n_in; j++)
+            if (sp->in[j] >= 0)
+                reads[sp->in[j]]--;
+        sp->fused = true;
+        rt_slot *o = &e->slots[sp->out[0]];
+        memset(&o->a, 0, sizeof o->a);
+        o->kind = SLOT_NONE;
+    }
+    rt_step *last = &e->steps[r->steps[r->n - 1]];
+    if (last->n_in > 1 && last->in[1] >= 0 && !const_of(e, last, 1) && last->in[1] != r->chan)
+        read_instead(reads, last, 1, r->root); /* the table reads x_q alone */
+    if (!qp)
+        return;
+    last->qp = qp;
+    e->const_bytes += rt_qpack_bytes(qp);
+}
+
 /* DequantizeLinear(x_q) -> elementwise ops of x and scalar constants
  * (table_ops; e.g. HardSwish written as x * Clip(x + 3, 0, 6) / 6) -> their
  * only reader QuantizeLinear, both per tensor: y_q depends on x_q's byte
@@ -1765,7 +1898,7 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         rt_slot *sl = &e->slots[s];
         table_region r;
         if (reads[s] != 1 || reader[s] != (int)kq || sl->is_output || u->sub[s] ||
-            sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r))
+            sl->kind != SLOT_STATIC || sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r, false))
             continue;
         rt_slot *xq = &e->slots[r.root], *yq = &e->slots[q->out[0]];
         float xs, ys;
@@ -1781,46 +1914,12 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         }
         if (!ok)
             continue;
-        /* the 256 codes through the tables and DQ of each dq[d] (xf[d]),
-         * the ops in order (vals[i]: the output of region step i), Q */
-        int64_t n = 256;
-        hpcz_array codes = {0}, xf[TABLE_MAX_DQ], y = {0}, vals[TABLE_MAX_STEPS];
-        memset(xf, 0, sizeof xf);
-        memset(vals, 0, sizeof vals);
+        hpcz_array vals = {0}, y = {0};
         hpcz_error e2 = {0}; /* any failure here leaves the steps unfused */
-        hpcz_array *none[MAX_IO] = {0}, *sub[MAX_IO];
-        for (int d = 0; ok && d < r.ndq; d++) {
-            rt_step *dx = &e->steps[r.dq[d]];
-            const uint8_t *luts[TABLE_MAX_LUTS];
-            int nl;
-            table_root(e, u, dx->in[0], luts, &nl);
-            ok = hpcz_array_alloc(&codes, e->slots[dx->in[0]].a.dtype, 1, &n, &e2) == HPCZ_OK;
-            for (int i = 0; ok && i < 256; i++) {
-                uint8_t c = (uint8_t)i;
-                for (int t = nl; t-- > 0;)
-                    c = luts[t][c];
-                ((uint8_t *)codes.data)[i] = c;
-            }
-            none[0] = &codes;
-            ok = ok && !run_step_on(e, dx, none, &xf[d], &e2);
-            none[0] = NULL;
-            hpcz_array_release(&codes);
-        }
-        for (int i = 0; ok && i < r.n; i++) {
-            rt_step *sp = &e->steps[r.steps[i]];
-            for (size_t j = 0; j < sp->n_in; j++) {
-                sub[j] = NULL;
-                for (int d = 0; d < r.ndq && !sub[j]; d++)
-                    if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.dq[d]].out[0])
-                        sub[j] = &xf[d];
-                for (int t = 0; t < i && !sub[j]; t++)
-                    if (sp->in[j] >= 0 && sp->in[j] == e->steps[r.steps[t]].out[0])
-                        sub[j] = &vals[t];
-            }
-            ok = !run_step_on(e, sp, sub, &vals[i], &e2) && vals[i].numel == 256;
-        }
-        none[0] = &vals[r.n - 1];
-        ok = ok && !run_step_on(e, q, none, &y, &e2) && y.numel == 256 && y.dtype == yq->a.dtype;
+        hpcz_array *none[MAX_IO] = {&vals};
+        ok = table_values(e, u, &r, &vals) && !run_step_on(e, q, none, &y, &e2) && y.numel == 256 &&
+             y.dtype == yq->a.dtype;
+        hpcz_array_release(&vals);
         rt_qdesc d;
         memset(&d, 0, sizeof d);
         d.node = e->steps[r.steps[r.n - 1]].node;
@@ -1828,33 +1927,275 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
         d.y = &yq->a;
         d.lut = y.data;
         rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
-        for (int k = 0; k < r.ndq; k++)
-            hpcz_array_release(&xf[k]);
         hpcz_array_release(&y);
-        for (int i = 0; i < r.n; i++)
-            hpcz_array_release(&vals[i]);
         if (!qp)
             continue;
-        /* the last op runs the table from x_q into the Q's output; the others
-         * are skipped, their buffers dropped, their reads uncounted (so a
-         * DQ left without readers is skipped too) */
-        int kl = r.steps[r.n - 1];
-        rt_step *last = &e->steps[kl];
-        for (int i = 0; i < r.n - 1; i++) {
-            rt_step *sp = &e->steps[r.steps[i]];
-            for (size_t j = 0; j < sp->n_in; j++)
-                if (sp->in[j] >= 0)
-                    reads[sp->in[j]]--;
-            sp->fused = true;
-            rt_slot *o = &e->slots[sp->out[0]];
-            memset(&o->a, 0, sizeof o->a);
-            o->kind = SLOT_NONE;
+        /* the last op runs the table from x_q into the Q's output */
+        table_collapse(e, reads, &r, qp);
+        fuse_into(e, reads, (size_t)r.steps[r.n - 1], r.root, q, sl);
+    }
+}
+
+static bool float_tables_disabled(void)
+{
+    const char *v = getenv("HPCZ_NO_FLOAT_TABLES");
+    return v && *v && strcmp(v, "0");
+}
+
+/* DequantizeLinear(x_q) -> elementwise ops as in fuse_qdq_tables, whose
+ * last output is read by float ops (no QuantizeLinear to end the chain:
+ * PP-LCNet's DQ -> HardSwish [-> Mul -> Add by scalars] -> a float
+ * depthwise Conv under `--placement latency`): the same 256 values at plan
+ * time, the run a lookup from x_q into float32 in the last op's step (one
+ * pass reading bytes instead of a DequantizeLinear and one pass per op).
+ * Exact: each entry is what the unfused kernels give for that code. Then a
+ * per-tensor QuantizeLinear reading such a table's output becomes a table of
+ * x_q too (y_q = Q(table[x_q])), and a table left without readers is skipped
+ * (fuse_qdq's last pass). Last step first, so that a chain goes whole. Part
+ * of fuse_qdq, after fuse_qdq_tables; off with HPCZ_NO_FLOAT_TABLES=1. */
+static void fuse_qdq_float_tables(rt_exec *e, slot_use *u)
+{
+    if (float_tables_disabled())
+        return;
+    int *reads = u->reads;
+    for (size_t k = e->n_steps; k-- > 0;) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->dynamic || sp->fused || sp->qp || sp->n_out != 1 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        table_region r;
+        if (!reads[s] || sl->is_output || u->sub[s] || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r, false) ||
+            r.steps[r.n - 1] != (int)k)
+            continue;
+        rt_slot *xq = &e->slots[r.root];
+        float xs;
+        int32_t xzp;
+        bool ok = (xq->kind == SLOT_STATIC || xq->kind == SLOT_INPUT) && q8_dtype(xq->a.dtype) &&
+                  xq->a.numel == sl->a.numel;
+        for (int d = 0; ok && d < r.ndq; d++) {
+            rt_step *dx = &e->steps[r.dq[d]];
+            ok = !dx->folded && !dx->dynamic && !dx->fused && dx->in[0] >= 0 && dx->out[0] >= 0 &&
+                 !u->sub[dx->in[0]] && q8_dtype(e->slots[dx->in[0]].a.dtype) &&
+                 per_tensor_qparams(e, dx, e->slots[dx->in[0]].a.dtype, &xs, &xzp);
         }
-        if (last->n_in > 1 && last->in[1] >= 0 && !const_of(e, last, 1))
-            read_instead(reads, last, 1, r.root); /* the table reads x_q alone */
-        last->qp = qp;
+        hpcz_array vals = {0};
+        if (!ok || !table_values(e, u, &r, &vals))
+            continue;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.x = &xq->a;
+        d.y = &sl->a;
+        d.flut = vals.data;
+        rt_qpack *qp = rt_qpack_new(&d);
+        hpcz_array_release(&vals);
+        if (!qp)
+            continue;
+        table_collapse(e, reads, &r, qp);
+        read_instead(reads, sp, 0, r.root);
+    }
+    /* QuantizeLinear of a float table's output: a table of its x_q */
+    for (size_t kq = 0; kq < e->n_steps; kq++) {
+        rt_step *q = &e->steps[kq];
+        if (!is_onnx_op(q, "QuantizeLinear") || q->folded || q->dynamic || q->fused || q->qp ||
+            q->n_out != 1 || q->in[0] < 0 || q->out[0] < 0 ||
+            e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        int kt = live_producer(e, u, q->in[0]);
+        const rt_step *t = kt >= 0 ? &e->steps[kt] : NULL;
+        const float *flut = t && t->qp && !t->fused ? rt_qpack_flut(t->qp) : NULL;
+        rt_slot *yq = &e->slots[q->out[0]], *xq = flut ? &e->slots[t->in[0]] : NULL;
+        float ys;
+        int32_t yzp;
+        if (!flut || t->out[0] != q->in[0] || !q8_dtype(yq->a.dtype) ||
+            !rt_same_shape(&yq->a, &e->slots[q->in[0]].a) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp))
+            continue;
+        int64_t n = 256;
+        hpcz_array vals = {0}, y = {0};
+        hpcz_error e2 = {0};
+        hpcz_array *sub[MAX_IO] = {&vals};
+        bool ok = hpcz_array_alloc(&vals, HPCZ_DTYPE_FLOAT, 1, &n, &e2) == HPCZ_OK;
+        if (ok)
+            memcpy(vals.data, flut, 256 * sizeof *flut);
+        ok = ok && !run_step_on(e, q, sub, &y, &e2) && y.numel == 256 && y.dtype == yq->a.dtype;
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = q->node;
+        d.x = &xq->a;
+        d.y = &yq->a;
+        d.lut = y.data;
+        rt_qpack *qp = ok ? rt_qpack_new(&d) : NULL;
+        hpcz_array_release(&vals);
+        hpcz_array_release(&y);
+        if (!qp)
+            continue;
+        q->qp = qp;
         e->const_bytes += rt_qpack_bytes(qp);
-        fuse_into(e, reads, (size_t)kl, r.root, q, sl);
+        read_instead(reads, q, 0, t->in[0]);
+    }
+}
+
+/* Per-channel tables (fuse_qdq_channel_tables): region r also reads a
+ * tensor of one value per channel (r.chan, e.g. a squeeze-excite gate
+ * computed in this run), so channel c's 256 values depend on the run: each
+ * run the ops compute them from xf ([1, C, 1, ..., 256], x_q's codes
+ * dequantized once at plan time) and this run's r.chan [-> the Q], with
+ * the backend's kernels, and the plane of channel c of x_q goes through
+ * table c (rt_qtable_rows). */
+typedef struct rt_ctab {
+    table_region r;
+    hpcz_array xf[TABLE_MAX_DQ];
+    int in[2];     /* the last op's inputs 0 and 1 as the graph has them */
+    int q;         /* the QuantizeLinear step applied to the values (8-bit tables), or -1 */
+    int out;       /* the slot written */
+    int64_t C, S;  /* channels, elements per channel */
+    hpcz_array fixed; /* no r.chan (BatchNormalization's constants): the tables, once */
+} rt_ctab;
+
+static void ctab_free(rt_ctab *ct)
+{
+    if (!ct)
+        return;
+    for (int d = 0; d < TABLE_MAX_DQ; d++)
+        hpcz_array_release(&ct->xf[d]);
+    hpcz_array_release(&ct->fixed);
+    free(ct);
+}
+
+/* The tables of this run (chan: NULL, this run's r.chan; else in its place),
+ * into *t (allocated here): [C][256] float32, or the Q's 8-bit codes. */
+static bool ctab_tables(rt_exec *e, rt_ctab *ct, hpcz_array *chan, hpcz_array *t, hpcz_error *err)
+{
+    rt_step *last = &e->steps[ct->r.steps[ct->r.n - 1]];
+    int in0 = last->in[0], in1 = last->n_in > 1 ? last->in[1] : -1;
+    last->in[0] = ct->in[0]; /* as the graph reads them, for table_ops_run */
+    if (last->n_in > 1)
+        last->in[1] = ct->in[1];
+    hpcz_array v = {0};
+    bool ok = table_ops_run(e, &ct->r, ct->xf, chan, &v, err);
+    last->in[0] = in0;
+    if (last->n_in > 1)
+        last->in[1] = in1;
+    if (ok && ct->q >= 0) {
+        hpcz_array *sub[MAX_IO] = {&v};
+        ok = !run_step_on(e, &e->steps[ct->q], sub, t, err) && t->numel == v.numel;
+        hpcz_array_release(&v);
+    } else if (ok) {
+        *t = v;
+    }
+    return ok;
+}
+
+static hpcz_status ctab_run(rt_exec *e, rt_ctab *ct, hpcz_error *err)
+{
+    hpcz_array t = {0};
+    if (!ct->fixed.data && !ctab_tables(e, ct, NULL, &t, err))
+        return err && err->status ? err->status : hpcz_fail(err, HPCZ_ERR_INVALID, "per-channel table failed");
+    const hpcz_array *x = &resolve(&e->slots[ct->r.root])->a;
+    rt_qtable_rows(ct->fixed.data ? ct->fixed.data : t.data, ct->q < 0, x->data,
+                   e->slots[ct->out].a.data, ct->C, ct->S);
+    hpcz_array_release(&t);
+    return HPCZ_OK;
+}
+
+static bool channel_tables_disabled(void)
+{
+    const char *v = getenv("HPCZ_NO_CHANNEL_TABLES");
+    return v && *v && strcmp(v, "0");
+}
+
+/* DequantizeLinear(x_q) -> elementwise ops as in fuse_qdq_tables that also
+ * read one tensor of a value per channel ([1, C, 1, ...], computed at run
+ * time or constant): the squeeze-excite gates `--placement latency` leaves
+ * float after int8 convs (PP-OCRv4 det's x + x * HardSigmoid(gate), x +
+ * DQ(b) with b per channel) -> float ops, or -> its only reader, a per-tensor
+ * QuantizeLinear (then skipped). Per run the ops compute [C][256] values
+ * (rt_ctab) and x_q goes through them channel by channel: one pass reading
+ * bytes instead of a DequantizeLinear and a float pass per op, the unfused
+ * bytes (every entry is what the kernels give for that code and that
+ * channel's value). Maps of at least 512 elements per channel (the tables
+ * cost C x 256 elements per op). Part of fuse_qdq, after the other tables;
+ * off with HPCZ_NO_CHANNEL_TABLES=1. */
+static void fuse_qdq_channel_tables(rt_exec *e, slot_use *u)
+{
+    if (channel_tables_disabled())
+        return;
+    int *reads = u->reads, *reader = u->reader;
+    for (size_t k = e->n_steps; k-- > 0;) {
+        rt_step *sp = &e->steps[k];
+        if (sp->folded || sp->dynamic || sp->fused || sp->qp || sp->ct || sp->n_out != 1 ||
+            sp->out[0] < 0 || sp->n_in < 1)
+            continue;
+        int s = sp->out[0];
+        rt_slot *sl = &e->slots[s];
+        table_region r;
+        if (!reads[s] || sl->is_output || u->sub[s] || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || !table_region_of(e, u, s, &r, true) ||
+            (r.chan < 0 && !r.chan_const) || r.steps[r.n - 1] != (int)k)
+            continue;
+        rt_slot *xq = &e->slots[r.root], *cs = r.chan >= 0 ? &e->slots[r.chan] : NULL;
+        int64_t C = sl->a.dims[1], S = C > 0 ? sl->a.numel / C : 0;
+        float xs, ys;
+        int32_t xzp, yzp;
+        bool ok = (xq->kind == SLOT_STATIC || xq->kind == SLOT_INPUT) && q8_dtype(xq->a.dtype) &&
+                  rt_same_shape(&xq->a, &sl->a) && S >= 2 * 256 &&
+                  (!cs || (sp->n_in >= 2 && cs->a.dtype == HPCZ_DTYPE_FLOAT &&
+                           (cs->kind == SLOT_STATIC || cs->kind == SLOT_INPUT || cs->kind == SLOT_CONST)));
+        for (int d = 0; ok && d < r.ndq; d++) {
+            rt_step *dx = &e->steps[r.dq[d]];
+            ok = !dx->folded && !dx->dynamic && !dx->fused && dx->in[0] >= 0 && dx->out[0] >= 0 &&
+                 !u->sub[dx->in[0]] && q8_dtype(e->slots[dx->in[0]].a.dtype) &&
+                 per_tensor_qparams(e, dx, e->slots[dx->in[0]].a.dtype, &xs, &xzp);
+        }
+        /* an only reader that is a per-tensor Q: 8-bit tables into its output */
+        rt_step *q = reads[s] == 1 ? &e->steps[reader[s]] : NULL;
+        rt_slot *yq = q && q->n_out == 1 && q->out[0] >= 0 ? &e->slots[q->out[0]] : NULL;
+        if (q && (!yq || !is_onnx_op(q, "QuantizeLinear") || q->fused || q->dynamic || q->qp ||
+                  q->in[0] != s || yq->kind != SLOT_STATIC || !q8_dtype(yq->a.dtype) ||
+                  !rt_same_shape(&yq->a, &sl->a) || !per_tensor_qparams(e, q, yq->a.dtype, &ys, &yzp)))
+            q = NULL;
+        rt_ctab *ct = ok ? calloc(1, sizeof *ct) : NULL;
+        hpcz_error e2 = {0};
+        if (!ct || !table_inputs(e, u, &r, C, ct->xf, &e2)) {
+            ctab_free(ct);
+            continue;
+        }
+        ct->r = r;
+        ct->in[0] = sp->in[0];
+        ct->in[1] = sp->n_in > 1 ? sp->in[1] : -1;
+        ct->q = q ? reader[s] : -1;
+        ct->out = q ? q->out[0] : s;
+        ct->C = C;
+        ct->S = S;
+        /* once (on zeros in place of chan: the kernels take these shapes;
+         * without chan, the tables for good) */
+        hpcz_array zero = {0}, t = {0};
+        ok = !cs || hpcz_array_alloc(&zero, HPCZ_DTYPE_FLOAT, cs->a.ndim, cs->a.dims, &e2) == HPCZ_OK;
+        if (ok && cs)
+            memset(zero.data, 0, zero.nbytes);
+        ok = ok && ctab_tables(e, ct, cs ? &zero : NULL, &t, &e2) && t.numel == C * 256 &&
+             t.dtype == (q ? yq->a.dtype : HPCZ_DTYPE_FLOAT);
+        hpcz_array_release(&zero);
+        if (ok && !cs)
+            ct->fixed = t;
+        else
+            hpcz_array_release(&t);
+        if (!ok) {
+            ctab_free(ct);
+            continue;
+        }
+        /* the step reads x_q and chan (its buffer lives until then) */
+        table_collapse(e, reads, &r, NULL);
+        read_instead(reads, sp, 0, r.root);
+        if (cs)
+            read_instead(reads, sp, 1, r.chan);
+        sp->ct = ct;
+        e->const_bytes += (size_t)r.ndq * C * 256 * sizeof(float);
+        if (q)
+            absorb(e, sp, (int)k, q, sl, q->out[0]);
     }
 }
 
@@ -1888,7 +2229,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         bool add = is_onnx_op(sp, "Add");
         if (!add && !is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") &&
-            !is_onnx_op(sp, "MatMul"))
+            !is_onnx_op(sp, "MatMul") && !is_onnx_op(sp, "ConvTranspose"))
             continue;
         int s = sp->out[0];
         rt_slot *sl = &e->slots[s];
@@ -2023,7 +2364,47 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             continue;
         fuse_into(e, reads, k, dx->in[0], q, sl);
     }
+    /* DequantizeLinear(x_q) -> GlobalAveragePool -> its only reader
+     * QuantizeLinear, per tensor: each plane's mean from the exact integer
+     * sum of its codes (qgemm.c, gap_new: the float kernel's serial float32
+     * sum may round the codes one apart) */
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "GlobalAveragePool") || sp->folded || sp->dynamic || sp->fused ||
+            sp->qp || sp->n_out != 1 || sp->n_in != 1 || sp->in[0] < 0 || sp->out[0] < 0)
+            continue;
+        int s = sp->out[0], kx = prod[sp->in[0]];
+        rt_slot *sl = &e->slots[s];
+        if (sl->is_output || sub[s] || reads[s] != 1 || sl->kind != SLOT_STATIC ||
+            sl->a.dtype != HPCZ_DTYPE_FLOAT || sub[sp->in[0]] || kx < 0)
+            continue;
+        rt_step *dx = &e->steps[kx], *q = &e->steps[reader[s]];
+        if (!is_onnx_op(dx, "DequantizeLinear") || dx->folded || dx->dynamic || dx->fused ||
+            dx->in[0] < 0 || !is_onnx_op(q, "QuantizeLinear") || q->fused || q->dynamic ||
+            q->qp || q->n_out != 1 || q->in[0] != s || q->out[0] < 0 ||
+            e->slots[q->out[0]].kind != SLOT_STATIC)
+            continue;
+        rt_slot *xq = &e->slots[dx->in[0]], *yq = &e->slots[q->out[0]];
+        rt_qdesc d;
+        memset(&d, 0, sizeof d);
+        d.node = sp->node;
+        d.x = &xq->a;
+        d.y = &yq->a;
+        d.gap = true;
+        if ((xq->kind != SLOT_STATIC && xq->kind != SLOT_INPUT) || !q8_dtype(xq->a.dtype) ||
+            !q8_dtype(yq->a.dtype) || !rt_same_shape(&yq->a, &sl->a) ||
+            !per_tensor_qparams(e, dx, xq->a.dtype, &d.xs, &d.xzp) ||
+            !per_tensor_qparams(e, q, yq->a.dtype, &d.ys, &d.yzp))
+            continue;
+        rt_qpack *qp = rt_qpack_new(&d);
+        if (!qp)
+            continue;
+        sp->qp = qp;
+        fuse_into(e, reads, k, dx->in[0], q, sl);
+    }
     fuse_qdq_tables(e, &u);
+    fuse_qdq_float_tables(e, &u);
+    fuse_qdq_channel_tables(e, &u);
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
      * for hpcz_plan_node_flops). One pass over the reads (not one per
@@ -2059,7 +2440,8 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
      * later one): last to first, so that a chain of them goes at once */
     for (size_t k = e->n_steps; k-- > 0;) {
         rt_step *sp = &e->steps[k];
-        bool dq = is_onnx_op(sp, "DequantizeLinear") && !sp->qp, table = sp->qp && rt_qpack_lut(sp->qp);
+        bool dq = is_onnx_op(sp, "DequantizeLinear") && !sp->qp,
+             table = sp->qp && (rt_qpack_lut(sp->qp) || rt_qpack_flut(sp->qp));
         if ((!dq && !table) || sp->folded || sp->dynamic || sp->fused || sp->n_out != 1 ||
             sp->out[0] < 0)
             continue;
@@ -2158,8 +2540,8 @@ static rt_step *tf_step(rt_exec *e, int k, const char *op)
     if (k < 0)
         return NULL;
     rt_step *sp = &e->steps[k];
-    return !sp->folded && !sp->dynamic && !sp->fused && sp->act.kind == RT_ACT_NONE &&
-                   sp->op == sp->op_built && is_onnx_op(sp, op)
+    return !sp->folded && !sp->dynamic && !sp->fused && !sp->qp && !sp->ct &&
+                   sp->act.kind == RT_ACT_NONE && sp->op == sp->op_built && is_onnx_op(sp, op)
                ? sp
                : NULL;
 }
@@ -2954,7 +3336,7 @@ static hpcz_status place_device(rt_exec *e, hpcz_error *err)
     bool any = false;
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
-        if (sp->folded || sp->fused || sp->dynamic || sp->n_subs || sp->n_in > 64 ||
+        if (sp->folded || sp->fused || sp->dynamic || sp->n_subs || sp->n_in > 64 || sp->ct ||
             (sp->qp && !dv->qplace))
             continue;
         rt_ctx c;
@@ -3148,6 +3530,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
             sp->in[1] = sp->in1_built;
         rt_qpack_free(sp->qp);
         sp->qp = NULL;
+        ctab_free(sp->ct);
+        sp->ct = NULL;
         /* bodies were planned against the previous shapes */
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {
@@ -3410,6 +3794,7 @@ static hpcz_status exec_run(rt_exec *e, hpcz_error *err)
         st = sp->alias  ? HPCZ_OK
              : sp->qp && sp->on_dev ? e->be->dev->qrun(&c, sp->dstate)
              : sp->qp   ? rt_qpack_run(&c, sp->qp)
+             : sp->ct   ? ctab_run(e, sp->ct, err)
              : sp->f16w ? run_f16_wide(&c, sp)
                         : e->be->run_node(&c);
         if (st)
@@ -3482,6 +3867,7 @@ static void exec_release(rt_exec *e)
             rt_free(sp->wide.a[j]);
         free(sp->wide.a);
         rt_qpack_free(sp->qp);
+        ctab_free(sp->ct);
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {
                 exec_release(&sp->subs[q]->e);

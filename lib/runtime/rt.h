@@ -476,6 +476,10 @@ typedef struct rt_qdesc {
     int32_t yzp;
     const uint8_t *lut;          /* a table op: y_q = lut[x_q's byte] (256 entries, y's
                                   * dtype; x and y the same number of elements) */
+    const float *flut;           /* a table op into float32: y = flut[x_q's byte] (256
+                                  * entries; y float32, x's number of elements) */
+    bool gap;                    /* DQ(x) -> GlobalAveragePool -> Q (per tensor): each
+                                  * plane's mean from the exact integer sum of its codes */
     bool int_out;                /* MatMulInteger with constant B (w, wzp): y is the int32
                                   * sum, x's zero point is read at run time (input 2);
                                   * xs, ws, ys unused */
@@ -487,6 +491,12 @@ void rt_qpack_free(rt_qpack *p);
 size_t rt_qpack_bytes(const rt_qpack *p);
 /* A table op's 256 entries (NULL for the other kinds). */
 const uint8_t *rt_qpack_lut(const rt_qpack *p);
+/* A float32 table op's 256 entries (NULL for the other kinds). */
+const float *rt_qpack_flut(const rt_qpack *p);
+/* Row r of x ([rows][n] codes) through table r: tabs [rows][256] float32
+ * (f32) or 8-bit codes, into y [rows][n] of that type (per-channel tables,
+ * fuse_qdq_channel_tables in engine.c), on the thread pool. */
+void rt_qtable_rows(const void *tabs, bool f32, const uint8_t *x, void *y, int64_t rows, int64_t n);
 /* What another backend (cuda) needs to run a fused Conv/Gemm/MatMul with the
  * same bytes (not a table op, an Add or MatMulInteger: false). The integer
  * sum of output channel m at column n (output pixel of image b, or row of x)

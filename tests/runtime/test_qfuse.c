@@ -1,8 +1,9 @@
 /*
  * test_qfuse.c - int8 QDQ fusion (lib/runtime/cpu/qgemm.c):
- *  1. DQ(x) + DQ(W) [+ DQ(b)] -> Conv/Gemm/MatMul -> Q on random shapes (odd
- *     sizes, groups, strides, padding; per-tensor and per-channel weights;
- *     u8/s8 activations, s8/u8 weights, u8/s8 outputs): the fused integer
+ *  1. DQ(x) + DQ(W) [+ DQ(b)] -> Conv/Gemm/MatMul (and ConvTranspose whose
+ *     kernel equals its stride) -> Q on random shapes (odd sizes, groups,
+ *     strides, padding; per-tensor and per-channel weights; u8/s8
+ *     activations, s8/u8 weights, u8/s8 outputs): the fused integer
  *     kernel against the "ref" backend (dequantize, float Conv/Gemm, quantize)
  *     and against the cpu backend with fusion off. Bound: |diff| <= 1 unit of
  *     the quantized output (float accumulation in the reference rounds
@@ -22,6 +23,11 @@
  *     twice, HardSwish as x * Clip(x + 3, 0, 6) / 6) -> Q as a 256-entry
  *     table: the same bytes as unfused on odd sizes (the float kernels'
  *     tails); not fused when an intermediate is read outside the chain.
+ *     Float tables: DQ -> those ops read by float ops: a float32 table of
+ *     x_q (and a Q of it a table of x_q), the same bytes as unfused. Per-channel
+ *     tables: the ops also read a tensor of one value per channel computed in
+ *     the run (squeeze-excite gates): tables built per run, the same bytes.
+ *     DQ -> GlobalAveragePool -> Q: the exact mean's codes, within 1 of unfused.
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -128,6 +134,10 @@ static hpcz_model *build(const qcase *c, hpcz_array *x, float *ys_out, int32_t *
         M = c->wd[0];
         K = c->wd[1];
         w_axis = 0;
+    } else if (!strcmp(c->op, "ConvTranspose")) { /* W [Cin][M][kh][kw], kernel = stride */
+        M = c->wd[1];
+        K = c->wd[0]; /* taps per output */
+        w_axis = 1;
     } else {
         K = c->wd[0];
         M = c->wd[1];
@@ -372,6 +382,13 @@ out:
 #define D4(a, b, c, d) {a, b, c, d, 0}
 
 static const qcase qcases[] = {
+    /* ConvTranspose with kernel = stride: a 1x1 Conv into Cout * kh * kw maps */
+    {"convtranspose 2x2/2 u8/s8 per-channel", "ConvTranspose", U8, S8, U8, true, false, false, 4,
+     D4(1, 24, 10, 15), 4, D4(24, 24, 2, 2), "strides=is:2,2", -63, 63, false},
+    {"convtranspose 3x2/(3,2) s8 bias", "ConvTranspose", S8, S8, S8, false, true, false, 4,
+     D4(2, 5, 7, 9), 4, D4(5, 3, 3, 2), "strides=is:3,2;pads=is:0,0,0,0", -128, 127, false},
+    {"convtranspose 2x2/2 to 1 channel", "ConvTranspose", U8, S8, U8, true, true, false, 4,
+     D4(1, 24, 20, 30), 4, D4(24, 1, 2, 2), "strides=is:2,2", -63, 63, false},
     {"conv3x3 pad1 u8/s8 per-channel", "Conv", U8, S8, U8, true, true, false, 4,
      D4(1, 16, 28, 28), 4, D4(16, 16, 3, 3), "pads=is:1,1,1,1", -63, 63, false},
     {"conv3x3 odd sizes full-range w", "Conv", U8, S8, U8, true, true, false, 4,
@@ -772,6 +789,279 @@ static void check_table_qchain(const char *label, bool hswish, int xdt, int ydt,
     hpcz_model_free(m);
 }
 
+/* Float tables: DQ(x) -> ops of x read by a float op (Exp here), as
+ * `--placement latency` leaves PP-LCNet's HardSwish blocks: PaddleOCR's
+ * HardSwish -> Mul -> Add by scalars (affine), or x + x * HardSigmoid(x)
+ * (x read three times). The last op runs a float32 table of x_q (the DQ and
+ * the other ops do not run); with a QuantizeLinear also reading its output
+ * (withq) that Q becomes a table of x_q. The same bytes as with the float
+ * tables off (HPCZ_NO_FLOAT_TABLES=1), as unfused (HPCZ_NO_INT8_FUSION=1), with
+ * 2 threads and on the AVX2 and portable lookups. */
+static void check_float_table(const char *label, bool affine, int xdt, int64_t n, bool withq)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_array in = int_input(m, xdt, n, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
+    set_int(init(m, "yz", HPCZ_DTYPE_UINT8, 0, NULL), HPCZ_DTYPE_UINT8, 0, 30);
+    *(float *)init(m, "a", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.5f, 1.5f);
+    *(float *)init(m, "b", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(-0.5f, 0.5f);
+    const char *dq[] = {"x", "xs", "xz"}, *hs[] = {"xf"}, *mu[] = {"a", "h"}, *ad[] = {"m", "b"},
+               *sm[] = {"xf", "h"}, *sa[] = {"xf", "m"}, *ex[] = {"f"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    if (affine) {
+        node(g, "HardSwish", "hswish", 1, hs, "h");
+        node(g, "Mul", "mul", 2, mu, "m");
+        node(g, "Add", "add", 2, ad, "f");
+    } else {
+        parse_attrs(m, node(g, "HardSigmoid", "hsig", 1, hs, "h"), "alpha=f:0.2;beta=f:0.5");
+        node(g, "Mul", "mul", 2, sm, "m");
+        node(g, "Add", "add", 2, sa, "f");
+    }
+    node(g, "Exp", "exp", 1, ex, "z");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "z"), &err);
+    if (withq) {
+        node(g, "QuantizeLinear", "q", 3, qi, "y");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    }
+    int nout = 1 + withq, want = 2 + withq, ran = 0, ran_off = 0;
+    hpcz_array a[2] = {{0}}, b[2] = {{0}}, u[2] = {{0}}, t[2] = {{0}}, v[2] = {{0}}, s[2] = {{0}};
+    bool ok = run(m, "cpu", 1, false, &in, a, NULL, &err);
+    ran = last_ran;
+    setenv("HPCZ_NO_FLOAT_TABLES", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, &in, t, NULL, &err);
+    ran_off = last_ran;
+    unsetenv("HPCZ_NO_FLOAT_TABLES");
+    ok = ok && run(m, "cpu", 2, false, &in, b, NULL, &err) && run(m, "cpu", 1, true, &in, u, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX512", "1", 1); /* AVX2 gathers */
+    ok = ok && run(m, "cpu", 1, false, &in, v, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1); /* portable lookups */
+    ok = ok && run(m, "cpu", 1, false, &in, s, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX512");
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    bool same = ok;
+    for (int o = 0; o < nout && same; o++)
+        same = a[o].nbytes == u[o].nbytes && !memcmp(a[o].data, u[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, t[o].data, a[o].nbytes) && !memcmp(a[o].data, b[o].data, a[o].nbytes) &&
+               !memcmp(a[o].data, v[o].data, a[o].nbytes) && !memcmp(a[o].data, s[o].data, a[o].nbytes);
+    bool good = ok && ran == want && ran_off == 5 + withq && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s %s%s, n=%lld: nodes run %d (want %d; %d without float tables), same bytes as "
+           "unfused/no float tables/2 threads/AVX2/portable: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, affine ? "hardswish*a+b" : "x+x*hardsigmoid(x)",
+           withq ? " +Q" : "", (long long)n, ran, want, ran_off, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    for (int o = 0; o < 2; o++) {
+        hpcz_array_release(&a[o]);
+        hpcz_array_release(&b[o]);
+        hpcz_array_release(&u[o]);
+        hpcz_array_release(&t[o]);
+        hpcz_array_release(&v[o]);
+        hpcz_array_release(&s[o]);
+    }
+    hpcz_model_free(m);
+}
+
+/* Graph input NAME [1, C, H, W] of dtype dt (H = W = 1: one value per
+ * channel) and a random feed for it: 8-bit codes over the type's range, or
+ * float in [-4, 4]. */
+static hpcz_array nchw_input(hpcz_model *m, const char *name, int dt, int64_t C, int64_t H, int64_t W,
+                             hpcz_error *err)
+{
+    hpcz_value *v = hpcz_graph_value(m->graph, name);
+    int64_t d[4] = {1, C, H, W};
+    v->dtype = dt;
+    v->ndim = 4;
+    v->dims = hpcz_model_alloc(m, 4 * sizeof *v->dims);
+    for (int i = 0; i < 4; i++)
+        v->dims[i].size = d[i];
+    hpcz_graph_add_input(m->graph, v, err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, dt, 4, d, err);
+    int lo = dt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t k = 0; k < in.numel; k++)
+        if (dt == HPCZ_DTYPE_FLOAT)
+            ((float *)in.data)[k] = frange(-4.0f, 4.0f);
+        else
+            set_int(in.data, dt, k, irange(lo, lo + 255));
+    return in;
+}
+
+/* Per-channel tables: DQ(x) [1, C, H, W] with a tensor of one value per
+ * channel computed in the run: a squeeze-excite gate, x + x * HardSigmoid(g)
+ * (g float [1, C, 1, 1]) read by a float op (Exp), or x + DQ(b) (b 8-bit
+ * [1, C, 1, 1]) -> Q; or with a BatchNormalization's constants, Relu(BN(x))
+ * -> Q (tables made once). The last op runs the tables (the DQ of x and the other
+ * ops do not run, nor the Q) on maps of at least 512 pixels, the same bytes as
+ * with them off (HPCZ_NO_CHANNEL_TABLES=1), as unfused, with 2 threads and on
+ * the AVX2 and portable lookups; on smaller maps nothing changes. */
+enum { CT_GATE, CT_ADDQ, CT_BN };
+static void check_channel_table(const char *label, int kind, int xdt, int64_t C, int64_t H, int64_t W)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    bool gate = kind == CT_GATE, bn = kind == CT_BN;
+    hpcz_array in[2] = {{0}};
+    in[0] = nchw_input(m, "x", xdt, C, H, W, &err);
+    if (!bn)
+        in[1] = nchw_input(m, "g", gate ? HPCZ_DTYPE_FLOAT : xdt, C, 1, 1, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.06f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "bs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.05f);
+    set_int(init(m, "bz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.05f);
+    set_int(init(m, "yz", HPCZ_DTYPE_INT8, 0, NULL), HPCZ_DTYPE_INT8, 0, -20);
+    const char *dq[] = {"x", "xs", "xz"}, *hs[] = {"g"}, *mu[] = {"xf", "h"}, *ad[] = {"xf", "m"},
+               *db[] = {"g", "bs", "bz"}, *ab[] = {"xf", "bf"}, *ex[] = {"f"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    int64_t cd[1] = {C};
+    float *bnp[4];
+    const char *bnn[] = {"sc", "bb", "mu", "var"}, *bi[] = {"xf", "sc", "bb", "mu", "var"},
+               *re[] = {"r"}, *rq[] = {"f", "ys", "yz"};
+    for (int k = 0; bn && k < 4; k++) {
+        bnp[k] = init(m, bnn[k], HPCZ_DTYPE_FLOAT, 1, cd);
+        for (int64_t c = 0; c < C; c++)
+            bnp[k][c] = k == 3 ? frange(0.5f, 2.0f) : frange(-1.0f, 1.0f);
+    }
+    if (bn) {
+        node(g, "BatchNormalization", "bn", 5, bi, "r");
+        node(g, "Relu", "relu", 1, re, "f");
+        node(g, "QuantizeLinear", "q", 3, rq, "y");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    } else if (gate) {
+        parse_attrs(m, node(g, "HardSigmoid", "hsig", 1, hs, "h"), "alpha=f:0.2;beta=f:0.5");
+        node(g, "Mul", "mul", 2, mu, "m");
+        node(g, "Add", "add", 2, ad, "f");
+        node(g, "Exp", "exp", 1, ex, "z");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "z"), &err);
+    } else {
+        node(g, "DequantizeLinear", "dqb", 3, db, "bf");
+        node(g, "Add", "add", 2, ab, "f");
+        node(g, "QuantizeLinear", "q", 3, qi, "y");
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    }
+    bool big = H * W >= 512;
+    int unfused = bn ? 4 : 5 - !gate, want = !big ? unfused : bn ? 1 : 3 - !gate, ran = 0, ran_off = 0;
+    hpcz_array a = {0}, b = {0}, u = {0}, t = {0}, v = {0}, s = {0};
+    bool ok = run(m, "cpu", 1, false, in, &a, NULL, &err);
+    ran = last_ran;
+    setenv("HPCZ_NO_CHANNEL_TABLES", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &t, NULL, &err);
+    ran_off = last_ran;
+    unsetenv("HPCZ_NO_CHANNEL_TABLES");
+    ok = ok && run(m, "cpu", 2, false, in, &b, NULL, &err) && run(m, "cpu", 1, true, in, &u, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX512", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &v, NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, in, &s, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX512");
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    bool same = ok && a.nbytes == u.nbytes && !memcmp(a.data, u.data, a.nbytes) &&
+                !memcmp(a.data, t.data, a.nbytes) && !memcmp(a.data, b.data, a.nbytes) &&
+                !memcmp(a.data, v.data, a.nbytes) && !memcmp(a.data, s.data, a.nbytes);
+    bool good = ok && ran == want && ran_off == unfused && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s %s, [1,%lld,%lld,%lld]: nodes run %d (want %d; %d without), same bytes as "
+           "unfused/no channel tables/2 threads/AVX2/portable: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, gate ? "x+x*hardsigmoid(g)" : bn ? "Q(relu(bn(x)))" : "Q(x+DQ(b))",
+           (long long)C,
+           (long long)H, (long long)W, ran, want, ran_off, same ? "yes" : "NO", ok ? "" : ": ",
+           ok ? "" : err.msg);
+    hpcz_array_release(&in[0]);
+    hpcz_array_release(&in[1]);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&t);
+    hpcz_array_release(&v);
+    hpcz_array_release(&s);
+    hpcz_model_free(m);
+}
+
+/* DQ(x) [N, C, H, W] -> GlobalAveragePool -> Q: one fused step (the Q does
+ * not run) whose codes are Q of the exact mean (a double reference here: the
+ * same bytes), within 1 of unfused (the float kernel sums in float32), the
+ * same bytes with 2 threads and on the portable sum. */
+static void check_gap(const char *label, int xdt, int ydt, int64_t N, int64_t C, int64_t H, int64_t W)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_array in = nchw_input(m, "x", xdt, C, H, W, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    if (N > 1) { /* a batch */
+        hpcz_graph_value(g, "x")->dims[0].size = N;
+        int64_t d[4] = {N, C, H, W};
+        hpcz_array_release(&in);
+        hpcz_array_alloc(&in, xdt, 4, d, &err);
+        for (int64_t k = 0; k < in.numel; k++)
+            set_int(in.data, xdt, k, irange(lo, lo + 255));
+    }
+    /* means near the middle of x's range, y's scale wide enough for the
+     * spread of a mean of H * W codes: no saturated codes */
+    float xs = frange(0.03f, 0.06f), ys = xs * (0.06f + 3.0f / sqrtf((float)(H * W)));
+    int xz = irange(lo + 123, lo + 133), yz = ydt == HPCZ_DTYPE_UINT8 ? 128 : 0;
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = xs;
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, xz);
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = ys;
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, yz);
+    const char *dq[] = {"x", "xs", "xz"}, *gp[] = {"xf"}, *qi[] = {"p", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    node(g, "GlobalAveragePool", "gap", 1, gp, "p");
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    hpcz_array a = {0}, b = {0}, u = {0}, s = {0};
+    int fa = 0, fu = 1;
+    bool ok = run(m, "cpu", 1, false, &in, &a, &fa, &err) && run(m, "cpu", 2, false, &in, &b, NULL, &err) &&
+              run(m, "cpu", 1, true, &in, &u, &fu, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, &in, &s, NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    int64_t S = H * W, ndiff = 0, nexact = 0, nsat = 0;
+    int maxu = 0;
+    for (int64_t pl = 0; ok && pl < N * C; pl++) {
+        int64_t sum = 0;
+        for (int64_t i = 0; i < S; i++)
+            sum += get_int(in.data, xdt, pl * S + i);
+        float mean = (float)((double)xs * (double)(sum - S * xz) / (double)S);
+        float v = nearbyintf(mean / ys) + (float)yz;
+        float qlo = ydt == HPCZ_DTYPE_UINT8 ? 0.f : -128.f, qhi = ydt == HPCZ_DTYPE_UINT8 ? 255.f : 127.f;
+        v = v < qlo ? qlo : v > qhi ? qhi : v;
+        nexact += get_int(a.data, ydt, pl) == (int)v;
+        nsat += v == qlo || v == qhi;
+        int d = abs(get_int(a.data, ydt, pl) - get_int(u.data, ydt, pl));
+        ndiff += d != 0;
+        maxu = d > maxu ? d : maxu;
+    }
+    bool same = ok && !memcmp(a.data, b.data, a.nbytes) && !memcmp(a.data, s.data, a.nbytes);
+    bool good = ok && fa == 1 && !fu && same && nexact == N * C && maxu <= 1 && !nsat;
+    if (!good)
+        failures++;
+    printf("%s %-34s [%lld,%lld,%lld,%lld]: fused %d, exact mean %lld/%lld, max|fused-unfused| %d "
+           "(%lld differ), same bytes with 2 threads/portable: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, (long long)N, (long long)C, (long long)H, (long long)W, fa,
+           (long long)nexact, (long long)(N * C), maxu, (long long)ndiff, same ? "yes" : "NO",
+           ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    hpcz_array_release(&a);
+    hpcz_array_release(&b);
+    hpcz_array_release(&u);
+    hpcz_array_release(&s);
+    hpcz_model_free(m);
+}
+
 /* The graph of `hpcz quantize --mode dynamic`: DynamicQuantizeLinear(x) ->
  * MatMulInteger(x_q, W_q, x_zp, W_zp per column): the cpu backend (vector
  * min/max, QuantizeLinear's kernel, an exact float or double GEMM) against
@@ -1128,6 +1418,21 @@ int main(int argc, char **argv)
     check_table_qchain("table of tables s8 -> s8", true, S8, S8, 777, false);
     check_table_qchain("table of tables u8 -> s8", true, U8, S8, 1027, false);
     check_table_qchain("table of tables, inner one an output", false, S8, U8, 515, true);
+    check_float_table("float table u8", true, U8, 1999, false);
+    check_float_table("float table s8", false, S8, 333, false);
+    check_float_table("float table u8, Q reads it too", false, U8, 4099, true);
+    check_float_table("float table s8, Q reads it too", true, S8, 17, true);
+    check_channel_table("channel table u8", CT_GATE, U8, 5, 7, 75);
+    check_channel_table("channel table s8", CT_GATE, S8, 3, 33, 17);
+    check_channel_table("channel table u8 -> Q", CT_ADDQ, U8, 6, 40, 13);
+    check_channel_table("channel table s8, batchnorm", CT_BN, S8, 7, 24, 24);
+    check_channel_table("channel table u8, batchnorm", CT_BN, U8, 3, 1, 1000);
+    check_channel_table("channel table s8, small map", CT_GATE, S8, 4, 9, 9);
+    check_channel_table("channel table u8 -> Q, small map", CT_ADDQ, U8, 4, 3, 5);
+    check_channel_table("channel table, batchnorm small", CT_BN, U8, 4, 3, 5);
+    check_gap("gap u8 -> u8", U8, U8, 1, 96, 80, 120);
+    check_gap("gap s8 -> s8, batch 2", S8, S8, 2, 7, 13, 17);
+    check_gap("gap u8 -> s8 1-wide", U8, S8, 1, 5, 1, 33);
     check_dynamic_mm("dynamic u8 weights (float GEMM)", U8, 37, 64, 45, 0);
     check_dynamic_mm("dynamic s8 weights K 300 (double)", S8, 19, 300, 33, 0);
     check_dynamic_mm("dynamic u8 w, col scales, bias", U8, 37, 64, 45, 1);

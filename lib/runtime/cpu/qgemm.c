@@ -28,7 +28,8 @@
  *    weights; so is a Conv panel of at most 5 columns (panel_narrow).
  * Also Add of two quantized tensors (qadd_*), in the unfused float arithmetic;
  * table ops (lut_*: DQ -> a unary op -> Q as a 256-entry table of the
- * unfused kernels' own results);
+ * unfused kernels' own results; flut_*: the same into float32 where no Q
+ * follows);
  * and MatMulInteger with constant B (int_out: the exact int32 sums, no
  * requantisation; x's zero point, which DynamicQuantizeLinear computes per
  * run, is bound at run time, see int_out_bind), which is what dynamic
@@ -90,11 +91,17 @@ struct rt_qpack {
     bool conv, avx2;
     bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
     bool avx512;   /* vnni and AVX512-VNNI: the u8s8 tiles on zmm (panel8_rqsat512,
-                    * ukr8_512); off with HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
+                    * ukr8_512); flut: vpermt2ps lookups (AVX-512 F); off with
+                    * HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
     bool wide8;    /* u8s8 with 8-bit weights beyond +-64 (vnni only: vpdpbusd has no
                     * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
+    float *flut;   /* a table op into float32: y = flut[x's byte] */
+    bool gap;      /* DQ -> GlobalAveragePool -> Q (gap_new) */
+    struct rt_qpack *inner; /* ConvTranspose with kernel = stride (convt_new): the 1x1 Conv
+                             * into its [N][Cout kh kw][H][W] maps */
+    int64_t ct[6];          /* convt: N, Cout, H, W, kh, kw */
     bool vbmi;     /* lut: AVX-512 VBMI lookups, 64 bytes at a time (lut512) */
     int x2dt;
     float xs, xs2, ys;
@@ -166,6 +173,8 @@ void rt_qpack_free(rt_qpack *p)
     free(p->wsum);
     free(p->wshift);
     free(p->lut);
+    free(p->flut);
+    rt_qpack_free(p->inner);
     free(p);
 }
 
@@ -250,27 +259,165 @@ static rt_qpack *qadd_new(const rt_qdesc *d)
 
 /* A table op: any op of one 8-bit tensor into another, element by element,
  * whose 256 possible results the engine computed at plan time (DQ -> a
- * unary op -> Q, see fuse_qdq_tables in engine.c). */
+ * unary op -> Q, see fuse_qdq_tables in engine.c), or into float32 (flut:
+ * DQ -> unary ops read by float ops, fuse_qdq_float_tables). */
 static rt_qpack *lut_new(const rt_qdesc *d)
 {
-    if (!q8(d->x->dtype) || !q8(d->y->dtype) || d->x->numel != d->y->numel)
+    int ydt = d->flut ? HPCZ_DTYPE_FLOAT : d->y->dtype;
+    if (!q8(d->x->dtype) || (d->flut ? d->y->dtype != ydt : !q8(ydt)) ||
+        d->x->numel != d->y->numel)
         return NULL;
     rt_qpack *p = calloc(1, sizeof *p);
-    if (!p || !(p->lut = malloc(256))) {
+    if (p && d->flut && (p->flut = malloc(256 * sizeof *p->flut)))
+        memcpy(p->flut, d->flut, 256 * sizeof *p->flut);
+    else if (p && !d->flut && (p->lut = malloc(256)))
+        memcpy(p->lut, d->lut, 256);
+    if (!p || (!p->lut && !p->flut)) {
         free(p);
         return NULL;
     }
-    memcpy(p->lut, d->lut, 256);
 #ifdef QG_X86
     p->vbmi = avx512_on() && __builtin_cpu_supports("avx512vbmi");
+    p->avx512 = avx512_on();
 #endif
     p->xdt = d->x->dtype;
     p->ydt = d->y->dtype;
     p->numel = d->y->numel;
-    p->bytes = 256;
+    p->bytes = d->flut ? 256 * sizeof *p->flut : 256;
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
+    return p;
+}
+
+/* DQ(x) -> GlobalAveragePool -> Q, per tensor: the mean of each plane from
+ * the exact integer sum of its codes, m = (float)(xs * (sum - S * x_zp) / S)
+ * in double, then Q's own arithmetic, clamp(rint(m / ys) + y_zp). The float
+ * kernel adds the dequantized values one by one in float32, so its mean
+ * carries up to S roundings: the codes may differ by one where m / ys lands
+ * near a half (test_qfuse bounds it). */
+static rt_qpack *gap_new(const rt_qdesc *d)
+{
+    const hpcz_array *x = d->x, *y = d->y;
+    if (!q8(x->dtype) || !q8(y->dtype) || x->ndim < 3 || y->ndim != x->ndim ||
+        y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1] || !(d->ys > 0))
+        return NULL;
+    for (int i = 2; i < y->ndim; i++)
+        if (y->dims[i] != 1)
+            return NULL;
+    rt_qpack *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->gap = true;
+    p->xdt = x->dtype;
+    p->ydt = y->dtype;
+    p->xs = d->xs;
+    p->xzp = d->xzp;
+    p->ys = d->ys;
+    p->yzp = d->yzp;
+    p->rows = x->dims[0] * x->dims[1]; /* planes */
+    p->numel = p->rows ? x->numel / p->rows : 0;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
+    return p;
+}
+
+/* A ConvTranspose whose kernel equals its stride (2-D, group 1, no padding,
+ * dilation 1, no output_padding: every output pixel takes one tap of each
+ * input channel; PP-OCR det's 2x2/2 upsampling) is a 1x1 Conv of x into
+ * Cout * kh * kw maps, map (co, a, b) holding the outputs at (kh i + a,
+ * kw j + b) of channel co: that Conv's pack (the same integer sums and
+ * requantisation as any fused Conv), then each map's pixels put in place. */
+static const hpcz_node conv1x1 = {.name = "ConvTranspose as 1x1 Conv", .op_type = "Conv"};
+
+static rt_qpack *convt_new(const rt_qdesc *d)
+{
+    const hpcz_array *x = d->x, *w = d->w, *y = d->y;
+    if (!w || !d->ws || x->ndim != 4 || w->ndim != 4 || y->ndim != 4 || !q8(w->dtype) ||
+        hpcz_node_attr_int(d->node, "group", 1) != 1 || hpcz_node_attr(d->node, "output_shape") ||
+        strcmp(hpcz_node_attr_string(d->node, "auto_pad", "NOTSET"), "NOTSET"))
+        return NULL;
+    rt_ctx c;
+    memset(&c, 0, sizeof c);
+    c.node = d->node;
+    int64_t N = x->dims[0], Cin = x->dims[1], H = x->dims[2], W = x->dims[3];
+    int64_t Cout = w->dims[1], kh = w->dims[2], kw = w->dims[3], M = Cout * kh * kw;
+    size_t n;
+    const int64_t *v = rt_attr_ints(&c, "strides", &n);
+    if (!v || n != 2 || v[0] != kh || v[1] != kw)
+        return NULL;
+    if ((v = rt_attr_ints(&c, "pads", &n)))
+        for (size_t i = 0; i < n; i++)
+            if (v[i])
+                return NULL;
+    if ((v = rt_attr_ints(&c, "dilations", &n)))
+        for (size_t i = 0; i < n; i++)
+            if (v[i] != 1)
+                return NULL;
+    if ((v = rt_attr_ints(&c, "output_padding", &n)))
+        for (size_t i = 0; i < n; i++)
+            if (v[i])
+                return NULL;
+    if (w->dims[0] != Cin || y->dims[0] != N || y->dims[1] != Cout || y->dims[2] != H * kh ||
+        y->dims[3] != W * kw)
+        return NULL;
+    /* weights per output channel (DequantizeLinear axis 1) or one */
+    bool pc = d->ws->numel != 1;
+    if ((pc && (d->ws->numel != Cout || d->w_axis != 1)) ||
+        (d->b && (d->b->numel != Cout || (d->bs->numel != 1 && d->bs->numel != Cout))))
+        return NULL;
+    hpcz_array w2 = {0}, ws2 = {0}, wzp2 = {0}, b2 = {0}, bs2 = {0}, y2 = *y;
+    int64_t wd[4] = {M, Cin, 1, 1}, md = M;
+    hpcz_error err = {0};
+    bool ok = hpcz_array_alloc(&w2, w->dtype, 4, wd, &err) == HPCZ_OK &&
+              hpcz_array_alloc(&ws2, HPCZ_DTYPE_FLOAT, 1, &md, &err) == HPCZ_OK &&
+              (!d->wzp || hpcz_array_alloc(&wzp2, d->wzp->dtype, 1, &md, &err) == HPCZ_OK) &&
+              (!d->b || (hpcz_array_alloc(&b2, HPCZ_DTYPE_INT32, 1, &md, &err) == HPCZ_OK &&
+                         hpcz_array_alloc(&bs2, HPCZ_DTYPE_FLOAT, 1, &md, &err) == HPCZ_OK));
+    for (int64_t m = 0; ok && m < M; m++) {
+        int64_t co = m / (kh * kw), ab = m % (kh * kw);
+        for (int64_t ci = 0; ci < Cin; ci++)
+            ((uint8_t *)w2.data)[m * Cin + ci] = ((const uint8_t *)w->data)[(ci * Cout + co) * kh * kw + ab];
+        ((float *)ws2.data)[m] = ((const float *)d->ws->data)[pc ? co : 0];
+        if (d->wzp)
+            ((uint8_t *)wzp2.data)[m] = ((const uint8_t *)d->wzp->data)[pc ? co : 0];
+        if (d->b) {
+            ((int32_t *)b2.data)[m] = ((const int32_t *)d->b->data)[co];
+            ((float *)bs2.data)[m] = ((const float *)d->bs->data)[d->bs->numel == 1 ? 0 : co];
+        }
+    }
+    y2.dims[1] = M;
+    y2.dims[2] = H;
+    y2.dims[3] = W;
+    rt_qdesc d2 = *d;
+    d2.node = &conv1x1;
+    d2.w = &w2;
+    d2.ws = &ws2;
+    d2.wzp = d->wzp ? &wzp2 : NULL;
+    d2.w_axis = 0;
+    d2.b = d->b ? &b2 : NULL;
+    d2.bs = d->b ? &bs2 : NULL;
+    d2.y = &y2;
+    rt_qpack *inner = ok ? rt_qpack_new(&d2) : NULL, *p = inner ? calloc(1, sizeof *p) : NULL;
+    hpcz_array_release(&w2);
+    hpcz_array_release(&ws2);
+    hpcz_array_release(&wzp2);
+    hpcz_array_release(&b2);
+    hpcz_array_release(&bs2);
+    if (!p) {
+        rt_qpack_free(inner);
+        return NULL;
+    }
+    p->inner = inner;
+#ifdef QG_X86
+    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
+    p->xdt = x->dtype;
+    p->ydt = y->dtype;
+    p->bytes = inner->bytes;
+    int64_t ct[6] = {N, Cout, H, W, kh, kw};
+    memcpy(p->ct, ct, sizeof ct);
     return p;
 }
 
@@ -351,8 +498,12 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
 {
     const hpcz_node *n = d->node;
     const char *op = n->op_type;
-    if (d->lut)
+    if (d->lut || d->flut)
         return lut_new(d);
+    if (d->gap)
+        return gap_new(d);
+    if (!strcmp(op, "ConvTranspose"))
+        return convt_new(d);
     if (!strcmp(op, "Add"))
         return qadd_new(d);
     const hpcz_array *x = d->x, *w = d->w, *y = d->y;
@@ -631,6 +782,11 @@ const uint8_t *rt_qpack_lut(const rt_qpack *p)
     return p ? p->lut : NULL;
 }
 
+const float *rt_qpack_flut(const rt_qpack *p)
+{
+    return p ? p->flut : NULL;
+}
+
 /* The weight w[m][k] - w_zp[m] read back from whichever layout was packed. */
 static int32_t packed_weight(const rt_qpack *p, int64_t m, int64_t k)
 {
@@ -656,7 +812,7 @@ bool rt_qpack_add_info(const rt_qpack *p, rt_qadd_info *a)
 
 bool rt_qpack_info(const rt_qpack *p, rt_qgemm_info *info, int16_t *wr, int32_t *bias)
 {
-    if (!p || p->lut || p->add || p->int_out)
+    if (!p || p->lut || p->flut || p->gap || p->inner || p->add || p->int_out)
         return false;
     if (!wr) {
         memset(info, 0, sizeof *info);
@@ -2685,12 +2841,16 @@ __attribute__((target("avx2"))) static void dw_channels_avx2(qjob *jb, int64_t b
                           * planar kernel takes fewer instructions) */
 static _Thread_local rt_scratch dwcl_scratch; /* a task's padded plane */
 
+static _Thread_local rt_scratch convt_scratch; /* convt: the 1x1 Conv's maps */
+
 void rt_qgemm_scratch_release(void)
 {
     rt_free(panel_scratch.p);
     rt_free(dwcl_scratch.p);
+    rt_free(convt_scratch.p);
     panel_scratch = (rt_scratch){0};
     dwcl_scratch = (rt_scratch){0};
+    convt_scratch = (rt_scratch){0};
 }
 
 /* r[i] becomes byte i of every r[j]: a 16 x 16 byte transpose. */
@@ -3120,24 +3280,133 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut512(const 
 }
 #endif
 
-static void lut_task(void *ctx, int64_t t)
+/* y[i] = lut[x[i]] for n bytes, on the widest lookup the pack allows. */
+static void lut_apply(bool vbmi, bool avx2, const uint8_t *lut, const uint8_t *x, uint8_t *y, int64_t n)
 {
-    const qadd_job *j = ctx;
-    const uint8_t *lut = j->p->lut, *x = j->a;
-    uint8_t *y = j->y;
-    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
 #ifdef QG_X86
-    if (j->p->vbmi) {
-        lut512(lut, x + i0, y + i0, i1 - i0);
+    if (vbmi) {
+        lut512(lut, x, y, n);
         return;
     }
-    if (j->p->avx2) {
-        lut_avx2(lut, x + i0, y + i0, i1 - i0);
+    if (avx2) {
+        lut_avx2(lut, x, y, n);
         return;
     }
 #endif
-    for (int64_t i = i0; i < i1; i++)
+    (void)vbmi;
+    (void)avx2;
+    for (int64_t i = 0; i < n; i++)
         y[i] = lut[x[i]];
+}
+
+static void lut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+    lut_apply(j->p->vbmi, j->p->avx2, j->p->lut, (const uint8_t *)j->a + i0, (uint8_t *)j->y + i0,
+              i1 - i0);
+}
+
+#ifdef QG_X86
+/* y[i] = lut[x[i]] into float32, 16 at a time with the 256 entries in 16
+ * zmm: vpermt2ps looks the low 5 bits up in each pair of registers (32
+ * entries), bits 5, 6 and 7 pick among the 8 results (masked blends). Gathers
+ * from the 1 KiB table took 3-5 cycles an element on this machine's CPU. */
+__attribute__((target("avx512f"))) static void flut512(const float *lut, const uint8_t *x, float *y,
+                                                      int64_t n)
+{
+    __m512 t[16];
+    for (int k = 0; k < 16; k++)
+        t[k] = _mm512_loadu_ps(lut + 16 * k);
+    const __m512i b5 = _mm512_set1_epi32(32), b6 = _mm512_set1_epi32(64), b7 = _mm512_set1_epi32(128);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x + i)));
+        __m512 r[8];
+        for (int k = 0; k < 8; k++)
+            r[k] = _mm512_permutex2var_ps(t[2 * k], idx, t[2 * k + 1]);
+        __mmask16 m5 = _mm512_test_epi32_mask(idx, b5), m6 = _mm512_test_epi32_mask(idx, b6);
+        __mmask16 m7 = _mm512_test_epi32_mask(idx, b7);
+        __m512 s0 = _mm512_mask_blend_ps(m5, r[0], r[1]), s1 = _mm512_mask_blend_ps(m5, r[2], r[3]);
+        __m512 s2 = _mm512_mask_blend_ps(m5, r[4], r[5]), s3 = _mm512_mask_blend_ps(m5, r[6], r[7]);
+        __m512 u0 = _mm512_mask_blend_ps(m6, s0, s1), u1 = _mm512_mask_blend_ps(m6, s2, s3);
+        _mm512_storeu_ps(y + i, _mm512_mask_blend_ps(m7, u0, u1));
+    }
+    for (; i < n; i++)
+        y[i] = lut[x[i]];
+}
+
+/* AVX2: 8 table entries per gather. */
+__attribute__((target("avx2"))) static void flut_avx2(const float *lut, const uint8_t *x, float *y,
+                                                     int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_i32gather_ps(lut, idx, 4));
+    }
+    for (; i < n; i++)
+        y[i] = lut[x[i]];
+}
+#endif
+
+static void flut_apply(bool zmm, bool avx2, const float *lut, const uint8_t *x, float *y, int64_t n)
+{
+#ifdef QG_X86
+    if (zmm) {
+        flut512(lut, x, y, n);
+        return;
+    }
+    if (avx2) {
+        flut_avx2(lut, x, y, n);
+        return;
+    }
+#endif
+    (void)zmm;
+    (void)avx2;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lut[x[i]];
+}
+
+static void flut_task(void *ctx, int64_t t)
+{
+    const qadd_job *j = ctx;
+    int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < j->p->numel ? i0 + QADD_CHUNK : j->p->numel;
+    flut_apply(j->p->avx512, j->p->avx2, j->p->flut, (const uint8_t *)j->a + i0, (float *)j->y + i0,
+               i1 - i0);
+}
+
+/* rt_qtable_rows: row r of x through table r, in chunks of a row. */
+typedef struct table_rows_job {
+    const void *tabs;
+    bool f32, vbmi, zmm, avx2;
+    const uint8_t *x;
+    void *y;
+    int64_t n, nch;
+} table_rows_job;
+
+static void table_rows_task(void *ctx, int64_t t)
+{
+    const table_rows_job *j = ctx;
+    int64_t r = t / j->nch, i0 = (t % j->nch) * QADD_CHUNK;
+    int64_t i1 = i0 + QADD_CHUNK < j->n ? i0 + QADD_CHUNK : j->n, at = r * j->n + i0;
+    if (j->f32)
+        flut_apply(j->zmm, j->avx2, (const float *)j->tabs + 256 * r, j->x + at, (float *)j->y + at,
+                   i1 - i0);
+    else
+        lut_apply(j->vbmi, j->avx2, (const uint8_t *)j->tabs + 256 * r, j->x + at,
+                  (uint8_t *)j->y + at, i1 - i0);
+}
+
+void rt_qtable_rows(const void *tabs, bool f32, const uint8_t *x, void *y, int64_t rows, int64_t n)
+{
+    table_rows_job j = {tabs, f32, false, false, false, x, y, n, (n + QADD_CHUNK - 1) / QADD_CHUNK};
+#ifdef QG_X86
+    j.zmm = avx512_on();
+    j.vbmi = j.zmm && __builtin_cpu_supports("avx512vbmi");
+    j.avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+#endif
+    rt_parallel_for_work(rows * j.nch, table_rows_task, &j, (double)rows * (double)n * (f32 ? 4 : 1));
 }
 
 /* Conv tasks take PPT consecutive panels (64 columns): a 64-byte line of
@@ -3206,15 +3475,146 @@ static hpcz_status int_out_bind(rt_ctx *c, const rt_qpack *p, rt_qpack *q, int32
     return HPCZ_OK;
 }
 
+#ifdef QG_X86
+/* The sum of n bytes, each XORed with flip (0x80: int8 codes as x + 128),
+ * as unsigned (vpsadbw: 32 at a time). */
+__attribute__((target("avx2"))) static int64_t sum_u8_avx2(const uint8_t *x, int64_t n, uint8_t flip)
+{
+    __m256i acc = _mm256_setzero_si256(), z = _mm256_setzero_si256(), f = _mm256_set1_epi8((char)flip);
+    int64_t i = 0, s = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + i)), f);
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, z));
+    }
+    int64_t l[4];
+    _mm256_storeu_si256((__m256i *)l, acc);
+    s = l[0] + l[1] + l[2] + l[3];
+    for (; i < n; i++)
+        s += x[i] ^ flip;
+    return s;
+}
+#endif
+
+static void gap_task(void *ctx, int64_t pl)
+{
+    const qadd_job *j = ctx;
+    const rt_qpack *p = j->p;
+    const uint8_t *x = (const uint8_t *)j->a + pl * p->numel;
+    int64_t S = p->numel, sum = 0;
+    uint8_t flip = p->xdt == HPCZ_DTYPE_INT8 ? 0x80 : 0; /* int8 summed as x + 128 */
+#ifdef QG_X86
+    if (p->avx2)
+        sum = sum_u8_avx2(x, S, flip);
+    else
+#endif
+        for (int64_t i = 0; i < S; i++)
+            sum += x[i] ^ flip;
+    if (flip)
+        sum -= 128 * S;
+    float m = S ? (float)((double)p->xs * (double)(sum - S * (int64_t)p->xzp) / (double)S) : 0.f;
+    float v = nearbyintf(m / p->ys) + (float)p->yzp;
+    float lo = p->ydt == HPCZ_DTYPE_UINT8 ? 0.f : -128.f, hi = p->ydt == HPCZ_DTYPE_UINT8 ? 255.f : 127.f;
+    v = v < lo ? lo : v > hi ? hi : v;
+    if (p->ydt == HPCZ_DTYPE_UINT8)
+        ((uint8_t *)j->y)[pl] = (uint8_t)v;
+    else
+        ((int8_t *)j->y)[pl] = (int8_t)v;
+}
+
+#ifdef QG_X86
+/* y[2j] = a[j], y[2j + 1] = b[j] for j < n. */
+__attribute__((target("avx2"))) static void interleave2_avx2(const uint8_t *a, const uint8_t *b,
+                                                            uint8_t *y, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + j));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(b + j));
+        __m256i lo = _mm256_unpacklo_epi8(va, vb), hi = _mm256_unpackhi_epi8(va, vb);
+        _mm256_storeu_si256((__m256i *)(y + 2 * j), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(y + 2 * j + 32), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+    for (; j < n; j++) {
+        y[2 * j] = a[j];
+        y[2 * j + 1] = b[j];
+    }
+}
+#endif
+
+/* convt: the maps of (image, channel co), [kh][kw][H][W] in t, put in place. */
+typedef struct convt_job {
+    const rt_qpack *p;
+    const uint8_t *t;
+    uint8_t *y;
+} convt_job;
+
+static void convt_task(void *ctx, int64_t nc)
+{
+    const convt_job *j = ctx;
+    const int64_t *ct = j->p->ct, H = ct[2], W = ct[3], kh = ct[4], kw = ct[5];
+    const uint8_t *t = j->t + nc * kh * kw * H * W;
+    uint8_t *y = j->y + nc * H * kh * W * kw;
+    for (int64_t a = 0; a < kh; a++)
+        for (int64_t i = 0; i < H; i++) {
+            uint8_t *row = y + (i * kh + a) * W * kw;
+#ifdef QG_X86
+            if (kw == 2 && j->p->avx2) {
+                const uint8_t *s0 = t + (a * kw * H + i) * W;
+                interleave2_avx2(s0, s0 + H * W, row, W);
+                continue;
+            }
+#endif
+            for (int64_t b = 0; b < kw; b++) {
+                const uint8_t *src = t + ((a * kw + b) * H + i) * W;
+                for (int64_t jj = 0; jj < W; jj++)
+                    row[jj * kw + b] = src[jj];
+            }
+        }
+}
+
 hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
 {
-    if (p->lut) {
+    if (p->inner) {
+        hpcz_array *x = rt_in(c, 0), *y = c->out[0];
+        const int64_t *ct = p->ct;
+        int64_t maps = ct[0] * ct[1] * ct[4] * ct[5];
+        if (!x || !y || !x->data || !y->data || x->dtype != p->xdt || y->dtype != p->ydt ||
+            y->numel != maps * ct[2] * ct[3])
+            return rt_bad(c, "int8 ConvTranspose: input does not match the plan");
+        hpcz_array t = *y;
+        t.dims[1] = ct[1] * ct[4] * ct[5];
+        t.dims[2] = ct[2];
+        t.dims[3] = ct[3];
+        if (!(t.data = rt_scratch_get(&convt_scratch, y->nbytes)))
+            return hpcz_fail(c->err, HPCZ_ERR_NOMEM, "out of memory");
+        hpcz_array *outs[1] = {&t};
+        rt_ctx c2 = *c;
+        c2.out = outs;
+        c2.n_out = 1;
+        hpcz_status st = rt_qpack_run(&c2, p->inner);
+        if (!st) {
+            convt_job j = {p, t.data, y->data};
+            rt_parallel_for_work(ct[0] * ct[1], convt_task, &j, (double)y->numel);
+        }
+        return st;
+    }
+    if (p->gap) {
+        hpcz_array *a = rt_in(c, 0), *y = c->out[0];
+        if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
+            a->numel != p->rows * p->numel || y->numel != p->rows)
+            return rt_bad(c, "int8 GlobalAveragePool: input does not match the plan");
+        qadd_job j = {p, a->data, NULL, y->data};
+        rt_parallel_for_work(p->rows, gap_task, &j, (double)a->numel);
+        return HPCZ_OK;
+    }
+    if (p->lut || p->flut) {
         hpcz_array *a = rt_in(c, 0), *y = c->out[0];
         if (!a || !y || !a->data || !y->data || a->dtype != p->xdt || y->dtype != p->ydt ||
             a->numel != p->numel || y->numel != p->numel)
             return rt_bad(c, "int8 table op: input does not match the plan");
         qadd_job j = {p, a->data, NULL, y->data};
-        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, lut_task, &j, (double)p->numel);
+        rt_parallel_for_work((p->numel + QADD_CHUNK - 1) / QADD_CHUNK, p->flut ? flut_task : lut_task,
+                             &j, (double)p->numel * (p->flut ? 4 : 1));
         return HPCZ_OK;
     }
     if (p->add) {
