@@ -817,6 +817,9 @@ typedef struct hpcz_quantize_recipe {
     int fold;           /* fold BatchNorm first (1, default) */
     const char *op_types, *include, *exclude;
     int have_calib, have_table; /* calibration data / a table will be given */
+    int size_search;            /* set from below: --auto-fallback searches for the smallest model
+                                 * at the gates, so static keeps its int8 islands (no
+                                 * min-macs-per-value rule, which trades them for ORT latency) */
     double smooth;      /* static SmoothQuant alpha; -1: default (0.5 with data), 0: off */
     int bias_correct;   /* bias correction for the weights' rounding (static, weight-only int8 --algo rtn;
                          * needs calibration data): -1 default (static with data: on, kept where the

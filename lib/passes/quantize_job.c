@@ -22,6 +22,7 @@ static hpcz_status setup(const hpcz_quantize_opts *o, hpcz_quantize_recipe *rq, 
     *rq = o->recipe;
     rq->have_calib = o->calib != NULL;
     rq->have_table = o->calib_table != NULL;
+    rq->size_search = o->auto_fallback;
     if (o->passes)
         rq->smooth = rq->equalize = 0;
     /* the fallback search requantizes many times: bias correction only when asked */

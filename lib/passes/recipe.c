@@ -225,11 +225,12 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     } else if (is_static) {
         snprintf(q, sizeof q,
                  "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s,placed-weights=%s%s%s}",
+                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s,placed-weights=%s%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype, r->act_dtype,
                  r->symmetric == 1 ? "true" : "false", r->static_reduce_range, r->clip, r->placement,
                  r->fallback_weights, r->placed_weights,
-                 r->bias_correct > 0 ? ",bias-correct=true" : "", filt);
+                 r->bias_correct > 0 ? ",bias-correct=true" : "",
+                 r->size_search ? ",min-macs-per-value=0" : "", filt);
     } else {
         char blk[32] = "";
         if (r->block)
