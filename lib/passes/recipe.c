@@ -193,7 +193,7 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
             snprintf(smooth + k, smooth_cap - (size_t)k, "%ssmooth-quant{alpha=%g}", k ? "," : "",
                      r->smooth < 0 ? 0.5 : r->smooth);
     }
-    char q[1400];
+    char q[4096];
     if (fp16) {
         snprintf(q, sizeof q, "to-fp16{keep-io-types=%s%s%s%s%s}", r->keep_io_types ? "true" : "false",
                  inc ? ",include=" : "", inc ? inc : "", exc ? ",exclude=" : "", exc ? exc : "");
@@ -242,6 +242,8 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
                  r->reduce_range ? "true" : "false", blk, r->clip,
                  is(r->rounding, "balanced") ? ",rounding=balanced" : "", early, filt);
     }
+    if (strlen(q) + 1 >= sizeof q) /* a pass cut short by snprintf */
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");
     if ((size_t)snprintf(spec, cap, "%s%s%s%s,dce", r->fold ? "fold-bn,eliminate," : "", bc, q,
                          nbits ? ",int4-matmulnbits" : "") >= cap)
         return hpcz_fail(err, HPCZ_ERR_USAGE, "the pipeline is too long (op types, include or exclude)");

@@ -682,8 +682,8 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
             : rt_cpu_avx512()                                                    ? 2
                                                                                  : 1;
 #ifdef RT_AVX512FP16
-        const char *no = getenv("HPCZ_CPU_NO_AVX512FP16"); /* tests: the float32 forms */
-        if (v == 2 && __builtin_cpu_supports("avx512fp16") && !(no && *no && strcmp(no, "0")))
+        /* tests: HPCZ_CPU_NO_AVX512FP16 keeps the float32 forms */
+        if (v == 2 && __builtin_cpu_supports("avx512fp16") && !rt_env_on("HPCZ_CPU_NO_AVX512FP16"))
             v = 3;
 #endif
         __atomic_store_n(&isa, v, __ATOMIC_RELAXED);

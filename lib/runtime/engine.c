@@ -1563,8 +1563,7 @@ static bool per_tensor_qparams(rt_exec *e, const rt_step *q, int dt, float *scal
 
 static bool int8_fusion_disabled(void)
 {
-    const char *v = getenv("HPCZ_NO_INT8_FUSION");
-    return v && *v && strcmp(v, "0");
+    return rt_env_on("HPCZ_NO_INT8_FUSION");
 }
 
 /* Step sp reads slot v at input j instead of what it read. */
@@ -1938,8 +1937,7 @@ static void fuse_qdq_tables(rt_exec *e, slot_use *u)
 
 static bool float_tables_disabled(void)
 {
-    const char *v = getenv("HPCZ_NO_FLOAT_TABLES");
-    return v && *v && strcmp(v, "0");
+    return rt_env_on("HPCZ_NO_FLOAT_TABLES");
 }
 
 /* DequantizeLinear(x_q) -> elementwise ops as in fuse_qdq_tables, whose
@@ -2103,8 +2101,7 @@ static hpcz_status ctab_run(rt_exec *e, rt_ctab *ct, hpcz_error *err)
 
 static bool channel_tables_disabled(void)
 {
-    const char *v = getenv("HPCZ_NO_CHANNEL_TABLES");
-    return v && *v && strcmp(v, "0");
+    return rt_env_on("HPCZ_NO_CHANNEL_TABLES");
 }
 
 /* DequantizeLinear(x_q) -> elementwise ops as in fuse_qdq_tables that also
@@ -2505,8 +2502,7 @@ static void fuse_matmulinteger(rt_exec *e)
 
 static bool transformer_fusion_disabled(void)
 {
-    const char *v = getenv("HPCZ_NO_TRANSFORMER_FUSION");
-    return v && *v && strcmp(v, "0");
+    return rt_env_on("HPCZ_NO_TRANSFORMER_FUSION");
 }
 
 /* Slot s: a planned float32 intermediate with one reader, not observable. */
@@ -2876,8 +2872,7 @@ static bool exact_f16(float v)
 
 static bool f16_wide_disabled(void)
 {
-    const char *v = getenv("HPCZ_F16_NO_WIDE");
-    return v && *v && strcmp(v, "0");
+    return rt_env_on("HPCZ_F16_NO_WIDE");
 }
 
 static bool float_slot(const rt_exec *e, int s, int dt)

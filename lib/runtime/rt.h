@@ -407,6 +407,8 @@ int rt_threads(void);
  * AVX-512 F, BW, DQ and VL, and HPCZ_CPU_NO_AVX512 is unset or "0" (the
  * AVX2 paths then run, as on a CPU without AVX-512; tests compare both).
  * Kernels check any further extension (VNNI, VBMI) themselves. */
+/* A switch in the environment (tests, A/B runs): NAME set and not "0". */
+bool rt_env_on(const char *name);
 bool rt_cpu_avx512(void);
 
 /* ---- C = A x B with a constant B packed once (cpu/pgemm.c), where

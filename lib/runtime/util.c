@@ -21,13 +21,18 @@ void rt_free(void *p)
     free(p);
 }
 
+bool rt_env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0");
+}
+
 bool rt_cpu_avx512(void)
 {
 #if defined(__x86_64__)
-    const char *off = getenv("HPCZ_CPU_NO_AVX512");
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           !(off && *off && strcmp(off, "0"));
+           !rt_env_on("HPCZ_CPU_NO_AVX512");
 #else
     return false;
 #endif

@@ -332,9 +332,7 @@ __attribute__((target("avx2"))) static void nb_dequant_row_avx2(const nbits_w *w
 static bool nb_use_avx2(void)
 {
 #if defined(__x86_64__)
-    const char *v = getenv("HPCZ_NBITS_NO_AVX2");
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           !(v && *v && strcmp(v, "0"));
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !rt_env_on("HPCZ_NBITS_NO_AVX2");
 #else
     return false;
 #endif

@@ -45,8 +45,7 @@ struct rt_wconv {
  * to im2col. */
 static bool window_off(void)
 {
-    const char *v = getenv("HPCZ_CONV_NO_WINDOW");
-    return v && *v && strcmp(v, "0");
+    return rt_env_on("HPCZ_CONV_NO_WINDOW");
 }
 
 bool rt_wconv_wanted(const conv_geom *g, int64_t group, int64_t M)

@@ -178,18 +178,11 @@ void rt_qpack_free(rt_qpack *p)
     free(p);
 }
 
-/* Test switches: set and not "0". */
-static bool env_on(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0");
-}
-
 /* The 512-bit paths (u8s8 tiles, table ops): rt_cpu_avx512 and not
  * HPCZ_QGEMM_NO_AVX512. */
 static bool avx512_on(void)
 {
-    return rt_cpu_avx512() && !env_on("HPCZ_QGEMM_NO_AVX512");
+    return rt_cpu_avx512() && !rt_env_on("HPCZ_QGEMM_NO_AVX512");
 }
 
 static bool q8(int dt)
@@ -252,7 +245,7 @@ static rt_qpack *qadd_new(const rt_qdesc *d)
     p->qlo = y->dtype == HPCZ_DTYPE_UINT8 ? 0 : -128;
     p->qhi = y->dtype == HPCZ_DTYPE_UINT8 ? 255 : 127;
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+    p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     return p;
 }
@@ -285,7 +278,7 @@ static rt_qpack *lut_new(const rt_qdesc *d)
     p->numel = d->y->numel;
     p->bytes = d->flut ? 256 * sizeof *p->flut : 256;
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+    p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     return p;
 }
@@ -318,7 +311,7 @@ static rt_qpack *gap_new(const rt_qdesc *d)
     p->rows = x->dims[0] * x->dims[1]; /* planes */
     p->numel = p->rows ? x->numel / p->rows : 0;
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+    p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     return p;
 }
@@ -411,7 +404,7 @@ static rt_qpack *convt_new(const rt_qdesc *d)
     }
     p->inner = inner;
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+    p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     p->xdt = x->dtype;
     p->ydt = y->dtype;
@@ -641,8 +634,8 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     free(zpc);
 #define WV(m, k) ((int32_t)wr[(m) * p->K + (k)])
 #ifdef QG_X86
-    p->avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
-    p->vnni = p->avx2 && __builtin_cpu_supports("avxvnni") && !env_on("HPCZ_QGEMM_NO_VNNI");
+    p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
+    p->vnni = p->avx2 && __builtin_cpu_supports("avxvnni") && !rt_env_on("HPCZ_QGEMM_NO_VNNI");
     p->avx512 = p->vnni && avx512_on() && __builtin_cpu_supports("avx512vnni");
 #endif
     /* Each layout is packed straight from the weights, only the one that runs:
@@ -655,7 +648,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
      *   into bi; padding holds x_zp;
      * - full-range weights: the int16 pairs of wp. */
     if (p->conv && p->cin == p->groups && p->g.in[0] == 1 && p->g.k[0] == 1 &&
-        p->g.k[2] <= QG_DW_MAXKW && !env_on("HPCZ_QGEMM_NO_DW")) {
+        p->g.k[2] <= QG_DW_MAXKW && !rt_env_on("HPCZ_QGEMM_NO_DW")) {
         p->dw = true;
         p->dww = malloc((size_t)(p->M * p->K) * sizeof *p->dww);
         if (!p->dww) {
@@ -668,7 +661,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
             goto fail;
         }
     }
-    bool small = p->K <= 16384 && !p->dw && !env_on("HPCZ_QGEMM_NO_U8S8");
+    bool small = p->K <= 16384 && !p->dw && !rt_env_on("HPCZ_QGEMM_NO_U8S8");
     if (small) {
         int16_t lo = 0, hi = 0; /* int16 like wr, so the loop vectorises */
         for (int64_t i = 0; i < p->M * p->K; i++) {
@@ -678,7 +671,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
         /* with VNNI any weights that fit int8 (vpdpbusd sums in int32) */
         p->wide8 = p->vnni && !(lo >= -64 && hi <= 64) && lo >= -128 && hi <= 127;
         small = (lo >= -64 && hi <= 64) || p->wide8;
-        if (!small && p->vnni && p->int_out && !env_on("HPCZ_QGEMM_NO_WSHIFT")) {
+        if (!small && p->vnni && p->int_out && !rt_env_on("HPCZ_QGEMM_NO_WSHIFT")) {
             if (!shift_weights(p, w, d->wzp, nch, wr)) {
                 free(wr);
                 goto fail;
@@ -760,7 +753,7 @@ fail:
  * on every path (x - x_zp or u8 x, both within 255 in magnitude). */
 static void rq_bound(rt_qpack *p, const int16_t *wr)
 {
-    p->rqsat = p->yzp >= -32768 && p->yzp <= 32767 && !env_on("HPCZ_QGEMM_NO_RQSAT");
+    p->rqsat = p->yzp >= -32768 && p->yzp <= 32767 && !rt_env_on("HPCZ_QGEMM_NO_RQSAT");
     for (int64_t m = 0; m < p->M && p->rqsat; m++) {
         const int16_t *row = wr + m * p->K;
         int32_t s = 0; /* <= 255 * 16384: int32 and int16 lanes, so it vectorises */
@@ -2105,7 +2098,7 @@ static bool implicit_plan(rt_qpack *p)
 #ifdef QG_X86
     const conv_geom *g = &p->g;
     if (!p->avx2 || !p->u8s8 || g->in[0] != 1 || g->k[0] != 1 || g->ksize == 1 ||
-        (g->stride[2] != 1 && g->stride[2] != 2) || env_on("HPCZ_QGEMM_NO_IMPLICIT"))
+        (g->stride[2] != 1 && g->stride[2] != 2) || rt_env_on("HPCZ_QGEMM_NO_IMPLICIT"))
         return true;
     int64_t Hp = g->in[1] + g->pb[1] + g->pe[1], Wp = g->in[2] + g->pb[2] + g->pe[2];
     /* a row's loads reach at most 31 bytes past the last tap of a run */
@@ -2122,7 +2115,7 @@ static bool implicit_plan(rt_qpack *p)
         p->ikoff[k] = ci * p->iplane + kh * g->dil[1] * p->ipw + kw * g->dil[2];
     }
     p->implicit = true;
-    p->wchunk = (double)p->Mg * (double)p->kq * 4 > IMPLICIT_BIGW && !env_on("HPCZ_QGEMM_NO_WCHUNK");
+    p->wchunk = (double)p->Mg * (double)p->kq * 4 > IMPLICIT_BIGW && !rt_env_on("HPCZ_QGEMM_NO_WCHUNK");
 #else
     (void)p;
 #endif
@@ -2156,7 +2149,7 @@ static bool window_conv(const rt_qpack *p)
         if (g->pb[d] || g->pe[d])
             return false;
     return p->cin == p->groups && g->k[0] == 1 && g->k[1] == 1 && g->k[2] > 1 &&
-           g->dil[2] == 1 && !env_on("HPCZ_QGEMM_NO_WINDOW");
+           g->dil[2] == 1 && !rt_env_on("HPCZ_QGEMM_NO_WINDOW");
 }
 
 #ifdef QG_X86
@@ -3045,7 +3038,7 @@ static bool dwcl_plan(rt_qpack *p)
 {
     const conv_geom *g = &p->g;
     if (!p->avx2 || p->M != p->cin || p->M % 16 || g->isize > DWCL_MAXPIX || p->K > 64 ||
-        env_on("HPCZ_QGEMM_NO_DWCL"))
+        rt_env_on("HPCZ_QGEMM_NO_DWCL"))
         return true;
     int64_t KW = g->k[2];
     p->dwclnp = (p->K + 1) / 2;
@@ -3404,7 +3397,7 @@ void rt_qtable_rows(const void *tabs, bool f32, const uint8_t *x, void *y, int64
 #ifdef QG_X86
     j.zmm = avx512_on();
     j.vbmi = j.zmm && __builtin_cpu_supports("avx512vbmi");
-    j.avx2 = __builtin_cpu_supports("avx2") && !env_on("HPCZ_QGEMM_NO_AVX2");
+    j.avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
 #endif
     rt_parallel_for_work(rows * j.nch, table_rows_task, &j, (double)rows * (double)n * (f32 ? 4 : 1));
 }
