@@ -935,6 +935,17 @@ typedef struct dc_job {
     int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
 } dc_job;
 
+/* Task t's output rows [oh0, oh1) and columns [c0, c1) (its channel unit
+ * is t % units): the same split for the AVX2 and AVX-512 tasks. */
+static inline void dc_span(const dc_job *j, int64_t t, int64_t *oh0, int64_t *oh1, int64_t *c0, int64_t *c1)
+{
+    int64_t OH = j->g->out[1], OW = j->g->out[2];
+    *oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
+    *oh1 = *oh0 + j->rows_per_task < OH ? *oh0 + j->rows_per_task : OH;
+    *c0 = (t / j->units % j->col_tasks) * j->cols;
+    *c1 = *c0 + j->cols < OW ? *c0 + j->cols : OW;
+}
+
 /* The fused activation on channels [m0, m0 + mr) of output rows [oh0, oh1),
  * columns [c0, c1), after their last taps: one call per channel where the
  * columns are whole rows (the rows are then one run of y), else one per
@@ -1010,10 +1021,9 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = t % j->units, oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
-    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
-    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
-    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
+    int64_t mb = t % j->units, oh0, oh1, c0, c1;
+    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR;
     const int64_t *off = j->off;
@@ -1185,10 +1195,9 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
-    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
-    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
-    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
+    int64_t mb = 2 * (t % j->units), oh0, oh1, c0, c1;
+    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DC_MR, mr = M - m0 < 2 * DC_MR ? M - m0 : 2 * DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR, *wblk1 = wblk + K * DC_MR;
     float bias[2 * DC_MR];
@@ -1277,10 +1286,9 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
-    int64_t OH = g->out[1], OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
-    int64_t oh1 = oh0 + j->rows_per_task < OH ? oh0 + j->rows_per_task : OH;
-    int64_t c0 = (t / j->units % j->col_tasks) * j->cols, c1 = c0 + j->cols < OW ? c0 + j->cols : OW;
+    int64_t mb = 2 * (t % j->units), oh0, oh1, c0, c1;
+    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DT_MV, mr = M - m0 < 2 * DT_MV ? M - m0 : 2 * DT_MV;
     bool two = mr > DT_MV;
     const float *wa = pk->wp + mb * K * DT_MV, *wb = two ? wa + K * DT_MV : wa;
