@@ -43,6 +43,26 @@ static int64_t read_ints(rt_ctx *c, size_t i, int64_t *v, size_t max)
     return a->numel;
 }
 
+/* An int list that moved from attribute `attr` to input i at opset `since`
+ * (Reshape's shape, Squeeze's and Unsqueeze's axes, Split's sizes): the
+ * attribute's values before that opset, the input's from it on. Returns the
+ * count (0 when absent), -1 when the input is not known yet, -2 when it is not
+ * an int64 list of at most max values. */
+static int64_t read_ints_since(rt_ctx *c, int since, const char *attr, size_t i, int64_t *v,
+                               size_t max)
+{
+    if (c->opset >= since)
+        return read_ints(c, i, v, max);
+    size_t n;
+    const int64_t *a = rt_attr_ints(c, attr, &n);
+    if (!a)
+        return 0;
+    if (n > max)
+        return -2;
+    memcpy(v, a, n * sizeof *a);
+    return (int64_t)n;
+}
+
 /* ---------------------------------------------------------------- Shape, Size */
 
 static hpcz_status k_shape(rt_ctx *c)
@@ -80,21 +100,14 @@ static hpcz_status k_reshape(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0);
     int64_t sh[RT_MAX_RANK];
-    int64_t n;
-    if (c->opset < 5) {
-        size_t na;
-        const int64_t *a = rt_attr_ints(c, "shape", &na);
-        if (!a || na > RT_MAX_RANK)
-            return rt_bad(c, "missing or too long shape");
-        memcpy(sh, a, na * sizeof *a);
-        n = (int64_t)na;
-    } else {
-        n = read_ints(c, 1, sh, RT_MAX_RANK);
-        if (n == -1)
-            return HPCZ_OK;
-        if (n < 0)
-            return rt_bad(c, "shape must be a 1-D int64 tensor of rank <= %d", RT_MAX_RANK);
-    }
+    size_t na;
+    if (c->opset < 5 && !rt_attr_ints(c, "shape", &na))
+        return rt_bad(c, "missing shape");
+    int64_t n = read_ints_since(c, 5, "shape", 1, sh, RT_MAX_RANK);
+    if (n == -1)
+        return HPCZ_OK;
+    if (n < 0)
+        return rt_bad(c, "shape must be a 1-D int64 list of rank <= %d", RT_MAX_RANK);
     bool allowzero = rt_attr_i(c, "allowzero", 0) != 0;
     int neg = -1;
     int64_t known = 1;
@@ -143,21 +156,11 @@ static hpcz_status k_squeeze(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0);
     int64_t axes[RT_MAX_RANK];
-    int64_t na = 0;
-    if (c->opset < 13) {
-        size_t n;
-        const int64_t *a = rt_attr_ints(c, "axes", &n);
-        if (a && n <= RT_MAX_RANK) {
-            memcpy(axes, a, n * sizeof *a);
-            na = (int64_t)n;
-        }
-    } else {
-        na = read_ints(c, 1, axes, RT_MAX_RANK);
-        if (na == -1)
-            return HPCZ_OK;
-        if (na < 0)
-            return rt_bad(c, "axes must be int64");
-    }
+    int64_t na = read_ints_since(c, 13, "axes", 1, axes, RT_MAX_RANK);
+    if (na == -1)
+        return HPCZ_OK;
+    if (na < 0)
+        return rt_bad(c, "axes must be an int64 list of at most %d", RT_MAX_RANK);
     bool drop[RT_MAX_RANK] = {0};
     for (int64_t i = 0; i < na; i++) {
         int a = rt_axis(axes[i], x->ndim);
@@ -177,21 +180,13 @@ static hpcz_status k_unsqueeze(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0);
     int64_t axes[RT_MAX_RANK];
-    int64_t na;
-    if (c->opset < 13) {
-        size_t n;
-        const int64_t *a = rt_attr_ints(c, "axes", &n);
-        if (!a || n > RT_MAX_RANK)
-            return rt_bad(c, "missing axes");
-        memcpy(axes, a, n * sizeof *a);
-        na = (int64_t)n;
-    } else {
-        na = read_ints(c, 1, axes, RT_MAX_RANK);
-        if (na == -1)
-            return HPCZ_OK;
-        if (na < 0)
-            return rt_bad(c, "axes must be int64");
-    }
+    int64_t na = read_ints_since(c, 13, "axes", 1, axes, RT_MAX_RANK);
+    if (na == -1)
+        return HPCZ_OK;
+    if (na < 0)
+        return rt_bad(c, "axes must be an int64 list of at most %d", RT_MAX_RANK);
+    if (na == 0)
+        return rt_bad(c, "missing axes");
     int r = x->ndim + (int)na;
     if (r > RT_MAX_RANK)
         return rt_unsupported(c);
@@ -405,23 +400,11 @@ static hpcz_status k_split(rt_ctx *c)
     int64_t sizes[64];
     if (no > 64)
         return rt_unsupported(c);
-    int64_t ns = 0;
-    if (c->opset < 13) {
-        size_t n;
-        const int64_t *a = rt_attr_ints(c, "split", &n);
-        if (a) {
-            if (n > 64)
-                return rt_unsupported(c);
-            memcpy(sizes, a, n * sizeof *a);
-            ns = (int64_t)n;
-        }
-    } else if (rt_in(c, 1)) {
-        ns = read_ints(c, 1, sizes, 64);
-        if (ns == -1)
-            return HPCZ_OK;
-        if (ns < 0)
-            return rt_bad(c, "split must be int64");
-    }
+    int64_t ns = read_ints_since(c, 13, "split", 1, sizes, 64);
+    if (ns == -1)
+        return HPCZ_OK;
+    if (ns < 0)
+        return rt_bad(c, "split must be an int64 list of at most 64");
     int64_t len = x->dims[axis];
     if (ns == 0) {
         int64_t parts = rt_attr_i(c, "num_outputs", (int64_t)no);
