@@ -79,6 +79,17 @@ bool hpcz_grow(void **arr, size_t *cap, size_t need, size_t elem);
  * DequantizeLinear nodes (lib/report/compare.c). */
 const hpcz_node *hpcz_op_behind_qdq(const hpcz_value *v);
 
+/* Two plans of one model, the original A and a compressed B, fed the same
+ * samples (lib/report/compare.c). hpcz_plan_map_inputs sets b_in[i] to the
+ * index in B of A's input i, failing when B lacks it or holds it in another
+ * dtype (float in A and float16 in B is allowed). hpcz_plan_feed_b sets
+ * ins_b from A's ins, narrowed to float16 where B wants it; hpcz_plan_fed_release
+ * frees what it allocated and then A's ins. */
+hpcz_status hpcz_plan_map_inputs(const hpcz_plan *a, const hpcz_plan *b, int *b_in, hpcz_error *err);
+hpcz_status hpcz_plan_feed_b(const hpcz_plan *b, const int *b_in, size_t n_in, const hpcz_array *ins,
+                             hpcz_array *ins_b, hpcz_error *err);
+void hpcz_plan_fed_release(const int *b_in, size_t n_in, hpcz_array *ins, hpcz_array *ins_b);
+
 /* ---- timing and documents */
 /* CLOCK_MONOTONIC in milliseconds. */
 double hpcz_now_ms(void);

@@ -254,6 +254,55 @@ static void on_b(void *ctx, const hpcz_node *node, const char *name, const hpcz_
 /* ------------------------------------------------------------ what was done */
 
 /* The op behind a value, looking through QuantizeLinear/DequantizeLinear. */
+hpcz_status hpcz_plan_map_inputs(const hpcz_plan *a, const hpcz_plan *b, int *b_in, hpcz_error *err)
+{
+    for (size_t i = 0; i < hpcz_plan_n_inputs(a); i++) {
+        const hpcz_value *va = hpcz_plan_input(a, i);
+        int k = hpcz_plan_input_index(b, va->name);
+        if (k < 0)
+            return hpcz_fail(err, HPCZ_ERR_INVALID,
+                             "the models have different inputs: '%s' is not an input of the compressed model",
+                             va->name);
+        const hpcz_value *vb = hpcz_plan_input(b, (size_t)k);
+        if (vb->dtype != va->dtype && !(va->dtype == HPCZ_DTYPE_FLOAT && vb->dtype == HPCZ_DTYPE_FLOAT16))
+            return hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s' is %s in one model and %s in the other",
+                             va->name, hpcz_dtype_name(va->dtype), hpcz_dtype_name(vb->dtype));
+        b_in[i] = k;
+    }
+    return HPCZ_OK;
+}
+
+hpcz_status hpcz_plan_feed_b(const hpcz_plan *b, const int *b_in, size_t n_in, const hpcz_array *ins,
+                             hpcz_array *ins_b, hpcz_error *err)
+{
+    for (size_t i = 0; i < n_in; i++)
+        ins_b[b_in[i]] = ins[i];
+    for (size_t i = 0; i < n_in; i++) {
+        if (hpcz_plan_input(b, (size_t)b_in[i])->dtype != HPCZ_DTYPE_FLOAT16 ||
+            ins[i].dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        hpcz_array h;
+        hpcz_status st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, ins[i].ndim, ins[i].dims, err);
+        if (st)
+            return st;
+        const float *f = ins[i].data;
+        uint16_t *hd = h.data;
+        for (int64_t k = 0; k < h.numel; k++)
+            hd[k] = hpcz_f32_to_f16(f[k]);
+        ins_b[b_in[i]] = h;
+    }
+    return HPCZ_OK;
+}
+
+void hpcz_plan_fed_release(const int *b_in, size_t n_in, hpcz_array *ins, hpcz_array *ins_b)
+{
+    for (size_t i = 0; i < n_in; i++) {
+        if (ins_b[b_in[i]].data != ins[i].data)
+            hpcz_array_release(&ins_b[b_in[i]]);
+        hpcz_array_release(&ins[i]);
+    }
+}
+
 const hpcz_node *hpcz_op_behind_qdq(const hpcz_value *v)
 {
     for (int hops = 0; v && v->producer && hops < 4; hops++) {
@@ -402,24 +451,8 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_in; i++) {
-        const hpcz_value *va = hpcz_plan_input(plan_a, i);
-        int k = hpcz_plan_input_index(plan_b, va->name);
-        if (k < 0) {
-            st = hpcz_fail(err, HPCZ_ERR_INVALID,
-                           "the models have different inputs: '%s' is not an input of the compressed model",
-                           va->name);
-            goto done;
-        }
-        const hpcz_value *vb = hpcz_plan_input(plan_b, (size_t)k);
-        if (vb->dtype != va->dtype &&
-            !(va->dtype == HPCZ_DTYPE_FLOAT && vb->dtype == HPCZ_DTYPE_FLOAT16)) {
-            st = hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s' is %s in one model and %s in the other",
-                           va->name, hpcz_dtype_name(va->dtype), hpcz_dtype_name(vb->dtype));
-            goto done;
-        }
-        b_in[i] = k;
-    }
+    if ((st = hpcz_plan_map_inputs(plan_a, plan_b, b_in, err)))
+        goto done;
     for (size_t i = 0; i < n_out; i++) {
         const hpcz_value *va = hpcz_plan_output(plan_a, i);
         b_out[i] = -1;
@@ -465,20 +498,7 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
         size_t n = total - start < bs ? total - start : bs;
         if ((st = hpcz_dataset_batch(d, start, n, ins, err)))
             break;
-        for (size_t i = 0; i < n_in; i++) {
-            const hpcz_value *vb = hpcz_plan_input(plan_b, (size_t)b_in[i]);
-            ins_b[b_in[i]] = ins[i];
-            if (vb->dtype == HPCZ_DTYPE_FLOAT16 && ins[i].dtype == HPCZ_DTYPE_FLOAT) {
-                hpcz_array h;
-                if ((st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, ins[i].ndim, ins[i].dims, err)))
-                    break;
-                const float *f = ins[i].data;
-                uint16_t *hd = h.data;
-                for (int64_t k = 0; k < h.numel; k++)
-                    hd[k] = hpcz_f32_to_f16(f[k]);
-                ins_b[b_in[i]] = h;
-            }
-        }
+        st = hpcz_plan_feed_b(plan_b, b_in, n_in, ins, ins_b, err);
         if (!st)
             st = hpcz_plan_run(plan_a, ins, oa, err);
         if (!st && (st = hpcz_plan_run(plan_b, ins_b, ob, err)))
@@ -551,11 +571,7 @@ hpcz_status hpcz_compare(hpcz_model *ma, hpcz_model *mb, const char *data, const
             free(tx);
             free(ty);
         }
-        for (size_t i = 0; i < n_in; i++) {
-            if (ins_b[b_in[i]].data != ins[i].data)
-                hpcz_array_release(&ins_b[b_in[i]]);
-            hpcz_array_release(&ins[i]);
-        }
+        hpcz_plan_fed_release(b_in, n_in, ins, ins_b);
         for (size_t i = 0; i < n_out; i++)
             hpcz_array_release(&oa[i]);
         for (size_t i = 0; i < n_out_b; i++)

@@ -161,15 +161,8 @@ hpcz_status hpcz_find_nonfinite(hpcz_model *orig, hpcz_model *comp, const char *
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_in; i++) {
-        int k = hpcz_plan_input_index(pb, hpcz_plan_input(pa, i)->name);
-        if (k < 0) {
-            st = hpcz_fail(err, HPCZ_ERR_INVALID, "input '%s' is not an input of the compressed model",
-                           hpcz_plan_input(pa, i)->name);
-            goto done;
-        }
-        b_in[i] = k;
-    }
+    if ((st = hpcz_plan_map_inputs(pa, pb, b_in, err)))
+        goto done;
     d = hpcz_dataset_open(data, pa, max_samples, err);
     if (!d) {
         st = err->status;
@@ -180,20 +173,7 @@ hpcz_status hpcz_find_nonfinite(hpcz_model *orig, hpcz_model *comp, const char *
         size_t n = total - start < bs ? total - start : bs;
         if ((st = hpcz_dataset_batch(d, start, n, ins, err)))
             break;
-        for (size_t i = 0; i < n_in && !st; i++) {
-            const hpcz_value *vb = hpcz_plan_input(pb, (size_t)b_in[i]);
-            ins_b[b_in[i]] = ins[i];
-            if (vb->dtype == HPCZ_DTYPE_FLOAT16 && ins[i].dtype == HPCZ_DTYPE_FLOAT) {
-                hpcz_array h;
-                if ((st = hpcz_array_alloc(&h, HPCZ_DTYPE_FLOAT16, ins[i].ndim, ins[i].dims, err)))
-                    break;
-                const float *f = ins[i].data;
-                uint16_t *hd = h.data;
-                for (int64_t k = 0; k < h.numel; k++)
-                    hd[k] = hpcz_f32_to_f16(f[k]);
-                ins_b[b_in[i]] = h;
-            }
-        }
+        st = hpcz_plan_feed_b(pb, b_in, n_in, ins, ins_b, err);
         w.compressed = false;
         if (!st)
             st = hpcz_plan_run(pa, ins, oa, err);
@@ -211,11 +191,7 @@ hpcz_status hpcz_find_nonfinite(hpcz_model *orig, hpcz_model *comp, const char *
         }
         if (!st && (w.orig_bad.oom || w.orig_names.oom))
             st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < n_in; i++) {
-            if (ins_b[b_in[i]].data != ins[i].data)
-                hpcz_array_release(&ins_b[b_in[i]]);
-            hpcz_array_release(&ins[i]);
-        }
+        hpcz_plan_fed_release(b_in, n_in, ins, ins_b);
         for (size_t i = 0; i < n_out; i++)
             hpcz_array_release(&oa[i]);
         for (size_t i = 0; i < n_out_b; i++)
