@@ -1952,7 +1952,7 @@ static bool read_by_int8(const hpcz_graph *g, const hpcz_value *v)
  * stays float, so that output is not rounded to 8 bits only to be dequantized
  * again. hpcz reads its int8 input through the DequantizeLinear before it,
  * as a table of the codes into float32 where the op is elementwise, so this
- * costs no pass; ppocr_cls's Softmax output went from 48 dB to <fill>. Walks the
+ * costs no pass; ppocr_cls's output (a Softmax) went from 48 to 84 dB SQNR. Walks the
  * graph backwards so that a chain of such ops at the end stays float whole. */
 static void place_hpcz_tails(sq *s)
 {
@@ -2657,7 +2657,11 @@ static const hpcz_pass_opt static_opts[] = {
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
      "sample, and min-macs-per-value per value converted when fed by a float op; the other "
      "ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
-     "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op",
+     "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op; "
+     "hpcz: for hpcz's own runtime, whose int8 kernels beat its float ones on every op kind "
+     "(depthwise convolutions, islands, code tables for elementwise chains, integer pooling): "
+     "every selected op, with the float rewrites of latency, except ops without weights whose "
+     "output no int8 op reads (graph outputs: no rounding to dequantize again)",
      "latency|all|hpcz", 0, 0},
     {"min-k", HPCZ_OPT_INT, "16",
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
