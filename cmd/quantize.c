@@ -53,8 +53,12 @@ static const cli_opt opts[] = {
      "sample (and, when fed by a float op, 48 per value converted to and from int8 around "
      "them), the others (depthwise convolutions too) only when fed by int8 ops; Mul/Add of "
      "per-channel constants after a Conv are folded into it and x*Clip(x+3,0,6)/6 becomes "
-     "HardSwish first; all: every selected op in int8, the graph's own forms",
-     "latency|all"},
+     "HardSwish first; all: every selected op in int8, the graph's own forms; hpcz: for "
+     "files run by hpcz (hpcz's int8 kernels beat its float ones on every op kind, depthwise "
+     "convolutions and int8 islands too): every selected op in int8 with latency's float "
+     "rewrites, except ops without weights whose output no int8 op reads (the graph's "
+     "outputs stay unrounded)",
+     "latency|all|hpcz"},
     {"smooth-quant", OPT_SMOOTH_QUANT, optional_argument, "ALPHA",
      "static: SmoothQuant before calibration: divide the outlier channels of each LayerNormalization "
      "output read by matrix products by max|X|^ALPHA / max|W|^(1-ALPHA), folded into its scale and bias, "

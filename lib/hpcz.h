@@ -808,7 +808,7 @@ typedef struct hpcz_quantize_recipe {
     const char *algo;   /* NULL: GPTQ for weight-only with calibration data, else "rtn" */
     const char *int4_format;      /* NULL, "qdq" or "matmulnbits" */
     const char *act_dtype;        /* static: "uint8" (default) or "int8" */
-    const char *placement;        /* static: "latency" (default) or "all" */
+    const char *placement;        /* static: "latency" (default), "all" or "hpcz" */
     const char *fallback_weights; /* static: layers kept float keep "int8" (default), "fp16" or "float" weights */
     const char *placed_weights;   /* static: layers the latency placement leaves float keep "fp16"
                                    * (default: float16 read through a Cast, float speed in ONNX Runtime),

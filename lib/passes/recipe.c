@@ -56,8 +56,8 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
         USAGE("--fallback-weights: '%s' is not int8, fp16 or float", r->fallback_weights);
     if (!is(r->placed_weights, "fp16") && !is(r->placed_weights, "int8") && !is(r->placed_weights, "float"))
         USAGE("--placed-weights: '%s' is not fp16, float or int8", r->placed_weights);
-    if (!is(r->placement, "latency") && !is(r->placement, "all"))
-        USAGE("--placement: '%s' is not latency or all", r->placement);
+    if (!is(r->placement, "latency") && !is(r->placement, "all") && !is(r->placement, "hpcz"))
+        USAGE("--placement: '%s' is not latency, all or hpcz", r->placement);
     if (!is(r->act_dtype, "uint8") && !is(r->act_dtype, "int8"))
         USAGE("--act-dtype: '%s' is not uint8 or int8", r->act_dtype);
     if (is_dynamic && (fp16 || int4))

@@ -7,7 +7,7 @@
 #
 #   scripts/bench/runtime.sh [--runs N] [--threads N]
 #   scripts/bench/runtime.sh --zoo [NAME...] [--threads 1,2] [--rounds N] [--runs N] [--nodes N]
-#       [--variant fp32,static,static_all,dynamic,fp16] [--from DIR] [--before OTHER_HPCZ]
+#       [--variant fp32,static,static_all,static_hpcz,dynamic,fp16] [--from DIR] [--before OTHER_HPCZ]
 #
 # Builds build-rel/ (release), exports the zoo into build/zoo/ with
 # scripts/make_samples.py (needs Debian's python3-torchvision), and creates
@@ -19,6 +19,7 @@
 # best run, and at 1 thread CPU time) and the geomean, GFLOP/s per op type
 # against OpenBLAS's sgemm, and with --nodes N the per-node overhead on a
 # chain of N nodes; --variant adds compressed copies (int8 static/dynamic,
+# static_hpcz: int8 placed for hpcz's runtime,
 # float16: the same file in both engines, and each one's speed-up over
 # fp32), --before a second hpcz binary in the same rounds. It needs the test
 # venv (.venv-test: onnx, onnxruntime, numpy).

@@ -4,7 +4,7 @@ models with their eval inputs (called by scripts/bench/runtime.sh --zoo).
 
     .venv-test/bin/python scripts/bench/runtime_zoo.py [NAME ...]
         [--hpcz build-rel/hpcz] [--threads 1,2] [--rounds 5] [--runs 10]
-        [--variant fp32,static,dynamic,fp16] [--from DIR] [--remake]
+        [--variant fp32,static,static_hpcz,dynamic,fp16] [--from DIR] [--remake]
         [--before OTHER_HPCZ]
         [--nodes 10000] [--json FILE]
 
@@ -30,6 +30,8 @@ engines), all variants of a model in the same rounds, their order rotating:
   fp32        the zoo model itself
   static      hpcz quantize --mode static --calib CALIB (default placement)
   static_all  the same with --placement all (every quantizable op in int8)
+  static_hpcz the same with --placement hpcz (int8 placed for hpcz's own
+              runtime: what a user deploying on hpcz would run)
   dynamic     hpcz quantize --mode dynamic
   fp16        hpcz quantize --dtype fp16 --keep-io-types
 CALIB is .zoo/data/NAME/calib, as scripts/bench/zoo.py uses it. The files are
@@ -183,6 +185,7 @@ VARIANTS = {
     "fp32": None,
     "static": ["--mode", "static", "--calib", "CALIB"],
     "static_all": ["--mode", "static", "--calib", "CALIB", "--placement", "all"],
+    "static_hpcz": ["--mode", "static", "--calib", "CALIB", "--placement", "hpcz"],
     "dynamic": ["--mode", "dynamic"],
     "fp16": ["--dtype", "fp16", "--keep-io-types"],
 }

@@ -73,7 +73,7 @@ _hpcz() {
         --calib-method) COMPREPLY=($(compgen -W "minmax mean-minmax moving-minmax entropy mse" -- "$cur")); return ;;
         --calib-table) _hpcz_files 'json'; return ;;
         --act-dtype) COMPREPLY=($(compgen -W "uint8 int8" -- "$cur")); return ;;
-        --placement) COMPREPLY=($(compgen -W "latency all" -- "$cur")); return ;;
+        --placement) COMPREPLY=($(compgen -W "latency all hpcz" -- "$cur")); return ;;
         --threads) return ;;
         --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         --dtype) COMPREPLY=($(compgen -W "int8 int4 fp16" -- "$cur")); return ;;

@@ -11,8 +11,11 @@ the same block narrower (24 channels on 64x64): its pointwise conv2, fed by
 float ops (HardSwish, the squeeze-excite Mul) and read by a float HardSwish,
 would be an int8 island doing 12 multiply-adds per value ONNX Runtime
 converts around it (QuantizeLinear, NHWC transposes, DequantizeLinear): it
-stays float (min-macs-per-value), conv1 stays int8. No timings
-(scripts/bench/ort_latency.py measures those).
+stays float (min-macs-per-value), conv1 stays int8. Then --placement hpcz
+(for hpcz's own runtime) on the narrow block with a pooled second output:
+the island and the squeeze-excite block in int8, the tail float, the file
+run by ONNX Runtime and hpcz; a bad --placement is a usage error. No timings
+(scripts/bench/ort_latency.py and runtime_zoo.py measure those).
 
 Usage: python test_placement.py HPCZ SOURCE_ROOT
 """
@@ -42,8 +45,9 @@ def hardswish(x, y, tag):
             helper.make_node("Div", [tag + "_m", "six"], [y], name=tag + "_div")]
 
 
-def make_model(path, c=128, hw=32):
-    """The block with c channels after conv1 on hw x hw feature maps."""
+def make_model(path, c=128, hw=32, tail=False):
+    """The block with c channels after conv1 on hw x hw feature maps; tail: a
+    second output z = Flatten(GlobalAveragePool(y))."""
     rng = np.random.default_rng(11)
 
     def w(*shape):
@@ -71,8 +75,13 @@ def make_model(path, c=128, hw=32):
               helper.make_node("Add", ["aff_m", "aff_b"], ["aff_y"], name="aff_add"),
               helper.make_node("Conv", ["aff_y", "W2", "B2"], ["c2"], name="conv2")]
     nodes += hardswish("c2", "y", "hs2")
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c, hw, hw])]
+    if tail:
+        nodes += [helper.make_node("GlobalAveragePool", ["y"], ["pooled"], name="tail_pool"),
+                  helper.make_node("Flatten", ["pooled"], ["z"], name="tail_flatten")]
+        outs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", c]))
     g = helper.make_graph(nodes, "lcnet_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16, hw, hw])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c, hw, hw])], initializer=inits)
+                          outs, initializer=inits)
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7), path)
 
 
@@ -166,6 +175,7 @@ def main():
     again, _ = quantize(src, "block_s8_again.onnx", "--mode", "static", "--calib", cal)
     check(again and open(again, "rb").read() == open(dst, "rb").read(), "the same bytes twice")
     narrow_island()
+    hpcz_placement()
     sys.exit(tally())
 
 
@@ -221,6 +231,70 @@ def narrow_island():
         prod = {o: n for n in m.graph.node for o in n.output}
     check(fb is not None and int8("conv1") and int8("conv2") and "min-macs-per-value" not in log,
           "--auto-fallback keeps the island: conv1 and conv2 int8")
+
+
+def hpcz_placement():
+    """--placement hpcz on the narrow block (24 channels, 32x32) with a pooled second output:
+    every selected op in int8 (hpcz's int8 kernels beat its float ones on
+    islands, depthwise convs and the squeeze-excite ops), with latency's float
+    rewrites, but the tail (GlobalAveragePool -> Flatten -> graph output, read
+    by no int8 op) float. ONNX Runtime loads the file and agrees with the float
+    model; hpcz run agrees with ONNX Runtime on it. A --placement that is not
+    latency, all or hpcz is a usage error."""
+    src = os.path.join(TMP, "narrow_tail.onnx")
+    make_model(src, c=24, hw=32, tail=True)
+    rng = np.random.default_rng(7)
+    cal = os.path.join(TMP, "calib_tail")
+    os.makedirs(cal)
+    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(4, 16, 32, 32)).astype(np.float32))
+    xs = rng.normal(size=(2, 16, 32, 32)).astype(np.float32)
+    placed = {}
+    for how in ("latency", "hpcz"):
+        dst, log = quantize(src, "tail_%s.onnx" % how, "--mode", "static", "--calib", cal, "--placement", how, "-v")
+        check(dst is not None, "--placement %s of the narrow block with a tail" % how)
+        if not dst:
+            return
+        m = onnx.load(dst)
+        prod = {o: n for n in m.graph.node for o in n.output}
+        # the nodes that read an activation through a DequantizeLinear (run on int8 codes)
+        placed[how] = sorted(n.name for n in m.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+                             and any(i in prod and prod[i].op_type == "DequantizeLinear" and prod[i].input[0] in prod
+                                     for i in n.input))
+        if how == "hpcz":
+            hdst, hlog, hm = dst, log, m
+    check(placed["latency"] == ["conv1", "hs1_div"],
+          "latency: only conv1 in int8 (and HardSwish reads its codes): %s" % placed["latency"])
+    check(placed["hpcz"] == ["conv1", "conv2", "hs1_div", "hs2_div", "se_expand", "se_hsig", "se_mul", "se_pool",
+                             "se_reduce"],
+          "hpcz: the island conv2 and the squeeze-excite block in int8, the tail float: %s" % placed["hpcz"])
+    ops = [n.op_type for n in hm.graph.node]
+    check(ops.count("HardSwish") == 2 and "Div" not in ops and "Clip" not in ops and ops.count("Add") == 0,
+          "hpcz: latency's float rewrites (HardSwish ops, the affines folded into the Convs)")
+    zq = [n for n in hm.graph.node if "z" in n.output]
+    check(len(zq) == 1 and zq[0].name == "tail_flatten", "hpcz: the output z comes from the float Flatten, not a DequantizeLinear")
+    for name, op in (("tail_flatten", "Flatten"), ("tail_pool", "GlobalAveragePool")):
+        check("'%s' (%s) kept float: no int8 op reads its output" % (name, op) in hlog, "-v says why %s stays float" % name)
+    check("left float by the hpcz placement" in hlog, "the summary names the placement")
+    # ONNX Runtime loads it and agrees with the float model; hpcz run agrees with ONNX Runtime
+    onnx.checker.check_model(hdst, full_check=True)
+    ref = session(src).run(None, {"x": xs})
+    got = session(hdst).run(None, {"x": xs})
+    for k, name in enumerate(("y", "z")):
+        sk = sqnr(ref[k], got[k])
+        check(sk > 30, "hpcz placement vs float in ONNX Runtime, %s: %.1f dB > 30" % (name, sk))
+    np.save(os.path.join(TMP, "x_tail.npy"), xs)
+    out = os.path.join(TMP, "run_tail")
+    r = subprocess.run([HPCZ, "run", hdst, "--input", "x=" + os.path.join(TMP, "x_tail.npy"), "-o", out, "-q"],
+                       capture_output=True, text=True)
+    for k, name in enumerate(("y", "z")):
+        mine = np.load(os.path.join(out, name + ".npy")) if r.returncode == 0 else None
+        check(mine is not None and sqnr(got[k], mine) > 30, "hpcz run on the hpcz-placed file matches ONNX Runtime (%s)" % name)
+    # a bad value: exit 2, one line naming the option and the choices
+    r = subprocess.run([HPCZ, "quantize", src, "-o", os.path.join(TMP, "bad.onnx"), "--mode", "static", "--calib", cal,
+                        "--placement", "fast"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--placement: 'fast' is not latency, all or hpcz" in r.stderr
+          and not os.path.exists(os.path.join(TMP, "bad.onnx")),
+          "--placement fast: exit 2 and a one-line error (%d: %s)" % (r.returncode, r.stderr.strip()[:120]))
 
 
 if __name__ == "__main__":
