@@ -2414,21 +2414,9 @@ static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int n
  * interleaves four rows at a time into the panel: im2col rows, or for a
  * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct), or runs of
  * x (jb->window). */
-static void conv8_task(void *ctx, int64_t t)
+static void conv8_build(const qjob *jb, int64_t bl, int64_t gi, int64_t n0, int nr, uint8_t *B)
 {
-    qjob *jb = ctx;
-    int64_t mc = t % jb->mch;
-    t /= jb->mch;
     const rt_qpack *p = jb->p;
-    int64_t per_img = p->groups * jb->npanel;
-    int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
-    int64_t n0 = pn * NR;
-    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    uint8_t *B = rt_scratch_get(&panel_scratch, (size_t)(p->kq * 4 * NR));
-    if (!B) {
-        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
-        return;
-    }
     if (jb->window) {
         const uint8_t *xc = (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi) * p->g.isize;
         window_panel(p, xc, n0, nr, B);
@@ -2497,8 +2485,86 @@ static void conv8_task(void *ctx, int64_t t)
                     dst[4 * j + i] = r[i * jb->npad + j];
         }
     }
+}
+
+static void conv8_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
+    const rt_qpack *p = jb->p;
+    int64_t per_img = p->groups * jb->npanel;
+    int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
+    int64_t n0 = pn * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    uint8_t *B = rt_scratch_get(&panel_scratch, (size_t)(p->kq * 4 * NR));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    conv8_build(jb, bl, gi, n0, nr, B);
     panel(p, jb, jb->b + bl, gi, n0, nr, (const int32_t *)B, NR, mc);
 }
+
+#ifdef QG_AMX
+/* Conv on AMX (the conv8_task layouts): task = (image of the chunk, group,
+ * AMX_PPT consecutive panels, run of 64-channel chunks); its panels are
+ * built first, then the channels run in chunks of 64 over all of them, so
+ * a chunk's weights (64 rows of K bytes) are read from L1 once per panel,
+ * not from L2 (the weights of oww_melspec's STFT are 131 KiB). The same
+ * tiles and epilogues as one panel at a time: only the order differs.
+ * Fewer than AMX_TASKS tasks (small maps, big products) split the
+ * channels into runs (jb->mch of jb->mper chunks), fixed by the shape. */
+#define AMX_PPT 4
+#define AMX_TASKS 8
+static int64_t amx_conv_tasks(qjob *jb, int64_t nx)
+{
+    int64_t outer = nx * ((jb->npanel + AMX_PPT - 1) / AMX_PPT);
+    int64_t chunks = (jb->p->Mg + 63) / 64;
+    /* below 32M MACs (split_channels' bound, AMX doing about 8 times as many
+     * per cycle) building the panels again in every run costs more than a
+     * second thread gains */
+    double macs = (double)nx * (double)jb->npanel * NR * (double)jb->p->Mg * (double)jb->p->K;
+    int64_t want = outer >= AMX_TASKS || macs < 32e6 ? 1 : (AMX_TASKS + outer - 1) / outer;
+    want = want < chunks ? want : chunks;
+    jb->mper = (chunks + want - 1) / want;
+    jb->mch = (chunks + jb->mper - 1) / jb->mper;
+    return outer * jb->mch;
+}
+
+static void amx_conv_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
+    int64_t ng = (jb->npanel + AMX_PPT - 1) / AMX_PPT;
+    int64_t X = t / ng, p0 = t % ng * AMX_PPT;
+    int64_t p1 = p0 + AMX_PPT < jb->npanel ? p0 + AMX_PPT : jb->npanel;
+    int64_t bl = X / p->groups, gi = X % p->groups;
+    size_t pb = (size_t)(p->kq * 4 * NR);
+    uint8_t *B = rt_scratch_get(&panel_scratch, pb * (size_t)(p1 - p0));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t pn = p0; pn < p1; pn++) {
+        int64_t n0 = pn * NR;
+        conv8_build(jb, bl, gi, n0, (int)(jb->N - n0 < NR ? jb->N - n0 : NR),
+                    B + (size_t)(pn - p0) * pb);
+    }
+    int64_t mb1 = (mc + 1) * jb->mper * (64 / MR);
+    mb1 = mb1 < p->mblk ? mb1 : p->mblk;
+    for (int64_t mb = mc * jb->mper * (64 / MR); mb < mb1; mb += 64 / MR) {
+        int64_t me = mb + 64 / MR < mb1 ? mb + 64 / MR : mb1;
+        for (int64_t pn = p0; pn < p1; pn++) {
+            int64_t n0 = pn * NR;
+            amx_blocks(p, jb, jb->b + bl, gi, n0, (int)(jb->N - n0 < NR ? jb->N - n0 : NR),
+                       B + (size_t)(pn - p0) * pb, mb, me);
+        }
+    }
+}
+#endif
 
 #ifdef QG_X86
 /* Gemm/MatMul with fewer than 8 rows, u8s8 path: one row of x against the
@@ -3897,6 +3963,13 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
                 rt_parallel_for_work((jb.nrows + jb.rpt - 1) / jb.rpt, im2col8_task, &jb,
                                      (double)(cnt * img));
             }
+#ifdef QG_AMX
+            if (p->amx) {
+                rt_parallel_for_work(amx_conv_tasks(&jb, cnt * p->groups), amx_conv_task, &jb,
+                                     work * (double)cnt / 4);
+                continue;
+            }
+#endif
             rt_parallel_for_work(conv_groups(&jb, cnt * p->groups, conv8_task), conv_group_task,
                                  &jb, work * (double)cnt / 4);
         }
