@@ -481,7 +481,7 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
                  a = _mm256_set1_ps(act->a),
                  b = _mm256_set1_ps(act->b), pm = _mm256_set1_ps(act->pm),
                  pa = _mm256_set1_ps(act->pa), qm = _mm256_set1_ps(act->qm),
-                 qa = _mm256_set1_ps(act->qa);
+                 qa = _mm256_set1_ps(act->qa), mx = _mm256_set1_ps(act->mx);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = r16x8(_mm256_loadu_ps(y + i));
@@ -496,6 +496,9 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
         case RT_ACT_CLIP:
             v = _mm256_blendv_ps(v, a, _mm256_cmp_ps(v, a, _CMP_LT_OQ));
             v = _mm256_blendv_ps(v, b, _mm256_cmp_ps(v, b, _CMP_GT_OQ));
+            break;
+        case RT_ACT_LEAKY: /* v < 0 ? v * a : v (f_leaky: v * 1 for v >= 0) */
+            v = _mm256_blendv_ps(v, r16x8(_mm256_mul_ps(v, a)), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
             break;
         case RT_ACT_HSWISH: { /* hswish_avx2's operations */
             __m256 t = _mm256_add_ps(_mm256_mul_ps(v, sixth), half);
@@ -514,6 +517,8 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
         default:
             break;
         }
+        if (act->max) /* max_avx2's: v where v > mx or unordered */
+            v = _mm256_blendv_ps(mx, v, _mm256_cmp_ps(v, mx, _CMP_NLE_UQ));
         if (act->post) {
             v = r16x8(_mm256_mul_ps(v, pm));
             v = r16x8(_mm256_add_ps(v, pa));
@@ -550,6 +555,10 @@ __attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act,
         v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
         break;
     }
+    case RT_ACT_LEAKY:
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ),
+                               r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->a))));
+        break;
     case RT_ACT_HSWISH: {
         __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
         t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
@@ -566,6 +575,10 @@ __attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act,
     }
     default:
         break;
+    }
+    if (act->max) {
+        __m512 mx = _mm512_set1_ps(act->mx);
+        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, mx, _CMP_NLE_UQ), mx, v);
     }
     if (act->post) {
         v = r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->pm)));
@@ -621,6 +634,10 @@ act16_fp16(const rt_act *act, __m512 x)
         v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, b, _CMP_GT_OQ), v, b);
         break;
     }
+    case RT_ACT_LEAKY:
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, zero, _CMP_LT_OQ), v,
+                                 _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->a)));
+        break;
     case RT_ACT_HSWISH: {
         __m512 w = _mm512_cvtxph_ps(v);
         __m512 t = _mm512_add_ps(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
@@ -640,6 +657,10 @@ act16_fp16(const rt_act *act, __m512 x)
     }
     default:
         break;
+    }
+    if (act->max) {
+        __m256h mx = _mm256_set1_ph((_Float16)act->mx);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, mx, _CMP_NLE_UQ), mx, v);
     }
     if (act->post) {
         v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->pm));
@@ -723,6 +744,11 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
                 v[i] = c > act->b ? act->b : c;
             }
             break;
+        case RT_ACT_LEAKY: /* f_leaky's v * (v >= 0 ? 1 : a), rounded */
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * (v[i] >= 0 ? 1.0f : act->a);
+            rt_round_f16_n(v, m);
+            break;
         case RT_ACT_HSWISH: /* the HardSwish op's formula (rt_act_apply's), one rounding */
             for (int64_t i = 0; i < m; i++) {
                 float h = v[i] * (1.0f / 6) + 0.5f;
@@ -747,6 +773,9 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
         default:
             break;
         }
+        if (act->max)
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] != v[i] ? v[i] : (v[i] > act->mx ? v[i] : act->mx);
         if (act->post) {
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] * act->pm;
