@@ -1387,7 +1387,9 @@ static bool hardswish_spelled_out(rt_exec *e, slot_use *u, rt_step *sp, int k, r
  * - SiLU: an output s with exactly two readers, y = Mul(s, Sigmoid(s))
  *   (YOLO's activation; either operand order): the producer applies
  *   x * Sigmoid(x) in its epilogue and writes the Mul's output; the Sigmoid
- *   and the Mul are skipped and s and the Sigmoid's output dropped;
+ *   and the Mul are skipped and s and the Sigmoid's output dropped (a
+ *   float16 Conv too: the Sigmoid op's kernel on its sums rounded to
+ *   float16, each result rounded, rt_act.f16);
  * - HardSwish written out as x * Clip(x + 3, 0, 6) / 6 (hardswish_spelled_out). */
 static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
 {
@@ -1429,16 +1431,17 @@ static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
         if (t1 < 0 || u.prod[t1] < 0 || u.reads[t1] != 1 || u.sub[t1] || e->slots[t1].is_output ||
             e->slots[t1].kind != SLOT_STATIC)
             continue;
-        if (hardswish_spelled_out(e, &u, sp, (int)k, mul, t1) || f16)
+        if (hardswish_spelled_out(e, &u, sp, (int)k, mul, t1))
             continue;
         rt_step *sig = &e->steps[u.prod[t1]];
         if (!is_onnx_op(sig, "Sigmoid") || sig->dynamic || sig->folded || sig->n_in != 1 ||
             sig->in[0] != s || sig->n_out != 1)
             continue;
         int t = mul->out[0];
-        if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT)
+        if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != sl->a.dtype)
             continue;
-        sp->act = (rt_act){.kind = RT_ACT_SILU};
+        /* float16: the Sigmoid's kernel on the rounded sums (backend.c, silu_f16) */
+        act_set(&sp->act, (rt_act){.kind = RT_ACT_SILU, .f16 = f16});
         sp->out[0] = t;
         e->slots[t].first = (int)k;
         sig->fused = mul->fused = true;
