@@ -481,7 +481,7 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
                  a = _mm256_set1_ps(act->a),
                  b = _mm256_set1_ps(act->b), pm = _mm256_set1_ps(act->pm),
                  pa = _mm256_set1_ps(act->pa), qm = _mm256_set1_ps(act->qm),
-                 qa = _mm256_set1_ps(act->qa);
+                 qa = _mm256_set1_ps(act->qa), mx = _mm256_set1_ps(act->mx);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = r16x8(_mm256_loadu_ps(y + i));
@@ -496,6 +496,9 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
         case RT_ACT_CLIP:
             v = _mm256_blendv_ps(v, a, _mm256_cmp_ps(v, a, _CMP_LT_OQ));
             v = _mm256_blendv_ps(v, b, _mm256_cmp_ps(v, b, _CMP_GT_OQ));
+            break;
+        case RT_ACT_LEAKY: /* v < 0 ? v * a : v (f_leaky: v * 1 for v >= 0) */
+            v = _mm256_blendv_ps(v, r16x8(_mm256_mul_ps(v, a)), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
             break;
         case RT_ACT_HSWISH: { /* hswish_avx2's operations */
             __m256 t = _mm256_add_ps(_mm256_mul_ps(v, sixth), half);
@@ -514,6 +517,8 @@ __attribute__((target("avx2,f16c"))) static int64_t act_f16_avx2(const rt_act *a
         default:
             break;
         }
+        if (act->max) /* max_avx2's: v where v > mx or unordered */
+            v = _mm256_blendv_ps(mx, v, _mm256_cmp_ps(v, mx, _CMP_NLE_UQ));
         if (act->post) {
             v = r16x8(_mm256_mul_ps(v, pm));
             v = r16x8(_mm256_add_ps(v, pa));
@@ -550,6 +555,10 @@ __attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act,
         v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
         break;
     }
+    case RT_ACT_LEAKY:
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ),
+                               r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->a))));
+        break;
     case RT_ACT_HSWISH: {
         __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
         t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
@@ -566,6 +575,10 @@ __attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act,
     }
     default:
         break;
+    }
+    if (act->max) {
+        __m512 mx = _mm512_set1_ps(act->mx);
+        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, mx, _CMP_NLE_UQ), mx, v);
     }
     if (act->post) {
         v = r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->pm)));
@@ -621,6 +634,10 @@ act16_fp16(const rt_act *act, __m512 x)
         v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, b, _CMP_GT_OQ), v, b);
         break;
     }
+    case RT_ACT_LEAKY:
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, zero, _CMP_LT_OQ), v,
+                                 _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->a)));
+        break;
     case RT_ACT_HSWISH: {
         __m512 w = _mm512_cvtxph_ps(v);
         __m512 t = _mm512_add_ps(_mm512_mul_ps(w, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
@@ -640,6 +657,10 @@ act16_fp16(const rt_act *act, __m512 x)
     }
     default:
         break;
+    }
+    if (act->max) {
+        __m256h mx = _mm256_set1_ph((_Float16)act->mx);
+        v = _mm256_mask_blend_ph(_mm256_cmp_ph_mask(v, mx, _CMP_NLE_UQ), mx, v);
     }
     if (act->post) {
         v = _mm256_mul_ph(v, _mm256_set1_ph((_Float16)act->pm));
@@ -665,6 +686,97 @@ act_f16_fp16(const rt_act *act, float *y, int64_t n)
 #endif
 #endif
 
+/* rt_act.f16 with SiLU (a float16 Conv -> Sigmoid -> Mul): a function of
+ * the sum's float16 bits, so a table of all 65536 (silu16_init): the
+ * Sigmoid op's kernel (rt_vsigmoid) on the float16 value, rounded, times
+ * the value, rounded: the unfused ops' bits (an exp and a division per
+ * value were an eighth of ddddocr_det's float16 run). The pre-affine, Max
+ * and post-affine as act_apply_f16's scalar form. */
+static float silu16[65536];
+static pthread_once_t silu16_once = PTHREAD_ONCE_INIT;
+
+static void silu16_init(void)
+{
+    float *v = malloc(65536 * sizeof *v);
+    if (!v)
+        abort(); /* 256 KiB, once per process */
+    for (int i = 0; i < 65536; i++)
+        v[i] = rt_h2f((uint16_t)i);
+    rt_vsigmoid(v, silu16, 65536);
+    rt_round_f16_n(silu16, 65536);
+    for (int i = 0; i < 65536; i++)
+        silu16[i] = v[i] * silu16[i];
+    rt_round_f16_n(silu16, 65536);
+    free(v);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* v[i] = silu16[float16 bits of v[i]] (v already float16 values) */
+__attribute__((target("avx512f"))) static int64_t silu16_512(float *v, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i idx = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(_mm512_loadu_ps(v + i),
+                                                            _MM_FROUND_TO_NEAREST_INT));
+        _mm512_storeu_ps(v + i, _mm512_i32gather_ps(idx, silu16, 4));
+    }
+    return i;
+}
+
+__attribute__((target("avx2,f16c"))) static int64_t silu16_avx2(float *v, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i idx = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(_mm256_loadu_ps(v + i),
+                                                            _MM_FROUND_TO_NEAREST_INT));
+        _mm256_storeu_ps(v + i, _mm256_i32gather_ps(silu16, idx, 4));
+    }
+    return i;
+}
+#endif
+
+static void silu_f16(const rt_act *act, float *y, int64_t n)
+{
+    pthread_once(&silu16_once, silu16_init);
+    int isa = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    isa = act_isa() && __builtin_cpu_supports("f16c") ? act_isa() : 0;
+#endif
+    for (int64_t k = 0; k < n; k += 256) {
+        int64_t m = n - k < 256 ? n - k : 256;
+        float *v = y + k;
+        rt_round_f16_n(v, m);
+        if (act->pre) {
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * act->qm;
+            rt_round_f16_n(v, m);
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] + act->qa;
+            rt_round_f16_n(v, m);
+        }
+        int64_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (isa == 2)
+            i = silu16_512(v, m);
+        if (isa)
+            i += silu16_avx2(v + i, m - i);
+#endif
+        for (; i < m; i++)
+            v[i] = silu16[rt_f2h(v[i])];
+        if (act->max)
+            for (i = 0; i < m; i++)
+                v[i] = v[i] != v[i] ? v[i] : (v[i] > act->mx ? v[i] : act->mx);
+        if (act->post) {
+            for (i = 0; i < m; i++)
+                v[i] = v[i] * act->pm;
+            rt_round_f16_n(v, m);
+            for (i = 0; i < m; i++)
+                v[i] = v[i] + act->pa;
+            rt_round_f16_n(v, m);
+        }
+    }
+}
+
 /* rt_act.f16: each operation of the unfused float16 ops, rounded after it
  * (a float32 operation on float16 values rounded to float16 is the
  * correctly rounded float16 operation: 24 >= 2 * 11 + 2 bits). F16_SIXTH:
@@ -674,6 +786,10 @@ act_f16_fp16(const rt_act *act, float *y, int64_t n)
 static void act_apply_f16(const rt_act *act, float *y, int64_t n)
 {
     float t[256];
+    if (act->kind == RT_ACT_SILU) {
+        silu_f16(act, y, n);
+        return;
+    }
 #if defined(__x86_64__) && defined(__GNUC__)
     static int isa = -1; /* 0: none, 1: AVX2 and F16C, 2: AVX-512 too, 3: and AVX512-FP16 */
     int v = __atomic_load_n(&isa, __ATOMIC_RELAXED);
@@ -723,6 +839,11 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
                 v[i] = c > act->b ? act->b : c;
             }
             break;
+        case RT_ACT_LEAKY: /* f_leaky's v * (v >= 0 ? 1 : a), rounded */
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] * (v[i] >= 0 ? 1.0f : act->a);
+            rt_round_f16_n(v, m);
+            break;
         case RT_ACT_HSWISH: /* the HardSwish op's formula (rt_act_apply's), one rounding */
             for (int64_t i = 0; i < m; i++) {
                 float h = v[i] * (1.0f / 6) + 0.5f;
@@ -747,6 +868,9 @@ static void act_apply_f16(const rt_act *act, float *y, int64_t n)
         default:
             break;
         }
+        if (act->max)
+            for (int64_t i = 0; i < m; i++)
+                v[i] = v[i] != v[i] ? v[i] : (v[i] > act->mx ? v[i] : act->mx);
         if (act->post) {
             for (int64_t i = 0; i < m; i++)
                 v[i] = v[i] * act->pm;

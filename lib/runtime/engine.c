@@ -943,15 +943,16 @@ static bool is_onnx_op(const rt_step *sp, const char *op)
 }
 
 /* Which activation step sp is, if it can be fused (float32, constant
- * parameters; float16: Relu and Clip, applied to the producer's output
- * rounded to float16, rt_act.f16). */
+ * parameters; float16: Relu, Clip and LeakyRelu, applied to the producer's
+ * output rounded to float16, rt_act.f16). */
 static bool activation_of(rt_exec *e, const rt_step *sp, rt_act *act)
 {
     const char *op = sp->node->op_type;
     int dt = sp->n_out == 1 && sp->out[0] >= 0 ? e->slots[sp->out[0]].a.dtype : 0;
     if (sp->dynamic || sp->folded || sp->n_out != 1 || sp->out[0] < 0 || sp->n_in < 1 ||
         sp->in[0] < 0 || (dt != HPCZ_DTYPE_FLOAT && dt != HPCZ_DTYPE_FLOAT16) ||
-        (dt == HPCZ_DTYPE_FLOAT16 && strcmp(op, "Relu") && strcmp(op, "Clip")))
+        (dt == HPCZ_DTYPE_FLOAT16 && strcmp(op, "Relu") && strcmp(op, "Clip") &&
+         strcmp(op, "LeakyRelu")))
         return false;
     memset(act, 0, sizeof *act);
     act->f16 = dt == HPCZ_DTYPE_FLOAT16;
@@ -1386,7 +1387,9 @@ static bool hardswish_spelled_out(rt_exec *e, slot_use *u, rt_step *sp, int k, r
  * - SiLU: an output s with exactly two readers, y = Mul(s, Sigmoid(s))
  *   (YOLO's activation; either operand order): the producer applies
  *   x * Sigmoid(x) in its epilogue and writes the Mul's output; the Sigmoid
- *   and the Mul are skipped and s and the Sigmoid's output dropped;
+ *   and the Mul are skipped and s and the Sigmoid's output dropped (a
+ *   float16 Conv too: the Sigmoid op's kernel on its sums rounded to
+ *   float16, each result rounded, rt_act.f16);
  * - HardSwish written out as x * Clip(x + 3, 0, 6) / 6 (hardswish_spelled_out). */
 static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
 {
@@ -1428,16 +1431,17 @@ static hpcz_status fuse_silu_hardswish(rt_exec *e, hpcz_error *err)
         if (t1 < 0 || u.prod[t1] < 0 || u.reads[t1] != 1 || u.sub[t1] || e->slots[t1].is_output ||
             e->slots[t1].kind != SLOT_STATIC)
             continue;
-        if (hardswish_spelled_out(e, &u, sp, (int)k, mul, t1) || f16)
+        if (hardswish_spelled_out(e, &u, sp, (int)k, mul, t1))
             continue;
         rt_step *sig = &e->steps[u.prod[t1]];
         if (!is_onnx_op(sig, "Sigmoid") || sig->dynamic || sig->folded || sig->n_in != 1 ||
             sig->in[0] != s || sig->n_out != 1)
             continue;
         int t = mul->out[0];
-        if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT)
+        if (!rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != sl->a.dtype)
             continue;
-        sp->act = (rt_act){.kind = RT_ACT_SILU};
+        /* float16: the Sigmoid's kernel on the rounded sums (backend.c, silu_f16) */
+        act_set(&sp->act, (rt_act){.kind = RT_ACT_SILU, .f16 = f16});
         sp->out[0] = t;
         e->slots[t].first = (int)k;
         sig->fused = mul->fused = true;
@@ -1506,7 +1510,9 @@ static hpcz_status fuse_post_affine(rt_exec *e, hpcz_error *err)
 /* A float32 step with a fused activation whose output's only reader is a
  * Max by a scalar constant (oww_embedding: Conv, LeakyRelu, then Max with
  * -0.4, 19 times; the Max was a pass of its own over each output): the step
- * applies it after its activation (rt_act.max) and writes its output. */
+ * applies it after its activation (rt_act.max) and writes its output. The
+ * same for a float16 step (rt_act.f16): the Max of two float16 values is
+ * one of them, no rounding. */
 static hpcz_status fuse_post_max(rt_exec *e, hpcz_error *err)
 {
     slot_use u;
@@ -1516,13 +1522,13 @@ static hpcz_status fuse_post_max(rt_exec *e, hpcz_error *err)
     for (size_t k = 0; k < e->n_steps; k++) {
         rt_step *sp = &e->steps[k];
         if (!(sp->op->flags & RT_FUSE_ACT) || sp->folded || sp->dynamic || sp->fused ||
-            sp->act.kind == RT_ACT_NONE || sp->act.post || sp->act.max || sp->act.f16 ||
-            sp->n_out < 1 || sp->out[0] < 0)
+            sp->act.kind == RT_ACT_NONE || sp->act.post || sp->act.max || sp->n_out < 1 ||
+            sp->out[0] < 0)
             continue;
-        int s = sp->out[0];
+        int s = sp->out[0], dt = sp->act.f16 ? HPCZ_DTYPE_FLOAT16 : HPCZ_DTYPE_FLOAT;
         rt_slot *sl = &e->slots[s];
         if (sl->is_output || u.sub[s] || u.reads[s] != 1 || sl->kind != SLOT_STATIC ||
-            sl->a.dtype != HPCZ_DTYPE_FLOAT)
+            sl->a.dtype != dt)
             continue;
         rt_step *r = &e->steps[u.reader[s]];
         if (!is_onnx_op(r, "Max") || r->dynamic || r->fused || r->act.kind != RT_ACT_NONE ||
@@ -1530,8 +1536,8 @@ static hpcz_status fuse_post_max(rt_exec *e, hpcz_error *err)
             continue;
         float v = scalar_of(e, r, r->in[0] == s ? 1 : 0);
         int t = r->out[0];
-        if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) ||
-            e->slots[t].a.dtype != HPCZ_DTYPE_FLOAT || e->slots[t].kind != SLOT_STATIC)
+        if (isnan(v) || !rt_same_shape(&e->slots[t].a, &sl->a) || e->slots[t].a.dtype != dt ||
+            e->slots[t].kind != SLOT_STATIC)
             continue;
         sp->act.max = true;
         sp->act.mx = v;
@@ -3635,7 +3641,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         for (size_t k = 0; k < e->n_steps; k++) {
             rt_act *a = &e->steps[k].act;
             a->h16 = a->f16 && exact_f16(a->qm) && exact_f16(a->qa) && exact_f16(a->pm) &&
-                     exact_f16(a->pa) && exact_f16(a->a) && exact_f16(a->b);
+                     exact_f16(a->pa) && exact_f16(a->a) && exact_f16(a->b) &&
+                     (!a->max || exact_f16(a->mx));
         }
         if (!e->be->dev && (st = plan_f16_wide(e, err)))
             return st;

@@ -1,6 +1,7 @@
 """float16 models in `hpcz run`: the fused float16 Conv epilogues (a scalar
 Mul and Add after the Conv, HardSwish written out as x * Clip(x + 3, 0, 6) / 6,
-the HardSwish op, Relu, Clip, the Mul and Add after the activation) and the
+the HardSwish op, Relu, Clip, LeakyRelu and a Max by a constant after it, the
+Mul and Add after the activation; SiLU against the unfused ops' bytes) and the
 float16 fast paths (Pow by 2 and 0.5, ReduceMean, IsNaN, Where) give exactly the bits of an
 honest float16 evaluation: NumPy's float16 arithmetic, which rounds each
 operation's float32 result to float16. The Conv's inputs and weights are
@@ -16,6 +17,7 @@ Usage: python test_fp16_runtime.py HPCZ SOURCE_ROOT
 """
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -47,6 +49,7 @@ def save(label, nodes, inputs, outputs, inits=()):
 
 def run(path, feeds, threads):
     out = os.path.join(TMP, "out%d" % threads)
+    shutil.rmtree(out, ignore_errors=True)  # no outputs of an earlier model
     args = ["run", path, "-o", out, "-q", "--threads", str(threads)]
     for k, v in feeds.items():
         f = os.path.join(TMP, k + ".npy")
@@ -203,6 +206,79 @@ def test_conv_no_bias_affine():
                 [oh.make_tensor_value_info("y", TP.FLOAT16, [2, 8, 9, 9])], [nh.from_array(w, "w")])
     want = conv_ref(x, w, np.zeros(8), 1) * H(0.3) + H(-0.7)
     compare("conv without bias + affine", path, {"x": x}, {"y": want})
+
+
+def test_conv_leaky_max():
+    """Conv -> LeakyRelu -> Max by a constant, twice (oww_embedding's block):
+    both taken into the float16 Conv's epilogue (neither runs in the
+    profile), the bits of the ops one by one: LeakyRelu's float32 product by
+    alpha rounded to float16, Max of two float16 values."""
+    x = grid((1, 4, 9, 10), 1 / 16, 4)
+    w1, b1 = grid((8, 4, 3, 3), 1 / 8, 1), grid((8,), 1 / 8, 1)
+    w2, b2 = grid((8, 8, 1, 1), 1 / 8, 1), grid((8,), 1 / 8, 1)
+    nodes = [const("lo", -0.4),
+             oh.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             oh.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.2),
+             oh.make_node("Max", ["l1", "lo"], ["y1"]),
+             oh.make_node("Conv", ["y1", "w2", "b2"], ["c2"]),
+             oh.make_node("LeakyRelu", ["c2"], ["l2"], alpha=0.2),
+             oh.make_node("Max", ["lo", "l2"], ["y"])]
+    path = save("conv_leaky_max", nodes, [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape))],
+                [oh.make_tensor_value_info("y", TP.FLOAT16, [1, 8, 9, 10])],
+                [nh.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))])
+
+    def leaky_max(c):
+        l = np.where(c >= 0, c, (c.astype(np.float32) * np.float32(0.2)).astype(H))
+        return np.maximum(l, H(-0.4))
+
+    y1 = leaky_max(conv_ref(x, w1, b1, 1))
+    # the 1x1 Conv's sums of float16 products: exact in float64, rounded once
+    c2 = (np.einsum("oc,nchw->nohw", w2[:, :, 0, 0].astype(np.float64), y1.astype(np.float64)) +
+          b2.astype(np.float64)[None, :, None, None]).astype(H)
+    compare("conv + LeakyRelu + Max", path, {"x": x}, {"y": leaky_max(c2)})
+    f = os.path.join(TMP, "x.npy")
+    np.save(f, x)
+    r = hpcz("run", path, "--input", "x=" + f, "--bench", "1", "--profile", "--json")
+    ran = {p["op_type"]: p["ms_per_run"] for p in json.loads(r.stdout)["profile"]} if not r.returncode else {}
+    check(ran.get("Conv", 0) > 0 and ran.get("LeakyRelu", 1) == 0 and ran.get("Max", 1) == 0,
+          "conv + LeakyRelu + Max: both in the float16 Conv's epilogue (profile %s)" % ran)
+
+
+def test_conv_silu():
+    """Conv -> Sigmoid -> Mul (YOLO's SiLU, ddddocr_det's): taken into the
+    float16 Conv's epilogue (Sigmoid and Mul do not run), the bytes of the
+    same ops run one by one (the Conv's output also a graph output, which
+    keeps them apart), either operand order of the Mul."""
+    x = grid((1, 4, 9, 10), 1 / 16, 8)
+    w, b = grid((8, 4, 3, 3), 1 / 8, 1), grid((8,), 1 / 8, 1)
+    for order in (["c", "s"], ["s", "c"]):
+        nodes = [oh.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                 oh.make_node("Sigmoid", ["c"], ["s"]),
+                 oh.make_node("Mul", order, ["y"])]
+        inits = [nh.from_array(w, "w"), nh.from_array(b, "b")]
+        xin = [oh.make_tensor_value_info("x", TP.FLOAT16, list(x.shape))]
+        yout = oh.make_tensor_value_info("y", TP.FLOAT16, [1, 8, 9, 10])
+        fused = save("conv_silu", nodes, xin, [yout], inits)
+        apart = save("conv_silu_apart", nodes, xin,
+                     [yout, oh.make_tensor_value_info("c", TP.FLOAT16, [1, 8, 9, 10])], inits)
+        got, ref = run(fused, {"x": x}, 1), run(apart, {"x": x}, 1)
+        got2 = run(fused, {"x": x}, 2)
+        if not check(got is not None and ref is not None and got2 is not None,
+                     "conv + SiLU (Mul %s): hpcz runs it" % order):
+            continue
+        check(got["y"].tobytes() == ref["y"].tobytes() and got2["y"].tobytes() == ref["y"].tobytes(),
+              "conv + SiLU (Mul %s): the bytes of the unfused ops at 1 and 2 threads" % order)
+        want = conv_ref(x, w, b, 1).astype(np.float32)
+        want = want / (1 + np.exp(-want))
+        err = np.max(np.abs(got["y"].astype(np.float32) - want)) / np.max(np.abs(want))
+        check(err < 2e-3, "conv + SiLU (Mul %s): within float16 roundings of x * sigmoid(x) (%.1e)"
+              % (order, err))
+        f = os.path.join(TMP, "x.npy")
+        np.save(f, x)
+        r = hpcz("run", fused, "--input", "x=" + f, "--bench", "1", "--profile", "--json")
+        ran = {p["op_type"]: p["ms_per_run"] for p in json.loads(r.stdout)["profile"]} if not r.returncode else {}
+        check(ran.get("Conv", 0) > 0 and ran.get("Sigmoid", 1) == 0 and ran.get("Mul", 1) == 0,
+              "conv + SiLU (Mul %s): in the float16 Conv's epilogue (profile %s)" % (order, ran))
 
 
 def test_elementwise():
@@ -376,6 +452,8 @@ def main():
     test_conv_chains()
     test_conv_hardswish_op()
     test_conv_no_bias_affine()
+    test_conv_leaky_max()
+    test_conv_silu()
     test_elementwise()
     test_held_as_float32()
     return tally()

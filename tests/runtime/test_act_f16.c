@@ -1,7 +1,8 @@
 /*
  * test_act_f16.c - the float16 Conv epilogue (rt_act.f16: a scalar Mul and
- * Add, Relu, Clip, HardSwish written out as x * Clip(x + 3, 0, 6) / 6, a Mul
- * and Add after it, each rounded to float16) against the same operations done
+ * Add, Relu, Clip, LeakyRelu, SiLU (x * Sigmoid(x), from a table of every
+ * float16 x), HardSwish written out as x * Clip(x + 3, 0, 6) / 6, a Max by
+ * a constant and a Mul and Add after it, each rounded to float16) against the same operations done
  * one by one with a float16 rounding after each and a true division by 6: on
  * every float16 value and on float32 values between them (a Conv's sums),
  * bit for bit, NaN for NaN. rt_act_apply takes its AVX512-FP16, AVX-512 or
@@ -39,6 +40,13 @@ static float ref(const rt_act *act, float v)
     switch (act->kind) {
     case RT_ACT_RELU: v = v > 0 ? v : 0; break;
     case RT_ACT_CLIP: v = clip(v, act->a, act->b); break;
+    case RT_ACT_LEAKY: v = r16(v * (v >= 0 ? 1.0f : act->a)); break; /* f_leaky */
+    case RT_ACT_SILU: { /* Mul(x, Sigmoid(x)): the Sigmoid op's kernel */
+        float sg;
+        rt_vsigmoid(&v, &sg, 1);
+        v = r16(v * r16(sg));
+        break;
+    }
     case RT_ACT_HSWISH: { /* the HardSwish op's float32 kernel (f_hswish) */
         float h = v * (1.0f / 6) + 0.5f;
         h = h > 0 ? h : 0;
@@ -53,6 +61,8 @@ static float ref(const rt_act *act, float v)
     }
     default: break;
     }
+    if (act->max) /* the Max op: v when NaN, else the larger */
+        v = v != v ? v : v > act->mx ? v : act->mx;
     if (act->post) {
         v = r16(v * act->pm);
         v = r16(v + act->pa);
@@ -188,18 +198,30 @@ int main(void)
          .post = true, .pm = 1.7f, .pa = 0.05f},
         {.kind = RT_ACT_NONE, .f16 = true, .pre = true, .qm = 1.25f, .qa = -0.0f},
         {.kind = RT_ACT_RELU, .f16 = true, .post = true, .pm = 3.0f, .pa = -0.0f},
+        {.kind = RT_ACT_LEAKY, .a = 0.25f, .f16 = true},
+        {.kind = RT_ACT_LEAKY, .a = 0.2f, .f16 = true, .max = true, .mx = -0.4f},
+        {.kind = RT_ACT_SILU, .f16 = true},
+        {.kind = RT_ACT_SILU, .f16 = true, .pre = true, .qm = 0.2998f, .qa = -0.7f, .max = true,
+         .mx = -0.125f, .post = true, .pm = 1.7f, .pa = 0.05f},
     };
     const char *labels[] = {"relu", "clip [0, 6]", "clip [-0.25, 0.5]", "hardswish (op)",
                             "hardswish (written out)",
-                            "mul, add, hardswish, mul, add", "mul only (add -0)", "relu, mul only"};
+                            "mul, add, hardswish, mul, add", "mul only (add -0)", "relu, mul only",
+                            "leakyrelu 0.25", "leakyrelu 0.2 (as float16), max -0.4",
+                            "silu (table)", "mul, add, silu, max, mul, add"};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
         rt_act a = acts[i];
         /* the scalars as the float16 constants of a model hold them */
         a.qm = r16(a.qm), a.qa = r16(a.qa), a.pm = r16(a.pm), a.pa = r16(a.pa);
-        a.a = r16(a.a), a.b = r16(a.b);
+        a.a = r16(a.a), a.b = r16(a.b), a.mx = r16(a.mx);
         a.h16 = true; /* as the engine marks them */
         check(labels[i], &a, x, n);
     }
+    /* LeakyRelu's alpha is a float32 attribute: 0.2 is not a float16, so the
+     * engine leaves h16 off (the float32 forms, one rounding per operation) */
+    const rt_act leaky = {.kind = RT_ACT_LEAKY, .a = 0.2f, .f16 = true, .max = true,
+                          .mx = r16(-0.4f)};
+    check("leakyrelu 0.2 (float32), max -0.4", &leaky, x, n);
     free(x);
     replan();
     printf("%s\n", failures ? "FAILED" : "all passed");

@@ -42,7 +42,8 @@
  *     and for table ops the AVX2 lookups instead of AVX-512 VBMI's; where
  *     the CPU lacks those, both runs take the same path and a line says so;
  *     HPCZ_QGEMM_NO_WSHIFT: MatMulInteger's full-range weights on the int16 path
- *     instead of shifted to int8 for vpdpbusd).
+ *     instead of shifted to int8 for vpdpbusd; HPCZ_QGEMM_NO_AMX: the AVX-512
+ *     VNNI tiles instead of AMX-INT8's tdpbsud where the CPU has it).
  * A fused node is recognised by its QuantizeLinear not running (profile 0).
  *
  * Usage: test_qfuse [HPCZ_EXE SAMPLES_DIR]
@@ -318,20 +319,21 @@ static void check(const qcase *c)
                                         "HPCZ_QGEMM_NO_DW", "HPCZ_QGEMM_NO_RQSAT",
                                         "HPCZ_QGEMM_NO_DWCL", "HPCZ_QGEMM_NO_WCHUNK",
                                         "HPCZ_QGEMM_NO_VNNI", "HPCZ_QGEMM_NO_WINDOW",
-                                        "HPCZ_QGEMM_NO_AVX512"};
-    static const unsigned combos[] = {1, 2, 3, 4, 7, 8, 12, 16, 32, 64, 65, 72, 128, 192, 256, 264};
+                                        "HPCZ_QGEMM_NO_AVX512", "HPCZ_QGEMM_NO_AMX"};
+    static const unsigned combos[] = {1,  2,  3,   4,   7,   8,   12,  16,  32, 64,
+                                      65, 72, 128, 192, 256, 264, 512, 520, 640};
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
         hpcz_array o = {0};
-        for (int e = 0; e < 9; e++)
+        for (int e = 0; e < 10; e++)
             if (combos[i] & (1u << e))
                 setenv(paths[e], "1", 1);
         bool rok = run(m, "cpu", 2, false, &x, &o, NULL, &err);
-        for (int e = 0; e < 9; e++)
+        for (int e = 0; e < 10; e++)
             unsetenv(paths[e]);
         bool same = rok && o.nbytes == a.nbytes && !memcmp(o.data, a.data, a.nbytes);
         hpcz_array_release(&o);
         if (!same) {
-            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI, NO_WINDOW, NO_AVX512) changes the result",
+            FAIL("%s: kernel path variant %u (bits: NO_U8S8, NO_AVX2, NO_DW, NO_RQSAT, NO_DWCL, NO_WCHUNK, NO_VNNI, NO_WINDOW, NO_AVX512, NO_AMX) changes the result",
                  c->label, combos[i]);
             goto out;
         }
@@ -484,6 +486,17 @@ static const qcase qcases[] = {
      D4(2, 1, 700, 0), 3, D4(19, 1, 130, 0), "strides=is:37", -63, 63, false},
     {"conv 2-D window 1x9 s(2,3)", "Conv", U8, S8, S8, false, true, false, 4,
      D4(1, 1, 7, 60), 4, D4(9, 1, 1, 9), "strides=is:2,3", -63, 63, false},
+    /* AMX tiles (16 channels x 64 k): oww_melspec's STFT (257 channels, a
+     * 1-row last tile; K a multiple of 64), a MiniLM-sized MatMul (64 rows),
+     * K past the last 64 with full-range weights, groups of 20 channels */
+    {"conv 1-D window k512 s160 257 ch (AMX)", "Conv", S8, S8, U8, true, true, false, 3,
+     D4(1, 1, 4000, 0), 3, D4(257, 1, 512, 0), "strides=is:160", -63, 63, false},
+    {"matmul 64x384 -> 1536 (AMX)", "MatMul", U8, S8, U8, true, false, false, 2,
+     D4(64, 384, 0, 0), 2, D4(384, 1536, 0, 0), NULL, -64, 64, false},
+    {"gemm 21 rows K 200 full-range w (AMX)", "Gemm", S8, S8, S8, true, true, false, 2,
+     D4(21, 200, 0, 0), 2, D4(70, 200, 0, 0), NULL, -128, 127, false},
+    {"conv grouped 2 x (9 -> 20) 3x3 (AMX)", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(1, 18, 13, 11), 4, D4(40, 9, 3, 3), "group=i:2;pads=is:1,1,1,1", -63, 63, false},
     {"conv 1-D", "Conv", U8, S8, S8, true, true, false, 3, D4(2, 3, 40, 0), 3, D4(5, 3, 4, 0),
      "strides=is:3;pads=is:1,2", -128, 127, false},
     {"conv float-bias path (bias scale)", "Conv", U8, S8, U8, true, true, true, 4,

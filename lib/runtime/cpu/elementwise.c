@@ -171,8 +171,7 @@ static void f_tanh(const float *x, float *y, int64_t n, const uparam *p)
 }
 static void f_erf(const float *x, float *y, int64_t n, const uparam *p)
 {
-    (void)p;
-    rt_verf(x, y, n);
+    (p->mode ? rt_verf512 : rt_verf)(x, y, n);
 }
 static void f_gelu(const float *x, float *y, int64_t n, const uparam *p)
 {
@@ -256,8 +255,11 @@ static void uparams(const rt_ctx *c, uparam *p)
     } else if (!strcmp(op, "Shrink")) {
         p->alpha = rt_attr_f(c, "lambd", 0.5f);
         p->beta = rt_attr_f(c, "bias", 0.0f);
-    } else if (!strcmp(op, "Gelu"))
+    } else if (!strcmp(op, "Gelu")) {
         p->mode = rt_attr_is(c, "approximate", "none", "tanh");
+    } else if (!strcmp(op, "Erf")) {
+        p->mode = rt_cpu_avx512(); /* rt_verf512: the same values, 16 lanes */
+    }
     /* float attributes are float32: round the same way the reference does */
     p->alpha = (float)p->alpha;
     p->beta = (float)p->beta;

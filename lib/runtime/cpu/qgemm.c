@@ -37,6 +37,12 @@
  * path, uint8 weights with per-column zero points the int16 one.
  * Without AVX2, portable C micro-kernels compute the same integers.
  *
+ * With AMX-INT8 (Sapphire Rapids and later, Linux), the u8s8 GEMM tiles run
+ * on the tile unit instead (amx_blocks): tdpbsud takes 16 channels x 64 k
+ * of int8 weights against the same 16-column panel (one quad of k per tile
+ * row), the same exact int32 sums, requantised by the same epilogues, so
+ * the same bytes (tests compare with HPCZ_QGEMM_NO_AMX).
+ *
  * Full Conv tiles are requantised by the AVX2 micro-kernels right after the
  * k loop, from the stored tile (rq_tile_store; keeping the sums in registers
  * made GCC spill accumulators inside the loop); edge tiles and Gemm/MatMul
@@ -69,6 +75,13 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define QG_X86 1
+#if defined(__linux__) && ((defined(__clang__) && __clang_major__ >= 12) || \
+                           (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define QG_AMX 1
+#endif
 #endif
 
 #define MR 4
@@ -93,6 +106,12 @@ struct rt_qpack {
     bool avx512;   /* vnni and AVX512-VNNI: the u8s8 tiles on zmm (panel8_rqsat512,
                     * ukr8_512); flut: vpermt2ps lookups (AVX-512 F); off with
                     * HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
+    bool amx;      /* u8s8 (not int_out): the tiles on AMX-INT8 (amx_blocks); off with
+                    * HPCZ_QGEMM_NO_AMX */
+    int8_t *wa;    /* amx: [groups][arows][astr] weights as int8 rows, k consecutive,
+                    * zero past K and past Mg (a 16-row tile may start at any block) */
+    int64_t arows, astr; /* amx: rows per group (mblk * MR + 12); bytes per row (K
+                          * rounded up to 64) */
     bool wide8;    /* u8s8 with 8-bit weights beyond +-64 (vnni only: vpdpbusd has no
                     * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
@@ -161,6 +180,7 @@ void rt_qpack_free(rt_qpack *p)
         return;
     rt_free(p->wp);
     rt_free(p->wq);
+    rt_free(p->wa);
     free(p->dww);
     free(p->dwpw);
     free(p->dwoff);
@@ -184,6 +204,24 @@ static bool avx512_on(void)
 {
     return rt_cpu_avx512() && !rt_env_on("HPCZ_QGEMM_NO_AVX512");
 }
+
+#ifdef QG_AMX
+/* AMX-INT8 on this CPU, and Linux lets the process use the tile data (asked
+ * for once: ARCH_REQ_XCOMP_PERM for XTILEDATA, without which the first tile
+ * instruction faults); not with HPCZ_QGEMM_NO_AMX. */
+static bool amx_on(void)
+{
+    static int ok = -1; /* -1 not asked yet, else the answer */
+    int v = __atomic_load_n(&ok, __ATOMIC_ACQUIRE);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
+            syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+        __atomic_store_n(&ok, v, __ATOMIC_RELEASE);
+    }
+    return v && !rt_env_on("HPCZ_QGEMM_NO_AMX");
+}
+#endif
 
 static bool q8(int dt)
 {
@@ -710,6 +748,25 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
                     if (p->wsum)
                         p->wsum[m] = sum;
                 }
+#ifdef QG_AMX
+        p->amx = !p->int_out && p->avx512 && amx_on();
+        if (p->amx) {
+            p->arows = p->mblk * MR + 12;
+            p->astr = (p->kq + 15) / 16 * 64;
+            size_t na = (size_t)(p->groups * p->arows * p->astr);
+            p->wa = rt_alloc(na);
+            if (!p->wa) {
+                free(wr);
+                goto fail;
+            }
+            memset(p->wa, 0, na);
+            for (int64_t gi = 0; gi < p->groups; gi++)
+                for (int64_t ml = 0; ml < p->Mg; ml++)
+                    for (int64_t k = 0; k < p->K; k++)
+                        p->wa[(gi * p->arows + ml) * p->astr + k] =
+                            (int8_t)wr[(gi * p->Mg + ml) * p->K + k];
+        }
+#endif
     } else if (!p->dw) {
         p->wp = rt_alloc(nw * sizeof *p->wp);
         if (!p->wp) {
@@ -736,6 +793,7 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
     p->bytes = (size_t)p->M * (sizeof *p->bi + sizeof *p->mult + sizeof *p->bf) +
                (p->wp ? nw * sizeof *p->wp : 0) +
                (p->wq ? (size_t)(p->groups * p->mblk * p->kq * MR) * sizeof *p->wq : 0) +
+               (p->wa ? (size_t)(p->groups * p->arows * p->astr) : 0) +
                (p->dww ? (size_t)(p->M * p->K) * sizeof *p->dww : 0) +
                (p->dwpw ? (size_t)(p->M * p->dwnp) * sizeof *p->dwpw : 0) +
                (p->dwclw ? (size_t)(p->M * p->dwclnp * 2) * sizeof *p->dwclw : 0) +
@@ -1828,11 +1886,132 @@ __attribute__((target("avx2"))) static void panel_narrow(const rt_qpack *p, cons
 }
 #endif
 
+#ifdef QG_AMX
+/* ---- AMX-INT8 (p->amx). Tiles 0-3: the int32 sums of up to 64 channels
+ * (16 rows of 16 columns each); tile 4: 16 channels x 64 k of weights (wa
+ * rows); tile 5: 16 quads of k of the panel (its own layout: a quad of 16
+ * columns is a 64-byte row); tiles 6 and 7 the same for the last kq % 16
+ * quads. The configuration is per thread and per kq % 16, loaded when a
+ * thread meets another one. */
+#define QG_TAMX "amx-tile,amx-int8"
+
+typedef struct {
+    uint8_t palette, start;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_cfg;
+
+__attribute__((target(QG_TAMX))) static void amx_config(int rem)
+{
+    static _Thread_local int loaded = -1;
+    if (loaded == rem)
+        return;
+    amx_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 6; t++) {
+        c.rows[t] = 16;
+        c.colsb[t] = 64;
+    }
+    if (rem) {
+        c.rows[6] = 16;
+        c.colsb[6] = (uint16_t)(4 * rem);
+        c.rows[7] = (uint8_t)rem;
+        c.colsb[7] = 64;
+    }
+    /* GCC 12 takes ldtilecfg for a read of the first 16 bytes only and drops
+     * the stores of the rows and columns without this */
+    __asm__ __volatile__("" : : "m"(c) : "memory");
+    _tile_loadconfig(&c);
+    loaded = rem;
+}
+
+/* c[16 nc][NR] = the sums of nc tiles of 16 channels from weight row A
+ * (stride p->astr) against panel B (kq quads of 64 bytes). */
+__attribute__((target(QG_TAMX))) static void amx_sums(const rt_qpack *p, const int8_t *A, int nc,
+                                                      const uint8_t *B, int32_t *c)
+{
+    int64_t kt = p->kq / 16, as = p->astr;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+#define QG_STEP(ta, tb, off)                                                                   \
+    do {                                                                                       \
+        const int8_t *a_ = A + (off);                                                          \
+        _tile_loadd(ta, a_, as);                                                               \
+        _tile_dpbsud(0, ta, tb);                                                               \
+        if (nc > 1) {                                                                          \
+            _tile_loadd(ta, a_ + 16 * as, as);                                                 \
+            _tile_dpbsud(1, ta, tb);                                                           \
+        }                                                                                      \
+        if (nc > 2) {                                                                          \
+            _tile_loadd(ta, a_ + 32 * as, as);                                                 \
+            _tile_dpbsud(2, ta, tb);                                                           \
+        }                                                                                      \
+        if (nc > 3) {                                                                          \
+            _tile_loadd(ta, a_ + 48 * as, as);                                                 \
+            _tile_dpbsud(3, ta, tb);                                                           \
+        }                                                                                      \
+    } while (0)
+    for (int64_t t = 0; t < kt; t++) {
+        _tile_loadd(5, B + t * 16 * 64, 64);
+        QG_STEP(4, 5, t * 64);
+    }
+    if (p->kq % 16) {
+        _tile_loadd(7, B + kt * 16 * 64, 64);
+        QG_STEP(6, 7, kt * 64);
+    }
+#undef QG_STEP
+    _tile_stored(0, c, NR * 4);
+    if (nc > 1)
+        _tile_stored(1, c + 16 * NR, NR * 4);
+    if (nc > 2)
+        _tile_stored(2, c + 32 * NR, NR * 4);
+    if (nc > 3)
+        _tile_stored(3, c + 48 * NR, NR * 4);
+}
+
+/* Channel blocks [mb, mb1) of one u8s8 panel on AMX: 64 channels per pass
+ * over k, then each block of MR rows requantised as the VNNI tiles do (a
+ * full Conv tile by rq_tile_store, the rest by epilogue). */
+__attribute__((target("avx2"))) static void amx_blocks(const rt_qpack *p, const qjob *jb, int64_t b,
+                                                       int64_t gi, int64_t n0, int nr,
+                                                       const uint8_t *B, int64_t mb, int64_t mb1)
+{
+    int32_t c[64 * NR] __attribute__((aligned(64)));
+    amx_config((int)(p->kq % 16));
+    int64_t end = mb1 * MR < p->Mg ? mb1 * MR : p->Mg;
+    uint8_t *yb = p->conv ? (uint8_t *)jb->y + b * p->M * p->g.osize : NULL;
+    for (int64_t ml = mb * MR; ml < end; ml += 64) {
+        int64_t rows = end - ml < 64 ? end - ml : 64;
+        amx_sums(p, p->wa + (gi * p->arows + ml) * p->astr, (int)((rows + 15) / 16), B, c);
+        for (int64_t r = 0; r < rows; r += MR) {
+            int mr = (int)(rows - r < MR ? rows - r : MR);
+            int64_t m0 = gi * p->Mg + ml + r;
+            if (p->conv && mr == MR && nr == NR)
+                rq_tile_store(p, m0, c + r * NR, yb + n0, p->g.osize);
+            else if (p->conv)
+                epilogue(p, c + r * NR, m0, mr, n0, nr, yb, p->g.osize, 1);
+            else
+                epilogue(p, c + r * NR, m0, mr, n0, nr, jb->y, 1, p->M);
+        }
+    }
+}
+#endif
+
 /* Channel blocks [mb, mb1) of one panel. */
 static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t gi, int64_t n0,
                          int nr, const int32_t *B, int64_t bstr, int64_t mb, int64_t mb1)
 {
     int32_t tile[MR * NR] __attribute__((aligned(32)));
+#ifdef QG_AMX
+    if (p->amx) {
+        amx_blocks(p, jb, b, gi, n0, nr, (const uint8_t *)B, mb, mb1);
+        return;
+    }
+#endif
 #ifdef QG_X86
     if (p->u8s8 && p->avx2 && p->conv && nr <= NARROW && !p->wide8) {
         panel_narrow(p, jb, b, gi, n0, nr, (const uint8_t *)B, mb, mb1);
@@ -2235,21 +2414,9 @@ static void window_panel(const rt_qpack *p, const uint8_t *xc, int64_t n0, int n
  * interleaves four rows at a time into the panel: im2col rows, or for a
  * 1x1 stride-1 unpadded Conv the rows of x itself (jb->direct), or runs of
  * x (jb->window). */
-static void conv8_task(void *ctx, int64_t t)
+static void conv8_build(const qjob *jb, int64_t bl, int64_t gi, int64_t n0, int nr, uint8_t *B)
 {
-    qjob *jb = ctx;
-    int64_t mc = t % jb->mch;
-    t /= jb->mch;
     const rt_qpack *p = jb->p;
-    int64_t per_img = p->groups * jb->npanel;
-    int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
-    int64_t n0 = pn * NR;
-    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
-    uint8_t *B = rt_scratch_get(&panel_scratch, (size_t)(p->kq * 4 * NR));
-    if (!B) {
-        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
-        return;
-    }
     if (jb->window) {
         const uint8_t *xc = (const uint8_t *)jb->x + ((jb->b + bl) * p->cin + gi) * p->g.isize;
         window_panel(p, xc, n0, nr, B);
@@ -2318,8 +2485,86 @@ static void conv8_task(void *ctx, int64_t t)
                     dst[4 * j + i] = r[i * jb->npad + j];
         }
     }
+}
+
+static void conv8_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
+    const rt_qpack *p = jb->p;
+    int64_t per_img = p->groups * jb->npanel;
+    int64_t bl = t / per_img, gi = (t % per_img) / jb->npanel, pn = t % jb->npanel;
+    int64_t n0 = pn * NR;
+    int nr = (int)(jb->N - n0 < NR ? jb->N - n0 : NR);
+    uint8_t *B = rt_scratch_get(&panel_scratch, (size_t)(p->kq * 4 * NR));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    conv8_build(jb, bl, gi, n0, nr, B);
     panel(p, jb, jb->b + bl, gi, n0, nr, (const int32_t *)B, NR, mc);
 }
+
+#ifdef QG_AMX
+/* Conv on AMX (the conv8_task layouts): task = (image of the chunk, group,
+ * AMX_PPT consecutive panels, run of 64-channel chunks); its panels are
+ * built first, then the channels run in chunks of 64 over all of them, so
+ * a chunk's weights (64 rows of K bytes) are read from L1 once per panel,
+ * not from L2 (the weights of oww_melspec's STFT are 131 KiB). The same
+ * tiles and epilogues as one panel at a time: only the order differs.
+ * Fewer than AMX_TASKS tasks (small maps, big products) split the
+ * channels into runs (jb->mch of jb->mper chunks), fixed by the shape. */
+#define AMX_PPT 4
+#define AMX_TASKS 8
+static int64_t amx_conv_tasks(qjob *jb, int64_t nx)
+{
+    int64_t outer = nx * ((jb->npanel + AMX_PPT - 1) / AMX_PPT);
+    int64_t chunks = (jb->p->Mg + 63) / 64;
+    /* below 32M MACs (split_channels' bound, AMX doing about 8 times as many
+     * per cycle) building the panels again in every run costs more than a
+     * second thread gains */
+    double macs = (double)nx * (double)jb->npanel * NR * (double)jb->p->Mg * (double)jb->p->K;
+    int64_t want = outer >= AMX_TASKS || macs < 32e6 ? 1 : (AMX_TASKS + outer - 1) / outer;
+    want = want < chunks ? want : chunks;
+    jb->mper = (chunks + want - 1) / want;
+    jb->mch = (chunks + jb->mper - 1) / jb->mper;
+    return outer * jb->mch;
+}
+
+static void amx_conv_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t mc = t % jb->mch;
+    t /= jb->mch;
+    int64_t ng = (jb->npanel + AMX_PPT - 1) / AMX_PPT;
+    int64_t X = t / ng, p0 = t % ng * AMX_PPT;
+    int64_t p1 = p0 + AMX_PPT < jb->npanel ? p0 + AMX_PPT : jb->npanel;
+    int64_t bl = X / p->groups, gi = X % p->groups;
+    size_t pb = (size_t)(p->kq * 4 * NR);
+    uint8_t *B = rt_scratch_get(&panel_scratch, pb * (size_t)(p1 - p0));
+    if (!B) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t pn = p0; pn < p1; pn++) {
+        int64_t n0 = pn * NR;
+        conv8_build(jb, bl, gi, n0, (int)(jb->N - n0 < NR ? jb->N - n0 : NR),
+                    B + (size_t)(pn - p0) * pb);
+    }
+    int64_t mb1 = (mc + 1) * jb->mper * (64 / MR);
+    mb1 = mb1 < p->mblk ? mb1 : p->mblk;
+    for (int64_t mb = mc * jb->mper * (64 / MR); mb < mb1; mb += 64 / MR) {
+        int64_t me = mb + 64 / MR < mb1 ? mb + 64 / MR : mb1;
+        for (int64_t pn = p0; pn < p1; pn++) {
+            int64_t n0 = pn * NR;
+            amx_blocks(p, jb, jb->b + bl, gi, n0, (int)(jb->N - n0 < NR ? jb->N - n0 : NR),
+                       B + (size_t)(pn - p0) * pb, mb, me);
+        }
+    }
+}
+#endif
 
 #ifdef QG_X86
 /* Gemm/MatMul with fewer than 8 rows, u8s8 path: one row of x against the
@@ -3718,6 +3963,13 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
                 rt_parallel_for_work((jb.nrows + jb.rpt - 1) / jb.rpt, im2col8_task, &jb,
                                      (double)(cnt * img));
             }
+#ifdef QG_AMX
+            if (p->amx) {
+                rt_parallel_for_work(amx_conv_tasks(&jb, cnt * p->groups), amx_conv_task, &jb,
+                                     work * (double)cnt / 4);
+                continue;
+            }
+#endif
             rt_parallel_for_work(conv_groups(&jb, cnt * p->groups, conv8_task), conv_group_task,
                                  &jb, work * (double)cnt / 4);
         }
