@@ -1292,6 +1292,9 @@ static const hpcz_pass_opt opts[] = {
     {"check", HPCZ_OPT_BOOL, "true",
      "compare the model's output on the held-out quarter of the data (not fitted on) with magnitude pruning's "
      "and put back magnitude pruning where that is closer", NULL, 0, 0},
+    {"layer-check", HPCZ_OPT_BOOL, "true",
+     "with check, first compare each layer's fit with its magnitude pruning on the held-out rows; a layer whose fit "
+     "is no closer there is pruned by magnitude and the other layers are fitted again to it as it is", NULL, 0, 0},
     {0},
 };
 
@@ -2056,7 +2059,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     hpcz_model *mag = NULL, *ref2 = NULL;
     if (!st && nt && check && !(mag = magnitude_twin(ref, a, ctx, err)))
         st = err->status;
-    pj.mag = mag;
+    pj.mag = hpcz_pass_arg(a, "layer-check").b ? mag : NULL;
     holdout ho = {0};
     if (!st)
         st = fit_layers(m, ref, ctx, t, nt, need_ref, &ho, &pj, err);
@@ -2122,7 +2125,8 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     }
     if (!st)
         hpcz_pass_note(ctx, "prune-reconstruct", "%zu layer%s pruned and reconstructed%s%s", done - by_mag,
-                       done - by_mag == 1 ? "" : "s", by_mag ? ", the ones their own check left to magnitude by it" : "",
+                       done - by_mag == 1 ? "" : "s", by_mag ? ", the layers their own check left to magnitude pruning "
+                                                                "by it" : "",
                        unmeasured ? ", the rest of the layers in bodies by magnitude" : "");
     return st;
 }
