@@ -1294,7 +1294,7 @@ static const hpcz_pass_opt opts[] = {
      "and put back magnitude pruning where that is closer", NULL, 0, 0},
     {"layer-check", HPCZ_OPT_BOOL, "true",
      "with check, first compare each layer's fit with its magnitude pruning on the held-out rows; a layer whose fit "
-     "is no closer there is pruned by magnitude and the other layers are fitted again to it as it is", NULL, 0, 0},
+     "is further off there is pruned by magnitude and the other layers are fitted again to it as it is", NULL, 0, 0},
     {0},
 };
 
@@ -1393,7 +1393,7 @@ typedef struct prune_job {
     double ridge_max; /* the largest extra ridge a layer got */
     const hpcz_model *mag; /* the model pruned by magnitude (a clone of the one fitted), for each
                             * layer's check on the held-out rows; NULL: no such check */
-    size_t n_worse;        /* layers whose fit that check found no closer than magnitude's */
+    size_t n_worse;        /* layers whose fit that check found further off than magnitude's */
 } prune_job;
 
 static hpcz_node *same_node(const hpcz_model *m, const hpcz_model *other, const hpcz_node *n);
@@ -1434,7 +1434,7 @@ static double heldout_error(const double *W, const double *W0, const layer_geom 
 }
 
 /* The layer's own check, on the held-out rows (sxv, with cross products):
- * true where its fit W is no closer to the original layer there than its
+ * true where its fit W is further from the original layer there than its
  * magnitude-pruned twin in pj->mag (bias as it was). silero_vad's STFT, 256
  * taps fitted on 96 rows of two recordings: 19.9 dB on those rows, 15.3 dB
  * on the held-out ones, where magnitude pruning gives 15.5. */
@@ -1455,7 +1455,7 @@ static bool fit_worse(const prune_job *pj, const ls_target *t, const double *W, 
     if (Wm && M) {
         weight_to_rows(fm, lg, Wm);
         bool bias = pj->bias_corr && strcmp(t->n->op_type, "MatMul");
-        worse = heldout_error(W, W0, lg, sx, sxv, bias, M) >= heldout_error(Wm, W0, lg, sx, sxv, false, M);
+        worse = heldout_error(W, W0, lg, sx, sxv, bias, M) > heldout_error(Wm, W0, lg, sx, sxv, false, M);
     }
     free(Wm);
     free(M);
@@ -1915,12 +1915,12 @@ static hpcz_status choose_ridge(hpcz_model *m, hpcz_model *m2, hpcz_model *ref, 
     return HPCZ_OK;
 }
 
-/* The layers whose own check found their fit no closer to the original than
+/* The layers whose own check found their fit further from the original than
  * magnitude pruning on the held-out rows (solved 3) take their weights from
  * mag (their biases as they were), in m and in *ref2, a copy of ref made
  * here; the other fitted layers start again from their original weights and
  * are fitted to *ref2: the model with those layers pruned by magnitude, not
- * undoing their error. On silero_vad (its STFT's fit was the one no closer),
+ * undoing their error. On silero_vad (its STFT's fit was the one further off),
  * undoing that error from 96 rows of two recordings cost the 128 eval
  * samples 4.6 dB of output SQNR against refitting to it as it is (23.8
  * against 28.4). The same layers stay magnitude-pruned in m2 (targets t2),
@@ -1945,8 +1945,8 @@ static hpcz_status refit_around(hpcz_model *m, hpcz_model *ref, hpcz_model *mag,
                 t2[i].solved = 3;
             }
             snprintf(t[i].note, sizeof t[i].note,
-                     "%s ('%s'): pruned by magnitude: its fit was no closer to the layer's output on the held-out "
-                     "rows (the layers after it are fitted to it as it is)", n->inputs[1]->name, n->name ? n->name : "");
+                     "%s ('%s'): pruned by magnitude: its fit was further from the layer's output on the "
+                     "held-out rows (the layers after it are fitted to it as it is)", n->inputs[1]->name, n->name ? n->name : "");
         } else if (ok) {
             ok = copy_const_input(n, nr, 1);
             t[i].solved = 0;

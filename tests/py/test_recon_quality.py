@@ -281,7 +281,7 @@ def heldout_checks():
                         "--calib", sleepy)
     if not check(mag and fit and rec and out, "held-out check: magnitude, the fit alone and --reconstruct run"):
         return
-    check("w ('fc'): pruned by magnitude: its fit was no closer to the layer's output on the held-out rows" in log
+    check("w ('fc'): pruned by magnitude: its fit was further from to the layer's output on the held-out rows" in log
           and np.array_equal(weights(rec)["fc"], weights(mag)["fc"]),
           "input dead on the fitted samples: the layer's own check on the held-out rows puts magnitude pruning back "
           "(%s)" % [x for x in log.splitlines() if "'fc'" in x][:1])
@@ -398,7 +398,7 @@ def front_end_inputs(layers, x):
 
 def layer_check_checks():
     """Each fitted layer is compared with its magnitude pruning on the held-out
-    calibration rows; where the fit is no closer there, the layer is pruned by
+    calibration rows; where the fit is further off there, the layer is pruned by
     magnitude and the layers after it are fitted again to it as it is
     (silero_vad: its STFT fitted on 96 rows of two recordings). The decisions
     are recomputed here: squared error against the original layer on the last
@@ -429,8 +429,8 @@ def layer_check_checks():
             y0 = xo[name] @ g0[name][0].T + g0[name][1]
             e_fit = float(np.sum((xp[name] @ gf[name][0].T + gf[name][1] - y0) ** 2))
             e_mag = float(np.sum((xp[name] @ gm[name][0].T + g0[name][1] - y0) ** 2))
-            said = "'%s'): pruned by magnitude: its fit was no closer" % name in log
-            check(said == (e_fit >= e_mag),
+            said = "'%s'): pruned by magnitude: its fit was further from" % name in log
+            check(said == (e_fit > e_mag),
                   "front end %d, %s: squared error on the 4 held-out frames, the fit %.4g, magnitude %.4g: %s"
                   % (seed, name, e_fit, e_mag, "pruned by magnitude" if said else "the fit kept"))
             if said:
