@@ -281,7 +281,7 @@ def heldout_checks():
                         "--calib", sleepy)
     if not check(mag and fit and rec and out, "held-out check: magnitude, the fit alone and --reconstruct run"):
         return
-    check("w ('fc'): pruned by magnitude: its fit was further from to the layer's output on the held-out rows" in log
+    check("w ('fc'): pruned by magnitude: its fit was further from the layer's output on the held-out rows" in log
           and np.array_equal(weights(rec)["fc"], weights(mag)["fc"]),
           "input dead on the fitted samples: the layer's own check on the held-out rows puts magnitude pruning back "
           "(%s)" % [x for x in log.splitlines() if "'fc'" in x][:1])
