@@ -14,6 +14,9 @@ reproduces a cause found on the zoo:
 * a Gemm over 1024 inputs calibrated on 12 samples (oww_hey_jarvis' form: 32
   rows for 1536 inputs): the Gram matrix of so few rows fits them and nothing
   else, and the refit pulled the weights towards zero (7.3 dB against 20.2).
+* a fixed front end (silero_vad's STFT as a Conv) fitted on the frames of two
+  recordings: each layer's fit is compared with its magnitude pruning on the
+  held-out rows, and the decision is recomputed here.
 * a Gemm one of whose inputs is zero on every calibration sample the fit sees
   and alive on the others (a ReLU feature that few samples wake): the fit
   drops its weights and looks perfect on the samples it was fitted on, so the
@@ -273,9 +276,17 @@ def heldout_checks():
     fit, _ = hpcz("prune", src, "gemm8_fit.onnx", "--passes", "prune-reconstruct{sparsity=0.5,check=false}",
                   "--calib", sleepy)
     rec, log = hpcz("prune", src, "gemm8_rec.onnx", "--sparsity", "0.5", "--reconstruct", "--calib", sleepy)
-    if not check(mag and fit and rec, "held-out check: magnitude, the fit alone and --reconstruct run"):
+    # the check on the model's output alone (the layer's own check would take it first: below)
+    out, log_out = hpcz("prune", src, "gemm8_out.onnx", "--passes", "prune-reconstruct{sparsity=0.5,layer-check=false}",
+                        "--calib", sleepy)
+    if not check(mag and fit and rec and out, "held-out check: magnitude, the fit alone and --reconstruct run"):
         return
+    check("w ('fc'): pruned by magnitude: its fit was further from the layer's output on the held-out rows" in log
+          and np.array_equal(weights(rec)["fc"], weights(mag)["fc"]),
+          "input dead on the fitted samples: the layer's own check on the held-out rows puts magnitude pruning back "
+          "(%s)" % [x for x in log.splitlines() if "'fc'" in x][:1])
     # the fit's 'rec -> mag' on the held-out samples, as the log says, against ONNX Runtime
+    log = log_out
     ln = [x for x in log.splitlines() if "'fc'" in x]
     nums = re.search(r"magnitude pruning put back: output SQNR (-?[\d.]+|inf) -> (-?[\d.]+|inf) dB", ln[0] if ln else "")
     s_fit, s_mag = sqnr(src, fit, held), sqnr(src, mag, held)
@@ -287,8 +298,8 @@ def heldout_checks():
     e_fit, e_mag, e_rec = sqnr(src, fit, feeds), sqnr(src, mag, feeds), sqnr(src, rec, feeds)
     print("   input dead on the fitted samples, eval set: the fit %.1f dB, magnitude %.1f dB, --reconstruct %.1f dB"
           % (e_fit, e_mag, e_rec))
-    check(e_rec == e_mag and e_mag > e_fit + 3,
-          "the check chose the better on the eval set: magnitude %.1f dB against the fit's %.1f" % (e_mag, e_fit))
+    check(e_rec == e_mag and sqnr(src, out, feeds) == e_mag and e_mag > e_fit + 3,
+          "the checks chose the better on the eval set: magnitude %.1f dB against the fit's %.1f" % (e_mag, e_fit))
     again, _ = hpcz("prune", src, "gemm8_rec2.onnx", "--sparsity", "0.5", "--reconstruct", "--calib", sleepy)
     check(again and open(rec, "rb").read() == open(again, "rb").read(), "held-out check: the same bytes twice")
     # GPTQ on the same data: round-to-nearest kept for fc, said with the held-out rows
@@ -334,10 +345,116 @@ def heldout_checks():
           "GPTQ with 6 samples: compared with round-to-nearest on the fitted rows, said")
 
 
+# ---------------------------------------------------------------- the layer's own check
+
+
+def front_end_model(rng, path):
+    """A fixed front end (a windowed cosine basis, 64 taps -> 32, as
+    silero_vad's STFT Conv), its magnitude, then Gemm 32 -> 16, Relu,
+    Gemm 16 -> 4."""
+    d, h1, h2 = 64, 32, 16
+    t = np.arange(d)
+    w1 = np.cos(np.pi * (np.arange(h1)[:, None] + 0.5) * (t[None, :] + 0.5) / d) * np.hanning(d)[None, :]
+    w2 = rng.standard_normal((h2, h1)) / np.sqrt(h1)
+    w3 = rng.standard_normal((4, h2)) / np.sqrt(h2)
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["a"], name="front", transB=1),
+             helper.make_node("Abs", ["a"], ["m"], name="mag"),
+             helper.make_node("Gemm", ["m", "w2", "b2"], ["h"], name="fc2", transB=1),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Gemm", ["r", "w3", "b3"], ["y"], name="fc3", transB=1)]
+    inits = [numpy_helper.from_array(w1.astype(np.float32), "w1"), numpy_helper.from_array(w2.astype(np.float32), "w2"),
+             numpy_helper.from_array((rng.standard_normal(h2) * 0.1).astype(np.float32), "b2"),
+             numpy_helper.from_array(w3.astype(np.float32), "w3"), numpy_helper.from_array(np.zeros(4, np.float32), "b3")]
+    g = helper.make_graph(nodes, "front_end", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", d])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+
+
+def recording(n, c, d=64):
+    """n frames of recording c: a sine of its own plus noise of its own colour"""
+    r = np.random.default_rng(1000 + c)
+    colour = np.convolve(r.standard_normal(d), np.ones(5) / 5, "same")
+    f = np.fft.rfft(r.standard_normal((n, d)), axis=1) * (1 + 3 * np.abs(np.fft.rfft(colour)))[None, :]
+    noise = np.fft.irfft(f, n=d, axis=1)
+    sig = np.sin(2 * np.pi * r.uniform(1, 6, (n, 1)) * np.arange(d)[None, :] / d + r.uniform(0, 6, (n, 1)))
+    return (sig + r.uniform(0.3, 1.0) * noise / noise.std()).astype(np.float32)
+
+
+def gemms(path):
+    """{name: (weight, bias)} of the model's Gemms (bias 0 where none)"""
+    g = onnx.load(path).graph
+    inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    return {n.name: (inits[n.input[1]], inits[n.input[2]] if len(n.input) > 2 and n.input[2] else 0.0)
+            for n in g.node if n.op_type == "Gemm"}
+
+
+def front_end_inputs(layers, x):
+    """The inputs of front, fc2 and fc3 on x, with these (weight, bias)"""
+    a = x @ layers["front"][0].T + layers["front"][1]
+    m = np.abs(a)
+    r = np.maximum(m @ layers["fc2"][0].T + layers["fc2"][1], 0)
+    return {"front": x, "fc2": m, "fc3": r}
+
+
+def layer_check_checks():
+    """Each fitted layer is compared with its magnitude pruning on the held-out
+    calibration rows; where the fit is further off there, the layer is pruned by
+    magnitude and the layers after it are fitted again to it as it is
+    (silero_vad: its STFT fitted on 96 rows of two recordings). The decisions
+    are recomputed here: squared error against the original layer on the last
+    quarter of the samples, of the fit alone (check=false: what each layer's
+    check sees, the layers before it fitted) and of magnitude pruning (on the
+    same inputs, its bias as it was)."""
+    calib = os.path.join(TMP, "front_calib")
+    os.makedirs(calib, exist_ok=True)
+    xc = np.concatenate([recording(8, 0), recording(8, 1)])  # two recordings; the last 4 frames held out
+    np.save(os.path.join(calib, "x.npy"), xc)
+    feeds = {"x": np.concatenate([recording(16, c) for c in range(2, 10)])}  # eight others
+    held = xc[12:].astype(np.float64)
+    for seed, marked in ((0, True), (1, False)):
+        src = os.path.join(TMP, "front%d.onnx" % seed)
+        front_end_model(np.random.default_rng(seed), src)
+        mag, _ = hpcz("prune", src, "front%d_mag.onnx" % seed, "--sparsity", "0.5")
+        fit, _ = hpcz("prune", src, "front%d_fit.onnx" % seed, "--passes", "prune-reconstruct{sparsity=0.5,check=false}",
+                      "--calib", calib)
+        rec, log = hpcz("prune", src, "front%d_rec.onnx" % seed, "--sparsity", "0.5", "--reconstruct", "--calib", calib)
+        old, _ = hpcz("prune", src, "front%d_old.onnx" % seed, "--passes",
+                      "prune-reconstruct{sparsity=0.5,layer-check=false}", "--calib", calib)
+        if not check(mag and fit and rec and old, "front end %d: magnitude, the fit, --reconstruct run" % seed):
+            continue
+        g0, gf, gm = gemms(src), gemms(fit), gemms(mag)
+        xo, xp = front_end_inputs(g0, held), front_end_inputs(gf, held)
+        worse = []
+        for name in ("front", "fc2", "fc3"):
+            y0 = xo[name] @ g0[name][0].T + g0[name][1]
+            e_fit = float(np.sum((xp[name] @ gf[name][0].T + gf[name][1] - y0) ** 2))
+            e_mag = float(np.sum((xp[name] @ gm[name][0].T + g0[name][1] - y0) ** 2))
+            said = "'%s'): pruned by magnitude: its fit was further from" % name in log
+            check(said == (e_fit > e_mag),
+                  "front end %d, %s: squared error on the 4 held-out frames, the fit %.4g, magnitude %.4g: %s"
+                  % (seed, name, e_fit, e_mag, "pruned by magnitude" if said else "the fit kept"))
+            if said:
+                worse.append(name)
+        s_rec, s_mag, s_old = sqnr(src, rec, feeds), sqnr(src, mag, feeds), sqnr(src, old, feeds)
+        print("   front end %d, 8 other recordings: magnitude %.1f dB, --reconstruct %.1f dB (without the layer's "
+              "check %.1f dB); by magnitude: %s" % (seed, s_mag, s_rec, s_old, worse))
+        check(bool(worse) == marked, "front end %d: %s" % (seed, "a layer's check fires" if marked else "none fires"))
+        gr = gemms(rec)
+        check(all(np.array_equal(gr[n][0], gm[n][0]) and np.array_equal(gr[n][1], g0[n][1]) for n in worse)
+              and s_rec > s_mag, "front end %d: magnitude pruning's weights there, biases as they were, the rest "
+              "fitted to it: %.1f dB against magnitude's %.1f on other recordings" % (seed, s_rec, s_mag))
+        if not marked:
+            check(open(rec, "rb").read() == open(old, "rb").read(),
+                  "front end %d: the same model as without the layer's check" % seed)
+        again, _ = hpcz("prune", src, "front%d_rec2.onnx" % seed, "--sparsity", "0.5", "--reconstruct", "--calib", calib)
+        check(again and open(rec, "rb").read() == open(again, "rb").read(), "front end %d: the same bytes twice" % seed)
+
+
 def main():
     logmel_checks()
     few_rows_checks()
     heldout_checks()
+    layer_check_checks()
     sys.exit(tally())
 
 
