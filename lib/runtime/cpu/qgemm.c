@@ -3361,6 +3361,20 @@ static void flut_apply(bool zmm, bool avx2, const float *lut, const uint8_t *x, 
         y[i] = lut[x[i]];
 }
 
+int rt_flut_isa(void)
+{
+#ifdef QG_X86
+    return avx512_on() ? 2 : __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
+#else
+    return 0;
+#endif
+}
+
+void rt_flut_n(int isa, const float *lut, const uint8_t *x, float *y, int64_t n)
+{
+    flut_apply(isa == 2, isa == 1, lut, x, y, n);
+}
+
 static void flut_task(void *ctx, int64_t t)
 {
     const qadd_job *j = ctx;
