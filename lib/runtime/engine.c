@@ -2301,6 +2301,7 @@ static void fuse_conv_codes(rt_exec *e, slot_use *u)
         q.xcodes = codes >= 0;
         q.ycodes = qs != NULL;
         q.yu8 = qs && yq->a.dtype == HPCZ_DTYPE_UINT8;
+        rt_flut_planes(q.xlut, q.xplanes);
         *sp->cq = q;
         if (codes >= 0)
             read_instead(reads, sp, 0, codes);

@@ -162,6 +162,7 @@ extern const rt_op rt_op_conv_t;
 typedef struct rt_convq {
     bool xcodes, ycodes;
     float xlut[256];
+    uint8_t xplanes[1024]; /* xlut's byte planes (rt_flut_planes) */
     float ys;      /* y's scale and zero point, per tensor */
     int32_t yzp;
     bool yu8;      /* uint8 codes (else int8) */
@@ -171,11 +172,14 @@ extern const rt_op rt_op_conv_q;
  * `group`, runs on cpu/conv.c's depthwise kernel (what rt_op_conv_q runs). */
 bool rt_conv_q_fits(const hpcz_array *x, const hpcz_array *w, int64_t group);
 /* y[i] = lut[x[i]'s byte] for n values in the calling thread (cpu/qgemm.c's
- * float table lookups: vpermt2ps with AVX-512, gathers with AVX2); isa from
- * rt_flut_isa(), read once per op (it reads the environment). Any isa gives
- * the same values. */
+ * float table lookups: with AVX-512 VBMI and planes, the table's four byte
+ * planes made by rt_flut_planes (1024 bytes), 64 at a time; vpermt2ps with
+ * AVX-512; gathers with AVX2); isa from rt_flut_isa(), read once per op (it
+ * reads the environment). Any isa gives the same values. */
 int rt_flut_isa(void);
-void rt_flut_n(int isa, const float *lut, const uint8_t *x, float *y, int64_t n);
+void rt_flut_planes(const float *lut, uint8_t *planes);
+void rt_flut_n(int isa, const float *lut, const uint8_t *planes, const uint8_t *x, float *y,
+               int64_t n);
 /* y = QuantizeLinear(x) per tensor to uint8 (u8) or int8, n values, in the
  * calling thread: QuantizeLinear's fast path (cpu/quant.c), the same bytes. */
 void rt_quantize_f32(const float *x, void *y, int64_t n, float s, int32_t zp, bool u8);

@@ -589,7 +589,7 @@ static void dw_channel(void *ctx, int64_t ch)
     if ((xcodes && !xc) || !yc)
         return; /* as dw_plane: the output stays unset */
     if (xcodes)
-        rt_flut_n(j->isa, q->xlut, j->xq + ch * IS, xc, IS);
+        rt_flut_n(j->isa, q->xlut, q->xplanes, j->xq + ch * IS, xc, IS);
     dw_plane(j, ch, xcodes ? xc : j->x + ch * IS, yc);
     rt_act_apply(j->act, yc, OS);
     if (ycodes)
