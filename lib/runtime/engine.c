@@ -68,6 +68,7 @@ typedef struct rt_step {
     size_t n_in_built;
     rt_qpack *qp;      /* int8 QDQ fusion: the packed integer kernel run instead */
     struct rt_ctab *ct; /* int8 QDQ fusion: per-channel tables built per run instead */
+    rt_convq *cq;      /* a float Conv reading and/or writing 8-bit codes (fuse_conv_codes) */
     void *dstate;      /* device backends: the step's own device data (qp's device
                         * form from rt_device.qplace, or what place() left) */
     size_t dq_bytes;   /* qplace's uploaded bytes */
@@ -860,6 +861,7 @@ static void fill_ctx(rt_exec *e, rt_step *sp, rt_ctx *c, hpcz_array **ins, hpcz_
     c->err = err;
     c->threads = e->root ? e->root->threads : 1;
     c->act = sp->act.kind != RT_ACT_NONE || sp->act.f16 ? &sp->act : NULL;
+    c->cq = sp->cq;
     c->weights_change = e->root && e->root->opts.weights_change;
     for (size_t j = 0; j < sp->n_in; j++) {
         ins[j] = sp->in[j] >= 0 ? &resolve(&e->slots[sp->in[j]])->a : NULL;
@@ -2211,6 +2213,110 @@ static void fuse_qdq_channel_tables(rt_exec *e, slot_use *u)
  * weights read only by fused nodes. The cpu backend only (the ref
  * backend stays the float oracle); off with HPCZ_NO_INT8_FUSION=1 and under
  * an observer (which must see every tensor). */
+static bool conv_codes_disabled(void)
+{
+    return rt_env_on("HPCZ_NO_CONV_CODES");
+}
+
+/* The values DequantizeLinear step dx gives for the 256 codes of type dt
+ * (indexed by the code's byte), with its kernel: the unfused values. */
+static bool dq_table(rt_exec *e, rt_step *dx, int dt, float *lut)
+{
+    int64_t n = 256;
+    hpcz_array codes = {0}, vals = {0};
+    hpcz_error e2 = {0};
+    hpcz_array *sub[MAX_IO] = {&codes};
+    bool ok = hpcz_array_alloc(&codes, dt, 1, &n, &e2) == HPCZ_OK;
+    for (int i = 0; ok && i < 256; i++)
+        ((uint8_t *)codes.data)[i] = (uint8_t)i;
+    ok = ok && !run_step_on(e, dx, sub, &vals, &e2) && vals.numel == 256 &&
+         vals.dtype == HPCZ_DTYPE_FLOAT;
+    if (ok)
+        memcpy(lut, vals.data, 256 * sizeof *lut);
+    hpcz_array_release(&codes);
+    hpcz_array_release(&vals);
+    return ok;
+}
+
+/* A float depthwise Conv (cpu/conv.c's depthwise kernel, rt_conv_q_fits:
+ * PP-LCNet's, which `--placement latency` leaves float for ONNX Runtime)
+ * between 8-bit tensors: its input written by a DequantizeLinear of x_q or
+ * by a float table of x_q (fuse_qdq_float_tables: DQ -> HardSwish [-> Mul ->
+ * Add]) and read by it alone, and/or its output (after the fused activation
+ * and affine ops) read only by a per-tensor QuantizeLinear. The Conv then
+ * reads x_q, each channel plane dequantized through the 256 values as it is
+ * padded, and/or quantizes each output plane after its epilogue into the
+ * Q's output with QuantizeLinear's arithmetic (rt_op_conv_q): no float
+ * tensor in or out, a table or DequantizeLinear pass and a QuantizeLinear
+ * pass fewer per conv. The same bytes: each entry is the unfused value of
+ * its code. Part of fuse_qdq (its reader counts), after the tables; off
+ * with HPCZ_NO_CONV_CODES=1. */
+static void fuse_conv_codes(rt_exec *e, slot_use *u)
+{
+    if (strcmp(e->be->name, "cpu") || conv_codes_disabled())
+        return;
+    int *reads = u->reads;
+    for (size_t k = 0; k < e->n_steps; k++) {
+        rt_step *sp = &e->steps[k];
+        if (!is_onnx_op(sp, "Conv") || sp->op != sp->op_built || sp->folded || sp->dynamic ||
+            sp->fused || sp->qp || sp->ct || sp->cq || sp->act.f16 || sp->n_out != 1 ||
+            sp->n_in < 2 || sp->in[0] < 0 || sp->out[0] < 0)
+            continue;
+        int sx = sp->in[0], s = sp->out[0];
+        rt_slot *xs = &e->slots[sx], *ys = &e->slots[s];
+        const hpcz_array *w = sp->bn_folded ? &sp->bn_w : const_of(e, sp, 1);
+        if (!w || xs->kind != SLOT_STATIC || ys->kind != SLOT_STATIC ||
+            xs->a.dtype != HPCZ_DTYPE_FLOAT || ys->a.dtype != HPCZ_DTYPE_FLOAT ||
+            !rt_conv_q_fits(&xs->a, w, hpcz_node_attr_int(sp->node, "group", 1)))
+            continue;
+        rt_convq q;
+        memset(&q, 0, sizeof q);
+        /* in: DQ(x_q) or a float table of x_q, read by this Conv alone */
+        int kx = live_producer(e, u, sx), codes = -1;
+        rt_step *t = kx >= 0 ? &e->steps[kx] : NULL;
+        if (t && reads[sx] == 1 && !xs->is_output && !u->sub[sx] && !t->folded && !t->dynamic &&
+            !t->fused && t->n_out == 1 && t->out[0] == sx && t->n_in >= 1 && t->in[0] >= 0) {
+            rt_slot *cs = &e->slots[t->in[0]];
+            float sc;
+            int32_t zp;
+            if ((cs->kind == SLOT_STATIC || cs->kind == SLOT_INPUT) && q8_dtype(cs->a.dtype) &&
+                !u->sub[t->in[0]] && cs->a.numel == xs->a.numel) {
+                if (t->qp && rt_qpack_flut(t->qp)) {
+                    memcpy(q.xlut, rt_qpack_flut(t->qp), sizeof q.xlut);
+                    codes = t->in[0];
+                } else if (!t->qp && !t->ct && is_onnx_op(t, "DequantizeLinear") &&
+                           per_tensor_qparams(e, t, cs->a.dtype, &sc, &zp) &&
+                           dq_table(e, t, cs->a.dtype, q.xlut)) {
+                    codes = t->in[0];
+                }
+            }
+        }
+        /* out: read by a per-tensor QuantizeLinear alone */
+        rt_step *qs = reads[s] == 1 && !ys->is_output && !u->sub[s] ? &e->steps[u->reader[s]] : NULL;
+        rt_slot *yq = qs && qs->n_out == 1 && qs->out[0] >= 0 ? &e->slots[qs->out[0]] : NULL;
+        if (!yq || !is_onnx_op(qs, "QuantizeLinear") || qs->folded || qs->dynamic || qs->fused ||
+            qs->qp || qs->in[0] != s || yq->kind != SLOT_STATIC || !q8_dtype(yq->a.dtype) ||
+            !rt_same_shape(&yq->a, &ys->a) ||
+            !per_tensor_qparams(e, qs, yq->a.dtype, &q.ys, &q.yzp))
+            qs = NULL;
+        if (codes < 0 && !qs)
+            continue;
+        sp->cq = malloc(sizeof *sp->cq);
+        if (!sp->cq)
+            continue;
+        q.xcodes = codes >= 0;
+        q.ycodes = qs != NULL;
+        q.yu8 = qs && yq->a.dtype == HPCZ_DTYPE_UINT8;
+        rt_flut_planes(q.xlut, q.xplanes);
+        *sp->cq = q;
+        if (codes >= 0)
+            read_instead(reads, sp, 0, codes);
+        if (qs)
+            absorb(e, sp, (int)k, qs, ys, qs->out[0]);
+        sp->op = &rt_op_conv_q;
+    }
+}
+
 static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
 {
     /* the cuda backend runs these integer kernels on the CPU too */
@@ -2408,6 +2514,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
     fuse_qdq_tables(e, &u);
     fuse_qdq_float_tables(e, &u);
     fuse_qdq_channel_tables(e, &u);
+    fuse_conv_codes(e, &u);
     /* Float weights and biases (folded DequantizeLinear outputs) read only
      * by fused steps: the packed integer copy replaces them (shapes stay,
      * for hpcz_plan_node_flops). One pass over the reads (not one per
@@ -3533,6 +3640,8 @@ static hpcz_status exec_plan(rt_exec *e, hpcz_error *err)
         sp->qp = NULL;
         ctab_free(sp->ct);
         sp->ct = NULL;
+        free(sp->cq);
+        sp->cq = NULL;
         /* bodies were planned against the previous shapes */
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {
@@ -3870,6 +3979,7 @@ static void exec_release(rt_exec *e)
         free(sp->wide.a);
         rt_qpack_free(sp->qp);
         ctab_free(sp->ct);
+        free(sp->cq);
         for (size_t q = 0; q < sp->n_subs; q++)
             if (sp->subs[q]) {
                 exec_release(&sp->subs[q]->e);

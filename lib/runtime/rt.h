@@ -141,6 +141,7 @@ struct rt_ctx {
                            * there and its outputs are device memory */
     void **dstate;        /* device backends: the step's own device data (place() may
                            * set it; freed with rt_device.free_state); NULL elsewhere */
+    const struct rt_convq *cq; /* a float Conv fused with 8-bit tensors (rt_op_conv_q) */
     hpcz_error *err;
 };
 
@@ -151,6 +152,37 @@ extern const rt_op rt_op_matmul_bias, rt_op_gelu_fused;
 /* Conv writing the Transpose of its [1][M][O] output, [.., O, M] (cpu/conv.c;
  * fuse_conv_transpose). */
 extern const rt_op rt_op_conv_t;
+/* A float depthwise Conv fused with the 8-bit tensors around it (cpu/conv.c;
+ * fuse_conv_codes in engine.c): with xcodes its input 0 holds the 8-bit codes
+ * x_q whose float values are xlut[x_q's byte] (a DequantizeLinear, or a float
+ * table of DequantizeLinear -> elementwise ops), dequantized per channel
+ * plane as the plane is padded; with ycodes its output is y_q, each plane
+ * (epilogue applied) quantized as QuantizeLinear does (rt_quantize_f32).
+ * The same bytes as the unfused ops. rt_conv_q_fits says which Convs. */
+typedef struct rt_convq {
+    bool xcodes, ycodes;
+    float xlut[256];
+    uint8_t xplanes[1024]; /* xlut's byte planes (rt_flut_planes) */
+    float ys;      /* y's scale and zero point, per tensor */
+    int32_t yzp;
+    bool yu8;      /* uint8 codes (else int8) */
+} rt_convq;
+extern const rt_op rt_op_conv_q;
+/* Whether a float Conv of input x [N, C, H, W] and constant weights w, group
+ * `group`, runs on cpu/conv.c's depthwise kernel (what rt_op_conv_q runs). */
+bool rt_conv_q_fits(const hpcz_array *x, const hpcz_array *w, int64_t group);
+/* y[i] = lut[x[i]'s byte] for n values in the calling thread (cpu/qgemm.c's
+ * float table lookups: with AVX-512 VBMI and planes, the table's four byte
+ * planes made by rt_flut_planes (1024 bytes), 64 at a time; vpermt2ps with
+ * AVX-512; gathers with AVX2); isa from rt_flut_isa(), read once per op (it
+ * reads the environment). Any isa gives the same values. */
+int rt_flut_isa(void);
+void rt_flut_planes(const float *lut, uint8_t *planes);
+void rt_flut_n(int isa, const float *lut, const uint8_t *planes, const uint8_t *x, float *y,
+               int64_t n);
+/* y = QuantizeLinear(x) per tensor to uint8 (u8) or int8, n values, in the
+ * calling thread: QuantizeLinear's fast path (cpu/quant.c), the same bytes. */
+void rt_quantize_f32(const float *x, void *y, int64_t n, float s, int32_t zp, bool u8);
 /* Whether a node's state (possibly another kernel's) is cpu/conv1d.c's
  * window-conv pack of the weights w. */
 typedef struct rt_wconv rt_wconv;

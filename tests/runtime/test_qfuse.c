@@ -28,6 +28,8 @@
  *     tables: the ops also read a tensor of one value per channel computed in
  *     the run (squeeze-excite gates): tables built per run, the same bytes.
  *     DQ -> GlobalAveragePool -> Q: the exact mean's codes, within 1 of unfused.
+ *     A float depthwise Conv between 8-bit tensors (DQ [-> float table] -> Conv
+ *     -> Q): the Conv reads and writes the codes, the same bytes as unfused.
  *  3b. MatMulInteger with constant B, fused (qgemm.c's kernel with the x
  *     zero point read at run time): exact int32 against the ref backend on
  *     every path (u8s8 for 7-bit weights, int16, GEMV, portable C).
@@ -1394,6 +1396,100 @@ static void check_random_dw(int n)
     }
 }
 
+/* A float depthwise Conv between 8-bit tensors (fuse_conv_codes): DQ(x) [->
+ * HardSwish, a float table of x_q] -> Conv (group C, float weights and bias,
+ * a fused HardSwish) -> Q, on [N, C, H, W] with odd sizes, 3x3 stride 1 or
+ * 2 (the kernels that keep their nine weights in registers) and 5x5 (the
+ * generic rows); `out` the Conv's output a graph output too (then only the
+ * input side fuses), `dqonly` no HardSwish before the Conv (the plain
+ * DequantizeLinear's values as the table). Only the Conv runs (and the Q
+ * with `out`); the same bytes as with the fusion off (HPCZ_NO_CONV_CODES=1),
+ * as unfused (HPCZ_NO_INT8_FUSION=1), with 2 threads, on the AVX2 kernels
+ * (HPCZ_CPU_NO_AVX512=1) and on the AVX2 and portable lookups. */
+static void check_conv_codes(const char *label, int xdt, int ydt, int64_t N, int64_t C, int64_t H,
+                             int64_t W, int k, int stride, bool out, bool dqonly)
+{
+    cases++;
+    hpcz_model *m = hpcz_model_new();
+    hpcz_graph *g = m->graph;
+    hpcz_error err = {0};
+    hpcz_value *xv = hpcz_graph_value(g, "x");
+    int64_t d[4] = {N, C, H, W}, wd[4] = {C, 1, k, k}, bd[1] = {C};
+    xv->dtype = xdt;
+    xv->ndim = 4;
+    xv->dims = hpcz_model_alloc(m, 4 * sizeof *xv->dims);
+    for (int i = 0; i < 4; i++)
+        xv->dims[i].size = d[i];
+    hpcz_graph_add_input(g, xv, &err);
+    hpcz_array in = {0};
+    hpcz_array_alloc(&in, xdt, 4, d, &err);
+    int lo = xdt == HPCZ_DTYPE_UINT8 ? 0 : -128, ylo = ydt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int64_t i = 0; i < in.numel; i++)
+        set_int(in.data, xdt, i, irange(lo, lo + 255));
+    *(float *)init(m, "xs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.02f, 0.05f);
+    set_int(init(m, "xz", xdt, 0, NULL), xdt, 0, irange(lo + 90, lo + 160));
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.03f);
+    set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, irange(ylo + 20, ylo + 60));
+    float *w = init(m, "w", HPCZ_DTYPE_FLOAT, 4, wd), *b = init(m, "b", HPCZ_DTYPE_FLOAT, 1, bd);
+    for (int64_t i = 0; i < C * k * k; i++)
+        w[i] = frange(-0.5f, 0.5f);
+    for (int64_t i = 0; i < C; i++)
+        b[i] = frange(-0.3f, 0.3f);
+    const char *dq[] = {"x", "xs", "xz"}, *hs[] = {"xf"}, *cv[] = {dqonly ? "xf" : "h", "w", "b"},
+               *ha[] = {"c"}, *qi[] = {"f", "ys", "yz"};
+    node(g, "DequantizeLinear", "dq", 3, dq, "xf");
+    if (!dqonly)
+        node(g, "HardSwish", "hswish", 1, hs, "h");
+    char attrs[160];
+    snprintf(attrs, sizeof attrs, "group=i:%lld;kernel_shape=is:%d,%d;strides=is:%d,%d;pads=is:%d,%d,%d,%d",
+             (long long)C, k, k, stride, stride, k / 2, k / 2, k / 2, k / 2);
+    parse_attrs(m, node(g, "Conv", "conv", 3, cv, "c"), attrs);
+    node(g, "HardSwish", "act", 1, ha, "f");
+    node(g, "QuantizeLinear", "q", 3, qi, "y");
+    hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
+    if (out)
+        hpcz_graph_add_output(g, hpcz_graph_value(g, "f"), &err);
+    int nout = 1 + out, want = 1 + out, unfused = 5 - dqonly, ran = 0, ran_off = 0;
+    enum { RUNS = 7 };
+    hpcz_array r[RUNS][2];
+    memset(r, 0, sizeof r);
+    bool ok = run(m, "cpu", 1, false, &in, r[0], NULL, &err);
+    ran = last_ran;
+    setenv("HPCZ_NO_CONV_CODES", "1", 1);
+    ok = ok && run(m, "cpu", 1, false, &in, r[1], NULL, &err);
+    ran_off = last_ran;
+    unsetenv("HPCZ_NO_CONV_CODES");
+    ok = ok && run(m, "cpu", 1, true, &in, r[2], NULL, &err) &&
+         run(m, "cpu", 2, false, &in, r[3], NULL, &err);
+    setenv("HPCZ_CPU_NO_AVX512", "1", 1); /* the AVX2 depthwise kernels */
+    ok = ok && run(m, "cpu", 2, false, &in, r[4], NULL, &err);
+    unsetenv("HPCZ_CPU_NO_AVX512");
+    setenv("HPCZ_QGEMM_NO_AVX512", "1", 1); /* AVX2 gathers */
+    ok = ok && run(m, "cpu", 1, false, &in, r[5], NULL, &err);
+    setenv("HPCZ_QGEMM_NO_AVX2", "1", 1); /* portable lookups */
+    ok = ok && run(m, "cpu", 1, false, &in, r[6], NULL, &err);
+    unsetenv("HPCZ_QGEMM_NO_AVX512");
+    unsetenv("HPCZ_QGEMM_NO_AVX2");
+    bool same = ok;
+    for (int o = 0; o < nout && same; o++)
+        for (int i = 1; i < RUNS && same; i++)
+            same = r[i][o].nbytes == r[0][o].nbytes && !memcmp(r[i][o].data, r[0][o].data, r[0][o].nbytes);
+    /* without the fusion the table (or the DQ) and the Q run besides the Conv */
+    bool good = ok && ran == want && ran_off == 3 && same;
+    if (!good)
+        failures++;
+    printf("%s %-34s [%lld,%lld,%lld,%lld] %dx%d/%d%s: nodes run %d (want %d; %d without, %d unfused), "
+           "same bytes as no conv codes/unfused/2 threads/AVX2 kernels/AVX2/portable lookups: %s%s%s\n",
+           good ? "PASS" : "FAIL", label, (long long)N, (long long)C, (long long)H, (long long)W, k, k,
+           stride, out ? ", conv output read" : "", ran, want, ran_off, unfused, same ? "yes" : "NO",
+           ok ? "" : ": ", ok ? "" : err.msg);
+    hpcz_array_release(&in);
+    for (int i = 0; i < RUNS; i++)
+        for (int o = 0; o < 2; o++)
+            hpcz_array_release(&r[i][o]);
+    hpcz_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
 #if defined(__x86_64__)
@@ -1443,6 +1539,12 @@ int main(int argc, char **argv)
     check_channel_table("channel table s8, small map", CT_GATE, S8, 4, 9, 9);
     check_channel_table("channel table u8 -> Q, small map", CT_ADDQ, U8, 4, 3, 5);
     check_channel_table("channel table, batchnorm small", CT_BN, U8, 4, 3, 5);
+    check_conv_codes("conv codes u8 -> u8", U8, U8, 1, 16, 23, 29, 3, 1, false, false);
+    check_conv_codes("conv codes s8 -> u8 stride 2", S8, U8, 1, 9, 17, 21, 3, 2, false, false);
+    check_conv_codes("conv codes u8 -> s8 5x5", U8, S8, 1, 12, 14, 14, 5, 1, false, false);
+    check_conv_codes("conv codes s8 -> s8 5x5/2, batch 2", S8, S8, 2, 5, 13, 7, 5, 2, false, false);
+    check_conv_codes("conv codes u8, DQ only", U8, U8, 1, 8, 9, 40, 3, 1, false, true);
+    check_conv_codes("conv codes s8, output read", S8, U8, 1, 7, 11, 12, 3, 1, true, false);
     check_gap("gap u8 -> u8", U8, U8, 1, 96, 80, 120);
     check_gap("gap s8 -> s8, batch 2", S8, S8, 2, 7, 13, 17);
     check_gap("gap u8 -> s8 1-wide", U8, S8, 1, 5, 1, 33);

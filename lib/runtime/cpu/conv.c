@@ -220,6 +220,10 @@ typedef struct dw_job {
     const conv_geom *g;
     const rt_act *act;
     bool avx512; /* rt_cpu_avx512(), read once per op (it reads the environment) */
+    const rt_convq *cq; /* rt_op_conv_q: x_q codes in (xq) and/or y_q codes out (yq) */
+    const uint8_t *xq;
+    uint8_t *yq;
+    int isa; /* rt_flut_isa(), with cq */
     int64_t lo[64], hi[64], offw[64];
 } dw_job;
 
@@ -481,9 +485,11 @@ __attribute__((target("avx2"))) static void dw3x3s2_avx2(const float *xc, const 
 }
 #endif
 
-RT_HOT static void dw_channel(void *ctx, int64_t ch)
+/* Channel ch of x (the plane xc) into plane yc, without the activation
+ * (dw_channel applies it to the whole plane: rows of 14 or 7 left most of it
+ * to the scalar tail). */
+RT_HOT static void dw_plane(const dw_job *j, int64_t ch, const float *xc, float *yc)
 {
-    const dw_job *j = ctx;
     const conv_geom *g = j->g;
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
     int64_t KH = g->k[1], KW = g->k[2], sh = g->stride[1], sw = g->stride[2];
@@ -503,11 +509,9 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
     float *pad = rt_scratch_get(&dw_scratch, need * sizeof(float));
     if (!pad)
         return; /* cannot happen in practice; the output stays unset */
-    const float *xc = j->x + ch * IH * IW;
 #ifdef DW_AVX2
     if (s2k3) {
-        dw3x3s2_avx2(xc, g, PH, hs, pad, j->w + ch * 9, j->y + ch * OH * OW,
-                     j->bias ? j->bias[ch] : 0, j->act);
+        dw3x3s2_avx2(xc, g, PH, hs, pad, j->w + ch * 9, yc, j->bias ? j->bias[ch] : 0, NULL);
         return;
     }
 #endif
@@ -526,20 +530,19 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
             memset(prow + left + ncopy, 0, (size_t)(PW - left - ncopy) * sizeof *prow);
     }
     const float *wc = j->w + ch * KH * KW;
-    float *yc = j->y + ch * OH * OW;
     float b = j->bias ? j->bias[ch] : 0;
 #ifdef DW_AVX2
     bool vec = (sw == 1 || sw == 2) && __builtin_cpu_supports("avx2");
     if (vec && sw == 1 && KH == 3 && KW == 3 && dh == 1 && dw == 1) {
-        dw3x3_avx2(pad, PW, wc, yc, OH, OW, sh, b, j->act);
+        dw3x3_avx2(pad, PW, wc, yc, OH, OW, sh, b, NULL);
         return;
     }
     if (vec && j->avx512) {
-        dw_plane512(pad, PW, wc, g, yc, b, j->act);
+        dw_plane512(pad, PW, wc, g, yc, b, NULL);
         return;
     }
     if (vec && sw == 1) {
-        dw_rows4_avx2(pad, PW, wc, g, yc, OH, OW, b, j->act);
+        dw_rows4_avx2(pad, PW, wc, g, yc, OH, OW, b, NULL);
         return;
     }
 #else
@@ -564,16 +567,44 @@ RT_HOT static void dw_channel(void *ctx, int64_t ch)
             }
             yr[ow] = acc;
         }
-        rt_act_apply(j->act, yr, OW);
     }
 }
 
-/* Requires KW <= 64. */
+/* rt_op_conv_q's planes, per thread: a channel of x dequantized, and of y
+ * before it is quantized (in L1/L2 from one step to the next). */
+static _Thread_local rt_scratch dwq_x, dwq_y;
+
+/* Channel ch: with cq->xcodes its codes through cq->xlut into a plane (one
+ * lookup pass, 16 at a time: per row, rows of 14 or 7 were the scalar
+ * tail), the plane, its activation, and with cq->ycodes its codes
+ * (QuantizeLinear's arithmetic on the finished plane). */
+static void dw_channel(void *ctx, int64_t ch)
+{
+    const dw_job *j = ctx;
+    const rt_convq *q = j->cq;
+    int64_t IS = j->g->in[1] * j->g->in[2], OS = j->g->out[1] * j->g->out[2];
+    bool xcodes = q && q->xcodes, ycodes = q && q->ycodes;
+    float *xc = xcodes ? rt_scratch_get(&dwq_x, (size_t)IS * sizeof *xc) : NULL;
+    float *yc = ycodes ? rt_scratch_get(&dwq_y, (size_t)OS * sizeof *yc) : j->y + ch * OS;
+    if ((xcodes && !xc) || !yc)
+        return; /* as dw_plane: the output stays unset */
+    if (xcodes)
+        rt_flut_n(j->isa, q->xlut, q->xplanes, j->xq + ch * IS, xc, IS);
+    dw_plane(j, ch, xcodes ? xc : j->x + ch * IS, yc);
+    rt_act_apply(j->act, yc, OS);
+    if (ycodes)
+        rt_quantize_f32(yc, j->yq + ch * OS, OS, q->ys, q->yzp, q->yu8);
+}
+
+/* Requires KW <= 64. cq (rt_op_conv_q): x is the codes xq and/or y the codes
+ * yq where it says so. */
 static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
-                      const conv_geom *g, const rt_act *act)
+                      const conv_geom *g, const rt_act *act, const rt_convq *cq,
+                      const uint8_t *xq, uint8_t *yq)
 {
     dw_job j = {.x = x, .w = w, .bias = bias, .y = y, .g = g, .act = act,
-                .avx512 = rt_cpu_avx512()};
+                .avx512 = rt_cpu_avx512(), .cq = cq, .xq = xq, .yq = yq,
+                .isa = cq ? rt_flut_isa() : 0};
     int64_t OW = g->out[2], IW = g->in[2], sw = g->stride[2];
     for (int64_t kw = 0; kw < g->k[2]; kw++) {
         int64_t off = kw * g->dil[2] - g->pb[2];
@@ -1429,8 +1460,11 @@ void rt_thread_scratch_release(void)
 {
     rt_free(dw_scratch.p);
     rt_free(col_scratch.p);
+    rt_free(dwq_x.p);
+    rt_free(dwq_y.p);
     dw_scratch = (rt_scratch){0};
     col_scratch = (rt_scratch){0};
+    dwq_x = dwq_y = (rt_scratch){0};
     rt_qgemm_scratch_release();
     rt_wconv_scratch_release();
 }
@@ -1552,7 +1586,8 @@ static hpcz_status k_conv(rt_ctx *c)
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.ksize, O = g.osize;
     if (group == C && Mg == 1 && g.k[0] == 1 && g.in[0] == 1 && g.k[2] <= 64) {
         for (int64_t n = 0; n < N; n++)
-            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->act);
+            depthwise(xd + n * C * g.isize, wd, bd, yd + n * M * O, C, &g, c->act, NULL, NULL,
+                      NULL);
         return HPCZ_OK;
     }
 #ifdef DW_AVX2
@@ -1652,6 +1687,44 @@ static hpcz_status k_conv_t(rt_ctx *c)
 }
 
 const rt_op rt_op_conv_t = {"", "Conv", 1, RT_TF32, RT_FUSE_ACT, k_conv_t, NULL};
+
+bool rt_conv_q_fits(const hpcz_array *x, const hpcz_array *w, int64_t group)
+{
+    return x->ndim == 4 && w->ndim == 4 && w->dtype == HPCZ_DTYPE_FLOAT && group == x->dims[1] &&
+           w->dims[0] == x->dims[1] && w->dims[1] == 1 && w->dims[3] <= 64;
+}
+
+/* A depthwise Conv fused with 8-bit tensors (rt_convq in *c->cq; engine.c's
+ * fuse_conv_codes): k_conv's depthwise kernel, each channel plane
+ * dequantized through the table as it is read and/or quantized after the
+ * epilogue. Run mode only. */
+static hpcz_status k_conv_q(rt_ctx *c)
+{
+    hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
+    const rt_convq *q = c->cq;
+    conv_geom g;
+    bool x8 = x->dtype == HPCZ_DTYPE_UINT8 || x->dtype == HPCZ_DTYPE_INT8;
+    if (c->infer || !q || (q->xcodes ? !x8 : x->dtype != HPCZ_DTYPE_FLOAT) || !w->data ||
+        !rt_conv_q_fits(x, w, rt_attr_i(c, "group", 1)) ||
+        (b && (b->dtype != HPCZ_DTYPE_FLOAT || b->numel != w->dims[0])) ||
+        !rt_conv_geom(c, x, w->dims + 2, false, &g) || g.k[1] != w->dims[2] ||
+        g.k[2] != w->dims[3])
+        return rt_bad(c, "Conv fused with 8-bit tensors does not match its plan");
+    int64_t N = x->dims[0], C = x->dims[1], dims[4] = {N, C, g.out[1], g.out[2]};
+    int ydt = !q->ycodes ? HPCZ_DTYPE_FLOAT : q->yu8 ? HPCZ_DTYPE_UINT8 : HPCZ_DTYPE_INT8;
+    hpcz_array *y = rt_out(c, 0, ydt, 4, dims);
+    if (!y)
+        return c->err->status;
+    int64_t IS = C * g.isize, OS = C * g.osize;
+    for (int64_t n = 0; n < N; n++)
+        depthwise(q->xcodes ? NULL : (const float *)x->data + n * IS, w->data,
+                  b ? b->data : NULL, q->ycodes ? NULL : (float *)y->data + n * OS, C, &g, c->act,
+                  q, q->xcodes ? (const uint8_t *)x->data + n * IS : NULL,
+                  q->ycodes ? (uint8_t *)y->data + n * OS : NULL);
+    return HPCZ_OK;
+}
+
+const rt_op rt_op_conv_q = {"", "Conv", 1, 0, RT_FUSE_ACT, k_conv_q, NULL};
 
 /* ---------------------------------------------------------------- ConvTranspose */
 

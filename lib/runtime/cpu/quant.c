@@ -112,6 +112,18 @@ static void quant_task(void *ctx, int64_t t)
     quant_scalar(j, i0, i1);
 }
 
+void rt_quantize_f32(const float *x, void *y, int64_t n, float s, int32_t zp, bool u8)
+{
+    qfast j = {x, y, n, s, zp, u8};
+#ifdef Q_X86
+    if (have_avx2()) {
+        quant_avx2(&j, 0, n);
+        return;
+    }
+#endif
+    quant_scalar(&j, 0, n);
+}
+
 static void dequant_task(void *ctx, int64_t t)
 {
     const qfast *j = ctx;
