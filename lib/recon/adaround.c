@@ -42,6 +42,7 @@ void hpcz_adaround_opts_init(hpcz_adaround_opts *ao)
     ao->reg = 10;
     ao->lr = 0.05;
     ao->damp = 0.01;
+    ao->gptq = 1;
 }
 
 static double rect_sigmoid(double v, double *dh)
@@ -218,7 +219,7 @@ hpcz_status hpcz_adaround_layer(double *W, int64_t rows, int64_t K, hpcz_gram *g
         goto done;
     }
     double best = e3[1];
-    if (!fixed) {
+    if (!fixed && ao->gptq) {
         /* GPTQ in W (round-to-nearest where that is closer, its own scales) */
         hpcz_obc_opts go = *o;
         int rtn = 0;
@@ -236,10 +237,11 @@ hpcz_status hpcz_adaround_layer(double *W, int64_t rows, int64_t K, hpcz_gram *g
     if (e3[0] < best) {
         *kept = 0;
         memcpy(W, A, n * sizeof *W);
-        for (int64_t i = 0; !fixed && o->scales_out && i < rows * ng; i++) {
-            o->scales_out[i] = sc[i];
-            o->zps_out[i] = zp[i];
-        }
+    }
+    /* AdaRound's scales, and round-to-nearest's when GPTQ did not run (else it set them) */
+    for (int64_t i = 0; !fixed && (*kept == 0 || !ao->gptq) && o->scales_out && i < rows * ng; i++) {
+        o->scales_out[i] = sc[i];
+        o->zps_out[i] = zp[i];
     }
 done:
     free(H), free(W0), free(A), free(R), free(hd), free(sc), free(zp);

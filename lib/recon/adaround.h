@@ -14,9 +14,10 @@ typedef struct hpcz_adaround_opts {
                     * round-to-nearest's) */
     double lr;     /* Adam's step */
     double damp;   /* ridge added to the Gram matrix, as hpcz_obc_opts.damp (plus its shrinkage) */
+    int gptq;      /* hpcz_adaround_layer without fixed scales: GPTQ is a candidate too */
 } hpcz_adaround_opts;
 
-/* The defaults (hpcz_adaround_opts_init): 500 steps, reg 10, lr 0.05, damp 0.01. */
+/* The defaults (hpcz_adaround_opts_init): 500 steps, reg 10, lr 0.05, damp 0.01, GPTQ a candidate. */
 void hpcz_adaround_opts_init(hpcz_adaround_opts *ao);
 
 /* Rounds W (rows x K, row-major, double) in place onto the grid of the
@@ -35,7 +36,7 @@ hpcz_status hpcz_adaround_round(double *W, int64_t rows, int64_t K, const double
 
 /* One layer: AdaRound (scales from round-to-nearest's, hpcz_obc_rtn_scales,
  * or the fixed per-row `fixed` with zero point 0) against round-to-nearest on
- * the same grid and, without `fixed`, GPTQ (hpcz_obc_run with o, which
+ * the same grid and, without `fixed` and with ao->gptq, GPTQ (hpcz_obc_run with o, which
  * consumes g's Gram matrix and itself keeps round-to-nearest where closer):
  * the one of least output error on o->H_check (full, symmetric; NULL: on g)
  * stays in W, its scales in o->scales_out / o->zps_out (with `fixed`: left

@@ -2317,12 +2317,12 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, stats *sxv, h
             const char *which = n_kept[0] == lg->groups ? "AdaRound" : n_kept[1] == lg->groups ? "round-to-nearest"
                                 : n_kept[2] == lg->groups ? "GPTQ" : NULL;
             char gq[48] = "";
-            if (!L->fx)
+            if (!L->fx && gj->ao.gptq)
                 snprintf(gq, sizeof gq, ", GPTQ %.3g", rg);
             if (which)
                 snprintf(rn, sizeof rn, "; %s kept: output error on %s, as a share of round-to-nearest's: "
                          "AdaRound %.3g%s", which, on, r3, gq);
-            else if (L->fx)
+            else if (L->fx || !gj->ao.gptq)
                 snprintf(rn, sizeof rn, "; AdaRound kept for %lld of %lld groups, round-to-nearest for the others "
                          "(closer on %s)", (long long)n_kept[0], (long long)lg->groups, on);
             else
@@ -2527,6 +2527,7 @@ static hpcz_status run_gptq_as(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass
         gj.ao.iters = (int)hpcz_pass_arg(a, "iters").i;
         gj.ao.reg = hpcz_pass_arg(a, "reg").f;
         gj.ao.damp = gj.damp;
+        gj.ao.gptq = hpcz_pass_arg(a, "gptq").b;
     }
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
@@ -2566,6 +2567,8 @@ static const hpcz_pass_opt adaround_opts_table[] = {
     {"iters", HPCZ_OPT_INT, "500", "Adam steps per layer", NULL, 1, 100000},
     {"reg", HPCZ_OPT_FLOAT, "10", "weight of the regulariser that drives each soft rounding to up or down",
      NULL, 1e-6, 1e6},
+    {"gptq", HPCZ_OPT_BOOL, "true", "GPTQ is a candidate too (else AdaRound against round-to-nearest only)", NULL,
+     0, 0},
     {"act-order", HPCZ_OPT_BOOL, "false", "GPTQ's candidate: the columns with the largest inputs first", NULL, 0, 0},
     {"clip", HPCZ_OPT_ENUM, "minmax", "scale range: min/max, or shrunk to the least input-weighted rounding error",
      "minmax|mse", 0, 0},
