@@ -32,7 +32,7 @@ static const cli_opt opts[] = {
      "the calibration samples; a layer keeps round to nearest where that is closer on the last "
      "quarter, held out) or rtn (round to nearest, the default without data); adaround (weight-only "
      "int8/int4 and static, with --calib): each weight rounded up or down to make the layer's output "
-     "error on its inputs least (AdaRound, 500 Adam steps per layer on the Gram matrix; static: on the "
+     "error on its inputs least (AdaRound, 300 Adam steps per layer on the Gram matrix; static: on the "
      "inputs the quantized model gives the layer, at the scales static mode chose), kept per layer "
      "where closer than round to nearest (and GPTQ, weight-only) on the held-out quarter",
      "rtn|gptq|adaround"},

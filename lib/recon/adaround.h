@@ -17,7 +17,7 @@ typedef struct hpcz_adaround_opts {
     int gptq;      /* hpcz_adaround_layer without fixed scales: GPTQ is a candidate too */
 } hpcz_adaround_opts;
 
-/* The defaults (hpcz_adaround_opts_init): 500 steps, reg 10, lr 0.05, damp 0.01, GPTQ a candidate. */
+/* The defaults (hpcz_adaround_opts_init): 300 steps, reg 30, lr 0.05, damp 0.01, GPTQ a candidate. */
 void hpcz_adaround_opts_init(hpcz_adaround_opts *ao);
 
 /* Rounds W (rows x K, row-major, double) in place onto the grid of the
