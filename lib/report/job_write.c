@@ -122,7 +122,10 @@ void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts 
     hpcz_json_string(&j, "pipeline", res->pipeline);
     hpcz_json_string(&j, "mode", r->mode);
     hpcz_json_string(&j, "dtype", fp16 ? "fp16" : r->dtype);
-    hpcz_json_string(&j, "algo", is(r->mode, "static") || is(r->mode, "dynamic") || fp16 || o->passes ? NULL : r->algo);
+    hpcz_json_string(&j, "algo",
+                     (is(r->mode, "static") && !is(r->algo, "adaround")) || is(r->mode, "dynamic") || fp16 || o->passes
+                         ? NULL
+                         : r->algo);
     if (res->table) {
         hpcz_json_object_begin(&j, "calibration");
         hpcz_json_string(&j, "method", res->table->method);
