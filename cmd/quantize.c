@@ -30,8 +30,12 @@ static const cli_opt opts[] = {
      "weight-only: gptq (the default with --calib: quantize columns in order and compensate "
      "each error on the rest, using the layer inputs' Gram matrix on the first three quarters of "
      "the calibration samples; a layer keeps round to nearest where that is closer on the last "
-     "quarter, held out) or rtn (round to nearest, the default without data)",
-     "rtn|gptq"},
+     "quarter, held out) or rtn (round to nearest, the default without data); adaround (weight-only "
+     "int8/int4 and static, with --calib): each weight rounded up or down to make the layer's output "
+     "error on its inputs least (AdaRound, 300 Adam steps per layer on the Gram matrix; static: on the "
+     "inputs the quantized model gives the layer, at the scales static mode chose), kept per layer "
+     "where closer than round to nearest (and GPTQ, weight-only) on the held-out quarter",
+     "rtn|gptq|adaround"},
     {"calib", OPT_CALIB, required_argument, "DATA",
      "calibration data: a folder of .npy (INPUT.npy with a batch axis, or INPUT_K.npy per "
      "sample) or test_data_set_* folders, or random:N (seeded, only a proxy)",

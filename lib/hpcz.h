@@ -805,7 +805,8 @@ typedef struct hpcz_quantize_recipe {
     int reduce_range;   /* -1: the mode's default (static: per layer) */
     int block;          /* weight-only block size; 0: per channel (int4: 32) */
     const char *clip;   /* "mse" (default) or "minmax" */
-    const char *algo;   /* NULL: GPTQ for weight-only with calibration data, else "rtn" */
+    const char *algo;   /* NULL: GPTQ for weight-only with calibration data, else "rtn"; "adaround": weight-only
+                         * int8/int4 and static, with calibration data */
     const char *int4_format;      /* NULL, "qdq" or "matmulnbits" */
     const char *act_dtype;        /* static: "uint8" (default) or "int8" */
     const char *placement;        /* static: "latency" (default), "all" or "hpcz" */

@@ -34,6 +34,7 @@ extern const hpcz_pass hpcz_pass_prune_nm;
 extern const hpcz_pass hpcz_pass_prune_channel;
 extern const hpcz_pass hpcz_pass_prune_reconstruct;
 extern const hpcz_pass hpcz_pass_quantize_gptq;
+extern const hpcz_pass hpcz_pass_quantize_adaround;
 extern const hpcz_pass hpcz_pass_recalibrate_bn;
 extern const hpcz_pass hpcz_pass_int4_matmulnbits;
 extern const hpcz_pass hpcz_pass_smooth_quant;

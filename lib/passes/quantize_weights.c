@@ -4,6 +4,7 @@
  * weight becomes an integer initializer feeding a DequantizeLinear, which is
  * the QDQ form ONNX Runtime fuses into integer kernels.
  */
+#include "adaround.h"
 #include "passes.h"
 #include "qmath.h"
 
@@ -2678,6 +2679,10 @@ static const hpcz_pass_opt static_opts[] = {
     {"bias-correct", HPCZ_OPT_BOOL, "false",
      "take the mean output shift of each int8 weight's rounding, dW E[x] with E[x] from the calibration "
      "data (--calib), off its layer's bias first", NULL, 0, 0},
+    {"adaround", HPCZ_OPT_BOOL, "false",
+     "then round each int8 layer's weights again by AdaRound on the calibration data (--calib), measured "
+     "on the inputs the quantized model gives it, where that is closer than round to nearest on "
+     "held-out samples", NULL, 0, 0},
     {0},
 };
 
@@ -2715,7 +2720,7 @@ static hpcz_status static_bias_correct(hpcz_model *m, const hpcz_pass_args *a, h
         return hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     memcpy(vals, a->vals, no * sizeof *vals);
     for (size_t i = 0; i < no; i++)
-        if (!strcmp(a->pass->opts[i].name, "bias-correct"))
+        if (!strcmp(a->pass->opts[i].name, "bias-correct") || !strcmp(a->pass->opts[i].name, "adaround"))
             vals[i].b = 0;
     hpcz_pass_args a2 = *a;
     a2.vals = vals;
@@ -2827,6 +2832,12 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
                                       ops && *ops ? ops : static_ops_default, err);
     if (st)
         return st;
+    /* AdaRound: the float weights it rounds again, once m is quantized */
+    hpcz_model *fl = NULL;
+    if (hpcz_pass_arg(a, "adaround").b && ctx->data && !(fl = hpcz_model_clone(m, err))) {
+        hpcz_filter_release(&f);
+        return err->status;
+    }
     st = hpcz_model_upgrade_opset(m, s.wopt.per_channel ? 13 : 10, ctx, err);
     if (!st) {
         hpcz_model_infer_dtypes(m);
@@ -2838,6 +2849,12 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     }
     if (!st)
         st = hpcz_quantize_gather(m, &f, s.wopt.min_size, s.wopt.mse, 0, ctx, err);
+    if (!st && fl) {
+        hpcz_adaround_opts ao;
+        hpcz_adaround_opts_init(&ao);
+        st = hpcz_adaround_static(m, fl, &ao, ctx, err);
+    }
+    hpcz_model_free(fl);
     if (!st)
         hpcz_pass_note(ctx, "quantize", "%zu nodes in int8, %zu activation tensors quantized "
                        "(%s), %zu without a calibrated range and %zu dominated by outliers kept float, "

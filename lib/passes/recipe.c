@@ -77,13 +77,18 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
     r->algo_default = !r->algo;
     if (!r->algo)
         r->algo = !is_static && !is_dynamic && !fp16 && r->have_calib ? "gptq" : "rtn";
-    int gptq = is(r->algo, "gptq");
-    if (!gptq && !is(r->algo, "rtn"))
-        USAGE("--algo: '%s' is not rtn or gptq", r->algo);
+    int gptq = is(r->algo, "gptq"), adaround = is(r->algo, "adaround");
+    if (!gptq && !adaround && !is(r->algo, "rtn"))
+        USAGE("--algo: '%s' is not rtn, gptq or adaround", r->algo);
     if (gptq && (is_static || is_dynamic || fp16))
         USAGE("--algo gptq is for weight-only int8/int4");
-    if (gptq && !r->have_calib)
-        USAGE("--algo gptq needs calibration data: --calib DIR (or random:N)");
+    if (adaround && (is_dynamic || fp16))
+        USAGE("--algo adaround is for weight-only int8/int4 and --mode static");
+    if ((gptq || adaround) && !r->have_calib)
+        USAGE("--algo %s needs calibration data: --calib DIR (or random:N)", r->algo);
+    /* weight-only AdaRound: GPTQ's pipeline with its rounding (and GPTQ
+     * itself as one of the candidates) */
+    gptq |= adaround && !is_static;
     if (r->block && (is_static || is_dynamic || fp16))
         USAGE("--block-size is for weight-only int8 and int4");
     if (r->block && (r->block < 16 || r->block > 1024 || (r->block & (r->block - 1))))
@@ -127,11 +132,14 @@ hpcz_status hpcz_quantize_recipe_resolve(hpcz_quantize_recipe *r, hpcz_error *er
         USAGE("--bias-correction is for --mode static and weight-only int8 with --algo rtn");
     if (r->bias_correct > 0 && !r->have_calib)
         USAGE("--bias-correction needs calibration data: --calib DIR");
+    /* AdaRound's output error includes the mean shift a correction takes off */
+    if (r->bias_correct > 0 && adaround)
+        USAGE("--bias-correction and --algo adaround: AdaRound's rounding already minimises the output shift");
     /* static with data: on, since quantize-static keeps the correction only
      * where the calibration data says it helps (ddddocr_det would lose 5 dB);
      * weight-only: off unless asked (no such check; README) */
     if (r->bias_correct < 0)
-        r->bias_correct = is_static && r->have_calib;
+        r->bias_correct = is_static && r->have_calib && !adaround;
     /* equalization changes the activation ranges: measured after it */
     if (r->equalize > 0 && (!is_static || !r->have_calib))
         USAGE("--equalize is for --mode static with --calib DATA (a --calib-table holds the ranges of the "
@@ -155,7 +163,8 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     }
     int is_static = is(r->mode, "static"), is_dynamic = is(r->mode, "dynamic");
     int fp16 = is(r->dtype, "fp16") || is(r->dtype, "float16"), int4 = is(r->dtype, "int4");
-    int gptq = is(r->algo, "gptq"), nbits = is(r->int4_format, "matmulnbits");
+    int adaround = is(r->algo, "adaround"), gptq = is(r->algo, "gptq") || (adaround && !is_static);
+    int nbits = is(r->int4_format, "matmulnbits");
     const char *inc = r->include, *exc = r->exclude;
     char filt[1024] = "";
     size_t k = 0;
@@ -211,7 +220,8 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
         char eg[1100] = "";
         if (!int4 && !r->block && r->per_channel && r->early_fp16 > 0)
             snprintf(eg, sizeof eg, "early-fp16{share=%g%s},", r->early_fp16, gf);
-        snprintf(q, sizeof q, "%squantize-gptq{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}", eg,
+        snprintf(q, sizeof q, "%squantize-%s{dtype=%s,block-size=%d,symmetric=%s%s},%s{%s%s%s}", eg,
+                 adaround ? "adaround" : "gptq",
                  int4 ? "int4" : "int8", r->block ? r->block : 32, r->symmetric == 1 ? "true" : "false", gf,
                  int4 ? "quantize-int4" : "quantize-int8", rblk,
                  int4 ? (r->symmetric == 1 ? "symmetric=true" : "symmetric=false") : "",
@@ -225,11 +235,11 @@ hpcz_status hpcz_quantize_recipe_pipeline(hpcz_quantize_recipe *r, char *spec, s
     } else if (is_static) {
         snprintf(q, sizeof q,
                  "quantize-static{per-channel=%s,weight-dtype=%s,act-dtype=%s,act-symmetric=%s,"
-                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s,placed-weights=%s%s%s%s}",
+                 "reduce-range=%s,clip=%s,placement=%s,kept-weights=%s,placed-weights=%s%s%s%s%s}",
                  r->per_channel ? "true" : "false", r->weight_dtype, r->act_dtype,
                  r->symmetric == 1 ? "true" : "false", r->static_reduce_range, r->clip, r->placement,
                  r->fallback_weights, r->placed_weights,
-                 r->bias_correct > 0 ? ",bias-correct=true" : "",
+                 r->bias_correct > 0 ? ",bias-correct=true" : "", adaround ? ",adaround=true" : "",
                  r->size_search ? ",min-macs-per-value=0" : "", filt);
     } else {
         char blk[32] = "";

@@ -29,6 +29,7 @@ static const hpcz_pass *const registry[] = {
     &hpcz_pass_prune_channel,
     &hpcz_pass_prune_reconstruct,
     &hpcz_pass_quantize_gptq,
+    &hpcz_pass_quantize_adaround,
     &hpcz_pass_recalibrate_bn,
     &hpcz_pass_int4_matmulnbits,
 };

@@ -200,6 +200,24 @@ static double output_error(const double *A, const double *B, const double *H, in
     return e;
 }
 
+double hpcz_obc_output_error(const double *A, const double *B, const double *H, int64_t rows, int64_t K)
+{
+    return output_error(A, B, H, rows, K);
+}
+
+void hpcz_obc_rtn_scales(const double *W0, int64_t rows, int64_t K, const double *hd, const hpcz_obc_opts *o,
+                         float *sc, int *zp)
+{
+    int64_t gl = o->group > 0 ? o->group : K, ng = (K + gl - 1) / gl;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < ng; q++) {
+            int64_t i = q * gl, n = i + gl < K ? gl : K - i;
+            double s;
+            group_params(W0 + r * K + i, n, 1, hd ? hd + i : NULL, o, &s, &zp[r * ng + q]);
+            sc[r * ng + q] = (float)s;
+        }
+}
+
 /* GPTQ's W against round-to-nearest of the original W0 (same grid, scales
  * from W0's own ranges, the layer's zeros kept): the one with the smaller
  * output error on the rows of H0 stays in W (and its scales in

@@ -71,4 +71,14 @@ typedef struct hpcz_obc_opts {
 hpcz_status hpcz_obc_run(double *W, int64_t rows, int64_t K, hpcz_gram *g, const hpcz_obc_opts *o,
                          hpcz_error *err);
 
+/* tr((A - B) H (A - B)^T) for rows x K weights and a full symmetric H; -1
+ * out of memory */
+double hpcz_obc_output_error(const double *A, const double *B, const double *H, int64_t rows, int64_t K);
+/* The scales and zero points round-to-nearest uses for W0 (rows x K): one
+ * per row and group of o->group columns (o->group <= 0: per row), from their
+ * min/max range, or with o->clip the range searched as GPTQ does, weighted
+ * by hd (the Gram matrix's diagonal). sc, zp: [rows * groups per row]. */
+void hpcz_obc_rtn_scales(const double *W0, int64_t rows, int64_t K, const double *hd, const hpcz_obc_opts *o,
+                         float *sc, int *zp);
+
 #endif

@@ -5,6 +5,7 @@
  * saliency) and updates the kept weights to reproduce the layer's output;
  * finally the output mean is restored through the bias.
  */
+#include "adaround.h"
 #include "obc.h"
 #include "passes.h"
 #include "qmath.h"
@@ -2288,6 +2289,7 @@ static const hpcz_pass_opt gptq_opts_table[] = {
  * then DequantizeLinear nodes are emitted in layer order. */
 typedef struct gptq_layer {
     gptq_opts lo;
+    hpcz_adaround_fixed *fx; /* static int8 (AdaRound): the scales and range already chosen */
     double *W;
     float *sc;
     int *zp;
@@ -2297,6 +2299,11 @@ typedef struct gptq_layer {
 typedef struct gptq_job {
     double damp;
     bool comp;
+    const char *pass;     /* the name notes go under */
+    bool adaround;        /* AdaRound, against GPTQ and round-to-nearest (fixed scales: round-to-nearest) */
+    hpcz_adaround_opts ao;
+    hpcz_adaround_fixed *fx; /* static int8: only these layers, left float on their grid */
+    size_t n_fx;
     ls_target *t0;
     gptq_layer *gl; /* per target */
 } gptq_job;
@@ -2343,6 +2350,8 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, stats *sxv, h
         weight_to_rows(w->data, &full, W);
     double rho_max = 0, errs[2] = {0, 0}; /* GPTQ's and round-to-nearest's output errors, summed */
     int64_t n_rtn = 0; /* groups where round-to-nearest was closer */
+    int64_t n_kept[3] = {0, 0, 0}; /* AdaRound: groups that kept AdaRound, round-to-nearest, GPTQ */
+    double errs3[3] = {0, 0, 0};   /* AdaRound's, round-to-nearest's and GPTQ's output errors */
     for (int64_t g = 0; g < lg->groups && !st; g++) {
         double *Wg = W + g * rows * K;
         unsigned char *z0 = zero_mask(Wg, (size_t)(rows * K)), *zero = z0 ? malloc((size_t)(rows * K)) : NULL;
@@ -2392,7 +2401,28 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, stats *sxv, h
             permute_sym(Hc, K, perm);
             oo.H_check = Hc;
         }
-        st = hpcz_obc_run(Wg, rows, K, &sx[g].g, &oo, err);
+        if (gj->adaround) {
+            const float *fsc = L->fx ? L->fx->scales + g * rows : NULL;
+            if (L->fx) {
+                oo.qmin = L->fx->qmin;
+                oo.qmax = L->fx->qmax;
+                for (int64_t i = 0; i < rows; i++) {
+                    oo.scales_out[i] = fsc[i];
+                    oo.zps_out[i] = 0;
+                }
+            }
+            int kept = 0;
+            double e3[3] = {0, 0, 0};
+            st = hpcz_adaround_layer(Wg, rows, K, &sx[g].g, &oo, fsc, &gj->ao, &kept, e3, err);
+            n_kept[kept]++;
+            rtn = kept == 1;
+            ce[0] = kept == 2 ? e3[2] : e3[0];
+            ce[1] = e3[1];
+            for (int c = 0; c < 3; c++)
+                errs3[c] += e3[c];
+        } else {
+            st = hpcz_obc_run(Wg, rows, K, &sx[g].g, &oo, err);
+        }
         n_rtn += rtn;
         errs[0] += ce[0];
         errs[1] += ce[1];
@@ -2419,7 +2449,24 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, stats *sxv, h
         else
             snprintf(on, sizeof on, "the input rows it was fitted on");
         double rel = errs[1] > 0 ? errs[0] / errs[1] : 1.0;
-        if (n_rtn && lg->groups > 1)
+        if (gj->adaround) {
+            double r3 = errs3[1] > 0 ? errs3[0] / errs3[1] : 1.0, rg = errs3[1] > 0 ? errs3[2] / errs3[1] : 1.0;
+            const char *which = n_kept[0] == lg->groups ? "AdaRound" : n_kept[1] == lg->groups ? "round-to-nearest"
+                                : n_kept[2] == lg->groups ? "GPTQ" : NULL;
+            char gq[48] = "";
+            if (!L->fx && gj->ao.gptq)
+                snprintf(gq, sizeof gq, ", GPTQ %.3g", rg);
+            if (which)
+                snprintf(rn, sizeof rn, "; %s kept: output error on %s, as a share of round-to-nearest's: "
+                         "AdaRound %.3g%s", which, on, r3, gq);
+            else if (L->fx || !gj->ao.gptq)
+                snprintf(rn, sizeof rn, "; AdaRound kept for %lld of %lld groups, round-to-nearest for the others "
+                         "(closer on %s)", (long long)n_kept[0], (long long)lg->groups, on);
+            else
+                snprintf(rn, sizeof rn, "; AdaRound kept for %lld of %lld groups, round-to-nearest %lld, GPTQ %lld "
+                         "(closer on %s)", (long long)n_kept[0], (long long)lg->groups, (long long)n_kept[1],
+                         (long long)n_kept[2], on);
+        } else if (n_rtn && lg->groups > 1)
             snprintf(rn, sizeof rn, "; round-to-nearest kept for %lld of %lld groups: closer on %s",
                      (long long)n_rtn, (long long)lg->groups, on);
         else if (n_rtn)
@@ -2458,45 +2505,43 @@ static hpcz_status tidy_graphs(hpcz_graph *g, hpcz_error *err)
     return st;
 }
 
-static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+/* The layer in fx quantized to its node, or NULL */
+static hpcz_adaround_fixed *fixed_of(const gptq_job *gj, const hpcz_node *n)
 {
-    if (!ctx->data)
-        return hpcz_fail(err, HPCZ_ERR_USAGE, "GPTQ needs calibration data (--calib DIR, or random:N as a proxy)");
-    gptq_opts go = {0};
-    bool int4 = !strcmp(hpcz_pass_arg(a, "dtype").s, "int4");
-    go.symmetric = hpcz_pass_arg(a, "symmetric").b || !int4;
-    go.dtype = int4 ? (go.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4) : HPCZ_DTYPE_INT8;
-    go.block = int4 ? hpcz_pass_arg(a, "block-size").i : 0;
-    go.act_order = hpcz_pass_arg(a, "act-order").b;
-    go.clip = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
-    if (go.block & (go.block - 1))
-        return hpcz_fail(err, HPCZ_ERR_USAGE, "quantize-gptq{block-size}: %lld is not a power of 2", (long long)go.block);
-    gptq_job gj = {0};
-    gj.damp = hpcz_pass_arg(a, "damp").f;
-    gj.comp = hpcz_pass_arg(a, "compensate").b;
-    hpcz_node_filter f;
-    hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
-                                      hpcz_pass_arg(a, "op-types").s, err);
+    for (size_t i = 0; i < gj->n_fx; i++)
+        if (gj->fx[i].node == n)
+            return &gj->fx[i];
+    return NULL;
+}
+
+/* GPTQ (or AdaRound) over the layers of m that f selects (gj->fx: those
+ * listed), in one calibration run; the DequantizeLinear nodes are emitted
+ * at the end (gj->fx: the weights are left float, on their grid). */
+static hpcz_status gptq_layers(hpcz_model *m, const gptq_opts *gop, gptq_job *gj, const hpcz_node_filter *f,
+                               hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    gptq_opts go = *gop;
+    bool int4 = go.dtype != HPCZ_DTYPE_INT8;
+    const char *pn = gj->pass;
+    hpcz_status st = gj->fx ? HPCZ_OK : hpcz_model_upgrade_opset(m, int4 ? 21 : 13, ctx, err);
     if (st)
         return st;
-    if ((st = hpcz_model_upgrade_opset(m, int4 ? 21 : 13, ctx, err))) {
-        hpcz_filter_release(&f);
-        return st;
-    }
     layer_list L = {0};
     st = list_layers(m->graph, AT_TOP, &L, err);
     size_t nt = 0, done = 0;
     ls_target *t = st ? NULL : calloc(L.len ? L.len : 1, sizeof *t);
-    gj.gl = st ? NULL : calloc(L.len ? L.len : 1, sizeof *gj.gl);
-    gj.t0 = t;
-    if (!st && (!t || !gj.gl))
+    gj->gl = st ? NULL : calloc(L.len ? L.len : 1, sizeof *gj->gl);
+    gj->t0 = t;
+    if (!st && (!t || !gj->gl))
         st = hpcz_fail(err, HPCZ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < L.len && !st; i++) {
         hpcz_node *n = L.n[i];
         hpcz_graph *g = n->graph;
         layer_geom lg;
         const char *why;
-        if (!hpcz_filter_match(&f, n) || n->n_inputs < 2 || !n->inputs[0] || !geometry_ex(n, &lg, true, &why))
+        hpcz_adaround_fixed *fx = gj->fx ? fixed_of(gj, n) : NULL;
+        if ((gj->fx && !fx) || (f && !hpcz_filter_match(f, n)) || n->n_inputs < 2 || !n->inputs[0] ||
+            !geometry_ex(n, &lg, true, &why))
             continue;
         hpcz_tensor *w = hpcz_value_const(n->inputs[1]);
         if (w->numel < 16)
@@ -2508,7 +2553,7 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
             lo.block = 0;
             lo.dtype = HPCZ_DTYPE_INT8;
             lo.symmetric = true;
-            hpcz_pass_note(ctx, "quantize-gptq", "'%s': input axis of %lld is not a multiple of %lld: int8 per channel",
+            hpcz_pass_note(ctx, pn, "'%s': input axis of %lld is not a multiple of %lld: int8 per channel",
                            n->name ? n->name : "", (long long)red, (long long)go.block);
         }
         if (lg.K > 32768) {
@@ -2521,7 +2566,8 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
             st = err->status;
             break;
         }
-        gj.gl[nt].lo = lo;
+        gj->gl[nt].lo = lo;
+        gj->gl[nt].fx = fx;
         t[nt].n = n;
         t[nt].lg = lg;
         t[nt].at = L.at[i];
@@ -2531,13 +2577,13 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
     free(L.n);
     free(L.at);
     hpcz_model *ref = NULL;
-    if (!st && gj.comp && !(ref = hpcz_model_clone(m, err)))
+    if (!st && gj->comp && !(ref = hpcz_model_clone(m, err)))
         st = err->status;
     holdout ho = {0};
     if (!st && measurable(t, nt))
-        st = ls_run_all(m, ref, ctx, t, nt, gj.comp, &ho, true, gptq_solve, &gj, err);
+        st = ls_run_all(m, ref, ctx, t, nt, gj->comp, &ho, true, gptq_solve, gj, err);
     if (!st && ho.fit == ho.total && ho.total)
-        hpcz_pass_note(ctx, "quantize-gptq",
+        hpcz_pass_note(ctx, pn,
                        "%zu calibration samples: too few to hold some out (%d needed): each layer is compared with "
                        "round-to-nearest on the rows it was fitted on", ho.total, HOLDOUT_MIN);
     bool rest = false;
@@ -2548,23 +2594,26 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         if (!ref && !(ref = hpcz_model_clone(m, err)))
             st = err->status;
         if (!st)
-            st = solve_rest(m, ref, ctx, t, nt, &ho, true, gptq_solve, &gj, err);
+            st = solve_rest(m, ref, ctx, t, nt, &ho, true, gptq_solve, gj, err);
     }
     size_t skipped = 0;
     for (size_t k = 0; k < nt; k++) {
-        gptq_layer *L = &gj.gl[k];
+        gptq_layer *L = &gj->gl[k];
         hpcz_node *n = t[k].n;
         if (!st && t[k].solved) {
-            hpcz_pass_note(ctx, "quantize-gptq", "%s", t[k].note);
+            hpcz_pass_note(ctx, pn, "%s", t[k].note);
             layer_geom full = t[k].lg;
             full.rows *= full.groups;
-            st = emit(n->graph, n, &full, L->W, L->sc, L->zp, L->ng, &L->lo, err);
+            if (L->fx)
+                L->fx->done = 1;
+            else
+                st = emit(n->graph, n, &full, L->W, L->sc, L->zp, L->ng, &L->lo, err);
             done++;
         } else if (!st && t[k].unmeasured) {
             /* the CLI runs round-to-nearest after GPTQ for what is left */
             char where[300];
             skipped++;
-            hpcz_pass_note(ctx, "quantize-gptq", "'%s' (%s) in %s: %s: round-to-nearest instead",
+            hpcz_pass_note(ctx, pn, "'%s' (%s) in %s: %s: round-to-nearest instead",
                            n->name ? n->name : "", n->op_type, body_name(n, where, sizeof where),
                            unmeasured_why(&t[k]));
         }
@@ -2572,20 +2621,64 @@ static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ct
         free(L->sc);
         free(L->zp);
     }
-    free(gj.gl);
+    free(gj->gl);
+    gj->gl = NULL;
     if (!st)
         drop_moved_constants(m, t, nt);
     free(t);
     hpcz_model_free(ref);
-    if (!st)
+    if (!st && !gj->fx)
         st = tidy_graphs(m->graph, err);
     if (!st && done == 0)
-        hpcz_pass_note(ctx, "quantize-gptq", "no layer GPTQ can measure (%zu in If/Loop bodies, not measured)",
-                       skipped);
-    hpcz_filter_release(&f);
+        hpcz_pass_note(ctx, pn, "no layer %s can measure (%zu in If/Loop bodies, not measured)",
+                       gj->adaround ? "AdaRound" : "GPTQ", skipped);
     if (!st)
-        hpcz_pass_note(ctx, "quantize-gptq", "%zu layer%s quantized with error compensation", done, done == 1 ? "" : "s");
+        hpcz_pass_note(ctx, pn, "%zu layer%s quantized %s", done, done == 1 ? "" : "s",
+                       gj->adaround ? "with AdaRound (or round-to-nearest/GPTQ where closer on held-out rows)"
+                                    : "with error compensation");
     return st;
+}
+
+static hpcz_status run_gptq_as(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, bool adaround,
+                               hpcz_error *err)
+{
+    if (!ctx->data)
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "%s needs calibration data (--calib DIR, or random:N as a proxy)",
+                         adaround ? "AdaRound" : "GPTQ");
+    gptq_opts go = {0};
+    bool int4 = !strcmp(hpcz_pass_arg(a, "dtype").s, "int4");
+    go.symmetric = hpcz_pass_arg(a, "symmetric").b || !int4;
+    go.dtype = int4 ? (go.symmetric ? HPCZ_DTYPE_INT4 : HPCZ_DTYPE_UINT4) : HPCZ_DTYPE_INT8;
+    go.block = int4 ? hpcz_pass_arg(a, "block-size").i : 0;
+    go.act_order = hpcz_pass_arg(a, "act-order").b;
+    go.clip = !strcmp(hpcz_pass_arg(a, "clip").s, "mse");
+    gptq_job gj = {0};
+    gj.pass = a->pass->name;
+    if (go.block & (go.block - 1))
+        return hpcz_fail(err, HPCZ_ERR_USAGE, "%s{block-size}: %lld is not a power of 2", gj.pass, (long long)go.block);
+    gj.damp = hpcz_pass_arg(a, "damp").f;
+    gj.comp = !adaround && hpcz_pass_arg(a, "compensate").b;
+    gj.adaround = adaround;
+    if (adaround) {
+        hpcz_adaround_opts_init(&gj.ao);
+        gj.ao.iters = (int)hpcz_pass_arg(a, "iters").i;
+        gj.ao.reg = hpcz_pass_arg(a, "reg").f;
+        gj.ao.damp = gj.damp;
+        gj.ao.gptq = hpcz_pass_arg(a, "gptq").b;
+    }
+    hpcz_node_filter f;
+    hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
+                                      hpcz_pass_arg(a, "op-types").s, err);
+    if (st)
+        return st;
+    st = gptq_layers(m, &go, &gj, &f, ctx, err);
+    hpcz_filter_release(&f);
+    return st;
+}
+
+static hpcz_status run_gptq(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    return run_gptq_as(m, a, ctx, false, err);
 }
 
 const hpcz_pass hpcz_pass_quantize_gptq = {
@@ -2594,3 +2687,56 @@ const hpcz_pass hpcz_pass_quantize_gptq = {
     gptq_opts_table,
     run_gptq,
 };
+
+/* ================================================================ AdaRound
+ * The same layers, runs and held-out check as GPTQ; each layer's rounding
+ * learnt by adaround.c, and GPTQ and round-to-nearest run too: the one
+ * closest to the float layer on the held-out rows is kept. */
+
+static const hpcz_pass_opt adaround_opts_table[] = {
+    {"dtype", HPCZ_OPT_ENUM, "int4", "weight type", "int4|int8", 0, 0},
+    {"block-size", HPCZ_OPT_INT, "32", "int4: inputs per scale (16..1024, power of 2); int8: per channel", NULL, 16, 1024},
+    {"symmetric", HPCZ_OPT_BOOL, "false", "zero point 0 (int4 then int4, else uint4 with zero points)", NULL, 0, 0},
+    {"op-types", HPCZ_OPT_STRING, "Conv,Gemm,MatMul", "ops whose weights are quantized", NULL, 0, 0},
+    {"include", HPCZ_OPT_STRING, NULL, "only nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"exclude", HPCZ_OPT_STRING, NULL, "skip nodes whose name or op type matches this regex", NULL, 0, 0},
+    {"damp", HPCZ_OPT_FLOAT, "0.01", "ridge added to the Gram matrix, as a share of its mean diagonal", NULL, 1e-6, 1},
+    {"iters", HPCZ_OPT_INT, "300", "Adam steps per layer", NULL, 1, 100000},
+    {"reg", HPCZ_OPT_FLOAT, "30", "weight of the regulariser that drives each soft rounding to up or down",
+     NULL, 1e-6, 1e6},
+    {"gptq", HPCZ_OPT_BOOL, "true", "GPTQ is a candidate too (else AdaRound against round-to-nearest only)", NULL,
+     0, 0},
+    {"act-order", HPCZ_OPT_BOOL, "false", "GPTQ's candidate: the columns with the largest inputs first", NULL, 0, 0},
+    {"clip", HPCZ_OPT_ENUM, "minmax", "scale range: min/max, or shrunk to the least input-weighted rounding error",
+     "minmax|mse", 0, 0},
+    {0},
+};
+
+static hpcz_status run_adaround(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    return run_gptq_as(m, a, ctx, true, err);
+}
+
+const hpcz_pass hpcz_pass_quantize_adaround = {
+    "quantize-adaround",
+    "AdaRound weight-only quantization: each weight rounded up or down as the layer's inputs need, learnt on "
+    "their Gram matrix",
+    adaround_opts_table,
+    run_adaround,
+};
+
+hpcz_status hpcz_recon_adaround_fixed(hpcz_model *m, hpcz_adaround_fixed *fx, size_t n,
+                                      const hpcz_adaround_opts *ao, hpcz_pass_ctx *ctx, hpcz_error *err)
+{
+    gptq_opts go = {0};
+    go.symmetric = true;
+    go.dtype = HPCZ_DTYPE_INT8;
+    gptq_job gj = {0};
+    gj.pass = "adaround";
+    gj.damp = ao->damp;
+    gj.adaround = true;
+    gj.ao = *ao;
+    gj.fx = fx;
+    gj.n_fx = n;
+    return gptq_layers(m, &go, &gj, NULL, ctx, err);
+}

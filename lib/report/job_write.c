@@ -52,9 +52,10 @@ void hpcz_quantize_write_text(FILE *f, const hpcz_quantize_opts *o, const hpcz_q
     int fp16 = is(r->dtype, "fp16") || is(r->dtype, "float16"), int4 = is(r->dtype, "int4");
     const char *gq = r->algo_default ? " (GPTQ: the default with --calib; --algo rtn rounds to nearest)" : " (GPTQ)";
     char wo[128], b[4][32];
-    snprintf(wo, sizeof wo, "%s weight-only%s", int4 ? "int4" : "int8", is(r->algo, "gptq") ? gq : "");
+    snprintf(wo, sizeof wo, "%s weight-only%s", int4 ? "int4" : "int8",
+             is(r->algo, "gptq") ? gq : is(r->algo, "adaround") ? " (AdaRound)" : "");
     const char *what = fp16                    ? "fp16"
-                       : is(r->mode, "static")  ? "int8 static"
+                       : is(r->mode, "static")  ? (is(r->algo, "adaround") ? "int8 static (AdaRound)" : "int8 static")
                        : is(r->mode, "dynamic") ? (is(r->weight_dtype, "uint8") ? "int8 dynamic (uint8 weights)"
                                                                                 : "int8 dynamic (int8 weights)")
                                                 : wo;
@@ -121,7 +122,10 @@ void hpcz_quantize_write_json(FILE *f, const char *in, const hpcz_quantize_opts 
     hpcz_json_string(&j, "pipeline", res->pipeline);
     hpcz_json_string(&j, "mode", r->mode);
     hpcz_json_string(&j, "dtype", fp16 ? "fp16" : r->dtype);
-    hpcz_json_string(&j, "algo", is(r->mode, "static") || is(r->mode, "dynamic") || fp16 || o->passes ? NULL : r->algo);
+    hpcz_json_string(&j, "algo",
+                     (is(r->mode, "static") && !is(r->algo, "adaround")) || is(r->mode, "dynamic") || fp16 || o->passes
+                         ? NULL
+                         : r->algo);
     if (res->table) {
         hpcz_json_object_begin(&j, "calibration");
         hpcz_json_string(&j, "method", res->table->method);

@@ -65,7 +65,7 @@ _hpcz() {
         case "$prev" in
         -o|--output) _hpcz_files 'onnx|hpcz'; return ;;
         --mode) COMPREPLY=($(compgen -W "weight-only dynamic static" -- "$cur")); return ;;
-        --algo) COMPREPLY=($(compgen -W "rtn gptq" -- "$cur")); return ;;
+        --algo) COMPREPLY=($(compgen -W "rtn gptq adaround" -- "$cur")); return ;;
         --calib) _hpcz_files 'npy'; return ;;
         --calib-samples) return ;;
         --calib-mask) return ;;
@@ -207,7 +207,7 @@ _hpcz() {
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
             return
         fi
-        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 early-fp16 smooth-quant bias-correct equalize quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq recalibrate-bn int4-matmulnbits" -- "$cur"))
+        COMPREPLY=($(compgen -W "fold-bn eliminate dce fold-constants upgrade-opset quantize-int8 quantize-int4 early-fp16 smooth-quant bias-correct equalize quantize-static quantize-dynamic to-fp16 prune-magnitude prune-nm prune-channel prune-reconstruct quantize-gptq quantize-adaround recalibrate-bn int4-matmulnbits" -- "$cur"))
         ;;
     run)
         case "$prev" in
