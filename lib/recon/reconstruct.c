@@ -2442,7 +2442,7 @@ static hpcz_status gptq_solve(void *user, ls_target *t, stats *sx, stats *sxv, h
         W = NULL;
         sc = NULL;
         zp = NULL;
-        char sn[96], rn[192] = "", on[64];
+        char sn[96], rn[256] = "", on[64];
         /* what the choice was made on, and the two output errors (relative: round-to-nearest's is 1) */
         if (sxv)
             snprintf(on, sizeof on, "%llu held-out input rows", (unsigned long long)sxv->g.rows);
