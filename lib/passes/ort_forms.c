@@ -28,22 +28,23 @@ static bool is_onnx_op(const hpcz_node *n, const char *op)
     return n && !strcmp(n->op_type, op) && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
 }
 
-/* Input i of n is absent or a float scalar constant (*v, when given). */
-static bool const_scalar(const hpcz_node *n, size_t i, float *v)
+/* Input i of n is absent or a float scalar constant of rank at most
+ * max_rank (a higher one would broadcast the tensor up). */
+static bool const_scalar(const hpcz_node *n, size_t i, int max_rank)
 {
     if (i >= n->n_inputs || !n->inputs[i])
         return true;
     hpcz_tensor *t = hpcz_value_const(n->inputs[i]);
     hpcz_error e;
-    const float *d = t && t->dtype == HPCZ_DTYPE_FLOAT && t->numel == 1 ? hpcz_tensor_data(t, &e) : NULL;
-    if (d && v)
-        *v = *d;
+    const float *d = t && t->dtype == HPCZ_DTYPE_FLOAT && t->numel == 1 && t->ndim <= max_rank
+                         ? hpcz_tensor_data(t, &e) : NULL;
     return d && !isnan(*d);
 }
 
-/* An elementwise op of one float input that never decreases: it commutes
- * with a maximum, f(max(a, b)) = max(f(a), f(b)), in floating point too. */
-static bool monotone_act(const hpcz_node *n)
+/* An elementwise op of one float input (of rank `rank`) that never
+ * decreases: it commutes with a maximum, f(max(a, b)) = max(f(a), f(b)),
+ * in floating point too. */
+static bool monotone_act(const hpcz_node *n, int rank)
 {
     if (n->n_outputs != 1 || n->n_inputs < 1 || !n->inputs[0] || hpcz_value_const(n->inputs[0]))
         return false;
@@ -54,10 +55,10 @@ static bool monotone_act(const hpcz_node *n)
     if (is_onnx_op(n, "HardSigmoid"))
         return n->n_inputs == 1 && hpcz_node_attr_float(n, "alpha", 0.2f) >= 0;
     if (is_onnx_op(n, "Clip"))
-        return n->n_inputs <= 3 && const_scalar(n, 1, NULL) && const_scalar(n, 2, NULL) &&
+        return n->n_inputs <= 3 && const_scalar(n, 1, 1) && const_scalar(n, 2, 1) &&
                hpcz_node_attr(n, "min") == NULL && hpcz_node_attr(n, "max") == NULL;
     if (is_onnx_op(n, "Max") || is_onnx_op(n, "Min"))
-        return n->n_inputs == 2 && n->inputs[1] && const_scalar(n, 1, NULL);
+        return n->n_inputs == 2 && n->inputs[1] && const_scalar(n, 1, rank);
     return false;
 }
 
@@ -88,10 +89,11 @@ size_t hpcz_maxpool_first(hpcz_graph *g, hpcz_pass_ctx *ctx, hpcz_error *err)
         if (!pool_plain(mp))
             continue;
         /* walk up the chain: each value read by the next op only */
+        int rank = (int)hpcz_node_attr(mp, "kernel_shape")->n + 2;
         hpcz_node *first = NULL, *last = NULL;
         for (hpcz_value *v = mp->inputs[0]; v && v->producer && v->producer->graph == g && v->aux == 1 &&
                                              !v->is_output && v->dtype == HPCZ_DTYPE_FLOAT &&
-                                             monotone_act(v->producer);
+                                             monotone_act(v->producer, rank);
              v = v->producer->inputs[0]) {
             if (!last)
                 last = v->producer;

@@ -1737,6 +1737,27 @@ static bool float_stem(const hpcz_node *n)
 static bool kept_float(const sq *s, const hpcz_node *n);
 static float scalar_const(sq *s, const hpcz_value *v);
 
+/* v's rank: its own when known, else a Conv's (its weight's) through
+ * elementwise activations; -1 when not known. */
+static int value_rank(const hpcz_value *v)
+{
+    static const char *const unary[] = {"Relu", "LeakyRelu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid"};
+    for (int hops = 0; v && hops < 8; hops++) {
+        if (v->ndim >= 0)
+            return v->ndim;
+        const hpcz_node *p = v->producer;
+        if (!p || !p->n_inputs)
+            return -1;
+        if (!strcmp(p->op_type, "Conv") && p->n_inputs > 1 && hpcz_value_const(p->inputs[1]))
+            return hpcz_value_const(p->inputs[1])->ndim;
+        bool ew = false;
+        for (size_t k = 0; k < HPCZ_ARRAY_SIZE(unary); k++)
+            ew |= !strcmp(p->op_type, unary[k]);
+        v = ew ? p->inputs[0] : NULL;
+    }
+    return -1;
+}
+
 /* Relu (and Clip to [0, hi]) after a quantized op is folded into the op's
  * output quantization: a range that starts at 0 makes QuantizeLinear clamp
  * the negatives, exactly what the activation did (ONNX Runtime's quantizer
@@ -1773,6 +1794,10 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
         if (max) {
             vi = !isnan(scalar_const(s, r->inputs[1])) ? 0 : !isnan(scalar_const(s, r->inputs[0])) ? 1 : -1;
             if (vi < 0 || !r->inputs[vi] || hpcz_value_const(r->inputs[vi]))
+                continue;
+            /* a constant of higher rank would broadcast x up: not a clamp */
+            int cr = hpcz_value_const(r->inputs[!vi])->ndim;
+            if (cr > 1 && value_rank(r->inputs[vi]) < cr)
                 continue;
             floor_c = scalar_const(s, r->inputs[!vi]);
         }
