@@ -53,8 +53,8 @@ static const cli_opt opts[] = {
      "sample (and, when fed by a float op, 48 per value converted to and from int8 around "
      "them), the others (depthwise convolutions too) only when fed by int8 ops; Mul/Add of "
      "per-channel constants after a Conv are folded into it and x*Clip(x+3,0,6)/6 becomes "
-     "HardSwish first, and a float MaxPool after monotone activations is moved before them; all: every "
-     "selected op in int8, the graph's own forms",
+     "HardSwish first, and a float MaxPool between monotone activations and an int8 op is moved "
+     "before the activations; all: every selected op in int8, the graph's own forms",
      "latency|all"},
     {"smooth-quant", OPT_SMOOTH_QUANT, optional_argument, "ALPHA",
      "static: SmoothQuant before calibration: divide the outlier channels of each LayerNormalization "

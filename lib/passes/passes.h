@@ -163,7 +163,8 @@ hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *fol
  * its weights and bias (fold_bn.c); counts the Convs changed in *folded. */
 hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err);
 /* A MaxPool after monotone activations (Relu, LeakyRelu, Max/Min/Clip by
- * constants, ...) moved before them: the same values, and ONNX Runtime then
+ * constants, ...), read by a QuantizeLinear, moved before them: the same
+ * values, and ONNX Runtime then
  * pools in float instead of on uint8 codes (ort_forms.c). Returns the number
  * moved; err set on failure. */
 size_t hpcz_maxpool_first(hpcz_graph *g, hpcz_pass_ctx *ctx, hpcz_error *err);

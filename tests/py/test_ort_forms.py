@@ -6,11 +6,10 @@ LeakyRelu -> Max(-0.4) -> MaxPool -> Conv -> LeakyRelu -> Max(-0.4) -> Conv
 * MaxPool first: the float stem's MaxPool is moved before its LeakyRelu and
   Max (max commutes with non-decreasing functions), so ONNX Runtime pools the
   Conv's float output instead of moving the QuantizeLinear in front of the
-  MaxPool and pooling uint8 codes in NCHW. On a float-only copy of the block
-  (every Conv too small for int8) the moved graph gives ONNX Runtime's
-  outputs bit for bit. The tail's MaxPool stays after its Max: that chain
-  starts at a DequantizeLinear, which ONNX Runtime would move past the
-  MaxPool to pool codes in NCHW.
+  MaxPool and pooling uint8 codes in NCHW. The file with the MaxPool put back
+  gives ONNX Runtime's outputs bit for bit. The tail's MaxPool (a graph
+  output, its chain from a DequantizeLinear) stays after its Max, and a float
+  model (no int8 op, no QuantizeLinear after a MaxPool) keeps its MaxPools.
 * Max(x, c) after an int8 LeakyRelu, c at the floor of its range, folds into
   the LeakyRelu's QuantizeLinear (Q(max(x, c)) = max(Q(x), Q(c)) and Q(c) is
   the lowest code): no DequantizeLinear -> Max -> QuantizeLinear between the
@@ -125,7 +124,7 @@ def main():
     check(len(q) == 1, "the stem's Max output is what conv1's QuantizeLinear reads")
     check("'pool0' (MaxPool) moved before 'leaky0' (LeakyRelu)" in log, "-v says the MaxPool moved")
     check(prod.get(by["pool2"].input[0]) is by["max2"] and "'pool2' (MaxPool) moved" not in log,
-          "the tail's MaxPool (its chain starts at a DequantizeLinear) stays after max2")
+          "the tail's MaxPool (read by no QuantizeLinear, its chain from a DequantizeLinear) stays after max2")
     # Max fold: leaky1's QuantizeLinear has max1's range, max1 is gone
     check("max1" not in by and "'max1' (Max) folded into the quantized output of 'leaky1'" in log,
           "max1 folded into leaky1's quantized output (-v says so)")
@@ -166,32 +165,42 @@ def main():
     # --placement all keeps the model's own forms: no MaxPool moved
     alld, log = quantize(src, "block_all.onnx", "--mode", "static", "--calib", cal, "--placement", "all", "-v")
     check(alld is not None and "moved before" not in log, "--placement all moves no MaxPool")
-    float_exact()
+    undo_exact(src, dst)
     sys.exit(tally())
 
 
-def float_exact():
-    """Every Conv too small for int8: the file stays float with the MaxPool
-    moved, and ONNX Runtime gives the same bits as on the original."""
-    src = os.path.join(TMP, "small.onnx")
-    make_model(src, cin=4, c=8, hw=16)
-    rng = np.random.default_rng(5)
+def undo_exact(src, dst):
+    """The written file with the stem's MaxPool put back after max0 gives
+    ONNX Runtime's outputs bit for bit (the same codes reach conv1). A float
+    model (the small block: no int8 op) keeps its MaxPool where it was."""
+    m = onnx.load(dst)
+    by = {n.name: n for n in m.graph.node}
+    pool, leaky, mx = by["pool0"], by["leaky0"], by["max0"]
+    q = [n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == mx.output[0]][0]
+    leaky.input[0] = pool.input[0]
+    pool.input[0] = mx.output[0]
+    q.input[0] = pool.output[0]
+    order = [n for n in m.graph.node if n is not pool]
+    order.insert(order.index(q), pool)
+    nodes = [onnx.NodeProto.FromString(n.SerializeToString()) for n in order]
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    undone = os.path.join(TMP, "block_undone.onnx")
+    onnx.save(m, undone)
+    xs = np.random.default_rng(7).normal(size=(4, 2, 32, 32)).astype(np.float32) * 3
+    a = session(dst).run(None, {"x": xs})[0]
+    b = session(undone).run(None, {"x": xs})[0]
+    check(np.array_equal(a, b), "the moved MaxPool gives the outputs of the MaxPool after max0 bit for bit "
+          "(max |diff| %g)" % float(np.max(np.abs(a - b))))
+    small = os.path.join(TMP, "small.onnx")
+    make_model(small, cin=2, c=8, hw=16)
     cal = os.path.join(TMP, "calib_small")
     os.makedirs(cal)
-    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(8, 4, 16, 16)).astype(np.float32))
-    dst, log = quantize(src, "small_s8.onnx", "--mode", "static", "--calib", cal, "-v")
-    check(dst is not None, "static int8 of the small block")
-    if not dst:
-        return
-    m = onnx.load(dst)
-    ops = [n.op_type for n in m.graph.node]
-    check("QuantizeLinear" not in ops and ops.index("MaxPool") < ops.index("LeakyRelu") and ops[-1] == "Max",
-          "small block: no int8 op, both MaxPools before their LeakyRelu (%s)" % ",".join(ops))
-    xs = rng.normal(size=(4, 4, 16, 16)).astype(np.float32) * 3  # many values below the -0.4 floor
-    ref = session(src).run(None, {"x": xs})[0]
-    got = session(dst).run(None, {"x": xs})[0]
-    check(np.array_equal(ref, got), "the moved MaxPool gives ONNX Runtime's float outputs bit for bit "
-          "(max |diff| %g)" % float(np.max(np.abs(ref - got))))
+    np.save(os.path.join(cal, "x.npy"), np.random.default_rng(8).normal(size=(8, 2, 16, 16)).astype(np.float32))
+    out, log = quantize(small, "small_s8.onnx", "--mode", "static", "--calib", cal, "-v")
+    ops = [n.op_type for n in onnx.load(out).graph.node] if out else []
+    check(out is not None and "QuantizeLinear" not in ops and ops.index("LeakyRelu") < ops.index("MaxPool")
+          and "moved before" not in log, "a float model keeps its MaxPools after the activations (%s)" % ",".join(ops))
 
 
 if __name__ == "__main__":
