@@ -82,9 +82,12 @@ bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type)
 
 bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n)
 {
+    return hpcz_filter_op_allowed(f, n->op_type) && hpcz_filter_names_match(f, n);
+}
+
+bool hpcz_filter_names_match(const hpcz_node_filter *f, const hpcz_node *n)
+{
     const char *name = n->name ? n->name : "";
-    if (!hpcz_filter_op_allowed(f, n->op_type))
-        return false;
     if (f->has_inc && regexec(&f->inc, name, 0, NULL, 0) != 0 &&
         regexec(&f->inc, n->op_type, 0, NULL, 0) != 0)
         return false;

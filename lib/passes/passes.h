@@ -54,6 +54,8 @@ hpcz_status hpcz_filter_init(hpcz_node_filter *f, const char *include, const cha
 /* op type allowed, include matches name or op type (if given), exclude matches neither */
 bool hpcz_filter_match(const hpcz_node_filter *f, const hpcz_node *n);
 bool hpcz_filter_op_allowed(const hpcz_node_filter *f, const char *op_type);
+/* --include/--exclude alone (the op-type list not checked). */
+bool hpcz_filter_names_match(const hpcz_node_filter *f, const hpcz_node *n);
 void hpcz_filter_release(hpcz_node_filter *f);
 
 /* ---- a float16 copy of float constant t, named name (lib/passes/fp16.c) */
@@ -161,6 +163,12 @@ hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *fol
 /* Folds a * x + b (scalar constants) read by a 2-D Conv without padding into
  * its weights and bias (fold_bn.c); counts the Convs changed in *folded. */
 hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err);
+/* A MaxPool after monotone activations (Relu, LeakyRelu, Max/Min/Clip by
+ * constants, ...), read by a QuantizeLinear, moved before them: the same
+ * values, and ONNX Runtime then
+ * pools in float instead of on uint8 codes (ort_forms.c). Returns the number
+ * moved; err set on failure. */
+size_t hpcz_maxpool_first(hpcz_graph *g, hpcz_pass_ctx *ctx, hpcz_error *err);
 void hpcz_uses_end(hpcz_model *m);
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err);
 

@@ -1740,11 +1740,39 @@ static bool float_stem(const hpcz_node *n)
 }
 
 static bool kept_float(const sq *s, const hpcz_node *n);
+static float scalar_const(sq *s, const hpcz_value *v);
+
+/* v's rank: its own when known, else a Conv's (its weight's) through
+ * elementwise activations; -1 when not known. */
+static int value_rank(const hpcz_value *v)
+{
+    static const char *const unary[] = {"Relu", "LeakyRelu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid"};
+    for (int hops = 0; v && hops < 8; hops++) {
+        if (v->ndim >= 0)
+            return v->ndim;
+        const hpcz_node *p = v->producer;
+        if (!p || !p->n_inputs)
+            return -1;
+        if (!strcmp(p->op_type, "Conv") && p->n_inputs > 1 && hpcz_value_const(p->inputs[1]))
+            return hpcz_value_const(p->inputs[1])->ndim;
+        bool ew = false;
+        for (size_t k = 0; k < HPCZ_ARRAY_SIZE(unary); k++)
+            ew |= !strcmp(p->op_type, unary[k]);
+        v = ew ? p->inputs[0] : NULL;
+    }
+    return -1;
+}
 
 /* Relu (and Clip to [0, hi]) after a quantized op is folded into the op's
  * output quantization: a range that starts at 0 makes QuantizeLinear clamp
  * the negatives, exactly what the activation did (ONNX Runtime's quantizer
- * does the same). One rounding instead of two, and the op fuses. */
+ * does the same). One rounding instead of two, and the op fuses. Max(x, c)
+ * by a scalar c at or below its output's range (oww_embedding's
+ * Max(LeakyRelu(y), -0.4) after each Conv) folds the same way, also after a
+ * LeakyRelu: QuantizeLinear is monotone, so Q(max(x, c)) = max(Q(x), Q(c))
+ * and Q(c) is the lowest code, the same codes without the Max. ONNX Runtime
+ * has no int8 Max: it ran DequantizeLinear, Max, QuantizeLinear between
+ * each QLinearLeakyRelu and the next QLinearConv. */
 static size_t fold_activations(sq *s, const hpcz_node_filter *f)
 {
     hpcz_graph *g = s->g;
@@ -1755,8 +1783,10 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
     for (size_t i = 0; i < g->n_nodes; i++) {
         hpcz_node *r = g->nodes[i];
         bool relu = !strcmp(r->op_type, "Relu"), clip = !strcmp(r->op_type, "Clip");
-        if ((!relu && !clip) || !hpcz_filter_match(f, r) || r->n_inputs < 1 || !r->inputs[0] ||
-            !r->outputs[0])
+        bool max = !strcmp(r->op_type, "Max") && r->n_inputs == 2;
+        /* Max is no op of the int8 list: only --include/--exclude apply */
+        if ((!relu && !clip && !max) || !(max ? hpcz_filter_names_match(f, r) : hpcz_filter_match(f, r)) ||
+            r->n_inputs < 1 || !r->inputs[0] || !r->outputs[0])
             continue;
         if (clip) {
             hpcz_tensor *lo = r->n_inputs > 1 && r->inputs[1] ? hpcz_value_const(r->inputs[1]) : NULL;
@@ -1764,14 +1794,30 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
             if (!lv || *lv != 0.0f)
                 continue;
         }
-        hpcz_value *v = r->inputs[0], *y = r->outputs[0];
+        int vi = 0; /* Max: the input that is not the constant */
+        float floor_c = 0.0f;
+        if (max) {
+            vi = !isnan(scalar_const(s, r->inputs[1])) ? 0 : !isnan(scalar_const(s, r->inputs[0])) ? 1 : -1;
+            if (vi < 0 || !r->inputs[vi] || hpcz_value_const(r->inputs[vi]))
+                continue;
+            /* a constant of higher rank would broadcast x up: not a clamp */
+            int cr = hpcz_value_const(r->inputs[!vi])->ndim;
+            if (cr > 1 && value_rank(r->inputs[vi]) < cr)
+                continue;
+            floor_c = scalar_const(s, r->inputs[!vi]);
+        }
+        hpcz_value *v = r->inputs[vi], *y = r->outputs[0];
         hpcz_node *p = v->producer;
         const hpcz_calib_range *ry = hpcz_calib_find(s->calib, y->name);
         if (p && s->ctx->keep_float && (s->ctx->keep_float(s->ctx->keep_float_user, p) ||
                                          s->ctx->keep_float(s->ctx->keep_float_user, r)))
             continue;
         if (!p || p->graph != g || !hpcz_filter_match(f, p) || (s->float_stem && float_stem(p)) ||
-            v->aux != 1 || v->is_output || !ry || ry->min != 0.0f || p->aux != PLACED_INT8)
+            v->aux != 1 || v->is_output || !ry || p->aux != PLACED_INT8)
+            continue;
+        /* the range's lowest code must stand for the clamp: 0 for Relu and
+         * Clip, at or above c for Max (the range always holds 0) */
+        if (max ? !(floor_c <= fminf(ry->min, 0.0f)) : ry->min != 0.0f)
             continue;
         if (s->outlier_ratio > 0 && ry->abs_p99 > 0 && fmaxf(-ry->min, ry->max) > s->outlier_ratio * ry->abs_p99)
             continue; /* its output would stay float: nothing would clamp */
@@ -1792,7 +1838,7 @@ static size_t fold_activations(sq *s, const hpcz_node_filter *f)
         if (!readers_quantized)
             continue;
         static const char *const fusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul"};
-        bool ok = false;
+        bool ok = max && !strcmp(p->op_type, "LeakyRelu"); /* QLinearLeakyRelu writes any range */
         for (size_t k = 0; k < HPCZ_ARRAY_SIZE(fusable); k++)
             ok |= !strcmp(p->op_type, fusable[k]);
         if (!ok)
@@ -2842,6 +2888,12 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     if (!st) {
         hpcz_model_infer_dtypes(m);
         st = static_graph(&s, &f);
+    }
+    if (!st && s.placement == PLACE_LATENCY) {
+        /* on the quantized graph: only float MaxPools after float
+         * activations move (ort_forms.c), no range is needed */
+        hpcz_maxpool_first(m->graph, ctx, err);
+        st = err->status;
     }
     if (!st && !(ops && *ops)) { /* the default list is the int8 ops; tables too */
         hpcz_filter_release(&f);

@@ -18,8 +18,12 @@ round after round on the eval samples (sample r of round r), the order
 rotating each round so that no model always runs first. It prints, per model
 and variant: the median fp32 time, the median variant time and their ratio
 (variant / fp32: below 1 is faster), and the median of the per-round ratios
-(more robust on a shared machine). --accuracy adds the task metric and the
-worst output SQNR from scripts/zoo/metrics on the eval set.
+(more robust on a shared machine). At 1 thread it also prints the median
+ratio of process CPU time per run ('cpu'): the run happens on the calling
+thread, so time the machine's other jobs take from it does not count (at 2
+threads ORT's pool threads spin, and CPU time would count that). --accuracy
+adds the task metric and the worst output SQNR from scripts/zoo/metrics on
+the eval set.
 """
 import argparse
 import json
@@ -51,8 +55,9 @@ def quantize(hpcz, name, label, args, out):
     return path, None
 
 
-def measure(paths, arrays, rounds, threads):
-    """-> per model: list of per-round seconds (same rounds for all)."""
+def measure(paths, arrays, rounds, threads, cpu=None):
+    """-> per model: list of per-round seconds (same rounds for all); the
+    process CPU seconds of each run go to cpu (a list per model) if given."""
     sess = [metrics.session(p, threads) for p in paths]
     n = metrics.n_samples(arrays)
     fds = [[metrics.feeds(s.get_inputs(), arrays, i) for i in range(min(n, rounds))] for s in sess]
@@ -65,9 +70,11 @@ def measure(paths, arrays, rounds, threads):
         for j in range(k):
             i = (j + r) % k
             f = fds[i][r % len(fds[i])]
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             sess[i].run(None, f)
             times[i].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu[i].append(time.process_time() - c0)
     return times
 
 
@@ -91,6 +98,7 @@ def main():
     print(f"ONNX Runtime {__import__('onnxruntime').__version__}, {a.threads} threads, {a.rounds} rounds, "
           f"medians; ratio = variant / fp32 (below 1: faster)")
     print(f"{'model':20s} {'variant':10s} {'fp32 ms':>9s} {'int8 ms':>9s} {'ratio':>6s} {'r/round':>7s}"
+          + (f" {'cpu':>5s}" if a.threads == 1 else "")
           + ("  accuracy" if a.accuracy else ""))
     for name in names:
         arrays, _ = metrics.load_set(os.path.join(ZOO, "data", name, "eval"))
@@ -106,14 +114,17 @@ def main():
             labels.append(label)
         if not paths:
             continue
-        t = measure([os.path.join(ZOO, "models", name + ".onnx")] + paths, arrays, a.rounds, a.threads)
+        cpu = [[] for _ in range(len(paths) + 1)] if a.threads == 1 else None
+        t = measure([os.path.join(ZOO, "models", name + ".onnx")] + paths, arrays, a.rounds, a.threads, cpu)
         ref = np.median(t[0])
-        for label, p, tv in zip(labels, paths, t[1:]):
+        for k, (label, p, tv) in enumerate(zip(labels, paths, t[1:])):
             med = np.median(tv)
             per_round = float(np.median(np.array(tv) / np.array(t[0])))
             row = {"model": name, "variant": label, "args": [v[1] for v in variants if v[0].split("@")[0] == label][0], "fp32_ms": 1e3 * float(ref),
                    "int8_ms": 1e3 * float(med), "ratio": float(med / ref), "ratio_per_round": per_round,
                    "threads": a.threads, "rounds": a.rounds}
+            if cpu:
+                row["cpu_ratio"] = float(np.median(cpu[k + 1]) / np.median(cpu[0]))
             acc = ""
             if a.accuracy:
                 ev = metrics.evaluate(name, p, ZOO, "eval", a.threads)
@@ -125,7 +136,7 @@ def main():
                       (f", SQNR {min(sq):.1f} dB" if sq else "")
             results.append(row)
             print(f"{name:20s} {label:10s} {row['fp32_ms']:9.3f} {row['int8_ms']:9.3f} {row['ratio']:6.2f} "
-                  f"{per_round:7.2f}{acc}", flush=True)
+                  f"{per_round:7.2f}" + (f" {row['cpu_ratio']:5.2f}" if cpu else "") + acc, flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
