@@ -36,6 +36,23 @@ def hpcz(*args):
     return r
 
 
+def quantize_into(folder, src, name, *args):
+    """hpcz quantize SRC -o FOLDER/NAME ARGS: the output's path (None when
+    it failed; its stderr is echoed then) and the stderr."""
+    import os
+    dst = os.path.join(folder, name)
+    r = subprocess.run([HPCZ, "quantize", src, "-o", dst, *args], capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr, flush=True)
+    return (dst if r.returncode == 0 else None), r.stderr
+
+
+def sqnr(ref, out):
+    """Signal-to-quantization-noise ratio of out against ref, in dB."""
+    import numpy as np
+    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
+
+
 def session(path, level=None):
     """An ONNX Runtime CPU session with warnings silenced (optimisation level
     `level` when given, ORT's default otherwise)."""
@@ -47,10 +64,10 @@ def session(path, level=None):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def ort_optimized_ops(path):
-    """Op types of the model as ONNX Runtime runs it (its QDQ and other
-    fusions at ORT_ENABLE_EXTENDED applied), read back from the optimized
-    model it writes next to `path`."""
+def ort_optimized_graph(path):
+    """The model's graph as ONNX Runtime runs it (its QDQ propagation and
+    other fusions at ORT_ENABLE_EXTENDED applied; no NCHWc layout), read back
+    from the optimized model it writes next to `path`."""
     import onnx
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -58,4 +75,9 @@ def ort_optimized_ops(path):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = path + ".ort.onnx"
     ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+    return onnx.load(so.optimized_model_filepath).graph
+
+
+def ort_optimized_ops(path):
+    """Op types of the model as ONNX Runtime runs it (ort_optimized_graph)."""
+    return [n.op_type for n in ort_optimized_graph(path).node]

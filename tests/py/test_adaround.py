@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, session, tally
+from harness import HPCZ, check, session, tally, quantize_into
 
 TMP = tempfile.mkdtemp(prefix="hpcz-adaround-")
 K, N, T = 48, 24, 16
@@ -55,11 +55,7 @@ def make_model(path, calib):
 
 
 def quantize(src, name, *args):
-    dst = os.path.join(TMP, name)
-    r = subprocess.run([HPCZ, "quantize", src, "-o", dst, *args], capture_output=True, text=True)
-    if r.returncode:
-        print(r.stderr)
-    return (dst if r.returncode == 0 else None), r.stderr
+    return quantize_into(TMP, src, name, *args)
 
 
 def dq_weight(path):

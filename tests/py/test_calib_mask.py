@@ -26,7 +26,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, hpcz, session, tally
+from harness import HPCZ, check, hpcz, session, tally, sqnr
 
 TMP = tempfile.mkdtemp(prefix="hpcz-mask-")
 B, T, C, H = 16, 12, 32, 64
@@ -95,10 +95,6 @@ def layernorm(x, gamma, beta):
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
     return (x - mu) / np.sqrt(var + 1e-5) * gamma + beta
-
-
-def sqnr(ref, out):
-    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
 
 
 def mask_checks():

@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, session, tally
+from harness import HPCZ, check, session, tally, quantize_into, sqnr, ort_optimized_graph
 
 TMP = tempfile.mkdtemp(prefix="hpcz-ort-forms-")
 
@@ -67,27 +67,7 @@ def make_model(path, cin=2, c=64, hw=32):
 
 
 def quantize(src, name, *args):
-    dst = os.path.join(TMP, name)
-    r = subprocess.run([HPCZ, "quantize", src, "-o", dst, *args], capture_output=True, text=True)
-    if r.returncode:
-        print(r.stderr)
-    return (dst if r.returncode == 0 else None), r.stderr
-
-
-def sqnr(ref, out):
-    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
-
-
-def ort_graph(path):
-    """The model as ONNX Runtime runs it at ORT_ENABLE_EXTENDED (its QDQ
-    propagation and fusions applied; no NCHWc layout)."""
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    so.optimized_model_filepath = path + ".ort.onnx"
-    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    return onnx.load(so.optimized_model_filepath).graph
+    return quantize_into(TMP, src, name, *args)
 
 
 def main():
@@ -138,7 +118,7 @@ def main():
         check(False, "leaky1's output has a QuantizeLinear")
     # what ONNX Runtime runs: no MaxPool on uint8 codes (a QuantizeLinear
     # moved in front of it), no Max between the int8 Convs
-    og = ort_graph(dst)
+    og = ort_optimized_graph(dst)
     oprod = {o: n for n in og.node for o in n.output}
     pools = [n for n in og.node if n.op_type == "MaxPool"]
     reads = [oprod[p.input[0]].op_type if p.input[0] in oprod else "?" for p in pools]

@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, session, tally, ort_optimized_ops
+from harness import HPCZ, check, session, tally, ort_optimized_ops, quantize_into, sqnr
 
 TMP = tempfile.mkdtemp(prefix="hpcz-placement-")
 
@@ -86,15 +86,7 @@ def make_model(path, c=128, hw=32, tail=False):
 
 
 def quantize(src, name, *args):
-    dst = os.path.join(TMP, name)
-    r = subprocess.run([HPCZ, "quantize", src, "-o", dst, *args], capture_output=True, text=True)
-    if r.returncode:
-        print(r.stderr)
-    return (dst if r.returncode == 0 else None), r.stderr
-
-
-def sqnr(ref, out):
-    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
+    return quantize_into(TMP, src, name, *args)
 
 
 

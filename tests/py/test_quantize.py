@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, ROOT, check, hpcz, session, tally, ort_optimized_ops
+from harness import HPCZ, ROOT, check, hpcz, session, tally, ort_optimized_ops, sqnr
 
 TMP = tempfile.mkdtemp(prefix="hpcz-quant-")
 SAMPLES = os.path.join(ROOT, "samples")
@@ -35,10 +35,6 @@ def quantize(src, name, *args):
 
 def run(path, feeds):
     return session(path).run(None, feeds)
-
-
-def sqnr(ref, out):
-    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
 
 
 def digits(model, name, args, max_drop, min_sqnr, fp16_io=False):

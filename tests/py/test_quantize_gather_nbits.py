@@ -31,7 +31,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, hpcz, session, tally
+from harness import HPCZ, check, hpcz, session, tally, sqnr
 
 TMP = tempfile.mkdtemp(prefix="hpcz-gather-")
 V, D, H, O, S = 300, 64, 96, 48, 12
@@ -86,10 +86,6 @@ np.save(os.path.join(TMP, "ids.npy"), IDS)
 
 def inits(m):
     return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-
-
-def sqnr(ref, out):
-    return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(1e-30, np.sum((ref - out) ** 2)))
 
 
 def gather_checks(label, path, min_sqnr=30):
