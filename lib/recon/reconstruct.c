@@ -1905,8 +1905,8 @@ static hpcz_status choose_ridge(hpcz_model *m, hpcz_model *m2, hpcz_model *ref, 
                    "diagonal), %.2f dB without: %s", check_data(on, sizeof on, ho), cr.sqnr, pj->ridge_max, c0.sqnr,
                    without ? "the fit without kept" : "the ridge kept (the fit without must be 3 dB closer)");
     for (size_t i = 0; i < nt && without; i++) {
-        if (!t2[i].solved)
-            continue;
+        if (!t2[i].solved || t2[i].solved == 3)
+            continue; /* not fitted, or magnitude-pruned in both by its own check (refit_around) */
         hpcz_node *n = t[i].n, *n2 = t2[i].n;
         if (!copy_const_input(n, n2, 1) || (n->n_inputs > 2 && n->inputs[2] && !copy_const_input(n, n2, 2)))
             return hpcz_fail(err, HPCZ_ERR_INVALID, "layer '%s': its fit without the ridge has another shape",
@@ -2124,10 +2124,11 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
         hpcz_pipeline_free(pl);
         return st;
     }
+    char byn[112];
+    snprintf(byn, sizeof byn, ", %zu pruned by magnitude (their fit was further off on the held-out rows)", by_mag);
     if (!st)
         hpcz_pass_note(ctx, "prune-reconstruct", "%zu layer%s pruned and reconstructed%s%s", done - by_mag,
-                       done - by_mag == 1 ? "" : "s", by_mag ? ", the layers their own check left to magnitude pruning "
-                                                                "by it" : "",
+                       done - by_mag == 1 ? "" : "s", by_mag ? byn : "",
                        unmeasured ? ", the rest of the layers in bodies by magnitude" : "");
     return st;
 }
