@@ -94,6 +94,11 @@ TASK_ORDER = ["float32", "static int8", "weight-only/dynamic int8", "int4", "fp1
 MODEL_ORDER = ["digits_cnn", "digits_mlp", "ranges", "ranges_nomul"]
 
 
+def ort_version() -> str:
+    import onnxruntime
+    return onnxruntime.__version__
+
+
 def hpcz_binary(arg) -> Path:
     if arg:
         return Path(arg).resolve()
@@ -158,7 +163,7 @@ def main() -> int:
     rows = []
     for model, src in common.MODELS.items():
         base = common.evaluate(model, src)
-        rows.append(dict(common.row("ORT 1.23.2", "float32 (reference)", model, base, None), task="float32"))
+        rows.append(dict(common.row("ORT " + ort_version(), "float32 (reference)", model, base, None), task="float32"))
         for k, (task, label, argv) in enumerate(QUANTIZE + PRUNE):
             dst = out / f"{model}.{k}.onnx"
             seconds, info = run_hpcz(hpcz, argv, src, dst)

@@ -44,6 +44,7 @@ import common  # noqa: E402
 
 t0 = time.perf_counter()
 import onnx  # noqa: E402
+import onnxruntime  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 from onnxruntime.quantization import (  # noqa: E402
     CalibrationDataReader,
@@ -62,7 +63,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: 
 IMPORT_S = time.perf_counter() - t0
 logging.getLogger().setLevel(logging.WARNING)
 CALIB_BATCH = 64
-TOOL = "ORT 1.23.2"
+TOOL = "ORT " + onnxruntime.__version__
 
 
 class Reader(CalibrationDataReader):

@@ -8,7 +8,8 @@
 #   scripts/anchors/setup.sh --no-torch --nncf  # also NNCF (scripts/bench/zoo.sh)
 #
 # Pinned PyPI versions (Python 3.11 from /usr/bin/python3):
-#   onnx 1.23.2, onnxruntime 1.23.2, numpy 2.3.5: the versions of tests/requirements.txt
+#   onnx 1.23.2, onnxruntime 1.32.0, onnx-ir 1.1.0, numpy 2.3.5: the versions of
+#     tests/requirements.txt (1.23.2 computed some u8s8 MatMuls wrongly on AMX)
 #   onnxconverter-common 1.16.0: the float16 anchor (needs only onnx/protobuf>=3.20.2)
 #   torch 2.9.1: the PyTorch PTQ and pruning anchor. PyPI has no CPU-only
 #     Linux wheel: this is the CUDA 12.8 build, which pulls ~3 GB of nvidia-*
@@ -29,12 +30,12 @@ for arg in "$@"; do
   case "$arg" in
     --no-torch) with_torch=0 ;;
     --nncf) with_nncf=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
 
-pins=(onnx==1.23.2 onnxruntime==1.23.2 numpy==2.3.5 onnxconverter-common==1.16.0)
+pins=(onnx==1.23.2 onnxruntime==1.32.0 onnx-ir==1.1.0 numpy==2.3.5 onnxconverter-common==1.16.0)
 torch_pin=torch==2.9.1
 nncf_pins=(nncf==3.4.0 networkx==3.6.1 ninja==1.13.2 openvino-telemetry==2025.2.0 psutil==7.2.2
            pydot==4.0.1 rich==15.0.0 safetensors==0.8.0 scikit-learn==1.9.1 scipy==1.17.1 tabulate==0.10.0)

@@ -59,10 +59,10 @@ if [ ! -f "$zoo/resnet18.onnx" ] || [ ! -f "$zoo/mobilenet_v2.onnx" ]; then
 fi
 
 venv=.venv-bench
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import onnxruntime, numpy' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import onnxruntime, numpy; assert onnxruntime.__version__ == "1.32.0"' 2>/dev/null; then
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check onnxruntime==1.23.2 numpy==2.3.5 >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check onnxruntime==1.32.0 numpy==2.3.5 >&2
 fi
 
 ort_bench() { # MODEL INPUT_NAME=FILE... -> "median_ms"

@@ -34,7 +34,8 @@ For each zoo model (.zoo/models/NAME.onnx, data .zoo/data/NAME/{calib,eval}):
 
 Results are cached per (model, variant) in build/bench-zoo/runs/MODEL/
 (VARIANT.onnx, VARIANT.tool.json, VARIANT.eval-N.json): a rerun only does what
-is missing; hpcz variants are redone when the hpcz binary changed; --force
+is missing; hpcz variants are redone when the hpcz binary changed, the peers'
+runs and every evaluation when the onnxruntime version changed; --force
 redoes everything selected. The table goes to stdout and to
 build/bench-zoo/zoo.md and zoo.json, with a check of the issue-11 targets.
 """
@@ -138,6 +139,14 @@ def first_line(msg: str, limit: int = 200) -> str:
     pick = next((ln for ln in lines if re.search(r"error|fail|cannot|refus|not supported|unsupported", ln, re.I)),
                 lines[0])
     return pick if len(pick) <= limit else pick[: limit - 3] + "..."
+
+
+def ort_version() -> str:
+    import importlib.metadata
+    return importlib.metadata.version("onnxruntime")
+
+
+ORT_VERSION = ort_version()
 
 
 def sha256(path: str) -> str:
@@ -370,7 +379,7 @@ def run_sub(argv, timeout, log):
 
 def do_tool(a, name, vid, kind, spec, src, dst, tool_json, hpcz_sha):
     cached = None if a.force else load_json(tool_json)
-    if cached and (kind != "hpcz" or cached.get("hpcz_sha") == hpcz_sha) and \
+    if cached and (cached.get("hpcz_sha") == hpcz_sha if kind == "hpcz" else cached.get("ort") == ORT_VERSION) and \
             (cached.get("error") or os.path.exists(dst)):
         return cached, False
     if os.path.exists(dst):
@@ -400,6 +409,7 @@ def do_tool(a, name, vid, kind, spec, src, dst, tool_json, hpcz_sha):
         elif not res:
             res = {"error": f"worker died (rc {rc}): " + first_line(se or so)}
         res["process_seconds"] = dt
+        res["ort"] = ORT_VERSION
     res["size"] = os.path.getsize(dst) if os.path.exists(dst) and not res.get("error") else None
     if res["size"]:
         res["ops"] = new_ops_note(src, dst)
@@ -410,7 +420,7 @@ def do_tool(a, name, vid, kind, spec, src, dst, tool_json, hpcz_sha):
 
 def do_eval(a, name, path, n, eval_json):
     cached = None if a.force else load_json(eval_json)
-    if cached:
+    if cached and cached.get("ort") == ORT_VERSION:
         return cached, False
     log = eval_json.replace(".json", ".log")
     rc, so, se, dt = run_sub([sys.executable, __file__, "_eval", name, path, str(n), eval_json + ".w"],
@@ -423,6 +433,7 @@ def do_eval(a, name, path, n, eval_json):
     elif r is None:
         r = {"ort_error": f"evaluation process died (rc {rc}): " + first_line(se or so)}
     r["eval_seconds"] = dt
+    r["ort"] = ORT_VERSION
     save_json(eval_json, r)
     return r, True
 
@@ -755,7 +766,7 @@ def main():
 
     checks = targets(rows)
     md = [f"Run {datetime.date.today().isoformat()}, hpcz {commit} (binary sha256 {hpcz_sha}), "
-          f"ORT latency at 2 threads; eval samples per model: "
+          f"ONNX Runtime {ORT_VERSION}, ORT latency at 2 threads; eval samples per model: "
           + ", ".join(f"{m} {next((r['eval'].get('samples') for r in rows if r['model'] == m and r['id'] == 'fp32' and r.get('eval')), '?')}"
                       for m in models), "", markdown(rows), "", "Targets (issue 11):", ""]
     for st, t, m, txt in checks:

@@ -176,7 +176,10 @@ def int8_checks():
     # run by hpcz: the same numbers as ORT
     d = os.path.join(TMP, "w8_run")
     r = hpcz("run", os.path.join(TMP, "w8.onnx"), "-i", "ids=" + os.path.join(TMP, "ids.npy"), "-o", d, "-q")
-    y = session(os.path.join(TMP, "w8.onnx")).run(None, {"ids": IDS})[0]
+    # ORT's basic level: at its default level ORT 1.32 rewrites the weight's
+    # DequantizeLinear -> MatMul into an 8-bit MatMulNBits that quantizes the
+    # activations too, which is not the file's arithmetic
+    y = session(os.path.join(TMP, "w8.onnx"), ort.GraphOptimizationLevel.ORT_ENABLE_BASIC).run(None, {"ids": IDS})[0]
     check(r.returncode == 0 and np.abs(np.load(os.path.join(d, "y.npy")) - y).max() < 1e-5,
           "hpcz run matches ORT on the int8 Gather form")
     # left float when asked
@@ -280,8 +283,9 @@ def int4_checks():
 
 def gbq_runtime_checks():
     """hpcz's GatherBlockQuantized against ORT: 4 and 8 bits, blocks 16..64,
-    zero points absent or packed (an odd count per row shares bytes between
-    rows, as ORT reads them), negative indices."""
+    zero points absent or packed row by row (an odd count per row pads the
+    row's last byte, as ORT 1.32 reads them), negative indices; and the
+    flattened zero points ORT 1.23 read, against numpy."""
     rng = np.random.default_rng(3)
     for bits in (4, 8):
         for bs, width in ((16, 64), (32, 96), (64, 64)):
@@ -310,6 +314,32 @@ def gbq_runtime_checks():
                 check(r.returncode == 0 and np.array_equal(np.load(os.path.join(d, "y.npy")), want),
                       f"GatherBlockQuantized bits {bits}, block {bs}, width {width}, zero points {zp}: "
                       "hpcz equals ORT")
+    # 4 bits, three blocks a row: zero points packed over the flattened
+    # [rows, 3] (60 bytes, where the row form has 80) are read that way
+    rows, bs, width = 40, 32, 96
+    Q = rng.integers(0, 256, (rows, width // 2), dtype=np.uint8)
+    S = rng.uniform(0.01, 1, (rows, 3)).astype(np.float32)
+    Z = rng.integers(0, 256, (rows * 3 // 2,), dtype=np.uint8)
+    n = helper.make_node("GatherBlockQuantized", ["Q", "ids", "S", "Z"], ["y"], domain="com.microsoft", bits=4,
+                         block_size=bs, gather_axis=0, quantize_axis=1)
+    g = helper.make_graph([n], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["b"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", width])],
+                          [numpy_helper.from_array(Q, "Q"), numpy_helper.from_array(S, "S"),
+                           numpy_helper.from_array(Z, "Z")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 10
+    path = os.path.join(TMP, "gbq_flat.onnx")
+    onnx.save(m, path)
+    ids = np.array([0, 1, 7, rows - 1, -1], dtype=np.int64)
+    np.save(os.path.join(TMP, "gbq_ids.npy"), ids)
+    codes = np.stack([Q & 15, Q >> 4], -1).reshape(rows, width).astype(np.float32)
+    zf = np.stack([Z & 15, Z >> 4], -1).reshape(rows, 3).astype(np.float32)
+    want = ((codes - np.repeat(zf, bs, 1)) * np.repeat(S, bs, 1))[ids]
+    d = os.path.join(TMP, "gbq_run")
+    shutil.rmtree(d, ignore_errors=True)
+    r = hpcz("run", path, "-i", "ids=" + os.path.join(TMP, "gbq_ids.npy"), "-o", d, "-q")
+    check(r.returncode == 0 and np.array_equal(np.load(os.path.join(d, "y.npy")), want),
+          "GatherBlockQuantized, zero points over the flattened table (ORT 1.23's reading): hpcz equals numpy")
 
 
 def usage_checks():

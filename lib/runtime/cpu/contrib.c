@@ -992,10 +992,12 @@ static hpcz_status k_msattention(rt_ctx *c)
 
 /* Rows of a block-quantized table: data uint8 [V, D * bits / 8] (bits 4: two
  * codes per byte, low nibble first; bits 8: one), scales [V, ceil(D / block)],
- * zero points packed like the data but over the flattened [V, nblk] (as ONNX
- * Runtime reads them: a row's first zero point may share a byte with the
- * previous row's last) or absent (2^(bits-1)); gather_axis 0, quantize_axis
- * the last. Row r, element d: (q - zp[r * nblk + d / block]) * scale. */
+ * zero points packed like the data, row by row: [V, ceil(nblk * bits / 8)],
+ * a row's last byte padded (ONNX Runtime 1.32 reads them so; 1.23 read them
+ * over the flattened [V, nblk], so a file whose zero points have exactly
+ * ceil(V * nblk * bits / 8) entries, fewer than the row form, is read that
+ * way) or absent (2^(bits-1)); gather_axis 0, quantize_axis the last. Row r,
+ * element d: (q - zp[r][d / block]) * scale. */
 static bool gbq_ok(const hpcz_node *n)
 {
     int64_t bits = hpcz_node_attr_int(n, "bits", 4), bs = hpcz_node_attr_int(n, "block_size", 128);
@@ -1031,6 +1033,7 @@ static hpcz_status k_gatherbq(rt_ctx *c)
     if (!y || c->infer || !y->numel)
         return y ? HPCZ_OK : c->err->status;
     const uint8_t *q = x->data, *z = zp ? zp->data : NULL;
+    bool zrows = zp && zp->numel == V * zrow;
     const float *s = sc->data;
     float *yd = y->data;
     int mask = (1 << bits) - 1;
@@ -1045,7 +1048,7 @@ static hpcz_status k_gatherbq(rt_ctx *c)
         float *o = yd + j * D;
         for (int64_t b = 0; b < nblk; b++) {
             float zf = (float)(1 << (bits - 1));
-            int64_t zi = r * nblk + b;
+            int64_t zi = zrows ? r * zrow * per + b : r * nblk + b;
             if (z)
                 zf = (float)((z[zi / per] >> ((zi % per) * bits)) & mask);
             float sb = s[r * nblk + b];
