@@ -1296,6 +1296,9 @@ static const hpcz_pass_opt opts[] = {
     {"layer-check", HPCZ_OPT_BOOL, "true",
      "with check, first compare each layer's fit with its magnitude pruning on the held-out rows; a layer whose fit "
      "is further off there is pruned by magnitude and the other layers are fitted again to it as it is", NULL, 0, 0},
+    {"plain-check", HPCZ_OPT_BOOL, "true",
+     "where a layer's own check fired, also fit every layer (the plain fit, as layer-check=false) and keep that "
+     "where the model's output on the held-out samples is 3 dB closer", NULL, 0, 0},
     {0},
 };
 
@@ -2177,7 +2180,7 @@ static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ct
     closeness ck = {0};
     if (!st)
         st = fit_layers(m, ref, ctx, t, nt, need_ref, &ho, &pj, err);
-    if (!st && pj.n_worse)
+    if (!st && pj.n_worse && hpcz_pass_arg(a, "plain-check").b)
         st = plain_fit_keep(m, m2, t, t2, nt, &pj, &pf, err);
     if (!st && pj.n_worse)
         st = refit_around(m, ref, mag, &ref2, ctx, t, t2, nt, need_ref, &ho, &pj, err);
