@@ -2072,9 +2072,9 @@ static hpcz_status plain_fit_choose(hpcz_model *ref, hpcz_pass_ctx *ctx, ls_targ
     bool plain = cp.sqnr > ck->sqnr + PLAIN_MARGIN_DB;
     char on[96];
     hpcz_pass_note(ctx, "prune-reconstruct",
-                   "output on %s: SQNR %.2f dB with %zu layer%s pruned by magnitude by its own check, %.2f dB with "
+                   "output on %s: SQNR %.2f dB with %zu layer%s pruned by magnitude by %s own check, %.2f dB with "
                    "every layer fitted: %s", check_data(on, sizeof on, ho), ck->sqnr, by_mag, by_mag == 1 ? "" : "s",
-                   cp.sqnr, plain ? "every layer fitted kept"
+                   by_mag == 1 ? "its" : "their", cp.sqnr, plain ? "every layer fitted kept"
                                   : "the layers' own checks kept (every layer fitted must be 3 dB closer)");
     for (size_t i = 0; i < nt && plain; i++) {
         if (!pf->t[i].solved)
