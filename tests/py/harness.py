@@ -81,3 +81,23 @@ def ort_optimized_graph(path):
 def ort_optimized_ops(path):
     """Op types of the model as ONNX Runtime runs it (ort_optimized_graph)."""
     return [n.op_type for n in ort_optimized_graph(path).node]
+
+
+def calib_folder(parent, name="calib", **arrays):
+    """A calibration folder PARENT/NAME holding one INPUT.npy per keyword
+    argument (INPUT=array); its path."""
+    import os
+    import numpy as np
+    d = os.path.join(parent, name)
+    os.makedirs(d, exist_ok=True)
+    for k, v in arrays.items():
+        np.save(os.path.join(d, k + ".npy"), v)
+    return d
+
+
+def graph_maps(g):
+    """A graph's nodes by name, the node producing each value, and its
+    initializers as numpy arrays."""
+    from onnx import numpy_helper
+    return ({n.name: n for n in g.node}, {o: n for n in g.node for o in n.output},
+            {t.name: numpy_helper.to_array(t) for t in g.initializer})

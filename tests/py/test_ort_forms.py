@@ -30,7 +30,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, session, tally, quantize_into, sqnr, ort_optimized_graph
+from harness import (HPCZ, calib_folder, check, graph_maps, ort_optimized_graph, quantize_into, session, sqnr,
+                     tally)
 
 TMP = tempfile.mkdtemp(prefix="hpcz-ort-forms-")
 
@@ -74,9 +75,7 @@ def main():
     src = os.path.join(TMP, "oww_block.onnx")
     make_model(src)
     rng = np.random.default_rng(4)
-    cal = os.path.join(TMP, "calib")
-    os.makedirs(cal)
-    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(16, 2, 32, 32)).astype(np.float32))
+    cal = calib_folder(TMP, x=rng.normal(size=(16, 2, 32, 32)).astype(np.float32))
     xs = rng.normal(size=(6, 2, 32, 32)).astype(np.float32)
 
     dst, log = quantize(src, "block_s8.onnx", "--mode", "static", "--calib", cal, "-v")
@@ -85,9 +84,7 @@ def main():
         sys.exit(tally())
     onnx.checker.check_model(dst, full_check=True)
     m = onnx.load(dst)
-    by = {n.name: n for n in m.graph.node}
-    prod = {o: n for n in m.graph.node for o in n.output}
-    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    by, prod, inits = graph_maps(m.graph)
 
     def reads_dq(name):
         p = prod.get(by[name].input[0]) if name in by else None
@@ -174,9 +171,7 @@ def undo_exact(src, dst):
           "(max |diff| %g)" % float(np.max(np.abs(a - b))))
     small = os.path.join(TMP, "small.onnx")
     make_model(small, cin=2, c=8, hw=16)
-    cal = os.path.join(TMP, "calib_small")
-    os.makedirs(cal)
-    np.save(os.path.join(cal, "x.npy"), np.random.default_rng(8).normal(size=(8, 2, 16, 16)).astype(np.float32))
+    cal = calib_folder(TMP, "calib_small", x=np.random.default_rng(8).normal(size=(8, 2, 16, 16)).astype(np.float32))
     out, log = quantize(small, "small_s8.onnx", "--mode", "static", "--calib", cal, "-v")
     ops = [n.op_type for n in onnx.load(out).graph.node] if out else []
     check(out is not None and "QuantizeLinear" not in ops and ops.index("LeakyRelu") < ops.index("MaxPool")

@@ -28,7 +28,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import HPCZ, check, session, tally, ort_optimized_ops, quantize_into, sqnr
+from harness import (HPCZ, calib_folder, check, graph_maps, ort_optimized_ops, quantize_into, session, sqnr,
+                     tally)
 
 TMP = tempfile.mkdtemp(prefix="hpcz-placement-")
 
@@ -94,9 +95,7 @@ def main():
     src = os.path.join(TMP, "lcnet_block.onnx")
     make_model(src)
     rng = np.random.default_rng(5)
-    cal = os.path.join(TMP, "calib")
-    os.makedirs(cal)
-    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(16, 16, 32, 32)).astype(np.float32))
+    cal = calib_folder(TMP, x=rng.normal(size=(16, 16, 32, 32)).astype(np.float32))
     xs = rng.normal(size=(8, 16, 32, 32)).astype(np.float32)
 
     dst, log = quantize(src, "block_s8.onnx", "--mode", "static", "--calib", cal, "-v")
@@ -106,8 +105,7 @@ def main():
     onnx.checker.check_model(dst, full_check=True)
     m = onnx.load(dst)
     ops = [n.op_type for n in m.graph.node]
-    by = {n.name: n for n in m.graph.node}
-    prod = {o: n for n in m.graph.node for o in n.output}
+    by, prod, _ = graph_maps(m.graph)
     readers = {}
     for n in m.graph.node:
         for i in n.input:
@@ -177,17 +175,13 @@ def narrow_island():
     src = os.path.join(TMP, "narrow.onnx")
     make_model(src, c=24, hw=64)
     rng = np.random.default_rng(6)
-    cal = os.path.join(TMP, "calib_narrow")
-    os.makedirs(cal)
-    np.save(os.path.join(cal, "x.npy"), rng.normal(size=(8, 16, 64, 64)).astype(np.float32))
+    cal = calib_folder(TMP, "calib_narrow", x=rng.normal(size=(8, 16, 64, 64)).astype(np.float32))
     xs = rng.normal(size=(4, 16, 64, 64)).astype(np.float32)
     dst, log = quantize(src, "narrow_s8.onnx", "--mode", "static", "--calib", cal, "-v")
     check(dst is not None, "static int8 of the narrow block")
     if not dst:
         return
-    m = onnx.load(dst)
-    by = {n.name: n for n in m.graph.node}
-    prod = {o: n for n in m.graph.node for o in n.output}
+    by, prod, _ = graph_maps(onnx.load(dst).graph)
 
     def int8(name):
         p = prod.get(by[name].input[0]) if name in by else None
