@@ -30,7 +30,10 @@ For each zoo model (.zoo/models/NAME.onnx, data .zoo/data/NAME/{calib,eval}):
   per-output cosine (mean and worst over samples) and SQNR against the fp32
   model, and ORT latency of both (2 intra-op threads, alternating order,
   median) on the eval set (--quick: the first 16 samples). A variant that
-  produced no model, or that ORT refuses, is a row saying so.
+  produced no model, or that ORT refuses, is a row saying so. The rows whose
+  latency is an issue-11 target (static int8 minmax) are timed again against
+  the fp32 model, 30 alternated rounds (scripts/bench/ort_latency.py's
+  measure), and the target is checked on the median of the per-round ratios.
 
 Results are cached per (model, variant) in build/bench-zoo/runs/MODEL/
 (VARIANT.onnx, VARIANT.tool.json, VARIANT.eval-N.json): a rerun only does what
@@ -147,6 +150,11 @@ def ort_version() -> str:
 
 
 ORT_VERSION = ort_version()
+# the rows whose ORT latency is a target: measured again, alternated with the
+# fp32 model round after round (the eval's medians over 16 samples move by
+# 0.1-0.2 on this shared machine)
+LATENCY_ROWS = ("hpcz_static_minmax",)
+LATENCY_ROUNDS = 30
 
 
 def sha256(path: str) -> str:
@@ -350,6 +358,40 @@ def evaluate_subset(name, var_path, n, threads=2):
                         "ratio": float(np.median(vt) / np.median(rt)), "threads": threads}}
 
 
+def worker_latency(name, var_path, rounds, result):
+    """The fp32 model and var_path alternated round after round (the order
+    rotating, 2 intra-op threads, one eval sample per round, as
+    scripts/bench/ort_latency.py): the median of the per-round ratios."""
+    import numpy as np
+    sys.path.insert(0, HERE)
+    from ort_latency import measure
+    try:
+        arrays, _ = metrics.load_set(os.path.join(ZOO, "data", name, "eval"))
+        t = measure([os.path.join(ZOO, "models", name + ".onnx"), var_path], arrays, rounds, 2)
+        r = {"fp32_ms": 1e3 * float(np.median(t[0])), "variant_ms": 1e3 * float(np.median(t[1])),
+             "ratio": float(np.median(np.array(t[1]) / np.array(t[0]))), "rounds": rounds, "threads": 2}
+    except Exception as e:  # noqa: BLE001
+        r = {"error": first_line(str(e))}
+    save_json(result, r)
+
+
+def do_latency(a, name, path, lat_json):
+    """Alternated latency of a target row (LATENCY_ROUNDS rounds), cached
+    with the file's hash and the ORT version."""
+    key = {"ort": ORT_VERSION, "sha": sha256(path)[:16], "rounds": LATENCY_ROUNDS}
+    cached = None if a.force else load_json(lat_json)
+    if cached and all(cached.get(k) == v for k, v in key.items()):
+        return cached
+    rc, so, se, _ = run_sub([sys.executable, __file__, "_latency", name, path, str(LATENCY_ROUNDS), lat_json + ".w"],
+                            a.eval_timeout, lat_json.replace(".json", ".log"))
+    r = load_json(lat_json + ".w") or {"error": f"timed out or died (rc {rc}): " + first_line(se or so)}
+    if os.path.exists(lat_json + ".w"):
+        os.remove(lat_json + ".w")
+    r.update(key)
+    save_json(lat_json, r)
+    return r
+
+
 def worker_eval(name, var_path, n, result):
     try:
         r = evaluate_subset(name, var_path, n)
@@ -543,7 +585,12 @@ def row_cells(r):
     n = ev.get("samples")
     return [name, r["label"], runs, f"{fmt_cos(cm)} / {fmt_cos(cw)}", fmt_db(sq),
             fmt_task(name, ev), f"{size} ({size / fp32_size:.3f})",
-            f"{ev['latency']['ratio']:.2f}" + ("" if n == ev.get("of") else f" (n={n})"), tcell]
+            f"{ev['latency']['ratio']:.2f}" + ("" if n == ev.get("of") else f" (n={n})") + alt_cell(r), tcell]
+
+
+def alt_cell(r):
+    la = r.get("latency_alt")
+    return f"; alternated {la['ratio']:.2f}" if la and "ratio" in la else ""
 
 
 HEADER = ["model", "tool + options", "runs in ORT", "cosine mean / worst", "SQNR dB (worst output)",
@@ -590,8 +637,10 @@ def targets(rows):
         goal = 1 / 1.3 if conv else 1.0
 
         def lat(ev):
-            x = ev["latency"]["ratio"]
-            return x <= goal, f"{x:.2f}x fp32 (goal <= {goal:.2f}{', conv net' if conv else ''})"
+            la = (v.get("hpcz_static_minmax") or {}).get("latency_alt") or {}
+            x = la.get("ratio", ev["latency"]["ratio"])
+            how = f"median of {la['rounds']} alternated rounds" if "ratio" in la else "median of the eval runs"
+            return x <= goal, f"{x:.2f}x fp32, {how} (goal <= {goal:.2f}{', conv net' if conv else ''})"
         check("static int8 (minmax) ORT latency", name, v.get("hpcz_static_minmax"), lat)
 
         for vid in ("hpcz_fp16_calib", "hpcz_fp16"):
@@ -678,6 +727,8 @@ def main():
         return worker_peer(*sys.argv[2:7])
     if len(sys.argv) > 1 and sys.argv[1] == "_eval":
         return worker_eval(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    if len(sys.argv) > 1 and sys.argv[1] == "_latency":
+        return worker_latency(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", help="comma-separated zoo models (default: all 13)")
     ap.add_argument("--variants", help="regex on variant ids (see --list)")
@@ -755,6 +806,9 @@ def main():
                     ev, did2 = do_eval(a, name, path, n, eval_json)
                     did = did or did2
                 row["eval"] = ev
+                lat_json = os.path.join(d, vid + ".latency.json")
+                if vid in LATENCY_ROWS and not ev.get("ort_error"):
+                    row["latency_alt"] = load_json(lat_json) if a.report_only else do_latency(a, name, path, lat_json)
             rows.append(row)
             if not a.report_only:
                 c = row_cells(row)
