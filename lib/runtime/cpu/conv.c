@@ -964,17 +964,27 @@ typedef struct dc_job {
     const rt_act *act;
     int64_t C, RS, rows_per_task, units; /* RS: floats per padded row; units: of channels */
     int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
+    bool units_outer;        /* the tasks of a channel unit consecutive (dc_span) */
 } dc_job;
 
-/* Task t's output rows [oh0, oh1) and columns [c0, c1) (its channel unit
- * is t % units): the same split for the AVX2 and AVX-512 tasks. */
-static inline void dc_span(const dc_job *j, int64_t t, int64_t *oh0, int64_t *oh1, int64_t *c0, int64_t *c1)
+/* Task t's output rows [oh0, oh1) and columns [c0, c1); -> its channel
+ * unit: t % units, or with units_outer t / (the tasks of a unit). The same
+ * split for the AVX2 and AVX-512 tasks. */
+static inline int64_t dc_span(const dc_job *j, int64_t t, int64_t *oh0, int64_t *oh1, int64_t *c0,
+                              int64_t *c1)
 {
-    int64_t OH = j->g->out[1], OW = j->g->out[2];
-    *oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
+    int64_t OH = j->g->out[1], OW = j->g->out[2], u, r;
+    if (j->units_outer) {
+        int64_t per_unit = (OH + j->rows_per_task - 1) / j->rows_per_task * j->col_tasks;
+        u = t / per_unit, r = t % per_unit;
+    } else {
+        u = t % j->units, r = t / j->units;
+    }
+    *oh0 = (r / j->col_tasks) * j->rows_per_task;
     *oh1 = *oh0 + j->rows_per_task < OH ? *oh0 + j->rows_per_task : OH;
-    *c0 = (t / j->units % j->col_tasks) * j->cols;
+    *c0 = (r % j->col_tasks) * j->cols;
     *c1 = *c0 + j->cols < OW ? *c0 + j->cols : OW;
+    return u;
 }
 
 /* The fused activation on channels [m0, m0 + mr) of output rows [oh0, oh1),
@@ -1052,8 +1062,7 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = t % j->units, oh0, oh1, c0, c1;
-    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t oh0, oh1, c0, c1, mb = dc_span(j, t, &oh0, &oh1, &c0, &c1);
     int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR;
@@ -1226,8 +1235,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0, oh1, c0, c1;
-    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t oh0, oh1, c0, c1, mb = 2 * dc_span(j, t, &oh0, &oh1, &c0, &c1);
     int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DC_MR, mr = M - m0 < 2 * DC_MR ? M - m0 : 2 * DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR, *wblk1 = wblk + K * DC_MR;
@@ -1272,19 +1280,27 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
  * is bias, then one FMA per tap in (c, kh, kw) order: the same bits as
  * dc_task and dc_task512. The tile goes through a buffer to y's rows. */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
-dt_tile(const dc_job *j, const float *wa, const float *wb, const float *base, const float *bias,
-        float *buf, const int R, const bool two)
+dt_tile(const dc_job *j, const float *wa, const float *wb, int64_t k0, int64_t k1,
+        const float *base, const float *bias, float *buf, const int R, const bool two)
 {
-    int64_t K = j->pk->K;
     const int64_t *off = j->off;
     __m512 a[DT_R], b[DT_R];
-    __m512 ba = _mm512_loadu_ps(bias), bb = _mm512_loadu_ps(bias + DT_MV);
+    if (bias) {
+        __m512 ba = _mm512_loadu_ps(bias), bb = _mm512_loadu_ps(bias + DT_MV);
 #pragma GCC unroll 12
-    for (int p = 0; p < R; p++) {
-        a[p] = ba;
-        b[p] = bb;
+        for (int p = 0; p < R; p++) {
+            a[p] = ba;
+            b[p] = bb;
+        }
+    } else {
+#pragma GCC unroll 12
+        for (int p = 0; p < R; p++) {
+            a[p] = _mm512_loadu_ps(buf + p * 2 * DT_MV);
+            b[p] = two ? _mm512_loadu_ps(buf + p * 2 * DT_MV + DT_MV) : a[p];
+        }
     }
-    for (int64_t k = 0; k < K; k++, wa += DT_MV, wb += DT_MV) {
+    wa += k0 * DT_MV, wb += k0 * DT_MV;
+    for (int64_t k = k0; k < k1; k++, wa += DT_MV, wb += DT_MV) {
         const float *xr = base + off[k];
         __m512 w0 = _mm512_loadu_ps(wa), w1 = two ? _mm512_loadu_ps(wb) : w0;
 #pragma GCC unroll 12
@@ -1306,39 +1322,56 @@ dt_tile(const dc_job *j, const float *wa, const float *wb, const float *base, co
 #define DT_CASE(r)                                                                                 \
     case r:                                                                                        \
         if (two)                                                                                   \
-            dt_tile(j, wa, wb, base, bias, buf, r, true);                                          \
+            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, true);                                     \
         else                                                                                       \
-            dt_tile(j, wa, wb, base, bias, buf, r, false);                                         \
+            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, false);                                    \
         break;
 
-/* Task t: channels [32 (t % units), + 32) on the run of output rows t / units. */
+#define DT_KC 144 /* taps per pass of dt_task512 (their 32 x 144 weights: 18 KiB) */
+#define DT_SEG 60 /* output pixels of a row per pass at most */
+
+/* Task t: channels [32 (t % units), + 32) on the run of output rows t / units.
+ * Each row in segments of at most DT_SEG pixels, the taps in chunks of
+ * DT_KC over the segment's tiles, their sums kept in buf between chunks:
+ * the chunk's weights stay in L1 across the tiles (all K taps a tile read
+ * its 32 x K weights from L2 again: 110 KiB on ddddocr_det's 96 -> 96
+ * channel 3x3 convs). Each output is still bias, then one FMA per tap in
+ * order. */
 __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx, int64_t t)
 {
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0, oh1, c0, c1;
-    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t oh0, oh1, c0, c1, mb = 2 * dc_span(j, t, &oh0, &oh1, &c0, &c1);
     int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DT_MV, mr = M - m0 < 2 * DT_MV ? M - m0 : 2 * DT_MV;
     bool two = mr > DT_MV;
     const float *wa = pk->wp + mb * K * DT_MV, *wb = two ? wa + K * DT_MV : wa;
-    float bias[2 * DT_MV], buf[DT_R * 2 * DT_MV];
+    float bias[2 * DT_MV], buf[DT_SEG * 2 * DT_MV];
     for (int r = 0; r < 2 * DT_MV; r++)
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
-    /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
-    int64_t cw = c1 - c0, ntile = (cw + DT_R - 1) / DT_R;
+    int64_t cw = c1 - c0, nseg = (cw + DT_SEG - 1) / DT_SEG;
     for (int64_t oh = oh0; oh < oh1; oh++) {
-        for (int64_t q = 0; q < ntile; q++) {
-            int64_t ow0 = c0 + q * cw / ntile, R = c0 + (q + 1) * cw / ntile - ow0;
-            const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
-            switch (R) {
-                DT_CASE(1) DT_CASE(2) DT_CASE(3) DT_CASE(4) DT_CASE(5) DT_CASE(6)
-                DT_CASE(7) DT_CASE(8) DT_CASE(9) DT_CASE(10) DT_CASE(11) DT_CASE(12)
+        for (int64_t sg = 0; sg < nseg; sg++) {
+            int64_t s0 = c0 + sg * cw / nseg, sw = c0 + (sg + 1) * cw / nseg - s0;
+            /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
+            int64_t ntile = (sw + DT_R - 1) / DT_R;
+            for (int64_t k0 = 0; k0 < K; k0 += DT_KC) {
+                int64_t k1 = k0 + DT_KC < K ? k0 + DT_KC : K;
+                const float *bz = k0 == 0 ? bias : NULL;
+                for (int64_t q = 0; q < ntile; q++) {
+                    int64_t p0 = q * sw / ntile, R = (q + 1) * sw / ntile - p0;
+                    const float *base = j->xp + oh * g->stride[1] * j->RS + s0 + p0;
+                    float *tb = buf + p0 * 2 * DT_MV;
+                    switch (R) {
+                        DT_CASE(1) DT_CASE(2) DT_CASE(3) DT_CASE(4) DT_CASE(5) DT_CASE(6)
+                        DT_CASE(7) DT_CASE(8) DT_CASE(9) DT_CASE(10) DT_CASE(11) DT_CASE(12)
+                    }
+                }
             }
-            float *y0 = j->y + m0 * O + oh * OW + ow0;
+            float *y0 = j->y + m0 * O + oh * OW + s0;
             for (int64_t r = 0; r < mr; r++)
-                for (int64_t p = 0; p < R; p++)
+                for (int64_t p = 0; p < sw; p++)
                     y0[r * O + p] = buf[p * 2 * DT_MV + r];
         }
     }
@@ -1470,7 +1503,12 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
      * 256, multiples of 32 */
     int64_t ct = OH == 1 ? (OW + 255) / 256 : 1, cols = OH == 1 ? ((OW + ct - 1) / ct + 31) / 32 * 32 : OW;
     ct = (OW + cols - 1) / cols;
-    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct};
+    /* ... unless the weights outgrow L2 (2 MiB a core here): then every run
+     * of rows read them all from L3 again (ddddocr_det's 192 -> 384 channel
+     * 3x3 conv on 26x26, 2.6 MiB of weights for 13 output rows), and the
+     * rows of a unit go consecutively instead, the input read once a unit */
+    bool outer = (double)pk->M * (double)pk->K * sizeof(float) > 1024.0 * 1024.0;
+    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct, outer};
     rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
