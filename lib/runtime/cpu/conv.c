@@ -1027,6 +1027,9 @@ static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
 
 #define DT_MV 16 /* output channels per vector of dt_task512 */
 #define DT_R 12  /* output pixels per tile of dt_task512 */
+#define DT_KC 144 /* taps per pass of dt_task512 (their 32 x 144 weights: 18 KiB) */
+#define DT_SEG 60 /* output pixels of a row per pass at most */
+#define DT_R2 7   /* output pixels per row of dt_task512's two-row tiles at most */
 
 /* Whether dt_task512 (channels along the vector lanes) takes this
  * convolution rather than dc_task512 (pixels along the lanes), the same
@@ -1281,62 +1284,54 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
  * dc_task and dc_task512. The tile goes through a buffer to y's rows. */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
 dt_tile(const dc_job *j, const float *wa, const float *wb, int64_t k0, int64_t k1,
-        const float *base, const float *bias, float *buf, const int R, const bool two)
+        const float *base, const float *bias, float *buf, const int R, const bool two, const int NR)
 {
-    const int64_t *off = j->off;
-    __m512 a[DT_R], b[DT_R];
-    if (bias) {
-        __m512 ba = _mm512_loadu_ps(bias), bb = _mm512_loadu_ps(bias + DT_MV);
-#pragma GCC unroll 12
-        for (int p = 0; p < R; p++) {
-            a[p] = ba;
-            b[p] = bb;
-        }
-    } else {
-#pragma GCC unroll 12
-        for (int p = 0; p < R; p++) {
-            a[p] = _mm512_loadu_ps(buf + p * 2 * DT_MV);
-            b[p] = two ? _mm512_loadu_ps(buf + p * 2 * DT_MV + DT_MV) : a[p];
-        }
+    const int64_t *off = j->off, rs = j->g->stride[1] * j->RS; /* NR = 2: the next output row */
+    __m512 a[DT_R + 2], b[DT_R + 2];
+#pragma GCC unroll 14
+    for (int p = 0; p < NR * R; p++) {
+        float *bp = buf + (p / R * DT_SEG + p % R) * 2 * DT_MV;
+        a[p] = bias ? _mm512_loadu_ps(bias) : _mm512_loadu_ps(bp);
+        b[p] = bias ? _mm512_loadu_ps(bias + DT_MV) : two ? _mm512_loadu_ps(bp + DT_MV) : a[p];
     }
     wa += k0 * DT_MV, wb += k0 * DT_MV;
     for (int64_t k = k0; k < k1; k++, wa += DT_MV, wb += DT_MV) {
         const float *xr = base + off[k];
         __m512 w0 = _mm512_loadu_ps(wa), w1 = two ? _mm512_loadu_ps(wb) : w0;
-#pragma GCC unroll 12
-        for (int p = 0; p < R; p++) {
-            __m512 x = _mm512_set1_ps(xr[p]);
+#pragma GCC unroll 14
+        for (int p = 0; p < NR * R; p++) {
+            __m512 x = _mm512_set1_ps(xr[p / R * rs + p % R]);
             a[p] = _mm512_fmadd_ps(w0, x, a[p]);
             if (two)
                 b[p] = _mm512_fmadd_ps(w1, x, b[p]);
         }
     }
-#pragma GCC unroll 12
-    for (int p = 0; p < R; p++) {
-        _mm512_storeu_ps(buf + p * 2 * DT_MV, a[p]);
+#pragma GCC unroll 14
+    for (int p = 0; p < NR * R; p++) {
+        float *bp = buf + (p / R * DT_SEG + p % R) * 2 * DT_MV;
+        _mm512_storeu_ps(bp, a[p]);
         if (two)
-            _mm512_storeu_ps(buf + p * 2 * DT_MV + DT_MV, b[p]);
+            _mm512_storeu_ps(bp + DT_MV, b[p]);
     }
 }
 
-#define DT_CASE(r)                                                                                 \
+#define DT_CASE(r, nr)                                                                             \
     case r:                                                                                        \
         if (two)                                                                                   \
-            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, true);                                     \
+            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, true, nr);                                 \
         else                                                                                       \
-            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, false);                                    \
+            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, false, nr);                                \
         break;
-
-#define DT_KC 144 /* taps per pass of dt_task512 (their 32 x 144 weights: 18 KiB) */
-#define DT_SEG 60 /* output pixels of a row per pass at most */
 
 /* Task t: channels [32 (t % units), + 32) on the run of output rows t / units.
  * Each row in segments of at most DT_SEG pixels, the taps in chunks of
  * DT_KC over the segment's tiles, their sums kept in buf between chunks:
  * the chunk's weights stay in L1 across the tiles (all K taps a tile read
  * its 32 x K weights from L2 again: 110 KiB on ddddocr_det's 96 -> 96
- * channel 3x3 convs). Each output is still bias, then one FMA per tap in
- * order. */
+ * channel 3x3 convs). Rows of 14 pixels or fewer go two at a time, tiles
+ * of 2 x 7 pixels or fewer (ddddocr_det's 13-wide rows were tiles of 7 and
+ * 6 pixels, half the accumulators). Each output is still bias, then one
+ * FMA per tap in order. */
 __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx, int64_t t)
 {
     const dc_job *j = ctx;
@@ -1347,15 +1342,16 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
     int64_t m0 = mb * DT_MV, mr = M - m0 < 2 * DT_MV ? M - m0 : 2 * DT_MV;
     bool two = mr > DT_MV;
     const float *wa = pk->wp + mb * K * DT_MV, *wb = two ? wa + K * DT_MV : wa;
-    float bias[2 * DT_MV], buf[DT_SEG * 2 * DT_MV];
+    float bias[2 * DT_MV], buf[2 * DT_SEG * 2 * DT_MV];
     for (int r = 0; r < 2 * DT_MV; r++)
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
     int64_t cw = c1 - c0, nseg = (cw + DT_SEG - 1) / DT_SEG;
-    for (int64_t oh = oh0; oh < oh1; oh++) {
+    for (int64_t oh = oh0; oh < oh1;) {
+        int64_t nr = cw <= 2 * DT_R2 && oh + 1 < oh1 ? 2 : 1, rmax = nr == 2 ? DT_R2 : DT_R;
         for (int64_t sg = 0; sg < nseg; sg++) {
             int64_t s0 = c0 + sg * cw / nseg, sw = c0 + (sg + 1) * cw / nseg - s0;
             /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
-            int64_t ntile = (sw + DT_R - 1) / DT_R;
+            int64_t ntile = (sw + rmax - 1) / rmax;
             for (int64_t k0 = 0; k0 < K; k0 += DT_KC) {
                 int64_t k1 = k0 + DT_KC < K ? k0 + DT_KC : K;
                 const float *bz = k0 == 0 ? bias : NULL;
@@ -1363,17 +1359,29 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
                     int64_t p0 = q * sw / ntile, R = (q + 1) * sw / ntile - p0;
                     const float *base = j->xp + oh * g->stride[1] * j->RS + s0 + p0;
                     float *tb = buf + p0 * 2 * DT_MV;
-                    switch (R) {
-                        DT_CASE(1) DT_CASE(2) DT_CASE(3) DT_CASE(4) DT_CASE(5) DT_CASE(6)
-                        DT_CASE(7) DT_CASE(8) DT_CASE(9) DT_CASE(10) DT_CASE(11) DT_CASE(12)
+                    if (nr == 2) {
+                        switch (R) {
+                            DT_CASE(1, 2) DT_CASE(2, 2) DT_CASE(3, 2) DT_CASE(4, 2)
+                            DT_CASE(5, 2) DT_CASE(6, 2) DT_CASE(7, 2)
+                        }
+                    } else {
+                        switch (R) {
+                            DT_CASE(1, 1) DT_CASE(2, 1) DT_CASE(3, 1) DT_CASE(4, 1)
+                            DT_CASE(5, 1) DT_CASE(6, 1) DT_CASE(7, 1) DT_CASE(8, 1)
+                            DT_CASE(9, 1) DT_CASE(10, 1) DT_CASE(11, 1) DT_CASE(12, 1)
+                        }
                     }
                 }
             }
-            float *y0 = j->y + m0 * O + oh * OW + s0;
-            for (int64_t r = 0; r < mr; r++)
-                for (int64_t p = 0; p < sw; p++)
-                    y0[r * O + p] = buf[p * 2 * DT_MV + r];
+            for (int64_t i = 0; i < nr; i++) {
+                float *y0 = j->y + m0 * O + (oh + i) * OW + s0;
+                const float *bi = buf + i * DT_SEG * 2 * DT_MV;
+                for (int64_t r = 0; r < mr; r++)
+                    for (int64_t p = 0; p < sw; p++)
+                        y0[r * O + p] = bi[p * 2 * DT_MV + r];
+            }
         }
+        oh += nr;
     }
     dc_act(j, m0, mr, oh0, oh1, c0, c1);
 }
@@ -1487,6 +1495,8 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
+    if (dt && OW <= 2 * DT_R2 && rpt < 2)
+        rpt = 2; /* (dt_task512's two-row tiles) */
     int64_t rt = (OH + rpt - 1) / rpt;
     int64_t *off = (int64_t *)(scratch + C * l.PH * l.RS + 2 * DC_NR), k = 0;
     for (int64_t ci = 0; ci < C; ci++)
