@@ -1412,20 +1412,35 @@ typedef struct dc_pad_job {
     float *xp;
     const conv_geom *g;
     dc_layout l;
+    bool z; /* rt_cpu_avx512() (once: it reads the environment) */
 } dc_pad_job;
 
-/* dst[i] = src[2 i], i < n (reads src[0, 2 n - 1) only): the even lanes
- * of two loads, as dw_taps512 */
-__attribute__((target("avx512f"))) static void take_even512(const float *src, int64_t n, float *dst)
+/* Lanes [lo, hi) of 16 (clamped). */
+static inline uint16_t lane_range(int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* A row of x (IW floats) into dc_pad_plane's two phases of HW floats (the
+ * padded columns, pl pads on the left, split even / odd): 32 padded columns
+ * a step, from two masked loads, through vector permutes. Element by
+ * element this copy took a fifth of a 48 -> 96 channel 3x3 stride-2 conv
+ * on 104x104 (ddddocr_det's downsampling convs). */
+__attribute__((target("avx512f"))) static void pad_row_s2_512(const float *xr, int64_t IW, int64_t pl,
+                                                             int64_t HW, float *pr)
 {
     const __m512i even =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    int64_t i = 0;
-    for (; 2 * i + 32 <= 2 * n - 1; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * i), even,
-                                                         _mm512_loadu_ps(src + 2 * i + 16)));
-    for (; i < n; i++)
-        dst[i] = src[2 * i];
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t j = 0; j < 2 * HW; j += 32) {
+        /* padded column j + l is x's column j + l - pl where that is in [0, IW) */
+        __mmask16 lo = lane_range(pl - j, IW + pl - j), hi = lane_range(pl - j - 16, IW + pl - j - 16);
+        __m512 a = _mm512_maskz_loadu_ps(lo, xr + (j - pl)), b = _mm512_maskz_loadu_ps(hi, xr + (j + 16 - pl));
+        __mmask16 keep = lane_range(0, HW - j / 2);
+        _mm512_mask_storeu_ps(pr + j / 2, keep, _mm512_permutex2var_ps(a, even, b));
+        _mm512_mask_storeu_ps(pr + HW + j / 2, keep, _mm512_permutex2var_ps(a, odd, b));
+    }
 }
 
 static void dc_pad_plane(void *ctx, int64_t ci)
@@ -1451,25 +1466,15 @@ static void dc_pad_plane(void *ctx, int64_t ci)
             memset(pr + pl + n, 0, (size_t)(RS - pl - n) * sizeof *pr);
             continue;
         }
-        for (int64_t p = 0; p < s; p++) {
-            /* phase p's columns i0 <= i < i1 read x (iw = i s + p - pl), the
-             * others are pads; stride 2 (ddddocr_det's downsampling convs)
-             * through vector permutes: element by element this copy took a
-             * fifth of a 48 -> 96 channel 3x3 conv on 104x104 */
-            int64_t i0 = p >= pl ? 0 : (pl - p + s - 1) / s;
-            int64_t i1 = IW + pl - p <= 0 ? 0 : (IW + pl - p + s - 1) / s;
-            i1 = i1 < HW ? i1 : HW;
-            i0 = i0 < i1 ? i0 : i1;
-            float *ph = pr + p * HW;
-            memset(ph, 0, (size_t)i0 * sizeof *ph);
-            if (s == 2 && rt_cpu_avx512()) {
-                take_even512(xr + i0 * s + p - pl, i1 - i0, ph + i0);
-            } else {
-                for (int64_t i = i0; i < i1; i++)
-                    ph[i] = xr[i * s + p - pl];
-            }
-            memset(ph + i1, 0, (size_t)(HW - i1) * sizeof *ph);
+        if (s == 2 && j->z) {
+            pad_row_s2_512(xr, IW, pl, HW, pr);
+            continue;
         }
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t i = 0; i < HW; i++) {
+                int64_t iw = i * s + p - pl;
+                pr[p * HW + i] = iw >= 0 && iw < IW ? xr[iw] : 0.0f;
+            }
     }
 }
 
@@ -1489,7 +1494,7 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
         l = (dc_layout){1, g->in[2], g->in[2]};
         xp = x;
     } else {
-        dc_pad_job pj = {x, scratch, g, l};
+        dc_pad_job pj = {x, scratch, g, l, z};
         rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
     }
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
