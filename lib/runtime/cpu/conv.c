@@ -1328,10 +1328,11 @@ dt_tile(const dc_job *j, const float *wa, const float *wb, int64_t k0, int64_t k
  * DT_KC over the segment's tiles, their sums kept in buf between chunks:
  * the chunk's weights stay in L1 across the tiles (all K taps a tile read
  * its 32 x K weights from L2 again: 110 KiB on ddddocr_det's 96 -> 96
- * channel 3x3 convs). Rows of 14 pixels or fewer go two at a time, tiles
- * of 2 x 7 pixels or fewer (ddddocr_det's 13-wide rows were tiles of 7 and
- * 6 pixels, half the accumulators). Each output is still bias, then one
- * FMA per tap in order. */
+ * channel 3x3 convs). Rows go two at a time, tiles of 2 x 7 pixels or
+ * fewer, where that makes tiles of more pixels than one row's of 12 or
+ * fewer (ddddocr_det's 13-wide rows were tiles of 7 and 6 pixels, half the
+ * accumulators; 26: 9, 9 and 8; 52: 11, 11, 10, 10, 10 against 13 each).
+ * Each output is still bias, then one FMA per tap in order. */
 __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx, int64_t t)
 {
     const dc_job *j = ctx;
@@ -1347,7 +1348,10 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
     int64_t cw = c1 - c0, nseg = (cw + DT_SEG - 1) / DT_SEG;
     for (int64_t oh = oh0; oh < oh1;) {
-        int64_t nr = cw <= 2 * DT_R2 && oh + 1 < oh1 ? 2 : 1, rmax = nr == 2 ? DT_R2 : DT_R;
+        /* (the same segments in both rows) */
+        int64_t sw0 = (cw + nseg - 1) / nseg;
+        int64_t nr = 2 * ((sw0 + DT_R - 1) / DT_R) > (sw0 + DT_R2 - 1) / DT_R2 && oh + 1 < oh1 ? 2 : 1;
+        int64_t rmax = nr == 2 ? DT_R2 : DT_R;
         for (int64_t sg = 0; sg < nseg; sg++) {
             int64_t s0 = c0 + sg * cw / nseg, sw = c0 + (sg + 1) * cw / nseg - s0;
             /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
@@ -1500,7 +1504,7 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
-    if (dt && OW <= 2 * DT_R2 && rpt < 2)
+    if (dt && rpt < 2)
         rpt = 2; /* (dt_task512's two-row tiles) */
     int64_t rt = (OH + rpt - 1) / rpt;
     int64_t *off = (int64_t *)(scratch + C * l.PH * l.RS + 2 * DC_NR), k = 0;
