@@ -963,6 +963,7 @@ typedef struct dc_job {
     const conv_geom *g;
     const rt_act *act;
     int64_t C, RS, rows_per_task, units; /* RS: floats per padded row; units: of channels */
+    int64_t act_rows; /* rows per dc_act call (dt_task512's tasks may hold several) */
     int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
     bool units_outer;        /* the tasks of a channel unit consecutive (dc_span) */
 } dc_job;
@@ -1387,7 +1388,8 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx
         }
         oh += nr;
     }
-    dc_act(j, m0, mr, oh0, oh1, c0, c1);
+    for (int64_t r = oh0; r < oh1; r += j->act_rows)
+        dc_act(j, m0, mr, r, r + j->act_rows < oh1 ? r + j->act_rows : oh1, c0, c1);
 }
 #undef DT_CASE
 
@@ -1504,6 +1506,10 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
+    /* the activation on runs of act_rows rows whatever the kernel: SiLU's
+     * last n % 8 values of a run go through expf, so the runs decide the
+     * bits (the same with HPCZ_CPU_NO_AVX512) */
+    int64_t act_rows = rpt;
     if (dt && rpt < 2)
         rpt = 2; /* (dt_task512's two-row tiles) */
     int64_t rt = (OH + rpt - 1) / rpt;
@@ -1527,7 +1533,7 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
      * 3x3 conv on 26x26, 2.6 MiB of weights for 13 output rows), and the
      * rows of a unit go consecutively instead, the input read once a unit */
     bool outer = (double)pk->M * (double)pk->K * sizeof(float) > 1024.0 * 1024.0;
-    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct, outer};
+    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, act_rows, cols, ct, outer};
     rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
