@@ -12,6 +12,7 @@ Usage: python test_run_ort.py HPCZ SOURCE_ROOT
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -567,5 +568,6 @@ for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
 check(s_out["avx512"] is not None and s_out["avx512"] == s_out["avx2"],
       "conv+silu, channels along the lanes: the same bytes with HPCZ_CPU_NO_AVX512=1")
 
+shutil.rmtree(TMP, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
