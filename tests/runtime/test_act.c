@@ -1,5 +1,5 @@
 /*
- * test_act.c - the float32 SiLU and LeakyRelu epilogues of rt_act_apply (the
+ * test_act.c - the float32 SiLU, LeakyRelu and HardSwish epilogues of rt_act_apply (the
  * activations fused into Conv, Gemm and Add), and a Max by a scalar after
  * them (rt_act.max), against a scalar copy of their vector kernels'
  * operations (the Max op's own for Max), bit for bit, NaN for NaN: over every 4099th
@@ -54,10 +54,19 @@ static float leaky_ref(float v, float a)
     return v < 0 ? a * v : v;
 }
 
+/* hswish_avx2's operations on one lane (mul then add, no FMA) */
+static float hswish_ref(float v)
+{
+    float t = vmin(1.0f, vmax(0.0f, v * (1.0f / 6) + 0.5f));
+    return v * t;
+}
+
 /* the activation, then Max(y, mx) as the Max op computes it (fb_max) */
 static float act_ref(const rt_act *act, float v)
 {
-    float r = act->kind == RT_ACT_SILU ? silu_ref(v) : leaky_ref(v, act->a);
+    float r = act->kind == RT_ACT_SILU     ? silu_ref(v)
+              : act->kind == RT_ACT_HSWISH ? hswish_ref(v)
+                                           : leaky_ref(v, act->a);
     if (act->max)
         r = r != r ? r : (r > act->mx ? r : act->mx);
     return r;
@@ -106,6 +115,8 @@ int main(void)
     check("silu", &silu, x, n);
     check("leakyrelu 0.2", &leaky, x, n);
     check("leakyrelu -1.5", &leaky_neg, x, n);
+    const rt_act hswish = {.kind = RT_ACT_HSWISH};
+    check("hardswish", &hswish, x, n);
     const rt_act leaky_max = {.kind = RT_ACT_LEAKY, .a = 0.2f, .max = true, .mx = -0.4f},
                  silu_max0 = {.kind = RT_ACT_SILU, .max = true, .mx = 0.0f},
                  leaky_max_neg0 = {.kind = RT_ACT_LEAKY, .a = 0.2f, .max = true, .mx = -0.0f};

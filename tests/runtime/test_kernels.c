@@ -327,6 +327,13 @@ static void check_direct_convs(void)
         {40, 9, 29, 32, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, false, true},
         {100, 5, 13, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
         {32, 6, 64, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
+        /* dt_task512's tap chunks (432 taps: three), row segments (130
+         * wide: three), two-row tiles with an odd row left; stride 2 with
+         * two pads on the left (the phases' masked copy); weights past 1
+         * MiB (a channel unit's rows consecutive) on a 7x7 map */
+        {48, 9, 130, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true},
+        {64, 20, 57, 48, 3, 3, 2, 2, 1, 1, 1, 2, 0, 1, 1, 1, true, false},
+        {256, 7, 7, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, false},
         /* pointwise with more than 64 taps: one row of H*W pixels */
         {96, 7, 9, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true, true},
         {320, 5, 7, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 2, true, false},

@@ -2,7 +2,8 @@
 venv): the digits models on the whole test split and every samples/patterns
 model, within 1e-5 relative (|a-b| <= 1e-5 * max(1, |b|)); the same bytes
 with --threads 1 and 2 (and the plan-time fusions: SiLU, HardSwish,
-BatchNormalization folded into the Conv); a .npy round trip of every dtype the writer knows;
+BatchNormalization folded into the Conv; a fused SiLU on the AVX-512 conv kernel
+also with HPCZ_CPU_NO_AVX512=1); a .npy round trip of every dtype the writer knows;
 a MiniLM-style attention mask and softmax guard (Cast int64, Softmax, IsNaN,
 Where, LayerNormalization).
 
@@ -11,6 +12,7 @@ Usage: python test_run_ort.py HPCZ SOURCE_ROOT
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -538,5 +540,34 @@ for k, v in g_feeds.items():
     np.save(os.path.join(TMP, f"mask_guard_{k}.npy"), v)
 compare("mask and softmax guard", g_path, {k: os.path.join(TMP, f"mask_guard_{k}.npy") for k in g_feeds})
 
+# Conv -> SiLU (fused) on the AVX-512 kernel with the channels along the
+# lanes (dt_task512: 32 -> 32 channels, 288 taps, 52-wide rows, several rows
+# per task for its two-row tiles): the SiLU epilogue's runs, whose last
+# n % 8 values go through expf, stay those of the AVX2 kernel, so
+# HPCZ_CPU_NO_AVX512=1 gives the same bytes (it did not for a while)
+s_inits = [numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32) * 0.2, "w"),
+           numpy_helper.from_array(rng.standard_normal(32).astype(np.float32), "b")]
+s_nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+           helper.make_node("Sigmoid", ["c"], ["s"]),
+           helper.make_node("Mul", ["c", "s"], ["y"])]
+s_model = helper.make_model(helper.make_graph(
+    s_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 12, 52])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], s_inits),
+    opset_imports=[helper.make_opsetid("", 13)])
+s_model.ir_version = 8
+s_path, s_x = os.path.join(TMP, "conv_silu_dt.onnx"), os.path.join(TMP, "conv_silu_dt_x.npy")
+open(s_path, "wb").write(s_model.SerializeToString())
+np.save(s_x, rng.standard_normal((1, 32, 12, 52)).astype(np.float32))
+compare("conv+silu, channels along the lanes", s_path, {"x": s_x})
+s_out = {}
+for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
+    d = os.path.join(TMP, f"conv_silu_dt_{isa}")
+    r = subprocess.run([HPCZ, "run", s_path, "-o", d, "-q", "--input", f"x={s_x}"], capture_output=True,
+                       text=True, env={**os.environ, **env})
+    s_out[isa] = open(os.path.join(d, "y.npy"), "rb").read() if r.returncode == 0 else None
+check(s_out["avx512"] is not None and s_out["avx512"] == s_out["avx2"],
+      "conv+silu, channels along the lanes: the same bytes with HPCZ_CPU_NO_AVX512=1")
+
+shutil.rmtree(TMP, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

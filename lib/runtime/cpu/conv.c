@@ -963,18 +963,29 @@ typedef struct dc_job {
     const conv_geom *g;
     const rt_act *act;
     int64_t C, RS, rows_per_task, units; /* RS: floats per padded row; units: of channels */
+    int64_t act_rows; /* rows per dc_act call (dt_task512's tasks may hold several) */
     int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
+    bool units_outer;        /* the tasks of a channel unit consecutive (dc_span) */
 } dc_job;
 
-/* Task t's output rows [oh0, oh1) and columns [c0, c1) (its channel unit
- * is t % units): the same split for the AVX2 and AVX-512 tasks. */
-static inline void dc_span(const dc_job *j, int64_t t, int64_t *oh0, int64_t *oh1, int64_t *c0, int64_t *c1)
+/* Task t's output rows [oh0, oh1) and columns [c0, c1); -> its channel
+ * unit: t % units, or with units_outer t / (the tasks of a unit). The same
+ * split for the AVX2 and AVX-512 tasks. */
+static inline int64_t dc_span(const dc_job *j, int64_t t, int64_t *oh0, int64_t *oh1, int64_t *c0,
+                              int64_t *c1)
 {
-    int64_t OH = j->g->out[1], OW = j->g->out[2];
-    *oh0 = (t / j->units / j->col_tasks) * j->rows_per_task;
+    int64_t OH = j->g->out[1], OW = j->g->out[2], u, r;
+    if (j->units_outer) {
+        int64_t per_unit = (OH + j->rows_per_task - 1) / j->rows_per_task * j->col_tasks;
+        u = t / per_unit, r = t % per_unit;
+    } else {
+        u = t % j->units, r = t / j->units;
+    }
+    *oh0 = (r / j->col_tasks) * j->rows_per_task;
     *oh1 = *oh0 + j->rows_per_task < OH ? *oh0 + j->rows_per_task : OH;
-    *c0 = (t / j->units % j->col_tasks) * j->cols;
+    *c0 = (r % j->col_tasks) * j->cols;
     *c1 = *c0 + j->cols < OW ? *c0 + j->cols : OW;
+    return u;
 }
 
 /* The fused activation on channels [m0, m0 + mr) of output rows [oh0, oh1),
@@ -1017,6 +1028,9 @@ static bool dc_wanted(const conv_geom *g, int64_t group, int64_t M, int64_t Cg)
 
 #define DT_MV 16 /* output channels per vector of dt_task512 */
 #define DT_R 12  /* output pixels per tile of dt_task512 */
+#define DT_KC 144 /* taps per pass of dt_task512 (their 32 x 144 weights: 18 KiB) */
+#define DT_SEG 60 /* output pixels of a row per pass at most */
+#define DT_R2 7   /* output pixels per row of dt_task512's two-row tiles at most */
 
 /* Whether dt_task512 (channels along the vector lanes) takes this
  * convolution rather than dc_task512 (pixels along the lanes), the same
@@ -1052,8 +1066,7 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = t % j->units, oh0, oh1, c0, c1;
-    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t oh0, oh1, c0, c1, mb = dc_span(j, t, &oh0, &oh1, &c0, &c1);
     int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DC_MR, mr = M - m0 < DC_MR ? M - m0 : DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR;
@@ -1226,8 +1239,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0, oh1, c0, c1;
-    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t oh0, oh1, c0, c1, mb = 2 * dc_span(j, t, &oh0, &oh1, &c0, &c1);
     int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DC_MR, mr = M - m0 < 2 * DC_MR ? M - m0 : 2 * DC_MR;
     const float *wblk = pk->wp + mb * K * DC_MR, *wblk1 = wblk + K * DC_MR;
@@ -1272,77 +1284,112 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
  * is bias, then one FMA per tap in (c, kh, kw) order: the same bits as
  * dc_task and dc_task512. The tile goes through a buffer to y's rows. */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
-dt_tile(const dc_job *j, const float *wa, const float *wb, const float *base, const float *bias,
-        float *buf, const int R, const bool two)
+dt_tile(const dc_job *j, const float *wa, const float *wb, int64_t k0, int64_t k1,
+        const float *base, const float *bias, float *buf, const int R, const bool two, const int NR)
 {
-    int64_t K = j->pk->K;
-    const int64_t *off = j->off;
-    __m512 a[DT_R], b[DT_R];
-    __m512 ba = _mm512_loadu_ps(bias), bb = _mm512_loadu_ps(bias + DT_MV);
-#pragma GCC unroll 12
-    for (int p = 0; p < R; p++) {
-        a[p] = ba;
-        b[p] = bb;
+    const int64_t *off = j->off, rs = j->g->stride[1] * j->RS; /* NR = 2: the next output row */
+    __m512 a[DT_R + 2], b[DT_R + 2];
+#pragma GCC unroll 14
+    for (int p = 0; p < NR * R; p++) {
+        float *bp = buf + (p / R * DT_SEG + p % R) * 2 * DT_MV;
+        a[p] = bias ? _mm512_loadu_ps(bias) : _mm512_loadu_ps(bp);
+        b[p] = bias ? _mm512_loadu_ps(bias + DT_MV) : two ? _mm512_loadu_ps(bp + DT_MV) : a[p];
     }
-    for (int64_t k = 0; k < K; k++, wa += DT_MV, wb += DT_MV) {
+    wa += k0 * DT_MV, wb += k0 * DT_MV;
+    for (int64_t k = k0; k < k1; k++, wa += DT_MV, wb += DT_MV) {
         const float *xr = base + off[k];
         __m512 w0 = _mm512_loadu_ps(wa), w1 = two ? _mm512_loadu_ps(wb) : w0;
-#pragma GCC unroll 12
-        for (int p = 0; p < R; p++) {
-            __m512 x = _mm512_set1_ps(xr[p]);
+#pragma GCC unroll 14
+        for (int p = 0; p < NR * R; p++) {
+            __m512 x = _mm512_set1_ps(xr[p / R * rs + p % R]);
             a[p] = _mm512_fmadd_ps(w0, x, a[p]);
             if (two)
                 b[p] = _mm512_fmadd_ps(w1, x, b[p]);
         }
     }
-#pragma GCC unroll 12
-    for (int p = 0; p < R; p++) {
-        _mm512_storeu_ps(buf + p * 2 * DT_MV, a[p]);
+#pragma GCC unroll 14
+    for (int p = 0; p < NR * R; p++) {
+        float *bp = buf + (p / R * DT_SEG + p % R) * 2 * DT_MV;
+        _mm512_storeu_ps(bp, a[p]);
         if (two)
-            _mm512_storeu_ps(buf + p * 2 * DT_MV + DT_MV, b[p]);
+            _mm512_storeu_ps(bp + DT_MV, b[p]);
     }
 }
 
-#define DT_CASE(r)                                                                                 \
+#define DT_CASE(r, nr)                                                                             \
     case r:                                                                                        \
         if (two)                                                                                   \
-            dt_tile(j, wa, wb, base, bias, buf, r, true);                                          \
+            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, true, nr);                                 \
         else                                                                                       \
-            dt_tile(j, wa, wb, base, bias, buf, r, false);                                         \
+            dt_tile(j, wa, wb, k0, k1, base, bz, tb, r, false, nr);                                \
         break;
 
-/* Task t: channels [32 (t % units), + 32) on the run of output rows t / units. */
+/* Task t: channels [32 (t % units), + 32) on the run of output rows t / units.
+ * Each row in segments of at most DT_SEG pixels, the taps in chunks of
+ * DT_KC over the segment's tiles, their sums kept in buf between chunks:
+ * the chunk's weights stay in L1 across the tiles (all K taps a tile read
+ * its 32 x K weights from L2 again: 110 KiB on ddddocr_det's 96 -> 96
+ * channel 3x3 convs). Rows go two at a time, tiles of 2 x 7 pixels or
+ * fewer, where that makes tiles of more pixels than one row's of 12 or
+ * fewer (ddddocr_det's 13-wide rows were tiles of 7 and 6 pixels, half the
+ * accumulators; 26: 9, 9 and 8; 52: 11, 11, 10, 10, 10 against 13 each).
+ * Each output is still bias, then one FMA per tap in order. */
 __attribute__((target("avx512f,avx512vl,fma"))) static void dt_task512(void *ctx, int64_t t)
 {
     const dc_job *j = ctx;
     const dc_pack *pk = j->pk;
     const conv_geom *g = j->g;
-    int64_t mb = 2 * (t % j->units), oh0, oh1, c0, c1;
-    dc_span(j, t, &oh0, &oh1, &c0, &c1);
+    int64_t oh0, oh1, c0, c1, mb = 2 * dc_span(j, t, &oh0, &oh1, &c0, &c1);
     int64_t OW = g->out[2], O = g->osize, M = pk->M, K = pk->K;
     int64_t m0 = mb * DT_MV, mr = M - m0 < 2 * DT_MV ? M - m0 : 2 * DT_MV;
     bool two = mr > DT_MV;
     const float *wa = pk->wp + mb * K * DT_MV, *wb = two ? wa + K * DT_MV : wa;
-    float bias[2 * DT_MV], buf[DT_R * 2 * DT_MV];
+    float bias[2 * DT_MV], buf[2 * DT_SEG * 2 * DT_MV];
     for (int r = 0; r < 2 * DT_MV; r++)
         bias[r] = j->bias && r < mr ? j->bias[m0 + r] : 0.0f;
-    /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
-    int64_t cw = c1 - c0, ntile = (cw + DT_R - 1) / DT_R;
-    for (int64_t oh = oh0; oh < oh1; oh++) {
-        for (int64_t q = 0; q < ntile; q++) {
-            int64_t ow0 = c0 + q * cw / ntile, R = c0 + (q + 1) * cw / ntile - ow0;
-            const float *base = j->xp + oh * g->stride[1] * j->RS + ow0;
-            switch (R) {
-                DT_CASE(1) DT_CASE(2) DT_CASE(3) DT_CASE(4) DT_CASE(5) DT_CASE(6)
-                DT_CASE(7) DT_CASE(8) DT_CASE(9) DT_CASE(10) DT_CASE(11) DT_CASE(12)
+    int64_t cw = c1 - c0, nseg = (cw + DT_SEG - 1) / DT_SEG;
+    for (int64_t oh = oh0; oh < oh1;) {
+        /* (the same segments in both rows) */
+        int64_t sw0 = (cw + nseg - 1) / nseg;
+        int64_t nr = 2 * ((sw0 + DT_R - 1) / DT_R) > (sw0 + DT_R2 - 1) / DT_R2 && oh + 1 < oh1 ? 2 : 1;
+        int64_t rmax = nr == 2 ? DT_R2 : DT_R;
+        for (int64_t sg = 0; sg < nseg; sg++) {
+            int64_t s0 = c0 + sg * cw / nseg, sw = c0 + (sg + 1) * cw / nseg - s0;
+            /* tiles of about equal width: 52 = 11 + 11 + 10 + 10 + 10, not 4 x 12 + 4 */
+            int64_t ntile = (sw + rmax - 1) / rmax;
+            for (int64_t k0 = 0; k0 < K; k0 += DT_KC) {
+                int64_t k1 = k0 + DT_KC < K ? k0 + DT_KC : K;
+                const float *bz = k0 == 0 ? bias : NULL;
+                for (int64_t q = 0; q < ntile; q++) {
+                    int64_t p0 = q * sw / ntile, R = (q + 1) * sw / ntile - p0;
+                    const float *base = j->xp + oh * g->stride[1] * j->RS + s0 + p0;
+                    float *tb = buf + p0 * 2 * DT_MV;
+                    if (nr == 2) {
+                        switch (R) {
+                            DT_CASE(1, 2) DT_CASE(2, 2) DT_CASE(3, 2) DT_CASE(4, 2)
+                            DT_CASE(5, 2) DT_CASE(6, 2) DT_CASE(7, 2)
+                        }
+                    } else {
+                        switch (R) {
+                            DT_CASE(1, 1) DT_CASE(2, 1) DT_CASE(3, 1) DT_CASE(4, 1)
+                            DT_CASE(5, 1) DT_CASE(6, 1) DT_CASE(7, 1) DT_CASE(8, 1)
+                            DT_CASE(9, 1) DT_CASE(10, 1) DT_CASE(11, 1) DT_CASE(12, 1)
+                        }
+                    }
+                }
             }
-            float *y0 = j->y + m0 * O + oh * OW + ow0;
-            for (int64_t r = 0; r < mr; r++)
-                for (int64_t p = 0; p < R; p++)
-                    y0[r * O + p] = buf[p * 2 * DT_MV + r];
+            for (int64_t i = 0; i < nr; i++) {
+                float *y0 = j->y + m0 * O + (oh + i) * OW + s0;
+                const float *bi = buf + i * DT_SEG * 2 * DT_MV;
+                for (int64_t r = 0; r < mr; r++)
+                    for (int64_t p = 0; p < sw; p++)
+                        y0[r * O + p] = bi[p * 2 * DT_MV + r];
+            }
         }
+        oh += nr;
     }
-    dc_act(j, m0, mr, oh0, oh1, c0, c1);
+    for (int64_t r = oh0; r < oh1; r += j->act_rows)
+        dc_act(j, m0, mr, r, r + j->act_rows < oh1 ? r + j->act_rows : oh1, c0, c1);
 }
 #undef DT_CASE
 
@@ -1371,7 +1418,36 @@ typedef struct dc_pad_job {
     float *xp;
     const conv_geom *g;
     dc_layout l;
+    bool z; /* rt_cpu_avx512() (once: it reads the environment) */
 } dc_pad_job;
+
+/* Lanes [lo, hi) of 16 (clamped). */
+static inline uint16_t lane_range(int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* A row of x (IW floats) into dc_pad_plane's two phases of HW floats (the
+ * padded columns, pl pads on the left, split even / odd): 32 padded columns
+ * a step, from two masked loads, through vector permutes. Element by
+ * element this copy took a fifth of a 48 -> 96 channel 3x3 stride-2 conv
+ * on 104x104 (ddddocr_det's downsampling convs). */
+__attribute__((target("avx512f"))) static void pad_row_s2_512(const float *xr, int64_t IW, int64_t pl,
+                                                             int64_t HW, float *pr)
+{
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t j = 0; j < 2 * HW; j += 32) {
+        /* padded column j + l is x's column j + l - pl where that is in [0, IW) */
+        __mmask16 lo = lane_range(pl - j, IW + pl - j), hi = lane_range(pl - j - 16, IW + pl - j - 16);
+        __m512 a = _mm512_maskz_loadu_ps(lo, xr + (j - pl)), b = _mm512_maskz_loadu_ps(hi, xr + (j + 16 - pl));
+        __mmask16 keep = lane_range(0, HW - j / 2);
+        _mm512_mask_storeu_ps(pr + j / 2, keep, _mm512_permutex2var_ps(a, even, b));
+        _mm512_mask_storeu_ps(pr + HW + j / 2, keep, _mm512_permutex2var_ps(a, odd, b));
+    }
+}
 
 static void dc_pad_plane(void *ctx, int64_t ci)
 {
@@ -1394,6 +1470,10 @@ static void dc_pad_plane(void *ctx, int64_t ci)
             memset(pr, 0, (size_t)pl * sizeof *pr);
             memcpy(pr + pl, xr, (size_t)n * sizeof *pr);
             memset(pr + pl + n, 0, (size_t)(RS - pl - n) * sizeof *pr);
+            continue;
+        }
+        if (s == 2 && j->z) {
+            pad_row_s2_512(xr, IW, pl, HW, pr);
             continue;
         }
         for (int64_t p = 0; p < s; p++)
@@ -1420,12 +1500,18 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
         l = (dc_layout){1, g->in[2], g->in[2]};
         xp = x;
     } else {
-        dc_pad_job pj = {x, scratch, g, l};
+        dc_pad_job pj = {x, scratch, g, l, z};
         rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
     }
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
     int64_t per_row = OW * pk->K * DC_MR, rpt = per_row >= 32768 ? 1 : 32768 / per_row;
+    /* the activation on runs of act_rows rows whatever the kernel: SiLU's
+     * last n % 8 values of a run go through expf, so the runs decide the
+     * bits (the same with HPCZ_CPU_NO_AVX512) */
+    int64_t act_rows = rpt;
+    if (dt && rpt < 2)
+        rpt = 2; /* (dt_task512's two-row tiles) */
     int64_t rt = (OH + rpt - 1) / rpt;
     int64_t *off = (int64_t *)(scratch + C * l.PH * l.RS + 2 * DC_NR), k = 0;
     for (int64_t ci = 0; ci < C; ci++)
@@ -1442,7 +1528,12 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
      * 256, multiples of 32 */
     int64_t ct = OH == 1 ? (OW + 255) / 256 : 1, cols = OH == 1 ? ((OW + ct - 1) / ct + 31) / 32 * 32 : OW;
     ct = (OW + cols - 1) / cols;
-    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, cols, ct};
+    /* ... unless the weights outgrow L2 (2 MiB a core here): then every run
+     * of rows read them all from L3 again (ddddocr_det's 192 -> 384 channel
+     * 3x3 conv on 26x26, 2.6 MiB of weights for 13 output rows), and the
+     * rows of a unit go consecutively instead, the input read once a unit */
+    bool outer = (double)pk->M * (double)pk->K * sizeof(float) > 1024.0 * 1024.0;
+    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, act_rows, cols, ct, outer};
     rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
