@@ -114,6 +114,20 @@ static const spec specs[] = {
      "group=i:8;dilations=is:2,1;pads=is:2,2,2,2", NULL},
     {"conv depthwise s2,1 7x7", "Conv", 2, {S4(1, 6, 30, 9), S4(6, 1, 7, 7)}, {4, 4}, 0, T_ACC,
      "group=i:6;strides=is:2,1;pads=is:3,3,3,3", NULL},
+    /* dwb_task on AVX-512 (channels in the lanes, blocks of 16): full and
+     * partial last blocks, row bands (few blocks at 2 threads), strides,
+     * dilation, asymmetric pads, a map wider than 16, the activation on the
+     * rows of pixels (HardSwish, LeakyRelu) */
+    {"conv dw lanes 5x5 14x14 hswish", "Conv", 3, {S4(1, 32, 14, 14), S4(32, 1, 5, 5), S4(32)},
+     {4, 4, 1}, 0, T_ACC, "group=i:32;pads=is:2,2,2,2", "HardSwish"},
+    {"conv dw lanes s2 40x37 bands", "Conv", 3, {S4(2, 16, 40, 37), S4(16, 1, 3, 3), S4(16)},
+     {4, 4, 1}, 0, T_ACC, "group=i:16;strides=is:2,2;pads=is:0,1,2,1", "Relu"},
+    {"conv dw lanes C40 dil2 partial", "Conv", 2, {S4(1, 40, 17, 23), S4(40, 1, 3, 3)}, {4, 4},
+     0, T_ACC, "group=i:40;dilations=is:2,2;pads=is:2,1,2,3", "LeakyRelu"},
+    {"conv dw lanes C72 7x7 5x5", "Conv", 3, {S4(1, 72, 7, 7), S4(72, 1, 5, 5), S4(72)},
+     {4, 4, 1}, 0, T_ACC, "group=i:72;pads=is:2,2,2,2", NULL},
+    {"conv dw lanes 3x7 s1,2 no pad", "Conv", 3, {S4(1, 16, 9, 70), S4(16, 1, 3, 7), S4(16)},
+     {4, 4, 1}, 0, T_ACC, "group=i:16;strides=is:1,2", NULL},
     {"conv 1x1", "Conv", 3, {S4(2, 32, 14, 14), S4(64, 32, 1, 1), S4(64)}, {4, 4, 1}, 0, T_ACC,
      NULL, NULL},
     /* 1x1 with K <= 64 and M >= 32: the direct FMA kernel (pw_task), with

@@ -568,6 +568,35 @@ for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
 check(s_out["avx512"] is not None and s_out["avx512"] == s_out["avx2"],
       "conv+silu, channels along the lanes: the same bytes with HPCZ_CPU_NO_AVX512=1")
 
+# Depthwise Conv -> SiLU (fused) on AVX-512's channels-in-lanes kernel
+# (dwb_task: 24 channels, a full and a partial block of 16, split into row
+# bands at 2 threads): SiLU is applied to whole channel planes after it, as
+# the plane kernels do, so 1 and 2 threads and HPCZ_CPU_NO_AVX512=1 give
+# the same bytes
+d_inits = [numpy_helper.from_array(rng.standard_normal((24, 1, 5, 5)).astype(np.float32) * 0.3, "w"),
+           numpy_helper.from_array(rng.standard_normal(24).astype(np.float32), "b")]
+d_nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], group=24, pads=[2, 2, 2, 2]),
+           helper.make_node("Sigmoid", ["c"], ["s"]),
+           helper.make_node("Mul", ["c", "s"], ["y"])]
+d_model = helper.make_model(helper.make_graph(
+    d_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 24, 11, 27])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], d_inits),
+    opset_imports=[helper.make_opsetid("", 13)])
+d_model.ir_version = 8
+d_path, d_x = os.path.join(TMP, "dw_silu.onnx"), os.path.join(TMP, "dw_silu_x.npy")
+open(d_path, "wb").write(d_model.SerializeToString())
+np.save(d_x, rng.standard_normal((1, 24, 11, 27)).astype(np.float32))
+compare("depthwise+silu, channels in the lanes", d_path, {"x": d_x})
+d_out = {}
+for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
+    for t in ("1", "2"):
+        d = os.path.join(TMP, f"dw_silu_{isa}_{t}")
+        r = subprocess.run([HPCZ, "run", d_path, "-o", d, "-q", "-t", t, "--input", f"x={d_x}"],
+                           capture_output=True, text=True, env={**os.environ, **env})
+        d_out[isa, t] = open(os.path.join(d, "y.npy"), "rb").read() if r.returncode == 0 else None
+check(d_out["avx512", "1"] is not None and len(set(d_out.values())) == 1,
+      "depthwise+silu, channels in the lanes: the same bytes at 1 and 2 threads and with HPCZ_CPU_NO_AVX512=1")
+
 shutil.rmtree(TMP, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -596,6 +596,250 @@ static void dw_channel(void *ctx, int64_t ch)
         rt_quantize_f32(yc, j->yq + ch * OS, OS, q->ys, q->yzp, q->yu8);
 }
 
+#ifdef DW_AVX2
+/* Depthwise with the channels in the lanes (AVX-512, rt_cpu_avx512; C a
+ * multiple of 16, float in and out): a task takes a block of 16 channels
+ * and a band of its output rows. The band's padded input is transposed
+ * once into pixels of 16 channels (P[row][col][16], zeros in the padding),
+ * so every tap of 16 outputs is one load, whatever the stride and however
+ * narrow the map: the plane kernels fill 7 or 14 of their 16 lanes on the
+ * 7x7 and 14x14 maps of a MobileNet and keep one accumulator chain per row
+ * tile. A row of outputs (8 pixels at a time, 8 independent chains) is
+ * transposed back into the 16 planes as it is done. Each output is the
+ * same sum as in the plane kernels (bias, then the taps in (kh, kw) order,
+ * mul then add, padding taps w*0), so the same bits. The activation runs on
+ * whole planes afterwards, as dw_channel applies it (its vector/scalar
+ * split must not move: see dt_task512). */
+typedef struct dwb_job {
+    const float *x, *w, *bias;
+    float *y;
+    const conv_geom *g;
+    const rt_act *act;
+    bool act_lanes; /* the activation on each row of 16-channel pixels as it is done */
+    int64_t C, bands, band_rows;
+} dwb_job;
+
+static _Thread_local rt_scratch dwb_in, dwb_row, dwb_w;
+
+/* 16 x 16 transpose in registers: r[i] lane j -> r[j] lane i. */
+__attribute__((target("avx512f"), always_inline)) static inline void dwb_tr16(__m512 *r)
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* u[4m + j], 128-bit lane l: rows 4m..4m+3 of column 4l + j */
+    for (int j = 0; j < 4; j++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* NB output pixels of one row (o: NB x 16 floats) from the band's pixels:
+ * rows[kh] points at tap (kh, 0) of the first one, ps = stride * 16 floats
+ * from one output's taps to the next, ds = dilation * 16 from one tap to
+ * the next along the row. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+dwb_tile(const float *const *rows, int64_t off, int64_t ps, const float *wt, int64_t KH,
+         int64_t KW, int64_t ds, __m512 bv, float *o, const int NB)
+{
+    __m512 a[8];
+    for (int k = 0; k < NB; k++)
+        a[k] = bv;
+    for (int64_t kh = 0; kh < KH; kh++) {
+        const float *r = rows[kh] + off;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            __m512 w = _mm512_load_ps(wt + (kh * KW + kw) * 16);
+            const float *x = r + kw * ds;
+            for (int k = 0; k < NB; k++)
+                a[k] = _mm512_add_ps(a[k], _mm512_mul_ps(w, _mm512_load_ps(x + k * ps)));
+        }
+    }
+    for (int k = 0; k < NB; k++)
+        _mm512_store_ps(o + k * 16, a[k]);
+}
+
+/* Padded input row ph (x's row ph - pt) of channels c0..c0+15 into pr
+ * (PW pixels of 16 channels; x's column iw at pl + iw, the columns past PW
+ * are never read). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+dwb_fill(const float *xb, int64_t IS, int nc, const conv_geom *g, int64_t PW, int64_t ph,
+         float *pr)
+{
+    int64_t IH = g->in[1], IW = g->in[2], pl = g->pb[2], ih = ph - g->pb[1];
+    int64_t lo = pl < PW ? pl : PW, hi = pl + IW < PW ? pl + IW : PW;
+    if (ih < 0 || ih >= IH || hi <= lo) {
+        memset(pr, 0, (size_t)(PW * 16) * sizeof *pr);
+        return;
+    }
+    memset(pr, 0, (size_t)(lo * 16) * sizeof *pr);
+    memset(pr + hi * 16, 0, (size_t)((PW - hi) * 16) * sizeof *pr);
+    for (int64_t col = lo; col < hi; col += 16) {
+        int64_t n = hi - col < 16 ? hi - col : 16;
+        __mmask16 m = (__mmask16)((1u << n) - 1);
+        const float *xs = xb + ih * IW + (col - pl);
+        __m512 v[16];
+        for (int c = 0; c < 16; c++)
+            v[c] = c < nc ? _mm512_maskz_loadu_ps(m, xs + c * IS) : _mm512_setzero_ps();
+        dwb_tr16(v);
+        for (int64_t i = 0; i < n; i++)
+            _mm512_store_ps(pr + (col + i) * 16, v[i]);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void dwb_task(void *ctx, int64_t t)
+{
+    const dwb_job *j = ctx;
+    const conv_geom *g = j->g;
+    int64_t OH = g->out[1], OW = g->out[2], IS = g->in[1] * g->in[2], OS = OH * OW;
+    int64_t KH = g->k[1], KW = g->k[2], sh = g->stride[1], sw = g->stride[2];
+    int64_t dh = g->dil[1], dw = g->dil[2], c0 = t / j->bands * 16;
+    int nc = j->C - c0 < 16 ? (int)(j->C - c0) : 16; /* the last block may be partial */
+    int64_t oh0 = t % j->bands * j->band_rows, oh1 = oh0 + j->band_rows;
+    if (oh1 > OH)
+        oh1 = OH;
+    if (oh0 >= oh1)
+        return;
+    /* a ring of the R padded rows one output row reads (padded row ph in
+     * slot ph % R): each input row is transposed once per band */
+    int64_t PW = (OW - 1) * sw + (KW - 1) * dw + 1, R = (KH - 1) * dh + 1;
+    float *P = rt_scratch_get(&dwb_in, (size_t)(R * PW * 16) * sizeof(float));
+    float *O = rt_scratch_get(&dwb_row, (size_t)((OW + 15) / 16 * 16 * 16) * sizeof(float));
+    float *wt = rt_scratch_get(&dwb_w, (size_t)(KH * KW * 16 + 16) * sizeof(float));
+    if (!P || !O || !wt)
+        return; /* cannot happen in practice; the output stays unset */
+    for (int64_t k = 0; k < KH * KW; k++)
+        for (int c = 0; c < 16; c++)
+            wt[k * 16 + c] = c < nc ? j->w[(c0 + c) * KH * KW + k] : 0.0f;
+    for (int c = 0; c < 16; c++)
+        wt[KH * KW * 16 + c] = j->bias && c < nc ? j->bias[c0 + c] : 0.0f;
+    const __m512 bv = _mm512_load_ps(wt + KH * KW * 16);
+    const float *xb = j->x + c0 * IS;
+    float *yb = j->y + c0 * OS;
+    int64_t ps = sw * 16, ds = dw * 16, filled = oh0 * sh; /* rows < filled are in the ring */
+    const float *rows[64];
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        int64_t top = oh * sh;
+        if (filled < top)
+            filled = top;
+        for (; filled <= top + (KH - 1) * dh; filled++)
+            dwb_fill(xb, IS, nc, g, PW, filled, P + filled % R * PW * 16);
+        for (int64_t kh = 0; kh < KH; kh++)
+            rows[kh] = P + (top + kh * dh) % R * PW * 16;
+        int64_t ow = 0;
+        for (; ow + 8 <= OW; ow += 8)
+            dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 8);
+        switch (OW - ow) {
+        case 7: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 7); break;
+        case 6: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 6); break;
+        case 5: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 5); break;
+        case 4: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 4); break;
+        case 3: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 3); break;
+        case 2: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 2); break;
+        case 1: dwb_tile(rows, ow * ps, ps, wt, KH, KW, ds, bv, O + ow * 16, 1); break;
+        default: break;
+        }
+        if (j->act_lanes)
+            rt_act_apply(j->act, O, OW * 16);
+        /* the row back into the 16 planes */
+        for (int64_t q = 0; q < OW; q += 16) {
+            int64_t n = OW - q < 16 ? OW - q : 16;
+            __mmask16 m = (__mmask16)((1u << n) - 1);
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = i < n ? _mm512_load_ps(O + (q + i) * 16) : _mm512_setzero_ps();
+            dwb_tr16(v);
+            for (int c = 0; c < nc; c++)
+                _mm512_mask_storeu_ps(yb + c * OS + oh * OW + q, m, v[c]);
+        }
+    }
+    if (!j->act_lanes && j->bands == 1)
+        for (int c = 0; c < nc; c++)
+            rt_act_apply(j->act, yb + c * OS, OS);
+}
+
+typedef struct dwb_act_job {
+    const rt_act *act;
+    float *y;
+    int64_t OS;
+} dwb_act_job;
+
+static void dwb_act(void *ctx, int64_t ch)
+{
+    const dwb_act_job *j = ctx;
+    rt_act_apply(j->act, j->y + ch * j->OS, j->OS);
+}
+
+/* Whether rt_act_apply gives each element the same bits wherever it falls
+ * in the array (its vector and scalar paths agree): then dwb_task applies
+ * it to rows of 16-channel pixels, in cache. Not SiLU (its vector exp and
+ * expf differ in the last bits) nor the float16 epilogues. */
+static bool dwb_act_lanes(const rt_act *act)
+{
+    if (!rt_act_any(act))
+        return true;
+    if (act->f16)
+        return false;
+    switch (act->kind) {
+    case RT_ACT_NONE:
+    case RT_ACT_RELU:
+    case RT_ACT_CLIP:
+    case RT_ACT_LEAKY:
+    case RT_ACT_HSWISH: return true;
+    default: return false;
+    }
+}
+
+/* Whether depthwise takes dwb_task: float in and out on AVX-512, and a
+ * last block of 16 channels nearly full (at most 1/8 of the lanes wasted)
+ * or a map narrow enough (<= 32 columns) that the plane kernels waste more. */
+static bool dwb_wanted(const dw_job *j, int64_t C)
+{
+    const conv_geom *g = j->g;
+    int64_t nb = (C + 15) / 16;
+    return j->avx512 && !j->cq && C > 0 && g->k[1] <= 64 && g->out[1] > 0 && g->out[2] > 0 &&
+           (16 * nb - C <= 2 * nb || (g->out[2] <= 32 && C >= 8));
+}
+
+static void dwb_run(const dw_job *dj, int64_t C)
+{
+    const conv_geom *g = dj->g;
+    int64_t OH = g->out[1], nb = (C + 15) / 16, threads = rt_threads();
+    /* enough tasks for the threads: the blocks, split into bands of rows
+     * when they are fewer than 4 per thread (a band keeps >= 4 rows) */
+    int64_t bands = 1;
+    if (threads > 1 && nb < 4 * threads) {
+        bands = (4 * threads + nb - 1) / nb;
+        if (bands > (OH + 3) / 4)
+            bands = (OH + 3) / 4;
+        if (bands < 1)
+            bands = 1;
+    }
+    dwb_job j = {.x = dj->x, .w = dj->w, .bias = dj->bias, .y = dj->y, .g = g, .act = dj->act,
+                 .act_lanes = dwb_act_lanes(dj->act), .C = C, .bands = bands,
+                 .band_rows = (OH + bands - 1) / bands};
+    double work = (double)C * (double)g->osize * (double)g->ksize;
+    rt_parallel_for_work(nb * bands, dwb_task, &j, work);
+    if (bands > 1 && !j.act_lanes && rt_act_any(dj->act)) {
+        dwb_act_job a = {dj->act, dj->y, g->osize};
+        rt_parallel_for_work(C, dwb_act, &a, (double)C * (double)g->osize);
+    }
+}
+#endif
+
 /* Requires KW <= 64. cq (rt_op_conv_q): x is the codes xq and/or y the codes
  * yq where it says so. */
 static void depthwise(const float *x, const float *w, const float *bias, float *y, int64_t C,
@@ -619,6 +863,12 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
         j.lo[kw] = lo;
         j.hi[kw] = hi;
     }
+#ifdef DW_AVX2
+    if (dwb_wanted(&j, C)) {
+        dwb_run(&j, C);
+        return;
+    }
+#endif
     rt_parallel_for_work(C, dw_channel, &j, (double)C * (double)g->osize * (double)g->ksize);
 }
 
@@ -1553,6 +1803,12 @@ void rt_thread_scratch_release(void)
     rt_free(col_scratch.p);
     rt_free(dwq_x.p);
     rt_free(dwq_y.p);
+#ifdef DW_AVX2
+    rt_free(dwb_in.p);
+    rt_free(dwb_row.p);
+    rt_free(dwb_w.p);
+    dwb_in = dwb_row = dwb_w = (rt_scratch){0};
+#endif
     dw_scratch = (rt_scratch){0};
     col_scratch = (rt_scratch){0};
     dwq_x = dwq_y = (rt_scratch){0};
