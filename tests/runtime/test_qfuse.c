@@ -38,7 +38,8 @@
  *     instead of vpmaddubsw for 7-bit weights; HPCZ_QGEMM_NO_AVX2: the
  *     portable C micro-kernels and epilogue; HPCZ_QGEMM_NO_DW: depthwise
  *     through the grouped GEMM instead of the direct kernel; HPCZ_QGEMM_NO_VNNI:
- *     vpmaddubsw + vpmaddwd instead of AVX-VNNI's vpdpbusd where the CPU has it;
+ *     vpmaddubsw + vpmaddwd instead of vpdpbusd where the CPU has it (AVX-VNNI's
+ *     VEX form, or AVX512-VNNI's EVEX form on ymm where only that exists);
  *     HPCZ_QGEMM_NO_WINDOW: im2col instead of panels copied from runs of x;
  *     HPCZ_QGEMM_NO_AVX512: the 256-bit tiles instead of the AVX-512 VNNI ones,
  *     and for table ops the AVX2 lookups instead of AVX-512 VBMI's; where
@@ -1493,8 +1494,7 @@ static void check_conv_codes(const char *label, int xdt, int ydt, int64_t N, int
 int main(int argc, char **argv)
 {
 #if defined(__x86_64__)
-    if (!rt_cpu_avx512() || !__builtin_cpu_supports("avx512vnni") ||
-        !__builtin_cpu_supports("avxvnni"))
+    if (!rt_cpu_avx512() || !__builtin_cpu_supports("avx512vnni"))
         printf("SKIP AVX-512 VNNI tiles: not on this CPU (HPCZ_QGEMM_NO_AVX512 runs the same path)\n");
     if (!rt_cpu_avx512() || !__builtin_cpu_supports("avx512vbmi"))
         printf("SKIP AVX-512 VBMI table lookups: not on this CPU\n");

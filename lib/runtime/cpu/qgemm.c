@@ -103,6 +103,8 @@ static void rq_bound(struct rt_qpack *p, const int16_t *wr);
 struct rt_qpack {
     bool conv, avx2;
     bool vnni;     /* AVX-VNNI: vpdpbusd (u8s8) / vpdpwssd (int16) in the GEMM tiles */
+    bool vnni_evex; /* vnni through AVX512-VNNI's 256-bit (EVEX) forms: CPUs with
+                     * AVX512-VNNI but not AVX-VNNI (Zen 4, Ice Lake, Cascade Lake) */
     bool avx512;   /* vnni and AVX512-VNNI: the u8s8 tiles on zmm (panel8_rqsat512,
                     * ukr8_512); flut: vpermt2ps lookups (AVX-512 F); off with
                     * HPCZ_QGEMM_NO_AVX512 or HPCZ_CPU_NO_AVX512 */
@@ -673,7 +675,13 @@ rt_qpack *rt_qpack_new(const rt_qdesc *d)
 #define WV(m, k) ((int32_t)wr[(m) * p->K + (k)])
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
-    p->vnni = p->avx2 && __builtin_cpu_supports("avxvnni") && !rt_env_on("HPCZ_QGEMM_NO_VNNI");
+    /* vpdpbusd/vpdpwssd on ymm: AVX-VNNI's VEX forms, or AVX512-VNNI's EVEX
+     * forms (AVX512VL) where only those exist and the 512-bit paths are on */
+    bool vex = __builtin_cpu_supports("avxvnni");
+    bool evex = !vex && avx512_on() && __builtin_cpu_supports("avx512vnni") &&
+                __builtin_cpu_supports("avx512vl");
+    p->vnni = p->avx2 && (vex || evex) && !rt_env_on("HPCZ_QGEMM_NO_VNNI");
+    p->vnni_evex = p->vnni && !vex;
     p->avx512 = p->vnni && avx512_on() && __builtin_cpu_supports("avx512vnni");
 #endif
     /* Each layout is packed straight from the weights, only the one that runs:
@@ -1400,22 +1408,32 @@ __attribute__((target("avx2"))) static void ukr8_avx2_n8(const int32_t *a, const
     _mm256_storeu_si256((__m256i *)(c + 48), c3);
 }
 
-/* ukr8_avx2_n8 with AVX-VNNI (see ukr8_vnni). */
+/* ukr8_avx2_n8 with AVX-VNNI (see ukr8_vnni); ukr8_evex_n8 the same with
+ * AVX512-VNNI's 256-bit form (p->vnni_evex): the same instruction, EVEX. */
+#define UKR8_VNNI_N8_BODY(DPBUSD)                                                                 \
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;                              \
+    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {                                     \
+        __m256i b0 = _mm256_load_si256((const __m256i *)b);                                      \
+        c0 = DPBUSD(c0, b0, _mm256_set1_epi32(a[0]));                                            \
+        c1 = DPBUSD(c1, b0, _mm256_set1_epi32(a[1]));                                            \
+        c2 = DPBUSD(c2, b0, _mm256_set1_epi32(a[2]));                                            \
+        c3 = DPBUSD(c3, b0, _mm256_set1_epi32(a[3]));                                            \
+    }                                                                                            \
+    _mm256_storeu_si256((__m256i *)(c + 0), c0);                                                 \
+    _mm256_storeu_si256((__m256i *)(c + 16), c1);                                                \
+    _mm256_storeu_si256((__m256i *)(c + 32), c2);                                                \
+    _mm256_storeu_si256((__m256i *)(c + 48), c3);
+
 __attribute__((target("avx2,avxvnni"))) static void ukr8_vnni_n8(const int32_t *a, const uint8_t *b,
                                                                  int64_t kq, int32_t *c)
 {
-    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
-    for (int64_t q = 0; q < kq; q++, a += MR, b += 4 * NR) {
-        __m256i b0 = _mm256_load_si256((const __m256i *)b);
-        c0 = _mm256_dpbusd_avx_epi32(c0, b0, _mm256_set1_epi32(a[0]));
-        c1 = _mm256_dpbusd_avx_epi32(c1, b0, _mm256_set1_epi32(a[1]));
-        c2 = _mm256_dpbusd_avx_epi32(c2, b0, _mm256_set1_epi32(a[2]));
-        c3 = _mm256_dpbusd_avx_epi32(c3, b0, _mm256_set1_epi32(a[3]));
-    }
-    _mm256_storeu_si256((__m256i *)(c + 0), c0);
-    _mm256_storeu_si256((__m256i *)(c + 16), c1);
-    _mm256_storeu_si256((__m256i *)(c + 32), c2);
-    _mm256_storeu_si256((__m256i *)(c + 48), c3);
+    UKR8_VNNI_N8_BODY(_mm256_dpbusd_avx_epi32)
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static void
+ukr8_evex_n8(const int32_t *a, const uint8_t *b, int64_t kq, int32_t *c)
+{
+    UKR8_VNNI_N8_BODY(_mm256_dpbusd_epi32)
 }
 
 /* Interleaves rows r[0..3] (16 bytes each) into 16 columns x 4 bytes. */
@@ -1473,31 +1491,42 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
 }
 
 /* ukr_avx2 with AVX-VNNI: vpdpwssd adds both int16 products of a lane to the
- * int32 sum (no saturation, as vpmaddwd + vpaddd): the same sums. */
+ * int32 sum (no saturation, as vpmaddwd + vpaddd): the same sums. ukr_evex:
+ * the same with AVX512-VNNI's 256-bit form (p->vnni_evex). */
+#define UKR_VNNI_BODY(DPWSSD)                                                                     \
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, \
+            c30 = c00, c31 = c00;                                                                \
+    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {                                       \
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);                                     \
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 8));                               \
+        __m256i a0 = _mm256_set1_epi32(a[0]);                                                    \
+        c00 = DPWSSD(c00, b0, a0);                                                               \
+        c01 = DPWSSD(c01, b1, a0);                                                               \
+        __m256i a1 = _mm256_set1_epi32(a[1]);                                                    \
+        c10 = DPWSSD(c10, b0, a1);                                                               \
+        c11 = DPWSSD(c11, b1, a1);                                                               \
+        __m256i a2 = _mm256_set1_epi32(a[2]);                                                    \
+        c20 = DPWSSD(c20, b0, a2);                                                               \
+        c21 = DPWSSD(c21, b1, a2);                                                               \
+        __m256i a3 = _mm256_set1_epi32(a[3]);                                                    \
+        c30 = DPWSSD(c30, b0, a3);                                                               \
+        c31 = DPWSSD(c31, b1, a3);                                                               \
+    }                                                                                            \
+    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
+
 __attribute__((target("avx2,avxvnni"))) static void ukr_vnni(const int32_t *a, const int32_t *b,
                                                              int64_t bstr, int64_t kp, int32_t *c,
                                                              const rt_qpack *p, int64_t m0,
                                                              uint8_t *y, int64_t ldm)
 {
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-            c30 = c00, c31 = c00;
-    for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
-        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
-        __m256i a0 = _mm256_set1_epi32(a[0]);
-        c00 = _mm256_dpwssd_avx_epi32(c00, b0, a0);
-        c01 = _mm256_dpwssd_avx_epi32(c01, b1, a0);
-        __m256i a1 = _mm256_set1_epi32(a[1]);
-        c10 = _mm256_dpwssd_avx_epi32(c10, b0, a1);
-        c11 = _mm256_dpwssd_avx_epi32(c11, b1, a1);
-        __m256i a2 = _mm256_set1_epi32(a[2]);
-        c20 = _mm256_dpwssd_avx_epi32(c20, b0, a2);
-        c21 = _mm256_dpwssd_avx_epi32(c21, b1, a2);
-        __m256i a3 = _mm256_set1_epi32(a[3]);
-        c30 = _mm256_dpwssd_avx_epi32(c30, b0, a3);
-        c31 = _mm256_dpwssd_avx_epi32(c31, b1, a3);
-    }
-    tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
+    UKR_VNNI_BODY(_mm256_dpwssd_avx_epi32)
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static void
+ukr_evex(const int32_t *a, const int32_t *b, int64_t bstr, int64_t kp, int32_t *c,
+         const rt_qpack *p, int64_t m0, uint8_t *y, int64_t ldm)
+{
+    UKR_VNNI_BODY(_mm256_dpwssd_epi32)
 }
 
 __attribute__((target("avx2"))) static void ukr_avx2_n8(const int32_t *a, const int32_t *b,
@@ -2043,11 +2072,12 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             const int32_t *A = p->wq + ((gi * p->mblk + mb) * p->kq) * MR;
 #ifdef QG_X86
             if (p->avx2 && nr <= 8)
-                (p->vnni ? ukr8_vnni_n8 : ukr8_avx2_n8)(A, (const uint8_t *)B, p->kq, tile);
+                (p->vnni_evex ? ukr8_evex_n8 : p->vnni ? ukr8_vnni_n8 : ukr8_avx2_n8)(
+                    A, (const uint8_t *)B, p->kq, tile);
             else if (p->avx2) {
                 if (p->avx512)
                     ukr8_512(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
-                else if (p->vnni)
+                else if (p->vnni && !p->vnni_evex) /* (vnni_evex implies avx512) */
                     ukr8_vnni(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
                 else
                     ukr8_avx2(A, (const uint8_t *)B, p->kq, tile, p, m0, yd, p->g.osize);
@@ -2062,7 +2092,8 @@ static void panel_blocks(const rt_qpack *p, const qjob *jb, int64_t b, int64_t g
             if (p->avx2 && nr <= 8)
                 ukr_avx2_n8(A, B, bstr, p->kp, tile);
             else if (p->avx2) {
-                (p->vnni ? ukr_vnni : ukr_avx2)(A, B, bstr, p->kp, tile, p, m0, yd, p->g.osize);
+                (p->vnni_evex ? ukr_evex : p->vnni ? ukr_vnni : ukr_avx2)(A, B, bstr, p->kp, tile, p,
+                                                                          m0, yd, p->g.osize);
                 if (yd)
                     continue;
             } else
