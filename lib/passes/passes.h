@@ -169,6 +169,12 @@ hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t
  * pools in float instead of on uint8 codes (ort_forms.c). Returns the number
  * moved; err set on failure. */
 size_t hpcz_maxpool_first(hpcz_graph *g, hpcz_pass_ctx *ctx, hpcz_error *err);
+/* DequantizeLinear -> HardSwish -> QuantizeLinear (an int8 region's
+ * HardSwish) written as its input times a quantized gate, a depthwise 1x1
+ * Conv (1/6, 1/2) whose QuantizeLinear (1/255 from 0) clamps it to [0, 1],
+ * which ONNX Runtime runs as QLinearConv and QLinearMul (ort_forms.c).
+ * Returns the number rewritten; err set on failure. */
+size_t hpcz_hardswish_gate(hpcz_graph *g, hpcz_pass_ctx *ctx, hpcz_error *err);
 void hpcz_uses_end(hpcz_model *m);
 hpcz_tensor *hpcz_writable_weight(hpcz_graph *g, hpcz_node *user, size_t idx, hpcz_error *err);
 

