@@ -540,62 +540,47 @@ for k, v in g_feeds.items():
     np.save(os.path.join(TMP, f"mask_guard_{k}.npy"), v)
 compare("mask and softmax guard", g_path, {k: os.path.join(TMP, f"mask_guard_{k}.npy") for k in g_feeds})
 
+def conv_silu_lanes(label, tag, w_shape, x_shape, **conv_attrs):
+    """Conv (weights w_shape, bias) -> Sigmoid -> Mul: against ORT, and the
+    same bytes at 1 and 2 threads, with and without HPCZ_CPU_NO_AVX512=1."""
+    inits = [numpy_helper.from_array(rng.standard_normal(w_shape).astype(np.float32) * 0.2, "w"),
+             numpy_helper.from_array(rng.standard_normal(w_shape[0]).astype(np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], **conv_attrs),
+             helper.make_node("Sigmoid", ["c"], ["s"]),
+             helper.make_node("Mul", ["c", "s"], ["y"])]
+    model = helper.make_model(helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits),
+        opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path, xp = os.path.join(TMP, f"{tag}.onnx"), os.path.join(TMP, f"{tag}_x.npy")
+    open(path, "wb").write(model.SerializeToString())
+    np.save(xp, rng.standard_normal(x_shape).astype(np.float32))
+    compare(label, path, {"x": xp})
+    outs = {}
+    for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
+        for t in ("1", "2"):
+            d = os.path.join(TMP, f"{tag}_{isa}_{t}")
+            r = subprocess.run([HPCZ, "run", path, "-o", d, "-q", "-t", t, "--input", f"x={xp}"],
+                               capture_output=True, text=True, env={**os.environ, **env})
+            outs[isa, t] = open(os.path.join(d, "y.npy"), "rb").read() if r.returncode == 0 else None
+    check(outs["avx512", "1"] is not None and len(set(outs.values())) == 1,
+          f"{label}: the same bytes at 1 and 2 threads and with HPCZ_CPU_NO_AVX512=1")
+
+
 # Conv -> SiLU (fused) on the AVX-512 kernel with the channels along the
 # lanes (dt_task512: 32 -> 32 channels, 288 taps, 52-wide rows, several rows
 # per task for its two-row tiles): the SiLU epilogue's runs, whose last
 # n % 8 values go through expf, stay those of the AVX2 kernel, so
 # HPCZ_CPU_NO_AVX512=1 gives the same bytes (it did not for a while)
-s_inits = [numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32) * 0.2, "w"),
-           numpy_helper.from_array(rng.standard_normal(32).astype(np.float32), "b")]
-s_nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-           helper.make_node("Sigmoid", ["c"], ["s"]),
-           helper.make_node("Mul", ["c", "s"], ["y"])]
-s_model = helper.make_model(helper.make_graph(
-    s_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 12, 52])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], s_inits),
-    opset_imports=[helper.make_opsetid("", 13)])
-s_model.ir_version = 8
-s_path, s_x = os.path.join(TMP, "conv_silu_dt.onnx"), os.path.join(TMP, "conv_silu_dt_x.npy")
-open(s_path, "wb").write(s_model.SerializeToString())
-np.save(s_x, rng.standard_normal((1, 32, 12, 52)).astype(np.float32))
-compare("conv+silu, channels along the lanes", s_path, {"x": s_x})
-s_out = {}
-for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
-    d = os.path.join(TMP, f"conv_silu_dt_{isa}")
-    r = subprocess.run([HPCZ, "run", s_path, "-o", d, "-q", "--input", f"x={s_x}"], capture_output=True,
-                       text=True, env={**os.environ, **env})
-    s_out[isa] = open(os.path.join(d, "y.npy"), "rb").read() if r.returncode == 0 else None
-check(s_out["avx512"] is not None and s_out["avx512"] == s_out["avx2"],
-      "conv+silu, channels along the lanes: the same bytes with HPCZ_CPU_NO_AVX512=1")
-
+conv_silu_lanes("conv+silu, channels along the lanes", "conv_silu_dt", (32, 32, 3, 3), (1, 32, 12, 52),
+                pads=[1, 1, 1, 1])
 # Depthwise Conv -> SiLU (fused) on AVX-512's channels-in-lanes kernel
 # (dwb_task: 24 channels, a full and a partial block of 16, split into row
 # bands at 2 threads): SiLU is applied to whole channel planes after it, as
-# the plane kernels do, so 1 and 2 threads and HPCZ_CPU_NO_AVX512=1 give
-# the same bytes
-d_inits = [numpy_helper.from_array(rng.standard_normal((24, 1, 5, 5)).astype(np.float32) * 0.3, "w"),
-           numpy_helper.from_array(rng.standard_normal(24).astype(np.float32), "b")]
-d_nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], group=24, pads=[2, 2, 2, 2]),
-           helper.make_node("Sigmoid", ["c"], ["s"]),
-           helper.make_node("Mul", ["c", "s"], ["y"])]
-d_model = helper.make_model(helper.make_graph(
-    d_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 24, 11, 27])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], d_inits),
-    opset_imports=[helper.make_opsetid("", 13)])
-d_model.ir_version = 8
-d_path, d_x = os.path.join(TMP, "dw_silu.onnx"), os.path.join(TMP, "dw_silu_x.npy")
-open(d_path, "wb").write(d_model.SerializeToString())
-np.save(d_x, rng.standard_normal((1, 24, 11, 27)).astype(np.float32))
-compare("depthwise+silu, channels in the lanes", d_path, {"x": d_x})
-d_out = {}
-for isa, env in (("avx512", {}), ("avx2", {"HPCZ_CPU_NO_AVX512": "1"})):
-    for t in ("1", "2"):
-        d = os.path.join(TMP, f"dw_silu_{isa}_{t}")
-        r = subprocess.run([HPCZ, "run", d_path, "-o", d, "-q", "-t", t, "--input", f"x={d_x}"],
-                           capture_output=True, text=True, env={**os.environ, **env})
-        d_out[isa, t] = open(os.path.join(d, "y.npy"), "rb").read() if r.returncode == 0 else None
-check(d_out["avx512", "1"] is not None and len(set(d_out.values())) == 1,
-      "depthwise+silu, channels in the lanes: the same bytes at 1 and 2 threads and with HPCZ_CPU_NO_AVX512=1")
+# the plane kernels do, so the bytes stay those of the plane kernels
+conv_silu_lanes("depthwise+silu, channels in the lanes", "dw_silu", (24, 1, 5, 5), (1, 24, 11, 27),
+                group=24, pads=[2, 2, 2, 2])
 
 shutil.rmtree(TMP, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
