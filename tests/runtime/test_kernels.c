@@ -257,6 +257,10 @@ static const spec specs[] = {
     {"transpose 2-D 257x97", "Transpose", 1, {S4(257, 97)}, {2}, 0, 0, NULL, NULL},
     {"reducemean", "ReduceMean", 1, {S4(3, 4, 5, 6)}, {4}, 0, T_EW, "axes=is:1,3", NULL},
     {"clip", "Clip", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
+    /* gp16_512: 16 planes at a time (2 x 35 planes: full blocks and a rest;
+     * 63 values each: a masked tail), the scalar loop's order per plane */
+    {"globalavgpool 16 planes", "GlobalAveragePool", 1, {S4(2, 35, 7, 9)}, {4}, 0, T_EW, NULL, NULL},
+    {"globalmaxpool 16 planes", "GlobalMaxPool", 1, {S4(1, 48, 5, 13)}, {4}, 0, 0, NULL, NULL},
 };
 
 static int ipick(int lo, int hi) /* [lo, hi], from the same seeded stream */

@@ -383,6 +383,69 @@ static hpcz_status k_maxpool(rt_ctx *c) { return pool(c, POOL_MAX); }
 static hpcz_status k_avgpool(rt_ctx *c) { return pool(c, POOL_AVG); }
 static hpcz_status k_lppool(rt_ctx *c) { return pool(c, POOL_LP); }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* Global average / max pooling of 16 float planes at a time (AVX-512):
+ * 16 values of each plane, one 16 x 16 register transpose, then the 16
+ * columns added (or compared) in order into one vector whose lane k is
+ * plane k. Each plane's sum is the scalar loop's, element after element
+ * from 0 (its bits), but the 16 chains run side by side: the scalar loop
+ * was one dependent add per element (ppocr_cls's ten GlobalAveragePools
+ * took 14% of its run). */
+__attribute__((target("avx512f"), always_inline)) static inline void gp_tr16(__m512 *r)
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Planes [0, planes / 16 * 16) of x (S values each) into y; returns how
+ * many it did. max: the scalar loop's acc = s > acc ? s : acc (a NaN never
+ * replaces acc). */
+__attribute__((target("avx512f"))) static int64_t gp16_512(const float *x, int64_t planes, int64_t S,
+                                                         bool max, float *y)
+{
+    int64_t done = planes / 16 * 16;
+    for (int64_t p0 = 0; p0 < done; p0 += 16) {
+        const float *b = x + p0 * S;
+        __m512 acc = _mm512_set1_ps(max ? -INFINITY : 0.0f);
+        for (int64_t i0 = 0; i0 < S; i0 += 16) {
+            int64_t n = S - i0 < 16 ? S - i0 : 16;
+            __mmask16 m = (__mmask16)((1u << n) - 1);
+            __m512 r[16];
+            for (int k = 0; k < 16; k++)
+                r[k] = _mm512_maskz_loadu_ps(m, b + k * S + i0);
+            gp_tr16(r); /* r[i]: element i0 + i of the 16 planes */
+            for (int64_t i = 0; i < n; i++)
+                acc = max ? _mm512_mask_blend_ps(_mm512_cmp_ps_mask(r[i], acc, _CMP_GT_OQ), acc, r[i])
+                          : _mm512_add_ps(acc, r[i]);
+        }
+        if (!max)
+            acc = _mm512_div_ps(acc, _mm512_set1_ps((float)S));
+        _mm512_storeu_ps(y + p0, acc);
+    }
+    return done;
+}
+#endif
+
 static hpcz_status global_pool(rt_ctx *c, int kind)
 {
     hpcz_array *x = rt_in(c, 0);
@@ -397,7 +460,12 @@ static hpcz_status global_pool(rt_ctx *c, int kind)
     int64_t planes = x->dims[0] * x->dims[1], S = planes ? x->numel / planes : 0;
     double p = kind == POOL_LP ? (double)rt_attr_i(c, "p", 2) : 0;
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
-    for (int64_t pl = 0; pl < planes; pl++) {
+    int64_t pl = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (f32 && kind != POOL_LP && !c->reference && S > 0 && rt_cpu_avx512())
+        pl = gp16_512(x->data, planes, S, kind == POOL_MAX, y->data);
+#endif
+    for (; pl < planes; pl++) {
         if (f32 && kind != POOL_LP && !c->reference) {
             const float *s = (const float *)x->data + pl * S;
             float acc = kind == POOL_MAX ? -INFINITY : 0;
