@@ -7,6 +7,7 @@
  */
 #include "../rt.h"
 #include "conv_geom.h"
+#include "tr16.h"
 
 bool rt_conv_geom(rt_ctx *c, const hpcz_array *x, const int64_t *kdims, bool transpose,
                   conv_geom *g)
@@ -621,32 +622,6 @@ typedef struct dwb_job {
 
 static _Thread_local rt_scratch dwb_in, dwb_row, dwb_w;
 
-/* 16 x 16 transpose in registers: r[i] lane j -> r[j] lane i. */
-__attribute__((target("avx512f"), always_inline)) static inline void dwb_tr16(__m512 *r)
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    /* u[4m + j], 128-bit lane l: rows 4m..4m+3 of column 4l + j */
-    for (int j = 0; j < 4; j++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
-}
 
 /* NB output pixels of one row (o: NB x 16 floats) from the band's pixels:
  * rows[kh] points at tap (kh, 0) of the first one, ps = stride * 16 floats
@@ -694,7 +669,7 @@ dwb_fill(const float *xb, int64_t IS, int nc, const conv_geom *g, int64_t PW, in
         __m512 v[16];
         for (int c = 0; c < 16; c++)
             v[c] = c < nc ? _mm512_maskz_loadu_ps(m, xs + c * IS) : _mm512_setzero_ps();
-        dwb_tr16(v);
+        rt_tr16_512(v);
         for (int64_t i = 0; i < n; i++)
             _mm512_store_ps(pr + (col + i) * 16, v[i]);
     }
@@ -761,7 +736,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void dwb_task(void *
             __m512 v[16];
             for (int i = 0; i < 16; i++)
                 v[i] = i < n ? _mm512_load_ps(O + (q + i) * 16) : _mm512_setzero_ps();
-            dwb_tr16(v);
+            rt_tr16_512(v);
             for (int c = 0; c < nc; c++)
                 _mm512_mask_storeu_ps(yb + c * OS + oh * OW + q, m, v[c]);
         }

@@ -4,6 +4,7 @@
  */
 #include "../rt.h"
 #include "conv_geom.h"
+#include "tr16.h"
 
 enum { POOL_MAX, POOL_AVG, POOL_LP };
 
@@ -392,30 +393,6 @@ static hpcz_status k_lppool(rt_ctx *c) { return pool(c, POOL_LP); }
  * from 0 (its bits), but the 16 chains run side by side: the scalar loop
  * was one dependent add per element (ppocr_cls's ten GlobalAveragePools
  * took 14% of its run). */
-__attribute__((target("avx512f"), always_inline)) static inline void gp_tr16(__m512 *r)
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int j = 0; j < 4; j++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
-}
 
 /* Planes [0, planes / 16 * 16) of x (S values each) into y; returns how
  * many it did. max: the scalar loop's acc = s > acc ? s : acc (a NaN never
@@ -433,7 +410,7 @@ __attribute__((target("avx512f"))) static int64_t gp16_512(const float *x, int64
             __m512 r[16];
             for (int k = 0; k < 16; k++)
                 r[k] = _mm512_maskz_loadu_ps(m, b + k * S + i0);
-            gp_tr16(r); /* r[i]: element i0 + i of the 16 planes */
+            rt_tr16_512(r); /* r[i]: element i0 + i of the 16 planes */
             for (int64_t i = 0; i < n; i++)
                 acc = max ? _mm512_mask_blend_ps(_mm512_cmp_ps_mask(r[i], acc, _CMP_GT_OQ), acc, r[i])
                           : _mm512_add_ps(acc, r[i]);
