@@ -392,10 +392,8 @@ static hpcz_status k_lppool(rt_ctx *c) { return pool(c, POOL_LP); }
  * plane k. Each plane's sum is the scalar loop's, element after element
  * from 0 (its bits), but the 16 chains run side by side: the scalar loop
  * was one dependent add per element (ppocr_cls's ten GlobalAveragePools
- * took 14% of its run). */
-
-/* Planes [0, planes / 16 * 16) of x (S values each) into y; returns how
- * many it did. max: the scalar loop's acc = s > acc ? s : acc (a NaN never
+ * took 14% of its run). Planes [0, planes / 16 * 16) of x (S values each)
+ * into y; returns how many it did. max: the scalar loop's acc = s > acc ? s : acc (a NaN never
  * replaces acc). */
 __attribute__((target("avx512f"))) static int64_t gp16_512(const float *x, int64_t planes, int64_t S,
                                                          bool max, float *y)
