@@ -22,6 +22,7 @@ Runtime, and the same bytes twice. No timings (scripts/bench/ort_latency.py).
 Usage: python test_ort_forms.py HPCZ SOURCE_ROOT
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,4 +180,7 @@ def undo_exact(src, dst):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)

@@ -20,6 +20,7 @@ run by ONNX Runtime and hpcz; a bad --placement is a usage error. No timings
 Usage: python test_placement.py HPCZ SOURCE_ROOT
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -284,4 +285,7 @@ def hpcz_placement():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
