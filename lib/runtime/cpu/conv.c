@@ -852,11 +852,11 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
  * output channels (fewer reuse each panel too little), y[m][n] = b[m] +
  * sum_k w[m][k] x[k][n]: OpenBLAS packs all of x first, which costs as
  * much as the arithmetic when K is this small. Here x is read in place:
- * a task takes 128 columns (its K x 128 panel stays in L1 or L2) and all rows;
+ * a task takes 512 columns (its K x 512 panel stays in L2) and all rows;
  * 4 x 16 tiles of FMAs over k, bias first, in k order. Columns past the
  * last multiple of 16 take the same sums with fmaf. */
 #define PW_MAXK 64
-#define PW_COLS 128
+#define PW_COLS 512 /* 128 had 98 tasks of ~1 us on a 112x112 map: 2 threads got 1.1x */
 #define PW_MAXN 256   /* or maps this small with K <= 3 PW_MAXK */
 #define PW_MAXW 65536 /* with at most this many weights (256 KiB) */
 typedef struct pw_job {
