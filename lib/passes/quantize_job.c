@@ -255,7 +255,7 @@ static hpcz_status calibrate(hpcz_model *m, const hpcz_quantize_opts *o, const h
  * output SQNR on the calibration data stays high (ACT_REGION_MIN_DB: errors
  * at 1% of the signal's amplitude) and within ACT_REGION_MAX_DROP_DB of the
  * other form's (the second trial only runs when the first form is above
- * ACT_REGION_MIN_DB). Only for models with such ops, the preset's own
+ * ACT_REGION_MIN_DB; the chosen trial is the job's result). Only for models with such ops, the preset's own
  * pipeline (not --passes), and when the option was not given. */
 #define ACT_REGION_MIN_DB 40.0
 #define ACT_REGION_MAX_DROP_DB 12.0
@@ -278,32 +278,48 @@ static size_t count_op(const hpcz_graph *g, const char *op)
     return k;
 }
 
-/* m quantized by pl (a copy, quiet): its worst output SQNR against m on
- * the calibration data, and its counts of nodes and QuantizeLinear. */
-static hpcz_status act_region_trial(hpcz_model *m, hpcz_pipeline *pl, const hpcz_pass_ctx *ctx, double *sqnr,
-                                    size_t *nodes, size_t *quants, hpcz_error *err)
+/* A copy of m quantized by pl, its pass notes in *notes (not yet shown),
+ * and its worst output SQNR against m on the calibration data. */
+static hpcz_status act_region_trial(hpcz_model *m, hpcz_pipeline *pl, const hpcz_pass_ctx *ctx, job_notes *notes,
+                                    hpcz_model **out, double *sqnr, hpcz_error *err)
 {
-    hpcz_pass_ctx quiet = *ctx;
-    quiet.log = NULL;
-    quiet.verify = 0;
+    hpcz_pass_ctx t = *ctx;
+    t.log = job_notes_log;
+    t.log_user = notes;
     hpcz_model *q = hpcz_model_clone(m, err);
-    hpcz_status st = q ? hpcz_pipeline_run(pl, q, &quiet, err) : err->status;
-    if (!st) {
-        *nodes = q->graph->n_nodes;
-        *quants = count_op(q->graph, "QuantizeLinear");
-        st = hpcz_worst_sqnr(m, q, &quiet, sqnr, err);
+    hpcz_status st = q ? hpcz_pipeline_run(pl, q, &t, err) : err->status;
+    if (!st)
+        st = hpcz_worst_sqnr(m, q, &t, sqnr, err);
+    if (st) {
+        hpcz_model_free(q);
+        q = NULL;
     }
-    hpcz_model_free(q);
+    *out = q;
     return st;
 }
 
+/* The trial's notes into nt, as if its pipeline had run there. */
+static void replay_notes(job_notes *nt, job_notes *from)
+{
+    for (size_t i = 0; i < from->n; i++) {
+        char *sep = strstr(from->lines[i], ": ");
+        if (sep) {
+            *sep = 0;
+            job_notes_log(nt, from->lines[i], sep + 2);
+        }
+    }
+}
+
 /* spec: the preset's pipeline (res->pipeline, cap bytes), *pl: its steps
- * still to run (without fold-bn,eliminate when folded). Either stays or
- * both get hard-act-region=true. */
+ * still to run (without fold-bn,eliminate when folded). When it decides,
+ * *done is m quantized (the trial kept: the pipeline is not run again),
+ * its notes in nt, and spec and *pl get hard-act-region=true if that
+ * form was kept; else *done stays NULL. */
 static hpcz_status act_region_check(hpcz_model *m, char *spec, size_t cap, int folded, hpcz_pipeline **pl,
-                                    const hpcz_pass_ctx *ctx, const hpcz_job_hooks *h, hpcz_error *err)
+                                    const hpcz_pass_ctx *ctx, job_notes *nt, hpcz_model **done, hpcz_error *err)
 {
     static const char key[] = "placement=latency,";
+    const hpcz_job_hooks *h = nt->hooks;
     char *at = strstr(spec, key);
     if (!at || strstr(spec, "hard-act-region") || !has_hard_act(m->graph))
         return HPCZ_OK;
@@ -318,38 +334,43 @@ static hpcz_status act_region_check(hpcz_model *m, char *spec, size_t cap, int f
     if (!pon)
         return job_blame(err, m->path);
     double s_off = 0, s_on = 0;
-    size_t n_off = 0, q_off = 0, n_on = 0, q_on = 0;
-    hpcz_status st = act_region_trial(m, *pl, ctx, &s_off, &n_off, &q_off, err);
+    job_notes n_off = {0}, n_on = {0};
+    hpcz_model *q_off = NULL, *q_on = NULL;
+    hpcz_status st = act_region_trial(m, *pl, ctx, &n_off, &q_off, &s_off, err);
     /* below ACT_REGION_MIN_DB already, accuracy is what binds: no second trial */
-    if (!st && s_off < ACT_REGION_MIN_DB) {
-        hpcz_pipeline_free(pon);
-        return HPCZ_OK;
-    }
-    if (!st)
-        st = act_region_trial(m, pon, ctx, &s_on, &n_on, &q_on, err);
-    if (st) {
-        hpcz_pipeline_free(pon);
-        return st == HPCZ_ERR_USAGE ? st : job_blame(err, m->path);
-    }
-    if (n_on == n_off && q_on == q_off) { /* no HardSwish/HardSigmoid after an int8 op */
-        hpcz_pipeline_free(pon);
-        return HPCZ_OK;
-    }
-    if (s_on >= ACT_REGION_MIN_DB && s_on >= s_off - ACT_REGION_MAX_DROP_DB) {
+    if (!st && s_off >= ACT_REGION_MIN_DB)
+        st = act_region_trial(m, pon, ctx, &n_on, &q_on, &s_on, err);
+    bool differ = q_on && (q_on->graph->n_nodes != q_off->graph->n_nodes ||
+                           count_op(q_on->graph, "QuantizeLinear") != count_op(q_off->graph, "QuantizeLinear"));
+    bool keep = !st && differ && s_on >= ACT_REGION_MIN_DB && s_on >= s_off - ACT_REGION_MAX_DROP_DB;
+    if (!st && keep) {
         job_message(h, 0, "static int8: HardSwish/HardSigmoid keep the int8 region going (hard-act-region, the "
                     "form ONNX Runtime runs fastest): worst output SQNR on the calibration data %.1f -> %.1f dB",
                     s_off, s_on);
         hpcz_pipeline_free(*pl);
         *pl = pon;
+        pon = NULL;
         memcpy(spec, on, (size_t)len + 1);
-        return HPCZ_OK;
+    } else if (!st && differ) {
+        job_message(h, 0, "static int8: HardSwish/HardSigmoid left float between int8 islands: the int8 region "
+                    "through them (hard-act-region) would lower the worst output SQNR on the calibration data "
+                    "%.1f -> %.1f dB (kept at >= %.0f dB and at most %.0f dB lower)",
+                    s_off, s_on, ACT_REGION_MIN_DB, ACT_REGION_MAX_DROP_DB);
     }
-    job_message(h, 0, "static int8: HardSwish/HardSigmoid left float between int8 islands: the int8 region through "
-                "them (hard-act-region) would lower the worst output SQNR on the calibration data %.1f -> %.1f dB "
-                "(kept at >= %.0f dB and at most %.0f dB lower)",
-                s_off, s_on, ACT_REGION_MIN_DB, ACT_REGION_MAX_DROP_DB);
+    if (!st) {
+        *done = keep ? q_on : q_off;
+        replay_notes(nt, keep ? &n_on : &n_off);
+    }
+    if (st || keep)
+        hpcz_model_free(q_off);
+    if (st || !keep)
+        hpcz_model_free(q_on);
+    job_notes_clear(&n_off);
+    free(n_off.lines);
+    job_notes_clear(&n_on);
+    free(n_on.lines);
     hpcz_pipeline_free(pon);
-    return HPCZ_OK;
+    return st ? (st == HPCZ_ERR_USAGE ? st : job_blame(err, m->path)) : HPCZ_OK;
 }
 
 hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz_quantize_result *res,
@@ -394,6 +415,7 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
     if ((evaluate || finite_data) && hpcz_onnx_serialize(m, NULL, &orig_bytes, &orig_len, err))
         return job_blame(err, in);
     job_notes nt = {.hooks = h};
+    hpcz_model *quantized = NULL, *spare = NULL; /* m quantized already (act_region_check) */
     hpcz_pass_ctx ctx;
     hpcz_pass_ctx_init(&ctx);
     ctx.log = job_notes_log;
@@ -415,12 +437,18 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
             goto done;
         ctx.calib = res->table;
         if (is_static && !o->passes && o->calib &&
-            (st = act_region_check(m, res->pipeline, sizeof res->pipeline, rq->fold, &pl, &ctx, h, err)))
+            (st = act_region_check(m, res->pipeline, sizeof res->pipeline, rq->fold, &pl, &ctx, &nt, &quantized,
+                                   err)))
             goto done;
     }
     if ((st = job_cancelled(h, err)))
         goto done;
-    if ((st = hpcz_pipeline_run(pl, m, &ctx, err))) {
+    if (quantized) { /* act_region_check's trial is the result (the original,
+                      * whose path `in` points into, is freed at the end) */
+        spare = m;
+        *mp = m = quantized;
+        quantized = NULL;
+    } else if ((st = hpcz_pipeline_run(pl, m, &ctx, err))) {
         st = job_blame(err, in);
         goto done;
     }
@@ -484,6 +512,8 @@ hpcz_status hpcz_quantize_run(hpcz_model **mp, const hpcz_quantize_opts *o, hpcz
         goto done;
     hpcz_model_foreach_graph(m, tally_graph, res);
 done:
+    hpcz_model_free(quantized);
+    hpcz_model_free(spare);
     hpcz_pipeline_free(pl);
     free(orig_bytes);
     res->notes = nt.lines;
