@@ -7,6 +7,7 @@
  */
 #include "../rt.h"
 #include "conv_geom.h"
+#include "act512.h"
 #include "tr16.h"
 
 bool rt_conv_geom(rt_ctx *c, const hpcz_array *x, const int64_t *kdims, bool transpose,
@@ -758,26 +759,6 @@ static void dwb_act(void *ctx, int64_t ch)
     rt_act_apply(j->act, j->y + ch * j->OS, j->OS);
 }
 
-/* Whether rt_act_apply gives each element the same bits wherever it falls
- * in the array (its vector and scalar paths agree): then dwb_task applies
- * it to rows of 16-channel pixels, in cache. Not SiLU (its vector exp and
- * expf differ in the last bits) nor the float16 epilogues. */
-static bool dwb_act_lanes(const rt_act *act)
-{
-    if (!rt_act_any(act))
-        return true;
-    if (act->f16)
-        return false;
-    switch (act->kind) {
-    case RT_ACT_NONE:
-    case RT_ACT_RELU:
-    case RT_ACT_CLIP:
-    case RT_ACT_LEAKY:
-    case RT_ACT_HSWISH: return true;
-    default: return false;
-    }
-}
-
 /* Whether depthwise takes dwb_task: float in and out on AVX-512, and a
  * last block of 16 channels nearly full (at most 1/8 of the lanes wasted)
  * or a map narrow enough (<= 32 columns) that the plane kernels waste more. */
@@ -804,7 +785,7 @@ static void dwb_run(const dw_job *dj, int64_t C)
             bands = 1;
     }
     dwb_job j = {.x = dj->x, .w = dj->w, .bias = dj->bias, .y = dj->y, .g = g, .act = dj->act,
-                 .act_lanes = dwb_act_lanes(dj->act), .C = C, .bands = bands,
+                 .act_lanes = rt_act_lanes(dj->act), .C = C, .bands = bands,
                  .band_rows = (OH + bands - 1) / bands};
     double work = (double)C * (double)g->osize * (double)g->ksize;
     rt_parallel_for_work(nb * bands, dwb_task, &j, work);
@@ -865,7 +846,65 @@ typedef struct pw_job {
     int64_t M, K, N;
     const rt_act *act;
     int64_t cols; /* per task: PW_COLS, or down to 32 for at least 16 tasks */
+    int act_reg; /* pw_task512: the kind on the registers (pw_act_kind), else 0 */
 } pw_job;
+
+#ifdef DW_AVX2
+/* The fused activation (rt_act_lanes) on a tile just stored: rows of y
+ * (stride floats apart), 16 columns through m0 and, with two, 16 more
+ * through m1; in L1, where a pass of rt_act_apply over a task's output
+ * read it back from L2. A call after the stores, not rt_act512 on the
+ * accumulators: that made GCC spill them at every multiply-add. */
+__attribute__((target("avx512f"), noinline)) static void act_tile512(const rt_act *fa, float *y,
+                                                                    int64_t stride, int64_t rows,
+                                                                    __mmask16 m0, __mmask16 m1,
+                                                                    bool two)
+{
+    const rt_act a = *fa; /* a copy the stores to y cannot alias */
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * stride;
+        _mm512_mask_storeu_ps(yr, m0, rt_act512(&a, _mm512_maskz_loadu_ps(m0, yr)));
+        if (two)
+            _mm512_mask_storeu_ps(yr + 16, m1, rt_act512(&a, _mm512_maskz_loadu_ps(m1, yr + 16)));
+    }
+}
+#endif
+
+#ifdef DW_AVX2
+/* rt_act512 for one kind known at compile time (RT_ACT_RELU, CLIP, LEAKY
+ * or HSWISH; 0: none), a and b as broadcast: no branch in the epilogue. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 act_k512(const int kind,
+                                                                               __m512 a, __m512 b,
+                                                                               __m512 v)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    switch (kind) {
+    case RT_ACT_RELU: return _mm512_max_ps(v, zero);
+    case RT_ACT_CLIP:
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
+        return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
+    case RT_ACT_LEAKY: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), a, v);
+    case RT_ACT_HSWISH: {
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
+        return _mm512_mul_ps(v, _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(zero, t)));
+    }
+    default: return v;
+    }
+}
+#endif
+
+/* The kind pw_panel512 applies on its registers: an activation of
+ * rt_act_lanes without Max or the post-affine, else 0 (then rt_act_apply
+ * after the task, as before). */
+static int pw_act_kind(const rt_act *act)
+{
+    if (!rt_act_any(act) || !rt_act_lanes(act) || act->max || act->post)
+        return 0;
+    return act->kind == RT_ACT_RELU || act->kind == RT_ACT_CLIP || act->kind == RT_ACT_LEAKY ||
+                   act->kind == RT_ACT_HSWISH
+               ? (int)act->kind
+               : 0;
+}
 
 /* Columns [n, n + nr) (nr <= 16) of every row: 4 x 16 tiles; a short panel
  * (the last one) loads and stores through lane masks. */
@@ -935,12 +974,15 @@ __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
  * two zmm per row (TWO; one when nr <= 16), lane masks past nr; the same
  * sums (bias, then FMAs in k order), so the same bits as the AVX2 tiles. */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
-pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
+pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO, const int AK)
 {
     int64_t K = j->K, N = j->N, M = j->M;
     const float *xp = j->x + n;
     __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 k1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    /* AK: the activation kind on the registers (pw_act_kind), a constant
+     * in each instance (a switch on it here spilled the accumulators) */
+    const __m512 pa = _mm512_set1_ps(AK ? j->act->a : 0.0f), pb = _mm512_set1_ps(AK ? j->act->b : 0.0f);
     int64_t m = 0;
     for (; m + 4 <= M; m += 4) {
         const float *w0 = j->w + m * K;
@@ -959,6 +1001,9 @@ pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
         }
         for (int r = 0; r < 4; r++) {
             float *yr = j->y + (m + r) * N + n;
+            c[r][0] = act_k512(AK, pa, pb, c[r][0]);
+            if (TWO)
+                c[r][1] = act_k512(AK, pa, pb, c[r][1]);
             _mm512_mask_storeu_ps(yr, k0, c[r][0]);
             if (TWO)
                 _mm512_mask_storeu_ps(yr + 16, k1, c[r][1]);
@@ -973,6 +1018,8 @@ pw_panel512(const pw_job *j, int64_t n, int nr, const bool TWO)
             if (TWO)
                 c1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k1, xp + k * N + 16), c1);
         }
+        c0 = act_k512(AK, pa, pb, c0);
+        c1 = act_k512(AK, pa, pb, c1);
         _mm512_mask_storeu_ps(j->y + m * N + n, k0, c0);
         if (TWO)
             _mm512_mask_storeu_ps(j->y + m * N + n + 16, k1, c1);
@@ -985,13 +1032,32 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx
     int64_t N = j->N, n0 = t * j->cols, n1 = n0 + j->cols < N ? n0 + j->cols : N;
     for (int64_t n = n0; n < n1; n += 32) {
         int nr = (int)(n1 - n < 32 ? n1 - n : 32);
-        if (nr > 16)
-            pw_panel512(j, n, nr, true);
-        else
-            pw_panel512(j, n, nr, false);
+        /* (separate instances: a test of the activation in the one
+         * without it spilled the accumulators at every k) */
+        bool two = nr > 16;
+        switch (j->act_reg) {
+#define PW_K(K)                                                                                    \
+    case K:                                                                                        \
+        if (two)                                                                                   \
+            pw_panel512(j, n, nr, true, K);                                                        \
+        else                                                                                       \
+            pw_panel512(j, n, nr, false, K);                                                       \
+        break;
+            PW_K(RT_ACT_RELU)
+            PW_K(RT_ACT_CLIP)
+            PW_K(RT_ACT_LEAKY)
+            PW_K(RT_ACT_HSWISH)
+#undef PW_K
+        default:
+            if (two)
+                pw_panel512(j, n, nr, true, 0);
+            else
+                pw_panel512(j, n, nr, false, 0);
+        }
     }
-    for (int64_t m = 0; m < j->M; m++)
-        rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
+    if (!j->act_reg)
+        for (int64_t m = 0; m < j->M; m++)
+            rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
 }
 
 /* Whether pw_task takes this 1x1 convolution (needs AVX2 and FMA). */
@@ -1191,6 +1257,7 @@ typedef struct dc_job {
     int64_t act_rows; /* rows per dc_act call (dt_task512's tasks may hold several) */
     int64_t cols, col_tasks; /* columns of a task (a pointwise conv's one row: several tasks) */
     bool units_outer;        /* the tasks of a channel unit consecutive (dc_span) */
+    bool act_reg;            /* dc_task512: act on the registers (rt_act_lanes), no dc_act */
 } dc_job;
 
 /* Task t's output rows [oh0, oh1) and columns [c0, c1); -> its channel
@@ -1362,7 +1429,8 @@ __attribute__((target("avx2,fma"))) static void dc_task(void *ctx, int64_t t)
  * the same bits. */
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
 dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float *base, float *y0,
-           const float *bias, int64_t mr, bool first, __mmask16 m0, __mmask16 m1, bool two)
+           const float *bias, int64_t mr, bool first, __mmask16 m0, __mmask16 m1, bool two,
+           const rt_act *fa)
 {
     int64_t O = j->g->osize;
     const int64_t *off = j->off;
@@ -1403,6 +1471,8 @@ dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float
         if (two)
             _mm512_mask_storeu_ps(y0 + r * O + 16, m1, c[r][1]);
     }
+    if (fa)
+        act_tile512(fa, y0, O, mr, m0, m1, two);
 }
 
 /* dc_tile512 over two blocks of DC_MR channels (wb0, wb1: their packed
@@ -1414,7 +1484,7 @@ dc_tile512(const dc_job *j, const float *wb, int64_t k0, int64_t k1, const float
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
 dc_tile512x2(const dc_job *j, const float *wb0, const float *wb1, int64_t k0, int64_t k1,
              const float *base, float *y0, const float *bias, int64_t mr, bool first,
-             __mmask16 m0, __mmask16 m1, bool two)
+             __mmask16 m0, __mmask16 m1, bool two, const rt_act *fa)
 {
     int64_t O = j->g->osize;
     const int64_t *off = j->off;
@@ -1455,6 +1525,8 @@ dc_tile512x2(const dc_job *j, const float *wb0, const float *wb1, int64_t k0, in
         if (two)
             _mm512_mask_storeu_ps(y0 + r * O + 16, m1, c[r][1]);
     }
+    if (fa)
+        act_tile512(fa, y0, O, mr, m0, m1, two);
 }
 
 /* Task t: the pair of channel blocks t % units (12 channels; the last may
@@ -1474,6 +1546,8 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
     for (int64_t k0 = 0; k0 < K; k0 += DC_KC) { /* as dc_task */
         int64_t k1 = k0 + DC_KC < K ? k0 + DC_KC : K;
         bool first = k0 == 0;
+        /* the activation on the last pass's registers (dc_act otherwise) */
+        const rt_act *fa = k1 == K && j->act_reg ? j->act : NULL;
         for (int64_t oh = oh0; oh < oh1; oh++) {
             const float *wb = wblk + k0 * DC_MR, *wb1 = wblk1 + k0 * DC_MR;
             for (int64_t ow0 = c0; ow0 < c1; ow0 += 2 * DC_NR) {
@@ -1484,18 +1558,28 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dc_task512(void *ctx
                 __mmask16 mhi = n >= 2 * DC_NR ? 0xffff
                                 : n > DC_NR    ? (__mmask16)((1u << (n - DC_NR)) - 1)
                                                : 0;
-                if (mr > DC_MR && n > DC_NR)
-                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, mhi, true);
+                /* (instances without the activation: as pw_panel512) */
+                if (mr > DC_MR && n > DC_NR && fa)
+                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, mhi, true, fa);
+                else if (mr > DC_MR && n > DC_NR)
+                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, mhi, true, NULL);
+                else if (mr > DC_MR && fa)
+                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, 0, false, fa);
                 else if (mr > DC_MR)
-                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, 0, false);
+                    dc_tile512x2(j, wb, wb1, k0, k1, base, y0, bias, mr, first, mlo, 0, false, NULL);
+                else if (n > DC_NR && fa)
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, mhi, true, fa);
                 else if (n > DC_NR)
-                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, mhi, true);
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, mhi, true, NULL);
+                else if (fa)
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, 0, false, fa);
                 else
-                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, 0, false);
+                    dc_tile512(j, wb, k0, k1, base, y0, bias, mr, first, mlo, 0, false, NULL);
             }
         }
     }
-    dc_act(j, m0, mr, oh0, oh1, c0, c1);
+    if (!j->act_reg)
+        dc_act(j, m0, mr, oh0, oh1, c0, c1);
 }
 
 /* The direct convolution with the output channels along the vector lanes
@@ -1643,7 +1727,8 @@ typedef struct dc_pad_job {
     float *xp;
     const conv_geom *g;
     dc_layout l;
-    bool z; /* rt_cpu_avx512() (once: it reads the environment) */
+    bool z;        /* rt_cpu_avx512() (once: it reads the environment) */
+    int64_t bands; /* tasks per channel, of l.PH / bands rows each */
 } dc_pad_job;
 
 /* Lanes [lo, hi) of 16 (clamped). */
@@ -1674,15 +1759,17 @@ __attribute__((target("avx512f"))) static void pad_row_s2_512(const float *xr, i
     }
 }
 
-static void dc_pad_plane(void *ctx, int64_t ci)
+static void dc_pad_plane(void *ctx, int64_t t)
 {
     const dc_pad_job *j = ctx;
     const conv_geom *g = j->g;
     int64_t IH = g->in[1], IW = g->in[2], pt = g->pb[1], pl = g->pb[2], s = g->stride[2];
-    int64_t HW = j->l.HW, RS = j->l.RS;
+    int64_t HW = j->l.HW, RS = j->l.RS, ci = t / j->bands, PH = j->l.PH;
+    int64_t per = (PH + j->bands - 1) / j->bands, r0 = t % j->bands * per;
+    int64_t r1 = r0 + per < PH ? r0 + per : PH;
     const float *xc = j->x + ci * IH * IW;
-    float *pc = j->xp + ci * j->l.PH * RS;
-    for (int64_t r = 0; r < j->l.PH; r++) {
+    float *pc = j->xp + ci * PH * RS;
+    for (int64_t r = r0; r < r1; r++) {
         float *pr = pc + r * RS;
         int64_t ih = r - pt;
         if (ih < 0 || ih >= IH) {
@@ -1725,8 +1812,13 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
         l = (dc_layout){1, g->in[2], g->in[2]};
         xp = x;
     } else {
-        dc_pad_job pj = {x, scratch, g, l, z};
-        rt_parallel_for_work(C, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
+        /* tasks of a channel, or of bands of its rows where the channels
+         * are few (a first conv's 3: two threads took 2 + 1 of them) */
+        int64_t threads = rt_threads(), bands = C >= 4 * threads ? 1 : (4 * threads + C - 1) / C;
+        if (bands > l.PH)
+            bands = l.PH > 0 ? l.PH : 1;
+        dc_pad_job pj = {x, scratch, g, l, z, bands};
+        rt_parallel_for_work(C * bands, dc_pad_plane, &pj, (double)C * (double)(l.PH * l.RS));
     }
     int64_t nb = (pk->M + pk->lanes - 1) / pk->lanes;
     /* tasks of whole rows, about 32K multiply-adds per tile row or more */
@@ -1758,7 +1850,8 @@ static void dc_run(rt_ctx *c, const dc_pack *pk, const float *x, const float *bi
      * 3x3 conv on 26x26, 2.6 MiB of weights for 13 output rows), and the
      * rows of a unit go consecutively instead, the input read once a unit */
     bool outer = (double)pk->M * (double)pk->K * sizeof(float) > 1024.0 * 1024.0;
-    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, act_rows, cols, ct, outer};
+    dc_job j = {pk, xp, bias, off, y, g, c->act, C, l.RS, rpt, units, act_rows, cols, ct, outer,
+                z && !dt && rt_act_any(c->act) && rt_act_lanes(c->act)};
     rt_parallel_for_work(units * rt * ct, dt ? dt_task512 : z ? dc_task512 : dc_task, &j,
                          (double)pk->M * (double)pk->K * (double)g->osize);
 }
@@ -1971,10 +2064,11 @@ static hpcz_status k_conv(rt_ctx *c)
                 int64_t cols = PW_COLS;
                 while (cols > 32 && (O + cols - 1) / cols < 16)
                     cols /= 2;
+                bool z = rt_cpu_avx512();
                 pw_job pj = {src, wd + gi * Mg * K, bd ? bd + gi * Mg : NULL, yg, Mg, K, O, c->act,
-                             cols};
+                             cols, z ? pw_act_kind(c->act) : 0};
                 rt_parallel_for_work((O + cols - 1) / cols,
-                                     rt_cpu_avx512() ? pw_task512 : pw_task, &pj,
+                                     z ? pw_task512 : pw_task, &pj,
                                      (double)Mg * (double)K * (double)O);
                 continue;
             }
