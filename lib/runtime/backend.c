@@ -150,12 +150,31 @@ static hpcz_status cpu_run_node(rt_ctx *c)
     return st;
 }
 
+/* OpenBLAS's pthreads build (Debian's) starts its server threads when the
+ * library loads, one per core past the first, and an idle one spins on
+ * sched_yield for 2^28 cycles (about 0.1 s) after its last job before it
+ * sleeps. openblas_set_num_threads(1) leaves them spinning: on 2 cores,
+ * one of them took a fifth of the CPU samples through a 0.3 s `hpcz run
+ * --bench`, beside our own threads. blas_thread_shutdown_ (exported by
+ * that build, its fork handler) stops them; OpenBLAS starts them again
+ * itself should a multi-threaded call ever need them. Weak: absent from
+ * other BLAS builds. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+static pthread_once_t blas_quiet_once = PTHREAD_ONCE_INIT;
+
+static void blas_quiet(void)
+{
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_ && !rt_env_on("HPCZ_BLAS_KEEP_THREADS"))
+        blas_thread_shutdown_();
+}
+
 static void cpu_set_threads(int n)
 {
     /* One thread pool (pool.c). OpenBLAS runs single-threaded inside our
      * tasks: its own threads would compete with ours, and its partition of
      * C would depend on the thread count. */
-    openblas_set_num_threads(1);
+    pthread_once(&blas_quiet_once, blas_quiet);
     n_threads = n > 0 ? n : 1;
 }
 
