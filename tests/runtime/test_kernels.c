@@ -134,6 +134,14 @@ static const spec specs[] = {
      * rows past the last multiple of 4, columns past the last multiple of 16 */
     {"conv 1x1 small K, M=37, relu fused", "Conv", 3, {S4(1, 20, 9, 15), S4(37, 20, 1, 1),
      S4(37)}, {4, 4, 1}, 0, T_ACC, NULL, "Relu"},
+    /* the activation on pw_panel512's registers (an instance per kind),
+     * against the AVX2 kernel's rt_act_apply (dc_task512's: act_specs) */
+    {"conv 1x1 small K, hswish fused", "Conv", 3, {S4(1, 16, 11, 29), S4(34, 16, 1, 1), S4(34)},
+     {4, 4, 1}, 0, T_ACC, NULL, "HardSwish"},
+    {"conv 1x1 small K, clip fused", "Conv", 3, {S4(1, 24, 7, 40), S4(32, 24, 1, 1), S4(32)},
+     {4, 4, 1}, 0, T_ACC, NULL, "Clip"},
+    {"conv 1x1 small K, leaky fused", "Conv", 3, {S4(1, 9, 13, 13), S4(41, 9, 1, 1), S4(41)},
+     {4, 4, 1}, 0, T_ACC, NULL, "LeakyRelu"},
     {"conv 1x1 small K, no bias, 130 columns", "Conv", 2, {S4(1, 7, 10, 13), S4(32, 7, 1, 1)},
      {4, 4}, 0, T_ACC, NULL, NULL},
     {"conv 1x1 14x14 K=96 (small map, masked tail)", "Conv", 3, {S4(1, 96, 14, 14),
@@ -875,6 +883,16 @@ static const spec rewritten[] = {
      "hidden_size=i:32;direction=s:bidirectional", NULL},
 };
 
+/* With constant weights (the direct kernels' packing): the activation on
+ * dc_task512's tiles just stored (act_tile512), after the last pass over
+ * the taps only (K = 576 takes three), 12- and 6-channel tiles. */
+static const spec act_specs[] = {
+    {"conv 3x3 K=576 M=30, hswish fused", "Conv", 3, {S4(1, 64, 9, 32), S4(30, 64, 3, 3), S4(30)},
+     {4, 4, 1}, 0, T_ACC, "pads=is:1,1,1,1", "HardSwish"},
+    {"conv 3x3 M=7 s2, clip fused", "Conv", 3, {S4(1, 5, 40, 63), S4(7, 5, 3, 3), S4(7)},
+     {4, 4, 1}, 0, T_ACC, "strides=is:2,2;pads=is:1,1,1,1", "Clip"},
+};
+
 int main(void)
 {
     if (!rt_cpu_avx512())
@@ -883,6 +901,12 @@ int main(void)
         spec s = specs[i];
         check(&s);
     }
+    const_weights = true;
+    for (size_t i = 0; i < sizeof act_specs / sizeof act_specs[0]; i++) {
+        spec s = act_specs[i];
+        check(&s);
+    }
+    const_weights = false;
     check_random_convs(40);
     check_direct_convs();
     check_window_convs();
