@@ -489,6 +489,89 @@ hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t
     return st;
 }
 
+
+/* The float scalar constant v holds (NAN: none). */
+static float hs_scalar(hpcz_error *err, const hpcz_value *v)
+{
+    hpcz_tensor *t = v ? hpcz_value_const(v) : NULL;
+    const float *d = t && t->dtype == HPCZ_DTYPE_FLOAT && t->numel == 1 ? hpcz_tensor_data(t, err) : NULL;
+    return d ? *d : NAN;
+}
+
+/* v's only reader, when v is no graph output and that reader's op is op
+ * (value aux: use counts of hpcz_count_uses). */
+static hpcz_node *hs_reader(hpcz_graph *g, const hpcz_value *v, const char *op)
+{
+    if (!v || v->is_output || v->aux != 1)
+        return NULL;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j] == v)
+                return strcmp(g->nodes[i]->op_type, op) ? NULL : g->nodes[i];
+    return NULL;
+}
+
+/* HardSwish written out, x * Clip(x + 3, 0, 6) / 6 (PaddleOCR's exports: 15
+ * in ppocr_cls, 24 in ppocr_det), becomes the HardSwish op of opset 14 (the
+ * Div node turned in place, so it keeps its name and its output with the
+ * calibrated range). ONNX Runtime 1.23 has no int8 kernel for any of the
+ * four ops: in float it ran Add, Clip, Mul and Div as four passes over the
+ * tensor (38% of ppocr_cls's fp32 time, more than its convolutions), where
+ * it runs HardSwish as two (HardSigmoid, Mul); inside an int8 region the
+ * chain was QLinearAdd, QLinearMul, DequantizeLinear, Div with three
+ * roundings, where DQ -> HardSwish -> Q rounds once. hpcz run fuses
+ * HardSwish into the Conv before it, as it did the written-out form, or
+ * runs DQ -> HardSwish -> Q as one table. Returns the number rewritten. */
+size_t hpcz_fuse_hardswish(hpcz_model *m, hpcz_graph *g, hpcz_pass_ctx *ctx, const char *pass,
+                           hpcz_error *err)
+{
+    size_t done = 0;
+    bool opset_ok = hpcz_model_opset(m, "") >= 14;
+    hpcz_count_uses(g);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        hpcz_node *add = g->nodes[i];
+        if (strcmp(add->op_type, "Add") || (add->domain && *add->domain && strcmp(add->domain, "ai.onnx")) ||
+            add->n_inputs != 2 || !add->inputs[0] || !add->inputs[1] || add->n_outputs != 1)
+            continue;
+        int xi = hs_scalar(err, add->inputs[1]) == 3.0f ? 0 : hs_scalar(err, add->inputs[0]) == 3.0f ? 1 : -1;
+        hpcz_value *x = xi >= 0 ? add->inputs[xi] : NULL;
+        if (!x || hpcz_value_const(x) || x->dtype != HPCZ_DTYPE_FLOAT)
+            continue;
+        hpcz_node *clip = hs_reader(g, add->outputs[0], "Clip");
+        if (!clip || clip->n_inputs != 3 || clip->inputs[0] != add->outputs[0] || clip->n_outputs != 1 ||
+            hs_scalar(err, clip->inputs[1]) != 0.0f || hs_scalar(err, clip->inputs[2]) != 6.0f)
+            continue;
+        hpcz_node *mul = hs_reader(g, clip->outputs[0], "Mul");
+        if (!mul || mul->n_inputs != 2 || mul->n_outputs != 1 ||
+            !((mul->inputs[0] == x && mul->inputs[1] == clip->outputs[0]) ||
+              (mul->inputs[1] == x && mul->inputs[0] == clip->outputs[0])))
+            continue;
+        hpcz_node *div = hs_reader(g, mul->outputs[0], "Div");
+        if (!div || div->n_inputs != 2 || div->inputs[0] != mul->outputs[0] || div->n_outputs != 1 ||
+            hs_scalar(err, div->inputs[1]) != 6.0f)
+            continue;
+        if (!opset_ok) {
+            if (hpcz_model_upgrade_opset(m, 14, ctx, err)) {
+                err->status = HPCZ_OK; /* an op that cannot move to 14: keep the written-out form */
+                break;
+            }
+            opset_ok = true;
+        }
+        div->op_type = "HardSwish";
+        div->n_attrs = 0;
+        div->n_inputs = 1;
+        div->inputs[0] = x;
+        div->src = NULL;
+        add->aux = clip->aux = mul->aux = -1;
+        done++;
+    }
+    if (done) {
+        hpcz_graph_sweep(g);
+        hpcz_pass_note(ctx, pass, "%zu written-out HardSwish (x*Clip(x+3,0,6)/6) made HardSwish ops", done);
+    }
+    return done;
+}
+
 static hpcz_status run(hpcz_model *m, const hpcz_pass_args *a, hpcz_pass_ctx *ctx, hpcz_error *err)
 {
     (void)a;

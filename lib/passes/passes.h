@@ -163,6 +163,11 @@ hpcz_status hpcz_fold_conv_affine(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *fol
 /* Folds a * x + b (scalar constants) read by a 2-D Conv without padding into
  * its weights and bias (fold_bn.c); counts the Convs changed in *folded. */
 hpcz_status hpcz_fold_affine_into_conv(hpcz_graph *g, hpcz_pass_ctx *ctx, size_t *folded, hpcz_error *err);
+/* HardSwish written out, x * Clip(x + 3, 0, 6) / 6, made the HardSwish op
+ * of opset 14 (fold_bn.c; the model's opset raised when it can be; pass
+ * names the notes). Returns the number rewritten; err set on failure. */
+size_t hpcz_fuse_hardswish(hpcz_model *m, hpcz_graph *g, hpcz_pass_ctx *ctx, const char *pass,
+                           hpcz_error *err);
 /* A MaxPool after monotone activations (Relu, LeakyRelu, Max/Min/Clip by
  * constants, ...), read by a QuantizeLinear, moved before them: the same
  * values, and ONNX Runtime then

@@ -2406,78 +2406,10 @@ static float scalar_const(sq *s, const hpcz_value *v)
     return d ? *d : NAN;
 }
 
-/* v's only reader, when v is no graph output and n is that reader's op
- * (value aux: use counts of hpcz_count_uses). */
-static hpcz_node *only_reader(hpcz_graph *g, const hpcz_value *v, const char *op)
-{
-    if (!v || v->is_output || v->aux != 1)
-        return NULL;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (size_t j = 0; j < g->nodes[i]->n_inputs; j++)
-            if (g->nodes[i]->inputs[j] == v)
-                return strcmp(g->nodes[i]->op_type, op) ? NULL : g->nodes[i];
-    return NULL;
-}
-
-/* HardSwish written out, x * Clip(x + 3, 0, 6) / 6 (PaddleOCR's exports: 15
- * in ppocr_cls, 24 in ppocr_det), becomes the HardSwish op of opset 14 (the
- * Div node turned in place, so it keeps its name and its output with the
- * calibrated range). ONNX Runtime 1.23 has no int8 kernel for any of the
- * four ops: in float it ran Add, Clip, Mul and Div as four passes over the
- * tensor (38% of ppocr_cls's fp32 time, more than its convolutions), where
- * it runs HardSwish as two (HardSigmoid, Mul); inside an int8 region the
- * chain was QLinearAdd, QLinearMul, DequantizeLinear, Div with three
- * roundings, where DQ -> HardSwish -> Q rounds once. hpcz run fuses
- * HardSwish into the Conv before it, as it did the written-out form, or
- * runs DQ -> HardSwish -> Q as one table. Returns the number rewritten. */
+/* Written-out HardSwish made the HardSwish op (hpcz_fuse_hardswish). */
 static size_t hardswish_ops(sq *s)
 {
-    hpcz_graph *g = s->g;
-    size_t done = 0;
-    bool opset_ok = hpcz_model_opset(s->m, "") >= 14;
-    hpcz_count_uses(g);
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        hpcz_node *add = g->nodes[i];
-        if (strcmp(add->op_type, "Add") || (add->domain && *add->domain && strcmp(add->domain, "ai.onnx")) ||
-            add->n_inputs != 2 || !add->inputs[0] || !add->inputs[1] || add->n_outputs != 1)
-            continue;
-        int xi = scalar_const(s, add->inputs[1]) == 3.0f ? 0 : scalar_const(s, add->inputs[0]) == 3.0f ? 1 : -1;
-        hpcz_value *x = xi >= 0 ? add->inputs[xi] : NULL;
-        if (!x || hpcz_value_const(x) || x->dtype != HPCZ_DTYPE_FLOAT)
-            continue;
-        hpcz_node *clip = only_reader(g, add->outputs[0], "Clip");
-        if (!clip || clip->n_inputs != 3 || clip->inputs[0] != add->outputs[0] || clip->n_outputs != 1 ||
-            scalar_const(s, clip->inputs[1]) != 0.0f || scalar_const(s, clip->inputs[2]) != 6.0f)
-            continue;
-        hpcz_node *mul = only_reader(g, clip->outputs[0], "Mul");
-        if (!mul || mul->n_inputs != 2 || mul->n_outputs != 1 ||
-            !((mul->inputs[0] == x && mul->inputs[1] == clip->outputs[0]) ||
-              (mul->inputs[1] == x && mul->inputs[0] == clip->outputs[0])))
-            continue;
-        hpcz_node *div = only_reader(g, mul->outputs[0], "Div");
-        if (!div || div->n_inputs != 2 || div->inputs[0] != mul->outputs[0] || div->n_outputs != 1 ||
-            scalar_const(s, div->inputs[1]) != 6.0f)
-            continue;
-        if (!opset_ok) {
-            if (hpcz_model_upgrade_opset(s->m, 14, s->ctx, s->err)) {
-                s->err->status = HPCZ_OK; /* an op that cannot move to 14: keep the written-out form */
-                break;
-            }
-            opset_ok = true;
-        }
-        div->op_type = "HardSwish";
-        div->n_attrs = 0;
-        div->n_inputs = 1;
-        div->inputs[0] = x;
-        div->src = NULL;
-        add->aux = clip->aux = mul->aux = -1;
-        done++;
-    }
-    if (done) {
-        hpcz_graph_sweep(g);
-        hpcz_pass_note(s->ctx, "quantize", "%zu written-out HardSwish (x*Clip(x+3,0,6)/6) made HardSwish ops", done);
-    }
-    return done;
+    return hpcz_fuse_hardswish(s->m, s->g, s->ctx, "quantize", s->err);
 }
 
 static hpcz_status static_graph(sq *s, const hpcz_node_filter *f)

@@ -600,6 +600,70 @@ def fp16_subgraph_checks():
             check(s > 40, "fp16 %s, branch %s: ONNX Runtime runs it, SQNR %.1f dB > 40" % (io, c, s))
 
 
+def fp16_fold_checks():
+    """--dtype fp16 folds first, in float32: a Conv's per-channel Mul and Add
+    (BatchNormalization as PaddleOCR exports it) into the Conv, HardSwish
+    written out (x * Clip(x + 3, 0, 6) / 6) into the HardSwish op, and a
+    scalar Mul and Add read by an unpadded Conv into that Conv: every float16
+    op rounds, so these were roundings and passes the float32 model does
+    not have (PP-OCRv4's recognizer: eight roundings per value after each
+    Conv). The float16 file is then closer to the float32 model than the
+    unfolded one (to-fp16{fold=false}), which keeps every op."""
+    rng = np.random.default_rng(11)
+    C = 8
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (C, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.normal(0, 0.1, C).astype(np.float32), "b1"),
+             numpy_helper.from_array(rng.uniform(0.5, 2, (1, C, 1, 1)).astype(np.float32), "s"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (1, C, 1, 1)).astype(np.float32), "t"),
+             numpy_helper.from_array(np.array(3, np.float32), "three"),
+             numpy_helper.from_array(np.array(0, np.float32), "zero"),
+             numpy_helper.from_array(np.array(6, np.float32), "six"),
+             numpy_helper.from_array(np.array(1.7, np.float32), "a"),
+             numpy_helper.from_array(np.array(-0.3, np.float32), "b"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (4, C, 1, 1)).astype(np.float32), "w2"),
+             numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), "b2")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Mul", ["c1", "s"], ["m1"], name="bn_mul"),
+             helper.make_node("Add", ["m1", "t"], ["a1"], name="bn_add"),
+             helper.make_node("Add", ["a1", "three"], ["h0"], name="hs_add"),
+             helper.make_node("Clip", ["h0", "zero", "six"], ["h1"], name="hs_clip"),
+             helper.make_node("Mul", ["a1", "h1"], ["h2"], name="hs_mul"),
+             helper.make_node("Div", ["h2", "six"], ["h3"], name="hs_div"),
+             helper.make_node("Mul", ["h3", "a"], ["p1"], name="post_mul"),
+             helper.make_node("Add", ["p1", "b"], ["p2"], name="post_add"),
+             helper.make_node("Conv", ["p2", "w2", "b2"], ["y"], name="conv2")]
+    g = helper.make_graph(nodes, "fold16", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 14])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 12, 14])], inits)
+    src = os.path.join(TMP, "fold16.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+    r = subprocess.run([HPCZ, "quantize", src, "-o", os.path.join(TMP, "fold16_fp16.onnx"), "--dtype", "fp16",
+                        "--keep-io-types", "-v"], capture_output=True, text=True)
+    folded = os.path.join(TMP, "fold16_fp16.onnx") if r.returncode == 0 else None
+    kept = quantize(src, "fold16_kept.onnx", "--passes", "to-fp16{keep-io-types=true,fold=false}")
+    if not check(folded and kept, "fp16 with and without fold%s" % ("" if folded else ": " + r.stderr.strip()[-200:])):
+        return
+    ops = [n.op_type for n in onnx.load(folded).graph.node if n.op_type != "Cast"]
+    check(ops == ["Conv", "HardSwish", "Conv"], "folded: Conv, HardSwish, Conv (%s)" % ops)
+    check(max(o.version for o in onnx.load(folded).opset_import if o.domain in ("", "ai.onnx")) >= 14,
+          "folded: opset raised to 14 for HardSwish")
+    for what in ("1 Mul/Add of per-channel constants folded", "1 written-out HardSwish",
+                 "1 scalar Mul/Add folded into the unpadded Conv"):
+        check(what in r.stderr, "folded: -v says '%s'" % what)
+    kops = [n.op_type for n in onnx.load(kept).graph.node if n.op_type != "Cast"]
+    check(kops.count("Mul") == 3 and kops.count("Add") == 3 and "Div" in kops, "fold=false keeps the ops (%s)" % kops)
+    x = rng.normal(0, 1, (1, 3, 12, 14)).astype(np.float32)
+    ref = run(src, {"x": x})[0]
+    a, b = run(folded, {"x": x})[0], run(kept, {"x": x})[0]
+    check(sqnr(ref, a) > 55 and sqnr(ref, a) > sqnr(ref, b) - 1,
+          "folded float16 vs float32 %.1f dB (> 55, unfolded %.1f)" % (sqnr(ref, a), sqnr(ref, b)))
+    np.save(os.path.join(TMP, "fold16_x.npy"), x)
+    r = subprocess.run([HPCZ, "run", folded, "--input", "x=" + os.path.join(TMP, "fold16_x.npy"), "-o",
+                        os.path.join(TMP, "fold16_out"), "-q"], capture_output=True, text=True)
+    got = np.load(os.path.join(TMP, "fold16_out", "y.npy")) if r.returncode == 0 else None
+    check(got is not None and sqnr(a, got) > 55, "hpcz run on the folded file: %.1f dB against ORT"
+          % (sqnr(a, got) if got is not None else -1))
+
+
 def fp16_layernorm_checks():
     """Two LayerNorms written out (Sub, Pow 2, ReduceMean, Add, Sqrt, Div, Mul,
     Add; the exponent a Constant in one, an initializer in the other, as
@@ -1083,6 +1147,7 @@ def main():
         check(len(dqs) == 3 and bs == [64, 64, 64], "int8 --block-size 64: 3 blocked DequantizeLinear")
     digits("digits_mlp.onnx", "mlp_int4.onnx", ["--dtype", "int4", "--block-size", "32"], 2.0, 24)
     digits("digits_mlp.onnx", "mlp_fp16.onnx", ["--dtype", "fp16", "--keep-io-types"], 0.0, 55)
+    fp16_fold_checks()
 
     # deterministic: same bytes twice
     again = quantize(os.path.join(SAMPLES, "digits_cnn.onnx"), "cnn_int8_again.onnx")

@@ -36,6 +36,17 @@ static inline bool rt_act_lanes(const rt_act *act)
     }
 }
 
+/* Whether rt_act_apply gives the same bits however the array is split
+ * into calls: the activations above and every float16 epilogue (whose
+ * vector and scalar forms round alike; SiLU's through a table). Not the
+ * float32 SiLU, whose runs decide which values take expf. Then a kernel
+ * may apply it once to contiguous rows (ppocr_cls's float16 HardSwish
+ * came in 8384 calls of 52 values a run, each paying the call). */
+static inline bool rt_act_split_free(const rt_act *act)
+{
+    return !rt_act_any(act) || act->f16 || rt_act_lanes(act);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 

@@ -742,9 +742,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void dwb_task(void *
                 _mm512_mask_storeu_ps(yb + c * OS + oh * OW + q, m, v[c]);
         }
     }
-    if (!j->act_lanes && j->bands == 1)
-        for (int c = 0; c < nc; c++)
-            rt_act_apply(j->act, yb + c * OS, OS);
+    if (!j->act_lanes && j->bands == 1) {
+        if (rt_act_split_free(j->act))
+            rt_act_apply(j->act, yb, nc * OS); /* the block's planes: one run */
+        else
+            for (int c = 0; c < nc; c++)
+                rt_act_apply(j->act, yb + c * OS, OS);
+    }
 }
 
 typedef struct dwb_act_job {
@@ -966,8 +970,11 @@ __attribute__((target("avx2,fma"))) static void pw_task(void *ctx, int64_t t)
         pw_panel(j, n, 16);
     if (n < n1)
         pw_panel(j, n, (int)(n1 - n));
-    for (int64_t m = 0; m < j->M; m++)
-        rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
+    if (n0 == 0 && n1 == N && rt_act_split_free(j->act))
+        rt_act_apply(j->act, j->y, j->M * N); /* whole rows: one run */
+    else
+        for (int64_t m = 0; m < j->M; m++)
+            rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
 }
 
 /* pw_panel on AVX-512 (rt_cpu_avx512): columns [n, n + nr) (nr <= 32) in
@@ -1055,7 +1062,11 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx
                 pw_panel512(j, n, nr, false, 0);
         }
     }
-    if (!j->act_reg)
+    if (j->act_reg)
+        return;
+    if (n0 == 0 && n1 == N && rt_act_split_free(j->act))
+        rt_act_apply(j->act, j->y, j->M * N); /* whole rows: one run */
+    else
         for (int64_t m = 0; m < j->M; m++)
             rt_act_apply(j->act, j->y + m * N + n0, n1 - n0);
 }
@@ -1196,8 +1207,11 @@ __attribute__((target("avx2,fma"))) static void nc_task(void *ctx, int64_t t)
         if (o < O)
             nc_tile(j, m, o, 1, 1, tail);
     }
-    for (m = m0; m < m1; m++)
-        rt_act_apply(j->act, j->y + m * O, O);
+    if (rt_act_split_free(j->act))
+        rt_act_apply(j->act, j->y + m0 * O, (m1 - m0) * O);
+    else
+        for (m = m0; m < m1; m++)
+            rt_act_apply(j->act, j->y + m * O, O);
 }
 
 static hpcz_status nc_run(rt_ctx *c, const float *x, int64_t C, const conv_geom *g,
@@ -1292,6 +1306,10 @@ static void dc_act(const dc_job *j, int64_t m0, int64_t mr, int64_t oh0, int64_t
     if (!j->act || (j->act->kind == RT_ACT_NONE && !j->act->f16))
         return;
     int64_t OW = j->g->out[2], O = j->g->osize;
+    if (c0 == 0 && c1 == OW && oh0 == 0 && oh1 == j->g->out[1] && rt_act_split_free(j->act)) {
+        rt_act_apply(j->act, j->y + m0 * O, mr * O); /* whole planes: one run */
+        return;
+    }
     for (int64_t r = 0; r < mr; r++) {
         float *yr = j->y + (m0 + r) * O;
         if (c0 == 0 && c1 == OW)
