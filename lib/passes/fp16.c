@@ -610,7 +610,9 @@ static hpcz_status fold_first(hpcz_model *m, hpcz_pass_ctx *ctx, hpcz_error *err
     hpcz_fuse_hardswish(m, m->graph, ctx, "to-fp16", err);
     if (err->status)
         return err->status;
-    hpcz_model_infer_dtypes(m);
+    /* (no second hpcz_model_infer_dtypes: the folds keep every value's
+     * type, and a second pass types the outputs of nested If nodes the
+     * first left open, which changes what convert_graph does with them) */
     return HPCZ_OK;
 }
 
