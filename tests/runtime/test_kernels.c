@@ -853,6 +853,14 @@ static const spec f16_specs[] = {
      T_F16, "pads=is:1,1,1,1", "Clip"},
     {"depthwise+clip fused", "Conv", 2, {S4(1, 8, 21, 19), S4(8, 1, 3, 3)}, {4, 4}, 0, T_F16,
      "group=i:8;pads=is:1,1,1,1", "Clip"},
+    /* pw_panel512's float16 epilogues on its registers (none, ReLU, the
+     * HardSwish op), with a masked column tail and rows past a multiple of 4 */
+    {"1x1 small K f16 epilogue", "Conv", 3, {S4(1, 16, 9, 23), S4(34, 16, 1, 1), S4(34)}, {4, 4, 1},
+     0, T_F16, NULL, NULL},
+    {"1x1 small K+relu fused", "Conv", 3, {S4(1, 24, 7, 13), S4(33, 24, 1, 1), S4(33)}, {4, 4, 1},
+     0, T_F16, NULL, "Relu"},
+    {"1x1 small K+hardswish fused", "Conv", 3, {S4(1, 16, 11, 29), S4(40, 16, 1, 1), S4(40)},
+     {4, 4, 1}, 0, T_F16, NULL, "HardSwish"},
     {"maxpool 3x3 s2 pad", "MaxPool", 1, {S4(2, 4, 15, 17)}, {4}, 0, 0,
      "kernel_shape=is:3,3;strides=is:2,2;pads=is:1,1,1,1", NULL},
     {"relu then clip", "Relu", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, "Clip"},

@@ -876,12 +876,29 @@ __attribute__((target("avx512f"), noinline)) static void act_tile512(const rt_ac
 
 #ifdef DW_AVX2
 /* rt_act512 for one kind known at compile time (RT_ACT_RELU, CLIP, LEAKY
- * or HSWISH; 0: none), a and b as broadcast: no branch in the epilogue. */
+ * or HSWISH; 0: none), a and b as broadcast: no branch in the epilogue.
+ * PW_F16 + kind: the float16 epilogue (rt_act.f16) of none, ReLU or the
+ * HardSwish op, act16's operations: the sum rounded to float16, the
+ * activation, HardSwish's result rounded again (ppocr_cls's float16 file
+ * had its pointwise convs' epilogue as a pass over 512-column tasks, from
+ * L2). */
+#define PW_F16 16
 __attribute__((target("avx512f"), always_inline)) static inline __m512 act_k512(const int kind,
                                                                                __m512 a, __m512 b,
                                                                                __m512 v)
 {
     const __m512 zero = _mm512_setzero_ps();
+    if (kind >= PW_F16) { /* act16's operations (backend.c): round, act, round */
+        v = _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        if (kind == PW_F16 + RT_ACT_RELU)
+            return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+        if (kind == PW_F16 + RT_ACT_HSWISH) {
+            __m512 t = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.0f / 6)), _mm512_set1_ps(0.5f));
+            t = _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(zero, t));
+            return _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(v, t), _MM_FROUND_TO_NEAREST_INT));
+        }
+        return v;
+    }
     switch (kind) {
     case RT_ACT_RELU: return _mm512_max_ps(v, zero);
     case RT_ACT_CLIP:
@@ -902,6 +919,10 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 act_k512(
  * after the task, as before). */
 static int pw_act_kind(const rt_act *act)
 {
+    if (act && act->f16 && !act->pre && !act->max && !act->post &&
+        (act->kind == RT_ACT_NONE || act->kind == RT_ACT_RELU || act->kind == RT_ACT_HSWISH) &&
+        __builtin_cpu_supports("f16c"))
+        return PW_F16 + (int)act->kind;
     if (!rt_act_any(act) || !rt_act_lanes(act) || act->max || act->post)
         return 0;
     return act->kind == RT_ACT_RELU || act->kind == RT_ACT_CLIP || act->kind == RT_ACT_LEAKY ||
@@ -1054,6 +1075,9 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void pw_task512(void *ctx
             PW_K(RT_ACT_CLIP)
             PW_K(RT_ACT_LEAKY)
             PW_K(RT_ACT_HSWISH)
+            PW_K(PW_F16 + RT_ACT_NONE)
+            PW_K(PW_F16 + RT_ACT_RELU)
+            PW_K(PW_F16 + RT_ACT_HSWISH)
 #undef PW_K
         default:
             if (two)
