@@ -265,6 +265,16 @@ static const spec specs[] = {
     {"transpose 2-D 257x97", "Transpose", 1, {S4(257, 97)}, {2}, 0, 0, NULL, NULL},
     {"reducemean", "ReduceMean", 1, {S4(3, 4, 5, 6)}, {4}, 0, T_EW, "axes=is:1,3", NULL},
     {"clip", "Clip", 1, {S4(3, 50, 70)}, {3}, 0, 0, NULL, NULL},
+    /* Concat in 64 KiB pieces over the threads (a piece may span rows of
+     * an input, or end inside one); GlobalAveragePool/MaxPool in tasks of
+     * 16-plane groups with a scalar remainder */
+    {"concat axis 1 big", "Concat", 3, {S4(1, 8, 96, 100), S4(1, 5, 96, 100), S4(1, 3, 96, 100)},
+     {4, 4, 4}, 0, 0, "axis=i:1", NULL},
+    {"concat axis 2 rows", "Concat", 2, {S4(2, 6, 50, 130), S4(2, 6, 77, 130)}, {4, 4}, 0, 0,
+     "axis=i:2", NULL},
+    {"globalavgpool 40 planes", "GlobalAveragePool", 1, {S4(1, 40, 60, 80)}, {4}, 0, T_ACC, NULL,
+     NULL},
+    {"globalmaxpool 35 planes", "GlobalMaxPool", 1, {S4(1, 35, 50, 70)}, {4}, 0, 0, NULL, NULL},
     /* gp16_512: 16 planes at a time (2 x 35 planes: full blocks and a rest;
      * 63 values each: a masked tail), the scalar loop's order per plane */
     {"globalavgpool 16 planes", "GlobalAveragePool", 1, {S4(2, 35, 7, 9)}, {4}, 0, T_EW, NULL, NULL},

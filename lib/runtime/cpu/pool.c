@@ -421,6 +421,39 @@ __attribute__((target("avx512f"))) static int64_t gp16_512(const float *x, int64
 }
 #endif
 
+/* Float32 GlobalAverage/MaxPool of planes [p0, p1): gp16_512 sixteen at a
+ * time, the rest one by one, each the scalar loop's sum (so the same bits
+ * however the planes are split into tasks). */
+typedef struct gpool_job {
+    const float *x;
+    float *y;
+    int64_t S, planes, per; /* per: planes a task, a multiple of 16 */
+    bool max, z;
+} gpool_job;
+
+static void gpool_task(void *ctx, int64_t t)
+{
+    const gpool_job *j = ctx;
+    int64_t p0 = t * j->per, p1 = p0 + j->per < j->planes ? p0 + j->per : j->planes, pl = p0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (j->z)
+        pl += gp16_512(j->x + p0 * j->S, p1 - p0, j->S, j->max, j->y + p0);
+#endif
+    for (; pl < p1; pl++) {
+        const float *s = j->x + pl * j->S;
+        float acc = j->max ? -INFINITY : 0;
+        if (j->max)
+            for (int64_t i = 0; i < j->S; i++)
+                acc = s[i] > acc ? s[i] : acc;
+        else {
+            for (int64_t i = 0; i < j->S; i++)
+                acc += s[i];
+            acc /= (float)j->S;
+        }
+        j->y[pl] = acc;
+    }
+}
+
 static hpcz_status global_pool(rt_ctx *c, int kind)
 {
     hpcz_array *x = rt_in(c, 0);
@@ -436,10 +469,19 @@ static hpcz_status global_pool(rt_ctx *c, int kind)
     double p = kind == POOL_LP ? (double)rt_attr_i(c, "p", 2) : 0;
     bool f32 = x->dtype == HPCZ_DTYPE_FLOAT;
     int64_t pl = 0;
+    if (f32 && kind != POOL_LP && !c->reference && S > 0) {
+        /* tasks of whole 16-plane groups, at least 64K values each
+         * (ppocr_det's squeeze-excite pools ran on one thread) */
+        int64_t per = (65536 / S + 15) / 16 * 16;
+        if (per < 16)
+            per = 16;
+        gpool_job j = {x->data, y->data, S, planes, per, kind == POOL_MAX, false};
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (f32 && kind != POOL_LP && !c->reference && S > 0 && rt_cpu_avx512())
-        pl = gp16_512(x->data, planes, S, kind == POOL_MAX, y->data);
+        j.z = rt_cpu_avx512();
 #endif
+        rt_parallel_for_work((planes + per - 1) / per, gpool_task, &j, (double)x->numel);
+        return HPCZ_OK;
+    }
     for (; pl < planes; pl++) {
         if (f32 && kind != POOL_LP && !c->reference) {
             const float *s = (const float *)x->data + pl * S;

@@ -338,6 +338,37 @@ static hpcz_status k_transpose(rt_ctx *c)
 
 /* ---------------------------------------------------------------- Concat, Split */
 
+/* Concat's copies in pieces of CAT_PIECE bytes, a task each: one memcpy of
+ * megabytes per input (ppocr_det's four upsampled 240x160 maps) ran on one
+ * thread, and at 2 threads it read the other core's output from its L2
+ * (0.17 -> 0.27 ms). Piece i of input k: the same bytes whoever copies it. */
+#define CAT_PIECE 65536
+typedef struct cat_job {
+    const rt_ctx *c;
+    uint8_t *y;
+    size_t orow; /* bytes of an output row */
+    int64_t outer;
+    const size_t *pieces; /* [n_in + 1] prefix sums of each input's pieces */
+    const size_t *offs;   /* [n_in] bytes before input k in an output row */
+} cat_job;
+
+static void cat_piece(void *ctx, int64_t t)
+{
+    const cat_job *j = ctx;
+    size_t k = 0;
+    while (j->pieces[k + 1] <= (size_t)t) /* the input that holds piece t */
+        k++;
+    size_t off = j->offs[k];
+    const hpcz_array *a = j->c->in[k];
+    size_t row = (size_t)a->nbytes / (size_t)j->outer, total = row * (size_t)j->outer;
+    size_t b0 = ((size_t)t - j->pieces[k]) * CAT_PIECE, b1 = b0 + CAT_PIECE < total ? b0 + CAT_PIECE : total;
+    while (b0 < b1) { /* within rows of a */
+        size_t o = b0 / row, in = b0 % row, len = row - in < b1 - b0 ? row - in : b1 - b0;
+        memcpy(j->y + o * j->orow + off + in, (const uint8_t *)a->data + b0, len);
+        b0 += len;
+    }
+}
+
 static hpcz_status k_concat(rt_ctx *c)
 {
     hpcz_array *x0 = NULL;
@@ -373,6 +404,18 @@ static hpcz_status k_concat(rt_ctx *c)
     for (int k = axis + 1; k < r; k++)
         inner *= d[k];
     size_t orow = (size_t)(d[axis] * inner) * es;
+    if (y->nbytes >= 4 * CAT_PIECE && rt_threads() > 1 && c->n_in <= 64) {
+        size_t pieces[65] = {0}, offs[64], off = 0;
+        for (size_t i = 0; i < c->n_in; i++) {
+            const hpcz_array *a = c->in[i];
+            pieces[i + 1] = pieces[i] + (a ? ((size_t)a->nbytes + CAT_PIECE - 1) / CAT_PIECE : 0);
+            offs[i] = off;
+            off += a ? (size_t)(a->dims[axis] * inner) * es : 0;
+        }
+        cat_job j = {c, y->data, orow, outer, pieces, offs};
+        rt_parallel_for((int64_t)pieces[c->n_in], cat_piece, &j);
+        return HPCZ_OK;
+    }
     size_t off = 0;
     for (size_t i = 0; i < c->n_in; i++) {
         hpcz_array *a = c->in[i];
