@@ -2186,6 +2186,97 @@ const rt_op rt_op_conv_q = {"", "Conv", 1, 0, RT_FUSE_ACT, k_conv_q, NULL};
 
 /* ---------------------------------------------------------------- ConvTranspose */
 
+/* ConvTranspose after its GEMM: output channel m of y from col's rows
+ * [m * K, (m + 1) * K), one task per channel (the scatter ran on one
+ * thread: ppocr_det's two upsampling ConvTransposes scaled 1.4x from 1 to
+ * 2 threads). Each output is the bias then its taps in (kd, kh, kw) order,
+ * whatever the thread. */
+typedef struct ct_job {
+    const conv_geom *g;
+    const float *col, *bias;
+    float *y;
+    bool tiles; /* strides equal to the kernel, no pads or dilation: one tap each */
+    bool z;     /* rt_cpu_avx512() */
+} ct_job;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* dst[2i] = b + s0[i], dst[2i + 1] = b + s1[i] for i < n: a 2-wide
+ * ConvTranspose tile row (the stride-2 upsampling of ppocr_det's head),
+ * 16 pairs a step through two permutes, where the strided scalar stores
+ * ran at a fraction of the copy's speed. Returns how many pairs it did. */
+__attribute__((target("avx512f"))) static int64_t ct_pairs512(const float *s0, const float *s1, float b,
+                                                            float *dst, int64_t n)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __m512 bv = _mm512_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 a = _mm512_add_ps(bv, _mm512_loadu_ps(s0 + i)), c = _mm512_add_ps(bv, _mm512_loadu_ps(s1 + i));
+        _mm512_storeu_ps(dst + 2 * i, _mm512_permutex2var_ps(a, lo, c));
+        _mm512_storeu_ps(dst + 2 * i + 16, _mm512_permutex2var_ps(a, hi, c));
+    }
+    return i;
+}
+#endif
+
+static void ct_channel(void *ctx, int64_t m)
+{
+    const ct_job *j = ctx;
+    const conv_geom *g = j->g;
+    int64_t K = g->ksize, I = g->isize, O = g->osize;
+    float *ym = j->y + m * O;
+    float bv = j->bias ? j->bias[m] : 0;
+    if (j->tiles) {
+        int64_t KH = g->k[1], KW = g->k[2], IH = g->in[1], IW = g->in[2], OW = g->out[2];
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t ih = 0; ih < IH; ih++) {
+                float *dst = ym + (ih * KH + kh) * OW;
+#if defined(__x86_64__) && defined(__GNUC__)
+                if (KW == 2 && j->z) {
+                    const float *s0 = j->col + (m * K + kh * 2) * I + ih * IW, *s1 = s0 + I;
+                    int64_t iw = ct_pairs512(s0, s1, bv, dst, IW);
+                    for (; iw < IW; iw++) {
+                        dst[2 * iw] = bv + s0[iw];
+                        dst[2 * iw + 1] = bv + s1[iw];
+                    }
+                    continue;
+                }
+#endif
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    const float *src = j->col + (m * K + kh * KW + kw) * I + ih * IW;
+                    for (int64_t iw = 0; iw < IW; iw++)
+                        dst[iw * KW + kw] = bv + src[iw];
+                }
+            }
+        return;
+    }
+    /* col2im: scatter-add */
+    for (int64_t o = 0; o < O; o++)
+        ym[o] = bv;
+    for (int64_t kk = 0; kk < K; kk++) {
+        int64_t kw = kk % g->k[2], kh = (kk / g->k[2]) % g->k[1], kd = kk / (g->k[2] * g->k[1]);
+        const float *cr = j->col + (m * K + kk) * I;
+        for (int64_t id = 0; id < g->in[0]; id++) {
+            int64_t od = id * g->stride[0] - g->pb[0] + kd * g->dil[0];
+            if (od < 0 || od >= g->out[0])
+                continue;
+            for (int64_t ih = 0; ih < g->in[1]; ih++) {
+                int64_t oh = ih * g->stride[1] - g->pb[1] + kh * g->dil[1];
+                if (oh < 0 || oh >= g->out[1])
+                    continue;
+                const float *src = cr + (id * g->in[1] + ih) * g->in[2];
+                float *dst = ym + (od * g->out[1] + oh) * g->out[2];
+                for (int64_t iw = 0; iw < g->in[2]; iw++) {
+                    int64_t ow = iw * g->stride[2] - g->pb[2] + kw * g->dil[2];
+                    if (ow >= 0 && ow < g->out[2])
+                        dst[ow] += src[iw];
+                }
+            }
+        }
+    }
+}
+
 static hpcz_status k_convtranspose(rt_ctx *c)
 {
     hpcz_array *x = rt_in(c, 0), *w = rt_in(c, 1), *b = rt_in(c, 2);
@@ -2225,52 +2316,9 @@ static hpcz_status k_convtranspose(rt_ctx *c)
             /* col[Mg*K, I] = W_g^T [Mg*K, Cg] x X_g [Cg, I] */
             rt_sgemm(true, false, Mg * K, I, Cg, 1.0f, wd + gi * Cg * Mg * K, Mg * K,
                      xd + (n * C + gi * Cg) * I, I, 0.0f, col, I);
-            if (tiles) {
-                int64_t KH = g.k[1], KW = g.k[2], IH = g.in[1], IW = g.in[2], OW = g.out[2];
-                for (int64_t m = 0; m < Mg; m++) {
-                    float *ym = yd + (n * M + gi * Mg + m) * O;
-                    float bv = bd ? bd[gi * Mg + m] : 0;
-                    for (int64_t kh = 0; kh < KH; kh++)
-                        for (int64_t ih = 0; ih < IH; ih++) {
-                            float *dst = ym + (ih * KH + kh) * OW;
-                            for (int64_t kw = 0; kw < KW; kw++) {
-                                const float *src = col + (m * K + kh * KW + kw) * I + ih * IW;
-                                for (int64_t iw = 0; iw < IW; iw++)
-                                    dst[iw * KW + kw] = bv + src[iw];
-                            }
-                        }
-                }
-                continue;
-            }
-            /* col2im: scatter-add, one output channel at a time */
-            for (int64_t m = 0; m < Mg; m++) {
-                float *ym = yd + (n * M + gi * Mg + m) * O;
-                float bv = bd ? bd[gi * Mg + m] : 0;
-                for (int64_t o = 0; o < O; o++)
-                    ym[o] = bv;
-                for (int64_t kk = 0; kk < K; kk++) {
-                    int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1],
-                            kd = kk / (g.k[2] * g.k[1]);
-                    const float *cr = col + (m * K + kk) * I;
-                    for (int64_t id = 0; id < g.in[0]; id++) {
-                        int64_t od = id * g.stride[0] - g.pb[0] + kd * g.dil[0];
-                        if (od < 0 || od >= g.out[0])
-                            continue;
-                        for (int64_t ih = 0; ih < g.in[1]; ih++) {
-                            int64_t oh = ih * g.stride[1] - g.pb[1] + kh * g.dil[1];
-                            if (oh < 0 || oh >= g.out[1])
-                                continue;
-                            const float *src = cr + (id * g.in[1] + ih) * g.in[2];
-                            float *dst = ym + (od * g.out[1] + oh) * g.out[2];
-                            for (int64_t iw = 0; iw < g.in[2]; iw++) {
-                                int64_t ow = iw * g.stride[2] - g.pb[2] + kw * g.dil[2];
-                                if (ow >= 0 && ow < g.out[2])
-                                    dst[ow] += src[iw];
-                            }
-                        }
-                    }
-                }
-            }
+            ct_job cj = {&g, col, bd ? bd + gi * Mg : NULL, yd + (n * M + gi * Mg) * O, tiles,
+                         rt_cpu_avx512()};
+            rt_parallel_for_work(Mg, ct_channel, &cj, (double)Mg * (double)K * (double)I);
         }
     return HPCZ_OK;
 }
