@@ -2317,6 +2317,20 @@ static void fuse_conv_codes(rt_exec *e, slot_use *u)
     }
 }
 
+/* Whether the 8-bit slot s is a graph input or constant, or the output of
+ * an integer step fused already (a QuantizeLinear absorbed into it). */
+static bool codes_of_fused(const rt_exec *e, const int *prod, int s)
+{
+    const rt_slot *sl = &e->slots[s];
+    if (sl->kind == SLOT_INPUT || sl->kind == SLOT_CONST)
+        return true;
+    if (prod[s] < 0)
+        return false;
+    /* (prod still names a QuantizeLinear absorbed by the step before it) */
+    const rt_step *p = &e->steps[prod[s]];
+    return p->qp || (p->fused && is_onnx_op(p, "QuantizeLinear"));
+}
+
 static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
 {
     /* the cuda backend runs these integer kernels on the CPU too */
@@ -2336,7 +2350,7 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
             sp->bn_folded || sp->n_out != 1 || sp->n_in < 2 || sp->in[0] < 0 || sp->in[1] < 0 ||
             sp->out[0] < 0)
             continue;
-        bool add = is_onnx_op(sp, "Add");
+        bool mul = is_onnx_op(sp, "Mul"), add = mul || is_onnx_op(sp, "Add"); /* add: two codes in */
         if (!add && !is_onnx_op(sp, "Conv") && !is_onnx_op(sp, "Gemm") &&
             !is_onnx_op(sp, "MatMul") && !is_onnx_op(sp, "ConvTranspose"))
             continue;
@@ -2373,7 +2387,13 @@ static hpcz_status fuse_qdq(rt_exec *e, hpcz_error *err)
                 !q8_dtype(x2->a.dtype) || !rt_same_shape(&x2->a, &xq->a) ||
                 !rt_same_shape(&x2->a, &sl->a))
                 continue;
+            /* a Mul of codes made by fused integer steps (or inputs) only: a
+             * Q in the chain of a table op (x * Q(Sigmoid(x))) is for
+             * fuse_qdq_tables, which makes the whole chain one table */
+            if (mul && !(codes_of_fused(e, prod, dx->in[0]) && codes_of_fused(e, prod, dw->in[0])))
+                continue;
             d.x2 = &x2->a;
+            d.mul = mul;
             if (!per_tensor_qparams(e, dw, x2->a.dtype, &d.xs2, &d.xzp2))
                 continue;
         }

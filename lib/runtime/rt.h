@@ -502,7 +502,8 @@ typedef struct rt_qdesc {
     const hpcz_array *w, *ws, *wzp; /* quantized weight, its scale, zero point (may be NULL) */
     int64_t w_axis;              /* DequantizeLinear axis of the weight */
     const hpcz_array *b, *bs;    /* int32 bias and its scale (NULL: no bias) */
-    const hpcz_array *x2;        /* Add: the second quantized input (same shape) */
+    const hpcz_array *x2;        /* Add, Mul: the second quantized input (same shape) */
+    bool mul;                    /* with x2: a Mul (else an Add) */
     float xs2;
     int32_t xzp2;
     const hpcz_array *y;         /* y_q: dtype and planned shape */

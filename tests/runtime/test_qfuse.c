@@ -528,9 +528,10 @@ static const qcase qcases[] = {
      D4(1, 32, 6, 6), 4, D4(6, 32, 4, 4), NULL, -128, 127, true},
 };
 
-/* DQ(a) + DQ(b) -> Add -> Q, n elements. */
-static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
+/* DQ(a) + DQ(b) -> Add (or Mul: op) -> Q, n elements. */
+static void check_add(const char *label, const char *op, int adt, int bdt, int ydt, int64_t n)
 {
+    bool mul = !strcmp(op, "Mul");
     cases++;
     hpcz_model *m = hpcz_model_new();
     hpcz_graph *g = m->graph;
@@ -557,13 +558,14 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     set_int(init(m, "az", adt, 0, NULL), adt, 0, irange(0, 100));
     *(float *)init(m, "bs", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.01f, 0.05f);
     set_int(init(m, "bz", bdt, 0, NULL), bdt, 0, irange(-20, 20));
-    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = frange(0.03f, 0.08f);
+    /* (products reach 160: a Mul's output scale about 1) */
+    *(float *)init(m, "ys", HPCZ_DTYPE_FLOAT, 0, NULL) = mul ? frange(0.4f, 0.9f) : frange(0.03f, 0.08f);
     set_int(init(m, "yz", ydt, 0, NULL), ydt, 0, ydt == HPCZ_DTYPE_UINT8 ? 100 : -10);
     const char *da[] = {"a", "as", "az"}, *db[] = {"b", "bs", "bz"}, *ad[] = {"af", "bf"},
                *qi[] = {"sum", "ys", "yz"};
     node(g, "DequantizeLinear", "dqa", 3, da, "af");
     node(g, "DequantizeLinear", "dqb", 3, db, "bf");
-    node(g, "Add", "add", 2, ad, "sum");
+    node(g, op, "add", 2, ad, "sum");
     node(g, "QuantizeLinear", "q", 3, qi, "y");
     hpcz_graph_add_output(g, hpcz_graph_value(g, "y"), &err);
     hpcz_array a = {0}, b = {0}, u = {0}, r = {0}, v = {0};
@@ -587,9 +589,9 @@ static void check_add(const char *label, int adt, int bdt, int ydt, int64_t n)
     bool good = ok && fa == 1 && !fu && same && maxr <= 1;
     if (!good)
         failures++;
-    printf("%s %-34s Add    n=%lld fused %d, same bytes as unfused/2 threads/no-AVX2: %s, "
+    printf("%s %-34s %-6s n=%lld fused %d, same bytes as unfused/2 threads/no-AVX2: %s, "
            "max|fused-ref| %d%s%s\n",
-           good ? "PASS" : "FAIL", label, (long long)a.numel, fa, same ? "yes" : "NO", maxr,
+           good ? "PASS" : "FAIL", label, op, (long long)a.numel, fa, same ? "yes" : "NO", maxr,
            ok ? "" : ": ", ok ? "" : err.msg);
     hpcz_array_release(&in[0]);
     hpcz_array_release(&in[1]);
@@ -1502,8 +1504,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof qcases / sizeof qcases[0]; i++)
         check(&qcases[i]);
     check_random_dw(40);
-    check_add("add u8+u8 -> u8", U8, U8, U8, 3 * 1111);
-    check_add("add s8+u8 -> s8", S8, U8, S8, 3 * 37);
+    check_add("add u8+u8 -> u8", "Add", U8, U8, U8, 3 * 1111);
+    check_add("add s8+u8 -> s8", "Add", S8, U8, S8, 3 * 37);
+    /* a hard-act-region HardSwish gate: DQ(x) * DQ(gate) -> Q */
+    check_add("mul u8*u8 -> u8", "Mul", U8, U8, U8, 3 * 1111);
+    check_add("mul s8*u8 -> s8", "Mul", S8, U8, S8, 3 * 37);
     /* table ops: DQ -> one elementwise op -> Q */
     check_table("table u8 -> u8", "Relu", NULL, 0, 0, 0, U8, U8, 1111);
     check_table("table s8 -> s8 alpha 0.2", "LeakyRelu", "alpha=f:0.2", 0, 0, 0, S8, S8, 3333);
