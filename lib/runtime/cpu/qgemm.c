@@ -118,6 +118,8 @@ struct rt_qpack {
                     * int16 step to saturate; the vpmaddubsw GEMVs are not used) */
     bool add;      /* Add of two quantized tensors (elementwise, see qadd_*) */
     bool mul;      /* with add: a Mul instead */
+    bool by_inv;   /* with add: v * (1 / ys) gives every code v / ys gives (qadd_new) */
+    float yinv;
     uint8_t *lut;  /* a table op (see lut_new): y = lut[x's byte] */
     float *flut;   /* a table op into float32: y = flut[x's byte] */
     bool gap;      /* DQ -> GlobalAveragePool -> Q (gap_new) */
@@ -292,7 +294,30 @@ static rt_qpack *qadd_new(const rt_qdesc *d)
     p->qhi = y->dtype == HPCZ_DTYPE_UINT8 ? 255 : 127;
 #ifdef QG_X86
     p->avx2 = __builtin_cpu_supports("avx2") && !rt_env_on("HPCZ_QGEMM_NO_AVX2");
+    p->avx512 = p->avx2 && avx512_on(); /* qadd_512 */
 #endif
+    /* The division by ys (QuantizeLinear's) was most of the fused kernel's
+     * time. Two 8-bit inputs make 65536 possible sums (products), so check
+     * them all: when a multiplication by 1 / ys rounds each to the same
+     * code, the kernels multiply (the same bytes by construction). */
+    p->yinv = 1.0f / p->ys;
+    p->by_inv = isfinite(p->yinv);
+    int alo = p->xdt == HPCZ_DTYPE_UINT8 ? 0 : -128, blo = p->x2dt == HPCZ_DTYPE_UINT8 ? 0 : -128;
+    for (int a = alo; a < alo + 256 && p->by_inv; a++) {
+        float fa = (float)(a - p->xzp) * p->xs;
+        for (int b = blo; b < blo + 256; b++) {
+            float fb = (float)(b - p->xzp2) * p->xs2, v = p->mul ? fa * fb : fa + fb;
+            float q1 = nearbyintf(v / p->ys), q2 = nearbyintf(v * p->yinv);
+            /* the same code after the zero point and the clamp */
+            float lo = (float)(p->qlo - p->yzp), hi = (float)(p->qhi - p->yzp);
+            q1 = q1 < lo ? lo : q1 > hi ? hi : q1;
+            q2 = q2 < lo ? lo : q2 > hi ? hi : q2;
+            if (q1 != q2) {
+                p->by_inv = false;
+                break;
+            }
+        }
+    }
     return p;
 }
 
@@ -3454,7 +3479,8 @@ static void qadd_scalar(const rt_qpack *p, const qadd_job *j, int64_t i0, int64_
     for (int64_t i = i0; i < i1; i++) {
         float fa = (float)(q8at(p->xdt, j->a, i) - p->xzp) * p->xs;
         float fb = (float)(q8at(p->x2dt, j->b, i) - p->xzp2) * p->xs2;
-        float v = nearbyintf((p->mul ? fa * fb : fa + fb) / p->ys) + (float)p->yzp;
+        float t = p->mul ? fa * fb : fa + fb;
+        float v = nearbyintf(p->by_inv ? t * p->yinv : t / p->ys) + (float)p->yzp;
         v = v < lo ? lo : v > hi ? hi : v;
         if (p->ydt == HPCZ_DTYPE_UINT8)
             ((uint8_t *)j->y)[i] = (uint8_t)v;
@@ -3476,7 +3502,7 @@ __attribute__((target("avx2"))) static __m256 qadd_load8(int dt, const void *x, 
 __attribute__((target("avx2"))) static void qadd_avx2(const rt_qpack *p, const qadd_job *j,
                                                       int64_t i0, int64_t i1)
 {
-    __m256 ys = _mm256_set1_ps(p->ys), zp = _mm256_set1_ps((float)p->yzp);
+    __m256 ys = _mm256_set1_ps(p->ys), zp = _mm256_set1_ps((float)p->yzp), yinv = _mm256_set1_ps(p->yinv);
     __m256 lo = _mm256_set1_ps((float)p->qlo), hi = _mm256_set1_ps((float)p->qhi);
     int64_t i = i0;
     for (; i + 16 <= i1; i += 16) {
@@ -3484,7 +3510,8 @@ __attribute__((target("avx2"))) static void qadd_avx2(const rt_qpack *p, const q
         for (int h = 0; h < 2; h++) {
             __m256 fa = qadd_load8(p->xdt, j->a, i + 8 * h, p->xzp, p->xs);
             __m256 fb = qadd_load8(p->x2dt, j->b, i + 8 * h, p->xzp2, p->xs2);
-            __m256 v = _mm256_div_ps(p->mul ? _mm256_mul_ps(fa, fb) : _mm256_add_ps(fa, fb), ys);
+            __m256 t = p->mul ? _mm256_mul_ps(fa, fb) : _mm256_add_ps(fa, fb);
+            __m256 v = p->by_inv ? _mm256_mul_ps(t, yinv) : _mm256_div_ps(t, ys);
             v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             v = _mm256_max_ps(_mm256_min_ps(_mm256_add_ps(v, zp), hi), lo);
             q[h] = _mm256_cvtps_epi32(v);
@@ -3498,12 +3525,46 @@ __attribute__((target("avx2"))) static void qadd_avx2(const rt_qpack *p, const q
 }
 #endif
 
+#ifdef QG_X86
+/* qadd_avx2 sixteen at a time in zmm registers (the same operations on each
+ * element), the parameters in locals (the byte stores may alias *p), the
+ * codes narrowed by vpmovdb after the clamp. */
+__attribute__((target("avx512f"))) static int64_t qadd_512(const rt_qpack *p, const qadd_job *j,
+                                                         int64_t i0, int64_t i1)
+{
+    const bool mul = p->mul, inv = p->by_inv, au8 = p->xdt == HPCZ_DTYPE_UINT8,
+               bu8 = p->x2dt == HPCZ_DTYPE_UINT8;
+    const __m512i za = _mm512_set1_epi32(p->xzp), zb = _mm512_set1_epi32(p->xzp2);
+    const __m512 sa = _mm512_set1_ps(p->xs), sb = _mm512_set1_ps(p->xs2), ys = _mm512_set1_ps(p->ys),
+                 yinv = _mm512_set1_ps(p->yinv), zp = _mm512_set1_ps((float)p->yzp),
+                 lo = _mm512_set1_ps((float)p->qlo), hi = _mm512_set1_ps((float)p->qhi);
+    const uint8_t *a = j->a, *b = j->b;
+    uint8_t *y = j->y;
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        __m128i qa = _mm_loadu_si128((const __m128i *)(a + i)), qb = _mm_loadu_si128((const __m128i *)(b + i));
+        __m512i ia = au8 ? _mm512_cvtepu8_epi32(qa) : _mm512_cvtepi8_epi32(qa);
+        __m512i ib = bu8 ? _mm512_cvtepu8_epi32(qb) : _mm512_cvtepi8_epi32(qb);
+        __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, za)), sa);
+        __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, zb)), sb);
+        __m512 t = mul ? _mm512_mul_ps(fa, fb) : _mm512_add_ps(fa, fb);
+        __m512 v = inv ? _mm512_mul_ps(t, yinv) : _mm512_div_ps(t, ys);
+        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm512_max_ps(_mm512_min_ps(_mm512_add_ps(v, zp), hi), lo);
+        _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+    }
+    return i;
+}
+#endif
+
 static void qadd_task(void *ctx, int64_t t)
 {
     const qadd_job *j = ctx;
     const rt_qpack *p = j->p;
     int64_t i0 = t * QADD_CHUNK, i1 = i0 + QADD_CHUNK < p->numel ? i0 + QADD_CHUNK : p->numel;
 #ifdef QG_X86
+    if (p->avx512)
+        i0 = qadd_512(p, j, i0, i1);
     if (p->avx2) {
         qadd_avx2(p, j, i0, i1);
         return;
