@@ -446,6 +446,12 @@ static const qcase qcases[] = {
      * (dwcl, HPCZ_QGEMM_NO_DWCL turns it off) */
     {"conv depthwise dwcl 7x7 32 ch", "Conv", U8, S8, U8, true, true, false, 4,
      D4(2, 32, 7, 7), 4, D4(32, 1, 3, 3), "group=i:32;pads=is:1,1,1,1", -63, 63, false},
+    /* depthwise 1x1 (a hard-act-region HardSwish gate): each channel's
+     * plane 16 pixels a step on AVX512-BW (dw1_task; a masked tail) */
+    {"conv depthwise 1x1 13x13 32 ch", "Conv", U8, S8, U8, true, true, false, 4,
+     D4(2, 32, 13, 13), 4, D4(32, 1, 1, 1), "group=i:32", -63, 63, false},
+    {"conv depthwise 1x1 14x14 48 ch s8 full-range", "Conv", S8, S8, S8, true, true, false, 4,
+     D4(1, 48, 14, 14), 4, D4(48, 1, 1, 1), "group=i:48", -128, 127, false},
     {"conv depthwise dwcl s2 14x14 48 ch s8 full-range", "Conv", S8, S8, S8, true, true, false,
      4, D4(1, 48, 14, 14), 4, D4(48, 1, 3, 3), "group=i:48;strides=is:2,2;pads=is:1,1,1,1",
      -128, 127, false},

@@ -144,6 +144,8 @@ struct rt_qpack {
                             * zeroes (0): [0] spill on later rows' data kept, padding
                             * zeroed; [1] (near the plane's end) all spill zeroed */
     bool dwcl;     /* dw on a small map, 16 channels at a time in vector lanes (dwcl_task) */
+    bool dw1;      /* dwcl and 1x1, stride 1, no pads, AVX512-BW: a channel's plane 16
+                    * pixels a step (dw1_task) */
     int64_t dwclnp, dwclHp, dwclWp; /* dwcl: tap pairs; padded plane height, width */
     int16_t *dwclw;    /* dwcl: [M / 16][dwclnp][2][16] tap pairs interleaved per lane */
     int64_t *dwcloff;  /* dwcl: [2 dwclnp] plane offset (int16 elements) of each tap */
@@ -3371,7 +3373,46 @@ static bool dwcl_plan(rt_qpack *p)
                 }
             }
     p->dwcl = true;
+    p->dw1 = p->K == 1 && g->stride[1] == 1 && g->stride[2] == 1 && !g->pb[1] && !g->pb[2] &&
+             !g->pe[1] && !g->pe[2] && g->isize == g->osize && avx512_on() &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
     return true;
+}
+
+/* A depthwise 1x1 conv (hard-act-region's HardSwish gates, y = Q(x * w/6 +
+ * 1/2) per channel) without dwcl_task's transposes into and out of 16
+ * channel lanes: each output is dwcl's, acc = (x - x_zp) * w + bi, then
+ * (float)acc * mult (+ bf), vcvtps2dq, saturated to int16, + y_zp
+ * saturated, saturated to 8 bits: the same operations on each element. A
+ * task takes one image's channels [c0, c0 + DW1_CB). */
+#define DW1_CB 8
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void dw1_task(void *ctx, int64_t t)
+{
+    qjob *jb = ctx;
+    const rt_qpack *p = jb->p;
+    int64_t nb = (p->M + DW1_CB - 1) / DW1_CB, b = t / nb, c0 = t % nb * DW1_CB;
+    int64_t c1 = c0 + DW1_CB < p->M ? c0 + DW1_CB : p->M, S = p->g.osize;
+    bool s8 = p->xdt != HPCZ_DTYPE_UINT8, u8 = p->ydt == HPCZ_DTYPE_UINT8, has_bf = p->has_bf;
+    const __m512i xzp = _mm512_set1_epi32(p->xzp);
+    const __m256i yzp = _mm256_set1_epi16((int16_t)p->yzp), zero = _mm256_setzero_si256();
+    for (int64_t c = c0; c < c1; c++) {
+        const uint8_t *x = (const uint8_t *)jb->x + (b * p->cin + c) * S;
+        uint8_t *y = (uint8_t *)jb->y + (b * p->M + c) * S;
+        const __m512i w = _mm512_set1_epi32(p->dww[c]), bi = _mm512_set1_epi32(p->bi[c]);
+        const __m512 m = _mm512_set1_ps(p->mult[c]), f = _mm512_set1_ps(p->bf[c]);
+        for (int64_t i = 0; i < S; i += 16) {
+            __mmask16 k = S - i >= 16 ? 0xffff : (__mmask16)((1u << (S - i)) - 1);
+            __m128i q = _mm_maskz_loadu_epi8(k, x + i);
+            __m512i v = s8 ? _mm512_cvtepi8_epi32(q) : _mm512_cvtepu8_epi32(q);
+            v = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_sub_epi32(v, xzp), w), bi);
+            __m512 a = _mm512_mul_ps(_mm512_cvtepi32_ps(v), m);
+            if (has_bf)
+                a = _mm512_add_ps(a, f);
+            __m256i h = _mm256_adds_epi16(_mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(a)), yzp);
+            __m128i o = u8 ? _mm256_cvtusepi16_epi8(_mm256_max_epi16(h, zero)) : _mm256_cvtsepi16_epi8(h);
+            _mm_mask_storeu_epi8(y + i, k, o);
+        }
+    }
 }
 #endif
 
@@ -4069,7 +4110,10 @@ hpcz_status rt_qpack_run(rt_ctx *c, const rt_qpack *p)
         return HPCZ_OK;
     }
 #ifdef QG_X86
-    if (p->dw && p->dwcl && p->rqsat) {
+    if (p->dw && p->dwcl && p->rqsat && p->dw1) {
+        rt_parallel_for_work(p->batch * ((p->M + DW1_CB - 1) / DW1_CB), dw1_task, &jb,
+                             (double)(p->batch * p->M) * (double)p->g.osize);
+    } else if (p->dw && p->dwcl && p->rqsat) {
         rt_parallel_for_work(p->batch * (p->M / 16), dwcl_task, &jb,
                              (double)(p->batch * p->M) * (double)p->g.osize * (double)p->K);
     } else
