@@ -911,8 +911,44 @@ static const spec act_specs[] = {
      {4, 4, 1}, 0, T_ACC, "strides=is:2,2;pads=is:1,1,1,1", "Clip"},
 };
 
+/* OpenBLAS's server threads (its pthreads build starts them when it loads)
+ * are stopped once the runtime has set its threads: before that they spun
+ * on sched_yield beside ours for 0.1 s. After a run at 1 thread, before any
+ * at 2 (our pool's workers), the process is one thread. Linux only
+ * (/proc/self/task); a BLAS without server threads passes trivially. */
+static void check_blas_threads(void)
+{
+    cases++;
+    hpcz_error err = {0};
+    spec s = specs[0];
+    hpcz_array ins[4], y = {0};
+    memset(ins, 0, sizeof ins);
+    random_inputs(&s, ins);
+    hpcz_model *m = build(&s, ins);
+    bool ok = run(m, "cpu", 1, ins, &y, &err);
+    int n = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    bool have = f != NULL;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8))
+            n = atoi(line + 8);
+    if (f)
+        fclose(f);
+    bool good = ok && (n == 1 || !have);
+    if (!good)
+        failures++;
+    printf("%s threads after a run at 1 thread: %d (OpenBLAS's idle servers stopped)%s%s\n",
+           good ? "PASS" : "FAIL", n, ok ? "" : ": ", ok ? "" : err.msg);
+    for (int i = 0; i < 4; i++)
+        hpcz_array_release(&ins[i]);
+    hpcz_array_release(&y);
+    hpcz_model_free(m);
+}
+
 int main(void)
 {
+    check_blas_threads();
     if (!rt_cpu_avx512())
         printf("SKIP AVX-512 kernels: not on this CPU (HPCZ_CPU_NO_AVX512 runs the same path)\n");
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
