@@ -5,6 +5,7 @@
  * supports_op for a node and runs it; the engine never looks at op names.
  */
 #include "rt.h"
+#include "cpu/act512.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -585,12 +586,7 @@ __attribute__((target("avx512f"))) static inline __m512 act16(const rt_act *act,
     case RT_ACT_RELU:
         v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
         break;
-    case RT_ACT_CLIP: {
-        __m512 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b);
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
-        break;
-    }
+    case RT_ACT_CLIP: v = rt_clip512(v, act->a, act->b); break;
     case RT_ACT_LEAKY:
         v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ),
                                r16x16(_mm512_mul_ps(v, _mm512_set1_ps(act->a))));

@@ -50,6 +50,16 @@ static inline bool rt_act_split_free(const rt_act *act)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+/* Clip as rt_act_apply's scalar loop does it: y < a ? a : y, then > b ? b
+ * (NaN kept). The float16 epilogues (backend.c) use it too. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 rt_clip512(__m512 v, float lo,
+                                                                                  float hi)
+{
+    __m512 a = _mm512_set1_ps(lo), b = _mm512_set1_ps(hi);
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
+}
+
 /* rt_act_apply on 16 values (act: rt_act_lanes). Each line is the
  * operation rt_act_apply does, in its order:
  *   ReLU  y > 0 ? y : 0          (vmaxps(y, 0) is exactly that)
@@ -66,12 +76,7 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 rt_act512
     const __m512 zero = _mm512_setzero_ps();
     switch (act->kind) {
     case RT_ACT_RELU: v = _mm512_max_ps(v, zero); break;
-    case RT_ACT_CLIP: {
-        __m512 a = _mm512_set1_ps(act->a), b = _mm512_set1_ps(act->b);
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, a, _CMP_LT_OQ), a);
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ), b);
-        break;
-    }
+    case RT_ACT_CLIP: v = rt_clip512(v, act->a, act->b); break;
     case RT_ACT_LEAKY:
         v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), _mm512_set1_ps(act->a), v);
         break;
