@@ -1792,6 +1792,12 @@ __attribute__((target("avx512f"))) static void pad_row_s2_512(const float *xr, i
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int64_t j = 0; j < 2 * HW; j += 32) {
+        if (j >= pl && j + 32 - pl <= IW && j / 2 + 16 <= HW) { /* inside the row: no masks */
+            __m512 a = _mm512_loadu_ps(xr + (j - pl)), b = _mm512_loadu_ps(xr + (j + 16 - pl));
+            _mm512_storeu_ps(pr + j / 2, _mm512_permutex2var_ps(a, even, b));
+            _mm512_storeu_ps(pr + HW + j / 2, _mm512_permutex2var_ps(a, odd, b));
+            continue;
+        }
         /* padded column j + l is x's column j + l - pl where that is in [0, IW) */
         __mmask16 lo = lane_range(pl - j, IW + pl - j), hi = lane_range(pl - j - 16, IW + pl - j - 16);
         __m512 a = _mm512_maskz_loadu_ps(lo, xr + (j - pl)), b = _mm512_maskz_loadu_ps(hi, xr + (j + 16 - pl));
