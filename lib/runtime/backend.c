@@ -159,7 +159,8 @@ static hpcz_status cpu_run_node(rt_ctx *c)
  * --bench`, beside our own threads. blas_thread_shutdown_ (exported by
  * that build, its fork handler) stops them; OpenBLAS starts them again
  * itself should a multi-threaded call ever need them. Weak: absent from
- * other BLAS builds. */
+ * other BLAS builds. HPCZ_BLAS_KEEP_THREADS=1 skips it (a program that
+ * links libhpcz and runs OpenBLAS's threads itself meanwhile). */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 static pthread_once_t blas_quiet_once = PTHREAD_ONCE_INIT;
 
