@@ -1526,24 +1526,23 @@ __attribute__((target("avx2"))) static void ukr_avx2(const int32_t *a, const int
 /* ukr_avx2 with AVX-VNNI: vpdpwssd adds both int16 products of a lane to the
  * int32 sum (no saturation, as vpmaddwd + vpaddd): the same sums. ukr_evex:
  * the same with AVX512-VNNI's 256-bit form (p->vnni_evex). */
+/* row r of the 4 x 16 tile: weight word a[r] against both halves of the panel */
+#define UKR_VNNI_ROW(DPWSSD, r)                                                                   \
+    {                                                                                            \
+        __m256i ar = _mm256_set1_epi32(a[r]);                                                    \
+        c##r##0 = DPWSSD(c##r##0, b0, ar);                                                       \
+        c##r##1 = DPWSSD(c##r##1, b1, ar);                                                       \
+    }
 #define UKR_VNNI_BODY(DPWSSD)                                                                     \
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, \
             c30 = c00, c31 = c00;                                                                \
     for (int64_t q = 0; q < kp; q++, a += MR, b += bstr) {                                       \
         __m256i b0 = _mm256_loadu_si256((const __m256i *)b);                                     \
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 8));                               \
-        __m256i a0 = _mm256_set1_epi32(a[0]);                                                    \
-        c00 = DPWSSD(c00, b0, a0);                                                               \
-        c01 = DPWSSD(c01, b1, a0);                                                               \
-        __m256i a1 = _mm256_set1_epi32(a[1]);                                                    \
-        c10 = DPWSSD(c10, b0, a1);                                                               \
-        c11 = DPWSSD(c11, b1, a1);                                                               \
-        __m256i a2 = _mm256_set1_epi32(a[2]);                                                    \
-        c20 = DPWSSD(c20, b0, a2);                                                               \
-        c21 = DPWSSD(c21, b1, a2);                                                               \
-        __m256i a3 = _mm256_set1_epi32(a[3]);                                                    \
-        c30 = DPWSSD(c30, b0, a3);                                                               \
-        c31 = DPWSSD(c31, b1, a3);                                                               \
+        UKR_VNNI_ROW(DPWSSD, 0)                                                                  \
+        UKR_VNNI_ROW(DPWSSD, 1)                                                                  \
+        UKR_VNNI_ROW(DPWSSD, 2)                                                                  \
+        UKR_VNNI_ROW(DPWSSD, 3)                                                                  \
     }                                                                                            \
     tile_out(c, c00, c01, c10, c11, c20, c21, c30, c31, p, m0, y, ldm);
 
